@@ -1,0 +1,139 @@
+// Package apierror is the one error type of ClaraTeach's HTTP APIs (control
+// plane, agent and workspace daemon) and the helpers that read bounded JSON
+// request bodies and write JSON responses.
+//
+// Every error leaves the server as
+//
+//	{"error":{"code":"not_found","message":"workshop not found"}}
+//
+// with a matching HTTP status.
+package apierror
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+)
+
+// Error is an error that knows the HTTP status and the machine-readable code
+// it should be reported with.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// New returns an Error with the given status, code and message.
+func New(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Constructors for the statuses the APIs use.
+func BadRequest(format string, args ...any) *Error {
+	return New(http.StatusBadRequest, "bad_request", format, args...)
+}
+func Invalid(format string, args ...any) *Error {
+	return New(http.StatusBadRequest, "invalid", format, args...)
+}
+func Unauthorized(format string, args ...any) *Error {
+	return New(http.StatusUnauthorized, "unauthorized", format, args...)
+}
+func Forbidden(format string, args ...any) *Error {
+	return New(http.StatusForbidden, "forbidden", format, args...)
+}
+func NotFound(format string, args ...any) *Error {
+	return New(http.StatusNotFound, "not_found", format, args...)
+}
+func Conflict(code, format string, args ...any) *Error {
+	return New(http.StatusConflict, code, format, args...)
+}
+func Gone(format string, args ...any) *Error {
+	return New(http.StatusGone, "gone", format, args...)
+}
+func TooLarge(format string, args ...any) *Error {
+	return New(http.StatusRequestEntityTooLarge, "too_large", format, args...)
+}
+func TooManyRequests(format string, args ...any) *Error {
+	return New(http.StatusTooManyRequests, "rate_limited", format, args...)
+}
+func Unavailable(format string, args ...any) *Error {
+	return New(http.StatusServiceUnavailable, "unavailable", format, args...)
+}
+
+// Write sends err as a JSON error response. Errors that are not *Error are
+// logged and reported as a 500 without leaking their text.
+func Write(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		slog.ErrorContext(r.Context(), "internal error", "err", err, "method", r.Method, "path", r.URL.Path)
+		e = New(http.StatusInternalServerError, "internal", "internal server error")
+	}
+	if e.Status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "60")
+	}
+	JSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+// JSON writes v as a JSON response with the given status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if v == nil {
+		return
+	}
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// DefaultBodyLimit bounds JSON request bodies unless a handler says otherwise.
+const DefaultBodyLimit = 64 << 10
+
+// Decode reads a JSON body of at most limit bytes (DefaultBodyLimit when
+// limit <= 0) into v. Unknown fields, trailing data, a wrong content type and
+// oversized bodies are reported as *Error values with 400/413/415 status.
+func Decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
+	if limit <= 0 {
+		limit = DefaultBodyLimit
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return New(http.StatusUnsupportedMediaType, "unsupported_media_type", "request body must be application/json")
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooBig):
+			return TooLarge("request body is larger than %d bytes", limit)
+		case errors.Is(err, io.EOF):
+			return BadRequest("request body is empty; expected a JSON object")
+		case errors.As(err, &syntax):
+			return BadRequest("request body is not valid JSON (at byte %d)", syntax.Offset)
+		case errors.As(err, &typ):
+			return BadRequest("field %q must be of type %s", typ.Field, typ.Type)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return BadRequest("%s", strings.TrimPrefix(err.Error(), "json: "))
+		default:
+			return BadRequest("cannot read request body: %v", err)
+		}
+	}
+	if dec.More() {
+		return BadRequest("request body must contain a single JSON object")
+	}
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return TooLarge("request body is larger than %d bytes", limit)
+		}
+	}
+	return nil
+}

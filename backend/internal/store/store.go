@@ -1,0 +1,242 @@
+// Package store is ClaraTeach's persistence: one interface, Store, with a
+// PostgreSQL engine (production, pgx v5) and an embedded SQLite engine
+// (modernc.org/sqlite, the local default) behind it. Both engines pass the
+// same conformance suite (storetest).
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every engine returns (wrapped) so callers can map them to statuses.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+	ErrFull     = errors.New("workshop is full")
+	ErrRevoked  = errors.New("registration revoked")
+)
+
+// Roles.
+const (
+	RoleInstructor = "instructor"
+	RoleAdmin      = "admin"
+)
+
+// Workshop statuses. Status is what the workshop is; DesiredState is what the
+// instructor asked for (running, stopped or deleted) and what the reconciler
+// drives Status towards.
+const (
+	StatusCreated      = "created"
+	StatusProvisioning = "provisioning"
+	StatusRunning      = "running"
+	StatusStopping     = "stopping"
+	StatusStopped      = "stopped"
+	StatusDeleted      = "deleted"
+	StatusError        = "error"
+)
+
+// Desired states.
+const (
+	DesiredStopped = "stopped"
+	DesiredRunning = "running"
+	DesiredDeleted = "deleted"
+)
+
+// User is an instructor or admin account.
+type User struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	PasswordHash string    `json:"-"`
+	Role         string    `json:"role"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// AuthSession is a signed-in instructor session; logout deletes it.
+type AuthSession struct {
+	ID        string
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Workshop is one class.
+type Workshop struct {
+	ID           string     `json:"id"`
+	OwnerID      string     `json:"owner_id"`
+	Name         string     `json:"name"`
+	Code         string     `json:"code"`
+	Seats        int        `json:"seats"`
+	Status       string     `json:"status"`
+	DesiredState string     `json:"desired_state"`
+	StatusReason string     `json:"status_reason,omitempty"`
+	Step         string     `json:"step,omitempty"`
+	StartsAt     *time.Time `json:"starts_at,omitempty"`
+	EndsAt       *time.Time `json:"ends_at,omitempty"`
+	LabGuide     string     `json:"lab_guide,omitempty"`
+	// Runtime options, chosen by the provisioner.
+	Provisioner string `json:"provisioner,omitempty"`
+	// AgentURL is where the workshop's agent listens once provisioned.
+	AgentURL string `json:"agent_url,omitempty"`
+	// AgentToken authenticates the control plane to the workshop's agent.
+	AgentToken string `json:"-"`
+	// Attempts counts failed provisioning attempts since the last success;
+	// NextAttemptAt is when the reconciler may try again.
+	Attempts      int        `json:"attempts,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+	DeletedAt     *time.Time `json:"deleted_at,omitempty"`
+}
+
+// Registration is a learner's registration for a workshop.
+type Registration struct {
+	ID         string     `json:"id"`
+	WorkshopID string     `json:"workshop_id"`
+	Name       string     `json:"name"`
+	Email      string     `json:"email"`
+	AccessCode string     `json:"-"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
+}
+
+// Seat statuses.
+const (
+	SeatAssigned  = "assigned"
+	SeatConnected = "connected"
+	SeatRevoked   = "revoked"
+)
+
+// Seat is a learner seat (a row of the sessions table): one registration's
+// place in a workshop, numbered 1..Seats.
+type Seat struct {
+	ID             string     `json:"id"`
+	WorkshopID     string     `json:"workshop_id"`
+	RegistrationID string     `json:"registration_id"`
+	Seat           int        `json:"seat"`
+	Status         string     `json:"status"`
+	LastActivity   *time.Time `json:"last_activity,omitempty"`
+	CreatedAt      time.Time  `json:"created_at"`
+}
+
+// RegistrationView is a registration with its seat, for the instructor.
+type RegistrationView struct {
+	Registration
+	Seat         *int       `json:"seat,omitempty"`
+	SeatStatus   string     `json:"seat_status,omitempty"`
+	LastActivity *time.Time `json:"last_activity,omitempty"`
+}
+
+// WorkshopVM is the host (GCE VM or local agent) that serves a workshop.
+type WorkshopVM struct {
+	ID         string    `json:"id"`
+	WorkshopID string    `json:"workshop_id"`
+	Name       string    `json:"name"`
+	Zone       string    `json:"zone,omitempty"`
+	IP         string    `json:"ip,omitempty"`
+	Status     string    `json:"status"`
+	AgentURL   string    `json:"agent_url,omitempty"`
+	Steps      []Step    `json:"steps,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Step is one provisioning step with its timing.
+type Step struct {
+	Name       string     `json:"name"`
+	Status     string     `json:"status"` // running, done, failed
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Error      string     `json:"error,omitempty"`
+}
+
+// Event is a line of a workshop's history, shown in the class view.
+type Event struct {
+	ID         int64     `json:"id"`
+	WorkshopID string    `json:"workshop_id"`
+	At         time.Time `json:"at"`
+	Level      string    `json:"level"` // info, warn, error
+	Step       string    `json:"step,omitempty"`
+	Message    string    `json:"message"`
+}
+
+// WorkshopFilter selects workshops for ListWorkshops.
+type WorkshopFilter struct {
+	OwnerID        string // "" = all owners
+	IncludeDeleted bool
+	// NeedsWork selects workshops whose status differs from their desired
+	// state, or that are running and must be watched (for the reconciler).
+	NeedsWork bool
+}
+
+// Store is the persistence interface. Every method is safe for concurrent use
+// by many goroutines and by several server replicas sharing one database.
+type Store interface {
+	Engine() string // "postgres" or "sqlite"
+	Ping(ctx context.Context) error
+	Close() error
+
+	// Users. CreateUser fills ID/CreatedAt when empty; a duplicate email
+	// (case-insensitive) is ErrConflict.
+	CreateUser(ctx context.Context, u *User) error
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByEmail(ctx context.Context, email string) (*User, error)
+	CountUsers(ctx context.Context) (int, error)
+
+	CreateAuthSession(ctx context.Context, s *AuthSession) error
+	GetAuthSession(ctx context.Context, id string) (*AuthSession, error)
+	DeleteAuthSession(ctx context.Context, id string) error
+
+	// Workshops. CreateWorkshop fills ID/CreatedAt/UpdatedAt when empty; a
+	// duplicate code is ErrConflict (callers retry with a new code).
+	CreateWorkshop(ctx context.Context, w *Workshop) error
+	GetWorkshop(ctx context.Context, id string) (*Workshop, error)
+	GetWorkshopByCode(ctx context.Context, code string) (*Workshop, error)
+	ListWorkshops(ctx context.Context, f WorkshopFilter) ([]Workshop, error)
+	// UpdateWorkshop reads the workshop, locked against concurrent updates,
+	// calls fn to change it, and writes it back in one transaction. fn's
+	// error aborts the update and is returned as is.
+	UpdateWorkshop(ctx context.Context, id string, fn func(*Workshop) error) (*Workshop, error)
+	// SeatsUsed is the number of non-revoked registrations of a workshop.
+	SeatsUsed(ctx context.Context, workshopID string) (int, error)
+
+	// Register is idempotent on (workshop, lower(email)): registering again
+	// returns the existing registration with created=false (even when
+	// revoked; the caller checks RevokedAt). A new registration when the
+	// workshop already has Seats non-revoked registrations is ErrFull. The
+	// check and insert are atomic.
+	Register(ctx context.Context, r *Registration) (reg *Registration, created bool, err error)
+	GetRegistration(ctx context.Context, id string) (*Registration, error)
+	GetRegistrationByAccessCode(ctx context.Context, code string) (*Registration, error)
+	ListRegistrations(ctx context.Context, workshopID string) ([]RegistrationView, error)
+	// RevokeRegistration marks the registration revoked and frees its seat.
+	RevokeRegistration(ctx context.Context, workshopID, registrationID string) error
+
+	// AssignSeat gives the registration a seat, atomically: the lowest free
+	// seat number in 1..workshop.Seats, never one another registration
+	// holds, under any concurrency. Calling it again returns the same seat.
+	// No free seat is ErrFull; a revoked registration is ErrRevoked.
+	AssignSeat(ctx context.Context, registrationID string) (*Seat, error)
+	GetSeat(ctx context.Context, workshopID string, seat int) (*Seat, error)
+	ListSeats(ctx context.Context, workshopID string) ([]Seat, error)
+	// TouchSeat records activity (and a status such as connected).
+	TouchSeat(ctx context.Context, workshopID string, seat int, status string, at time.Time) error
+
+	// Workshop hosts.
+	UpsertWorkshopVM(ctx context.Context, vm *WorkshopVM) error // keyed by WorkshopID
+	GetWorkshopVM(ctx context.Context, workshopID string) (*WorkshopVM, error)
+	ListWorkshopVMs(ctx context.Context) ([]WorkshopVM, error)
+	DeleteWorkshopVM(ctx context.Context, workshopID string) error
+
+	// Events, newest last. ListEvents returns those with ID > afterID.
+	AddEvent(ctx context.Context, e *Event) error
+	ListEvents(ctx context.Context, workshopID string, afterID int64, limit int) ([]Event, error)
+
+	// Leases give one holder exclusive, expiring ownership of a name (a
+	// workshop's reconcile work). TryLease succeeds when the lease is free,
+	// expired, or already held by holder (then it is extended).
+	TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+}

@@ -1,0 +1,58 @@
+// Package provision defines how the control plane gets a workshop host: a
+// machine running the ClaraTeach agent that will hold the workshop's seats.
+// Implementations: local (an agent on this machine) and gcp (one Compute
+// Engine VM per workshop).
+package provision
+
+import (
+	"context"
+	"time"
+)
+
+// Request describes the host a workshop needs.
+type Request struct {
+	WorkshopID string
+	Seats      int
+	// AgentToken is the fresh per-workshop token the agent must require.
+	AgentToken string
+	// WorkspaceKey is the workshop's derived workspace-token key (hex), so
+	// the host can verify learners' tokens and nothing else.
+	WorkspaceKey string
+	// BackendURL is the control plane's URL, given to the host.
+	BackendURL string
+}
+
+// Host is a provisioned workshop host.
+type Host struct {
+	WorkshopID string    `json:"workshop_id"`
+	Name       string    `json:"name"`
+	Zone       string    `json:"zone,omitempty"`
+	IP         string    `json:"ip,omitempty"`
+	Status     string    `json:"status"` // provider status, e.g. RUNNING, TERMINATED
+	AgentURL   string    `json:"agent_url"`
+	CreatedAt  time.Time `json:"created_at,omitempty"`
+	Spot       bool      `json:"spot,omitempty"`
+}
+
+// Provisioner creates and removes workshop hosts.
+type Provisioner interface {
+	Name() string
+	// EnsureHost creates the workshop's host if it does not exist (it is
+	// idempotent: a host that exists is returned as is) and returns once
+	// the host has an address. It does not wait for the agent.
+	EnsureHost(ctx context.Context, req Request) (*Host, error)
+	// GetHost returns the workshop's host, or ErrNotFound.
+	GetHost(ctx context.Context, workshopID string) (*Host, error)
+	// DeleteHost removes the workshop's host. A host already gone is success.
+	DeleteHost(ctx context.Context, workshopID string) error
+	// ListHosts lists every host this provisioner manages (by label), for
+	// garbage collection.
+	ListHosts(ctx context.Context) ([]Host, error)
+}
+
+// ErrNotFound is returned by GetHost when the workshop has no host.
+var ErrNotFound = errNotFound{}
+
+type errNotFound struct{}
+
+func (errNotFound) Error() string { return "host not found" }

@@ -1,0 +1,59 @@
+// Package runtime defines the seat runtime interface of the workshop host
+// agent. A seat is one learner's isolated machine running the workspace
+// daemon; implementations live in the sub-packages sandbox (Linux
+// namespaces), firecracker (KVM microVMs) and process (no isolation, dev only).
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrCapacity is returned by Create when the host has no room for a seat.
+var ErrCapacity = errors.New("host is at capacity")
+
+// Spec asks for a seat.
+type Spec struct {
+	WorkshopID string
+	Seat       int
+	VCPUs      int // 0 = runtime default
+	MemoryMB   int // 0 = runtime default
+	PidsMax    int // 0 = runtime default
+}
+
+// Seat describes a running seat. The agent persists it (as JSON) in its state
+// directory, so a restarted agent can find the seat again and reattach.
+type Seat struct {
+	WorkshopID string    `json:"workshop_id"`
+	Seat       int       `json:"seat_id"`
+	Runtime    string    `json:"runtime"`
+	VCPUs      int       `json:"vcpus"`
+	MemoryMB   int       `json:"memory_mb"`
+	PID        int       `json:"pid,omitempty"` // the seat's top process on the host
+	IP         string    `json:"ip,omitempty"`
+	Dir        string    `json:"dir,omitempty"` // host directory holding the seat's files
+	CreatedAt  time.Time `json:"created_at"`
+	// The workspace daemon is reached by dialling Network/Address:
+	// "unix" + socket path (sandbox, process) or "tcp" + host:port (firecracker).
+	Network string `json:"network"`
+	Address string `json:"address"`
+	// Extra is runtime-specific state needed to reattach or destroy.
+	Extra json.RawMessage `json:"extra,omitempty"`
+}
+
+// Runtime creates and destroys seats.
+type Runtime interface {
+	// Name is "sandbox", "firecracker" or "process".
+	Name() string
+	// Create starts a seat and returns once its workspace daemon accepts
+	// connections on Seat.Network/Address.
+	Create(ctx context.Context, spec Spec) (*Seat, error)
+	// Alive reports whether a seat (possibly created by an earlier agent
+	// process) is still running and its daemon answers.
+	Alive(ctx context.Context, s *Seat) bool
+	// Destroy stops the seat and frees everything it held. Destroying a seat
+	// that is already gone is not an error.
+	Destroy(ctx context.Context, s *Seat) error
+}
