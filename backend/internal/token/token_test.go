@@ -1,0 +1,83 @@
+package token
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWorkspaceToken(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef")
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	keyA := WorkshopKey(secret, "wsa")
+	keyB := WorkshopKey(secret, "wsb")
+	if string(keyA) == string(keyB) {
+		t.Fatal("workshop keys must differ per workshop")
+	}
+	tok, exp, err := Issue(keyA, "wsa", 3, "", 15*time.Minute, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exp.Equal(now.Add(15 * time.Minute)) {
+		t.Fatalf("exp = %v", exp)
+	}
+	tests := []struct {
+		name    string
+		key     []byte
+		tok     string
+		ws      string
+		seat    int
+		at      time.Time
+		wantErr error
+	}{
+		{"valid", keyA, tok, "wsa", 3, now.Add(time.Minute), nil},
+		{"other seat", keyA, tok, "wsa", 4, now, ErrMismatch},
+		{"other workshop key", keyB, tok, "wsa", 3, now, ErrInvalid},
+		{"expired", keyA, tok, "wsa", 3, now.Add(16 * time.Minute), ErrExpired},
+		{"garbage", keyA, "not.a.jwt", "wsa", 3, now, ErrInvalid},
+		{"tampered", keyA, tok[:len(tok)-2] + "xx", "wsa", 3, now, ErrInvalid},
+		{"alg none", keyA, "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJ3cyI6IndzYSIsInNlYXQiOjMsImlzcyI6ImNsYXJhdGVhY2giLCJleHAiOjQwMDAwMDAwMDB9.", "wsa", 3, now, ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := Verify(tt.key, tt.tok, tt.ws, tt.seat, tt.at)
+			if tt.wantErr == nil {
+				if err != nil || c.Role != "learner" {
+					t.Fatalf("err=%v claims=%+v", err, c)
+				}
+				return
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCodes(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for i := 0; i < 2000; i++ {
+		c := Code(AccessCodeLen)
+		if len(c) != AccessCodeLen || strings.Trim(c, CodeAlphabet) != "" {
+			t.Fatalf("bad code %q", c)
+		}
+		if seen[c] {
+			t.Fatalf("duplicate code %q", c)
+		}
+		seen[c] = true
+	}
+	if NormalizeCode(" ab-cd\tef ") != "ABCDEF" {
+		t.Fatal("NormalizeCode")
+	}
+	id := NewID()
+	if len(id) != 16 || strings.ToLower(id) != id {
+		t.Fatalf("bad id %q", id)
+	}
+	if !Equal("abc", "abc") || Equal("abc", "abd") || Equal("abc", "ab") {
+		t.Fatal("Equal")
+	}
+}
