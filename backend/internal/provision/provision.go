@@ -32,6 +32,9 @@ type Host struct {
 	AgentURL   string    `json:"agent_url"`
 	CreatedAt  time.Time `json:"created_at,omitempty"`
 	Spot       bool      `json:"spot,omitempty"`
+	// AgentToken, when set, is the token the host's agent requires, in
+	// place of Request.AgentToken (the local provisioner's shared agent).
+	AgentToken string `json:"-"`
 }
 
 // Provisioner creates and removes workshop hosts.
