@@ -467,7 +467,7 @@ func (s *Server) handle(method, path string, raw []byte) (any, *apiErr) {
 			return nil, bad("Invalid guest MAC address %q", *n.GuestMAC)
 		}
 		if s.opts.CheckTap {
-			if _, err := os.Stat("/sys/class/net/" + *n.HostDevName); err != nil {
+			if _, err := net.InterfaceByName(*n.HostDevName); err != nil {
 				return nil, bad("Open tap device failed: %s: No such device", *n.HostDevName)
 			}
 		}
