@@ -1,0 +1,55 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/golang-migrate/migrate/v4"
+	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/clarateach/backend/migrations"
+)
+
+// Migrate applies the pending migrations of backend/migrations (embedded) to
+// the database at dsn. golang-migrate holds a PostgreSQL advisory lock while
+// it works, so replicas that start at once apply each migration once; the
+// others wait and then find nothing to do.
+func Migrate(ctx context.Context, dsn string) error {
+	cfg, err := parseConfig(dsn)
+	if err != nil {
+		return err
+	}
+	db := stdlib.OpenDB(*cfg.ConnConfig)
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("migrate postgres %s: %w", Describe(dsn), err)
+	}
+	driver, err := migratepgx.WithInstance(db, &migratepgx.Config{})
+	if err != nil {
+		return fmt.Errorf("migrate postgres %s: %w", Describe(dsn), err)
+	}
+	src, err := iofs.New(migrations.FS, ".")
+	if err != nil {
+		return fmt.Errorf("migrate: embedded migrations: %w", err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, "pgx5", driver)
+	if err != nil {
+		return fmt.Errorf("migrate postgres %s: %w", Describe(dsn), err)
+	}
+	defer m.Close()
+	// golang-migrate has no context; stop at the next migration when ctx ends.
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case m.GracefulStop <- true:
+		default:
+		}
+	})
+	defer stop()
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("migrate postgres %s: %w", Describe(dsn), err)
+	}
+	return ctx.Err()
+}

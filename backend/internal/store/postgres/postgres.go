@@ -1,0 +1,837 @@
+// Package postgres is the PostgreSQL engine of store.Store (pgx v5, pgxpool).
+// It accepts any URL pgx does, including Neon-style
+// postgresql://user:pass@host/db?sslmode=require&channel_binding=require.
+//
+// Seat assignment and registration are atomic under any concurrency, across
+// goroutines and replicas: both lock the workshop row (SELECT ... FOR NO KEY
+// UPDATE) inside their transaction, so all seat and registration changes of
+// one workshop are serialised while other workshops proceed in parallel; the
+// unique constraints on sessions (workshop_id, seat) and (registration_id)
+// are the last line of defence.
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// DefaultMaxConns is the pool size used when the URL has no pool_max_conns.
+const DefaultMaxConns = 10
+
+// Store is the PostgreSQL store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at dsn (a postgres:// or postgresql:// URL or
+// a key=value connection string) and checks that it answers. It does not
+// migrate; see Migrate.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := parseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres %s: %w", Describe(dsn), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres %s: %w", Describe(dsn), err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// Pool exposes the connection pool (for tests and maintenance commands).
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+func parseConfig(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's parse errors mask passwords.
+		return nil, fmt.Errorf("postgres: invalid DATABASE_URL: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	return cfg, nil
+}
+
+// Describe names the database a DSN points at (user@host:port/db) without its
+// password, for logs and error messages.
+func Describe(dsn string) string {
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		if u, uerr := url.Parse(dsn); uerr == nil && u.Host != "" {
+			return u.Host + u.Path
+		}
+		return "(unparsable URL)"
+	}
+	return fmt.Sprintf("%s@%s:%d/%s", cfg.User, cfg.Host, cfg.Port, cfg.Database)
+}
+
+// Engine implements store.Store.
+func (s *Store) Engine() string { return "postgres" }
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// Close implements store.Store.
+func (s *Store) Close() error { s.pool.Close(); return nil }
+
+// ---- helpers ---------------------------------------------------------------
+
+// utc normalises a time to what the database stores: UTC, microseconds.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func utcp(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := utc(*t)
+	return &v
+}
+
+func now() time.Time { return utc(time.Now()) }
+
+func normEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// mapErr turns driver errors into the store's sentinel errors.
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%s: %w (%s)", op, store.ErrConflict, pe.ConstraintName)
+		case "23503": // foreign_key_violation
+			return fmt.Errorf("%s: referenced row %w (%s)", op, store.ErrNotFound, pe.ConstraintName)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, fn)
+}
+
+// ---- users -----------------------------------------------------------------
+
+const userCols = `id, email, name, password_hash, role, created_at`
+
+func scanUser(row pgx.Row) (*store.User, error) {
+	var u store.User
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &u.CreatedAt); err != nil {
+		return nil, err
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	return &u, nil
+}
+
+// CreateUser implements store.Store.
+func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
+	if u.ID == "" {
+		u.ID = token.NewID()
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now()
+	}
+	u.CreatedAt = utc(u.CreatedAt)
+	u.Email = normEmail(u.Email)
+	if u.Role == "" {
+		u.Role = store.RoleInstructor
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		u.ID, u.Email, u.Name, u.PasswordHash, u.Role, u.CreatedAt)
+	return mapErr("create user", err)
+}
+
+// GetUser implements store.Store.
+func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	return u, mapErr("get user", err)
+}
+
+// GetUserByEmail implements store.Store.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (*store.User, error) {
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE lower(email) = $1`, normEmail(email)))
+	return u, mapErr("get user by email", err)
+}
+
+// CountUsers implements store.Store.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	return n, mapErr("count users", err)
+}
+
+// ---- auth sessions ---------------------------------------------------------
+
+// CreateAuthSession implements store.Store. An empty ID is filled with 256
+// random bits (hex), suitable as a bearer secret.
+func (s *Store) CreateAuthSession(ctx context.Context, a *store.AuthSession) error {
+	if a.ID == "" {
+		a.ID = token.Random(32)
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	a.CreatedAt, a.ExpiresAt = utc(a.CreatedAt), utc(a.ExpiresAt)
+	_, err := s.pool.Exec(ctx, `INSERT INTO auth_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+		a.ID, a.UserID, a.CreatedAt, a.ExpiresAt)
+	return mapErr("create auth session", err)
+}
+
+// GetAuthSession implements store.Store. Expired sessions are still returned;
+// the caller compares ExpiresAt.
+func (s *Store) GetAuthSession(ctx context.Context, id string) (*store.AuthSession, error) {
+	var a store.AuthSession
+	err := s.pool.QueryRow(ctx, `SELECT id, user_id, created_at, expires_at FROM auth_sessions WHERE id = $1`, id).
+		Scan(&a.ID, &a.UserID, &a.CreatedAt, &a.ExpiresAt)
+	if err != nil {
+		return nil, mapErr("get auth session", err)
+	}
+	a.CreatedAt, a.ExpiresAt = a.CreatedAt.UTC(), a.ExpiresAt.UTC()
+	return &a, nil
+}
+
+// DeleteAuthSession implements store.Store; deleting a missing session is not
+// an error (logout is idempotent).
+func (s *Store) DeleteAuthSession(ctx context.Context, id string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM auth_sessions WHERE id = $1`, id)
+	return mapErr("delete auth session", err)
+}
+
+// ---- workshops -------------------------------------------------------------
+
+const workshopCols = `id, owner_id, name, code, seats, status, desired_state, status_reason, step,
+	starts_at, ends_at, lab_guide, provisioner, agent_url, agent_token, attempts, next_attempt_at,
+	created_at, updated_at, deleted_at`
+
+func scanWorkshop(row pgx.Row) (*store.Workshop, error) {
+	var w store.Workshop
+	err := row.Scan(&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
+		&w.StatusReason, &w.Step, &w.StartsAt, &w.EndsAt, &w.LabGuide, &w.Provisioner, &w.AgentURL,
+		&w.AgentToken, &w.Attempts, &w.NextAttemptAt, &w.CreatedAt, &w.UpdatedAt, &w.DeletedAt)
+	if err != nil {
+		return nil, err
+	}
+	w.StartsAt, w.EndsAt, w.NextAttemptAt, w.DeletedAt = utcp(w.StartsAt), utcp(w.EndsAt), utcp(w.NextAttemptAt), utcp(w.DeletedAt)
+	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
+	return &w, nil
+}
+
+func normWorkshop(w *store.Workshop) {
+	w.StartsAt, w.EndsAt, w.NextAttemptAt, w.DeletedAt = utcp(w.StartsAt), utcp(w.EndsAt), utcp(w.NextAttemptAt), utcp(w.DeletedAt)
+	w.CreatedAt, w.UpdatedAt = utc(w.CreatedAt), utc(w.UpdatedAt)
+	if w.Status == "" {
+		w.Status = store.StatusCreated
+	}
+	if w.DesiredState == "" {
+		w.DesiredState = store.DesiredStopped
+	}
+}
+
+// codeAttempts bounds the retries when a generated code collides.
+const codeAttempts = 8
+
+// CreateWorkshop implements store.Store. An empty Code is filled with a fresh
+// workshop code (retrying on collision); a given Code that exists is
+// ErrConflict.
+func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
+	if w.ID == "" {
+		w.ID = token.NewID()
+	}
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = now()
+	}
+	if w.UpdatedAt.IsZero() {
+		w.UpdatedAt = w.CreatedAt
+	}
+	normWorkshop(w)
+	generate := w.Code == ""
+	for attempt := 0; ; attempt++ {
+		if generate {
+			w.Code = token.Code(token.WorkshopCodeLen)
+		}
+		tag, err := s.pool.Exec(ctx, `INSERT INTO workshops (`+workshopCols+`)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
+			ON CONFLICT (code) DO NOTHING`,
+			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
+			w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
+			w.NextAttemptAt, w.CreatedAt, w.UpdatedAt, w.DeletedAt)
+		if err != nil {
+			return mapErr("create workshop", err)
+		}
+		if tag.RowsAffected() == 1 {
+			return nil
+		}
+		if !generate || attempt+1 >= codeAttempts {
+			if generate {
+				w.Code = ""
+			}
+			return fmt.Errorf("create workshop: code: %w", store.ErrConflict)
+		}
+	}
+}
+
+// GetWorkshop implements store.Store.
+func (s *Store) GetWorkshop(ctx context.Context, id string) (*store.Workshop, error) {
+	w, err := scanWorkshop(s.pool.QueryRow(ctx, `SELECT `+workshopCols+` FROM workshops WHERE id = $1`, id))
+	return w, mapErr("get workshop", err)
+}
+
+// GetWorkshopByCode implements store.Store (the code is matched exactly;
+// callers normalise user input with token.NormalizeCode).
+func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Workshop, error) {
+	w, err := scanWorkshop(s.pool.QueryRow(ctx, `SELECT `+workshopCols+` FROM workshops WHERE code = $1`, code))
+	return w, mapErr("get workshop by code", err)
+}
+
+// NeedsWorkSQL and DeletedSQL are the predicates behind WorkshopFilter, shared
+// in spirit with the SQLite engine:
+//   - deleted: the instructor deleted it (desired_state or status 'deleted',
+//     or deleted_at set);
+//   - needs work: desired running but not running; desired stopped but not
+//     created/stopped; desired deleted but not deleted; or running (watched).
+//
+// With NeedsWork set, IncludeDeleted is ignored: a deleted workshop whose
+// teardown is unfinished needs work, a finished one never matches.
+const (
+	deletedSQL   = `(desired_state = 'deleted' OR status = 'deleted' OR deleted_at IS NOT NULL)`
+	needsWorkSQL = `((desired_state = 'running' AND status <> 'running')
+		OR (desired_state = 'stopped' AND status NOT IN ('created', 'stopped'))
+		OR (desired_state = 'deleted' AND status <> 'deleted')
+		OR status = 'running')`
+)
+
+// ListWorkshops implements store.Store, newest first.
+func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]store.Workshop, error) {
+	q := `SELECT ` + workshopCols + ` FROM workshops WHERE true`
+	var args []any
+	if f.OwnerID != "" {
+		args = append(args, f.OwnerID)
+		q += fmt.Sprintf(` AND owner_id = $%d`, len(args))
+	}
+	if f.NeedsWork {
+		q += ` AND ` + needsWorkSQL
+	} else if !f.IncludeDeleted {
+		q += ` AND NOT ` + deletedSQL
+	}
+	q += ` ORDER BY created_at DESC, id DESC`
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr("list workshops", err)
+	}
+	defer rows.Close()
+	out := []store.Workshop{}
+	for rows.Next() {
+		w, err := scanWorkshop(rows)
+		if err != nil {
+			return nil, mapErr("list workshops", err)
+		}
+		out = append(out, *w)
+	}
+	return out, mapErr("list workshops", rows.Err())
+}
+
+// UpdateWorkshop implements store.Store. fn may change every field but ID and
+// CreatedAt; UpdatedAt is set to now.
+func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Workshop) error) (*store.Workshop, error) {
+	var out *store.Workshop
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		w, err := scanWorkshop(tx.QueryRow(ctx, `SELECT `+workshopCols+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, id))
+		if err != nil {
+			return mapErr("update workshop", err)
+		}
+		if err := fn(w); err != nil {
+			return err
+		}
+		w.ID = id
+		normWorkshop(w)
+		w.UpdatedAt = now()
+		_, err = tx.Exec(ctx, `UPDATE workshops SET owner_id=$2, name=$3, code=$4, seats=$5, status=$6,
+			desired_state=$7, status_reason=$8, step=$9, starts_at=$10, ends_at=$11, lab_guide=$12,
+			provisioner=$13, agent_url=$14, agent_token=$15, attempts=$16, next_attempt_at=$17,
+			updated_at=$18, deleted_at=$19 WHERE id = $1`,
+			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
+			w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
+			w.NextAttemptAt, w.UpdatedAt, w.DeletedAt)
+		if err != nil {
+			return mapErr("update workshop", err)
+		}
+		out = w
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SeatsUsed implements store.Store.
+func (s *Store) SeatsUsed(ctx context.Context, workshopID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM registrations WHERE workshop_id = $1 AND revoked_at IS NULL`, workshopID).Scan(&n)
+	return n, mapErr("seats used", err)
+}
+
+// lockWorkshop takes the per-workshop lock that serialises registrations and
+// seat changes, and returns the workshop's seat count.
+func lockWorkshop(ctx context.Context, tx pgx.Tx, id string) (int, error) {
+	var seats int
+	err := tx.QueryRow(ctx, `SELECT seats FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, id).Scan(&seats)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("workshop %w", store.ErrNotFound)
+	}
+	return seats, err
+}
+
+// ---- registrations ---------------------------------------------------------
+
+const registrationCols = `id, workshop_id, name, email, access_code, created_at, revoked_at`
+
+func scanRegistration(row pgx.Row) (*store.Registration, error) {
+	var r store.Registration
+	if err := row.Scan(&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, &r.CreatedAt, &r.RevokedAt); err != nil {
+		return nil, err
+	}
+	r.CreatedAt, r.RevokedAt = r.CreatedAt.UTC(), utcp(r.RevokedAt)
+	return &r, nil
+}
+
+// Register implements store.Store. The email is stored trimmed and
+// lower-cased. An empty AccessCode is filled with a fresh access code
+// (retrying on collision); a given one that exists is ErrConflict.
+func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Registration, bool, error) {
+	r := *in
+	r.Email = normEmail(r.Email)
+	if r.ID == "" {
+		r.ID = token.NewID()
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now()
+	}
+	r.CreatedAt, r.RevokedAt = utc(r.CreatedAt), utcp(r.RevokedAt)
+	var (
+		out     *store.Registration
+		created bool
+	)
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		seats, err := lockWorkshop(ctx, tx, r.WorkshopID)
+		if err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
+		existing, err := scanRegistration(tx.QueryRow(ctx, `SELECT `+registrationCols+` FROM registrations
+			WHERE workshop_id = $1 AND lower(email) = $2`, r.WorkshopID, r.Email))
+		if err == nil {
+			out = existing
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return mapErr("register", err)
+		}
+		var used int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM registrations WHERE workshop_id = $1 AND revoked_at IS NULL`,
+			r.WorkshopID).Scan(&used); err != nil {
+			return mapErr("register", err)
+		}
+		if used >= seats {
+			return fmt.Errorf("register: %w", store.ErrFull)
+		}
+		generate := r.AccessCode == ""
+		for attempt := 0; ; attempt++ {
+			if generate {
+				r.AccessCode = token.Code(token.AccessCodeLen)
+			}
+			tag, err := tx.Exec(ctx, `INSERT INTO registrations (`+registrationCols+`)
+				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (access_code) DO NOTHING`,
+				r.ID, r.WorkshopID, r.Name, r.Email, r.AccessCode, r.CreatedAt, r.RevokedAt)
+			if err != nil {
+				return mapErr("register", err)
+			}
+			if tag.RowsAffected() == 1 {
+				break
+			}
+			if !generate || attempt+1 >= codeAttempts {
+				return fmt.Errorf("register: access code: %w", store.ErrConflict)
+			}
+		}
+		out, created = &r, true
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// GetRegistration implements store.Store.
+func (s *Store) GetRegistration(ctx context.Context, id string) (*store.Registration, error) {
+	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE id = $1`, id))
+	return r, mapErr("get registration", err)
+}
+
+// GetRegistrationByAccessCode implements store.Store (exact match).
+func (s *Store) GetRegistrationByAccessCode(ctx context.Context, code string) (*store.Registration, error) {
+	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE access_code = $1`, code))
+	return r, mapErr("get registration by access code", err)
+}
+
+// ListRegistrations implements store.Store, oldest first.
+func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]store.RegistrationView, error) {
+	rows, err := s.pool.Query(ctx, `SELECT r.id, r.workshop_id, r.name, r.email, r.access_code, r.created_at,
+			r.revoked_at, s.seat, s.status, s.last_activity
+		FROM registrations r LEFT JOIN sessions s ON s.registration_id = r.id
+		WHERE r.workshop_id = $1 ORDER BY r.created_at, r.id`, workshopID)
+	if err != nil {
+		return nil, mapErr("list registrations", err)
+	}
+	defer rows.Close()
+	out := []store.RegistrationView{}
+	for rows.Next() {
+		var v store.RegistrationView
+		var seatStatus *string
+		if err := rows.Scan(&v.ID, &v.WorkshopID, &v.Name, &v.Email, &v.AccessCode, &v.CreatedAt,
+			&v.RevokedAt, &v.Seat, &seatStatus, &v.LastActivity); err != nil {
+			return nil, mapErr("list registrations", err)
+		}
+		v.CreatedAt, v.RevokedAt, v.LastActivity = v.CreatedAt.UTC(), utcp(v.RevokedAt), utcp(v.LastActivity)
+		if seatStatus != nil {
+			v.SeatStatus = *seatStatus
+		}
+		out = append(out, v)
+	}
+	return out, mapErr("list registrations", rows.Err())
+}
+
+// RevokeRegistration implements store.Store; revoking twice is a no-op.
+func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registrationID string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := lockWorkshop(ctx, tx, workshopID); err != nil {
+			return fmt.Errorf("revoke registration: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE registrations SET revoked_at = COALESCE(revoked_at, $3)
+			WHERE id = $1 AND workshop_id = $2`, registrationID, workshopID, now())
+		if err != nil {
+			return mapErr("revoke registration", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("revoke registration: %w", store.ErrNotFound)
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE registration_id = $1`, registrationID)
+		return mapErr("revoke registration", err)
+	})
+}
+
+// ---- seats -----------------------------------------------------------------
+
+const seatCols = `id, workshop_id, registration_id, seat, status, last_activity, created_at`
+
+func scanSeat(row pgx.Row) (*store.Seat, error) {
+	var st store.Seat
+	if err := row.Scan(&st.ID, &st.WorkshopID, &st.RegistrationID, &st.Seat, &st.Status, &st.LastActivity, &st.CreatedAt); err != nil {
+		return nil, err
+	}
+	st.LastActivity, st.CreatedAt = utcp(st.LastActivity), st.CreatedAt.UTC()
+	return &st, nil
+}
+
+// AssignSeat implements store.Store.
+func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.Seat, error) {
+	// Fast path, no lock: the registration already holds a seat (a seat row
+	// exists only while its registration is not revoked).
+	st, err := scanSeat(s.pool.QueryRow(ctx, `SELECT `+seatCols+` FROM sessions WHERE registration_id = $1`, registrationID))
+	if err == nil {
+		return st, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return nil, mapErr("assign seat", err)
+	}
+	var workshopID string
+	if err := s.pool.QueryRow(ctx, `SELECT workshop_id FROM registrations WHERE id = $1`, registrationID).Scan(&workshopID); err != nil {
+		return nil, mapErr("assign seat: registration", err)
+	}
+	var out *store.Seat
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		seats, err := lockWorkshop(ctx, tx, workshopID)
+		if err != nil {
+			return fmt.Errorf("assign seat: %w", err)
+		}
+		// Re-read under the lock: a concurrent revoke or assign has committed.
+		var revokedAt *time.Time
+		if err := tx.QueryRow(ctx, `SELECT revoked_at FROM registrations WHERE id = $1`, registrationID).Scan(&revokedAt); err != nil {
+			return mapErr("assign seat: registration", err)
+		}
+		if revokedAt != nil {
+			return fmt.Errorf("assign seat: %w", store.ErrRevoked)
+		}
+		if st, err := scanSeat(tx.QueryRow(ctx, `SELECT `+seatCols+` FROM sessions WHERE registration_id = $1`, registrationID)); err == nil {
+			out = st
+			return nil
+		} else if !errors.Is(err, pgx.ErrNoRows) {
+			return mapErr("assign seat", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT seat FROM sessions WHERE workshop_id = $1 ORDER BY seat`, workshopID)
+		if err != nil {
+			return mapErr("assign seat", err)
+		}
+		used, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if err != nil {
+			return mapErr("assign seat", err)
+		}
+		seat := lowestFree(used, seats)
+		if seat == 0 {
+			return fmt.Errorf("assign seat: %w", store.ErrFull)
+		}
+		st := &store.Seat{ID: token.NewID(), WorkshopID: workshopID, RegistrationID: registrationID,
+			Seat: seat, Status: store.SeatAssigned, CreatedAt: now()}
+		_, err = tx.Exec(ctx, `INSERT INTO sessions (`+seatCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			st.ID, st.WorkshopID, st.RegistrationID, st.Seat, st.Status, st.LastActivity, st.CreatedAt)
+		if err != nil {
+			return mapErr("assign seat", err)
+		}
+		out = st
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lowestFree returns the lowest number in 1..seats not in used (sorted
+// ascending), or 0 when there is none.
+func lowestFree(used []int, seats int) int {
+	next := 1
+	for _, u := range used {
+		if u > next {
+			break
+		}
+		if u == next {
+			next++
+		}
+	}
+	if next > seats {
+		return 0
+	}
+	return next
+}
+
+// GetSeat implements store.Store.
+func (s *Store) GetSeat(ctx context.Context, workshopID string, seat int) (*store.Seat, error) {
+	st, err := scanSeat(s.pool.QueryRow(ctx, `SELECT `+seatCols+` FROM sessions WHERE workshop_id = $1 AND seat = $2`, workshopID, seat))
+	return st, mapErr("get seat", err)
+}
+
+// ListSeats implements store.Store, by seat number.
+func (s *Store) ListSeats(ctx context.Context, workshopID string) ([]store.Seat, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+seatCols+` FROM sessions WHERE workshop_id = $1 ORDER BY seat`, workshopID)
+	if err != nil {
+		return nil, mapErr("list seats", err)
+	}
+	defer rows.Close()
+	out := []store.Seat{}
+	for rows.Next() {
+		st, err := scanSeat(rows)
+		if err != nil {
+			return nil, mapErr("list seats", err)
+		}
+		out = append(out, *st)
+	}
+	return out, mapErr("list seats", rows.Err())
+}
+
+// TouchSeat implements store.Store. An empty status keeps the current one.
+func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, status string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET last_activity = $3, status = COALESCE(NULLIF($4, ''), status)
+		WHERE workshop_id = $1 AND seat = $2`, workshopID, seat, utc(at), status)
+	if err != nil {
+		return mapErr("touch seat", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("touch seat: %w", store.ErrNotFound)
+	}
+	return nil
+}
+
+// ---- workshop VMs ----------------------------------------------------------
+
+const vmCols = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at`
+
+func normSteps(steps []store.Step) []store.Step {
+	if len(steps) == 0 {
+		return nil
+	}
+	out := make([]store.Step, len(steps))
+	for i, st := range steps {
+		st.StartedAt, st.FinishedAt = utc(st.StartedAt), utcp(st.FinishedAt)
+		out[i] = st
+	}
+	return out
+}
+
+func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
+	var vm store.WorkshopVM
+	var steps []byte
+	if err := row.Scan(&vm.ID, &vm.WorkshopID, &vm.Name, &vm.Zone, &vm.IP, &vm.Status, &vm.AgentURL, &steps,
+		&vm.CreatedAt, &vm.UpdatedAt); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(steps, &vm.Steps); err != nil {
+		return nil, fmt.Errorf("decode steps: %w", err)
+	}
+	vm.Steps = normSteps(vm.Steps)
+	vm.CreatedAt, vm.UpdatedAt = vm.CreatedAt.UTC(), vm.UpdatedAt.UTC()
+	return &vm, nil
+}
+
+// UpsertWorkshopVM implements store.Store: one row per workshop; an existing
+// row keeps its ID and CreatedAt, which are copied back into vm.
+func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
+	if vm.ID == "" {
+		vm.ID = token.NewID()
+	}
+	t := now()
+	if vm.CreatedAt.IsZero() {
+		vm.CreatedAt = t
+	}
+	vm.CreatedAt, vm.UpdatedAt = utc(vm.CreatedAt), t
+	vm.Steps = normSteps(vm.Steps)
+	steps, err := json.Marshal(vm.Steps)
+	if err != nil {
+		return fmt.Errorf("upsert workshop vm: encode steps: %w", err)
+	}
+	if vm.Steps == nil {
+		steps = []byte("[]")
+	}
+	err = s.pool.QueryRow(ctx, `INSERT INTO workshop_vms (`+vmCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+		ON CONFLICT (workshop_id) DO UPDATE SET name = EXCLUDED.name, zone = EXCLUDED.zone, ip = EXCLUDED.ip,
+			status = EXCLUDED.status, agent_url = EXCLUDED.agent_url, steps = EXCLUDED.steps,
+			updated_at = EXCLUDED.updated_at
+		RETURNING id, created_at`,
+		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, string(steps), vm.CreatedAt, vm.UpdatedAt).
+		Scan(&vm.ID, &vm.CreatedAt)
+	vm.CreatedAt = vm.CreatedAt.UTC()
+	return mapErr("upsert workshop vm", err)
+}
+
+// GetWorkshopVM implements store.Store.
+func (s *Store) GetWorkshopVM(ctx context.Context, workshopID string) (*store.WorkshopVM, error) {
+	vm, err := scanVM(s.pool.QueryRow(ctx, `SELECT `+vmCols+` FROM workshop_vms WHERE workshop_id = $1`, workshopID))
+	return vm, mapErr("get workshop vm", err)
+}
+
+// ListWorkshopVMs implements store.Store, oldest first.
+func (s *Store) ListWorkshopVMs(ctx context.Context) ([]store.WorkshopVM, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+vmCols+` FROM workshop_vms ORDER BY created_at, id`)
+	if err != nil {
+		return nil, mapErr("list workshop vms", err)
+	}
+	defer rows.Close()
+	out := []store.WorkshopVM{}
+	for rows.Next() {
+		vm, err := scanVM(rows)
+		if err != nil {
+			return nil, mapErr("list workshop vms", err)
+		}
+		out = append(out, *vm)
+	}
+	return out, mapErr("list workshop vms", rows.Err())
+}
+
+// DeleteWorkshopVM implements store.Store; deleting a missing row is not an
+// error.
+func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM workshop_vms WHERE workshop_id = $1`, workshopID)
+	return mapErr("delete workshop vm", err)
+}
+
+// ---- events ----------------------------------------------------------------
+
+// AddEvent implements store.Store; it fills e.ID, and e.At (now) and e.Level
+// ("info") when empty.
+func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
+	if e.At.IsZero() {
+		e.At = now()
+	}
+	e.At = utc(e.At)
+	if e.Level == "" {
+		e.Level = "info"
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO workshop_events (workshop_id, at, level, step, message)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, e.WorkshopID, e.At, e.Level, e.Step, e.Message).Scan(&e.ID)
+	return mapErr("add event", err)
+}
+
+// ListEvents implements store.Store: events with ID > afterID in ID order,
+// at most limit of them (limit <= 0: all).
+func (s *Store) ListEvents(ctx context.Context, workshopID string, afterID int64, limit int) ([]store.Event, error) {
+	q := `SELECT id, workshop_id, at, level, step, message FROM workshop_events
+		WHERE workshop_id = $1 AND id > $2 ORDER BY id`
+	args := []any{workshopID, afterID}
+	if limit > 0 {
+		q += ` LIMIT $3`
+		args = append(args, limit)
+	}
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr("list events", err)
+	}
+	defer rows.Close()
+	out := []store.Event{}
+	for rows.Next() {
+		var e store.Event
+		if err := rows.Scan(&e.ID, &e.WorkshopID, &e.At, &e.Level, &e.Step, &e.Message); err != nil {
+			return nil, mapErr("list events", err)
+		}
+		e.At = e.At.UTC()
+		out = append(out, e)
+	}
+	return out, mapErr("list events", rows.Err())
+}
+
+// ---- leases ----------------------------------------------------------------
+
+// TryLease implements store.Store. Expiry is computed with the database's
+// clock, so replicas with skewed clocks agree.
+func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	var got string
+	err := s.pool.QueryRow(ctx, `INSERT INTO leases (name, holder, expires_at)
+		VALUES ($1, $2, now() + $3::bigint * interval '1 microsecond')
+		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+		WHERE leases.expires_at <= now() OR leases.holder = EXCLUDED.holder
+		RETURNING holder`, name, holder, ttl.Microseconds()).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, mapErr("try lease", err)
+	}
+	return got == holder, nil
+}
+
+// ReleaseLease implements store.Store; only the holder can release.
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM leases WHERE name = $1 AND holder = $2`, name, holder)
+	return mapErr("release lease", err)
+}
