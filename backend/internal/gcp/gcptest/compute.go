@@ -91,11 +91,11 @@ type quota struct{ limit, usage float64 }
 
 type fakeOp struct {
 	proto    *computepb.Operation
-	polls    int          // gets seen
-	onDone   func()       // effect applied when the op reaches DONE
-	fail     *Fault       // async failure
+	polls    int           // gets seen
+	onDone   func()        // effect applied when the op reaches DONE
+	fail     *Fault        // async failure
 	doneCh   chan struct{} // closed at DONE
-	scopeKey string       // "zones/Z" or "global"
+	scopeKey string        // "zones/Z" or "global"
 }
 
 // Compute is a fake Compute Engine REST server. The zero value is not usable;
@@ -106,19 +106,19 @@ type Compute struct {
 
 	srv *httptest.Server
 
-	mu        sync.Mutex
-	now       func() time.Time
-	nextID    uint64
-	nextIP    int
-	instances map[string]*computepb.Instance // key project/zone/name
-	disks     map[string]*computepb.Disk     // key project/zone/name
-	snapshots map[string]*computepb.Snapshot // key project/name
-	ops       map[string]*fakeOp             // key project/scope/name
-	faults    []*Fault
-	calls     []Call
-	regionQ   map[string]map[string]*quota // region -> metric -> quota
-	projectQ  map[string]*quota            // metric -> quota
-	held      chan struct{}                // non-nil: operations do not finish until closed
+	mu          sync.Mutex
+	now         func() time.Time
+	nextID      uint64
+	nextIP      int
+	instances   map[string]*computepb.Instance // key project/zone/name
+	disks       map[string]*computepb.Disk     // key project/zone/name
+	snapshots   map[string]*computepb.Snapshot // key project/name
+	ops         map[string]*fakeOp             // key project/scope/name
+	faults      []*Fault
+	calls       []Call
+	regionQ     map[string]map[string]*quota // region -> metric -> quota
+	projectQ    map[string]*quota            // metric -> quota
+	held        chan struct{}                // non-nil: operations do not finish until closed
 	pollsToDone int
 	waitTimeout time.Duration
 }
