@@ -1,0 +1,481 @@
+package terminal
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// Session is one PTY with its shell (one terminal tab). It belongs to the
+// Manager, not to any WebSocket: clients attach and detach, the shell stays.
+type Session struct {
+	id      string
+	m       *Manager
+	created time.Time
+	cmd     *exec.Cmd
+	pty     *os.File
+
+	inMu sync.Mutex // serializes writes to the PTY so frames never interleave
+
+	mu            sync.Mutex
+	ring          *ring
+	changed       chan struct{} // closed and replaced whenever state changes
+	clients       map[*attachment]struct{}
+	cols, rows    int
+	idleSince     time.Time // when the last client left (or creation)
+	readerBlocked bool      // the PTY reader waits for the slowest client
+	blockedSince  time.Time
+	readerDone    bool // PTY reached EOF/EIO
+	exited        bool // shell reaped and PTY closed: EXIT may be sent
+	exitCode      int
+	killed        bool
+
+	readerDoneCh chan struct{}
+	done         chan struct{} // closed after exit
+}
+
+// attachment is one client's position in the session's output.
+type attachment struct {
+	mode     string
+	off      uint64 // offset of the next byte to send to this client
+	paused   bool
+	progress time.Time     // last time off advanced (or attach/resume)
+	kicked   chan struct{} // closed when the client is dropped for stalling
+}
+
+var errStalled = errors.New("terminal: client made no progress for the stall timeout")
+
+func startSession(m *Manager, id string, cols, rows int) (*Session, error) {
+	cmd := exec.Command(m.cfg.Shell)
+	if m.cfg.Args != nil {
+		cmd.Args = append([]string{m.cfg.Shell}, m.cfg.Args...)
+	} else {
+		// A login shell, by the argv[0] convention every shell understands.
+		cmd.Args = []string{"-" + baseName(m.cfg.Shell)}
+	}
+	cmd.Dir = m.cfg.Dir
+	cmd.Env = m.env()
+	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)})
+	if err != nil {
+		return nil, fmt.Errorf("start shell %s: %w", m.cfg.Shell, err)
+	}
+	now := m.clock.Now()
+	s := &Session{
+		id:           id,
+		m:            m,
+		created:      now,
+		cmd:          cmd,
+		pty:          ptmx,
+		ring:         newRing(m.cfg.RingSize),
+		changed:      make(chan struct{}),
+		clients:      make(map[*attachment]struct{}),
+		cols:         cols,
+		rows:         rows,
+		idleSince:    now,
+		readerDoneCh: make(chan struct{}),
+		done:         make(chan struct{}),
+	}
+	go s.readLoop()
+	go s.waitLoop()
+	return s, nil
+}
+
+func baseName(p string) string {
+	if i := bytes.LastIndexByte([]byte(p), '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// ID is the session id.
+func (s *Session) ID() string { return s.id }
+
+// Done is closed once the shell has exited and all its output was read.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// notifyLocked wakes everyone waiting for a state change. s.mu must be held.
+func (s *Session) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// spaceLocked is how many bytes the PTY reader may add to the ring without
+// overwriting bytes an attached client has not been sent yet.
+func (s *Session) spaceLocked() int {
+	if len(s.clients) == 0 {
+		return s.ring.size
+	}
+	minOff := s.ring.end
+	for a := range s.clients {
+		minOff = min(minOff, a.off)
+	}
+	return s.ring.size - int(s.ring.end-minOff)
+}
+
+// readLoop copies PTY output into the ring, never overwriting bytes some
+// attached client has not been sent (flow control). With no client attached
+// it keeps reading and the ring drops the oldest bytes.
+func (s *Session) readLoop() {
+	defer close(s.readerDoneCh)
+	buf := make([]byte, 32<<10)
+	for {
+		n, ok := s.waitForSpace(len(buf))
+		if !ok {
+			break
+		}
+		k, err := s.pty.Read(buf[:n])
+		s.mu.Lock()
+		if k > 0 {
+			s.ring.write(buf[:k])
+			s.notifyLocked()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			break
+		}
+	}
+	s.mu.Lock()
+	s.readerDone = true
+	s.readerBlocked = false
+	s.notifyLocked()
+	s.mu.Unlock()
+}
+
+// waitForSpace blocks until the ring has room, dropping clients that stall
+// the session for longer than the stall timeout. It returns how many bytes
+// the reader may read, or false if the session is closing.
+func (s *Session) waitForSpace(want int) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if s.exited {
+			return 0, false
+		}
+		if s.killed {
+			// A killed session drains without flow control so it dies now.
+			return want, true
+		}
+		if sp := s.spaceLocked(); sp > 0 {
+			if s.readerBlocked {
+				s.readerBlocked = false
+				s.notifyLocked()
+			}
+			return min(sp, want), true
+		}
+		now := s.m.clock.Now()
+		if !s.readerBlocked {
+			s.readerBlocked = true
+			s.blockedSince = now
+			s.notifyLocked()
+		}
+		// The laggards are the clients at the oldest offset.
+		minOff := s.ring.end - uint64(s.ring.size)
+		var next time.Duration = -1
+		kicked := false
+		for a := range s.clients {
+			if a.off != minOff {
+				continue
+			}
+			since := a.progress
+			if s.blockedSince.After(since) {
+				since = s.blockedSince
+			}
+			left := s.m.cfg.StallTimeout - now.Sub(since)
+			if left <= 0 {
+				s.dropLocked(a)
+				close(a.kicked)
+				kicked = true
+				continue
+			}
+			if next < 0 || left < next {
+				next = left
+			}
+		}
+		if kicked {
+			s.notifyLocked()
+			continue
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		if next > 0 {
+			select {
+			case <-ch:
+			case <-s.m.clock.After(next):
+			}
+		} else {
+			<-ch
+		}
+		s.mu.Lock()
+	}
+}
+
+// waitLoop reaps the shell, lets the reader drain the PTY, then marks the
+// session exited and removes it from the manager.
+func (s *Session) waitLoop() {
+	err := s.cmd.Wait()
+	code := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			code = -1
+		}
+	}
+	if st := s.cmd.ProcessState; st != nil {
+		code = st.ExitCode()
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+	}
+	// Background jobs may keep the PTY open after the shell is gone: give the
+	// reader time to drain (unbounded while a slow client holds it back),
+	// then close the master, which hangs them up.
+	for drained := false; !drained; {
+		select {
+		case <-s.readerDoneCh:
+			drained = true
+		case <-time.After(2 * time.Second):
+			s.mu.Lock()
+			blocked := s.readerBlocked
+			s.mu.Unlock()
+			if !blocked {
+				_ = s.pty.Close()
+				<-s.readerDoneCh
+				drained = true
+			}
+		}
+	}
+	_ = s.pty.Close()
+	s.mu.Lock()
+	s.exited = true
+	s.exitCode = code
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.m.removeExited(s, code)
+	close(s.done)
+}
+
+// Kill hangs up the shell (SIGHUP to its process group, as a terminal
+// hangup does) and SIGKILLs whatever is left after a grace period. It
+// reports false if the session was already killed or gone.
+func (s *Session) Kill() bool {
+	s.mu.Lock()
+	if s.killed || s.exited {
+		s.mu.Unlock()
+		return false
+	}
+	s.killed = true
+	s.notifyLocked() // a reader blocked on flow control drains freely now
+	s.mu.Unlock()
+	pid := s.cmd.Process.Pid
+	_ = syscall.Kill(-pid, syscall.SIGHUP)
+	_ = syscall.Kill(pid, syscall.SIGHUP)
+	_ = syscall.Kill(-pid, syscall.SIGCONT)
+	go func() {
+		select {
+		case <-s.done:
+		case <-time.After(3 * time.Second):
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = s.pty.Close()
+		}
+	}()
+	return true
+}
+
+// Write sends input to the PTY.
+func (s *Session) Write(p []byte) (int, error) {
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	n, err := s.pty.Write(p)
+	s.m.bytesIn.Add(uint64(n))
+	return n, err
+}
+
+// Resize sets the PTY window size (the last call wins).
+func (s *Session) Resize(cols, rows int) error {
+	cols, rows = clampSize(cols, rows)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.exited {
+		return nil
+	}
+	if cols == s.cols && rows == s.rows {
+		return nil
+	}
+	if err := pty.Setsize(s.pty, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)}); err != nil {
+		return fmt.Errorf("resize: %w", err)
+	}
+	s.cols, s.rows = cols, rows
+	return nil
+}
+
+func clampSize(cols, rows int) (int, int) {
+	return min(max(cols, 1), 1000), min(max(rows, 1), 1000)
+}
+
+// attach adds a client that wants the output from offset off. If off is no
+// longer (or never was) in the ring, the client starts at the oldest byte
+// still held, at a line start when one is near, and reset reports it.
+func (s *Session) attach(mode string, off uint64) (a *attachment, h Hello, reset bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start, end := s.ring.start(), s.ring.end
+	if off < start || off > end {
+		reset = true
+		off = start
+		if start > 0 {
+			// Skip the partial first line so the replay starts cleanly.
+			probe := make([]byte, min(4096, int(end-start)))
+			n := s.ring.read(start, probe)
+			if i := bytes.IndexByte(probe[:n], '\n'); i >= 0 {
+				off = start + uint64(i) + 1
+			}
+		}
+	}
+	a = &attachment{mode: mode, off: off, progress: s.m.clock.Now(), kicked: make(chan struct{})}
+	s.clients[a] = struct{}{}
+	s.m.clients.Add(1)
+	s.notifyLocked()
+	h = Hello{Protocol: 1, Session: s.id, Offset: off, Start: start, End: end, Cols: s.cols, Rows: s.rows, Mode: mode}
+	return a, h, reset
+}
+
+// detach removes a client.
+func (s *Session) detach(a *attachment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[a]; ok {
+		s.dropLocked(a)
+		s.notifyLocked()
+	}
+}
+
+func (s *Session) dropLocked(a *attachment) {
+	delete(s.clients, a)
+	s.m.clients.Add(-1)
+	if len(s.clients) == 0 {
+		s.idleSince = s.m.clock.Now()
+	}
+}
+
+func (s *Session) setPaused(a *attachment, paused bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.paused == paused {
+		return
+	}
+	a.paused = paused
+	if !paused {
+		a.progress = s.m.clock.Now()
+	}
+	s.notifyLocked()
+}
+
+// chunk is what next found for a client.
+type chunk struct {
+	off    uint64 // offset of data[0]
+	n      int    // bytes copied into the caller's buffer
+	reset  bool   // the client must reset; output resumes at off
+	exited bool   // all output sent and the shell is gone
+	code   int
+}
+
+// next waits until there is output for a (copied into p) or the session has
+// exited with everything sent. It returns errStalled if a was dropped and
+// ctx's error if ctx ends first.
+func (s *Session) next(done <-chan struct{}, a *attachment, p []byte) (chunk, error) {
+	s.mu.Lock()
+	for {
+		select {
+		case <-a.kicked:
+			s.mu.Unlock()
+			return chunk{}, errStalled
+		default:
+		}
+		if start := s.ring.start(); a.off < start {
+			// Only possible after Kill lifted flow control.
+			a.off = start
+			s.mu.Unlock()
+			return chunk{off: start, reset: true}, nil
+		}
+		if !a.paused && a.off < s.ring.end {
+			n := s.ring.read(a.off, p)
+			c := chunk{off: a.off, n: n}
+			s.mu.Unlock()
+			return c, nil
+		}
+		if s.exited && a.off >= s.ring.end {
+			c := chunk{exited: true, code: s.exitCode}
+			s.mu.Unlock()
+			return c, nil
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-a.kicked:
+		case <-done:
+			return chunk{}, errClientGone
+		}
+		s.mu.Lock()
+	}
+}
+
+var errClientGone = errors.New("terminal: client gone")
+
+// sent records that n bytes from a's offset reached the client.
+func (s *Session) sent(a *attachment, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a.off += uint64(n)
+	a.progress = s.m.clock.Now()
+	s.m.bytesOut.Add(uint64(n))
+	if s.readerBlocked {
+		s.notifyLocked()
+	}
+}
+
+// Info describes a session (GET /sessions).
+type Info struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	Clients   int       `json:"clients"`
+	Cols      int       `json:"cols"`
+	Rows      int       `json:"rows"`
+	Exited    bool      `json:"exited"`
+	Offset    uint64    `json:"offset"` // bytes of output so far
+}
+
+// Info returns the session's description.
+func (s *Session) Info() Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Info{ID: s.id, CreatedAt: s.created, Clients: len(s.clients), Cols: s.cols, Rows: s.rows, Exited: s.exited, Offset: s.ring.end}
+}
+
+// SessionStats are a session's flow-control figures (tests and metrics).
+type SessionStats struct {
+	Start, End    uint64 // the ring holds output bytes [Start, End)
+	Allocated     int    // bytes of memory held by the ring (≤ the ring size)
+	Clients       int
+	SlowestOffset uint64 // lowest offset of an attached client (End if none)
+	ReaderBlocked bool   // the PTY reader waits for the slowest client
+}
+
+// Stats returns the session's flow-control figures.
+func (s *Session) Stats() SessionStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := SessionStats{Start: s.ring.start(), End: s.ring.end, Allocated: s.ring.allocated(), Clients: len(s.clients), SlowestOffset: s.ring.end, ReaderBlocked: s.readerBlocked}
+	for a := range s.clients {
+		st.SlowestOffset = min(st.SlowestOffset, a.off)
+	}
+	return st
+}
