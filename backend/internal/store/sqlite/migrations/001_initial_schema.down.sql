@@ -1,0 +1,8 @@
+DROP TABLE IF EXISTS leases;
+DROP TABLE IF EXISTS workshop_events;
+DROP TABLE IF EXISTS workshop_vms;
+DROP TABLE IF EXISTS sessions;
+DROP TABLE IF EXISTS registrations;
+DROP TABLE IF EXISTS workshops;
+DROP TABLE IF EXISTS auth_sessions;
+DROP TABLE IF EXISTS users;

@@ -1,0 +1,961 @@
+// Package sqlite is the embedded engine of store.Store: one SQLite file
+// (modernc.org/sqlite, pure Go, no cgo), the local default.
+//
+// The file runs in WAL mode with foreign keys on and a busy timeout. All
+// writes of a process go through one connection, so they are serialised in
+// Go and never fail with SQLITE_BUSY among themselves; every write
+// transaction starts with BEGIN IMMEDIATE, so a second process (a CLI
+// command next to the server) waits for the lock (busy_timeout) instead of
+// failing mid-transaction. Reads use a separate pool and run concurrently
+// with the writer (WAL). Register and AssignSeat read and write inside one
+// such transaction, which makes them atomic.
+//
+// Times are stored as TEXT in one fixed-width UTC format with microseconds
+// (TimeFormat), so they round-trip exactly and compare as strings.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	sqlite3 "modernc.org/sqlite"
+	sqlite3lib "modernc.org/sqlite/lib"
+
+	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// TimeFormat is how times are stored: UTC, microseconds, fixed width.
+const TimeFormat = "2006-01-02T15:04:05.000000Z"
+
+// BusyTimeout is how long a connection waits for another process's lock.
+const BusyTimeout = 10 * time.Second
+
+// Store is the SQLite store.
+type Store struct {
+	path string
+	w    *sql.DB // the one writer connection
+	r    *sql.DB // readers
+}
+
+var _ store.Store = (*Store)(nil)
+
+// dsn builds the driver DSN for path. Writers begin transactions with
+// BEGIN IMMEDIATE.
+func dsn(path string, write bool) (string, error) {
+	if err := checkPath(path); err != nil {
+		return "", err
+	}
+	q := fmt.Sprintf("?_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)",
+		BusyTimeout.Milliseconds())
+	if write {
+		q += "&_txlock=immediate"
+	}
+	return path + q, nil
+}
+
+// checkPath rejects what is not a plain file path: in-memory databases
+// (every connection would see its own) and names the driver would parse.
+func checkPath(path string) error {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return fmt.Errorf("sqlite: %q is not a database file path", path)
+	}
+	if strings.ContainsAny(path, "?#") {
+		return fmt.Errorf("sqlite: database path %q must not contain '?' or '#'", path)
+	}
+	return nil
+}
+
+// prepareFile creates the database's directory (0700) and, when missing, the
+// file itself with mode 0600: it holds password hashes and agent tokens.
+func prepareFile(path string) error {
+	if err := checkPath(path); err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("sqlite: create directory for %s: %w", path, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	return fmt.Errorf("sqlite: create %s: %w", path, err)
+}
+
+// openDB opens one database/sql handle on path.
+func openDB(ctx context.Context, path string, write bool) (*sql.DB, error) {
+	d, err := dsn(path, write)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite", d)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	if write {
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+	} else {
+		n := max(4, runtime.NumCPU())
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+	}
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Open opens (creating if needed) the database file at path. It does not
+// migrate; see Migrate.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if err := prepareFile(path); err != nil {
+		return nil, err
+	}
+	w, err := openDB(ctx, path, true)
+	if err != nil {
+		return nil, err
+	}
+	r, err := openDB(ctx, path, false)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &Store{path: path, w: w, r: r}, nil
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Engine implements store.Store.
+func (s *Store) Engine() string { return "sqlite" }
+
+// Ping implements store.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.r.PingContext(ctx)
+}
+
+// Close implements store.Store.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// ---- helpers ---------------------------------------------------------------
+
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+func utcp(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := utc(*t)
+	return &v
+}
+
+func now() time.Time { return utc(time.Now()) }
+
+func normEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// enc formats a time for storage.
+func enc(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// encp formats an optional time (nil is NULL).
+func encp(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return enc(*t)
+}
+
+// timeCol scans a NOT NULL time column.
+type timeCol struct{ t *time.Time }
+
+func (c timeCol) Scan(src any) error {
+	s, err := asString(src)
+	if err != nil {
+		return err
+	}
+	v, err := time.Parse(TimeFormat, s)
+	if err != nil {
+		return fmt.Errorf("sqlite: bad time %q: %w", s, err)
+	}
+	*c.t = v.UTC()
+	return nil
+}
+
+// nullTimeCol scans a nullable time column.
+type nullTimeCol struct{ t **time.Time }
+
+func (c nullTimeCol) Scan(src any) error {
+	if src == nil {
+		*c.t = nil
+		return nil
+	}
+	var v time.Time
+	if err := (timeCol{&v}).Scan(src); err != nil {
+		return err
+	}
+	*c.t = &v
+	return nil
+}
+
+func asString(src any) (string, error) {
+	switch v := src.(type) {
+	case string:
+		return v, nil
+	case []byte:
+		return string(v), nil
+	default:
+		return "", fmt.Errorf("sqlite: want a TEXT time, got %T", src)
+	}
+}
+
+func mapErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	var se *sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3lib.SQLITE_CONSTRAINT_UNIQUE, sqlite3lib.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%s: %w (%s)", op, store.ErrConflict, se.Error())
+		case sqlite3lib.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%s: referenced row %w", op, store.ErrNotFound)
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE on the writer).
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// ---- users -----------------------------------------------------------------
+
+const userCols = `id, email, name, password_hash, role, created_at`
+
+func scanUser(row *sql.Row) (*store.User, error) {
+	var u store.User
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, timeCol{&u.CreatedAt}); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// CreateUser implements store.Store.
+func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
+	if u.ID == "" {
+		u.ID = token.NewID()
+	}
+	if u.CreatedAt.IsZero() {
+		u.CreatedAt = now()
+	}
+	u.CreatedAt = utc(u.CreatedAt)
+	u.Email = normEmail(u.Email)
+	if u.Role == "" {
+		u.Role = store.RoleInstructor
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.ID, u.Email, u.Name, u.PasswordHash, u.Role, enc(u.CreatedAt))
+	return mapErr("create user", err)
+}
+
+// GetUser implements store.Store.
+func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	return u, mapErr("get user", err)
+}
+
+// GetUserByEmail implements store.Store.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (*store.User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE lower(email) = lower(?)`, normEmail(email)))
+	return u, mapErr("get user by email", err)
+}
+
+// CountUsers implements store.Store.
+func (s *Store) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	return n, mapErr("count users", err)
+}
+
+// ---- auth sessions ---------------------------------------------------------
+
+// CreateAuthSession implements store.Store. An empty ID is filled with 256
+// random bits (hex), suitable as a bearer secret.
+func (s *Store) CreateAuthSession(ctx context.Context, a *store.AuthSession) error {
+	if a.ID == "" {
+		a.ID = token.Random(32)
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	a.CreatedAt, a.ExpiresAt = utc(a.CreatedAt), utc(a.ExpiresAt)
+	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		a.ID, a.UserID, enc(a.CreatedAt), enc(a.ExpiresAt))
+	return mapErr("create auth session", err)
+}
+
+// GetAuthSession implements store.Store. Expired sessions are still returned;
+// the caller compares ExpiresAt.
+func (s *Store) GetAuthSession(ctx context.Context, id string) (*store.AuthSession, error) {
+	var a store.AuthSession
+	err := s.r.QueryRowContext(ctx, `SELECT id, user_id, created_at, expires_at FROM auth_sessions WHERE id = ?`, id).
+		Scan(&a.ID, &a.UserID, timeCol{&a.CreatedAt}, timeCol{&a.ExpiresAt})
+	if err != nil {
+		return nil, mapErr("get auth session", err)
+	}
+	return &a, nil
+}
+
+// DeleteAuthSession implements store.Store; deleting a missing session is not
+// an error.
+func (s *Store) DeleteAuthSession(ctx context.Context, id string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM auth_sessions WHERE id = ?`, id)
+	return mapErr("delete auth session", err)
+}
+
+// ---- workshops -------------------------------------------------------------
+
+const workshopCols = `id, owner_id, name, code, seats, status, desired_state, status_reason, step,
+	starts_at, ends_at, lab_guide, provisioner, agent_url, agent_token, attempts, next_attempt_at,
+	created_at, updated_at, deleted_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanWorkshop(row scanner) (*store.Workshop, error) {
+	var w store.Workshop
+	err := row.Scan(&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
+		&w.StatusReason, &w.Step, nullTimeCol{&w.StartsAt}, nullTimeCol{&w.EndsAt}, &w.LabGuide, &w.Provisioner,
+		&w.AgentURL, &w.AgentToken, &w.Attempts, nullTimeCol{&w.NextAttemptAt}, timeCol{&w.CreatedAt},
+		timeCol{&w.UpdatedAt}, nullTimeCol{&w.DeletedAt})
+	if err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+func normWorkshop(w *store.Workshop) {
+	w.StartsAt, w.EndsAt, w.NextAttemptAt, w.DeletedAt = utcp(w.StartsAt), utcp(w.EndsAt), utcp(w.NextAttemptAt), utcp(w.DeletedAt)
+	w.CreatedAt, w.UpdatedAt = utc(w.CreatedAt), utc(w.UpdatedAt)
+	if w.Status == "" {
+		w.Status = store.StatusCreated
+	}
+	if w.DesiredState == "" {
+		w.DesiredState = store.DesiredStopped
+	}
+}
+
+const codeAttempts = 8
+
+// CreateWorkshop implements store.Store. An empty Code is filled with a fresh
+// workshop code (retrying on collision); a given Code that exists is
+// ErrConflict.
+func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
+	if w.ID == "" {
+		w.ID = token.NewID()
+	}
+	if w.CreatedAt.IsZero() {
+		w.CreatedAt = now()
+	}
+	if w.UpdatedAt.IsZero() {
+		w.UpdatedAt = w.CreatedAt
+	}
+	normWorkshop(w)
+	generate := w.Code == ""
+	for attempt := 0; ; attempt++ {
+		if generate {
+			w.Code = token.Code(token.WorkshopCodeLen)
+		}
+		res, err := s.w.ExecContext(ctx, `INSERT INTO workshops (`+workshopCols+`)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
+			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
+			encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
+			encp(w.NextAttemptAt), enc(w.CreatedAt), enc(w.UpdatedAt), encp(w.DeletedAt))
+		if err != nil {
+			return mapErr("create workshop", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
+		}
+		if !generate || attempt+1 >= codeAttempts {
+			if generate {
+				w.Code = ""
+			}
+			return fmt.Errorf("create workshop: code: %w", store.ErrConflict)
+		}
+	}
+}
+
+// GetWorkshop implements store.Store.
+func (s *Store) GetWorkshop(ctx context.Context, id string) (*store.Workshop, error) {
+	w, err := scanWorkshop(s.r.QueryRowContext(ctx, `SELECT `+workshopCols+` FROM workshops WHERE id = ?`, id))
+	return w, mapErr("get workshop", err)
+}
+
+// GetWorkshopByCode implements store.Store (exact match).
+func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Workshop, error) {
+	w, err := scanWorkshop(s.r.QueryRowContext(ctx, `SELECT `+workshopCols+` FROM workshops WHERE code = ?`, code))
+	return w, mapErr("get workshop by code", err)
+}
+
+// The WorkshopFilter predicates; the PostgreSQL engine uses the same ones.
+// With NeedsWork set, IncludeDeleted is ignored: a deleted workshop whose
+// teardown is unfinished needs work, a finished one never matches.
+const (
+	deletedSQL   = `(desired_state = 'deleted' OR status = 'deleted' OR deleted_at IS NOT NULL)`
+	needsWorkSQL = `((desired_state = 'running' AND status <> 'running')
+		OR (desired_state = 'stopped' AND status NOT IN ('created', 'stopped'))
+		OR (desired_state = 'deleted' AND status <> 'deleted')
+		OR status = 'running')`
+)
+
+// ListWorkshops implements store.Store, newest first.
+func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]store.Workshop, error) {
+	q := `SELECT ` + workshopCols + ` FROM workshops WHERE 1 = 1`
+	var args []any
+	if f.OwnerID != "" {
+		q += ` AND owner_id = ?`
+		args = append(args, f.OwnerID)
+	}
+	if f.NeedsWork {
+		q += ` AND ` + needsWorkSQL
+	} else if !f.IncludeDeleted {
+		q += ` AND NOT ` + deletedSQL
+	}
+	q += ` ORDER BY created_at DESC, id DESC`
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr("list workshops", err)
+	}
+	defer rows.Close()
+	out := []store.Workshop{}
+	for rows.Next() {
+		w, err := scanWorkshop(rows)
+		if err != nil {
+			return nil, mapErr("list workshops", err)
+		}
+		out = append(out, *w)
+	}
+	return out, mapErr("list workshops", rows.Err())
+}
+
+// UpdateWorkshop implements store.Store. fn may change every field but ID and
+// CreatedAt; UpdatedAt is set to now.
+func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Workshop) error) (*store.Workshop, error) {
+	var out *store.Workshop
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		w, err := scanWorkshop(tx.QueryRowContext(ctx, `SELECT `+workshopCols+` FROM workshops WHERE id = ?`, id))
+		if err != nil {
+			return mapErr("update workshop", err)
+		}
+		if err := fn(w); err != nil {
+			return err
+		}
+		w.ID = id
+		normWorkshop(w)
+		w.UpdatedAt = now()
+		_, err = tx.ExecContext(ctx, `UPDATE workshops SET owner_id=?, name=?, code=?, seats=?, status=?,
+			desired_state=?, status_reason=?, step=?, starts_at=?, ends_at=?, lab_guide=?,
+			provisioner=?, agent_url=?, agent_token=?, attempts=?, next_attempt_at=?,
+			updated_at=?, deleted_at=? WHERE id = ?`,
+			w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
+			encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
+			encp(w.NextAttemptAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.ID)
+		if err != nil {
+			return mapErr("update workshop", err)
+		}
+		out = w
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SeatsUsed implements store.Store.
+func (s *Store) SeatsUsed(ctx context.Context, workshopID string) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM registrations WHERE workshop_id = ? AND revoked_at IS NULL`, workshopID).Scan(&n)
+	return n, mapErr("seats used", err)
+}
+
+func workshopSeats(ctx context.Context, q querier, id string) (int, error) {
+	var seats int
+	err := q.QueryRowContext(ctx, `SELECT seats FROM workshops WHERE id = ?`, id).Scan(&seats)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("workshop %w", store.ErrNotFound)
+	}
+	return seats, err
+}
+
+// ---- registrations ---------------------------------------------------------
+
+const registrationCols = `id, workshop_id, name, email, access_code, created_at, revoked_at`
+
+func scanRegistration(row scanner) (*store.Registration, error) {
+	var r store.Registration
+	if err := row.Scan(&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, timeCol{&r.CreatedAt}, nullTimeCol{&r.RevokedAt}); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Register implements store.Store. The email is stored trimmed and
+// lower-cased. An empty AccessCode is filled with a fresh access code
+// (retrying on collision); a given one that exists is ErrConflict.
+func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Registration, bool, error) {
+	r := *in
+	r.Email = normEmail(r.Email)
+	if r.ID == "" {
+		r.ID = token.NewID()
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = now()
+	}
+	r.CreatedAt, r.RevokedAt = utc(r.CreatedAt), utcp(r.RevokedAt)
+	var (
+		out     *store.Registration
+		created bool
+	)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		seats, err := workshopSeats(ctx, tx, r.WorkshopID)
+		if err != nil {
+			return fmt.Errorf("register: %w", err)
+		}
+		existing, err := scanRegistration(tx.QueryRowContext(ctx, `SELECT `+registrationCols+` FROM registrations
+			WHERE workshop_id = ? AND lower(email) = lower(?)`, r.WorkshopID, r.Email))
+		if err == nil {
+			out = existing
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return mapErr("register", err)
+		}
+		var used int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM registrations WHERE workshop_id = ? AND revoked_at IS NULL`,
+			r.WorkshopID).Scan(&used); err != nil {
+			return mapErr("register", err)
+		}
+		if used >= seats {
+			return fmt.Errorf("register: %w", store.ErrFull)
+		}
+		generate := r.AccessCode == ""
+		for attempt := 0; ; attempt++ {
+			if generate {
+				r.AccessCode = token.Code(token.AccessCodeLen)
+			}
+			res, err := tx.ExecContext(ctx, `INSERT INTO registrations (`+registrationCols+`)
+				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (access_code) DO NOTHING`,
+				r.ID, r.WorkshopID, r.Name, r.Email, r.AccessCode, enc(r.CreatedAt), encp(r.RevokedAt))
+			if err != nil {
+				return mapErr("register", err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				break
+			}
+			if !generate || attempt+1 >= codeAttempts {
+				return fmt.Errorf("register: access code: %w", store.ErrConflict)
+			}
+		}
+		out, created = &r, true
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// GetRegistration implements store.Store.
+func (s *Store) GetRegistration(ctx context.Context, id string) (*store.Registration, error) {
+	r, err := scanRegistration(s.r.QueryRowContext(ctx, `SELECT `+registrationCols+` FROM registrations WHERE id = ?`, id))
+	return r, mapErr("get registration", err)
+}
+
+// GetRegistrationByAccessCode implements store.Store (exact match).
+func (s *Store) GetRegistrationByAccessCode(ctx context.Context, code string) (*store.Registration, error) {
+	r, err := scanRegistration(s.r.QueryRowContext(ctx, `SELECT `+registrationCols+` FROM registrations WHERE access_code = ?`, code))
+	return r, mapErr("get registration by access code", err)
+}
+
+// ListRegistrations implements store.Store, oldest first.
+func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]store.RegistrationView, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT r.id, r.workshop_id, r.name, r.email, r.access_code, r.created_at,
+			r.revoked_at, s.seat, s.status, s.last_activity
+		FROM registrations r LEFT JOIN sessions s ON s.registration_id = r.id
+		WHERE r.workshop_id = ? ORDER BY r.created_at, r.id`, workshopID)
+	if err != nil {
+		return nil, mapErr("list registrations", err)
+	}
+	defer rows.Close()
+	out := []store.RegistrationView{}
+	for rows.Next() {
+		var v store.RegistrationView
+		var seat sql.NullInt64
+		var seatStatus sql.NullString
+		if err := rows.Scan(&v.ID, &v.WorkshopID, &v.Name, &v.Email, &v.AccessCode, timeCol{&v.CreatedAt},
+			nullTimeCol{&v.RevokedAt}, &seat, &seatStatus, nullTimeCol{&v.LastActivity}); err != nil {
+			return nil, mapErr("list registrations", err)
+		}
+		if seat.Valid {
+			n := int(seat.Int64)
+			v.Seat = &n
+		}
+		v.SeatStatus = seatStatus.String
+		out = append(out, v)
+	}
+	return out, mapErr("list registrations", rows.Err())
+}
+
+// RevokeRegistration implements store.Store; revoking twice is a no-op.
+func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registrationID string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE registrations SET revoked_at = COALESCE(revoked_at, ?)
+			WHERE id = ? AND workshop_id = ?`, enc(now()), registrationID, workshopID)
+		if err != nil {
+			return mapErr("revoke registration", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("revoke registration: %w", store.ErrNotFound)
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE registration_id = ?`, registrationID)
+		return mapErr("revoke registration", err)
+	})
+}
+
+// ---- seats -----------------------------------------------------------------
+
+const seatCols = `id, workshop_id, registration_id, seat, status, last_activity, created_at`
+
+func scanSeat(row scanner) (*store.Seat, error) {
+	var st store.Seat
+	if err := row.Scan(&st.ID, &st.WorkshopID, &st.RegistrationID, &st.Seat, &st.Status,
+		nullTimeCol{&st.LastActivity}, timeCol{&st.CreatedAt}); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// AssignSeat implements store.Store.
+func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.Seat, error) {
+	// Fast path on a reader: the registration already holds a seat (a seat
+	// row exists only while its registration is not revoked).
+	st, err := scanSeat(s.r.QueryRowContext(ctx, `SELECT `+seatCols+` FROM sessions WHERE registration_id = ?`, registrationID))
+	if err == nil {
+		return st, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, mapErr("assign seat", err)
+	}
+	var out *store.Seat
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var workshopID string
+		var revoked sql.NullString
+		if err := tx.QueryRowContext(ctx, `SELECT workshop_id, revoked_at FROM registrations WHERE id = ?`, registrationID).
+			Scan(&workshopID, &revoked); err != nil {
+			return mapErr("assign seat: registration", err)
+		}
+		if revoked.Valid {
+			return fmt.Errorf("assign seat: %w", store.ErrRevoked)
+		}
+		if st, err := scanSeat(tx.QueryRowContext(ctx, `SELECT `+seatCols+` FROM sessions WHERE registration_id = ?`, registrationID)); err == nil {
+			out = st
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return mapErr("assign seat", err)
+		}
+		seats, err := workshopSeats(ctx, tx, workshopID)
+		if err != nil {
+			return fmt.Errorf("assign seat: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT seat FROM sessions WHERE workshop_id = ? ORDER BY seat`, workshopID)
+		if err != nil {
+			return mapErr("assign seat", err)
+		}
+		var used []int
+		for rows.Next() {
+			var n int
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return mapErr("assign seat", err)
+			}
+			used = append(used, n)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return mapErr("assign seat", err)
+		}
+		seat := lowestFree(used, seats)
+		if seat == 0 {
+			return fmt.Errorf("assign seat: %w", store.ErrFull)
+		}
+		st := &store.Seat{ID: token.NewID(), WorkshopID: workshopID, RegistrationID: registrationID,
+			Seat: seat, Status: store.SeatAssigned, CreatedAt: now()}
+		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+seatCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			st.ID, st.WorkshopID, st.RegistrationID, st.Seat, st.Status, encp(st.LastActivity), enc(st.CreatedAt))
+		if err != nil {
+			return mapErr("assign seat", err)
+		}
+		out = st
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// lowestFree returns the lowest number in 1..seats not in used (sorted
+// ascending), or 0 when there is none.
+func lowestFree(used []int, seats int) int {
+	next := 1
+	for _, u := range used {
+		if u > next {
+			break
+		}
+		if u == next {
+			next++
+		}
+	}
+	if next > seats {
+		return 0
+	}
+	return next
+}
+
+// GetSeat implements store.Store.
+func (s *Store) GetSeat(ctx context.Context, workshopID string, seat int) (*store.Seat, error) {
+	st, err := scanSeat(s.r.QueryRowContext(ctx, `SELECT `+seatCols+` FROM sessions WHERE workshop_id = ? AND seat = ?`, workshopID, seat))
+	return st, mapErr("get seat", err)
+}
+
+// ListSeats implements store.Store, by seat number.
+func (s *Store) ListSeats(ctx context.Context, workshopID string) ([]store.Seat, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+seatCols+` FROM sessions WHERE workshop_id = ? ORDER BY seat`, workshopID)
+	if err != nil {
+		return nil, mapErr("list seats", err)
+	}
+	defer rows.Close()
+	out := []store.Seat{}
+	for rows.Next() {
+		st, err := scanSeat(rows)
+		if err != nil {
+			return nil, mapErr("list seats", err)
+		}
+		out = append(out, *st)
+	}
+	return out, mapErr("list seats", rows.Err())
+}
+
+// TouchSeat implements store.Store. An empty status keeps the current one.
+func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, status string, at time.Time) error {
+	res, err := s.w.ExecContext(ctx, `UPDATE sessions SET last_activity = ?, status = COALESCE(NULLIF(?, ''), status)
+		WHERE workshop_id = ? AND seat = ?`, enc(at), status, workshopID, seat)
+	if err != nil {
+		return mapErr("touch seat", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("touch seat: %w", store.ErrNotFound)
+	}
+	return nil
+}
+
+// ---- workshop VMs ----------------------------------------------------------
+
+const vmCols = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at`
+
+func normSteps(steps []store.Step) []store.Step {
+	if len(steps) == 0 {
+		return nil
+	}
+	out := make([]store.Step, len(steps))
+	for i, st := range steps {
+		st.StartedAt, st.FinishedAt = utc(st.StartedAt), utcp(st.FinishedAt)
+		out[i] = st
+	}
+	return out
+}
+
+func scanVM(row scanner) (*store.WorkshopVM, error) {
+	var vm store.WorkshopVM
+	var steps string
+	if err := row.Scan(&vm.ID, &vm.WorkshopID, &vm.Name, &vm.Zone, &vm.IP, &vm.Status, &vm.AgentURL, &steps,
+		timeCol{&vm.CreatedAt}, timeCol{&vm.UpdatedAt}); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(steps), &vm.Steps); err != nil {
+		return nil, fmt.Errorf("decode steps: %w", err)
+	}
+	vm.Steps = normSteps(vm.Steps)
+	return &vm, nil
+}
+
+// UpsertWorkshopVM implements store.Store: one row per workshop; an existing
+// row keeps its ID and CreatedAt, which are copied back into vm.
+func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
+	if vm.ID == "" {
+		vm.ID = token.NewID()
+	}
+	t := now()
+	if vm.CreatedAt.IsZero() {
+		vm.CreatedAt = t
+	}
+	vm.CreatedAt, vm.UpdatedAt = utc(vm.CreatedAt), t
+	vm.Steps = normSteps(vm.Steps)
+	steps, err := json.Marshal(vm.Steps)
+	if err != nil {
+		return fmt.Errorf("upsert workshop vm: encode steps: %w", err)
+	}
+	if vm.Steps == nil {
+		steps = []byte("[]")
+	}
+	err = s.w.QueryRowContext(ctx, `INSERT INTO workshop_vms (`+vmCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (workshop_id) DO UPDATE SET name = excluded.name, zone = excluded.zone, ip = excluded.ip,
+			status = excluded.status, agent_url = excluded.agent_url, steps = excluded.steps,
+			updated_at = excluded.updated_at
+		RETURNING id, created_at`,
+		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, string(steps), enc(vm.CreatedAt), enc(vm.UpdatedAt)).
+		Scan(&vm.ID, timeCol{&vm.CreatedAt})
+	return mapErr("upsert workshop vm", err)
+}
+
+// GetWorkshopVM implements store.Store.
+func (s *Store) GetWorkshopVM(ctx context.Context, workshopID string) (*store.WorkshopVM, error) {
+	vm, err := scanVM(s.r.QueryRowContext(ctx, `SELECT `+vmCols+` FROM workshop_vms WHERE workshop_id = ?`, workshopID))
+	return vm, mapErr("get workshop vm", err)
+}
+
+// ListWorkshopVMs implements store.Store, oldest first.
+func (s *Store) ListWorkshopVMs(ctx context.Context) ([]store.WorkshopVM, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+vmCols+` FROM workshop_vms ORDER BY created_at, id`)
+	if err != nil {
+		return nil, mapErr("list workshop vms", err)
+	}
+	defer rows.Close()
+	out := []store.WorkshopVM{}
+	for rows.Next() {
+		vm, err := scanVM(rows)
+		if err != nil {
+			return nil, mapErr("list workshop vms", err)
+		}
+		out = append(out, *vm)
+	}
+	return out, mapErr("list workshop vms", rows.Err())
+}
+
+// DeleteWorkshopVM implements store.Store; deleting a missing row is not an
+// error.
+func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM workshop_vms WHERE workshop_id = ?`, workshopID)
+	return mapErr("delete workshop vm", err)
+}
+
+// ---- events ----------------------------------------------------------------
+
+// AddEvent implements store.Store; it fills e.ID, and e.At (now) and e.Level
+// ("info") when empty.
+func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
+	if e.At.IsZero() {
+		e.At = now()
+	}
+	e.At = utc(e.At)
+	if e.Level == "" {
+		e.Level = "info"
+	}
+	err := s.w.QueryRowContext(ctx, `INSERT INTO workshop_events (workshop_id, at, level, step, message)
+		VALUES (?, ?, ?, ?, ?) RETURNING id`, e.WorkshopID, enc(e.At), e.Level, e.Step, e.Message).Scan(&e.ID)
+	return mapErr("add event", err)
+}
+
+// ListEvents implements store.Store: events with ID > afterID in ID order,
+// at most limit of them (limit <= 0: all).
+func (s *Store) ListEvents(ctx context.Context, workshopID string, afterID int64, limit int) ([]store.Event, error) {
+	q := `SELECT id, workshop_id, at, level, step, message FROM workshop_events
+		WHERE workshop_id = ? AND id > ? ORDER BY id`
+	args := []any{workshopID, afterID}
+	if limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, limit)
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, mapErr("list events", err)
+	}
+	defer rows.Close()
+	out := []store.Event{}
+	for rows.Next() {
+		var e store.Event
+		if err := rows.Scan(&e.ID, &e.WorkshopID, timeCol{&e.At}, &e.Level, &e.Step, &e.Message); err != nil {
+			return nil, mapErr("list events", err)
+		}
+		out = append(out, e)
+	}
+	return out, mapErr("list events", rows.Err())
+}
+
+// ---- leases ----------------------------------------------------------------
+
+// TryLease implements store.Store.
+func (s *Store) TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	t := time.Now()
+	var got string
+	err := s.w.QueryRowContext(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+		WHERE leases.expires_at <= ? OR leases.holder = excluded.holder
+		RETURNING holder`, name, holder, enc(t.Add(ttl)), enc(t)).Scan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, mapErr("try lease", err)
+	}
+	return got == holder, nil
+}
+
+// ReleaseLease implements store.Store; only the holder can release.
+func (s *Store) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM leases WHERE name = ? AND holder = ?`, name, holder)
+	return mapErr("release lease", err)
+}
