@@ -10,6 +10,7 @@
 # when it starts. A test (backend/internal/deploytest) checks both agree.
 #
 #   host-firewall.sh apply    create/refresh the chains and hook them in (idempotent)
+#   host-firewall.sh check    exit 0 if every rule and hook is in place, 1 if not
 #   host-firewall.sh remove   unhook and delete the chains
 #   host-firewall.sh print    print the iptables-restore input that apply loads
 #
@@ -27,7 +28,7 @@ FWD=CLARATEACH-FC-FWD
 NAT=CLARATEACH-FC-NAT
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 rules() {
@@ -76,6 +77,36 @@ apply() {
     done < <(jumps)
 }
 
+# check: every rule of rules() present with nothing extra in our chains, and
+# every hook in place.
+check() {
+    local table="" line chain spec want have
+    local -A count=()
+    while read -r line; do
+        case "$line" in
+            \*filter) table=filter ;;
+            \*nat) table=nat ;;
+            -A\ *)
+                read -r _ chain spec <<<"$line"
+                # shellcheck disable=SC2086 # spec is a list of words
+                iptables -w -t "$table" -C "$chain" $spec 2>/dev/null || return 1
+                count["$table $chain"]=$((${count["$table $chain"]:-0} + 1))
+                ;;
+        esac
+    done < <(rules)
+    for spec in "${!count[@]}"; do
+        read -r table chain <<<"$spec"
+        want=${count[$spec]}
+        have=$(iptables -w -t "$table" -S "$chain" 2>/dev/null | grep -c '^-A ') || return 1
+        [[ $have == "$want" ]] || return 1
+    done
+    local match
+    while read -r table chain match; do
+        # shellcheck disable=SC2086
+        iptables -w -t "$table" -C "$chain" $match 2>/dev/null || return 1
+    done < <(jumps)
+}
+
 remove() {
     local table chain match i
     while read -r table chain match; do
@@ -95,6 +126,7 @@ remove() {
 
 case "${1-}" in
     apply) apply ;;
+    check) check ;;
     remove) remove ;;
     print) rules ;;
     -h | --help) usage ;;
