@@ -1,0 +1,24 @@
+// Command agent is the ClaraTeach workshop host agent (the seed's
+// `go build ./cmd/agent/`). It serves the seat API and the learner proxy on
+// :9090; see `agent --help` and internal/agent.
+//
+// Set the version reported by GET /health at build time:
+//
+//	go build -ldflags "-X main.version=1.2.3" ./cmd/agent/
+package main
+
+import (
+	"os"
+
+	"github.com/clarateach/backend/internal/agent"
+)
+
+// version overrides agent.Version when set with -ldflags "-X main.version=...".
+var version string
+
+func main() {
+	if version != "" {
+		agent.Version = version
+	}
+	os.Exit(agent.Main(os.Args[1:], agent.MainOptions{}))
+}

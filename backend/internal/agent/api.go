@@ -1,0 +1,384 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/runtime"
+	"github.com/clarateach/backend/internal/token"
+)
+
+func (a *Agent) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /health", a.handleHealth)
+	m.Handle("GET /metrics", a.requireAgentToken(a.metrics.handler))
+	m.Handle("POST /vms/", a.requireAgentToken(http.HandlerFunc(a.handleCreate)))
+	m.Handle("POST /vms", a.requireAgentToken(http.HandlerFunc(a.handleCreate)))
+	m.Handle("GET /vms", a.requireAgentToken(http.HandlerFunc(a.handleList)))
+	m.Handle("GET /vms/", a.requireAgentToken(http.HandlerFunc(a.handleList)))
+	m.Handle("GET /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleGet)))
+	m.Handle("DELETE /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleDelete)))
+	m.Handle("POST /vms/{ws}/{seat}/disconnect", a.requireAgentToken(http.HandlerFunc(a.handleDisconnect)))
+	m.HandleFunc("/proxy/{ws}/{seat}/{rest...}", a.handleProxy)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
+	})
+	a.mux = m
+}
+
+// requireAgentToken checks "Authorization: Bearer <agent token>" in
+// constant time. In dev mode (no token) everything passes.
+func (a *Agent) requireAgentToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.devMode {
+			got, ok := bearer(r)
+			if !ok || !token.Equal(got, a.cfg.Token) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="clarateach-agent"`)
+				apierror.Write(w, r, apierror.Unauthorized("missing or wrong agent token"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearer returns the token of an "Authorization: Bearer X" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	apierror.JSON(w, http.StatusOK, agentclient.Health{
+		Status:        "ok",
+		Version:       Version,
+		VMCount:       a.runningCount(ctx),
+		Capacity:      a.cfg.Capacity,
+		Runtime:       a.rt.Name(),
+		UptimeSeconds: float64(a.now().Sub(a.started).Milliseconds()) / 1000,
+	})
+}
+
+// validWorkshopID accepts 1-64 letters, digits, '-' and '_', starting with a
+// letter or digit: safe in file names, cgroup names and log file names.
+func validWorkshopID(id string) error {
+	if id == "" {
+		return apierror.Invalid("workshop_id is required")
+	}
+	if len(id) > 64 {
+		return apierror.Invalid("workshop_id is longer than 64 characters")
+	}
+	for i, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || (i > 0 && (c == '-' || c == '_'))
+		if !ok {
+			return apierror.Invalid("workshop_id may only contain letters, digits, '-' and '_' (and must start with a letter or digit)")
+		}
+	}
+	return nil
+}
+
+func (a *Agent) validSeat(n int) error {
+	if n < 1 || n > a.cfg.Capacity {
+		return apierror.Invalid("seat_id must be between 1 and %d (the host's capacity)", a.cfg.Capacity)
+	}
+	return nil
+}
+
+// pathSeat parses {ws} and {seat} from the request path.
+func (a *Agent) pathSeat(r *http.Request) (seatKey, error) {
+	ws := r.PathValue("ws")
+	if err := validWorkshopID(ws); err != nil {
+		return seatKey{}, err
+	}
+	n, err := strconv.Atoi(r.PathValue("seat"))
+	if err != nil {
+		return seatKey{}, apierror.Invalid("seat must be a number")
+	}
+	if err := a.validSeat(n); err != nil {
+		return seatKey{}, err
+	}
+	return seatKey{ws, n}, nil
+}
+
+func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/vms" && r.URL.Path != "/vms/" {
+		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	var req agentclient.CreateSeatRequest
+	if err := apierror.Decode(w, r, &req, 0); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if err := validWorkshopID(req.WorkshopID); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if err := a.validSeat(req.SeatID); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if req.VCPUs < 0 || req.VCPUs > a.cfg.MaxVCPUs {
+		apierror.Write(w, r, apierror.Invalid("vcpus must be between 1 and %d (or omitted for the default)", a.cfg.MaxVCPUs))
+		return
+	}
+	if req.MemoryMB != 0 && (req.MemoryMB < MinMemoryMB || req.MemoryMB > a.cfg.MaxMemoryMB) {
+		apierror.Write(w, r, apierror.Invalid("memory_mb must be between %d and %d (or omitted for the default)", MinMemoryMB, a.cfg.MaxMemoryMB))
+		return
+	}
+	seat, created, err := a.CreateSeat(r.Context(), runtime.Spec{
+		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB,
+	})
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	apierror.JSON(w, status, seatView(seat, true))
+}
+
+// CreateSeat creates the seat of spec, or returns the running one (created
+// is false). A seat that exists but died is destroyed and created again.
+// Concurrent calls for the same seat create it once.
+func (a *Agent) CreateSeat(ctx context.Context, spec runtime.Spec) (*runtime.Seat, bool, error) {
+	k := seatKey{spec.WorkshopID, spec.Seat}
+	a.mu.Lock()
+	e := a.entryLocked(k)
+	a.mu.Unlock()
+
+	e.op.Lock()
+	defer e.op.Unlock()
+
+	a.mu.Lock()
+	existing := e.seat
+	a.mu.Unlock()
+	if existing != nil {
+		if a.rt.Alive(ctx, existing) {
+			return existing, false, nil
+		}
+		a.log.Warn("seat died; replacing it", "seat", k.String(), "pid", existing.PID)
+		a.closeConns(k)
+		if err := a.rt.Destroy(ctx, existing); err != nil {
+			a.metrics.failures.Inc()
+			return nil, false, fmt.Errorf("destroy dead seat %s: %w", k, err)
+		}
+		a.mu.Lock()
+		a.setSeatLocked(e, nil)
+		a.mu.Unlock()
+		if err := a.state.removeSeat(k); err != nil {
+			return nil, false, err
+		}
+		a.tr.CloseIdleConnections()
+	}
+
+	// Reserve a slot.
+	a.mu.Lock()
+	used := a.pending
+	for _, other := range a.seats {
+		if other.seat != nil {
+			used++
+		}
+	}
+	if used >= a.cfg.Capacity {
+		a.mu.Unlock()
+		return nil, false, apierror.Unavailable("host is at capacity (%d seats)", a.cfg.Capacity)
+	}
+	a.pending++
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.pending--
+		a.mu.Unlock()
+	}()
+
+	start := time.Now()
+	// The seat must not be half-created because the caller went away.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	seat, err := a.rt.Create(cctx, spec)
+	if err != nil {
+		a.metrics.failures.Inc()
+		if errors.Is(err, runtime.ErrCapacity) {
+			return nil, false, apierror.Unavailable("host is at capacity: %v", err)
+		}
+		a.log.Error("create seat", "seat", k.String(), "err", err)
+		return nil, false, apierror.New(http.StatusInternalServerError, "seat_failed", "could not start seat %s: %v", k, err)
+	}
+	if err := a.state.saveSeat(seat); err != nil {
+		a.metrics.failures.Inc()
+		_ = a.rt.Destroy(cctx, seat)
+		return nil, false, err
+	}
+	a.metrics.startSeconds.Observe(time.Since(start).Seconds())
+	a.mu.Lock()
+	a.setSeatLocked(e, seat)
+	a.mu.Unlock()
+	a.invalidateHealth()
+	a.log.Info("seat created", "seat", k.String(), "runtime", seat.Runtime, "pid", seat.PID, "took", time.Since(start).Round(time.Millisecond))
+	return seat, true, nil
+}
+
+// DeleteSeat closes the seat's connections, destroys it and forgets it.
+// Deleting a seat that does not exist succeeds.
+func (a *Agent) DeleteSeat(ctx context.Context, workshopID string, seat int) error {
+	k := seatKey{workshopID, seat}
+	a.mu.Lock()
+	e := a.seats[k]
+	a.mu.Unlock()
+	if e == nil {
+		return a.state.removeSeat(k)
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	a.mu.Lock()
+	s := e.seat
+	a.mu.Unlock()
+	if s == nil {
+		return a.state.removeSeat(k)
+	}
+	a.closeConns(k)
+	if err := a.rt.Destroy(context.WithoutCancel(ctx), s); err != nil {
+		return fmt.Errorf("destroy seat %s: %w", k, err)
+	}
+	a.mu.Lock()
+	a.setSeatLocked(e, nil)
+	a.mu.Unlock()
+	a.tr.CloseIdleConnections()
+	a.invalidateHealth()
+	if err := a.state.removeSeat(k); err != nil {
+		return err
+	}
+	a.log.Info("seat deleted", "seat", k.String())
+	return nil
+}
+
+func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/vms" && r.URL.Path != "/vms/" {
+		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	refs := a.snapshot()
+	seats := make([]*runtime.Seat, len(refs))
+	for i, ref := range refs {
+		seats[i] = ref.seat
+	}
+	alive := a.aliveStatus(r.Context(), seats)
+	out := agentclient.SeatList{VMs: make([]agentclient.Seat, 0, len(seats))}
+	for i, s := range seats {
+		out.VMs = append(out.VMs, seatView(s, alive[i]))
+	}
+	sortSeats(out.VMs)
+	apierror.JSON(w, http.StatusOK, out)
+}
+
+func sortSeats(v []agentclient.Seat) {
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0 && lessSeat(v[j], v[j-1]); j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+}
+
+func lessSeat(x, y agentclient.Seat) bool {
+	if x.WorkshopID != y.WorkshopID {
+		return x.WorkshopID < y.WorkshopID
+	}
+	return x.Seat.Seat < y.Seat.Seat
+}
+
+func (a *Agent) handleGet(w http.ResponseWriter, r *http.Request) {
+	k, err := a.pathSeat(r)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	s, _ := a.lookup(k)
+	if s == nil {
+		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
+		return
+	}
+	apierror.JSON(w, http.StatusOK, seatView(s, a.rt.Alive(r.Context(), s)))
+}
+
+func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) {
+	k, err := a.pathSeat(r)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if err := a.DeleteSeat(r.Context(), k.ws, k.seat); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *Agent) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+	k, err := a.pathSeat(r)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	var req agentclient.DisconnectRequest
+	if r.ContentLength != 0 {
+		if err := apierror.Decode(w, r, &req, 0); err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+	}
+	if req.NotBefore < 0 {
+		apierror.Write(w, r, apierror.Invalid("not_before must be a unix time"))
+		return
+	}
+	res, err := a.Disconnect(k.ws, k.seat, req.NotBefore)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusOK, res)
+}
+
+// Disconnect closes the seat's live proxy connections and, when notBefore
+// is set (unix seconds), refuses the seat's workspace tokens issued before
+// it from now on (persisted in the state directory).
+func (a *Agent) Disconnect(workshopID string, seat int, notBefore int64) (*agentclient.DisconnectResult, error) {
+	k := seatKey{workshopID, seat}
+	res := &agentclient.DisconnectResult{}
+	if notBefore > 0 {
+		a.revMu.Lock()
+		defer a.revMu.Unlock()
+		a.mu.Lock()
+		if notBefore > a.notBefore[k] {
+			a.notBefore[k] = notBefore
+		}
+		res.NotBefore = a.notBefore[k]
+		snap := make(map[seatKey]int64, len(a.notBefore))
+		for kk, v := range a.notBefore {
+			snap[kk] = v
+		}
+		a.mu.Unlock()
+		if err := a.state.saveRevocations(snap); err != nil {
+			return nil, err
+		}
+	}
+	res.Closed = a.closeConns(k)
+	a.log.Info("seat disconnected", "seat", k.String(), "closed", res.Closed, "not_before", res.NotBefore)
+	return res, nil
+}

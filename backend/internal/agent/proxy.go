@@ -1,0 +1,359 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// proxyTarget travels in the request context from handleProxy to the
+// reverse proxy's Rewrite.
+type proxyTarget struct {
+	host  string // the seat's proxy host name (resolved by dialSeat)
+	path  string // path on the daemon, e.g. "/files/content"
+	query url.Values
+}
+
+type targetKey struct{}
+
+// allowedProxyPath reports whether rest (the path after /proxy/{ws}/{seat}/)
+// is one the workspace daemon serves to learners.
+func allowedProxyPath(rest string) bool {
+	for _, p := range []string{"terminal", "sessions", "files"} {
+		if rest == p || strings.HasPrefix(rest, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// CORS preflight answers.
+const (
+	corsMethods = "GET, POST, PUT, DELETE, OPTIONS"
+	corsHeaders = "Authorization, Content-Type"
+	corsMaxAge  = "600"
+)
+
+// originAllowed reports whether origin may call the proxy from a browser.
+func (a *Agent) originAllowed(origin string) bool {
+	if origin == "" {
+		return false
+	}
+	for _, o := range a.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// setCORS sets the CORS headers of a proxy answer. The allowed origin is
+// echoed (never "*"), so credentials stay possible.
+func (a *Agent) setCORS(h http.Header, r *http.Request, preflight bool) {
+	h.Add("Vary", "Origin")
+	if origin := r.Header.Get("Origin"); a.originAllowed(origin) {
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+	if preflight {
+		h.Set("Access-Control-Allow-Methods", corsMethods)
+		h.Set("Access-Control-Allow-Headers", corsHeaders)
+		h.Set("Access-Control-Max-Age", corsMaxAge)
+	} else {
+		h.Set("Access-Control-Expose-Headers", "Content-Disposition, Content-Length")
+	}
+}
+
+// workspaceKey returns the key that signs workshop ws's workspace tokens.
+func (a *Agent) workspaceKey(ws string) []byte {
+	if len(a.cfg.WorkspaceKey) > 0 {
+		return a.cfg.WorkspaceKey
+	}
+	if len(a.cfg.WorkspaceSecret) > 0 {
+		return token.WorkshopKey(a.cfg.WorkspaceSecret, ws)
+	}
+	return nil
+}
+
+func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
+	rest := r.PathValue("rest")
+	if r.Method == http.MethodOptions {
+		a.setCORS(w.Header(), r, true)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	a.setCORS(w.Header(), r, false)
+	k, err := a.pathSeat(r)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if !allowedProxyPath(rest) {
+		apierror.Write(w, r, apierror.NotFound("no proxy route %q", "/"+rest))
+		return
+	}
+
+	// Workspace token: ?token= (WebSockets cannot set headers) or Bearer.
+	q := r.URL.Query()
+	tok := q.Get("token")
+	q.Del("token")
+	if tok == "" {
+		tok, _ = bearer(r)
+	}
+	if tok == "" {
+		apierror.Write(w, r, apierror.Unauthorized("a workspace token is required (?token= or Authorization: Bearer)"))
+		return
+	}
+	key := a.workspaceKey(k.ws)
+	if key == nil {
+		apierror.Write(w, r, apierror.Unavailable("this agent has no workspace-token key configured"))
+		return
+	}
+	claims, err := token.Verify(key, tok, k.ws, k.seat, a.now())
+	switch {
+	case errors.Is(err, token.ErrMismatch):
+		apierror.Write(w, r, apierror.Forbidden("the workspace token is for another seat"))
+		return
+	case errors.Is(err, token.ErrExpired):
+		apierror.Write(w, r, apierror.Unauthorized("the workspace token has expired"))
+		return
+	case err != nil:
+		apierror.Write(w, r, apierror.Unauthorized("invalid workspace token"))
+		return
+	}
+	a.mu.Lock()
+	nb := a.notBefore[k]
+	a.mu.Unlock()
+	if nb > 0 && (claims.IssuedAt == nil || claims.IssuedAt.Unix() < nb) {
+		apierror.Write(w, r, apierror.Unauthorized("the workspace token was revoked"))
+		return
+	}
+	switch claims.Role {
+	case "viewer":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			apierror.Write(w, r, apierror.Forbidden("a viewer token is read-only"))
+			return
+		}
+		if rest == "terminal" {
+			q.Set("mode", "ro")
+		}
+	case "", "learner", "instructor":
+	default:
+		apierror.Write(w, r, apierror.Forbidden("unknown role %q", claims.Role))
+		return
+	}
+
+	seat, host := a.lookup(k)
+	if seat == nil {
+		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
+		return
+	}
+
+	// Track the request so Disconnect and DELETE can cut it.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	lc := &liveConn{cancel: cancel}
+	a.trackConn(k, lc)
+	defer a.untrackConn(k, lc)
+
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &countingBody{ReadCloser: http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes), m: a.metrics}
+	}
+	ctx = context.WithValue(ctx, targetKey{}, &proxyTarget{host: host, path: "/" + rest, query: q})
+	pw := &proxyWriter{ResponseWriter: w, a: a, lc: lc}
+	a.proxy.ServeHTTP(pw, r.WithContext(ctx))
+}
+
+func (a *Agent) newReverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Transport:     a.tr,
+		FlushInterval: -1, // terminal and streaming answers go out at once
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			t, _ := pr.In.Context().Value(targetKey{}).(*proxyTarget)
+			if t == nil {
+				return
+			}
+			pr.Out.URL = &url.URL{Scheme: "http", Host: t.host, Path: t.path, RawQuery: t.query.Encode()}
+			pr.Out.Host = "workspace"
+			// The daemon trusts the agent; learners' credentials and browser
+			// headers stop here (the daemon's WebSocket origin check would
+			// otherwise compare the browser's Origin with "workspace").
+			for _, h := range []string{"Authorization", "Cookie", "Origin", "Referer"} {
+				pr.Out.Header.Del(h)
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			// CORS is the agent's business, not the daemon's.
+			for h := range resp.Header {
+				if strings.HasPrefix(strings.ToLower(h), "access-control-") {
+					resp.Header.Del(h)
+				}
+			}
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				apierror.Write(w, r, apierror.TooLarge("request body is larger than %d bytes", tooBig.Limit))
+				return
+			}
+			a.log.Warn("proxy to workspace daemon failed", "path", r.URL.Path, "err", err)
+			apierror.Write(w, r, apierror.New(http.StatusBadGateway, "seat_unreachable", "the seat's workspace daemon did not answer"))
+		},
+	}
+}
+
+// liveConn is one proxied request; conn is set once it is hijacked (WebSocket).
+type liveConn struct {
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	conn   net.Conn
+	closed bool
+}
+
+func (lc *liveConn) setConn(c net.Conn) bool {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.closed {
+		return false
+	}
+	lc.conn = c
+	return true
+}
+
+func (lc *liveConn) close() {
+	lc.cancel()
+	lc.mu.Lock()
+	lc.closed = true
+	c := lc.conn
+	lc.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+func (a *Agent) trackConn(k seatKey, lc *liveConn) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.conns[k]
+	if m == nil {
+		m = map[*liveConn]struct{}{}
+		a.conns[k] = m
+	}
+	m[lc] = struct{}{}
+}
+
+func (a *Agent) untrackConn(k seatKey, lc *liveConn) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if m := a.conns[k]; m != nil {
+		delete(m, lc)
+		if len(m) == 0 {
+			delete(a.conns, k)
+		}
+	}
+}
+
+// closeConns cuts every live proxied connection of seat k.
+func (a *Agent) closeConns(k seatKey) int {
+	a.mu.Lock()
+	m := a.conns[k]
+	delete(a.conns, k)
+	a.mu.Unlock()
+	for lc := range m {
+		lc.close()
+	}
+	return len(m)
+}
+
+func (a *Agent) closeAllConns() {
+	a.mu.Lock()
+	all := a.conns
+	a.conns = map[seatKey]map[*liveConn]struct{}{}
+	a.mu.Unlock()
+	for _, m := range all {
+		for lc := range m {
+			lc.close()
+		}
+	}
+}
+
+// proxyWriter counts bytes sent to the client and records hijacked
+// connections.
+type proxyWriter struct {
+	http.ResponseWriter
+	a  *Agent
+	lc *liveConn
+}
+
+func (w *proxyWriter) Write(p []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(p)
+	w.a.metrics.bytesOut.Add(float64(n))
+	return n, err
+}
+
+func (w *proxyWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+func (w *proxyWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// A hijacked connection carries no server deadlines from here on.
+	_ = c.SetDeadline(time.Time{})
+	cc := &countingConn{Conn: c, m: w.a.metrics}
+	if !w.lc.setConn(cc) {
+		c.Close()
+		return nil, nil, errors.New("connection revoked")
+	}
+	return cc, brw, nil
+}
+
+func (w *proxyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// countingConn counts WebSocket bytes in both directions.
+type countingConn struct {
+	net.Conn
+	m *metrics
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.m.bytesIn.Add(float64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.m.bytesOut.Add(float64(n))
+	return n, err
+}
+
+// countingBody counts request body bytes.
+type countingBody struct {
+	io.ReadCloser
+	m *metrics
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.m.bytesIn.Add(float64(n))
+	return n, err
+}
+
+var _ = strconv.Itoa

@@ -1,0 +1,179 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/clarateach/backend/internal/runtime"
+)
+
+// stateDir is the agent's persistent state:
+//
+//	<dir>/seats/<workshop>.<seat>.json   one runtime.Seat per seat
+//	<dir>/revocations.json               {"<workshop>/<seat>": not_before_unix}
+//
+// Every file is written atomically (temp file, fsync, rename, fsync dir), so
+// a crash leaves either the old or the new content, never a torn file.
+type stateDir struct {
+	dir string
+}
+
+func openStateDir(dir string) (*stateDir, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: state dir: %w", err)
+	}
+	if err := ensureDir(filepath.Join(abs, "seats")); err != nil {
+		return nil, err
+	}
+	return &stateDir{dir: abs}, nil
+}
+
+func (s *stateDir) seatsDir() string { return filepath.Join(s.dir, "seats") }
+
+func (s *stateDir) seatFile(k seatKey) string {
+	return filepath.Join(s.seatsDir(), k.ws+"."+strconv.Itoa(k.seat)+".json")
+}
+
+// saveSeat persists seat atomically.
+func (s *stateDir) saveSeat(seat *runtime.Seat) error {
+	b, err := json.MarshalIndent(seat, "", "  ")
+	if err != nil {
+		return fmt.Errorf("agent: encode seat: %w", err)
+	}
+	return writeFileAtomic(s.seatFile(seatKey{seat.WorkshopID, seat.Seat}), append(b, '\n'))
+}
+
+func (s *stateDir) removeSeat(k seatKey) error {
+	if err := os.Remove(s.seatFile(k)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("agent: remove seat state: %w", err)
+	}
+	return nil
+}
+
+// loadSeats reads every seat file. Leftover temp files are removed; files
+// that cannot be read are renamed to *.bad (and logged) so they are kept for
+// inspection but never loaded again.
+func (s *stateDir) loadSeats(log *slog.Logger) ([]*runtime.Seat, error) {
+	ents, err := os.ReadDir(s.seatsDir())
+	if err != nil {
+		return nil, fmt.Errorf("agent: read state dir: %w", err)
+	}
+	var out []*runtime.Seat
+	for _, e := range ents {
+		name := e.Name()
+		p := filepath.Join(s.seatsDir(), name)
+		switch {
+		case strings.HasPrefix(name, ".tmp-"):
+			_ = os.Remove(p)
+			continue
+		case !strings.HasSuffix(name, ".json") || !e.Type().IsRegular():
+			continue
+		}
+		b, err := os.ReadFile(p)
+		var seat runtime.Seat
+		if err == nil {
+			err = json.Unmarshal(b, &seat)
+		}
+		if err == nil && (validWorkshopID(seat.WorkshopID) != nil || seat.Seat <= 0 ||
+			name != seat.WorkshopID+"."+strconv.Itoa(seat.Seat)+".json") {
+			err = errors.New("seat file does not match its name or holds an invalid seat")
+		}
+		if err != nil {
+			log.Error("unreadable seat state file; moved aside", "file", p, "err", err)
+			_ = os.Rename(p, p+".bad")
+			continue
+		}
+		out = append(out, &seat)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].WorkshopID != out[j].WorkshopID {
+			return out[i].WorkshopID < out[j].WorkshopID
+		}
+		return out[i].Seat < out[j].Seat
+	})
+	return out, nil
+}
+
+func (s *stateDir) revocationsFile() string { return filepath.Join(s.dir, "revocations.json") }
+
+func (s *stateDir) loadRevocations() (map[seatKey]int64, error) {
+	b, err := os.ReadFile(s.revocationsFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: read revocations: %w", err)
+	}
+	var raw map[string]int64
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("agent: %s is corrupt: %w", s.revocationsFile(), err)
+	}
+	out := make(map[seatKey]int64, len(raw))
+	for k, v := range raw {
+		ws, seatStr, ok := strings.Cut(k, "/")
+		n, err := strconv.Atoi(seatStr)
+		if !ok || err != nil {
+			continue
+		}
+		out[seatKey{ws, n}] = v
+	}
+	return out, nil
+}
+
+func (s *stateDir) saveRevocations(m map[seatKey]int64) error {
+	raw := make(map[string]int64, len(m))
+	for k, v := range m {
+		raw[k.String()] = v
+	}
+	b, err := json.MarshalIndent(raw, "", "  ")
+	if err != nil {
+		return fmt.Errorf("agent: encode revocations: %w", err)
+	}
+	return writeFileAtomic(s.revocationsFile(), append(b, '\n'))
+}
+
+// writeFileAtomic writes data to path via a temp file in the same directory.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	ok = true
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+// Package agentclient is the typed Go client of the workshop host agent's
+// control API (used by the control plane), and the home of the API's wire
+// types, which the agent itself serves.
+//
+//	c := agentclient.New("http://10.0.0.5:9090", agentToken, nil)
+//	seat, created, err := c.CreateSeat(ctx, "ws1", 3, agentclient.SeatOptions{})
+//
+// Every non-2xx answer is returned as *Error, carrying the HTTP status and
+// the server's apierror code and message.
+package agentclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clarateach/backend/internal/runtime"
+)
+
+// Health is the body of GET /health.
+type Health struct {
+	Status        string  `json:"status"`
+	Version       string  `json:"version"`
+	VMCount       int     `json:"vm_count"` // seats whose workspace daemon really runs
+	Capacity      int     `json:"capacity"`
+	Runtime       string  `json:"runtime"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+}
+
+// Seat is a seat as the agent reports it: the runtime's seat plus whether it
+// is running now.
+type Seat struct {
+	runtime.Seat
+	// Status is "running", or "dead" when the seat's workspace daemon no
+	// longer answers (POST /vms/ for it again replaces it).
+	Status string `json:"status"`
+}
+
+// Seat statuses.
+const (
+	StatusRunning = "running"
+	StatusDead    = "dead"
+)
+
+// CreateSeatRequest is the body of POST /vms/.
+type CreateSeatRequest struct {
+	WorkshopID string `json:"workshop_id"`
+	SeatID     int    `json:"seat_id"`
+	VCPUs      int    `json:"vcpus,omitempty"`
+	MemoryMB   int    `json:"memory_mb,omitempty"`
+}
+
+// SeatList is the body of GET /vms.
+type SeatList struct {
+	VMs []Seat `json:"vms"`
+}
+
+// DisconnectRequest is the body of POST /vms/{ws}/{seat}/disconnect.
+type DisconnectRequest struct {
+	// NotBefore (unix seconds), when set, makes the agent refuse workspace
+	// tokens for this seat issued before it.
+	NotBefore int64 `json:"not_before,omitempty"`
+}
+
+// DisconnectResult is the answer to a disconnect.
+type DisconnectResult struct {
+	Closed    int   `json:"closed"` // live proxy connections closed
+	NotBefore int64 `json:"not_before,omitempty"`
+}
+
+// SeatOptions are the optional sizes of a new seat (0 = runtime default).
+type SeatOptions struct {
+	VCPUs    int
+	MemoryMB int
+}
+
+// Error is a non-2xx answer of the agent.
+type Error struct {
+	Status  int    // HTTP status
+	Code    string // apierror code, e.g. "not_found", "unavailable"
+	Message string
+}
+
+func (e *Error) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("agent: HTTP %d: %s", e.Status, e.Message)
+	}
+	return fmt.Sprintf("agent: HTTP %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// IsNotFound reports whether err is the agent's 404.
+func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
+
+// IsCapacity reports whether err is the agent's 503 for a full host.
+func IsCapacity(err error) bool { return statusOf(err) == http.StatusServiceUnavailable }
+
+func statusOf(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+// Client talks to one agent.
+type Client struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// New returns a client for the agent at baseURL (e.g. "http://10.0.0.5:9090")
+// that authenticates with token (empty for a dev-mode agent). A nil
+// httpClient means a client with a 60 s timeout.
+func New(baseURL, token string, httpClient *http.Client) *Client {
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 60 * time.Second}
+	}
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: httpClient}
+}
+
+// BaseURL is the agent's base URL.
+func (c *Client) BaseURL() string { return c.base }
+
+// Health calls GET /health.
+func (c *Client) Health(ctx context.Context) (*Health, error) {
+	var h Health
+	if _, err := c.do(ctx, http.MethodGet, "/health", nil, &h); err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+// CreateSeat calls POST /vms/. It is idempotent: created is false when the
+// seat already existed.
+func (c *Client) CreateSeat(ctx context.Context, workshopID string, seat int, opts SeatOptions) (s *Seat, created bool, err error) {
+	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB}
+	var out Seat
+	status, err := c.do(ctx, http.MethodPost, "/vms/", body, &out)
+	if err != nil {
+		return nil, false, err
+	}
+	return &out, status == http.StatusCreated, nil
+}
+
+// GetSeat calls GET /vms/{ws}/{seat}.
+func (c *Client) GetSeat(ctx context.Context, workshopID string, seat int) (*Seat, error) {
+	var out Seat
+	if _, err := c.do(ctx, http.MethodGet, seatPath(workshopID, seat), nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ListSeats calls GET /vms.
+func (c *Client) ListSeats(ctx context.Context) ([]Seat, error) {
+	var out SeatList
+	if _, err := c.do(ctx, http.MethodGet, "/vms", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.VMs, nil
+}
+
+// DeleteSeat calls DELETE /vms/{ws}/{seat}. Deleting a seat that does not
+// exist succeeds.
+func (c *Client) DeleteSeat(ctx context.Context, workshopID string, seat int) error {
+	_, err := c.do(ctx, http.MethodDelete, seatPath(workshopID, seat), nil, nil)
+	return err
+}
+
+// Disconnect calls POST /vms/{ws}/{seat}/disconnect: it closes the seat's
+// live terminal and file connections and, if notBefore is not zero, makes the
+// agent refuse the seat's workspace tokens issued before it.
+func (c *Client) Disconnect(ctx context.Context, workshopID string, seat int, notBefore time.Time) (*DisconnectResult, error) {
+	var req DisconnectRequest
+	if !notBefore.IsZero() {
+		req.NotBefore = notBefore.Unix()
+	}
+	var out DisconnectResult
+	if _, err := c.do(ctx, http.MethodPost, seatPath(workshopID, seat)+"/disconnect", req, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func seatPath(workshopID string, seat int) string {
+	return "/vms/" + url.PathEscape(workshopID) + "/" + strconv.Itoa(seat)
+}
+
+// maxResponse bounds the answers the client reads.
+const maxResponse = 8 << 20
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, fmt.Errorf("agent: encode request: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return 0, fmt.Errorf("agent: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("agent %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("agent %s %s: read answer: %w", method, path, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		e := &Error{Status: resp.StatusCode}
+		var env struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if json.Unmarshal(data, &env) == nil && env.Error.Code != "" {
+			e.Code, e.Message = env.Error.Code, env.Error.Message
+		} else {
+			e.Message = strings.TrimSpace(string(data))
+			if len(e.Message) > 200 {
+				e.Message = e.Message[:200]
+			}
+			if e.Message == "" {
+				e.Message = http.StatusText(resp.StatusCode)
+			}
+		}
+		return resp.StatusCode, e
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		if err := json.Unmarshal(data, out); err != nil {
+			return resp.StatusCode, fmt.Errorf("agent %s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
