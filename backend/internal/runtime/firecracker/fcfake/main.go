@@ -7,14 +7,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 )
 
 // Environment understood by Main (the stand-in firecracker process).
 const (
-	EnvRecord           = "FCFAKE_RECORD"            // file to append calls to (JSON lines)
+	EnvRecord           = "FCFAKE_RECORD"            // file to append calls to (JSON lines); "{id}" is replaced by --id
 	EnvFaults           = "FCFAKE_FAULTS"            // JSON array of Fault
-	EnvGuestSock        = "FCFAKE_GUEST_SOCK"        // after InstanceStart, serve GET /health here (the "guest daemon")
+	EnvGuestSock        = "FCFAKE_GUEST_SOCK"        // after InstanceStart, serve GET /health on this unix socket (the "guest daemon"); relative to the API socket's directory
 	EnvIgnoreCtrlAltDel = "FCFAKE_IGNORE_CTRLALTDEL" // "1": keep running after SendCtrlAltDel
 	EnvCheckTap         = "FCFAKE_CHECK_TAP"         // "1": the TAP must exist in /sys/class/net
 )
@@ -43,7 +45,7 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "fcfake: --api-sock is required")
 		return 2
 	}
-	opts := Options{ID: id, RecordPath: os.Getenv(EnvRecord), CheckTap: os.Getenv(EnvCheckTap) == "1"}
+	opts := Options{ID: id, RecordPath: strings.ReplaceAll(os.Getenv(EnvRecord), "{id}", id), CheckTap: os.Getenv(EnvCheckTap) == "1"}
 	if f := os.Getenv(EnvFaults); f != "" {
 		if err := json.Unmarshal([]byte(f), &opts.Faults); err != nil {
 			fmt.Fprintf(os.Stderr, "fcfake: %s: %v\n", EnvFaults, err)
@@ -52,7 +54,11 @@ func Main(args []string) int {
 	}
 	done := make(chan int, 1)
 	var guest *http.Server
-	if gs := os.Getenv(EnvGuestSock); gs != "" {
+	gs := os.Getenv(EnvGuestSock)
+	if gs != "" && !filepath.IsAbs(gs) {
+		gs = filepath.Join(filepath.Dir(sock), gs)
+	}
+	if gs != "" {
 		opts.OnStart = func() error {
 			ln, err := net.Listen("unix", gs)
 			if err != nil {
@@ -95,7 +101,7 @@ func Main(args []string) int {
 	srv.Close()
 	if guest != nil {
 		guest.Close()
-		os.Remove(os.Getenv(EnvGuestSock))
+		os.Remove(gs)
 	}
 	return code
 }
