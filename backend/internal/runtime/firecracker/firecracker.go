@@ -251,7 +251,7 @@ func (r *Runtime) layout(ws string, seat int) (layout, error) {
 		vmmLog:  filepath.Join(r.cfg.LogDir, base+".vmm.log"),
 		tap:     TapName(ws, seat),
 		mac:     mac,
-		vmID:    "ct-" + ws + "-" + strconv.Itoa(seat),
+		vmID:    VMID(ws, seat),
 		ip:      ip,
 	}, nil
 }
@@ -262,6 +262,19 @@ func (r *Runtime) layout(ws string, seat int) (layout, error) {
 func TapName(ws string, seat int) string {
 	h := sha256.Sum256([]byte(ws))
 	return "fc-" + hex.EncodeToString(h[:4]) + "-" + strconv.Itoa(seat)
+}
+
+// VMID is the seat's Firecracker instance id (--id: letters, digits and '-',
+// at most 64 characters): "ct-<workshop>-<seat>", with '_' turned into '-'
+// and a long workshop id replaced by 16 hex digits of its SHA-256.
+func VMID(ws string, seat int) string {
+	suffix := "-" + strconv.Itoa(seat)
+	id := "ct-" + strings.ReplaceAll(ws, "_", "-")
+	if len(id)+len(suffix) > 64 {
+		h := sha256.Sum256([]byte(ws))
+		id = "ct-" + hex.EncodeToString(h[:8])
+	}
+	return id + suffix
 }
 
 // GuestAddr is the seat's address (subnet base + 10 + seat) and its MAC,

@@ -66,6 +66,20 @@ func TestNames(t *testing.T) {
 			t.Errorf("log %q, want %q", l.logPath, want)
 		}
 	}
+	for _, tc := range []struct {
+		ws   string
+		seat int
+		want string
+	}{
+		{"ws1", 1, "ct-ws1-1"},
+		{"my_ws", 12, "ct-my-ws-12"},
+		{strings.Repeat("a", 64), 240, ""},
+	} {
+		got := VMID(tc.ws, tc.seat)
+		if (tc.want != "" && got != tc.want) || len(got) > 64 || strings.ContainsAny(got, "_") {
+			t.Errorf("VMID(%q, %d) = %q", tc.ws, tc.seat, got)
+		}
+	}
 	if TapName("a", 1) == TapName("b", 1) {
 		t.Error("two workshops share a TAP name")
 	}

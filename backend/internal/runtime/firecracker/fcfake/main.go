@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 )
@@ -20,6 +21,8 @@ const (
 	EnvIgnoreCtrlAltDel = "FCFAKE_IGNORE_CTRLALTDEL" // "1": keep running after SendCtrlAltDel
 	EnvCheckTap         = "FCFAKE_CHECK_TAP"         // "1": the TAP must exist in /sys/class/net
 )
+
+var vmIDRe = regexp.MustCompile(`^[a-zA-Z0-9-]{1,64}$`)
 
 // Main is a stand-in for `firecracker --api-sock PATH [--id ID] ...`: it
 // serves the fake API on PATH until SIGTERM/SIGINT, or until the guest "shuts
@@ -44,6 +47,10 @@ func Main(args []string) int {
 	if sock == "" {
 		fmt.Fprintln(os.Stderr, "fcfake: --api-sock is required")
 		return 2
+	}
+	if id != "" && !vmIDRe.MatchString(id) {
+		fmt.Fprintf(os.Stderr, "fcfake: invalid --id %q: letters, digits and '-', 1 to 64 characters\n", id)
+		return 1
 	}
 	opts := Options{ID: id, RecordPath: strings.ReplaceAll(os.Getenv(EnvRecord), "{id}", id), CheckTap: os.Getenv(EnvCheckTap) == "1"}
 	if f := os.Getenv(EnvFaults); f != "" {
