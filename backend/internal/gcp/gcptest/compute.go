@@ -324,6 +324,9 @@ func (c *Compute) AddInstance(project, zone string, in *computepb.Instance) {
 		c.startLocked(in)
 	}
 	c.instances[project+"/"+zone+"/"+in.GetName()] = in
+	for _, d := range in.GetDisks() {
+		c.createDiskLocked(project, zone, in, d)
+	}
 }
 
 // DeleteInstance removes an instance behind the client's back (and its

@@ -271,9 +271,11 @@ func TestEnsureHostErrors(t *testing.T) {
 			want:    "Quota 'CPUS' exceeded",
 		},
 		{
-			name:    "server error",
-			arrange: func(f *gcptest.Compute) { f.Inject(gcptest.Fault{Method: "instances.insert", Code: 500, Reason: "backendError", Message: "Internal error. Please try again"}) },
-			want:    "Internal error. Please try again",
+			name: "server error",
+			arrange: func(f *gcptest.Compute) {
+				f.Inject(gcptest.Fault{Method: "instances.insert", Code: 500, Reason: "backendError", Message: "Internal error. Please try again"})
+			},
+			want: "Internal error. Please try again",
 		},
 		{
 			name:    "stockout reported by the operation",
