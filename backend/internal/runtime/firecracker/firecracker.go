@@ -307,7 +307,10 @@ func (r *Runtime) BootArgs(l layout) string {
 	return strings.Join(args, " ")
 }
 
-func (r *Runtime) lockSeat(key string) func() {
+// lockSeat serialises Create and Destroy per seat number: the number fixes
+// the guest address, which two workshops must not take at once.
+func (r *Runtime) lockSeat(seat int) func() {
+	key := strconv.Itoa(seat)
 	r.seatMu.Lock()
 	m, ok := r.seats[key]
 	if !ok {
@@ -340,7 +343,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 	if vcpus < 1 || vcpus > 32 || mem < 128 {
 		return nil, fmt.Errorf("firecracker: vcpus must be 1..32 and memory_mb >= 128 (got %d, %d)", vcpus, mem)
 	}
-	unlock := r.lockSeat(l.dir)
+	unlock := r.lockSeat(l.seat)
 	defer unlock()
 
 	// Already there? Return it, or clear what a dead one left behind.
@@ -591,7 +594,7 @@ func (r *Runtime) Destroy(ctx context.Context, s *runtime.Seat) error {
 	if err != nil {
 		return err
 	}
-	unlock := r.lockSeat(l.dir)
+	unlock := r.lockSeat(l.seat)
 	defer unlock()
 	if s.Runtime != Name {
 		s = nil

@@ -590,3 +590,44 @@ func TestTwoWorkshopsAndCapacity(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentCreate(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 6
+	seats := make([]*runtime.Seat, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			var err error
+			seats[i], err = e.r.Create(ctx, runtime.Spec{WorkshopID: "ws1", Seat: i + 1})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range seats {
+		if !e.r.Alive(ctx, s) {
+			t.Fatalf("seat %d not alive", s.Seat)
+		}
+	}
+	for _, s := range seats {
+		go func() { errs <- e.r.Destroy(ctx, s) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, _ := e.r.Seats(); len(left) != 0 {
+		t.Fatalf("seats left: %d", len(left))
+	}
+	e.checkBaseIntact()
+}
