@@ -163,8 +163,7 @@ func Load(ctx context.Context, cfg Config, names []string, getenv func(string) s
 
 // Fetch reads the latest version of each name from Secret Manager and
 // returns the ones that exist. A secret that does not exist (NotFound) is
-// left out; any other error is returned, naming the secret. Its signature
-// matches config.SecretSource once bound with Source.
+// left out; any other error is returned, naming the secret.
 func Fetch(ctx context.Context, cfg Config, names []string) (map[string]string, error) {
 	if cfg.Project == "" {
 		return nil, errors.New("secrets: project is required")
@@ -187,12 +186,11 @@ func Fetch(ctx context.Context, cfg Config, names []string) (map[string]string, 
 	return out, nil
 }
 
-// Source returns a function with config.SecretSource's signature that
-// fetches from Secret Manager at endpoint ("" = the real service).
-func Source(endpoint string) func(ctx context.Context, project string, names []string) (map[string]string, error) {
-	return func(ctx context.Context, project string, names []string) (map[string]string, error) {
-		return Fetch(ctx, Config{Project: project, Endpoint: endpoint}, names)
-	}
+// SecretManager has config.SecretSource's signature: it fetches names from
+// Secret Manager in project at endpoint ("" = the real service) and returns
+// the ones that exist, as Fetch does.
+func SecretManager(ctx context.Context, project, endpoint string, names []string) (map[string]string, error) {
+	return Fetch(ctx, Config{Project: project, Endpoint: endpoint}, names)
 }
 
 // NewClient opens a Secret Manager client for cfg.

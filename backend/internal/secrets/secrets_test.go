@@ -15,7 +15,7 @@ import (
 )
 
 // Source must plug into the config loader.
-var _ config.SecretSource = secrets.Source("")
+var _ config.SecretSource = secrets.SecretManager
 
 func fakeSM(t *testing.T) *gcptest.SecretManager {
 	t.Helper()
@@ -166,7 +166,7 @@ func TestFetchAsksForLatest(t *testing.T) {
 	t.Parallel()
 	sm := fakeSM(t)
 	sm.AddVersion("p1", "JWT_SECRET", "a")
-	got, err := secrets.Source(sm.Addr)(context.Background(), "p1", []string{"JWT_SECRET", "DATABASE_URL"})
+	got, err := secrets.SecretManager(context.Background(), "p1", sm.Addr, []string{"JWT_SECRET", "DATABASE_URL"})
 	if err != nil {
 		t.Fatal(err)
 	}

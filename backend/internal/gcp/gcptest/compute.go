@@ -67,6 +67,17 @@ func QuotaExceeded(region string, limit float64) Fault {
 	}
 }
 
+// QuotaExceededAsync is the same quota error reported by the insert's
+// operation (code QUOTA_EXCEEDED), which is how GCE often reports it. The
+// fake raises it by itself when a region CPUS quota (SetRegionQuota) would
+// be exceeded.
+func QuotaExceededAsync(region string, limit float64) Fault {
+	f := QuotaExceeded(region, limit)
+	f.Async = true
+	f.Reason = "QUOTA_EXCEEDED"
+	return f
+}
+
 // Stockout is the asynchronous operation error GCE reports when a zone has no
 // capacity for the machine type.
 func Stockout(zone string) Fault {
@@ -233,8 +244,8 @@ func (c *Compute) ClearFaults() {
 
 // SetRegionQuota sets a region quota (e.g. "us-central1", "CPUS", 24). For
 // CPUS the reported usage is baseUsage plus the vCPUs of the region's
-// instances that are not TERMINATED, and inserts beyond the limit fail with
-// the real 403 quotaExceeded error.
+// instances that are not TERMINATED, and inserts beyond the limit fail: their
+// operation ends with QUOTA_EXCEEDED (httpErrorStatusCode 403).
 func (c *Compute) SetRegionQuota(region, metric string, limit, baseUsage float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -587,11 +598,15 @@ func (c *Compute) insertInstance(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
+	// Quota is checked when the insert runs: the operation fails with
+	// QUOTA_EXCEEDED (what Terraform reports as "Error waiting for instance
+	// to create: Quota 'CPUS' exceeded").
+	var quotaFail *Fault
 	region := regionOf(zone)
 	if q := c.regionQ[region]["CPUS"]; q != nil {
 		if used := q.usage + c.cpusLocked(region); used+float64(vcpus(in.GetMachineType())) > q.limit {
-			f := QuotaExceeded(region, q.limit)
-			return &apiErr{f.Code, f.Reason, f.Message}
+			f := QuotaExceededAsync(region, q.limit)
+			quotaFail = &f
 		}
 	}
 	c.fillInstanceLocked(project, zone, in)
@@ -601,6 +616,9 @@ func (c *Compute) insertInstance(w http.ResponseWriter, r *http.Request) error {
 		c.createDiskLocked(project, zone, in, d)
 	}
 	fail := c.takeFaultLocked("instances.insert", true)
+	if fail == nil {
+		fail = quotaFail
+	}
 	op := c.newOpLocked(project, "zones/"+zone, "insert", in.GetSelfLink(), in.GetId(), fail, func() {
 		if cur, ok := c.instances[key]; ok && cur == in {
 			c.startLocked(in)

@@ -268,7 +268,12 @@ func TestEnsureHostErrors(t *testing.T) {
 		{
 			name:    "quota exceeded (enforced by usage)",
 			arrange: func(f *gcptest.Compute) { f.SetRegionQuota("us-central1", "CPUS", 24, 22) },
-			want:    "Quota 'CPUS' exceeded",
+			want:    "QUOTA_EXCEEDED: Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1.",
+			check: func(t *testing.T, err error) {
+				if !gcpops.IsQuotaExceeded(err) || gcpops.HTTPCode(err) != 403 {
+					t.Errorf("IsQuotaExceeded(%v) = false or code %d", err, gcpops.HTTPCode(err))
+				}
+			},
 		},
 		{
 			name: "server error",
