@@ -81,7 +81,7 @@ var SecretNames = []string{"DATABASE_URL", "FC_AGENT_TOKEN", "WORKSPACE_TOKEN_SE
 
 // SecretSource loads secrets (Secret Manager). It returns only the names it
 // has; a name it lacks falls back to the environment.
-type SecretSource func(ctx context.Context, project string, names []string) (map[string]string, error)
+type SecretSource func(ctx context.Context, project, endpoint string, names []string) (map[string]string, error)
 
 // Options control Load.
 type Options struct {
@@ -208,7 +208,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 		}
 	}
 	if c.GCPProject != "" && o.Secrets != nil {
-		got, err := o.Secrets(ctx, c.GCPProject, SecretNames)
+		got, err := o.Secrets(ctx, c.GCPProject, c.SecretManagerEndpoint, SecretNames)
 		if err != nil {
 			return nil, fmt.Errorf("load secrets from Secret Manager: %w", err)
 		}

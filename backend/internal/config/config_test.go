@@ -97,7 +97,7 @@ func TestLoad(t *testing.T) {
 			}
 			var src SecretSource
 			if tt.secrets != nil {
-				src = func(ctx context.Context, project string, names []string) (map[string]string, error) {
+				src = func(ctx context.Context, project, endpoint string, names []string) (map[string]string, error) {
 					return tt.secrets, nil
 				}
 			}

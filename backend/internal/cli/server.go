@@ -1,0 +1,237 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/clarateach/backend/internal/agent"
+	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/logging"
+	"github.com/clarateach/backend/internal/provision"
+	"github.com/clarateach/backend/internal/provision/gcp"
+	"github.com/clarateach/backend/internal/provision/local"
+	"github.com/clarateach/backend/internal/reconcile"
+	"github.com/clarateach/backend/internal/secrets"
+	"github.com/clarateach/backend/internal/server"
+	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/token"
+)
+
+func loadConfig(ctx context.Context, args []string, stderr io.Writer) (*config.Config, error) {
+	return config.Load(ctx, config.Options{
+		Args:   args,
+		Output: stderr,
+		Secrets: func(ctx context.Context, project, endpoint string, names []string) (map[string]string, error) {
+			return secrets.Fetch(ctx, secrets.Config{Project: project, Endpoint: endpoint}, names)
+		},
+	})
+}
+
+func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	log := logging.Setup()
+	cfg, err := loadConfig(ctx, args, stderr)
+	if err != nil {
+		return err
+	}
+	for name, src := range cfg.Sources {
+		log.Info("secret loaded", "name", name, "source", src)
+	}
+	if cfg.Local() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	st, err := open.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log.Info("database ready", "engine", st.Engine())
+
+	firstLogin, err := bootstrapAdmin(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	prov, closeProv, err := newProvisioner(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeProv()
+
+	rec := reconcile.New(reconcile.Config{
+		Store:           st,
+		Provisioner:     prov,
+		WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret),
+		BackendURL:      cfg.PublicURL,
+		Registry:        reg,
+	})
+	srv := server.New(server.Deps{
+		Config:    cfg,
+		Store:     st,
+		Registry:  reg,
+		Kick:      rec.Kick,
+		Seats:     rec,
+		Reconcile: rec.RunOnce,
+		Version:   Version,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	rctx, stopRec := context.WithCancel(ctx)
+	defer stopRec()
+	go rec.Run(rctx, cfg.ReconcileInterval)
+
+	fmt.Fprintf(stdout, "\nClaraTeach %s is running at %s  (database: %s, provisioner: %s)\n", Version, cfg.PublicURL, st.Engine(), prov.Name())
+	if firstLogin != "" {
+		fmt.Fprint(stdout, firstLogin)
+	} else {
+		fmt.Fprintf(stdout, "Sign in at %s/login, or create an instructor account at %s/signup\n", cfg.PublicURL, cfg.PublicURL)
+	}
+	fmt.Fprintln(stdout)
+
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	stopRec()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (provision.Provisioner, func(), error) {
+	switch cfg.Provisioner {
+	case config.ProvisionerGCP:
+		p, err := gcp.New(ctx, gcp.Config{
+			Project:         cfg.GCPProject,
+			Zone:            cfg.GCPZone,
+			SnapshotName:    cfg.SnapshotName,
+			MachineType:     cfg.MachineType,
+			UseSpot:         cfg.UseSpot,
+			ComputeEndpoint: cfg.ComputeEndpoint,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, func() {}, nil
+	default:
+		name := cfg.AgentRuntime
+		if name == "" {
+			name = agent.DefaultRuntime()
+		}
+		stateDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "agent"))
+		if err != nil {
+			return nil, nil, err
+		}
+		daemon := daemonCommand(cfg.DaemonPath)
+		rt, err := agent.NewRuntime(name, agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemon, Logger: log})
+		if err != nil {
+			return nil, nil, fmt.Errorf("local seats: %w", err)
+		}
+		p, err := local.Start(ctx, local.Config{
+			StateDir:        stateDir,
+			Runtime:         rt,
+			WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret),
+			Token:           cfg.AgentToken,
+			Logger:          log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		log.Info("local agent started", "url", p.URL(), "runtime", rt.Name())
+		return p, func() { _ = p.Close() }, nil
+	}
+}
+
+// daemonCommand finds the workspace daemon for local seats: the configured
+// path, the small clarateach-workspace binary next to this one, or this
+// binary's own `workspace` subcommand.
+func daemonCommand(configured string) []string {
+	if configured != "" {
+		return []string{configured}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return []string{"clarateach-workspace"}
+	}
+	sibling := filepath.Join(filepath.Dir(self), agent.DaemonBinaryName)
+	if fi, err := os.Stat(sibling); err == nil && !fi.IsDir() {
+		return []string{sibling}
+	}
+	return []string{self, "workspace"}
+}
+
+// bootstrapAdmin creates the first admin from ADMIN_EMAIL/ADMIN_PASSWORD;
+// in local mode with no account at all it creates admin@localhost with a
+// generated password, kept in DATA_DIR/first-login.txt, and returns the
+// sign-in hint to print.
+func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store) (string, error) {
+	if cfg.AdminEmail != "" {
+		if cfg.AdminPassword == "" {
+			return "", errors.New("ADMIN_EMAIL is set but ADMIN_PASSWORD is not")
+		}
+		_, created, err := server.EnsureAdmin(ctx, st, cfg.AdminEmail, cfg.AdminPassword, "")
+		if err != nil {
+			return "", err
+		}
+		if created {
+			slog.Info("admin account created", "email", cfg.AdminEmail)
+		}
+		return "", nil
+	}
+	if !cfg.Local() {
+		return "", nil
+	}
+	path := filepath.Join(cfg.DataDir, "first-login.txt")
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return "", err
+	}
+	if n == 0 {
+		pw := token.Random(9)
+		if _, _, err := server.EnsureAdmin(ctx, st, "admin@localhost", pw, "Local admin"); err != nil {
+			return "", err
+		}
+		body := fmt.Sprintf("email: admin@localhost\npassword: %s\n", pw)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			return "", fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil // accounts exist and were made another way
+	}
+	return fmt.Sprintf("Sign in at %s/login with the first admin account (kept in %s):\n%s", cfg.PublicURL, path, b), nil
+}

@@ -1,0 +1,743 @@
+// Package reconcile drives every workshop towards its desired state:
+//
+//	created → provisioning → running → stopping → stopped   (or deleted)
+//
+// with failures going to error (a reason, and retries with backoff). Each
+// workshop's work is claimed with a lease row in the database, so several
+// control-plane replicas never provision the same workshop twice, and every
+// step is idempotent, so a replica killed mid-step is resumed by the next
+// pass (its own after a restart, or another replica's once the lease
+// expires) without orphaning or duplicating anything.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/provision"
+	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// Agent is the part of the agent API the reconciler uses
+// (*agentclient.Client implements it).
+type Agent interface {
+	Health(ctx context.Context) (*agentclient.Health, error)
+	CreateSeat(ctx context.Context, workshopID string, seat int, opts agentclient.SeatOptions) (*agentclient.Seat, bool, error)
+	ListSeats(ctx context.Context) ([]agentclient.Seat, error)
+	DeleteSeat(ctx context.Context, workshopID string, seat int) error
+	Disconnect(ctx context.Context, workshopID string, seat int, notBefore time.Time) (*agentclient.DisconnectResult, error)
+}
+
+// Steps of provisioning and teardown, as shown to the instructor.
+const (
+	StepCreateHost  = "create_host"
+	StepWaitAgent   = "wait_agent"
+	StepCreateSeats = "create_seats"
+	StepDeleteHost  = "delete_host"
+)
+
+// Config configures a Reconciler.
+type Config struct {
+	Store       store.Store
+	Provisioner provision.Provisioner
+	// Dial returns a client for an agent; default agentclient.New.
+	Dial func(baseURL, agentToken string) Agent
+	// Now is the clock; tests pass a fake one.
+	Now func() time.Time
+	// Holder names this replica in leases; default a random id.
+	Holder string
+	// WorkspaceSecret is WORKSPACE_TOKEN_SECRET; hosts get only the
+	// per-workshop key derived from it.
+	WorkspaceSecret []byte
+	BackendURL      string
+	Registry        prometheus.Registerer
+
+	LeaseTTL        time.Duration // default 2m
+	HealthTimeout   time.Duration // how long a new host may take to answer; default 10m
+	UnhealthyAfter  time.Duration // how long a running host may fail health checks before it is recreated; default 3m
+	WatchEvery      time.Duration // health-check period of running workshops; default 15s
+	MaxAttempts     int           // automatic retries before waiting for a manual retry; default 5
+	ProvisionAhead  time.Duration // scheduled workshops are provisioned this long before starts_at; default 10m
+	SeatConcurrency int           // concurrent seat creations; default 10
+	StepTimeout     time.Duration // bound on one provider call; default 10m
+}
+
+// Reconciler is the control loop.
+type Reconciler struct {
+	cfg  Config
+	kick chan string
+
+	mu       sync.Mutex
+	inflight map[string]bool
+	watched  map[string]time.Time
+
+	provisionSeconds prometheus.Histogram
+	errorsTotal      prometheus.Counter
+	orphaned         prometheus.Gauge
+	agentUp          *prometheus.GaugeVec
+}
+
+// New returns a reconciler.
+func New(cfg Config) *Reconciler {
+	if cfg.Dial == nil {
+		cfg.Dial = func(u, t string) Agent { return agentclient.New(u, t, nil) }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Holder == "" {
+		cfg.Holder = "replica-" + token.Random(6)
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&cfg.LeaseTTL, 2*time.Minute)
+	def(&cfg.HealthTimeout, 10*time.Minute)
+	def(&cfg.UnhealthyAfter, 3*time.Minute)
+	def(&cfg.WatchEvery, 15*time.Second)
+	def(&cfg.ProvisionAhead, 10*time.Minute)
+	def(&cfg.StepTimeout, 10*time.Minute)
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.SeatConcurrency == 0 {
+		cfg.SeatConcurrency = 10
+	}
+	r := &Reconciler{
+		cfg:      cfg,
+		kick:     make(chan string, 64),
+		inflight: map[string]bool{},
+		watched:  map[string]time.Time{},
+		provisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "clarateach_workshop_provision_seconds",
+			Help:    "Time from the start of provisioning to a running workshop.",
+			Buckets: []float64{0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600},
+		}),
+		errorsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clarateach_reconcile_errors_total",
+			Help: "Failed reconcile steps.",
+		}),
+		orphaned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "clarateach_orphaned_vms",
+			Help: "Hosts found by the last garbage collection that belong to no live workshop.",
+		}),
+		agentUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "clarateach_workshop_agent_up",
+			Help: "1 when the running workshop's agent answered its last health check.",
+		}, []string{"workshop"}),
+	}
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(r.provisionSeconds, r.errorsTotal, r.orphaned, r.agentUp)
+	}
+	return r
+}
+
+// Kick asks for a pass over one workshop soon.
+func (r *Reconciler) Kick(workshopID string) {
+	select {
+	case r.kick <- workshopID:
+	default:
+	}
+}
+
+// Run loops until ctx ends: a pass every interval, and at once after a Kick.
+// Work on each workshop runs in its own goroutine, so one slow cloud call
+// never holds up the others.
+func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	gcEvery := 30
+	for pass := 0; ; pass++ {
+		if err := r.dispatch(ctx, false); err != nil && ctx.Err() == nil {
+			slog.Warn("reconcile pass failed", "err", err)
+		}
+		if pass%gcEvery == 0 {
+			if _, err := r.GC(ctx); err != nil && ctx.Err() == nil {
+				slog.Warn("garbage collection failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case id := <-r.kick:
+			r.spawn(ctx, id, nil)
+		}
+	}
+}
+
+// RunOnce makes one full pass and waits for it (tests, /internal/reconcile).
+func (r *Reconciler) RunOnce(ctx context.Context) error { return r.dispatch(ctx, true) }
+
+func (r *Reconciler) dispatch(ctx context.Context, wait bool) error {
+	list, err := r.cfg.Store.ListWorkshops(ctx, store.WorkshopFilter{NeedsWork: true, IncludeDeleted: true})
+	if err != nil {
+		return fmt.Errorf("list workshops: %w", err)
+	}
+	var wg sync.WaitGroup
+	for _, w := range list {
+		if wait {
+			wg.Add(1)
+			r.spawn(ctx, w.ID, &wg)
+		} else {
+			r.spawn(ctx, w.ID, nil)
+		}
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Reconciler) spawn(ctx context.Context, id string, wg *sync.WaitGroup) {
+	r.mu.Lock()
+	if r.inflight[id] {
+		r.mu.Unlock()
+		if wg != nil {
+			wg.Done()
+		}
+		return
+	}
+	r.inflight[id] = true
+	r.mu.Unlock()
+	go func() {
+		defer func() {
+			r.mu.Lock()
+			delete(r.inflight, id)
+			r.mu.Unlock()
+			if wg != nil {
+				wg.Done()
+			}
+		}()
+		if err := r.Workshop(ctx, id); err != nil && ctx.Err() == nil {
+			slog.Warn("reconcile workshop", "workshop", id, "err", err)
+		}
+	}()
+}
+
+// Workshop reconciles one workshop under its lease. Several steps may run in
+// one call (a local host is ready at once); a step that must wait (an agent
+// still booting) returns and is checked again on the next pass.
+func (r *Reconciler) Workshop(ctx context.Context, id string) error {
+	lease := "workshop:" + id
+	ok, err := r.cfg.Store.TryLease(ctx, lease, r.cfg.Holder, r.cfg.LeaseTTL)
+	if err != nil {
+		return fmt.Errorf("lease: %w", err)
+	}
+	if !ok {
+		return nil // another replica is on it
+	}
+	defer func() {
+		// Release even when ctx is ending, so a clean shutdown hands over at once.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = r.cfg.Store.ReleaseLease(rctx, lease, r.cfg.Holder)
+	}()
+	for i := 0; i < 8; i++ { // bounded: each iteration makes progress or returns
+		w, err := r.cfg.Store.GetWorkshop(ctx, id)
+		if err != nil {
+			return err
+		}
+		progressed, err := r.step(ctx, w)
+		if err != nil || !progressed {
+			return err
+		}
+		if _, err := r.cfg.Store.TryLease(ctx, lease, r.cfg.Holder, r.cfg.LeaseTTL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// step makes one transition. It reports whether it changed anything.
+func (r *Reconciler) step(ctx context.Context, w *store.Workshop) (bool, error) {
+	now := r.cfg.Now()
+	switch w.DesiredState {
+	case store.DesiredRunning:
+		if w.EndsAt != nil && !now.Before(*w.EndsAt) {
+			_, err := r.update(ctx, w.ID, func(w *store.Workshop) { w.DesiredState = store.DesiredStopped })
+			r.event(ctx, w.ID, "info", "", "the workshop reached its end time; tearing it down")
+			return err == nil, err
+		}
+		if w.Status == store.StatusRunning {
+			return false, r.watch(ctx, w)
+		}
+		if w.StartsAt != nil && w.Status == store.StatusCreated && now.Before(w.StartsAt.Add(-r.cfg.ProvisionAhead)) && w.Attempts == 0 && w.NextAttemptAt == nil {
+			return false, nil // provisioned ahead of the class, not earlier
+		}
+		if w.NextAttemptAt != nil && now.Before(*w.NextAttemptAt) {
+			return false, nil // backing off
+		}
+		if w.Status == store.StatusError && w.Attempts >= r.cfg.MaxAttempts {
+			return false, nil // waits for the instructor's retry
+		}
+		return r.provision(ctx, w)
+	case store.DesiredStopped, store.DesiredDeleted:
+		final := store.StatusStopped
+		if w.DesiredState == store.DesiredDeleted {
+			final = store.StatusDeleted
+		}
+		if w.Status == final || (w.Status == store.StatusCreated && final == store.StatusStopped) {
+			return false, nil
+		}
+		return r.teardown(ctx, w, final)
+	}
+	return false, nil
+}
+
+func (r *Reconciler) update(ctx context.Context, id string, fn func(*store.Workshop)) (*store.Workshop, error) {
+	return r.cfg.Store.UpdateWorkshop(ctx, id, func(w *store.Workshop) error {
+		fn(w)
+		w.UpdatedAt = r.cfg.Now()
+		return nil
+	})
+}
+
+func (r *Reconciler) event(ctx context.Context, id, level, step, msg string) {
+	if err := r.cfg.Store.AddEvent(ctx, &store.Event{WorkshopID: id, At: r.cfg.Now(), Level: level, Step: step, Message: msg}); err != nil {
+		slog.Warn("record event", "workshop", id, "err", err)
+	}
+}
+
+// vm returns the workshop's host record, creating an empty one.
+func (r *Reconciler) vm(ctx context.Context, w *store.Workshop) (*store.WorkshopVM, error) {
+	vm, err := r.cfg.Store.GetWorkshopVM(ctx, w.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		now := r.cfg.Now()
+		return &store.WorkshopVM{WorkshopID: w.ID, Name: "pending", Status: "pending", CreatedAt: now, UpdatedAt: now}, nil
+	}
+	return vm, err
+}
+
+// beginStep marks a step running (keeping its start time when it already
+// runs, so waiting steps measure their whole duration).
+func (r *Reconciler) beginStep(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM, name string) (*store.Step, error) {
+	for i := range vm.Steps {
+		if vm.Steps[i].Name == name && vm.Steps[i].Status == "running" {
+			return &vm.Steps[i], nil
+		}
+	}
+	now := r.cfg.Now()
+	vm.Steps = append(vm.Steps, store.Step{Name: name, Status: "running", StartedAt: now})
+	vm.UpdatedAt = now
+	if err := r.cfg.Store.UpsertWorkshopVM(ctx, vm); err != nil {
+		return nil, err
+	}
+	if _, err := r.update(ctx, w.ID, func(w *store.Workshop) { w.Step = name }); err != nil {
+		return nil, err
+	}
+	r.event(ctx, w.ID, "info", name, stepLabel(name)+"…")
+	return &vm.Steps[len(vm.Steps)-1], nil
+}
+
+func (r *Reconciler) endStep(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM, name string, stepErr error) error {
+	now := r.cfg.Now()
+	for i := range vm.Steps {
+		s := &vm.Steps[i]
+		if s.Name == name && s.Status == "running" {
+			s.FinishedAt = &now
+			s.Status = "done"
+			if stepErr != nil {
+				s.Status, s.Error = "failed", stepErr.Error()
+			} else {
+				r.event(ctx, w.ID, "info", name, fmt.Sprintf("%s done in %s", stepLabel(name), now.Sub(s.StartedAt).Round(time.Millisecond)))
+			}
+		}
+	}
+	vm.UpdatedAt = now
+	return r.cfg.Store.UpsertWorkshopVM(ctx, vm)
+}
+
+func stepLabel(step string) string {
+	switch step {
+	case StepCreateHost:
+		return "Creating the workshop machine"
+	case StepWaitAgent:
+		return "Waiting for the machine's agent"
+	case StepCreateSeats:
+		return "Preparing the seats"
+	case StepDeleteHost:
+		return "Removing the workshop machine"
+	}
+	return step
+}
+
+// fail records a failed step: status error with a reason and a backoff.
+func (r *Reconciler) fail(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM, step string, err error) error {
+	r.errorsTotal.Inc()
+	if vm != nil {
+		_ = r.endStep(ctx, w, vm, step, err)
+	}
+	now := r.cfg.Now()
+	reason := fmt.Sprintf("%s: %v", stepLabel(step), err)
+	var attempts int
+	_, uerr := r.update(ctx, w.ID, func(w *store.Workshop) {
+		w.Status = store.StatusError
+		w.StatusReason = reason
+		w.Attempts++
+		attempts = w.Attempts
+		next := now.Add(Backoff(w.Attempts))
+		w.NextAttemptAt = &next
+	})
+	msg := reason
+	if attempts >= r.cfg.MaxAttempts {
+		msg += " (no more automatic retries; use Retry)"
+	} else {
+		msg += fmt.Sprintf(" (retry %d of %d in %s)", attempts, r.cfg.MaxAttempts, Backoff(attempts))
+	}
+	r.event(ctx, w.ID, "error", step, msg)
+	return errors.Join(err, uerr)
+}
+
+// Backoff is the wait before automatic retry n (1-based): 10 s doubling to
+// at most 5 min.
+func Backoff(n int) time.Duration {
+	d := 10 * time.Second
+	for i := 1; i < n && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
+}
+
+func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, error) {
+	// The agent token is chosen and saved before any host exists, so a
+	// host created by an interrupted attempt is reused with the same token.
+	w, err := r.update(ctx, w.ID, func(w *store.Workshop) {
+		if w.Status != store.StatusProvisioning {
+			w.Status = store.StatusProvisioning
+			w.StatusReason = ""
+		}
+		if w.AgentToken == "" {
+			w.AgentToken = token.NewAgentToken()
+		}
+	})
+	if err != nil {
+		return false, err
+	}
+	vm, err := r.vm(ctx, w)
+	if err != nil {
+		return false, err
+	}
+	if len(vm.Steps) > 0 && !hasRunning(vm.Steps) && vm.Steps[len(vm.Steps)-1].Name != StepCreateHost {
+		// A new attempt starts a fresh step list.
+		vm.Steps = nil
+	}
+
+	if _, err := r.beginStep(ctx, w, vm, StepCreateHost); err != nil {
+		return false, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
+	host, err := r.cfg.Provisioner.EnsureHost(sctx, provision.Request{
+		WorkshopID:   w.ID,
+		Seats:        w.Seats,
+		AgentToken:   w.AgentToken,
+		WorkspaceKey: token.WorkshopKeyHex(r.cfg.WorkspaceSecret, w.ID),
+		BackendURL:   r.cfg.BackendURL,
+	})
+	cancel()
+	if err != nil {
+		return false, r.fail(ctx, w, vm, StepCreateHost, err)
+	}
+	vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL = host.Name, host.Zone, host.IP, host.Status, host.AgentURL
+	if err := r.endStep(ctx, w, vm, StepCreateHost, nil); err != nil {
+		return false, err
+	}
+	agentToken := w.AgentToken
+	if host.AgentToken != "" && host.AgentToken != w.AgentToken {
+		agentToken = host.AgentToken
+		if w, err = r.update(ctx, w.ID, func(w *store.Workshop) { w.AgentToken = agentToken }); err != nil {
+			return false, err
+		}
+	}
+	agent := r.cfg.Dial(host.AgentURL, agentToken)
+
+	st, err := r.beginStep(ctx, w, vm, StepWaitAgent)
+	if err != nil {
+		return false, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, herr := agent.Health(hctx)
+	cancel()
+	if herr != nil {
+		if r.cfg.Now().Sub(st.StartedAt) > r.cfg.HealthTimeout {
+			return false, r.fail(ctx, w, vm, StepWaitAgent, fmt.Errorf("the agent at %s did not answer within %s: %w", host.AgentURL, r.cfg.HealthTimeout, herr))
+		}
+		return false, nil // still booting; checked again next pass
+	}
+	if err := r.endStep(ctx, w, vm, StepWaitAgent, nil); err != nil {
+		return false, err
+	}
+
+	if _, err := r.beginStep(ctx, w, vm, StepCreateSeats); err != nil {
+		return false, err
+	}
+	if err := r.createSeats(ctx, agent, w); err != nil {
+		return false, r.fail(ctx, w, vm, StepCreateSeats, err)
+	}
+	if err := r.endStep(ctx, w, vm, StepCreateSeats, nil); err != nil {
+		return false, err
+	}
+	started := vm.Steps[0].StartedAt
+	vm.Status = "running"
+	if err := r.cfg.Store.UpsertWorkshopVM(ctx, vm); err != nil {
+		return false, err
+	}
+	_, err = r.update(ctx, w.ID, func(w *store.Workshop) {
+		w.Status = store.StatusRunning
+		w.StatusReason = ""
+		w.Step = ""
+		w.AgentURL = host.AgentURL
+		w.Attempts = 0
+		w.NextAttemptAt = nil
+	})
+	if err != nil {
+		return false, err
+	}
+	took := r.cfg.Now().Sub(started)
+	r.provisionSeconds.Observe(took.Seconds())
+	r.agentUp.WithLabelValues(w.ID).Set(1)
+	r.event(ctx, w.ID, "info", "", fmt.Sprintf("running: %d seats ready in %s", w.Seats, took.Round(time.Millisecond)))
+	return true, nil
+}
+
+func hasRunning(steps []store.Step) bool {
+	for _, s := range steps {
+		if s.Status == "running" {
+			return true
+		}
+	}
+	return false
+}
+
+// createSeats creates every seat concurrently; the agent API is idempotent.
+func (r *Reconciler) createSeats(ctx context.Context, agent Agent, w *store.Workshop) error {
+	sem := make(chan struct{}, r.cfg.SeatConcurrency)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for seat := 1; seat <= w.Seats; seat++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
+			if _, _, err := agent.CreateSeat(sctx, w.ID, seat, agentclient.SeatOptions{}); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("seat %d: %w", seat, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return fmt.Errorf("%d of %d seats failed: %w", len(errs), w.Seats, errs[0])
+	}
+	return nil
+}
+
+// watch health-checks a running workshop's agent, and recovers a host that
+// vanished, was preempted, or stopped answering.
+func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	last, seen := r.watched[w.ID]
+	if seen && now.Sub(last) < r.cfg.WatchEvery {
+		r.mu.Unlock()
+		return nil
+	}
+	r.watched[w.ID] = now
+	r.mu.Unlock()
+
+	agent := r.cfg.Dial(w.AgentURL, w.AgentToken)
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, herr := agent.Health(hctx)
+	cancel()
+	vm, err := r.vm(ctx, w)
+	if err != nil {
+		return err
+	}
+	if herr == nil {
+		r.agentUp.WithLabelValues(w.ID).Set(1)
+		if vm.Status != "running" {
+			vm.Status, vm.UpdatedAt = "running", now
+			if w.StatusReason != "" {
+				_, _ = r.update(ctx, w.ID, func(w *store.Workshop) { w.StatusReason = "" })
+				r.event(ctx, w.ID, "info", "", "the workshop machine answers again")
+			}
+			return r.cfg.Store.UpsertWorkshopVM(ctx, vm)
+		}
+		return nil
+	}
+	r.agentUp.WithLabelValues(w.ID).Set(0)
+	host, gerr := r.cfg.Provisioner.GetHost(ctx, w.ID)
+	lost := ""
+	switch {
+	case errors.Is(gerr, provision.ErrNotFound):
+		lost = "the workshop machine has disappeared"
+	case gerr != nil:
+		return fmt.Errorf("get host: %w", gerr)
+	case host.Status == "TERMINATED" || host.Status == "STOPPED" || host.Status == "SUSPENDED":
+		lost = "the workshop machine was stopped (" + host.Status + "; a Spot VM may have been preempted)"
+	}
+	if lost == "" {
+		if vm.Status != "unhealthy" {
+			vm.Status, vm.UpdatedAt = "unhealthy", now
+			_, _ = r.update(ctx, w.ID, func(w *store.Workshop) { w.StatusReason = "the workshop machine's agent is not answering" })
+			r.event(ctx, w.ID, "warn", "", "the workshop machine's agent is not answering: "+herr.Error())
+			return r.cfg.Store.UpsertWorkshopVM(ctx, vm)
+		}
+		if now.Sub(vm.UpdatedAt) < r.cfg.UnhealthyAfter {
+			return nil
+		}
+		lost = "the workshop machine's agent has not answered for " + now.Sub(vm.UpdatedAt).Round(time.Second).String()
+	}
+	// Recover: remove what is left of the host and provision again.
+	r.event(ctx, w.ID, "warn", "", lost+"; recreating it")
+	if err := r.cfg.Provisioner.DeleteHost(ctx, w.ID); err != nil {
+		return fmt.Errorf("delete lost host: %w", err)
+	}
+	vm.Steps, vm.Status, vm.UpdatedAt = nil, "recreating", now
+	if err := r.cfg.Store.UpsertWorkshopVM(ctx, vm); err != nil {
+		return err
+	}
+	_, err = r.update(ctx, w.ID, func(w *store.Workshop) {
+		w.Status = store.StatusProvisioning
+		w.StatusReason = lost
+		w.AgentURL = ""
+	})
+	return err
+}
+
+func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final string) (bool, error) {
+	w, err := r.update(ctx, w.ID, func(w *store.Workshop) { w.Status = store.StatusStopping })
+	if err != nil {
+		return false, err
+	}
+	vm, err := r.vm(ctx, w)
+	if err != nil {
+		return false, err
+	}
+	if _, err := r.beginStep(ctx, w, vm, StepDeleteHost); err != nil {
+		return false, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
+	err = r.cfg.Provisioner.DeleteHost(sctx, w.ID)
+	cancel()
+	if err != nil {
+		return false, r.fail(ctx, w, vm, StepDeleteHost, err)
+	}
+	if err := r.cfg.Store.DeleteWorkshopVM(ctx, w.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	r.agentUp.DeleteLabelValues(w.ID)
+	_, err = r.update(ctx, w.ID, func(w *store.Workshop) {
+		w.Status = final
+		w.Step = ""
+		w.StatusReason = ""
+		w.AgentURL = ""
+		w.Attempts = 0
+		w.NextAttemptAt = nil
+	})
+	if err != nil {
+		return false, err
+	}
+	r.event(ctx, w.ID, "info", "", "the workshop is "+final+"; its machine is gone")
+	return true, nil
+}
+
+// GC deletes hosts that belong to no live workshop and seats on live hosts
+// that belong to no live workshop seat. It returns how many hosts it found
+// orphaned.
+func (r *Reconciler) GC(ctx context.Context) (int, error) {
+	hosts, err := r.cfg.Provisioner.ListHosts(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("list hosts: %w", err)
+	}
+	orphans := 0
+	var errs []error
+	for _, h := range hosts {
+		w, err := r.cfg.Store.GetWorkshop(ctx, h.WorkshopID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			errs = append(errs, err)
+			continue
+		}
+		if w != nil && (w.DesiredState == store.DesiredRunning || w.Status == store.StatusStopping) {
+			continue
+		}
+		orphans++
+		slog.Warn("deleting orphaned host", "host", h.Name, "workshop", h.WorkshopID)
+		if err := r.cfg.Provisioner.DeleteHost(ctx, h.WorkshopID); err != nil {
+			errs = append(errs, fmt.Errorf("delete orphaned host %s: %w", h.Name, err))
+		}
+	}
+	r.orphaned.Set(float64(orphans))
+	errs = append(errs, r.gcSeats(ctx))
+	return orphans, errors.Join(errs...)
+}
+
+func (r *Reconciler) gcSeats(ctx context.Context) error {
+	running, err := r.cfg.Store.ListWorkshops(ctx, store.WorkshopFilter{})
+	if err != nil {
+		return err
+	}
+	byID := map[string]*store.Workshop{}
+	agents := map[string]string{} // url -> token
+	for i := range running {
+		w := &running[i]
+		byID[w.ID] = w
+		if w.Status == store.StatusRunning && w.AgentURL != "" {
+			agents[w.AgentURL] = w.AgentToken
+		}
+	}
+	var errs []error
+	for url, tok := range agents {
+		a := r.cfg.Dial(url, tok)
+		seats, err := a.ListSeats(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("list seats on %s: %w", url, err))
+			continue
+		}
+		for _, s := range seats {
+			w := byID[s.WorkshopID]
+			if w != nil && w.DesiredState == store.DesiredRunning && s.Seat.Seat <= w.Seats {
+				continue
+			}
+			slog.Info("deleting orphaned seat", "workshop", s.WorkshopID, "seat", s.Seat.Seat, "agent", url)
+			if err := a.DeleteSeat(ctx, s.WorkshopID, s.Seat.Seat); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Revoke closes a seat's live connections, refuses its older tokens, and
+// gives it a fresh workspace for the next learner (server.Seats).
+func (r *Reconciler) Revoke(ctx context.Context, w *store.Workshop, seat int) error {
+	if w.AgentURL == "" {
+		return nil
+	}
+	a := r.cfg.Dial(w.AgentURL, w.AgentToken)
+	if _, err := a.Disconnect(ctx, w.ID, seat, r.cfg.Now()); err != nil {
+		return fmt.Errorf("disconnect seat %d: %w", seat, err)
+	}
+	if err := a.DeleteSeat(ctx, w.ID, seat); err != nil {
+		return fmt.Errorf("reset seat %d: %w", seat, err)
+	}
+	if _, _, err := a.CreateSeat(ctx, w.ID, seat, agentclient.SeatOptions{}); err != nil {
+		return fmt.Errorf("recreate seat %d: %w", seat, err)
+	}
+	r.event(ctx, w.ID, "info", "", "seat "+strconv.Itoa(seat)+" was reset for its next learner")
+	return nil
+}

@@ -1,0 +1,265 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/provision"
+	"github.com/clarateach/backend/internal/reconcile"
+	"github.com/clarateach/backend/internal/runtime"
+	"github.com/clarateach/backend/internal/server"
+	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/store/storetest"
+)
+
+// engines are the store engines every API test runs against.
+var engines = []string{"sqlite", "postgres"}
+
+func openStore(t testing.TB, engine string) store.Store {
+	t.Helper()
+	var dsn string
+	switch engine {
+	case "postgres":
+		dsn = storetest.PostgresURL(t)
+	default:
+		dsn = "sqlite:" + filepath.Join(t.TempDir(), "test.db")
+	}
+	st, err := open.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatalf("open %s store: %v", engine, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// fakeAgent is a minimal agent speaking the agent API, standing in for a
+// workshop host (the real agent has its own tests; the end-to-end tests use
+// it).
+type fakeAgent struct {
+	mu          sync.Mutex
+	seats       map[string]bool
+	disconnects []string
+	srv         *httptest.Server
+}
+
+func newFakeAgent(t testing.TB) *fakeAgent {
+	a := &fakeAgent{seats: map[string]bool{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		json.NewEncoder(w).Encode(agentclient.Health{Status: "ok", VMCount: len(a.seats), Capacity: 240, Runtime: "fake"})
+	})
+	mux.HandleFunc("POST /vms/", func(w http.ResponseWriter, r *http.Request) {
+		var req agentclient.CreateSeatRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		a.mu.Lock()
+		a.seats[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = true
+		a.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(agentclient.Seat{Seat: runtime.Seat{WorkshopID: req.WorkshopID, Seat: req.SeatID}, Status: "running"})
+	})
+	mux.HandleFunc("GET /vms", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(agentclient.SeatList{VMs: []agentclient.Seat{}})
+	})
+	mux.HandleFunc("DELETE /vms/{ws}/{seat}", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		delete(a.seats, r.PathValue("ws")+"/"+r.PathValue("seat"))
+		a.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /vms/{ws}/{seat}/disconnect", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		a.disconnects = append(a.disconnects, r.PathValue("ws")+"/"+r.PathValue("seat"))
+		a.mu.Unlock()
+		json.NewEncoder(w).Encode(agentclient.DisconnectResult{Closed: 1})
+	})
+	// The proxy echoes what reached it, so relay tests can see the path.
+	mux.HandleFunc("/proxy/{ws}/{seat}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(map[string]string{"path": r.URL.Path, "query": r.URL.RawQuery, "method": r.Method})
+	})
+	a.srv = httptest.NewServer(mux)
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// fakeProvisioner hands every workshop the same fake agent.
+type fakeProvisioner struct {
+	agentURL string
+	mu       sync.Mutex
+	hosts    map[string]bool
+}
+
+func (p *fakeProvisioner) Name() string { return "fake" }
+func (p *fakeProvisioner) EnsureHost(ctx context.Context, req provision.Request) (*provision.Host, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.hosts[req.WorkshopID] = true
+	return &provision.Host{WorkshopID: req.WorkshopID, Name: "fake-" + req.WorkshopID, Status: "RUNNING", AgentURL: p.agentURL}, nil
+}
+func (p *fakeProvisioner) GetHost(ctx context.Context, id string) (*provision.Host, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.hosts[id] {
+		return nil, provision.ErrNotFound
+	}
+	return &provision.Host{WorkshopID: id, Status: "RUNNING", AgentURL: p.agentURL}, nil
+}
+func (p *fakeProvisioner) DeleteHost(ctx context.Context, id string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.hosts, id)
+	return nil
+}
+func (p *fakeProvisioner) ListHosts(ctx context.Context) ([]provision.Host, error) { return nil, nil }
+
+type testEnv struct {
+	t     testing.TB
+	st    store.Store
+	cfg   *config.Config
+	srv   *server.Server
+	http  *httptest.Server
+	rec   *reconcile.Reconciler
+	agent *fakeAgent
+	now   time.Time
+	mu    sync.Mutex
+}
+
+func (e *testEnv) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
+}
+
+func (e *testEnv) advance(d time.Duration) {
+	e.mu.Lock()
+	e.now = e.now.Add(d)
+	e.mu.Unlock()
+}
+
+func newEnv(t testing.TB, engine string, mutate ...func(*config.Config)) *testEnv {
+	t.Helper()
+	e := &testEnv{t: t, st: openStore(t, engine), now: time.Now().UTC().Truncate(time.Second)}
+	e.cfg = &config.Config{
+		Provisioner: "local", PublicURL: "http://clarateach.test", MaxSeats: 30,
+		JWTSecret: "test-jwt-secret-0123456789", WorkspaceTokenSecret: "test-workspace-secret-0123456789",
+		WorkspaceTTL: 15 * time.Minute, SessionTTL: 24 * time.Hour, InternalToken: "internal-token-0123456789",
+	}
+	for _, m := range mutate {
+		m(e.cfg)
+	}
+	e.agent = newFakeAgent(t)
+	prov := &fakeProvisioner{agentURL: e.agent.srv.URL, hosts: map[string]bool{}}
+	e.rec = reconcile.New(reconcile.Config{Store: e.st, Provisioner: prov, Now: e.clock, WorkspaceSecret: []byte(e.cfg.WorkspaceTokenSecret)})
+	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Seats: e.rec, Reconcile: e.rec.RunOnce, Version: "test"})
+	e.http = httptest.NewServer(e.srv.Handler())
+	t.Cleanup(e.http.Close)
+	return e
+}
+
+type resp struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r resp) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not a JSON object (%d): %q", r.Status, r.Body)
+	}
+	return m
+}
+
+func (r resp) errCode(t testing.TB) string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	if e == nil || e["message"] == "" {
+		t.Fatalf("expected an error body, got %d %s", r.Status, r.Body)
+	}
+	code, _ := e["code"].(string)
+	return code
+}
+
+// call makes a request; body may be nil, a string (sent raw) or a value
+// (sent as JSON).
+func (e *testEnv) call(method, path, bearer string, body any, headers ...string) resp {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, _ := json.Marshal(b)
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, e.http.URL+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return resp{res.StatusCode, res.Header, b}
+}
+
+// instructor registers an instructor and returns its session token.
+func (e *testEnv) instructor(email string) string {
+	e.t.Helper()
+	r := e.call("POST", "/api/auth/register", "", map[string]string{"email": email, "password": "correct horse battery", "name": "Ada"})
+	if r.Status != http.StatusCreated {
+		e.t.Fatalf("register %s: %d %s", email, r.Status, r.Body)
+	}
+	return r.json(e.t)["token"].(string)
+}
+
+func (e *testEnv) workshop(tok string, seats int) (id, code string) {
+	e.t.Helper()
+	r := e.call("POST", "/api/workshops", tok, map[string]any{"name": "Intro to Go", "seats": seats})
+	if r.Status != http.StatusCreated {
+		e.t.Fatalf("create workshop: %d %s", r.Status, r.Body)
+	}
+	m := r.json(e.t)
+	return m["id"].(string), m["code"].(string)
+}
+
+func (e *testEnv) start(tok, id string) {
+	e.t.Helper()
+	if r := e.call("POST", "/api/workshops/"+id+"/start", tok, nil); r.Status != http.StatusAccepted {
+		e.t.Fatalf("start: %d %s", r.Status, r.Body)
+	}
+	if err := e.rec.RunOnce(context.Background()); err != nil {
+		e.t.Fatal(err)
+	}
+	w, err := e.st.GetWorkshop(context.Background(), id)
+	if err != nil || w.Status != store.StatusRunning {
+		e.t.Fatalf("workshop not running after a reconcile pass: %+v %v", w, err)
+	}
+}

@@ -1,0 +1,187 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// ended reports whether learners can no longer enter the workshop.
+func (s *Server) ended(w *store.Workshop) error {
+	if w.Status == store.StatusDeleted || w.DesiredState == store.DesiredDeleted {
+		return apierror.Gone("this workshop has been deleted")
+	}
+	if w.EndsAt != nil && !w.EndsAt.After(s.now()) {
+		return apierror.Gone("this workshop ended at %s", w.EndsAt.Format(time.RFC3339))
+	}
+	return nil
+}
+
+func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		WorkshopCode string `json:"workshop_code"`
+		Name         string `json:"name"`
+		Email        string `json:"email"`
+	}
+	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	code := token.NormalizeCode(req.WorkshopCode)
+	if code == "" {
+		apierror.Write(w, r, apierror.Invalid("workshop_code is required"))
+		return
+	}
+	name, err := cleanName(req.Name, "name")
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	email, err := normalizeEmail(req.Email)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	key := "code:" + s.clientIP(r)
+	if !s.allow(w, r, key, s.failIP) {
+		return
+	}
+	ws, err := s.st.GetWorkshopByCode(r.Context(), code)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(code) != token.WorkshopCodeLen) {
+		s.failIP.Fail(key)
+		apierror.Write(w, r, apierror.NotFound("no workshop has the code %s; check it with your instructor", code))
+		return
+	}
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if err := s.ended(ws); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	reg, created, err := s.st.Register(r.Context(), &store.Registration{
+		WorkshopID: ws.ID, Name: name, Email: email, AccessCode: token.Code(token.AccessCodeLen),
+	})
+	switch {
+	case errors.Is(err, store.ErrFull):
+		apierror.Write(w, r, apierror.Conflict("workshop_full", "this workshop is full (%d seats)", ws.Seats))
+		return
+	case err != nil:
+		apierror.Write(w, r, err)
+		return
+	case reg.RevokedAt != nil:
+		apierror.Write(w, r, apierror.Forbidden("your registration for this workshop was revoked by the instructor"))
+		return
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	} else {
+		s.event(r, ws.ID, "info", "", "learner "+email+" registered")
+	}
+	apierror.JSON(w, status, map[string]any{
+		"access_code": reg.AccessCode,
+		"workshop":    map[string]string{"id": ws.ID, "name": ws.Name},
+	})
+}
+
+type joinWorkshop struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	Status   string     `json:"status"`
+	Step     string     `json:"step,omitempty"`
+	LabGuide string     `json:"lab_guide,omitempty"`
+	StartsAt *time.Time `json:"starts_at,omitempty"`
+	EndsAt   *time.Time `json:"ends_at,omitempty"`
+}
+
+type joinResponse struct {
+	Status    string            `json:"status"` // pending | ready
+	Workshop  joinWorkshop      `json:"workshop"`
+	Learner   map[string]string `json:"learner"`
+	Seat      int               `json:"seat,omitempty"`
+	Token     string            `json:"token,omitempty"`
+	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
+	Endpoints map[string]string `json:"endpoints,omitempty"`
+}
+
+func endpoints(workshopID string, seat int) map[string]string {
+	base := "/api/workspaces/" + workshopID + "/" + strconv.Itoa(seat)
+	return map[string]string{"terminal": base + "/terminal", "files": base + "/files", "sessions": base + "/sessions"}
+}
+
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		AccessCode string `json:"access_code"`
+	}
+	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	code := token.NormalizeCode(req.AccessCode)
+	if code == "" {
+		apierror.Write(w, r, apierror.Invalid("access_code is required"))
+		return
+	}
+	key := "code:" + s.clientIP(r)
+	if !s.allow(w, r, key, s.failIP) {
+		return
+	}
+	reg, err := s.st.GetRegistrationByAccessCode(r.Context(), code)
+	if errors.Is(err, store.ErrNotFound) {
+		s.failIP.Fail(key)
+		apierror.Write(w, r, apierror.NotFound("this access code is not valid"))
+		return
+	}
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if reg.RevokedAt != nil {
+		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
+		return
+	}
+	ws, err := s.st.GetWorkshop(r.Context(), reg.WorkshopID)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if err := s.ended(ws); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	seat, err := s.st.AssignSeat(r.Context(), reg.ID)
+	switch {
+	case errors.Is(err, store.ErrFull):
+		apierror.Write(w, r, apierror.Conflict("workshop_full", "every seat of this workshop is taken"))
+		return
+	case errors.Is(err, store.ErrRevoked):
+		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
+		return
+	case err != nil:
+		apierror.Write(w, r, err)
+		return
+	}
+	resp := joinResponse{
+		Status: "pending",
+		Workshop: joinWorkshop{ID: ws.ID, Name: ws.Name, Status: ws.Status, Step: ws.Step, LabGuide: ws.LabGuide,
+			StartsAt: ws.StartsAt, EndsAt: ws.EndsAt},
+		Learner: map[string]string{"name": reg.Name, "email": reg.Email},
+		Seat:    seat.Seat,
+	}
+	if ws.Status == store.StatusRunning && ws.AgentURL != "" {
+		tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat.Seat, "learner", s.cfg.WorkspaceTTL, s.now())
+		if err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+		resp.Status, resp.Token, resp.ExpiresAt, resp.Endpoints = "ready", tok, &exp, endpoints(ws.ID, seat.Seat)
+	}
+	apierror.JSON(w, http.StatusOK, resp)
+}

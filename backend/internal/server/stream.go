@@ -1,0 +1,61 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// handleStream sends the class view live snapshots as Server-Sent Events:
+// an event named "workshop" with {workshop, seats, events} whenever anything
+// changed (checked every second), and a comment every 20 s so proxies keep
+// the connection open.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
+	id := workshopFrom(r.Context()).ID
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var last []byte
+	lastWrite := time.Now()
+	for {
+		ws, err := s.st.GetWorkshop(r.Context(), id)
+		if err != nil {
+			return
+		}
+		d, err := s.detail(r, ws)
+		if err != nil {
+			return
+		}
+		seats, err := s.seatViews(r, ws)
+		if err != nil {
+			return
+		}
+		b, _ := json.Marshal(map[string]any{"workshop": d, "seats": seats, "events": d.Events})
+		if !bytes.Equal(b, last) {
+			if _, err := fmt.Fprintf(w, "event: workshop\ndata: %s\n\n", b); err != nil {
+				return
+			}
+			last, lastWrite = b, time.Now()
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		} else if time.Since(lastWrite) > 20*time.Second {
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			lastWrite = time.Now()
+			_ = rc.Flush()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
