@@ -39,7 +39,7 @@ Configuration comes from flags, the environment and a .env file; see backend/.en
 // Main runs the command line and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage+opsUsage)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -61,10 +61,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "version", "--version":
 		fmt.Fprintln(stdout, "clarateach", Version)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage+opsUsage)
 	default:
-		fmt.Fprintf(stderr, "clarateach: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		var handled bool
+		handled, err = runOps(ctx, cmd, rest, stdout, stderr)
+		if !handled {
+			fmt.Fprintf(stderr, "clarateach: unknown command %q\n\n%s", cmd, usage+opsUsage)
+			return 2
+		}
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
