@@ -1,0 +1,781 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/clarateach/backend/internal/runtime"
+)
+
+// Runtime is the sandbox seat runtime. It is safe for concurrent use.
+type Runtime struct {
+	cfg      Config
+	log      *slog.Logger
+	rootless bool // not root: single-uid mapping, no network
+	network  bool
+	subnet   netip.Prefix
+	blocked  []netip.Prefix
+	cgroups  *cgroupSet // nil: no limits (rootless without delegation)
+	capacity int
+	masks    []string
+
+	mu   sync.Mutex
+	next int // allocation hint
+}
+
+var _ runtime.Runtime = (*Runtime)(nil)
+
+// extra is the runtime-specific part of a persisted seat.
+type extra struct {
+	Slot      int         `json:"slot"`
+	StartTime uint64      `json:"start_time"` // of Seat.PID, clock ticks since boot
+	UIDBase   int         `json:"uid_base"`
+	Veth      string      `json:"veth,omitempty"`
+	Cgroup    *seatCgroup `json:"cgroup,omitempty"`
+	Key       string      `json:"key"`
+}
+
+// New checks the configuration and the machine and returns a runtime. With
+// networking on (root), it installs the seat firewall rules.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.DaemonPath == "" || cfg.BaseDir == "" {
+		return nil, errors.New("sandbox: DaemonPath and BaseDir are required")
+	}
+	if cfg.InitPath == "" {
+		cfg.InitPath = cfg.DaemonPath
+	}
+	if cfg.Shell == "" {
+		cfg.Shell = "/bin/bash"
+		if _, err := os.Stat(filepath.Join(orRoot(cfg.RootFS), "bin/bash")); err != nil {
+			cfg.Shell = "/bin/sh"
+		}
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MemoryMB, 512)
+	def(&cfg.VCPUs, 1)
+	def(&cfg.PidsMax, 512)
+	def(&cfg.TmpSizeMB, 256)
+	def(&cfg.UIDBase, 1<<30)
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/clarateach"
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 15 * time.Second
+	}
+	if cfg.Network.Subnet == "" {
+		cfg.Network.Subnet = "10.222.0.0/16"
+	}
+	if cfg.Network.Blocked == nil {
+		cfg.Network.Blocked = []string{"169.254.0.0/16"}
+	}
+	r := &Runtime{cfg: cfg, log: cfg.Logger}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	r.log = r.log.With("runtime", Name)
+	var err error
+	for _, p := range []*string{&r.cfg.DaemonPath, &r.cfg.InitPath, &r.cfg.BaseDir} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(r.cfg.BaseDir, 0o711); err != nil {
+		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+	}
+	if r.cfg.BaseDir, err = filepath.EvalSymlinks(r.cfg.BaseDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(r.cfg.BaseDir, ".slots"), 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+	}
+	r.rootless = os.Geteuid() != 0
+	// The seat's init runs as an unprivileged host uid: it must be able to
+	// reach these.
+	for _, c := range []struct {
+		path string
+		mode fs.FileMode
+	}{{r.cfg.InitPath, 0o005}, {r.cfg.DaemonPath, 0o005}, {r.cfg.BaseDir, 0o001}} {
+		if err := othersCanReach(c.path, c.mode); err != nil && !r.rootless {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	if r.cfg.RootFS != "" {
+		if st, err := os.Stat(r.cfg.RootFS); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("sandbox: rootfs %q is not a directory", r.cfg.RootFS)
+		}
+	} else {
+		for _, m := range append([]string{r.cfg.BaseDir}, r.cfg.MaskPaths...) {
+			if p, err := filepath.EvalSymlinks(m); err == nil {
+				r.masks = append(r.masks, p)
+			}
+		}
+	}
+	if err := checkNamespaces(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+
+	// Seat slots: one /30 of the subnet and one uid range each.
+	r.capacity = (1<<31 - r.cfg.UIDBase) / idRange
+	if r.capacity <= 0 {
+		return nil, errors.New("sandbox: UIDBase leaves no room for seats")
+	}
+	r.network = !r.rootless && !cfg.Network.Disabled
+	if r.network {
+		if r.subnet, err = netip.ParsePrefix(cfg.Network.Subnet); err != nil || !r.subnet.Addr().Is4() || r.subnet.Bits() > 30 {
+			return nil, fmt.Errorf("sandbox: subnet %q must be an IPv4 prefix of /30 or larger", cfg.Network.Subnet)
+		}
+		r.subnet = r.subnet.Masked()
+		if n := 1 << (30 - r.subnet.Bits()); n < r.capacity {
+			r.capacity = n
+		}
+		for _, b := range cfg.Network.Blocked {
+			p, err := netip.ParsePrefix(b)
+			if err != nil {
+				return nil, fmt.Errorf("sandbox: blocked range %q: %w", b, err)
+			}
+			r.blocked = append(r.blocked, p.Masked())
+		}
+	}
+	if cfg.MaxSeats > 0 && cfg.MaxSeats < r.capacity {
+		r.capacity = cfg.MaxSeats
+	}
+
+	if cs, err := detectCgroups(r.cfg.CgroupParent); err != nil {
+		if !r.rootless {
+			return nil, fmt.Errorf("sandbox: cgroups: %w", err)
+		}
+		r.log.Warn("seats run without cgroup limits", "reason", err)
+	} else if err := cs.prepare(); err != nil {
+		if !r.rootless {
+			return nil, fmt.Errorf("sandbox: cgroups: %w", err)
+		}
+		r.log.Warn("seats run without cgroup limits", "reason", err)
+	} else {
+		r.cgroups = cs
+	}
+	if r.rootless {
+		r.log.Warn("not root: seats have no network (loopback only) and a single mapped uid")
+	}
+	if r.network && !cfg.Network.SkipFirewall {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.InstallFirewall(ctx); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Name implements runtime.Runtime.
+func (r *Runtime) Name() string { return Name }
+
+// Capacity is the number of seats this runtime can hold at once.
+func (r *Runtime) Capacity() int { return r.capacity }
+
+// NetworkEnabled reports whether seats get a network (else loopback only).
+func (r *Runtime) NetworkEnabled() bool { return r.network }
+
+func orRoot(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// othersCanReach checks that path has the given "other" permission bits
+// and that every parent directory is searchable by others.
+func othersCanReach(path string, mode fs.FileMode) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&mode != mode {
+		return fmt.Errorf("%s must be accessible to other users (mode %v): the seat's init runs as an unprivileged uid", path, st.Mode().Perm())
+	}
+	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("directory %s must be searchable by other users (o+x): the seat's init runs as an unprivileged uid", d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}
+
+// checkNamespaces reports whether this kernel lets us create the seat's
+// namespaces.
+func checkNamespaces() error {
+	for _, ns := range []string{"user", "pid", "mnt", "uts", "ipc", "net"} {
+		if _, err := os.Stat("/proc/self/ns/" + ns); err != nil {
+			return fmt.Errorf("kernel lacks %s namespaces", ns)
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		return errors.New("user namespaces are disabled (user.max_user_namespaces=0)")
+	}
+	return nil
+}
+
+var workshopIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+func seatKey(spec runtime.Spec) (string, error) {
+	if !workshopIDRe.MatchString(spec.WorkshopID) || strings.Contains(spec.WorkshopID, "..") {
+		return "", fmt.Errorf("sandbox: invalid workshop id %q", spec.WorkshopID)
+	}
+	if spec.Seat < 0 || spec.Seat > 1<<20 {
+		return "", fmt.Errorf("sandbox: invalid seat %d", spec.Seat)
+	}
+	return spec.WorkshopID + "-" + strconv.Itoa(spec.Seat), nil
+}
+
+// allocSlot reserves a free slot with an O_EXCL file in <base>/.slots, so
+// that allocations survive agent restarts without any other state.
+func (r *Runtime) allocSlot(key string) (int, error) {
+	dir := filepath.Join(r.cfg.BaseDir, ".slots")
+	r.mu.Lock()
+	start := r.next
+	r.mu.Unlock()
+	for i := 0; i < r.capacity; i++ {
+		n := (start + i) % r.capacity
+		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("sandbox: slot: %w", err)
+		}
+		_, err = f.WriteString(key)
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("sandbox: slot: %w", err)
+		}
+		r.mu.Lock()
+		r.next = n + 1
+		r.mu.Unlock()
+		return n, nil
+	}
+	return 0, runtime.ErrCapacity
+}
+
+func (r *Runtime) releaseSlot(n int, key string) {
+	p := filepath.Join(r.cfg.BaseDir, ".slots", strconv.Itoa(n))
+	if b, err := os.ReadFile(p); err == nil && string(b) == key {
+		_ = os.Remove(p)
+	}
+}
+
+// slotAddrs returns the host and seat addresses of slot n.
+func (r *Runtime) slotAddrs(n int) (host, seat netip.Prefix) {
+	base := r.subnet.Addr().As4()
+	v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	v += uint32(n) * 4
+	mk := func(x uint32) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}), 30)
+	}
+	return mk(v + 1), mk(v + 2)
+}
+
+// Create implements runtime.Runtime.
+func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Seat, err error) {
+	key, err := seatKey(spec)
+	if err != nil {
+		return nil, err
+	}
+	vcpus, mem, pids := spec.VCPUs, spec.MemoryMB, spec.PidsMax
+	if vcpus <= 0 {
+		vcpus = r.cfg.VCPUs
+	}
+	if mem <= 0 {
+		mem = r.cfg.MemoryMB
+	}
+	if pids <= 0 {
+		pids = r.cfg.PidsMax
+	}
+	dir := filepath.Join(r.cfg.BaseDir, key)
+	sock := filepath.Join(dir, "sock", sockName)
+	if len(sock) > 107 {
+		return nil, fmt.Errorf("sandbox: socket path %q is too long for a unix socket; use a shorter BaseDir", sock)
+	}
+	slot, err := r.allocSlot(key)
+	if err != nil {
+		return nil, err
+	}
+	ex := &extra{Slot: slot, Key: key}
+	var cmd *exec.Cmd
+	exited := make(chan struct{})
+	defer func() {
+		if err == nil {
+			return
+		}
+		if cmd != nil && cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		r.cleanup(context.Background(), ex, dir, false)
+	}()
+
+	hostUID, hostGID := os.Geteuid(), os.Getegid()
+	if !r.rootless {
+		ex.UIDBase = r.cfg.UIDBase + slot*idRange
+		hostUID, hostGID = ex.UIDBase+learnerUID, ex.UIDBase+learnerUID
+	}
+	if err := r.prepareDir(dir, spec.Seat, hostUID, hostGID); err != nil {
+		return nil, err
+	}
+	if r.cgroups != nil {
+		cg, err := r.cgroups.create(key, limits{
+			memoryBytes: int64(mem) << 20,
+			cpuQuotaUS:  int64(vcpus) * cpuPeriodUS,
+			pidsMax:     pids,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+		ex.Cgroup = cg
+	}
+
+	ic := initConfig{
+		Root:      filepath.Join(dir, "root"),
+		RootFS:    orRoot(r.cfg.RootFS),
+		Home:      filepath.Join(dir, "home"),
+		Sock:      filepath.Join(dir, "sock"),
+		Daemon:    r.cfg.DaemonPath,
+		Args:      append(append([]string{seatDaemon}, r.cfg.DaemonArgs...), "--listen", "unix:"+seatSockDir+"/"+sockName, "--root", seatHome, "--shell", r.cfg.Shell),
+		Env:       append([]string{"HOME=" + seatHome, "USER=" + learnerName, "LOGNAME=" + learnerName, "SHELL=" + r.cfg.Shell, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm-256color", "LANG=C.UTF-8"}, r.cfg.DaemonEnv...),
+		Hostname:  fmt.Sprintf("seat-%d", spec.Seat),
+		TmpSizeMB: r.cfg.TmpSizeMB,
+		Masks:     r.masks,
+		Rootless:  r.rootless,
+		Etc:       map[string]string{},
+	}
+	for _, f := range []string{"passwd", "group", "hosts", "hostname", "resolv.conf"} {
+		if _, err := os.Stat(filepath.Join(dir, "etc", f)); err == nil {
+			ic.Etc["/etc/"+f] = filepath.Join(dir, "etc", f)
+		}
+	}
+	var hostAddr, seatAddr netip.Prefix
+	if r.network {
+		hostAddr, seatAddr = r.slotAddrs(slot)
+		ic.Net = &initNet{Addr: seatAddr.String(), Gateway: hostAddr.Addr().String()}
+		ex.Veth = vethPrefix + strconv.Itoa(slot)
+		_ = deleteLink(ex.Veth) // a leftover from a crash
+	}
+
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer cfgW.Close()
+	stR, stW, err := os.Pipe()
+	if err != nil {
+		cfgR.Close()
+		return nil, err
+	}
+	defer stR.Close()
+	logf, err := os.OpenFile(filepath.Join(dir, "seat.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		cfgR.Close()
+		stW.Close()
+		return nil, err
+	}
+	defer logf.Close()
+
+	attr := &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+			syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
+		// Its own session and process group, no parent-death signal: the
+		// seat outlives the agent.
+		Setsid: true,
+	}
+	if r.rootless {
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: learnerUID, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: learnerUID, HostID: os.Getegid(), Size: 1}}
+	} else {
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: ex.UIDBase, Size: idRange}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: ex.UIDBase, Size: idRange}}
+		attr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root (host uid UIDBase) before exec; as the
+		// host's root we would be unmapped there and lose every capability.
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+	}
+	if ex.Cgroup != nil && ex.Cgroup.V2 {
+		fd, err := unix.Open(ex.Cgroup.Dirs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			cfgR.Close()
+			stW.Close()
+			return nil, fmt.Errorf("sandbox: open cgroup: %w", err)
+		}
+		defer unix.Close(fd)
+		attr.UseCgroupFD, attr.CgroupFD = true, fd
+	}
+	cmd = &exec.Cmd{
+		Path:        r.cfg.InitPath,
+		Args:        []string{"clarateach-seat-init", key},
+		Env:         []string{initMarker + "=1", "GOMAXPROCS=1"},
+		Dir:         "/",
+		Stdout:      logf,
+		Stderr:      logf,
+		ExtraFiles:  []*os.File{cfgR, stW},
+		SysProcAttr: attr,
+	}
+	err = cmd.Start()
+	cfgR.Close()
+	stW.Close()
+	if err != nil {
+		cmd = nil
+		return nil, fmt.Errorf("sandbox: start seat init: %w", err)
+	}
+	go func() {
+		_ = cmd.Wait() // reap it while this agent lives
+		close(exited)
+	}()
+	pid := cmd.Process.Pid
+	if ex.StartTime, err = processStartTime(pid); err != nil {
+		return nil, fmt.Errorf("sandbox: seat init: %w", err)
+	}
+	if ex.Cgroup != nil && !ex.Cgroup.V2 {
+		if err := ex.Cgroup.join(pid); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	if r.network {
+		if err := r.hostNet(ex.Veth, pid, hostAddr); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	if err := json.NewEncoder(cfgW).Encode(&ic); err != nil {
+		return nil, fmt.Errorf("sandbox: configure seat init: %w", err)
+	}
+	cfgW.Close()
+
+	deadline := time.Now().Add(r.cfg.ReadyTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = stR.SetReadDeadline(deadline)
+	status, _ := io.ReadAll(io.LimitReader(stR, 4096))
+	if st := strings.TrimSpace(string(status)); st != "ok" {
+		if st == "" {
+			st = "seat init exited"
+		}
+		return nil, fmt.Errorf("sandbox: seat %s: %s (log: %s)", key, st, tailFile(filepath.Join(dir, "seat.log"), 2048))
+	}
+	if err := waitSocket(ctx, sock, deadline, exited); err != nil {
+		return nil, fmt.Errorf("sandbox: seat %s: %w (log: %s)", key, err, tailFile(filepath.Join(dir, "seat.log"), 512))
+	}
+
+	raw, _ := json.Marshal(ex)
+	s := &runtime.Seat{
+		WorkshopID: spec.WorkshopID,
+		Seat:       spec.Seat,
+		Runtime:    Name,
+		VCPUs:      vcpus,
+		MemoryMB:   mem,
+		PID:        pid,
+		Dir:        dir,
+		CreatedAt:  time.Now().UTC(),
+		Network:    "unix",
+		Address:    sock,
+		Extra:      raw,
+	}
+	if r.network {
+		s.IP = seatAddr.Addr().String()
+	}
+	return s, nil
+}
+
+// hostNet creates the seat's veth pair (the peer goes straight into the
+// seat's network namespace as eth0) and configures the host end.
+func (r *Runtime) hostNet(veth string, pid int, hostAddr netip.Prefix) error {
+	if err := createVeth(veth, "eth0", pid); err != nil {
+		return err
+	}
+	// No IPv6 on the host end (no link-local address a seat could use to
+	// reach the host), strict reverse-path filtering (no spoofing of other
+	// seats' addresses).
+	if err := setIfSysctl("ipv6", veth, "disable_ipv6", "1"); err != nil {
+		return err
+	}
+	if err := setIfSysctl("ipv4", veth, "rp_filter", "1"); err != nil {
+		return err
+	}
+	if err := addAddr(veth, hostAddr); err != nil {
+		return err
+	}
+	return linkUp(veth)
+}
+
+// prepareDir lays out the seat's host directory:
+//
+//	<dir>/home      the learner's files (owned by the learner's host uid)
+//	<dir>/sock      the daemon's socket directory (idem, mode 0700)
+//	<dir>/root      empty mount point for the seat's root inside its mount ns
+//	<dir>/etc       passwd, group, hosts, hostname[, resolv.conf]
+//	<dir>/seat.log  the seat init's and daemon's stdout/stderr
+func (r *Runtime) prepareDir(dir string, seat, uid, gid int) error {
+	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sandbox: seat dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return err
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o755); err == nil {
+		if err := os.Chown(home, uid, gid); err != nil {
+			return fmt.Errorf("sandbox: chown home: %w", err)
+		}
+	} else if errors.Is(err, os.ErrExist) {
+		// A kept home from an earlier seat may carry another slot's uids.
+		if st, err := os.Stat(home); err == nil && int(st.Sys().(*syscall.Stat_t).Uid) != uid {
+			if err := chownTree(home, uid, gid); err != nil {
+				return fmt.Errorf("sandbox: chown home: %w", err)
+			}
+		}
+	} else {
+		return fmt.Errorf("sandbox: home: %w", err)
+	}
+	sockDir := filepath.Join(dir, "sock")
+	if err := os.Mkdir(sockDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sandbox: sock dir: %w", err)
+	}
+	if err := os.Chown(sockDir, uid, gid); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(sockDir, sockName))
+	if err := os.Mkdir(filepath.Join(dir, "root"), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sandbox: root dir: %w", err)
+	}
+	etc := filepath.Join(dir, "etc")
+	if err := os.Mkdir(etc, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sandbox: etc dir: %w", err)
+	}
+	host := fmt.Sprintf("seat-%d", seat)
+	files := map[string]string{
+		"passwd": "root:x:0:0:root:/root:/bin/sh\n" +
+			fmt.Sprintf("%s:x:%d:%d:Learner:%s:%s\n", learnerName, learnerUID, learnerUID, seatHome, r.cfg.Shell) +
+			"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"group":    fmt.Sprintf("root:x:0:\ntty:x:5:\n%s:x:%d:\nnogroup:x:65534:\n", learnerName, learnerUID),
+		"hosts":    "127.0.0.1\tlocalhost\n127.0.1.1\t" + host + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"hostname": host + "\n",
+	}
+	if r.network && len(r.cfg.Network.DNS) > 0 {
+		var b strings.Builder
+		for _, ns := range r.cfg.Network.DNS {
+			fmt.Fprintf(&b, "nameserver %s\n", ns)
+		}
+		files["resolv.conf"] = b.String()
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	return nil
+}
+
+func chownTree(root string, uid, gid int) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+// waitSocket polls until the daemon accepts connections on sock.
+func waitSocket(ctx context.Context, sock string, deadline time.Time, exited <-chan struct{}) error {
+	delay := 200 * time.Microsecond
+	for {
+		c, err := net.DialTimeout("unix", sock, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("daemon not ready: %w", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-exited:
+			t.Stop()
+			return errors.New("seat exited before its daemon was ready")
+		case <-t.C:
+		}
+		if delay < 5*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+func tailFile(p string, n int64) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return strings.TrimSpace(string(bytes.ToValidUTF8(b, nil)))
+}
+
+func parseExtra(s *runtime.Seat) (*extra, error) {
+	ex := &extra{}
+	if len(s.Extra) == 0 {
+		return nil, errors.New("sandbox: seat has no runtime state")
+	}
+	if err := json.Unmarshal(s.Extra, ex); err != nil {
+		return nil, fmt.Errorf("sandbox: seat state: %w", err)
+	}
+	return ex, nil
+}
+
+// running reports whether pid is still the seat's init (same start time).
+func running(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := processStartTime(pid)
+	return err == nil && st == start && !isZombie(pid)
+}
+
+// Alive implements runtime.Runtime: the seat's init is the same process
+// (pid and start time) and its daemon answers GET /health.
+func (r *Runtime) Alive(ctx context.Context, s *runtime.Seat) bool {
+	ex, err := parseExtra(s)
+	if err != nil || !running(s.PID, ex.StartTime) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return health(ctx, s.Address) == nil
+}
+
+func health(ctx context.Context, sock string) error {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://seat/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: %s", resp.Status)
+	}
+	return nil
+}
+
+// Destroy implements runtime.Runtime. It kills every process of the seat
+// (its pid namespace dies with its init; the cgroup is swept as well),
+// removes its cgroups, network interface and slot, and, unless KeepDirs,
+// its directory. A seat that is already gone is not an error.
+func (r *Runtime) Destroy(ctx context.Context, s *runtime.Seat) error {
+	ex, err := parseExtra(s)
+	if err != nil {
+		return err
+	}
+	if running(s.PID, ex.StartTime) {
+		_ = syscall.Kill(s.PID, syscall.SIGKILL)
+	}
+	return r.cleanup(ctx, ex, s.Dir, !r.cfg.KeepDirs)
+}
+
+func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir bool) error {
+	var errs []error
+	if ex.Cgroup != nil {
+		ex.Cgroup.kill()
+		deadline := time.Now().Add(10 * time.Second)
+		delay := time.Millisecond
+		for {
+			err := ex.Cgroup.remove()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				errs = append(errs, err)
+				break
+			}
+			ex.Cgroup.kill()
+			time.Sleep(delay) // polling the kernel's teardown; no event to wait on
+			if delay < 20*time.Millisecond {
+				delay *= 2
+			}
+		}
+	}
+	if ex.Veth != "" {
+		if err := deleteLink(ex.Veth); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if ex.Key != "" {
+		r.releaseSlot(ex.Slot, ex.Key)
+	}
+	if dir != "" && filepath.Dir(dir) == r.cfg.BaseDir {
+		_ = os.Remove(filepath.Join(dir, "sock", sockName))
+		if removeDir {
+			if err := removeSeatDir(dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeSeatDir deletes a seat directory, refusing if anything is mounted
+// on its root mount point in the host's view (mounts normally exist only in
+// the seat's own mount namespace).
+func removeSeatDir(dir string) error {
+	var a, b unix.Stat_t
+	if unix.Stat(dir, &a) == nil && unix.Stat(filepath.Join(dir, "root"), &b) == nil && a.Dev != b.Dev {
+		return fmt.Errorf("sandbox: %s/root is a mount point; not removing", dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("sandbox: remove seat dir: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,105 @@
+// Package sandbox is the default seat runtime on Linux: each seat is a set
+// of fresh namespaces (user, pid, mount, uts, ipc, net) with a read-only
+// view of the host system (or of a rootfs directory), a private writable
+// home, cgroup limits, and its own network namespace with NAT egress. The
+// workspace daemon runs inside as an unprivileged user and is reached from
+// the host through a unix socket. See README.md for the design.
+//
+// Every binary that may be started as a seat's init (Config.InitPath, by
+// default Config.DaemonPath) must call InitMain first thing in main:
+//
+//	func main() {
+//		sandbox.InitMain() // returns at once unless this process is a seat init
+//		...
+//	}
+package sandbox
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Name is the runtime's name in runtime.Seat.Runtime.
+const Name = "sandbox"
+
+// Config configures the sandbox runtime. Zero values take the defaults
+// documented on each field.
+type Config struct {
+	// DaemonPath is the workspace daemon binary (required). It is
+	// bind-mounted read-only into every seat, so it and all its parent
+	// directories must be readable/traversable by an unprivileged user.
+	DaemonPath string
+	// DaemonArgs go before the daemon's flags, e.g. ["workspace"] when
+	// DaemonPath is the one `clarateach` binary.
+	DaemonArgs []string
+	// DaemonEnv is added to the daemon's environment.
+	DaemonEnv []string
+	// InitPath is the binary started as each seat's init (it must call
+	// InitMain early in main). Default: DaemonPath. Smaller is faster.
+	InitPath string
+	// BaseDir holds one directory per seat, <BaseDir>/<workshop>-<seat>
+	// (required). It and its parents must be traversable by others (o+x).
+	BaseDir string
+	// RootFS is a directory used as the seats' read-only root file system.
+	// Empty means the host's own root, read-only.
+	RootFS string
+	// Shell is the learners' shell (default /bin/bash, else /bin/sh).
+	Shell string
+	// Per-seat defaults when the Spec leaves them 0.
+	MemoryMB int // default 512
+	VCPUs    int // default 1
+	PidsMax  int // default 512
+	// TmpSizeMB bounds the seat's private /tmp (tmpfs; default 256). Its
+	// pages also count against the seat's memory limit.
+	TmpSizeMB int
+	// MaxSeats caps the number of seats (0 = what the subnet and uid
+	// space allow). Create returns runtime.ErrCapacity beyond it.
+	MaxSeats int
+	// CgroupParent is where seat cgroups go: absolute (default
+	// "/clarateach") or relative to the agent's own cgroup.
+	CgroupParent string
+	// UIDBase is the first host uid of the seats' id ranges: seat slot n
+	// maps its uids 0..65535 to UIDBase+n*65536... (default 1<<30).
+	UIDBase int
+	// MaskPaths are host directories hidden inside seats (an empty
+	// read-only tmpfs over them), e.g. the agent's state directory.
+	// BaseDir is always hidden.
+	MaskPaths []string
+	// KeepDirs keeps a seat's directory (the learner's files) on Destroy.
+	KeepDirs bool
+	// ReadyTimeout bounds Create's wait for the daemon (default 15s).
+	ReadyTimeout time.Duration
+	Network      NetworkConfig
+	Logger       *slog.Logger
+}
+
+// NetworkConfig configures seat networking. It needs root; without root,
+// or with Disabled, a seat has only a loopback interface.
+type NetworkConfig struct {
+	Disabled bool
+	// Subnet is cut into one /30 per seat (default 10.222.0.0/16; must not
+	// overlap Firecracker's 192.168.100.0/24 or the host's networks).
+	Subnet string
+	// Blocked are destinations seats may never reach (default
+	// 169.254.0.0/16: link-local, including the metadata server). The seat
+	// subnet and every host-local address are always blocked.
+	Blocked []string
+	// DNS, when set, replaces /etc/resolv.conf inside seats (needed when
+	// the host resolver is on loopback or on the blocked metadata server).
+	DNS []string
+	// SkipFirewall leaves iptables alone (the caller manages the rules).
+	SkipFirewall bool
+}
+
+const (
+	initMarker  = "_CLARATEACH_SANDBOX_INIT"
+	vethPrefix  = "ctsb"
+	learnerUID  = 1000
+	learnerName = "learner"
+	idRange     = 65536
+	seatHome    = "/home/" + learnerName
+	seatRunDir  = "/run/clarateach"
+	seatSockDir = seatRunDir + "/sock"
+	seatDaemon  = seatRunDir + "/workspace"
+	sockName    = "workspace.sock"
+)
