@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,6 +52,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// quietLog drops logs; run with CLARATEACH_TEST_LOG=1 to see them.
+var quietLog = func() *slog.Logger {
+	if os.Getenv("CLARATEACH_TEST_LOG") != "" {
+		return slog.Default()
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}()
+
 const (
 	testToken  = "test-agent-token-0123456789"
 	testSecret = "test-workspace-secret"
@@ -83,7 +92,7 @@ func newTestAgent(t *testing.T, state string, mod func(*Config)) *testAgent {
 	if state == "" {
 		state = shortTempDir(t)
 	}
-	rt, err := process.New(process.Config{DaemonCommand: []string{daemonBin}, BaseDir: filepath.Join(state, "process"), Shell: "/bin/sh"})
+	rt, err := process.New(process.Config{DaemonCommand: []string{daemonBin}, BaseDir: filepath.Join(state, "process"), Shell: "/bin/sh", Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +104,7 @@ func newTestAgent(t *testing.T, state string, mod func(*Config)) *testAgent {
 		Capacity:        5,
 		AllowedOrigins:  []string{"http://localhost:5173"},
 		WorkspaceSecret: []byte(testSecret),
+		Logger:          quietLog,
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -166,7 +176,7 @@ func learnerToken(t *testing.T, ws string, seat int, role string, iat time.Time)
 func TestDevModeOnlyOnLoopback(t *testing.T) {
 	t.Parallel()
 	state := shortTempDir(t)
-	rt, err := process.New(process.Config{DaemonCommand: []string{daemonBin}, BaseDir: filepath.Join(state, "p")})
+	rt, err := process.New(process.Config{DaemonCommand: []string{daemonBin}, BaseDir: filepath.Join(state, "p"), Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +195,7 @@ func TestDevModeOnlyOnLoopback(t *testing.T) {
 		{"127.0.0.1:9090", "tok", ""},
 	}
 	for _, tt := range tests {
-		_, err := New(Config{Listen: tt.listen, Token: tt.token, StateDir: state, Runtime: rt})
+		_, err := New(Config{Listen: tt.listen, Token: tt.token, StateDir: state, Runtime: rt, Logger: quietLog})
 		switch {
 		case tt.wantErr == "" && err != nil:
 			t.Errorf("New(listen=%q, token=%q) = %v, want success", tt.listen, tt.token, err)
@@ -194,7 +204,7 @@ func TestDevModeOnlyOnLoopback(t *testing.T) {
 		}
 	}
 	// The error says how to fix it.
-	_, err = New(Config{Listen: ":9090", StateDir: state, Runtime: rt})
+	_, err = New(Config{Listen: ":9090", StateDir: state, Runtime: rt, Logger: quietLog})
 	if err == nil || !strings.Contains(err.Error(), "AGENT_TOKEN") || !strings.Contains(err.Error(), "127.0.0.1") {
 		t.Errorf("error does not explain the fix: %v", err)
 	}
