@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Runs the browser end-to-end test (frontend/e2e/run.mjs, playwright-core +
+# Debian's Chromium) against a real ClaraTeach server with its local agent
+# and real seats, on a free loopback port and a throwaway data directory.
+# Screenshots land in $CLARATEACH_ARTIFACTS (default artifacts/e2e).
+#
+#   ./scripts/e2e.sh [--keep]    --keep leaves the data dir and server log
+set -euo pipefail
+
+if [[ ${1-} == -h || ${1-} == --help ]]; then
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+fi
+keep=0
+[[ ${1-} == --keep ]] && keep=1
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+# shellcheck source=scripts/lib/common.sh
+. scripts/lib/common.sh
+need_cmd curl jq node
+
+make -s web build >/dev/null
+if [[ ! -d frontend/node_modules ]]; then (cd frontend && npm ci --no-audit --no-fund); fi
+
+port=18080
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+data=$(mktemp -d /tmp/clarateach-e2e.XXXXXX)
+url="http://127.0.0.1:$port"
+internal=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+export CLARATEACH_ARTIFACTS=${CLARATEACH_ARTIFACTS:-$root/artifacts/e2e}
+mkdir -p "$CLARATEACH_ARTIFACTS"
+
+log "server on $url, data in $data"
+DATA_DIR=$data PORT=$port PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms \
+    bin/clarateach server >"$data/server.log" 2>&1 &
+server=$!
+
+cleanup() {
+    local rc=$?
+    # Tear every workshop down through the API so no seat outlives the test.
+    if kill -0 "$server" 2>/dev/null && [[ -f $data/first-login.txt ]]; then
+        pw=$(sed -n 's/^password: //p' "$data/first-login.txt")
+        tok=$(curl -fsS -H 'Content-Type: application/json' -d "{\"email\":\"admin@localhost\",\"password\":\"$pw\"}" "$url/api/auth/login" | jq -r .token || true)
+        if [[ -n ${tok-} && $tok != null ]]; then
+            for id in $(curl -fsS -H "Authorization: Bearer $tok" "$url/api/workshops" | jq -r '.workshops[].id'); do
+                curl -fsS -X DELETE -H "Authorization: Bearer $tok" "$url/api/workshops/$id" >/dev/null || true
+            done
+            curl -fsS -X POST -H "Authorization: Bearer $internal" "$url/internal/reconcile" >/dev/null || true
+        fi
+    fi
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+    if [[ $rc != 0 ]]; then
+        echo "--- server log (last 80 lines)"
+        tail -n 80 "$data/server.log" || true
+    fi
+    if [[ $keep == 1 ]]; then log "kept $data"; else rm -rf "$data" 2>/dev/null || true; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+for _ in $(seq 1 100); do
+    curl -fsS "$url/health" >/dev/null 2>&1 && break
+    kill -0 "$server" 2>/dev/null || die "the server exited; see $data/server.log"
+    sleep 0.2
+done
+curl -fsS "$url/health" >/dev/null || die "the server did not become healthy"
+
+CLARATEACH_URL=$url node frontend/e2e/run.mjs
