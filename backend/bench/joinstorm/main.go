@@ -1,0 +1,207 @@
+// Command joinstorm measures the control plane under a class arriving at
+// once: N learners register and join concurrently across several running
+// workshops, against PostgreSQL (or SQLite with -db sqlite). It prints
+// throughput and p50/p99 latency per request kind.
+//
+//	go run ./bench/joinstorm [-learners 300] [-seats 30] [-db postgres|sqlite]
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/server"
+	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/token"
+)
+
+func main() {
+	learners := flag.Int("learners", 300, "learners arriving at once")
+	seats := flag.Int("seats", 30, "seats per workshop (workshops = learners/seats)")
+	engine := flag.String("db", "postgres", "postgres or sqlite")
+	flag.Parse()
+	if err := run(*learners, *seats, *engine); err != nil {
+		fmt.Fprintln(os.Stderr, "joinstorm:", err)
+		os.Exit(1)
+	}
+}
+
+func run(learners, seats int, engine string) error {
+	ctx := context.Background()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	dsn, drop, err := database(ctx, engine)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	st, err := open.Open(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	cfg := &config.Config{Provisioner: "local", PublicURL: "http://bench", MaxSeats: seats,
+		JWTSecret: token.Random(16), WorkspaceTokenSecret: token.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
+	srv := server.New(server.Deps{Config: cfg, Store: st, Version: "bench"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv.Handler()}
+	go hs.Serve(ln)
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+
+	// One instructor, running workshops (the reconciler is not under test).
+	owner := &store.User{Email: "bench@example.com", Name: "Bench", PasswordHash: "x", Role: store.RoleInstructor}
+	if err := st.CreateUser(ctx, owner); err != nil {
+		return err
+	}
+	nws := (learners + seats - 1) / seats
+	codes := make([]string, nws)
+	for i := range codes {
+		w := &store.Workshop{OwnerID: owner.ID, Name: fmt.Sprintf("bench %d", i), Code: token.Code(token.WorkshopCodeLen),
+			Seats: seats, Status: store.StatusRunning, DesiredState: store.DesiredRunning, AgentURL: "http://127.0.0.1:1"}
+		if err := st.CreateWorkshop(ctx, w); err != nil {
+			return err
+		}
+		codes[i] = w.Code
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: learners * 2, MaxIdleConnsPerHost: learners * 2}, Timeout: 30 * time.Second}
+	post := func(path string, body any) (int, map[string]any, time.Duration, error) {
+		b, _ := json.Marshal(body)
+		t0 := time.Now()
+		res, err := client.Post(base+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		err = json.NewDecoder(res.Body).Decode(&m)
+		return res.StatusCode, m, time.Since(t0), err
+	}
+
+	var mu sync.Mutex
+	var regLat, joinLat []time.Duration
+	errs := 0
+	var firstErr string
+	seatsGiven := map[string]bool{}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < learners; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			fail := func(what string) {
+				mu.Lock()
+				errs++
+				if firstErr == "" {
+					firstErr = what
+				}
+				mu.Unlock()
+			}
+			code := codes[i%nws]
+			st, m, d, err := post("/api/register", map[string]string{"workshop_code": code, "name": "Learner", "email": fmt.Sprintf("l%d@example.com", i)})
+			if err != nil || st != http.StatusCreated {
+				fail(fmt.Sprintf("register: %d %v %v", st, m, err))
+				return
+			}
+			mu.Lock()
+			regLat = append(regLat, d)
+			mu.Unlock()
+			st, m, d, err = post("/api/join", map[string]string{"access_code": m["access_code"].(string)})
+			if err != nil || st != http.StatusOK || m["status"] != "ready" {
+				fail(fmt.Sprintf("join: %d %v %v", st, m, err))
+				return
+			}
+			key := fmt.Sprintf("%s/%v", code, m["seat"])
+			mu.Lock()
+			joinLat = append(joinLat, d)
+			if seatsGiven[key] {
+				errs++
+				firstErr = "seat given twice: " + key
+			}
+			seatsGiven[key] = true
+			mu.Unlock()
+		}()
+	}
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	total := time.Since(t0)
+
+	all := append(append([]time.Duration{}, regLat...), joinLat...)
+	fmt.Printf("join storm: %d learners (register + join) across %d workshops of %d seats, %s store, GOMAXPROCS-bound 2-core machine\n", learners, nws, seats, engine)
+	fmt.Printf("  wall time        %8.0f ms\n", ms(total))
+	fmt.Printf("  throughput       %8.0f requests/s (%d requests)\n", float64(len(all))/total.Seconds(), len(all))
+	fmt.Printf("  register p50/p99 %8.1f / %.1f ms\n", ms(pct(regLat, 50)), ms(pct(regLat, 99)))
+	fmt.Printf("  join     p50/p99 %8.1f / %.1f ms\n", ms(pct(joinLat, 50)), ms(pct(joinLat, 99)))
+	fmt.Printf("  all      p50/p99 %8.1f / %.1f ms   (target p99 <= 250 ms)\n", ms(pct(all, 50)), ms(pct(all, 99)))
+	fmt.Printf("  errors           %8d\n", errs)
+	fmt.Printf("  reference: JupyterHub's default concurrent_spawn_limit is 100; beyond it, it answers 429\n")
+	if errs > 0 {
+		return fmt.Errorf("%d errors; first: %s", errs, firstErr)
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration{}, d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := (len(s)*p + 99) / 100
+	return s[min(max(i-1, 0), len(s)-1)]
+}
+
+// database returns a fresh database for the run and a function that drops it.
+func database(ctx context.Context, engine string) (string, func(), error) {
+	if engine == "sqlite" {
+		dir, err := os.MkdirTemp("", "joinstorm")
+		if err != nil {
+			return "", nil, err
+		}
+		return "sqlite:" + filepath.Join(dir, "bench.db"), func() { os.RemoveAll(dir) }, nil
+	}
+	base := os.Getenv("CLARATEACH_TEST_DATABASE_URL")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres not reachable (set CLARATEACH_TEST_DATABASE_URL): %w", err)
+	}
+	name := "ct_bench_" + token.Random(4)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		conn.Close(ctx)
+		return "", nil, err
+	}
+	u, _ := url.Parse(base)
+	u.Path = "/" + name
+	return u.String(), func() {
+		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		conn.Close(context.Background())
+	}, nil
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs ClaraTeach's benchmarks and prints their figures (nothing is asserted):
+#   join storm (control plane on PostgreSQL), seat start / terminal round trip
+#   and throughput against wetty / idle memory (agent), time to a running
+#   30-seat workshop (local provisioner), web bundle sizes and time to a live
+#   terminal in headless Chromium.
+#
+#   ./scripts/bench-all.sh            all
+#   BENCHES="joinstorm agent" ./scripts/bench-all.sh
+set -uo pipefail
+
+if [[ ${1-} == -h || ${1-} == --help ]]; then
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+fi
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+BENCHES=${BENCHES:-"joinstorm agent provision web"}
+want() { [[ " $BENCHES " == *" $1 "* ]]; }
+status=0
+
+if want joinstorm; then
+    echo "=== bench: join storm"
+    (cd backend && go run ./bench/joinstorm) || status=1
+fi
+if want agent; then
+    echo "=== bench: agent (seat ready, terminal echo and throughput vs wetty, memory per seat)"
+    if [[ -d backend/bench/agent ]]; then (cd backend && go run ./bench/agent) || status=1; else echo "skipped: backend/bench/agent missing"; fi
+fi
+if want provision; then
+    echo "=== bench: time to running (30 seats, local provisioner)"
+    if [[ -d backend/bench/provision ]]; then (cd backend && go run ./bench/provision) || status=1; else echo "skipped: backend/bench/provision missing"; fi
+fi
+if want web; then
+    echo "=== bench: web bundle sizes and time to a live terminal"
+    if [[ -f frontend/bench/run.mjs ]]; then
+        make -s web >/dev/null && (cd frontend && npm run -s bench) || status=1
+    else
+        echo "skipped: frontend/bench/run.mjs missing"
+    fi
+fi
+exit $status
