@@ -14,7 +14,7 @@ if [[ ${1-} == -h || ${1-} == --help ]]; then
     exit 0
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 1
 BENCHES=${BENCHES:-"joinstorm agent provision web"}
 want() { [[ " $BENCHES " == *" $1 "* ]]; }
 status=0
