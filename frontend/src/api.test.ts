@@ -1,0 +1,118 @@
+import { describe, expect, it, vi } from 'vitest';
+import { ApiError, WorkspaceClient, errorMessage, joinLink, learner, me, request, session, workshops } from './api';
+import { apiError, mockFetch } from './test/fetchMock';
+
+describe('request', () => {
+  it('returns the decoded JSON and sends cookies', async () => {
+    const { calls } = mockFetch({ 'GET /api/x': () => ({ body: { ok: 1 } }) });
+    await expect(request('/api/x')).resolves.toEqual({ ok: 1 });
+    expect(calls[0].method).toBe('GET');
+    const init = vi.mocked(fetch).mock.calls[0][1]!;
+    expect(init.credentials).toBe('include');
+  });
+
+  it("throws ApiError with the server's code and message", async () => {
+    mockFetch({ 'POST /api/register': () => apiError(409, 'workshop_full', 'This workshop is full.') });
+    const err = await learner.register({ workshop_code: 'A', name: 'n', email: 'e@x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(409);
+    expect((err as ApiError).code).toBe('workshop_full');
+    expect(errorMessage(err)).toBe('This workshop is full.');
+  });
+
+  it('copes with an error body that is not JSON', async () => {
+    mockFetch({ 'GET /api/x': () => ({ status: 502, text: '<html><body>Bad gateway</body></html>' }) });
+    const err = (await request('/api/x').catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(502);
+    expect(err.message).toBe('Bad gateway');
+  });
+
+  it('turns a network failure into a readable error', async () => {
+    vi.stubGlobal('fetch', vi.fn().mockRejectedValue(new TypeError('Failed to fetch')));
+    const err = (await request('/api/x').catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(0);
+    expect(err.message).toMatch(/cannot reach the server/i);
+  });
+
+  it('sends JSON bodies and the stored bearer token', async () => {
+    session.set('tok123');
+    const { calls } = mockFetch({ 'POST /api/workshops': (c) => ({ status: 201, body: { id: 'w1', ...(c.body as object) } }) });
+    const w = await workshops.create({ name: 'Go 101', seats: 3 });
+    expect(w.id).toBe('w1');
+    expect(calls[0].body).toEqual({ name: 'Go 101', seats: 3 });
+    expect(calls[0].headers.Authorization).toBe('Bearer tok123');
+    expect(calls[0].headers['Content-Type']).toBe('application/json');
+  });
+
+  it('answers undefined for 204', async () => {
+    mockFetch({ 'DELETE /api/workshops/w1/registrations/r1': () => ({ status: 204 }) });
+    await expect(workshops.revoke('w1', 'r1')).resolves.toBeUndefined();
+  });
+
+  it('treats a bad JSON success body as an error', async () => {
+    mockFetch({ 'GET /api/x': () => ({ text: 'not json{' }) });
+    await expect(request('/api/x')).rejects.toMatchObject({ code: 'bad_response' });
+  });
+});
+
+describe('auth', () => {
+  it('me() answers null when signed out and forgets the token', async () => {
+    session.set('old');
+    mockFetch({ 'GET /api/auth/me': () => apiError(401, 'unauthorized', 'Sign in first.') });
+    await expect(me()).resolves.toBeNull();
+    expect(session.get()).toBeNull();
+  });
+
+  it('me() rethrows other errors', async () => {
+    mockFetch({ 'GET /api/auth/me': () => apiError(500, 'internal', 'Database down') });
+    await expect(me()).rejects.toThrow('Database down');
+  });
+});
+
+describe('WorkspaceClient', () => {
+  const endpoints = {
+    terminal: '/api/workspaces/w1/1/terminal',
+    files: '/api/workspaces/w1/1/files',
+    sessions: '/api/workspaces/w1/1/sessions',
+  };
+
+  it('uses the workspace token and retries once with a fresh one on 401', async () => {
+    let n = 0;
+    const { calls } = mockFetch({
+      'GET /api/workspaces/w1/1/files': (c) =>
+        c.headers.Authorization === 'Bearer fresh'
+          ? { body: { path: '.', entries: [{ name: 'a.txt', path: 'a.txt', type: 'file', size: 1, mtime: '' }] } }
+          : apiError(401, 'token_expired', 'expired'),
+    });
+    const source = vi.fn(async (refresh?: boolean) => {
+      n++;
+      return refresh ? 'fresh' : 'stale';
+    });
+    const c = new WorkspaceClient(endpoints, source);
+    const r = await c.list('.');
+    expect(r.entries[0].name).toBe('a.txt');
+    expect(calls).toHaveLength(2);
+    expect(calls[0].url).toBe('/api/workspaces/w1/1/files?path=.');
+    expect(n).toBe(2);
+  });
+
+  it('builds the terminal WebSocket URL with token, session, offset and mode', async () => {
+    const c = new WorkspaceClient(endpoints, async () => 'tk');
+    const url = new URL(await c.terminalUrl({ session: 's1', offset: 42, mode: 'ro' }));
+    expect(url.protocol).toBe('ws:');
+    expect(url.pathname).toBe('/api/workspaces/w1/1/terminal');
+    expect(Object.fromEntries(url.searchParams)).toEqual({ token: 'tk', session: 's1', offset: '42', mode: 'ro' });
+  });
+
+  it('writes raw bytes with PUT and encodes paths', async () => {
+    const { calls } = mockFetch({ 'PUT /api/workspaces/w1/1/files/content': () => ({ status: 204 }) });
+    const c = new WorkspaceClient(endpoints, async () => 'tk');
+    await c.write('dir/a b.txt', 'hello');
+    expect(calls[0].url).toBe('/api/workspaces/w1/1/files/content?path=dir%2Fa%20b.txt');
+    expect(calls[0].body).toBe('hello');
+  });
+});
+
+it('joinLink builds /join/<CODE> on the given origin', () => {
+  expect(joinLink('AB-12', 'https://x.test')).toBe('https://x.test/join/AB-12');
+});

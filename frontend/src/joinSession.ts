@@ -1,0 +1,53 @@
+// Keeps a learner's short-lived workspace token fresh by re-joining with the
+// access code before it expires (or when the server answers 401).
+import { learner, type Endpoints, type JoinResult } from './api';
+
+const EARLY_MS = 60_000; // refresh this long before expiry
+
+export class JoinSession {
+  readonly accessCode: string;
+  private token: string | null = null;
+  private expiresAt = 0;
+  private inflight: Promise<string> | null = null;
+  endpoints: Endpoints | null = null;
+  last: JoinResult | null = null;
+  private listeners = new Set<(r: JoinResult) => void>();
+
+  constructor(accessCode: string) {
+    this.accessCode = accessCode;
+  }
+
+  accept(r: JoinResult) {
+    this.last = r;
+    if (r.token) {
+      this.token = r.token;
+      const exp = r.expires_at ? Date.parse(r.expires_at) : NaN;
+      this.expiresAt = Number.isFinite(exp) ? exp : Date.now() + 10 * 60_000;
+    }
+    if (r.endpoints) this.endpoints = r.endpoints;
+    this.listeners.forEach((l) => l(r));
+  }
+
+  onUpdate(fn: (r: JoinResult) => void) {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** A valid token; re-joins when it expires soon or when `refresh` is set. */
+  getToken = (refresh = false): Promise<string> => {
+    if (!refresh && this.token && Date.now() < this.expiresAt - EARLY_MS) return Promise.resolve(this.token);
+    if (!this.inflight) {
+      this.inflight = learner
+        .join(this.accessCode)
+        .then((r) => {
+          this.accept(r);
+          if (r.status !== 'ready' || !r.token) throw new Error('Your seat is not ready any more. Reload the page to rejoin.');
+          return r.token;
+        })
+        .finally(() => {
+          this.inflight = null;
+        });
+    }
+    return this.inflight;
+  };
+}

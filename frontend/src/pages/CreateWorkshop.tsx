@@ -1,0 +1,125 @@
+import { useState, type FormEvent } from 'react';
+import { workshops } from '../api';
+import { useAction } from '../hooks';
+import { Link, navigate } from '../router';
+import { TopBar } from '../components/TopBar';
+import { Button, ErrorBox } from '../components/ui';
+import { Markdown } from '../components/Markdown';
+import { localInputToISO } from '../format';
+
+const SAMPLE_GUIDE = `# Welcome
+
+Your workspace is a private Linux machine. Try:
+
+\`\`\`bash
+echo "hello from $(hostname)"
+\`\`\`
+`;
+
+export function CreateWorkshop() {
+  const [name, setName] = useState('');
+  const [seats, setSeats] = useState(10);
+  const [startsAt, setStartsAt] = useState('');
+  const [endsAt, setEndsAt] = useState('');
+  const [guide, setGuide] = useState(SAMPLE_GUIDE);
+  const [tab, setTab] = useState<'write' | 'preview'>('write');
+  const [startNow, setStartNow] = useState(false);
+  const [formError, setFormError] = useState<string | null>(null);
+
+  const { run, busy, error } = useAction(async () => {
+    const w = await workshops.create({
+      name: name.trim(),
+      seats,
+      starts_at: localInputToISO(startsAt),
+      ends_at: localInputToISO(endsAt),
+      lab_guide: guide,
+    });
+    if (startNow) await workshops.start(w.id);
+    navigate(`/workshops/${encodeURIComponent(w.id)}`);
+  });
+
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    setFormError(null);
+    if (startsAt && endsAt && new Date(endsAt) <= new Date(startsAt)) {
+      setFormError('The end time must be after the start time.');
+      return;
+    }
+    void run();
+  };
+
+  return (
+    <div>
+      <TopBar />
+      <main className="page">
+        <div className="page-head">
+          <h1>New workshop</h1>
+          <Link to="/dashboard">Cancel</Link>
+        </div>
+        <form className="card stack create-form" onSubmit={submit} aria-busy={busy}>
+          <div className="grid-2">
+            <label className="field">
+              <span>Name</span>
+              <input name="name" value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} autoFocus />
+            </label>
+            <label className="field">
+              <span>Seats</span>
+              <input
+                name="seats"
+                type="number"
+                min={1}
+                max={200}
+                value={seats}
+                onChange={(e) => setSeats(Number(e.target.value))}
+                required
+              />
+            </label>
+            <label className="field">
+              <span>Starts (optional)</span>
+              <input name="starts_at" type="datetime-local" value={startsAt} onChange={(e) => setStartsAt(e.target.value)} />
+            </label>
+            <label className="field">
+              <span>Ends (optional; machines are torn down then)</span>
+              <input name="ends_at" type="datetime-local" value={endsAt} onChange={(e) => setEndsAt(e.target.value)} />
+            </label>
+          </div>
+          <div className="field">
+            <div className="tabs-inline" role="tablist" aria-label="Lab guide">
+              <span className="field-label">Lab guide (Markdown)</span>
+              <button type="button" role="tab" aria-selected={tab === 'write'} onClick={() => setTab('write')}>
+                Write
+              </button>
+              <button type="button" role="tab" aria-selected={tab === 'preview'} onClick={() => setTab('preview')}>
+                Preview
+              </button>
+            </div>
+            <div className="guide-editor">
+              <textarea
+                name="lab_guide"
+                aria-label="Lab guide markdown"
+                className={tab === 'write' ? '' : 'hide-narrow'}
+                value={guide}
+                onChange={(e) => setGuide(e.target.value)}
+                rows={16}
+                spellCheck
+              />
+              <div className={`guide-preview card-inset ${tab === 'preview' ? '' : 'hide-narrow'}`} aria-label="Preview">
+                <Markdown source={guide} onRun={() => undefined} />
+              </div>
+            </div>
+          </div>
+          <label className="check">
+            <input type="checkbox" checked={startNow} onChange={(e) => setStartNow(e.target.checked)} /> Start preparing
+            the machines now
+          </label>
+          <ErrorBox error={formError ?? error} />
+          <div className="btn-row">
+            <Button type="submit" variant="primary" busy={busy}>
+              Create workshop
+            </Button>
+          </div>
+        </form>
+      </main>
+    </div>
+  );
+}

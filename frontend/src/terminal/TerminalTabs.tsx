@@ -1,0 +1,188 @@
+// Terminal tabs: one per terminal session of the seat. Sessions outlive the
+// page, so a reload reattaches to the same shells (replaying their output).
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { errorMessage, type WorkspaceClient, type TerminalSessionInfo } from '../api';
+import { useStoredState } from '../hooks';
+import { Button, ErrorBox, Spinner } from '../components/ui';
+import { TerminalView, connLabel, type TerminalHandle } from './TerminalView';
+import type { ConnState } from './connection';
+
+export interface TerminalTabsHandle {
+  /** Types a command into the active terminal and runs it. */
+  run: (cmd: string) => boolean;
+  focus: () => void;
+}
+
+interface TabStatus {
+  state?: ConnState;
+  detail?: string;
+  latency?: number;
+}
+
+function sortSessions(s: TerminalSessionInfo[]) {
+  return [...s].sort((a, b) => (a.created_at ?? '').localeCompare(b.created_at ?? '') || a.id.localeCompare(b.id));
+}
+
+export function TerminalTabs({
+  client,
+  mode = 'rw',
+  storageKey,
+  autoFocus,
+  handleRef,
+  passKey,
+  createIfNone = true,
+}: {
+  client: WorkspaceClient;
+  mode?: 'rw' | 'ro';
+  storageKey: string;
+  autoFocus?: boolean;
+  handleRef?: (h: TerminalTabsHandle | null) => void;
+  passKey?: (e: KeyboardEvent) => boolean;
+  createIfNone?: boolean;
+}) {
+  const [tabs, setTabs] = useState<string[] | null>(null);
+  const [active, setActive] = useStoredState<string>(`clarateach.term.${storageKey}`, '');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [status, setStatus] = useState<Record<string, TabStatus>>({});
+  const handles = useRef(new Map<string, TerminalHandle>());
+  const activeRef = useRef(active);
+  activeRef.current = active;
+
+  const load = useCallback(async () => {
+    setError(null);
+    try {
+      let sessions = sortSessions((await client.listSessions()).filter((s) => !s.exited));
+      if (sessions.length === 0 && createIfNone && mode === 'rw') {
+        const created = await client.createSession();
+        sessions = [{ id: created.id }];
+      }
+      const ids = sessions.map((s) => s.id);
+      setTabs(ids);
+      if (!ids.includes(activeRef.current) && ids.length) setActive(ids[0]);
+    } catch (err) {
+      setError(errorMessage(err));
+    }
+  }, [client, createIfNone, mode, setActive]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  // A viewer waits for the learner to open a terminal.
+  useEffect(() => {
+    if (mode !== 'ro' || (tabs && tabs.length > 0)) return;
+    const t = setInterval(() => void load(), 3000);
+    return () => clearInterval(t);
+  }, [mode, tabs, load]);
+
+  const addTab = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const { id } = await client.createSession();
+      setTabs((t) => [...(t ?? []), id]);
+      setActive(id);
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const closeTab = async (id: string) => {
+    setError(null);
+    try {
+      await client.deleteSession(id);
+    } catch (err) {
+      setError(errorMessage(err));
+      return;
+    }
+    const rest = (tabs ?? []).filter((t) => t !== id);
+    setTabs(rest);
+    if (activeRef.current === id && rest.length) setActive(rest[rest.length - 1]);
+    if (rest.length === 0 && mode === 'rw') void addTab();
+  };
+
+  useEffect(() => {
+    handleRef?.({
+      run: (cmd) => {
+        const h = handles.current.get(activeRef.current);
+        if (!h) return false;
+        const ok = h.send(`${cmd.replace(/\r?\n$/, '').replace(/\r?\n/g, '\r')}\r`);
+        h.focus();
+        return ok;
+      },
+      focus: () => handles.current.get(activeRef.current)?.focus(),
+    });
+    return () => handleRef?.(null);
+  }, [handleRef]);
+
+  const cur = status[active];
+  return (
+    <section className="terminal-tabs" aria-label="Terminal">
+      <div className="panel-bar">
+        <div className="tabs" role="tablist" aria-label="Terminal sessions">
+          {(tabs ?? []).map((id, i) => (
+            <div key={id} className={`tab ${id === active ? 'active' : ''}`}>
+              <button
+                type="button"
+                role="tab"
+                aria-selected={id === active}
+                onClick={() => {
+                  setActive(id);
+                  requestAnimationFrame(() => handles.current.get(id)?.focus());
+                }}
+              >
+                <span className={`dot dot-${status[id]?.state ?? 'connecting'}`} aria-hidden="true" />
+                Terminal {i + 1}
+              </button>
+              {mode === 'rw' && (
+                <button type="button" className="tab-close" aria-label={`Close terminal ${i + 1}`} title="Close (ends the shell)" onClick={() => void closeTab(id)}>
+                  ×
+                </button>
+              )}
+            </div>
+          ))}
+          {mode === 'rw' && tabs && (
+            <Button small variant="ghost" busy={busy} onClick={() => void addTab()} aria-label="New terminal" title="New terminal">
+              +
+            </Button>
+          )}
+        </div>
+        <div className="conn-status" aria-live="polite" data-state={cur?.state ?? 'connecting'}>
+          <span className={`dot dot-${cur?.state ?? 'connecting'}`} aria-hidden="true" />
+          <span className="conn-label">{connLabel(cur?.state)}</span>
+          {cur?.state === 'open' && cur.latency !== undefined && (
+            <span className="latency" title="Round trip to your machine">
+              {Math.round(cur.latency)} ms
+            </span>
+          )}
+          {mode === 'ro' && <span className="badge badge-muted">read-only</span>}
+        </div>
+      </div>
+      <ErrorBox error={error} onRetry={() => void load()} />
+      <div className="terminal-area">
+        {!tabs && !error && <Spinner label="Opening terminal…" />}
+        {tabs && tabs.length === 0 && <p className="muted pad">No terminal is open on this seat yet.</p>}
+        {(tabs ?? []).map((id, i) => (
+          <TerminalView
+            key={`${id}-${mode}`}
+            label={`Terminal ${i + 1}`}
+            url={(offset, refresh) => client.terminalUrl({ session: id, offset, mode, refresh })}
+            readOnly={mode === 'ro'}
+            visible={id === active}
+            autoFocus={autoFocus && id === active}
+            passKey={passKey}
+            onState={(state, detail) => setStatus((s) => ({ ...s, [id]: { ...s[id], state, detail } }))}
+            onLatency={(latency) => setStatus((s) => ({ ...s, [id]: { ...s[id], latency } }))}
+            handleRef={(h) => {
+              if (h) handles.current.set(id, h);
+              else handles.current.delete(id);
+            }}
+          />
+        ))}
+      </div>
+    </section>
+  );
+}

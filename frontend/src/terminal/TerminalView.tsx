@@ -1,0 +1,185 @@
+// An xterm.js terminal attached to one terminal session over a TerminalConnection.
+import { useEffect, useRef } from 'react';
+import { Terminal } from '@xterm/xterm';
+import { FitAddon } from '@xterm/addon-fit';
+import { WebLinksAddon } from '@xterm/addon-web-links';
+import '@xterm/xterm/css/xterm.css';
+import { TerminalConnection, type ConnState } from './connection';
+
+export interface TerminalHandle {
+  /** Types text into the session (a trailing newline runs it). */
+  send: (text: string) => boolean;
+  focus: () => void;
+  fit: () => void;
+}
+
+export interface TerminalViewProps {
+  /** Builds the WebSocket URL for an offset (refresh = ask for a new token). */
+  url: (offset: number, refresh: boolean) => Promise<string>;
+  readOnly?: boolean;
+  visible?: boolean;
+  autoFocus?: boolean;
+  onState?: (s: ConnState, detail?: string) => void;
+  onLatency?: (ms: number) => void;
+  onExit?: (code: number) => void;
+  /** Receives the handle once the terminal exists (and null when it goes). */
+  handleRef?: (h: TerminalHandle | null) => void;
+  /** Keys the terminal should not swallow (global shortcuts). */
+  passKey?: (e: KeyboardEvent) => boolean;
+  label?: string;
+}
+
+// Flow control: pause the server when this much output waits to be rendered.
+const HIGH_WATER = 256 * 1024;
+const LOW_WATER = 32 * 1024;
+
+export const TERMINAL_THEME = {
+  background: '#1b1f24',
+  foreground: '#e6e6e6',
+  cursor: '#f0c674',
+  selectionBackground: '#3a4a5c',
+  black: '#1b1f24',
+  brightBlack: '#5c6370',
+};
+
+export function TerminalView(props: TerminalViewProps) {
+  const el = useRef<HTMLDivElement>(null);
+  const propsRef = useRef(props);
+  propsRef.current = props;
+  const fitRef = useRef<() => void>(() => undefined);
+
+  useEffect(() => {
+    const host = el.current;
+    if (!host) return;
+    const p = propsRef.current;
+    const term = new Terminal({
+      cursorBlink: !p.readOnly,
+      disableStdin: !!p.readOnly,
+      fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace',
+      fontSize: 14,
+      scrollback: 5000,
+      theme: TERMINAL_THEME,
+      allowProposedApi: false,
+      convertEol: false,
+      screenReaderMode: false,
+    });
+    const fit = new FitAddon();
+    term.loadAddon(fit);
+    term.loadAddon(new WebLinksAddon());
+    term.open(host);
+    if (p.label) term.textarea?.setAttribute('aria-label', p.label);
+
+    let pending = 0;
+    let pausedForRender = false;
+    const conn = new TerminalConnection({
+      url: (offset, refresh) => propsRef.current.url(offset, refresh),
+      onData: (data) => {
+        pending += data.length;
+        term.write(data, () => {
+          pending -= data.length;
+          if (pausedForRender && pending < LOW_WATER) {
+            pausedForRender = false;
+            conn.setPaused(false);
+          }
+        });
+        if (!pausedForRender && pending > HIGH_WATER) {
+          pausedForRender = true;
+          conn.setPaused(true);
+        }
+      },
+      onReset: () => term.reset(),
+      onState: (s, d) => propsRef.current.onState?.(s, d),
+      onLatency: (ms) => propsRef.current.onLatency?.(ms),
+      onExit: (code) => {
+        term.write(`\r\n\x1b[2m[session ended with status ${code}]\x1b[0m\r\n`);
+        propsRef.current.onExit?.(code);
+      },
+    });
+
+    const doFit = () => {
+      if (!host.offsetParent || host.clientWidth === 0 || host.clientHeight === 0) return; // hidden
+      try {
+        fit.fit();
+      } catch {
+        return;
+      }
+      conn.resize(term.cols, term.rows);
+    };
+    fitRef.current = doFit;
+    doFit();
+
+    const onInput = term.onData((d) => {
+      if (!propsRef.current.readOnly) conn.input(d);
+    });
+    const onBinary = term.onBinary((d) => {
+      if (propsRef.current.readOnly) return;
+      const bytes = new Uint8Array(d.length);
+      for (let i = 0; i < d.length; i++) bytes[i] = d.charCodeAt(i) & 0xff;
+      conn.input(bytes);
+    });
+    term.attachCustomKeyEventHandler((e) => !(propsRef.current.passKey?.(e) ?? false));
+
+    let raf = 0;
+    const ro = new ResizeObserver(() => {
+      cancelAnimationFrame(raf);
+      raf = requestAnimationFrame(doFit);
+    });
+    ro.observe(host);
+    const online = () => conn.retryNow();
+    window.addEventListener('online', online);
+
+    conn.start();
+    const handle: TerminalHandle = {
+      send: (text) => {
+        if (propsRef.current.readOnly) return false;
+        return conn.input(text);
+      },
+      focus: () => term.focus(),
+      fit: doFit,
+    };
+    p.handleRef?.(handle);
+    if (p.autoFocus) term.focus();
+
+    return () => {
+      propsRef.current.handleRef?.(null);
+      window.removeEventListener('online', online);
+      cancelAnimationFrame(raf);
+      ro.disconnect();
+      onInput.dispose();
+      onBinary.dispose();
+      conn.dispose();
+      term.dispose();
+    };
+  }, []);
+
+  // Refit when the panel is shown again.
+  useEffect(() => {
+    if (props.visible !== false) requestAnimationFrame(() => fitRef.current());
+  }, [props.visible]);
+
+  return (
+    <div
+      className="terminal-host"
+      ref={el}
+      style={props.visible === false ? { display: 'none' } : undefined}
+      data-readonly={props.readOnly ? 'true' : undefined}
+    />
+  );
+}
+
+export function connLabel(s: ConnState | undefined): string {
+  switch (s) {
+    case 'open':
+      return 'Connected';
+    case 'connecting':
+      return 'Connecting…';
+    case 'reconnecting':
+      return 'Reconnecting…';
+    case 'exited':
+      return 'Session ended';
+    case 'closed':
+      return 'Closed';
+    default:
+      return 'Not connected';
+  }
+}

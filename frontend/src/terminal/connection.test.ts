@@ -1,0 +1,176 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { TerminalConnection, type ConnState } from './connection';
+import { decodeClient, encodeServer } from './protocol';
+
+/** A scripted stand-in for the browser WebSocket. */
+class FakeSocket {
+  static all: FakeSocket[] = [];
+  readyState = 0;
+  binaryType = 'blob';
+  sent: Uint8Array[] = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((ev: { data: ArrayBuffer | string }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: (() => void) | null = null;
+  constructor(public url: string) {
+    FakeSocket.all.push(this);
+  }
+  send(b: Uint8Array) {
+    this.sent.push(new Uint8Array(b));
+  }
+  close() {
+    this.readyState = 3;
+    this.onclose?.({ code: 1000, reason: '' });
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  serverSends(f: Parameters<typeof encodeServer>[0]) {
+    const b = encodeServer(f);
+    this.onmessage?.({ data: b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) });
+  }
+  drop() {
+    this.readyState = 3;
+    this.onclose?.({ code: 1006, reason: 'gone' });
+  }
+}
+
+// Built with the test realm's Uint8Array (jsdom's TextEncoder comes from another realm).
+const text = (s: string) => Uint8Array.from(new TextEncoder().encode(s));
+const decode = (chunks: Uint8Array[]) => chunks.map((c) => new TextDecoder().decode(c)).join('');
+
+function setup() {
+  const out: Uint8Array[] = [];
+  const states: ConnState[] = [];
+  const urls: { offset: number; refresh: boolean }[] = [];
+  const onReset = vi.fn();
+  const onLatency = vi.fn();
+  const conn = new TerminalConnection({
+    url: async (offset, refresh) => {
+      urls.push({ offset, refresh });
+      return `ws://test/term?offset=${offset}`;
+    },
+    WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
+    onData: (d) => out.push(new Uint8Array(d)),
+    onState: (s) => states.push(s),
+    onReset,
+    onLatency,
+    minBackoff: 10,
+    maxBackoff: 40,
+  });
+  return { conn, out, states, urls, onReset, onLatency };
+}
+
+const last = () => FakeSocket.all[FakeSocket.all.length - 1];
+
+beforeEach(() => {
+  FakeSocket.all = [];
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('TerminalConnection', () => {
+  it('sends the size on open and delivers output', async () => {
+    const { conn, out, states } = setup();
+    conn.resize(100, 30);
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const ws = last();
+    ws.open();
+    expect(states).toContain('open');
+    expect(decodeClient(ws.sent[0])).toEqual({ type: 'resize', cols: 100, rows: 30 });
+    ws.serverSends({ type: 'output', offset: 0, data: text('$ ') });
+    expect(decode(out)).toBe('$ ');
+    expect(conn.input('ls\r')).toBe(true);
+    expect(decodeClient(ws.sent.at(-1)!)).toEqual({ type: 'input', data: text('ls\r') });
+    conn.dispose();
+  });
+
+  it('reconnects with backoff from the last offset and shows no byte twice', async () => {
+    const { conn, out, urls, states } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().open();
+    last().serverSends({ type: 'output', offset: 0, data: text('hello ') });
+    last().drop();
+    expect(states.at(-1)).toBe('reconnecting');
+    await vi.advanceTimersByTimeAsync(100);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(urls[1].offset).toBe(6);
+    last().open();
+    // The server replays from a little earlier: the overlap is dropped.
+    last().serverSends({ type: 'output', offset: 3, data: text('lo world') });
+    expect(decode(out)).toBe('hello world');
+    expect(conn.offset).toBe(11);
+    conn.dispose();
+  });
+
+  it('asks for a fresh token after a connection that never opened', async () => {
+    const { conn, urls } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().drop(); // e.g. 401 during the handshake
+    await vi.advanceTimersByTimeAsync(100);
+    expect(urls.map((u) => u.refresh)).toEqual([false, true]);
+    conn.dispose();
+  });
+
+  it('clears the screen on reset and starts over from offset 0', async () => {
+    const { conn, out, onReset } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().open();
+    last().serverSends({ type: 'output', offset: 0, data: text('old') });
+    last().serverSends({ type: 'reset' });
+    expect(onReset).toHaveBeenCalledOnce();
+    last().serverSends({ type: 'output', offset: 0, data: text('new') });
+    expect(decode(out)).toBe('oldnew');
+    conn.dispose();
+  });
+
+  it('measures latency from ping/pong', async () => {
+    const { conn, onLatency } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const ws = last();
+    ws.open();
+    const ping = decodeClient(ws.sent.find((b) => b[0] === 0x05)!);
+    expect(ping.type).toBe('ping');
+    if (ping.type !== 'ping') return;
+    ws.serverSends({ type: 'pong', payload: ping.payload });
+    expect(onLatency).toHaveBeenCalledOnce();
+    expect(onLatency.mock.calls[0][0]).toBeGreaterThanOrEqual(0);
+    conn.dispose();
+  });
+
+  it('stops reconnecting once the shell has exited', async () => {
+    const { conn, states } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().open();
+    last().serverSends({ type: 'exit', code: 0 });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(states).toContain('exited');
+    conn.dispose();
+  });
+
+  it('forwards pause and resume, and re-sends pause after a reconnect', async () => {
+    const { conn } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().open();
+    conn.setPaused(true);
+    expect(last().sent.at(-1)).toEqual(new Uint8Array([0x03]));
+    last().drop();
+    await vi.advanceTimersByTimeAsync(100);
+    last().open();
+    expect(last().sent.some((b) => b.length === 1 && b[0] === 0x03)).toBe(true);
+    conn.setPaused(false);
+    expect(last().sent.at(-1)).toEqual(new Uint8Array([0x04]));
+    conn.dispose();
+  });
+});

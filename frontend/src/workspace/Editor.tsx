@@ -1,0 +1,286 @@
+// The code editor: CodeMirror 6, several open files as tabs, Ctrl/Cmd-S to
+// save, an unsaved-changes marker, and a reload from disk when a clean file is
+// reopened (so changes made in the terminal show up).
+import { useCallback, useEffect, useImperativeHandle, useRef, useState, type Ref } from 'react';
+import { EditorView, keymap } from '@codemirror/view';
+import { EditorState, Compartment, type Extension } from '@codemirror/state';
+import { basicSetup } from 'codemirror';
+import { indentWithTab } from '@codemirror/commands';
+import { errorMessage, type WorkspaceClient } from '../api';
+import { ErrorBox, Spinner } from '../components/ui';
+import { languageFor } from './languages';
+
+export interface OpenFile {
+  path: string;
+  /** The content last read from or written to disk. */
+  saved: string;
+  dirty: boolean;
+  loading: boolean;
+  saving: boolean;
+  error: string | null;
+  binary: boolean;
+}
+
+export interface EditorHandle {
+  open: (path: string) => Promise<void>;
+  /** Tells the editor a path was renamed or deleted in the file tree. */
+  renamed: (from: string, to: string) => void;
+  removed: (path: string) => void;
+  focus: () => void;
+}
+
+const baseTheme = EditorView.theme({
+  '&': { height: '100%', fontSize: '14px' },
+  '.cm-scroller': { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace' },
+});
+
+const basename = (p: string) => p.split('/').pop() || p;
+
+export function Editor({ client, handleRef }: { client: WorkspaceClient; handleRef?: Ref<EditorHandle> }) {
+  const [files, setFiles] = useState<OpenFile[]>([]);
+  const [active, setActive] = useState<string | null>(null);
+  const [saveError, setSaveError] = useState<string | null>(null);
+  const host = useRef<HTMLDivElement>(null);
+  const view = useRef<EditorView | null>(null);
+  const states = useRef(new Map<string, EditorState>());
+  const filesRef = useRef(files);
+  filesRef.current = files;
+  const activeRef = useRef(active);
+  activeRef.current = active;
+
+  const patch = useCallback((path: string, p: Partial<OpenFile>) => {
+    setFiles((fs) => fs.map((f) => (f.path === path ? { ...f, ...p } : f)));
+  }, []);
+
+  const save = useCallback(async () => {
+    const path = activeRef.current;
+    const v = view.current;
+    if (!path || !v) return true;
+    const f = filesRef.current.find((x) => x.path === path);
+    if (!f || f.binary || f.loading) return true;
+    const content = v.state.doc.toString();
+    patch(path, { saving: true });
+    setSaveError(null);
+    try {
+      await client.write(path, content);
+      const now = activeRef.current === path ? view.current?.state.doc.toString() : states.current.get(path)?.doc.toString();
+      patch(path, { saving: false, saved: content, dirty: now !== content });
+    } catch (err) {
+      patch(path, { saving: false });
+      setSaveError(`Could not save ${path}: ${errorMessage(err)}`);
+    }
+    return true;
+  }, [client, patch]);
+
+  const saveRef = useRef(save);
+  saveRef.current = save;
+
+  const makeState = useCallback(async (path: string, doc: string): Promise<EditorState> => {
+    const lang = new Compartment();
+    const extensions: Extension[] = [
+      basicSetup,
+      keymap.of([
+        {
+          key: 'Mod-s',
+          preventDefault: true,
+          run: () => {
+            void saveRef.current();
+            return true;
+          },
+        },
+        indentWithTab,
+      ]),
+      baseTheme,
+      EditorView.updateListener.of((u) => {
+        if (!u.docChanged) return;
+        const f = filesRef.current.find((x) => x.path === path);
+        if (!f) return;
+        const dirty = u.state.doc.toString() !== f.saved;
+        if (dirty !== f.dirty) patch(path, { dirty });
+      }),
+      lang.of([]),
+    ];
+    const state = EditorState.create({ doc, extensions });
+    // Highlighting arrives when its language pack has loaded.
+    languageFor(path)
+      .then((ext) => {
+        if (!ext) return;
+        const effect = lang.reconfigure(ext);
+        if (activeRef.current === path && view.current) view.current.dispatch({ effects: effect });
+        else {
+          const s = states.current.get(path);
+          if (s) states.current.set(path, s.update({ effects: effect }).state);
+        }
+      })
+      .catch(() => undefined);
+    return state;
+  }, [patch]);
+
+  // Creates the view once.
+  useEffect(() => {
+    if (!host.current) return;
+    const v = new EditorView({ parent: host.current, state: EditorState.create({ doc: '' }) });
+    view.current = v;
+    return () => {
+      v.destroy();
+      view.current = null;
+    };
+  }, []);
+
+  const show = useCallback((path: string) => {
+    const v = view.current;
+    const cur = activeRef.current;
+    if (cur === path) return; // already shown: the live state is in the view
+    if (v && cur && states.current.has(cur)) states.current.set(cur, v.state);
+    const s = states.current.get(path);
+    if (v && s) v.setState(s);
+    setActive(path);
+    activeRef.current = path;
+  }, []);
+
+  const load = useCallback(
+    async (path: string) => {
+      try {
+        const text = await client.read(path);
+        const binary = text.includes('\u0000');
+        const existing = filesRef.current.find((f) => f.path === path);
+        // Only replace a clean buffer whose file changed on disk.
+        if (existing && !existing.loading && (existing.dirty || existing.saved === text)) {
+          patch(path, { error: null });
+          return;
+        }
+        const state = await makeState(path, binary ? '' : text);
+        states.current.set(path, state);
+        patch(path, { loading: false, saved: binary ? '' : text, dirty: false, error: null, binary });
+        if (activeRef.current === path) view.current?.setState(state);
+      } catch (err) {
+        patch(path, { loading: false, error: errorMessage(err) });
+      }
+    },
+    [client, makeState, patch],
+  );
+
+  const open = useCallback(
+    async (path: string) => {
+      const existing = filesRef.current.find((f) => f.path === path);
+      if (!existing) {
+        const f: OpenFile = { path, saved: '', dirty: false, loading: true, saving: false, error: null, binary: false };
+        filesRef.current = [...filesRef.current, f];
+        setFiles(filesRef.current);
+        const v = view.current;
+        const cur = activeRef.current;
+        if (v && cur && states.current.has(cur)) states.current.set(cur, v.state);
+        setActive(path);
+        activeRef.current = path;
+        await load(path);
+      } else {
+        show(path);
+        if (!existing.dirty) await load(path);
+      }
+      view.current?.focus();
+    },
+    [load, show],
+  );
+
+  const close = useCallback(
+    (path: string) => {
+      const f = filesRef.current.find((x) => x.path === path);
+      if (f?.dirty && !window.confirm(`${basename(path)} has unsaved changes. Close it anyway?`)) return;
+      const rest = filesRef.current.filter((x) => x.path !== path);
+      states.current.delete(path);
+      filesRef.current = rest;
+      setFiles(rest);
+      if (activeRef.current === path) {
+        const next = rest[rest.length - 1]?.path ?? null;
+        if (next) show(next);
+        else {
+          setActive(null);
+          activeRef.current = null;
+          view.current?.setState(EditorState.create({ doc: '' }));
+        }
+      }
+    },
+    [show],
+  );
+
+  useImperativeHandle(
+    handleRef,
+    () => ({
+      open,
+      renamed: (from, to) => {
+        const under = (p: string) => p === from || p.startsWith(`${from}/`);
+        const map = (p: string) => (under(p) ? to + p.slice(from.length) : p);
+        for (const [p, s] of [...states.current]) {
+          if (under(p)) {
+            states.current.delete(p);
+            states.current.set(map(p), s);
+          }
+        }
+        setFiles((fs) => fs.map((f) => ({ ...f, path: map(f.path) })));
+        if (activeRef.current) {
+          activeRef.current = map(activeRef.current);
+          setActive(activeRef.current);
+        }
+      },
+      removed: (path) => {
+        for (const f of filesRef.current) {
+          if (f.path === path || f.path.startsWith(`${path}/`)) {
+            patch(f.path, { dirty: false });
+            filesRef.current = filesRef.current.map((x) => (x.path === f.path ? { ...x, dirty: false } : x));
+            close(f.path);
+          }
+        }
+      },
+      focus: () => view.current?.focus(),
+    }),
+    [open, close, patch],
+  );
+
+  // Warn before leaving with unsaved changes.
+  useEffect(() => {
+    const h = (e: BeforeUnloadEvent) => {
+      if (filesRef.current.some((f) => f.dirty)) e.preventDefault();
+    };
+    window.addEventListener('beforeunload', h);
+    return () => window.removeEventListener('beforeunload', h);
+  }, []);
+
+  const cur = files.find((f) => f.path === active);
+  return (
+    <section className="editor" aria-label="Editor">
+      <div className="panel-bar">
+        <div className="tabs" role="tablist" aria-label="Open files">
+          {files.map((f) => (
+            <div key={f.path} className={`tab ${f.path === active ? 'active' : ''}`} data-path={f.path} data-dirty={f.dirty ? 'true' : 'false'}>
+              <button type="button" role="tab" aria-selected={f.path === active} title={f.path} onClick={() => void open(f.path)}>
+                {basename(f.path)}
+                {f.dirty && (
+                  <span className="dirty-marker" aria-label="unsaved changes" title="Unsaved changes">
+                    ●
+                  </span>
+                )}
+              </button>
+              <button type="button" className="tab-close" aria-label={`Close ${basename(f.path)}`} onClick={() => close(f.path)}>
+                ×
+              </button>
+            </div>
+          ))}
+        </div>
+        {cur && (
+          <div className="editor-status">
+            {cur.saving ? <Spinner label="Saving…" /> : cur.dirty ? <span className="muted small">Unsaved · Ctrl/⌘-S</span> : <span className="muted small">Saved</span>}
+            <button type="button" className="btn btn-small" disabled={!cur.dirty || cur.saving} onClick={() => void save()}>
+              Save
+            </button>
+          </div>
+        )}
+      </div>
+      <ErrorBox error={saveError} />
+      {cur?.error && <ErrorBox error={cur.error} onRetry={() => void load(cur.path)} />}
+      {cur?.loading && <Spinner label={`Opening ${basename(cur.path)}…`} />}
+      {cur?.binary && <p className="muted pad">This looks like a binary file; download it from the file list instead.</p>}
+      {!cur && <p className="muted pad editor-empty">Open a file from the list, or create one.</p>}
+      <div className="editor-host" ref={host} style={!cur || cur.loading || cur.binary || cur.error ? { display: 'none' } : undefined} />
+    </section>
+  );
+}

@@ -1,0 +1,157 @@
+// The learner's workspace: terminal tabs, file tree, editor and lab guide in
+// resizable panels (layout remembered). Loaded lazily from the join page.
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { WorkspaceClient, type JoinResult } from '../api';
+import type { JoinSession } from '../joinSession';
+import { Split } from '../components/Split';
+import { Markdown } from '../components/Markdown';
+import { Brand } from '../components/TopBar';
+import { TerminalTabs, type TerminalTabsHandle } from '../terminal/TerminalTabs';
+import { FileTree } from './FileTree';
+import { Editor, type EditorHandle } from './Editor';
+import { useStoredState } from '../hooks';
+
+// Alt+1..4 move focus between panels, even from inside the terminal.
+const PANEL_KEYS: Record<string, string> = { '1': 'files', '2': 'editor', '3': 'terminal', '4': 'guide' };
+
+function focusPanel(which: string, term: TerminalTabsHandle | null, editor: EditorHandle | null) {
+  if (which === 'terminal') term?.focus();
+  else if (which === 'editor') editor?.focus();
+  else if (which === 'files') document.querySelector<HTMLElement>('.file-tree [data-tree-item], .file-tree button')?.focus();
+  else if (which === 'guide') document.querySelector<HTMLElement>('.guide-panel')?.focus();
+}
+
+export function GuidePanel({ guide, onRun, onHide }: { guide: string; onRun: (cmd: string) => void; onHide?: () => void }) {
+  return (
+    <section className="guide" aria-label="Lab guide">
+      <div className="panel-bar">
+        <span className="panel-title">Lab guide</span>
+        {onHide && (
+          <button type="button" className="btn btn-small btn-ghost" onClick={onHide} aria-label="Hide the lab guide">
+            Hide
+          </button>
+        )}
+      </div>
+      <div className="guide-panel" tabIndex={-1}>
+        {guide.trim() ? <Markdown source={guide} onRun={onRun} /> : <p className="muted">Your instructor has not written a lab guide.</p>}
+      </div>
+    </section>
+  );
+}
+
+export default function Workspace({ session, initial }: { session: JoinSession; initial: JoinResult }) {
+  const [info, setInfo] = useState<JoinResult>(initial);
+  useEffect(() => {
+    const off = session.onUpdate((r) => setInfo(r));
+    return () => {
+      off();
+    };
+  }, [session]);
+  const endpoints = initial.endpoints!;
+  const client = useMemo(() => new WorkspaceClient(endpoints, (refresh) => session.getToken(refresh)), [endpoints, session]);
+  const term = useRef<TerminalTabsHandle | null>(null);
+  const editor = useRef<EditorHandle | null>(null);
+  const [showGuide, setShowGuide] = useStoredState<boolean>('clarateach.layout.guide', true);
+  const [mobilePanel, setMobilePanel] = useState<'terminal' | 'editor' | 'files' | 'guide'>('terminal');
+
+  const run = useCallback((cmd: string) => {
+    setMobilePanel('terminal');
+    term.current?.run(cmd);
+  }, []);
+
+  const passKey = useCallback((e: KeyboardEvent) => e.altKey && !e.ctrlKey && !e.metaKey && e.key in PANEL_KEYS, []);
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.type !== 'keydown' || !e.altKey || e.ctrlKey || e.metaKey) return;
+      const which = PANEL_KEYS[e.key];
+      if (!which) return;
+      e.preventDefault();
+      if (which === 'guide' && !showGuide) setShowGuide(true);
+      setMobilePanel(which as typeof mobilePanel);
+      requestAnimationFrame(() => focusPanel(which, term.current, editor.current));
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, [showGuide, setShowGuide]);
+
+  const guide = info.workshop.lab_guide ?? '';
+  const storageKey = `${info.workshop.id}.${info.seat ?? 0}`;
+
+  const files = (
+    <FileTree
+      client={client}
+      onOpen={(p) => {
+        setMobilePanel('editor');
+        void editor.current?.open(p);
+      }}
+      onRenamed={(a, b) => editor.current?.renamed(a, b)}
+      onRemoved={(p) => editor.current?.removed(p)}
+    />
+  );
+  const editorPanel = <Editor client={client} handleRef={editor} />;
+  const terminal = (
+    <TerminalTabs
+      client={client}
+      storageKey={storageKey}
+      autoFocus
+      passKey={passKey}
+      handleRef={(h) => {
+        term.current = h;
+      }}
+    />
+  );
+  const guidePanel = <GuidePanel guide={guide} onRun={run} onHide={() => setShowGuide(false)} />;
+
+  const work = (
+    <Split
+      storageKey="ws.center"
+      direction="vertical"
+      initial={45}
+      min={10}
+      max={85}
+      label="Resize editor and terminal"
+      first={editorPanel}
+      second={terminal}
+    />
+  );
+  const main = (
+    <Split storageKey="ws.left" initial={20} min={10} max={40} label="Resize file list" first={files} second={work} />
+  );
+
+  return (
+    <div className={`workspace mobile-${mobilePanel}`} data-testid="workspace">
+      <header className="topbar workspace-bar">
+        <Brand />
+        <div className="workspace-title">
+          <strong>{info.workshop.name}</strong>
+          {info.seat !== undefined && <span className="muted small">Seat {info.seat}</span>}
+        </div>
+        <nav className="mobile-tabs" aria-label="Panels">
+          {(['terminal', 'editor', 'files', 'guide'] as const).map((p) => (
+            <button key={p} type="button" aria-pressed={mobilePanel === p} onClick={() => setMobilePanel(p)}>
+              {p[0].toUpperCase() + p.slice(1)}
+            </button>
+          ))}
+        </nav>
+        <div className="btn-row tight">
+          {!showGuide && (
+            <button type="button" className="btn btn-small" onClick={() => setShowGuide(true)}>
+              Show lab guide
+            </button>
+          )}
+          <span className="muted small kbd-hint" title="Alt+1 files · Alt+2 editor · Alt+3 terminal · Alt+4 guide">
+            Alt+1–4 to move between panels
+          </span>
+        </div>
+      </header>
+      <div className="workspace-body">
+        {showGuide ? (
+          <Split storageKey="ws.guide" initial={72} min={40} max={90} label="Resize lab guide" first={main} second={guidePanel} />
+        ) : (
+          main
+        )}
+      </div>
+    </div>
+  );
+}
