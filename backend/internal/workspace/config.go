@@ -15,6 +15,8 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/clarateach/backend/internal/terminal"
 )
 
 // Config is everything the daemon needs. Zero values mean the defaults below.
@@ -22,6 +24,12 @@ type Config struct {
 	Listen string // unix:/path.sock | tcp:HOST:PORT
 	Root   string // the learner's workspace; the shell starts here and the file API is confined to it
 	Shell  string // shell to run in new sessions; default $SHELL, /bin/bash, /bin/sh
+
+	// ShellArgs replace the default login-shell invocation (argv[0] "-bash");
+	// Env is added to the shells' environment. Not flags: for embedding and tests.
+	ShellArgs []string
+	Env       []string
+	Clock     terminal.Clock // default real time (tests inject terminal.FakeClock)
 
 	RingSize      int           // replay buffer per session (default 1 MiB)
 	IdleTimeout   time.Duration // kill sessions with no client for this long (default 1 h)
