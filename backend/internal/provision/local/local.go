@@ -89,6 +89,9 @@ func Start(ctx context.Context, cfg Config) (*Provisioner, error) {
 // URL is the local agent's address.
 func (p *Provisioner) URL() string { return p.url }
 
+// Token is the local agent's token.
+func (p *Provisioner) Token() string { return p.token }
+
 // Close stops the agent.
 func (p *Provisioner) Close() error {
 	p.stop()

@@ -1,0 +1,201 @@
+package endtoend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clarateach/backend/internal/agent"
+	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/provision/local"
+	"github.com/clarateach/backend/internal/reconcile"
+	"github.com/clarateach/backend/internal/server"
+	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/terminal"
+	"github.com/clarateach/backend/internal/token"
+)
+
+var daemonBin string
+
+func TestMain(m *testing.M) {
+	if os.Getenv("CLARATEACH_TEST_LOGS") == "" {
+		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}
+	dir, err := os.MkdirTemp("", "ct-e2e-bin")
+	if err != nil {
+		panic(err)
+	}
+	daemonBin = filepath.Join(dir, agent.DaemonBinaryName)
+	out, err := exec.Command("go", "build", "-o", daemonBin, "../../cmd/workspace").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build workspace daemon: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+func (c client) do(method, path, bearer string, body any) (int, map[string]any) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, c.base+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	raw, _ := io.ReadAll(res.Body)
+	_ = json.Unmarshal(raw, &m)
+	if m == nil {
+		m = map[string]any{"raw": string(raw)}
+	}
+	return res.StatusCode, m
+}
+
+// TestLocalWorkshopEndToEnd starts a workshop with the local provisioner and
+// checks that a learner who joins gets a working terminal and files through
+// the control plane's relay, and that stopping removes the seats.
+func TestLocalWorkshopEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dataDir := t.TempDir()
+	st, err := open.Open(ctx, "sqlite:"+filepath.Join(dataDir, "ct.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cfg := &config.Config{Provisioner: "local", PublicURL: "http://e2e.test", MaxSeats: 30,
+		JWTSecret: token.Random(16), WorkspaceTokenSecret: token.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
+
+	stateDir := filepath.Join(dataDir, "agent")
+	rtName := agent.DefaultRuntime()
+	rt, err := agent.NewRuntime(rtName, agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: []string{daemonBin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := local.Start(ctx, local.Config{StateDir: stateDir, Runtime: rt, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prov.Close()
+	rec := reconcile.New(reconcile.Config{Store: st, Provisioner: prov, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret)})
+	srv := server.New(server.Deps{Config: cfg, Store: st, Seats: rec, Kick: rec.Kick, Version: "e2e"})
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	c := client{t, hs.URL}
+	t.Logf("runtime: %s", rtName)
+
+	_, m := c.do("POST", "/api/auth/register", "", map[string]string{"email": "teach@example.com", "password": "a long password", "name": "Teacher"})
+	inst := m["token"].(string)
+	status, m := c.do("POST", "/api/workshops", inst, map[string]any{"name": "E2E", "seats": 2, "lab_guide": "# Hello"})
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, m)
+	}
+	wsID, code := m["id"].(string), m["code"].(string)
+	defer prov.DeleteHost(context.Background(), wsID)
+	if status, _ := c.do("POST", "/api/workshops/"+wsID+"/start", inst, nil); status != 202 {
+		t.Fatalf("start: %d", status)
+	}
+	t0 := time.Now()
+	if err := rec.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, m = c.do("GET", "/api/workshops/"+wsID, inst, nil)
+	if m["status"] != "running" {
+		t.Fatalf("after one pass: %v", m)
+	}
+	t.Logf("2-seat workshop running in %s", time.Since(t0).Round(time.Millisecond))
+	steps := m["vm"].(map[string]any)["steps"].([]any)
+	if len(steps) != 3 {
+		t.Fatalf("steps: %v", steps)
+	}
+
+	_, m = c.do("POST", "/api/register", "", map[string]string{"workshop_code": code, "name": "Lea", "email": "lea@example.com"})
+	_, m = c.do("POST", "/api/join", "", map[string]string{"access_code": m["access_code"].(string)})
+	if m["status"] != "ready" {
+		t.Fatalf("join: %v", m)
+	}
+	tok := m["token"].(string)
+	ep := m["endpoints"].(map[string]any)
+
+	// Terminal through the relay.
+	wsURL := "ws" + strings.TrimPrefix(hs.URL, "http") + ep["terminal"].(string) + "?token=" + tok
+	term, err := terminal.Dial(ctx, wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := term.Send(ctx, []byte("echo hello-$((6*7))\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := term.ReadUntil(ctx, "hello-42"); err != nil {
+		t.Fatalf("terminal through the relay: %v", err)
+	}
+	term.Close()
+
+	// Files through the relay.
+	req, _ := http.NewRequest("PUT", hs.URL+ep["files"].(string)+"/content?path=notes/hi.txt", strings.NewReader("hi there"))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode/100 != 2 {
+		t.Fatalf("write file: %v %v", err, res.Status)
+	}
+	res.Body.Close()
+	status, m = c.do("GET", ep["files"].(string)+"?path=notes", tok, nil)
+	if status != 200 || !strings.Contains(fmt.Sprint(m["entries"]), "hi.txt") {
+		t.Fatalf("list files: %d %v", status, m)
+	}
+	if status, _ = c.do("GET", ep["files"].(string)+"/content?path=../../etc/passwd", tok, nil); status != http.StatusForbidden {
+		t.Fatalf("escaping the workspace: %d", status)
+	}
+
+	// The class view sees the learner.
+	_, m = c.do("GET", "/api/workshops/"+wsID+"/seats", inst, nil)
+	if s := m["seats"].([]any)[0].(map[string]any); s["learner_email"] != "lea@example.com" {
+		t.Fatalf("seats: %v", m)
+	}
+
+	// Stop: the seats go away.
+	c.do("POST", "/api/workshops/"+wsID+"/stop", inst, nil)
+	if err := rec.RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := st.GetWorkshop(ctx, wsID)
+	if w.Status != store.StatusStopped {
+		t.Fatalf("after stop: %s (%s)", w.Status, w.StatusReason)
+	}
+	seats, err := agentclient.New(prov.URL(), prov.Token(), nil).ListSeats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seats) != 0 {
+		t.Fatalf("%d seats left after stop", len(seats))
+	}
+}
