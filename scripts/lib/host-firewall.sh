@@ -28,7 +28,9 @@ FWD=CLARATEACH-FC-FWD
 NAT=CLARATEACH-FC-NAT
 
 usage() {
-    sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    echo "Usage: host-firewall.sh apply|check|remove|print"
+    echo
+    sed -n '2,20p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'
 }
 
 rules() {
