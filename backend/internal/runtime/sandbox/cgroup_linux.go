@@ -4,10 +4,10 @@ package sandbox
 
 // Per-seat cgroups: memory, CPU and pids limits. cgroup v2 when
 // /sys/fs/cgroup is the unified hierarchy, otherwise cgroup v1 (one
-// hierarchy per controller). On v1 the seat is also placed in the
-// name=systemd and (hybrid) unified hierarchies, without limits, so that a
-// service manager that tracks the agent's processes there does not count the
-// seat as part of the agent and kill it on `systemctl restart`.
+// hierarchy per controller). Only the limit hierarchies are joined (each v1
+// join is a costly migration); the agent's systemd unit uses
+// KillMode=process so that a restart does not kill seats still tracked in
+// the unit's name=systemd cgroup.
 
 import (
 	"bufio"
@@ -138,13 +138,7 @@ func detectCgroups(parent string) (*cgroupSet, error) {
 	cs := &cgroupSet{}
 	seen := map[string]bool{}
 	for _, m := range mounts {
-		if seen[m.point] {
-			continue
-		}
-		if m.fstype == "cgroup2" {
-			// Hybrid mode: the unified hierarchy tracks processes only.
-			seen[m.point] = true
-			cs.hiers = append(cs.hiers, hierarchy{mount: m.point, parent: resolve(m.point, "")})
+		if m.fstype != "cgroup" || seen[m.point] {
 			continue
 		}
 		var ctrls, key []string
@@ -161,13 +155,7 @@ func detectCgroups(parent string) (*cgroupSet, error) {
 				}
 			}
 		}
-		isSystemd := false
-		for _, o := range m.opts {
-			if o == "name=systemd" {
-				isSystemd = true
-			}
-		}
-		if len(ctrls) == 0 && !isSystemd {
+		if len(ctrls) == 0 {
 			continue
 		}
 		seen[m.point] = true

@@ -38,6 +38,8 @@ func (r *Runtime) firewallRules() (chains []fwRule, rules []fwRule, jumps []fwRu
 	}
 	// Anything a seat sends to a host-local address (the agent's port, any
 	// daemon on the host, the seat's own gateway address) is dropped.
+	// (Replies to connections the host opened are fine.)
+	add("filter", chainIn, "-i", ifw, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
 	add("filter", chainIn, "-i", ifw, "-j", "DROP")
 	// Seat to seat, seat to the blocked ranges (metadata server, ...), and
 	// spoofed sources are dropped; the rest may leave.

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -123,7 +124,12 @@ func testConfig(t testing.TB) Config {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
+	var logger *slog.Logger
+	if os.Getenv("CTSB_TEST_TRACE") == "1" { // per-step Create timings
+		logger = slog.New(slog.NewTextHandler(tLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	return Config{
+		Logger:       logger,
 		DaemonPath:   testBin,
 		InitPath:     testBin,
 		DaemonEnv:    []string{envFakeDaemon + "=1"},
@@ -385,4 +391,11 @@ func agentMain(cfgJSON string) int {
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(s)
 	return 0
+}
+
+type tLogWriter struct{ t testing.TB }
+
+func (w tLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

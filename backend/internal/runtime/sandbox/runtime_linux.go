@@ -326,6 +326,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	if len(sock) > 107 {
 		return nil, fmt.Errorf("sandbox: socket path %q is too long for a unix socket; use a shorter BaseDir", sock)
 	}
+	t0 := time.Now()
+	var timings []any
+	mark := func(step string) {
+		timings = append(timings, step, time.Since(t0).Round(10*time.Microsecond))
+	}
 	slot, err := r.allocSlot(key)
 	if err != nil {
 		return nil, err
@@ -355,6 +360,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	if err := r.prepareDir(dir, spec.Seat, hostUID, hostGID); err != nil {
 		return nil, err
 	}
+	mark("dirs")
 	if r.cgroups != nil {
 		cg, err := r.cgroups.create(key, limits{
 			memoryBytes: int64(mem) << 20,
@@ -366,6 +372,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		}
 		ex.Cgroup = cg
 	}
+	mark("cgroups")
 
 	ic := initConfig{
 		Root:      filepath.Join(dir, "root"),
@@ -463,6 +470,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		close(exited)
 	}()
 	pid := cmd.Process.Pid
+	mark("started")
 	if ex.StartTime, err = processStartTime(pid); err != nil {
 		return nil, fmt.Errorf("sandbox: seat init: %w", err)
 	}
@@ -471,11 +479,13 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
+	mark("joined")
 	if r.network {
 		if err := r.hostNet(ex.Veth, pid, hostAddr); err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
+	mark("network")
 	if err := json.NewEncoder(cfgW).Encode(&ic); err != nil {
 		return nil, fmt.Errorf("sandbox: configure seat init: %w", err)
 	}
@@ -487,6 +497,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	}
 	_ = stR.SetReadDeadline(deadline)
 	status, _ := io.ReadAll(io.LimitReader(stR, 4096))
+	mark("init-done")
 	if st := strings.TrimSpace(string(status)); st != "ok" {
 		if st == "" {
 			st = "seat init exited"
@@ -496,6 +507,8 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	if err := waitSocket(ctx, sock, deadline, exited); err != nil {
 		return nil, fmt.Errorf("sandbox: seat %s: %w (log: %s)", key, err, tailFile(filepath.Join(dir, "seat.log"), 512))
 	}
+	mark("ready")
+	r.log.Debug("seat created", append([]any{"seat", key, "pid", pid}, timings...)...)
 
 	raw, _ := json.Marshal(ex)
 	s := &runtime.Seat{
