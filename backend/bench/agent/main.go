@@ -1,0 +1,685 @@
+// Command agent-bench measures the workshop host agent end to end and
+// compares its terminal with wetty's in the same run. It prints figures; it
+// asserts nothing. See README.md beside this file.
+//
+//	cd backend && go run ./bench/agent [--seats 30] [--no-wetty]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/clarateach/backend/internal/agent"
+	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/terminal"
+	"github.com/clarateach/backend/internal/token"
+)
+
+const (
+	benchToken  = "bench-agent-token"
+	benchSecret = "bench-workspace-secret"
+	benchWS     = "bench"
+	fileSize    = 64 << 20
+	wettyVer    = "3.2.0"
+)
+
+type options struct {
+	seats     int
+	echoN     int
+	runtime   string
+	daemon    string
+	shell     string
+	noWetty   bool
+	wettyDir  string
+	keepState bool
+}
+
+func main() {
+	var o options
+	home, _ := os.UserCacheDir()
+	flag.IntVar(&o.seats, "seats", 30, "seats created concurrently for the seat-ready figure")
+	flag.IntVar(&o.echoN, "echo", 300, "keystrokes for the echo round trip")
+	flag.StringVar(&o.runtime, "runtime", "", "seat runtime (default: sandbox as root when available, else process)")
+	flag.StringVar(&o.daemon, "daemon", "", "workspace daemon binary (default: built from ./cmd/workspace)")
+	flag.StringVar(&o.shell, "shell", "/bin/bash", "shell for both sides")
+	flag.BoolVar(&o.noWetty, "no-wetty", false, "skip the wetty comparison")
+	flag.StringVar(&o.wettyDir, "wetty-dir", filepath.Join(home, "clarateach-bench", "wetty"), "where wetty@"+wettyVer+" is installed (npm)")
+	flag.BoolVar(&o.keepState, "keep", false, "keep the temp state directory")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	tmp, err := os.MkdirTemp("", "ctb")
+	if err != nil {
+		return err
+	}
+	// The sandbox bind-mounts the daemon: its directory must be traversable.
+	_ = os.Chmod(tmp, 0o755)
+	if !o.keepState {
+		defer os.RemoveAll(tmp)
+	}
+	if o.daemon == "" {
+		o.daemon = filepath.Join(tmp, "clarateach-workspace")
+		cmd := exec.Command("go", "build", "-o", o.daemon, "github.com/clarateach/backend/cmd/workspace")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build workspace daemon: %w", err)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("BENCH_LOG") != "" {
+		log = slog.Default()
+	}
+
+	// The runtime: sandbox when it works here, else process.
+	name := o.runtime
+	why := ""
+	if name == "" {
+		name = agent.DefaultRuntime()
+		if name == "process" {
+			if os.Geteuid() != 0 {
+				why = " (not root: the sandbox runtime needs root)"
+			} else {
+				why = " (the sandbox runtime is not available in this build/machine)"
+			}
+		}
+	}
+	state := filepath.Join(tmp, "state")
+	rt, err := agent.NewRuntime(name, agent.RuntimeOptions{StateDir: state, DaemonCommand: []string{o.daemon}, Shell: o.shell, Logger: log})
+	if err != nil && o.runtime == "" && name != "process" {
+		why = fmt.Sprintf(" (%s: %v)", name, err)
+		name = "process"
+		rt, err = agent.NewRuntime(name, agent.RuntimeOptions{StateDir: state, DaemonCommand: []string{o.daemon}, Shell: o.shell, Logger: log})
+	}
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(agent.Config{
+		Listen: "127.0.0.1:0", Token: benchToken, StateDir: state, Runtime: rt,
+		Capacity: max(o.seats, 2) + 2, WorkspaceSecret: []byte(benchSecret), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	actx, stopAgent := context.WithCancel(ctx)
+	agentDone := make(chan error, 1)
+	go func() { agentDone <- a.Serve(actx, ln) }()
+	base := "http://" + ln.Addr().String()
+	client := agentclient.New(base, benchToken, nil)
+	defer func() {
+		dctx, c := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer c()
+		seats, _ := client.ListSeats(dctx)
+		for _, s := range seats {
+			_ = client.DeleteSeat(dctx, s.WorkshopID, s.Seat.Seat)
+		}
+		stopAgent()
+		<-agentDone
+	}()
+
+	fmt.Printf("ClaraTeach agent bench — runtime %s%s, shell %s, %d CPUs\n", name, why, o.shell, runtime.NumCPU())
+
+	// 1. Seat ready, 30 seats at once.
+	ready, terms, err := seatReady(ctx, client, base, o.seats)
+	if err != nil {
+		return err
+	}
+	p50, p99 := pct(ready, 50), pct(ready, 99)
+	fmt.Printf("seat ready (POST /vms/ → first prompt byte via the proxy), %d concurrent: p50 %s  p99 %s  (target p50 ≤ 100 ms)\n",
+		o.seats, ms(p50), ms(p99))
+
+	// 2. Idle memory per seat.
+	time.Sleep(time.Second) // let the shells settle: this is the idle figure
+	if mem, err := seatMemory(ctx, client); err == nil {
+		fmt.Printf("idle memory per seat (daemon + shell%s): RSS %.1f MiB, PSS %.1f MiB  (target ≤ 10 MiB)\n",
+			mem.note, mem.rss/(1<<20), mem.pss/(1<<20))
+	} else {
+		fmt.Printf("idle memory per seat: not measured: %v\n", err)
+	}
+
+	// 3. Echo round trip and throughput through the agent's proxy.
+	term := terms[0]
+	ours := &oursTerm{c: term}
+	oursRTT, err := echoRTT(ctx, ours, o.echoN)
+	if err != nil {
+		return fmt.Errorf("ours echo: %w", err)
+	}
+	fmt.Printf("echo round trip, ours via agent proxy: p50 %s  p99 %s\n", ms(pct(oursRTT, 50)), ms(pct(oursRTT, 99)))
+	oursTP, err := throughput(ctx, ours)
+	if err != nil {
+		return fmt.Errorf("ours throughput: %w", err)
+	}
+	fmt.Printf("throughput, ours via agent proxy (cat 64 MiB): %.0f MB/s\n", oursTP)
+	for _, t := range terms {
+		t.Close()
+	}
+
+	// 4. wetty, same machine, same shell, same run.
+	if o.noWetty {
+		fmt.Println("wetty: skipped (--no-wetty)")
+		return nil
+	}
+	w, err := startWetty(ctx, o, tmp)
+	if err != nil {
+		fmt.Printf("wetty: not compared: %v\n", err)
+		return nil
+	}
+	defer w.stop()
+	peer, err := dialWetty(ctx, w.url)
+	if err != nil {
+		fmt.Printf("wetty: not compared: %v\n", err)
+		return nil
+	}
+	defer peer.close()
+	peerRTT, err := echoRTT(ctx, peer, o.echoN)
+	if err != nil {
+		fmt.Printf("wetty: echo failed: %v\n", err)
+		return nil
+	}
+	fmt.Printf("echo round trip, wetty %s: p50 %s  p99 %s\n", wettyVer, ms(pct(peerRTT, 50)), ms(pct(peerRTT, 99)))
+	peerTP, err := throughput(ctx, peer)
+	if err != nil {
+		fmt.Printf("wetty: throughput failed: %v\n", err)
+		return nil
+	}
+	fmt.Printf("throughput, wetty %s (cat 64 MiB): %.0f MB/s\n", wettyVer, peerTP)
+	fmt.Printf("ours/wetty: echo RTT p50 %.2fx, p99 %.2fx (lower is better; target ≤ 1)  throughput %.2fx (target ≥ 2)\n",
+		float64(pct(oursRTT, 50))/float64(pct(peerRTT, 50)), float64(pct(oursRTT, 99))/float64(pct(peerRTT, 99)), oursTP/peerTP)
+	return nil
+}
+
+// seatReady creates n seats concurrently and times each from POST /vms/ to
+// the first output byte of a terminal opened through the agent's proxy.
+func seatReady(ctx context.Context, c *agentclient.Client, base string, n int) ([]time.Duration, []*terminal.Client, error) {
+	key := token.WorkshopKey([]byte(benchSecret), benchWS)
+	durs := make([]time.Duration, n)
+	terms := make([]*terminal.Client, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seat := i + 1
+			tok, _, err := token.Issue(key, benchWS, seat, "", time.Hour, time.Now())
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			<-start
+			t0 := time.Now()
+			if _, _, err := c.CreateSeat(ctx, benchWS, seat, agentclient.SeatOptions{}); err != nil {
+				errs[i] = err
+				return
+			}
+			u := base + "/proxy/" + benchWS + "/" + strconv.Itoa(seat) + "/terminal?token=" + tok
+			term, err := terminal.Dial(ctx, u, &terminal.DialOptions{Cols: 120, Rows: 40})
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if _, err := term.ReadOutput(ctx); err != nil {
+				errs[i] = fmt.Errorf("seat %d: first output: %w", seat, err)
+				term.Close()
+				return
+			}
+			durs[i] = time.Since(t0)
+			terms[i] = term
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, t := range terms {
+			if t != nil {
+				t.Close()
+			}
+		}
+		return nil, nil, err
+	}
+	return durs, terms, nil
+}
+
+type memFigures struct {
+	rss, pss float64 // bytes per seat
+	note     string
+}
+
+// seatMemory sums RSS and PSS of every seat's processes (its top process
+// and all descendants) from /proc and averages over seats.
+func seatMemory(ctx context.Context, c *agentclient.Client) (memFigures, error) {
+	seats, err := c.ListSeats(ctx)
+	if err != nil {
+		return memFigures{}, err
+	}
+	if len(seats) == 0 {
+		return memFigures{}, errors.New("no seats")
+	}
+	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
+		return memFigures{}, errors.New("needs Linux /proc")
+	}
+	children := procChildren()
+	var rss, pss float64
+	for _, s := range seats {
+		pids := append([]int{s.PID}, descendants(children, s.PID)...)
+		for _, p := range pids {
+			r, ps := procMem(p)
+			rss += r
+			pss += ps
+		}
+	}
+	n := float64(len(seats))
+	return memFigures{rss: rss / n, pss: pss / n, note: fmt.Sprintf(", %d seats, one terminal session each", len(seats))}, nil
+}
+
+func procChildren() map[int][]int {
+	out := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 {
+			if pp, err := strconv.Atoi(f[1]); err == nil {
+				out[pp] = append(out[pp], pid)
+			}
+		}
+	}
+	return out
+}
+
+func descendants(children map[int][]int, pid int) []int {
+	var out []int
+	q := []int{pid}
+	for len(q) > 0 {
+		p := q[0]
+		q = q[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			q = append(q, c)
+		}
+	}
+	return out
+}
+
+// procMem returns RSS and PSS of pid in bytes.
+func procMem(pid int) (rss, pss float64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "Rss:":
+			rss = v * 1024
+		case "Pss:":
+			pss = v * 1024
+		}
+	}
+	return rss, pss
+}
+
+// term is what the echo and throughput measurements drive.
+type term interface {
+	send(ctx context.Context, p []byte) error
+	// read returns the next chunk of output.
+	read(ctx context.Context) ([]byte, error)
+}
+
+type oursTerm struct{ c *terminal.Client }
+
+func (t *oursTerm) send(ctx context.Context, p []byte) error { return t.c.Send(ctx, p) }
+func (t *oursTerm) read(ctx context.Context) ([]byte, error) { return t.c.ReadOutput(ctx) }
+
+// readUntil reads until marker appears and returns the bytes read.
+func readUntil(ctx context.Context, t term, marker string) (int64, error) {
+	var n int64
+	var tail []byte
+	for {
+		p, err := t.read(ctx)
+		if err != nil {
+			return n, err
+		}
+		n += int64(len(p))
+		buf := append(tail, p...)
+		if bytes.Contains(buf, []byte(marker)) {
+			return n, nil
+		}
+		if len(buf) > len(marker) {
+			buf = buf[len(buf)-len(marker):]
+		}
+		tail = append([]byte(nil), buf...)
+	}
+}
+
+// echoRTT types one key at a time and waits for its echo.
+func echoRTT(ctx context.Context, t term, n int) ([]time.Duration, error) {
+	// A quiet prompt first: wait for the shell to be idle.
+	if err := t.send(ctx, []byte("PS1='$ '; echo READY''-1\n")); err != nil {
+		return nil, err
+	}
+	if _, err := readUntil(ctx, t, "READY-1"); err != nil {
+		return nil, err
+	}
+	if _, err := readUntil(ctx, t, "$ "); err != nil {
+		return nil, err
+	}
+	out := make([]time.Duration, 0, n)
+	for i := range n {
+		if i > 0 && i%40 == 0 {
+			// Clear the line (Ctrl-U) and wait for quiet.
+			if err := t.send(ctx, []byte("\x15echo CL''R\n")); err != nil {
+				return nil, err
+			}
+			if _, err := readUntil(ctx, t, "CLR"); err != nil {
+				return nil, err
+			}
+			if _, err := readUntil(ctx, t, "$ "); err != nil {
+				return nil, err
+			}
+		}
+		k := []byte{byte('a' + i%26)}
+		t0 := time.Now()
+		if err := t.send(ctx, k); err != nil {
+			return nil, err
+		}
+		if _, err := readUntil(ctx, t, string(k)); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t0))
+	}
+	if err := t.send(ctx, []byte("\x15")); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// throughput makes a 64 MiB text file in the shell's directory and times
+// cat of it to the marker after it, in MB/s (10^6 bytes of the file).
+func throughput(ctx context.Context, t term) (float64, error) {
+	line := strings.Repeat("0123456789abcdef", 6) + "xyz" // 99 chars + newline
+	cmd := fmt.Sprintf("yes '%s' | head -c %d > ct-bench-64m.txt; echo MADE''-FILE\n", line, fileSize)
+	if err := t.send(ctx, []byte(cmd)); err != nil {
+		return 0, err
+	}
+	if _, err := readUntil(ctx, t, "MADE-FILE"); err != nil {
+		return 0, err
+	}
+	if _, err := readUntil(ctx, t, "$ "); err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	if err := t.send(ctx, []byte("cat ct-bench-64m.txt; echo CAT''-DONE; rm -f ct-bench-64m.txt\n")); err != nil {
+		return 0, err
+	}
+	n, err := readUntil(ctx, t, "CAT-DONE")
+	if err != nil {
+		return 0, err
+	}
+	el := time.Since(t0)
+	if n < fileSize {
+		return 0, fmt.Errorf("read only %d bytes", n)
+	}
+	return float64(fileSize) / 1e6 / el.Seconds(), nil
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := (len(s)*p + 99) / 100
+	if i < 1 {
+		i = 1
+	}
+	return s[i-1]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// ---- wetty ----
+
+type wettyProc struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
+}
+
+func (w *wettyProc) stop() {
+	_ = w.cmd.Process.Kill()
+	<-w.done
+}
+
+// startWetty installs wetty@3.2.0 (npm, once, in o.wettyDir), builds its
+// node-pty and runs it on loopback with the same shell.
+func startWetty(ctx context.Context, o options, tmp string) (*wettyProc, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("wetty runs a local shell only as root (otherwise it logs in over ssh)")
+	}
+	if _, err := exec.LookPath("npm"); err != nil {
+		return nil, errors.New("npm is not installed")
+	}
+	if err := installWetty(ctx, o.wettyDir); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	home := filepath.Join(tmp, "wetty-home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	main := filepath.Join(o.wettyDir, "node_modules", "wetty", "build", "main.js")
+	cmd := exec.Command("node", main, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--base", "/wetty",
+		"--command", o.shell+" --norc --noprofile", "--log-level", "error")
+	cmd.Dir = home
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TERM=xterm-256color", "LANG=C.UTF-8"}
+	var logb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logb, &logb
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start wetty: %w", err)
+	}
+	w := &wettyProc{cmd: cmd, url: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(w.done) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + w.url + "/wetty/socket.io/?EIO=4&transport=polling")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return w, nil
+			}
+		}
+		select {
+		case <-w.done:
+			return nil, fmt.Errorf("wetty exited: %s", strings.TrimSpace(logb.String()))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			w.stop()
+			return nil, fmt.Errorf("wetty did not start: %s", logb.String())
+		}
+	}
+}
+
+// installWetty runs npm install of the pinned wetty with node-pty's install
+// scripts allowed (npm 11 blocks dependency install scripts unless the
+// project's package.json lists them in allowScripts), then npm rebuild
+// node-pty so its native module matches this node.
+func installWetty(ctx context.Context, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	pkg := fmt.Sprintf(`{"private": true, "dependencies": {"wetty": %q}, "allowScripts": {"node-pty": true}}`+"\n", wettyVer)
+	if b, _ := os.ReadFile(filepath.Join(dir, "package.json")); string(b) != pkg {
+		if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(pkg), 0o644); err != nil {
+			return err
+		}
+	}
+	var installed struct{ Version string }
+	b, _ := os.ReadFile(filepath.Join(dir, "node_modules", "wetty", "package.json"))
+	_ = json.Unmarshal(b, &installed)
+	ptyNode := filepath.Join(dir, "node_modules", "node-pty", "build", "Release", "pty.node")
+	_, ptyErr := os.Stat(ptyNode)
+	if installed.Version == wettyVer && ptyErr == nil {
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "installing wetty@%s into %s (npm)...\n", wettyVer, dir)
+	for _, args := range [][]string{
+		{"install", "--no-audit", "--no-fund", "--save-exact"},
+		{"rebuild", "node-pty", "--foreground-scripts"},
+	} {
+		cmd := exec.CommandContext(ctx, "npm", args...)
+		cmd.Dir = dir
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("npm %s: %v: %s", strings.Join(args, " "), err, lastLines(out, 10))
+		}
+	}
+	if _, err := os.Stat(ptyNode); err != nil {
+		return fmt.Errorf("node-pty did not build (%s missing)", ptyNode)
+	}
+	return nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// wettyTerm speaks wetty's socket.io (Engine.IO v4) protocol over a
+// WebSocket: events "input" and "resize" out, "data" in, and "commit"
+// acknowledgements every 256 KiB as wetty's own browser client does (wetty
+// pauses the PTY after 2 MiB unacknowledged).
+type wettyTerm struct {
+	conn      *websocket.Conn
+	uncommit  int
+	pending   [][]byte
+	closeOnce sync.Once
+}
+
+const wettyAck = 262144
+
+func dialWetty(ctx context.Context, addr string) (*wettyTerm, error) {
+	u := "ws://" + addr + "/wetty/socket.io/?EIO=4&transport=websocket"
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return nil, fmt.Errorf("dial wetty: %w", err)
+	}
+	conn.SetReadLimit(64 << 20)
+	w := &wettyTerm{conn: conn}
+	// Engine.IO open packet, then connect to the default namespace.
+	if _, p, err := conn.Read(ctx); err != nil || len(p) == 0 || p[0] != '0' {
+		conn.CloseNow()
+		return nil, fmt.Errorf("wetty handshake: %q %v", p, err)
+	}
+	if err := conn.Write(ctx, websocket.MessageText, []byte("40")); err != nil {
+		return nil, err
+	}
+	if err := w.emit(ctx, "resize", map[string]int{"cols": 120, "rows": 40}); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *wettyTerm) close() { w.closeOnce.Do(func() { w.conn.CloseNow() }) }
+
+func (w *wettyTerm) emit(ctx context.Context, event string, arg any) error {
+	b, err := json.Marshal([]any{event, arg})
+	if err != nil {
+		return err
+	}
+	return w.conn.Write(ctx, websocket.MessageText, append([]byte("42"), b...))
+}
+
+func (w *wettyTerm) send(ctx context.Context, p []byte) error { return w.emit(ctx, "input", string(p)) }
+
+func (w *wettyTerm) read(ctx context.Context) ([]byte, error) {
+	for {
+		_, p, err := w.conn.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case len(p) == 1 && p[0] == '2': // Engine.IO ping
+			if err := w.conn.Write(ctx, websocket.MessageText, []byte("3")); err != nil {
+				return nil, err
+			}
+			continue
+		case !bytes.HasPrefix(p, []byte("42")):
+			continue
+		}
+		var ev []json.RawMessage
+		if err := json.Unmarshal(p[2:], &ev); err != nil || len(ev) == 0 {
+			continue
+		}
+		var name string
+		_ = json.Unmarshal(ev[0], &name)
+		switch name {
+		case "data":
+			var s string
+			if len(ev) < 2 || json.Unmarshal(ev[1], &s) != nil {
+				continue
+			}
+			w.uncommit += len(s)
+			for w.uncommit >= wettyAck {
+				w.uncommit -= wettyAck
+				if err := w.emit(ctx, "commit", wettyAck); err != nil {
+					return nil, err
+				}
+			}
+			return []byte(s), nil
+		case "logout", "disconnect":
+			return nil, errors.New("wetty: shell exited")
+		}
+	}
+}

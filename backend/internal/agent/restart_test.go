@@ -1,0 +1,172 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/terminal"
+)
+
+// agentProc is cmd/agent running as a real child process.
+type agentProc struct {
+	cmd  *exec.Cmd
+	url  string
+	done chan struct{}
+}
+
+var listeningRE = regexp.MustCompile(`msg="agent listening" .*\blisten=(\S+)`)
+
+// startAgentProc runs the agent binary with the process runtime on a
+// loopback port of its choosing and waits until it listens.
+func startAgentProc(t *testing.T, state string) *agentProc {
+	t.Helper()
+	cmd := exec.Command(agentBin, "--runtime", "process", "--listen", "127.0.0.1:0", "--state-dir", state,
+		"--daemon-path", daemonBin, "--shell", "/bin/sh", "--metadata", "off", "--capacity", "4")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + state, "AGENT_TOKEN=" + testToken, "WORKSPACE_TOKEN_SECRET=" + testSecret}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &agentProc{cmd: cmd, done: make(chan struct{})}
+	addr := make(chan string, 1)
+	var logTail strings.Builder
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if logTail.Len() < 1<<16 {
+				logTail.WriteString(line + "\n")
+			}
+			if m := listeningRE.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	select {
+	case a := <-addr:
+		p.url = "http://" + a
+	case <-p.done:
+		t.Fatalf("agent exited before listening:\n%s", logTail.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("agent did not start listening")
+	}
+	return p
+}
+
+func (p *agentProc) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+// shellPID runs `echo $$` in the terminal and returns the shell's PID.
+func shellPID(ctx context.Context, t *testing.T, term *terminal.Client, tag string) string {
+	t.Helper()
+	// The marker is split so that the echoed command line does not match.
+	if err := term.Send(ctx, []byte(fmt.Sprintf("echo %s-\"\"$$-pid\n", tag))); err != nil {
+		t.Fatal(err)
+	}
+	out, err := term.ReadUntil(ctx, "-pid")
+	re := regexp.MustCompile(tag + `-(\d+)-pid`)
+	for err == nil && !re.Match(out) {
+		var more []byte
+		more, err = term.ReadUntil(ctx, "-pid")
+		out = append(out, more...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return re.FindStringSubmatch(string(out))[1]
+}
+
+// TestSeatsSurviveAgentSIGKILL is the fix for the seed's "VM not found after
+// agent restart": SIGKILL the agent, start a new one on the same state
+// directory, and the seat, its shell and its terminal session are all there.
+func TestSeatsSurviveAgentSIGKILL(t *testing.T) {
+	t.Parallel()
+	state := shortTempDir(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	a1 := startAgentProc(t, state)
+	c1 := agentclient.New(a1.url, testToken, nil)
+	seat, created, err := c1.CreateSeat(ctx, "wsk", 2, agentclient.SeatOptions{})
+	if err != nil || !created {
+		t.Fatalf("create: %v (created=%v)", err, created)
+	}
+	t.Cleanup(func() {
+		// Whatever happens, do not leave the seat's daemon and shell behind.
+		_ = syscall.Kill(seat.PID, syscall.SIGKILL)
+	})
+	tok := learnerToken(t, "wsk", 2, "", time.Now())
+	term := dialTerminal(t, a1.url, "wsk", 2, tok, &terminal.DialOptions{Cols: 80, Rows: 24})
+	pid1 := shellPID(ctx, t, term, "before")
+	session, offset := term.Hello.Session, term.Offset()
+	// A file the learner is working on.
+	if err := term.Send(ctx, []byte("echo draft > notes.txt; echo saved-''ok\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := term.ReadUntil(ctx, "saved-ok"); err != nil {
+		t.Fatal(err)
+	}
+	offset = term.Offset()
+
+	a1.kill(t)
+	term.Close()
+
+	a2 := startAgentProc(t, state)
+	c2 := agentclient.New(a2.url, testToken, nil)
+	h, err := c2.Health(ctx)
+	if err != nil || h.VMCount != 1 {
+		t.Fatalf("health after restart: %+v %v", h, err)
+	}
+	got, err := c2.GetSeat(ctx, "wsk", 2)
+	if err != nil || got.PID != seat.PID || got.Status != "running" {
+		t.Fatalf("seat after restart: %+v %v", got, err)
+	}
+	// Reattach to the same session from the last offset seen: nothing is
+	// replayed twice (the client checks offsets), and the shell is the same.
+	term2 := dialTerminal(t, a2.url, "wsk", 2, tok, &terminal.DialOptions{Session: session, Offset: offset})
+	if term2.Hello.Session != session {
+		t.Fatalf("reattached to session %q, want %q", term2.Hello.Session, session)
+	}
+	if pid2 := shellPID(ctx, t, term2, "after"); pid2 != pid1 {
+		t.Fatalf("shell PID %s after restart, want %s", pid2, pid1)
+	}
+	if term2.Resets() != 0 {
+		t.Fatalf("reattach needed %d resets", term2.Resets())
+	}
+	resp, body := proxyReq(t, "GET", a2.url, "/proxy/wsk/2/files/content?path=notes.txt", tok, "", nil)
+	if resp.StatusCode != 200 || string(body) != "draft\n" {
+		t.Fatalf("file after restart: %d %q", resp.StatusCode, body)
+	}
+
+	// A clean delete through the new agent removes it all.
+	if err := c2.DeleteSeat(ctx, "wsk", 2); err != nil {
+		t.Fatal(err)
+	}
+	if syscall.Kill(seat.PID, 0) == nil && !isZombie(seat.PID) {
+		t.Fatal("daemon survived DELETE")
+	}
+}
