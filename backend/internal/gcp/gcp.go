@@ -49,6 +49,10 @@ const (
 // HostFilter is the Compute list filter that selects workshop hosts.
 const HostFilter = "labels." + LabelOwner + " = " + LabelOwnerValue
 
+// NameFilter selects instances by the workshop host name prefix, as the
+// seed's --filter="name~clarateach-fc-ws" does (labelled or not).
+const NameFilter = "name eq " + InstancePrefix + ".*"
+
 var workshopIDRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,44}[a-z0-9])?$`)
 
 // InstanceName is the VM name of a workshop's host. The ID must be lowercase

@@ -56,10 +56,17 @@ func VMFromInstance(in *computepb.Instance) VM {
 // ListVMs lists the workshop hosts (label clarateach=workshop-host) of every
 // zone, sorted by zone and name (instances.aggregatedList).
 func (c *Clients) ListVMs(ctx context.Context) ([]VM, error) {
-	it := c.Instances.AggregatedList(ctx, &computepb.AggregatedListInstancesRequest{
-		Project: c.Project,
-		Filter:  proto.String(HostFilter),
-	})
+	return c.ListVMsFilter(ctx, HostFilter)
+}
+
+// ListVMsFilter is ListVMs with any Compute list filter, e.g. NameFilter to
+// also find hosts created without labels (by the seed's system).
+func (c *Clients) ListVMsFilter(ctx context.Context, filter string) ([]VM, error) {
+	req := &computepb.AggregatedListInstancesRequest{Project: c.Project}
+	if filter != "" {
+		req.Filter = proto.String(filter)
+	}
+	it := c.Instances.AggregatedList(ctx, req)
 	var out []VM
 	for {
 		pair, err := it.Next()

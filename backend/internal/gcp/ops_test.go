@@ -99,6 +99,13 @@ func TestListVMsAcrossZones(t *testing.T) {
 		t.Errorf("preempted vm = %+v", vms[2])
 	}
 
+	// By name, as the seed does: finds unlabelled hosts, not clara2.
+	fake.AddInstance(project, zone, &computepb.Instance{Name: proto.String("clarateach-fc-ws-seed"), MachineType: proto.String("n2-standard-4")})
+	byName, err := c.ListVMsFilter(context.Background(), gcp.NameFilter)
+	if err != nil || len(byName) != 4 {
+		t.Fatalf("ListVMsFilter(NameFilter) = %d VMs, %v; want 4", len(byName), err)
+	}
+
 	zoneVMs, err := c.ListZoneVMs(context.Background(), zone)
 	if err != nil || len(zoneVMs) != 2 {
 		t.Fatalf("ListZoneVMs = %v, %v", zoneVMs, err)
