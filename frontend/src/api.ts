@@ -33,21 +33,21 @@ export interface Workshop {
   seats_used: number;
   status: WorkshopStatus;
   desired_state: string;
-  status_reason: string;
-  step: string;
-  starts_at: string | null;
-  ends_at: string | null;
-  lab_guide: string;
+  status_reason?: string;
+  step?: string;
+  starts_at?: string | null;
+  ends_at?: string | null;
+  lab_guide?: string;
   created_at: string;
   updated_at: string;
 }
 
 export interface ProvisionStep {
   name: string;
-  status: string; // pending | running | done | error (free text tolerated)
-  started_at: string | null;
-  finished_at: string | null;
-  error: string | null;
+  status: string; // running | done | failed (free text tolerated)
+  started_at?: string | null;
+  finished_at?: string | null;
+  error?: string | null;
 }
 
 export interface WorkshopVM {
@@ -59,8 +59,8 @@ export interface WorkshopVM {
 export interface WorkshopEvent {
   id: string | number;
   at: string;
-  level: string;
-  step: string;
+  level: string; // info | warn | error
+  step?: string;
   message: string;
 }
 
@@ -69,15 +69,16 @@ export interface WorkshopDetail extends Workshop {
   events?: WorkshopEvent[] | null;
 }
 
-export type SeatStatus = 'waiting' | 'ready' | 'connected' | 'idle' | 'revoked';
+/** "empty" = no learner on the seat yet. */
+export type SeatStatus = 'empty' | 'waiting' | 'ready' | 'connected' | 'idle' | 'revoked';
 
 export interface Seat {
   seat: number;
-  registration_id: string | null;
-  learner_name: string | null;
-  learner_email: string | null;
+  registration_id?: string | null;
+  learner_name?: string | null;
+  learner_email?: string | null;
   status: SeatStatus;
-  last_activity: string | null;
+  last_activity?: string | null;
 }
 
 export interface Registration {
@@ -114,8 +115,10 @@ export interface JoinResult {
     id: string;
     name: string;
     status: WorkshopStatus;
-    step: string;
-    lab_guide: string;
+    step?: string;
+    lab_guide?: string;
+    starts_at?: string;
+    ends_at?: string;
   };
   seat?: number;
   token?: string;
@@ -412,12 +415,23 @@ export class WorkspaceClient {
   }
 
   /** The WebSocket URL of a terminal session (absolute ws:// or wss://). */
-  async terminalUrl(params: { session?: string; offset?: number; mode?: 'rw' | 'ro'; refresh?: boolean }): Promise<string> {
+  async terminalUrl(params: {
+    session?: string;
+    offset?: number;
+    mode?: 'rw' | 'ro';
+    refresh?: boolean;
+    cols?: number;
+    rows?: number;
+  }): Promise<string> {
     const q = new URLSearchParams();
     q.set('token', await this.tokenSource(params.refresh));
     if (params.session) q.set('session', params.session);
     q.set('offset', String(params.offset ?? 0));
     q.set('mode', params.mode ?? 'rw');
+    if (params.cols && params.rows && params.cols <= 1000 && params.rows <= 1000) {
+      q.set('cols', String(params.cols));
+      q.set('rows', String(params.rows));
+    }
     const base = new URL(this.endpoints.terminal, window.location.href);
     base.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:';
     return `${base.toString()}${base.search ? '&' : '?'}${q.toString()}`;

@@ -12,7 +12,7 @@ export function formatDateTime(s: string | null | undefined): string {
   return d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
 
-export function formatSchedule(start: string | null, end: string | null): string {
+export function formatSchedule(start?: string | null, end?: string | null): string {
   const a = parseDate(start);
   const b = parseDate(end);
   if (!a && !b) return 'No schedule';

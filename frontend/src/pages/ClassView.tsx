@@ -129,6 +129,7 @@ export function ProvisionSteps({ steps, now }: { steps: ProvisionStep[]; now: nu
 }
 
 function seatLabel(s: Seat, now: number): string {
+  if (s.status === 'empty') return 'free';
   if (s.status === 'idle') {
     const d = parseDate(s.last_activity);
     if (d) return `Idle for ${Math.max(1, Math.round((now - d.getTime()) / 60_000))} min`;

@@ -169,7 +169,7 @@ export function TerminalTabs({
           <TerminalView
             key={`${id}-${mode}`}
             label={`Terminal ${i + 1}`}
-            url={(offset, refresh) => client.terminalUrl({ session: id, offset, mode, refresh })}
+            url={(offset, refresh, size) => client.terminalUrl({ session: id, offset, mode, refresh, ...size })}
             readOnly={mode === 'ro'}
             visible={id === active}
             autoFocus={autoFocus && id === active}

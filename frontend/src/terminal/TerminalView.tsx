@@ -15,7 +15,7 @@ export interface TerminalHandle {
 
 export interface TerminalViewProps {
   /** Builds the WebSocket URL for an offset (refresh = ask for a new token). */
-  url: (offset: number, refresh: boolean) => Promise<string>;
+  url: (offset: number, refresh: boolean, size: { cols: number; rows: number } | null) => Promise<string>;
   readOnly?: boolean;
   visible?: boolean;
   autoFocus?: boolean;
@@ -72,7 +72,7 @@ export function TerminalView(props: TerminalViewProps) {
     let pending = 0;
     let pausedForRender = false;
     const conn = new TerminalConnection({
-      url: (offset, refresh) => propsRef.current.url(offset, refresh),
+      url: (offset, refresh, size) => propsRef.current.url(offset, refresh, size),
       onData: (data) => {
         pending += data.length;
         term.write(data, () => {

@@ -118,16 +118,64 @@ describe('TerminalConnection', () => {
     conn.dispose();
   });
 
-  it('clears the screen on reset and starts over from offset 0', async () => {
-    const { conn, out, onReset } = setup();
+  it('clears the screen on reset and resumes at the offset the server names', async () => {
+    const { conn, out, onReset, urls } = setup();
     conn.start();
     await vi.advanceTimersByTimeAsync(0);
     last().open();
     last().serverSends({ type: 'output', offset: 0, data: text('old') });
-    last().serverSends({ type: 'reset' });
+    last().serverSends({ type: 'reset', offset: 5000 });
     expect(onReset).toHaveBeenCalledOnce();
-    last().serverSends({ type: 'output', offset: 0, data: text('new') });
+    last().serverSends({ type: 'output', offset: 5000, data: text('new') });
     expect(decode(out)).toBe('oldnew');
+    expect(conn.offset).toBe(5003);
+    last().drop();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(urls.at(-1)!.offset).toBe(5003);
+    conn.dispose();
+  });
+
+  it('answers server pings so the server does not drop a quiet connection', async () => {
+    const { conn } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const ws = last();
+    ws.open();
+    ws.serverSends({ type: 'ping', payload: new Uint8Array([0, 0, 1, 2, 3, 4, 5, 6]) });
+    expect(decodeClient(ws.sent.at(-1)!)).toEqual({ type: 'pong', payload: new Uint8Array([0, 0, 1, 2, 3, 4, 5, 6]) });
+    conn.dispose();
+  });
+
+  it('gives up on a session the server does not know (close 4404)', async () => {
+    const onGone = vi.fn();
+    const states: ConnState[] = [];
+    const conn = new TerminalConnection({
+      url: async () => 'ws://test/term',
+      WebSocketImpl: FakeSocket as unknown as typeof WebSocket,
+      onState: (s) => states.push(s),
+      onGone,
+      minBackoff: 10,
+    });
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().readyState = 3;
+    last().onclose?.({ code: 4404, reason: 'session not found' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(states.at(-1)).toBe('exited');
+    expect(onGone).toHaveBeenCalledWith(4404, 'session not found');
+    conn.dispose();
+  });
+
+  it('reconnects after the server dropped a stalled client (close 4408)', async () => {
+    const { conn } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().open();
+    last().readyState = 3;
+    last().onclose?.({ code: 4408, reason: 'client too slow' });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(FakeSocket.all).toHaveLength(2);
     conn.dispose();
   });
 

@@ -8,7 +8,9 @@ import {
   encodeInput,
   encodePause,
   encodePing,
+  encodePong,
   encodeResize,
+  Close,
   encodeResume,
   type Frame,
   type HelloInfo,
@@ -24,11 +26,13 @@ export interface ConnectionEvents {
   onLatency?: (ms: number) => void;
   onExit?: (code: number) => void;
   onHello?: (info: HelloInfo) => void;
+  /** The server closed for good (unknown session, bad request). */
+  onGone?: (code: number, reason: string) => void;
 }
 
 export interface ConnectionOptions extends ConnectionEvents {
-  /** Builds the WebSocket URL for a given offset; `refresh` asks for a new token. */
-  url: (offset: number, refresh: boolean) => Promise<string>;
+  /** Builds the WebSocket URL for a given offset; `refresh` asks for a new token; `size` is the terminal's. */
+  url: (offset: number, refresh: boolean, size: { cols: number; rows: number } | null) => Promise<string>;
   /** Interval between latency pings (ms). */
   pingInterval?: number;
   /** First and largest reconnect delays (ms). */
@@ -79,7 +83,7 @@ export class TerminalConnection {
     this.setState(this.attempts === 0 ? 'connecting' : 'reconnecting');
     let url: string;
     try {
-      url = await this.opts.url(this.tracker.next, this.failedOpens > 0);
+      url = await this.opts.url(this.tracker.next, this.failedOpens > 0, this.size);
     } catch (err) {
       this.scheduleRetry(err instanceof Error ? err.message : String(err));
       return;
@@ -115,6 +119,12 @@ export class TerminalConnection {
       if (this.ws === ws) this.ws = null;
       this.stopPings();
       if (this.disposed || this.state === 'exited') return;
+      if (ev.code === Close.NotFound || ev.code === Close.BadRequest) {
+        // The session is gone (or the request is wrong): retrying cannot help.
+        this.setState('exited', ev.reason || 'session not found');
+        this.opts.onGone?.(ev.code, ev.reason);
+        return;
+      }
       if (!opened) this.failedOpens++;
       this.scheduleRetry(ev.reason || undefined);
     };
@@ -136,7 +146,9 @@ export class TerminalConnection {
         break;
       }
       case 'reset':
-        this.tracker.reset(0);
+        // The bytes we asked for are gone from the replay buffer: clear the
+        // screen; output resumes at the given offset.
+        this.tracker.reset(f.offset);
         this.opts.onReset?.();
         break;
       case 'hello':
@@ -158,7 +170,8 @@ export class TerminalConnection {
         break;
       }
       case 'ping':
-        // Keep-alive from the server; nothing to answer at this level.
+        // The server closes connections that stay silent: answer every ping.
+        this.send(encodePong(f.payload));
         break;
       case 'exit':
         this.setState('exited', `exit ${f.code}`);

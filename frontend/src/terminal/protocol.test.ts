@@ -9,6 +9,7 @@ import {
   encodeInput,
   encodePause,
   encodePing,
+  encodePong,
   encodeResize,
   encodeResume,
   encodeServer,
@@ -29,6 +30,7 @@ describe('client frames', () => {
     expect(Array.from(encodePause())).toEqual([0x03]);
     expect(Array.from(encodeResume())).toEqual([0x04]);
     expect(Array.from(encodePing(bytes(1, 2, 3)))).toEqual([0x05, 1, 2, 3]);
+    expect(Array.from(encodePong(bytes(4, 5)))).toEqual([0x06, 4, 5]);
   });
 
   it('clamps resize to u16', () => {
@@ -42,6 +44,7 @@ describe('client frames', () => {
       { type: 'pause' },
       { type: 'resume' },
       { type: 'ping', payload: bytes(9, 8, 7, 6, 5, 4, 3, 2) },
+      { type: 'pong', payload: bytes(0, 0, 1, 2) },
     ];
     for (const f of frames) expect(decodeClient(encodeClient(f))).toEqual(f);
   });
@@ -82,7 +85,8 @@ describe('server frames', () => {
     const hello = new Uint8Array([0x84, ...text('{"session":"s1","offset":10,"mode":"rw"}')]);
     expect(decodeServer(hello)).toEqual({ type: 'hello', info: { session: 's1', offset: 10, mode: 'rw' } });
     expect(decodeServer(bytes(0x84))).toEqual({ type: 'hello', info: {} });
-    expect(decodeServer(bytes(0x85))).toEqual({ type: 'reset' });
+    expect(decodeServer(bytes(0x85, 0, 0, 0, 0, 0, 0, 0x10, 0))).toEqual({ type: 'reset', offset: 4096 });
+    expect(decodeServer(bytes(0x85))).toEqual({ type: 'reset', offset: 0 });
     expect(decodeServer(bytes(0x86, 4))).toEqual({ type: 'ping', payload: bytes(4) });
   });
 
@@ -93,7 +97,7 @@ describe('server frames', () => {
       { type: 'exit', code: -15 },
       { type: 'pong', payload: bytes(1, 2, 3, 4, 5, 6, 7, 8) },
       { type: 'hello', info: { session: 'abc', offset: 5 } },
-      { type: 'reset' },
+      { type: 'reset', offset: 2 ** 33 },
       { type: 'ping', payload: bytes(42) },
     ];
     for (const f of frames) expect(decodeServer(encodeServer(f))).toEqual(f);

@@ -8,30 +8,47 @@ export const Op = {
   Pause: 0x03, // stop sending output (flow control)
   Resume: 0x04, // send output again
   Ping: 0x05, // payload echoed back in Pong
+  PongC: 0x06, // answer to a server ping, echoing its payload
   // server → client
   Output: 0x81, // u64 offset of the first byte, then bytes
   Exit: 0x82, // i32 exit status
   Pong: 0x83, // the payload of a client Ping
   Hello: 0x84, // JSON: session metadata
-  Reset: 0x85, // the requested offset is gone: clear the screen, a re-render follows
-  ServerPing: 0x86, // payload; answered with a client Ping carrying the same payload
+  Reset: 0x85, // u64 offset: forget the screen, output resumes at this offset
+  ServerPing: 0x86, // payload; the client answers PongC with the same payload
 } as const;
 
+/** The JSON of HELLO, the first frame of every connection. */
 export interface HelloInfo {
+  protocol?: number;
   session?: string;
+  /** Offset of the next output byte this connection sends (before any RESET). */
   offset?: number;
+  /** Oldest offset still in the replay buffer. */
+  start?: number;
+  /** Offset of the next byte the shell will produce. */
+  end?: number;
   mode?: string;
   cols?: number;
   rows?: number;
+  ping_interval_ms?: number;
   [key: string]: unknown;
 }
+
+/** WebSocket close codes of the terminal endpoint (besides 1000/1001). */
+export const Close = {
+  BadRequest: 4400,
+  NotFound: 4404, // no such session
+  Stalled: 4408, // client too slow or silent: reconnect
+  TooManySessions: 4429,
+} as const;
 
 export type ServerFrame =
   | { type: 'output'; offset: number; data: Uint8Array }
   | { type: 'exit'; code: number }
   | { type: 'pong'; payload: Uint8Array }
   | { type: 'hello'; info: HelloInfo }
-  | { type: 'reset' }
+  | { type: 'reset'; offset: number }
   | { type: 'ping'; payload: Uint8Array }
   | { type: 'unknown'; op: number; payload: Uint8Array };
 
@@ -40,7 +57,8 @@ export type ClientFrame =
   | { type: 'resize'; cols: number; rows: number }
   | { type: 'pause' }
   | { type: 'resume' }
-  | { type: 'ping'; payload: Uint8Array };
+  | { type: 'ping'; payload: Uint8Array }
+  | { type: 'pong'; payload: Uint8Array };
 
 const textEncoder = new TextEncoder();
 
@@ -72,6 +90,7 @@ export function encodeResize(cols: number, rows: number): Frame {
 export const encodePause = (): Frame => withOp(Op.Pause);
 export const encodeResume = (): Frame => withOp(Op.Resume);
 export const encodePing = (payload: Uint8Array = new Uint8Array()): Frame => withOp(Op.Ping, payload);
+export const encodePong = (payload: Uint8Array = new Uint8Array()): Frame => withOp(Op.PongC, payload);
 
 function clampU16(n: number): number {
   if (!Number.isFinite(n)) return 0;
@@ -91,6 +110,8 @@ export function encodeClient(f: ClientFrame): Frame {
       return encodeResume();
     case 'ping':
       return encodePing(f.payload);
+    case 'pong':
+      return encodePong(f.payload);
   }
 }
 
@@ -113,9 +134,18 @@ export function decodeClient(buf: ArrayBuffer | Uint8Array): ClientFrame {
       return { type: 'resume' };
     case Op.Ping:
       return { type: 'ping', payload: rest.slice() };
+    case Op.PongC:
+      return { type: 'pong', payload: rest.slice() };
     default:
       throw new ProtocolError(`unknown client opcode 0x${b[0].toString(16)}`);
   }
+}
+
+/** Reads a u64 offset; offsets are exact as numbers up to 2^53 (8 PiB of output). */
+function readOffset(view: DataView): number {
+  const big = view.getBigUint64(0);
+  if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError('offset beyond 2^53');
+  return Number(big);
 }
 
 /** Decodes a frame sent by the server. Unknown opcodes are returned, not thrown. */
@@ -127,9 +157,7 @@ export function decodeServer(buf: ArrayBuffer | Uint8Array): ServerFrame {
   switch (b[0]) {
     case Op.Output: {
       if (rest.length < 8) throw new ProtocolError('short output frame');
-      const big = view.getBigUint64(0);
-      if (big > BigInt(Number.MAX_SAFE_INTEGER)) throw new ProtocolError('output offset beyond 2^53');
-      return { type: 'output', offset: Number(big), data: rest.subarray(8) };
+      return { type: 'output', offset: readOffset(view), data: rest.subarray(8) };
     }
     case Op.Exit: {
       if (rest.length < 4) throw new ProtocolError('short exit frame');
@@ -150,7 +178,8 @@ export function decodeServer(buf: ArrayBuffer | Uint8Array): ServerFrame {
       return { type: 'hello', info };
     }
     case Op.Reset:
-      return { type: 'reset' };
+      // Older servers sent no offset: output then restarts from 0.
+      return { type: 'reset', offset: rest.length >= 8 ? readOffset(view) : 0 };
     case Op.ServerPing:
       return { type: 'ping', payload: rest.slice() };
     default:
@@ -178,8 +207,12 @@ export function encodeServer(f: ServerFrame): Frame {
       return withOp(Op.Pong, f.payload);
     case 'hello':
       return withOp(Op.Hello, textEncoder.encode(JSON.stringify(f.info)));
-    case 'reset':
-      return withOp(Op.Reset);
+    case 'reset': {
+      const out = new Uint8Array(9);
+      out[0] = Op.Reset;
+      new DataView(out.buffer).setBigUint64(1, BigInt(f.offset));
+      return out;
+    }
     case 'ping':
       return withOp(Op.ServerPing, f.payload);
     case 'unknown':
