@@ -11,9 +11,9 @@ import (
 )
 
 // newStore returns a migrated store on a fresh database.
-func newStore(t *testing.T) store.Store {
+func newStore(t testing.TB) store.Store {
 	t.Helper()
-	url := storetest.PostgresURL(t)
+	url := storetest.PostgresSchemaURL(t)
 	ctx := context.Background()
 	if err := postgres.Migrate(ctx, url); err != nil {
 		t.Fatal(err)
@@ -27,7 +27,7 @@ func newStore(t *testing.T) store.Store {
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, newStore)
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
 }
 
 func TestDescribeHidesPassword(t *testing.T) {
@@ -63,4 +63,24 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 			t.Errorf("Migrate error = %v", err)
 		}
 	}
+}
+
+// TestDurableJoins runs the join concurrency test with synchronous commits
+// too (the rest of the suite is unaffected by the option).
+func TestDurableJoins(t *testing.T) {
+	t.Parallel()
+	s := func(t *testing.T) store.Store {
+		url := storetest.PostgresSchemaURL(t)
+		ctx := context.Background()
+		if err := postgres.Migrate(ctx, url); err != nil {
+			t.Fatal(err)
+		}
+		s, err := postgres.Open(ctx, url, postgres.WithDurableJoins())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}(t)
+	storetest.ConcurrentJoins(t, s)
 }

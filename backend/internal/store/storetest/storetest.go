@@ -45,7 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"WorkshopVMs", testWorkshopVMs},
 		{"TimeRoundTrip", testTimeRoundTrip},
-		{"ConcurrentJoins", testConcurrentJoins},
+		{"ConcurrentJoins", ConcurrentJoins},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -606,9 +606,12 @@ func testSeatsShrunk(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrFull)
 }
 
-// testConcurrentJoins: 100 learners per workshop register and take a seat at
-// once, in several workshops at once, some with fewer seats than learners.
-func testConcurrentJoins(t *testing.T, s store.Store) {
+// ConcurrentJoins (part of Run, exported to run alone against variants of a
+// store): 100 learners per workshop register and take a seat at once, in
+// several workshops at once, some with fewer seats than learners. No seat
+// may be assigned twice; every learner is seated or told ErrFull; the
+// seats taken are exactly 1..min(seats, learners).
+func ConcurrentJoins(t *testing.T, s store.Store) {
 	ctx := ctxT(t)
 	u := mkUser(t, s, "owner@example.com")
 	const learners = 100
