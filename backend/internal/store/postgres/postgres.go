@@ -1,13 +1,17 @@
 // Package postgres is the PostgreSQL engine of store.Store (pgx v5, pgxpool).
 // It accepts any URL pgx does, including Neon-style
-// postgresql://user:pass@host/db?sslmode=require&channel_binding=require.
+// postgresql://user:pass@host/db?sslmode=require&channel_binding=require
+// (pool size: pool_max_conns in the URL, else DefaultMaxConns).
 //
 // Seat assignment and registration are atomic under any concurrency, across
 // goroutines and replicas: both lock the workshop row (SELECT ... FOR NO KEY
-// UPDATE) inside their transaction, so all seat and registration changes of
-// one workshop are serialised while other workshops proceed in parallel; the
-// unique constraints on sessions (workshop_id, seat) and (registration_id)
-// are the last line of defence.
+// UPDATE) before reading and writing, so all seat and registration changes
+// of one workshop are serialised while other workshops proceed in parallel.
+// The unique constraints on sessions (workshop_id, seat) and
+// (registration_id) are the last line of defence. Register and AssignSeat
+// each take one network round trip (a pipelined batch that PostgreSQL runs
+// as one implicit transaction), so the lock is never held across the
+// network; see WithDurableJoins for how they commit.
 package postgres
 
 import (

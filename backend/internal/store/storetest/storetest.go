@@ -1,5 +1,7 @@
-// Package storetest is the conformance suite every store.Store engine runs,
-// plus PostgresURL, which gives a test a fresh PostgreSQL database.
+// Package storetest is the conformance suite every store.Store engine runs
+// (Run), plus helpers for other packages' tests: PostgresURL (a fresh
+// PostgreSQL database), PostgresSchemaURL (a fresh schema, cheaper) and
+// JoinStorm (concurrent register+join with latency figures).
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store { ... a fresh, migrated store ... })
