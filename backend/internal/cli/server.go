@@ -145,7 +145,11 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		if err != nil {
 			return nil, nil, err
 		}
-		return p, func() {}, nil
+		return p, func() {
+			if c, ok := any(p).(io.Closer); ok {
+				_ = c.Close()
+			}
+		}, nil
 	default:
 		name := cfg.AgentRuntime
 		if name == "" {
