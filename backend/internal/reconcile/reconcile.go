@@ -432,7 +432,15 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 		vm.Steps = nil
 	}
 
-	if _, err := r.beginStep(ctx, w, vm, StepCreateHost); err != nil {
+	// While an earlier pass of this attempt waits for the agent, the host
+	// step is done: EnsureHost only looks the host up again (it may have a
+	// new address), without recording another create_host step and its
+	// events on every pass.
+	waiting := stepRunning(vm.Steps, StepWaitAgent)
+	hostStep := StepCreateHost
+	if waiting {
+		hostStep = StepWaitAgent
+	} else if _, err := r.beginStep(ctx, w, vm, StepCreateHost); err != nil {
 		return false, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
@@ -445,11 +453,19 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 	})
 	cancel()
 	if err != nil {
-		return false, r.fail(ctx, w, vm, StepCreateHost, err)
+		return false, r.fail(ctx, w, vm, hostStep, err)
 	}
+	changed := vm.Name != host.Name || vm.Zone != host.Zone || vm.IP != host.IP || vm.Status != host.Status || vm.AgentURL != host.AgentURL
 	vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL = host.Name, host.Zone, host.IP, host.Status, host.AgentURL
-	if err := r.endStep(ctx, w, vm, StepCreateHost, nil); err != nil {
-		return false, err
+	if !waiting {
+		if err := r.endStep(ctx, w, vm, StepCreateHost, nil); err != nil {
+			return false, err
+		}
+	} else if changed {
+		vm.UpdatedAt = r.cfg.Now()
+		if err := r.cfg.Store.UpsertWorkshopVM(ctx, vm); err != nil {
+			return false, err
+		}
 	}
 	agentToken := w.AgentToken
 	if host.AgentToken != "" && host.AgentToken != w.AgentToken {
@@ -507,6 +523,15 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 	r.agentUp.WithLabelValues(w.ID).Set(1)
 	r.event(ctx, w.ID, "info", "", fmt.Sprintf("running: %d seats ready in %s", w.Seats, took.Round(time.Millisecond)))
 	return true, nil
+}
+
+func stepRunning(steps []store.Step, name string) bool {
+	for _, s := range steps {
+		if s.Name == name && s.Status == "running" {
+			return true
+		}
+	}
+	return false
 }
 
 func hasRunning(steps []store.Step) bool {
@@ -636,6 +661,10 @@ func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final stri
 	cancel()
 	if err != nil {
 		return false, r.fail(ctx, w, vm, StepDeleteHost, err)
+	}
+	// Close the step (its timing goes to the events), then drop the record.
+	if err := r.endStep(ctx, w, vm, StepDeleteHost, nil); err != nil {
+		return false, err
 	}
 	if err := r.cfg.Store.DeleteWorkshopVM(ctx, w.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return false, err
