@@ -17,7 +17,7 @@ func BenchmarkJoinStorm(b *testing.B) {
 		workshops, seats int
 	}{{"1x300", 1, 300}, {"10x30", 10, 30}} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := newStore(b)
+			s := storetest.NewPostgres(b)
 			ctx := context.Background()
 			u := &store.User{Email: "owner@example.com", PasswordHash: "x"}
 			if err := s.CreateUser(ctx, u); err != nil {

@@ -10,24 +10,15 @@ import (
 	"github.com/clarateach/backend/internal/store/storetest"
 )
 
-// newStore returns a migrated store on a fresh database.
-func newStore(t testing.TB) store.Store {
-	t.Helper()
-	url := storetest.PostgresSchemaURL(t)
-	ctx := context.Background()
-	if err := postgres.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	s, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return storetest.NewPostgres(t) })
 }
 
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t) })
+// TestDurableJoins runs the join concurrency test with synchronous commits
+// too (the rest of the suite is unaffected by the option).
+func TestDurableJoins(t *testing.T) {
+	t.Parallel()
+	storetest.ConcurrentJoins(t, storetest.NewPostgres(t, postgres.WithDurableJoins()))
 }
 
 func TestDescribeHidesPassword(t *testing.T) {
@@ -63,24 +54,4 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 			t.Errorf("Migrate error = %v", err)
 		}
 	}
-}
-
-// TestDurableJoins runs the join concurrency test with synchronous commits
-// too (the rest of the suite is unaffected by the option).
-func TestDurableJoins(t *testing.T) {
-	t.Parallel()
-	s := func(t *testing.T) store.Store {
-		url := storetest.PostgresSchemaURL(t)
-		ctx := context.Background()
-		if err := postgres.Migrate(ctx, url); err != nil {
-			t.Fatal(err)
-		}
-		s, err := postgres.Open(ctx, url, postgres.WithDurableJoins())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}(t)
-	storetest.ConcurrentJoins(t, s)
 }

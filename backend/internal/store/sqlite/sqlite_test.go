@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -13,28 +14,23 @@ import (
 	"github.com/clarateach/backend/internal/store/storetest"
 )
 
-func newStore(t *testing.T) store.Store {
-	t.Helper()
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return storetest.NewSQLite(t) })
+}
+
+// TestFileModeAndWAL: the file is private and in WAL mode (foreign keys are
+// checked by the conformance suite: rows referring to missing parents fail).
+func TestFileModeAndWAL(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "data", "clarateach.db")
-	ctx := context.Background()
-	if err := sqlite.Migrate(ctx, path); err != nil {
+	if err := sqlite.Migrate(context.Background(), path); err != nil {
 		t.Fatal(err)
 	}
-	s, err := sqlite.Open(ctx, path)
+	s, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func TestConformance(t *testing.T) {
-	storetest.Run(t, newStore)
-}
-
-func TestFileModeAndPragmas(t *testing.T) {
-	t.Parallel()
-	s := newStore(t).(*sqlite.Store)
+	defer s.Close()
 	fi, err := os.Stat(s.Path())
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +44,18 @@ func TestFileModeAndPragmas(t *testing.T) {
 	}
 	if di.Mode().Perm() != 0o700 {
 		t.Errorf("data directory mode %v, want 0700", di.Mode().Perm())
+	}
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var mode string
+	if err := raw.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" {
+		t.Errorf("journal_mode = %q, want wal", mode)
 	}
 }
 
