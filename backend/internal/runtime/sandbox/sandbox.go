@@ -67,6 +67,9 @@ type Config struct {
 	MaskPaths []string
 	// KeepDirs keeps a seat's directory (the learner's files) on Destroy.
 	KeepDirs bool
+	// MaxParallelStarts bounds how many seats start at the same time;
+	// more Creates wait in line (default 2 per CPU).
+	MaxParallelStarts int
 	// ReadyTimeout bounds Create's wait for the daemon (default 15s).
 	ReadyTimeout time.Duration
 	Network      NetworkConfig

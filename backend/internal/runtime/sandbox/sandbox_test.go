@@ -6,12 +6,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -384,26 +387,84 @@ func TestCreateValidation(t *testing.T) {
 	}
 }
 
-// TestRealDaemon runs the real workspace daemon (cmd/workspace) in a seat.
-func TestRealDaemon(t *testing.T) {
+var (
+	seatdOnce sync.Once
+	seatdPath string
+	seatdErr  error
+)
+
+// buildSeatd builds testdata/seatd (the real workspace daemon with the init
+// hook) next to testBin, once.
+func buildSeatd(t *testing.T) string {
+	t.Helper()
 	needRoot(t)
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found to build cmd/workspace")
+	seatdOnce.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			seatdErr = err
+			return
+		}
+		out := filepath.Join(filepath.Dir(testBin), "seatd")
+		b, err := exec.Command(goBin, "build", "-o", out, "./testdata/seatd").CombinedOutput()
+		if err != nil {
+			seatdErr = fmt.Errorf("%v: %s", err, b)
+			return
+		}
+		seatdPath = out
+	})
+	if seatdErr != nil {
+		t.Skipf("cannot build the real daemon: %v", seatdErr)
 	}
-	out := filepath.Join(filepath.Dir(testBin), "workspace")
-	build := exec.Command(goBin, "build", "-o", out, "../../../cmd/workspace")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Skipf("cmd/workspace does not build yet: %v: %s", err, b)
-	}
+	return seatdPath
+}
+
+// realDaemonConfig: the production setup, the workspace daemon binary
+// doubling as the seat init.
+func realDaemonConfig(t *testing.T) Config {
+	bin := buildSeatd(t)
 	cfg := testConfig(t)
-	cfg.DaemonPath = out
-	cfg.DaemonEnv = nil
-	r := newRuntime(t, cfg)
+	cfg.DaemonPath, cfg.InitPath, cfg.DaemonEnv = bin, bin, nil
+	return cfg
+}
+
+// TestRealDaemon runs the real workspace daemon in a seat and talks to it.
+func TestRealDaemon(t *testing.T) {
+	r := newRuntime(t, realDaemonConfig(t))
 	start := time.Now()
 	s := createSeat(t, r, runtime.Spec{WorkshopID: "ws-real", Seat: 1})
 	t.Logf("seat with the real daemon ready in %v", time.Since(start))
 	if !r.Alive(context.Background(), s) {
 		t.Fatal("real daemon seat not alive (GET /health)")
 	}
+	for _, d := range seatExtra(t, s).Cgroup.LimitDirs {
+		for _, f := range []string{"memory.usage_in_bytes", "memory.current"} {
+			if b, err := os.ReadFile(filepath.Join(d, f)); err == nil {
+				n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				t.Logf("idle seat memory (init + daemon, cgroup %s): %.1f MiB", f, float64(n)/(1<<20))
+			}
+		}
+	}
+	// A file written through the daemon's API lands in the learner's home.
+	req, _ := http.NewRequest(http.MethodPut, "http://seat/files/content?path=hello.txt", strings.NewReader("hi"))
+	resp, err := seatClient(s).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT file: %s", resp.Status)
+	}
+	st, err := os.Stat(filepath.Join(s.Dir, "home", "hello.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := int(st.Sys().(*syscall.Stat_t).Uid); uid != seatExtra(t, s).UIDBase+learnerUID {
+		t.Errorf("file written by the daemon is owned by host uid %d", uid)
+	}
+}
+
+// TestConcurrentCreateRealDaemon: 30 seats at once in the production setup.
+func TestConcurrentCreateRealDaemon(t *testing.T) {
+	r := newRuntime(t, realDaemonConfig(t))
+	createConcurrently(t, r, 30)
 }
