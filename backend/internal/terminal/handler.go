@@ -61,7 +61,7 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the request
 	}
 	defer conn.CloseNow()
-	conn.SetReadLimit(MaxInputFrame + 1)
+	conn.SetReadLimit(MaxInputFrame)
 	ctx := r.Context()
 
 	var s *Session

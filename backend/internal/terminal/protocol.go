@@ -41,7 +41,8 @@ const (
 	CloseTooManySessions = 4429 // cannot create another session
 )
 
-// MaxInputFrame is the largest client message the server accepts.
+// MaxInputFrame is the largest client message (opcode included) the server
+// accepts; larger ones close the connection with 1009.
 const MaxInputFrame = 64 << 10
 
 // maxOutputData is the most output bytes in one OUTPUT frame.

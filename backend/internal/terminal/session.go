@@ -31,6 +31,7 @@ type Session struct {
 	cols, rows    int
 	idleSince     time.Time // when the last client left (or creation)
 	readerBlocked bool      // the PTY reader waits for the slowest client
+	bulk          bool      // the last PTY read was large: output is streaming
 	blockedSince  time.Time
 	readerDone    bool // PTY reached EOF/EIO
 	exited        bool // shell reaped and PTY closed: EXIT may be sent
@@ -134,6 +135,7 @@ func (s *Session) readLoop() {
 		s.mu.Lock()
 		if k > 0 {
 			s.ring.write(buf[:k])
+			s.bulk = k >= bulkRead
 			s.notifyLocked()
 		}
 		s.mu.Unlock()
@@ -391,6 +393,7 @@ type chunk struct {
 // exited with everything sent. It returns errStalled if a was dropped and
 // ctx's error if ctx ends first.
 func (s *Session) next(done <-chan struct{}, a *attachment, p []byte) (chunk, error) {
+	var coalesce <-chan time.Time // armed while waiting to fill a bigger frame
 	s.mu.Lock()
 	for {
 		select {
@@ -406,6 +409,27 @@ func (s *Session) next(done <-chan struct{}, a *attachment, p []byte) (chunk, er
 			return chunk{off: start, reset: true}, nil
 		}
 		if !a.paused && a.off < s.ring.end {
+			// While output streams (large PTY reads), wait a moment for more
+			// so frames carry tens of KiB instead of one 4 KiB PTY read each.
+			// Interactive output (echo, prompts) comes in small reads and is
+			// sent at once.
+			streaming := s.bulk && !s.readerDone && !s.readerBlocked && s.ring.end-a.off < coalesceBytes
+			if streaming && coalesce != closedTimeChan {
+				if coalesce == nil {
+					coalesce = time.After(coalesceWait)
+				}
+				ch := s.changed
+				s.mu.Unlock()
+				select {
+				case <-ch:
+				case <-coalesce:
+					coalesce = closedTimeChan
+				case <-done:
+					return chunk{}, errClientGone
+				}
+				s.mu.Lock()
+				continue
+			}
 			n := s.ring.read(a.off, p)
 			c := chunk{off: a.off, n: n}
 			s.mu.Unlock()
@@ -429,6 +453,20 @@ func (s *Session) next(done <-chan struct{}, a *attachment, p []byte) (chunk, er
 }
 
 var errClientGone = errors.New("terminal: client gone")
+
+// Output coalescing while streaming.
+const (
+	bulkRead      = 2048             // a PTY read this large means output is streaming
+	coalesceBytes = 32 << 10         // send at once when this much is pending
+	coalesceWait  = time.Millisecond // else wait at most this long for more
+)
+
+// closedTimeChan marks an expired coalescing wait.
+var closedTimeChan = func() <-chan time.Time {
+	c := make(chan time.Time)
+	close(c)
+	return c
+}()
 
 // sent records that n bytes from a's offset reached the client.
 func (s *Session) sent(a *attachment, n int) {

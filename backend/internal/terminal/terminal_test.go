@@ -14,7 +14,7 @@ import (
 
 // newTestManager runs a Manager with a plain interactive bash (no rc files,
 // prompt "$ ") behind an httptest server and returns the terminal URL.
-func newTestManager(t *testing.T, cfg Config) (*Manager, string) {
+func newTestManager(t testing.TB, cfg Config) (*Manager, string) {
 	t.Helper()
 	if _, err := os.Stat("/bin/bash"); err != nil {
 		t.Skip("needs /bin/bash")
@@ -483,6 +483,23 @@ func TestUnknownSessionClosesWith4404(t *testing.T) {
 	_, err := Dial(ctx, url, &DialOptions{Session: "doesnotexist"})
 	if CloseStatus(err) != CloseNotFound {
 		t.Fatalf("dial unknown session: %v", err)
+	}
+}
+
+func TestOversizedMessageClosesWith1009(t *testing.T) {
+	t.Parallel()
+	_, url := newTestManager(t, Config{})
+	ctx := testCtx(t)
+	c := dial(t, ctx, url, nil)
+	big := make([]byte, MaxInputFrame+1)
+	big[0] = OpInput
+	_ = c.write(ctx, big)
+	var err error
+	for err == nil {
+		_, err = c.Next(ctx)
+	}
+	if CloseStatus(err) != 1009 {
+		t.Fatalf("oversized message: %v", err)
 	}
 }
 
