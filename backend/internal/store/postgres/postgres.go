@@ -864,14 +864,16 @@ func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
 	return mapErr("add event", err)
 }
 
-// ListEvents implements store.Store: events with ID > afterID in ID order,
-// at most limit of them (limit <= 0: all).
+// ListEvents implements store.Store: events with ID > afterID, oldest
+// first. With limit > 0, only the newest limit of them (the tail of the
+// history, what a class view shows); limit <= 0: all.
 func (s *Store) ListEvents(ctx context.Context, workshopID string, afterID int64, limit int) ([]store.Event, error) {
 	q := `SELECT id, workshop_id, at, level, step, message FROM workshop_events
 		WHERE workshop_id = $1 AND id > $2 ORDER BY id`
 	args := []any{workshopID, afterID}
 	if limit > 0 {
-		q += ` LIMIT $3`
+		q = `SELECT * FROM (SELECT id, workshop_id, at, level, step, message FROM workshop_events
+			WHERE workshop_id = $1 AND id > $2 ORDER BY id DESC LIMIT $3) tail ORDER BY id`
 		args = append(args, limit)
 	}
 	rows, err := s.pool.Query(ctx, q, args...)

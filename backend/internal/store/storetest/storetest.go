@@ -745,8 +745,9 @@ func testEvents(t *testing.T, s store.Store) {
 		want    []store.Event
 	}{
 		{"after second", added[1].ID, 0, added[2:]},
-		{"after second, limit 2", added[1].ID, 2, added[2:4]},
-		{"limit 1", 0, 1, added[:1]},
+		{"after second, limit 2: the newest two", added[1].ID, 2, added[3:5]},
+		{"limit 1: the newest", 0, 1, added[4:5]},
+		{"limit larger than the rest", added[2].ID, 10, added[3:5]},
 		{"after last", added[4].ID, 10, []store.Event{}},
 	}
 	for _, c := range cases {
