@@ -352,6 +352,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	}
 	ex := &extra{Slot: slot, Key: key}
 	var cmd *exec.Cmd
+	prepared := false
 	exited := make(chan struct{})
 	defer func() {
 		if err == nil {
@@ -364,7 +365,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 			case <-time.After(5 * time.Second):
 			}
 		}
-		r.cleanup(context.Background(), ex, dir, false)
+		cleanDir := ""
+		if prepared {
+			cleanDir = dir
+		}
+		r.cleanup(context.Background(), ex, cleanDir, false)
 	}()
 
 	hostUID, hostGID := os.Geteuid(), os.Getegid()
@@ -372,10 +377,6 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		ex.UIDBase = r.cfg.UIDBase + slot*idRange
 		hostUID, hostGID = ex.UIDBase+learnerUID, ex.UIDBase+learnerUID
 	}
-	if err := r.prepareDir(dir, spec.Seat, hostUID, hostGID); err != nil {
-		return nil, err
-	}
-	mark("dirs")
 	if r.cgroups != nil {
 		cg, err := r.cgroups.create(key, limits{
 			memoryBytes: int64(mem) << 20,
@@ -387,7 +388,16 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		}
 		ex.Cgroup = cg
 	}
-	mark("cgroups")
+	mark("cgroups") // first: it fails if a seat of that name is running
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("sandbox: seat %s is already running", key)
+	}
+	if err := r.prepareDir(dir, spec.Seat, hostUID, hostGID); err != nil {
+		return nil, err
+	}
+	prepared = true
+	mark("dirs")
 
 	ic := initConfig{
 		Root:      filepath.Join(dir, "root"),

@@ -381,7 +381,18 @@ func TestCreateValidation(t *testing.T) {
 	if _, err := r.Create(context.Background(), runtime.Spec{WorkshopID: "../../etc", Seat: 1}); err == nil {
 		t.Fatal("bad workshop id accepted")
 	}
-	createSeat(t, r, runtime.Spec{WorkshopID: "ws-cap", Seat: 1})
+	s := createSeat(t, r, runtime.Spec{WorkshopID: "ws-cap", Seat: 1})
+	// The same seat again (an agent that lost its state) is refused and
+	// leaves the running one alone.
+	cfg2 := cfg
+	cfg2.MaxSeats = 0
+	r2 := newRuntime(t, cfg2)
+	if _, err := r2.Create(context.Background(), runtime.Spec{WorkshopID: "ws-cap", Seat: 1}); err == nil {
+		t.Fatal("a second seat with the same name was created")
+	}
+	if !r.Alive(context.Background(), s) {
+		t.Fatal("running seat broken by a duplicate Create")
+	}
 	if _, err := r.Create(context.Background(), runtime.Spec{WorkshopID: "ws-cap", Seat: 2}); !errors.Is(err, runtime.ErrCapacity) {
 		t.Fatalf("second seat with MaxSeats=1: %v", err)
 	}
