@@ -2,12 +2,14 @@ package open_test
 
 import (
 	"context"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/store/postgres"
 	"github.com/clarateach/backend/internal/store/storetest"
 )
 
@@ -165,4 +167,36 @@ func checkUsable(t *testing.T, s store.Store) {
 	if _, err := s.GetUser(ctx, u.ID); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestOpenNeonStyleURL: a postgresql://...?sslmode=require URL (what Neon
+// hands out) opens over TLS.
+func TestOpenNeonStyleURL(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Scheme = "postgresql"
+	q := u.Query()
+	q.Set("sslmode", "require")
+	u.RawQuery = q.Encode()
+	ctx := context.Background()
+	s, err := open.Open(ctx, u.String())
+	if err != nil {
+		if strings.Contains(err.Error(), "server refused TLS") || strings.Contains(err.Error(), "SSL") {
+			t.Skipf("test server has no TLS: %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var ssl bool
+	pool := s.(*postgres.Store).Pool()
+	if err := pool.QueryRow(ctx, `SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()`).Scan(&ssl); err != nil {
+		t.Fatal(err)
+	}
+	if !ssl {
+		t.Fatal("sslmode=require connection is not encrypted")
+	}
+	checkUsable(t, s)
 }
