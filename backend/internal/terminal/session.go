@@ -125,7 +125,7 @@ func (s *Session) spaceLocked() int {
 // it keeps reading and the ring drops the oldest bytes.
 func (s *Session) readLoop() {
 	defer close(s.readerDoneCh)
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, 16<<10) // PTY reads return at most ~4 KiB
 	for {
 		n, ok := s.waitForSpace(len(buf))
 		if !ok {

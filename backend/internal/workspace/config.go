@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"time"
 
 	"github.com/clarateach/backend/internal/terminal"
@@ -103,6 +104,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Shell == "" {
 		c.Shell = DefaultShell()
 	}
+	sh, err := exec.LookPath(c.Shell)
+	if err != nil {
+		return c, fmt.Errorf("shell: %w", err)
+	}
+	c.Shell = sh
 	if c.RingSize <= 0 {
 		c.RingSize = DefaultRingSize
 	}

@@ -241,6 +241,26 @@ func TestParseArgs(t *testing.T) {
 	}
 }
 
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, cfg := range map[string]Config{
+		"missing root":  {Root: filepath.Join(dir, "nope"), Shell: "/bin/sh"},
+		"root is file":  {Root: file, Shell: "/bin/sh"},
+		"missing shell": {Root: dir, Shell: "/no/such/shell"},
+		"shell not exe": {Root: dir, Shell: file},
+	} {
+		if s, err := New(cfg, nil); err == nil {
+			s.Close()
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
 func TestListen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
