@@ -4,12 +4,20 @@
 //	workspace --listen unix:/path/to.sock|tcp:HOST:PORT --root DIR --shell /bin/bash
 //
 // It does not authenticate: only the agent in front of it may reach it.
+//
+// The same binary is the sandbox runtime's seat init: sandbox.InitMain
+// returns at once unless the sandbox runtime started this process as a
+// seat's pid 1 (see internal/runtime/sandbox/README.md).
 package main
 
 import (
 	"os"
 
+	"github.com/clarateach/backend/internal/runtime/sandbox"
 	"github.com/clarateach/backend/internal/workspace"
 )
 
-func main() { os.Exit(workspace.Main(os.Args[1:], os.Stderr)) }
+func main() {
+	sandbox.InitMain()
+	os.Exit(workspace.Main(os.Args[1:], os.Stderr))
+}
