@@ -230,7 +230,8 @@ type Store interface {
 	ListWorkshopVMs(ctx context.Context) ([]WorkshopVM, error)
 	DeleteWorkshopVM(ctx context.Context, workshopID string) error
 
-	// Events, newest last. ListEvents returns those with ID > afterID.
+	// Events, newest last. ListEvents returns those with ID > afterID; when
+	// more than limit match, the newest limit of them (still oldest first).
 	AddEvent(ctx context.Context, e *Event) error
 	ListEvents(ctx context.Context, workshopID string, afterID int64, limit int) ([]Event, error)
 
