@@ -120,6 +120,9 @@ func (s *Session) spaceLocked() int {
 	return s.ring.size - int(s.ring.end-minOff)
 }
 
+// lowWater is the room a blocked reader waits for before reading again.
+func (s *Session) lowWater() int { return max(1, min(s.ring.size/4, 16<<10)) }
+
 // readLoop copies PTY output into the ring, never overwriting bytes some
 // attached client has not been sent (flow control). With no client attached
 // it keeps reading and the ring drops the oldest bytes.
@@ -164,7 +167,13 @@ func (s *Session) waitForSpace(want int) (int, bool) {
 			// A killed session drains without flow control so it dies now.
 			return want, true
 		}
-		if sp := s.spaceLocked(); sp > 0 {
+		// Once blocked, wait for a useful amount of room (hysteresis), so a
+		// client at the limit does not turn the stream into tiny reads.
+		need := 1
+		if s.readerBlocked {
+			need = s.lowWater()
+		}
+		if sp := s.spaceLocked(); sp >= need {
 			if s.readerBlocked {
 				s.readerBlocked = false
 				s.notifyLocked()
@@ -177,12 +186,12 @@ func (s *Session) waitForSpace(want int) (int, bool) {
 			s.blockedSince = now
 			s.notifyLocked()
 		}
-		// The laggards are the clients at the oldest offset.
-		minOff := s.ring.end - uint64(s.ring.size)
+		// The laggards are the clients that leave less than the low-water
+		// room: they are the ones holding the reader.
 		var next time.Duration = -1
 		kicked := false
 		for a := range s.clients {
-			if a.off != minOff {
+			if s.ring.size-int(s.ring.end-a.off) >= s.lowWater() {
 				continue
 			}
 			since := a.progress

@@ -29,6 +29,9 @@ func newTestManager(t testing.TB, cfg Config) (*Manager, string) {
 	cfg.Env = append(cfg.Env, "PS1=$ ", "HISTFILE=/dev/null")
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+		if os.Getenv("TERMINAL_TEST_LOG") != "" {
+			cfg.Logger = slog.Default()
+		}
 	}
 	m := NewManager(cfg)
 	srv := httptest.NewServer(m)
@@ -546,5 +549,27 @@ func TestNewestSessionIsReused(t *testing.T) {
 	}
 	if l := m.List(); len(l) != 2 || l[0].ID != a.Hello.Session {
 		t.Fatalf("list %+v", l)
+	}
+}
+
+func TestWithoutClientsTheShellKeepsRunning(t *testing.T) {
+	t.Parallel()
+	m, url := newTestManager(t, Config{RingSize: 4096})
+	ctx := testCtx(t)
+	s, err := m.Create(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody attached: output is read and the ring keeps only the newest.
+	if _, err := s.Write([]byte("seq 1 5000; echo fin-$((1+1))\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the output to overflow the ring", func() bool { return s.Stats().End > 5*4096 })
+	c := dial(t, ctx, url, &DialOptions{Session: s.ID()})
+	if out, err := c.ReadUntil(ctx, "fin-2"); err != nil || c.Resets() != 1 {
+		t.Fatalf("late attach: resets %d, %v (%q)", c.Resets(), err, out)
+	}
+	if st := s.Stats(); st.Allocated > 4096 {
+		t.Fatalf("ring allocated %d", st.Allocated)
 	}
 }
