@@ -5,5 +5,6 @@
 //
 // Tests that need a tool (nginx, shellcheck, promtool, systemd-analyze,
 // debootstrap, iptables) or root skip with a one-line reason when it is
-// missing. promtool is looked up in PATH, then in $PROMTOOL.
+// missing. promtool is $PROMTOOL, else .cache/promtool/usr/bin/promtool (which
+// scripts/test/promtool-test.sh unpacks), else promtool in PATH.
 package deploytest

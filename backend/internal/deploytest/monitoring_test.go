@@ -301,10 +301,19 @@ func TestMonitoringMetricsExist(t *testing.T) {
 	}
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // promtool returns promtool's path or skips.
 func promtool(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("PROMTOOL"); p != "" {
+		return p
+	}
+	// Unpacked by scripts/test/promtool-test.sh.
+	if p := repoPath(t, ".cache/promtool/usr/bin/promtool"); fileExists(p) {
 		return p
 	}
 	return needTool(t, "promtool")

@@ -23,6 +23,7 @@ var ourScripts = []string{
 	"scripts/lib/common.sh",
 	"scripts/lib/host-firewall.sh",
 	"scripts/test/nginx-check.sh",
+	"scripts/test/promtool-test.sh",
 	"scripts/rootfs/clarateach-init",
 	"frontend/docker/10-clarateach-backend-url.envsh",
 }
