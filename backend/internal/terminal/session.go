@@ -32,6 +32,7 @@ type Session struct {
 	idleSince     time.Time // when the last client left (or creation)
 	readerBlocked bool      // the PTY reader waits for the slowest client
 	bulk          bool      // the last PTY read was large: output is streaming
+	reserved      int       // bytes the reader may add when its current read returns
 	blockedSince  time.Time
 	readerDone    bool // PTY reached EOF/EIO
 	exited        bool // shell reaped and PTY closed: EXIT may be sent
@@ -136,6 +137,7 @@ func (s *Session) readLoop() {
 		}
 		k, err := s.pty.Read(buf[:n])
 		s.mu.Lock()
+		s.reserved = 0
 		if k > 0 {
 			s.ring.write(buf[:k])
 			s.bulk = k >= bulkRead
@@ -165,7 +167,8 @@ func (s *Session) waitForSpace(want int) (int, bool) {
 		}
 		if s.killed {
 			// A killed session drains without flow control so it dies now.
-			return want, true
+			s.reserved = min(want, s.lowWater())
+			return s.reserved, true
 		}
 		// Once blocked, wait for a useful amount of room (hysteresis), so a
 		// client at the limit does not turn the stream into tiny reads.
@@ -178,7 +181,10 @@ func (s *Session) waitForSpace(want int) (int, bool) {
 				s.readerBlocked = false
 				s.notifyLocked()
 			}
-			return min(sp, want), true
+			// Keep reads well below the ring size, so a client attaching
+			// during a read still finds most of the ring to replay.
+			s.reserved = min(sp, want, s.lowWater())
+			return s.reserved, true
 		}
 		now := s.m.clock.Now()
 		if !s.readerBlocked {
@@ -338,15 +344,21 @@ func (s *Session) attach(mode string, off uint64) (a *attachment, h Hello, reset
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start, end := s.ring.start(), s.ring.end
-	if off < start || off > end {
+	// A read in flight may still overwrite the oldest bytes: the client
+	// must start after what it will drop.
+	keep := start
+	if k := end + uint64(s.reserved); k > uint64(s.ring.size) {
+		keep = max(start, k-uint64(s.ring.size))
+	}
+	if off < keep || off > end {
 		reset = true
-		off = start
-		if start > 0 {
+		off = keep
+		if keep > 0 {
 			// Skip the partial first line so the replay starts cleanly.
-			probe := make([]byte, min(4096, int(end-start)))
-			n := s.ring.read(start, probe)
+			probe := make([]byte, min(4096, int(end-keep)))
+			n := s.ring.read(keep, probe)
 			if i := bytes.IndexByte(probe[:n], '\n'); i >= 0 {
-				off = start + uint64(i) + 1
+				off = keep + uint64(i) + 1
 			}
 		}
 	}
