@@ -42,7 +42,7 @@ export function Routes() {
   const { pathname } = useLocation();
   let m: Record<string, string> | null;
   if (pathname === '/') return <Landing />;
-  if (pathname === '/signin') return <AuthPage mode="signin" />;
+  if (pathname === '/signin' || pathname === '/login') return <AuthPage mode="signin" />;
   if (pathname === '/signup') return <AuthPage mode="signup" />;
   if (pathname === '/dashboard')
     return (

@@ -139,6 +139,8 @@ export interface TerminalSessionInfo {
   cols?: number;
   rows?: number;
   exited?: boolean;
+  /** Bytes of output so far. */
+  offset?: number;
 }
 
 export interface FileEntry {

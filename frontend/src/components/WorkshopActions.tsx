@@ -52,8 +52,8 @@ export function WorkshopActions({
             Stop
           </Button>
         )}
-        <CopyButton text={link} label="Copy join link" small={compact} />
-        <CopyButton text={workshop.code} label="Copy code" small={compact} />
+        <CopyButton text={link} label="Copy join link" small={!!compact} />
+        <CopyButton text={workshop.code} label="Copy code" small={!!compact} />
         <Button small={compact} onClick={() => setShowQr(true)}>
           QR code
         </Button>

@@ -1,0 +1,247 @@
+#!/usr/bin/env node
+// Browser end-to-end test of ClaraTeach against a running server with real
+// seats (CLARATEACH_URL), driving Debian's Chromium with playwright-core.
+//
+//   CLARATEACH_URL=http://127.0.0.1:8080 node e2e/run.mjs
+//
+// Screenshots go to CLARATEACH_ARTIFACTS (default <repo>/artifacts/e2e).
+// Any browser console error fails the run. The last line is "N passed, N failed".
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { baseUrl, launch, terminalText, waitForPrompt, waitForTerminal } from './lib.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..', '..');
+const BASE = baseUrl();
+const ARTIFACTS = path.resolve(process.env.CLARATEACH_ARTIFACTS || path.join(repoRoot, 'artifacts', 'e2e'));
+const RUNNING_TIMEOUT = Number(process.env.E2E_RUNNING_TIMEOUT_MS || 180_000);
+const T = 20_000; // default wait for UI and shell output
+
+if (!BASE) {
+  console.error('e2e: set CLARATEACH_URL to a running ClaraTeach server (scripts/e2e.sh starts one)');
+  console.log('0 passed, 1 failed');
+  process.exit(2);
+}
+mkdirSync(ARTIFACTS, { recursive: true });
+
+const results = [];
+const consoleErrors = [];
+let skipRest = false;
+
+function log(...a) {
+  console.log('e2e:', ...a);
+}
+
+async function step(name, fn, { pages = [] } = {}) {
+  if (skipRest) {
+    results.push({ name, status: 'skipped' });
+    log(`SKIP ${name} (an earlier step failed)`);
+    return;
+  }
+  const t0 = Date.now();
+  try {
+    await fn();
+    results.push({ name, status: 'passed' });
+    log(`PASS ${name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (err) {
+    results.push({ name, status: 'failed', err });
+    log(`FAIL ${name}: ${err?.stack || err}`);
+    skipRest = true;
+    for (const [i, p] of pages.entries()) {
+      try {
+        const file = path.join(ARTIFACTS, `failure-${name.replace(/\W+/g, '-').toLowerCase()}-${i}.png`);
+        await p.screenshot({ path: file, fullPage: true });
+        log(`  screenshot: ${file}`);
+        const text = await terminalText(p).catch(() => '');
+        if (text) log(`  terminal:\n${text.split('\n').filter(Boolean).slice(-15).join('\n')}`);
+      } catch {
+        /* the page may be gone */
+      }
+    }
+  }
+}
+
+function watchConsole(page, who) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') {
+      const loc = msg.location();
+      consoleErrors.push(`[${who}] ${msg.text()}${loc?.url ? ` (${loc.url}:${loc.lineNumber})` : ''}`);
+    }
+  });
+  page.on('pageerror', (err) => consoleErrors.push(`[${who}] uncaught: ${err.message}`));
+}
+
+async function shot(page, name) {
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file });
+  log(`  screenshot: ${file}`);
+}
+
+/** Types a command into the focused workspace terminal and presses Enter. */
+async function run(page, cmd, scope = '[data-testid="workspace"]') {
+  await page.click(`${scope} .terminal-host:not([style*="display: none"]) .xterm-screen`);
+  await page.keyboard.type(cmd, { delay: 5 });
+  await page.keyboard.press('Enter');
+}
+
+const rand = () => Math.random().toString(36).slice(2, 8);
+const stamp = rand();
+const instructor = { name: 'E2E Instructor', email: `e2e-${stamp}@example.com`, password: `pw-${stamp}-${rand()}` };
+const learner = { name: 'Lee Learner', email: `lee-${stamp}@example.com` };
+const state = {};
+
+const browser = await launch();
+const ictx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 } });
+const lctx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 } });
+const ipage = await ictx.newPage();
+const lpage = await lctx.newPage();
+watchConsole(ipage, 'instructor');
+watchConsole(lpage, 'learner');
+ipage.setDefaultTimeout(T);
+lpage.setDefaultTimeout(T);
+
+try {
+  await step(
+    '1. instructor signs up, creates and starts a workshop, waits for running',
+    async () => {
+      await ipage.goto('/signup');
+      await ipage.fill('input[name="name"]', instructor.name);
+      await ipage.fill('input[name="email"]', instructor.email);
+      await ipage.fill('input[name="password"]', instructor.password);
+      await ipage.click('button[type="submit"]');
+      await ipage.waitForURL('**/dashboard');
+      await ipage.click('text=New workshop');
+      await ipage.waitForURL('**/workshops/new');
+      await ipage.fill('input[name="name"]', `E2E ${stamp}`);
+      await ipage.fill('input[name="seats"]', '2');
+      await ipage.click('button:has-text("Create workshop")');
+      await ipage.waitForURL(/\/workshops\/(?!new)[^/]+$/);
+      state.workshopId = decodeURIComponent(new URL(ipage.url()).pathname.split('/').pop());
+      await ipage.click('.workshop-actions button:has-text("Start")');
+      await ipage.waitForSelector('main.class-view[data-status="running"]', { timeout: RUNNING_TIMEOUT });
+      state.code = (await ipage.textContent('main.class-view .page-head .mono'))?.trim();
+      if (!state.code) throw new Error('no workshop code on the class view');
+      await ipage.goto('/dashboard');
+      await ipage.waitForSelector(`[data-workshop-id="${state.workshopId}"] [data-status="running"]`);
+      await shot(ipage, 'dashboard');
+    },
+    { pages: [ipage] },
+  );
+
+  await step(
+    '2. learner registers, joins, and runs echo hello-$RANDOM',
+    async () => {
+      await lpage.goto(`/join/${encodeURIComponent(state.code)}`);
+      const prefilled = await lpage.inputValue('input[name="workshop_code"]');
+      if (prefilled !== state.code) throw new Error(`workshop code not pre-filled: "${prefilled}"`);
+      await lpage.fill('input[name="name"]', learner.name);
+      await lpage.fill('input[name="email"]', learner.email);
+      await lpage.click('button:has-text("Get my access code")');
+      state.access = (await lpage.textContent('[data-testid="access-code"]'))?.trim();
+      if (!state.access) throw new Error('no access code shown');
+      await lpage.click('a:has-text("Open my workspace")');
+      await lpage.waitForURL(`**/w/${encodeURIComponent(state.access)}`);
+      await lpage.waitForSelector('[data-testid="workspace"]', { timeout: RUNNING_TIMEOUT });
+      await lpage.waitForSelector('.terminal-tabs .conn-status[data-state="open"]');
+      await waitForPrompt(lpage, { scope: '[data-testid="workspace"]' });
+      await run(lpage, 'echo hello-$RANDOM');
+      const m = await waitForTerminal(lpage, /^hello-(\d+)$/m, { scope: '[data-testid="workspace"]' });
+      state.hello = m[0];
+      log(`  terminal printed ${state.hello}`);
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '3. learner saves a file in the editor and cats it in the terminal',
+    async () => {
+      const file = `e2e-${stamp}.txt`;
+      const content = `saved-from-editor-${rand()}`;
+      await lpage.click('button[aria-label="New file"]');
+      await lpage.fill('#tree-name', file);
+      await lpage.press('#tree-name', 'Enter');
+      await lpage.waitForSelector(`.editor .tab[data-path="${file}"]`);
+      await lpage.waitForSelector('.editor .cm-content');
+      await lpage.click('.editor .cm-content');
+      await lpage.keyboard.type(content);
+      await lpage.waitForSelector(`.editor .tab[data-path="${file}"][data-dirty="true"]`);
+      await lpage.keyboard.press('Control+s');
+      await lpage.waitForSelector(`.editor .tab[data-path="${file}"][data-dirty="false"]`);
+      await run(lpage, `cat ${file}; echo`);
+      await waitForTerminal(lpage, new RegExp(`^${content}$`, 'm'), { scope: '[data-testid="workspace"]' });
+      await shot(lpage, 'workspace');
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '4. after a reload the output is still there and the shell is the same process',
+    async () => {
+      await run(lpage, 'echo before-pid-$$');
+      const before = (await waitForTerminal(lpage, /^before-pid-(\d+)$/m, { scope: '[data-testid="workspace"]' }))[1];
+      await lpage.reload();
+      await lpage.waitForSelector('[data-testid="workspace"]');
+      await lpage.waitForSelector('.terminal-tabs .conn-status[data-state="open"]');
+      await waitForTerminal(lpage, new RegExp(`^${state.hello}$`, 'm'), { scope: '[data-testid="workspace"]' });
+      await run(lpage, 'echo after-pid-$$');
+      const after = (await waitForTerminal(lpage, /^after-pid-(\d+)$/m, { scope: '[data-testid="workspace"]' }))[1];
+      log(`  shell pid before ${before}, after ${after}`);
+      if (before !== after) throw new Error(`the shell changed across the reload: pid ${before} then ${after}`);
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '5. instructor watches the learner terminal and sees new output',
+    async () => {
+      await ipage.goto(`/workshops/${encodeURIComponent(state.workshopId)}`);
+      const seat = ipage.locator('.seat-grid button.seat', { hasText: learner.name });
+      await seat.click();
+      await ipage.waitForSelector('.watcher .conn-status[data-state="open"]');
+      const marker = `watched-${rand()}`;
+      await run(lpage, `echo ${marker}`);
+      await waitForTerminal(ipage, new RegExp(`^${marker}$`, 'm'), { scope: '.watcher' });
+      await shot(ipage, 'class-view');
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
+    '6. instructor takes over and types into the learner terminal',
+    async () => {
+      await ipage.click('.watcher button:has-text("Take over")');
+      await ipage.waitForSelector('.watcher .conn-status[data-state="open"]');
+      await ipage.waitForSelector('.watcher [data-readonly]', { state: 'detached' });
+      const marker = `takeover-${rand()}`;
+      await run(ipage, `echo ${marker}`, '.watcher');
+      await waitForTerminal(lpage, new RegExp(`^${marker}$`, 'm'), { scope: '[data-testid="workspace"]' });
+    },
+    { pages: [ipage, lpage] },
+  );
+} finally {
+  // Leave nothing running: delete the workshop (the server tears its seats down).
+  if (state.workshopId) {
+    try {
+      const status = await ipage.evaluate(
+        async (id) => (await fetch(`/api/workshops/${encodeURIComponent(id)}`, { method: 'DELETE', credentials: 'include' })).status,
+        state.workshopId,
+      );
+      log(`cleanup: DELETE workshop → ${status}`);
+    } catch (err) {
+      log(`cleanup failed: ${err}`);
+    }
+  }
+  skipRest = false;
+  await step('no browser console errors', async () => {
+    if (consoleErrors.length) throw new Error(`console errors:\n  ${consoleErrors.join('\n  ')}`);
+  });
+  await browser.close();
+}
+
+const passed = results.filter((r) => r.status === 'passed').length;
+const failed = results.filter((r) => r.status === 'failed').length;
+const skipped = results.filter((r) => r.status === 'skipped').length;
+log(`screenshots in ${ARTIFACTS}`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed || skipped ? 1 : 0);
