@@ -166,6 +166,7 @@ func (f *opFlags) parse(args []string, maxArgs int) ([]string, error) {
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

@@ -179,6 +179,10 @@ func (a *gcAgent) ListSeats(ctx context.Context) ([]agentclient.Seat, error) {
 	a.mu.Lock()
 	a.rep.AgentsSeen++
 	a.rep.SeatsChecked += len(seats)
+	if err != nil {
+		a.rep.Notes = append(a.rep.Notes, "could not list the seats on "+a.BaseURL()+
+			"; if agents are not reachable from here (the firewall opens port 9090 to the control plane only), run with --no-seats")
+	}
 	a.mu.Unlock()
 	return seats, err
 }
@@ -308,6 +312,9 @@ func printGC(w io.Writer, rep *gcReport) {
 			}
 			_ = t.flush()
 		}
+	}
+	if rep.Provisioner == config.ProvisionerGCP && len(rep.VMs) > 0 {
+		fmt.Fprintln(w)
 	}
 	if len(rep.Seats) == 0 {
 		fmt.Fprintf(w, "No orphaned seats (%s on %s checked).\n", plural(rep.SeatsChecked, "seat", "seats"), plural(rep.AgentsSeen, "agent", "agents"))

@@ -881,4 +881,17 @@ func TestGCLocal(t *testing.T) {
 	if got := seatKeys(t, ac); !slices.Equal(got, []string{"here/1"}) {
 		t.Errorf("seats after local gc: %v", got)
 	}
+
+	// An agent that does not answer fails the run, with a hint.
+	dead := deadURL(t)
+	fx.workshop(t, "away", "Away", store.StatusRunning, store.DesiredRunning, 1, time.Now(), func(w *store.Workshop) {
+		w.AgentURL, w.AgentToken = dead, "x"
+	})
+	out, errOut, code := run(t, "gc")
+	if code != 1 || !strings.Contains(errOut, "garbage collection incomplete: list seats on "+dead) || !strings.Contains(out, "run with --no-seats") {
+		t.Errorf("unreachable agent: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if out := mustRun(t, "gc", "--no-seats"); !strings.Contains(out, "seats were not checked (--no-seats)") {
+		t.Errorf("gc --no-seats (local):\n%s", out)
+	}
 }
