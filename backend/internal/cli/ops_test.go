@@ -618,8 +618,12 @@ func TestQuota(t *testing.T) {
 // buildDaemon builds the workspace daemon for the process runtime.
 func buildDaemon(t *testing.T) string {
 	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("needs the go tool to build the workspace daemon for a real agent")
+	}
 	bin := filepath.Join(t.TempDir(), "clarateach-workspace")
-	cmd := exec.Command("go", "build", "-o", bin, "../../cmd/workspace")
+	cmd := exec.Command(goBin, "build", "-o", bin, "../../cmd/workspace")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build cmd/workspace: %v\n%s", err, out)
 	}
