@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// Web app bench:
+//  1. gzipped sizes of the built JS/CSS chunks in dist/ (run `npm run build` first),
+//     split into what the first page load needs and what loads lazily;
+//  2. with CLARATEACH_URL: the time from page load to a live terminal prompt in
+//     headless Chromium, for a warm seat. The seat comes from
+//     CLARATEACH_ACCESS_CODE, or (without it) from a throwaway workshop this
+//     bench creates through the API and deletes afterwards.
+//
+//   npm run build && CLARATEACH_URL=http://127.0.0.1:8080 npm run bench
+//   BENCH_RUNS (default 5) page loads are timed after one warm-up.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { baseUrl, launch, waitForPrompt } from '../e2e/lib.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.resolve(here, '..', 'dist');
+const TARGET_MS = 1500;
+
+function kb(n) {
+  return `${(n / 1024).toFixed(1)} KB`;
+}
+
+function sizes() {
+  if (!existsSync(path.join(dist, 'index.html'))) {
+    console.log('bundle: dist/ not built (run `npm run build`): sizes skipped');
+    return;
+  }
+  const html = readFileSync(path.join(dist, 'index.html'), 'utf8');
+  const initial = new Set([...html.matchAll(/(?:src|href)="\/(assets\/[^"]+)"/g)].map((m) => m[1]));
+  const assets = readdirSync(path.join(dist, 'assets'))
+    .filter((f) => /\.(js|css)$/.test(f))
+    .map((f) => {
+      const buf = readFileSync(path.join(dist, 'assets', f));
+      return { file: `assets/${f}`, raw: statSync(path.join(dist, 'assets', f)).size, gz: gzipSync(buf, { level: 9 }).length };
+    })
+    .sort((a, b) => b.gz - a.gz);
+  console.log('bundle: gzipped sizes of dist/assets (* = loaded by the first page)');
+  console.log(`  ${'chunk'.padEnd(44)} ${'raw'.padStart(10)} ${'gzip'.padStart(10)}`);
+  for (const a of assets) {
+    const mark = initial.has(a.file) ? '*' : ' ';
+    console.log(`${mark} ${a.file.padEnd(44)} ${kb(a.raw).padStart(10)} ${kb(a.gz).padStart(10)}`);
+  }
+  const sum = (xs, k) => xs.reduce((n, x) => n + x[k], 0);
+  const first = assets.filter((a) => initial.has(a.file));
+  const lazy = assets.filter((a) => !initial.has(a.file));
+  const js = (xs) => xs.filter((a) => a.file.endsWith('.js'));
+  const css = (xs) => xs.filter((a) => a.file.endsWith('.css'));
+  console.log(`bundle: first load  JS ${kb(sum(js(first), 'gz'))} gzip, CSS ${kb(sum(css(first), 'gz'))} gzip`);
+  console.log(`bundle: lazy chunks JS ${kb(sum(js(lazy), 'gz'))} gzip, CSS ${kb(sum(css(lazy), 'gz'))} gzip`);
+  console.log(`bundle: all         JS ${kb(sum(js(assets), 'gz'))} gzip, CSS ${kb(sum(css(assets), 'gz'))} gzip`);
+}
+
+async function api(base, p, { method = 'GET', body, token } = {}) {
+  const res = await fetch(base + p, {
+    method,
+    headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : undefined;
+  if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${data?.error?.message ?? text}`);
+  return data;
+}
+
+/** Makes a running one-seat workshop and a seated learner; returns the access code and a cleanup. */
+async function makeSeat(base) {
+  const id = Math.random().toString(36).slice(2, 8);
+  const { token } = await api(base, '/api/auth/register', {
+    method: 'POST',
+    body: { email: `bench-${id}@example.com`, password: `bench-pw-${id}-x`, name: 'Bench' },
+  });
+  const ws = await api(base, '/api/workshops', { method: 'POST', token, body: { name: `bench ${id}`, seats: 1 } });
+  const cleanup = async () => {
+    await api(base, `/api/workshops/${ws.id}`, { method: 'DELETE', token }).catch(() => undefined);
+  };
+  try {
+    await api(base, `/api/workshops/${ws.id}/start`, { method: 'POST', token });
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      const w = await api(base, `/api/workshops/${ws.id}`, { token });
+      if (w.status === 'running') break;
+      if (w.status === 'error') throw new Error(`workshop failed: ${w.status_reason}`);
+      if (Date.now() > deadline) throw new Error(`workshop still ${w.status} after 180 s`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const reg = await api(base, '/api/register', {
+      method: 'POST',
+      body: { workshop_code: ws.code, name: 'Bench Learner', email: `bench-learner-${id}@example.com` },
+    });
+    return { access: reg.access_code, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function promptTime(base, access) {
+  const runs = Math.max(1, Number(process.env.BENCH_RUNS || 5));
+  const browser = await launch();
+  const times = [];
+  try {
+    for (let i = 0; i <= runs; i++) {
+      // A fresh context each time: no HTTP cache, no stored layout.
+      const ctx = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+      const page = await ctx.newPage();
+      await page.goto(`${base}/w/${encodeURIComponent(access)}`, { waitUntil: 'commit' });
+      await waitForPrompt(page, { scope: '[data-testid="workspace"]', timeout: 60_000 });
+      // performance.now() counts from the start of the navigation.
+      const ms = await page.evaluate(() => performance.now());
+      if (i > 0) times.push(ms); // the first load warms the seat (creates the shell)
+      console.log(`prompt: ${i === 0 ? 'warm-up' : `run ${i}`.padEnd(7)} ${ms.toFixed(0)} ms`);
+      await ctx.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  times.sort((a, b) => a - b);
+  const median = times[Math.floor(times.length / 2)];
+  console.log(
+    `prompt: page load to live terminal prompt: median ${median.toFixed(0)} ms, min ${times[0].toFixed(0)} ms, max ${times[times.length - 1].toFixed(0)} ms over ${times.length} runs (target <= ${TARGET_MS} ms: ${median <= TARGET_MS ? 'met' : 'NOT met'})`,
+  );
+}
+
+sizes();
+const base = baseUrl();
+if (!base) {
+  console.log('prompt: CLARATEACH_URL not set: time to terminal prompt skipped');
+  process.exit(0);
+}
+let seat;
+try {
+  seat = process.env.CLARATEACH_ACCESS_CODE
+    ? { access: process.env.CLARATEACH_ACCESS_CODE, cleanup: async () => undefined }
+    : await makeSeat(base);
+  await promptTime(base, seat.access);
+} catch (err) {
+  console.error(`prompt: failed: ${err?.message || err}`);
+  process.exitCode = 1;
+} finally {
+  await seat?.cleanup();
+}
