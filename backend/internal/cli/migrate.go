@@ -26,7 +26,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *dsn == "" {
-		cfg, err := loadConfig(ctx, nil, stderr)
+		cfg, err := loadConfigReadOnly(ctx, stderr)
 		if err != nil {
 			return err
 		}
@@ -70,7 +70,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		pw = strings.TrimSpace(line)
 	}
-	cfg, err := loadConfig(ctx, nil, stderr)
+	cfg, err := loadConfigReadOnly(ctx, stderr)
 	if err != nil {
 		return err
 	}

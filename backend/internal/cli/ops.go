@@ -222,7 +222,7 @@ func plural(n int, one, many string) string {
 // opsConfig reads the configuration with the server's loader (environment,
 // .env, Secret Manager), without server flags.
 func opsConfig(ctx context.Context, stderr io.Writer) (*config.Config, error) {
-	return loadConfig(ctx, nil, stderr)
+	return loadConfigReadOnly(ctx, stderr)
 }
 
 // openOpsStore opens the configured database. Unlike the server it refuses

@@ -30,9 +30,21 @@ import (
 )
 
 func loadConfig(ctx context.Context, args []string, stderr io.Writer) (*config.Config, error) {
+	return load(ctx, args, stderr, false)
+}
+
+// loadConfigReadOnly is the configuration of commands that only read state:
+// nothing is generated in the data directory, and the server's secrets are
+// not required.
+func loadConfigReadOnly(ctx context.Context, stderr io.Writer) (*config.Config, error) {
+	return load(ctx, nil, stderr, true)
+}
+
+func load(ctx context.Context, args []string, stderr io.Writer, readOnly bool) (*config.Config, error) {
 	return config.Load(ctx, config.Options{
-		Args:   args,
-		Output: stderr,
+		Args:     args,
+		Output:   stderr,
+		ReadOnly: readOnly,
 		Secrets: func(ctx context.Context, project, endpoint string, names []string) (map[string]string, error) {
 			return secrets.Fetch(ctx, secrets.Config{Project: project, Endpoint: endpoint}, names)
 		},

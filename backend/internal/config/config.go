@@ -90,6 +90,10 @@ type Options struct {
 	EnvFile string              // default: .env in the working directory or its parent
 	Secrets SecretSource        // used when GCP_PROJECT is set
 	Output  io.Writer           // flag usage output, default os.Stderr
+	// ReadOnly is for commands that only read state (operators' commands,
+	// migrate): no secret is generated, and the server's own secrets are
+	// not required.
+	ReadOnly bool
 }
 
 // ErrHelp is returned when -h/--help was given.
@@ -227,7 +231,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 			c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "clarateach.db")
 			c.Sources["DATABASE_URL"] = "default"
 		}
-		if c.WorkspaceTokenSecret == "" || c.JWTSecret == "" {
+		if (c.WorkspaceTokenSecret == "" || c.JWTSecret == "") && !o.ReadOnly {
 			gen, err := localSecrets(c.DataDir)
 			if err != nil {
 				return nil, err
@@ -247,6 +251,9 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	// Production: nothing secret has a default.
 	if c.DatabaseURL == "" {
 		return nil, errors.New("DATABASE_URL is required")
+	}
+	if o.ReadOnly {
+		return c, nil
 	}
 	if c.WorkspaceTokenSecret == "" {
 		return nil, errors.New("WORKSPACE_TOKEN_SECRET is required")

@@ -163,3 +163,22 @@ func TestDotEnv(t *testing.T) {
 		t.Fatalf("bad .env: %v", err)
 	}
 }
+
+func TestReadOnlyGeneratesNothing(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	c, err := Load(context.Background(), Options{ReadOnly: true, Getenv: envMap(map[string]string{"DATA_DIR": dir}), EnvFile: filepath.Join(dir, "none")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWTSecret != "" || c.DatabaseURL == "" {
+		t.Fatalf("read-only local config: jwt=%q db=%q", c.JWTSecret, c.DatabaseURL)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("read-only load created %s", dir)
+	}
+	// gcp mode: the server's secrets are not required to read state.
+	if _, err := Load(context.Background(), Options{ReadOnly: true, Getenv: envMap(map[string]string{"GCP_PROJECT": "p", "GCP_ZONE": "z", "FC_SNAPSHOT_NAME": "s", "DATABASE_URL": "postgres://x/y"}), EnvFile: filepath.Join(dir, "none")}); err != nil {
+		t.Fatalf("read-only gcp config: %v", err)
+	}
+}

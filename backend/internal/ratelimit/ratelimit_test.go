@@ -40,7 +40,7 @@ func TestLimiterBoundedKeys(t *testing.T) {
 	l := New(1, time.Hour)
 	l.MaxKeys = 10
 	for i := 0; i < 1000; i++ {
-		l.Fail(string(rune('a' + i%26)) + string(rune(i)))
+		l.Fail(string(rune('a'+i%26)) + string(rune(i)))
 	}
 	if len(l.buckets) > 10 {
 		t.Fatalf("buckets grew to %d", len(l.buckets))
