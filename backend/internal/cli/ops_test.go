@@ -246,7 +246,7 @@ func TestGCPCommandsNeedProjectAndZone(t *testing.T) {
 	}{
 		{"no project", nil, "GCP_PROJECT is not set"},
 		{"no zone, local provisioner", map[string]string{"GCP_PROJECT": testProject, "PROVISIONER": "local"}, "GCP_ZONE is not set"},
-		{"no zone, gcp provisioner", map[string]string{"GCP_ZONE": ""}, "GCP_ZONE is required for the gcp provisioner"},
+		{"no zone, gcp provisioner", map[string]string{"GCP_ZONE": ""}, "GCP_ZONE is not set"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
