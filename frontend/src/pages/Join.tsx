@@ -84,7 +84,7 @@ export function WaitingScreen({ result, since }: { result: JoinResult; since: nu
               </li>
             ))}
           </ol>
-          <p className="muted small">Waiting for {formatDuration(now - since)}</p>
+          <p className="muted small">Waiting for {formatDuration(Math.floor((now - since) / 1000) * 1000) || '0 s'}</p>
         </div>
       </main>
     </div>

@@ -1,6 +1,6 @@
 // The learner's workspace: terminal tabs, file tree, editor and lab guide in
 // resizable panels (layout remembered). Loaded lazily from the join page.
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { WorkspaceClient, type JoinResult } from '../api';
 import type { JoinSession } from '../joinSession';
 import { Split } from '../components/Split';
@@ -8,7 +8,11 @@ import { Markdown } from '../components/Markdown';
 import { Brand } from '../components/TopBar';
 import { TerminalTabs, type TerminalTabsHandle } from '../terminal/TerminalTabs';
 import { FileTree } from './FileTree';
-import { Editor, type EditorHandle } from './Editor';
+import type { EditorHandle } from './Editor';
+import { Spinner } from '../components/ui';
+
+// CodeMirror is big: the terminal comes up first, the editor right after.
+const Editor = lazy(() => import('./Editor').then((m) => ({ default: m.Editor })));
 import { useStoredState } from '../hooks';
 
 // Alt+1..4 move focus between panels, even from inside the terminal.
@@ -51,6 +55,18 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
   const client = useMemo(() => new WorkspaceClient(endpoints, (refresh) => session.getToken(refresh)), [endpoints, session]);
   const term = useRef<TerminalTabsHandle | null>(null);
   const editor = useRef<EditorHandle | null>(null);
+  const pendingOpen = useRef<string | null>(null);
+  const setEditor = useCallback((h: EditorHandle | null) => {
+    editor.current = h;
+    if (h && pendingOpen.current) {
+      void h.open(pendingOpen.current);
+      pendingOpen.current = null;
+    }
+  }, []);
+  const openFile = useCallback((p: string) => {
+    if (editor.current) void editor.current.open(p);
+    else pendingOpen.current = p;
+  }, []);
   const [showGuide, setShowGuide] = useStoredState<boolean>('clarateach.layout.guide', true);
   const [mobilePanel, setMobilePanel] = useState<'terminal' | 'editor' | 'files' | 'guide'>('terminal');
 
@@ -83,13 +99,23 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       client={client}
       onOpen={(p) => {
         setMobilePanel('editor');
-        void editor.current?.open(p);
+        openFile(p);
       }}
       onRenamed={(a, b) => editor.current?.renamed(a, b)}
       onRemoved={(p) => editor.current?.removed(p)}
     />
   );
-  const editorPanel = <Editor client={client} handleRef={editor} />;
+  const editorPanel = (
+    <Suspense
+      fallback={
+        <section className="editor" aria-label="Editor">
+          <Spinner label="Loading the editor…" />
+        </section>
+      }
+    >
+      <Editor client={client} handleRef={setEditor} />
+    </Suspense>
+  );
   const terminal = (
     <TerminalTabs
       client={client}
