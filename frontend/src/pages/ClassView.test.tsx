@@ -1,0 +1,139 @@
+import { describe, expect, it, vi } from 'vitest';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import ClassView from './ClassView';
+import { AuthProvider } from '../auth';
+import { mockFetch } from '../test/fetchMock';
+import type { Seat, WorkshopDetail } from '../api';
+
+// The seat watcher needs a browser terminal: a stand-in records what it was given.
+vi.mock('../terminal/TerminalTabs', () => ({
+  TerminalTabs: ({ mode }: { mode: string }) => <div data-testid="terminal-stub">terminal {mode}</div>,
+}));
+
+class FakeEventSource {
+  static CLOSED = 2;
+  static last: FakeEventSource | null = null;
+  readyState = 0;
+  onerror: (() => void) | null = null;
+  listeners: Record<string, ((ev: MessageEvent) => void)[]> = {};
+  constructor(public url: string) {
+    FakeEventSource.last = this;
+  }
+  addEventListener(name: string, fn: (ev: MessageEvent) => void) {
+    (this.listeners[name] ??= []).push(fn);
+  }
+  emit(name: string, data: unknown) {
+    this.readyState = 1;
+    for (const fn of this.listeners[name] ?? []) fn(new MessageEvent(name, { data: JSON.stringify(data) }));
+  }
+  fail() {
+    this.readyState = FakeEventSource.CLOSED;
+    this.onerror?.();
+  }
+  close() {
+    this.readyState = FakeEventSource.CLOSED;
+  }
+}
+
+const base: WorkshopDetail = {
+  id: 'w1', owner_id: 'u1', name: 'Go basics', code: 'GO1234', seats: 3, seats_used: 1, status: 'provisioning',
+  desired_state: 'running', step: 'create_seats', created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+  vm: {
+    name: 'local', status: 'starting',
+    steps: [
+      { name: 'create_host', status: 'done', started_at: '2026-01-01T00:00:00Z', finished_at: '2026-01-01T00:00:02.500Z' },
+      { name: 'create_seats', status: 'running', started_at: '2026-01-01T00:00:03Z' },
+    ],
+  },
+  events: [{ id: 1, at: '2026-01-01T00:00:00Z', level: 'info', step: 'create_host', message: 'host ready' }],
+};
+const seats: Seat[] = [
+  { seat: 1, registration_id: 'r1', learner_name: 'Ada', learner_email: 'ada@example.com', status: 'connected', last_activity: new Date().toISOString() },
+  { seat: 2, registration_id: 'r2', learner_name: 'Bob', status: 'idle', last_activity: new Date(Date.now() - 12 * 60_000).toISOString() },
+  { seat: 3, status: 'empty' },
+];
+
+function renderView() {
+  return render(
+    <AuthProvider>
+      <ClassView id="w1" />
+    </AuthProvider>,
+  );
+}
+
+describe('class view', () => {
+  it('shows provisioning steps with timings and updates live from the stream', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    mockFetch({
+      'GET /api/workshops/w1': () => ({ body: base }),
+      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
+    });
+    renderView();
+    expect(await screen.findByRole('heading', { name: 'Go basics' })).toBeInTheDocument();
+    const done = document.querySelector('[data-step="create_host"]') as HTMLElement;
+    expect(within(done).getByText('2.5 s')).toBeInTheDocument();
+    expect(FakeEventSource.last?.url).toBe('/api/workshops/w1/stream');
+
+    act(() =>
+      FakeEventSource.last!.emit('workshop', {
+        workshop: { ...base, status: 'running', vm: { ...base.vm, steps: base.vm!.steps.map((s) => ({ ...s, status: 'done', finished_at: '2026-01-01T00:00:05Z' })) } },
+        seats,
+        events: base.events,
+      }),
+    );
+    expect(document.querySelector('main.class-view')).toHaveAttribute('data-status', 'running');
+    expect(screen.getByText('Live')).toBeInTheDocument();
+    const grid = screen.getByRole('list', { name: 'Seats' });
+    expect(within(grid).getByText('Ada')).toBeInTheDocument();
+    expect(within(grid).getByText('Idle for 12 min')).toBeInTheDocument();
+    expect(within(grid).getByRole('button', { name: /#3/ })).toBeDisabled();
+  });
+
+  it('falls back to polling when the stream is refused', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    let gets = 0;
+    mockFetch({
+      'GET /api/workshops/w1': () => {
+        gets++;
+        return { body: { ...base, status: gets > 1 ? 'running' : 'provisioning' } };
+      },
+      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
+    });
+    renderView();
+    await screen.findByRole('heading', { name: 'Go basics' });
+    vi.useFakeTimers({ shouldAdvanceTime: true });
+    try {
+      act(() => FakeEventSource.last!.fail());
+      expect(screen.getByText('Auto-refresh')).toBeInTheDocument();
+      await act(() => vi.advanceTimersByTimeAsync(3100));
+      await waitFor(() => expect(document.querySelector('main.class-view')).toHaveAttribute('data-status', 'running'));
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('watches a seat read-only, takes over, and revokes after confirmation', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    const user = userEvent.setup();
+    const { calls } = mockFetch({
+      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'running' } }),
+      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
+      'POST /api/workshops/w1/seats/1/token': (c) => ({
+        body: { token: `t-${(c.body as { mode: string }).mode}`, expires_at: new Date(Date.now() + 600_000).toISOString(), endpoints: { terminal: '/t', files: '/f', sessions: '/s' } },
+      }),
+      'DELETE /api/workshops/w1/registrations/r1': () => ({ status: 204 }),
+    });
+    renderView();
+    await user.click(await screen.findByRole('button', { name: /Ada/ }));
+    expect(await screen.findByTestId('terminal-stub')).toHaveTextContent('terminal ro');
+    await user.click(screen.getByRole('button', { name: 'Take over' }));
+    await waitFor(() => expect(screen.getByTestId('terminal-stub')).toHaveTextContent('terminal rw'));
+    expect(calls.filter((c) => c.url.endsWith('/seats/1/token')).map((c) => c.body)).toEqual([{ mode: 'ro' }, { mode: 'rw' }]);
+
+    await user.click(screen.getByRole('button', { name: 'Revoke' }));
+    await user.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Revoke access' }));
+    await waitFor(() => expect(calls.some((c) => c.method === 'DELETE' && c.url === '/api/workshops/w1/registrations/r1')).toBe(true));
+    await waitFor(() => expect(screen.queryByTestId('terminal-stub')).toBeNull());
+  });
+});
