@@ -261,6 +261,7 @@ function SeatWatcher({ workshopId, seat, onClose, onRevoked }: { workshopId: str
             mode={mode}
             storageKey={`watch.${workshopId}.${seat.seat}`}
             createIfNone={false}
+            followSize
             autoFocus={mode === 'rw'}
           />
         )}

@@ -66,6 +66,7 @@ export function TerminalTabs({
   handleRef,
   passKey,
   createIfNone = true,
+  followSize = false,
 }: {
   client: WorkspaceClient;
   mode?: 'rw' | 'ro';
@@ -74,6 +75,8 @@ export function TerminalTabs({
   handleRef?: (h: TerminalTabsHandle | null) => void;
   passKey?: (e: KeyboardEvent) => boolean;
   createIfNone?: boolean;
+  /** Watching someone else's shell: use its size, never resize it. */
+  followSize?: boolean;
 }) {
   const [tabs, setTabs] = useState<string[] | null>(null);
   const [active, setActive] = useStoredState<string>(`clarateach.term.${storageKey}`, '');
@@ -121,13 +124,15 @@ export function TerminalTabs({
     }
   };
 
-  const closeTab = async (id: string) => {
+  const closeTab = async (id: string, alreadyGone = false) => {
     setError(null);
     try {
       await client.deleteSession(id);
     } catch (err) {
-      setError(errorMessage(err));
-      return;
+      if (!alreadyGone) {
+        setError(errorMessage(err));
+        return;
+      }
     }
     const rest = (tabs ?? []).filter((t) => t !== id);
     setTabs(rest);
@@ -189,6 +194,17 @@ export function TerminalTabs({
               {Math.round(cur.latency)} ms
             </span>
           )}
+          {cur?.state === 'exited' && mode === 'rw' && !followSize && (
+            <Button
+              small
+              onClick={() => {
+                const others = (tabs ?? []).length > 1;
+                void closeTab(active, true).then(() => (others ? addTab() : undefined));
+              }}
+            >
+              Restart shell
+            </Button>
+          )}
           {mode === 'ro' && <span className="badge badge-muted">read-only</span>}
         </div>
       </div>
@@ -202,6 +218,12 @@ export function TerminalTabs({
             label={`Terminal ${i + 1}`}
             url={(offset, refresh, size) => client.terminalUrl({ session: id, offset, mode, refresh, ...size })}
             readOnly={mode === 'ro'}
+            sizeFromServer={followSize}
+            onGone={() => {
+              // The shell is gone (killed, reaped): drop its tab, reattach to what is left.
+              setTabs((t) => (t ?? []).filter((x) => x !== id));
+              void load();
+            }}
             visible={id === active}
             autoFocus={autoFocus && id === active}
             passKey={passKey}

@@ -22,6 +22,13 @@ export interface TerminalViewProps {
   onState?: (s: ConnState, detail?: string) => void;
   onLatency?: (ms: number) => void;
   onExit?: (code: number) => void;
+  /** The session is gone for good (unknown to the server). */
+  onGone?: () => void;
+  /**
+   * Watchers: take the PTY's size from HELLO instead of fitting the panel,
+   * and never resize the PTY (that would reflow the learner's screen).
+   */
+  sizeFromServer?: boolean;
   /** Receives the handle once the terminal exists (and null when it goes). */
   handleRef?: (h: TerminalHandle | null) => void;
   /** Keys the terminal should not swallow (global shortcuts). */
@@ -94,9 +101,19 @@ export function TerminalView(props: TerminalViewProps) {
         term.write(`\r\n\x1b[2m[session ended with status ${code}]\x1b[0m\r\n`);
         propsRef.current.onExit?.(code);
       },
+      onGone: () => propsRef.current.onGone?.(),
+      onHello: (info) => {
+        if (!p.sizeFromServer || !info.cols || !info.rows) return;
+        try {
+          term.resize(info.cols, info.rows);
+        } catch {
+          /* a size xterm refuses: keep ours */
+        }
+      },
     });
 
     const doFit = () => {
+      if (p.sizeFromServer) return;
       if (!host.offsetParent || host.clientWidth === 0 || host.clientHeight === 0) return; // hidden
       try {
         fit.fit();
@@ -163,6 +180,7 @@ export function TerminalView(props: TerminalViewProps) {
       ref={el}
       style={props.visible === false ? { display: 'none' } : undefined}
       data-readonly={props.readOnly ? 'true' : undefined}
+      data-follow-size={props.sizeFromServer ? 'true' : undefined}
     />
   );
 }

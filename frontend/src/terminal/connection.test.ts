@@ -167,6 +167,40 @@ describe('TerminalConnection', () => {
     conn.dispose();
   });
 
+  it('refreshes the token after an auth close from the proxy (4401)', async () => {
+    const { conn, urls } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().open();
+    last().readyState = 3;
+    last().onclose?.({ code: 4401, reason: 'token expired' });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(urls.map((u) => u.refresh)).toEqual([false, true]);
+    conn.dispose();
+  });
+
+  it('does not retry when the seat has too many sessions (4429) or speaks another protocol', async () => {
+    const { conn, states } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().readyState = 3;
+    last().onclose?.({ code: 4429, reason: 'too many sessions' });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(states.at(-1)).toBe('exited');
+    conn.dispose();
+
+    const b = setup();
+    b.conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().open();
+    last().serverSends({ type: 'hello', info: { protocol: 2, session: 's' } });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(FakeSocket.all).toHaveLength(2);
+    expect(b.states).toContain('exited');
+    b.conn.dispose();
+  });
+
   it('reconnects after the server dropped a stalled client (close 4408)', async () => {
     const { conn } = setup();
     conn.start();

@@ -11,6 +11,7 @@ import {
   encodePong,
   encodeResize,
   Close,
+  PROTOCOL_VERSION,
   encodeResume,
   type Frame,
   type HelloInfo,
@@ -125,7 +126,14 @@ export class TerminalConnection {
         this.opts.onGone?.(ev.code, ev.reason);
         return;
       }
-      if (!opened) this.failedOpens++;
+      if (ev.code === Close.TooManySessions) {
+        this.setState('exited', 'too many terminals are open on this seat');
+        this.opts.onGone?.(ev.code, ev.reason);
+        return;
+      }
+      // A failed handshake (often an expired token) or an auth close from the
+      // proxy: the next attempt asks for a fresh token.
+      if (!opened || ev.code === Close.Unauthorized || ev.code === Close.Forbidden) this.failedOpens++;
       this.scheduleRetry(ev.reason || undefined);
     };
   }
@@ -152,10 +160,12 @@ export class TerminalConnection {
         this.opts.onReset?.();
         break;
       case 'hello':
-        if (typeof f.info.offset === 'number' && f.info.offset < this.tracker.next) {
-          // The session restarted from scratch (a new PTY behind the same id).
-          this.tracker.reset(0);
-          this.opts.onReset?.();
+        // When the requested offset cannot be honoured, a RESET follows.
+        if (typeof f.info.protocol === 'number' && f.info.protocol !== PROTOCOL_VERSION) {
+          this.setState('exited', `unsupported terminal protocol ${f.info.protocol}`);
+          this.opts.onGone?.(0, 'unsupported protocol');
+          this.ws?.close(1000, 'unsupported protocol');
+          return;
         }
         this.attempts = 0;
         this.opts.onHello?.(f.info);

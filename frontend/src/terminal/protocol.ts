@@ -35,9 +35,14 @@ export interface HelloInfo {
   [key: string]: unknown;
 }
 
+/** The protocol version this client speaks (HELLO.protocol). */
+export const PROTOCOL_VERSION = 1;
+
 /** WebSocket close codes of the terminal endpoint (besides 1000/1001). */
 export const Close = {
   BadRequest: 4400,
+  Unauthorized: 4401, // from the proxy: get a new token
+  Forbidden: 4403,
   NotFound: 4404, // no such session
   Stalled: 4408, // client too slow or silent: reconnect
   TooManySessions: 4429,
