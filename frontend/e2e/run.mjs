@@ -115,6 +115,7 @@ try {
       await ipage.waitForURL('**/workshops/new');
       await ipage.fill('input[name="name"]', `E2E ${stamp}`);
       await ipage.fill('input[name="seats"]', '2');
+      await ipage.fill('textarea[name="lab_guide"]', '# E2E lab\n\nRun this:\n\n```bash\necho "hello from $(hostname)"\n```\n');
       await ipage.click('button:has-text("Create workshop")');
       await ipage.waitForURL(/\/workshops\/(?!new)[^/]+$/);
       state.workshopId = decodeURIComponent(new URL(ipage.url()).pathname.split('/').pop());
@@ -149,6 +150,17 @@ try {
       const m = await waitForTerminal(lpage, /^hello-(\d+)$/m, { scope: '[data-testid="workspace"]' });
       state.hello = m[0];
       log(`  terminal printed ${state.hello}`);
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '2b. the lab guide runs its code block in the terminal',
+    async () => {
+      await lpage.click('.guide-panel button:has-text("Run in terminal")');
+      await waitForTerminal(lpage, /^hello from \S+$/m, { scope: '[data-testid="workspace"]' });
+      const focused = await lpage.evaluate(() => !!document.activeElement?.closest('.terminal-host'));
+      if (!focused) throw new Error('the terminal did not get the focus back after "Run in terminal"');
     },
     { pages: [lpage] },
   );

@@ -54,6 +54,23 @@ describe('Markdown', () => {
     expect(await screen.findByText('Copied')).toBeInTheDocument();
   });
 
+  it('gives code blocks inside lists their buttons too, and escapes code', async () => {
+    const onRun = vi.fn();
+    const md = '1. Build it:\n\n   ```bash\n   make build && echo "<ok>"\n   ```\n2. Done';
+    const { container } = render(<Markdown source={md} onRun={onRun} />);
+    const block = container.querySelector('li .code-block') as HTMLElement;
+    expect(block).not.toBeNull();
+    expect(block.querySelector('code')?.textContent).toBe('make build && echo "<ok>"');
+    await userEvent.click(within(block).getByRole('button', { name: 'Run in terminal' }));
+    expect(onRun).toHaveBeenCalledWith('make build && echo "<ok>"');
+  });
+
+  it('shows no Run button without a terminal', () => {
+    const { container } = render(<Markdown source={'```bash\nls\n```'} />);
+    expect(within(container).queryByRole('button', { name: 'Run in terminal' })).toBeNull();
+    expect(within(container).getByRole('button', { name: /^Copy/ })).toBeInTheDocument();
+  });
+
   it('strips prompts from console blocks', () => {
     expect(commandText('$ ls\nfile.txt\n$ pwd\n/home', 'console')).toBe('ls\npwd');
     expect(commandText('ls', 'bash')).toBe('ls');

@@ -1,9 +1,10 @@
-// Renders lab-guide markdown: marked for parsing, DOMPurify for sanitising,
-// and React for code blocks so they get "Copy" and "Run in terminal" buttons.
-import { Fragment, useMemo } from 'react';
-import { marked, type Token, type Tokens, type TokensList } from 'marked';
+// Renders lab-guide markdown: marked for parsing, DOMPurify for sanitising.
+// Every code block (also inside lists and quotes) gets a "Copy" button, and
+// shell blocks a "Run in terminal" button, handled by one delegated listener.
+import { useMemo, useRef, type MouseEvent } from 'react';
+import { Marked } from 'marked';
 import DOMPurify from 'dompurify';
-import { CopyButton } from './ui';
+import { copyText } from './ui';
 
 const SHELL_LANGS = new Set(['', 'sh', 'bash', 'shell', 'console', 'zsh', 'terminal', 'shell-session']);
 
@@ -19,77 +20,65 @@ export function commandText(code: string, lang: string): string {
   return code;
 }
 
-function sanitize(html: string): string {
-  return DOMPurify.sanitize(html, { ADD_ATTR: ['target'] });
+const esc = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+
+interface Rendered {
+  html: string;
+  blocks: { code: string; lang: string }[];
 }
 
-type Part = { kind: 'html'; html: string } | { kind: 'code'; code: string; lang: string };
-
-function toParts(md: string): Part[] {
-  const tokens = marked.lexer(md, { gfm: true });
-  const parts: Part[] = [];
-  let group: Token[] = [];
-  const flush = () => {
-    if (!group.length) return;
-    const list = group as TokensList;
-    list.links = tokens.links;
-    parts.push({ kind: 'html', html: sanitize(marked.parser(list)) });
-    group = [];
-  };
-  for (const t of tokens) {
-    if (t.type === 'code') {
-      flush();
-      const c = t as Tokens.Code;
-      parts.push({ kind: 'code', code: c.text, lang: (c.lang ?? '').trim().split(/\s+/)[0].toLowerCase() });
-    } else {
-      group.push(t);
-    }
-  }
-  flush();
-  return parts;
-}
-
-export function CodeBlock({ code, lang, onRun }: { code: string; lang: string; onRun?: (cmd: string) => void }) {
-  const runnable = onRun && SHELL_LANGS.has(lang);
-  return (
-    <div className="code-block">
-      <div className="code-block-bar">
-        <span className="code-lang">{lang || 'code'}</span>
-        <span className="code-actions">
-          <CopyButton text={commandText(code, lang)} label="Copy" />
-          {runnable && (
-            <button
-              type="button"
-              className="btn btn-small btn-primary"
-              onClick={() => onRun(commandText(code, lang))}
-              title="Type this into the terminal and press Enter"
-            >
-              Run in terminal
-            </button>
-          )}
-        </span>
-      </div>
-      <pre>
-        <code className={lang ? `language-${lang}` : undefined}>{code}</code>
-      </pre>
-    </div>
-  );
+function render(md: string, runnable: boolean): Rendered {
+  const blocks: Rendered['blocks'] = [];
+  const marked = new Marked({ gfm: true });
+  marked.use({
+    renderer: {
+      code({ text, lang }) {
+        const l = (lang ?? '').trim().split(/\s+/)[0].toLowerCase();
+        const i = blocks.push({ code: text, lang: l }) - 1;
+        const run =
+          runnable && SHELL_LANGS.has(l)
+            ? `<button type="button" class="btn btn-small btn-primary" data-action="run" data-block="${i}" title="Type this into the terminal and press Enter">Run in terminal</button>`
+            : '';
+        return (
+          `<div class="code-block"><div class="code-block-bar"><span class="code-lang">${esc(l || 'code')}</span>` +
+          `<span class="code-actions"><button type="button" class="btn btn-small" data-action="copy" data-block="${i}" aria-label="Copy code">Copy</button>${run}</span></div>` +
+          `<pre><code${l ? ` class="language-${esc(l)}"` : ''}>${esc(text)}</code></pre></div>`
+        );
+      },
+    },
+  });
+  const raw = marked.parse(md, { async: false });
+  return { html: DOMPurify.sanitize(raw, { ADD_ATTR: ['target'] }), blocks };
 }
 
 export function Markdown({ source, onRun, className }: { source: string; onRun?: (cmd: string) => void; className?: string }) {
-  const parts = useMemo(() => toParts(source || ''), [source]);
+  const { html, blocks } = useMemo(() => render(source || '', !!onRun), [source, onRun]);
+  const onRunRef = useRef(onRun);
+  onRunRef.current = onRun;
+
+  const onClick = (e: MouseEvent<HTMLDivElement>) => {
+    const btn = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-action]');
+    if (!btn) return;
+    const block = blocks[Number(btn.dataset.block)];
+    if (!block) return;
+    const cmd = commandText(block.code, block.lang);
+    if (btn.dataset.action === 'run') {
+      onRunRef.current?.(cmd);
+    } else if (btn.dataset.action === 'copy') {
+      void copyText(cmd).then(() => {
+        btn.textContent = 'Copied';
+        setTimeout(() => {
+          btn.textContent = 'Copy';
+        }, 1500);
+      });
+    }
+  };
+
   return (
-    <div className={`markdown ${className ?? ''}`}>
-      {parts.map((p, i) =>
-        p.kind === 'html' ? (
-          <div key={i} dangerouslySetInnerHTML={{ __html: p.html }} />
-        ) : (
-          <Fragment key={i}>
-            <CodeBlock code={p.code} lang={p.lang} onRun={onRun} />
-          </Fragment>
-        ),
-      )}
-    </div>
+    // The listener only catches clicks of the real <button>s inside (keyboard included).
+    // eslint-disable-next-line jsx-a11y/click-events-have-key-events, jsx-a11y/no-static-element-interactions
+    <div className={`markdown ${className ?? ''}`} onClick={onClick} dangerouslySetInnerHTML={{ __html: html }} />
   );
 }
 

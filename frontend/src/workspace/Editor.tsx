@@ -27,6 +27,8 @@ export interface EditorHandle {
   renamed: (from: string, to: string) => void;
   removed: (path: string) => void;
   focus: () => void;
+  /** Saves the active file (no-op when it is clean). */
+  save: () => Promise<void>;
 }
 
 const baseTheme = EditorView.theme({
@@ -232,8 +234,12 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
         }
       },
       focus: () => view.current?.focus(),
+      save: async () => {
+        const f = filesRef.current.find((x) => x.path === activeRef.current);
+        if (f?.dirty) await save();
+      },
     }),
-    [open, close, patch],
+    [open, close, patch, save],
   );
 
   // Warn before leaving with unsaved changes.

@@ -77,6 +77,18 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
 
   const passKey = useCallback((e: KeyboardEvent) => e.altKey && !e.ctrlKey && !e.metaKey && e.key in PANEL_KEYS, []);
 
+  // Ctrl/Cmd-S saves the editor's file from anywhere but the terminal (which
+  // handles its own keys: nano uses Ctrl-S) and the editor (its own keymap).
+  useEffect(() => {
+    const onSave = (e: KeyboardEvent) => {
+      if (e.defaultPrevented || !(e.ctrlKey || e.metaKey) || e.altKey || e.key.toLowerCase() !== 's') return;
+      e.preventDefault();
+      void editor.current?.save();
+    };
+    window.addEventListener('keydown', onSave);
+    return () => window.removeEventListener('keydown', onSave);
+  }, []);
+
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.type !== 'keydown' || !e.altKey || e.ctrlKey || e.metaKey) return;
