@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { JoinSession } from './joinSession';
+import { mockFetch } from './test/fetchMock';
+
+const ready = (token: string, inMs: number) => ({
+  body: {
+    status: 'ready',
+    workshop: { id: 'w1', name: 'W', status: 'running' },
+    seat: 1,
+    token,
+    expires_at: new Date(Date.now() + inMs).toISOString(),
+    endpoints: { terminal: '/t', files: '/f', sessions: '/s' },
+  },
+});
+
+describe('JoinSession', () => {
+  it('reuses a fresh token and re-joins when asked to refresh', async () => {
+    let n = 0;
+    const { calls } = mockFetch({ 'POST /api/join': () => ready(`t${++n}`, 10 * 60_000) });
+    const s = new JoinSession('ACC');
+    s.accept(ready('t0', 10 * 60_000).body as never);
+    await expect(s.getToken()).resolves.toBe('t0');
+    expect(calls).toHaveLength(0);
+    await expect(s.getToken(true)).resolves.toBe('t1');
+    expect(calls[0].body).toEqual({ access_code: 'ACC' });
+    await expect(s.getToken()).resolves.toBe('t1');
+    expect(calls).toHaveLength(1);
+  });
+
+  it('re-joins shortly before expiry, once for concurrent callers', async () => {
+    let n = 0;
+    const { calls } = mockFetch({ 'POST /api/join': () => ready(`t${++n}`, 10 * 60_000) });
+    const s = new JoinSession('ACC');
+    s.accept(ready('old', 30_000).body as never); // expires within the refresh margin
+    const [a, b] = await Promise.all([s.getToken(), s.getToken()]);
+    expect([a, b]).toEqual(['t1', 't1']);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('fails clearly when the seat is no longer ready', async () => {
+    mockFetch({ 'POST /api/join': () => ({ body: { status: 'pending', workshop: { id: 'w1', name: 'W', status: 'stopped' } } }) });
+    const s = new JoinSession('ACC');
+    await expect(s.getToken(true)).rejects.toThrow(/not ready/);
+  });
+});
