@@ -27,6 +27,9 @@ mkdirSync(ARTIFACTS, { recursive: true });
 
 const results = [];
 const consoleErrors = [];
+// While set, console errors matching it are expected (e.g. the browser logs
+// the refused handshake of a revoked learner) and only reported.
+let expectedErrors = null;
 let skipRest = false;
 
 function log(...a) {
@@ -66,7 +69,9 @@ function watchConsole(page, who) {
   page.on('console', (msg) => {
     if (msg.type() === 'error') {
       const loc = msg.location();
-      consoleErrors.push(`[${who}] ${msg.text()}${loc?.url ? ` (${loc.url}:${loc.lineNumber})` : ''}`);
+      const line = `[${who}] ${msg.text()}${loc?.url ? ` (${loc.url}:${loc.lineNumber})` : ''}`;
+      if (expectedErrors?.test(msg.text())) log(`  expected console error: ${line.slice(0, 160)}`);
+      else consoleErrors.push(line);
     }
   });
   page.on('pageerror', (err) => consoleErrors.push(`[${who}] uncaught: ${err.message}`));
@@ -196,6 +201,8 @@ try {
       await lpage.waitForSelector('[data-testid="workspace"]');
       await lpage.waitForSelector('.terminal-tabs .conn-status[data-state="open"]');
       await waitForTerminal(lpage, new RegExp(`^${state.hello}$`, 'm'), { scope: '[data-testid="workspace"]' });
+      const replayed = (await terminalText(lpage, '[data-testid="workspace"]')).split('\n').filter((l) => l === state.hello);
+      if (replayed.length !== 1) throw new Error(`"${state.hello}" shows ${replayed.length} times after the reload, want once`);
       await run(lpage, 'echo after-pid-$$');
       const after = (await waitForTerminal(lpage, /^after-pid-(\d+)$/m, { scope: '[data-testid="workspace"]' }))[1];
       log(`  shell pid before ${before}, after ${after}`);
@@ -228,6 +235,32 @@ try {
       const marker = `takeover-${rand()}`;
       await run(ipage, `echo ${marker}`, '.watcher');
       await waitForTerminal(lpage, new RegExp(`^${marker}$`, 'm'), { scope: '[data-testid="workspace"]' });
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
+    '7. a flood of output (yes) stays responsive, and the learner still types',
+    async () => {
+      await run(lpage, 'yes flood | head -n 100000; echo flood-$((6*7))');
+      await waitForTerminal(lpage, /^flood-42$/m, { scope: '[data-testid="workspace"]', timeout: 60_000 });
+      await run(lpage, 'echo still-alive');
+      await waitForTerminal(lpage, /^still-alive$/m, { scope: '[data-testid="workspace"]' });
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '8. a revoked learner is told so in the workspace',
+    async () => {
+      // Refused workspace handshakes (401/403) are what revocation looks like to the browser.
+      expectedErrors = /status of 40[13]|Authentication failed|Unexpected response code: 40[13]/;
+      await ipage.click('.watcher button:has-text("Revoke")');
+      await ipage.click('[role="dialog"] button:has-text("Revoke access")');
+      await ipage.waitForSelector('.watcher', { state: 'detached' });
+      await lpage.waitForSelector('.workspace-fatal', { timeout: 60_000 });
+      const msg = (await lpage.textContent('.workspace-fatal span'))?.trim();
+      log(`  learner sees: ${msg}`);
     },
     { pages: [ipage, lpage] },
   );

@@ -40,6 +40,20 @@ describe('JoinSession', () => {
   it('fails clearly when the seat is no longer ready', async () => {
     mockFetch({ 'POST /api/join': () => ({ body: { status: 'pending', workshop: { id: 'w1', name: 'W', status: 'stopped' } } }) });
     const s = new JoinSession('ACC');
-    await expect(s.getToken(true)).rejects.toThrow(/not ready/);
+    await expect(s.getToken(true)).rejects.toThrow(/not available any more \(the workshop is stopped\)/);
+  });
+});
+
+describe('JoinSession fatal errors', () => {
+  it('tells listeners when the learner was revoked', async () => {
+    mockFetch({
+      'POST /api/join': () => ({ status: 403, body: { error: { code: 'forbidden', message: 'your access to this workshop was revoked by the instructor' } } }),
+    });
+    const s = new JoinSession('ACC');
+    const seen: string[] = [];
+    s.onFatal((m) => seen.push(m));
+    await expect(s.getToken(true)).rejects.toThrow('revoked');
+    expect(seen).toEqual(['your access to this workshop was revoked by the instructor']);
+    expect(s.fatal).toMatch(/revoked/);
   });
 });

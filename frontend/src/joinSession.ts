@@ -1,6 +1,6 @@
 // Keeps a learner's short-lived workspace token fresh by re-joining with the
 // access code before it expires (or when the server answers 401).
-import { learner, type Endpoints, type JoinResult } from './api';
+import { ApiError, learner, type Endpoints, type JoinResult } from './api';
 
 const EARLY_MS = 60_000; // refresh this long before expiry
 
@@ -12,6 +12,9 @@ export class JoinSession {
   endpoints: Endpoints | null = null;
   last: JoinResult | null = null;
   private listeners = new Set<(r: JoinResult) => void>();
+  private fatalListeners = new Set<(message: string) => void>();
+  /** Set once the seat is gone for good (revoked, workshop ended or stopped). */
+  fatal: string | null = null;
 
   constructor(accessCode: string) {
     this.accessCode = accessCode;
@@ -33,6 +36,17 @@ export class JoinSession {
     return () => this.listeners.delete(fn);
   }
 
+  /** Called when the seat cannot be used any more (the message says why). */
+  onFatal(fn: (message: string) => void) {
+    this.fatalListeners.add(fn);
+    return () => this.fatalListeners.delete(fn);
+  }
+
+  private fail(message: string) {
+    this.fatal = message;
+    this.fatalListeners.forEach((l) => l(message));
+  }
+
   /** A valid token; re-joins when it expires soon or when `refresh` is set. */
   getToken = (refresh = false): Promise<string> => {
     if (!refresh && this.token && Date.now() < this.expiresAt - EARLY_MS) return Promise.resolve(this.token);
@@ -41,8 +55,17 @@ export class JoinSession {
         .join(this.accessCode)
         .then((r) => {
           this.accept(r);
-          if (r.status !== 'ready' || !r.token) throw new Error('Your seat is not ready any more. Reload the page to rejoin.');
+          if (r.status !== 'ready' || !r.token) {
+            const msg = `Your machine is not available any more (the workshop is ${r.workshop.status}). This page reconnects when it is back.`;
+            throw new Error(msg);
+          }
+          this.fatal = null;
           return r.token;
+        })
+        .catch((err: unknown) => {
+          // Revoked (403), unknown code (404), workshop over (410): retrying cannot help.
+          if (err instanceof ApiError && [403, 404, 410].includes(err.status)) this.fail(err.message);
+          throw err;
         })
         .finally(() => {
           this.inflight = null;

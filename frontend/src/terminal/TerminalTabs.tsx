@@ -188,7 +188,14 @@ export function TerminalTabs({
         </div>
         <div className="conn-status" aria-live="polite" data-state={cur?.state ?? 'connecting'}>
           <span className={`dot dot-${cur?.state ?? 'connecting'}`} aria-hidden="true" />
-          <span className="conn-label">{connLabel(cur?.state)}</span>
+          <span className="conn-label" title={cur?.detail}>
+            {connLabel(cur?.state)}
+          </span>
+          {(cur?.state === 'reconnecting' || cur?.state === 'exited') && cur.detail && (
+            <span className="conn-detail" title={cur.detail}>
+              {cur.detail}
+            </span>
+          )}
           {cur?.state === 'open' && cur.latency !== undefined && (
             <span className="latency" title="Round trip to your machine">
               {Math.round(cur.latency)} ms

@@ -45,6 +45,13 @@ export function GuidePanel({ guide, onRun, onHide }: { guide: string; onRun: (cm
 
 export default function Workspace({ session, initial }: { session: JoinSession; initial: JoinResult }) {
   const [info, setInfo] = useState<JoinResult>(initial);
+  const [fatal, setFatal] = useState<string | null>(session.fatal);
+  useEffect(() => {
+    const off = session.onFatal(setFatal);
+    return () => {
+      off();
+    };
+  }, [session]);
   useEffect(() => {
     const off = session.onUpdate((r) => setInfo(r));
     return () => {
@@ -128,7 +135,11 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       <Editor client={client} handleRef={setEditor} />
     </Suspense>
   );
-  const terminal = (
+  const terminal = fatal ? (
+    <section className="terminal-tabs" aria-label="Terminal">
+      <p className="muted pad">The terminal is closed: {fatal}</p>
+    </section>
+  ) : (
     <TerminalTabs
       client={client}
       storageKey={storageKey}
@@ -183,6 +194,14 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
           </span>
         </div>
       </header>
+      {fatal && (
+        <div className="error-box workspace-fatal" role="alert">
+          <span>{fatal}</span>
+          <a href="/" className="btn btn-small">
+            Start page
+          </a>
+        </div>
+      )}
       <div className="workspace-body">
         {showGuide ? (
           <Split storageKey="ws.guide" initial={72} min={40} max={90} label="Resize lab guide" first={main} second={guidePanel} />
