@@ -1,10 +1,12 @@
 package reconcile_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -269,9 +271,9 @@ type cloud struct {
 // standin is the agent of one boot of one VM.
 type standin struct {
 	ws, name, ip, token string
-	dir                string
-	agent              *agent.Agent
-	srv                *httptest.Server
+	dir                 string
+	agent               *agent.Agent
+	srv                 *httptest.Server
 }
 
 func newCloud(t testing.TB, mod func(*gcp.Config)) *cloud {
@@ -424,6 +426,13 @@ func (c *cloud) boot(name, ws, ip string, meta map[string]string) (*standin, err
 		h := c.hook
 		c.mu.Unlock()
 		if h != nil {
+			// Read the body first: the server notices a client that went
+			// away (and cancels r.Context()) only once the body is read.
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 			if err := h(ws, r); err != nil {
 				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return

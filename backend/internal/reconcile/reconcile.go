@@ -43,6 +43,9 @@ const (
 	StepWaitAgent   = "wait_agent"
 	StepCreateSeats = "create_seats"
 	StepDeleteHost  = "delete_host"
+	// StepAgentDown is running while a running workshop's agent fails its
+	// health checks; its start is when it stopped answering.
+	StepAgentDown = "agent_down"
 )
 
 // Config configures a Reconciler.
@@ -236,26 +239,76 @@ func (r *Reconciler) Workshop(ctx context.Context, id string) error {
 	if !ok {
 		return nil // another replica is on it
 	}
+	// The lease is renewed in the background while a step runs (a cloud
+	// call or 30 seat creations can outlast LeaseTTL); if it cannot be
+	// renewed, or another replica holds it, the work is cancelled rather
+	// than done twice.
+	wctx, cancel := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		r.keepLease(wctx, cancel, lease)
+	}()
 	defer func() {
+		cancel()
+		<-kept
 		// Release even when ctx is ending, so a clean shutdown hands over at once.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer rcancel()
 		_ = r.cfg.Store.ReleaseLease(rctx, lease, r.cfg.Holder)
 	}()
 	for i := 0; i < 8; i++ { // bounded: each iteration makes progress or returns
-		w, err := r.cfg.Store.GetWorkshop(ctx, id)
+		w, err := r.cfg.Store.GetWorkshop(wctx, id)
 		if err != nil {
 			return err
 		}
-		progressed, err := r.step(ctx, w)
+		progressed, err := r.step(wctx, w)
 		if err != nil || !progressed {
 			return err
 		}
-		if _, err := r.cfg.Store.TryLease(ctx, lease, r.cfg.Holder, r.cfg.LeaseTTL); err != nil {
+		ok, err := r.cfg.Store.TryLease(wctx, lease, r.cfg.Holder, r.cfg.LeaseTTL)
+		if err != nil {
 			return err
+		}
+		if !ok {
+			return nil // lost to another replica
 		}
 	}
 	return nil
+}
+
+// keepLease renews the lease every LeaseTTL/3 until ctx ends. It cancels the
+// work when another holder has the lease, or when renewing has failed for
+// longer than the TTL (the lease may have expired and been taken). Leases
+// live on the database's clock, so this uses real time, not Config.Now.
+func (r *Reconciler) keepLease(ctx context.Context, cancel context.CancelFunc, lease string) {
+	every := max(r.cfg.LeaseTTL/3, time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	renewed := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ok, err := r.cfg.Store.TryLease(ctx, lease, r.cfg.Holder, r.cfg.LeaseTTL)
+		switch {
+		case err == nil && ok:
+			renewed = time.Now()
+			continue
+		case err == nil:
+			slog.Warn("reconcile lease taken by another replica; stopping", "lease", lease)
+		case time.Since(renewed) < r.cfg.LeaseTTL:
+			continue // transient; retry on the next tick
+		default:
+			if ctx.Err() == nil {
+				slog.Warn("reconcile lease could not be renewed; stopping", "lease", lease, "err", err)
+			}
+		}
+		cancel()
+		return
+	}
 }
 
 // step makes one transition. It reports whether it changed anything.
@@ -367,6 +420,8 @@ func stepLabel(step string) string {
 		return "Preparing the seats"
 	case StepDeleteHost:
 		return "Removing the workshop machine"
+	case StepAgentDown:
+		return "The machine's agent is not answering"
 	}
 	return step
 }
@@ -427,19 +482,20 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 	if err != nil {
 		return false, err
 	}
-	if len(vm.Steps) > 0 && !hasRunning(vm.Steps) && vm.Steps[len(vm.Steps)-1].Name != StepCreateHost {
-		// A new attempt starts a fresh step list.
+	if len(vm.Steps) > 0 && !hasRunning(vm.Steps) {
+		// A new attempt starts a fresh step list. (A list with a running
+		// step is an attempt that was interrupted or still waits: it is
+		// resumed.)
 		vm.Steps = nil
 	}
 
-	// While an earlier pass of this attempt waits for the agent, the host
-	// step is done: EnsureHost only looks the host up again (it may have a
-	// new address), without recording another create_host step and its
-	// events on every pass.
-	waiting := stepRunning(vm.Steps, StepWaitAgent)
-	hostStep := StepCreateHost
-	if waiting {
-		hostStep = StepWaitAgent
+	// Steps already done in this attempt are not recorded again: a pass
+	// that resumes the wait for the agent (or a replica that resumes after
+	// a crash) only looks the host up again (it may have a new address).
+	hostDone := stepIs(vm.Steps, StepCreateHost, "done")
+	failStep := StepCreateHost
+	if hostDone {
+		failStep = runningStep(vm.Steps, StepWaitAgent)
 	} else if _, err := r.beginStep(ctx, w, vm, StepCreateHost); err != nil {
 		return false, err
 	}
@@ -453,11 +509,11 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 	})
 	cancel()
 	if err != nil {
-		return false, r.fail(ctx, w, vm, hostStep, err)
+		return false, r.fail(ctx, w, vm, failStep, err)
 	}
 	changed := vm.Name != host.Name || vm.Zone != host.Zone || vm.IP != host.IP || vm.Status != host.Status || vm.AgentURL != host.AgentURL
 	vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL = host.Name, host.Zone, host.IP, host.Status, host.AgentURL
-	if !waiting {
+	if !hostDone {
 		if err := r.endStep(ctx, w, vm, StepCreateHost, nil); err != nil {
 			return false, err
 		}
@@ -476,21 +532,39 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 	}
 	agent := r.cfg.Dial(host.AgentURL, agentToken)
 
-	st, err := r.beginStep(ctx, w, vm, StepWaitAgent)
-	if err != nil {
-		return false, err
-	}
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, herr := agent.Health(hctx)
-	cancel()
-	if herr != nil {
-		if r.cfg.Now().Sub(st.StartedAt) > r.cfg.HealthTimeout {
-			return false, r.fail(ctx, w, vm, StepWaitAgent, fmt.Errorf("the agent at %s did not answer within %s: %w", host.AgentURL, r.cfg.HealthTimeout, herr))
+	if !stepIs(vm.Steps, StepWaitAgent, "done") {
+		st, err := r.beginStep(ctx, w, vm, StepWaitAgent)
+		if err != nil {
+			return false, err
 		}
-		return false, nil // still booting; checked again next pass
-	}
-	if err := r.endStep(ctx, w, vm, StepWaitAgent, nil); err != nil {
-		return false, err
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, herr := agent.Health(hctx)
+		cancel()
+		if herr != nil {
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			if r.cfg.Now().Sub(st.StartedAt) > r.cfg.HealthTimeout {
+				// A host whose agent never answered is removed: the retry
+				// starts from a fresh one (retrying the same broken host
+				// cannot help), and nothing bills while the workshop waits
+				// in error.
+				ferr := fmt.Errorf("the agent at %s did not answer within %s: %w", host.AgentURL, r.cfg.HealthTimeout, herr)
+				dctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
+				derr := r.cfg.Provisioner.DeleteHost(dctx, w.ID)
+				cancel()
+				if derr != nil {
+					ferr = fmt.Errorf("%w (removing the machine failed too: %v)", ferr, derr)
+				} else {
+					vm.Status, vm.IP, vm.AgentURL = "deleted", "", ""
+				}
+				return false, r.fail(ctx, w, vm, StepWaitAgent, ferr)
+			}
+			return false, nil // still booting; checked again next pass
+		}
+		if err := r.endStep(ctx, w, vm, StepWaitAgent, nil); err != nil {
+			return false, err
+		}
 	}
 
 	if _, err := r.beginStep(ctx, w, vm, StepCreateSeats); err != nil {
@@ -525,13 +599,24 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 	return true, nil
 }
 
-func stepRunning(steps []store.Step, name string) bool {
+// stepIs reports whether the step list has step name with status.
+func stepIs(steps []store.Step, name, status string) bool {
 	for _, s := range steps {
-		if s.Name == name && s.Status == "running" {
+		if s.Name == name && s.Status == status {
 			return true
 		}
 	}
 	return false
+}
+
+// runningStep is the name of the running step, or def.
+func runningStep(steps []store.Step, def string) string {
+	for _, s := range steps {
+		if s.Status == "running" {
+			return s.Name
+		}
+	}
+	return def
 }
 
 func hasRunning(steps []store.Step) bool {
@@ -592,10 +677,22 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	if err != nil {
 		return err
 	}
+	// How long the agent has been down is kept in a running agent_down step
+	// (on Config.Now), not read from the record's UpdatedAt, which the store
+	// stamps with its own clock and every write moves.
+	down := -1
+	for i, s := range vm.Steps {
+		if s.Name == StepAgentDown && s.Status == "running" {
+			down = i
+		}
+	}
 	if herr == nil {
 		r.agentUp.WithLabelValues(w.ID).Set(1)
-		if vm.Status != "running" {
+		if vm.Status != "running" || down >= 0 {
 			vm.Status, vm.UpdatedAt = "running", now
+			if down >= 0 {
+				vm.Steps = append(vm.Steps[:down:down], vm.Steps[down+1:]...)
+			}
 			if w.StatusReason != "" {
 				_, _ = r.update(ctx, w.ID, func(w *store.Workshop) { w.StatusReason = "" })
 				r.event(ctx, w.ID, "info", "", "the workshop machine answers again")
@@ -607,32 +704,46 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	r.agentUp.WithLabelValues(w.ID).Set(0)
 	host, gerr := r.cfg.Provisioner.GetHost(ctx, w.ID)
 	lost := ""
+	restart := false // the host is stopped but still there: start it again
 	switch {
 	case errors.Is(gerr, provision.ErrNotFound):
 		lost = "the workshop machine has disappeared"
 	case gerr != nil:
 		return fmt.Errorf("get host: %w", gerr)
-	case host.Status == "TERMINATED" || host.Status == "STOPPED" || host.Status == "SUSPENDED":
+	case host.Status == "TERMINATED" || host.Status == "STOPPED":
 		lost = "the workshop machine was stopped (" + host.Status + "; a Spot VM may have been preempted)"
+		restart = true
+	case host.Status == "SUSPENDED":
+		lost = "the workshop machine was suspended"
 	}
 	if lost == "" {
-		if vm.Status != "unhealthy" {
+		if down < 0 {
 			vm.Status, vm.UpdatedAt = "unhealthy", now
+			vm.Steps = append(vm.Steps, store.Step{Name: StepAgentDown, Status: "running", StartedAt: now})
 			_, _ = r.update(ctx, w.ID, func(w *store.Workshop) { w.StatusReason = "the workshop machine's agent is not answering" })
-			r.event(ctx, w.ID, "warn", "", "the workshop machine's agent is not answering: "+herr.Error())
+			r.event(ctx, w.ID, "warn", StepAgentDown, "the workshop machine's agent is not answering: "+herr.Error())
 			return r.cfg.Store.UpsertWorkshopVM(ctx, vm)
 		}
-		if now.Sub(vm.UpdatedAt) < r.cfg.UnhealthyAfter {
+		since := vm.Steps[down].StartedAt
+		if now.Sub(since) < r.cfg.UnhealthyAfter {
 			return nil
 		}
-		lost = "the workshop machine's agent has not answered for " + now.Sub(vm.UpdatedAt).Round(time.Second).String()
+		lost = "the workshop machine's agent has not answered for " + now.Sub(since).Round(time.Second).String()
 	}
-	// Recover: remove what is left of the host and provision again.
-	r.event(ctx, w.ID, "warn", "", lost+"; recreating it")
-	if err := r.cfg.Provisioner.DeleteHost(ctx, w.ID); err != nil {
-		return fmt.Errorf("delete lost host: %w", err)
+	// Recover. A stopped host (a preempted Spot VM) is kept: its disk holds
+	// the learners' files and the agent's state, and provisioning again
+	// starts it (EnsureHost). Anything else is removed and recreated.
+	vm.Status = "recreating"
+	if restart {
+		vm.Status = "restarting"
+		r.event(ctx, w.ID, "warn", "", lost+"; starting it again")
+	} else {
+		r.event(ctx, w.ID, "warn", "", lost+"; recreating it")
+		if err := r.cfg.Provisioner.DeleteHost(ctx, w.ID); err != nil {
+			return fmt.Errorf("delete lost host: %w", err)
+		}
 	}
-	vm.Steps, vm.Status, vm.UpdatedAt = nil, "recreating", now
+	vm.Steps, vm.UpdatedAt = nil, now
 	if err := r.cfg.Store.UpsertWorkshopVM(ctx, vm); err != nil {
 		return err
 	}
