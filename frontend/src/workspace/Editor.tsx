@@ -9,6 +9,9 @@ import { indentWithTab } from '@codemirror/commands';
 import { errorMessage, type WorkspaceClient } from '../api';
 import { ErrorBox, Spinner } from '../components/ui';
 import { languageFor } from './languages';
+import { oneDark } from '@codemirror/theme-one-dark';
+
+const prefersDark = () => typeof window.matchMedia === 'function' && window.matchMedia('(prefers-color-scheme: dark)').matches;
 
 export interface OpenFile {
   path: string;
@@ -93,6 +96,7 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
         indentWithTab,
       ]),
       baseTheme,
+      prefersDark() ? oneDark : [],
       EditorView.updateListener.of((u) => {
         if (!u.docChanged) return;
         const f = filesRef.current.find((x) => x.path === path);
