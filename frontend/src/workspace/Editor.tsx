@@ -52,6 +52,8 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
   filesRef.current = files;
   const activeRef = useRef(active);
   activeRef.current = active;
+  // Opening a file focuses the editor once the file is shown (it is hidden while loading).
+  const wantFocus = useRef(false);
 
   const patch = useCallback((path: string, p: Partial<OpenFile>) => {
     setFiles((fs) => fs.map((f) => (f.path === path ? { ...f, ...p } : f)));
@@ -183,7 +185,8 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
         show(path);
         if (!existing.dirty) await load(path);
       }
-      view.current?.focus();
+      wantFocus.current = true;
+      setFiles((fs) => [...fs]); // re-render so the focus effect runs once the file is visible
     },
     [load, show],
   );
@@ -256,6 +259,14 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
   }, []);
 
   const cur = files.find((f) => f.path === active);
+  const visible = !!cur && !cur.loading && !cur.binary && !cur.error;
+  useEffect(() => {
+    if (visible && wantFocus.current) {
+      wantFocus.current = false;
+      view.current?.focus();
+    }
+  });
+
   return (
     <section className="editor" aria-label="Editor">
       <div className="panel-bar">
