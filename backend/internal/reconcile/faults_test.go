@@ -540,3 +540,70 @@ func TestLeaseKeptDuringLongStep(t *testing.T) {
 	}
 	c.checkNoLeak(t, st, w.ID)
 }
+
+// TestTeardownFails: a failing delete puts the workshop in error with the
+// reason, is retried with backoff (not on every pass), and never gives up
+// (a machine left running costs money), until the VM is gone.
+func TestTeardownFails(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	c := newCloud(t, nil)
+	clk := newClock()
+	r, _ := c.newReconciler(st, clk, "replica-a", func(cfg *reconcile.Config) { cfg.MaxAttempts = 2 })
+	w := newWorkshop(t, st, 1, nil)
+	pass(t, r)
+	wantStatus(t, st, w.ID, store.StatusRunning)
+
+	c.fake.Inject(gcptest.Fault{Method: "instances.delete", Times: 3, Code: http.StatusServiceUnavailable,
+		Reason: "backendError", Message: "Internal error. Please try again or contact Google Support."})
+	update(t, st, w.ID, func(w *store.Workshop) { w.DesiredState = store.DesiredStopped })
+	for attempt := 1; attempt <= 3; attempt++ {
+		pass(t, r)
+		got := wantStatus(t, st, w.ID, store.StatusError)
+		if !strings.Contains(got.StatusReason, "Removing the workshop machine: ") || !strings.Contains(got.StatusReason, "Internal error") {
+			t.Fatalf("reason = %q", got.StatusReason)
+		}
+		if n := c.fake.Calls("instances.delete"); n != attempt {
+			t.Fatalf("%d delete calls after attempt %d", n, attempt)
+		}
+		pass(t, r) // within the backoff: no new attempt
+		if n := c.fake.Calls("instances.delete"); n != attempt {
+			t.Fatalf("delete retried during the backoff (%d calls)", n)
+		}
+		clk.Advance(reconcile.Backoff(attempt))
+	}
+	if evs := events(t, st, w.ID); hasEvent(evs, "no more automatic retries") {
+		t.Errorf("teardown gave up: %q", evs)
+	}
+	pass(t, r) // past MaxAttempts, teardown still retries
+	wantStatus(t, st, w.ID, store.StatusStopped)
+	c.checkNoLeak(t, st, w.ID)
+}
+
+// TestEndTimeAfterFailures: a workshop that failed to provision (backing
+// off) is torn down as soon as its end time comes, not after its backoff.
+func TestEndTimeAfterFailures(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	c := newCloud(t, nil)
+	clk := newClock()
+	r, _ := c.newReconciler(st, clk, "replica-a", nil)
+	ends := clk.Now().Add(5 * time.Second)
+	w := newWorkshop(t, st, 1, func(w *store.Workshop) { w.EndsAt = &ends })
+	// Fail the seats so the workshop is in error with a VM and a backoff.
+	c.setHook(func(ws string, r *http.Request) error {
+		if r.Method == http.MethodPost {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	pass(t, r)
+	wantStatus(t, st, w.ID, store.StatusError)
+	if c.vm(w.ID) == nil {
+		t.Fatal("no VM after the seat failure")
+	}
+	clk.Advance(5 * time.Second) // ends_at, still within the 10 s backoff
+	pass(t, r)
+	wantStatus(t, st, w.ID, store.StatusStopped)
+	c.checkNoLeak(t, st, w.ID)
+}

@@ -317,7 +317,12 @@ func (r *Reconciler) step(ctx context.Context, w *store.Workshop) (bool, error) 
 	switch w.DesiredState {
 	case store.DesiredRunning:
 		if w.EndsAt != nil && !now.Before(*w.EndsAt) {
-			_, err := r.update(ctx, w.ID, func(w *store.Workshop) { w.DesiredState = store.DesiredStopped })
+			_, err := r.update(ctx, w.ID, func(w *store.Workshop) {
+				w.DesiredState = store.DesiredStopped
+				// Teardown starts now, whatever backoff a failed
+				// provisioning left.
+				w.Attempts, w.NextAttemptAt = 0, nil
+			})
 			r.event(ctx, w.ID, "info", "", "the workshop reached its end time; tearing it down")
 			return err == nil, err
 		}
@@ -341,6 +346,9 @@ func (r *Reconciler) step(ctx context.Context, w *store.Workshop) (bool, error) 
 		}
 		if w.Status == final || (w.Status == store.StatusCreated && final == store.StatusStopped) {
 			return false, nil
+		}
+		if w.Status == store.StatusError && w.NextAttemptAt != nil && now.Before(*w.NextAttemptAt) {
+			return false, nil // a failed teardown backs off (but never gives up)
 		}
 		return r.teardown(ctx, w, final)
 	}
@@ -444,7 +452,10 @@ func (r *Reconciler) fail(ctx context.Context, w *store.Workshop, vm *store.Work
 		w.NextAttemptAt = &next
 	})
 	msg := reason
-	if attempts >= r.cfg.MaxAttempts {
+	if step == StepDeleteHost {
+		// Teardown never gives up: a machine left running costs money.
+		msg += fmt.Sprintf(" (retry %d in %s)", attempts, Backoff(attempts))
+	} else if attempts >= r.cfg.MaxAttempts {
 		msg += " (no more automatic retries; use Retry)"
 	} else {
 		msg += fmt.Sprintf(" (retry %d of %d in %s)", attempts, r.cfg.MaxAttempts, Backoff(attempts))
