@@ -99,6 +99,42 @@ const state = {};
 const browser = await launch();
 const ictx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 } });
 const lctx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 } });
+// Test-side network control for the learner: window.__e2eNet.drop(ms) closes
+// every open WebSocket and refuses new ones for `ms` (as a Wi-Fi drop would),
+// without touching the app's code.
+await lctx.addInitScript(() => {
+  const Native = window.WebSocket;
+  const open = new Set();
+  let blockedUntil = 0;
+  class Blocked {
+    constructor(url) {
+      this.url = url;
+      this.readyState = 0;
+      this.binaryType = 'blob';
+      setTimeout(() => {
+        this.readyState = 3;
+        this.onclose?.({ code: 1006, reason: 'e2e network drop', wasClean: false });
+      }, 200);
+    }
+    send() {}
+    close() {}
+  }
+  class Tracked extends Native {
+    constructor(url, protocols) {
+      if (Date.now() < blockedUntil) return new Blocked(url);
+      super(url, protocols);
+      open.add(this);
+      this.addEventListener('close', () => open.delete(this));
+    }
+  }
+  window.WebSocket = Tracked;
+  window.__e2eNet = {
+    drop(ms) {
+      blockedUntil = Date.now() + ms;
+      for (const ws of open) ws.close(4000, 'e2e network drop');
+    },
+  };
+});
 const ipage = await ictx.newPage();
 const lpage = await lctx.newPage();
 watchConsole(ipage, 'instructor');
@@ -207,6 +243,23 @@ try {
       const after = (await waitForTerminal(lpage, /^after-pid-(\d+)$/m, { scope: '[data-testid="workspace"]' }))[1];
       log(`  shell pid before ${before}, after ${after}`);
       if (before !== after) throw new Error(`the shell changed across the reload: pid ${before} then ${after}`);
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '4b. a dropped connection reconnects and resumes without lost or repeated output',
+    async () => {
+      const tag = rand();
+      await run(lpage, `for i in 1 2 3 4 5 6 7 8; do echo ${tag}-$i; sleep 0.4; done`);
+      await waitForTerminal(lpage, new RegExp(`^${tag}-2$`, 'm'), { scope: '[data-testid="workspace"]' });
+      await lpage.evaluate(() => window.__e2eNet.drop(1500));
+      await lpage.waitForSelector('.terminal-tabs .conn-status[data-state="reconnecting"]');
+      await lpage.waitForSelector('.terminal-tabs .conn-status[data-state="open"]', { timeout: 30_000 });
+      await waitForTerminal(lpage, new RegExp(`^${tag}-8$`, 'm'), { scope: '[data-testid="workspace"]' });
+      const lines = (await terminalText(lpage, '[data-testid="workspace"]')).split('\n').filter((l) => l.startsWith(`${tag}-`));
+      const want = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `${tag}-${i}`);
+      if (lines.join(',') !== want.join(',')) throw new Error(`after the drop the terminal shows ${lines.join(',')}, want ${want.join(',')}`);
     },
     { pages: [lpage] },
   );
