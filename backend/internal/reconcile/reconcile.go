@@ -81,6 +81,7 @@ type Reconciler struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool
+	again    map[string]bool // asked for again while in flight
 	watched  map[string]time.Time
 
 	provisionSeconds prometheus.Histogram
@@ -121,6 +122,7 @@ func New(cfg Config) *Reconciler {
 		cfg:      cfg,
 		kick:     make(chan string, 64),
 		inflight: map[string]bool{},
+		again:    map[string]bool{},
 		watched:  map[string]time.Time{},
 		provisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "clarateach_workshop_provision_seconds",
@@ -204,6 +206,9 @@ func (r *Reconciler) dispatch(ctx context.Context, wait bool) error {
 func (r *Reconciler) spawn(ctx context.Context, id string, wg *sync.WaitGroup) {
 	r.mu.Lock()
 	if r.inflight[id] {
+		// A pass is running for it: run another right after it, so a Kick
+		// (e.g. Stop clicked during provisioning) is never lost.
+		r.again[id] = true
 		r.mu.Unlock()
 		if wg != nil {
 			wg.Done()
@@ -214,15 +219,24 @@ func (r *Reconciler) spawn(ctx context.Context, id string, wg *sync.WaitGroup) {
 	r.mu.Unlock()
 	go func() {
 		defer func() {
-			r.mu.Lock()
-			delete(r.inflight, id)
-			r.mu.Unlock()
 			if wg != nil {
 				wg.Done()
 			}
 		}()
-		if err := r.Workshop(ctx, id); err != nil && ctx.Err() == nil {
-			slog.Warn("reconcile workshop", "workshop", id, "err", err)
+		for {
+			if err := r.Workshop(ctx, id); err != nil && ctx.Err() == nil {
+				slog.Warn("reconcile workshop", "workshop", id, "err", err)
+			}
+			r.mu.Lock()
+			if r.again[id] && ctx.Err() == nil {
+				delete(r.again, id)
+				r.mu.Unlock()
+				continue
+			}
+			delete(r.again, id)
+			delete(r.inflight, id)
+			r.mu.Unlock()
+			return
 		}
 	}()
 }

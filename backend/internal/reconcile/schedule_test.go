@@ -203,3 +203,33 @@ func TestGarbageCollection(t *testing.T) {
 		t.Errorf("clarateach_orphaned_vms = %v after a clean GC", v)
 	}
 }
+
+// TestRunLoop: the background loop makes a pass at once, and a Kick makes
+// another without waiting for the interval.
+func TestRunLoop(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	c := newCloud(t, nil)
+	clk := newClock()
+	r, _ := c.newReconciler(st, clk, "replica-a", nil)
+	w := newWorkshop(t, st, 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.Run(ctx, time.Hour)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	eventually(t, 10*time.Second, "the first pass to start the workshop", func() bool {
+		return get(t, st, w.ID).Status == store.StatusRunning
+	})
+	update(t, st, w.ID, func(w *store.Workshop) { w.DesiredState = store.DesiredStopped })
+	r.Kick(w.ID)
+	eventually(t, 10*time.Second, "the kicked pass to stop it", func() bool {
+		return get(t, st, w.ID).Status == store.StatusStopped
+	})
+	c.checkNoLeak(t, st, w.ID)
+}
