@@ -2,6 +2,7 @@ import { lazy, Suspense, type ReactNode } from 'react';
 import { AuthProvider, RequireAuth } from './auth';
 import { matchPath, useLocation, Link } from './router';
 import { Spinner } from './components/ui';
+import { ErrorBoundary } from './components/ErrorBoundary';
 import { Landing } from './pages/Landing';
 import { AuthPage } from './pages/AuthPage';
 import { Dashboard } from './pages/Dashboard';
@@ -73,10 +74,20 @@ export function Routes() {
   return <NotFound />;
 }
 
+function RoutesWithBoundary() {
+  const { pathname } = useLocation();
+  // A new page gets a fresh boundary, so an error does not stick across navigation.
+  return (
+    <ErrorBoundary key={pathname}>
+      <Routes />
+    </ErrorBoundary>
+  );
+}
+
 export function App() {
   return (
     <AuthProvider>
-      <Routes />
+      <RoutesWithBoundary />
     </AuthProvider>
   );
 }
