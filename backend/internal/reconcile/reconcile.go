@@ -3,7 +3,8 @@
 //	created → provisioning → running → stopping → stopped   (or deleted)
 //
 // with failures going to error (a reason, and retries with backoff). Each
-// workshop's work is claimed with a lease row in the database, so several
+// workshop's work is claimed with a lease row in the database (renewed in
+// the background while a long step runs), so several
 // control-plane replicas never provision the same workshop twice, and every
 // step is idempotent, so a replica killed mid-step is resumed by the next
 // pass (its own after a restart, or another replica's once the lease
