@@ -77,7 +77,6 @@ export function Markdown({ source, onRun, className }: { source: string; onRun?:
 
   return (
     // The listener only catches clicks of the real <button>s inside (keyboard included).
-    // eslint-disable-next-line jsx-a11y/click-events-have-key-events, jsx-a11y/no-static-element-interactions
     <div className={`markdown ${className ?? ''}`} onClick={onClick} dangerouslySetInnerHTML={{ __html: html }} />
   );
 }

@@ -1,7 +1,6 @@
 import { useState } from 'react';
 import { joinLink, workshops, type Workshop } from '../api';
 import { useAction } from '../hooks';
-import { navigate } from '../router';
 import { Button, ConfirmDialog, CopyButton, ErrorBox, Modal } from './ui';
 import { QrCode } from './QrCode';
 
@@ -109,8 +108,4 @@ export function WorkshopActions({
       )}
     </div>
   );
-}
-
-export function openClassView(id: string) {
-  navigate(`/workshops/${encodeURIComponent(id)}`);
 }

@@ -177,6 +177,21 @@ export function Modal({ title, children, onClose }: { title: string; children: R
           if (e.key === 'Escape') {
             e.stopPropagation();
             onClose();
+          } else if (e.key === 'Tab' && ref.current) {
+            // Keep Tab inside the dialog.
+            const items = Array.from(
+              ref.current.querySelectorAll<HTMLElement>('button:not([disabled]), input, textarea, select, a[href]'),
+            );
+            if (!items.length) return;
+            const first = items[0];
+            const last = items[items.length - 1];
+            if (e.shiftKey && document.activeElement === first) {
+              e.preventDefault();
+              last.focus();
+            } else if (!e.shiftKey && document.activeElement === last) {
+              e.preventDefault();
+              first.focus();
+            }
           }
         }}
       >
