@@ -2,14 +2,20 @@
 // Web app bench:
 //  1. gzipped sizes of the built JS/CSS chunks in dist/ (run `npm run build` first),
 //     split into what the first page load needs and what loads lazily;
-//  2. with CLARATEACH_URL: the time from page load to a live terminal prompt in
-//     headless Chromium, for a warm seat. The seat comes from
-//     CLARATEACH_ACCESS_CODE, or (without it) from a throwaway workshop this
-//     bench creates through the API and deletes afterwards.
+//  2. the time from page load to a live terminal prompt in headless Chromium,
+//     for a warm seat, against CLARATEACH_URL; without it, against a server
+//     started here from <repo>/bin/clarateach (`make web build`) on a free
+//     loopback port with a throwaway data directory (BENCH_NO_SERVER=1 skips).
+//     The seat comes from CLARATEACH_ACCESS_CODE, or from a throwaway workshop
+//     this bench creates through the API and deletes afterwards.
 //
 //   npm run build && CLARATEACH_URL=http://127.0.0.1:8080 npm run bench
 //   BENCH_RUNS (default 5) page loads are timed after one warm-up.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -124,11 +130,95 @@ async function promptTime(base, access) {
   );
 }
 
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts bin/clarateach on loopback; returns {url, stop} or null (with the reason printed). */
+async function startServer() {
+  const bin = path.resolve(here, '..', '..', 'bin', 'clarateach');
+  if (process.env.BENCH_NO_SERVER || !existsSync(bin)) {
+    console.log(
+      `prompt: CLARATEACH_URL not set${existsSync(bin) ? '' : ` and ${bin} missing (make build)`}: time to terminal prompt skipped`,
+    );
+    return null;
+  }
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const data = mkdtempSync(path.join(tmpdir(), 'clarateach-bench-'));
+  const internal = randomBytes(16).toString('hex');
+  const child = spawn(bin, ['server'], {
+    env: { ...process.env, DATA_DIR: data, PORT: String(port), PUBLIC_URL: url, INTERNAL_TOKEN: internal, RECONCILE_INTERVAL: '250ms' },
+    stdio: ['ignore', 'ignore', 'ignore'],
+  });
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  const stop = async () => {
+    // Let the reconciler tear deleted workshops down before the server goes.
+    await fetch(`${url}/internal/reconcile`, { method: 'POST', headers: { Authorization: `Bearer ${internal}` } }).catch(() => undefined);
+    if (!exited) {
+      child.kill('SIGTERM');
+      await new Promise((r) => {
+        const t = setTimeout(() => {
+          child.kill('SIGKILL');
+          r();
+        }, 10_000);
+        child.on('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    rmSync(data, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) {
+      await stop();
+      throw new Error('bin/clarateach exited at start');
+    }
+    const ok = await fetch(`${url}/health`).then((r) => r.ok).catch(() => false);
+    if (ok) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error('bin/clarateach did not become healthy in 30 s');
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // The binary embeds the web app at build time: make sure it is this build.
+  const served = await fetch(`${url}/`).then((r) => r.text());
+  const built = existsSync(path.join(dist, 'index.html')) ? readFileSync(path.join(dist, 'index.html'), 'utf8') : '';
+  const entry = /\/assets\/index-[^"]+\.js/.exec(built)?.[0];
+  if (!entry || !served.includes(entry)) {
+    await stop();
+    console.log('prompt: bin/clarateach embeds another build of the web app (run `make web build`): skipped');
+    return null;
+  }
+  console.log(`prompt: started bin/clarateach on ${url}`);
+  return { url, stop };
+}
+
 sizes();
-const base = baseUrl();
+let base = baseUrl();
+let server = null;
 if (!base) {
-  console.log('prompt: CLARATEACH_URL not set: time to terminal prompt skipped');
-  process.exit(0);
+  try {
+    server = await startServer();
+  } catch (err) {
+    console.error(`prompt: ${err.message}`);
+    process.exit(1);
+  }
+  if (!server) process.exit(0);
+  base = server.url;
 }
 let seat;
 try {
@@ -141,4 +231,5 @@ try {
   process.exitCode = 1;
 } finally {
   await seat?.cleanup();
+  await server?.stop();
 }
