@@ -113,6 +113,35 @@ describe('class view', () => {
     }
   });
 
+  it('lists learners, also those without a seat, and revokes one', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    const user = userEvent.setup();
+    let revoked = false;
+    mockFetch({
+      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'created' } }),
+      'GET /api/workshops/w1/seats': () => ({ body: { seats: [] } }),
+      'GET /api/workshops/w1/registrations': () => ({
+        body: {
+          registrations: [
+            { id: 'r9', name: 'Cleo', email: 'cleo@example.com', created_at: '2026-01-01T00:00:00Z', revoked_at: revoked ? '2026-01-01T01:00:00Z' : null, seat: null },
+          ],
+        },
+      }),
+      'DELETE /api/workshops/w1/registrations/r9': () => {
+        revoked = true;
+        return { status: 204 };
+      },
+    });
+    renderView();
+    await user.click(await screen.findByText(/Learners \(1\)/));
+    const row = (await screen.findByText('Cleo')).closest('tr')!;
+    expect(row).toHaveTextContent('not seated yet');
+    await user.click(within(row).getByRole('button', { name: 'Revoke' }));
+    await user.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Revoke access' }));
+    await waitFor(() => expect(screen.getByText(/Learners \(0\)/)).toBeInTheDocument());
+    expect(screen.getByText('Cleo').closest('tr')).toHaveClass('revoked');
+  });
+
   it('watches a seat read-only, takes over, and revokes after confirmation', async () => {
     vi.stubGlobal('EventSource', FakeEventSource);
     const user = userEvent.setup();
@@ -123,6 +152,7 @@ describe('class view', () => {
         body: { token: `t-${(c.body as { mode: string }).mode}`, expires_at: new Date(Date.now() + 600_000).toISOString(), endpoints: { terminal: '/t', files: '/f', sessions: '/s' } },
       }),
       'DELETE /api/workshops/w1/registrations/r1': () => ({ status: 204 }),
+      'GET /api/workshops/w1/registrations': () => ({ body: { registrations: [] } }),
     });
     renderView();
     await user.click(await screen.findByRole('button', { name: /Ada/ }));

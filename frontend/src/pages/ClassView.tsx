@@ -8,12 +8,13 @@ import {
   workshops,
   type ClassSnapshot,
   type ProvisionStep,
+  type Registration,
   type Seat,
   type SeatToken,
   type WorkshopDetail,
   type WorkshopEvent,
 } from '../api';
-import { useAction, useNow } from '../hooks';
+import { useAction, useAsync, useInterval, useNow } from '../hooks';
 import { Link, navigate } from '../router';
 import { TopBar } from '../components/TopBar';
 import { Button, ConfirmDialog, ErrorBox, Spinner, StatusBadge } from '../components/ui';
@@ -329,6 +330,75 @@ function EventLog({ events }: { events: WorkshopEvent[] }) {
   );
 }
 
+/** Everyone who registered, seated or not, with revoke. */
+function Learners({ workshopId, seatsKey, onChange }: { workshopId: string; seatsKey: string; onChange: () => void }) {
+  const regs = useAsync((signal) => workshops.registrations(workshopId, signal), [workshopId, seatsKey]);
+  useInterval(regs.reload, 15_000);
+  const [confirm, setConfirm] = useState<Registration | null>(null);
+  const revoke = useAction(async (r: Registration) => {
+    await workshops.revoke(workshopId, r.id);
+    setConfirm(null);
+    regs.reload();
+    onChange();
+  });
+  const list = regs.data ?? [];
+  return (
+    <details className="card learners">
+      <summary>
+        <h2>Learners ({list.filter((r) => !r.revoked_at).length})</h2>
+      </summary>
+      <ErrorBox error={regs.error} onRetry={regs.reload} />
+      {regs.loading && !regs.data && <Spinner />}
+      {regs.data && list.length === 0 && <p className="muted">Nobody has registered yet. Share the join link or the QR code.</p>}
+      {list.length > 0 && (
+        <table className="table">
+          <thead>
+            <tr>
+              <th>Name</th>
+              <th>Email</th>
+              <th>Registered</th>
+              <th>Seat</th>
+              <th>
+                <span className="sr-only">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((r) => (
+              <tr key={r.id} className={r.revoked_at ? 'revoked' : ''}>
+                <td>{r.name}</td>
+                <td className="break">{r.email}</td>
+                <td>{formatDateTime(r.created_at)}</td>
+                <td>{r.revoked_at ? <StatusBadge status="revoked" /> : r.seat ? `#${r.seat} · ${r.seat_status ?? ''}` : 'not seated yet'}</td>
+                <td>
+                  {!r.revoked_at && (
+                    <Button small className="danger-text" onClick={() => setConfirm(r)}>
+                      Revoke
+                    </Button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {confirm && (
+        <ConfirmDialog
+          title={`Revoke ${confirm.name}?`}
+          confirmLabel="Revoke access"
+          danger
+          busy={revoke.busy}
+          error={revoke.error}
+          onCancel={() => setConfirm(null)}
+          onConfirm={() => void revoke.run(confirm)}
+        >
+          <p>Their access code stops working and their seat is freed.</p>
+        </ConfirmDialog>
+      )}
+    </details>
+  );
+}
+
 export default function ClassView({ id }: { id: string }) {
   const { workshop, seats, error, mode, refresh, setWorkshop } = useClassSnapshot(id);
   const [watch, setWatch] = useState<number | null>(null);
@@ -412,6 +482,11 @@ export default function ClassView({ id }: { id: string }) {
             <SeatGrid seats={seats} selected={watch} onSelect={(s) => setWatch(s.seat === watch ? null : s.seat)} now={now} />
           )}
         </section>
+        <Learners
+          workshopId={workshop.id}
+          seatsKey={(seats ?? []).map((s) => `${s.seat}:${s.registration_id ?? ''}`).join(',')}
+          onChange={refresh}
+        />
         {watched && (
           <SeatWatcher
             key={watched.seat}
