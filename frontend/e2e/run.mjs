@@ -229,6 +229,27 @@ try {
   );
 
   await step(
+    '3b. learner uploads a file, downloads it and the whole workspace',
+    async () => {
+      const name = `upload-${stamp}.txt`;
+      const body = `uploaded-${rand()}`;
+      await lpage.setInputFiles('.file-tree input[type="file"]', { name, mimeType: 'text/plain', buffer: Buffer.from(body) });
+      await lpage.waitForSelector(`.file-tree [data-path="${name}"]`);
+      await run(lpage, `cat ${name}; echo`);
+      await waitForTerminal(lpage, new RegExp(`^${body}$`, 'm'), { scope: '[data-testid="workspace"]' });
+      await lpage.click(`.file-tree [data-path="${name}"]`);
+      const [one] = await Promise.all([lpage.waitForEvent('download'), lpage.click('.tree-footer button:text-is("Download")')]);
+      if (one.suggestedFilename() !== name) throw new Error(`downloaded ${one.suggestedFilename()}, want ${name}`);
+      const [all] = await Promise.all([lpage.waitForEvent('download'), lpage.click('.tree-footer button:text-is("Download all")')]);
+      if (all.suggestedFilename() !== 'workspace.tar.gz') throw new Error(`downloaded ${all.suggestedFilename()}, want workspace.tar.gz`);
+      const file = await all.path();
+      const { statSync } = await import('node:fs');
+      if (!file || statSync(file).size < 20) throw new Error('the workspace archive is empty');
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
     '4. after a reload the output is still there and the shell is the same process',
     async () => {
       await run(lpage, 'echo before-pid-$$');
