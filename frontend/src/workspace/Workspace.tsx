@@ -63,6 +63,9 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
   const term = useRef<TerminalTabsHandle | null>(null);
   const editor = useRef<EditorHandle | null>(null);
   const pendingOpen = useRef<string | null>(null);
+  const setTerm = useCallback((h: TerminalTabsHandle | null) => {
+    term.current = h;
+  }, []);
   const setEditor = useCallback((h: EditorHandle | null) => {
     editor.current = h;
     if (h && pendingOpen.current) {
@@ -145,9 +148,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       storageKey={storageKey}
       autoFocus
       passKey={passKey}
-      handleRef={(h) => {
-        term.current = h;
-      }}
+      handleRef={setTerm}
     />
   );
   const guidePanel = <GuidePanel guide={guide} onRun={run} onHide={() => setShowGuide(false)} />;
