@@ -183,6 +183,11 @@ func run(o options) error {
 	for _, t := range terms {
 		t.Close()
 	}
+	if direct, err := directThroughput(ctx, client); err == nil {
+		fmt.Printf("throughput, ours straight to the daemon (no agent, for reference): %.0f MB/s\n", direct)
+	} else {
+		fmt.Printf("throughput straight to the daemon: not measured: %v\n", err)
+	}
 
 	// 4. wetty, same machine, same shell, same run.
 	if o.noWetty {
@@ -195,21 +200,24 @@ func run(o options) error {
 		return nil
 	}
 	defer w.stop()
+	wctx, wcancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer wcancel()
+	ctx = wctx
 	peer, err := dialWetty(ctx, w.url)
 	if err != nil {
-		fmt.Printf("wetty: not compared: %v\n", err)
+		fmt.Printf("wetty: not compared: %v\n%s\n", err, lastLines(w.log.Bytes(), 10))
 		return nil
 	}
 	defer peer.close()
 	peerRTT, err := echoRTT(ctx, peer, o.echoN)
 	if err != nil {
-		fmt.Printf("wetty: echo failed: %v\n", err)
+		fmt.Printf("wetty: echo failed: %v\n%s\n", err, lastLines(w.log.Bytes(), 10))
 		return nil
 	}
 	fmt.Printf("echo round trip, wetty %s: p50 %s  p99 %s\n", wettyVer, ms(pct(peerRTT, 50)), ms(pct(peerRTT, 99)))
 	peerTP, err := throughput(ctx, peer)
 	if err != nil {
-		fmt.Printf("wetty: throughput failed: %v\n", err)
+		fmt.Printf("wetty: throughput failed: %v\n%s\n", err, lastLines(w.log.Bytes(), 10))
 		return nil
 	}
 	fmt.Printf("throughput, wetty %s (cat 64 MiB): %.0f MB/s\n", wettyVer, peerTP)
@@ -376,50 +384,62 @@ type oursTerm struct{ c *terminal.Client }
 func (t *oursTerm) send(ctx context.Context, p []byte) error { return t.c.Send(ctx, p) }
 func (t *oursTerm) read(ctx context.Context) ([]byte, error) { return t.c.ReadOutput(ctx) }
 
-// readUntil reads until marker appears and returns the bytes read.
-func readUntil(ctx context.Context, t term, marker string) (int64, error) {
+// reader reads a term's output and finds markers in it without keeping
+// more than the unmatched tail (64 MiB of cat must not pile up).
+type reader struct {
+	t   term
+	buf []byte // read but not yet consumed
+}
+
+// until consumes output up to and including marker and returns how many
+// bytes it consumed.
+func (r *reader) until(ctx context.Context, marker string) (int64, error) {
 	var n int64
-	var tail []byte
+	m := []byte(marker)
 	for {
-		p, err := t.read(ctx)
+		if i := bytes.Index(r.buf, m); i >= 0 {
+			n += int64(i + len(m))
+			r.buf = append(r.buf[:0], r.buf[i+len(m):]...)
+			return n, nil
+		}
+		if keep := len(m) - 1; len(r.buf) > keep {
+			n += int64(len(r.buf) - keep)
+			r.buf = append(r.buf[:0], r.buf[len(r.buf)-keep:]...)
+		}
+		p, err := r.t.read(ctx)
 		if err != nil {
 			return n, err
 		}
-		n += int64(len(p))
-		buf := append(tail, p...)
-		if bytes.Contains(buf, []byte(marker)) {
-			return n, nil
-		}
-		if len(buf) > len(marker) {
-			buf = buf[len(buf)-len(marker):]
-		}
-		tail = append([]byte(nil), buf...)
+		r.buf = append(r.buf, p...)
 	}
+}
+
+// prompt is set in both shells; it is typed split ('c''t> ') so that the
+// echo of the command line never matches it.
+const prompt = "ct> "
+
+// quiet sets the prompt and waits until the shell is idle at it.
+func quiet(ctx context.Context, r *reader) error {
+	if err := r.t.send(ctx, []byte("\x15PS1='c''t> '; echo QUI''ET\n")); err != nil {
+		return err
+	}
+	if _, err := r.until(ctx, "QUIET"); err != nil {
+		return err
+	}
+	_, err := r.until(ctx, prompt)
+	return err
 }
 
 // echoRTT types one key at a time and waits for its echo.
 func echoRTT(ctx context.Context, t term, n int) ([]time.Duration, error) {
-	// A quiet prompt first: wait for the shell to be idle.
-	if err := t.send(ctx, []byte("PS1='$ '; echo READY''-1\n")); err != nil {
-		return nil, err
-	}
-	if _, err := readUntil(ctx, t, "READY-1"); err != nil {
-		return nil, err
-	}
-	if _, err := readUntil(ctx, t, "$ "); err != nil {
+	r := &reader{t: t}
+	if err := quiet(ctx, r); err != nil {
 		return nil, err
 	}
 	out := make([]time.Duration, 0, n)
 	for i := range n {
 		if i > 0 && i%40 == 0 {
-			// Clear the line (Ctrl-U) and wait for quiet.
-			if err := t.send(ctx, []byte("\x15echo CL''R\n")); err != nil {
-				return nil, err
-			}
-			if _, err := readUntil(ctx, t, "CLR"); err != nil {
-				return nil, err
-			}
-			if _, err := readUntil(ctx, t, "$ "); err != nil {
+			if err := quiet(ctx, r); err != nil {
 				return nil, err
 			}
 		}
@@ -428,42 +448,46 @@ func echoRTT(ctx context.Context, t term, n int) ([]time.Duration, error) {
 		if err := t.send(ctx, k); err != nil {
 			return nil, err
 		}
-		if _, err := readUntil(ctx, t, string(k)); err != nil {
+		if _, err := r.until(ctx, string(k)); err != nil {
 			return nil, err
 		}
 		out = append(out, time.Since(t0))
 	}
-	if err := t.send(ctx, []byte("\x15")); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, quiet(ctx, r)
 }
 
 // throughput makes a 64 MiB text file in the shell's directory and times
 // cat of it to the marker after it, in MB/s (10^6 bytes of the file).
 func throughput(ctx context.Context, t term) (float64, error) {
+	r := &reader{t: t}
+	if err := quiet(ctx, r); err != nil {
+		return 0, err
+	}
 	line := strings.Repeat("0123456789abcdef", 6) + "xyz" // 99 chars + newline
 	cmd := fmt.Sprintf("yes '%s' | head -c %d > ct-bench-64m.txt; echo MADE''-FILE\n", line, fileSize)
 	if err := t.send(ctx, []byte(cmd)); err != nil {
 		return 0, err
 	}
-	if _, err := readUntil(ctx, t, "MADE-FILE"); err != nil {
+	if _, err := r.until(ctx, "MADE-FILE"); err != nil {
 		return 0, err
 	}
-	if _, err := readUntil(ctx, t, "$ "); err != nil {
+	if _, err := r.until(ctx, prompt); err != nil {
 		return 0, err
 	}
 	t0 := time.Now()
 	if err := t.send(ctx, []byte("cat ct-bench-64m.txt; echo CAT''-DONE; rm -f ct-bench-64m.txt\n")); err != nil {
 		return 0, err
 	}
-	n, err := readUntil(ctx, t, "CAT-DONE")
+	n, err := r.until(ctx, "CAT-DONE")
 	if err != nil {
 		return 0, err
 	}
 	el := time.Since(t0)
 	if n < fileSize {
 		return 0, fmt.Errorf("read only %d bytes", n)
+	}
+	if _, err := r.until(ctx, prompt); err != nil {
+		return 0, err
 	}
 	return float64(fileSize) / 1e6 / el.Seconds(), nil
 }
@@ -480,12 +504,32 @@ func pct(d []time.Duration, p int) time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
+// directThroughput measures cat through a terminal opened on the seat's
+// daemon socket itself, bypassing the agent, to show the proxy's cost.
+func directThroughput(ctx context.Context, c *agentclient.Client) (float64, error) {
+	s, err := c.GetSeat(ctx, benchWS, 1)
+	if err != nil {
+		return 0, err
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, s.Network, s.Address)
+	}}}
+	tc, err := terminal.Dial(ctx, "http://workspace/terminal", &terminal.DialOptions{HTTPClient: hc, Cols: 120, Rows: 40})
+	if err != nil {
+		return 0, err
+	}
+	defer tc.Close()
+	return throughput(ctx, &oursTerm{c: tc})
+}
+
 // ---- wetty ----
 
 type wettyProc struct {
 	cmd  *exec.Cmd
 	url  string
 	done chan struct{}
+	log  *bytes.Buffer
 }
 
 func (w *wettyProc) stop() {
@@ -517,7 +561,7 @@ func startWetty(ctx context.Context, o options, tmp string) (*wettyProc, error) 
 	}
 	main := filepath.Join(o.wettyDir, "node_modules", "wetty", "build", "main.js")
 	cmd := exec.Command("node", main, "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--base", "/wetty",
-		"--command", o.shell+" --norc --noprofile", "--log-level", "error")
+		"--command", o.shell+" --norc --noprofile", "--log-level", wettyLogLevel())
 	cmd.Dir = home
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TERM=xterm-256color", "LANG=C.UTF-8"}
 	var logb bytes.Buffer
@@ -525,7 +569,7 @@ func startWetty(ctx context.Context, o options, tmp string) (*wettyProc, error) 
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start wetty: %w", err)
 	}
-	w := &wettyProc{cmd: cmd, url: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan struct{})}
+	w := &wettyProc{cmd: cmd, url: fmt.Sprintf("127.0.0.1:%d", port), done: make(chan struct{}), log: &logb}
 	go func() { _ = cmd.Wait(); close(w.done) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -609,6 +653,13 @@ type wettyTerm struct {
 
 const wettyAck = 262144
 
+func wettyLogLevel() string {
+	if os.Getenv("BENCH_LOG") != "" {
+		return "debug"
+	}
+	return "error"
+}
+
 func dialWetty(ctx context.Context, addr string) (*wettyTerm, error) {
 	u := "ws://" + addr + "/wetty/socket.io/?EIO=4&transport=websocket"
 	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
@@ -624,6 +675,23 @@ func dialWetty(ctx context.Context, addr string) (*wettyTerm, error) {
 	}
 	if err := conn.Write(ctx, websocket.MessageText, []byte("40")); err != nil {
 		return nil, err
+	}
+	// Wait for the namespace connect, then for the shell.
+	for {
+		_, p, err := conn.Read(ctx)
+		if err != nil {
+			conn.CloseNow()
+			return nil, fmt.Errorf("wetty connect: %w", err)
+		}
+		// wetty registers its input handler only once the shell runs, and
+		// says so with a "login" event: input sent before it is lost.
+		if bytes.HasPrefix(p, []byte(`42["login"`)) {
+			break
+		}
+		if bytes.HasPrefix(p, []byte("44")) {
+			conn.CloseNow()
+			return nil, fmt.Errorf("wetty refused the connection: %s", p)
+		}
 	}
 	if err := w.emit(ctx, "resize", map[string]int{"cols": 120, "rows": 40}); err != nil {
 		return nil, err

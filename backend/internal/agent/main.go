@@ -53,6 +53,8 @@ type Options struct {
 	AllowedOrigins []string
 	DaemonPath     string
 	Shell          string
+	SeatsDir       string
+	SeatNetwork    string // on | off (sandbox seats: veth + NAT, or loopback only)
 	Metadata       string // auto | on | off
 	MetadataURL    string
 	LogLevel       string
@@ -70,7 +72,8 @@ terminals and files. Seats survive agent restarts (state in --state-dir).
 
 Environment (flags win): AGENT_LISTEN, AGENT_TOKEN (or FC_AGENT_TOKEN),
 AGENT_STATE_DIR, AGENT_RUNTIME, AGENT_CAPACITY, AGENT_ALLOWED_ORIGINS (or
-CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_METADATA, AGENT_METADATA_URL,
+CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_SEATS_DIR, AGENT_SEAT_NETWORK,
+AGENT_METADATA, AGENT_METADATA_URL, FC_KERNEL/FC_ROOTFS/FC_BINARY (firecracker),
 WORKSPACE_KEY (hex key of this host's workshop) or WORKSPACE_TOKEN_SECRET
 (local mode: one key per workshop is derived from it).
 
@@ -124,6 +127,8 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	fs.IntVar(&o.Capacity, "capacity", capDefault, "most seats on this host")
 	origins := fs.String("allowed-origins", env("AGENT_ALLOWED_ORIGINS", "CORS_ORIGINS"), "comma-separated browser origins allowed on /proxy (\"*\" = any)")
 	fs.StringVar(&o.DaemonPath, "daemon-path", env("AGENT_DAEMON_PATH"), "workspace daemon binary (default: "+DaemonBinaryName+" next to this executable, else in PATH)")
+	fs.StringVar(&o.SeatsDir, "seats-dir", env("AGENT_SEATS_DIR"), "seat directories (default: <state-dir>/../seats for sandbox, <state-dir>/process for process)")
+	fs.StringVar(&o.SeatNetwork, "seat-network", env("AGENT_SEAT_NETWORK"), "sandbox seats' network: on (own namespace with NAT egress; installs host firewall rules) | off (loopback only)")
 	fs.StringVar(&o.Shell, "shell", env("AGENT_SHELL"), "learner shell inside seats (default: the daemon's)")
 	fs.StringVar(&o.Metadata, "metadata", env("AGENT_METADATA"), "read secrets from GCE instance metadata: auto | on | off (default auto: on when running on GCE)")
 	fs.StringVar(&o.MetadataURL, "metadata-url", env("AGENT_METADATA_URL"), "metadata server base URL (default "+DefaultMetadataURL+")")
@@ -157,6 +162,13 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	case "auto", "on", "off":
 	default:
 		return nil, fmt.Errorf("--metadata must be auto, on or off, not %q", o.Metadata)
+	}
+	switch o.SeatNetwork {
+	case "":
+		o.SeatNetwork = "on"
+	case "on", "off":
+	default:
+		return nil, fmt.Errorf("--seat-network must be on or off, not %q", o.SeatNetwork)
 	}
 	if o.MetadataURL == "" {
 		o.MetadataURL = DefaultMetadataURL
@@ -264,25 +276,36 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 		log.Info("seat runtime chosen", "runtime", name)
 	}
 	listen := o.Listen
-	if name == "process" && !o.listenSet && !IsLoopback(listen) {
-		_, port, err := net.SplitHostPort(listen)
-		if err == nil {
-			listen = net.JoinHostPort("127.0.0.1", port)
-			log.Warn("the process runtime is served on loopback only", "listen", listen)
-		}
-	}
 	daemon, err := daemonCommand(o.DaemonPath, mo.DaemonCommand)
 	if err != nil && name != "firecracker" {
 		return nil, err
 	}
-	rt, err := NewRuntime(name, RuntimeOptions{
+	ropts := RuntimeOptions{
 		StateDir:      stateDir,
+		SeatsDir:      o.SeatsDir,
 		DaemonCommand: daemon,
 		Shell:         o.Shell,
+		Capacity:      o.Capacity,
+		NoNetwork:     o.SeatNetwork == "off",
 		Logger:        log,
-	})
+		Getenv:        mo.Getenv,
+	}
+	rt, err := NewRuntime(name, ropts)
+	if err != nil && o.Runtime == "" && name == "sandbox" {
+		// Not chosen explicitly: namespaces do not work here. The process
+		// runtime still refuses anything but loopback (New checks).
+		log.Warn("the sandbox runtime cannot run here; falling back to the process runtime", "err", err)
+		name = "process"
+		rt, err = NewRuntime(name, ropts)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if name == "process" && !o.listenSet && !IsLoopback(listen) {
+		if _, port, err := net.SplitHostPort(listen); err == nil {
+			listen = net.JoinHostPort("127.0.0.1", port)
+			log.Warn("the process runtime is served on loopback only", "listen", listen)
+		}
 	}
 	return New(Config{
 		Listen:          listen,
@@ -318,6 +341,11 @@ func daemonCommand(path string, def []string) ([]string, error) {
 		p, err := exec.LookPath(path)
 		if err != nil {
 			return nil, fmt.Errorf("--daemon-path %s: %w", path, err)
+		}
+		// Seats start in their own directories: a relative path would
+		// not resolve there.
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
 		}
 		return []string{p}, nil
 	}
@@ -380,14 +408,6 @@ func (m *metadataClient) attribute(ctx context.Context, name string) (string, er
 		return "", fmt.Errorf("metadata %s: %w", name, err)
 	}
 	return string(b), nil
-}
-
-// RuntimeOptions is what the seat runtimes are built from.
-type RuntimeOptions struct {
-	StateDir      string
-	DaemonCommand []string
-	Shell         string
-	Logger        *slog.Logger
 }
 
 // ErrRuntimeUnavailable is returned for a runtime this build or machine

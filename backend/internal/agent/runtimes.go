@@ -2,42 +2,113 @@ package agent
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
 
 	"github.com/clarateach/backend/internal/runtime"
+	"github.com/clarateach/backend/internal/runtime/firecracker"
 	"github.com/clarateach/backend/internal/runtime/process"
+	"github.com/clarateach/backend/internal/runtime/sandbox"
 )
+
+// RuntimeOptions is what the seat runtimes are built from.
+type RuntimeOptions struct {
+	// StateDir is the agent's state directory (hidden from sandbox seats).
+	StateDir string
+	// SeatsDir holds the seats' directories (learners' files, sockets).
+	// Default: <StateDir>/process for the process runtime and
+	// <dir of StateDir>/seats for the sandbox (it must be reachable by
+	// the seats' unprivileged uids, which the 0700 state dir is not).
+	SeatsDir string
+	// DaemonCommand is the workspace daemon: binary and leading arguments.
+	DaemonCommand []string
+	Shell         string
+	// Capacity caps the runtime's own seat count (0 = its default).
+	Capacity int
+	// NoNetwork gives sandbox seats loopback only (no veth, no NAT, and no
+	// host firewall rules are installed).
+	NoNetwork bool
+	Logger    *slog.Logger
+	// Getenv reads runtime settings from the environment (default
+	// os.Getenv): for firecracker FC_KERNEL, FC_ROOTFS, FC_BINARY,
+	// FC_STATE_DIR and FC_LOG_DIR (as in deploy/clarateach-agent.service).
+	Getenv func(string) string
+}
 
 // NewRuntime builds the seat runtime called name.
 func NewRuntime(name string, o RuntimeOptions) (runtime.Runtime, error) {
 	switch name {
 	case "process":
+		dir := o.SeatsDir
+		if dir == "" {
+			dir = filepath.Join(o.StateDir, "process")
+		}
 		return process.New(process.Config{
 			DaemonCommand: o.DaemonCommand,
-			BaseDir:       filepath.Join(o.StateDir, "process"),
+			BaseDir:       dir,
 			Shell:         o.Shell,
 			Logger:        o.Logger,
 		})
 	case "sandbox":
-		return nil, fmt.Errorf("%w: the sandbox runtime is not part of this build yet; use --runtime process for development", ErrRuntimeUnavailable)
+		if goruntime.GOOS != "linux" {
+			return nil, fmt.Errorf("%w: the sandbox runtime needs Linux; use --runtime process", ErrRuntimeUnavailable)
+		}
+		if len(o.DaemonCommand) == 0 {
+			return nil, fmt.Errorf("%w: no workspace daemon", ErrRuntimeUnavailable)
+		}
+		dir := o.SeatsDir
+		if dir == "" {
+			dir = filepath.Join(filepath.Dir(filepath.Clean(o.StateDir)), "seats")
+		}
+		rt, err := sandbox.New(sandbox.Config{
+			DaemonPath: o.DaemonCommand[0],
+			DaemonArgs: o.DaemonCommand[1:],
+			BaseDir:    dir,
+			Shell:      o.Shell,
+			MaxSeats:   o.Capacity,
+			MaskPaths:  []string{o.StateDir},
+			Network:    sandbox.NetworkConfig{Disabled: o.NoNetwork},
+			Logger:     o.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
+		}
+		return rt, nil
 	case "firecracker":
-		return nil, fmt.Errorf("%w: the firecracker runtime is not part of this build yet", ErrRuntimeUnavailable)
+		getenv := o.Getenv
+		if getenv == nil {
+			getenv = os.Getenv
+		}
+		env := func(k, def string) string {
+			if v := getenv(k); v != "" {
+				return v
+			}
+			return def
+		}
+		rt, err := firecracker.New(firecracker.Config{
+			Kernel:    env("FC_KERNEL", "/var/lib/clarateach/images/vmlinux"),
+			BaseImage: env("FC_ROOTFS", "/var/lib/clarateach/images/rootfs.ext4"),
+			Binary:    env("FC_BINARY", "firecracker"),
+			StateDir:  env("FC_STATE_DIR", firecracker.DefaultStateDir),
+			LogDir:    env("FC_LOG_DIR", firecracker.DefaultLogDir),
+			MaxSeats:  o.Capacity,
+			Logger:    o.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
+		}
+		return rt, nil
 	}
 	return nil, fmt.Errorf("%w: unknown runtime %q (want sandbox, firecracker or process)", ErrRuntimeUnavailable, name)
 }
 
-// DefaultRuntime is "sandbox" on Linux as root when the sandbox runtime works
-// here, else "process".
+// DefaultRuntime is "sandbox" on Linux as root, else "process". (Build
+// falls back to process when the sandbox cannot start here.)
 func DefaultRuntime() string {
-	if goruntime.GOOS == "linux" && os.Geteuid() == 0 && sandboxUsable() == nil {
+	if goruntime.GOOS == "linux" && os.Geteuid() == 0 {
 		return "sandbox"
 	}
 	return "process"
-}
-
-// sandboxUsable reports why the sandbox runtime cannot run here (nil if it can).
-func sandboxUsable() error {
-	return fmt.Errorf("%w: sandbox runtime not built", ErrRuntimeUnavailable)
 }

@@ -350,7 +350,7 @@ func waitReady(ctx context.Context, sock string, timeout time.Duration, exited <
 			return ctx.Err()
 		case <-time.After(delay):
 		}
-		if delay < 50*time.Millisecond {
+		if delay < 10*time.Millisecond {
 			delay *= 2
 		}
 	}
