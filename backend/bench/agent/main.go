@@ -50,6 +50,7 @@ type options struct {
 	daemon    string
 	shell     string
 	noWetty   bool
+	network   bool
 	wettyDir  string
 	keepState bool
 }
@@ -63,6 +64,7 @@ func main() {
 	flag.StringVar(&o.daemon, "daemon", "", "workspace daemon binary (default: built from ./cmd/workspace)")
 	flag.StringVar(&o.shell, "shell", "/bin/bash", "shell for both sides")
 	flag.BoolVar(&o.noWetty, "no-wetty", false, "skip the wetty comparison")
+	flag.BoolVar(&o.network, "seat-network", false, "give sandbox seats their network (veth + NAT; installs host firewall rules, removed at the end)")
 	flag.StringVar(&o.wettyDir, "wetty-dir", filepath.Join(home, "clarateach-bench", "wetty"), "where wetty@"+wettyVer+" is installed (npm)")
 	flag.BoolVar(&o.keepState, "keep", false, "keep the temp state directory")
 	flag.Parse()
@@ -111,14 +113,26 @@ func run(o options) error {
 		}
 	}
 	state := filepath.Join(tmp, "state")
-	rt, err := agent.NewRuntime(name, agent.RuntimeOptions{StateDir: state, DaemonCommand: []string{o.daemon}, Shell: o.shell, Logger: log})
+	ropts := agent.RuntimeOptions{StateDir: state, DaemonCommand: []string{o.daemon}, Shell: o.shell, Logger: log,
+		Capacity: o.seats + 2, NoNetwork: !o.network}
+	rt, err := agent.NewRuntime(name, ropts)
 	if err != nil && o.runtime == "" && name != "process" {
 		why = fmt.Sprintf(" (%s: %v)", name, err)
 		name = "process"
-		rt, err = agent.NewRuntime(name, agent.RuntimeOptions{StateDir: state, DaemonCommand: []string{o.daemon}, Shell: o.shell, Logger: log})
+		rt, err = agent.NewRuntime(name, ropts)
 	}
 	if err != nil {
 		return err
+	}
+	if fw, ok := rt.(interface{ RemoveFirewall(context.Context) error }); ok && o.network {
+		defer func() { _ = fw.RemoveFirewall(context.Background()) }()
+	}
+	if name == "sandbox" {
+		if o.network {
+			why = " (seats with their own network and NAT)"
+		} else {
+			why = " (seat network off: loopback only; --seat-network to include it)"
+		}
 	}
 	a, err := agent.New(agent.Config{
 		Listen: "127.0.0.1:0", Token: benchToken, StateDir: state, Runtime: rt,

@@ -47,6 +47,8 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	// Sandbox seats run the daemon as an unprivileged uid: it must reach it.
+	_ = os.Chmod(dir, 0o755)
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

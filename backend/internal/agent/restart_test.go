@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -26,12 +27,13 @@ type agentProc struct {
 
 var listeningRE = regexp.MustCompile(`msg="agent listening" .*\blisten=(\S+)`)
 
-// startAgentProc runs the agent binary with the process runtime on a
-// loopback port of its choosing and waits until it listens.
-func startAgentProc(t *testing.T, state string) *agentProc {
+// startAgentProc runs the agent binary with runtime rt on a loopback port
+// of its choosing and waits until it listens. Sandbox seats get no network
+// (no host firewall rules are installed).
+func startAgentProc(t *testing.T, rt, state, seats string) *agentProc {
 	t.Helper()
-	cmd := exec.Command(agentBin, "--runtime", "process", "--listen", "127.0.0.1:0", "--state-dir", state,
-		"--daemon-path", daemonBin, "--shell", "/bin/sh", "--metadata", "off", "--capacity", "4")
+	cmd := exec.Command(agentBin, "--runtime", rt, "--listen", "127.0.0.1:0", "--state-dir", state, "--seats-dir", seats,
+		"--seat-network", "off", "--daemon-path", daemonBin, "--shell", "/bin/sh", "--metadata", "off", "--capacity", "4")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + state, "AGENT_TOKEN=" + testToken, "WORKSPACE_TOKEN_SECRET=" + testSecret}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -103,21 +105,49 @@ func shellPID(ctx context.Context, t *testing.T, term *terminal.Client, tag stri
 // TestSeatsSurviveAgentSIGKILL is the fix for the seed's "VM not found after
 // agent restart": SIGKILL the agent, start a new one on the same state
 // directory, and the seat, its shell and its terminal session are all there.
+// It runs with the process runtime, and with the sandbox where it works
+// (Linux, root: CI).
 func TestSeatsSurviveAgentSIGKILL(t *testing.T) {
 	t.Parallel()
+	for _, rt := range []string{"process", "sandbox"} {
+		t.Run(rt, func(t *testing.T) {
+			t.Parallel()
+			testSurviveSIGKILL(t, rt)
+		})
+	}
+}
+
+func testSurviveSIGKILL(t *testing.T, rtName string) {
 	state := shortTempDir(t)
+	// Seat directories must be reachable by the sandbox's unprivileged uids.
+	seats := filepath.Join(shortTempDir(t), "seats")
+	if err := os.Chmod(filepath.Dir(seats), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The runtime, built here too, cleans up whatever the test leaves.
+	rt, err := NewRuntime(rtName, RuntimeOptions{StateDir: state, SeatsDir: seats, DaemonCommand: []string{daemonBin},
+		Shell: "/bin/sh", NoNetwork: true, Logger: quietLog})
+	if err != nil {
+		if rtName == "sandbox" {
+			t.Skipf("sandbox runtime not usable here: %v", err)
+		}
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	a1 := startAgentProc(t, state)
+	a1 := startAgentProc(t, rtName, state, seats)
 	c1 := agentclient.New(a1.url, testToken, nil)
 	seat, created, err := c1.CreateSeat(ctx, "wsk", 2, agentclient.SeatOptions{})
 	if err != nil || !created {
 		t.Fatalf("create: %v (created=%v)", err, created)
 	}
+	if seat.Runtime != rtName {
+		t.Fatalf("seat runtime %q, want %q", seat.Runtime, rtName)
+	}
 	t.Cleanup(func() {
-		// Whatever happens, do not leave the seat's daemon and shell behind.
-		_ = syscall.Kill(seat.PID, syscall.SIGKILL)
+		// Whatever happens, do not leave the seat behind.
+		_ = rt.Destroy(context.Background(), &seat.Seat)
 	})
 	tok := learnerToken(t, "wsk", 2, "", time.Now())
 	term := dialTerminal(t, a1.url, "wsk", 2, tok, &terminal.DialOptions{Cols: 80, Rows: 24})
@@ -135,7 +165,7 @@ func TestSeatsSurviveAgentSIGKILL(t *testing.T) {
 	a1.kill(t)
 	term.Close()
 
-	a2 := startAgentProc(t, state)
+	a2 := startAgentProc(t, rtName, state, seats)
 	c2 := agentclient.New(a2.url, testToken, nil)
 	h, err := c2.Health(ctx)
 	if err != nil || h.VMCount != 1 {
@@ -167,6 +197,9 @@ func TestSeatsSurviveAgentSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	if syscall.Kill(seat.PID, 0) == nil && !isZombie(seat.PID) {
-		t.Fatal("daemon survived DELETE")
+		t.Fatal("seat process survived DELETE")
+	}
+	if rt.Alive(ctx, &seat.Seat) {
+		t.Fatal("seat alive after DELETE")
 	}
 }
