@@ -19,12 +19,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -75,7 +77,10 @@ func main() {
 }
 
 func run(o options) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	// Ctrl-C or a timeout's SIGTERM still deletes the seats and stops wetty.
+	sctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(sctx, 15*time.Minute)
 	defer cancel()
 	tmp, err := os.MkdirTemp("", "ctb")
 	if err != nil {
@@ -145,7 +150,9 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	actx, stopAgent := context.WithCancel(ctx)
+	// The agent outlives ctx so that the seats can still be deleted after
+	// an interrupt.
+	actx, stopAgent := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- a.Serve(actx, ln) }()
 	base := "http://" + ln.Addr().String()
@@ -175,7 +182,7 @@ func run(o options) error {
 	// 2. Idle memory per seat.
 	time.Sleep(time.Second) // let the shells settle: this is the idle figure
 	if mem, err := seatMemory(ctx, client); err == nil {
-		fmt.Printf("idle memory per seat (daemon + shell%s): RSS %.1f MiB, PSS %.1f MiB  (target ≤ 10 MiB)\n",
+		fmt.Printf("idle memory per seat (all its processes: daemon, shell%s): RSS %.1f MiB, PSS %.1f MiB  (target ≤ 10 MiB)\n",
 			mem.note, mem.rss/(1<<20), mem.pss/(1<<20))
 	} else {
 		fmt.Printf("idle memory per seat: not measured: %v\n", err)
