@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -88,7 +88,8 @@ func (a *Agent) workspaceKey(ws string) []byte {
 }
 
 func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
-	rest := r.PathValue("rest")
+	// Clean the daemon path (it arrives unescaped: %2F.. must not climb).
+	rest := strings.TrimPrefix(path.Clean("/"+r.PathValue("rest")), "/")
 	if r.Method == http.MethodOptions {
 		a.setCORS(w.Header(), r, true)
 		w.WriteHeader(http.StatusOK)
@@ -355,5 +356,3 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	b.m.bytesIn.Add(float64(n))
 	return n, err
 }
-
-var _ = strconv.Itoa

@@ -156,6 +156,8 @@ func TestProxyAuth(t *testing.T) {
 		{"viewer may not write", "POST", "/proxy/wsp/1/files/mkdir", viewer, "", 403},
 		{"viewer may not open sessions", "POST", "/proxy/wsp/1/sessions", viewer, "", 403},
 		{"not a proxied path", "GET", "/proxy/wsp/1/health", good, "", 404},
+		{"escaped climb", "GET", "/proxy/wsp/1/files%2F..%2Fhealth", good, "", 404},
+		{"escaped climb out", "GET", "/proxy/wsp/1/sessions%2F..%2F..%2F..%2Fvms", good, "", 404},
 		{"no such seat", "GET", "/proxy/wsp/3/sessions", learnerToken(t, "wsp", 3, "", now), "", 404},
 		{"bad seat", "GET", "/proxy/wsp/x/sessions", good, "", 400},
 	}
