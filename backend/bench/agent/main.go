@@ -435,7 +435,7 @@ func (r *reader) until(ctx context.Context, marker string) (int64, error) {
 	}
 }
 
-// prompt is set in both shells; it is typed split ('c''t> ') so that the
+// prompt is set in both shells; it is typed split ('c”t> ') so that the
 // echo of the command line never matches it.
 const prompt = "ct> "
 
