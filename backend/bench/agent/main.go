@@ -435,8 +435,8 @@ func (r *reader) until(ctx context.Context, marker string) (int64, error) {
 	}
 }
 
-// prompt is set in both shells; it is typed split ('c”t> ') so that the
-// echo of the command line never matches it.
+// prompt is set in both shells; the command types it with an empty quoted
+// string inside, so that the echo of the command line never matches it.
 const prompt = "ct> "
 
 // quiet sets the prompt and waits until the shell is idle at it.
