@@ -30,6 +30,12 @@ func openStateDir(dir string) (*stateDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: state dir: %w", err)
 	}
+	// Parents stay traversable (the sandbox's seats directory may be a
+	// sibling that unprivileged seat uids must reach); the state dir itself
+	// is private.
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("agent: state dir: %w", err)
+	}
 	if err := ensureDir(filepath.Join(abs, "seats")); err != nil {
 		return nil, err
 	}
