@@ -34,7 +34,7 @@ fi
 if want web; then
     echo "=== bench: web bundle sizes and time to a live terminal"
     if [[ -f frontend/bench/run.mjs ]]; then
-        make -s web >/dev/null && (cd frontend && npm run -s bench) || status=1
+        make -s web build >/dev/null && (cd frontend && npm run -s bench) || status=1
     else
         echo "skipped: frontend/bench/run.mjs missing"
     fi
