@@ -32,7 +32,8 @@ export CLARATEACH_ARTIFACTS=${CLARATEACH_ARTIFACTS:-$root/artifacts/e2e}
 mkdir -p "$CLARATEACH_ARTIFACTS"
 
 log "server on $url, data in $data"
-DATA_DIR=$data PORT=$port PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms \
+# Seats get no network here, so the test machine keeps its firewall as it was.
+DATA_DIR=$data PORT=$port PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off \
     bin/clarateach server >"$data/server.log" 2>&1 &
 server=$!
 

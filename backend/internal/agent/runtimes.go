@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -62,8 +66,15 @@ func NewRuntime(name string, o RuntimeOptions) (runtime.Runtime, error) {
 		if dir == "" {
 			dir = filepath.Join(filepath.Dir(filepath.Clean(o.StateDir)), "seats")
 		}
+		// Seats bind-mount the daemon as an unprivileged uid: give them a
+		// world-readable copy beside the seats directory, whatever the
+		// original's location (a 0700 home or temp dir) and permissions.
+		daemon, err := stageDaemon(o.DaemonCommand[0], filepath.Join(filepath.Dir(filepath.Clean(dir)), "bin"))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
+		}
 		rt, err := sandbox.New(sandbox.Config{
-			DaemonPath: o.DaemonCommand[0],
+			DaemonPath: daemon,
 			DaemonArgs: o.DaemonCommand[1:],
 			BaseDir:    dir,
 			Shell:      o.Shell,
@@ -99,6 +110,11 @@ func NewRuntime(name string, o RuntimeOptions) (runtime.Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
 		}
+		// Restore the bridge and firewall now, so seats that survived an
+		// agent restart are isolated again before anything else happens.
+		if err := rt.SetupNetwork(context.Background()); err != nil {
+			return nil, fmt.Errorf("firecracker: host network setup: %w", err)
+		}
 		return rt, nil
 	}
 	return nil, fmt.Errorf("%w: unknown runtime %q (want sandbox, firecracker or process)", ErrRuntimeUnavailable, name)
@@ -111,4 +127,78 @@ func DefaultRuntime() string {
 		return "sandbox"
 	}
 	return "process"
+}
+
+// LocalSeatsDir is where a control plane's in-process agent with state
+// directory stateDir keeps sandbox seats: under /var/lib/clarateach, which
+// seat uids can always traverse (a project's ./data, or a home directory,
+// may be private).
+func LocalSeatsDir(stateDir string) string {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		abs = stateDir
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return filepath.Join("/var/lib/clarateach", "local-"+hex.EncodeToString(sum[:4]), "seats")
+}
+
+// stageDaemon copies the workspace daemon into dir (mode 0755, dir and its
+// parent 0755) unless an identical copy is there, and returns the copy's
+// path. A new binary is renamed into place, so running seats keep the one
+// they started with.
+func stageDaemon(src, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("stage workspace daemon: %w", err)
+	}
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return "", fmt.Errorf("stage workspace daemon: %w", err)
+		}
+	}
+	want, err := fileSum(src)
+	if err != nil {
+		return "", fmt.Errorf("workspace daemon: %w", err)
+	}
+	dst := filepath.Join(dir, DaemonBinaryName)
+	if have, err := fileSum(dst); err == nil && have == want {
+		return dst, nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return "", fmt.Errorf("workspace daemon: %w", err)
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(dir, ".daemon-*")
+	if err != nil {
+		return "", fmt.Errorf("stage workspace daemon: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("stage workspace daemon: %w", err)
+	}
+	if err := tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return "", fmt.Errorf("stage workspace daemon: %w", err)
+	}
+	return dst, nil
+}
+
+func fileSum(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -172,7 +172,17 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 			return nil, nil, err
 		}
 		daemon := daemonCommand(cfg.DaemonPath)
-		rt, err := agent.NewRuntime(name, agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemon, Logger: log})
+		ro := agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemon, NoNetwork: !cfg.SeatNetwork, Logger: log}
+		if name == "sandbox" {
+			ro.SeatsDir = agent.LocalSeatsDir(stateDir)
+		}
+		rt, err := agent.NewRuntime(name, ro)
+		if err != nil && cfg.AgentRuntime == "" && name == "sandbox" {
+			log.Warn("sandbox seats are not available here; falling back to UNSAFE process seats", "err", err)
+			name = "process"
+			ro.SeatsDir = ""
+			rt, err = agent.NewRuntime(name, ro)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("local seats: %w", err)
 		}

@@ -65,6 +65,9 @@ type Config struct {
 	// Local provisioner.
 	AgentRuntime string // AGENT_RUNTIME: sandbox | process | "" (best available)
 	DaemonPath   string // WORKSPACE_DAEMON: path of the workspace daemon binary
+	// SeatNetwork gives local sandbox seats NAT egress (SEAT_NETWORK,
+	// default true; off = loopback only, and no host firewall rules).
+	SeatNetwork bool
 
 	// ReconcileInterval is how often the reconciler loop runs.
 	ReconcileInterval time.Duration // RECONCILE_INTERVAL, default 2s
@@ -128,7 +131,8 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	wttl, werr := durEnv(env, "WORKSPACE_TOKEN_TTL", 15*time.Minute)
 	sttl, sterr := durEnv(env, "SESSION_TTL", 7*24*time.Hour)
 	rint, rerr := durEnv(env, "RECONCILE_INTERVAL", 2*time.Second)
-	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr); err != nil {
+	seatNet, nerr := boolEnvDefault(env, "SEAT_NETWORK", true)
+	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr); err != nil {
 		return nil, err
 	}
 	var cors string
@@ -154,6 +158,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	fs.StringVar(&c.AgentRuntime, "agent-runtime", env("AGENT_RUNTIME"), "local agent seat runtime: sandbox | process (env AGENT_RUNTIME; default best available)")
 	fs.StringVar(&c.DaemonPath, "workspace-daemon", env("WORKSPACE_DAEMON"), "workspace daemon binary for local seats (env WORKSPACE_DAEMON)")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", rint, "reconciler period (env RECONCILE_INTERVAL)")
+	fs.BoolVar(&c.SeatNetwork, "seat-network", seatNet, "give local sandbox seats NAT egress (env SEAT_NETWORK; false = loopback only)")
 	if err := fs.Parse(o.Args); err != nil {
 		return nil, err
 	}
@@ -397,9 +402,13 @@ func intEnv(env func(string) string, k string, def int) (int, error) {
 }
 
 func boolEnv(env func(string) string, k string) (bool, error) {
+	return boolEnvDefault(env, k, false)
+}
+
+func boolEnvDefault(env func(string) string, k string, def bool) (bool, error) {
 	v := env(k)
 	if v == "" {
-		return false, nil
+		return def, nil
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {

@@ -97,7 +97,12 @@ func TestLocalWorkshopEndToEnd(t *testing.T) {
 
 	stateDir := filepath.Join(dataDir, "agent")
 	rtName := agent.DefaultRuntime()
-	rt, err := agent.NewRuntime(rtName, agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: []string{daemonBin}})
+	ro := agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: []string{daemonBin}, NoNetwork: true}
+	if rtName == "sandbox" {
+		ro.SeatsDir = agent.LocalSeatsDir(stateDir)
+		t.Cleanup(func() { os.RemoveAll(filepath.Dir(ro.SeatsDir)) })
+	}
+	rt, err := agent.NewRuntime(rtName, ro)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +162,18 @@ func TestLocalWorkshopEndToEnd(t *testing.T) {
 	}
 	if _, err := term.ReadUntil(ctx, "hello-42"); err != nil {
 		t.Fatalf("terminal through the relay: %v", err)
+	}
+	if rtName == "sandbox" {
+		// A real seat: the learner is uid 1000, not root.
+		if err := term.Send(ctx, []byte("echo uid-$(id -u)-end\n")); err != nil {
+			t.Fatal(err)
+		}
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		out, err := term.ReadUntil(rctx, "uid-1000-end")
+		rcancel()
+		if err != nil {
+			t.Fatalf("the learner's shell should run as uid 1000: %q %v", out, err)
+		}
 	}
 	term.Close()
 
