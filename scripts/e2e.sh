@@ -56,7 +56,13 @@ cleanup() {
         echo "--- server log (last 80 lines)"
         tail -n 80 "$data/server.log" || true
     fi
-    if [[ $keep == 1 ]]; then log "kept $data"; else rm -rf "$data" 2>/dev/null || true; fi
+    if [[ $keep == 1 ]]; then
+        log "kept $data"
+    else
+        # Local sandbox seats live under /var/lib/clarateach/local-<hash of the agent state dir>.
+        seats=/var/lib/clarateach/local-$(printf '%s' "$data/agent" | sha256sum | cut -c1-8)
+        rm -rf "$data" "$seats" 2>/dev/null || true
+    fi
     exit "$rc"
 }
 trap cleanup EXIT

@@ -406,15 +406,20 @@ func boolEnv(env func(string) string, k string) (bool, error) {
 }
 
 func boolEnvDefault(env func(string) string, k string, def bool) (bool, error) {
-	v := env(k)
-	if v == "" {
+	switch v := strings.ToLower(strings.TrimSpace(env(k))); v {
+	case "":
 		return def, nil
+	case "on", "yes":
+		return true, nil
+	case "off", "no":
+		return false, nil
+	default:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("%s must be true or false, not %q", k, env(k))
+		}
+		return b, nil
 	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("%s must be true or false, not %q", k, v)
-	}
-	return b, nil
 }
 
 func durEnv(env func(string) string, k string, def time.Duration) (time.Duration, error) {
