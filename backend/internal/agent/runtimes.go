@@ -69,7 +69,7 @@ func NewRuntime(name string, o RuntimeOptions) (runtime.Runtime, error) {
 		// Seats bind-mount the daemon as an unprivileged uid: give them a
 		// world-readable copy beside the seats directory, whatever the
 		// original's location (a 0700 home or temp dir) and permissions.
-		daemon, err := stageDaemon(o.DaemonCommand[0], filepath.Join(filepath.Dir(filepath.Clean(dir)), "bin"))
+		daemon, err := stageDaemon(o.DaemonCommand[0], filepath.Join(filepath.Dir(filepath.Clean(dir)), "clarateach-seat-bin"))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
 		}
@@ -142,16 +142,21 @@ func LocalSeatsDir(stateDir string) string {
 	return filepath.Join("/var/lib/clarateach", "local-"+hex.EncodeToString(sum[:4]), "seats")
 }
 
-// stageDaemon copies the workspace daemon into dir (mode 0755, dir and its
-// parent 0755) unless an identical copy is there, and returns the copy's
+// stageDaemon copies the workspace daemon into dir (mode 0755; dir 0755, its
+// parent made traversable) unless an identical copy is there, and returns the copy's
 // path. A new binary is renamed into place, so running seats keep the one
 // they started with.
 func stageDaemon(src, dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("stage workspace daemon: %w", err)
 	}
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
+	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
+		return "", fmt.Errorf("stage workspace daemon: %w", err)
+	}
+	// The parent must be traversable; add o+x, keeping every other bit
+	// (it may be /tmp, with its sticky bit).
+	if fi, err := os.Stat(filepath.Dir(dir)); err == nil && fi.Mode().Perm()&0o001 == 0 {
+		if err := os.Chmod(filepath.Dir(dir), fi.Mode()&(os.ModePerm|os.ModeSticky|os.ModeSetgid)|0o011); err != nil {
 			return "", fmt.Errorf("stage workspace daemon: %w", err)
 		}
 	}
