@@ -671,7 +671,6 @@ func lastLines(b []byte, n int) string {
 type wettyTerm struct {
 	conn      *websocket.Conn
 	uncommit  int
-	pending   [][]byte
 	closeOnce sync.Once
 }
 

@@ -152,7 +152,7 @@ func testSurviveSIGKILL(t *testing.T, rtName string) {
 	tok := learnerToken(t, "wsk", 2, "", time.Now())
 	term := dialTerminal(t, a1.url, "wsk", 2, tok, &terminal.DialOptions{Cols: 80, Rows: 24})
 	pid1 := shellPID(ctx, t, term, "before")
-	session, offset := term.Hello.Session, term.Offset()
+	session := term.Hello.Session
 	// A file the learner is working on.
 	if err := term.Send(ctx, []byte("echo draft > notes.txt; echo saved-''ok\n")); err != nil {
 		t.Fatal(err)
@@ -160,7 +160,7 @@ func testSurviveSIGKILL(t *testing.T, rtName string) {
 	if _, err := term.ReadUntil(ctx, "saved-ok"); err != nil {
 		t.Fatal(err)
 	}
-	offset = term.Offset()
+	offset := term.Offset()
 
 	a1.kill(t)
 	term.Close()
