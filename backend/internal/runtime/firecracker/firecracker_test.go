@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/procinfo"
 	"github.com/clarateach/backend/internal/runtime"
 	"github.com/clarateach/backend/internal/runtime/firecracker/fcfake"
 	"github.com/clarateach/backend/internal/runtime/firecracker/internal/nstest"
@@ -234,7 +235,7 @@ func (e *env) killLeftovers() {
 		}
 		cmd, _ := os.ReadFile("/proc/" + d.Name() + "/cmdline")
 		if bytes.Contains(cmd, []byte(e.dir)) && pid != os.Getpid() {
-			if f, err := procStat(pid); err == nil && f[0] != "Z" {
+			if f, err := procinfo.Stat(pid); err == nil && f[0] != "Z" {
 				e.t.Errorf("left-over process %d: %q", pid, cmd)
 			}
 			syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/clarateach/backend/internal/procinfo"
 )
 
 // LaunchSpec is what a Launcher needs to start one Firecracker process.
@@ -60,7 +62,7 @@ func (l ExecLauncher) Launch(_ context.Context, spec LaunchSpec) (Process, error
 		return Process{}, fmt.Errorf("firecracker: start %s: %w", bin, err)
 	}
 	pid := cmd.Process.Pid
-	st, err := procStartTime(pid)
+	st, err := procinfo.StartTime(pid)
 	// Reap it when it ends, while we are its parent; after an agent restart
 	// init does.
 	go cmd.Wait() //nolint:errcheck

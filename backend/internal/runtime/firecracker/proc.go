@@ -4,46 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clarateach/backend/internal/procinfo"
 )
-
-// procStat returns the fields of /proc/PID/stat after the command name:
-// index 0 is the state (field 3), index 19 the start time (field 22).
-func procStat(pid int) ([]string, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return nil, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return nil, fmt.Errorf("/proc/%d/stat: malformed", pid)
-	}
-	return f, nil
-}
-
-func procStartTime(pid int) (uint64, error) {
-	f, err := procStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
 
 // running reports whether p is still the same, live (not zombie) process.
 func (p Process) running() bool {
 	if p.PID <= 0 {
 		return false
 	}
-	f, err := procStat(p.PID)
+	f, err := procinfo.Stat(p.PID)
 	if err != nil || f[0] == "Z" || f[0] == "X" {
 		return false
 	}
