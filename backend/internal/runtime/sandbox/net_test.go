@@ -16,7 +16,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -260,6 +262,7 @@ func createConcurrently(t *testing.T, r *Runtime, n int) {
 	seats := make([]*runtime.Seat, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
+	busy0 := cpuBusy()
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		wg.Add(1)
@@ -272,6 +275,7 @@ func createConcurrently(t *testing.T, r *Runtime, n int) {
 	}
 	wg.Wait()
 	total := time.Since(start)
+	busy := cpuBusy() - busy0
 	t.Cleanup(func() {
 		var wg sync.WaitGroup
 		for _, s := range seats {
@@ -298,6 +302,11 @@ func createConcurrently(t *testing.T, r *Runtime, n int) {
 	t.Logf("%d seats created concurrently (network=%v) in %v: p50 %v, p99 %v, min %v, max %v",
 		n, r.network, total.Round(time.Millisecond), p(0.5).Round(100*time.Microsecond),
 		p(0.99).Round(100*time.Microsecond), durs[0].Round(100*time.Microsecond), durs[n-1].Round(100*time.Microsecond))
+	if busy > 0 {
+		t.Logf("machine CPU busy during the burst: %v (%v per seat) of %v available on %d CPUs",
+			busy.Round(time.Millisecond), (busy / time.Duration(n)).Round(100*time.Microsecond),
+			(total * time.Duration(goruntime.NumCPU())).Round(time.Millisecond), goruntime.NumCPU())
+	}
 	for _, s := range seats {
 		if !r.Alive(context.Background(), s) {
 			t.Errorf("seat %d not alive", s.Seat)
@@ -338,4 +347,31 @@ func BenchmarkCreate(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+}
+
+// cpuBusy is the machine's total non-idle CPU time so far (all CPUs, from
+// /proc/stat), or 0 if unknown: the CPU cost of a burst of creates,
+// including the kernel's work and every seat process.
+func cpuBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var ticks int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest time is already in user
+			break
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
 }

@@ -406,7 +406,7 @@ var (
 
 // buildSeatd builds testdata/seatd (the real workspace daemon with the init
 // hook) next to testBin, once.
-func buildSeatd(t *testing.T) string {
+func buildSeatd(t testing.TB) string {
 	t.Helper()
 	needRoot(t)
 	seatdOnce.Do(func() {
@@ -416,7 +416,11 @@ func buildSeatd(t *testing.T) string {
 			return
 		}
 		out := filepath.Join(filepath.Dir(testBin), "seatd")
-		b, err := exec.Command(goBin, "build", "-o", out, "./testdata/seatd").CombinedOutput()
+		// As the Makefile builds it: static (no dynamic loader at every
+		// seat's init and daemon start).
+		cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./testdata/seatd")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		b, err := cmd.CombinedOutput()
 		if err != nil {
 			seatdErr = fmt.Errorf("%v: %s", err, b)
 			return
@@ -431,7 +435,7 @@ func buildSeatd(t *testing.T) string {
 
 // realDaemonConfig: the production setup, the workspace daemon binary
 // doubling as the seat init.
-func realDaemonConfig(t *testing.T) Config {
+func realDaemonConfig(t testing.TB) Config {
 	bin := buildSeatd(t)
 	cfg := testConfig(t)
 	cfg.DaemonPath, cfg.InitPath, cfg.DaemonEnv = bin, bin, nil
@@ -476,6 +480,66 @@ func TestRealDaemon(t *testing.T) {
 
 // TestConcurrentCreateRealDaemon: 30 seats at once in the production setup.
 func TestConcurrentCreateRealDaemon(t *testing.T) {
-	r := newRuntime(t, realDaemonConfig(t))
+	cfg := realDaemonConfig(t)
+	cfg.MaxParallelStarts, _ = strconv.Atoi(os.Getenv("CTSB_TEST_PARALLEL")) // 0: the default
+	r := newRuntime(t, cfg)
 	createConcurrently(t, r, 30)
+}
+
+// BenchmarkCreateRealDaemon measures Create of one seat at a time in the
+// production setup and reports where the CPU goes: the agent's side
+// (this process), the seat's init and its daemon up to ready.
+func BenchmarkCreateRealDaemon(b *testing.B) {
+	r := newRuntime(b, realDaemonConfig(b))
+	var agentCPU, initCPU, daemonCPU time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a0 := selfCPU()
+		s, err := r.Create(context.Background(), runtime.Spec{WorkshopID: "ws-bench", Seat: i})
+		if err != nil {
+			b.Fatal(err)
+		}
+		agentCPU += selfCPU() - a0
+		b.StopTimer()
+		initCPU += procCPU(s.PID)
+		if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", s.PID, s.PID)); err == nil {
+			for _, f := range strings.Fields(string(kids)) {
+				pid, _ := strconv.Atoi(f)
+				daemonCPU += procCPU(pid)
+			}
+		}
+		if err := r.Destroy(context.Background(), s); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	n := float64(b.N) * float64(time.Millisecond)
+	b.ReportMetric(float64(agentCPU)/n, "agent-cpu-ms/op")
+	b.ReportMetric(float64(initCPU)/n, "init-cpu-ms/op")
+	b.ReportMetric(float64(daemonCPU)/n, "daemon-cpu-ms/op")
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time of all live threads of pid (schedstat, ns).
+func procCPU(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
 }
