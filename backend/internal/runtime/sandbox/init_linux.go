@@ -34,7 +34,7 @@ type initConfig struct {
 	Hostname  string            `json:"hostname"`
 	TmpSizeMB int               `json:"tmp_size_mb"`
 	Masks     []string          `json:"masks"`
-	Etc       map[string]string `json:"etc"` // seat path -> host file
+	Etc       map[string]string `json:"etc"` // seat path -> content (generated files)
 	Net       *initNet          `json:"net,omitempty"`
 	Rootless  bool              `json:"rootless,omitempty"`
 }
@@ -233,9 +233,20 @@ func setupSeat(cfg *initConfig) error {
 	if err := setAttr(at(seatHome), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, false); err != nil {
 		return err
 	}
-	for target, src := range cfg.Etc {
+	// The generated /etc files: written on /run's tmpfs (root-owned, so
+	// read-only to the learner), bound read-only over the system's.
+	if len(cfg.Etc) > 0 {
+		if err := os.Mkdir(at(seatEtcDir), 0o755); err != nil {
+			return err
+		}
+	}
+	for target, content := range cfg.Etc {
 		if st, err := os.Stat(at(target)); err != nil || !st.Mode().IsRegular() {
 			continue
+		}
+		src := at(filepath.Join(seatEtcDir, filepath.Base(target)))
+		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
+			return err
 		}
 		if err := bindFile(src, at(target), unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
 			return err

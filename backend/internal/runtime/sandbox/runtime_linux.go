@@ -120,6 +120,12 @@ func New(cfg Config) (*Runtime, error) {
 	if err := os.MkdirAll(filepath.Join(r.cfg.BaseDir, ".slots"), 0o700); err != nil {
 		return nil, fmt.Errorf("sandbox: base dir: %w", err)
 	}
+	// One empty mount point for every seat's new root: each seat mounts on
+	// it only in its own mount namespace, so they never see each other's,
+	// and no seat pays for creating (and deleting) its own.
+	if err := os.MkdirAll(filepath.Join(r.cfg.BaseDir, rootDirName), 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+	}
 	r.rootless = os.Geteuid() != 0
 	// The seat's init runs as an unprivileged host uid: it must be able to
 	// reach these.
@@ -393,14 +399,14 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		c.Close()
 		return nil, fmt.Errorf("sandbox: seat %s is already running", key)
 	}
-	if err := r.prepareDir(dir, spec.Seat, hostUID, hostGID); err != nil {
+	if err := r.prepareDir(dir, hostUID, hostGID); err != nil {
 		return nil, err
 	}
 	prepared = true
 	mark("dirs")
 
 	ic := initConfig{
-		Root:      filepath.Join(dir, "root"),
+		Root:      filepath.Join(r.cfg.BaseDir, rootDirName),
 		RootFS:    orRoot(r.cfg.RootFS),
 		Home:      filepath.Join(dir, "home"),
 		Sock:      filepath.Join(dir, "sock"),
@@ -411,12 +417,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		TmpSizeMB: r.cfg.TmpSizeMB,
 		Masks:     r.masks,
 		Rootless:  r.rootless,
-		Etc:       map[string]string{},
-	}
-	for _, f := range []string{"passwd", "group", "hosts", "hostname", "resolv.conf"} {
-		if _, err := os.Stat(filepath.Join(dir, "etc", f)); err == nil {
-			ic.Etc["/etc/"+f] = filepath.Join(dir, "etc", f)
-		}
+		Etc:       r.etcFiles(spec.Seat),
 	}
 	var hostAddr, seatAddr netip.Prefix
 	if r.network {
@@ -580,10 +581,8 @@ func (r *Runtime) hostNet(veth string, pid int, hostAddr netip.Prefix) error {
 //
 //	<dir>/home      the learner's files (owned by the learner's host uid)
 //	<dir>/sock      the daemon's socket directory (idem, mode 0700)
-//	<dir>/root      empty mount point for the seat's root inside its mount ns
-//	<dir>/etc       passwd, group, hosts, hostname[, resolv.conf]
 //	<dir>/seat.log  the seat init's and daemon's stdout/stderr
-func (r *Runtime) prepareDir(dir string, seat, uid, gid int) error {
+func (r *Runtime) prepareDir(dir string, uid, gid int) error {
 	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("sandbox: seat dir: %w", err)
 	}
@@ -613,35 +612,30 @@ func (r *Runtime) prepareDir(dir string, seat, uid, gid int) error {
 		return err
 	}
 	_ = os.Remove(filepath.Join(sockDir, sockName))
-	if err := os.Mkdir(filepath.Join(dir, "root"), 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("sandbox: root dir: %w", err)
-	}
-	etc := filepath.Join(dir, "etc")
-	if err := os.Mkdir(etc, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("sandbox: etc dir: %w", err)
-	}
+	return nil
+}
+
+// etcFiles are the seat's generated /etc files (seat path -> content). The
+// init writes them on its own tmpfs and binds them read-only over the
+// system's: nothing per seat on the host's disk.
+func (r *Runtime) etcFiles(seat int) map[string]string {
 	host := fmt.Sprintf("seat-%d", seat)
 	files := map[string]string{
-		"passwd": "root:x:0:0:root:/root:/bin/sh\n" +
+		"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n" +
 			fmt.Sprintf("%s:x:%d:%d:Learner:%s:%s\n", learnerName, learnerUID, learnerUID, seatHome, r.cfg.Shell) +
 			"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-		"group":    fmt.Sprintf("root:x:0:\ntty:x:5:\n%s:x:%d:\nnogroup:x:65534:\n", learnerName, learnerUID),
-		"hosts":    "127.0.0.1\tlocalhost\n127.0.1.1\t" + host + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-		"hostname": host + "\n",
+		"/etc/group":    fmt.Sprintf("root:x:0:\ntty:x:5:\n%s:x:%d:\nnogroup:x:65534:\n", learnerName, learnerUID),
+		"/etc/hosts":    "127.0.0.1\tlocalhost\n127.0.1.1\t" + host + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"/etc/hostname": host + "\n",
 	}
 	if r.network && len(r.cfg.Network.DNS) > 0 {
 		var b strings.Builder
 		for _, ns := range r.cfg.Network.DNS {
 			fmt.Fprintf(&b, "nameserver %s\n", ns)
 		}
-		files["resolv.conf"] = b.String()
+		files["/etc/resolv.conf"] = b.String()
 	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(etc, name), []byte(content), 0o644); err != nil {
-			return fmt.Errorf("sandbox: %w", err)
-		}
-	}
-	return nil
+	return files
 }
 
 func chownTree(root string, uid, gid int) error {

@@ -105,4 +105,6 @@ const (
 	seatSockDir = seatRunDir + "/sock"
 	seatDaemon  = seatRunDir + "/workspace"
 	sockName    = "workspace.sock"
+	seatEtcDir  = seatRunDir + "/etc" // the generated /etc files, on /run's tmpfs
+	rootDirName = ".root"             // <BaseDir>/.root: every seat's root mount point
 )

@@ -237,12 +237,13 @@ func TestLearnerIsUnprivileged(t *testing.T) {
 	if got := seatSh(t, s, "id -u"); got == "0" {
 		t.Fatal("learner is root")
 	}
-	for _, p := range []string{"/etc/ctsb-probe", "/usr/ctsb-probe", "/ctsb-probe", "/var/ctsb-probe", "/run/clarateach/workspace"} {
-		res := seatExec(t, s, "/bin/sh", "-c", "echo x > "+p)
+	for _, p := range []string{"/etc/ctsb-probe", "/usr/ctsb-probe", "/ctsb-probe", "/var/ctsb-probe", "/run/clarateach/workspace",
+		"/etc/hosts", "/etc/passwd", "/run/clarateach/etc/passwd", "/run/clarateach/etc/ctsb-probe"} {
+		res := seatExec(t, s, "/bin/sh", "-c", "echo x >> "+p)
 		if res.Code == 0 {
 			t.Errorf("learner wrote %s", p)
 		}
-		if _, err := os.Stat(p); err == nil && p != "/run/clarateach/workspace" {
+		if _, err := os.Stat(p); err == nil && strings.HasSuffix(p, "ctsb-probe") {
 			os.Remove(p)
 			t.Errorf("%s appeared on the host", p)
 		}
