@@ -93,7 +93,10 @@ func run(o options) error {
 	}
 	if o.daemon == "" {
 		o.daemon = filepath.Join(tmp, "clarateach-workspace")
-		cmd := exec.Command("go", "build", "-o", o.daemon, "github.com/clarateach/backend/cmd/workspace")
+		// Built as the Makefile builds it for production: static, so each
+		// seat's init and daemon start without the dynamic loader.
+		cmd := exec.Command("go", "build", "-trimpath", "-o", o.daemon, "github.com/clarateach/backend/cmd/workspace")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("build workspace daemon: %w", err)
