@@ -346,7 +346,12 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-r.starts }()
+	// The slot is given back once the init has built the seat: the daemon's
+	// own start-up then overlaps with the next seat's instead of holding a
+	// slot idle while we wait for its socket.
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { <-r.starts }) }
+	defer release()
 	t0 := time.Now()
 	var timings []any
 	mark := func(step string) {
@@ -530,6 +535,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		}
 		return nil, fmt.Errorf("sandbox: seat %s: %s (log: %s)", key, st, tailFile(filepath.Join(dir, "seat.log"), 2048))
 	}
+	release()
 	if err := waitSocket(ctx, sock, deadline, exited); err != nil {
 		return nil, fmt.Errorf("sandbox: seat %s: %w (log: %s)", key, err, tailFile(filepath.Join(dir, "seat.log"), 512))
 	}
@@ -669,7 +675,9 @@ func waitSocket(ctx context.Context, sock string, deadline time.Time, exited <-c
 			return errors.New("seat exited before its daemon was ready")
 		case <-t.C:
 		}
-		if delay < 5*time.Millisecond {
+		// A failed connect to a unix socket costs microseconds; a coarse
+		// interval would only leave the seat unannounced after it is ready.
+		if delay < time.Millisecond {
 			delay *= 2
 		}
 	}
