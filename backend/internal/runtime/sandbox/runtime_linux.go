@@ -27,6 +27,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clarateach/backend/internal/procinfo"
 	"github.com/clarateach/backend/internal/runtime"
 )
 
@@ -502,7 +503,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	}()
 	pid := cmd.Process.Pid
 	mark("started")
-	if ex.StartTime, err = processStartTime(pid); err != nil {
+	if ex.StartTime, err = procinfo.StartTime(pid); err != nil {
 		return nil, fmt.Errorf("sandbox: seat init: %w", err)
 	}
 	if ex.Cgroup != nil && !ex.Cgroup.V2 {
@@ -712,8 +713,8 @@ func running(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
 	}
-	st, err := processStartTime(pid)
-	return err == nil && st == start && !isZombie(pid)
+	st, err := procinfo.StartTime(pid)
+	return err == nil && st == start && !procinfo.IsZombie(pid)
 }
 
 // Alive implements runtime.Runtime: the seat's init is the same process
