@@ -107,15 +107,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 }
 
-func readFile(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b))
-}
-
 func seatExtra(t *testing.T, s *runtime.Seat) *extra {
 	t.Helper()
 	ex, err := parseExtra(s)
