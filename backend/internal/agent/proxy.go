@@ -59,13 +59,28 @@ func (a *Agent) originAllowed(origin string) bool {
 	return false
 }
 
+// originListed reports whether origin is named in AllowedOrigins (not only
+// matched by "*").
+func (a *Agent) originListed(origin string) bool {
+	for _, o := range a.cfg.AllowedOrigins {
+		if o != "*" && strings.EqualFold(strings.TrimRight(o, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
 // setCORS sets the CORS headers of a proxy answer. The allowed origin is
 // echoed (never "*"), so credentials stay possible.
 func (a *Agent) setCORS(h http.Header, r *http.Request, preflight bool) {
 	h.Add("Vary", "Origin")
 	if origin := r.Header.Get("Origin"); a.originAllowed(origin) {
 		h.Set("Access-Control-Allow-Origin", origin)
-		h.Set("Access-Control-Allow-Credentials", "true")
+		// Credentials only for origins named one by one: "*" never
+		// comes with credentials (tokens travel in headers anyway).
+		if a.originListed(origin) {
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
 	}
 	if preflight {
 		h.Set("Access-Control-Allow-Methods", corsMethods)

@@ -27,14 +27,15 @@ func TestProxyCORSPreflight(t *testing.T) {
 	tests := []struct {
 		name, base, path, origin string
 		wantOrigin               string
+		wantCredentials          bool
 	}{
-		{"seed curl, no origin", ta.srv.URL, "/proxy/ws1/1/files", "", ""},
-		{"allowed origin", ta.srv.URL, "/proxy/ws1/1/files", "http://localhost:5173", "http://localhost:5173"},
-		{"second allowed origin", ta.srv.URL, "/proxy/ws1/2/terminal", "https://learn.example.com", "https://learn.example.com"},
-		{"other origin", ta.srv.URL, "/proxy/ws1/1/files", "https://evil.example", ""},
-		{"deep path", ta.srv.URL, "/proxy/ws1/1/files/content", "http://localhost:5173", "http://localhost:5173"},
-		{"sessions", ta.srv.URL, "/proxy/ws1/1/sessions/abc", "http://localhost:5173", "http://localhost:5173"},
-		{"wildcard echoes", star.srv.URL, "/proxy/ws1/1/files", "https://any.example", "https://any.example"},
+		{"seed curl, no origin", ta.srv.URL, "/proxy/ws1/1/files", "", "", false},
+		{"allowed origin", ta.srv.URL, "/proxy/ws1/1/files", "http://localhost:5173", "http://localhost:5173", true},
+		{"second allowed origin", ta.srv.URL, "/proxy/ws1/2/terminal", "https://learn.example.com", "https://learn.example.com", true},
+		{"other origin", ta.srv.URL, "/proxy/ws1/1/files", "https://evil.example", "", false},
+		{"deep path", ta.srv.URL, "/proxy/ws1/1/files/content", "http://localhost:5173", "http://localhost:5173", true},
+		{"sessions", ta.srv.URL, "/proxy/ws1/1/sessions/abc", "http://localhost:5173", "http://localhost:5173", true},
+		{"wildcard echoes, never with credentials", star.srv.URL, "/proxy/ws1/1/files", "https://any.example", "https://any.example", false},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(http.MethodOptions, tt.base+tt.path, nil)
@@ -57,6 +58,9 @@ func TestProxyCORSPreflight(t *testing.T) {
 		}
 		if h.Get("Access-Control-Allow-Origin") == "*" {
 			t.Errorf("%s: Allow-Origin is *", tt.name)
+		}
+		if got := h.Get("Access-Control-Allow-Credentials") == "true"; got != tt.wantCredentials {
+			t.Errorf("%s: Allow-Credentials %v, want %v", tt.name, got, tt.wantCredentials)
 		}
 		if !strings.Contains(h.Get("Access-Control-Allow-Methods"), "PUT") ||
 			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") ||
