@@ -16,7 +16,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -136,20 +135,10 @@ func (s *Store) Close() error { s.pool.Close(); return nil }
 
 // ---- helpers ---------------------------------------------------------------
 
-// utc normalises a time to what the database stores: UTC, microseconds.
-func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+// The engine-independent rules (defaults, normalised times and emails,
+// code retries) are in package store (prepare.go).
 
-func utcp(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := utc(*t)
-	return &v
-}
-
-func now() time.Time { return utc(time.Now()) }
-
-func normEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+func now() time.Time { return store.Now() }
 
 // mapErr turns driver errors into the store's sentinel errors.
 func mapErr(op string, err error) error {
@@ -190,17 +179,7 @@ func scanUser(row pgx.Row) (*store.User, error) {
 
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
-	if u.ID == "" {
-		u.ID = token.NewID()
-	}
-	if u.CreatedAt.IsZero() {
-		u.CreatedAt = now()
-	}
-	u.CreatedAt = utc(u.CreatedAt)
-	u.Email = normEmail(u.Email)
-	if u.Role == "" {
-		u.Role = store.RoleInstructor
-	}
+	store.PrepareUser(u, now())
 	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, u.Role, u.CreatedAt)
 	return mapErr("create user", err)
@@ -214,7 +193,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
 
 // GetUserByEmail implements store.Store.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*store.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE lower(email) = $1`, normEmail(email)))
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE lower(email) = $1`, store.NormEmail(email)))
 	return u, mapErr("get user by email", err)
 }
 
@@ -230,13 +209,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // CreateAuthSession implements store.Store. An empty ID is filled with 256
 // random bits (hex), suitable as a bearer secret.
 func (s *Store) CreateAuthSession(ctx context.Context, a *store.AuthSession) error {
-	if a.ID == "" {
-		a.ID = token.Random(32)
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = now()
-	}
-	a.CreatedAt, a.ExpiresAt = utc(a.CreatedAt), utc(a.ExpiresAt)
+	store.PrepareAuthSession(a, now())
 	_, err := s.pool.Exec(ctx, `INSERT INTO auth_sessions (id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		a.ID, a.UserID, a.CreatedAt, a.ExpiresAt)
 	return mapErr("create auth session", err)
@@ -276,44 +249,17 @@ func scanWorkshop(row pgx.Row) (*store.Workshop, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.StartsAt, w.EndsAt, w.NextAttemptAt, w.DeletedAt = utcp(w.StartsAt), utcp(w.EndsAt), utcp(w.NextAttemptAt), utcp(w.DeletedAt)
+	w.StartsAt, w.EndsAt, w.NextAttemptAt, w.DeletedAt = store.UTCPtr(w.StartsAt), store.UTCPtr(w.EndsAt), store.UTCPtr(w.NextAttemptAt), store.UTCPtr(w.DeletedAt)
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
 	return &w, nil
 }
-
-func normWorkshop(w *store.Workshop) {
-	w.StartsAt, w.EndsAt, w.NextAttemptAt, w.DeletedAt = utcp(w.StartsAt), utcp(w.EndsAt), utcp(w.NextAttemptAt), utcp(w.DeletedAt)
-	w.CreatedAt, w.UpdatedAt = utc(w.CreatedAt), utc(w.UpdatedAt)
-	if w.Status == "" {
-		w.Status = store.StatusCreated
-	}
-	if w.DesiredState == "" {
-		w.DesiredState = store.DesiredStopped
-	}
-}
-
-// codeAttempts bounds the retries when a generated code collides.
-const codeAttempts = 8
 
 // CreateWorkshop implements store.Store. An empty Code is filled with a fresh
 // workshop code (retrying on collision); a given Code that exists is
 // ErrConflict.
 func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
-	if w.ID == "" {
-		w.ID = token.NewID()
-	}
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = now()
-	}
-	if w.UpdatedAt.IsZero() {
-		w.UpdatedAt = w.CreatedAt
-	}
-	normWorkshop(w)
-	generate := w.Code == ""
-	for attempt := 0; ; attempt++ {
-		if generate {
-			w.Code = token.Code(token.WorkshopCodeLen)
-		}
+	store.PrepareWorkshop(w, now())
+	inserted, err := store.InsertWithCode(&w.Code, token.WorkshopCodeLen, func() (bool, error) {
 		tag, err := s.pool.Exec(ctx, `INSERT INTO workshops (`+workshopCols+`)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
 			ON CONFLICT (code) DO NOTHING`,
@@ -321,18 +267,17 @@ func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 			w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
 			w.NextAttemptAt, w.CreatedAt, w.UpdatedAt, w.DeletedAt)
 		if err != nil {
-			return mapErr("create workshop", err)
+			return false, mapErr("create workshop", err)
 		}
-		if tag.RowsAffected() == 1 {
-			return nil
-		}
-		if !generate || attempt+1 >= codeAttempts {
-			if generate {
-				w.Code = ""
-			}
-			return fmt.Errorf("create workshop: code: %w", store.ErrConflict)
-		}
+		return tag.RowsAffected() == 1, nil
+	})
+	if err != nil {
+		return err
 	}
+	if !inserted {
+		return fmt.Errorf("create workshop: code: %w", store.ErrConflict)
+	}
+	return nil
 }
 
 // GetWorkshop implements store.Store.
@@ -408,7 +353,7 @@ func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Wo
 			return err
 		}
 		w.ID = id
-		normWorkshop(w)
+		store.NormWorkshop(w)
 		w.UpdatedAt = now()
 		_, err = tx.Exec(ctx, `UPDATE workshops SET owner_id=$2, name=$3, code=$4, seats=$5, status=$6,
 			desired_state=$7, status_reason=$8, step=$9, starts_at=$10, ends_at=$11, lab_guide=$12,
@@ -456,7 +401,7 @@ func scanRegistration(row pgx.Row) (*store.Registration, error) {
 	if err := row.Scan(&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, &r.CreatedAt, &r.RevokedAt); err != nil {
 		return nil, err
 	}
-	r.CreatedAt, r.RevokedAt = r.CreatedAt.UTC(), utcp(r.RevokedAt)
+	r.CreatedAt, r.RevokedAt = r.CreatedAt.UTC(), store.UTCPtr(r.RevokedAt)
 	return &r, nil
 }
 
@@ -472,28 +417,27 @@ func scanRegistration(row pgx.Row) (*store.Registration, error) {
 // round trip, which keeps join storms on one workshop fast.
 func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Registration, bool, error) {
 	r := *in
-	r.Email = normEmail(r.Email)
-	if r.ID == "" {
-		r.ID = token.NewID()
-	}
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = now()
-	}
-	r.CreatedAt, r.RevokedAt = utc(r.CreatedAt), nil
-	generate := r.AccessCode == ""
-	for attempt := 0; attempt < codeAttempts; attempt++ {
-		if generate {
-			r.AccessCode = token.Code(token.AccessCodeLen)
+	store.PrepareRegistration(&r, now())
+	r.RevokedAt = nil // a new registration is never revoked
+	var (
+		out     *store.Registration
+		created bool
+	)
+	done, err := store.InsertWithCode(&r.AccessCode, token.AccessCodeLen, func() (bool, error) {
+		var err error
+		out, created, err = s.registerOnce(ctx, &r)
+		if errors.Is(err, errCodeTaken) {
+			return false, nil
 		}
-		out, created, err := s.registerOnce(ctx, &r)
-		if !errors.Is(err, errCodeTaken) {
-			return out, created, err
-		}
-		if !generate {
-			break
-		}
+		return true, err
+	})
+	if err != nil {
+		return nil, false, err
 	}
-	return nil, false, fmt.Errorf("register: access code: %w", store.ErrConflict)
+	if !done {
+		return nil, false, fmt.Errorf("register: access code: %w", store.ErrConflict)
+	}
+	return out, created, nil
 }
 
 var errCodeTaken = errors.New("access code taken")
@@ -542,7 +486,7 @@ func (s *Store) registerOnce(ctx context.Context, r *store.Registration) (*store
 				&reg.CreatedAt, &reg.RevokedAt); err != nil {
 				break
 			}
-			reg.CreatedAt, reg.RevokedAt = reg.CreatedAt.UTC(), utcp(reg.RevokedAt)
+			reg.CreatedAt, reg.RevokedAt = reg.CreatedAt.UTC(), store.UTCPtr(reg.RevokedAt)
 			out = &reg
 		}
 		rows.Close()
@@ -603,7 +547,7 @@ func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]sto
 			&v.RevokedAt, &v.Seat, &seatStatus, &v.LastActivity); err != nil {
 			return nil, mapErr("list registrations", err)
 		}
-		v.CreatedAt, v.RevokedAt, v.LastActivity = v.CreatedAt.UTC(), utcp(v.RevokedAt), utcp(v.LastActivity)
+		v.CreatedAt, v.RevokedAt, v.LastActivity = v.CreatedAt.UTC(), store.UTCPtr(v.RevokedAt), store.UTCPtr(v.LastActivity)
 		if seatStatus != nil {
 			v.SeatStatus = *seatStatus
 		}
@@ -640,7 +584,7 @@ func scanSeat(row pgx.Row) (*store.Seat, error) {
 	if err := row.Scan(&st.ID, &st.WorkshopID, &st.RegistrationID, &st.Seat, &st.Status, &st.LastActivity, &st.CreatedAt); err != nil {
 		return nil, err
 	}
-	st.LastActivity, st.CreatedAt = utcp(st.LastActivity), st.CreatedAt.UTC()
+	st.LastActivity, st.CreatedAt = store.UTCPtr(st.LastActivity), st.CreatedAt.UTC()
 	return &st, nil
 }
 
@@ -745,7 +689,7 @@ func (s *Store) ListSeats(ctx context.Context, workshopID string) ([]store.Seat,
 // TouchSeat implements store.Store. An empty status keeps the current one.
 func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, status string, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE sessions SET last_activity = $3, status = COALESCE(NULLIF($4, ''), status)
-		WHERE workshop_id = $1 AND seat = $2`, workshopID, seat, utc(at), status)
+		WHERE workshop_id = $1 AND seat = $2`, workshopID, seat, store.UTC(at), status)
 	if err != nil {
 		return mapErr("touch seat", err)
 	}
@@ -759,18 +703,6 @@ func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, stat
 
 const vmCols = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at`
 
-func normSteps(steps []store.Step) []store.Step {
-	if len(steps) == 0 {
-		return nil
-	}
-	out := make([]store.Step, len(steps))
-	for i, st := range steps {
-		st.StartedAt, st.FinishedAt = utc(st.StartedAt), utcp(st.FinishedAt)
-		out[i] = st
-	}
-	return out
-}
-
 func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
 	var vm store.WorkshopVM
 	var steps []byte
@@ -778,10 +710,10 @@ func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
 		&vm.CreatedAt, &vm.UpdatedAt); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(steps, &vm.Steps); err != nil {
-		return nil, fmt.Errorf("decode steps: %w", err)
+	var err error
+	if vm.Steps, err = store.DecodeSteps(steps); err != nil {
+		return nil, err
 	}
-	vm.Steps = normSteps(vm.Steps)
 	vm.CreatedAt, vm.UpdatedAt = vm.CreatedAt.UTC(), vm.UpdatedAt.UTC()
 	return &vm, nil
 }
@@ -789,28 +721,16 @@ func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
 // UpsertWorkshopVM implements store.Store: one row per workshop; an existing
 // row keeps its ID and CreatedAt, which are copied back into vm.
 func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
-	if vm.ID == "" {
-		vm.ID = token.NewID()
-	}
-	t := now()
-	if vm.CreatedAt.IsZero() {
-		vm.CreatedAt = t
-	}
-	vm.CreatedAt, vm.UpdatedAt = utc(vm.CreatedAt), t
-	vm.Steps = normSteps(vm.Steps)
-	steps, err := json.Marshal(vm.Steps)
+	steps, err := store.PrepareWorkshopVM(vm, now())
 	if err != nil {
-		return fmt.Errorf("upsert workshop vm: encode steps: %w", err)
-	}
-	if vm.Steps == nil {
-		steps = []byte("[]")
+		return fmt.Errorf("upsert workshop vm: %w", err)
 	}
 	err = s.pool.QueryRow(ctx, `INSERT INTO workshop_vms (`+vmCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
 		ON CONFLICT (workshop_id) DO UPDATE SET name = EXCLUDED.name, zone = EXCLUDED.zone, ip = EXCLUDED.ip,
 			status = EXCLUDED.status, agent_url = EXCLUDED.agent_url, steps = EXCLUDED.steps,
 			updated_at = EXCLUDED.updated_at
 		RETURNING id, created_at`,
-		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, string(steps), vm.CreatedAt, vm.UpdatedAt).
+		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, steps, vm.CreatedAt, vm.UpdatedAt).
 		Scan(&vm.ID, &vm.CreatedAt)
 	vm.CreatedAt = vm.CreatedAt.UTC()
 	return mapErr("upsert workshop vm", err)
@@ -852,13 +772,7 @@ func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 // AddEvent implements store.Store; it fills e.ID, and e.At (now) and e.Level
 // ("info") when empty.
 func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
-	if e.At.IsZero() {
-		e.At = now()
-	}
-	e.At = utc(e.At)
-	if e.Level == "" {
-		e.Level = "info"
-	}
+	store.PrepareEvent(e, now())
 	err := s.pool.QueryRow(ctx, `INSERT INTO workshop_events (workshop_id, at, level, step, message)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id`, e.WorkshopID, e.At, e.Level, e.Step, e.Message).Scan(&e.ID)
 	return mapErr("add event", err)
