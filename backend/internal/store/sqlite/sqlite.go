@@ -17,7 +17,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -167,19 +166,10 @@ type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+// The engine-independent rules (defaults, normalised times and emails,
+// code retries) are in package store (prepare.go).
 
-func utcp(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	v := utc(*t)
-	return &v
-}
-
-func now() time.Time { return utc(time.Now()) }
-
-func normEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+func now() time.Time { return store.Now() }
 
 // enc formats a time for storage.
 func enc(t time.Time) string { return t.UTC().Format(TimeFormat) }
@@ -284,17 +274,7 @@ func scanUser(row *sql.Row) (*store.User, error) {
 
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
-	if u.ID == "" {
-		u.ID = token.NewID()
-	}
-	if u.CreatedAt.IsZero() {
-		u.CreatedAt = now()
-	}
-	u.CreatedAt = utc(u.CreatedAt)
-	u.Email = normEmail(u.Email)
-	if u.Role == "" {
-		u.Role = store.RoleInstructor
-	}
+	store.PrepareUser(u, now())
 	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, u.Role, enc(u.CreatedAt))
 	return mapErr("create user", err)
@@ -308,7 +288,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
 
 // GetUserByEmail implements store.Store.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*store.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE lower(email) = lower(?)`, normEmail(email)))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE lower(email) = lower(?)`, store.NormEmail(email)))
 	return u, mapErr("get user by email", err)
 }
 
@@ -324,13 +304,7 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 // CreateAuthSession implements store.Store. An empty ID is filled with 256
 // random bits (hex), suitable as a bearer secret.
 func (s *Store) CreateAuthSession(ctx context.Context, a *store.AuthSession) error {
-	if a.ID == "" {
-		a.ID = token.Random(32)
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = now()
-	}
-	a.CreatedAt, a.ExpiresAt = utc(a.CreatedAt), utc(a.ExpiresAt)
+	store.PrepareAuthSession(a, now())
 	_, err := s.w.ExecContext(ctx, `INSERT INTO auth_sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
 		a.ID, a.UserID, enc(a.CreatedAt), enc(a.ExpiresAt))
 	return mapErr("create auth session", err)
@@ -375,56 +349,30 @@ func scanWorkshop(row scanner) (*store.Workshop, error) {
 	return &w, nil
 }
 
-func normWorkshop(w *store.Workshop) {
-	w.StartsAt, w.EndsAt, w.NextAttemptAt, w.DeletedAt = utcp(w.StartsAt), utcp(w.EndsAt), utcp(w.NextAttemptAt), utcp(w.DeletedAt)
-	w.CreatedAt, w.UpdatedAt = utc(w.CreatedAt), utc(w.UpdatedAt)
-	if w.Status == "" {
-		w.Status = store.StatusCreated
-	}
-	if w.DesiredState == "" {
-		w.DesiredState = store.DesiredStopped
-	}
-}
-
-const codeAttempts = 8
-
 // CreateWorkshop implements store.Store. An empty Code is filled with a fresh
 // workshop code (retrying on collision); a given Code that exists is
 // ErrConflict.
 func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
-	if w.ID == "" {
-		w.ID = token.NewID()
-	}
-	if w.CreatedAt.IsZero() {
-		w.CreatedAt = now()
-	}
-	if w.UpdatedAt.IsZero() {
-		w.UpdatedAt = w.CreatedAt
-	}
-	normWorkshop(w)
-	generate := w.Code == ""
-	for attempt := 0; ; attempt++ {
-		if generate {
-			w.Code = token.Code(token.WorkshopCodeLen)
-		}
+	store.PrepareWorkshop(w, now())
+	inserted, err := store.InsertWithCode(&w.Code, token.WorkshopCodeLen, func() (bool, error) {
 		res, err := s.w.ExecContext(ctx, `INSERT INTO workshops (`+workshopCols+`)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 			encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
 			encp(w.NextAttemptAt), enc(w.CreatedAt), enc(w.UpdatedAt), encp(w.DeletedAt))
 		if err != nil {
-			return mapErr("create workshop", err)
+			return false, mapErr("create workshop", err)
 		}
-		if n, _ := res.RowsAffected(); n == 1 {
-			return nil
-		}
-		if !generate || attempt+1 >= codeAttempts {
-			if generate {
-				w.Code = ""
-			}
-			return fmt.Errorf("create workshop: code: %w", store.ErrConflict)
-		}
+		n, _ := res.RowsAffected()
+		return n == 1, nil
+	})
+	if err != nil {
+		return err
 	}
+	if !inserted {
+		return fmt.Errorf("create workshop: code: %w", store.ErrConflict)
+	}
+	return nil
 }
 
 // GetWorkshop implements store.Store.
@@ -493,7 +441,7 @@ func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Wo
 			return err
 		}
 		w.ID = id
-		normWorkshop(w)
+		store.NormWorkshop(w)
 		w.UpdatedAt = now()
 		_, err = tx.ExecContext(ctx, `UPDATE workshops SET owner_id=?, name=?, code=?, seats=?, status=?,
 			desired_state=?, status_reason=?, step=?, starts_at=?, ends_at=?, lab_guide=?,
@@ -547,14 +495,7 @@ func scanRegistration(row scanner) (*store.Registration, error) {
 // (retrying on collision); a given one that exists is ErrConflict.
 func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Registration, bool, error) {
 	r := *in
-	r.Email = normEmail(r.Email)
-	if r.ID == "" {
-		r.ID = token.NewID()
-	}
-	if r.CreatedAt.IsZero() {
-		r.CreatedAt = now()
-	}
-	r.CreatedAt, r.RevokedAt = utc(r.CreatedAt), utcp(r.RevokedAt)
+	store.PrepareRegistration(&r, now())
 	var (
 		out     *store.Registration
 		created bool
@@ -581,23 +522,21 @@ func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Re
 		if used >= seats {
 			return fmt.Errorf("register: %w", store.ErrFull)
 		}
-		generate := r.AccessCode == ""
-		for attempt := 0; ; attempt++ {
-			if generate {
-				r.AccessCode = token.Code(token.AccessCodeLen)
-			}
+		inserted, err := store.InsertWithCode(&r.AccessCode, token.AccessCodeLen, func() (bool, error) {
 			res, err := tx.ExecContext(ctx, `INSERT INTO registrations (`+registrationCols+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (access_code) DO NOTHING`,
 				r.ID, r.WorkshopID, r.Name, r.Email, r.AccessCode, enc(r.CreatedAt), encp(r.RevokedAt))
 			if err != nil {
-				return mapErr("register", err)
+				return false, mapErr("register", err)
 			}
-			if n, _ := res.RowsAffected(); n == 1 {
-				break
-			}
-			if !generate || attempt+1 >= codeAttempts {
-				return fmt.Errorf("register: access code: %w", store.ErrConflict)
-			}
+			n, _ := res.RowsAffected()
+			return n == 1, nil
+		})
+		if err != nil {
+			return err
+		}
+		if !inserted {
+			return fmt.Errorf("register: access code: %w", store.ErrConflict)
 		}
 		out, created = &r, true
 		return nil
@@ -806,18 +745,6 @@ func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, stat
 
 const vmCols = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at`
 
-func normSteps(steps []store.Step) []store.Step {
-	if len(steps) == 0 {
-		return nil
-	}
-	out := make([]store.Step, len(steps))
-	for i, st := range steps {
-		st.StartedAt, st.FinishedAt = utc(st.StartedAt), utcp(st.FinishedAt)
-		out[i] = st
-	}
-	return out
-}
-
 func scanVM(row scanner) (*store.WorkshopVM, error) {
 	var vm store.WorkshopVM
 	var steps string
@@ -825,38 +752,26 @@ func scanVM(row scanner) (*store.WorkshopVM, error) {
 		timeCol{&vm.CreatedAt}, timeCol{&vm.UpdatedAt}); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal([]byte(steps), &vm.Steps); err != nil {
-		return nil, fmt.Errorf("decode steps: %w", err)
+	var err error
+	if vm.Steps, err = store.DecodeSteps([]byte(steps)); err != nil {
+		return nil, err
 	}
-	vm.Steps = normSteps(vm.Steps)
 	return &vm, nil
 }
 
 // UpsertWorkshopVM implements store.Store: one row per workshop; an existing
 // row keeps its ID and CreatedAt, which are copied back into vm.
 func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
-	if vm.ID == "" {
-		vm.ID = token.NewID()
-	}
-	t := now()
-	if vm.CreatedAt.IsZero() {
-		vm.CreatedAt = t
-	}
-	vm.CreatedAt, vm.UpdatedAt = utc(vm.CreatedAt), t
-	vm.Steps = normSteps(vm.Steps)
-	steps, err := json.Marshal(vm.Steps)
+	steps, err := store.PrepareWorkshopVM(vm, now())
 	if err != nil {
-		return fmt.Errorf("upsert workshop vm: encode steps: %w", err)
-	}
-	if vm.Steps == nil {
-		steps = []byte("[]")
+		return fmt.Errorf("upsert workshop vm: %w", err)
 	}
 	err = s.w.QueryRowContext(ctx, `INSERT INTO workshop_vms (`+vmCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (workshop_id) DO UPDATE SET name = excluded.name, zone = excluded.zone, ip = excluded.ip,
 			status = excluded.status, agent_url = excluded.agent_url, steps = excluded.steps,
 			updated_at = excluded.updated_at
 		RETURNING id, created_at`,
-		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, string(steps), enc(vm.CreatedAt), enc(vm.UpdatedAt)).
+		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, steps, enc(vm.CreatedAt), enc(vm.UpdatedAt)).
 		Scan(&vm.ID, timeCol{&vm.CreatedAt})
 	return mapErr("upsert workshop vm", err)
 }
@@ -897,13 +812,7 @@ func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 // AddEvent implements store.Store; it fills e.ID, and e.At (now) and e.Level
 // ("info") when empty.
 func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
-	if e.At.IsZero() {
-		e.At = now()
-	}
-	e.At = utc(e.At)
-	if e.Level == "" {
-		e.Level = "info"
-	}
+	store.PrepareEvent(e, now())
 	err := s.w.QueryRowContext(ctx, `INSERT INTO workshop_events (workshop_id, at, level, step, message)
 		VALUES (?, ?, ?, ?, ?) RETURNING id`, e.WorkshopID, enc(e.At), e.Level, e.Step, e.Message).Scan(&e.ID)
 	return mapErr("add event", err)
