@@ -27,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/store/internal/query"
 	"github.com/clarateach/backend/internal/token"
 )
 
@@ -166,8 +167,6 @@ func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 
 // ---- users -----------------------------------------------------------------
 
-const userCols = `id, email, name, password_hash, role, created_at`
-
 func scanUser(row pgx.Row) (*store.User, error) {
 	var u store.User
 	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, &u.CreatedAt); err != nil {
@@ -180,20 +179,20 @@ func scanUser(row pgx.Row) (*store.User, error) {
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	store.PrepareUser(u, now())
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+query.UserCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, u.Role, u.CreatedAt)
 	return mapErr("create user", err)
 }
 
 // GetUser implements store.Store.
 func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+query.UserCols+` FROM users WHERE id = $1`, id))
 	return u, mapErr("get user", err)
 }
 
 // GetUserByEmail implements store.Store.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*store.User, error) {
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userCols+` FROM users WHERE lower(email) = $1`, store.NormEmail(email)))
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+query.UserCols+` FROM users WHERE lower(email) = $1`, store.NormEmail(email)))
 	return u, mapErr("get user by email", err)
 }
 
@@ -237,10 +236,6 @@ func (s *Store) DeleteAuthSession(ctx context.Context, id string) error {
 
 // ---- workshops -------------------------------------------------------------
 
-const workshopCols = `id, owner_id, name, code, seats, status, desired_state, status_reason, step,
-	starts_at, ends_at, lab_guide, provisioner, agent_url, agent_token, attempts, next_attempt_at,
-	created_at, updated_at, deleted_at`
-
 func scanWorkshop(row pgx.Row) (*store.Workshop, error) {
 	var w store.Workshop
 	err := row.Scan(&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
@@ -260,7 +255,7 @@ func scanWorkshop(row pgx.Row) (*store.Workshop, error) {
 func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 	store.PrepareWorkshop(w, now())
 	inserted, err := store.InsertWithCode(&w.Code, token.WorkshopCodeLen, func() (bool, error) {
-		tag, err := s.pool.Exec(ctx, `INSERT INTO workshops (`+workshopCols+`)
+		tag, err := s.pool.Exec(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)
 			ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
@@ -282,62 +277,27 @@ func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 
 // GetWorkshop implements store.Store.
 func (s *Store) GetWorkshop(ctx context.Context, id string) (*store.Workshop, error) {
-	w, err := scanWorkshop(s.pool.QueryRow(ctx, `SELECT `+workshopCols+` FROM workshops WHERE id = $1`, id))
+	w, err := scanWorkshop(s.pool.QueryRow(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE id = $1`, id))
 	return w, mapErr("get workshop", err)
 }
 
 // GetWorkshopByCode implements store.Store (the code is matched exactly;
 // callers normalise user input with token.NormalizeCode).
 func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Workshop, error) {
-	w, err := scanWorkshop(s.pool.QueryRow(ctx, `SELECT `+workshopCols+` FROM workshops WHERE code = $1`, code))
+	w, err := scanWorkshop(s.pool.QueryRow(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE code = $1`, code))
 	return w, mapErr("get workshop by code", err)
 }
 
-// NeedsWorkSQL and DeletedSQL are the predicates behind WorkshopFilter, shared
-// in spirit with the SQLite engine:
-//   - deleted: the instructor deleted it (desired_state or status 'deleted',
-//     or deleted_at set);
-//   - needs work: desired running but not running; desired stopped but not
-//     created/stopped; desired deleted but not deleted; or running (watched).
-//
-// With NeedsWork set, IncludeDeleted is ignored: a deleted workshop whose
-// teardown is unfinished needs work, a finished one never matches.
-const (
-	deletedSQL   = `(desired_state = 'deleted' OR status = 'deleted' OR deleted_at IS NOT NULL)`
-	needsWorkSQL = `((desired_state = 'running' AND status <> 'running')
-		OR (desired_state = 'stopped' AND status NOT IN ('created', 'stopped'))
-		OR (desired_state = 'deleted' AND status <> 'deleted')
-		OR status = 'running')`
-)
-
 // ListWorkshops implements store.Store, newest first.
 func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]store.Workshop, error) {
-	q := `SELECT ` + workshopCols + ` FROM workshops WHERE true`
-	var args []any
-	if f.OwnerID != "" {
-		args = append(args, f.OwnerID)
-		q += fmt.Sprintf(` AND owner_id = $%d`, len(args))
-	}
-	if f.NeedsWork {
-		q += ` AND ` + needsWorkSQL
-	} else if !f.IncludeDeleted {
-		q += ` AND NOT ` + deletedSQL
-	}
-	q += ` ORDER BY created_at DESC, id DESC`
+	q, args := query.ListWorkshops(f, func(n int) string { return fmt.Sprintf("$%d", n) })
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("list workshops", err)
 	}
 	defer rows.Close()
-	out := []store.Workshop{}
-	for rows.Next() {
-		w, err := scanWorkshop(rows)
-		if err != nil {
-			return nil, mapErr("list workshops", err)
-		}
-		out = append(out, *w)
-	}
-	return out, mapErr("list workshops", rows.Err())
+	out, err := query.Collect(rows, func() (*store.Workshop, error) { return scanWorkshop(rows) })
+	return out, mapErr("list workshops", err)
 }
 
 // UpdateWorkshop implements store.Store. fn may change every field but ID and
@@ -345,7 +305,7 @@ func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]st
 func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Workshop) error) (*store.Workshop, error) {
 	var out *store.Workshop
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		w, err := scanWorkshop(tx.QueryRow(ctx, `SELECT `+workshopCols+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, id))
+		w, err := scanWorkshop(tx.QueryRow(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, id))
 		if err != nil {
 			return mapErr("update workshop", err)
 		}
@@ -394,8 +354,6 @@ func lockWorkshop(ctx context.Context, tx pgx.Tx, id string) (int, error) {
 
 // ---- registrations ---------------------------------------------------------
 
-const registrationCols = `id, workshop_id, name, email, access_code, created_at, revoked_at`
-
 func scanRegistration(row pgx.Row) (*store.Registration, error) {
 	var r store.Registration
 	if err := row.Scan(&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, &r.CreatedAt, &r.RevokedAt); err != nil {
@@ -443,7 +401,7 @@ func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Re
 var errCodeTaken = errors.New("access code taken")
 
 const registerSQL = `WITH existing AS (
-		SELECT ` + registrationCols + ` FROM registrations WHERE workshop_id = $1::text AND lower(email) = $2::text
+		SELECT ` + query.RegistrationCols + ` FROM registrations WHERE workshop_id = $1::text AND lower(email) = $2::text
 	), ins AS (
 		INSERT INTO registrations (id, workshop_id, name, email, access_code, created_at)
 		SELECT $3::text, $1::text, $4::text, $2::text, $5::text, $6::timestamptz
@@ -451,11 +409,11 @@ const registerSQL = `WITH existing AS (
 			AND (SELECT count(*) FROM registrations WHERE workshop_id = $1::text AND revoked_at IS NULL)
 				< (SELECT seats FROM workshops WHERE id = $1::text)
 		ON CONFLICT (access_code) DO NOTHING
-		RETURNING ` + registrationCols + `
+		RETURNING ` + query.RegistrationCols + `
 	)
-	SELECT true, ` + registrationCols + ` FROM ins
+	SELECT true, ` + query.RegistrationCols + ` FROM ins
 	UNION ALL
-	SELECT false, ` + registrationCols + ` FROM existing`
+	SELECT false, ` + query.RegistrationCols + ` FROM existing`
 
 func (s *Store) registerOnce(ctx context.Context, r *store.Registration) (*store.Registration, bool, error) {
 	b := s.newJoinBatch()
@@ -519,13 +477,13 @@ func (s *Store) registerOnce(ctx context.Context, r *store.Registration) (*store
 
 // GetRegistration implements store.Store.
 func (s *Store) GetRegistration(ctx context.Context, id string) (*store.Registration, error) {
-	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE id = $1`, id))
+	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+query.RegistrationCols+` FROM registrations WHERE id = $1`, id))
 	return r, mapErr("get registration", err)
 }
 
 // GetRegistrationByAccessCode implements store.Store (exact match).
 func (s *Store) GetRegistrationByAccessCode(ctx context.Context, code string) (*store.Registration, error) {
-	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+registrationCols+` FROM registrations WHERE access_code = $1`, code))
+	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+query.RegistrationCols+` FROM registrations WHERE access_code = $1`, code))
 	return r, mapErr("get registration by access code", err)
 }
 
@@ -576,8 +534,6 @@ func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registration
 }
 
 // ---- seats -----------------------------------------------------------------
-
-const seatCols = `id, workshop_id, registration_id, seat, status, last_activity, created_at`
 
 func scanSeat(row pgx.Row) (*store.Seat, error) {
 	var st store.Seat
@@ -646,7 +602,7 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 const assignSQL = `WITH reg AS (
 		SELECT id, workshop_id FROM registrations WHERE id = $1::text AND revoked_at IS NULL
 	), existing AS (
-		SELECT ` + seatCols + ` FROM sessions WHERE registration_id = $1::text
+		SELECT ` + query.SeatCols + ` FROM sessions WHERE registration_id = $1::text
 	), free AS (
 		SELECT g.n FROM reg JOIN workshops w ON w.id = reg.workshop_id
 			CROSS JOIN LATERAL generate_series(1, w.seats) AS g(n)
@@ -656,34 +612,27 @@ const assignSQL = `WITH reg AS (
 		INSERT INTO sessions (id, workshop_id, registration_id, seat, status, created_at)
 		SELECT $2::text, reg.workshop_id, reg.id, free.n, 'assigned', $3::timestamptz FROM reg, free
 		WHERE NOT EXISTS (SELECT 1 FROM existing)
-		RETURNING ` + seatCols + `
+		RETURNING ` + query.SeatCols + `
 	)
-	SELECT ` + seatCols + ` FROM ins
+	SELECT ` + query.SeatCols + ` FROM ins
 	UNION ALL
-	SELECT ` + seatCols + ` FROM existing`
+	SELECT ` + query.SeatCols + ` FROM existing`
 
 // GetSeat implements store.Store.
 func (s *Store) GetSeat(ctx context.Context, workshopID string, seat int) (*store.Seat, error) {
-	st, err := scanSeat(s.pool.QueryRow(ctx, `SELECT `+seatCols+` FROM sessions WHERE workshop_id = $1 AND seat = $2`, workshopID, seat))
+	st, err := scanSeat(s.pool.QueryRow(ctx, `SELECT `+query.SeatCols+` FROM sessions WHERE workshop_id = $1 AND seat = $2`, workshopID, seat))
 	return st, mapErr("get seat", err)
 }
 
 // ListSeats implements store.Store, by seat number.
 func (s *Store) ListSeats(ctx context.Context, workshopID string) ([]store.Seat, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+seatCols+` FROM sessions WHERE workshop_id = $1 ORDER BY seat`, workshopID)
+	rows, err := s.pool.Query(ctx, `SELECT `+query.SeatCols+` FROM sessions WHERE workshop_id = $1 ORDER BY seat`, workshopID)
 	if err != nil {
 		return nil, mapErr("list seats", err)
 	}
 	defer rows.Close()
-	out := []store.Seat{}
-	for rows.Next() {
-		st, err := scanSeat(rows)
-		if err != nil {
-			return nil, mapErr("list seats", err)
-		}
-		out = append(out, *st)
-	}
-	return out, mapErr("list seats", rows.Err())
+	out, err := query.Collect(rows, func() (*store.Seat, error) { return scanSeat(rows) })
+	return out, mapErr("list seats", err)
 }
 
 // TouchSeat implements store.Store. An empty status keeps the current one.
@@ -700,8 +649,6 @@ func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, stat
 }
 
 // ---- workshop VMs ----------------------------------------------------------
-
-const vmCols = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at`
 
 func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
 	var vm store.WorkshopVM
@@ -725,7 +672,7 @@ func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) erro
 	if err != nil {
 		return fmt.Errorf("upsert workshop vm: %w", err)
 	}
-	err = s.pool.QueryRow(ctx, `INSERT INTO workshop_vms (`+vmCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+	err = s.pool.QueryRow(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
 		ON CONFLICT (workshop_id) DO UPDATE SET name = EXCLUDED.name, zone = EXCLUDED.zone, ip = EXCLUDED.ip,
 			status = EXCLUDED.status, agent_url = EXCLUDED.agent_url, steps = EXCLUDED.steps,
 			updated_at = EXCLUDED.updated_at
@@ -738,26 +685,19 @@ func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) erro
 
 // GetWorkshopVM implements store.Store.
 func (s *Store) GetWorkshopVM(ctx context.Context, workshopID string) (*store.WorkshopVM, error) {
-	vm, err := scanVM(s.pool.QueryRow(ctx, `SELECT `+vmCols+` FROM workshop_vms WHERE workshop_id = $1`, workshopID))
+	vm, err := scanVM(s.pool.QueryRow(ctx, `SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = $1`, workshopID))
 	return vm, mapErr("get workshop vm", err)
 }
 
 // ListWorkshopVMs implements store.Store, oldest first.
 func (s *Store) ListWorkshopVMs(ctx context.Context) ([]store.WorkshopVM, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+vmCols+` FROM workshop_vms ORDER BY created_at, id`)
+	rows, err := s.pool.Query(ctx, `SELECT `+query.VMCols+` FROM workshop_vms ORDER BY created_at, id`)
 	if err != nil {
 		return nil, mapErr("list workshop vms", err)
 	}
 	defer rows.Close()
-	out := []store.WorkshopVM{}
-	for rows.Next() {
-		vm, err := scanVM(rows)
-		if err != nil {
-			return nil, mapErr("list workshop vms", err)
-		}
-		out = append(out, *vm)
-	}
-	return out, mapErr("list workshop vms", rows.Err())
+	out, err := query.Collect(rows, func() (*store.WorkshopVM, error) { return scanVM(rows) })
+	return out, mapErr("list workshop vms", err)
 }
 
 // DeleteWorkshopVM implements store.Store; deleting a missing row is not an

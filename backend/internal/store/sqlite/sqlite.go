@@ -29,6 +29,7 @@ import (
 	sqlite3lib "modernc.org/sqlite/lib"
 
 	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/store/internal/query"
 	"github.com/clarateach/backend/internal/token"
 )
 
@@ -262,8 +263,6 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // ---- users -----------------------------------------------------------------
 
-const userCols = `id, email, name, password_hash, role, created_at`
-
 func scanUser(row *sql.Row) (*store.User, error) {
 	var u store.User
 	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, timeCol{&u.CreatedAt}); err != nil {
@@ -275,20 +274,20 @@ func scanUser(row *sql.Row) (*store.User, error) {
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	store.PrepareUser(u, now())
-	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := s.w.ExecContext(ctx, `INSERT INTO users (`+query.UserCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, u.Role, enc(u.CreatedAt))
 	return mapErr("create user", err)
 }
 
 // GetUser implements store.Store.
 func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+query.UserCols+` FROM users WHERE id = ?`, id))
 	return u, mapErr("get user", err)
 }
 
 // GetUserByEmail implements store.Store.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*store.User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE lower(email) = lower(?)`, store.NormEmail(email)))
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+query.UserCols+` FROM users WHERE lower(email) = lower(?)`, store.NormEmail(email)))
 	return u, mapErr("get user by email", err)
 }
 
@@ -331,10 +330,6 @@ func (s *Store) DeleteAuthSession(ctx context.Context, id string) error {
 
 // ---- workshops -------------------------------------------------------------
 
-const workshopCols = `id, owner_id, name, code, seats, status, desired_state, status_reason, step,
-	starts_at, ends_at, lab_guide, provisioner, agent_url, agent_token, attempts, next_attempt_at,
-	created_at, updated_at, deleted_at`
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanWorkshop(row scanner) (*store.Workshop, error) {
@@ -355,7 +350,7 @@ func scanWorkshop(row scanner) (*store.Workshop, error) {
 func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 	store.PrepareWorkshop(w, now())
 	inserted, err := store.InsertWithCode(&w.Code, token.WorkshopCodeLen, func() (bool, error) {
-		res, err := s.w.ExecContext(ctx, `INSERT INTO workshops (`+workshopCols+`)
+		res, err := s.w.ExecContext(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 			encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
@@ -377,55 +372,26 @@ func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 
 // GetWorkshop implements store.Store.
 func (s *Store) GetWorkshop(ctx context.Context, id string) (*store.Workshop, error) {
-	w, err := scanWorkshop(s.r.QueryRowContext(ctx, `SELECT `+workshopCols+` FROM workshops WHERE id = ?`, id))
+	w, err := scanWorkshop(s.r.QueryRowContext(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE id = ?`, id))
 	return w, mapErr("get workshop", err)
 }
 
 // GetWorkshopByCode implements store.Store (exact match).
 func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Workshop, error) {
-	w, err := scanWorkshop(s.r.QueryRowContext(ctx, `SELECT `+workshopCols+` FROM workshops WHERE code = ?`, code))
+	w, err := scanWorkshop(s.r.QueryRowContext(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE code = ?`, code))
 	return w, mapErr("get workshop by code", err)
 }
 
-// The WorkshopFilter predicates; the PostgreSQL engine uses the same ones.
-// With NeedsWork set, IncludeDeleted is ignored: a deleted workshop whose
-// teardown is unfinished needs work, a finished one never matches.
-const (
-	deletedSQL   = `(desired_state = 'deleted' OR status = 'deleted' OR deleted_at IS NOT NULL)`
-	needsWorkSQL = `((desired_state = 'running' AND status <> 'running')
-		OR (desired_state = 'stopped' AND status NOT IN ('created', 'stopped'))
-		OR (desired_state = 'deleted' AND status <> 'deleted')
-		OR status = 'running')`
-)
-
 // ListWorkshops implements store.Store, newest first.
 func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]store.Workshop, error) {
-	q := `SELECT ` + workshopCols + ` FROM workshops WHERE 1 = 1`
-	var args []any
-	if f.OwnerID != "" {
-		q += ` AND owner_id = ?`
-		args = append(args, f.OwnerID)
-	}
-	if f.NeedsWork {
-		q += ` AND ` + needsWorkSQL
-	} else if !f.IncludeDeleted {
-		q += ` AND NOT ` + deletedSQL
-	}
-	q += ` ORDER BY created_at DESC, id DESC`
+	q, args := query.ListWorkshops(f, func(int) string { return "?" })
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("list workshops", err)
 	}
 	defer rows.Close()
-	out := []store.Workshop{}
-	for rows.Next() {
-		w, err := scanWorkshop(rows)
-		if err != nil {
-			return nil, mapErr("list workshops", err)
-		}
-		out = append(out, *w)
-	}
-	return out, mapErr("list workshops", rows.Err())
+	out, err := query.Collect(rows, func() (*store.Workshop, error) { return scanWorkshop(rows) })
+	return out, mapErr("list workshops", err)
 }
 
 // UpdateWorkshop implements store.Store. fn may change every field but ID and
@@ -433,7 +399,7 @@ func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]st
 func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Workshop) error) (*store.Workshop, error) {
 	var out *store.Workshop
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		w, err := scanWorkshop(tx.QueryRowContext(ctx, `SELECT `+workshopCols+` FROM workshops WHERE id = ?`, id))
+		w, err := scanWorkshop(tx.QueryRowContext(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE id = ?`, id))
 		if err != nil {
 			return mapErr("update workshop", err)
 		}
@@ -480,8 +446,6 @@ func workshopSeats(ctx context.Context, q querier, id string) (int, error) {
 
 // ---- registrations ---------------------------------------------------------
 
-const registrationCols = `id, workshop_id, name, email, access_code, created_at, revoked_at`
-
 func scanRegistration(row scanner) (*store.Registration, error) {
 	var r store.Registration
 	if err := row.Scan(&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, timeCol{&r.CreatedAt}, nullTimeCol{&r.RevokedAt}); err != nil {
@@ -505,7 +469,7 @@ func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Re
 		if err != nil {
 			return fmt.Errorf("register: %w", err)
 		}
-		existing, err := scanRegistration(tx.QueryRowContext(ctx, `SELECT `+registrationCols+` FROM registrations
+		existing, err := scanRegistration(tx.QueryRowContext(ctx, `SELECT `+query.RegistrationCols+` FROM registrations
 			WHERE workshop_id = ? AND lower(email) = lower(?)`, r.WorkshopID, r.Email))
 		if err == nil {
 			out = existing
@@ -523,7 +487,7 @@ func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Re
 			return fmt.Errorf("register: %w", store.ErrFull)
 		}
 		inserted, err := store.InsertWithCode(&r.AccessCode, token.AccessCodeLen, func() (bool, error) {
-			res, err := tx.ExecContext(ctx, `INSERT INTO registrations (`+registrationCols+`)
+			res, err := tx.ExecContext(ctx, `INSERT INTO registrations (`+query.RegistrationCols+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (access_code) DO NOTHING`,
 				r.ID, r.WorkshopID, r.Name, r.Email, r.AccessCode, enc(r.CreatedAt), encp(r.RevokedAt))
 			if err != nil {
@@ -549,13 +513,13 @@ func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Re
 
 // GetRegistration implements store.Store.
 func (s *Store) GetRegistration(ctx context.Context, id string) (*store.Registration, error) {
-	r, err := scanRegistration(s.r.QueryRowContext(ctx, `SELECT `+registrationCols+` FROM registrations WHERE id = ?`, id))
+	r, err := scanRegistration(s.r.QueryRowContext(ctx, `SELECT `+query.RegistrationCols+` FROM registrations WHERE id = ?`, id))
 	return r, mapErr("get registration", err)
 }
 
 // GetRegistrationByAccessCode implements store.Store (exact match).
 func (s *Store) GetRegistrationByAccessCode(ctx context.Context, code string) (*store.Registration, error) {
-	r, err := scanRegistration(s.r.QueryRowContext(ctx, `SELECT `+registrationCols+` FROM registrations WHERE access_code = ?`, code))
+	r, err := scanRegistration(s.r.QueryRowContext(ctx, `SELECT `+query.RegistrationCols+` FROM registrations WHERE access_code = ?`, code))
 	return r, mapErr("get registration by access code", err)
 }
 
@@ -606,8 +570,6 @@ func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registration
 
 // ---- seats -----------------------------------------------------------------
 
-const seatCols = `id, workshop_id, registration_id, seat, status, last_activity, created_at`
-
 func scanSeat(row scanner) (*store.Seat, error) {
 	var st store.Seat
 	if err := row.Scan(&st.ID, &st.WorkshopID, &st.RegistrationID, &st.Seat, &st.Status,
@@ -621,7 +583,7 @@ func scanSeat(row scanner) (*store.Seat, error) {
 func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.Seat, error) {
 	// Fast path on a reader: the registration already holds a seat (a seat
 	// row exists only while its registration is not revoked).
-	st, err := scanSeat(s.r.QueryRowContext(ctx, `SELECT `+seatCols+` FROM sessions WHERE registration_id = ?`, registrationID))
+	st, err := scanSeat(s.r.QueryRowContext(ctx, `SELECT `+query.SeatCols+` FROM sessions WHERE registration_id = ?`, registrationID))
 	if err == nil {
 		return st, nil
 	}
@@ -639,7 +601,7 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 		if revoked.Valid {
 			return fmt.Errorf("assign seat: %w", store.ErrRevoked)
 		}
-		if st, err := scanSeat(tx.QueryRowContext(ctx, `SELECT `+seatCols+` FROM sessions WHERE registration_id = ?`, registrationID)); err == nil {
+		if st, err := scanSeat(tx.QueryRowContext(ctx, `SELECT `+query.SeatCols+` FROM sessions WHERE registration_id = ?`, registrationID)); err == nil {
 			out = st
 			return nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
@@ -672,7 +634,7 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 		}
 		st := &store.Seat{ID: token.NewID(), WorkshopID: workshopID, RegistrationID: registrationID,
 			Seat: seat, Status: store.SeatAssigned, CreatedAt: now()}
-		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+seatCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+query.SeatCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			st.ID, st.WorkshopID, st.RegistrationID, st.Seat, st.Status, encp(st.LastActivity), enc(st.CreatedAt))
 		if err != nil {
 			return mapErr("assign seat", err)
@@ -706,26 +668,19 @@ func lowestFree(used []int, seats int) int {
 
 // GetSeat implements store.Store.
 func (s *Store) GetSeat(ctx context.Context, workshopID string, seat int) (*store.Seat, error) {
-	st, err := scanSeat(s.r.QueryRowContext(ctx, `SELECT `+seatCols+` FROM sessions WHERE workshop_id = ? AND seat = ?`, workshopID, seat))
+	st, err := scanSeat(s.r.QueryRowContext(ctx, `SELECT `+query.SeatCols+` FROM sessions WHERE workshop_id = ? AND seat = ?`, workshopID, seat))
 	return st, mapErr("get seat", err)
 }
 
 // ListSeats implements store.Store, by seat number.
 func (s *Store) ListSeats(ctx context.Context, workshopID string) ([]store.Seat, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+seatCols+` FROM sessions WHERE workshop_id = ? ORDER BY seat`, workshopID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+query.SeatCols+` FROM sessions WHERE workshop_id = ? ORDER BY seat`, workshopID)
 	if err != nil {
 		return nil, mapErr("list seats", err)
 	}
 	defer rows.Close()
-	out := []store.Seat{}
-	for rows.Next() {
-		st, err := scanSeat(rows)
-		if err != nil {
-			return nil, mapErr("list seats", err)
-		}
-		out = append(out, *st)
-	}
-	return out, mapErr("list seats", rows.Err())
+	out, err := query.Collect(rows, func() (*store.Seat, error) { return scanSeat(rows) })
+	return out, mapErr("list seats", err)
 }
 
 // TouchSeat implements store.Store. An empty status keeps the current one.
@@ -742,8 +697,6 @@ func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, stat
 }
 
 // ---- workshop VMs ----------------------------------------------------------
-
-const vmCols = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at`
 
 func scanVM(row scanner) (*store.WorkshopVM, error) {
 	var vm store.WorkshopVM
@@ -766,7 +719,7 @@ func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) erro
 	if err != nil {
 		return fmt.Errorf("upsert workshop vm: %w", err)
 	}
-	err = s.w.QueryRowContext(ctx, `INSERT INTO workshop_vms (`+vmCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+	err = s.w.QueryRowContext(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (workshop_id) DO UPDATE SET name = excluded.name, zone = excluded.zone, ip = excluded.ip,
 			status = excluded.status, agent_url = excluded.agent_url, steps = excluded.steps,
 			updated_at = excluded.updated_at
@@ -778,26 +731,19 @@ func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) erro
 
 // GetWorkshopVM implements store.Store.
 func (s *Store) GetWorkshopVM(ctx context.Context, workshopID string) (*store.WorkshopVM, error) {
-	vm, err := scanVM(s.r.QueryRowContext(ctx, `SELECT `+vmCols+` FROM workshop_vms WHERE workshop_id = ?`, workshopID))
+	vm, err := scanVM(s.r.QueryRowContext(ctx, `SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = ?`, workshopID))
 	return vm, mapErr("get workshop vm", err)
 }
 
 // ListWorkshopVMs implements store.Store, oldest first.
 func (s *Store) ListWorkshopVMs(ctx context.Context) ([]store.WorkshopVM, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+vmCols+` FROM workshop_vms ORDER BY created_at, id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+query.VMCols+` FROM workshop_vms ORDER BY created_at, id`)
 	if err != nil {
 		return nil, mapErr("list workshop vms", err)
 	}
 	defer rows.Close()
-	out := []store.WorkshopVM{}
-	for rows.Next() {
-		vm, err := scanVM(rows)
-		if err != nil {
-			return nil, mapErr("list workshop vms", err)
-		}
-		out = append(out, *vm)
-	}
-	return out, mapErr("list workshop vms", rows.Err())
+	out, err := query.Collect(rows, func() (*store.WorkshopVM, error) { return scanVM(rows) })
+	return out, mapErr("list workshop vms", err)
 }
 
 // DeleteWorkshopVM implements store.Store; deleting a missing row is not an
