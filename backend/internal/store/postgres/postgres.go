@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,6 +141,9 @@ func (s *Store) Close() error { s.pool.Close(); return nil }
 // code retries) are in package store (prepare.go).
 
 func now() time.Time { return store.Now() }
+
+// param is the placeholder of the n-th query argument.
+func param(n int) string { return "$" + strconv.Itoa(n) }
 
 // mapErr turns driver errors into the store's sentinel errors.
 func mapErr(op string, err error) error {
@@ -290,7 +294,7 @@ func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Work
 
 // ListWorkshops implements store.Store, newest first.
 func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]store.Workshop, error) {
-	q, args := query.ListWorkshops(f, func(n int) string { return fmt.Sprintf("$%d", n) })
+	q, args := query.ListWorkshops(f, param)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("list workshops", err)
@@ -722,29 +726,21 @@ func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
 // first. With limit > 0, only the newest limit of them (the tail of the
 // history, what a class view shows); limit <= 0: all.
 func (s *Store) ListEvents(ctx context.Context, workshopID string, afterID int64, limit int) ([]store.Event, error) {
-	q := `SELECT id, workshop_id, at, level, step, message FROM workshop_events
-		WHERE workshop_id = $1 AND id > $2 ORDER BY id`
-	args := []any{workshopID, afterID}
-	if limit > 0 {
-		q = `SELECT * FROM (SELECT id, workshop_id, at, level, step, message FROM workshop_events
-			WHERE workshop_id = $1 AND id > $2 ORDER BY id DESC LIMIT $3) tail ORDER BY id`
-		args = append(args, limit)
-	}
+	q, args := query.ListEvents(workshopID, afterID, limit, param)
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("list events", err)
 	}
 	defer rows.Close()
-	out := []store.Event{}
-	for rows.Next() {
+	out, err := query.Collect(rows, func() (*store.Event, error) {
 		var e store.Event
 		if err := rows.Scan(&e.ID, &e.WorkshopID, &e.At, &e.Level, &e.Step, &e.Message); err != nil {
-			return nil, mapErr("list events", err)
+			return nil, err
 		}
 		e.At = e.At.UTC()
-		out = append(out, e)
-	}
-	return out, mapErr("list events", rows.Err())
+		return &e, nil
+	})
+	return out, mapErr("list events", err)
 }
 
 // ---- leases ----------------------------------------------------------------

@@ -172,6 +172,9 @@ type querier interface {
 
 func now() time.Time { return store.Now() }
 
+// param is the placeholder of a query argument.
+func param(int) string { return "?" }
+
 // enc formats a time for storage.
 func enc(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
@@ -384,7 +387,7 @@ func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Work
 
 // ListWorkshops implements store.Store, newest first.
 func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]store.Workshop, error) {
-	q, args := query.ListWorkshops(f, func(int) string { return "?" })
+	q, args := query.ListWorkshops(f, param)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("list workshops", err)
@@ -768,28 +771,20 @@ func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
 // first. With limit > 0, only the newest limit of them (the tail of the
 // history, what a class view shows); limit <= 0: all.
 func (s *Store) ListEvents(ctx context.Context, workshopID string, afterID int64, limit int) ([]store.Event, error) {
-	q := `SELECT id, workshop_id, at, level, step, message FROM workshop_events
-		WHERE workshop_id = ? AND id > ? ORDER BY id`
-	args := []any{workshopID, afterID}
-	if limit > 0 {
-		q = `SELECT * FROM (SELECT id, workshop_id, at, level, step, message FROM workshop_events
-			WHERE workshop_id = ? AND id > ? ORDER BY id DESC LIMIT ?) tail ORDER BY id`
-		args = append(args, limit)
-	}
+	q, args := query.ListEvents(workshopID, afterID, limit, param)
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, mapErr("list events", err)
 	}
 	defer rows.Close()
-	out := []store.Event{}
-	for rows.Next() {
+	out, err := query.Collect(rows, func() (*store.Event, error) {
 		var e store.Event
 		if err := rows.Scan(&e.ID, &e.WorkshopID, timeCol{&e.At}, &e.Level, &e.Step, &e.Message); err != nil {
-			return nil, mapErr("list events", err)
+			return nil, err
 		}
-		out = append(out, e)
-	}
-	return out, mapErr("list events", rows.Err())
+		return &e, nil
+	})
+	return out, mapErr("list events", err)
 }
 
 // ---- leases ----------------------------------------------------------------

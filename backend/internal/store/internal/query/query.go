@@ -81,3 +81,17 @@ func Collect[T any](rows Rows, scan func() (*T, error)) ([]T, error) {
 	}
 	return out, rows.Err()
 }
+
+// ListEvents returns the query for store.Store.ListEvents and its arguments:
+// events with ID > afterID, oldest first; with limit > 0 only the newest
+// limit of them (the tail of the history). param is as for ListWorkshops.
+func ListEvents(workshopID string, afterID int64, limit int, param func(n int) string) (string, []any) {
+	const cols = `id, workshop_id, at, level, step, message`
+	where := `workshop_id = ` + param(1) + ` AND id > ` + param(2)
+	if limit <= 0 {
+		return `SELECT ` + cols + ` FROM workshop_events WHERE ` + where + ` ORDER BY id`, []any{workshopID, afterID}
+	}
+	return `SELECT * FROM (SELECT ` + cols + ` FROM workshop_events
+			WHERE ` + where + ` ORDER BY id DESC LIMIT ` + param(3) + `) tail ORDER BY id`,
+		[]any{workshopID, afterID, limit}
+}
