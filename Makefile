@@ -30,7 +30,7 @@ build:
 
 ## web: build the React app and copy it where the Go server embeds it
 web:
-	@if ! command -v npm >/dev/null; then echo "npm not found: the server will serve a placeholder page (install Node 18+ for the web app)"; exit 0; fi; \
+	@if ! command -v npm >/dev/null; then echo "npm not found: the server will serve a placeholder page (install Node 20.19+ for the web app)"; exit 0; fi; \
 	cd frontend && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && npm run build
 	@if [ -f frontend/dist/index.html ]; then \
 		find $(WEBUI_DIST) -mindepth 1 ! -name README -delete; \
