@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package nstest runs a test inside a throwaway network namespace, so tests
 // can create bridges, TAPs and iptables rules for real without touching the
 // host's network. The test binary re-executes itself under `unshare --net`
