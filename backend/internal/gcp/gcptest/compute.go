@@ -195,7 +195,10 @@ func (c *Compute) SetWaitTimeout(d time.Duration) {
 }
 
 // HoldOperations keeps every operation from reaching DONE (they stay
-// RUNNING) until the returned release function is called.
+// RUNNING) until the returned release function is called. Release finishes
+// every pending operation at once: in the real cloud an operation completes
+// on its own, whether or not anyone is still polling it (a control plane
+// that died mid-insert does not stop the insert).
 func (c *Compute) HoldOperations() (release func()) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -208,6 +211,9 @@ func (c *Compute) HoldOperations() (release func()) {
 		if c.held == ch {
 			c.held = nil
 			close(ch)
+			for _, op := range c.ops {
+				c.finishLocked(op)
+			}
 		}
 		c.mu.Unlock()
 	}
