@@ -22,6 +22,7 @@ import (
 const opsUsage = `
 Operations (add --json for machine-readable output; --help for flags):
   workshops list         workshops from the database, newest first
+  workshops purge        permanently remove deleted workshops older than --older-than (--dry-run)
   vms list               workshop VMs (name~clarateach-fc-ws) in GCP_ZONE, or --all-zones
   health [AGENT_URL]     an agent's /health, or every running workshop's agent
   gc                     delete orphaned workshop VMs and seats (--dry-run to preview)
@@ -45,9 +46,12 @@ type opGroup struct {
 var opsGroups = map[string]opGroup{
 	"workshops": {
 		summary: "workshops in the database",
-		subs:    map[string]opFunc{"list": runWorkshopsList},
-		order:   []string{"list"},
-		help:    map[string]string{"list": "list workshops, newest first"},
+		subs:    map[string]opFunc{"list": runWorkshopsList, "purge": runWorkshopsPurge},
+		order:   []string{"list", "purge"},
+		help: map[string]string{
+			"list":  "list workshops, newest first",
+			"purge": "permanently remove deleted workshops older than --older-than",
+		},
 	},
 	"vms": {
 		summary: "workshop VMs on Compute Engine",

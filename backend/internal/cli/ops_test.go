@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -897,5 +898,52 @@ func TestGCLocal(t *testing.T) {
 	}
 	if out := mustRun(t, "gc", "--no-seats"); !strings.Contains(out, "seats were not checked (--no-seats)") {
 		t.Errorf("gc --no-seats (local):\n%s", out)
+	}
+}
+
+func TestWorkshopsPurge(t *testing.T) {
+	fx := setup(t, localMode)
+	ctx := context.Background()
+	old := time.Now().Add(-10 * 24 * time.Hour).UTC()
+	fx.workshop(t, "pa-olddel", "Old class", store.StatusDeleted, store.DesiredDeleted, 5, old, nil)
+	fx.workshop(t, "pb-newdel", "Last week's", store.StatusDeleted, store.DesiredDeleted, 5, time.Now().Add(-time.Hour).UTC(), nil)
+	fx.workshop(t, "pc-oldrun", "Still going", store.StatusRunning, store.DesiredRunning, 5, old, nil)
+	fx.workshop(t, "pd-oldstop", "Tearing down", store.StatusStopping, store.DesiredDeleted, 5, old, nil)
+	reg, _, err := fx.st.Register(ctx, &store.Registration{WorkshopID: "pa-olddel", Name: "L", Email: "l@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustRun(t, "workshops", "purge", "--dry-run")
+	if !strings.Contains(out, "pa-olddel") || !strings.Contains(out, "would purge") || strings.Contains(out, "pb-newdel") ||
+		strings.Contains(out, "pc-oldrun") || strings.Contains(out, "pd-oldstop") {
+		t.Fatalf("dry run output:\n%s", out)
+	}
+	if _, err := fx.st.GetWorkshop(ctx, "pa-olddel"); err != nil {
+		t.Fatalf("a dry run removed the workshop: %v", err)
+	}
+
+	var res struct {
+		Workshops []struct{ ID, Result string } `json:"workshops"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, "workshops", "purge", "--json")), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Workshops) != 1 || res.Workshops[0].ID != "pa-olddel" || res.Workshops[0].Result != "purged" {
+		t.Fatalf("purge: %+v", res)
+	}
+	if _, err := fx.st.GetWorkshop(ctx, "pa-olddel"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("purged workshop still there: %v", err)
+	}
+	if _, err := fx.st.GetRegistration(ctx, reg.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the purged workshop's registration is still there: %v", err)
+	}
+	for _, id := range []string{"pb-newdel", "pc-oldrun", "pd-oldstop"} {
+		if _, err := fx.st.GetWorkshop(ctx, id); err != nil {
+			t.Fatalf("%s was removed: %v", id, err)
+		}
+	}
+	if out := mustRun(t, "workshops", "purge", "--older-than", "0s"); !strings.Contains(out, "pb-newdel") {
+		t.Fatalf("--older-than 0s should purge every deleted workshop:\n%s", out)
 	}
 }

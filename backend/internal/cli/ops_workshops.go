@@ -117,3 +117,79 @@ LEARNERS is registered learners / seats. Deleted workshops are hidden unless
 	}
 	return nil
 }
+
+// purgeRow is a workshop `workshops purge` removed (or would remove).
+type purgeRow struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	Result    string    `json:"result"` // purged | would purge | error: ...
+}
+
+func runWorkshopsPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newOpFlags("workshops purge", "[--older-than 168h] [--dry-run] [--json]", `
+Permanently removes deleted workshops created before --older-than ago, with
+their registrations, seats, host records and events: the seed's
+  DELETE FROM sessions WHERE workshop_id IN (SELECT id FROM workshops WHERE status = 'deleted');
+  DELETE FROM workshops WHERE status = 'deleted' AND created_at < NOW() - INTERVAL '7 days';
+Only workshops whose teardown finished (status deleted) are touched.`, stderr)
+	olderThan := f.Duration("older-than", 7*24*time.Hour, "only workshops created at least this long ago")
+	dryRun := f.Bool("dry-run", false, "list what would be removed, remove nothing")
+	if _, err := f.parse(args, 0); err != nil {
+		return err
+	}
+	if *olderThan < 0 {
+		return fmt.Errorf("--older-than must not be negative, not %s", *olderThan)
+	}
+	cfg, err := opsConfig(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openOpsStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	list, err := st.ListWorkshops(ctx, store.WorkshopFilter{IncludeDeleted: true})
+	if err != nil {
+		return err
+	}
+	cutoff := time.Now().Add(-*olderThan)
+	rows := []purgeRow{}
+	failed := 0
+	for _, w := range list {
+		if w.Status != store.StatusDeleted || !w.CreatedAt.Before(cutoff) {
+			continue
+		}
+		r := purgeRow{ID: w.ID, Name: w.Name, CreatedAt: w.CreatedAt, Result: "would purge"}
+		if !*dryRun {
+			r.Result = "purged"
+			if err := st.PurgeWorkshop(ctx, w.ID); err != nil {
+				r.Result, failed = "error: "+err.Error(), failed+1
+			}
+		}
+		rows = append(rows, r)
+	}
+	if f.json {
+		if err := writeJSON(stdout, map[string]any{"workshops": rows, "dry_run": *dryRun}); err != nil {
+			return err
+		}
+	} else if len(rows) == 0 {
+		fmt.Fprintf(stdout, "No deleted workshops created before %s.\n", stamp(cutoff))
+	} else {
+		t := newTable(stdout, "ID", "NAME", "CREATED", "RESULT")
+		for _, r := range rows {
+			t.row(r.ID, truncate(r.Name, 32), stamp(r.CreatedAt), r.Result)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		if *dryRun {
+			fmt.Fprintf(stdout, "Dry run: %d workshops would be purged. Run without --dry-run to remove them.\n", len(rows))
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d workshops could not be purged", failed, len(rows))
+	}
+	return nil
+}

@@ -199,6 +199,10 @@ type Store interface {
 	// calls fn to change it, and writes it back in one transaction. fn's
 	// error aborts the update and is returned as is.
 	UpdateWorkshop(ctx context.Context, id string, fn func(*Workshop) error) (*Workshop, error)
+	// PurgeWorkshop permanently removes a workshop whose status is deleted,
+	// with everything that belongs to it (registrations, seats, its host
+	// record, events). A workshop that is not deleted yet is ErrConflict.
+	PurgeWorkshop(ctx context.Context, id string) error
 	// SeatsUsed is the number of non-revoked registrations of a workshop.
 	SeatsUsed(ctx context.Context, workshopID string) (int, error)
 

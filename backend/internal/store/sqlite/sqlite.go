@@ -751,6 +751,21 @@ func (s *Store) ListWorkshopVMs(ctx context.Context) ([]store.WorkshopVM, error)
 
 // DeleteWorkshopVM implements store.Store; deleting a missing row is not an
 // error.
+// PurgeWorkshop implements store.Store.
+func (s *Store) PurgeWorkshop(ctx context.Context, id string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM workshops WHERE id = ? AND status = 'deleted'`, id)
+	if err != nil {
+		return mapErr("purge workshop", err)
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	if _, err := s.GetWorkshop(ctx, id); err != nil {
+		return fmt.Errorf("purge workshop: %w", err)
+	}
+	return fmt.Errorf("purge workshop %s: it is not deleted: %w", id, store.ErrConflict)
+}
+
 func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 	_, err := s.w.ExecContext(ctx, `DELETE FROM workshop_vms WHERE workshop_id = ?`, workshopID)
 	return mapErr("delete workshop vm", err)

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"WorkshopVMs", testWorkshopVMs},
+		{"PurgeWorkshop", testPurgeWorkshop},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"ConcurrentJoins", ConcurrentJoins},
 	}
@@ -945,4 +946,41 @@ func testTimeRoundTrip(t *testing.T, s store.Store) {
 			t.Errorf("round trip of %v: %v / %v", v, ga.CreatedAt, ga.ExpiresAt)
 		}
 	}
+}
+
+func testPurgeWorkshop(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	u := mkUser(t, s, "purge@example.com")
+	w := mkWorkshop(t, s, u.ID, 3)
+	keep := mkWorkshop(t, s, u.ID, 3)
+	r := register(t, s, w.ID, "l@example.com")
+	_, err := s.AssignSeat(ctx, r.ID)
+	must(t, err)
+	kr := register(t, s, keep.ID, "k@example.com")
+	must(t, s.AddEvent(ctx, &store.Event{WorkshopID: w.ID, Message: "hello"}))
+	must(t, s.UpsertWorkshopVM(ctx, &store.WorkshopVM{WorkshopID: w.ID, Name: "vm", Status: "running"}))
+
+	// Only a deleted workshop can be purged.
+	wantErr(t, s.PurgeWorkshop(ctx, w.ID), store.ErrConflict)
+	wantErr(t, s.PurgeWorkshop(ctx, "nosuchworkshop"), store.ErrNotFound)
+	_, err = s.UpdateWorkshop(ctx, w.ID, func(w *store.Workshop) error {
+		w.Status, w.DesiredState = store.StatusDeleted, store.DesiredDeleted
+		return nil
+	})
+	must(t, err)
+	must(t, s.PurgeWorkshop(ctx, w.ID))
+
+	_, err = s.GetWorkshop(ctx, w.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GetRegistration(ctx, r.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.GetWorkshopVM(ctx, w.ID)
+	wantErr(t, err, store.ErrNotFound)
+	ev, err := s.ListEvents(ctx, w.ID, 0, 10)
+	must(t, err)
+	equal(t, "events of a purged workshop", len(ev), 0)
+	wantErr(t, s.PurgeWorkshop(ctx, w.ID), store.ErrNotFound)
+	// Other workshops are untouched.
+	_, err = s.GetRegistration(ctx, kr.ID)
+	must(t, err)
 }
