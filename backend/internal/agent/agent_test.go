@@ -11,13 +11,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clarateach/backend/internal/testbin"
 
 	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/runtime/process"
@@ -31,27 +32,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "agent-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	daemonBin = filepath.Join(dir, process.Name+"-"+DaemonBinaryName)
-	agentBin = filepath.Join(dir, "agent")
-	for bin, pkg := range map[string]string{daemonBin: "../../cmd/workspace", agentBin: "../../cmd/agent"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
-	}
-	// Sandbox seats run the daemon as an unprivileged uid: it must reach it.
-	_ = os.Chmod(dir, 0o755)
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testbin.Run(m,
+		testbin.Binary{Path: &daemonBin, Name: process.Name + "-" + DaemonBinaryName, Pkg: "github.com/clarateach/backend/cmd/workspace"},
+		testbin.Binary{Path: &agentBin, Name: "agent", Pkg: "github.com/clarateach/backend/cmd/agent"},
+	))
 }
 
 // quietLog drops logs; run with CLARATEACH_TEST_LOG=1 to see them.

@@ -10,11 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/clarateach/backend/internal/testbin"
 
 	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/agentclient"
@@ -34,19 +35,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CLARATEACH_TEST_LOGS") == "" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	dir, err := os.MkdirTemp("", "ct-e2e-bin")
-	if err != nil {
-		panic(err)
-	}
-	daemonBin = filepath.Join(dir, agent.DaemonBinaryName)
-	out, err := exec.Command("go", "build", "-o", daemonBin, "../../cmd/workspace").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build workspace daemon: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testbin.Run(m, testbin.Workspace(&daemonBin)))
 }
 
 type client struct {

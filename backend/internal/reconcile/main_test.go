@@ -1,13 +1,12 @@
 package reconcile_test
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/clarateach/backend/internal/testbin"
 )
 
 // daemonBin is the workspace daemon, built once for the package's tests: the
@@ -19,20 +18,5 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CLARATEACH_TEST_LOGS") == "" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	dir, err := os.MkdirTemp("", "reconcile-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	daemonBin = filepath.Join(dir, "clarateach-workspace")
-	cmd := exec.Command("go", "build", "-o", daemonBin, "../../cmd/workspace")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cmd/workspace:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testbin.Run(m, testbin.Workspace(&daemonBin)))
 }

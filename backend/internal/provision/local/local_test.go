@@ -7,12 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/clarateach/backend/internal/testbin"
 
 	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/agentclient"
@@ -33,22 +34,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CLARATEACH_TEST_LOGS") == "" {
 		slog.SetDefault(quiet)
 	}
-	dir, err := os.MkdirTemp("", "local-test-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	daemonBin = filepath.Join(dir, agent.DaemonBinaryName)
-	cmd := exec.Command("go", "build", "-o", daemonBin, "../../../cmd/workspace")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build cmd/workspace:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testbin.Run(m, testbin.Workspace(&daemonBin)))
 }
 
 const secret = "test-workspace-secret-0123456789"

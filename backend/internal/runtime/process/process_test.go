@@ -3,13 +3,13 @@ package process
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clarateach/backend/internal/testbin"
 
 	"golang.org/x/sys/unix"
 
@@ -20,22 +20,7 @@ import (
 var daemonBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "proc-rt-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	daemonBin = filepath.Join(dir, "clarateach-workspace")
-	cmd := exec.Command("go", "build", "-o", daemonBin, "github.com/clarateach/backend/cmd/workspace")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build workspace daemon:", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(testbin.Run(m, testbin.Workspace(&daemonBin)))
 }
 
 // shortTempDir returns a temp dir with a short path (unix socket paths are
