@@ -86,7 +86,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *name == "" {
 		*name = strings.Split(*email, "@")[0]
 	}
-	u := &store.User{Email: strings.ToLower(strings.TrimSpace(*email)), Name: *name, PasswordHash: hash, Role: *role}
+	u := &store.User{Email: store.NormEmail(*email), Name: *name, PasswordHash: hash, Role: *role}
 	if err := st.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return fmt.Errorf("an account with email %s already exists", u.Email)

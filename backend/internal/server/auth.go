@@ -53,7 +53,7 @@ func checkPassword(pw string) error {
 }
 
 func normalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	s = store.NormEmail(s)
 	if s == "" {
 		return "", apierror.Invalid("email is required")
 	}
@@ -135,7 +135,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := s.clientIP(r)
-	email := strings.ToLower(strings.TrimSpace(req.Email))
+	email := store.NormEmail(req.Email)
 	if !s.allow(w, r, "login:ip:"+ip, s.failIP) || !s.allow(w, r, "login:email:"+email, s.failEmail) {
 		return
 	}
