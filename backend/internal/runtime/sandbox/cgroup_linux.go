@@ -261,6 +261,13 @@ func writeLimit(dir, ctrl string, v2 bool, l limits) error {
 	case ctrl == "memory":
 		w = []kv{{"memory.limit_in_bytes", strconv.FormatInt(l.memoryBytes, 10), false},
 			{"memory.memsw.limit_in_bytes", strconv.FormatInt(l.memoryBytes, 10), true}}
+		// memsw may never be below the memory limit: when raising a
+		// limit (a claimed warm seat), raise memsw first.
+		if b, err := os.ReadFile(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
+			if cur, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && l.memoryBytes > cur {
+				w[0], w[1] = w[1], w[0]
+			}
+		}
 	case ctrl == "cpu" && v2:
 		w = []kv{{"cpu.max", fmt.Sprintf("%d %d", l.cpuQuotaUS, cpuPeriodUS), false}}
 	case ctrl == "cpu":
@@ -275,6 +282,36 @@ func writeLimit(dir, ctrl string, v2 bool, l limits) error {
 		}
 	}
 	return nil
+}
+
+// setLimits rewrites the limits of a running seat's cgroups (a warm seat
+// being claimed for a seat of another size).
+func (cs *cgroupSet) setLimits(sc *seatCgroup, l limits) error {
+	if len(sc.Dirs) == 0 {
+		return nil
+	}
+	name := filepath.Base(sc.Dirs[0])
+	for _, h := range cs.hiers {
+		for _, c := range h.ctrls {
+			if err := writeLimit(filepath.Join(h.parent, name), c, cs.v2, l); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// byName is the seat cgroup set called name, whether or not it exists
+// (for sweeping a seat that never recorded its state).
+func (cs *cgroupSet) byName(name string) *seatCgroup {
+	sc := &seatCgroup{V2: cs.v2}
+	for _, h := range cs.hiers {
+		sc.Dirs = append(sc.Dirs, filepath.Join(h.parent, name))
+		if len(h.ctrls) > 0 {
+			sc.LimitDirs = append(sc.LimitDirs, filepath.Join(h.parent, name))
+		}
+	}
+	return sc
 }
 
 // join moves pid (all its threads) into every seat cgroup.

@@ -37,6 +37,17 @@ type initConfig struct {
 	Etc       map[string]string `json:"etc"` // seat path -> content (generated files)
 	Net       *initNet          `json:"net,omitempty"`
 	Rootless  bool              `json:"rootless,omitempty"`
+	// Warm: the seat is started ahead of demand and does not know yet
+	// whose it will be. Its init keeps reading fd 3 for one initClaim and
+	// answers it on fd 4.
+	Warm bool `json:"warm,omitempty"`
+}
+
+// initClaim gives a warm seat its identity when Create claims it: the
+// hostname and the generated /etc files that name the seat.
+type initClaim struct {
+	Hostname string            `json:"hostname"`
+	Etc      map[string]string `json:"etc"`
 }
 
 type initNet struct {
@@ -64,10 +75,13 @@ func InitMain() {
 		os.Exit(1)
 	}
 	var cfg initConfig
-	if err := json.NewDecoder(cfgFile).Decode(&cfg); err != nil {
+	dec := json.NewDecoder(cfgFile)
+	if err := dec.Decode(&cfg); err != nil {
 		fail(fmt.Errorf("read config: %w", err))
 	}
-	cfgFile.Close()
+	if !cfg.Warm {
+		cfgFile.Close()
+	}
 	if err := setupSeat(&cfg); err != nil {
 		fail(err)
 	}
@@ -90,7 +104,11 @@ func InitMain() {
 		fail(fmt.Errorf("start daemon: %w", err))
 	}
 	fmt.Fprintln(status, "ok")
-	status.Close()
+	if cfg.Warm {
+		go awaitClaim(dec, cfgFile, status)
+	} else {
+		status.Close()
+	}
 	debug.FreeOSMemory()
 	for {
 		var ws syscall.WaitStatus
@@ -109,6 +127,51 @@ func InitMain() {
 			os.Exit(128 + int(ws.Signal()))
 		}
 	}
+}
+
+// awaitClaim applies the one claim a warm seat gets, then closes both
+// pipes. If the agent goes away first (EOF), the seat stays unclaimed and
+// the next agent removes it.
+func awaitClaim(dec *json.Decoder, cfgFile, status *os.File) {
+	defer cfgFile.Close()
+	defer status.Close()
+	var c initClaim
+	if err := dec.Decode(&c); err != nil {
+		return
+	}
+	if err := applyClaim(&c); err != nil {
+		fmt.Fprintf(os.Stderr, "seat init: claim: %v\n", err)
+		fmt.Fprintf(status, "error: %v\n", err)
+		return
+	}
+	fmt.Fprintln(status, "ok")
+}
+
+// applyClaim runs inside the seat, after pivot_root: the generated /etc
+// files live on /run's tmpfs and are rewritten in place, so the read-only
+// binds over /etc see the new content.
+func applyClaim(c *initClaim) error {
+	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+		return fmt.Errorf("sethostname: %w", err)
+	}
+	for target, content := range c.Etc {
+		src := filepath.Join(seatEtcDir, filepath.Base(target))
+		f, err := os.OpenFile(src, os.O_WRONLY|os.O_TRUNC, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the system has no such file: nothing was bound over it
+		}
+		if err != nil {
+			return err
+		}
+		_, err = f.WriteString(content)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", target, err)
+		}
+	}
+	return nil
 }
 
 func mount(src, target, fstype string, flags uintptr, data string) error {

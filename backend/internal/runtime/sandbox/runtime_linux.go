@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -44,6 +45,7 @@ type Runtime struct {
 	masks    []string
 
 	starts chan struct{} // bounds seats being started at once
+	pool   *warmPool     // nil without warm seats
 
 	mu   sync.Mutex
 	next int // allocation hint
@@ -202,6 +204,7 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
+	r.startPool()
 	return r, nil
 }
 
@@ -318,26 +321,63 @@ func (r *Runtime) slotAddrs(n int) (host, seat netip.Prefix) {
 	return mk(v + 1), mk(v + 2)
 }
 
-// Create implements runtime.Runtime.
-func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Seat, err error) {
+// seatWant is what a seat is started or claimed as.
+type seatWant struct {
+	workshop, key    string
+	seat             int
+	vcpus, mem, pids int
+}
+
+func (w seatWant) limits() limits {
+	return limits{memoryBytes: int64(w.mem) << 20, cpuQuotaUS: int64(w.vcpus) * cpuPeriodUS, pidsMax: w.pids}
+}
+
+// Create implements runtime.Runtime. With warm seats configured it claims
+// one (a rename and a few writes) and only starts a seat from scratch when
+// none is ready.
+func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat, error) {
 	key, err := seatKey(spec)
 	if err != nil {
 		return nil, err
 	}
-	vcpus, mem, pids := spec.VCPUs, spec.MemoryMB, spec.PidsMax
-	if vcpus <= 0 {
-		vcpus = r.cfg.VCPUs
+	w := seatWant{workshop: spec.WorkshopID, key: key, seat: spec.Seat, vcpus: spec.VCPUs, mem: spec.MemoryMB, pids: spec.PidsMax}
+	if w.vcpus <= 0 {
+		w.vcpus = r.cfg.VCPUs
 	}
-	if mem <= 0 {
-		mem = r.cfg.MemoryMB
+	if w.mem <= 0 {
+		w.mem = r.cfg.MemoryMB
 	}
-	if pids <= 0 {
-		pids = r.cfg.PidsMax
+	if w.pids <= 0 {
+		w.pids = r.cfg.PidsMax
 	}
+	if r.pool == nil {
+		s, _, err := r.start(ctx, w, false)
+		return s, err
+	}
+	r.pool.demand()
+	if s, ok := r.claimWarm(ctx, w, false); ok {
+		return s, nil
+	}
+	s, _, err := r.start(ctx, w, false)
+	if errors.Is(err, runtime.ErrCapacity) {
+		// Every slot is taken, some by warm seats still starting: wait
+		// for one of those instead.
+		if s, ok := r.claimWarm(ctx, w, true); ok {
+			return s, nil
+		}
+	}
+	return s, err
+}
+
+// start starts a seat from scratch. A warm seat (warm) gets a generic
+// hostname and keeps its init's pipes open, in the returned warmSeat, for
+// the claim that will name it.
+func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.Seat, _ *warmSeat, err error) {
+	key, vcpus, mem := w.key, w.vcpus, w.mem
 	dir := filepath.Join(r.cfg.BaseDir, key)
 	sock := filepath.Join(dir, "sock", sockName)
 	if len(sock) > 107 {
-		return nil, fmt.Errorf("sandbox: socket path %q is too long for a unix socket; use a shorter BaseDir", sock)
+		return nil, nil, fmt.Errorf("sandbox: socket path %q is too long for a unix socket; use a shorter BaseDir", sock)
 	}
 	// Starting a seat is CPU-bound; past a few at once they only slow each
 	// other down. Waiting in line (FIFO) makes a burst of 30 finish in
@@ -345,7 +385,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	select {
 	case r.starts <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	// The slot is given back once the init has built the seat: the daemon's
 	// own start-up then overlaps with the next seat's instead of holding a
@@ -360,7 +400,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	}
 	slot, err := r.allocSlot(key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ex := &extra{Slot: slot, Key: key}
 	var cmd *exec.Cmd
@@ -390,23 +430,19 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		hostUID, hostGID = ex.UIDBase+learnerUID, ex.UIDBase+learnerUID
 	}
 	if r.cgroups != nil {
-		cg, err := r.cgroups.create(key, limits{
-			memoryBytes: int64(mem) << 20,
-			cpuQuotaUS:  int64(vcpus) * cpuPeriodUS,
-			pidsMax:     pids,
-		})
+		cg, err := r.cgroups.create(key, w.limits())
 		if err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return nil, nil, fmt.Errorf("sandbox: %w", err)
 		}
 		ex.Cgroup = cg
 	}
 	mark("cgroups") // first: it fails if a seat of that name is running
 	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
 		c.Close()
-		return nil, fmt.Errorf("sandbox: seat %s is already running", key)
+		return nil, nil, fmt.Errorf("sandbox: seat %s is already running", key)
 	}
 	if err := r.prepareDir(dir, hostUID, hostGID); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	prepared = true
 	mark("dirs")
@@ -419,11 +455,12 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		Daemon:    r.cfg.DaemonPath,
 		Args:      append(append([]string{seatDaemon}, r.cfg.DaemonArgs...), "--listen", "unix:"+seatSockDir+"/"+sockName, "--root", seatHome, "--shell", r.cfg.Shell),
 		Env:       append([]string{"HOME=" + seatHome, "USER=" + learnerName, "LOGNAME=" + learnerName, "SHELL=" + r.cfg.Shell, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm-256color", "LANG=C.UTF-8"}, r.cfg.DaemonEnv...),
-		Hostname:  fmt.Sprintf("seat-%d", spec.Seat),
+		Hostname:  hostname(w.seat, warm),
 		TmpSizeMB: r.cfg.TmpSizeMB,
 		Masks:     r.masks,
 		Rootless:  r.rootless,
-		Etc:       r.etcFiles(spec.Seat),
+		Etc:       r.etcFiles(hostname(w.seat, warm)),
+		Warm:      warm,
 	}
 	var hostAddr, seatAddr netip.Prefix
 	if r.network {
@@ -435,20 +472,26 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer cfgW.Close()
 	stR, stW, err := os.Pipe()
 	if err != nil {
 		cfgR.Close()
-		return nil, err
+		cfgW.Close()
+		return nil, nil, err
 	}
-	defer stR.Close()
+	keepPipes := false // a warm seat's, once it is ready
+	defer func() {
+		if !keepPipes {
+			cfgW.Close()
+			stR.Close()
+		}
+	}()
 	logf, err := os.OpenFile(filepath.Join(dir, "seat.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
 		cfgR.Close()
 		stW.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	defer logf.Close()
 
@@ -475,7 +518,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 		if err != nil {
 			cfgR.Close()
 			stW.Close()
-			return nil, fmt.Errorf("sandbox: open cgroup: %w", err)
+			return nil, nil, fmt.Errorf("sandbox: open cgroup: %w", err)
 		}
 		defer unix.Close(fd)
 		attr.UseCgroupFD, attr.CgroupFD = true, fd
@@ -495,7 +538,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	stW.Close()
 	if err != nil {
 		cmd = nil
-		return nil, fmt.Errorf("sandbox: start seat init: %w", err)
+		return nil, nil, fmt.Errorf("sandbox: start seat init: %w", err)
 	}
 	go func() {
 		_ = cmd.Wait() // reap it while this agent lives
@@ -504,49 +547,53 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	pid := cmd.Process.Pid
 	mark("started")
 	if ex.StartTime, err = procinfo.StartTime(pid); err != nil {
-		return nil, fmt.Errorf("sandbox: seat init: %w", err)
+		return nil, nil, fmt.Errorf("sandbox: seat init: %w", err)
 	}
 	if ex.Cgroup != nil && !ex.Cgroup.V2 {
 		if err := ex.Cgroup.join(pid); err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return nil, nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
 	mark("joined")
 	if r.network {
 		if err := r.hostNet(ex.Veth, pid, hostAddr); err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return nil, nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
 	mark("network")
 	if err := json.NewEncoder(cfgW).Encode(&ic); err != nil {
-		return nil, fmt.Errorf("sandbox: configure seat init: %w", err)
+		return nil, nil, fmt.Errorf("sandbox: configure seat init: %w", err)
 	}
-	cfgW.Close()
+	if !warm {
+		cfgW.Close()
+	}
 
 	deadline := time.Now().Add(r.cfg.ReadyTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	_ = stR.SetReadDeadline(deadline)
-	status, _ := io.ReadAll(io.LimitReader(stR, 4096))
+	status := bufio.NewReader(stR)
+	line, _ := status.ReadString('\n')
 	mark("init-done")
-	if st := strings.TrimSpace(string(status)); st != "ok" {
-		if st == "" {
+	if st := strings.TrimSpace(line); st != "ok" {
+		rest, _ := io.ReadAll(io.LimitReader(status, 4096))
+		if st = strings.TrimSpace(st + "\n" + string(rest)); st == "" {
 			st = "seat init exited"
 		}
-		return nil, fmt.Errorf("sandbox: seat %s: %s (log: %s)", key, st, tailFile(filepath.Join(dir, "seat.log"), 2048))
+		return nil, nil, fmt.Errorf("sandbox: seat %s: %s (log: %s)", key, st, tailFile(filepath.Join(dir, "seat.log"), 2048))
 	}
 	release()
 	if err := waitSocket(ctx, sock, deadline, exited); err != nil {
-		return nil, fmt.Errorf("sandbox: seat %s: %w (log: %s)", key, err, tailFile(filepath.Join(dir, "seat.log"), 512))
+		return nil, nil, fmt.Errorf("sandbox: seat %s: %w (log: %s)", key, err, tailFile(filepath.Join(dir, "seat.log"), 512))
 	}
 	mark("ready")
 	r.log.Debug("seat created", append([]any{"seat", key, "pid", pid}, timings...)...)
 
 	raw, _ := json.Marshal(ex)
 	s := &runtime.Seat{
-		WorkshopID: spec.WorkshopID,
-		Seat:       spec.Seat,
+		WorkshopID: w.workshop,
+		Seat:       w.seat,
 		Runtime:    Name,
 		VCPUs:      vcpus,
 		MemoryMB:   mem,
@@ -560,7 +607,11 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (_ *runtime.Sea
 	if r.network {
 		s.IP = seatAddr.Addr().String()
 	}
-	return s, nil
+	if warm {
+		keepPipes = true
+		return s, &warmSeat{seat: s, ex: ex, cfgW: cfgW, stR: stR, status: status}, nil
+	}
+	return s, nil, nil
 }
 
 // hostNet creates the seat's veth pair (the peer goes straight into the
@@ -622,11 +673,18 @@ func (r *Runtime) prepareDir(dir string, uid, gid int) error {
 	return nil
 }
 
+// hostname is a seat's host name; warm seats get theirs when claimed.
+func hostname(seat int, warm bool) string {
+	if warm {
+		return "seat"
+	}
+	return "seat-" + strconv.Itoa(seat)
+}
+
 // etcFiles are the seat's generated /etc files (seat path -> content). The
 // init writes them on its own tmpfs and binds them read-only over the
 // system's: nothing per seat on the host's disk.
-func (r *Runtime) etcFiles(seat int) map[string]string {
-	host := fmt.Sprintf("seat-%d", seat)
+func (r *Runtime) etcFiles(host string) map[string]string {
 	files := map[string]string{
 		"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n" +
 			fmt.Sprintf("%s:x:%d:%d:Learner:%s:%s\n", learnerName, learnerUID, learnerUID, seatHome, r.cfg.Shell) +
@@ -763,7 +821,11 @@ func (r *Runtime) Destroy(ctx context.Context, s *runtime.Seat) error {
 	if running(s.PID, ex.StartTime) {
 		_ = syscall.Kill(s.PID, syscall.SIGKILL)
 	}
-	return r.cleanup(ctx, ex, s.Dir, !r.cfg.KeepDirs)
+	err = r.cleanup(ctx, ex, s.Dir, !r.cfg.KeepDirs)
+	if r.pool != nil {
+		r.pool.poke() // a slot may be free for a warm seat again
+	}
+	return err
 }
 
 func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir bool) error {

@@ -70,6 +70,16 @@ type Config struct {
 	// MaxParallelStarts bounds how many seats start at the same time;
 	// more Creates wait in line (default 2 per CPU).
 	MaxParallelStarts int
+	// WarmSeats is how many seats are kept started ahead of demand (0 =
+	// none). Create claims one when it can, which takes about a
+	// millisecond instead of a full start; the pool refills in the
+	// background. Warm seats hold seat slots (MaxSeats) and cost what an
+	// idle seat costs (a few MiB each).
+	WarmSeats int
+	// WarmRefillDelay is how long Creates must have been quiet before the
+	// pool refills (default 300ms; negative: at once), so that a burst of
+	// claims is not slowed by the refill.
+	WarmRefillDelay time.Duration
 	// ReadyTimeout bounds Create's wait for the daemon (default 15s).
 	ReadyTimeout time.Duration
 	Network      NetworkConfig
