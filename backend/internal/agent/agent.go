@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -253,10 +254,25 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	a.closeAllConns()
 	_ = hs.Shutdown(sctx)
 	a.tr.CloseIdleConnections()
+	// Warm seats cannot be claimed by a later agent: remove them now.
+	// Claimed seats live on.
+	if c, ok := a.rt.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			a.log.Warn("close runtime", "err", err)
+		}
+	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("agent: serve: %w", err)
 	}
 	return nil
+}
+
+// warmReady is the runtime's count of warm seats (0 if it has none).
+func (a *Agent) warmReady() int {
+	if w, ok := a.rt.(interface{ WarmReady() int }); ok {
+		return w.WarmReady()
+	}
+	return 0
 }
 
 // IsLoopback reports whether a listen address ("host:port") only accepts

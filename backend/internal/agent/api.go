@@ -70,6 +70,7 @@ func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
 		Capacity:      a.cfg.Capacity,
 		Runtime:       a.rt.Name(),
 		UptimeSeconds: float64(a.now().Sub(a.started).Milliseconds()) / 1000,
+		WarmSeats:     a.warmReady(),
 	})
 }
 

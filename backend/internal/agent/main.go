@@ -50,6 +50,7 @@ type Options struct {
 	StateDir       string
 	Runtime        string // sandbox | firecracker | process | "" (best available)
 	Capacity       int
+	WarmSeats      int
 	AllowedOrigins []string
 	DaemonPath     string
 	Shell          string
@@ -71,7 +72,8 @@ The ClaraTeach workshop host agent: creates learner seats and proxies their
 terminals and files. Seats survive agent restarts (state in --state-dir).
 
 Environment (flags win): AGENT_LISTEN, AGENT_TOKEN (or FC_AGENT_TOKEN),
-AGENT_STATE_DIR, AGENT_RUNTIME, AGENT_CAPACITY, AGENT_ALLOWED_ORIGINS (or
+AGENT_STATE_DIR, AGENT_RUNTIME, AGENT_CAPACITY, AGENT_WARM_SEATS,
+AGENT_ALLOWED_ORIGINS (or
 CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_SEATS_DIR, AGENT_SEAT_NETWORK,
 AGENT_METADATA, AGENT_METADATA_URL, FC_KERNEL/FC_ROOTFS/FC_BINARY (firecracker),
 WORKSPACE_KEY (hex key of this host's workshop) or WORKSPACE_TOKEN_SECRET
@@ -115,6 +117,14 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 		}
 		capDefault = n
 	}
+	warmDefault := 0
+	if v := env("AGENT_WARM_SEATS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("AGENT_WARM_SEATS=%q is not a number of seats (0 or more)", v)
+		}
+		warmDefault = n
+	}
 	listenDefault := env("AGENT_LISTEN")
 	o.listenSet = listenDefault != ""
 	if listenDefault == "" {
@@ -125,6 +135,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	fs.StringVar(&o.StateDir, "state-dir", env("AGENT_STATE_DIR"), "state directory (default "+DefaultStateDir+" as root, else ~/.local/state/clarateach/agent)")
 	fs.StringVar(&o.Runtime, "runtime", env("AGENT_RUNTIME"), "seat runtime: sandbox | firecracker | process (default: sandbox on Linux as root when namespaces work, else process)")
 	fs.IntVar(&o.Capacity, "capacity", capDefault, "most seats on this host")
+	fs.IntVar(&o.WarmSeats, "warm-seats", warmDefault, "sandbox seats kept started ahead of demand, so that creating a seat takes a claim instead of a start (0 = none; each costs an idle seat's few MiB)")
 	origins := fs.String("allowed-origins", env("AGENT_ALLOWED_ORIGINS", "CORS_ORIGINS"), "comma-separated browser origins allowed on /proxy (\"*\" = any)")
 	fs.StringVar(&o.DaemonPath, "daemon-path", env("AGENT_DAEMON_PATH"), "workspace daemon binary (default: "+DaemonBinaryName+" next to this executable, else in PATH)")
 	fs.StringVar(&o.SeatsDir, "seats-dir", env("AGENT_SEATS_DIR"), "seat directories (default: <state-dir>/../seats for sandbox, <state-dir>/process for process)")
@@ -155,6 +166,9 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	}
 	if o.Capacity <= 0 {
 		return nil, fmt.Errorf("--capacity must be positive")
+	}
+	if o.WarmSeats < 0 || o.WarmSeats > o.Capacity {
+		return nil, fmt.Errorf("--warm-seats must be between 0 and --capacity (%d), not %d", o.Capacity, o.WarmSeats)
 	}
 	switch o.Metadata {
 	case "":
@@ -286,6 +300,7 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 		DaemonCommand: daemon,
 		Shell:         o.Shell,
 		Capacity:      o.Capacity,
+		WarmSeats:     o.WarmSeats,
 		NoNetwork:     o.SeatNetwork == "off",
 		Logger:        log,
 		Getenv:        mo.Getenv,

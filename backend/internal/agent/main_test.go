@@ -20,6 +20,7 @@ func TestParseArgs(t *testing.T) {
 		"FC_AGENT_TOKEN":         "seed-token",
 		"CORS_ORIGINS":           "http://a.example, http://b.example/",
 		"AGENT_CAPACITY":         "12",
+		"AGENT_WARM_SEATS":       "5",
 		"WORKSPACE_TOKEN_SECRET": "s3cret",
 	}
 	getenv := func(k string) string { return env[k] }
@@ -27,18 +28,18 @@ func TestParseArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Listen != "127.0.0.1:9999" || !o.listenSet || o.Token != "seed-token" || o.Capacity != 12 ||
+	if o.Listen != "127.0.0.1:9999" || !o.listenSet || o.Token != "seed-token" || o.Capacity != 12 || o.WarmSeats != 5 ||
 		strings.Join(o.AllowedOrigins, " ") != "http://a.example http://b.example" || o.WorkspaceSecret != "s3cret" ||
 		o.Metadata != "auto" || o.MetadataURL != DefaultMetadataURL {
 		t.Fatalf("from env: %+v", o)
 	}
 	// Flags win; AGENT_TOKEN wins over FC_AGENT_TOKEN.
 	env["AGENT_TOKEN"] = "agent-token"
-	o, err = ParseArgs([]string{"--listen", ":7000", "--capacity", "3", "--runtime", "process", "--allowed-origins", "*"}, getenv, nil)
+	o, err = ParseArgs([]string{"--listen", ":7000", "--capacity", "3", "--warm-seats", "1", "--runtime", "process", "--allowed-origins", "*"}, getenv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Listen != ":7000" || o.Token != "agent-token" || o.Capacity != 3 || o.Runtime != "process" || o.AllowedOrigins[0] != "*" {
+	if o.Listen != ":7000" || o.Token != "agent-token" || o.Capacity != 3 || o.WarmSeats != 1 || o.Runtime != "process" || o.AllowedOrigins[0] != "*" {
 		t.Fatalf("flags: %+v", o)
 	}
 	o, _ = ParseArgs([]string{"--token", "flag-token"}, getenv, nil)
@@ -47,13 +48,15 @@ func TestParseArgs(t *testing.T) {
 	}
 	noEnv := func(string) string { return "" }
 	o, _ = ParseArgs(nil, noEnv, nil)
-	if o.Listen != ":9090" || o.listenSet || o.Capacity != 30 || o.Token != "" {
+	if o.Listen != ":9090" || o.listenSet || o.Capacity != 30 || o.Token != "" || o.WarmSeats != 0 {
 		t.Fatalf("defaults: %+v", o)
 	}
 	for _, bad := range [][]string{
 		{"--runtime", "docker"},
 		{"--metadata", "maybe"},
 		{"--capacity", "0"},
+		{"--warm-seats", "-1"},
+		{"--capacity", "2", "--warm-seats", "3"},
 		{"extra"},
 		{"--no-such-flag"},
 	} {

@@ -58,6 +58,7 @@ func newMetrics(a *Agent) *metrics {
 
 var (
 	seatsDesc    = prometheus.NewDesc("clarateach_agent_seats", "Seats whose workspace daemon answers.", nil, nil)
+	warmDesc     = prometheus.NewDesc("clarateach_agent_warm_seats", "Seats started ahead of demand, ready to be claimed.", nil, nil)
 	sessionsDesc = prometheus.NewDesc("clarateach_agent_terminal_sessions", "Terminal sessions in all seats (from the daemons' /health).", nil, nil)
 )
 
@@ -67,6 +68,7 @@ type seatCollector struct{ a *Agent }
 func (c *seatCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- seatsDesc
 	ch <- sessionsDesc
+	ch <- warmDesc
 }
 
 func (c *seatCollector) Collect(ch chan<- prometheus.Metric) {
@@ -75,6 +77,7 @@ func (c *seatCollector) Collect(ch chan<- prometheus.Metric) {
 	seats, sessions := c.a.probeDaemons(ctx)
 	ch <- prometheus.MustNewConstMetric(seatsDesc, prometheus.GaugeValue, float64(seats))
 	ch <- prometheus.MustNewConstMetric(sessionsDesc, prometheus.GaugeValue, float64(sessions))
+	ch <- prometheus.MustNewConstMetric(warmDesc, prometheus.GaugeValue, float64(c.a.warmReady()))
 }
 
 // probeDaemons asks every seat's daemon for GET /health and returns how many

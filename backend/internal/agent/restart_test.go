@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -30,10 +31,10 @@ var listeningRE = regexp.MustCompile(`msg="agent listening" .*\blisten=(\S+)`)
 // startAgentProc runs the agent binary with runtime rt on a loopback port
 // of its choosing and waits until it listens. Sandbox seats get no network
 // (no host firewall rules are installed).
-func startAgentProc(t *testing.T, rt, state, seats string) *agentProc {
+func startAgentProc(t *testing.T, rt, state, seats string, extra ...string) *agentProc {
 	t.Helper()
-	cmd := exec.Command(agentBin, "--runtime", rt, "--listen", "127.0.0.1:0", "--state-dir", state, "--seats-dir", seats,
-		"--seat-network", "off", "--daemon-path", daemonBin, "--shell", "/bin/sh", "--metadata", "off", "--capacity", "4")
+	cmd := exec.Command(agentBin, append([]string{"--runtime", rt, "--listen", "127.0.0.1:0", "--state-dir", state, "--seats-dir", seats,
+		"--seat-network", "off", "--daemon-path", daemonBin, "--shell", "/bin/sh", "--metadata", "off", "--capacity", "4"}, extra...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + state, "AGENT_TOKEN=" + testToken, "WORKSPACE_TOKEN_SECRET=" + testSecret}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -109,15 +110,50 @@ func shellPID(ctx context.Context, t *testing.T, term *terminal.Client, tag stri
 // (Linux, root: CI).
 func TestSeatsSurviveAgentSIGKILL(t *testing.T) {
 	t.Parallel()
-	for _, rt := range []string{"process", "sandbox"} {
+	for _, rt := range []string{"process", "sandbox", "sandbox-warm"} {
 		t.Run(rt, func(t *testing.T) {
 			t.Parallel()
-			testSurviveSIGKILL(t, rt)
+			name, warm := strings.CutSuffix(rt, "-warm")
+			testSurviveSIGKILL(t, name, warm)
 		})
 	}
 }
 
-func testSurviveSIGKILL(t *testing.T, rtName string) {
+// warmSeatPIDs are the init pids of the sandbox's ready warm seats.
+func warmSeatPIDs(t *testing.T, seats string) map[int]bool {
+	t.Helper()
+	out := map[int]bool{}
+	dirs, _ := filepath.Glob(filepath.Join(seats, ".warm-*", "warm.json"))
+	for _, d := range dirs {
+		var s struct {
+			PID int `json:"pid"`
+		}
+		if b, err := os.ReadFile(d); err == nil && json.Unmarshal(b, &s) == nil {
+			out[s.PID] = true
+		}
+	}
+	return out
+}
+
+// waitWarmSeats polls the agent's /health until it reports n warm seats.
+func waitWarmSeats(ctx context.Context, t *testing.T, c *agentclient.Client, n int) {
+	t.Helper()
+	for {
+		h, err := c.Health(ctx)
+		if err == nil && h.WarmSeats == n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("warm seats: %+v %v, want %d", h, err, n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// With warm (sandbox only), the seat is a claimed warm seat, and the
+// restarted agent removes the warm seats the killed one left unclaimed.
+func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 	state := shortTempDir(t)
 	// Seat directories must be reachable by the sandbox's unprivileged uids.
 	seats := filepath.Join(shortTempDir(t), "seats")
@@ -136,11 +172,26 @@ func testSurviveSIGKILL(t *testing.T, rtName string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	a1 := startAgentProc(t, rtName, state, seats)
+	var warmFlags []string
+	if warm {
+		warmFlags = []string{"--warm-seats", "2"}
+	}
+	a1 := startAgentProc(t, rtName, state, seats, warmFlags...)
 	c1 := agentclient.New(a1.url, testToken, nil)
+	var warm1 map[int]bool
+	if warm {
+		waitWarmSeats(ctx, t, c1, 2)
+		warm1 = warmSeatPIDs(t, seats)
+	}
 	seat, created, err := c1.CreateSeat(ctx, "wsk", 2, agentclient.SeatOptions{})
 	if err != nil || !created {
 		t.Fatalf("create: %v (created=%v)", err, created)
+	}
+	if warm {
+		if !warm1[seat.PID] {
+			t.Fatalf("seat pid %d is not one of the warm seats %v", seat.PID, warm1)
+		}
+		delete(warm1, seat.PID)
 	}
 	if seat.Runtime != rtName {
 		t.Fatalf("seat runtime %q, want %q", seat.Runtime, rtName)
@@ -152,6 +203,14 @@ func testSurviveSIGKILL(t *testing.T, rtName string) {
 	tok := learnerToken(t, "wsk", 2, "", time.Now())
 	term := dialTerminal(t, a1.url, "wsk", 2, tok, &terminal.DialOptions{Cols: 80, Rows: 24})
 	pid1 := shellPID(ctx, t, term, "before")
+	if rtName == "sandbox" { // named as its seat (a claimed warm seat too)
+		if err := term.Send(ctx, []byte("echo host-$(hostname)-end\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := term.ReadUntil(ctx, "host-seat-2-end"); err != nil {
+			t.Fatalf("hostname: %v", err)
+		}
+	}
 	session := term.Hello.Session
 	// A file the learner is working on.
 	if err := term.Send(ctx, []byte("echo draft > notes.txt; echo saved-''ok\n")); err != nil {
@@ -165,8 +224,17 @@ func testSurviveSIGKILL(t *testing.T, rtName string) {
 	a1.kill(t)
 	term.Close()
 
-	a2 := startAgentProc(t, rtName, state, seats)
+	a2 := startAgentProc(t, rtName, state, seats, warmFlags...)
 	c2 := agentclient.New(a2.url, testToken, nil)
+	if warm {
+		// The killed agent's unclaimed warm seats are gone; new ones come.
+		for pid := range warm1 {
+			if syscall.Kill(pid, 0) == nil && !isZombie(pid) {
+				t.Errorf("warm seat %d of the killed agent still runs", pid)
+			}
+		}
+		waitWarmSeats(ctx, t, c2, 2)
+	}
 	h, err := c2.Health(ctx)
 	if err != nil || h.VMCount != 1 {
 		t.Fatalf("health after restart: %+v %v", h, err)

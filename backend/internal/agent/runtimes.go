@@ -31,6 +31,9 @@ type RuntimeOptions struct {
 	Shell         string
 	// Capacity caps the runtime's own seat count (0 = its default).
 	Capacity int
+	// WarmSeats keeps that many sandbox seats started ahead of demand (0 =
+	// none); see sandbox.Config.WarmSeats. Other runtimes ignore it.
+	WarmSeats int
 	// NoNetwork gives sandbox seats loopback only (no veth, no NAT, and no
 	// host firewall rules are installed).
 	NoNetwork bool
@@ -79,6 +82,7 @@ func NewRuntime(name string, o RuntimeOptions) (runtime.Runtime, error) {
 			BaseDir:    dir,
 			Shell:      o.Shell,
 			MaxSeats:   o.Capacity,
+			WarmSeats:  o.WarmSeats,
 			MaskPaths:  []string{o.StateDir},
 			Network:    sandbox.NetworkConfig{Disabled: o.NoNetwork},
 			Logger:     o.Logger,

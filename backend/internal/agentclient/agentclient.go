@@ -33,6 +33,9 @@ type Health struct {
 	Capacity      int     `json:"capacity"`
 	Runtime       string  `json:"runtime"`
 	UptimeSeconds float64 `json:"uptime_seconds"`
+	// WarmSeats are seats started ahead of demand, ready to be claimed
+	// (sandbox runtime with --warm-seats; not counted in VMCount).
+	WarmSeats int `json:"warm_seats"`
 }
 
 // Seat is a seat as the agent reports it: the runtime's seat plus whether it
