@@ -27,6 +27,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
+	goruntime "runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -109,6 +110,8 @@ type Agent struct {
 
 	revMu sync.Mutex // serialises writes of revocations.json
 
+	shellStarts chan struct{} // bounds first shells starting at once
+
 	healthMu    sync.Mutex
 	healthAt    time.Time
 	healthCount int
@@ -179,6 +182,10 @@ func New(cfg Config) (*Agent, error) {
 		byHost:    map[string]*runtime.Seat{},
 		notBefore: map[seatKey]int64{},
 		conns:     map[seatKey]map[*liveConn]struct{}{},
+		// Shell start-up is CPU-bound: one per CPU at a time, in
+		// arrival order, so a burst's prompts come one after another
+		// instead of all at the end.
+		shellStarts: make(chan struct{}, max(1, goruntime.NumCPU())),
 	}
 	a.started = a.now()
 	if a.devMode {

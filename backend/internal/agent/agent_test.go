@@ -22,6 +22,7 @@ import (
 
 	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/runtime/process"
+	"github.com/clarateach/backend/internal/terminal"
 	"github.com/clarateach/backend/internal/token"
 )
 
@@ -503,7 +504,8 @@ func TestMetrics(t *testing.T) {
 	for _, want := range []string{
 		"clarateach_agent_up 1",
 		"clarateach_agent_seats 1",
-		"clarateach_agent_terminal_sessions 0",
+		// The seat's first shell is started with the seat.
+		"clarateach_agent_terminal_sessions 1",
 		`clarateach_agent_relayed_bytes_total{direction="in"}`,
 		`clarateach_agent_relayed_bytes_total{direction="out"}`,
 		"clarateach_agent_seat_start_seconds_count 1",
@@ -517,6 +519,12 @@ func TestMetrics(t *testing.T) {
 		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "clarateach_agent_") {
 			t.Errorf("unexpected metric %q", line)
 		}
+	}
+	// The learner's first connection gets that shell, not a second one.
+	term := dialTerminal(t, ta.srv.URL, "wsm", 1, learnerToken(t, "wsm", 1, "", time.Now()), &terminal.DialOptions{Cols: 80, Rows: 24})
+	defer term.Close()
+	if _, body := do(t, "GET", ta.srv.URL+"/metrics", testToken, nil); !strings.Contains(string(body), "clarateach_agent_terminal_sessions 1\n") {
+		t.Errorf("sessions after the first connection:\n%s", body)
 	}
 
 	// Dev mode: /metrics needs no token.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -203,9 +204,12 @@ func (a *Agent) CreateSeat(ctx context.Context, spec runtime.Spec) (*runtime.Sea
 	}
 	a.pending++
 	a.mu.Unlock()
+	pending := true // until the seat is installed, when it counts as a seat
 	defer func() {
 		a.mu.Lock()
-		a.pending--
+		if pending {
+			a.pending--
+		}
 		a.mu.Unlock()
 	}()
 
@@ -227,13 +231,48 @@ func (a *Agent) CreateSeat(ctx context.Context, spec runtime.Spec) (*runtime.Sea
 		_ = a.rt.Destroy(cctx, seat)
 		return nil, false, err
 	}
-	a.metrics.startSeconds.Observe(time.Since(start).Seconds())
 	a.mu.Lock()
 	a.setSeatLocked(e, seat)
+	a.pending--
+	pending = false
+	host := e.host
 	a.mu.Unlock()
+	a.startFirstShell(cctx, k, host)
+	a.metrics.startSeconds.Observe(time.Since(start).Seconds())
 	a.invalidateHealth()
 	a.log.Info("seat created", "seat", k.String(), "runtime", seat.Runtime, "pid", seat.PID, "took", time.Since(start).Round(time.Millisecond))
 	return seat, true, nil
+}
+
+// startFirstShell starts a new seat's first terminal session and waits
+// (bounded) for its prompt, so that the learner's first connection attaches
+// to a shell that is already up (the daemon gives a client without a
+// session id its newest session). Failure only costs that speed-up: the
+// daemon starts a shell on the first connection as before.
+func (a *Agent) startFirstShell(ctx context.Context, k seatKey, host string) {
+	select {
+	case a.shellStarts <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-a.shellStarts }()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+host+"/sessions", strings.NewReader(`{"wait_output_ms":3000}`))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Transport: a.tr}).Do(req)
+	if err != nil {
+		a.log.Warn("start first shell", "seat", k.String(), "err", err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		a.log.Warn("start first shell", "seat", k.String(), "status", resp.Status)
+	}
 }
 
 // DeleteSeat closes the seat's connections, destroys it and forgets it.

@@ -2,6 +2,7 @@ package terminal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -94,6 +95,25 @@ func baseName(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// WaitOutput blocks until the session's shell has written something
+// (normally its first prompt), the shell has ended, or ctx is done.
+func (s *Session) WaitOutput(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		ready := s.ring.end > 0 || s.readerDone
+		ch := s.changed
+		s.mu.Unlock()
+		if ready {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // ID is the session id.

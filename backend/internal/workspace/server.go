@@ -132,6 +132,10 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) {
 type CreateSession struct {
 	Cols int `json:"cols"`
 	Rows int `json:"rows"`
+	// WaitOutputMS, when set, holds the answer until the shell has
+	// printed something (its prompt), for at most that many milliseconds
+	// (up to 10000): the caller knows the shell has done its start-up work.
+	WaitOutputMS int `json:"wait_output_ms,omitempty"`
 }
 
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +150,10 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.Invalid("cols and rows must be 1..1000"))
 		return
 	}
+	if req.WaitOutputMS < 0 || req.WaitOutputMS > 10000 {
+		apierror.Write(w, r, apierror.Invalid("wait_output_ms must be 0..10000"))
+		return
+	}
 	sess, err := s.term.Create(req.Cols, req.Rows)
 	if errors.Is(err, terminal.ErrTooManySessions) {
 		apierror.Write(w, r, apierror.Conflict("too_many_sessions", "this seat already has %d terminal sessions", s.cfg.MaxSessions))
@@ -154,6 +162,11 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		apierror.Write(w, r, fmt.Errorf("create session: %w", err))
 		return
+	}
+	if req.WaitOutputMS > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), time.Duration(req.WaitOutputMS)*time.Millisecond)
+		_ = sess.WaitOutput(ctx) // on timeout the session is still good
+		cancel()
 	}
 	apierror.JSON(w, http.StatusCreated, sess.Info())
 }

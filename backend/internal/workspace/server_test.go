@@ -168,7 +168,12 @@ func TestSessionLifecycle(t *testing.T) {
 	if len(list.Sessions) != 1 {
 		t.Fatalf("list after delete %+v", list)
 	}
-	for _, body := range []string{`{"cols":-1}`, `{"cols":"x"}`, `{"bogus":1}`} {
+	// wait_output_ms: the answer comes once the shell has printed.
+	var waited terminal.Info
+	if st := d.do(t, "POST", "/sessions", `{"wait_output_ms":5000}`, &waited); st != 201 || waited.Offset == 0 {
+		t.Fatalf("create with wait_output_ms = %d %+v (no output yet)", st, waited)
+	}
+	for _, body := range []string{`{"cols":-1}`, `{"cols":"x"}`, `{"bogus":1}`, `{"wait_output_ms":-1}`, `{"wait_output_ms":10001}`} {
 		if st := d.do(t, "POST", "/sessions", body, nil); st != 400 {
 			t.Errorf("create %s = %d", body, st)
 		}
