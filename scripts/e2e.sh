@@ -33,7 +33,7 @@ mkdir -p "$CLARATEACH_ARTIFACTS"
 
 log "server on $url, data in $data"
 # Seats get no network here, so the test machine keeps its firewall as it was.
-DATA_DIR=$data PORT=$port PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off \
+DATA_DIR=$data PORT=$port PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off WARM_SEATS=2 \
     bin/clarateach server >"$data/server.log" 2>&1 &
 server=$!
 

@@ -172,7 +172,7 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 			return nil, nil, err
 		}
 		daemon := daemonCommand(cfg.DaemonPath)
-		ro := agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemon, NoNetwork: !cfg.SeatNetwork, Logger: log}
+		ro := agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemon, NoNetwork: !cfg.SeatNetwork, WarmSeats: cfg.WarmSeats, Logger: log}
 		if name == "sandbox" {
 			ro.SeatsDir = agent.LocalSeatsDir(stateDir)
 		}

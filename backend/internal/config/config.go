@@ -68,6 +68,10 @@ type Config struct {
 	// SeatNetwork gives local sandbox seats NAT egress (SEAT_NETWORK,
 	// default true; off = loopback only, and no host firewall rules).
 	SeatNetwork bool
+	// WarmSeats keeps that many local sandbox seats started ahead of
+	// demand (WARM_SEATS, default 0), so a workshop's seats are claimed
+	// rather than started.
+	WarmSeats int
 
 	// ReconcileInterval is how often the reconciler loop runs.
 	ReconcileInterval time.Duration // RECONCILE_INTERVAL, default 2s
@@ -132,7 +136,8 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	sttl, sterr := durEnv(env, "SESSION_TTL", 7*24*time.Hour)
 	rint, rerr := durEnv(env, "RECONCILE_INTERVAL", 2*time.Second)
 	seatNet, nerr := boolEnvDefault(env, "SEAT_NETWORK", true)
-	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr); err != nil {
+	warm, wserr := intEnv(env, "WARM_SEATS", 0)
+	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr, wserr); err != nil {
 		return nil, err
 	}
 	var cors string
@@ -159,6 +164,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	fs.StringVar(&c.DaemonPath, "workspace-daemon", env("WORKSPACE_DAEMON"), "workspace daemon binary for local seats (env WORKSPACE_DAEMON)")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", rint, "reconciler period (env RECONCILE_INTERVAL)")
 	fs.BoolVar(&c.SeatNetwork, "seat-network", seatNet, "give local sandbox seats NAT egress (env SEAT_NETWORK; false = loopback only)")
+	fs.IntVar(&c.WarmSeats, "warm-seats", warm, "local sandbox seats kept started ahead of demand, each an idle seat's few MiB (env WARM_SEATS; 0..240)")
 	if err := fs.Parse(o.Args); err != nil {
 		return nil, err
 	}
@@ -189,6 +195,9 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.MaxSeats < 1 || c.MaxSeats > 240 {
 		return nil, fmt.Errorf("MAX_SEATS must be between 1 and 240, not %d", c.MaxSeats)
+	}
+	if c.WarmSeats < 0 || c.WarmSeats > 240 {
+		return nil, fmt.Errorf("WARM_SEATS must be between 0 and 240, not %d", c.WarmSeats)
 	}
 	for _, o := range c.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
