@@ -43,9 +43,12 @@ var Version = "dev"
 
 // Defaults.
 const (
-	DefaultListen       = ":9090"
-	DefaultStateDir     = "/var/lib/clarateach/agent"
-	DefaultCapacity     = 30
+	DefaultListen   = ":9090"
+	DefaultStateDir = "/var/lib/clarateach/agent"
+	DefaultCapacity = 30
+	// DefaultMaxWarmSeats caps the sandbox's default warm seats (the
+	// capacity): a class of 30 starts from warm seats.
+	DefaultMaxWarmSeats = 30
 	DefaultMaxBodyBytes = 64<<20 + 1<<20 // the daemon's file limit (64 MiB) plus room for its own 413
 	DefaultMaxVCPUs     = 16
 	DefaultMaxMemoryMB  = 64 << 10

@@ -117,7 +117,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 		}
 		capDefault = n
 	}
-	warmDefault := 0
+	warmDefault := -1 // auto: the capacity, at most DefaultMaxWarmSeats
 	if v := env("AGENT_WARM_SEATS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -135,7 +135,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	fs.StringVar(&o.StateDir, "state-dir", env("AGENT_STATE_DIR"), "state directory (default "+DefaultStateDir+" as root, else ~/.local/state/clarateach/agent)")
 	fs.StringVar(&o.Runtime, "runtime", env("AGENT_RUNTIME"), "seat runtime: sandbox | firecracker | process (default: sandbox on Linux as root when namespaces work, else process)")
 	fs.IntVar(&o.Capacity, "capacity", capDefault, "most seats on this host")
-	fs.IntVar(&o.WarmSeats, "warm-seats", warmDefault, "sandbox seats kept started ahead of demand, so that creating a seat takes a claim instead of a start (0 = none; each costs an idle seat's few MiB)")
+	fs.IntVar(&o.WarmSeats, "warm-seats", warmDefault, fmt.Sprintf("sandbox seats kept started ahead of demand, so that creating a seat is a claim instead of a start; each costs an idle seat's few MiB (default: the capacity, at most %d; 0 = none)", DefaultMaxWarmSeats))
 	origins := fs.String("allowed-origins", env("AGENT_ALLOWED_ORIGINS", "CORS_ORIGINS"), "comma-separated browser origins allowed on /proxy (\"*\" = any)")
 	fs.StringVar(&o.DaemonPath, "daemon-path", env("AGENT_DAEMON_PATH"), "workspace daemon binary (default: "+DaemonBinaryName+" next to this executable, else in PATH)")
 	fs.StringVar(&o.SeatsDir, "seats-dir", env("AGENT_SEATS_DIR"), "seat directories (default: <state-dir>/../seats for sandbox, <state-dir>/process for process)")
@@ -166,6 +166,15 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	}
 	if o.Capacity <= 0 {
 		return nil, fmt.Errorf("--capacity must be positive")
+	}
+	warmSet := warmDefault >= 0
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "warm-seats" {
+			warmSet = true
+		}
+	})
+	if !warmSet {
+		o.WarmSeats = min(o.Capacity, DefaultMaxWarmSeats)
 	}
 	if o.WarmSeats < 0 || o.WarmSeats > o.Capacity {
 		return nil, fmt.Errorf("--warm-seats must be between 0 and --capacity (%d), not %d", o.Capacity, o.WarmSeats)

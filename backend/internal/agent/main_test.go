@@ -47,8 +47,18 @@ func TestParseArgs(t *testing.T) {
 		t.Fatalf("--token: %+v", o)
 	}
 	noEnv := func(string) string { return "" }
+	// Warm seats default to the capacity, at most 30.
+	if o, err := ParseArgs([]string{"--capacity", "4"}, noEnv, nil); err != nil || o.WarmSeats != 4 {
+		t.Fatalf("--capacity 4: warm seats %+v %v", o, err)
+	}
+	if o, err := ParseArgs([]string{"--capacity", "200"}, noEnv, nil); err != nil || o.WarmSeats != 30 {
+		t.Fatalf("--capacity 200: warm seats %+v %v", o, err)
+	}
+	if o, err := ParseArgs([]string{"--warm-seats", "0"}, noEnv, nil); err != nil || o.WarmSeats != 0 {
+		t.Fatalf("--warm-seats 0: %+v %v", o, err)
+	}
 	o, _ = ParseArgs(nil, noEnv, nil)
-	if o.Listen != ":9090" || o.listenSet || o.Capacity != 30 || o.Token != "" || o.WarmSeats != 0 {
+	if o.Listen != ":9090" || o.listenSet || o.Capacity != 30 || o.Token != "" || o.WarmSeats != 30 {
 		t.Fatalf("defaults: %+v", o)
 	}
 	for _, bad := range [][]string{

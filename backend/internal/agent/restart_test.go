@@ -172,7 +172,7 @@ func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	var warmFlags []string
+	warmFlags := []string{"--warm-seats", "0"}
 	if warm {
 		warmFlags = []string{"--warm-seats", "2"}
 	}
