@@ -315,12 +315,25 @@ func (s *Session) Kill() bool {
 	_ = syscall.Kill(pid, syscall.SIGHUP)
 	_ = syscall.Kill(-pid, syscall.SIGCONT)
 	go func() {
-		select {
-		case <-s.done:
-		case <-time.After(3 * time.Second):
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-			_ = s.pty.Close()
+		// A shell still starting up can lose a SIGHUP (bash, caught and
+		// dropped before its interactive set-up is done): say it again
+		// until it goes, and only then kill it hard.
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		hard := time.After(3 * time.Second)
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-tick.C:
+				_ = syscall.Kill(-pid, syscall.SIGHUP)
+				_ = syscall.Kill(pid, syscall.SIGHUP)
+			case <-hard:
+				_ = syscall.Kill(-pid, syscall.SIGKILL)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				_ = s.pty.Close()
+				return
+			}
 		}
 	}()
 	return true

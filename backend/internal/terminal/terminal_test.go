@@ -573,3 +573,30 @@ func TestWithoutClientsTheShellKeepsRunning(t *testing.T) {
 		t.Fatalf("ring allocated %d", st.Allocated)
 	}
 }
+
+// TestKillWhileStarting: a shell killed right after it was started ends by
+// SIGHUP (exit 129), as any other. bash can drop a SIGHUP that arrives
+// during its start-up; a lost one used to leave the shell running until the
+// 3 s SIGKILL (137). The race shows mostly on a loaded machine (CI).
+func TestKillWhileStarting(t *testing.T) {
+	t.Parallel()
+	m, _ := newTestManager(t, Config{})
+	for i := range 60 {
+		s, err := m.Create(80, 24)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 1 {
+			time.Sleep(time.Duration(i%7) * time.Millisecond) // kill at various points of the start-up
+		}
+		s.Kill()
+		select {
+		case <-s.Done():
+		case <-time.After(2500 * time.Millisecond): // before the SIGKILL at 3 s
+			t.Fatalf("kill %d: shell still running", i)
+		}
+		if code, ok := m.ExitCode(s.ID()); !ok || code != 129 {
+			t.Fatalf("kill %d: exit code %d (known %v), want 129 (SIGHUP)", i, code, ok)
+		}
+	}
+}
