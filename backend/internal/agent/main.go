@@ -73,9 +73,9 @@ terminals and files. Seats survive agent restarts (state in --state-dir).
 
 Environment (flags win): AGENT_LISTEN, AGENT_TOKEN (or FC_AGENT_TOKEN),
 AGENT_STATE_DIR, AGENT_RUNTIME, AGENT_CAPACITY, AGENT_WARM_SEATS,
-AGENT_ALLOWED_ORIGINS (or
-CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_SEATS_DIR, AGENT_SEAT_NETWORK,
-AGENT_METADATA, AGENT_METADATA_URL, FC_KERNEL/FC_ROOTFS/FC_BINARY (firecracker),
+AGENT_ALLOWED_ORIGINS (or CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_SEATS_DIR,
+AGENT_SEAT_NETWORK, AGENT_METADATA, AGENT_METADATA_URL,
+FC_KERNEL/FC_ROOTFS/FC_BINARY (firecracker),
 WORKSPACE_KEY (hex key of this host's workshop) or WORKSPACE_TOKEN_SECRET
 (local mode: one key per workshop is derived from it).
 
@@ -117,13 +117,13 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 		}
 		capDefault = n
 	}
-	warmDefault := -1 // auto: the capacity, at most DefaultMaxWarmSeats
+	warmDefault, warmSet := 0, false // unset: the capacity, at most DefaultMaxWarmSeats
 	if v := env("AGENT_WARM_SEATS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return nil, fmt.Errorf("AGENT_WARM_SEATS=%q is not a number of seats (0 or more)", v)
 		}
-		warmDefault = n
+		warmDefault, warmSet = n, true
 	}
 	listenDefault := env("AGENT_LISTEN")
 	o.listenSet = listenDefault != ""
@@ -167,7 +167,6 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	if o.Capacity <= 0 {
 		return nil, fmt.Errorf("--capacity must be positive")
 	}
-	warmSet := warmDefault >= 0
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "warm-seats" {
 			warmSet = true
