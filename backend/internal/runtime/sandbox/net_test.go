@@ -168,12 +168,34 @@ func TestNetworkIsolation(t *testing.T) {
 		}
 	}
 
+	// Seat a is started from scratch, then (second round) a claimed warm
+	// seat: both must be as isolated.
+	for _, warm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("warm=%v", warm), func(t *testing.T) {
+			testSeatNetwork(t, agentPort, warm)
+		})
+	}
+}
+
+func testSeatNetwork(t *testing.T, agentPort string, warm bool) {
 	cfg := testConfig(t)
 	if cfg.Network.Disabled {
 		t.Fatal("network disabled inside the test namespace")
 	}
-	r := newRuntime(t, cfg)
+	var r *Runtime
+	var warmSeats map[int]string
+	if warm {
+		cfg.WarmSeats, cfg.WarmRefillDelay = 1, -1
+		r = newWarmRuntime(t, cfg)
+		waitWarm(t, r, 1)
+		warmSeats = warmPIDs(t, cfg.BaseDir)
+	} else {
+		r = newRuntime(t, cfg)
+	}
 	a := createSeat(t, r, runtime.Spec{WorkshopID: "ws-net", Seat: 1})
+	if _, claimed := warmSeats[a.PID]; claimed != warm {
+		t.Fatalf("seat a claimed from the warm pool: %v, want %v", claimed, warm)
+	}
 	b := createSeat(t, r, runtime.Spec{WorkshopID: "ws-net", Seat: 2})
 	if a.IP == "" || b.IP == "" || a.IP == b.IP {
 		t.Fatalf("seat IPs %q %q", a.IP, b.IP)
