@@ -171,6 +171,17 @@ func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if warm {
+		// Runs after the agents are killed (cleanups run last first): a
+		// new runtime on the seats directory removes the warm seats they
+		// leave behind, as a restarted agent does.
+		t.Cleanup(func() {
+			if _, err := NewRuntime(rtName, RuntimeOptions{StateDir: state, SeatsDir: seats, DaemonCommand: []string{daemonBin},
+				Shell: "/bin/sh", NoNetwork: true, Logger: quietLog}); err != nil {
+				t.Errorf("sweep warm seats: %v", err)
+			}
+		})
+	}
 
 	warmFlags := []string{"--warm-seats", "0"}
 	if warm {
