@@ -58,7 +58,7 @@ func (ws *warmSeat) closePipes() {
 type warmPool struct {
 	size     int
 	delay    time.Duration
-	ready    chan *warmSeat // only the refiller sends: it never blocks
+	ready    chan *warmSeat // the refiller and a claim putting one back send, never blocking
 	kick     chan struct{}
 	starting atomic.Int32
 	last     atomic.Int64 // UnixNano of the last Create
@@ -173,7 +173,11 @@ func (r *Runtime) refill() {
 				backoff = 5 * time.Second
 				continue
 			}
-			p.ready <- ws
+			select {
+			case p.ready <- ws:
+			default: // a claim put one back meanwhile: the pool is full
+				r.destroyWarm(ws)
+			}
 		}
 	}
 }
@@ -220,9 +224,9 @@ func (r *Runtime) claimWarm(ctx context.Context, w seatWant, wait bool) (*runtim
 				return nil, false
 			}
 		}
-		p.poke()
 		s, err := r.claim(ws, w)
 		if err == nil {
+			p.poke() // refill
 			return s, true
 		}
 		if errors.Is(err, errKeep) {
