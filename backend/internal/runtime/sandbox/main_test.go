@@ -38,6 +38,9 @@ const (
 	envAgent      = "CTSB_TEST_AGENT"
 	envInternet   = "CTSB_TEST_INTERNET"
 	envInNetns    = "CTSB_TEST_IN_NETNS"
+	// envSlowStart makes the stand-in daemon wait that many milliseconds
+	// before it listens (a seat that takes long to start).
+	envSlowStart = "CTSB_TEST_SLOW_START_MS"
 )
 
 // testBin is a copy of the test binary that an unprivileged uid can
@@ -209,6 +212,9 @@ func fakeDaemon(args []string) int {
 	_ = fs.String("shell", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if ms, _ := strconv.Atoi(os.Getenv(envSlowStart)); ms > 0 {
+		time.Sleep(time.Duration(ms) * time.Millisecond)
 	}
 	ln, err := net.Listen("unix", strings.TrimPrefix(*listen, "unix:"))
 	if err != nil {

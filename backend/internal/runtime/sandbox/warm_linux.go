@@ -213,14 +213,7 @@ func (r *Runtime) claimWarm(ctx context.Context, w seatWant, wait bool) (*runtim
 			if !wait || p.starting.Load() == 0 {
 				return nil, false
 			}
-			t := time.NewTimer(r.cfg.ReadyTimeout)
-			select {
-			case ws = <-p.ready:
-				t.Stop()
-			case <-ctx.Done():
-				t.Stop()
-				return nil, false
-			case <-t.C:
+			if ws = r.awaitWarm(ctx); ws == nil {
 				return nil, false
 			}
 		}
@@ -239,6 +232,27 @@ func (r *Runtime) claimWarm(ctx context.Context, w seatWant, wait bool) (*runtim
 		}
 		r.log.Warn("warm seat unusable; discarding it", "seat", w.key, "err", err)
 		r.destroyWarm(ws)
+	}
+}
+
+// awaitWarm waits for a warm seat while one is being started; nil once
+// none is (a start that fails, e.g. for want of a slot, sends nothing).
+func (r *Runtime) awaitWarm(ctx context.Context) *warmSeat {
+	p := r.pool
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(r.cfg.ReadyTimeout)
+	for {
+		select {
+		case ws := <-p.ready:
+			return ws
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if p.starting.Load() == 0 && len(p.ready) == 0 || time.Now().After(deadline) {
+				return nil
+			}
+		}
 	}
 }
 

@@ -279,3 +279,36 @@ func processGone(pid int) bool {
 	}
 	return false
 }
+
+// TestCreateWaitsForAStartingWarmSeat: on a host whose only slot is held
+// by a warm seat still starting, Create waits for that seat and gets it,
+// instead of failing for want of a slot.
+func TestCreateWaitsForAStartingWarmSeat(t *testing.T) {
+	needRoot(t)
+	cfg := warmConfig(t, 1)
+	cfg.MaxSeats = 1
+	cfg.DaemonEnv = append(cfg.DaemonEnv, envSlowStart+"=400") // the warm seat takes a while
+	r := newWarmRuntime(t, cfg)
+	// Wait until the warm seat being started holds the only slot.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(cfg.BaseDir, ".slots", "0"))
+		if strings.HasPrefix(string(b), warmPrefix) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no warm seat took the slot")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if r.WarmReady() != 0 {
+		t.Fatal("the warm seat was ready too soon for this test")
+	}
+	s := createSeat(t, r, runtime.Spec{WorkshopID: "ws-wait", Seat: 1})
+	if b, _ := os.ReadFile(filepath.Join(cfg.BaseDir, ".slots", "0")); string(b) != "ws-wait-1" {
+		t.Fatalf("slot owner %q: the seat is not the warm seat that held the slot", b)
+	}
+	if got := seatSh(t, s, "hostname"); got != "seat-1" {
+		t.Errorf("hostname %q", got)
+	}
+}
