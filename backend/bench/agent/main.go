@@ -34,6 +34,7 @@ import (
 
 	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/procinfo"
 	"github.com/clarateach/backend/internal/terminal"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -471,10 +472,10 @@ func seatMemory(ctx context.Context, c *agentclient.Client) (memFigures, error) 
 	if _, err := os.Stat("/proc/self/smaps_rollup"); err != nil {
 		return memFigures{}, errors.New("needs Linux /proc")
 	}
-	children := procChildren()
+	children := procinfo.Children()
 	var rss, pss float64
 	for _, s := range seats {
-		pids := append([]int{s.PID}, descendants(children, s.PID)...)
+		pids := append([]int{s.PID}, procinfo.Below(children, s.PID)...)
 		for _, p := range pids {
 			r, ps := procMem(p)
 			rss += r
@@ -483,44 +484,6 @@ func seatMemory(ctx context.Context, c *agentclient.Client) (memFigures, error) 
 	}
 	n := float64(len(seats))
 	return memFigures{rss: rss / n, pss: pss / n, note: fmt.Sprintf("; %d seats, one terminal session each", len(seats))}, nil
-}
-
-func procChildren() map[int][]int {
-	out := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 {
-			if pp, err := strconv.Atoi(f[1]); err == nil {
-				out[pp] = append(out[pp], pid)
-			}
-		}
-	}
-	return out
-}
-
-func descendants(children map[int][]int, pid int) []int {
-	var out []int
-	q := []int{pid}
-	for len(q) > 0 {
-		p := q[0]
-		q = q[1:]
-		for _, c := range children[p] {
-			out = append(out, c)
-			q = append(q, c)
-		}
-	}
-	return out
 }
 
 // procMem returns RSS and PSS of pid in bytes.

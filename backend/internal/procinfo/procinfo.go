@@ -49,6 +49,12 @@ func IsZombie(pid int) bool {
 
 // Descendants lists every process below pid, breadth first.
 func Descendants(pid int) []int {
+	return Below(Children(), pid)
+}
+
+// Children maps every parent pid to its children, from one scan of /proc
+// (nil without /proc). Scan once, then call Below for many pids.
+func Children() map[int][]int {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
@@ -69,6 +75,12 @@ func Descendants(pid int) []int {
 		}
 		children[ppid] = append(children[ppid], p)
 	}
+	return children
+}
+
+// Below lists every process below pid in a parent -> children map,
+// breadth first.
+func Below(children map[int][]int, pid int) []int {
 	var out []int
 	queue := []int{pid}
 	for len(queue) > 0 {

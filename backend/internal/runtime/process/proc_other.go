@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+
+	"github.com/clarateach/backend/internal/procinfo"
 )
 
 func hasProcFS() bool { return false }
@@ -36,15 +38,5 @@ func descendants(pid int) []int {
 			children[pp] = append(children[pp], p)
 		}
 	}
-	var res []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range children[p] {
-			res = append(res, c)
-			queue = append(queue, c)
-		}
-	}
-	return res
+	return procinfo.Below(children, pid)
 }
