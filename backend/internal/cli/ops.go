@@ -229,6 +229,20 @@ func opsConfig(ctx context.Context, stderr io.Writer) (*config.Config, error) {
 	return loadConfigReadOnly(ctx, stderr)
 }
 
+// opsDatabase loads the configuration and opens its database, as the
+// commands that read workshops need.
+func opsDatabase(ctx context.Context, stderr io.Writer) (*config.Config, store.Store, error) {
+	cfg, err := opsConfig(ctx, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openOpsStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
 // openOpsStore opens the configured database. Unlike the server it refuses
 // to create a missing SQLite file: an operator in the wrong directory gets
 // an error rather than an empty database.

@@ -222,11 +222,7 @@ elsewhere. --dry-run lists what would go and deletes nothing.`, stderr)
 	if _, err := f.parse(args, 0); err != nil {
 		return err
 	}
-	cfg, err := opsConfig(ctx, stderr)
-	if err != nil {
-		return err
-	}
-	st, err := openOpsStore(ctx, cfg)
+	cfg, st, err := opsDatabase(ctx, stderr)
 	if err != nil {
 		return err
 	}

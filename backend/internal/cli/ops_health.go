@@ -85,11 +85,7 @@ which needs the agent token).`, stderr)
 		checks = []agentHealth{{AgentURL: u}}
 		tokens = []string{t}
 	} else {
-		cfg, err := opsConfig(ctx, stderr)
-		if err != nil {
-			return err
-		}
-		st, err := openOpsStore(ctx, cfg)
+		_, st, err := opsDatabase(ctx, stderr)
 		if err != nil {
 			return err
 		}

@@ -57,11 +57,7 @@ LEARNERS is registered learners / seats. Deleted workshops are hidden unless
 	if *limit < 0 {
 		return fmt.Errorf("--limit must be 0 (no limit) or more, not %d", *limit)
 	}
-	cfg, err := opsConfig(ctx, stderr)
-	if err != nil {
-		return err
-	}
-	st, err := openOpsStore(ctx, cfg)
+	_, st, err := opsDatabase(ctx, stderr)
 	if err != nil {
 		return err
 	}
@@ -141,11 +137,7 @@ Only workshops whose teardown finished (status deleted) are touched.`, stderr)
 	if *olderThan < 0 {
 		return fmt.Errorf("--older-than must not be negative, not %s", *olderThan)
 	}
-	cfg, err := opsConfig(ctx, stderr)
-	if err != nil {
-		return err
-	}
-	st, err := openOpsStore(ctx, cfg)
+	_, st, err := opsDatabase(ctx, stderr)
 	if err != nil {
 		return err
 	}
