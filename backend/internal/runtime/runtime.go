@@ -8,6 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"time"
 )
 
@@ -56,4 +60,37 @@ type Runtime interface {
 	// Destroy stops the seat and frees everything it held. Destroying a seat
 	// that is already gone is not an error.
 	Destroy(ctx context.Context, s *Seat) error
+}
+
+// UnixClient is an HTTP client for a workspace daemon listening on the unix
+// socket sock (any host name in the URL reaches it). It keeps no idle
+// connections: each check dials afresh.
+func UnixClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+}
+
+// DaemonHealth asks the workspace daemon at base (e.g. "http://workspace"
+// through a UnixClient, or "http://192.168.100.11:8080") for GET /health
+// and reports whether it answered 200.
+func DaemonHealth(ctx context.Context, c *http.Client, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("daemon GET /health: %s", resp.Status)
+	}
+	return nil
 }

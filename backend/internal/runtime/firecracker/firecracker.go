@@ -518,19 +518,7 @@ func (r *Runtime) waitDaemon(ctx context.Context, addr string, p Process) error 
 }
 
 func (r *Runtime) health(ctx context.Context, addr string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/health", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /health: %s", resp.Status)
-	}
-	return nil
+	return runtime.DaemonHealth(ctx, r.http, "http://"+addr)
 }
 
 // checkRoom enforces MaxSeats and refuses a seat whose guest address is held

@@ -23,8 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -300,32 +298,9 @@ func daemonEnv(home string) []string {
 	return env
 }
 
-// httpClientFor returns a client that dials the unix socket.
-func httpClientFor(sock string) *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
-}
-
 // health asks the daemon at sock for GET /health.
 func health(ctx context.Context, sock string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://workspace/health", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := httpClientFor(sock).Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("health: status %d", resp.StatusCode)
-	}
-	return nil
+	return runtime.DaemonHealth(ctx, runtime.UnixClient(sock), "http://workspace")
 }
 
 // waitReady polls the daemon's /health until it answers, the daemon exits,
