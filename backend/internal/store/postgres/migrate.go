@@ -2,12 +2,13 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/golang-migrate/migrate/v4"
 	migratepgx "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+
+	"github.com/clarateach/backend/internal/store/internal/schema"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/clarateach/backend/migrations"
@@ -40,16 +41,8 @@ func Migrate(ctx context.Context, dsn string) error {
 		return fmt.Errorf("migrate postgres %s: %w", Describe(dsn), err)
 	}
 	defer m.Close()
-	// golang-migrate has no context; stop at the next migration when ctx ends.
-	stop := context.AfterFunc(ctx, func() {
-		select {
-		case m.GracefulStop <- true:
-		default:
-		}
-	})
-	defer stop()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	if err := schema.Up(ctx, m); err != nil {
 		return fmt.Errorf("migrate postgres %s: %w", Describe(dsn), err)
 	}
-	return ctx.Err()
+	return nil
 }

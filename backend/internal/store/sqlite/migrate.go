@@ -12,6 +12,8 @@ import (
 	"github.com/golang-migrate/migrate/v4"
 	migratesqlite "github.com/golang-migrate/migrate/v4/database/sqlite"
 	"github.com/golang-migrate/migrate/v4/source/iofs"
+
+	"github.com/clarateach/backend/internal/store/internal/schema"
 )
 
 // migrationsFS is the SQLite dialect of backend/migrations: the same
@@ -52,17 +54,10 @@ func Migrate(ctx context.Context, path string) error {
 		return fmt.Errorf("migrate sqlite %s: %w", path, err)
 	}
 	defer m.Close()
-	stop := context.AfterFunc(ctx, func() {
-		select {
-		case m.GracefulStop <- true:
-		default:
-		}
-	})
-	defer stop()
-	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+	if err := schema.Up(ctx, m); err != nil {
 		return fmt.Errorf("migrate sqlite %s: %w", path, err)
 	}
-	return ctx.Err()
+	return nil
 }
 
 // lockFile takes an exclusive flock on path (created 0600), waiting for any
