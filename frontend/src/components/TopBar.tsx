@@ -14,6 +14,18 @@ export function Brand() {
   );
 }
 
+/** A page for learners and sign-in: the brand alone on top, one narrow column. */
+export function PlainPage({ children }: { children: ReactNode }) {
+  return (
+    <div>
+      <header className="topbar topbar-plain">
+        <Brand />
+      </header>
+      <main className="page narrow">{children}</main>
+    </div>
+  );
+}
+
 /** The header of instructor pages. */
 export function TopBar({ children }: { children?: ReactNode }) {
   const { user, signOut } = useAuth();

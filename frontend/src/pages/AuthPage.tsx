@@ -3,7 +3,7 @@ import { Link, navigate, useLocation } from '../router';
 import { login, registerInstructor } from '../api';
 import { useAuth } from '../auth';
 import { useAction } from '../hooks';
-import { Brand } from '../components/TopBar';
+import { PlainPage } from '../components/TopBar';
 import { Button, ErrorBox } from '../components/ui';
 
 function safeNext(search: string): string {
@@ -30,63 +30,58 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   };
 
   return (
-    <div>
-      <header className="topbar topbar-plain">
-        <Brand />
-      </header>
-      <main className="page narrow">
-        <div className="card">
-          <h1>{signup ? 'Create an instructor account' : 'Instructor sign in'}</h1>
-          <form onSubmit={submit} className="stack" aria-busy={busy}>
-            {signup && (
-              <label className="field">
-                <span>Name</span>
-                <input name="name" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="name" autoFocus />
-              </label>
-            )}
+    <PlainPage>
+      <div className="card">
+        <h1>{signup ? 'Create an instructor account' : 'Instructor sign in'}</h1>
+        <form onSubmit={submit} className="stack" aria-busy={busy}>
+          {signup && (
             <label className="field">
-              <span>Email</span>
-              <input
-                name="email"
-                type="email"
-                value={email}
-                onChange={(e) => setEmail(e.target.value)}
-                required
-                autoComplete="email"
-                autoFocus={!signup}
-              />
+              <span>Name</span>
+              <input name="name" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="name" autoFocus />
             </label>
-            <label className="field">
-              <span>Password</span>
-              <input
-                name="password"
-                type="password"
-                value={password}
-                onChange={(e) => setPassword(e.target.value)}
-                required
-                minLength={signup ? 8 : undefined}
-                autoComplete={signup ? 'new-password' : 'current-password'}
-              />
-              {signup && <small className="muted">At least 8 characters.</small>}
-            </label>
-            <ErrorBox error={error} />
-            <Button type="submit" variant="primary" busy={busy}>
-              {signup ? 'Create account' : 'Sign in'}
-            </Button>
-          </form>
-          <p className="muted small">
-            {signup ? (
-              <>
-                Already have an account? <Link to={`/signin${search}`}>Sign in</Link>
-              </>
-            ) : (
-              <>
-                New here? <Link to={`/signup${search}`}>Create an account</Link>
-              </>
-            )}
-          </p>
-        </div>
-      </main>
-    </div>
+          )}
+          <label className="field">
+            <span>Email</span>
+            <input
+              name="email"
+              type="email"
+              value={email}
+              onChange={(e) => setEmail(e.target.value)}
+              required
+              autoComplete="email"
+              autoFocus={!signup}
+            />
+          </label>
+          <label className="field">
+            <span>Password</span>
+            <input
+              name="password"
+              type="password"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+              required
+              minLength={signup ? 8 : undefined}
+              autoComplete={signup ? 'new-password' : 'current-password'}
+            />
+            {signup && <small className="muted">At least 8 characters.</small>}
+          </label>
+          <ErrorBox error={error} />
+          <Button type="submit" variant="primary" busy={busy}>
+            {signup ? 'Create account' : 'Sign in'}
+          </Button>
+        </form>
+        <p className="muted small">
+          {signup ? (
+            <>
+              Already have an account? <Link to={`/signin${search}`}>Sign in</Link>
+            </>
+          ) : (
+            <>
+              New here? <Link to={`/signup${search}`}>Create an account</Link>
+            </>
+          )}
+        </p>
+      </div>
+    </PlainPage>
   );
 }

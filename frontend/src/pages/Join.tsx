@@ -1,7 +1,7 @@
 import { lazy, Suspense, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage, learner, type JoinResult } from '../api';
 import { navigate } from '../router';
-import { Brand } from '../components/TopBar';
+import { PlainPage } from '../components/TopBar';
 import { Button, ErrorBox, Spinner } from '../components/ui';
 import { formatDuration } from '../format';
 import { rememberAccessCode } from './Register';
@@ -17,23 +17,18 @@ export function AccessCodeForm() {
     if (code.trim()) navigate(`/w/${encodeURIComponent(code.trim())}`);
   };
   return (
-    <div>
-      <header className="topbar topbar-plain">
-        <Brand />
-      </header>
-      <main className="page narrow">
-        <form className="card stack" onSubmit={submit}>
-          <h1>Open your workspace</h1>
-          <label className="field">
-            <span>Access code</span>
-            <input name="access_code" value={code} onChange={(e) => setCode(e.target.value)} required autoFocus spellCheck={false} className="mono" />
-          </label>
-          <Button type="submit" variant="primary">
-            Continue
-          </Button>
-        </form>
-      </main>
-    </div>
+    <PlainPage>
+      <form className="card stack" onSubmit={submit}>
+        <h1>Open your workspace</h1>
+        <label className="field">
+          <span>Access code</span>
+          <input name="access_code" value={code} onChange={(e) => setCode(e.target.value)} required autoFocus spellCheck={false} className="mono" />
+        </label>
+        <Button type="submit" variant="primary">
+          Continue
+        </Button>
+      </form>
+    </PlainPage>
   );
 }
 
@@ -61,33 +56,28 @@ export function WaitingScreen({ result, since }: { result: JoinResult; since: nu
   const w = result.workshop;
   const notStarted = w.status === 'created' || w.status === 'stopped';
   return (
-    <div>
-      <header className="topbar topbar-plain">
-        <Brand />
-      </header>
-      <main className="page narrow">
-        <div className="card stack waiting" aria-live="polite">
-          <h1>{w.name}</h1>
-          <p className="lead">
-            {notStarted
-              ? 'Your instructor has not started the workshop yet. This page opens your workspace as soon as it is ready.'
-              : 'Your machine is being prepared. This usually takes under a minute.'}
-          </p>
-          <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={3} aria-valuenow={idx} aria-label="Progress">
-            <div className="progress-bar" style={{ width: `${((idx + 0.5) / PHASES.length) * 100}%` }} />
-          </div>
-          <ol className="phases">
-            {PHASES.map((p, i) => (
-              <li key={p.key} className={i < idx ? 'done' : i === idx ? 'current' : ''}>
-                {p.label}
-                {i === idx && w.step && w.status === 'provisioning' && <span className="muted"> — {w.step}</span>}
-              </li>
-            ))}
-          </ol>
-          <p className="muted small">Waiting for {formatDuration(Math.floor((now - since) / 1000) * 1000) || '0 s'}</p>
+    <PlainPage>
+      <div className="card stack waiting" aria-live="polite">
+        <h1>{w.name}</h1>
+        <p className="lead">
+          {notStarted
+            ? 'Your instructor has not started the workshop yet. This page opens your workspace as soon as it is ready.'
+            : 'Your machine is being prepared. This usually takes under a minute.'}
+        </p>
+        <div className="progress" role="progressbar" aria-valuemin={0} aria-valuemax={3} aria-valuenow={idx} aria-label="Progress">
+          <div className="progress-bar" style={{ width: `${((idx + 0.5) / PHASES.length) * 100}%` }} />
         </div>
-      </main>
-    </div>
+        <ol className="phases">
+          {PHASES.map((p, i) => (
+            <li key={p.key} className={i < idx ? 'done' : i === idx ? 'current' : ''}>
+              {p.label}
+              {i === idx && w.step && w.status === 'provisioning' && <span className="muted"> — {w.step}</span>}
+            </li>
+          ))}
+        </ol>
+        <p className="muted small">Waiting for {formatDuration(Math.floor((now - since) / 1000) * 1000) || '0 s'}</p>
+      </div>
+    </PlainPage>
   );
 }
 
@@ -152,20 +142,15 @@ export function JoinPage({ accessCode }: { accessCode: string }) {
   }
   if (error && !result) {
     return (
-      <div>
-        <header className="topbar topbar-plain">
-          <Brand />
-        </header>
-        <main className="page narrow">
-          <div className="card stack">
-            <h1>Cannot open the workspace</h1>
-            <ErrorBox error={errorMessage(error)} onRetry={() => setAttempt((a) => a + 1)} />
-            <p className="muted small">
-              Check your access code, or <a href="/join">register again</a> with the workshop code.
-            </p>
-          </div>
-        </main>
-      </div>
+      <PlainPage>
+        <div className="card stack">
+          <h1>Cannot open the workspace</h1>
+          <ErrorBox error={errorMessage(error)} onRetry={() => setAttempt((a) => a + 1)} />
+          <p className="muted small">
+            Check your access code, or <a href="/join">register again</a> with the workshop code.
+          </p>
+        </div>
+      </PlainPage>
     );
   }
   if (!result)

@@ -2,7 +2,7 @@ import { useState, type FormEvent } from 'react';
 import { learner, workspaceLink, type RegisterResult } from '../api';
 import { useAction } from '../hooks';
 import { Link } from '../router';
-import { Brand } from '../components/TopBar';
+import { PlainPage } from '../components/TopBar';
 import { Button, CopyButton, ErrorBox } from '../components/ui';
 
 export function rememberAccessCode(code: string) {
@@ -33,73 +33,63 @@ export function RegisterPage({ code: initialCode }: { code: string }) {
     const link = workspaceLink(result.access_code);
     const path = `/w/${encodeURIComponent(result.access_code)}`;
     return (
-      <div>
-        <header className="topbar topbar-plain">
-          <Brand />
-        </header>
-        <main className="page narrow">
-          <div className="card stack registered">
-            <h1>You're in: {result.workshop.name}</h1>
-            <p>This is your personal access code. Keep it: it opens your workspace from any browser.</p>
-            <p className="access-code" data-testid="access-code">
-              {result.access_code}
-            </p>
-            <div className="btn-row">
-              <CopyButton text={result.access_code} label="Copy code" small={false} />
-              <CopyButton text={link} label="Copy link" small={false} />
-            </div>
-            <p className="muted small">
-              Bookmark this link: <a href={path}>{link}</a>
-            </p>
-            <Link to={path} className="btn btn-primary btn-large" autoFocus>
-              Open my workspace
-            </Link>
+      <PlainPage>
+        <div className="card stack registered">
+          <h1>You're in: {result.workshop.name}</h1>
+          <p>This is your personal access code. Keep it: it opens your workspace from any browser.</p>
+          <p className="access-code" data-testid="access-code">
+            {result.access_code}
+          </p>
+          <div className="btn-row">
+            <CopyButton text={result.access_code} label="Copy code" small={false} />
+            <CopyButton text={link} label="Copy link" small={false} />
           </div>
-        </main>
-      </div>
+          <p className="muted small">
+            Bookmark this link: <a href={path}>{link}</a>
+          </p>
+          <Link to={path} className="btn btn-primary btn-large" autoFocus>
+            Open my workspace
+          </Link>
+        </div>
+      </PlainPage>
     );
   }
 
   return (
-    <div>
-      <header className="topbar topbar-plain">
-        <Brand />
-      </header>
-      <main className="page narrow">
-        <div className="card">
-          <h1>Join a workshop</h1>
-          <form onSubmit={submit} className="stack" aria-busy={busy}>
-            <label className="field">
-              <span>Workshop code</span>
-              <input
-                name="workshop_code"
-                value={code}
-                onChange={(e) => setCode(e.target.value)}
-                required
-                autoComplete="off"
-                spellCheck={false}
-                autoFocus={!initialCode}
-                className="mono"
-              />
-            </label>
-            <label className="field">
-              <span>Your name</span>
-              <input name="name" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="name" autoFocus={!!initialCode} />
-            </label>
-            <label className="field">
-              <span>Email</span>
-              <input name="email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} required autoComplete="email" />
-            </label>
-            <ErrorBox error={error} />
-            <Button type="submit" variant="primary" busy={busy}>
-              Get my access code
-            </Button>
-          </form>
-          <p className="muted small">
-            Already registered? <Link to="/w">Enter your access code</Link>
-          </p>
-        </div>
-      </main>
-    </div>
+    <PlainPage>
+      <div className="card">
+        <h1>Join a workshop</h1>
+        <form onSubmit={submit} className="stack" aria-busy={busy}>
+          <label className="field">
+            <span>Workshop code</span>
+            <input
+              name="workshop_code"
+              value={code}
+              onChange={(e) => setCode(e.target.value)}
+              required
+              autoComplete="off"
+              spellCheck={false}
+              autoFocus={!initialCode}
+              className="mono"
+            />
+          </label>
+          <label className="field">
+            <span>Your name</span>
+            <input name="name" value={name} onChange={(e) => setName(e.target.value)} required autoComplete="name" autoFocus={!!initialCode} />
+          </label>
+          <label className="field">
+            <span>Email</span>
+            <input name="email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} required autoComplete="email" />
+          </label>
+          <ErrorBox error={error} />
+          <Button type="submit" variant="primary" busy={busy}>
+            Get my access code
+          </Button>
+        </form>
+        <p className="muted small">
+          Already registered? <Link to="/w">Enter your access code</Link>
+        </p>
+      </div>
+    </PlainPage>
   );
 }
