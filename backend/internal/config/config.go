@@ -51,6 +51,9 @@ type Config struct {
 	WorkspaceTokenSecret string // WORKSPACE_TOKEN_SECRET
 	JWTSecret            string // JWT_SECRET: signs instructor sessions
 	InternalToken        string // INTERNAL_TOKEN: bearer for POST /internal/reconcile (default: FC_AGENT_TOKEN)
+	// MetricsToken is the bearer a Prometheus scraper presents on GET
+	// /metrics (METRICS_TOKEN); empty = the metrics are not served.
+	MetricsToken string
 
 	CORSOrigins []string // CORS_ORIGINS, comma separated; empty = same origin only
 
@@ -101,6 +104,10 @@ type Options struct {
 	// migrate): no secret is generated, and the server's own secrets are
 	// not required.
 	ReadOnly bool
+	// SecretTimeout bounds the Secret Manager read (default
+	// DefaultSecretTimeout), so an unreachable service fails start-up
+	// with its name instead of hanging.
+	SecretTimeout time.Duration
 }
 
 // ErrHelp is returned when -h/--help was given.
@@ -173,6 +180,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	}
 	c.CORSOrigins = splitList(cors)
 	c.AdminEmail = env("ADMIN_EMAIL")
+	c.MetricsToken = env("METRICS_TOKEN")
 	c.AdminPassword = env("ADMIN_PASSWORD")
 
 	if c.Provisioner == "" {
@@ -199,46 +207,25 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	if c.WarmSeats < 0 || c.WarmSeats > 240 {
 		return nil, fmt.Errorf("WARM_SEATS must be between 0 and 240, not %d", c.WarmSeats)
 	}
+	if err := checkTTLs(c); err != nil {
+		return nil, err
+	}
 	for _, o := range c.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
 			return nil, fmt.Errorf("CORS_ORIGINS entry %q must be an origin like https://learn.example.com", o)
 		}
 	}
 
-	// Secrets: env (and .env) first as read above; Secret Manager fills
-	// them when GCP_PROJECT is set; local mode generates what is missing.
-	secrets := map[string]*string{
-		"DATABASE_URL":           &c.DatabaseURL,
-		"FC_AGENT_TOKEN":         &c.AgentToken,
-		"WORKSPACE_TOKEN_SECRET": &c.WorkspaceTokenSecret,
-		"JWT_SECRET":             &c.JWTSecret,
-	}
-	for _, name := range SecretNames {
-		if name == "DATABASE_URL" {
-			if c.DatabaseURL != "" {
-				c.Sources[name] = "env"
-			}
-			continue
-		}
-		if v := env(name); v != "" {
-			*secrets[name] = v
-			c.Sources[name] = "env"
-		}
-	}
-	if c.GCPProject != "" && o.Secrets != nil {
-		got, err := o.Secrets(ctx, c.GCPProject, c.SecretManagerEndpoint, SecretNames)
-		if err != nil {
-			return nil, fmt.Errorf("load secrets from Secret Manager: %w", err)
-		}
-		for name, v := range got {
-			if v == "" {
-				continue
-			}
-			*secrets[name] = v
-			c.Sources[name] = "secret-manager"
-		}
+	// Secrets: flags, env and .env first as read above; Secret Manager
+	// fills only what they left empty (when GCP_PROJECT is set); local
+	// mode generates what is still missing.
+	if err := loadSecrets(ctx, c, o, env); err != nil {
+		return nil, err
 	}
 	c.InternalToken = or(env("INTERNAL_TOKEN"), c.AgentToken)
+	if err := checkGivenSecrets(c, env); err != nil {
+		return nil, err
+	}
 
 	if c.Local() {
 		if c.DatabaseURL == "" {

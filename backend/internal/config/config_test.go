@@ -55,7 +55,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:    "secret manager supplies secrets, env is the fallback",
-			env:     map[string]string{"GCP_PROJECT": "p", "GCP_ZONE": "z", "FC_SNAPSHOT_NAME": "s", "JWT_SECRET": strong, "FC_AGENT_TOKEN": "from-env"},
+			env:     map[string]string{"GCP_PROJECT": "p", "GCP_ZONE": "z", "FC_SNAPSHOT_NAME": "s", "JWT_SECRET": strong, "FC_AGENT_TOKEN": "from-env-agent-token-0123456789"},
 			secrets: map[string]string{"DATABASE_URL": "postgres://sm/db", "WORKSPACE_TOKEN_SECRET": strong + "sm"},
 			check: func(t *testing.T, c *Config) {
 				if c.DatabaseURL != "postgres://sm/db" || c.Sources["DATABASE_URL"] != "secret-manager" {
@@ -64,7 +64,7 @@ func TestLoad(t *testing.T) {
 				if c.JWTSecret != strong || c.Sources["JWT_SECRET"] != "env" {
 					t.Fatalf("JWT_SECRET fallback broken: %q", c.Sources["JWT_SECRET"])
 				}
-				if c.AgentToken != "from-env" || c.Provisioner != ProvisionerGCP {
+				if c.AgentToken != "from-env-agent-token-0123456789" || c.Provisioner != ProvisionerGCP {
 					t.Fatalf("agent token %q provisioner %q", c.AgentToken, c.Provisioner)
 				}
 			},

@@ -330,3 +330,25 @@ func TestAlertRulesPromtool(t *testing.T) {
 		t.Fatalf("promtool test rules: %s%s", r.stdout, r.stderr)
 	}
 }
+
+// The control plane's /metrics needs METRICS_TOKEN: the shipped scrape
+// configuration must send it, and the docs must say where it comes from.
+func TestScrapeConfigSendsTheMetricsToken(t *testing.T) {
+	t.Parallel()
+	cfg := readRepoFile(t, "deploy/prometheus/prometheus.yml")
+	i := strings.Index(cfg, "job_name: clarateach-server")
+	if i < 0 {
+		t.Fatal("deploy/prometheus/prometheus.yml has no clarateach-server job")
+	}
+	job := cfg[i:]
+	for _, want := range []string{"authorization:", "type: Bearer", "credentials_file: /etc/prometheus/clarateach-metrics-token"} {
+		if !strings.Contains(job, want) {
+			t.Errorf("clarateach-server scrape job lacks %q", want)
+		}
+	}
+	for _, f := range []string{"docs/OPERATIONS.md", "backend/.env.example", "deploy/prometheus/prometheus.yml"} {
+		if !strings.Contains(readRepoFile(t, f), "METRICS_TOKEN") {
+			t.Errorf("%s does not mention METRICS_TOKEN", f)
+		}
+	}
+}

@@ -2,11 +2,12 @@
 // WORKSPACE_TOKEN_SECRET, JWT_SECRET) from Google Secret Manager, with the
 // environment as the fallback.
 //
-// Precedence, per name: the latest enabled version of the Secret Manager
-// secret of the same name in GCP_PROJECT; if that secret does not exist (or
-// has no versions: NotFound), the environment variable of the same name. Any
+// Precedence, per name, as the configuration documents it: the environment
+// variable of the same name; if it is empty, the latest enabled version of
+// the Secret Manager secret of the same name in GCP_PROJECT (a secret that
+// does not exist, or has no versions, is NotFound and stays missing). Any
 // other Secret Manager error (permission denied, a disabled latest version,
-// unreachable service) stops loading: falling back silently would let two
+// unreachable service) stops loading: skipping it silently would let two
 // replicas run with different secrets. Without GCP_PROJECT, only the
 // environment is read.
 //
@@ -111,9 +112,9 @@ func (v *Values) String() string {
 	return b.String()
 }
 
-// Load resolves names: Secret Manager first (when cfg.Project is set), the
-// environment (getenv; nil = no environment) as the fallback for secrets
-// that do not exist there. It fails on Secret Manager errors other than
+// Load resolves names: the environment (getenv; nil = no environment)
+// first, Secret Manager (when cfg.Project is set) for the names the
+// environment leaves empty. It fails on Secret Manager errors other than
 // NotFound and on missing required names.
 func Load(ctx context.Context, cfg Config, names []string, getenv func(string) string) (*Values, error) {
 	log := cfg.Logger
@@ -121,25 +122,25 @@ func Load(ctx context.Context, cfg Config, names []string, getenv func(string) s
 		log = slog.Default()
 	}
 	v := &Values{values: map[string]string{}, sources: map[string]string{}}
-	if cfg.Project != "" {
-		got, err := Fetch(ctx, cfg, names)
+	var rest []string
+	for _, name := range names {
+		if getenv != nil {
+			if val := getenv(name); val != "" {
+				v.values[name] = val
+				v.sources[name] = SourceEnv
+				continue
+			}
+		}
+		rest = append(rest, name)
+	}
+	if cfg.Project != "" && len(rest) > 0 {
+		got, err := Fetch(ctx, cfg, rest)
 		if err != nil {
 			return nil, err
 		}
 		for name, val := range got {
 			v.values[name] = val
 			v.sources[name] = SourceSecretManager
-		}
-	}
-	for _, name := range names {
-		if _, ok := v.values[name]; ok {
-			continue
-		}
-		if getenv != nil {
-			if val := getenv(name); val != "" {
-				v.values[name] = val
-				v.sources[name] = SourceEnv
-			}
 		}
 	}
 	for _, name := range names {

@@ -44,7 +44,7 @@ func TestLoad(t *testing.T) {
 		wantErr     []string // substrings
 	}{
 		{
-			name: "all from secret manager, newest version wins",
+			name: "the environment beats secret manager, which fills the rest with its newest version",
 			setup: func(sm *gcptest.SecretManager) {
 				sm.AddVersion(project, "DATABASE_URL", "postgres://old")
 				sm.AddVersion(project, "DATABASE_URL", "postgres://sm/db")
@@ -55,8 +55,8 @@ func TestLoad(t *testing.T) {
 			project:     project,
 			env:         map[string]string{"DATABASE_URL": "postgres://env/db", "JWT_SECRET": "env-jwt"},
 			required:    secrets.Names,
-			want:        map[string]string{"DATABASE_URL": "postgres://sm/db", "FC_AGENT_TOKEN": "sm-agent-token", "WORKSPACE_TOKEN_SECRET": "sm-workspace-secret", "JWT_SECRET": "sm-jwt-secret"},
-			wantSources: map[string]string{"DATABASE_URL": "secret-manager", "JWT_SECRET": "secret-manager"},
+			want:        map[string]string{"DATABASE_URL": "postgres://env/db", "FC_AGENT_TOKEN": "sm-agent-token", "WORKSPACE_TOKEN_SECRET": "sm-workspace-secret", "JWT_SECRET": "env-jwt"},
+			wantSources: map[string]string{"DATABASE_URL": "env", "JWT_SECRET": "env", "FC_AGENT_TOKEN": "secret-manager"},
 		},
 		{
 			name: "env fills secrets that do not exist",
@@ -78,12 +78,12 @@ func TestLoad(t *testing.T) {
 			wantErr:  []string{"JWT_SECRET", "Secret Manager (project clarateach)"},
 		},
 		{
-			name: "permission denied does not fall back to env",
+			name: "permission denied is an error, not a missing secret",
 			setup: func(sm *gcptest.SecretManager) {
 				sm.Fail("JWT_SECRET", codes.PermissionDenied)
 			},
 			project: project,
-			env:     map[string]string{"JWT_SECRET": "env-jwt"},
+			env:     map[string]string{"WORKSPACE_TOKEN_SECRET": "env-ws"},
 			wantErr: []string{"secret JWT_SECRET", "PermissionDenied"},
 		},
 		{

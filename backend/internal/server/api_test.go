@@ -333,7 +333,7 @@ func TestGuessingIsRateLimited(t *testing.T) {
 
 func TestHealthMetricsAndRequestID(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "sqlite")
+	e := newEnv(t, "sqlite", func(c *config_) { c.MetricsToken = "metrics-token-0123456789abcdef" })
 	r := e.call("GET", "/health", "", nil)
 	m := r.json(t)
 	if r.Status != 200 || m["status"] != "ok" || m["db"] != "ok" || m["version"] != "test" {
@@ -346,7 +346,7 @@ func TestHealthMetricsAndRequestID(t *testing.T) {
 		t.Fatal("incoming request id not kept")
 	}
 	e.call("GET", "/api/auth/me", "", nil)
-	body := string(e.call("GET", "/metrics", "", nil).Body)
+	body := string(e.call("GET", "/metrics", e.cfg.MetricsToken, nil).Body)
 	for _, want := range []string{`clarateach_http_requests_total{code="401",method="GET",route="GET /api/auth/me"} 1`, "clarateach_workshops{status=\"running\"} 0", "clarateach_http_request_duration_seconds_bucket"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
@@ -360,6 +360,29 @@ func TestHealthMetricsAndRequestID(t *testing.T) {
 	}
 	if r := e.call("POST", "/internal/reconcile", e.cfg.InternalToken, nil); r.Status != 200 {
 		t.Fatalf("internal reconcile: %d %s", r.Status, r.Body)
+	}
+}
+
+// The metrics name every workshop: the public listener must not hand them
+// to a stranger, whether a token is configured or not.
+func TestMetricsAreNotPublic(t *testing.T) {
+	t.Parallel()
+	off := newEnv(t, "sqlite")
+	for _, tok := range []string{"", "anything", off.cfg.InternalToken} {
+		r := off.call("GET", "/metrics", tok, nil)
+		if r.Status != 404 || strings.Contains(string(r.Body), "clarateach_") {
+			t.Fatalf("metrics without METRICS_TOKEN, bearer %q: %d %.200s", tok, r.Status, r.Body)
+		}
+	}
+	on := newEnv(t, "sqlite", func(c *config_) { c.MetricsToken = "metrics-token-0123456789abcdef" })
+	for _, tok := range []string{"", "wrong", on.cfg.InternalToken, on.cfg.MetricsToken + "x"} {
+		r := on.call("GET", "/metrics", tok, nil)
+		if r.Status != 401 || strings.Contains(string(r.Body), "clarateach_") || r.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("metrics with bearer %q: %d %.200s", tok, r.Status, r.Body)
+		}
+	}
+	if r := on.call("GET", "/metrics", on.cfg.MetricsToken, nil); r.Status != 200 || !strings.Contains(string(r.Body), "clarateach_workshops") {
+		t.Fatalf("metrics with the right token: %d %.200s", r.Status, r.Body)
 	}
 }
 

@@ -225,7 +225,22 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Registry is the server's metrics registry, shared with the reconciler.
 func (s *Server) Registry() *prometheus.Registry { return s.reg }
 
+// handleMetrics serves the Prometheus metrics to a scraper that presents
+// METRICS_TOKEN as a bearer token. The metrics name every workshop, so
+// without a configured token the route answers 404 to everyone: off is
+// the default a careless operator gets.
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	want := s.cfg.MetricsToken
+	if want == "" {
+		apierror.Write(w, r, apierror.NotFound("metrics are off; set METRICS_TOKEN to scrape them"))
+		return
+	}
+	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !token.Equal(got, want) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+		apierror.Write(w, r, apierror.Unauthorized("a valid metrics token is required"))
+		return
+	}
 	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
