@@ -10,6 +10,7 @@
 package apierror
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -105,7 +106,9 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 		return New(http.StatusUnsupportedMediaType, "unsupported_media_type", "request body must be application/json")
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
+	// What the decoder read is kept for the duplicate-key check.
+	var seen bytes.Buffer
+	dec := json.NewDecoder(io.TeeReader(body, &seen))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
@@ -135,5 +138,51 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 			return TooLarge("request body is larger than %d bytes", limit)
 		}
 	}
+	if key, ok := duplicateKey(seen.Bytes()); ok {
+		return BadRequest("duplicate key %q in request body", key)
+	}
 	return nil
+}
+
+// duplicateKey finds the first object key that appears twice in the same
+// object of a valid JSON document. Keys are compared case-insensitively,
+// because encoding/json matches fields that way: {"name":1,"Name":2} would
+// silently keep the last one.
+func duplicateKey(doc []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	key, _ := dupIn(dec)
+	return key, key != ""
+}
+
+// dupIn reads one value from dec and returns the first duplicate key in it.
+func dupIn(dec *json.Decoder) (string, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", err
+	}
+	d, ok := tok.(json.Delim)
+	if !ok || (d != '{' && d != '[') {
+		return "", nil
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		if d == '{' {
+			k, err := dec.Token()
+			if err != nil {
+				return "", err
+			}
+			name, _ := k.(string)
+			folded := strings.ToLower(name)
+			if seen[folded] {
+				return name, nil
+			}
+			seen[folded] = true
+		}
+		if key, err := dupIn(dec); key != "" || err != nil {
+			return key, err
+		}
+	}
+	_, err = dec.Token() // the closing delimiter
+	return "", err
 }

@@ -70,22 +70,6 @@ func TestAuth(t *testing.T) {
 	})
 }
 
-func TestLoginRateLimit(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "sqlite")
-	e.instructor("ada@example.com")
-	bad := map[string]string{"email": "ada@example.com", "password": "wrong password!"}
-	for i := 0; i < 5; i++ {
-		if r := e.call("POST", "/api/auth/login", "", bad); r.Status != http.StatusUnauthorized {
-			t.Fatalf("attempt %d: %d", i, r.Status)
-		}
-	}
-	r := e.call("POST", "/api/auth/login", "", map[string]string{"email": "ada@example.com", "password": "correct horse battery"})
-	if r.Status != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("6th attempt: %d %s (Retry-After %q)", r.Status, r.Body, r.Header.Get("Retry-After"))
-	}
-}
-
 func TestWorkshopsAndOwnership(t *testing.T) {
 	t.Parallel()
 	forEngine(t, func(t *testing.T, e *testEnv) {
@@ -297,38 +281,6 @@ func TestLearnerRegisterAndJoin(t *testing.T) {
 			t.Fatalf("register on deleted: %d", r.Status)
 		}
 	})
-}
-
-func TestGuessingIsRateLimited(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, "sqlite")
-	inst := e.instructor("t@example.com")
-	_, code := e.workshop(inst, 30)
-	// A whole class behind one address registers and joins freely.
-	var codes []string
-	for i := 0; i < 30; i++ {
-		r := e.call("POST", "/api/register", "", map[string]string{"workshop_code": code, "name": "L", "email": "l" + string(rune('a'+i)) + "@example.com"})
-		if r.Status != http.StatusCreated {
-			t.Fatalf("learner %d: %d", i, r.Status)
-		}
-		codes = append(codes, r.json(t)["access_code"].(string))
-	}
-	for _, c := range codes {
-		if r := e.call("POST", "/api/join", "", map[string]string{"access_code": c}); r.Status != 200 {
-			t.Fatalf("join: %d", r.Status)
-		}
-	}
-	// Guessing is stopped after a few misses.
-	var last resp
-	for i := 0; i < 11; i++ {
-		last = e.call("POST", "/api/join", "", map[string]string{"access_code": token.Code(token.AccessCodeLen)})
-	}
-	if last.Status != http.StatusTooManyRequests {
-		t.Fatalf("11th wrong access code: %d", last.Status)
-	}
-	if r := e.call("POST", "/api/register", "", map[string]string{"workshop_code": "AAAAAA", "name": "L", "email": "g@example.com"}); r.Status != http.StatusTooManyRequests {
-		t.Fatalf("workshop code guessing after access code guessing: %d", r.Status)
-	}
 }
 
 func TestHealthMetricsAndRequestID(t *testing.T) {

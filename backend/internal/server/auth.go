@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
-	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
@@ -49,6 +50,9 @@ func checkPassword(pw string) error {
 	if len(pw) > maxPasswordLen {
 		return apierror.Invalid("password must be at most %d bytes", maxPasswordLen)
 	}
+	if strings.ContainsRune(pw, 0) {
+		return apierror.Invalid("password must not contain NUL bytes")
+	}
 	return nil
 }
 
@@ -75,12 +79,30 @@ func cleanName(s, field string) (string, error) {
 	if len([]rune(s)) > maxNameLen {
 		return "", apierror.Invalid("%s must be at most %d characters", field, maxNameLen)
 	}
+	if !utf8.ValidString(s) {
+		return "", apierror.Invalid("%s must be valid UTF-8", field)
+	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return "", apierror.Invalid("%s must not contain control characters", field)
+		if invisible(r) {
+			return "", apierror.Invalid("%s must not contain control, formatting or invisible characters (found U+%04X)", field, r)
 		}
 	}
 	return s, nil
+}
+
+// invisible reports characters a name must not carry because they do not
+// show, or change how the text around them shows: controls (C0, DEL, C1),
+// format characters (bidirectional overrides and isolates, zero-width
+// spaces and joiners, the BOM, soft hyphen), line and paragraph separators,
+// private-use and unassigned code points, and the blank letters that render
+// as nothing (Hangul fillers, the braille blank).
+func invisible(r rune) bool {
+	switch r {
+	case 0x115F, 0x1160, 0x3164, 0xFFA0, 0x2800:
+		return true
+	}
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) ||
+		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
 }
 
 type authResponse struct {
@@ -134,13 +156,19 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	ip := s.clientIP(r)
 	email := store.NormEmail(req.Email)
-	if !s.allow(w, r, "login:ip:"+ip, s.failIP) || !s.allow(w, r, "login:email:"+email, s.failEmail) {
+	if strings.ContainsRune(req.Password, 0) {
+		apierror.Write(w, r, apierror.Invalid("password must not contain NUL bytes"))
+		return
+	}
+	done, err := s.loginTurn(r, email)
+	if err != nil {
+		tooMany(w, r, err)
 		return
 	}
 	u, err := s.st.GetUserByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		done(false)
 		apierror.Write(w, r, err)
 		return
 	}
@@ -149,9 +177,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		hash = u.PasswordHash
 	}
 	// Compare even for unknown emails so timing does not reveal accounts.
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(req.Password)) != nil || u == nil {
-		s.failIP.Fail("login:ip:" + ip)
-		s.failEmail.Fail("login:email:" + email)
+	wrong := bcrypt.CompareHashAndPassword([]byte(hash), []byte(req.Password)) != nil || u == nil
+	done(wrong)
+	if wrong {
 		apierror.Write(w, r, apierror.Unauthorized("wrong email or password"))
 		return
 	}
@@ -287,20 +315,6 @@ func (s *Server) owned(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), workshopKey, ws)))
 	}
-}
-
-// allow refuses (429) a client that has used up its failed attempts.
-func (s *Server) allow(w http.ResponseWriter, r *http.Request, key string, l interface {
-	Allowed(string) (bool, time.Duration)
-}) bool {
-	ok, wait := l.Allowed(key)
-	if ok {
-		return true
-	}
-	secs := int(wait.Seconds()) + 1
-	w.Header().Set("Retry-After", fmt.Sprint(secs))
-	apierror.Write(w, r, apierror.TooManyRequests("too many failed attempts; try again in %d seconds", secs))
-	return false
 }
 
 // EnsureAdmin creates the first admin from ADMIN_EMAIL/ADMIN_PASSWORD when

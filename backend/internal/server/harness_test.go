@@ -131,6 +131,7 @@ type testEnv struct {
 	rec   *reconcile.Reconciler
 	agent *fakeAgent
 	now   time.Time
+	slept time.Duration
 	mu    sync.Mutex
 }
 
@@ -144,6 +145,23 @@ func (e *testEnv) advance(d time.Duration) {
 	e.mu.Lock()
 	e.now = e.now.Add(d)
 	e.mu.Unlock()
+}
+
+// sleep is the server's tarpit wait: it moves the clock at once and counts
+// the time it made clients wait.
+func (e *testEnv) sleep(ctx context.Context, d time.Duration) error {
+	e.mu.Lock()
+	e.now = e.now.Add(d)
+	e.slept += d
+	e.mu.Unlock()
+	return ctx.Err()
+}
+
+// sleptFor is the total time the tarpits made clients wait.
+func (e *testEnv) sleptFor() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.slept
 }
 
 func newEnv(t testing.TB, engine string, mutate ...func(*config.Config)) *testEnv {
@@ -160,7 +178,7 @@ func newEnv(t testing.TB, engine string, mutate ...func(*config.Config)) *testEn
 	e.agent = newFakeAgent(t)
 	prov := &fakeProvisioner{agentURL: e.agent.srv.URL, hosts: map[string]bool{}}
 	e.rec = reconcile.New(reconcile.Config{Store: e.st, Provisioner: prov, Now: e.clock, WorkspaceSecret: []byte(e.cfg.WorkspaceTokenSecret)})
-	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Seats: e.rec, Reconcile: e.rec.RunOnce, Version: "test"})
+	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Seats: e.rec, Reconcile: e.rec.RunOnce, Version: "test", Sleep: e.sleep})
 	e.http = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.http.Close)
 	return e

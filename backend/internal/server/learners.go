@@ -47,13 +47,11 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	key := "code:" + s.clientIP(r)
-	if !s.allow(w, r, key, s.failIP) {
-		return
-	}
 	ws, err := s.st.GetWorkshopByCode(r.Context(), code)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && len(code) != token.WorkshopCodeLen) {
-		s.failIP.Fail(key)
+		if !s.wrongCode(w, r) {
+			return
+		}
 		apierror.Write(w, r, apierror.NotFound("no workshop has the code %s; check it with your instructor", code))
 		return
 	}
@@ -129,13 +127,11 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.Invalid("access_code is required"))
 		return
 	}
-	key := "code:" + s.clientIP(r)
-	if !s.allow(w, r, key, s.failIP) {
-		return
-	}
 	reg, err := s.st.GetRegistrationByAccessCode(r.Context(), code)
 	if errors.Is(err, store.ErrNotFound) {
-		s.failIP.Fail(key)
+		if !s.wrongCode(w, r) {
+			return
+		}
 		apierror.Write(w, r, apierror.NotFound("this access code is not valid"))
 		return
 	}

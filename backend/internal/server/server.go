@@ -21,7 +21,6 @@ import (
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/config"
 	"github.com/clarateach/backend/internal/logging"
-	"github.com/clarateach/backend/internal/ratelimit"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
 	"github.com/clarateach/backend/internal/webui"
@@ -53,6 +52,9 @@ type Deps struct {
 	Web fs.FS
 	// Transport reaches agents (the relay); nil = http.DefaultTransport.
 	Transport http.RoundTripper
+	// Sleep is how the guessing tarpits wait (tests pass one that moves
+	// their clock); nil = real timers.
+	Sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Server is the control-plane HTTP server.
@@ -73,9 +75,9 @@ type Server struct {
 	jwtKey []byte
 	wsKey  []byte
 
-	// Guessing limits (failures only).
-	failIP    *ratelimit.Limiter // any failed code or password, per client address
-	failEmail *ratelimit.Limiter // failed logins per account
+	// Guessing limits: they slow failing clients down, never refuse a
+	// right answer (guard.go).
+	guard guards
 
 	metrics *metrics
 }
@@ -89,24 +91,23 @@ type Route struct {
 // New builds the server.
 func New(d Deps) *Server {
 	s := &Server{
-		cfg:       d.Config,
-		st:        d.Store,
-		kick:      d.Kick,
-		seats:     d.Seats,
-		reconcil:  d.Reconcile,
-		now:       d.Now,
-		version:   d.Version,
-		reg:       d.Registry,
-		started:   time.Now(),
-		relayRT:   d.Transport,
-		jwtKey:    []byte(d.Config.JWTSecret),
-		wsKey:     []byte(d.Config.WorkspaceTokenSecret),
-		failIP:    ratelimit.New(10, 6*time.Second),
-		failEmail: ratelimit.New(5, time.Minute),
+		cfg:      d.Config,
+		st:       d.Store,
+		kick:     d.Kick,
+		seats:    d.Seats,
+		reconcil: d.Reconcile,
+		now:      d.Now,
+		version:  d.Version,
+		reg:      d.Registry,
+		started:  time.Now(),
+		relayRT:  d.Transport,
+		jwtKey:   []byte(d.Config.JWTSecret),
+		wsKey:    []byte(d.Config.WorkspaceTokenSecret),
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.guard = newGuards(s.now, d.Sleep)
 	if s.kick == nil {
 		s.kick = func(string) {}
 	}

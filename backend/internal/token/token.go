@@ -159,10 +159,14 @@ func Code(n int) string {
 }
 
 // Code lengths: a workshop code is short enough to read aloud (6 chars, 27.9
-// bits, rate limited); an access code is personal (10 chars, 46.4 bits).
+// bits); an access code is personal and remembered by the browser (16 chars,
+// 74.3 bits, shown in groups of 4), long enough that guessing it is hopeless
+// at any rate a server can answer (docs/ARCHITECTURE.md, "Guessing").
+// Codes issued before were 10 chars (46.4 bits); they keep working, because
+// a code is looked up exactly after NormalizeCode.
 const (
 	WorkshopCodeLen = 6
-	AccessCodeLen   = 10
+	AccessCodeLen   = 16
 )
 
 // NormalizeCode upper-cases a user-typed code and drops spaces and dashes.

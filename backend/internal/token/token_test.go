@@ -2,6 +2,7 @@ package token
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -79,5 +80,16 @@ func TestCodes(t *testing.T) {
 	}
 	if !Equal("abc", "abc") || Equal("abc", "abd") || Equal("abc", "ab") {
 		t.Fatal("Equal")
+	}
+}
+
+// Access codes must carry enough entropy that a day of guessing at a rate
+// no server can answer still finds no live code (docs/ARCHITECTURE.md).
+func TestAccessCodesCarry74Bits(t *testing.T) {
+	if bits := float64(AccessCodeLen) * math.Log2(float64(len(CodeAlphabet))); bits < 74 {
+		t.Fatalf("access codes carry %.1f bits, want at least 74", bits)
+	}
+	if NormalizeCode("acde-fghj-kmnp-qrtu") != "ACDEFGHJKMNPQRTU" {
+		t.Fatal("a code typed in groups of 4 must normalise to the code")
 	}
 }
