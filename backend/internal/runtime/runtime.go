@@ -25,6 +25,10 @@ type Spec struct {
 	VCPUs      int // 0 = runtime default
 	MemoryMB   int // 0 = runtime default
 	PidsMax    int // 0 = runtime default
+	// DiskMB and DiskInodes bound the seat's home (0 = runtime default).
+	// The process runtime ignores them.
+	DiskMB     int
+	DiskInodes int
 }
 
 // Seat describes a running seat. The agent persists it (as JSON) in its state

@@ -37,6 +37,10 @@ type initConfig struct {
 	Etc       map[string]string `json:"etc"` // seat path -> content (generated files)
 	Net       *initNet          `json:"net,omitempty"`
 	Rootless  bool              `json:"rootless,omitempty"`
+	// HomeFD, when set, is the inherited fd of the home's detached mount
+	// (a disk-limited image), moved onto /home/learner instead of binding
+	// Home.
+	HomeFD int `json:"home_fd,omitempty"`
 	// Warm: the seat is started ahead of demand and does not know yet
 	// whose it will be. Its init keeps reading fd 3 for one initClaim and
 	// answers it on fd 4.
@@ -290,7 +294,11 @@ func setupSeat(cfg *initConfig) error {
 	if err := os.Mkdir(at(seatHome), 0o755); err != nil {
 		return err
 	}
-	if err := mount(cfg.Home, at(seatHome), "", unix.MS_BIND, ""); err != nil {
+	if cfg.HomeFD > 0 {
+		if err := moveHome(cfg.HomeFD, at(seatHome)); err != nil {
+			return err
+		}
+	} else if err := mount(cfg.Home, at(seatHome), "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
 	if err := setAttr(at(seatHome), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, false); err != nil {

@@ -45,6 +45,7 @@ type Runtime struct {
 
 	starts chan struct{} // bounds seats being started at once
 	pool   *warmPool     // nil without warm seats
+	images *diskImages   // nil: seats have no disk limit
 
 	mu   sync.Mutex
 	next int // allocation hint
@@ -60,6 +61,7 @@ type extra struct {
 	Veth      string      `json:"veth,omitempty"`
 	Cgroup    *seatCgroup `json:"cgroup,omitempty"`
 	Key       string      `json:"key"`
+	Disk      *diskLimit  `json:"disk,omitempty"`
 }
 
 // New checks the configuration and the machine and returns a runtime. With
@@ -87,6 +89,9 @@ func New(cfg Config) (*Runtime, error) {
 	def(&cfg.PidsMax, 512)
 	def(&cfg.TmpSizeMB, 256)
 	def(&cfg.UIDBase, 1<<30)
+	if cfg.DiskMB == 0 {
+		cfg.DiskMB = DefaultDiskMB
+	}
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = "/clarateach"
 	}
@@ -195,6 +200,9 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if r.rootless {
 		r.log.Warn("not root: seats have no network (loopback only) and a single mapped uid")
+	}
+	if err := r.checkDisk(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	if r.network && !cfg.Network.SkipFirewall {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -325,6 +333,7 @@ type seatWant struct {
 	workshop, key    string
 	seat             int
 	vcpus, mem, pids int
+	disk             *diskLimit // nil: no limit
 }
 
 func (w seatWant) limits() limits {
@@ -349,6 +358,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 	if w.pids <= 0 {
 		w.pids = r.cfg.PidsMax
 	}
+	w.disk = r.diskFor(spec.DiskMB, spec.DiskInodes)
 	if r.pool == nil {
 		s, _, err := r.start(ctx, w, false)
 		return s, err
@@ -440,11 +450,20 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 		c.Close()
 		return nil, nil, fmt.Errorf("sandbox: seat %s is already running", key)
 	}
-	if err := r.prepareDir(dir, hostUID, hostGID); err != nil {
+	if err := r.prepareDir(dir, hostUID, hostGID, !w.disk.on()); err != nil {
 		return nil, nil, err
 	}
 	prepared = true
 	mark("dirs")
+	var home *os.File // the seat's home file system, with a disk limit
+	if w.disk.on() {
+		if home, err = r.mountHomeImage(dir, *w.disk, hostUID, hostGID); err != nil {
+			return nil, nil, err
+		}
+		defer home.Close() // the seat's mount namespace holds it from fd 5
+		ex.Disk = w.disk
+		mark("disk")
+	}
 
 	ic := initConfig{
 		Root:      filepath.Join(r.cfg.BaseDir, rootDirName),
@@ -522,6 +541,11 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 		defer unix.Close(fd)
 		attr.UseCgroupFD, attr.CgroupFD = true, fd
 	}
+	extraFiles := []*os.File{cfgR, stW}
+	if home != nil {
+		extraFiles = append(extraFiles, home)
+		ic.HomeFD = 3 + len(extraFiles) - 1
+	}
 	cmd = &exec.Cmd{
 		Path:        r.cfg.InitPath,
 		Args:        []string{"clarateach-seat-init", key},
@@ -529,7 +553,7 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 		Dir:         "/",
 		Stdout:      logf,
 		Stderr:      logf,
-		ExtraFiles:  []*os.File{cfgR, stW},
+		ExtraFiles:  extraFiles,
 		SysProcAttr: attr,
 	}
 	err = cmd.Start()
@@ -639,14 +663,34 @@ func (r *Runtime) hostNet(veth string, pid int, hostAddr netip.Prefix) error {
 //	<dir>/home      the learner's files (owned by the learner's host uid)
 //	<dir>/sock      the daemon's socket directory (idem, mode 0700)
 //	<dir>/seat.log  the seat init's and daemon's stdout/stderr
-func (r *Runtime) prepareDir(dir string, uid, gid int) error {
+//
+// With a disk limit (withHome false) the home is an image file instead,
+// made by mountHomeImage.
+func (r *Runtime) prepareDir(dir string, uid, gid int, withHome bool) error {
 	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("sandbox: seat dir: %w", err)
 	}
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return err
 	}
-	home := filepath.Join(dir, "home")
+	if withHome {
+		if err := prepareHomeDir(filepath.Join(dir, "home"), uid, gid); err != nil {
+			return err
+		}
+	}
+	sockDir := filepath.Join(dir, "sock")
+	if err := os.Mkdir(sockDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sandbox: sock dir: %w", err)
+	}
+	if err := os.Chown(sockDir, uid, gid); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(sockDir, sockName))
+	return nil
+}
+
+// prepareHomeDir makes the learner's home directory (no disk limit).
+func prepareHomeDir(home string, uid, gid int) error {
 	if err := os.Mkdir(home, 0o755); err == nil {
 		if err := os.Chown(home, uid, gid); err != nil {
 			return fmt.Errorf("sandbox: chown home: %w", err)
@@ -661,14 +705,6 @@ func (r *Runtime) prepareDir(dir string, uid, gid int) error {
 	} else {
 		return fmt.Errorf("sandbox: home: %w", err)
 	}
-	sockDir := filepath.Join(dir, "sock")
-	if err := os.Mkdir(sockDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("sandbox: sock dir: %w", err)
-	}
-	if err := os.Chown(sockDir, uid, gid); err != nil {
-		return err
-	}
-	_ = os.Remove(filepath.Join(sockDir, sockName))
 	return nil
 }
 

@@ -22,6 +22,10 @@ import (
 // Name is the runtime's name in runtime.Seat.Runtime.
 const Name = "sandbox"
 
+// DefaultDiskMB is the size of a seat's home when neither the Config nor
+// the Spec sets one.
+const DefaultDiskMB = 2048
+
 // Config configures the sandbox runtime. Zero values take the defaults
 // documented on each field.
 type Config struct {
@@ -49,6 +53,14 @@ type Config struct {
 	MemoryMB int // default 512
 	VCPUs    int // default 1
 	PidsMax  int // default 512
+	// DiskMB is the default size of a seat's home (default DefaultDiskMB;
+	// negative: no limit, the home is a directory on the host's disk). The
+	// home is an ext4 image on a loop device: writing past it fails inside
+	// the seat with ENOSPC. Needs root, mkfs.ext4 and loop devices.
+	DiskMB int
+	// DiskInodes is the default number of files a home can hold (default
+	// one per 16 KiB of DiskMB).
+	DiskInodes int
 	// TmpSizeMB bounds the seat's private /tmp (tmpfs; default 256). Its
 	// pages also count against the seat's memory limit.
 	TmpSizeMB int

@@ -137,10 +137,10 @@ func TestCreateAliveDestroy(t *testing.T) {
 	if got := seatSh(t, s, "id -un; id -u; id -g; echo $HOME; pwd"); got != "learner\n1000\n1000\n/home/learner\n/home/learner" {
 		t.Errorf("identity = %q", got)
 	}
-	// The learner's files land in the seat dir on the host, owned by the
-	// seat's unprivileged host uid.
+	// The learner's files are owned on the host by the seat's unprivileged
+	// host uid.
 	seatSh(t, s, "echo hello > notes.txt")
-	st, err := os.Stat(filepath.Join(s.Dir, "home", "notes.txt"))
+	st, err := os.Stat(seatHomePath(s, "notes.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,6 +178,7 @@ func TestCreateAliveDestroy(t *testing.T) {
 	if _, err := os.Stat(s.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("seat dir left behind: %v", err)
 	}
+	waitNoLoops(t, s.Dir) // the home's loop device
 	if _, err := os.Stat(filepath.Join(cfg.BaseDir, ".slots", strconv.Itoa(ex.Slot))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("slot not released: %v", err)
 	}
@@ -289,6 +290,7 @@ func TestSeatsCannotSeeEachOther(t *testing.T) {
 	// Files: the seats' base dir is hidden, /home holds only the learner.
 	for _, script := range []string{
 		"cat " + filepath.Join(a.Dir, "home", "secret.txt"),
+		"cat " + filepath.Join(a.Dir, homeImage),
 		"ls " + filepath.Join(cfg.BaseDir, "ws-iso-1"),
 		"grep -rq " + secret + " /home /tmp /run /dev/shm",
 	} {
@@ -461,7 +463,7 @@ func TestRealDaemon(t *testing.T) {
 	if resp.StatusCode/100 != 2 {
 		t.Fatalf("PUT file: %s", resp.Status)
 	}
-	st, err := os.Stat(filepath.Join(s.Dir, "home", "hello.txt"))
+	st, err := os.Stat(seatHomePath(s, "hello.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

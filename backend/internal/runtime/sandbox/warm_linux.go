@@ -187,7 +187,7 @@ func (r *Runtime) startWarm(ctx context.Context) (*warmSeat, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	w := seatWant{key: warmPrefix + hex.EncodeToString(b[:]), vcpus: r.cfg.VCPUs, mem: r.cfg.MemoryMB, pids: r.cfg.PidsMax}
+	w := seatWant{key: warmPrefix + hex.EncodeToString(b[:]), vcpus: r.cfg.VCPUs, mem: r.cfg.MemoryMB, pids: r.cfg.PidsMax, disk: r.diskFor(0, 0)}
 	s, ws, err := r.start(ctx, w, true)
 	if err != nil {
 		return nil, err
@@ -266,6 +266,9 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*runtime.Seat, error) {
 	}
 	if _, err := os.Lstat(dir); err == nil {
 		return nil, errKeep // a kept home (KeepDirs): a fresh start uses it
+	}
+	if !sameDisk(ws.ex.Disk, w.disk) {
+		return nil, errKeep // its home has another size
 	}
 	if !running(ws.seat.PID, ws.ex.StartTime) {
 		return nil, errors.New("its init is gone")

@@ -124,9 +124,9 @@ func TestWarmSeatIsClaimedAsTheSeat(t *testing.T) {
 	} else if found["memory.limit_in_bytes"] != "100663296" || found["cpu.cfs_quota_us"] != "200000" || found["pids.max"] != "80" {
 		t.Errorf("v1 limits: %v", found)
 	}
-	// The learner's files land in the seat's directory.
+	// The learner's files land in the seat's home.
 	seatSh(t, s, "echo hi > notes.txt")
-	if b, err := os.ReadFile(filepath.Join(s.Dir, "home", "notes.txt")); err != nil || string(b) != "hi\n" {
+	if b, err := os.ReadFile(seatHomePath(s, "notes.txt")); err != nil || string(b) != "hi\n" {
 		t.Errorf("learner file on host: %q %v", b, err)
 	}
 
