@@ -24,6 +24,9 @@ import (
 	"github.com/clarateach/backend/migrations"
 )
 
+// latest is the newest migration version.
+const latest = 9
+
 // The tables of the schema, in both dialects.
 var tables = []string{"auth_sessions", "leases", "registrations", "sessions", "users", "workshop_events", "workshop_vms", "workshops"}
 
@@ -84,7 +87,8 @@ func TestEmbeddedFiles(t *testing.T) {
 		return names
 	}
 	embedded := list(migrations.FS, ".")
-	want := []string{"001_initial_schema.down.sql", "001_initial_schema.up.sql"}
+	want := []string{"001_initial_schema.down.sql", "001_initial_schema.up.sql",
+		"009_workshop_disk.down.sql", "009_workshop_disk.up.sql"}
 	if !reflect.DeepEqual(embedded, want) {
 		t.Fatalf("embedded migrations %v, want %v", embedded, want)
 	}
@@ -125,12 +129,12 @@ func TestPsqlSeedCommand(t *testing.T) {
 		t.Fatalf("tables after psql: %v, want %v", got, tables)
 	}
 	// The server starts on the psql-seeded database: golang-migrate re-runs
-	// 001 (idempotent) and records version 1.
+	// 001 (idempotent), applies the later ones and records the latest.
 	if err := postgres.Migrate(context.Background(), url); err != nil {
 		t.Fatalf("migrate after psql seeding: %v", err)
 	}
-	if v, dirty := schemaVersion(t, conn); v != 1 || dirty {
-		t.Fatalf("schema version %d dirty=%v, want 1 clean", v, dirty)
+	if v, dirty := schemaVersion(t, conn); v != latest || dirty {
+		t.Fatalf("schema version %d dirty=%v, want %d clean", v, dirty, latest)
 	}
 	run()
 }
@@ -160,7 +164,7 @@ func TestMigrateCommandFileSource(t *testing.T) {
 	if got := pgTables(t, conn); !reflect.DeepEqual(got, tables) {
 		t.Fatalf("tables after up: %v, want %v", got, tables)
 	}
-	if v, dirty, err := m.Version(); err != nil || v != 1 || dirty {
+	if v, dirty, err := m.Version(); err != nil || v != latest || dirty {
 		t.Fatalf("version %d dirty=%v err=%v", v, dirty, err)
 	}
 	if err := m.Down(); err != nil {
@@ -198,8 +202,8 @@ func TestConcurrentMigrate(t *testing.T) {
 		}
 	}
 	conn := connect(t, url)
-	if v, dirty := schemaVersion(t, conn); v != 1 || dirty {
-		t.Fatalf("schema version %d dirty=%v, want 1 clean", v, dirty)
+	if v, dirty := schemaVersion(t, conn); v != latest || dirty {
+		t.Fatalf("schema version %d dirty=%v, want %d clean", v, dirty, latest)
 	}
 	if got := pgTables(t, conn); !reflect.DeepEqual(got, tables) {
 		t.Fatalf("tables: %v", got)

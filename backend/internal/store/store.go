@@ -76,6 +76,9 @@ type Workshop struct {
 	StartsAt     *time.Time `json:"starts_at,omitempty"`
 	EndsAt       *time.Time `json:"ends_at,omitempty"`
 	LabGuide     string     `json:"lab_guide,omitempty"`
+	// DiskMB is the size of each seat's home, in MiB (0: the host's
+	// default). Writing past it fails inside the seat.
+	DiskMB int `json:"disk_mb"`
 	// Runtime options, chosen by the provisioner.
 	Provisioner string `json:"provisioner,omitempty"`
 	// AgentURL is where the workshop's agent listens once provisioned.

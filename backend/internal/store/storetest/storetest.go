@@ -213,6 +213,7 @@ func testWorkshops(t *testing.T, s store.Store) {
 	w := &store.Workshop{
 		OwnerID: u.ID, Name: "Intro to Go", Seats: 12,
 		StartsAt: ptr(odd(0)), EndsAt: ptr(odd(2 * time.Hour)), LabGuide: "# Lab\n\nStep 1",
+		DiskMB: 3072,
 	}
 	must(t, s.CreateWorkshop(ctx, w))
 	if w.ID == "" || w.Code == "" || w.CreatedAt.IsZero() || w.UpdatedAt.IsZero() {
@@ -225,6 +226,7 @@ func testWorkshops(t *testing.T, s store.Store) {
 	must(t, err)
 	equal(t, "GetWorkshop", got, w)
 	equal(t, "starts_at", *got.StartsAt, micro(odd(0)))
+	equal(t, "disk_mb", got.DiskMB, 3072)
 	got, err = s.GetWorkshopByCode(ctx, w.Code)
 	must(t, err)
 	equal(t, "GetWorkshopByCode", got, w)
@@ -275,6 +277,7 @@ func testUpdateWorkshop(t *testing.T, s store.Store) {
 		x.Attempts = 2
 		x.NextAttemptAt = &next
 		x.Seats = 7
+		x.DiskMB = 512
 		return nil
 	})
 	must(t, err)
@@ -288,6 +291,7 @@ func testUpdateWorkshop(t *testing.T, s store.Store) {
 	want.DesiredState, want.Status, want.StatusReason, want.Step = store.DesiredRunning, store.StatusProvisioning, "creating VM", "create_vm"
 	want.Provisioner, want.AgentURL, want.AgentToken, want.Attempts = "local", "http://127.0.0.1:9090", "secret", 2
 	want.NextAttemptAt, want.Seats, want.UpdatedAt = ptr(micro(next)), 7, reread.UpdatedAt
+	want.DiskMB = 512
 	equal(t, "updated workshop", reread, &want)
 
 	// Clearing optional times.

@@ -1,0 +1,2 @@
+-- Reverts 009_workshop_disk.up.sql.
+ALTER TABLE workshops DROP COLUMN disk_mb;
