@@ -7,7 +7,7 @@
 // Routes (see docs/ARCHITECTURE.md):
 //
 //	GET    /health                       no auth
-//	POST   /vms/  (or /vms)              agent token; {"workshop_id","seat_id","vcpus"?,"memory_mb"?}
+//	POST   /vms/  (or /vms)              agent token; {"workshop_id","seat_id","vcpus"?,"memory_mb"?,"disk_mb"?}
 //	GET    /vms                          agent token
 //	GET    /vms/{ws}/{seat}              agent token
 //	DELETE /vms/{ws}/{seat}              agent token
@@ -53,6 +53,9 @@ const (
 	DefaultMaxVCPUs     = 16
 	DefaultMaxMemoryMB  = 64 << 10
 	MinMemoryMB         = 64
+	// MinDiskMB and DefaultMaxDiskMB bound a seat's requested home size.
+	MinDiskMB        = 64
+	DefaultMaxDiskMB = 64 << 10
 )
 
 // Config configures an Agent. Zero values mean the defaults above.
@@ -82,6 +85,8 @@ type Config struct {
 	// MaxVCPUs and MaxMemoryMB bound a seat's requested size.
 	MaxVCPUs    int
 	MaxMemoryMB int
+	// MaxDiskMB bounds a seat's requested home size (default 64 GiB).
+	MaxDiskMB int
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -158,6 +163,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.MaxMemoryMB <= 0 {
 		cfg.MaxMemoryMB = DefaultMaxMemoryMB
+	}
+	if cfg.MaxDiskMB <= 0 {
+		cfg.MaxDiskMB = DefaultMaxDiskMB
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

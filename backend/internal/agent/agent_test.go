@@ -259,6 +259,9 @@ func TestCreateValidation(t *testing.T) {
 		{"vcpus too many", map[string]any{"workshop_id": "ws", "seat_id": 1, "vcpus": 1000}, 400},
 		{"memory too small", map[string]any{"workshop_id": "ws", "seat_id": 1, "memory_mb": 1}, 400},
 		{"memory too big", map[string]any{"workshop_id": "ws", "seat_id": 1, "memory_mb": 1 << 30}, 400},
+		{"disk too small", map[string]any{"workshop_id": "ws", "seat_id": 1, "disk_mb": 1}, 400},
+		{"disk too big", map[string]any{"workshop_id": "ws", "seat_id": 1, "disk_mb": 1 << 30}, 400},
+		{"disk negative", map[string]any{"workshop_id": "ws", "seat_id": 1, "disk_mb": -1}, 400},
 		{"huge body", `{"workshop_id":"` + strings.Repeat("a", 100<<10) + `"}`, 413},
 	}
 	for _, tt := range tests {

@@ -142,8 +142,12 @@ func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.Invalid("memory_mb must be between %d and %d (or omitted for the default)", MinMemoryMB, a.cfg.MaxMemoryMB))
 		return
 	}
+	if req.DiskMB != 0 && (req.DiskMB < MinDiskMB || req.DiskMB > a.cfg.MaxDiskMB) {
+		apierror.Write(w, r, apierror.Invalid("disk_mb must be between %d and %d (or omitted for the default)", MinDiskMB, a.cfg.MaxDiskMB))
+		return
+	}
 	seat, created, err := a.CreateSeat(r.Context(), runtime.Spec{
-		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB,
+		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB, DiskMB: req.DiskMB,
 	})
 	if err != nil {
 		apierror.Write(w, r, err)

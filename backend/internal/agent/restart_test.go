@@ -194,7 +194,12 @@ func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 		waitWarmSeats(ctx, t, c1, 2)
 		warm1 = warmSeatPIDs(t, seats)
 	}
-	seat, created, err := c1.CreateSeat(ctx, "wsk", 2, agentclient.SeatOptions{})
+	var opts agentclient.SeatOptions
+	limited := rtName == "sandbox" && !warm // warm seats have the default size
+	if limited {
+		opts.DiskMB = 64
+	}
+	seat, created, err := c1.CreateSeat(ctx, "wsk", 2, opts)
 	if err != nil || !created {
 		t.Fatalf("create: %v (created=%v)", err, created)
 	}
@@ -269,6 +274,18 @@ func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 	resp, body := proxyReq(t, "GET", a2.url, "/proxy/wsk/2/files/content?path=notes.txt", tok, "", nil)
 	if resp.StatusCode != 200 || string(body) != "draft\n" {
 		t.Fatalf("file after restart: %d %q", resp.StatusCode, body)
+	}
+	if limited { // the home's disk limit holds after the restart
+		if got.DiskMB != 64 {
+			t.Errorf("seat disk_mb after restart = %d, want 64", got.DiskMB)
+		}
+		if err := term2.Send(ctx, []byte("dd if=/dev/zero of=big bs=1M count=300 status=none; rm -f big; echo dd-''done\n")); err != nil {
+			t.Fatal(err)
+		}
+		out, err := term2.ReadUntil(ctx, "dd-done")
+		if err != nil || !strings.Contains(string(out), "No space left on device") {
+			t.Fatalf("300 MiB into a 64 MiB home after the restart: %q %v", out, err)
+		}
 	}
 
 	// A clean delete through the new agent removes it all.

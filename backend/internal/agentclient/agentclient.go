@@ -59,6 +59,8 @@ type CreateSeatRequest struct {
 	SeatID     int    `json:"seat_id"`
 	VCPUs      int    `json:"vcpus,omitempty"`
 	MemoryMB   int    `json:"memory_mb,omitempty"`
+	// DiskMB is the size of the seat's home (the workshop's disk_mb).
+	DiskMB int `json:"disk_mb,omitempty"`
 }
 
 // SeatList is the body of GET /vms.
@@ -83,6 +85,7 @@ type DisconnectResult struct {
 type SeatOptions struct {
 	VCPUs    int
 	MemoryMB int
+	DiskMB   int
 }
 
 // Error is a non-2xx answer of the agent.
@@ -145,7 +148,7 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 // CreateSeat calls POST /vms/. It is idempotent: created is false when the
 // seat already existed.
 func (c *Client) CreateSeat(ctx context.Context, workshopID string, seat int, opts SeatOptions) (s *Seat, created bool, err error) {
-	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB}
+	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB, DiskMB: opts.DiskMB}
 	var out Seat
 	status, err := c.do(ctx, http.MethodPost, "/vms/", body, &out)
 	if err != nil {

@@ -654,6 +654,11 @@ func hasRunning(steps []store.Step) bool {
 	return false
 }
 
+// seatOptions are the sizes the workshop asks of each of its seats.
+func seatOptions(w *store.Workshop) agentclient.SeatOptions {
+	return agentclient.SeatOptions{DiskMB: w.DiskMB}
+}
+
 // createSeats creates every seat concurrently; the agent API is idempotent.
 func (r *Reconciler) createSeats(ctx context.Context, agent Agent, w *store.Workshop) error {
 	sem := make(chan struct{}, r.cfg.SeatConcurrency)
@@ -668,7 +673,7 @@ func (r *Reconciler) createSeats(ctx context.Context, agent Agent, w *store.Work
 			defer func() { <-sem }()
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
-			if _, _, err := agent.CreateSeat(sctx, w.ID, seat, agentclient.SeatOptions{}); err != nil {
+			if _, _, err := agent.CreateSeat(sctx, w.ID, seat, seatOptions(w)); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("seat %d: %w", seat, err))
 				mu.Unlock()
@@ -901,7 +906,7 @@ func (r *Reconciler) Revoke(ctx context.Context, w *store.Workshop, seat int) er
 	if err := a.DeleteSeat(ctx, w.ID, seat); err != nil {
 		return fmt.Errorf("reset seat %d: %w", seat, err)
 	}
-	if _, _, err := a.CreateSeat(ctx, w.ID, seat, agentclient.SeatOptions{}); err != nil {
+	if _, _, err := a.CreateSeat(ctx, w.ID, seat, seatOptions(w)); err != nil {
 		return fmt.Errorf("recreate seat %d: %w", seat, err)
 	}
 	r.event(ctx, w.ID, "info", "", "seat "+strconv.Itoa(seat)+" was reset for its next learner")

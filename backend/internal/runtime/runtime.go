@@ -39,7 +39,8 @@ type Seat struct {
 	Runtime    string    `json:"runtime"`
 	VCPUs      int       `json:"vcpus"`
 	MemoryMB   int       `json:"memory_mb"`
-	PID        int       `json:"pid,omitempty"` // the seat's top process on the host
+	DiskMB     int       `json:"disk_mb,omitempty"` // size of the home (0: no limit)
+	PID        int       `json:"pid,omitempty"`     // the seat's top process on the host
 	IP         string    `json:"ip,omitempty"`
 	Dir        string    `json:"dir,omitempty"` // host directory holding the seat's files
 	CreatedAt  time.Time `json:"created_at"`

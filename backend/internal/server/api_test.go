@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -123,6 +124,9 @@ func TestWorkshopsAndOwnership(t *testing.T) {
 			{"ended already", map[string]any{"name": "x", "seats": 3, "ends_at": e.clock().Add(-time.Minute)}, 400},
 			{"seats not a number", `{"name":"x","seats":"three"}`, 400},
 			{"lab guide too big", map[string]any{"name": "x", "seats": 3, "lab_guide": strings.Repeat("#", 300<<10)}, 413},
+			{"disk too small", map[string]any{"name": "x", "seats": 3, "disk_mb": 100}, 400},
+			{"disk too big", map[string]any{"name": "x", "seats": 3, "disk_mb": 1 << 20}, 400},
+			{"disk negative", map[string]any{"name": "x", "seats": 3, "disk_mb": -5}, 400},
 			{"body too big", `{"name":"` + strings.Repeat("x", 600<<10) + `"}`, 413},
 		}
 		for _, c := range bad {
@@ -171,6 +175,39 @@ func TestWorkshopsAndOwnership(t *testing.T) {
 		}
 		if n := len(e.call("GET", "/api/workshops", at, nil).json(t)["workshops"].([]any)); n != 1 {
 			t.Fatalf("admin sees %d live workshops, want 1", n)
+		}
+	})
+}
+
+// TestWorkshopDiskSize: a workshop's disk_mb (default 2 GiB) is stored,
+// shown, and sent to the agent for every seat it creates.
+func TestWorkshopDiskSize(t *testing.T) {
+	t.Parallel()
+	forEngine(t, func(t *testing.T, e *testEnv) {
+		inst := e.instructor("disk@example.com")
+		def, _ := e.workshop(inst, 2)
+		if got := e.call("GET", "/api/workshops/"+def, inst, nil).json(t)["disk_mb"]; got != float64(2048) {
+			t.Errorf("default disk_mb = %v, want 2048", got)
+		}
+		r := e.call("POST", "/api/workshops", inst, map[string]any{"name": "Big data", "seats": 2, "disk_mb": 8192})
+		if r.Status != http.StatusCreated || r.json(t)["disk_mb"] != float64(8192) {
+			t.Fatalf("create with disk_mb: %d %s", r.Status, r.Body)
+		}
+		id := r.json(t)["id"].(string)
+		if got := e.call("GET", "/api/workshops/"+id, inst, nil).json(t)["disk_mb"]; got != float64(8192) {
+			t.Errorf("disk_mb read back = %v", got)
+		}
+		e.start(inst, id)
+		e.start(inst, def)
+		e.agent.mu.Lock()
+		defer e.agent.mu.Unlock()
+		for seat := 1; seat <= 2; seat++ {
+			if got := e.agent.diskMB[fmt.Sprintf("%s/%d", id, seat)]; got != 8192 {
+				t.Errorf("seat %d created with disk_mb %d, want 8192", seat, got)
+			}
+			if got := e.agent.diskMB[fmt.Sprintf("%s/%d", def, seat)]; got != 2048 {
+				t.Errorf("default workshop's seat %d created with disk_mb %d, want 2048", seat, got)
+			}
 		}
 	})
 }

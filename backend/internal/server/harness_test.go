@@ -47,12 +47,13 @@ func openStore(t testing.TB, engine string) store.Store {
 type fakeAgent struct {
 	mu          sync.Mutex
 	seats       map[string]bool
+	diskMB      map[string]int // what each seat was created with
 	disconnects []string
 	srv         *httptest.Server
 }
 
 func newFakeAgent(t testing.TB) *fakeAgent {
-	a := &fakeAgent{seats: map[string]bool{}}
+	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
@@ -64,6 +65,7 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 		json.NewDecoder(r.Body).Decode(&req)
 		a.mu.Lock()
 		a.seats[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = true
+		a.diskMB[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.DiskMB
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(agentclient.Seat{Seat: runtime.Seat{WorkshopID: req.WorkshopID, Seat: req.SeatID}, Status: "running"})

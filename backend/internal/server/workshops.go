@@ -14,6 +14,13 @@ import (
 
 const maxLabGuide = 256 << 10
 
+// Seat disk sizes a workshop may ask for, in MiB.
+const (
+	defaultDiskMB = 2048
+	minDiskMB     = 256
+	maxDiskMB     = 64 << 10
+)
+
 // workshopJSON is a workshop as the API shows it.
 type workshopJSON struct {
 	store.Workshop
@@ -59,6 +66,7 @@ type workshopRequest struct {
 	StartsAt *time.Time `json:"starts_at"`
 	EndsAt   *time.Time `json:"ends_at"`
 	LabGuide string     `json:"lab_guide"`
+	DiskMB   int        `json:"disk_mb"`
 }
 
 func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
@@ -80,6 +88,13 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.TooLarge("lab_guide must be at most %d KiB", maxLabGuide>>10))
 		return
 	}
+	if req.DiskMB == 0 {
+		req.DiskMB = defaultDiskMB
+	}
+	if req.DiskMB < minDiskMB || req.DiskMB > maxDiskMB {
+		apierror.Write(w, r, apierror.Invalid("disk_mb must be between %d and %d (or omitted for %d)", minDiskMB, maxDiskMB, defaultDiskMB))
+		return
+	}
 	now := s.now()
 	if err := checkSchedule(req.StartsAt, req.EndsAt, now); err != nil {
 		apierror.Write(w, r, err)
@@ -87,7 +102,7 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
 	}
 	u := userFrom(r.Context())
 	ws := &store.Workshop{
-		OwnerID: u.ID, Name: name, Seats: req.Seats, LabGuide: req.LabGuide,
+		OwnerID: u.ID, Name: name, Seats: req.Seats, LabGuide: req.LabGuide, DiskMB: req.DiskMB,
 		StartsAt: utc(req.StartsAt), EndsAt: utc(req.EndsAt),
 		Status: store.StatusCreated, DesiredState: store.DesiredStopped,
 		Provisioner: s.cfg.Provisioner,

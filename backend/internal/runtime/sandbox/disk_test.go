@@ -67,6 +67,9 @@ func TestDiskLimit(t *testing.T) {
 	r := newRuntime(t, cfg)
 	a := createSeat(t, r, runtime.Spec{WorkshopID: "ws-disk", Seat: 1})
 	b := createSeat(t, r, runtime.Spec{WorkshopID: "ws-disk", Seat: 2})
+	if a.DiskMB != 64 {
+		t.Errorf("seat disk_mb = %d, want 64", a.DiskMB)
+	}
 	if got := seatSh(t, a, "stat -f -c '%b %S' ."); got != "" {
 		f := strings.Fields(got)
 		blocks, _ := strconv.ParseInt(f[0], 10, 64)

@@ -630,6 +630,9 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 	if r.network {
 		s.IP = seatAddr.Addr().String()
 	}
+	if ex.Disk != nil {
+		s.DiskMB = ex.Disk.MB
+	}
 	if warm {
 		keepPipes = true
 		return s, &warmSeat{seat: s, ex: ex, cfgW: cfgW, stR: stR, status: status}, nil
