@@ -63,7 +63,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("workspace", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Listen, "listen", DefaultListen, "where to listen: unix:/path.sock or tcp:HOST:PORT")
+	fs.StringVar(&c.Listen, "listen", DefaultListen, "where to listen: unix:/path.sock, tcp:HOST:PORT or fd:N (an inherited listening socket)")
 	fs.StringVar(&c.Root, "root", "", "workspace root directory (default: the current directory)")
 	fs.StringVar(&c.Shell, "shell", "", "shell for terminal sessions (default $SHELL, /bin/bash, /bin/sh)")
 	fs.IntVar(&c.RingSize, "ring-size", DefaultRingSize, "replay buffer per terminal session, bytes")

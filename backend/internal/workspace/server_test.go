@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -302,6 +303,46 @@ func TestListen(t *testing.T) {
 	}
 	ln.Close()
 	for _, bad := range []string{"", "unix:", "udp:1.2.3.4:5", "127.0.0.1:80"} {
+		if _, err := Listen(bad); err == nil {
+			t.Errorf("Listen(%q) accepted", bad)
+		}
+	}
+}
+
+// TestListenFD: an inherited listening socket (the sandbox's seat init
+// makes it and keeps it across daemon restarts) is served as is.
+func TestListenFD(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "fd.sock")
+	orig, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	f, err := orig.(*net.UnixListener).File() // a dup, as an inherited fd would be
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := Listen("fd:" + strconv.Itoa(int(f.Fd())))
+	if err != nil {
+		t.Fatalf("Listen(fd): %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Write([]byte("hi"))
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if b, _ := io.ReadAll(c); string(b) != "hi" {
+		t.Errorf("through the inherited socket: %q", b)
+	}
+	for _, bad := range []string{"fd:", "fd:x", "fd:1", "fd:9999"} {
 		if _, err := Listen(bad); err == nil {
 			t.Errorf("Listen(%q) accepted", bad)
 		}

@@ -4,20 +4,26 @@ package sandbox
 
 // The seat's init: the first process in the seat's namespaces (pid 1 of its
 // pid namespace, root of its user namespace). It builds the seat's file
-// system and network from the inside, starts the workspace daemon as the
-// learner, reports to the agent, and then only reaps orphans. When the
-// daemon exits, init exits and the kernel kills the rest of the seat.
+// system and network from the inside, creates the daemon's socket, starts
+// the workspace daemon (which takes its own unprivileged identity, see
+// becomeDaemon), reports to the agent, and then restarts the daemon
+// whenever it dies and reaps orphans.
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,7 +33,7 @@ type initConfig struct {
 	Root      string            `json:"root"`   // host dir: mount point of the new root
 	RootFS    string            `json:"rootfs"` // host dir shown read-only as /
 	Home      string            `json:"home"`   // host dir mounted at /home/learner
-	Sock      string            `json:"sock"`   // host dir mounted at /run/clarateach/sock
+	Sock      string            `json:"sock"`   // host path of the daemon's socket, which the init creates
 	Daemon    string            `json:"daemon"` // host path of the daemon binary
 	Args      []string          `json:"args"`
 	Env       []string          `json:"env"`
@@ -41,6 +47,10 @@ type initConfig struct {
 	// (a disk-limited image), moved onto /home/learner instead of binding
 	// Home.
 	HomeFD int `json:"home_fd,omitempty"`
+	// UIDLockFD, when set, is the inherited flock on the seat's host uid
+	// range: the init holds it for as long as it lives and passes it on to
+	// no one.
+	UIDLockFD int `json:"uid_lock_fd,omitempty"`
 	// Warm: the seat is started ahead of demand and does not know yet
 	// whose it will be. Its init keeps reading fd 3 for one initClaim and
 	// answers it on fd 4.
@@ -62,13 +72,83 @@ type initNet struct {
 // IsInit reports whether this process was started as a seat init.
 func IsInit() bool { return os.Getenv(initMarker) == "1" }
 
-// InitMain runs the seat init and never returns when this process is one
-// (IsInit); otherwise it returns at once. Call it first thing in main of
-// every binary used as Config.InitPath (by default the workspace daemon).
+// InitMain plays the sandbox's parts inside a seat and returns at once in
+// every other process. Call it first thing in main of every binary used as
+// Config.InitPath or Config.DaemonPath (by default the workspace daemon):
+//
+//   - as a seat's init (IsInit) it never returns;
+//   - as the seat's daemon, started as the seat's root, it takes the
+//     daemon's identity (real and saved uid daemonUID, effective uid and
+//     gid the learner's, no capabilities) and returns;
+//   - started by the daemon to run a program as the learner, it becomes
+//     the learner entirely and execs the program (never returns).
 func InitMain() {
-	if !IsInit() {
-		return
+	switch {
+	case os.Getenv(daemonMarker) == "1":
+		becomeDaemon()
+	case os.Getenv(learnerMarker) != "":
+		execAsLearner()
+	case IsInit():
+		initMain()
 	}
+}
+
+// becomeDaemon drops the seat root's identity for the daemon's: real and
+// saved uid daemonUID, effective uid (and with it file access) the
+// learner's. With no uid 0 left the kernel clears every capability, and
+// the learner, whose uids are all learnerUID, can neither signal nor trace
+// the daemon.
+func becomeDaemon() {
+	os.Unsetenv(daemonMarker)
+	fail := func(what string, err error) {
+		fmt.Fprintf(os.Stderr, "seat daemon: %s: %v\n", what, err)
+		os.Exit(1)
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		fail("setgroups", err)
+	}
+	if err := syscall.Setresgid(learnerUID, learnerUID, learnerUID); err != nil {
+		fail("setresgid", err)
+	}
+	if err := syscall.Setresuid(daemonUID, learnerUID, daemonUID); err != nil {
+		fail("setresuid", err)
+	}
+}
+
+// execAsLearner runs in a child of the daemon (real uid daemonUID,
+// effective uid the learner's): it sets all three uids and gids to the
+// effective ones, which needs no privilege, and execs the program named by
+// learnerMarker with this process's arguments. A login shell's "-" in
+// argv[0] is kept.
+func execAsLearner() {
+	prog := os.Getenv(learnerMarker)
+	os.Unsetenv(learnerMarker)
+	fail := func(err error) {
+		fmt.Fprintf(os.Stderr, "seat: run %s: %v\n", prog, err)
+		os.Exit(127)
+	}
+	euid, egid := os.Geteuid(), os.Getegid()
+	if err := syscall.Setresgid(egid, egid, egid); err != nil {
+		fail(err)
+	}
+	if err := syscall.Setresuid(euid, euid, euid); err != nil {
+		fail(err)
+	}
+	path, err := exec.LookPath(prog)
+	if err != nil {
+		fail(err)
+	}
+	argv := append([]string{path}, os.Args[1:]...)
+	if strings.HasPrefix(os.Args[0], "-") {
+		argv[0] = "-" + filepath.Base(path)
+	}
+	if os.Getenv("SHELL") == seatDaemon {
+		os.Setenv("SHELL", path) // the daemon's --shell is this wrapper
+	}
+	fail(syscall.Exec(path, argv, os.Environ()))
+}
+
+func initMain() {
 	debug.SetGCPercent(20)
 	cfgFile, status := os.NewFile(3, "seat-config"), os.NewFile(4, "seat-status")
 	unix.CloseOnExec(3)
@@ -86,6 +166,17 @@ func InitMain() {
 	if !cfg.Warm {
 		cfgFile.Close()
 	}
+	if cfg.UIDLockFD > 0 {
+		unix.CloseOnExec(cfg.UIDLockFD)
+	}
+	// The daemon's socket, made here (as the seat's root, in a directory
+	// only that uid and the host's root can enter) and kept open by the
+	// init: a restarted daemon serves the same socket, and connections made
+	// meanwhile wait in its backlog.
+	ln, err := listenUnix(cfg.Sock)
+	if err != nil {
+		fail(err)
+	}
 	if err := setupSeat(&cfg); err != nil {
 		fail(err)
 	}
@@ -94,17 +185,8 @@ func InitMain() {
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		fail(fmt.Errorf("no_new_privs: %w", err))
 	}
-	cred := &syscall.Credential{Uid: learnerUID, Gid: learnerUID, Groups: []uint32{}}
-	if cfg.Rootless {
-		cred.NoSetGroups = true
-	}
-	daemon, err := syscall.ForkExec(seatDaemon, cfg.Args, &syscall.ProcAttr{
-		Dir:   seatHome,
-		Env:   cfg.Env,
-		Files: []uintptr{0, 1, 2},
-		Sys:   &syscall.SysProcAttr{Credential: cred, Setsid: true},
-	})
-	if err != nil {
+	sup := &supervisor{cfg: &cfg, ln: ln, restarted: make(chan struct{}, 1)}
+	if err := sup.start(); err != nil {
 		fail(fmt.Errorf("start daemon: %w", err))
 	}
 	fmt.Fprintln(status, "ok")
@@ -114,23 +196,132 @@ func InitMain() {
 		status.Close()
 	}
 	debug.FreeOSMemory()
+	sup.reap()
+}
+
+// listenUnix creates the daemon's listening socket at path (mode 0600).
+func listenUnix(path string) (int, error) {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("daemon socket: %w", err)
+	}
+	if err := unix.Unlink(path); err != nil && !errors.Is(err, unix.ENOENT) {
+		unix.Close(fd)
+		return -1, fmt.Errorf("daemon socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("daemon socket: bind %s: %w", path, err)
+	}
+	if err := unix.Chmod(path, 0o600); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("daemon socket: %w", err)
+	}
+	if err := unix.Listen(fd, 4096); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("daemon socket: listen: %w", err)
+	}
+	return fd, nil
+}
+
+// supervisor starts the seat's daemon, restarts it whenever it dies (an
+// OOM kill, a crash: the learner cannot signal it), and reaps orphans.
+type supervisor struct {
+	cfg       *initConfig
+	ln        int
+	restarted chan struct{} // a daemon was started after the last one died
+
+	mu      sync.Mutex
+	pid     int // the running daemon; 0 while none is
+	since   time.Time
+	backoff time.Duration
+}
+
+func (s *supervisor) start() error {
+	attr := &syscall.ProcAttr{
+		Dir:   seatHome,
+		Env:   s.cfg.Env,
+		Files: []uintptr{0, 1, 2, uintptr(s.ln)},
+		Sys:   &syscall.SysProcAttr{Setsid: true},
+	}
+	if s.cfg.Rootless {
+		// One mapped uid: the daemon is the learner, as everything is.
+		attr.Sys.Credential = &syscall.Credential{Uid: learnerUID, Gid: learnerUID, NoSetGroups: true}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pid, err := syscall.ForkExec(seatDaemon, s.cfg.Args, attr)
+	if err != nil {
+		return err
+	}
+	s.pid, s.since = pid, time.Now()
+	return nil
+}
+
+// restart starts the daemon again after a pause that grows while it keeps
+// dying young (50 ms, doubling to 2 s; back to 50 ms once one lived 10 s).
+func (s *supervisor) restart(lived time.Duration) {
+	s.mu.Lock()
+	switch {
+	case lived >= 10*time.Second || s.backoff == 0:
+		s.backoff = 50 * time.Millisecond
+	case s.backoff < 2*time.Second:
+		s.backoff *= 2
+	}
+	wait := s.backoff
+	s.mu.Unlock()
+	for {
+		time.Sleep(wait) // the pause itself: nothing to wait on
+		err := s.start()
+		if err == nil {
+			break
+		}
+		fmt.Fprintf(os.Stderr, "seat init: restart daemon: %v\n", err)
+		wait = 2 * time.Second
+	}
+	select {
+	case s.restarted <- struct{}{}:
+	default:
+	}
+}
+
+// reap waits for every child forever: the daemon is restarted, orphans
+// are just reaped. With no child at all (the daemon is between restarts)
+// it waits for the next start.
+func (s *supervisor) reap() {
 	for {
 		var ws syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &ws, 0, nil)
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
+		if errors.Is(err, syscall.ECHILD) {
+			<-s.restarted
+			continue
+		}
 		if err != nil {
+			fmt.Fprintf(os.Stderr, "seat init: wait: %v\n", err)
 			os.Exit(1)
 		}
-		if pid == daemon {
-			fmt.Fprintf(os.Stderr, "seat init: daemon exited (%v)\n", ws)
-			if ws.Exited() {
-				os.Exit(ws.ExitStatus())
-			}
-			os.Exit(128 + int(ws.Signal()))
+		s.mu.Lock()
+		daemon := pid == s.pid
+		lived := time.Since(s.since)
+		if daemon {
+			s.pid = 0
+		}
+		s.mu.Unlock()
+		if daemon {
+			fmt.Fprintf(os.Stderr, "seat init: daemon exited (%v) after %v; restarting it\n", describe(ws), lived.Round(time.Millisecond))
+			go s.restart(lived)
 		}
 	}
+}
+
+func describe(ws syscall.WaitStatus) string {
+	if ws.Signaled() {
+		return "signal " + ws.Signal().String()
+	}
+	return "status " + strconv.Itoa(ws.ExitStatus())
 }
 
 // awaitClaim applies the one claim a warm seat gets, then closes both
@@ -152,26 +343,13 @@ func awaitClaim(dec *json.Decoder, cfgFile, status *os.File) {
 }
 
 // applyClaim runs inside the seat, after pivot_root: the generated /etc
-// files live on /run's tmpfs and are rewritten in place, so the read-only
-// binds over /etc see the new content.
+// files are the seat's own, on its /etc tmpfs, and are rewritten in place.
 func applyClaim(c *initClaim) error {
 	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
 		return fmt.Errorf("sethostname: %w", err)
 	}
 	for target, content := range c.Etc {
-		src := filepath.Join(seatEtcDir, filepath.Base(target))
-		f, err := os.OpenFile(src, os.O_WRONLY|os.O_TRUNC, 0)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // the system has no such file: nothing was bound over it
-		}
-		if err != nil {
-			return err
-		}
-		_, err = f.WriteString(content)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
+		if err := os.WriteFile(target, []byte(content), 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", target, err)
 		}
 	}
@@ -268,17 +446,11 @@ func setupSeat(cfg *initConfig) error {
 	if err := mount("tmpfs", at("/tmp"), "tmpfs", nosuidNodev, "mode=1777,size="+strconv.Itoa(cfg.TmpSizeMB)+"m"); err != nil {
 		return err
 	}
-	// /run: the daemon binary and its socket directory (shared with the host).
+	// /run: the daemon binary (its socket stays outside the seat).
 	if err := mount("tmpfs", at("/run"), "tmpfs", nosuidNodev, "mode=755,size=1m"); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(at(seatSockDir), 0o755); err != nil {
-		return err
-	}
-	if err := mount(cfg.Sock, at(seatSockDir), "", unix.MS_BIND, ""); err != nil {
-		return err
-	}
-	if err := setAttr(at(seatSockDir), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, false); err != nil {
+	if err := os.Mkdir(at(seatRunDir), 0o755); err != nil {
 		return err
 	}
 	if err := touch(at(seatDaemon)); err != nil {
@@ -304,24 +476,8 @@ func setupSeat(cfg *initConfig) error {
 	if err := setAttr(at(seatHome), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, false); err != nil {
 		return err
 	}
-	// The generated /etc files: written on /run's tmpfs (root-owned, so
-	// read-only to the learner), bound read-only over the system's.
-	if len(cfg.Etc) > 0 {
-		if err := os.Mkdir(at(seatEtcDir), 0o755); err != nil {
-			return err
-		}
-	}
-	for target, content := range cfg.Etc {
-		if st, err := os.Stat(at(target)); err != nil || !st.Mode().IsRegular() {
-			continue
-		}
-		src := at(filepath.Join(seatEtcDir, filepath.Base(target)))
-		if err := os.WriteFile(src, []byte(content), 0o644); err != nil {
-			return err
-		}
-		if err := bindFile(src, at(target), unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
-			return err
-		}
+	if err := setupEtc(at, cfg.Etc); err != nil {
+		return err
 	}
 	// Switch to the new root and drop the old one entirely.
 	if err := unix.Chdir(root); err != nil {
@@ -335,6 +491,54 @@ func setupSeat(cfg *initConfig) error {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return err
+	}
+	return nil
+}
+
+// setupEtc gives the seat an /etc of its own: a tmpfs holding the
+// generated files (passwd, group, hosts, ...) and, for every other entry of
+// the system's /etc, a symlink into a read-only bind of it at seatHostEtc
+// (a symlink found there is copied as it is). Nothing in it is a mount
+// point on a host file, so the host replacing one (useradd renames a new
+// /etc/passwd into place, which detaches every mount on the old file in all
+// namespaces) changes nothing in the seat.
+func setupEtc(at func(string) string, gen map[string]string) error {
+	etc, hostEtc := at("/etc"), at(seatHostEtc)
+	if err := os.Mkdir(hostEtc, 0o755); err != nil {
+		return err
+	}
+	if err := mount(etc, hostEtc, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	if err := setAttr(hostEtc, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, true); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(hostEtc)
+	if err != nil {
+		return err
+	}
+	if err := mount("tmpfs", etc, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755,size=2m"); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if _, ok := gen["/etc/"+name]; ok {
+			continue
+		}
+		target := seatHostEtc + "/" + name
+		if e.Type()&fs.ModeSymlink != 0 {
+			if target, err = os.Readlink(filepath.Join(hostEtc, name)); err != nil {
+				return err
+			}
+		}
+		if err := os.Symlink(target, filepath.Join(etc, name)); err != nil {
+			return err
+		}
+	}
+	for target, content := range gen {
+		if err := os.WriteFile(at(target), []byte(content), 0o644); err != nil {
+			return err
+		}
 	}
 	return nil
 }

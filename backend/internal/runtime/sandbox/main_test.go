@@ -38,6 +38,8 @@ const (
 	envAgent      = "CTSB_TEST_AGENT"
 	envInternet   = "CTSB_TEST_INTERNET"
 	envInNetns    = "CTSB_TEST_IN_NETNS"
+	envInMountns  = "CTSB_TEST_IN_MOUNTNS"
+	envUnixDial   = "CTSB_TEST_UNIX_DIAL" // connect to this unix socket and say how it went
 	// envSlowStart makes the stand-in daemon wait that many milliseconds
 	// before it listens (a seat that takes long to start).
 	envSlowStart = "CTSB_TEST_SLOW_START_MS"
@@ -59,6 +61,8 @@ func TestMain(m *testing.M) {
 		os.Exit(agentMain(os.Getenv(envAgent)))
 	case os.Getenv(envInternet) == "1":
 		os.Exit(internetMain())
+	case os.Getenv(envUnixDial) != "":
+		os.Exit(unixDialMain(os.Getenv(envUnixDial)))
 	}
 	code := func() int {
 		if os.Geteuid() == 0 {
@@ -216,7 +220,16 @@ func fakeDaemon(args []string) int {
 	if ms, _ := strconv.Atoi(os.Getenv(envSlowStart)); ms > 0 {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 	}
-	ln, err := net.Listen("unix", strings.TrimPrefix(*listen, "unix:"))
+	var ln net.Listener
+	var err error
+	if fd, ok := strings.CutPrefix(*listen, "fd:"); ok {
+		n, _ := strconv.Atoi(fd)
+		f := os.NewFile(uintptr(n), "listener")
+		ln, err = net.FileListener(f)
+		f.Close()
+	} else {
+		ln, err = net.Listen("unix", strings.TrimPrefix(*listen, "unix:"))
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -233,9 +246,9 @@ func fakeDaemon(args []string) int {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, req.Argv[0], req.Argv[1:]...)
+		cmd := learnerCommand(ctx, req.Argv)
 		cmd.Dir = *root
-		cmd.Env = append(os.Environ(), req.Env...)
+		cmd.Env = append(cmd.Env, req.Env...)
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		res := execResult{}
@@ -274,6 +287,21 @@ func fakeDaemon(args []string) int {
 	})
 	_ = http.Serve(ln, mux)
 	return 1
+}
+
+// learnerCommand runs argv as the learner, as the real daemon starts
+// shells: through the seat's learner wrapper when the daemon has its own
+// uid (learnerMarker in its environment).
+func learnerCommand(ctx context.Context, argv []string) *exec.Cmd {
+	if os.Getenv(learnerMarker) == "" {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Env = os.Environ()
+		return cmd
+	}
+	cmd := exec.CommandContext(ctx, seatDaemon, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	cmd.Env = append(os.Environ(), learnerMarker+"="+argv[0])
+	return cmd
 }
 
 func dialOnce(addr string, timeout time.Duration) dialResult {

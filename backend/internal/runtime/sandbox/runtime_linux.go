@@ -92,6 +92,12 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.DiskMB == 0 {
 		cfg.DiskMB = DefaultDiskMB
 	}
+	if cfg.UIDBase%idRange != 0 {
+		return nil, fmt.Errorf("sandbox: UIDBase %d is not a multiple of %d", cfg.UIDBase, idRange)
+	}
+	if cfg.UIDLockDir == "" {
+		cfg.UIDLockDir = uidLockDir
+	}
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = "/clarateach"
 	}
@@ -134,6 +140,11 @@ func New(cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("sandbox: base dir: %w", err)
 	}
 	r.rootless = os.Geteuid() != 0
+	if !r.rootless {
+		if err := os.MkdirAll(r.cfg.UIDLockDir, 0o700); err != nil {
+			return nil, fmt.Errorf("sandbox: uid lock dir: %w", err)
+		}
+	}
 	// The seat's init runs as an unprivileged host uid: it must be able to
 	// reach these.
 	for _, c := range []struct {
@@ -282,32 +293,46 @@ func seatKey(spec runtime.Spec) (string, error) {
 }
 
 // allocSlot reserves a free slot with an O_EXCL file in <base>/.slots, so
-// that allocations survive agent restarts without any other state.
-func (r *Runtime) allocSlot(key string) (int, error) {
+// that allocations survive agent restarts without any other state, and
+// (as root) the slot's host uid range, host-wide: the returned lock file is
+// flock'ed, and the seat's init inherits it and holds the lock for as long
+// as it lives. Another runtime on the host (another agent, a test) skips a
+// range whose lock is held, so no two live seats ever share a uid.
+func (r *Runtime) allocSlot(key string) (int, *os.File, error) {
 	dir := filepath.Join(r.cfg.BaseDir, ".slots")
 	r.mu.Lock()
 	start := r.next
 	r.mu.Unlock()
 	for i := 0; i < r.capacity; i++ {
 		n := (start + i) % r.capacity
-		f, err := os.OpenFile(filepath.Join(dir, strconv.Itoa(n)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		p := filepath.Join(dir, strconv.Itoa(n))
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
 		if err != nil {
-			return 0, fmt.Errorf("sandbox: slot: %w", err)
+			return 0, nil, fmt.Errorf("sandbox: slot: %w", err)
 		}
 		_, err = f.WriteString(key)
 		f.Close()
 		if err != nil {
-			return 0, fmt.Errorf("sandbox: slot: %w", err)
+			_ = os.Remove(p)
+			return 0, nil, fmt.Errorf("sandbox: slot: %w", err)
+		}
+		lock, err := r.lockUIDs(n)
+		if err != nil {
+			_ = os.Remove(p)
+			if errors.Is(err, errUIDsTaken) {
+				continue
+			}
+			return 0, nil, err
 		}
 		r.mu.Lock()
 		r.next = n + 1
 		r.mu.Unlock()
-		return n, nil
+		return n, lock, nil
 	}
-	return 0, runtime.ErrCapacity
+	return 0, nil, runtime.ErrCapacity
 }
 
 func (r *Runtime) releaseSlot(n int, key string) {
@@ -315,6 +340,30 @@ func (r *Runtime) releaseSlot(n int, key string) {
 	if b, err := os.ReadFile(p); err == nil && string(b) == key {
 		_ = os.Remove(p)
 	}
+}
+
+var errUIDsTaken = errors.New("uid range in use")
+
+// lockUIDs takes the host-wide lock on slot n's uid range (nil when
+// rootless: there is no range). errUIDsTaken: a live seat of some runtime
+// on this host has it.
+func (r *Runtime) lockUIDs(n int) (*os.File, error) {
+	if r.rootless {
+		return nil, nil
+	}
+	p := filepath.Join(r.cfg.UIDLockDir, strconv.Itoa(r.cfg.UIDBase+n*idRange))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: uid lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errUIDsTaken
+		}
+		return nil, fmt.Errorf("sandbox: uid lock %s: %w", p, err)
+	}
+	return f, nil
 }
 
 // slotAddrs returns the host and seat addresses of slot n.
@@ -407,9 +456,14 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 	mark := func(step string) {
 		timings = append(timings, step, time.Since(t0).Round(10*time.Microsecond))
 	}
-	slot, err := r.allocSlot(key)
+	slot, uidLock, err := r.allocSlot(key)
 	if err != nil {
 		return nil, nil, err
+	}
+	if uidLock != nil {
+		// The init holds it from its start; ours goes once it has its copy
+		// (or the start failed: the range is free again).
+		defer uidLock.Close()
 	}
 	ex := &extra{Slot: slot, Key: key}
 	var cmd *exec.Cmd
@@ -433,10 +487,10 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 		r.cleanup(context.Background(), ex, cleanDir, false)
 	}()
 
-	hostUID, hostGID := os.Geteuid(), os.Getegid()
+	owner := seatOwner{root: os.Geteuid(), learner: os.Geteuid(), rootGID: os.Getegid(), learnerGID: os.Getegid()}
 	if !r.rootless {
 		ex.UIDBase = r.cfg.UIDBase + slot*idRange
-		hostUID, hostGID = ex.UIDBase+learnerUID, ex.UIDBase+learnerUID
+		owner = seatOwner{root: ex.UIDBase, learner: ex.UIDBase + learnerUID, rootGID: ex.UIDBase, learnerGID: ex.UIDBase + learnerUID}
 	}
 	if r.cgroups != nil {
 		cg, err := r.cgroups.create(key, w.limits())
@@ -450,17 +504,17 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 		c.Close()
 		return nil, nil, fmt.Errorf("sandbox: seat %s is already running", key)
 	}
-	if err := r.prepareDir(dir, hostUID, hostGID, !w.disk.on()); err != nil {
+	if err := r.prepareDir(dir, owner, !w.disk.on()); err != nil {
 		return nil, nil, err
 	}
 	prepared = true
 	mark("dirs")
 	var home *os.File // the seat's home file system, with a disk limit
 	if w.disk.on() {
-		if home, err = r.mountHomeImage(dir, *w.disk, hostUID, hostGID); err != nil {
+		if home, err = r.mountHomeImage(dir, *w.disk, owner.learner, owner.learnerGID); err != nil {
 			return nil, nil, err
 		}
-		defer home.Close() // the seat's mount namespace holds it from fd 5
+		defer home.Close() // the seat's mount namespace holds it from its init's fd
 		ex.Disk = w.disk
 		mark("disk")
 	}
@@ -469,10 +523,10 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 		Root:      filepath.Join(r.cfg.BaseDir, rootDirName),
 		RootFS:    orRoot(r.cfg.RootFS),
 		Home:      filepath.Join(dir, "home"),
-		Sock:      filepath.Join(dir, "sock"),
+		Sock:      sock,
 		Daemon:    r.cfg.DaemonPath,
-		Args:      append(append([]string{seatDaemon}, r.cfg.DaemonArgs...), "--listen", "unix:"+seatSockDir+"/"+sockName, "--root", seatHome, "--shell", r.cfg.Shell),
-		Env:       append([]string{"HOME=" + seatHome, "USER=" + learnerName, "LOGNAME=" + learnerName, "SHELL=" + r.cfg.Shell, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm-256color", "LANG=C.UTF-8"}, r.cfg.DaemonEnv...),
+		Args:      r.daemonArgs(),
+		Env:       r.daemonEnv(),
 		Hostname:  hostname(w.seat, warm),
 		TmpSizeMB: r.cfg.TmpSizeMB,
 		Masks:     r.masks,
@@ -546,6 +600,10 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 		extraFiles = append(extraFiles, home)
 		ic.HomeFD = 3 + len(extraFiles) - 1
 	}
+	if uidLock != nil {
+		extraFiles = append(extraFiles, uidLock)
+		ic.UIDLockFD = 3 + len(extraFiles) - 1
+	}
 	cmd = &exec.Cmd{
 		Path:        r.cfg.InitPath,
 		Args:        []string{"clarateach-seat-init", key},
@@ -607,7 +665,7 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 		return nil, nil, fmt.Errorf("sandbox: seat %s: %s (log: %s)", key, st, tailFile(filepath.Join(dir, "seat.log"), 2048))
 	}
 	release()
-	if err := waitSocket(ctx, sock, deadline, exited); err != nil {
+	if err := waitReady(ctx, sock, deadline, exited); err != nil {
 		return nil, nil, fmt.Errorf("sandbox: seat %s: %w (log: %s)", key, err, tailFile(filepath.Join(dir, "seat.log"), 512))
 	}
 	mark("ready")
@@ -661,23 +719,33 @@ func (r *Runtime) hostNet(veth string, pid int, hostAddr netip.Prefix) error {
 	return linkUp(veth)
 }
 
+// seatOwner are the host ids owning a seat's directory (its root's) and
+// home (its learner's).
+type seatOwner struct{ root, rootGID, learner, learnerGID int }
+
 // prepareDir lays out the seat's host directory:
 //
+//	<dir>           owned by the seat's root uid, mode 0700: no other seat's
+//	                uid (nor this seat's learner) can enter it
 //	<dir>/home      the learner's files (owned by the learner's host uid)
-//	<dir>/sock      the daemon's socket directory (idem, mode 0700)
+//	<dir>/sock      the daemon's socket directory (the seat root's, 0700;
+//	                the init creates the socket; the agent, root, dials it)
 //	<dir>/seat.log  the seat init's and daemon's stdout/stderr
 //
 // With a disk limit (withHome false) the home is an image file instead,
 // made by mountHomeImage.
-func (r *Runtime) prepareDir(dir string, uid, gid int, withHome bool) error {
-	if err := os.Mkdir(dir, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
+func (r *Runtime) prepareDir(dir string, o seatOwner, withHome bool) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("sandbox: seat dir: %w", err)
 	}
-	if err := os.Chmod(dir, 0o711); err != nil {
+	if err := os.Chmod(dir, 0o700); err != nil {
 		return err
 	}
+	if err := os.Chown(dir, o.root, o.rootGID); err != nil {
+		return fmt.Errorf("sandbox: chown seat dir: %w", err)
+	}
 	if withHome {
-		if err := prepareHomeDir(filepath.Join(dir, "home"), uid, gid); err != nil {
+		if err := prepareHomeDir(filepath.Join(dir, "home"), o.learner, o.learnerGID); err != nil {
 			return err
 		}
 	}
@@ -685,7 +753,10 @@ func (r *Runtime) prepareDir(dir string, uid, gid int, withHome bool) error {
 	if err := os.Mkdir(sockDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("sandbox: sock dir: %w", err)
 	}
-	if err := os.Chown(sockDir, uid, gid); err != nil {
+	if err := os.Chmod(sockDir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(sockDir, o.root, o.rootGID); err != nil {
 		return err
 	}
 	_ = os.Remove(filepath.Join(sockDir, sockName))
@@ -711,6 +782,27 @@ func prepareHomeDir(home string, uid, gid int) error {
 	return nil
 }
 
+// daemonArgs is the daemon's command line: it serves the socket the init
+// made (fd 3) and, as root, starts shells through the learner wrapper
+// (InitMain with learnerMarker), which drops the daemon's real uid.
+func (r *Runtime) daemonArgs() []string {
+	shell := r.cfg.Shell
+	if !r.rootless {
+		shell = seatDaemon
+	}
+	return append(append([]string{seatDaemon}, r.cfg.DaemonArgs...),
+		"--listen", "fd:"+strconv.Itoa(listenFD), "--root", seatHome, "--shell", shell)
+}
+
+func (r *Runtime) daemonEnv() []string {
+	env := []string{"HOME=" + seatHome, "USER=" + learnerName, "LOGNAME=" + learnerName, "SHELL=" + r.cfg.Shell,
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm-256color", "LANG=C.UTF-8"}
+	if !r.rootless {
+		env = append(env, daemonMarker+"=1", learnerMarker+"="+r.cfg.Shell)
+	}
+	return append(env, r.cfg.DaemonEnv...)
+}
+
 // hostname is a seat's host name; warm seats get theirs when claimed.
 func hostname(seat int, warm bool) string {
 	if warm {
@@ -726,6 +818,7 @@ func (r *Runtime) etcFiles(host string) map[string]string {
 	files := map[string]string{
 		"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n" +
 			fmt.Sprintf("%s:x:%d:%d:Learner:%s:%s\n", learnerName, learnerUID, learnerUID, seatHome, r.cfg.Shell) +
+			fmt.Sprintf("%s:x:%d:%d:workspace daemon:/nonexistent:/usr/sbin/nologin\n", daemonName, daemonUID, learnerUID) +
 			"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
 		"/etc/group":    fmt.Sprintf("root:x:0:\ntty:x:5:\n%s:x:%d:\nnogroup:x:65534:\n", learnerName, learnerUID),
 		"/etc/hosts":    "127.0.0.1\tlocalhost\n127.0.1.1\t" + host + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
@@ -750,31 +843,31 @@ func chownTree(root string, uid, gid int) error {
 	})
 }
 
-// waitSocket polls until the daemon accepts connections on sock.
-func waitSocket(ctx context.Context, sock string, deadline time.Time, exited <-chan struct{}) error {
+// waitReady waits until the daemon answers GET /health on sock. The init
+// made the socket before the daemon started, so a request waits in its
+// backlog until the daemon serves it; one that fails (the seat is still
+// being built, the daemon died and is being restarted) is retried.
+func waitReady(ctx context.Context, sock string, deadline time.Time, exited <-chan struct{}) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	c := runtime.UnixClient(sock)
 	delay := 200 * time.Microsecond
 	for {
-		c, err := net.DialTimeout("unix", sock, time.Second)
+		err := runtime.DaemonHealth(ctx, c, "http://workspace")
 		if err == nil {
-			c.Close()
 			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("daemon not ready: %w", err)
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return fmt.Errorf("daemon not ready: %w", err)
 		case <-exited:
 			t.Stop()
 			return errors.New("seat exited before its daemon was ready")
 		case <-t.C:
 		}
-		// A failed connect to a unix socket costs microseconds; a coarse
-		// interval would only leave the seat unannounced after it is ready.
-		if delay < time.Millisecond {
+		if delay < 10*time.Millisecond {
 			delay *= 2
 		}
 	}

@@ -71,8 +71,13 @@ type Config struct {
 	// "/clarateach") or relative to the agent's own cgroup.
 	CgroupParent string
 	// UIDBase is the first host uid of the seats' id ranges: seat slot n
-	// maps its uids 0..65535 to UIDBase+n*65536... (default 1<<30).
+	// maps its uids 0..65535 to UIDBase+n*65536... (default 1<<30; a
+	// multiple of 65536).
 	UIDBase int
+	// UIDLockDir holds one lock file per host uid range in use, shared by
+	// every sandbox runtime on the host (default /run/clarateach/uids):
+	// a range is taken while a seat's init holds the flock on its file.
+	UIDLockDir string
 	// MaskPaths are host directories hidden inside seats (an empty
 	// read-only tmpfs over them), e.g. the agent's state directory.
 	// BaseDir is always hidden.
@@ -121,12 +126,25 @@ const (
 	vethPrefix  = "ctsb"
 	learnerUID  = 1000
 	learnerName = "learner"
-	idRange     = 65536
-	seatHome    = "/home/" + learnerName
-	seatRunDir  = "/run/clarateach"
-	seatSockDir = seatRunDir + "/sock"
-	seatDaemon  = seatRunDir + "/workspace"
-	sockName    = "workspace.sock"
-	seatEtcDir  = seatRunDir + "/etc" // the generated /etc files, on /run's tmpfs
-	rootDirName = ".root"             // <BaseDir>/.root: every seat's root mount point
+	// daemonUID is the workspace daemon's real and saved uid inside the
+	// seat (its effective uid is the learner's, for the learner's files):
+	// the learner cannot signal or trace a process whose real and saved
+	// uids are not its own.
+	daemonUID  = 999
+	daemonName = "clarateach"
+	// daemonMarker tells InitMain it is the daemon, started as the seat's
+	// root: it switches to daemonUID/learnerUID and returns.
+	daemonMarker = "_CLARATEACH_SANDBOX_DAEMON"
+	// learnerMarker names the program that InitMain, started by the
+	// daemon, execs as the learner (real, effective and saved uid).
+	learnerMarker = "_CLARATEACH_SANDBOX_AS_LEARNER"
+	listenFD      = 3 // the daemon's listening socket, created by the init
+	idRange       = 65536
+	seatHome      = "/home/" + learnerName
+	seatRunDir    = "/run/clarateach"
+	seatDaemon    = seatRunDir + "/workspace"
+	sockName      = "workspace.sock"
+	seatHostEtc   = seatRunDir + "/host-etc" // the system's /etc, read-only, behind the seat's own
+	rootDirName   = ".root"                  // <BaseDir>/.root: every seat's root mount point
+	uidLockDir    = "/run/clarateach/uids"
 )
