@@ -187,3 +187,39 @@ func InsertWithCode(code *string, n int, insert func() (inserted bool, err error
 		}
 	}
 }
+
+// CheckQuota refuses a quota no instructor could work with sensibly:
+// negative limits, or workshops limited to less than an hour.
+func CheckQuota(q Quota) error {
+	if q.RunningWorkshops < 0 || q.Seats < 0 {
+		return fmt.Errorf("quota: running workshops and seats must be 0 or more (got %d and %d)", q.RunningWorkshops, q.Seats)
+	}
+	if q.WorkshopHours < 1 {
+		return fmt.Errorf("quota: workshop hours must be at least 1 (got %d)", q.WorkshopHours)
+	}
+	return nil
+}
+
+// PrepareInvite fills an empty ID and CreatedAt, and normalises the email
+// and times.
+func PrepareInvite(inv *Invite, now time.Time) {
+	if inv.ID == "" {
+		inv.ID = token.NewID()
+	}
+	if inv.CreatedAt.IsZero() {
+		inv.CreatedAt = now
+	}
+	inv.Email = NormEmail(inv.Email)
+	inv.CreatedAt, inv.ExpiresAt, inv.UsedAt = UTC(inv.CreatedAt), UTC(inv.ExpiresAt), UTCPtr(inv.UsedAt)
+}
+
+// PrepareMember fills an empty Role (assistant) and CreatedAt.
+func PrepareMember(m *Member, now time.Time) {
+	if m.Role == "" {
+		m.Role = MemberAssistant
+	}
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = now
+	}
+	m.CreatedAt = UTC(m.CreatedAt)
+}

@@ -247,4 +247,102 @@ type Store interface {
 	// expired, or already held by holder (then it is extended).
 	TryLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error
+
+	Accounts
+}
+
+// ---- accounts: quotas, invites, co-instructors ------------------------------
+
+// ErrInvite is what CreateUserWithInvite returns for an invite token that
+// is unknown, expired, already used, or made out to another email.
+var ErrInvite = errors.New("invite is invalid, expired, used or for another email")
+
+// Quota is an instructor's limits (admins have none). RunningWorkshops and
+// Seats bound the owner's workshops whose desired state is running (0 means
+// none may run); WorkshopHours bounds how long one started workshop may run
+// (at least 1).
+type Quota struct {
+	RunningWorkshops int `json:"running_workshops"`
+	Seats            int `json:"seats"`
+	WorkshopHours    int `json:"workshop_hours"`
+}
+
+// Usage is what an owner's workshops that are desired running (and not
+// deleted) take.
+type Usage struct {
+	RunningWorkshops int `json:"running_workshops"`
+	Seats            int `json:"seats"`
+}
+
+// Invite lets one person create an instructor account until ExpiresAt.
+// Only the SHA-256 of the token is stored; the token is shown once.
+type Invite struct {
+	ID        string     `json:"id"`
+	TokenHash string     `json:"-"`
+	Email     string     `json:"email,omitempty"` // "" = anyone holding the link
+	CreatedBy string     `json:"created_by"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at,omitempty"`
+	UsedBy    string     `json:"used_by,omitempty"`
+}
+
+// Member roles.
+const MemberAssistant = "assistant"
+
+// Member is a co-instructor (teaching assistant) of a workshop; Email and
+// Name are the user's, filled when listing.
+type Member struct {
+	WorkshopID string    `json:"workshop_id"`
+	UserID     string    `json:"user_id"`
+	Role       string    `json:"role"`
+	Email      string    `json:"email"`
+	Name       string    `json:"name"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Accounts is the part of Store behind sign-up, quotas and co-instructors.
+type Accounts interface {
+	// ListUsers lists every account, oldest first.
+	ListUsers(ctx context.Context) ([]User, error)
+
+	// GetQuota is the user's own quota; ErrNotFound means the server's
+	// defaults apply. SetQuota writes it (the user must exist);
+	// DeleteQuota returns the user to the defaults (no-op when none).
+	GetQuota(ctx context.Context, userID string) (*Quota, error)
+	SetQuota(ctx context.Context, userID string, q Quota) error
+	DeleteQuota(ctx context.Context, userID string) error
+	// OwnerUsage is what the owner's running workshops take now.
+	OwnerUsage(ctx context.Context, ownerID string) (Usage, error)
+	// CreateWorkshopWithin is CreateWorkshop, with check called first with
+	// the owner's usage while the owner is locked: concurrent calls (and
+	// UpdateWorkshopWithin calls) for one owner are serialised, so checks
+	// against a quota cannot race. check's error aborts and is returned.
+	CreateWorkshopWithin(ctx context.Context, w *Workshop, check func(Usage) error) error
+	// UpdateWorkshopWithin is UpdateWorkshop under the same owner lock; fn
+	// also gets the usage of the owner's OTHER workshops.
+	UpdateWorkshopWithin(ctx context.Context, id string, fn func(w *Workshop, others Usage) error) (*Workshop, error)
+
+	// CreateInvite stores an invite (ID and CreatedAt filled when empty).
+	CreateInvite(ctx context.Context, inv *Invite) error
+	ListInvites(ctx context.Context) ([]Invite, error)
+	// DeleteInvite withdraws an unused invite; ErrNotFound when missing.
+	DeleteInvite(ctx context.Context, id string) error
+	// CreateUserWithInvite uses the invite whose token hashes to tokenHash
+	// and creates u in one transaction: an unknown, expired (at now), used
+	// or other-email invite is ErrInvite and creates nothing; a taken email
+	// is ErrConflict and leaves the invite unused.
+	CreateUserWithInvite(ctx context.Context, u *User, tokenHash string, now time.Time) (*Invite, error)
+
+	// AddMember makes a user a co-instructor of a workshop (ErrConflict
+	// when already one, ErrNotFound when either is missing).
+	AddMember(ctx context.Context, m *Member) error
+	// RemoveMember is ErrNotFound when the user is not a member.
+	RemoveMember(ctx context.Context, workshopID, userID string) error
+	// GetMember is ErrNotFound when the user is not a member.
+	GetMember(ctx context.Context, workshopID, userID string) (*Member, error)
+	ListMembers(ctx context.Context, workshopID string) ([]Member, error)
+	// ListMemberWorkshops lists the workshops (not deleted) a user assists
+	// on, newest first.
+	ListMemberWorkshops(ctx context.Context, userID string) ([]Workshop, error)
 }

@@ -258,8 +258,18 @@ func scanWorkshop(row pgx.Row) (*store.Workshop, error) {
 // ErrConflict.
 func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 	store.PrepareWorkshop(w, now())
+	return insertWorkshop(ctx, s.pool, w)
+}
+
+// execer is what insertWorkshop needs of a pool or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// insertWorkshop inserts a prepared workshop (CreateWorkshop's rules).
+func insertWorkshop(ctx context.Context, q execer, w *store.Workshop) error {
 	inserted, err := store.InsertWithCode(&w.Code, token.WorkshopCodeLen, func() (bool, error) {
-		tag, err := s.pool.Exec(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
+		tag, err := q.Exec(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)
 			ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
@@ -316,26 +326,32 @@ func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Wo
 		if err := fn(w); err != nil {
 			return err
 		}
-		w.ID = id
-		store.NormWorkshop(w)
-		w.UpdatedAt = now()
-		_, err = tx.Exec(ctx, `UPDATE workshops SET owner_id=$2, name=$3, code=$4, seats=$5, status=$6,
-			desired_state=$7, status_reason=$8, step=$9, starts_at=$10, ends_at=$11, lab_guide=$12,
-			provisioner=$13, agent_url=$14, agent_token=$15, attempts=$16, next_attempt_at=$17,
-			updated_at=$18, deleted_at=$19, disk_mb=$20 WHERE id = $1`,
-			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
-			w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-			w.NextAttemptAt, w.UpdatedAt, w.DeletedAt, w.DiskMB)
-		if err != nil {
-			return mapErr("update workshop", err)
-		}
-		out = w
-		return nil
+		out, err = writeWorkshop(ctx, tx, id, w)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// writeWorkshop writes back a workshop read under lock in tx (UpdatedAt
+// set to now).
+func writeWorkshop(ctx context.Context, tx pgx.Tx, id string, w *store.Workshop) (*store.Workshop, error) {
+	w.ID = id
+	store.NormWorkshop(w)
+	w.UpdatedAt = now()
+	_, err := tx.Exec(ctx, `UPDATE workshops SET owner_id=$2, name=$3, code=$4, seats=$5, status=$6,
+		desired_state=$7, status_reason=$8, step=$9, starts_at=$10, ends_at=$11, lab_guide=$12,
+		provisioner=$13, agent_url=$14, agent_token=$15, attempts=$16, next_attempt_at=$17,
+		updated_at=$18, deleted_at=$19, disk_mb=$20 WHERE id = $1`,
+		w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
+		w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
+		w.NextAttemptAt, w.UpdatedAt, w.DeletedAt, w.DiskMB)
+	if err != nil {
+		return nil, mapErr("update workshop", err)
+	}
+	return w, nil
 }
 
 // SeatsUsed implements store.Store.

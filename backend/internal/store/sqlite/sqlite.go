@@ -266,7 +266,7 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 
 // ---- users -----------------------------------------------------------------
 
-func scanUser(row *sql.Row) (*store.User, error) {
+func scanUser(row scanner) (*store.User, error) {
 	var u store.User
 	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.Role, timeCol{&u.CreatedAt}); err != nil {
 		return nil, err
@@ -352,8 +352,13 @@ func scanWorkshop(row scanner) (*store.Workshop, error) {
 // ErrConflict.
 func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 	store.PrepareWorkshop(w, now())
+	return insertWorkshop(ctx, s.w, w)
+}
+
+// insertWorkshop inserts a prepared workshop (CreateWorkshop's rules).
+func insertWorkshop(ctx context.Context, q querier, w *store.Workshop) error {
 	inserted, err := store.InsertWithCode(&w.Code, token.WorkshopCodeLen, func() (bool, error) {
-		res, err := s.w.ExecContext(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
+		res, err := q.ExecContext(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 			encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
@@ -409,26 +414,31 @@ func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Wo
 		if err := fn(w); err != nil {
 			return err
 		}
-		w.ID = id
-		store.NormWorkshop(w)
-		w.UpdatedAt = now()
-		_, err = tx.ExecContext(ctx, `UPDATE workshops SET owner_id=?, name=?, code=?, seats=?, status=?,
-			desired_state=?, status_reason=?, step=?, starts_at=?, ends_at=?, lab_guide=?,
-			provisioner=?, agent_url=?, agent_token=?, attempts=?, next_attempt_at=?,
-			updated_at=?, deleted_at=?, disk_mb=? WHERE id = ?`,
-			w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
-			encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-			encp(w.NextAttemptAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.ID)
-		if err != nil {
-			return mapErr("update workshop", err)
-		}
-		out = w
-		return nil
+		out, err = writeWorkshop(ctx, tx, id, w)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// writeWorkshop writes back a workshop read in tx (UpdatedAt set to now).
+func writeWorkshop(ctx context.Context, tx *sql.Tx, id string, w *store.Workshop) (*store.Workshop, error) {
+	w.ID = id
+	store.NormWorkshop(w)
+	w.UpdatedAt = now()
+	_, err := tx.ExecContext(ctx, `UPDATE workshops SET owner_id=?, name=?, code=?, seats=?, status=?,
+		desired_state=?, status_reason=?, step=?, starts_at=?, ends_at=?, lab_guide=?,
+		provisioner=?, agent_url=?, agent_token=?, attempts=?, next_attempt_at=?,
+		updated_at=?, deleted_at=?, disk_mb=? WHERE id = ?`,
+		w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
+		encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
+		encp(w.NextAttemptAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.ID)
+	if err != nil {
+		return nil, mapErr("update workshop", err)
+	}
+	return w, nil
 }
 
 // SeatsUsed implements store.Store.

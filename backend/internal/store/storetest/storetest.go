@@ -49,6 +49,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PurgeWorkshop", testPurgeWorkshop},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"ConcurrentJoins", ConcurrentJoins},
+		{"Quotas", testQuotas},
+		{"OwnerUsage", testOwnerUsage},
+		{"QuotaRace", QuotaRace},
+		{"Invites", testInvites},
+		{"Members", testMembers},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,3 +95,27 @@ func ListEvents(workshopID string, afterID int64, limit int, param func(n int) s
 			WHERE ` + where + ` ORDER BY id DESC LIMIT ` + param(3) + `) tail ORDER BY id`,
 		[]any{workshopID, afterID, limit}
 }
+
+// OwnerUsageSQL counts an owner's (param 1) workshops that are desired
+// running and not deleted, and their seats, leaving out the workshop whose
+// id is param 2 ("" leaves out none).
+func OwnerUsageSQL(param func(n int) string) string {
+	return `SELECT count(*), COALESCE(sum(seats), 0) FROM workshops
+		WHERE owner_id = ` + param(1) + ` AND id <> ` + param(2) + `
+			AND desired_state = 'running' AND NOT ` + deletedSQL
+}
+
+// MemberSelect reads workshop_members m joined with users u, in the order
+// the engines scan a store.Member: workshop_id, user_id, role, created_at,
+// email, name. Append a WHERE clause.
+const MemberSelect = `SELECT m.workshop_id, m.user_id, m.role, m.created_at, u.email, u.name
+	FROM workshop_members m JOIN users u ON u.id = m.user_id`
+
+// MemberWorkshopsSQL lists the workshops (not deleted) that the user
+// (param 1) is a member of, newest first.
+func MemberWorkshopsSQL(param func(n int) string) string {
+	return `SELECT ` + WorkshopCols + ` FROM workshops
+		WHERE id IN (SELECT workshop_id FROM workshop_members WHERE user_id = ` + param(1) + `)
+			AND NOT ` + deletedSQL + `
+		ORDER BY created_at DESC, id DESC`
+}
