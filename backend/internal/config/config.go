@@ -65,6 +65,16 @@ type Config struct {
 	AdminEmail    string // ADMIN_EMAIL
 	AdminPassword string // ADMIN_PASSWORD
 
+	// Signup is who may create instructor accounts (SIGNUP): closed
+	// (default), invite or open; see the Signup* constants.
+	Signup string
+	// InviteTTL is how long an invite link stays usable (INVITE_TTL,
+	// default 72h).
+	InviteTTL time.Duration
+	// Quota is every instructor's default quota (QUOTA_RUNNING_WORKSHOPS,
+	// QUOTA_SEATS, QUOTA_WORKSHOP_HOURS); admins change it per instructor.
+	Quota Quota
+
 	// Local provisioner.
 	AgentRuntime string // AGENT_RUNTIME: sandbox | process | "" (best available)
 	DaemonPath   string // WORKSPACE_DAEMON: path of the workspace daemon binary
@@ -82,6 +92,34 @@ type Config struct {
 	// Sources records where each secret came from (never the value).
 	Sources map[string]string
 }
+
+// Sign-up modes.
+const (
+	// SignupClosed: accounts come only from admins: the CLI, or an invite
+	// made out to one email address.
+	SignupClosed = "closed"
+	// SignupInvite: as closed, and admins may also make invite links for
+	// anyone who holds them (single use, expiring).
+	SignupInvite = "invite"
+	// SignupOpen: anyone may create an instructor account.
+	SignupOpen = "open"
+)
+
+// Quota is an instructor's limits: workshops desired running at once, seats
+// across them, and hours one started workshop may run.
+type Quota struct {
+	RunningWorkshops int
+	Seats            int
+	WorkshopHours    int
+}
+
+// DefaultQuota is the default instructor quota: sized for a small team on
+// one host of about 30 seats per workshop (two full workshops at once, each
+// at most a working day).
+var DefaultQuota = Quota{RunningWorkshops: 2, Seats: 60, WorkshopHours: 8}
+
+// DefaultInviteTTL is how long an invite link stays usable by default.
+const DefaultInviteTTL = 72 * time.Hour
 
 // Local reports whether the configuration is local (single machine) mode.
 func (c *Config) Local() bool { return c.Provisioner == ProvisionerLocal }
@@ -145,6 +183,9 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	seatNet, nerr := boolEnvDefault(env, "SEAT_NETWORK", true)
 	warm, wserr := intEnv(env, "WARM_SEATS", 0)
 	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr, wserr); err != nil {
+		return nil, err
+	}
+	if err := loadSignup(c, env); err != nil {
 		return nil, err
 	}
 	var cors string
@@ -277,6 +318,34 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 		return nil, errors.New("WORKSPACE_TOKEN_SECRET and JWT_SECRET must be at least 16 characters")
 	}
 	return c, nil
+}
+
+// loadSignup reads SIGNUP, INVITE_TTL and the QUOTA_* defaults.
+func loadSignup(c *Config, env func(string) string) error {
+	c.Signup = strings.ToLower(strings.TrimSpace(env("SIGNUP")))
+	switch c.Signup {
+	case "":
+		c.Signup = SignupClosed
+	case SignupClosed, SignupInvite, SignupOpen:
+	default:
+		return fmt.Errorf("SIGNUP must be closed, invite or open, not %q", env("SIGNUP"))
+	}
+	ttl, terr := durEnv(env, "INVITE_TTL", DefaultInviteTTL)
+	run, rerr := intEnv(env, "QUOTA_RUNNING_WORKSHOPS", DefaultQuota.RunningWorkshops)
+	seats, serr := intEnv(env, "QUOTA_SEATS", DefaultQuota.Seats)
+	hours, herr := intEnv(env, "QUOTA_WORKSHOP_HOURS", DefaultQuota.WorkshopHours)
+	if err := errors.Join(terr, rerr, serr, herr); err != nil {
+		return err
+	}
+	if ttl < time.Minute || ttl > 30*24*time.Hour {
+		return fmt.Errorf("INVITE_TTL must be between 1m and 720h, not %s", ttl)
+	}
+	if run < 0 || seats < 0 || hours < 1 {
+		return fmt.Errorf("QUOTA_RUNNING_WORKSHOPS and QUOTA_SEATS must be 0 or more and QUOTA_WORKSHOP_HOURS at least 1 (got %d, %d, %d)", run, seats, hours)
+	}
+	c.InviteTTL = ttl
+	c.Quota = Quota{RunningWorkshops: run, Seats: seats, WorkshopHours: hours}
+	return nil
 }
 
 type generated struct {

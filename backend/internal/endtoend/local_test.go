@@ -107,9 +107,21 @@ func TestLocalWorkshopEndToEnd(t *testing.T) {
 	c := client{t, hs.URL}
 	t.Logf("runtime: %s", rtName)
 
-	_, m := c.do("POST", "/api/auth/register", "", map[string]string{"email": "teach@example.com", "password": "a long password", "name": "Teacher"})
+	// Sign-up is closed (the default): the first admin invites the teacher.
+	if _, _, err := server.EnsureAdmin(ctx, st, "root@example.com", "a long password", "Root"); err != nil {
+		t.Fatal(err)
+	}
+	_, m := c.do("POST", "/api/auth/login", "", map[string]string{"email": "root@example.com", "password": "a long password"})
+	status, m := c.do("POST", "/api/invites", m["token"].(string), map[string]string{"email": "teach@example.com"})
+	if status != 201 {
+		t.Fatalf("invite: %d %v", status, m)
+	}
+	status, m = c.do("POST", "/api/auth/register", "", map[string]string{"email": "teach@example.com", "password": "a long password", "name": "Teacher", "invite": m["token"].(string)})
+	if status != 201 {
+		t.Fatalf("register with invite: %d %v", status, m)
+	}
 	inst := m["token"].(string)
-	status, m := c.do("POST", "/api/workshops", inst, map[string]any{"name": "E2E", "seats": 2, "lab_guide": "# Hello"})
+	status, m = c.do("POST", "/api/workshops", inst, map[string]any{"name": "E2E", "seats": 2, "lab_guide": "# Hello"})
 	if status != 201 {
 		t.Fatalf("create: %d %v", status, m)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/config"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -115,9 +116,16 @@ func (s *Server) handleRegisterUser(w http.ResponseWriter, r *http.Request) {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 		Name     string `json:"name"`
+		Invite   string `json:"invite"`
 	}
 	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
 		apierror.Write(w, r, err)
+		return
+	}
+	// Refused before any work (bcrypt) is spent on it.
+	if req.Invite == "" && s.signupMode() != config.SignupOpen {
+		apierror.Write(w, r, apierror.New(http.StatusForbidden, "signup_closed",
+			"sign-up on this server is by invitation only; ask an administrator for an invite link"))
 		return
 	}
 	email, err := normalizeEmail(req.Email)
@@ -136,7 +144,12 @@ func (s *Server) handleRegisterUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := &store.User{Email: email, Name: name, PasswordHash: hash, Role: store.RoleInstructor}
-	if err := s.st.CreateUser(r.Context(), u); err != nil {
+	if req.Invite != "" {
+		err = s.createInvitedUser(r, u, req.Invite)
+	} else {
+		err = s.st.CreateUser(r.Context(), u)
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			apierror.Write(w, r, apierror.Conflict("email_taken", "an account with this email already exists"))
 			return
@@ -229,7 +242,12 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
-	apierror.JSON(w, http.StatusOK, map[string]any{"user": userFrom(r.Context())})
+	row, err := s.userRow(r.Context(), userFrom(r.Context()))
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusOK, map[string]any{"user": userFrom(r.Context()), "quota": row.Quota, "usage": row.Usage})
 }
 
 func (s *Server) sessionClaims(r *http.Request) (*jwt.RegisteredClaims, error) {
@@ -296,20 +314,19 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // owned loads the workshop {id} and requires the user to own it (admins may
-// act on every workshop).
+// act on every workshop). Co-instructors pass member, not owned.
 func (s *Server) owned(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ws, err := s.st.GetWorkshop(r.Context(), r.PathValue("id"))
-		if errors.Is(err, store.ErrNotFound) {
-			apierror.Write(w, r, apierror.NotFound("workshop not found"))
-			return
-		}
-		if err != nil {
-			apierror.Write(w, r, err)
+		ws, ok := s.loadWorkshop(w, r)
+		if !ok {
 			return
 		}
 		u := userFrom(r.Context())
 		if ws.OwnerID != u.ID && u.Role != store.RoleAdmin {
+			if _, err := s.st.GetMember(r.Context(), ws.ID, u.ID); err == nil {
+				apierror.Write(w, r, apierror.Forbidden("only the workshop's owner can do this; teaching assistants can watch, take over and revoke"))
+				return
+			}
 			apierror.Write(w, r, apierror.Forbidden("this workshop belongs to another instructor"))
 			return
 		}

@@ -173,6 +173,9 @@ func newEnv(t testing.TB, engine string, mutate ...func(*config.Config)) *testEn
 		Provisioner: "local", PublicURL: "http://clarateach.test", MaxSeats: 30,
 		JWTSecret: "test-jwt-secret-0123456789", WorkspaceTokenSecret: "test-workspace-secret-0123456789",
 		WorkspaceTTL: 15 * time.Minute, SessionTTL: 24 * time.Hour, InternalToken: "internal-token-0123456789",
+		// Most tests make instructors with e.instructor (open sign-up) and
+		// are not about quotas; the sign-up and quota tests set their own.
+		Signup: config.SignupOpen, Quota: config.Quota{RunningWorkshops: 1000, Seats: 100000, WorkshopHours: 100000},
 	}
 	for _, m := range mutate {
 		m(e.cfg)

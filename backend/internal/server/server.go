@@ -120,6 +120,9 @@ func New(d Deps) *Server {
 	if s.version == "" {
 		s.version = "dev"
 	}
+	if s.signupMode() == config.SignupOpen {
+		slog.Warn("SIGNUP=open: anyone who can reach this server can create an instructor account; use SIGNUP=invite or closed unless that is what you want")
+	}
 	s.metrics = newMetrics(s.reg, s.st)
 	web := d.Web
 	if web == nil {
@@ -186,20 +189,31 @@ func (s *Server) routes() []route {
 		r("POST", "/api/auth/login", s.handleLogin),
 		r("POST", "/api/auth/logout", s.handleLogout),
 		r("GET", "/api/auth/me", s.auth(s.handleMe)),
+		r("GET", "/api/auth/signup", s.handleSignupInfo),
+
+		r("POST", "/api/invites", s.auth(s.adminOnly(s.handleCreateInvite))),
+		r("GET", "/api/invites", s.auth(s.adminOnly(s.handleListInvites))),
+		r("DELETE", "/api/invites/{iid}", s.auth(s.adminOnly(s.handleDeleteInvite))),
+		r("GET", "/api/admin/users", s.auth(s.adminOnly(s.handleListUsers))),
+		r("PUT", "/api/admin/users/{uid}/quota", s.auth(s.adminOnly(s.handleSetQuota))),
+		r("DELETE", "/api/admin/users/{uid}/quota", s.auth(s.adminOnly(s.handleResetQuota))),
 
 		r("POST", "/api/workshops", s.auth(s.handleCreateWorkshop)),
 		r("GET", "/api/workshops", s.auth(s.handleListWorkshops)),
-		r("GET", "/api/workshops/{id}", s.auth(s.owned(s.handleGetWorkshop))),
+		r("GET", "/api/workshops/{id}", s.auth(s.member(s.handleGetWorkshop))),
 		r("DELETE", "/api/workshops/{id}", s.auth(s.owned(s.handleDeleteWorkshop))),
 		r("POST", "/api/workshops/{id}/start", s.auth(s.owned(s.handleStartWorkshop))),
 		r("POST", "/api/workshops/{id}/stop", s.auth(s.owned(s.handleStopWorkshop))),
 		r("POST", "/api/workshops/{id}/retry", s.auth(s.owned(s.handleRetryWorkshop))),
 		r("POST", "/api/workshops/{id}/extend", s.auth(s.owned(s.handleExtendWorkshop))),
-		r("GET", "/api/workshops/{id}/registrations", s.auth(s.owned(s.handleListRegistrations))),
-		r("DELETE", "/api/workshops/{id}/registrations/{rid}", s.auth(s.owned(s.handleRevoke))),
-		r("GET", "/api/workshops/{id}/seats", s.auth(s.owned(s.handleListSeats))),
-		r("POST", "/api/workshops/{id}/seats/{seat}/token", s.auth(s.owned(s.handleSeatToken))),
-		r("GET", "/api/workshops/{id}/stream", s.auth(s.owned(s.handleStream))),
+		r("GET", "/api/workshops/{id}/registrations", s.auth(s.member(s.handleListRegistrations))),
+		r("DELETE", "/api/workshops/{id}/registrations/{rid}", s.auth(s.member(s.handleRevoke))),
+		r("GET", "/api/workshops/{id}/seats", s.auth(s.member(s.handleListSeats))),
+		r("POST", "/api/workshops/{id}/seats/{seat}/token", s.auth(s.member(s.handleSeatToken))),
+		r("GET", "/api/workshops/{id}/stream", s.auth(s.member(s.handleStream))),
+		r("GET", "/api/workshops/{id}/members", s.auth(s.member(s.handleListMembers))),
+		r("POST", "/api/workshops/{id}/members", s.auth(s.owned(s.handleAddMember))),
+		r("DELETE", "/api/workshops/{id}/members/{uid}", s.auth(s.owned(s.handleRemoveMember))),
 
 		r("POST", "/api/register", s.handleLearnerRegister),
 		r("POST", "/api/join", s.handleJoin),

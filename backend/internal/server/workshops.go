@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"sort"
@@ -25,6 +26,8 @@ const (
 type workshopJSON struct {
 	store.Workshop
 	SeatsUsed int `json:"seats_used"`
+	// Access is what the signed-in user is to it: owner, assistant or admin.
+	Access string `json:"access,omitempty"`
 }
 
 type workshopDetail struct {
@@ -35,7 +38,7 @@ type workshopDetail struct {
 
 func (s *Server) view(r *http.Request, w *store.Workshop) (workshopJSON, error) {
 	used, err := s.st.SeatsUsed(r.Context(), w.ID)
-	return workshopJSON{Workshop: *w, SeatsUsed: used}, err
+	return workshopJSON{Workshop: *w, SeatsUsed: used, Access: s.access(r.Context(), w)}, err
 }
 
 func (s *Server) detail(r *http.Request, w *store.Workshop) (*workshopDetail, error) {
@@ -111,15 +114,7 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
 	if ws.StartsAt != nil {
 		ws.DesiredState = store.DesiredRunning
 	}
-	for attempt := 0; ; attempt++ {
-		ws.ID = ""
-		ws.Code = token.Code(token.WorkshopCodeLen)
-		err = s.st.CreateWorkshop(r.Context(), ws)
-		if !errors.Is(err, store.ErrConflict) || attempt == 5 {
-			break
-		}
-	}
-	if err != nil {
+	if err := s.createWithinQuota(r.Context(), u, ws, now); err != nil {
 		apierror.Write(w, r, err)
 		return
 	}
@@ -133,6 +128,27 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	apierror.JSON(w, http.StatusCreated, v)
+}
+
+// createWithinQuota creates ws for u: an instructor's workshop must fit the
+// seat quota, and a scheduled one (desired running at once) the whole quota,
+// checked atomically with the owner's other workshops.
+func (s *Server) createWithinQuota(ctx context.Context, u *store.User, ws *store.Workshop, now time.Time) error {
+	q, _, limited, err := s.quotaFor(ctx, u)
+	if err != nil {
+		return err
+	}
+	if limited {
+		if err := checkSeatsQuota(ws.Seats, q); err != nil {
+			return err
+		}
+	}
+	return s.st.CreateWorkshopWithin(ctx, ws, func(usage store.Usage) error {
+		if !limited || ws.DesiredState != store.DesiredRunning {
+			return nil
+		}
+		return checkStart(ws, usage, q, now)
+	})
 }
 
 func checkSchedule(start, end *time.Time, now time.Time) error {
@@ -164,6 +180,16 @@ func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
+	// Workshops shared with the user as a teaching assistant (admins who
+	// list everything have them already).
+	if f.OwnerID != "" {
+		assisted, err := s.st.ListMemberWorkshops(r.Context(), u.ID)
+		if err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+		list = append(list, assisted...)
+	}
 	out := make([]workshopJSON, 0, len(list))
 	for i := range list {
 		v, err := s.view(r, &list[i])
@@ -189,7 +215,12 @@ func (s *Server) handleGetWorkshop(w http.ResponseWriter, r *http.Request) {
 func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired string, msg string) {
 	id := workshopFrom(r.Context()).ID
 	now := s.now()
-	ws, err := s.st.UpdateWorkshop(r.Context(), id, func(ws *store.Workshop) error {
+	q, limited, err := s.ownerQuota(r.Context(), workshopFrom(r.Context()))
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	ws, err := s.st.UpdateWorkshopWithin(r.Context(), id, func(ws *store.Workshop, others store.Usage) error {
 		if ws.Status == store.StatusDeleted || ws.DesiredState == store.DesiredDeleted {
 			if desired == store.DesiredDeleted {
 				return nil
@@ -198,6 +229,13 @@ func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired stri
 		}
 		if desired == store.DesiredRunning && ws.EndsAt != nil && !ws.EndsAt.After(now) {
 			return apierror.Conflict("workshop_ended", "this workshop ended at %s; extend it first", ws.EndsAt.Format(time.RFC3339))
+		}
+		// Quotas apply when a workshop becomes desired running, atomically
+		// with the owner's other workshops; one already running stays so.
+		if limited && desired == store.DesiredRunning && ws.DesiredState != store.DesiredRunning {
+			if err := checkStart(ws, others, q, now); err != nil {
+				return err
+			}
 		}
 		ws.DesiredState = desired
 		if desired == store.DesiredDeleted && ws.DeletedAt == nil {
@@ -259,12 +297,28 @@ func (s *Server) handleExtendWorkshop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
+	q, limited, err := s.ownerQuota(r.Context(), workshopFrom(r.Context()))
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
 	ws, err := s.st.UpdateWorkshop(r.Context(), workshopFrom(r.Context()).ID, func(ws *store.Workshop) error {
 		if ws.DesiredState == store.DesiredDeleted {
 			return apierror.Gone("this workshop has been deleted")
 		}
 		if err := checkSchedule(ws.StartsAt, req.EndsAt, now); err != nil {
 			return err
+		}
+		// A running workshop may not be extended past the hours quota (a
+		// stopped one is checked when it starts).
+		if limited && ws.DesiredState == store.DesiredRunning {
+			begin := now
+			if ws.StartsAt != nil && ws.StartsAt.After(now) {
+				begin = *ws.StartsAt
+			}
+			if err := checkHours(req.EndsAt.Sub(begin), q); err != nil {
+				return err
+			}
 		}
 		ws.EndsAt = utc(req.EndsAt)
 		return nil
