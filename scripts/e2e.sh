@@ -74,4 +74,9 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "$url/health" >/dev/null || die "the server did not become healthy"
 
+# Sign-up is closed: the browser test signs its instructor up through an
+# invite from the first admin.
+[[ -f $data/first-login.txt ]] || die "the server wrote no $data/first-login.txt"
+E2E_ADMIN_EMAIL=$(sed -n 's/^email: //p' "$data/first-login.txt") \
+E2E_ADMIN_PASSWORD=$(sed -n 's/^password: //p' "$data/first-login.txt") \
 CLARATEACH_URL=$url node frontend/e2e/run.mjs

@@ -298,7 +298,7 @@ const enc = encodeURIComponent;
 
 // ---- instructor auth -------------------------------------------------------
 
-export async function registerInstructor(input: { email: string; password: string; name: string }) {
+export async function registerInstructor(input: { email: string; password: string; name: string; invite?: string }) {
   const r = await request<{ user: User; token: string }>('/api/auth/register', { body: input, token: null });
   session.set(r.token);
   return r.user;

@@ -30,6 +30,8 @@ Commands:
   workspace              run the workspace daemon (inside a seat)
   migrate                apply pending database migrations
   admin create-user      create an instructor or admin account
+  admin users            accounts with their quotas and usage
+  admin quota set|reset  change an instructor's quota (running workshops, seats, hours)
   version                print the version
 
 Run 'clarateach <command> --help' for a command's flags.

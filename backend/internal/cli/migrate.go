@@ -39,20 +39,18 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
-func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create-user" {
-		fmt.Fprintln(stderr, "Usage: clarateach admin create-user --email EMAIL [--name NAME] [--role admin|instructor]\n\nThe password is read from ADMIN_PASSWORD or, if unset, from standard input.")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return flag.ErrHelp
-		}
-		return errors.New("unknown admin command")
-	}
+// runCreateUser runs `clarateach admin create-user`.
+func runCreateUser(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin create-user", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: clarateach admin create-user --email EMAIL [--name NAME] [--role admin|instructor]\n\nThe password is read from ADMIN_PASSWORD or, if unset, from standard input.")
+		fs.PrintDefaults()
+	}
 	email := fs.String("email", "", "account email (required)")
 	name := fs.String("name", "", "display name")
 	role := fs.String("role", store.RoleAdmin, "admin or instructor")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *email == "" {

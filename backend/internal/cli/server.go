@@ -119,10 +119,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	go rec.Run(rctx, cfg.ReconcileInterval)
 
 	fmt.Fprintf(stdout, "\nClaraTeach %s is running at %s  (database: %s, provisioner: %s)\n", Version, cfg.PublicURL, st.Engine(), prov.Name())
-	if firstLogin != "" {
+	switch {
+	case firstLogin != "":
 		fmt.Fprint(stdout, firstLogin)
-	} else {
-		fmt.Fprintf(stdout, "Sign in at %s/login, or create an instructor account at %s/signup\n", cfg.PublicURL, cfg.PublicURL)
+	case cfg.Signup == config.SignupOpen:
+		fmt.Fprintf(stdout, "Sign in at %s/login, or create an instructor account at %s/signup (SIGNUP=open: anyone can)\n", cfg.PublicURL, cfg.PublicURL)
+	default:
+		fmt.Fprintf(stdout, "Sign in at %s/login (sign-up: %s; admins invite instructors from the Admin page)\n", cfg.PublicURL, cfg.Signup)
 	}
 	fmt.Fprintln(stdout)
 

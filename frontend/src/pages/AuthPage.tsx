@@ -18,8 +18,10 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
   const signup = mode === 'signup';
+  // An admin's invite link is /signup?invite=TOKEN.
+  const invite = new URLSearchParams(search).get('invite') ?? undefined;
   const { run, busy, error } = useAction(async () => {
-    const user = signup ? await registerInstructor({ email, password, name }) : await login({ email, password });
+    const user = signup ? await registerInstructor({ email, password, name, invite }) : await login({ email, password });
     setUser(user);
     navigate(safeNext(search), { replace: true });
   });
