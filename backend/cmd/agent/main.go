@@ -8,15 +8,23 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/clarateach/backend/internal/agent"
+	"github.com/clarateach/backend/internal/fdlimit"
 )
 
 // version overrides agent.Version when set with -ldflags "-X main.version=...".
 var version string
 
 func main() {
+	// Go lifts the soft RLIMIT_NOFILE itself on Linux; this makes it
+	// explicit (and works wherever it does not), so floods meet the
+	// connection caps and the 503 shedding, not "too many open files".
+	if _, err := fdlimit.Raise(); err != nil {
+		fmt.Fprintln(os.Stderr, "warning:", err)
+	}
 	if version != "" {
 		agent.Version = version
 	}

@@ -11,13 +11,21 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
+	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/runtime/sandbox"
 	"github.com/clarateach/backend/internal/workspace"
 )
 
 func main() {
 	sandbox.InitMain()
+	// Go lifts the soft RLIMIT_NOFILE itself on Linux; this makes it
+	// explicit (and works wherever it does not), so floods meet the
+	// connection caps and the 503 shedding, not "too many open files".
+	if _, err := fdlimit.Raise(); err != nil {
+		fmt.Fprintln(os.Stderr, "warning:", err)
+	}
 	os.Exit(workspace.Main(os.Args[1:], os.Stderr))
 }

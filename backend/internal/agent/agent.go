@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/connlimit"
+	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/runtime"
 )
 
@@ -91,6 +93,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// FDGuard sheds new requests with 503 near the descriptor limit; nil =
+	// one watching this process.
+	FDGuard *fdlimit.Guard
 }
 
 // Agent is the host agent.
@@ -105,6 +110,7 @@ type Agent struct {
 	state   *stateDir
 	metrics *metrics
 	mux     *http.ServeMux
+	handler http.Handler // mux behind the descriptor guard
 	proxy   *httputil.ReverseProxy
 	tr      *http.Transport
 
@@ -115,6 +121,7 @@ type Agent struct {
 	nextID    uint64
 	notBefore map[seatKey]int64
 	conns     map[seatKey]map[*liveConn]struct{}
+	terms     connlimit.Counter // live terminal connections per token and seat
 
 	revMu sync.Mutex // serialises writes of revocations.json
 
@@ -228,6 +235,11 @@ func New(cfg Config) (*Agent, error) {
 	a.proxy = a.newReverseProxy()
 	a.metrics = newMetrics(a)
 	a.routes()
+	guard := cfg.FDGuard
+	if guard == nil {
+		guard = &fdlimit.Guard{}
+	}
+	a.handler = guard.Shed(a.mux, "/health")
 	if err := a.reattach(context.Background()); err != nil {
 		return nil, err
 	}
@@ -235,7 +247,7 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // Handler is the agent's HTTP handler.
-func (a *Agent) Handler() http.Handler { return a.mux }
+func (a *Agent) Handler() http.Handler { return a.handler }
 
 // Run serves on cfg.Listen until ctx is done, then shuts the server down.
 // Seats keep running: stopping the agent never stops a seat.
@@ -250,7 +262,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // Serve serves on ln until ctx is done.
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler: a.mux,
+		Handler: a.handler,
 		// No ReadTimeout/WriteTimeout: they would also cut long-lived
 		// WebSockets and downloads. Headers must come quickly.
 		ReadHeaderTimeout: 10 * time.Second,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/token"
 )
 
@@ -175,6 +176,14 @@ func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
 	if seat == nil {
 		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
 		return
+	}
+	if rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		release, err := a.terms.Acquire(tok, k.String())
+		if err != nil {
+			connlimit.RefuseWebSocket(w, r, connlimit.CloseTooManyConnections, err.Error())
+			return
+		}
+		defer release()
 	}
 
 	// Track the request so Disconnect and DELETE can cut it.

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/config"
 	"github.com/clarateach/backend/internal/provision"
@@ -87,11 +89,34 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 	})
 	// The proxy echoes what reached it, so relay tests can see the path.
 	mux.HandleFunc("/proxy/{ws}/{seat}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			echoWebSocket(w, r) // a terminal that echoes
+			return
+		}
 		json.NewEncoder(w).Encode(map[string]string{"path": r.URL.Path, "query": r.URL.RawQuery, "method": r.Method})
 	})
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(a.srv.Close)
 	return a
+}
+
+// echoWebSocket accepts a WebSocket and sends back what it receives until
+// the peer goes.
+func echoWebSocket(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	for {
+		typ, msg, err := c.Read(r.Context())
+		if err != nil {
+			return
+		}
+		if err := c.Write(r.Context(), typ, msg); err != nil {
+			return
+		}
+	}
 }
 
 // fakeProvisioner hands every workshop the same fake agent.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -65,6 +66,14 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 	rest := r.PathValue("rest")
 	learner := claims.Role == "" || claims.Role == "learner"
 	isTerminal := rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	if isTerminal {
+		release, err := s.terms.Acquire(raw, wsID+"/"+strconv.Itoa(seat))
+		if err != nil {
+			connlimit.RefuseWebSocket(w, r, connlimit.CloseTooManyConnections, err.Error())
+			return
+		}
+		defer release()
+	}
 	if learner {
 		status := store.SeatConnected
 		if !isTerminal {

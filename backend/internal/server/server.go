@@ -20,6 +20,8 @@ import (
 
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/connlimit"
+	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/logging"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
@@ -55,6 +57,9 @@ type Deps struct {
 	// Sleep is how the guessing tarpits wait (tests pass one that moves
 	// their clock); nil = real timers.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// FDGuard sheds new requests with 503 near the descriptor limit; nil =
+	// one watching this process.
+	FDGuard *fdlimit.Guard
 }
 
 // Server is the control-plane HTTP server.
@@ -78,6 +83,8 @@ type Server struct {
 	// Guessing limits: they slow failing clients down, never refuse a
 	// right answer (guard.go).
 	guard guards
+	terms connlimit.Counter // live terminal connections per token and seat
+	fds   *fdlimit.Guard
 
 	metrics *metrics
 }
@@ -108,6 +115,9 @@ func New(d Deps) *Server {
 		s.now = time.Now
 	}
 	s.guard = newGuards(s.now, d.Sleep)
+	if s.fds = d.FDGuard; s.fds == nil {
+		s.fds = &fdlimit.Guard{}
+	}
 	if s.kick == nil {
 		s.kick = func(string) {}
 	}
@@ -150,7 +160,7 @@ func New(d Deps) *Server {
 		}
 		webHandler.ServeHTTP(w, r)
 	}))
-	s.handler = s.withMiddleware(s.mux)
+	s.handler = s.withMiddleware(s.fds.Shed(s.mux, "/health", "/metrics"))
 	return s
 }
 

@@ -201,6 +201,18 @@ describe('TerminalConnection', () => {
     b.conn.dispose();
   });
 
+  it('does not retry when the token or seat has too many connections (4409)', async () => {
+    const { conn, states } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    last().readyState = 3;
+    last().onclose?.({ code: 4409, reason: 'this token already has 16 terminal connections open; close other tabs' });
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(FakeSocket.all).toHaveLength(1);
+    expect(states.at(-1)).toBe('exited');
+    conn.dispose();
+  });
+
   it('reconnects after the server dropped a stalled client (close 4408)', async () => {
     const { conn } = setup();
     conn.start();

@@ -131,6 +131,11 @@ export class TerminalConnection {
         this.opts.onGone?.(ev.code, ev.reason);
         return;
       }
+      if (ev.code === Close.TooManyConnections) {
+        this.setState('exited', ev.reason || 'too many terminal connections are open; close other tabs');
+        this.opts.onGone?.(ev.code, ev.reason);
+        return;
+      }
       // A failed handshake (often an expired token) or an auth close from the
       // proxy: the next attempt asks for a fresh token.
       if (!opened || ev.code === Close.Unauthorized || ev.code === Close.Forbidden) this.failedOpens++;

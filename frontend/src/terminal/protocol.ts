@@ -45,6 +45,7 @@ export const Close = {
   Forbidden: 4403,
   NotFound: 4404, // no such session
   Stalled: 4408, // client too slow or silent: reconnect
+  TooManyConnections: 4409, // this token or seat has too many terminals open
   TooManySessions: 4429,
 } as const;
 
