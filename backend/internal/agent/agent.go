@@ -96,6 +96,10 @@ type Config struct {
 	// FDGuard sheds new requests with 503 near the descriptor limit; nil =
 	// one watching this process.
 	FDGuard *fdlimit.Guard
+	// SeatCheckInterval is how often Serve health-checks every seat and
+	// restarts in place those whose daemon does not answer (default 5s;
+	// negative: never).
+	SeatCheckInterval time.Duration
 }
 
 // Agent is the host agent.
@@ -145,6 +149,8 @@ type seatEntry struct {
 	op   sync.Mutex
 	seat *runtime.Seat
 	host string
+	// restartedAt is when the seat watcher last restarted it in place.
+	restartedAt time.Time
 }
 
 // New checks cfg, opens the state directory and reattaches to the seats an
@@ -179,6 +185,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.SeatCheckInterval == 0 {
+		cfg.SeatCheckInterval = 5 * time.Second
 	}
 	loopback := IsLoopback(cfg.Listen)
 	if cfg.Token == "" && !loopback {
@@ -274,6 +283,9 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		"state_dir", a.cfg.StateDir, "version", Version, "dev_mode", a.devMode)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go a.watchSeats(wctx)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("agent: serve: %w", err)
@@ -496,10 +508,20 @@ func (a *Agent) invalidateHealth() {
 	a.healthMu.Unlock()
 }
 
-func seatView(s *runtime.Seat, alive bool) agentclient.Seat {
-	v := agentclient.Seat{Seat: *s, Status: agentclient.StatusRunning}
+// seatView is s as the API shows it: alive (just checked) and what the
+// seat watcher knows of it.
+func (a *Agent) seatView(s *runtime.Seat, alive bool) agentclient.Seat {
+	v := agentclient.Seat{Seat: *s, Status: agentclient.StatusRunning, Health: agentclient.HealthOK}
+	a.mu.Lock()
+	if e := a.seats[seatKey{s.WorkshopID, s.Seat}]; e != nil && e.seat == s {
+		if !e.restartedAt.IsZero() {
+			t := e.restartedAt
+			v.RestartedAt = &t
+		}
+	}
+	a.mu.Unlock()
 	if !alive {
-		v.Status = agentclient.StatusDead
+		v.Status, v.Health = agentclient.StatusDead, agentclient.HealthDown
 	}
 	return v
 }

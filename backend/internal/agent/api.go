@@ -157,7 +157,7 @@ func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	apierror.JSON(w, status, seatView(seat, true))
+	apierror.JSON(w, status, a.seatView(seat, true))
 }
 
 // CreateSeat creates the seat of spec, or returns the running one (created
@@ -179,19 +179,9 @@ func (a *Agent) CreateSeat(ctx context.Context, spec runtime.Spec) (*runtime.Sea
 		if a.rt.Alive(ctx, existing) {
 			return existing, false, nil
 		}
-		a.log.Warn("seat died; replacing it", "seat", k.String(), "pid", existing.PID)
-		a.closeConns(k)
-		if err := a.rt.Destroy(ctx, existing); err != nil {
-			a.metrics.failures.Inc()
-			return nil, false, fmt.Errorf("destroy dead seat %s: %w", k, err)
-		}
-		a.mu.Lock()
-		a.setSeatLocked(e, nil)
-		a.mu.Unlock()
-		if err := a.state.removeSeat(k); err != nil {
-			return nil, false, err
-		}
-		a.tr.CloseIdleConnections()
+		a.log.Warn("seat died; restarting it in place", "seat", k.String(), "pid", existing.PID)
+		seat, err := a.repairLocked(ctx, k, e, existing)
+		return seat, err == nil, err
 	}
 
 	// Reserve a slot.
@@ -237,6 +227,7 @@ func (a *Agent) CreateSeat(ctx context.Context, spec runtime.Spec) (*runtime.Sea
 	}
 	a.mu.Lock()
 	a.setSeatLocked(e, seat)
+	e.restartedAt = time.Time{}
 	a.pending--
 	pending = false
 	host := e.host
@@ -326,7 +317,7 @@ func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
 	alive := a.aliveStatus(r.Context(), seats)
 	out := agentclient.SeatList{VMs: make([]agentclient.Seat, 0, len(seats))}
 	for i, s := range seats {
-		out.VMs = append(out.VMs, seatView(s, alive[i]))
+		out.VMs = append(out.VMs, a.seatView(s, alive[i]))
 	}
 	sortSeats(out.VMs)
 	apierror.JSON(w, http.StatusOK, out)
@@ -358,7 +349,7 @@ func (a *Agent) handleGet(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
 		return
 	}
-	apierror.JSON(w, http.StatusOK, seatView(s, a.rt.Alive(r.Context(), s)))
+	apierror.JSON(w, http.StatusOK, a.seatView(s, a.rt.Alive(r.Context(), s)))
 }
 
 func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) {

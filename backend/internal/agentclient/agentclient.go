@@ -45,7 +45,21 @@ type Seat struct {
 	// Status is "running", or "dead" when the seat's workspace daemon no
 	// longer answers (POST /vms/ for it again replaces it).
 	Status string `json:"status"`
+	// Health is what the agent's seat watcher last found: "ok", or "down"
+	// while the seat's daemon does not answer and the agent has not yet
+	// repaired it (it restarts such a seat in place, keeping its files).
+	Health string `json:"health"`
+	// RestartedAt is when the agent last restarted the seat in place (the
+	// learner's "machine restarted"; the files were kept, the terminal
+	// sessions were not). Empty if never.
+	RestartedAt *time.Time `json:"restarted_at,omitempty"`
 }
+
+// Seat health values.
+const (
+	HealthOK   = "ok"
+	HealthDown = "down"
+)
 
 // Seat statuses.
 const (

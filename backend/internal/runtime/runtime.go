@@ -67,6 +67,14 @@ type Runtime interface {
 	Destroy(ctx context.Context, s *Seat) error
 }
 
+// Repairer is a Runtime that can restart a seat that died (or whose daemon
+// no longer answers) in place: same workshop, seat and sizes, the learner's
+// files kept. The agent's seat watcher uses it; without it, a dead seat is
+// destroyed and created again.
+type Repairer interface {
+	Repair(ctx context.Context, s *Seat) (*Seat, error)
+}
+
 // UnixClient is an HTTP client for a workspace daemon listening on the unix
 // socket sock (any host name in the URL reaches it). It keeps no idle
 // connections: each check dials afresh.

@@ -209,6 +209,12 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 	return seat, nil
 }
 
+// Repair implements runtime.Repairer: Create replaces a daemon that does
+// not answer and keeps the seat's home.
+func (r *Runtime) Repair(ctx context.Context, s *runtime.Seat) (*runtime.Seat, error) {
+	return r.Create(ctx, runtime.Spec{WorkshopID: s.WorkshopID, Seat: s.Seat, VCPUs: s.VCPUs, MemoryMB: s.MemoryMB})
+}
+
 // Alive reports whether the seat's daemon process is the one that was started
 // (same PID and start time) and answers GET /health.
 func (r *Runtime) Alive(ctx context.Context, s *runtime.Seat) bool {

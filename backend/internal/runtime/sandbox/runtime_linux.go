@@ -937,6 +937,31 @@ func (r *Runtime) Destroy(ctx context.Context, s *runtime.Seat) error {
 	return err
 }
 
+// Repair implements runtime.Repairer: it kills what is left of the seat,
+// frees its slot, cgroups and veth but keeps its directory (the learner's
+// home, or home image), and starts it again from scratch (never from a warm
+// seat: those have no home of their own). The last run's log is kept as
+// seat.log.prev.
+func (r *Runtime) Repair(ctx context.Context, s *runtime.Seat) (*runtime.Seat, error) {
+	ex, err := parseExtra(s)
+	if err != nil {
+		return nil, err
+	}
+	if running(s.PID, ex.StartTime) {
+		_ = syscall.Kill(s.PID, syscall.SIGKILL)
+	}
+	if err := r.cleanup(ctx, ex, s.Dir, false); err != nil {
+		return nil, err
+	}
+	_ = os.Rename(filepath.Join(s.Dir, "seat.log"), filepath.Join(s.Dir, "seat.log.prev"))
+	w := seatWant{workshop: s.WorkshopID, key: ex.Key, seat: s.Seat, vcpus: s.VCPUs, mem: s.MemoryMB, pids: r.cfg.PidsMax, disk: ex.Disk}
+	if w.key == "" || filepath.Join(r.cfg.BaseDir, w.key) != s.Dir {
+		return nil, fmt.Errorf("sandbox: seat %s/%d: state does not name its directory", s.WorkshopID, s.Seat)
+	}
+	ns, _, err := r.start(ctx, w, false)
+	return ns, err
+}
+
 func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir bool) error {
 	var errs []error
 	if ex.Cgroup != nil {
