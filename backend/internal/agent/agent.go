@@ -374,9 +374,11 @@ func (a *Agent) reattach(ctx context.Context) error {
 			a.log.Info("reattached seat", "seat", k.String(), "pid", r.s.PID, "address", r.s.Address)
 			continue
 		}
-		a.log.Warn("seat died while the agent was away; cleaning it up", "seat", k.String(), "pid", r.s.PID)
+		// Its processes are gone, not its home: the learner's files stay
+		// for the seat's next start (only deleting a seat removes a home).
+		a.log.Warn("seat died while the agent was away; cleaning it up (its home is kept)", "seat", k.String(), "pid", r.s.PID)
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if err := a.rt.Destroy(dctx, r.s); err != nil {
+		if err := a.stopOrDestroy(dctx, r.s, true); err != nil {
 			a.log.Error("clean up dead seat", "seat", k.String(), "err", err)
 		}
 		cancel()

@@ -453,6 +453,9 @@ func TestReattachAfterRestart(t *testing.T) {
 	t.Cleanup(func() { _ = syscall.Kill(live.PID, syscall.SIGKILL); _ = syscall.Kill(dead.PID, syscall.SIGKILL) })
 	// Seat 2 dies while no agent watches; a stray temp file and a corrupt
 	// file are in the state dir.
+	if err := os.WriteFile(filepath.Join(state, "process", "wsr", "2", "home", "work.txt"), []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := syscall.Kill(dead.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -473,8 +476,12 @@ func TestReattachAfterRestart(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, "seats", "wsr.2.json")); !os.IsNotExist(err) {
 		t.Fatalf("dead seat's file kept: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(state, "process", "wsr", "2")); !os.IsNotExist(err) {
-		t.Fatalf("dead seat's directory kept: %v", err)
+	// Only its processes were gone: its home stays for its next start.
+	if b, err := os.ReadFile(filepath.Join(state, "process", "wsr", "2", "home", "work.txt")); err != nil || string(b) != "kept" {
+		t.Fatalf("dead seat's home: %q %v", b, err)
+	}
+	if homes, err := c2.ListHomes(ctx); err != nil || len(homes) != 2 {
+		t.Fatalf("homes after restart = %v, %v", homes, err)
 	}
 	if _, err := os.Stat(filepath.Join(state, "seats", ".tmp-wsr.3.json-123")); !os.IsNotExist(err) {
 		t.Fatal("temp file kept")
@@ -489,6 +496,68 @@ func TestReattachAfterRestart(t *testing.T) {
 	s, created, err := c2.CreateSeat(ctx, "wsr", 1, agentclient.SeatOptions{})
 	if err != nil || created || s.PID != live.PID {
 		t.Fatalf("create after restart: %+v created=%v %v", s, created, err)
+	}
+	// The dead seat starts again with its home; deleting it removes the home.
+	if _, created, err := c2.CreateSeat(ctx, "wsr", 2, agentclient.SeatOptions{}); err != nil || !created {
+		t.Fatalf("create seat 2 again: created=%v %v", created, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(state, "process", "wsr", "2", "home", "work.txt")); err != nil || string(b) != "kept" {
+		t.Fatalf("seat 2's home after its new start: %q %v", b, err)
+	}
+	if err := c2.DeleteSeat(ctx, "wsr", 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(state, "process", "wsr", "2")); !os.IsNotExist(err) {
+		t.Fatalf("deleted seat's directory kept: %v", err)
+	}
+}
+
+// TestStopSeatKeepsHome: DELETE ?keep_home=true ends the seat and keeps its
+// home (GET /homes lists it); the next create gets it back; a plain DELETE
+// of the stopped seat removes it.
+func TestStopSeatKeepsHome(t *testing.T) {
+	t.Parallel()
+	state := shortTempDir(t)
+	a := newTestAgent(t, state, nil)
+	a.destroyAllOnCleanup(t)
+	c := a.client()
+	ctx := context.Background()
+	s, _, err := c.CreateSeat(ctx, "wsk", 1, agentclient.SeatOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(state, "process", "wsk", "1", "home", "work.txt")
+	if err := os.WriteFile(file, []byte("kept"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := do(t, "DELETE", a.srv.URL+"/vms/wsk/1?keep_home=maybe", testToken, nil); resp.StatusCode != 400 {
+		t.Fatalf("keep_home=maybe: %d", resp.StatusCode)
+	}
+	if err := c.StopSeat(ctx, "wsk", 1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stopped seat's daemon to end", func() bool { return syscall.Kill(s.PID, 0) != nil || isZombie(s.PID) })
+	if list, _ := c.ListSeats(ctx); len(list) != 0 {
+		t.Fatalf("seats after stop: %+v", list)
+	}
+	if homes, err := c.ListHomes(ctx); err != nil || len(homes) != 1 || homes[0] != (agentclient.Home{WorkshopID: "wsk", Seat: 1}) {
+		t.Fatalf("homes after stop = %v, %v", homes, err)
+	}
+	s2, created, err := c.CreateSeat(ctx, "wsk", 1, agentclient.SeatOptions{})
+	if err != nil || !created || s2.PID == s.PID {
+		t.Fatalf("create after stop: %+v created=%v %v", s2, created, err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "kept" {
+		t.Fatalf("home after the new start: %q %v", b, err)
+	}
+	if err := c.StopSeat(ctx, "wsk", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteSeat(ctx, "wsk", 1); err != nil {
+		t.Fatal(err)
+	}
+	if homes, err := c.ListHomes(ctx); err != nil || len(homes) != 0 {
+		t.Fatalf("homes after delete = %v, %v", homes, err)
 	}
 }
 

@@ -26,6 +26,7 @@ func (a *Agent) routes() {
 	m.Handle("GET /vms/", a.requireAgentToken(http.HandlerFunc(a.handleList)))
 	m.Handle("GET /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleGet)))
 	m.Handle("DELETE /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleDelete)))
+	m.Handle("GET /homes", a.requireAgentToken(http.HandlerFunc(a.handleHomes)))
 	m.Handle("POST /vms/{ws}/{seat}/disconnect", a.requireAgentToken(http.HandlerFunc(a.handleDisconnect)))
 	m.HandleFunc("/proxy/{ws}/{seat}/{rest...}", a.handleProxy)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -270,38 +271,82 @@ func (a *Agent) startFirstShell(ctx context.Context, k seatKey, host string) {
 	}
 }
 
-// DeleteSeat closes the seat's connections, destroys it and forgets it.
-// Deleting a seat that does not exist succeeds.
+// DeleteSeat closes the seat's connections, destroys it, removes its home
+// (also the kept home of a stopped seat) and forgets it. Deleting a seat
+// that does not exist succeeds.
 func (a *Agent) DeleteSeat(ctx context.Context, workshopID string, seat int) error {
-	k := seatKey{workshopID, seat}
+	return a.endSeat(ctx, seatKey{workshopID, seat}, false)
+}
+
+// StopSeat is DeleteSeat keeping the seat's home on the host (with a
+// runtime that can): the next CreateSeat of the seat gets it back.
+func (a *Agent) StopSeat(ctx context.Context, workshopID string, seat int) error {
+	return a.endSeat(ctx, seatKey{workshopID, seat}, true)
+}
+
+func (a *Agent) endSeat(ctx context.Context, k seatKey, keepHome bool) error {
 	a.mu.Lock()
-	e := a.seats[k]
+	e := a.entryLocked(k)
 	a.mu.Unlock()
-	if e == nil {
-		return a.state.removeSeat(k)
-	}
 	e.op.Lock()
 	defer e.op.Unlock()
 	a.mu.Lock()
 	s := e.seat
 	a.mu.Unlock()
-	if s == nil {
-		return a.state.removeSeat(k)
+	if s != nil {
+		a.closeConns(k)
+		if err := a.stopOrDestroy(context.WithoutCancel(ctx), s, keepHome); err != nil {
+			return fmt.Errorf("end seat %s: %w", k, err)
+		}
+		a.mu.Lock()
+		a.setSeatLocked(e, nil)
+		a.mu.Unlock()
+		a.tr.CloseIdleConnections()
+		a.invalidateHealth()
 	}
-	a.closeConns(k)
-	if err := a.rt.Destroy(context.WithoutCancel(ctx), s); err != nil {
-		return fmt.Errorf("destroy seat %s: %w", k, err)
-	}
-	a.mu.Lock()
-	a.setSeatLocked(e, nil)
-	a.mu.Unlock()
-	a.tr.CloseIdleConnections()
-	a.invalidateHealth()
 	if err := a.state.removeSeat(k); err != nil {
 		return err
 	}
-	a.log.Info("seat deleted", "seat", k.String())
+	if hk, ok := a.rt.(runtime.HomeKeeper); ok && !keepHome {
+		if err := hk.RemoveHome(context.WithoutCancel(ctx), k.ws, k.seat); err != nil {
+			return fmt.Errorf("remove the home of seat %s: %w", k, err)
+		}
+	}
+	if s != nil {
+		a.log.Info("seat ended", "seat", k.String(), "home_kept", keepHome)
+	}
 	return nil
+}
+
+// stopOrDestroy ends a seat, keeping its home when asked and the runtime
+// can.
+func (a *Agent) stopOrDestroy(ctx context.Context, s *runtime.Seat, keepHome bool) error {
+	if hk, ok := a.rt.(runtime.HomeKeeper); ok && keepHome {
+		return hk.Stop(ctx, s)
+	}
+	return a.rt.Destroy(ctx, s)
+}
+
+// Homes lists the seat homes on this host (nil when the runtime keeps none).
+func (a *Agent) Homes() ([]runtime.Home, error) {
+	hk, ok := a.rt.(runtime.HomeKeeper)
+	if !ok {
+		return nil, nil
+	}
+	return hk.Homes()
+}
+
+func (a *Agent) handleHomes(w http.ResponseWriter, r *http.Request) {
+	homes, err := a.Homes()
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	out := agentclient.HomeList{Homes: make([]agentclient.Home, 0, len(homes))}
+	for _, h := range homes {
+		out.Homes = append(out.Homes, agentclient.Home{WorkshopID: h.WorkshopID, Seat: h.Seat})
+	}
+	apierror.JSON(w, http.StatusOK, out)
 }
 
 func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
@@ -358,7 +403,16 @@ func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	if err := a.DeleteSeat(r.Context(), k.ws, k.seat); err != nil {
+	keep := false
+	switch r.URL.Query().Get("keep_home") {
+	case "", "false", "0":
+	case "true", "1":
+		keep = true
+	default:
+		apierror.Write(w, r, apierror.Invalid("keep_home must be true or false"))
+		return
+	}
+	if err := a.endSeat(r.Context(), k, keep); err != nil {
 		apierror.Write(w, r, err)
 		return
 	}

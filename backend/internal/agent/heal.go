@@ -111,7 +111,7 @@ func (a *Agent) restart(ctx context.Context, dead *runtime.Seat) (*runtime.Seat,
 	if rp, ok := a.rt.(runtime.Repairer); ok {
 		return rp.Repair(ctx, dead)
 	}
-	if err := a.rt.Destroy(ctx, dead); err != nil {
+	if err := a.stopOrDestroy(ctx, dead, true); err != nil {
 		return nil, err
 	}
 	return a.rt.Create(ctx, runtime.Spec{WorkshopID: dead.WorkshopID, Seat: dead.Seat, VCPUs: dead.VCPUs, MemoryMB: dead.MemoryMB, DiskMB: dead.DiskMB})

@@ -82,6 +82,17 @@ type SeatList struct {
 	VMs []Seat `json:"vms"`
 }
 
+// Home is a seat home kept on the host (GET /homes).
+type Home struct {
+	WorkshopID string `json:"workshop_id"`
+	Seat       int    `json:"seat_id"`
+}
+
+// HomeList is the body of GET /homes.
+type HomeList struct {
+	Homes []Home `json:"homes"`
+}
+
 // DisconnectRequest is the body of POST /vms/{ws}/{seat}/disconnect.
 type DisconnectRequest struct {
 	// NotBefore (unix seconds), when set, makes the agent refuse workspace
@@ -189,11 +200,29 @@ func (c *Client) ListSeats(ctx context.Context) ([]Seat, error) {
 	return out.VMs, nil
 }
 
-// DeleteSeat calls DELETE /vms/{ws}/{seat}. Deleting a seat that does not
-// exist succeeds.
+// DeleteSeat calls DELETE /vms/{ws}/{seat}: the seat and its home are
+// removed. Deleting a seat that does not exist succeeds (and removes a home
+// kept for it).
 func (c *Client) DeleteSeat(ctx context.Context, workshopID string, seat int) error {
 	_, err := c.do(ctx, http.MethodDelete, seatPath(workshopID, seat), nil, nil)
 	return err
+}
+
+// StopSeat calls DELETE /vms/{ws}/{seat}?keep_home=true: the seat ends but
+// its home stays on the host for its next creation.
+func (c *Client) StopSeat(ctx context.Context, workshopID string, seat int) error {
+	_, err := c.do(ctx, http.MethodDelete, seatPath(workshopID, seat)+"?keep_home=true", nil, nil)
+	return err
+}
+
+// ListHomes calls GET /homes: the seat homes on the host, of running and
+// of stopped seats.
+func (c *Client) ListHomes(ctx context.Context) ([]Home, error) {
+	var out HomeList
+	if _, err := c.do(ctx, http.MethodGet, "/homes", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Homes, nil
 }
 
 // Disconnect calls POST /vms/{ws}/{seat}/disconnect: it closes the seat's

@@ -203,6 +203,24 @@ func (a *gcAgent) DeleteSeat(ctx context.Context, workshopID string, seat int) e
 	return err
 }
 
+// StopSeat is DeleteSeat for a stopped workshop's seat: it ends, its home
+// is kept. Recorded like a deletion; a dry run does nothing.
+func (a *gcAgent) StopSeat(ctx context.Context, workshopID string, seat int) error {
+	s := gcSeat{AgentURL: a.BaseURL(), WorkshopID: workshopID, Seat: seat, Why: why(ctx, a.st, workshopID, seat) + "; home kept"}
+	var err error
+	if !a.dry {
+		if err = a.Client.StopSeat(ctx, workshopID, seat); err != nil {
+			s.Error = err.Error()
+		} else {
+			s.Deleted = true
+		}
+	}
+	a.mu.Lock()
+	a.rep.Seats = append(a.rep.Seats, s)
+	a.mu.Unlock()
+	return err
+}
+
 func runGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newOpFlags("gc", "[--dry-run] [--no-seats] [--json]", `
 Garbage-collects what belongs to no live workshop, with the same rule as the

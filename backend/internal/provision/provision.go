@@ -59,3 +59,13 @@ var ErrNotFound = errNotFound{}
 type errNotFound struct{}
 
 func (errNotFound) Error() string { return "host not found" }
+
+// HomeKeeper is a Provisioner whose hosts keep seats' homes when their
+// workshop is stopped (the local provisioner: the homes stay on this
+// machine). The reconciler stops such a workshop with StopHost, and only a
+// deleted (or purged) workshop's host is removed with DeleteHost.
+type HomeKeeper interface {
+	// StopHost ends the workshop's seats and keeps their homes on the
+	// host: the seats created when the workshop starts again get them back.
+	StopHost(ctx context.Context, workshopID string) error
+}

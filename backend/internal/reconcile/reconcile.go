@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -35,6 +36,8 @@ type Agent interface {
 	CreateSeat(ctx context.Context, workshopID string, seat int, opts agentclient.SeatOptions) (*agentclient.Seat, bool, error)
 	ListSeats(ctx context.Context) ([]agentclient.Seat, error)
 	DeleteSeat(ctx context.Context, workshopID string, seat int) error
+	// StopSeat ends a seat and keeps its home on the host.
+	StopSeat(ctx context.Context, workshopID string, seat int) error
 	Disconnect(ctx context.Context, workshopID string, seat int, notBefore time.Time) (*agentclient.DisconnectResult, error)
 }
 
@@ -719,6 +722,9 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	}
 	if herr == nil {
 		r.agentUp.WithLabelValues(w.ID).Set(1)
+		if err := r.ensureSeats(ctx, agent, w); err != nil {
+			slog.Warn("check the seats of a running workshop", "workshop", w.ID, "err", err)
+		}
 		if vm.Status != "running" || down >= 0 {
 			vm.Status, vm.UpdatedAt = "running", now
 			if down >= 0 {
@@ -734,9 +740,19 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	}
 	r.agentUp.WithLabelValues(w.ID).Set(0)
 	host, gerr := r.cfg.Provisioner.GetHost(ctx, w.ID)
+	if gerr == nil && host.AgentURL != "" && host.AgentURL != w.AgentURL {
+		moved, err := r.reregister(ctx, w, vm, host)
+		if moved || err != nil {
+			return err
+		}
+	}
+	_, keepsHomes := r.cfg.Provisioner.(provision.HomeKeeper)
 	lost := ""
 	restart := false // the host is stopped but still there: start it again
 	switch {
+	case errors.Is(gerr, provision.ErrNotFound) && keepsHomes:
+		// The local agent does not answer: nothing is deleted; it is
+		// waited for like an unreachable agent.
 	case errors.Is(gerr, provision.ErrNotFound):
 		lost = "the workshop machine has disappeared"
 	case gerr != nil:
@@ -756,7 +772,10 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 			return r.cfg.Store.UpsertWorkshopVM(ctx, vm)
 		}
 		since := vm.Steps[down].StartedAt
-		if now.Sub(since) < r.cfg.UnhealthyAfter {
+		if now.Sub(since) < r.cfg.UnhealthyAfter || keepsHomes {
+			// A host that keeps the learners' homes is never recreated for
+			// being unreachable: its agent is waited for (or found again
+			// at a new address, above).
 			return nil
 		}
 		lost = "the workshop machine's agent has not answered for " + now.Sub(since).Round(time.Second).String()
@@ -786,6 +805,68 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	return err
 }
 
+// reregister points a running workshop at its host's agent's new address
+// (a restarted control plane's local agent whose old port was taken) once
+// the agent answers there. It reports whether it did.
+func (r *Reconciler) reregister(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM, host *provision.Host) (bool, error) {
+	agentToken := w.AgentToken
+	if host.AgentToken != "" {
+		agentToken = host.AgentToken
+	}
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, herr := r.cfg.Dial(host.AgentURL, agentToken).Health(hctx)
+	cancel()
+	if herr != nil {
+		return false, nil
+	}
+	if _, err := r.update(ctx, w.ID, func(w *store.Workshop) {
+		w.AgentURL, w.AgentToken, w.StatusReason = host.AgentURL, agentToken, ""
+	}); err != nil {
+		return false, err
+	}
+	vm.AgentURL, vm.Status, vm.UpdatedAt = host.AgentURL, "running", r.cfg.Now()
+	vm.Steps = slices.DeleteFunc(vm.Steps, func(s store.Step) bool { return s.Name == StepAgentDown && s.Status == "running" })
+	if err := r.cfg.Store.UpsertWorkshopVM(ctx, vm); err != nil {
+		return false, err
+	}
+	r.agentUp.WithLabelValues(w.ID).Set(1)
+	r.event(ctx, w.ID, "info", "", "the workshop machine's agent answers at its new address "+host.AgentURL)
+	return true, nil
+}
+
+// ensureSeats creates the seats of a running workshop that its agent does
+// not have or reports dead (a seat the agent still has is never touched;
+// one created again gets its kept home back).
+func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Workshop) error {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	seats, err := agent.ListSeats(lctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	have := map[int]bool{}
+	for _, s := range seats {
+		if s.WorkshopID == w.ID && s.Status != agentclient.StatusDead {
+			have[s.Seat.Seat] = true
+		}
+	}
+	var errs []error
+	for n := 1; n <= w.Seats; n++ {
+		if have[n] {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		_, _, err := agent.CreateSeat(sctx, w.ID, n, agentclient.SeatOptions{})
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("seat %d: %w", n, err))
+			continue
+		}
+		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("seat %d was missing on the workshop machine; it was started again", n))
+	}
+	return errors.Join(errs...)
+}
+
 func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final string) (bool, error) {
 	w, err := r.update(ctx, w.ID, func(w *store.Workshop) { w.Status = store.StatusStopping })
 	if err != nil {
@@ -799,7 +880,7 @@ func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final stri
 		return false, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
-	err = r.cfg.Provisioner.DeleteHost(sctx, w.ID)
+	err = r.releaseHost(sctx, w.ID, final == store.StatusDeleted)
 	cancel()
 	if err != nil {
 		return false, r.fail(ctx, w, vm, StepDeleteHost, err)
@@ -827,6 +908,18 @@ func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final stri
 	return true, nil
 }
 
+// releaseHost is the last step of a teardown: a stopped workshop's seats
+// end and, where the provisioner keeps homes (local), their homes stay for
+// the next start; a deleted workshop's host goes with everything on it.
+// Anything that must happen to the learners' work before it (an archive)
+// runs before this step.
+func (r *Reconciler) releaseHost(ctx context.Context, workshopID string, purge bool) error {
+	if hk, ok := r.cfg.Provisioner.(provision.HomeKeeper); ok && !purge {
+		return hk.StopHost(ctx, workshopID)
+	}
+	return r.cfg.Provisioner.DeleteHost(ctx, workshopID)
+}
+
 // GC deletes hosts that belong to no live workshop and seats on live hosts
 // that belong to no live workshop seat. It returns how many hosts it found
 // orphaned.
@@ -844,6 +937,17 @@ func (r *Reconciler) GC(ctx context.Context) (int, error) {
 			continue
 		}
 		if w != nil && (w.DesiredState == store.DesiredRunning || w.Status == store.StatusStopping) {
+			continue
+		}
+		if hk, ok := r.cfg.Provisioner.(provision.HomeKeeper); ok && w != nil && w.DesiredState == store.DesiredStopped {
+			// A stopped workshop keeps its learners' homes until it is
+			// deleted; only seats still running end.
+			if h.Status == "RUNNING" {
+				slog.Warn("stopping the seats of a stopped workshop", "host", h.Name, "workshop", h.WorkshopID)
+				if err := hk.StopHost(ctx, h.WorkshopID); err != nil {
+					errs = append(errs, fmt.Errorf("stop the seats of %s: %w", h.WorkshopID, err))
+				}
+			}
 			continue
 		}
 		orphans++
@@ -882,6 +986,14 @@ func (r *Reconciler) gcSeats(ctx context.Context) error {
 		for _, s := range seats {
 			w := byID[s.WorkshopID]
 			if w != nil && w.DesiredState == store.DesiredRunning && s.Seat.Seat <= w.Seats {
+				continue
+			}
+			if w != nil && w.DesiredState == store.DesiredStopped && s.Seat.Seat <= w.Seats {
+				// A stopped workshop's seat: it ends, its home stays.
+				slog.Info("stopping a seat of a stopped workshop", "workshop", s.WorkshopID, "seat", s.Seat.Seat, "agent", url)
+				if err := a.StopSeat(ctx, s.WorkshopID, s.Seat.Seat); err != nil {
+					errs = append(errs, err)
+				}
 				continue
 			}
 			slog.Info("deleting orphaned seat", "workshop", s.WorkshopID, "seat", s.Seat.Seat, "agent", url)

@@ -107,3 +107,26 @@ func DaemonHealth(ctx context.Context, c *http.Client, base string) error {
 	}
 	return nil
 }
+
+// HomeKeeper is a Runtime that can end a seat while keeping the learner's
+// home on the host: the next Create of the same workshop and seat gets that
+// home back. Stopping a workshop, a seat found dead and an agent restart use
+// Stop; only deleting the workshop (or resetting the seat for another
+// learner) removes a home. The sandbox and process runtimes implement it.
+type HomeKeeper interface {
+	// Stop ends the seat's processes and frees what it holds, except its
+	// home. Stopping a seat that is already gone is not an error.
+	Stop(ctx context.Context, s *Seat) error
+	// Homes lists every seat home on the host, of running and of stopped
+	// seats.
+	Homes() ([]Home, error)
+	// RemoveHome deletes the home of a seat that is not running. A home
+	// that is not there is not an error.
+	RemoveHome(ctx context.Context, workshopID string, seat int) error
+}
+
+// Home names a seat home kept on the host.
+type Home struct {
+	WorkshopID string `json:"workshop_id"`
+	Seat       int    `json:"seat_id"`
+}

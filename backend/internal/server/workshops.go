@@ -284,16 +284,31 @@ func (s *Server) handleRetryWorkshop(w http.ResponseWriter, r *http.Request) {
 	s.setDesired(w, r, ws.DesiredState, "retry requested")
 }
 
+// maxExtendMinutes bounds one extension by minutes (a day).
+const maxExtendMinutes = 24 * 60
+
+// handleExtendWorkshop moves a workshop's existing end time: to ends_at, or
+// minutes later (counted from the end, or from now when the end has passed).
+// A workshop with no end time runs until it is stopped; extending it is a
+// 409 (open_ended) and leaves it open-ended.
 func (s *Server) handleExtendWorkshop(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		EndsAt *time.Time `json:"ends_at"`
+		EndsAt  *time.Time `json:"ends_at"`
+		Minutes int        `json:"minutes"`
 	}
 	if err := apierror.Decode(w, r, &req, defaultBodyLimit); err != nil {
 		apierror.Write(w, r, err)
 		return
 	}
-	if req.EndsAt == nil {
-		apierror.Write(w, r, apierror.Invalid("ends_at is required"))
+	switch {
+	case req.EndsAt == nil && req.Minutes == 0:
+		apierror.Write(w, r, apierror.Invalid("give ends_at or minutes"))
+		return
+	case req.EndsAt != nil && req.Minutes != 0:
+		apierror.Write(w, r, apierror.Invalid("give ends_at or minutes, not both"))
+		return
+	case req.Minutes < 0 || req.Minutes > maxExtendMinutes:
+		apierror.Write(w, r, apierror.Invalid("minutes must be between 1 and %d", maxExtendMinutes))
 		return
 	}
 	now := s.now()
@@ -306,7 +321,19 @@ func (s *Server) handleExtendWorkshop(w http.ResponseWriter, r *http.Request) {
 		if ws.DesiredState == store.DesiredDeleted {
 			return apierror.Gone("this workshop has been deleted")
 		}
-		if err := checkSchedule(ws.StartsAt, req.EndsAt, now); err != nil {
+		if ws.EndsAt == nil {
+			return apierror.Conflict("open_ended", "this workshop has no end time: it runs until it is stopped, so there is nothing to extend")
+		}
+		end := req.EndsAt
+		if req.Minutes > 0 {
+			base := *ws.EndsAt
+			if base.Before(now) {
+				base = now
+			}
+			t := base.Add(time.Duration(req.Minutes) * time.Minute)
+			end = &t
+		}
+		if err := checkSchedule(ws.StartsAt, end, now); err != nil {
 			return err
 		}
 		// A running workshop may not be extended past the hours quota (a
@@ -316,11 +343,11 @@ func (s *Server) handleExtendWorkshop(w http.ResponseWriter, r *http.Request) {
 			if ws.StartsAt != nil && ws.StartsAt.After(now) {
 				begin = *ws.StartsAt
 			}
-			if err := checkHours(req.EndsAt.Sub(begin), q); err != nil {
+			if err := checkHours(end.Sub(begin), q); err != nil {
 				return err
 			}
 		}
-		ws.EndsAt = utc(req.EndsAt)
+		ws.EndsAt = utc(end)
 		return nil
 	})
 	if err != nil {

@@ -60,7 +60,10 @@ type Runtime struct {
 	log *slog.Logger
 }
 
-var _ runtime.Runtime = (*Runtime)(nil)
+var (
+	_ runtime.Runtime    = (*Runtime)(nil)
+	_ runtime.HomeKeeper = (*Runtime)(nil)
+)
 
 // extra is the runtime-specific part of runtime.Seat.
 type extra struct {
@@ -240,38 +243,104 @@ func (r *Runtime) Destroy(ctx context.Context, s *runtime.Seat) error {
 	if s == nil {
 		return nil
 	}
-	var x extra
-	if len(s.Extra) > 0 {
-		_ = json.Unmarshal(s.Extra, &x)
-	}
-	if s.PID > 0 && processMatches(s.PID, x.StartTime) {
-		pgid := x.PGID
-		if pgid == 0 {
-			pgid = s.PID
-		}
-		killTree(s.PID, pgid)
-		deadline := time.Now().Add(5 * time.Second)
-		for processMatches(s.PID, x.StartTime) && !isZombie(s.PID) && time.Now().Before(deadline) {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
+	if err := r.kill(ctx, s); err != nil {
+		return err
 	}
 	dir := s.Dir
 	if dir == "" {
 		dir = r.SeatDir(s.WorkshopID, s.Seat)
 	}
+	if err := r.removeDir(dir); err != nil {
+		return err
+	}
+	r.log.Info("seat destroyed", "workshop", s.WorkshopID, "seat", s.Seat, "pid", s.PID)
+	return nil
+}
+
+// Stop implements runtime.HomeKeeper: it kills the seat's processes and
+// keeps its directory; the next Create of the seat uses the same home.
+func (r *Runtime) Stop(ctx context.Context, s *runtime.Seat) error {
+	if s == nil {
+		return nil
+	}
+	if err := r.kill(ctx, s); err != nil {
+		return err
+	}
+	r.log.Info("seat stopped; home kept", "workshop", s.WorkshopID, "seat", s.Seat, "pid", s.PID)
+	return nil
+}
+
+// Homes implements runtime.HomeKeeper: every <BaseDir>/<workshop>/<seat>/home.
+func (r *Runtime) Homes() ([]runtime.Home, error) {
+	wss, err := os.ReadDir(r.cfg.BaseDir)
+	if err != nil {
+		return nil, fmt.Errorf("process runtime: list homes: %w", err)
+	}
+	var out []runtime.Home
+	for _, w := range wss {
+		if !w.IsDir() || checkWorkshopID(w.Name()) != nil {
+			continue
+		}
+		seats, err := os.ReadDir(filepath.Join(r.cfg.BaseDir, w.Name()))
+		if err != nil {
+			continue
+		}
+		for _, s := range seats {
+			n, err := strconv.Atoi(s.Name())
+			if err != nil || n <= 0 || !s.IsDir() {
+				continue
+			}
+			if fi, err := os.Stat(filepath.Join(r.SeatDir(w.Name(), n), "home")); err == nil && fi.IsDir() {
+				out = append(out, runtime.Home{WorkshopID: w.Name(), Seat: n})
+			}
+		}
+	}
+	return out, nil
+}
+
+// RemoveHome implements runtime.HomeKeeper.
+func (r *Runtime) RemoveHome(ctx context.Context, workshopID string, seat int) error {
+	if err := checkWorkshopID(workshopID); err != nil {
+		return err
+	}
+	return r.removeDir(r.SeatDir(workshopID, seat))
+}
+
+// kill ends the seat's daemon and every process below it.
+func (r *Runtime) kill(ctx context.Context, s *runtime.Seat) error {
+	var x extra
+	if len(s.Extra) > 0 {
+		_ = json.Unmarshal(s.Extra, &x)
+	}
+	if s.PID <= 0 || !processMatches(s.PID, x.StartTime) {
+		return nil
+	}
+	pgid := x.PGID
+	if pgid == 0 {
+		pgid = s.PID
+	}
+	killTree(s.PID, pgid)
+	deadline := time.Now().Add(5 * time.Second)
+	for processMatches(s.PID, x.StartTime) && !isZombie(s.PID) && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// removeDir deletes a seat directory, and its workshop's directory once
+// the last seat is gone.
+func (r *Runtime) removeDir(dir string) error {
 	if !within(r.cfg.BaseDir, dir) {
 		return fmt.Errorf("process runtime: refusing to remove %s: not under %s", dir, r.cfg.BaseDir)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("process runtime: remove seat dir: %w", err)
 	}
-	// Remove the workshop directory once its last seat is gone.
 	_ = os.Remove(filepath.Dir(dir))
-	r.log.Info("seat destroyed", "workshop", s.WorkshopID, "seat", s.Seat, "pid", s.PID)
 	return nil
 }
 

@@ -31,3 +31,7 @@ func IsInit() bool { return false }
 
 // InitMain does nothing off Linux.
 func InitMain() {}
+
+func (*Runtime) Stop(context.Context, *runtime.Seat) error     { return nil }
+func (*Runtime) Homes() ([]runtime.Home, error)                { return nil, nil }
+func (*Runtime) RemoveHome(context.Context, string, int) error { return nil }
