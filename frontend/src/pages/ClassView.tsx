@@ -471,7 +471,11 @@ export default function ClassView({ id }: { id: string }) {
               <br />
               Ends: {formatDateTime(workshop.ends_at)}
             </p>
-            <ExtendForm workshop={workshop} onDone={(w) => setWorkshop(w)} />
+            {workshop.ends_at ? (
+              <ExtendForm workshop={workshop} onDone={(w) => setWorkshop(w)} />
+            ) : (
+              <p className="small muted">No end time: the workshop runs until you stop it.</p>
+            )}
           </section>
         </div>
         <section aria-labelledby="seats-h" className="seats-section">
