@@ -856,7 +856,7 @@ func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Work
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		_, _, err := agent.CreateSeat(sctx, w.ID, n, agentclient.SeatOptions{})
+		_, _, err := agent.CreateSeat(sctx, w.ID, n, seatOptions(w))
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("seat %d: %w", n, err))
