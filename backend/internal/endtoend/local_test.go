@@ -29,13 +29,14 @@ import (
 	"github.com/clarateach/backend/internal/token"
 )
 
-var daemonBin string
+var daemonBin, serverBin string
 
 func TestMain(m *testing.M) {
 	if os.Getenv("CLARATEACH_TEST_LOGS") == "" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	os.Exit(testbin.Run(m, testbin.Workspace(&daemonBin)))
+	os.Exit(testbin.Run(m, testbin.Workspace(&daemonBin),
+		testbin.Binary{Path: &serverBin, Name: "clarateach", Pkg: "github.com/clarateach/backend/cmd/clarateach"}))
 }
 
 type client struct {
