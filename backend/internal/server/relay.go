@@ -46,6 +46,18 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	rest := r.PathValue("rest")
+	isTerminal := rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	// Counted before anything costs a database read: a flood on one token
+	// is refused cheaply.
+	if isTerminal {
+		release, err := s.terms.Acquire(raw, wsID+"/"+strconv.Itoa(seat))
+		if err != nil {
+			connlimit.RefuseWebSocket(w, r, connlimit.CloseTooManyConnections, err.Error())
+			return
+		}
+		defer release()
+	}
 	ws, err := s.st.GetWorkshop(r.Context(), wsID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -63,17 +75,7 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	rest := r.PathValue("rest")
 	learner := claims.Role == "" || claims.Role == "learner"
-	isTerminal := rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
-	if isTerminal {
-		release, err := s.terms.Acquire(raw, wsID+"/"+strconv.Itoa(seat))
-		if err != nil {
-			connlimit.RefuseWebSocket(w, r, connlimit.CloseTooManyConnections, err.Error())
-			return
-		}
-		defer release()
-	}
 	if learner {
 		status := store.SeatConnected
 		if !isTerminal {
