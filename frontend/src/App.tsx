@@ -8,6 +8,7 @@ import { AuthPage } from './pages/AuthPage';
 import { Dashboard } from './pages/Dashboard';
 import { RegisterPage } from './pages/Register';
 import { JoinPage, AccessCodeForm } from './pages/Join';
+import { AdminPage } from './pages/Admin';
 
 // The class view and the workspace carry xterm.js and CodeMirror: load them on demand.
 const ClassView = lazy(() => import('./pages/ClassView'));
@@ -49,6 +50,12 @@ export function Routes() {
     return (
       <RequireAuth>
         <Dashboard />
+      </RequireAuth>
+    );
+  if (pathname === '/admin')
+    return (
+      <RequireAuth>
+        <AdminPage />
       </RequireAuth>
     );
   if (pathname === '/workshops/new')

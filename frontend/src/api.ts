@@ -38,6 +38,8 @@ export interface Workshop {
   starts_at?: string | null;
   ends_at?: string | null;
   lab_guide?: string;
+  /** What the signed-in user is to it: owner, assistant (shared with them) or admin. */
+  access?: 'owner' | 'assistant' | 'admin';
   created_at: string;
   updated_at: string;
 }
@@ -364,6 +366,76 @@ export const workshops = {
   seatToken: (id: string, seat: number, mode: 'ro' | 'rw') =>
     request<SeatToken>(`/api/workshops/${enc(id)}/seats/${seat}/token`, { body: { mode } }),
   streamUrl: (id: string) => `/api/workshops/${enc(id)}/stream`,
+};
+
+// ---- sign-up, invites, quotas, co-instructors -------------------------------
+
+export type SignupMode = 'closed' | 'invite' | 'open';
+
+export interface Quota {
+  running_workshops: number;
+  seats: number;
+  workshop_hours: number;
+}
+
+export interface Usage {
+  running_workshops: number;
+  seats: number;
+}
+
+export interface UserRow extends User {
+  /** null for admins: they have no quota. */
+  quota: Quota | null;
+  quota_custom: boolean;
+  usage: Usage;
+}
+
+export interface Invite {
+  id: string;
+  email?: string;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  used_at?: string;
+  status: 'pending' | 'used' | 'expired';
+}
+
+export interface Member {
+  workshop_id: string;
+  user_id: string;
+  role: 'assistant';
+  email: string;
+  name: string;
+  created_at: string;
+}
+
+/** How accounts are made on this server (SIGNUP). */
+export const signupMode = (signal?: AbortSignal) =>
+  request<{ mode: SignupMode }>('/api/auth/signup', { signal, token: null }).then((r) => r.mode);
+
+export const admin = {
+  users: (signal?: AbortSignal) =>
+    request<{ users: UserRow[] | null; default_quota: Quota; signup: SignupMode }>('/api/admin/users', { signal }),
+  setQuota: (userId: string, q: Partial<Quota>) =>
+    request<UserRow>(`/api/admin/users/${enc(userId)}/quota`, { method: 'PUT', body: q }),
+  resetQuota: (userId: string) => request<UserRow>(`/api/admin/users/${enc(userId)}/quota`, { method: 'DELETE' }),
+  invites: (signal?: AbortSignal) =>
+    request<{ invites: Invite[] | null }>('/api/invites', { signal }).then((r) => r.invites ?? []),
+  invite: (input: { email?: string; ttl_hours?: number }) =>
+    request<{ invite: Invite; token: string; url: string }>('/api/invites', { body: input }),
+  withdrawInvite: (id: string) => request(`/api/invites/${enc(id)}`, { method: 'DELETE', as: 'none' }),
+};
+
+export const members = {
+  list: (workshopId: string, signal?: AbortSignal) =>
+    request<{ owner: { id: string; email: string; name: string }; members: Member[] | null }>(
+      `/api/workshops/${enc(workshopId)}/members`,
+      { signal },
+    ).then((r) => ({ owner: r.owner, members: r.members ?? [] })),
+  add: (workshopId: string, email: string) =>
+    request<Member>(`/api/workshops/${enc(workshopId)}/members`, { body: { email } }),
+  remove: (workshopId: string, userId: string) =>
+    request(`/api/workshops/${enc(workshopId)}/members/${enc(userId)}`, { method: 'DELETE', as: 'none' }),
 };
 
 /** The link a learner opens to register; it pre-fills the workshop code. */

@@ -34,6 +34,7 @@ export function TopBar({ children }: { children?: ReactNode }) {
       <Brand />
       <nav className="topbar-nav" aria-label="Main">
         {user && <Link to="/dashboard">Workshops</Link>}
+        {user?.role === 'admin' && <Link to="/admin">Admin</Link>}
         {children}
       </nav>
       {user && (

@@ -7,7 +7,11 @@ import { QrCode } from './QrCode';
 const canStart = (s: string) => s === 'created' || s === 'stopped';
 const canStop = (s: string) => s === 'running' || s === 'provisioning';
 
-/** Start / stop / retry / delete, and sharing (link, code, QR) for one workshop. */
+/**
+ * Start / stop / retry / delete, and sharing (link, code, QR) for one
+ * workshop. A teaching assistant (workshop.access "assistant") gets only the
+ * sharing buttons: the server refuses them the rest.
+ */
 export function WorkshopActions({
   workshop,
   onChange,
@@ -17,6 +21,7 @@ export function WorkshopActions({
   onChange: (w?: Workshop) => void;
   compact?: boolean;
 }) {
+  const manage = workshop.access !== 'assistant';
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [confirmStop, setConfirmStop] = useState(false);
   const [showQr, setShowQr] = useState(false);
@@ -36,17 +41,17 @@ export function WorkshopActions({
   return (
     <div className="workshop-actions">
       <div className="btn-row">
-        {canStart(s) && (
+        {manage && canStart(s) && (
           <Button variant="primary" small={compact} busy={act.busy} onClick={() => void act.run('start')}>
             Start
           </Button>
         )}
-        {s === 'error' && (
+        {manage && s === 'error' && (
           <Button variant="primary" small={compact} busy={act.busy} onClick={() => void act.run('retry')}>
             Retry
           </Button>
         )}
-        {canStop(s) && (
+        {manage && canStop(s) && (
           <Button small={compact} busy={act.busy} onClick={() => setConfirmStop(true)}>
             Stop
           </Button>
@@ -56,7 +61,7 @@ export function WorkshopActions({
         <Button small={compact} onClick={() => setShowQr(true)}>
           QR code
         </Button>
-        {s !== 'deleted' && (
+        {manage && s !== 'deleted' && (
           <Button small={compact} variant="ghost" className="danger-text" onClick={() => setConfirmDelete(true)}>
             Delete
           </Button>

@@ -1,8 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { Link, navigate, useLocation } from '../router';
-import { login, registerInstructor } from '../api';
+import { login, registerInstructor, signupMode } from '../api';
 import { useAuth } from '../auth';
-import { useAction } from '../hooks';
+import { useAction, useAsync } from '../hooks';
 import { PlainPage } from '../components/TopBar';
 import { Button, ErrorBox } from '../components/ui';
 
@@ -20,6 +20,9 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
   const signup = mode === 'signup';
   // An admin's invite link is /signup?invite=TOKEN.
   const invite = new URLSearchParams(search).get('invite') ?? undefined;
+  const signupInfo = useAsync((signal) => signupMode(signal), []);
+  // Without an invite, sign-up only works when the server is open.
+  const invitationOnly = signup && !invite && signupInfo.data !== undefined && signupInfo.data !== 'open';
   const { run, busy, error } = useAction(async () => {
     const user = signup ? await registerInstructor({ email, password, name, invite }) : await login({ email, password });
     setUser(user);
@@ -31,10 +34,28 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
     void run();
   };
 
+  if (invitationOnly) {
+    return (
+      <PlainPage>
+        <div className="card" data-testid="invitation-only">
+          <h1>Sign-up is by invitation</h1>
+          <p>
+            Instructor accounts on this server are created by an administrator. Ask one for an invite link, then open it
+            to create your account.
+          </p>
+          <p className="muted small">
+            Already have an account? <Link to={`/signin${search}`}>Sign in</Link>
+          </p>
+        </div>
+      </PlainPage>
+    );
+  }
+
   return (
     <PlainPage>
       <div className="card">
         <h1>{signup ? 'Create an instructor account' : 'Instructor sign in'}</h1>
+        {signup && invite && <p className="muted small">You were invited: create your account below.</p>}
         <form onSubmit={submit} className="stack" aria-busy={busy}>
           {signup && (
             <label className="field">
@@ -77,10 +98,12 @@ export function AuthPage({ mode }: { mode: 'signin' | 'signup' }) {
             <>
               Already have an account? <Link to={`/signin${search}`}>Sign in</Link>
             </>
-          ) : (
+          ) : signupInfo.data === 'open' ? (
             <>
               New here? <Link to={`/signup${search}`}>Create an account</Link>
             </>
+          ) : (
+            <>New here? Ask an administrator for an invite link.</>
           )}
         </p>
       </div>

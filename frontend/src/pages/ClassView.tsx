@@ -19,6 +19,7 @@ import { Link, navigate } from '../router';
 import { TopBar } from '../components/TopBar';
 import { Button, ConfirmDialog, ErrorBox, Spinner, StatusBadge } from '../components/ui';
 import { WorkshopActions } from '../components/WorkshopActions';
+import { ShareButton } from '../components/SharePanel';
 import { formatDateTime, formatDuration, formatSchedule, isoToLocalInput, localInputToISO, parseDate, timeAgo } from '../format';
 import { TerminalTabs } from '../terminal/TerminalTabs';
 
@@ -434,6 +435,8 @@ export default function ClassView({ id }: { id: string }) {
             </p>
           </div>
           <div className="head-status">
+            {workshop.access === 'assistant' && <span className="badge">Teaching assistant</span>}
+            <ShareButton workshopId={workshop.id} canManage={workshop.access !== 'assistant'} />
             <StatusBadge status={workshop.status} />
             <span className={`live-indicator live-${mode}`} title={mode === 'live' ? 'Live updates' : mode === 'polling' ? 'Refreshing every few seconds' : 'Connecting'}>
               {mode === 'live' ? 'Live' : mode === 'polling' ? 'Auto-refresh' : '…'}
@@ -471,7 +474,7 @@ export default function ClassView({ id }: { id: string }) {
               <br />
               Ends: {formatDateTime(workshop.ends_at)}
             </p>
-            {workshop.ends_at ? (
+            {workshop.access === 'assistant' ? null : workshop.ends_at ? (
               <ExtendForm workshop={workshop} onDone={(w) => setWorkshop(w)} />
             ) : (
               <p className="small muted">No end time: the workshop runs until you stop it.</p>

@@ -17,6 +17,7 @@ export function WorkshopCard({ w, onChange }: { w: Workshop; onChange: () => voi
         </h2>
         <StatusBadge status={w.status} />
       </div>
+      {w.access === 'assistant' && <p className="muted small">Shared with you · teaching assistant</p>}
       <dl className="facts">
         <div>
           <dt>Seats</dt>
@@ -48,6 +49,9 @@ export function Dashboard() {
   const list = useAsync((signal) => workshops.list(signal), []);
   const items = (list.data ?? []).filter((w) => w.status !== 'deleted');
   const anyBusy = items.some((w) => BUSY.has(w.status));
+  // Workshops shared with the user as a teaching assistant come apart.
+  const own = items.filter((w) => w.access !== 'assistant');
+  const shared = items.filter((w) => w.access === 'assistant');
   // Live status: poll quickly while something is changing, slowly otherwise.
   useInterval(list.reload, anyBusy ? 2000 : 10_000);
 
@@ -63,7 +67,7 @@ export function Dashboard() {
         </div>
         <ErrorBox error={list.error} onRetry={list.reload} />
         {list.loading && !list.data && <Spinner label="Loading workshops…" />}
-        {list.data && items.length === 0 && (
+        {list.data && own.length === 0 && (
           <div className="card empty">
             <p>No workshops yet.</p>
             <Link to="/workshops/new" className="btn btn-primary">
@@ -71,12 +75,22 @@ export function Dashboard() {
             </Link>
           </div>
         )}
-        {items.length > 0 && (
+        {own.length > 0 && (
           <ul className="workshop-list">
-            {items.map((w) => (
+            {own.map((w) => (
               <WorkshopCard key={w.id} w={w} onChange={list.reload} />
             ))}
           </ul>
+        )}
+        {shared.length > 0 && (
+          <section aria-labelledby="shared-h">
+            <h2 id="shared-h">Shared with you</h2>
+            <ul className="workshop-list" data-testid="shared-workshops">
+              {shared.map((w) => (
+                <WorkshopCard key={w.id} w={w} onChange={list.reload} />
+              ))}
+            </ul>
+          </section>
         )}
       </main>
     </div>
