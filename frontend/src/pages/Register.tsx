@@ -4,6 +4,7 @@ import { useAction } from '../hooks';
 import { Link } from '../router';
 import { PlainPage } from '../components/TopBar';
 import { Button, CopyButton, ErrorBox } from '../components/ui';
+import { groupCode } from '../accessCode';
 
 export function rememberAccessCode(code: string) {
   try {
@@ -38,10 +39,10 @@ export function RegisterPage({ code: initialCode }: { code: string }) {
           <h1>You're in: {result.workshop.name}</h1>
           <p>This is your personal access code. Keep it: it opens your workspace from any browser.</p>
           <p className="access-code" data-testid="access-code">
-            {result.access_code}
+            {groupCode(result.access_code)}
           </p>
           <div className="btn-row">
-            <CopyButton text={result.access_code} label="Copy code" small={false} />
+            <CopyButton text={groupCode(result.access_code)} label="Copy code" small={false} />
             <CopyButton text={link} label="Copy link" small={false} />
           </div>
           <p className="muted small">
