@@ -133,7 +133,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	fs.StringVar(&o.Listen, "listen", listenDefault, "address to serve on (host:port)")
 	fs.StringVar(&o.Token, "token", "", "agent token required on control routes (prefer AGENT_TOKEN: flags are visible in ps)")
 	fs.StringVar(&o.StateDir, "state-dir", env("AGENT_STATE_DIR"), "state directory (default "+DefaultStateDir+" as root, else ~/.local/state/clarateach/agent)")
-	fs.StringVar(&o.Runtime, "runtime", env("AGENT_RUNTIME"), "seat runtime: sandbox | firecracker | process (default: sandbox on Linux as root when namespaces work, else process)")
+	fs.StringVar(&o.Runtime, "runtime", env("AGENT_RUNTIME"), "seat runtime: sandbox | firecracker | process (default: sandbox on Linux; process, unisolated, only by name or where namespaces cannot work)")
 	fs.IntVar(&o.Capacity, "capacity", capDefault, "most seats on this host")
 	fs.IntVar(&o.WarmSeats, "warm-seats", warmDefault, fmt.Sprintf("sandbox seats kept started ahead of demand, so that creating a seat is a claim instead of a start; each costs an idle seat's few MiB (default: the capacity, at most %d; 0 = none)", DefaultMaxWarmSeats))
 	origins := fs.String("allowed-origins", env("AGENT_ALLOWED_ORIGINS", "CORS_ORIGINS"), "comma-separated browser origins allowed on /proxy (\"*\" = any)")
@@ -292,14 +292,9 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 	if stateDir == "" {
 		stateDir = defaultStateDir()
 	}
-	name := o.Runtime
-	if name == "" {
-		name = DefaultRuntime()
-		log.Info("seat runtime chosen", "runtime", name)
-	}
 	listen := o.Listen
 	daemon, err := daemonCommand(o.DaemonPath, mo.DaemonCommand)
-	if err != nil && name != "firecracker" {
+	if err != nil && o.Runtime != "firecracker" {
 		return nil, err
 	}
 	ropts := RuntimeOptions{
@@ -313,17 +308,11 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 		Logger:        log,
 		Getenv:        mo.Getenv,
 	}
-	rt, err := NewRuntime(name, ropts)
-	if err != nil && o.Runtime == "" && name == "sandbox" {
-		// Not chosen explicitly: namespaces do not work here. The process
-		// runtime still refuses anything but loopback (New checks).
-		log.Warn("the sandbox runtime cannot run here; falling back to the process runtime", "err", err)
-		name = "process"
-		rt, err = NewRuntime(name, ropts)
-	}
+	rt, name, err := ChooseRuntime(o.Runtime, ropts)
 	if err != nil {
 		return nil, err
 	}
+	log.Info("seat runtime chosen", "runtime", name)
 	if name == "process" && !o.listenSet && !IsLoopback(listen) {
 		if _, port, err := net.SplitHostPort(listen); err == nil {
 			listen = net.JoinHostPort("127.0.0.1", port)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 
@@ -124,14 +126,61 @@ func NewRuntime(name string, o RuntimeOptions) (runtime.Runtime, error) {
 	return nil, fmt.Errorf("%w: unknown runtime %q (want sandbox, firecracker or process)", ErrRuntimeUnavailable, name)
 }
 
-// DefaultRuntime is "sandbox" on Linux as root, else "process". (Build
-// falls back to process when the sandbox cannot start here.)
+// DefaultRuntime is "sandbox" on Linux (as root, or rootless where user
+// namespaces work), else "process". ChooseRuntime falls back to process
+// only where sandbox seats cannot exist.
 func DefaultRuntime() string {
-	if goruntime.GOOS == "linux" && os.Geteuid() == 0 {
+	if goruntime.GOOS == "linux" {
 		return "sandbox"
 	}
 	return "process"
 }
+
+// Isolated reports whether seats of the named runtime are isolated from
+// the host and from each other. Only the process runtime is not; the web
+// app shows its learners and instructors a banner for it.
+func Isolated(name string) bool { return name != "process" }
+
+// ChooseRuntime builds the seat runtime named requested, or, when requested
+// is empty, the safest one this machine can run: the sandbox on Linux, and
+// the unisolated process runtime only where sandbox seats cannot exist (not
+// Linux, no user namespaces). A sandbox asked to give seats a network on a
+// host without iptables gets seats with loopback only, said in one line:
+// never a silent fall back to unisolated seats. It returns the runtime and
+// its name.
+func ChooseRuntime(requested string, o RuntimeOptions) (runtime.Runtime, string, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	name := requested
+	if name == "" {
+		name = DefaultRuntime()
+	}
+	if name == "sandbox" && !o.NoNetwork && os.Geteuid() == 0 {
+		if _, err := lookPath("iptables"); err != nil {
+			o.NoNetwork = true
+			log.Warn("seat network off: iptables is not installed, so seats get loopback only (apt-get install -y iptables, then restart, to give seats internet)")
+		}
+	}
+	rt, err := NewRuntime(name, o)
+	if err != nil && requested == "" && name == "sandbox" && errors.Is(err, sandbox.ErrUnsupported) {
+		log.Warn("UNSAFE: sandbox seats cannot exist here; seats are unisolated development processes (set AGENT_RUNTIME=process to choose this without the warning)", "reason", err)
+		name = "process"
+		o.SeatsDir = ""
+		rt, err = NewRuntime(name, o)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if !Isolated(name) {
+		log.Warn("development seats: not isolated — learner shells run as this user on this machine", "runtime", name)
+	}
+	return rt, name, nil
+}
+
+// lookPath is exec.LookPath, replaceable in tests.
+var lookPath = exec.LookPath
 
 // LocalSeatsDir is where a control plane's in-process agent with state
 // directory stateDir keeps sandbox seats: under /var/lib/clarateach, which

@@ -80,7 +80,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	prov, closeProv, err := newProvisioner(ctx, cfg, log)
+	prov, isolated, closeProv, err := newProvisioner(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -94,13 +94,14 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Registry:        reg,
 	})
 	srv := server.New(server.Deps{
-		Config:    cfg,
-		Store:     st,
-		Registry:  reg,
-		Kick:      rec.Kick,
-		Seats:     rec,
-		Reconcile: rec.RunOnce,
-		Version:   Version,
+		Config:          cfg,
+		Store:           st,
+		Registry:        reg,
+		Kick:            rec.Kick,
+		Seats:           rec,
+		Reconcile:       rec.RunOnce,
+		Version:         Version,
+		UnisolatedSeats: !isolated,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -146,7 +147,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
-func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (provision.Provisioner, func(), error) {
+// newProvisioner builds the configured provisioner and says whether its
+// seats are isolated (every runtime but the local process one).
+func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (provision.Provisioner, bool, func(), error) {
 	switch cfg.Provisioner {
 	case config.ProvisionerGCP:
 		p, err := gcp.New(ctx, gcp.Config{
@@ -158,36 +161,25 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 			ComputeEndpoint: cfg.ComputeEndpoint,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, false, nil, err
 		}
-		return p, func() {
+		return p, true, func() {
 			if c, ok := any(p).(io.Closer); ok {
 				_ = c.Close()
 			}
 		}, nil
 	default:
-		name := cfg.AgentRuntime
-		if name == "" {
-			name = agent.DefaultRuntime()
-		}
 		stateDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "agent"))
 		if err != nil {
-			return nil, nil, err
+			return nil, false, nil, err
 		}
-		daemon := daemonCommand(cfg.DaemonPath)
-		ro := agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemon, NoNetwork: !cfg.SeatNetwork, WarmSeats: cfg.WarmSeats, Logger: log}
-		if name == "sandbox" {
+		ro := agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemonCommand(cfg.DaemonPath), NoNetwork: !cfg.SeatNetwork, WarmSeats: cfg.WarmSeats, Logger: log}
+		if cfg.AgentRuntime == "sandbox" || (cfg.AgentRuntime == "" && agent.DefaultRuntime() == "sandbox") {
 			ro.SeatsDir = agent.LocalSeatsDir(stateDir)
 		}
-		rt, err := agent.NewRuntime(name, ro)
-		if err != nil && cfg.AgentRuntime == "" && name == "sandbox" {
-			log.Warn("sandbox seats are not available here; falling back to UNSAFE process seats", "err", err)
-			name = "process"
-			ro.SeatsDir = ""
-			rt, err = agent.NewRuntime(name, ro)
-		}
+		rt, rtName, err := agent.ChooseRuntime(cfg.AgentRuntime, ro)
 		if err != nil {
-			return nil, nil, fmt.Errorf("local seats: %w", err)
+			return nil, false, nil, fmt.Errorf("local seats: %w", err)
 		}
 		p, err := local.Start(ctx, local.Config{
 			StateDir:        stateDir,
@@ -197,10 +189,10 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 			Logger:          log,
 		})
 		if err != nil {
-			return nil, nil, err
+			return nil, false, nil, err
 		}
 		log.Info("local agent started", "url", p.URL(), "runtime", rt.Name())
-		return p, func() { _ = p.Close() }, nil
+		return p, agent.Isolated(rtName), func() { _ = p.Close() }, nil
 	}
 }
 

@@ -30,7 +30,7 @@ const (
 // Config is the control plane's configuration.
 type Config struct {
 	Port      int    // PORT, default 8080
-	Listen    string // host:port; default ":PORT"
+	Listen    string // LISTEN host:port; default "127.0.0.1:PORT" locally, ":PORT" on GCP
 	PublicURL string // PUBLIC_URL: the URL browsers use; default http://localhost:PORT
 	DataDir   string // DATA_DIR: local mode state (SQLite file, generated secrets); default ./data
 
@@ -190,7 +190,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	}
 	var cors string
 	fs.IntVar(&c.Port, "port", port, "HTTP port (env PORT)")
-	fs.StringVar(&c.Listen, "listen", env("LISTEN"), "listen address host:port (env LISTEN; default :PORT)")
+	fs.StringVar(&c.Listen, "listen", env("LISTEN"), "listen address host:port (env LISTEN; default 127.0.0.1:PORT in local mode, :PORT with PROVISIONER=gcp)")
 	fs.StringVar(&c.PublicURL, "public-url", env("PUBLIC_URL"), "URL browsers use to reach this server (env PUBLIC_URL)")
 	fs.StringVar(&c.DataDir, "data-dir", or(env("DATA_DIR"), "./data"), "local-mode data directory (env DATA_DIR)")
 	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL"), "PostgreSQL URL or sqlite:PATH (env DATABASE_URL)")
@@ -236,7 +236,12 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 		return nil, fmt.Errorf("PROVISIONER must be local or gcp, not %q", c.Provisioner)
 	}
 	if c.Listen == "" {
+		// Local mode serves this machine only unless LISTEN says otherwise;
+		// a cloud deployment (Cloud Run) must listen on every interface.
 		c.Listen = ":" + strconv.Itoa(c.Port)
+		if c.Local() {
+			c.Listen = "127.0.0.1:" + strconv.Itoa(c.Port)
+		}
 	}
 	if c.PublicURL == "" {
 		c.PublicURL = "http://localhost:" + strconv.Itoa(c.Port)

@@ -24,7 +24,7 @@ func TestLoad(t *testing.T) {
 		{
 			name: "local defaults generate secrets and sqlite",
 			check: func(t *testing.T, c *Config) {
-				if !c.Local() || c.Port != 8080 || c.Listen != ":8080" {
+				if !c.Local() || c.Port != 8080 || c.Listen != "127.0.0.1:8080" {
 					t.Fatalf("got provisioner=%s port=%d listen=%s", c.Provisioner, c.Port, c.Listen)
 				}
 				if !strings.HasPrefix(c.DatabaseURL, "sqlite:") || c.JWTSecret == "" || c.WorkspaceTokenSecret == "" {
@@ -74,11 +74,29 @@ func TestLoad(t *testing.T) {
 			env:  map[string]string{"PORT": "9000", "CORS_ORIGINS": "http://localhost:5173, https://learn.example.com/"},
 			args: []string{"--port", "9100"},
 			check: func(t *testing.T, c *Config) {
-				if c.Port != 9100 || c.Listen != ":9100" {
+				if c.Port != 9100 || c.Listen != "127.0.0.1:9100" {
 					t.Fatalf("port %d listen %s", c.Port, c.Listen)
 				}
 				if len(c.CORSOrigins) != 2 || c.CORSOrigins[1] != "https://learn.example.com" {
 					t.Fatalf("CORS %v", c.CORSOrigins)
+				}
+			},
+		},
+		{
+			name: "LISTEN opens local mode to the network when asked",
+			env:  map[string]string{"LISTEN": "0.0.0.0:8080"},
+			check: func(t *testing.T, c *Config) {
+				if c.Listen != "0.0.0.0:8080" {
+					t.Fatalf("listen %s", c.Listen)
+				}
+			},
+		},
+		{
+			name: "a cloud deployment listens on every interface",
+			env:  map[string]string{"PROVISIONER": "gcp", "GCP_PROJECT": "p", "GCP_ZONE": "z", "FC_SNAPSHOT_NAME": "s", "PORT": "8081", "DATABASE_URL": "postgres://x/y", "JWT_SECRET": strong, "WORKSPACE_TOKEN_SECRET": strong},
+			check: func(t *testing.T, c *Config) {
+				if c.Listen != ":8081" {
+					t.Fatalf("listen %s", c.Listen)
 				}
 			},
 		},

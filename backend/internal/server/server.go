@@ -60,6 +60,10 @@ type Deps struct {
 	// FDGuard sheds new requests with 503 near the descriptor limit; nil =
 	// one watching this process.
 	FDGuard *fdlimit.Guard
+	// UnisolatedSeats says seats are unisolated development processes (the
+	// process runtime): /health reports seats_isolated=false and the web
+	// app shows everyone a banner.
+	UnisolatedSeats bool
 }
 
 // Server is the control-plane HTTP server.
@@ -76,6 +80,8 @@ type Server struct {
 	handler  http.Handler
 	started  time.Time
 	relayRT  http.RoundTripper
+	// unisolated: seats are development processes, not sandboxes.
+	unisolated bool
 
 	jwtKey []byte
 	wsKey  []byte
@@ -98,18 +104,19 @@ type Route struct {
 // New builds the server.
 func New(d Deps) *Server {
 	s := &Server{
-		cfg:      d.Config,
-		st:       d.Store,
-		kick:     d.Kick,
-		seats:    d.Seats,
-		reconcil: d.Reconcile,
-		now:      d.Now,
-		version:  d.Version,
-		reg:      d.Registry,
-		started:  time.Now(),
-		relayRT:  d.Transport,
-		jwtKey:   []byte(d.Config.JWTSecret),
-		wsKey:    []byte(d.Config.WorkspaceTokenSecret),
+		cfg:        d.Config,
+		st:         d.Store,
+		kick:       d.Kick,
+		seats:      d.Seats,
+		reconcil:   d.Reconcile,
+		now:        d.Now,
+		version:    d.Version,
+		reg:        d.Registry,
+		started:    time.Now(),
+		relayRT:    d.Transport,
+		unisolated: d.UnisolatedSeats,
+		jwtKey:     []byte(d.Config.JWTSecret),
+		wsKey:      []byte(d.Config.WorkspaceTokenSecret),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -283,6 +290,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		"db":             db,
 		"db_engine":      s.st.Engine(),
 		"provisioner":    s.cfg.Provisioner,
+		"seats_isolated": !s.unisolated,
 		"uptime_seconds": int(time.Since(s.started).Seconds()),
 	})
 }

@@ -5,6 +5,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/clarateach/backend/internal/runtime"
 )
@@ -16,7 +17,7 @@ var _ runtime.Runtime = (*Runtime)(nil)
 
 // New fails: Linux namespaces are not available on this system.
 func New(Config) (*Runtime, error) {
-	return nil, errors.New("sandbox: Linux namespaces are not available on this system")
+	return nil, fmt.Errorf("sandbox: Linux namespaces are not available on this system: %w", ErrUnsupported)
 }
 
 func (*Runtime) Name() string { return Name }

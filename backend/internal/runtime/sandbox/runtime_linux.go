@@ -167,7 +167,7 @@ func New(cfg Config) (*Runtime, error) {
 		}
 	}
 	if err := checkNamespaces(); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+		return nil, fmt.Errorf("sandbox: %w: %w", ErrUnsupported, err)
 	}
 
 	// Seat slots: one /30 of the subnet and one uid range each.

@@ -15,6 +15,7 @@
 package sandbox
 
 import (
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -120,6 +121,12 @@ type NetworkConfig struct {
 	// SkipFirewall leaves iptables alone (the caller manages the rules).
 	SkipFirewall bool
 }
+
+// ErrUnsupported is returned (wrapped) by New where sandbox seats cannot
+// exist at all: not Linux, or a kernel without the namespaces they need.
+// Any other error from New is a fault to fix, not a reason to run seats
+// without isolation.
+var ErrUnsupported = errors.New("sandbox seats are not supported here")
 
 const (
 	initMarker  = "_CLARATEACH_SANDBOX_INIT"
