@@ -3,6 +3,7 @@ import { AuthProvider, RequireAuth } from './auth';
 import { matchPath, useLocation, Link } from './router';
 import { Spinner } from './components/ui';
 import { ErrorBoundary } from './components/ErrorBoundary';
+import { IsolationBanner } from './components/IsolationBanner';
 import { Landing } from './pages/Landing';
 import { AuthPage } from './pages/AuthPage';
 import { Dashboard } from './pages/Dashboard';
@@ -94,6 +95,7 @@ function RoutesWithBoundary() {
 export function App() {
   return (
     <AuthProvider>
+      <IsolationBanner />
       <RoutesWithBoundary />
     </AuthProvider>
   );

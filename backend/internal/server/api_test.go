@@ -2,12 +2,15 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/server"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -320,12 +323,34 @@ func TestLearnerRegisterAndJoin(t *testing.T) {
 	})
 }
 
+// Process seats are announced, so the web app can warn every learner and
+// instructor.
+func TestHealthSaysWhenSeatsAreNotIsolated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite")
+	srv := server.New(server.Deps{Config: e.cfg, Store: e.st, Version: "test", UnisolatedSeats: true})
+	h := httptest.NewServer(srv.Handler())
+	defer h.Close()
+	res, err := http.Get(h.URL + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	if m["seats_isolated"] != false {
+		t.Fatalf("health with process seats: %v", m)
+	}
+}
+
 func TestHealthMetricsAndRequestID(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "sqlite", func(c *config_) { c.MetricsToken = "metrics-token-0123456789abcdef" })
 	r := e.call("GET", "/health", "", nil)
 	m := r.json(t)
-	if r.Status != 200 || m["status"] != "ok" || m["db"] != "ok" || m["version"] != "test" {
+	if r.Status != 200 || m["status"] != "ok" || m["db"] != "ok" || m["version"] != "test" || m["seats_isolated"] != true {
 		t.Fatalf("health: %d %s", r.Status, r.Body)
 	}
 	if r.Header.Get("X-Request-Id") == "" {
