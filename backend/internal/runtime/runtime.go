@@ -29,6 +29,10 @@ type Spec struct {
 	// The process runtime ignores them.
 	DiskMB     int
 	DiskInodes int
+	// Egress opens destinations the default block list refuses (a lab
+	// server), for this seat only. Runtimes without a seat network
+	// ignore it.
+	Egress []EgressRule
 }
 
 // Seat describes a running seat. The agent persists it (as JSON) in its state

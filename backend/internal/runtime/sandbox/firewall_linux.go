@@ -20,6 +20,10 @@ const (
 	chainFwd = "CLARATEACH-SEAT-FWD"
 	chainIn  = "CLARATEACH-SEAT-IN"
 	chainNAT = "CLARATEACH-SEAT-NAT"
+	// chainAllow holds the per-seat allowlist rules (egress_linux.go). It is
+	// created but never flushed by InstallFirewall, so the rules of seats
+	// that outlive an agent restart stay in force.
+	chainAllow = "CLARATEACH-SEAT-ALLOW"
 )
 
 type fwRule struct {
@@ -33,6 +37,7 @@ func (r *Runtime) firewallRules() (chains []fwRule, rules []fwRule, jumps []fwRu
 	ifw := vethPrefix + "+"
 	subnet := r.subnet.String()
 	chains = []fwRule{{"filter", chainFwd, nil}, {"filter", chainIn, nil}, {"nat", chainNAT, nil}}
+	// chainAllow is kept apart: InstallFirewall must not flush it.
 	add := func(table, chain string, args ...string) {
 		rules = append(rules, fwRule{table, chain, args})
 	}
@@ -46,6 +51,8 @@ func (r *Runtime) firewallRules() (chains []fwRule, rules []fwRule, jumps []fwRu
 	add("filter", chainFwd, "-i", ifw, "!", "-s", subnet, "-j", "DROP")
 	add("filter", chainFwd, "-i", ifw, "-o", ifw, "-j", "DROP")
 	add("filter", chainFwd, "-i", ifw, "-d", subnet, "-j", "DROP")
+	// A workshop's allowlist (lab servers) comes before the blocked ranges.
+	add("filter", chainFwd, "-i", ifw, "-j", chainAllow)
 	for _, c := range r.blocked {
 		add("filter", chainFwd, "-i", ifw, "-d", c.String(), "-j", "DROP")
 	}
@@ -81,6 +88,7 @@ func (r *Runtime) InstallFirewall(ctx context.Context) error {
 		return fmt.Errorf("iptables not found (apt-get install -y iptables): %w", err)
 	}
 	chains, rules, jumps := r.firewallRules()
+	_ = iptables(ctx, ipt, "-t", "filter", "-N", chainAllow) // exists already after a restart
 	for _, c := range chains {
 		if iptables(ctx, ipt, "-t", c.table, "-N", c.chain) != nil {
 			if err := iptables(ctx, ipt, "-t", c.table, "-F", c.chain); err != nil {
@@ -131,7 +139,7 @@ func (r *Runtime) RemoveFirewall(ctx context.Context) error {
 		for iptables(ctx, ipt, append([]string{"-t", j.table, "-D", j.chain}, j.args...)...) == nil {
 		}
 	}
-	for _, c := range chains {
+	for _, c := range append(chains, fwRule{"filter", chainAllow, nil}) {
 		if iptables(ctx, ipt, "-t", c.table, "-F", c.chain) == nil {
 			if err := iptables(ctx, ipt, "-t", c.table, "-X", c.chain); err != nil {
 				errs = append(errs, err)

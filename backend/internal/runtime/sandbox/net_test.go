@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	goruntime "runtime"
@@ -27,6 +28,13 @@ import (
 
 	"github.com/clarateach/backend/internal/runtime"
 )
+
+// privateLabs are lab servers on private, shared and other special
+// addresses behind the fake internet: seats must not reach them unless a
+// workshop's allowlist opens one (labAllowed, port 8080 only).
+var privateLabs = []string{"10.9.8.7", "172.16.9.9", "192.168.77.1", "100.64.3.3", "198.18.0.9"}
+
+const labAllowed = "10.9.8.7"
 
 const (
 	inetAddr     = "198.51.100.1"
@@ -104,6 +112,16 @@ func internetMain() int {
 	}
 	go serveGreeting(inet, "internet")
 	go serveGreeting(meta, "metadata")
+	for _, a := range privateLabs {
+		for _, port := range []string{"8080", "9090"} {
+			l, err := net.Listen("tcp", a+":"+port)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "internet: lab server:", err)
+				return 1
+			}
+			go serveGreeting(l, "lab")
+		}
+	}
 	fmt.Println("ready")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 	return 0
@@ -139,7 +157,8 @@ func fakeInternet(t *testing.T) {
 	run(t, "ip", "link", "set", "ctinet0", "up")
 	run(t, "ip", "route", "add", "default", "via", inetAddr)
 	run(t, "nsenter", "-t", pid, "-n", "sh", "-ec",
-		"ip link set lo up; ip addr add "+inetAddr+"/24 dev eth0; ip link set eth0 up; ip addr add "+metadataAddr+"/32 dev lo")
+		"ip link set lo up; ip addr add "+inetAddr+"/24 dev eth0; ip link set eth0 up; ip addr add "+metadataAddr+"/32 dev lo; "+
+			"for a in "+strings.Join(privateLabs, " ")+"; do ip addr add $a/32 dev lo; done")
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil || strings.TrimSpace(line) != "ready" {
 		t.Fatalf("internet namespace: %q %v", line, err)
@@ -162,7 +181,11 @@ func TestNetworkIsolation(t *testing.T) {
 
 	// Controls: every target answers when no seat firewall is involved, so
 	// the failures below are the firewall's doing.
-	for _, addr := range []string{inetAddr + ":8080", metadataAddr + ":80", inetHostAddr + ":" + agentPort} {
+	controls := []string{inetAddr + ":8080", metadataAddr + ":80", inetHostAddr + ":" + agentPort}
+	for _, a := range privateLabs {
+		controls = append(controls, a+":8080")
+	}
+	for _, addr := range controls {
 		if res := dialOnce(addr, 2*time.Second); !res.OK {
 			t.Fatalf("control: host cannot reach %s: %s", addr, res.Error)
 		}
@@ -229,6 +252,36 @@ func testSeatNetwork(t *testing.T, agentPort string, warm bool) {
 			t.Errorf("seat reached %s: %q", target, res.Data)
 		}
 	}
+	// Private, shared and reserved ranges (the VPC, other hosts, internal
+	// services) are closed by default.
+	for _, lab := range privateLabs {
+		if res := seatDial(t, a, lab+":8080", 700*time.Millisecond); res.OK {
+			t.Errorf("seat reached private lab server %s: %q", lab, res.Data)
+		}
+	}
+	// A workshop's allowlist opens exactly one lab server and port, for
+	// its own seats only.
+	c := createSeat(t, r, runtime.Spec{WorkshopID: "ws-lab", Seat: 1,
+		Egress: []runtime.EgressRule{{Prefix: netip.MustParsePrefix(labAllowed + "/32"), Port: 8080}}})
+	if res := seatDial(t, c, labAllowed+":8080", 3*time.Second); !res.OK || !strings.HasPrefix(res.Data, "lab ") {
+		t.Errorf("allowlisted lab server from seat c: %+v", res)
+	}
+	for _, target := range []string{labAllowed + ":9090", "172.16.9.9:8080", metadataAddr + ":80", b.IP + ":7000", inetHostAddr + ":" + agentPort} {
+		if res := seatDial(t, c, target, 700*time.Millisecond); res.OK {
+			t.Errorf("seat c (allowlist %s:8080) reached %s: %q", labAllowed, target, res.Data)
+		}
+	}
+	if res := seatDial(t, a, labAllowed+":8080", 700*time.Millisecond); res.OK {
+		t.Errorf("seat a reached the other workshop's lab server: %q", res.Data)
+	}
+	exC := seatExtra(t, c)
+	if err := r.Destroy(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := exec.Command("iptables", "-S", chainAllow).CombinedOutput(); strings.Contains(string(out), exC.Key) {
+		t.Errorf("allow rules left after Destroy:\n%s", out)
+	}
+
 	// No IPv6 beyond loopback.
 	if got := seatSh(t, a, "cat /proc/net/if_inet6 | grep -v ' lo$' | wc -l"); got != "0" {
 		t.Errorf("seat has IPv6 addresses: %s", seatSh(t, a, "cat /proc/net/if_inet6"))

@@ -62,6 +62,8 @@ type extra struct {
 	Cgroup    *seatCgroup `json:"cgroup,omitempty"`
 	Key       string      `json:"key"`
 	Disk      *diskLimit  `json:"disk,omitempty"`
+	// Egress: the seat has allow rules of its own (see egress_linux.go).
+	Egress bool `json:"egress,omitempty"`
 }
 
 // New checks the configuration and the machine and returns a runtime. With
@@ -108,7 +110,7 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.Network.Subnet = "10.222.0.0/16"
 	}
 	if cfg.Network.Blocked == nil {
-		cfg.Network.Blocked = []string{"169.254.0.0/16"}
+		cfg.Network.Blocked = runtime.BlockedEgress
 	}
 	if cfg.MaxParallelStarts <= 0 {
 		cfg.MaxParallelStarts = 2 * goruntime.NumCPU()
@@ -408,6 +410,19 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 		w.pids = r.cfg.PidsMax
 	}
 	w.disk = r.diskFor(spec.DiskMB, spec.DiskInodes)
+	s, err := r.create(ctx, w)
+	if err != nil || len(spec.Egress) == 0 {
+		return s, err
+	}
+	if err := r.openEgress(ctx, s, spec.Egress); err != nil {
+		_ = r.Destroy(context.WithoutCancel(ctx), s)
+		return nil, err
+	}
+	return s, nil
+}
+
+// create starts the seat, from the warm pool when there is one.
+func (r *Runtime) create(ctx context.Context, w seatWant) (*runtime.Seat, error) {
 	if r.pool == nil {
 		s, _, err := r.start(ctx, w, false)
 		return s, err
@@ -986,6 +1001,11 @@ func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir 
 	}
 	if ex.Veth != "" {
 		if err := deleteLink(ex.Veth); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if ex.Egress {
+		if err := r.closeEgress(ctx, ex.Key); err != nil {
 			errs = append(errs, err)
 		}
 	}

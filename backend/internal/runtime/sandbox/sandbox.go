@@ -111,9 +111,11 @@ type NetworkConfig struct {
 	// Subnet is cut into one /30 per seat (default 10.222.0.0/16; must not
 	// overlap Firecracker's 192.168.100.0/24 or the host's networks).
 	Subnet string
-	// Blocked are destinations seats may never reach (default
-	// 169.254.0.0/16: link-local, including the metadata server). The seat
-	// subnet and every host-local address are always blocked.
+	// Blocked are destinations seats may not reach unless a seat's
+	// Spec.Egress opens one (default runtime.BlockedEgress: every private,
+	// shared, link-local — the metadata server —, multicast and reserved
+	// range). The seat subnet and every host-local address are always
+	// blocked, whatever the allowlist says.
 	Blocked []string
 	// DNS, when set, replaces /etc/resolv.conf inside seats (needed when
 	// the host resolver is on loopback or on the blocked metadata server).

@@ -20,6 +20,8 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+
+	"github.com/clarateach/backend/internal/runtime"
 )
 
 // Defaults.
@@ -162,21 +164,27 @@ func (n *Net) Rules() map[string][]string {
 	if n.cfg.Uplink != "" {
 		nat = "-o " + n.cfg.Uplink
 	}
+	filter := []string{
+		// From a seat to the host itself: only answers to connections the
+		// host opened (the agent dialling the workspace daemon).
+		"-A " + ChainInput + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+		"-A " + ChainInput + " -j DROP",
+		// Seat to seat (when bridged frames are seen by iptables through
+		// br_netfilter, or routed back out of the bridge).
+		"-A " + ChainForward + " -i " + br + " -o " + br + " -j DROP",
+	}
+	// Cloud metadata, the VPC and every other private, shared, link-local,
+	// multicast or reserved range (as `iptables -S` prints them: -d first).
+	for _, cidr := range runtime.BlockedEgress {
+		filter = append(filter, "-A "+ChainForward+" -d "+cidr+" -i "+br+" -j DROP")
+	}
+	filter = append(filter,
+		"-A "+ChainForward+" -o "+br+" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+		"-A "+ChainForward+" -o "+br+" -j DROP",
+		"-A "+ChainForward+" -i "+br+" -j ACCEPT",
+	)
 	return map[string][]string{
-		"filter": {
-			// From a seat to the host itself: only answers to connections the
-			// host opened (the agent dialling the workspace daemon).
-			"-A " + ChainInput + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-			"-A " + ChainInput + " -j DROP",
-			// Seat to seat (when bridged frames are seen by iptables through
-			// br_netfilter, or routed back out of the bridge).
-			"-A " + ChainForward + " -i " + br + " -o " + br + " -j DROP",
-			// Cloud metadata and the rest of link-local.
-			"-A " + ChainForward + " -i " + br + " -d " + MetadataCIDR + " -j DROP",
-			"-A " + ChainForward + " -o " + br + " -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-			"-A " + ChainForward + " -o " + br + " -j DROP",
-			"-A " + ChainForward + " -i " + br + " -j ACCEPT",
-		},
+		"filter": filter,
 		"nat": {
 			"-A " + ChainNAT + " " + nat + " -j MASQUERADE",
 		},

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/runtime"
 	"github.com/clarateach/backend/internal/runtime/firecracker/internal/nstest"
 )
 
@@ -76,7 +77,7 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 			"-A FORWARD -o fcbr0 -j CLARATEACH-FC-FWD",
 			"-A FORWARD -i fcbr0 -j CLARATEACH-FC-FWD",
 			"-A CLARATEACH-FC-FWD -i fcbr0 -o fcbr0 -j DROP",
-			"-A CLARATEACH-FC-FWD -d 169.254.0.0/16 -i fcbr0 -j DROP",
+			// runtime.BlockedEgress, one DROP each, comes here.
 			"-A CLARATEACH-FC-FWD -o fcbr0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
 			"-A CLARATEACH-FC-FWD -o fcbr0 -j DROP",
 			"-A CLARATEACH-FC-FWD -i fcbr0 -j ACCEPT",
@@ -89,6 +90,12 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 			"-A CLARATEACH-FC-NAT -o eth9 -j MASQUERADE",
 		},
 	}
+	var blocked []string
+	for _, cidr := range runtime.BlockedEgress {
+		blocked = append(blocked, "-A CLARATEACH-FC-FWD -d "+cidr+" -i fcbr0 -j DROP")
+	}
+	fwd := slices.Index(want["filter"], "-A CLARATEACH-FC-FWD -i fcbr0 -o fcbr0 -j DROP") + 1
+	want["filter"] = slices.Insert(want["filter"], fwd, blocked...)
 	for table, w := range want {
 		if got := ourRules(t, table); !slices.Equal(got, w) {
 			t.Errorf("iptables -t %s -S:\n got %q\nwant %q", table, got, w)
@@ -157,15 +164,19 @@ func TestIsolation(t *testing.T) {
 	}
 	hostNS := fmt.Sprintf("/proc/%d/ns/net", os.Getpid())
 
-	// The fake internet: 10.99.0.2 and 169.254.169.254, with no route back
-	// to the seats' subnet, so only NAT lets answers come back.
+	// The fake internet: 198.51.100.2 (a documentation address standing in
+	// for a public one), 169.254.169.254 and a private lab server 10.99.0.2
+	// (the VPC), with no route back to the seats' subnet, so only NAT lets
+	// answers come back. All of it lives in throwaway namespaces.
 	inet := nstest.NewHolder(t)
 	sh(t, "ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", fmt.Sprint(inet.PID()))
-	sh(t, "ip", "addr", "add", "10.99.0.1/24", "dev", "up0")
+	sh(t, "ip", "addr", "add", "198.51.100.1/24", "dev", "up0")
 	sh(t, "ip", "link", "set", "up0", "up")
-	sh(t, "ip", "route", "add", "169.254.169.254/32", "via", "10.99.0.2")
-	inet.Run(t, "ip", "addr", "add", "10.99.0.2/24", "dev", "eth0")
+	sh(t, "ip", "route", "add", "169.254.169.254/32", "via", "198.51.100.2")
+	sh(t, "ip", "route", "add", "10.99.0.2/32", "via", "198.51.100.2")
+	inet.Run(t, "ip", "addr", "add", "198.51.100.2/24", "dev", "eth0")
 	inet.Run(t, "ip", "addr", "add", "169.254.169.254/32", "dev", "eth0")
+	inet.Run(t, "ip", "addr", "add", "10.99.0.2/32", "dev", "eth0")
 	inet.Run(t, "ip", "link", "set", "eth0", "up")
 
 	guests := map[int]*nstest.Holder{}
@@ -200,6 +211,7 @@ func TestIsolation(t *testing.T) {
 			}
 		}()
 	}
+	serve(inet.NS(), "198.51.100.2:80")
 	serve(inet.NS(), "10.99.0.2:80")
 	serve(inet.NS(), "169.254.169.254:80")
 	serve(hostNS, "0.0.0.0:9090") // the agent's port
@@ -226,11 +238,13 @@ func TestIsolation(t *testing.T) {
 		name, from, to, want string // want "" = must fail
 	}{
 		{"host reaches a seat's daemon", hostNS, "192.168.100.12:7000", "192.168.100.1"},
-		{"host reaches metadata (control)", hostNS, "169.254.169.254:80", "10.99.0.1"},
-		{"seat has NAT egress", g1, "10.99.0.2:80", "10.99.0.1"},
+		{"host reaches metadata (control)", hostNS, "169.254.169.254:80", "198.51.100.1"},
+		{"host reaches the private lab server (control)", hostNS, "10.99.0.2:80", "198.51.100.1"},
+		{"seat has NAT egress", g1, "198.51.100.2:80", "198.51.100.1"},
 		{"seat cannot reach metadata", g1, "169.254.169.254:80", ""},
+		{"seat cannot reach a private address (the VPC)", g1, "10.99.0.2:80", ""},
 		{"seat cannot reach the agent on the bridge", g1, "192.168.100.1:9090", ""},
-		{"seat cannot reach the agent on the uplink", g1, "10.99.0.1:9090", ""},
+		{"seat cannot reach the agent on the uplink", g1, "198.51.100.1:9090", ""},
 		{"seat cannot reach another seat", g1, "192.168.100.12:7000", ""},
 	}
 	for _, brnf := range []string{"1", "0"} {
