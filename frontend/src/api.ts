@@ -40,6 +40,8 @@ export interface Workshop {
   lab_guide?: string;
   /** What the signed-in user is to it: owner, assistant (shared with them) or admin. */
   access?: 'owner' | 'assistant' | 'admin';
+  /** Lab servers on private addresses the seats may reach ("CIDR[:port]"). */
+  egress_allow?: string[];
   created_at: string;
   updated_at: string;
 }
@@ -342,6 +344,7 @@ export interface NewWorkshop {
   starts_at?: string;
   ends_at?: string;
   lab_guide?: string;
+  egress_allow?: string[];
 }
 
 export const workshops = {

@@ -262,6 +262,8 @@ func TestCreateValidation(t *testing.T) {
 		{"disk too small", map[string]any{"workshop_id": "ws", "seat_id": 1, "disk_mb": 1}, 400},
 		{"disk too big", map[string]any{"workshop_id": "ws", "seat_id": 1, "disk_mb": 1 << 30}, 400},
 		{"disk negative", map[string]any{"workshop_id": "ws", "seat_id": 1, "disk_mb": -1}, 400},
+		{"egress rule not an address", map[string]any{"workshop_id": "ws", "seat_id": 1, "egress_allow": []string{"lab-server"}}, 400},
+		{"egress rule wider than /8", map[string]any{"workshop_id": "ws", "seat_id": 1, "egress_allow": []string{"0.0.0.0/0"}}, 400},
 		{"huge body", `{"workshop_id":"` + strings.Repeat("a", 100<<10) + `"}`, 413},
 	}
 	for _, tt := range tests {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/runtime"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -147,8 +148,13 @@ func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.Invalid("disk_mb must be between %d and %d (or omitted for the default)", MinDiskMB, a.cfg.MaxDiskMB))
 		return
 	}
+	allow, err := egress.ParseRules(req.EgressAllow)
+	if err != nil {
+		apierror.Write(w, r, apierror.Invalid("egress_allow: %v", err))
+		return
+	}
 	seat, created, err := a.CreateSeat(r.Context(), runtime.Spec{
-		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB, DiskMB: req.DiskMB,
+		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB, DiskMB: req.DiskMB, Egress: allow,
 	})
 	if err != nil {
 		apierror.Write(w, r, err)

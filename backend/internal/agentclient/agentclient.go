@@ -75,6 +75,9 @@ type CreateSeatRequest struct {
 	MemoryMB   int    `json:"memory_mb,omitempty"`
 	// DiskMB is the size of the seat's home (the workshop's disk_mb).
 	DiskMB int `json:"disk_mb,omitempty"`
+	// EgressAllow opens lab servers on private addresses to this seat
+	// ("CIDR[:port]" rules; by default seats reach the public internet only).
+	EgressAllow []string `json:"egress_allow,omitempty"`
 }
 
 // SeatList is the body of GET /vms.
@@ -111,6 +114,8 @@ type SeatOptions struct {
 	VCPUs    int
 	MemoryMB int
 	DiskMB   int
+	// EgressAllow: see CreateSeatRequest.
+	EgressAllow []string
 }
 
 // Error is a non-2xx answer of the agent.
@@ -173,7 +178,7 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 // CreateSeat calls POST /vms/. It is idempotent: created is false when the
 // seat already existed.
 func (c *Client) CreateSeat(ctx context.Context, workshopID string, seat int, opts SeatOptions) (s *Seat, created bool, err error) {
-	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB, DiskMB: opts.DiskMB}
+	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB, DiskMB: opts.DiskMB, EgressAllow: opts.EgressAllow}
 	var out Seat
 	status, err := c.do(ctx, http.MethodPost, "/vms/", body, &out)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -657,9 +658,10 @@ func hasRunning(steps []store.Step) bool {
 	return false
 }
 
-// seatOptions are the sizes the workshop asks of each of its seats.
+// seatOptions are what the workshop asks of each of its seats: their disk
+// size and the lab servers they may reach.
 func seatOptions(w *store.Workshop) agentclient.SeatOptions {
-	return agentclient.SeatOptions{DiskMB: w.DiskMB}
+	return agentclient.SeatOptions{DiskMB: w.DiskMB, EgressAllow: strings.Fields(w.EgressAllow)}
 }
 
 // createSeats creates every seat concurrently; the agent API is idempotent.

@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/clarateach/backend/internal/egress"
 )
 
 // ErrCapacity is returned by Create when the host has no room for a seat.
@@ -32,7 +34,7 @@ type Spec struct {
 	// Egress opens destinations the default block list refuses (a lab
 	// server), for this seat only. Runtimes without a seat network
 	// ignore it.
-	Egress []EgressRule
+	Egress []egress.Rule
 }
 
 // Seat describes a running seat. The agent persists it (as JSON) in its state

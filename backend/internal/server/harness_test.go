@@ -49,13 +49,14 @@ func openStore(t testing.TB, engine string) store.Store {
 type fakeAgent struct {
 	mu          sync.Mutex
 	seats       map[string]bool
-	diskMB      map[string]int // what each seat was created with
+	diskMB      map[string]int      // what each seat was created with
+	egress      map[string][]string // the egress_allow of each seat's create
 	disconnects []string
 	srv         *httptest.Server
 }
 
 func newFakeAgent(t testing.TB) *fakeAgent {
-	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}}
+	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
@@ -68,6 +69,7 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 		a.mu.Lock()
 		a.seats[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = true
 		a.diskMB[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.DiskMB
+		a.egress[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.EgressAllow
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(agentclient.Seat{Seat: runtime.Seat{WorkshopID: req.WorkshopID, Seat: req.SeatID}, Status: "running"})

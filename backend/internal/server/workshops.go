@@ -6,9 +6,11 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -28,6 +30,8 @@ type workshopJSON struct {
 	SeatsUsed int `json:"seats_used"`
 	// Access is what the signed-in user is to it: owner, assistant or admin.
 	Access string `json:"access,omitempty"`
+	// EgressAllow: the lab servers its seats may reach ("CIDR[:port]").
+	EgressAllow []string `json:"egress_allow"`
 }
 
 type workshopDetail struct {
@@ -38,7 +42,7 @@ type workshopDetail struct {
 
 func (s *Server) view(r *http.Request, w *store.Workshop) (workshopJSON, error) {
 	used, err := s.st.SeatsUsed(r.Context(), w.ID)
-	return workshopJSON{Workshop: *w, SeatsUsed: used, Access: s.access(r.Context(), w)}, err
+	return workshopJSON{Workshop: *w, SeatsUsed: used, Access: s.access(r.Context(), w), EgressAllow: strings.Fields(w.EgressAllow)}, err
 }
 
 func (s *Server) detail(r *http.Request, w *store.Workshop) (*workshopDetail, error) {
@@ -70,6 +74,27 @@ type workshopRequest struct {
 	EndsAt   *time.Time `json:"ends_at"`
 	LabGuide string     `json:"lab_guide"`
 	DiskMB   int        `json:"disk_mb"`
+	// EgressAllow opens lab servers on private addresses to the seats.
+	EgressAllow []string `json:"egress_allow"`
+}
+
+// maxEgressRules bounds a workshop's allowlist.
+const maxEgressRules = 16
+
+// egressAllow validates an allowlist and returns its stored form.
+func egressAllow(in []string) (string, error) {
+	if len(in) > maxEgressRules {
+		return "", apierror.Invalid("egress_allow has %d rules; at most %d", len(in), maxEgressRules)
+	}
+	rules, err := egress.ParseRules(in)
+	if err != nil {
+		return "", apierror.Invalid("egress_allow: %v", err)
+	}
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.String()
+	}
+	return strings.Join(out, " "), nil
 }
 
 func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
@@ -103,9 +128,14 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
+	allow, err := egressAllow(req.EgressAllow)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
 	u := userFrom(r.Context())
 	ws := &store.Workshop{
-		OwnerID: u.ID, Name: name, Seats: req.Seats, LabGuide: req.LabGuide, DiskMB: req.DiskMB,
+		OwnerID: u.ID, Name: name, Seats: req.Seats, LabGuide: req.LabGuide, DiskMB: req.DiskMB, EgressAllow: allow,
 		StartsAt: utc(req.StartsAt), EndsAt: utc(req.EndsAt),
 		Status: store.StatusCreated, DesiredState: store.DesiredStopped,
 		Provisioner: s.cfg.Provisioner,

@@ -79,6 +79,10 @@ type Workshop struct {
 	// DiskMB is the size of each seat's home, in MiB (0: the host's
 	// default). Writing past it fails inside the seat.
 	DiskMB int `json:"disk_mb"`
+	// EgressAllow opens lab servers on private addresses to the seats:
+	// space-separated rules "CIDR[:port]" (egress.ParseRule), empty
+	// for none. The server validates them.
+	EgressAllow string `json:"-"`
 	// Runtime options, chosen by the provisioner.
 	Provisioner string `json:"provisioner,omitempty"`
 	// AgentURL is where the workshop's agent listens once provisioned.

@@ -24,6 +24,7 @@ export function CreateWorkshop() {
   const [guide, setGuide] = useState(SAMPLE_GUIDE);
   const [tab, setTab] = useState<'write' | 'preview'>('write');
   const [startNow, setStartNow] = useState(false);
+  const [labServers, setLabServers] = useState('');
   const [formError, setFormError] = useState<string | null>(null);
 
   const { run, busy, error } = useAction(async () => {
@@ -33,6 +34,7 @@ export function CreateWorkshop() {
       starts_at: localInputToISO(startsAt),
       ends_at: localInputToISO(endsAt),
       lab_guide: guide,
+      egress_allow: labServers.split(/[\s,]+/).filter(Boolean),
     });
     if (startNow) await workshops.start(w.id);
     navigate(`/workshops/${encodeURIComponent(w.id)}`);
@@ -108,6 +110,23 @@ export function CreateWorkshop() {
               </div>
             </div>
           </div>
+          <details>
+            <summary>Lab servers (advanced)</summary>
+            <label className="field">
+              <span>
+                Seats reach the public internet only. List private addresses the learners need, one per line, as
+                CIDR and optional port (for example <code>10.128.0.7:5432</code>).
+              </span>
+              <textarea
+                name="egress_allow"
+                value={labServers}
+                onChange={(e) => setLabServers(e.target.value)}
+                rows={3}
+                spellCheck={false}
+                placeholder="10.128.0.7:5432"
+              />
+            </label>
+          </details>
           <label className="check">
             <input type="checkbox" checked={startNow} onChange={(e) => setStartNow(e.target.checked)} /> Start preparing
             the machines now

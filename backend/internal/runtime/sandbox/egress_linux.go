@@ -16,13 +16,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/runtime"
 )
 
 func egressComment(key string) string { return "ct-seat:" + key }
 
 // openEgress adds s's allow rules and records them in the seat's state.
-func (r *Runtime) openEgress(ctx context.Context, s *runtime.Seat, rules []runtime.EgressRule) error {
+func (r *Runtime) openEgress(ctx context.Context, s *runtime.Seat, rules []egress.Rule) error {
 	if !r.network || s.IP == "" {
 		return nil // loopback-only seats reach nothing anyway
 	}
@@ -53,7 +54,7 @@ func (r *Runtime) openEgress(ctx context.Context, s *runtime.Seat, rules []runti
 
 // egressArgs are the iptables rule bodies for one allow rule: any protocol
 // when no port is given, else TCP and UDP to that port.
-func egressArgs(seatIP, key string, ru runtime.EgressRule) [][]string {
+func egressArgs(seatIP, key string, ru egress.Rule) [][]string {
 	base := []string{"-s", seatIP + "/32", "-d", ru.Prefix.String()}
 	tail := []string{"-m", "comment", "--comment", egressComment(key), "-j", "ACCEPT"}
 	if ru.Port == 0 {

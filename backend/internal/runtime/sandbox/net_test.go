@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/runtime"
 )
 
@@ -262,7 +263,7 @@ func testSeatNetwork(t *testing.T, agentPort string, warm bool) {
 	// A workshop's allowlist opens exactly one lab server and port, for
 	// its own seats only.
 	c := createSeat(t, r, runtime.Spec{WorkshopID: "ws-lab", Seat: 1,
-		Egress: []runtime.EgressRule{{Prefix: netip.MustParsePrefix(labAllowed + "/32"), Port: 8080}}})
+		Egress: []egress.Rule{{Prefix: netip.MustParsePrefix(labAllowed + "/32"), Port: 8080}}})
 	if res := seatDial(t, c, labAllowed+":8080", 3*time.Second); !res.OK || !strings.HasPrefix(res.Data, "lab ") {
 		t.Errorf("allowlisted lab server from seat c: %+v", res)
 	}

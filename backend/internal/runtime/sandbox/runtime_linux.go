@@ -27,6 +27,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/procinfo"
 	"github.com/clarateach/backend/internal/runtime"
 )
@@ -110,7 +111,7 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.Network.Subnet = "10.222.0.0/16"
 	}
 	if cfg.Network.Blocked == nil {
-		cfg.Network.Blocked = runtime.BlockedEgress
+		cfg.Network.Blocked = egress.Blocked
 	}
 	if cfg.MaxParallelStarts <= 0 {
 		cfg.MaxParallelStarts = 2 * goruntime.NumCPU()

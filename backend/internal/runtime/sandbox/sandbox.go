@@ -112,7 +112,7 @@ type NetworkConfig struct {
 	// overlap Firecracker's 192.168.100.0/24 or the host's networks).
 	Subnet string
 	// Blocked are destinations seats may not reach unless a seat's
-	// Spec.Egress opens one (default runtime.BlockedEgress: every private,
+	// Spec.Egress opens one (default egress.Blocked: every private,
 	// shared, link-local — the metadata server —, multicast and reserved
 	// range). The seat subnet and every host-local address are always
 	// blocked, whatever the allowlist says.

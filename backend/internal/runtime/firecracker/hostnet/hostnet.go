@@ -21,7 +21,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/clarateach/backend/internal/runtime"
+	"github.com/clarateach/backend/internal/egress"
 )
 
 // Defaults.
@@ -175,7 +175,7 @@ func (n *Net) Rules() map[string][]string {
 	}
 	// Cloud metadata, the VPC and every other private, shared, link-local,
 	// multicast or reserved range (as `iptables -S` prints them: -d first).
-	for _, cidr := range runtime.BlockedEgress {
+	for _, cidr := range egress.Blocked {
 		filter = append(filter, "-A "+ChainForward+" -d "+cidr+" -i "+br+" -j DROP")
 	}
 	filter = append(filter,

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/runtime"
+	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/runtime/firecracker/internal/nstest"
 )
 
@@ -77,7 +77,7 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 			"-A FORWARD -o fcbr0 -j CLARATEACH-FC-FWD",
 			"-A FORWARD -i fcbr0 -j CLARATEACH-FC-FWD",
 			"-A CLARATEACH-FC-FWD -i fcbr0 -o fcbr0 -j DROP",
-			// runtime.BlockedEgress, one DROP each, comes here.
+			// egress.Blocked, one DROP each, comes here.
 			"-A CLARATEACH-FC-FWD -o fcbr0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
 			"-A CLARATEACH-FC-FWD -o fcbr0 -j DROP",
 			"-A CLARATEACH-FC-FWD -i fcbr0 -j ACCEPT",
@@ -91,7 +91,7 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 		},
 	}
 	var blocked []string
-	for _, cidr := range runtime.BlockedEgress {
+	for _, cidr := range egress.Blocked {
 		blocked = append(blocked, "-A CLARATEACH-FC-FWD -d "+cidr+" -i fcbr0 -j DROP")
 	}
 	fwd := slices.Index(want["filter"], "-A CLARATEACH-FC-FWD -i fcbr0 -o fcbr0 -j DROP") + 1

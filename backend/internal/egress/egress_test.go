@@ -1,11 +1,11 @@
-package runtime
+package egress
 
 import (
 	"net/netip"
 	"testing"
 )
 
-func TestParseEgressRule(t *testing.T) {
+func TestParseRule(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"10.1.2.3":          "10.1.2.3/32",
@@ -14,24 +14,24 @@ func TestParseEgressRule(t *testing.T) {
 		"192.168.0.0/16":    "192.168.0.0/16",
 		"172.16.5.5/32:443": "172.16.5.5/32:443",
 	} {
-		r, err := ParseEgressRule(in)
+		r, err := ParseRule(in)
 		if err != nil || r.String() != want {
-			t.Errorf("ParseEgressRule(%q) = %v, %v; want %s", in, r, err, want)
+			t.Errorf("ParseRule(%q) = %v, %v; want %s", in, r, err, want)
 		}
 	}
 	for _, bad := range []string{"", "x", "10.1.2.3:0", "10.1.2.3:70000", "::1", "[::1]:80", "0.0.0.0/0", "10.0.0.0/7:22", "10.1.2.3:ssh"} {
-		if r, err := ParseEgressRule(bad); err == nil {
-			t.Errorf("ParseEgressRule(%q) = %v, want an error", bad, r)
+		if r, err := ParseRule(bad); err == nil {
+			t.Errorf("ParseRule(%q) = %v, want an error", bad, r)
 		}
 	}
 }
 
 // Every private, shared, link-local, multicast and reserved range is in the
 // default block list; public addresses are not.
-func TestBlockedEgressCoversSpecialRanges(t *testing.T) {
+func TestBlockedCoversSpecialRanges(t *testing.T) {
 	t.Parallel()
 	var blocked []netip.Prefix
-	for _, s := range BlockedEgress {
+	for _, s := range Blocked {
 		blocked = append(blocked, netip.MustParsePrefix(s))
 	}
 	in := func(a string) bool {
