@@ -218,7 +218,7 @@ func testWorkshops(t *testing.T, s store.Store) {
 	w := &store.Workshop{
 		OwnerID: u.ID, Name: "Intro to Go", Seats: 12,
 		StartsAt: ptr(odd(0)), EndsAt: ptr(odd(2 * time.Hour)), LabGuide: "# Lab\n\nStep 1",
-		DiskMB: 3072,
+		DiskMB: 3072, EgressAllow: "10.1.2.3/32:5432 172.16.0.0/24",
 	}
 	must(t, s.CreateWorkshop(ctx, w))
 	if w.ID == "" || w.Code == "" || w.CreatedAt.IsZero() || w.UpdatedAt.IsZero() {
@@ -232,6 +232,7 @@ func testWorkshops(t *testing.T, s store.Store) {
 	equal(t, "GetWorkshop", got, w)
 	equal(t, "starts_at", *got.StartsAt, micro(odd(0)))
 	equal(t, "disk_mb", got.DiskMB, 3072)
+	equal(t, "egress_allow", got.EgressAllow, "10.1.2.3/32:5432 172.16.0.0/24")
 	got, err = s.GetWorkshopByCode(ctx, w.Code)
 	must(t, err)
 	equal(t, "GetWorkshopByCode", got, w)
