@@ -43,6 +43,16 @@ now, and starts (or restarts, when something changed) the units.
 Every step compares first and only acts on a difference. The last line is
 "setup-agent-host: no changes" or "setup-agent-host: N change(s)".
 
+Nothing secret is installed. Each workshop VM made from this image gets, in
+its instance metadata, its own agent token (agent-token), workspace-token
+key (workspace-key) and TLS key pair (agent-tls-cert, agent-tls-key): the
+control plane makes a self-signed ECDSA certificate per VM, pins it, and
+reaches the agent only at https://IP:9090. The agent reads them at start-up
+and refuses to serve plain HTTP on a non-loopback address, so this base VM's
+agent (no metadata) does not serve until a workshop VM boots from the image.
+AGENT_TLS_CERT/AGENT_TLS_KEY in /etc/clarateach/agent.env (PEM file paths)
+override the metadata.
+
 Options:
   --agent FILE                 agent binary to install (required the first time)
   --kernel FILE                guest kernel, uncompressed vmlinux (required the first time)

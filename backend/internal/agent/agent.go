@@ -19,6 +19,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -67,6 +68,11 @@ type Config struct {
 	// Token is the agent token required on control routes. Empty means dev
 	// mode (no auth), which is allowed only when Listen is a loopback address.
 	Token string
+	// TLSCert and TLSKey (PEM) make the agent serve HTTPS: the certificate
+	// the control plane made for this host and pins. Plain HTTP is served
+	// only on a loopback Listen.
+	TLSCert []byte
+	TLSKey  []byte
 	// StateDir holds <StateDir>/seats/<ws>.<seat>.json and revocations.json.
 	StateDir string
 	// Runtime creates and destroys seats. Required.
@@ -115,6 +121,7 @@ type Agent struct {
 	metrics *metrics
 	mux     *http.ServeMux
 	handler http.Handler // mux behind the descriptor guard
+	tls     *tls.Config  // nil = plain HTTP (loopback only)
 	proxy   *httputil.ReverseProxy
 	tr      *http.Transport
 
@@ -199,8 +206,13 @@ func New(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("agent: the process runtime does not isolate seats, so it is served on loopback only, but --listen is %q: "+
 			"listen on 127.0.0.1, or use the sandbox or firecracker runtime", cfg.Listen)
 	}
+	tlsCfg, err := serverTLS(cfg, loopback)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
 		cfg:       cfg,
+		tls:       tlsCfg,
 		log:       cfg.Logger.With("component", "agent"),
 		rt:        cfg.Runtime,
 		devMode:   cfg.Token == "",
@@ -270,6 +282,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // Serve serves on ln until ctx is done.
 func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
+	if a.tls != nil {
+		ln = tls.NewListener(ln, a.tls)
+	}
 	hs := &http.Server{
 		Handler: a.handler,
 		// No ReadTimeout/WriteTimeout: they would also cut long-lived
@@ -280,7 +295,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	a.log.Info("agent listening", "listen", ln.Addr().String(), "runtime", a.rt.Name(), "capacity", a.cfg.Capacity,
-		"state_dir", a.cfg.StateDir, "version", Version, "dev_mode", a.devMode)
+		"state_dir", a.cfg.StateDir, "version", Version, "dev_mode", a.devMode, "tls", a.tls != nil)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	wctx, stopWatch := context.WithCancel(ctx)

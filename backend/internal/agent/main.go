@@ -60,6 +60,11 @@ type Options struct {
 	MetadataURL    string
 	LogLevel       string
 
+	// TLSCertFile and TLSKeyFile are PEM files of the host's TLS key pair
+	// (--tls-cert/--tls-key, AGENT_TLS_CERT/AGENT_TLS_KEY).
+	TLSCertFile string
+	TLSKeyFile  string
+
 	WorkspaceKeyHex string // WORKSPACE_KEY
 	WorkspaceSecret string // WORKSPACE_TOKEN_SECRET
 
@@ -74,16 +79,20 @@ terminals and files. Seats survive agent restarts (state in --state-dir).
 Environment (flags win): AGENT_LISTEN, AGENT_TOKEN (or FC_AGENT_TOKEN),
 AGENT_STATE_DIR, AGENT_RUNTIME, AGENT_CAPACITY, AGENT_WARM_SEATS,
 AGENT_ALLOWED_ORIGINS (or CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_SEATS_DIR,
-AGENT_SEAT_NETWORK, AGENT_METADATA, AGENT_METADATA_URL,
+AGENT_SEAT_NETWORK, AGENT_METADATA, AGENT_METADATA_URL, AGENT_TLS_CERT and
+AGENT_TLS_KEY (PEM files of this host's TLS certificate and key),
 FC_KERNEL/FC_ROOTFS/FC_BINARY (firecracker),
 WORKSPACE_KEY (hex key of this host's workshop) or WORKSPACE_TOKEN_SECRET
 (local mode: one key per workshop is derived from it).
 
-On GCE (or with --metadata on) the agent token and the workspace key are read
-from the instance metadata attributes agent-token and workspace-key when no
-flag or environment variable sets them.
+On GCE (or with --metadata on) the agent token, the workspace key and the TLS
+key pair are read from the instance metadata attributes agent-token,
+workspace-key, agent-tls-cert and agent-tls-key when no flag or environment
+variable sets them. The control plane makes that key pair for this host and
+pins its certificate.
 
-An empty agent token (dev mode) is accepted only on a loopback --listen.
+An empty agent token (dev mode), and plain HTTP (no TLS key pair), are
+accepted only on a loopback --listen.
 
 Flags:
 `
@@ -144,6 +153,8 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	fs.StringVar(&o.Metadata, "metadata", env("AGENT_METADATA"), "read secrets from GCE instance metadata: auto | on | off (default auto: on when running on GCE)")
 	fs.StringVar(&o.MetadataURL, "metadata-url", env("AGENT_METADATA_URL"), "metadata server base URL (default "+DefaultMetadataURL+")")
 	fs.StringVar(&o.LogLevel, "log-level", env("AGENT_LOG_LEVEL"), "debug | info | warn | error (default info)")
+	fs.StringVar(&o.TLSCertFile, "tls-cert", env("AGENT_TLS_CERT"), "PEM file of this host's TLS certificate (default on GCE: metadata agent-tls-cert); required unless --listen is loopback")
+	fs.StringVar(&o.TLSKeyFile, "tls-key", env("AGENT_TLS_KEY"), "PEM file of that certificate's private key (default on GCE: metadata agent-tls-key)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -288,6 +299,11 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 		secret = []byte(o.WorkspaceSecret)
 	}
 
+	tlsCert, tlsKey, err := tlsKeyPair(ctx, o, md, useMetadata, log)
+	if err != nil {
+		return nil, err
+	}
+
 	stateDir := o.StateDir
 	if stateDir == "" {
 		stateDir = defaultStateDir()
@@ -322,6 +338,8 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 	return New(Config{
 		Listen:          listen,
 		Token:           tok,
+		TLSCert:         tlsCert,
+		TLSKey:          tlsKey,
 		StateDir:        stateDir,
 		Runtime:         rt,
 		Capacity:        o.Capacity,

@@ -2,8 +2,13 @@
 // control API (used by the control plane), and the home of the API's wire
 // types, which the agent itself serves.
 //
-//	c := agentclient.New("http://10.0.0.5:9090", agentToken, nil)
+//	c := agentclient.NewPinned("https://203.0.113.5:9090", agentToken, hostCertPEM, nil)
 //	seat, created, err := c.CreateSeat(ctx, "ws1", 3, agentclient.SeatOptions{})
+//
+// A workshop host is reached over TLS that trusts exactly the certificate
+// the control plane made for it (package hostcert). Plain http:// is
+// allowed only to a loopback address (the local agent); the client refuses
+// to send anything in plaintext anywhere else.
 //
 // Every non-2xx answer is returned as *Error, carrying the HTTP status and
 // the server's apierror code and message.
@@ -151,16 +156,24 @@ type Client struct {
 	base  string
 	token string
 	hc    *http.Client
+	err   error // set when the client cannot be used (bad URL or pin)
 }
 
-// New returns a client for the agent at baseURL (e.g. "http://10.0.0.5:9090")
+// New returns a client for the agent at baseURL (e.g. "http://127.0.0.1:9090")
 // that authenticates with token (empty for a dev-mode agent). A nil
 // httpClient means a client with a 60 s timeout.
+//
+// An http:// baseURL must be loopback: to any other host the client refuses
+// every call (use NewPinned).
 func New(baseURL, token string, httpClient *http.Client) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 60 * time.Second}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: httpClient}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: httpClient}
+	if strings.HasPrefix(baseURL, "http://") {
+		c.err = CheckURL(baseURL, false)
+	}
+	return c
 }
 
 // BaseURL is the agent's base URL.
@@ -260,6 +273,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 			return 0, fmt.Errorf("agent: encode request: %w", err)
 		}
 		body = bytes.NewReader(b)
+	}
+	if c.err != nil {
+		return 0, c.err
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"sort"
 	"strconv"
 	"sync"
@@ -261,14 +260,13 @@ elsewhere. --dry-run lists what would go and deletes nothing.`, stderr)
 	if *noSeats {
 		rep.Notes = append(rep.Notes, "seats were not checked (--no-seats)")
 	}
-	hc := &http.Client{Timeout: *timeout}
 	var mu sync.Mutex
 	rec := reconcile.New(reconcile.Config{
 		Store:       st,
 		Provisioner: prov,
 		Holder:      "clarateach-gc",
-		Dial: func(u, tok string) reconcile.Agent {
-			return &gcAgent{Client: agentclient.New(u, tok, hc), st: st, dry: *dry, skip: *noSeats, rep: rep, mu: &mu}
+		Dial: func(ep agentclient.Endpoint) reconcile.Agent {
+			return &gcAgent{Client: agentclient.Connect(ep, nil, *timeout), st: st, dry: *dry, skip: *noSeats, rep: rep, mu: &mu}
 		},
 	})
 	// The reconciler logs each deletion; the report below says it better

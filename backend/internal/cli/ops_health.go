@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,15 +32,21 @@ type agentHealth struct {
 	SeatError string             `json:"seats_error,omitempty"`
 }
 
-// agentURL accepts "http://10.0.0.5:9090", "10.0.0.5:9090" or "10.0.0.5"
-// (the agent's port 9090 is the default).
+// agentURL accepts "https://10.0.0.5:9090", "10.0.0.5:9090" or "10.0.0.5"
+// (the agent's port 9090 is the default; without a scheme, http for a
+// loopback host and https for any other, since agents serve plain HTTP on
+// loopback only).
 func agentURL(s string) (string, error) {
 	if !strings.Contains(s, "://") {
 		host := s
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			host = net.JoinHostPort(strings.Trim(s, "[]"), "9090")
 		}
-		s = "http://" + host
+		scheme := "https://"
+		if h, _, err := net.SplitHostPort(host); err == nil && agentclient.IsLoopbackHost(h) {
+			scheme = "http://"
+		}
+		s = scheme + host
 	}
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -53,13 +60,17 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 Calls an agent's GET /health and shows status, version, vm_count (seats whose
 workspace daemon runs), capacity, runtime and uptime; the seed's
   curl http://<VM_IP>:9090/health | jq .vm_count
-AGENT_URL may be http://HOST:9090, HOST:PORT or a bare IP (port 9090).
+(workshop VMs now serve only TLS with their own pinned certificate)
+AGENT_URL may be https://HOST:9090, HOST:PORT or a bare IP (port 9090);
+a workshop VM's agent serves TLS with its own certificate, which --cert FILE
+pins (gcloud compute instances describe VM --format='value(metadata.items.agent-tls-cert)').
 Without AGENT_URL, checks the agent of every running workshop recorded in the
 database (DATABASE_URL), with its own agent token. Exits 1 when an agent does
 not answer or is not ok. --seats also lists each agent's seats (GET /vms,
 which needs the agent token).`, stderr)
 	tok := f.String("token", "", "agent token for AGENT_URL, used by --seats (default FC_AGENT_TOKEN)")
 	seats := f.Bool("seats", false, "also list the agent's seats (GET /vms)")
+	certFile := f.String("cert", "", "PEM certificate to pin for an https AGENT_URL (the VM's agent-tls-cert metadata)")
 	timeout := f.Duration("timeout", 10*time.Second, "how long to wait for each agent")
 	pos, err := f.parse(args, 1)
 	if err != nil {
@@ -68,7 +79,7 @@ which needs the agent token).`, stderr)
 	hc := &http.Client{Timeout: *timeout}
 
 	var checks []agentHealth
-	var tokens []string
+	var tokens, certs []string
 	if len(pos) == 1 {
 		u, err := agentURL(pos[0])
 		if err != nil {
@@ -82,8 +93,17 @@ which needs the agent token).`, stderr)
 			}
 			t = cfg.AgentToken
 		}
+		cert := ""
+		if *certFile != "" {
+			b, err := os.ReadFile(*certFile)
+			if err != nil {
+				return fmt.Errorf("--cert: %w", err)
+			}
+			cert = string(b)
+		}
 		checks = []agentHealth{{AgentURL: u}}
 		tokens = []string{t}
+		certs = []string{cert}
 	} else {
 		_, st, err := opsDatabase(ctx, stderr)
 		if err != nil {
@@ -98,6 +118,7 @@ which needs the agent token).`, stderr)
 			if w.Status == store.StatusRunning && w.AgentURL != "" {
 				checks = append(checks, agentHealth{WorkshopID: w.ID, WorkshopName: w.Name, Seats: w.Seats, AgentURL: w.AgentURL})
 				tokens = append(tokens, w.AgentToken)
+				certs = append(certs, w.AgentCert)
 			}
 		}
 	}
@@ -113,6 +134,9 @@ which needs the agent token).`, stderr)
 			defer func() { <-sem }()
 			c := &checks[i]
 			ac := agentclient.New(c.AgentURL, tokens[i], hc)
+			if certs[i] != "" {
+				ac = agentclient.Connect(agentclient.Endpoint{URL: c.AgentURL, Token: tokens[i], CertPEM: certs[i]}, nil, *timeout)
+			}
 			h, err := ac.Health(ctx)
 			if err == nil && *seats {
 				list, serr := ac.ListSeats(ctx)

@@ -35,6 +35,11 @@ type Host struct {
 	// AgentToken, when set, is the token the host's agent requires, in
 	// place of Request.AgentToken (the local provisioner's shared agent).
 	AgentToken string `json:"-"`
+	// AgentCert, when set, is the host's TLS certificate (PEM), which the
+	// control plane pins: the agent is reached at an https AgentURL that
+	// must present exactly this certificate. Empty only for a loopback
+	// agent (plain http).
+	AgentCert string `json:"-"`
 }
 
 // Provisioner creates and removes workshop hosts.

@@ -199,7 +199,7 @@ func TestAgentNeverHealthy(t *testing.T) {
 			clk.Advance(5 * time.Second) // 10m1s since the wait began
 			pass(t, r)
 			got := wantStatus(t, st, w.ID, store.StatusError)
-			if !strings.Contains(got.StatusReason, "Waiting for the machine's agent: the agent at http://203.0.113.") ||
+			if !strings.Contains(got.StatusReason, "Waiting for the machine's agent: the agent at https://203.0.113.") ||
 				!strings.Contains(got.StatusReason, "did not answer within 10m0s") {
 				t.Errorf("reason = %q", got.StatusReason)
 			}
@@ -321,8 +321,12 @@ func TestRunningHostLost(t *testing.T) {
 			if sameVM := after.GetId() == before.GetId(); sameVM != (tc.wantStarts > 0) {
 				t.Errorf("VM id %d → %d", before.GetId(), after.GetId())
 			}
-			if got := get(t, st, w.ID); got.AgentURL != "http://"+natIP(after)+":9090" {
+			if got := get(t, st, w.ID); got.AgentURL != "https://"+natIP(after)+":9090" {
 				t.Errorf("agent URL %q, VM IP %s", got.AgentURL, natIP(after))
+			}
+			// The pin follows the host: a recreated VM's new certificate.
+			if got := get(t, st, w.ID); got.AgentCert == "" || got.AgentCert != vmMeta(after)[gcp.MetaAgentTLSCert] {
+				t.Error("the workshop does not pin the certificate of its current VM")
 			}
 			if n := len(c.seats(w.ID)); n != 2 {
 				t.Errorf("%d seats on the recovered agent, want 2", n)

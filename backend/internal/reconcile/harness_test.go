@@ -28,6 +28,7 @@ import (
 	"github.com/clarateach/backend/internal/agentclient"
 	gcpops "github.com/clarateach/backend/internal/gcp"
 	"github.com/clarateach/backend/internal/gcp/gcptest"
+	"github.com/clarateach/backend/internal/hostcert"
 	"github.com/clarateach/backend/internal/provision"
 	"github.com/clarateach/backend/internal/provision/gcp"
 	"github.com/clarateach/backend/internal/reconcile"
@@ -259,7 +260,7 @@ type cloud struct {
 	t    testing.TB
 	fake *gcptest.Compute
 	prov *gcp.Provisioner
-	hc   *http.Client
+	tr   *http.Transport // every dial finds the VM by its IP
 
 	mu       sync.Mutex
 	agents   map[string]*standin // key: VM name/id/IP
@@ -271,6 +272,7 @@ type cloud struct {
 // standin is the agent of one boot of one VM.
 type standin struct {
 	ws, name, ip, token string
+	cert                string // the TLS certificate from the VM's metadata
 	dir                 string
 	agent               *agent.Agent
 	srv                 *httptest.Server
@@ -282,11 +284,11 @@ func newCloud(t testing.TB, mod func(*gcp.Config)) *cloud {
 		brokenWS: map[string]bool{}, brokenVM: map[uint64]bool{}}
 	c.fake.AddSnapshot(project, &computepb.Snapshot{Name: proto.String(snapshot)})
 	c.prov = c.newProvisioner(mod)
-	c.hc = &http.Client{Transport: &http.Transport{
+	c.tr = &http.Transport{
 		DialContext:       c.dialVM,
 		DisableKeepAlives: true, // every request finds the VM anew
 		Proxy:             nil,
-	}}
+	}
 	t.Cleanup(c.close)
 	return c
 }
@@ -307,10 +309,10 @@ func (c *cloud) newProvisioner(mod func(*gcp.Config)) *gcp.Provisioner {
 	return p
 }
 
-// dial is reconcile.Config.Dial: the production agent client, over the
-// VM-address transport.
-func (c *cloud) dial(baseURL, agentToken string) reconcile.Agent {
-	return agentclient.New(baseURL, agentToken, c.hc)
+// dial is reconcile.Config.Dial: the production agent client (pinned TLS),
+// over the VM-address transport.
+func (c *cloud) dial(ep agentclient.Endpoint) reconcile.Agent {
+	return agentclient.Connect(ep, c.tr, 0)
 }
 
 func (c *cloud) setHook(h func(ws string, r *http.Request) error) {
@@ -407,6 +409,10 @@ func (c *cloud) boot(name, ws, ip string, meta map[string]string) (*standin, err
 	if meta[gcp.MetaAgentToken] == "" {
 		return nil, fmt.Errorf("VM %s has no agent-token metadata", name)
 	}
+	tlsCfg, err := hostcert.ServerConfig([]byte(meta[gcp.MetaAgentTLSCert]), []byte(meta[gcp.MetaAgentTLSKey]))
+	if err != nil {
+		return nil, fmt.Errorf("VM %s has no usable TLS key pair in its metadata: %w", name, err)
+	}
 	dir, err := os.MkdirTemp("", "rcv")
 	if err != nil {
 		return nil, err
@@ -420,8 +426,8 @@ func (c *cloud) boot(name, ws, ip string, meta map[string]string) (*standin, err
 	if err != nil {
 		return nil, err
 	}
-	s := &standin{ws: ws, name: name, ip: ip, token: meta[gcp.MetaAgentToken], agent: a}
-	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := &standin{ws: ws, name: name, ip: ip, token: meta[gcp.MetaAgentToken], cert: meta[gcp.MetaAgentTLSCert], agent: a}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		h := c.hook
 		c.mu.Unlock()
@@ -440,6 +446,8 @@ func (c *cloud) boot(name, ws, ip string, meta map[string]string) (*standin, err
 		}
 		a.Handler().ServeHTTP(w, r)
 	}))
+	s.srv.TLS = tlsCfg
+	s.srv.StartTLS()
 	s.dir = dir
 	return s, nil
 }
@@ -455,7 +463,7 @@ func (c *cloud) seats(ws string) []string {
 	if err != nil {
 		c.t.Fatalf("agent of %s: %v", ws, err)
 	}
-	list, err := agentclient.New(s.srv.URL, s.token, nil).ListSeats(context.Background())
+	list, err := agentclient.NewPinned(s.srv.URL, s.token, s.cert, nil).ListSeats(context.Background())
 	if err != nil {
 		c.t.Fatalf("list seats of %s: %v", ws, err)
 	}
@@ -523,7 +531,7 @@ func (c *cloud) close() {
 	c.mu.Unlock()
 	ctx := context.Background()
 	for _, s := range agents {
-		cl := agentclient.New(s.srv.URL, s.token, nil)
+		cl := agentclient.NewPinned(s.srv.URL, s.token, s.cert, nil)
 		if list, err := cl.ListSeats(ctx); err == nil {
 			for _, st := range list {
 				if err := s.agent.DeleteSeat(ctx, st.WorkshopID, st.Seat.Seat); err != nil {
@@ -606,4 +614,13 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// vmMeta is a VM's instance metadata as a map.
+func vmMeta(in *computepb.Instance) map[string]string {
+	m := map[string]string{}
+	for _, it := range in.GetMetadata().GetItems() {
+		m[it.GetKey()] = it.GetValue()
+	}
+	return m
 }

@@ -57,8 +57,10 @@ const (
 type Config struct {
 	Store       store.Store
 	Provisioner provision.Provisioner
-	// Dial returns a client for an agent; default agentclient.New.
-	Dial func(baseURL, agentToken string) Agent
+	// Dial returns a client for an agent: pinned TLS when the endpoint
+	// has a certificate, plain HTTP only to loopback; default
+	// agentclient.Connect.
+	Dial func(ep agentclient.Endpoint) Agent
 	// Now is the clock; tests pass a fake one.
 	Now func() time.Time
 	// Holder names this replica in leases; default a random id.
@@ -98,7 +100,7 @@ type Reconciler struct {
 // New returns a reconciler.
 func New(cfg Config) *Reconciler {
 	if cfg.Dial == nil {
-		cfg.Dial = func(u, t string) Agent { return agentclient.New(u, t, nil) }
+		cfg.Dial = func(ep agentclient.Endpoint) Agent { return agentclient.Connect(ep, nil, 0) }
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -553,14 +555,18 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 			return false, err
 		}
 	}
+	// The host's own token and certificate (from its metadata) are the
+	// ones to use: the host may come from an earlier attempt.
 	agentToken := w.AgentToken
-	if host.AgentToken != "" && host.AgentToken != w.AgentToken {
+	if host.AgentToken != "" {
 		agentToken = host.AgentToken
-		if w, err = r.update(ctx, w.ID, func(w *store.Workshop) { w.AgentToken = agentToken }); err != nil {
+	}
+	if agentToken != w.AgentToken || host.AgentCert != w.AgentCert {
+		if w, err = r.update(ctx, w.ID, func(w *store.Workshop) { w.AgentToken, w.AgentCert = agentToken, host.AgentCert }); err != nil {
 			return false, err
 		}
 	}
-	agent := r.cfg.Dial(host.AgentURL, agentToken)
+	agent := r.cfg.Dial(agentclient.Endpoint{URL: host.AgentURL, Token: agentToken, CertPEM: host.AgentCert})
 
 	if !stepIs(vm.Steps, StepWaitAgent, "done") {
 		st, err := r.beginStep(ctx, w, vm, StepWaitAgent)
@@ -705,7 +711,7 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	r.watched[w.ID] = now
 	r.mu.Unlock()
 
-	agent := r.cfg.Dial(w.AgentURL, w.AgentToken)
+	agent := r.cfg.Dial(endpoint(w))
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, herr := agent.Health(hctx)
 	cancel()
@@ -802,7 +808,7 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	_, err = r.update(ctx, w.ID, func(w *store.Workshop) {
 		w.Status = store.StatusProvisioning
 		w.StatusReason = lost
-		w.AgentURL = ""
+		w.AgentURL, w.AgentCert = "", ""
 	})
 	return err
 }
@@ -816,13 +822,13 @@ func (r *Reconciler) reregister(ctx context.Context, w *store.Workshop, vm *stor
 		agentToken = host.AgentToken
 	}
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, herr := r.cfg.Dial(host.AgentURL, agentToken).Health(hctx)
+	_, herr := r.cfg.Dial(agentclient.Endpoint{URL: host.AgentURL, Token: agentToken, CertPEM: host.AgentCert}).Health(hctx)
 	cancel()
 	if herr != nil {
 		return false, nil
 	}
 	if _, err := r.update(ctx, w.ID, func(w *store.Workshop) {
-		w.AgentURL, w.AgentToken, w.StatusReason = host.AgentURL, agentToken, ""
+		w.AgentURL, w.AgentToken, w.AgentCert, w.StatusReason = host.AgentURL, agentToken, host.AgentCert, ""
 	}); err != nil {
 		return false, err
 	}
@@ -899,7 +905,7 @@ func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final stri
 		w.Status = final
 		w.Step = ""
 		w.StatusReason = ""
-		w.AgentURL = ""
+		w.AgentURL, w.AgentCert = "", ""
 		w.Attempts = 0
 		w.NextAttemptAt = nil
 	})
@@ -969,17 +975,17 @@ func (r *Reconciler) gcSeats(ctx context.Context) error {
 		return err
 	}
 	byID := map[string]*store.Workshop{}
-	agents := map[string]string{} // url -> token
+	agents := map[string]agentclient.Endpoint{} // url -> endpoint
 	for i := range running {
 		w := &running[i]
 		byID[w.ID] = w
 		if w.Status == store.StatusRunning && w.AgentURL != "" {
-			agents[w.AgentURL] = w.AgentToken
+			agents[w.AgentURL] = endpoint(w)
 		}
 	}
 	var errs []error
-	for url, tok := range agents {
-		a := r.cfg.Dial(url, tok)
+	for url, ep := range agents {
+		a := r.cfg.Dial(ep)
 		seats, err := a.ListSeats(ctx)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("list seats on %s: %w", url, err))
@@ -1013,7 +1019,7 @@ func (r *Reconciler) Revoke(ctx context.Context, w *store.Workshop, seat int) er
 	if w.AgentURL == "" {
 		return nil
 	}
-	a := r.cfg.Dial(w.AgentURL, w.AgentToken)
+	a := r.cfg.Dial(endpoint(w))
 	if _, err := a.Disconnect(ctx, w.ID, seat, r.cfg.Now()); err != nil {
 		return fmt.Errorf("disconnect seat %d: %w", seat, err)
 	}
@@ -1025,4 +1031,9 @@ func (r *Reconciler) Revoke(ctx context.Context, w *store.Workshop, seat int) er
 	}
 	r.event(ctx, w.ID, "info", "", "seat "+strconv.Itoa(seat)+" was reset for its next learner")
 	return nil
+}
+
+// endpoint is how to reach w's agent: its URL, token and pinned certificate.
+func endpoint(w *store.Workshop) agentclient.Endpoint {
+	return agentclient.Endpoint{URL: w.AgentURL, Token: w.AgentToken, CertPEM: w.AgentCert}
 }

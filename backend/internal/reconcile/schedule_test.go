@@ -164,7 +164,7 @@ func TestGarbageCollection(t *testing.T) {
 	// Seats on the live workshop's agent: its own, one beyond its seat
 	// count, and one of a workshop that no longer exists.
 	w := get(t, st, live.ID)
-	ac := agentclient.New(w.AgentURL, w.AgentToken, c.hc)
+	ac := agentclient.Connect(agentclient.Endpoint{URL: w.AgentURL, Token: w.AgentToken, CertPEM: w.AgentCert}, c.tr, 0)
 	for _, s := range []struct {
 		ws   string
 		seat int

@@ -75,6 +75,12 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
+	agentRT, err := s.relayTransport(ws)
+	if err != nil {
+		slog.ErrorContext(r.Context(), "relay: agent link refused", "workshop", wsID, "err", err)
+		apierror.Write(w, r, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine cannot be reached safely; ask the instructor"))
+		return
+	}
 	learner := claims.Role == "" || claims.Role == "learner"
 	if learner {
 		status := store.SeatConnected
@@ -95,7 +101,7 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 			pr.Out.Header.Del("Cookie")
 			pr.SetXForwarded()
 		},
-		Transport:     s.relayRT,
+		Transport:     agentRT,
 		FlushInterval: -1,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			slog.WarnContext(r.Context(), "relay to agent failed", "workshop", wsID, "seat", seat, "err", err)

@@ -82,6 +82,7 @@ type Server struct {
 	relayRT  http.RoundTripper
 	// unisolated: seats are development processes, not sandboxes.
 	unisolated bool
+	pinned     agentTransports // the relay's pinned TLS transports, per host certificate
 
 	jwtKey []byte
 	wsKey  []byte

@@ -89,6 +89,9 @@ type Workshop struct {
 	AgentURL string `json:"agent_url,omitempty"`
 	// AgentToken authenticates the control plane to the workshop's agent.
 	AgentToken string `json:"-"`
+	// AgentCert is the workshop host's TLS certificate (PEM), pinned by
+	// every client of its agent; empty for a loopback agent (plain HTTP).
+	AgentCert string `json:"-"`
 	// Attempts counts failed provisioning attempts since the last success;
 	// NextAttemptAt is when the reconciler may try again.
 	Attempts      int        `json:"attempts,omitempty"`

@@ -1,8 +1,10 @@
 // Package gcp is the Compute Engine provisioner: one VM per workshop, named
 // clarateach-fc-ws-<workshop ID>, booted from the agent snapshot
 // (FC_SNAPSHOT_NAME) with nested virtualization, labelled for ownership and
-// cleanup, and given its per-workshop agent token and workspace-token key in
-// instance metadata. See README.md in this directory.
+// cleanup, and given its per-workshop agent token, workspace-token key and
+// TLS key pair (made here, package hostcert) in instance metadata. The
+// control plane reaches the agent at https://IP:9090 and pins the
+// certificate. See README.md in this directory.
 package gcp
 
 import (
@@ -20,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	gcpops "github.com/clarateach/backend/internal/gcp"
+	"github.com/clarateach/backend/internal/hostcert"
 	"github.com/clarateach/backend/internal/provision"
 )
 
@@ -30,6 +33,10 @@ const (
 	MetaWorkshopID   = "workshop-id"
 	MetaSeats        = "seats"
 	MetaBackendURL   = "backend-url"
+	// MetaAgentTLSCert and MetaAgentTLSKey are the agent's TLS certificate
+	// and private key (PEM); the control plane pins the certificate.
+	MetaAgentTLSCert = "agent-tls-cert"
+	MetaAgentTLSKey  = "agent-tls-key"
 )
 
 // Spot termination actions.
@@ -220,8 +227,14 @@ func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instanc
 			NetworkTier: proto.String("PREMIUM"),
 		}}
 	}
+	tlsPair, err := hostcert.Generate(name, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("gcp provisioner: %w", err)
+	}
 	meta := []*computepb.Items{
 		{Key: proto.String(MetaAgentToken), Value: proto.String(req.AgentToken)},
+		{Key: proto.String(MetaAgentTLSCert), Value: proto.String(tlsPair.CertPEM)},
+		{Key: proto.String(MetaAgentTLSKey), Value: proto.String(tlsPair.KeyPEM)},
 		{Key: proto.String(MetaWorkspaceKey), Value: proto.String(req.WorkspaceKey)},
 		{Key: proto.String(MetaWorkshopID), Value: proto.String(req.WorkshopID)},
 		{Key: proto.String(MetaSeats), Value: proto.String(strconv.Itoa(req.Seats))},
@@ -265,7 +278,8 @@ func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instanc
 // once it is RUNNING with an address. An existing VM is returned as is,
 // except that a stopped one (a preempted Spot VM) is started again; its
 // Host.AgentToken is the token in its metadata, which may differ from
-// req.AgentToken if the VM was created by an earlier attempt.
+// req.AgentToken if the VM was created by an earlier attempt, and its
+// Host.AgentCert the certificate in its metadata (the one to pin).
 func (p *Provisioner) EnsureHost(ctx context.Context, req provision.Request) (*provision.Host, error) {
 	in, err := p.InstanceRequest(req)
 	if err != nil {
@@ -427,11 +441,14 @@ func (p *Provisioner) host(in *computepb.Instance) *provision.Host {
 		h.IP = vm.InternalIP
 	}
 	if h.IP != "" {
-		h.AgentURL = "http://" + net.JoinHostPort(h.IP, strconv.Itoa(p.cfg.AgentPort))
+		h.AgentURL = "https://" + net.JoinHostPort(h.IP, strconv.Itoa(p.cfg.AgentPort))
 	}
 	for _, it := range in.GetMetadata().GetItems() {
-		if it.GetKey() == MetaAgentToken {
+		switch it.GetKey() {
+		case MetaAgentToken:
 			h.AgentToken = it.GetValue()
+		case MetaAgentTLSCert:
+			h.AgentCert = it.GetValue()
 		}
 	}
 	return h

@@ -97,7 +97,7 @@ func TestEnsureHostInsertsTheWorkshopVM(t *testing.T) {
 			if hostA.Name != "clarateach-fc-ws-ws1aaaaaaaaaaaaa" || hostA.WorkshopID != reqA.WorkshopID || hostA.Zone != zone {
 				t.Errorf("host = %+v", hostA)
 			}
-			if hostA.Status != "RUNNING" || !strings.HasPrefix(hostA.IP, tc.wantIPPfx) || hostA.AgentURL != "http://"+hostA.IP+":9090" {
+			if hostA.Status != "RUNNING" || !strings.HasPrefix(hostA.IP, tc.wantIPPfx) || hostA.AgentURL != "https://"+hostA.IP+":9090" {
 				t.Errorf("host status/ip/url = %s %s %s", hostA.Status, hostA.IP, hostA.AgentURL)
 			}
 			if hostA.Spot != tc.wantSpot || hostA.AgentToken != reqA.AgentToken {
@@ -155,7 +155,10 @@ func TestEnsureHostInsertsTheWorkshopVM(t *testing.T) {
 					t.Errorf("metadata %s = %q, want %q", k, mA[k], v)
 				}
 			}
-			if len(mA) != len(want) {
+			if mA["agent-tls-cert"] == "" || mA["agent-tls-key"] == "" {
+				t.Error("metadata lacks the agent's TLS key pair")
+			}
+			if len(mA) != len(want)+2 {
 				t.Errorf("metadata keys = %d, want %d", len(mA), len(want))
 			}
 			if mA["agent-token"] == mB["agent-token"] || mA["workspace-key"] == mB["workspace-key"] {

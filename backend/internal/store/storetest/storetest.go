@@ -284,6 +284,7 @@ func testUpdateWorkshop(t *testing.T, s store.Store) {
 		x.NextAttemptAt = &next
 		x.Seats = 7
 		x.DiskMB = 512
+		x.AgentCert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 		return nil
 	})
 	must(t, err)
@@ -298,6 +299,7 @@ func testUpdateWorkshop(t *testing.T, s store.Store) {
 	want.Provisioner, want.AgentURL, want.AgentToken, want.Attempts = "local", "http://127.0.0.1:9090", "secret", 2
 	want.NextAttemptAt, want.Seats, want.UpdatedAt = ptr(micro(next)), 7, reread.UpdatedAt
 	want.DiskMB = 512
+	want.AgentCert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 	equal(t, "updated workshop", reread, &want)
 
 	// Clearing optional times.

@@ -1,0 +1,2 @@
+-- Reverts 004_host_cert.up.sql.
+ALTER TABLE workshops DROP COLUMN agent_cert;
