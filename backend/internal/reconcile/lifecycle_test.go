@@ -80,8 +80,11 @@ func TestLifecycle(t *testing.T) {
 			if in == nil || in.GetName() != "clarateach-fc-ws-"+w.ID {
 				t.Fatalf("VM = %v", c.vms())
 			}
-			if want := "http://" + natIP(in) + ":9090"; got.AgentURL != want {
+			if want := "https://" + natIP(in) + ":9090"; got.AgentURL != want {
 				t.Errorf("agent URL = %q, want %q", got.AgentURL, want)
+			}
+			if got.AgentCert == "" || got.AgentCert != vmMeta(in)[gcp.MetaAgentTLSCert] {
+				t.Error("the workshop does not pin its VM's TLS certificate")
 			}
 			if s := c.seats(w.ID); !slices.Equal(s, []string{w.ID + "/1:running", w.ID + "/2:running"}) {
 				t.Errorf("seats on the VM's agent = %v", s)
