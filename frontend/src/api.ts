@@ -73,8 +73,8 @@ export interface WorkshopDetail extends Workshop {
   events?: WorkshopEvent[] | null;
 }
 
-/** "empty" = no learner on the seat yet. */
-export type SeatStatus = 'empty' | 'waiting' | 'ready' | 'connected' | 'idle' | 'revoked';
+/** "empty" = no learner on the seat yet; "down" = its machine is not answering (being restarted). */
+export type SeatStatus = 'empty' | 'waiting' | 'ready' | 'connected' | 'idle' | 'revoked' | 'down';
 
 export interface Seat {
   seat: number;
@@ -83,6 +83,8 @@ export interface Seat {
   learner_email?: string | null;
   status: SeatStatus;
   last_activity?: string | null;
+  /** When the seat's machine was last restarted in place (files kept). */
+  restarted_at?: string | null;
 }
 
 export interface Registration {
@@ -115,6 +117,10 @@ export interface RegisterResult {
 
 export interface JoinResult {
   status: 'pending' | 'ready';
+  /** The seat's machine as last seen: "down" while it is being restarted. */
+  machine_status?: 'ok' | 'down';
+  /** When the seat's machine was last restarted in place (files kept, shells new). */
+  restarted_at?: string;
   workshop: {
     id: string;
     name: string;

@@ -42,6 +42,15 @@ describe('JoinSession', () => {
     const s = new JoinSession('ACC');
     await expect(s.getToken(true)).rejects.toThrow(/not available any more \(the workshop is stopped\)/);
   });
+
+  it('says the machine is restarting while its host restarts it', async () => {
+    mockFetch({
+      'POST /api/join': () => ({ body: { status: 'pending', machine_status: 'down', workshop: { id: 'w1', name: 'W', status: 'running' } } }),
+    });
+    const s = new JoinSession('ACC');
+    await expect(s.getToken(true)).rejects.toThrow(/Your machine is restarting \(your files are kept\)/);
+    expect(s.fatal).toBeNull(); // it comes back: not a dead end
+  });
 });
 
 describe('JoinSession fatal errors', () => {

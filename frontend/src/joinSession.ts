@@ -56,7 +56,10 @@ export class JoinSession {
         .then((r) => {
           this.accept(r);
           if (r.status !== 'ready' || !r.token) {
-            const msg = `Your machine is not available any more (the workshop is ${r.workshop.status}). This page reconnects when it is back.`;
+            const msg =
+              r.machine_status === 'down'
+                ? 'Your machine is restarting (your files are kept). This page reconnects when it is back.'
+                : `Your machine is not available any more (the workshop is ${r.workshop.status}). This page reconnects when it is back.`;
             throw new Error(msg);
           }
           this.fatal = null;

@@ -60,6 +60,14 @@ type Seat struct {
 	RestartedAt *time.Time `json:"restarted_at,omitempty"`
 }
 
+// SeatState is what the control plane last learned of one seat's health
+// from its agent (GET /vms) or from relaying to it.
+type SeatState struct {
+	Health      string     // HealthOK or HealthDown
+	RestartedAt *time.Time // when the agent last restarted the seat in place
+	CheckedAt   time.Time  // when this was learned
+}
+
 // Seat health values.
 const (
 	HealthOK   = "ok"

@@ -90,6 +90,9 @@ type Reconciler struct {
 	inflight map[string]bool
 	again    map[string]bool // asked for again while in flight
 	watched  map[string]time.Time
+	// seatStates: each watched workshop's seats as its agent last
+	// reported them (GET /vms), for the join path and the class view.
+	seatStates map[string]map[int]agentclient.SeatState
 
 	provisionSeconds prometheus.Histogram
 	errorsTotal      prometheus.Counter
@@ -131,6 +134,8 @@ func New(cfg Config) *Reconciler {
 		inflight: map[string]bool{},
 		again:    map[string]bool{},
 		watched:  map[string]time.Time{},
+
+		seatStates: map[string]map[int]agentclient.SeatState{},
 		provisionSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "clarateach_workshop_provision_seconds",
 			Help:    "Time from the start of provisioning to a running workshop.",
@@ -728,6 +733,9 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 			down = i
 		}
 	}
+	if herr != nil {
+		r.noteAgentDown(w.ID)
+	}
 	if herr == nil {
 		r.agentUp.WithLabelValues(w.ID).Set(1)
 		if err := r.ensureSeats(ctx, agent, w); err != nil {
@@ -852,6 +860,7 @@ func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Work
 	if err != nil {
 		return err
 	}
+	r.noteSeats(w.ID, seats)
 	have := map[int]bool{}
 	for _, s := range seats {
 		if s.WorkshopID == w.ID && s.Status != agentclient.StatusDead {
@@ -875,7 +884,52 @@ func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Work
 	return errors.Join(errs...)
 }
 
+// noteSeats records the health of the workshop's seats as its agent
+// reports them.
+func (r *Reconciler) noteSeats(workshopID string, seats []agentclient.Seat) {
+	now := r.cfg.Now()
+	m := map[int]agentclient.SeatState{}
+	for _, s := range seats {
+		if s.WorkshopID != workshopID {
+			continue
+		}
+		st := agentclient.SeatState{Health: agentclient.HealthOK, RestartedAt: s.RestartedAt, CheckedAt: now}
+		if s.Status == agentclient.StatusDead || s.Health == agentclient.HealthDown {
+			st.Health = agentclient.HealthDown
+		}
+		m[s.Seat.Seat] = st
+	}
+	r.mu.Lock()
+	r.seatStates[workshopID] = m
+	r.mu.Unlock()
+}
+
+// noteAgentDown marks every known seat of the workshop down: its agent
+// does not answer.
+func (r *Reconciler) noteAgentDown(workshopID string) {
+	now := r.cfg.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for n, st := range r.seatStates[workshopID] {
+		st.Health, st.CheckedAt = agentclient.HealthDown, now
+		r.seatStates[workshopID][n] = st
+	}
+}
+
+// SeatState is what the reconciler last learned of a seat's health from
+// its workshop's agent (false: nothing yet, e.g. another replica watches
+// the workshop).
+func (r *Reconciler) SeatState(workshopID string, seat int) (agentclient.SeatState, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st, ok := r.seatStates[workshopID][seat]
+	return st, ok
+}
+
 func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final string) (bool, error) {
+	r.mu.Lock()
+	delete(r.seatStates, w.ID)
+	r.mu.Unlock()
 	w, err := r.update(ctx, w.ID, func(w *store.Workshop) { w.Status = store.StatusStopping })
 	if err != nil {
 		return false, err

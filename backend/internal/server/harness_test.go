@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -52,11 +53,25 @@ type fakeAgent struct {
 	diskMB      map[string]int      // what each seat was created with
 	egress      map[string][]string // the egress_allow of each seat's create
 	disconnects []string
-	srv         *httptest.Server
+	// down seats do not answer (GET /vms says so, the proxy answers 502);
+	// restarted gives a seat's restarted_at.
+	down      map[string]bool
+	restarted map[string]time.Time
+	srv       *httptest.Server
+}
+
+// setSeat sets what the fake agent says of seat key ("ws/n").
+func (a *fakeAgent) setSeat(key string, down bool, restartedAt time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.down[key] = down
+	if !restartedAt.IsZero() {
+		a.restarted[key] = restartedAt
+	}
 }
 
 func newFakeAgent(t testing.TB) *fakeAgent {
-	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}}
+	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}, down: map[string]bool{}, restarted: map[string]time.Time{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
@@ -75,7 +90,22 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 		json.NewEncoder(w).Encode(agentclient.Seat{Seat: runtime.Seat{WorkshopID: req.WorkshopID, Seat: req.SeatID}, Status: "running"})
 	})
 	mux.HandleFunc("GET /vms", func(w http.ResponseWriter, r *http.Request) {
-		json.NewEncoder(w).Encode(agentclient.SeatList{VMs: []agentclient.Seat{}})
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		list := agentclient.SeatList{VMs: []agentclient.Seat{}}
+		for key := range a.seats {
+			ws, n, _ := strings.Cut(key, "/")
+			seat, _ := strconv.Atoi(n)
+			v := agentclient.Seat{Seat: runtime.Seat{WorkshopID: ws, Seat: seat}, Status: "running", Health: "ok"}
+			if a.down[key] {
+				v.Status, v.Health = "dead", "down"
+			}
+			if t, ok := a.restarted[key]; ok {
+				v.RestartedAt = &t
+			}
+			list.VMs = append(list.VMs, v)
+		}
+		json.NewEncoder(w).Encode(list)
 	})
 	mux.HandleFunc("DELETE /vms/{ws}/{seat}", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
@@ -91,6 +121,13 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 	})
 	// The proxy echoes what reached it, so relay tests can see the path.
 	mux.HandleFunc("/proxy/{ws}/{seat}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		down := a.down[r.PathValue("ws")+"/"+r.PathValue("seat")]
+		a.mu.Unlock()
+		if down {
+			http.Error(w, `{"error":{"code":"seat_unreachable","message":"the seat's workspace daemon did not answer"}}`, http.StatusBadGateway)
+			return
+		}
 		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 			echoWebSocket(w, r) // a terminal that echoes
 			return

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
@@ -100,6 +101,8 @@ type joinWorkshop struct {
 }
 
 type joinResponse struct {
+	// Status is "ready" only when the workshop runs and nothing says the
+	// seat's machine is not answering.
 	Status    string            `json:"status"` // pending | ready
 	Workshop  joinWorkshop      `json:"workshop"`
 	Learner   map[string]string `json:"learner"`
@@ -107,6 +110,12 @@ type joinResponse struct {
 	Token     string            `json:"token,omitempty"`
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 	Endpoints map[string]string `json:"endpoints,omitempty"`
+	// MachineStatus is the seat's health as last learned from its agent
+	// ("ok", or "down" while it does not answer and is being restarted);
+	// omitted when nothing is known. RestartedAt is when the agent last
+	// restarted the seat's machine in place (files kept, shells new).
+	MachineStatus string     `json:"machine_status,omitempty"`
+	RestartedAt   *time.Time `json:"restarted_at,omitempty"`
 }
 
 func endpoints(workshopID string, seat int) map[string]string {
@@ -172,6 +181,13 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		Seat:    seat.Seat,
 	}
 	if ws.Status == store.StatusRunning && ws.AgentURL != "" {
+		if st, ok := s.seatState(ws.ID, seat.Seat); ok {
+			resp.MachineStatus, resp.RestartedAt = st.Health, st.RestartedAt
+			if st.Health == agentclient.HealthDown {
+				apierror.JSON(w, http.StatusOK, resp) // pending: the page asks again
+				return
+			}
+		}
 		tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat.Seat, "learner", s.cfg.WorkspaceTTL, s.now())
 		if err != nil {
 			apierror.Write(w, r, err)

@@ -103,7 +103,15 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		},
 		Transport:     agentRT,
 		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			s.noteRelayStatus(wsID, seat, resp.StatusCode)
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var tooBig *http.MaxBytesError
+			if r.Context().Err() == nil && !errors.As(err, &tooBig) {
+				s.noteRelayStatus(wsID, seat, http.StatusBadGateway)
+			}
 			slog.WarnContext(r.Context(), "relay to agent failed", "workshop", wsID, "seat", seat, "err", err)
 			apierror.Write(w, r, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine did not answer; try again in a moment"))
 		},

@@ -30,7 +30,8 @@ import (
 
 // Seats lets the server act on a workshop's seats on its host (revocation).
 // The reconciler's agent-backed implementation is used in production; nil
-// disables it.
+// disables it. When it also implements SeatStates, joins and the class view
+// never call a seat ready that its agent reports not answering.
 type Seats interface {
 	// Revoke closes the seat's live connections, refuses tokens issued
 	// before now, and gives the seat a fresh workspace for its next learner.
@@ -91,7 +92,9 @@ type Server struct {
 	// right answer (guard.go).
 	guard guards
 	terms connlimit.Counter // live terminal connections per token and seat
-	fds   *fdlimit.Guard
+	// relayHealth: the relay's last answer from each seat (seathealth.go).
+	relayHealth relayHealth
+	fds         *fdlimit.Guard
 
 	metrics *metrics
 }

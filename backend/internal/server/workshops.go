@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/store"
@@ -445,8 +446,10 @@ type seatView struct {
 	RegistrationID string     `json:"registration_id,omitempty"`
 	LearnerName    string     `json:"learner_name,omitempty"`
 	LearnerEmail   string     `json:"learner_email,omitempty"`
-	Status         string     `json:"status"` // empty, waiting, ready, connected, idle
+	Status         string     `json:"status"` // empty, waiting, ready, connected, idle, down
 	LastActivity   *time.Time `json:"last_activity,omitempty"`
+	// RestartedAt is when the seat's machine was last restarted in place.
+	RestartedAt *time.Time `json:"restarted_at,omitempty"`
 }
 
 const idleAfter = 5 * time.Minute
@@ -479,9 +482,15 @@ func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]seatView, err
 		if rg, ok := byReg[st.RegistrationID]; ok {
 			v.LearnerName, v.LearnerEmail = rg.Name, rg.Email
 		}
+		health, known := s.seatState(ws.ID, st.Seat)
+		if known {
+			v.RestartedAt = health.RestartedAt
+		}
 		switch {
 		case ws.Status != store.StatusRunning:
 			v.Status = "waiting"
+		case known && health.Health == agentclient.HealthDown:
+			v.Status = "down"
 		case st.Status == store.SeatConnected && st.LastActivity != nil && now.Sub(*st.LastActivity) > idleAfter:
 			v.Status = "idle"
 		case st.Status == store.SeatConnected:

@@ -99,6 +99,7 @@ const STATUS_LABELS: Record<string, string> = {
   connected: 'Connected',
   idle: 'Idle',
   revoked: 'Revoked',
+  down: 'Restarting',
   pending: 'Pending',
   done: 'Done',
   ok: 'Done',

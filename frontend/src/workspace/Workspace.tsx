@@ -10,6 +10,7 @@ import { TerminalTabs, type TerminalTabsHandle } from '../terminal/TerminalTabs'
 import { FileTree } from './FileTree';
 import type { EditorHandle } from './Editor';
 import { Spinner } from '../components/ui';
+import { MachineRestarted } from './MachineRestarted';
 
 // CodeMirror is big: the terminal comes up first, the editor right after.
 const Editor = lazy(() => import('./Editor').then((m) => ({ default: m.Editor })));
@@ -203,6 +204,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
           </a>
         </div>
       )}
+      <MachineRestarted restartedAt={info.restarted_at} seenAtLoad={initial.restarted_at} />
       <div className="workspace-body">
         {showGuide ? (
           <Split storageKey="ws.guide" initial={72} min={40} max={90} label="Resize lab guide" first={main} second={guidePanel} />
