@@ -873,12 +873,13 @@ func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Work
 			continue
 		}
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-		_, _, err := agent.CreateSeat(sctx, w.ID, n, seatOptions(w))
+		seat, _, err := agent.CreateSeat(sctx, w.ID, n, seatOptions(w))
 		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("seat %d: %w", n, err))
 			continue
 		}
+		r.noteSeat(w.ID, seat)
 		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("seat %d was missing on the workshop machine; it was started again", n))
 	}
 	return errors.Join(errs...)
@@ -902,6 +903,20 @@ func (r *Reconciler) noteSeats(workshopID string, seats []agentclient.Seat) {
 	r.mu.Lock()
 	r.seatStates[workshopID] = m
 	r.mu.Unlock()
+}
+
+// noteSeat records one seat the agent just created (or restarted).
+func (r *Reconciler) noteSeat(workshopID string, s *agentclient.Seat) {
+	if s == nil {
+		return
+	}
+	st := agentclient.SeatState{Health: agentclient.HealthOK, RestartedAt: s.RestartedAt, CheckedAt: r.cfg.Now()}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seatStates[workshopID] == nil {
+		r.seatStates[workshopID] = map[int]agentclient.SeatState{}
+	}
+	r.seatStates[workshopID][s.Seat.Seat] = st
 }
 
 // noteAgentDown marks every known seat of the workshop down: its agent

@@ -53,8 +53,9 @@ type fakeAgent struct {
 	diskMB      map[string]int      // what each seat was created with
 	egress      map[string][]string // the egress_allow of each seat's create
 	disconnects []string
-	// down seats do not answer (GET /vms says so, the proxy answers 502);
-	// restarted gives a seat's restarted_at.
+	// down seats do not answer (GET /vms says so, the proxy answers 502,
+	// POST /vms/ cannot restart them); restarted gives a seat's
+	// restarted_at.
 	down      map[string]bool
 	restarted map[string]time.Time
 	srv       *httptest.Server
@@ -82,6 +83,11 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 		var req agentclient.CreateSeatRequest
 		json.NewDecoder(r.Body).Decode(&req)
 		a.mu.Lock()
+		if a.down[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] { // it cannot be restarted either
+			a.mu.Unlock()
+			http.Error(w, `{"error":{"code":"seat_failed","message":"could not restart seat"}}`, http.StatusInternalServerError)
+			return
+		}
 		a.seats[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = true
 		a.diskMB[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.DiskMB
 		a.egress[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.EgressAllow
