@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+	"time"
 )
 
 func TestRaiseLiftsTheSoftLimitToTheHardLimit(t *testing.T) {
@@ -70,5 +71,21 @@ func TestShedAnswers503NearTheLimit(t *testing.T) {
 	}
 	if c := get("/health"); c != http.StatusNoContent {
 		t.Fatalf("health must never be shed: %d", c)
+	}
+}
+
+// Counting is rate-limited: a flood of requests does not read
+// /proc/self/fd once per request.
+func TestGuardCountsAtMostEveryInterval(t *testing.T) {
+	t.Parallel()
+	counts := 0
+	g := &Guard{Every: time.Hour, Limit: func() uint64 { return 1000 }, Open: func() (int, error) { counts++; return 950, nil }}
+	for i := 0; i < 100; i++ {
+		if !g.Full() {
+			t.Fatal("950 of 1000 open: should be full")
+		}
+	}
+	if counts != 1 {
+		t.Fatalf("counted %d times in 100 calls within the interval", counts)
 	}
 }
