@@ -37,6 +37,10 @@ type Client struct {
 	exited  bool
 	code    int
 	pending []Frame // frames read while waiting for a PONG
+	// skipping: a SKIP was sent; OUTPUT is dropped until its RESET.
+	skipping bool
+	dropped  int    // OUTPUT bytes dropped while skipping
+	behind   uint64 // the latest BEHIND's output end (0: none yet)
 }
 
 // Frame is one decoded server message.
@@ -124,7 +128,7 @@ func (c *Client) readFrame(ctx context.Context) (Frame, error) {
 		}
 		f := Frame{Op: p[0], Payload: p[1:]}
 		switch f.Op {
-		case OpOutput, OpReset:
+		case OpOutput, OpReset, OpBehind:
 			if len(p) < 9 {
 				return f, fmt.Errorf("terminal: short frame 0x%02x", f.Op)
 			}
@@ -162,6 +166,10 @@ func (c *Client) Next(ctx context.Context) (Frame, error) {
 			}
 			continue
 		case OpOutput:
+			if c.skipping {
+				c.dropped += len(f.Data)
+				continue
+			}
 			if f.Offset != c.offset {
 				return f, fmt.Errorf("terminal: output at offset %d, expected %d (lost or duplicated output)", f.Offset, c.offset)
 			}
@@ -169,6 +177,9 @@ func (c *Client) Next(ctx context.Context) (Frame, error) {
 		case OpReset:
 			c.resets++
 			c.offset = f.Offset
+			c.skipping = false
+		case OpBehind:
+			c.behind = f.Offset
 		case OpExit:
 			c.exited, c.code = true, f.Code
 		}
@@ -255,6 +266,19 @@ func (c *Client) Send(ctx context.Context, p []byte) error {
 func (c *Client) Resize(ctx context.Context, cols, rows int) error {
 	return c.write(ctx, EncodeResize(cols, rows))
 }
+
+// Skip asks the server to drop this client's backlog and RESET it to the
+// newest output; reads drop the OUTPUT already in flight until that RESET.
+func (c *Client) Skip(ctx context.Context) error {
+	c.skipping = true
+	return c.write(ctx, []byte{OpSkip})
+}
+
+// Dropped is how many OUTPUT bytes reads dropped after Skip.
+func (c *Client) Dropped() int { return c.dropped }
+
+// Behind is the output end the server last reported with BEHIND (0: none).
+func (c *Client) Behind() uint64 { return c.behind }
 
 // Pause asks the server to stop sending output.
 func (c *Client) Pause(ctx context.Context) error { return c.write(ctx, []byte{OpPause}) }

@@ -150,6 +150,7 @@ func (m *Manager) serveConn(ctx context.Context, conn *websocket.Conn, s *Sessio
 
 	// The writer: this client's cursor over the session's ring.
 	frame := make([]byte, 9+maxOutputData)
+	var lastBehind time.Time
 	for {
 		c, err := s.next(ctx.Done(), a, frame[9:])
 		switch {
@@ -174,10 +175,25 @@ func (m *Manager) serveConn(ctx context.Context, conn *websocket.Conn, s *Sessio
 			if write(frame[:9+c.n]) != nil {
 				return
 			}
-			s.sent(a, c.n)
+			s.sent(a, c.off, c.n)
+			// A client far behind learns how far, so it can SKIP (and drop
+			// what is already in flight to it) instead of replaying it all.
+			if lag := c.end - (c.off + uint64(c.n)); lag >= behindMin && time.Since(lastBehind) >= behindEvery {
+				lastBehind = time.Now()
+				if write(encodeU64(OpBehind, c.end)) != nil {
+					return
+				}
+			}
 		}
 	}
 }
+
+// BEHIND is sent while a client's unsent output is at least behindMin
+// bytes, at most every behindEvery.
+const (
+	behindMin   = 64 << 10
+	behindEvery = 250 * time.Millisecond
+)
 
 // readClient handles the client's messages.
 func (m *Manager) readClient(ctx context.Context, conn *websocket.Conn, s *Session, a *attachment, write func([]byte) error, lastRecv *atomic.Int64) {
@@ -212,6 +228,8 @@ func (m *Manager) readClient(ctx context.Context, conn *websocket.Conn, s *Sessi
 			s.setPaused(a, true)
 		case OpResume:
 			s.setPaused(a, false)
+		case OpSkip:
+			s.skip(a)
 		case OpPing:
 			pong := append([]byte{OpPong}, p[1:]...)
 			if write(pong) != nil {

@@ -16,6 +16,7 @@ const (
 	OpResume byte = 0x04 // send output again
 	OpPing   byte = 0x05 // opaque payload; the server answers OpPong with it
 	OpPongC  byte = 0x06 // answer to a server OpPingS, echoing its payload
+	OpSkip   byte = 0x07 // drop my backlog: RESET me to the newest output
 
 	// server → client
 	OpOutput byte = 0x81 // u64 offset of the first byte, then the bytes
@@ -24,6 +25,7 @@ const (
 	OpHello  byte = 0x84 // JSON Hello, first message of every connection
 	OpReset  byte = 0x85 // u64 offset: forget the screen, output resumes here
 	OpPingS  byte = 0x86 // opaque payload; the client answers OpPongC
+	OpBehind byte = 0x87 // u64: the output end, sent while the client lags far behind
 )
 
 // Modes of a client.

@@ -49,6 +49,9 @@ type attachment struct {
 	mode     string
 	off      uint64 // offset of the next byte to send to this client
 	paused   bool
+	// resetDue: off was moved (SKIP, or a viewer overtaken by the ring);
+	// the client must be sent RESET at off before any more output.
+	resetDue bool
 	progress time.Time     // last time off advanced (or attach/resume)
 	kicked   chan struct{} // closed when the client is dropped for stalling
 }
@@ -128,15 +131,20 @@ func (s *Session) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
+// holds reports whether a client may hold the PTY reader back (flow
+// control): only read-write clients do. A read-only viewer that falls
+// behind the ring skips forward with RESET instead, so an instructor's
+// paused or background tab never freezes the learner's terminal.
+func (a *attachment) holds() bool { return a.mode == ModeRW }
+
 // spaceLocked is how many bytes the PTY reader may add to the ring without
-// overwriting bytes an attached client has not been sent yet.
+// overwriting bytes an attached read-write client has not been sent yet.
 func (s *Session) spaceLocked() int {
-	if len(s.clients) == 0 {
-		return s.ring.size
-	}
 	minOff := s.ring.end
 	for a := range s.clients {
-		minOff = min(minOff, a.off)
+		if a.holds() {
+			minOff = min(minOff, a.off)
+		}
 	}
 	return s.ring.size - int(s.ring.end-minOff)
 }
@@ -217,7 +225,7 @@ func (s *Session) waitForSpace(want int) (int, bool) {
 		var next time.Duration = -1
 		kicked := false
 		for a := range s.clients {
-			if s.ring.size-int(s.ring.end-a.off) >= s.lowWater() {
+			if !a.holds() || s.ring.size-int(s.ring.end-a.off) >= s.lowWater() {
 				continue
 			}
 			since := a.progress
@@ -377,23 +385,9 @@ func (s *Session) attach(mode string, off uint64) (a *attachment, h Hello, reset
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	start, end := s.ring.start(), s.ring.end
-	// A read in flight may still overwrite the oldest bytes: the client
-	// must start after what it will drop.
-	keep := start
-	if k := end + uint64(s.reserved); k > uint64(s.ring.size) {
-		keep = max(start, k-uint64(s.ring.size))
-	}
-	if off < keep || off > end {
+	if off < s.keepLocked() || off > end {
 		reset = true
-		off = keep
-		if keep > 0 {
-			// Skip the partial first line so the replay starts cleanly.
-			probe := make([]byte, min(4096, int(end-keep)))
-			n := s.ring.read(keep, probe)
-			if i := bytes.IndexByte(probe[:n], '\n'); i >= 0 {
-				off = keep + uint64(i) + 1
-			}
-		}
+		off = s.cleanStartLocked(s.keepLocked())
 	}
 	a = &attachment{mode: mode, off: off, progress: s.m.clock.Now(), kicked: make(chan struct{})}
 	s.clients[a] = struct{}{}
@@ -401,6 +395,58 @@ func (s *Session) attach(mode string, off uint64) (a *attachment, h Hello, reset
 	s.notifyLocked()
 	h = Hello{Protocol: 1, Session: s.id, Offset: off, Start: start, End: end, Cols: s.cols, Rows: s.rows, Mode: mode}
 	return a, h, reset
+}
+
+// keepLocked is the oldest offset a client can still be sent: a read in
+// flight may overwrite the ring's oldest bytes, so a client must start
+// after what it will drop.
+func (s *Session) keepLocked() uint64 {
+	keep := s.ring.start()
+	if k := s.ring.end + uint64(s.reserved); k > uint64(s.ring.size) {
+		keep = max(keep, k-uint64(s.ring.size))
+	}
+	return keep
+}
+
+// lineProbe is how far past a resume point a line start is looked for.
+const lineProbe = 4096
+
+// cleanStartLocked is where output resumes after a RESET at or after from:
+// the start of the first whole line within lineProbe bytes (so the replay
+// does not begin mid-line), else from itself. Offset 0 is a line start.
+func (s *Session) cleanStartLocked(from uint64) uint64 {
+	if from == 0 || from >= s.ring.end {
+		return from
+	}
+	probe := make([]byte, min(lineProbe, int(s.ring.end-from)))
+	n := s.ring.read(from, probe)
+	if i := bytes.IndexByte(probe[:n], '\n'); i >= 0 {
+		return from + uint64(i) + 1
+	}
+	return from
+}
+
+// skipTail is how much of the newest output a SKIP keeps (a few screens).
+const skipTail = 16 << 10
+
+// skip moves a client that asked (SKIP) to the newest output: a line start
+// within the last skipTail bytes. Its next message is RESET there; what it
+// had not rendered yet is obsolete, so after Ctrl-C under a flood it shows
+// the prompt at once instead of replaying megabytes.
+func (s *Session) skip(a *attachment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[a]; !ok {
+		return
+	}
+	from := s.keepLocked()
+	if s.ring.end > skipTail {
+		from = max(from, s.ring.end-skipTail)
+	}
+	a.off = s.cleanStartLocked(from)
+	a.resetDue = true
+	a.progress = s.m.clock.Now()
+	s.notifyLocked()
 }
 
 // detach removes a client.
@@ -438,6 +484,7 @@ func (s *Session) setPaused(a *attachment, paused bool) {
 type chunk struct {
 	off    uint64 // offset of data[0]
 	n      int    // bytes copied into the caller's buffer
+	end    uint64 // the session's output end when the chunk was read
 	reset  bool   // the client must reset; output resumes at off
 	exited bool   // all output sent and the shell is gone
 	code   int
@@ -456,11 +503,17 @@ func (s *Session) next(done <-chan struct{}, a *attachment, p []byte) (chunk, er
 			return chunk{}, errStalled
 		default:
 		}
-		if start := s.ring.start(); a.off < start {
-			// Only possible after Kill lifted flow control.
-			a.off = start
+		if a.off < s.ring.start() {
+			// A viewer the ring overtook (viewers never hold the reader), or
+			// any client after Kill lifted flow control.
+			a.off = s.cleanStartLocked(s.keepLocked())
+			a.resetDue = true
+		}
+		if a.resetDue {
+			a.resetDue = false
+			c := chunk{off: a.off, reset: true}
 			s.mu.Unlock()
-			return chunk{off: start, reset: true}, nil
+			return c, nil
 		}
 		if !a.paused && a.off < s.ring.end {
 			// While output streams (large PTY reads), wait a moment for more
@@ -485,7 +538,7 @@ func (s *Session) next(done <-chan struct{}, a *attachment, p []byte) (chunk, er
 				continue
 			}
 			n := s.ring.read(a.off, p)
-			c := chunk{off: a.off, n: n}
+			c := chunk{off: a.off, n: n, end: s.ring.end}
 			s.mu.Unlock()
 			return c, nil
 		}
@@ -522,10 +575,13 @@ var closedTimeChan = func() <-chan time.Time {
 	return c
 }()
 
-// sent records that n bytes from a's offset reached the client.
-func (s *Session) sent(a *attachment, n int) {
+// sent records that n bytes from offset from reached the client.
+func (s *Session) sent(a *attachment, from uint64, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if a.resetDue || a.off != from {
+		return // a SKIP moved the client meanwhile; RESET comes next
+	}
 	a.off += uint64(n)
 	a.progress = s.m.clock.Now()
 	s.m.bytesOut.Add(uint64(n))
