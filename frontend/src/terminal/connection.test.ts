@@ -267,4 +267,38 @@ describe('TerminalConnection', () => {
     expect(last().sent.at(-1)).toEqual(new Uint8Array([0x04]));
     conn.dispose();
   });
+
+  it('after Ctrl-C far behind, asks to SKIP and drops the obsolete backlog until the RESET', async () => {
+    const { conn, out, onReset } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const ws = last();
+    ws.open();
+    ws.serverSends({ type: 'output', offset: 0, data: text('y\n') });
+    ws.serverSends({ type: 'behind', end: 5_000_000 });
+    expect(conn.input('\x03')).toBe(true);
+    expect(decodeClient(ws.sent.at(-2)!)).toEqual({ type: 'input', data: text('\x03') });
+    expect(decodeClient(ws.sent.at(-1)!)).toEqual({ type: 'skip' });
+    // Output already in flight is obsolete: not rendered.
+    ws.serverSends({ type: 'output', offset: 2, data: text('y\ny\ny\n') });
+    expect(decode(out)).toBe('y\n');
+    ws.serverSends({ type: 'reset', offset: 4_990_000 });
+    expect(onReset).toHaveBeenCalledOnce();
+    ws.serverSends({ type: 'output', offset: 4_990_000, data: text('^C\n$ ') });
+    expect(decode(out)).toBe('y\n^C\n$ ');
+    expect(conn.offset).toBe(4_990_005);
+    conn.dispose();
+  });
+
+  it('a Ctrl-C at a quiet prompt sends no SKIP', async () => {
+    const { conn } = setup();
+    conn.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const ws = last();
+    ws.open();
+    ws.serverSends({ type: 'output', offset: 0, data: text('$ ') });
+    conn.input('\x03');
+    expect(ws.sent.some((b) => b.length === 1 && b[0] === 0x07)).toBe(false);
+    conn.dispose();
+  });
 });

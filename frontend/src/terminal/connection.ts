@@ -13,9 +13,16 @@ import {
   Close,
   PROTOCOL_VERSION,
   encodeResume,
+  encodeSkip,
   type Frame,
   type HelloInfo,
 } from './protocol';
+
+/** SKIP after Ctrl-C when at least SKIP_LAG bytes behind (per BEHIND), or
+ * when SKIP_FLOOD bytes arrived in the last SKIP_WINDOW ms. */
+const SKIP_LAG = 64 * 1024;
+const SKIP_FLOOD = 256 * 1024;
+const SKIP_WINDOW = 1000;
 
 export type ConnState = 'connecting' | 'open' | 'reconnecting' | 'exited' | 'closed';
 
@@ -55,6 +62,12 @@ export class TerminalConnection {
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private size: { cols: number; rows: number } | null = null;
   private paused = false;
+  /** A SKIP was sent: output is dropped until the RESET that answers it. */
+  private skipping = false;
+  /** The output end the server last reported with BEHIND. */
+  private behindEnd = 0;
+  /** Output bytes received recently (a window of SKIP_WINDOW ms). */
+  private recent: { at: number; n: number }[] = [];
   latency: number | null = null;
 
   constructor(opts: ConnectionOptions) {
@@ -103,6 +116,8 @@ export class TerminalConnection {
     let opened = false;
     ws.onopen = () => {
       opened = true;
+      this.skipping = false;
+      this.behindEnd = 0;
       this.failedOpens = 0;
       this.setState('open');
       if (this.size) ws.send(encodeResize(this.size.cols, this.size.rows));
@@ -152,6 +167,8 @@ export class TerminalConnection {
     }
     switch (f.type) {
       case 'output': {
+        if (this.skipping) break; // obsolete: a RESET to the newest output is coming
+        this.noteReceived(f.data.length);
         const { data } = this.tracker.accept(f.offset, f.data);
         if (data.length) this.opts.onData?.(data);
         // A healthy stream resets the backoff.
@@ -162,7 +179,11 @@ export class TerminalConnection {
         // The bytes we asked for are gone from the replay buffer: clear the
         // screen; output resumes at the given offset.
         this.tracker.reset(f.offset);
+        this.skipping = false;
         this.opts.onReset?.();
+        break;
+      case 'behind':
+        this.behindEnd = f.end;
         break;
       case 'hello':
         // When the requested offset cannot be honoured, a RESET follows.
@@ -242,9 +263,37 @@ export class TerminalConnection {
     return false;
   }
 
-  /** Sends keystrokes; returns false when the socket is not open. */
+  private noteReceived(n: number) {
+    const now = performance.now();
+    this.recent.push({ at: now, n });
+    while (this.recent.length && now - this.recent[0].at > SKIP_WINDOW) this.recent.shift();
+  }
+
+  /**
+   * How far behind the output this client is, as far as it can tell: what
+   * BEHIND last said, or a flood of output received in the last moment.
+   */
+  private lagging(): boolean {
+    if (this.behindEnd - this.tracker.next >= SKIP_LAG) return true;
+    const now = performance.now();
+    let n = 0;
+    for (const r of this.recent) if (now - r.at <= SKIP_WINDOW) n += r.n;
+    return n >= SKIP_FLOOD;
+  }
+
+  /**
+   * Sends keystrokes; returns false when the socket is not open. Ctrl-C while
+   * far behind a flood also asks the server to SKIP to the newest output, so
+   * the prompt shows at once instead of after megabytes of replay.
+   */
   input(data: string | Uint8Array): boolean {
-    return this.send(encodeInput(data));
+    const ok = this.send(encodeInput(data));
+    const ctrlC = typeof data === 'string' ? data.includes('\x03') : data.includes(0x03);
+    if (ok && ctrlC && !this.skipping && this.lagging()) {
+      this.skipping = this.send(encodeSkip());
+      this.recent = [];
+    }
+    return ok;
   }
 
   resize(cols: number, rows: number) {

@@ -9,6 +9,7 @@ export const Op = {
   Resume: 0x04, // send output again
   Ping: 0x05, // payload echoed back in Pong
   PongC: 0x06, // answer to a server ping, echoing its payload
+  Skip: 0x07, // drop my backlog: RESET me to the newest output
   // server → client
   Output: 0x81, // u64 offset of the first byte, then bytes
   Exit: 0x82, // i32 exit status
@@ -16,6 +17,7 @@ export const Op = {
   Hello: 0x84, // JSON: session metadata
   Reset: 0x85, // u64 offset: forget the screen, output resumes at this offset
   ServerPing: 0x86, // payload; the client answers PongC with the same payload
+  Behind: 0x87, // u64: the output end, sent while this client lags far behind
 } as const;
 
 /** The JSON of HELLO, the first frame of every connection. */
@@ -56,6 +58,7 @@ export type ServerFrame =
   | { type: 'hello'; info: HelloInfo }
   | { type: 'reset'; offset: number }
   | { type: 'ping'; payload: Uint8Array }
+  | { type: 'behind'; end: number }
   | { type: 'unknown'; op: number; payload: Uint8Array };
 
 export type ClientFrame =
@@ -64,7 +67,8 @@ export type ClientFrame =
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'ping'; payload: Uint8Array }
-  | { type: 'pong'; payload: Uint8Array };
+  | { type: 'pong'; payload: Uint8Array }
+  | { type: 'skip' };
 
 const textEncoder = new TextEncoder();
 
@@ -97,6 +101,7 @@ export const encodePause = (): Frame => withOp(Op.Pause);
 export const encodeResume = (): Frame => withOp(Op.Resume);
 export const encodePing = (payload: Uint8Array = new Uint8Array()): Frame => withOp(Op.Ping, payload);
 export const encodePong = (payload: Uint8Array = new Uint8Array()): Frame => withOp(Op.PongC, payload);
+export const encodeSkip = (): Frame => withOp(Op.Skip);
 
 function clampU16(n: number): number {
   if (!Number.isFinite(n)) return 0;
@@ -118,6 +123,8 @@ export function encodeClient(f: ClientFrame): Frame {
       return encodePing(f.payload);
     case 'pong':
       return encodePong(f.payload);
+    case 'skip':
+      return encodeSkip();
   }
 }
 
@@ -142,6 +149,8 @@ export function decodeClient(buf: ArrayBuffer | Uint8Array): ClientFrame {
       return { type: 'ping', payload: rest.slice() };
     case Op.PongC:
       return { type: 'pong', payload: rest.slice() };
+    case Op.Skip:
+      return { type: 'skip' };
     default:
       throw new ProtocolError(`unknown client opcode 0x${b[0].toString(16)}`);
   }
@@ -188,6 +197,9 @@ export function decodeServer(buf: ArrayBuffer | Uint8Array): ServerFrame {
       return { type: 'reset', offset: rest.length >= 8 ? readOffset(view) : 0 };
     case Op.ServerPing:
       return { type: 'ping', payload: rest.slice() };
+    case Op.Behind:
+      if (rest.length < 8) throw new ProtocolError('short behind frame');
+      return { type: 'behind', end: readOffset(view) };
     default:
       return { type: 'unknown', op: b[0], payload: rest.slice() };
   }
@@ -221,6 +233,12 @@ export function encodeServer(f: ServerFrame): Frame {
     }
     case 'ping':
       return withOp(Op.ServerPing, f.payload);
+    case 'behind': {
+      const out = new Uint8Array(9);
+      out[0] = Op.Behind;
+      new DataView(out.buffer).setBigUint64(1, BigInt(f.end));
+      return out;
+    }
     case 'unknown':
       return withOp(f.op, f.payload);
   }
