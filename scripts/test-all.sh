@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Runs every ClaraTeach test suite this machine can run, and says clearly what
-# it skipped and why. Exit status is non-zero when any suite failed.
+# Runs every ClaraTeach test suite, after installing what the suites need, and
+# says clearly what it skipped and why. Exit status is non-zero when any suite
+# failed.
 #
-#   ./scripts/test-all.sh            all suites
-#   SUITES="go frontend" ./scripts/test-all.sh   only some (go fuzz frontend shell nginx deploy e2e)
+#   ./scripts/test-all.sh                          all suites
+#   SUITES="go frontend" ./scripts/test-all.sh     only some (go fuzz frontend shell nginx deploy e2e)
+#   SKIP_SUITES="e2e" ./scripts/test-all.sh        all but some (the explicit way to skip)
+#   INSTALL=0 ./scripts/test-all.sh                never install packages (fail instead, naming them)
+#
+# As root with apt-get (a fresh Debian or Ubuntu machine), missing tools are
+# installed (apt-get update once, then the packages by name) and PostgreSQL is
+# started. Without them a suite that needs a missing tool FAILS and names the
+# package; nothing is skipped silently.
 set -euo pipefail
 
 usage() {
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 }
 if [[ ${1-} == -h || ${1-} == --help ]]; then
     usage
@@ -17,21 +25,96 @@ fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 SUITES=${SUITES:-"go fuzz frontend shell nginx deploy e2e"}
+SKIP_SUITES=${SKIP_SUITES:-}
+INSTALL=${INSTALL:-1}
 GO=${GO:-go}
 passed=() failed=() skipped=()
+t0=$SECONDS
 
-want() { [[ " $SUITES " == *" $1 "* ]]; }
-pass() { passed+=("$1"); printf '\n=== suite %s: PASS\n' "$1"; }
-fail() { failed+=("$1"); printf '\n=== suite %s: FAIL\n' "$1"; }
+want() { [[ " $SUITES " == *" $1 "* && " $SKIP_SUITES " != *" $1 "* ]]; }
+pass() { passed+=("$1 ($(( SECONDS - suite_t0 )) s)"); printf '\n=== suite %s: PASS (%d s)\n' "$1" $(( SECONDS - suite_t0 )); }
+fail() { failed+=("$1${2:+ ($2)}"); printf '\n=== suite %s: FAIL%s\n' "$1" "${2:+ — $2}"; }
 skip() { skipped+=("$1 ($2)"); printf '\n=== suite %s: SKIP — %s\n' "$1" "$2"; }
-banner() { printf '\n=== suite %s: %s\n' "$1" "$2"; }
+banner() { suite_t0=$SECONDS; printf '\n=== suite %s: %s\n' "$1" "$2"; }
+suite_t0=$SECONDS
+
+for s in $SKIP_SUITES; do
+    [[ " $SUITES " == *" $s "* ]] && skip "$s" "SKIP_SUITES"
+done
+
+# ---- set-up: the tools each suite needs (command:package) -------------------
+declare -A needs=(
+    [go]="iptables:iptables ip:iproute2 unshare:util-linux mkfs.ext4:e2fsprogs psql:postgresql-client"
+    [shell]="shellcheck:shellcheck"
+    [nginx]="nginx:nginx"
+    [e2e]="chromium:chromium"
+)
+can_install() { [[ $INSTALL == 1 && $(id -u) == 0 ]] && command -v apt-get >/dev/null; }
+missing_pkgs() { # suite → the packages of its missing commands
+    local pair
+    for pair in ${needs[$1]-}; do
+        command -v "${pair%%:*}" >/dev/null || echo "${pair#*:}"
+    done
+}
+apt_updated=0
+install_pkgs() {
+    if [[ $apt_updated == 0 ]]; then
+        echo "setup: apt-get update"
+        apt-get update -q >/dev/null
+        apt_updated=1
+    fi
+    echo "setup: apt-get install $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+declare -A unmet=()
+want_pkgs=()
+for suite in go shell nginx e2e; do
+    want "$suite" || continue
+    mapfile -t m < <(missing_pkgs "$suite")
+    ((${#m[@]})) && want_pkgs+=("${m[@]}")
+done
+if want go && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && ! command -v pg_ctlcluster >/dev/null; then
+    want_pkgs+=(postgresql)
+fi
+if ((${#want_pkgs[@]})) && can_install; then
+    install_pkgs "${want_pkgs[@]}" || echo "setup: apt-get install failed; the suites below say what is missing"
+fi
+for suite in go shell nginx e2e; do
+    want "$suite" || continue
+    mapfile -t m < <(missing_pkgs "$suite")
+    ((${#m[@]})) && unmet[$suite]="needs ${m[*]} (apt-get install -y ${m[*]}), or SKIP_SUITES=$suite"
+done
+# PostgreSQL for the Go tests: start the local cluster when it is down.
+if want go && [[ -z ${CLARATEACH_TEST_DATABASE_URL-} ]] && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    if [[ $(id -u) == 0 ]] && command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
+        ver=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
+        echo "setup: starting PostgreSQL $ver"
+        pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
+        for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+        if ! psql 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' -Atc 'select 1' >/dev/null 2>&1; then
+            # A fresh cluster uses password auth on TCP: give the tests one.
+            su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+            export CLARATEACH_TEST_DATABASE_URL='postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable'
+        fi
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        echo "setup: PostgreSQL is not reachable at 127.0.0.1:5432: its tests will skip (CLARATEACH_REQUIRE_POSTGRES=1 makes that a failure)"
+    fi
+fi
 
 if want go; then
-    banner go "go vet + go test ./... (backend)"
+    banner go "go vet + go test ./... (backend), a line per package as it finishes"
     if [[ $(id -u) != 0 ]]; then
         echo "note: not root — namespace, cgroup and network tests skip themselves (CI runs as root)"
     fi
-    if (cd backend && $GO vet ./... && $GO test -p 2 -timeout 25m -count=1 ./...); then pass go; else fail go; fi
+    if [[ -n ${unmet[go]-} ]]; then
+        fail go "${unmet[go]}"
+    elif (cd backend && $GO vet ./... && $GO build -o /dev/null ./tools/testreport &&
+        $GO test -json -p 2 -timeout 25m -count=1 ./... | $GO run ./tools/testreport); then
+        pass go
+    else
+        fail go
+    fi
 fi
 
 if want fuzz; then
@@ -41,7 +124,7 @@ fi
 
 if want frontend; then
     if ! command -v npm >/dev/null; then
-        skip frontend "npm not installed"
+        fail frontend "needs npm (Node 20.19+), or SKIP_SUITES=frontend"
     else
         banner frontend "typecheck + vitest"
         if (cd frontend && { [[ -d node_modules && node_modules/.package-lock.json -nt package-lock.json ]] || npm ci --no-audit --no-fund; } && npm run typecheck && npm test); then pass frontend; else fail frontend; fi
@@ -49,8 +132,8 @@ if want frontend; then
 fi
 
 if want shell; then
-    if ! command -v shellcheck >/dev/null; then
-        skip shell "shellcheck not installed (apt-get install -y shellcheck)"
+    if [[ -n ${unmet[shell]-} ]]; then
+        fail shell "${unmet[shell]}"
     else
         banner shell "shellcheck on every script"
         mapfile -t scripts < <(git ls-files '*.sh' .ci/run scripts/rootfs 2>/dev/null | while read -r f; do [[ -f $f ]] && head -c 64 "$f" | grep -q '^#!.*sh' && echo "$f"; done)
@@ -61,8 +144,8 @@ fi
 if want nginx; then
     if [[ ! -x scripts/test/nginx-check.sh ]]; then
         skip nginx "scripts/test/nginx-check.sh missing"
-    elif ! command -v nginx >/dev/null; then
-        skip nginx "nginx not installed (apt-get install -y nginx)"
+    elif [[ -n ${unmet[nginx]-} ]]; then
+        fail nginx "${unmet[nginx]}"
     else
         banner nginx "nginx -t on the frontend image's config"
         if scripts/test/nginx-check.sh; then pass nginx; else fail nginx; fi
@@ -83,10 +166,10 @@ fi
 if want e2e; then
     if [[ ! -f frontend/e2e/run.mjs ]]; then
         skip e2e "frontend/e2e/run.mjs missing"
-    elif ! command -v chromium >/dev/null; then
-        skip e2e "chromium not installed (apt-get install -y chromium)"
+    elif [[ -n ${unmet[e2e]-} ]]; then
+        fail e2e "${unmet[e2e]}"
     elif ! command -v npm >/dev/null; then
-        skip e2e "npm not installed"
+        fail e2e "needs npm (Node 20.19+), or SKIP_SUITES=e2e"
     else
         banner e2e "browser end-to-end against a real server, local agent and seats"
         if scripts/e2e.sh; then pass e2e; else fail e2e; fi
@@ -98,5 +181,6 @@ echo "=== summary"
 for s in "${passed[@]}"; do echo "  PASS  $s"; done
 for s in "${failed[@]}"; do echo "  FAIL  $s"; done
 for s in "${skipped[@]}"; do echo "  SKIP  $s"; done
+echo "total time: $(( SECONDS - t0 )) s"
 echo "suites: ${#passed[@]} passed, ${#failed[@]} failed, ${#skipped[@]} skipped"
 [[ ${#failed[@]} == 0 ]]

@@ -1,0 +1,140 @@
+// Command testreport turns `go test -json` into what a person running
+// `make test` wants to see: one line per package as it finishes (with its
+// time and test counts), the full output of every failing test, and at the
+// end every skipped test with the reason it gave. It exits 1 when anything
+// failed.
+//
+//	go test -json ./... | go run ./tools/testreport
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// event is one line of `go test -json` (cmd/test2json).
+type event struct {
+	Action  string
+	Package string
+	Test    string
+	Output  string
+	Elapsed float64
+}
+
+type pkgState struct {
+	passed, failed, skipped int
+	output                  map[string][]string // test (or "" for the package) → output lines
+}
+
+type skip struct{ pkg, test, reason string }
+
+func main() {
+	os.Exit(run(os.Stdin, os.Stdout))
+}
+
+func run(in io.Reader, out io.Writer) int {
+	pkgs := map[string]*pkgState{}
+	state := func(p string) *pkgState {
+		s := pkgs[p]
+		if s == nil {
+			s = &pkgState{output: map[string][]string{}}
+			pkgs[p] = s
+		}
+		return s
+	}
+	var skips []skip
+	var failedPkgs []string
+	done, bad := 0, 0
+	start := time.Now()
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		var e event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.Action == "" {
+			fmt.Fprintln(out, sc.Text()) // build errors and the like come as plain text
+			continue
+		}
+		s := state(e.Package)
+		switch e.Action {
+		case "output":
+			s.output[e.Test] = append(s.output[e.Test], e.Output)
+		case "pass", "fail", "skip":
+			if e.Test == "" {
+				done++
+				status := map[string]string{"pass": "ok  ", "fail": "FAIL", "skip": "--  "}[e.Action]
+				fmt.Fprintf(out, "%s %-60s %6.1fs  %d passed, %d failed, %d skipped   [%d done, %s]\n",
+					status, e.Package, e.Elapsed, s.passed, s.failed, s.skipped, done, time.Since(start).Round(time.Second))
+				if e.Action == "fail" {
+					bad++
+					failedPkgs = append(failedPkgs, e.Package)
+					if s.failed == 0 { // a build or TestMain failure: show the package output
+						for _, l := range s.output[""] {
+							fmt.Fprint(out, "    "+l)
+						}
+					}
+				}
+				continue
+			}
+			switch e.Action {
+			case "pass":
+				s.passed++
+			case "fail":
+				s.failed++
+				fmt.Fprintf(out, "--- FAIL %s %s\n", e.Package, e.Test)
+				for _, l := range s.output[e.Test] {
+					fmt.Fprint(out, "    "+l)
+				}
+			case "skip":
+				s.skipped++
+				skips = append(skips, skip{e.Package, e.Test, skipReason(s.output[e.Test])})
+			}
+			delete(s.output, e.Test)
+		}
+	}
+	if len(skips) > 0 {
+		sort.Slice(skips, func(i, j int) bool {
+			if skips[i].pkg != skips[j].pkg {
+				return skips[i].pkg < skips[j].pkg
+			}
+			return skips[i].test < skips[j].test
+		})
+		fmt.Fprintf(out, "\nskipped Go tests (%d):\n", len(skips))
+		for _, k := range skips {
+			fmt.Fprintf(out, "  SKIP %s %s: %s\n", k.pkg, k.test, k.reason)
+		}
+	}
+	var passed, failed, skipped int
+	for _, s := range pkgs {
+		passed, failed, skipped = passed+s.passed, failed+s.failed, skipped+s.skipped
+	}
+	fmt.Fprintf(out, "\ngo tests: %d passed, %d failed, %d skipped in %d packages (%d failed) in %s\n",
+		passed, failed, skipped, done, bad, time.Since(start).Round(time.Second))
+	if bad > 0 || failed > 0 {
+		fmt.Fprintf(out, "failed packages: %s\n", strings.Join(failedPkgs, " "))
+		return 1
+	}
+	return 0
+}
+
+// skipReason is the message a test gave t.Skip: the output line after the
+// "--- SKIP" header, or the last line that is not a header.
+func skipReason(lines []string) string {
+	reason := ""
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "=== ") || strings.HasPrefix(t, "--- SKIP") {
+			continue
+		}
+		reason = t
+	}
+	if reason == "" {
+		return "(no reason given)"
+	}
+	return reason
+}
