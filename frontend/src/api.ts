@@ -42,6 +42,8 @@ export interface Workshop {
   access?: 'owner' | 'assistant' | 'admin';
   /** Lab servers on private addresses the seats may reach ("CIDR[:port]"). */
   egress_allow?: string[];
+  /** Size of each seat's home in MiB; writing past it fails inside the seat. */
+  disk_mb?: number;
   created_at: string;
   updated_at: string;
 }
@@ -351,6 +353,8 @@ export interface NewWorkshop {
   ends_at?: string;
   lab_guide?: string;
   egress_allow?: string[];
+  /** MiB, 256..65536; omitted: 2048. */
+  disk_mb?: number;
 }
 
 export const workshops = {

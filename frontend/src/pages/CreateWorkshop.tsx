@@ -16,12 +16,18 @@ echo "hello from $(hostname)"
 \`\`\`
 `;
 
+// Each seat's home is limited to this much disk (the server's bounds: 256 MiB..64 GiB).
+const DEFAULT_DISK_GIB = 2;
+const MIN_DISK_GIB = 0.25;
+const MAX_DISK_GIB = 64;
+
 export function CreateWorkshop() {
   const [name, setName] = useState('');
   const [seats, setSeats] = useState(10);
   const [startsAt, setStartsAt] = useState('');
   const [endsAt, setEndsAt] = useState('');
   const [guide, setGuide] = useState(SAMPLE_GUIDE);
+  const [diskGiB, setDiskGiB] = useState(DEFAULT_DISK_GIB);
   const [tab, setTab] = useState<'write' | 'preview'>('write');
   const [startNow, setStartNow] = useState(false);
   const [labServers, setLabServers] = useState('');
@@ -35,6 +41,7 @@ export function CreateWorkshop() {
       ends_at: localInputToISO(endsAt),
       lab_guide: guide,
       egress_allow: labServers.split(/[\s,]+/).filter(Boolean),
+      disk_mb: Math.round(diskGiB * 1024),
     });
     if (startNow) await workshops.start(w.id);
     navigate(`/workshops/${encodeURIComponent(w.id)}`);
@@ -73,6 +80,19 @@ export function CreateWorkshop() {
                 max={200}
                 value={seats}
                 onChange={(e) => setSeats(Number(e.target.value))}
+                required
+              />
+            </label>
+            <label className="field">
+              <span>Disk per seat (GiB)</span>
+              <input
+                name="disk_gib"
+                type="number"
+                min={MIN_DISK_GIB}
+                max={MAX_DISK_GIB}
+                step={0.25}
+                value={diskGiB}
+                onChange={(e) => setDiskGiB(Number(e.target.value))}
                 required
               />
             </label>

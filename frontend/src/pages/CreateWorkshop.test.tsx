@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { fireEvent, render, screen, waitFor } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { App } from '../App';
+import { mockFetch } from '../test/fetchMock';
+
+const user = { id: 'u1', email: 'i@example.com', name: 'Ines', role: 'instructor', created_at: '2026-01-01T00:00:00Z' };
+const created = {
+  id: 'w9', owner_id: 'u1', name: 'Data day', code: 'ABC123', seats: 10, seats_used: 0, status: 'created',
+  desired_state: 'stopped', created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+};
+
+describe('create workshop', () => {
+  it('sends the disk per seat in MiB (2 GiB unless changed)', async () => {
+    const u = userEvent.setup();
+    const { calls } = mockFetch({
+      'GET /api/auth/me': () => ({ body: { user } }),
+      'POST /api/workshops': () => ({ status: 201, body: { ...created, disk_mb: 5120 } }),
+      'GET /api/workshops/w9': () => ({ body: { ...created, events: [] } }),
+    });
+    window.history.replaceState(null, '', '/workshops/new');
+    render(<App />);
+    // fireEvent, not typing: this page's many fields make typing slow.
+    fireEvent.change(await screen.findByLabelText('Name', {}, { timeout: 10_000 }), { target: { value: 'Data day' } });
+    const disk = screen.getByLabelText('Disk per seat (GiB)');
+    expect(disk).toHaveValue(2);
+    fireEvent.change(disk, { target: { value: '5' } });
+    await u.click(screen.getByRole('button', { name: 'Create workshop' }));
+    await waitFor(() => expect(calls.find((c) => c.method === 'POST')).toBeDefined());
+    expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ name: 'Data day', seats: 10, disk_mb: 5120 });
+  }, 15_000); // the first render of the app takes seconds on a busy CI machine
+
+  it('does not send a disk size out of the server\'s bounds', async () => {
+    const u = userEvent.setup();
+    const { calls } = mockFetch({ 'GET /api/auth/me': () => ({ body: { user } }) });
+    window.history.replaceState(null, '', '/workshops/new');
+    render(<App />);
+    fireEvent.change(await screen.findByLabelText('Name', {}, { timeout: 10_000 }), { target: { value: 'Huge' } });
+    const disk = screen.getByLabelText('Disk per seat (GiB)');
+    fireEvent.change(disk, { target: { value: '500' } });
+    await u.click(screen.getByRole('button', { name: 'Create workshop' }));
+    expect(disk).toBeInvalid(); // 64 GiB at most, as the server allows
+    expect(calls.some((c) => c.method === 'POST')).toBe(false);
+  }, 15_000);
+});
