@@ -343,6 +343,13 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 	if vcpus < 1 || vcpus > 32 || mem < 128 {
 		return nil, fmt.Errorf("firecracker: vcpus must be 1..32 and memory_mb >= 128 (got %d, %d)", vcpus, mem)
 	}
+	disk := seatDisk{mb: spec.DiskMB, inodes: spec.DiskInodes}
+	if disk.mb == 0 {
+		disk.mb = r.cfg.SeatDiskMB
+	}
+	if disk.mb < 16 || disk.inodes < 0 {
+		return nil, fmt.Errorf("firecracker: disk_mb must be >= 16 (got %d)", disk.mb)
+	}
 	unlock := r.lockSeat(l.seat)
 	defer unlock()
 
@@ -373,7 +380,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 	}
 
 	start := time.Now()
-	seat, err := r.create(ctx, l, vcpus, mem)
+	seat, err := r.create(ctx, l, vcpus, mem, disk)
 	if err != nil {
 		// Clean up everything but the logs, which say what went wrong.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -393,14 +400,14 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 
 // create does the work of Create. On error it returns the seat as far as it
 // got (for cleanup).
-func (r *Runtime) create(ctx context.Context, l layout, vcpus, mem int) (*runtime.Seat, error) {
+func (r *Runtime) create(ctx context.Context, l layout, vcpus, mem int, disk seatDisk) (*runtime.Seat, error) {
 	if err := r.net.AddTap(ctx, l.tap); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("firecracker: %w", err)
 	}
-	if err := makeSeatDisk(ctx, l.disk, r.cfg.SeatDiskMB); err != nil {
+	if err := makeSeatDisk(ctx, l.disk, disk); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.cfg.LogDir, 0o755); err != nil {
@@ -419,7 +426,7 @@ func (r *Runtime) create(ctx context.Context, l layout, vcpus, mem int) (*runtim
 		BaseImage: r.cfg.BaseImage, LogPath: l.logPath, VMMLog: l.vmmLog, BootArgs: r.BootArgs(l),
 	}
 	seat := &runtime.Seat{
-		WorkshopID: l.ws, Seat: l.seat, Runtime: Name, VCPUs: vcpus, MemoryMB: mem,
+		WorkshopID: l.ws, Seat: l.seat, Runtime: Name, VCPUs: vcpus, MemoryMB: mem, DiskMB: disk.mb,
 		IP: l.ip.String(), Dir: l.dir, CreatedAt: time.Now().UTC(),
 		Network: "tcp", Address: r.daemonAddr(l),
 	}

@@ -289,7 +289,7 @@ func TestCreateAndDestroy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := e.r.Create(ctx, runtime.Spec{WorkshopID: "ws1", Seat: 2, VCPUs: 4, MemoryMB: 1024})
+	s2, err := e.r.Create(ctx, runtime.Spec{WorkshopID: "ws1", Seat: 2, VCPUs: 4, MemoryMB: 1024, DiskMB: 300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestCreateAndDestroy(t *testing.T) {
 		s1.VCPUs != 2 || s1.MemoryMB != 512 || s1.PID <= 0 || s1.WorkshopID != "ws1" || s1.Seat != 1 {
 		t.Fatalf("seat 1 = %+v", s1)
 	}
-	if s2.Address != "192.168.100.12:7000" || s2.VCPUs != 4 || s2.MemoryMB != 1024 {
+	if s2.Address != "192.168.100.12:7000" || s2.VCPUs != 4 || s2.MemoryMB != 1024 || s2.DiskMB != 300 || s1.DiskMB != 1024 {
 		t.Fatalf("seat 2 = %+v", s2)
 	}
 	if !e.r.Alive(ctx, s1) || !e.r.Alive(ctx, s2) {
@@ -352,6 +352,11 @@ func TestCreateAndDestroy(t *testing.T) {
 	}
 	if magic[0] != 0x53 || magic[1] != 0xEF {
 		t.Errorf("seat disk has no ext4 superblock magic: % x", magic)
+	}
+	// A seat that asks for its own size (the workshop's disk_mb) gets it.
+	l2, _ := e.r.layout("ws1", 2)
+	if err := syscall.Stat(l2.disk, &st); err != nil || st.Size != 300<<20 {
+		t.Errorf("seat 2 disk: size %d (%v), want 300 MiB", st.Size, err)
 	}
 	var total int64
 	filepath.Walk(l.dir, func(_ string, fi os.FileInfo, _ error) error { //nolint:errcheck
