@@ -163,52 +163,45 @@ func run(o options) error {
 	fmt.Printf("ClaraTeach agent bench — runtime %s%s, shell %s, %d CPUs\n", name, why, o.shell, runtime.NumCPU())
 
 	// 1. Seat ready, 30 seats at once: from scratch, then (sandbox) from
-	// warm seats. Each phase has its own agent and runtime.
-	var ag *benchAgent
-	if name == "sandbox" && !o.noCold {
-		cold, err := startAgent(ropts, name, o.seats, 0, state, log)
-		if err != nil {
+	// warm seats; each also without the seats' disk limit, in the same run,
+	// for what the limit costs. Each phase has its own agent and runtime.
+	sandboxed := name == "sandbox"
+	if sandboxed && !o.noCold {
+		if err := coldPhases(ctx, ropts, name, o.seats, state, log); err != nil {
 			return err
 		}
-		ready, creates, terms, err := seatReady(ctx, cold.client, cold.base, o.seats)
-		for _, t := range terms {
-			t.Close()
-		}
-		cold.stop()
-		if err != nil {
-			return err
-		}
-		fmt.Printf("seat ready, no warm seats (POST /vms/ → first prompt byte via the proxy), %d concurrent: p50 %s  p99 %s\n",
-			o.seats, ms(pct(ready, 50)), ms(pct(ready, 99)))
-		fmt.Printf("  of which POST /vms/ (seats started from scratch): p50 %s  p99 %s\n", ms(pct(creates, 50)), ms(pct(creates, 99)))
 	}
+	var warmNoDisk []time.Duration
 	warm := 0
-	if name == "sandbox" {
+	if sandboxed {
 		warm = o.seats
-	}
-	ag, err = startAgent(ropts, name, o.seats, warm, state, log)
-	if err != nil {
-		return err
-	}
-	defer ag.stop()
-	client, base := ag.client, ag.base
-	if warm > 0 {
-		if err := waitWarm(ctx, client, warm); err != nil {
+		noDisk := ropts
+		noDisk.DiskMB = -1
+		nd, err := readyPhase(ctx, noDisk, name, o.seats, warm, state, log)
+		if err != nil {
 			return err
 		}
+		nd.stop()
+		warmNoDisk = nd.ready
 	}
-	ready, creates, terms, err := seatReady(ctx, client, base, o.seats)
+	ph, err := readyPhase(ctx, ropts, name, o.seats, warm, state, log)
 	if err != nil {
 		return err
 	}
+	ag := ph.agent
+	defer ag.stop()
+	client, ready, creates, terms := ag.client, ph.ready, ph.creates, ph.terms
 	p50, p99 := pct(ready, 50), pct(ready, 99)
 	label := ""
 	if warm > 0 {
-		label = fmt.Sprintf(" with %d warm seats", warm)
+		label = fmt.Sprintf(" with %d warm seats and the disk limit", warm)
 	}
 	fmt.Printf("seat ready%s (POST /vms/ → first prompt byte via the proxy), %d concurrent: p50 %s  p99 %s  (target p50 ≤ 100 ms)\n",
 		label, o.seats, ms(p50), ms(p99))
 	fmt.Printf("  of which POST /vms/ (seat running, its first shell up): p50 %s  p99 %s\n", ms(pct(creates, 50)), ms(pct(creates, 99)))
+	if warmNoDisk != nil {
+		printDiskCost("warm", ready, warmNoDisk)
+	}
 
 	// 2. Idle memory per seat.
 	time.Sleep(time.Second) // let the shells settle: this is the idle figure
@@ -332,6 +325,103 @@ type benchAgent struct {
 	client *agentclient.Client
 	base   string
 	stop   func() // deletes its seats, then stops it
+}
+
+// phase is one seat-ready measurement: its agent (still running, with the
+// seats and their terminals) and the figures.
+type phase struct {
+	agent          *benchAgent
+	ready, creates []time.Duration
+	terms          []*terminal.Client
+}
+
+// stop closes the terminals and deletes the seats and the agent.
+func (p *phase) stop() {
+	for _, t := range p.terms {
+		t.Close()
+	}
+	p.agent.stop()
+}
+
+// readyPhase starts an agent (with warm seats, waiting for them) and
+// measures n seats created at once.
+func readyPhase(ctx context.Context, ropts agent.RuntimeOptions, name string, n, warm int, state string, log *slog.Logger) (*phase, error) {
+	ag, err := startAgent(ropts, name, n, warm, state, log)
+	if err != nil {
+		return nil, err
+	}
+	if warm > 0 {
+		if err := waitWarm(ctx, ag.client, warm); err != nil {
+			ag.stop()
+			return nil, err
+		}
+	}
+	ready, creates, terms, err := seatReady(ctx, ag.client, ag.base, n)
+	if err != nil {
+		ag.stop()
+		return nil, err
+	}
+	return &phase{agent: ag, ready: ready, creates: creates, terms: terms}, nil
+}
+
+// coldPhases measures seats started from scratch, without and then with
+// the disk limit, and one seat at a time (no contention) both ways.
+func coldPhases(ctx context.Context, ropts agent.RuntimeOptions, name string, n int, state string, log *slog.Logger) error {
+	noDisk := ropts
+	noDisk.DiskMB = -1
+	burst := map[bool][]time.Duration{}
+	one := map[bool][]time.Duration{}
+	for _, limited := range []bool{false, true} {
+		o, what := noDisk, "without the disk limit"
+		if limited {
+			o, what = ropts, "with the disk limit"
+		}
+		var err error
+		if one[limited], err = oneAtATime(ctx, o, name, state, log); err != nil {
+			return err
+		}
+		ph, err := readyPhase(ctx, o, name, n, 0, state, log)
+		if err != nil {
+			return err
+		}
+		ph.stop()
+		burst[limited] = ph.ready
+		fmt.Printf("seat ready, no warm seats, %s (POST /vms/ → first prompt byte via the proxy), %d concurrent: p50 %s  p99 %s\n",
+			what, n, ms(pct(ph.ready, 50)), ms(pct(ph.ready, 99)))
+		fmt.Printf("  of which POST /vms/ (seats started from scratch): p50 %s  p99 %s;  one seat at a time: p50 %s\n",
+			ms(pct(ph.creates, 50)), ms(pct(ph.creates, 99)), ms(pct(one[limited], 50)))
+	}
+	printDiskCost("cold", burst[true], burst[false])
+	fmt.Printf("  the disk limit, one seat at a time (cold): p50 %+.2f ms\n", float64((pct(one[true], 50)-pct(one[false], 50)).Microseconds())/1000)
+	return nil
+}
+
+// oneAtATime times POST /vms/ for seats started from scratch one after the
+// other (each deleted before the next): the seat start without contention.
+func oneAtATime(ctx context.Context, ropts agent.RuntimeOptions, name, state string, log *slog.Logger) ([]time.Duration, error) {
+	ag, err := startAgent(ropts, name, 2, 0, state, log)
+	if err != nil {
+		return nil, err
+	}
+	defer ag.stop()
+	var out []time.Duration
+	for range 10 {
+		t0 := time.Now()
+		if _, _, err := ag.client.CreateSeat(ctx, benchWS, 1, agentclient.SeatOptions{}); err != nil {
+			return nil, err
+		}
+		out = append(out, time.Since(t0))
+		if err := ag.client.DeleteSeat(ctx, benchWS, 1); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// printDiskCost prints what the seats' disk limit adds to seat ready.
+func printDiskCost(what string, with, without []time.Duration) {
+	fmt.Printf("  the disk limit adds (%s, %d concurrent, same run): p50 %+.2f ms  p99 %+.2f ms\n", what, len(with),
+		float64((pct(with, 50)-pct(without, 50)).Microseconds())/1000, float64((pct(with, 99)-pct(without, 99)).Microseconds())/1000)
 }
 
 // startAgent starts an agent with its own runtime (warm seats kept ready).

@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clarateach/backend/internal/runtime/sandbox"
 )
 
 // DefaultMetadataURL is the GCE metadata server's base URL.
@@ -56,6 +58,7 @@ type Options struct {
 	Shell          string
 	SeatsDir       string
 	SeatNetwork    string // on | off (sandbox seats: veth + NAT, or loopback only)
+	SeatDiskMB     int    // sandbox seats' home size when a request sets none; -1: no limit
 	Metadata       string // auto | on | off
 	MetadataURL    string
 	LogLevel       string
@@ -79,7 +82,7 @@ terminals and files. Seats survive agent restarts (state in --state-dir).
 Environment (flags win): AGENT_LISTEN, AGENT_TOKEN (or FC_AGENT_TOKEN),
 AGENT_STATE_DIR, AGENT_RUNTIME, AGENT_CAPACITY, AGENT_WARM_SEATS,
 AGENT_ALLOWED_ORIGINS (or CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_SEATS_DIR,
-AGENT_SEAT_NETWORK, AGENT_METADATA, AGENT_METADATA_URL, AGENT_TLS_CERT and
+AGENT_SEAT_NETWORK, AGENT_SEAT_DISK_MB, AGENT_METADATA, AGENT_METADATA_URL, AGENT_TLS_CERT and
 AGENT_TLS_KEY (PEM files of this host's TLS certificate and key),
 FC_KERNEL/FC_ROOTFS/FC_BINARY (firecracker),
 WORKSPACE_KEY (hex key of this host's workshop) or WORKSPACE_TOKEN_SECRET
@@ -134,6 +137,14 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 		}
 		warmDefault, warmSet = n, true
 	}
+	diskDefault := sandbox.DefaultDiskMB
+	if v := env("AGENT_SEAT_DISK_MB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("AGENT_SEAT_DISK_MB=%q is not a number of MiB", v)
+		}
+		diskDefault = n
+	}
 	listenDefault := env("AGENT_LISTEN")
 	o.listenSet = listenDefault != ""
 	if listenDefault == "" {
@@ -149,6 +160,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	fs.StringVar(&o.DaemonPath, "daemon-path", env("AGENT_DAEMON_PATH"), "workspace daemon binary (default: "+DaemonBinaryName+" next to this executable, else in PATH)")
 	fs.StringVar(&o.SeatsDir, "seats-dir", env("AGENT_SEATS_DIR"), "seat directories (default: <state-dir>/../seats for sandbox, <state-dir>/process for process)")
 	fs.StringVar(&o.SeatNetwork, "seat-network", env("AGENT_SEAT_NETWORK"), "sandbox seats' network: on (own namespace with NAT egress; installs host firewall rules) | off (loopback only)")
+	fs.IntVar(&o.SeatDiskMB, "seat-disk-mb", diskDefault, "size of a sandbox seat's home in MiB when the request sets none (the workshop's disk_mb does); -1 = no limit, the home on the host's disk")
 	fs.StringVar(&o.Shell, "shell", env("AGENT_SHELL"), "learner shell inside seats (default: the daemon's)")
 	fs.StringVar(&o.Metadata, "metadata", env("AGENT_METADATA"), "read secrets from GCE instance metadata: auto | on | off (default auto: on when running on GCE)")
 	fs.StringVar(&o.MetadataURL, "metadata-url", env("AGENT_METADATA_URL"), "metadata server base URL (default "+DefaultMetadataURL+")")
@@ -188,6 +200,9 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	}
 	if o.WarmSeats < 0 || o.WarmSeats > o.Capacity {
 		return nil, fmt.Errorf("--warm-seats must be between 0 and --capacity (%d), not %d", o.Capacity, o.WarmSeats)
+	}
+	if o.SeatDiskMB != -1 && o.SeatDiskMB < MinDiskMB {
+		return nil, fmt.Errorf("--seat-disk-mb must be -1 (no limit) or at least %d, not %d", MinDiskMB, o.SeatDiskMB)
 	}
 	switch o.Metadata {
 	case "":
@@ -321,6 +336,7 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 		Capacity:      o.Capacity,
 		WarmSeats:     o.WarmSeats,
 		NoNetwork:     o.SeatNetwork == "off",
+		DiskMB:        o.SeatDiskMB,
 		Logger:        log,
 		Getenv:        mo.Getenv,
 	}

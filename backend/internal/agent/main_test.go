@@ -21,6 +21,7 @@ func TestParseArgs(t *testing.T) {
 		"CORS_ORIGINS":           "http://a.example, http://b.example/",
 		"AGENT_CAPACITY":         "12",
 		"AGENT_WARM_SEATS":       "5",
+		"AGENT_SEAT_DISK_MB":     "4096",
 		"WORKSPACE_TOKEN_SECRET": "s3cret",
 	}
 	getenv := func(k string) string { return env[k] }
@@ -28,18 +29,18 @@ func TestParseArgs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Listen != "127.0.0.1:9999" || !o.listenSet || o.Token != "seed-token" || o.Capacity != 12 || o.WarmSeats != 5 ||
+	if o.Listen != "127.0.0.1:9999" || !o.listenSet || o.Token != "seed-token" || o.Capacity != 12 || o.WarmSeats != 5 || o.SeatDiskMB != 4096 ||
 		strings.Join(o.AllowedOrigins, " ") != "http://a.example http://b.example" || o.WorkspaceSecret != "s3cret" ||
 		o.Metadata != "auto" || o.MetadataURL != DefaultMetadataURL {
 		t.Fatalf("from env: %+v", o)
 	}
 	// Flags win; AGENT_TOKEN wins over FC_AGENT_TOKEN.
 	env["AGENT_TOKEN"] = "agent-token"
-	o, err = ParseArgs([]string{"--listen", ":7000", "--capacity", "3", "--warm-seats", "1", "--runtime", "process", "--allowed-origins", "*"}, getenv, nil)
+	o, err = ParseArgs([]string{"--listen", ":7000", "--capacity", "3", "--warm-seats", "1", "--runtime", "process", "--allowed-origins", "*", "--seat-disk-mb", "-1"}, getenv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Listen != ":7000" || o.Token != "agent-token" || o.Capacity != 3 || o.WarmSeats != 1 || o.Runtime != "process" || o.AllowedOrigins[0] != "*" {
+	if o.Listen != ":7000" || o.Token != "agent-token" || o.Capacity != 3 || o.WarmSeats != 1 || o.Runtime != "process" || o.AllowedOrigins[0] != "*" || o.SeatDiskMB != -1 {
 		t.Fatalf("flags: %+v", o)
 	}
 	o, _ = ParseArgs([]string{"--token", "flag-token"}, getenv, nil)
@@ -58,7 +59,7 @@ func TestParseArgs(t *testing.T) {
 		t.Fatalf("--warm-seats 0: %+v %v", o, err)
 	}
 	o, _ = ParseArgs(nil, noEnv, nil)
-	if o.Listen != ":9090" || o.listenSet || o.Capacity != 30 || o.Token != "" || o.WarmSeats != 30 {
+	if o.Listen != ":9090" || o.listenSet || o.Capacity != 30 || o.Token != "" || o.WarmSeats != 30 || o.SeatDiskMB != 2048 {
 		t.Fatalf("defaults: %+v", o)
 	}
 	for _, bad := range [][]string{
@@ -66,6 +67,8 @@ func TestParseArgs(t *testing.T) {
 		{"--metadata", "maybe"},
 		{"--capacity", "0"},
 		{"--warm-seats", "-1"},
+		{"--seat-disk-mb", "10"},
+		{"--seat-disk-mb", "0"},
 		{"--capacity", "2", "--warm-seats", "3"},
 		{"extra"},
 		{"--no-such-flag"},

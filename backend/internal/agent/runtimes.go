@@ -39,7 +39,12 @@ type RuntimeOptions struct {
 	// NoNetwork gives sandbox seats loopback only (no veth, no NAT, and no
 	// host firewall rules are installed).
 	NoNetwork bool
-	Logger    *slog.Logger
+	// DiskMB is the size of a sandbox seat's home when its Spec sets none
+	// (0: sandbox.DefaultDiskMB; negative: no limit, a directory on the
+	// host's disk). The process runtime has no limit; firecracker has its
+	// own default (FC's SeatDiskMB).
+	DiskMB int
+	Logger *slog.Logger
 	// Getenv reads runtime settings from the environment (default
 	// os.Getenv): for firecracker FC_KERNEL, FC_ROOTFS, FC_BINARY,
 	// FC_STATE_DIR and FC_LOG_DIR (as in deploy/clarateach-agent.service).
@@ -87,6 +92,7 @@ func NewRuntime(name string, o RuntimeOptions) (runtime.Runtime, error) {
 			WarmSeats:  o.WarmSeats,
 			MaskPaths:  []string{o.StateDir},
 			Network:    sandbox.NetworkConfig{Disabled: o.NoNetwork},
+			DiskMB:     o.DiskMB,
 			Logger:     o.Logger,
 		})
 		if err != nil {
