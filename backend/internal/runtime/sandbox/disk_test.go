@@ -79,6 +79,12 @@ func TestDiskLimit(t *testing.T) {
 		}
 	}
 
+	// The home is its own ext4, nosuid and nodev.
+	if m := seatSh(t, a, "grep ' /home/learner ' /proc/self/mounts"); !strings.Contains(m, " ext4 ") ||
+		!strings.Contains(m, "nosuid") || !strings.Contains(m, "nodev") {
+		t.Errorf("home mount: %q", m)
+	}
+
 	res := fillHome(t, a, "big", 2100)
 	if res.Code == 0 || !strings.Contains(res.Stderr, "No space left on device") {
 		t.Fatalf("writing 2100 MiB into a 64 MiB home: code %d, stderr %q", res.Code, res.Stderr)
