@@ -298,7 +298,7 @@ func attachLoop(img string) (*os.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("loop-control: %w", err)
 		}
-		dev, err := os.OpenFile("/dev/loop"+strconv.Itoa(n), os.O_RDWR|unix.O_CLOEXEC, 0)
+		dev, err := openLoop(n, filepath.Dir(filepath.Dir(img)))
 		if err != nil {
 			return nil, err
 		}
@@ -313,6 +313,30 @@ func attachLoop(img string) (*os.File, error) {
 		}
 	}
 	return nil, errors.New("no free loop device")
+}
+
+// openLoop opens loop device n. Where /dev is not devtmpfs (some
+// containers) a new device has no node there: then it makes its own in
+// <base>/.disk, from the device numbers sysfs gives.
+func openLoop(n int, base string) (*os.File, error) {
+	name := "loop" + strconv.Itoa(n)
+	dev, err := os.OpenFile("/dev/"+name, os.O_RDWR|unix.O_CLOEXEC, 0)
+	if !errors.Is(err, os.ErrNotExist) {
+		return dev, err
+	}
+	b, serr := os.ReadFile("/sys/block/" + name + "/dev")
+	var major, minor uint32
+	if serr != nil {
+		return nil, err
+	}
+	if _, serr := fmt.Sscanf(string(b), "%d:%d", &major, &minor); serr != nil {
+		return nil, err
+	}
+	node := filepath.Join(base, diskDir, name)
+	if err := unix.Mknod(node, unix.S_IFBLK|0o600, int(unix.Mkdev(major, minor))); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("make node for %s: %w", name, err)
+	}
+	return os.OpenFile(node, os.O_RDWR|unix.O_CLOEXEC, 0)
 }
 
 // moveHome, in the seat's init, attaches the home mount (fd) at target.

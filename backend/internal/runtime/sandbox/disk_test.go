@@ -227,3 +227,32 @@ func TestNoDiskLimit(t *testing.T) {
 		t.Error("an image was made with no disk limit")
 	}
 }
+
+// TestDiskKeptHomeOtherUIDs: a kept home image (KeepDirs) used again by a
+// seat with other host uids is given to them throughout.
+func TestDiskKeptHomeOtherUIDs(t *testing.T) {
+	needRoot(t)
+	cfg := diskConfig(t, 64)
+	cfg.KeepDirs = true
+	spec := runtime.Spec{WorkshopID: "ws-kept", Seat: 1}
+	r1 := newRuntime(t, cfg)
+	s1, err := r1.Create(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seatSh(t, s1, "mkdir -p work/deep && echo kept > work/deep/f")
+	if err := r1.Destroy(context.Background(), s1); err != nil {
+		t.Fatal(err)
+	}
+	cfg.UIDBase += 7 * idRange // another agent's uid ranges
+	r2 := newRuntime(t, cfg)
+	s2 := createSeat(t, r2, spec)
+	t.Cleanup(func() { os.RemoveAll(s2.Dir) })
+	if got := seatSh(t, s2, "cat work/deep/f && echo more >> work/deep/f && stat -c %u work/deep/f"); got != "kept\n1000" {
+		t.Errorf("kept home with other uids: %q", got)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(seatHomePath(s2, "work/deep/f"), &st); err != nil || int(st.Uid) != seatExtra(t, s2).UIDBase+learnerUID {
+		t.Errorf("kept file owned by host uid %d (%v), want %d", st.Uid, err, seatExtra(t, s2).UIDBase+learnerUID)
+	}
+}
