@@ -256,3 +256,41 @@ func TestDiskKeptHomeOtherUIDs(t *testing.T) {
 		t.Errorf("kept file owned by host uid %d (%v), want %d", st.Uid, err, seatExtra(t, s2).UIDBase+learnerUID)
 	}
 }
+
+// TestDiskHomeKeptByStop: a stopped seat's home image is listed, taken up
+// again by the next Create of the seat (files and limit), and removed by
+// RemoveHome.
+func TestDiskHomeKeptByStop(t *testing.T) {
+	needRoot(t)
+	r := newRuntime(t, diskConfig(t, 64))
+	spec := runtime.Spec{WorkshopID: "ws-stop", Seat: 2}
+	s, err := r.Create(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seatSh(t, s, "echo kept > notes.txt")
+	if err := r.Stop(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	homes, err := r.Homes()
+	if err != nil || len(homes) != 1 || homes[0].WorkshopID != "ws-stop" || homes[0].Seat != 2 {
+		t.Fatalf("homes after Stop: %+v %v", homes, err)
+	}
+	s2 := createSeat(t, r, spec)
+	if got := seatSh(t, s2, "cat notes.txt"); got != "kept" {
+		t.Errorf("home after Stop and Create: %q", got)
+	}
+	if res := fillHome(t, s2, "big", 100); res.Code == 0 {
+		t.Error("100 MiB fit into the kept 64 MiB home")
+	}
+	if err := r.Stop(context.Background(), s2); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RemoveHome(context.Background(), "ws-stop", 2); err != nil {
+		t.Fatal(err)
+	}
+	waitNoLoops(t, s2.Dir)
+	if homes, _ := r.Homes(); len(homes) != 0 {
+		t.Errorf("homes after RemoveHome: %+v", homes)
+	}
+}

@@ -34,7 +34,7 @@ func (r *Runtime) Stop(ctx context.Context, s *runtime.Seat) error {
 }
 
 // Homes implements runtime.HomeKeeper: every <BaseDir>/<workshop>-<seat>
-// directory that holds a home/.
+// directory that holds a home: home.img (a disk-limited home) or home/.
 func (r *Runtime) Homes() ([]runtime.Home, error) {
 	ents, err := os.ReadDir(r.cfg.BaseDir)
 	if err != nil {
@@ -52,12 +52,21 @@ func (r *Runtime) Homes() ([]runtime.Home, error) {
 		if !ok {
 			continue
 		}
-		if fi, err := os.Stat(filepath.Join(r.cfg.BaseDir, e.Name(), "home")); err != nil || !fi.IsDir() {
+		if !hasHome(filepath.Join(r.cfg.BaseDir, e.Name())) {
 			continue
 		}
 		out = append(out, runtime.Home{WorkshopID: ws, Seat: n})
 	}
 	return out, nil
+}
+
+// hasHome reports whether seat directory dir holds a learner's home.
+func hasHome(dir string) bool {
+	if fi, err := os.Stat(filepath.Join(dir, homeImage)); err == nil && fi.Mode().IsRegular() {
+		return true
+	}
+	fi, err := os.Stat(filepath.Join(dir, "home"))
+	return err == nil && fi.IsDir()
 }
 
 // RemoveHome implements runtime.HomeKeeper.
