@@ -82,8 +82,9 @@ terminals and files. Seats survive agent restarts (state in --state-dir).
 Environment (flags win): AGENT_LISTEN, AGENT_TOKEN (or FC_AGENT_TOKEN),
 AGENT_STATE_DIR, AGENT_RUNTIME, AGENT_CAPACITY, AGENT_WARM_SEATS,
 AGENT_ALLOWED_ORIGINS (or CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_SEATS_DIR,
-AGENT_SEAT_NETWORK, AGENT_SEAT_DISK_MB, AGENT_METADATA, AGENT_METADATA_URL, AGENT_TLS_CERT and
-AGENT_TLS_KEY (PEM files of this host's TLS certificate and key),
+AGENT_SEAT_NETWORK, AGENT_SEAT_DISK_MB, AGENT_METADATA, AGENT_METADATA_URL,
+AGENT_TLS_CERT and AGENT_TLS_KEY (PEM files of this host's TLS certificate
+and key),
 FC_KERNEL/FC_ROOTFS/FC_BINARY (firecracker),
 WORKSPACE_KEY (hex key of this host's workshop) or WORKSPACE_TOKEN_SECRET
 (local mode: one key per workshop is derived from it).
