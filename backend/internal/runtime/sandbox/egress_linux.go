@@ -35,7 +35,10 @@ func (r *Runtime) openEgress(ctx context.Context, s *runtime.Seat, rules []egres
 	if err != nil {
 		return fmt.Errorf("sandbox: egress allowlist: iptables not found: %w", err)
 	}
-	ex.Egress = true
+	ex.Egress = ex.Egress[:0]
+	for _, ru := range rules {
+		ex.Egress = append(ex.Egress, ru.String())
+	}
 	raw, err := json.Marshal(ex)
 	if err != nil {
 		return err

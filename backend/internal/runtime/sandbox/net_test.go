@@ -275,6 +275,15 @@ func testSeatNetwork(t *testing.T, agentPort string, warm bool) {
 	if res := seatDial(t, a, labAllowed+":8080", 700*time.Millisecond); res.OK {
 		t.Errorf("seat a reached the other workshop's lab server: %q", res.Data)
 	}
+	// A seat repaired in place (its daemon died) keeps its allowlist.
+	c2, err := r.Repair(context.Background(), c)
+	if err != nil {
+		t.Fatalf("Repair: %v", err)
+	}
+	c = c2
+	if res := seatDial(t, c, labAllowed+":8080", 3*time.Second); !res.OK {
+		t.Errorf("allowlisted lab server after a repair: %+v", res)
+	}
 	exC := seatExtra(t, c)
 	if err := r.Destroy(context.Background(), c); err != nil {
 		t.Fatal(err)

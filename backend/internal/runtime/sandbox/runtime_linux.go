@@ -63,8 +63,9 @@ type extra struct {
 	Cgroup    *seatCgroup `json:"cgroup,omitempty"`
 	Key       string      `json:"key"`
 	Disk      *diskLimit  `json:"disk,omitempty"`
-	// Egress: the seat has allow rules of its own (see egress_linux.go).
-	Egress bool `json:"egress,omitempty"`
+	// Egress: the seat's own allow rules ("CIDR[:port]", egress_linux.go),
+	// kept so a repair in place opens them again.
+	Egress []string `json:"egress,omitempty"`
 }
 
 // New checks the configuration and the machine and returns a runtime. With
@@ -416,7 +417,7 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 		return s, err
 	}
 	if err := r.openEgress(ctx, s, spec.Egress); err != nil {
-		_ = r.Destroy(context.WithoutCancel(ctx), s)
+		_ = r.Stop(context.WithoutCancel(ctx), s) // keeps the home (a kept one may be back)
 		return nil, err
 	}
 	return s, nil
@@ -975,7 +976,18 @@ func (r *Runtime) Repair(ctx context.Context, s *runtime.Seat) (*runtime.Seat, e
 		return nil, fmt.Errorf("sandbox: seat %s/%d: state does not name its directory", s.WorkshopID, s.Seat)
 	}
 	ns, _, err := r.start(ctx, w, false)
-	return ns, err
+	if err != nil || len(ex.Egress) == 0 {
+		return ns, err
+	}
+	rules, err := egress.ParseRules(ex.Egress)
+	if err == nil {
+		err = r.openEgress(ctx, ns, rules)
+	}
+	if err != nil {
+		_ = r.Stop(context.WithoutCancel(ctx), ns) // never lose the home
+		return nil, err
+	}
+	return ns, nil
 }
 
 func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir bool) error {
@@ -1005,7 +1017,7 @@ func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir 
 			errs = append(errs, err)
 		}
 	}
-	if ex.Egress {
+	if len(ex.Egress) > 0 {
 		if err := r.closeEgress(ctx, ex.Key); err != nil {
 			errs = append(errs, err)
 		}
