@@ -26,9 +26,19 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Details carries machine-readable facts the message mentions (e.g.
+	// a time, which a client shows in its viewer's time zone).
+	Details map[string]any `json:"details,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// WithDetails returns a copy of e with details set.
+func (e *Error) WithDetails(d map[string]any) *Error {
+	c := *e
+	c.Details = d
+	return &c
+}
 
 // New returns an Error with the given status, code and message.
 func New(status int, code, format string, args ...any) *Error {

@@ -18,7 +18,10 @@ func (s *Server) ended(w *store.Workshop) error {
 		return apierror.Gone("this workshop has been deleted")
 	}
 	if w.EndsAt != nil && !w.EndsAt.After(s.now()) {
-		return apierror.Gone("this workshop ended at %s", w.EndsAt.Format(time.RFC3339))
+		// The time is in details, for the web app to show in the
+		// learner's own time zone.
+		return apierror.New(http.StatusGone, "workshop_ended", "this workshop has ended").
+			WithDetails(map[string]any{"ends_at": w.EndsAt.UTC().Format(time.RFC3339)})
 	}
 	return nil
 }
@@ -101,15 +104,20 @@ type joinWorkshop struct {
 }
 
 type joinResponse struct {
-	// Status is "ready" only when the workshop runs and nothing says the
-	// seat's machine is not answering.
-	Status    string            `json:"status"` // pending | ready
-	Workshop  joinWorkshop      `json:"workshop"`
-	Learner   map[string]string `json:"learner"`
-	Seat      int               `json:"seat,omitempty"`
-	Token     string            `json:"token,omitempty"`
-	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
-	Endpoints map[string]string `json:"endpoints,omitempty"`
+	// Status is pending (not started yet, being prepared, or the seat's
+	// machine is not answering), ready (only when the workshop runs and
+	// nothing says the seat's machine is down), or stopped (the
+	// instructor stopped the workshop).
+	Status string `json:"status"`
+	// StoppedByInstructor tells a stopped workshop from one that has not
+	// started yet.
+	StoppedByInstructor bool              `json:"stopped_by_instructor"`
+	Workshop            joinWorkshop      `json:"workshop"`
+	Learner             map[string]string `json:"learner"`
+	Seat                int               `json:"seat,omitempty"`
+	Token               string            `json:"token,omitempty"`
+	ExpiresAt           *time.Time        `json:"expires_at,omitempty"`
+	Endpoints           map[string]string `json:"endpoints,omitempty"`
 	// MachineStatus is the seat's health as last learned from its agent
 	// ("ok", or "down" while it does not answer and is being restarted);
 	// omitted when nothing is known. RestartedAt is when the agent last
@@ -180,7 +188,10 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		Learner: map[string]string{"name": reg.Name, "email": reg.Email},
 		Seat:    seat.Seat,
 	}
-	if ws.Status == store.StatusRunning && ws.AgentURL != "" {
+	if stoppedByInstructor(ws) {
+		resp.Status, resp.StoppedByInstructor = "stopped", true
+	}
+	if ws.Status == store.StatusRunning && ws.AgentURL != "" && ws.DesiredState == store.DesiredRunning {
 		if st, ok := s.seatState(ws.ID, seat.Seat); ok {
 			resp.MachineStatus, resp.RestartedAt = st.Health, st.RestartedAt
 			if st.Health == agentclient.HealthDown {
@@ -196,4 +207,18 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		resp.Status, resp.Token, resp.ExpiresAt, resp.Endpoints = "ready", tok, &exp, endpoints(ws.ID, seat.Seat)
 	}
 	apierror.JSON(w, http.StatusOK, resp)
+}
+
+// stoppedByInstructor reports whether a workshop that ran was stopped (and
+// not started again): it wants to be stopped and is stopping or stopped.
+// A workshop that was never started is created, not stopped.
+func stoppedByInstructor(ws *store.Workshop) bool {
+	if ws.DesiredState != store.DesiredStopped {
+		return false
+	}
+	switch ws.Status {
+	case store.StatusRunning, store.StatusStopping, store.StatusStopped:
+		return true
+	}
+	return false
 }
