@@ -118,7 +118,9 @@ export interface RegisterResult {
 }
 
 export interface JoinResult {
-  status: 'pending' | 'ready';
+  /** pending: not started yet or being prepared; stopped: the instructor stopped the class. */
+  status: 'pending' | 'ready' | 'stopped';
+  stopped_by_instructor?: boolean;
   /** The seat's machine as last seen: "down" while it is being restarted. */
   machine_status?: 'ok' | 'down';
   /** When the seat's machine was last restarted in place (files kept, shells new). */
@@ -172,11 +174,14 @@ export interface DirListing {
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  /** Machine-readable facts from the server (e.g. `ends_at` of workshop_ended). */
+  readonly details: Record<string, unknown>;
+  constructor(status: number, code: string, message: string, details: Record<string, unknown> = {}) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -238,6 +243,7 @@ async function readError(res: Response): Promise<ApiError> {
   let code = `http_${res.status}`;
   let message = res.statusText || `Request failed (${res.status})`;
   let text = '';
+  let details: Record<string, unknown> = {};
   try {
     text = await res.text();
   } catch {
@@ -245,10 +251,13 @@ async function readError(res: Response): Promise<ApiError> {
   }
   if (text) {
     try {
-      const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } | string };
+      const parsed = JSON.parse(text) as {
+        error?: { code?: string; message?: string; details?: Record<string, unknown> } | string;
+      };
       if (parsed && typeof parsed.error === 'object' && parsed.error) {
         if (parsed.error.code) code = parsed.error.code;
         if (parsed.error.message) message = parsed.error.message;
+        if (parsed.error.details && typeof parsed.error.details === 'object') details = parsed.error.details;
       } else if (parsed && typeof parsed.error === 'string') {
         message = parsed.error;
       }
@@ -258,7 +267,7 @@ async function readError(res: Response): Promise<ApiError> {
       if (plain && plain.length < 200) message = plain;
     }
   }
-  return new ApiError(res.status, code, message);
+  return new ApiError(res.status, code, message, details);
 }
 
 /** Calls the API and returns the decoded answer, or throws ApiError. */

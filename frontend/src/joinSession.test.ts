@@ -66,3 +66,36 @@ describe('JoinSession fatal errors', () => {
     expect(s.fatal).toMatch(/revoked/);
   });
 });
+
+describe('JoinSession at the end of a class', () => {
+  it('tells listeners the instructor ended the class, and that it resumed', async () => {
+    let stopped = true;
+    mockFetch({
+      'POST /api/join': () =>
+        stopped
+          ? { body: { status: 'stopped', stopped_by_instructor: true, workshop: { id: 'w1', name: 'W', status: 'stopping' } } }
+          : ready('t9', 10 * 60_000),
+    });
+    const s = new JoinSession('ACC');
+    const seen: unknown[] = [];
+    s.onEnded((e) => seen.push(e));
+    await expect(s.getToken(true)).rejects.toThrow('Your instructor ended the workshop.');
+    expect(s.ending).toEqual({ by: 'instructor' });
+    stopped = false;
+    await s.check();
+    expect(s.ending).toBeNull();
+    expect(seen).toEqual([{ by: 'instructor' }, null]);
+  });
+
+  it('keeps the end time of a class that ended for the page to show in local time', async () => {
+    mockFetch({
+      'POST /api/join': () => ({
+        status: 410,
+        body: { error: { code: 'workshop_ended', message: 'this workshop has ended', details: { ends_at: '2026-12-04T21:21:17Z' } } },
+      }),
+    });
+    const s = new JoinSession('ACC');
+    await s.check();
+    expect(s.ending).toEqual({ by: 'schedule', endsAt: '2026-12-04T21:21:17Z' });
+  });
+});

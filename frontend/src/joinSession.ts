@@ -1,6 +1,17 @@
 // Keeps a learner's short-lived workspace token fresh by re-joining with the
 // access code before it expires (or when the server answers 401).
 import { ApiError, learner, type Endpoints, type JoinResult } from './api';
+import type { Ending } from './workspace/EndOfClass';
+
+/** What ended the class, from a join answer or error (null: not over). */
+export function endingOf(r: JoinResult | null, err?: unknown): Ending | null {
+  if (err instanceof ApiError && err.status === 410 && err.code === 'workshop_ended') {
+    const at = err.details.ends_at;
+    return { by: 'schedule', endsAt: typeof at === 'string' ? at : undefined };
+  }
+  if (r && r.status === 'stopped') return { by: 'instructor' };
+  return null;
+}
 
 const EARLY_MS = 60_000; // refresh this long before expiry
 
@@ -15,6 +26,9 @@ export class JoinSession {
   private fatalListeners = new Set<(message: string) => void>();
   /** Set once the seat is gone for good (revoked, workshop ended or stopped). */
   fatal: string | null = null;
+  /** Set while the class is over (stopped by the instructor, or past its end). */
+  ending: Ending | null = null;
+  private endingListeners = new Set<(e: Ending | null) => void>();
 
   constructor(accessCode: string) {
     this.accessCode = accessCode;
@@ -22,6 +36,7 @@ export class JoinSession {
 
   accept(r: JoinResult) {
     this.last = r;
+    this.setEnding(endingOf(r));
     if (r.token) {
       this.token = r.token;
       const exp = r.expires_at ? Date.parse(r.expires_at) : NaN;
@@ -42,6 +57,24 @@ export class JoinSession {
     return () => this.fatalListeners.delete(fn);
   }
 
+  /** Called when the class ends (or, after a restart by the instructor, resumes: null). */
+  onEnded(fn: (e: Ending | null) => void) {
+    this.endingListeners.add(fn);
+    return () => this.endingListeners.delete(fn);
+  }
+
+  private setEnding(e: Ending | null) {
+    if (JSON.stringify(e) === JSON.stringify(this.ending)) return;
+    this.ending = e;
+    this.endingListeners.forEach((l) => l(e));
+  }
+
+  /** Asks the server whether the class goes on (a periodic check from the workspace). */
+  check = (): Promise<void> => this.getToken(true).then(
+    () => undefined,
+    () => undefined,
+  );
+
   private fail(message: string) {
     this.fatal = message;
     this.fatalListeners.forEach((l) => l(message));
@@ -55,6 +88,7 @@ export class JoinSession {
         .join(this.accessCode)
         .then((r) => {
           this.accept(r);
+          if (r.status === 'stopped') throw new Error('Your instructor ended the workshop.');
           if (r.status !== 'ready' || !r.token) {
             const msg =
               r.machine_status === 'down'
@@ -67,6 +101,8 @@ export class JoinSession {
         })
         .catch((err: unknown) => {
           // Revoked (403), unknown code (404), workshop over (410): retrying cannot help.
+          const ending = endingOf(null, err);
+          if (ending) this.setEnding(ending);
           if (err instanceof ApiError && [403, 404, 410].includes(err.status)) this.fail(err.message);
           throw err;
         })

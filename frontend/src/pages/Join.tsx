@@ -5,7 +5,8 @@ import { PlainPage } from '../components/TopBar';
 import { Button, ErrorBox, Spinner } from '../components/ui';
 import { formatDuration } from '../format';
 import { rememberAccessCode } from './Register';
-import { JoinSession } from '../joinSession';
+import { endingOf, JoinSession } from '../joinSession';
+import { EndedNotice } from '../workspace/EndOfClass';
 
 const loadWorkspace = () => import('../workspace/Workspace');
 const Workspace = lazy(loadWorkspace);
@@ -138,6 +139,15 @@ export function JoinPage({ accessCode }: { accessCode: string }) {
       >
         <Workspace session={joinSession} initial={result} />
       </Suspense>
+    );
+  }
+  const ending = endingOf(result, error);
+  if (ending) {
+    // Polling goes on: a class the instructor starts again opens by itself.
+    return (
+      <PlainPage>
+        <EndedNotice ending={ending} accessCode={accessCode} />
+      </PlainPage>
     );
   }
   if (error && !result) {

@@ -11,10 +11,14 @@ import { FileTree } from './FileTree';
 import type { EditorHandle } from './Editor';
 import { Spinner } from '../components/ui';
 import { MachineRestarted } from './MachineRestarted';
+import { EndCountdown, EndedNotice, type Ending } from './EndOfClass';
 
 // CodeMirror is big: the terminal comes up first, the editor right after.
 const Editor = lazy(() => import('./Editor').then((m) => ({ default: m.Editor })));
 import { useStoredState } from '../hooks';
+
+// How often the workspace asks whether the class goes on.
+const CHECK_EVERY_MS = 15_000;
 
 // Alt+1..4 move focus between panels, even from inside the terminal.
 const PANEL_KEYS: Record<string, string> = { '1': 'files', '2': 'editor', '3': 'terminal', '4': 'guide' };
@@ -57,6 +61,17 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
     const off = session.onUpdate((r) => setInfo(r));
     return () => {
       off();
+    };
+  }, [session]);
+  const [ending, setEnding] = useState<Ending | null>(session.ending);
+  useEffect(() => {
+    const off = session.onEnded(setEnding);
+    // A stop by the instructor closes the seat; ask now and then so the
+    // learner is told why rather than left reconnecting.
+    const t = setInterval(() => void session.check(), CHECK_EVERY_MS);
+    return () => {
+      off();
+      clearInterval(t);
     };
   }, [session]);
   const endpoints = initial.endpoints!;
@@ -170,6 +185,14 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
     <Split storageKey="ws.left" initial={20} min={10} max={40} label="Resize file list" first={files} second={work} />
   );
 
+  if (ending) {
+    return (
+      <main className="page narrow">
+        <EndedNotice ending={ending} accessCode={session.accessCode} />
+      </main>
+    );
+  }
+
   return (
     <div className={`workspace mobile-${mobilePanel}`} data-testid="workspace">
       <header className="topbar workspace-bar">
@@ -186,6 +209,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
           ))}
         </nav>
         <div className="btn-row tight">
+          {info.workshop.ends_at && <EndCountdown endsAt={info.workshop.ends_at} accessCode={session.accessCode} />}
           {!showGuide && (
             <button type="button" className="btn btn-small" onClick={() => setShowGuide(true)}>
               Show lab guide
