@@ -33,7 +33,7 @@ var latest = latestVersion()
 // the whole schema, in both dialects.
 var (
 	tables001 = []string{"auth_sessions", "leases", "registrations", "sessions", "users", "workshop_events", "workshop_vms", "workshops"}
-	tables    = []string{"auth_sessions", "invites", "leases", "registrations", "sessions", "user_quotas", "users",
+	tables    = []string{"archives", "auth_sessions", "invites", "leases", "registrations", "sessions", "user_quotas", "users",
 		"workshop_events", "workshop_members", "workshop_vms", "workshops"} // 003 adds invites, user_quotas, workshop_members
 )
 

@@ -249,6 +249,18 @@ type Store interface {
 	AddEvent(ctx context.Context, e *Event) error
 	ListEvents(ctx context.Context, workshopID string, afterID int64, limit int) ([]Event, error)
 
+	// Archives of learners' homes (the objects are in the blob store; these
+	// rows index them). AddArchive fills ID/CreatedAt when empty; an
+	// unknown workshop or registration is ErrNotFound. ListArchives is
+	// newest first. LatestArchive is the registration's newest archive
+	// (ErrNotFound when it has none). Rows go with their workshop when it
+	// is purged (the caller deletes the objects first).
+	AddArchive(ctx context.Context, a *Archive) error
+	ListArchives(ctx context.Context, f ArchiveFilter) ([]Archive, error)
+	LatestArchive(ctx context.Context, registrationID string) (*Archive, error)
+	MarkArchiveRestored(ctx context.Context, id string, at time.Time) error
+	DeleteArchive(ctx context.Context, id string) error
+
 	// Leases give one holder exclusive, expiring ownership of a name (a
 	// workshop's reconcile work). TryLease succeeds when the lease is free,
 	// expired, or already held by holder (then it is extended).

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"WorkshopVMs", testWorkshopVMs},
 		{"PurgeWorkshop", testPurgeWorkshop},
+		{"Archives", testArchives},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"ConcurrentJoins", ConcurrentJoins},
 		{"Quotas", testQuotas},
