@@ -29,6 +29,8 @@ func (a *Agent) routes() {
 	m.Handle("DELETE /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleDelete)))
 	m.Handle("GET /homes", a.requireAgentToken(http.HandlerFunc(a.handleHomes)))
 	m.Handle("POST /vms/{ws}/{seat}/disconnect", a.requireAgentToken(http.HandlerFunc(a.handleDisconnect)))
+	m.Handle("GET /vms/{ws}/{seat}/archive", a.requireAgentToken(http.HandlerFunc(a.handleArchive)))
+	m.Handle("PUT /vms/{ws}/{seat}/restore", a.requireAgentToken(http.HandlerFunc(a.handleRestore)))
 	m.HandleFunc("/proxy/{ws}/{seat}/{rest...}", a.handleProxy)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))

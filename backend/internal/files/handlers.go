@@ -27,6 +27,8 @@ import (
 //	POST   /files/rename   {"from","to"}    rename / move
 //	DELETE /files?path=P                    delete (recursive)
 //	GET    /files/archive[?path=DIR]        the workspace (or DIR) as .tar.gz
+//	                                        (whole workspace: ETag = Fingerprint; If-None-Match → 304)
+//	PUT    /files/archive[?max_bytes=N]     unpack a .tar.gz into the workspace (restore)
 func (f *FS) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /files", f.handle(f.list))
 	mux.HandleFunc("GET /files/content", f.handle(f.read))
@@ -35,6 +37,7 @@ func (f *FS) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /files/rename", f.handle(f.rename))
 	mux.HandleFunc("DELETE /files", f.handle(f.remove))
 	mux.HandleFunc("GET /files/archive", f.handle(f.archive))
+	mux.HandleFunc("PUT /files/archive", f.handle(f.restore))
 }
 
 func (f *FS) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
@@ -437,6 +440,19 @@ func (f *FS) archive(w http.ResponseWriter, r *http.Request) error {
 	base := "workspace"
 	if name != "." {
 		base = path.Base(name)
+	} else {
+		// The whole workspace carries its fingerprint, so a periodic
+		// archiver skips one that did not change.
+		fp, err := f.Fingerprint()
+		if err != nil {
+			return err
+		}
+		etag := `"` + fp + `"`
+		w.Header().Set("ETag", etag)
+		if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return nil
+		}
 	}
 	w.Header().Set("Content-Type", "application/gzip")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": base + ".tar.gz"}))

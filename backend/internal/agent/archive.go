@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/clarateach/backend/internal/apierror"
+)
+
+// handleArchive streams the seat's home as a .tar.gz, made by the seat's
+// own workspace daemon (GET /files/archive): the agent never reads the
+// learner's files itself, and the same route works for every runtime. An
+// If-None-Match equal to the home's fingerprint (the ETag of the last
+// archive) answers 304 without a body.
+func (a *Agent) handleArchive(w http.ResponseWriter, r *http.Request) {
+	a.forwardToDaemon(w, r, http.MethodGet, "/files/archive", nil)
+}
+
+// handleRestore unpacks a .tar.gz (the body, as handleArchive produced it)
+// into the seat's home, through the seat's workspace daemon, which confines
+// every write to the home. ?max_bytes bounds what is unpacked.
+func (a *Agent) handleRestore(w http.ResponseWriter, r *http.Request) {
+	q := url.Values{}
+	if v := r.URL.Query().Get("max_bytes"); v != "" {
+		q.Set("max_bytes", v)
+	}
+	a.forwardToDaemon(w, r, http.MethodPut, "/files/archive", q)
+}
+
+func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, path string, q url.Values) {
+	k, err := a.pathSeat(r)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	s, host := a.lookup(k)
+	if s == nil {
+		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
+		return
+	}
+	u := "http://" + host + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var body io.Reader
+	if method == http.MethodPut {
+		body = r.Body
+	}
+	req, err := http.NewRequestWithContext(r.Context(), method, u, body)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if method == http.MethodPut {
+		req.Header.Set("Content-Type", "application/gzip")
+		req.ContentLength = r.ContentLength
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		req.Header.Set("If-None-Match", inm)
+	}
+	resp, err := (&http.Client{Transport: a.tr}).Do(req)
+	if err != nil {
+		apierror.Write(w, r, apierror.New(http.StatusBadGateway, "seat_unreachable", "seat %s's workspace daemon did not answer: %v", k, err))
+		return
+	}
+	defer resp.Body.Close()
+	for _, h := range []string{"Content-Type", "ETag", "Content-Disposition", "Cache-Control"} {
+		if v := resp.Header.Get(h); v != "" {
+			w.Header().Set(h, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		// The status is sent; cutting the stream tells the client.
+		a.log.Warn("seat archive stream cut", "seat", k.String(), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
