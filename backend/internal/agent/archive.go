@@ -19,11 +19,14 @@ func (a *Agent) handleArchive(w http.ResponseWriter, r *http.Request) {
 
 // handleRestore unpacks a .tar.gz (the body, as handleArchive produced it)
 // into the seat's home, through the seat's workspace daemon, which confines
-// every write to the home. ?max_bytes bounds what is unpacked.
+// every write to the home. ?max_bytes bounds what is unpacked; ?if_empty=1
+// leaves a home that has anything in it alone (409 not_empty).
 func (a *Agent) handleRestore(w http.ResponseWriter, r *http.Request) {
 	q := url.Values{}
-	if v := r.URL.Query().Get("max_bytes"); v != "" {
-		q.Set("max_bytes", v)
+	for _, name := range []string{"max_bytes", "if_empty"} {
+		if v := r.URL.Query().Get(name); v != "" {
+			q.Set(name, v)
+		}
 	}
 	a.forwardToDaemon(w, r, http.MethodPut, "/files/archive", q)
 }

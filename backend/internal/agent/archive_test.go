@@ -62,7 +62,7 @@ func TestArchiveAndRestoreSeat(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "src", "main.py")); err == nil {
 		t.Fatal("the recreated seat already has the file; the test proves nothing")
 	}
-	res, err := c.RestoreSeat(ctx, "ws1", 1, bytes.NewReader(data), 0)
+	res, err := c.RestoreSeat(ctx, "ws1", 1, bytes.NewReader(data), 0, true)
 	if err != nil || res.Files < 1 {
 		t.Fatalf("restore: %+v, %v", res, err)
 	}
@@ -70,8 +70,12 @@ func TestArchiveAndRestoreSeat(t *testing.T) {
 	if err != nil || string(got) != "print('hi')\n" {
 		t.Fatalf("restored file = %q, %v", got, err)
 	}
+	// Only into an empty home when asked: the restored one is not.
+	if _, err := c.RestoreSeat(ctx, "ws1", 1, bytes.NewReader(data), 0, true); !agentclient.IsNotEmpty(err) {
+		t.Fatalf("restore into a non-empty home with only-if-empty: %v, want not_empty", err)
+	}
 	// A limit smaller than the content: 413, said plainly.
-	if _, err := c.RestoreSeat(ctx, "ws1", 1, bytes.NewReader(data), 3); err == nil {
+	if _, err := c.RestoreSeat(ctx, "ws1", 1, bytes.NewReader(data), 3, false); err == nil {
 		t.Fatal("restore over max_bytes succeeded")
 	} else if e, ok := err.(*agentclient.Error); !ok || e.Status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("restore over max_bytes: %v, want 413", err)

@@ -3,9 +3,11 @@ package agentclient
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -60,11 +62,19 @@ func (c *Client) ArchiveSeat(ctx context.Context, workshopID string, seat int, i
 }
 
 // RestoreSeat unpacks the .tar.gz read from body into the seat's home;
-// maxBytes > 0 bounds what is unpacked (413 beyond it).
-func (c *Client) RestoreSeat(ctx context.Context, workshopID string, seat int, body io.Reader, maxBytes int64) (*RestoreResult, error) {
-	p := seatPath(workshopID, seat) + "/restore"
+// maxBytes > 0 bounds what is unpacked (413 beyond it). With onlyIfEmpty,
+// a home that has anything in it is left alone (IsNotEmpty(err)).
+func (c *Client) RestoreSeat(ctx context.Context, workshopID string, seat int, body io.Reader, maxBytes int64, onlyIfEmpty bool) (*RestoreResult, error) {
+	q := url.Values{}
 	if maxBytes > 0 {
-		p += "?max_bytes=" + strconv.FormatInt(maxBytes, 10)
+		q.Set("max_bytes", strconv.FormatInt(maxBytes, 10))
+	}
+	if onlyIfEmpty {
+		q.Set("if_empty", "1")
+	}
+	p := seatPath(workshopID, seat) + "/restore"
+	if len(q) > 0 {
+		p += "?" + q.Encode()
 	}
 	req, err := c.newRequest(ctx, http.MethodPut, p, body)
 	if err != nil {
@@ -95,6 +105,13 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	return req, nil
+}
+
+// IsNotEmpty reports whether err is a restore refused because the home
+// was not empty.
+func IsNotEmpty(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusConflict && e.Code == "not_empty"
 }
 
 // readError turns a non-2xx answer into *Error.

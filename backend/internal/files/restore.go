@@ -59,7 +59,8 @@ func (f *FS) Fingerprint() (string, error) {
 // that would leave the root, hard links and special files are skipped;
 // symlinks are recreated as they were. At most max_bytes (query, default
 // DefaultMaxRestore) of file content is written: beyond it the restore
-// stops with 413 and what was written stays.
+// stops with 413 and what was written stays. With if_empty=1, a workspace
+// that has any entry is left alone (409 not_empty).
 func (f *FS) restore(w http.ResponseWriter, r *http.Request) error {
 	limit := int64(DefaultMaxRestore)
 	if v := r.URL.Query().Get("max_bytes"); v != "" {
@@ -68,6 +69,17 @@ func (f *FS) restore(w http.ResponseWriter, r *http.Request) error {
 			return apierror.Invalid("max_bytes must be a positive number")
 		}
 		limit = n
+	}
+	if r.URL.Query().Get("if_empty") == "1" {
+		d, err := f.root.Open(".")
+		if err != nil {
+			return httpError(err, ".")
+		}
+		names, _ := d.Readdirnames(1)
+		d.Close()
+		if len(names) > 0 {
+			return apierror.Conflict("not_empty", "the workspace is not empty; nothing was restored")
+		}
 	}
 	gz, err := gzip.NewReader(r.Body)
 	if err != nil {

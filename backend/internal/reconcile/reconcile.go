@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/archive"
 	"github.com/clarateach/backend/internal/provision"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
@@ -70,6 +71,9 @@ type Config struct {
 	WorkspaceSecret []byte
 	BackendURL      string
 	Registry        prometheus.Registerer
+	// Archiver saves learners' homes before teardown and periodically,
+	// and restores them into new seats (homes.go); nil: off.
+	Archiver *archive.Archiver
 
 	LeaseTTL        time.Duration // default 2m
 	HealthTimeout   time.Duration // how long a new host may take to answer; default 10m
@@ -614,6 +618,9 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 	if err := r.createSeats(ctx, agent, w); err != nil {
 		return false, r.fail(ctx, w, vm, StepCreateSeats, err)
 	}
+	if err := r.restoreHomes(ctx, agent, w); err != nil {
+		return false, r.fail(ctx, w, vm, StepCreateSeats, err)
+	}
 	if err := r.endStep(ctx, w, vm, StepCreateSeats, nil); err != nil {
 		return false, err
 	}
@@ -741,6 +748,7 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 		if err := r.ensureSeats(ctx, agent, w); err != nil {
 			slog.Warn("check the seats of a running workshop", "workshop", w.ID, "err", err)
 		}
+		r.periodicSave(ctx, agent, w)
 		if vm.Status != "running" || down >= 0 {
 			vm.Status, vm.UpdatedAt = "running", now
 			if down >= 0 {
@@ -881,6 +889,7 @@ func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Work
 		}
 		r.noteSeat(w.ID, seat)
 		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("seat %d was missing on the workshop machine; it was started again", n))
+		r.restoreSeat(ctx, agent, w, n)
 	}
 	return errors.Join(errs...)
 }
@@ -956,6 +965,13 @@ func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final stri
 	if _, err := r.beginStep(ctx, w, vm, StepDeleteHost); err != nil {
 		return false, err
 	}
+	if final == store.StatusStopped {
+		reason := archive.ReasonStop
+		if w.EndsAt != nil && !r.cfg.Now().Before(*w.EndsAt) {
+			reason = archive.ReasonEnd
+		}
+		r.saveHomes(ctx, w, reason)
+	}
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
 	err = r.releaseHost(sctx, w.ID, final == store.StatusDeleted)
 	cancel()
@@ -970,6 +986,11 @@ func (r *Reconciler) teardown(ctx context.Context, w *store.Workshop, final stri
 		return false, err
 	}
 	r.agentUp.DeleteLabelValues(w.ID)
+	if final == store.StatusDeleted {
+		if err := r.purgeHomes(ctx, w); err != nil {
+			return false, r.fail(ctx, w, nil, StepDeleteHost, err)
+		}
+	}
 	_, err = r.update(ctx, w.ID, func(w *store.Workshop) {
 		w.Status = final
 		w.Step = ""
@@ -1034,7 +1055,7 @@ func (r *Reconciler) GC(ctx context.Context) (int, error) {
 		}
 	}
 	r.orphaned.Set(float64(orphans))
-	errs = append(errs, r.gcSeats(ctx))
+	errs = append(errs, r.gcSeats(ctx), r.expireHomes(ctx))
 	return orphans, errors.Join(errs...)
 }
 
@@ -1082,15 +1103,20 @@ func (r *Reconciler) gcSeats(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Revoke closes a seat's live connections, refuses its older tokens, and
-// gives it a fresh workspace for the next learner (server.Seats).
-func (r *Reconciler) Revoke(ctx context.Context, w *store.Workshop, seat int) error {
+// Revoke closes a seat's live connections, refuses its older tokens, saves
+// the home of registrationID (the learner who held it) and gives the seat
+// a fresh workspace for the next learner (server.Seats).
+func (r *Reconciler) Revoke(ctx context.Context, w *store.Workshop, seat int, registrationID string) error {
 	if w.AgentURL == "" {
 		return nil
 	}
 	a := r.cfg.Dial(endpoint(w))
 	if _, err := a.Disconnect(ctx, w.ID, seat, r.cfg.Now()); err != nil {
 		return fmt.Errorf("disconnect seat %d: %w", seat, err)
+	}
+	if err := r.saveSeat(ctx, a, w, seat, registrationID); err != nil {
+		// The home is kept (no reset) rather than lost.
+		return fmt.Errorf("save seat %d before its reset (the seat was not reset): %w", seat, err)
 	}
 	if err := a.DeleteSeat(ctx, w.ID, seat); err != nil {
 		return fmt.Errorf("reset seat %d: %w", seat, err)

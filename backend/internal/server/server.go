@@ -34,8 +34,9 @@ import (
 // never call a seat ready that its agent reports not answering.
 type Seats interface {
 	// Revoke closes the seat's live connections, refuses tokens issued
-	// before now, and gives the seat a fresh workspace for its next learner.
-	Revoke(ctx context.Context, w *store.Workshop, seat int) error
+	// before now, saves the home of registrationID (who held the seat) and
+	// gives the seat a fresh workspace for its next learner.
+	Revoke(ctx context.Context, w *store.Workshop, seat int, registrationID string) error
 }
 
 // Deps are what the server needs.

@@ -433,7 +433,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	s.event(r, ws.ID, "warn", "", "learner "+reg.Email+" revoked by "+userFrom(r.Context()).Email)
 	if seatNo > 0 && s.seats != nil && ws.Status == store.StatusRunning {
-		if err := s.seats.Revoke(r.Context(), ws, seatNo); err != nil {
+		if err := s.seats.Revoke(r.Context(), ws, seatNo, rid); err != nil {
 			s.event(r, ws.ID, "error", "", "could not close seat "+strconv.Itoa(seatNo)+" on its host: "+err.Error())
 		}
 	}
