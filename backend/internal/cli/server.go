@@ -86,12 +86,19 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer closeProv()
 
+	arc, closeArc, err := newArchiver(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	defer closeArc()
+
 	rec := reconcile.New(reconcile.Config{
 		Store:           st,
 		Provisioner:     prov,
 		WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret),
 		BackendURL:      cfg.PublicURL,
 		Registry:        reg,
+		Archiver:        arc,
 	})
 	srv := server.New(server.Deps{
 		Config:          cfg,
@@ -102,6 +109,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Reconcile:       rec.RunOnce,
 		Version:         Version,
 		UnisolatedSeats: !isolated,
+		Archives:        arc,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)

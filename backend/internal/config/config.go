@@ -86,6 +86,9 @@ type Config struct {
 	// rather than started.
 	WarmSeats int
 
+	// Archive is where learners' homes are saved (ARCHIVE_*).
+	Archive ArchiveConfig
+
 	// ReconcileInterval is how often the reconciler loop runs.
 	ReconcileInterval time.Duration // RECONCILE_INTERVAL, default 2s
 
@@ -220,6 +223,9 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c.CORSOrigins = splitList(cors)
+	if c.Archive, err = loadArchive(env, c.DataDir); err != nil {
+		return nil, err
+	}
 	c.AdminEmail = env("ADMIN_EMAIL")
 	c.MetricsToken = env("METRICS_TOKEN")
 	c.AdminPassword = env("ADMIN_PASSWORD")

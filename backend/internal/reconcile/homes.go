@@ -32,7 +32,7 @@ func (r *Reconciler) saveHomes(ctx context.Context, w *store.Workshop, reason st
 	if r.cfg.Archiver == nil || w.AgentURL == "" {
 		return
 	}
-	aa, ok := homesAgent(r.cfg.Dial(w.AgentURL, w.AgentToken))
+	aa, ok := homesAgent(r.cfg.Dial(endpoint(w)))
 	if !ok {
 		return
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/archive"
+	"github.com/clarateach/backend/internal/blob"
 	"github.com/clarateach/backend/internal/config"
 	"github.com/clarateach/backend/internal/provision"
 	"github.com/clarateach/backend/internal/reconcile"
@@ -202,6 +204,7 @@ type testEnv struct {
 	http  *httptest.Server
 	rec   *reconcile.Reconciler
 	agent *fakeAgent
+	arc   *archive.Archiver // serves downloads; its blobs are in a temp dir
 	now   time.Time
 	slept time.Duration
 	mu    sync.Mutex
@@ -253,7 +256,12 @@ func newEnv(t testing.TB, engine string, mutate ...func(*config.Config)) *testEn
 	e.agent = newFakeAgent(t)
 	prov := &fakeProvisioner{agentURL: e.agent.srv.URL, hosts: map[string]bool{}}
 	e.rec = reconcile.New(reconcile.Config{Store: e.st, Provisioner: prov, Now: e.clock, WorkspaceSecret: []byte(e.cfg.WorkspaceTokenSecret)})
-	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Seats: e.rec, Reconcile: e.rec.RunOnce, Version: "test", Sleep: e.sleep})
+	blobs, err := blob.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.arc = archive.New(archive.Config{Store: e.st, Blobs: blobs, Now: e.clock})
+	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Seats: e.rec, Reconcile: e.rec.RunOnce, Version: "test", Sleep: e.sleep, Archives: e.arc})
 	e.http = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.http.Close)
 	return e

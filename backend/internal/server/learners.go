@@ -124,6 +124,10 @@ type joinResponse struct {
 	// restarted the seat's machine in place (files kept, shells new).
 	MachineStatus string     `json:"machine_status,omitempty"`
 	RestartedAt   *time.Time `json:"restarted_at,omitempty"`
+	// RestoredFrom, when set, is when the work the seat was restored with
+	// was saved: "your machine was restored from HH:MM". It stays until a
+	// newer save of the learner's work.
+	RestoredFrom *time.Time `json:"restored_from,omitempty"`
 }
 
 func endpoints(workshopID string, seat int) map[string]string {
@@ -187,6 +191,10 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 			StartsAt: ws.StartsAt, EndsAt: ws.EndsAt},
 		Learner: map[string]string{"name": reg.Name, "email": reg.Email},
 		Seat:    seat.Seat,
+	}
+	if arc, err := s.st.LatestArchive(r.Context(), reg.ID); err == nil && arc.RestoredAt != nil {
+		at := arc.CreatedAt
+		resp.RestoredFrom = &at
 	}
 	if stoppedByInstructor(ws) {
 		resp.Status, resp.StoppedByInstructor = "stopped", true

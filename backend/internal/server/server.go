@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/archive"
 	"github.com/clarateach/backend/internal/config"
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/fdlimit"
@@ -66,6 +67,8 @@ type Deps struct {
 	// process runtime): /health reports seats_isolated=false and the web
 	// app shows everyone a banner.
 	UnisolatedSeats bool
+	// Archives serves learners' saved work (downloads, purge); nil: off.
+	Archives *archive.Archiver
 }
 
 // Server is the control-plane HTTP server.
@@ -85,6 +88,7 @@ type Server struct {
 	// unisolated: seats are development processes, not sandboxes.
 	unisolated bool
 	pinned     agentTransports // the relay's pinned TLS transports, per host certificate
+	archives   *archive.Archiver
 
 	jwtKey []byte
 	wsKey  []byte
@@ -120,6 +124,7 @@ func New(d Deps) *Server {
 		started:    time.Now(),
 		relayRT:    d.Transport,
 		unisolated: d.UnisolatedSeats,
+		archives:   d.Archives,
 		jwtKey:     []byte(d.Config.JWTSecret),
 		wsKey:      []byte(d.Config.WorkspaceTokenSecret),
 	}
@@ -239,6 +244,9 @@ func (s *Server) routes() []route {
 
 		r("POST", "/api/register", s.handleLearnerRegister),
 		r("POST", "/api/join", s.handleJoin),
+		r("POST", "/api/download", s.handleDownload),
+		r("GET", "/api/workshops/{id}/archives.tar", s.auth(s.owned(s.handleWorkshopArchivesTar))),
+		r("DELETE", "/api/workshops/{id}/archives", s.auth(s.owned(s.handlePurgeArchives))),
 
 		r("GET", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
 		r("POST", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),

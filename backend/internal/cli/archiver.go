@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/clarateach/backend/internal/archive"
+	"github.com/clarateach/backend/internal/blob"
+	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/store"
+)
+
+// newArchiver opens the archive blob store (ARCHIVE_BUCKET, else
+// ARCHIVE_DIR) and returns the archiver of learners' homes.
+func newArchiver(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (*archive.Archiver, func() error, error) {
+	blobs, closeBlobs, err := blob.Open(ctx, cfg.Archive.Bucket, cfg.Archive.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	every, retention := cfg.Archive.Every, cfg.Archive.Retention
+	if every == 0 {
+		every = -1 // only before teardown
+	}
+	if retention == 0 {
+		retention = -1 // nothing kept after the end
+	}
+	maxBytes := cfg.Archive.MaxBytes
+	arc := archive.New(archive.Config{
+		Store: st, Blobs: blobs, Every: every, Retention: retention, Logger: log,
+		MaxBytes: func(*store.Workshop) int64 { return maxBytes },
+	})
+	if log != nil {
+		log.Info("learners' work is archived", "store", blobs.Describe(), "every", cfg.Archive.Every, "retention", cfg.Archive.Retention)
+	}
+	return arc, closeBlobs, nil
+}
