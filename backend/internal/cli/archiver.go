@@ -27,10 +27,21 @@ func newArchiver(ctx context.Context, cfg *config.Config, st store.Store, log *s
 	maxBytes := cfg.Archive.MaxBytes
 	arc := archive.New(archive.Config{
 		Store: st, Blobs: blobs, Every: every, Retention: retention, Logger: log,
-		MaxBytes: func(*store.Workshop) int64 { return maxBytes },
+		MaxBytes: func(w *store.Workshop) int64 { return archiveBound(w, maxBytes) },
 	})
 	if log != nil {
 		log.Info("learners' work is archived", "store", blobs.Describe(), "every", cfg.Archive.Every, "retention", cfg.Archive.Retention)
 	}
 	return arc, closeBlobs, nil
+}
+
+// archiveBound is the largest archive of one home of w: the seat's disk
+// size (plus 1/16 for the tar headers of many small files) when the
+// workshop has one, else ARCHIVE_MAX_BYTES.
+func archiveBound(w *store.Workshop, def int64) int64 {
+	if w.DiskMB > 0 {
+		disk := int64(w.DiskMB) << 20
+		return disk + disk/16
+	}
+	return def
 }
