@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/archive"
 	"github.com/clarateach/backend/internal/blob"
 	gcpops "github.com/clarateach/backend/internal/gcp"
@@ -131,6 +132,24 @@ func TestHomesSurvive(t *testing.T) {
 			wantStatus(t, st, w.ID, store.StatusRunning)
 			if got := readHome(t, c, w.ID, seat, "notes.txt"); got != "hour two" {
 				t.Fatalf("notes.txt after the host was lost = %q", got)
+			}
+
+			// The agent loses the seat (it says the seat does not exist): the
+			// watch starts it again, with the learner's work.
+			in, err := c.standinAt(natIP(c.vm(w.ID)), "9090")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := agentclient.New(in.srv.URL, in.token, nil).DeleteSeat(ctx, w.ID, seat); err != nil {
+				t.Fatal(err)
+			}
+			if got := readHome(t, c, w.ID, seat, "notes.txt"); got == "hour two" {
+				t.Fatal("the seat's home survived its deletion; the test proves nothing")
+			}
+			clk.Advance(15 * time.Second)
+			pass(t, r)
+			if got := readHome(t, c, w.ID, seat, "notes.txt"); got != "hour two" {
+				t.Fatalf("notes.txt after the agent lost the seat = %q; events:\n%s", got, strings.Join(events(t, st, w.ID), "\n"))
 			}
 
 			// Deleting the workshop deletes its archives.
