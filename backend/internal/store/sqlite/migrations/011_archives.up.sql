@@ -1,4 +1,4 @@
--- Archives of learners' homes, SQLite dialect of backend/migrations/006.
+-- Archives of learners' homes, SQLite dialect of backend/migrations/011.
 CREATE TABLE IF NOT EXISTS archives (
     id              TEXT PRIMARY KEY,
     workshop_id     TEXT NOT NULL REFERENCES workshops (id) ON DELETE CASCADE,
