@@ -140,7 +140,7 @@ func TestHomesSurvive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := agentclient.New(in.srv.URL, in.token, nil).DeleteSeat(ctx, w.ID, seat); err != nil {
+			if err := agentclient.NewPinned(in.srv.URL, in.token, in.cert, nil).DeleteSeat(ctx, w.ID, seat); err != nil {
 				t.Fatal(err)
 			}
 			if got := readHome(t, c, w.ID, seat, "notes.txt"); got == "hour two" {
