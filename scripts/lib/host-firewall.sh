@@ -22,7 +22,11 @@ set -euo pipefail
 BRIDGE=${CLARATEACH_BRIDGE:-fcbr0}
 SUBNET=${CLARATEACH_SUBNET:-192.168.100.0/24}
 UPLINK=${CLARATEACH_UPLINK:-}
-METADATA_CIDR=169.254.0.0/16
+# Where seats may never connect (the agent's egress.Blocked, in its order):
+# every private, shared, loopback, link-local (the metadata server),
+# multicast and reserved range. The public internet stays open.
+BLOCKED=(0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.0/12
+    192.0.0.0/24 192.88.99.0/24 192.168.0.0/16 198.18.0.0/15 224.0.0.0/4 240.0.0.0/4)
 IN=CLARATEACH-FC-IN
 FWD=CLARATEACH-FC-FWD
 NAT=CLARATEACH-FC-NAT
@@ -34,8 +38,11 @@ usage() {
 }
 
 rules() {
-    local nat_out="! -o $BRIDGE"
+    local nat_out="! -o $BRIDGE" cidr blocked=""
     [[ -n $UPLINK ]] && nat_out="-o $UPLINK"
+    for cidr in "${BLOCKED[@]}"; do
+        blocked+="-A $FWD -i $BRIDGE -d $cidr -j DROP"$'\n'
+    done
     cat <<RULES
 *filter
 :$IN - [0:0]
@@ -43,7 +50,7 @@ rules() {
 -A $IN -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A $IN -j DROP
 -A $FWD -i $BRIDGE -o $BRIDGE -j DROP
--A $FWD -i $BRIDGE -d $METADATA_CIDR -j DROP
+${blocked%$'\n'}
 -A $FWD -o $BRIDGE -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A $FWD -o $BRIDGE -j DROP
 -A $FWD -i $BRIDGE -j ACCEPT

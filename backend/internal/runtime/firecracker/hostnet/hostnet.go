@@ -174,9 +174,10 @@ func (n *Net) Rules() map[string][]string {
 		"-A " + ChainForward + " -i " + br + " -o " + br + " -j DROP",
 	}
 	// Cloud metadata, the VPC and every other private, shared, link-local,
-	// multicast or reserved range (as `iptables -S` prints them: -d first).
+	// multicast or reserved range (scripts/lib/host-firewall.sh installs the
+	// same list at boot; a test compares the two).
 	for _, cidr := range egress.Blocked {
-		filter = append(filter, "-A "+ChainForward+" -d "+cidr+" -i "+br+" -j DROP")
+		filter = append(filter, "-A "+ChainForward+" -i "+br+" -d "+cidr+" -j DROP")
 	}
 	filter = append(filter,
 		"-A "+ChainForward+" -o "+br+" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
