@@ -37,7 +37,15 @@ func (a *Agent) watchSeats(ctx context.Context) {
 
 // CheckSeats health-checks every seat once and restarts in place each one
 // that does not answer. It returns how many it restarted.
+//
+// Only a runtime that can restart a seat in place (runtime.Repairer, which
+// keeps the learner's files) is acted on; with others a dead seat is only
+// reported (GET /vms), and replaced when the control plane asks for it
+// again (POST /vms/).
 func (a *Agent) CheckSeats(ctx context.Context) int {
+	if _, ok := a.rt.(runtime.Repairer); !ok {
+		return 0
+	}
 	refs := a.snapshot()
 	seats := make([]*runtime.Seat, len(refs))
 	for i, r := range refs {
@@ -67,7 +75,7 @@ func (a *Agent) repairIfDead(ctx context.Context, dead *runtime.Seat) bool {
 	a.mu.Lock()
 	current := e.seat
 	a.mu.Unlock()
-	if current != dead || a.rt.Alive(ctx, dead) {
+	if current != dead || a.rt.Alive(ctx, dead) { // a second look: two failures in a row
 		return false
 	}
 	a.log.Warn("seat not answering; restarting it in place", "seat", k.String(), "pid", dead.PID)
@@ -97,6 +105,7 @@ func (a *Agent) repairLocked(ctx context.Context, k seatKey, e *seatEntry, dead 
 	e.restartedAt = a.now().UTC()
 	host := e.host
 	a.mu.Unlock()
+	a.metrics.restarts.Inc()
 	a.tr.CloseIdleConnections()
 	a.invalidateHealth()
 	a.startFirstShell(cctx, k, host)

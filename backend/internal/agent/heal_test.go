@@ -101,4 +101,8 @@ func testWatcherRestarts(t *testing.T, ta *testAgent) {
 	if list, err := c.ListSeats(ctx); err != nil || len(list) != 2 || list[0].RestartedAt == nil || list[1].RestartedAt != nil {
 		t.Fatalf("list: %+v %v", list, err)
 	}
+	resp, body = do(t, "GET", ta.srv.URL+"/metrics", testToken, nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "clarateach_agent_seat_restarts_total 1\n") {
+		t.Fatalf("metrics: %d, no restart counted", resp.StatusCode)
+	}
 }

@@ -20,6 +20,7 @@ import (
 //	clarateach_agent_relayed_bytes_total{direction}     counter, "in" = client to seat, "out" = seat to client
 //	clarateach_agent_seat_start_seconds                 histogram, POST /vms/ runtime start latency
 //	clarateach_agent_seat_failures_total                counter, seats that failed to start or died
+//	clarateach_agent_seat_restarts_total                counter, seats restarted in place (dead, files kept)
 type metrics struct {
 	reg          *prometheus.Registry
 	handler      http.Handler
@@ -27,6 +28,7 @@ type metrics struct {
 	bytesOut     prometheus.Counter
 	startSeconds prometheus.Histogram
 	failures     prometheus.Counter
+	restarts     prometheus.Counter
 }
 
 func newMetrics(a *Agent) *metrics {
@@ -48,10 +50,14 @@ func newMetrics(a *Agent) *metrics {
 			Name: "clarateach_agent_seat_failures_total",
 			Help: "Seats that failed to start, or were found dead.",
 		}),
+		restarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clarateach_agent_seat_restarts_total",
+			Help: "Seats found dead and restarted in place (the learner's files kept).",
+		}),
 	}
 	up := prometheus.NewGauge(prometheus.GaugeOpts{Name: "clarateach_agent_up", Help: "1 while the agent runs."})
 	up.Set(1)
-	reg.MustRegister(relayed, m.startSeconds, m.failures, up, &seatCollector{a: a})
+	reg.MustRegister(relayed, m.startSeconds, m.failures, m.restarts, up, &seatCollector{a: a})
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	return m
 }
