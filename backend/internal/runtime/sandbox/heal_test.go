@@ -10,6 +10,7 @@ package sandbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -461,4 +462,27 @@ func testRootFS(t *testing.T) string {
 		t.Fatalf("copy /etc: %v %s", err, out)
 	}
 	return root
+}
+
+// TestMaxSeatsWithOtherRuntimes: slot numbers are shared host-wide, so a
+// runtime with MaxSeats 2 still gets its two seats while another runtime
+// holds the lowest slots, and no third.
+func TestMaxSeatsWithOtherRuntimes(t *testing.T) {
+	needRoot(t)
+	r1 := newRuntime(t, testConfig(t))
+	for i := 1; i <= 2; i++ {
+		createSeat(t, r1, runtime.Spec{WorkshopID: "ws-max-a", Seat: i})
+	}
+	cfg := testConfig(t)
+	cfg.MaxSeats = 2
+	r2 := newRuntime(t, cfg)
+	for i := 1; i <= 2; i++ {
+		createSeat(t, r2, runtime.Spec{WorkshopID: "ws-max-b", Seat: i})
+	}
+	if s, err := r2.Create(context.Background(), runtime.Spec{WorkshopID: "ws-max-b", Seat: 3}); !errors.Is(err, runtime.ErrCapacity) {
+		if s != nil {
+			_ = r2.Destroy(context.Background(), s)
+		}
+		t.Fatalf("third seat with MaxSeats 2: %v", err)
+	}
 }

@@ -41,7 +41,8 @@ type Runtime struct {
 	subnet   netip.Prefix
 	blocked  []netip.Prefix
 	cgroups  *cgroupSet // nil: no limits (rootless without delegation)
-	capacity int
+	capacity int // most seats at once (MaxSeats, or slots)
+	slots    int // slot numbers: uid ranges (and /30s), shared host-wide
 	masks    []string
 
 	starts chan struct{} // bounds seats being started at once
@@ -175,8 +176,8 @@ func New(cfg Config) (*Runtime, error) {
 	}
 
 	// Seat slots: one /30 of the subnet and one uid range each.
-	r.capacity = (1<<31 - r.cfg.UIDBase) / idRange
-	if r.capacity <= 0 {
+	r.slots = (1<<31 - r.cfg.UIDBase) / idRange
+	if r.slots <= 0 {
 		return nil, errors.New("sandbox: UIDBase leaves no room for seats")
 	}
 	r.network = !r.rootless && !cfg.Network.Disabled
@@ -185,8 +186,8 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("sandbox: subnet %q must be an IPv4 prefix of /30 or larger", cfg.Network.Subnet)
 		}
 		r.subnet = r.subnet.Masked()
-		if n := 1 << (30 - r.subnet.Bits()); n < r.capacity {
-			r.capacity = n
+		if n := 1 << (30 - r.subnet.Bits()); n < r.slots {
+			r.slots = n
 		}
 		for _, b := range cfg.Network.Blocked {
 			p, err := netip.ParsePrefix(b)
@@ -196,6 +197,7 @@ func New(cfg Config) (*Runtime, error) {
 			r.blocked = append(r.blocked, p.Masked())
 		}
 	}
+	r.capacity = r.slots
 	if cfg.MaxSeats > 0 && cfg.MaxSeats < r.capacity {
 		r.capacity = cfg.MaxSeats
 	}
@@ -304,11 +306,17 @@ func seatKey(spec runtime.Spec) (string, error) {
 // range whose lock is held, so no two live seats ever share a uid.
 func (r *Runtime) allocSlot(key string) (int, *os.File, error) {
 	dir := filepath.Join(r.cfg.BaseDir, ".slots")
+	// Slot numbers are host-wide (other runtimes hold some), so MaxSeats
+	// counts this runtime's slots rather than bounding the numbers.
 	r.mu.Lock()
-	start := r.next
-	r.mu.Unlock()
-	for i := 0; i < r.capacity; i++ {
-		n := (start + i) % r.capacity
+	defer r.mu.Unlock()
+	if r.capacity < r.slots {
+		if held, err := os.ReadDir(dir); err == nil && len(held) >= r.capacity {
+			return 0, nil, runtime.ErrCapacity
+		}
+	}
+	for i := 0; i < r.slots; i++ {
+		n := (r.next + i) % r.slots
 		p := filepath.Join(dir, strconv.Itoa(n))
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if errors.Is(err, os.ErrExist) {
@@ -331,9 +339,7 @@ func (r *Runtime) allocSlot(key string) (int, *os.File, error) {
 			}
 			return 0, nil, err
 		}
-		r.mu.Lock()
 		r.next = n + 1
-		r.mu.Unlock()
 		return n, lock, nil
 	}
 	return 0, nil, runtime.ErrCapacity
