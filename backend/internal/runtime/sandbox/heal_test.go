@@ -28,7 +28,8 @@ import (
 )
 
 // daemonPID is the pid (on the host) of the seat's daemon: the init's one
-// child (listed under whichever of the init's threads started it).
+// child with a --listen flag (listed under whichever of the init's threads
+// started it).
 func daemonPID(t *testing.T, s *runtime.Seat) int {
 	t.Helper()
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", s.PID))
@@ -38,7 +39,13 @@ func daemonPID(t *testing.T, s *runtime.Seat) int {
 	var kids []string
 	for _, task := range tasks {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", s.PID, task.Name()))
-		kids = append(kids, strings.Fields(string(b))...)
+		for _, kid := range strings.Fields(string(b)) {
+			// Orphans of the learner's (reparented to the init until it
+			// reaps them) are not the daemon.
+			if cmd, _ := os.ReadFile("/proc/" + kid + "/cmdline"); strings.Contains(string(cmd), "--listen") {
+				kids = append(kids, kid)
+			}
+		}
 	}
 	if len(kids) != 1 {
 		t.Fatalf("seat init children: %q", kids)
