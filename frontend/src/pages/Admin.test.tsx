@@ -141,3 +141,17 @@ describe('co-instructors', () => {
     expect(screen.queryByRole('button', { name: 'Remove' })).toBeNull();
   });
 });
+
+describe('landing page', () => {
+  it('offers sign-up only when the server is open', async () => {
+    mockFetch({ 'GET /api/auth/signup': () => ({ body: { mode: 'invite' } }) });
+    window.history.replaceState(null, '', '/');
+    const { unmount } = render(<App />);
+    expect(await screen.findByText(/ask an administrator for an invite link/)).toBeInTheDocument();
+    expect(screen.queryByRole('link', { name: 'Create an instructor account' })).toBeNull();
+    unmount();
+    mockFetch({ 'GET /api/auth/signup': () => ({ body: { mode: 'open' } }) });
+    render(<App />);
+    expect(await screen.findByRole('link', { name: 'Create an instructor account' })).toBeInTheDocument();
+  });
+});

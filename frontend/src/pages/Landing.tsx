@@ -1,7 +1,8 @@
 import { useState, type FormEvent } from 'react';
 import { Link, navigate } from '../router';
 import { Brand } from '../components/TopBar';
-import { session } from '../api';
+import { session, signupMode } from '../api';
+import { useAsync } from '../hooks';
 
 export function Landing() {
   const [code, setCode] = useState('');
@@ -14,6 +15,8 @@ export function Landing() {
     }
   })();
   const signedIn = !!session.get();
+  // Sign-up is by invitation unless the server is open (SIGNUP).
+  const signup = useAsync((signal) => signupMode(signal), []);
 
   const goRegister = (e: FormEvent) => {
     e.preventDefault();
@@ -93,9 +96,13 @@ export function Landing() {
                   <Link to="/signin" className="btn btn-primary">
                     Sign in
                   </Link>
-                  <Link to="/signup" className="btn">
-                    Create an instructor account
-                  </Link>
+                  {signup.data === undefined || signup.data === 'open' ? (
+                    <Link to="/signup" className="btn">
+                      Create an instructor account
+                    </Link>
+                  ) : (
+                    <p className="muted small">New instructors: ask an administrator for an invite link.</p>
+                  )}
                 </>
               )}
             </div>
