@@ -23,6 +23,8 @@ const opsUsage = `
 Operations (add --json for machine-readable output; --help for flags):
   workshops list         workshops from the database, newest first
   workshops purge        permanently remove deleted workshops older than --older-than (--dry-run)
+  archives list          saved copies of learners' work, newest first (--workshop ID)
+  archives purge         delete a workshop's saved work (--workshop ID), or the expired (--expired)
   vms list               workshop VMs (name~clarateach-fc-ws) in GCP_ZONE, or --all-zones
   health [AGENT_URL]     an agent's /health, or every running workshop's agent
   gc                     delete orphaned workshop VMs and seats (--dry-run to preview)
@@ -51,6 +53,15 @@ var opsGroups = map[string]opGroup{
 		help: map[string]string{
 			"list":  "list workshops, newest first",
 			"purge": "permanently remove deleted workshops older than --older-than",
+		},
+	},
+	"archives": {
+		summary: "saved copies of learners' work",
+		subs:    map[string]opFunc{"list": runArchivesList, "purge": runArchivesPurge},
+		order:   []string{"list", "purge"},
+		help: map[string]string{
+			"list":  "list archives, newest first",
+			"purge": "delete a workshop's archives (--workshop ID) or the expired ones (--expired)",
 		},
 	},
 	"vms": {
