@@ -10,6 +10,7 @@ import { Dashboard } from './pages/Dashboard';
 import { RegisterPage } from './pages/Register';
 import { JoinPage, AccessCodeForm } from './pages/Join';
 import { AdminPage } from './pages/Admin';
+import { DownloadPage } from './pages/Download';
 
 // The class view and the workspace carry xterm.js and CodeMirror: load them on demand.
 const ClassView = lazy(() => import('./pages/ClassView'));
@@ -77,6 +78,7 @@ export function Routes() {
     );
   if (pathname === '/join' || pathname === '/register') return <RegisterPage code="" />;
   if ((m = matchPath('/join/:code', pathname))) return <RegisterPage code={m.code} />;
+  if (pathname === '/download') return <DownloadPage />;
   if (pathname === '/w') return <AccessCodeForm />;
   if ((m = matchPath('/w/:access', pathname))) return <JoinPage key={m.access} accessCode={m.access} />;
   return <NotFound />;

@@ -125,6 +125,8 @@ export interface JoinResult {
   machine_status?: 'ok' | 'down';
   /** When the seat's machine was last restarted in place (files kept, shells new). */
   restarted_at?: string;
+  /** Set when the seat was restored from saved work: when that work was saved. */
+  restored_from?: string;
   workshop: {
     id: string;
     name: string;

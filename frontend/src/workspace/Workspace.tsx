@@ -11,6 +11,7 @@ import { FileTree } from './FileTree';
 import type { EditorHandle } from './Editor';
 import { Spinner } from '../components/ui';
 import { MachineRestarted } from './MachineRestarted';
+import { RestoredNotice } from './RestoredNotice';
 import { EndCountdown, EndedNotice, type Ending } from './EndOfClass';
 
 // CodeMirror is big: the terminal comes up first, the editor right after.
@@ -229,6 +230,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
         </div>
       )}
       <MachineRestarted restartedAt={info.restarted_at} seenAtLoad={initial.restarted_at} />
+      <RestoredNotice restoredFrom={info.restored_from} />
       <div className="workspace-body">
         {showGuide ? (
           <Split storageKey="ws.guide" initial={72} min={40} max={90} label="Resize lab guide" first={main} second={guidePanel} />
