@@ -56,6 +56,12 @@ const (
 	DefaultMaxVCPUs     = 16
 	DefaultMaxMemoryMB  = 64 << 10
 	MinMemoryMB         = 64
+	// DefaultSeatOrphanTimeout: a sandbox seat whose agent has been gone
+	// this long ends by itself (its home stays).
+	DefaultSeatOrphanTimeout = 24 * time.Hour
+	// MinSeatOrphanTimeout keeps an agent restart or upgrade from ending
+	// seats.
+	MinSeatOrphanTimeout = time.Minute
 	// MinDiskMB and DefaultMaxDiskMB bound a seat's requested home size.
 	MinDiskMB        = 64
 	DefaultMaxDiskMB = 64 << 10

@@ -59,9 +59,12 @@ type Options struct {
 	SeatsDir       string
 	SeatNetwork    string // on | off (sandbox seats: veth + NAT, or loopback only)
 	SeatDiskMB     int    // sandbox seats' home size when a request sets none; -1: no limit
-	Metadata       string // auto | on | off
-	MetadataURL    string
-	LogLevel       string
+	// SeatOrphanTimeout ends a sandbox seat whose agent has been gone that
+	// long (0 = never).
+	SeatOrphanTimeout time.Duration
+	Metadata          string // auto | on | off
+	MetadataURL       string
+	LogLevel          string
 
 	// TLSCertFile and TLSKeyFile are PEM files of the host's TLS key pair
 	// (--tls-cert/--tls-key, AGENT_TLS_CERT/AGENT_TLS_KEY).
@@ -146,6 +149,14 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 		}
 		diskDefault = n
 	}
+	orphanDefault := DefaultSeatOrphanTimeout
+	if v := env("AGENT_SEAT_ORPHAN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("AGENT_SEAT_ORPHAN_TIMEOUT=%q is not a duration like 24h (0 = never)", v)
+		}
+		orphanDefault = d
+	}
 	listenDefault := env("AGENT_LISTEN")
 	o.listenSet = listenDefault != ""
 	if listenDefault == "" {
@@ -162,6 +173,7 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	fs.StringVar(&o.SeatsDir, "seats-dir", env("AGENT_SEATS_DIR"), "seat directories (default: <state-dir>/../seats for sandbox, <state-dir>/process for process)")
 	fs.StringVar(&o.SeatNetwork, "seat-network", env("AGENT_SEAT_NETWORK"), "sandbox seats' network: on (own namespace with NAT egress; installs host firewall rules) | off (loopback only)")
 	fs.IntVar(&o.SeatDiskMB, "seat-disk-mb", diskDefault, "size of a sandbox seat's home in MiB when the request sets none (the workshop's disk_mb does); -1 = no limit, the home on the host's disk")
+	fs.DurationVar(&o.SeatOrphanTimeout, "seat-orphan-timeout", orphanDefault, "a sandbox seat whose agent has been gone this long ends by itself, keeping its home (0 = never)")
 	fs.StringVar(&o.Shell, "shell", env("AGENT_SHELL"), "learner shell inside seats (default: the daemon's)")
 	fs.StringVar(&o.Metadata, "metadata", env("AGENT_METADATA"), "read secrets from GCE instance metadata: auto | on | off (default auto: on when running on GCE)")
 	fs.StringVar(&o.MetadataURL, "metadata-url", env("AGENT_METADATA_URL"), "metadata server base URL (default "+DefaultMetadataURL+")")
@@ -201,6 +213,9 @@ func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Op
 	}
 	if o.WarmSeats < 0 || o.WarmSeats > o.Capacity {
 		return nil, fmt.Errorf("--warm-seats must be between 0 and --capacity (%d), not %d", o.Capacity, o.WarmSeats)
+	}
+	if o.SeatOrphanTimeout < 0 || (o.SeatOrphanTimeout > 0 && o.SeatOrphanTimeout < MinSeatOrphanTimeout) {
+		return nil, fmt.Errorf("--seat-orphan-timeout must be 0 (never) or at least %s, not %s", MinSeatOrphanTimeout, o.SeatOrphanTimeout)
 	}
 	if o.SeatDiskMB != -1 && o.SeatDiskMB < MinDiskMB {
 		return nil, fmt.Errorf("--seat-disk-mb must be -1 (no limit) or at least %d, not %d", MinDiskMB, o.SeatDiskMB)
@@ -338,6 +353,7 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 		WarmSeats:     o.WarmSeats,
 		NoNetwork:     o.SeatNetwork == "off",
 		DiskMB:        o.SeatDiskMB,
+		OrphanTimeout: o.SeatOrphanTimeout,
 		Logger:        log,
 		Getenv:        mo.Getenv,
 	}

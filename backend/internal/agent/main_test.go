@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/clarateach/backend/internal/token"
 )
@@ -212,5 +213,41 @@ func TestBuildRuntimes(t *testing.T) {
 	}
 	if _, err := NewRuntime("docker", RuntimeOptions{}); err == nil {
 		t.Fatal("unknown runtime accepted")
+	}
+}
+
+// TestSeatOrphanTimeoutOption: seats end 24 h after their agent is gone by
+// default; AGENT_SEAT_ORPHAN_TIMEOUT and --seat-orphan-timeout change it,
+// 0 turns it off, and a timeout an agent restart could hit is refused.
+func TestSeatOrphanTimeoutOption(t *testing.T) {
+	t.Parallel()
+	noEnv := func(string) string { return "" }
+	if o, err := ParseArgs(nil, noEnv, nil); err != nil || o.SeatOrphanTimeout != 24*time.Hour {
+		t.Fatalf("default: %v %v", o.SeatOrphanTimeout, err)
+	}
+	env := func(k string) string {
+		if k == "AGENT_SEAT_ORPHAN_TIMEOUT" {
+			return "2h"
+		}
+		return ""
+	}
+	if o, err := ParseArgs(nil, env, nil); err != nil || o.SeatOrphanTimeout != 2*time.Hour {
+		t.Fatalf("env: %v %v", o.SeatOrphanTimeout, err)
+	}
+	if o, err := ParseArgs([]string{"--seat-orphan-timeout", "0"}, env, nil); err != nil || o.SeatOrphanTimeout != 0 {
+		t.Fatalf("flag 0: %v %v", o.SeatOrphanTimeout, err)
+	}
+	for _, bad := range []string{"10s", "-1h"} {
+		if _, err := ParseArgs([]string{"--seat-orphan-timeout", bad}, noEnv, nil); err == nil {
+			t.Errorf("--seat-orphan-timeout %s accepted", bad)
+		}
+	}
+	if _, err := ParseArgs(nil, func(k string) string {
+		if k == "AGENT_SEAT_ORPHAN_TIMEOUT" {
+			return "soon"
+		}
+		return ""
+	}, nil); err == nil {
+		t.Error("AGENT_SEAT_ORPHAN_TIMEOUT=soon accepted")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"time"
 
 	"github.com/clarateach/backend/internal/runtime"
 	"github.com/clarateach/backend/internal/runtime/firecracker"
@@ -36,6 +37,9 @@ type RuntimeOptions struct {
 	// WarmSeats keeps that many sandbox seats started ahead of demand (0 =
 	// none); see sandbox.Config.WarmSeats. Other runtimes ignore it.
 	WarmSeats int
+	// OrphanTimeout ends a sandbox seat whose agent has been gone that long
+	// (0 = never); see sandbox.Config.OrphanTimeout.
+	OrphanTimeout time.Duration
 	// NoNetwork gives sandbox seats loopback only (no veth, no NAT, and no
 	// host firewall rules are installed).
 	NoNetwork bool
@@ -84,16 +88,17 @@ func NewRuntime(name string, o RuntimeOptions) (runtime.Runtime, error) {
 			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
 		}
 		rt, err := sandbox.New(sandbox.Config{
-			DaemonPath: daemon,
-			DaemonArgs: o.DaemonCommand[1:],
-			BaseDir:    dir,
-			Shell:      o.Shell,
-			MaxSeats:   o.Capacity,
-			WarmSeats:  o.WarmSeats,
-			MaskPaths:  []string{o.StateDir},
-			Network:    sandbox.NetworkConfig{Disabled: o.NoNetwork},
-			DiskMB:     o.DiskMB,
-			Logger:     o.Logger,
+			DaemonPath:    daemon,
+			DaemonArgs:    o.DaemonCommand[1:],
+			BaseDir:       dir,
+			Shell:         o.Shell,
+			MaxSeats:      o.Capacity,
+			WarmSeats:     o.WarmSeats,
+			OrphanTimeout: o.OrphanTimeout,
+			MaskPaths:     []string{o.StateDir},
+			Network:       sandbox.NetworkConfig{Disabled: o.NoNetwork},
+			DiskMB:        o.DiskMB,
+			Logger:        o.Logger,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)

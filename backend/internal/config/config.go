@@ -85,6 +85,9 @@ type Config struct {
 	// demand (WARM_SEATS, default 0), so a workshop's seats are claimed
 	// rather than started.
 	WarmSeats int
+	// SeatOrphanTimeout ends a local sandbox seat whose control plane has
+	// been gone that long (SEAT_ORPHAN_TIMEOUT, default 24h; 0 = never).
+	SeatOrphanTimeout time.Duration
 
 	// Archive is where learners' homes are saved (ARCHIVE_*).
 	Archive ArchiveConfig
@@ -185,7 +188,8 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	rint, rerr := durEnv(env, "RECONCILE_INTERVAL", 2*time.Second)
 	seatNet, nerr := boolEnvDefault(env, "SEAT_NETWORK", true)
 	warm, wserr := intEnv(env, "WARM_SEATS", 0)
-	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr, wserr); err != nil {
+	orphan, oerr := durEnv(env, "SEAT_ORPHAN_TIMEOUT", 24*time.Hour)
+	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr, wserr, oerr); err != nil {
 		return nil, err
 	}
 	if err := loadSignup(c, env); err != nil {
@@ -215,6 +219,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	fs.StringVar(&c.DaemonPath, "workspace-daemon", env("WORKSPACE_DAEMON"), "workspace daemon binary for local seats (env WORKSPACE_DAEMON)")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", rint, "reconciler period (env RECONCILE_INTERVAL)")
 	fs.BoolVar(&c.SeatNetwork, "seat-network", seatNet, "give local sandbox seats NAT egress (env SEAT_NETWORK; false = loopback only)")
+	fs.DurationVar(&c.SeatOrphanTimeout, "seat-orphan-timeout", orphan, "a local sandbox seat whose server has been gone this long ends by itself, keeping its home (env SEAT_ORPHAN_TIMEOUT; 0 = never, else at least 1m)")
 	fs.IntVar(&c.WarmSeats, "warm-seats", warm, "local sandbox seats kept started ahead of demand, each an idle seat's few MiB (env WARM_SEATS; 0..240)")
 	if err := fs.Parse(o.Args); err != nil {
 		return nil, err
@@ -255,6 +260,9 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	if c.MaxSeats < 1 || c.MaxSeats > 240 {
 		return nil, fmt.Errorf("MAX_SEATS must be between 1 and 240, not %d", c.MaxSeats)
+	}
+	if c.SeatOrphanTimeout < 0 || (c.SeatOrphanTimeout > 0 && c.SeatOrphanTimeout < time.Minute) {
+		return nil, fmt.Errorf("SEAT_ORPHAN_TIMEOUT must be 0 (never) or at least 1m, not %s", c.SeatOrphanTimeout)
 	}
 	if c.WarmSeats < 0 || c.WarmSeats > 240 {
 		return nil, fmt.Errorf("WARM_SEATS must be between 0 and 240, not %d", c.WarmSeats)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envMap(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -24,6 +25,9 @@ func TestLoad(t *testing.T) {
 		{
 			name: "local defaults generate secrets and sqlite",
 			check: func(t *testing.T, c *Config) {
+				if c.SeatOrphanTimeout != 24*time.Hour {
+					t.Fatalf("SeatOrphanTimeout default = %s", c.SeatOrphanTimeout)
+				}
 				if !c.Local() || c.Port != 8080 || c.Listen != "127.0.0.1:8080" {
 					t.Fatalf("got provisioner=%s port=%d listen=%s", c.Provisioner, c.Port, c.Listen)
 				}
@@ -37,6 +41,20 @@ func TestLoad(t *testing.T) {
 					t.Fatalf("CORS default must be same-origin only, got %v", c.CORSOrigins)
 				}
 			},
+		},
+		{
+			name: "seat orphan timeout: 24h by default, from the environment, 0 = never",
+			env:  map[string]string{"SEAT_ORPHAN_TIMEOUT": "36h"},
+			check: func(t *testing.T, c *Config) {
+				if c.SeatOrphanTimeout != 36*time.Hour {
+					t.Fatalf("SeatOrphanTimeout = %s", c.SeatOrphanTimeout)
+				}
+			},
+		},
+		{
+			name:    "seat orphan timeout shorter than a restart is refused",
+			env:     map[string]string{"SEAT_ORPHAN_TIMEOUT": "30s"},
+			wantErr: "SEAT_ORPHAN_TIMEOUT must be 0 (never) or at least 1m",
 		},
 		{
 			name:    "production without DATABASE_URL fails at once",

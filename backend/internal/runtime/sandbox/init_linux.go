@@ -55,6 +55,9 @@ type initConfig struct {
 	// whose it will be. Its init keeps reading fd 3 for one initClaim and
 	// answers it on fd 4.
 	Warm bool `json:"warm,omitempty"`
+	// Heartbeat, when set, makes the init end the seat once its agent's
+	// heartbeat file is older than the timeout.
+	Heartbeat *initHeartbeat `json:"heartbeat,omitempty"`
 }
 
 // initClaim gives a warm seat its identity when Create claims it: the
@@ -168,6 +171,10 @@ func initMain() {
 	}
 	if cfg.UIDLockFD > 0 {
 		unix.CloseOnExec(cfg.UIDLockFD)
+	}
+	if cfg.Heartbeat != nil {
+		unix.CloseOnExec(cfg.Heartbeat.FD)
+		go watchAgent(cfg.Heartbeat)
 	}
 	// The daemon's socket, made here (as the seat's root, in a directory
 	// only that uid and the host's root can enter) and kept open by the

@@ -47,6 +47,7 @@ type Runtime struct {
 
 	starts chan struct{} // bounds seats being started at once
 	pool   *warmPool     // nil without warm seats
+	beat   *heartbeat    // nil without an orphan timeout
 	images *diskImages   // nil: seats have no disk limit
 
 	mu   sync.Mutex
@@ -227,6 +228,9 @@ func New(cfg Config) (*Runtime, error) {
 		if err := r.InstallFirewall(ctx); err != nil {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
+	}
+	if err := r.startHeartbeat(); err != nil {
+		return nil, err
 	}
 	r.startPool()
 	return r, nil
@@ -626,6 +630,17 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *runtime.
 	if uidLock != nil {
 		extraFiles = append(extraFiles, uidLock)
 		ic.UIDLockFD = 3 + len(extraFiles) - 1
+	}
+	if r.beat != nil {
+		f, err := r.beat.open()
+		if err != nil {
+			cfgR.Close()
+			stW.Close()
+			return nil, nil, err
+		}
+		defer f.Close()
+		extraFiles = append(extraFiles, f)
+		ic.Heartbeat = &initHeartbeat{FD: 3 + len(extraFiles) - 1, TimeoutMS: r.cfg.OrphanTimeout.Milliseconds(), CheckMS: r.beat.every.Milliseconds()}
 	}
 	cmd = &exec.Cmd{
 		Path:        r.cfg.InitPath,

@@ -85,6 +85,15 @@ type Config struct {
 	MaskPaths []string
 	// KeepDirs keeps a seat's directory (the learner's files) on Destroy.
 	KeepDirs bool
+	// OrphanTimeout ends a seat whose runtime (its agent) has been gone
+	// that long: the runtime touches <BaseDir>/.heartbeat every
+	// HeartbeatEvery while it lives, and each seat's init watches that
+	// file's time through an inherited descriptor. The seat's home stays.
+	// 0 = seats never end on their own.
+	OrphanTimeout time.Duration
+	// HeartbeatEvery is how often the heartbeat is touched (default 1
+	// minute, at most OrphanTimeout/4).
+	HeartbeatEvery time.Duration
 	// MaxParallelStarts bounds how many seats start at the same time;
 	// more Creates wait in line (default 2 per CPU).
 	MaxParallelStarts int

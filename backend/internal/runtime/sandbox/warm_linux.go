@@ -108,9 +108,11 @@ func (r *Runtime) WarmReady() int {
 	return len(r.pool.ready)
 }
 
-// Close stops filling the pool and destroys the warm seats. Claimed seats
-// are not touched: they outlive the runtime like any other seat.
+// Close stops the heartbeat, stops filling the pool and destroys the warm
+// seats. Claimed seats are not touched: they outlive the runtime like any
+// other seat (and end after OrphanTimeout unless a new runtime beats).
 func (r *Runtime) Close() error {
+	r.beat.stop()
 	p := r.pool
 	if p == nil {
 		return nil
