@@ -422,6 +422,9 @@ func (r *Runtime) Create(ctx context.Context, spec runtime.Spec) (*runtime.Seat,
 		w.pids = r.cfg.PidsMax
 	}
 	w.disk = r.diskFor(spec.DiskMB, spec.DiskInodes)
+	if w.disk.on() && w.disk.MB < minDiskMB {
+		return nil, fmt.Errorf("sandbox: a seat's disk must be at least %d MiB, not %d", minDiskMB, w.disk.MB)
+	}
 	s, err := r.create(ctx, w)
 	if err != nil || len(spec.Egress) == 0 {
 		return s, err

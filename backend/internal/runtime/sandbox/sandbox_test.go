@@ -375,6 +375,9 @@ func TestCreateValidation(t *testing.T) {
 	if _, err := r.Create(context.Background(), runtime.Spec{WorkshopID: "../../etc", Seat: 1}); err == nil {
 		t.Fatal("bad workshop id accepted")
 	}
+	if _, err := r.Create(context.Background(), runtime.Spec{WorkshopID: "ws-tiny", Seat: 1, DiskMB: 1}); err == nil {
+		t.Fatal("a 1 MiB disk was accepted")
+	}
 	s := createSeat(t, r, runtime.Spec{WorkshopID: "ws-cap", Seat: 1})
 	// The same seat again (an agent that lost its state) is refused and
 	// leaves the running one alone.
