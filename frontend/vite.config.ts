@@ -34,5 +34,8 @@ export default defineConfig({
     setupFiles: ['./src/test/setup.ts'],
     css: false,
     include: ['src/**/*.test.{ts,tsx}'],
+    // Component tests drive jsdom with real timers; on a loaded 2-core
+    // machine one can take several seconds.
+    testTimeout: 15_000,
   },
 });
