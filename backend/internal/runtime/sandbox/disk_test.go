@@ -294,3 +294,36 @@ func TestDiskHomeKeptByStop(t *testing.T) {
 		t.Errorf("homes after RemoveHome: %+v", homes)
 	}
 }
+
+// TestCopyImageKeepsHoles: an image copy has the template's data and
+// stays sparse (a reflink, or only the data extents copied). Set TMPDIR to
+// try another file system (the test was run on ext4 and on xfs).
+func TestCopyImageKeepsHoles(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "tpl.img"), filepath.Join(dir, "seat.img")
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 512 << 20
+	for _, off := range []int64{0, 100 << 20, size - 4096} {
+		if _, err := f.WriteAt([]byte("data at "+strconv.FormatInt(off, 10)), off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Truncate(size); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := copyImage(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(src)
+	b, _ := os.ReadFile(dst)
+	if len(b) != size || string(a) != string(b) {
+		t.Fatalf("copy differs: %d bytes, want %d", len(b), size)
+	}
+	if n := allocatedBytes(t, dst); n > 4<<20 {
+		t.Errorf("the copy of a sparse %d-byte file takes %d bytes", size, n)
+	}
+}
