@@ -33,8 +33,8 @@ var latest = latestVersion()
 // the whole schema, in both dialects.
 var (
 	tables001 = []string{"auth_sessions", "leases", "registrations", "sessions", "users", "workshop_events", "workshop_vms", "workshops"}
-	tables    = []string{"archives", "auth_sessions", "invites", "leases", "registrations", "sessions", "user_quotas", "users",
-		"workshop_events", "workshop_members", "workshop_vms", "workshops"} // 003 adds invites, user_quotas, workshop_members
+	tables    = []string{"archives", "auth_sessions", "invites", "leases", "registrations", "seat_revocations", "sessions", "user_quotas", "users",
+		"workshop_events", "workshop_members", "workshop_vms", "workshops"} // 002 adds seat_revocations; 003 invites, user_quotas, workshop_members; archives
 )
 
 func connect(t *testing.T, url string) *pgx.Conn {

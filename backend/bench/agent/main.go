@@ -504,7 +504,7 @@ func seatReady(ctx context.Context, c *agentclient.Client, base string, n int) (
 		go func() {
 			defer wg.Done()
 			seat := i + 1
-			tok, _, err := token.Issue(key, benchWS, seat, "", time.Hour, time.Now())
+			tok, _, err := token.Issue(key, benchWS, seat, "", 0, time.Hour, time.Now())
 			if err != nil {
 				errs[i] = err
 				return

@@ -105,13 +105,13 @@ func run(o options) error {
 		return err
 	}
 	defer stopAgent()
-	base, wsID, err := startControlPlane(ctx, tmp, agentURL)
+	base, wsID, gens, err := startControlPlane(ctx, tmp, agentURL)
 	if err != nil {
 		return err
 	}
 	key := token.WorkshopKey([]byte(wsSecret), wsID)
-	victim, _, _ := token.Issue(key, wsID, 2, "learner", time.Hour, time.Now())
-	flooder, _, _ := token.Issue(key, wsID, 1, "learner", time.Hour, time.Now())
+	victim, _, _ := token.Issue(key, wsID, 2, "learner", gens[2], time.Hour, time.Now())
+	flooder, _, _ := token.Issue(key, wsID, 1, "learner", gens[1], time.Hour, time.Now())
 	termURL := func(seat int, tok string) string {
 		return fmt.Sprintf("ws%s/api/workspaces/%s/%d/terminal?token=%s", strings.TrimPrefix(base, "http"), wsID, seat, tok)
 	}
@@ -213,25 +213,41 @@ func startAgent(ctx context.Context, dir, daemon string) (string, func(), error)
 
 // startControlPlane serves the real control plane (SQLite) on loopback with
 // one running workshop, "flood", on the agent.
-func startControlPlane(ctx context.Context, dir, agentURL string) (string, string, error) {
+// startControlPlane serves a control plane whose running workshop has both
+// seats held by a learner; it returns its URL, the workshop id and each
+// seat's token generation (the relay accepts a learner token only for its
+// seat's current one).
+func startControlPlane(ctx context.Context, dir, agentURL string) (string, string, map[int]int64, error) {
 	st, err := open.Open(ctx, "sqlite:"+filepath.Join(dir, "cp.db"))
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	u := &store.User{Email: "bench@example.com", Name: "Bench", PasswordHash: "x", Role: store.RoleAdmin}
 	if err := st.CreateUser(ctx, u); err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	w := &store.Workshop{ID: "flood", OwnerID: u.ID, Name: "Flood", Seats: 2, Status: store.StatusRunning,
 		DesiredState: store.DesiredRunning, AgentURL: agentURL, AgentToken: agentToken}
 	if err := st.CreateWorkshop(ctx, w); err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	if _, err := st.UpdateWorkshop(ctx, w.ID, func(w *store.Workshop) error {
 		w.Status, w.AgentURL = store.StatusRunning, agentURL
 		return nil
 	}); err != nil {
-		return "", "", err
+		return "", "", nil, err
+	}
+	gens := map[int]int64{}
+	for i := 1; i <= 2; i++ {
+		reg, _, err := st.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "L", Email: fmt.Sprintf("l%d@example.com", i)})
+		if err != nil {
+			return "", "", nil, err
+		}
+		seat, err := st.AssignSeat(ctx, reg.ID)
+		if err != nil {
+			return "", "", nil, err
+		}
+		gens[seat.Seat] = seat.Generation
 	}
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://127.0.0.1", MaxSeats: 30,
 		JWTSecret: "bench-jwt-secret-0123456789", WorkspaceTokenSecret: wsSecret,
@@ -239,10 +255,10 @@ func startControlPlane(ctx context.Context, dir, agentURL string) (string, strin
 	srv := server.New(server.Deps{Config: cfg, Store: st, Version: "bench"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
 	go http.Serve(ln, srv.Handler())
-	return "http://" + ln.Addr().String(), w.ID, nil
+	return "http://" + ln.Addr().String(), w.ID, gens, nil
 }
 
 // echoRTT types n keys, one at a time, and times each until bash echoes it.

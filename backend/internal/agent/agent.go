@@ -11,7 +11,7 @@
 //	GET    /vms                          agent token
 //	GET    /vms/{ws}/{seat}              agent token
 //	DELETE /vms/{ws}/{seat}              agent token
-//	POST   /vms/{ws}/{seat}/disconnect   agent token; {"not_before"?: unix}
+//	POST   /vms/{ws}/{seat}/disconnect   agent token; {"min_generation"?: n}
 //	GET    /metrics                      agent token (none in dev mode)
 //	*      /proxy/{ws}/{seat}/terminal|sessions...|files...   workspace token
 //	OPTIONS /proxy/...                   CORS preflight, no auth
@@ -79,7 +79,7 @@ type Config struct {
 	// only on a loopback Listen.
 	TLSCert []byte
 	TLSKey  []byte
-	// StateDir holds <StateDir>/seats/<ws>.<seat>.json and revocations.json.
+	// StateDir holds <StateDir>/seats/<ws>.<seat>.json and generations.json.
 	StateDir string
 	// Runtime creates and destroys seats. Required.
 	Runtime runtime.Runtime
@@ -131,16 +131,18 @@ type Agent struct {
 	proxy   *httputil.ReverseProxy
 	tr      *http.Transport
 
-	mu        sync.Mutex
-	seats     map[seatKey]*seatEntry
-	byHost    map[string]*runtime.Seat // proxy host name -> seat
-	pending   int                      // creations in flight (count against capacity)
-	nextID    uint64
-	notBefore map[seatKey]int64
-	conns     map[seatKey]map[*liveConn]struct{}
-	terms     connlimit.Counter // live terminal connections per token and seat
+	mu      sync.Mutex
+	seats   map[seatKey]*seatEntry
+	byHost  map[string]*runtime.Seat // proxy host name -> seat
+	pending int                      // creations in flight (count against capacity)
+	nextID  uint64
+	// minGen is each seat's lowest valid token generation (raised by a
+	// revoke or reissue; persisted in generations.json).
+	minGen map[seatKey]int64
+	conns  map[seatKey]map[*liveConn]struct{}
+	terms  connlimit.Counter // live terminal connections per token and seat
 
-	revMu sync.Mutex // serialises writes of revocations.json
+	revMu sync.Mutex // serialises writes of generations.json
 
 	shellStarts chan struct{} // bounds first shells starting at once
 
@@ -217,16 +219,16 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:       cfg,
-		tls:       tlsCfg,
-		log:       cfg.Logger.With("component", "agent"),
-		rt:        cfg.Runtime,
-		devMode:   cfg.Token == "",
-		now:       cfg.Now,
-		seats:     map[seatKey]*seatEntry{},
-		byHost:    map[string]*runtime.Seat{},
-		notBefore: map[seatKey]int64{},
-		conns:     map[seatKey]map[*liveConn]struct{}{},
+		cfg:     cfg,
+		tls:     tlsCfg,
+		log:     cfg.Logger.With("component", "agent"),
+		rt:      cfg.Runtime,
+		devMode: cfg.Token == "",
+		now:     cfg.Now,
+		seats:   map[seatKey]*seatEntry{},
+		byHost:  map[string]*runtime.Seat{},
+		minGen:  map[seatKey]int64{},
+		conns:   map[seatKey]map[*liveConn]struct{}{},
 		// Shell start-up is CPU-bound: one per CPU at a time, in
 		// arrival order, so a burst's prompts come one after another
 		// instead of all at the end.
@@ -244,11 +246,11 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a.state = st
-	if nb, err := st.loadRevocations(); err != nil {
+	if gens, err := st.loadGenerations(); err != nil {
 		return nil, err
 	} else {
-		for k, v := range nb {
-			a.notBefore[k] = v
+		for k, v := range gens {
+			a.minGen[k] = v
 		}
 	}
 	a.tr = &http.Transport{

@@ -151,9 +151,10 @@ func do(t *testing.T, method, url, tok string, body any) (*http.Response, []byte
 	return resp, b
 }
 
-func learnerToken(t *testing.T, ws string, seat int, role string, iat time.Time) string {
+// learnerToken issues a workspace token for a seat at token generation gen.
+func learnerToken(t *testing.T, ws string, seat int, role string, gen int64) string {
 	t.Helper()
-	tok, _, err := token.Issue(token.WorkshopKey([]byte(testSecret), ws), ws, seat, role, time.Hour, iat)
+	tok, _, err := token.Issue(token.WorkshopKey([]byte(testSecret), ws), ws, seat, role, gen, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +596,7 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	// The learner's first connection gets that shell, not a second one.
-	term := dialTerminal(t, ta.srv.URL, "wsm", 1, learnerToken(t, "wsm", 1, "", time.Now()), &terminal.DialOptions{Cols: 80, Rows: 24})
+	term := dialTerminal(t, ta.srv.URL, "wsm", 1, learnerToken(t, "wsm", 1, "", 0), &terminal.DialOptions{Cols: 80, Rows: 24})
 	defer term.Close()
 	if _, body := do(t, "GET", ta.srv.URL+"/metrics", testToken, nil); !strings.Contains(string(body), "clarateach_agent_terminal_sessions 1\n") {
 		t.Errorf("sessions after the first connection:\n%s", body)

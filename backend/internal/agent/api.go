@@ -440,11 +440,11 @@ func (a *Agent) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if req.NotBefore < 0 {
-		apierror.Write(w, r, apierror.Invalid("not_before must be a unix time"))
+	if req.MinGeneration < 0 {
+		apierror.Write(w, r, apierror.Invalid("min_generation must not be negative"))
 		return
 	}
-	res, err := a.Disconnect(k.ws, k.seat, req.NotBefore)
+	res, err := a.Disconnect(k.ws, k.seat, req.MinGeneration)
 	if err != nil {
 		apierror.Write(w, r, err)
 		return
@@ -452,30 +452,37 @@ func (a *Agent) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 	apierror.JSON(w, http.StatusOK, res)
 }
 
-// Disconnect closes the seat's live proxy connections and, when notBefore
-// is set (unix seconds), refuses the seat's workspace tokens issued before
-// it from now on (persisted in the state directory).
-func (a *Agent) Disconnect(workshopID string, seat int, notBefore int64) (*agentclient.DisconnectResult, error) {
+// Disconnect raises the seat's lowest valid token generation to minGen
+// (persisted in the state directory before it returns, so it outlives a
+// restart) and closes the live proxy connections whose token is below it.
+// With minGen zero it closes every connection of the seat. The new minimum
+// and the close happen under a.mu, where handleProxy checks a token and
+// tracks its connection: a request either sees the new minimum or is
+// tracked in time to be closed.
+func (a *Agent) Disconnect(workshopID string, seat int, minGen int64) (*agentclient.DisconnectResult, error) {
 	k := seatKey{workshopID, seat}
 	res := &agentclient.DisconnectResult{}
-	if notBefore > 0 {
+	if minGen > 0 {
 		a.revMu.Lock()
 		defer a.revMu.Unlock()
 		a.mu.Lock()
-		if notBefore > a.notBefore[k] {
-			a.notBefore[k] = notBefore
+		if minGen > a.minGen[k] {
+			a.minGen[k] = minGen
 		}
-		res.NotBefore = a.notBefore[k]
-		snap := make(map[seatKey]int64, len(a.notBefore))
-		for kk, v := range a.notBefore {
+		res.MinGeneration = a.minGen[k]
+		snap := make(map[seatKey]int64, len(a.minGen))
+		for kk, v := range a.minGen {
 			snap[kk] = v
 		}
 		a.mu.Unlock()
-		if err := a.state.saveRevocations(snap); err != nil {
+		// Connections first: they must not wait for the disk.
+		res.Closed = a.closeConnsBelow(k, res.MinGeneration)
+		if err := a.state.saveGenerations(snap); err != nil {
 			return nil, err
 		}
+	} else {
+		res.Closed = a.closeConns(k)
 	}
-	res.Closed = a.closeConns(k)
-	a.log.Info("seat disconnected", "seat", k.String(), "closed", res.Closed, "not_before", res.NotBefore)
+	a.log.Info("seat disconnected", "seat", k.String(), "closed", res.Closed, "min_generation", res.MinGeneration)
 	return res, nil
 }

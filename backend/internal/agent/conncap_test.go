@@ -32,7 +32,6 @@ func TestProxyCapsTerminalConnections(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	issued := time.Now().Add(-time.Minute)
 	dial := func(seat int, tok string) (*websocket.Conn, error) {
 		u := "ws" + strings.TrimPrefix(ta.srv.URL, "http") + "/proxy/wcap/" + strconv.Itoa(seat) + "/terminal?token=" + url.QueryEscape(tok)
 		c, _, err := websocket.Dial(ctx, u, nil)
@@ -43,7 +42,7 @@ func TestProxyCapsTerminalConnections(t *testing.T) {
 		_, _, err = c.Read(ctx) // HELLO, or the refusal
 		return c, err
 	}
-	tokA := learnerToken(t, "wcap", 1, "", issued)
+	tokA := learnerToken(t, "wcap", 1, "", 0)
 	for i := 0; i < connlimit.PerToken; i++ {
 		if _, err := dial(1, tokA); err != nil {
 			t.Fatalf("terminal %d: %v", i, err)
@@ -54,10 +53,10 @@ func TestProxyCapsTerminalConnections(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Code != connlimit.CloseTooManyConnections {
 		t.Fatalf("terminal over the token cap: %v, want close %d", err, connlimit.CloseTooManyConnections)
 	}
-	if _, err := dial(2, learnerToken(t, "wcap", 2, "", issued)); err != nil {
+	if _, err := dial(2, learnerToken(t, "wcap", 2, "", 0)); err != nil {
 		t.Fatalf("another seat's learner: %v", err)
 	}
-	if _, err := dial(1, learnerToken(t, "wcap", 1, "instructor", issued)); err != nil {
+	if _, err := dial(1, learnerToken(t, "wcap", 1, "instructor", 0)); err != nil {
 		t.Fatalf("the instructor on the learner's seat: %v", err)
 	}
 }
@@ -66,7 +65,7 @@ func TestProxyShedsNearTheDescriptorLimit(t *testing.T) {
 	t.Parallel()
 	full := &fdlimit.Guard{Every: 1, Limit: func() uint64 { return 1000 }, Open: func() (int, error) { return 990, nil }}
 	ta := newTestAgent(t, "", func(c *Config) { c.FDGuard = full })
-	res, body := proxyReq(t, "GET", ta.srv.URL, "/proxy/w/1/sessions", learnerToken(t, "w", 1, "", time.Now()), "", nil)
+	res, body := proxyReq(t, "GET", ta.srv.URL, "/proxy/w/1/sessions", learnerToken(t, "w", 1, "", 0), "", nil)
 	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
 		t.Fatalf("near the limit: %d %s", res.StatusCode, body)
 	}

@@ -58,7 +58,7 @@ func testWatcherRestarts(t *testing.T, ta *testAgent) {
 	if got, err := c.GetSeat(ctx, "wsh", 1); err != nil || got.Health != "ok" || got.RestartedAt != nil {
 		t.Fatalf("new seat: %+v %v", got, err)
 	}
-	tok := learnerToken(t, "wsh", 1, "", time.Now())
+	tok := learnerToken(t, "wsh", 1, "", 0)
 	if resp, body := proxyReq(t, "PUT", ta.srv.URL, "/proxy/wsh/1/files/content?path=keep.txt", "", tok, strings.NewReader("kept")); resp.StatusCode/100 != 2 {
 		t.Fatalf("PUT file: %d %s", resp.StatusCode, body)
 	}

@@ -150,13 +150,6 @@ func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.Unauthorized("invalid workspace token"))
 		return
 	}
-	a.mu.Lock()
-	nb := a.notBefore[k]
-	a.mu.Unlock()
-	if nb > 0 && (claims.IssuedAt == nil || claims.IssuedAt.Unix() < nb) {
-		apierror.Write(w, r, apierror.Unauthorized("the workspace token was revoked"))
-		return
-	}
 	switch claims.Role {
 	case "viewer":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -186,11 +179,16 @@ func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
 		defer release()
 	}
 
-	// Track the request so Disconnect and DELETE can cut it.
+	// Check the token's generation and track the request (so Disconnect
+	// and DELETE can cut it) in one step under a.mu, which Disconnect
+	// holds to raise the minimum: no revoked token slips in between.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	lc := &liveConn{cancel: cancel}
-	a.trackConn(k, lc)
+	lc := &liveConn{cancel: cancel, gen: claims.Gen}
+	if !a.trackConnAt(k, lc) {
+		apierror.Write(w, r, apierror.Unauthorized("the workspace token was revoked"))
+		return
+	}
 	defer a.untrackConn(k, lc)
 
 	if r.Body != nil && r.Body != http.NoBody {
@@ -246,6 +244,7 @@ func (a *Agent) newReverseProxy() *httputil.ReverseProxy {
 // liveConn is one proxied request; conn is set once it is hijacked (WebSocket).
 type liveConn struct {
 	cancel context.CancelFunc
+	gen    int64 // the token's generation
 	mu     sync.Mutex
 	conn   net.Conn
 	closed bool
@@ -272,15 +271,21 @@ func (lc *liveConn) close() {
 	}
 }
 
-func (a *Agent) trackConn(k seatKey, lc *liveConn) {
+// trackConnAt tracks lc unless its token generation is below the seat's
+// minimum (then it reports false).
+func (a *Agent) trackConnAt(k seatKey, lc *liveConn) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if lc.gen < a.minGen[k] {
+		return false
+	}
 	m := a.conns[k]
 	if m == nil {
 		m = map[*liveConn]struct{}{}
 		a.conns[k] = m
 	}
 	m[lc] = struct{}{}
+	return true
 }
 
 func (a *Agent) untrackConn(k seatKey, lc *liveConn) {
@@ -304,6 +309,27 @@ func (a *Agent) closeConns(k seatKey) int {
 		lc.close()
 	}
 	return len(m)
+}
+
+// closeConnsBelow cuts the live connections of seat k whose token
+// generation is below minGen.
+func (a *Agent) closeConnsBelow(k seatKey, minGen int64) int {
+	var cut []*liveConn
+	a.mu.Lock()
+	for lc := range a.conns[k] {
+		if lc.gen < minGen {
+			cut = append(cut, lc)
+			delete(a.conns[k], lc)
+		}
+	}
+	if len(a.conns[k]) == 0 {
+		delete(a.conns, k)
+	}
+	a.mu.Unlock()
+	for _, lc := range cut {
+		lc.close()
+	}
+	return len(cut)
 }
 
 func (a *Agent) closeAllConns() {

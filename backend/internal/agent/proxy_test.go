@@ -132,13 +132,13 @@ func TestProxyAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	good := learnerToken(t, "wsp", 1, "", now)
-	otherSeat := learnerToken(t, "wsp", 2, "", now)
-	otherWorkshop := learnerToken(t, "wsq", 1, "", now)
+	good := learnerToken(t, "wsp", 1, "", 0)
+	otherSeat := learnerToken(t, "wsp", 2, "", 0)
+	otherWorkshop := learnerToken(t, "wsq", 1, "", 0)
 	// Claims name wsp/1 but the key is another workshop's.
-	forged, _, _ := token.Issue(token.WorkshopKey([]byte(testSecret), "wsq"), "wsp", 1, "", time.Hour, now)
-	expired, _, _ := token.Issue(token.WorkshopKey([]byte(testSecret), "wsp"), "wsp", 1, "", time.Minute, now.Add(-time.Hour))
-	viewer := learnerToken(t, "wsp", 1, "viewer", now)
+	forged, _, _ := token.Issue(token.WorkshopKey([]byte(testSecret), "wsq"), "wsp", 1, "", 0, time.Hour, now)
+	expired, _, _ := token.Issue(token.WorkshopKey([]byte(testSecret), "wsp"), "wsp", 1, "", 0, time.Minute, now.Add(-time.Hour))
+	viewer := learnerToken(t, "wsp", 1, "viewer", 0)
 
 	tests := []struct {
 		name          string
@@ -162,7 +162,7 @@ func TestProxyAuth(t *testing.T) {
 		{"not a proxied path", "GET", "/proxy/wsp/1/health", good, "", 404},
 		{"escaped climb", "GET", "/proxy/wsp/1/files%2F..%2Fhealth", good, "", 404},
 		{"escaped climb out", "GET", "/proxy/wsp/1/sessions%2F..%2F..%2F..%2Fvms", good, "", 404},
-		{"no such seat", "GET", "/proxy/wsp/3/sessions", learnerToken(t, "wsp", 3, "", now), "", 404},
+		{"no such seat", "GET", "/proxy/wsp/3/sessions", learnerToken(t, "wsp", 3, "", 0), "", 404},
 		{"bad seat", "GET", "/proxy/wsp/x/sessions", good, "", 400},
 	}
 	for _, tt := range tests {
@@ -180,7 +180,7 @@ func TestProxyFilesRoundTrip(t *testing.T) {
 	if _, _, err := ta.client().CreateSeat(context.Background(), "wsf", 1, agentclient.SeatOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	tok := learnerToken(t, "wsf", 1, "", time.Now())
+	tok := learnerToken(t, "wsf", 1, "", 0)
 	content := strings.Repeat("hello through the proxy\n", 1000)
 	resp, body := proxyReq(t, "PUT", ta.srv.URL, "/proxy/wsf/1/files/content?path=dir/a.txt", "", tok, strings.NewReader(content))
 	if resp.StatusCode/100 != 2 {
@@ -222,8 +222,9 @@ func TestProxyTerminalDisconnectAndRevoke(t *testing.T) {
 	if _, _, err := c.CreateSeat(ctx, "wst", 1, agentclient.SeatOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	issued := time.Now().Add(-time.Minute)
-	tok := learnerToken(t, "wst", 1, "", issued)
+	// The learner's token and a viewer's are at generation 3; a later
+	// instructor's at 5.
+	tok := learnerToken(t, "wst", 1, "", 3)
 
 	term := dialTerminal(t, ta.srv.URL, "wst", 1, tok, &terminal.DialOptions{Cols: 80, Rows: 24})
 	if err := term.Send(ctx, []byte("echo hel''lo\n")); err != nil {
@@ -233,10 +234,11 @@ func TestProxyTerminalDisconnectAndRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A viewer is attached read-only whatever it asks for.
-	view := dialTerminal(t, ta.srv.URL, "wst", 1, learnerToken(t, "wst", 1, "viewer", issued), &terminal.DialOptions{Session: term.Hello.Session, Mode: "rw"})
+	view := dialTerminal(t, ta.srv.URL, "wst", 1, learnerToken(t, "wst", 1, "viewer", 3), &terminal.DialOptions{Session: term.Hello.Session, Mode: "rw"})
 	if view.Hello.Mode != "ro" {
 		t.Fatalf("viewer attached with mode %q", view.Hello.Mode)
 	}
+	later := dialTerminal(t, ta.srv.URL, "wst", 1, learnerToken(t, "wst", 1, "instructor", 5), &terminal.DialOptions{Session: term.Hello.Session})
 
 	// Bytes were counted both ways.
 	_, metricsText := do(t, "GET", ta.srv.URL+"/metrics", testToken, nil)
@@ -249,29 +251,39 @@ func TestProxyTerminalDisconnectAndRevoke(t *testing.T) {
 		t.Errorf("terminal sessions not 1:\n%s", metricsText)
 	}
 
-	// Revoke: live connections close, tokens issued before not_before are
-	// refused, later ones work.
-	res, err := c.Disconnect(ctx, "wst", 1, time.Now())
+	// Revoke at generation 4: the connections below it close, tokens below
+	// it are refused, the generation-5 connection stays and tokens from 4
+	// on work.
+	res, err := c.Disconnect(ctx, "wst", 1, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Closed != 2 {
-		t.Errorf("closed %d connections, want 2", res.Closed)
+	if res.Closed != 2 || res.MinGeneration != 4 {
+		t.Errorf("disconnect = %+v, want 2 connections closed and minimum 4", res)
 	}
-	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-	var readErr error
-	for readErr == nil {
-		_, readErr = term.ReadOutput(rctx)
+	for _, cl := range []*terminal.Client{term, view} {
+		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		var readErr error
+		for readErr == nil {
+			_, readErr = cl.ReadOutput(rctx)
+		}
+		timedOut := rctx.Err() != nil
+		rcancel()
+		if timedOut {
+			t.Fatalf("terminal connection survived the disconnect (%v)", readErr)
+		}
 	}
-	timedOut := rctx.Err() != nil
-	rcancel()
-	if timedOut {
-		t.Fatalf("terminal connection survived the disconnect (%v)", readErr)
+	if err := later.Send(ctx, []byte("echo st''ill-here\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := later.ReadUntil(ctx, "still-here"); err != nil {
+		t.Fatalf("a connection above the minimum was closed: %v", err)
 	}
 	if resp, body := proxyReq(t, "GET", ta.srv.URL, "/proxy/wst/1/sessions", tok, "", nil); resp.StatusCode != 401 || !strings.Contains(string(body), "revoked") {
 		t.Fatalf("revoked token = %d %s", resp.StatusCode, body)
 	}
-	fresh := learnerToken(t, "wst", 1, "", time.Now().Add(2*time.Second))
+	// Issued in the same instant as the revoke, but one generation later.
+	fresh := learnerToken(t, "wst", 1, "", 4)
 	if resp, body := proxyReq(t, "GET", ta.srv.URL, "/proxy/wst/1/sessions", fresh, "", nil); resp.StatusCode != 200 {
 		t.Fatalf("fresh token = %d %s", resp.StatusCode, body)
 	}
@@ -280,13 +292,20 @@ func TestProxyTerminalDisconnectAndRevoke(t *testing.T) {
 	if again.Hello.Session != term.Hello.Session {
 		t.Fatalf("session %q, want %q", again.Hello.Session, term.Hello.Session)
 	}
+	// The minimum never goes down.
+	if res, err := c.Disconnect(ctx, "wst", 1, 2); err != nil || res.MinGeneration != 4 {
+		t.Fatalf("lower disconnect = %+v, %v", res, err)
+	}
 
 	// The revocation survives an agent restart.
 	ta2 := newTestAgent(t, state, nil)
 	if resp, _ := proxyReq(t, "GET", ta2.srv.URL, "/proxy/wst/1/sessions", tok, "", nil); resp.StatusCode != 401 {
 		t.Fatalf("revoked token after restart = %d", resp.StatusCode)
 	}
-	if resp, body := do(t, "POST", ta.srv.URL+"/vms/wst/1/disconnect", testToken, `{"not_before":-1}`); resp.StatusCode != 400 {
-		t.Fatalf("negative not_before = %d %s", resp.StatusCode, body)
+	if resp, body := proxyReq(t, "GET", ta2.srv.URL, "/proxy/wst/1/sessions", fresh, "", nil); resp.StatusCode != 200 {
+		t.Fatalf("fresh token after restart = %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "POST", ta.srv.URL+"/vms/wst/1/disconnect", testToken, `{"min_generation":-1}`); resp.StatusCode != 400 {
+		t.Fatalf("negative min_generation = %d %s", resp.StatusCode, body)
 	}
 }

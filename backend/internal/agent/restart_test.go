@@ -216,7 +216,7 @@ func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 		// Whatever happens, do not leave the seat behind.
 		_ = rt.Destroy(context.Background(), &seat.Seat)
 	})
-	tok := learnerToken(t, "wsk", 2, "", time.Now())
+	tok := learnerToken(t, "wsk", 2, "", 0)
 	term := dialTerminal(t, a1.url, "wsk", 2, tok, &terminal.DialOptions{Cols: 80, Rows: 24})
 	pid1 := shellPID(ctx, t, term, "before")
 	if rtName == "sandbox" { // named as its seat (a claimed warm seat too)

@@ -17,7 +17,7 @@ import (
 // stateDir is the agent's persistent state:
 //
 //	<dir>/seats/<workshop>.<seat>.json   one runtime.Seat per seat
-//	<dir>/revocations.json               {"<workshop>/<seat>": not_before_unix}
+//	<dir>/generations.json               {"<workshop>/<seat>": min_token_generation}
 //
 // Every file is written atomically (temp file, fsync, rename, fsync dir), so
 // a crash leaves either the old or the new content, never a torn file.
@@ -113,19 +113,22 @@ func (s *stateDir) loadSeats(log *slog.Logger) ([]*runtime.Seat, error) {
 	return out, nil
 }
 
-func (s *stateDir) revocationsFile() string { return filepath.Join(s.dir, "revocations.json") }
+// generationsFile holds each seat's lowest valid workspace-token generation.
+// (An older agent kept whole-second revocation times in revocations.json;
+// that file is no longer read.)
+func (s *stateDir) generationsFile() string { return filepath.Join(s.dir, "generations.json") }
 
-func (s *stateDir) loadRevocations() (map[seatKey]int64, error) {
-	b, err := os.ReadFile(s.revocationsFile())
+func (s *stateDir) loadGenerations() (map[seatKey]int64, error) {
+	b, err := os.ReadFile(s.generationsFile())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("agent: read revocations: %w", err)
+		return nil, fmt.Errorf("agent: read token generations: %w", err)
 	}
 	var raw map[string]int64
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("agent: %s is corrupt: %w", s.revocationsFile(), err)
+		return nil, fmt.Errorf("agent: %s is corrupt: %w", s.generationsFile(), err)
 	}
 	out := make(map[seatKey]int64, len(raw))
 	for k, v := range raw {
@@ -139,18 +142,18 @@ func (s *stateDir) loadRevocations() (map[seatKey]int64, error) {
 	return out, nil
 }
 
-func (s *stateDir) saveRevocations(m map[seatKey]int64) error {
+func (s *stateDir) saveGenerations(m map[seatKey]int64) error {
 	raw := make(map[string]int64, len(m))
 	for k, v := range m {
 		raw[k.String()] = v
 	}
 	b, err := json.MarshalIndent(raw, "", "  ")
 	if err != nil {
-		return fmt.Errorf("agent: encode revocations: %w", err)
+		return fmt.Errorf("agent: encode token generations: %w", err)
 	}
 	// Synced: a revocation must outlive a host crash (a token revoked
 	// before it must not work on the seat recreated after it).
-	return writeFileAtomic(s.revocationsFile(), append(b, '\n'), true)
+	return writeFileAtomic(s.generationsFile(), append(b, '\n'), true)
 }
 
 // writeFileAtomic writes data to path via a temp file in the same

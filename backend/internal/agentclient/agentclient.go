@@ -111,15 +111,19 @@ type HomeList struct {
 
 // DisconnectRequest is the body of POST /vms/{ws}/{seat}/disconnect.
 type DisconnectRequest struct {
-	// NotBefore (unix seconds), when set, makes the agent refuse workspace
-	// tokens for this seat issued before it.
-	NotBefore int64 `json:"not_before,omitempty"`
+	// MinGeneration, when set, makes the agent refuse, from now on and
+	// across restarts, the seat's workspace tokens whose generation (the
+	// token's "gen" claim) is below it, and close only their connections.
+	// It never goes down: a lower value than the agent's keeps the agent's.
+	// Zero closes every connection of the seat and refuses nothing new.
+	MinGeneration int64 `json:"min_generation,omitempty"`
 }
 
 // DisconnectResult is the answer to a disconnect.
 type DisconnectResult struct {
-	Closed    int   `json:"closed"` // live proxy connections closed
-	NotBefore int64 `json:"not_before,omitempty"`
+	Closed int `json:"closed"` // live proxy connections closed
+	// MinGeneration is the seat's lowest valid token generation now.
+	MinGeneration int64 `json:"min_generation,omitempty"`
 }
 
 // SeatOptions are the optional sizes of a new seat (0 = runtime default).
@@ -251,14 +255,13 @@ func (c *Client) ListHomes(ctx context.Context) ([]Home, error) {
 	return out.Homes, nil
 }
 
-// Disconnect calls POST /vms/{ws}/{seat}/disconnect: it closes the seat's
-// live terminal and file connections and, if notBefore is not zero, makes the
-// agent refuse the seat's workspace tokens issued before it.
-func (c *Client) Disconnect(ctx context.Context, workshopID string, seat int, notBefore time.Time) (*DisconnectResult, error) {
-	var req DisconnectRequest
-	if !notBefore.IsZero() {
-		req.NotBefore = notBefore.Unix()
-	}
+// Disconnect calls POST /vms/{ws}/{seat}/disconnect. With minGeneration
+// zero it closes the seat's live terminal and file connections; otherwise
+// it makes the agent refuse the seat's workspace tokens below that
+// generation and closes their connections. A nil error is the agent's
+// confirmation (persisted on the host before it answers).
+func (c *Client) Disconnect(ctx context.Context, workshopID string, seat int, minGeneration int64) (*DisconnectResult, error) {
+	req := DisconnectRequest{MinGeneration: minGeneration}
 	var out DisconnectResult
 	if _, err := c.do(ctx, http.MethodPost, seatPath(workshopID, seat)+"/disconnect", req, &out); err != nil {
 		return nil, err

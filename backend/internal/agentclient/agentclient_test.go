@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/agentclient"
@@ -59,8 +58,8 @@ func TestClientAgainstAgent(t *testing.T) {
 	if err := c.DeleteSeat(ctx, "ws1", 1); err != nil {
 		t.Fatalf("delete missing seat: %v", err)
 	}
-	res, err := c.Disconnect(ctx, "ws1", 1, time.Unix(1700000000, 0))
-	if err != nil || res.Closed != 0 || res.NotBefore != 1700000000 {
+	res, err := c.Disconnect(ctx, "ws1", 1, 42)
+	if err != nil || res.Closed != 0 || res.MinGeneration != 42 {
 		t.Fatalf("disconnect = %+v, %v", res, err)
 	}
 

@@ -70,18 +70,26 @@ func (c client) do(method, path, bearer string, body any) (int, map[string]any) 
 	return res.StatusCode, m
 }
 
-// TestLocalWorkshopEndToEnd starts a workshop with the local provisioner and
-// checks that a learner who joins gets a working terminal and files through
-// the control plane's relay, and that stopping removes the seats.
-func TestLocalWorkshopEndToEnd(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+// localEnv is a control plane with the local provisioner: a real agent and
+// real seats on this machine.
+type localEnv struct {
+	st     store.Store
+	cfg    *config.Config
+	prov   *local.Provisioner
+	rec    *reconcile.Reconciler
+	hs     *httptest.Server
+	c      client
+	rtName string
+}
+
+func startLocal(ctx context.Context, t *testing.T) *localEnv {
+	t.Helper()
 	dataDir := t.TempDir()
 	st, err := open.Open(ctx, "sqlite:"+filepath.Join(dataDir, "ct.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://e2e.test", MaxSeats: 30,
 		JWTSecret: token.Random(16), WorkspaceTokenSecret: token.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
 
@@ -100,13 +108,23 @@ func TestLocalWorkshopEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer prov.Close()
+	t.Cleanup(func() { prov.Close() })
 	rec := reconcile.New(reconcile.Config{Store: st, Provisioner: prov, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret)})
 	srv := server.New(server.Deps{Config: cfg, Store: st, Seats: rec, Kick: rec.Kick, Version: "e2e"})
 	hs := httptest.NewServer(srv.Handler())
-	defer hs.Close()
-	c := client{t, hs.URL}
+	t.Cleanup(hs.Close)
 	t.Logf("runtime: %s", rtName)
+	return &localEnv{st: st, cfg: cfg, prov: prov, rec: rec, hs: hs, c: client{t, hs.URL}, rtName: rtName}
+}
+
+// TestLocalWorkshopEndToEnd starts a workshop with the local provisioner and
+// checks that a learner who joins gets a working terminal and files through
+// the control plane's relay, and that stopping removes the seats.
+func TestLocalWorkshopEndToEnd(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env := startLocal(ctx, t)
+	st, prov, rec, hs, c, rtName := env.st, env.prov, env.rec, env.hs, env.c, env.rtName
 
 	// Sign-up is closed (the default): the first admin invites the teacher.
 	if _, _, err := server.EnsureAdmin(ctx, st, "root@example.com", "a long password", "Root"); err != nil {

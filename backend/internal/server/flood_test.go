@@ -17,16 +17,42 @@ import (
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/server"
+	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
 )
 
 func (e *testEnv) seatToken(t *testing.T, ws string, seat int, issued time.Time) string {
 	t.Helper()
-	tok, _, err := token.Issue(token.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), ws), ws, seat, "learner", 15*time.Minute, issued)
+	tok, _, err := token.Issue(token.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), ws), ws, seat, "learner",
+		e.heldSeat(t, ws, seat).Generation, 15*time.Minute, issued)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// heldSeat returns seat of workshop ws, seating learners (lowest seat
+// first) until a learner holds it: the relay accepts a learner token only
+// for a held seat's generation.
+func (e *testEnv) heldSeat(t *testing.T, ws string, seat int) *store.Seat {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; ; i++ {
+		st, err := e.st.GetSeat(ctx, ws, seat)
+		if err == nil {
+			return st
+		}
+		if !errors.Is(err, store.ErrNotFound) || i > seat {
+			t.Fatalf("seat %d: %v", seat, err)
+		}
+		reg, _, err := e.st.Register(ctx, &store.Registration{WorkshopID: ws, Name: "L", Email: fmt.Sprintf("seat%d-%d@example.com", seat, i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.st.AssignSeat(ctx, reg.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (e *testEnv) dialTerminal(ctx context.Context, ws string, seat int, tok string) (*websocket.Conn, error) {

@@ -80,14 +80,15 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 	case reg.RevokedAt != nil:
 		apierror.Write(w, r, apierror.Forbidden("your registration for this workshop was revoked by the instructor"))
 		return
+	case !created:
+		// Never the existing access code: knowing an email must not be
+		// enough to take over its seat.
+		apierror.Write(w, r, apierror.Conflict("already_registered",
+			"%s is already registered for this workshop: sign in with the access code you were given, or ask the instructor for a new one", email))
+		return
 	}
-	status := http.StatusCreated
-	if !created {
-		status = http.StatusOK
-	} else {
-		s.event(r, ws.ID, "info", "", "learner "+email+" registered")
-	}
-	apierror.JSON(w, status, map[string]any{
+	s.event(r, ws.ID, "info", "", "learner "+email+" registered")
+	apierror.JSON(w, http.StatusCreated, map[string]any{
 		"access_code": reg.AccessCode,
 		"workshop":    map[string]string{"id": ws.ID, "name": ws.Name},
 	})
@@ -199,7 +200,12 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	if stoppedByInstructor(ws) {
 		resp.Status, resp.StoppedByInstructor = "stopped", true
 	}
-	if ws.Status == store.StatusRunning && ws.AgentURL != "" && ws.DesiredState == store.DesiredRunning {
+	ready, err := s.seatReady(r, ws, seat)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if ready {
 		if st, ok := s.seatState(ws.ID, seat.Seat); ok {
 			resp.MachineStatus, resp.RestartedAt = st.Health, st.RestartedAt
 			if st.Health == agentclient.HealthDown {
@@ -207,7 +213,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat.Seat, "learner", s.cfg.WorkspaceTTL, s.now())
+		tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat.Seat, "learner", seat.Generation, s.cfg.WorkspaceTTL, s.now())
 		if err != nil {
 			apierror.Write(w, r, err)
 			return
@@ -229,4 +235,24 @@ func stoppedByInstructor(ws *store.Workshop) bool {
 		return true
 	}
 	return false
+}
+
+// seatReady reports whether a learner may get a workspace token for seat:
+// the workshop runs (and no stop is asked for), and the seat is not waiting for the reset of a revoked
+// learner's workspace (until the host confirms it, the seat may still hold
+// that learner's files; the learner waits as for a starting workshop).
+func (s *Server) seatReady(r *http.Request, ws *store.Workshop, seat *store.Seat) (bool, error) {
+	if ws.Status != store.StatusRunning || ws.AgentURL == "" || ws.DesiredState != store.DesiredRunning {
+		return false, nil
+	}
+	pending, err := s.st.ListPendingRevokes(r.Context(), ws.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range pending {
+		if p.Seat == seat.Seat && p.Reset {
+			return false, nil
+		}
+	}
+	return true, nil
 }

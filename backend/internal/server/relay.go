@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -82,6 +83,18 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	learner := claims.Role == "" || claims.Role == "learner"
+	// Tracked before the generation check, so that a revoke committed
+	// after the check still finds (and closes) this request.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer s.live.track(wsID, seat, claims.Gen, cancel)()
+	if learner {
+		if err := s.checkGeneration(ctx, wsID, seat, claims.Gen); err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+	}
+	r = r.WithContext(ctx)
 	if learner {
 		status := store.SeatConnected
 		if !isTerminal {
@@ -121,4 +134,16 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		// The terminal closed: the learner is no longer connected.
 		_ = s.st.TouchSeat(r.Context(), wsID, seat, store.SeatAssigned, s.now())
 	}
+}
+
+// checkGeneration accepts a learner token only for the seat assignment it
+// was issued for: the seat is still held, with the token's generation (a
+// revoke deletes the seat row; a reissue and the next learner's
+// assignment raise the generation).
+func (s *Server) checkGeneration(ctx context.Context, wsID string, seat int, gen int64) error {
+	st, err := s.st.GetSeat(ctx, wsID, seat)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Generation != gen) {
+		return apierror.Unauthorized("this workspace token was revoked: join again with your access code")
+	}
+	return err
 }

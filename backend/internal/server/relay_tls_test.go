@@ -61,7 +61,7 @@ func TestRelayPinsTheHostCertificate(t *testing.T) {
 		if err := e.st.CreateWorkshop(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		tok, _, err := token.Issue(token.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), w.ID), w.ID, 1, "learner", time.Hour, e.clock())
+		tok, _, err := token.Issue(token.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), w.ID), w.ID, 1, "learner", e.heldSeat(t, w.ID, 1).Generation, time.Hour, e.clock())
 		if err != nil {
 			t.Fatal(err)
 		}

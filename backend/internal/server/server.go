@@ -31,13 +31,16 @@ import (
 
 // Seats lets the server act on a workshop's seats on its host (revocation).
 // The reconciler's agent-backed implementation is used in production; nil
-// disables it. When it also implements SeatStates, joins and the class view
-// never call a seat ready that its agent reports not answering.
+// leaves every revoke pending. When it also implements SeatStates, joins
+// and the class view never call a seat ready that its agent reports not
+// answering.
 type Seats interface {
-	// Revoke closes the seat's live connections, refuses tokens issued
-	// before now, saves the home of registrationID (who held the seat) and
-	// gives the seat a fresh workspace for its next learner.
-	Revoke(ctx context.Context, w *store.Workshop, seat int, registrationID string) error
+	// ApplyRevoke carries a pending revoke or reissue to the host: the
+	// agent refuses the seat's tokens below p.MinGeneration and closes their
+	// connections, and a Reset seat gets a fresh workspace. On success the
+	// pending record is confirmed (removed); on failure it stays, with the
+	// error, for the reconciler to retry.
+	ApplyRevoke(ctx context.Context, w *store.Workshop, p store.PendingRevoke) error
 }
 
 // Deps are what the server needs.
@@ -89,6 +92,8 @@ type Server struct {
 	unisolated bool
 	pinned     agentTransports // the relay's pinned TLS transports, per host certificate
 	archives   *archive.Archiver
+	// live are the relay's open requests per seat, closed by a revoke.
+	live *relayConns
 
 	jwtKey []byte
 	wsKey  []byte
@@ -125,6 +130,7 @@ func New(d Deps) *Server {
 		relayRT:    d.Transport,
 		unisolated: d.UnisolatedSeats,
 		archives:   d.Archives,
+		live:       newRelayConns(),
 		jwtKey:     []byte(d.Config.JWTSecret),
 		wsKey:      []byte(d.Config.WorkspaceTokenSecret),
 	}
@@ -235,6 +241,7 @@ func (s *Server) routes() []route {
 		r("POST", "/api/workshops/{id}/extend", s.auth(s.owned(s.handleExtendWorkshop))),
 		r("GET", "/api/workshops/{id}/registrations", s.auth(s.member(s.handleListRegistrations))),
 		r("DELETE", "/api/workshops/{id}/registrations/{rid}", s.auth(s.member(s.handleRevoke))),
+		r("POST", "/api/workshops/{id}/registrations/{rid}/reissue", s.auth(s.member(s.handleReissue))),
 		r("GET", "/api/workshops/{id}/seats", s.auth(s.member(s.handleListSeats))),
 		r("POST", "/api/workshops/{id}/seats/{seat}/token", s.auth(s.member(s.handleSeatToken))),
 		r("GET", "/api/workshops/{id}/stream", s.auth(s.member(s.handleStream))),

@@ -407,39 +407,6 @@ func (s *Server) handleListRegistrations(w http.ResponseWriter, r *http.Request)
 	apierror.JSON(w, http.StatusOK, map[string]any{"registrations": regs})
 }
 
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
-	ws := workshopFrom(r.Context())
-	rid := r.PathValue("rid")
-	reg, err := s.st.GetRegistration(r.Context(), rid)
-	if err != nil || reg.WorkshopID != ws.ID {
-		if err == nil || errors.Is(err, store.ErrNotFound) {
-			err = apierror.NotFound("registration not found in this workshop")
-		}
-		apierror.Write(w, r, err)
-		return
-	}
-	// Find the seat before revoking frees it.
-	seatNo := 0
-	if seats, err := s.st.ListSeats(r.Context(), ws.ID); err == nil {
-		for _, st := range seats {
-			if st.RegistrationID == rid {
-				seatNo = st.Seat
-			}
-		}
-	}
-	if err := s.st.RevokeRegistration(r.Context(), ws.ID, rid); err != nil {
-		apierror.Write(w, r, err)
-		return
-	}
-	s.event(r, ws.ID, "warn", "", "learner "+reg.Email+" revoked by "+userFrom(r.Context()).Email)
-	if seatNo > 0 && s.seats != nil && ws.Status == store.StatusRunning {
-		if err := s.seats.Revoke(r.Context(), ws, seatNo, rid); err != nil {
-			s.event(r, ws.ID, "error", "", "could not close seat "+strconv.Itoa(seatNo)+" on its host: "+err.Error())
-		}
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 // seatView is one seat of the class view's grid.
 type seatView struct {
 	Seat           int        `json:"seat"`
@@ -450,6 +417,10 @@ type seatView struct {
 	LastActivity   *time.Time `json:"last_activity,omitempty"`
 	// RestartedAt is when the seat's machine was last restarted in place.
 	RestartedAt *time.Time `json:"restarted_at,omitempty"`
+	// RevokePending: a revoke or reissue of this seat has not been
+	// confirmed by the workshop's host yet (RevokeError says why).
+	RevokePending bool   `json:"revoke_pending,omitempty"`
+	RevokeError   string `json:"revoke_error,omitempty"`
 }
 
 const idleAfter = 5 * time.Minute
@@ -499,6 +470,15 @@ func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]seatView, err
 			v.Status = "ready"
 		}
 	}
+	pending, err := s.st.ListPendingRevokes(r.Context(), ws.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pending {
+		if p.Seat >= 1 && p.Seat <= len(out) {
+			out[p.Seat-1].RevokePending, out[p.Seat-1].RevokeError = true, p.LastError
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Seat < out[j].Seat })
 	return out, nil
 }
@@ -543,7 +523,13 @@ func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.Conflict("not_running", "the workshop is %s, not running", ws.Status))
 		return
 	}
-	tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat, role, s.cfg.WorkspaceTTL, s.now())
+	// The workshop's current generation: at or above every revoke so far.
+	gen, err := s.st.TokenGeneration(r.Context(), ws.ID)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat, role, gen, s.cfg.WorkspaceTTL, s.now())
 	if err != nil {
 		apierror.Write(w, r, err)
 		return

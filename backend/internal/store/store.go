@@ -129,6 +129,28 @@ type Seat struct {
 	Status         string     `json:"status"`
 	LastActivity   *time.Time `json:"last_activity,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
+	// Generation is the workshop token generation this seat was assigned
+	// (or its code reissued) with; the workspace tokens of this seat carry
+	// it, and the relay accepts a learner token only when they are equal.
+	Generation int64 `json:"generation"`
+}
+
+// PendingRevoke is a revoke or reissue that the workshop's host has not yet
+// confirmed: until it does, the reconciler retries telling the agent to
+// refuse the seat's workspace tokens below MinGeneration and to close their
+// connections (and, with Reset, to give the seat a fresh workspace).
+type PendingRevoke struct {
+	WorkshopID string `json:"workshop_id"`
+	Seat       int    `json:"seat"`
+	// RegistrationID is the learner revoked (a reset saves their home
+	// first) or whose code was reissued.
+	RegistrationID string    `json:"registration_id"`
+	MinGeneration  int64     `json:"min_generation"`
+	Reset          bool      `json:"reset"`
+	Attempts       int       `json:"attempts"`
+	LastError      string    `json:"last_error,omitempty"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // RegistrationView is a registration with its seat, for the instructor.
@@ -226,12 +248,32 @@ type Store interface {
 	GetRegistrationByAccessCode(ctx context.Context, code string) (*Registration, error)
 	ListRegistrations(ctx context.Context, workshopID string) ([]RegistrationView, error)
 	// RevokeRegistration marks the registration revoked and frees its seat.
-	RevokeRegistration(ctx context.Context, workshopID, registrationID string) error
+	// When it held a seat, it takes the workshop's next token generation and
+	// records, in the same transaction, a pending revoke (Reset) of that
+	// seat with it as MinGeneration, which it returns; otherwise nil.
+	RevokeRegistration(ctx context.Context, workshopID, registrationID string) (*PendingRevoke, error)
+	// ReissueAccessCode gives a registration that is not revoked a new
+	// access code (empty: a fresh one), so the old one stops working. When
+	// it holds a seat, the seat takes the workshop's next token generation
+	// and a pending revoke (no Reset) records it, in the same transaction.
+	// A revoked registration is ErrRevoked.
+	ReissueAccessCode(ctx context.Context, workshopID, registrationID, code string) (*Registration, *PendingRevoke, error)
+	// TokenGeneration is the workshop's current token generation: every
+	// seat assignment, revoke and reissue so far has a value <= it.
+	TokenGeneration(ctx context.Context, workshopID string) (int64, error)
+	// ListPendingRevokes returns the workshop's unconfirmed revokes, by seat.
+	ListPendingRevokes(ctx context.Context, workshopID string) ([]PendingRevoke, error)
+	// ConfirmRevoke removes the pending revoke of a seat if its
+	// MinGeneration is still minGeneration (a newer one stays pending).
+	ConfirmRevoke(ctx context.Context, workshopID string, seat int, minGeneration int64) error
+	// FailRevoke counts a failed attempt of a pending revoke, with its error.
+	FailRevoke(ctx context.Context, workshopID string, seat int, minGeneration int64, msg string) error
 
 	// AssignSeat gives the registration a seat, atomically: the lowest free
 	// seat number in 1..workshop.Seats, never one another registration
 	// holds, under any concurrency. Calling it again returns the same seat.
-	// No free seat is ErrFull; a revoked registration is ErrRevoked.
+	// No free seat is ErrFull; a revoked registration is ErrRevoked. A new
+	// seat takes the workshop's next token generation.
 	AssignSeat(ctx context.Context, registrationID string) (*Seat, error)
 	GetSeat(ctx context.Context, workshopID string, seat int) (*Seat, error)
 	ListSeats(ctx context.Context, workshopID string) ([]Seat, error)

@@ -52,11 +52,18 @@ type Claims struct {
 	// Role is "learner" (default), "viewer" (read-only terminal) or
 	// "instructor" (may take over).
 	Role string `json:"role,omitempty"`
+	// Gen is the workshop token generation the token was issued at: for a
+	// learner, the generation of the seat assignment (store.Seat); for an
+	// instructor, the workshop's current one. A revoke or reissue raises the
+	// seat's minimum generation above every token issued before it, so
+	// "issued before the revoke" is an integer comparison that cannot tie.
+	Gen int64 `json:"gen"`
 	jwt.RegisteredClaims
 }
 
-// Issue signs a workspace token for a seat with the workshop's derived key.
-func Issue(key []byte, workshopID string, seat int, role string, ttl time.Duration, now time.Time) (string, time.Time, error) {
+// Issue signs a workspace token for a seat, at token generation gen, with
+// the workshop's derived key.
+func Issue(key []byte, workshopID string, seat int, role string, gen int64, ttl time.Duration, now time.Time) (string, time.Time, error) {
 	if role == "" {
 		role = "learner"
 	}
@@ -65,6 +72,7 @@ func Issue(key []byte, workshopID string, seat int, role string, ttl time.Durati
 		WorkshopID: workshopID,
 		Seat:       seat,
 		Role:       role,
+		Gen:        gen,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   workshopID + "/" + strconv.Itoa(seat),

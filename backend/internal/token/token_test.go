@@ -17,7 +17,7 @@ func TestWorkspaceToken(t *testing.T) {
 	if string(keyA) == string(keyB) {
 		t.Fatal("workshop keys must differ per workshop")
 	}
-	tok, exp, err := Issue(keyA, "wsa", 3, "", 15*time.Minute, now)
+	tok, exp, err := Issue(keyA, "wsa", 3, "", 7, 15*time.Minute, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestWorkspaceToken(t *testing.T) {
 			t.Parallel()
 			c, err := Verify(tt.key, tt.tok, tt.ws, tt.seat, tt.at)
 			if tt.wantErr == nil {
-				if err != nil || c.Role != "learner" {
+				if err != nil || c.Role != "learner" || c.Gen != 7 {
 					t.Fatalf("err=%v claims=%+v", err, c)
 				}
 				return

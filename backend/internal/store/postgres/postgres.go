@@ -534,30 +534,12 @@ func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]sto
 	return out, mapErr("list registrations", rows.Err())
 }
 
-// RevokeRegistration implements store.Store; revoking twice is a no-op.
-func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registrationID string) error {
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := lockWorkshop(ctx, tx, workshopID); err != nil {
-			return fmt.Errorf("revoke registration: %w", err)
-		}
-		tag, err := tx.Exec(ctx, `UPDATE registrations SET revoked_at = COALESCE(revoked_at, $3)
-			WHERE id = $1 AND workshop_id = $2`, registrationID, workshopID, now())
-		if err != nil {
-			return mapErr("revoke registration", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("revoke registration: %w", store.ErrNotFound)
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE registration_id = $1`, registrationID)
-		return mapErr("revoke registration", err)
-	})
-}
-
 // ---- seats -----------------------------------------------------------------
 
 func scanSeat(row pgx.Row) (*store.Seat, error) {
 	var st store.Seat
-	if err := row.Scan(&st.ID, &st.WorkshopID, &st.RegistrationID, &st.Seat, &st.Status, &st.LastActivity, &st.CreatedAt); err != nil {
+	if err := row.Scan(&st.ID, &st.WorkshopID, &st.RegistrationID, &st.Seat, &st.Status, &st.LastActivity, &st.CreatedAt,
+		&st.Generation); err != nil {
 		return nil, err
 	}
 	st.LastActivity, st.CreatedAt = store.UTCPtr(st.LastActivity), st.CreatedAt.UTC()
@@ -628,9 +610,13 @@ const assignSQL = `WITH reg AS (
 			CROSS JOIN LATERAL generate_series(1, w.seats) AS g(n)
 		WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.workshop_id = reg.workshop_id AND s.seat = g.n)
 		ORDER BY g.n LIMIT 1
+	), bump AS (
+		UPDATE workshops w SET token_generation = w.token_generation + 1 FROM reg, free
+		WHERE w.id = reg.workshop_id AND NOT EXISTS (SELECT 1 FROM existing)
+		RETURNING w.token_generation AS gen
 	), ins AS (
-		INSERT INTO sessions (id, workshop_id, registration_id, seat, status, created_at)
-		SELECT $2::text, reg.workshop_id, reg.id, free.n, 'assigned', $3::timestamptz FROM reg, free
+		INSERT INTO sessions (id, workshop_id, registration_id, seat, status, created_at, generation)
+		SELECT $2::text, reg.workshop_id, reg.id, free.n, 'assigned', $3::timestamptz, bump.gen FROM reg, free, bump
 		WHERE NOT EXISTS (SELECT 1 FROM existing)
 		RETURNING ` + query.SeatCols + `
 	)

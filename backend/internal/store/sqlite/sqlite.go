@@ -565,28 +565,12 @@ func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]sto
 	return out, mapErr("list registrations", rows.Err())
 }
 
-// RevokeRegistration implements store.Store; revoking twice is a no-op.
-func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registrationID string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE registrations SET revoked_at = COALESCE(revoked_at, ?)
-			WHERE id = ? AND workshop_id = ?`, enc(now()), registrationID, workshopID)
-		if err != nil {
-			return mapErr("revoke registration", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("revoke registration: %w", store.ErrNotFound)
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM sessions WHERE registration_id = ?`, registrationID)
-		return mapErr("revoke registration", err)
-	})
-}
-
 // ---- seats -----------------------------------------------------------------
 
 func scanSeat(row scanner) (*store.Seat, error) {
 	var st store.Seat
 	if err := row.Scan(&st.ID, &st.WorkshopID, &st.RegistrationID, &st.Seat, &st.Status,
-		nullTimeCol{&st.LastActivity}, timeCol{&st.CreatedAt}); err != nil {
+		nullTimeCol{&st.LastActivity}, timeCol{&st.CreatedAt}, &st.Generation); err != nil {
 		return nil, err
 	}
 	return &st, nil
@@ -645,10 +629,14 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 		if seat == 0 {
 			return fmt.Errorf("assign seat: %w", store.ErrFull)
 		}
+		gen, err := nextGeneration(ctx, tx, workshopID)
+		if err != nil {
+			return mapErr("assign seat", err)
+		}
 		st := &store.Seat{ID: token.NewID(), WorkshopID: workshopID, RegistrationID: registrationID,
-			Seat: seat, Status: store.SeatAssigned, CreatedAt: now()}
-		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+query.SeatCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			st.ID, st.WorkshopID, st.RegistrationID, st.Seat, st.Status, encp(st.LastActivity), enc(st.CreatedAt))
+			Seat: seat, Status: store.SeatAssigned, CreatedAt: now(), Generation: gen}
+		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+query.SeatCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			st.ID, st.WorkshopID, st.RegistrationID, st.Seat, st.Status, encp(st.LastActivity), enc(st.CreatedAt), st.Generation)
 		if err != nil {
 			return mapErr("assign seat", err)
 		}

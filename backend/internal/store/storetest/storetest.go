@@ -42,6 +42,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Seats", testSeats},
 		{"SeatsRevoke", testSeatsRevoke},
 		{"SeatsShrunk", testSeatsShrunk},
+		{"TokenGenerations", testTokenGenerations},
+		{"ReissueAccessCode", testReissueAccessCode},
+		{"PendingRevokes", testPendingRevokes},
 		{"Events", testEvents},
 		{"Leases", testLeases},
 		{"LeaseExpiry", testLeaseExpiry},
@@ -471,15 +474,17 @@ func testRegister(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 
 	// Revoked: registering again returns the revoked registration.
-	must(t, s.RevokeRegistration(ctx, w.ID, r.ID))
+	revoke(t, s, w.ID, r.ID)
 	again, created, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Email: "lin@example.com"})
 	must(t, err)
 	if created || again.RevokedAt == nil || again.ID != r.ID {
 		t.Fatalf("re-register after revoke: created=%v reg=%+v", created, again)
 	}
-	must(t, s.RevokeRegistration(ctx, w.ID, r.ID)) // idempotent
-	wantErr(t, s.RevokeRegistration(ctx, w2.ID, r.ID), store.ErrNotFound)
-	wantErr(t, s.RevokeRegistration(ctx, w.ID, "nope"), store.ErrNotFound)
+	revoke(t, s, w.ID, r.ID) // idempotent
+	_, err = s.RevokeRegistration(ctx, w2.ID, r.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.RevokeRegistration(ctx, w.ID, "nope")
+	wantErr(t, err, store.ErrNotFound)
 }
 
 func testRegisterFull(t *testing.T, s store.Store) {
@@ -502,7 +507,7 @@ func testRegisterFull(t *testing.T, s store.Store) {
 	}
 
 	// Revoking frees the place.
-	must(t, s.RevokeRegistration(ctx, w.ID, r1.ID))
+	revoke(t, s, w.ID, r1.ID)
 	n, err = s.SeatsUsed(ctx, w.ID)
 	must(t, err)
 	equal(t, "seats used after revoke", n, 1)
@@ -588,7 +593,7 @@ func testSeatsRevoke(t *testing.T, s store.Store) {
 		equal(t, "seat", st.Seat, i+1)
 		regs = append(regs, r)
 	}
-	must(t, s.RevokeRegistration(ctx, w.ID, regs[1].ID))
+	revoke(t, s, w.ID, regs[1].ID)
 	_, err := s.AssignSeat(ctx, regs[1].ID)
 	wantErr(t, err, store.ErrRevoked)
 	_, err = s.GetSeat(ctx, w.ID, 2)

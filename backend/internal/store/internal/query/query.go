@@ -18,7 +18,8 @@ const (
 	starts_at, ends_at, lab_guide, provisioner, agent_url, agent_token, attempts, next_attempt_at,
 	created_at, updated_at, deleted_at, disk_mb, egress_allow, agent_cert`
 	RegistrationCols = `id, workshop_id, name, email, access_code, created_at, revoked_at`
-	SeatCols         = `id, workshop_id, registration_id, seat, status, last_activity, created_at`
+	SeatCols         = `id, workshop_id, registration_id, seat, status, last_activity, created_at, generation`
+	RevokeCols       = `workshop_id, seat, registration_id, min_generation, reset, attempts, last_error, created_at, updated_at`
 	VMCols           = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at`
 )
 
