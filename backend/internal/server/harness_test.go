@@ -60,7 +60,11 @@ type fakeAgent struct {
 	// restarted_at.
 	down      map[string]bool
 	restarted map[string]time.Time
-	srv       *httptest.Server
+	// minGens are the minimum generations disconnects asked for, in order.
+	minGens []int64
+	// failDisconnects is how many disconnects still fail with a 500.
+	failDisconnects int
+	srv             *httptest.Server
 }
 
 // setSeat sets what the fake agent says of seat key ("ws/n").
@@ -122,12 +126,29 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST /vms/{ws}/{seat}/disconnect", func(w http.ResponseWriter, r *http.Request) {
+		var req agentclient.DisconnectRequest
+		json.NewDecoder(r.Body).Decode(&req)
 		a.mu.Lock()
+		if a.failDisconnects > 0 {
+			a.failDisconnects--
+			a.mu.Unlock()
+			http.Error(w, "agent is busy", http.StatusInternalServerError)
+			return
+		}
 		a.disconnects = append(a.disconnects, r.PathValue("ws")+"/"+r.PathValue("seat"))
+		a.minGens = append(a.minGens, req.MinGeneration)
 		a.mu.Unlock()
-		json.NewEncoder(w).Encode(agentclient.DisconnectResult{Closed: 1})
+		json.NewEncoder(w).Encode(agentclient.DisconnectResult{Closed: 1, MinGeneration: req.MinGeneration})
 	})
 	// The proxy echoes what reached it, so relay tests can see the path.
+	// files/stream stands for a long transfer: it answers at once and
+	// then holds the connection until the client (the relay) goes.
+	mux.HandleFunc("/proxy/{ws}/{seat}/files/stream", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "streaming\n")
+		http.NewResponseController(w).Flush()
+		<-r.Context().Done()
+	})
 	mux.HandleFunc("/proxy/{ws}/{seat}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		down := a.down[r.PathValue("ws")+"/"+r.PathValue("seat")]
