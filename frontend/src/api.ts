@@ -87,6 +87,9 @@ export interface Seat {
   last_activity?: string | null;
   /** When the seat's machine was last restarted in place (files kept). */
   restarted_at?: string | null;
+  /** A revoke or code reissue of this seat that its host has not confirmed yet (it is retried). */
+  revoke_pending?: boolean;
+  revoke_error?: string;
 }
 
 export interface Registration {
@@ -115,6 +118,23 @@ export interface SeatToken {
 export interface RegisterResult {
   access_code: string;
   workshop: { id: string; name: string };
+}
+
+/** The answer to a revoke: null when the host confirmed it at once. */
+export interface RevokeResult {
+  revoke_pending: boolean;
+  seat?: number;
+  error?: string;
+}
+
+/** A reissued access code, shown to the instructor once. */
+export interface ReissueResult {
+  registration_id: string;
+  email: string;
+  access_code: string;
+  seat?: number;
+  revoke_pending: boolean;
+  error?: string;
 }
 
 export interface JoinResult {
@@ -385,8 +405,13 @@ export const workshops = {
     request<{ registrations: Registration[] | null }>(`/api/workshops/${enc(id)}/registrations`, { signal }).then(
       (r) => r.registrations ?? [],
     ),
+  /** 204 (confirmed by the host) resolves to null; 202 to the pending revoke. */
   revoke: (id: string, registrationId: string) =>
-    request(`/api/workshops/${enc(id)}/registrations/${enc(registrationId)}`, { method: 'DELETE', as: 'none' }),
+    request<RevokeResult | undefined>(`/api/workshops/${enc(id)}/registrations/${enc(registrationId)}`, {
+      method: 'DELETE',
+    }).then((r) => r ?? null),
+  reissue: (id: string, registrationId: string) =>
+    request<ReissueResult>(`/api/workshops/${enc(id)}/registrations/${enc(registrationId)}/reissue`, { method: 'POST' }),
   seatToken: (id: string, seat: number, mode: 'ro' | 'rw') =>
     request<SeatToken>(`/api/workshops/${enc(id)}/seats/${seat}/token`, { body: { mode } }),
   streamUrl: (id: string) => `/api/workshops/${enc(id)}/stream`,

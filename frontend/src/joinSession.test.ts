@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { JoinSession } from './joinSession';
+import { JoinSession, REISSUED } from './joinSession';
 import { mockFetch } from './test/fetchMock';
 
 const ready = (token: string, inMs: number) => ({
@@ -64,6 +64,17 @@ describe('JoinSession fatal errors', () => {
     await expect(s.getToken(true)).rejects.toThrow('revoked');
     expect(seen).toEqual(['your access to this workshop was revoked by the instructor']);
     expect(s.fatal).toMatch(/revoked/);
+  });
+
+  it('explains that a code that stopped working was reissued', async () => {
+    mockFetch({
+      'POST /api/join': () => ({ status: 404, body: { error: { code: 'not_found', message: 'this access code is not valid' } } }),
+    });
+    const s = new JoinSession('OLD');
+    const seen: string[] = [];
+    s.onFatal((m) => seen.push(m));
+    await expect(s.getToken(true)).rejects.toThrow();
+    expect(seen).toEqual([REISSUED]);
   });
 });
 

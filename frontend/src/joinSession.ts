@@ -15,6 +15,10 @@ export function endingOf(r: JoinResult | null, err?: unknown): Ending | null {
 
 const EARLY_MS = 60_000; // refresh this long before expiry
 
+/** Why a code that worked is refused now: the instructor reissued it. */
+export const REISSUED =
+  'This access code no longer works: your instructor has given you a new one. Open your workspace with the new code.';
+
 export class JoinSession {
   readonly accessCode: string;
   private token: string | null = null;
@@ -103,7 +107,8 @@ export class JoinSession {
           // Revoked (403), unknown code (404), workshop over (410): retrying cannot help.
           const ending = endingOf(null, err);
           if (ending) this.setEnding(ending);
-          if (err instanceof ApiError && [403, 404, 410].includes(err.status)) this.fail(err.message);
+          if (err instanceof ApiError && err.status === 404) this.fail(REISSUED);
+          else if (err instanceof ApiError && [403, 410].includes(err.status)) this.fail(err.message);
           throw err;
         })
         .finally(() => {

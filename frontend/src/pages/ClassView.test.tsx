@@ -166,4 +166,51 @@ describe('class view', () => {
     await waitFor(() => expect(calls.some((c) => c.method === 'DELETE' && c.url === '/api/workshops/w1/registrations/r1')).toBe(true));
     await waitFor(() => expect(screen.queryByTestId('terminal-stub')).toBeNull());
   });
+
+  it('reissues a learner\'s code and shows the new one once', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    const user = userEvent.setup();
+    const { calls } = mockFetch({
+      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'running' } }),
+      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
+      'GET /api/workshops/w1/registrations': () => ({
+        body: {
+          registrations: [
+            { id: 'r1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', revoked_at: null, seat: 1, seat_status: 'connected' },
+          ],
+        },
+      }),
+      'POST /api/workshops/w1/registrations/r1/reissue': () => ({
+        body: { registration_id: 'r1', email: 'ada@example.com', access_code: 'NEWCODE347', seat: 1, revoke_pending: false },
+      }),
+    });
+    renderView();
+    await user.click(await screen.findByText(/Learners \(1\)/));
+    const row = (await screen.findByText('ada@example.com', { selector: 'td' })).closest('tr')!;
+    await user.click(within(row).getByRole('button', { name: 'New code' }));
+    const confirm = screen.getByRole('dialog');
+    expect(confirm).toHaveTextContent('stops working at once');
+    expect(calls.some((c) => c.url.endsWith('/reissue'))).toBe(false);
+    await user.click(within(confirm).getByRole('button', { name: 'Issue a new code' }));
+    expect(await screen.findByTestId('reissued-code')).toHaveTextContent('NEWC-ODE3-47');
+    expect(calls.filter((c) => c.method === 'POST' && c.url === '/api/workshops/w1/registrations/r1/reissue')).toHaveLength(1);
+    await user.click(screen.getByRole('button', { name: 'Done' }));
+    await waitFor(() => expect(screen.queryByTestId('reissued-code')).toBeNull());
+  });
+
+  it('marks a seat whose revoke the workshop machine has not confirmed', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    mockFetch({
+      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'running' } }),
+      'GET /api/workshops/w1/seats': () => ({
+        body: { seats: [seats[0], seats[1], { seat: 3, status: 'empty', revoke_pending: true, revoke_error: 'agent unreachable' }] },
+      }),
+      'GET /api/workshops/w1/registrations': () => ({ body: { registrations: [] } }),
+    });
+    renderView();
+    const pending = await screen.findByText('revoke pending');
+    expect(pending.closest('[data-seat]')).toHaveAttribute('data-seat', '3');
+    expect(pending).toHaveAttribute('title', 'agent unreachable');
+    expect(screen.getAllByText('revoke pending')).toHaveLength(1);
+  });
 });

@@ -5,9 +5,11 @@ import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import {
   WorkspaceClient,
   errorMessage,
+  workspaceLink,
   workshops,
   type ClassSnapshot,
   type ProvisionStep,
+  type ReissueResult,
   type Registration,
   type Seat,
   type SeatToken,
@@ -17,11 +19,12 @@ import {
 import { useAction, useAsync, useInterval, useNow } from '../hooks';
 import { Link, navigate } from '../router';
 import { TopBar } from '../components/TopBar';
-import { Button, ConfirmDialog, ErrorBox, Spinner, StatusBadge } from '../components/ui';
+import { Button, ConfirmDialog, CopyButton, ErrorBox, Modal, Spinner, StatusBadge } from '../components/ui';
 import { WorkshopActions } from '../components/WorkshopActions';
 import { ShareButton } from '../components/SharePanel';
 import { formatDateTime, formatDuration, formatSchedule, isoToLocalInput, localInputToISO, parseDate, timeAgo } from '../format';
 import { TerminalTabs } from '../terminal/TerminalTabs';
+import { groupCode } from '../accessCode';
 
 type LiveMode = 'connecting' | 'live' | 'polling';
 
@@ -172,6 +175,11 @@ export function SeatGrid({
                 <span className={`dot dot-seat-${s.status}`} aria-hidden="true" />
                 {seatLabel(s, now)}
               </span>
+              {s.revoke_pending && (
+                <span className="seat-pending small" title={s.revoke_error || 'Waiting for the workshop machine to confirm'}>
+                  revoke pending
+                </span>
+              )}
               <span className="seat-activity muted small">{taken ? timeAgo(s.last_activity, now) : ''}</span>
             </button>
           </li>
@@ -181,11 +189,70 @@ export function SeatGrid({
   );
 }
 
+/**
+ * Reissues a learner's access code: asks first, then shows the new code once.
+ * The old code and its live connections stop at once.
+ */
+function ReissueDialog({
+  workshopId,
+  registrationId,
+  name,
+  onClose,
+}: {
+  workshopId: string;
+  registrationId: string;
+  name: string;
+  onClose: (changed: boolean) => void;
+}) {
+  const [done, setDone] = useState<ReissueResult | null>(null);
+  const reissue = useAction(async () => {
+    setDone(await workshops.reissue(workshopId, registrationId));
+  });
+  if (!done) {
+    return (
+      <ConfirmDialog
+        title={`New access code for ${name}?`}
+        confirmLabel="Issue a new code"
+        busy={reissue.busy}
+        error={reissue.error}
+        onCancel={() => onClose(false)}
+        onConfirm={() => void reissue.run()}
+      >
+        <p>Their current code stops working at once and its open terminals close. They keep their seat and files.</p>
+      </ConfirmDialog>
+    );
+  }
+  return (
+    <Modal title={`New access code for ${name}`} onClose={() => onClose(true)}>
+      <p>Give this code to {name}. It is shown only now.</p>
+      <p className="access-code" data-testid="reissued-code">
+        {groupCode(done.access_code)}
+      </p>
+      <div className="btn-row">
+        <CopyButton text={groupCode(done.access_code)} label="Copy code" />
+        <CopyButton text={workspaceLink(done.access_code)} label="Copy link" />
+      </div>
+      {done.revoke_pending && (
+        <p className="notice small">
+          The workshop machine has not confirmed yet that the old code's connections are closed; it is retried
+          {done.error ? ` (${done.error})` : ''}.
+        </p>
+      )}
+      <div className="dialog-actions">
+        <Button variant="primary" onClick={() => onClose(true)} autoFocus>
+          Done
+        </Button>
+      </div>
+    </Modal>
+  );
+}
+
 function SeatWatcher({ workshopId, seat, onClose, onRevoked }: { workshopId: string; seat: Seat; onClose: () => void; onRevoked: () => void }) {
   const [mode, setMode] = useState<'ro' | 'rw'>('ro');
   const [grant, setGrant] = useState<SeatToken | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [confirmRevoke, setConfirmRevoke] = useState(false);
+  const [reissuing, setReissuing] = useState(false);
   const grantRef = useRef<SeatToken | null>(null);
   const modeRef = useRef(mode);
   modeRef.current = mode;
@@ -244,6 +311,9 @@ function SeatWatcher({ workshopId, seat, onClose, onRevoked }: { workshopId: str
               Stop typing (watch only)
             </Button>
           )}
+          <Button small onClick={() => setReissuing(true)} disabled={!seat.registration_id} title="Give the learner a new access code">
+            New code
+          </Button>
           <Button small className="danger-text" onClick={() => setConfirmRevoke(true)} disabled={!seat.registration_id}>
             Revoke
           </Button>
@@ -280,6 +350,14 @@ function SeatWatcher({ workshopId, seat, onClose, onRevoked }: { workshopId: str
         >
           <p>Their access code stops working and their seat is freed. Their files are removed.</p>
         </ConfirmDialog>
+      )}
+      {reissuing && seat.registration_id && (
+        <ReissueDialog
+          workshopId={workshopId}
+          registrationId={seat.registration_id}
+          name={seat.learner_name || seat.learner_email || 'this learner'}
+          onClose={() => setReissuing(false)}
+        />
       )}
     </section>
   );
@@ -336,6 +414,7 @@ function Learners({ workshopId, seatsKey, onChange }: { workshopId: string; seat
   const regs = useAsync((signal) => workshops.registrations(workshopId, signal), [workshopId, seatsKey]);
   useInterval(regs.reload, 15_000);
   const [confirm, setConfirm] = useState<Registration | null>(null);
+  const [reissue, setReissue] = useState<Registration | null>(null);
   const revoke = useAction(async (r: Registration) => {
     await workshops.revoke(workshopId, r.id);
     setConfirm(null);
@@ -373,9 +452,14 @@ function Learners({ workshopId, seatsKey, onChange }: { workshopId: string; seat
                 <td>{r.revoked_at ? <StatusBadge status="revoked" /> : r.seat ? `#${r.seat} · ${r.seat_status ?? ''}` : 'not seated yet'}</td>
                 <td>
                   {!r.revoked_at && (
-                    <Button small className="danger-text" onClick={() => setConfirm(r)}>
-                      Revoke
-                    </Button>
+                    <div className="btn-row tight">
+                      <Button small onClick={() => setReissue(r)} title="Give the learner a new access code">
+                        New code
+                      </Button>
+                      <Button small className="danger-text" onClick={() => setConfirm(r)}>
+                        Revoke
+                      </Button>
+                    </div>
                   )}
                 </td>
               </tr>
@@ -395,6 +479,17 @@ function Learners({ workshopId, seatsKey, onChange }: { workshopId: string; seat
         >
           <p>Their access code stops working and their seat is freed.</p>
         </ConfirmDialog>
+      )}
+      {reissue && (
+        <ReissueDialog
+          workshopId={workshopId}
+          registrationId={reissue.id}
+          name={reissue.name || reissue.email}
+          onClose={(changed) => {
+            setReissue(null);
+            if (changed) onChange();
+          }}
+        />
       )}
     </details>
   );

@@ -4,7 +4,7 @@ import { navigate } from '../router';
 import { PlainPage } from '../components/TopBar';
 import { Button, ErrorBox, Spinner } from '../components/ui';
 import { formatDuration } from '../format';
-import { rememberAccessCode } from './Register';
+import { rememberAccessCode } from '../learnerCodes';
 import { endingOf, JoinSession } from '../joinSession';
 import { EndedNotice } from '../workspace/EndOfClass';
 
@@ -157,7 +157,8 @@ export function JoinPage({ accessCode }: { accessCode: string }) {
           <h1>Cannot open the workspace</h1>
           <ErrorBox error={errorMessage(error)} onRetry={() => setAttempt((a) => a + 1)} />
           <p className="muted small">
-            Check your access code, or <a href="/join">register again</a> with the workshop code.
+            Check your access code. If your instructor gave you a new one, <a href="/w">enter it here</a>; the old one no
+            longer works. Lost it? Ask your instructor for a new code.
           </p>
         </div>
       </PlainPage>

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { act, render, screen, waitFor } from '@testing-library/react';
+import { act, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { App } from '../App';
 import { navigate } from '../router';
@@ -80,5 +80,54 @@ describe('learner registration and join', () => {
     render(<App />);
     expect(await screen.findByRole('alert')).toHaveTextContent('No registration has this access code.');
     expect(screen.getByRole('heading', { name: 'Cannot open the workspace' })).toBeInTheDocument();
+  });
+
+  it('never gets an existing code from the server, but shows the one this browser registered', async () => {
+    const user = userEvent.setup();
+    let n = 0;
+    mockFetch({
+      'POST /api/register': () =>
+        n++ === 0
+          ? { status: 201, body: { access_code: 'ACC-123', workshop: { id: 'w1', name: 'Intro to Go' } } }
+          : apiError(409, 'already_registered', 'ada@example.com is already registered for this workshop.'),
+    });
+    window.history.replaceState(null, '', '/join/WK-42');
+    const first = render(<App />);
+    await user.type(screen.getByLabelText('Your name'), 'Ada');
+    await user.type(screen.getByLabelText('Email'), 'ada@example.com');
+    await user.click(screen.getByRole('button', { name: 'Get my access code' }));
+    expect(await screen.findByTestId('access-code')).toHaveTextContent('ACC-123');
+    first.unmount();
+
+    // A refresh (or a second tab) of the join link shows it again.
+    const second = render(<App />);
+    expect(await screen.findByTestId('access-code')).toHaveTextContent('ACC-123');
+    expect(screen.getByText(/You registered from this browser/)).toBeInTheDocument();
+
+    // Registering the same email again: the server answers 409; the code comes from this browser.
+    await user.click(screen.getByRole('button', { name: 'Register someone else' }));
+    await user.type(screen.getByLabelText('Your name'), 'Ada');
+    await user.type(screen.getByLabelText('Email'), 'ADA@example.com');
+    await user.click(screen.getByRole('button', { name: 'Get my access code' }));
+    expect(await screen.findByTestId('access-code')).toHaveTextContent('ACC-123');
+    expect(n).toBe(2);
+    second.unmount();
+  });
+
+  it('tells a learner registered elsewhere to use their code or ask the instructor', async () => {
+    const user = userEvent.setup();
+    mockFetch({
+      'POST /api/register': () => apiError(409, 'already_registered', 'lea@example.com is already registered for this workshop.'),
+    });
+    window.history.replaceState(null, '', '/join/WK-42');
+    render(<App />);
+    await user.type(screen.getByLabelText('Your name'), 'Mallory');
+    await user.type(screen.getByLabelText('Email'), 'lea@example.com');
+    await user.click(screen.getByRole('button', { name: 'Get my access code' }));
+    const box = await screen.findByTestId('already-registered');
+    expect(box).toHaveTextContent('already registered');
+    expect(box).toHaveTextContent('instructor');
+    expect(within(box).getByRole('link', { name: 'Enter your access code' })).toHaveAttribute('href', '/w');
+    expect(screen.queryByTestId('access-code')).toBeNull();
   });
 });

@@ -1,28 +1,48 @@
 import { useState, type FormEvent } from 'react';
-import { learner, workspaceLink, type RegisterResult } from '../api';
+import { ApiError, learner, workspaceLink, type RegisterResult } from '../api';
 import { useAction } from '../hooks';
 import { Link } from '../router';
 import { PlainPage } from '../components/TopBar';
 import { Button, CopyButton, ErrorBox } from '../components/ui';
 import { groupCode } from '../accessCode';
+import { rememberRegistration, rememberedRegistration } from '../learnerCodes';
 
-export function rememberAccessCode(code: string) {
-  try {
-    localStorage.setItem('clarateach.access', code);
-  } catch {
-    /* private mode */
-  }
+interface Shown extends RegisterResult {
+  /** Found in this browser rather than just created. */
+  remembered?: boolean;
+}
+
+function fromMemory(code: string, email?: string): Shown | null {
+  const r = code ? rememberedRegistration(code, email) : null;
+  return r ? { access_code: r.accessCode, workshop: r.workshop, remembered: true } : null;
 }
 
 export function RegisterPage({ code: initialCode }: { code: string }) {
   const [code, setCode] = useState(initialCode);
   const [name, setName] = useState('');
   const [email, setEmail] = useState('');
-  const [result, setResult] = useState<RegisterResult | null>(null);
+  // A refresh or a second tab shows the code this browser registered with.
+  const [result, setResult] = useState<Shown | null>(() => fromMemory(initialCode));
+  const [already, setAlready] = useState<string | null>(null);
   const { run, busy, error } = useAction(async () => {
-    const r = await learner.register({ workshop_code: code.trim(), name: name.trim(), email: email.trim() });
-    rememberAccessCode(r.access_code);
-    setResult(r);
+    setAlready(null);
+    try {
+      const r = await learner.register({ workshop_code: code.trim(), name: name.trim(), email: email.trim() });
+      rememberRegistration(code, email, r);
+      setResult(r);
+    } catch (err) {
+      // The server never hands out an existing code; this browser may know it.
+      if (err instanceof ApiError && err.code === 'already_registered') {
+        const known = fromMemory(code, email);
+        if (known) {
+          setResult(known);
+          return;
+        }
+        setAlready(err.message);
+        return;
+      }
+      throw err;
+    }
   });
 
   const submit = (e: FormEvent) => {
@@ -37,7 +57,10 @@ export function RegisterPage({ code: initialCode }: { code: string }) {
       <PlainPage>
         <div className="card stack registered">
           <h1>You're in: {result.workshop.name}</h1>
-          <p>This is your personal access code. Keep it: it opens your workspace from any browser.</p>
+          <p>
+            {result.remembered ? 'You registered from this browser. ' : ''}This is your personal access code. Keep it: it opens your
+            workspace from any browser, and it is shown only here.
+          </p>
           <p className="access-code" data-testid="access-code">
             {groupCode(result.access_code)}
           </p>
@@ -51,6 +74,11 @@ export function RegisterPage({ code: initialCode }: { code: string }) {
           <Link to={path} className="btn btn-primary btn-large" autoFocus>
             Open my workspace
           </Link>
+          {result.remembered && (
+            <Button small onClick={() => setResult(null)}>
+              Register someone else
+            </Button>
+          )}
         </div>
       </PlainPage>
     );
@@ -83,6 +111,14 @@ export function RegisterPage({ code: initialCode }: { code: string }) {
             <input name="email" type="email" value={email} onChange={(e) => setEmail(e.target.value)} required autoComplete="email" />
           </label>
           <ErrorBox error={error} />
+          {already && (
+            <div className="notice stack" role="alert" data-testid="already-registered">
+              <p>{already}</p>
+              <p className="small">
+                <Link to="/w">Enter your access code</Link>. Lost it? Your instructor can give you a new one.
+              </p>
+            </div>
+          )}
           <Button type="submit" variant="primary" busy={busy}>
             Get my access code
           </Button>
