@@ -12,14 +12,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/server"
 	"github.com/clarateach/backend/internal/terminal"
 )
 
-// running registers an instructor and starts a workshop of seats seats;
-// it returns the instructor's token, the workshop id and its code.
+// running signs in the first admin and starts a workshop of seats seats;
+// it returns the admin's token, the workshop id and its code.
 func (e *localEnv) running(ctx context.Context, t *testing.T, seats int) (inst, wsID, code string) {
 	t.Helper()
-	_, m := e.c.do("POST", "/api/auth/register", "", map[string]string{"email": "teach@example.com", "password": "a long password", "name": "Teacher"})
+	if _, _, err := server.EnsureAdmin(ctx, e.st, "root@example.com", "a long password", "Root"); err != nil {
+		t.Fatal(err)
+	}
+	_, m := e.c.do("POST", "/api/auth/login", "", map[string]string{"email": "root@example.com", "password": "a long password"})
 	inst = m["token"].(string)
 	status, m := e.c.do("POST", "/api/workshops", inst, map[string]any{"name": "Revokes", "seats": seats})
 	if status != 201 {
