@@ -27,7 +27,7 @@ export function mockFetch(routes: Record<string, Handler>) {
     const handler = routes[`${method} ${path}`] ?? routes[`${method} ${path.split('?')[0]}`];
     // Every page probes GET /health once (the isolation banner): it is not one
     // of the calls a test makes unless the test routes it.
-    if (handler || path !== '/health') calls.push(call);
+    if (path !== '/health' || `GET ${path}` in routes) calls.push(call);
     if (!handler) {
       return new Response(JSON.stringify({ error: { code: 'not_found', message: `no mock for ${method} ${path}` } }), {
         status: 404,
