@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/server"
 	"github.com/clarateach/backend/internal/store"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -205,5 +207,68 @@ func TestAccessCodesAreLongAndOldOnesStillJoin(t *testing.T) {
 	}
 	if r := e.call("POST", "/api/join", "", map[string]string{"access_code": "acde-fghjkm"}); r.Status != http.StatusOK {
 		t.Fatalf("old 10-character code: %d %s", r.Status, r.Body)
+	}
+}
+
+// While a guessing address's wrong answers are held in the tarpit (here:
+// forever), its extra wrong codes are answered 429 at once and a valid code
+// from the same address is still served at once.
+func TestHeldWrongCodesNeverBlockAValidOne(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite")
+	inst := e.instructor("t@example.com")
+	_, wcode := e.workshop(inst, 5)
+	valid := e.call("POST", "/api/register", "", map[string]string{"workshop_code": wcode, "name": "L", "email": "l@example.com"}).json(t)["access_code"].(string)
+	hold := func(ctx context.Context, d time.Duration) error { <-ctx.Done(); return ctx.Err() }
+	srv := httptest.NewServer(server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Sleep: hold}).Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	join := func(ctx context.Context, code string) int {
+		req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/join", strings.NewReader(`{"access_code":"`+code+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for i := 0; i < 11; i++ { // 10 free failures, then one that earns a delay
+		if c := join(ctx, "ACDEACDEAC"); c != http.StatusNotFound {
+			t.Fatalf("wrong code %d: %d", i, c)
+		}
+	}
+	// 8 wrong codes now wait (held); the 9th is answered 429 at once.
+	held := make(chan int, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			for { // a poll below may hold the place this one wanted: try again
+				if c := join(ctx, "ACDEACDEAC"); c != http.StatusTooManyRequests || ctx.Err() != nil {
+					held <- c
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	poll := func() int { // a poll that gets queued gives up after a moment
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		defer pcancel()
+		return join(pctx, "ACDEACDEAC")
+	}
+	for poll() != http.StatusTooManyRequests {
+		if time.Now().After(deadline) {
+			t.Fatal("a wrong code beyond 8 held ones was never answered 429")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := join(context.Background(), valid); c != http.StatusOK {
+		t.Fatalf("valid code while wrong ones are held: %d", c)
+	}
+	cancel()
+	for i := 0; i < 8; i++ {
+		<-held
 	}
 }

@@ -69,8 +69,12 @@ func tooMany(w http.ResponseWriter, r *http.Request, err error) {
 // failures earn, and records the failure. It returns false when r was
 // answered already (too many of the address's wrong answers waiting).
 func (s *Server) wrongCode(w http.ResponseWriter, r *http.Request) bool {
-	turn, err := s.guard.code.Enter(r.Context(), addrKey(s.clientIP(r)))
+	key := addrKey(s.clientIP(r))
+	turn, err := s.guard.code.Enter(r.Context(), key)
 	if err != nil {
+		// Still a failure, whether the client gave up waiting or too
+		// many of its wrong answers were queued.
+		s.guard.code.Record(key, true)
 		tooMany(w, r, err)
 		return false
 	}
