@@ -181,7 +181,7 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		if err != nil {
 			return nil, false, nil, err
 		}
-		ro := agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemonCommand(cfg.DaemonPath), NoNetwork: !cfg.SeatNetwork, WarmSeats: cfg.WarmSeats, OrphanTimeout: cfg.SeatOrphanTimeout, Logger: log}
+		ro := agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: daemonCommand(cfg.DaemonPath), NoNetwork: !cfg.SeatNetwork, WarmSeats: cfg.WarmSeats, DiskMB: cfg.SeatDiskMB, OrphanTimeout: cfg.SeatOrphanTimeout, Logger: log}
 		if cfg.AgentRuntime == "sandbox" || (cfg.AgentRuntime == "" && agent.DefaultRuntime() == "sandbox") {
 			ro.SeatsDir = agent.LocalSeatsDir(stateDir)
 		}

@@ -85,6 +85,10 @@ type Config struct {
 	// demand (WARM_SEATS, default 0), so a workshop's seats are claimed
 	// rather than started.
 	WarmSeats int
+	// SeatDiskMB is the local sandbox seats' home size when a request
+	// gives none (SEAT_DISK_MB, default 0: 2048); -1 turns the seats' disk
+	// limit off, for machines without loop devices.
+	SeatDiskMB int
 	// SeatOrphanTimeout ends a local sandbox seat whose control plane has
 	// been gone that long (SEAT_ORPHAN_TIMEOUT, default 24h; 0 = never).
 	SeatOrphanTimeout time.Duration
@@ -188,8 +192,9 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	rint, rerr := durEnv(env, "RECONCILE_INTERVAL", 2*time.Second)
 	seatNet, nerr := boolEnvDefault(env, "SEAT_NETWORK", true)
 	warm, wserr := intEnv(env, "WARM_SEATS", 0)
+	disk, derr := intEnv(env, "SEAT_DISK_MB", 0)
 	orphan, oerr := durEnv(env, "SEAT_ORPHAN_TIMEOUT", 24*time.Hour)
-	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr, wserr, oerr); err != nil {
+	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr, wserr, derr, oerr); err != nil {
 		return nil, err
 	}
 	if err := loadSignup(c, env); err != nil {
@@ -220,6 +225,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", rint, "reconciler period (env RECONCILE_INTERVAL)")
 	fs.BoolVar(&c.SeatNetwork, "seat-network", seatNet, "give local sandbox seats NAT egress (env SEAT_NETWORK; false = loopback only)")
 	fs.DurationVar(&c.SeatOrphanTimeout, "seat-orphan-timeout", orphan, "a local sandbox seat whose server has been gone this long ends by itself, keeping its home (env SEAT_ORPHAN_TIMEOUT; 0 = never, else at least 1m)")
+	fs.IntVar(&c.SeatDiskMB, "seat-disk-mb", disk, "local sandbox seats' home size in MiB when the workshop sets none (env SEAT_DISK_MB; 0 = 2048, -1 = no disk limit, for machines without loop devices)")
 	fs.IntVar(&c.WarmSeats, "warm-seats", warm, "local sandbox seats kept started ahead of demand, each an idle seat's few MiB (env WARM_SEATS; 0..240)")
 	if err := fs.Parse(o.Args); err != nil {
 		return nil, err
@@ -263,6 +269,9 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	}
 	if c.SeatOrphanTimeout < 0 || (c.SeatOrphanTimeout > 0 && c.SeatOrphanTimeout < time.Minute) {
 		return nil, fmt.Errorf("SEAT_ORPHAN_TIMEOUT must be 0 (never) or at least 1m, not %s", c.SeatOrphanTimeout)
+	}
+	if c.SeatDiskMB < -1 || (c.SeatDiskMB > 0 && c.SeatDiskMB < 64) {
+		return nil, fmt.Errorf("SEAT_DISK_MB must be -1 (no limit), 0 (the default, 2048) or at least 64, not %d", c.SeatDiskMB)
 	}
 	if c.WarmSeats < 0 || c.WarmSeats > 240 {
 		return nil, fmt.Errorf("WARM_SEATS must be between 0 and 240, not %d", c.WarmSeats)

@@ -129,6 +129,16 @@ func TestLoad(t *testing.T) {
 		},
 		{name: "bad PORT", env: map[string]string{"PORT": "eighty"}, wantErr: "PORT must be a whole number"},
 		{name: "bad WARM_SEATS", env: map[string]string{"WARM_SEATS": "500"}, wantErr: "WARM_SEATS must be between 0 and 240"},
+		{name: "bad SEAT_DISK_MB", env: map[string]string{"SEAT_DISK_MB": "10"}, wantErr: "SEAT_DISK_MB must be -1"},
+		{
+			name: "SEAT_DISK_MB off",
+			env:  map[string]string{"SEAT_DISK_MB": "-1"},
+			check: func(t *testing.T, c *Config) {
+				if c.SeatDiskMB != -1 {
+					t.Fatalf("SeatDiskMB = %d", c.SeatDiskMB)
+				}
+			},
+		},
 		{name: "bad GCP_USE_SPOT", env: map[string]string{"GCP_USE_SPOT": "maybe"}, wantErr: "GCP_USE_SPOT must be true or false"},
 		{name: "bad CORS origin", env: map[string]string{"CORS_ORIGINS": "example.com"}, wantErr: "must be an origin"},
 		{name: "bad provisioner", env: map[string]string{"PROVISIONER": "aws"}, wantErr: "PROVISIONER must be local or gcp"},
