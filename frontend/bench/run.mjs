@@ -15,7 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -207,6 +207,16 @@ async function startServer() {
   return { url, stop };
 }
 
+// The machine line every bench prints first (as backend/bench/internal/machine does).
+function machineLine() {
+  const c = cpus();
+  const model = (c[0]?.model || 'unknown CPU').replace(/\s+/g, ' ').trim();
+  const load = loadavg().map((n) => n.toFixed(2)).join(' ');
+  const at = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  return `machine: ${model}, ${c.length} CPUs, load average ${load} at start, kernel ${release()}, node ${process.version}, ${at} UTC`;
+}
+
+console.log(machineLine());
 sizes();
 let base = baseUrl();
 let server = null;

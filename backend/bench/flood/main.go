@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/config"
@@ -349,18 +349,7 @@ func loadAvg() string {
 }
 
 func printMachine() {
-	model := ""
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "model name") {
-				model = strings.TrimSpace(l[strings.Index(l, ":")+1:])
-				break
-			}
-		}
-	}
-	host, _ := os.Hostname()
-	fmt.Printf("machine: %s, %d CPUs (%s), %s %s/%s, RLIMIT_NOFILE %d, load average %s\n", host, runtime.NumCPU(), model,
-		runtime.Version(), runtime.GOOS, runtime.GOARCH, fdlimit.Limit(), loadAvg())
+	fmt.Printf("%s, RLIMIT_NOFILE %d\n", machine.Read(), fdlimit.Limit())
 }
 
 // peakFDs samples the process's open descriptors.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/internal/config"
 	"github.com/clarateach/backend/internal/server"
 	"github.com/clarateach/backend/internal/store"
@@ -37,6 +38,7 @@ func main() {
 	seats := flag.Int("seats", 30, "seats per workshop (workshops = learners/seats)")
 	engine := flag.String("db", "postgres", "postgres or sqlite")
 	flag.Parse()
+	machine.Print()
 	if err := run(*learners, *seats, *engine); err != nil {
 		fmt.Fprintln(os.Stderr, "joinstorm:", err)
 		os.Exit(1)

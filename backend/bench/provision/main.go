@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/provision"
@@ -50,6 +51,7 @@ func main() {
 	rtName := flag.String("runtime", "", "seat runtime: sandbox or process (default: the best available, as `make dev` picks)")
 	conc := flag.Int("concurrency", 0, "concurrent seat creations (0 = the reconciler's default, as the server runs it)")
 	flag.Parse()
+	machine.Print()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *seats, *runs, *rtName, *conc); err != nil {
