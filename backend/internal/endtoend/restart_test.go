@@ -82,13 +82,19 @@ func (p *serverProc) start() {
 	})
 }
 
-// kill SIGKILLs the server: nothing of it runs any more, its seats do.
-func (p *serverProc) kill() {
+// kill sends the server sig (SIGKILL: nothing of it runs any more; SIGINT:
+// Ctrl-C on `make dev`, a clean shutdown) and waits for it to exit; its
+// seats run on.
+func (p *serverProc) kill(sig syscall.Signal) {
 	p.t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		p.t.Fatal(err)
 	}
-	<-p.done
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		p.t.Fatalf("the server did not exit on %s:\n%s", sig, tail(p.logs.String(), 4000))
+	}
 	p.cmd = nil
 }
 
@@ -182,7 +188,13 @@ func shellState(ctx context.Context, term *terminal.Client) (marker, pid string,
 // again, and within 5 s the learner's reconnect lands on the same shell
 // (same PID, marker set) with the file; then the workshop is stopped and
 // started, and the file is back.
-func TestServerSIGKILLKeepsTheSeat(t *testing.T) {
+func TestServerSIGKILLKeepsTheSeat(t *testing.T) { testRestartKeepsTheSeat(t, syscall.SIGKILL) }
+
+// TestServerCtrlCKeepsTheSeat: the same with Ctrl-C (SIGINT) on `make dev`
+// and starting it again.
+func TestServerCtrlCKeepsTheSeat(t *testing.T) { testRestartKeepsTheSeat(t, syscall.SIGINT) }
+
+func testRestartKeepsTheSeat(t *testing.T, sig syscall.Signal) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	p := newServerProc(t)
@@ -221,7 +233,7 @@ func TestServerSIGKILLKeepsTheSeat(t *testing.T) {
 	}
 	term.Close()
 
-	p.kill()
+	p.kill(sig)
 	restarted := time.Now()
 	p.start()
 	var term2 *terminal.Client
