@@ -2,7 +2,8 @@
 # Runs ClaraTeach's benchmarks and prints their figures (nothing is asserted):
 #   join storm (control plane on PostgreSQL), seat start / terminal round trip
 #   and throughput against wetty / idle memory (agent), time to a running
-#   30-seat workshop (local provisioner), web bundle sizes and time to a live
+#   30-seat workshop (local provisioner), archiving and restoring 30 homes of
+#   50 MB (time added to stop and start), web bundle sizes and time to a live
 #   terminal in headless Chromium.
 #
 #   ./scripts/bench-all.sh            all
@@ -15,7 +16,7 @@ if [[ ${1-} == -h || ${1-} == --help ]]; then
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
-BENCHES=${BENCHES:-"joinstorm agent provision web"}
+BENCHES=${BENCHES:-"joinstorm agent provision archive web"}
 want() { [[ " $BENCHES " == *" $1 "* ]]; }
 status=0
 
@@ -30,6 +31,10 @@ fi
 if want provision; then
     echo "=== bench: time to running (30 seats, local provisioner)"
     if [[ -d backend/bench/provision ]]; then (cd backend && go run ./bench/provision) || status=1; else echo "skipped: backend/bench/provision missing"; fi
+fi
+if want archive; then
+    echo "=== bench: saving and restoring homes (30 seats × 50 MB: time added to stop and to start)"
+    if [[ -d backend/bench/archive ]]; then (cd backend && go run ./bench/archive) || status=1; else echo "skipped: backend/bench/archive missing"; fi
 fi
 if want web; then
     echo "=== bench: web bundle sizes and time to a live terminal"
