@@ -44,9 +44,15 @@ describe('request', () => {
     expect(calls[0].headers['Content-Type']).toBe('application/json');
   });
 
-  it('answers undefined for 204', async () => {
-    mockFetch({ 'DELETE /api/workshops/w1/registrations/r1': () => ({ status: 204 }) });
-    await expect(workshops.revoke('w1', 'r1')).resolves.toBeUndefined();
+  it('answers null for a revoke the host confirmed (204), the pending revoke for a 202', async () => {
+    let status = 204;
+    mockFetch({
+      'DELETE /api/workshops/w1/registrations/r1': () =>
+        status === 204 ? { status } : { status, body: { revoke_pending: true, seat: 2, error: 'agent unreachable' } },
+    });
+    await expect(workshops.revoke('w1', 'r1')).resolves.toBeNull();
+    status = 202;
+    await expect(workshops.revoke('w1', 'r1')).resolves.toEqual({ revoke_pending: true, seat: 2, error: 'agent unreachable' });
   });
 
   it('treats a bad JSON success body as an error', async () => {
