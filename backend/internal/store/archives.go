@@ -9,12 +9,12 @@ import (
 // Archive is one saved copy of a learner's home: a tar.gz in the blob
 // store (BlobKey), taken from the seat the registration held.
 type Archive struct {
-	ID             string    `json:"id"`
-	WorkshopID     string    `json:"workshop_id"`
-	RegistrationID string    `json:"registration_id"`
-	Seat           int       `json:"seat"`
-	BlobKey        string    `json:"blob_key"`
-	SizeBytes      int64     `json:"size_bytes"`
+	ID             string `json:"id"`
+	WorkshopID     string `json:"workshop_id"`
+	RegistrationID string `json:"registration_id"`
+	Seat           int    `json:"seat"`
+	BlobKey        string `json:"blob_key"`
+	SizeBytes      int64  `json:"size_bytes"`
 	// Fingerprint is the workspace daemon's cheap summary of the home
 	// when it was archived (an unchanged home is not archived again).
 	Fingerprint string `json:"fingerprint,omitempty"`

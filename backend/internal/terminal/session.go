@@ -46,9 +46,9 @@ type Session struct {
 
 // attachment is one client's position in the session's output.
 type attachment struct {
-	mode     string
-	off      uint64 // offset of the next byte to send to this client
-	paused   bool
+	mode   string
+	off    uint64 // offset of the next byte to send to this client
+	paused bool
 	// resetDue: off was moved (SKIP, or a viewer overtaken by the ring);
 	// the client must be sent RESET at off before any more output.
 	resetDue bool

@@ -41,8 +41,8 @@ type Runtime struct {
 	subnet   netip.Prefix
 	blocked  []netip.Prefix
 	cgroups  *cgroupSet // nil: no limits (rootless without delegation)
-	capacity int // most seats at once (MaxSeats, or slots)
-	slots    int // slot numbers: uid ranges (and /30s), shared host-wide
+	capacity int        // most seats at once (MaxSeats, or slots)
+	slots    int        // slot numbers: uid ranges (and /30s), shared host-wide
 	masks    []string
 
 	starts chan struct{} // bounds seats being started at once
