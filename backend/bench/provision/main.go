@@ -50,17 +50,18 @@ func main() {
 	runs := flag.Int("runs", 5, "workshops started one after the other")
 	rtName := flag.String("runtime", "", "seat runtime: sandbox or process (default: the best available, as `make dev` picks)")
 	conc := flag.Int("concurrency", 0, "concurrent seat creations (0 = the reconciler's default, as the server runs it)")
+	seatNet := flag.Bool("seat-network", false, "give sandbox seats their network (veth + NAT; needs iptables); off by default, as local mode runs")
 	flag.Parse()
 	machine.Print()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *seats, *runs, *rtName, *conc); err != nil {
+	if err := run(ctx, *seats, *runs, *rtName, *conc, *seatNet); err != nil {
 		fmt.Fprintln(os.Stderr, "provision bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, seats, runs int, rtName string, conc int) (err error) {
+func run(ctx context.Context, seats, runs int, rtName string, conc int, seatNet bool) (err error) {
 	if seats < 1 || runs < 1 {
 		return errors.New("-seats and -runs must be at least 1")
 	}
@@ -80,7 +81,7 @@ func run(ctx context.Context, seats, runs int, rtName string, conc int) (err err
 		rtName = agent.DefaultRuntime()
 	}
 	stateDir := filepath.Join(dir, "agent")
-	rt, err := agent.NewRuntime(rtName, agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: []string{daemon}, Logger: quiet})
+	rt, err := agent.NewRuntime(rtName, runtimeOptions(stateDir, daemon, seatNet, quiet))
 	if err != nil {
 		return fmt.Errorf("runtime %s: %w", rtName, err)
 	}
@@ -125,8 +126,12 @@ func run(ctx context.Context, seats, runs int, rtName string, conc int) (err err
 	if conc > 0 {
 		shownConc = fmt.Sprint(conc)
 	}
-	fmt.Printf("time to running: %d seats, local provisioner, %s runtime, seat concurrency %s, %d CPUs, %d runs\n",
-		seats, rt.Name(), shownConc, runtime.NumCPU(), runs)
+	network := "seat network off (loopback only, no iptables needed)"
+	if seatNet {
+		network = "seat network on (veth + NAT)"
+	}
+	fmt.Printf("time to running: %d seats, local provisioner, %s runtime, %s, seat concurrency %s, %d CPUs, %d runs\n",
+		seats, rt.Name(), network, shownConc, runtime.NumCPU(), runs)
 
 	var took []time.Duration
 	for i := 1; i <= runs; i++ {
@@ -146,6 +151,13 @@ func run(ctx context.Context, seats, runs int, rtName string, conc int) (err err
 	fmt.Printf("p50 %s  max %s  (target ≤ %s: %s)\n", p50.Round(time.Millisecond), worst.Round(time.Millisecond), Target, verdict)
 	fmt.Printf("seed reference ~%s on GCP (seats one at a time): %.0f× faster at p50\n", Reference, Reference.Seconds()/p50.Seconds())
 	return nil
+}
+
+// runtimeOptions are the agent's runtime options for the bench: the seat
+// network is off unless asked for, as local mode runs by default, so the
+// bench needs no iptables.
+func runtimeOptions(stateDir, daemon string, seatNet bool, log *slog.Logger) agent.RuntimeOptions {
+	return agent.RuntimeOptions{StateDir: stateDir, DaemonCommand: []string{daemon}, NoNetwork: !seatNet, Logger: log}
 }
 
 // once starts one workshop, waits until it is running with every seat live
