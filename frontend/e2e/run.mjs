@@ -202,7 +202,8 @@ try {
       await lpage.fill('input[name="name"]', learner.name);
       await lpage.fill('input[name="email"]', learner.email);
       await lpage.click('button:has-text("Get my access code")');
-      state.access = (await lpage.textContent('[data-testid="access-code"]'))?.trim();
+      // Shown in groups of 4 (ACDE-FGHJ-...); the link carries it without dashes.
+      state.access = (await lpage.textContent('[data-testid="access-code"]'))?.trim().replace(/-/g, '');
       if (!state.access) throw new Error('no access code shown');
       await lpage.click('a:has-text("Open my workspace")');
       await lpage.waitForURL(`**/w/${encodeURIComponent(state.access)}`);
