@@ -48,11 +48,12 @@ func main() {
 func run(learners, seats int, engine string) error {
 	ctx := context.Background()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	dsn, drop, err := database(ctx, engine)
+	db, err := database(ctx, engine)
 	if err != nil {
 		return err
 	}
-	defer drop()
+	defer db.drop()
+	dsn := db.dsn
 	st, err := open.Open(ctx, dsn)
 	if err != nil {
 		return err
@@ -146,10 +147,15 @@ func run(learners, seats int, engine string) error {
 			mu.Unlock()
 		}()
 	}
+	pg := db.backends(ctx)
+	selfBefore := cpuTime(os.Getpid())
+	pgBefore := cpuTimes(pg)
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
 	total := time.Since(t0)
+	selfCPU := cpuTime(os.Getpid()) - selfBefore
+	pgCPU := cpuDelta(pgBefore, cpuTimes(db.backends(ctx)))
 
 	all := append(append([]time.Duration{}, regLat...), joinLat...)
 	fmt.Printf("join storm: %d learners (register + join) across %d workshops of %d seats, %s store, GOMAXPROCS-bound 2-core machine\n", learners, nws, seats, engine)
@@ -159,6 +165,17 @@ func run(learners, seats int, engine string) error {
 	fmt.Printf("  join     p50/p99 %8.1f / %.1f ms\n", ms(pct(joinLat, 50)), ms(pct(joinLat, 99)))
 	fmt.Printf("  all      p50/p99 %8.1f / %.1f ms   (target p99 <= 250 ms)\n", ms(pct(all, 50)), ms(pct(all, 99)))
 	fmt.Printf("  errors           %8d\n", errs)
+	n := float64(len(all))
+	fmt.Printf("  CPU per request  %8.2f ms in this process (server and its HTTP client together: one process)\n", ms(selfCPU)/n)
+	if engine == "postgres" {
+		fmt.Printf("                   %8.2f ms in PostgreSQL (its backends for this database, /proc/PID/stat)\n", ms(pgCPU)/n)
+		if pool := poolOf(st); pool != nil {
+			pgNow := func() time.Duration { return sumCPU(db.backends(ctx)) }
+			if err := baseline(ctx, pool, len(all), learners, total, pgNow); err != nil {
+				fmt.Printf("  baseline: not measured: %v\n", err)
+			}
+		}
+	}
 	fmt.Printf("  reference: JupyterHub's default concurrent_spawn_limit is 100; beyond it, it answers 429\n")
 	if errs > 0 {
 		return fmt.Errorf("%d errors; first: %s", errs, firstErr)
@@ -178,14 +195,22 @@ func pct(d []time.Duration, p int) time.Duration {
 	return s[min(max(i-1, 0), len(s)-1)]
 }
 
-// database returns a fresh database for the run and a function that drops it.
-func database(ctx context.Context, engine string) (string, func(), error) {
+// benchDB is the run's fresh database.
+type benchDB struct {
+	dsn   string
+	name  string
+	admin *pgx.Conn // on the base database; nil for SQLite
+	drop  func()
+}
+
+// database returns a fresh database for the run.
+func database(ctx context.Context, engine string) (*benchDB, error) {
 	if engine == "sqlite" {
 		dir, err := os.MkdirTemp("", "joinstorm")
 		if err != nil {
-			return "", nil, err
+			return nil, err
 		}
-		return "sqlite:" + filepath.Join(dir, "bench.db"), func() { os.RemoveAll(dir) }, nil
+		return &benchDB{dsn: "sqlite:" + filepath.Join(dir, "bench.db"), drop: func() { os.RemoveAll(dir) }}, nil
 	}
 	base := os.Getenv("CLARATEACH_TEST_DATABASE_URL")
 	if base == "" {
@@ -193,17 +218,35 @@ func database(ctx context.Context, engine string) (string, func(), error) {
 	}
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
-		return "", nil, fmt.Errorf("postgres not reachable (set CLARATEACH_TEST_DATABASE_URL): %w", err)
+		return nil, fmt.Errorf("postgres not reachable (set CLARATEACH_TEST_DATABASE_URL): %w", err)
 	}
 	name := "ct_bench_" + token.Random(4)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		conn.Close(ctx)
-		return "", nil, err
+		return nil, err
 	}
 	u, _ := url.Parse(base)
 	u.Path = "/" + name
-	return u.String(), func() {
+	return &benchDB{dsn: u.String(), name: name, admin: conn, drop: func() {
 		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 		conn.Close(context.Background())
-	}, nil
+	}}, nil
+}
+
+// backends lists the PostgreSQL backend processes connected to the run's
+// database (other users of the same server are not counted).
+func (d *benchDB) backends(ctx context.Context) []int {
+	if d.admin == nil {
+		return nil
+	}
+	rows, err := d.admin.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = $1", d.name)
+	if err != nil {
+		return nil
+	}
+	pids, _ := pgx.CollectRows(rows, pgx.RowTo[int32])
+	out := make([]int, len(pids))
+	for i, p := range pids {
+		out[i] = int(p)
+	}
+	return out
 }
