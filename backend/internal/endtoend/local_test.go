@@ -1,7 +1,9 @@
 package endtoend
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +22,8 @@ import (
 
 	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/agentclient"
+	"github.com/clarateach/backend/internal/archive"
+	"github.com/clarateach/backend/internal/blob"
 	"github.com/clarateach/backend/internal/config"
 	"github.com/clarateach/backend/internal/provision/local"
 	"github.com/clarateach/backend/internal/reconcile"
@@ -109,8 +114,13 @@ func startLocal(ctx context.Context, t *testing.T) *localEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { prov.Close() })
-	rec := reconcile.New(reconcile.Config{Store: st, Provisioner: prov, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret)})
-	srv := server.New(server.Deps{Config: cfg, Store: st, Seats: rec, Kick: rec.Kick, Version: "e2e"})
+	blobs, err := blob.NewDir(filepath.Join(dataDir, "archives"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	arc := archive.New(archive.Config{Store: st, Blobs: blobs})
+	rec := reconcile.New(reconcile.Config{Store: st, Provisioner: prov, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret), Archiver: arc})
+	srv := server.New(server.Deps{Config: cfg, Store: st, Seats: rec, Kick: rec.Kick, Version: "e2e", Archives: arc})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Logf("runtime: %s", rtName)
@@ -164,7 +174,8 @@ func TestLocalWorkshopEndToEnd(t *testing.T) {
 	}
 
 	_, m = c.do("POST", "/api/register", "", map[string]string{"workshop_code": code, "name": "Lea", "email": "lea@example.com"})
-	_, m = c.do("POST", "/api/join", "", map[string]string{"access_code": m["access_code"].(string)})
+	access := m["access_code"].(string)
+	_, m = c.do("POST", "/api/join", "", map[string]string{"access_code": access})
 	if m["status"] != "ready" {
 		t.Fatalf("join: %v", m)
 	}
@@ -234,5 +245,31 @@ func TestLocalWorkshopEndToEnd(t *testing.T) {
 	}
 	if len(seats) != 0 {
 		t.Fatalf("%d seats left after stop", len(seats))
+	}
+
+	// The workshop is over: the learner's file downloads with the access code.
+	res, err = http.PostForm(hs.URL+"/api/download", url.Values{"access_code": {access}})
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("download after the stop: %v %v", err, res)
+	}
+	defer res.Body.Close()
+	gz, err := gzip.NewReader(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	found := ""
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		if h.Name == "workspace/notes/hi.txt" {
+			b, _ := io.ReadAll(tr)
+			found = string(b)
+		}
+	}
+	if found != "hi there" {
+		t.Fatalf("notes/hi.txt in the downloaded work = %q, want %q", found, "hi there")
 	}
 }
