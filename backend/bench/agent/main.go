@@ -168,8 +168,15 @@ func run(o options) error {
 	// warm seats; each also without the seats' disk limit, in the same run,
 	// for what the limit costs. Each phase has its own agent and runtime.
 	sandboxed := name == "sandbox"
+	var bw, cold []time.Duration
+	if bwrap, err := exec.LookPath("bwrap"); err != nil {
+		fmt.Println("bubblewrap: not compared: bwrap not installed (apt-get install bubblewrap)")
+	} else if bw, err = bwrapBurst(ctx, bwrap, o.shell, o.seats); err != nil {
+		fmt.Printf("bubblewrap: not compared: %v\n", err)
+		bw = nil
+	}
 	if sandboxed && !o.noCold {
-		if err := coldPhases(ctx, ropts, name, o.seats, state, log); err != nil {
+		if cold, err = coldPhases(ctx, ropts, name, o.seats, state, log); err != nil {
 			return err
 		}
 	}
@@ -203,6 +210,9 @@ func run(o options) error {
 	fmt.Printf("  of which POST /vms/ (seat running, its first shell up): p50 %s  p99 %s\n", ms(pct(creates, 50)), ms(pct(creates, 99)))
 	if warmNoDisk != nil {
 		printDiskCost("warm", ready, warmNoDisk)
+	}
+	if bw != nil {
+		printVsBwrap(bw, cold, ready)
 	}
 
 	// 2. Idle memory per seat.
@@ -368,7 +378,8 @@ func readyPhase(ctx context.Context, ropts agent.RuntimeOptions, name string, n,
 
 // coldPhases measures seats started from scratch, without and then with
 // the disk limit, and one seat at a time (no contention) both ways.
-func coldPhases(ctx context.Context, ropts agent.RuntimeOptions, name string, n int, state string, log *slog.Logger) error {
+// It returns the burst's times with the disk limit (the default).
+func coldPhases(ctx context.Context, ropts agent.RuntimeOptions, name string, n int, state string, log *slog.Logger) ([]time.Duration, error) {
 	noDisk := ropts
 	noDisk.DiskMB = -1
 	burst := map[bool][]time.Duration{}
@@ -380,11 +391,11 @@ func coldPhases(ctx context.Context, ropts agent.RuntimeOptions, name string, n 
 		}
 		var err error
 		if one[limited], err = oneAtATime(ctx, o, name, state, log); err != nil {
-			return err
+			return nil, err
 		}
 		ph, err := readyPhase(ctx, o, name, n, 0, state, log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ph.stop()
 		burst[limited] = ph.ready
@@ -395,7 +406,7 @@ func coldPhases(ctx context.Context, ropts agent.RuntimeOptions, name string, n 
 	}
 	printDiskCost("cold", burst[true], burst[false])
 	fmt.Printf("  the disk limit, one seat at a time (cold): p50 %+.2f ms\n", float64((pct(one[true], 50)-pct(one[false], 50)).Microseconds())/1000)
-	return nil
+	return burst[true], nil
 }
 
 // oneAtATime times POST /vms/ for seats started from scratch one after the
