@@ -168,12 +168,27 @@ func run(o options) error {
 	// warm seats; each also without the seats' disk limit, in the same run,
 	// for what the limit costs. Each phase has its own agent and runtime.
 	sandboxed := name == "sandbox"
-	var bw, cold []time.Duration
-	if bwrap, err := exec.LookPath("bwrap"); err != nil {
+	// The bubblewrap peer runs twice, each time just before the seat burst
+	// it is compared with, so that a change of the machine's load between
+	// them moves both sides alike.
+	var bwCold, bwWarm, cold []time.Duration
+	bwrap, err := exec.LookPath("bwrap")
+	if err != nil {
 		fmt.Println("bubblewrap: not compared: bwrap not installed (apt-get install bubblewrap)")
-	} else if bw, err = bwrapBurst(ctx, bwrap, o.shell, o.seats); err != nil {
-		fmt.Printf("bubblewrap: not compared: %v\n", err)
-		bw = nil
+	}
+	bwrapPeer := func() []time.Duration {
+		if bwrap == "" {
+			return nil
+		}
+		d, err := bwrapBurst(ctx, bwrap, o.shell, o.seats)
+		if err != nil {
+			fmt.Printf("bubblewrap: not compared: %v\n", err)
+			return nil
+		}
+		return d
+	}
+	if sandboxed && !o.noCold {
+		bwCold = bwrapPeer()
 	}
 	if sandboxed && !o.noCold {
 		if cold, err = coldPhases(ctx, ropts, name, o.seats, state, log); err != nil {
@@ -193,6 +208,7 @@ func run(o options) error {
 		nd.stop()
 		warmNoDisk = nd.ready
 	}
+	bwWarm = bwrapPeer()
 	ph, err := readyPhase(ctx, ropts, name, o.seats, warm, state, log)
 	if err != nil {
 		return err
@@ -211,8 +227,8 @@ func run(o options) error {
 	if warmNoDisk != nil {
 		printDiskCost("warm", ready, warmNoDisk)
 	}
-	if bw != nil {
-		printVsBwrap(bw, cold, ready)
+	if bwWarm != nil {
+		printVsBwrap(bwCold, cold, bwWarm, ready)
 	}
 
 	// 2. Idle memory per seat.
