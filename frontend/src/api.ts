@@ -399,6 +399,9 @@ export const workshops = {
   extend: (id: string, endsAt: string) =>
     request<Workshop>(`/api/workshops/${enc(id)}/extend`, { body: { ends_at: endsAt } }),
   remove: (id: string) => request<Workshop>(`/api/workshops/${enc(id)}`, { method: 'DELETE' }),
+  /** Every learner's latest saved work, one .tar of .tar.gz files (a plain link: the session cookie authorises it). */
+  archivesUrl: (id: string) => `/api/workshops/${enc(id)}/archives.tar`,
+  purgeArchives: (id: string) => request<{ deleted: number }>(`/api/workshops/${enc(id)}/archives`, { method: 'DELETE' }),
   seats: (id: string, signal?: AbortSignal) =>
     request<{ seats: Seat[] | null }>(`/api/workshops/${enc(id)}/seats`, { signal }).then((r) => r.seats ?? []),
   registrations: (id: string, signal?: AbortSignal) =>

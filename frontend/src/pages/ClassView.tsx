@@ -21,6 +21,7 @@ import { Link, navigate } from '../router';
 import { TopBar } from '../components/TopBar';
 import { Button, ConfirmDialog, CopyButton, ErrorBox, Modal, Spinner, StatusBadge } from '../components/ui';
 import { WorkshopActions } from '../components/WorkshopActions';
+import { SavedWork } from './SavedWork';
 import { ShareButton } from '../components/SharePanel';
 import { formatDateTime, formatDuration, formatSchedule, isoToLocalInput, localInputToISO, parseDate, timeAgo } from '../format';
 import { TerminalTabs } from '../terminal/TerminalTabs';
@@ -575,6 +576,7 @@ export default function ClassView({ id }: { id: string }) {
               <p className="small muted">No end time: the workshop runs until you stop it.</p>
             )}
           </section>
+          {workshop.access !== 'assistant' && <SavedWork workshop={workshop} />}
         </div>
         <section aria-labelledby="seats-h" className="seats-section">
           <h2 id="seats-h">Seats</h2>
