@@ -78,6 +78,7 @@ func main() {
 	flag.BoolVar(&o.keepState, "keep", false, "keep the temp state directory")
 	flag.StringVar(&o.dir, "dir", "", "where the temp state directory (agent state, seats) is made (default "+benchDirRoot+" as root, else $TMPDIR)")
 	flag.BoolVar(&o.noCold, "no-cold", false, "sandbox: skip the seat-ready figure without warm seats")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the agent, its proxy and the bench's clients) during the warm burst to this file")
 	flag.Parse()
 	machine.Print()
 	if err := run(o); err != nil {
@@ -384,7 +385,9 @@ func readyPhase(ctx context.Context, ropts agent.RuntimeOptions, name string, n,
 			return nil, err
 		}
 	}
+	stopProfile := profileBurst(warm > 0 && ropts.DiskMB >= 0)
 	ready, creates, terms, err := seatReady(ctx, ag.client, ag.base, n)
+	stopProfile()
 	if err != nil {
 		ag.stop()
 		return nil, err
