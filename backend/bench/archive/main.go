@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/agentclient"
 	"github.com/clarateach/backend/internal/archive"
@@ -42,6 +43,7 @@ func main() {
 	mb := flag.Int("mb", 50, "MB written into each home")
 	runs := flag.Int("runs", 3, "runs")
 	flag.Parse()
+	machine.Print()
 	if err := run(context.Background(), *seats, *mb, *runs); err != nil {
 		fmt.Fprintln(os.Stderr, "bench archive:", err)
 		os.Exit(1)
