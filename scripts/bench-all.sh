@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Runs ClaraTeach's benchmarks and prints their figures (nothing is asserted):
-#   join storm (control plane on PostgreSQL), seat start / terminal round trip
-#   and throughput against wetty / idle memory (agent), time to a running
-#   30-seat workshop (local provisioner), archiving and restoring 30 homes of
-#   50 MB (time added to stop and start), web bundle sizes and time to a live
-#   terminal in headless Chromium.
+# Runs ClaraTeach's benchmarks and prints their figures (nothing is asserted),
+# each after a machine line (CPU, count, load average at start, kernel):
+#   join storm (control plane on PostgreSQL, CPU per request, bare-insert
+#   baseline), seat start against bubblewrap / terminal round trip and
+#   throughput against wetty / idle memory (agent), time to a running 30-seat
+#   workshop (local provisioner), archiving and restoring 30 homes of 50 MB,
+#   web bundle sizes and time to a live terminal in headless Chromium.
 #
 #   ./scripts/bench-all.sh            all
 #   BENCHES="joinstorm agent" ./scripts/bench-all.sh
 set -uo pipefail
 
 if [[ ${1-} == -h || ${1-} == --help ]]; then
-    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
