@@ -94,6 +94,7 @@ func run(t *testing.T, name string, args ...string) {
 func internetMain() int {
 	deadline := time.Now().Add(10 * time.Second)
 	var inet, meta net.Listener
+	labs := map[string]net.Listener{} // "addr:port" of every lab server
 	for {
 		var err error
 		if inet == nil {
@@ -102,7 +103,18 @@ func internetMain() int {
 		if meta == nil {
 			meta, err = net.Listen("tcp", metadataAddr+":80")
 		}
-		if inet != nil && meta != nil {
+		for _, a := range privateLabs {
+			for _, port := range []string{"8080", "9090"} {
+				if labs[a+":"+port] == nil {
+					if l, lerr := net.Listen("tcp", a+":"+port); lerr == nil {
+						labs[a+":"+port] = l
+					} else {
+						err = lerr
+					}
+				}
+			}
+		}
+		if inet != nil && meta != nil && len(labs) == 2*len(privateLabs) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -113,15 +125,8 @@ func internetMain() int {
 	}
 	go serveGreeting(inet, "internet")
 	go serveGreeting(meta, "metadata")
-	for _, a := range privateLabs {
-		for _, port := range []string{"8080", "9090"} {
-			l, err := net.Listen("tcp", a+":"+port)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "internet: lab server:", err)
-				return 1
-			}
-			go serveGreeting(l, "lab")
-		}
+	for _, l := range labs {
+		go serveGreeting(l, "lab")
 	}
 	fmt.Println("ready")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
