@@ -257,6 +257,12 @@ function SeatWatcher({ workshopId, seat, onClose, onRevoked }: { workshopId: str
   const grantRef = useRef<SeatToken | null>(null);
   const modeRef = useRef(mode);
   modeRef.current = mode;
+  const boxRef = useRef<HTMLElement | null>(null);
+
+  // Opening a learner's terminal puts it in view (it sits below the seat grid).
+  useEffect(() => {
+    boxRef.current?.scrollIntoView?.({ block: 'nearest', behavior: 'smooth' });
+  }, [seat.seat]);
 
   useEffect(() => {
     let live = true;
@@ -296,7 +302,7 @@ function SeatWatcher({ workshopId, seat, onClose, onRevoked }: { workshopId: str
   });
 
   return (
-    <section className="card watcher" aria-label={`Seat ${seat.seat}`}>
+    <section className="card watcher" aria-label={`Seat ${seat.seat}`} ref={boxRef}>
       <div className="watcher-head">
         <h2>
           Seat {seat.seat}: {seat.learner_name || seat.learner_email || 'Learner'}
