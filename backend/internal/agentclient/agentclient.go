@@ -309,25 +309,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		return resp.StatusCode, fmt.Errorf("agent %s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := &Error{Status: resp.StatusCode}
-		var env struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(data, &env) == nil && env.Error.Code != "" {
-			e.Code, e.Message = env.Error.Code, env.Error.Message
-		} else {
-			e.Message = strings.TrimSpace(string(data))
-			if len(e.Message) > 200 {
-				e.Message = e.Message[:200]
-			}
-			if e.Message == "" {
-				e.Message = http.StatusText(resp.StatusCode)
-			}
-		}
-		return resp.StatusCode, e
+		return resp.StatusCode, errorFrom(resp.StatusCode, data)
 	}
 	if out != nil && resp.StatusCode != http.StatusNoContent {
 		if err := json.Unmarshal(data, out); err != nil {

@@ -117,7 +117,14 @@ func IsNotEmpty(err error) bool {
 // readError turns a non-2xx answer into *Error.
 func readError(resp *http.Response) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	e := &Error{Status: resp.StatusCode}
+	return errorFrom(resp.StatusCode, data)
+}
+
+// errorFrom is the *Error of a non-2xx answer with body data: the apierror
+// envelope's code and message, else the body's first 200 bytes, else the
+// status text.
+func errorFrom(status int, data []byte) *Error {
+	e := &Error{Status: status}
 	var env struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -132,7 +139,7 @@ func readError(resp *http.Response) error {
 			e.Message = e.Message[:200]
 		}
 		if e.Message == "" {
-			e.Message = http.StatusText(resp.StatusCode)
+			e.Message = http.StatusText(status)
 		}
 	}
 	return e
