@@ -29,25 +29,8 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	reg, err := s.st.GetRegistrationByAccessCode(r.Context(), code)
-	if errors.Is(err, store.ErrNotFound) {
-		if !s.wrongCode(w, r) {
-			return
-		}
-		apierror.Write(w, r, apierror.NotFound("this access code is not valid"))
-		return
-	}
-	if err != nil {
-		apierror.Write(w, r, err)
-		return
-	}
-	if reg.RevokedAt != nil {
-		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
-		return
-	}
-	ws, err := s.st.GetWorkshop(r.Context(), reg.WorkshopID)
-	if err != nil {
-		apierror.Write(w, r, err)
+	reg, ws, ok := s.learnerByCode(w, r, code)
+	if !ok {
 		return
 	}
 	if ws.DesiredState == store.DesiredDeleted {

@@ -94,6 +94,33 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// learnerByCode finds the registration of an access code and its workshop,
+// or answers: a wrong code is slowed down like every guess (404), a revoked
+// one is 403. ok is false when it answered.
+func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code string) (_ *store.Registration, _ *store.Workshop, ok bool) {
+	reg, err := s.st.GetRegistrationByAccessCode(r.Context(), code)
+	if errors.Is(err, store.ErrNotFound) {
+		if s.wrongCode(w, r) {
+			apierror.Write(w, r, apierror.NotFound("this access code is not valid"))
+		}
+		return nil, nil, false
+	}
+	if err != nil {
+		apierror.Write(w, r, err)
+		return nil, nil, false
+	}
+	if reg.RevokedAt != nil {
+		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
+		return nil, nil, false
+	}
+	ws, err := s.st.GetWorkshop(r.Context(), reg.WorkshopID)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return nil, nil, false
+	}
+	return reg, ws, true
+}
+
 type joinWorkshop struct {
 	ID       string     `json:"id"`
 	Name     string     `json:"name"`
@@ -149,25 +176,8 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.Invalid("access_code is required"))
 		return
 	}
-	reg, err := s.st.GetRegistrationByAccessCode(r.Context(), code)
-	if errors.Is(err, store.ErrNotFound) {
-		if !s.wrongCode(w, r) {
-			return
-		}
-		apierror.Write(w, r, apierror.NotFound("this access code is not valid"))
-		return
-	}
-	if err != nil {
-		apierror.Write(w, r, err)
-		return
-	}
-	if reg.RevokedAt != nil {
-		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
-		return
-	}
-	ws, err := s.st.GetWorkshop(r.Context(), reg.WorkshopID)
-	if err != nil {
-		apierror.Write(w, r, err)
+	reg, ws, ok := s.learnerByCode(w, r, code)
+	if !ok {
 		return
 	}
 	if err := s.ended(ws); err != nil {
