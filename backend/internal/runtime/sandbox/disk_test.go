@@ -4,9 +4,7 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -163,35 +161,18 @@ func TestDiskSizePerSeat(t *testing.T) {
 func TestDiskLimitSurvivesAgentExit(t *testing.T) {
 	needRoot(t)
 	cfg := diskConfig(t, 64)
-	cfg.Logger = nil
-	r := newRuntime(t, cfg)
-	raw, _ := json.Marshal(cfg)
-	cmd := exec.Command(testBin)
-	cmd.Env = append(os.Environ(), envAgent+"="+string(raw))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("agent: %v", err)
-	}
-	var s runtime.Seat
-	if err := json.Unmarshal(out, &s); err != nil {
-		t.Fatalf("agent output %q: %v", out, err)
-	}
-	t.Cleanup(func() { _ = r.Destroy(context.Background(), &s) })
-	if !r.Alive(context.Background(), &s) {
-		t.Fatal("seat died with the agent that created it")
-	}
-	seatSh(t, &s, "echo mine > notes.txt")
-	if res := fillHome(t, &s, "big", 200); res.Code == 0 || !strings.Contains(res.Stderr, "No space left on device") {
+	r, s := seatOfExitedAgent(t, cfg)
+	seatSh(t, s, "echo mine > notes.txt")
+	if res := fillHome(t, s, "big", 200); res.Code == 0 || !strings.Contains(res.Stderr, "No space left on device") {
 		t.Fatalf("after the agent's exit, 200 MiB into a 64 MiB home: code %d, %q", res.Code, res.Stderr)
 	}
-	if got := seatSh(t, &s, "rm big; cat notes.txt"); got != "mine" {
+	if got := seatSh(t, s, "rm big; cat notes.txt"); got != "mine" {
 		t.Errorf("learner's file: %q", got)
 	}
 	if len(loopsBackedBy(s.Dir)) != 1 {
 		t.Errorf("loop devices of the seat: %v", loopsBackedBy(s.Dir))
 	}
-	if err := r.Destroy(context.Background(), &s); err != nil {
+	if err := r.Destroy(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
 	waitNoLoops(t, s.Dir)

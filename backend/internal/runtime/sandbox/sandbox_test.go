@@ -187,12 +187,11 @@ func TestCreateAliveDestroy(t *testing.T) {
 	}
 }
 
-// TestSurvivesAgentExit creates a seat from a separate "agent" process that
-// then exits; the seat must live on and be found, used and destroyed by a
-// new runtime (a restarted agent).
-func TestSurvivesAgentExit(t *testing.T) {
-	needRoot(t)
-	cfg := testConfig(t)
+// seatOfExitedAgent has a separate "agent" process create a seat with cfg
+// and exit, and returns a new runtime (a restarted agent) and that seat,
+// alive; the seat is destroyed when the test ends.
+func seatOfExitedAgent(t *testing.T, cfg Config) (*Runtime, *runtime.Seat) {
+	t.Helper()
 	cfg.Logger = nil
 	r := newRuntime(t, cfg)
 	raw, _ := json.Marshal(cfg)
@@ -211,13 +210,23 @@ func TestSurvivesAgentExit(t *testing.T) {
 	if !r.Alive(context.Background(), &s) {
 		t.Fatal("seat died with the agent that created it")
 	}
-	if got := seatSh(t, &s, "echo still here"); got != "still here" {
+	return r, &s
+}
+
+// TestSurvivesAgentExit creates a seat from a separate "agent" process that
+// then exits; the seat must live on and be found, used and destroyed by a
+// new runtime (a restarted agent).
+func TestSurvivesAgentExit(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	r, s := seatOfExitedAgent(t, cfg)
+	if got := seatSh(t, s, "echo still here"); got != "still here" {
 		t.Fatalf("exec after agent exit: %q", got)
 	}
-	if err := r.Destroy(context.Background(), &s); err != nil {
+	if err := r.Destroy(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	if r.Alive(context.Background(), &s) {
+	if r.Alive(context.Background(), s) {
 		t.Fatal("seat alive after Destroy")
 	}
 }
