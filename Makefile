@@ -3,8 +3,8 @@ SHELL := /usr/bin/env bash
 GO ?= go
 BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/clarateach/backend/internal/cli.Version=$(VERSION) -X github.com/clarateach/backend/internal/agent.Version=$(VERSION)
-WEBUI_DIST := backend/internal/webui/dist
+LDFLAGS := -s -w -X github.com/clarateach/backend/internal/cli.Version=$(VERSION) -X github.com/clarateach/backend/internal/host/agent.Version=$(VERSION)
+WEBUI_DIST := backend/internal/controlplane/webui/dist
 
 .PHONY: help dev build web test lint bench clean fmt
 

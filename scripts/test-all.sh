@@ -119,7 +119,7 @@ fi
 
 if want fuzz; then
     banner fuzz "path resolution fuzzing (10 s)"
-    if (cd backend && $GO test -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/files/); then pass fuzz; else fail fuzz; fi
+    if (cd backend && $GO test -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/); then pass fuzz; else fail fuzz; fi
 fi
 
 if want frontend; then

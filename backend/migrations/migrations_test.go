@@ -19,10 +19,10 @@ import (
 	_ "github.com/golang-migrate/migrate/v4/source/file"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
-	"github.com/clarateach/backend/internal/store/postgres"
-	"github.com/clarateach/backend/internal/store/storetest"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
+	"github.com/clarateach/backend/internal/controlplane/store/postgres"
+	"github.com/clarateach/backend/internal/controlplane/store/storetest"
 	"github.com/clarateach/backend/migrations"
 )
 
@@ -107,7 +107,7 @@ func TestEmbeddedFiles(t *testing.T) {
 		}
 	}
 	onDisk := list(osDir{}, ".")
-	sqliteDir := list(osDir{}, filepath.Join("..", "internal", "store", "sqlite", "migrations"))
+	sqliteDir := list(osDir{}, filepath.Join("..", "internal", "controlplane", "store", "sqlite", "migrations"))
 	if !reflect.DeepEqual(onDisk, embedded) || !reflect.DeepEqual(sqliteDir, embedded) {
 		t.Fatalf("migration files differ: embedded %v, on disk %v, sqlite %v", embedded, onDisk, sqliteDir)
 	}

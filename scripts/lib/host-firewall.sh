@@ -6,7 +6,7 @@
 # Installed as /usr/local/lib/clarateach/host-firewall.sh by
 # scripts/setup-agent-host.sh and run at boot by clarateach-host.service.
 # These are exactly the chains and rules of the agent's Firecracker runtime
-# (backend/internal/runtime/firecracker/hostnet); the agent re-asserts them
+# (backend/internal/host/seatruntime/firecracker/hostnet); the agent re-asserts them
 # when it starts. A test (backend/internal/deploytest) checks both agree.
 #
 #   host-firewall.sh apply    create/refresh the chains and hook them in (idempotent)

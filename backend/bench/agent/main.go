@@ -33,10 +33,10 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/clarateach/backend/bench/internal/machine"
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/agentclient"
-	"github.com/clarateach/backend/internal/procinfo"
-	"github.com/clarateach/backend/internal/terminal"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/procinfo"
+	"github.com/clarateach/backend/internal/seat/terminal"
 	"github.com/clarateach/backend/internal/token"
 )
 

@@ -29,13 +29,13 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/bench/internal/machine"
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/agentclient"
-	"github.com/clarateach/backend/internal/archive"
 	"github.com/clarateach/backend/internal/blob"
-	rtproc "github.com/clarateach/backend/internal/runtime/process"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/archive"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
+	"github.com/clarateach/backend/internal/host/agent"
+	rtproc "github.com/clarateach/backend/internal/host/seatruntime/process"
 )
 
 func main() {

@@ -33,14 +33,14 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/clarateach/backend/bench/internal/machine"
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/agentclient"
-	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/server"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/fdlimit"
-	"github.com/clarateach/backend/internal/server"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
-	"github.com/clarateach/backend/internal/terminal"
+	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/seat/terminal"
 	"github.com/clarateach/backend/internal/token"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 // clockTick is USER_HZ, the unit of utime and stime in /proc/PID/stat (100

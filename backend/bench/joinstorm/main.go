@@ -26,10 +26,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clarateach/backend/bench/internal/machine"
-	"github.com/clarateach/backend/internal/config"
-	"github.com/clarateach/backend/internal/server"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/server"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/token"
 )
 

@@ -30,13 +30,13 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/bench/internal/machine"
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/agentclient"
-	"github.com/clarateach/backend/internal/provision"
-	"github.com/clarateach/backend/internal/provision/local"
-	"github.com/clarateach/backend/internal/reconcile"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/provision"
+	"github.com/clarateach/backend/internal/controlplane/provision/local"
+	"github.com/clarateach/backend/internal/controlplane/reconcile"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
+	"github.com/clarateach/backend/internal/host/agent"
 )
 
 // Reference is the seed system's time to a running 30-seat workshop on GCP.

@@ -1,6 +1,6 @@
 // Command agent is the ClaraTeach workshop host agent (the seed's
 // `go build ./cmd/agent/`). It serves the seat API and the learner proxy on
-// :9090; see `agent --help` and internal/agent.
+// :9090; see `agent --help` and internal/host/agent.
 //
 // Set the version reported by GET /health at build time:
 //
@@ -11,8 +11,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/clarateach/backend/internal/agent"
 	"github.com/clarateach/backend/internal/fdlimit"
+	"github.com/clarateach/backend/internal/host/agent"
 )
 
 // version overrides agent.Version when set with -ldflags "-X main.version=...".

@@ -9,7 +9,7 @@ import (
 
 	"github.com/clarateach/backend/internal/cli"
 	"github.com/clarateach/backend/internal/fdlimit"
-	"github.com/clarateach/backend/internal/runtime/sandbox"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox"
 )
 
 func main() {

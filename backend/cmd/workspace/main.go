@@ -7,7 +7,7 @@
 //
 // The same binary is the sandbox runtime's seat init: sandbox.InitMain
 // returns at once unless the sandbox runtime started this process as a
-// seat's pid 1 (see internal/runtime/sandbox/README.md).
+// seat's pid 1 (see internal/host/seatruntime/sandbox/README.md).
 package main
 
 import (
@@ -15,8 +15,8 @@ import (
 	"os"
 
 	"github.com/clarateach/backend/internal/fdlimit"
-	"github.com/clarateach/backend/internal/runtime/sandbox"
-	"github.com/clarateach/backend/internal/workspace"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox"
+	"github.com/clarateach/backend/internal/seat/workspace"
 )
 
 func main() {

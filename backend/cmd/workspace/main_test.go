@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/terminal"
-	"github.com/clarateach/backend/internal/workspace"
+	"github.com/clarateach/backend/internal/seat/terminal"
+	"github.com/clarateach/backend/internal/seat/workspace"
 )
 
 // TestStaticBinaryStartsAndServes builds the daemon the way seats get it

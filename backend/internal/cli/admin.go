@@ -8,8 +8,8 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/clarateach/backend/internal/config"
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 const adminUsage = `Usage: clarateach admin <command> [flags]

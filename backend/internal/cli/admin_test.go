@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 // TestAdminQuota: admins list accounts and change an instructor's quota

@@ -4,10 +4,10 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/clarateach/backend/internal/archive"
 	"github.com/clarateach/backend/internal/blob"
-	"github.com/clarateach/backend/internal/config"
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/archive"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 // newArchiver opens the archive blob store (ARCHIVE_BUCKET, else

@@ -9,9 +9,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/clarateach/backend/internal/config"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
 )
 
 // emptyStore opens a new SQLite store with no accounts.
@@ -76,7 +76,7 @@ func TestFirstAdminInLocalMode(t *testing.T) {
 	if n, _ := cloud.CountUsers(ctx); n != 0 {
 		t.Fatalf("a cloud deployment without ADMIN_EMAIL made %d accounts", n)
 	}
-	gcp.AdminEmail = "ops@example.com"
+	gce.AdminEmail = "ops@example.com"
 	if _, err := bootstrapAdmin(ctx, gcp, cloud); err == nil || !strings.Contains(err.Error(), "ADMIN_PASSWORD") {
 		t.Fatalf("ADMIN_EMAIL without ADMIN_PASSWORD: %v", err)
 	}

@@ -13,8 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/workspace"
+	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/seat/workspace"
 )
 
 // Version is set at build time with -ldflags "-X github.com/clarateach/backend/internal/cli.Version=...".

@@ -9,9 +9,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/clarateach/backend/internal/server"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/controlplane/server"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
 )
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -12,10 +12,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/clarateach/backend/internal/config"
-	"github.com/clarateach/backend/internal/gcp"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
 )
 
 // opsUsage lists the operators' commands (shown in the main usage).
@@ -287,15 +287,15 @@ func requireGCP(cfg *config.Config) error {
 
 // gcpClients opens the Compute clients (GCP_COMPUTE_ENDPOINT overrides the
 // API endpoint; otherwise Application Default Credentials are used).
-func gcpClients(ctx context.Context, cfg *config.Config) (*gcp.Clients, error) {
+func gcpClients(ctx context.Context, cfg *config.Config) (*gce.Clients, error) {
 	if err := requireGCP(cfg); err != nil {
 		return nil, err
 	}
-	return gcp.NewClients(ctx, cfg.GCPProject, cfg.ComputeEndpoint)
+	return gce.NewClients(ctx, cfg.GCPProject, cfg.ComputeEndpoint)
 }
 
 // withGCP loads the configuration, opens the Compute clients and runs fn.
-func withGCP(ctx context.Context, stderr io.Writer, fn func(*config.Config, *gcp.Clients) error) error {
+func withGCP(ctx context.Context, stderr io.Writer, fn func(*config.Config, *gce.Clients) error) error {
 	cfg, err := opsConfig(ctx, stderr)
 	if err != nil {
 		return err

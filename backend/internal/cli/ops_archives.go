@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 // archiveRow is an archive as `archives list --json` prints it.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 func TestArchivesListAndPurge(t *testing.T) {

@@ -11,12 +11,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clarateach/backend/internal/agentclient"
-	"github.com/clarateach/backend/internal/config"
-	"github.com/clarateach/backend/internal/gcp"
-	"github.com/clarateach/backend/internal/provision"
-	"github.com/clarateach/backend/internal/reconcile"
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/provision"
+	"github.com/clarateach/backend/internal/controlplane/reconcile"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 // The gc command runs the reconciler's own garbage collection
@@ -80,15 +80,15 @@ func why(ctx context.Context, st store.Store, workshopID string, seat int) strin
 }
 
 // gcHosts is the provisioner GC sees with the gcp provisioner: the
-// ClaraTeach-labelled VMs of every zone (gcp.Clients.ListVMs), deleted with
-// gcp.Clients.DeleteVM unless dry.
+// ClaraTeach-labelled VMs of every zone (gce.Clients.ListVMs), deleted with
+// gce.Clients.DeleteVM unless dry.
 type gcHosts struct {
-	c   *gcp.Clients
+	c   *gce.Clients
 	st  store.Store
 	dry bool
 	rep *gcReport
 
-	listed []gcp.VM
+	listed []gce.VM
 	done   map[string]bool // VM names handled
 }
 

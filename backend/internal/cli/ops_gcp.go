@@ -10,18 +10,18 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/clarateach/backend/internal/config"
-	"github.com/clarateach/backend/internal/gcp"
-	provgcp "github.com/clarateach/backend/internal/provision/gcp"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
 )
 
 // vmWorkshopID is the workshop a VM serves: its clarateach-workshop label,
 // else what follows the name prefix (VMs made without labels).
-func vmWorkshopID(vm gcp.VM) string {
+func vmWorkshopID(vm gce.VM) string {
 	if vm.WorkshopID != "" {
 		return vm.WorkshopID
 	}
-	if id, ok := strings.CutPrefix(vm.Name, gcp.InstancePrefix); ok {
+	if id, ok := strings.CutPrefix(vm.Name, gce.InstancePrefix); ok {
 		return id
 	}
 	return ""
@@ -38,12 +38,12 @@ internal one); WORKSHOP is the clarateach-workshop label (or the name suffix).
 	if _, err := f.parse(args, 0); err != nil {
 		return err
 	}
-	return withGCP(ctx, stderr, func(cfg *config.Config, c *gcp.Clients) error {
-		vms, err := c.ListVMsFilter(ctx, gcp.NameFilter)
+	return withGCP(ctx, stderr, func(cfg *config.Config, c *gce.Clients) error {
+		vms, err := c.ListVMsFilter(ctx, gce.NameFilter)
 		if err != nil {
 			return err
 		}
-		out := []gcp.VM{}
+		out := []gce.VM{}
 		for _, vm := range vms {
 			if *allZones || vm.Zone == cfg.GCPZone {
 				if vm.WorkshopID == "" {
@@ -88,7 +88,7 @@ internal one); WORKSHOP is the clarateach-workshop label (or the name suffix).
 
 // snapshotRow is a snapshot with whether it is the configured one.
 type snapshotRow struct {
-	gcp.Snapshot
+	gce.Snapshot
 	InUse bool `json:"in_use"` // it is FC_SNAPSHOT_NAME
 }
 
@@ -102,7 +102,7 @@ IN USE marks FC_SNAPSHOT_NAME, the image new workshop VMs boot from.`, stderr)
 	if _, err := f.parse(args, 0); err != nil {
 		return err
 	}
-	return withGCP(ctx, stderr, func(cfg *config.Config, c *gcp.Clients) error {
+	return withGCP(ctx, stderr, func(cfg *config.Config, c *gce.Clients) error {
 		snaps, err := c.ListSnapshots(ctx, *prefix)
 		if err != nil {
 			return err
@@ -150,19 +150,19 @@ but never FC_SNAPSHOT_NAME (the image new workshop VMs boot from), and with
 	if *prefix == "" {
 		return errors.New("--prefix must not be empty (it selects which snapshots may be deleted)")
 	}
-	return withGCP(ctx, stderr, func(cfg *config.Config, c *gcp.Clients) error {
+	return withGCP(ctx, stderr, func(cfg *config.Config, c *gce.Clients) error {
 		var protect []string
 		if cfg.SnapshotName != "" {
 			protect = []string{cfg.SnapshotName}
 		} else {
 			fmt.Fprintln(stderr, "note: FC_SNAPSHOT_NAME is not set, so no snapshot is protected beyond the newest --keep")
 		}
-		res, err := c.PruneSnapshots(ctx, gcp.PruneOptions{Prefix: *prefix, Keep: *keep, Protect: protect, DryRun: *dryRun})
+		res, err := c.PruneSnapshots(ctx, gce.PruneOptions{Prefix: *prefix, Keep: *keep, Protect: protect, DryRun: *dryRun})
 		if res.Kept == nil {
-			res.Kept = []gcp.Snapshot{}
+			res.Kept = []gce.Snapshot{}
 		}
 		if res.Deleted == nil {
-			res.Deleted = []gcp.Snapshot{}
+			res.Deleted = []gce.Snapshot{}
 		}
 		if f.json {
 			out := map[string]any{"prefix": *prefix, "keep": *keep, "protected": protect, "dry_run": res.DryRun,
@@ -234,7 +234,7 @@ old ones.`, stderr)
 	if *vm == "" {
 		return errors.New("--vm NAME is required (the base VM whose disk becomes the agent image)")
 	}
-	return withGCP(ctx, stderr, func(cfg *config.Config, c *gcp.Clients) error {
+	return withGCP(ctx, stderr, func(cfg *config.Config, c *gce.Clients) error {
 		z := *zone
 		if z == "" {
 			z = cfg.GCPZone
@@ -244,7 +244,7 @@ old ones.`, stderr)
 			fmt.Fprint(stderr, ", starting it again")
 		}
 		fmt.Fprintln(stderr, "…")
-		snap, err := c.SnapshotInstance(ctx, z, *vm, gcp.SnapshotOptions{Name: *name, Restart: !*noRestart})
+		snap, err := c.SnapshotInstance(ctx, z, *vm, gce.SnapshotOptions{Name: *name, Restart: !*noRestart})
 		if err != nil && snap == "" {
 			return err
 		}
@@ -270,7 +270,7 @@ old ones.`, stderr)
 // ---------------------------------------------------------------------------
 // quota
 
-// hostSizes are the default workshop host sizes (provision/gcp.DefaultMachineType).
+// hostSizes are the default workshop host sizes (provision/gce.DefaultMachineType).
 var hostSizes = []int{10, 20, 30}
 
 // vcpusOf is the vCPU count of a predefined machine type (n2-standard-8 → 8).
@@ -303,10 +303,10 @@ the region's CPUS and CPUS_ALL_REGIONS headroom).`, stderr)
 	if _, err := f.parse(args, 0); err != nil {
 		return err
 	}
-	return withGCP(ctx, stderr, func(cfg *config.Config, c *gcp.Clients) error {
+	return withGCP(ctx, stderr, func(cfg *config.Config, c *gce.Clients) error {
 		r := *region
 		if r == "" {
-			r = gcp.RegionOf(cfg.GCPZone)
+			r = gce.RegionOf(cfg.GCPZone)
 		}
 		rep, err := c.Quota(ctx, r)
 		if err != nil {
@@ -321,7 +321,7 @@ the region's CPUS and CPUS_ALL_REGIONS headroom).`, stderr)
 				types = append(types, cfg.MachineType)
 			}
 			for _, seats := range hostSizes {
-				types = append(types, provgcp.DefaultMachineType(seats))
+				types = append(types, gcevm.DefaultMachineType(seats))
 			}
 			for i, mt := range types {
 				n := vcpusOf(mt)
@@ -337,7 +337,7 @@ the region's CPUS and CPUS_ALL_REGIONS headroom).`, stderr)
 			}
 		}
 		if rep.Lines == nil {
-			rep.Lines = []gcp.QuotaLine{}
+			rep.Lines = []gce.QuotaLine{}
 		}
 		if f.json {
 			return writeJSON(stdout, map[string]any{"project": cfg.GCPProject, "region": r, "quotas": rep.Lines,
@@ -374,9 +374,9 @@ the region's CPUS and CPUS_ALL_REGIONS headroom).`, stderr)
 // seatRange describes which workshops get a default machine type.
 func seatRange(mt string) string {
 	switch mt {
-	case provgcp.DefaultMachineType(10):
+	case gcevm.DefaultMachineType(10):
 		return "≤10 seats"
-	case provgcp.DefaultMachineType(20):
+	case gcevm.DefaultMachineType(20):
 		return "11-20 seats"
 	default:
 		return ">20 seats"

@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clarateach/backend/internal/agentclient"
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 // agentHealth is one agent's /health answer (or why there is none).

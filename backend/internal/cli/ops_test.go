@@ -21,13 +21,13 @@ import (
 	computepb "cloud.google.com/go/compute/apiv1/computepb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/agentclient"
-	"github.com/clarateach/backend/internal/gcp"
-	"github.com/clarateach/backend/internal/gcp/gcptest"
-	"github.com/clarateach/backend/internal/runtime/process"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
+	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/seatruntime/process"
 )
 
 const (
@@ -53,7 +53,7 @@ var configVars = []string{
 type fixture struct {
 	dir     string
 	st      store.Store
-	compute *gcptest.Compute
+	compute *gcetest.Compute
 	owner   string
 }
 
@@ -75,8 +75,8 @@ func setup(t *testing.T, mode envMode) *fixture {
 	t.Setenv("DATA_DIR", fx.dir)
 	t.Setenv("DATABASE_URL", "sqlite:"+db)
 	if mode == gcpMode {
-		fx.compute = gcptest.NewCompute(t.Cleanup)
-		sm, err := gcptest.NewSecretManager(t.Cleanup)
+		fx.compute = gcetest.NewCompute(t.Cleanup)
+		sm, err := gcetest.NewSecretManager(t.Cleanup)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,19 +167,19 @@ func host(name, workshop, machineType string) *computepb.Instance {
 	in := &computepb.Instance{
 		Name:        proto.String(name),
 		MachineType: proto.String(machineType),
-		Labels:      map[string]string{gcp.LabelOwner: gcp.LabelOwnerValue},
+		Labels:      map[string]string{gce.LabelOwner: gce.LabelOwnerValue},
 		NetworkInterfaces: []*computepb.NetworkInterface{{
 			AccessConfigs: []*computepb.AccessConfig{{Name: proto.String("External NAT")}},
 		}},
 		Disks: []*computepb.AttachedDisk{{Boot: proto.Bool(true), AutoDelete: proto.Bool(true)}},
 	}
 	if workshop != "" {
-		in.Labels[gcp.LabelWorkshop] = workshop
+		in.Labels[gce.LabelWorkshop] = workshop
 	}
 	return in
 }
 
-func instanceNames(c *gcptest.Compute) []string {
+func instanceNames(c *gcetest.Compute) []string {
 	var out []string
 	for _, in := range c.Instances() {
 		out = append(out, in.GetName())
@@ -259,7 +259,7 @@ func TestGCPCommandsNeedProjectAndZone(t *testing.T) {
 			}
 			fx := setup(t, mode)
 			if tc.env["GCP_PROJECT"] != "" {
-				sm, err := gcptest.NewSecretManager(t.Cleanup)
+				sm, err := gcetest.NewSecretManager(t.Cleanup)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -406,7 +406,7 @@ func TestVMsList(t *testing.T) {
 		}
 		js := decode[struct {
 			Zone string
-			VMs  []gcp.VM
+			VMs  []gce.VM
 		}](t, mustRun(t, append([]string{"vms", "list", "--json"}, tc.args...)...))
 		names = nil
 		for _, vm := range js.VMs {
@@ -427,7 +427,7 @@ func TestVMsList(t *testing.T) {
 	if row := rowOf(out, "clarateach-fc-ws-seed1"); row[5] != "seed1" {
 		t.Errorf("unlabelled VM's workshop = %v", row)
 	}
-	js := decode[struct{ VMs []gcp.VM }](t, mustRun(t, "vms", "list", "--json"))
+	js := decode[struct{ VMs []gce.VM }](t, mustRun(t, "vms", "list", "--json"))
 	if v := js.VMs[0]; v.WorkshopID != "aaa" || v.ExternalIP != aaaIP || v.Zone != testZone || v.Created.IsZero() {
 		t.Errorf("JSON VM = %+v", v)
 	}
@@ -438,7 +438,7 @@ func TestVMsList(t *testing.T) {
 	if out := mustRun(t, "vms", "list"); !strings.Contains(out, "No workshop VMs in zone "+testZone) {
 		t.Errorf("empty list: %q", out)
 	}
-	c.Inject(gcptest.Fault{Method: "instances.aggregatedList", Code: http.StatusForbidden, Reason: "forbidden", Message: "Required 'compute.instances.list' permission"})
+	c.Inject(gcetest.Fault{Method: "instances.aggregatedList", Code: http.StatusForbidden, Reason: "forbidden", Message: "Required 'compute.instances.list' permission"})
 	if _, errOut, code := run(t, "vms", "list"); code != 1 || !strings.Contains(errOut, "compute.instances.list") {
 		t.Errorf("API error: exit %d, stderr %q", code, errOut)
 	}
@@ -498,8 +498,8 @@ func TestSnapshots(t *testing.T) {
 
 	pr := decode[struct {
 		DryRun  bool `json:"dry_run"`
-		Kept    []gcp.Snapshot
-		Deleted []gcp.Snapshot
+		Kept    []gce.Snapshot
+		Deleted []gce.Snapshot
 	}](t, mustRun(t, "snapshots", "prune", "--keep", "3", "--json"))
 	var deleted []string
 	for _, s := range pr.Deleted {
@@ -598,7 +598,7 @@ func TestQuota(t *testing.T) {
 	}
 	js := decode[struct {
 		Region      string
-		Quotas      []gcp.QuotaLine
+		Quotas      []gce.QuotaLine
 		CPUHeadroom float64   `json:"cpu_headroom"`
 		Fits        []hostFit `json:"hosts_that_fit"`
 	}](t, mustRun(t, "quota", "--json"))
@@ -862,7 +862,7 @@ func TestGC(t *testing.T) {
 
 	// A failing delete is reported and fails the command.
 	c.AddInstance(testProject, testZone, host("clarateach-fc-ws-ghost2", "ghost2", "n2-standard-4"))
-	c.Inject(gcptest.Fault{Method: "instances.delete", Code: http.StatusForbidden, Reason: "forbidden", Message: "Required 'compute.instances.delete' permission"})
+	c.Inject(gcetest.Fault{Method: "instances.delete", Code: http.StatusForbidden, Reason: "forbidden", Message: "Required 'compute.instances.delete' permission"})
 	out, errOut, code := run(t, "gc", "--no-seats")
 	if code != 1 || !strings.Contains(lineWith(out, "clarateach-fc-ws-ghost2"), "FAILED") || !strings.Contains(errOut, "garbage collection incomplete") || !strings.Contains(errOut, "compute.instances.delete") {
 		t.Errorf("failing delete: exit %d\n%s\n%s", code, out, errOut)

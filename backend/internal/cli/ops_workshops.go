@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clarateach/backend/internal/store"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
 var workshopStatuses = []string{

@@ -15,17 +15,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/provision"
+	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
+	"github.com/clarateach/backend/internal/controlplane/provision/local"
+	"github.com/clarateach/backend/internal/controlplane/reconcile"
+	"github.com/clarateach/backend/internal/controlplane/secrets"
+	"github.com/clarateach/backend/internal/controlplane/server"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
+	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/logging"
-	"github.com/clarateach/backend/internal/provision"
-	"github.com/clarateach/backend/internal/provision/gcp"
-	"github.com/clarateach/backend/internal/provision/local"
-	"github.com/clarateach/backend/internal/reconcile"
-	"github.com/clarateach/backend/internal/secrets"
-	"github.com/clarateach/backend/internal/server"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
 	"github.com/clarateach/backend/internal/token"
 )
 
@@ -160,7 +160,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (provision.Provisioner, bool, func(), error) {
 	switch cfg.Provisioner {
 	case config.ProvisionerGCP:
-		p, err := gcp.New(ctx, gcp.Config{
+		p, err := gcevm.New(ctx, gcevm.Config{
 			Project:         cfg.GCPProject,
 			Zone:            cfg.GCPZone,
 			SnapshotName:    cfg.SnapshotName,

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/config"
+	"github.com/clarateach/backend/internal/controlplane/config"
 )
 
 func TestBackendDockerfile(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/runtime/firecracker/hostnet"
+	"github.com/clarateach/backend/internal/host/seatruntime/firecracker/hostnet"
 )
 
 // TestHostFirewallMatchesRuntime: the boot-time firewall script installs

@@ -25,7 +25,7 @@ echo "$IP_CLIENT|$IP_GATEWAY|$IP_PREFIX|$IP_HOSTNAME|$IP_DEVICE|$IP_DNS0|$IP_DNS
 		{"ip=10.1.2.3::10.1.0.1:255.255.240.0::eth1:off clarateach.listen=tcp:0.0.0.0:9000 clarateach.data=none",
 			"10.1.2.3|10.1.0.1|20||eth1|||tcp:0.0.0.0:9000|none|learner"},
 		{"console=ttyS0", "|||||||tcp:0.0.0.0:7681|/dev/vdb|learner"},
-		// Exactly what internal/runtime/firecracker passes for seat 1.
+		// Exactly what internal/host/seatruntime/firecracker passes for seat 1.
 		{"console=ttyS0 reboot=k panic=1 pci=off ip=192.168.100.11::192.168.100.1:255.255.255.0:seat-1:eth0:off:1.1.1.1 init=/sbin/clarateach-init clarateach.workshop=ws1 clarateach.seat=1 clarateach.port=7000 clarateach.home=/dev/vdb",
 			"192.168.100.11|192.168.100.1|24|seat-1|eth0|1.1.1.1||tcp:0.0.0.0:7000|/dev/vdb|learner"},
 	}

@@ -20,17 +20,17 @@ import (
 
 	"github.com/clarateach/backend/internal/testbin"
 
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/agentclient"
-	"github.com/clarateach/backend/internal/archive"
 	"github.com/clarateach/backend/internal/blob"
-	"github.com/clarateach/backend/internal/config"
-	"github.com/clarateach/backend/internal/provision/local"
-	"github.com/clarateach/backend/internal/reconcile"
-	"github.com/clarateach/backend/internal/server"
-	"github.com/clarateach/backend/internal/store"
-	"github.com/clarateach/backend/internal/store/open"
-	"github.com/clarateach/backend/internal/terminal"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/archive"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/provision/local"
+	"github.com/clarateach/backend/internal/controlplane/reconcile"
+	"github.com/clarateach/backend/internal/controlplane/server"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/open"
+	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/seat/terminal"
 	"github.com/clarateach/backend/internal/token"
 )
 

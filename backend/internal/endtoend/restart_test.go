@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/agent"
-	"github.com/clarateach/backend/internal/terminal"
+	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
 // serverProc is a real `clarateach server` process (built by testbin) on a

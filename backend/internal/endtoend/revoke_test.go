@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/server"
-	"github.com/clarateach/backend/internal/terminal"
+	"github.com/clarateach/backend/internal/controlplane/server"
+	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
 // running signs in the first admin and starts a workshop of seats seats;

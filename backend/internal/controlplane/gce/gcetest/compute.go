@@ -1,0 +1,1311 @@
+// Package gcetest holds wire-level fakes of the Google Cloud APIs ClaraTeach
+// uses, so that the production clients (cloud.google.com/go/compute/apiv1 over
+// REST, cloud.google.com/go/secretmanager/apiv1 over gRPC) are the code under
+// test:
+//
+//   - Compute is an httptest server speaking the Compute Engine v1 REST API
+//     (instances, zone and global operations, disks, snapshots, regions,
+//     projects) with realistic JSON, operations and error bodies.
+//   - SecretManager is an in-process gRPC server implementing
+//     AccessSecretVersion.
+//
+// It is a regular (non-test) package so any package's tests can use it.
+package gcetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	computepb "cloud.google.com/go/compute/apiv1/computepb"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// Base is the URL prefix of every resource link the fake hands out, like the
+// real API's "https://www.googleapis.com/compute/v1/".
+const Base = "https://www.googleapis.com/compute/v1/"
+
+// Fault is an error the fake answers with instead of doing the work.
+type Fault struct {
+	// Method is the API method, e.g. "instances.insert", "instances.get",
+	// "zoneOperations.wait", "snapshots.list", "regions.get".
+	Method string
+	// Times is how many calls fail (0 means 1; -1 means every call).
+	Times int
+	// Code is the HTTP status (sync faults) or the operation's
+	// httpErrorStatusCode (async faults).
+	Code int
+	// Reason is the error reason ("quotaExceeded", "backendError") for sync
+	// faults, or the operation error code ("ZONE_RESOURCE_POOL_EXHAUSTED")
+	// for async faults.
+	Reason  string
+	Message string
+	// Async makes the call itself succeed and its operation finish DONE
+	// with this error (the way GCE reports stockouts). Only for methods that
+	// return an operation.
+	Async bool
+}
+
+// QuotaExceeded is the synchronous 403 GCE answers an insert with when the
+// region's CPUS quota would be exceeded.
+func QuotaExceeded(region string, limit float64) Fault {
+	return Fault{
+		Method:  "instances.insert",
+		Code:    http.StatusForbidden,
+		Reason:  "quotaExceeded",
+		Message: fmt.Sprintf("Quota 'CPUS' exceeded.  Limit: %.1f in region %s.", limit, region),
+	}
+}
+
+// QuotaExceededAsync is the same quota error reported by the insert's
+// operation (code QUOTA_EXCEEDED), which is how GCE often reports it. The
+// fake raises it by itself when a region CPUS quota (SetRegionQuota) would
+// be exceeded.
+func QuotaExceededAsync(region string, limit float64) Fault {
+	f := QuotaExceeded(region, limit)
+	f.Async = true
+	f.Reason = "QUOTA_EXCEEDED"
+	return f
+}
+
+// Stockout is the asynchronous operation error GCE reports when a zone has no
+// capacity for the machine type.
+func Stockout(zone string) Fault {
+	return Fault{
+		Method:  "instances.insert",
+		Async:   true,
+		Code:    http.StatusServiceUnavailable,
+		Reason:  "ZONE_RESOURCE_POOL_EXHAUSTED",
+		Message: fmt.Sprintf("The zone 'projects/p/zones/%s' does not have enough resources available to fulfill the request.  Try a different zone, or try again later.", zone),
+	}
+}
+
+// Call is one recorded API call.
+type Call struct {
+	Method string // API method, e.g. "instances.insert"
+	Path   string // URL path
+	Query  string // raw query
+	Body   []byte // request body (JSON), if any
+}
+
+type quota struct{ limit, usage float64 }
+
+type fakeOp struct {
+	proto    *computepb.Operation
+	polls    int           // gets seen
+	onDone   func()        // effect applied when the op reaches DONE
+	fail     *Fault        // async failure
+	doneCh   chan struct{} // closed at DONE
+	scopeKey string        // "zones/Z" or "global"
+}
+
+// Compute is a fake Compute Engine REST server. The zero value is not usable;
+// call NewCompute.
+type Compute struct {
+	// URL is the endpoint to give the client (option.WithEndpoint).
+	URL string
+
+	srv *httptest.Server
+
+	mu          sync.Mutex
+	now         func() time.Time
+	nextID      uint64
+	nextIP      int
+	instances   map[string]*computepb.Instance // key project/zone/name
+	disks       map[string]*computepb.Disk     // key project/zone/name
+	snapshots   map[string]*computepb.Snapshot // key project/name
+	ops         map[string]*fakeOp             // key project/scope/name
+	faults      []*Fault
+	calls       []Call
+	regionQ     map[string]map[string]*quota // region -> metric -> quota
+	projectQ    map[string]*quota            // metric -> quota
+	held        chan struct{}                // non-nil: operations do not finish until closed
+	pollsToDone int
+	waitTimeout time.Duration
+}
+
+// NewCompute starts a fake Compute Engine server; it is closed by t.Cleanup
+// when cleanup is non-nil (pass t.Cleanup), otherwise call Close.
+func NewCompute(cleanup func(func())) *Compute {
+	c := &Compute{
+		now:         time.Now,
+		nextID:      1000,
+		instances:   map[string]*computepb.Instance{},
+		disks:       map[string]*computepb.Disk{},
+		snapshots:   map[string]*computepb.Snapshot{},
+		ops:         map[string]*fakeOp{},
+		regionQ:     map[string]map[string]*quota{},
+		projectQ:    map[string]*quota{},
+		pollsToDone: 2,
+		waitTimeout: 30 * time.Second,
+	}
+	c.srv = httptest.NewServer(c.routes())
+	c.URL = c.srv.URL
+	if cleanup != nil {
+		cleanup(c.Close)
+	}
+	return c
+}
+
+// Close stops the server.
+func (c *Compute) Close() {
+	c.mu.Lock()
+	if c.held != nil {
+		close(c.held)
+		c.held = nil
+	}
+	c.mu.Unlock()
+	c.srv.CloseClientConnections()
+	c.srv.Close()
+}
+
+// SetClock sets the clock used for creationTimestamp and operation times.
+func (c *Compute) SetClock(now func() time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = now
+}
+
+// SetPollsToDone sets how many operations.get calls an operation needs to
+// reach DONE (PENDING → RUNNING → DONE takes 2, the default). 0 makes every
+// operation DONE in the response that creates it.
+func (c *Compute) SetPollsToDone(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pollsToDone = n
+}
+
+// SetWaitTimeout sets how long operations.wait blocks on an operation that
+// cannot finish (held) before answering with its current status, as the real
+// API does after about two minutes. Default 30s.
+func (c *Compute) SetWaitTimeout(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waitTimeout = d
+}
+
+// HoldOperations keeps every operation from reaching DONE (they stay
+// RUNNING) until the returned release function is called. Release finishes
+// every pending operation at once: in the real cloud an operation completes
+// on its own, whether or not anyone is still polling it (a control plane
+// that died mid-insert does not stop the insert).
+func (c *Compute) HoldOperations() (release func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held == nil {
+		c.held = make(chan struct{})
+	}
+	ch := c.held
+	return func() {
+		c.mu.Lock()
+		if c.held == ch {
+			c.held = nil
+			close(ch)
+			for _, op := range c.ops {
+				c.finishLocked(op)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// CompleteOperations finishes every pending operation now (unless held).
+func (c *Compute) CompleteOperations() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.held != nil {
+		return
+	}
+	for _, op := range c.ops {
+		c.finishLocked(op)
+	}
+}
+
+// Inject adds a fault.
+func (c *Compute) Inject(f Fault) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	c.faults = append(c.faults, &f)
+}
+
+// ClearFaults removes every pending fault.
+func (c *Compute) ClearFaults() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.faults = nil
+}
+
+// SetRegionQuota sets a region quota (e.g. "us-central1", "CPUS", 24). For
+// CPUS the reported usage is baseUsage plus the vCPUs of the region's
+// instances that are not TERMINATED, and inserts beyond the limit fail: their
+// operation ends with QUOTA_EXCEEDED (httpErrorStatusCode 403).
+func (c *Compute) SetRegionQuota(region, metric string, limit, baseUsage float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.regionQ[region] == nil {
+		c.regionQ[region] = map[string]*quota{}
+	}
+	c.regionQ[region][metric] = &quota{limit: limit, usage: baseUsage}
+}
+
+// SetProjectQuota sets a project-wide quota (e.g. "CPUS_ALL_REGIONS").
+// CPUS_ALL_REGIONS usage adds the vCPUs of every instance not TERMINATED.
+func (c *Compute) SetProjectQuota(metric string, limit, baseUsage float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.projectQ[metric] = &quota{limit: limit, usage: baseUsage}
+}
+
+// Calls returns how many times method was called (faulted calls included).
+func (c *Compute) Calls(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, cl := range c.calls {
+		if cl.Method == method {
+			n++
+		}
+	}
+	return n
+}
+
+// CallLog returns every recorded call, in order.
+func (c *Compute) CallLog() []Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.calls)
+}
+
+// InsertRequests returns the instance bodies of every instances.insert call,
+// decoded, in order (including rejected ones).
+func (c *Compute) InsertRequests() []*computepb.Instance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*computepb.Instance
+	for _, cl := range c.calls {
+		if cl.Method != "instances.insert" {
+			continue
+		}
+		in := &computepb.Instance{}
+		if err := protojson.Unmarshal(cl.Body, in); err == nil {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// Instances returns copies of every current instance, sorted by name.
+func (c *Compute) Instances() []*computepb.Instance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*computepb.Instance, 0, len(c.instances))
+	for _, in := range c.instances {
+		out = append(out, proto.Clone(in).(*computepb.Instance))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}
+
+// Instance returns a copy of one instance.
+func (c *Compute) Instance(project, zone, name string) (*computepb.Instance, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in, ok := c.instances[project+"/"+zone+"/"+name]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(in).(*computepb.Instance), true
+}
+
+// AddInstance stores an instance as if it had been created long ago
+// (status RUNNING unless set, IPs assigned). Name and zone are required.
+func (c *Compute) AddInstance(project, zone string, in *computepb.Instance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in = proto.Clone(in).(*computepb.Instance)
+	c.fillInstanceLocked(project, zone, in)
+	if in.Status == nil {
+		c.startLocked(in)
+	}
+	c.instances[project+"/"+zone+"/"+in.GetName()] = in
+	for _, d := range in.GetDisks() {
+		c.createDiskLocked(project, zone, in, d)
+	}
+}
+
+// DeleteInstance removes an instance behind the client's back (and its
+// auto-delete disks). It reports whether it existed.
+func (c *Compute) DeleteInstance(project, zone, name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.removeInstanceLocked(project, zone, name)
+}
+
+// Preempt simulates a Spot preemption: the instance stops (status
+// TERMINATED, external IP released) or, when its instanceTerminationAction
+// is DELETE, disappears. It reports whether the instance existed.
+func (c *Compute) Preempt(project, zone, name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in, ok := c.instances[project+"/"+zone+"/"+name]
+	if !ok {
+		return false
+	}
+	if in.GetScheduling().GetInstanceTerminationAction() == "DELETE" {
+		return c.removeInstanceLocked(project, zone, name)
+	}
+	c.stopLocked(in)
+	in.StatusMessage = proto.String("Instance was preempted.")
+	return true
+}
+
+// SetInstanceStatus forces an instance's status (e.g. "TERMINATED",
+// "STOPPING", "SUSPENDED").
+func (c *Compute) SetInstanceStatus(project, zone, name, status string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in, ok := c.instances[project+"/"+zone+"/"+name]
+	if !ok {
+		return false
+	}
+	in.Status = proto.String(status)
+	return true
+}
+
+// AddSnapshot stores a snapshot. Name is required; creationTimestamp
+// defaults to now.
+func (c *Compute) AddSnapshot(project string, s *computepb.Snapshot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s = proto.Clone(s).(*computepb.Snapshot)
+	c.fillSnapshotLocked(project, s)
+	c.snapshots[project+"/"+s.GetName()] = s
+}
+
+// Snapshots returns copies of every snapshot, sorted by name.
+func (c *Compute) Snapshots() []*computepb.Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*computepb.Snapshot, 0, len(c.snapshots))
+	for _, s := range c.snapshots {
+		out = append(out, proto.Clone(s).(*computepb.Snapshot))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}
+
+// Disk returns a copy of a disk.
+func (c *Compute) Disk(project, zone, name string) (*computepb.Disk, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.disks[project+"/"+zone+"/"+name]
+	if !ok {
+		return nil, false
+	}
+	return proto.Clone(d).(*computepb.Disk), true
+}
+
+// Operations returns copies of every operation the fake has created.
+func (c *Compute) Operations() []*computepb.Operation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*computepb.Operation, 0, len(c.ops))
+	for _, op := range c.ops {
+		out = append(out, proto.Clone(op.proto).(*computepb.Operation))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
+	return out
+}
+
+// ---------------------------------------------------------------------------
+// HTTP
+
+const prefix = "/compute/v1/projects/{project}"
+
+func (c *Compute) routes() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern, method string, fn func(w http.ResponseWriter, r *http.Request) error) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "invalid", err.Error())
+				return
+			}
+			c.mu.Lock()
+			c.calls = append(c.calls, Call{Method: method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body})
+			f := c.takeFaultLocked(method, false)
+			c.mu.Unlock()
+			if f != nil {
+				writeError(w, f.Code, f.Reason, f.Message)
+				return
+			}
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+			if err := fn(w, r); err != nil {
+				if ae, ok := err.(*apiErr); ok {
+					writeError(w, ae.code, ae.reason, ae.msg)
+					return
+				}
+				writeError(w, http.StatusInternalServerError, "backendError", err.Error())
+			}
+		})
+	}
+	h("POST "+prefix+"/zones/{zone}/instances", "instances.insert", c.insertInstance)
+	h("GET "+prefix+"/zones/{zone}/instances", "instances.list", c.listInstances)
+	h("GET "+prefix+"/aggregated/instances", "instances.aggregatedList", c.aggregatedInstances)
+	h("GET "+prefix+"/zones/{zone}/instances/{name}", "instances.get", c.getInstance)
+	h("DELETE "+prefix+"/zones/{zone}/instances/{name}", "instances.delete", c.deleteInstance)
+	h("POST "+prefix+"/zones/{zone}/instances/{name}/stop", "instances.stop", c.stopInstance)
+	h("POST "+prefix+"/zones/{zone}/instances/{name}/start", "instances.start", c.startInstance)
+	h("GET "+prefix+"/zones/{zone}/disks/{name}", "disks.get", c.getDisk)
+	h("GET "+prefix+"/zones/{zone}/operations/{op}", "zoneOperations.get", c.getOp("zones/"))
+	h("POST "+prefix+"/zones/{zone}/operations/{op}/wait", "zoneOperations.wait", c.waitOp("zones/"))
+	h("GET "+prefix+"/global/operations/{op}", "globalOperations.get", c.getOp(""))
+	h("POST "+prefix+"/global/operations/{op}/wait", "globalOperations.wait", c.waitOp(""))
+	h("GET "+prefix+"/global/snapshots", "snapshots.list", c.listSnapshots)
+	h("POST "+prefix+"/global/snapshots", "snapshots.insert", c.insertSnapshot)
+	h("GET "+prefix+"/global/snapshots/{name}", "snapshots.get", c.getSnapshot)
+	h("DELETE "+prefix+"/global/snapshots/{name}", "snapshots.delete", c.deleteSnapshot)
+	h("GET "+prefix+"/regions/{region}", "regions.get", c.getRegion)
+	h("GET "+prefix, "projects.get", c.getProject)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "notFound", "fake compute: no route for "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+type apiErr struct {
+	code   int
+	reason string
+	msg    string
+}
+
+func (e *apiErr) Error() string { return e.msg }
+
+func notFound(link string) error {
+	return &apiErr{http.StatusNotFound, "notFound", fmt.Sprintf("The resource '%s' was not found", link)}
+}
+
+func badRequest(reason, format string, args ...any) error {
+	return &apiErr{http.StatusBadRequest, reason, fmt.Sprintf(format, args...)}
+}
+
+// writeError writes the Google API error body the client parses.
+func writeError(w http.ResponseWriter, code int, reason, msg string) {
+	if code == 0 {
+		code = http.StatusInternalServerError
+	}
+	if reason == "" {
+		reason = "backendError"
+	}
+	domain := "global"
+	if reason == "quotaExceeded" || reason == "rateLimitExceeded" {
+		domain = "usageLimits"
+	}
+	body := map[string]any{"error": map[string]any{
+		"code":    code,
+		"message": msg,
+		"errors":  []map[string]string{{"message": msg, "domain": domain, "reason": reason}},
+	}}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func writeProto(w http.ResponseWriter, m proto.Message) error {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	_, err = w.Write(b)
+	return err
+}
+
+func (c *Compute) takeFaultLocked(method string, async bool) *Fault {
+	for i, f := range c.faults {
+		if f.Method != method || f.Async != async {
+			continue
+		}
+		if f.Times > 0 {
+			f.Times--
+			if f.Times == 0 {
+				c.faults = append(c.faults[:i], c.faults[i+1:]...)
+			}
+		}
+		cp := *f
+		return &cp
+	}
+	return nil
+}
+
+func (c *Compute) ts() string {
+	return c.now().Format("2006-01-02T15:04:05.000-07:00")
+}
+
+func (c *Compute) id() uint64 {
+	c.nextID++
+	return c.nextID
+}
+
+// ---------------------------------------------------------------------------
+// instances
+
+var nameRE = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$`)
+var labelKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+var labelValRE = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
+
+func (c *Compute) insertInstance(w http.ResponseWriter, r *http.Request) error {
+	project, zone := r.PathValue("project"), r.PathValue("zone")
+	body, _ := io.ReadAll(r.Body)
+	in := &computepb.Instance{}
+	if err := protojson.Unmarshal(body, in); err != nil {
+		return badRequest("parseError", "Invalid JSON payload received. %v", err)
+	}
+	if !nameRE.MatchString(in.GetName()) {
+		return badRequest("invalid", "Invalid value for field 'resource.name': '%s'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'", in.GetName())
+	}
+	for k, v := range in.GetLabels() {
+		if !labelKeyRE.MatchString(k) || !labelValRE.MatchString(v) {
+			return badRequest("invalid", "Invalid value for field 'resource.labels': '%s=%s'", k, v)
+		}
+	}
+	if in.GetMachineType() == "" {
+		return badRequest("required", "Invalid value for field 'resource.machineType': ''. Machine type must be specified.")
+	}
+	if len(in.GetDisks()) == 0 {
+		return badRequest("required", "Invalid value for field 'resource.disks': ''. At least one disk must be specified.")
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	key := project + "/" + zone + "/" + in.GetName()
+	link := fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, in.GetName())
+	if _, ok := c.instances[key]; ok {
+		return &apiErr{http.StatusConflict, "alreadyExists", fmt.Sprintf("The resource '%s' already exists", link)}
+	}
+	// Boot disk from a snapshot must name an existing snapshot.
+	for _, d := range in.GetDisks() {
+		if s := d.GetInitializeParams().GetSourceSnapshot(); s != "" {
+			if _, ok := c.snapshots[project+"/"+lastSegment(s)]; !ok {
+				return notFound(fmt.Sprintf("projects/%s/global/snapshots/%s", project, lastSegment(s)))
+			}
+		}
+	}
+	// Quota is checked when the insert runs: the operation fails with
+	// QUOTA_EXCEEDED (what Terraform reports as "Error waiting for instance
+	// to create: Quota 'CPUS' exceeded").
+	var quotaFail *Fault
+	region := regionOf(zone)
+	if q := c.regionQ[region]["CPUS"]; q != nil {
+		if used := q.usage + c.cpusLocked(region); used+float64(vcpus(in.GetMachineType())) > q.limit {
+			f := QuotaExceededAsync(region, q.limit)
+			quotaFail = &f
+		}
+	}
+	c.fillInstanceLocked(project, zone, in)
+	in.Status = proto.String("PROVISIONING")
+	c.instances[key] = in
+	for _, d := range in.GetDisks() {
+		c.createDiskLocked(project, zone, in, d)
+	}
+	fail := c.takeFaultLocked("instances.insert", true)
+	if fail == nil {
+		fail = quotaFail
+	}
+	op := c.newOpLocked(project, "zones/"+zone, "insert", in.GetSelfLink(), in.GetId(), fail, func() {
+		if cur, ok := c.instances[key]; ok && cur == in {
+			c.startLocked(in)
+		}
+	})
+	if fail != nil {
+		// A failed insert leaves nothing behind.
+		op.onDone = func() { c.removeInstanceLocked(project, zone, in.GetName()) }
+	}
+	return writeProto(w, op.proto)
+}
+
+func (c *Compute) fillInstanceLocked(project, zone string, in *computepb.Instance) {
+	in.Id = proto.Uint64(c.id())
+	in.Kind = proto.String("compute#instance")
+	in.CreationTimestamp = proto.String(c.ts())
+	in.Zone = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s", project, zone))
+	in.SelfLink = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, in.GetName()))
+	if mt := in.GetMachineType(); mt != "" && !strings.HasPrefix(mt, "https://") {
+		in.MachineType = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/machineTypes/%s", project, zone, lastSegment(mt)))
+	}
+	if len(in.NetworkInterfaces) == 0 {
+		in.NetworkInterfaces = []*computepb.NetworkInterface{{}}
+	}
+	for i, ni := range in.NetworkInterfaces {
+		ni.Name = proto.String(fmt.Sprintf("nic%d", i))
+		if ni.Network == nil {
+			ni.Network = proto.String("global/networks/default")
+		}
+		ni.Network = proto.String(Base + "projects/" + project + "/" + strings.TrimPrefix(ni.GetNetwork(), "projects/"+project+"/"))
+		c.nextIP++
+		ni.NetworkIP = proto.String(fmt.Sprintf("10.128.%d.%d", c.nextIP/250, c.nextIP%250+2))
+		for _, ac := range ni.AccessConfigs {
+			if ac.Name == nil {
+				ac.Name = proto.String("External NAT")
+			}
+			if ac.Type == nil {
+				ac.Type = proto.String("ONE_TO_ONE_NAT")
+			}
+			ac.Kind = proto.String("compute#accessConfig")
+		}
+	}
+	for i, d := range in.Disks {
+		d.Index = proto.Int32(int32(i))
+		d.Kind = proto.String("compute#attachedDisk")
+		if d.Type == nil {
+			d.Type = proto.String("PERSISTENT")
+		}
+		if d.Mode == nil {
+			d.Mode = proto.String("READ_WRITE")
+		}
+		name := d.GetInitializeParams().GetDiskName()
+		if name == "" {
+			name = in.GetName()
+			if i > 0 {
+				name = fmt.Sprintf("%s-%d", in.GetName(), i)
+			}
+		}
+		if d.Source == nil {
+			d.Source = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/disks/%s", project, zone, name))
+		}
+		if d.DeviceName == nil {
+			d.DeviceName = proto.String(lastSegment(d.GetSource()))
+		}
+	}
+	if in.Metadata != nil {
+		in.Metadata.Kind = proto.String("compute#metadata")
+		in.Metadata.Fingerprint = proto.String(fmt.Sprintf("fp%d", in.GetId()))
+	}
+	if in.Tags != nil {
+		in.Tags.Fingerprint = proto.String(fmt.Sprintf("tfp%d", in.GetId()))
+	}
+}
+
+func (c *Compute) createDiskLocked(project, zone string, in *computepb.Instance, ad *computepb.AttachedDisk) {
+	name := lastSegment(ad.GetSource())
+	key := project + "/" + zone + "/" + name
+	if _, ok := c.disks[key]; ok {
+		c.disks[key].Users = append(c.disks[key].Users, in.GetSelfLink())
+		return
+	}
+	ip := ad.GetInitializeParams()
+	d := &computepb.Disk{
+		Id:                proto.Uint64(c.id()),
+		Kind:              proto.String("compute#disk"),
+		Name:              proto.String(name),
+		CreationTimestamp: proto.String(c.ts()),
+		Zone:              proto.String(Base + fmt.Sprintf("projects/%s/zones/%s", project, zone)),
+		SelfLink:          proto.String(ad.GetSource()),
+		Status:            proto.String("READY"),
+		SizeGb:            proto.Int64(max(ip.GetDiskSizeGb(), 10)),
+		Users:             []string{in.GetSelfLink()},
+	}
+	if s := ip.GetSourceSnapshot(); s != "" {
+		d.SourceSnapshot = proto.String(Base + fmt.Sprintf("projects/%s/global/snapshots/%s", project, lastSegment(s)))
+	}
+	if t := ip.GetDiskType(); t != "" {
+		d.Type = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/diskTypes/%s", project, zone, lastSegment(t)))
+	}
+	c.disks[key] = d
+}
+
+func (c *Compute) startLocked(in *computepb.Instance) {
+	in.Status = proto.String("RUNNING")
+	in.StatusMessage = nil
+	in.LastStartTimestamp = proto.String(c.ts())
+	for _, ni := range in.NetworkInterfaces {
+		for _, ac := range ni.AccessConfigs {
+			if ac.NatIP == nil {
+				c.nextIP++
+				ac.NatIP = proto.String(fmt.Sprintf("203.0.113.%d", c.nextIP%250+1))
+			}
+		}
+	}
+}
+
+func (c *Compute) stopLocked(in *computepb.Instance) {
+	in.Status = proto.String("TERMINATED")
+	in.LastStopTimestamp = proto.String(c.ts())
+	for _, ni := range in.NetworkInterfaces {
+		for _, ac := range ni.AccessConfigs {
+			ac.NatIP = nil // ephemeral external IPs are released on stop
+		}
+	}
+}
+
+func (c *Compute) removeInstanceLocked(project, zone, name string) bool {
+	key := project + "/" + zone + "/" + name
+	in, ok := c.instances[key]
+	if !ok {
+		return false
+	}
+	delete(c.instances, key)
+	for _, d := range in.GetDisks() {
+		dk := project + "/" + zone + "/" + lastSegment(d.GetSource())
+		if disk, ok := c.disks[dk]; ok {
+			disk.Users = slices.DeleteFunc(disk.Users, func(u string) bool { return u == in.GetSelfLink() })
+			if d.GetAutoDelete() {
+				delete(c.disks, dk)
+			}
+		}
+	}
+	return true
+}
+
+func (c *Compute) getInstance(w http.ResponseWriter, r *http.Request) error {
+	project, zone, name := r.PathValue("project"), r.PathValue("zone"), r.PathValue("name")
+	c.mu.Lock()
+	in, ok := c.instances[project+"/"+zone+"/"+name]
+	var cp *computepb.Instance
+	if ok {
+		cp = proto.Clone(in).(*computepb.Instance)
+	}
+	c.mu.Unlock()
+	if !ok {
+		return notFound(fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, name))
+	}
+	return writeProto(w, cp)
+}
+
+func (c *Compute) instanceOp(w http.ResponseWriter, r *http.Request, kind string, check func(in *computepb.Instance) error, effect func(project, zone string, in *computepb.Instance)) error {
+	project, zone, name := r.PathValue("project"), r.PathValue("zone"), r.PathValue("name")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in, ok := c.instances[project+"/"+zone+"/"+name]
+	if !ok {
+		return notFound(fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, name))
+	}
+	if check != nil {
+		if err := check(in); err != nil {
+			return err
+		}
+	}
+	method := "instances." + kind
+	fail := c.takeFaultLocked(method, true)
+	op := c.newOpLocked(project, "zones/"+zone, kind, in.GetSelfLink(), in.GetId(), fail, func() {
+		if cur, ok := c.instances[project+"/"+zone+"/"+name]; ok && cur == in {
+			effect(project, zone, in)
+		}
+	})
+	return writeProto(w, op.proto)
+}
+
+func (c *Compute) deleteInstance(w http.ResponseWriter, r *http.Request) error {
+	return c.instanceOp(w, r, "delete", nil, func(project, zone string, in *computepb.Instance) {
+		c.removeInstanceLocked(project, zone, in.GetName())
+	})
+}
+
+func (c *Compute) stopInstance(w http.ResponseWriter, r *http.Request) error {
+	return c.instanceOp(w, r, "stop", nil, func(_, _ string, in *computepb.Instance) { c.stopLocked(in) })
+}
+
+func (c *Compute) startInstance(w http.ResponseWriter, r *http.Request) error {
+	return c.instanceOp(w, r, "start", func(in *computepb.Instance) error {
+		if s := in.GetStatus(); s != "TERMINATED" && s != "RUNNING" {
+			return badRequest("resourceNotReady", "The resource '%s' is not ready", strings.TrimPrefix(in.GetSelfLink(), Base))
+		}
+		return nil
+	}, func(_, _ string, in *computepb.Instance) { c.startLocked(in) })
+}
+
+func (c *Compute) listInstances(w http.ResponseWriter, r *http.Request) error {
+	project, zone := r.PathValue("project"), r.PathValue("zone")
+	match, err := parseFilter(r.URL.Query().Get("filter"))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	var all []*computepb.Instance
+	for k, in := range c.instances {
+		if strings.HasPrefix(k, project+"/"+zone+"/") && match(in) {
+			all = append(all, proto.Clone(in).(*computepb.Instance))
+		}
+	}
+	c.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].GetName() < all[j].GetName() })
+	page, next, err := paginate(all, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	resp := &computepb.InstanceList{
+		Kind:     proto.String("compute#instanceList"),
+		Id:       proto.String(fmt.Sprintf("projects/%s/zones/%s/instances", project, zone)),
+		SelfLink: proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/instances", project, zone)),
+		Items:    page,
+	}
+	if next != "" {
+		resp.NextPageToken = proto.String(next)
+	}
+	return writeProto(w, resp)
+}
+
+func (c *Compute) aggregatedInstances(w http.ResponseWriter, r *http.Request) error {
+	project := r.PathValue("project")
+	match, err := parseFilter(r.URL.Query().Get("filter"))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	items := map[string]*computepb.InstancesScopedList{}
+	for k, in := range c.instances {
+		parts := strings.SplitN(k, "/", 3)
+		if parts[0] != project || !match(in) {
+			continue
+		}
+		scope := "zones/" + parts[1]
+		if items[scope] == nil {
+			items[scope] = &computepb.InstancesScopedList{}
+		}
+		items[scope].Instances = append(items[scope].Instances, proto.Clone(in).(*computepb.Instance))
+	}
+	c.mu.Unlock()
+	for _, l := range items {
+		sort.Slice(l.Instances, func(i, j int) bool { return l.Instances[i].GetName() < l.Instances[j].GetName() })
+	}
+	return writeProto(w, &computepb.InstanceAggregatedList{
+		Kind:     proto.String("compute#instanceAggregatedList"),
+		Id:       proto.String("projects/" + project + "/aggregated/instances"),
+		SelfLink: proto.String(Base + "projects/" + project + "/aggregated/instances"),
+		Items:    items,
+	})
+}
+
+func (c *Compute) getDisk(w http.ResponseWriter, r *http.Request) error {
+	project, zone, name := r.PathValue("project"), r.PathValue("zone"), r.PathValue("name")
+	d, ok := c.Disk(project, zone, name)
+	if !ok {
+		return notFound(fmt.Sprintf("projects/%s/zones/%s/disks/%s", project, zone, name))
+	}
+	return writeProto(w, d)
+}
+
+// ---------------------------------------------------------------------------
+// operations
+
+func (c *Compute) newOpLocked(project, scope, kind, target string, targetID uint64, fail *Fault, onDone func()) *fakeOp {
+	id := c.id()
+	name := fmt.Sprintf("operation-%d-%s", id, kind)
+	p := &computepb.Operation{
+		Id:                proto.Uint64(id),
+		Kind:              proto.String("compute#operation"),
+		Name:              proto.String(name),
+		OperationType:     proto.String(kind),
+		TargetLink:        proto.String(target),
+		TargetId:          proto.Uint64(targetID),
+		Status:            computepb.Operation_PENDING.Enum(),
+		Progress:          proto.Int32(0),
+		User:              proto.String("fake@clarateach.test"),
+		InsertTime:        proto.String(c.ts()),
+		CreationTimestamp: proto.String(c.ts()),
+	}
+	scopeKey := "global"
+	if scope != "" {
+		scopeKey = scope
+		p.Zone = proto.String(Base + "projects/" + project + "/" + scope)
+		p.SelfLink = proto.String(Base + fmt.Sprintf("projects/%s/%s/operations/%s", project, scope, name))
+	} else {
+		p.SelfLink = proto.String(Base + fmt.Sprintf("projects/%s/global/operations/%s", project, name))
+	}
+	op := &fakeOp{proto: p, onDone: onDone, fail: fail, doneCh: make(chan struct{}), scopeKey: scopeKey}
+	c.ops[project+"/"+scopeKey+"/"+name] = op
+	if c.pollsToDone <= 0 && c.held == nil {
+		c.finishLocked(op)
+	}
+	return op
+}
+
+// advanceLocked moves an operation one step: PENDING → RUNNING → DONE.
+func (c *Compute) advanceLocked(op *fakeOp) {
+	if op.proto.GetStatus() == computepb.Operation_DONE {
+		return
+	}
+	op.polls++
+	if op.polls >= c.pollsToDone && c.held == nil {
+		c.finishLocked(op)
+		return
+	}
+	if op.proto.GetStatus() == computepb.Operation_PENDING {
+		op.proto.Status = computepb.Operation_RUNNING.Enum()
+		op.proto.StartTime = proto.String(c.ts())
+		op.proto.Progress = proto.Int32(50)
+	}
+}
+
+func (c *Compute) finishLocked(op *fakeOp) {
+	if op.proto.GetStatus() == computepb.Operation_DONE {
+		return
+	}
+	if op.proto.StartTime == nil {
+		op.proto.StartTime = proto.String(c.ts())
+	}
+	op.proto.Status = computepb.Operation_DONE.Enum()
+	op.proto.Progress = proto.Int32(100)
+	op.proto.EndTime = proto.String(c.ts())
+	if f := op.fail; f != nil {
+		op.proto.Error = &computepb.Error{Errors: []*computepb.Errors{{
+			Code:    proto.String(f.Reason),
+			Message: proto.String(f.Message),
+		}}}
+		op.proto.HttpErrorStatusCode = proto.Int32(int32(f.Code))
+		op.proto.HttpErrorMessage = proto.String(strings.ToUpper(http.StatusText(f.Code)))
+	}
+	if op.onDone != nil {
+		op.onDone()
+	}
+	close(op.doneCh)
+}
+
+func (c *Compute) lookupOp(r *http.Request, scopePrefix string) (*fakeOp, error) {
+	project, name := r.PathValue("project"), r.PathValue("op")
+	scope := "global"
+	if scopePrefix != "" {
+		scope = scopePrefix + r.PathValue("zone")
+	}
+	op, ok := c.ops[project+"/"+scope+"/"+name]
+	if !ok {
+		return nil, notFound(fmt.Sprintf("projects/%s/%s/operations/%s", project, scope, name))
+	}
+	return op, nil
+}
+
+func (c *Compute) getOp(scopePrefix string) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c.mu.Lock()
+		op, err := c.lookupOp(r, scopePrefix)
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		c.advanceLocked(op)
+		cp := proto.Clone(op.proto)
+		c.mu.Unlock()
+		return writeProto(w, cp)
+	}
+}
+
+// waitOp implements operations.wait: it finishes the operation (unless
+// operations are held) and answers when it is DONE, or with its current
+// state after the wait timeout, as the real API does.
+func (c *Compute) waitOp(scopePrefix string) func(http.ResponseWriter, *http.Request) error {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c.mu.Lock()
+		op, err := c.lookupOp(r, scopePrefix)
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		if c.held == nil {
+			c.finishLocked(op)
+		} else if op.proto.GetStatus() == computepb.Operation_PENDING {
+			op.proto.Status = computepb.Operation_RUNNING.Enum()
+			op.proto.StartTime = proto.String(c.ts())
+		}
+		held, timeout := c.held, c.waitTimeout
+		c.mu.Unlock()
+
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		for {
+			select {
+			case <-op.doneCh:
+			case <-held:
+				c.mu.Lock()
+				if c.held == nil {
+					c.finishLocked(op)
+				}
+				held = c.held
+				c.mu.Unlock()
+				continue
+			case <-timer.C:
+			case <-r.Context().Done():
+				return r.Context().Err()
+			}
+			break
+		}
+		c.mu.Lock()
+		cp := proto.Clone(op.proto)
+		c.mu.Unlock()
+		return writeProto(w, cp)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// snapshots
+
+func (c *Compute) fillSnapshotLocked(project string, s *computepb.Snapshot) {
+	s.Id = proto.Uint64(c.id())
+	s.Kind = proto.String("compute#snapshot")
+	s.SelfLink = proto.String(Base + fmt.Sprintf("projects/%s/global/snapshots/%s", project, s.GetName()))
+	if s.CreationTimestamp == nil {
+		s.CreationTimestamp = proto.String(c.ts())
+	}
+	if s.Status == nil {
+		s.Status = proto.String("READY")
+	}
+	if s.StorageBytes == nil {
+		s.StorageBytes = proto.Int64(2 << 30)
+	}
+	if s.DiskSizeGb == nil {
+		s.DiskSizeGb = proto.Int64(20)
+	}
+}
+
+func (c *Compute) listSnapshots(w http.ResponseWriter, r *http.Request) error {
+	project := r.PathValue("project")
+	match, err := parseFilter(r.URL.Query().Get("filter"))
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	var all []*computepb.Snapshot
+	for k, s := range c.snapshots {
+		if strings.HasPrefix(k, project+"/") && match(s) {
+			all = append(all, proto.Clone(s).(*computepb.Snapshot))
+		}
+	}
+	c.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].GetName() < all[j].GetName() })
+	page, next, err := paginate(all, r.URL.Query())
+	if err != nil {
+		return err
+	}
+	resp := &computepb.SnapshotList{
+		Kind:     proto.String("compute#snapshotList"),
+		Id:       proto.String("projects/" + project + "/global/snapshots"),
+		SelfLink: proto.String(Base + "projects/" + project + "/global/snapshots"),
+		Items:    page,
+	}
+	if next != "" {
+		resp.NextPageToken = proto.String(next)
+	}
+	return writeProto(w, resp)
+}
+
+func (c *Compute) getSnapshot(w http.ResponseWriter, r *http.Request) error {
+	project, name := r.PathValue("project"), r.PathValue("name")
+	c.mu.Lock()
+	s, ok := c.snapshots[project+"/"+name]
+	var cp proto.Message
+	if ok {
+		cp = proto.Clone(s)
+	}
+	c.mu.Unlock()
+	if !ok {
+		return notFound(fmt.Sprintf("projects/%s/global/snapshots/%s", project, name))
+	}
+	return writeProto(w, cp)
+}
+
+func (c *Compute) insertSnapshot(w http.ResponseWriter, r *http.Request) error {
+	project := r.PathValue("project")
+	body, _ := io.ReadAll(r.Body)
+	s := &computepb.Snapshot{}
+	if err := protojson.Unmarshal(body, s); err != nil {
+		return badRequest("parseError", "Invalid JSON payload received. %v", err)
+	}
+	if !nameRE.MatchString(s.GetName()) {
+		return badRequest("invalid", "Invalid value for field 'resource.name': '%s'.", s.GetName())
+	}
+	src := strings.TrimPrefix(s.GetSourceDisk(), Base)
+	parts := strings.Split(src, "/") // projects/P/zones/Z/disks/D
+	if len(parts) != 6 || parts[0] != "projects" || parts[2] != "zones" || parts[4] != "disks" {
+		return badRequest("invalid", "Invalid value for field 'resource.sourceDisk': '%s'.", s.GetSourceDisk())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.snapshots[project+"/"+s.GetName()]; ok {
+		return &apiErr{http.StatusConflict, "alreadyExists", fmt.Sprintf("The resource 'projects/%s/global/snapshots/%s' already exists", project, s.GetName())}
+	}
+	disk, ok := c.disks[parts[1]+"/"+parts[3]+"/"+parts[5]]
+	if !ok {
+		return notFound(src)
+	}
+	s.SourceDisk = proto.String(disk.GetSelfLink())
+	s.SourceDiskId = proto.String(strconv.FormatUint(disk.GetId(), 10))
+	s.DiskSizeGb = proto.Int64(disk.GetSizeGb())
+	c.fillSnapshotLocked(project, s)
+	s.Status = proto.String("CREATING")
+	c.snapshots[project+"/"+s.GetName()] = s
+	fail := c.takeFaultLocked("snapshots.insert", true)
+	op := c.newOpLocked(project, "", "insert", s.GetSelfLink(), s.GetId(), fail, func() {
+		if fail != nil {
+			delete(c.snapshots, project+"/"+s.GetName())
+			return
+		}
+		s.Status = proto.String("READY")
+	})
+	return writeProto(w, op.proto)
+}
+
+func (c *Compute) deleteSnapshot(w http.ResponseWriter, r *http.Request) error {
+	project, name := r.PathValue("project"), r.PathValue("name")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.snapshots[project+"/"+name]
+	if !ok {
+		return notFound(fmt.Sprintf("projects/%s/global/snapshots/%s", project, name))
+	}
+	s.Status = proto.String("DELETING")
+	fail := c.takeFaultLocked("snapshots.delete", true)
+	op := c.newOpLocked(project, "", "delete", s.GetSelfLink(), s.GetId(), fail, func() {
+		if fail == nil {
+			delete(c.snapshots, project+"/"+name)
+		}
+	})
+	return writeProto(w, op.proto)
+}
+
+// ---------------------------------------------------------------------------
+// regions and projects (quotas)
+
+func (c *Compute) cpusLocked(region string) float64 {
+	total := 0
+	for k, in := range c.instances {
+		zone := strings.SplitN(k, "/", 3)[1]
+		if (region == "" || regionOf(zone) == region) && in.GetStatus() != "TERMINATED" {
+			total += vcpus(in.GetMachineType())
+		}
+	}
+	return float64(total)
+}
+
+func (c *Compute) getRegion(w http.ResponseWriter, r *http.Request) error {
+	project, region := r.PathValue("project"), r.PathValue("region")
+	c.mu.Lock()
+	qs, ok := c.regionQ[region]
+	resp := &computepb.Region{
+		Kind:     proto.String("compute#region"),
+		Id:       proto.Uint64(1000 + uint64(len(region))),
+		Name:     proto.String(region),
+		Status:   proto.String("UP"),
+		SelfLink: proto.String(Base + "projects/" + project + "/regions/" + region),
+	}
+	for _, z := range []string{"a", "b", "c", "f"} {
+		resp.Zones = append(resp.Zones, Base+"projects/"+project+"/zones/"+region+"-"+z)
+	}
+	metrics := make([]string, 0, len(qs))
+	for m := range qs {
+		metrics = append(metrics, m)
+	}
+	sort.Strings(metrics)
+	for _, m := range metrics {
+		q := qs[m]
+		usage := q.usage
+		if m == "CPUS" {
+			usage += c.cpusLocked(region)
+		}
+		resp.Quotas = append(resp.Quotas, &computepb.Quota{Metric: proto.String(m), Limit: proto.Float64(q.limit), Usage: proto.Float64(usage)})
+	}
+	c.mu.Unlock()
+	if !ok {
+		return notFound("projects/" + project + "/regions/" + region)
+	}
+	return writeProto(w, resp)
+}
+
+func (c *Compute) getProject(w http.ResponseWriter, r *http.Request) error {
+	project := r.PathValue("project")
+	c.mu.Lock()
+	resp := &computepb.Project{
+		Kind:     proto.String("compute#project"),
+		Id:       proto.Uint64(4242),
+		Name:     proto.String(project),
+		SelfLink: proto.String(Base + "projects/" + project),
+	}
+	metrics := make([]string, 0, len(c.projectQ))
+	for m := range c.projectQ {
+		metrics = append(metrics, m)
+	}
+	sort.Strings(metrics)
+	for _, m := range metrics {
+		q := c.projectQ[m]
+		usage := q.usage
+		if m == "CPUS_ALL_REGIONS" {
+			usage += c.cpusLocked("")
+		}
+		resp.Quotas = append(resp.Quotas, &computepb.Quota{Metric: proto.String(m), Limit: proto.Float64(q.limit), Usage: proto.Float64(usage)})
+	}
+	c.mu.Unlock()
+	return writeProto(w, resp)
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+func lastSegment(s string) string {
+	if i := strings.LastIndex(s, "/"); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// regionOf maps "us-central1-b" to "us-central1".
+func regionOf(zone string) string {
+	if i := strings.LastIndex(zone, "-"); i > 0 {
+		return zone[:i]
+	}
+	return zone
+}
+
+// vcpus is the vCPU count of a machine type URL or name: the number after
+// the last dash for predefined types (n2-standard-8 → 8), 2 otherwise.
+func vcpus(machineType string) int {
+	mt := lastSegment(machineType)
+	if i := strings.LastIndex(mt, "-"); i >= 0 {
+		if n, err := strconv.Atoi(mt[i+1:]); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 2
+}
+
+func paginate[T any](all []T, q map[string][]string) ([]T, string, error) {
+	start := 0
+	if tok := first(q["pageToken"]); tok != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(tok, "page-"))
+		if err != nil || n < 0 || n > len(all) {
+			return nil, "", badRequest("invalid", "Invalid value for field 'pageToken': '%s'.", tok)
+		}
+		start = n
+	}
+	size := 500
+	if ms := first(q["maxResults"]); ms != "" {
+		n, err := strconv.Atoi(ms)
+		if err != nil || n <= 0 {
+			return nil, "", badRequest("invalid", "Invalid value for field 'maxResults': '%s'.", ms)
+		}
+		size = min(n, 500)
+	}
+	end := min(start+size, len(all))
+	next := ""
+	if end < len(all) {
+		next = fmt.Sprintf("page-%d", end)
+	}
+	return all[start:end], next, nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}

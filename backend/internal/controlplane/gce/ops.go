@@ -1,0 +1,396 @@
+package gce
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	computepb "cloud.google.com/go/compute/apiv1/computepb"
+	"google.golang.org/api/iterator"
+	"google.golang.org/protobuf/proto"
+)
+
+// VM is a workshop host as the operations tooling sees it.
+type VM struct {
+	Name        string            `json:"name"`
+	Zone        string            `json:"zone"`
+	Status      string            `json:"status"` // PROVISIONING, STAGING, RUNNING, STOPPING, TERMINATED, ...
+	WorkshopID  string            `json:"workshop_id,omitempty"`
+	MachineType string            `json:"machine_type"`
+	InternalIP  string            `json:"internal_ip,omitempty"`
+	ExternalIP  string            `json:"external_ip,omitempty"`
+	Spot        bool              `json:"spot"`
+	Created     time.Time         `json:"created"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	// StatusMessage is GCE's note, e.g. "Instance was preempted."
+	StatusMessage string `json:"status_message,omitempty"`
+}
+
+// VMFromInstance converts a Compute instance.
+func VMFromInstance(in *computepb.Instance) VM {
+	vm := VM{
+		Name:          in.GetName(),
+		Zone:          LastSegment(in.GetZone()),
+		Status:        in.GetStatus(),
+		WorkshopID:    in.GetLabels()[LabelWorkshop],
+		MachineType:   LastSegment(in.GetMachineType()),
+		Spot:          in.GetScheduling().GetProvisioningModel() == "SPOT" || in.GetScheduling().GetPreemptible(),
+		Labels:        in.GetLabels(),
+		StatusMessage: in.GetStatusMessage(),
+	}
+	if nis := in.GetNetworkInterfaces(); len(nis) > 0 {
+		vm.InternalIP = nis[0].GetNetworkIP()
+		if acs := nis[0].GetAccessConfigs(); len(acs) > 0 {
+			vm.ExternalIP = acs[0].GetNatIP()
+		}
+	}
+	if t, err := time.Parse(time.RFC3339, in.GetCreationTimestamp()); err == nil {
+		vm.Created = t
+	}
+	return vm
+}
+
+// ListVMs lists the workshop hosts (label clarateach=workshop-host) of every
+// zone, sorted by zone and name (instances.aggregatedList).
+func (c *Clients) ListVMs(ctx context.Context) ([]VM, error) {
+	return c.ListVMsFilter(ctx, HostFilter)
+}
+
+// ListVMsFilter is ListVMs with any Compute list filter, e.g. NameFilter to
+// also find hosts created without labels (by the seed's system).
+func (c *Clients) ListVMsFilter(ctx context.Context, filter string) ([]VM, error) {
+	req := &computepb.AggregatedListInstancesRequest{Project: c.Project}
+	if filter != "" {
+		req.Filter = proto.String(filter)
+	}
+	it := c.Instances.AggregatedList(ctx, req)
+	var out []VM
+	for {
+		pair, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list workshop VMs: %w", err)
+		}
+		for _, in := range pair.Value.GetInstances() {
+			out = append(out, VMFromInstance(in))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Zone != out[j].Zone {
+			return out[i].Zone < out[j].Zone
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// ListZoneVMs lists the workshop hosts of one zone (instances.list).
+func (c *Clients) ListZoneVMs(ctx context.Context, zone string) ([]VM, error) {
+	it := c.Instances.List(ctx, &computepb.ListInstancesRequest{
+		Project: c.Project,
+		Zone:    zone,
+		Filter:  proto.String(HostFilter),
+	})
+	var out []VM
+	for {
+		in, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list workshop VMs in %s: %w", zone, err)
+		}
+		out = append(out, VMFromInstance(in))
+	}
+	return out, nil
+}
+
+// DeleteVM deletes an instance and waits for it to be gone. An instance that
+// does not exist counts as deleted.
+func (c *Clients) DeleteVM(ctx context.Context, zone, name string) error {
+	op, err := c.Instances.Delete(ctx, &computepb.DeleteInstanceRequest{Project: c.Project, Zone: zone, Instance: name})
+	if IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete instance %s: %w", name, err)
+	}
+	if err := c.WaitZoneOp(ctx, zone, op.Proto()); err != nil && !IsNotFound(err) {
+		return fmt.Errorf("delete instance %s: %w", name, err)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// snapshots
+
+// Snapshot is a disk snapshot.
+type Snapshot struct {
+	Name       string    `json:"name"`
+	Created    time.Time `json:"created"`
+	Status     string    `json:"status"`
+	SourceDisk string    `json:"source_disk,omitempty"`
+	SizeGB     int64     `json:"disk_size_gb"`
+}
+
+// ListSnapshots lists the snapshots whose name starts with prefix ("" =
+// all), newest first (by creationTimestamp, then name).
+func (c *Clients) ListSnapshots(ctx context.Context, prefix string) ([]Snapshot, error) {
+	req := &computepb.ListSnapshotsRequest{Project: c.Project}
+	if prefix != "" {
+		req.Filter = proto.String("name eq " + regexpQuote(prefix) + ".*")
+	}
+	it := c.Snapshots.List(ctx, req)
+	var out []Snapshot
+	for {
+		s, err := it.Next()
+		if errors.Is(err, iterator.Done) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list snapshots: %w", err)
+		}
+		if !strings.HasPrefix(s.GetName(), prefix) {
+			continue // never trust the server-side filter with deletions
+		}
+		t, err := time.Parse(time.RFC3339, s.GetCreationTimestamp())
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: bad creationTimestamp %q: %w", s.GetName(), s.GetCreationTimestamp(), err)
+		}
+		out = append(out, Snapshot{Name: s.GetName(), Created: t, Status: s.GetStatus(),
+			SourceDisk: LastSegment(s.GetSourceDisk()), SizeGB: s.GetDiskSizeGb()})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.After(out[j].Created)
+		}
+		return out[i].Name > out[j].Name
+	})
+	return out, nil
+}
+
+func regexpQuote(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`\.+*?()|[]{}^$`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// PruneOptions select what PruneSnapshots deletes.
+type PruneOptions struct {
+	// Prefix selects snapshots by name ("clara" as in the seed's
+	// --filter="name~clara"; "clarateach-snapshot-" for ClaraTeach's own).
+	// Required: an empty prefix is refused.
+	Prefix string
+	// Keep is how many of the newest matching snapshots survive (>= 1).
+	Keep int
+	// Protect names snapshots never deleted, whatever their age; pass the
+	// configured FC_SNAPSHOT_NAME so new workshops can still boot.
+	Protect []string
+	// DryRun lists what would be deleted without deleting.
+	DryRun bool
+}
+
+// PruneResult says what was kept and deleted (or would be, in a dry run).
+type PruneResult struct {
+	Kept    []Snapshot `json:"kept"`
+	Deleted []Snapshot `json:"deleted"`
+	DryRun  bool       `json:"dry_run"`
+}
+
+// PruneSnapshots deletes the matching snapshots beyond the newest Keep, like
+// the seed's `gcloud compute snapshots list ... | tail -n +4 | xargs ...
+// delete`, but never a protected one, and with a dry-run mode.
+func (c *Clients) PruneSnapshots(ctx context.Context, o PruneOptions) (PruneResult, error) {
+	res := PruneResult{DryRun: o.DryRun}
+	if o.Prefix == "" {
+		return res, errors.New("prune snapshots: a name prefix is required")
+	}
+	if o.Keep < 1 {
+		return res, fmt.Errorf("prune snapshots: keep must be at least 1 (got %d)", o.Keep)
+	}
+	snaps, err := c.ListSnapshots(ctx, o.Prefix)
+	if err != nil {
+		return res, err
+	}
+	protected := map[string]bool{}
+	for _, p := range o.Protect {
+		protected[p] = true
+	}
+	for i, s := range snaps {
+		if i < o.Keep || protected[s.Name] {
+			res.Kept = append(res.Kept, s)
+			continue
+		}
+		res.Deleted = append(res.Deleted, s)
+	}
+	if o.DryRun {
+		return res, nil
+	}
+	for i, s := range res.Deleted {
+		op, err := c.Snapshots.Delete(ctx, &computepb.DeleteSnapshotRequest{Project: c.Project, Snapshot: s.Name})
+		if err == nil {
+			err = c.WaitGlobalOp(ctx, op.Proto())
+		}
+		if err != nil && !IsNotFound(err) {
+			res.Deleted = res.Deleted[:i]
+			return res, fmt.Errorf("delete snapshot %s: %w", s.Name, err)
+		}
+	}
+	return res, nil
+}
+
+// SnapshotOptions control SnapshotInstance.
+type SnapshotOptions struct {
+	// Name of the new snapshot; default SnapshotPrefix + "YYYYMMDD-HHMMSS"
+	// (UTC) from Now.
+	Name string
+	// Now is the clock for the default name (default time.Now).
+	Now func() time.Time
+	// Restart starts the instance again afterwards (as the seed's quick
+	// reference does).
+	Restart bool
+}
+
+// SnapshotInstance stops an instance (so its disk is consistent), snapshots
+// its boot disk and returns the snapshot's name: the new FC_SNAPSHOT_NAME.
+func (c *Clients) SnapshotInstance(ctx context.Context, zone, instance string, o SnapshotOptions) (string, error) {
+	name := o.Name
+	if name == "" {
+		now := time.Now
+		if o.Now != nil {
+			now = o.Now
+		}
+		name = SnapshotPrefix + now().UTC().Format("20060102-150405")
+	}
+	in, err := c.Instances.Get(ctx, &computepb.GetInstanceRequest{Project: c.Project, Zone: zone, Instance: instance})
+	if err != nil {
+		return "", fmt.Errorf("get instance %s: %w", instance, err)
+	}
+	var disk string
+	for _, d := range in.GetDisks() {
+		if d.GetBoot() {
+			disk = d.GetSource()
+		}
+	}
+	if disk == "" {
+		return "", fmt.Errorf("instance %s has no boot disk", instance)
+	}
+	if in.GetStatus() != "TERMINATED" {
+		op, err := c.Instances.Stop(ctx, &computepb.StopInstanceRequest{Project: c.Project, Zone: zone, Instance: instance})
+		if err == nil {
+			err = c.WaitZoneOp(ctx, zone, op.Proto())
+		}
+		if err != nil {
+			return "", fmt.Errorf("stop instance %s: %w", instance, err)
+		}
+	}
+	op, err := c.Snapshots.Insert(ctx, &computepb.InsertSnapshotRequest{
+		Project: c.Project,
+		SnapshotResource: &computepb.Snapshot{
+			Name:        proto.String(name),
+			SourceDisk:  proto.String(disk),
+			Description: proto.String("ClaraTeach agent image from " + instance),
+			Labels:      map[string]string{LabelSnapshot: LabelSnapshotValue},
+		},
+	})
+	if err == nil {
+		err = c.WaitGlobalOp(ctx, op.Proto())
+	}
+	if err != nil {
+		return "", fmt.Errorf("snapshot disk %s: %w", LastSegment(disk), err)
+	}
+	if o.Restart {
+		op, err := c.Instances.Start(ctx, &computepb.StartInstanceRequest{Project: c.Project, Zone: zone, Instance: instance})
+		if err == nil {
+			err = c.WaitZoneOp(ctx, zone, op.Proto())
+		}
+		if err != nil {
+			return name, fmt.Errorf("snapshot %s created, but restarting %s failed: %w", name, instance, err)
+		}
+	}
+	return name, nil
+}
+
+// ---------------------------------------------------------------------------
+// quota
+
+// QuotaLine is one quota metric.
+type QuotaLine struct {
+	Scope    string  `json:"scope"` // region name or "project"
+	Metric   string  `json:"metric"`
+	Usage    float64 `json:"usage"`
+	Limit    float64 `json:"limit"`
+	Headroom float64 `json:"headroom"`
+}
+
+// QuotaReport is the CPU quota picture for a region.
+type QuotaReport struct {
+	Region string      `json:"region"`
+	Lines  []QuotaLine `json:"quotas"`
+}
+
+// CPUHeadroom is the number of vCPUs that can still be started in the
+// region: the smaller of the region's CPUS and the project's
+// CPUS_ALL_REGIONS headroom (the family quota, e.g. N2_CPUS, is reported
+// but not folded in). -1 when neither is known.
+func (r QuotaReport) CPUHeadroom() float64 {
+	h := -1.0
+	for _, l := range r.Lines {
+		if (l.Scope == r.Region && l.Metric == "CPUS") || (l.Scope == "project" && l.Metric == "CPUS_ALL_REGIONS") {
+			if h < 0 || l.Headroom < h {
+				h = l.Headroom
+			}
+		}
+	}
+	return h
+}
+
+// Line returns the quota line for scope and metric.
+func (r QuotaReport) Line(scope, metric string) (QuotaLine, bool) {
+	for _, l := range r.Lines {
+		if l.Scope == scope && l.Metric == metric {
+			return l, true
+		}
+	}
+	return QuotaLine{}, false
+}
+
+// Quota reports the CPU quotas of a region (every metric containing "CPU",
+// as the seed's `gcloud compute regions describe ... | grep CPU`) and the
+// project's CPUS_ALL_REGIONS (the seed's troubleshooting command).
+func (c *Clients) Quota(ctx context.Context, region string) (QuotaReport, error) {
+	rep := QuotaReport{Region: region}
+	reg, err := c.Regions.Get(ctx, &computepb.GetRegionRequest{Project: c.Project, Region: region})
+	if err != nil {
+		return rep, fmt.Errorf("get region %s: %w", region, err)
+	}
+	for _, q := range reg.GetQuotas() {
+		if strings.Contains(q.GetMetric(), "CPU") {
+			rep.Lines = append(rep.Lines, line(region, q))
+		}
+	}
+	proj, err := c.Projects.Get(ctx, &computepb.GetProjectRequest{Project: c.Project})
+	if err != nil {
+		return rep, fmt.Errorf("get project %s: %w", c.Project, err)
+	}
+	for _, q := range proj.GetQuotas() {
+		if q.GetMetric() == "CPUS_ALL_REGIONS" {
+			rep.Lines = append(rep.Lines, line("project", q))
+		}
+	}
+	return rep, nil
+}
+
+func line(scope string, q *computepb.Quota) QuotaLine {
+	return QuotaLine{Scope: scope, Metric: q.GetMetric(), Usage: q.GetUsage(), Limit: q.GetLimit(), Headroom: q.GetLimit() - q.GetUsage()}
+}

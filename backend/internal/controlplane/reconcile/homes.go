@@ -1,0 +1,146 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/clarateach/backend/internal/controlplane/archive"
+	"github.com/clarateach/backend/internal/controlplane/store"
+)
+
+// The reconciler's hook points for learners' homes (package archive does
+// the work; nil Config.Archiver turns them all off):
+//
+//	saveHomes     before a host or seat is destroyed (teardown, reset)
+//	restoreHomes  after the seats are created, before the workshop is running
+//	periodicSave  while a healthy workshop runs
+//	purgeHomes    after a deleted workshop's teardown
+//	expireHomes   in GC
+
+// homesAgent is the agent as the archiver sees it (every Dial of
+// production returns an *agentclient.Client, which is one).
+func homesAgent(a Agent) (archive.Agent, bool) {
+	aa, ok := a.(archive.Agent)
+	return aa, ok
+}
+
+// saveHomes archives every seated learner's home before teardown. A
+// failure is recorded, not fatal: the latest periodic archive remains.
+func (r *Reconciler) saveHomes(ctx context.Context, w *store.Workshop, reason string) {
+	if r.cfg.Archiver == nil || w.AgentURL == "" {
+		return
+	}
+	aa, ok := homesAgent(r.cfg.Dial(endpoint(w)))
+	if !ok {
+		return
+	}
+	rep, err := r.cfg.Archiver.SaveAll(ctx, aa, w, reason)
+	if err != nil {
+		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("saving the learners' work: %s: %v (their last saved copy is kept)", rep, err))
+		return
+	}
+	if rep.Saved+rep.Unchanged > 0 {
+		r.event(ctx, w.ID, "info", "", "saved the learners' work: "+rep.String())
+	}
+}
+
+// restoreHomes puts each learner's latest archive into their new, empty
+// seat. It fails the step when a restore fails, so the workshop does not
+// report ready with a learner's work missing.
+func (r *Reconciler) restoreHomes(ctx context.Context, agent Agent, w *store.Workshop) error {
+	if r.cfg.Archiver == nil {
+		return nil
+	}
+	aa, ok := homesAgent(agent)
+	if !ok {
+		return nil
+	}
+	n, err := r.cfg.Archiver.RestoreAll(ctx, aa, w)
+	if n > 0 {
+		r.event(ctx, w.ID, "info", StepCreateSeats, "restored "+strconv.Itoa(n)+" learners' work from their latest archive")
+	}
+	if err != nil {
+		return fmt.Errorf("restoring the learners' work: %w", err)
+	}
+	return nil
+}
+
+// restoreSeat puts the latest archive of the learner who holds seat into
+// it, after the seat was found missing and started again.
+func (r *Reconciler) restoreSeat(ctx context.Context, agent Agent, w *store.Workshop, seat int) {
+	if r.cfg.Archiver == nil {
+		return
+	}
+	aa, ok := homesAgent(agent)
+	if !ok {
+		return
+	}
+	restored, err := r.cfg.Archiver.RestoreSeat(ctx, aa, w, seat)
+	switch {
+	case err != nil:
+		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("seat %d: restoring the learner's saved work: %v", seat, err))
+	case restored:
+		r.event(ctx, w.ID, "info", "", fmt.Sprintf("seat %d: the learner's work was restored from their latest archive", seat))
+	}
+}
+
+// periodicSave archives a running workshop's homes every Archiver.Every.
+func (r *Reconciler) periodicSave(ctx context.Context, agent Agent, w *store.Workshop) {
+	if r.cfg.Archiver == nil {
+		return
+	}
+	aa, ok := homesAgent(agent)
+	if !ok {
+		return
+	}
+	ran, rep, err := r.cfg.Archiver.Periodic(ctx, aa, w)
+	switch {
+	case err != nil:
+		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("periodic save of the learners' work: %s: %v", rep, err))
+	case ran && rep.Saved > 0:
+		slog.Info("periodic archive", "workshop", w.ID, "report", rep.String())
+	}
+}
+
+// saveSeat archives one seat's home before it is reset for another
+// learner.
+func (r *Reconciler) saveSeat(ctx context.Context, agent Agent, w *store.Workshop, seat int, registrationID string) error {
+	if r.cfg.Archiver == nil || registrationID == "" {
+		return nil
+	}
+	aa, ok := homesAgent(agent)
+	if !ok {
+		return nil
+	}
+	_, err := r.cfg.Archiver.SaveSeat(ctx, aa, w, seat, registrationID, archive.ReasonReset)
+	return err
+}
+
+// purgeHomes deletes a deleted workshop's archives.
+func (r *Reconciler) purgeHomes(ctx context.Context, w *store.Workshop) error {
+	if r.cfg.Archiver == nil {
+		return nil
+	}
+	n, err := r.cfg.Archiver.PurgeWorkshop(ctx, w.ID)
+	if err != nil {
+		return fmt.Errorf("purge the learners' archives: %w", err)
+	}
+	if n > 0 {
+		r.event(ctx, w.ID, "info", "", "deleted "+strconv.Itoa(n)+" archives of the learners' work")
+	}
+	return nil
+}
+
+// expireHomes removes archives past their retention.
+func (r *Reconciler) expireHomes(ctx context.Context) error {
+	if r.cfg.Archiver == nil {
+		return nil
+	}
+	n, err := r.cfg.Archiver.Expire(ctx)
+	if n > 0 {
+		slog.Info("expired archives", "removed", n)
+	}
+	return err
+}

@@ -1,0 +1,268 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// ended reports whether learners can no longer enter the workshop.
+func (s *Server) ended(w *store.Workshop) error {
+	if w.Status == store.StatusDeleted || w.DesiredState == store.DesiredDeleted {
+		return apierror.Gone("this workshop has been deleted")
+	}
+	if w.EndsAt != nil && !w.EndsAt.After(s.now()) {
+		// The time is in details, for the web app to show in the
+		// learner's own time zone.
+		return apierror.New(http.StatusGone, "workshop_ended", "this workshop has ended").
+			WithDetails(map[string]any{"ends_at": w.EndsAt.UTC().Format(time.RFC3339)})
+	}
+	return nil
+}
+
+func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		WorkshopCode string `json:"workshop_code"`
+		Name         string `json:"name"`
+		Email        string `json:"email"`
+	}
+	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	code := token.NormalizeCode(req.WorkshopCode)
+	if code == "" {
+		apierror.Write(w, r, apierror.Invalid("workshop_code is required"))
+		return
+	}
+	name, err := cleanName(req.Name, "name")
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	email, err := normalizeEmail(req.Email)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	ws, err := s.st.GetWorkshopByCode(r.Context(), code)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(code) != token.WorkshopCodeLen) {
+		if !s.wrongCode(w, r) {
+			return
+		}
+		apierror.Write(w, r, apierror.NotFound("no workshop has the code %s; check it with your instructor", code))
+		return
+	}
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if err := s.ended(ws); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	reg, created, err := s.st.Register(r.Context(), &store.Registration{
+		WorkshopID: ws.ID, Name: name, Email: email, AccessCode: token.Code(token.AccessCodeLen),
+	})
+	switch {
+	case errors.Is(err, store.ErrFull):
+		apierror.Write(w, r, apierror.Conflict("workshop_full", "this workshop is full (%d seats)", ws.Seats))
+		return
+	case err != nil:
+		apierror.Write(w, r, err)
+		return
+	case reg.RevokedAt != nil:
+		apierror.Write(w, r, apierror.Forbidden("your registration for this workshop was revoked by the instructor"))
+		return
+	case !created:
+		// Never the existing access code: knowing an email must not be
+		// enough to take over its seat.
+		apierror.Write(w, r, apierror.Conflict("already_registered",
+			"%s is already registered for this workshop: sign in with the access code you were given, or ask the instructor for a new one", email))
+		return
+	}
+	s.event(r, ws.ID, "info", "", "learner "+email+" registered")
+	apierror.JSON(w, http.StatusCreated, map[string]any{
+		"access_code": reg.AccessCode,
+		"workshop":    map[string]string{"id": ws.ID, "name": ws.Name},
+	})
+}
+
+// learnerByCode finds the registration of an access code and its workshop,
+// or answers: a wrong code is slowed down like every guess (404), a revoked
+// one is 403. ok is false when it answered.
+func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code string) (_ *store.Registration, _ *store.Workshop, ok bool) {
+	reg, err := s.st.GetRegistrationByAccessCode(r.Context(), code)
+	if errors.Is(err, store.ErrNotFound) {
+		if s.wrongCode(w, r) {
+			apierror.Write(w, r, apierror.NotFound("this access code is not valid"))
+		}
+		return nil, nil, false
+	}
+	if err != nil {
+		apierror.Write(w, r, err)
+		return nil, nil, false
+	}
+	if reg.RevokedAt != nil {
+		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
+		return nil, nil, false
+	}
+	ws, err := s.st.GetWorkshop(r.Context(), reg.WorkshopID)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return nil, nil, false
+	}
+	return reg, ws, true
+}
+
+type joinWorkshop struct {
+	ID       string     `json:"id"`
+	Name     string     `json:"name"`
+	Status   string     `json:"status"`
+	Step     string     `json:"step,omitempty"`
+	LabGuide string     `json:"lab_guide,omitempty"`
+	StartsAt *time.Time `json:"starts_at,omitempty"`
+	EndsAt   *time.Time `json:"ends_at,omitempty"`
+}
+
+type joinResponse struct {
+	// Status is pending (not started yet, being prepared, or the seat's
+	// machine is not answering), ready (only when the workshop runs and
+	// nothing says the seat's machine is down), or stopped (the
+	// instructor stopped the workshop).
+	Status string `json:"status"`
+	// StoppedByInstructor tells a stopped workshop from one that has not
+	// started yet.
+	StoppedByInstructor bool              `json:"stopped_by_instructor"`
+	Workshop            joinWorkshop      `json:"workshop"`
+	Learner             map[string]string `json:"learner"`
+	Seat                int               `json:"seat,omitempty"`
+	Token               string            `json:"token,omitempty"`
+	ExpiresAt           *time.Time        `json:"expires_at,omitempty"`
+	Endpoints           map[string]string `json:"endpoints,omitempty"`
+	// MachineStatus is the seat's health as last learned from its agent
+	// ("ok", or "down" while it does not answer and is being restarted);
+	// omitted when nothing is known. RestartedAt is when the agent last
+	// restarted the seat's machine in place (files kept, shells new).
+	MachineStatus string     `json:"machine_status,omitempty"`
+	RestartedAt   *time.Time `json:"restarted_at,omitempty"`
+	// RestoredFrom, when set, is when the work the seat was restored with
+	// was saved: "your machine was restored from HH:MM". It stays until a
+	// newer save of the learner's work.
+	RestoredFrom *time.Time `json:"restored_from,omitempty"`
+}
+
+func endpoints(workshopID string, seat int) map[string]string {
+	base := "/api/workspaces/" + workshopID + "/" + strconv.Itoa(seat)
+	return map[string]string{"terminal": base + "/terminal", "files": base + "/files", "sessions": base + "/sessions"}
+}
+
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		AccessCode string `json:"access_code"`
+	}
+	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	code := token.NormalizeCode(req.AccessCode)
+	if code == "" {
+		apierror.Write(w, r, apierror.Invalid("access_code is required"))
+		return
+	}
+	reg, ws, ok := s.learnerByCode(w, r, code)
+	if !ok {
+		return
+	}
+	if err := s.ended(ws); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	seat, err := s.st.AssignSeat(r.Context(), reg.ID)
+	switch {
+	case errors.Is(err, store.ErrFull):
+		apierror.Write(w, r, apierror.Conflict("workshop_full", "every seat of this workshop is taken"))
+		return
+	case errors.Is(err, store.ErrRevoked):
+		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
+		return
+	case err != nil:
+		apierror.Write(w, r, err)
+		return
+	}
+	resp := joinResponse{
+		Status: "pending",
+		Workshop: joinWorkshop{ID: ws.ID, Name: ws.Name, Status: ws.Status, Step: ws.Step, LabGuide: ws.LabGuide,
+			StartsAt: ws.StartsAt, EndsAt: ws.EndsAt},
+		Learner: map[string]string{"name": reg.Name, "email": reg.Email},
+		Seat:    seat.Seat,
+	}
+	if arc, err := s.st.LatestArchive(r.Context(), reg.ID); err == nil && arc.RestoredAt != nil {
+		at := arc.CreatedAt
+		resp.RestoredFrom = &at
+	}
+	if stoppedByInstructor(ws) {
+		resp.Status, resp.StoppedByInstructor = "stopped", true
+	}
+	ready, err := s.seatReady(r, ws, seat)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if ready {
+		if st, ok := s.seatState(ws.ID, seat.Seat); ok {
+			resp.MachineStatus, resp.RestartedAt = st.Health, st.RestartedAt
+			if st.Health == agentclient.HealthDown {
+				apierror.JSON(w, http.StatusOK, resp) // pending: the page asks again
+				return
+			}
+		}
+		tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat.Seat, "learner", seat.Generation, s.cfg.WorkspaceTTL, s.now())
+		if err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+		resp.Status, resp.Token, resp.ExpiresAt, resp.Endpoints = "ready", tok, &exp, endpoints(ws.ID, seat.Seat)
+	}
+	apierror.JSON(w, http.StatusOK, resp)
+}
+
+// stoppedByInstructor reports whether a workshop that ran was stopped (and
+// not started again): it wants to be stopped and is stopping or stopped.
+// A workshop that was never started is created, not stopped.
+func stoppedByInstructor(ws *store.Workshop) bool {
+	if ws.DesiredState != store.DesiredStopped {
+		return false
+	}
+	switch ws.Status {
+	case store.StatusRunning, store.StatusStopping, store.StatusStopped:
+		return true
+	}
+	return false
+}
+
+// seatReady reports whether a learner may get a workspace token for seat:
+// the workshop runs (and no stop is asked for), and the seat is not waiting for the reset of a revoked
+// learner's workspace (until the host confirms it, the seat may still hold
+// that learner's files; the learner waits as for a starting workshop).
+func (s *Server) seatReady(r *http.Request, ws *store.Workshop, seat *store.Seat) (bool, error) {
+	if ws.Status != store.StatusRunning || ws.AgentURL == "" || ws.DesiredState != store.DesiredRunning {
+		return false, nil
+	}
+	pending, err := s.st.ListPendingRevokes(r.Context(), ws.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, p := range pending {
+		if p.Seat == seat.Seat && p.Reset {
+			return false, nil
+		}
+	}
+	return true, nil
+}

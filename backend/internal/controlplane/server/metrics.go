@@ -1,0 +1,66 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/clarateach/backend/internal/controlplane/store"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry, st store.Store) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clarateach_http_requests_total",
+			Help: "HTTP requests by method, route pattern and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "clarateach_http_request_duration_seconds",
+			Help:    "HTTP request latency by route pattern.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration, workshopCollector{st})
+	return m
+}
+
+func (m *metrics) observe(method, route string, code int, d time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// workshopCollector reports clarateach_workshops{status} from the database
+// at scrape time, so every replica reports the same truth.
+type workshopCollector struct{ st store.Store }
+
+var workshopsDesc = prometheus.NewDesc("clarateach_workshops", "Workshops by status (not counting deleted ones).", []string{"status"}, nil)
+
+func (c workshopCollector) Describe(ch chan<- *prometheus.Desc) { ch <- workshopsDesc }
+
+func (c workshopCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ws, err := c.st.ListWorkshops(ctx, store.WorkshopFilter{})
+	if err != nil {
+		slog.Warn("metrics: list workshops", "err", err)
+		return
+	}
+	counts := map[string]int{}
+	for _, s := range []string{store.StatusCreated, store.StatusProvisioning, store.StatusRunning, store.StatusStopping, store.StatusStopped, store.StatusError} {
+		counts[s] = 0
+	}
+	for _, w := range ws {
+		counts[w.Status]++
+	}
+	for s, n := range counts {
+		ch <- prometheus.MustNewConstMetric(workshopsDesc, prometheus.GaugeValue, float64(n), s)
+	}
+}

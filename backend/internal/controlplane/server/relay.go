@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/connlimit"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// maxRelayBody bounds what a learner can send through the relay (file
+// uploads); the workspace daemon enforces its own, smaller, limits.
+const maxRelayBody = 128 << 20
+
+// handleRelay forwards learner terminal and file traffic to the workshop's
+// agent, so the browser talks to one origin. The workspace token is checked
+// here and again by the agent.
+func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
+	wsID := r.PathValue("ws")
+	seat, err := strconv.Atoi(r.PathValue("seat"))
+	if err != nil || seat < 1 {
+		apierror.Write(w, r, apierror.NotFound("no such seat"))
+		return
+	}
+	raw := r.URL.Query().Get("token")
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		raw = strings.TrimPrefix(h, "Bearer ")
+	}
+	if raw == "" {
+		apierror.Write(w, r, apierror.Unauthorized("a workspace token is required"))
+		return
+	}
+	claims, err := token.Verify(token.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
+	if err != nil {
+		if errors.Is(err, token.ErrMismatch) {
+			apierror.Write(w, r, apierror.Forbidden("this token is for another seat"))
+		} else {
+			apierror.Write(w, r, apierror.Unauthorized("workspace token: %v", err))
+		}
+		return
+	}
+	rest := r.PathValue("rest")
+	isTerminal := rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	// Counted before anything costs a database read: a flood on one token
+	// is refused cheaply.
+	if isTerminal {
+		release, err := s.terms.Acquire(raw, wsID+"/"+strconv.Itoa(seat))
+		if err != nil {
+			connlimit.RefuseWebSocket(w, r, connlimit.CloseTooManyConnections, err.Error())
+			return
+		}
+		defer release()
+	}
+	ws, err := s.st.GetWorkshop(r.Context(), wsID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = apierror.NotFound("workshop not found")
+		}
+		apierror.Write(w, r, err)
+		return
+	}
+	if ws.Status != store.StatusRunning || ws.AgentURL == "" {
+		apierror.Write(w, r, apierror.Unavailable("the workshop is %s; its machines are not ready", ws.Status))
+		return
+	}
+	target, err := url.Parse(ws.AgentURL)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	agentRT, err := s.relayTransport(ws)
+	if err != nil {
+		slog.ErrorContext(r.Context(), "relay: agent link refused", "workshop", wsID, "err", err)
+		apierror.Write(w, r, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine cannot be reached safely; ask the instructor"))
+		return
+	}
+	learner := claims.Role == "" || claims.Role == "learner"
+	// Tracked before the generation check, so that a revoke committed
+	// after the check still finds (and closes) this request.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer s.live.track(wsID, seat, claims.Gen, cancel)()
+	if learner {
+		if err := s.checkGeneration(ctx, wsID, seat, claims.Gen); err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+	}
+	r = r.WithContext(ctx)
+	if learner {
+		status := store.SeatConnected
+		if !isTerminal {
+			status = ""
+		}
+		_ = s.st.TouchSeat(r.Context(), wsID, seat, status, s.now())
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxRelayBody)
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.URL.Path = strings.TrimRight(target.Path, "/") + "/proxy/" + url.PathEscape(wsID) + "/" + strconv.Itoa(seat) + "/" + rest
+			pr.Out.URL.RawPath = ""
+			pr.Out.Host = target.Host
+			// The agent checks Origin for CORS; the relay is same-origin.
+			pr.Out.Header.Del("Origin")
+			pr.Out.Header.Del("Cookie")
+			pr.SetXForwarded()
+		},
+		Transport:     agentRT,
+		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			s.noteRelayStatus(wsID, seat, resp.StatusCode)
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			var tooBig *http.MaxBytesError
+			if r.Context().Err() == nil && !errors.As(err, &tooBig) {
+				s.noteRelayStatus(wsID, seat, http.StatusBadGateway)
+			}
+			slog.WarnContext(r.Context(), "relay to agent failed", "workshop", wsID, "seat", seat, "err", err)
+			apierror.Write(w, r, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine did not answer; try again in a moment"))
+		},
+	}
+	proxy.ServeHTTP(w, r)
+	if learner && isTerminal {
+		// The terminal closed: the learner is no longer connected.
+		_ = s.st.TouchSeat(r.Context(), wsID, seat, store.SeatAssigned, s.now())
+	}
+}
+
+// checkGeneration accepts a learner token only for the seat assignment it
+// was issued for: the seat is still held, with the token's generation (a
+// revoke deletes the seat row; a reissue and the next learner's
+// assignment raise the generation).
+func (s *Server) checkGeneration(ctx context.Context, wsID string, seat int, gen int64) error {
+	st, err := s.st.GetSeat(ctx, wsID, seat)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Generation != gen) {
+		return apierror.Unauthorized("this workspace token was revoked: join again with your access code")
+	}
+	return err
+}

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+)
+
+// SeatStates is implemented by a Seats that knows each seat's health as its
+// agent last reported it (the reconciler, from GET /vms on every watch).
+type SeatStates interface {
+	SeatState(workshopID string, seat int) (agentclient.SeatState, bool)
+}
+
+// relayHealth is what the relay last saw of each seat: a 502 from the
+// agent (the seat's daemon did not answer) or no agent at all is down, an
+// answer is up. It is newer than the reconciler's view between two
+// watches, and costs the join path nothing.
+type relayHealth struct {
+	mu sync.Mutex
+	m  map[string]agentclient.SeatState
+}
+
+const maxRelayHealth = 100_000
+
+func seatStateKey(workshopID string, seat int) string { return workshopID + "/" + strconv.Itoa(seat) }
+
+func (h *relayHealth) note(workshopID string, seat int, down bool, now time.Time) {
+	st := agentclient.SeatState{Health: agentclient.HealthOK, CheckedAt: now}
+	if down {
+		st.Health = agentclient.HealthDown
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxRelayHealth {
+		h.m = map[string]agentclient.SeatState{}
+	}
+	h.m[seatStateKey(workshopID, seat)] = st
+}
+
+func (h *relayHealth) get(workshopID string, seat int) (agentclient.SeatState, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st, ok := h.m[seatStateKey(workshopID, seat)]
+	return st, ok
+}
+
+// noteRelayStatus records what an agent's answer says about the seat.
+func (s *Server) noteRelayStatus(workshopID string, seat, status int) {
+	switch {
+	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
+		s.relayHealth.note(workshopID, seat, true, s.now())
+	case status < 400:
+		s.relayHealth.note(workshopID, seat, false, s.now())
+	}
+}
+
+// seatState merges the reconciler's view of the seat with the relay's
+// (the newer health wins; restarted_at only comes from the agent).
+func (s *Server) seatState(workshopID string, seat int) (agentclient.SeatState, bool) {
+	var st agentclient.SeatState
+	known := false
+	if ss, ok := s.seats.(SeatStates); ok {
+		st, known = ss.SeatState(workshopID, seat)
+	}
+	if rl, ok := s.relayHealth.get(workshopID, seat); ok && (!known || rl.CheckedAt.After(st.CheckedAt)) {
+		st.Health, st.CheckedAt, known = rl.Health, rl.CheckedAt, true
+	}
+	return st, known
+}

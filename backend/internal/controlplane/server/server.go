@@ -1,0 +1,494 @@
+// Package server is the ClaraTeach control plane's HTTP API: instructor
+// accounts, workshops, learner registration and seat assignment, the relay
+// of learner terminal and file traffic to workshop agents, health, metrics
+// and the embedded web app.
+package server
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/connlimit"
+	"github.com/clarateach/backend/internal/controlplane/archive"
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/webui"
+	"github.com/clarateach/backend/internal/fdlimit"
+	"github.com/clarateach/backend/internal/logging"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// Seats lets the server act on a workshop's seats on its host (revocation).
+// The reconciler's agent-backed implementation is used in production; nil
+// leaves every revoke pending. When it also implements SeatStates, joins
+// and the class view never call a seat ready that its agent reports not
+// answering.
+type Seats interface {
+	// ApplyRevoke carries a pending revoke or reissue to the host: the
+	// agent refuses the seat's tokens below p.MinGeneration and closes their
+	// connections, and a Reset seat gets a fresh workspace. On success the
+	// pending record is confirmed (removed); on failure it stays, with the
+	// error, for the reconciler to retry.
+	ApplyRevoke(ctx context.Context, w *store.Workshop, p store.PendingRevoke) error
+}
+
+// Deps are what the server needs.
+type Deps struct {
+	Config   *config.Config
+	Store    store.Store
+	Registry *prometheus.Registry // nil = a new one
+	// Kick wakes the reconciler for a workshop after its desired state
+	// changed. May be nil.
+	Kick  func(workshopID string)
+	Seats Seats
+	// Reconcile runs one reconcile pass (POST /internal/reconcile). May be nil.
+	Reconcile func(ctx context.Context) error
+	Now       func() time.Time
+	Version   string
+	// Web is the web app; nil = the embedded build.
+	Web fs.FS
+	// Transport reaches agents (the relay); nil = http.DefaultTransport.
+	Transport http.RoundTripper
+	// Sleep is how the guessing tarpits wait (tests pass one that moves
+	// their clock); nil = real timers.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// FDGuard sheds new requests with 503 near the descriptor limit; nil =
+	// one watching this process.
+	FDGuard *fdlimit.Guard
+	// UnisolatedSeats says seats are unisolated development processes (the
+	// process runtime): /health reports seats_isolated=false and the web
+	// app shows everyone a banner.
+	UnisolatedSeats bool
+	// Archives serves learners' saved work (downloads, purge); nil: off.
+	Archives *archive.Archiver
+}
+
+// Server is the control-plane HTTP server.
+type Server struct {
+	cfg      *config.Config
+	st       store.Store
+	kick     func(string)
+	seats    Seats
+	reconcil func(context.Context) error
+	now      func() time.Time
+	version  string
+	reg      *prometheus.Registry
+	mux      *http.ServeMux
+	handler  http.Handler
+	started  time.Time
+	relayRT  http.RoundTripper
+	// unisolated: seats are development processes, not sandboxes.
+	unisolated bool
+	pinned     agentTransports // the relay's pinned TLS transports, per host certificate
+	archives   *archive.Archiver
+	// live are the relay's open requests per seat, closed by a revoke.
+	live *relayConns
+
+	jwtKey []byte
+	wsKey  []byte
+
+	// Guessing limits: they slow failing clients down, never refuse a
+	// right answer (guard.go).
+	guard guards
+	terms connlimit.Counter // live terminal connections per token and seat
+	// relayHealth: the relay's last answer from each seat (seathealth.go).
+	relayHealth relayHealth
+	fds         *fdlimit.Guard
+
+	metrics *metrics
+}
+
+// Route is one API route, listed so the OpenAPI test can compare.
+type Route struct {
+	Method  string
+	Pattern string
+}
+
+// New builds the server.
+func New(d Deps) *Server {
+	s := &Server{
+		cfg:        d.Config,
+		st:         d.Store,
+		kick:       d.Kick,
+		seats:      d.Seats,
+		reconcil:   d.Reconcile,
+		now:        d.Now,
+		version:    d.Version,
+		reg:        d.Registry,
+		started:    time.Now(),
+		relayRT:    d.Transport,
+		unisolated: d.UnisolatedSeats,
+		archives:   d.Archives,
+		live:       newRelayConns(),
+		jwtKey:     []byte(d.Config.JWTSecret),
+		wsKey:      []byte(d.Config.WorkspaceTokenSecret),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.guard = newGuards(s.now, d.Sleep)
+	if s.fds = d.FDGuard; s.fds == nil {
+		s.fds = &fdlimit.Guard{}
+	}
+	if s.kick == nil {
+		s.kick = func(string) {}
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	if s.relayRT == nil {
+		s.relayRT = http.DefaultTransport
+	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	if s.signupMode() == config.SignupOpen {
+		slog.Warn("SIGNUP=open: anyone who can reach this server can create an instructor account; use SIGNUP=invite or closed unless that is what you want")
+	}
+	s.metrics = newMetrics(s.reg, s.st)
+	web := d.Web
+	if web == nil {
+		web = webui.FS()
+	}
+	s.mux = http.NewServeMux()
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.Method+" "+rt.Pattern, rt.h)
+	}
+	webHandler := webui.Handler(web)
+	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if allow := s.allowedMethods(r); allow != "" {
+			w.Header().Set("Allow", allow)
+			apierror.Write(w, r, apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/internal/") {
+			apierror.Write(w, r, apierror.NotFound("no API route %s %s", r.Method, r.URL.Path))
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			apierror.Write(w, r, apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed here", r.Method))
+			return
+		}
+		webHandler.ServeHTTP(w, r)
+	}))
+	s.handler = s.withMiddleware(s.fds.Shed(s.mux, "/health", "/metrics"))
+	return s
+}
+
+// allowedMethods lists the methods some API route accepts for r's path,
+// for a 405 answer; "" when none does.
+func (s *Server) allowedMethods(r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
+}
+
+type route struct {
+	Route
+	h http.Handler
+}
+
+func (s *Server) routes() []route {
+	r := func(method, pattern string, h http.HandlerFunc) route {
+		return route{Route{method, pattern}, h}
+	}
+	return []route{
+		r("GET", "/health", s.handleHealth),
+		r("GET", "/metrics", s.handleMetrics),
+		r("POST", "/internal/reconcile", s.handleInternalReconcile),
+
+		r("POST", "/api/auth/register", s.handleRegisterUser),
+		r("POST", "/api/auth/login", s.handleLogin),
+		r("POST", "/api/auth/logout", s.handleLogout),
+		r("GET", "/api/auth/me", s.auth(s.handleMe)),
+		r("GET", "/api/auth/signup", s.handleSignupInfo),
+
+		r("POST", "/api/invites", s.auth(s.adminOnly(s.handleCreateInvite))),
+		r("GET", "/api/invites", s.auth(s.adminOnly(s.handleListInvites))),
+		r("DELETE", "/api/invites/{iid}", s.auth(s.adminOnly(s.handleDeleteInvite))),
+		r("GET", "/api/admin/users", s.auth(s.adminOnly(s.handleListUsers))),
+		r("PUT", "/api/admin/users/{uid}/quota", s.auth(s.adminOnly(s.handleSetQuota))),
+		r("DELETE", "/api/admin/users/{uid}/quota", s.auth(s.adminOnly(s.handleResetQuota))),
+
+		r("POST", "/api/workshops", s.auth(s.handleCreateWorkshop)),
+		r("GET", "/api/workshops", s.auth(s.handleListWorkshops)),
+		r("GET", "/api/workshops/{id}", s.auth(s.member(s.handleGetWorkshop))),
+		r("DELETE", "/api/workshops/{id}", s.auth(s.owned(s.handleDeleteWorkshop))),
+		r("POST", "/api/workshops/{id}/start", s.auth(s.owned(s.handleStartWorkshop))),
+		r("POST", "/api/workshops/{id}/stop", s.auth(s.owned(s.handleStopWorkshop))),
+		r("POST", "/api/workshops/{id}/retry", s.auth(s.owned(s.handleRetryWorkshop))),
+		r("POST", "/api/workshops/{id}/extend", s.auth(s.owned(s.handleExtendWorkshop))),
+		r("GET", "/api/workshops/{id}/registrations", s.auth(s.member(s.handleListRegistrations))),
+		r("DELETE", "/api/workshops/{id}/registrations/{rid}", s.auth(s.member(s.handleRevoke))),
+		r("POST", "/api/workshops/{id}/registrations/{rid}/reissue", s.auth(s.member(s.handleReissue))),
+		r("GET", "/api/workshops/{id}/seats", s.auth(s.member(s.handleListSeats))),
+		r("POST", "/api/workshops/{id}/seats/{seat}/token", s.auth(s.member(s.handleSeatToken))),
+		r("GET", "/api/workshops/{id}/stream", s.auth(s.member(s.handleStream))),
+		r("GET", "/api/workshops/{id}/members", s.auth(s.member(s.handleListMembers))),
+		r("POST", "/api/workshops/{id}/members", s.auth(s.owned(s.handleAddMember))),
+		r("DELETE", "/api/workshops/{id}/members/{uid}", s.auth(s.owned(s.handleRemoveMember))),
+
+		r("POST", "/api/register", s.handleLearnerRegister),
+		r("POST", "/api/join", s.handleJoin),
+		r("POST", "/api/download", s.handleDownload),
+		r("GET", "/api/workshops/{id}/archives.tar", s.auth(s.owned(s.handleWorkshopArchivesTar))),
+		r("DELETE", "/api/workshops/{id}/archives", s.auth(s.owned(s.handlePurgeArchives))),
+
+		r("GET", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
+		r("POST", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
+		r("PUT", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
+		r("DELETE", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
+	}
+}
+
+// Routes lists the server's routes (for the OpenAPI check).
+func (s *Server) Routes() []Route {
+	var out []Route
+	for _, r := range s.routes() {
+		out = append(out, r.Route)
+	}
+	return out
+}
+
+// Handler is the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Registry is the server's metrics registry, shared with the reconciler.
+func (s *Server) Registry() *prometheus.Registry { return s.reg }
+
+// handleMetrics serves the Prometheus metrics to a scraper that presents
+// METRICS_TOKEN as a bearer token. The metrics name every workshop, so
+// without a configured token the route answers 404 to everyone: off is
+// the default a careless operator gets.
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	want := s.cfg.MetricsToken
+	if want == "" {
+		apierror.Write(w, r, apierror.NotFound("metrics are off; set METRICS_TOKEN to scrape them"))
+		return
+	}
+	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !token.Equal(got, want) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+		apierror.Write(w, r, apierror.Unauthorized("a valid metrics token is required"))
+		return
+	}
+	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, code, db := "ok", http.StatusOK, "ok"
+	if err := s.st.Ping(ctx); err != nil {
+		slog.WarnContext(ctx, "health: database unreachable", "err", err)
+		status, code, db = "degraded", http.StatusServiceUnavailable, "unreachable"
+	}
+	apierror.JSON(w, code, map[string]any{
+		"status":         status,
+		"version":        s.version,
+		"db":             db,
+		"db_engine":      s.st.Engine(),
+		"provisioner":    s.cfg.Provisioner,
+		"seats_isolated": !s.unisolated,
+		"uptime_seconds": int(time.Since(s.started).Seconds()),
+	})
+}
+
+func (s *Server) handleInternalReconcile(w http.ResponseWriter, r *http.Request) {
+	want := s.cfg.InternalToken
+	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if want == "" || !token.Equal(got, want) {
+		apierror.Write(w, r, apierror.Unauthorized("a valid internal token is required"))
+		return
+	}
+	if s.reconcil == nil {
+		apierror.Write(w, r, apierror.Unavailable("the reconciler is not running in this process"))
+		return
+	}
+	if err := s.reconcil(r.Context()); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// withMiddleware adds request ids, logging, metrics, panics as 500s, CORS,
+// and a same-origin check on cookie-authenticated writes.
+func (s *Server) withMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDRe.MatchString(id) {
+			id = token.Random(8)
+		}
+		ctx := logging.WithRequestID(r.Context(), id)
+		r = r.WithContext(ctx)
+		w.Header().Set("X-Request-Id", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "same-origin")
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				slog.ErrorContext(ctx, "panic", "panic", p, "path", r.URL.Path)
+				if sw.status == 0 {
+					apierror.Write(sw, r, apierror.New(http.StatusInternalServerError, "internal", "internal server error"))
+				}
+			}
+			pattern := r.Pattern
+			if pattern == "" {
+				pattern = "unmatched"
+			}
+			s.metrics.observe(r.Method, pattern, sw.code(), time.Since(start))
+			if r.URL.Path != "/health" && r.URL.Path != "/metrics" {
+				slog.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.code(),
+					"duration_ms", time.Since(start).Milliseconds(), "client", s.clientIP(r))
+			}
+		}()
+		if !s.cors(sw, r) {
+			return
+		}
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// cors applies CORS_ORIGINS exactly. It returns false when the request was
+// fully answered (a preflight) or refused.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	w.Header().Add("Vary", "Origin")
+	allowed, wildcard := false, false
+	for _, o := range s.cfg.CORSOrigins {
+		if o == "*" {
+			wildcard = true
+		} else if o == origin {
+			allowed = true
+		}
+	}
+	same := s.sameOrigin(r, origin)
+	if allowed {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+	} else if wildcard {
+		// Any origin may call, but never with credentials.
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		if allowed || wildcard || same {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Request-Id")
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+		} else {
+			apierror.Write(w, r, apierror.Forbidden("origin %s is not allowed", origin))
+		}
+		return false
+	}
+	// A cross-site write carrying our session cookie is refused (CSRF).
+	if !allowed && !same && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if _, err := r.Cookie(sessionCookie); err == nil {
+			apierror.Write(w, r, apierror.Forbidden("cross-origin request from %s refused", origin))
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) sameOrigin(r *http.Request, origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if u.Host == r.Host {
+		return true
+	}
+	pub, err := url.Parse(s.cfg.PublicURL)
+	return err == nil && pub.Scheme == u.Scheme && pub.Host == u.Host
+}
+
+// clientIP is the client's address: the connection's peer, or, behind
+// TrustProxyHops trusted proxies, the entry they saw in X-Forwarded-For.
+func (s *Server) clientIP(r *http.Request) string {
+	if s.cfg.TrustProxyHops > 0 {
+		var parts []string
+		for _, h := range r.Header.Values("X-Forwarded-For") {
+			for _, p := range strings.Split(h, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					parts = append(parts, p)
+				}
+			}
+		}
+		if i := len(parts) - s.cfg.TrustProxyHops; i >= 0 && i < len(parts) {
+			return parts[i]
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) code() int {
+	if w.status == 0 {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Unwrap lets http.ResponseController reach Flush and Hijack.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush supports streaming (SSE) through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

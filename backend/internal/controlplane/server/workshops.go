@@ -1,0 +1,542 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/egress"
+	"github.com/clarateach/backend/internal/token"
+)
+
+const maxLabGuide = 256 << 10
+
+// Seat disk sizes a workshop may ask for, in MiB.
+const (
+	defaultDiskMB = 2048
+	minDiskMB     = 256
+	maxDiskMB     = 64 << 10
+)
+
+// workshopJSON is a workshop as the API shows it.
+type workshopJSON struct {
+	store.Workshop
+	SeatsUsed int `json:"seats_used"`
+	// Access is what the signed-in user is to it: owner, assistant or admin.
+	Access string `json:"access,omitempty"`
+	// EgressAllow: the lab servers its seats may reach ("CIDR[:port]").
+	EgressAllow []string `json:"egress_allow"`
+}
+
+type workshopDetail struct {
+	workshopJSON
+	VM     *store.WorkshopVM `json:"vm,omitempty"`
+	Events []store.Event     `json:"events"`
+}
+
+func (s *Server) view(r *http.Request, w *store.Workshop) (workshopJSON, error) {
+	used, err := s.st.SeatsUsed(r.Context(), w.ID)
+	return workshopJSON{Workshop: *w, SeatsUsed: used, Access: s.access(r.Context(), w), EgressAllow: strings.Fields(w.EgressAllow)}, err
+}
+
+func (s *Server) detail(r *http.Request, w *store.Workshop) (*workshopDetail, error) {
+	v, err := s.view(r, w)
+	if err != nil {
+		return nil, err
+	}
+	d := &workshopDetail{workshopJSON: v, Events: []store.Event{}}
+	vm, err := s.st.GetWorkshopVM(r.Context(), w.ID)
+	if err == nil {
+		d.VM = vm
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	ev, err := s.st.ListEvents(r.Context(), w.ID, 0, 200)
+	if err != nil {
+		return nil, err
+	}
+	if ev != nil {
+		d.Events = ev
+	}
+	return d, nil
+}
+
+type workshopRequest struct {
+	Name     string     `json:"name"`
+	Seats    int        `json:"seats"`
+	StartsAt *time.Time `json:"starts_at"`
+	EndsAt   *time.Time `json:"ends_at"`
+	LabGuide string     `json:"lab_guide"`
+	DiskMB   int        `json:"disk_mb"`
+	// EgressAllow opens lab servers on private addresses to the seats.
+	EgressAllow []string `json:"egress_allow"`
+}
+
+// maxEgressRules bounds a workshop's allowlist.
+const maxEgressRules = 16
+
+// egressAllow validates an allowlist and returns its stored form.
+func egressAllow(in []string) (string, error) {
+	if len(in) > maxEgressRules {
+		return "", apierror.Invalid("egress_allow has %d rules; at most %d", len(in), maxEgressRules)
+	}
+	rules, err := egress.ParseRules(in)
+	if err != nil {
+		return "", apierror.Invalid("egress_allow: %v", err)
+	}
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.String()
+	}
+	return strings.Join(out, " "), nil
+}
+
+func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
+	var req workshopRequest
+	if err := apierror.Decode(w, r, &req, workshopBodyLimit); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	name, err := cleanName(req.Name, "name")
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if req.Seats < 1 || req.Seats > s.cfg.MaxSeats {
+		apierror.Write(w, r, apierror.Invalid("seats must be between 1 and %d", s.cfg.MaxSeats))
+		return
+	}
+	if len(req.LabGuide) > maxLabGuide {
+		apierror.Write(w, r, apierror.TooLarge("lab_guide must be at most %d KiB", maxLabGuide>>10))
+		return
+	}
+	if req.DiskMB == 0 {
+		req.DiskMB = defaultDiskMB
+	}
+	if req.DiskMB < minDiskMB || req.DiskMB > maxDiskMB {
+		apierror.Write(w, r, apierror.Invalid("disk_mb must be between %d and %d (or omitted for %d)", minDiskMB, maxDiskMB, defaultDiskMB))
+		return
+	}
+	now := s.now()
+	if err := checkSchedule(req.StartsAt, req.EndsAt, now); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	allow, err := egressAllow(req.EgressAllow)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	u := userFrom(r.Context())
+	ws := &store.Workshop{
+		OwnerID: u.ID, Name: name, Seats: req.Seats, LabGuide: req.LabGuide, DiskMB: req.DiskMB, EgressAllow: allow,
+		StartsAt: utc(req.StartsAt), EndsAt: utc(req.EndsAt),
+		Status: store.StatusCreated, DesiredState: store.DesiredStopped,
+		Provisioner: s.cfg.Provisioner,
+	}
+	// A workshop with a schedule is provisioned ahead of its start.
+	if ws.StartsAt != nil {
+		ws.DesiredState = store.DesiredRunning
+	}
+	if err := s.createWithinQuota(r.Context(), u, ws, now); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	s.event(r, ws.ID, "info", "", "workshop created by "+u.Email)
+	if ws.DesiredState == store.DesiredRunning {
+		s.kick(ws.ID)
+	}
+	v, err := s.view(r, ws)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusCreated, v)
+}
+
+// createWithinQuota creates ws for u: an instructor's workshop must fit the
+// seat quota, and a scheduled one (desired running at once) the whole quota,
+// checked atomically with the owner's other workshops.
+func (s *Server) createWithinQuota(ctx context.Context, u *store.User, ws *store.Workshop, now time.Time) error {
+	q, _, limited, err := s.quotaFor(ctx, u)
+	if err != nil {
+		return err
+	}
+	if limited {
+		if err := checkSeatsQuota(ws.Seats, q); err != nil {
+			return err
+		}
+	}
+	return s.st.CreateWorkshopWithin(ctx, ws, func(usage store.Usage) error {
+		if !limited || ws.DesiredState != store.DesiredRunning {
+			return nil
+		}
+		return checkStart(ws, usage, q, now)
+	})
+}
+
+func checkSchedule(start, end *time.Time, now time.Time) error {
+	if end != nil && !end.After(now) {
+		return apierror.Invalid("ends_at must be in the future")
+	}
+	if start != nil && end != nil && !end.After(*start) {
+		return apierror.Invalid("ends_at must be after starts_at")
+	}
+	return nil
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}
+
+func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) {
+	u := userFrom(r.Context())
+	f := store.WorkshopFilter{OwnerID: u.ID}
+	if u.Role == store.RoleAdmin && r.URL.Query().Get("all") != "false" {
+		f.OwnerID = ""
+	}
+	list, err := s.st.ListWorkshops(r.Context(), f)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	// Workshops shared with the user as a teaching assistant (admins who
+	// list everything have them already).
+	if f.OwnerID != "" {
+		assisted, err := s.st.ListMemberWorkshops(r.Context(), u.ID)
+		if err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+		list = append(list, assisted...)
+	}
+	out := make([]workshopJSON, 0, len(list))
+	for i := range list {
+		v, err := s.view(r, &list[i])
+		if err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+		out = append(out, v)
+	}
+	apierror.JSON(w, http.StatusOK, map[string]any{"workshops": out})
+}
+
+func (s *Server) handleGetWorkshop(w http.ResponseWriter, r *http.Request) {
+	d, err := s.detail(r, workshopFrom(r.Context()))
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusOK, d)
+}
+
+// setDesired records a new desired state and wakes the reconciler.
+func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired string, msg string) {
+	id := workshopFrom(r.Context()).ID
+	now := s.now()
+	q, limited, err := s.ownerQuota(r.Context(), workshopFrom(r.Context()))
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	ws, err := s.st.UpdateWorkshopWithin(r.Context(), id, func(ws *store.Workshop, others store.Usage) error {
+		if ws.Status == store.StatusDeleted || ws.DesiredState == store.DesiredDeleted {
+			if desired == store.DesiredDeleted {
+				return nil
+			}
+			return apierror.Gone("this workshop has been deleted")
+		}
+		if desired == store.DesiredRunning && ws.EndsAt != nil && !ws.EndsAt.After(now) {
+			return apierror.Conflict("workshop_ended", "this workshop ended at %s; extend it first", ws.EndsAt.Format(time.RFC3339))
+		}
+		// Quotas apply when a workshop becomes desired running, atomically
+		// with the owner's other workshops; one already running stays so.
+		if limited && desired == store.DesiredRunning && ws.DesiredState != store.DesiredRunning {
+			if err := checkStart(ws, others, q, now); err != nil {
+				return err
+			}
+		}
+		ws.DesiredState = desired
+		if desired == store.DesiredDeleted && ws.DeletedAt == nil {
+			ws.DeletedAt = &now
+		}
+		// A new request deserves a fresh start of the retry backoff.
+		ws.Attempts = 0
+		ws.NextAttemptAt = nil
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			err = apierror.NotFound("workshop not found")
+		}
+		apierror.Write(w, r, err)
+		return
+	}
+	s.event(r, id, "info", "", msg+" by "+userFrom(r.Context()).Email)
+	s.kick(id)
+	v, err := s.view(r, ws)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusAccepted, v)
+}
+
+func (s *Server) handleStartWorkshop(w http.ResponseWriter, r *http.Request) {
+	s.setDesired(w, r, store.DesiredRunning, "start requested")
+}
+
+func (s *Server) handleStopWorkshop(w http.ResponseWriter, r *http.Request) {
+	s.setDesired(w, r, store.DesiredStopped, "stop requested")
+}
+
+func (s *Server) handleDeleteWorkshop(w http.ResponseWriter, r *http.Request) {
+	s.setDesired(w, r, store.DesiredDeleted, "delete requested")
+}
+
+func (s *Server) handleRetryWorkshop(w http.ResponseWriter, r *http.Request) {
+	ws := workshopFrom(r.Context())
+	if ws.Status != store.StatusError {
+		apierror.Write(w, r, apierror.Conflict("not_failed", "only a workshop in error can be retried (it is %s)", ws.Status))
+		return
+	}
+	s.setDesired(w, r, ws.DesiredState, "retry requested")
+}
+
+// maxExtendMinutes bounds one extension by minutes (a day).
+const maxExtendMinutes = 24 * 60
+
+// handleExtendWorkshop moves a workshop's existing end time: to ends_at, or
+// minutes later (counted from the end, or from now when the end has passed).
+// A workshop with no end time runs until it is stopped; extending it is a
+// 409 (open_ended) and leaves it open-ended.
+func (s *Server) handleExtendWorkshop(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		EndsAt  *time.Time `json:"ends_at"`
+		Minutes int        `json:"minutes"`
+	}
+	if err := apierror.Decode(w, r, &req, defaultBodyLimit); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	switch {
+	case req.EndsAt == nil && req.Minutes == 0:
+		apierror.Write(w, r, apierror.Invalid("give ends_at or minutes"))
+		return
+	case req.EndsAt != nil && req.Minutes != 0:
+		apierror.Write(w, r, apierror.Invalid("give ends_at or minutes, not both"))
+		return
+	case req.Minutes < 0 || req.Minutes > maxExtendMinutes:
+		apierror.Write(w, r, apierror.Invalid("minutes must be between 1 and %d", maxExtendMinutes))
+		return
+	}
+	now := s.now()
+	q, limited, err := s.ownerQuota(r.Context(), workshopFrom(r.Context()))
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	ws, err := s.st.UpdateWorkshop(r.Context(), workshopFrom(r.Context()).ID, func(ws *store.Workshop) error {
+		if ws.DesiredState == store.DesiredDeleted {
+			return apierror.Gone("this workshop has been deleted")
+		}
+		if ws.EndsAt == nil {
+			return apierror.Conflict("open_ended", "this workshop has no end time: it runs until it is stopped, so there is nothing to extend")
+		}
+		end := req.EndsAt
+		if req.Minutes > 0 {
+			base := *ws.EndsAt
+			if base.Before(now) {
+				base = now
+			}
+			t := base.Add(time.Duration(req.Minutes) * time.Minute)
+			end = &t
+		}
+		if err := checkSchedule(ws.StartsAt, end, now); err != nil {
+			return err
+		}
+		// A running workshop may not be extended past the hours quota (a
+		// stopped one is checked when it starts).
+		if limited && ws.DesiredState == store.DesiredRunning {
+			begin := now
+			if ws.StartsAt != nil && ws.StartsAt.After(now) {
+				begin = *ws.StartsAt
+			}
+			if err := checkHours(end.Sub(begin), q); err != nil {
+				return err
+			}
+		}
+		ws.EndsAt = utc(end)
+		return nil
+	})
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	s.event(r, ws.ID, "info", "", "end time extended to "+ws.EndsAt.Format(time.RFC3339)+" by "+userFrom(r.Context()).Email)
+	s.kick(ws.ID)
+	v, err := s.view(r, ws)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusOK, v)
+}
+
+func (s *Server) handleListRegistrations(w http.ResponseWriter, r *http.Request) {
+	regs, err := s.st.ListRegistrations(r.Context(), workshopFrom(r.Context()).ID)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if regs == nil {
+		regs = []store.RegistrationView{}
+	}
+	apierror.JSON(w, http.StatusOK, map[string]any{"registrations": regs})
+}
+
+// seatView is one seat of the class view's grid.
+type seatView struct {
+	Seat           int        `json:"seat"`
+	RegistrationID string     `json:"registration_id,omitempty"`
+	LearnerName    string     `json:"learner_name,omitempty"`
+	LearnerEmail   string     `json:"learner_email,omitempty"`
+	Status         string     `json:"status"` // empty, waiting, ready, connected, idle, down
+	LastActivity   *time.Time `json:"last_activity,omitempty"`
+	// RestartedAt is when the seat's machine was last restarted in place.
+	RestartedAt *time.Time `json:"restarted_at,omitempty"`
+	// RevokePending: a revoke or reissue of this seat has not been
+	// confirmed by the workshop's host yet (RevokeError says why).
+	RevokePending bool   `json:"revoke_pending,omitempty"`
+	RevokeError   string `json:"revoke_error,omitempty"`
+}
+
+const idleAfter = 5 * time.Minute
+
+func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]seatView, error) {
+	seats, err := s.st.ListSeats(r.Context(), ws.ID)
+	if err != nil {
+		return nil, err
+	}
+	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
+	if err != nil {
+		return nil, err
+	}
+	byReg := map[string]store.RegistrationView{}
+	for _, rg := range regs {
+		byReg[rg.ID] = rg
+	}
+	out := make([]seatView, ws.Seats)
+	for i := range out {
+		out[i] = seatView{Seat: i + 1, Status: "empty"}
+	}
+	now := s.now()
+	for _, st := range seats {
+		if st.Seat < 1 || st.Seat > len(out) || st.Status == store.SeatRevoked {
+			continue
+		}
+		v := &out[st.Seat-1]
+		v.RegistrationID = st.RegistrationID
+		v.LastActivity = st.LastActivity
+		if rg, ok := byReg[st.RegistrationID]; ok {
+			v.LearnerName, v.LearnerEmail = rg.Name, rg.Email
+		}
+		health, known := s.seatState(ws.ID, st.Seat)
+		if known {
+			v.RestartedAt = health.RestartedAt
+		}
+		switch {
+		case ws.Status != store.StatusRunning:
+			v.Status = "waiting"
+		case known && health.Health == agentclient.HealthDown:
+			v.Status = "down"
+		case st.Status == store.SeatConnected && st.LastActivity != nil && now.Sub(*st.LastActivity) > idleAfter:
+			v.Status = "idle"
+		case st.Status == store.SeatConnected:
+			v.Status = "connected"
+		default:
+			v.Status = "ready"
+		}
+	}
+	pending, err := s.st.ListPendingRevokes(r.Context(), ws.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pending {
+		if p.Seat >= 1 && p.Seat <= len(out) {
+			out[p.Seat-1].RevokePending, out[p.Seat-1].RevokeError = true, p.LastError
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seat < out[j].Seat })
+	return out, nil
+}
+
+func (s *Server) handleListSeats(w http.ResponseWriter, r *http.Request) {
+	views, err := s.seatViews(r, workshopFrom(r.Context()))
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusOK, map[string]any{"seats": views})
+}
+
+// handleSeatToken gives the instructor a token to watch (ro) or take over
+// (rw) a seat's terminal.
+func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) {
+	ws := workshopFrom(r.Context())
+	seat, err := strconv.Atoi(r.PathValue("seat"))
+	if err != nil || seat < 1 || seat > ws.Seats {
+		apierror.Write(w, r, apierror.Invalid("seat must be between 1 and %d", ws.Seats))
+		return
+	}
+	var req struct {
+		Mode string `json:"mode"`
+	}
+	if r.ContentLength != 0 {
+		if err := apierror.Decode(w, r, &req, defaultBodyLimit); err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+	}
+	role := "viewer"
+	switch req.Mode {
+	case "", "ro":
+	case "rw":
+		role = "instructor"
+	default:
+		apierror.Write(w, r, apierror.Invalid(`mode must be "ro" or "rw"`))
+		return
+	}
+	if ws.Status != store.StatusRunning {
+		apierror.Write(w, r, apierror.Conflict("not_running", "the workshop is %s, not running", ws.Status))
+		return
+	}
+	// The workshop's current generation: at or above every revoke so far.
+	gen, err := s.st.TokenGeneration(r.Context(), ws.ID)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat, role, gen, s.cfg.WorkspaceTTL, s.now())
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp, "endpoints": endpoints(ws.ID, seat)})
+}
+
+func (s *Server) event(r *http.Request, workshopID, level, step, msg string) {
+	_ = s.st.AddEvent(r.Context(), &store.Event{WorkshopID: workshopID, At: s.now(), Level: level, Step: step, Message: msg})
+}

@@ -1,0 +1,488 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/egress"
+	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/token"
+)
+
+func (a *Agent) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /health", a.handleHealth)
+	m.Handle("GET /metrics", a.requireAgentToken(a.metrics.handler))
+	m.Handle("POST /vms/", a.requireAgentToken(http.HandlerFunc(a.handleCreate)))
+	m.Handle("POST /vms", a.requireAgentToken(http.HandlerFunc(a.handleCreate)))
+	m.Handle("GET /vms", a.requireAgentToken(http.HandlerFunc(a.handleList)))
+	m.Handle("GET /vms/", a.requireAgentToken(http.HandlerFunc(a.handleList)))
+	m.Handle("GET /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleGet)))
+	m.Handle("DELETE /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleDelete)))
+	m.Handle("GET /homes", a.requireAgentToken(http.HandlerFunc(a.handleHomes)))
+	m.Handle("POST /vms/{ws}/{seat}/disconnect", a.requireAgentToken(http.HandlerFunc(a.handleDisconnect)))
+	m.Handle("GET /vms/{ws}/{seat}/archive", a.requireAgentToken(http.HandlerFunc(a.handleArchive)))
+	m.Handle("PUT /vms/{ws}/{seat}/restore", a.requireAgentToken(http.HandlerFunc(a.handleRestore)))
+	m.HandleFunc("/proxy/{ws}/{seat}/{rest...}", a.handleProxy)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
+	})
+	a.mux = m
+}
+
+// requireAgentToken checks "Authorization: Bearer <agent token>" in
+// constant time. In dev mode (no token) everything passes.
+func (a *Agent) requireAgentToken(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !a.devMode {
+			got, ok := bearer(r)
+			if !ok || !token.Equal(got, a.cfg.Token) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="clarateach-agent"`)
+				apierror.Write(w, r, apierror.Unauthorized("missing or wrong agent token"))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearer returns the token of an "Authorization: Bearer X" header.
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	return tok, tok != ""
+}
+
+func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	apierror.JSON(w, http.StatusOK, agentclient.Health{
+		Status:        "ok",
+		Version:       Version,
+		VMCount:       a.runningCount(ctx),
+		Capacity:      a.cfg.Capacity,
+		Runtime:       a.rt.Name(),
+		UptimeSeconds: float64(a.now().Sub(a.started).Milliseconds()) / 1000,
+		WarmSeats:     a.warmReady(),
+	})
+}
+
+// validWorkshopID accepts 1-64 letters, digits, '-' and '_', starting with a
+// letter or digit: safe in file names, cgroup names and log file names.
+func validWorkshopID(id string) error {
+	if id == "" {
+		return apierror.Invalid("workshop_id is required")
+	}
+	if len(id) > 64 {
+		return apierror.Invalid("workshop_id is longer than 64 characters")
+	}
+	for i, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || (i > 0 && (c == '-' || c == '_'))
+		if !ok {
+			return apierror.Invalid("workshop_id may only contain letters, digits, '-' and '_' (and must start with a letter or digit)")
+		}
+	}
+	return nil
+}
+
+func (a *Agent) validSeat(n int) error {
+	if n < 1 || n > a.cfg.Capacity {
+		return apierror.Invalid("seat_id must be between 1 and %d (the host's capacity)", a.cfg.Capacity)
+	}
+	return nil
+}
+
+// pathSeat parses {ws} and {seat} from the request path.
+func (a *Agent) pathSeat(r *http.Request) (seatKey, error) {
+	ws := r.PathValue("ws")
+	if err := validWorkshopID(ws); err != nil {
+		return seatKey{}, err
+	}
+	n, err := strconv.Atoi(r.PathValue("seat"))
+	if err != nil {
+		return seatKey{}, apierror.Invalid("seat must be a number")
+	}
+	if err := a.validSeat(n); err != nil {
+		return seatKey{}, err
+	}
+	return seatKey{ws, n}, nil
+}
+
+func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/vms" && r.URL.Path != "/vms/" {
+		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	var req agentclient.CreateSeatRequest
+	if err := apierror.Decode(w, r, &req, 0); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if err := validWorkshopID(req.WorkshopID); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if err := a.validSeat(req.SeatID); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	if req.VCPUs < 0 || req.VCPUs > a.cfg.MaxVCPUs {
+		apierror.Write(w, r, apierror.Invalid("vcpus must be between 1 and %d (or omitted for the default)", a.cfg.MaxVCPUs))
+		return
+	}
+	if req.MemoryMB != 0 && (req.MemoryMB < MinMemoryMB || req.MemoryMB > a.cfg.MaxMemoryMB) {
+		apierror.Write(w, r, apierror.Invalid("memory_mb must be between %d and %d (or omitted for the default)", MinMemoryMB, a.cfg.MaxMemoryMB))
+		return
+	}
+	if req.DiskMB != 0 && (req.DiskMB < MinDiskMB || req.DiskMB > a.cfg.MaxDiskMB) {
+		apierror.Write(w, r, apierror.Invalid("disk_mb must be between %d and %d (or omitted for the default)", MinDiskMB, a.cfg.MaxDiskMB))
+		return
+	}
+	allow, err := egress.ParseRules(req.EgressAllow)
+	if err != nil {
+		apierror.Write(w, r, apierror.Invalid("egress_allow: %v", err))
+		return
+	}
+	seat, created, err := a.CreateSeat(r.Context(), seatruntime.Spec{
+		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB, DiskMB: req.DiskMB, Egress: allow,
+	})
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	apierror.JSON(w, status, a.seatView(seat, true))
+}
+
+// CreateSeat creates the seat of spec, or returns the running one (created
+// is false). A seat that exists but died is destroyed and created again.
+// Concurrent calls for the same seat create it once.
+func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatruntime.Seat, bool, error) {
+	k := seatKey{spec.WorkshopID, spec.Seat}
+	a.mu.Lock()
+	e := a.entryLocked(k)
+	a.mu.Unlock()
+
+	e.op.Lock()
+	defer e.op.Unlock()
+
+	a.mu.Lock()
+	existing := e.seat
+	a.mu.Unlock()
+	if existing != nil {
+		if a.rt.Alive(ctx, existing) {
+			return existing, false, nil
+		}
+		a.log.Warn("seat died; restarting it in place", "seat", k.String(), "pid", existing.PID)
+		seat, err := a.repairLocked(ctx, k, e, existing)
+		return seat, err == nil, err
+	}
+
+	// Reserve a slot.
+	a.mu.Lock()
+	used := a.pending
+	for _, other := range a.seats {
+		if other.seat != nil {
+			used++
+		}
+	}
+	if used >= a.cfg.Capacity {
+		a.mu.Unlock()
+		return nil, false, apierror.Unavailable("host is at capacity (%d seats)", a.cfg.Capacity)
+	}
+	a.pending++
+	a.mu.Unlock()
+	pending := true // until the seat is installed, when it counts as a seat
+	defer func() {
+		a.mu.Lock()
+		if pending {
+			a.pending--
+		}
+		a.mu.Unlock()
+	}()
+
+	start := time.Now()
+	// The seat must not be half-created because the caller went away.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	seat, err := a.rt.Create(cctx, spec)
+	if err != nil {
+		a.metrics.failures.Inc()
+		if errors.Is(err, seatruntime.ErrCapacity) {
+			return nil, false, apierror.Unavailable("host is at capacity: %v", err)
+		}
+		a.log.Error("create seat", "seat", k.String(), "err", err)
+		return nil, false, apierror.New(http.StatusInternalServerError, "seat_failed", "could not start seat %s: %v", k, err)
+	}
+	if err := a.state.saveSeat(seat); err != nil {
+		a.metrics.failures.Inc()
+		_ = a.rt.Destroy(cctx, seat)
+		return nil, false, err
+	}
+	a.mu.Lock()
+	a.setSeatLocked(e, seat)
+	e.restartedAt = time.Time{}
+	a.pending--
+	pending = false
+	host := e.host
+	a.mu.Unlock()
+	a.startFirstShell(cctx, k, host)
+	a.metrics.startSeconds.Observe(time.Since(start).Seconds())
+	a.invalidateHealth()
+	a.log.Info("seat created", "seat", k.String(), "runtime", seat.Runtime, "pid", seat.PID, "took", time.Since(start).Round(time.Millisecond))
+	return seat, true, nil
+}
+
+// startFirstShell starts a new seat's first terminal session and waits
+// (bounded) for its prompt, so that the learner's first connection attaches
+// to a shell that is already up (the daemon gives a client without a
+// session id its newest session). Failure only costs that speed-up: the
+// daemon starts a shell on the first connection as before.
+func (a *Agent) startFirstShell(ctx context.Context, k seatKey, host string) {
+	select {
+	case a.shellStarts <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	defer func() { <-a.shellStarts }()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+host+"/sessions", strings.NewReader(`{"wait_output_ms":3000}`))
+	if err != nil {
+		return
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Transport: a.tr}).Do(req)
+	if err != nil {
+		a.log.Warn("start first shell", "seat", k.String(), "err", err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		a.log.Warn("start first shell", "seat", k.String(), "status", resp.Status)
+	}
+}
+
+// DeleteSeat closes the seat's connections, destroys it, removes its home
+// (also the kept home of a stopped seat) and forgets it. Deleting a seat
+// that does not exist succeeds.
+func (a *Agent) DeleteSeat(ctx context.Context, workshopID string, seat int) error {
+	return a.endSeat(ctx, seatKey{workshopID, seat}, false)
+}
+
+// StopSeat is DeleteSeat keeping the seat's home on the host (with a
+// runtime that can): the next CreateSeat of the seat gets it back.
+func (a *Agent) StopSeat(ctx context.Context, workshopID string, seat int) error {
+	return a.endSeat(ctx, seatKey{workshopID, seat}, true)
+}
+
+func (a *Agent) endSeat(ctx context.Context, k seatKey, keepHome bool) error {
+	a.mu.Lock()
+	e := a.entryLocked(k)
+	a.mu.Unlock()
+	e.op.Lock()
+	defer e.op.Unlock()
+	a.mu.Lock()
+	s := e.seat
+	a.mu.Unlock()
+	if s != nil {
+		a.closeConns(k)
+		if err := a.stopOrDestroy(context.WithoutCancel(ctx), s, keepHome); err != nil {
+			return fmt.Errorf("end seat %s: %w", k, err)
+		}
+		a.mu.Lock()
+		a.setSeatLocked(e, nil)
+		a.mu.Unlock()
+		a.tr.CloseIdleConnections()
+		a.invalidateHealth()
+	}
+	if err := a.state.removeSeat(k); err != nil {
+		return err
+	}
+	if hk, ok := a.rt.(seatruntime.HomeKeeper); ok && !keepHome {
+		if err := hk.RemoveHome(context.WithoutCancel(ctx), k.ws, k.seat); err != nil {
+			return fmt.Errorf("remove the home of seat %s: %w", k, err)
+		}
+	}
+	if s != nil {
+		a.log.Info("seat ended", "seat", k.String(), "home_kept", keepHome)
+	}
+	return nil
+}
+
+// stopOrDestroy ends a seat, keeping its home when asked and the runtime
+// can.
+func (a *Agent) stopOrDestroy(ctx context.Context, s *seatruntime.Seat, keepHome bool) error {
+	if hk, ok := a.rt.(seatruntime.HomeKeeper); ok && keepHome {
+		return hk.Stop(ctx, s)
+	}
+	return a.rt.Destroy(ctx, s)
+}
+
+// Homes lists the seat homes on this host (nil when the runtime keeps none).
+func (a *Agent) Homes() ([]seatruntime.Home, error) {
+	hk, ok := a.rt.(seatruntime.HomeKeeper)
+	if !ok {
+		return nil, nil
+	}
+	return hk.Homes()
+}
+
+func (a *Agent) handleHomes(w http.ResponseWriter, r *http.Request) {
+	homes, err := a.Homes()
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	out := agentclient.HomeList{Homes: make([]agentclient.Home, 0, len(homes))}
+	for _, h := range homes {
+		out.Homes = append(out.Homes, agentclient.Home{WorkshopID: h.WorkshopID, Seat: h.Seat})
+	}
+	apierror.JSON(w, http.StatusOK, out)
+}
+
+func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/vms" && r.URL.Path != "/vms/" {
+		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
+		return
+	}
+	refs := a.snapshot()
+	seats := make([]*seatruntime.Seat, len(refs))
+	for i, ref := range refs {
+		seats[i] = ref.seat
+	}
+	alive := a.aliveStatus(r.Context(), seats)
+	out := agentclient.SeatList{VMs: make([]agentclient.Seat, 0, len(seats))}
+	for i, s := range seats {
+		out.VMs = append(out.VMs, a.seatView(s, alive[i]))
+	}
+	sortSeats(out.VMs)
+	apierror.JSON(w, http.StatusOK, out)
+}
+
+func sortSeats(v []agentclient.Seat) {
+	for i := 1; i < len(v); i++ {
+		for j := i; j > 0 && lessSeat(v[j], v[j-1]); j-- {
+			v[j], v[j-1] = v[j-1], v[j]
+		}
+	}
+}
+
+func lessSeat(x, y agentclient.Seat) bool {
+	if x.WorkshopID != y.WorkshopID {
+		return x.WorkshopID < y.WorkshopID
+	}
+	return x.Seat.Seat < y.Seat.Seat
+}
+
+func (a *Agent) handleGet(w http.ResponseWriter, r *http.Request) {
+	k, err := a.pathSeat(r)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	s, _ := a.lookup(k)
+	if s == nil {
+		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
+		return
+	}
+	apierror.JSON(w, http.StatusOK, a.seatView(s, a.rt.Alive(r.Context(), s)))
+}
+
+func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) {
+	k, err := a.pathSeat(r)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	keep := false
+	switch r.URL.Query().Get("keep_home") {
+	case "", "false", "0":
+	case "true", "1":
+		keep = true
+	default:
+		apierror.Write(w, r, apierror.Invalid("keep_home must be true or false"))
+		return
+	}
+	if err := a.endSeat(r.Context(), k, keep); err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (a *Agent) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+	k, err := a.pathSeat(r)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	var req agentclient.DisconnectRequest
+	if r.ContentLength != 0 {
+		if err := apierror.Decode(w, r, &req, 0); err != nil {
+			apierror.Write(w, r, err)
+			return
+		}
+	}
+	if req.MinGeneration < 0 {
+		apierror.Write(w, r, apierror.Invalid("min_generation must not be negative"))
+		return
+	}
+	res, err := a.Disconnect(k.ws, k.seat, req.MinGeneration)
+	if err != nil {
+		apierror.Write(w, r, err)
+		return
+	}
+	apierror.JSON(w, http.StatusOK, res)
+}
+
+// Disconnect raises the seat's lowest valid token generation to minGen
+// (persisted in the state directory before it returns, so it outlives a
+// restart) and closes the live proxy connections whose token is below it.
+// With minGen zero it closes every connection of the seat. The new minimum
+// and the close happen under a.mu, where handleProxy checks a token and
+// tracks its connection: a request either sees the new minimum or is
+// tracked in time to be closed.
+func (a *Agent) Disconnect(workshopID string, seat int, minGen int64) (*agentclient.DisconnectResult, error) {
+	k := seatKey{workshopID, seat}
+	res := &agentclient.DisconnectResult{}
+	if minGen > 0 {
+		a.revMu.Lock()
+		defer a.revMu.Unlock()
+		a.mu.Lock()
+		if minGen > a.minGen[k] {
+			a.minGen[k] = minGen
+		}
+		res.MinGeneration = a.minGen[k]
+		snap := make(map[seatKey]int64, len(a.minGen))
+		for kk, v := range a.minGen {
+			snap[kk] = v
+		}
+		a.mu.Unlock()
+		// Connections first: they must not wait for the disk.
+		res.Closed = a.closeConnsBelow(k, res.MinGeneration)
+		if err := a.state.saveGenerations(snap); err != nil {
+			return nil, err
+		}
+	} else {
+		res.Closed = a.closeConns(k)
+	}
+	a.log.Info("seat disconnected", "seat", k.String(), "closed", res.Closed, "min_generation", res.MinGeneration)
+	return res, nil
+}

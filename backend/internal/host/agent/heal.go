@@ -1,0 +1,127 @@
+package agent
+
+// The seat watcher: every SeatCheckInterval the agent health-checks each
+// seat (runtime Alive: the seat's process and its daemon's GET /health) and
+// restarts in place every one that does not answer. The learner's files are
+// kept (seatruntime.Repairer); the seat's live connections are closed so that
+// clients reconnect to the new daemon, where the old session ids are
+// unknown and a fresh shell is waiting. GET /vms reports the seat's health
+// and restarted_at, which the control plane passes on to the learner ("your
+// machine restarted").
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/host/seatruntime"
+)
+
+// watchSeats runs CheckSeats every SeatCheckInterval until ctx is done.
+func (a *Agent) watchSeats(ctx context.Context) {
+	if a.cfg.SeatCheckInterval < 0 {
+		return
+	}
+	t := time.NewTicker(a.cfg.SeatCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.CheckSeats(ctx)
+		}
+	}
+}
+
+// CheckSeats health-checks every seat once and restarts in place each one
+// that does not answer. It returns how many it restarted.
+//
+// Only a runtime that can restart a seat in place (seatruntime.Repairer, which
+// keeps the learner's files) is acted on; with others a dead seat is only
+// reported (GET /vms), and replaced when the control plane asks for it
+// again (POST /vms/).
+func (a *Agent) CheckSeats(ctx context.Context) int {
+	if _, ok := a.rt.(seatruntime.Repairer); !ok {
+		return 0
+	}
+	refs := a.snapshot()
+	seats := make([]*seatruntime.Seat, len(refs))
+	for i, r := range refs {
+		seats[i] = r.seat
+	}
+	n := 0
+	for i, alive := range a.aliveStatus(ctx, seats) {
+		if !alive && a.repairIfDead(ctx, seats[i]) {
+			n++
+		}
+	}
+	return n
+}
+
+// repairIfDead restarts the seat dead in place unless it was replaced or
+// deleted meanwhile, or answers again.
+func (a *Agent) repairIfDead(ctx context.Context, dead *seatruntime.Seat) bool {
+	k := seatKey{dead.WorkshopID, dead.Seat}
+	a.mu.Lock()
+	e := a.seats[k]
+	a.mu.Unlock()
+	if e == nil {
+		return false
+	}
+	e.op.Lock()
+	defer e.op.Unlock()
+	a.mu.Lock()
+	current := e.seat
+	a.mu.Unlock()
+	if current != dead || a.rt.Alive(ctx, dead) { // a second look: two failures in a row
+		return false
+	}
+	a.log.Warn("seat not answering; restarting it in place", "seat", k.String(), "pid", dead.PID)
+	_, err := a.repairLocked(ctx, k, e, dead)
+	return err == nil
+}
+
+// repairLocked restarts the dead seat of e in place, keeping the learner's
+// files, and installs the new one. e.op must be held.
+func (a *Agent) repairLocked(ctx context.Context, k seatKey, e *seatEntry, dead *seatruntime.Seat) (*seatruntime.Seat, error) {
+	a.closeConns(k)
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	seat, err := a.restart(cctx, dead)
+	if err != nil {
+		a.metrics.failures.Inc()
+		a.log.Error("restart seat in place", "seat", k.String(), "err", err)
+		return nil, apierror.New(http.StatusInternalServerError, "seat_failed", "could not restart seat %s: %v", k, err)
+	}
+	if err := a.state.saveSeat(seat); err != nil {
+		a.metrics.failures.Inc()
+		return nil, err
+	}
+	a.mu.Lock()
+	a.setSeatLocked(e, seat)
+	e.restartedAt = a.now().UTC()
+	host := e.host
+	a.mu.Unlock()
+	a.metrics.restarts.Inc()
+	a.tr.CloseIdleConnections()
+	a.invalidateHealth()
+	a.startFirstShell(cctx, k, host)
+	a.log.Warn("seat restarted in place; the learner's files were kept", "seat", k.String(), "pid", seat.PID,
+		"took", time.Since(start).Round(time.Millisecond))
+	return seat, nil
+}
+
+// restart starts dead again: in place with a seatruntime.Repairer, else by
+// destroying it and creating it anew.
+func (a *Agent) restart(ctx context.Context, dead *seatruntime.Seat) (*seatruntime.Seat, error) {
+	if rp, ok := a.rt.(seatruntime.Repairer); ok {
+		return rp.Repair(ctx, dead)
+	}
+	if err := a.stopOrDestroy(ctx, dead, true); err != nil {
+		return nil, err
+	}
+	return a.rt.Create(ctx, seatruntime.Spec{WorkshopID: dead.WorkshopID, Seat: dead.Seat, VCPUs: dead.VCPUs, MemoryMB: dead.MemoryMB, DiskMB: dead.DiskMB})
+}

@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/clarateach/backend/internal/host/seatruntime"
+)
+
+// stateDir is the agent's persistent state:
+//
+//	<dir>/seats/<workshop>.<seat>.json   one seatruntime.Seat per seat
+//	<dir>/generations.json               {"<workshop>/<seat>": min_token_generation}
+//
+// Every file is written atomically (temp file, fsync, rename, fsync dir), so
+// a crash leaves either the old or the new content, never a torn file.
+type stateDir struct {
+	dir string
+}
+
+func openStateDir(dir string) (*stateDir, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: state dir: %w", err)
+	}
+	// Parents stay traversable (the sandbox's seats directory may be a
+	// sibling that unprivileged seat uids must reach); the state dir itself
+	// is private.
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("agent: state dir: %w", err)
+	}
+	if err := ensureDir(filepath.Join(abs, "seats")); err != nil {
+		return nil, err
+	}
+	return &stateDir{dir: abs}, nil
+}
+
+func (s *stateDir) seatsDir() string { return filepath.Join(s.dir, "seats") }
+
+func (s *stateDir) seatFile(k seatKey) string {
+	return filepath.Join(s.seatsDir(), k.ws+"."+strconv.Itoa(k.seat)+".json")
+}
+
+// saveSeat persists seat atomically.
+func (s *stateDir) saveSeat(seat *seatruntime.Seat) error {
+	b, err := json.MarshalIndent(seat, "", "  ")
+	if err != nil {
+		return fmt.Errorf("agent: encode seat: %w", err)
+	}
+	// Not synced to disk: the file must survive the agent (a crash, a
+	// restart), which the page cache and the atomic rename ensure. A host
+	// crash kills every seat anyway, and a restarted agent then marks
+	// them dead whatever the file holds. Skipping two fsyncs per seat
+	// keeps a burst of 30 creates from queueing on the disk.
+	return writeFileAtomic(s.seatFile(seatKey{seat.WorkshopID, seat.Seat}), append(b, '\n'), false)
+}
+
+func (s *stateDir) removeSeat(k seatKey) error {
+	if err := os.Remove(s.seatFile(k)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("agent: remove seat state: %w", err)
+	}
+	return nil
+}
+
+// loadSeats reads every seat file. Leftover temp files are removed; files
+// that cannot be read are renamed to *.bad (and logged) so they are kept for
+// inspection but never loaded again.
+func (s *stateDir) loadSeats(log *slog.Logger) ([]*seatruntime.Seat, error) {
+	ents, err := os.ReadDir(s.seatsDir())
+	if err != nil {
+		return nil, fmt.Errorf("agent: read state dir: %w", err)
+	}
+	var out []*seatruntime.Seat
+	for _, e := range ents {
+		name := e.Name()
+		p := filepath.Join(s.seatsDir(), name)
+		switch {
+		case strings.HasPrefix(name, ".tmp-"):
+			_ = os.Remove(p)
+			continue
+		case !strings.HasSuffix(name, ".json") || !e.Type().IsRegular():
+			continue
+		}
+		b, err := os.ReadFile(p)
+		var seat seatruntime.Seat
+		if err == nil {
+			err = json.Unmarshal(b, &seat)
+		}
+		if err == nil && (validWorkshopID(seat.WorkshopID) != nil || seat.Seat <= 0 ||
+			name != seat.WorkshopID+"."+strconv.Itoa(seat.Seat)+".json") {
+			err = errors.New("seat file does not match its name or holds an invalid seat")
+		}
+		if err != nil {
+			log.Error("unreadable seat state file; moved aside", "file", p, "err", err)
+			_ = os.Rename(p, p+".bad")
+			continue
+		}
+		out = append(out, &seat)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].WorkshopID != out[j].WorkshopID {
+			return out[i].WorkshopID < out[j].WorkshopID
+		}
+		return out[i].Seat < out[j].Seat
+	})
+	return out, nil
+}
+
+// generationsFile holds each seat's lowest valid workspace-token generation.
+// (An older agent kept whole-second revocation times in revocations.json;
+// that file is no longer read.)
+func (s *stateDir) generationsFile() string { return filepath.Join(s.dir, "generations.json") }
+
+func (s *stateDir) loadGenerations() (map[seatKey]int64, error) {
+	b, err := os.ReadFile(s.generationsFile())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: read token generations: %w", err)
+	}
+	var raw map[string]int64
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("agent: %s is corrupt: %w", s.generationsFile(), err)
+	}
+	out := make(map[seatKey]int64, len(raw))
+	for k, v := range raw {
+		ws, seatStr, ok := strings.Cut(k, "/")
+		n, err := strconv.Atoi(seatStr)
+		if !ok || err != nil {
+			continue
+		}
+		out[seatKey{ws, n}] = v
+	}
+	return out, nil
+}
+
+func (s *stateDir) saveGenerations(m map[seatKey]int64) error {
+	raw := make(map[string]int64, len(m))
+	for k, v := range m {
+		raw[k.String()] = v
+	}
+	b, err := json.MarshalIndent(raw, "", "  ")
+	if err != nil {
+		return fmt.Errorf("agent: encode token generations: %w", err)
+	}
+	// Synced: a revocation must outlive a host crash (a token revoked
+	// before it must not work on the seat recreated after it).
+	return writeFileAtomic(s.generationsFile(), append(b, '\n'), true)
+}
+
+// writeFileAtomic writes data to path via a temp file in the same
+// directory and a rename: readers see the old or the new content, never a
+// mix. With durable, the file and the directory are synced to disk too.
+func writeFileAtomic(path string, data []byte, durable bool) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	if durable {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("agent: write %s: %w", path, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	ok = true
+	if !durable {
+		return nil
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

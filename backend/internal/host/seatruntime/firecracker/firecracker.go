@@ -1,0 +1,744 @@
+// Package firecracker is the production seat runtime: each seat is a
+// Firecracker microVM on a KVM host. The seat boots a shared read-only base
+// image plus a small sparse per-seat disk, gets a TAP device on the bridge
+// fcbr0 and the address 192.168.100.(10+seat), and runs the workspace daemon,
+// which the agent reaches at 192.168.100.(10+seat):7000.
+//
+// The VMM is driven through its API socket (package fcapi); the host network
+// is set up by package hostnet. See README.md for the host requirements,
+// boot arguments, disk layout and firewall rules.
+package firecracker
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/host/seatruntime/firecracker/fcapi"
+	"github.com/clarateach/backend/internal/host/seatruntime/firecracker/hostnet"
+)
+
+// Name is the runtime's name.
+const Name = "firecracker"
+
+// Defaults.
+const (
+	DefaultVCPUs           = 2
+	DefaultMemoryMB        = 512
+	DefaultSeatDiskMB      = 2048
+	DefaultDaemonPort      = 7000
+	DefaultStateDir        = "/var/lib/clarateach/firecracker"
+	DefaultLogDir          = "/var/log"
+	DefaultGuestInit       = "/sbin/clarateach-init"
+	DefaultDNS             = "1.1.1.1"
+	DefaultBootTimeout     = 60 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	// MaxSeat keeps 192.168.100.(10+seat) a valid host address.
+	MaxSeat = 240
+	// GuestIPOffset: seat N is 192.168.100.(GuestIPOffset+N).
+	GuestIPOffset = 10
+)
+
+// Config configures the seatruntime. Kernel and BaseImage are required.
+type Config struct {
+	Kernel    string // uncompressed guest kernel (vmlinux)
+	BaseImage string // shared read-only root filesystem image (ext4), never copied or written
+	Binary    string // firecracker executable for the default launcher; default "firecracker"
+
+	StateDir string // per-seat directories (API socket, seat disk, seat.json); default /var/lib/clarateach/firecracker
+	LogDir   string // firecracker-<workshop>-<seat>.log goes here; default /var/log
+
+	VCPUs      int // default 2
+	MemoryMB   int // default 512
+	SeatDiskMB int // apparent size of the sparse per-seat disk; default 2048
+	DaemonPort int // workspace daemon port in the guest; default 7000
+	MaxSeats   int // live seats on this host before ErrCapacity; 0 = no limit but MaxSeat
+
+	GuestInit     string // init= for the guest; default /sbin/clarateach-init
+	DNS           string // nameserver handed to the guest via ip=; default 1.1.1.1
+	ExtraBootArgs string // appended to the kernel command line
+
+	BootTimeout     time.Duration // launch to daemon /health answering; default 60s
+	ShutdownTimeout time.Duration // SendCtrlAltDel to SIGKILL; default 10s
+
+	Network hostnet.Config // bridge fcbr0, 192.168.100.1/24 by default
+
+	// Launcher starts Firecracker; default ExecLauncher{Binary: Binary}.
+	Launcher Launcher
+	// Dial reaches the workspace daemon (for the health check); default a
+	// net.Dialer. Tests redirect it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// NetRunner runs ip/iptables; default hostnet.Exec.
+	NetRunner hostnet.Runner
+	Logger    *slog.Logger
+}
+
+// Runtime implements seatruntime.Runtime with Firecracker microVMs.
+type Runtime struct {
+	cfg  Config
+	net  *hostnet.Net
+	log  *slog.Logger
+	http *http.Client
+
+	netMu    sync.Mutex
+	netReady bool
+
+	seatMu sync.Mutex
+	seats  map[string]*sync.Mutex // per-seat locks
+}
+
+var _ seatruntime.Runtime = (*Runtime)(nil)
+
+// New checks cfg and returns a seatruntime. It touches nothing on the host; the
+// bridge and firewall are set up by the first Create (or by SetupNetwork).
+func New(cfg Config) (*Runtime, error) {
+	if cfg.Kernel == "" || cfg.BaseImage == "" {
+		return nil, errors.New("firecracker: Kernel and BaseImage are required")
+	}
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.VCPUs, DefaultVCPUs)
+	def(&cfg.MemoryMB, DefaultMemoryMB)
+	def(&cfg.SeatDiskMB, DefaultSeatDiskMB)
+	def(&cfg.DaemonPort, DefaultDaemonPort)
+	if cfg.StateDir == "" {
+		cfg.StateDir = DefaultStateDir
+	}
+	if cfg.LogDir == "" {
+		cfg.LogDir = DefaultLogDir
+	}
+	if cfg.GuestInit == "" {
+		cfg.GuestInit = DefaultGuestInit
+	}
+	if cfg.DNS == "" {
+		cfg.DNS = DefaultDNS
+	}
+	if cfg.BootTimeout == 0 {
+		cfg.BootTimeout = DefaultBootTimeout
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.Launcher == nil {
+		cfg.Launcher = ExecLauncher{Binary: cfg.Binary}
+	}
+	if cfg.Dial == nil {
+		d := &net.Dialer{Timeout: 2 * time.Second}
+		cfg.Dial = d.DialContext
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if _, err := netip.ParseAddr(cfg.DNS); err != nil {
+		return nil, fmt.Errorf("firecracker: DNS %q is not an IP address", cfg.DNS)
+	}
+	if cfg.VCPUs < 1 || cfg.VCPUs > 32 || cfg.MemoryMB < 128 || cfg.SeatDiskMB < 16 || cfg.DaemonPort < 1 || cfg.DaemonPort > 65535 {
+		return nil, errors.New("firecracker: VCPUs must be 1..32, MemoryMB >= 128, SeatDiskMB >= 16, DaemonPort 1..65535")
+	}
+	n, err := hostnet.New(cfg.Network, cfg.NetRunner)
+	if err != nil {
+		return nil, fmt.Errorf("firecracker: %w", err)
+	}
+	if n.Subnet().Bits() > 24 {
+		return nil, fmt.Errorf("firecracker: subnet %s is too small for %d seats", n.Subnet(), MaxSeat)
+	}
+	tr := &http.Transport{DialContext: cfg.Dial, DisableKeepAlives: true}
+	return &Runtime{
+		cfg:   cfg,
+		net:   n,
+		log:   cfg.Logger.With("runtime", Name),
+		http:  &http.Client{Transport: tr, Timeout: 2 * time.Second},
+		seats: map[string]*sync.Mutex{},
+	}, nil
+}
+
+// Name implements seatruntime.Runtime.
+func (r *Runtime) Name() string { return Name }
+
+// Net is the host network manager (for an operator command that sets up or
+// tears down the host).
+func (r *Runtime) Net() *hostnet.Net { return r.net }
+
+// SetupNetwork sets up the bridge and the firewall now (idempotent).
+func (r *Runtime) SetupNetwork(ctx context.Context) error {
+	r.netMu.Lock()
+	defer r.netMu.Unlock()
+	if err := r.net.Setup(ctx); err != nil {
+		return err
+	}
+	r.netReady = true
+	return nil
+}
+
+func (r *Runtime) ensureNetwork(ctx context.Context) error {
+	r.netMu.Lock()
+	ready := r.netReady
+	r.netMu.Unlock()
+	if ready {
+		return nil
+	}
+	return r.SetupNetwork(ctx)
+}
+
+// Extra is the runtime-specific part of seatruntime.Seat, kept in Seat.Extra and
+// in <StateDir>/<workshop>-<seat>/seat.json.
+type Extra struct {
+	VMID      string `json:"vm_id"`
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"` // /proc/PID/stat field 22, guards against PID reuse
+	APISocket string `json:"api_socket"`
+	Tap       string `json:"tap"`
+	MAC       string `json:"mac"`
+	SeatDisk  string `json:"seat_disk"`
+	BaseImage string `json:"base_image"`
+	LogPath   string `json:"log_path"`
+	VMMLog    string `json:"vmm_log"`
+	BootArgs  string `json:"boot_args"`
+}
+
+var workshopIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// layout is everything derived from (workshop, seat).
+type layout struct {
+	ws      string
+	seat    int
+	dir     string
+	sock    string
+	disk    string
+	record  string // seat.json
+	logPath string
+	vmmLog  string
+	tap     string
+	mac     string
+	vmID    string
+	ip      netip.Addr
+}
+
+func (r *Runtime) layout(ws string, seat int) (layout, error) {
+	if !workshopIDRe.MatchString(ws) {
+		return layout{}, fmt.Errorf("firecracker: bad workshop id %q", ws)
+	}
+	if seat < 1 || seat > MaxSeat {
+		return layout{}, fmt.Errorf("firecracker: seat %d out of range 1..%d", seat, MaxSeat)
+	}
+	ip, mac := GuestAddr(r.net.Subnet(), seat)
+	dir := filepath.Join(r.cfg.StateDir, ws+"-"+strconv.Itoa(seat))
+	base := fmt.Sprintf("firecracker-%s-%d", ws, seat)
+	return layout{
+		ws: ws, seat: seat, dir: dir,
+		sock:    filepath.Join(dir, "api.sock"),
+		disk:    filepath.Join(dir, "home.ext4"),
+		record:  filepath.Join(dir, "seat.json"),
+		logPath: filepath.Join(r.cfg.LogDir, base+".log"),
+		vmmLog:  filepath.Join(r.cfg.LogDir, base+".vmm.log"),
+		tap:     TapName(ws, seat),
+		mac:     mac,
+		vmID:    VMID(ws, seat),
+		ip:      ip,
+	}, nil
+}
+
+// TapName is the seat's TAP device: "fc-" + 8 hex digits of the workshop id's
+// SHA-256 + "-" + seat, at most 15 characters (the kernel's limit), distinct
+// for two workshops on one host.
+func TapName(ws string, seat int) string {
+	h := sha256.Sum256([]byte(ws))
+	return "fc-" + hex.EncodeToString(h[:4]) + "-" + strconv.Itoa(seat)
+}
+
+// VMID is the seat's Firecracker instance id (--id: letters, digits and '-',
+// at most 64 characters): "ct-<workshop>-<seat>", with '_' turned into '-'
+// and a long workshop id replaced by 16 hex digits of its SHA-256.
+func VMID(ws string, seat int) string {
+	suffix := "-" + strconv.Itoa(seat)
+	id := "ct-" + strings.ReplaceAll(ws, "_", "-")
+	if len(id)+len(suffix) > 64 {
+		h := sha256.Sum256([]byte(ws))
+		id = "ct-" + hex.EncodeToString(h[:8])
+	}
+	return id + suffix
+}
+
+// GuestAddr is the seat's address (subnet base + 10 + seat) and its MAC,
+// 06:00 (locally administered, unicast) followed by the four address bytes.
+func GuestAddr(subnet netip.Prefix, seat int) (netip.Addr, string) {
+	b := subnet.Masked().Addr().As4()
+	b[3] += byte(GuestIPOffset + seat)
+	return netip.AddrFrom4(b), fmt.Sprintf("06:00:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+// BootArgs is the guest kernel command line for a seat. Firecracker appends
+// "root=/dev/vda ro" for the read-only root drive.
+func (r *Runtime) BootArgs(l layout) string {
+	mask := net.CIDRMask(r.net.Subnet().Bits(), 32)
+	netmask := net.IP(mask).String()
+	// ip=<client>:<server>:<gateway>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>
+	ipArg := fmt.Sprintf("ip=%s::%s:%s:seat-%d:eth0:off:%s", l.ip, r.net.Gateway(), netmask, l.seat, r.cfg.DNS)
+	args := []string{
+		"console=ttyS0", "reboot=k", "panic=1", "pci=off",
+		ipArg,
+		"init=" + r.cfg.GuestInit,
+		"clarateach.workshop=" + l.ws,
+		"clarateach.seat=" + strconv.Itoa(l.seat),
+		"clarateach.port=" + strconv.Itoa(r.cfg.DaemonPort),
+		"clarateach.home=/dev/vdb",
+	}
+	if r.cfg.ExtraBootArgs != "" {
+		args = append(args, r.cfg.ExtraBootArgs)
+	}
+	return strings.Join(args, " ")
+}
+
+// lockSeat serialises Create and Destroy per seat number: the number fixes
+// the guest address, which two workshops must not take at once.
+func (r *Runtime) lockSeat(seat int) func() {
+	key := strconv.Itoa(seat)
+	r.seatMu.Lock()
+	m, ok := r.seats[key]
+	if !ok {
+		m = &sync.Mutex{}
+		r.seats[key] = m
+	}
+	r.seatMu.Unlock()
+	m.Lock()
+	return m.Unlock
+}
+
+func (r *Runtime) daemonAddr(l layout) string {
+	return net.JoinHostPort(l.ip.String(), strconv.Itoa(r.cfg.DaemonPort))
+}
+
+// Create implements seatruntime.Runtime. It is idempotent: if the seat is already
+// running it returns it.
+func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatruntime.Seat, error) {
+	l, err := r.layout(spec.WorkshopID, spec.Seat)
+	if err != nil {
+		return nil, err
+	}
+	vcpus, mem := spec.VCPUs, spec.MemoryMB
+	if vcpus == 0 {
+		vcpus = r.cfg.VCPUs
+	}
+	if mem == 0 {
+		mem = r.cfg.MemoryMB
+	}
+	if vcpus < 1 || vcpus > 32 || mem < 128 {
+		return nil, fmt.Errorf("firecracker: vcpus must be 1..32 and memory_mb >= 128 (got %d, %d)", vcpus, mem)
+	}
+	disk := seatDisk{mb: spec.DiskMB, inodes: spec.DiskInodes}
+	if disk.mb == 0 {
+		disk.mb = r.cfg.SeatDiskMB
+	}
+	if disk.mb < 16 || disk.inodes < 0 {
+		return nil, fmt.Errorf("firecracker: disk_mb must be >= 16 (got %d)", disk.mb)
+	}
+	unlock := r.lockSeat(l.seat)
+	defer unlock()
+
+	// Already there? Return it, or clear what a dead one left behind.
+	if old, err := r.readRecord(l); err == nil {
+		if r.Alive(ctx, old) {
+			return old, nil
+		}
+		r.log.Warn("clearing a dead seat before re-creating it", "workshop", l.ws, "seat", l.seat)
+		if err := r.destroy(ctx, l, old); err != nil {
+			return nil, err
+		}
+	} else if _, statErr := os.Stat(l.dir); statErr == nil {
+		if err := r.destroy(ctx, l, nil); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.checkRoom(l); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{r.cfg.Kernel, r.cfg.BaseImage} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("firecracker: %w", err)
+		}
+	}
+	if err := r.ensureNetwork(ctx); err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	seat, err := r.create(ctx, l, vcpus, mem, disk)
+	if err != nil {
+		// Clean up everything but the logs, which say what went wrong.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		var procs []Process
+		if ex, derr := decodeExtra(seat); derr == nil {
+			procs = append(procs, Process{PID: ex.PID, StartTime: ex.StartTime})
+		}
+		if cerr := r.cleanup(cctx, l, procs...); cerr != nil {
+			r.log.Error("cleanup after failed create", "workshop", l.ws, "seat", l.seat, "err", cerr)
+		}
+		return nil, err
+	}
+	r.log.Info("seat started", "workshop", l.ws, "seat", l.seat, "ip", seat.IP, "pid", seat.PID, "took", time.Since(start))
+	return seat, nil
+}
+
+// create does the work of Create. On error it returns the seat as far as it
+// got (for cleanup).
+func (r *Runtime) create(ctx context.Context, l layout, vcpus, mem int, disk seatDisk) (*seatruntime.Seat, error) {
+	if err := r.net.AddTap(ctx, l.tap); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("firecracker: %w", err)
+	}
+	if err := makeSeatDisk(ctx, l.disk, disk); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(r.cfg.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("firecracker: %w", err)
+	}
+	// Firecracker opens the logger's file but does not create it.
+	if f, err := os.OpenFile(l.vmmLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640); err != nil {
+		return nil, fmt.Errorf("firecracker: %w", err)
+	} else {
+		f.Close()
+	}
+	os.Remove(l.sock) // Firecracker refuses an existing socket path
+
+	ex := &Extra{
+		VMID: l.vmID, APISocket: l.sock, Tap: l.tap, MAC: l.mac, SeatDisk: l.disk,
+		BaseImage: r.cfg.BaseImage, LogPath: l.logPath, VMMLog: l.vmmLog, BootArgs: r.BootArgs(l),
+	}
+	seat := &seatruntime.Seat{
+		WorkshopID: l.ws, Seat: l.seat, Runtime: Name, VCPUs: vcpus, MemoryMB: mem, DiskMB: disk.mb,
+		IP: l.ip.String(), Dir: l.dir, CreatedAt: time.Now().UTC(),
+		Network: "tcp", Address: r.daemonAddr(l),
+	}
+	proc, err := r.cfg.Launcher.Launch(ctx, LaunchSpec{ID: l.vmID, APISocket: l.sock, LogPath: l.logPath})
+	if err != nil {
+		return nil, err
+	}
+	ex.PID, ex.StartTime = proc.PID, proc.StartTime
+	seat.PID = proc.PID
+	if err := setExtra(seat, ex); err != nil {
+		return seat, err
+	}
+	// Record it at once: if the agent dies during boot, its successor finds
+	// the process and can clean it up.
+	if err := r.writeRecord(l, seat); err != nil {
+		return seat, err
+	}
+
+	bootCtx, cancel := context.WithTimeout(ctx, r.cfg.BootTimeout)
+	defer cancel()
+	c := fcapi.New(l.sock, 10*time.Second)
+	defer c.Close()
+	if err := waitAPI(bootCtx, c, proc); err != nil {
+		return seat, err
+	}
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"logger", func() error { return c.PutLogger(bootCtx, fcapi.Logger{LogPath: l.vmmLog, Level: "Warning"}) }},
+		{"machine config", func() error {
+			return c.PutMachineConfig(bootCtx, fcapi.MachineConfig{VCPUCount: vcpus, MemSizeMiB: mem, SMT: false})
+		}},
+		{"boot source", func() error {
+			return c.PutBootSource(bootCtx, fcapi.BootSource{KernelImagePath: r.cfg.Kernel, BootArgs: ex.BootArgs})
+		}},
+		{"root drive", func() error {
+			return c.PutDrive(bootCtx, fcapi.Drive{DriveID: "rootfs", PathOnHost: r.cfg.BaseImage, IsRootDevice: true, IsReadOnly: true})
+		}},
+		{"home drive", func() error {
+			return c.PutDrive(bootCtx, fcapi.Drive{DriveID: "home", PathOnHost: l.disk, IsRootDevice: false, IsReadOnly: false})
+		}},
+		{"network interface", func() error {
+			return c.PutNetworkInterface(bootCtx, fcapi.NetworkInterface{IfaceID: "eth0", HostDevName: l.tap, GuestMAC: l.mac})
+		}},
+		{"start", func() error { return c.InstanceStart(bootCtx) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return seat, fmt.Errorf("firecracker: seat %s/%d: %s: %w", l.ws, l.seat, s.what, err)
+		}
+	}
+	if err := r.waitDaemon(bootCtx, seat.Address, proc); err != nil {
+		return seat, fmt.Errorf("firecracker: seat %s/%d: workspace daemon at %s: %w (see %s)", l.ws, l.seat, seat.Address, err, l.logPath)
+	}
+	return seat, nil
+}
+
+// waitAPI polls GET / until the API socket answers.
+func waitAPI(ctx context.Context, c *fcapi.Client, p Process) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		_, err := c.InstanceInfo(ctx)
+		if err == nil {
+			return nil
+		}
+		if !p.running() {
+			return fmt.Errorf("firecracker: process %d exited before its API came up: %w", p.PID, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("firecracker: API socket %s: %w (last error: %v)", c.Socket(), ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Runtime) waitDaemon(ctx context.Context, addr string, p Process) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		err := r.health(ctx, addr)
+		if err == nil {
+			return nil
+		}
+		if !p.running() {
+			return fmt.Errorf("the microVM exited: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Runtime) health(ctx context.Context, addr string) error {
+	return seatruntime.DaemonHealth(ctx, r.http, "http://"+addr)
+}
+
+// checkRoom enforces MaxSeats and refuses a seat whose guest address is held
+// by a live seat of another workshop (normally one workshop runs per host;
+// two can share a host as long as their seat numbers differ).
+func (r *Runtime) checkRoom(l layout) error {
+	ents, err := os.ReadDir(r.cfg.StateDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	live := 0
+	for _, e := range ents {
+		if !e.IsDir() || e.Name() == filepath.Base(l.dir) {
+			continue
+		}
+		s, err := readSeatFile(filepath.Join(r.cfg.StateDir, e.Name(), "seat.json"))
+		if err != nil {
+			continue
+		}
+		ex, err := decodeExtra(s)
+		if err != nil || !(Process{PID: ex.PID, StartTime: ex.StartTime}).running() {
+			continue
+		}
+		live++
+		if s.Seat == l.seat {
+			return fmt.Errorf("%w: guest address %s is in use by workshop %s seat %d", seatruntime.ErrCapacity, l.ip, s.WorkshopID, s.Seat)
+		}
+	}
+	if r.cfg.MaxSeats > 0 && live >= r.cfg.MaxSeats {
+		return fmt.Errorf("%w: %d of %d seats in use", seatruntime.ErrCapacity, live, r.cfg.MaxSeats)
+	}
+	return nil
+}
+
+// Alive implements seatruntime.Runtime: the Firecracker process recorded in the
+// seat is still the same running process, and the daemon answers /health.
+func (r *Runtime) Alive(ctx context.Context, s *seatruntime.Seat) bool {
+	if s == nil || s.Runtime != Name {
+		return false
+	}
+	ex, err := decodeExtra(s)
+	if err != nil {
+		return false
+	}
+	if !(Process{PID: ex.PID, StartTime: ex.StartTime}).running() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return r.health(ctx, s.Address) == nil
+}
+
+// Destroy implements seatruntime.Runtime: SendCtrlAltDel, SIGKILL after
+// ShutdownTimeout, then remove the TAP and the seat's directory (API socket,
+// seat disk, record). The base image and the logs are kept.
+func (r *Runtime) Destroy(ctx context.Context, s *seatruntime.Seat) error {
+	if s == nil {
+		return nil
+	}
+	l, err := r.layout(s.WorkshopID, s.Seat)
+	if err != nil {
+		return err
+	}
+	unlock := r.lockSeat(l.seat)
+	defer unlock()
+	if s.Runtime != Name {
+		s = nil
+	}
+	return r.destroy(ctx, l, s)
+}
+
+// destroy stops every process known for the seat: the one in the record on
+// disk (authoritative) and the one in the caller's copy, if different.
+func (r *Runtime) destroy(ctx context.Context, l layout, s *seatruntime.Seat) error {
+	var procs []Process
+	if rec, err := r.readRecord(l); err == nil {
+		if ex, err := decodeExtra(rec); err == nil {
+			procs = append(procs, Process{PID: ex.PID, StartTime: ex.StartTime})
+		}
+	}
+	if ex, err := decodeExtra(s); err == nil {
+		if p := (Process{PID: ex.PID, StartTime: ex.StartTime}); len(procs) == 0 || procs[0] != p {
+			procs = append(procs, p)
+		}
+	}
+	for _, p := range procs {
+		if !p.running() {
+			continue
+		}
+		c := fcapi.New(l.sock, 2*time.Second)
+		if err := c.SendCtrlAltDel(ctx); err != nil {
+			r.log.Warn("SendCtrlAltDel failed; killing", "workshop", l.ws, "seat", l.seat, "pid", p.PID, "err", err)
+		} else {
+			wctx, cancel := context.WithTimeout(ctx, r.cfg.ShutdownTimeout)
+			if !p.waitGone(wctx) {
+				r.log.Warn("guest did not shut down in time; killing", "workshop", l.ws, "seat", l.seat, "pid", p.PID)
+			}
+			cancel()
+		}
+		c.Close()
+	}
+	return r.cleanup(ctx, l, procs...)
+}
+
+// cleanup kills the processes if they still run and frees the TAP and the
+// seat directory. It never touches the base image or the logs.
+func (r *Runtime) cleanup(ctx context.Context, l layout, procs ...Process) error {
+	var errs []error
+	for _, p := range procs {
+		if err := p.kill(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := r.net.RemoveTap(ctx, l.tap); err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.removeSeatDir(l); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Runtime) removeSeatDir(l layout) error {
+	base, err := filepath.Abs(r.cfg.BaseImage)
+	if err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	dir, err := filepath.Abs(l.dir)
+	if err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	if base == dir || strings.HasPrefix(base, dir+string(filepath.Separator)) {
+		return fmt.Errorf("firecracker: refusing to remove %s: it holds the base image", dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	return nil
+}
+
+func decodeExtra(s *seatruntime.Seat) (*Extra, error) {
+	if s == nil || len(s.Extra) == 0 {
+		return nil, errors.New("firecracker: seat has no runtime state")
+	}
+	var ex Extra
+	if err := json.Unmarshal(s.Extra, &ex); err != nil {
+		return nil, fmt.Errorf("firecracker: seat state: %w", err)
+	}
+	return &ex, nil
+}
+
+func setExtra(s *seatruntime.Seat, ex *Extra) error {
+	b, err := json.Marshal(ex)
+	if err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	s.Extra = b
+	return nil
+}
+
+func (r *Runtime) writeRecord(l layout, s *seatruntime.Seat) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	tmp := l.record + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	if err := os.Rename(tmp, l.record); err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	return nil
+}
+
+func (r *Runtime) readRecord(l layout) (*seatruntime.Seat, error) {
+	s, err := readSeatFile(l.record)
+	if err != nil {
+		return nil, err
+	}
+	if s.WorkshopID != l.ws || s.Seat != l.seat {
+		return nil, fmt.Errorf("firecracker: %s describes %s/%d", l.record, s.WorkshopID, s.Seat)
+	}
+	return s, nil
+}
+
+func readSeatFile(path string) (*seatruntime.Seat, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s seatruntime.Seat
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("firecracker: %s: %w", path, err)
+	}
+	return &s, nil
+}
+
+// Seats lists the seats recorded in the state directory, live or not (for
+// an agent that lost its own state, and for garbage collection).
+func (r *Runtime) Seats() ([]*seatruntime.Seat, error) {
+	ents, err := os.ReadDir(r.cfg.StateDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("firecracker: %w", err)
+	}
+	var out []*seatruntime.Seat
+	for _, e := range ents {
+		if s, err := readSeatFile(filepath.Join(r.cfg.StateDir, e.Name(), "seat.json")); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}

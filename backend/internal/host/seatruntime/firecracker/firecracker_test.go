@@ -1,0 +1,641 @@
+//go:build linux
+
+package firecracker
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clarateach/backend/internal/host/procinfo"
+	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/host/seatruntime/firecracker/fcfake"
+	"github.com/clarateach/backend/internal/host/seatruntime/firecracker/internal/nstest"
+)
+
+// The test binary doubles as the firecracker executable (see fcfake.Main).
+const envFakeMain = "CLARATEACH_FCFAKE_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envFakeMain) == "1" {
+		os.Exit(fcfake.Main(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// --- pure functions (no root needed) ---
+
+func TestNames(t *testing.T) {
+	t.Parallel()
+	r, err := New(Config{Kernel: "/k", BaseImage: "/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ws   string
+		seat int
+		ip   string
+		mac  string
+	}{
+		{"ws1", 1, "192.168.100.11", "06:00:c0:a8:64:0b"},
+		{"ws1", 240, "192.168.100.250", "06:00:c0:a8:64:fa"},
+		{"0d6f6c1c-3f5a-4b63-9a53-4a4cbd0a8a11", 30, "192.168.100.40", "06:00:c0:a8:64:28"},
+	} {
+		l, err := r.layout(tc.ws, tc.seat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.ip.String() != tc.ip || l.mac != tc.mac {
+			t.Errorf("%s/%d: ip %s mac %s, want %s %s", tc.ws, tc.seat, l.ip, l.mac, tc.ip, tc.mac)
+		}
+		if len(l.tap) > 15 || !strings.HasPrefix(l.tap, "fc-") || !strings.HasSuffix(l.tap, "-"+strconv.Itoa(tc.seat)) {
+			t.Errorf("tap %q", l.tap)
+		}
+		if want := "/var/log/firecracker-" + tc.ws + "-" + strconv.Itoa(tc.seat) + ".log"; l.logPath != want {
+			t.Errorf("log %q, want %q", l.logPath, want)
+		}
+	}
+	for _, tc := range []struct {
+		ws   string
+		seat int
+		want string
+	}{
+		{"ws1", 1, "ct-ws1-1"},
+		{"my_ws", 12, "ct-my-ws-12"},
+		{strings.Repeat("a", 64), 240, ""},
+	} {
+		got := VMID(tc.ws, tc.seat)
+		if (tc.want != "" && got != tc.want) || len(got) > 64 || strings.ContainsAny(got, "_") {
+			t.Errorf("VMID(%q, %d) = %q", tc.ws, tc.seat, got)
+		}
+	}
+	if TapName("a", 1) == TapName("b", 1) {
+		t.Error("two workshops share a TAP name")
+	}
+	for _, tc := range []struct {
+		ws   string
+		seat int
+	}{{"ws", 0}, {"ws", 241}, {"", 1}, {"../x", 1}, {"a b", 1}, {strings.Repeat("a", 65), 1}} {
+		if _, err := r.layout(tc.ws, tc.seat); err == nil {
+			t.Errorf("layout(%q, %d) accepted", tc.ws, tc.seat)
+		}
+	}
+	l, _ := r.layout("ws1", 1)
+	want := "console=ttyS0 reboot=k panic=1 pci=off ip=192.168.100.11::192.168.100.1:255.255.255.0:seat-1:eth0:off:1.1.1.1 " +
+		"init=/sbin/clarateach-init clarateach.workshop=ws1 clarateach.seat=1 clarateach.port=7000 clarateach.home=/dev/vdb"
+	if got := r.BootArgs(l); got != want {
+		t.Errorf("boot args\n got %q\nwant %q", got, want)
+	}
+	if _, err := New(Config{Kernel: "/k"}); err == nil {
+		t.Error("New without a base image accepted")
+	}
+	if _, err := New(Config{Kernel: "/k", BaseImage: "/b", DNS: "dns.example"}); err == nil {
+		t.Error("New with a DNS name accepted")
+	}
+	ip, _ := GuestAddr(netip.MustParsePrefix("10.20.30.1/24"), 5)
+	if ip.String() != "10.20.30.15" {
+		t.Errorf("GuestAddr = %s", ip)
+	}
+}
+
+func TestCreateRejectsBadSpecs(t *testing.T) {
+	t.Parallel()
+	r, err := New(Config{Kernel: "/k", BaseImage: "/b", StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, spec := range []seatruntime.Spec{
+		{WorkshopID: "ws", Seat: 0},
+		{WorkshopID: "ws", Seat: 241},
+		{WorkshopID: "../../etc", Seat: 1},
+		{WorkshopID: "ws", Seat: 1, VCPUs: 64},
+		{WorkshopID: "ws", Seat: 1, MemoryMB: 64},
+	} {
+		if _, err := r.Create(context.Background(), spec); err == nil {
+			t.Errorf("Create(%+v) accepted", spec)
+		}
+	}
+	// Destroying something that never existed is fine... once it is valid.
+	if err := r.Destroy(context.Background(), &seatruntime.Seat{WorkshopID: "ws", Seat: 0}); err == nil {
+		t.Error("Destroy of seat 0 accepted")
+	}
+}
+
+// --- the runtime against the fake Firecracker, in a network namespace ---
+
+type env struct {
+	t       *testing.T
+	dir     string
+	cfg     Config
+	r       *Runtime
+	kernel  string
+	base    string
+	baseSum [32]byte
+}
+
+type envOpt func(*Config, *[]string)
+
+func withFaults(f ...fcfake.Fault) envOpt {
+	return func(_ *Config, e *[]string) {
+		b, _ := json.Marshal(f)
+		*e = append(*e, fcfake.EnvFaults+"="+string(b))
+	}
+}
+
+func withoutGuest() envOpt {
+	return func(_ *Config, e *[]string) {
+		for i, v := range *e {
+			if strings.HasPrefix(v, fcfake.EnvGuestSock+"=") {
+				(*e)[i] = fcfake.EnvGuestSock + "="
+			}
+		}
+	}
+}
+
+func newEnv(t *testing.T, opts ...envOpt) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, kernel: filepath.Join(dir, "vmlinux"), base: filepath.Join(dir, "images", "rootfs.ext4")}
+	if err := os.WriteFile(e.kernel, []byte("not really a kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(e.base), 0o755) //nolint:errcheck
+	base := bytes.Repeat([]byte("base image block "), 4096)
+	if err := os.WriteFile(e.base, base, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	e.baseSum = sha256.Sum256(base)
+	state := filepath.Join(dir, "state")
+	fakeEnv := []string{
+		envFakeMain + "=1",
+		fcfake.EnvRecord + "=" + filepath.Join(dir, "calls-{id}.jsonl"),
+		fcfake.EnvGuestSock + "=guest.sock",
+		fcfake.EnvCheckTap + "=1",
+	}
+	e.cfg = Config{
+		Kernel:          e.kernel,
+		BaseImage:       e.base,
+		StateDir:        state,
+		LogDir:          filepath.Join(dir, "log"),
+		SeatDiskMB:      1024,
+		BootTimeout:     10 * time.Second,
+		ShutdownTimeout: 5 * time.Second,
+		// The "guest daemon" of seat N is the fake's unix socket in the seat dir.
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				return nil, err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil {
+				return nil, err
+			}
+			seat := int(ip.As4()[3]) - GuestIPOffset
+			socks, _ := filepath.Glob(filepath.Join(state, "*-"+strconv.Itoa(seat), "guest.sock"))
+			if len(socks) != 1 {
+				return nil, fmt.Errorf("no guest at %s", addr)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socks[0])
+		},
+	}
+	for _, o := range opts {
+		o(&e.cfg, &fakeEnv)
+	}
+	e.cfg.Launcher = ExecLauncher{Binary: os.Args[0], Env: fakeEnv}
+	r, err := New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.r = r
+	t.Cleanup(e.killLeftovers)
+	return e
+}
+
+// killLeftovers makes sure no stand-in firecracker outlives the test, and
+// fails the test if one had to be killed.
+func (e *env) killLeftovers() {
+	ents, _ := os.ReadDir("/proc")
+	for _, d := range ents {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if bytes.Contains(cmd, []byte(e.dir)) && pid != os.Getpid() {
+			if f, err := procinfo.Stat(pid); err == nil && f[0] != "Z" {
+				e.t.Errorf("left-over process %d: %q", pid, cmd)
+			}
+			syscall.Kill(pid, syscall.SIGKILL) //nolint:errcheck
+		}
+	}
+}
+
+func (e *env) calls(ws string, seat int) []string {
+	e.t.Helper()
+	cs, err := fcfake.ReadRecord(filepath.Join(e.dir, fmt.Sprintf("calls-ct-%s-%d.jsonl", ws, seat)))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+func (e *env) checkBaseIntact() {
+	e.t.Helper()
+	b, err := os.ReadFile(e.base)
+	if err != nil || sha256.Sum256(b) != e.baseSum {
+		e.t.Fatalf("base image changed or gone: %v", err)
+	}
+}
+
+func linkDetails(t *testing.T, name string) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-d", "link", "show", "dev", name).CombinedOutput()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+func q(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+func TestCreateAndDestroy(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+
+	s1, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 2, VCPUs: 4, MemoryMB: 1024, DiskMB: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.Runtime != "firecracker" || s1.Network != "tcp" || s1.Address != "192.168.100.11:7000" || s1.IP != "192.168.100.11" ||
+		s1.VCPUs != 2 || s1.MemoryMB != 512 || s1.PID <= 0 || s1.WorkshopID != "ws1" || s1.Seat != 1 {
+		t.Fatalf("seat 1 = %+v", s1)
+	}
+	if s2.Address != "192.168.100.12:7000" || s2.VCPUs != 4 || s2.MemoryMB != 1024 || s2.DiskMB != 300 || s1.DiskMB != 1024 {
+		t.Fatalf("seat 2 = %+v", s2)
+	}
+	if !e.r.Alive(ctx, s1) || !e.r.Alive(ctx, s2) {
+		t.Fatal("fresh seats not alive")
+	}
+
+	l, _ := e.r.layout("ws1", 1)
+	want := []string{
+		`GET /`,
+		`PUT /logger {"log_path":` + q(l.vmmLog) + `,"level":"Warning"}`,
+		`PUT /machine-config {"vcpu_count":2,"mem_size_mib":512,"smt":false}`,
+		`PUT /boot-source {"kernel_image_path":` + q(e.kernel) + `,"boot_args":` + q(e.r.BootArgs(l)) + `}`,
+		`PUT /drives/rootfs {"drive_id":"rootfs","path_on_host":` + q(e.base) + `,"is_root_device":true,"is_read_only":true}`,
+		`PUT /drives/home {"drive_id":"home","path_on_host":` + q(l.disk) + `,"is_root_device":false,"is_read_only":false}`,
+		`PUT /network-interfaces/eth0 {"iface_id":"eth0","host_dev_name":` + q(l.tap) + `,"guest_mac":"06:00:c0:a8:64:0b"}`,
+		`PUT /actions {"action_type":"InstanceStart"}`,
+	}
+	if got := e.calls("ws1", 1); !slices.Equal(got, want) {
+		t.Fatalf("seat 1 calls:\n got %s\nwant %s", strings.Join(got, "\n     "), strings.Join(want, "\n     "))
+	}
+	if got := e.calls("ws1", 2); len(got) != len(want) || got[2] != `PUT /machine-config {"vcpu_count":4,"mem_size_mib":1024,"smt":false}` {
+		t.Fatalf("seat 2 calls: %q", got)
+	}
+	if !strings.Contains(e.r.BootArgs(l), "ip=192.168.100.11::192.168.100.1:255.255.255.0:") {
+		t.Fatalf("boot args %q", e.r.BootArgs(l))
+	}
+
+	// The TAP hangs off fcbr0 as an isolated port; the firewall is in place.
+	d := linkDetails(t, l.tap)
+	for _, w := range []string{"tun type tap", "master fcbr0", "isolated on"} {
+		if !strings.Contains(d, w) {
+			t.Errorf("TAP %s lacks %q:\n%s", l.tap, w, d)
+		}
+	}
+	if out, err := exec.Command("iptables", "-w", "-S", "CLARATEACH-FC-IN").CombinedOutput(); err != nil || !strings.Contains(string(out), "-j DROP") {
+		t.Errorf("firewall: %v %s", err, out)
+	}
+
+	// The per-seat disk: an ext4 file, sparse, of the configured apparent size.
+	// No copy of the base image anywhere in the seat dir.
+	var st syscall.Stat_t
+	if err := syscall.Stat(l.disk, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 1024<<20 || st.Blocks*512 > 48<<20 {
+		t.Errorf("seat disk: size %d, allocated %d bytes; want 1 GiB apparent and little allocated", st.Size, st.Blocks*512)
+	}
+	magic := make([]byte, 2)
+	if f, err := os.Open(l.disk); err == nil {
+		f.ReadAt(magic, 1080) //nolint:errcheck
+		f.Close()
+	}
+	if magic[0] != 0x53 || magic[1] != 0xEF {
+		t.Errorf("seat disk has no ext4 superblock magic: % x", magic)
+	}
+	// A seat that asks for its own size (the workshop's disk_mb) gets it.
+	l2, _ := e.r.layout("ws1", 2)
+	if err := syscall.Stat(l2.disk, &st); err != nil || st.Size != 300<<20 {
+		t.Errorf("seat 2 disk: size %d (%v), want 300 MiB", st.Size, err)
+	}
+	var total int64
+	filepath.Walk(l.dir, func(_ string, fi os.FileInfo, _ error) error { //nolint:errcheck
+		if fi != nil && fi.Mode().IsRegular() {
+			total += fi.Sys().(*syscall.Stat_t).Blocks * 512
+		}
+		return nil
+	})
+	if total > 48<<20 {
+		t.Errorf("seat dir holds %d bytes", total)
+	}
+
+	// Logs: the process's output lands in firecracker-<ws>-<seat>.log.
+	if b, err := os.ReadFile(l.logPath); err != nil || !strings.Contains(string(b), "listening on "+l.sock) {
+		t.Errorf("log %s: %v %q", l.logPath, err, b)
+	}
+
+	// Create again: idempotent, same process.
+	again, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 1})
+	if err != nil || again.PID != s1.PID {
+		t.Fatalf("second Create: %+v %v", again, err)
+	}
+
+	// Destroy: Ctrl-Alt-Del, the guest shuts down, everything per seat goes.
+	pid := s1.PID
+	if err := e.r.Destroy(ctx, s1); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.calls("ws1", 1); got[len(got)-1] != `PUT /actions {"action_type":"SendCtrlAltDel"}` {
+		t.Fatalf("last call %q", got[len(got)-1])
+	}
+	if (Process{PID: pid, StartTime: mustExtra(t, s1).StartTime}).running() {
+		t.Error("process still running")
+	}
+	if linkDetails(t, l.tap) != "" {
+		t.Error("TAP still there")
+	}
+	if _, err := os.Stat(l.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("seat dir still there: %v", err)
+	}
+	if _, err := os.Stat(l.logPath); err != nil {
+		t.Errorf("log removed: %v", err)
+	}
+	if e.r.Alive(ctx, s1) {
+		t.Error("destroyed seat alive")
+	}
+	if err := e.r.Destroy(ctx, s1); err != nil {
+		t.Errorf("second Destroy: %v", err)
+	}
+	e.checkBaseIntact()
+	if !e.r.Alive(ctx, s2) {
+		t.Error("seat 2 died with seat 1")
+	}
+	if err := e.r.Destroy(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	e.checkBaseIntact()
+}
+
+func mustExtra(t *testing.T, s *seatruntime.Seat) *Extra {
+	t.Helper()
+	ex, err := decodeExtra(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+func TestCreateFailsWithFaultMessage(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	for _, tc := range []struct {
+		fault   fcfake.Fault
+		wantMsg string
+		opts    []envOpt
+	}{
+		{fcfake.Fault{Method: "PUT", Path: "/drives/rootfs", Status: 400, FaultMessage: "Unable to open the block device backing file"}, "root drive", nil},
+		{fcfake.Fault{Method: "PUT", Path: "/actions", Status: 400, FaultMessage: "Cannot start microvm: KVM unavailable"}, "start", nil},
+		{fcfake.Fault{Method: "PUT", Path: "/none", Status: 400, FaultMessage: ""}, "workspace daemon", []envOpt{withoutGuest()}},
+	} {
+		opts := append([]envOpt{withFaults(tc.fault)}, tc.opts...)
+		e := newEnv(t, opts...)
+		e.r.cfg.BootTimeout = 2 * time.Second
+		_, err := e.r.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws1", Seat: 3})
+		if err == nil || !strings.Contains(err.Error(), tc.fault.FaultMessage) || !strings.Contains(err.Error(), tc.wantMsg) {
+			t.Fatalf("Create error = %v, want %q and %q", err, tc.fault.FaultMessage, tc.wantMsg)
+		}
+		l, _ := e.r.layout("ws1", 3)
+		if linkDetails(t, l.tap) != "" {
+			t.Error("TAP left after failed Create")
+		}
+		if _, err := os.Stat(l.dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("seat dir left after failed Create: %v", err)
+		}
+		e.killLeftovers() // fails the test if a process was left
+		e.checkBaseIntact()
+	}
+}
+
+func TestDestroyKillsAStuckGuest(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t, func(_ *Config, env *[]string) { *env = append(*env, fcfake.EnvIgnoreCtrlAltDel+"=1") })
+	e.r.cfg.ShutdownTimeout = 300 * time.Millisecond
+	s, err := e.r.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws1", Seat: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := e.r.Destroy(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("Destroy took %v: did not wait for the guest", took)
+	}
+	if (Process{PID: s.PID, StartTime: mustExtra(t, s).StartTime}).running() {
+		t.Fatal("stuck guest survived Destroy")
+	}
+	got := e.calls("ws1", 4)
+	if got[len(got)-1] != `PUT /actions {"action_type":"SendCtrlAltDel"}` {
+		t.Fatalf("calls %q", got)
+	}
+}
+
+// TestReattach: a seat created by one agent process is found, reported alive
+// and destroyed by the next (a new Runtime reading the persisted JSON).
+func TestReattach(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	s, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	persisted, _ := json.Marshal(s)
+
+	r2, err := New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back seatruntime.Seat
+	if err := json.Unmarshal(persisted, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !r2.Alive(ctx, &back) {
+		t.Fatal("restarted runtime does not see the seat alive")
+	}
+	list, err := r2.Seats()
+	if err != nil || len(list) != 1 || list[0].PID != s.PID {
+		t.Fatalf("Seats() = %v, %v", list, err)
+	}
+	again, err := r2.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 5})
+	if err != nil || again.PID != s.PID {
+		t.Fatalf("Create after restart = %+v, %v; want the existing seat", again, err)
+	}
+	// A stale copy without Extra still destroys the seat (the record on disk wins).
+	if err := r2.Destroy(ctx, &seatruntime.Seat{WorkshopID: "ws1", Seat: 5, Runtime: "firecracker"}); err != nil {
+		t.Fatal(err)
+	}
+	if r2.Alive(ctx, &back) || e.r.Alive(ctx, s) {
+		t.Fatal("seat alive after Destroy by the restarted runtime")
+	}
+	e.checkBaseIntact()
+}
+
+// TestDeadSeat: a seat whose VMM died is not alive, and Create replaces it.
+func TestDeadSeat(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	s, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Process{PID: s.PID, StartTime: mustExtra(t, s).StartTime}
+	if err := p.kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e.r.Alive(ctx, s) {
+		t.Fatal("killed seat alive")
+	}
+	// A PID reused by another process does not count either.
+	fake := *s
+	ex := *mustExtra(t, s)
+	ex.PID, ex.StartTime = os.Getpid(), 1
+	setExtra(&fake, &ex) //nolint:errcheck
+	if e.r.Alive(ctx, &fake) {
+		t.Fatal("seat alive on a reused PID")
+	}
+	s2, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 6})
+	if err != nil || s2.PID == s.PID || !e.r.Alive(ctx, s2) {
+		t.Fatalf("re-create: %+v %v", s2, err)
+	}
+	if err := e.r.Destroy(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestTwoWorkshopsAndCapacity: a second workshop on the host gets its own
+// TAPs but cannot take a guest address in use; MaxSeats gives ErrCapacity.
+func TestTwoWorkshopsAndCapacity(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	e.r.cfg.MaxSeats = 2
+	ctx := context.Background()
+	a1, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "wsA", Seat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "wsB", Seat: 1}); !errors.Is(err, seatruntime.ErrCapacity) || !strings.Contains(err.Error(), "192.168.100.11") {
+		t.Fatalf("second workshop on the same address: %v", err)
+	}
+	b2, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "wsB", Seat: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mustExtra(t, a1).Tap == mustExtra(t, b2).Tap {
+		t.Fatal("TAP names collide")
+	}
+	if _, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "wsA", Seat: 3}); !errors.Is(err, seatruntime.ErrCapacity) {
+		t.Fatalf("third seat with MaxSeats=2: %v", err)
+	}
+	for _, s := range []*seatruntime.Seat{a1, b2} {
+		if err := e.r.Destroy(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestConcurrentCreate(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	const n = 6
+	seats := make([]*seatruntime.Seat, n)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			var err error
+			seats[i], err = e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: i + 1})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range seats {
+		if !e.r.Alive(ctx, s) {
+			t.Fatalf("seat %d not alive", s.Seat)
+		}
+	}
+	for _, s := range seats {
+		go func() { errs <- e.r.Destroy(ctx, s) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if left, _ := e.r.Seats(); len(left) != 0 {
+		t.Fatalf("seats left: %d", len(left))
+	}
+	e.checkBaseIntact()
+}

@@ -1,0 +1,138 @@
+// Package runtime defines the seat runtime interface of the workshop host
+// agent. A seat is one learner's isolated machine running the workspace
+// daemon; implementations live in the sub-packages sandbox (Linux
+// namespaces), firecracker (KVM microVMs) and process (no isolation, dev only).
+package seatruntime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/clarateach/backend/internal/egress"
+)
+
+// ErrCapacity is returned by Create when the host has no room for a seat.
+var ErrCapacity = errors.New("host is at capacity")
+
+// Spec asks for a seat.
+type Spec struct {
+	WorkshopID string
+	Seat       int
+	VCPUs      int // 0 = runtime default
+	MemoryMB   int // 0 = runtime default
+	PidsMax    int // 0 = runtime default
+	// DiskMB and DiskInodes bound the seat's home (0 = runtime default).
+	// The process runtime ignores them.
+	DiskMB     int
+	DiskInodes int
+	// Egress opens destinations the default block list refuses (a lab
+	// server), for this seat only. Runtimes without a seat network
+	// ignore it.
+	Egress []egress.Rule
+}
+
+// Seat describes a running seat. The agent persists it (as JSON) in its state
+// directory, so a restarted agent can find the seat again and reattach.
+type Seat struct {
+	WorkshopID string    `json:"workshop_id"`
+	Seat       int       `json:"seat_id"`
+	Runtime    string    `json:"runtime"`
+	VCPUs      int       `json:"vcpus"`
+	MemoryMB   int       `json:"memory_mb"`
+	DiskMB     int       `json:"disk_mb,omitempty"` // size of the home (0: no limit)
+	PID        int       `json:"pid,omitempty"`     // the seat's top process on the host
+	IP         string    `json:"ip,omitempty"`
+	Dir        string    `json:"dir,omitempty"` // host directory holding the seat's files
+	CreatedAt  time.Time `json:"created_at"`
+	// The workspace daemon is reached by dialling Network/Address:
+	// "unix" + socket path (sandbox, process) or "tcp" + host:port (firecracker).
+	Network string `json:"network"`
+	Address string `json:"address"`
+	// Extra is runtime-specific state needed to reattach or destroy.
+	Extra json.RawMessage `json:"extra,omitempty"`
+}
+
+// Runtime creates and destroys seats.
+type Runtime interface {
+	// Name is "sandbox", "firecracker" or "process".
+	Name() string
+	// Create starts a seat and returns once its workspace daemon accepts
+	// connections on Seat.Network/Address.
+	Create(ctx context.Context, spec Spec) (*Seat, error)
+	// Alive reports whether a seat (possibly created by an earlier agent
+	// process) is still running and its daemon answers.
+	Alive(ctx context.Context, s *Seat) bool
+	// Destroy stops the seat and frees everything it held. Destroying a seat
+	// that is already gone is not an error.
+	Destroy(ctx context.Context, s *Seat) error
+}
+
+// Repairer is a Runtime that can restart a seat that died (or whose daemon
+// no longer answers) in place: same workshop, seat and sizes, the learner's
+// files kept. The agent's seat watcher uses it; without it, a dead seat is
+// destroyed and created again.
+type Repairer interface {
+	Repair(ctx context.Context, s *Seat) (*Seat, error)
+}
+
+// UnixClient is an HTTP client for a workspace daemon listening on the unix
+// socket sock (any host name in the URL reaches it). It keeps no idle
+// connections: each check dials afresh.
+func UnixClient(sock string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+}
+
+// DaemonHealth asks the workspace daemon at base (e.g. "http://workspace"
+// through a UnixClient, or "http://192.168.100.11:8080") for GET /health
+// and reports whether it answered 200.
+func DaemonHealth(ctx context.Context, c *http.Client, base string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/health", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("daemon GET /health: %s", resp.Status)
+	}
+	return nil
+}
+
+// HomeKeeper is a Runtime that can end a seat while keeping the learner's
+// home on the host: the next Create of the same workshop and seat gets that
+// home back. Stopping a workshop, a seat found dead and an agent restart use
+// Stop; only deleting the workshop (or resetting the seat for another
+// learner) removes a home. The sandbox and process runtimes implement it.
+type HomeKeeper interface {
+	// Stop ends the seat's processes and frees what it holds, except its
+	// home. Stopping a seat that is already gone is not an error.
+	Stop(ctx context.Context, s *Seat) error
+	// Homes lists every seat home on the host, of running and of stopped
+	// seats.
+	Homes() ([]Home, error)
+	// RemoveHome deletes the home of a seat that is not running. A home
+	// that is not there is not an error.
+	RemoveHome(ctx context.Context, workshopID string, seat int) error
+}
+
+// Home names a seat home kept on the host.
+type Home struct {
+	WorkshopID string `json:"workshop_id"`
+	Seat       int    `json:"seat_id"`
+}

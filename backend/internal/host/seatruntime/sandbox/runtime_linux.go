@@ -1,0 +1,1075 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/clarateach/backend/internal/egress"
+	"github.com/clarateach/backend/internal/host/procinfo"
+	"github.com/clarateach/backend/internal/host/seatruntime"
+)
+
+// Runtime is the sandbox seat seatruntime. It is safe for concurrent use.
+type Runtime struct {
+	cfg      Config
+	log      *slog.Logger
+	rootless bool // not root: single-uid mapping, no network
+	network  bool
+	subnet   netip.Prefix
+	blocked  []netip.Prefix
+	cgroups  *cgroupSet // nil: no limits (rootless without delegation)
+	capacity int        // most seats at once (MaxSeats, or slots)
+	slots    int        // slot numbers: uid ranges (and /30s), shared host-wide
+	masks    []string
+
+	starts chan struct{} // bounds seats being started at once
+	pool   *warmPool     // nil without warm seats
+	beat   *heartbeat    // nil without an orphan timeout
+	images *diskImages   // nil: seats have no disk limit
+
+	mu   sync.Mutex
+	next int // allocation hint
+}
+
+var _ seatruntime.Runtime = (*Runtime)(nil)
+
+// extra is the runtime-specific part of a persisted seat.
+type extra struct {
+	Slot      int         `json:"slot"`
+	StartTime uint64      `json:"start_time"` // of Seat.PID, clock ticks since boot
+	UIDBase   int         `json:"uid_base"`
+	Veth      string      `json:"veth,omitempty"`
+	Cgroup    *seatCgroup `json:"cgroup,omitempty"`
+	Key       string      `json:"key"`
+	Disk      *diskLimit  `json:"disk,omitempty"`
+	// Egress: the seat's own allow rules ("CIDR[:port]", egress_linux.go),
+	// kept so a repair in place opens them again.
+	Egress []string `json:"egress,omitempty"`
+}
+
+// New checks the configuration and the machine and returns a seatruntime. With
+// networking on (root), it installs the seat firewall rules.
+func New(cfg Config) (*Runtime, error) {
+	if cfg.DaemonPath == "" || cfg.BaseDir == "" {
+		return nil, errors.New("sandbox: DaemonPath and BaseDir are required")
+	}
+	if cfg.InitPath == "" {
+		cfg.InitPath = cfg.DaemonPath
+	}
+	if cfg.Shell == "" {
+		cfg.Shell = "/bin/bash"
+		if _, err := os.Stat(filepath.Join(orRoot(cfg.RootFS), "bin/bash")); err != nil {
+			cfg.Shell = "/bin/sh"
+		}
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&cfg.MemoryMB, 512)
+	def(&cfg.VCPUs, 1)
+	def(&cfg.PidsMax, 512)
+	def(&cfg.TmpSizeMB, 256)
+	def(&cfg.UIDBase, 1<<30)
+	if cfg.DiskMB == 0 {
+		cfg.DiskMB = DefaultDiskMB
+	}
+	if cfg.UIDBase%idRange != 0 {
+		return nil, fmt.Errorf("sandbox: UIDBase %d is not a multiple of %d", cfg.UIDBase, idRange)
+	}
+	if cfg.UIDLockDir == "" {
+		cfg.UIDLockDir = uidLockDir
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = "/clarateach"
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = 15 * time.Second
+	}
+	if cfg.Network.Subnet == "" {
+		cfg.Network.Subnet = "10.222.0.0/16"
+	}
+	if cfg.Network.Blocked == nil {
+		cfg.Network.Blocked = egress.Blocked
+	}
+	if cfg.MaxParallelStarts <= 0 {
+		cfg.MaxParallelStarts = 2 * runtime.NumCPU()
+	}
+	r := &Runtime{cfg: cfg, log: cfg.Logger, starts: make(chan struct{}, cfg.MaxParallelStarts)}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	r.log = r.log.With("runtime", Name)
+	var err error
+	for _, p := range []*string{&r.cfg.DaemonPath, &r.cfg.InitPath, &r.cfg.BaseDir} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(r.cfg.BaseDir, 0o711); err != nil {
+		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+	}
+	if r.cfg.BaseDir, err = filepath.EvalSymlinks(r.cfg.BaseDir); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(r.cfg.BaseDir, ".slots"), 0o700); err != nil {
+		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+	}
+	// One empty mount point for every seat's new root: each seat mounts on
+	// it only in its own mount namespace, so they never see each other's,
+	// and no seat pays for creating (and deleting) its own.
+	if err := os.MkdirAll(filepath.Join(r.cfg.BaseDir, rootDirName), 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+	}
+	r.rootless = os.Geteuid() != 0
+	if !r.rootless {
+		if err := os.MkdirAll(r.cfg.UIDLockDir, 0o700); err != nil {
+			return nil, fmt.Errorf("sandbox: uid lock dir: %w", err)
+		}
+	}
+	// The seat's init runs as an unprivileged host uid: it must be able to
+	// reach these.
+	for _, c := range []struct {
+		path string
+		mode fs.FileMode
+	}{{r.cfg.InitPath, 0o005}, {r.cfg.DaemonPath, 0o005}, {r.cfg.BaseDir, 0o001}} {
+		if err := othersCanReach(c.path, c.mode); err != nil && !r.rootless {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	if r.cfg.RootFS != "" {
+		if st, err := os.Stat(r.cfg.RootFS); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("sandbox: rootfs %q is not a directory", r.cfg.RootFS)
+		}
+	} else {
+		for _, m := range append([]string{r.cfg.BaseDir}, r.cfg.MaskPaths...) {
+			if p, err := filepath.EvalSymlinks(m); err == nil {
+				r.masks = append(r.masks, p)
+			}
+		}
+	}
+	if err := checkNamespaces(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w: %w", ErrUnsupported, err)
+	}
+
+	// Seat slots: one /30 of the subnet and one uid range each.
+	r.slots = (1<<31 - r.cfg.UIDBase) / idRange
+	if r.slots <= 0 {
+		return nil, errors.New("sandbox: UIDBase leaves no room for seats")
+	}
+	r.network = !r.rootless && !cfg.Network.Disabled
+	if r.network {
+		if r.subnet, err = netip.ParsePrefix(cfg.Network.Subnet); err != nil || !r.subnet.Addr().Is4() || r.subnet.Bits() > 30 {
+			return nil, fmt.Errorf("sandbox: subnet %q must be an IPv4 prefix of /30 or larger", cfg.Network.Subnet)
+		}
+		r.subnet = r.subnet.Masked()
+		if n := 1 << (30 - r.subnet.Bits()); n < r.slots {
+			r.slots = n
+		}
+		for _, b := range cfg.Network.Blocked {
+			p, err := netip.ParsePrefix(b)
+			if err != nil {
+				return nil, fmt.Errorf("sandbox: blocked range %q: %w", b, err)
+			}
+			r.blocked = append(r.blocked, p.Masked())
+		}
+	}
+	r.capacity = r.slots
+	if cfg.MaxSeats > 0 && cfg.MaxSeats < r.capacity {
+		r.capacity = cfg.MaxSeats
+	}
+
+	if cs, err := detectCgroups(r.cfg.CgroupParent); err != nil {
+		if !r.rootless {
+			return nil, fmt.Errorf("sandbox: cgroups: %w", err)
+		}
+		r.log.Warn("seats run without cgroup limits", "reason", err)
+	} else if err := cs.prepare(); err != nil {
+		if !r.rootless {
+			return nil, fmt.Errorf("sandbox: cgroups: %w", err)
+		}
+		r.log.Warn("seats run without cgroup limits", "reason", err)
+	} else {
+		r.cgroups = cs
+	}
+	if r.rootless {
+		r.log.Warn("not root: seats have no network (loopback only) and a single mapped uid")
+	}
+	if err := r.checkDisk(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if r.network && !cfg.Network.SkipFirewall {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.InstallFirewall(ctx); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	if err := r.startHeartbeat(); err != nil {
+		return nil, err
+	}
+	r.startPool()
+	return r, nil
+}
+
+// Name implements seatruntime.Runtime.
+func (r *Runtime) Name() string { return Name }
+
+// Capacity is the number of seats this runtime can hold at once.
+func (r *Runtime) Capacity() int { return r.capacity }
+
+// NetworkEnabled reports whether seats get a network (else loopback only).
+func (r *Runtime) NetworkEnabled() bool { return r.network }
+
+func orRoot(p string) string {
+	if p == "" {
+		return "/"
+	}
+	return p
+}
+
+// othersCanReach checks that path has the given "other" permission bits
+// and that every parent directory is searchable by others.
+func othersCanReach(path string, mode fs.FileMode) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&mode != mode {
+		return fmt.Errorf("%s must be accessible to other users (mode %v): the seat's init runs as an unprivileged uid", path, st.Mode().Perm())
+	}
+	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("directory %s must be searchable by other users (o+x): the seat's init runs as an unprivileged uid", d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
+}
+
+// checkNamespaces reports whether this kernel lets us create the seat's
+// namespaces.
+func checkNamespaces() error {
+	for _, ns := range []string{"user", "pid", "mnt", "uts", "ipc", "net"} {
+		if _, err := os.Stat("/proc/self/ns/" + ns); err != nil {
+			return fmt.Errorf("kernel lacks %s namespaces", ns)
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil && strings.TrimSpace(string(b)) == "0" {
+		return errors.New("user namespaces are disabled (user.max_user_namespaces=0)")
+	}
+	return nil
+}
+
+var workshopIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+func seatKey(spec seatruntime.Spec) (string, error) {
+	if !workshopIDRe.MatchString(spec.WorkshopID) || strings.Contains(spec.WorkshopID, "..") {
+		return "", fmt.Errorf("sandbox: invalid workshop id %q", spec.WorkshopID)
+	}
+	if spec.Seat < 0 || spec.Seat > 1<<20 {
+		return "", fmt.Errorf("sandbox: invalid seat %d", spec.Seat)
+	}
+	return spec.WorkshopID + "-" + strconv.Itoa(spec.Seat), nil
+}
+
+// allocSlot reserves a free slot with an O_EXCL file in <base>/.slots, so
+// that allocations survive agent restarts without any other state, and
+// (as root) the slot's host uid range, host-wide: the returned lock file is
+// flock'ed, and the seat's init inherits it and holds the lock for as long
+// as it lives. Another runtime on the host (another agent, a test) skips a
+// range whose lock is held, so no two live seats ever share a uid.
+func (r *Runtime) allocSlot(key string) (int, *os.File, error) {
+	dir := filepath.Join(r.cfg.BaseDir, ".slots")
+	// Slot numbers are host-wide (other runtimes hold some), so MaxSeats
+	// counts this runtime's slots rather than bounding the numbers.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.capacity < r.slots {
+		if held, err := os.ReadDir(dir); err == nil && len(held) >= r.capacity {
+			return 0, nil, seatruntime.ErrCapacity
+		}
+	}
+	for i := 0; i < r.slots; i++ {
+		n := (r.next + i) % r.slots
+		p := filepath.Join(dir, strconv.Itoa(n))
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("sandbox: slot: %w", err)
+		}
+		_, err = f.WriteString(key)
+		f.Close()
+		if err != nil {
+			_ = os.Remove(p)
+			return 0, nil, fmt.Errorf("sandbox: slot: %w", err)
+		}
+		lock, err := r.lockUIDs(n)
+		if err != nil {
+			_ = os.Remove(p)
+			if errors.Is(err, errUIDsTaken) {
+				continue
+			}
+			return 0, nil, err
+		}
+		r.next = n + 1
+		return n, lock, nil
+	}
+	return 0, nil, seatruntime.ErrCapacity
+}
+
+func (r *Runtime) releaseSlot(n int, key string) {
+	p := filepath.Join(r.cfg.BaseDir, ".slots", strconv.Itoa(n))
+	if b, err := os.ReadFile(p); err == nil && string(b) == key {
+		_ = os.Remove(p)
+	}
+}
+
+var errUIDsTaken = errors.New("uid range in use")
+
+// lockUIDs takes the host-wide lock on slot n's uid range (nil when
+// rootless: there is no range). errUIDsTaken: a live seat of some runtime
+// on this host has it.
+func (r *Runtime) lockUIDs(n int) (*os.File, error) {
+	if r.rootless {
+		return nil, nil
+	}
+	p := filepath.Join(r.cfg.UIDLockDir, strconv.Itoa(r.cfg.UIDBase+n*idRange))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: uid lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errUIDsTaken
+		}
+		return nil, fmt.Errorf("sandbox: uid lock %s: %w", p, err)
+	}
+	return f, nil
+}
+
+// slotAddrs returns the host and seat addresses of slot n.
+func (r *Runtime) slotAddrs(n int) (host, seat netip.Prefix) {
+	base := r.subnet.Addr().As4()
+	v := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	v += uint32(n) * 4
+	mk := func(x uint32) netip.Prefix {
+		return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(x >> 24), byte(x >> 16), byte(x >> 8), byte(x)}), 30)
+	}
+	return mk(v + 1), mk(v + 2)
+}
+
+// seatWant is what a seat is started or claimed as.
+type seatWant struct {
+	workshop, key    string
+	seat             int
+	vcpus, mem, pids int
+	disk             *diskLimit // nil: no limit
+}
+
+func (w seatWant) limits() limits {
+	return limits{memoryBytes: int64(w.mem) << 20, cpuQuotaUS: int64(w.vcpus) * cpuPeriodUS, pidsMax: w.pids}
+}
+
+// Create implements seatruntime.Runtime. With warm seats configured it claims
+// one (a rename and a few writes) and only starts a seat from scratch when
+// none is ready.
+func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatruntime.Seat, error) {
+	key, err := seatKey(spec)
+	if err != nil {
+		return nil, err
+	}
+	w := seatWant{workshop: spec.WorkshopID, key: key, seat: spec.Seat, vcpus: spec.VCPUs, mem: spec.MemoryMB, pids: spec.PidsMax}
+	if w.vcpus <= 0 {
+		w.vcpus = r.cfg.VCPUs
+	}
+	if w.mem <= 0 {
+		w.mem = r.cfg.MemoryMB
+	}
+	if w.pids <= 0 {
+		w.pids = r.cfg.PidsMax
+	}
+	w.disk = r.diskFor(spec.DiskMB, spec.DiskInodes)
+	if w.disk.on() && w.disk.MB < minDiskMB {
+		return nil, fmt.Errorf("sandbox: a seat's disk must be at least %d MiB, not %d", minDiskMB, w.disk.MB)
+	}
+	s, err := r.create(ctx, w)
+	if err != nil || len(spec.Egress) == 0 {
+		return s, err
+	}
+	if err := r.openEgress(ctx, s, spec.Egress); err != nil {
+		_ = r.Stop(context.WithoutCancel(ctx), s) // keeps the home (a kept one may be back)
+		return nil, err
+	}
+	return s, nil
+}
+
+// create starts the seat, from the warm pool when there is one.
+func (r *Runtime) create(ctx context.Context, w seatWant) (*seatruntime.Seat, error) {
+	if r.pool == nil {
+		s, _, err := r.start(ctx, w, false)
+		return s, err
+	}
+	r.pool.demand()
+	if s, ok := r.claimWarm(ctx, w, false); ok {
+		return s, nil
+	}
+	s, _, err := r.start(ctx, w, false)
+	if errors.Is(err, seatruntime.ErrCapacity) {
+		// Every slot is taken, some by warm seats still starting: wait
+		// for one of those instead.
+		if s, ok := r.claimWarm(ctx, w, true); ok {
+			return s, nil
+		}
+	}
+	return s, err
+}
+
+// start starts a seat from scratch. A warm seat (warm) gets a generic
+// hostname and keeps its init's pipes open, in the returned warmSeat, for
+// the claim that will name it.
+func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *seatruntime.Seat, _ *warmSeat, err error) {
+	key, vcpus, mem := w.key, w.vcpus, w.mem
+	dir := filepath.Join(r.cfg.BaseDir, key)
+	sock := filepath.Join(dir, "sock", sockName)
+	if len(sock) > 107 {
+		return nil, nil, fmt.Errorf("sandbox: socket path %q is too long for a unix socket; use a shorter BaseDir", sock)
+	}
+	// Starting a seat is CPU-bound; past a few at once they only slow each
+	// other down. Waiting in line (FIFO) makes a burst of 30 finish in
+	// order instead of all at the end.
+	select {
+	case r.starts <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	// The slot is given back once the init has built the seat: the daemon's
+	// own start-up then overlaps with the next seat's instead of holding a
+	// slot idle while we wait for its socket.
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { <-r.starts }) }
+	defer release()
+	t0 := time.Now()
+	var timings []any
+	mark := func(step string) {
+		timings = append(timings, step, time.Since(t0).Round(10*time.Microsecond))
+	}
+	slot, uidLock, err := r.allocSlot(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if uidLock != nil {
+		// The init holds it from its start; ours goes once it has its copy
+		// (or the start failed: the range is free again).
+		defer uidLock.Close()
+	}
+	ex := &extra{Slot: slot, Key: key}
+	var cmd *exec.Cmd
+	prepared := false
+	exited := make(chan struct{})
+	defer func() {
+		if err == nil {
+			return
+		}
+		if cmd != nil && cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		cleanDir := ""
+		if prepared {
+			cleanDir = dir
+		}
+		r.cleanup(context.Background(), ex, cleanDir, false)
+	}()
+
+	owner := seatOwner{root: os.Geteuid(), learner: os.Geteuid(), rootGID: os.Getegid(), learnerGID: os.Getegid()}
+	if !r.rootless {
+		ex.UIDBase = r.cfg.UIDBase + slot*idRange
+		owner = seatOwner{root: ex.UIDBase, learner: ex.UIDBase + learnerUID, rootGID: ex.UIDBase, learnerGID: ex.UIDBase + learnerUID}
+	}
+	if r.cgroups != nil {
+		cg, err := r.cgroups.create(key, w.limits())
+		if err != nil {
+			return nil, nil, fmt.Errorf("sandbox: %w", err)
+		}
+		ex.Cgroup = cg
+	}
+	mark("cgroups") // first: it fails if a seat of that name is running
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("sandbox: seat %s is already running", key)
+	}
+	if err := r.prepareDir(dir, owner, !w.disk.on()); err != nil {
+		return nil, nil, err
+	}
+	prepared = true
+	mark("dirs")
+	var home *os.File // the seat's home file system, with a disk limit
+	if w.disk.on() {
+		if home, err = r.mountHomeImage(dir, *w.disk, owner.learner, owner.learnerGID); err != nil {
+			return nil, nil, err
+		}
+		defer home.Close() // the seat's mount namespace holds it from its init's fd
+		ex.Disk = w.disk
+		mark("disk")
+	}
+
+	ic := initConfig{
+		Root:      filepath.Join(r.cfg.BaseDir, rootDirName),
+		RootFS:    orRoot(r.cfg.RootFS),
+		Home:      filepath.Join(dir, "home"),
+		Sock:      sock,
+		Daemon:    r.cfg.DaemonPath,
+		Args:      r.daemonArgs(),
+		Env:       r.daemonEnv(),
+		Hostname:  hostname(w.seat, warm),
+		TmpSizeMB: r.cfg.TmpSizeMB,
+		Masks:     r.masks,
+		Rootless:  r.rootless,
+		Etc:       r.etcFiles(hostname(w.seat, warm)),
+		Warm:      warm,
+	}
+	var hostAddr, seatAddr netip.Prefix
+	if r.network {
+		hostAddr, seatAddr = r.slotAddrs(slot)
+		ic.Net = &initNet{Addr: seatAddr.String(), Gateway: hostAddr.Addr().String()}
+		ex.Veth = vethPrefix + strconv.Itoa(slot)
+		_ = deleteLink(ex.Veth) // a leftover from a crash
+	}
+
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	stR, stW, err := os.Pipe()
+	if err != nil {
+		cfgR.Close()
+		cfgW.Close()
+		return nil, nil, err
+	}
+	keepPipes := false // a warm seat's, once it is ready
+	defer func() {
+		if !keepPipes {
+			cfgW.Close()
+			stR.Close()
+		}
+	}()
+	logf, err := os.OpenFile(filepath.Join(dir, "seat.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		cfgR.Close()
+		stW.Close()
+		return nil, nil, err
+	}
+	defer logf.Close()
+
+	attr := &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+			syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
+		// Its own session and process group, no parent-death signal: the
+		// seat outlives the agent.
+		Setsid: true,
+	}
+	if r.rootless {
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: learnerUID, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: learnerUID, HostID: os.Getegid(), Size: 1}}
+	} else {
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: ex.UIDBase, Size: idRange}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: ex.UIDBase, Size: idRange}}
+		attr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root (host uid UIDBase) before exec; as the
+		// host's root we would be unmapped there and lose every capability.
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
+	}
+	if ex.Cgroup != nil && ex.Cgroup.V2 {
+		fd, err := unix.Open(ex.Cgroup.Dirs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			cfgR.Close()
+			stW.Close()
+			return nil, nil, fmt.Errorf("sandbox: open cgroup: %w", err)
+		}
+		defer unix.Close(fd)
+		attr.UseCgroupFD, attr.CgroupFD = true, fd
+	}
+	extraFiles := []*os.File{cfgR, stW}
+	if home != nil {
+		extraFiles = append(extraFiles, home)
+		ic.HomeFD = 3 + len(extraFiles) - 1
+	}
+	if uidLock != nil {
+		extraFiles = append(extraFiles, uidLock)
+		ic.UIDLockFD = 3 + len(extraFiles) - 1
+	}
+	if r.beat != nil {
+		f, err := r.beat.open()
+		if err != nil {
+			cfgR.Close()
+			stW.Close()
+			return nil, nil, err
+		}
+		defer f.Close()
+		extraFiles = append(extraFiles, f)
+		ic.Heartbeat = &initHeartbeat{FD: 3 + len(extraFiles) - 1, TimeoutMS: r.cfg.OrphanTimeout.Milliseconds(), CheckMS: r.beat.every.Milliseconds()}
+	}
+	cmd = &exec.Cmd{
+		Path:        r.cfg.InitPath,
+		Args:        []string{"clarateach-seat-init", key},
+		Env:         []string{initMarker + "=1", "GOMAXPROCS=1"},
+		Dir:         "/",
+		Stdout:      logf,
+		Stderr:      logf,
+		ExtraFiles:  extraFiles,
+		SysProcAttr: attr,
+	}
+	err = cmd.Start()
+	cfgR.Close()
+	stW.Close()
+	if err != nil {
+		cmd = nil
+		return nil, nil, fmt.Errorf("sandbox: start seat init: %w", err)
+	}
+	go func() {
+		_ = cmd.Wait() // reap it while this agent lives
+		close(exited)
+	}()
+	pid := cmd.Process.Pid
+	mark("started")
+	if ex.StartTime, err = procinfo.StartTime(pid); err != nil {
+		return nil, nil, fmt.Errorf("sandbox: seat init: %w", err)
+	}
+	if ex.Cgroup != nil && !ex.Cgroup.V2 {
+		if err := ex.Cgroup.join(pid); err != nil {
+			return nil, nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	mark("joined")
+	if r.network {
+		if err := r.hostNet(ex.Veth, pid, hostAddr); err != nil {
+			return nil, nil, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	mark("network")
+	if err := json.NewEncoder(cfgW).Encode(&ic); err != nil {
+		return nil, nil, fmt.Errorf("sandbox: configure seat init: %w", err)
+	}
+	if !warm {
+		cfgW.Close()
+	}
+
+	deadline := time.Now().Add(r.cfg.ReadyTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = stR.SetReadDeadline(deadline)
+	status := bufio.NewReader(stR)
+	line, _ := status.ReadString('\n')
+	mark("init-done")
+	if st := strings.TrimSpace(line); st != "ok" {
+		rest, _ := io.ReadAll(io.LimitReader(status, 4096))
+		if st = strings.TrimSpace(st + "\n" + string(rest)); st == "" {
+			st = "seat init exited"
+		}
+		return nil, nil, fmt.Errorf("sandbox: seat %s: %s (log: %s)", key, st, tailFile(filepath.Join(dir, "seat.log"), 2048))
+	}
+	release()
+	if err := waitReady(ctx, sock, deadline, exited); err != nil {
+		return nil, nil, fmt.Errorf("sandbox: seat %s: %w (log: %s)", key, err, tailFile(filepath.Join(dir, "seat.log"), 512))
+	}
+	mark("ready")
+	r.log.Debug("seat created", append([]any{"seat", key, "pid", pid}, timings...)...)
+
+	raw, _ := json.Marshal(ex)
+	s := &seatruntime.Seat{
+		WorkshopID: w.workshop,
+		Seat:       w.seat,
+		Runtime:    Name,
+		VCPUs:      vcpus,
+		MemoryMB:   mem,
+		PID:        pid,
+		Dir:        dir,
+		CreatedAt:  time.Now().UTC(),
+		Network:    "unix",
+		Address:    sock,
+		Extra:      raw,
+	}
+	if r.network {
+		s.IP = seatAddr.Addr().String()
+	}
+	if ex.Disk != nil {
+		s.DiskMB = ex.Disk.MB
+	}
+	if warm {
+		keepPipes = true
+		return s, &warmSeat{seat: s, ex: ex, cfgW: cfgW, stR: stR, status: status}, nil
+	}
+	return s, nil, nil
+}
+
+// hostNet creates the seat's veth pair (the peer goes straight into the
+// seat's network namespace as eth0) and configures the host end.
+func (r *Runtime) hostNet(veth string, pid int, hostAddr netip.Prefix) error {
+	if err := createVeth(veth, "eth0", pid); err != nil {
+		return err
+	}
+	// No IPv6 on the host end (no link-local address a seat could use to
+	// reach the host), strict reverse-path filtering (no spoofing of other
+	// seats' addresses).
+	if err := setIfSysctl("ipv6", veth, "disable_ipv6", "1"); err != nil {
+		return err
+	}
+	if err := setIfSysctl("ipv4", veth, "rp_filter", "1"); err != nil {
+		return err
+	}
+	if err := addAddr(veth, hostAddr); err != nil {
+		return err
+	}
+	return linkUp(veth)
+}
+
+// seatOwner are the host ids owning a seat's directory (its root's) and
+// home (its learner's).
+type seatOwner struct{ root, rootGID, learner, learnerGID int }
+
+// prepareDir lays out the seat's host directory:
+//
+//	<dir>           owned by the seat's root uid, mode 0700: no other seat's
+//	                uid (nor this seat's learner) can enter it
+//	<dir>/home      the learner's files (owned by the learner's host uid)
+//	<dir>/sock      the daemon's socket directory (the seat root's, 0700;
+//	                the init creates the socket; the agent, root, dials it)
+//	<dir>/seat.log  the seat init's and daemon's stdout/stderr
+//
+// With a disk limit (withHome false) the home is an image file instead,
+// made by mountHomeImage.
+func (r *Runtime) prepareDir(dir string, o seatOwner, withHome bool) error {
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sandbox: seat dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(dir, o.root, o.rootGID); err != nil {
+		return fmt.Errorf("sandbox: chown seat dir: %w", err)
+	}
+	if withHome {
+		if err := prepareHomeDir(filepath.Join(dir, "home"), o.learner, o.learnerGID); err != nil {
+			return err
+		}
+	}
+	sockDir := filepath.Join(dir, "sock")
+	if err := os.Mkdir(sockDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("sandbox: sock dir: %w", err)
+	}
+	if err := os.Chmod(sockDir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(sockDir, o.root, o.rootGID); err != nil {
+		return err
+	}
+	_ = os.Remove(filepath.Join(sockDir, sockName))
+	return nil
+}
+
+// prepareHomeDir makes the learner's home directory (no disk limit).
+func prepareHomeDir(home string, uid, gid int) error {
+	if err := os.Mkdir(home, 0o755); err == nil {
+		if err := os.Chown(home, uid, gid); err != nil {
+			return fmt.Errorf("sandbox: chown home: %w", err)
+		}
+	} else if errors.Is(err, os.ErrExist) {
+		// A kept home from an earlier seat may carry another slot's uids.
+		if st, err := os.Stat(home); err == nil && int(st.Sys().(*syscall.Stat_t).Uid) != uid {
+			if err := chownTree(home, uid, gid); err != nil {
+				return fmt.Errorf("sandbox: chown home: %w", err)
+			}
+		}
+	} else {
+		return fmt.Errorf("sandbox: home: %w", err)
+	}
+	return nil
+}
+
+// daemonArgs is the daemon's command line: it serves the socket the init
+// made (fd 3) and, as root, starts shells through the learner wrapper
+// (InitMain with learnerMarker), which drops the daemon's real uid.
+func (r *Runtime) daemonArgs() []string {
+	shell := r.cfg.Shell
+	if !r.rootless {
+		shell = seatDaemon
+	}
+	return append(append([]string{seatDaemon}, r.cfg.DaemonArgs...),
+		"--listen", "fd:"+strconv.Itoa(listenFD), "--root", seatHome, "--shell", shell)
+}
+
+func (r *Runtime) daemonEnv() []string {
+	env := []string{"HOME=" + seatHome, "USER=" + learnerName, "LOGNAME=" + learnerName, "SHELL=" + r.cfg.Shell,
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm-256color", "LANG=C.UTF-8"}
+	if !r.rootless {
+		env = append(env, daemonMarker+"=1", learnerMarker+"="+r.cfg.Shell)
+	}
+	return append(env, r.cfg.DaemonEnv...)
+}
+
+// hostname is a seat's host name; warm seats get theirs when claimed.
+func hostname(seat int, warm bool) string {
+	if warm {
+		return "seat"
+	}
+	return "seat-" + strconv.Itoa(seat)
+}
+
+// etcFiles are the seat's generated /etc files (seat path -> content). The
+// init writes them on its own tmpfs and binds them read-only over the
+// system's: nothing per seat on the host's disk.
+func (r *Runtime) etcFiles(host string) map[string]string {
+	files := map[string]string{
+		"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n" +
+			fmt.Sprintf("%s:x:%d:%d:Learner:%s:%s\n", learnerName, learnerUID, learnerUID, seatHome, r.cfg.Shell) +
+			fmt.Sprintf("%s:x:%d:%d:workspace daemon:/nonexistent:/usr/sbin/nologin\n", daemonName, daemonUID, learnerUID) +
+			"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+		"/etc/group":    fmt.Sprintf("root:x:0:\ntty:x:5:\n%s:x:%d:\nnogroup:x:65534:\n", learnerName, learnerUID),
+		"/etc/hosts":    "127.0.0.1\tlocalhost\n127.0.1.1\t" + host + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"/etc/hostname": host + "\n",
+	}
+	if r.network && len(r.cfg.Network.DNS) > 0 {
+		var b strings.Builder
+		for _, ns := range r.cfg.Network.DNS {
+			fmt.Fprintf(&b, "nameserver %s\n", ns)
+		}
+		files["/etc/resolv.conf"] = b.String()
+	}
+	return files
+}
+
+func chownTree(root string, uid, gid int) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+// waitReady waits until the daemon answers GET /health on sock. The init
+// made the socket before the daemon started, so a request waits in its
+// backlog until the daemon serves it; one that fails (the seat is still
+// being built, the daemon died and is being restarted) is retried.
+func waitReady(ctx context.Context, sock string, deadline time.Time, exited <-chan struct{}) error {
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	c := seatruntime.UnixClient(sock)
+	delay := 200 * time.Microsecond
+	for {
+		err := seatruntime.DaemonHealth(ctx, c, "http://workspace")
+		if err == nil {
+			return nil
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("daemon not ready: %w", err)
+		case <-exited:
+			t.Stop()
+			return errors.New("seat exited before its daemon was ready")
+		case <-t.C:
+		}
+		if delay < 10*time.Millisecond {
+			delay *= 2
+		}
+	}
+}
+
+func tailFile(p string, n int64) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() > n {
+		_, _ = f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(f)
+	return strings.TrimSpace(string(bytes.ToValidUTF8(b, nil)))
+}
+
+func parseExtra(s *seatruntime.Seat) (*extra, error) {
+	ex := &extra{}
+	if len(s.Extra) == 0 {
+		return nil, errors.New("sandbox: seat has no runtime state")
+	}
+	if err := json.Unmarshal(s.Extra, ex); err != nil {
+		return nil, fmt.Errorf("sandbox: seat state: %w", err)
+	}
+	return ex, nil
+}
+
+// running reports whether pid is still the seat's init (same start time).
+func running(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	st, err := procinfo.StartTime(pid)
+	return err == nil && st == start && !procinfo.IsZombie(pid)
+}
+
+// Alive implements seatruntime.Runtime: the seat's init is the same process
+// (pid and start time) and its daemon answers GET /health.
+func (r *Runtime) Alive(ctx context.Context, s *seatruntime.Seat) bool {
+	ex, err := parseExtra(s)
+	if err != nil || !running(s.PID, ex.StartTime) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	return seatruntime.DaemonHealth(ctx, seatruntime.UnixClient(s.Address), "http://workspace") == nil
+}
+
+// Destroy implements seatruntime.Runtime. It kills every process of the seat
+// (its pid namespace dies with its init; the cgroup is swept as well),
+// removes its cgroups, network interface and slot, and, unless KeepDirs,
+// its directory. A seat that is already gone is not an error.
+func (r *Runtime) Destroy(ctx context.Context, s *seatruntime.Seat) error {
+	ex, err := parseExtra(s)
+	if err != nil {
+		return err
+	}
+	if running(s.PID, ex.StartTime) {
+		_ = syscall.Kill(s.PID, syscall.SIGKILL)
+	}
+	err = r.cleanup(ctx, ex, s.Dir, !r.cfg.KeepDirs)
+	if r.pool != nil {
+		r.pool.poke() // a slot may be free for a warm seat again
+	}
+	return err
+}
+
+// Repair implements seatruntime.Repairer: it kills what is left of the seat,
+// frees its slot, cgroups and veth but keeps its directory (the learner's
+// home, or home image), and starts it again from scratch (never from a warm
+// seat: those have no home of their own). The last run's log is kept as
+// seat.log.prev.
+func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime.Seat, error) {
+	ex, err := parseExtra(s)
+	if err != nil {
+		return nil, err
+	}
+	if running(s.PID, ex.StartTime) {
+		_ = syscall.Kill(s.PID, syscall.SIGKILL)
+	}
+	if err := r.cleanup(ctx, ex, s.Dir, false); err != nil {
+		return nil, err
+	}
+	_ = os.Rename(filepath.Join(s.Dir, "seat.log"), filepath.Join(s.Dir, "seat.log.prev"))
+	w := seatWant{workshop: s.WorkshopID, key: ex.Key, seat: s.Seat, vcpus: s.VCPUs, mem: s.MemoryMB, pids: r.cfg.PidsMax, disk: ex.Disk}
+	if w.key == "" || filepath.Join(r.cfg.BaseDir, w.key) != s.Dir {
+		return nil, fmt.Errorf("sandbox: seat %s/%d: state does not name its directory", s.WorkshopID, s.Seat)
+	}
+	ns, _, err := r.start(ctx, w, false)
+	if err != nil || len(ex.Egress) == 0 {
+		return ns, err
+	}
+	rules, err := egress.ParseRules(ex.Egress)
+	if err == nil {
+		err = r.openEgress(ctx, ns, rules)
+	}
+	if err != nil {
+		_ = r.Stop(context.WithoutCancel(ctx), ns) // never lose the home
+		return nil, err
+	}
+	return ns, nil
+}
+
+func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir bool) error {
+	var errs []error
+	if ex.Cgroup != nil {
+		ex.Cgroup.kill()
+		deadline := time.Now().Add(10 * time.Second)
+		delay := time.Millisecond
+		for {
+			err := ex.Cgroup.remove()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				errs = append(errs, err)
+				break
+			}
+			ex.Cgroup.kill()
+			time.Sleep(delay) // polling the kernel's teardown; no event to wait on
+			if delay < 20*time.Millisecond {
+				delay *= 2
+			}
+		}
+	}
+	if ex.Veth != "" {
+		if err := deleteLink(ex.Veth); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(ex.Egress) > 0 {
+		if err := r.closeEgress(ctx, ex.Key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if ex.Key != "" {
+		r.releaseSlot(ex.Slot, ex.Key)
+	}
+	if dir != "" && filepath.Dir(dir) == r.cfg.BaseDir {
+		_ = os.Remove(filepath.Join(dir, "sock", sockName))
+		if removeDir {
+			if err := removeSeatDir(dir); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeSeatDir deletes a seat directory, refusing if anything is mounted
+// on its root mount point in the host's view (mounts normally exist only in
+// the seat's own mount namespace).
+func removeSeatDir(dir string) error {
+	var a, b unix.Stat_t
+	if unix.Stat(dir, &a) == nil && unix.Stat(filepath.Join(dir, "root"), &b) == nil && a.Dev != b.Dev {
+		return fmt.Errorf("sandbox: %s/root is a mount point; not removing", dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("sandbox: remove seat dir: %w", err)
+	}
+	return nil
+}

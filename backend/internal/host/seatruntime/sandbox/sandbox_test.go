@@ -1,0 +1,551 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/clarateach/backend/internal/host/seatruntime"
+)
+
+func TestSeatKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ws   string
+		seat int
+		want string
+	}{
+		{"ws-1", 3, "ws-1-3"},
+		{"abc_DEF.9", 0, "abc_DEF.9-0"},
+		{"", 1, ""},
+		{"../x", 1, ""},
+		{"a..b", 1, ""},
+		{"a/b", 1, ""},
+		{".hidden", 1, ""},
+		{"ws", -1, ""},
+		{strings.Repeat("a", 65), 1, ""},
+	} {
+		got, err := seatKey(seatruntime.Spec{WorkshopID: tc.ws, Seat: tc.seat})
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("seatKey(%q,%d) = %q, want an error", tc.ws, tc.seat, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("seatKey(%q,%d) = %q, %v; want %q", tc.ws, tc.seat, got, err, tc.want)
+		}
+	}
+}
+
+func TestSlotAddrs(t *testing.T) {
+	t.Parallel()
+	r := &Runtime{}
+	var err error
+	r.subnet, err = netip.ParsePrefix("10.222.0.0/16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		slot       int
+		host, seat string
+	}{
+		{0, "10.222.0.1/30", "10.222.0.2/30"},
+		{1, "10.222.0.5/30", "10.222.0.6/30"},
+		{64, "10.222.1.1/30", "10.222.1.2/30"},
+		{16383, "10.222.255.253/30", "10.222.255.254/30"},
+	} {
+		h, s := r.slotAddrs(tc.slot)
+		if h.String() != tc.host || s.String() != tc.seat {
+			t.Errorf("slot %d: %s %s, want %s %s", tc.slot, h, s, tc.host, tc.seat)
+		}
+	}
+}
+
+func TestNetlinkAttrEncoding(t *testing.T) {
+	t.Parallel()
+	got := nlAttr{typ: 3, children: []nlAttr{attrString(1, "ab"), attrU32(2, 7)}}.encode()
+	// outer header (4) + "ab\0" attr padded to 8 + u32 attr 8 = 20
+	if len(got) != 20 || got[0] != 20 || got[2] != 3 || got[4] != 7 || got[6] != 1 || got[12] != 8 || got[14] != 2 || got[16] != 7 {
+		t.Fatalf("encoding: %v", got)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := New(Config{}); err == nil {
+		t.Fatal("New without DaemonPath/BaseDir succeeded")
+	}
+	if os.Geteuid() == 0 {
+		// An init binary that an unprivileged uid cannot reach is refused
+		// up front, with the reason.
+		dir := t.TempDir() // 0700
+		bin := filepath.Join(dir, "d")
+		if err := os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		_, err := New(Config{DaemonPath: bin, BaseDir: filepath.Join(dir, "b")})
+		if err == nil || !strings.Contains(err.Error(), "searchable") {
+			t.Fatalf("New with a 0700 parent: %v", err)
+		}
+	}
+}
+
+func seatExtra(t *testing.T, s *seatruntime.Seat) *extra {
+	t.Helper()
+	ex, err := parseExtra(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex
+}
+
+func TestCreateAliveDestroy(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	r := newRuntime(t, cfg)
+	s, err := r.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws-basic", Seat: 3})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	ex := seatExtra(t, s)
+	if s.Runtime != "sandbox" || s.Network != "unix" || s.PID <= 0 || s.Dir != filepath.Join(cfg.BaseDir, "ws-basic-3") {
+		t.Fatalf("seat: %+v", s)
+	}
+	if !r.Alive(context.Background(), s) {
+		t.Fatal("new seat is not alive")
+	}
+	if got := seatSh(t, s, "hostname"); got != "seat-3" {
+		t.Errorf("hostname = %q", got)
+	}
+	if got := seatSh(t, s, "id -un; id -u; id -g; echo $HOME; pwd"); got != "learner\n1000\n1000\n/home/learner\n/home/learner" {
+		t.Errorf("identity = %q", got)
+	}
+	// The learner's files are owned on the host by the seat's unprivileged
+	// host uid.
+	seatSh(t, s, "echo hello > notes.txt")
+	st, err := os.Stat(seatHomePath(s, "notes.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := int(st.Sys().(*syscall.Stat_t).Uid); uid != ex.UIDBase+1000 || uid < 65536 {
+		t.Errorf("file owner on host = %d, want %d", uid, ex.UIDBase+1000)
+	}
+	// The init is in its own session (it survives the agent's).
+	if sid, _ := unix.Getsid(s.PID); sid != s.PID {
+		t.Errorf("seat init session = %d, want its own (%d)", sid, s.PID)
+	}
+
+	// A seat whose pid was reused is not alive.
+	bad := *s
+	ex2 := *ex
+	ex2.StartTime++
+	bad.Extra, _ = json.Marshal(&ex2)
+	if r.Alive(context.Background(), &bad) {
+		t.Error("seat with a wrong start time is alive")
+	}
+
+	if err := r.Destroy(context.Background(), s); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	if r.Alive(context.Background(), s) {
+		t.Fatal("destroyed seat is alive")
+	}
+	if running(s.PID, ex.StartTime) {
+		t.Error("seat init still running after Destroy")
+	}
+	for _, d := range ex.Cgroup.Dirs {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s left behind: %v", d, err)
+		}
+	}
+	if _, err := os.Stat(s.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("seat dir left behind: %v", err)
+	}
+	waitNoLoops(t, s.Dir) // the home's loop device
+	if _, err := os.Stat(filepath.Join(cfg.BaseDir, ".slots", strconv.Itoa(ex.Slot))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("slot not released: %v", err)
+	}
+	if err := r.Destroy(context.Background(), s); err != nil {
+		t.Errorf("second Destroy: %v", err)
+	}
+}
+
+// seatOfExitedAgent has a separate "agent" process create a seat with cfg
+// and exit, and returns a new runtime (a restarted agent) and that seat,
+// alive; the seat is destroyed when the test ends.
+func seatOfExitedAgent(t *testing.T, cfg Config) (*Runtime, *seatruntime.Seat) {
+	t.Helper()
+	cfg.Logger = nil
+	r := newRuntime(t, cfg)
+	raw, _ := json.Marshal(cfg)
+	cmd := exec.Command(testBin)
+	cmd.Env = append(os.Environ(), envAgent+"="+string(raw))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("agent: %v", err)
+	}
+	var s seatruntime.Seat
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("agent output %q: %v", out, err)
+	}
+	t.Cleanup(func() { _ = r.Destroy(context.Background(), &s) })
+	if !r.Alive(context.Background(), &s) {
+		t.Fatal("seat died with the agent that created it")
+	}
+	return r, &s
+}
+
+// TestSurvivesAgentExit creates a seat from a separate "agent" process that
+// then exits; the seat must live on and be found, used and destroyed by a
+// new runtime (a restarted agent).
+func TestSurvivesAgentExit(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	r, s := seatOfExitedAgent(t, cfg)
+	if got := seatSh(t, s, "echo still here"); got != "still here" {
+		t.Fatalf("exec after agent exit: %q", got)
+	}
+	if err := r.Destroy(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if r.Alive(context.Background(), s) {
+		t.Fatal("seat alive after Destroy")
+	}
+}
+
+func TestLearnerIsUnprivileged(t *testing.T) {
+	needRoot(t)
+	r := newRuntime(t, testConfig(t))
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-priv", Seat: 1})
+	if got := seatSh(t, s, "id -u"); got == "0" {
+		t.Fatal("learner is root")
+	}
+	for _, p := range []string{"/etc/ctsb-probe", "/usr/ctsb-probe", "/ctsb-probe", "/var/ctsb-probe", "/run/clarateach/workspace",
+		"/etc/hosts", "/etc/passwd", "/run/clarateach/etc/passwd", "/run/clarateach/etc/ctsb-probe"} {
+		res := seatExec(t, s, "/bin/sh", "-c", "echo x >> "+p)
+		if res.Code == 0 {
+			t.Errorf("learner wrote %s", p)
+		}
+		if _, err := os.Stat(p); err == nil && strings.HasSuffix(p, "ctsb-probe") {
+			os.Remove(p)
+			t.Errorf("%s appeared on the host", p)
+		}
+	}
+	// Private /tmp, writable.
+	seatSh(t, s, "echo x > /tmp/ctsb-private")
+	if _, err := os.Stat("/tmp/ctsb-private"); err == nil {
+		os.Remove("/tmp/ctsb-private")
+		t.Error("seat /tmp is the host's")
+	}
+	// No way back to root: no setuid, no mounting, no shadow file.
+	for _, script := range []string{
+		"cat /etc/shadow",
+		"mount -t tmpfs x /tmp",
+		"su -c true root </dev/null",
+		"unshare -r true",
+	} {
+		if res := seatExec(t, s, "/bin/sh", "-c", script); res.Code == 0 {
+			t.Errorf("%q succeeded in the seat: %s", script, res.Stdout)
+		}
+	}
+	// The seat's own view: its init is pid 1; /dev is minimal.
+	if got := seatSh(t, s, "tr '\\0' ' ' < /proc/1/cmdline"); !strings.Contains(got, "ws-priv-1") {
+		t.Errorf("pid 1 = %q", got)
+	}
+	if got := seatSh(t, s, "ls /dev | tr '\\n' ' '"); strings.Contains(got, "sda") || strings.Contains(got, "vda") || strings.Contains(got, "mem ") {
+		t.Errorf("/dev exposes host devices: %s", got)
+	}
+	seatSh(t, s, "echo ok > /dev/null && head -c 4 /dev/urandom | wc -c")
+}
+
+func TestSeatsCannotSeeEachOther(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	r := newRuntime(t, cfg)
+	a := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-iso", Seat: 1})
+	b := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-iso", Seat: 2})
+	secret := "s3cr3t-" + strconv.Itoa(os.Getpid()*7919) // not a literal in this binary
+	seatSh(t, a, "echo "+secret+" > secret.txt")
+
+	// Processes: b sees only its own (init, daemon, the shell it runs).
+	procs := seatSh(t, b, "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done")
+	if strings.Contains(procs, "ws-iso-1") || !strings.Contains(procs, "ws-iso-2") {
+		t.Errorf("seat 2 process list:\n%s", procs)
+	}
+	if n := len(strings.Split(strings.TrimSpace(procs), "\n")); n > 6 {
+		t.Errorf("seat 2 sees %d processes:\n%s", n, procs)
+	}
+	if got := seatSh(t, b, "ls /proc | grep -c '^[0-9]'"); got == "" {
+		t.Error("no processes listed")
+	}
+	// Files: the seats' base dir is hidden, /home holds only the learner.
+	for _, script := range []string{
+		"cat " + filepath.Join(a.Dir, "home", "secret.txt"),
+		"cat " + filepath.Join(a.Dir, homeImage),
+		"ls " + filepath.Join(cfg.BaseDir, "ws-iso-1"),
+		"grep -rq " + secret + " /home /tmp /run /dev/shm",
+	} {
+		if res := seatExec(t, b, "/bin/sh", "-c", script); res.Code == 0 {
+			t.Errorf("seat 2 ran %q: %s", script, res.Stdout)
+		}
+	}
+	if got := seatSh(t, b, "ls -A /home"); got != "learner" {
+		t.Errorf("/home in seat 2 = %q", got)
+	}
+	if got := seatSh(t, b, "ls -A "+cfg.BaseDir+" | wc -l"); got != "0" {
+		t.Errorf("base dir visible in seat 2: %s entries", got)
+	}
+	// IPC namespace: no shared SysV objects, UTS: own hostname.
+	if got := seatSh(t, b, "hostname"); got != "seat-2" {
+		t.Errorf("hostname = %q", got)
+	}
+}
+
+func TestCgroupLimits(t *testing.T) {
+	needRoot(t)
+	r := newRuntime(t, testConfig(t))
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-cg", Seat: 1, VCPUs: 2, MemoryMB: 64, PidsMax: 100})
+	if s.VCPUs != 2 || s.MemoryMB != 64 {
+		t.Fatalf("seat sizes: %+v", s)
+	}
+	ex := seatExtra(t, s)
+	if ex.Cgroup == nil || len(ex.Cgroup.LimitDirs) == 0 {
+		t.Fatal("no cgroups")
+	}
+	found := map[string]string{}
+	for _, d := range ex.Cgroup.LimitDirs {
+		for _, f := range []string{"memory.limit_in_bytes", "memory.max", "cpu.cfs_quota_us", "cpu.cfs_period_us", "cpu.max", "pids.max"} {
+			if b, err := os.ReadFile(filepath.Join(d, f)); err == nil {
+				found[f] = strings.TrimSpace(string(b))
+			}
+		}
+		// Every process of the seat is in its cgroups.
+		if procs := cgroupProcs(d); len(procs) < 2 {
+			t.Errorf("%s holds %v", d, procs)
+		}
+	}
+	if ex.Cgroup.V2 {
+		if found["memory.max"] != "67108864" || found["cpu.max"] != "200000 100000" || found["pids.max"] != "100" {
+			t.Errorf("v2 limits: %v", found)
+		}
+	} else if found["memory.limit_in_bytes"] != "67108864" || found["cpu.cfs_quota_us"] != "200000" ||
+		found["cpu.cfs_period_us"] != "100000" || found["pids.max"] != "100" {
+		t.Errorf("v1 limits: %v", found)
+	}
+
+	// A process going over the memory limit is killed; the seat lives on.
+	var small, big execResult
+	seatPost(t, s, "/exec", execReq{Argv: []string{seatDaemon}, Env: []string{envAlloc + "=16"}}, &small)
+	if small.Code != 0 || small.Signal != 0 {
+		t.Fatalf("16 MiB in a 64 MiB seat: %+v", small)
+	}
+	seatPost(t, s, "/exec", execReq{Argv: []string{seatDaemon}, Env: []string{envAlloc + "=160"}}, &big)
+	if big.Signal != int(syscall.SIGKILL) {
+		t.Fatalf("160 MiB in a 64 MiB seat was not killed: %+v", big)
+	}
+	if !r.Alive(context.Background(), s) {
+		t.Fatal("seat died with its memory hog")
+	}
+	// pids.max: a fork bomb stops at the limit.
+	res := seatExec(t, s, "/bin/sh", "-c", "for i in $(seq 1 150); do sleep 60 >/dev/null 2>&1 & done; echo spawned")
+	if res.Code == 0 && strings.Contains(res.Stdout, "spawned") {
+		t.Errorf("150 processes under pids.max=100: %+v", res)
+	}
+	for _, d := range ex.Cgroup.LimitDirs {
+		if n := len(cgroupProcs(d)); n > 100 {
+			t.Errorf("%s holds %d processes", d, n)
+		}
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	cfg.MaxSeats = 1
+	r := newRuntime(t, cfg)
+	if _, err := r.Create(context.Background(), seatruntime.Spec{WorkshopID: "../../etc", Seat: 1}); err == nil {
+		t.Fatal("bad workshop id accepted")
+	}
+	if _, err := r.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws-tiny", Seat: 1, DiskMB: 1}); err == nil {
+		t.Fatal("a 1 MiB disk was accepted")
+	}
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-cap", Seat: 1})
+	// The same seat again (an agent that lost its state) is refused and
+	// leaves the running one alone.
+	cfg2 := cfg
+	cfg2.MaxSeats = 0
+	r2 := newRuntime(t, cfg2)
+	if _, err := r2.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws-cap", Seat: 1}); err == nil {
+		t.Fatal("a second seat with the same name was created")
+	}
+	if !r.Alive(context.Background(), s) {
+		t.Fatal("running seat broken by a duplicate Create")
+	}
+	if _, err := r.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws-cap", Seat: 2}); !errors.Is(err, seatruntime.ErrCapacity) {
+		t.Fatalf("second seat with MaxSeats=1: %v", err)
+	}
+}
+
+var (
+	seatdOnce sync.Once
+	seatdPath string
+	seatdErr  error
+)
+
+// buildSeatd builds testdata/seatd (the real workspace daemon with the init
+// hook) next to testBin, once.
+func buildSeatd(t testing.TB) string {
+	t.Helper()
+	needRoot(t)
+	seatdOnce.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			seatdErr = err
+			return
+		}
+		out := filepath.Join(filepath.Dir(testBin), "seatd")
+		// As the Makefile builds it: static (no dynamic loader at every
+		// seat's init and daemon start).
+		cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./testdata/seatd")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		b, err := cmd.CombinedOutput()
+		if err != nil {
+			seatdErr = fmt.Errorf("%v: %s", err, b)
+			return
+		}
+		seatdPath = out
+	})
+	if seatdErr != nil {
+		t.Skipf("cannot build the real daemon: %v", seatdErr)
+	}
+	return seatdPath
+}
+
+// realDaemonConfig: the production setup, the workspace daemon binary
+// doubling as the seat init.
+func realDaemonConfig(t testing.TB) Config {
+	bin := buildSeatd(t)
+	cfg := testConfig(t)
+	cfg.DaemonPath, cfg.InitPath, cfg.DaemonEnv = bin, bin, nil
+	return cfg
+}
+
+// TestRealDaemon runs the real workspace daemon in a seat and talks to it.
+func TestRealDaemon(t *testing.T) {
+	r := newRuntime(t, realDaemonConfig(t))
+	start := time.Now()
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-real", Seat: 1})
+	t.Logf("seat with the real daemon ready in %v", time.Since(start))
+	if !r.Alive(context.Background(), s) {
+		t.Fatal("real daemon seat not alive (GET /health)")
+	}
+	for _, d := range seatExtra(t, s).Cgroup.LimitDirs {
+		for _, f := range []string{"memory.usage_in_bytes", "memory.current"} {
+			if b, err := os.ReadFile(filepath.Join(d, f)); err == nil {
+				n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				t.Logf("idle seat memory (init + daemon, cgroup %s): %.1f MiB", f, float64(n)/(1<<20))
+			}
+		}
+	}
+	// A file written through the daemon's API lands in the learner's home.
+	req, _ := http.NewRequest(http.MethodPut, "http://seat/files/content?path=hello.txt", strings.NewReader("hi"))
+	resp, err := seatClient(s).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("PUT file: %s", resp.Status)
+	}
+	st, err := os.Stat(seatHomePath(s, "hello.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := int(st.Sys().(*syscall.Stat_t).Uid); uid != seatExtra(t, s).UIDBase+learnerUID {
+		t.Errorf("file written by the daemon is owned by host uid %d", uid)
+	}
+}
+
+// TestConcurrentCreateRealDaemon: 30 seats at once in the production setup.
+func TestConcurrentCreateRealDaemon(t *testing.T) {
+	cfg := realDaemonConfig(t)
+	cfg.MaxParallelStarts, _ = strconv.Atoi(os.Getenv("CTSB_TEST_PARALLEL")) // 0: the default
+	r := newRuntime(t, cfg)
+	createConcurrently(t, r, 30)
+}
+
+// BenchmarkCreateRealDaemon measures Create of one seat at a time in the
+// production setup and reports where the CPU goes: the agent's side
+// (this process), the seat's init and its daemon up to ready.
+func BenchmarkCreateRealDaemon(b *testing.B) {
+	r := newRuntime(b, realDaemonConfig(b))
+	var agentCPU, initCPU, daemonCPU time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a0 := selfCPU()
+		s, err := r.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws-bench", Seat: i})
+		if err != nil {
+			b.Fatal(err)
+		}
+		agentCPU += selfCPU() - a0
+		b.StopTimer()
+		initCPU += procCPU(s.PID)
+		if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", s.PID, s.PID)); err == nil {
+			for _, f := range strings.Fields(string(kids)) {
+				pid, _ := strconv.Atoi(f)
+				daemonCPU += procCPU(pid)
+			}
+		}
+		if err := r.Destroy(context.Background(), s); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	n := float64(b.N) * float64(time.Millisecond)
+	b.ReportMetric(float64(agentCPU)/n, "agent-cpu-ms/op")
+	b.ReportMetric(float64(initCPU)/n, "init-cpu-ms/op")
+	b.ReportMetric(float64(daemonCPU)/n, "daemon-cpu-ms/op")
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// procCPU is the CPU time of all live threads of pid (schedstat, ns).
+func procCPU(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += time.Duration(ns)
+		}
+	}
+	return sum
+}

@@ -1,0 +1,387 @@
+//go:build linux
+
+package sandbox
+
+// Warm seats: seats started ahead of demand, with no owner yet. Starting a
+// seat costs ~15 ms of CPU (namespaces, mounts, a veth, two Go binaries);
+// thirty at once on a small host take a few hundred milliseconds. Claiming
+// a warm seat costs a rename, a few cgroup writes and one message to its
+// init, which sets the hostname and the /etc files that name the seat.
+//
+// A warm seat lives in <BaseDir>/.warm-<id> (a workshop id cannot start
+// with a dot) with a record, warm.json, beside its home; its cgroup keeps
+// the .warm-<id> name for life (cgroup v2 cannot rename). Warm seats are
+// never persisted by the agent: a new runtime removes the ones it finds.
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/clarateach/backend/internal/host/seatruntime"
+)
+
+const (
+	warmPrefix = ".warm-"
+	warmRecord = "warm.json"
+)
+
+// errKeep means the warm seat cannot serve this claim but is still good.
+var errKeep = errors.New("warm seat does not fit this seat")
+
+// warmSeat is a ready, unclaimed seat and its init's open pipes.
+type warmSeat struct {
+	seat   *seatruntime.Seat
+	ex     *extra
+	cfgW   *os.File      // to the init: the claim
+	stR    *os.File      // from the init: its answer
+	status *bufio.Reader // stR, buffered
+}
+
+func (ws *warmSeat) closePipes() {
+	ws.cfgW.Close()
+	ws.stR.Close()
+}
+
+type warmPool struct {
+	size     int
+	delay    time.Duration
+	ready    chan *warmSeat // the refiller and a claim putting one back send, never blocking
+	kick     chan struct{}
+	starting atomic.Int32
+	last     atomic.Int64 // UnixNano of the last Create
+	stop     chan struct{}
+	done     chan struct{}
+	once     sync.Once
+}
+
+func (p *warmPool) demand() { p.last.Store(time.Now().UnixNano()) }
+
+func (p *warmPool) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// startPool removes warm seats left by an earlier runtime and starts
+// filling the pool.
+func (r *Runtime) startPool() {
+	r.removeLeftoverWarm()
+	if r.cfg.WarmSeats <= 0 {
+		return
+	}
+	delay := r.cfg.WarmRefillDelay
+	if delay == 0 {
+		delay = 300 * time.Millisecond
+	}
+	p := &warmPool{
+		size:  r.cfg.WarmSeats,
+		delay: max(delay, 0),
+		ready: make(chan *warmSeat, r.cfg.WarmSeats),
+		kick:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	r.pool = p
+	go r.refill()
+	p.poke()
+}
+
+// WarmReady is the number of warm seats ready to be claimed.
+func (r *Runtime) WarmReady() int {
+	if r.pool == nil {
+		return 0
+	}
+	return len(r.pool.ready)
+}
+
+// Close stops the heartbeat, stops filling the pool and destroys the warm
+// seats. Claimed seats are not touched: they outlive the runtime like any
+// other seat (and end after OrphanTimeout unless a new runtime beats).
+func (r *Runtime) Close() error {
+	r.beat.stop()
+	p := r.pool
+	if p == nil {
+		return nil
+	}
+	p.once.Do(func() { close(p.stop) })
+	<-p.done
+	for {
+		select {
+		case ws := <-p.ready:
+			r.destroyWarm(ws)
+		default:
+			return nil
+		}
+	}
+}
+
+// refill keeps the pool full, one seat at a time, and only once Creates
+// have been quiet for the refill delay: a burst of claims is followed by
+// the learners' shells starting, and they should have the CPU.
+func (r *Runtime) refill() {
+	p := r.pool
+	defer close(p.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-p.stop
+		cancel()
+	}()
+	var backoff time.Duration
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.kick:
+		}
+		for len(p.ready) < p.size {
+			wait := p.delay - time.Since(time.Unix(0, p.last.Load()))
+			if wait = max(wait, backoff); wait > 0 {
+				t := time.NewTimer(wait)
+				select {
+				case <-p.stop:
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				backoff = 0
+				continue
+			}
+			p.starting.Add(1)
+			ws, err := r.startWarm(ctx)
+			p.starting.Add(-1)
+			if errors.Is(err, seatruntime.ErrCapacity) {
+				break // every slot is in use; a Destroy pokes us
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				r.log.Warn("could not start a warm seat; retrying", "err", err)
+				backoff = 5 * time.Second
+				continue
+			}
+			select {
+			case p.ready <- ws:
+			default: // a claim put one back meanwhile: the pool is full
+				r.destroyWarm(ws)
+			}
+		}
+	}
+}
+
+func (r *Runtime) startWarm(ctx context.Context) (*warmSeat, error) {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	w := seatWant{key: warmPrefix + hex.EncodeToString(b[:]), vcpus: r.cfg.VCPUs, mem: r.cfg.MemoryMB, pids: r.cfg.PidsMax, disk: r.diskFor(0, 0)}
+	s, ws, err := r.start(ctx, w, true)
+	if err != nil {
+		return nil, err
+	}
+	rec, _ := json.Marshal(s)
+	if err := os.WriteFile(filepath.Join(s.Dir, warmRecord), rec, 0o600); err != nil {
+		r.destroyWarm(ws)
+		return nil, fmt.Errorf("sandbox: warm seat record: %w", err)
+	}
+	return ws, nil
+}
+
+// claimWarm gives a warm seat to w. With wait, and none ready, it waits for
+// one being started (Create found every slot taken). ok is false when no
+// warm seat could be had; Create then starts one from scratch.
+func (r *Runtime) claimWarm(ctx context.Context, w seatWant, wait bool) (*seatruntime.Seat, bool) {
+	p := r.pool
+	for {
+		var ws *warmSeat
+		select {
+		case ws = <-p.ready:
+		default:
+			if !wait || p.starting.Load() == 0 {
+				return nil, false
+			}
+			if ws = r.awaitWarm(ctx); ws == nil {
+				return nil, false
+			}
+		}
+		s, err := r.claim(ws, w)
+		if err == nil {
+			p.poke() // refill
+			return s, true
+		}
+		if errors.Is(err, errKeep) {
+			select {
+			case p.ready <- ws:
+			default:
+				r.destroyWarm(ws)
+			}
+			return nil, false
+		}
+		r.log.Warn("warm seat unusable; discarding it", "seat", w.key, "err", err)
+		r.destroyWarm(ws)
+	}
+}
+
+// awaitWarm waits for a warm seat while one is being started; nil once
+// none is (a start that fails, e.g. for want of a slot, sends nothing).
+func (r *Runtime) awaitWarm(ctx context.Context) *warmSeat {
+	p := r.pool
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(r.cfg.ReadyTimeout)
+	for {
+		select {
+		case ws := <-p.ready:
+			return ws
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			if p.starting.Load() == 0 && len(p.ready) == 0 || time.Now().After(deadline) {
+				return nil
+			}
+		}
+	}
+}
+
+// claim turns warm seat ws into seat w: its limits, its directory name, its
+// slot's owner and (inside, through its init) its hostname.
+func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
+	t0 := time.Now()
+	dir := filepath.Join(r.cfg.BaseDir, w.key)
+	if len(filepath.Join(dir, "sock", sockName)) > 107 {
+		return nil, errKeep // Create reports it
+	}
+	if _, err := os.Lstat(dir); err == nil {
+		return nil, errKeep // a kept home (KeepDirs): a fresh start uses it
+	}
+	if !sameDisk(ws.ex.Disk, w.disk) {
+		return nil, errKeep // its home has another size
+	}
+	if !running(ws.seat.PID, ws.ex.StartTime) {
+		return nil, errors.New("its init is gone")
+	}
+	if ws.ex.Cgroup != nil && r.cgroups != nil {
+		if err := r.cgroups.setLimits(ws.ex.Cgroup, w.limits()); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Rename(ws.seat.Dir, dir); err != nil {
+		if errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return nil, errKeep
+		}
+		return nil, err
+	}
+	ws.seat.Dir = dir // from here on, destroyWarm finds it there
+	if err := os.WriteFile(filepath.Join(r.cfg.BaseDir, ".slots", strconv.Itoa(ws.ex.Slot)), []byte(w.key), 0o600); err != nil {
+		return nil, fmt.Errorf("slot: %w", err)
+	}
+	ws.ex.Key = w.key
+
+	host := hostname(w.seat, false)
+	etc := r.etcFiles(host)
+	msg := initClaim{Hostname: host, Etc: map[string]string{"/etc/hosts": etc["/etc/hosts"], "/etc/hostname": etc["/etc/hostname"]}}
+	deadline := time.Now().Add(5 * time.Second)
+	_ = ws.cfgW.SetWriteDeadline(deadline)
+	_ = ws.stR.SetReadDeadline(deadline)
+	if err := json.NewEncoder(ws.cfgW).Encode(&msg); err != nil {
+		return nil, fmt.Errorf("send claim: %w", err)
+	}
+	line, err := ws.status.ReadString('\n')
+	ws.closePipes()
+	if st := strings.TrimSpace(line); st != "ok" {
+		if st == "" {
+			st = fmt.Sprint("no answer: ", err)
+		}
+		return nil, fmt.Errorf("seat init: %s", st)
+	}
+	_ = os.Remove(filepath.Join(dir, warmRecord))
+
+	raw, _ := json.Marshal(ws.ex)
+	s := *ws.seat
+	s.WorkshopID, s.Seat = w.workshop, w.seat
+	s.VCPUs, s.MemoryMB = w.vcpus, w.mem
+	s.Address = filepath.Join(dir, "sock", sockName)
+	s.CreatedAt = time.Now().UTC()
+	s.Extra = raw
+	r.log.Debug("warm seat claimed", "seat", w.key, "pid", s.PID, "took", time.Since(t0).Round(10*time.Microsecond))
+	return &s, nil
+}
+
+// destroyWarm kills a warm seat (claimed half-way or not) and frees all it
+// held.
+func (r *Runtime) destroyWarm(ws *warmSeat) {
+	ws.closePipes()
+	if running(ws.seat.PID, ws.ex.StartTime) {
+		_ = syscall.Kill(ws.seat.PID, syscall.SIGKILL)
+	}
+	if err := r.cleanup(context.Background(), ws.ex, ws.seat.Dir, true); err != nil {
+		r.log.Warn("remove warm seat", "dir", ws.seat.Dir, "err", err)
+	}
+	if r.pool != nil {
+		r.pool.poke()
+	}
+}
+
+// removeLeftoverWarm removes the warm seats of an earlier runtime (an agent
+// that crashed or was restarted): nobody holds their inits' pipes any more,
+// so they can never be claimed.
+func (r *Runtime) removeLeftoverWarm() {
+	entries, err := os.ReadDir(r.cfg.BaseDir)
+	if err != nil {
+		return
+	}
+	ctx := context.Background()
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), warmPrefix) {
+			continue
+		}
+		dir := filepath.Join(r.cfg.BaseDir, e.Name())
+		var s seatruntime.Seat
+		if b, err := os.ReadFile(filepath.Join(dir, warmRecord)); err == nil && json.Unmarshal(b, &s) == nil {
+			if ex, err := parseExtra(&s); err == nil {
+				if running(s.PID, ex.StartTime) {
+					_ = syscall.Kill(s.PID, syscall.SIGKILL)
+				}
+				if err := r.cleanup(ctx, ex, dir, true); err != nil {
+					r.log.Warn("remove leftover warm seat", "dir", dir, "err", err)
+				}
+				continue
+			}
+		}
+		// It never got ready, so it left no record: find what it held by
+		// its name.
+		ex := &extra{Key: e.Name(), Slot: -1}
+		if r.cgroups != nil {
+			ex.Cgroup = r.cgroups.byName(e.Name())
+		}
+		if slots, err := os.ReadDir(filepath.Join(r.cfg.BaseDir, ".slots")); err == nil {
+			for _, sl := range slots {
+				b, _ := os.ReadFile(filepath.Join(r.cfg.BaseDir, ".slots", sl.Name()))
+				if string(b) == e.Name() {
+					ex.Slot, _ = strconv.Atoi(sl.Name())
+					if r.network {
+						ex.Veth = vethPrefix + sl.Name()
+					}
+				}
+			}
+		}
+		if err := r.cleanup(ctx, ex, dir, true); err != nil {
+			r.log.Warn("remove leftover warm seat", "dir", dir, "err", err)
+		}
+	}
+}

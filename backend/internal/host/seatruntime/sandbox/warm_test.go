@@ -1,0 +1,314 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clarateach/backend/internal/host/seatruntime"
+)
+
+// waitWarm polls until r has n warm seats ready.
+func waitWarm(t *testing.T, r *Runtime, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.WarmReady() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("warm seats ready = %d, want %d", r.WarmReady(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// warmPIDs are the init pids of the ready warm seats on disk, by directory.
+func warmPIDs(t *testing.T, base string) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	entries, err := os.ReadDir(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), warmPrefix) {
+			continue
+		}
+		var s seatruntime.Seat
+		b, err := os.ReadFile(filepath.Join(base, e.Name(), warmRecord))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // still starting
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		out[s.PID] = e.Name()
+	}
+	return out
+}
+
+func warmConfig(t *testing.T, n int) Config {
+	cfg := testConfig(t)
+	cfg.WarmSeats = n
+	cfg.WarmRefillDelay = -1
+	return cfg
+}
+
+func newWarmRuntime(t *testing.T, cfg Config) *Runtime {
+	r := newRuntime(t, cfg)
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return r
+}
+
+func TestWarmSeatIsClaimedAsTheSeat(t *testing.T) {
+	needRoot(t)
+	cfg := warmConfig(t, 2)
+	r := newWarmRuntime(t, cfg)
+	waitWarm(t, r, 2)
+	warm := warmPIDs(t, cfg.BaseDir)
+	if len(warm) != 2 {
+		t.Fatalf("warm seats on disk: %v", warm)
+	}
+
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-warm", Seat: 7, VCPUs: 2, MemoryMB: 96, PidsMax: 80})
+	if _, ok := warm[s.PID]; !ok {
+		t.Fatalf("seat pid %d is not one of the warm seats %v: it was started from scratch", s.PID, warm)
+	}
+	if s.WorkshopID != "ws-warm" || s.Seat != 7 || s.VCPUs != 2 || s.MemoryMB != 96 ||
+		s.Dir != filepath.Join(cfg.BaseDir, "ws-warm-7") || s.Address != filepath.Join(s.Dir, "sock", sockName) {
+		t.Fatalf("claimed seat: %+v", s)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, warmRecord)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("warm record left in the claimed seat: %v", err)
+	}
+	if !r.Alive(context.Background(), s) {
+		t.Fatal("claimed seat is not alive")
+	}
+	// It is named as the seat, inside too.
+	if got := seatSh(t, s, "hostname; cat /etc/hostname; grep -c seat-7 /etc/hosts"); got != "seat-7\nseat-7\n1" {
+		t.Errorf("hostname, /etc/hostname, /etc/hosts = %q", got)
+	}
+	// The slot belongs to the seat now: Destroy releases it.
+	ex := seatExtra(t, s)
+	slot := filepath.Join(cfg.BaseDir, ".slots", strconv.Itoa(ex.Slot))
+	if b, _ := os.ReadFile(slot); string(b) != "ws-warm-7" || ex.Key != "ws-warm-7" {
+		t.Errorf("slot owner %q, key %q", b, ex.Key)
+	}
+	// Its limits are the ones asked for, not the warm defaults.
+	found := map[string]string{}
+	for _, d := range ex.Cgroup.LimitDirs {
+		for _, f := range []string{"memory.limit_in_bytes", "memory.max", "cpu.cfs_quota_us", "cpu.max", "pids.max"} {
+			if b, err := os.ReadFile(filepath.Join(d, f)); err == nil {
+				found[f] = strings.TrimSpace(string(b))
+			}
+		}
+	}
+	if ex.Cgroup.V2 {
+		if found["memory.max"] != "100663296" || found["cpu.max"] != "200000 100000" || found["pids.max"] != "80" {
+			t.Errorf("v2 limits: %v", found)
+		}
+	} else if found["memory.limit_in_bytes"] != "100663296" || found["cpu.cfs_quota_us"] != "200000" || found["pids.max"] != "80" {
+		t.Errorf("v1 limits: %v", found)
+	}
+	// The learner's files land in the seat's home.
+	seatSh(t, s, "echo hi > notes.txt")
+	if b, err := os.ReadFile(seatHomePath(s, "notes.txt")); err != nil || string(b) != "hi\n" {
+		t.Errorf("learner file on host: %q %v", b, err)
+	}
+
+	// The pool refills.
+	waitWarm(t, r, 2)
+
+	// A bigger seat than the warm default: the memory limit goes up.
+	big := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-warm", Seat: 8, MemoryMB: 1024})
+	if _, ok := warmPIDs(t, cfg.BaseDir)[big.PID]; ok {
+		t.Fatal("claimed seat still listed as warm")
+	}
+	bex := seatExtra(t, big)
+	for _, d := range bex.Cgroup.LimitDirs {
+		for _, f := range []string{"memory.limit_in_bytes", "memory.max"} {
+			if b, err := os.ReadFile(filepath.Join(d, f)); err == nil && strings.TrimSpace(string(b)) != strconv.Itoa(1024<<20) {
+				t.Errorf("%s = %s, want 1 GiB", f, b)
+			}
+		}
+	}
+
+	if err := r.Destroy(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	if running(s.PID, ex.StartTime) {
+		t.Error("claimed seat still running after Destroy")
+	}
+	for _, p := range append([]string{s.Dir, slot}, ex.Cgroup.Dirs...) {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind: %v", p, err)
+		}
+	}
+}
+
+func TestWarmSeatsAndCapacity(t *testing.T) {
+	needRoot(t)
+	cfg := warmConfig(t, 2)
+	cfg.MaxSeats = 2
+	r := newWarmRuntime(t, cfg)
+	waitWarm(t, r, 2)
+	warm := warmPIDs(t, cfg.BaseDir)
+	a := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-cap", Seat: 1})
+	b := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-cap", Seat: 2})
+	for _, s := range []*seatruntime.Seat{a, b} {
+		if _, ok := warm[s.PID]; !ok {
+			t.Errorf("seat %d was not a warm seat", s.Seat)
+		}
+	}
+	// The warm seats held the only two slots; now the seats do.
+	if _, err := r.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws-cap", Seat: 3}); !errors.Is(err, seatruntime.ErrCapacity) {
+		t.Fatalf("third seat on a 2-seat host: %v", err)
+	}
+	if n := r.WarmReady(); n != 0 {
+		t.Errorf("warm seats on a full host: %d", n)
+	}
+	// A freed slot goes back to the pool.
+	if err := r.Destroy(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	waitWarm(t, r, 1)
+}
+
+func TestWarmSeatSkippedForAKeptHome(t *testing.T) {
+	needRoot(t)
+	cfg := warmConfig(t, 1)
+	cfg.KeepDirs = true
+	r := newWarmRuntime(t, cfg)
+	waitWarm(t, r, 1)
+	spec := seatruntime.Spec{WorkshopID: "ws-keep", Seat: 1}
+	s, err := r.Create(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seatSh(t, s, "echo kept > work.txt")
+	if err := r.Destroy(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	waitWarm(t, r, 1)
+	warm := warmPIDs(t, cfg.BaseDir)
+	s2 := createSeat(t, r, spec)
+	if _, ok := warm[s2.PID]; ok {
+		t.Fatal("a warm seat was claimed over a kept home")
+	}
+	if got := seatSh(t, s2, "cat work.txt"); got != "kept" {
+		t.Errorf("kept home: %q", got)
+	}
+	if n := r.WarmReady(); n != 1 {
+		t.Errorf("warm seat not returned to the pool: %d ready", n)
+	}
+	t.Cleanup(func() { os.RemoveAll(s2.Dir) })
+}
+
+// TestLeftoverWarmSeatsAreRemoved: warm seats of an agent that went away
+// can never be claimed (their inits' pipes died with it); the next runtime
+// removes them, including one that never got to write its record.
+func TestLeftoverWarmSeatsAreRemoved(t *testing.T) {
+	needRoot(t)
+	cfg := warmConfig(t, 2)
+	r1 := newRuntime(t, cfg)
+	waitWarm(t, r1, 2)
+	// r1 "crashes": it stops refilling and forgets its seats.
+	close(r1.pool.stop)
+	<-r1.pool.done
+	old := warmPIDs(t, cfg.BaseDir)
+	for len(r1.pool.ready) > 0 {
+		(<-r1.pool.ready).closePipes()
+	}
+	half := warmPrefix + "0123456789ab"
+	if err := os.Mkdir(filepath.Join(cfg.BaseDir, half), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	halfSlot := filepath.Join(cfg.BaseDir, ".slots", "77")
+	if err := os.WriteFile(halfSlot, []byte(half), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.WarmSeats = 0
+	newRuntime(t, cfg)
+	for pid, dir := range old {
+		if err := syscall.Kill(pid, 0); err == nil && !processGone(pid) {
+			t.Errorf("leftover warm seat %s (pid %d) still running", dir, pid)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.BaseDir, dir)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("leftover warm seat dir %s: %v", dir, err)
+		}
+	}
+	for _, p := range []string{filepath.Join(cfg.BaseDir, half), halfSlot} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left behind: %v", p, err)
+		}
+	}
+	if slots, _ := os.ReadDir(filepath.Join(cfg.BaseDir, ".slots")); len(slots) != 0 {
+		t.Errorf("slots left: %v", slots)
+	}
+}
+
+// processGone: killed inits are reaped by this test process (their parent)
+// only when waited for; a zombie counts as gone.
+func processGone(pid int) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var ws syscall.WaitStatus
+		if p, _ := syscall.Wait4(pid, &ws, syscall.WNOHANG, nil); p == pid {
+			return true
+		}
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
+}
+
+// TestCreateWaitsForAStartingWarmSeat: on a host whose only slot is held
+// by a warm seat still starting, Create waits for that seat and gets it,
+// instead of failing for want of a slot.
+func TestCreateWaitsForAStartingWarmSeat(t *testing.T) {
+	needRoot(t)
+	cfg := warmConfig(t, 1)
+	cfg.MaxSeats = 1
+	cfg.DaemonEnv = append(cfg.DaemonEnv, envSlowStart+"=400") // the warm seat takes a while
+	r := newWarmRuntime(t, cfg)
+	// Wait until the warm seat being started holds the only slot.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(cfg.BaseDir, ".slots", "0"))
+		if strings.HasPrefix(string(b), warmPrefix) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no warm seat took the slot")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if r.WarmReady() != 0 {
+		t.Fatal("the warm seat was ready too soon for this test")
+	}
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-wait", Seat: 1})
+	if b, _ := os.ReadFile(filepath.Join(cfg.BaseDir, ".slots", "0")); string(b) != "ws-wait-1" {
+		t.Fatalf("slot owner %q: the seat is not the warm seat that held the slot", b)
+	}
+	if got := seatSh(t, s, "hostname"); got != "seat-1" {
+		t.Errorf("hostname %q", got)
+	}
+}
