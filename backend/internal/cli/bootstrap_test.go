@@ -76,7 +76,7 @@ func TestFirstAdminInLocalMode(t *testing.T) {
 	if n, _ := cloud.CountUsers(ctx); n != 0 {
 		t.Fatalf("a cloud deployment without ADMIN_EMAIL made %d accounts", n)
 	}
-	gce.AdminEmail = "ops@example.com"
+	gcp.AdminEmail = "ops@example.com"
 	if _, err := bootstrapAdmin(ctx, gcp, cloud); err == nil || !strings.Contains(err.Error(), "ADMIN_PASSWORD") {
 		t.Fatalf("ADMIN_EMAIL without ADMIN_PASSWORD: %v", err)
 	}
