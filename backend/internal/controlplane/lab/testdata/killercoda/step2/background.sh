@@ -1,0 +1,2 @@
+#!/bin/bash
+git config --global user.name learner
