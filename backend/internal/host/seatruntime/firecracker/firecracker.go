@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/host/seatruntime/firecracker/fcapi"
 	"github.com/clarateach/backend/internal/host/seatruntime/firecracker/hostnet"
@@ -102,7 +103,10 @@ type Runtime struct {
 	seats  map[string]*sync.Mutex // per-seat locks
 }
 
-var _ seatruntime.Runtime = (*Runtime)(nil)
+var (
+	_ seatruntime.Runtime  = (*Runtime)(nil)
+	_ seatruntime.Repairer = (*Runtime)(nil)
+)
 
 // New checks cfg and returns a seatruntime. It touches nothing on the host; the
 // bridge and firewall are set up by the first Create (or by SetupNetwork).
@@ -212,6 +216,9 @@ type Extra struct {
 	LogPath   string `json:"log_path"`
 	VMMLog    string `json:"vmm_log"`
 	BootArgs  string `json:"boot_args"`
+	// Egress is the seat's allowlist (egress.Rule text form), applied on
+	// the host's forward rules (hostnet.AllowSeat) and again on a repair.
+	Egress []string `json:"egress,omitempty"`
 }
 
 var workshopIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
@@ -380,7 +387,7 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	}
 
 	start := time.Now()
-	seat, err := r.create(ctx, l, vcpus, mem, disk)
+	seat, err := r.create(ctx, l, bootSpec{vcpus: vcpus, mem: mem, disk: disk, egress: spec.Egress, created: time.Now().UTC()})
 	if err != nil {
 		// Clean up everything but the logs, which say what went wrong.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -398,16 +405,35 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	return seat, nil
 }
 
-// create does the work of Create. On error it returns the seat as far as it
-// got (for cleanup).
-func (r *Runtime) create(ctx context.Context, l layout, vcpus, mem int, disk seatDisk) (*seatruntime.Seat, error) {
+// bootSpec is what create starts a seat with.
+type bootSpec struct {
+	vcpus, mem int
+	disk       seatDisk
+	keepDisk   bool // a repair: boot the seat's existing disk (the learner's home)
+	egress     []egress.Rule
+	created    time.Time
+}
+
+// create does the work of Create and Repair. On error it returns the seat
+// as far as it got (for cleanup).
+func (r *Runtime) create(ctx context.Context, l layout, b bootSpec) (*seatruntime.Seat, error) {
+	vcpus, mem, disk := b.vcpus, b.mem, b.disk
 	if err := r.net.AddTap(ctx, l.tap); err != nil {
 		return nil, err
+	}
+	// The allowlist replaces whatever the seat had (a repair re-applies
+	// its own); with none, a dead seat's leftovers go.
+	if err := r.net.AllowSeat(ctx, l.vmID, l.ip, b.egress); err != nil {
+		return nil, fmt.Errorf("firecracker: %w", err)
 	}
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("firecracker: %w", err)
 	}
-	if err := makeSeatDisk(ctx, l.disk, disk); err != nil {
+	if b.keepDisk {
+		if fi, err := os.Stat(l.disk); err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("firecracker: seat %s/%d: no seat disk to boot again: %v", l.ws, l.seat, err)
+		}
+	} else if err := makeSeatDisk(ctx, l.disk, disk); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.cfg.LogDir, 0o755); err != nil {
@@ -425,9 +451,12 @@ func (r *Runtime) create(ctx context.Context, l layout, vcpus, mem int, disk sea
 		VMID: l.vmID, APISocket: l.sock, Tap: l.tap, MAC: l.mac, SeatDisk: l.disk,
 		BaseImage: r.cfg.BaseImage, LogPath: l.logPath, VMMLog: l.vmmLog, BootArgs: r.BootArgs(l),
 	}
+	for _, ru := range b.egress {
+		ex.Egress = append(ex.Egress, ru.String())
+	}
 	seat := &seatruntime.Seat{
 		WorkshopID: l.ws, Seat: l.seat, Runtime: Name, VCPUs: vcpus, MemoryMB: mem, DiskMB: disk.mb,
-		IP: l.ip.String(), Dir: l.dir, CreatedAt: time.Now().UTC(),
+		IP: l.ip.String(), Dir: l.dir, CreatedAt: b.created,
 		Network: "tcp", Address: r.daemonAddr(l),
 	}
 	proc, err := r.cfg.Launcher.Launch(ctx, LaunchSpec{ID: l.vmID, APISocket: l.sock, LogPath: l.logPath})
@@ -600,6 +629,14 @@ func (r *Runtime) Destroy(ctx context.Context, s *seatruntime.Seat) error {
 // destroy stops every process known for the seat: the one in the record on
 // disk (authoritative) and the one in the caller's copy, if different.
 func (r *Runtime) destroy(ctx context.Context, l layout, s *seatruntime.Seat) error {
+	procs := r.seatProcs(l, s)
+	r.shutdown(ctx, l, procs)
+	return r.cleanup(ctx, l, procs...)
+}
+
+// seatProcs lists every process known for the seat: the one in the record
+// on disk (authoritative) and the one in the caller's copy, if different.
+func (r *Runtime) seatProcs(l layout, s *seatruntime.Seat) []Process {
 	var procs []Process
 	if rec, err := r.readRecord(l); err == nil {
 		if ex, err := decodeExtra(rec); err == nil {
@@ -611,6 +648,13 @@ func (r *Runtime) destroy(ctx context.Context, l layout, s *seatruntime.Seat) er
 			procs = append(procs, p)
 		}
 	}
+	return procs
+}
+
+// shutdown asks each running process's guest to shut down
+// (SendCtrlAltDel: the guest syncs and unmounts its disk) and waits up to
+// ShutdownTimeout for it to end. What still runs is killed by the caller.
+func (r *Runtime) shutdown(ctx context.Context, l layout, procs []Process) {
 	for _, p := range procs {
 		if !p.running() {
 			continue
@@ -627,7 +671,6 @@ func (r *Runtime) destroy(ctx context.Context, l layout, s *seatruntime.Seat) er
 		}
 		c.Close()
 	}
-	return r.cleanup(ctx, l, procs...)
 }
 
 // cleanup kills the processes if they still run and frees the TAP and the
@@ -640,6 +683,9 @@ func (r *Runtime) cleanup(ctx context.Context, l layout, procs ...Process) error
 		}
 	}
 	if err := r.net.RemoveTap(ctx, l.tap); err != nil {
+		errs = append(errs, err)
+	}
+	if err := r.net.RemoveSeat(ctx, l.vmID); err != nil {
 		errs = append(errs, err)
 	}
 	if err := r.removeSeatDir(l); err != nil {
@@ -741,4 +787,60 @@ func (r *Runtime) Seats() ([]*seatruntime.Seat, error) {
 		}
 	}
 	return out, nil
+}
+
+// Repair implements seatruntime.Repairer: a seat whose microVM died (or
+// whose daemon stopped answering) boots again in place. What is left of the
+// old VM is shut down (Ctrl-Alt-Del, then SIGKILL); the same seat disk (the
+// learner's home), TAP, address, sizes and egress allowlist are used for a
+// fresh Firecracker process. If the boot fails the seat disk is kept, so a
+// later Repair (the agent's watcher tries again) or Destroy decides.
+func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime.Seat, error) {
+	if s == nil {
+		return nil, errors.New("firecracker: repair: no seat")
+	}
+	l, err := r.layout(s.WorkshopID, s.Seat)
+	if err != nil {
+		return nil, err
+	}
+	unlock := r.lockSeat(l.seat)
+	defer unlock()
+	rec, err := r.readRecord(l)
+	if err != nil {
+		return nil, fmt.Errorf("firecracker: repair seat %s/%d: %w", l.ws, l.seat, err)
+	}
+	ex, err := decodeExtra(rec)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := egress.ParseRules(ex.Egress)
+	if err != nil {
+		return nil, fmt.Errorf("firecracker: repair seat %s/%d: %w", l.ws, l.seat, err)
+	}
+	procs := r.seatProcs(l, s)
+	r.shutdown(ctx, l, procs)
+	for _, p := range procs {
+		if err := p.kill(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.ensureNetwork(ctx); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	seat, err := r.create(ctx, l, bootSpec{
+		vcpus: rec.VCPUs, mem: rec.MemoryMB, disk: seatDisk{mb: rec.DiskMB}, keepDisk: true,
+		egress: rules, created: rec.CreatedAt,
+	})
+	if err != nil {
+		// Stop the new process; keep the disk and the record.
+		if ex, derr := decodeExtra(seat); derr == nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+			defer cancel()
+			_ = (Process{PID: ex.PID, StartTime: ex.StartTime}).kill(cctx)
+		}
+		return nil, err
+	}
+	r.log.Warn("seat restarted in place with its disk", "workshop", l.ws, "seat", l.seat, "pid", seat.PID, "took", time.Since(start))
+	return seat, nil
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/host/seatruntime/firecracker/fcfake"
@@ -638,4 +639,179 @@ func TestConcurrentCreate(t *testing.T) {
 		t.Fatalf("seats left: %d", len(left))
 	}
 	e.checkBaseIntact()
+}
+
+// TestRepairInPlace: a seat whose microVM died boots again in place with the
+// same seat disk (the learner's home), address, TAP, sizes and allowlist; a
+// seat whose VM still runs but whose daemon does not answer is shut down
+// first. Destroy then removes the allow rules with the seat.
+func TestRepairInPlace(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	lab := []egress.Rule{{Prefix: netip.MustParsePrefix("10.99.0.0/24"), Port: 5432}}
+	s, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 7, VCPUs: 4, MemoryMB: 768, DiskMB: 200, Egress: lab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := e.r.layout("ws1", 7)
+	wantAllow := e.r.net.SeatAllowRules(l.vmID, l.ip, lab)
+	if got := allowRules(t); !slices.Equal(got, wantAllow) {
+		t.Fatalf("allow rules after Create:\n got %q\nwant %q", got, wantAllow)
+	}
+	if ex := mustExtra(t, s); !slices.Equal(ex.Egress, []string{"10.99.0.0/24:5432"}) {
+		t.Fatalf("Extra.Egress = %q", ex.Egress)
+	}
+	// The learner's files: a mark written into the seat disk.
+	mark := []byte("the learner's work")
+	writeAt(t, l.disk, mark, 5<<20)
+	var before syscall.Stat_t
+	if err := syscall.Stat(l.disk, &before); err != nil {
+		t.Fatal(err)
+	}
+
+	// The VM dies (kill -9 of the Firecracker process).
+	old := Process{PID: s.PID, StartTime: mustExtra(t, s).StartTime}
+	if err := old.kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if e.r.Alive(ctx, s) {
+		t.Fatal("killed seat alive")
+	}
+	calls := len(e.calls("ws1", 7))
+	s2, err := e.r.Repair(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.PID == s.PID || !e.r.Alive(ctx, s2) {
+		t.Fatalf("repaired seat: pid %d (was %d), alive %v", s2.PID, s.PID, e.r.Alive(ctx, s2))
+	}
+	if s2.Address != s.Address || s2.VCPUs != 4 || s2.MemoryMB != 768 || s2.DiskMB != 200 || !s2.CreatedAt.Equal(s.CreatedAt) {
+		t.Fatalf("repaired seat %+v, was %+v", s2, s)
+	}
+	var after syscall.Stat_t
+	if err := syscall.Stat(l.disk, &after); err != nil || after.Ino != before.Ino || after.Size != 200<<20 {
+		t.Fatalf("seat disk replaced: inode %d→%d, size %d (%v)", before.Ino, after.Ino, after.Size, err)
+	}
+	if got := readAt(t, l.disk, len(mark), 5<<20); !bytes.Equal(got, mark) {
+		t.Fatalf("learner's data after the repair: %q", got)
+	}
+	// The new process was configured like the first: same disk, TAP, sizes.
+	got := e.calls("ws1", 7)[calls:]
+	for _, w := range []string{
+		`PUT /machine-config {"vcpu_count":4,"mem_size_mib":768,"smt":false}`,
+		`PUT /drives/home {"drive_id":"home","path_on_host":` + q(l.disk) + `,"is_root_device":false,"is_read_only":false}`,
+		`PUT /network-interfaces/eth0 {"iface_id":"eth0","host_dev_name":` + q(l.tap) + `,"guest_mac":"06:00:c0:a8:64:11"}`,
+		`PUT /actions {"action_type":"InstanceStart"}`,
+	} {
+		if !slices.Contains(got, w) {
+			t.Errorf("repair calls lack %s:\n%s", w, strings.Join(got, "\n"))
+		}
+	}
+	if got := allowRules(t); !slices.Equal(got, wantAllow) {
+		t.Fatalf("allow rules after Repair:\n got %q\nwant %q", got, wantAllow)
+	}
+	if rec, err := e.r.readRecord(l); err != nil || rec.PID != s2.PID {
+		t.Fatalf("record after Repair: %+v %v", rec, err)
+	}
+
+	// A VM that runs but whose daemon is gone is shut down and booted again.
+	os.Remove(filepath.Join(l.dir, "guest.sock"))
+	if e.r.Alive(ctx, s2) {
+		t.Fatal("seat without a daemon alive")
+	}
+	s3, err := e.r.Repair(ctx, s2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if (Process{PID: s2.PID, StartTime: mustExtra(t, s2).StartTime}).running() || !e.r.Alive(ctx, s3) {
+		t.Fatal("hung VM not replaced")
+	}
+	if got := readAt(t, l.disk, len(mark), 5<<20); !bytes.Equal(got, mark) {
+		t.Fatalf("learner's data after the second repair: %q", got)
+	}
+
+	if err := e.r.Destroy(ctx, s3); err != nil {
+		t.Fatal(err)
+	}
+	if got := allowRules(t); len(got) != 0 {
+		t.Fatalf("allow rules left after Destroy: %q", got)
+	}
+	if _, err := e.r.Repair(ctx, s3); err == nil {
+		t.Fatal("Repair of a destroyed seat succeeded")
+	}
+	e.checkBaseIntact()
+}
+
+// TestRepairWithoutDiskFails: a seat whose disk is gone is not booted with an
+// empty one (that would lose the learner's files silently).
+func TestRepairWithoutDiskFails(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	s, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _ := e.r.layout("ws1", 8)
+	(Process{PID: s.PID, StartTime: mustExtra(t, s).StartTime}).kill(ctx) //nolint:errcheck
+	if err := os.Remove(l.disk); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.r.Repair(ctx, s); err == nil || !strings.Contains(err.Error(), "no seat disk") {
+		t.Fatalf("Repair without a disk: %v", err)
+	}
+	if _, err := os.Stat(l.disk); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Repair made a new disk: %v", err)
+	}
+	if err := e.r.Destroy(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func allowRules(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("iptables", "-w", "-S", "CLARATEACH-FC-ALLOW").CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables -S: %v: %s", err, out)
+	}
+	var rules []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "-A ") {
+			rules = append(rules, l)
+		}
+	}
+	return rules
+}
+
+func writeAt(t *testing.T, path string, b []byte, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAt(t *testing.T, path string, n int, off int64) []byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

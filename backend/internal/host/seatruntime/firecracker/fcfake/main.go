@@ -67,6 +67,9 @@ func Main(args []string) int {
 	}
 	if gs != "" {
 		opts.OnStart = func() error {
+			// A guest boots with nothing of a killed predecessor's daemon:
+			// its socket (a host file only in this stand-in) goes.
+			os.Remove(gs)
 			ln, err := net.Listen("unix", gs)
 			if err != nil {
 				return err

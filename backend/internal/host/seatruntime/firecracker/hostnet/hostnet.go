@@ -32,6 +32,10 @@ const (
 	ChainInput   = "CLARATEACH-FC-IN"
 	ChainForward = "CLARATEACH-FC-FWD"
 	ChainNAT     = "CLARATEACH-FC-NAT"
+	// ChainAllow holds the per-seat allowlist rules (a workshop's lab
+	// servers, AllowSeat). Setup creates it but never empties it, so the
+	// rules of seats that outlive an agent restart stay in force.
+	ChainAllow = "CLARATEACH-FC-ALLOW"
 	// MetadataCIDR is the link-local range holding the cloud metadata
 	// server 169.254.169.254.
 	MetadataCIDR = "169.254.0.0/16"
@@ -172,6 +176,9 @@ func (n *Net) Rules() map[string][]string {
 		// Seat to seat (when bridged frames are seen by iptables through
 		// br_netfilter, or routed back out of the bridge).
 		"-A " + ChainForward + " -i " + br + " -o " + br + " -j DROP",
+		// A workshop's allowlist (AllowSeat) comes before the blocked
+		// ranges; it cannot open seat to seat (the rule above).
+		"-A " + ChainForward + " -i " + br + " -j " + ChainAllow,
 	}
 	// Cloud metadata, the VPC and every other private, shared, link-local,
 	// multicast or reserved range (scripts/lib/host-firewall.sh installs the
@@ -212,6 +219,13 @@ func (n *Net) firewall(ctx context.Context) error {
 	// iptables-restore --noflush declares (creating or emptying) our chains
 	// and fills them in one transaction: no window without the DROP rules,
 	// and no duplicates however often it runs.
+	// The allow chain is created, never declared below: declaring a chain
+	// in iptables-restore empties it.
+	if _, err := n.run(ctx, nil, "iptables", "-w", "-t", "filter", "-S", ChainAllow); err != nil {
+		if _, err := n.run(ctx, nil, "iptables", "-w", "-t", "filter", "-N", ChainAllow); err != nil {
+			return fmt.Errorf("hostnet: firewall: %w", err)
+		}
+	}
 	rules := n.Rules()
 	var b strings.Builder
 	b.WriteString("*filter\n:" + ChainInput + " - [0:0]\n:" + ChainForward + " - [0:0]\n")
@@ -320,7 +334,8 @@ func (n *Net) Teardown(ctx context.Context) error {
 			}
 		}
 	}
-	for table, chains := range map[string][]string{"filter": {ChainInput, ChainForward}, "nat": {ChainNAT}} {
+	// The forward chain (which jumps to the allow chain) goes first.
+	for table, chains := range map[string][]string{"filter": {ChainInput, ChainForward, ChainAllow}, "nat": {ChainNAT}} {
 		for _, c := range chains {
 			if _, err := n.run(ctx, nil, "iptables", "-w", "-t", table, "-S", c); err != nil {
 				continue // absent

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -71,12 +72,14 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 	}
 	want := map[string][]string{
 		"filter": {
+			"-N CLARATEACH-FC-ALLOW",
 			"-N CLARATEACH-FC-FWD",
 			"-N CLARATEACH-FC-IN",
 			"-A INPUT -i fcbr0 -j CLARATEACH-FC-IN",
 			"-A FORWARD -o fcbr0 -j CLARATEACH-FC-FWD",
 			"-A FORWARD -i fcbr0 -j CLARATEACH-FC-FWD",
 			"-A CLARATEACH-FC-FWD -i fcbr0 -o fcbr0 -j DROP",
+			"-A CLARATEACH-FC-FWD -i fcbr0 -j CLARATEACH-FC-ALLOW",
 			// egress.Blocked, one DROP each, comes here.
 			"-A CLARATEACH-FC-FWD -o fcbr0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
 			"-A CLARATEACH-FC-FWD -o fcbr0 -j DROP",
@@ -94,7 +97,7 @@ func TestSetupIdempotentAndTeardown(t *testing.T) {
 	for _, cidr := range egress.Blocked {
 		blocked = append(blocked, "-A CLARATEACH-FC-FWD -d "+cidr+" -i fcbr0 -j DROP")
 	}
-	fwd := slices.Index(want["filter"], "-A CLARATEACH-FC-FWD -i fcbr0 -o fcbr0 -j DROP") + 1
+	fwd := slices.Index(want["filter"], "-A CLARATEACH-FC-FWD -i fcbr0 -j CLARATEACH-FC-ALLOW") + 1
 	want["filter"] = slices.Insert(want["filter"], fwd, blocked...)
 	for table, w := range want {
 		if got := ourRules(t, table); !slices.Equal(got, w) {
@@ -213,6 +216,7 @@ func TestIsolation(t *testing.T) {
 	}
 	serve(inet.NS(), "198.51.100.2:80")
 	serve(inet.NS(), "10.99.0.2:80")
+	serve(inet.NS(), "10.99.0.2:81")
 	serve(inet.NS(), "169.254.169.254:80")
 	serve(hostNS, "0.0.0.0:9090") // the agent's port
 	serve(guests[2].NS(), "192.168.100.12:7000")
@@ -258,4 +262,79 @@ func TestIsolation(t *testing.T) {
 			}
 		}
 	}
+
+	// A workshop's allowlist opens exactly its lab server and port, for the
+	// seat it was given to only; the rest stays closed.
+	lab := []egress.Rule{{Prefix: netip.MustParsePrefix("10.99.0.2/32"), Port: 80}, {Prefix: netip.MustParsePrefix("192.168.100.0/24")}}
+	seat1 := netip.MustParseAddr("192.168.100.11")
+	for i := 0; i < 2; i++ { // idempotent: the second call replaces, never duplicates
+		if err := n.AllowSeat(ctx, "ct-ws1-1", seat1, lab); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.AllowSeat(ctx, "ct-ws2-2", netip.MustParseAddr("192.168.100.12"), nil); err != nil {
+		t.Fatal(err)
+	}
+	wantAllow := n.SeatAllowRules("ct-ws1-1", seat1, lab)
+	if got := chainRules(t, ChainAllow); !slices.Equal(got, wantAllow) {
+		t.Errorf("allow chain:\n got %q\nwant %q", got, wantAllow)
+	}
+	// An agent restart (Setup again) keeps the seat's rules.
+	if err := n.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := chainRules(t, ChainAllow); !slices.Equal(got, wantAllow) {
+		t.Errorf("allow chain after Setup again:\n got %q\nwant %q", got, wantAllow)
+	}
+	g2 := guests[2].NS()
+	allowCases := []struct {
+		name, from, to, want string
+	}{
+		{"allowlisted lab server", g1, "10.99.0.2:80", "198.51.100.1"},
+		{"the lab server's other port", g1, "10.99.0.2:81", ""},
+		{"metadata stays closed", g1, "169.254.169.254:80", ""},
+		{"the agent stays closed", g1, "192.168.100.1:9090", ""},
+		{"an allowed seat subnet does not open another seat", g1, "192.168.100.12:7000", ""},
+		{"another seat without the allowlist", g2, "10.99.0.2:80", ""},
+	}
+	for _, brnf := range []string{"1", "0"} {
+		if err := writeSysctl("/proc/sys/net/bridge/bridge-nf-call-iptables", brnf, true); err != nil {
+			t.Logf("cannot set bridge-nf-call-iptables: %v", err)
+		}
+		for _, c := range allowCases {
+			if got := dial(c.from, c.to); got != c.want {
+				t.Errorf("bridge-nf-call-iptables=%s: %s: dial %s saw %q, want %q", brnf, c.name, c.to, got, c.want)
+			}
+		}
+	}
+	// Removing the seat removes exactly its rules.
+	for i := 0; i < 2; i++ {
+		if err := n.RemoveSeat(ctx, "ct-ws1-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := chainRules(t, ChainAllow); len(got) != 0 {
+		t.Errorf("allow rules left after RemoveSeat: %q", got)
+	}
+	if got := dial(g1, "10.99.0.2:80"); got != "" {
+		t.Errorf("seat reached the lab server after RemoveSeat: %q", got)
+	}
+	if err := n.AllowSeat(ctx, "bad key", seat1, lab); err == nil {
+		t.Error("AllowSeat accepted a bad key")
+	}
+	if err := n.AllowSeat(ctx, "ct-ws1-1", netip.MustParseAddr("10.0.0.1"), lab); err == nil {
+		t.Error("AllowSeat accepted a seat address outside the subnet")
+	}
+}
+
+// chainRules lists the -A rules of one filter chain.
+func chainRules(t *testing.T, chain string) []string {
+	t.Helper()
+	var out []string
+	for _, l := range strings.Split(sh(t, "iptables", "-w", "-S", chain), "\n") {
+		if strings.HasPrefix(l, "-A ") {
+			out = append(out, l)
+		}
+	}
+	return out
 }
