@@ -30,6 +30,9 @@ BLOCKED=(0.0.0.0/8 10.0.0.0/8 100.64.0.0/10 127.0.0.0/8 169.254.0.0/16 172.16.0.
 IN=CLARATEACH-FC-IN
 FWD=CLARATEACH-FC-FWD
 NAT=CLARATEACH-FC-NAT
+# The agent's per-seat allowlist (a workshop's lab servers). Created here,
+# filled and emptied only by the agent: apply never empties it.
+ALLOW=CLARATEACH-FC-ALLOW
 
 usage() {
     echo "Usage: host-firewall.sh apply|check|remove|print"
@@ -50,6 +53,7 @@ rules() {
 -A $IN -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A $IN -j DROP
 -A $FWD -i $BRIDGE -o $BRIDGE -j DROP
+-A $FWD -i $BRIDGE -j $ALLOW
 ${blocked%$'\n'}
 -A $FWD -o $BRIDGE -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 -A $FWD -o $BRIDGE -j DROP
@@ -75,6 +79,7 @@ JUMPS
 apply() {
     # --noflush: declare (create or empty) only our chains and fill them in
     # one transaction; everything else in the tables is left alone.
+    iptables -w -t filter -S "$ALLOW" >/dev/null 2>&1 || iptables -w -t filter -N "$ALLOW"
     rules | iptables-restore -w --noflush
     local table chain match
     while read -r table chain match; do
@@ -124,7 +129,7 @@ remove() {
             iptables -w -t "$table" -D "$chain" $match 2>/dev/null || break
         done
     done < <(jumps)
-    for spec in "filter $IN" "filter $FWD" "nat $NAT"; do
+    for spec in "filter $IN" "filter $FWD" "filter $ALLOW" "nat $NAT"; do
         read -r table chain <<<"$spec"
         if iptables -w -t "$table" -S "$chain" >/dev/null 2>&1; then
             iptables -w -t "$table" -F "$chain"

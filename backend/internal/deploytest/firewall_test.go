@@ -47,6 +47,7 @@ func TestHostFirewallMatchesRuntime(t *testing.T) {
 			line = strings.ReplaceAll(line, hostnet.ChainInput, "$IN")
 			line = strings.ReplaceAll(line, hostnet.ChainForward, "$FWD")
 			line = strings.ReplaceAll(line, hostnet.ChainNAT, "$NAT")
+			line = strings.ReplaceAll(line, hostnet.ChainAllow, "$ALLOW")
 			if !strings.Contains(src, line) {
 				t.Errorf("host-firewall.sh lacks the hook %q (as %q)", j, line)
 			}
@@ -105,6 +106,15 @@ func TestHostFirewallIdempotent(t *testing.T) {
 	in(script, "apply")
 	if r := in(script, "check"); r.code != 0 {
 		t.Error("apply did not repair the chain")
+	}
+	// A seat's allow rule (the agent's) survives apply at boot or by hand.
+	in("iptables", "-A", "CLARATEACH-FC-ALLOW", "-s", "192.168.100.11/32", "-d", "10.99.0.2/32", "-j", "ACCEPT")
+	in(script, "apply")
+	if r := in(script, "check"); r.code != 0 {
+		t.Error("check failed with a seat's allow rule in place")
+	}
+	if dump := in("iptables", "-S", "CLARATEACH-FC-ALLOW").stdout; !strings.Contains(dump, "-d 10.99.0.2/32") {
+		t.Errorf("apply emptied the allow chain:\n%s", dump)
 	}
 	if r := in(script, "remove"); r.code != 0 {
 		t.Fatalf("remove: %s", r.stderr)
