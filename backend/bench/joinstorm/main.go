@@ -37,15 +37,18 @@ func main() {
 	learners := flag.Int("learners", 300, "learners arriving at once")
 	seats := flag.Int("seats", 30, "seats per workshop (workshops = learners/seats)")
 	engine := flag.String("db", "postgres", "postgres or sqlite")
+	calls := flag.Int("calls", 0, "after the storm, make each store call of a register and a join this many times in a row and print its CPU (0: off)")
+	flag.StringVar(&profiles.cpu, "cpuprofile", "", "write a CPU profile of this process (server and client) during the storm to this file")
+	flag.StringVar(&profiles.mem, "memprofile", "", "write an allocation profile of the storm (every allocation sampled) to this file")
 	flag.Parse()
 	machine.Print()
-	if err := run(*learners, *seats, *engine); err != nil {
+	if err := run(*learners, *seats, *engine, *calls); err != nil {
 		fmt.Fprintln(os.Stderr, "joinstorm:", err)
 		os.Exit(1)
 	}
 }
 
-func run(learners, seats int, engine string) error {
+func run(learners, seats int, engine string, calls int) error {
 	ctx := context.Background()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	db, err := database(ctx, engine)
@@ -150,10 +153,12 @@ func run(learners, seats int, engine string) error {
 	pg := db.backends(ctx)
 	selfBefore := cpuTime(os.Getpid())
 	pgBefore := cpuTimes(pg)
+	stopProfiles := profileStorm()
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
 	total := time.Since(t0)
+	stopProfiles()
 	selfCPU := cpuTime(os.Getpid()) - selfBefore
 	pgCPU := cpuDelta(pgBefore, cpuTimes(db.backends(ctx)))
 
@@ -174,6 +179,12 @@ func run(learners, seats int, engine string) error {
 			if err := baseline(ctx, pool, len(all), learners, total, pgNow); err != nil {
 				fmt.Printf("  baseline: not measured: %v\n", err)
 			}
+		}
+	}
+	if calls > 0 {
+		pgNow := func() time.Duration { return sumCPU(db.backends(ctx)) }
+		if err := storeCalls(ctx, st, owner.ID, calls, seats, pgNow); err != nil {
+			return fmt.Errorf("store calls: %w", err)
 		}
 	}
 	fmt.Printf("  reference: JupyterHub's default concurrent_spawn_limit is 100; beyond it, it answers 429\n")

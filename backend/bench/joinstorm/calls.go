@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// storeCalls is -calls: the store calls of a register and a join, each made
+// n times in a row from one goroutine (no contention), with the CPU each
+// costs this process and PostgreSQL. It shows which call a storm's
+// PostgreSQL CPU goes to. pgCPU is 0 for SQLite (its CPU is this process's).
+func storeCalls(ctx context.Context, st store.Store, ownerID string, n, seats int, pgCPU func() time.Duration) error {
+	nws := (n + seats - 1) / seats
+	ws := make([]*store.Workshop, nws)
+	for i := range ws {
+		ws[i] = &store.Workshop{OwnerID: ownerID, Name: fmt.Sprintf("calls %d", i), Seats: seats,
+			Status: store.StatusRunning, DesiredState: store.DesiredRunning, AgentURL: "http://127.0.0.1:1"}
+		if err := st.CreateWorkshop(ctx, ws[i]); err != nil {
+			return err
+		}
+	}
+	regs := make([]*store.Registration, n)
+	type call struct {
+		name string
+		fn   func(i int) error
+	}
+	calls := []call{
+		{"GetWorkshopByCode", func(i int) error { _, err := st.GetWorkshopByCode(ctx, ws[i%nws].Code); return err }},
+		{"Register", func(i int) error {
+			r, _, err := st.Register(ctx, &store.Registration{WorkshopID: ws[i%nws].ID, Name: "L",
+				Email: fmt.Sprintf("c%d@example.com", i), AccessCode: token.Code(token.AccessCodeLen)})
+			regs[i] = r
+			return err
+		}},
+		{"AddEvent", func(i int) error {
+			return st.AddEvent(ctx, &store.Event{WorkshopID: ws[i%nws].ID, Level: "info", Message: "learner registered"})
+		}},
+		{"GetRegistrationByAccessCode", func(i int) error {
+			_, err := st.GetRegistrationByAccessCode(ctx, regs[i].AccessCode)
+			return err
+		}},
+		{"GetWorkshop", func(i int) error { _, err := st.GetWorkshop(ctx, regs[i].WorkshopID); return err }},
+		{"AssignSeat", func(i int) error { _, err := st.AssignSeat(ctx, regs[i].ID); return err }},
+		{"LatestArchive", func(i int) error {
+			if _, err := st.LatestArchive(ctx, regs[i].ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			return nil
+		}},
+		{"ListPendingRevokes", func(i int) error { _, err := st.ListPendingRevokes(ctx, regs[i].WorkshopID); return err }},
+	}
+	fmt.Printf("  store calls, %d each in a row from one goroutine (CPU per call: this process / PostgreSQL; wall):\n", n)
+	var sumSelf, sumPG time.Duration
+	for _, c := range calls {
+		self0, pg0 := cpuTime(os.Getpid()), pgCPU()
+		t0 := time.Now()
+		for i := range n {
+			if err := c.fn(i); err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+		}
+		wall := time.Since(t0)
+		self, pg := cpuTime(os.Getpid())-self0, pgCPU()-pg0
+		sumSelf += self
+		sumPG += pg
+		fmt.Printf("    %-28s %.3f / %.3f ms   %.3f ms\n", c.name, ms(self)/float64(n), ms(pg)/float64(n), ms(wall)/float64(n))
+	}
+	fmt.Printf("    %-28s %.3f / %.3f ms   (per learner: one register and one join)\n", "all", ms(sumSelf)/float64(n), ms(sumPG)/float64(n))
+	return nil
+}
