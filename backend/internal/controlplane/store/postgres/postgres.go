@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -39,6 +40,7 @@ const DefaultMaxConns = 10
 type Store struct {
 	pool       *pgxpool.Pool
 	asyncJoins bool
+	notice     func(*pgconn.Notice)
 }
 
 // Option configures Open.
@@ -54,6 +56,18 @@ type Option func(*Store)
 // registering and joining again.
 func WithDurableJoins() Option { return func(s *Store) { s.asyncJoins = false } }
 
+// WithNotices hands every notice and warning the server sends (RAISE
+// NOTICE, "SET LOCAL can only be used in transaction blocks", ...) to fn
+// instead of the log. A statement that makes the server warn usually does
+// not do what its author meant, and the server writes the warning to its
+// own log on every execution.
+func WithNotices(fn func(*pgconn.Notice)) Option { return func(s *Store) { s.notice = fn } }
+
+// logNotice is the default notice handler: a warning in the log.
+func logNotice(n *pgconn.Notice) {
+	slog.Warn("postgres notice", "severity", n.Severity, "code", n.Code, "message", n.Message)
+}
+
 var _ store.Store = (*Store)(nil)
 
 // Open connects to the database at dsn (a postgres:// or postgresql:// URL or
@@ -64,6 +78,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	s := &Store{asyncJoins: true, notice: logNotice}
+	for _, o := range opts {
+		o(s)
+	}
+	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { s.notice(n) }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres %s: %w", Describe(dsn), err)
@@ -72,10 +91,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres %s: %w", Describe(dsn), err)
 	}
-	s := &Store{pool: pool, asyncJoins: true}
-	for _, o := range opts {
-		o(s)
-	}
+	s.pool = pool
 	return s, nil
 }
 
@@ -83,8 +99,11 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 func (s *Store) newJoinBatch() *pgx.Batch {
 	b := &pgx.Batch{}
 	if s.asyncJoins {
-		// A batch is one implicit transaction: LOCAL applies to it alone.
-		b.Queue(`SET LOCAL synchronous_commit TO OFF`)
+		// A batch is one implicit transaction: a local setting applies to
+		// it alone. Not SET LOCAL: outside BEGIN it works the same but
+		// the server warns on every execution (a WARNING line in its log
+		// for every register and join).
+		b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	}
 	return b
 }
@@ -606,10 +625,19 @@ const assignSQL = `WITH reg AS (
 	), existing AS (
 		SELECT ` + query.SeatCols + ` FROM sessions WHERE registration_id = $1::text
 	), free AS (
-		SELECT g.n FROM reg JOIN workshops w ON w.id = reg.workshop_id
-			CROSS JOIN LATERAL generate_series(1, w.seats) AS g(n)
-		WHERE NOT EXISTS (SELECT 1 FROM sessions s WHERE s.workshop_id = reg.workshop_id AND s.seat = g.n)
-		ORDER BY g.n LIMIT 1
+		-- The lowest free seat is 1 or just above a taken one. The
+		-- workshop id is a scalar subquery (a plan parameter), so every
+		-- scan of sessions is by (workshop_id, seat) and costs the
+		-- workshop's seats; joined to reg, the planner seq-scanned the
+		-- sessions of every workshop in a merge anti join.
+		SELECT c.n FROM (
+			SELECT 1 AS n
+			UNION ALL
+			SELECT s.seat + 1 FROM sessions s WHERE s.workshop_id = (SELECT workshop_id FROM reg)
+		) c
+		WHERE c.n <= (SELECT w.seats FROM workshops w WHERE w.id = (SELECT workshop_id FROM reg))
+			AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.workshop_id = (SELECT workshop_id FROM reg) AND s.seat = c.n)
+		ORDER BY c.n LIMIT 1
 	), bump AS (
 		UPDATE workshops w SET token_generation = w.token_generation + 1 FROM reg, free
 		WHERE w.id = reg.workshop_id AND NOT EXISTS (SELECT 1 FROM existing)

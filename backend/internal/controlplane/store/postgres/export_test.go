@@ -1,0 +1,4 @@
+package postgres
+
+// AssignSQL is AssignSeat's statement, for the plan test.
+const AssignSQL = assignSQL

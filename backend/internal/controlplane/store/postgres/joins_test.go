@@ -1,0 +1,128 @@
+package postgres_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/postgres"
+	"github.com/clarateach/backend/internal/controlplane/store/storetest"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// TestJoinsRaiseNoNotices: a register and a join (first and repeated) make
+// the server send no notice or warning. Each one is also a line in the
+// server's log, on the hottest path there is.
+func TestJoinsRaiseNoNotices(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var notices []string
+	s := storetest.NewPostgres(t, postgres.WithNotices(func(n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		notices = append(notices, n.Severity+": "+n.Message)
+	}))
+	ctx := context.Background()
+	w := newWorkshop(t, s, 2)
+	r, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "A", Email: "a@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := s.AssignSeat(ctx, r.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notices) > 0 {
+		t.Fatalf("the server sent notices: %q", notices)
+	}
+}
+
+// TestAssignSeatReadsOneWorkshop: the statement that picks a free seat
+// reads only the sessions of the learner's workshop, through the
+// (workshop_id, seat) index, under the generic plan a prepared statement
+// ends up with. Picking the seat from a join against the registration
+// made the planner read every workshop's sessions on every join.
+func TestAssignSeatReadsOneWorkshop(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewPostgres(t)
+	ctx := context.Background()
+	var last *store.Registration
+	for i := range 20 {
+		w := newWorkshop(t, s, 30)
+		for j := range 30 {
+			r, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "L", Email: fmt.Sprintf("l%d-%d@example.com", i, j)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j == 29 && i == 19 {
+				last = r // left without a seat
+				break
+			}
+			if _, err := s.AssignSeat(ctx, r.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pool := s.(interface{ Pool() *pgxpool.Pool }).Pool()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, q := range []string{
+		"ANALYZE sessions", "ANALYZE registrations", "ANALYZE workshops",
+		"SET plan_cache_mode = force_generic_plan",
+		"PREPARE assign_plan(text, text, timestamptz) AS " + postgres.AssignSQL,
+		"BEGIN",
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	defer conn.Exec(ctx, "ROLLBACK")
+	var plan string
+	if err := conn.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE assign_plan('%s', '%s', now())", last.ID, token.NewID())).Scan(&plan); err != nil {
+		t.Fatal(err)
+	}
+	var nodes []map[string]any
+	if err := json.Unmarshal([]byte(plan), &nodes); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(n map[string]any)
+	walk = func(n map[string]any) {
+		if n["Node Type"] == "Seq Scan" && n["Relation Name"] == "sessions" {
+			t.Errorf("the seat pick scans every workshop's sessions:\n%s", strings.TrimSpace(plan))
+		}
+		kids, _ := n["Plans"].([]any)
+		for _, k := range kids {
+			walk(k.(map[string]any))
+		}
+	}
+	for _, n := range nodes {
+		walk(n["Plan"].(map[string]any))
+	}
+}
+
+func newWorkshop(t *testing.T, s store.Store, seats int) *store.Workshop {
+	t.Helper()
+	ctx := context.Background()
+	u := &store.User{Email: token.Random(4) + "@example.com", PasswordHash: "x"}
+	if err := s.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	w := &store.Workshop{OwnerID: u.ID, Name: "w", Seats: seats}
+	if err := s.CreateWorkshop(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
