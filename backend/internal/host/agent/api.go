@@ -31,6 +31,7 @@ func (a *Agent) routes() {
 	m.Handle("POST /vms/{ws}/{seat}/disconnect", a.requireAgentToken(http.HandlerFunc(a.handleDisconnect)))
 	m.Handle("GET /vms/{ws}/{seat}/archive", a.requireAgentToken(http.HandlerFunc(a.handleArchive)))
 	m.Handle("PUT /vms/{ws}/{seat}/restore", a.requireAgentToken(http.HandlerFunc(a.handleRestore)))
+	m.Handle("POST /vms/{ws}/{seat}/exec", a.requireAgentToken(http.HandlerFunc(a.handleExec)))
 	m.HandleFunc("/proxy/{ws}/{seat}/{rest...}", a.handleProxy)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))

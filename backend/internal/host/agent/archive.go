@@ -31,6 +31,14 @@ func (a *Agent) handleRestore(w http.ResponseWriter, r *http.Request) {
 	a.forwardToDaemon(w, r, http.MethodPut, "/files/archive", q)
 }
 
+// handleExec runs a lab script in the seat as the learner, through the
+// seat's workspace daemon (POST /exec). Only the control plane (agent token)
+// can ask; the learner proxy does not serve /exec.
+func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
+	a.forwardToDaemon(w, r, http.MethodPost, "/exec", nil)
+}
+
 func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, path string, q url.Values) {
 	k, err := a.pathSeat(r)
 	if err != nil {
@@ -47,7 +55,7 @@ func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, 
 		u += "?" + q.Encode()
 	}
 	var body io.Reader
-	if method == http.MethodPut {
+	if method == http.MethodPut || method == http.MethodPost {
 		body = r.Body
 	}
 	req, err := http.NewRequestWithContext(r.Context(), method, u, body)
@@ -55,8 +63,12 @@ func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, 
 		apierror.Write(w, r, err)
 		return
 	}
-	if method == http.MethodPut {
+	switch method {
+	case http.MethodPut:
 		req.Header.Set("Content-Type", "application/gzip")
+		req.ContentLength = r.ContentLength
+	case http.MethodPost:
+		req.Header.Set("Content-Type", "application/json")
 		req.ContentLength = r.ContentLength
 	}
 	if inm := r.Header.Get("If-None-Match"); inm != "" {

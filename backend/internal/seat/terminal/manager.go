@@ -326,3 +326,7 @@ func (m *Manager) Close() {
 	}
 	m.wg.Wait()
 }
+
+// Env is the environment new shells start with; the daemon runs lab
+// scripts with it too, so they see what the learner's shell sees.
+func (m *Manager) Env() []string { return m.env() }

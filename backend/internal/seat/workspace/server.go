@@ -71,6 +71,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("POST /sessions", s.createSession)
 	s.mux.HandleFunc("DELETE /sessions/{id}", s.deleteSession)
 	s.mux.Handle("GET /terminal", s.term)
+	s.mux.HandleFunc("POST /exec", s.handleExec)
 	fsys.Register(s.mux)
 	return s, nil
 }
