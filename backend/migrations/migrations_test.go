@@ -251,7 +251,7 @@ const (
 )
 
 // populate fills every table for one workshop and returns it.
-func populate(t *testing.T, s store.Store, owner string, name string, created time.Time, status string) *store.Workshop {
+func populate(t *testing.T, s store.Store, owner string, name string, created time.Time, status store.Status) *store.Workshop {
 	t.Helper()
 	ctx := context.Background()
 	w := &store.Workshop{OwnerID: owner, Name: name, Seats: 3, CreatedAt: created, Status: status}

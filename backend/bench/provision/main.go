@@ -167,7 +167,7 @@ func once(ctx context.Context, st store.Store, rec *reconcile.Reconciler, ac *ag
 	if err := st.CreateWorkshop(ctx, w); err != nil {
 		return 0, "", err
 	}
-	setDesired := func(d string) error {
+	setDesired := func(d store.DesiredState) error {
 		_, err := st.UpdateWorkshop(ctx, w.ID, func(w *store.Workshop) error { w.DesiredState = d; return nil })
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/provision"
+	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
@@ -117,7 +118,8 @@ func (h *gcHosts) ListHosts(ctx context.Context) ([]provision.Host, error) {
 			continue // DeleteHost(id) takes every VM of the workshop
 		}
 		seen[id] = true
-		hosts = append(hosts, provision.Host{WorkshopID: id, Name: vm.Name, Zone: vm.Zone, Status: vm.Status, CreatedAt: vm.Created})
+		hosts = append(hosts, provision.Host{WorkshopID: id, Name: vm.Name, Zone: vm.Zone,
+			State: gcevm.HostState(vm.Status), Status: vm.Status, CreatedAt: vm.Created})
 	}
 	return hosts, nil
 }

@@ -103,7 +103,7 @@ func setup(t *testing.T, mode envMode) *fixture {
 }
 
 // workshop stores a workshop created at the given time with the given state.
-func (fx *fixture) workshop(t *testing.T, id, name, status, desired string, seats int, created time.Time, mod func(*store.Workshop)) {
+func (fx *fixture) workshop(t *testing.T, id, name string, status store.Status, desired store.DesiredState, seats int, created time.Time, mod func(*store.Workshop)) {
 	t.Helper()
 	ctx := context.Background()
 	w := &store.Workshop{ID: id, OwnerID: fx.owner, Name: name, Code: strings.ToUpper(id[:min(6, len(id))]) + "X",

@@ -13,8 +13,8 @@ import (
 )
 
 var workshopStatuses = []string{
-	store.StatusCreated, store.StatusProvisioning, store.StatusRunning, store.StatusStopping,
-	store.StatusStopped, store.StatusDeleted, store.StatusError,
+	string(store.StatusCreated), string(store.StatusProvisioning), string(store.StatusRunning), string(store.StatusStopping),
+	string(store.StatusStopped), string(store.StatusDeleted), string(store.StatusError),
 }
 
 // workshopRow is a workshop as `workshops list --json` prints it (no agent
@@ -63,7 +63,7 @@ LEARNERS is registered learners / seats. Deleted workshops are hidden unless
 	}
 	defer st.Close()
 
-	list, err := st.ListWorkshops(ctx, store.WorkshopFilter{IncludeDeleted: *all || *status == store.StatusDeleted})
+	list, err := st.ListWorkshops(ctx, store.WorkshopFilter{IncludeDeleted: *all || *status == string(store.StatusDeleted)})
 	if err != nil {
 		return err
 	}
@@ -71,7 +71,7 @@ LEARNERS is registered learners / seats. Deleted workshops are hidden unless
 	rows := []workshopRow{}
 	matched := 0
 	for _, w := range list {
-		if *status != "" && w.Status != *status {
+		if *status != "" && string(w.Status) != *status {
 			continue
 		}
 		matched++
@@ -83,8 +83,8 @@ LEARNERS is registered learners / seats. Deleted workshops are hidden unless
 			return fmt.Errorf("workshop %s: %w", w.ID, err)
 		}
 		rows = append(rows, workshopRow{
-			ID: w.ID, Name: w.Name, Status: w.Status, DesiredState: w.DesiredState, StatusReason: w.StatusReason,
-			Step: w.Step, Code: w.Code, Seats: w.Seats, SeatsUsed: used, Provisioner: w.Provisioner,
+			ID: w.ID, Name: w.Name, Status: string(w.Status), DesiredState: string(w.DesiredState), StatusReason: w.StatusReason,
+			Step: string(w.Step), Code: w.Code, Seats: w.Seats, SeatsUsed: used, Provisioner: w.Provisioner,
 			AgentURL: w.AgentURL, OwnerID: w.OwnerID, StartsAt: w.StartsAt, EndsAt: w.EndsAt,
 			CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, DeletedAt: w.DeletedAt,
 		})

@@ -24,14 +24,19 @@ type Request struct {
 
 // Host is a provisioned workshop host.
 type Host struct {
-	WorkshopID string    `json:"workshop_id"`
-	Name       string    `json:"name"`
-	Zone       string    `json:"zone,omitempty"`
-	IP         string    `json:"ip,omitempty"`
-	Status     string    `json:"status"` // provider status, e.g. RUNNING, TERMINATED
-	AgentURL   string    `json:"agent_url"`
-	CreatedAt  time.Time `json:"created_at,omitempty"`
-	Spot       bool      `json:"spot,omitempty"`
+	WorkshopID string `json:"workshop_id"`
+	Name       string `json:"name"`
+	Zone       string `json:"zone,omitempty"`
+	IP         string `json:"ip,omitempty"`
+	// State is the host's state in the control plane's words; each
+	// provisioner maps its provider's words to it.
+	State HostState `json:"state"`
+	// Status is the provider's own word (GCE's RUNNING, TERMINATED, ...),
+	// for people and logs; decisions use State.
+	Status    string    `json:"status"`
+	AgentURL  string    `json:"agent_url"`
+	CreatedAt time.Time `json:"created_at,omitempty"`
+	Spot      bool      `json:"spot,omitempty"`
 	// AgentToken, when set, is the token the host's agent requires, in
 	// place of Request.AgentToken (the local provisioner's shared agent).
 	AgentToken string `json:"-"`
@@ -41,6 +46,26 @@ type Host struct {
 	// agent (plain http).
 	AgentCert string `json:"-"`
 }
+
+// HostState is what a host is, whatever its provider calls it.
+type HostState string
+
+// Host states.
+const (
+	// HostRunning: up; its agent may answer.
+	HostRunning HostState = "running"
+	// HostStarting: being created, started or repaired; look again soon.
+	HostStarting HostState = "starting"
+	// HostStopping: on its way to HostStopped.
+	HostStopping HostState = "stopping"
+	// HostStopped: down but still there with its disk (GCE TERMINATED, a
+	// preempted Spot VM); starting it again recovers it with its data.
+	HostStopped HostState = "stopped"
+	// HostSuspended: suspended by someone; it is not resumed automatically.
+	HostSuspended HostState = "suspended"
+	// HostUnknown: a provider word the provisioner does not know.
+	HostUnknown HostState = "unknown"
+)
 
 // Provisioner creates and removes workshop hosts.
 type Provisioner interface {

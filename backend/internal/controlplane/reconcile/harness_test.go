@@ -136,7 +136,7 @@ func events(t testing.TB, st store.Store, id string) []string {
 	}
 	out := make([]string, len(evs))
 	for i, e := range evs {
-		out[i] = e.Level + " " + e.Step + ": " + e.Message
+		out[i] = e.Level + " " + string(e.Step) + ": " + e.Message
 	}
 	return out
 }
@@ -152,7 +152,7 @@ func pass(t testing.TB, r *reconcile.Reconciler) {
 	}
 }
 
-func wantStatus(t testing.TB, st store.Store, id, status string) *store.Workshop {
+func wantStatus(t testing.TB, st store.Store, id string, status store.Status) *store.Workshop {
 	t.Helper()
 	w := get(t, st, id)
 	if w.Status != status {

@@ -99,8 +99,9 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("workshop_vms = %+v", vm)
 			}
 			type step struct {
-				name, status string
-				took         time.Duration
+				name   reconcile.Step
+				status store.StepStatus
+				took   time.Duration
 			}
 			var steps []step
 			for _, s := range vm.Steps {

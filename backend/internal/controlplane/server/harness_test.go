@@ -199,7 +199,7 @@ func (p *fakeProvisioner) EnsureHost(ctx context.Context, req provision.Request)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.hosts[req.WorkshopID] = true
-	return &provision.Host{WorkshopID: req.WorkshopID, Name: "fake-" + req.WorkshopID, Status: "RUNNING", AgentURL: p.agentURL}, nil
+	return &provision.Host{WorkshopID: req.WorkshopID, Name: "fake-" + req.WorkshopID, State: provision.HostRunning, Status: "RUNNING", AgentURL: p.agentURL}, nil
 }
 func (p *fakeProvisioner) GetHost(ctx context.Context, id string) (*provision.Host, error) {
 	p.mu.Lock()
@@ -207,7 +207,7 @@ func (p *fakeProvisioner) GetHost(ctx context.Context, id string) (*provision.Ho
 	if !p.hosts[id] {
 		return nil, provision.ErrNotFound
 	}
-	return &provision.Host{WorkshopID: id, Status: "RUNNING", AgentURL: p.agentURL}, nil
+	return &provision.Host{WorkshopID: id, State: provision.HostRunning, Status: "RUNNING", AgentURL: p.agentURL}, nil
 }
 func (p *fakeProvisioner) DeleteHost(ctx context.Context, id string) error {
 	p.mu.Lock()

@@ -198,7 +198,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := joinResponse{
 		Status: "pending",
-		Workshop: joinWorkshop{ID: ws.ID, Name: ws.Name, Status: ws.Status, Step: ws.Step, LabGuide: ws.LabGuide,
+		Workshop: joinWorkshop{ID: ws.ID, Name: ws.Name, Status: string(ws.Status), Step: string(ws.Step), LabGuide: ws.LabGuide,
 			StartsAt: ws.StartsAt, EndsAt: ws.EndsAt},
 		Learner: map[string]string{"name": reg.Name, "email": reg.Email},
 		Seat:    seat.Seat,

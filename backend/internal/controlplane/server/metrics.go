@@ -53,14 +53,14 @@ func (c workshopCollector) Collect(ch chan<- prometheus.Metric) {
 		slog.Warn("metrics: list workshops", "err", err)
 		return
 	}
-	counts := map[string]int{}
-	for _, s := range []string{store.StatusCreated, store.StatusProvisioning, store.StatusRunning, store.StatusStopping, store.StatusStopped, store.StatusError} {
+	counts := map[store.Status]int{}
+	for _, s := range []store.Status{store.StatusCreated, store.StatusProvisioning, store.StatusRunning, store.StatusStopping, store.StatusStopped, store.StatusError} {
 		counts[s] = 0
 	}
 	for _, w := range ws {
 		counts[w.Status]++
 	}
 	for s, n := range counts {
-		ch <- prometheus.MustNewConstMetric(workshopsDesc, prometheus.GaugeValue, float64(n), s)
+		ch <- prometheus.MustNewConstMetric(workshopsDesc, prometheus.GaugeValue, float64(n), string(s))
 	}
 }

@@ -243,7 +243,7 @@ func (s *Server) handleGetWorkshop(w http.ResponseWriter, r *http.Request) {
 }
 
 // setDesired records a new desired state and wakes the reconciler.
-func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired string, msg string) {
+func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired store.DesiredState, msg string) {
 	id := workshopFrom(r.Context()).ID
 	now := s.now()
 	q, limited, err := s.ownerQuota(r.Context(), workshopFrom(r.Context()))
@@ -537,6 +537,6 @@ func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) {
 	apierror.JSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp, "endpoints": endpoints(ws.ID, seat)})
 }
 
-func (s *Server) event(r *http.Request, workshopID, level, step, msg string) {
+func (s *Server) event(r *http.Request, workshopID, level string, step store.StepName, msg string) {
 	_ = s.st.AddEvent(r.Context(), &store.Event{WorkshopID: workshopID, At: s.now(), Level: level, Step: step, Message: msg})
 }

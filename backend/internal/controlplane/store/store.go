@@ -24,24 +24,44 @@ const (
 	RoleAdmin      = "admin"
 )
 
-// Workshop statuses. Status is what the workshop is; DesiredState is what the
-// instructor asked for (running, stopped or deleted) and what the reconciler
-// drives Status towards.
+// Status is what a workshop is; DesiredState is what the instructor asked
+// for (running, stopped or deleted) and what the reconciler drives Status
+// towards.
+type Status string
+
+// Workshop statuses.
 const (
-	StatusCreated      = "created"
-	StatusProvisioning = "provisioning"
-	StatusRunning      = "running"
-	StatusStopping     = "stopping"
-	StatusStopped      = "stopped"
-	StatusDeleted      = "deleted"
-	StatusError        = "error"
+	StatusCreated      Status = "created"
+	StatusProvisioning Status = "provisioning"
+	StatusRunning      Status = "running"
+	StatusStopping     Status = "stopping"
+	StatusStopped      Status = "stopped"
+	StatusDeleted      Status = "deleted"
+	StatusError        Status = "error"
 )
+
+// DesiredState is what the instructor asked a workshop to be.
+type DesiredState string
 
 // Desired states.
 const (
-	DesiredStopped = "stopped"
-	DesiredRunning = "running"
-	DesiredDeleted = "deleted"
+	DesiredStopped DesiredState = "stopped"
+	DesiredRunning DesiredState = "running"
+	DesiredDeleted DesiredState = "deleted"
+)
+
+// StepName names a step of provisioning or teardown (the reconciler
+// defines them); StepStatus is where one step is.
+type StepName string
+
+// StepStatus is the state of one step.
+type StepStatus string
+
+// Step statuses.
+const (
+	StepRunning StepStatus = "running"
+	StepDone    StepStatus = "done"
+	StepFailed  StepStatus = "failed"
 )
 
 // User is an instructor or admin account.
@@ -64,18 +84,18 @@ type AuthSession struct {
 
 // Workshop is one class.
 type Workshop struct {
-	ID           string     `json:"id"`
-	OwnerID      string     `json:"owner_id"`
-	Name         string     `json:"name"`
-	Code         string     `json:"code"`
-	Seats        int        `json:"seats"`
-	Status       string     `json:"status"`
-	DesiredState string     `json:"desired_state"`
-	StatusReason string     `json:"status_reason,omitempty"`
-	Step         string     `json:"step,omitempty"`
-	StartsAt     *time.Time `json:"starts_at,omitempty"`
-	EndsAt       *time.Time `json:"ends_at,omitempty"`
-	LabGuide     string     `json:"lab_guide,omitempty"`
+	ID           string       `json:"id"`
+	OwnerID      string       `json:"owner_id"`
+	Name         string       `json:"name"`
+	Code         string       `json:"code"`
+	Seats        int          `json:"seats"`
+	Status       Status       `json:"status"`
+	DesiredState DesiredState `json:"desired_state"`
+	StatusReason string       `json:"status_reason,omitempty"`
+	Step         StepName     `json:"step,omitempty"`
+	StartsAt     *time.Time   `json:"starts_at,omitempty"`
+	EndsAt       *time.Time   `json:"ends_at,omitempty"`
+	LabGuide     string       `json:"lab_guide,omitempty"`
 	// DiskMB is the size of each seat's home, in MiB (0: the host's
 	// default). Writing past it fails inside the seat.
 	DiskMB int `json:"disk_mb"`
@@ -177,11 +197,29 @@ type WorkshopVM struct {
 
 // Step is one provisioning step with its timing.
 type Step struct {
-	Name       string     `json:"name"`
-	Status     string     `json:"status"` // running, done, failed
+	Name       StepName   `json:"name"`
+	Status     StepStatus `json:"status"`
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Error      string     `json:"error,omitempty"`
+}
+
+// Transition is what one step of the reconciler changes (Store.Transition).
+type Transition struct {
+	// Workshop changes the workshop as UpdateWorkshop's fn does; nil
+	// leaves it as it is.
+	Workshop func(*Workshop) error
+	// Host, when not nil, is written as the workshop's host record (as
+	// UpsertWorkshopVM: its ID and CreatedAt are filled back).
+	Host *WorkshopVM
+	// DeleteHost removes the workshop's host record (a missing one is not
+	// an error). It is applied before Host.
+	DeleteHost bool
+	// Events are added in order (as AddEvent: IDs filled back; the
+	// WorkshopID is the transition's). Workshop runs before they are
+	// written, so it may still complete them (a failure's message names
+	// the attempt count it reads).
+	Events []*Event
 }
 
 // Event is a line of a workshop's history, shown in the class view.
@@ -190,7 +228,7 @@ type Event struct {
 	WorkshopID string    `json:"workshop_id"`
 	At         time.Time `json:"at"`
 	Level      string    `json:"level"` // info, warn, error
-	Step       string    `json:"step,omitempty"`
+	Step       StepName  `json:"step,omitempty"`
 	Message    string    `json:"message"`
 }
 
@@ -279,6 +317,13 @@ type Store interface {
 	ListSeats(ctx context.Context, workshopID string) ([]Seat, error)
 	// TouchSeat records activity (and a status such as connected).
 	TouchSeat(ctx context.Context, workshopID string, seat int, status string, at time.Time) error
+
+	// Transition writes one step transition of the reconciler in one
+	// transaction: the workshop change (read locked, as UpdateWorkshop),
+	// the host record (written or deleted) and the events. Nothing is
+	// written when any part fails. It returns the workshop as written (as
+	// read, when t.Workshop is nil); a missing workshop is ErrNotFound.
+	Transition(ctx context.Context, workshopID string, t Transition) (*Workshop, error)
 
 	// Workshop hosts.
 	UpsertWorkshopVM(ctx context.Context, vm *WorkshopVM) error // keyed by WorkshopID

@@ -323,12 +323,12 @@ func (p *Provisioner) ready(ctx context.Context, in *computepb.Instance) (*provi
 	started := false
 	for {
 		h := p.host(in)
-		switch in.GetStatus() {
-		case "RUNNING":
+		switch h.State {
+		case provision.HostRunning:
 			if h.IP != "" {
 				return h, nil
 			}
-		case "TERMINATED", "STOPPED":
+		case provision.HostStopped:
 			if started {
 				return nil, fmt.Errorf("VM %s stopped again after start (%s)", in.GetName(), in.GetStatusMessage())
 			}
@@ -346,7 +346,7 @@ func (p *Provisioner) ready(ctx context.Context, in *computepb.Instance) (*provi
 			}
 			in = next
 			continue
-		case "SUSPENDED":
+		case provision.HostSuspended:
 			return nil, fmt.Errorf("VM %s is suspended; resume or delete it", in.GetName())
 		}
 		// PROVISIONING, STAGING, STOPPING, REPAIRING, RUNNING without an
@@ -364,6 +364,27 @@ func (p *Provisioner) ready(ctx context.Context, in *computepb.Instance) (*provi
 		}
 		in = next
 	}
+}
+
+// HostState maps a Compute Engine instance status to the control plane's
+// host state: the one place GCE's words are read. TERMINATED is a VM that
+// is stopped (by someone, or a preempted Spot VM) and keeps its disk; a
+// SUSPENDED one keeps its memory too, and is left to a person. STOPPING
+// and SUSPENDING are on their way and are looked at again.
+func HostState(status string) provision.HostState {
+	switch status {
+	case "RUNNING":
+		return provision.HostRunning
+	case "PROVISIONING", "STAGING", "REPAIRING":
+		return provision.HostStarting
+	case "STOPPING", "SUSPENDING":
+		return provision.HostStopping
+	case "TERMINATED", "STOPPED":
+		return provision.HostStopped
+	case "SUSPENDED":
+		return provision.HostSuspended
+	}
+	return provision.HostUnknown
 }
 
 func (p *Provisioner) get(ctx context.Context, name string) (*computepb.Instance, error) {
@@ -429,6 +450,7 @@ func (p *Provisioner) host(in *computepb.Instance) *provision.Host {
 		WorkshopID: vm.WorkshopID,
 		Name:       vm.Name,
 		Zone:       vm.Zone,
+		State:      HostState(vm.Status),
 		Status:     vm.Status,
 		CreatedAt:  vm.Created,
 		Spot:       vm.Spot,

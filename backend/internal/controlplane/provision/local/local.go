@@ -200,7 +200,8 @@ func (p *Provisioner) host(workshopID string) *provision.Host {
 	p.mu.Lock()
 	created := p.created[workshopID]
 	p.mu.Unlock()
-	return &provision.Host{WorkshopID: workshopID, Name: "local", IP: "127.0.0.1", Status: "RUNNING",
+	return &provision.Host{WorkshopID: workshopID, Name: "local", IP: "127.0.0.1",
+		State: provision.HostRunning, Status: "RUNNING",
 		AgentURL: p.url, AgentToken: p.token, CreatedAt: created}
 }
 
@@ -292,7 +293,7 @@ func (p *Provisioner) ListHosts(ctx context.Context) ([]provision.Host, error) {
 			seen[ws] = true
 			h := *p.host(ws)
 			if !running {
-				h.Status = "STOPPED"
+				h.State, h.Status = provision.HostStopped, "STOPPED"
 			}
 			out = append(out, h)
 		}

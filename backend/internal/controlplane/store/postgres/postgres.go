@@ -702,11 +702,16 @@ func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
 // UpsertWorkshopVM implements store.Store: one row per workshop; an existing
 // row keeps its ID and CreatedAt, which are copied back into vm.
 func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
+	return upsertVM(ctx, s.pool, vm)
+}
+
+// upsertVM is UpsertWorkshopVM on the pool or in a transaction.
+func upsertVM(ctx context.Context, q queryRower, vm *store.WorkshopVM) error {
 	steps, err := store.PrepareWorkshopVM(vm, now())
 	if err != nil {
 		return fmt.Errorf("upsert workshop vm: %w", err)
 	}
-	err = s.pool.QueryRow(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+	err = q.QueryRow(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
 		ON CONFLICT (workshop_id) DO UPDATE SET name = EXCLUDED.name, zone = EXCLUDED.zone, ip = EXCLUDED.ip,
 			status = EXCLUDED.status, agent_url = EXCLUDED.agent_url, steps = EXCLUDED.steps,
 			updated_at = EXCLUDED.updated_at
@@ -761,8 +766,13 @@ func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 // AddEvent implements store.Store; it fills e.ID, and e.At (now) and e.Level
 // ("info") when empty.
 func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
+	return addEvent(ctx, s.pool, e)
+}
+
+// addEvent is AddEvent on the pool or in a transaction.
+func addEvent(ctx context.Context, q queryRower, e *store.Event) error {
 	store.PrepareEvent(e, now())
-	err := s.pool.QueryRow(ctx, `INSERT INTO workshop_events (workshop_id, at, level, step, message)
+	err := q.QueryRow(ctx, `INSERT INTO workshop_events (workshop_id, at, level, step, message)
 		VALUES ($1, $2, $3, $4, $5) RETURNING id`, e.WorkshopID, e.At, e.Level, e.Step, e.Message).Scan(&e.ID)
 	return mapErr("add event", err)
 }

@@ -716,11 +716,16 @@ func scanVM(row scanner) (*store.WorkshopVM, error) {
 // UpsertWorkshopVM implements store.Store: one row per workshop; an existing
 // row keeps its ID and CreatedAt, which are copied back into vm.
 func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
+	return upsertVM(ctx, s.w, vm)
+}
+
+// upsertVM is UpsertWorkshopVM on the writer or in a transaction.
+func upsertVM(ctx context.Context, q querier, vm *store.WorkshopVM) error {
 	steps, err := store.PrepareWorkshopVM(vm, now())
 	if err != nil {
 		return fmt.Errorf("upsert workshop vm: %w", err)
 	}
-	err = s.w.QueryRowContext(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
+	err = q.QueryRowContext(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
 		ON CONFLICT (workshop_id) DO UPDATE SET name = excluded.name, zone = excluded.zone, ip = excluded.ip,
 			status = excluded.status, agent_url = excluded.agent_url, steps = excluded.steps,
 			updated_at = excluded.updated_at
@@ -774,8 +779,13 @@ func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 // AddEvent implements store.Store; it fills e.ID, and e.At (now) and e.Level
 // ("info") when empty.
 func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
+	return addEvent(ctx, s.w, e)
+}
+
+// addEvent is AddEvent on the writer or in a transaction.
+func addEvent(ctx context.Context, q querier, e *store.Event) error {
 	store.PrepareEvent(e, now())
-	err := s.w.QueryRowContext(ctx, `INSERT INTO workshop_events (workshop_id, at, level, step, message)
+	err := q.QueryRowContext(ctx, `INSERT INTO workshop_events (workshop_id, at, level, step, message)
 		VALUES (?, ?, ?, ?, ?) RETURNING id`, e.WorkshopID, enc(e.At), e.Level, e.Step, e.Message).Scan(&e.ID)
 	return mapErr("add event", err)
 }

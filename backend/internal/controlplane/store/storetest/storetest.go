@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"WorkshopVMs", testWorkshopVMs},
+		{"Transition", testTransition},
 		{"PurgeWorkshop", testPurgeWorkshop},
 		{"Archives", testArchives},
 		{"TimeRoundTrip", testTimeRoundTrip},
@@ -361,9 +362,10 @@ func testListWorkshopsFilters(t *testing.T, s store.Store) {
 
 	// name -> (owner, status, desired, deleted_at set)
 	type spec struct {
-		owner           string
-		status, desired string
-		deletedAt       bool
+		owner     string
+		status    store.Status
+		desired   store.DesiredState
+		deletedAt bool
 	}
 	specs := map[string]spec{
 		"new":          {a.ID, store.StatusCreated, store.DesiredStopped, false},
@@ -913,6 +915,100 @@ func testWorkshopVMs(t *testing.T, s store.Store) {
 	if err == nil {
 		t.Fatal("VM for a missing workshop was accepted")
 	}
+}
+
+// testTransition: a reconciler step's workshop change, host record and
+// events are written together, or not at all.
+func testTransition(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	u := mkUser(t, s, "owner@example.com")
+	w := mkWorkshop(t, s, u.ID, 2)
+
+	vm := &store.WorkshopVM{Name: "host-1", Status: "pending",
+		Steps: []store.Step{{Name: "create_host", Status: store.StepRunning, StartedAt: odd(0)}}}
+	got, err := s.Transition(ctx, w.ID, store.Transition{
+		Workshop: func(w *store.Workshop) error {
+			w.Status, w.Step = store.StatusProvisioning, "create_host"
+			return nil
+		},
+		Host: vm,
+		Events: []*store.Event{
+			{Level: "info", Step: "create_host", Message: "first"},
+			{Level: "warn", Message: "second"},
+		},
+	})
+	must(t, err)
+	if got.Status != store.StatusProvisioning || got.Step != "create_host" {
+		t.Fatalf("Transition returned %+v", got)
+	}
+	if vm.ID == "" || vm.WorkshopID != w.ID || vm.CreatedAt.IsZero() {
+		t.Fatalf("Transition did not fill the host record: %+v", vm)
+	}
+	rw, err := s.GetWorkshop(ctx, w.ID)
+	must(t, err)
+	equal(t, "workshop after transition", rw.Status, store.StatusProvisioning)
+	rvm, err := s.GetWorkshopVM(ctx, w.ID)
+	must(t, err)
+	equal(t, "host after transition", rvm, vm)
+	evs, err := s.ListEvents(ctx, w.ID, 0, 0)
+	must(t, err)
+	if len(evs) != 2 || evs[0].Message != "first" || evs[0].Step != "create_host" || evs[1].Level != "warn" || evs[0].WorkshopID != w.ID {
+		t.Fatalf("events after transition: %+v", evs)
+	}
+
+	// Only events: the workshop is returned as it is.
+	got, err = s.Transition(ctx, w.ID, store.Transition{Events: []*store.Event{{Message: "third"}}})
+	must(t, err)
+	equal(t, "workshop of an events-only transition", got.Status, store.StatusProvisioning)
+
+	// A refused workshop (seats must be > 0) undoes the host and events.
+	failing := store.Transition{
+		Workshop:   func(w *store.Workshop) error { w.Seats = 0; return nil },
+		DeleteHost: true,
+		Events:     []*store.Event{{Message: "never"}},
+	}
+	if _, err := s.Transition(ctx, w.ID, failing); err == nil {
+		t.Fatal("a transition to 0 seats was accepted")
+	}
+	// fn's error aborts everything and is returned as is.
+	sentinel := errors.New("no")
+	_, err = s.Transition(ctx, w.ID, store.Transition{
+		Workshop: func(*store.Workshop) error { return sentinel },
+		Host:     &store.WorkshopVM{Name: "other"},
+		Events:   []*store.Event{{Message: "never"}},
+	})
+	if err != sentinel {
+		t.Fatalf("Transition error = %v, want fn's error as is", err)
+	}
+	rvm, err = s.GetWorkshopVM(ctx, w.ID)
+	must(t, err)
+	equal(t, "host after failed transitions", rvm.Name, "host-1")
+	evs, err = s.ListEvents(ctx, w.ID, 0, 0)
+	must(t, err)
+	if len(evs) != 3 {
+		t.Fatalf("failed transitions left events: %+v", evs)
+	}
+
+	// Workshop runs before the events are written: it may complete them.
+	e := &store.Event{Level: "error"}
+	_, err = s.Transition(ctx, w.ID, store.Transition{
+		Workshop: func(w *store.Workshop) error { w.Attempts++; e.Message = fmt.Sprintf("attempt %d", w.Attempts); return nil },
+		Events:   []*store.Event{e},
+	})
+	must(t, err)
+	evs, err = s.ListEvents(ctx, w.ID, evs[2].ID, 0)
+	must(t, err)
+	if len(evs) != 1 || evs[0].Message != "attempt 1" || evs[0].ID != e.ID {
+		t.Fatalf("event completed by Workshop: %+v", evs)
+	}
+
+	// Deleting the host record, and a missing workshop.
+	_, err = s.Transition(ctx, w.ID, store.Transition{DeleteHost: true})
+	must(t, err)
+	_, err = s.GetWorkshopVM(ctx, w.ID)
+	wantErr(t, err, store.ErrNotFound)
+	_, err = s.Transition(ctx, "nope", store.Transition{Events: []*store.Event{{Message: "x"}}})
+	wantErr(t, err, store.ErrNotFound)
 }
 
 // ---- times ---------------------------------------------------------------------
