@@ -992,8 +992,12 @@ func testTransition(t *testing.T, s store.Store) {
 	// Workshop runs before the events are written: it may complete them.
 	e := &store.Event{Level: "error"}
 	_, err = s.Transition(ctx, w.ID, store.Transition{
-		Workshop: func(w *store.Workshop) error { w.Attempts++; e.Message = fmt.Sprintf("attempt %d", w.Attempts); return nil },
-		Events:   []*store.Event{e},
+		Workshop: func(w *store.Workshop) error {
+			w.Attempts++
+			e.Message = fmt.Sprintf("attempt %d", w.Attempts)
+			return nil
+		},
+		Events: []*store.Event{e},
 	})
 	must(t, err)
 	evs, err = s.ListEvents(ctx, w.ID, evs[2].ID, 0)
