@@ -70,6 +70,11 @@ func bwrapBurst(ctx context.Context, bwrap, shell string, n int) ([]time.Duratio
 	}
 	d := make([]time.Duration, n)
 	errs := make([]error, n)
+	cpu0, t0 := childrenCPU(), time.Now()
+	defer func() {
+		fmt.Printf("  CPU of the bubblewrap burst (%s wall): per shell %s (bwrap and its shell, measured once they exited)\n",
+			ms(time.Since(t0)), ms((childrenCPU()-cpu0)/time.Duration(n)))
+	}()
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {

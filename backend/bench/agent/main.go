@@ -123,10 +123,13 @@ func run(o options) error {
 			return fmt.Errorf("build workspace daemon: %w", err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var h slog.Handler = slog.NewTextHandler(io.Discard, nil)
 	if os.Getenv("BENCH_LOG") != "" {
-		log = slog.Default()
+		h = slog.Default().Handler()
 	}
+	// The collector sees the agent's and runtime's per-step debug records.
+	stepLog = newSteps(h)
+	log := slog.New(stepLog)
 
 	// The runtime: sandbox when it works here, else process.
 	name := o.runtime
@@ -349,6 +352,9 @@ func ptyCeiling(ctx context.Context, dir string) (float64, error) {
 	return best, nil
 }
 
+// stepLog collects the agent's and runtime's step timings (breakdown.go).
+var stepLog *steps
+
 // benchAgent is an agent served in-process on a loopback port.
 type benchAgent struct {
 	client *agentclient.Client
@@ -386,12 +392,25 @@ func readyPhase(ctx context.Context, ropts agent.RuntimeOptions, name string, n,
 		}
 	}
 	stopProfile := profileBurst(warm > 0 && ropts.DiskMB >= 0)
+	stepLog.start()
+	cpu0 := readCPU()
 	ready, creates, terms, err := seatReady(ctx, ag.client, ag.base, n)
+	cpu1 := readCPU()
+	got := stepLog.stop()
 	stopProfile()
 	if err != nil {
 		ag.stop()
 		return nil, err
 	}
+	what := "cold"
+	if warm > 0 {
+		what = "warm"
+	}
+	if ropts.DiskMB < 0 {
+		what += " (no disk limit)"
+	}
+	printSteps(what, got)
+	printCPU(what, n, cpu0, cpu1)
 	return &phase{agent: ag, ready: ready, creates: creates, terms: terms}, nil
 }
 

@@ -222,6 +222,7 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	seat, err := a.rt.Create(cctx, spec)
+	created := time.Now()
 	if err != nil {
 		a.metrics.failures.Inc()
 		if errors.Is(err, seatruntime.ErrCapacity) {
@@ -235,6 +236,7 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 		_ = a.rt.Destroy(cctx, seat)
 		return nil, false, err
 	}
+	saved := time.Now()
 	a.mu.Lock()
 	a.setSeatLocked(e, seat)
 	e.restartedAt = time.Time{}
@@ -242,10 +244,13 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 	pending = false
 	host := e.host
 	a.mu.Unlock()
-	a.startFirstShell(cctx, k, host)
+	if !seat.ShellReady {
+		a.startFirstShell(cctx, k, host)
+	}
 	a.metrics.startSeconds.Observe(time.Since(start).Seconds())
 	a.invalidateHealth()
-	a.log.Info("seat created", "seat", k.String(), "runtime", seat.Runtime, "pid", seat.PID, "took", time.Since(start).Round(time.Millisecond))
+	a.log.Info("seat created", "seat", k.String(), "runtime", seat.Runtime, "pid", seat.PID, "took", time.Since(start).Round(time.Millisecond),
+		"runtime_create", created.Sub(start), "state_file", saved.Sub(created), "first_shell", time.Since(saved))
 	return seat, true, nil
 }
 
@@ -255,12 +260,17 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 // session id its newest session). Failure only costs that speed-up: the
 // daemon starts a shell on the first connection as before.
 func (a *Agent) startFirstShell(ctx context.Context, k seatKey, host string) {
+	tq := time.Now()
 	select {
 	case a.shellStarts <- struct{}{}:
 	case <-ctx.Done():
 		return
 	}
 	defer func() { <-a.shellStarts }()
+	t0 := time.Now()
+	defer func() {
+		a.log.Debug("first shell", "seat", k.String(), "queued", t0.Sub(tq), "took", time.Since(t0))
+	}()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+host+"/sessions", strings.NewReader(`{"wait_output_ms":3000}`))

@@ -56,6 +56,10 @@ type Seat struct {
 	Address string `json:"address"`
 	// Extra is runtime-specific state needed to reattach or destroy.
 	Extra json.RawMessage `json:"extra,omitempty"`
+	// ShellReady, set by Create, says that the seat's first terminal
+	// session is already running (a warm seat's pre-started shell): the
+	// agent does not start one. Not persisted.
+	ShellReady bool `json:"-"`
 }
 
 // Runtime creates and destroys seats.

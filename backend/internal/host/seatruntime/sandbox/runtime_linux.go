@@ -470,6 +470,7 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *seatrunt
 	// Starting a seat is CPU-bound; past a few at once they only slow each
 	// other down. Waiting in line (FIFO) makes a burst of 30 finish in
 	// order instead of all at the end.
+	tq := time.Now()
 	select {
 	case r.starts <- struct{}{}:
 	case <-ctx.Done():
@@ -482,7 +483,7 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *seatrunt
 	release := func() { releaseOnce.Do(func() { <-r.starts }) }
 	defer release()
 	t0 := time.Now()
-	var timings []any
+	timings := []any{"queued", t0.Sub(tq).Round(10 * time.Microsecond)}
 	mark := func(step string) {
 		timings = append(timings, step, time.Since(t0).Round(10*time.Microsecond))
 	}
@@ -557,11 +558,11 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *seatrunt
 		Daemon:    r.cfg.DaemonPath,
 		Args:      r.daemonArgs(),
 		Env:       r.daemonEnv(),
-		Hostname:  hostname(w.seat, warm),
+		Hostname:  hostname(w.seat),
 		TmpSizeMB: r.cfg.TmpSizeMB,
 		Masks:     r.masks,
 		Rootless:  r.rootless,
-		Etc:       r.etcFiles(hostname(w.seat, warm)),
+		Etc:       r.etcFiles(hostname(w.seat)),
 		Warm:      warm,
 	}
 	var hostAddr, seatAddr netip.Prefix
@@ -844,11 +845,9 @@ func (r *Runtime) daemonEnv() []string {
 	return append(env, r.cfg.DaemonEnv...)
 }
 
-// hostname is a seat's host name; warm seats get theirs when claimed.
-func hostname(seat int, warm bool) string {
-	if warm {
-		return "seat"
-	}
+// hostname is a seat's host name. A warm seat is made with the name of
+// the seat number it is meant for, and renamed if claimed under another.
+func hostname(seat int) string {
 	return "seat-" + strconv.Itoa(seat)
 }
 

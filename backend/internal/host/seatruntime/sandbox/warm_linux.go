@@ -8,6 +8,18 @@ package sandbox
 // a warm seat costs a rename, a few cgroup writes and one message to its
 // init, which sets the hostname and the /etc files that name the seat.
 //
+// A warm seat also has its first shell running: the learner's login shell
+// (a terminal session of its daemon) started when the seat was made, so
+// that a claim hands over a prompt instead of starting a shell (the largest
+// part of a claim's work: the learner wrapper's and bash's start-up). A
+// shell reads the hostname once, at its start (bash's \h, $HOSTNAME), so
+// each warm seat is made for a seat number, seat-1 .. seat-N, the numbers
+// a workshop's seats are given (the lowest free one first), and a claim
+// takes the warm seat of its own number when there is one. A seat claimed
+// under another number gets its name from its init and its pre-started
+// shell is ended: the agent starts the first shell then, as for a seat
+// started from scratch.
+//
 // A warm seat lives in <BaseDir>/.warm-<id> (a workshop id cannot start
 // with a dot) with a record, warm.json, beside its home; its cgroup keeps
 // the .warm-<id> name for life (cgroup v2 cannot rename). Warm seats are
@@ -21,6 +33,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,6 +64,9 @@ type warmSeat struct {
 	cfgW   *os.File      // to the init: the claim
 	stR    *os.File      // from the init: its answer
 	status *bufio.Reader // stR, buffered
+	number int           // the seat number it is named for (seat-N)
+	shell  string        // its pre-started shell's terminal session ("": none)
+	limits limits        // its cgroup limits
 }
 
 func (ws *warmSeat) closePipes() {
@@ -56,18 +75,80 @@ func (ws *warmSeat) closePipes() {
 }
 
 type warmPool struct {
-	size     int
-	delay    time.Duration
-	ready    chan *warmSeat // the refiller and a claim putting one back send, never blocking
-	kick     chan struct{}
-	starting atomic.Int32
-	last     atomic.Int64 // UnixNano of the last Create
-	stop     chan struct{}
-	done     chan struct{}
-	once     sync.Once
+	size  int
+	delay time.Duration
+	mu    sync.Mutex
+	ready []*warmSeat   // ready to be claimed, at most size
+	added chan struct{} // a seat was added to ready (never blocks; capacity 1)
+	kick  chan struct{}
+	// starting counts warm seats being started; startingNumber is the
+	// number of the one the refiller is starting (0: none).
+	starting       atomic.Int32
+	startingNumber atomic.Int32
+	last           atomic.Int64 // UnixNano of the last Create
+	stop           chan struct{}
+	done           chan struct{}
+	once           sync.Once
 }
 
 func (p *warmPool) demand() { p.last.Store(time.Now().UnixNano()) }
+
+// put adds a ready seat; false when the pool is full.
+func (p *warmPool) put(ws *warmSeat) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.ready) >= p.size {
+		return false
+	}
+	p.ready = append(p.ready, ws)
+	select {
+	case p.added <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take removes and returns a ready seat, the one named for seat number
+// when there is one; nil when none is ready.
+func (p *warmPool) take(number int) *warmSeat {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.ready) == 0 {
+		return nil
+	}
+	i := len(p.ready) - 1
+	for j, ws := range p.ready {
+		if ws.number == number {
+			i = j
+			break
+		}
+	}
+	ws := p.ready[i]
+	p.ready = append(p.ready[:i], p.ready[i+1:]...)
+	return ws
+}
+
+func (p *warmPool) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.ready)
+}
+
+// nextNumber is the seat number the next warm seat is made for: the lowest
+// one that no ready seat and no seat being started has.
+func (p *warmPool) nextNumber() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	used := map[int]bool{int(p.startingNumber.Load()): true}
+	for _, ws := range p.ready {
+		used[ws.number] = true
+	}
+	n := 1
+	for used[n] {
+		n++
+	}
+	return n
+}
 
 func (p *warmPool) poke() {
 	select {
@@ -90,7 +171,7 @@ func (r *Runtime) startPool() {
 	p := &warmPool{
 		size:  r.cfg.WarmSeats,
 		delay: max(delay, 0),
-		ready: make(chan *warmSeat, r.cfg.WarmSeats),
+		added: make(chan struct{}, 1),
 		kick:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -105,7 +186,7 @@ func (r *Runtime) WarmReady() int {
 	if r.pool == nil {
 		return 0
 	}
-	return len(r.pool.ready)
+	return r.pool.count()
 }
 
 // Close stops the heartbeat, stops filling the pool and destroys the warm
@@ -120,12 +201,11 @@ func (r *Runtime) Close() error {
 	p.once.Do(func() { close(p.stop) })
 	<-p.done
 	for {
-		select {
-		case ws := <-p.ready:
-			r.destroyWarm(ws)
-		default:
+		ws := p.take(0)
+		if ws == nil {
 			return nil
 		}
+		r.destroyWarm(ws)
 	}
 }
 
@@ -148,7 +228,7 @@ func (r *Runtime) refill() {
 			return
 		case <-p.kick:
 		}
-		for len(p.ready) < p.size {
+		for p.count() < p.size {
 			wait := p.delay - time.Since(time.Unix(0, p.last.Load()))
 			if wait = max(wait, backoff); wait > 0 {
 				t := time.NewTimer(wait)
@@ -162,7 +242,10 @@ func (r *Runtime) refill() {
 				continue
 			}
 			p.starting.Add(1)
-			ws, err := r.startWarm(ctx)
+			n := p.nextNumber()
+			p.startingNumber.Store(int32(n))
+			ws, err := r.startWarm(ctx, n)
+			p.startingNumber.Store(0)
 			p.starting.Add(-1)
 			if errors.Is(err, seatruntime.ErrCapacity) {
 				break // every slot is in use; a Destroy pokes us
@@ -175,31 +258,88 @@ func (r *Runtime) refill() {
 				backoff = 5 * time.Second
 				continue
 			}
-			select {
-			case p.ready <- ws:
-			default: // a claim put one back meanwhile: the pool is full
+			if !p.put(ws) { // a claim put one back meanwhile: the pool is full
 				r.destroyWarm(ws)
 			}
 		}
 	}
 }
 
-func (r *Runtime) startWarm(ctx context.Context) (*warmSeat, error) {
+// startWarm starts a warm seat named for seat number n, with its first
+// shell.
+func (r *Runtime) startWarm(ctx context.Context, n int) (*warmSeat, error) {
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	w := seatWant{key: warmPrefix + hex.EncodeToString(b[:]), vcpus: r.cfg.VCPUs, mem: r.cfg.MemoryMB, pids: r.cfg.PidsMax, disk: r.diskFor(0, 0)}
+	w := seatWant{key: warmPrefix + hex.EncodeToString(b[:]), seat: n, vcpus: r.cfg.VCPUs, mem: r.cfg.MemoryMB, pids: r.cfg.PidsMax, disk: r.diskFor(0, 0)}
 	s, ws, err := r.start(ctx, w, true)
 	if err != nil {
 		return nil, err
 	}
+	ws.number, ws.limits = n, w.limits()
 	rec, _ := json.Marshal(s)
 	if err := os.WriteFile(filepath.Join(s.Dir, warmRecord), rec, 0o600); err != nil {
 		r.destroyWarm(ws)
 		return nil, fmt.Errorf("sandbox: warm seat record: %w", err)
 	}
+	ws.shell = r.startShell(ctx, s)
 	return ws, nil
+}
+
+// startShell starts the seat's first terminal session and waits (bounded)
+// for its prompt; it returns the session's id, or "" when the daemon could
+// not (one without terminal sessions, as in tests, answers 404): the
+// claim then leaves the first shell to the agent.
+func (r *Runtime) startShell(ctx context.Context, s *seatruntime.Seat) string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://workspace/sessions", strings.NewReader(`{"wait_output_ms":3000}`))
+	if err != nil {
+		return ""
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := seatruntime.UnixClient(s.Address).Do(req)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("warm seat: start its first shell", "err", err)
+		}
+		return ""
+	}
+	defer resp.Body.Close()
+	var info struct {
+		ID string `json:"id"`
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&info)
+	if resp.StatusCode != http.StatusCreated || err != nil || info.ID == "" {
+		lvl := slog.LevelWarn
+		if resp.StatusCode == http.StatusNotFound {
+			lvl = slog.LevelDebug
+		}
+		r.log.Log(ctx, lvl, "warm seat: start its first shell", "status", resp.Status, "err", err)
+		return ""
+	}
+	return info.ID
+}
+
+// endShell ends a warm seat's pre-started shell (claimed under another
+// seat number, its prompt would show the wrong name).
+func (r *Runtime) endShell(s *seatruntime.Seat, id string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, "http://workspace/sessions/"+url.PathEscape(id), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := seatruntime.UnixClient(s.Address).Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotFound {
+		return fmt.Errorf("end its pre-started shell: %s", resp.Status)
+	}
+	return nil
 }
 
 // claimWarm gives a warm seat to w. With wait, and none ready, it waits for
@@ -208,14 +348,12 @@ func (r *Runtime) startWarm(ctx context.Context) (*warmSeat, error) {
 func (r *Runtime) claimWarm(ctx context.Context, w seatWant, wait bool) (*seatruntime.Seat, bool) {
 	p := r.pool
 	for {
-		var ws *warmSeat
-		select {
-		case ws = <-p.ready:
-		default:
+		ws := p.take(w.seat)
+		if ws == nil {
 			if !wait || p.starting.Load() == 0 {
 				return nil, false
 			}
-			if ws = r.awaitWarm(ctx); ws == nil {
+			if ws = r.awaitWarm(ctx, w.seat); ws == nil {
 				return nil, false
 			}
 		}
@@ -225,9 +363,7 @@ func (r *Runtime) claimWarm(ctx context.Context, w seatWant, wait bool) (*seatru
 			return s, true
 		}
 		if errors.Is(err, errKeep) {
-			select {
-			case p.ready <- ws:
-			default:
+			if !p.put(ws) {
 				r.destroyWarm(ws)
 			}
 			return nil, false
@@ -239,19 +375,21 @@ func (r *Runtime) claimWarm(ctx context.Context, w seatWant, wait bool) (*seatru
 
 // awaitWarm waits for a warm seat while one is being started; nil once
 // none is (a start that fails, e.g. for want of a slot, sends nothing).
-func (r *Runtime) awaitWarm(ctx context.Context) *warmSeat {
+func (r *Runtime) awaitWarm(ctx context.Context, number int) *warmSeat {
 	p := r.pool
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.Now().Add(r.cfg.ReadyTimeout)
 	for {
-		select {
-		case ws := <-p.ready:
+		if ws := p.take(number); ws != nil {
 			return ws
+		}
+		select {
+		case <-p.added:
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
-			if p.starting.Load() == 0 && len(p.ready) == 0 || time.Now().After(deadline) {
+			if p.starting.Load() == 0 && p.count() == 0 || time.Now().After(deadline) {
 				return nil
 			}
 		}
@@ -262,6 +400,10 @@ func (r *Runtime) awaitWarm(ctx context.Context) *warmSeat {
 // slot's owner and (inside, through its init) its hostname.
 func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 	t0 := time.Now()
+	var timings []any
+	mark := func(step string) {
+		timings = append(timings, step, time.Since(t0).Round(10*time.Microsecond))
+	}
 	dir := filepath.Join(r.cfg.BaseDir, w.key)
 	if len(filepath.Join(dir, "sock", sockName)) > 107 {
 		return nil, errKeep // Create reports it
@@ -275,11 +417,14 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 	if !running(ws.seat.PID, ws.ex.StartTime) {
 		return nil, errors.New("its init is gone")
 	}
-	if ws.ex.Cgroup != nil && r.cgroups != nil {
+	mark("checked")
+	if ws.ex.Cgroup != nil && r.cgroups != nil && w.limits() != ws.limits {
 		if err := r.cgroups.setLimits(ws.ex.Cgroup, w.limits()); err != nil {
 			return nil, err
 		}
+		ws.limits = w.limits()
 	}
+	mark("limits")
 	if err := os.Rename(ws.seat.Dir, dir); err != nil {
 		if errors.Is(err, os.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
 			return nil, errKeep
@@ -291,35 +436,57 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 		return nil, fmt.Errorf("slot: %w", err)
 	}
 	ws.ex.Key = w.key
+	mark("renamed")
 
-	host := hostname(w.seat, false)
+	if ws.number == w.seat {
+		// Named for this seat already (hostname, /etc/hosts, /etc/hostname):
+		// closing the pipes tells the init there is nothing to change.
+		ws.closePipes()
+	} else if err := r.rename(ws, w.seat); err != nil {
+		return nil, err
+	}
+	mark("named")
+	_ = os.Remove(filepath.Join(dir, warmRecord))
+	raw, _ := json.Marshal(ws.ex)
+	s := *ws.seat
+	s.WorkshopID, s.Seat = w.workshop, w.seat
+	s.VCPUs, s.MemoryMB = w.vcpus, w.mem
+	s.Address = filepath.Join(dir, "sock", sockName)
+	s.ShellReady = ws.shell != "" && ws.number == w.seat
+	if ws.shell != "" && !s.ShellReady {
+		// Its prompt names another seat: the agent starts the first shell.
+		if err := r.endShell(&s, ws.shell); err != nil {
+			r.log.Warn("warm seat claimed under another number", "seat", w.key, "err", err)
+		}
+		mark("shell-ended")
+	}
+	s.CreatedAt = time.Now().UTC()
+	s.Extra = raw
+	r.log.Debug("warm seat claimed", append([]any{"seat", w.key, "pid", s.PID, "took", time.Since(t0).Round(10 * time.Microsecond)}, timings...)...)
+	return &s, nil
+}
+
+// rename has a warm seat's init give it the name of seat number n: the
+// hostname and the /etc files that carry it. Its pipes are closed after.
+func (r *Runtime) rename(ws *warmSeat, n int) error {
+	defer ws.closePipes()
+	host := hostname(n)
 	etc := r.etcFiles(host)
 	msg := initClaim{Hostname: host, Etc: map[string]string{"/etc/hosts": etc["/etc/hosts"], "/etc/hostname": etc["/etc/hostname"]}}
 	deadline := time.Now().Add(5 * time.Second)
 	_ = ws.cfgW.SetWriteDeadline(deadline)
 	_ = ws.stR.SetReadDeadline(deadline)
 	if err := json.NewEncoder(ws.cfgW).Encode(&msg); err != nil {
-		return nil, fmt.Errorf("send claim: %w", err)
+		return fmt.Errorf("send claim: %w", err)
 	}
 	line, err := ws.status.ReadString('\n')
-	ws.closePipes()
 	if st := strings.TrimSpace(line); st != "ok" {
 		if st == "" {
 			st = fmt.Sprint("no answer: ", err)
 		}
-		return nil, fmt.Errorf("seat init: %s", st)
+		return fmt.Errorf("seat init: %s", st)
 	}
-	_ = os.Remove(filepath.Join(dir, warmRecord))
-
-	raw, _ := json.Marshal(ws.ex)
-	s := *ws.seat
-	s.WorkshopID, s.Seat = w.workshop, w.seat
-	s.VCPUs, s.MemoryMB = w.vcpus, w.mem
-	s.Address = filepath.Join(dir, "sock", sockName)
-	s.CreatedAt = time.Now().UTC()
-	s.Extra = raw
-	r.log.Debug("warm seat claimed", "seat", w.key, "pid", s.PID, "took", time.Since(t0).Round(10*time.Microsecond))
-	return &s, nil
+	return nil
 }
 
 // destroyWarm kills a warm seat (claimed half-way or not) and frees all it

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
 // waitWarm polls until r has n warm seats ready.
@@ -230,8 +231,8 @@ func TestLeftoverWarmSeatsAreRemoved(t *testing.T) {
 	close(r1.pool.stop)
 	<-r1.pool.done
 	old := warmPIDs(t, cfg.BaseDir)
-	for len(r1.pool.ready) > 0 {
-		(<-r1.pool.ready).closePipes()
+	for ws := r1.pool.take(0); ws != nil; ws = r1.pool.take(0) {
+		ws.closePipes()
 	}
 	half := warmPrefix + "0123456789ab"
 	if err := os.Mkdir(filepath.Join(cfg.BaseDir, half), 0o711); err != nil {
@@ -310,5 +311,84 @@ func TestCreateWaitsForAStartingWarmSeat(t *testing.T) {
 	}
 	if got := seatSh(t, s, "hostname"); got != "seat-1" {
 		t.Errorf("hostname %q", got)
+	}
+}
+
+// liveSessions lists the ids of the seat daemon's terminal sessions whose
+// shell is still running.
+func liveSessions(t *testing.T, s *seatruntime.Seat) []string {
+	t.Helper()
+	resp, err := seatClient(s).Get("http://workspace/sessions")
+	if err != nil {
+		t.Fatalf("GET /sessions: %v", err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Sessions []terminal.Info `json:"sessions"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatalf("GET /sessions: %v", err)
+	}
+	var ids []string
+	for _, in := range list.Sessions {
+		if !in.Exited {
+			ids = append(ids, in.ID)
+		}
+	}
+	return ids
+}
+
+// TestWarmSeatHandsOverItsShell: a warm seat has its learner's first shell
+// running. Claimed as the seat number it was named for, that shell is
+// handed over (ShellReady: the agent starts none) and it knows the seat's
+// name. Claimed as another number, the pre-started shell, which would
+// name the wrong seat, is ended and the seat says it has no shell yet.
+func TestWarmSeatHandsOverItsShell(t *testing.T) {
+	cfg := realDaemonConfig(t)
+	cfg.WarmSeats, cfg.WarmRefillDelay = 2, -1
+	r := newWarmRuntime(t, cfg)
+	waitWarm(t, r, 2)
+	pids := warmPIDs(t, cfg.BaseDir)
+
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-shell", Seat: 2})
+	if _, ok := pids[s.PID]; !ok {
+		t.Fatalf("seat 2 was not a warm seat (pid %d, warm %v)", s.PID, pids)
+	}
+	if !s.ShellReady {
+		t.Fatal("a warm seat claimed as its own number: ShellReady false")
+	}
+	live := liveSessions(t, s)
+	if len(live) != 1 {
+		t.Fatalf("live sessions %q, want the pre-started one", live)
+	}
+	term, err := dialSession(t, s, "") // what the learner's first connection gets
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term.Close()
+	if term.Hello.Session != live[0] {
+		t.Errorf("attached to %s, the pre-started shell is %s", term.Hello.Session, live[0])
+	}
+	if out := seatExecReal(t, term, `echo "N=$HOSTNAME/$(hostname)/$(id -u)/$PWD"`); !strings.Contains(out, "N=seat-2/seat-2/1000//home/learner") {
+		t.Errorf("the handed-over shell: %q", out)
+	}
+
+	// Seat 9: no warm seat has that name.
+	waitWarm(t, r, 2)
+	other := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-shell", Seat: 9})
+	if other.ShellReady {
+		t.Error("a warm seat claimed as another number handed over a shell named for that number")
+	}
+	if live := liveSessions(t, other); len(live) != 0 {
+		t.Errorf("live sessions %q after a claim under another number, want none", live)
+	}
+	fresh := newSession(t, other)
+	term9, err := dialSession(t, other, fresh.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer term9.Close()
+	if out := seatExecReal(t, term9, `echo "N=$HOSTNAME/$(hostname)"`); !strings.Contains(out, "N=seat-9/seat-9") {
+		t.Errorf("a new shell in seat 9: %q", out)
 	}
 }
