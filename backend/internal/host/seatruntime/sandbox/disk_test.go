@@ -308,3 +308,39 @@ func TestCopyImageKeepsHoles(t *testing.T) {
 		t.Errorf("the copy of a sparse %d-byte file takes %d bytes", size, n)
 	}
 }
+
+// TestDiskDeleteGivesSpaceBack: what a learner deletes in their home is
+// given back to the host's disk while the seat runs (the home is mounted
+// with discard: the loop device punches holes in the image), not only when
+// the seat is destroyed.
+func TestDiskDeleteGivesSpaceBack(t *testing.T) {
+	needRoot(t)
+	r := newRuntime(t, diskConfig(t, 128))
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-trim", Seat: 1})
+	img := filepath.Join(s.Dir, homeImage)
+	if m := seatSh(t, s, "grep ' /home/learner ' /proc/self/mounts"); !strings.Contains(m, "discard") {
+		t.Errorf("home mount without discard: %q", m)
+	}
+	before := allocatedBytes(t, img)
+	if res := fillHome(t, s, "big", 64); res.Code != 0 {
+		t.Fatalf("write 64 MiB: %q", res.Stderr)
+	}
+	seatSh(t, s, "sync")
+	full := allocatedBytes(t, img)
+	if full < before+60<<20 {
+		t.Fatalf("image holds %d bytes after writing 64 MiB (was %d)", full, before)
+	}
+	seatSh(t, s, "rm big && sync")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		n := allocatedBytes(t, img)
+		if n < before+8<<20 {
+			t.Logf("image: %d bytes fresh, %d with 64 MiB written, %d after the delete", before, full, n)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("image still holds %d bytes 15 s after the 64 MiB file was deleted (fresh: %d)", n, before)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the host file's size: no event to wait on
+	}
+}
