@@ -355,6 +355,7 @@ type Store interface {
 	ReleaseLease(ctx context.Context, name, holder string) error
 
 	Accounts
+	Labs
 }
 
 // ---- accounts: quotas, invites, co-instructors ------------------------------

@@ -59,6 +59,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"QuotaRace", QuotaRace},
 		{"Invites", testInvites},
 		{"Members", testMembers},
+		{"Labs", testLabs},
+		{"Progress", testProgress},
+		{"Hands", testHands},
+		{"Broadcasts", testBroadcasts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

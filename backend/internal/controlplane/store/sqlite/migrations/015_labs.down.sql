@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS broadcasts;
+DROP TABLE IF EXISTS hands;
+DROP TABLE IF EXISTS lab_progress;
+DROP TABLE IF EXISTS workshop_labs;
+DROP TABLE IF EXISTS labs;
