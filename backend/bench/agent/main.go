@@ -260,7 +260,7 @@ func run(o options) error {
 	for _, t := range terms {
 		t.Close()
 	}
-	if direct, err := directThroughput(ctx, client); err == nil {
+	if direct, err := directThroughput(ctx, state); err == nil {
 		fmt.Printf("throughput, ours straight to the daemon (no agent, for reference): %.0f MB/s\n", direct)
 	} else {
 		fmt.Printf("throughput straight to the daemon: not measured: %v\n", err)
@@ -510,7 +510,7 @@ func startAgent(ropts agent.RuntimeOptions, name string, seats, warm int, state 
 				fmt.Fprintln(os.Stderr, "bench: list seats:", err)
 			}
 			for _, s := range list {
-				if err := ba.client.DeleteSeat(dctx, s.WorkshopID, s.Seat.Seat); err != nil {
+				if err := ba.client.DeleteSeat(dctx, s.WorkshopID, s.Seat); err != nil {
 					fmt.Fprintln(os.Stderr, "bench: delete seat:", err)
 				}
 			}
@@ -783,10 +783,19 @@ func pct(d []time.Duration, p int) time.Duration {
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
 
 // directThroughput measures cat through a terminal opened on the seat's
-// daemon socket itself, bypassing the agent, to show the proxy's cost.
-func directThroughput(ctx context.Context, c *agentclient.Client) (float64, error) {
-	s, err := c.GetSeat(ctx, benchWS, 1)
+// daemon socket itself, bypassing the agent, to show the proxy's cost. The
+// daemon's address is host-internal (the agent's API does not report it):
+// it is read from the agent's seat file in its state directory.
+func directThroughput(ctx context.Context, state string) (float64, error) {
+	raw, err := os.ReadFile(filepath.Join(state, "seats", benchWS+".1.json"))
 	if err != nil {
+		return 0, err
+	}
+	var s struct {
+		Network string `json:"network"`
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
 		return 0, err
 	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {

@@ -105,8 +105,8 @@ func run(ctx context.Context, seats, runs int, rtName string, conc int, seatNet 
 			return
 		}
 		for _, s := range left {
-			if derr := ac.DeleteSeat(cctx, s.WorkshopID, s.Seat.Seat); derr != nil {
-				err = errors.Join(err, fmt.Errorf("cleanup seat %s/%d: %w", s.WorkshopID, s.Seat.Seat, derr))
+			if derr := ac.DeleteSeat(cctx, s.WorkshopID, s.Seat); derr != nil {
+				err = errors.Join(err, fmt.Errorf("cleanup seat %s/%d: %w", s.WorkshopID, s.Seat, derr))
 			}
 		}
 	}()

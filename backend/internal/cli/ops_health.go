@@ -204,7 +204,7 @@ which needs the agent token).`, stderr)
 				}
 				st := newTable(stdout, "  WORKSHOP", "SEAT", "STATUS", "RUNTIME", "CREATED")
 				for _, s := range c.SeatList {
-					st.row("  "+s.WorkshopID, strconv.Itoa(s.Seat.Seat), s.Status, s.Runtime, stamp(s.CreatedAt))
+					st.row("  "+s.WorkshopID, strconv.Itoa(s.Seat), s.Status, s.Runtime, stamp(s.CreatedAt))
 				}
 				if err := st.flush(); err != nil {
 					return err

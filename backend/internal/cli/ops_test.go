@@ -656,7 +656,7 @@ func startAgent(t *testing.T, daemon, tok string) (string, *agentclient.Client) 
 	t.Cleanup(func() {
 		seats, _ := ac.ListSeats(context.Background())
 		for _, s := range seats {
-			_ = ac.DeleteSeat(context.Background(), s.WorkshopID, s.Seat.Seat)
+			_ = ac.DeleteSeat(context.Background(), s.WorkshopID, s.Seat)
 		}
 		srv.Close()
 	})
@@ -671,7 +671,7 @@ func seatKeys(t *testing.T, ac *agentclient.Client) []string {
 	}
 	var out []string
 	for _, s := range seats {
-		out = append(out, s.WorkshopID+"/"+strconv.Itoa(s.Seat.Seat))
+		out = append(out, s.WorkshopID+"/"+strconv.Itoa(s.Seat))
 	}
 	slices.Sort(out)
 	return out

@@ -1,6 +1,6 @@
 // Package agentclient is the typed Go client of the workshop host agent's
-// control API (used by the control plane), and the home of the API's wire
-// types, which the agent itself serves.
+// control API (used by the control plane). The API's wire types are in
+// package host/agentapi, which the agent serves.
 //
 //	c := agentclient.NewPinned("https://203.0.113.5:9090", agentToken, hostCertPEM, nil)
 //	seat, created, err := c.CreateSeat(ctx, "ws1", 3, agentclient.SeatOptions{})
@@ -27,38 +27,30 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/host/agentapi"
 )
 
-// Health is the body of GET /health.
-type Health struct {
-	Status        string  `json:"status"`
-	Version       string  `json:"version"`
-	VMCount       int     `json:"vm_count"` // seats whose workspace daemon really runs
-	Capacity      int     `json:"capacity"`
-	Runtime       string  `json:"runtime"`
-	UptimeSeconds float64 `json:"uptime_seconds"`
-	// WarmSeats are seats started ahead of demand, ready to be claimed
-	// (sandbox runtime with --warm-seats; not counted in VMCount).
-	WarmSeats int `json:"warm_seats"`
-}
+// The agent API's wire types, from agentapi (shared with the agent, which
+// serves them); the aliases let the control plane use this package alone.
+type (
+	Health            = agentapi.Health
+	Seat              = agentapi.Seat
+	SeatList          = agentapi.SeatList
+	Home              = agentapi.Home
+	HomeList          = agentapi.HomeList
+	CreateSeatRequest = agentapi.CreateSeatRequest
+	DisconnectRequest = agentapi.DisconnectRequest
+	DisconnectResult  = agentapi.DisconnectResult
+	RestoreResult     = agentapi.RestoreResult
+)
 
-// Seat is a seat as the agent reports it: the runtime's seat plus whether it
-// is running now.
-type Seat struct {
-	seatruntime.Seat
-	// Status is "running", or "dead" when the seat's workspace daemon no
-	// longer answers (POST /vms/ for it again replaces it).
-	Status string `json:"status"`
-	// Health is what the agent's seat watcher last found: "ok", or "down"
-	// while the seat's daemon does not answer and the agent has not yet
-	// repaired it (it restarts such a seat in place, keeping its files).
-	Health string `json:"health"`
-	// RestartedAt is when the agent last restarted the seat in place (the
-	// learner's "machine restarted"; the files were kept, the terminal
-	// sessions were not). Empty if never.
-	RestartedAt *time.Time `json:"restarted_at,omitempty"`
-}
+// Seat health values and statuses (agentapi's).
+const (
+	HealthOK      = agentapi.HealthOK
+	HealthDown    = agentapi.HealthDown
+	StatusRunning = agentapi.StatusRunning
+	StatusDead    = agentapi.StatusDead
+)
 
 // SeatState is what the control plane last learned of one seat's health
 // from its agent (GET /vms) or from relaying to it.
@@ -66,64 +58,6 @@ type SeatState struct {
 	Health      string     // HealthOK or HealthDown
 	RestartedAt *time.Time // when the agent last restarted the seat in place
 	CheckedAt   time.Time  // when this was learned
-}
-
-// Seat health values.
-const (
-	HealthOK   = "ok"
-	HealthDown = "down"
-)
-
-// Seat statuses.
-const (
-	StatusRunning = "running"
-	StatusDead    = "dead"
-)
-
-// CreateSeatRequest is the body of POST /vms/.
-type CreateSeatRequest struct {
-	WorkshopID string `json:"workshop_id"`
-	SeatID     int    `json:"seat_id"`
-	VCPUs      int    `json:"vcpus,omitempty"`
-	MemoryMB   int    `json:"memory_mb,omitempty"`
-	// DiskMB is the size of the seat's home (the workshop's disk_mb).
-	DiskMB int `json:"disk_mb,omitempty"`
-	// EgressAllow opens lab servers on private addresses to this seat
-	// ("CIDR[:port]" rules; by default seats reach the public internet only).
-	EgressAllow []string `json:"egress_allow,omitempty"`
-}
-
-// SeatList is the body of GET /vms.
-type SeatList struct {
-	VMs []Seat `json:"vms"`
-}
-
-// Home is a seat home kept on the host (GET /homes).
-type Home struct {
-	WorkshopID string `json:"workshop_id"`
-	Seat       int    `json:"seat_id"`
-}
-
-// HomeList is the body of GET /homes.
-type HomeList struct {
-	Homes []Home `json:"homes"`
-}
-
-// DisconnectRequest is the body of POST /vms/{ws}/{seat}/disconnect.
-type DisconnectRequest struct {
-	// MinGeneration, when set, makes the agent refuse, from now on and
-	// across restarts, the seat's workspace tokens whose generation (the
-	// token's "gen" claim) is below it, and close only their connections.
-	// It never goes down: a lower value than the agent's keeps the agent's.
-	// Zero closes every connection of the seat and refuses nothing new.
-	MinGeneration int64 `json:"min_generation,omitempty"`
-}
-
-// DisconnectResult is the answer to a disconnect.
-type DisconnectResult struct {
-	Closed int `json:"closed"` // live proxy connections closed
-	// MinGeneration is the seat's lowest valid token generation now.
-	MinGeneration int64 `json:"min_generation,omitempty"`
 }
 
 // SeatOptions are the optional sizes of a new seat (0 = runtime default).

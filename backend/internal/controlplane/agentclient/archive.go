@@ -22,13 +22,6 @@ type Archive struct {
 	NotModified bool
 }
 
-// RestoreResult is the answer of PUT /vms/{ws}/{seat}/restore.
-type RestoreResult struct {
-	Files   int64 `json:"files"`
-	Bytes   int64 `json:"bytes"`
-	Skipped int64 `json:"skipped"`
-}
-
 // stream is the client for long transfers: the same transport without the
 // whole-request timeout (the caller's context bounds them).
 func (c *Client) stream() *http.Client {

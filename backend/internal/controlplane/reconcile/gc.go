@@ -76,19 +76,19 @@ func (r *Reconciler) gcSeats(ctx context.Context) error {
 		}
 		for _, s := range seats {
 			w := byID[s.WorkshopID]
-			if w != nil && w.DesiredState == store.DesiredRunning && s.Seat.Seat <= w.Seats {
+			if w != nil && w.DesiredState == store.DesiredRunning && s.Seat <= w.Seats {
 				continue
 			}
-			if w != nil && w.DesiredState == store.DesiredStopped && s.Seat.Seat <= w.Seats {
+			if w != nil && w.DesiredState == store.DesiredStopped && s.Seat <= w.Seats {
 				// A stopped workshop's seat: it ends, its home stays.
-				slog.Info("stopping a seat of a stopped workshop", "workshop", s.WorkshopID, "seat", s.Seat.Seat, "agent", url)
-				if err := a.StopSeat(ctx, s.WorkshopID, s.Seat.Seat); err != nil {
+				slog.Info("stopping a seat of a stopped workshop", "workshop", s.WorkshopID, "seat", s.Seat, "agent", url)
+				if err := a.StopSeat(ctx, s.WorkshopID, s.Seat); err != nil {
 					errs = append(errs, err)
 				}
 				continue
 			}
-			slog.Info("deleting orphaned seat", "workshop", s.WorkshopID, "seat", s.Seat.Seat, "agent", url)
-			if err := a.DeleteSeat(ctx, s.WorkshopID, s.Seat.Seat); err != nil {
+			slog.Info("deleting orphaned seat", "workshop", s.WorkshopID, "seat", s.Seat, "agent", url)
+			if err := a.DeleteSeat(ctx, s.WorkshopID, s.Seat); err != nil {
 				errs = append(errs, err)
 			}
 		}

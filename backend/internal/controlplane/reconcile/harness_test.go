@@ -469,7 +469,7 @@ func (c *cloud) seats(ws string) []string {
 	}
 	var out []string
 	for _, st := range list {
-		out = append(out, fmt.Sprintf("%s/%d:%s", st.WorkshopID, st.Seat.Seat, st.Status))
+		out = append(out, fmt.Sprintf("%s/%d:%s", st.WorkshopID, st.Seat, st.Status))
 	}
 	sort.Strings(out)
 	return out
@@ -534,8 +534,8 @@ func (c *cloud) close() {
 		cl := agentclient.NewPinned(s.srv.URL, s.token, s.cert, nil)
 		if list, err := cl.ListSeats(ctx); err == nil {
 			for _, st := range list {
-				if err := s.agent.DeleteSeat(ctx, st.WorkshopID, st.Seat.Seat); err != nil {
-					c.t.Errorf("destroy seat %s/%d: %v", st.WorkshopID, st.Seat.Seat, err)
+				if err := s.agent.DeleteSeat(ctx, st.WorkshopID, st.Seat); err != nil {
+					c.t.Errorf("destroy seat %s/%d: %v", st.WorkshopID, st.Seat, err)
 				}
 			}
 		}

@@ -45,7 +45,7 @@ func newLocalHost(t *testing.T) *localHost {
 			ctx := context.Background()
 			if seats, err := c.ListSeats(ctx); err == nil {
 				for _, s := range seats {
-					_ = c.DeleteSeat(ctx, s.WorkshopID, s.Seat.Seat)
+					_ = c.DeleteSeat(ctx, s.WorkshopID, s.Seat)
 				}
 			}
 			_ = h.p.Close()
@@ -98,7 +98,7 @@ func (h *localHost) pids(ws string) map[int]int {
 	out := map[int]int{}
 	for _, s := range seats {
 		if s.WorkshopID == ws && s.Status == agentclient.StatusRunning {
-			out[s.Seat.Seat] = s.PID
+			out[s.Seat] = s.PID
 		}
 	}
 	return out

@@ -203,7 +203,7 @@ func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Work
 	have := map[int]bool{}
 	for _, s := range seats {
 		if s.WorkshopID == w.ID && s.Status != agentclient.StatusDead {
-			have[s.Seat.Seat] = true
+			have[s.Seat] = true
 		}
 	}
 	var errs []error
@@ -238,7 +238,7 @@ func (r *Reconciler) noteSeats(workshopID string, seats []agentclient.Seat) {
 		if s.Status == agentclient.StatusDead || s.Health == agentclient.HealthDown {
 			st.Health = agentclient.HealthDown
 		}
-		m[s.Seat.Seat] = st
+		m[s.Seat] = st
 	}
 	r.mu.Lock()
 	r.seatStates[workshopID] = m
@@ -256,7 +256,7 @@ func (r *Reconciler) noteSeat(workshopID string, s *agentclient.Seat) {
 	if r.seatStates[workshopID] == nil {
 		r.seatStates[workshopID] = map[int]agentclient.SeatState{}
 	}
-	r.seatStates[workshopID][s.Seat.Seat] = st
+	r.seatStates[workshopID][s.Seat] = st
 }
 
 // noteAgentDown marks every known seat of the workshop down: its agent

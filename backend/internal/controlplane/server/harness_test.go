@@ -27,7 +27,6 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/controlplane/store/storetest"
-	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
 // engines are the store engines every API test runs against.
@@ -99,7 +98,7 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 		a.egress[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.EgressAllow
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusCreated)
-		json.NewEncoder(w).Encode(agentclient.Seat{Seat: seatruntime.Seat{WorkshopID: req.WorkshopID, Seat: req.SeatID}, Status: "running"})
+		json.NewEncoder(w).Encode(agentclient.Seat{WorkshopID: req.WorkshopID, Seat: req.SeatID, Status: "running"})
 	})
 	mux.HandleFunc("GET /vms", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
@@ -108,7 +107,7 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 		for key := range a.seats {
 			ws, n, _ := strings.Cut(key, "/")
 			seat, _ := strconv.Atoi(n)
-			v := agentclient.Seat{Seat: seatruntime.Seat{WorkshopID: ws, Seat: seat}, Status: "running", Health: "ok"}
+			v := agentclient.Seat{WorkshopID: ws, Seat: seat, Status: "running", Health: "ok"}
 			if a.down[key] {
 				v.Status, v.Health = "dead", "down"
 			}

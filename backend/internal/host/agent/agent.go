@@ -34,8 +34,8 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/connlimit"
-	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/fdlimit"
+	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
@@ -534,9 +534,14 @@ func (a *Agent) invalidateHealth() {
 }
 
 // seatView is s as the API shows it: alive (just checked) and what the
-// seat watcher knows of it.
-func (a *Agent) seatView(s *seatruntime.Seat, alive bool) agentclient.Seat {
-	v := agentclient.Seat{Seat: *s, Status: agentclient.StatusRunning, Health: agentclient.HealthOK}
+// seat watcher knows of it. Only what the control plane may see of the
+// runtime's seat travels (not its directory, address or private state).
+func (a *Agent) seatView(s *seatruntime.Seat, alive bool) agentapi.Seat {
+	v := agentapi.Seat{
+		WorkshopID: s.WorkshopID, Seat: s.Seat, Runtime: s.Runtime,
+		VCPUs: s.VCPUs, MemoryMB: s.MemoryMB, DiskMB: s.DiskMB, PID: s.PID, CreatedAt: s.CreatedAt,
+		Status: agentapi.StatusRunning, Health: agentapi.HealthOK,
+	}
 	a.mu.Lock()
 	if e := a.seats[seatKey{s.WorkshopID, s.Seat}]; e != nil && e.seat == s {
 		if !e.restartedAt.IsZero() {
@@ -546,7 +551,7 @@ func (a *Agent) seatView(s *seatruntime.Seat, alive bool) agentclient.Seat {
 	}
 	a.mu.Unlock()
 	if !alive {
-		v.Status, v.Health = agentclient.StatusDead, agentclient.HealthDown
+		v.Status, v.Health = agentapi.StatusDead, agentapi.HealthDown
 	}
 	return v
 }

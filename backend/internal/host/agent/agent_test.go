@@ -323,7 +323,7 @@ func TestCreateIdempotentAndConcurrent(t *testing.T) {
 		t.Fatalf("%d of %d concurrent creates said 201, want exactly 1", created, n)
 	}
 	s := results[0].seat
-	if s.WorkshopID != "wsc" || s.Seat.Seat != 2 || s.VCPUs != 2 || s.MemoryMB != 512 || s.Runtime != "process" {
+	if s.WorkshopID != "wsc" || s.Seat != 2 || s.VCPUs != 2 || s.MemoryMB != 512 || s.Runtime != "process" {
 		t.Fatalf("seat = %+v", s)
 	}
 	// The seed's curl, repeated: 200 and the same seat.
@@ -340,6 +340,47 @@ func TestCreateIdempotentAndConcurrent(t *testing.T) {
 	h, err := c.Health(ctx)
 	if err != nil || h.VMCount != 1 {
 		t.Fatalf("health = %+v, %v", h, err)
+	}
+}
+
+// The API's seat is the wire type: the runtime's host details (the seat's
+// directory, its daemon's address, runtime-private state) stay in the
+// agent's seat file and never reach the control plane.
+func TestSeatAnswerKeepsHostDetailsOnTheHost(t *testing.T) {
+	t.Parallel()
+	ta := newTestAgent(t, "", nil)
+	ta.destroyAllOnCleanup(t)
+	if _, _, err := ta.client().CreateSeat(context.Background(), "wsh", 1, agentclient.SeatOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	keys := func(b []byte) map[string]bool {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		out := map[string]bool{}
+		for k := range m {
+			out[k] = true
+		}
+		return out
+	}
+	resp, body := do(t, "GET", ta.srv.URL+"/vms/wsh/1", testToken, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET seat = %d %s", resp.StatusCode, body)
+	}
+	for _, k := range []string{"dir", "extra", "network", "address", "ip"} {
+		if keys(body)[k] {
+			t.Errorf("the seat's answer carries %q: %s", k, body)
+		}
+	}
+	file, err := os.ReadFile(filepath.Join(ta.state, "seats", "wsh.1.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"workshop_id", "seat_id", "runtime", "network", "address", "dir", "created_at"} {
+		if !keys(file)[k] {
+			t.Errorf("the seat file lacks %q: %s", k, file)
+		}
 	}
 }
 
@@ -397,7 +438,7 @@ func TestGetListDeleteAndDeadSeat(t *testing.T) {
 		t.Fatalf("get = %+v, %v", got, err)
 	}
 	list, err := c.ListSeats(ctx)
-	if err != nil || len(list) != 2 || list[0].Seat.Seat != 1 || list[1].Seat.Seat != 3 {
+	if err != nil || len(list) != 2 || list[0].Seat != 1 || list[1].Seat != 3 {
 		t.Fatalf("list = %+v, %v", list, err)
 	}
 
@@ -473,7 +514,7 @@ func TestReattachAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].Seat.Seat != 1 || list[0].PID != live.PID || list[0].Status != "running" {
+	if len(list) != 1 || list[0].Seat != 1 || list[0].PID != live.PID || list[0].Status != "running" {
 		t.Fatalf("after restart: %+v", list)
 	}
 	if _, err := os.Stat(filepath.Join(state, "seats", "wsr.2.json")); !os.IsNotExist(err) {

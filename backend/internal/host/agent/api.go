@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
-	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/egress"
+	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -69,7 +69,7 @@ func bearer(r *http.Request) (string, bool) {
 func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	apierror.JSON(w, http.StatusOK, agentclient.Health{
+	apierror.JSON(w, http.StatusOK, agentapi.Health{
 		Status:        "ok",
 		Version:       Version,
 		VMCount:       a.runningCount(ctx),
@@ -126,7 +126,7 @@ func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
 		return
 	}
-	var req agentclient.CreateSeatRequest
+	var req agentapi.CreateSeatRequest
 	if err := apierror.Decode(w, r, &req, 0); err != nil {
 		apierror.Write(w, r, err)
 		return
@@ -361,9 +361,9 @@ func (a *Agent) handleHomes(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	out := agentclient.HomeList{Homes: make([]agentclient.Home, 0, len(homes))}
+	out := agentapi.HomeList{Homes: make([]agentapi.Home, 0, len(homes))}
 	for _, h := range homes {
-		out.Homes = append(out.Homes, agentclient.Home{WorkshopID: h.WorkshopID, Seat: h.Seat})
+		out.Homes = append(out.Homes, agentapi.Home{WorkshopID: h.WorkshopID, Seat: h.Seat})
 	}
 	apierror.JSON(w, http.StatusOK, out)
 }
@@ -379,7 +379,7 @@ func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
 		seats[i] = ref.seat
 	}
 	alive := a.aliveStatus(r.Context(), seats)
-	out := agentclient.SeatList{VMs: make([]agentclient.Seat, 0, len(seats))}
+	out := agentapi.SeatList{VMs: make([]agentapi.Seat, 0, len(seats))}
 	for i, s := range seats {
 		out.VMs = append(out.VMs, a.seatView(s, alive[i]))
 	}
@@ -387,7 +387,7 @@ func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
 	apierror.JSON(w, http.StatusOK, out)
 }
 
-func sortSeats(v []agentclient.Seat) {
+func sortSeats(v []agentapi.Seat) {
 	for i := 1; i < len(v); i++ {
 		for j := i; j > 0 && lessSeat(v[j], v[j-1]); j-- {
 			v[j], v[j-1] = v[j-1], v[j]
@@ -395,11 +395,11 @@ func sortSeats(v []agentclient.Seat) {
 	}
 }
 
-func lessSeat(x, y agentclient.Seat) bool {
+func lessSeat(x, y agentapi.Seat) bool {
 	if x.WorkshopID != y.WorkshopID {
 		return x.WorkshopID < y.WorkshopID
 	}
-	return x.Seat.Seat < y.Seat.Seat
+	return x.Seat < y.Seat
 }
 
 func (a *Agent) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -444,7 +444,7 @@ func (a *Agent) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	var req agentclient.DisconnectRequest
+	var req agentapi.DisconnectRequest
 	if r.ContentLength != 0 {
 		if err := apierror.Decode(w, r, &req, 0); err != nil {
 			apierror.Write(w, r, err)
@@ -470,9 +470,9 @@ func (a *Agent) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 // and the close happen under a.mu, where handleProxy checks a token and
 // tracks its connection: a request either sees the new minimum or is
 // tracked in time to be closed.
-func (a *Agent) Disconnect(workshopID string, seat int, minGen int64) (*agentclient.DisconnectResult, error) {
+func (a *Agent) Disconnect(workshopID string, seat int, minGen int64) (*agentapi.DisconnectResult, error) {
 	k := seatKey{workshopID, seat}
-	res := &agentclient.DisconnectResult{}
+	res := &agentapi.DisconnectResult{}
 	if minGen > 0 {
 		a.revMu.Lock()
 		defer a.revMu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
@@ -212,9 +213,10 @@ func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 	if seat.Runtime != rtName {
 		t.Fatalf("seat runtime %q, want %q", seat.Runtime, rtName)
 	}
+	rtSeat := seatFromState(t, state, "wsk", 2)
 	t.Cleanup(func() {
 		// Whatever happens, do not leave the seat behind.
-		_ = rt.Destroy(context.Background(), &seat.Seat)
+		_ = rt.Destroy(context.Background(), rtSeat)
 	})
 	tok := learnerToken(t, "wsk", 2, "", 0)
 	term := dialTerminal(t, a1.url, "wsk", 2, tok, &terminal.DialOptions{Cols: 80, Rows: 24})
@@ -295,7 +297,29 @@ func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 	if syscall.Kill(seat.PID, 0) == nil && !isZombie(seat.PID) {
 		t.Fatal("seat process survived DELETE")
 	}
-	if rt.Alive(ctx, &seat.Seat) {
+	if rt.Alive(ctx, rtSeat) {
 		t.Fatal("seat alive after DELETE")
 	}
+}
+
+// seatFromState is the runtime's seat ws/n as the agent's seat file in
+// state records it: how to reach and destroy it, which the agent's API
+// does not tell.
+func seatFromState(t *testing.T, state, ws string, n int) *seatruntime.Seat {
+	t.Helper()
+	st, err := openStateDir(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.loadSeats(quietLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range recs {
+		if s.WorkshopID == ws && s.Seat == n {
+			return s
+		}
+	}
+	t.Fatalf("no seat file for %s/%d in %s", ws, n, state)
+	return nil
 }

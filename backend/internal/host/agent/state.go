@@ -10,13 +10,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
 // stateDir is the agent's persistent state:
 //
-//	<dir>/seats/<workshop>.<seat>.json   one seatruntime.Seat per seat
+//	<dir>/seats/<workshop>.<seat>.json   one seatRecord per seat
 //	<dir>/generations.json               {"<workshop>/<seat>": min_token_generation}
 //
 // Every file is written atomically (temp file, fsync, rename, fsync dir), so
@@ -42,6 +43,46 @@ func openStateDir(dir string) (*stateDir, error) {
 	return &stateDir{dir: abs}, nil
 }
 
+// seatRecord is a seat file: what a restarted agent needs to find a seat
+// again and reattach to it (or destroy it). Its JSON form is the state
+// directory's format, kept stable across agent versions; recordOf and
+// runtimeSeat convert from and to the runtime's seat.
+type seatRecord struct {
+	WorkshopID string          `json:"workshop_id"`
+	Seat       int             `json:"seat_id"`
+	Runtime    string          `json:"runtime"`
+	VCPUs      int             `json:"vcpus"`
+	MemoryMB   int             `json:"memory_mb"`
+	DiskMB     int             `json:"disk_mb,omitempty"`
+	PID        int             `json:"pid,omitempty"`
+	IP         string          `json:"ip,omitempty"`
+	Dir        string          `json:"dir,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	Network    string          `json:"network"`
+	Address    string          `json:"address"`
+	Extra      json.RawMessage `json:"extra,omitempty"`
+}
+
+// recordOf is the seat file of a runtime's seat.
+func recordOf(s *seatruntime.Seat) seatRecord {
+	return seatRecord{
+		WorkshopID: s.WorkshopID, Seat: s.Seat, Runtime: s.Runtime,
+		VCPUs: s.VCPUs, MemoryMB: s.MemoryMB, DiskMB: s.DiskMB,
+		PID: s.PID, IP: s.IP, Dir: s.Dir, CreatedAt: s.CreatedAt,
+		Network: s.Network, Address: s.Address, Extra: s.Extra,
+	}
+}
+
+// runtimeSeat is the runtime's seat a seat file describes.
+func (r seatRecord) runtimeSeat() *seatruntime.Seat {
+	return &seatruntime.Seat{
+		WorkshopID: r.WorkshopID, Seat: r.Seat, Runtime: r.Runtime,
+		VCPUs: r.VCPUs, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB,
+		PID: r.PID, IP: r.IP, Dir: r.Dir, CreatedAt: r.CreatedAt,
+		Network: r.Network, Address: r.Address, Extra: r.Extra,
+	}
+}
+
 func (s *stateDir) seatsDir() string { return filepath.Join(s.dir, "seats") }
 
 func (s *stateDir) seatFile(k seatKey) string {
@@ -50,7 +91,7 @@ func (s *stateDir) seatFile(k seatKey) string {
 
 // saveSeat persists seat atomically.
 func (s *stateDir) saveSeat(seat *seatruntime.Seat) error {
-	b, err := json.MarshalIndent(seat, "", "  ")
+	b, err := json.MarshalIndent(recordOf(seat), "", "  ")
 	if err != nil {
 		return fmt.Errorf("agent: encode seat: %w", err)
 	}
@@ -89,7 +130,7 @@ func (s *stateDir) loadSeats(log *slog.Logger) ([]*seatruntime.Seat, error) {
 			continue
 		}
 		b, err := os.ReadFile(p)
-		var seat seatruntime.Seat
+		var seat seatRecord
 		if err == nil {
 			err = json.Unmarshal(b, &seat)
 		}
@@ -102,7 +143,7 @@ func (s *stateDir) loadSeats(log *slog.Logger) ([]*seatruntime.Seat, error) {
 			_ = os.Rename(p, p+".bad")
 			continue
 		}
-		out = append(out, &seat)
+		out = append(out, seat.runtimeSeat())
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].WorkshopID != out[j].WorkshopID {

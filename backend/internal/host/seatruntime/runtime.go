@@ -37,8 +37,11 @@ type Spec struct {
 	Egress []egress.Rule
 }
 
-// Seat describes a running seat. The agent persists it (as JSON) in its state
-// directory, so a restarted agent can find the seat again and reattach.
+// Seat describes a running seat: what a runtime's Create returns and its
+// other methods take back. The agent keeps it in its state directory as its
+// own record (so a restarted agent can reattach) and reports a wire type of
+// its own (agentapi.Seat) to the control plane; runtimes that keep records
+// of their own (warm seats, firecracker) store this JSON form.
 type Seat struct {
 	WorkshopID string    `json:"workshop_id"`
 	Seat       int       `json:"seat_id"`

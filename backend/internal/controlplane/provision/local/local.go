@@ -247,7 +247,7 @@ func (p *Provisioner) endSeats(ctx context.Context, workshopID string, keepHomes
 	todo := map[int]bool{}
 	for _, s := range seats {
 		if s.WorkshopID == workshopID {
-			todo[s.Seat.Seat] = true
+			todo[s.Seat] = true
 		}
 	}
 	if !keepHomes {

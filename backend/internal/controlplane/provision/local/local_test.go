@@ -68,7 +68,7 @@ func start(t *testing.T) (*local.Provisioner, *agentclient.Client) {
 		ctx := context.Background()
 		if seats, err := c.ListSeats(ctx); err == nil {
 			for _, s := range seats {
-				if err := c.DeleteSeat(ctx, s.WorkshopID, s.Seat.Seat); err != nil {
+				if err := c.DeleteSeat(ctx, s.WorkshopID, s.Seat); err != nil {
 					t.Errorf("cleanup: delete seat: %v", err)
 				}
 			}
@@ -89,7 +89,7 @@ func seatNames(t *testing.T, c *agentclient.Client) []string {
 	}
 	var out []string
 	for _, s := range seats {
-		out = append(out, fmt.Sprintf("%s/%d:%s", s.WorkshopID, s.Seat.Seat, s.Status))
+		out = append(out, fmt.Sprintf("%s/%d:%s", s.WorkshopID, s.Seat, s.Status))
 	}
 	sort.Strings(out)
 	return out

@@ -1,0 +1,116 @@
+// Package agentapi holds the wire types of the workshop host agent's
+// control API (port 9090): what the agent serves (package host/agent) and
+// what its client in the control plane (package controlplane/agentclient)
+// reads. They are the contract between the two tiers and nothing else: the
+// seat runtime's result (seatruntime.Seat) and the agent's state-file
+// record are separate types, converted explicitly, so runtime details
+// (directories, runtime-private state) never travel to the control plane.
+package agentapi
+
+import "time"
+
+// Health is the body of GET /health.
+type Health struct {
+	Status        string  `json:"status"`
+	Version       string  `json:"version"`
+	VMCount       int     `json:"vm_count"` // seats whose workspace daemon really runs
+	Capacity      int     `json:"capacity"`
+	Runtime       string  `json:"runtime"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// WarmSeats are seats started ahead of demand, ready to be claimed
+	// (sandbox runtime with --warm-seats; not counted in VMCount).
+	WarmSeats int `json:"warm_seats"`
+}
+
+// Seat is a seat as the agent reports it (GET /vms, GET /vms/{ws}/{seat},
+// the answer of POST /vms/).
+type Seat struct {
+	WorkshopID string `json:"workshop_id"`
+	Seat       int    `json:"seat_id"`
+	Runtime    string `json:"runtime"`
+	VCPUs      int    `json:"vcpus"`
+	MemoryMB   int    `json:"memory_mb"`
+	DiskMB     int    `json:"disk_mb,omitempty"` // size of the home (0: no limit)
+	// PID is the seat's top process on the host: what an operator looks
+	// for in ps, and how a caller tells a seat started again from the one
+	// it saw before.
+	PID       int       `json:"pid,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	// Status is "running", or "dead" when the seat's workspace daemon no
+	// longer answers (POST /vms/ for it again replaces it).
+	Status string `json:"status"`
+	// Health is what the agent's seat watcher last found: "ok", or "down"
+	// while the seat's daemon does not answer and the agent has not yet
+	// repaired it (it restarts such a seat in place, keeping its files).
+	Health string `json:"health"`
+	// RestartedAt is when the agent last restarted the seat in place (the
+	// learner's "machine restarted"; the files were kept, the terminal
+	// sessions were not). Empty if never.
+	RestartedAt *time.Time `json:"restarted_at,omitempty"`
+}
+
+// Seat health values.
+const (
+	HealthOK   = "ok"
+	HealthDown = "down"
+)
+
+// Seat statuses.
+const (
+	StatusRunning = "running"
+	StatusDead    = "dead"
+)
+
+// CreateSeatRequest is the body of POST /vms/.
+type CreateSeatRequest struct {
+	WorkshopID string `json:"workshop_id"`
+	SeatID     int    `json:"seat_id"`
+	VCPUs      int    `json:"vcpus,omitempty"`
+	MemoryMB   int    `json:"memory_mb,omitempty"`
+	// DiskMB is the size of the seat's home (the workshop's disk_mb).
+	DiskMB int `json:"disk_mb,omitempty"`
+	// EgressAllow opens lab servers on private addresses to this seat
+	// ("CIDR[:port]" rules; by default seats reach the public internet only).
+	EgressAllow []string `json:"egress_allow,omitempty"`
+}
+
+// SeatList is the body of GET /vms.
+type SeatList struct {
+	VMs []Seat `json:"vms"`
+}
+
+// Home is a seat home kept on the host (GET /homes).
+type Home struct {
+	WorkshopID string `json:"workshop_id"`
+	Seat       int    `json:"seat_id"`
+}
+
+// HomeList is the body of GET /homes.
+type HomeList struct {
+	Homes []Home `json:"homes"`
+}
+
+// DisconnectRequest is the body of POST /vms/{ws}/{seat}/disconnect.
+type DisconnectRequest struct {
+	// MinGeneration, when set, makes the agent refuse, from now on and
+	// across restarts, the seat's workspace tokens whose generation (the
+	// token's "gen" claim) is below it, and close only their connections.
+	// It never goes down: a lower value than the agent's keeps the agent's.
+	// Zero closes every connection of the seat and refuses nothing new.
+	MinGeneration int64 `json:"min_generation,omitempty"`
+}
+
+// DisconnectResult is the answer to a disconnect.
+type DisconnectResult struct {
+	Closed int `json:"closed"` // live proxy connections closed
+	// MinGeneration is the seat's lowest valid token generation now.
+	MinGeneration int64 `json:"min_generation,omitempty"`
+}
+
+// RestoreResult is the answer of PUT /vms/{ws}/{seat}/restore (the seat's
+// workspace daemon's own answer, relayed).
+type RestoreResult struct {
+	Files   int64 `json:"files"`
+	Bytes   int64 `json:"bytes"`
+	Skipped int64 `json:"skipped"`
+}
