@@ -5,13 +5,15 @@ BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/clarateach/backend/internal/cli.Version=$(VERSION) -X github.com/clarateach/backend/internal/host/agent.Version=$(VERSION)
 WEBUI_DIST := backend/internal/controlplane/webui/dist
+STATICCHECK_VERSION := v0.8.2
+DEADCODE_VERSION := v0.52.0
 
 .PHONY: help dev build web test lint bench clean fmt
 
 help:
 	@echo "make dev    build and start ClaraTeach locally (SQLite under ./data, local agent, best runtime)"
 	@echo "make test   run every test this machine can run (says what it skipped and why)"
-	@echo "make lint   go vet + staticcheck (+ shellcheck, frontend typecheck)"
+	@echo "make lint   go vet + staticcheck + deadcode (+ shellcheck, ESLint, frontend typecheck)"
 	@echo "make bench  benchmarks: join storm, seat start, terminal vs wetty, time to running, bundle size"
 	@echo "make build  build bin/clarateach, bin/clarateach-workspace, bin/agent"
 	@echo "make web    build the web app and embed it into the server"
@@ -41,11 +43,18 @@ web:
 test:
 	./scripts/test-all.sh
 
+## lint: go vet, staticcheck, deadcode (must list nothing), shellcheck, ESLint and the frontend typecheck
 lint:
 	cd backend && $(GO) vet ./...
-	cd backend && $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2 && "$$($(GO) env GOPATH)/bin/staticcheck" ./...
+	cd backend && $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) && "$$($(GO) env GOPATH)/bin/staticcheck" ./...
+	cd backend && $(GO) install golang.org/x/tools/cmd/deadcode@$(DEADCODE_VERSION) && \
+		out=$$("$$($(GO) env GOPATH)/bin/deadcode" -test ./...) && \
+		if [ -n "$$out" ]; then echo "deadcode: unused code (remove it, or use it):"; echo "$$out"; exit 1; fi
 	@if command -v shellcheck >/dev/null; then shellcheck scripts/*.sh scripts/lib/*.sh scripts/test/*.sh .ci/run; else echo "shellcheck not installed: skipped"; fi
-	@if [ -d frontend/node_modules ]; then cd frontend && npm run typecheck; fi
+	@if [ -d frontend/node_modules ]; then \
+		cd frontend && npm run typecheck && \
+		if grep -q '"lint":' package.json; then npm run lint; else echo "frontend has no lint script yet: ESLint skipped"; fi; \
+	else echo "frontend/node_modules missing (cd frontend && npm ci): typecheck and ESLint skipped"; fi
 
 bench:
 	./scripts/bench-all.sh

@@ -45,9 +45,7 @@ func load(ctx context.Context, args []string, stderr io.Writer, readOnly bool) (
 		Args:     args,
 		Output:   stderr,
 		ReadOnly: readOnly,
-		Secrets: func(ctx context.Context, project, endpoint string, names []string) (map[string]string, error) {
-			return secrets.Fetch(ctx, secrets.Config{Project: project, Endpoint: endpoint}, names)
-		},
+		Secrets:  secrets.SecretManager,
 	})
 }
 
@@ -104,9 +102,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Config:          cfg,
 		Store:           st,
 		Registry:        reg,
-		Kick:            rec.Kick,
-		Seats:           rec,
-		Reconcile:       rec.RunOnce,
+		Reconciler:      rec,
 		Version:         Version,
 		UnisolatedSeats: !isolated,
 		Archives:        arc,

@@ -120,7 +120,7 @@ func startLocal(ctx context.Context, t *testing.T) *localEnv {
 	}
 	arc := archive.New(archive.Config{Store: st, Blobs: blobs})
 	rec := reconcile.New(reconcile.Config{Store: st, Provisioner: prov, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret), Archiver: arc})
-	srv := server.New(server.Deps{Config: cfg, Store: st, Seats: rec, Kick: rec.Kick, Version: "e2e", Archives: arc})
+	srv := server.New(server.Deps{Config: cfg, Store: st, Reconciler: rec, Version: "e2e", Archives: arc})
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Logf("runtime: %s", rtName)

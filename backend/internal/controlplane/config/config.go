@@ -40,7 +40,6 @@ type Config struct {
 
 	GCPProject            string
 	GCPZone               string
-	GCPRegistry           string
 	SnapshotName          string // FC_SNAPSHOT_NAME
 	UseSpot               bool   // GCP_USE_SPOT
 	MachineType           string // GCP_MACHINE_TYPE; default sized for the seats
@@ -209,7 +208,6 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	fs.StringVar(&c.Provisioner, "provisioner", env("PROVISIONER"), "local | gcp (env PROVISIONER; default gcp when GCP_PROJECT is set)")
 	fs.StringVar(&c.GCPProject, "gcp-project", env("GCP_PROJECT"), "GCP project (env GCP_PROJECT)")
 	fs.StringVar(&c.GCPZone, "gcp-zone", env("GCP_ZONE"), "GCP zone (env GCP_ZONE)")
-	fs.StringVar(&c.GCPRegistry, "gcp-registry", env("GCP_REGISTRY"), "container registry path (env GCP_REGISTRY)")
 	fs.StringVar(&c.SnapshotName, "snapshot", env("FC_SNAPSHOT_NAME"), "agent VM snapshot (env FC_SNAPSHOT_NAME)")
 	fs.BoolVar(&c.UseSpot, "spot", spot, "use Spot VMs (env GCP_USE_SPOT)")
 	fs.StringVar(&c.MachineType, "machine-type", env("GCP_MACHINE_TYPE"), "agent VM machine type (env GCP_MACHINE_TYPE; default sized for the seats)")

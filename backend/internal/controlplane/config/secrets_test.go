@@ -21,11 +21,9 @@ const (
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-// secretManager is the production secret source (secrets.Fetch) against
-// the fake Secret Manager.
-func secretManager(ctx context.Context, project, endpoint string, names []string) (map[string]string, error) {
-	return secrets.Fetch(ctx, secrets.Config{Project: project, Endpoint: endpoint}, names)
-}
+// secretManager is the production secret source, pointed at the fake
+// Secret Manager by each test's endpoint.
+var secretManager config.SecretSource = secrets.SecretManager
 
 // The documented order: flags, environment and .env beat Secret Manager,
 // which only fills what they leave empty.

@@ -1,9 +1,7 @@
 package secrets_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -26,64 +24,39 @@ func fakeSM(t *testing.T) *gcetest.SecretManager {
 	return sm
 }
 
-func envOf(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-func TestLoad(t *testing.T) {
+func TestFetch(t *testing.T) {
 	t.Parallel()
 	const project = "clarateach"
 	tests := []struct {
-		name        string
-		setup       func(sm *gcetest.SecretManager)
-		project     string
-		env         map[string]string
-		required    []string
-		want        map[string]string // name -> value
-		wantSources map[string]string
-		wantErr     []string // substrings
+		name    string
+		setup   func(sm *gcetest.SecretManager)
+		names   []string
+		want    map[string]string // name -> value; absent names must be left out
+		wantErr []string          // substrings
 	}{
 		{
-			name: "the environment beats secret manager, which fills the rest with its newest version",
+			name: "the newest version of each secret, its trailing newline dropped",
 			setup: func(sm *gcetest.SecretManager) {
 				sm.AddVersion(project, "DATABASE_URL", "postgres://old")
 				sm.AddVersion(project, "DATABASE_URL", "postgres://sm/db")
 				sm.AddVersion(project, "FC_AGENT_TOKEN", "sm-agent-token")
 				sm.AddVersion(project, "WORKSPACE_TOKEN_SECRET", "sm-workspace-secret\n")
-				sm.AddVersion(project, "JWT_SECRET", "sm-jwt-secret")
 			},
-			project:     project,
-			env:         map[string]string{"DATABASE_URL": "postgres://env/db", "JWT_SECRET": "env-jwt"},
-			required:    secrets.Names,
-			want:        map[string]string{"DATABASE_URL": "postgres://env/db", "FC_AGENT_TOKEN": "sm-agent-token", "WORKSPACE_TOKEN_SECRET": "sm-workspace-secret", "JWT_SECRET": "env-jwt"},
-			wantSources: map[string]string{"DATABASE_URL": "env", "JWT_SECRET": "env", "FC_AGENT_TOKEN": "secret-manager"},
+			names: []string{"DATABASE_URL", "FC_AGENT_TOKEN", "WORKSPACE_TOKEN_SECRET"},
+			want:  map[string]string{"DATABASE_URL": "postgres://sm/db", "FC_AGENT_TOKEN": "sm-agent-token", "WORKSPACE_TOKEN_SECRET": "sm-workspace-secret"},
 		},
 		{
-			name: "env fills secrets that do not exist",
-			setup: func(sm *gcetest.SecretManager) {
-				sm.AddVersion(project, "DATABASE_URL", "postgres://sm/db")
-			},
-			project:     project,
-			env:         map[string]string{"JWT_SECRET": "env-jwt", "WORKSPACE_TOKEN_SECRET": "env-ws"},
-			required:    []string{"DATABASE_URL", "JWT_SECRET", "WORKSPACE_TOKEN_SECRET"},
-			want:        map[string]string{"DATABASE_URL": "postgres://sm/db", "JWT_SECRET": "env-jwt", "WORKSPACE_TOKEN_SECRET": "env-ws", "FC_AGENT_TOKEN": ""},
-			wantSources: map[string]string{"DATABASE_URL": "secret-manager", "JWT_SECRET": "env", "FC_AGENT_TOKEN": "missing"},
-		},
-		{
-			name:     "missing required secret is named",
-			setup:    func(sm *gcetest.SecretManager) { sm.AddVersion(project, "DATABASE_URL", "postgres://sm/db") },
-			project:  project,
-			env:      map[string]string{"WORKSPACE_TOKEN_SECRET": "env-ws"},
-			required: []string{"DATABASE_URL", "JWT_SECRET", "WORKSPACE_TOKEN_SECRET"},
-			wantErr:  []string{"JWT_SECRET", "Secret Manager (project clarateach)"},
+			name:  "a secret that does not exist is left out",
+			setup: func(sm *gcetest.SecretManager) { sm.AddVersion(project, "DATABASE_URL", "postgres://sm/db") },
+			names: []string{"DATABASE_URL", "JWT_SECRET"},
+			want:  map[string]string{"DATABASE_URL": "postgres://sm/db"},
 		},
 		{
 			name: "permission denied is an error, not a missing secret",
 			setup: func(sm *gcetest.SecretManager) {
 				sm.Fail("JWT_SECRET", codes.PermissionDenied)
 			},
-			project: project,
-			env:     map[string]string{"WORKSPACE_TOKEN_SECRET": "env-ws"},
+			names:   []string{"JWT_SECRET"},
 			wantErr: []string{"secret JWT_SECRET", "PermissionDenied"},
 		},
 		{
@@ -92,15 +65,8 @@ func TestLoad(t *testing.T) {
 				sm.AddVersion(project, "FC_AGENT_TOKEN", "x")
 				sm.DisableVersion(project, "FC_AGENT_TOKEN", 1)
 			},
-			project: project,
+			names:   []string{"FC_AGENT_TOKEN"},
 			wantErr: []string{"secret FC_AGENT_TOKEN", "DISABLED"},
-		},
-		{
-			name:        "no project reads the environment only",
-			setup:       func(sm *gcetest.SecretManager) { sm.AddVersion(project, "JWT_SECRET", "sm-jwt") },
-			env:         map[string]string{"JWT_SECRET": "env-jwt"},
-			want:        map[string]string{"JWT_SECRET": "env-jwt"},
-			wantSources: map[string]string{"JWT_SECRET": "env"},
 		},
 	}
 	for _, tc := range tests {
@@ -108,17 +74,10 @@ func TestLoad(t *testing.T) {
 			t.Parallel()
 			sm := fakeSM(t)
 			tc.setup(sm)
-			var logs bytes.Buffer
-			cfg := secrets.Config{
-				Project:  tc.project,
-				Endpoint: sm.Addr,
-				Required: tc.required,
-				Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
-			}
-			got, err := secrets.Load(context.Background(), cfg, secrets.Names, envOf(tc.env))
+			got, err := secrets.SecretManager(context.Background(), project, sm.Addr, tc.names)
 			if len(tc.wantErr) > 0 {
 				if err == nil {
-					t.Fatalf("Load succeeded, want error containing %q", tc.wantErr)
+					t.Fatalf("Fetch succeeded, want error containing %q", tc.wantErr)
 				}
 				for _, s := range tc.wantErr {
 					if !strings.Contains(err.Error(), s) {
@@ -128,37 +87,24 @@ func TestLoad(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("Load: %v", err)
+				t.Fatalf("Fetch: %v", err)
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("got %d secrets, want %d", len(got), len(tc.want))
 			}
 			for name, want := range tc.want {
-				if v := got.Get(name); v != want {
+				if v := got[name]; v != want {
 					t.Errorf("%s = %q, want %q", name, v, want)
 				}
 			}
-			for name, want := range tc.wantSources {
-				if s := got.Source(name); s != want {
-					t.Errorf("source of %s = %q, want %q", name, s, want)
-				}
-			}
-			if tc.project == "" && len(sm.Accessed()) != 0 {
-				t.Errorf("Secret Manager was called without a project: %v", sm.Accessed())
-			}
-			// Names and sources are logged; values never are.
-			out := logs.String()
-			for _, name := range secrets.Names {
-				if !strings.Contains(out, "name="+name) {
-					t.Errorf("log lacks %s: %s", name, out)
-				}
-			}
-			for name, v := range got.Map() {
-				if v != "" && strings.Contains(out, v) {
-					t.Errorf("log contains the value of %s: %s", name, out)
-				}
-				if strings.Contains(got.String(), v) {
-					t.Errorf("Values.String leaks %s", name)
-				}
-			}
 		})
+	}
+}
+
+func TestFetchNeedsAProject(t *testing.T) {
+	t.Parallel()
+	if _, err := secrets.Fetch(context.Background(), secrets.Config{}, []string{"JWT_SECRET"}); err == nil {
+		t.Fatal("Fetch without a project succeeded")
 	}
 }
 

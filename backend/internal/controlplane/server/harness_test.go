@@ -281,7 +281,7 @@ func newEnv(t testing.TB, engine string, mutate ...func(*config.Config)) *testEn
 		t.Fatal(err)
 	}
 	e.arc = archive.New(archive.Config{Store: e.st, Blobs: blobs, Now: e.clock})
-	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Seats: e.rec, Reconcile: e.rec.RunOnce, Version: "test", Sleep: e.sleep, Archives: e.arc})
+	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Reconciler: e.rec, Version: "test", Sleep: e.sleep, Archives: e.arc})
 	e.http = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.http.Close)
 	return e

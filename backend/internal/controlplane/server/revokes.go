@@ -90,10 +90,10 @@ func (s *Server) registrationOf(r *http.Request, ws *store.Workshop) (*store.Reg
 // reconciler is woken to retry it).
 func (s *Server) applyRevoke(r *http.Request, ws *store.Workshop, p store.PendingRevoke) string {
 	s.live.closeBelow(ws.ID, p.Seat, p.MinGeneration)
-	if s.seats == nil {
+	if s.rec == nil {
 		return "no host connection is configured"
 	}
-	err := s.seats.ApplyRevoke(r.Context(), ws, p)
+	err := s.rec.ApplyRevoke(r.Context(), ws, p)
 	if err == nil {
 		return ""
 	}

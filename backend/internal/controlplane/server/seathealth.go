@@ -9,12 +9,6 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 )
 
-// SeatStates is implemented by a Seats that knows each seat's health as its
-// agent last reported it (the reconciler, from GET /vms on every watch).
-type SeatStates interface {
-	SeatState(workshopID string, seat int) (agentclient.SeatState, bool)
-}
-
 // relayHealth is what the relay last saw of each seat: a 502 from the
 // agent (the seat's daemon did not answer) or no agent at all is down, an
 // answer is up. It is newer than the reconciler's view between two
@@ -63,8 +57,8 @@ func (s *Server) noteRelayStatus(workshopID string, seat, status int) {
 func (s *Server) seatState(workshopID string, seat int) (agentclient.SeatState, bool) {
 	var st agentclient.SeatState
 	known := false
-	if ss, ok := s.seats.(SeatStates); ok {
-		st, known = ss.SeatState(workshopID, seat)
+	if s.rec != nil {
+		st, known = s.rec.SeatState(workshopID, seat)
 	}
 	if rl, ok := s.relayHealth.get(workshopID, seat); ok && (!known || rl.CheckedAt.After(st.CheckedAt)) {
 		st.Health, st.CheckedAt, known = rl.Health, rl.CheckedAt, true

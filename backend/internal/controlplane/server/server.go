@@ -22,6 +22,7 @@ import (
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/controlplane/archive"
 	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/webui"
 	"github.com/clarateach/backend/internal/fdlimit"
@@ -29,33 +30,18 @@ import (
 	"github.com/clarateach/backend/internal/token"
 )
 
-// Seats lets the server act on a workshop's seats on its host (revocation).
-// The reconciler's agent-backed implementation is used in production; nil
-// leaves every revoke pending. When it also implements SeatStates, joins
-// and the class view never call a seat ready that its agent reports not
-// answering.
-type Seats interface {
-	// ApplyRevoke carries a pending revoke or reissue to the host: the
-	// agent refuses the seat's tokens below p.MinGeneration and closes their
-	// connections, and a Reset seat gets a fresh workspace. On success the
-	// pending record is confirmed (removed); on failure it stays, with the
-	// error, for the reconciler to retry.
-	ApplyRevoke(ctx context.Context, w *store.Workshop, p store.PendingRevoke) error
-}
-
 // Deps are what the server needs.
 type Deps struct {
 	Config   *config.Config
 	Store    store.Store
 	Registry *prometheus.Registry // nil = a new one
-	// Kick wakes the reconciler for a workshop after its desired state
-	// changed. May be nil.
-	Kick  func(workshopID string)
-	Seats Seats
-	// Reconcile runs one reconcile pass (POST /internal/reconcile). May be nil.
-	Reconcile func(ctx context.Context) error
-	Now       func() time.Time
-	Version   string
+	// Reconciler is woken when a workshop's desired state changes, runs a
+	// pass on POST /internal/reconcile, carries revokes to the hosts and
+	// says how each seat's agent last answered. nil (tests, benchmarks):
+	// revokes stay pending and /internal/reconcile answers 503.
+	Reconciler *reconcile.Reconciler
+	Now        func() time.Time
+	Version    string
 	// Web is the web app; nil = the embedded build.
 	Web fs.FS
 	// Transport reaches agents (the relay); nil = http.DefaultTransport.
@@ -76,18 +62,16 @@ type Deps struct {
 
 // Server is the control-plane HTTP server.
 type Server struct {
-	cfg      *config.Config
-	st       store.Store
-	kick     func(string)
-	seats    Seats
-	reconcil func(context.Context) error
-	now      func() time.Time
-	version  string
-	reg      *prometheus.Registry
-	mux      *http.ServeMux
-	handler  http.Handler
-	started  time.Time
-	relayRT  http.RoundTripper
+	cfg     *config.Config
+	st      store.Store
+	rec     *reconcile.Reconciler
+	now     func() time.Time
+	version string
+	reg     *prometheus.Registry
+	mux     *http.ServeMux
+	handler http.Handler
+	started time.Time
+	relayRT http.RoundTripper
 	// unisolated: seats are development processes, not sandboxes.
 	unisolated bool
 	pinned     agentTransports // the relay's pinned TLS transports, per host certificate
@@ -120,9 +104,7 @@ func New(d Deps) *Server {
 	s := &Server{
 		cfg:        d.Config,
 		st:         d.Store,
-		kick:       d.Kick,
-		seats:      d.Seats,
-		reconcil:   d.Reconcile,
+		rec:        d.Reconciler,
 		now:        d.Now,
 		version:    d.Version,
 		reg:        d.Registry,
@@ -140,9 +122,6 @@ func New(d Deps) *Server {
 	s.guard = newGuards(s.now, d.Sleep)
 	if s.fds = d.FDGuard; s.fds == nil {
 		s.fds = &fdlimit.Guard{}
-	}
-	if s.kick == nil {
-		s.kick = func(string) {}
 	}
 	if s.reg == nil {
 		s.reg = prometheus.NewRegistry()
@@ -274,9 +253,6 @@ func (s *Server) Routes() []Route {
 // Handler is the server's root handler.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Registry is the server's metrics registry, shared with the reconciler.
-func (s *Server) Registry() *prometheus.Registry { return s.reg }
-
 // handleMetrics serves the Prometheus metrics to a scraper that presents
 // METRICS_TOKEN as a bearer token. The metrics name every workshop, so
 // without a configured token the route answers 404 to everyone: off is
@@ -322,11 +298,11 @@ func (s *Server) handleInternalReconcile(w http.ResponseWriter, r *http.Request)
 		apierror.Write(w, r, apierror.Unauthorized("a valid internal token is required"))
 		return
 	}
-	if s.reconcil == nil {
+	if s.rec == nil {
 		apierror.Write(w, r, apierror.Unavailable("the reconciler is not running in this process"))
 		return
 	}
-	if err := s.reconcil(r.Context()); err != nil {
+	if err := s.rec.RunOnce(r.Context()); err != nil {
 		apierror.Write(w, r, err)
 		return
 	}
@@ -490,5 +466,12 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
+	}
+}
+
+// kick wakes the reconciler for workshopID, if one runs in this process.
+func (s *Server) kick(workshopID string) {
+	if s.rec != nil {
+		s.rec.Kick(workshopID)
 	}
 }

@@ -30,7 +30,7 @@ type Config struct {
 	// Env is added to the shells' environment. Not flags: for embedding and tests.
 	ShellArgs []string
 	Env       []string
-	Clock     terminal.Clock // default real time (tests inject terminal.FakeClock)
+	Clock     terminal.Clock // default real time (tests inject a fake)
 
 	RingSize      int           // replay buffer per session (default 1 MiB)
 	IdleTimeout   time.Duration // kill sessions with no client for this long (default 1 h)

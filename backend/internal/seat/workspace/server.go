@@ -76,12 +76,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// Handler is the daemon's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
-
-// Terminals is the daemon's terminal manager.
-func (s *Server) Terminals() *terminal.Manager { return s.term }
-
 // Close kills all terminal sessions and releases the workspace root.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {

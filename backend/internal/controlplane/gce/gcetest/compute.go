@@ -169,13 +169,6 @@ func (c *Compute) Close() {
 	c.srv.Close()
 }
 
-// SetClock sets the clock used for creationTimestamp and operation times.
-func (c *Compute) SetClock(now func() time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = now
-}
-
 // SetPollsToDone sets how many operations.get calls an operation needs to
 // reach DONE (PENDING → RUNNING → DONE takes 2, the default). 0 makes every
 // operation DONE in the response that creates it.
@@ -369,19 +362,6 @@ func (c *Compute) Preempt(project, zone, name string) bool {
 	}
 	c.stopLocked(in)
 	in.StatusMessage = proto.String("Instance was preempted.")
-	return true
-}
-
-// SetInstanceStatus forces an instance's status (e.g. "TERMINATED",
-// "STOPPING", "SUSPENDED").
-func (c *Compute) SetInstanceStatus(project, zone, name, status string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	in, ok := c.instances[project+"/"+zone+"/"+name]
-	if !ok {
-		return false
-	}
-	in.Status = proto.String(status)
 	return true
 }
 

@@ -79,8 +79,8 @@ type Config struct {
 
 	Network hostnet.Config // bridge fcbr0, 192.168.100.1/24 by default
 
-	// Launcher starts Firecracker; default ExecLauncher{Binary: Binary}.
-	Launcher Launcher
+	// Launcher starts Firecracker; its Binary defaults to Binary.
+	Launcher ExecLauncher
 	// Dial reaches the workspace daemon (for the health check); default a
 	// net.Dialer. Tests redirect it.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -141,8 +141,8 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	if cfg.Launcher == nil {
-		cfg.Launcher = ExecLauncher{Binary: cfg.Binary}
+	if cfg.Launcher.Binary == "" {
+		cfg.Launcher.Binary = cfg.Binary
 	}
 	if cfg.Dial == nil {
 		d := &net.Dialer{Timeout: 2 * time.Second}

@@ -10,7 +10,7 @@ import (
 	"github.com/clarateach/backend/internal/host/procinfo"
 )
 
-// LaunchSpec is what a Launcher needs to start one Firecracker process.
+// LaunchSpec is what Launch needs to start one Firecracker process.
 type LaunchSpec struct {
 	ID        string // --id: the microVM's id, [A-Za-z0-9-]{1,64}
 	APISocket string // --api-sock: must not exist yet
@@ -24,22 +24,17 @@ type Process struct {
 	StartTime uint64
 }
 
-// Launcher starts Firecracker processes. The process must outlive the agent
-// (a restarted agent finds it again by PID and start time).
-type Launcher interface {
-	Launch(ctx context.Context, spec LaunchSpec) (Process, error)
-}
-
 // ExecLauncher runs `Binary --api-sock SOCK --id ID Args...` in its own
 // session, detached from the agent, with stdin from /dev/null and stdout and
-// stderr appended to the seat's log file.
+// stderr appended to the seat's log file. The process outlives the agent (a
+// restarted agent finds it again by PID and start time).
 type ExecLauncher struct {
 	Binary string   // default "firecracker"
 	Args   []string // extra arguments, e.g. "--level", "Warning"
 	Env    []string // extra environment, added to the agent's
 }
 
-// Launch implements Launcher.
+// Launch starts one Firecracker process.
 func (l ExecLauncher) Launch(_ context.Context, spec LaunchSpec) (Process, error) {
 	bin := l.Binary
 	if bin == "" {
