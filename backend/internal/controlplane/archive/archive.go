@@ -107,9 +107,6 @@ func New(cfg Config) *Archiver {
 // Blobs is the archiver's blob store.
 func (a *Archiver) Blobs() blob.Store { return a.cfg.Blobs }
 
-// Retention is the configured retention (0: nothing kept after the end).
-func (a *Archiver) Retention() time.Duration { return a.cfg.Retention }
-
 // Prefix is the blob key prefix of a workshop's archives.
 func Prefix(workshopID string) string { return "workshops/" + workshopID + "/" }
 
