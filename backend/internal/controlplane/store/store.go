@@ -155,6 +155,17 @@ type Seat struct {
 	Generation int64 `json:"generation"`
 }
 
+// SeatJoin is a learner's seat and what a join answer tells about it.
+type SeatJoin struct {
+	Seat *Seat
+	// ResetPending: the seat has a pending revoke with Reset (the
+	// workspace of a revoked learner who held it is not reset yet).
+	ResetPending bool
+	// RestoredFrom is when the learner's newest archive was saved, if it
+	// has been restored into a seat (RestoredAt set); nil otherwise.
+	RestoredFrom *time.Time
+}
+
 // PendingRevoke is a revoke or reissue that the workshop's host has not yet
 // confirmed: until it does, the reconciler retries telling the agent to
 // refuse the seat's workspace tokens below MinGeneration and to close their
@@ -280,10 +291,16 @@ type Store interface {
 	// returns the existing registration with created=false (even when
 	// revoked; the caller checks RevokedAt). A new registration when the
 	// workshop already has Seats non-revoked registrations is ErrFull. The
-	// check and insert are atomic.
-	Register(ctx context.Context, r *Registration) (reg *Registration, created bool, err error)
+	// check and insert are atomic. The events in onCreate are added in the
+	// same transaction when, and only when, the registration is created
+	// (one commit instead of two on a join storm's hottest path).
+	Register(ctx context.Context, r *Registration, onCreate ...Event) (reg *Registration, created bool, err error)
 	GetRegistration(ctx context.Context, id string) (*Registration, error)
 	GetRegistrationByAccessCode(ctx context.Context, code string) (*Registration, error)
+	// GetLearner is the registration of an access code (exact match) and
+	// its workshop, read together; ErrNotFound when no registration has
+	// the code.
+	GetLearner(ctx context.Context, accessCode string) (*Registration, *Workshop, error)
 	ListRegistrations(ctx context.Context, workshopID string) ([]RegistrationView, error)
 	// RevokeRegistration marks the registration revoked and frees its seat.
 	// When it held a seat, it takes the workshop's next token generation and
@@ -313,6 +330,10 @@ type Store interface {
 	// No free seat is ErrFull; a revoked registration is ErrRevoked. A new
 	// seat takes the workshop's next token generation.
 	AssignSeat(ctx context.Context, registrationID string) (*Seat, error)
+	// JoinSeat is AssignSeat (same rules and errors) and what a learner's
+	// join tells about the seat, in one call (one round trip on
+	// PostgreSQL).
+	JoinSeat(ctx context.Context, registrationID string) (*SeatJoin, error)
 	GetSeat(ctx context.Context, workshopID string, seat int) (*Seat, error)
 	ListSeats(ctx context.Context, workshopID string) ([]Seat, error)
 	// TouchSeat records activity (and a status such as connected).

@@ -8,10 +8,13 @@
 // UPDATE) before reading and writing, so all seat and registration changes
 // of one workshop are serialised while other workshops proceed in parallel.
 // The unique constraints on sessions (workshop_id, seat) and
-// (registration_id) are the last line of defence. Register and AssignSeat
-// each take one network round trip (a pipelined batch that PostgreSQL runs
-// as one implicit transaction), so the lock is never held across the
-// network; see WithDurableJoins for how they commit.
+// (registration_id) are the last line of defence. Register (with its
+// events) and AssignSeat / JoinSeat each take one network round trip (a
+// pipelined batch that PostgreSQL runs as one implicit transaction), so the
+// lock is never held across the network; see WithDurableJoins for how they
+// commit. A learner's register and join are four round trips in all
+// (GetWorkshopByCode, Register, GetLearner, JoinSeat): bench/joinstorm's
+// README has the profile that made them so.
 package postgres
 
 import (
@@ -261,15 +264,23 @@ func (s *Store) DeleteAuthSession(ctx context.Context, id string) error {
 
 func scanWorkshop(row pgx.Row) (*store.Workshop, error) {
 	var w store.Workshop
-	err := row.Scan(&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
-		&w.StatusReason, &w.Step, &w.StartsAt, &w.EndsAt, &w.LabGuide, &w.Provisioner, &w.AgentURL,
-		&w.AgentToken, &w.Attempts, &w.NextAttemptAt, &w.CreatedAt, &w.UpdatedAt, &w.DeletedAt, &w.DiskMB, &w.EgressAllow, &w.AgentCert)
-	if err != nil {
+	if err := row.Scan(workshopFields(&w)...); err != nil {
 		return nil, err
 	}
+	utcWorkshop(&w)
+	return &w, nil
+}
+
+// workshopFields are the scan targets of query.WorkshopCols.
+func workshopFields(w *store.Workshop) []any {
+	return []any{&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
+		&w.StatusReason, &w.Step, &w.StartsAt, &w.EndsAt, &w.LabGuide, &w.Provisioner, &w.AgentURL,
+		&w.AgentToken, &w.Attempts, &w.NextAttemptAt, &w.CreatedAt, &w.UpdatedAt, &w.DeletedAt, &w.DiskMB, &w.EgressAllow, &w.AgentCert}
+}
+
+func utcWorkshop(w *store.Workshop) {
 	w.StartsAt, w.EndsAt, w.NextAttemptAt, w.DeletedAt = store.UTCPtr(w.StartsAt), store.UTCPtr(w.EndsAt), store.UTCPtr(w.NextAttemptAt), store.UTCPtr(w.DeletedAt)
 	w.CreatedAt, w.UpdatedAt = w.CreatedAt.UTC(), w.UpdatedAt.UTC()
-	return &w, nil
 }
 
 // CreateWorkshop implements store.Store. An empty Code is filled with a fresh
@@ -395,11 +406,20 @@ func lockWorkshop(ctx context.Context, tx pgx.Tx, id string) (int, error) {
 
 func scanRegistration(row pgx.Row) (*store.Registration, error) {
 	var r store.Registration
-	if err := row.Scan(&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, &r.CreatedAt, &r.RevokedAt); err != nil {
+	if err := row.Scan(registrationFields(&r)...); err != nil {
 		return nil, err
 	}
-	r.CreatedAt, r.RevokedAt = r.CreatedAt.UTC(), store.UTCPtr(r.RevokedAt)
+	utcRegistration(&r)
 	return &r, nil
+}
+
+// registrationFields are the scan targets of query.RegistrationCols.
+func registrationFields(r *store.Registration) []any {
+	return []any{&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, &r.CreatedAt, &r.RevokedAt}
+}
+
+func utcRegistration(r *store.Registration) {
+	r.CreatedAt, r.RevokedAt = r.CreatedAt.UTC(), store.UTCPtr(r.RevokedAt)
 }
 
 // Register implements store.Store. The email is stored trimmed and
@@ -412,17 +432,22 @@ func scanRegistration(row pgx.Row) (*store.Registration, error) {
 // existing registration or inserts one if the workshop has room. The lock
 // is held only while the server executes the batch, never across a network
 // round trip, which keeps join storms on one workshop fast.
-func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Registration, bool, error) {
+func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate ...store.Event) (*store.Registration, bool, error) {
 	r := *in
 	store.PrepareRegistration(&r, now())
 	r.RevokedAt = nil // a new registration is never revoked
+	events := make([]store.Event, len(onCreate))
+	for i, e := range onCreate {
+		store.PrepareEvent(&e, now())
+		events[i] = e
+	}
 	var (
 		out     *store.Registration
 		created bool
 	)
 	done, err := store.InsertWithCode(&r.AccessCode, token.AccessCodeLen, func() (bool, error) {
 		var err error
-		out, created, err = s.registerOnce(ctx, &r)
+		out, created, err = s.registerOnce(ctx, &r, events)
 		if errors.Is(err, errCodeTaken) {
 			return false, nil
 		}
@@ -454,10 +479,18 @@ const registerSQL = `WITH existing AS (
 	UNION ALL
 	SELECT false, ` + query.RegistrationCols + ` FROM existing`
 
-func (s *Store) registerOnce(ctx context.Context, r *store.Registration) (*store.Registration, bool, error) {
+// registerEventSQL adds an event if the registration with the (fresh) id
+// $6 exists, that is if this batch created it.
+const registerEventSQL = `INSERT INTO workshop_events (workshop_id, at, level, step, message)
+	SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM registrations WHERE id = $6)`
+
+func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events []store.Event) (*store.Registration, bool, error) {
 	b := s.newJoinBatch()
 	b.Queue(`SELECT seats FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, r.WorkshopID)
 	b.Queue(registerSQL, r.WorkshopID, r.Email, r.ID, r.Name, r.AccessCode, r.CreatedAt)
+	for _, e := range events {
+		b.Queue(registerEventSQL, e.WorkshopID, e.At, e.Level, e.Step, e.Message, r.ID)
+	}
 	br := s.pool.SendBatch(ctx, b)
 	if err := s.skipJoinPreamble(br); err != nil {
 		br.Close()
@@ -490,6 +523,12 @@ func (s *Store) registerOnce(ctx context.Context, r *store.Registration) (*store
 		if err == nil {
 			err = rows.Err()
 		}
+	}
+	for range events {
+		if err != nil {
+			break
+		}
+		_, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr // the implicit commit
@@ -524,6 +563,20 @@ func (s *Store) GetRegistration(ctx context.Context, id string) (*store.Registra
 func (s *Store) GetRegistrationByAccessCode(ctx context.Context, code string) (*store.Registration, error) {
 	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+query.RegistrationCols+` FROM registrations WHERE access_code = $1`, code))
 	return r, mapErr("get registration by access code", err)
+}
+
+// GetLearner implements store.Store.
+func (s *Store) GetLearner(ctx context.Context, accessCode string) (*store.Registration, *store.Workshop, error) {
+	var r store.Registration
+	var w store.Workshop
+	err := s.pool.QueryRow(ctx, query.LearnerFrom+` WHERE r.access_code = $1`, accessCode).
+		Scan(append(registrationFields(&r), workshopFields(&w)...)...)
+	if err != nil {
+		return nil, nil, mapErr("get learner", err)
+	}
+	utcRegistration(&r)
+	utcWorkshop(&w)
+	return &r, &w, nil
 }
 
 // ListRegistrations implements store.Store, oldest first.
@@ -572,14 +625,38 @@ func scanSeat(row pgx.Row) (*store.Seat, error) {
 // then one statement returns the registration's seat or inserts the lowest
 // free one.
 func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.Seat, error) {
+	j, err := s.assignSeat(ctx, registrationID, false)
+	if err != nil {
+		return nil, err
+	}
+	return j.Seat, nil
+}
+
+// JoinSeat implements store.Store: AssignSeat's batch with one more
+// statement, in the same round trip and transaction.
+func (s *Store) JoinSeat(ctx context.Context, registrationID string) (*store.SeatJoin, error) {
+	return s.assignSeat(ctx, registrationID, true)
+}
+
+// joinInfoSQL reads what JoinSeat adds to the seat of registration $1.
+const joinInfoSQL = `SELECT
+	EXISTS (SELECT 1 FROM sessions s JOIN seat_revocations p ON p.workshop_id = s.workshop_id AND p.seat = s.seat
+		WHERE s.registration_id = $1 AND p.reset),
+	(SELECT CASE WHEN a.restored_at IS NOT NULL THEN a.created_at END FROM archives a
+		WHERE a.registration_id = $1 ORDER BY a.created_at DESC, a.id DESC LIMIT 1)`
+
+func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool) (*store.SeatJoin, error) {
 	b := s.newJoinBatch()
 	b.Queue(`SELECT seats FROM workshops
 		WHERE id = (SELECT workshop_id FROM registrations WHERE id = $1)
 			AND NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = $1)
 		FOR NO KEY UPDATE`, registrationID)
 	b.Queue(assignSQL, registrationID, token.NewID(), now())
+	if join {
+		b.Queue(joinInfoSQL, registrationID)
+	}
 	br := s.pool.SendBatch(ctx, b)
-	var out *store.Seat
+	out := &store.SeatJoin{}
 	err := s.skipJoinPreamble(br)
 	if err == nil {
 		_, err = br.Exec()
@@ -589,7 +666,7 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 		rows, err = br.Query()
 		if err == nil {
 			for rows.Next() {
-				if out, err = scanSeat(rows); err != nil {
+				if out.Seat, err = scanSeat(rows); err != nil {
 					break
 				}
 			}
@@ -599,13 +676,17 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 			}
 		}
 	}
+	if err == nil && join {
+		err = br.QueryRow().Scan(&out.ResetPending, &out.RestoredFrom)
+		out.RestoredFrom = store.UTCPtr(out.RestoredFrom)
+	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return nil, mapErr("assign seat", err)
 	}
-	if out != nil {
+	if out.Seat != nil {
 		return out, nil
 	}
 	// No seat: find out why (outside the lock; each cause is final or

@@ -337,14 +337,18 @@ type scanner interface{ Scan(dest ...any) error }
 
 func scanWorkshop(row scanner) (*store.Workshop, error) {
 	var w store.Workshop
-	err := row.Scan(&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
-		&w.StatusReason, &w.Step, nullTimeCol{&w.StartsAt}, nullTimeCol{&w.EndsAt}, &w.LabGuide, &w.Provisioner,
-		&w.AgentURL, &w.AgentToken, &w.Attempts, nullTimeCol{&w.NextAttemptAt}, timeCol{&w.CreatedAt},
-		timeCol{&w.UpdatedAt}, nullTimeCol{&w.DeletedAt}, &w.DiskMB, &w.EgressAllow, &w.AgentCert)
-	if err != nil {
+	if err := row.Scan(workshopFields(&w)...); err != nil {
 		return nil, err
 	}
 	return &w, nil
+}
+
+// workshopFields are the scan targets of query.WorkshopCols.
+func workshopFields(w *store.Workshop) []any {
+	return []any{&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
+		&w.StatusReason, &w.Step, nullTimeCol{&w.StartsAt}, nullTimeCol{&w.EndsAt}, &w.LabGuide, &w.Provisioner,
+		&w.AgentURL, &w.AgentToken, &w.Attempts, nullTimeCol{&w.NextAttemptAt}, timeCol{&w.CreatedAt},
+		timeCol{&w.UpdatedAt}, nullTimeCol{&w.DeletedAt}, &w.DiskMB, &w.EgressAllow, &w.AgentCert}
 }
 
 // CreateWorkshop implements store.Store. An empty Code is filled with a fresh
@@ -461,16 +465,21 @@ func workshopSeats(ctx context.Context, q querier, id string) (int, error) {
 
 func scanRegistration(row scanner) (*store.Registration, error) {
 	var r store.Registration
-	if err := row.Scan(&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, timeCol{&r.CreatedAt}, nullTimeCol{&r.RevokedAt}); err != nil {
+	if err := row.Scan(registrationFields(&r)...); err != nil {
 		return nil, err
 	}
 	return &r, nil
 }
 
+// registrationFields are the scan targets of query.RegistrationCols.
+func registrationFields(r *store.Registration) []any {
+	return []any{&r.ID, &r.WorkshopID, &r.Name, &r.Email, &r.AccessCode, timeCol{&r.CreatedAt}, nullTimeCol{&r.RevokedAt}}
+}
+
 // Register implements store.Store. The email is stored trimmed and
 // lower-cased. An empty AccessCode is filled with a fresh access code
 // (retrying on collision); a given one that exists is ErrConflict.
-func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Registration, bool, error) {
+func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate ...store.Event) (*store.Registration, bool, error) {
 	r := *in
 	store.PrepareRegistration(&r, now())
 	var (
@@ -515,6 +524,11 @@ func (s *Store) Register(ctx context.Context, in *store.Registration) (*store.Re
 		if !inserted {
 			return fmt.Errorf("register: access code: %w", store.ErrConflict)
 		}
+		for _, e := range onCreate {
+			if err := addEvent(ctx, tx, &e); err != nil {
+				return fmt.Errorf("register: %w", err)
+			}
+		}
 		out, created = &r, true
 		return nil
 	})
@@ -534,6 +548,18 @@ func (s *Store) GetRegistration(ctx context.Context, id string) (*store.Registra
 func (s *Store) GetRegistrationByAccessCode(ctx context.Context, code string) (*store.Registration, error) {
 	r, err := scanRegistration(s.r.QueryRowContext(ctx, `SELECT `+query.RegistrationCols+` FROM registrations WHERE access_code = ?`, code))
 	return r, mapErr("get registration by access code", err)
+}
+
+// GetLearner implements store.Store.
+func (s *Store) GetLearner(ctx context.Context, accessCode string) (*store.Registration, *store.Workshop, error) {
+	var r store.Registration
+	var w store.Workshop
+	err := s.r.QueryRowContext(ctx, query.LearnerFrom+` WHERE r.access_code = ?`, accessCode).
+		Scan(append(registrationFields(&r), workshopFields(&w)...)...)
+	if err != nil {
+		return nil, nil, mapErr("get learner", err)
+	}
+	return &r, &w, nil
 }
 
 // ListRegistrations implements store.Store, oldest first.
@@ -645,6 +671,24 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// JoinSeat implements store.Store.
+func (s *Store) JoinSeat(ctx context.Context, registrationID string) (*store.SeatJoin, error) {
+	st, err := s.AssignSeat(ctx, registrationID)
+	if err != nil {
+		return nil, err
+	}
+	out := &store.SeatJoin{Seat: st}
+	err = s.r.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM seat_revocations WHERE workshop_id = ? AND seat = ? AND reset),
+		(SELECT CASE WHEN restored_at IS NOT NULL THEN created_at END FROM archives
+			WHERE registration_id = ? ORDER BY created_at DESC, id DESC LIMIT 1)`,
+		st.WorkshopID, st.Seat, registrationID).Scan(&out.ResetPending, nullTimeCol{&out.RestoredFrom})
+	if err != nil {
+		return nil, mapErr("join seat", err)
 	}
 	return out, nil
 }

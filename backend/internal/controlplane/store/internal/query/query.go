@@ -23,6 +23,20 @@ const (
 	VMCols           = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at`
 )
 
+// LearnerFrom reads a registration (RegistrationCols, as r) with its
+// workshop (WorkshopCols, as w); the engine adds the access code's WHERE.
+var LearnerFrom = `SELECT ` + qualify("r", RegistrationCols) + `, ` + qualify("w", WorkshopCols) +
+	` FROM registrations r JOIN workshops w ON w.id = r.workshop_id`
+
+// qualify prefixes each column of a column list with a table alias.
+func qualify(alias, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // The predicates behind WorkshopFilter:
 //   - deleted: the instructor deleted it (desired_state or status 'deleted',
 //     or deleted_at set);
