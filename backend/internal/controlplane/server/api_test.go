@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,6 +246,21 @@ func TestLearnerRegisterAndJoin(t *testing.T) {
 		}
 		if r := reg(code, "bad"); r.Status != http.StatusBadRequest {
 			t.Fatalf("bad email: %d", r.Status)
+		}
+		// The class view's history has one line per learner registered,
+		// none for the refused attempts.
+		events, err := e.st.ListEvents(context.Background(), id, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var registered []string
+		for _, ev := range events {
+			if strings.HasPrefix(ev.Message, "learner ") {
+				registered = append(registered, ev.Message)
+			}
+		}
+		if want := []string{"learner lea@example.com registered", "learner bob@example.com registered"}; !slices.Equal(registered, want) {
+			t.Fatalf("registration events %q, want %q", registered, want)
 		}
 
 		// Not running yet: pending, but the seat is already held.

@@ -67,9 +67,10 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
+	// The event commits with the registration (one transaction, not two).
 	reg, created, err := s.st.Register(r.Context(), &store.Registration{
 		WorkshopID: ws.ID, Name: name, Email: email, AccessCode: token.Code(token.AccessCodeLen),
-	})
+	}, store.Event{WorkshopID: ws.ID, At: s.now(), Level: "info", Message: "learner " + email + " registered"})
 	switch {
 	case errors.Is(err, store.ErrFull):
 		apierror.Write(w, r, apierror.Conflict("workshop_full", "this workshop is full (%d seats)", ws.Seats))
@@ -87,18 +88,17 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 			"%s is already registered for this workshop: sign in with the access code you were given, or ask the instructor for a new one", email))
 		return
 	}
-	s.event(r, ws.ID, "info", "", "learner "+email+" registered")
 	apierror.JSON(w, http.StatusCreated, map[string]any{
 		"access_code": reg.AccessCode,
 		"workshop":    map[string]string{"id": ws.ID, "name": ws.Name},
 	})
 }
 
-// learnerByCode finds the registration of an access code and its workshop,
-// or answers: a wrong code is slowed down like every guess (404), a revoked
-// one is 403. ok is false when it answered.
+// learnerByCode finds the registration of an access code and its workshop
+// (one read), or answers: a wrong code is slowed down like every guess
+// (404), a revoked one is 403. ok is false when it answered.
 func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code string) (_ *store.Registration, _ *store.Workshop, ok bool) {
-	reg, err := s.st.GetRegistrationByAccessCode(r.Context(), code)
+	reg, ws, err := s.st.GetLearner(r.Context(), code)
 	if errors.Is(err, store.ErrNotFound) {
 		if s.wrongCode(w, r) {
 			apierror.Write(w, r, apierror.NotFound("this access code is not valid"))
@@ -111,11 +111,6 @@ func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code stri
 	}
 	if reg.RevokedAt != nil {
 		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
-		return nil, nil, false
-	}
-	ws, err := s.st.GetWorkshop(r.Context(), reg.WorkshopID)
-	if err != nil {
-		apierror.Write(w, r, err)
 		return nil, nil, false
 	}
 	return reg, ws, true
@@ -184,7 +179,9 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	seat, err := s.st.AssignSeat(r.Context(), reg.ID)
+	// One round trip: the seat, whether it waits for a reset, and whether
+	// the learner's work was restored into it.
+	joined, err := s.st.JoinSeat(r.Context(), reg.ID)
 	switch {
 	case errors.Is(err, store.ErrFull):
 		apierror.Write(w, r, apierror.Conflict("workshop_full", "every seat of this workshop is taken"))
@@ -196,26 +193,19 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
+	seat := joined.Seat
 	resp := joinResponse{
 		Status: "pending",
 		Workshop: joinWorkshop{ID: ws.ID, Name: ws.Name, Status: string(ws.Status), Step: string(ws.Step), LabGuide: ws.LabGuide,
 			StartsAt: ws.StartsAt, EndsAt: ws.EndsAt},
-		Learner: map[string]string{"name": reg.Name, "email": reg.Email},
-		Seat:    seat.Seat,
-	}
-	if arc, err := s.st.LatestArchive(r.Context(), reg.ID); err == nil && arc.RestoredAt != nil {
-		at := arc.CreatedAt
-		resp.RestoredFrom = &at
+		Learner:      map[string]string{"name": reg.Name, "email": reg.Email},
+		Seat:         seat.Seat,
+		RestoredFrom: joined.RestoredFrom,
 	}
 	if stoppedByInstructor(ws) {
 		resp.Status, resp.StoppedByInstructor = "stopped", true
 	}
-	ready, err := s.seatReady(r, ws, seat)
-	if err != nil {
-		apierror.Write(w, r, err)
-		return
-	}
-	if ready {
+	if seatReady(ws, joined) {
 		if st, ok := s.seatState(ws.ID, seat.Seat); ok {
 			resp.MachineStatus, resp.RestartedAt = st.Health, st.RestartedAt
 			if st.Health == agentclient.HealthDown {
@@ -247,22 +237,14 @@ func stoppedByInstructor(ws *store.Workshop) bool {
 	return false
 }
 
-// seatReady reports whether a learner may get a workspace token for seat:
-// the workshop runs (and no stop is asked for), and the seat is not waiting for the reset of a revoked
-// learner's workspace (until the host confirms it, the seat may still hold
-// that learner's files; the learner waits as for a starting workshop).
-func (s *Server) seatReady(r *http.Request, ws *store.Workshop, seat *store.Seat) (bool, error) {
+// seatReady reports whether a learner may get a workspace token for the
+// seat joined: the workshop runs (and no stop is asked for), and the seat
+// is not waiting for the reset of a revoked learner's workspace (until the
+// host confirms it, the seat may still hold that learner's files; the
+// learner waits as for a starting workshop).
+func seatReady(ws *store.Workshop, joined *store.SeatJoin) bool {
 	if ws.Status != store.StatusRunning || ws.AgentURL == "" || ws.DesiredState != store.DesiredRunning {
-		return false, nil
+		return false
 	}
-	pending, err := s.st.ListPendingRevokes(r.Context(), ws.ID)
-	if err != nil {
-		return false, err
-	}
-	for _, p := range pending {
-		if p.Seat == seat.Seat && p.Reset {
-			return false, nil
-		}
-	}
-	return true, nil
+	return !joined.ResetPending
 }
