@@ -33,10 +33,14 @@ import (
 	"github.com/clarateach/backend/internal/token"
 )
 
+// poolSize is -pool.
+var poolSize int
+
 func main() {
 	learners := flag.Int("learners", 300, "learners arriving at once")
 	seats := flag.Int("seats", 30, "seats per workshop (workshops = learners/seats)")
 	engine := flag.String("db", "postgres", "postgres or sqlite")
+	flag.IntVar(&poolSize, "pool", 0, "PostgreSQL pool size of the server (pool_max_conns; 0: the store's default)")
 	calls := flag.Int("calls", 0, "after the storm, make each store call of a register and a join this many times in a row and print its CPU (0: off)")
 	flag.StringVar(&profiles.cpu, "cpuprofile", "", "write a CPU profile of this process (server and client) during the storm to this file")
 	flag.StringVar(&profiles.mem, "memprofile", "", "write an allocation profile of the storm (every allocation sampled) to this file")
@@ -57,6 +61,9 @@ func run(learners, seats int, engine string, calls int) error {
 	}
 	defer db.drop()
 	dsn := db.dsn
+	if poolSize > 0 && engine == "postgres" {
+		dsn += "&pool_max_conns=" + fmt.Sprint(poolSize)
+	}
 	st, err := open.Open(ctx, dsn)
 	if err != nil {
 		return err
