@@ -370,3 +370,21 @@ func sortProblems(ps []Problem) {
 		return ps[i].Line < ps[j].Line
 	})
 }
+
+// StepIndex is the position of the step with id in the lab, or -1.
+func (l *Lab) StepIndex(id string) int {
+	for i, s := range l.Steps {
+		if s.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// Step returns the step with id.
+func (l *Lab) Step(id string) (Step, bool) {
+	if i := l.StepIndex(id); i >= 0 {
+		return l.Steps[i], true
+	}
+	return Step{}, false
+}

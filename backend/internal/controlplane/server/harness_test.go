@@ -63,7 +63,12 @@ type fakeAgent struct {
 	minGens []int64
 	// failDisconnects is how many disconnects still fail with a 500.
 	failDisconnects int
-	srv             *httptest.Server
+	// files are what lab scripts of a seat see: the fake exec passes a
+	// script that mentions "~/NAME" when files[seat key] has NAME, and a
+	// script that mentions "touch ~/NAME" creates it. scripts counts runs.
+	files   map[string]map[string]bool
+	scripts int
+	srv     *httptest.Server
 }
 
 // setSeat sets what the fake agent says of seat key ("ws/n").
@@ -77,8 +82,40 @@ func (a *fakeAgent) setSeat(key string, down bool, restartedAt time.Time) {
 }
 
 func newFakeAgent(t testing.TB) *fakeAgent {
-	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}, down: map[string]bool{}, restarted: map[string]time.Time{}}
+	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}, down: map[string]bool{}, restarted: map[string]time.Time{}, files: map[string]map[string]bool{}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /vms/{ws}/{seat}/exec", func(w http.ResponseWriter, r *http.Request) {
+		var req agentclient.ExecRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		key := r.PathValue("ws") + "/" + r.PathValue("seat")
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.scripts++
+		if !a.seats[key] {
+			http.Error(w, `{"error":{"code":"not_found","message":"seat not found"}}`, http.StatusNotFound)
+			return
+		}
+		if a.files[key] == nil {
+			a.files[key] = map[string]bool{}
+		}
+		res := agentclient.ExecResult{}
+		for _, line := range strings.Split(req.Script, "\n") {
+			if name, ok := strings.CutPrefix(strings.TrimSpace(line), "touch ~/"); ok {
+				a.files[key][name] = true
+				continue
+			}
+			if i := strings.Index(line, "~/"); i >= 0 {
+				name := strings.Fields(line[i+2:])[0]
+				if !a.files[key][name] {
+					res.ExitCode, res.Stdout = 1, name+" is not there yet\n"
+				}
+			}
+		}
+		if res.ExitCode == 0 {
+			res.Stdout = "found it\n"
+		}
+		json.NewEncoder(w).Encode(res)
+	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		defer a.mu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +92,9 @@ type Server struct {
 	fds         *fdlimit.Guard
 
 	metrics *metrics
+
+	labs     labCache // parsed lab versions (labs.go)
+	checking sync.Map // seats with a lab check running ("ws/seat")
 }
 
 // Route is one API route, listed so the OpenAPI test can compare.
@@ -233,6 +237,25 @@ func (s *Server) routes() []route {
 		r("POST", "/api/download", s.handleDownload),
 		r("GET", "/api/workshops/{id}/archives.tar", s.auth(s.owned(s.handleWorkshopArchivesTar))),
 		r("DELETE", "/api/workshops/{id}/archives", s.auth(s.owned(s.handlePurgeArchives))),
+
+		r("POST", "/api/labs", s.auth(errHandler(s.handleUploadLab).ServeHTTP)),
+		r("GET", "/api/labs", s.auth(errHandler(s.handleListLabs).ServeHTTP)),
+		r("GET", "/api/labs/{lid}", s.auth(errHandler(s.handleGetLab).ServeHTTP)),
+		r("GET", "/api/labs/{lid}/export", s.auth(errHandler(s.handleExportLab).ServeHTTP)),
+		r("PUT", "/api/workshops/{id}/lab", s.auth(s.owned(errHandler(s.handleSetWorkshopLab).ServeHTTP))),
+		r("GET", "/api/workshops/{id}/progress", s.auth(s.member(errHandler(s.handleProgress).ServeHTTP))),
+		r("GET", "/api/workshops/{id}/progress.csv", s.auth(s.member(errHandler(s.handleProgressCSV).ServeHTTP))),
+		r("GET", "/api/workshops/{id}/hands", s.auth(s.member(errHandler(s.handleListHands).ServeHTTP))),
+		r("POST", "/api/workshops/{id}/hands/{hid}/pick", s.auth(s.member(errHandler(s.handlePickHand).ServeHTTP))),
+		r("POST", "/api/workshops/{id}/hands/{hid}/close", s.auth(s.member(errHandler(s.handleCloseHand).ServeHTTP))),
+		r("POST", "/api/workshops/{id}/broadcast", s.auth(s.member(errHandler(s.handleBroadcast).ServeHTTP))),
+		r("POST", "/api/workshops/{id}/registrations/{rid}/solve", s.auth(s.member(errHandler(s.handleSolve).ServeHTTP))),
+		r("POST", "/api/workshops/{id}/registrations/{rid}/reset-step", s.auth(s.member(errHandler(s.handleResetStep).ServeHTTP))),
+		r("GET", "/api/workspaces/{ws}/{seat}/lab", errHandler(s.handleLearnerLab).ServeHTTP),
+		r("POST", "/api/workspaces/{ws}/{seat}/lab/enter", errHandler(s.handleLearnerEnterStep).ServeHTTP),
+		r("POST", "/api/workspaces/{ws}/{seat}/lab/check", errHandler(s.handleLearnerCheck).ServeHTTP),
+		r("POST", "/api/workspaces/{ws}/{seat}/lab/hand", errHandler(s.handleLearnerRaiseHand).ServeHTTP),
+		r("DELETE", "/api/workspaces/{ws}/{seat}/lab/hand", errHandler(s.handleLearnerLowerHand).ServeHTTP),
 
 		r("GET", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
 		r("POST", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),

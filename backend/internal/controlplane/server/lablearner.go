@@ -1,0 +1,244 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/lab"
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/token"
+)
+
+// The learner's side of a lab: /api/workspaces/{ws}/{seat}/lab..., with the
+// seat's workspace token (learner role, at the seat's current generation:
+// a revoked or reissued token is refused like at the relay).
+
+// labSeat is the learner behind a lab request.
+type labSeat struct {
+	ws   *store.Workshop
+	seat int
+	reg  string // registration id
+}
+
+func (s *Server) learnerLabSeat(r *http.Request) (*labSeat, error) {
+	wsID := r.PathValue("ws")
+	seat, err := strconv.Atoi(r.PathValue("seat"))
+	if err != nil || seat < 1 {
+		return nil, apierror.NotFound("no such seat")
+	}
+	raw := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if raw == "" || raw == r.Header.Get("Authorization") {
+		return nil, apierror.Unauthorized("a workspace token is required (Authorization: Bearer)")
+	}
+	claims, err := token.Verify(token.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
+	if err != nil {
+		if errors.Is(err, token.ErrMismatch) {
+			return nil, apierror.Forbidden("this token is for another seat")
+		}
+		return nil, apierror.Unauthorized("workspace token: %v", err)
+	}
+	if claims.Role != "" && claims.Role != "learner" {
+		return nil, apierror.Forbidden("lab progress belongs to the seat's learner")
+	}
+	st, err := s.st.GetSeat(r.Context(), wsID, seat)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Generation != claims.Gen) {
+		return nil, apierror.Unauthorized("this token was revoked")
+	}
+	if err != nil {
+		return nil, err
+	}
+	ws, err := s.st.GetWorkshop(r.Context(), wsID)
+	if err != nil {
+		return nil, err
+	}
+	return &labSeat{ws: ws, seat: seat, reg: st.RegistrationID}, nil
+}
+
+type learnerLabJSON struct {
+	Lab         labJSON                 `json:"lab"`
+	Progress    map[string]progressJSON `json:"progress"`
+	CurrentStep string                  `json:"current_step"`
+	// Unlocked are the steps the learner may open: all of them when the
+	// lab's order is free, else up to the first step not done.
+	Unlocked  []string       `json:"unlocked"`
+	Broadcast *broadcastJSON `json:"broadcast,omitempty"`
+	Hand      *handJSON      `json:"hand,omitempty"`
+}
+
+func (s *Server) learnerLab(ctx context.Context, ls *labSeat) (*learnerLabJSON, *lab.Lab, error) {
+	row, l, err := s.workshopLab(ctx, ls.ws.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.st.ListProgress(ctx, ls.ws.ID, ls.reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := &learnerLabJSON{Lab: toLabJSON(row, l), Progress: map[string]progressJSON{}}
+	out.Lab.Warnings = nil
+	for _, p := range sortedSteps(l, rows) {
+		out.Progress[p.StepID] = toProgressJSON(p)
+	}
+	out.CurrentStep = currentStep(l, rows)
+	out.Unlocked = unlocked(l, out.Progress)
+	if b, err := s.st.GetBroadcast(ctx, ls.ws.ID); err == nil {
+		out.Broadcast = &broadcastJSON{Message: b.Message, At: b.At}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, nil, err
+	}
+	hands, err := s.st.ListHands(ctx, ls.ws.ID, ls.reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(hands) > 0 {
+		h := toHandJSON(hands[0])
+		out.Hand = &h
+	}
+	return out, l, nil
+}
+
+// unlocked lists the steps a learner may open.
+func unlocked(l *lab.Lab, progress map[string]progressJSON) []string {
+	out := []string{}
+	for _, st := range l.Steps {
+		out = append(out, st.ID)
+		if l.Order != lab.OrderFree && progress[st.ID].Status != store.ProgressDone {
+			break
+		}
+	}
+	return out
+}
+
+func (s *Server) handleLearnerLab(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.learnerLabSeat(r)
+	if err != nil {
+		return err
+	}
+	out, _, err := s.learnerLab(r.Context(), ls)
+	if err != nil {
+		return err
+	}
+	apierror.JSON(w, http.StatusOK, out)
+	return nil
+}
+
+// stepOf finds the requested step, refusing one that is still locked.
+func (s *Server) stepOf(r *http.Request, w http.ResponseWriter, ls *labSeat) (lab.Step, *lab.Lab, error) {
+	var req stepRequest
+	if err := apierror.Decode(w, r, &req, 4096); err != nil {
+		return lab.Step{}, nil, err
+	}
+	view, l, err := s.learnerLab(r.Context(), ls)
+	if err != nil {
+		return lab.Step{}, nil, err
+	}
+	step, ok := l.Step(req.StepID)
+	if !ok {
+		return lab.Step{}, nil, apierror.NotFound("the lab has no step %q", req.StepID)
+	}
+	for _, id := range view.Unlocked {
+		if id == step.ID {
+			return step, l, nil
+		}
+	}
+	return lab.Step{}, nil, apierror.Conflict("step_locked", "finish the steps before %q first", step.Title)
+}
+
+// handleLearnerEnterStep records that the learner opened a step (the time
+// on a step starts here).
+func (s *Server) handleLearnerEnterStep(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.learnerLabSeat(r)
+	if err != nil {
+		return err
+	}
+	step, _, err := s.stepOf(r, w, ls)
+	if err != nil {
+		return err
+	}
+	p, err := s.progressOf(r.Context(), ls.ws.ID, ls.reg, step.ID)
+	if err != nil {
+		return err
+	}
+	if p.Attempts == 0 && p.Status == store.ProgressCurrent {
+		p.EnteredAt = s.now()
+		if err := s.st.SaveProgress(r.Context(), p); err != nil {
+			return err
+		}
+	}
+	apierror.JSON(w, http.StatusOK, toProgressJSON(*p))
+	return nil
+}
+
+// handleLearnerCheck runs the step's check in the learner's seat.
+func (s *Server) handleLearnerCheck(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.learnerLabSeat(r)
+	if err != nil {
+		return err
+	}
+	step, l, err := s.stepOf(r, w, ls)
+	if err != nil {
+		return err
+	}
+	// One check at a time per seat: a learner who clicks Check again and
+	// again does not run the script many times over.
+	key := ls.ws.ID + "/" + strconv.Itoa(ls.seat)
+	if _, busy := s.checking.LoadOrStore(key, struct{}{}); busy {
+		return apierror.TooManyRequests("a check is already running in this seat")
+	}
+	defer s.checking.Delete(key)
+	out, err := s.runCheck(r.Context(), ls.ws, ls.reg, ls.seat, l, step)
+	if err != nil {
+		return err
+	}
+	apierror.JSON(w, http.StatusOK, out)
+	return nil
+}
+
+// maxQuestion bounds a raised hand's question.
+const maxQuestion = 200
+
+func (s *Server) handleLearnerRaiseHand(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.learnerLabSeat(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Question string `json:"question"`
+	}
+	if err := apierror.Decode(w, r, &req, 4096); err != nil {
+		return err
+	}
+	q := strings.TrimSpace(req.Question)
+	if utf8.RuneCountInString(q) > maxQuestion || strings.ContainsFunc(q, invisible) || strings.ContainsAny(q, "\n\r") {
+		return apierror.Invalid("the question is one line of at most %d characters", maxQuestion)
+	}
+	h, err := s.st.RaiseHand(r.Context(), &store.Hand{WorkshopID: ls.ws.ID, RegistrationID: ls.reg, Question: q})
+	if err != nil {
+		return err
+	}
+	apierror.JSON(w, http.StatusOK, toHandJSON(*h))
+	return nil
+}
+
+func (s *Server) handleLearnerLowerHand(w http.ResponseWriter, r *http.Request) error {
+	ls, err := s.learnerLabSeat(r)
+	if err != nil {
+		return err
+	}
+	hands, err := s.st.ListHands(r.Context(), ls.ws.ID, ls.reg)
+	if err != nil {
+		return err
+	}
+	for _, h := range hands {
+		if err := s.st.CloseHand(r.Context(), ls.ws.ID, h.ID, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -1,0 +1,771 @@
+package server
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/lab"
+	"github.com/clarateach/backend/internal/controlplane/store"
+)
+
+// Labs as code: instructors upload labs (a folder as .zip or .tar.gz, in
+// ClaraTeach's format or imported from Killercoda or Instruqt), point a
+// workshop at a lab version, and follow every learner's progress; learners
+// see the steps, run a step's check in their seat, and raise a hand.
+
+// ---- API types (the JSON of docs/openapi.yaml) -------------------------------
+
+// labStepJSON is a step as instructors and learners see it. Scripts stay
+// on the server: learners see only whether a step has a check.
+type labStepJSON struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Markdown string `json:"markdown"`
+	HasCheck bool   `json:"has_check"`
+	HasSolve bool   `json:"has_solve"`
+}
+
+type labJSON struct {
+	ID              string        `json:"id"`
+	Version         int           `json:"version"`
+	Title           string        `json:"title"`
+	Description     string        `json:"description"`
+	DurationMinutes int           `json:"duration_minutes,omitempty"`
+	Order           string        `json:"order"`
+	Environment     string        `json:"environment,omitempty"`
+	Resources       lab.Resources `json:"resources"`
+	Steps           []labStepJSON `json:"steps"`
+	Files           int           `json:"files"`
+	CreatedAt       time.Time     `json:"created_at"`
+	Warnings        []string      `json:"warnings,omitempty"`
+}
+
+type labSummaryJSON struct {
+	ID        string    `json:"id"`
+	Version   int       `json:"version"`
+	Title     string    `json:"title"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+type problemJSON struct {
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Message string `json:"message"`
+}
+
+type progressJSON struct {
+	StepID    string     `json:"step_id"`
+	Status    string     `json:"status"`
+	Attempts  int        `json:"attempts"`
+	Message   string     `json:"message,omitempty"`
+	EnteredAt time.Time  `json:"entered_at"`
+	CheckedAt *time.Time `json:"checked_at,omitempty"`
+	DoneAt    *time.Time `json:"done_at,omitempty"`
+}
+
+type handJSON struct {
+	ID             string     `json:"id"`
+	RegistrationID string     `json:"registration_id"`
+	LearnerName    string     `json:"learner_name,omitempty"`
+	Seat           int        `json:"seat,omitempty"`
+	Question       string     `json:"question"`
+	RaisedAt       time.Time  `json:"raised_at"`
+	PickedBy       string     `json:"picked_by,omitempty"`
+	PickedAt       *time.Time `json:"picked_at,omitempty"`
+}
+
+type broadcastJSON struct {
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+func toLabJSON(row *store.Lab, l *lab.Lab) labJSON {
+	out := labJSON{
+		ID: row.ID, Version: row.Version, Title: l.Title, Description: l.Description,
+		DurationMinutes: int(l.Duration / time.Minute), Order: string(l.Order), Environment: l.Environment,
+		Resources: l.Resources, Steps: make([]labStepJSON, len(l.Steps)), Files: len(l.Files), CreatedAt: row.CreatedAt,
+		Warnings: l.Warnings,
+	}
+	for i, s := range l.Steps {
+		out.Steps[i] = labStepJSON{ID: s.ID, Title: s.Title, Markdown: s.Markdown, HasCheck: s.Check != "", HasSolve: s.Solve != ""}
+	}
+	return out
+}
+
+func toProgressJSON(p store.Progress) progressJSON {
+	return progressJSON{StepID: p.StepID, Status: p.Status, Attempts: p.Attempts, Message: p.Message, EnteredAt: p.EnteredAt, CheckedAt: p.CheckedAt, DoneAt: p.DoneAt}
+}
+
+func toHandJSON(h store.Hand) handJSON {
+	return handJSON{ID: h.ID, RegistrationID: h.RegistrationID, Question: h.Question, RaisedAt: h.RaisedAt, PickedBy: h.PickedBy, PickedAt: h.PickedAt}
+}
+
+// ---- parsed labs, cached (versions never change) ----------------------------
+
+type labCache struct {
+	mu   sync.Mutex
+	labs map[string]*lab.Lab // "id@version"
+}
+
+const maxCachedLabs = 64
+
+// parsedLab loads and parses one stored lab version.
+func (s *Server) parsedLab(ctx context.Context, id string, version int) (*store.Lab, *lab.Lab, error) {
+	row, err := s.st.GetLab(ctx, id, version)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil, apierror.NotFound("lab %s version %d not found", id, version)
+		}
+		return nil, nil, err
+	}
+	key := row.ID + "@" + strconv.Itoa(row.Version)
+	s.labs.mu.Lock()
+	l, ok := s.labs.labs[key]
+	s.labs.mu.Unlock()
+	if ok {
+		return row, l, nil
+	}
+	files, err := lab.ReadArchive(row.Content)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stored lab %s: %w", key, err)
+	}
+	if l, err = lab.Parse(files); err != nil {
+		return nil, nil, fmt.Errorf("stored lab %s: %w", key, err)
+	}
+	s.labs.mu.Lock()
+	if s.labs.labs == nil || len(s.labs.labs) >= maxCachedLabs {
+		s.labs.labs = map[string]*lab.Lab{}
+	}
+	s.labs.labs[key] = l
+	s.labs.mu.Unlock()
+	return row, l, nil
+}
+
+// workshopLab is the lab the workshop follows; a workshop without one is
+// 404 no_lab.
+func (s *Server) workshopLab(ctx context.Context, workshopID string) (*store.Lab, *lab.Lab, error) {
+	wl, err := s.st.GetWorkshopLab(ctx, workshopID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, apierror.New(http.StatusNotFound, "no_lab", "this workshop has no lab")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.parsedLab(ctx, wl.LabID, wl.Version)
+}
+
+// ---- errors-returning handlers ------------------------------------------------
+
+type errHandler func(w http.ResponseWriter, r *http.Request) error
+
+func (h errHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h(w, r); err != nil {
+		apierror.Write(w, r, err)
+	}
+}
+
+// ---- instructors: labs ----------------------------------------------------------
+
+// maxLabUpload bounds an uploaded lab archive (compressed).
+const maxLabUpload = 20 << 20
+
+// handleUploadLab stores an uploaded lab (.zip or .tar.gz body) as a new
+// lab, or with ?lab_id= as the next version of one of the caller's labs.
+// A lab that does not validate is 400 invalid_lab with every problem.
+func (s *Server) handleUploadLab(w http.ResponseWriter, r *http.Request) error {
+	u := userFrom(r.Context())
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLabUpload))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return apierror.TooLarge("a lab upload is at most %d MiB", maxLabUpload>>20)
+		}
+		return apierror.BadRequest("read the upload: %v", err)
+	}
+	files, err := lab.ReadArchive(body)
+	if err != nil {
+		return apierror.New(http.StatusBadRequest, "invalid_lab", "the upload is not a lab archive: %v", err)
+	}
+	l, format, err := lab.Import(files)
+	if err != nil {
+		if ps := lab.Problems(err); len(ps) > 0 {
+			out := make([]problemJSON, len(ps))
+			for i, p := range ps {
+				out[i] = problemJSON{File: p.File, Line: p.Line, Message: p.Msg}
+			}
+			return apierror.New(http.StatusBadRequest, "invalid_lab", "%s", err.Error()).WithDetails(map[string]any{"problems": out})
+		}
+		return apierror.New(http.StatusBadRequest, "invalid_lab", "%v", err)
+	}
+	canon, err := lab.Export(l)
+	if err != nil {
+		return err
+	}
+	content, err := canon.TarGz()
+	if err != nil {
+		return err
+	}
+	row := &store.Lab{ID: r.URL.Query().Get("lab_id"), OwnerID: u.ID, Title: l.Title, Content: content}
+	if row.ID != "" {
+		if prev, err := s.st.GetLab(r.Context(), row.ID, 0); err == nil && u.Role == store.RoleAdmin {
+			row.OwnerID = prev.OwnerID // an admin adds a version to anyone's lab
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err = s.st.SaveLab(r.Context(), row)
+		if !errors.Is(err, store.ErrConflict) || attempt == 4 {
+			break
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return apierror.NotFound("lab %s not found", row.ID)
+	}
+	if err != nil {
+		return err
+	}
+	out := toLabJSON(row, l)
+	apierror.JSON(w, http.StatusCreated, map[string]any{"lab": out, "format": string(format)})
+	return nil
+}
+
+// labFor loads a lab the caller may see: their own, or any for an admin.
+func (s *Server) labFor(r *http.Request) (*store.Lab, *lab.Lab, error) {
+	version := 0
+	if v := r.URL.Query().Get("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, nil, apierror.BadRequest("version must be a positive number")
+		}
+		version = n
+	}
+	row, l, err := s.parsedLab(r.Context(), r.PathValue("lid"), version)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u := userFrom(r.Context()); row.OwnerID != u.ID && u.Role != store.RoleAdmin {
+		return nil, nil, apierror.NotFound("lab %s not found", row.ID)
+	}
+	return row, l, nil
+}
+
+func (s *Server) handleListLabs(w http.ResponseWriter, r *http.Request) error {
+	u := userFrom(r.Context())
+	owner := u.ID
+	if u.Role == store.RoleAdmin {
+		owner = ""
+	}
+	rows, err := s.st.ListLabs(r.Context(), owner)
+	if err != nil {
+		return err
+	}
+	out := make([]labSummaryJSON, len(rows))
+	for i, l := range rows {
+		out[i] = labSummaryJSON{ID: l.ID, Version: l.Version, Title: l.Title, CreatedAt: l.CreatedAt}
+	}
+	apierror.JSON(w, http.StatusOK, map[string]any{"labs": out})
+	return nil
+}
+
+func (s *Server) handleGetLab(w http.ResponseWriter, r *http.Request) error {
+	row, l, err := s.labFor(r)
+	if err != nil {
+		return err
+	}
+	apierror.JSON(w, http.StatusOK, toLabJSON(row, l))
+	return nil
+}
+
+// handleExportLab answers the lab version as a folder in a .tar.gz.
+func (s *Server) handleExportLab(w http.ResponseWriter, r *http.Request) error {
+	row, _, err := s.labFor(r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", fmt.Sprintf("lab-%s-v%d.tar.gz", row.ID, row.Version)))
+	_, _ = w.Write(row.Content)
+	return nil
+}
+
+// handleSetWorkshopLab points a workshop at a lab version (the newest when
+// version is 0 or absent). Learners get the new guide on their next poll,
+// and keep their progress on the steps it still has.
+func (s *Server) handleSetWorkshopLab(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		LabID   string `json:"lab_id"`
+		Version int    `json:"version"`
+	}
+	if err := apierror.Decode(w, r, &req, 4096); err != nil {
+		return err
+	}
+	if req.LabID == "" || req.Version < 0 {
+		return apierror.Invalid("lab_id is required, and version is 0 (the newest) or a version")
+	}
+	ws := workshopFrom(r.Context())
+	row, l, err := s.parsedLab(r.Context(), req.LabID, req.Version)
+	if err != nil {
+		return err
+	}
+	if u := userFrom(r.Context()); row.OwnerID != u.ID && u.Role != store.RoleAdmin && row.OwnerID != ws.OwnerID {
+		return apierror.NotFound("lab %s not found", req.LabID)
+	}
+	if err := s.st.SetWorkshopLab(r.Context(), ws.ID, row.ID, row.Version); err != nil {
+		return err
+	}
+	_ = s.st.AddEvent(r.Context(), &store.Event{WorkshopID: ws.ID, Level: "info", Message: fmt.Sprintf("lab set to %q version %d", l.Title, row.Version)})
+	apierror.JSON(w, http.StatusOK, map[string]any{"lab_id": row.ID, "version": row.Version, "lab": toLabJSON(row, l)})
+	return nil
+}
+
+// ---- instructors: progress, hands, broadcast, solve, reset --------------------
+
+type learnerProgressJSON struct {
+	RegistrationID string                  `json:"registration_id"`
+	Name           string                  `json:"name"`
+	Email          string                  `json:"email"`
+	Seat           int                     `json:"seat,omitempty"`
+	JoinedAt       time.Time               `json:"joined_at"`
+	CurrentStep    string                  `json:"current_step,omitempty"`
+	StepsDone      int                     `json:"steps_done"`
+	FailedChecks   int                     `json:"failed_checks"`
+	OnStepSeconds  int64                   `json:"on_step_seconds"`
+	HandRaised     bool                    `json:"hand_raised"`
+	Steps          map[string]progressJSON `json:"steps"`
+}
+
+type progressMatrixJSON struct {
+	Lab      *labJSON              `json:"lab"`
+	Learners []learnerProgressJSON `json:"learners"`
+	At       time.Time             `json:"at"`
+}
+
+// matrix is the progress of every learner who is not revoked.
+func (s *Server) matrix(ctx context.Context, ws *store.Workshop) (*progressMatrixJSON, *lab.Lab, error) {
+	row, l, err := s.workshopLab(ctx, ws.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	regs, err := s.st.ListRegistrations(ctx, ws.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.st.ListProgress(ctx, ws.ID, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	hands, err := s.st.ListHands(ctx, ws.ID, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	byReg := map[string][]store.Progress{}
+	for _, p := range rows {
+		byReg[p.RegistrationID] = append(byReg[p.RegistrationID], p)
+	}
+	raised := map[string]bool{}
+	for _, h := range hands {
+		raised[h.RegistrationID] = true
+	}
+	now := s.now()
+	lj := toLabJSON(row, l)
+	out := &progressMatrixJSON{Lab: &lj, Learners: []learnerProgressJSON{}, At: now.UTC()}
+	for _, reg := range regs {
+		if reg.RevokedAt != nil {
+			continue
+		}
+		lp := learnerProgressJSON{RegistrationID: reg.ID, Name: reg.Name, Email: reg.Email, JoinedAt: reg.CreatedAt, HandRaised: raised[reg.ID], Steps: map[string]progressJSON{}}
+		if reg.Seat != nil {
+			lp.Seat = *reg.Seat
+		}
+		for _, p := range byReg[reg.ID] {
+			lp.Steps[p.StepID] = toProgressJSON(p)
+			if p.Status == store.ProgressDone {
+				lp.StepsDone++
+			}
+			if p.Status == store.ProgressFailing {
+				lp.FailedChecks += p.Attempts
+			}
+		}
+		lp.CurrentStep = currentStep(l, byReg[reg.ID])
+		if cur, ok := lp.Steps[lp.CurrentStep]; ok && cur.Status != store.ProgressDone {
+			lp.OnStepSeconds = int64(now.Sub(cur.EnteredAt) / time.Second)
+		}
+		out.Learners = append(out.Learners, lp)
+	}
+	return out, l, nil
+}
+
+// currentStep is the step a learner is on: the last one entered that is not
+// done, or the first step not done.
+func currentStep(l *lab.Lab, rows []store.Progress) string {
+	state := map[string]store.Progress{}
+	for _, p := range rows {
+		state[p.StepID] = p
+	}
+	var latest *store.Progress
+	for i := range rows {
+		p := rows[i]
+		if p.Status != store.ProgressDone && (latest == nil || p.EnteredAt.After(latest.EnteredAt)) {
+			latest = &p
+		}
+	}
+	if latest != nil && l.StepIndex(latest.StepID) >= 0 {
+		return latest.StepID
+	}
+	for _, s := range l.Steps {
+		if state[s.ID].Status != store.ProgressDone {
+			return s.ID
+		}
+	}
+	if len(l.Steps) > 0 {
+		return l.Steps[len(l.Steps)-1].ID
+	}
+	return ""
+}
+
+func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request) error {
+	m, _, err := s.matrix(r.Context(), workshopFrom(r.Context()))
+	if err != nil {
+		return err
+	}
+	apierror.JSON(w, http.StatusOK, m)
+	return nil
+}
+
+// handleProgressCSV answers attendance and progress as CSV: one row per
+// learner, then the seconds spent on each step (entered to done, or to now).
+func (s *Server) handleProgressCSV(w http.ResponseWriter, r *http.Request) error {
+	ws := workshopFrom(r.Context())
+	m, l, err := s.matrix(r.Context(), ws)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "progress-"+ws.ID+".csv"))
+	cw := csv.NewWriter(w)
+	head := []string{"name", "email", "seat", "joined_at", "steps_done"}
+	for _, st := range l.Steps {
+		head = append(head, "seconds:"+st.ID)
+	}
+	_ = cw.Write(head)
+	for _, lp := range m.Learners {
+		rec := []string{csvSafe(lp.Name), csvSafe(lp.Email), strconv.Itoa(lp.Seat), lp.JoinedAt.UTC().Format(time.RFC3339), strconv.Itoa(lp.StepsDone)}
+		for _, st := range l.Steps {
+			p, ok := lp.Steps[st.ID]
+			switch {
+			case !ok:
+				rec = append(rec, "")
+			case p.DoneAt != nil:
+				rec = append(rec, strconv.FormatInt(int64(p.DoneAt.Sub(p.EnteredAt)/time.Second), 10))
+			default:
+				rec = append(rec, strconv.FormatInt(int64(m.At.Sub(p.EnteredAt)/time.Second), 10))
+			}
+		}
+		_ = cw.Write(rec)
+	}
+	cw.Flush()
+	return nil
+}
+
+// csvSafe keeps a learner's name from being read as a formula by a
+// spreadsheet (CSV injection).
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+func (s *Server) handleListHands(w http.ResponseWriter, r *http.Request) error {
+	ws := workshopFrom(r.Context())
+	hands, err := s.st.ListHands(r.Context(), ws.ID, "")
+	if err != nil {
+		return err
+	}
+	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
+	if err != nil {
+		return err
+	}
+	names := map[string]store.RegistrationView{}
+	for _, reg := range regs {
+		names[reg.ID] = reg
+	}
+	out := make([]handJSON, len(hands))
+	for i, h := range hands {
+		out[i] = toHandJSON(h)
+		if reg, ok := names[h.RegistrationID]; ok {
+			out[i].LearnerName = reg.Name
+			if reg.Seat != nil {
+				out[i].Seat = *reg.Seat
+			}
+		}
+	}
+	apierror.JSON(w, http.StatusOK, map[string]any{"hands": out})
+	return nil
+}
+
+func (s *Server) handlePickHand(w http.ResponseWriter, r *http.Request) error {
+	h, err := s.st.PickHand(r.Context(), workshopFrom(r.Context()).ID, r.PathValue("hid"), userFrom(r.Context()).ID, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return apierror.NotFound("no open hand %s", r.PathValue("hid"))
+	}
+	if err != nil {
+		return err
+	}
+	apierror.JSON(w, http.StatusOK, toHandJSON(*h))
+	return nil
+}
+
+func (s *Server) handleCloseHand(w http.ResponseWriter, r *http.Request) error {
+	err := s.st.CloseHand(r.Context(), workshopFrom(r.Context()).ID, r.PathValue("hid"), s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return apierror.NotFound("no open hand %s", r.PathValue("hid"))
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// maxBroadcast bounds a broadcast message.
+const maxBroadcast = 500
+
+func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Message string `json:"message"`
+	}
+	if err := apierror.Decode(w, r, &req, 4096); err != nil {
+		return err
+	}
+	msg := strings.TrimSpace(req.Message)
+	if utf8.RuneCountInString(msg) > maxBroadcast || strings.ContainsFunc(msg, invisible) {
+		return apierror.Invalid("message is at most %d characters, without control or invisible characters", maxBroadcast)
+	}
+	ws := workshopFrom(r.Context())
+	b := &store.Broadcast{WorkshopID: ws.ID, Message: msg, At: s.now()}
+	if err := s.st.SetBroadcast(r.Context(), b); err != nil {
+		return err
+	}
+	if msg == "" {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	_ = s.st.AddEvent(r.Context(), &store.Event{WorkshopID: ws.ID, Level: "info", Message: "broadcast: " + msg})
+	apierror.JSON(w, http.StatusOK, broadcastJSON{Message: b.Message, At: store.UTC(b.At)})
+	return nil
+}
+
+// learnerOf resolves {rid} to a registration of the workshop with a seat.
+func (s *Server) learnerOf(r *http.Request) (*store.RegistrationView, error) {
+	ws := workshopFrom(r.Context())
+	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range regs {
+		if regs[i].ID == r.PathValue("rid") && regs[i].RevokedAt == nil {
+			return &regs[i], nil
+		}
+	}
+	return nil, apierror.NotFound("no learner %s in this workshop", r.PathValue("rid"))
+}
+
+type stepRequest struct {
+	StepID string `json:"step_id"`
+}
+
+// handleSolve runs a step's solve script in the learner's seat, then its
+// check, and records the result like a learner's check.
+func (s *Server) handleSolve(w http.ResponseWriter, r *http.Request) error {
+	var req stepRequest
+	if err := apierror.Decode(w, r, &req, 4096); err != nil {
+		return err
+	}
+	ws := workshopFrom(r.Context())
+	reg, err := s.learnerOf(r)
+	if err != nil {
+		return err
+	}
+	if reg.Seat == nil {
+		return apierror.Conflict("no_seat", "this learner has not joined yet")
+	}
+	_, l, err := s.workshopLab(r.Context(), ws.ID)
+	if err != nil {
+		return err
+	}
+	step, ok := l.Step(req.StepID)
+	if !ok {
+		return apierror.NotFound("the lab has no step %q", req.StepID)
+	}
+	if step.Solve == "" {
+		return apierror.Conflict("no_solve", "step %q has no solve script", step.ID)
+	}
+	res, err := s.execInSeat(r.Context(), ws, *reg.Seat, step.Solve, 2*time.Minute)
+	if err != nil {
+		return err
+	}
+	if res.ExitCode != 0 || res.TimedOut {
+		return apierror.New(http.StatusBadGateway, "solve_failed", "the solve script failed (exit %d): %s", res.ExitCode, firstLines(res.Stderr+res.Stdout, 3))
+	}
+	out, err := s.runCheck(r.Context(), ws, reg.ID, *reg.Seat, l, step)
+	if err != nil {
+		return err
+	}
+	apierror.JSON(w, http.StatusOK, out)
+	return nil
+}
+
+// handleResetStep forgets a learner's progress on a step.
+func (s *Server) handleResetStep(w http.ResponseWriter, r *http.Request) error {
+	var req stepRequest
+	if err := apierror.Decode(w, r, &req, 4096); err != nil {
+		return err
+	}
+	reg, err := s.learnerOf(r)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteProgress(r.Context(), reg.ID, req.StepID); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ---- checks -----------------------------------------------------------------------
+
+type checkJSON struct {
+	Passed   bool         `json:"passed"`
+	Message  string       `json:"message"`
+	TimedOut bool         `json:"timed_out,omitempty"`
+	Progress progressJSON `json:"progress"`
+}
+
+// agentOf is a client for the workshop's agent, over the same pinned
+// transport as the relay.
+func (s *Server) agentOf(ws *store.Workshop) (*agentclient.Client, error) {
+	if ws.Status != store.StatusRunning || ws.AgentURL == "" {
+		return nil, apierror.Unavailable("the workshop is %s; its machines are not ready", ws.Status)
+	}
+	rt, err := s.relayTransport(ws)
+	if err != nil {
+		return nil, err
+	}
+	return agentclient.New(ws.AgentURL, ws.AgentToken, &http.Client{Transport: rt}), nil
+}
+
+func (s *Server) execInSeat(ctx context.Context, ws *store.Workshop, seat int, script string, timeout time.Duration) (*agentclient.ExecResult, error) {
+	ac, err := s.agentOf(ws)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout+10*time.Second)
+	defer cancel()
+	res, err := ac.Exec(ctx, ws.ID, seat, agentclient.ExecRequest{Script: script, TimeoutMS: int(timeout / time.Millisecond)})
+	if err != nil {
+		return nil, apierror.New(http.StatusBadGateway, "seat_unreachable", "the learner's machine did not run the script: %v", err)
+	}
+	return res, nil
+}
+
+// maxCheckMessage bounds the message a check shows.
+const maxCheckMessage = 1000
+
+// runCheck runs a step's check in the seat and records the result.
+func (s *Server) runCheck(ctx context.Context, ws *store.Workshop, regID string, seat int, l *lab.Lab, step lab.Step) (*checkJSON, error) {
+	p, err := s.progressOf(ctx, ws.ID, regID, step.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := &checkJSON{}
+	if step.Check == "" {
+		out.Passed, out.Message = true, "Done."
+	} else {
+		res, err := s.execInSeat(ctx, ws, seat, step.Check, step.CheckTimeout)
+		if err != nil {
+			return nil, err
+		}
+		out.Passed = res.ExitCode == 0 && !res.TimedOut
+		out.TimedOut = res.TimedOut
+		out.Message = checkMessage(res, step.CheckTimeout)
+	}
+	p.Attempts++
+	p.Message = out.Message
+	p.CheckedAt = &now
+	if out.Passed {
+		p.Status = store.ProgressDone
+		if p.DoneAt == nil {
+			p.DoneAt = &now
+		}
+	} else if p.Status != store.ProgressDone {
+		p.Status = store.ProgressFailing
+	}
+	if err := s.st.SaveProgress(ctx, p); err != nil {
+		return nil, err
+	}
+	out.Progress = toProgressJSON(*p)
+	return out, nil
+}
+
+// checkMessage is what the learner sees: the check's standard output, or a
+// sentence when it printed nothing.
+func checkMessage(res *agentclient.ExecResult, timeout time.Duration) string {
+	msg := strings.TrimSpace(res.Stdout)
+	switch {
+	case res.TimedOut:
+		msg = strings.TrimSpace(fmt.Sprintf("The check did not finish within %s. %s", timeout, msg))
+	case msg == "" && res.ExitCode == 0:
+		msg = "Well done: this step is complete."
+	case msg == "":
+		msg = "Not done yet."
+	}
+	if len(msg) > maxCheckMessage {
+		msg = msg[:maxCheckMessage] + "…"
+	}
+	return strings.ToValidUTF8(msg, "")
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(strings.TrimSpace(s), "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	out := strings.Join(lines, " / ")
+	if len(out) > 300 {
+		out = out[:300] + "…"
+	}
+	return out
+}
+
+// progressOf is the learner's row for a step, or a fresh one entered now.
+func (s *Server) progressOf(ctx context.Context, wsID, regID, stepID string) (*store.Progress, error) {
+	rows, err := s.st.ListProgress(ctx, wsID, regID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		if rows[i].StepID == stepID {
+			return &rows[i], nil
+		}
+	}
+	return &store.Progress{WorkshopID: wsID, RegistrationID: regID, StepID: stepID, Status: store.ProgressCurrent, EnteredAt: s.now()}, nil
+}
+
+// sortedSteps returns progress rows in the lab's step order.
+func sortedSteps(l *lab.Lab, rows []store.Progress) []store.Progress {
+	sort.SliceStable(rows, func(i, j int) bool { return l.StepIndex(rows[i].StepID) < l.StepIndex(rows[j].StepID) })
+	return rows
+}
