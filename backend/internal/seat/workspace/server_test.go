@@ -348,3 +348,14 @@ func TestListenFD(t *testing.T) {
 		}
 	}
 }
+
+// TestProcs: the daemon runs on one P unless GOMAXPROCS says otherwise
+// (one P halved its CPU per MB of terminal output; see Procs).
+func TestProcs(t *testing.T) {
+	t.Parallel()
+	for env, want := range map[string]int{"": 1, "4": 4, "1": 1, "0": 1, "-2": 1, "x": 1} {
+		if got := Procs(env); got != want {
+			t.Errorf("Procs(%q) = %d, want %d", env, got, want)
+		}
+	}
+}
