@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -78,6 +79,8 @@ func BenchmarkThroughput(b *testing.B) {
 	}
 	b.SetBytes(int64(len(data)))
 	frames := 0
+	var ru0, ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := c.Send(ctx, []byte("cat big.txt; echo cat-$((40+2))\n")); err != nil {
@@ -94,5 +97,10 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	b.ReportMetric(float64(len(data))*float64(b.N)/float64(frames), "bytes/frame")
+	// CPU of this process (the daemon's terminal side and the client; the
+	// shell and cat are other processes) per MB of output.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/(float64(len(data))*float64(b.N)/1e6), "cpu-ms/MB")
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,9 +42,14 @@ type Client struct {
 	skipping bool
 	dropped  int    // OUTPUT bytes dropped while skipping
 	behind   uint64 // the latest BEHIND's output end (0: none yet)
+	// msg holds the last message read, reused by the next read: a stream of
+	// 64 KiB OUTPUT frames then costs no allocation (reading each into a
+	// new slice cost more CPU than the rest of the client).
+	msg []byte
 }
 
-// Frame is one decoded server message.
+// Frame is one decoded server message. Its Data and Payload are valid until
+// the Client's next read (Next, ReadOutput, Ping...): copy what you keep.
 type Frame struct {
 	Op      byte
 	Offset  uint64 // OUTPUT: offset of Data[0]; RESET: offset output resumes at
@@ -117,9 +123,31 @@ func Dial(ctx context.Context, rawURL string, opts *DialOptions) (*Client, error
 // CloseStatus returns the WebSocket close code in err (or -1).
 func CloseStatus(err error) int { return int(websocket.CloseStatus(err)) }
 
+// readMessage reads the next WebSocket message into c.msg.
+func (c *Client) readMessage(ctx context.Context) (websocket.MessageType, []byte, error) {
+	typ, r, err := c.conn.Reader(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	for {
+		if n == len(c.msg) {
+			c.msg = append(c.msg, make([]byte, max(9+maxOutputData+1, len(c.msg)))...)
+		}
+		k, err := r.Read(c.msg[n:])
+		n += k
+		if errors.Is(err, io.EOF) {
+			return typ, c.msg[:n], nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+}
+
 func (c *Client) readFrame(ctx context.Context) (Frame, error) {
 	for {
-		typ, p, err := c.conn.Read(ctx)
+		typ, p, err := c.readMessage(ctx)
 		if err != nil {
 			return Frame{}, err
 		}
@@ -300,8 +328,21 @@ func (c *Client) Ping(ctx context.Context, payload []byte) error {
 		if f.Op == OpPong && bytes.Equal(f.Data, payload) {
 			return nil
 		}
-		c.pending = append(c.pending, f)
+		c.pending = append(c.pending, cloneFrame(f)) // the next read reuses f's bytes
 	}
+}
+
+// cloneFrame copies f's bytes out of the client's read buffer.
+func cloneFrame(f Frame) Frame {
+	if f.Payload == nil {
+		return f
+	}
+	p := bytes.Clone(f.Payload)
+	if f.Data != nil {
+		f.Data = p[len(p)-len(f.Data):]
+	}
+	f.Payload = p
+	return f
 }
 
 // Close closes the connection without waiting for the server.
