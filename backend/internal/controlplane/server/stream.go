@@ -6,12 +6,24 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
+// classSnapshot is the data of one "workshop" event of the class view's
+// stream (ClassSnapshot in docs/openapi.yaml): everything the class view
+// shows, so the stream is its one source of updates.
+type classSnapshot struct {
+	Workshop      *workshopDetail          `json:"workshop"`
+	Seats         []seatView               `json:"seats"`
+	Events        []store.Event            `json:"events"`
+	Registrations []store.RegistrationView `json:"registrations"`
+}
+
 // handleStream sends the class view live snapshots as Server-Sent Events:
-// an event named "workshop" with {workshop, seats, events} whenever anything
-// changed (checked every second), and a comment every 20 s so proxies keep
-// the connection open.
+// an event named "workshop" with a classSnapshot (workshop, seats, events,
+// registrations) at once and whenever anything changed (checked every
+// second), and a comment every 20 s so proxies keep the connection open.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	id := workshopFrom(r.Context()).ID
@@ -36,7 +48,14 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		b, _ := json.Marshal(map[string]any{"workshop": d, "seats": seats, "events": d.Events})
+		regs, err := s.st.ListRegistrations(r.Context(), id)
+		if err != nil {
+			return
+		}
+		if regs == nil {
+			regs = []store.RegistrationView{}
+		}
+		b, _ := json.Marshal(classSnapshot{Workshop: d, Seats: seats, Events: d.Events, Registrations: regs})
 		if !bytes.Equal(b, last) {
 			if _, err := fmt.Fprintf(w, "event: workshop\ndata: %s\n\n", b); err != nil {
 				return
