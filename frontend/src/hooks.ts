@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { errorMessage } from './api';
 
 export interface AsyncState<T> {
@@ -10,47 +10,58 @@ export interface AsyncState<T> {
 }
 
 /**
+ * The latest value, for effects and callbacks that read it when they run
+ * without running again when it changes. It is updated after each render
+ * is committed (refs are not written during render).
+ */
+export function useLatest<T>(value: T): { readonly current: T } {
+  const ref = useRef(value);
+  useLayoutEffect(() => {
+    ref.current = value;
+  });
+  return ref;
+}
+
+/** A dependency of useAsync: ids and counters (compared by value). */
+export type AsyncDep = string | number | boolean | null | undefined;
+
+/**
  * Runs an async loader when deps change; exposes loading and error states.
  * `reload` runs it again without clearing the shown data (quiet refresh).
  */
-export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): AsyncState<T> {
+export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, deps: readonly AsyncDep[]): AsyncState<T> {
   const [data, setData] = useState<T | undefined>(undefined);
-  const [error, setError] = useState<string | null>(null);
-  const [loading, setLoading] = useState(true);
   const [tick, setTick] = useState(0);
-  const loadRef = useRef(load);
-  loadRef.current = load;
+  // The run is named by its deps and reload count; loading until that run settles.
+  const key = JSON.stringify([...deps, tick]);
+  const [settled, setSettled] = useState<{ key: string; error: string | null }>({ key: '', error: null });
+  const loadRef = useLatest(load);
 
   useEffect(() => {
     const ctrl = new AbortController();
-    setLoading(true);
-    loadRef
-      .current(ctrl.signal)
-      .then((d) => {
+    loadRef.current(ctrl.signal).then(
+      (d) => {
         if (ctrl.signal.aborted) return;
         setData(d);
-        setError(null);
-      })
-      .catch((err: unknown) => {
+        setSettled({ key, error: null });
+      },
+      (err: unknown) => {
         if (ctrl.signal.aborted) return;
-        setError(errorMessage(err));
-      })
-      .finally(() => {
-        if (!ctrl.signal.aborted) setLoading(false);
-      });
+        setSettled({ key, error: errorMessage(err) });
+      },
+    );
     return () => ctrl.abort();
-  }, [...deps, tick]);
+  }, [key, loadRef]);
 
   const reload = useCallback(() => setTick((t) => t + 1), []);
-  return { data, error, loading, reload, setData };
+  return { data, error: settled.error, loading: settled.key !== key, reload, setData };
 }
 
 /** Runs an action with busy and error state (buttons that call the API). */
 export function useAction<A extends unknown[], R>(fn: (...args: A) => Promise<R>) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const fnRef = useRef(fn);
-  fnRef.current = fn;
+  const fnRef = useLatest(fn);
   const run = useCallback(async (...args: A): Promise<R | undefined> => {
     setBusy(true);
     setError(null);
@@ -62,14 +73,13 @@ export function useAction<A extends unknown[], R>(fn: (...args: A) => Promise<R>
     } finally {
       setBusy(false);
     }
-  }, []);
+  }, [fnRef]);
   return { run, busy, error, setError };
 }
 
 /** Calls fn every `ms` while the page is visible (and once when it becomes visible). */
 export function useInterval(fn: () => void, ms: number | null) {
-  const fnRef = useRef(fn);
-  fnRef.current = fn;
+  const fnRef = useLatest(fn);
   useEffect(() => {
     if (ms === null) return;
     const id = setInterval(() => {
@@ -83,7 +93,7 @@ export function useInterval(fn: () => void, ms: number | null) {
       clearInterval(id);
       document.removeEventListener('visibilitychange', onVis);
     };
-  }, [ms]);
+  }, [ms, fnRef]);
 }
 
 /** A state value persisted in localStorage under `key`. */

@@ -1,7 +1,8 @@
 // Renders lab-guide markdown: marked for parsing, DOMPurify for sanitising.
 // Every code block (also inside lists and quotes) gets a "Copy" button, and
 // shell blocks a "Run in terminal" button, handled by one delegated listener.
-import { useMemo, useRef, type MouseEvent } from 'react';
+import { useMemo, type MouseEvent } from 'react';
+import { useLatest } from '../hooks';
 import { Marked } from 'marked';
 import DOMPurify from 'dompurify';
 import { copyText } from './ui';
@@ -54,8 +55,7 @@ function render(md: string, runnable: boolean): Rendered {
 
 export function Markdown({ source, onRun, className }: { source: string; onRun?: (cmd: string) => void; className?: string }) {
   const { html, blocks } = useMemo(() => render(source || '', !!onRun), [source, onRun]);
-  const onRunRef = useRef(onRun);
-  onRunRef.current = onRun;
+  const onRunRef = useLatest(onRun);
 
   const onClick = (e: MouseEvent<HTMLDivElement>) => {
     const btn = (e.target as HTMLElement).closest<HTMLButtonElement>('button[data-action]');

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { lazy, Suspense, useEffect, useMemo, useState, type FormEvent } from 'react';
 import { ApiError, errorMessage, learner, type JoinResult } from '../api';
 import { navigate } from '../router';
 import { PlainPage } from '../components/TopBar';
@@ -48,7 +48,7 @@ function phaseIndex(r: JoinResult): number {
 }
 
 export function WaitingScreen({ result, since }: { result: JoinResult; since: number }) {
-  const [now, setNow] = useState(Date.now());
+  const [now, setNow] = useState(() => Date.now());
   useEffect(() => {
     const t = setInterval(() => setNow(Date.now()), 1000);
     return () => clearInterval(t);
@@ -87,7 +87,7 @@ export function JoinPage({ accessCode }: { accessCode: string }) {
   const [result, setResult] = useState<JoinResult | null>(null);
   const [error, setError] = useState<ApiError | Error | null>(null);
   const [attempt, setAttempt] = useState(0);
-  const since = useRef(Date.now());
+  const [since] = useState(() => Date.now());
   const joinSession = useMemo(() => new JoinSession(accessCode), [accessCode]);
 
   useEffect(() => {
@@ -177,7 +177,7 @@ export function JoinPage({ accessCode }: { accessCode: string }) {
           <ErrorBox error={errorMessage(error)} />
         </div>
       )}
-      <WaitingScreen result={result} since={since.current} />
+      <WaitingScreen result={result} since={since} />
     </>
   );
 }

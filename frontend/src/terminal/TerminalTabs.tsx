@@ -1,6 +1,6 @@
 // Terminal tabs: one per terminal session of the seat. Sessions outlive the
 // page, so a reload reattaches to the same shells (replaying their output).
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import { errorMessage, type WorkspaceClient, type TerminalSessionInfo } from '../api';
 import { useStoredState } from '../hooks';
 import { Button, ErrorBox, Spinner } from '../components/ui';
@@ -85,19 +85,24 @@ export function TerminalTabs({
   const [status, setStatus] = useState<Record<string, TabStatus>>({});
   const handles = useRef(new Map<string, TerminalHandle>());
   const activeRef = useRef(active);
-  activeRef.current = active;
+  useLayoutEffect(() => {
+    activeRef.current = active;
+  });
 
-  const load = useCallback(async () => {
-    setError(null);
-    try {
-      const sessions = await listOrCreate(client, createIfNone && mode === 'rw');
-      const ids = sessions.map((s) => s.id);
-      setTabs(ids);
-      if (!ids.includes(activeRef.current) && ids.length) setActive(preferred(sessions, mode));
-    } catch (err) {
-      setError(errorMessage(err));
-    }
-  }, [client, createIfNone, mode, setActive]);
+  // State is set only once the answer is in (never synchronously in an effect).
+  const load = useCallback(
+    () =>
+      listOrCreate(client, createIfNone && mode === 'rw').then(
+        (sessions) => {
+          const ids = sessions.map((s) => s.id);
+          setError(null);
+          setTabs(ids);
+          if (!ids.includes(activeRef.current) && ids.length) setActive(preferred(sessions, mode));
+        },
+        (err: unknown) => setError(errorMessage(err)),
+      ),
+    [client, createIfNone, mode, setActive],
+  );
 
   useEffect(() => {
     void load();

@@ -1,5 +1,5 @@
 // An xterm.js terminal attached to one terminal session over a TerminalConnection.
-import { useEffect, useRef } from 'react';
+import { useEffect, useLayoutEffect, useRef } from 'react';
 import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { WebLinksAddon } from '@xterm/addon-web-links';
@@ -52,7 +52,9 @@ export const TERMINAL_THEME = {
 export function TerminalView(props: TerminalViewProps) {
   const el = useRef<HTMLDivElement>(null);
   const propsRef = useRef(props);
-  propsRef.current = props;
+  useLayoutEffect(() => {
+    propsRef.current = props;
+  });
   const fitRef = useRef<() => void>(() => undefined);
 
   useEffect(() => {
@@ -157,8 +159,9 @@ export function TerminalView(props: TerminalViewProps) {
     p.handleRef?.(handle);
     if (p.autoFocus) term.focus();
 
+    const latest = propsRef; // the handleRef of the last render, not the first
     return () => {
-      propsRef.current.handleRef?.(null);
+      latest.current.handleRef?.(null);
       window.removeEventListener('online', online);
       cancelAnimationFrame(raf);
       ro.disconnect();

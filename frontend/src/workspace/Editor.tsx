@@ -1,7 +1,7 @@
 // The code editor: CodeMirror 6, several open files as tabs, Ctrl/Cmd-S to
 // save, an unsaved-changes marker, and a reload from disk when a clean file is
 // reopened (so changes made in the terminal show up).
-import { useCallback, useEffect, useImperativeHandle, useRef, useState, type Ref } from 'react';
+import { useCallback, useEffect, useImperativeHandle, useLayoutEffect, useRef, useState, type Ref } from 'react';
 import { EditorView, keymap } from '@codemirror/view';
 import { EditorState, Compartment, type Extension } from '@codemirror/state';
 import { basicSetup } from 'codemirror';
@@ -48,10 +48,13 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const states = useRef(new Map<string, EditorState>());
+  // The latest props for callbacks (refs are written after render, never during).
   const filesRef = useRef(files);
-  filesRef.current = files;
   const activeRef = useRef(active);
-  activeRef.current = active;
+  useLayoutEffect(() => {
+    filesRef.current = files;
+    activeRef.current = active;
+  });
   // Opening a file focuses the editor once the file is shown (it is hidden while loading).
   const wantFocus = useRef(false);
 
@@ -80,7 +83,9 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
   }, [client, patch]);
 
   const saveRef = useRef(save);
-  saveRef.current = save;
+  useLayoutEffect(() => {
+    saveRef.current = save;
+  });
 
   const makeState = useCallback(async (path: string, doc: string): Promise<EditorState> => {
     const lang = new Compartment();

@@ -6,8 +6,11 @@ import { useState } from 'react';
 /** How long after a restart a newly opened workspace still mentions it. */
 export const RECENT_MS = 10 * 60 * 1000;
 
-export function MachineRestarted({ restartedAt, seenAtLoad, now = Date.now() }: { restartedAt?: string; seenAtLoad?: string; now?: number }) {
+export function MachineRestarted({ restartedAt, seenAtLoad, now: nowProp }: { restartedAt?: string; seenAtLoad?: string; now?: number }) {
   const [dismissed, setDismissed] = useState<string | null>(null);
+  // Without a clock from the caller: the time this notice was first shown.
+  const [shownAt] = useState(() => Date.now());
+  const now = nowProp ?? shownAt;
   if (!restartedAt || dismissed === restartedAt) return null;
   const at = new Date(restartedAt);
   const during = restartedAt !== seenAtLoad; // while this page was open
