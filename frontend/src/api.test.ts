@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ApiError, WorkspaceClient, errorMessage, joinLink, learner, me, request, session, workshops } from './api';
+import { ApiError, WorkspaceClient, errorMessage, joinLink, learner, login, logout, me, request, signedIn, workshops } from './api';
 import { apiError, mockFetch } from './test/fetchMock';
 
 describe('request', () => {
@@ -34,13 +34,14 @@ describe('request', () => {
     expect(err.message).toMatch(/cannot reach the server/i);
   });
 
-  it('sends JSON bodies and the stored bearer token', async () => {
-    session.set('tok123');
+  it('sends JSON bodies with the session cookie, never a bearer token of its own', async () => {
+    localStorage.setItem('clarateach.session', 'tok123'); // left by an earlier version
     const { calls } = mockFetch({ 'POST /api/workshops': (c) => ({ status: 201, body: { id: 'w1', ...(c.body as object) } }) });
     const w = await workshops.create({ name: 'Go 101', seats: 3 });
     expect(w.id).toBe('w1');
     expect(calls[0].body).toEqual({ name: 'Go 101', seats: 3 });
-    expect(calls[0].headers.Authorization).toBe('Bearer tok123');
+    expect(calls[0].headers.Authorization).toBeUndefined();
+    expect(vi.mocked(fetch).mock.calls[0][1]!.credentials).toBe('include');
     expect(calls[0].headers['Content-Type']).toBe('application/json');
   });
 
@@ -62,11 +63,27 @@ describe('request', () => {
 });
 
 describe('auth', () => {
-  it('me() answers null when signed out and forgets the token', async () => {
-    session.set('old');
+  it('keeps the session out of localStorage: sign-in leaves only a signed-in hint, sign-out clears it', async () => {
+    localStorage.setItem('clarateach.session', 'old-token'); // left by an earlier version
+    mockFetch({
+      'POST /api/auth/login': () => ({ body: { user: { id: 'u1', email: 'a@x', name: 'A', role: 'instructor' }, token: 'jwt-secret' } }),
+      'POST /api/auth/logout': () => ({ status: 204 }),
+    });
+    const u = await login({ email: 'a@x', password: 'pw' });
+    expect(u.id).toBe('u1');
+    expect(signedIn.get()).toBe(true);
+    const stored = Object.keys(localStorage).map((k) => localStorage.getItem(k));
+    expect(stored.join(' ')).not.toContain('jwt-secret');
+    expect(localStorage.getItem('clarateach.session')).toBeNull();
+    await logout();
+    expect(signedIn.get()).toBe(false);
+  });
+
+  it('me() answers null when signed out and forgets the signed-in hint', async () => {
+    signedIn.set(true);
     mockFetch({ 'GET /api/auth/me': () => apiError(401, 'unauthorized', 'Sign in first.') });
     await expect(me()).resolves.toBeNull();
-    expect(session.get()).toBeNull();
+    expect(signedIn.get()).toBe(false);
   });
 
   it('me() rethrows other errors', async () => {

@@ -79,7 +79,7 @@ describe('sign-up page', () => {
 function ws(p: Partial<Workshop>): Workshop {
   return {
     id: 'w1', owner_id: 'u1', name: 'Workshop', code: 'ABC123', seats: 10, seats_used: 0, status: 'created',
-    desired_state: 'stopped', status_reason: '', step: '', starts_at: null, ends_at: null, lab_guide: '',
+    desired_state: 'stopped', status_reason: '', lab_guide: '',
     created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', ...p,
   };
 }

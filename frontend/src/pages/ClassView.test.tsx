@@ -1,10 +1,10 @@
-import { describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { act, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import ClassView from './ClassView';
 import { AuthProvider } from '../auth';
 import { mockFetch } from '../test/fetchMock';
-import type { Seat, WorkshopDetail } from '../api';
+import type { ClassSnapshot, Registration, Seat, WorkshopDetail } from '../api';
 
 // The seat watcher needs a browser terminal: a stand-in records what it was given.
 vi.mock('../terminal/TerminalTabs', () => ({
@@ -14,11 +14,13 @@ vi.mock('../terminal/TerminalTabs', () => ({
 class FakeEventSource {
   static CLOSED = 2;
   static last: FakeEventSource | null = null;
+  static all: FakeEventSource[] = [];
   readyState = 0;
   onerror: (() => void) | null = null;
   listeners: Record<string, ((ev: MessageEvent) => void)[]> = {};
   constructor(public url: string) {
     FakeEventSource.last = this;
+    FakeEventSource.all.push(this);
   }
   addEventListener(name: string, fn: (ev: MessageEvent) => void) {
     (this.listeners[name] ??= []).push(fn);
@@ -54,6 +56,16 @@ const seats: Seat[] = [
   { seat: 3, status: 'empty' },
 ];
 
+/** The class view's stream answers with one snapshot (as the server does on connecting). */
+function snapshot(workshop: WorkshopDetail, seatList: Seat[], registrations: Registration[] = []): ClassSnapshot {
+  return { workshop, seats: seatList, events: workshop.events ?? [], registrations };
+}
+
+/** Sends a snapshot on the open stream (the server's `workshop` event). */
+function stream(snap: ClassSnapshot) {
+  act(() => FakeEventSource.last!.emit('workshop', snap));
+}
+
 function renderView() {
   return render(
     <AuthProvider>
@@ -63,13 +75,17 @@ function renderView() {
 }
 
 describe('class view', () => {
+  beforeEach(() => {
+    FakeEventSource.last = null;
+    FakeEventSource.all = [];
+  });
+
   it('shows provisioning steps with timings and updates live from the stream', async () => {
     vi.stubGlobal('EventSource', FakeEventSource);
-    mockFetch({
-      'GET /api/workshops/w1': () => ({ body: base }),
-      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
-    });
+    const { calls } = mockFetch({});
     renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(snapshot(base, seats));
     expect(await screen.findByRole('heading', { name: 'Go basics' })).toBeInTheDocument();
     const done = document.querySelector('[data-step="create_host"]') as HTMLElement;
     expect(within(done).getByText('2.5 s')).toBeInTheDocument();
@@ -88,26 +104,32 @@ describe('class view', () => {
     expect(within(grid).getByText('Ada')).toBeInTheDocument();
     expect(within(grid).getByText('Idle for 12 min')).toBeInTheDocument();
     expect(within(grid).getByRole('button', { name: /#3/ })).toBeDisabled();
+    // The stream is the one source: nothing is polled.
+    expect(calls.filter((c) => c.url.startsWith('/api/workshops'))).toEqual([]);
   });
 
-  it('falls back to polling when the stream is refused', async () => {
+  it('reconnects when the stream is refused, and shows why meanwhile', async () => {
     vi.stubGlobal('EventSource', FakeEventSource);
-    let gets = 0;
     mockFetch({
-      'GET /api/workshops/w1': () => {
-        gets++;
-        return { body: { ...base, status: gets > 1 ? 'running' : 'provisioning' } };
-      },
-      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
+      'GET /api/workshops/w1': () => ({ status: 503, body: { error: { code: 'unavailable', message: 'Database unreachable' } } }),
     });
     renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(snapshot(base, seats));
     await screen.findByRole('heading', { name: 'Go basics' });
+    const first = FakeEventSource.last!;
     vi.useFakeTimers({ shouldAdvanceTime: true });
     try {
-      act(() => FakeEventSource.last!.fail());
-      expect(screen.getByText('Auto-refresh')).toBeInTheDocument();
-      await act(() => vi.advanceTimersByTimeAsync(3100));
+      act(() => first.fail());
+      expect(screen.getByText('Reconnecting…')).toBeInTheDocument();
+      expect(await screen.findByText('Database unreachable')).toBeInTheDocument();
+      await act(() => vi.advanceTimersByTimeAsync(1100));
+      expect(FakeEventSource.last).not.toBe(first);
+      expect(FakeEventSource.last!.url).toBe('/api/workshops/w1/stream');
+      stream(snapshot({ ...base, status: 'running' }, seats));
       await waitFor(() => expect(document.querySelector('main.class-view')).toHaveAttribute('data-status', 'running'));
+      expect(screen.getByText('Live')).toBeInTheDocument();
+      expect(screen.queryByText('Database unreachable')).toBeNull();
     } finally {
       vi.useRealTimers();
     }
@@ -116,23 +138,19 @@ describe('class view', () => {
   it('lists learners, also those without a seat, and revokes one', async () => {
     vi.stubGlobal('EventSource', FakeEventSource);
     const user = userEvent.setup();
-    let revoked = false;
+    const cleo = (revoked: boolean): Registration[] => [
+      { id: 'r9', name: 'Cleo', email: 'cleo@example.com', created_at: '2026-01-01T00:00:00Z', ...(revoked ? { revoked_at: '2026-01-01T01:00:00Z' } : {}) },
+    ];
     mockFetch({
-      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'created' } }),
-      'GET /api/workshops/w1/seats': () => ({ body: { seats: [] } }),
-      'GET /api/workshops/w1/registrations': () => ({
-        body: {
-          registrations: [
-            { id: 'r9', name: 'Cleo', email: 'cleo@example.com', created_at: '2026-01-01T00:00:00Z', revoked_at: revoked ? '2026-01-01T01:00:00Z' : null, seat: null },
-          ],
-        },
-      }),
       'DELETE /api/workshops/w1/registrations/r9': () => {
-        revoked = true;
+        // The server's next event carries the revoke.
+        setTimeout(() => stream(snapshot({ ...base, status: 'created' }, [], cleo(true))), 0);
         return { status: 204 };
       },
     });
     renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(snapshot({ ...base, status: 'created' }, [], cleo(false)));
     await user.click(await screen.findByText(/Learners \(1\)/));
     const row = (await screen.findByText('Cleo')).closest('tr')!;
     expect(row).toHaveTextContent('not seated yet');
@@ -146,15 +164,14 @@ describe('class view', () => {
     vi.stubGlobal('EventSource', FakeEventSource);
     const user = userEvent.setup();
     const { calls } = mockFetch({
-      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'running' } }),
-      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
       'POST /api/workshops/w1/seats/1/token': (c) => ({
         body: { token: `t-${(c.body as { mode: string }).mode}`, expires_at: new Date(Date.now() + 600_000).toISOString(), endpoints: { terminal: '/t', files: '/f', sessions: '/s' } },
       }),
       'DELETE /api/workshops/w1/registrations/r1': () => ({ status: 204 }),
-      'GET /api/workshops/w1/registrations': () => ({ body: { registrations: [] } }),
     });
     renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(snapshot({ ...base, status: 'running' }, seats));
     await user.click(await screen.findByRole('button', { name: /Ada/ }));
     expect(await screen.findByTestId('terminal-stub')).toHaveTextContent('terminal ro');
     await user.click(screen.getByRole('button', { name: 'Take over' }));
@@ -171,20 +188,17 @@ describe('class view', () => {
     vi.stubGlobal('EventSource', FakeEventSource);
     const user = userEvent.setup();
     const { calls } = mockFetch({
-      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'running' } }),
-      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
-      'GET /api/workshops/w1/registrations': () => ({
-        body: {
-          registrations: [
-            { id: 'r1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', revoked_at: null, seat: 1, seat_status: 'connected' },
-          ],
-        },
-      }),
       'POST /api/workshops/w1/registrations/r1/reissue': () => ({
         body: { registration_id: 'r1', email: 'ada@example.com', access_code: 'NEWCODE347', seat: 1, revoke_pending: false },
       }),
     });
     renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(
+      snapshot({ ...base, status: 'running' }, seats, [
+        { id: 'r1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', seat: 1, seat_status: 'connected' },
+      ]),
+    );
     await user.click(await screen.findByText(/Learners \(1\)/));
     const row = (await screen.findByText('ada@example.com', { selector: 'td' })).closest('tr')!;
     await user.click(within(row).getByRole('button', { name: 'New code' }));
@@ -200,14 +214,10 @@ describe('class view', () => {
 
   it('marks a seat whose revoke the workshop machine has not confirmed', async () => {
     vi.stubGlobal('EventSource', FakeEventSource);
-    mockFetch({
-      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'running' } }),
-      'GET /api/workshops/w1/seats': () => ({
-        body: { seats: [seats[0], seats[1], { seat: 3, status: 'empty', revoke_pending: true, revoke_error: 'agent unreachable' }] },
-      }),
-      'GET /api/workshops/w1/registrations': () => ({ body: { registrations: [] } }),
-    });
+    mockFetch({});
     renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(snapshot({ ...base, status: 'running' }, [seats[0], seats[1], { seat: 3, status: 'empty', revoke_pending: true, revoke_error: 'agent unreachable' }]));
     const pending = await screen.findByText('revoke pending');
     expect(pending.closest('[data-seat]')).toHaveAttribute('data-seat', '3');
     expect(pending).toHaveAttribute('title', 'agent unreachable');

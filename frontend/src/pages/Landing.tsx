@@ -1,7 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { Link, navigate } from '../router';
 import { Brand } from '../components/TopBar';
-import { session, signupMode } from '../api';
+import { signedIn, signupMode } from '../api';
 import { useAsync } from '../hooks';
 
 export function Landing() {
@@ -14,7 +14,7 @@ export function Landing() {
       return '';
     }
   })();
-  const signedIn = !!session.get();
+  const [isSignedIn] = useState(() => signedIn.get());
   // Sign-up is by invitation unless the server is open (SIGNUP).
   const signup = useAsync((signal) => signupMode(signal), []);
 
@@ -87,7 +87,7 @@ export function Landing() {
             <h2 id="instructor-h">I'm an instructor</h2>
             <p>Create a workshop, share its code, and watch your class work live.</p>
             <div className="stack">
-              {signedIn ? (
+              {isSignedIn ? (
                 <Link to="/dashboard" className="btn btn-primary">
                   Go to my workshops
                 </Link>
