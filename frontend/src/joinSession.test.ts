@@ -1,3 +1,4 @@
+// @vitest-environment node
 import { describe, expect, it } from 'vitest';
 import { JoinSession, REISSUED } from './joinSession';
 import { mockFetch } from './test/fetchMock';

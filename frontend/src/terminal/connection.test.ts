@@ -1,3 +1,4 @@
+// @vitest-environment node
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TerminalConnection, type ConnState } from './connection';
 import { decodeClient, encodeServer } from './protocol';

@@ -1,20 +1,11 @@
-import '@testing-library/jest-dom/vitest';
+// Runs before every test file. Files that need no DOM say
+// `// @vitest-environment node` and skip jsdom (its start-up is most of the
+// time of a small test); the DOM helpers load only where there is a window.
 import { afterEach, vi } from 'vitest';
-import { cleanup } from '@testing-library/react';
 
 afterEach(() => {
-  cleanup();
   vi.restoreAllMocks();
   vi.unstubAllGlobals();
-  localStorage.clear();
-  window.history.replaceState(null, '', '/');
 });
 
-// jsdom logs "not implemented" for scrolling.
-window.scrollTo = () => undefined;
-
-// CodeMirror measures text with Range rects, which jsdom lacks.
-const emptyRects = () => Object.assign([], { item: () => null }) as unknown as DOMRectList;
-const zeroRect = () => ({ x: 0, y: 0, width: 0, height: 0, top: 0, left: 0, right: 0, bottom: 0, toJSON: () => ({}) }) as DOMRect;
-Range.prototype.getClientRects = emptyRects;
-Range.prototype.getBoundingClientRect = zeroRect;
+if (typeof window !== 'undefined') await import('./setup.dom');
