@@ -25,6 +25,8 @@ Operations (add --json for machine-readable output; --help for flags):
   workshops purge        permanently remove deleted workshops older than --older-than (--dry-run)
   archives list          saved copies of learners' work, newest first (--workshop ID)
   archives purge         delete a workshop's saved work (--workshop ID), or the expired (--expired)
+  labs validate PATH     check a lab folder or archive; problems as FILE:LINE (no server needed)
+  labs pack PATH -o F    convert a Killercoda/Instruqt/ClaraTeach lab into a ClaraTeach .tar.gz
   vms list               workshop VMs (name~clarateach-fc-ws) in GCP_ZONE, or --all-zones
   health [AGENT_URL]     an agent's /health, or every running workshop's agent
   gc                     delete orphaned workshop VMs and seats (--dry-run to preview)
@@ -62,6 +64,15 @@ var opsGroups = map[string]opGroup{
 		help: map[string]string{
 			"list":  "list archives, newest first",
 			"purge": "delete a workshop's archives (--workshop ID) or the expired ones (--expired)",
+		},
+	},
+	"labs": {
+		summary: "lab folders and archives, checked on this machine",
+		subs:    map[string]opFunc{"validate": runLabsValidate, "pack": runLabsPack},
+		order:   []string{"validate", "pack"},
+		help: map[string]string{
+			"validate": "check a lab folder or archive (ClaraTeach, Killercoda, Instruqt); problems as FILE:LINE",
+			"pack":     "convert a lab into a ClaraTeach lab .tar.gz (what the server stores)",
 		},
 	},
 	"vms": {
