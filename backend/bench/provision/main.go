@@ -37,6 +37,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/localagent"
 )
 
 // Reference is the seed system's time to a running 30-seat workshop on GCP.
@@ -85,11 +86,12 @@ func run(ctx context.Context, seats, runs int, rtName string, conc int, seatNet 
 	if err != nil {
 		return fmt.Errorf("runtime %s: %w", rtName, err)
 	}
-	prov, err := local.Start(ctx, local.Config{StateDir: stateDir, Runtime: rt, WorkspaceSecret: []byte("bench-workspace-secret-0123456789"), Logger: quiet})
+	la, err := localagent.Start(ctx, localagent.Config{StateDir: stateDir, Runtime: rt, WorkspaceSecret: []byte("bench-workspace-secret-0123456789"), Logger: quiet})
 	if err != nil {
 		return err
 	}
-	defer prov.Close()
+	defer la.Close()
+	prov := local.New(la.URL(), la.Token())
 	probe, err := prov.EnsureHost(ctx, provision.Request{WorkshopID: "probe", Seats: 1})
 	if err != nil {
 		return err

@@ -25,6 +25,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/localagent"
 	"github.com/clarateach/backend/internal/logging"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -185,7 +186,9 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		if err != nil {
 			return nil, false, nil, fmt.Errorf("local seats: %w", err)
 		}
-		p, err := local.Start(ctx, local.Config{
+		// The local agent runs in this process; the provisioner is handed
+		// only its URL and token.
+		la, err := localagent.Start(ctx, localagent.Config{
 			StateDir:        stateDir,
 			Runtime:         rt,
 			WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret),
@@ -195,8 +198,8 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		if err != nil {
 			return nil, false, nil, err
 		}
-		log.Info("local agent started", "url", p.URL(), "runtime", rt.Name())
-		return p, agent.Isolated(rtName), func() { _ = p.Close() }, nil
+		log.Info("local agent started", "url", la.URL(), "runtime", rt.Name())
+		return local.New(la.URL(), la.Token()), agent.Isolated(rtName), func() { _ = la.Close() }, nil
 	}
 }
 

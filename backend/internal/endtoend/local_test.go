@@ -30,6 +30,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/localagent"
 	"github.com/clarateach/backend/internal/seat/terminal"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -109,11 +110,14 @@ func startLocal(ctx context.Context, t *testing.T) *localEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prov, err := local.Start(ctx, local.Config{StateDir: stateDir, Runtime: rt, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret)})
+	// As package cli does: the local agent, and the provisioner handed its
+	// URL and token.
+	la, err := localagent.Start(ctx, localagent.Config{StateDir: stateDir, Runtime: rt, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { prov.Close() })
+	t.Cleanup(func() { la.Close() })
+	prov := local.New(la.URL(), la.Token())
 	blobs, err := blob.NewDir(filepath.Join(dataDir, "archives"))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/localagent"
 )
 
 // The tests in this file drive the reconciler with the local provisioner
@@ -28,7 +30,8 @@ import (
 type localHost struct {
 	t   *testing.T
 	dir string
-	p   *local.Provisioner
+	a   *localagent.Agent
+	p   *local.Provisioner // handed a's URL and token, as package cli does
 }
 
 func newLocalHost(t *testing.T) *localHost {
@@ -40,7 +43,7 @@ func newLocalHost(t *testing.T) *localHost {
 	h := &localHost{t: t, dir: dir}
 	h.start()
 	t.Cleanup(func() {
-		if h.p != nil {
+		if h.a != nil {
 			c := h.client()
 			ctx := context.Background()
 			if seats, err := c.ListSeats(ctx); err == nil {
@@ -48,7 +51,7 @@ func newLocalHost(t *testing.T) *localHost {
 					_ = c.DeleteSeat(ctx, s.WorkshopID, s.Seat)
 				}
 			}
-			_ = h.p.Close()
+			_ = h.a.Close()
 		}
 		os.RemoveAll(dir)
 	})
@@ -63,17 +66,17 @@ func (h *localHost) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	p, err := local.Start(context.Background(), local.Config{StateDir: h.dir, Runtime: rt, WorkspaceSecret: []byte(secret)})
+	a, err := localagent.Start(context.Background(), localagent.Config{StateDir: h.dir, Runtime: rt, WorkspaceSecret: []byte(secret)})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.p = p
+	h.a, h.p = a, local.New(a.URL(), a.Token())
 }
 
 // stop stops the agent (its seats keep running).
 func (h *localHost) stop() {
 	h.t.Helper()
-	if err := h.p.Close(); err != nil {
+	if err := h.a.Close(); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -125,8 +128,14 @@ func wantFile(t *testing.T, p string) {
 	}
 }
 
-func runningLocal(t *testing.T, st store.Store, h *localHost, clk *clock, seats int) (*store.Workshop, *reconcile.Reconciler) {
+// runningLocal is the setup of every test here: a sqlite store, a fake
+// clock, a local host of its own, and a workshop of seats seats running
+// on it after one pass of a reconciler.
+func runningLocal(t *testing.T, seats int) (store.Store, *localHost, *clock, *store.Workshop, *reconcile.Reconciler) {
 	t.Helper()
+	st := openStore(t, "sqlite")
+	h := newLocalHost(t)
+	clk := newClock()
 	w := newWorkshop(t, st, seats, func(w *store.Workshop) { w.Provisioner = "local" })
 	r := h.newReconciler(st, clk)
 	pass(t, r)
@@ -134,7 +143,7 @@ func runningLocal(t *testing.T, st store.Store, h *localHost, clk *clock, seats 
 	if n := len(h.pids(w.ID)); n != seats {
 		t.Fatalf("%d live seats, want %d", n, seats)
 	}
-	return w, r
+	return st, h, clk, w, r
 }
 
 // TestControlPlaneRestartKeepsSeats: the control plane dies and starts
@@ -144,10 +153,7 @@ func runningLocal(t *testing.T, st store.Store, h *localHost, clk *clock, seats 
 // deleted or recreated.
 func TestControlPlaneRestartKeepsSeats(t *testing.T) {
 	t.Parallel()
-	st := openStore(t, "sqlite")
-	h := newLocalHost(t)
-	clk := newClock()
-	w, _ := runningLocal(t, st, h, clk, 2)
+	st, h, clk, w, _ := runningLocal(t, 2)
 	file := writeHomeFile(t, h.home(w.ID, 1))
 	before := h.pids(w.ID)
 	oldURL := h.p.URL()
@@ -173,7 +179,7 @@ func TestControlPlaneRestartKeepsSeats(t *testing.T) {
 	if got.StatusReason != "" {
 		t.Errorf("reason = %q", got.StatusReason)
 	}
-	if after := h.pids(w.ID); !mapsEqual(after, before) {
+	if after := h.pids(w.ID); !maps.Equal(after, before) {
 		t.Errorf("seat processes %v → %v: the seats were recreated", before, after)
 	}
 	wantFile(t, file)
@@ -187,10 +193,7 @@ func TestControlPlaneRestartKeepsSeats(t *testing.T) {
 // it is back (same address) the same seats carry on.
 func TestUnreachableLocalAgentIsWaitedFor(t *testing.T) {
 	t.Parallel()
-	st := openStore(t, "sqlite")
-	h := newLocalHost(t)
-	clk := newClock()
-	w, r := runningLocal(t, st, h, clk, 2)
+	st, h, clk, w, r := runningLocal(t, 2)
 	file := writeHomeFile(t, h.home(w.ID, 2))
 	before := h.pids(w.ID)
 
@@ -211,7 +214,7 @@ func TestUnreachableLocalAgentIsWaitedFor(t *testing.T) {
 	if got.StatusReason != "" {
 		t.Errorf("reason after the agent came back = %q", got.StatusReason)
 	}
-	if after := h.pids(w.ID); !mapsEqual(after, before) {
+	if after := h.pids(w.ID); !maps.Equal(after, before) {
 		t.Errorf("seat processes %v → %v", before, after)
 	}
 	wantFile(t, file)
@@ -221,10 +224,7 @@ func TestUnreachableLocalAgentIsWaitedFor(t *testing.T) {
 // again by the next health check of its running workshop, with its home.
 func TestDeadSeatComesBackWithItsHome(t *testing.T) {
 	t.Parallel()
-	st := openStore(t, "sqlite")
-	h := newLocalHost(t)
-	clk := newClock()
-	w, r := runningLocal(t, st, h, clk, 2)
+	_, h, clk, w, r := runningLocal(t, 2)
 	file := writeHomeFile(t, h.home(w.ID, 1))
 	before := h.pids(w.ID)
 	if err := syscall.Kill(-before[1], syscall.SIGKILL); err != nil {
@@ -245,10 +245,7 @@ func TestDeadSeatComesBackWithItsHome(t *testing.T) {
 // removes them.
 func TestStopStartKeepsHomes(t *testing.T) {
 	t.Parallel()
-	st := openStore(t, "sqlite")
-	h := newLocalHost(t)
-	clk := newClock()
-	w, r := runningLocal(t, st, h, clk, 2)
+	st, h, _, w, r := runningLocal(t, 2)
 	file := writeHomeFile(t, h.home(w.ID, 1))
 	before := h.pids(w.ID)
 
@@ -289,10 +286,7 @@ func TestStopStartKeepsHomes(t *testing.T) {
 // removed by garbage collection, which runs when the server starts.
 func TestGCRemovesOrphanedHomes(t *testing.T) {
 	t.Parallel()
-	st := openStore(t, "sqlite")
-	h := newLocalHost(t)
-	clk := newClock()
-	w, r := runningLocal(t, st, h, clk, 1)
+	_, h, _, w, r := runningLocal(t, 1)
 	c := h.client()
 	ctx := context.Background()
 	// An orphan: a stopped seat (home kept) of an unknown workshop.
@@ -321,18 +315,6 @@ func TestGCRemovesOrphanedHomes(t *testing.T) {
 	if !slices.Equal(homes, []agentclient.Home{{WorkshopID: w.ID, Seat: 1}}) {
 		t.Errorf("homes = %v", homes)
 	}
-}
-
-func mapsEqual(a, b map[int]int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // processGone reports whether pid has exited (or is a zombie).

@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,6 +22,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/localagent"
 )
 
 // daemonBin is the workspace daemon, built once: the local agent runs real
@@ -55,10 +53,7 @@ func start(t *testing.T) (*local.Provisioner, *agentclient.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := local.Start(context.Background(), local.Config{StateDir: dir, Runtime: rt, WorkspaceSecret: []byte(secret), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, a := startLocal(t, localagent.Config{StateDir: dir, Runtime: rt, WorkspaceSecret: []byte(secret), Logger: quiet})
 	h, err := p.EnsureHost(context.Background(), provision.Request{WorkshopID: "probe", Seats: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -73,12 +68,23 @@ func start(t *testing.T) (*local.Provisioner, *agentclient.Client) {
 				}
 			}
 		}
-		if err := p.Close(); err != nil {
+		if err := a.Close(); err != nil {
 			t.Errorf("close: %v", err)
 		}
 		os.RemoveAll(dir)
 	})
 	return p, c
+}
+
+// startLocal starts the local agent as package cli does, and the
+// provisioner handed its URL and token.
+func startLocal(t *testing.T, cfg localagent.Config) (*local.Provisioner, *localagent.Agent) {
+	t.Helper()
+	a, err := localagent.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return local.New(a.URL(), a.Token()), a
 }
 
 func seatNames(t *testing.T, c *agentclient.Client) []string {
@@ -189,15 +195,12 @@ func TestGetHostWhenAgentIsDown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := local.Start(context.Background(), local.Config{StateDir: dir, Runtime: rt, WorkspaceSecret: []byte(secret), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, a := startLocal(t, localagent.Config{StateDir: dir, Runtime: rt, WorkspaceSecret: []byte(secret), Logger: quiet})
 	ctx := context.Background()
 	if _, err := p.GetHost(ctx, "ws"); err != nil {
 		t.Fatalf("GetHost with the agent up: %v", err)
 	}
-	if err := p.Close(); err != nil {
+	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.GetHost(ctx, "ws"); !errors.Is(err, provision.ErrNotFound) {
@@ -267,73 +270,5 @@ func TestReconcilerWithLocalProvisioner(t *testing.T) {
 	// Garbage collection finds nothing on a clean agent.
 	if n, err := r.GC(ctx); err != nil || n != 0 {
 		t.Errorf("GC = %d, %v", n, err)
-	}
-}
-
-// TestRestartKeepsAddressAndToken: a control plane that starts again brings
-// its local agent back on the same address with the same token (kept in the
-// state directory, mode 0600), and the agent reattaches the same seats; when
-// that port is taken, it takes another.
-func TestRestartKeepsAddressAndToken(t *testing.T) {
-	t.Parallel()
-	dir, err := os.MkdirTemp("", "lcl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	startAgent := func() *local.Provisioner {
-		rt, err := agent.NewRuntime("process", agent.RuntimeOptions{StateDir: dir, DaemonCommand: []string{daemonBin}, Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := local.Start(ctx, local.Config{StateDir: dir, Runtime: rt, WorkspaceSecret: []byte(secret), Logger: quiet})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	p1 := startAgent()
-	c1 := agentclient.New(p1.URL(), p1.Token(), nil)
-	seat, _, err := c1.CreateSeat(ctx, "wsr", 1, agentclient.SeatOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = syscall.Kill(-seat.PID, syscall.SIGKILL) }()
-	if err := p1.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(filepath.Join(dir, "local-agent.json")); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("state file: %v %v", fi, err)
-	}
-
-	p2 := startAgent()
-	if p2.URL() != p1.URL() || p2.Token() != p1.Token() {
-		t.Fatalf("restarted agent at %s (token kept: %v), was %s", p2.URL(), p2.Token() == p1.Token(), p1.URL())
-	}
-	seats, err := agentclient.New(p2.URL(), p2.Token(), nil).ListSeats(ctx)
-	if err != nil || len(seats) != 1 || seats[0].PID != seat.PID || seats[0].Status != agentclient.StatusRunning {
-		t.Fatalf("seats after restart: %+v %v", seats, err)
-	}
-	if err := p2.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	// Take the old port. If something else already holds it (another
-	// test's socket), it is just as taken.
-	hold, err := net.Listen("tcp", strings.TrimPrefix(p1.URL(), "http://"))
-	switch {
-	case err == nil:
-		defer hold.Close()
-	case !errors.Is(err, syscall.EADDRINUSE):
-		t.Fatal(err)
-	}
-	p3 := startAgent()
-	defer p3.Close()
-	if p3.URL() == p1.URL() || p3.Token() != p1.Token() {
-		t.Fatalf("with the old port taken: %s (token kept: %v)", p3.URL(), p3.Token() == p1.Token())
-	}
-	if _, err := agentclient.New(p3.URL(), p3.Token(), nil).Health(ctx); err != nil {
-		t.Fatal(err)
 	}
 }
