@@ -33,14 +33,18 @@ import (
 	"github.com/clarateach/backend/internal/token"
 )
 
-// poolSize is -pool.
-var poolSize int
+// poolSize is -pool; waits is -waits.
+var (
+	poolSize int
+	waits    bool
+)
 
 func main() {
 	learners := flag.Int("learners", 300, "learners arriving at once")
 	seats := flag.Int("seats", 30, "seats per workshop (workshops = learners/seats)")
 	engine := flag.String("db", "postgres", "postgres or sqlite")
 	flag.IntVar(&poolSize, "pool", 0, "PostgreSQL pool size of the server (pool_max_conns; 0: the store's default)")
+	flag.BoolVar(&waits, "waits", false, "sample what PostgreSQL's backends wait for during the storm (pg_stat_activity)")
 	calls := flag.Int("calls", 0, "after the storm, make each store call of a register and a join this many times in a row and print its CPU (0: off)")
 	flag.StringVar(&profiles.cpu, "cpuprofile", "", "write a CPU profile of this process (server and client) during the storm to this file")
 	flag.StringVar(&profiles.mem, "memprofile", "", "write an allocation profile of the storm (every allocation sampled) to this file")
@@ -161,10 +165,15 @@ func run(learners, seats int, engine string, calls int) error {
 	selfBefore := cpuTime(os.Getpid())
 	pgBefore := cpuTimes(pg)
 	stopProfiles := profileStorm()
+	stopWaits := func() string { return "" }
+	if waits && db.admin != nil {
+		stopWaits = db.sampleWaits(ctx)
+	}
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
 	total := time.Since(t0)
+	waitSummary := stopWaits()
 	stopProfiles()
 	selfCPU := cpuTime(os.Getpid()) - selfBefore
 	pgCPU := cpuDelta(pgBefore, cpuTimes(db.backends(ctx)))
@@ -177,6 +186,7 @@ func run(learners, seats int, engine string, calls int) error {
 	fmt.Printf("  join     p50/p99 %8.1f / %.1f ms\n", ms(pct(joinLat, 50)), ms(pct(joinLat, 99)))
 	fmt.Printf("  all      p50/p99 %8.1f / %.1f ms   (target p99 <= 250 ms)\n", ms(pct(all, 50)), ms(pct(all, 99)))
 	fmt.Printf("  errors           %8d\n", errs)
+	fmt.Print(waitSummary)
 	n := float64(len(all))
 	fmt.Printf("  CPU per request  %8.2f ms in this process (server and its HTTP client together: one process)\n", ms(selfCPU)/n)
 	if engine == "postgres" {

@@ -98,26 +98,21 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// newJoinBatch starts the batch of a hot join path.
-func (s *Store) newJoinBatch() *pgx.Batch {
-	b := &pgx.Batch{}
+// joinCommit is selected along with the workshop lock that starts the
+// batch of a hot join path (Register, AssignSeat). With async joins it
+// turns synchronous commit off for the batch: a batch is one implicit
+// transaction, so a local setting applies to it alone. set_config, not
+// SET LOCAL, which outside BEGIN works the same but makes the server log a
+// warning on every execution. It runs only when the lock statement finds
+// its row; without one the batch writes nothing, and a transaction that
+// wrote nothing has nothing to flush at commit. Not a statement of its
+// own: that was one more parse, bind and execute on every register and
+// join.
+func (s *Store) joinCommit() string {
 	if s.asyncJoins {
-		// A batch is one implicit transaction: a local setting applies to
-		// it alone. Not SET LOCAL: outside BEGIN it works the same but
-		// the server warns on every execution (a WARNING line in its log
-		// for every register and join).
-		b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+		return `, set_config('synchronous_commit', 'off', true)`
 	}
-	return b
-}
-
-// skipJoinPreamble reads the result of newJoinBatch's SET.
-func (s *Store) skipJoinPreamble(br pgx.BatchResults) error {
-	if !s.asyncJoins {
-		return nil
-	}
-	_, err := br.Exec()
-	return err
+	return ``
 }
 
 // Pool exposes the connection pool (for tests and maintenance commands).
@@ -485,20 +480,20 @@ const registerEventSQL = `INSERT INTO workshop_events (workshop_id, at, level, s
 	SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM registrations WHERE id = $6)`
 
 func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events []store.Event) (*store.Registration, bool, error) {
-	b := s.newJoinBatch()
-	b.Queue(`SELECT seats FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, r.WorkshopID)
+	b := &pgx.Batch{}
+	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, r.WorkshopID)
 	b.Queue(registerSQL, r.WorkshopID, r.Email, r.ID, r.Name, r.AccessCode, r.CreatedAt)
 	for _, e := range events {
 		b.Queue(registerEventSQL, e.WorkshopID, e.At, e.Level, e.Step, e.Message, r.ID)
 	}
 	br := s.pool.SendBatch(ctx, b)
-	if err := s.skipJoinPreamble(br); err != nil {
-		br.Close()
-		return nil, false, mapErr("register", err)
-	}
 	var seats int
 	found := true
-	if err := br.QueryRow().Scan(&seats); errors.Is(err, pgx.ErrNoRows) {
+	dest := []any{&seats}
+	if s.asyncJoins {
+		dest = append(dest, nil)
+	}
+	if err := br.QueryRow().Scan(dest...); errors.Is(err, pgx.ErrNoRows) {
 		found = false
 	} else if err != nil {
 		br.Close()
@@ -646,8 +641,8 @@ const joinInfoSQL = `SELECT
 		WHERE a.registration_id = $1 ORDER BY a.created_at DESC, a.id DESC LIMIT 1)`
 
 func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool) (*store.SeatJoin, error) {
-	b := s.newJoinBatch()
-	b.Queue(`SELECT seats FROM workshops
+	b := &pgx.Batch{}
+	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops
 		WHERE id = (SELECT workshop_id FROM registrations WHERE id = $1)
 			AND NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = $1)
 		FOR NO KEY UPDATE`, registrationID)
@@ -657,10 +652,7 @@ func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool
 	}
 	br := s.pool.SendBatch(ctx, b)
 	out := &store.SeatJoin{}
-	err := s.skipJoinPreamble(br)
-	if err == nil {
-		_, err = br.Exec()
-	}
+	_, err := br.Exec()
 	if err == nil {
 		var rows pgx.Rows
 		rows, err = br.Query()
