@@ -128,6 +128,7 @@ func printSteps(what string, got map[string][]time.Duration) {
 // whole machine (other users' work included).
 type cpuMeter struct {
 	self, below, machine, wall time.Duration
+	byName                     map[string]time.Duration // below, by argv[0]
 }
 
 func readCPU() cpuMeter {
@@ -135,11 +136,16 @@ func readCPU() cpuMeter {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	var below time.Duration
+	byName := map[string]time.Duration{}
 	children := procinfo.Children()
 	for _, p := range procinfo.Below(children, os.Getpid()) {
-		below += procCPU(p)
+		d := procCPU(p)
+		below += d
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+		name, _, _ := strings.Cut(string(b), "\x00")
+		byName[filepath.Base(name)] += d
 	}
-	return cpuMeter{self: self, below: below, machine: machineBusy(), wall: time.Duration(time.Now().UnixNano())}
+	return cpuMeter{self: self, below: below, machine: machineBusy(), wall: time.Duration(time.Now().UnixNano()), byName: byName}
 }
 
 // procCPU is the CPU time of pid: its threads' run time (schedstat, in ns)
@@ -192,6 +198,18 @@ func printCPU(what string, n int, a, b cpuMeter) {
 	per := func(d time.Duration) string { return ms(d / time.Duration(n)) }
 	fmt.Printf("  CPU of the %s burst (%s wall): per seat %s in the agent+bench process, %s in the seats' processes; the machine's %d CPUs were %.0f%% busy (all users)\n",
 		what, ms(wall), per(b.self-a.self), per(b.below-a.below), runtime.NumCPU(), 100*float64(b.machine-a.machine)/float64(time.Duration(runtime.NumCPU())*wall))
+	var names []string
+	for k := range b.byName {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	var parts []string
+	for _, k := range names {
+		if d := b.byName[k] - a.byName[k]; d > 0 {
+			parts = append(parts, fmt.Sprintf("%s %s", k, per(d)))
+		}
+	}
+	fmt.Printf("    the seats' processes by argv[0], per seat: %s\n", strings.Join(parts, ", "))
 }
 
 // childrenCPU is the CPU time of this process's waited-for children (the

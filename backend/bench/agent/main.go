@@ -80,7 +80,8 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "", "where the temp state directory (agent state, seats) is made (default "+benchDirRoot+" as root, else $TMPDIR)")
 	flag.BoolVar(&o.noCold, "no-cold", false, "sandbox: skip the seat-ready figure without warm seats")
 	flag.StringVar(&tpProfile, "tpprofile", "", "write a CPU profile of this process (the agent's proxy and the bench's client) during ours' first throughput round to this file")
-	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the agent, its proxy and the bench's clients) during the warm burst to this file")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the agent, its proxy and the bench's clients) during the warm burst (or --cpuprofile-cold's) to this file")
+	flag.BoolVar(&cpuProfileCold, "cpuprofile-cold", false, "--cpuprofile profiles the cold burst with the disk limit instead of the warm one")
 	flag.Parse()
 	machine.Print()
 	if err := run(o); err != nil {
@@ -394,7 +395,7 @@ func readyPhase(ctx context.Context, ropts agent.RuntimeOptions, name string, n,
 			return nil, err
 		}
 	}
-	stopProfile := profileBurst(warm > 0 && ropts.DiskMB >= 0)
+	stopProfile := profileBurst((warm > 0) != cpuProfileCold && ropts.DiskMB >= 0)
 	stepLog.start()
 	cpu0 := readCPU()
 	ready, creates, terms, err := seatReady(ctx, ag.client, ag.base, n)

@@ -6,9 +6,13 @@ import (
 	"runtime/pprof"
 )
 
-// cpuProfile is --cpuprofile: where the warm burst's CPU profile goes.
-// tpProfile is --tpprofile: the same for ours' throughput rounds.
-var cpuProfile, tpProfile string
+// cpuProfile is --cpuprofile: where the warm burst's CPU profile goes (the
+// cold one's with --cpuprofile-cold). tpProfile is --tpprofile: the same
+// for ours' throughput rounds.
+var (
+	cpuProfile, tpProfile string
+	cpuProfileCold        bool
+)
 
 // tpProfiler profiles this process (the agent's proxy and the bench's
 // client) during ours' throughput rounds, paused while the ceiling runs.
@@ -77,6 +81,6 @@ func profileBurst(on bool) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
-		fmt.Printf("cpu profile of the warm burst written to %s (go tool pprof -top %s)\n", cpuProfile, cpuProfile)
+		fmt.Printf("cpu profile of the burst written to %s (go tool pprof -top %s)\n", cpuProfile, cpuProfile)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -290,10 +289,29 @@ func checkNamespaces() error {
 	return nil
 }
 
-var workshopIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// validWorkshopID: 1 to 64 of [A-Za-z0-9_.-], starting with a letter or
+// digit, without "..". Checked by hand, not with a regexp: this package
+// is in the seat binary, and a package-level regexp.MustCompile of this
+// pattern (the {0,63} repeat unrolled) cost every start of it, the
+// learner wrapper's at each shell included, ~860 allocations.
+func validWorkshopID(id string) bool {
+	if len(id) == 0 || len(id) > 64 || strings.Contains(id, "..") {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 func seatKey(spec seatruntime.Spec) (string, error) {
-	if !workshopIDRe.MatchString(spec.WorkshopID) || strings.Contains(spec.WorkshopID, "..") {
+	if !validWorkshopID(spec.WorkshopID) {
 		return "", fmt.Errorf("sandbox: invalid workshop id %q", spec.WorkshopID)
 	}
 	if spec.Seat < 0 || spec.Seat > 1<<20 {

@@ -40,6 +40,10 @@ func TestSeatKey(t *testing.T) {
 		{".hidden", 1, ""},
 		{"ws", -1, ""},
 		{strings.Repeat("a", 65), 1, ""},
+		{strings.Repeat("a", 64), 2, strings.Repeat("a", 64) + "-2"},
+		{"-ws", 1, ""},
+		{"w s", 1, ""},
+		{"wé", 1, ""},
 	} {
 		got, err := seatKey(seatruntime.Spec{WorkshopID: tc.ws, Seat: tc.seat})
 		if tc.want == "" {
@@ -548,4 +552,39 @@ func procCPU(pid int) time.Duration {
 		}
 	}
 	return sum
+}
+
+// TestSeatBinaryStartsCheaply: this package runs in every start of the
+// seat binary (the init, the daemon, and the learner wrapper before each
+// shell), so its package initialisation must stay small. A package-level
+// regexp.MustCompile made it ~860 allocations and ~10 ms of CPU per start
+// on a loaded 2-core host.
+func TestSeatBinaryStartsCheaply(t *testing.T) {
+	bin := testBin
+	if bin == "" {
+		bin = os.Args[0]
+	}
+	cmd := exec.Command(bin, "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	const pkg = "init github.com/clarateach/backend/internal/host/seatruntime/sandbox @"
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, pkg) {
+			continue
+		}
+		// init <pkg> @T ms, C ms clock, B bytes, A allocs
+		f := strings.Fields(line)
+		allocs, err := strconv.Atoi(f[len(f)-2])
+		if err != nil {
+			t.Fatalf("cannot read %q", line)
+		}
+		if allocs > 50 {
+			t.Errorf("the sandbox package's initialisation makes %d allocations, want a few: %s", allocs, line)
+		}
+		return
+	}
+	t.Logf("no init line for the package (nothing to initialise): %s", out)
 }
