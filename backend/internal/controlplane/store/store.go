@@ -377,6 +377,7 @@ type Store interface {
 
 	Accounts
 	Labs
+	Failures
 }
 
 // ---- accounts: quotas, invites, co-instructors ------------------------------
@@ -473,4 +474,34 @@ type Accounts interface {
 	// ListMemberWorkshops lists the workshops (not deleted) a user assists
 	// on, newest first.
 	ListMemberWorkshops(ctx context.Context, userID string) ([]Workshop, error)
+}
+
+// ---- failure clocks: the guessing limits, shared by every replica ----------
+
+// Failures holds the failure clocks behind the guessing limits (wrong codes,
+// wrong passwords), so that every control-plane replica counts the same
+// failures. A key's clock says how far its failures reach into the future:
+// each failure moves it to max(clock, now) + its cost, so time pays failures
+// off at one cost per cost and a clock in the past holds nothing
+// (docs/ARCHITECTURE.md, "Guessing"). Only failures write.
+type Failures interface {
+	// AddFailure counts one failure of key at now: the clock becomes
+	// min(max(clock, now) + cost, now + limit) and is returned. The update
+	// is atomic, so concurrent replicas each get their own place.
+	AddFailure(ctx context.Context, key string, now time.Time, cost, limit time.Duration) (time.Time, error)
+	// FailureClock is key's clock, or the zero time when it has none.
+	FailureClock(ctx context.Context, key string) (time.Time, error)
+	// ResetFailures forgets key's failures (no error when it has none).
+	ResetFailures(ctx context.Context, key string) error
+	// PruneFailures deletes the clocks before `before`, which hold
+	// nothing any more, and says how many it deleted.
+	PruneFailures(ctx context.Context, before time.Time) (int64, error)
+}
+
+// FailureTime converts a stored failure clock (Unix microseconds; 0 = none).
+func FailureTime(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(us).UTC()
 }

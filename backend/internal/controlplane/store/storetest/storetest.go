@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Progress", testProgress},
 		{"Hands", testHands},
 		{"Broadcasts", testBroadcasts},
+		{"Failures", testFailures},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
