@@ -170,11 +170,13 @@ func Code(n int) string {
 // bits); an access code is personal and remembered by the browser (16 chars,
 // 74.3 bits, shown in groups of 4), long enough that guessing it is hopeless
 // at any rate a server can answer (docs/ARCHITECTURE.md, "Guessing").
-// Codes issued before were 10 chars (46.4 bits); they keep working, because
-// a code is looked up exactly after NormalizeCode.
+// Access codes issued before were 10 chars (46.4 bits, LegacyAccessCodeLen):
+// too few to bound guessing below one in a million, so they are no longer
+// accepted (without a look-up); the instructor reissues them.
 const (
-	WorkshopCodeLen = 6
-	AccessCodeLen   = 16
+	WorkshopCodeLen     = 6
+	AccessCodeLen       = 16
+	LegacyAccessCodeLen = 10
 )
 
 // NormalizeCode upper-cases a user-typed code and drops spaces and dashes.

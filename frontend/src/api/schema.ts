@@ -1466,7 +1466,7 @@ export interface paths {
         put?: never;
         /**
          * Register for a workshop with its code; returns the personal access code, once
-         * @description The access code is returned only to the request that creates the registration. An email already registered on the workshop gets 409 already_registered, never the existing code: the learner uses the code they were given (the web app remembers it) or asks the instructor to reissue one. A full workshop is 409 workshop_full.
+         * @description The access code is returned only to the request that creates the registration. An email already registered on the workshop gets 409 already_registered, never the existing code: the learner uses the code they were given (the web app remembers it) or asks the instructor to reissue one. A full workshop is 409 workshop_full. A wrong workshop code counts on the guessing limits like a wrong access code (404, or 429); already_registered and revoked answers count on the workshop's own budget (30 at once, then one per 6 s from any address; 429 when 8 wait).
          */
         post: {
             parameters: {
@@ -1518,7 +1518,13 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Take (or get back) a seat with an access code; ready answers carry a fresh workspace token */
+        /**
+         * Take (or get back) a seat with an access code; ready answers carry a fresh workspace token
+         * @description A valid code is looked up first and answered at once. A wrong code is 404, answered when
+         *     its place comes under the guessing limits (per address and for the whole service, shared
+         *     by every replica), or 429 when every place is taken. An old 10-letter code is 410
+         *     `code_expired` without a look-up: the instructor reissues it (the work is kept).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -1569,7 +1575,7 @@ export interface paths {
         /**
          * The learner's newest saved work (.tar.gz), for their access code; also after the end, for ARCHIVE_RETENTION
          * @description Accepts JSON or a plain HTML form (a form downloads straight to disk). Wrong codes count
-         *     against the same guessing limit as /api/join.
+         *     against the same guessing limits as /api/join; an old 10-letter code is 410 `code_expired`.
          */
         post: {
             parameters: {
@@ -2904,6 +2910,8 @@ export interface components {
             seat_status?: string;
             /** Format: date-time */
             last_activity?: string;
+            /** @description the learner holds an old 10-letter access code, no longer accepted; reissue it (files kept) */
+            old_code?: boolean;
         };
         SeatView: {
             seat?: number;

@@ -86,7 +86,7 @@ func TestWrongCodesNeverLockOutAClassroom(t *testing.T) {
 	}
 	// A wrong code from another address is not slowed by this one's.
 	before = e.sleptFor()
-	if r := e.call("POST", "/api/join", "", map[string]string{"access_code": "ACDEACDEAC"}, from("198.51.100.9")...); r.Status != http.StatusNotFound {
+	if r := e.call("POST", "/api/join", "", map[string]string{"access_code": "ACDEACDEACDEACDE"}, from("198.51.100.9")...); r.Status != http.StatusNotFound {
 		t.Fatalf("wrong code from another address: %d", r.Status)
 	}
 	if e.sleptFor() != before {
@@ -99,7 +99,7 @@ func TestWrongCodesCountPerIPv6Prefix(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "sqlite", trustOneProxy)
 	for i := 0; i < 30; i++ {
-		e.call("POST", "/api/join", "", map[string]string{"access_code": "ACDEACDEAC"}, from(fmt.Sprintf("2001:db8:1:2::%x", i+1))...)
+		e.call("POST", "/api/join", "", map[string]string{"access_code": "ACDEACDEACDEACDE"}, from(fmt.Sprintf("2001:db8:1:2::%x", i+1))...)
 	}
 	if e.sleptFor() == 0 {
 		t.Fatal("30 wrong codes from one /64, one address each, were never slowed")
@@ -190,23 +190,61 @@ func TestInvisibleNamesNULPasswordsAndDuplicateKeysAreRefused(t *testing.T) {
 	}
 }
 
-// New access codes are 16 characters; codes issued before (10) keep working,
-// typed in any case and grouping.
-func TestAccessCodesAreLongAndOldOnesStillJoin(t *testing.T) {
+// Access codes are 16 letters. Old 10-letter ones are too short to bound
+// guessing, so they are refused without a look-up (410 code_expired, the
+// same for a real old code and an invented one), the class view marks their
+// learners, and a reissued code gets the learner back to the same seat and
+// saved work.
+func TestAccessCodesAreLongAndOldOnesMustBeReissued(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "sqlite")
 	inst := e.instructor("t@example.com")
 	id, wcode := e.workshop(inst, 5)
+	e.start(inst, id)
 	r := e.call("POST", "/api/register", "", map[string]string{"workshop_code": wcode, "name": "New", "email": "new@example.com"})
 	if c, _ := r.json(t)["access_code"].(string); len(c) != 16 {
 		t.Fatalf("new access code %q: want 16 characters", c)
 	}
 	old := &store.Registration{WorkshopID: id, Name: "Old", Email: "old@example.com", AccessCode: "ACDEFGHJKM"}
-	if _, _, err := e.st.Register(context.Background(), old); err != nil {
+	old, _, err := e.st.Register(context.Background(), old)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if r := e.call("POST", "/api/join", "", map[string]string{"access_code": "acde-fghjkm"}); r.Status != http.StatusOK {
-		t.Fatalf("old 10-character code: %d %s", r.Status, r.Body)
+	seat, err := e.st.AssignSeat(context.Background(), old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saveWork(t, e, old.ID, seat.Seat, "old learner's work", e.clock().Add(-time.Minute), false)
+	for _, code := range []string{"acde-fghjkm", "ACDEACDEAC"} { // real, invented: one answer
+		before := e.sleptFor()
+		r := e.call("POST", "/api/join", "", map[string]string{"access_code": code})
+		if r.Status != http.StatusGone || r.errCode(t) != "code_expired" || e.sleptFor() != before {
+			t.Fatalf("old-length code %s: %d %s (waited %v)", code, r.Status, r.Body, e.sleptFor()-before)
+		}
+		if f := e.form("/api/download", code); f.Status != http.StatusGone {
+			t.Fatalf("download with old-length code %s: %d", code, f.Status)
+		}
+	}
+	regs := e.call("GET", "/api/workshops/"+id+"/registrations", inst, nil).json(t)["registrations"].([]any)
+	marked := map[string]bool{}
+	for _, g := range regs {
+		m := g.(map[string]any)
+		marked[m["email"].(string)] = m["old_code"] == true
+	}
+	if !marked["old@example.com"] || marked["new@example.com"] {
+		t.Fatalf("old_code marks: %v", marked)
+	}
+	re := e.call("POST", "/api/workshops/"+id+"/registrations/"+old.ID+"/reissue", inst, nil)
+	code, _ := re.json(t)["access_code"].(string)
+	if re.Status != http.StatusOK || len(code) != 16 {
+		t.Fatalf("reissue: %d %s", re.Status, re.Body)
+	}
+	j := e.call("POST", "/api/join", "", map[string]string{"access_code": code})
+	if j.Status != http.StatusOK || int(j.json(t)["seat"].(float64)) != seat.Seat {
+		t.Fatalf("join with the reissued code: %d %s (seat was %d)", j.Status, j.Body, seat.Seat)
+	}
+	if f := e.form("/api/download", code); f.Status != http.StatusOK || string(f.Body) != "old learner's work" {
+		t.Fatalf("download with the reissued code: %d %q", f.Status, f.Body)
 	}
 }
 
@@ -234,8 +272,8 @@ func TestHeldWrongCodesNeverBlockAValidOne(t *testing.T) {
 		res.Body.Close()
 		return res.StatusCode
 	}
-	for i := 0; i < 11; i++ { // 10 free failures, then one that earns a delay
-		if c := join(ctx, "ACDEACDEAC"); c != http.StatusNotFound {
+	for i := 0; i < 10; i++ { // 10 free failures; the next ones wait for their place
+		if c := join(ctx, "ACDEACDEACDEACDE"); c != http.StatusNotFound {
 			t.Fatalf("wrong code %d: %d", i, c)
 		}
 	}
@@ -244,7 +282,7 @@ func TestHeldWrongCodesNeverBlockAValidOne(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		go func() {
 			for { // a poll below may hold the place this one wanted: try again
-				if c := join(ctx, "ACDEACDEAC"); c != http.StatusTooManyRequests || ctx.Err() != nil {
+				if c := join(ctx, "ACDEACDEACDEACDE"); c != http.StatusTooManyRequests || ctx.Err() != nil {
 					held <- c
 					return
 				}
@@ -256,7 +294,7 @@ func TestHeldWrongCodesNeverBlockAValidOne(t *testing.T) {
 	poll := func() int { // a poll that gets queued gives up after a moment
 		pctx, pcancel := context.WithTimeout(ctx, time.Second)
 		defer pcancel()
-		return join(pctx, "ACDEACDEAC")
+		return join(pctx, "ACDEACDEACDEACDE")
 	}
 	for poll() != http.StatusTooManyRequests {
 		if time.Now().After(deadline) {

@@ -2,46 +2,149 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/controlplane/ratelimit"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
-// Guessing limits. None of them ever refuses a right answer: a valid code is
-// always looked up and served, and a right password is always checked. They
-// slow down whoever keeps failing; docs/ARCHITECTURE.md ("Guessing") has the
-// arithmetic.
+// Guessing limits. None of them ever refuses or delays a right answer: a
+// valid code is always looked up and served first, and a right password is
+// checked at once unless its address has been failing on that account.
+// They slow down whoever keeps failing. The counts live in the store
+// (store.Failures), so every replica shares them and N replicas allow what
+// one does; docs/ARCHITECTURE.md ("Guessing") has the arithmetic.
+var (
+	// Wrong workshop or access codes per client address (IPv4, IPv6 /64).
+	codeAddr = ratelimit.Budget{Free: 10, Every: 8 * time.Second, Queue: 8}
+	// Wrong workshop or access codes over the whole service: beyond 600 in
+	// a burst, 10 a second (600 a minute) whatever the number of
+	// addresses; 80 may wait (8 s), more are answered 429.
+	codeAll = ratelimit.Budget{Free: 600, Every: 100 * time.Millisecond, Queue: 80}
+	// Registrations refused for their email in one workshop (already
+	// registered, revoked): probing a workshop's learners.
+	regWorkshop = ratelimit.Budget{Free: 30, Every: 6 * time.Second, Queue: 8}
+	// Failed passwords per (account, address): 3 or more recent failures
+	// make the address "failing" on the account, so its attempts take the
+	// account's places. It never delays by itself.
+	pwPair = ratelimit.Budget{Free: 3, Every: 20 * time.Minute}
+	// Failed passwords per account, from any address: the failing
+	// addresses' attempts, one per 8 s after 5.
+	pwAcct = ratelimit.Budget{Free: 5, Every: 8 * time.Second, Queue: 16}
+	// Failed passwords per address over all accounts (credential
+	// stuffing): one per 8 s after 20.
+	pwAddr = ratelimit.Budget{Free: 20, Every: 8 * time.Second, Queue: 8}
+)
+
+// errBusy: every place of a failure budget is taken.
+var errBusy = errors.New("too many failed attempts are waiting")
+
 type guards struct {
-	// code: wrong workshop or access codes, per client address. After 10
-	// free failures its wrong answers go out one at a time, 0.25 s doubling
-	// to 8 s apart; one failure is forgiven per minute.
-	code *ratelimit.Tarpit
-	// loginPair: failed passwords per (account, address). An address with 3
-	// or more recent failures on an account is "failing" on it and must take
-	// the account's turn; the owner's own address stays fast.
-	loginPair *ratelimit.Tarpit
-	// loginAcct: failed passwords per account, from any address. Attempts of
-	// failing addresses on the account go one at a time, up to 8 s apart.
-	loginAcct *ratelimit.Tarpit
-	// loginAddr: failed passwords per address over all accounts
-	// (credential stuffing): after 20, one at a time, up to 8 s apart.
-	loginAddr *ratelimit.Tarpit
+	st    store.Failures
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+
+	mu sync.Mutex
+	// full remembers, per key, until when its budget is certainly full, so
+	// a flood of refused failures costs one write per key and Every, not
+	// one per request (the stored clock would only stay at its limit).
+	full      map[string]time.Time
+	lastPrune time.Time
 }
 
-func newGuards(now func() time.Time, sleep func(context.Context, time.Duration) error) guards {
-	mk := func(free int, base, max, forgive time.Duration, waiters int) *ratelimit.Tarpit {
-		return &ratelimit.Tarpit{Free: free, Base: base, Max: max, Forgive: forgive, MaxWaiters: waiters, Now: now, Sleep: sleep}
+func newGuards(st store.Failures, now func() time.Time, sleep func(context.Context, time.Duration) error) *guards {
+	if sleep == nil {
+		sleep = func(ctx context.Context, d time.Duration) error {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
 	}
-	return guards{
-		code:      mk(10, 250*time.Millisecond, 8*time.Second, time.Minute, 8),
-		loginPair: mk(3, 0, 0, 20*time.Minute, 0),
-		loginAcct: mk(5, time.Second, 8*time.Second, time.Minute, 64),
-		loginAddr: mk(20, time.Second, 8*time.Second, time.Minute, 16),
+	return &guards{st: st, now: now, sleep: sleep, full: map[string]time.Time{}}
+}
+
+// guessKey names a failure clock; long parts (emails) are hashed so the key
+// fits an index entry.
+func guessKey(kind, part string) string {
+	if len(part) > 128 {
+		sum := sha256.Sum256([]byte(part))
+		part = "sha256:" + hex.EncodeToString(sum[:])
 	}
+	return kind + ":" + part
+}
+
+// fail records one failure of key on b. It returns how long the failure
+// waits for its place, or errBusy when b is full for key.
+func (g *guards) fail(ctx context.Context, key string, b ratelimit.Budget) (time.Duration, error) {
+	now := g.now()
+	g.mu.Lock()
+	until, ok := g.full[key]
+	if ok && now.After(until) {
+		delete(g.full, key)
+		ok = false
+	}
+	g.mu.Unlock()
+	if ok {
+		return 0, errBusy
+	}
+	clock, err := g.st.AddFailure(ctx, key, now, b.Every, b.Limit())
+	if err != nil {
+		return 0, err
+	}
+	g.prune(now)
+	if b.Full(clock, now) {
+		g.mu.Lock()
+		if len(g.full) >= 10_000 {
+			clear(g.full)
+		}
+		g.full[key] = b.FullUntil(clock)
+		g.mu.Unlock()
+		return 0, errBusy
+	}
+	return b.Wait(clock, now), nil
+}
+
+// failing reports whether key has used up b's free failures.
+func (g *guards) failing(ctx context.Context, key string, b ratelimit.Budget) (bool, error) {
+	clock, err := g.st.FailureClock(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	return b.Failing(clock, g.now()), nil
+}
+
+// prune deletes the failure clocks that hold nothing any more, at most
+// every 10 minutes per replica, in the background.
+func (g *guards) prune(now time.Time) {
+	g.mu.Lock()
+	due := now.Sub(g.lastPrune) >= 10*time.Minute
+	if due {
+		g.lastPrune = now
+	}
+	g.mu.Unlock()
+	if !due {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := g.st.PruneFailures(ctx, now); err != nil {
+			slog.Warn("pruning failure clocks", "err", err)
+		}
+	}()
 }
 
 // addrKey is the unit an attacker pays for: an IPv4 address, or an IPv6 /64
@@ -54,70 +157,135 @@ func addrKey(ip string) string {
 	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// tooMany answers a request that the tarpit could not queue.
+// tooMany answers a request whose failure could not be placed.
 func tooMany(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, ratelimit.ErrBusy) {
+	switch {
+	case errors.Is(err, errBusy):
 		w.Header().Set("Retry-After", "8")
-		apierror.Write(w, r, apierror.TooManyRequests("too many failed attempts from your address are waiting; try again in a few seconds"))
-		return
+		apierror.Write(w, r, apierror.TooManyRequests("too many failed attempts are waiting; try again in a few seconds"))
+	case r.Context().Err() != nil:
+		// The client went away while it waited.
+		apierror.Write(w, r, apierror.New(499, "canceled", "request canceled"))
+	default:
+		apierror.Write(w, r, err)
 	}
-	// The client went away while it waited.
-	apierror.Write(w, r, apierror.New(499, "canceled", "request canceled"))
 }
 
-// wrongCode delays the answer to a wrong code from r's address as its
-// failures earn, and records the failure. It returns false when r was
-// answered already (too many of the address's wrong answers waiting).
-func (s *Server) wrongCode(w http.ResponseWriter, r *http.Request) bool {
-	key := addrKey(s.clientIP(r))
-	turn, err := s.guard.code.Enter(r.Context(), key)
-	if err != nil {
-		// Still a failure, whether the client gave up waiting or too
-		// many of its wrong answers were queued.
-		s.guard.code.Record(key, true)
-		tooMany(w, r, err)
-		return false
+// failed records a failure on each (key, budget) in turn and waits for the
+// latest place. It returns false when it answered r (a budget was full,
+// the store failed, or the client went away); the failures recorded before
+// stay recorded. A budget that is full stops the later ones from being
+// charged: a flood from one address does not use up the service's budget.
+func (s *Server) failed(w http.ResponseWriter, r *http.Request, limit string, keys []string, budgets []ratelimit.Budget) bool {
+	var wait time.Duration
+	for i, key := range keys {
+		d, err := s.guard.fail(r.Context(), key, budgets[i])
+		if err != nil {
+			s.metrics.guess(limit, "refused")
+			tooMany(w, r, err)
+			return false
+		}
+		wait = max(wait, d)
 	}
-	turn.Done(true)
+	if wait > 0 {
+		s.metrics.guess(limit, "delayed")
+		if err := s.guard.sleep(r.Context(), wait); err != nil {
+			tooMany(w, r, err)
+			return false
+		}
+	} else {
+		s.metrics.guess(limit, "answered")
+	}
 	return true
+}
+
+// wrongCode records a wrong workshop or access code from r's address, on
+// the address's and the service's budgets, and waits for its place. It
+// returns false when r was answered already.
+func (s *Server) wrongCode(w http.ResponseWriter, r *http.Request) bool {
+	return s.failed(w, r, "code",
+		[]string{guessKey("code:addr", addrKey(s.clientIP(r))), "code:all"},
+		[]ratelimit.Budget{codeAddr, codeAll})
+}
+
+// failedRegistration records a registration refused for its email (already
+// registered, revoked) on the workshop's budget: a classroom re-registering
+// by mistake stays within it, an email prober is slowed.
+func (s *Server) failedRegistration(w http.ResponseWriter, r *http.Request, workshopID string) bool {
+	return s.failed(w, r, "register", []string{guessKey("reg:ws", workshopID)}, []ratelimit.Budget{regWorkshop})
 }
 
 // loginTurn waits until a password attempt on email from r's address may be
 // checked, and returns the function that records its outcome. Attempts from
-// an address that has not been failing on the account are never delayed.
+// an address that has not been failing (on the account, and overall) are
+// never delayed, and read the store only.
 func (s *Server) loginTurn(r *http.Request, email string) (func(failed bool), error) {
-	addr := addrKey(s.clientIP(r))
-	pair := email + " " + addr
+	ctx := r.Context()
 	g := s.guard
-	var addrTurn, acctTurn *ratelimit.Turn
-	var err error
-	if g.loginAddr.Failing(addr) {
-		if addrTurn, err = g.loginAddr.Enter(r.Context(), addr); err != nil {
+	addr := guessKey("pw:addr", addrKey(s.clientIP(r)))
+	acct := guessKey("pw:acct", email)
+	pair := guessKey("pw:pair", email+" "+addrKey(s.clientIP(r)))
+	addrFailing, err := g.failing(ctx, addr, pwAddr)
+	if err != nil {
+		return nil, err
+	}
+	pairClock, err := g.st.FailureClock(ctx, pair)
+	if err != nil {
+		return nil, err
+	}
+	pairFailing := pwPair.Failing(pairClock, g.now())
+	// A failing address's attempt takes its place (counted as a failure
+	// now; a right password then clears only the pair).
+	var wait time.Duration
+	if addrFailing {
+		d, err := g.fail(ctx, addr, pwAddr)
+		if err != nil {
+			s.metrics.guess("password", "refused")
 			return nil, err
 		}
+		wait = d
 	}
-	if g.loginPair.Failing(pair) {
-		if acctTurn, err = g.loginAcct.Enter(r.Context(), email); err != nil {
-			if addrTurn != nil {
-				addrTurn.Done(false)
-			}
+	if pairFailing {
+		d, err := g.fail(ctx, acct, pwAcct)
+		if err != nil {
+			s.metrics.guess("password", "refused")
+			return nil, err
+		}
+		wait = max(wait, d)
+	}
+	if wait > 0 {
+		s.metrics.guess("password", "delayed")
+		if err := g.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
 	return func(failed bool) {
-		finish := func(t *ratelimit.Turn, tp *ratelimit.Tarpit, key string) {
-			if t != nil {
-				t.Done(failed)
-			} else if failed {
-				tp.Record(key, true)
-			}
-		}
-		finish(acctTurn, g.loginAcct, email)
-		finish(addrTurn, g.loginAddr, addr)
+		// Recording must outlive a client that hangs up on its answer.
+		ctx := context.WithoutCancel(ctx)
+		var errs []error
 		if failed {
-			g.loginPair.Record(pair, true)
-		} else {
-			g.loginPair.Reset(pair)
+			if !addrFailing {
+				_, err := g.fail(ctx, addr, pwAddr)
+				errs = append(errs, ignoreBusy(err))
+			}
+			if !pairFailing {
+				_, err := g.fail(ctx, acct, pwAcct)
+				errs = append(errs, ignoreBusy(err))
+			}
+			_, err := g.fail(ctx, pair, pwPair)
+			errs = append(errs, ignoreBusy(err))
+		} else if !pairClock.IsZero() {
+			errs = append(errs, g.st.ResetFailures(ctx, pair))
+		}
+		if err := errors.Join(errs...); err != nil {
+			slog.Warn("recording a password attempt", "err", err)
 		}
 	}, nil
+}
+
+func ignoreBusy(err error) error {
+	if errors.Is(err, errBusy) {
+		return nil
+	}
+	return err
 }

@@ -353,6 +353,22 @@ func (r resp) errCode(t testing.TB) string {
 // (sent as JSON).
 func (e *testEnv) call(method, path, bearer string, body any, headers ...string) resp {
 	e.t.Helper()
+	return e.callAt(e.http.URL, method, path, bearer, body, headers...)
+}
+
+// replica starts a second server on e's store, clock and tarpit sleep: what
+// another replica behind the same load balancer would be. Its URL goes to
+// callAt.
+func (e *testEnv) replica() string {
+	e.t.Helper()
+	srv := httptest.NewServer(server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Reconciler: e.rec, Version: "test", Sleep: e.sleep, Archives: e.arc}).Handler())
+	e.t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// callAt is call against the server at base (e.g. a replica).
+func (e *testEnv) callAt(base, method, path, bearer string, body any, headers ...string) resp {
+	e.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -362,7 +378,7 @@ func (e *testEnv) call(method, path, bearer string, body any, headers ...string)
 		buf, _ := json.Marshal(b)
 		rd = bytes.NewReader(buf)
 	}
-	req, err := http.NewRequest(method, e.http.URL+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		e.t.Fatal(err)
 	}

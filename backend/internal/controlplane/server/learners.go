@@ -71,6 +71,14 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 	reg, created, err := s.st.Register(r.Context(), &store.Registration{
 		WorkshopID: ws.ID, Name: name, Email: email, AccessCode: token.Code(token.AccessCodeLen),
 	}, store.Event{WorkshopID: ws.ID, At: s.now(), Level: "info", Message: "learner " + email + " registered"})
+	// A registration refused for its email (already registered, revoked)
+	// counts on the workshop's failure budget: probing which emails are
+	// registered. A full workshop is not a guess.
+	if err == nil && (reg.RevokedAt != nil || !created) {
+		if !s.failedRegistration(w, r, ws.ID) {
+			return
+		}
+	}
 	switch {
 	case errors.Is(err, store.ErrFull):
 		apierror.Write(w, r, apierror.Conflict("workshop_full", "this workshop is full (%d seats)", ws.Seats))
@@ -96,9 +104,22 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 
 // learnerByCode finds the registration of an access code and its workshop
 // (one read), or answers: a wrong code is slowed down like every guess
-// (404), a revoked one is 403. ok is false when it answered.
+// (404), a revoked one is 403, an old 10-letter one is 410 code_expired. ok
+// is false when it answered.
 func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code string) (_ *store.Registration, _ *store.Workshop, ok bool) {
-	reg, ws, err := s.st.GetLearner(r.Context(), code)
+	if len(code) == token.LegacyAccessCodeLen {
+		// Never looked up, so the answer says nothing about whether the
+		// code exists: a 10-letter code is too short to guard.
+		apierror.Write(w, r, apierror.New(http.StatusGone, "code_expired",
+			"access codes of 10 letters are no longer accepted: ask your instructor for a new code (your work is kept)"))
+		return nil, nil, false
+	}
+	var reg *store.Registration
+	var ws *store.Workshop
+	err := store.ErrNotFound // no other length was ever issued
+	if len(code) == token.AccessCodeLen {
+		reg, ws, err = s.st.GetLearner(r.Context(), code)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		if s.wrongCode(w, r) {
 			apierror.Write(w, r, apierror.NotFound("this access code is not valid"))

@@ -14,6 +14,7 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	guesses  *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, st store.Store) *metrics {
@@ -27,10 +28,16 @@ func newMetrics(reg *prometheus.Registry, st store.Store) *metrics {
 			Help:    "HTTP request latency by route pattern.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
+		guesses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clarateach_guess_failures_total",
+			Help: "Failed guesses (limit: code, register, password) by outcome: answered at once, delayed for their place, refused (429) because every place was taken.",
+		}, []string{"limit", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, workshopCollector{st})
+	reg.MustRegister(m.requests, m.duration, m.guesses, workshopCollector{st})
 	return m
 }
+
+func (m *metrics) guess(limit, outcome string) { m.guesses.WithLabelValues(limit, outcome).Inc() }
 
 func (m *metrics) observe(method, route string, code int, d time.Duration) {
 	m.requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()

@@ -84,8 +84,8 @@ type Server struct {
 	wsKey  []byte
 
 	// Guessing limits: they slow failing clients down, never refuse a
-	// right answer (guard.go).
-	guard guards
+	// right answer; their counts are in the store (guard.go).
+	guard *guards
 	terms connlimit.Counter // live terminal connections per token and seat
 	// relayHealth: the relay's last answer from each seat (seathealth.go).
 	relayHealth relayHealth
@@ -123,7 +123,7 @@ func New(d Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.guard = newGuards(s.now, d.Sleep)
+	s.guard = newGuards(s.st, s.now, d.Sleep)
 	if s.fds = d.FDGuard; s.fds == nil {
 		s.fds = &fdlimit.Guard{}
 	}

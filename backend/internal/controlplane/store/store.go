@@ -190,6 +190,9 @@ type RegistrationView struct {
 	Seat         *int       `json:"seat,omitempty"`
 	SeatStatus   string     `json:"seat_status,omitempty"`
 	LastActivity *time.Time `json:"last_activity,omitempty"`
+	// OldCode: the learner's access code is an old 10-letter one, no
+	// longer accepted; the instructor gives them a new one (files kept).
+	OldCode bool `json:"old_code,omitempty"`
 }
 
 // WorkshopVM is the host (GCE VM or local agent) that serves a workshop.

@@ -43,7 +43,14 @@ export function Learners({ workshopId, registrations }: { workshopId: string; re
                 <td>{r.name}</td>
                 <td className="break">{r.email}</td>
                 <td>{formatDateTime(r.created_at)}</td>
-                <td>{r.revoked_at ? <StatusBadge status="revoked" /> : r.seat ? `#${r.seat} · ${r.seat_status ?? ''}` : 'not seated yet'}</td>
+                <td>
+                  {r.revoked_at ? <StatusBadge status="revoked" /> : r.seat ? `#${r.seat} · ${r.seat_status ?? ''}` : 'not seated yet'}
+                  {r.old_code && !r.revoked_at && (
+                    <div className="muted small" data-testid="old-code">
+                      Old 10-letter code, no longer accepted: give a new code (their work is kept).
+                    </div>
+                  )}
+                </td>
                 <td>
                   {!r.revoked_at && (
                     <div className="btn-row tight">

@@ -12,12 +12,20 @@ import (
 
 // ---- failure clocks (store.Failures) ----------------------------------------
 
-// AddFailure implements store.Store: one upsert, atomic under the row lock.
+// AddFailure implements store.Store: one upsert, atomic under the row lock,
+// committed without waiting for the WAL flush (a crash may forget the last
+// failures, which costs an attacker nothing it could use; waiting for a
+// flush per wrong guess would make guessing cost the database a disk sync).
 func (s *Store) AddFailure(ctx context.Context, key string, now time.Time, cost, limit time.Duration) (time.Time, error) {
 	var us int64
-	err := s.pool.QueryRow(ctx, `INSERT INTO guess_failures (key, clock_us) VALUES ($1, LEAST($2::bigint + $3::bigint, $2::bigint + $4::bigint))
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `INSERT INTO guess_failures (key, clock_us) VALUES ($1, LEAST($2::bigint + $3::bigint, $2::bigint + $4::bigint))
 		ON CONFLICT (key) DO UPDATE SET clock_us = LEAST(GREATEST(guess_failures.clock_us, $2::bigint) + $3::bigint, $2::bigint + $4::bigint)
 		RETURNING clock_us`, key, now.UnixMicro(), cost.Microseconds(), limit.Microseconds()).Scan(&us)
+	})
 	if err != nil {
 		return time.Time{}, mapErr("add failure", err)
 	}
