@@ -215,19 +215,15 @@ describe('class view', () => {
   it('tells the instructor which learners hold an old code to replace', async () => {
     vi.stubGlobal('EventSource', FakeEventSource);
     const user = userEvent.setup();
-    mockFetch({
-      'GET /api/workshops/w1': () => ({ body: { ...base, status: 'running' } }),
-      'GET /api/workshops/w1/seats': () => ({ body: { seats } }),
-      'GET /api/workshops/w1/registrations': () => ({
-        body: {
-          registrations: [
-            { id: 'r1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', revoked_at: null, seat: 1, seat_status: 'connected', old_code: true },
-            { id: 'r2', name: 'Bo', email: 'bo@example.com', created_at: '2026-01-01T00:00:00Z', revoked_at: null, seat: 2, seat_status: 'ready' },
-          ],
-        },
-      }),
-    });
+    mockFetch({});
     renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(
+      snapshot({ ...base, status: 'running' }, seats, [
+        { id: 'r1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', seat: 1, seat_status: 'connected', old_code: true },
+        { id: 'r2', name: 'Bo', email: 'bo@example.com', created_at: '2026-01-01T00:00:00Z', seat: 2, seat_status: 'ready' },
+      ]),
+    );
     await user.click(await screen.findByText(/Learners \(2\)/));
     const ada = (await screen.findByText('ada@example.com', { selector: 'td' })).closest('tr')!;
     expect(within(ada).getByTestId('old-code')).toHaveTextContent('give a new code');

@@ -404,9 +404,6 @@ func (s *Server) handleListRegistrations(w http.ResponseWriter, r *http.Request)
 	if regs == nil {
 		regs = []store.RegistrationView{}
 	}
-	for i := range regs {
-		regs[i].OldCode = len(regs[i].AccessCode) == token.LegacyAccessCodeLen
-	}
 	apierror.JSON(w, http.StatusOK, map[string]any{"registrations": regs})
 }
 

@@ -192,6 +192,7 @@ type RegistrationView struct {
 	LastActivity *time.Time `json:"last_activity,omitempty"`
 	// OldCode: the learner's access code is an old 10-letter one, no
 	// longer accepted; the instructor gives them a new one (files kept).
+	// ListRegistrations fills it.
 	OldCode bool `json:"old_code,omitempty"`
 }
 

@@ -596,6 +596,7 @@ func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]sto
 		if seatStatus != nil {
 			v.SeatStatus = *seatStatus
 		}
+		v.OldCode = len(v.AccessCode) == token.LegacyAccessCodeLen
 		out = append(out, v)
 	}
 	return out, mapErr("list registrations", rows.Err())

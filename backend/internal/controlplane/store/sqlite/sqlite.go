@@ -586,6 +586,7 @@ func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]sto
 			v.Seat = &n
 		}
 		v.SeatStatus = seatStatus.String
+		v.OldCode = len(v.AccessCode) == token.LegacyAccessCodeLen
 		out = append(out, v)
 	}
 	return out, mapErr("list registrations", rows.Err())
