@@ -42,6 +42,8 @@ type (
 	DisconnectRequest = agentapi.DisconnectRequest
 	DisconnectResult  = agentapi.DisconnectResult
 	RestoreResult     = agentapi.RestoreResult
+	ExecRequest       = agentapi.ExecRequest
+	ExecResult        = agentapi.ExecResult
 )
 
 // Seat health values and statuses (agentapi's).

@@ -114,3 +114,21 @@ type RestoreResult struct {
 	Bytes   int64 `json:"bytes"`
 	Skipped int64 `json:"skipped"`
 }
+
+// ExecRequest is the body of the agent's POST /vms/{ws}/{seat}/exec: a lab
+// script to run in the seat as the learner.
+type ExecRequest struct {
+	Script    string `json:"script"`
+	TimeoutMS int    `json:"timeout_ms,omitempty"`
+}
+
+// ExecResult is what a script did. A script that ran is a result whatever
+// its exit code; errors are for a seat that could not run it.
+type ExecResult struct {
+	ExitCode   int    `json:"exit_code"`
+	Stdout     string `json:"stdout"`
+	Stderr     string `json:"stderr"`
+	Truncated  bool   `json:"truncated"`
+	TimedOut   bool   `json:"timed_out"`
+	DurationMS int64  `json:"duration_ms"`
+}
