@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/token"
@@ -26,7 +27,7 @@ func (s *Server) signupMode() string {
 
 // handleSignupInfo tells the web app how accounts are made here.
 func (s *Server) handleSignupInfo(w http.ResponseWriter, r *http.Request) {
-	apierror.JSON(w, http.StatusOK, map[string]string{"mode": s.signupMode()})
+	apierror.JSON(w, http.StatusOK, api.SignupInfo{Mode: s.signupMode()})
 }
 
 // hashInvite is how invite tokens are stored: only their SHA-256.
@@ -130,12 +131,8 @@ func checkHours(d time.Duration, q store.Quota) error {
 
 // ---- invites ---------------------------------------------------------------
 
-type inviteJSON struct {
-	store.Invite
-	Status string `json:"status"` // pending, used, expired
-}
-
-func (s *Server) inviteView(inv store.Invite) inviteJSON {
+// inviteView is an invite with its status now.
+func (s *Server) inviteView(inv *store.Invite) api.Invite {
 	st := "pending"
 	switch {
 	case inv.UsedAt != nil:
@@ -143,7 +140,7 @@ func (s *Server) inviteView(inv store.Invite) inviteJSON {
 	case !s.now().Before(inv.ExpiresAt):
 		st = "expired"
 	}
-	return inviteJSON{Invite: inv, Status: st}
+	return apiInvite(inv, st)
 }
 
 func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request) {
@@ -184,10 +181,10 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	apierror.JSON(w, http.StatusCreated, map[string]any{
-		"invite": s.inviteView(*inv),
-		"token":  tok,
-		"url":    s.cfg.PublicURL + "/signup?invite=" + url.QueryEscape(tok),
+	apierror.JSON(w, http.StatusCreated, api.InviteCreated{
+		Invite: s.inviteView(inv),
+		Token:  tok,
+		URL:    s.cfg.PublicURL + "/signup?invite=" + url.QueryEscape(tok),
 	})
 }
 
@@ -197,11 +194,11 @@ func (s *Server) handleListInvites(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	out := make([]inviteJSON, 0, len(list))
-	for _, inv := range list {
-		out = append(out, s.inviteView(inv))
+	out := make([]api.Invite, 0, len(list))
+	for i := range list {
+		out = append(out, s.inviteView(&list[i]))
 	}
-	apierror.JSON(w, http.StatusOK, map[string]any{"invites": out})
+	apierror.JSON(w, http.StatusOK, api.InviteList{Invites: out})
 }
 
 func (s *Server) handleDeleteInvite(w http.ResponseWriter, r *http.Request) {
@@ -226,14 +223,8 @@ func (s *Server) createInvitedUser(r *http.Request, u *store.User, invite string
 
 // ---- admin: users and quotas -----------------------------------------------
 
-type userRow struct {
-	store.User
-	Quota       *store.Quota `json:"quota"` // nil for admins (no quota)
-	QuotaCustom bool         `json:"quota_custom"`
-	Usage       store.Usage  `json:"usage"`
-}
-
-func (s *Server) userRow(ctx context.Context, u *store.User) (*userRow, error) {
+// userRow is an account with its quota (nil for admins: none) and usage.
+func (s *Server) userRow(ctx context.Context, u *store.User) (*api.UserRow, error) {
 	q, custom, ok, err := s.quotaFor(ctx, u)
 	if err != nil {
 		return nil, err
@@ -242,9 +233,9 @@ func (s *Server) userRow(ctx context.Context, u *store.User) (*userRow, error) {
 	if err != nil {
 		return nil, err
 	}
-	row := &userRow{User: *u, QuotaCustom: custom, Usage: usage}
+	row := &api.UserRow{User: apiUser(u), QuotaCustom: custom, Usage: apiUsage(usage)}
 	if ok {
-		row.Quota = &q
+		row.Quota = apiQuotaPtr(&q)
 	}
 	return row, nil
 }
@@ -255,16 +246,16 @@ func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	out := make([]*userRow, 0, len(users))
+	out := make([]api.UserRow, 0, len(users))
 	for i := range users {
 		row, err := s.userRow(r.Context(), &users[i])
 		if err != nil {
 			apierror.Write(w, r, err)
 			return
 		}
-		out = append(out, row)
+		out = append(out, *row)
 	}
-	apierror.JSON(w, http.StatusOK, map[string]any{"users": out, "default_quota": s.defaultQuota(), "signup": s.signupMode()})
+	apierror.JSON(w, http.StatusOK, api.UserList{Users: out, DefaultQuota: apiQuota(s.defaultQuota()), Signup: s.signupMode()})
 }
 
 // pathUser loads the user {uid}.
@@ -409,9 +400,13 @@ func (s *Server) handleListMembers(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	apierror.JSON(w, http.StatusOK, map[string]any{
-		"owner":   map[string]string{"id": owner.ID, "email": owner.Email, "name": owner.Name},
-		"members": list,
+	members := make([]api.Member, 0, len(list))
+	for i := range list {
+		members = append(members, apiMember(&list[i]))
+	}
+	apierror.JSON(w, http.StatusOK, api.MemberList{
+		Owner:   api.Person{ID: owner.ID, Email: owner.Email, Name: owner.Name},
+		Members: members,
 	})
 }
 
@@ -452,7 +447,7 @@ func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
 	}
 	m.Email, m.Name = u.Email, u.Name
 	s.event(r, ws.ID, "info", "", fmt.Sprintf("%s shared the workshop with %s (teaching assistant)", userFrom(r.Context()).Email, u.Email))
-	apierror.JSON(w, http.StatusCreated, m)
+	apierror.JSON(w, http.StatusCreated, apiMember(m))
 }
 
 func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {

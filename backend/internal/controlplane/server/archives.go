@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -136,5 +137,5 @@ func (s *Server) handlePurgeArchives(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.event(r, ws.ID, "warn", "", fmt.Sprintf("%d archives of the learners' work deleted by %s", n, userFrom(r.Context()).Email))
-	apierror.JSON(w, http.StatusOK, map[string]int{"deleted": n})
+	apierror.JSON(w, http.StatusOK, api.ArchivesDeleted{Deleted: n})
 }

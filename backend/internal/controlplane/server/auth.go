@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/token"
@@ -104,11 +105,6 @@ func invisible(r rune) bool {
 	}
 	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs) ||
 		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
-}
-
-type authResponse struct {
-	User  *store.User `json:"user"`
-	Token string      `json:"token"`
 }
 
 func (s *Server) handleRegisterUser(w http.ResponseWriter, r *http.Request) {
@@ -227,7 +223,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 		Secure: strings.HasPrefix(s.cfg.PublicURL, "https://"), SameSite: http.SameSiteLaxMode,
 		Expires: sess.ExpiresAt,
 	})
-	apierror.JSON(w, status, authResponse{User: u, Token: tok})
+	apierror.JSON(w, status, api.AuthResponse{User: apiUser(u), Token: tok})
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
@@ -247,7 +243,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	apierror.JSON(w, http.StatusOK, map[string]any{"user": userFrom(r.Context()), "quota": row.Quota, "usage": row.Usage})
+	apierror.JSON(w, http.StatusOK, api.Me{User: row.User, Quota: row.Quota, Usage: row.Usage})
 }
 
 func (s *Server) sessionClaims(r *http.Request) (*jwt.RegisteredClaims, error) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/token"
 )
@@ -96,10 +97,7 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 			"%s is already registered for this workshop: sign in with the access code you were given, or ask the instructor for a new one", email))
 		return
 	}
-	apierror.JSON(w, http.StatusCreated, map[string]any{
-		"access_code": reg.AccessCode,
-		"workshop":    map[string]string{"id": ws.ID, "name": ws.Name},
-	})
+	apierror.JSON(w, http.StatusCreated, api.Registered{AccessCode: reg.AccessCode, Workshop: api.WorkshopRef{ID: ws.ID, Name: ws.Name}})
 }
 
 // learnerByCode finds the registration of an access code and its workshop
@@ -137,46 +135,9 @@ func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code stri
 	return reg, ws, true
 }
 
-type joinWorkshop struct {
-	ID       string     `json:"id"`
-	Name     string     `json:"name"`
-	Status   string     `json:"status"`
-	Step     string     `json:"step,omitempty"`
-	LabGuide string     `json:"lab_guide,omitempty"`
-	StartsAt *time.Time `json:"starts_at,omitempty"`
-	EndsAt   *time.Time `json:"ends_at,omitempty"`
-}
-
-type joinResponse struct {
-	// Status is pending (not started yet, being prepared, or the seat's
-	// machine is not answering), ready (only when the workshop runs and
-	// nothing says the seat's machine is down), or stopped (the
-	// instructor stopped the workshop).
-	Status string `json:"status"`
-	// StoppedByInstructor tells a stopped workshop from one that has not
-	// started yet.
-	StoppedByInstructor bool              `json:"stopped_by_instructor"`
-	Workshop            joinWorkshop      `json:"workshop"`
-	Learner             map[string]string `json:"learner"`
-	Seat                int               `json:"seat,omitempty"`
-	Token               string            `json:"token,omitempty"`
-	ExpiresAt           *time.Time        `json:"expires_at,omitempty"`
-	Endpoints           map[string]string `json:"endpoints,omitempty"`
-	// MachineStatus is the seat's health as last learned from its agent
-	// ("ok", or "down" while it does not answer and is being restarted);
-	// omitted when nothing is known. RestartedAt is when the agent last
-	// restarted the seat's machine in place (files kept, shells new).
-	MachineStatus string     `json:"machine_status,omitempty"`
-	RestartedAt   *time.Time `json:"restarted_at,omitempty"`
-	// RestoredFrom, when set, is when the work the seat was restored with
-	// was saved: "your machine was restored from HH:MM". It stays until a
-	// newer save of the learner's work.
-	RestoredFrom *time.Time `json:"restored_from,omitempty"`
-}
-
-func endpoints(workshopID string, seat int) map[string]string {
+func endpoints(workshopID string, seat int) api.Endpoints {
 	base := "/api/workspaces/" + workshopID + "/" + strconv.Itoa(seat)
-	return map[string]string{"terminal": base + "/terminal", "files": base + "/files", "sessions": base + "/sessions"}
+	return api.Endpoints{Terminal: base + "/terminal", Files: base + "/files", Sessions: base + "/sessions"}
 }
 
 func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
@@ -215,11 +176,11 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	seat := joined.Seat
-	resp := joinResponse{
+	resp := api.Join{
 		Status: "pending",
-		Workshop: joinWorkshop{ID: ws.ID, Name: ws.Name, Status: string(ws.Status), Step: string(ws.Step), LabGuide: ws.LabGuide,
+		Workshop: api.JoinWorkshop{ID: ws.ID, Name: ws.Name, Status: string(ws.Status), Step: string(ws.Step), LabGuide: ws.LabGuide,
 			StartsAt: ws.StartsAt, EndsAt: ws.EndsAt},
-		Learner:      map[string]string{"name": reg.Name, "email": reg.Email},
+		Learner:      api.Learner{Name: reg.Name, Email: reg.Email},
 		Seat:         seat.Seat,
 		RestoredFrom: joined.RestoredFrom,
 	}
@@ -239,7 +200,8 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 			apierror.Write(w, r, err)
 			return
 		}
-		resp.Status, resp.Token, resp.ExpiresAt, resp.Endpoints = "ready", tok, &exp, endpoints(ws.ID, seat.Seat)
+		ep := endpoints(ws.ID, seat.Seat)
+		resp.Status, resp.Token, resp.ExpiresAt, resp.Endpoints = "ready", tok, &exp, &ep
 	}
 	apierror.JSON(w, http.StatusOK, resp)
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
@@ -34,7 +35,7 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if msg := s.applyRevoke(r, ws, *p); msg != "" {
-		apierror.JSON(w, http.StatusAccepted, map[string]any{"revoke_pending": true, "seat": p.Seat, "error": msg})
+		apierror.JSON(w, http.StatusAccepted, api.RevokePending{RevokePending: true, Seat: p.Seat, Error: msg})
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -61,11 +62,11 @@ func (s *Server) handleReissue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.event(r, ws.ID, "warn", "", "access code of "+reg.Email+" reissued by "+userFrom(r.Context()).Email)
-	resp := map[string]any{"registration_id": reg.ID, "email": reg.Email, "access_code": reg.AccessCode, "revoke_pending": false}
+	resp := api.Reissued{RegistrationID: reg.ID, Email: reg.Email, AccessCode: reg.AccessCode}
 	if p != nil {
-		resp["seat"] = p.Seat
+		resp.Seat = p.Seat
 		if msg := s.applyRevoke(r, ws, *p); msg != "" {
-			resp["revoke_pending"], resp["error"] = true, msg
+			resp.RevokePending, resp.Error = true, msg
 		}
 	}
 	apierror.JSON(w, http.StatusOK, resp)

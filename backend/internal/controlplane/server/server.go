@@ -21,6 +21,7 @@ import (
 
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/connlimit"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/archive"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
@@ -303,14 +304,14 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		slog.WarnContext(ctx, "health: database unreachable", "err", err)
 		status, code, db = "degraded", http.StatusServiceUnavailable, "unreachable"
 	}
-	apierror.JSON(w, code, map[string]any{
-		"status":         status,
-		"version":        s.version,
-		"db":             db,
-		"db_engine":      s.st.Engine(),
-		"provisioner":    s.cfg.Provisioner,
-		"seats_isolated": !s.unisolated,
-		"uptime_seconds": int(time.Since(s.started).Seconds()),
+	apierror.JSON(w, code, api.Health{
+		Status:        status,
+		Version:       s.version,
+		DB:            db,
+		DBEngine:      s.st.Engine(),
+		Provisioner:   s.cfg.Provisioner,
+		SeatsIsolated: !s.unisolated,
+		UptimeSeconds: int(time.Since(s.started).Seconds()),
 	})
 }
 
@@ -329,7 +330,7 @@ func (s *Server) handleInternalReconcile(w http.ResponseWriter, r *http.Request)
 		apierror.Write(w, r, err)
 		return
 	}
-	apierror.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	apierror.JSON(w, http.StatusOK, api.Done{Status: "ok"})
 }
 
 var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

@@ -7,21 +7,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/api"
 )
 
-// classSnapshot is the data of one "workshop" event of the class view's
-// stream (ClassSnapshot in docs/openapi.yaml): everything the class view
-// shows, so the stream is its one source of updates.
-type classSnapshot struct {
-	Workshop      *workshopDetail          `json:"workshop"`
-	Seats         []seatView               `json:"seats"`
-	Events        []store.Event            `json:"events"`
-	Registrations []store.RegistrationView `json:"registrations"`
-}
-
 // handleStream sends the class view live snapshots as Server-Sent Events:
-// an event named "workshop" with a classSnapshot (workshop, seats, events,
+// an event named "workshop" with an api.ClassSnapshot (workshop, seats, events,
 // registrations) at once and whenever anything changed (checked every
 // second), and a comment every 20 s so proxies keep the connection open.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
@@ -52,10 +42,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		if regs == nil {
-			regs = []store.RegistrationView{}
-		}
-		b, _ := json.Marshal(classSnapshot{Workshop: d, Seats: seats, Events: d.Events, Registrations: regs})
+		b, _ := json.Marshal(api.ClassSnapshot{Workshop: *d, Seats: seats, Events: d.Events, Registrations: apiRegistrations(regs)})
 		if !bytes.Equal(b, last) {
 			if _, err := fmt.Fprintf(w, "event: workshop\ndata: %s\n\n", b); err != nil {
 				return

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/token"
@@ -25,36 +26,21 @@ const (
 	maxDiskMB     = 64 << 10
 )
 
-// workshopJSON is a workshop as the API shows it.
-type workshopJSON struct {
-	store.Workshop
-	SeatsUsed int `json:"seats_used"`
-	// Access is what the signed-in user is to it: owner, assistant or admin.
-	Access string `json:"access,omitempty"`
-	// EgressAllow: the lab servers its seats may reach ("CIDR[:port]").
-	EgressAllow []string `json:"egress_allow"`
-}
-
-type workshopDetail struct {
-	workshopJSON
-	VM     *store.WorkshopVM `json:"vm,omitempty"`
-	Events []store.Event     `json:"events"`
-}
-
-func (s *Server) view(r *http.Request, w *store.Workshop) (workshopJSON, error) {
+// view is a workshop as the API shows it to the signed-in user.
+func (s *Server) view(r *http.Request, w *store.Workshop) (api.Workshop, error) {
 	used, err := s.st.SeatsUsed(r.Context(), w.ID)
-	return workshopJSON{Workshop: *w, SeatsUsed: used, Access: s.access(r.Context(), w), EgressAllow: strings.Fields(w.EgressAllow)}, err
+	return apiWorkshop(w, used, s.access(r.Context(), w)), err
 }
 
-func (s *Server) detail(r *http.Request, w *store.Workshop) (*workshopDetail, error) {
+func (s *Server) detail(r *http.Request, w *store.Workshop) (*api.WorkshopDetail, error) {
 	v, err := s.view(r, w)
 	if err != nil {
 		return nil, err
 	}
-	d := &workshopDetail{workshopJSON: v, Events: []store.Event{}}
+	d := &api.WorkshopDetail{Workshop: v, Events: []api.Event{}}
 	vm, err := s.st.GetWorkshopVM(r.Context(), w.ID)
 	if err == nil {
-		d.VM = vm
+		d.VM = apiHost(vm)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
@@ -62,9 +48,7 @@ func (s *Server) detail(r *http.Request, w *store.Workshop) (*workshopDetail, er
 	if err != nil {
 		return nil, err
 	}
-	if ev != nil {
-		d.Events = ev
-	}
+	d.Events = apiEvents(ev)
 	return d, nil
 }
 
@@ -221,7 +205,7 @@ func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) {
 		}
 		list = append(list, assisted...)
 	}
-	out := make([]workshopJSON, 0, len(list))
+	out := make([]api.Workshop, 0, len(list))
 	for i := range list {
 		v, err := s.view(r, &list[i])
 		if err != nil {
@@ -230,7 +214,7 @@ func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, v)
 	}
-	apierror.JSON(w, http.StatusOK, map[string]any{"workshops": out})
+	apierror.JSON(w, http.StatusOK, api.WorkshopList{Workshops: out})
 }
 
 func (s *Server) handleGetWorkshop(w http.ResponseWriter, r *http.Request) {
@@ -401,31 +385,12 @@ func (s *Server) handleListRegistrations(w http.ResponseWriter, r *http.Request)
 		apierror.Write(w, r, err)
 		return
 	}
-	if regs == nil {
-		regs = []store.RegistrationView{}
-	}
-	apierror.JSON(w, http.StatusOK, map[string]any{"registrations": regs})
-}
-
-// seatView is one seat of the class view's grid.
-type seatView struct {
-	Seat           int        `json:"seat"`
-	RegistrationID string     `json:"registration_id,omitempty"`
-	LearnerName    string     `json:"learner_name,omitempty"`
-	LearnerEmail   string     `json:"learner_email,omitempty"`
-	Status         string     `json:"status"` // empty, waiting, ready, connected, idle, down
-	LastActivity   *time.Time `json:"last_activity,omitempty"`
-	// RestartedAt is when the seat's machine was last restarted in place.
-	RestartedAt *time.Time `json:"restarted_at,omitempty"`
-	// RevokePending: a revoke or reissue of this seat has not been
-	// confirmed by the workshop's host yet (RevokeError says why).
-	RevokePending bool   `json:"revoke_pending,omitempty"`
-	RevokeError   string `json:"revoke_error,omitempty"`
+	apierror.JSON(w, http.StatusOK, api.RegistrationList{Registrations: apiRegistrations(regs)})
 }
 
 const idleAfter = 5 * time.Minute
 
-func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]seatView, error) {
+func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]api.SeatView, error) {
 	seats, err := s.st.ListSeats(r.Context(), ws.ID)
 	if err != nil {
 		return nil, err
@@ -438,9 +403,9 @@ func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]seatView, err
 	for _, rg := range regs {
 		byReg[rg.ID] = rg
 	}
-	out := make([]seatView, ws.Seats)
+	out := make([]api.SeatView, ws.Seats)
 	for i := range out {
-		out[i] = seatView{Seat: i + 1, Status: "empty"}
+		out[i] = api.SeatView{Seat: i + 1, Status: "empty"}
 	}
 	now := s.now()
 	for _, st := range seats {
@@ -489,7 +454,7 @@ func (s *Server) handleListSeats(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	apierror.JSON(w, http.StatusOK, map[string]any{"seats": views})
+	apierror.JSON(w, http.StatusOK, api.SeatList{Seats: views})
 }
 
 // handleSeatToken gives the instructor a token to watch (ro) or take over
@@ -534,7 +499,7 @@ func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	apierror.JSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp, "endpoints": endpoints(ws.ID, seat)})
+	apierror.JSON(w, http.StatusOK, api.WorkspaceAccess{Token: tok, ExpiresAt: exp, Endpoints: endpoints(ws.ID, seat)})
 }
 
 func (s *Server) event(r *http.Request, workshopID, level string, step store.StepName, msg string) {
