@@ -1,10 +1,12 @@
 // Terminal tabs: one per terminal session of the seat. Sessions outlive the
 // page, so a reload reattaches to the same shells (replaying their output).
 import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import { errorMessage, type WorkspaceClient, type TerminalSessionInfo } from '../api';
+import { errorMessage, type WorkspaceClient } from '../api';
 import { useStoredState } from '../hooks';
 import { Button, ErrorBox, Spinner } from '../components/ui';
-import { TerminalView, connLabel, type TerminalHandle } from './TerminalView';
+import { TerminalView, type TerminalHandle } from './TerminalView';
+import { connLabel } from './status';
+import { listOrCreate, preferred } from './sessions';
 import type { ConnState } from './connection';
 
 export interface TerminalTabsHandle {
@@ -17,45 +19,6 @@ interface TabStatus {
   state?: ConnState;
   detail?: string;
   latency?: number;
-}
-
-function sortSessions(s: TerminalSessionInfo[]) {
-  return [...s].sort((a, b) => (a.created_at ?? '').localeCompare(b.created_at ?? '') || a.id.localeCompare(b.id));
-}
-
-// One "list, and create a session if there is none" at a time per seat, so two
-// mounts (React's strict mode, two tabs of the page) do not open two shells.
-const inflight = new Map<string, Promise<TerminalSessionInfo[]>>();
-
-function listOrCreate(client: WorkspaceClient, create: boolean): Promise<TerminalSessionInfo[]> {
-  const key = `${client.endpoints.sessions}|${create}`;
-  let p = inflight.get(key);
-  if (!p) {
-    p = (async () => {
-      const sessions = sortSessions((await client.listSessions()).filter((s) => !s.exited));
-      if (sessions.length === 0 && create) {
-        const created = await client.createSession();
-        return [{ id: created.id }];
-      }
-      return sessions;
-    })().finally(() => inflight.delete(key));
-    inflight.set(key, p);
-  }
-  return p;
-}
-
-/**
- * The tab to show first: for the learner the oldest shell; for a watching
- * instructor the one the learner is busiest in (connected, most output).
- */
-function preferred(sessions: TerminalSessionInfo[], mode: 'rw' | 'ro'): string {
-  if (mode === 'rw' || sessions.length === 1) return sessions[0].id;
-  const score = (s: TerminalSessionInfo) => [(s.clients ?? 0) > 0 ? 1 : 0, s.offset ?? 0];
-  return [...sessions].sort((a, b) => {
-    const [ca, oa] = score(a);
-    const [cb, ob] = score(b);
-    return cb - ca || ob - oa;
-  })[0].id;
 }
 
 export function TerminalTabs({

@@ -187,20 +187,3 @@ export function TerminalView(props: TerminalViewProps) {
     />
   );
 }
-
-export function connLabel(s: ConnState | undefined): string {
-  switch (s) {
-    case 'open':
-      return 'Connected';
-    case 'connecting':
-      return 'Connecting…';
-    case 'reconnecting':
-      return 'Reconnecting…';
-    case 'exited':
-      return 'Session ended';
-    case 'closed':
-      return 'Closed';
-    default:
-      return 'Not connected';
-  }
-}

@@ -17,14 +17,12 @@ import { EndCountdown, EndedNotice, type Ending } from './EndOfClass';
 // CodeMirror is big: the terminal comes up first, the editor right after.
 const Editor = lazy(() => import('./Editor').then((m) => ({ default: m.Editor })));
 import { useStoredState } from '../hooks';
+import { isPanelKey, isSaveKey, panelForKey, type Panel } from './keys';
 
 // How often the workspace asks whether the class goes on.
 const CHECK_EVERY_MS = 15_000;
 
-// Alt+1..4 move focus between panels, even from inside the terminal.
-const PANEL_KEYS: Record<string, string> = { '1': 'files', '2': 'editor', '3': 'terminal', '4': 'guide' };
-
-function focusPanel(which: string, term: TerminalTabsHandle | null, editor: EditorHandle | null) {
+function focusPanel(which: Panel, term: TerminalTabsHandle | null, editor: EditorHandle | null) {
   if (which === 'terminal') term?.focus();
   else if (which === 'editor') editor?.focus();
   else if (which === 'files') document.querySelector<HTMLElement>('.file-tree [data-tree-item], .file-tree button')?.focus();
@@ -95,20 +93,20 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
     else pendingOpen.current = p;
   }, []);
   const [showGuide, setShowGuide] = useStoredState<boolean>('clarateach.layout.guide', true);
-  const [mobilePanel, setMobilePanel] = useState<'terminal' | 'editor' | 'files' | 'guide'>('terminal');
+  const [mobilePanel, setMobilePanel] = useState<Panel>('terminal');
 
   const run = useCallback((cmd: string) => {
     setMobilePanel('terminal');
     term.current?.run(cmd);
   }, []);
 
-  const passKey = useCallback((e: KeyboardEvent) => e.altKey && !e.ctrlKey && !e.metaKey && e.key in PANEL_KEYS, []);
+  const passKey = useCallback((e: KeyboardEvent) => isPanelKey(e), []);
 
   // Ctrl/Cmd-S saves the editor's file from anywhere but the terminal (which
   // handles its own keys: nano uses Ctrl-S) and the editor (its own keymap).
   useEffect(() => {
     const onSave = (e: KeyboardEvent) => {
-      if (e.defaultPrevented || !(e.ctrlKey || e.metaKey) || e.altKey || e.key.toLowerCase() !== 's') return;
+      if (!isSaveKey(e)) return;
       e.preventDefault();
       void editor.current?.save();
     };
@@ -118,12 +116,11 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.type !== 'keydown' || !e.altKey || e.ctrlKey || e.metaKey) return;
-      const which = PANEL_KEYS[e.key];
+      const which = panelForKey(e);
       if (!which) return;
       e.preventDefault();
       if (which === 'guide' && !showGuide) setShowGuide(true);
-      setMobilePanel(which as typeof mobilePanel);
+      setMobilePanel(which);
       requestAnimationFrame(() => focusPanel(which, term.current, editor.current));
     };
     window.addEventListener('keydown', onKey);
