@@ -33,21 +33,12 @@ type Session struct {
 	idleSince     time.Time // when the last client left (or creation)
 	readerBlocked bool      // the PTY reader waits for the slowest client
 	bulk          bool      // the last PTY read was large: output is streaming
-	// idle counts goroutines waiting for output with none pending (writers
-	// of unpaused clients that have everything, WaitOutput). notifiedEnd is
-	// the ring's end at the last notification. While output streams and
-	// nobody is idle, the reader wakes the writers only every
-	// coalesceBytes: each writer is waiting to fill a frame anyway, with its
-	// own coalesceWait timer, and waking it for every 4 KiB PTY read cost
-	// more CPU than the frame it fills.
-	idle         int
-	notifiedEnd  uint64
-	reserved     int // bytes the reader may add when its current read returns
-	blockedSince time.Time
-	readerDone   bool // PTY reached EOF/EIO
-	exited       bool // shell reaped and PTY closed: EXIT may be sent
-	exitCode     int
-	killed       bool
+	reserved      int       // bytes the reader may add when its current read returns
+	blockedSince  time.Time
+	readerDone    bool // PTY reached EOF/EIO
+	exited        bool // shell reaped and PTY closed: EXIT may be sent
+	exitCode      int
+	killed        bool
 
 	readerDoneCh chan struct{}
 	done         chan struct{} // closed after exit
@@ -116,9 +107,6 @@ func (s *Session) WaitOutput(ctx context.Context) error {
 		s.mu.Lock()
 		ready := s.ring.end > 0 || s.readerDone
 		ch := s.changed
-		if !ready {
-			s.idle++
-		}
 		s.mu.Unlock()
 		if ready {
 			return nil
@@ -126,12 +114,7 @@ func (s *Session) WaitOutput(ctx context.Context) error {
 		select {
 		case <-ch:
 		case <-ctx.Done():
-		}
-		s.mu.Lock()
-		s.idle--
-		s.mu.Unlock()
-		if err := ctx.Err(); err != nil {
-			return err
+			return ctx.Err()
 		}
 	}
 }
@@ -144,7 +127,6 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 
 // notifyLocked wakes everyone waiting for a state change. s.mu must be held.
 func (s *Session) notifyLocked() {
-	s.notifiedEnd = s.ring.end
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -187,9 +169,7 @@ func (s *Session) readLoop() {
 		if k > 0 {
 			s.ring.write(buf[:k])
 			s.bulk = k >= bulkRead
-			if !s.bulk || s.idle > 0 || s.ring.end-s.notifiedEnd >= coalesceBytes {
-				s.notifyLocked()
-			}
+			s.notifyLocked()
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -568,26 +548,14 @@ func (s *Session) next(done <-chan struct{}, a *attachment, p []byte) (chunk, er
 			return c, nil
 		}
 		ch := s.changed
-		idle := !a.paused
-		if idle {
-			s.idle++
-		}
 		s.mu.Unlock()
-		gone := false
 		select {
 		case <-ch:
 		case <-a.kicked:
 		case <-done:
-			gone = true
-		}
-		s.mu.Lock()
-		if idle {
-			s.idle--
-		}
-		if gone {
-			s.mu.Unlock()
 			return chunk{}, errClientGone
 		}
+		s.mu.Lock()
 	}
 }
 
