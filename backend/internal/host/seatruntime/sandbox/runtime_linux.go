@@ -3,7 +3,6 @@
 package sandbox
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,10 +11,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -75,6 +72,49 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.DaemonPath == "" || cfg.BaseDir == "" {
 		return nil, errors.New("sandbox: DaemonPath and BaseDir are required")
 	}
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{cfg: cfg, log: cfg.Logger, starts: make(chan struct{}, cfg.MaxParallelStarts)}
+	if r.log == nil {
+		r.log = slog.Default()
+	}
+	r.log = r.log.With("runtime", Name)
+	// Named steps, in order; none leaves anything to undo (the directories
+	// stay for the next start, and what runs in the background starts
+	// last).
+	for _, step := range []struct {
+		name string
+		run  func() error
+	}{
+		{"dirs", r.prepareBaseDir},
+		{"access", r.checkAccess},
+		{"slots", r.planSlots},
+		{"cgroups", r.setupCgroups},
+		{"disk", func() error { return wrap(r.checkDisk()) }},
+		{"firewall", r.installFirewallAtStart},
+		{"heartbeat", r.startHeartbeat},
+	} {
+		if err := step.run(); err != nil {
+			r.log.Debug("sandbox runtime set-up failed", "step", step.name, "err", err)
+			return nil, err
+		}
+	}
+	r.startPool()
+	return r, nil
+}
+
+// wrap prefixes a set-up error with the package name (nil stays nil).
+func wrap(err error) error {
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	return nil
+}
+
+// withDefaults fills cfg's defaults and checks what cannot work.
+func withDefaults(cfg Config) (Config, error) {
 	if cfg.InitPath == "" {
 		cfg.InitPath = cfg.DaemonPath
 	}
@@ -98,7 +138,7 @@ func New(cfg Config) (*Runtime, error) {
 		cfg.DiskMB = DefaultDiskMB
 	}
 	if cfg.UIDBase%idRange != 0 {
-		return nil, fmt.Errorf("sandbox: UIDBase %d is not a multiple of %d", cfg.UIDBase, idRange)
+		return cfg, fmt.Errorf("sandbox: UIDBase %d is not a multiple of %d", cfg.UIDBase, idRange)
 	}
 	if cfg.UIDLockDir == "" {
 		cfg.UIDLockDir = uidLockDir
@@ -118,51 +158,58 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.MaxParallelStarts <= 0 {
 		cfg.MaxParallelStarts = 2 * runtime.NumCPU()
 	}
-	r := &Runtime{cfg: cfg, log: cfg.Logger, starts: make(chan struct{}, cfg.MaxParallelStarts)}
-	if r.log == nil {
-		r.log = slog.Default()
-	}
-	r.log = r.log.With("runtime", Name)
+	return cfg, nil
+}
+
+// prepareBaseDir makes the paths absolute and creates the base directory
+// with its slot locks and the seats' shared root mount point, and the uid
+// lock directory.
+func (r *Runtime) prepareBaseDir() error {
 	var err error
 	for _, p := range []*string{&r.cfg.DaemonPath, &r.cfg.InitPath, &r.cfg.BaseDir} {
 		if *p, err = filepath.Abs(*p); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := os.MkdirAll(r.cfg.BaseDir, 0o711); err != nil {
-		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+		return fmt.Errorf("sandbox: base dir: %w", err)
 	}
 	if r.cfg.BaseDir, err = filepath.EvalSymlinks(r.cfg.BaseDir); err != nil {
-		return nil, err
+		return err
 	}
 	if err := os.MkdirAll(filepath.Join(r.cfg.BaseDir, ".slots"), 0o700); err != nil {
-		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+		return fmt.Errorf("sandbox: base dir: %w", err)
 	}
 	// One empty mount point for every seat's new root: each seat mounts on
 	// it only in its own mount namespace, so they never see each other's,
 	// and no seat pays for creating (and deleting) its own.
 	if err := os.MkdirAll(filepath.Join(r.cfg.BaseDir, rootDirName), 0o755); err != nil {
-		return nil, fmt.Errorf("sandbox: base dir: %w", err)
+		return fmt.Errorf("sandbox: base dir: %w", err)
 	}
 	r.rootless = os.Geteuid() != 0
 	if !r.rootless {
 		if err := os.MkdirAll(r.cfg.UIDLockDir, 0o700); err != nil {
-			return nil, fmt.Errorf("sandbox: uid lock dir: %w", err)
+			return fmt.Errorf("sandbox: uid lock dir: %w", err)
 		}
 	}
-	// The seat's init runs as an unprivileged host uid: it must be able to
-	// reach these.
+	return nil
+}
+
+// checkAccess checks that the seat's init, which runs as an unprivileged
+// host uid, can reach its binaries and the base directory, the root file
+// system (or the paths masked in the host's), and the namespaces.
+func (r *Runtime) checkAccess() error {
 	for _, c := range []struct {
 		path string
 		mode fs.FileMode
 	}{{r.cfg.InitPath, 0o005}, {r.cfg.DaemonPath, 0o005}, {r.cfg.BaseDir, 0o001}} {
 		if err := othersCanReach(c.path, c.mode); err != nil && !r.rootless {
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return fmt.Errorf("sandbox: %w", err)
 		}
 	}
 	if r.cfg.RootFS != "" {
 		if st, err := os.Stat(r.cfg.RootFS); err != nil || !st.IsDir() {
-			return nil, fmt.Errorf("sandbox: rootfs %q is not a directory", r.cfg.RootFS)
+			return fmt.Errorf("sandbox: rootfs %q is not a directory", r.cfg.RootFS)
 		}
 	} else {
 		for _, m := range append([]string{r.cfg.BaseDir}, r.cfg.MaskPaths...) {
@@ -172,18 +219,24 @@ func New(cfg Config) (*Runtime, error) {
 		}
 	}
 	if err := checkNamespaces(); err != nil {
-		return nil, fmt.Errorf("sandbox: %w: %w", ErrUnsupported, err)
+		return fmt.Errorf("sandbox: %w: %w", ErrUnsupported, err)
 	}
+	return nil
+}
 
-	// Seat slots: one /30 of the subnet and one uid range each.
-	r.slots = (1<<31 - r.cfg.UIDBase) / idRange
+// planSlots sizes the seat slots: one /30 of the subnet and one uid range
+// each.
+func (r *Runtime) planSlots() error {
+	cfg := r.cfg
+	r.slots = (1<<31 - cfg.UIDBase) / idRange
 	if r.slots <= 0 {
-		return nil, errors.New("sandbox: UIDBase leaves no room for seats")
+		return errors.New("sandbox: UIDBase leaves no room for seats")
 	}
 	r.network = !r.rootless && !cfg.Network.Disabled
 	if r.network {
+		var err error
 		if r.subnet, err = netip.ParsePrefix(cfg.Network.Subnet); err != nil || !r.subnet.Addr().Is4() || r.subnet.Bits() > 30 {
-			return nil, fmt.Errorf("sandbox: subnet %q must be an IPv4 prefix of /30 or larger", cfg.Network.Subnet)
+			return fmt.Errorf("sandbox: subnet %q must be an IPv4 prefix of /30 or larger", cfg.Network.Subnet)
 		}
 		r.subnet = r.subnet.Masked()
 		if n := 1 << (30 - r.subnet.Bits()); n < r.slots {
@@ -192,7 +245,7 @@ func New(cfg Config) (*Runtime, error) {
 		for _, b := range cfg.Network.Blocked {
 			p, err := netip.ParsePrefix(b)
 			if err != nil {
-				return nil, fmt.Errorf("sandbox: blocked range %q: %w", b, err)
+				return fmt.Errorf("sandbox: blocked range %q: %w", b, err)
 			}
 			r.blocked = append(r.blocked, p.Masked())
 		}
@@ -201,15 +254,20 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.MaxSeats > 0 && cfg.MaxSeats < r.capacity {
 		r.capacity = cfg.MaxSeats
 	}
+	return nil
+}
 
+// setupCgroups finds and prepares the cgroup hierarchy; without root,
+// seats run without limits.
+func (r *Runtime) setupCgroups() error {
 	if cs, err := detectCgroups(r.cfg.CgroupParent); err != nil {
 		if !r.rootless {
-			return nil, fmt.Errorf("sandbox: cgroups: %w", err)
+			return fmt.Errorf("sandbox: cgroups: %w", err)
 		}
 		r.log.Warn("seats run without cgroup limits", "reason", err)
 	} else if err := cs.prepare(); err != nil {
 		if !r.rootless {
-			return nil, fmt.Errorf("sandbox: cgroups: %w", err)
+			return fmt.Errorf("sandbox: cgroups: %w", err)
 		}
 		r.log.Warn("seats run without cgroup limits", "reason", err)
 	} else {
@@ -218,21 +276,21 @@ func New(cfg Config) (*Runtime, error) {
 	if r.rootless {
 		r.log.Warn("not root: seats have no network (loopback only) and a single mapped uid")
 	}
-	if err := r.checkDisk(); err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+	return nil
+}
+
+// installFirewallAtStart installs the seats' firewall (unless the caller
+// manages it).
+func (r *Runtime) installFirewallAtStart() error {
+	if !r.network || r.cfg.Network.SkipFirewall {
+		return nil
 	}
-	if r.network && !cfg.Network.SkipFirewall {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := r.InstallFirewall(ctx); err != nil {
-			return nil, fmt.Errorf("sandbox: %w", err)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.InstallFirewall(ctx); err != nil {
+		return fmt.Errorf("sandbox: %w", err)
 	}
-	if err := r.startHeartbeat(); err != nil {
-		return nil, err
-	}
-	r.startPool()
-	return r, nil
+	return nil
 }
 
 // Name implements seatruntime.Runtime.
@@ -473,289 +531,6 @@ func (r *Runtime) create(ctx context.Context, w seatWant) (*seatruntime.Seat, er
 		}
 	}
 	return s, err
-}
-
-// start starts a seat from scratch. A warm seat (warm) gets a generic
-// hostname and keeps its init's pipes open, in the returned warmSeat, for
-// the claim that will name it.
-func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (_ *seatruntime.Seat, _ *warmSeat, err error) {
-	key, vcpus, mem := w.key, w.vcpus, w.mem
-	dir := filepath.Join(r.cfg.BaseDir, key)
-	sock := filepath.Join(dir, "sock", sockName)
-	if len(sock) > 107 {
-		return nil, nil, fmt.Errorf("sandbox: socket path %q is too long for a unix socket; use a shorter BaseDir", sock)
-	}
-	// Starting a seat is CPU-bound; past a few at once they only slow each
-	// other down. Waiting in line (FIFO) makes a burst of 30 finish in
-	// order instead of all at the end.
-	tq := time.Now()
-	select {
-	case r.starts <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	}
-	// The slot is given back once the init has built the seat: the daemon's
-	// own start-up then overlaps with the next seat's instead of holding a
-	// slot idle while we wait for its socket.
-	var releaseOnce sync.Once
-	release := func() { releaseOnce.Do(func() { <-r.starts }) }
-	defer release()
-	t0 := time.Now()
-	timings := []any{"queued", t0.Sub(tq).Round(10 * time.Microsecond)}
-	mark := func(step string) {
-		timings = append(timings, step, time.Since(t0).Round(10*time.Microsecond))
-	}
-	slot, uidLock, err := r.allocSlot(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	if uidLock != nil {
-		// The init holds it from its start; ours goes once it has its copy
-		// (or the start failed: the range is free again).
-		defer uidLock.Close()
-	}
-	ex := &extra{Slot: slot, Key: key}
-	var cmd *exec.Cmd
-	prepared := false
-	exited := make(chan struct{})
-	defer func() {
-		if err == nil {
-			return
-		}
-		if cmd != nil && cmd.Process != nil {
-			_ = cmd.Process.Kill()
-			select {
-			case <-exited:
-			case <-time.After(5 * time.Second):
-			}
-		}
-		cleanDir := ""
-		if prepared {
-			cleanDir = dir
-		}
-		r.cleanup(context.Background(), ex, cleanDir, false)
-	}()
-
-	owner := seatOwner{root: os.Geteuid(), learner: os.Geteuid(), rootGID: os.Getegid(), learnerGID: os.Getegid()}
-	if !r.rootless {
-		ex.UIDBase = r.cfg.UIDBase + slot*idRange
-		owner = seatOwner{root: ex.UIDBase, learner: ex.UIDBase + learnerUID, rootGID: ex.UIDBase, learnerGID: ex.UIDBase + learnerUID}
-	}
-	if r.cgroups != nil {
-		cg, err := r.cgroups.create(key, w.limits())
-		if err != nil {
-			return nil, nil, fmt.Errorf("sandbox: %w", err)
-		}
-		ex.Cgroup = cg
-	}
-	mark("cgroups") // first: it fails if a seat of that name is running
-	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
-		c.Close()
-		return nil, nil, fmt.Errorf("sandbox: seat %s is already running", key)
-	}
-	if err := r.prepareDir(dir, owner, !w.disk.on()); err != nil {
-		return nil, nil, err
-	}
-	prepared = true
-	mark("dirs")
-	var home *os.File // the seat's home file system, with a disk limit
-	if w.disk.on() {
-		if home, err = r.mountHomeImage(dir, *w.disk, owner.learner, owner.learnerGID); err != nil {
-			return nil, nil, err
-		}
-		defer home.Close() // the seat's mount namespace holds it from its init's fd
-		ex.Disk = w.disk
-		mark("disk")
-	}
-
-	ic := initConfig{
-		Root:      filepath.Join(r.cfg.BaseDir, rootDirName),
-		RootFS:    orRoot(r.cfg.RootFS),
-		Home:      filepath.Join(dir, "home"),
-		Sock:      sock,
-		Daemon:    r.cfg.DaemonPath,
-		Args:      r.daemonArgs(),
-		Env:       r.daemonEnv(),
-		Hostname:  hostname(w.seat),
-		TmpSizeMB: r.cfg.TmpSizeMB,
-		Masks:     r.masks,
-		Rootless:  r.rootless,
-		Etc:       r.etcFiles(hostname(w.seat)),
-		Warm:      warm,
-	}
-	var hostAddr, seatAddr netip.Prefix
-	if r.network {
-		hostAddr, seatAddr = r.slotAddrs(slot)
-		ic.Net = &initNet{Addr: seatAddr.String(), Gateway: hostAddr.Addr().String()}
-		ex.Veth = vethPrefix + strconv.Itoa(slot)
-		_ = deleteLink(ex.Veth) // a leftover from a crash
-	}
-
-	cfgR, cfgW, err := os.Pipe()
-	if err != nil {
-		return nil, nil, err
-	}
-	stR, stW, err := os.Pipe()
-	if err != nil {
-		cfgR.Close()
-		cfgW.Close()
-		return nil, nil, err
-	}
-	keepPipes := false // a warm seat's, once it is ready
-	defer func() {
-		if !keepPipes {
-			cfgW.Close()
-			stR.Close()
-		}
-	}()
-	logf, err := os.OpenFile(filepath.Join(dir, "seat.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
-	if err != nil {
-		cfgR.Close()
-		stW.Close()
-		return nil, nil, err
-	}
-	defer logf.Close()
-
-	attr := &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
-			syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC | syscall.CLONE_NEWNET,
-		// Its own session and process group, no parent-death signal: the
-		// seat outlives the agent.
-		Setsid: true,
-	}
-	if r.rootless {
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: learnerUID, HostID: os.Geteuid(), Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: learnerUID, HostID: os.Getegid(), Size: 1}}
-	} else {
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: ex.UIDBase, Size: idRange}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: ex.UIDBase, Size: idRange}}
-		attr.GidMappingsEnableSetgroups = true
-		// Become the namespace's root (host uid UIDBase) before exec; as the
-		// host's root we would be unmapped there and lose every capability.
-		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{}}
-	}
-	if ex.Cgroup != nil && ex.Cgroup.V2 {
-		fd, err := unix.Open(ex.Cgroup.Dirs[0], unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			cfgR.Close()
-			stW.Close()
-			return nil, nil, fmt.Errorf("sandbox: open cgroup: %w", err)
-		}
-		defer unix.Close(fd)
-		attr.UseCgroupFD, attr.CgroupFD = true, fd
-	}
-	extraFiles := []*os.File{cfgR, stW}
-	if home != nil {
-		extraFiles = append(extraFiles, home)
-		ic.HomeFD = 3 + len(extraFiles) - 1
-	}
-	if uidLock != nil {
-		extraFiles = append(extraFiles, uidLock)
-		ic.UIDLockFD = 3 + len(extraFiles) - 1
-	}
-	if r.beat != nil {
-		f, err := r.beat.open()
-		if err != nil {
-			cfgR.Close()
-			stW.Close()
-			return nil, nil, err
-		}
-		defer f.Close()
-		extraFiles = append(extraFiles, f)
-		ic.Heartbeat = &initHeartbeat{FD: 3 + len(extraFiles) - 1, TimeoutMS: r.cfg.OrphanTimeout.Milliseconds(), CheckMS: r.beat.every.Milliseconds()}
-	}
-	cmd = &exec.Cmd{
-		Path:        r.cfg.InitPath,
-		Args:        []string{"clarateach-seat-init", key},
-		Env:         []string{initMarker + "=1", "GOMAXPROCS=1"},
-		Dir:         "/",
-		Stdout:      logf,
-		Stderr:      logf,
-		ExtraFiles:  extraFiles,
-		SysProcAttr: attr,
-	}
-	err = cmd.Start()
-	cfgR.Close()
-	stW.Close()
-	if err != nil {
-		cmd = nil
-		return nil, nil, fmt.Errorf("sandbox: start seat init: %w", err)
-	}
-	go func() {
-		_ = cmd.Wait() // reap it while this agent lives
-		close(exited)
-	}()
-	pid := cmd.Process.Pid
-	mark("started")
-	if ex.StartTime, err = procinfo.StartTime(pid); err != nil {
-		return nil, nil, fmt.Errorf("sandbox: seat init: %w", err)
-	}
-	if ex.Cgroup != nil && !ex.Cgroup.V2 {
-		if err := ex.Cgroup.join(pid); err != nil {
-			return nil, nil, fmt.Errorf("sandbox: %w", err)
-		}
-	}
-	mark("joined")
-	if r.network {
-		if err := r.hostNet(ex.Veth, pid, hostAddr); err != nil {
-			return nil, nil, fmt.Errorf("sandbox: %w", err)
-		}
-	}
-	mark("network")
-	if err := json.NewEncoder(cfgW).Encode(&ic); err != nil {
-		return nil, nil, fmt.Errorf("sandbox: configure seat init: %w", err)
-	}
-	if !warm {
-		cfgW.Close()
-	}
-
-	deadline := time.Now().Add(r.cfg.ReadyTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	_ = stR.SetReadDeadline(deadline)
-	status := bufio.NewReader(stR)
-	line, _ := status.ReadString('\n')
-	mark("init-done")
-	if st := strings.TrimSpace(line); st != "ok" {
-		rest, _ := io.ReadAll(io.LimitReader(status, 4096))
-		if st = strings.TrimSpace(st + "\n" + string(rest)); st == "" {
-			st = "seat init exited"
-		}
-		return nil, nil, fmt.Errorf("sandbox: seat %s: %s (log: %s)", key, st, tailFile(filepath.Join(dir, "seat.log"), 2048))
-	}
-	release()
-	if err := waitReady(ctx, sock, deadline, exited); err != nil {
-		return nil, nil, fmt.Errorf("sandbox: seat %s: %w (log: %s)", key, err, tailFile(filepath.Join(dir, "seat.log"), 512))
-	}
-	mark("ready")
-	r.log.Debug("seat created", append([]any{"seat", key, "pid", pid}, timings...)...)
-
-	raw, _ := json.Marshal(ex)
-	s := &seatruntime.Seat{
-		WorkshopID: w.workshop,
-		Seat:       w.seat,
-		Runtime:    Name,
-		VCPUs:      vcpus,
-		MemoryMB:   mem,
-		PID:        pid,
-		Dir:        dir,
-		CreatedAt:  time.Now().UTC(),
-		Network:    "unix",
-		Address:    sock,
-		Extra:      raw,
-	}
-	if r.network {
-		s.IP = seatAddr.Addr().String()
-	}
-	if ex.Disk != nil {
-		s.DiskMB = ex.Disk.MB
-	}
-	if warm {
-		keepPipes = true
-		return s, &warmSeat{seat: s, ex: ex, cfgW: cfgW, stR: stR, status: status}, nil
-	}
-	return s, nil, nil
 }
 
 // hostNet creates the seat's veth pair (the peer goes straight into the
