@@ -82,6 +82,22 @@ func (c *Counter) Acquire(token, seat string) (release func(), err error) {
 	}, nil
 }
 
+// TokenFull reports whether token already holds PerToken connections. It
+// needs no verification of the token: only tokens that verified are
+// counted, and the count is keyed by the token's hash, so a caller can
+// refuse a flood on one token before any cryptography or allocation, and
+// nobody without the token can fill its count.
+func (c *Counter) TokenFull(token string) bool {
+	perToken := c.PerToken
+	if perToken <= 0 {
+		perToken = PerToken
+	}
+	tk := sha256.Sum256([]byte(token))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tokens[tk] >= perToken
+}
+
 // Live is the number of connections counted for seat.
 func (c *Counter) Live(seat string) int {
 	c.mu.Lock()

@@ -78,3 +78,30 @@ func TestRefuseWebSocketSendsTheCloseCode(t *testing.T) {
 		t.Fatalf("plain request: %d", res.StatusCode)
 	}
 }
+
+// TokenFull says what Acquire would refuse for the token, without taking
+// anything, so a flood on one token can be refused before verifying it.
+func TestTokenFullBeforeAcquire(t *testing.T) {
+	c := &Counter{PerToken: 2, PerSeat: 10}
+	if c.TokenFull("tok") {
+		t.Fatal("an unused token is full")
+	}
+	var rel []func()
+	for i := 0; i < 2; i++ {
+		r, err := c.Acquire("tok", "ws/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel = append(rel, r)
+	}
+	if !c.TokenFull("tok") || c.TokenFull("other") {
+		t.Fatalf("full: tok %v, other %v", c.TokenFull("tok"), c.TokenFull("other"))
+	}
+	if _, err := c.Acquire("tok", "ws/1"); err == nil {
+		t.Fatal("Acquire took a third connection")
+	}
+	rel[0]()
+	if c.TokenFull("tok") {
+		t.Fatal("still full after a release")
+	}
+}

@@ -15,6 +15,8 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	guesses  *prometheus.CounterVec
+	// terminalRefused counts terminal WebSockets closed with 4409.
+	terminalRefused prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, st store.Store) *metrics {
@@ -32,8 +34,12 @@ func newMetrics(reg *prometheus.Registry, st store.Store) *metrics {
 			Name: "clarateach_guess_failures_total",
 			Help: "Failed guesses (limit: code, register, password) by outcome: answered at once, delayed for their place, refused (429) because every place was taken.",
 		}, []string{"limit", "outcome"}),
+		terminalRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "clarateach_terminal_refused_total",
+			Help: "Terminal WebSockets closed with 4409 because their token or seat was at its cap (not logged one by one).",
+		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.guesses, workshopCollector{st})
+	reg.MustRegister(m.requests, m.duration, m.guesses, m.terminalRefused, workshopCollector{st})
 	return m
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -38,6 +39,15 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, apierror.Unauthorized("a workspace token is required"))
 		return
 	}
+	rest := r.PathValue("rest")
+	isTerminal := rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+	// A token already at its cap is refused first, before the token is
+	// verified or anything is logged: a flood re-dialling one token costs
+	// a hash and a map look-up per attempt (bench/flood).
+	if isTerminal && s.terms.TokenFull(raw) {
+		s.refuseTerminal(w, r, tokenFullReason)
+		return
+	}
 	claims, err := token.Verify(token.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
 	if err != nil {
 		if errors.Is(err, token.ErrMismatch) {
@@ -47,14 +57,12 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	rest := r.PathValue("rest")
-	isTerminal := rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 	// Counted before anything costs a database read: a flood on one token
 	// is refused cheaply.
 	if isTerminal {
 		release, err := s.terms.Acquire(raw, wsID+"/"+strconv.Itoa(seat))
 		if err != nil {
-			connlimit.RefuseWebSocket(w, r, connlimit.CloseTooManyConnections, err.Error())
+			s.refuseTerminal(w, r, err.Error())
 			return
 		}
 		defer release()
@@ -134,6 +142,19 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		// The terminal closed: the learner is no longer connected.
 		_ = s.st.TouchSeat(r.Context(), wsID, seat, store.SeatAssigned, s.now())
 	}
+}
+
+var tokenFullReason = fmt.Sprintf("this token already has %d terminal connections open; close other tabs", connlimit.PerToken)
+
+// refuseTerminal closes a terminal WebSocket over its cap with 4409. It is
+// counted (clarateach_terminal_refused_total), not logged per attempt: a
+// flood re-dials thousands of times a second.
+func (s *Server) refuseTerminal(w http.ResponseWriter, r *http.Request, reason string) {
+	s.metrics.terminalRefused.Inc()
+	if q, ok := w.(interface{ quiet() }); ok {
+		q.quiet()
+	}
+	connlimit.RefuseWebSocket(w, r, connlimit.CloseTooManyConnections, reason)
 }
 
 // checkGeneration accepts a learner token only for the seat assignment it

@@ -365,7 +365,7 @@ func (s *Server) withMiddleware(next http.Handler) http.Handler {
 				pattern = "unmatched"
 			}
 			s.metrics.observe(r.Method, pattern, sw.code(), time.Since(start))
-			if r.URL.Path != "/health" && r.URL.Path != "/metrics" {
+			if r.URL.Path != "/health" && r.URL.Path != "/metrics" && !sw.noLog {
 				slog.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.code(),
 					"duration_ms", time.Since(start).Milliseconds(), "client", s.clientIP(r))
 			}
@@ -460,7 +460,10 @@ func (s *Server) clientIP(r *http.Request) string {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	noLog  bool // answered a flood (a refused terminal): counted, not logged
 }
+
+func (w *statusWriter) quiet() { w.noLog = true }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
