@@ -177,13 +177,13 @@ type Host struct {
 	IP         string     `json:"ip,omitempty"`
 	Status     string     `json:"status"`
 	AgentURL   string     `json:"agent_url,omitempty"`
-	Steps      []HostStep `json:"steps,omitempty"`
+	Steps      []Step `json:"steps,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
-// HostStep is one provisioning step with its timing.
-type HostStep struct {
+// Step is one provisioning step with its timing.
+type Step struct {
 	Name       string     `json:"name"`
 	Status     string     `json:"status"` // running, done, failed
 	StartedAt  time.Time  `json:"started_at"`
@@ -229,6 +229,9 @@ type Registration struct {
 	Seat         *int       `json:"seat,omitempty"`
 	SeatStatus   string     `json:"seat_status,omitempty"`
 	LastActivity *time.Time `json:"last_activity,omitempty"`
+	// OldCode: the learner holds an old 10-letter access code, no longer
+	// accepted; a reissue gives a new one (files kept).
+	OldCode bool `json:"old_code,omitempty"`
 }
 
 // RegistrationList is the body of GET /api/workshops/{id}/registrations.

@@ -61,7 +61,7 @@ func apiHost(vm *store.WorkshopVM) *api.Host {
 	h := &api.Host{ID: vm.ID, WorkshopID: vm.WorkshopID, Name: vm.Name, Zone: vm.Zone, IP: vm.IP,
 		Status: vm.Status, AgentURL: vm.AgentURL, CreatedAt: vm.CreatedAt, UpdatedAt: vm.UpdatedAt}
 	for _, st := range vm.Steps {
-		h.Steps = append(h.Steps, api.HostStep{Name: string(st.Name), Status: string(st.Status),
+		h.Steps = append(h.Steps, api.Step{Name: string(st.Name), Status: string(st.Status),
 			StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, Error: st.Error})
 	}
 	return h
@@ -79,7 +79,8 @@ func apiRegistrations(regs []store.RegistrationView) []api.Registration {
 	out := make([]api.Registration, 0, len(regs))
 	for _, r := range regs {
 		out = append(out, api.Registration{ID: r.ID, WorkshopID: r.WorkshopID, Name: r.Name, Email: r.Email,
-			CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt, Seat: r.Seat, SeatStatus: r.SeatStatus, LastActivity: r.LastActivity})
+			CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt, Seat: r.Seat, SeatStatus: r.SeatStatus, LastActivity: r.LastActivity,
+			OldCode: r.OldCode})
 	}
 	return out
 }
