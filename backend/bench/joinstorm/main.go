@@ -33,10 +33,11 @@ import (
 	"github.com/clarateach/backend/internal/token"
 )
 
-// poolSize is -pool; waits is -waits.
+// poolSize is -pool; waits is -waits; warm is -warm.
 var (
 	poolSize int
 	waits    bool
+	warm     bool
 )
 
 func main() {
@@ -44,6 +45,7 @@ func main() {
 	seats := flag.Int("seats", 30, "seats per workshop (workshops = learners/seats)")
 	engine := flag.String("db", "postgres", "postgres or sqlite")
 	flag.IntVar(&poolSize, "pool", 0, "PostgreSQL pool size of the server (pool_max_conns; 0: the store's default)")
+	flag.BoolVar(&warm, "warm", false, "before the storm, warm the pool's connections with 50 learners on another workshop (PostgreSQL's per-connection caches)")
 	flag.BoolVar(&waits, "waits", false, "sample what PostgreSQL's backends wait for during the storm (pg_stat_activity)")
 	calls := flag.Int("calls", 0, "after the storm, make each store call of a register and a join this many times in a row and print its CPU (0: off)")
 	flag.StringVar(&profiles.cpu, "cpuprofile", "", "write a CPU profile of this process (server and client) during the storm to this file")
@@ -161,6 +163,11 @@ func run(learners, seats int, engine string, calls int) error {
 			mu.Unlock()
 		}()
 	}
+	if warm {
+		if err := warmUp(ctx, st, owner.ID); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
 	pg := db.backends(ctx)
 	selfBefore := cpuTime(os.Getpid())
 	pgBefore := cpuTimes(pg)
@@ -277,4 +284,39 @@ func (d *benchDB) backends(ctx context.Context) []int {
 		out[i] = int(p)
 	}
 	return out
+}
+
+// warmUp is -warm: 50 learners register and join at once on a workshop of
+// their own, through the store, so that the pool's connections exist and
+// their backends have loaded the catalog and planned the statements (the
+// cold cost the README measures). The storm's figures come after it.
+func warmUp(ctx context.Context, st store.Store, ownerID string) error {
+	const n = 50
+	w := &store.Workshop{OwnerID: ownerID, Name: "warm-up", Seats: n, Status: store.StatusRunning,
+		DesiredState: store.DesiredRunning, AgentURL: "http://127.0.0.1:1"}
+	if err := st.CreateWorkshop(ctx, w); err != nil {
+		return err
+	}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			r, _, err := st.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "warm", Email: fmt.Sprintf("warm%d@example.com", i)})
+			if err == nil {
+				_, err = st.GetWorkshopByCode(ctx, w.Code)
+			}
+			if err == nil {
+				_, _, err = st.GetLearner(ctx, r.AccessCode)
+			}
+			if err == nil {
+				_, err = st.JoinSeat(ctx, r.ID)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
 }
