@@ -59,15 +59,22 @@ var errKeep = errors.New("warm seat does not fit this seat")
 
 // warmSeat is a ready, unclaimed seat and its init's open pipes.
 type warmSeat struct {
-	seat   *seatruntime.Seat
-	ex     *extra
-	cfgW   *os.File      // to the init: the claim
-	stR    *os.File      // from the init: its answer
-	status *bufio.Reader // stR, buffered
-	number int           // the seat number it is named for (seat-N)
-	shell  string        // its pre-started shell's terminal session ("": none)
-	limits limits        // its cgroup limits
+	seat    *seatruntime.Seat
+	ex      *extra
+	cfgW    *os.File      // to the init: the claim
+	stR     *os.File      // from the init: its answer
+	status  *bufio.Reader // stR, buffered
+	number  int           // the seat number it is named for (seat-N)
+	shell   string        // its pre-started shell's terminal session ("": none)
+	shellAt time.Time     // when that shell was started
+	limits  limits        // its cgroup limits
 }
+
+// warmShellMaxAge is how old a warm seat's pre-started shell may be to be
+// handed over: the daemon ends a terminal session nobody attached to after
+// an hour (terminal.DefaultIdleTimeout), so an older one may be gone, and
+// the agent then starts the first shell instead.
+var warmShellMaxAge = 45 * time.Minute
 
 func (ws *warmSeat) closePipes() {
 	ws.cfgW.Close()
@@ -283,7 +290,7 @@ func (r *Runtime) startWarm(ctx context.Context, n int) (*warmSeat, error) {
 		r.destroyWarm(ws)
 		return nil, fmt.Errorf("sandbox: warm seat record: %w", err)
 	}
-	ws.shell = r.startShell(ctx, s)
+	ws.shell, ws.shellAt = r.startShell(ctx, s), time.Now()
 	return ws, nil
 }
 
@@ -452,9 +459,10 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 	s.WorkshopID, s.Seat = w.workshop, w.seat
 	s.VCPUs, s.MemoryMB = w.vcpus, w.mem
 	s.Address = filepath.Join(dir, "sock", sockName)
-	s.ShellReady = ws.shell != "" && ws.number == w.seat
+	s.ShellReady = ws.shell != "" && ws.number == w.seat && time.Since(ws.shellAt) < warmShellMaxAge
 	if ws.shell != "" && !s.ShellReady {
-		// Its prompt names another seat: the agent starts the first shell.
+		// Its prompt names another seat, or it may have been reaped as
+		// idle: the agent starts the first shell.
 		if err := r.endShell(&s, ws.shell); err != nil {
 			r.log.Warn("warm seat claimed under another number", "seat", w.key, "err", err)
 		}

@@ -392,3 +392,23 @@ func TestWarmSeatHandsOverItsShell(t *testing.T) {
 		t.Errorf("a new shell in seat 9: %q", out)
 	}
 }
+
+// TestWarmSeatOldShellIsNotHandedOver: a pre-started shell older than
+// warmShellMaxAge may have been reaped by the daemon as idle; the claim
+// ends it and leaves the first shell to the agent rather than promise one.
+func TestWarmSeatOldShellIsNotHandedOver(t *testing.T) {
+	cfg := realDaemonConfig(t)
+	cfg.WarmSeats, cfg.WarmRefillDelay = 1, -1
+	old := warmShellMaxAge
+	warmShellMaxAge = 0
+	t.Cleanup(func() { warmShellMaxAge = old })
+	r := newWarmRuntime(t, cfg)
+	waitWarm(t, r, 1)
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-old", Seat: 1})
+	if s.ShellReady {
+		t.Error("a pre-started shell past its age was handed over")
+	}
+	if live := liveSessions(t, s); len(live) != 0 {
+		t.Errorf("live sessions %q, want the old shell ended", live)
+	}
+}
