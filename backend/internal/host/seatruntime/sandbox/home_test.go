@@ -83,8 +83,12 @@ func TestSeatEndsWithoutItsAgent(t *testing.T) {
 	if r.Alive(ctx, s) {
 		t.Error("an ended seat is alive")
 	}
-	// The home is kept: the seat's next start has the file.
+	// The home is kept: the seat's next start, once the agent beats again
+	// (a new seat's init checks the heartbeat too), has the file.
 	if err := r.Stop(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.startHeartbeat(); err != nil {
 		t.Fatal(err)
 	}
 	s2 := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-orphan", Seat: 1})
