@@ -100,7 +100,11 @@ func (g *guards) fail(ctx context.Context, key string, b ratelimit.Budget) (time
 	if ok {
 		return 0, errBusy
 	}
-	clock, err := g.st.AddFailure(ctx, key, now, b.Every, b.Limit())
+	// Recorded even when the client hangs up: a guesser that gives up on
+	// its answer must still pay for its failure.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	clock, err := g.st.AddFailure(wctx, key, now, b.Every, b.Limit())
 	if err != nil {
 		return 0, err
 	}

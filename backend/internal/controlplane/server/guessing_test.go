@@ -1,14 +1,19 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/clarateach/backend/internal/controlplane/server"
+	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/token"
 )
 
@@ -192,4 +197,45 @@ func BenchmarkWrongCodes(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "answers/s")
+}
+
+// slowFailures delays every failure write, so a client can hang up while
+// its failure is being recorded.
+type slowFailures struct{ store.Store }
+
+func (s slowFailures) AddFailure(ctx context.Context, key string, now time.Time, cost, limit time.Duration) (time.Time, error) {
+	time.Sleep(300 * time.Millisecond)
+	return s.Store.AddFailure(ctx, key, now, cost, limit)
+}
+
+// A guesser that hangs up before its wrong code is answered still pays for
+// it: the failure is recorded whatever happens to the request.
+func TestAWrongCodeCountsWhenTheClientHangsUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", trustOneProxy)
+	srv := httptest.NewServer(server.New(server.Deps{Config: e.cfg, Store: slowFailures{e.st}, Now: e.clock, Sleep: e.sleep}).Handler())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/join", strings.NewReader(`{"access_code":"`+token.Code(token.AccessCodeLen)+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", "192.0.2.77")
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("the request was answered (%d) before the client hung up", res.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := e.st.FailureClock(context.Background(), "code:addr:192.0.2.77")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.IsZero() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the wrong code of a client that hung up was never counted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
