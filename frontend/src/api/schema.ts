@@ -115,7 +115,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": Record<string, never>;
+                        "application/json": components["schemas"]["Done"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -286,11 +286,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            user?: components["schemas"]["User"];
-                            quota?: components["schemas"]["Quota"];
-                            usage?: components["schemas"]["Usage"];
-                        };
+                        "application/json": components["schemas"]["Me"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -327,10 +323,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            /** @enum {string} */
-                            mode?: "closed" | "invite" | "open";
-                        };
+                        "application/json": components["schemas"]["SignupInfo"];
                     };
                 };
             };
@@ -366,9 +359,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            invites?: components["schemas"]["Invite"][];
-                        };
+                        "application/json": components["schemas"]["InviteList"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -403,12 +394,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            invite?: components["schemas"]["Invite"];
-                            token?: string;
-                            /** @description PUBLIC_URL/signup?invite=TOKEN */
-                            url?: string;
-                        };
+                        "application/json": components["schemas"]["InviteCreated"];
                     };
                 };
                 400: components["responses"]["Error"];
@@ -486,12 +472,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            users?: components["schemas"]["UserRow"][];
-                            default_quota?: components["schemas"]["Quota"];
-                            /** @enum {string} */
-                            signup?: "closed" | "invite" | "open";
-                        };
+                        "application/json": components["schemas"]["UserList"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -606,9 +587,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            workshops?: components["schemas"]["Workshop"][];
-                        };
+                        "application/json": components["schemas"]["WorkshopList"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -955,9 +934,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            registrations?: components["schemas"]["Registration"][];
-                        };
+                        "application/json": components["schemas"]["RegistrationList"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -1008,13 +985,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            /** @enum {boolean} */
-                            revoke_pending?: true;
-                            seat?: number;
-                            /** @description why the host has not confirmed */
-                            error?: string;
-                        };
+                        "application/json": components["schemas"]["RevokePending"];
                     };
                 };
                 /** @description Revoked */
@@ -1068,16 +1039,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            registration_id: string;
-                            email?: string;
-                            access_code: string;
-                            /** @description the learner's seat */
-                            seat?: number;
-                            revoke_pending: boolean;
-                            /** @description why the host has not confirmed yet */
-                            error?: string;
-                        };
+                        "application/json": components["schemas"]["Reissued"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -1119,9 +1081,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            seats?: components["schemas"]["SeatView"][];
-                        };
+                        "application/json": components["schemas"]["SeatList"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -1220,14 +1180,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            owner?: {
-                                id?: string;
-                                email?: string;
-                                name?: string;
-                            };
-                            members?: components["schemas"]["Member"][];
-                        };
+                        "application/json": components["schemas"]["MemberList"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -1394,9 +1347,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            deleted?: number;
-                        };
+                        "application/json": components["schemas"]["ArchivesDeleted"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -1787,9 +1738,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            labs: components["schemas"]["LabSummary"][];
-                        };
+                        "application/json": components["schemas"]["LabList"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -1819,11 +1768,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            lab: components["schemas"]["Lab"];
-                            /** @enum {string} */
-                            format: "clarateach" | "killercoda" | "instruqt";
-                        };
+                        "application/json": components["schemas"]["LabUploaded"];
                     };
                 };
                 /** @description invalid_lab: error.details.problems lists {file, line, message} */
@@ -1973,11 +1918,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            lab_id: string;
-                            version: number;
-                            lab: components["schemas"]["Lab"];
-                        };
+                        "application/json": components["schemas"]["WorkshopLab"];
                     };
                 };
                 400: components["responses"]["Error"];
@@ -2114,9 +2055,7 @@ export interface paths {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": {
-                            hands: components["schemas"]["Hand"][];
-                        };
+                        "application/json": components["schemas"]["HandList"];
                     };
                 };
                 401: components["responses"]["Error"];
@@ -2758,90 +2697,91 @@ export interface components {
         };
         Health: {
             /** @enum {string} */
-            status?: "ok" | "degraded";
-            version?: string;
+            status: "ok" | "degraded";
+            version: string;
             /** @enum {string} */
-            db?: "ok" | "unreachable";
+            db: "ok" | "unreachable";
             /** @enum {string} */
-            db_engine?: "postgres" | "sqlite";
-            provisioner?: string;
+            db_engine: "postgres" | "sqlite";
+            provisioner: string;
             /** @description false when seats are unisolated development processes (AGENT_RUNTIME=process); the web app then shows everyone a banner */
-            seats_isolated?: boolean;
-            uptime_seconds?: number;
+            seats_isolated: boolean;
+            uptime_seconds: number;
         };
         User: {
-            id?: string;
-            email?: string;
-            name?: string;
+            id: string;
+            email: string;
+            name: string;
             /** @enum {string} */
-            role?: "instructor" | "admin";
+            role: "instructor" | "admin";
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
         };
         /** @description an instructor's limits; defaults QUOTA_RUNNING_WORKSHOPS=2, QUOTA_SEATS=60, QUOTA_WORKSHOP_HOURS=8 */
         Quota: {
             /** @description workshops desired running at once */
-            running_workshops?: number;
+            running_workshops: number;
             /** @description seats across those workshops */
-            seats?: number;
+            seats: number;
             /** @description longest one started workshop may run */
-            workshop_hours?: number;
+            workshop_hours: number;
         };
         Usage: {
-            running_workshops?: number;
-            seats?: number;
+            running_workshops: number;
+            seats: number;
         };
         UserRow: components["schemas"]["User"] & {
-            quota?: components["schemas"]["Quota"];
-            quota_custom?: boolean;
-            usage?: components["schemas"]["Usage"];
+            /** @description null for admins (no quota) */
+            quota: components["schemas"]["Quota"] | null;
+            quota_custom: boolean;
+            usage: components["schemas"]["Usage"];
         };
         Invite: {
-            id?: string;
+            id: string;
             /** @description empty: anyone holding the link */
             email?: string;
-            created_by?: string;
+            created_by: string;
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: date-time */
-            expires_at?: string;
+            expires_at: string;
             /** Format: date-time */
             used_at?: string;
             used_by?: string;
             /** @enum {string} */
-            status?: "pending" | "used" | "expired";
+            status: "pending" | "used" | "expired";
         };
         Member: {
-            workshop_id?: string;
-            user_id?: string;
+            workshop_id: string;
+            user_id: string;
             /** @enum {string} */
-            role?: "assistant";
-            email?: string;
-            name?: string;
+            role: "assistant";
+            email: string;
+            name: string;
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
         };
         AuthResponse: {
-            user?: components["schemas"]["User"];
-            token?: string;
+            user: components["schemas"]["User"];
+            token: string;
         };
         Workshop: {
-            id?: string;
-            owner_id?: string;
-            name?: string;
+            id: string;
+            owner_id: string;
+            name: string;
             /** @description 6 characters from ACDEFGHJKMNPQRTUVWXY34679 */
-            code?: string;
-            seats?: number;
-            seats_used?: number;
+            code: string;
+            seats: number;
+            seats_used: number;
             /**
              * @description what the signed-in user is to this workshop
              * @enum {string}
              */
             access?: "owner" | "assistant" | "admin";
             /** @enum {string} */
-            status?: "created" | "provisioning" | "running" | "stopping" | "stopped" | "deleted" | "error";
+            status: "created" | "provisioning" | "running" | "stopping" | "stopped" | "deleted" | "error";
             /** @enum {string} */
-            desired_state?: "running" | "stopped" | "deleted";
+            desired_state: "running" | "stopped" | "deleted";
             status_reason?: string;
             /** @enum {string} */
             step?: "create_host" | "wait_agent" | "create_seats" | "delete_host";
@@ -2851,59 +2791,52 @@ export interface components {
             ends_at?: string;
             lab_guide?: string;
             /** @description size of each seat's home in MiB (0: the host's default) */
-            disk_mb?: number;
+            disk_mb: number;
             /** @description the workshop's lab servers, normalised ("10.1.2.3/32:5432") */
-            egress_allow?: string[];
+            egress_allow: string[];
             provisioner?: string;
             agent_url?: string;
             attempts?: number;
             /** Format: date-time */
             next_attempt_at?: string;
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: date-time */
-            updated_at?: string;
+            updated_at: string;
             /** Format: date-time */
             deleted_at?: string;
         };
         Step: {
-            name?: string;
+            name: string;
             /** @enum {string} */
-            status?: "running" | "done" | "failed";
+            status: "running" | "done" | "failed";
             /** Format: date-time */
-            started_at?: string;
+            started_at: string;
             /** Format: date-time */
             finished_at?: string;
             error?: string;
         };
         Event: {
-            id?: number;
-            workshop_id?: string;
+            id: number;
+            workshop_id: string;
             /** Format: date-time */
-            at?: string;
+            at: string;
             /** @enum {string} */
-            level?: "info" | "warn" | "error";
+            level: "info" | "warn" | "error";
             step?: string;
-            message?: string;
+            message: string;
         };
         WorkshopDetail: components["schemas"]["Workshop"] & {
-            vm?: {
-                name?: string;
-                zone?: string;
-                ip?: string;
-                status?: string;
-                agent_url?: string;
-                steps?: components["schemas"]["Step"][];
-            };
-            events?: components["schemas"]["Event"][];
+            vm?: components["schemas"]["Host"];
+            events: components["schemas"]["Event"][];
         };
         Registration: {
-            id?: string;
-            workshop_id?: string;
-            name?: string;
-            email?: string;
+            id: string;
+            workshop_id: string;
+            name: string;
+            email: string;
             /** Format: date-time */
-            created_at?: string;
+            created_at: string;
             /** Format: date-time */
             revoked_at?: string;
             seat?: number;
@@ -2914,7 +2847,7 @@ export interface components {
             old_code?: boolean;
         };
         SeatView: {
-            seat?: number;
+            seat: number;
             registration_id?: string;
             learner_name?: string;
             learner_email?: string;
@@ -2922,7 +2855,7 @@ export interface components {
              * @description down: the seat's machine is not answering (its agent says so, or the relay's last try got a 502); the agent is restarting it
              * @enum {string}
              */
-            status?: "empty" | "waiting" | "ready" | "connected" | "idle" | "down";
+            status: "empty" | "waiting" | "ready" | "connected" | "idle" | "down";
             /** Format: date-time */
             last_activity?: string;
             /**
@@ -2937,32 +2870,29 @@ export interface components {
         };
         Endpoints: {
             /** @example /api/workspaces/abc/1/terminal */
-            terminal?: string;
-            files?: string;
-            sessions?: string;
+            terminal: string;
+            files: string;
+            sessions: string;
         };
         WorkspaceAccess: {
-            token?: string;
+            token: string;
             /** Format: date-time */
-            expires_at?: string;
-            endpoints?: components["schemas"]["Endpoints"];
+            expires_at: string;
+            endpoints: components["schemas"]["Endpoints"];
         };
         Registered: {
             /** @description 16 characters, 74 bits from crypto/rand (codes issued before were 10 and still work); spaces and dashes are ignored */
-            access_code?: string;
-            workshop?: {
-                id?: string;
-                name?: string;
-            };
+            access_code: string;
+            workshop: components["schemas"]["WorkshopRef"];
         };
         Join: {
             /**
              * @description ready only when the workshop runs and nothing says the seat's machine is not answering; pending: not started yet, being prepared, or the machine is down (ask again); stopped: the instructor stopped the workshop
              * @enum {string}
              */
-            status?: "pending" | "ready" | "stopped";
+            status: "pending" | "ready" | "stopped";
             /** @description true when the workshop ran and the instructor stopped it (never for one that has not started) */
-            stopped_by_instructor?: boolean;
+            stopped_by_instructor: boolean;
             /**
              * @description the seat's health as last learned from its agent or the relay; omitted when unknown
              * @enum {string}
@@ -2973,21 +2903,8 @@ export interface components {
              * @description when the agent last restarted the seat's machine in place: the learner's files were kept, terminal sessions start fresh ("your machine restarted")
              */
             restarted_at?: string;
-            workshop?: {
-                id?: string;
-                name?: string;
-                status?: string;
-                step?: string;
-                lab_guide?: string;
-                /** Format: date-time */
-                starts_at?: string;
-                /** Format: date-time */
-                ends_at?: string;
-            };
-            learner?: {
-                name?: string;
-                email?: string;
-            };
+            workshop: components["schemas"]["JoinWorkshop"];
+            learner: components["schemas"]["Learner"];
             seat?: number;
             token?: string;
             /** Format: date-time */
@@ -3006,6 +2923,123 @@ export interface components {
             events: components["schemas"]["Event"][];
             /** @description everyone who registered, seated or not (as GET /registrations) */
             registrations: components["schemas"]["Registration"][];
+        };
+        Done: {
+            /** @enum {string} */
+            status: "ok";
+        };
+        Me: {
+            user: components["schemas"]["User"];
+            /** @description null for admins (no quota) */
+            quota: components["schemas"]["Quota"] | null;
+            usage: components["schemas"]["Usage"];
+        };
+        SignupInfo: {
+            /** @enum {string} */
+            mode: "closed" | "invite" | "open";
+        };
+        InviteCreated: {
+            invite: components["schemas"]["Invite"];
+            token: string;
+            /** @description PUBLIC_URL/signup?invite=TOKEN */
+            url: string;
+        };
+        InviteList: {
+            invites: components["schemas"]["Invite"][];
+        };
+        UserList: {
+            users: components["schemas"]["UserRow"][];
+            default_quota: components["schemas"]["Quota"];
+            /** @enum {string} */
+            signup: "closed" | "invite" | "open";
+        };
+        WorkshopList: {
+            workshops: components["schemas"]["Workshop"][];
+        };
+        RegistrationList: {
+            registrations: components["schemas"]["Registration"][];
+        };
+        RevokePending: {
+            /** @enum {boolean} */
+            revoke_pending: true;
+            seat: number;
+            /** @description why the host has not confirmed */
+            error: string;
+        };
+        Reissued: {
+            registration_id: string;
+            email: string;
+            access_code: string;
+            /** @description the learner's seat */
+            seat?: number;
+            revoke_pending: boolean;
+            /** @description why the host has not confirmed yet */
+            error?: string;
+        };
+        SeatList: {
+            seats: components["schemas"]["SeatView"][];
+        };
+        MemberList: {
+            owner: components["schemas"]["Person"];
+            members: components["schemas"]["Member"][];
+        };
+        ArchivesDeleted: {
+            deleted: number;
+        };
+        LabUploaded: {
+            lab: components["schemas"]["Lab"];
+            /** @enum {string} */
+            format: "clarateach" | "killercoda" | "instruqt";
+        };
+        LabList: {
+            labs: components["schemas"]["LabSummary"][];
+        };
+        WorkshopLab: {
+            lab_id: string;
+            version: number;
+            lab: components["schemas"]["Lab"];
+        };
+        HandList: {
+            hands: components["schemas"]["Hand"][];
+        };
+        JoinWorkshop: {
+            id: string;
+            name: string;
+            status: string;
+            step?: string;
+            lab_guide?: string;
+            /** Format: date-time */
+            starts_at?: string;
+            /** Format: date-time */
+            ends_at?: string;
+        };
+        Learner: {
+            name: string;
+            email: string;
+        };
+        /** @description the machine (GCE VM or the local agent) serving a workshop */
+        Host: {
+            id: string;
+            workshop_id: string;
+            name: string;
+            zone?: string;
+            ip?: string;
+            status: string;
+            agent_url?: string;
+            steps?: components["schemas"]["Step"][];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        Person: {
+            id: string;
+            email: string;
+            name: string;
+        };
+        WorkshopRef: {
+            id: string;
+            name: string;
         };
     };
     responses: {

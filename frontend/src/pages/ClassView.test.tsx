@@ -40,15 +40,17 @@ class FakeEventSource {
 
 const base: WorkshopDetail = {
   id: 'w1', owner_id: 'u1', name: 'Go basics', code: 'GO1234', seats: 3, seats_used: 1, status: 'provisioning',
-  desired_state: 'running', step: 'create_seats', created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
+  desired_state: 'running', step: 'create_seats', disk_mb: 2048, egress_allow: [],
+  created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
   vm: {
-    name: 'local', status: 'starting',
+    id: 'h1', workshop_id: 'w1', name: 'local', status: 'starting',
+    created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
     steps: [
       { name: 'create_host', status: 'done', started_at: '2026-01-01T00:00:00Z', finished_at: '2026-01-01T00:00:02.500Z' },
       { name: 'create_seats', status: 'running', started_at: '2026-01-01T00:00:03Z' },
     ],
   },
-  events: [{ id: 1, at: '2026-01-01T00:00:00Z', level: 'info', step: 'create_host', message: 'host ready' }],
+  events: [{ id: 1, workshop_id: 'w1', at: '2026-01-01T00:00:00Z', level: 'info', step: 'create_host', message: 'host ready' }],
 };
 const seats: Seat[] = [
   { seat: 1, registration_id: 'r1', learner_name: 'Ada', learner_email: 'ada@example.com', status: 'connected', last_activity: new Date().toISOString() },
@@ -139,7 +141,7 @@ describe('class view', () => {
     vi.stubGlobal('EventSource', FakeEventSource);
     const user = userEvent.setup();
     const cleo = (revoked: boolean): Registration[] => [
-      { id: 'r9', name: 'Cleo', email: 'cleo@example.com', created_at: '2026-01-01T00:00:00Z', ...(revoked ? { revoked_at: '2026-01-01T01:00:00Z' } : {}) },
+      { id: 'r9', workshop_id: 'w1', name: 'Cleo', email: 'cleo@example.com', created_at: '2026-01-01T00:00:00Z', ...(revoked ? { revoked_at: '2026-01-01T01:00:00Z' } : {}) },
     ];
     mockFetch({
       'DELETE /api/workshops/w1/registrations/r9': () => {
@@ -196,7 +198,7 @@ describe('class view', () => {
     await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
     stream(
       snapshot({ ...base, status: 'running' }, seats, [
-        { id: 'r1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', seat: 1, seat_status: 'connected' },
+        { id: 'r1', workshop_id: 'w1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', seat: 1, seat_status: 'connected' },
       ]),
     );
     await user.click(await screen.findByText(/Learners \(1\)/));
@@ -220,8 +222,8 @@ describe('class view', () => {
     await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
     stream(
       snapshot({ ...base, status: 'running' }, seats, [
-        { id: 'r1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', seat: 1, seat_status: 'connected', old_code: true },
-        { id: 'r2', name: 'Bo', email: 'bo@example.com', created_at: '2026-01-01T00:00:00Z', seat: 2, seat_status: 'ready' },
+        { id: 'r1', workshop_id: 'w1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', seat: 1, seat_status: 'connected', old_code: true },
+        { id: 'r2', workshop_id: 'w1', name: 'Bo', email: 'bo@example.com', created_at: '2026-01-01T00:00:00Z', seat: 2, seat_status: 'ready' },
       ]),
     );
     await user.click(await screen.findByText(/Learners \(2\)/));
