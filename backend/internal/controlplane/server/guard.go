@@ -121,6 +121,14 @@ func (g *guards) fail(ctx context.Context, key string, b ratelimit.Budget) (time
 	return b.Wait(clock, now), nil
 }
 
+// reset forgets key's failures, in the store and in this replica's memory.
+func (g *guards) reset(ctx context.Context, key string) error {
+	g.mu.Lock()
+	delete(g.full, key)
+	g.mu.Unlock()
+	return g.st.ResetFailures(ctx, key)
+}
+
 // failing reports whether key has used up b's free failures.
 func (g *guards) failing(ctx context.Context, key string, b ratelimit.Budget) (bool, error) {
 	clock, err := g.st.FailureClock(ctx, key)
@@ -279,7 +287,7 @@ func (s *Server) loginTurn(r *http.Request, email string) (func(failed bool), er
 			_, err := g.fail(ctx, pair, pwPair)
 			errs = append(errs, ignoreBusy(err))
 		} else if !pairClock.IsZero() {
-			errs = append(errs, g.st.ResetFailures(ctx, pair))
+			errs = append(errs, g.reset(ctx, pair))
 		}
 		if err := errors.Join(errs...); err != nil {
 			slog.Warn("recording a password attempt", "err", err)
