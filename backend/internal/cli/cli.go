@@ -13,12 +13,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/clarateach/backend/internal/buildinfo"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/seat/workspace"
 )
-
-// Version is set at build time with -ldflags "-X github.com/clarateach/backend/internal/cli.Version=...".
-var Version = "dev"
 
 const usage = `clarateach — live, hands-on coding workshops
 
@@ -61,7 +59,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "admin":
 		err = runAdmin(ctx, rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "clarateach", Version)
+		fmt.Fprintln(stdout, "clarateach", buildinfo.Version)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage+opsUsage)
 	default:

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/clarateach/backend/internal/buildinfo"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
@@ -51,11 +52,13 @@ func load(ctx context.Context, args []string, stderr io.Writer, readOnly bool) (
 }
 
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	log := logging.Setup()
 	cfg, err := loadConfig(ctx, args, stderr)
 	if err != nil {
 		return err
 	}
+	level, _ := logging.ParseLevel(cfg.LogLevel) // checked by config.Load
+	log := logging.New(stderr, level)
+	slog.SetDefault(log) // for the few packages not handed one
 	for name, src := range cfg.Sources {
 		log.Info("secret loaded", "name", name, "source", src)
 	}
@@ -104,7 +107,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Store:           st,
 		Registry:        reg,
 		Reconciler:      rec,
-		Version:         Version,
+		Version:         buildinfo.Version,
 		UnisolatedSeats: !isolated,
 		Archives:        arc,
 	})
@@ -124,7 +127,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer stopRec()
 	go rec.Run(rctx, cfg.ReconcileInterval)
 
-	fmt.Fprintf(stdout, "\nClaraTeach %s is running at %s  (database: %s, provisioner: %s)\n", Version, cfg.PublicURL, st.Engine(), prov.Name())
+	fmt.Fprintf(stdout, "\nClaraTeach %s is running at %s  (database: %s, provisioner: %s)\n", buildinfo.Version, cfg.PublicURL, st.Engine(), prov.Name())
 	switch {
 	case firstLogin != "":
 		fmt.Fprint(stdout, firstLogin)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/host/agent"
 )
 
 func TestBackendDockerfile(t *testing.T) {
@@ -75,8 +76,33 @@ func TestEnvExample(t *testing.T) {
 			t.Errorf(".env.example does not document %s", v)
 		}
 	}
+	// Exactly the variables the binaries read, each documented once: the
+	// control plane's and the agent's binders know every variable they
+	// read. GCP_REGISTRY is read by scripts/deploy-cloud-run.sh only
+	// (reserved for the server's workshop images).
+	read := map[string]bool{"GCP_REGISTRY": true}
+	for _, v := range append(config.Vars(), agent.Vars()...) {
+		read[v] = true
+	}
+	documented := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^#?([A-Z][A-Z0-9_]*)=`).FindAllStringSubmatch(text, -1) {
+		documented[m[1]]++
+	}
+	for v := range read {
+		if documented[v] == 0 {
+			t.Errorf(".env.example does not document %s, which the binaries read", v)
+		}
+	}
+	for v, n := range documented {
+		if !read[v] {
+			t.Errorf(".env.example documents %s, which no binary reads", v)
+		}
+		if n > 1 {
+			t.Errorf(".env.example documents %s %d times", v, n)
+		}
+	}
 	// No secret values.
-	for _, v := range []string{"FC_AGENT_TOKEN", "WORKSPACE_TOKEN_SECRET", "JWT_SECRET"} {
+	for _, v := range []string{"FC_AGENT_TOKEN", "WORKSPACE_TOKEN_SECRET", "JWT_SECRET", "AGENT_TOKEN", "INTERNAL_TOKEN", "METRICS_TOKEN", "WORKSPACE_KEY"} {
 		if m := regexp.MustCompile(`(?m)^` + v + `=(.+)$`).FindStringSubmatch(text); m != nil {
 			t.Errorf("%s has a value in .env.example: %q", v, m[1])
 		}

@@ -5,9 +5,11 @@ package logging
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 )
 
 type ctxKey struct{}
@@ -23,7 +25,10 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// New returns a logger writing to w: JSON unless w is a terminal.
+// New is the one logger constructor of ClaraTeach's binaries (server,
+// agent, workspace daemon): it writes to w, as JSON unless w is a terminal
+// (Cloud Run, journald and log files get one JSON object a line), records
+// at level and above, each carrying the request id of its context.
 func New(w io.Writer, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
@@ -35,16 +40,20 @@ func New(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(contextHandler{h})
 }
 
-// Setup installs New(os.Stderr, level) as the default logger. LOG_LEVEL=debug
-// lowers the level.
-func Setup() *slog.Logger {
-	level := slog.LevelInfo
-	if os.Getenv("LOG_LEVEL") == "debug" {
-		level = slog.LevelDebug
+// ParseLevel reads a level setting (LOG_LEVEL, AGENT_LOG_LEVEL, --log-level):
+// debug, info, warn or error, in any case; "" is info.
+func ParseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
 	}
-	l := New(os.Stderr, level)
-	slog.SetDefault(l)
-	return l
+	return slog.LevelInfo, fmt.Errorf("log level must be debug, info, warn or error, not %q", s)
 }
 
 func isTerminal(w io.Writer) bool {

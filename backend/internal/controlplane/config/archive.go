@@ -1,11 +1,12 @@
 package config
 
 import (
-	"fmt"
-	"path/filepath"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/clarateach/backend/internal/envflag"
 )
 
 // ArchiveConfig says where learners' homes are archived and for how long.
@@ -26,35 +27,38 @@ type ArchiveConfig struct {
 	MaxBytes int64
 }
 
-func loadArchive(env func(string) string, dataDir string) (ArchiveConfig, error) {
-	a := ArchiveConfig{Bucket: strings.TrimSpace(env("ARCHIVE_BUCKET")), Dir: env("ARCHIVE_DIR")}
-	if a.Dir == "" {
-		a.Dir = filepath.Join(dataDir, "archives")
+// bindArchive declares the ARCHIVE_* settings (variables only). Dir's
+// default, DATA_DIR/archives, is filled after parsing.
+func bindArchive(s *envflag.Set, a *ArchiveConfig) {
+	E := envflag.Env
+	s.String(&a.Bucket, "", E("ARCHIVE_BUCKET"), "", "gs://BUCKET[/PREFIX] for archives (empty: ARCHIVE_DIR)")
+	s.String(&a.Dir, "", E("ARCHIVE_DIR"), "", "archive directory (default DATA_DIR/archives)")
+	a.Every, a.Retention, a.MaxBytes = 5*time.Minute, 7*24*time.Hour, 2<<30
+	days := func(p *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := daysOrDuration(v)
+			if err == nil {
+				*p = d
+			}
+			return err
+		}
 	}
-	var err error
-	if a.Every, err = daysOrDuration(env, "ARCHIVE_EVERY", 5*time.Minute); err != nil {
-		return a, err
-	}
-	if a.Retention, err = daysOrDuration(env, "ARCHIVE_RETENTION", 7*24*time.Hour); err != nil {
-		return a, err
-	}
-	a.MaxBytes = 2 << 30
-	if v := env("ARCHIVE_MAX_BYTES"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
+	const want = "a duration like 30m, 168h or 7d (0 = none)"
+	s.Func("", E("ARCHIVE_EVERY"), "5m", want, "how often running seats are archived (0 = only before teardown)", days(&a.Every))
+	s.Func("", E("ARCHIVE_RETENTION"), "7d", want, "how long archives are kept after the workshop stops", days(&a.Retention))
+	s.Func("", E("ARCHIVE_MAX_BYTES"), "2147483648", "a positive number of bytes", "largest archive of one home", func(v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 		if err != nil || n <= 0 {
-			return a, fmt.Errorf("ARCHIVE_MAX_BYTES must be a positive number of bytes, not %q", v)
+			return errors.New("not a positive number")
 		}
 		a.MaxBytes = n
-	}
-	return a, nil
+		return nil
+	})
 }
 
 // daysOrDuration reads a duration like 90m or 168h, or whole days like 7d.
-func daysOrDuration(env func(string) string, k string, def time.Duration) (time.Duration, error) {
-	v := strings.TrimSpace(env(k))
-	if v == "" {
-		return def, nil
-	}
+func daysOrDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
 	if d, ok := strings.CutSuffix(v, "d"); ok {
 		n, err := strconv.Atoi(d)
 		if err == nil && n >= 0 {
@@ -65,5 +69,5 @@ func daysOrDuration(env func(string) string, k string, def time.Duration) (time.
 	} else if v == "0" {
 		return 0, nil
 	}
-	return 0, fmt.Errorf("%s must be a duration like 30m, 168h or 7d (0 = none), not %q", k, v)
+	return 0, errors.New("not a duration")
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clarateach/backend/internal/envflag"
+	"github.com/clarateach/backend/internal/logging"
 	"github.com/clarateach/backend/internal/token"
 )
 
@@ -98,6 +100,9 @@ type Config struct {
 	// ReconcileInterval is how often the reconciler loop runs.
 	ReconcileInterval time.Duration // RECONCILE_INTERVAL, default 2s
 
+	// LogLevel is LOG_LEVEL: debug, info (default), warn or error.
+	LogLevel string
+
 	// Sources records where each secret came from (never the value).
 	Sources map[string]string
 }
@@ -160,8 +165,69 @@ type Options struct {
 // ErrHelp is returned when -h/--help was given.
 var ErrHelp = flag.ErrHelp
 
-// Load reads the configuration.
+// Load reads the configuration, in named steps: the environment (process
+// environment, then .env), the settings bound to flags and variables
+// (bind), the defaults that depend on other settings (derive), range
+// checks (validate), the secrets (loadSecrets: Secret Manager for what is
+// still empty), then what local mode generates or production requires.
 func Load(ctx context.Context, o Options) (*Config, error) {
+	env, err := environment(o)
+	if err != nil {
+		return nil, err
+	}
+	out := o.Output
+	if out == nil {
+		out = os.Stderr
+	}
+	c := &Config{Sources: map[string]string{}}
+	s := envflag.New("server", env, out)
+	b := bind(s, c)
+	if err := s.Parse(o.Args); err != nil {
+		return nil, err
+	}
+	b.apply(c)
+	if err := derive(c); err != nil {
+		return nil, err
+	}
+	if err := validate(c); err != nil {
+		return nil, err
+	}
+	// Secrets: flags, env and .env first as read above; Secret Manager
+	// fills only what they left empty (when GCP_PROJECT is set); local
+	// mode generates what is still missing.
+	if err := loadSecrets(ctx, c, o, env); err != nil {
+		return nil, err
+	}
+	if c.InternalToken == "" {
+		c.InternalToken = c.AgentToken
+	}
+	if err := checkGivenSecrets(c, env); err != nil {
+		return nil, err
+	}
+	if c.Local() {
+		if err := fillLocal(c, o.ReadOnly); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	if err := requireProduction(c, o.ReadOnly); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Vars lists every environment variable the control plane reads (for the
+// test that keeps .env.example true).
+func Vars() []string {
+	s := envflag.New("server", nil, nil)
+	bind(s, &Config{})
+	return s.Vars()
+}
+
+// environment is the lookup of the process environment (o.Getenv), then
+// the .env file: a variable set to "" in the environment falls through to
+// .env.
+func environment(o Options) (func(string) string, error) {
 	getenv := o.Getenv
 	if getenv == nil {
 		getenv = os.Getenv
@@ -170,75 +236,86 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := func(k string) string {
+	return func(k string) string {
 		if v := getenv(k); v != "" {
 			return v
 		}
 		return dotenv[k]
-	}
+	}, nil
+}
 
-	c := &Config{Sources: map[string]string{}}
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	if o.Output != nil {
-		fs.SetOutput(o.Output)
-	}
-	port, perr := intEnv(env, "PORT", 8080)
-	maxSeats, merr := intEnv(env, "MAX_SEATS", 30)
-	hops, herr := intEnv(env, "TRUST_PROXY_HOPS", 0)
-	spot, serr := boolEnv(env, "GCP_USE_SPOT")
-	wttl, werr := durEnv(env, "WORKSPACE_TOKEN_TTL", 15*time.Minute)
-	sttl, sterr := durEnv(env, "SESSION_TTL", 7*24*time.Hour)
-	rint, rerr := durEnv(env, "RECONCILE_INTERVAL", 2*time.Second)
-	seatNet, nerr := boolEnvDefault(env, "SEAT_NETWORK", true)
-	warm, wserr := intEnv(env, "WARM_SEATS", 0)
-	disk, derr := intEnv(env, "SEAT_DISK_MB", 0)
-	orphan, oerr := durEnv(env, "SEAT_ORPHAN_TIMEOUT", 24*time.Hour)
-	if err := errors.Join(perr, merr, herr, serr, werr, sterr, rerr, nerr, wserr, derr, oerr); err != nil {
-		return nil, err
-	}
-	if err := loadSignup(c, env); err != nil {
-		return nil, err
-	}
-	var cors string
-	fs.IntVar(&c.Port, "port", port, "HTTP port (env PORT)")
-	fs.StringVar(&c.Listen, "listen", env("LISTEN"), "listen address host:port (env LISTEN; default 127.0.0.1:PORT in local mode, :PORT with PROVISIONER=gcp)")
-	fs.StringVar(&c.PublicURL, "public-url", env("PUBLIC_URL"), "URL browsers use to reach this server (env PUBLIC_URL)")
-	fs.StringVar(&c.DataDir, "data-dir", or(env("DATA_DIR"), "./data"), "local-mode data directory (env DATA_DIR)")
-	fs.StringVar(&c.DatabaseURL, "database-url", env("DATABASE_URL"), "PostgreSQL URL or sqlite:PATH (env DATABASE_URL)")
-	fs.StringVar(&c.Provisioner, "provisioner", env("PROVISIONER"), "local | gcp (env PROVISIONER; default gcp when GCP_PROJECT is set)")
-	fs.StringVar(&c.GCPProject, "gcp-project", env("GCP_PROJECT"), "GCP project (env GCP_PROJECT)")
-	fs.StringVar(&c.GCPZone, "gcp-zone", env("GCP_ZONE"), "GCP zone (env GCP_ZONE)")
-	fs.StringVar(&c.SnapshotName, "snapshot", env("FC_SNAPSHOT_NAME"), "agent VM snapshot (env FC_SNAPSHOT_NAME)")
-	fs.BoolVar(&c.UseSpot, "spot", spot, "use Spot VMs (env GCP_USE_SPOT)")
-	fs.StringVar(&c.MachineType, "machine-type", env("GCP_MACHINE_TYPE"), "agent VM machine type (env GCP_MACHINE_TYPE; default sized for the seats)")
-	fs.StringVar(&c.ComputeEndpoint, "compute-endpoint", env("GCP_COMPUTE_ENDPOINT"), "Compute API endpoint override (env GCP_COMPUTE_ENDPOINT)")
-	fs.StringVar(&c.SecretManagerEndpoint, "secretmanager-endpoint", env("GCP_SECRETMANAGER_ENDPOINT"), "Secret Manager endpoint override (env GCP_SECRETMANAGER_ENDPOINT)")
-	fs.StringVar(&cors, "cors-origins", env("CORS_ORIGINS"), "allowed browser origins, comma separated (env CORS_ORIGINS; default same origin only)")
-	fs.IntVar(&c.MaxSeats, "max-seats", maxSeats, "maximum seats per workshop (env MAX_SEATS)")
-	fs.DurationVar(&c.WorkspaceTTL, "workspace-token-ttl", wttl, "lifetime of learners' workspace tokens (env WORKSPACE_TOKEN_TTL)")
-	fs.DurationVar(&c.SessionTTL, "session-ttl", sttl, "lifetime of instructor sessions (env SESSION_TTL)")
-	fs.IntVar(&c.TrustProxyHops, "trust-proxy-hops", hops, "X-Forwarded-For entries added by trusted proxies (env TRUST_PROXY_HOPS; 1 on Cloud Run)")
-	fs.StringVar(&c.AgentRuntime, "agent-runtime", env("AGENT_RUNTIME"), "local agent seat runtime: sandbox | process (env AGENT_RUNTIME; default best available)")
-	fs.StringVar(&c.DaemonPath, "workspace-daemon", env("WORKSPACE_DAEMON"), "workspace daemon binary for local seats (env WORKSPACE_DAEMON)")
-	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", rint, "reconciler period (env RECONCILE_INTERVAL)")
-	fs.BoolVar(&c.SeatNetwork, "seat-network", seatNet, "give local sandbox seats NAT egress (env SEAT_NETWORK; false = loopback only)")
-	fs.DurationVar(&c.SeatOrphanTimeout, "seat-orphan-timeout", orphan, "a local sandbox seat whose server has been gone this long ends by itself, keeping its home (env SEAT_ORPHAN_TIMEOUT; 0 = never, else at least 1m)")
-	fs.IntVar(&c.SeatDiskMB, "seat-disk-mb", disk, "local sandbox seats' home size in MiB when the workshop sets none (env SEAT_DISK_MB; 0 = 2048, -1 = no disk limit, for machines without loop devices)")
-	fs.IntVar(&c.WarmSeats, "warm-seats", warm, "local sandbox seats kept started ahead of demand, each an idle seat's few MiB (env WARM_SEATS; 0..240)")
-	if err := fs.Parse(o.Args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	c.CORSOrigins = splitList(cors)
-	if c.Archive, err = loadArchive(env, c.DataDir); err != nil {
-		return nil, err
-	}
-	c.AdminEmail = env("ADMIN_EMAIL")
-	c.MetricsToken = env("METRICS_TOKEN")
-	c.AdminPassword = env("ADMIN_PASSWORD")
+// bound holds the settings that need more than a field: lists, and the
+// values checked or shaped after parsing.
+type bound struct {
+	cors   string
+	signup string
+}
 
+// bind declares every setting of the server: its field, flag, variables
+// and default. Secrets (FC_AGENT_TOKEN, WORKSPACE_TOKEN_SECRET,
+// JWT_SECRET) have no flag, so that they never show in ps, and are bound
+// here only as variables; loadSecrets reads them.
+func bind(s *envflag.Set, c *Config) *bound {
+	b := &bound{}
+	E := envflag.Env
+	s.Int(&c.Port, "port", E("PORT"), 8080, "HTTP port")
+	s.String(&c.Listen, "listen", E("LISTEN"), "", "listen address host:port (default 127.0.0.1:PORT in local mode, :PORT with PROVISIONER=gcp)")
+	s.String(&c.PublicURL, "public-url", E("PUBLIC_URL"), "", "URL browsers use to reach this server (default http://localhost:PORT)")
+	s.String(&c.DataDir, "data-dir", E("DATA_DIR"), "./data", "local-mode data directory")
+	s.String(&c.DatabaseURL, "database-url", E("DATABASE_URL"), "", "PostgreSQL URL or sqlite:PATH (local default sqlite:DATA_DIR/clarateach.db)")
+	s.String(&c.Provisioner, "provisioner", E("PROVISIONER"), "", "local | gcp (default gcp when GCP_PROJECT is set)")
+	s.String(&c.GCPProject, "gcp-project", E("GCP_PROJECT"), "", "GCP project")
+	s.String(&c.GCPZone, "gcp-zone", E("GCP_ZONE"), "", "GCP zone")
+	s.String(&c.SnapshotName, "snapshot", E("FC_SNAPSHOT_NAME"), "", "agent VM snapshot")
+	s.Bool(&c.UseSpot, "spot", E("GCP_USE_SPOT"), false, "use Spot VMs")
+	s.String(&c.MachineType, "machine-type", E("GCP_MACHINE_TYPE"), "", "agent VM machine type (default sized for the seats)")
+	s.String(&c.ComputeEndpoint, "compute-endpoint", E("GCP_COMPUTE_ENDPOINT"), "", "Compute API endpoint override")
+	s.String(&c.SecretManagerEndpoint, "secretmanager-endpoint", E("GCP_SECRETMANAGER_ENDPOINT"), "", "Secret Manager endpoint override")
+	s.String(&b.cors, "cors-origins", E("CORS_ORIGINS"), "", "allowed browser origins, comma separated (default same origin only)")
+	s.Int(&c.MaxSeats, "max-seats", E("MAX_SEATS"), 30, "maximum seats per workshop")
+	s.Duration(&c.WorkspaceTTL, "workspace-token-ttl", E("WORKSPACE_TOKEN_TTL"), 15*time.Minute, "lifetime of learners' workspace tokens")
+	s.Duration(&c.SessionTTL, "session-ttl", E("SESSION_TTL"), 7*24*time.Hour, "lifetime of instructor sessions")
+	s.Int(&c.TrustProxyHops, "trust-proxy-hops", E("TRUST_PROXY_HOPS"), 0, "X-Forwarded-For entries added by trusted proxies (1 on Cloud Run)")
+	s.String(&c.AgentRuntime, "agent-runtime", E("AGENT_RUNTIME"), "", "local agent seat runtime: sandbox | process (default best available)")
+	s.String(&c.DaemonPath, "workspace-daemon", E("WORKSPACE_DAEMON"), "", "workspace daemon binary for local seats")
+	s.Duration(&c.ReconcileInterval, "reconcile-interval", E("RECONCILE_INTERVAL"), 2*time.Second, "reconciler period")
+	s.Bool(&c.SeatNetwork, "seat-network", E("SEAT_NETWORK"), true, "give local sandbox seats NAT egress (false = loopback only)")
+	s.Duration(&c.SeatOrphanTimeout, "seat-orphan-timeout", E("SEAT_ORPHAN_TIMEOUT"), 24*time.Hour, "a local sandbox seat whose server has been gone this long ends by itself, keeping its home (0 = never, else at least 1m)")
+	s.Int(&c.SeatDiskMB, "seat-disk-mb", E("SEAT_DISK_MB"), 0, "local sandbox seats' home size in MiB when the workshop sets none (0 = 2048, -1 = no disk limit, for machines without loop devices)")
+	s.Int(&c.WarmSeats, "warm-seats", E("WARM_SEATS"), 0, "local sandbox seats kept started ahead of demand, each an idle seat's few MiB (0..240)")
+	s.String(&c.LogLevel, "log-level", E("LOG_LEVEL"), "info", "debug | info | warn | error")
+
+	s.String(&c.AdminEmail, "", E("ADMIN_EMAIL"), "", "first admin's email")
+	s.String(&c.AdminPassword, "", E("ADMIN_PASSWORD"), "", "first admin's password")
+	s.String(&c.MetricsToken, "", E("METRICS_TOKEN"), "", "bearer of GET /metrics")
+	s.String(&c.InternalToken, "", E("INTERNAL_TOKEN"), "", "bearer of POST /internal/reconcile (default FC_AGENT_TOKEN)")
+	s.String(&b.signup, "", E("SIGNUP"), "", "closed | invite | open")
+	s.Duration(&c.InviteTTL, "", E("INVITE_TTL"), DefaultInviteTTL, "how long an invite link stays usable")
+	s.Int(&c.Quota.RunningWorkshops, "", E("QUOTA_RUNNING_WORKSHOPS"), DefaultQuota.RunningWorkshops, "default quota: workshops running at once")
+	s.Int(&c.Quota.Seats, "", E("QUOTA_SEATS"), DefaultQuota.Seats, "default quota: seats across them")
+	s.Int(&c.Quota.WorkshopHours, "", E("QUOTA_WORKSHOP_HOURS"), DefaultQuota.WorkshopHours, "default quota: hours one workshop may run")
+	bindArchive(s, &c.Archive)
+	s.Known(SecretNames...)
+	return b
+}
+
+// apply moves the bound values that need shaping into c.
+func (b *bound) apply(c *Config) {
+	c.CORSOrigins = envflag.SplitList(b.cors)
+	c.Signup = strings.ToLower(strings.TrimSpace(b.signup))
+	if c.Signup == "" {
+		c.Signup = SignupClosed
+	}
+	if c.Archive.Dir == "" {
+		c.Archive.Dir = filepath.Join(c.DataDir, "archives")
+	}
+	c.Archive.Bucket = strings.TrimSpace(c.Archive.Bucket)
+}
+
+// derive fills the defaults that depend on other settings: the
+// provisioner (gcp when GCP_PROJECT is set), the listen address and the
+// public URL.
+func derive(c *Config) error {
 	if c.Provisioner == "" {
 		c.Provisioner = ProvisionerLocal
 		if c.GCPProject != "" {
@@ -248,7 +325,7 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 	switch c.Provisioner {
 	case ProvisionerLocal, ProvisionerGCP:
 	default:
-		return nil, fmt.Errorf("PROVISIONER must be local or gcp, not %q", c.Provisioner)
+		return fmt.Errorf("PROVISIONER must be local or gcp, not %q", c.Provisioner)
 	}
 	if c.Listen == "" {
 		// Local mode serves this machine only unless LISTEN says otherwise;
@@ -262,115 +339,102 @@ func Load(ctx context.Context, o Options) (*Config, error) {
 		c.PublicURL = "http://localhost:" + strconv.Itoa(c.Port)
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	return nil
+}
+
+// validate range-checks the settings.
+func validate(c *Config) error {
+	switch c.Signup {
+	case SignupClosed, SignupInvite, SignupOpen:
+	default:
+		return fmt.Errorf("SIGNUP must be closed, invite or open, not %q", c.Signup)
+	}
+	if c.InviteTTL < time.Minute || c.InviteTTL > 30*24*time.Hour {
+		return fmt.Errorf("INVITE_TTL must be between 1m and 720h, not %s", c.InviteTTL)
+	}
+	if q := c.Quota; q.RunningWorkshops < 0 || q.Seats < 0 || q.WorkshopHours < 1 {
+		return fmt.Errorf("QUOTA_RUNNING_WORKSHOPS and QUOTA_SEATS must be 0 or more and QUOTA_WORKSHOP_HOURS at least 1 (got %d, %d, %d)", q.RunningWorkshops, q.Seats, q.WorkshopHours)
+	}
 	if c.MaxSeats < 1 || c.MaxSeats > 240 {
-		return nil, fmt.Errorf("MAX_SEATS must be between 1 and 240, not %d", c.MaxSeats)
+		return fmt.Errorf("MAX_SEATS must be between 1 and 240, not %d", c.MaxSeats)
 	}
 	if c.SeatOrphanTimeout < 0 || (c.SeatOrphanTimeout > 0 && c.SeatOrphanTimeout < time.Minute) {
-		return nil, fmt.Errorf("SEAT_ORPHAN_TIMEOUT must be 0 (never) or at least 1m, not %s", c.SeatOrphanTimeout)
+		return fmt.Errorf("SEAT_ORPHAN_TIMEOUT must be 0 (never) or at least 1m, not %s", c.SeatOrphanTimeout)
 	}
 	if c.SeatDiskMB < -1 || (c.SeatDiskMB > 0 && c.SeatDiskMB < 64) {
-		return nil, fmt.Errorf("SEAT_DISK_MB must be -1 (no limit), 0 (the default, 2048) or at least 64, not %d", c.SeatDiskMB)
+		return fmt.Errorf("SEAT_DISK_MB must be -1 (no limit), 0 (the default, 2048) or at least 64, not %d", c.SeatDiskMB)
 	}
 	if c.WarmSeats < 0 || c.WarmSeats > 240 {
-		return nil, fmt.Errorf("WARM_SEATS must be between 0 and 240, not %d", c.WarmSeats)
+		return fmt.Errorf("WARM_SEATS must be between 0 and 240, not %d", c.WarmSeats)
+	}
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
 	}
 	if err := checkTTLs(c); err != nil {
-		return nil, err
+		return err
 	}
 	for _, o := range c.CORSOrigins {
 		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
-			return nil, fmt.Errorf("CORS_ORIGINS entry %q must be an origin like https://learn.example.com", o)
+			return fmt.Errorf("CORS_ORIGINS entry %q must be an origin like https://learn.example.com", o)
 		}
 	}
+	return nil
+}
 
-	// Secrets: flags, env and .env first as read above; Secret Manager
-	// fills only what they left empty (when GCP_PROJECT is set); local
-	// mode generates what is still missing.
-	if err := loadSecrets(ctx, c, o, env); err != nil {
-		return nil, err
-	}
-	c.InternalToken = or(env("INTERNAL_TOKEN"), c.AgentToken)
-	if err := checkGivenSecrets(c, env); err != nil {
-		return nil, err
-	}
-
-	if c.Local() {
-		if c.DatabaseURL == "" {
-			c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "clarateach.db")
-			c.Sources["DATABASE_URL"] = "default"
-		}
-		if (c.WorkspaceTokenSecret == "" || c.JWTSecret == "") && !o.ReadOnly {
-			gen, err := localSecrets(c.DataDir)
-			if err != nil {
-				return nil, err
-			}
-			if c.WorkspaceTokenSecret == "" {
-				c.WorkspaceTokenSecret = gen.WorkspaceTokenSecret
-				c.Sources["WORKSPACE_TOKEN_SECRET"] = "generated"
-			}
-			if c.JWTSecret == "" {
-				c.JWTSecret = gen.JWTSecret
-				c.Sources["JWT_SECRET"] = "generated"
-			}
-		}
-		return c, nil
-	}
-
-	// Production: nothing secret has a default.
+// fillLocal gives local mode its SQLite database and, unless the command
+// only reads, the secrets generated once into DATA_DIR.
+func fillLocal(c *Config, readOnly bool) error {
 	if c.DatabaseURL == "" {
-		return nil, errors.New("DATABASE_URL is required")
+		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "clarateach.db")
+		c.Sources["DATABASE_URL"] = "default"
 	}
-	if o.ReadOnly {
-		return c, nil
+	if (c.WorkspaceTokenSecret != "" && c.JWTSecret != "") || readOnly {
+		return nil
+	}
+	gen, err := localSecrets(c.DataDir)
+	if err != nil {
+		return err
 	}
 	if c.WorkspaceTokenSecret == "" {
-		return nil, errors.New("WORKSPACE_TOKEN_SECRET is required")
+		c.WorkspaceTokenSecret = gen.WorkspaceTokenSecret
+		c.Sources["WORKSPACE_TOKEN_SECRET"] = "generated"
 	}
 	if c.JWTSecret == "" {
-		return nil, errors.New("JWT_SECRET is required")
+		c.JWTSecret = gen.JWTSecret
+		c.Sources["JWT_SECRET"] = "generated"
+	}
+	return nil
+}
+
+// requireProduction refuses a production configuration that lacks what
+// has no default there: nothing secret is generated outside local mode.
+func requireProduction(c *Config, readOnly bool) error {
+	if c.DatabaseURL == "" {
+		return errors.New("DATABASE_URL is required")
+	}
+	if readOnly {
+		return nil
+	}
+	if c.WorkspaceTokenSecret == "" {
+		return errors.New("WORKSPACE_TOKEN_SECRET is required")
+	}
+	if c.JWTSecret == "" {
+		return errors.New("JWT_SECRET is required")
 	}
 	if c.Provisioner == ProvisionerGCP {
 		if c.GCPProject == "" {
-			return nil, errors.New("GCP_PROJECT is required for the gcp provisioner")
+			return errors.New("GCP_PROJECT is required for the gcp provisioner")
 		}
 		if c.GCPZone == "" {
-			return nil, errors.New("GCP_ZONE is required for the gcp provisioner")
+			return errors.New("GCP_ZONE is required for the gcp provisioner")
 		}
 		if c.SnapshotName == "" {
-			return nil, errors.New("FC_SNAPSHOT_NAME is required for the gcp provisioner")
+			return errors.New("FC_SNAPSHOT_NAME is required for the gcp provisioner")
 		}
 	}
 	if len(c.WorkspaceTokenSecret) < 16 || len(c.JWTSecret) < 16 {
-		return nil, errors.New("WORKSPACE_TOKEN_SECRET and JWT_SECRET must be at least 16 characters")
+		return errors.New("WORKSPACE_TOKEN_SECRET and JWT_SECRET must be at least 16 characters")
 	}
-	return c, nil
-}
-
-// loadSignup reads SIGNUP, INVITE_TTL and the QUOTA_* defaults.
-func loadSignup(c *Config, env func(string) string) error {
-	c.Signup = strings.ToLower(strings.TrimSpace(env("SIGNUP")))
-	switch c.Signup {
-	case "":
-		c.Signup = SignupClosed
-	case SignupClosed, SignupInvite, SignupOpen:
-	default:
-		return fmt.Errorf("SIGNUP must be closed, invite or open, not %q", env("SIGNUP"))
-	}
-	ttl, terr := durEnv(env, "INVITE_TTL", DefaultInviteTTL)
-	run, rerr := intEnv(env, "QUOTA_RUNNING_WORKSHOPS", DefaultQuota.RunningWorkshops)
-	seats, serr := intEnv(env, "QUOTA_SEATS", DefaultQuota.Seats)
-	hours, herr := intEnv(env, "QUOTA_WORKSHOP_HOURS", DefaultQuota.WorkshopHours)
-	if err := errors.Join(terr, rerr, serr, herr); err != nil {
-		return err
-	}
-	if ttl < time.Minute || ttl > 30*24*time.Hour {
-		return fmt.Errorf("INVITE_TTL must be between 1m and 720h, not %s", ttl)
-	}
-	if run < 0 || seats < 0 || hours < 1 {
-		return fmt.Errorf("QUOTA_RUNNING_WORKSHOPS and QUOTA_SEATS must be 0 or more and QUOTA_WORKSHOP_HOURS at least 1 (got %d, %d, %d)", run, seats, hours)
-	}
-	c.InviteTTL = ttl
-	c.Quota = Quota{RunningWorkshops: run, Seats: seats, WorkshopHours: hours}
 	return nil
 }
 
@@ -461,66 +525,4 @@ func readDotEnv(path string) (map[string]string, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	return out, nil
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimRight(strings.TrimSpace(p), "/"); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func intEnv(env func(string) string, k string, def int) (int, error) {
-	v := env(k)
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s must be a whole number, not %q", k, v)
-	}
-	return n, nil
-}
-
-func boolEnv(env func(string) string, k string) (bool, error) {
-	return boolEnvDefault(env, k, false)
-}
-
-func boolEnvDefault(env func(string) string, k string, def bool) (bool, error) {
-	switch v := strings.ToLower(strings.TrimSpace(env(k))); v {
-	case "":
-		return def, nil
-	case "on", "yes":
-		return true, nil
-	case "off", "no":
-		return false, nil
-	default:
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return false, fmt.Errorf("%s must be true or false, not %q", k, env(k))
-		}
-		return b, nil
-	}
-}
-
-func durEnv(env func(string) string, k string, def time.Duration) (time.Duration, error) {
-	v := env(k)
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s must be a duration like 15m, not %q", k, v)
-	}
-	return d, nil
 }

@@ -33,16 +33,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clarateach/backend/internal/buildinfo"
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
-
-// Version is reported by GET /health. Set it at build time with
-//
-//	go build -ldflags "-X github.com/clarateach/backend/internal/host/agent.Version=1.2.3" ./cmd/agent/
-var Version = "dev"
 
 // Defaults.
 const (
@@ -303,7 +299,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	a.log.Info("agent listening", "listen", ln.Addr().String(), "runtime", a.rt.Name(), "capacity", a.cfg.Capacity,
-		"state_dir", a.cfg.StateDir, "version", Version, "dev_mode", a.devMode, "tls", a.tls != nil)
+		"state_dir", a.cfg.StateDir, "version", buildinfo.Version, "dev_mode", a.devMode, "tls", a.tls != nil)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	wctx, stopWatch := context.WithCancel(ctx)

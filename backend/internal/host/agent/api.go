@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/buildinfo"
 	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime"
@@ -71,7 +72,7 @@ func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	apierror.JSON(w, http.StatusOK, agentapi.Health{
 		Status:        "ok",
-		Version:       Version,
+		Version:       buildinfo.Version,
 		VMCount:       a.runningCount(ctx),
 		Capacity:      a.cfg.Capacity,
 		Runtime:       a.rt.Name(),

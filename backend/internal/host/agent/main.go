@@ -15,12 +15,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/clarateach/backend/internal/envflag"
 	"github.com/clarateach/backend/internal/host/seatruntime/sandbox"
+	"github.com/clarateach/backend/internal/logging"
 )
 
 // DefaultMetadataURL is the GCE metadata server's base URL.
@@ -66,6 +67,11 @@ type Options struct {
 	MetadataURL       string
 	LogLevel          string
 
+	// Firecracker is where the firecracker runtime finds its kernel,
+	// root file system and binary (FC_KERNEL, FC_ROOTFS, FC_BINARY,
+	// FC_STATE_DIR, FC_LOG_DIR, as in deploy/clarateach-agent.service).
+	Firecracker FirecrackerPaths
+
 	// TLSCertFile and TLSKeyFile are PEM files of the host's TLS key pair
 	// (--tls-cert/--tls-key, AGENT_TLS_CERT/AGENT_TLS_KEY).
 	TLSCertFile string
@@ -85,10 +91,11 @@ terminals and files. Seats survive agent restarts (state in --state-dir).
 Environment (flags win): AGENT_LISTEN, AGENT_TOKEN (or FC_AGENT_TOKEN),
 AGENT_STATE_DIR, AGENT_RUNTIME, AGENT_CAPACITY, AGENT_WARM_SEATS,
 AGENT_ALLOWED_ORIGINS (or CORS_ORIGINS), AGENT_DAEMON_PATH, AGENT_SEATS_DIR,
-AGENT_SEAT_NETWORK, AGENT_SEAT_DISK_MB, AGENT_METADATA, AGENT_METADATA_URL,
+AGENT_SEAT_NETWORK, AGENT_SEAT_DISK_MB, AGENT_SEAT_ORPHAN_TIMEOUT, AGENT_SHELL,
+AGENT_METADATA, AGENT_METADATA_URL, AGENT_LOG_LEVEL (or LOG_LEVEL),
 AGENT_TLS_CERT and AGENT_TLS_KEY (PEM files of this host's TLS certificate
 and key),
-FC_KERNEL/FC_ROOTFS/FC_BINARY (firecracker),
+FC_KERNEL, FC_ROOTFS, FC_BINARY, FC_STATE_DIR, FC_LOG_DIR (firecracker),
 WORKSPACE_KEY (hex key of this host's workshop) or WORKSPACE_TOKEN_SECRET
 (local mode: one key per workshop is derived from it).
 
@@ -105,146 +112,106 @@ Flags:
 `
 
 // ParseArgs parses the agent's command line (without the program name) and
-// environment.
+// environment (getenv; nil = os.Getenv): flags win over the variables,
+// which win over the defaults.
 func ParseArgs(args []string, getenv func(string) string, stderr io.Writer) (*Options, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
-	env := func(keys ...string) string {
-		for _, k := range keys {
-			if v := getenv(k); v != "" {
-				return v
-			}
-		}
-		return ""
-	}
 	o := &Options{}
-	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	s := envflag.New("agent", getenv, stderr)
+	fs := s.FlagSet()
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageText)
 		fs.PrintDefaults()
 	}
-	capDefault := DefaultCapacity
-	if v := env("AGENT_CAPACITY"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("AGENT_CAPACITY=%q is not a positive number", v)
-		}
-		capDefault = n
-	}
-	warmDefault, warmSet := 0, false // unset: the capacity, at most DefaultMaxWarmSeats
-	if v := env("AGENT_WARM_SEATS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("AGENT_WARM_SEATS=%q is not a number of seats (0 or more)", v)
-		}
-		warmDefault, warmSet = n, true
-	}
-	diskDefault := sandbox.DefaultDiskMB
-	if v := env("AGENT_SEAT_DISK_MB"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return nil, fmt.Errorf("AGENT_SEAT_DISK_MB=%q is not a number of MiB", v)
-		}
-		diskDefault = n
-	}
-	orphanDefault := DefaultSeatOrphanTimeout
-	if v := env("AGENT_SEAT_ORPHAN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return nil, fmt.Errorf("AGENT_SEAT_ORPHAN_TIMEOUT=%q is not a duration like 24h (0 = never)", v)
-		}
-		orphanDefault = d
-	}
-	listenDefault := env("AGENT_LISTEN")
-	o.listenSet = listenDefault != ""
-	if listenDefault == "" {
-		listenDefault = DefaultListen
-	}
-	fs.StringVar(&o.Listen, "listen", listenDefault, "address to serve on (host:port)")
-	fs.StringVar(&o.Token, "token", "", "agent token required on control routes (prefer AGENT_TOKEN: flags are visible in ps)")
-	fs.StringVar(&o.StateDir, "state-dir", env("AGENT_STATE_DIR"), "state directory (default "+DefaultStateDir+" as root, else ~/.local/state/clarateach/agent)")
-	fs.StringVar(&o.Runtime, "runtime", env("AGENT_RUNTIME"), "seat runtime: sandbox | firecracker | process (default: sandbox on Linux; process, unisolated, only by name or where namespaces cannot work)")
-	fs.IntVar(&o.Capacity, "capacity", capDefault, "most seats on this host")
-	fs.IntVar(&o.WarmSeats, "warm-seats", warmDefault, fmt.Sprintf("sandbox seats kept started ahead of demand, so that creating a seat is a claim instead of a start; each costs an idle seat's few MiB (default: the capacity, at most %d; 0 = none)", DefaultMaxWarmSeats))
-	origins := fs.String("allowed-origins", env("AGENT_ALLOWED_ORIGINS", "CORS_ORIGINS"), "comma-separated browser origins allowed on /proxy (\"*\" = any)")
-	fs.StringVar(&o.DaemonPath, "daemon-path", env("AGENT_DAEMON_PATH"), "workspace daemon binary (default: "+DaemonBinaryName+" next to this executable, else in PATH)")
-	fs.StringVar(&o.SeatsDir, "seats-dir", env("AGENT_SEATS_DIR"), "seat directories (default: <state-dir>/../seats for sandbox, <state-dir>/process for process)")
-	fs.StringVar(&o.SeatNetwork, "seat-network", env("AGENT_SEAT_NETWORK"), "sandbox seats' network: on (own namespace with NAT egress; installs host firewall rules) | off (loopback only)")
-	fs.IntVar(&o.SeatDiskMB, "seat-disk-mb", diskDefault, "size of a sandbox seat's home in MiB when the request sets none (the workshop's disk_mb does); -1 = no limit, the home on the host's disk")
-	fs.DurationVar(&o.SeatOrphanTimeout, "seat-orphan-timeout", orphanDefault, "a sandbox seat whose agent has been gone this long ends by itself, keeping its home (0 = never)")
-	fs.StringVar(&o.Shell, "shell", env("AGENT_SHELL"), "learner shell inside seats (default: the daemon's)")
-	fs.StringVar(&o.Metadata, "metadata", env("AGENT_METADATA"), "read secrets from GCE instance metadata: auto | on | off (default auto: on when running on GCE)")
-	fs.StringVar(&o.MetadataURL, "metadata-url", env("AGENT_METADATA_URL"), "metadata server base URL (default "+DefaultMetadataURL+")")
-	fs.StringVar(&o.LogLevel, "log-level", env("AGENT_LOG_LEVEL"), "debug | info | warn | error (default info)")
-	fs.StringVar(&o.TLSCertFile, "tls-cert", env("AGENT_TLS_CERT"), "PEM file of this host's TLS certificate (default on GCE: metadata agent-tls-cert); required unless --listen is loopback")
-	fs.StringVar(&o.TLSKeyFile, "tls-key", env("AGENT_TLS_KEY"), "PEM file of that certificate's private key (default on GCE: metadata agent-tls-key)")
-	if err := fs.Parse(args); err != nil {
+	var origins string
+	bindOptions(s, o, &origins)
+	if err := s.Parse(args); err != nil {
 		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "listen" {
-			o.listenSet = true
-		}
-	})
-	if o.Token == "" {
-		o.Token = env("AGENT_TOKEN", "FC_AGENT_TOKEN")
-	}
+	o.listenSet = s.Given("listen")
 	o.Token = strings.TrimSpace(o.Token)
-	for _, s := range strings.Split(*origins, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			o.AllowedOrigins = append(o.AllowedOrigins, strings.TrimRight(s, "/"))
-		}
-	}
+	o.AllowedOrigins = envflag.SplitList(origins)
+	o.WorkspaceKeyHex = strings.TrimSpace(o.WorkspaceKeyHex)
 	if o.Capacity <= 0 {
-		return nil, fmt.Errorf("--capacity must be positive")
+		return nil, fmt.Errorf("--capacity (AGENT_CAPACITY) must be positive, not %d", o.Capacity)
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "warm-seats" {
-			warmSet = true
-		}
-	})
-	if !warmSet {
+	if !s.Given("warm-seats") {
 		o.WarmSeats = min(o.Capacity, DefaultMaxWarmSeats)
 	}
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// Vars lists every environment variable the agent reads (for the test that
+// keeps .env.example true).
+func Vars() []string {
+	s := envflag.New("agent", nil, nil)
+	var origins string
+	bindOptions(s, &Options{}, &origins)
+	return s.Vars()
+}
+
+// bindOptions declares every setting of the agent: its field, flag,
+// variables and default.
+func bindOptions(s *envflag.Set, o *Options, origins *string) {
+	E := envflag.Env
+	s.String(&o.Listen, "listen", E("AGENT_LISTEN"), DefaultListen, "address to serve on (host:port)")
+	s.String(&o.Token, "token", E("AGENT_TOKEN", "FC_AGENT_TOKEN"), "", "agent token required on control routes (prefer the variable: flags are visible in ps)")
+	s.String(&o.StateDir, "state-dir", E("AGENT_STATE_DIR"), "", "state directory (default "+DefaultStateDir+" as root, else ~/.local/state/clarateach/agent)")
+	s.String(&o.Runtime, "runtime", E("AGENT_RUNTIME"), "", "seat runtime: sandbox | firecracker | process (default: sandbox on Linux; process, unisolated, only by name or where namespaces cannot work)")
+	s.Int(&o.Capacity, "capacity", E("AGENT_CAPACITY"), DefaultCapacity, "most seats on this host")
+	s.Int(&o.WarmSeats, "warm-seats", E("AGENT_WARM_SEATS"), 0, fmt.Sprintf("sandbox seats kept started ahead of demand, so that creating a seat is a claim instead of a start; each costs an idle seat's few MiB (default: the capacity, at most %d; 0 = none)", DefaultMaxWarmSeats))
+	s.String(origins, "allowed-origins", E("AGENT_ALLOWED_ORIGINS", "CORS_ORIGINS"), "", "comma-separated browser origins allowed on /proxy (\"*\" = any)")
+	s.String(&o.DaemonPath, "daemon-path", E("AGENT_DAEMON_PATH"), "", "workspace daemon binary (default: "+DaemonBinaryName+" next to this executable, else in PATH)")
+	s.String(&o.SeatsDir, "seats-dir", E("AGENT_SEATS_DIR"), "", "seat directories (default: <state-dir>/../seats for sandbox, <state-dir>/process for process)")
+	s.String(&o.SeatNetwork, "seat-network", E("AGENT_SEAT_NETWORK"), "on", "sandbox seats' network: on (own namespace with NAT egress; installs host firewall rules) | off (loopback only)")
+	s.Int(&o.SeatDiskMB, "seat-disk-mb", E("AGENT_SEAT_DISK_MB"), sandbox.DefaultDiskMB, "size of a sandbox seat's home in MiB when the request sets none (the workshop's disk_mb does); -1 = no limit, the home on the host's disk")
+	s.Duration(&o.SeatOrphanTimeout, "seat-orphan-timeout", E("AGENT_SEAT_ORPHAN_TIMEOUT"), DefaultSeatOrphanTimeout, "a sandbox seat whose agent has been gone this long ends by itself, keeping its home (0 = never)")
+	s.String(&o.Shell, "shell", E("AGENT_SHELL"), "", "learner shell inside seats (default: the daemon's)")
+	s.String(&o.Metadata, "metadata", E("AGENT_METADATA"), "auto", "read secrets from GCE instance metadata: auto | on | off (auto: on when running on GCE)")
+	s.String(&o.MetadataURL, "metadata-url", E("AGENT_METADATA_URL"), DefaultMetadataURL, "metadata server base URL")
+	s.String(&o.LogLevel, "log-level", E("AGENT_LOG_LEVEL", "LOG_LEVEL"), "info", "debug | info | warn | error")
+	s.String(&o.TLSCertFile, "tls-cert", E("AGENT_TLS_CERT"), "", "PEM file of this host's TLS certificate (default on GCE: metadata agent-tls-cert); required unless --listen is loopback")
+	s.String(&o.TLSKeyFile, "tls-key", E("AGENT_TLS_KEY"), "", "PEM file of that certificate's private key (default on GCE: metadata agent-tls-key)")
+	s.String(&o.WorkspaceKeyHex, "", E("WORKSPACE_KEY"), "", "hex key of this host's workshop")
+	s.String(&o.WorkspaceSecret, "", E("WORKSPACE_TOKEN_SECRET"), "", "local mode: the root of the per-workshop keys")
+	bindFirecracker(s, &o.Firecracker)
+}
+
+// check range-checks the parsed options.
+func (o *Options) check() error {
 	if o.WarmSeats < 0 || o.WarmSeats > o.Capacity {
-		return nil, fmt.Errorf("--warm-seats must be between 0 and --capacity (%d), not %d", o.Capacity, o.WarmSeats)
+		return fmt.Errorf("--warm-seats must be between 0 and --capacity (%d), not %d", o.Capacity, o.WarmSeats)
 	}
 	if o.SeatOrphanTimeout < 0 || (o.SeatOrphanTimeout > 0 && o.SeatOrphanTimeout < MinSeatOrphanTimeout) {
-		return nil, fmt.Errorf("--seat-orphan-timeout must be 0 (never) or at least %s, not %s", MinSeatOrphanTimeout, o.SeatOrphanTimeout)
+		return fmt.Errorf("--seat-orphan-timeout must be 0 (never) or at least %s, not %s", MinSeatOrphanTimeout, o.SeatOrphanTimeout)
 	}
 	if o.SeatDiskMB != -1 && o.SeatDiskMB < MinDiskMB {
-		return nil, fmt.Errorf("--seat-disk-mb must be -1 (no limit) or at least %d, not %d", MinDiskMB, o.SeatDiskMB)
+		return fmt.Errorf("--seat-disk-mb must be -1 (no limit) or at least %d, not %d", MinDiskMB, o.SeatDiskMB)
 	}
 	switch o.Metadata {
-	case "":
-		o.Metadata = "auto"
 	case "auto", "on", "off":
 	default:
-		return nil, fmt.Errorf("--metadata must be auto, on or off, not %q", o.Metadata)
+		return fmt.Errorf("--metadata must be auto, on or off, not %q", o.Metadata)
 	}
 	switch o.SeatNetwork {
-	case "":
-		o.SeatNetwork = "on"
 	case "on", "off":
 	default:
-		return nil, fmt.Errorf("--seat-network must be on or off, not %q", o.SeatNetwork)
-	}
-	if o.MetadataURL == "" {
-		o.MetadataURL = DefaultMetadataURL
+		return fmt.Errorf("--seat-network must be on or off, not %q", o.SeatNetwork)
 	}
 	switch o.Runtime {
 	case "", "sandbox", "firecracker", "process":
 	default:
-		return nil, fmt.Errorf("--runtime must be sandbox, firecracker or process, not %q", o.Runtime)
+		return fmt.Errorf("--runtime must be sandbox, firecracker or process, not %q", o.Runtime)
 	}
-	o.WorkspaceKeyHex = strings.TrimSpace(getenv("WORKSPACE_KEY"))
-	o.WorkspaceSecret = getenv("WORKSPACE_TOKEN_SECRET")
-	return o, nil
+	if _, err := logging.ParseLevel(o.LogLevel); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	return nil
 }
 
 // Main is the whole agent command: it parses args (without the program name)
@@ -262,7 +229,8 @@ func Main(args []string, mo MainOptions) int {
 		fmt.Fprintln(mo.Stderr, "agent:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(mo.Stderr, &slog.HandlerOptions{Level: parseLevel(o.LogLevel)}))
+	level, _ := logging.ParseLevel(o.LogLevel) // checked by ParseArgs
+	log := logging.New(mo.Stderr, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	a, err := Build(ctx, o, mo, log)
@@ -276,18 +244,6 @@ func Main(args []string, mo MainOptions) int {
 	}
 	log.Info("agent stopped; seats keep running")
 	return 0
-}
-
-func parseLevel(s string) slog.Level {
-	switch strings.ToLower(s) {
-	case "debug":
-		return slog.LevelDebug
-	case "warn":
-		return slog.LevelWarn
-	case "error":
-		return slog.LevelError
-	}
-	return slog.LevelInfo
 }
 
 // Build turns parsed options into a ready Agent: it resolves secrets
@@ -355,7 +311,7 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 		DiskMB:        o.SeatDiskMB,
 		OrphanTimeout: o.SeatOrphanTimeout,
 		Logger:        log,
-		Getenv:        mo.Getenv,
+		Firecracker:   o.Firecracker,
 	}
 	rt, name, err := ChooseRuntime(o.Runtime, ropts)
 	if err != nil {

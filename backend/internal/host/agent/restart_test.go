@@ -27,7 +27,9 @@ type agentProc struct {
 	done chan struct{}
 }
 
-var listeningRE = regexp.MustCompile(`msg="agent listening" .*\blisten=(\S+)`)
+// listeningRE finds the agent's "listening" record in its stderr, one JSON
+// object a line (logging.New: stderr is a pipe, not a terminal).
+var listeningRE = regexp.MustCompile(`"msg":"agent listening".*"listen":"([^"]+)"`)
 
 // startAgentProc runs the agent binary with runtime rt on a loopback port
 // of its choosing and waits until it listens. Sandbox seats get no network

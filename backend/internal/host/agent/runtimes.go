@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/clarateach/backend/internal/envflag"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/host/seatruntime/firecracker"
 	"github.com/clarateach/backend/internal/host/seatruntime/process"
@@ -49,10 +50,27 @@ type RuntimeOptions struct {
 	// own default (FC's SeatDiskMB).
 	DiskMB int
 	Logger *slog.Logger
-	// Getenv reads runtime settings from the environment (default
-	// os.Getenv): for firecracker FC_KERNEL, FC_ROOTFS, FC_BINARY,
-	// FC_STATE_DIR and FC_LOG_DIR (as in deploy/clarateach-agent.service).
-	Getenv func(string) string
+	// Firecracker is where the firecracker runtime finds its files.
+	Firecracker FirecrackerPaths
+}
+
+// FirecrackerPaths are the firecracker runtime's files and directories.
+type FirecrackerPaths struct {
+	Kernel   string // FC_KERNEL
+	RootFS   string // FC_ROOTFS
+	Binary   string // FC_BINARY
+	StateDir string // FC_STATE_DIR
+	LogDir   string // FC_LOG_DIR
+}
+
+// bindFirecracker declares the FC_* settings (variables only).
+func bindFirecracker(s *envflag.Set, p *FirecrackerPaths) {
+	E := envflag.Env
+	s.String(&p.Kernel, "", E("FC_KERNEL"), "/var/lib/clarateach/images/vmlinux", "microVM kernel")
+	s.String(&p.RootFS, "", E("FC_ROOTFS"), "/var/lib/clarateach/images/rootfs.ext4", "microVM base image")
+	s.String(&p.Binary, "", E("FC_BINARY"), "firecracker", "firecracker executable")
+	s.String(&p.StateDir, "", E("FC_STATE_DIR"), firecracker.DefaultStateDir, "microVMs' state")
+	s.String(&p.LogDir, "", E("FC_LOG_DIR"), firecracker.DefaultLogDir, "microVMs' logs")
 }
 
 // NewRuntime builds the seat runtime called name.
@@ -105,22 +123,13 @@ func NewRuntime(name string, o RuntimeOptions) (seatruntime.Runtime, error) {
 		}
 		return rt, nil
 	case "firecracker":
-		getenv := o.Getenv
-		if getenv == nil {
-			getenv = os.Getenv
-		}
-		env := func(k, def string) string {
-			if v := getenv(k); v != "" {
-				return v
-			}
-			return def
-		}
+		fc := o.Firecracker
 		rt, err := firecracker.New(firecracker.Config{
-			Kernel:    env("FC_KERNEL", "/var/lib/clarateach/images/vmlinux"),
-			BaseImage: env("FC_ROOTFS", "/var/lib/clarateach/images/rootfs.ext4"),
-			Binary:    env("FC_BINARY", "firecracker"),
-			StateDir:  env("FC_STATE_DIR", firecracker.DefaultStateDir),
-			LogDir:    env("FC_LOG_DIR", firecracker.DefaultLogDir),
+			Kernel:    fc.Kernel,
+			BaseImage: fc.RootFS,
+			Binary:    fc.Binary,
+			StateDir:  fc.StateDir,
+			LogDir:    fc.LogDir,
 			MaxSeats:  o.Capacity,
 			Logger:    o.Logger,
 		})

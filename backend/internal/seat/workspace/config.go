@@ -10,13 +10,15 @@
 package workspace
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"time"
 
+	"github.com/clarateach/backend/internal/envflag"
+	"github.com/clarateach/backend/internal/logging"
+	"github.com/clarateach/backend/internal/seat/files"
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
@@ -39,45 +41,41 @@ type Config struct {
 	MaxFileSize   int64         // largest file the file API writes (default 64 MiB)
 	MaxSessions   int           // terminal sessions per seat (default 16)
 	MemoryLimitMB int           // soft Go memory limit (default 24 MiB; 0 = default, <0 = none)
+	LogLevel      string        // debug | info (default) | warn | error
 }
 
-// Defaults.
-const (
-	DefaultListen       = "tcp:127.0.0.1:7681"
-	DefaultRingSize     = 1 << 20
-	DefaultIdleTimeout  = time.Hour
-	DefaultPingInterval = 25 * time.Second
-	DefaultStallTimeout = 30 * time.Second
-	DefaultMaxFileSize  = 64 << 20
-	DefaultMaxSessions  = 16
-)
+// DefaultListen is where the daemon listens without --listen. The other
+// defaults live with what they bound: package terminal (ring size, idle,
+// ping and stall timeouts, sessions) and package files (file size).
+const DefaultListen = "tcp:127.0.0.1:7681"
 
 // ParseArgs parses the daemon's command line (without the program name):
 //
 //	--listen unix:/path.sock|tcp:HOST:PORT  --root DIR  --shell PATH
 //	--ring-size BYTES --idle-timeout DUR --ping-interval DUR --stall-timeout DUR
-//	--max-file-size BYTES --max-sessions N --memory-limit-mb N
+//	--max-file-size BYTES --max-sessions N --memory-limit-mb N --log-level LEVEL
 //
-// Flags may be written with one or two dashes.
+// Flags may be written with one or two dashes. The daemon reads no
+// environment variable: its environment is the learner's shell's.
 func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	var c Config
-	fs := flag.NewFlagSet("workspace", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.Listen, "listen", DefaultListen, "where to listen: unix:/path.sock, tcp:HOST:PORT or fd:N (an inherited listening socket)")
-	fs.StringVar(&c.Root, "root", "", "workspace root directory (default: the current directory)")
-	fs.StringVar(&c.Shell, "shell", "", "shell for terminal sessions (default $SHELL, /bin/bash, /bin/sh)")
-	fs.IntVar(&c.RingSize, "ring-size", DefaultRingSize, "replay buffer per terminal session, bytes")
-	fs.DurationVar(&c.IdleTimeout, "idle-timeout", DefaultIdleTimeout, "kill terminal sessions without clients after this long")
-	fs.DurationVar(&c.PingInterval, "ping-interval", DefaultPingInterval, "WebSocket ping interval")
-	fs.DurationVar(&c.StallTimeout, "stall-timeout", DefaultStallTimeout, "disconnect a terminal client that makes no progress for this long")
-	fs.Int64Var(&c.MaxFileSize, "max-file-size", DefaultMaxFileSize, "largest file the file API accepts, bytes")
-	fs.IntVar(&c.MaxSessions, "max-sessions", DefaultMaxSessions, "most terminal sessions at once")
-	fs.IntVar(&c.MemoryLimitMB, "memory-limit-mb", 0, "soft Go heap limit in MiB (0 = default 24, negative = none)")
-	if err := fs.Parse(args); err != nil {
+	s := envflag.New("workspace", nil, stderr)
+	s.String(&c.Listen, "listen", nil, DefaultListen, "where to listen: unix:/path.sock, tcp:HOST:PORT or fd:N (an inherited listening socket)")
+	s.String(&c.Root, "root", nil, "", "workspace root directory (default: the current directory)")
+	s.String(&c.Shell, "shell", nil, "", "shell for terminal sessions (default $SHELL, /bin/bash, /bin/sh)")
+	s.Int(&c.RingSize, "ring-size", nil, terminal.DefaultRingSize, "replay buffer per terminal session, bytes")
+	s.Duration(&c.IdleTimeout, "idle-timeout", nil, terminal.DefaultIdleTimeout, "kill terminal sessions without clients after this long")
+	s.Duration(&c.PingInterval, "ping-interval", nil, terminal.DefaultPingInterval, "WebSocket ping interval")
+	s.Duration(&c.StallTimeout, "stall-timeout", nil, terminal.DefaultStallTimeout, "disconnect a terminal client that makes no progress for this long")
+	s.Int64(&c.MaxFileSize, "max-file-size", nil, files.DefaultMaxFileSize, "largest file the file API accepts, bytes")
+	s.Int(&c.MaxSessions, "max-sessions", nil, terminal.DefaultMaxSessions, "most terminal sessions at once")
+	s.Int(&c.MemoryLimitMB, "memory-limit-mb", nil, 0, "soft Go heap limit in MiB (0 = default 24, negative = none)")
+	s.String(&c.LogLevel, "log-level", nil, "info", "debug | info | warn | error")
+	if err := s.Parse(args); err != nil {
 		return c, err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		return c, fmt.Errorf("--log-level: %w", err)
 	}
 	return c, nil
 }
@@ -110,22 +108,22 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Shell = sh
 	if c.RingSize <= 0 {
-		c.RingSize = DefaultRingSize
+		c.RingSize = terminal.DefaultRingSize
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = DefaultIdleTimeout
+		c.IdleTimeout = terminal.DefaultIdleTimeout
 	}
 	if c.PingInterval <= 0 {
-		c.PingInterval = DefaultPingInterval
+		c.PingInterval = terminal.DefaultPingInterval
 	}
 	if c.StallTimeout <= 0 {
-		c.StallTimeout = DefaultStallTimeout
+		c.StallTimeout = terminal.DefaultStallTimeout
 	}
 	if c.MaxFileSize <= 0 {
-		c.MaxFileSize = DefaultMaxFileSize
+		c.MaxFileSize = files.DefaultMaxFileSize
 	}
 	if c.MaxSessions <= 0 {
-		c.MaxSessions = DefaultMaxSessions
+		c.MaxSessions = terminal.DefaultMaxSessions
 	}
 	if c.MemoryLimitMB == 0 {
 		c.MemoryLimitMB = 24

@@ -6,12 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
 	"strconv"
 	"syscall"
+
+	"github.com/clarateach/backend/internal/logging"
 )
 
 // Main is the whole daemon command: it parses args (without the program
@@ -27,7 +28,8 @@ func Main(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "workspace:", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	level, _ := logging.ParseLevel(cfg.LogLevel) // checked by ParseArgs
+	log := logging.New(stderr, level)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, cfg, log); err != nil {
