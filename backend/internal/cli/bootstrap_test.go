@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func TestFirstAdminInLocalMode(t *testing.T) {
 	st := emptyStore(t)
 	dir := t.TempDir()
 	cfg := &config.Config{Provisioner: config.ProvisionerLocal, DataDir: dir, PublicURL: "http://localhost:8080"}
-	hint, err := bootstrapAdmin(ctx, cfg, st)
+	hint, err := bootstrapAdmin(ctx, cfg, st, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestFirstAdminInLocalMode(t *testing.T) {
 		t.Fatalf("first admin %+v %v: not an admin with the password in the file", u, err)
 	}
 
-	if _, err := bootstrapAdmin(ctx, cfg, st); err != nil {
+	if _, err := bootstrapAdmin(ctx, cfg, st, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := st.CountUsers(ctx); n != 1 {
@@ -70,14 +71,14 @@ func TestFirstAdminInLocalMode(t *testing.T) {
 
 	cloud := emptyStore(t)
 	gcp := &config.Config{Provisioner: config.ProvisionerGCP, DataDir: t.TempDir()}
-	if hint, err := bootstrapAdmin(ctx, gcp, cloud); err != nil || hint != "" {
+	if hint, err := bootstrapAdmin(ctx, gcp, cloud, slog.New(slog.DiscardHandler)); err != nil || hint != "" {
 		t.Fatalf("cloud bootstrap: %q %v", hint, err)
 	}
 	if n, _ := cloud.CountUsers(ctx); n != 0 {
 		t.Fatalf("a cloud deployment without ADMIN_EMAIL made %d accounts", n)
 	}
 	gcp.AdminEmail = "ops@example.com"
-	if _, err := bootstrapAdmin(ctx, gcp, cloud); err == nil || !strings.Contains(err.Error(), "ADMIN_PASSWORD") {
+	if _, err := bootstrapAdmin(ctx, gcp, cloud, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "ADMIN_PASSWORD") {
 		t.Fatalf("ADMIN_EMAIL without ADMIN_PASSWORD: %v", err)
 	}
 }

@@ -267,16 +267,14 @@ elsewhere. --dry-run lists what would go and deletes nothing.`, stderr)
 		Store:       st,
 		Provisioner: prov,
 		Holder:      "clarateach-gc",
+		// The reconciler logs each deletion; the report below says it
+		// better (and a dry run deletes nothing).
+		Logger: slog.New(slog.DiscardHandler),
 		Dial: func(ep agentclient.Endpoint) reconcile.Agent {
 			return &gcAgent{Client: agentclient.Connect(ep, nil, *timeout), st: st, dry: *dry, skip: *noSeats, rep: rep, mu: &mu}
 		},
 	})
-	// The reconciler logs each deletion; the report below says it better
-	// (and a dry run deletes nothing).
-	prev := slog.Default()
-	slog.SetDefault(slog.New(slog.DiscardHandler))
 	_, gcErr := rec.GC(ctx)
-	slog.SetDefault(prev)
 	if gcErr != nil {
 		rep.Errors = append(rep.Errors, gcErr.Error())
 	}

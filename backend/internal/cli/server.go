@@ -74,7 +74,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer st.Close()
 	log.Info("database ready", "engine", st.Engine())
 
-	firstLogin, err := bootstrapAdmin(ctx, cfg, st)
+	firstLogin, err := bootstrapAdmin(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
@@ -101,12 +101,14 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		BackendURL:      cfg.PublicURL,
 		Registry:        reg,
 		Archiver:        arc,
+		Logger:          log,
 	})
 	srv := server.New(server.Deps{
 		Config:          cfg,
 		Store:           st,
 		Registry:        reg,
 		Reconciler:      rec,
+		Logger:          log,
 		Version:         buildinfo.Version,
 		UnisolatedSeats: !isolated,
 		Archives:        arc,
@@ -228,7 +230,7 @@ func daemonCommand(configured string) []string {
 // in local mode with no account at all it creates admin@localhost with a
 // generated password, kept in DATA_DIR/first-login.txt, and returns the
 // sign-in hint to print.
-func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store) (string, error) {
+func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store, log *slog.Logger) (string, error) {
 	if cfg.AdminEmail != "" {
 		if cfg.AdminPassword == "" {
 			return "", errors.New("ADMIN_EMAIL is set but ADMIN_PASSWORD is not")
@@ -238,7 +240,7 @@ func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store) (st
 			return "", err
 		}
 		if created {
-			slog.Info("admin account created", "email", cfg.AdminEmail)
+			log.Info("admin account created", "email", cfg.AdminEmail)
 		}
 		return "", nil
 	}

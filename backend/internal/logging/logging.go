@@ -8,11 +8,33 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"regexp"
 	"strings"
 )
 
 type ctxKey struct{}
+
+// RequestIDHeader carries a request's id from the browser to the control
+// plane, and from the control plane to the agent, so one id names a
+// request in both logs.
+const RequestIDHeader = "X-Request-Id"
+
+var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ValidRequestID reports whether id may be used as a request id (1..64
+// characters of A-Z a-z 0-9 . _ -): anything else from a client is
+// replaced, never logged.
+func ValidRequestID(id string) bool { return requestIDRe.MatchString(id) }
+
+// SetRequestHeader copies ctx's request id, if any, onto an outgoing
+// request's header.
+func SetRequestHeader(ctx context.Context, h http.Header) {
+	if id := RequestID(ctx); id != "" {
+		h.Set(RequestIDHeader, id)
+	}
+}
 
 // WithRequestID returns a context whose log records carry request_id.
 func WithRequestID(ctx context.Context, id string) context.Context {

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/host/agentapi"
+	"github.com/clarateach/backend/internal/logging"
 )
 
 // The agent API's wire types, from agentapi (shared with the agent, which
@@ -232,6 +233,7 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	logging.SetRequestHeader(ctx, req.Header)
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}

@@ -1,6 +1,7 @@
 package agentclient_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,18 +9,26 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/seatruntime/process"
+	"github.com/clarateach/backend/internal/logging"
 )
 
 // newAgent runs a real agent (process runtime) whose seats are never
 // started here: these tests cover the client's requests and error decoding.
 func newAgent(t *testing.T) *httptest.Server {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return newAgentLogging(t, slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+func newAgentLogging(t *testing.T, log *slog.Logger) *httptest.Server {
+	t.Helper()
 	state, err := os.MkdirTemp("", "acl")
 	if err != nil {
 		t.Fatal(err)
@@ -119,5 +128,64 @@ func TestClientNonJSONErrorsAndTransport(t *testing.T) {
 	srv.Close()
 	if _, err := agentclient.New(srv.URL, "", nil).Health(context.Background()); err == nil || errors.As(err, &e) {
 		t.Fatalf("closed server: %v", err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestRequestIDReachesAgentLogs: the control plane's request id (in the
+// context of a client call) travels as X-Request-Id and the agent's log
+// records of that request carry it.
+func TestRequestIDReachesAgentLogs(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	srv := newAgentLogging(t, logging.New(&logs, slog.LevelDebug))
+	c := agentclient.New(srv.URL+"/", "tok", nil)
+	ctx := logging.WithRequestID(context.Background(), "cp-req-42")
+	if err := c.DeleteSeat(ctx, "ws1", 1); err != nil {
+		t.Fatalf("delete missing seat: %v", err)
+	}
+	if _, err := c.ListSeats(logging.WithRequestID(context.Background(), "cp-req-43")); err != nil {
+		t.Fatal(err)
+	}
+	// The agent logs a request after answering it: wait for the records.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out := logs.String()
+		if strings.Contains(out, `"request_id":"cp-req-42"`) && strings.Contains(out, `"request_id":"cp-req-43"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent logs lack the request ids:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// An invalid id from a caller is not logged.
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/vms/ws1/2", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	req.Header.Set(logging.RequestIDHeader, "bad id forged=1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if strings.Contains(logs.String(), "forged") {
+		t.Fatalf("an invalid request id reached the logs:\n%s", logs.String())
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/clarateach/backend/internal/logging"
 )
 
 // Archive is an open archive stream of a seat's home (GET
@@ -97,6 +99,7 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	logging.SetRequestHeader(ctx, req.Header)
 	return req, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/provision"
@@ -34,7 +33,7 @@ func (r *Reconciler) GC(ctx context.Context) (int, error) {
 			// A stopped workshop keeps its learners' homes until it is
 			// deleted; only seats still running end.
 			if h.State == provision.HostRunning {
-				slog.Warn("stopping the seats of a stopped workshop", "host", h.Name, "workshop", h.WorkshopID)
+				r.log.Warn("stopping the seats of a stopped workshop", "host", h.Name, "workshop", h.WorkshopID)
 				if err := hk.StopHost(ctx, h.WorkshopID); err != nil {
 					errs = append(errs, fmt.Errorf("stop the seats of %s: %w", h.WorkshopID, err))
 				}
@@ -42,7 +41,7 @@ func (r *Reconciler) GC(ctx context.Context) (int, error) {
 			continue
 		}
 		orphans++
-		slog.Warn("deleting orphaned host", "host", h.Name, "workshop", h.WorkshopID)
+		r.log.Warn("deleting orphaned host", "host", h.Name, "workshop", h.WorkshopID)
 		if err := r.cfg.Provisioner.DeleteHost(ctx, h.WorkshopID); err != nil {
 			errs = append(errs, fmt.Errorf("delete orphaned host %s: %w", h.Name, err))
 		}
@@ -81,13 +80,13 @@ func (r *Reconciler) gcSeats(ctx context.Context) error {
 			}
 			if w != nil && w.DesiredState == store.DesiredStopped && s.Seat <= w.Seats {
 				// A stopped workshop's seat: it ends, its home stays.
-				slog.Info("stopping a seat of a stopped workshop", "workshop", s.WorkshopID, "seat", s.Seat, "agent", url)
+				r.log.Info("stopping a seat of a stopped workshop", "workshop", s.WorkshopID, "seat", s.Seat, "agent", url)
 				if err := a.StopSeat(ctx, s.WorkshopID, s.Seat); err != nil {
 					errs = append(errs, err)
 				}
 				continue
 			}
-			slog.Info("deleting orphaned seat", "workshop", s.WorkshopID, "seat", s.Seat, "agent", url)
+			r.log.Info("deleting orphaned seat", "workshop", s.WorkshopID, "seat", s.Seat, "agent", url)
 			if err := a.DeleteSeat(ctx, s.WorkshopID, s.Seat); err != nil {
 				errs = append(errs, err)
 			}

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 
 	"github.com/clarateach/backend/internal/controlplane/archive"
@@ -100,7 +99,7 @@ func (r *Reconciler) periodicSave(ctx context.Context, agent Agent, w *store.Wor
 	case err != nil:
 		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("periodic save of the learners' work: %s: %v", rep, err))
 	case ran && rep.Saved > 0:
-		slog.Info("periodic archive", "workshop", w.ID, "report", rep.String())
+		r.log.Info("periodic archive", "workshop", w.ID, "report", rep.String())
 	}
 }
 
@@ -140,7 +139,7 @@ func (r *Reconciler) expireHomes(ctx context.Context) error {
 	}
 	n, err := r.cfg.Archiver.Expire(ctx)
 	if n > 0 {
-		slog.Info("expired archives", "removed", n)
+		r.log.Info("expired archives", "removed", n)
 	}
 	return err
 }

@@ -3,7 +3,6 @@ package reconcile
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -19,11 +18,11 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
 	gcEvery := 30
 	for pass := 0; ; pass++ {
 		if err := r.dispatch(ctx, false); err != nil && ctx.Err() == nil {
-			slog.Warn("reconcile pass failed", "err", err)
+			r.log.Warn("reconcile pass failed", "err", err)
 		}
 		if pass%gcEvery == 0 {
 			if _, err := r.GC(ctx); err != nil && ctx.Err() == nil {
-				slog.Warn("garbage collection failed", "err", err)
+				r.log.Warn("garbage collection failed", "err", err)
 			}
 		}
 		select {
@@ -79,7 +78,7 @@ func (r *Reconciler) spawn(ctx context.Context, id string, wg *sync.WaitGroup) {
 		}()
 		for {
 			if err := r.Workshop(ctx, id); err != nil && ctx.Err() == nil {
-				slog.Warn("reconcile workshop", "workshop", id, "err", err)
+				r.log.Warn("reconcile workshop", "workshop", id, "err", err)
 			}
 			r.mu.Lock()
 			if r.again[id] && ctx.Err() == nil {
@@ -166,12 +165,12 @@ func (r *Reconciler) keepLease(ctx context.Context, cancel context.CancelFunc, l
 			renewed = time.Now()
 			continue
 		case err == nil:
-			slog.Warn("reconcile lease taken by another replica; stopping", "lease", lease)
+			r.log.Warn("reconcile lease taken by another replica; stopping", "lease", lease)
 		case time.Since(renewed) < r.cfg.LeaseTTL:
 			continue // transient; retry on the next tick
 		default:
 			if ctx.Err() == nil {
-				slog.Warn("reconcile lease could not be renewed; stopping", "lease", lease, "err", err)
+				r.log.Warn("reconcile lease could not be renewed; stopping", "lease", lease, "err", err)
 			}
 		}
 		cancel()

@@ -19,6 +19,7 @@ package reconcile
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -70,6 +71,8 @@ type Config struct {
 	Now func() time.Time
 	// Holder names this replica in leases; default a random id.
 	Holder string
+	// Logger receives the reconciler's logs; nil discards them.
+	Logger *slog.Logger
 	// WorkspaceSecret is WORKSPACE_TOKEN_SECRET; hosts get only the
 	// per-workshop key derived from it.
 	WorkspaceSecret []byte
@@ -92,6 +95,7 @@ type Config struct {
 // Reconciler is the control loop.
 type Reconciler struct {
 	cfg  Config
+	log  *slog.Logger
 	kick chan string
 
 	mu       sync.Mutex
@@ -136,8 +140,12 @@ func New(cfg Config) *Reconciler {
 	if cfg.SeatConcurrency == 0 {
 		cfg.SeatConcurrency = 10
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	r := &Reconciler{
 		cfg:      cfg,
+		log:      cfg.Logger,
 		kick:     make(chan string, 64),
 		inflight: map[string]bool{},
 		again:    map[string]bool{},

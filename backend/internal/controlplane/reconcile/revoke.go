@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"time"
 
@@ -68,7 +67,7 @@ func (r *Reconciler) ApplyRevoke(ctx context.Context, w *store.Workshop, p store
 	err = r.revokeOnHost(actx, w, p)
 	if err != nil {
 		if ferr := r.cfg.Store.FailRevoke(ctx, w.ID, p.Seat, p.MinGeneration, err.Error()); ferr != nil {
-			slog.Warn("record failed revoke", "workshop", w.ID, "seat", p.Seat, "err", ferr)
+			r.log.Warn("record failed revoke", "workshop", w.ID, "seat", p.Seat, "err", ferr)
 		}
 		return err
 	}
@@ -113,13 +112,13 @@ func (r *Reconciler) revokeOnHost(ctx context.Context, w *store.Workshop, p stor
 func (r *Reconciler) applyPendingRevokes(ctx context.Context, w *store.Workshop) {
 	pending, err := r.cfg.Store.ListPendingRevokes(ctx, w.ID)
 	if err != nil {
-		slog.Warn("list pending revokes", "workshop", w.ID, "err", err)
+		r.log.Warn("list pending revokes", "workshop", w.ID, "err", err)
 		return
 	}
 	for _, p := range pending {
 		if err := r.ApplyRevoke(ctx, w, p); err != nil && ctx.Err() == nil && !errors.Is(err, ErrRevokeBusy) {
 			r.errorsTotal.Inc()
-			slog.Warn("pending revoke failed; will retry", "workshop", w.ID, "seat", p.Seat, "err", err)
+			r.log.Warn("pending revoke failed; will retry", "workshop", w.ID, "seat", p.Seat, "err", err)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
@@ -76,7 +75,7 @@ func (r *Reconciler) commit(ctx context.Context, w *store.Workshop, c *change) e
 // event records a line of history that goes with no transition.
 func (r *Reconciler) event(ctx context.Context, id, level string, step Step, msg string) {
 	if err := r.cfg.Store.AddEvent(ctx, &store.Event{WorkshopID: id, At: r.cfg.Now(), Level: level, Step: step, Message: msg}); err != nil {
-		slog.Warn("record event", "workshop", id, "err", err)
+		r.log.Warn("record event", "workshop", id, "err", err)
 	}
 }
 

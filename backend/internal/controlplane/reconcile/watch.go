@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"slices"
 	"time"
 
@@ -62,7 +61,7 @@ func agentDown(vm *store.WorkshopVM) int {
 func (r *Reconciler) healthy(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM, agent Agent) error {
 	r.agentUp.WithLabelValues(w.ID).Set(1)
 	if err := r.ensureSeats(ctx, agent, w); err != nil {
-		slog.Warn("check the seats of a running workshop", "workshop", w.ID, "err", err)
+		r.log.Warn("check the seats of a running workshop", "workshop", w.ID, "err", err)
 	}
 	r.periodicSave(ctx, agent, w)
 	down := agentDown(vm)

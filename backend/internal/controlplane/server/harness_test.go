@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -318,7 +319,7 @@ func newEnv(t testing.TB, engine string, mutate ...func(*config.Config)) *testEn
 		t.Fatal(err)
 	}
 	e.arc = archive.New(archive.Config{Store: e.st, Blobs: blobs, Now: e.clock})
-	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Reconciler: e.rec, Version: "test", Sleep: e.sleep, Archives: e.arc})
+	e.srv = server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Reconciler: e.rec, Logger: slog.Default(), Version: "test", Sleep: e.sleep, Archives: e.arc})
 	e.http = httptest.NewServer(e.srv.Handler())
 	t.Cleanup(e.http.Close)
 	return e

@@ -19,7 +19,7 @@ type metrics struct {
 	terminalRefused prometheus.Counter
 }
 
-func newMetrics(reg *prometheus.Registry, st store.Store) *metrics {
+func newMetrics(reg *prometheus.Registry, st store.Store, log *slog.Logger) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "clarateach_http_requests_total",
@@ -39,7 +39,7 @@ func newMetrics(reg *prometheus.Registry, st store.Store) *metrics {
 			Help: "Terminal WebSockets closed with 4409 because their token or seat was at its cap (not logged one by one).",
 		}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.guesses, m.terminalRefused, workshopCollector{st})
+	reg.MustRegister(m.requests, m.duration, m.guesses, m.terminalRefused, workshopCollector{st, log})
 	return m
 }
 
@@ -52,7 +52,10 @@ func (m *metrics) observe(method, route string, code int, d time.Duration) {
 
 // workshopCollector reports clarateach_workshops{status} from the database
 // at scrape time, so every replica reports the same truth.
-type workshopCollector struct{ st store.Store }
+type workshopCollector struct {
+	st  store.Store
+	log *slog.Logger
+}
 
 var workshopsDesc = prometheus.NewDesc("clarateach_workshops", "Workshops by status (not counting deleted ones).", []string{"status"}, nil)
 
@@ -63,7 +66,7 @@ func (c workshopCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	ws, err := c.st.ListWorkshops(ctx, store.WorkshopFilter{})
 	if err != nil {
-		slog.Warn("metrics: list workshops", "err", err)
+		c.log.Warn("metrics: list workshops", "err", err)
 		return
 	}
 	counts := map[store.Status]int{}

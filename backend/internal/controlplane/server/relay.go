@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/logging"
 	"github.com/clarateach/backend/internal/token"
 )
 
@@ -86,7 +86,7 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 	}
 	agentRT, err := s.relayTransport(ws)
 	if err != nil {
-		slog.ErrorContext(r.Context(), "relay: agent link refused", "workshop", wsID, "err", err)
+		s.log.ErrorContext(r.Context(), "relay: agent link refused", "workshop", wsID, "err", err)
 		apierror.Write(w, r, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine cannot be reached safely; ask the instructor"))
 		return
 	}
@@ -118,6 +118,8 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 			pr.Out.URL.RawPath = ""
 			pr.Out.Host = target.Host
 			// The agent checks Origin for CORS; the relay is same-origin.
+			// The agent logs the request under the control plane's id.
+			logging.SetRequestHeader(pr.In.Context(), pr.Out.Header)
 			pr.Out.Header.Del("Origin")
 			pr.Out.Header.Del("Cookie")
 			pr.SetXForwarded()
@@ -133,7 +135,7 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 			if r.Context().Err() == nil && !errors.As(err, &tooBig) {
 				s.noteRelayStatus(wsID, seat, http.StatusBadGateway)
 			}
-			slog.WarnContext(r.Context(), "relay to agent failed", "workshop", wsID, "seat", seat, "err", err)
+			s.log.WarnContext(r.Context(), "relay to agent failed", "workshop", wsID, "seat", seat, "err", err)
 			apierror.Write(w, r, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine did not answer; try again in a moment"))
 		},
 	}

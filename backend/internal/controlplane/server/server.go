@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -37,6 +36,9 @@ type Deps struct {
 	Config   *config.Config
 	Store    store.Store
 	Registry *prometheus.Registry // nil = a new one
+	// Logger receives the server's logs (requests, with their ids);
+	// nil discards them.
+	Logger *slog.Logger
 	// Reconciler is woken when a workshop's desired state changes, runs a
 	// pass on POST /internal/reconcile, carries revokes to the hosts and
 	// says how each seat's agent last answered. nil (tests, benchmarks):
@@ -64,6 +66,7 @@ type Deps struct {
 
 // Server is the control-plane HTTP server.
 type Server struct {
+	log     *slog.Logger
 	cfg     *config.Config
 	st      store.Store
 	rec     *reconcile.Reconciler
@@ -106,7 +109,12 @@ type Route struct {
 
 // New builds the server.
 func New(d Deps) *Server {
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{
+		log:        log,
 		cfg:        d.Config,
 		st:         d.Store,
 		rec:        d.Reconciler,
@@ -138,9 +146,9 @@ func New(d Deps) *Server {
 		s.version = "dev"
 	}
 	if s.signupMode() == config.SignupOpen {
-		slog.Warn("SIGNUP=open: anyone who can reach this server can create an instructor account; use SIGNUP=invite or closed unless that is what you want")
+		s.log.Warn("SIGNUP=open: anyone who can reach this server can create an instructor account; use SIGNUP=invite or closed unless that is what you want")
 	}
-	s.metrics = newMetrics(s.reg, s.st)
+	s.metrics = newMetrics(s.reg, s.st, s.log)
 	web := d.Web
 	if web == nil {
 		web = webui.FS()
@@ -301,7 +309,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	status, code, db := "ok", http.StatusOK, "ok"
 	if err := s.st.Ping(ctx); err != nil {
-		slog.WarnContext(ctx, "health: database unreachable", "err", err)
+		s.log.WarnContext(ctx, "health: database unreachable", "err", err)
 		status, code, db = "degraded", http.StatusServiceUnavailable, "unreachable"
 	}
 	apierror.JSON(w, code, api.Health{
@@ -333,20 +341,18 @@ func (s *Server) handleInternalReconcile(w http.ResponseWriter, r *http.Request)
 	apierror.JSON(w, http.StatusOK, api.Done{Status: "ok"})
 }
 
-var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // withMiddleware adds request ids, logging, metrics, panics as 500s, CORS,
 // and a same-origin check on cookie-authenticated writes.
 func (s *Server) withMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !requestIDRe.MatchString(id) {
+		id := r.Header.Get(logging.RequestIDHeader)
+		if !logging.ValidRequestID(id) {
 			id = token.Random(8)
 		}
 		ctx := logging.WithRequestID(r.Context(), id)
 		r = r.WithContext(ctx)
-		w.Header().Set("X-Request-Id", id)
+		w.Header().Set(logging.RequestIDHeader, id)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "same-origin")
 		sw := &statusWriter{ResponseWriter: w}
@@ -355,7 +361,7 @@ func (s *Server) withMiddleware(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				slog.ErrorContext(ctx, "panic", "panic", p, "path", r.URL.Path)
+				s.log.ErrorContext(ctx, "panic", "panic", p, "path", r.URL.Path)
 				if sw.status == 0 {
 					apierror.Write(sw, r, apierror.New(http.StatusInternalServerError, "internal", "internal server error"))
 				}
@@ -366,7 +372,7 @@ func (s *Server) withMiddleware(next http.Handler) http.Handler {
 			}
 			s.metrics.observe(r.Method, pattern, sw.code(), time.Since(start))
 			if r.URL.Path != "/health" && r.URL.Path != "/metrics" && !sw.noLog {
-				slog.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.code(),
+				s.log.InfoContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", sw.code(),
 					"duration_ms", time.Since(start).Milliseconds(), "client", s.clientIP(r))
 			}
 		}()

@@ -30,6 +30,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,7 @@ import (
 	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/logging"
 )
 
 // Defaults.
@@ -264,7 +266,7 @@ func New(cfg Config) (*Agent, error) {
 	if guard == nil {
 		guard = &fdlimit.Guard{}
 	}
-	a.handler = guard.Shed(a.mux, "/health")
+	a.handler = guard.Shed(a.withRequestID(a.mux), "/health")
 	if err := a.reattach(context.Background()); err != nil {
 		return nil, err
 	}
@@ -559,3 +561,53 @@ func ensureDir(dir string) error {
 	}
 	return nil
 }
+
+// withRequestID gives each request the control plane's request id (header
+// X-Request-Id, when valid), so that the agent's log records of the
+// request carry it, and logs each control request with it: changes at
+// info, reads (the reconciler's polls) at debug. The learner proxy is not
+// logged per request.
+func (a *Agent) withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get(logging.RequestIDHeader); logging.ValidRequestID(id) {
+			r = r.WithContext(logging.WithRequestID(r.Context(), id))
+		}
+		if strings.HasPrefix(r.URL.Path, "/proxy/") || r.URL.Path == "/health" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		level := slog.LevelInfo
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			level = slog.LevelDebug
+		}
+		a.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", sw.code(),
+			"duration_ms", time.Since(start).Milliseconds())
+	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) code() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes,
+// deadlines of streamed archives).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }

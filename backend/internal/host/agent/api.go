@@ -190,7 +190,7 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 		if a.rt.Alive(ctx, existing) {
 			return existing, false, nil
 		}
-		a.log.Warn("seat died; restarting it in place", "seat", k.String(), "pid", existing.PID)
+		a.log.WarnContext(ctx, "seat died; restarting it in place", "seat", k.String(), "pid", existing.PID)
 		seat, err := a.repairLocked(ctx, k, e, existing)
 		return seat, err == nil, err
 	}
@@ -229,7 +229,7 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 		if errors.Is(err, seatruntime.ErrCapacity) {
 			return nil, false, apierror.Unavailable("host is at capacity: %v", err)
 		}
-		a.log.Error("create seat", "seat", k.String(), "err", err)
+		a.log.ErrorContext(ctx, "create seat", "seat", k.String(), "err", err)
 		return nil, false, apierror.New(http.StatusInternalServerError, "seat_failed", "could not start seat %s: %v", k, err)
 	}
 	if err := a.state.saveSeat(seat); err != nil {
@@ -250,7 +250,7 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 	}
 	a.metrics.startSeconds.Observe(time.Since(start).Seconds())
 	a.invalidateHealth()
-	a.log.Info("seat created", "seat", k.String(), "runtime", seat.Runtime, "pid", seat.PID, "took", time.Since(start).Round(time.Millisecond),
+	a.log.InfoContext(ctx, "seat created", "seat", k.String(), "runtime", seat.Runtime, "pid", seat.PID, "took", time.Since(start).Round(time.Millisecond),
 		"runtime_create", created.Sub(start), "state_file", saved.Sub(created), "first_shell", time.Since(saved))
 	return seat, true, nil
 }
@@ -270,7 +270,7 @@ func (a *Agent) startFirstShell(ctx context.Context, k seatKey, host string) {
 	defer func() { <-a.shellStarts }()
 	t0 := time.Now()
 	defer func() {
-		a.log.Debug("first shell", "seat", k.String(), "queued", t0.Sub(tq), "took", time.Since(t0))
+		a.log.DebugContext(ctx, "first shell", "seat", k.String(), "queued", t0.Sub(tq), "took", time.Since(t0))
 	}()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -281,13 +281,13 @@ func (a *Agent) startFirstShell(ctx context.Context, k seatKey, host string) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{Transport: a.tr}).Do(req)
 	if err != nil {
-		a.log.Warn("start first shell", "seat", k.String(), "err", err)
+		a.log.WarnContext(ctx, "start first shell", "seat", k.String(), "err", err)
 		return
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		a.log.Warn("start first shell", "seat", k.String(), "status", resp.Status)
+		a.log.WarnContext(ctx, "start first shell", "seat", k.String(), "status", resp.Status)
 	}
 }
 
@@ -333,7 +333,7 @@ func (a *Agent) endSeat(ctx context.Context, k seatKey, keepHome bool) error {
 		}
 	}
 	if s != nil {
-		a.log.Info("seat ended", "seat", k.String(), "home_kept", keepHome)
+		a.log.InfoContext(ctx, "seat ended", "seat", k.String(), "home_kept", keepHome)
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, 
 	w.WriteHeader(resp.StatusCode)
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		// The status is sent; cutting the stream tells the client.
-		a.log.Warn("seat archive stream cut", "seat", k.String(), "err", err)
+		a.log.WarnContext(r.Context(), "seat archive stream cut", "seat", k.String(), "err", err)
 		panic(http.ErrAbortHandler)
 	}
 }

@@ -235,7 +235,7 @@ func (a *Agent) newReverseProxy() *httputil.ReverseProxy {
 				apierror.Write(w, r, apierror.TooLarge("request body is larger than %d bytes", tooBig.Limit))
 				return
 			}
-			a.log.Warn("proxy to workspace daemon failed", "path", r.URL.Path, "err", err)
+			a.log.WarnContext(r.Context(), "proxy to workspace daemon failed", "path", r.URL.Path, "err", err)
 			apierror.Write(w, r, apierror.New(http.StatusBadGateway, "seat_unreachable", "the seat's workspace daemon did not answer"))
 		},
 	}
