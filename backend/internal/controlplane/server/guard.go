@@ -48,6 +48,7 @@ var (
 var errBusy = errors.New("too many failed attempts are waiting")
 
 type guards struct {
+	log   *slog.Logger // the server's (set by New)
 	st    store.Failures
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
@@ -154,7 +155,7 @@ func (g *guards) prune(now time.Time) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := g.st.PruneFailures(ctx, now); err != nil {
-			slog.Warn("pruning failure clocks", "err", err)
+			g.log.Warn("pruning failure clocks", "err", err)
 		}
 	}()
 }
@@ -290,7 +291,7 @@ func (s *Server) loginTurn(r *http.Request, email string) (func(failed bool), er
 			errs = append(errs, g.reset(ctx, pair))
 		}
 		if err := errors.Join(errs...); err != nil {
-			slog.Warn("recording a password attempt", "err", err)
+			g.log.Warn("recording a password attempt", "err", err)
 		}
 	}, nil
 }

@@ -133,6 +133,7 @@ func New(d Deps) *Server {
 		s.now = time.Now
 	}
 	s.guard = newGuards(s.st, s.now, d.Sleep)
+	s.guard.log = s.log
 	if s.fds = d.FDGuard; s.fds == nil {
 		s.fds = &fdlimit.Guard{}
 	}
