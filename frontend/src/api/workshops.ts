@@ -3,6 +3,7 @@
 import { enc, request } from './http';
 import type {
   Member,
+  MemberList,
   NewWorkshop,
   Registration,
   ReissueResult,
@@ -48,10 +49,10 @@ export const workshops = {
 
 export const members = {
   list: (workshopId: string, signal?: AbortSignal) =>
-    request<{ owner: { id: string; email: string; name: string }; members: Member[] | null }>(
-      `/api/workshops/${enc(workshopId)}/members`,
-      { signal },
-    ).then((r) => ({ owner: r.owner, members: r.members ?? [] })),
+    request<MemberList>(`/api/workshops/${enc(workshopId)}/members`, { signal }).then((r) => ({
+      owner: r.owner,
+      members: r.members ?? [],
+    })),
   add: (workshopId: string, email: string) =>
     request<Member>(`/api/workshops/${enc(workshopId)}/members`, { body: { email } }),
   remove: (workshopId: string, userId: string) =>

@@ -95,7 +95,7 @@ describe('class view', () => {
 
     act(() =>
       FakeEventSource.last!.emit('workshop', {
-        workshop: { ...base, status: 'running', vm: { ...base.vm, steps: base.vm!.steps.map((s) => ({ ...s, status: 'done', finished_at: '2026-01-01T00:00:05Z' })) } },
+        workshop: { ...base, status: 'running', vm: { ...base.vm, steps: base.vm!.steps!.map((s) => ({ ...s, status: 'done', finished_at: '2026-01-01T00:00:05Z' })) } },
         seats,
         events: base.events,
       }),
