@@ -8,3 +8,5 @@ export { joinLink, members, workshops, workspaceLink } from './workshops';
 export { admin } from './admin';
 export { learner } from './learner';
 export { WorkspaceClient, saveBlob, type TokenSource } from './workspace';
+export { labs, labBase, labProblems, LearnerLabClient } from './labs';
+export type { Lab, LabSummary, LabStep, StepProgress, CheckResult, Hand, Broadcast, LearnerProgress, ProgressMatrix, LearnerLab, LabProblem } from './labs';

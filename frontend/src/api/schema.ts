@@ -2673,6 +2673,12 @@ export interface components {
             /** Format: date-time */
             at: string;
         };
+        /** @description the workshop's lab in the class stream, when it has one: the progress matrix (on_step_seconds is 0 here: count from the current step's entered_at) and the open hands */
+        ClassLab: {
+            lab: components["schemas"]["Lab"];
+            learners: components["schemas"]["LearnerProgress"][];
+            hands: components["schemas"]["Hand"][];
+        };
         LearnerLab: {
             lab: components["schemas"]["Lab"];
             progress: {
@@ -2923,6 +2929,7 @@ export interface components {
             events: components["schemas"]["Event"][];
             /** @description everyone who registered, seated or not (as GET /registrations) */
             registrations: components["schemas"]["Registration"][];
+            lab?: components["schemas"]["ClassLab"];
         };
         Done: {
             /** @enum {string} */

@@ -245,4 +245,46 @@ describe('class view', () => {
     expect(pending).toHaveAttribute('title', 'agent unreachable');
     expect(screen.getAllByText('revoke pending')).toHaveLength(1);
   });
+
+  it('shows the lab live from the stream: the matrix, stuck learners first, and a raised hand that opens the learner\'s terminal', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    const { calls } = mockFetch({
+      'POST /api/workshops/w1/hands/h1/pick': () => ({ body: { id: 'h1' } }),
+      'POST /api/workshops/w1/seats/2/token': () => ({
+        body: { token: 't', expires_at: new Date(Date.now() + 600_000).toISOString(), endpoints: { terminal: '/t', files: '/f', sessions: '/s' } },
+      }),
+    });
+    renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    const entered = new Date(Date.now() - 20 * 60_000).toISOString();
+    const lab: NonNullable<ClassSnapshot['lab']> = {
+      lab: {
+        id: 'l1', version: 2, title: 'Files', description: '', order: 'sequential', resources: {}, files: 0, created_at: entered,
+        steps: [
+          { id: 'make', title: 'Make a file', markdown: '', has_check: true, has_solve: true },
+          { id: 'chmod', title: 'Chmod', markdown: '', has_check: true, has_solve: false },
+        ],
+      },
+      learners: [
+        { registration_id: 'r1', name: 'Ada', email: 'a@x', seat: 1, joined_at: entered, current_step: 'chmod', steps_done: 1, failed_checks: 0,
+          on_step_seconds: 0, hand_raised: false,
+          steps: { make: { step_id: 'make', status: 'done', attempts: 1, entered_at: entered }, chmod: { step_id: 'chmod', status: 'current', attempts: 0, entered_at: new Date().toISOString() } } },
+        { registration_id: 'r2', name: 'Bob', email: 'b@x', seat: 2, joined_at: entered, current_step: 'make', steps_done: 0, failed_checks: 2,
+          on_step_seconds: 0, hand_raised: true,
+          steps: { make: { step_id: 'make', status: 'failing', attempts: 2, message: 'hello.sh is missing', entered_at: entered } } },
+      ],
+      hands: [{ id: 'h1', registration_id: 'r2', learner_name: 'Bob', seat: 2, question: 'stuck on step 1', raised_at: entered }],
+    };
+    stream({ ...snapshot({ ...base, status: 'running' }, seats), lab });
+    const matrix = await screen.findByTestId('progress-matrix');
+    const rows = within(matrix).getAllByRole('row');
+    expect(rows[1].textContent).toContain('Ada');
+    expect(within(rows[2]).getByTitle('Make a file: hello.sh is missing').textContent).toBe('✗2');
+    expect(rows[2].textContent).toContain('20m');
+    await userEvent.click(screen.getByLabelText(/Stuck first/));
+    expect(within(matrix).getAllByRole('row')[1].textContent).toContain('Bob');
+    await userEvent.click(within(screen.getByTestId('hands')).getByRole('button', { name: 'Help' }));
+    await waitFor(() => expect(calls.some((c) => c.url === '/api/workshops/w1/hands/h1/pick')).toBe(true));
+    expect(await screen.findByTestId('terminal-stub')).toBeInTheDocument();
+  });
 });

@@ -19,6 +19,7 @@ import { SeatGrid, seatTaken } from './classview/SeatGrid';
 import { SeatWatcher } from './classview/SeatWatcher';
 import { ExtendForm } from './classview/ExtendForm';
 import { Learners } from './classview/Learners';
+import { LabCard } from './classview/LabCard';
 
 const LIVE_LABEL: Record<LiveMode, { text: string; title: string }> = {
   live: { text: 'Live', title: 'Live updates' },
@@ -121,6 +122,7 @@ export default function ClassView({ id }: { id: string }) {
           <h2 id="seats-h">Seats</h2>
           <SeatGrid seats={seats} selected={watch} onSelect={(s) => setWatch(s.seat === watch ? null : s.seat)} now={now} />
         </section>
+        <LabCard workshopId={workshop.id} live={snapshot.lab} canEdit={workshop.access !== 'assistant'} onWatch={setWatch} />
         <Learners workshopId={workshop.id} registrations={registrations} />
         {watched && <SeatWatcher key={watched.seat} workshopId={workshop.id} seat={watched} onClose={() => setWatch(null)} />}
       </main>

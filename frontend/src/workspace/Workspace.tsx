@@ -1,7 +1,7 @@
 // The learner's workspace: terminal tabs, file tree, editor and lab guide in
 // resizable panels (layout remembered). Loaded lazily from the join page.
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { WorkspaceClient, type JoinResult } from '../api';
+import { LearnerLabClient, WorkspaceClient, labBase, type JoinResult, type LearnerLab } from '../api';
 import type { JoinSession } from '../joinSession';
 import { Split } from '../components/Split';
 import { Markdown } from '../components/Markdown';
@@ -13,6 +13,8 @@ import { Spinner } from '../components/ui';
 import { MachineRestarted } from './MachineRestarted';
 import { RestoredNotice } from './RestoredNotice';
 import { EndCountdown, EndedNotice, type Ending } from './EndOfClass';
+import { BroadcastBanner, LabGuide } from './LabGuide';
+import { useLearnerLab } from './useLearnerLab';
 
 // CodeMirror is big: the terminal comes up first, the editor right after.
 const Editor = lazy(() => import('./Editor').then((m) => ({ default: m.Editor })));
@@ -29,7 +31,17 @@ function focusPanel(which: Panel, term: TerminalTabsHandle | null, editor: Edito
   else if (which === 'guide') document.querySelector<HTMLElement>('.guide-panel')?.focus();
 }
 
-export function GuidePanel({ guide, onRun, onHide }: { guide: string; onRun: (cmd: string) => void; onHide?: () => void }) {
+export function GuidePanel({
+  guide,
+  onRun,
+  onHide,
+  lab,
+}: {
+  guide: string;
+  onRun: (cmd: string) => void;
+  onHide?: () => void;
+  lab?: { lab: LearnerLab; client: LearnerLabClient; onChange: () => void } | null;
+}) {
   return (
     <section className="guide" aria-label="Lab guide">
       <div className="panel-bar">
@@ -41,7 +53,13 @@ export function GuidePanel({ guide, onRun, onHide }: { guide: string; onRun: (cm
         )}
       </div>
       <div className="guide-panel" tabIndex={-1}>
-        {guide.trim() ? <Markdown source={guide} onRun={onRun} /> : <p className="muted">Your instructor has not written a lab guide.</p>}
+        {lab ? (
+          <LabGuide lab={lab.lab} client={lab.client} onRun={onRun} onChange={lab.onChange} />
+        ) : guide.trim() ? (
+          <Markdown source={guide} onRun={onRun} />
+        ) : (
+          <p className="muted">Your instructor has not written a lab guide.</p>
+        )}
       </div>
     </section>
   );
@@ -75,6 +93,11 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
   }, [session]);
   const endpoints = initial.endpoints!;
   const client = useMemo(() => new WorkspaceClient(endpoints, (refresh) => session.getToken(refresh)), [endpoints, session]);
+  const labClient = useMemo(
+    () => new LearnerLabClient(labBase(endpoints.terminal), (refresh) => session.getToken(refresh)),
+    [endpoints, session],
+  );
+  const { lab, refresh: refreshLab } = useLearnerLab(labClient);
   const term = useRef<TerminalTabsHandle | null>(null);
   const editor = useRef<EditorHandle | null>(null);
   const pendingOpen = useRef<string | null>(null);
@@ -165,7 +188,14 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       handleRef={setTerm}
     />
   );
-  const guidePanel = <GuidePanel guide={guide} onRun={run} onHide={() => setShowGuide(false)} />;
+  const guidePanel = (
+    <GuidePanel
+      guide={guide}
+      onRun={run}
+      onHide={() => setShowGuide(false)}
+      lab={lab ? { lab, client: labClient, onChange: () => void refreshLab() } : null}
+    />
+  );
 
   const work = (
     <Split
@@ -228,6 +258,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       )}
       <MachineRestarted restartedAt={info.restarted_at} seenAtLoad={initial.restarted_at} />
       <RestoredNotice restoredFrom={info.restored_from} />
+      <BroadcastBanner lab={lab} />
       <div className="workspace-body">
         {showGuide ? (
           <Split storageKey="ws.guide" initial={72} min={40} max={90} label="Resize lab guide" first={main} second={guidePanel} />

@@ -170,16 +170,16 @@ type WorkshopList struct {
 
 // Host is the machine (GCE VM or local agent) serving a workshop.
 type Host struct {
-	ID         string     `json:"id"`
-	WorkshopID string     `json:"workshop_id"`
-	Name       string     `json:"name"`
-	Zone       string     `json:"zone,omitempty"`
-	IP         string     `json:"ip,omitempty"`
-	Status     string     `json:"status"`
-	AgentURL   string     `json:"agent_url,omitempty"`
-	Steps      []Step `json:"steps,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
+	ID         string    `json:"id"`
+	WorkshopID string    `json:"workshop_id"`
+	Name       string    `json:"name"`
+	Zone       string    `json:"zone,omitempty"`
+	IP         string    `json:"ip,omitempty"`
+	Status     string    `json:"status"`
+	AgentURL   string    `json:"agent_url,omitempty"`
+	Steps      []Step    `json:"steps,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
 
 // Step is one provisioning step with its timing.
@@ -216,6 +216,8 @@ type ClassSnapshot struct {
 	Seats         []SeatView     `json:"seats"`
 	Events        []Event        `json:"events"`
 	Registrations []Registration `json:"registrations"`
+	// Lab is the workshop's lab and its live progress, when it has one.
+	Lab *ClassLab `json:"lab,omitempty"`
 }
 
 // Registration is a learner's registration with its seat.

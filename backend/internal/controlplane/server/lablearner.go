@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/token"
@@ -59,18 +60,7 @@ func (s *Server) learnerLabSeat(r *http.Request) (*labSeat, error) {
 	return &labSeat{ws: ws, seat: seat, reg: st.RegistrationID}, nil
 }
 
-type learnerLabJSON struct {
-	Lab         labJSON                 `json:"lab"`
-	Progress    map[string]progressJSON `json:"progress"`
-	CurrentStep string                  `json:"current_step"`
-	// Unlocked are the steps the learner may open: all of them when the
-	// lab's order is free, else up to the first step not done.
-	Unlocked  []string       `json:"unlocked"`
-	Broadcast *broadcastJSON `json:"broadcast,omitempty"`
-	Hand      *handJSON      `json:"hand,omitempty"`
-}
-
-func (s *Server) learnerLab(ctx context.Context, ls *labSeat) (*learnerLabJSON, *lab.Lab, error) {
+func (s *Server) learnerLab(ctx context.Context, ls *labSeat) (*api.LearnerLab, *lab.Lab, error) {
 	row, l, err := s.workshopLab(ctx, ls.ws.ID)
 	if err != nil {
 		return nil, nil, err
@@ -79,7 +69,7 @@ func (s *Server) learnerLab(ctx context.Context, ls *labSeat) (*learnerLabJSON, 
 	if err != nil {
 		return nil, nil, err
 	}
-	out := &learnerLabJSON{Lab: toLabJSON(row, l), Progress: map[string]progressJSON{}}
+	out := &api.LearnerLab{Lab: toLabJSON(row, l), Progress: map[string]api.StepProgress{}}
 	out.Lab.Warnings = nil
 	for _, p := range sortedSteps(l, rows) {
 		out.Progress[p.StepID] = toProgressJSON(p)
@@ -87,7 +77,7 @@ func (s *Server) learnerLab(ctx context.Context, ls *labSeat) (*learnerLabJSON, 
 	out.CurrentStep = currentStep(l, rows)
 	out.Unlocked = unlocked(l, out.Progress)
 	if b, err := s.st.GetBroadcast(ctx, ls.ws.ID); err == nil {
-		out.Broadcast = &broadcastJSON{Message: b.Message, At: b.At}
+		out.Broadcast = &api.Broadcast{Message: b.Message, At: b.At}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, err
 	}
@@ -103,7 +93,7 @@ func (s *Server) learnerLab(ctx context.Context, ls *labSeat) (*learnerLabJSON, 
 }
 
 // unlocked lists the steps a learner may open.
-func unlocked(l *lab.Lab, progress map[string]progressJSON) []string {
+func unlocked(l *lab.Lab, progress map[string]api.StepProgress) []string {
 	out := []string{}
 	for _, st := range l.Steps {
 		out = append(out, st.ID)

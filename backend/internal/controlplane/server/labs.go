@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/store"
@@ -25,91 +26,25 @@ import (
 // workshop at a lab version, and follow every learner's progress; learners
 // see the steps, run a step's check in their seat, and raise a hand.
 
-// ---- API types (the JSON of docs/openapi.yaml) -------------------------------
-
-// labStepJSON is a step as instructors and learners see it. Scripts stay
-// on the server: learners see only whether a step has a check.
-type labStepJSON struct {
-	ID       string `json:"id"`
-	Title    string `json:"title"`
-	Markdown string `json:"markdown"`
-	HasCheck bool   `json:"has_check"`
-	HasSolve bool   `json:"has_solve"`
-}
-
-type labJSON struct {
-	ID              string        `json:"id"`
-	Version         int           `json:"version"`
-	Title           string        `json:"title"`
-	Description     string        `json:"description"`
-	DurationMinutes int           `json:"duration_minutes,omitempty"`
-	Order           string        `json:"order"`
-	Environment     string        `json:"environment,omitempty"`
-	Resources       lab.Resources `json:"resources"`
-	Steps           []labStepJSON `json:"steps"`
-	Files           int           `json:"files"`
-	CreatedAt       time.Time     `json:"created_at"`
-	Warnings        []string      `json:"warnings,omitempty"`
-}
-
-type labSummaryJSON struct {
-	ID        string    `json:"id"`
-	Version   int       `json:"version"`
-	Title     string    `json:"title"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-type problemJSON struct {
-	File    string `json:"file,omitempty"`
-	Line    int    `json:"line,omitempty"`
-	Message string `json:"message"`
-}
-
-type progressJSON struct {
-	StepID    string     `json:"step_id"`
-	Status    string     `json:"status"`
-	Attempts  int        `json:"attempts"`
-	Message   string     `json:"message,omitempty"`
-	EnteredAt time.Time  `json:"entered_at"`
-	CheckedAt *time.Time `json:"checked_at,omitempty"`
-	DoneAt    *time.Time `json:"done_at,omitempty"`
-}
-
-type handJSON struct {
-	ID             string     `json:"id"`
-	RegistrationID string     `json:"registration_id"`
-	LearnerName    string     `json:"learner_name,omitempty"`
-	Seat           int        `json:"seat,omitempty"`
-	Question       string     `json:"question"`
-	RaisedAt       time.Time  `json:"raised_at"`
-	PickedBy       string     `json:"picked_by,omitempty"`
-	PickedAt       *time.Time `json:"picked_at,omitempty"`
-}
-
-type broadcastJSON struct {
-	Message string    `json:"message"`
-	At      time.Time `json:"at"`
-}
-
-func toLabJSON(row *store.Lab, l *lab.Lab) labJSON {
-	out := labJSON{
+func toLabJSON(row *store.Lab, l *lab.Lab) api.Lab {
+	out := api.Lab{
 		ID: row.ID, Version: row.Version, Title: l.Title, Description: l.Description,
 		DurationMinutes: int(l.Duration / time.Minute), Order: string(l.Order), Environment: l.Environment,
-		Resources: l.Resources, Steps: make([]labStepJSON, len(l.Steps)), Files: len(l.Files), CreatedAt: row.CreatedAt,
+		Resources: api.LabResources{VCPUs: l.Resources.VCPUs, MemoryMB: l.Resources.MemoryMB, DiskMB: l.Resources.DiskMB}, Steps: make([]api.LabStep, len(l.Steps)), Files: len(l.Files), CreatedAt: row.CreatedAt,
 		Warnings: l.Warnings,
 	}
 	for i, s := range l.Steps {
-		out.Steps[i] = labStepJSON{ID: s.ID, Title: s.Title, Markdown: s.Markdown, HasCheck: s.Check != "", HasSolve: s.Solve != ""}
+		out.Steps[i] = api.LabStep{ID: s.ID, Title: s.Title, Markdown: s.Markdown, HasCheck: s.Check != "", HasSolve: s.Solve != ""}
 	}
 	return out
 }
 
-func toProgressJSON(p store.Progress) progressJSON {
-	return progressJSON{StepID: p.StepID, Status: p.Status, Attempts: p.Attempts, Message: p.Message, EnteredAt: p.EnteredAt, CheckedAt: p.CheckedAt, DoneAt: p.DoneAt}
+func toProgressJSON(p store.Progress) api.StepProgress {
+	return api.StepProgress{StepID: p.StepID, Status: p.Status, Attempts: p.Attempts, Message: p.Message, EnteredAt: p.EnteredAt, CheckedAt: p.CheckedAt, DoneAt: p.DoneAt}
 }
 
-func toHandJSON(h store.Hand) handJSON {
-	return handJSON{ID: h.ID, RegistrationID: h.RegistrationID, Question: h.Question, RaisedAt: h.RaisedAt, PickedBy: h.PickedBy, PickedAt: h.PickedAt}
+func toHandJSON(h store.Hand) api.Hand {
+	return api.Hand{ID: h.ID, RegistrationID: h.RegistrationID, Question: h.Question, RaisedAt: h.RaisedAt, PickedBy: h.PickedBy, PickedAt: h.PickedAt}
 }
 
 // ---- parsed labs, cached (versions never change) ----------------------------
@@ -201,9 +136,9 @@ func (s *Server) handleUploadLab(w http.ResponseWriter, r *http.Request) error {
 	l, format, err := lab.Import(files)
 	if err != nil {
 		if ps := lab.Problems(err); len(ps) > 0 {
-			out := make([]problemJSON, len(ps))
+			out := make([]api.LabProblem, len(ps))
 			for i, p := range ps {
-				out[i] = problemJSON{File: p.File, Line: p.Line, Message: p.Msg}
+				out[i] = api.LabProblem{File: p.File, Line: p.Line, Message: p.Msg}
 			}
 			return apierror.New(http.StatusBadRequest, "invalid_lab", "%s", err.Error()).WithDetails(map[string]any{"problems": out})
 		}
@@ -270,9 +205,9 @@ func (s *Server) handleListLabs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]labSummaryJSON, len(rows))
+	out := make([]api.LabSummary, len(rows))
 	for i, l := range rows {
-		out[i] = labSummaryJSON{ID: l.ID, Version: l.Version, Title: l.Title, CreatedAt: l.CreatedAt}
+		out[i] = api.LabSummary{ID: l.ID, Version: l.Version, Title: l.Title, CreatedAt: l.CreatedAt}
 	}
 	apierror.JSON(w, http.StatusOK, map[string]any{"labs": out})
 	return nil
@@ -331,28 +266,8 @@ func (s *Server) handleSetWorkshopLab(w http.ResponseWriter, r *http.Request) er
 
 // ---- instructors: progress, hands, broadcast, solve, reset --------------------
 
-type learnerProgressJSON struct {
-	RegistrationID string                  `json:"registration_id"`
-	Name           string                  `json:"name"`
-	Email          string                  `json:"email"`
-	Seat           int                     `json:"seat,omitempty"`
-	JoinedAt       time.Time               `json:"joined_at"`
-	CurrentStep    string                  `json:"current_step,omitempty"`
-	StepsDone      int                     `json:"steps_done"`
-	FailedChecks   int                     `json:"failed_checks"`
-	OnStepSeconds  int64                   `json:"on_step_seconds"`
-	HandRaised     bool                    `json:"hand_raised"`
-	Steps          map[string]progressJSON `json:"steps"`
-}
-
-type progressMatrixJSON struct {
-	Lab      *labJSON              `json:"lab"`
-	Learners []learnerProgressJSON `json:"learners"`
-	At       time.Time             `json:"at"`
-}
-
 // matrix is the progress of every learner who is not revoked.
-func (s *Server) matrix(ctx context.Context, ws *store.Workshop) (*progressMatrixJSON, *lab.Lab, error) {
+func (s *Server) matrix(ctx context.Context, ws *store.Workshop) (*api.ProgressMatrix, *lab.Lab, error) {
 	row, l, err := s.workshopLab(ctx, ws.ID)
 	if err != nil {
 		return nil, nil, err
@@ -379,12 +294,12 @@ func (s *Server) matrix(ctx context.Context, ws *store.Workshop) (*progressMatri
 	}
 	now := s.now()
 	lj := toLabJSON(row, l)
-	out := &progressMatrixJSON{Lab: &lj, Learners: []learnerProgressJSON{}, At: now.UTC()}
+	out := &api.ProgressMatrix{Lab: lj, Learners: []api.LearnerProgress{}, At: now.UTC()}
 	for _, reg := range regs {
 		if reg.RevokedAt != nil {
 			continue
 		}
-		lp := learnerProgressJSON{RegistrationID: reg.ID, Name: reg.Name, Email: reg.Email, JoinedAt: reg.CreatedAt, HandRaised: raised[reg.ID], Steps: map[string]progressJSON{}}
+		lp := api.LearnerProgress{RegistrationID: reg.ID, Name: reg.Name, Email: reg.Email, JoinedAt: reg.CreatedAt, HandRaised: raised[reg.ID], Steps: map[string]api.StepProgress{}}
 		if reg.Seat != nil {
 			lp.Seat = *reg.Seat
 		}
@@ -488,20 +403,33 @@ func csvSafe(v string) string {
 }
 
 func (s *Server) handleListHands(w http.ResponseWriter, r *http.Request) error {
-	ws := workshopFrom(r.Context())
-	hands, err := s.st.ListHands(r.Context(), ws.ID, "")
+	out, err := s.handViews(r.Context(), workshopFrom(r.Context()).ID)
 	if err != nil {
 		return err
 	}
-	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
+	apierror.JSON(w, http.StatusOK, map[string]any{"hands": out})
+	return nil
+}
+
+// handViews are the workshop's open hands with their learners' names and
+// seats.
+func (s *Server) handViews(ctx context.Context, workshopID string) ([]api.Hand, error) {
+	hands, err := s.st.ListHands(ctx, workshopID, "")
 	if err != nil {
-		return err
+		return nil, err
+	}
+	out := make([]api.Hand, len(hands))
+	if len(hands) == 0 {
+		return out, nil
+	}
+	regs, err := s.st.ListRegistrations(ctx, workshopID)
+	if err != nil {
+		return nil, err
 	}
 	names := map[string]store.RegistrationView{}
 	for _, reg := range regs {
 		names[reg.ID] = reg
 	}
-	out := make([]handJSON, len(hands))
 	for i, h := range hands {
 		out[i] = toHandJSON(h)
 		if reg, ok := names[h.RegistrationID]; ok {
@@ -511,8 +439,7 @@ func (s *Server) handleListHands(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	apierror.JSON(w, http.StatusOK, map[string]any{"hands": out})
-	return nil
+	return out, nil
 }
 
 func (s *Server) handlePickHand(w http.ResponseWriter, r *http.Request) error {
@@ -563,7 +490,7 @@ func (s *Server) handleBroadcast(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	_ = s.st.AddEvent(r.Context(), &store.Event{WorkshopID: ws.ID, Level: "info", Message: "broadcast: " + msg})
-	apierror.JSON(w, http.StatusOK, broadcastJSON{Message: b.Message, At: store.UTC(b.At)})
+	apierror.JSON(w, http.StatusOK, api.Broadcast{Message: b.Message, At: store.UTC(b.At)})
 	return nil
 }
 
@@ -646,13 +573,6 @@ func (s *Server) handleResetStep(w http.ResponseWriter, r *http.Request) error {
 
 // ---- checks -----------------------------------------------------------------------
 
-type checkJSON struct {
-	Passed   bool         `json:"passed"`
-	Message  string       `json:"message"`
-	TimedOut bool         `json:"timed_out,omitempty"`
-	Progress progressJSON `json:"progress"`
-}
-
 // agentOf is a client for the workshop's agent, over the same pinned
 // transport as the relay.
 func (s *Server) agentOf(ws *store.Workshop) (*agentclient.Client, error) {
@@ -684,13 +604,13 @@ func (s *Server) execInSeat(ctx context.Context, ws *store.Workshop, seat int, s
 const maxCheckMessage = 1000
 
 // runCheck runs a step's check in the seat and records the result.
-func (s *Server) runCheck(ctx context.Context, ws *store.Workshop, regID string, seat int, l *lab.Lab, step lab.Step) (*checkJSON, error) {
+func (s *Server) runCheck(ctx context.Context, ws *store.Workshop, regID string, seat int, l *lab.Lab, step lab.Step) (*api.CheckResult, error) {
 	p, err := s.progressOf(ctx, ws.ID, regID, step.ID)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	out := &checkJSON{}
+	out := &api.CheckResult{}
 	if step.Check == "" {
 		out.Passed, out.Message = true, "Done."
 	} else {

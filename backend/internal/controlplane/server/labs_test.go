@@ -120,6 +120,14 @@ func TestLabFlow(t *testing.T) {
 			t.Fatalf("hands: %v", hands)
 		}
 		hid := hands[0].(map[string]any)["id"].(string)
+		// The class view's stream carries it all: the failing check and the hand.
+		snap := openStream(t, e, inst, id)()
+		if snap.Lab == nil || len(snap.Lab.Hands) != 1 || len(snap.Lab.Learners) != 1 {
+			t.Fatalf("stream lab: %+v", snap.Lab)
+		}
+		if st := snap.Lab.Learners[0]["steps"].(map[string]any)["make"].(map[string]any); st["status"] != "failing" || st["message"] != "hello.sh is not there yet" {
+			t.Fatalf("stream step: %v", st)
+		}
 		if r := e.call("POST", "/api/workshops/"+id+"/hands/"+hid+"/pick", inst, nil); r.Status != http.StatusOK {
 			t.Fatalf("pick: %d %s", r.Status, r.Body)
 		}

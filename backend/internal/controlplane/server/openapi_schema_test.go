@@ -30,6 +30,9 @@ var apiSchemas = map[string]any{
 	"WorkspaceAccess": api.WorkspaceAccess{}, "ArchivesDeleted": api.ArchivesDeleted{},
 	"WorkshopRef": api.WorkshopRef{}, "Registered": api.Registered{}, "Learner": api.Learner{},
 	"JoinWorkshop": api.JoinWorkshop{}, "Join": api.Join{},
+	"Lab": api.Lab{}, "LabStep": api.LabStep{}, "LabSummary": api.LabSummary{}, "StepProgress": api.StepProgress{},
+	"CheckResult": api.CheckResult{}, "Hand": api.Hand{}, "Broadcast": api.Broadcast{}, "LearnerProgress": api.LearnerProgress{},
+	"ProgressMatrix": api.ProgressMatrix{}, "LearnerLab": api.LearnerLab{}, "ClassLab": api.ClassLab{},
 }
 
 type openAPISpec struct {

@@ -3,16 +3,46 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/controlplane/api"
+	"github.com/clarateach/backend/internal/controlplane/store"
 )
+
+// classSnapshot is one "workshop" event: api.ClassSnapshot and, when the
+// workshop has a lab, its live part.
+type classSnapshot struct {
+	api.ClassSnapshot
+	Lab *api.ClassLab `json:"lab,omitempty"`
+}
+
+// streamLab is the snapshot's lab part; nil when the workshop has none.
+func (s *Server) streamLab(r *http.Request, ws *store.Workshop) (*api.ClassLab, error) {
+	m, _, err := s.matrix(r.Context(), ws)
+	if err != nil {
+		var ae *apierror.Error
+		if errors.As(err, &ae) && ae.Code == "no_lab" {
+			return nil, nil
+		}
+		return nil, err
+	}
+	for i := range m.Learners {
+		m.Learners[i].OnStepSeconds = 0
+	}
+	hands, err := s.handViews(r.Context(), ws.ID)
+	if err != nil {
+		return nil, err
+	}
+	return &api.ClassLab{Lab: m.Lab, Learners: m.Learners, Hands: hands}, nil
+}
 
 // handleStream sends the class view live snapshots as Server-Sent Events:
 // an event named "workshop" with an api.ClassSnapshot (workshop, seats, events,
-// registrations) at once and whenever anything changed (checked every
+// registrations, lab) at once and whenever anything changed (checked every
 // second), and a comment every 20 s so proxies keep the connection open.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
@@ -42,7 +72,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		b, _ := json.Marshal(api.ClassSnapshot{Workshop: *d, Seats: seats, Events: d.Events, Registrations: apiRegistrations(regs)})
+		lab, err := s.streamLab(r, ws)
+		if err != nil {
+			return
+		}
+		b, _ := json.Marshal(classSnapshot{ClassSnapshot: api.ClassSnapshot{Workshop: *d, Seats: seats, Events: d.Events, Registrations: apiRegistrations(regs)}, Lab: lab})
 		if !bytes.Equal(b, last) {
 			if _, err := fmt.Fprintf(w, "event: workshop\ndata: %s\n\n", b); err != nil {
 				return

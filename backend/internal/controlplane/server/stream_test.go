@@ -20,6 +20,11 @@ type streamSnapshot struct {
 		Email     string  `json:"email"`
 		RevokedAt *string `json:"revoked_at"`
 	} `json:"registrations"`
+	Lab *struct {
+		Lab      map[string]any   `json:"lab"`
+		Learners []map[string]any `json:"learners"`
+		Hands    []map[string]any `json:"hands"`
+	} `json:"lab"`
 }
 
 // openStream opens the class view's stream with the session cookie only (as

@@ -1,6 +1,6 @@
 // The class view's one source of data: the workshop's Server-Sent Events
 // (GET /api/workshops/{id}/stream). Each `workshop` event is a whole
-// ClassSnapshot (workshop, seats, events, registrations), sent at once on
+// ClassSnapshot (workshop, seats, events, registrations, lab), sent at once on
 // connecting and again on every change. The browser's EventSource resumes a
 // dropped stream itself; a stream the server refused (or one that fails
 // hard) is opened again here after a growing pause.
@@ -53,6 +53,7 @@ export function useClassStream(id: string): ClassStream {
           seats: snap.seats ?? [],
           events: snap.events ?? [],
           registrations: snap.registrations ?? [],
+          lab: snap.lab,
         });
         setMode('live');
         setError(null);

@@ -1,0 +1,257 @@
+// The class view's lab, live from the class stream: choose (upload) the
+// workshop's lab, the progress matrix (learners × steps, stuck first on
+// request), the queue of raised hands, a broadcast to every workspace, and
+// the CSV export.
+import { useMemo, useState } from 'react';
+import {
+  errorMessage,
+  labProblems,
+  labs,
+  type Hand,
+  type LabProblem,
+  type LearnerProgress,
+  type ClassSnapshot,
+} from '../../api';
+import { useNow } from '../../hooks';
+
+/** The lab part of the class view's stream (useClassStream). */
+export type LiveLab = NonNullable<ClassSnapshot['lab']>;
+
+function minutes(s: number): string {
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m`;
+}
+
+/** Seconds on the current step (not done), counted from when it was entered. */
+function onStep(l: LearnerProgress, now: number): number {
+  const p = l.current_step ? l.steps[l.current_step] : undefined;
+  if (!p || p.status === 'done') return 0;
+  return Math.max(0, Math.floor((now - Date.parse(p.entered_at)) / 1000));
+}
+
+function stuckScore(l: LearnerProgress, now: number): number {
+  return onStep(l, now) + 120 * l.failed_checks + (l.hand_raised ? 100000 : 0);
+}
+
+function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) => void }) {
+  const [stuckFirst, setStuckFirst] = useState(false);
+  const now = useNow(5000);
+  const rows = useMemo(() => {
+    const r = [...matrix.learners];
+    if (stuckFirst) r.sort((a, b) => stuckScore(b, now) - stuckScore(a, now));
+    return r;
+  }, [matrix, stuckFirst, now]);
+  const steps = matrix.lab.steps;
+  return (
+    <div>
+      <label className="small">
+        <input type="checkbox" checked={stuckFirst} onChange={(e) => setStuckFirst(e.target.checked)} /> Stuck first (longest on a step, most failed checks)
+      </label>
+      <div className="progress-matrix" data-testid="progress-matrix">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Learner</th>
+              {steps.map((s, i) => (
+                <th scope="col" key={s.id} title={s.title}>
+                  {i + 1}
+                </th>
+              ))}
+              <th scope="col">On step</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((l) => (
+              <tr key={l.registration_id}>
+                <th scope="row">
+                  {l.seat ? (
+                    <button type="button" className="btn-link" onClick={() => onWatch(l.seat!)}>
+                      {l.name}
+                    </button>
+                  ) : (
+                    l.name
+                  )}
+                  {l.hand_raised && <span title="Hand raised"> ✋</span>}
+                </th>
+                {steps.map((s) => {
+                  const p = l.steps[s.id];
+                  const cur = l.current_step === s.id && p?.status !== 'done';
+                  const cls = p?.status === 'done' ? 'pm-done' : p?.status === 'failing' ? 'pm-failing' : cur ? 'pm-current' : '';
+                  const label = p?.status === 'done' ? '✓' : p?.status === 'failing' ? `✗${p.attempts}` : cur ? '•' : '';
+                  return (
+                    <td key={s.id} className={cls} title={p?.message ? `${s.title}: ${p.message}` : s.title}>
+                      {label}
+                    </td>
+                  );
+                })}
+                <td>{l.current_step ? minutes(onStep(l, now)) : ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+function Hands({ workshopId, hands, onWatch }: { workshopId: string; hands: Hand[]; onWatch: (seat: number) => void }) {
+  const [error, setError] = useState<string | null>(null);
+  // The stream shows the change within a second.
+  const act = (fn: () => Promise<unknown>) => fn().catch((err) => setError(errorMessage(err)));
+  if (hands.length === 0) return <p className="muted small">No raised hands.</p>;
+  return (
+    <>
+      <ul className="hands-list" aria-label="Raised hands" data-testid="hands">
+        {hands.map((h) => (
+          <li key={h.id}>
+            <strong>{h.learner_name ?? 'A learner'}</strong>
+            {h.seat ? <span className="muted small">seat {h.seat}</span> : null}
+            {h.question && <span>“{h.question}”</span>}
+            {h.picked_at ? <span className="badge">picked up</span> : null}
+            <button
+              type="button"
+              className="btn btn-small btn-primary"
+              onClick={() =>
+                void act(async () => {
+                  await labs.pickHand(workshopId, h.id);
+                  if (h.seat) onWatch(h.seat);
+                })
+              }
+            >
+              Help
+            </button>
+            <button type="button" className="btn btn-small" onClick={() => void act(() => labs.closeHand(workshopId, h.id))}>
+              Close
+            </button>
+          </li>
+        ))}
+      </ul>
+      {error && <p className="error-text">{error}</p>}
+    </>
+  );
+}
+
+function BroadcastForm({ workshopId }: { workshopId: string }) {
+  const [msg, setMsg] = useState('');
+  const [note, setNote] = useState<string | null>(null);
+  return (
+    <form
+      className="inline-form"
+      onSubmit={(e) => {
+        e.preventDefault();
+        labs
+          .broadcast(workshopId, msg.trim())
+          .then(() => setNote(msg.trim() ? 'Sent to every workspace.' : 'Cleared.'))
+          .catch((err) => setNote(errorMessage(err)));
+      }}
+    >
+      <label htmlFor="broadcast-msg" className="small">
+        Message to everyone
+      </label>
+      <input id="broadcast-msg" value={msg} maxLength={500} onChange={(e) => setMsg(e.target.value)} placeholder="Empty clears it" />
+      <button type="submit" className="btn btn-small">
+        Broadcast
+      </button>
+      {note && (
+        <span className="small muted" role="status">
+          {note}
+        </span>
+      )}
+    </form>
+  );
+}
+
+function LabUpload({ workshopId, labId }: { workshopId: string; labId?: string }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [problems, setProblems] = useState<LabProblem[]>([]);
+  const [warnings, setWarnings] = useState<string[]>([]);
+  const upload = async (file: File) => {
+    setBusy(true);
+    setError(null);
+    setProblems([]);
+    try {
+      const r = await labs.upload(file, labId);
+      await labs.setWorkshopLab(workshopId, r.lab.id, r.lab.version);
+      setWarnings(r.lab.warnings ?? []);
+    } catch (err) {
+      setError(errorMessage(err));
+      setProblems(labProblems(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div>
+      <label className="small">
+        {labId ? 'Upload a new version (.zip or .tar.gz): ' : 'Upload a lab (.zip or .tar.gz; ClaraTeach, Killercoda or Instruqt): '}
+        <input
+          type="file"
+          accept=".zip,.tar.gz,.tgz,application/zip,application/gzip"
+          disabled={busy}
+          data-testid="lab-upload"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) void upload(f);
+            e.target.value = '';
+          }}
+        />
+      </label>
+      {busy && <span className="muted small"> Uploading…</span>}
+      {problems.length > 0 ? (
+        <ul className="lab-problems error-text" role="alert">
+          {problems.map((p, i) => (
+            <li key={i}>
+              {p.file ? `${p.file}${p.line ? `:${p.line}` : ''}: ` : ''}
+              {p.message}
+            </li>
+          ))}
+        </ul>
+      ) : (
+        error && (
+          <p className="error-text" role="alert">
+            {error}
+          </p>
+        )
+      )}
+      {warnings.map((w) => (
+        <p key={w} className="small muted">
+          Note: {w}
+        </p>
+      ))}
+    </div>
+  );
+}
+
+export function LabCard({
+  workshopId,
+  live,
+  canEdit,
+  onWatch,
+}: {
+  workshopId: string;
+  live: LiveLab | undefined;
+  canEdit: boolean;
+  onWatch: (seat: number) => void;
+}) {
+  return (
+    <section className="card lab-card" aria-labelledby="lab-h">
+      <h2 id="lab-h">Lab{live ? `: ${live.lab.title} (version ${live.lab.version})` : ''}</h2>
+      {!live && <p className="muted small">This workshop follows its plain lab guide. Upload a lab to get steps with checks and live progress.</p>}
+      {canEdit && <LabUpload workshopId={workshopId} labId={live?.lab.id} />}
+      {live && (
+        <>
+          <h3>Raised hands</h3>
+          <Hands workshopId={workshopId} hands={live.hands} onWatch={onWatch} />
+          <h3>Progress</h3>
+          <Matrix matrix={live} onWatch={onWatch} />
+          <p className="small">
+            <a href={labs.progressCsvUrl(workshopId)} download>
+              Download attendance and progress (CSV)
+            </a>
+          </p>
+          <BroadcastForm workshopId={workshopId} />
+        </>
+      )}
+    </section>
+  );
+}

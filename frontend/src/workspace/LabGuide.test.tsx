@@ -1,0 +1,71 @@
+import { describe, expect, it, vi } from 'vitest';
+import { render, screen } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { BroadcastBanner, LabGuide } from './LabGuide';
+import type { LearnerLab, LearnerLabClient } from '../api';
+
+const lab: LearnerLab = {
+  lab: {
+    id: 'l1',
+    version: 1,
+    title: 'Files',
+    description: '',
+    order: 'sequential',
+    resources: {},
+    files: 0,
+    created_at: '2026-12-05T00:00:00Z',
+    steps: [
+      { id: 'make', title: 'Make a file', markdown: 'Run `touch hello.sh`.', has_check: true, has_solve: true },
+      { id: 'chmod', title: 'Make it executable', markdown: 'chmod it', has_check: true, has_solve: false },
+    ],
+  },
+  progress: {},
+  current_step: 'make',
+  unlocked: ['make'],
+};
+
+function fakeClient(passed: boolean) {
+  return {
+    check: vi.fn().mockResolvedValue({
+      passed,
+      message: passed ? 'found hello.sh' : 'hello.sh is not there yet',
+      progress: { step_id: 'make', status: passed ? 'done' : 'failing', attempts: 1, entered_at: '2026-12-05T00:00:00Z' },
+    }),
+    enter: vi.fn().mockResolvedValue({}),
+    raiseHand: vi.fn().mockResolvedValue({}),
+    lowerHand: vi.fn().mockResolvedValue(undefined),
+  } as unknown as LearnerLabClient & { check: ReturnType<typeof vi.fn>; raiseHand: ReturnType<typeof vi.fn> };
+}
+
+describe('LabGuide', () => {
+  it('shows the current step, keeps later steps locked, and shows a failed check with its message', async () => {
+    const client = fakeClient(false);
+    const onChange = vi.fn();
+    render(<LabGuide lab={lab} client={client} onRun={() => {}} onChange={onChange} />);
+    expect(screen.getByRole('heading', { name: 'Step 1: Make a file' })).toBeTruthy();
+    expect((screen.getByRole('button', { name: /Make it executable/ }) as HTMLButtonElement).disabled).toBe(true);
+    await userEvent.click(screen.getByRole('button', { name: 'Check' }));
+    expect(client.check).toHaveBeenCalledWith('make');
+    expect(screen.getByTestId('check-result').textContent).toContain('hello.sh is not there yet');
+    expect(screen.getByTestId('check-result').className).toContain('lab-fail');
+    expect(onChange).toHaveBeenCalled();
+  });
+
+  it('raises a hand with a question, and says when an instructor picked it up', async () => {
+    const client = fakeClient(true);
+    const { rerender } = render(<LabGuide lab={lab} client={client} onRun={() => {}} onChange={() => {}} />);
+    await userEvent.type(screen.getByLabelText('Your question (optional)'), 'stuck on step 1');
+    await userEvent.click(screen.getByRole('button', { name: 'Raise hand' }));
+    expect(client.raiseHand).toHaveBeenCalledWith('stuck on step 1');
+    const picked = { ...lab, hand: { id: 'h', registration_id: 'r', question: 'stuck on step 1', raised_at: 'x', picked_at: 'y' } };
+    rerender(<LabGuide lab={picked} client={client} onRun={() => {}} onChange={() => {}} />);
+    expect(screen.getByText(/An instructor is on their way to help you/)).toBeTruthy();
+  });
+
+  it('shows a broadcast until dismissed', async () => {
+    render(<BroadcastBanner lab={{ ...lab, broadcast: { message: 'Break until 11:00', at: '2026-12-05T10:00:00Z' } }} />);
+    expect(screen.getByTestId('broadcast').textContent).toContain('Break until 11:00');
+    await userEvent.click(screen.getByRole('button', { name: 'Dismiss' }));
+    expect(screen.queryByTestId('broadcast')).toBeNull();
+  });
+});
