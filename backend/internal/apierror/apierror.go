@@ -91,6 +91,20 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 	JSON(w, e.Status, map[string]*Error{"error": e})
 }
 
+// HandlerFunc is an HTTP handler that returns its error instead of writing
+// it: ServeHTTP writes a non-nil error with Write (a handler that already
+// sent its status, e.g. a stream cut short, returns nil). It is the one
+// adapter of the control plane's, the agent's and the workspace daemon's
+// handlers.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// ServeHTTP calls h and writes its error.
+func (h HandlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := h(w, r); err != nil {
+		Write(w, r, err)
+	}
+}
+
 // JSON writes v as a JSON response with the given status.
 func JSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -20,24 +20,48 @@ import (
 
 func (a *Agent) routes() {
 	m := http.NewServeMux()
-	m.HandleFunc("GET /health", a.handleHealth)
+	m.Handle("GET /health", a.handle(a.handleHealth))
 	m.Handle("GET /metrics", a.requireAgentToken(a.metrics.handler))
-	m.Handle("POST /vms/", a.requireAgentToken(http.HandlerFunc(a.handleCreate)))
-	m.Handle("POST /vms", a.requireAgentToken(http.HandlerFunc(a.handleCreate)))
-	m.Handle("GET /vms", a.requireAgentToken(http.HandlerFunc(a.handleList)))
-	m.Handle("GET /vms/", a.requireAgentToken(http.HandlerFunc(a.handleList)))
-	m.Handle("GET /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleGet)))
-	m.Handle("DELETE /vms/{ws}/{seat}", a.requireAgentToken(http.HandlerFunc(a.handleDelete)))
-	m.Handle("GET /homes", a.requireAgentToken(http.HandlerFunc(a.handleHomes)))
-	m.Handle("POST /vms/{ws}/{seat}/disconnect", a.requireAgentToken(http.HandlerFunc(a.handleDisconnect)))
-	m.Handle("GET /vms/{ws}/{seat}/archive", a.requireAgentToken(http.HandlerFunc(a.handleArchive)))
-	m.Handle("PUT /vms/{ws}/{seat}/restore", a.requireAgentToken(http.HandlerFunc(a.handleRestore)))
-	m.Handle("POST /vms/{ws}/{seat}/exec", a.requireAgentToken(http.HandlerFunc(a.handleExec)))
-	m.HandleFunc("/proxy/{ws}/{seat}/{rest...}", a.handleProxy)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
-	})
+	m.Handle("POST /vms/", a.requireAgentToken(a.handle(a.handleCreate)))
+	m.Handle("POST /vms", a.requireAgentToken(a.handle(a.handleCreate)))
+	m.Handle("GET /vms", a.requireAgentToken(a.handle(a.handleList)))
+	m.Handle("GET /vms/", a.requireAgentToken(a.handle(a.handleList)))
+	m.Handle("GET /vms/{ws}/{seat}", a.requireAgentToken(a.handle(a.handleGet)))
+	m.Handle("DELETE /vms/{ws}/{seat}", a.requireAgentToken(a.handle(a.handleDelete)))
+	m.Handle("GET /homes", a.requireAgentToken(a.handle(a.handleHomes)))
+	m.Handle("POST /vms/{ws}/{seat}/disconnect", a.requireAgentToken(a.handle(a.handleDisconnect)))
+	m.Handle("GET /vms/{ws}/{seat}/archive", a.requireAgentToken(a.handle(a.handleArchive)))
+	m.Handle("PUT /vms/{ws}/{seat}/restore", a.requireAgentToken(a.handle(a.handleRestore)))
+	m.Handle("POST /vms/{ws}/{seat}/exec", a.requireAgentToken(a.handle(a.handleExec)))
+	m.Handle("/proxy/{ws}/{seat}/{rest...}", a.handle(a.handleProxy))
+	m.Handle("/", a.handle(func(w http.ResponseWriter, r *http.Request) error {
+		return apierror.NotFound("no route for %s %s", r.Method, r.URL.Path)
+	}))
 	a.mux = m
+}
+
+// handle adapts an error-returning handler: its error is written as the
+// API's answer, the agent's own errors mapped by apiError.
+func (a *Agent) handle(h apierror.HandlerFunc) http.Handler {
+	return apierror.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		return apiError(h(w, r))
+	})
+}
+
+// apiError maps the agent's domain errors to API errors, in one place: a
+// full host is 503 unavailable, a seat that would not start 500
+// seat_failed. Other errors pass as they are (an *apierror.Error, or a 500).
+func apiError(err error) error {
+	var se *SeatError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return apierror.New(http.StatusInternalServerError, "seat_failed", "%s", se.Error())
+	case errors.Is(err, seatruntime.ErrCapacity):
+		return apierror.Unavailable("%s", err.Error())
+	}
+	return err
 }
 
 // requireAgentToken checks "Authorization: Bearer <agent token>" in
@@ -67,7 +91,7 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
-func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	apierror.JSON(w, http.StatusOK, agentapi.Health{
@@ -79,6 +103,7 @@ func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) {
 		UptimeSeconds: float64(a.now().Sub(a.started).Milliseconds()) / 1000,
 		WarmSeats:     a.warmReady(),
 	})
+	return nil
 }
 
 // validWorkshopID accepts 1-64 letters, digits, '-' and '_', starting with a
@@ -122,54 +147,59 @@ func (a *Agent) pathSeat(r *http.Request) (seatKey, error) {
 	return seatKey{ws, n}, nil
 }
 
-func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Path != "/vms" && r.URL.Path != "/vms/" {
-		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
-		return
+		return apierror.NotFound("no route for %s %s", r.Method, r.URL.Path)
 	}
 	var req agentapi.CreateSeatRequest
 	if err := apierror.Decode(w, r, &req, 0); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if err := validWorkshopID(req.WorkshopID); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if err := a.validSeat(req.SeatID); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if req.VCPUs < 0 || req.VCPUs > a.cfg.MaxVCPUs {
-		apierror.Write(w, r, apierror.Invalid("vcpus must be between 1 and %d (or omitted for the default)", a.cfg.MaxVCPUs))
-		return
+		return apierror.Invalid("vcpus must be between 1 and %d (or omitted for the default)", a.cfg.MaxVCPUs)
 	}
 	if req.MemoryMB != 0 && (req.MemoryMB < MinMemoryMB || req.MemoryMB > a.cfg.MaxMemoryMB) {
-		apierror.Write(w, r, apierror.Invalid("memory_mb must be between %d and %d (or omitted for the default)", MinMemoryMB, a.cfg.MaxMemoryMB))
-		return
+		return apierror.Invalid("memory_mb must be between %d and %d (or omitted for the default)", MinMemoryMB, a.cfg.MaxMemoryMB)
 	}
 	if req.DiskMB != 0 && (req.DiskMB < MinDiskMB || req.DiskMB > a.cfg.MaxDiskMB) {
-		apierror.Write(w, r, apierror.Invalid("disk_mb must be between %d and %d (or omitted for the default)", MinDiskMB, a.cfg.MaxDiskMB))
-		return
+		return apierror.Invalid("disk_mb must be between %d and %d (or omitted for the default)", MinDiskMB, a.cfg.MaxDiskMB)
 	}
 	allow, err := egress.ParseRules(req.EgressAllow)
 	if err != nil {
-		apierror.Write(w, r, apierror.Invalid("egress_allow: %v", err))
-		return
+		return apierror.Invalid("egress_allow: %v", err)
 	}
 	seat, created, err := a.CreateSeat(r.Context(), seatruntime.Spec{
 		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB, DiskMB: req.DiskMB, Egress: allow,
 	})
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
 	}
 	apierror.JSON(w, status, a.seatView(seat, true))
+	return nil
 }
+
+// SeatError is a seat the runtime could not start or restart in place.
+// The API answers it 500 seat_failed (apiError).
+type SeatError struct {
+	Op   string // start, restart
+	Seat string // "workshop/seat"
+	Err  error
+}
+
+func (e *SeatError) Error() string {
+	return "could not " + e.Op + " seat " + e.Seat + ": " + e.Err.Error()
+}
+func (e *SeatError) Unwrap() error { return e.Err }
 
 // CreateSeat creates the seat of spec, or returns the running one (created
 // is false). A seat that exists but died is destroyed and created again.
@@ -205,7 +235,7 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 	}
 	if used >= a.cfg.Capacity {
 		a.mu.Unlock()
-		return nil, false, apierror.Unavailable("host is at capacity (%d seats)", a.cfg.Capacity)
+		return nil, false, fmt.Errorf("%w (%d seats)", seatruntime.ErrCapacity, a.cfg.Capacity)
 	}
 	a.pending++
 	a.mu.Unlock()
@@ -227,10 +257,10 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 	if err != nil {
 		a.metrics.failures.Inc()
 		if errors.Is(err, seatruntime.ErrCapacity) {
-			return nil, false, apierror.Unavailable("host is at capacity: %v", err)
+			return nil, false, fmt.Errorf("%w: %v", seatruntime.ErrCapacity, err)
 		}
 		a.log.ErrorContext(ctx, "create seat", "seat", k.String(), "err", err)
-		return nil, false, apierror.New(http.StatusInternalServerError, "seat_failed", "could not start seat %s: %v", k, err)
+		return nil, false, &SeatError{Op: "start", Seat: k.String(), Err: err}
 	}
 	if err := a.state.saveSeat(seat); err != nil {
 		a.metrics.failures.Inc()
@@ -356,23 +386,22 @@ func (a *Agent) Homes() ([]seatruntime.Home, error) {
 	return hk.Homes()
 }
 
-func (a *Agent) handleHomes(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleHomes(w http.ResponseWriter, r *http.Request) error {
 	homes, err := a.Homes()
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	out := agentapi.HomeList{Homes: make([]agentapi.Home, 0, len(homes))}
 	for _, h := range homes {
 		out.Homes = append(out.Homes, agentapi.Home{WorkshopID: h.WorkshopID, Seat: h.Seat})
 	}
 	apierror.JSON(w, http.StatusOK, out)
+	return nil
 }
 
-func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Path != "/vms" && r.URL.Path != "/vms/" {
-		apierror.Write(w, r, apierror.NotFound("no route for %s %s", r.Method, r.URL.Path))
-		return
+		return apierror.NotFound("no route for %s %s", r.Method, r.URL.Path)
 	}
 	refs := a.snapshot()
 	seats := make([]*seatruntime.Seat, len(refs))
@@ -386,6 +415,7 @@ func (a *Agent) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	sortSeats(out.VMs)
 	apierror.JSON(w, http.StatusOK, out)
+	return nil
 }
 
 func sortSeats(v []agentapi.Seat) {
@@ -403,25 +433,23 @@ func lessSeat(x, y agentapi.Seat) bool {
 	return x.Seat < y.Seat
 }
 
-func (a *Agent) handleGet(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleGet(w http.ResponseWriter, r *http.Request) error {
 	k, err := a.pathSeat(r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	s, _ := a.lookup(k)
 	if s == nil {
-		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
-		return
+		return apierror.NotFound("seat %s not found", k)
 	}
 	apierror.JSON(w, http.StatusOK, a.seatView(s, a.rt.Alive(r.Context(), s)))
+	return nil
 }
 
-func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) error {
 	k, err := a.pathSeat(r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	keep := false
 	switch r.URL.Query().Get("keep_home") {
@@ -429,39 +457,35 @@ func (a *Agent) handleDelete(w http.ResponseWriter, r *http.Request) {
 	case "true", "1":
 		keep = true
 	default:
-		apierror.Write(w, r, apierror.Invalid("keep_home must be true or false"))
-		return
+		return apierror.Invalid("keep_home must be true or false")
 	}
 	if err := a.endSeat(r.Context(), k, keep); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (a *Agent) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleDisconnect(w http.ResponseWriter, r *http.Request) error {
 	k, err := a.pathSeat(r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	var req agentapi.DisconnectRequest
 	if r.ContentLength != 0 {
 		if err := apierror.Decode(w, r, &req, 0); err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 	}
 	if req.MinGeneration < 0 {
-		apierror.Write(w, r, apierror.Invalid("min_generation must not be negative"))
-		return
+		return apierror.Invalid("min_generation must not be negative")
 	}
 	res, err := a.Disconnect(k.ws, k.seat, req.MinGeneration)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, res)
+	return nil
 }
 
 // Disconnect raises the seat's lowest valid token generation to minGen

@@ -13,42 +13,40 @@ import (
 // learner's files itself, and the same route works for every runtime. An
 // If-None-Match equal to the home's fingerprint (the ETag of the last
 // archive) answers 304 without a body.
-func (a *Agent) handleArchive(w http.ResponseWriter, r *http.Request) {
-	a.forwardToDaemon(w, r, http.MethodGet, "/files/archive", nil)
+func (a *Agent) handleArchive(w http.ResponseWriter, r *http.Request) error {
+	return a.forwardToDaemon(w, r, http.MethodGet, "/files/archive", nil)
 }
 
 // handleRestore unpacks a .tar.gz (the body, as handleArchive produced it)
 // into the seat's home, through the seat's workspace daemon, which confines
 // every write to the home. ?max_bytes bounds what is unpacked; ?if_empty=1
 // leaves a home that has anything in it alone (409 not_empty).
-func (a *Agent) handleRestore(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleRestore(w http.ResponseWriter, r *http.Request) error {
 	q := url.Values{}
 	for _, name := range []string{"max_bytes", "if_empty"} {
 		if v := r.URL.Query().Get(name); v != "" {
 			q.Set(name, v)
 		}
 	}
-	a.forwardToDaemon(w, r, http.MethodPut, "/files/archive", q)
+	return a.forwardToDaemon(w, r, http.MethodPut, "/files/archive", q)
 }
 
 // handleExec runs a lab script in the seat as the learner, through the
 // seat's workspace daemon (POST /exec). Only the control plane (agent token)
 // can ask; the learner proxy does not serve /exec.
-func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
-	a.forwardToDaemon(w, r, http.MethodPost, "/exec", nil)
+	return a.forwardToDaemon(w, r, http.MethodPost, "/exec", nil)
 }
 
-func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, path string, q url.Values) {
+func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, path string, q url.Values) error {
 	k, err := a.pathSeat(r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	s, host := a.lookup(k)
 	if s == nil {
-		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
-		return
+		return apierror.NotFound("seat %s not found", k)
 	}
 	u := "http://" + host + path
 	if len(q) > 0 {
@@ -60,8 +58,7 @@ func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, 
 	}
 	req, err := http.NewRequestWithContext(r.Context(), method, u, body)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	switch method {
 	case http.MethodPut:
@@ -76,8 +73,7 @@ func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, 
 	}
 	resp, err := (&http.Client{Transport: a.tr}).Do(req)
 	if err != nil {
-		apierror.Write(w, r, apierror.New(http.StatusBadGateway, "seat_unreachable", "seat %s's workspace daemon did not answer: %v", k, err))
-		return
+		return apierror.New(http.StatusBadGateway, "seat_unreachable", "seat %s's workspace daemon did not answer: %v", k, err)
 	}
 	defer resp.Body.Close()
 	for _, h := range []string{"Content-Type", "ETag", "Content-Disposition", "Cache-Control"} {
@@ -91,4 +87,5 @@ func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, 
 		a.log.WarnContext(r.Context(), "seat archive stream cut", "seat", k.String(), "err", err)
 		panic(http.ErrAbortHandler)
 	}
+	return nil
 }

@@ -11,10 +11,8 @@ package agent
 
 import (
 	"context"
-	"net/http"
 	"time"
 
-	"github.com/clarateach/backend/internal/apierror"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
@@ -94,7 +92,7 @@ func (a *Agent) repairLocked(ctx context.Context, k seatKey, e *seatEntry, dead 
 	if err != nil {
 		a.metrics.failures.Inc()
 		a.log.Error("restart seat in place", "seat", k.String(), "err", err)
-		return nil, apierror.New(http.StatusInternalServerError, "seat_failed", "could not restart seat %s: %v", k, err)
+		return nil, &SeatError{Op: "restart", Seat: k.String(), Err: err}
 	}
 	if err := a.state.saveSeat(seat); err != nil {
 		a.metrics.failures.Inc()

@@ -103,23 +103,21 @@ func (a *Agent) workspaceKey(ws string) []byte {
 	return nil
 }
 
-func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
+func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) error {
 	// Clean the daemon path (it arrives unescaped: %2F.. must not climb).
 	rest := strings.TrimPrefix(path.Clean("/"+r.PathValue("rest")), "/")
 	if r.Method == http.MethodOptions {
 		a.setCORS(w.Header(), r, true)
 		w.WriteHeader(http.StatusOK)
-		return
+		return nil
 	}
 	a.setCORS(w.Header(), r, false)
 	k, err := a.pathSeat(r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if !allowedProxyPath(rest) {
-		apierror.Write(w, r, apierror.NotFound("no proxy route %q", "/"+rest))
-		return
+		return apierror.NotFound("no proxy route %q", "/"+rest)
 	}
 
 	// Workspace token: ?token= (WebSockets cannot set headers) or Bearer.
@@ -130,51 +128,43 @@ func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
 		tok, _ = bearer(r)
 	}
 	if tok == "" {
-		apierror.Write(w, r, apierror.Unauthorized("a workspace token is required (?token= or Authorization: Bearer)"))
-		return
+		return apierror.Unauthorized("a workspace token is required (?token= or Authorization: Bearer)")
 	}
 	key := a.workspaceKey(k.ws)
 	if key == nil {
-		apierror.Write(w, r, apierror.Unavailable("this agent has no workspace-token key configured"))
-		return
+		return apierror.Unavailable("this agent has no workspace-token key configured")
 	}
 	claims, err := token.Verify(key, tok, k.ws, k.seat, a.now())
 	switch {
 	case errors.Is(err, token.ErrMismatch):
-		apierror.Write(w, r, apierror.Forbidden("the workspace token is for another seat"))
-		return
+		return apierror.Forbidden("the workspace token is for another seat")
 	case errors.Is(err, token.ErrExpired):
-		apierror.Write(w, r, apierror.Unauthorized("the workspace token has expired"))
-		return
+		return apierror.Unauthorized("the workspace token has expired")
 	case err != nil:
-		apierror.Write(w, r, apierror.Unauthorized("invalid workspace token"))
-		return
+		return apierror.Unauthorized("invalid workspace token")
 	}
 	switch claims.Role {
 	case "viewer":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			apierror.Write(w, r, apierror.Forbidden("a viewer token is read-only"))
-			return
+			return apierror.Forbidden("a viewer token is read-only")
 		}
 		if rest == "terminal" {
 			q.Set("mode", "ro")
 		}
 	case "", "learner", "instructor":
 	default:
-		apierror.Write(w, r, apierror.Forbidden("unknown role %q", claims.Role))
-		return
+		return apierror.Forbidden("unknown role %q", claims.Role)
 	}
 
 	seat, host := a.lookup(k)
 	if seat == nil {
-		apierror.Write(w, r, apierror.NotFound("seat %s not found", k))
-		return
+		return apierror.NotFound("seat %s not found", k)
 	}
 	if rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
 		release, err := a.terms.Acquire(tok, k.String())
 		if err != nil {
 			connlimit.RefuseWebSocket(w, r, connlimit.CloseTooManyConnections, err.Error())
-			return
+			return nil
 		}
 		defer release()
 	}
@@ -186,8 +176,7 @@ func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	lc := &liveConn{cancel: cancel, gen: claims.Gen}
 	if !a.trackConnAt(k, lc) {
-		apierror.Write(w, r, apierror.Unauthorized("the workspace token was revoked"))
-		return
+		return apierror.Unauthorized("the workspace token was revoked")
 	}
 	defer a.untrackConn(k, lc)
 
@@ -197,6 +186,7 @@ func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) {
 	ctx = context.WithValue(ctx, targetKey{}, &proxyTarget{host: host, path: "/" + rest, query: q})
 	pw := &proxyWriter{ResponseWriter: w, a: a, lc: lc}
 	a.proxy.ServeHTTP(pw, r.WithContext(ctx))
+	return nil
 }
 
 func (a *Agent) newReverseProxy() *httputil.ReverseProxy {

@@ -41,11 +41,7 @@ func (f *FS) Register(mux *http.ServeMux) {
 }
 
 func (f *FS) handle(h func(http.ResponseWriter, *http.Request) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
-			apierror.Write(w, r, err)
-		}
-	}
+	return apierror.HandlerFunc(h).ServeHTTP
 }
 
 // Entry describes one file (listing entries and write results).
