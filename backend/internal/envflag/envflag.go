@@ -36,7 +36,6 @@ type Set struct {
 	seen     map[string]bool
 	parsed   map[string]bool // flag names given on the command line
 	fromEnv  map[string]bool // flag or setting names filled from the environment
-	errs     []error
 }
 
 type setting struct {

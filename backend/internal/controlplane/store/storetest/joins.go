@@ -163,11 +163,11 @@ func testJoinSeat(t *testing.T, s store.Store) {
 
 	// A reissue's pending revoke is no reset.
 	r3 := register(t, s, w.ID, "c@example.com")
-	j3, err := s.JoinSeat(ctx, r3.ID)
+	_, err = s.JoinSeat(ctx, r3.ID)
 	must(t, err)
 	_, _, err = s.ReissueAccessCode(ctx, w.ID, r3.ID, "")
 	must(t, err)
-	j3, err = s.JoinSeat(ctx, r3.ID)
+	j3, err := s.JoinSeat(ctx, r3.ID)
 	must(t, err)
 	if j3.ResetPending {
 		t.Fatal("ResetPending after a reissue")
