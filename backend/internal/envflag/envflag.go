@@ -163,13 +163,6 @@ func (s *Set) Known(env ...string) {
 	}
 }
 
-// Lookup reads one environment variable through the Set's lookup and
-// records it as known.
-func (s *Set) Lookup(env string) string {
-	s.Known(env)
-	return s.lookup(env)
-}
-
 // Parse parses args (without the program name), then fills every setting
 // whose flag was not given from its environment variables. Extra
 // arguments are an error. Bad values in the environment are all reported
