@@ -30,11 +30,11 @@ func readLabPath(path string) (lab.Files, error) {
 }
 
 type labCheckOut struct {
-	Valid    bool          `json:"valid"`
-	Format   string        `json:"format,omitempty"`
-	Title    string        `json:"title,omitempty"`
-	Steps    []string      `json:"steps,omitempty"`
-	Warnings []string      `json:"warnings,omitempty"`
+	Valid    bool            `json:"valid"`
+	Format   string          `json:"format,omitempty"`
+	Title    string          `json:"title,omitempty"`
+	Steps    []string        `json:"steps,omitempty"`
+	Warnings []string        `json:"warnings,omitempty"`
 	Problems []labProblemOut `json:"problems,omitempty"`
 }
 
