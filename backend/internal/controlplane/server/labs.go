@@ -15,8 +15,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/clarateach/backend/internal/apierror"
-	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
