@@ -3,7 +3,7 @@ SHELL := /usr/bin/env bash
 GO ?= go
 BIN := $(CURDIR)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/clarateach/backend/internal/buildinfo.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/clarateach/backend/internal/release.Version=$(VERSION)
 WEBUI_DIST := backend/internal/controlplane/webui/dist
 STATICCHECK_VERSION := v0.8.2
 DEADCODE_VERSION := v0.52.0

@@ -32,11 +32,11 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/clarateach/backend/bench/internal/machine"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/seat/terminal"
-	"github.com/clarateach/backend/internal/token"
 )
 
 const (
@@ -547,7 +547,7 @@ func waitWarm(ctx context.Context, c *agentclient.Client, n int) error {
 // seatReady creates n seats concurrently and times each from POST /vms/ to
 // the first output byte of a terminal opened through the agent's proxy.
 func seatReady(ctx context.Context, c *agentclient.Client, base string, n int) ([]time.Duration, []time.Duration, []*terminal.Client, error) {
-	key := token.WorkshopKey([]byte(benchSecret), benchWS)
+	key := authtoken.WorkshopKey([]byte(benchSecret), benchWS)
 	durs := make([]time.Duration, n)
 	creates := make([]time.Duration, n)
 	terms := make([]*terminal.Client, n)
@@ -559,7 +559,7 @@ func seatReady(ctx context.Context, c *agentclient.Client, base string, n int) (
 		go func() {
 			defer wg.Done()
 			seat := i + 1
-			tok, _, err := token.Issue(key, benchWS, seat, "", 0, time.Hour, time.Now())
+			tok, _, err := authtoken.Issue(key, benchWS, seat, "", 0, time.Hour, time.Now())
 			if err != nil {
 				errs[i] = err
 				return

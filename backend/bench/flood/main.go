@@ -33,6 +33,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/clarateach/backend/bench/internal/machine"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/server"
@@ -41,7 +42,6 @@ import (
 	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/seat/terminal"
-	"github.com/clarateach/backend/internal/token"
 )
 
 const (
@@ -109,9 +109,9 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	key := token.WorkshopKey([]byte(wsSecret), wsID)
-	victim, _, _ := token.Issue(key, wsID, 2, "learner", gens[2], time.Hour, time.Now())
-	flooder, _, _ := token.Issue(key, wsID, 1, "learner", gens[1], time.Hour, time.Now())
+	key := authtoken.WorkshopKey([]byte(wsSecret), wsID)
+	victim, _, _ := authtoken.Issue(key, wsID, 2, "learner", gens[2], time.Hour, time.Now())
+	flooder, _, _ := authtoken.Issue(key, wsID, 1, "learner", gens[1], time.Hour, time.Now())
 	termURL := func(seat int, tok string) string {
 		return fmt.Sprintf("ws%s/api/workspaces/%s/%d/terminal?token=%s", strings.TrimPrefix(base, "http"), wsID, seat, tok)
 	}

@@ -6,8 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // storeCalls is -calls: the store calls of a register and a join, each made
@@ -33,7 +33,7 @@ func storeCalls(ctx context.Context, st store.Store, ownerID string, n, seats in
 		{"GetWorkshopByCode", func(i int) error { _, err := st.GetWorkshopByCode(ctx, ws[i%nws].Code); return err }},
 		{"Register (with its event)", func(i int) error {
 			r, _, err := st.Register(ctx, &store.Registration{WorkshopID: ws[i%nws].ID, Name: "L",
-				Email: fmt.Sprintf("c%d@example.com", i), AccessCode: token.Code(token.AccessCodeLen)},
+				Email: fmt.Sprintf("c%d@example.com", i), AccessCode: authtoken.Code(authtoken.AccessCodeLen)},
 				store.Event{WorkshopID: ws[i%nws].ID, Message: "learner registered"})
 			regs[i] = r
 			return err

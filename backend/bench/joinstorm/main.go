@@ -26,11 +26,11 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clarateach/backend/bench/internal/machine"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/server"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // poolSize is -pool; waits is -waits; warm is -warm.
@@ -77,7 +77,7 @@ func run(learners, seats int, engine string, calls int) error {
 	defer st.Close()
 
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://bench", MaxSeats: seats,
-		JWTSecret: token.Random(16), WorkspaceTokenSecret: token.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
+		JWTSecret: authtoken.Random(16), WorkspaceTokenSecret: authtoken.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
 	srv := server.New(server.Deps{Config: cfg, Store: st, Version: "bench"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -96,7 +96,7 @@ func run(learners, seats int, engine string, calls int) error {
 	nws := (learners + seats - 1) / seats
 	codes := make([]string, nws)
 	for i := range codes {
-		w := &store.Workshop{OwnerID: owner.ID, Name: fmt.Sprintf("bench %d", i), Code: token.Code(token.WorkshopCodeLen),
+		w := &store.Workshop{OwnerID: owner.ID, Name: fmt.Sprintf("bench %d", i), Code: authtoken.Code(authtoken.WorkshopCodeLen),
 			Seats: seats, Status: store.StatusRunning, DesiredState: store.DesiredRunning, AgentURL: "http://127.0.0.1:1"}
 		if err := st.CreateWorkshop(ctx, w); err != nil {
 			return err
@@ -255,7 +255,7 @@ func database(ctx context.Context, engine string) (*benchDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres not reachable (set CLARATEACH_TEST_DATABASE_URL): %w", err)
 	}
-	name := "ct_bench_" + token.Random(4)
+	name := "ct_bench_" + authtoken.Random(4)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		conn.Close(ctx)
 		return nil, err

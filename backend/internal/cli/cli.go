@@ -13,8 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/clarateach/backend/internal/buildinfo"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/release"
 	"github.com/clarateach/backend/internal/seat/workspace"
 )
 
@@ -59,7 +59,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case "admin":
 		err = runAdmin(ctx, rest, stdout, stderr)
 	case "version", "--version":
-		fmt.Fprintln(stdout, "clarateach", buildinfo.Version)
+		fmt.Fprintln(stdout, "clarateach", release.Version)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage+opsUsage)
 	default:

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/clarateach/backend/internal/buildinfo"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
@@ -28,7 +28,7 @@ import (
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/localagent"
 	"github.com/clarateach/backend/internal/logging"
-	"github.com/clarateach/backend/internal/token"
+	"github.com/clarateach/backend/internal/release"
 )
 
 func loadConfig(ctx context.Context, args []string, stderr io.Writer) (*config.Config, error) {
@@ -109,7 +109,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Registry:        reg,
 		Reconciler:      rec,
 		Logger:          log,
-		Version:         buildinfo.Version,
+		Version:         release.Version,
 		UnisolatedSeats: !isolated,
 		Archives:        arc,
 	})
@@ -129,7 +129,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer stopRec()
 	go rec.Run(rctx, cfg.ReconcileInterval)
 
-	fmt.Fprintf(stdout, "\nClaraTeach %s is running at %s  (database: %s, provisioner: %s)\n", buildinfo.Version, cfg.PublicURL, st.Engine(), prov.Name())
+	fmt.Fprintf(stdout, "\nClaraTeach %s is running at %s  (database: %s, provisioner: %s)\n", release.Version, cfg.PublicURL, st.Engine(), prov.Name())
 	switch {
 	case firstLogin != "":
 		fmt.Fprint(stdout, firstLogin)
@@ -253,7 +253,7 @@ func bootstrapAdmin(ctx context.Context, cfg *config.Config, st store.Store, log
 		return "", err
 	}
 	if n == 0 {
-		pw := token.Random(9)
+		pw := authtoken.Random(9)
 		if _, _, err := server.EnsureAdmin(ctx, st, "admin@localhost", pw, "Local admin"); err != nil {
 			return "", err
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/clarateach/backend/internal/testbin"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/blob"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/archive"
@@ -32,7 +33,6 @@ import (
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/localagent"
 	"github.com/clarateach/backend/internal/seat/terminal"
-	"github.com/clarateach/backend/internal/token"
 )
 
 var daemonBin, serverBin string
@@ -97,7 +97,7 @@ func startLocal(ctx context.Context, t *testing.T) *localEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://e2e.test", MaxSeats: 30,
-		JWTSecret: token.Random(16), WorkspaceTokenSecret: token.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
+		JWTSecret: authtoken.Random(16), WorkspaceTokenSecret: authtoken.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
 
 	stateDir := filepath.Join(dataDir, "agent")
 	rtName := agent.DefaultRuntime()

@@ -18,9 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/envflag"
 	"github.com/clarateach/backend/internal/logging"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // Provisioner names.
@@ -461,7 +461,7 @@ func localSecrets(dataDir string) (*generated, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	g := &generated{WorkspaceTokenSecret: token.Random(32), JWTSecret: token.Random(32)}
+	g := &generated{WorkspaceTokenSecret: authtoken.Random(32), JWTSecret: authtoken.Random(32)}
 	b, _ := json.MarshalIndent(g, "", "  ")
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
@@ -36,7 +37,6 @@ import (
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/seatruntime/process"
 	"github.com/clarateach/backend/internal/hostcert"
-	"github.com/clarateach/backend/internal/token"
 )
 
 const (
@@ -92,7 +92,7 @@ func (c *clock) Advance(d time.Duration) {
 func newWorkshop(t testing.TB, st store.Store, seats int, mod func(*store.Workshop)) *store.Workshop {
 	t.Helper()
 	ctx := context.Background()
-	u := &store.User{Email: "i-" + token.Random(4) + "@example.test", Name: "Instructor", PasswordHash: "x"}
+	u := &store.User{Email: "i-" + authtoken.Random(4) + "@example.test", Name: "Instructor", PasswordHash: "x"}
 	if err := st.CreateUser(ctx, u); err != nil {
 		t.Fatalf("create user: %v", err)
 	}

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 func TestBackoff(t *testing.T) {
@@ -235,7 +235,7 @@ func TestPerWorkshopVMAndToken(t *testing.T) {
 			t.Errorf("%s: VM agent-token does not match the workshop's stored token", w.ID)
 		}
 		tokens[meta[gcevm.MetaAgentToken]] = true
-		if want := token.WorkshopKeyHex([]byte(secret), w.ID); meta[gcevm.MetaWorkspaceKey] != want {
+		if want := authtoken.WorkshopKeyHex([]byte(secret), w.ID); meta[gcevm.MetaWorkspaceKey] != want {
 			t.Errorf("%s: workspace-key = %q, want the derived key", w.ID, meta[gcevm.MetaWorkspaceKey])
 		}
 		if meta[gcevm.MetaWorkshopID] != w.ID || meta[gcevm.MetaSeats] != strconv.Itoa(w.Seats) || meta[gcevm.MetaBackendURL] != "https://api.clarateach.test" {

@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // provision drives a workshop towards running through its steps:
@@ -52,7 +52,7 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 // running step is an attempt interrupted (or still waiting), resumed.
 func (r *Reconciler) beginAttempt(vm *store.WorkshopVM) *change {
 	c := &change{}
-	agentToken := token.NewAgentToken()
+	agentToken := authtoken.NewAgentToken()
 	c.edit(func(w *store.Workshop) {
 		if w.Status != store.StatusProvisioning {
 			w.Status = store.StatusProvisioning
@@ -89,7 +89,7 @@ func (r *Reconciler) createHost(ctx context.Context, c *change, w *store.Worksho
 		WorkshopID:   w.ID,
 		Seats:        w.Seats,
 		AgentToken:   w.AgentToken,
-		WorkspaceKey: token.WorkshopKeyHex(r.cfg.WorkspaceSecret, w.ID),
+		WorkspaceKey: authtoken.WorkshopKeyHex(r.cfg.WorkspaceSecret, w.ID),
 		BackendURL:   r.cfg.BackendURL,
 	})
 	cancel()

@@ -25,11 +25,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/archive"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // Agent is the part of the agent API the reconciler uses
@@ -121,7 +121,7 @@ func New(cfg Config) *Reconciler {
 		cfg.Now = time.Now
 	}
 	if cfg.Holder == "" {
-		cfg.Holder = "replica-" + token.Random(6)
+		cfg.Holder = "replica-" + authtoken.Random(6)
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // revokeTimeout bounds one attempt at a pending revoke on the host.
@@ -46,7 +46,7 @@ func (r *Reconciler) ApplyRevoke(ctx context.Context, w *store.Workshop, p store
 	// reconciler's retries): a reset applied twice could wipe the files of
 	// the seat's next learner.
 	lease := "revoke:" + w.ID + "/" + strconv.Itoa(p.Seat)
-	holder := r.cfg.Holder + "/" + token.Random(6)
+	holder := r.cfg.Holder + "/" + authtoken.Random(6)
 	ok, err := r.cfg.Store.TryLease(ctx, lease, holder, 2*revokeTimeout)
 	if err != nil {
 		return fmt.Errorf("seat %d: revoke lease: %w", p.Seat, err)

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/server"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 func trustOneProxy(c *config_) { c.TrustProxyHops = 1 }
@@ -46,7 +46,7 @@ func TestWrongCodesNeverLockOutAClassroom(t *testing.T) {
 			if i%5 == 0 {
 				e.call("POST", "/api/register", "", map[string]string{"workshop_code": "AAAAAA", "name": "G", "email": "g@example.com"}, from(nat)...)
 			} else {
-				e.call("POST", "/api/join", "", map[string]string{"access_code": token.Code(token.AccessCodeLen)}, from(nat)...)
+				e.call("POST", "/api/join", "", map[string]string{"access_code": authtoken.Code(authtoken.AccessCodeLen)}, from(nat)...)
 			}
 		}
 	}

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // signupMode is SIGNUP; an unset mode is closed.
@@ -174,7 +174,7 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = time.Duration(req.TTLHours) * time.Hour
 	}
-	tok := token.Random(24)
+	tok := authtoken.Random(24)
 	now := s.now()
 	inv := &store.Invite{TokenHash: hashInvite(tok), Email: email, CreatedBy: userFrom(r.Context()).ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := s.st.CreateInvite(r.Context(), inv); err != nil {

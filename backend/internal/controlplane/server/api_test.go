@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/server"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 func forEngine(t *testing.T, f func(t *testing.T, e *testEnv)) {
@@ -81,7 +81,7 @@ func TestWorkshopsAndOwnership(t *testing.T) {
 		a := e.instructor("a@example.com")
 		b := e.instructor("b@example.com")
 		id, code := e.workshop(a, 3)
-		if len(code) != token.WorkshopCodeLen || strings.Trim(code, token.CodeAlphabet) != "" {
+		if len(code) != authtoken.WorkshopCodeLen || strings.Trim(code, authtoken.CodeAlphabet) != "" {
 			t.Fatalf("workshop code %q", code)
 		}
 		paths := []struct{ method, path string }{
@@ -230,7 +230,7 @@ func TestLearnerRegisterAndJoin(t *testing.T) {
 			t.Fatalf("register: %d %s", r.Status, r.Body)
 		}
 		access := r.json(t)["access_code"].(string)
-		if len(access) < 9 || strings.Trim(access, token.CodeAlphabet) != "" { // 9 chars × 4.64 bits ≥ 40 bits
+		if len(access) < 9 || strings.Trim(access, authtoken.CodeAlphabet) != "" { // 9 chars × 4.64 bits ≥ 40 bits
 			t.Fatalf("access code %q too weak", access)
 		}
 		// Knowing an email gets nothing: never the existing access code.
@@ -279,7 +279,7 @@ func TestLearnerRegisterAndJoin(t *testing.T) {
 			t.Fatalf("join: %s", j.Body)
 		}
 		tok := m["token"].(string)
-		c, err := token.Verify(token.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), id), tok, id, 1, e.clock())
+		c, err := authtoken.Verify(authtoken.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), id), tok, id, 1, e.clock())
 		if err != nil || c.Role != "learner" {
 			t.Fatalf("workspace token: %v", err)
 		}

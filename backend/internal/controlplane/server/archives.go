@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // handleDownload streams a learner's newest saved work (.tar.gz) for their
@@ -78,7 +78,7 @@ func accessCodeOf(w http.ResponseWriter, r *http.Request) (string, error) {
 		}
 		raw = req.AccessCode
 	}
-	code := token.NormalizeCode(raw)
+	code := authtoken.NormalizeCode(raw)
 	if code == "" {
 		return "", apierror.Invalid("access_code is required")
 	}

@@ -14,10 +14,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 const (
@@ -202,7 +202,7 @@ var dummyHash = func() string {
 
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User, status int) {
 	now := s.now()
-	sess := &store.AuthSession{ID: token.Random(16), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
+	sess := &store.AuthSession{ID: authtoken.Random(16), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	if err := s.st.CreateAuthSession(r.Context(), sess); err != nil {
 		apierror.Write(w, r, err)
 		return

@@ -14,16 +14,16 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/controlplane/server"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/fdlimit"
-	"github.com/clarateach/backend/internal/token"
 )
 
 func (e *testEnv) seatToken(t *testing.T, ws string, seat int, issued time.Time) string {
 	t.Helper()
-	tok, _, err := token.Issue(token.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), ws), ws, seat, "learner",
+	tok, _, err := authtoken.Issue(authtoken.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), ws), ws, seat, "learner",
 		e.heldSeat(t, ws, seat).Generation, 15*time.Minute, issued)
 	if err != nil {
 		t.Fatal(err)

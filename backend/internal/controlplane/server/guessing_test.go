@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/server"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // Two replicas on one store allow no more failures than one: the counts
@@ -33,7 +33,7 @@ func TestReplicasShareTheGuessingLimits(t *testing.T) {
 			fast := 0
 			for i := 0; i < 30; i++ {
 				before := e.sleptFor()
-				r := e.callAt(replicas[i%2], "POST", "/api/join", "", map[string]string{"access_code": token.Code(token.AccessCodeLen)}, from("192.0.2.9")...)
+				r := e.callAt(replicas[i%2], "POST", "/api/join", "", map[string]string{"access_code": authtoken.Code(authtoken.AccessCodeLen)}, from("192.0.2.9")...)
 				if r.Status != http.StatusNotFound && r.Status != http.StatusTooManyRequests {
 					t.Fatalf("wrong code %d: %d %s", i, r.Status, r.Body)
 				}
@@ -98,9 +98,9 @@ func TestAFloodFromManyAddressesMeetsTheServiceBudget(t *testing.T) {
 				before := e.sleptFor()
 				var r resp
 				if i%10 == 0 {
-					r = e.callAt(base, "POST", "/api/register", "", map[string]string{"workshop_code": token.Code(token.WorkshopCodeLen), "name": "G", "email": "g@example.com"}, from(addr)...)
+					r = e.callAt(base, "POST", "/api/register", "", map[string]string{"workshop_code": authtoken.Code(authtoken.WorkshopCodeLen), "name": "G", "email": "g@example.com"}, from(addr)...)
 				} else {
-					r = e.callAt(base, "POST", "/api/join", "", map[string]string{"access_code": token.Code(token.AccessCodeLen)}, from(addr)...)
+					r = e.callAt(base, "POST", "/api/join", "", map[string]string{"access_code": authtoken.Code(authtoken.AccessCodeLen)}, from(addr)...)
 				}
 				switch {
 				case r.Status == http.StatusNotFound && e.sleptFor() == before:
@@ -183,7 +183,7 @@ func BenchmarkWrongCodes(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		addr := fmt.Sprintf("198.18.%d.%d", n.Add(1)/250, n.Load()%250+1)
-		body := `{"access_code":"` + token.Code(token.AccessCodeLen) + `"}`
+		body := `{"access_code":"` + authtoken.Code(authtoken.AccessCodeLen) + `"}`
 		for pb.Next() {
 			req, _ := http.NewRequest("POST", e.http.URL+"/api/join", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
@@ -217,7 +217,7 @@ func TestAWrongCodeCountsWhenTheClientHangsUp(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/join", strings.NewReader(`{"access_code":"`+token.Code(token.AccessCodeLen)+`"}`))
+	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/join", strings.NewReader(`{"access_code":"`+authtoken.Code(authtoken.AccessCodeLen)+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Forwarded-For", "192.0.2.77")
 	if res, err := http.DefaultClient.Do(req); err == nil {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/token"
+	"github.com/clarateach/backend/internal/authtoken"
 )
 
 // learner registers email on the workshop with code and returns its
@@ -46,7 +46,7 @@ func (e *testEnv) seat(inst, id string, n int) map[string]any {
 
 func (e *testEnv) gen(t *testing.T, id string, seat int, tok string) int64 {
 	t.Helper()
-	c, err := token.Verify(token.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), id), tok, id, seat, e.clock())
+	c, err := authtoken.Verify(authtoken.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), id), tok, id, seat, e.clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestReissue(t *testing.T) {
 			t.Fatalf("reissue: %d %s", r.Status, r.Body)
 		}
 		fresh := m["access_code"].(string)
-		if fresh == lea || len(fresh) != token.AccessCodeLen {
+		if fresh == lea || len(fresh) != authtoken.AccessCodeLen {
 			t.Fatalf("reissued code %q, old %q", fresh, lea)
 		}
 		closed := make(chan error, 1)

@@ -9,10 +9,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // The learner's side of a lab: /api/workspaces/{ws}/{seat}/lab..., with the
@@ -36,9 +36,9 @@ func (s *Server) learnerLabSeat(r *http.Request) (*labSeat, error) {
 	if raw == "" || raw == r.Header.Get("Authorization") {
 		return nil, apierror.Unauthorized("a workspace token is required (Authorization: Bearer)")
 	}
-	claims, err := token.Verify(token.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
+	claims, err := authtoken.Verify(authtoken.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
 	if err != nil {
-		if errors.Is(err, token.ErrMismatch) {
+		if errors.Is(err, authtoken.ErrMismatch) {
 			return nil, apierror.Forbidden("this token is for another seat")
 		}
 		return nil, apierror.Unauthorized("workspace token: %v", err)

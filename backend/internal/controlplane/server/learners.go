@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // ended reports whether learners can no longer enter the workshop.
@@ -37,7 +37,7 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	code := token.NormalizeCode(req.WorkshopCode)
+	code := authtoken.NormalizeCode(req.WorkshopCode)
 	if code == "" {
 		apierror.Write(w, r, apierror.Invalid("workshop_code is required"))
 		return
@@ -53,7 +53,7 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws, err := s.st.GetWorkshopByCode(r.Context(), code)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && len(code) != token.WorkshopCodeLen) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(code) != authtoken.WorkshopCodeLen) {
 		if !s.wrongCode(w, r) {
 			return
 		}
@@ -70,7 +70,7 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 	}
 	// The event commits with the registration (one transaction, not two).
 	reg, created, err := s.st.Register(r.Context(), &store.Registration{
-		WorkshopID: ws.ID, Name: name, Email: email, AccessCode: token.Code(token.AccessCodeLen),
+		WorkshopID: ws.ID, Name: name, Email: email, AccessCode: authtoken.Code(authtoken.AccessCodeLen),
 	}, store.Event{WorkshopID: ws.ID, At: s.now(), Level: "info", Message: "learner " + email + " registered"})
 	// A registration refused for its email (already registered, revoked)
 	// counts on the workshop's failure budget: probing which emails are
@@ -105,7 +105,7 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 // (404), a revoked one is 403, an old 10-letter one is 410 code_expired. ok
 // is false when it answered.
 func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code string) (_ *store.Registration, _ *store.Workshop, ok bool) {
-	if len(code) == token.LegacyAccessCodeLen {
+	if len(code) == authtoken.LegacyAccessCodeLen {
 		// Never looked up, so the answer says nothing about whether the
 		// code exists: a 10-letter code is too short to guard.
 		apierror.Write(w, r, apierror.New(http.StatusGone, "code_expired",
@@ -115,7 +115,7 @@ func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code stri
 	var reg *store.Registration
 	var ws *store.Workshop
 	err := store.ErrNotFound // no other length was ever issued
-	if len(code) == token.AccessCodeLen {
+	if len(code) == authtoken.AccessCodeLen {
 		reg, ws, err = s.st.GetLearner(r.Context(), code)
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -148,7 +148,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	code := token.NormalizeCode(req.AccessCode)
+	code := authtoken.NormalizeCode(req.AccessCode)
 	if code == "" {
 		apierror.Write(w, r, apierror.Invalid("access_code is required"))
 		return
@@ -195,7 +195,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat.Seat, "learner", seat.Generation, s.cfg.WorkspaceTTL, s.now())
+		tok, exp, err := authtoken.Issue(authtoken.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat.Seat, "learner", seat.Generation, s.cfg.WorkspaceTTL, s.now())
 		if err != nil {
 			apierror.Write(w, r, err)
 			return

@@ -11,10 +11,10 @@ import (
 	"strings"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/logging"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // maxRelayBody bounds what a learner can send through the relay (file
@@ -48,9 +48,9 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		s.refuseTerminal(w, r, tokenFullReason)
 		return
 	}
-	claims, err := token.Verify(token.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
+	claims, err := authtoken.Verify(authtoken.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
 	if err != nil {
-		if errors.Is(err, token.ErrMismatch) {
+		if errors.Is(err, authtoken.ErrMismatch) {
 			apierror.Write(w, r, apierror.Forbidden("this token is for another seat"))
 		} else {
 			apierror.Write(w, r, apierror.Unauthorized("workspace token: %v", err))

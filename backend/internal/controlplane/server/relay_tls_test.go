@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/hostcert"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // tlsAgent is an agent proxy stand-in serving TLS with pair, counting the
@@ -61,7 +61,7 @@ func TestRelayPinsTheHostCertificate(t *testing.T) {
 		if err := e.st.CreateWorkshop(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		tok, _, err := token.Issue(token.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), w.ID), w.ID, 1, "learner", e.heldSeat(t, w.ID, 1).Generation, time.Hour, e.clock())
+		tok, _, err := authtoken.Issue(authtoken.WorkshopKey([]byte(e.cfg.WorkspaceTokenSecret), w.ID), w.ID, 1, "learner", e.heldSeat(t, w.ID, 1).Generation, time.Hour, e.clock())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/archive"
@@ -28,7 +29,6 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/webui"
 	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/logging"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // Deps are what the server needs.
@@ -297,7 +297,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !token.Equal(got, want) {
+	if !authtoken.Equal(got, want) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
 		apierror.Write(w, r, apierror.Unauthorized("a valid metrics token is required"))
 		return
@@ -327,7 +327,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleInternalReconcile(w http.ResponseWriter, r *http.Request) {
 	want := s.cfg.InternalToken
 	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if want == "" || !token.Equal(got, want) {
+	if want == "" || !authtoken.Equal(got, want) {
 		apierror.Write(w, r, apierror.Unauthorized("a valid internal token is required"))
 		return
 	}
@@ -349,7 +349,7 @@ func (s *Server) withMiddleware(next http.Handler) http.Handler {
 		start := time.Now()
 		id := r.Header.Get(logging.RequestIDHeader)
 		if !logging.ValidRequestID(id) {
-			id = token.Random(8)
+			id = authtoken.Random(8)
 		}
 		ctx := logging.WithRequestID(r.Context(), id)
 		r = r.WithContext(ctx)

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/egress"
-	"github.com/clarateach/backend/internal/token"
 )
 
 const maxLabGuide = 256 << 10
@@ -494,7 +494,7 @@ func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) {
 		apierror.Write(w, r, err)
 		return
 	}
-	tok, exp, err := token.Issue(token.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat, role, gen, s.cfg.WorkspaceTTL, s.now())
+	tok, exp, err := authtoken.Issue(authtoken.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat, role, gen, s.cfg.WorkspaceTTL, s.now())
 	if err != nil {
 		apierror.Write(w, r, err)
 		return

@@ -3,7 +3,7 @@ package store
 import (
 	"time"
 
-	"github.com/clarateach/backend/internal/token"
+	"github.com/clarateach/backend/internal/authtoken"
 )
 
 // Archive is one saved copy of a learner's home: a tar.gz in the blob
@@ -36,7 +36,7 @@ type ArchiveFilter struct {
 // PrepareArchive fills an archive's ID and CreatedAt when empty.
 func PrepareArchive(a *Archive, now time.Time) {
 	if a.ID == "" {
-		a.ID = token.NewID()
+		a.ID = authtoken.NewID()
 	}
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = now

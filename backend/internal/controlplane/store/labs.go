@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/clarateach/backend/internal/token"
+	"github.com/clarateach/backend/internal/authtoken"
 )
 
 // Lab is one stored version of a lab: its canonical folder as a .tar.gz
@@ -115,7 +115,7 @@ type Labs interface {
 // PrepareLab fills a new lab's ID and CreatedAt.
 func PrepareLab(l *Lab, now time.Time) {
 	if l.ID == "" {
-		l.ID = token.NewID()
+		l.ID = authtoken.NewID()
 	}
 	l.CreatedAt = UTC(now)
 }
@@ -123,7 +123,7 @@ func PrepareLab(l *Lab, now time.Time) {
 // PrepareHand fills a new hand's ID and RaisedAt.
 func PrepareHand(h *Hand, now time.Time) {
 	if h.ID == "" {
-		h.ID = token.NewID()
+		h.ID = authtoken.NewID()
 	}
 	if h.RaisedAt.IsZero() {
 		h.RaisedAt = now

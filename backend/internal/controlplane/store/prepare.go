@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clarateach/backend/internal/token"
+	"github.com/clarateach/backend/internal/authtoken"
 )
 
 // CodeAttempts bounds the inserts InsertWithCode tries when generated codes
@@ -41,7 +41,7 @@ func NormEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
 // (instructor) when empty; it normalises CreatedAt and Email.
 func PrepareUser(u *User, now time.Time) {
 	if u.ID == "" {
-		u.ID = token.NewID()
+		u.ID = authtoken.NewID()
 	}
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = now
@@ -57,7 +57,7 @@ func PrepareUser(u *User, now time.Time) {
 // secret) and an empty CreatedAt with now, and normalises both times.
 func PrepareAuthSession(a *AuthSession, now time.Time) {
 	if a.ID == "" {
-		a.ID = token.Random(32)
+		a.ID = authtoken.Random(32)
 	}
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = now
@@ -70,7 +70,7 @@ func PrepareAuthSession(a *AuthSession, now time.Time) {
 // left to InsertWithCode.
 func PrepareWorkshop(w *Workshop, now time.Time) {
 	if w.ID == "" {
-		w.ID = token.NewID()
+		w.ID = authtoken.NewID()
 	}
 	if w.CreatedAt.IsZero() {
 		w.CreatedAt = now
@@ -100,7 +100,7 @@ func NormWorkshop(w *Workshop) {
 func PrepareRegistration(r *Registration, now time.Time) {
 	r.Email = NormEmail(r.Email)
 	if r.ID == "" {
-		r.ID = token.NewID()
+		r.ID = authtoken.NewID()
 	}
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = now
@@ -113,7 +113,7 @@ func PrepareRegistration(r *Registration, now time.Time) {
 // returns them encoded for the steps column (a JSON array, [] when none).
 func PrepareWorkshopVM(vm *WorkshopVM, now time.Time) (steps string, err error) {
 	if vm.ID == "" {
-		vm.ID = token.NewID()
+		vm.ID = authtoken.NewID()
 	}
 	if vm.CreatedAt.IsZero() {
 		vm.CreatedAt = now
@@ -173,7 +173,7 @@ func InsertWithCode(code *string, n int, insert func() (inserted bool, err error
 	generate := *code == ""
 	for attempt := 0; ; attempt++ {
 		if generate {
-			*code = token.Code(n)
+			*code = authtoken.Code(n)
 		}
 		ok, err := insert()
 		if err != nil || ok {
@@ -204,7 +204,7 @@ func CheckQuota(q Quota) error {
 // and times.
 func PrepareInvite(inv *Invite, now time.Time) {
 	if inv.ID == "" {
-		inv.ID = token.NewID()
+		inv.ID = authtoken.NewID()
 	}
 	if inv.CreatedAt.IsZero() {
 		inv.CreatedAt = now

@@ -34,12 +34,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/clarateach/backend/internal/buildinfo"
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/logging"
+	"github.com/clarateach/backend/internal/release"
 )
 
 // Defaults.
@@ -301,7 +301,7 @@ func (a *Agent) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	a.log.Info("agent listening", "listen", ln.Addr().String(), "runtime", a.rt.Name(), "capacity", a.cfg.Capacity,
-		"state_dir", a.cfg.StateDir, "version", buildinfo.Version, "dev_mode", a.devMode, "tls", a.tls != nil)
+		"state_dir", a.cfg.StateDir, "version", release.Version, "dev_mode", a.devMode, "tls", a.tls != nil)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	wctx, stopWatch := context.WithCancel(ctx)

@@ -20,10 +20,10 @@ import (
 
 	"github.com/clarateach/backend/internal/testbin"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/host/seatruntime/process"
 	"github.com/clarateach/backend/internal/seat/terminal"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // Binaries built once for the package's tests.
@@ -154,7 +154,7 @@ func do(t *testing.T, method, url, tok string, body any) (*http.Response, []byte
 // learnerToken issues a workspace token for a seat at token generation gen.
 func learnerToken(t *testing.T, ws string, seat int, role string, gen int64) string {
 	t.Helper()
-	tok, _, err := token.Issue(token.WorkshopKey([]byte(testSecret), ws), ws, seat, role, gen, time.Hour, time.Now())
+	tok, _, err := authtoken.Issue(authtoken.WorkshopKey([]byte(testSecret), ws), ws, seat, role, gen, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
-	"github.com/clarateach/backend/internal/buildinfo"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime"
-	"github.com/clarateach/backend/internal/token"
+	"github.com/clarateach/backend/internal/release"
 )
 
 func (a *Agent) routes() {
@@ -70,7 +70,7 @@ func (a *Agent) requireAgentToken(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !a.devMode {
 			got, ok := bearer(r)
-			if !ok || !token.Equal(got, a.cfg.Token) {
+			if !ok || !authtoken.Equal(got, a.cfg.Token) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="clarateach-agent"`)
 				apierror.Write(w, r, apierror.Unauthorized("missing or wrong agent token"))
 				return
@@ -96,7 +96,7 @@ func (a *Agent) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	apierror.JSON(w, http.StatusOK, agentapi.Health{
 		Status:        "ok",
-		Version:       buildinfo.Version,
+		Version:       release.Version,
 		VMCount:       a.runningCount(ctx),
 		Capacity:      a.cfg.Capacity,
 		Runtime:       a.rt.Name(),

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/token"
+	"github.com/clarateach/backend/internal/authtoken"
 )
 
 func TestParseArgs(t *testing.T) {
@@ -113,7 +113,7 @@ func (f *fakeMetadata) count(name string) int {
 
 func TestBuildReadsSecretsFromMetadata(t *testing.T) {
 	t.Parallel()
-	key := token.WorkshopKey([]byte("root"), "wsmeta")
+	key := authtoken.WorkshopKey([]byte("root"), "wsmeta")
 	md := &fakeMetadata{
 		attrs: map[string]string{"agent-token": "md-agent-token\n", "workspace-key": hex.EncodeToString(key)},
 		asked: map[string]int{},

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/connlimit"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // proxyTarget travels in the request context from handleProxy to the
@@ -98,7 +98,7 @@ func (a *Agent) workspaceKey(ws string) []byte {
 		return a.cfg.WorkspaceKey
 	}
 	if len(a.cfg.WorkspaceSecret) > 0 {
-		return token.WorkshopKey(a.cfg.WorkspaceSecret, ws)
+		return authtoken.WorkshopKey(a.cfg.WorkspaceSecret, ws)
 	}
 	return nil
 }
@@ -134,11 +134,11 @@ func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) error {
 	if key == nil {
 		return apierror.Unavailable("this agent has no workspace-token key configured")
 	}
-	claims, err := token.Verify(key, tok, k.ws, k.seat, a.now())
+	claims, err := authtoken.Verify(key, tok, k.ws, k.seat, a.now())
 	switch {
-	case errors.Is(err, token.ErrMismatch):
+	case errors.Is(err, authtoken.ErrMismatch):
 		return apierror.Forbidden("the workspace token is for another seat")
-	case errors.Is(err, token.ErrExpired):
+	case errors.Is(err, authtoken.ErrExpired):
 		return apierror.Unauthorized("the workspace token has expired")
 	case err != nil:
 		return apierror.Unauthorized("invalid workspace token")

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/seat/terminal"
-	"github.com/clarateach/backend/internal/token"
 )
 
 func TestProxyCORSPreflight(t *testing.T) {
@@ -136,8 +136,8 @@ func TestProxyAuth(t *testing.T) {
 	otherSeat := learnerToken(t, "wsp", 2, "", 0)
 	otherWorkshop := learnerToken(t, "wsq", 1, "", 0)
 	// Claims name wsp/1 but the key is another workshop's.
-	forged, _, _ := token.Issue(token.WorkshopKey([]byte(testSecret), "wsq"), "wsp", 1, "", 0, time.Hour, now)
-	expired, _, _ := token.Issue(token.WorkshopKey([]byte(testSecret), "wsp"), "wsp", 1, "", 0, time.Minute, now.Add(-time.Hour))
+	forged, _, _ := authtoken.Issue(authtoken.WorkshopKey([]byte(testSecret), "wsq"), "wsp", 1, "", 0, time.Hour, now)
+	expired, _, _ := authtoken.Issue(authtoken.WorkshopKey([]byte(testSecret), "wsp"), "wsp", 1, "", 0, time.Minute, now.Add(-time.Hour))
 	viewer := learnerToken(t, "wsp", 1, "viewer", 0)
 
 	tests := []struct {

@@ -17,9 +17,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/seatruntime"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // Config configures the local agent.
@@ -71,7 +71,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		cfg.Token = saved.Token
 	}
 	if cfg.Token == "" {
-		cfg.Token = token.NewAgentToken()
+		cfg.Token = authtoken.NewAgentToken()
 	}
 	if cfg.Capacity == 0 {
 		cfg.Capacity = 240

@@ -12,11 +12,11 @@ import (
 	computepb "cloud.google.com/go/compute/apiv1/computepb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
-	"github.com/clarateach/backend/internal/token"
 )
 
 const (
@@ -52,8 +52,8 @@ func request(id string, seats int) provision.Request {
 	return provision.Request{
 		WorkshopID:   id,
 		Seats:        seats,
-		AgentToken:   token.NewAgentToken(),
-		WorkspaceKey: token.WorkshopKeyHex([]byte("test-workspace-secret-0123456789"), id),
+		AgentToken:   authtoken.NewAgentToken(),
+		WorkspaceKey: authtoken.WorkshopKeyHex([]byte("test-workspace-secret-0123456789"), id),
 		BackendURL:   "https://api.example.test",
 	}
 }
@@ -188,7 +188,7 @@ func TestEnsureHostIsIdempotent(t *testing.T) {
 	// A later attempt with a fresh token gets the VM as it is, and learns
 	// the token its agent actually requires.
 	req2 := req
-	req2.AgentToken = token.NewAgentToken()
+	req2.AgentToken = authtoken.NewAgentToken()
 	h2, err := p.EnsureHost(ctx, req2)
 	if err != nil {
 		t.Fatal(err)

@@ -11,10 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/postgres"
 	"github.com/clarateach/backend/internal/controlplane/store/storetest"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // TestJoinsRaiseNoNotices: a register and a join (first and repeated) make
@@ -91,7 +91,7 @@ func TestAssignSeatReadsOneWorkshop(t *testing.T) {
 	}
 	defer conn.Exec(ctx, "ROLLBACK")
 	var plan string
-	if err := conn.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE assign_plan('%s', '%s', now())", last.ID, token.NewID())).Scan(&plan); err != nil {
+	if err := conn.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE assign_plan('%s', '%s', now())", last.ID, authtoken.NewID())).Scan(&plan); err != nil {
 		t.Fatal(err)
 	}
 	var nodes []map[string]any
@@ -116,7 +116,7 @@ func TestAssignSeatReadsOneWorkshop(t *testing.T) {
 func newWorkshop(t *testing.T, s store.Store, seats int) *store.Workshop {
 	t.Helper()
 	ctx := context.Background()
-	u := &store.User{Email: token.Random(4) + "@example.com", PasswordHash: "x"}
+	u := &store.User{Email: authtoken.Random(4) + "@example.com", PasswordHash: "x"}
 	if err := s.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}

@@ -31,9 +31,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // DefaultMaxConns is the pool size used when the URL has no pool_max_conns.
@@ -293,7 +293,7 @@ type execer interface {
 
 // insertWorkshop inserts a prepared workshop (CreateWorkshop's rules).
 func insertWorkshop(ctx context.Context, q execer, w *store.Workshop) error {
-	inserted, err := store.InsertWithCode(&w.Code, token.WorkshopCodeLen, func() (bool, error) {
+	inserted, err := store.InsertWithCode(&w.Code, authtoken.WorkshopCodeLen, func() (bool, error) {
 		tag, err := q.Exec(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)
 			ON CONFLICT (code) DO NOTHING`,
@@ -321,7 +321,7 @@ func (s *Store) GetWorkshop(ctx context.Context, id string) (*store.Workshop, er
 }
 
 // GetWorkshopByCode implements store.Store (the code is matched exactly;
-// callers normalise user input with token.NormalizeCode).
+// callers normalise user input with authtoken.NormalizeCode).
 func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Workshop, error) {
 	w, err := scanWorkshop(s.pool.QueryRow(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE code = $1`, code))
 	return w, mapErr("get workshop by code", err)
@@ -440,7 +440,7 @@ func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate .
 		out     *store.Registration
 		created bool
 	)
-	done, err := store.InsertWithCode(&r.AccessCode, token.AccessCodeLen, func() (bool, error) {
+	done, err := store.InsertWithCode(&r.AccessCode, authtoken.AccessCodeLen, func() (bool, error) {
 		var err error
 		out, created, err = s.registerOnce(ctx, &r, events)
 		if errors.Is(err, errCodeTaken) {
@@ -596,7 +596,7 @@ func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]sto
 		if seatStatus != nil {
 			v.SeatStatus = *seatStatus
 		}
-		v.OldCode = len(v.AccessCode) == token.LegacyAccessCodeLen
+		v.OldCode = len(v.AccessCode) == authtoken.LegacyAccessCodeLen
 		out = append(out, v)
 	}
 	return out, mapErr("list registrations", rows.Err())
@@ -647,7 +647,7 @@ func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool
 		WHERE id = (SELECT workshop_id FROM registrations WHERE id = $1)
 			AND NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = $1)
 		FOR NO KEY UPDATE`, registrationID)
-	b.Queue(assignSQL, registrationID, token.NewID(), now())
+	b.Queue(assignSQL, registrationID, authtoken.NewID(), now())
 	if join {
 		b.Queue(joinInfoSQL, registrationID)
 	}

@@ -7,9 +7,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // ---- revokes, reissues and token generations -------------------------------
@@ -101,7 +101,7 @@ func (s *Store) ReissueAccessCode(ctx context.Context, workshopID, registrationI
 		if r.RevokedAt != nil {
 			return fmt.Errorf("reissue access code: %w", store.ErrRevoked)
 		}
-		done, err := store.InsertWithCode(&code, token.AccessCodeLen, func() (bool, error) {
+		done, err := store.InsertWithCode(&code, authtoken.AccessCodeLen, func() (bool, error) {
 			tag, err := tx.Exec(ctx, `UPDATE registrations SET access_code = $2 WHERE id = $1
 				AND NOT EXISTS (SELECT 1 FROM registrations WHERE access_code = $2)`, registrationID, code)
 			return tag.RowsAffected() == 1, mapErr("reissue access code", err)

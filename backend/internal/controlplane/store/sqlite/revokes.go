@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // ---- revokes, reissues and token generations -------------------------------
@@ -93,7 +93,7 @@ func (s *Store) ReissueAccessCode(ctx context.Context, workshopID, registrationI
 		if r.RevokedAt != nil {
 			return fmt.Errorf("reissue access code: %w", store.ErrRevoked)
 		}
-		done, err := store.InsertWithCode(&code, token.AccessCodeLen, func() (bool, error) {
+		done, err := store.InsertWithCode(&code, authtoken.AccessCodeLen, func() (bool, error) {
 			res, err := tx.ExecContext(ctx, `UPDATE registrations SET access_code = ? WHERE id = ?
 				AND NOT EXISTS (SELECT 1 FROM registrations WHERE access_code = ?)`, code, registrationID, code)
 			if err != nil {

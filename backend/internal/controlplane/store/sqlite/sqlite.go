@@ -28,9 +28,9 @@ import (
 	sqlite3 "modernc.org/sqlite"
 	sqlite3lib "modernc.org/sqlite/lib"
 
+	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
-	"github.com/clarateach/backend/internal/token"
 )
 
 // TimeFormat is how times are stored: UTC, microseconds, fixed width.
@@ -361,7 +361,7 @@ func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 
 // insertWorkshop inserts a prepared workshop (CreateWorkshop's rules).
 func insertWorkshop(ctx context.Context, q querier, w *store.Workshop) error {
-	inserted, err := store.InsertWithCode(&w.Code, token.WorkshopCodeLen, func() (bool, error) {
+	inserted, err := store.InsertWithCode(&w.Code, authtoken.WorkshopCodeLen, func() (bool, error) {
 		res, err := q.ExecContext(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
 			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
@@ -508,7 +508,7 @@ func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate .
 		if used >= seats {
 			return fmt.Errorf("register: %w", store.ErrFull)
 		}
-		inserted, err := store.InsertWithCode(&r.AccessCode, token.AccessCodeLen, func() (bool, error) {
+		inserted, err := store.InsertWithCode(&r.AccessCode, authtoken.AccessCodeLen, func() (bool, error) {
 			res, err := tx.ExecContext(ctx, `INSERT INTO registrations (`+query.RegistrationCols+`)
 				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (access_code) DO NOTHING`,
 				r.ID, r.WorkshopID, r.Name, r.Email, r.AccessCode, enc(r.CreatedAt), encp(r.RevokedAt))
@@ -586,7 +586,7 @@ func (s *Store) ListRegistrations(ctx context.Context, workshopID string) ([]sto
 			v.Seat = &n
 		}
 		v.SeatStatus = seatStatus.String
-		v.OldCode = len(v.AccessCode) == token.LegacyAccessCodeLen
+		v.OldCode = len(v.AccessCode) == authtoken.LegacyAccessCodeLen
 		out = append(out, v)
 	}
 	return out, mapErr("list registrations", rows.Err())
@@ -660,7 +660,7 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 		if err != nil {
 			return mapErr("assign seat", err)
 		}
-		st := &store.Seat{ID: token.NewID(), WorkshopID: workshopID, RegistrationID: registrationID,
+		st := &store.Seat{ID: authtoken.NewID(), WorkshopID: workshopID, RegistrationID: registrationID,
 			Seat: seat, Status: store.SeatAssigned, CreatedAt: now(), Generation: gen}
 		_, err = tx.ExecContext(ctx, `INSERT INTO sessions (`+query.SeatCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			st.ID, st.WorkshopID, st.RegistrationID, st.Seat, st.Status, encp(st.LastActivity), enc(st.CreatedAt), st.Generation)

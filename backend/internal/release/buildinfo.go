@@ -6,7 +6,7 @@
 //
 // The server prints it and reports it in GET /health, the agent in its GET
 // /health, and `clarateach version` prints it.
-package buildinfo
+package release
 
 // Version is the build's version ("dev" when not stamped).
 var Version = "dev"

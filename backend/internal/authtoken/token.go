@@ -3,7 +3,7 @@
 // signed with a key derived per workshop), agent tokens, access and workshop
 // codes, and constant-time comparison. The control plane issues; the agent
 // and the relay verify with the same code.
-package token
+package authtoken
 
 import (
 	"crypto/hmac"
