@@ -84,8 +84,9 @@ export class LearnerLabClient {
     }
   }
 
+  /** The learner's lab; undefined (204) when the workshop has none. */
   get(signal?: AbortSignal) {
-    return this.call<LearnerLab>('', { signal });
+    return this.call<LearnerLab | undefined>('', { signal });
   }
   enter(stepId: string) {
     return this.call<StepProgress>('/enter', { body: { step_id: stepId } });

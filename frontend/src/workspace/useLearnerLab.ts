@@ -1,8 +1,8 @@
 // The learner's lab, polled: steps, progress, the broadcast and their hand.
-// A workshop without a lab answers 404 no_lab: then `lab` stays null and the
-// plain lab guide is shown.
+// A workshop without a lab answers 204: then `lab` is null and the plain lab
+// guide is shown.
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, type LearnerLab, type LearnerLabClient } from '../api';
+import type { LearnerLab, LearnerLabClient } from '../api';
 
 const POLL_MS = 4000;
 
@@ -15,15 +15,11 @@ export function useLearnerLab(client: LearnerLabClient) {
     try {
       const l = await client.get();
       if (alive.current) {
-        setLab(l);
-        setNone(false);
+        setLab(l ?? null);
+        setNone(!l);
       }
-    } catch (err) {
-      if (alive.current && err instanceof ApiError && err.code === 'no_lab') {
-        setLab(null);
-        setNone(true);
-      }
-      // Anything else (a network blip): keep what we have and try again.
+    } catch {
+      // A network blip or an expired token: keep what we have, try again.
     }
   }, [client]);
 

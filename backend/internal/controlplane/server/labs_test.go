@@ -78,14 +78,17 @@ func TestLabFlow(t *testing.T) {
 		if r := e.call("PUT", "/api/workshops/"+id+"/lab", other, map[string]any{"lab_id": labID}); r.Status != http.StatusNotFound && r.Status != http.StatusForbidden {
 			t.Fatalf("a stranger set the lab: %d", r.Status)
 		}
-		if r := e.call("PUT", "/api/workshops/"+id+"/lab", inst, map[string]any{"lab_id": labID}); r.Status != http.StatusOK {
-			t.Fatalf("set lab: %d %s", r.Status, r.Body)
-		}
-
 		rid, access := e.learner(inst, id, code, "lab-learner@example.com")
 		j := e.join(access)
 		tok, seat := j["token"].(string), int(j["seat"].(float64))
 		base := "/api/workspaces/" + id + "/" + strconv.Itoa(seat) + "/lab"
+		// Before the workshop has a lab: 204, the page shows the plain guide.
+		if r := e.call("GET", base, tok, nil); r.Status != http.StatusNoContent {
+			t.Fatalf("no lab yet: %d %s", r.Status, r.Body)
+		}
+		if r := e.call("PUT", "/api/workshops/"+id+"/lab", inst, map[string]any{"lab_id": labID}); r.Status != http.StatusOK {
+			t.Fatalf("set lab: %d %s", r.Status, r.Body)
+		}
 
 		view := e.call("GET", base, tok, nil)
 		if view.Status != http.StatusOK {

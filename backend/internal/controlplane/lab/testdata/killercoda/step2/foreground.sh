@@ -1,2 +1,2 @@
 #!/bin/bash
-cd ~/project
+cd ~/project || exit
