@@ -2356,6 +2356,13 @@ export interface paths {
                         "application/json": components["schemas"]["LearnerLab"];
                     };
                 };
+                /** @description The workshop has no lab: it follows its plain lab guide */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
                 401: components["responses"]["Error"];
                 403: components["responses"]["Error"];
                 404: components["responses"]["Error"];
