@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/clarateach/backend/internal/apierror"
-	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/store"
@@ -27,29 +26,22 @@ type labSeat struct {
 }
 
 func (s *Server) learnerLabSeat(r *http.Request) (*labSeat, error) {
-	wsID := r.PathValue("ws")
-	seat, err := strconv.Atoi(r.PathValue("seat"))
-	if err != nil || seat < 1 {
-		return nil, apierror.NotFound("no such seat")
+	wsID, seat, err := seatOf(r)
+	if err != nil {
+		return nil, err
 	}
 	raw := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if raw == "" || raw == r.Header.Get("Authorization") {
 		return nil, apierror.Unauthorized("a workspace token is required (Authorization: Bearer)")
 	}
-	claims, err := authtoken.Verify(authtoken.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
+	claims, err := s.verifySeatToken(raw, wsID, seat)
 	if err != nil {
-		if errors.Is(err, authtoken.ErrMismatch) {
-			return nil, apierror.Forbidden("this token is for another seat")
-		}
-		return nil, apierror.Unauthorized("workspace token: %v", err)
+		return nil, err
 	}
 	if claims.Role != "" && claims.Role != "learner" {
 		return nil, apierror.Forbidden("lab progress belongs to the seat's learner")
 	}
-	st, err := s.st.GetSeat(r.Context(), wsID, seat)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Generation != claims.Gen) {
-		return nil, apierror.Unauthorized("this token was revoked")
-	}
+	st, err := s.seatAtGeneration(r.Context(), wsID, seat, claims.Gen)
 	if err != nil {
 		return nil, err
 	}

@@ -25,10 +25,9 @@ const maxRelayBody = 128 << 20
 // agent, so the browser talks to one origin. The workspace token is checked
 // here and again by the agent.
 func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
-	wsID := r.PathValue("ws")
-	seat, err := strconv.Atoi(r.PathValue("seat"))
-	if err != nil || seat < 1 {
-		apierror.Write(w, r, apierror.NotFound("no such seat"))
+	wsID, seat, err := seatOf(r)
+	if err != nil {
+		apierror.Write(w, r, err)
 		return
 	}
 	raw := r.URL.Query().Get("token")
@@ -48,13 +47,9 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		s.refuseTerminal(w, r, tokenFullReason)
 		return
 	}
-	claims, err := authtoken.Verify(authtoken.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
+	claims, err := s.verifySeatToken(raw, wsID, seat)
 	if err != nil {
-		if errors.Is(err, authtoken.ErrMismatch) {
-			apierror.Write(w, r, apierror.Forbidden("this token is for another seat"))
-		} else {
-			apierror.Write(w, r, apierror.Unauthorized("workspace token: %v", err))
-		}
+		apierror.Write(w, r, err)
 		return
 	}
 	// Counted before anything costs a database read: a flood on one token
@@ -164,9 +159,38 @@ func (s *Server) refuseTerminal(w http.ResponseWriter, r *http.Request, reason s
 // revoke deletes the seat row; a reissue and the next learner's
 // assignment raise the generation).
 func (s *Server) checkGeneration(ctx context.Context, wsID string, seat int, gen int64) error {
+	_, err := s.seatAtGeneration(ctx, wsID, seat, gen)
+	return err
+}
+
+// seatAtGeneration is the seat a learner token of generation gen opens:
+// 401 when the seat is no longer held at that generation.
+func (s *Server) seatAtGeneration(ctx context.Context, wsID string, seat int, gen int64) (*store.Seat, error) {
 	st, err := s.st.GetSeat(ctx, wsID, seat)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && st.Generation != gen) {
-		return apierror.Unauthorized("this workspace token was revoked: join again with your access code")
+		return nil, apierror.Unauthorized("this workspace token was revoked: join again with your access code")
 	}
-	return err
+	return st, err
+}
+
+// seatOf is the workshop and seat of a /api/workspaces/{ws}/{seat}/... route.
+func seatOf(r *http.Request) (string, int, error) {
+	seat, err := strconv.Atoi(r.PathValue("seat"))
+	if err != nil || seat < 1 {
+		return "", 0, apierror.NotFound("no such seat")
+	}
+	return r.PathValue("ws"), seat, nil
+}
+
+// verifySeatToken checks a workspace token for one seat: 403 when it is for
+// another seat, 401 when it is not valid.
+func (s *Server) verifySeatToken(raw, wsID string, seat int) (*authtoken.Claims, error) {
+	claims, err := authtoken.Verify(authtoken.WorkshopKey(s.wsKey, wsID), raw, wsID, seat, s.now())
+	if errors.Is(err, authtoken.ErrMismatch) {
+		return nil, apierror.Forbidden("this token is for another seat")
+	}
+	if err != nil {
+		return nil, apierror.Unauthorized("workspace token: %v", err)
+	}
+	return claims, nil
 }
