@@ -51,13 +51,34 @@ func toHandJSON(h store.Hand) api.Hand {
 
 type labCache struct {
 	mu   sync.Mutex
-	labs map[string]*lab.Lab // "id@version"
+	labs map[string]cachedLab // "id@version"
+}
+
+// cachedLab is a parsed lab version and its row, without the content (the
+// export reads that from the store).
+type cachedLab struct {
+	row store.Lab
+	lab *lab.Lab
 }
 
 const maxCachedLabs = 64
 
-// parsedLab loads and parses one stored lab version.
+func labKey(id string, version int) string { return id + "@" + strconv.Itoa(version) }
+
+// parsedLab loads and parses one stored lab version (0: the newest). A
+// version already parsed is answered from memory, without reading its
+// content again: versions never change, and the class stream asks every
+// second. The row it returns has no content.
 func (s *Server) parsedLab(ctx context.Context, id string, version int) (*store.Lab, *lab.Lab, error) {
+	if version > 0 {
+		s.labs.mu.Lock()
+		c, ok := s.labs.labs[labKey(id, version)]
+		s.labs.mu.Unlock()
+		if ok {
+			row := c.row
+			return &row, c.lab, nil
+		}
+	}
 	row, err := s.st.GetLab(ctx, id, version)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -65,27 +86,30 @@ func (s *Server) parsedLab(ctx context.Context, id string, version int) (*store.
 		}
 		return nil, nil, err
 	}
-	key := row.ID + "@" + strconv.Itoa(row.Version)
+	key := labKey(row.ID, row.Version)
 	s.labs.mu.Lock()
-	l, ok := s.labs.labs[key]
+	c, ok := s.labs.labs[key]
 	s.labs.mu.Unlock()
-	if ok {
-		return row, l, nil
+	if !ok {
+		files, err := lab.ReadArchive(row.Content)
+		if err != nil {
+			return nil, nil, fmt.Errorf("stored lab %s: %w", key, err)
+		}
+		l, err := lab.Parse(files)
+		if err != nil {
+			return nil, nil, fmt.Errorf("stored lab %s: %w", key, err)
+		}
+		c = cachedLab{row: *row, lab: l}
+		c.row.Content = nil
+		s.labs.mu.Lock()
+		if s.labs.labs == nil || len(s.labs.labs) >= maxCachedLabs {
+			s.labs.labs = map[string]cachedLab{}
+		}
+		s.labs.labs[key] = c
+		s.labs.mu.Unlock()
 	}
-	files, err := lab.ReadArchive(row.Content)
-	if err != nil {
-		return nil, nil, fmt.Errorf("stored lab %s: %w", key, err)
-	}
-	if l, err = lab.Parse(files); err != nil {
-		return nil, nil, fmt.Errorf("stored lab %s: %w", key, err)
-	}
-	s.labs.mu.Lock()
-	if s.labs.labs == nil || len(s.labs.labs) >= maxCachedLabs {
-		s.labs.labs = map[string]*lab.Lab{}
-	}
-	s.labs.labs[key] = l
-	s.labs.mu.Unlock()
-	return row, l, nil
+	out := c.row
+	return &out, c.lab, nil
 }
 
 // workshopLab is the lab the workshop follows; a workshop without one is
@@ -224,7 +248,11 @@ func (s *Server) handleGetLab(w http.ResponseWriter, r *http.Request) error {
 
 // handleExportLab answers the lab version as a folder in a .tar.gz.
 func (s *Server) handleExportLab(w http.ResponseWriter, r *http.Request) error {
-	row, _, err := s.labFor(r)
+	meta, _, err := s.labFor(r)
+	if err != nil {
+		return err
+	}
+	row, err := s.st.GetLab(r.Context(), meta.ID, meta.Version)
 	if err != nil {
 		return err
 	}
@@ -267,22 +295,20 @@ func (s *Server) handleSetWorkshopLab(w http.ResponseWriter, r *http.Request) er
 // ---- instructors: progress, hands, broadcast, solve, reset --------------------
 
 // matrix is the progress of every learner who is not revoked.
-func (s *Server) matrix(ctx context.Context, ws *store.Workshop) (*api.ProgressMatrix, *lab.Lab, error) {
+// regs are the workshop's registrations (the caller has them, or loads
+// them); the open hands come back with the matrix, named from regs.
+func (s *Server) matrix(ctx context.Context, ws *store.Workshop, regs []store.RegistrationView) (*api.ProgressMatrix, []api.Hand, *lab.Lab, error) {
 	row, l, err := s.workshopLab(ctx, ws.ID)
 	if err != nil {
-		return nil, nil, err
-	}
-	regs, err := s.st.ListRegistrations(ctx, ws.ID)
-	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	rows, err := s.st.ListProgress(ctx, ws.ID, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	hands, err := s.st.ListHands(ctx, ws.ID, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	byReg := map[string][]store.Progress{}
 	for _, p := range rows {
@@ -318,7 +344,7 @@ func (s *Server) matrix(ctx context.Context, ws *store.Workshop) (*api.ProgressM
 		}
 		out.Learners = append(out.Learners, lp)
 	}
-	return out, l, nil
+	return out, handViewsOf(hands, regs), l, nil
 }
 
 // currentStep is the step a learner is on: the last one entered that is not
@@ -350,7 +376,12 @@ func currentStep(l *lab.Lab, rows []store.Progress) string {
 }
 
 func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request) error {
-	m, _, err := s.matrix(r.Context(), workshopFrom(r.Context()))
+	ws := workshopFrom(r.Context())
+	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
+	if err != nil {
+		return err
+	}
+	m, _, _, err := s.matrix(r.Context(), ws, regs)
 	if err != nil {
 		return err
 	}
@@ -362,7 +393,11 @@ func (s *Server) handleProgress(w http.ResponseWriter, r *http.Request) error {
 // learner, then the seconds spent on each step (entered to done, or to now).
 func (s *Server) handleProgressCSV(w http.ResponseWriter, r *http.Request) error {
 	ws := workshopFrom(r.Context())
-	m, l, err := s.matrix(r.Context(), ws)
+	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
+	if err != nil {
+		return err
+	}
+	m, _, l, err := s.matrix(r.Context(), ws, regs)
 	if err != nil {
 		return err
 	}
@@ -415,31 +450,33 @@ func (s *Server) handleListHands(w http.ResponseWriter, r *http.Request) error {
 // seats.
 func (s *Server) handViews(ctx context.Context, workshopID string) ([]api.Hand, error) {
 	hands, err := s.st.ListHands(ctx, workshopID, "")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]api.Hand, len(hands))
-	if len(hands) == 0 {
-		return out, nil
+	if err != nil || len(hands) == 0 {
+		return handViewsOf(hands, nil), err
 	}
 	regs, err := s.st.ListRegistrations(ctx, workshopID)
 	if err != nil {
 		return nil, err
 	}
-	names := map[string]store.RegistrationView{}
-	for _, reg := range regs {
-		names[reg.ID] = reg
+	return handViewsOf(hands, regs), nil
+}
+
+// handViewsOf names hands with their learners from regs.
+func handViewsOf(hands []store.Hand, regs []store.RegistrationView) []api.Hand {
+	byID := make(map[string]*store.RegistrationView, len(regs))
+	for i := range regs {
+		byID[regs[i].ID] = &regs[i]
 	}
+	out := make([]api.Hand, len(hands))
 	for i, h := range hands {
 		out[i] = toHandJSON(h)
-		if reg, ok := names[h.RegistrationID]; ok {
+		if reg, ok := byID[h.RegistrationID]; ok {
 			out[i].LearnerName = reg.Name
 			if reg.Seat != nil {
 				out[i].Seat = *reg.Seat
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 func (s *Server) handlePickHand(w http.ResponseWriter, r *http.Request) error {

@@ -67,6 +67,14 @@ func TestLabFlow(t *testing.T) {
 		if r := e.call("POST", "/api/labs", inst, "not an archive"); r.Status != http.StatusBadRequest {
 			t.Fatalf("garbage upload: %d %s", r.Status, r.Body)
 		}
+		// Export gives the folder back, twice (the second from the parsed-lab cache).
+		for range 2 {
+			exp := e.call("GET", "/api/labs/"+labID+"/export", inst, nil)
+			files, err := lab.ReadArchive(exp.Body)
+			if exp.Status != http.StatusOK || err != nil || !strings.Contains(string(files["lab.yaml"]), "title: Files and permissions") {
+				t.Fatalf("export: %d %v", exp.Status, err)
+			}
+		}
 		// Another instructor does not see it.
 		other := e.instructor("lab-other@example.com")
 		if r := e.call("GET", "/api/labs/"+labID, other, nil); r.Status != http.StatusNotFound {

@@ -21,8 +21,8 @@ type classSnapshot struct {
 }
 
 // streamLab is the snapshot's lab part; nil when the workshop has none.
-func (s *Server) streamLab(r *http.Request, ws *store.Workshop) (*api.ClassLab, error) {
-	m, _, err := s.matrix(r.Context(), ws)
+func (s *Server) streamLab(r *http.Request, ws *store.Workshop, regs []store.RegistrationView) (*api.ClassLab, error) {
+	m, hands, _, err := s.matrix(r.Context(), ws, regs)
 	if err != nil {
 		var ae *apierror.Error
 		if errors.As(err, &ae) && ae.Code == "no_lab" {
@@ -32,10 +32,6 @@ func (s *Server) streamLab(r *http.Request, ws *store.Workshop) (*api.ClassLab, 
 	}
 	for i := range m.Learners {
 		m.Learners[i].OnStepSeconds = 0
-	}
-	hands, err := s.handViews(r.Context(), ws.ID)
-	if err != nil {
-		return nil, err
 	}
 	return &api.ClassLab{Lab: m.Lab, Learners: m.Learners, Hands: hands}, nil
 }
@@ -72,7 +68,7 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		lab, err := s.streamLab(r, ws)
+		lab, err := s.streamLab(r, ws, regs)
 		if err != nil {
 			return
 		}
