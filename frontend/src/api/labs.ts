@@ -1,7 +1,8 @@
 // Labs: the instructor's labs, a workshop's lab, the class's progress and
 // raised hands; and the learner's own lab calls (LearnerLabClient, with the
 // seat's workspace token).
-import { ApiError, enc, request } from './http';
+import { ApiError, enc, request, type RequestOptions } from './http';
+import { requestWithToken, type TokenSource } from './workspace';
 import type { components } from './schema';
 
 type S = components['schemas'];
@@ -70,18 +71,11 @@ export const labs = {
 export class LearnerLabClient {
   constructor(
     private readonly base: string,
-    private readonly token: (refresh?: boolean) => Promise<string>,
+    private readonly token: TokenSource,
   ) {}
 
-  private async call<T>(path: string, init: { method?: string; body?: unknown; as?: 'json' | 'none'; signal?: AbortSignal } = {}) {
-    try {
-      return await request<T>(this.base + path, { ...init, token: await this.token() });
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 401) {
-        return request<T>(this.base + path, { ...init, token: await this.token(true) });
-      }
-      throw err;
-    }
+  private call<T>(path: string, opts: RequestOptions = {}) {
+    return requestWithToken<T>(this.base + path, opts, this.token);
   }
 
   /** The learner's lab; undefined (204) when the workshop has none. */

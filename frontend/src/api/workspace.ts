@@ -6,6 +6,19 @@ import type { DirListing, Endpoints, TerminalSessionInfo } from './types';
 /** Supplies a fresh workspace token (re-joining when it is about to expire). */
 export type TokenSource = (refresh?: boolean) => Promise<string>;
 
+/** A request with a seat's workspace token: on 401 (the token expired or
+ * was rotated) it gets a fresh one and tries once more. */
+export async function requestWithToken<T>(path: string, opts: RequestOptions, tokenSource: TokenSource): Promise<T> {
+  try {
+    return await request<T>(path, { ...opts, token: await tokenSource() });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      return request<T>(path, { ...opts, token: await tokenSource(true) });
+    }
+    throw err;
+  }
+}
+
 /** A typed client for one seat's workspace endpoints. */
 export class WorkspaceClient {
   readonly endpoints: Endpoints;
@@ -20,16 +33,8 @@ export class WorkspaceClient {
     return this.tokenSource();
   }
 
-  private async call<T>(path: string, opts: RequestOptions = {}): Promise<T> {
-    try {
-      return await request<T>(path, { ...opts, token: await this.tokenSource() });
-    } catch (err) {
-      // The token expired or was rotated: get a fresh one and try once more.
-      if (err instanceof ApiError && err.status === 401) {
-        return request<T>(path, { ...opts, token: await this.tokenSource(true) });
-      }
-      throw err;
-    }
+  private call<T>(path: string, opts: RequestOptions = {}): Promise<T> {
+    return requestWithToken<T>(path, opts, this.tokenSource);
   }
 
   /** The WebSocket URL of a terminal session (absolute ws:// or wss://). */
