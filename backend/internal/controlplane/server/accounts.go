@@ -26,8 +26,9 @@ func (s *Server) signupMode() string {
 }
 
 // handleSignupInfo tells the web app how accounts are made here.
-func (s *Server) handleSignupInfo(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSignupInfo(w http.ResponseWriter, r *http.Request) error {
 	apierror.JSON(w, http.StatusOK, api.SignupInfo{Mode: s.signupMode()})
+	return nil
 }
 
 // hashInvite is how invite tokens are stored: only their SHA-256.
@@ -37,13 +38,12 @@ func hashInvite(tok string) string {
 }
 
 // adminOnly requires an admin session (after auth).
-func (s *Server) adminOnly(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminOnly(next apierror.HandlerFunc) apierror.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		if u := userFrom(r.Context()); u == nil || u.Role != store.RoleAdmin {
-			apierror.Write(w, r, apierror.Forbidden("only an administrator can do this"))
-			return
+			return apierror.Forbidden("only an administrator can do this")
 		}
-		next(w, r)
+		return next(w, r)
 	}
 }
 
@@ -143,25 +143,22 @@ func (s *Server) inviteView(inv *store.Invite) api.Invite {
 	return apiInvite(inv, st)
 }
 
-func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Email    string `json:"email"`
 		TTLHours int    `json:"ttl_hours"`
 	}
 	if err := apierror.Decode(w, r, &req, defaultBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	email := ""
 	if req.Email != "" {
 		var err error
 		if email, err = normalizeEmail(req.Email); err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 	} else if s.signupMode() == config.SignupClosed {
-		apierror.Write(w, r, apierror.Invalid("sign-up is closed (SIGNUP=closed): an invite must name the email address it is for; SIGNUP=invite allows links for anyone"))
-		return
+		return apierror.Invalid("sign-up is closed (SIGNUP=closed): an invite must name the email address it is for; SIGNUP=invite allows links for anyone")
 	}
 	ttl := s.cfg.InviteTTL
 	if ttl <= 0 {
@@ -169,8 +166,7 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.TTLHours != 0 {
 		if req.TTLHours < 1 || req.TTLHours > 720 {
-			apierror.Write(w, r, apierror.Invalid("ttl_hours must be between 1 and 720"))
-			return
+			return apierror.Invalid("ttl_hours must be between 1 and 720")
 		}
 		ttl = time.Duration(req.TTLHours) * time.Hour
 	}
@@ -178,46 +174,41 @@ func (s *Server) handleCreateInvite(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	inv := &store.Invite{TokenHash: hashInvite(tok), Email: email, CreatedBy: userFrom(r.Context()).ID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
 	if err := s.st.CreateInvite(r.Context(), inv); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusCreated, api.InviteCreated{
 		Invite: s.inviteView(inv),
 		Token:  tok,
 		URL:    s.cfg.PublicURL + "/signup?invite=" + url.QueryEscape(tok),
 	})
+	return nil
 }
 
-func (s *Server) handleListInvites(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleListInvites(w http.ResponseWriter, r *http.Request) error {
 	list, err := s.st.ListInvites(r.Context())
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	out := make([]api.Invite, 0, len(list))
 	for i := range list {
 		out = append(out, s.inviteView(&list[i]))
 	}
 	apierror.JSON(w, http.StatusOK, api.InviteList{Invites: out})
+	return nil
 }
 
-func (s *Server) handleDeleteInvite(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDeleteInvite(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.DeleteInvite(r.Context(), r.PathValue("iid")); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = apierror.NotFound("invite not found")
-		}
-		apierror.Write(w, r, err)
-		return
+		return answer(err, apierror.NotFound("invite not found"))
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // createInvitedUser creates u with the invite token (any sign-up mode).
 func (s *Server) createInvitedUser(r *http.Request, u *store.User, invite string) error {
+	// store.ErrInvite is answered 403 invite_invalid (storeErrors).
 	_, err := s.st.CreateUserWithInvite(r.Context(), u, hashInvite(invite), s.now())
-	if errors.Is(err, store.ErrInvite) {
-		return apierror.New(http.StatusForbidden, "invite_invalid", "this invite is unknown, expired, already used, or made out to another email address; ask an administrator for a new one")
-	}
 	return err
 }
 
@@ -240,56 +231,51 @@ func (s *Server) userRow(ctx context.Context, u *store.User) (*api.UserRow, erro
 	return row, nil
 }
 
-func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleListUsers(w http.ResponseWriter, r *http.Request) error {
 	users, err := s.st.ListUsers(r.Context())
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	out := make([]api.UserRow, 0, len(users))
 	for i := range users {
 		row, err := s.userRow(r.Context(), &users[i])
 		if err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 		out = append(out, *row)
 	}
 	apierror.JSON(w, http.StatusOK, api.UserList{Users: out, DefaultQuota: apiQuota(s.defaultQuota()), Signup: s.signupMode()})
+	return nil
 }
 
 // pathUser loads the user {uid}.
 func (s *Server) pathUser(r *http.Request) (*store.User, error) {
 	u, err := s.st.GetUser(r.Context(), r.PathValue("uid"))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierror.NotFound("user not found")
+	if err != nil {
+		return nil, answer(err, apierror.NotFound("user not found"))
 	}
-	return u, err
+	return u, nil
 }
 
-func (s *Server) handleSetQuota(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSetQuota(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		RunningWorkshops *int `json:"running_workshops"`
 		Seats            *int `json:"seats"`
 		WorkshopHours    *int `json:"workshop_hours"`
 	}
 	if err := apierror.Decode(w, r, &req, defaultBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	u, err := s.pathUser(r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if u.Role == store.RoleAdmin {
-		apierror.Write(w, r, apierror.Invalid("administrators have no quota"))
-		return
+		return apierror.Invalid("administrators have no quota")
 	}
 	q, _, _, err := s.quotaFor(r.Context(), u)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	for _, f := range []struct {
 		v   *int
@@ -300,36 +286,32 @@ func (s *Server) handleSetQuota(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if q.RunningWorkshops < 0 || q.RunningWorkshops > 1000 || q.Seats < 0 || q.Seats > 100000 || q.WorkshopHours < 1 || q.WorkshopHours > 8760 {
-		apierror.Write(w, r, apierror.Invalid("running_workshops must be 0..1000, seats 0..100000 and workshop_hours 1..8760"))
-		return
+		return apierror.Invalid("running_workshops must be 0..1000, seats 0..100000 and workshop_hours 1..8760")
 	}
 	if err := s.st.SetQuota(r.Context(), u.ID, q); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
-	s.writeUserRow(w, r, u)
+	return s.writeUserRow(w, r, u)
 }
 
-func (s *Server) handleResetQuota(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleResetQuota(w http.ResponseWriter, r *http.Request) error {
 	u, err := s.pathUser(r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if err := s.st.DeleteQuota(r.Context(), u.ID); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
-	s.writeUserRow(w, r, u)
+	return s.writeUserRow(w, r, u)
 }
 
-func (s *Server) writeUserRow(w http.ResponseWriter, r *http.Request, u *store.User) {
+func (s *Server) writeUserRow(w http.ResponseWriter, r *http.Request, u *store.User) error {
 	row, err := s.userRow(r.Context(), u)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, row)
+	return nil
 }
 
 // ---- co-instructors --------------------------------------------------------
@@ -337,39 +319,33 @@ func (s *Server) writeUserRow(w http.ResponseWriter, r *http.Request, u *store.U
 // member loads the workshop {id} and requires the user to be its owner, one
 // of its co-instructors (teaching assistants) or an admin. Routes that
 // change the workshop itself use owned instead.
-func (s *Server) member(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ws, ok := s.loadWorkshop(w, r)
-		if !ok {
-			return
+func (s *Server) member(next apierror.HandlerFunc) apierror.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ws, err := s.loadWorkshop(r)
+		if err != nil {
+			return err
 		}
 		u := userFrom(r.Context())
 		if ws.OwnerID != u.ID && u.Role != store.RoleAdmin {
-			if _, err := s.st.GetMember(r.Context(), ws.ID, u.ID); err != nil {
-				if !errors.Is(err, store.ErrNotFound) {
-					apierror.Write(w, r, err)
-					return
-				}
-				apierror.Write(w, r, apierror.Forbidden("this workshop belongs to another instructor"))
-				return
+			_, err := s.st.GetMember(r.Context(), ws.ID, u.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				return apierror.Forbidden("this workshop belongs to another instructor")
+			}
+			if err != nil {
+				return err
 			}
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), workshopKey, ws)))
+		return next(w, r.WithContext(context.WithValue(r.Context(), workshopKey, ws)))
 	}
 }
 
-// loadWorkshop reads the workshop {id}, answering 404 when it is missing.
-func (s *Server) loadWorkshop(w http.ResponseWriter, r *http.Request) (*store.Workshop, bool) {
+// loadWorkshop reads the workshop {id} (404 when it is missing).
+func (s *Server) loadWorkshop(r *http.Request) (*store.Workshop, error) {
 	ws, err := s.st.GetWorkshop(r.Context(), r.PathValue("id"))
-	if errors.Is(err, store.ErrNotFound) {
-		apierror.Write(w, r, apierror.NotFound("workshop not found"))
-		return nil, false
-	}
 	if err != nil {
-		apierror.Write(w, r, err)
-		return nil, false
+		return nil, answer(err, apierror.NotFound("workshop not found"))
 	}
-	return ws, true
+	return ws, nil
 }
 
 // access is what the signed-in user is to a workshop: owner, assistant or
@@ -388,17 +364,15 @@ func (s *Server) access(ctx context.Context, ws *store.Workshop) string {
 	}
 }
 
-func (s *Server) handleListMembers(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleListMembers(w http.ResponseWriter, r *http.Request) error {
 	ws := workshopFrom(r.Context())
 	list, err := s.st.ListMembers(r.Context(), ws.ID)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	owner, err := s.st.GetUser(r.Context(), ws.OwnerID)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	members := make([]api.Member, 0, len(list))
 	for i := range list {
@@ -408,58 +382,45 @@ func (s *Server) handleListMembers(w http.ResponseWriter, r *http.Request) {
 		Owner:   api.Person{ID: owner.ID, Email: owner.Email, Name: owner.Name},
 		Members: members,
 	})
+	return nil
 }
 
-func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleAddMember(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Email string `json:"email"`
 	}
 	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	email, err := normalizeEmail(req.Email)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	ws := workshopFrom(r.Context())
 	u, err := s.st.GetUserByEmail(r.Context(), email)
-	if errors.Is(err, store.ErrNotFound) {
-		apierror.Write(w, r, apierror.NotFound("no instructor account has the email %s; an administrator can invite them first", email))
-		return
-	}
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return answer(err, apierror.NotFound("no instructor account has the email %s; an administrator can invite them first", email))
 	}
 	if u.ID == ws.OwnerID {
-		apierror.Write(w, r, apierror.Invalid("%s owns this workshop already", email))
-		return
+		return apierror.Invalid("%s owns this workshop already", email)
 	}
 	m := &store.Member{WorkshopID: ws.ID, UserID: u.ID, Role: store.MemberAssistant, CreatedAt: s.now()}
 	if err := s.st.AddMember(r.Context(), m); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			err = apierror.Conflict("already_member", "%s already assists on this workshop", email)
-		}
-		apierror.Write(w, r, err)
-		return
+		return answer(err, apierror.Conflict("already_member", "%s already assists on this workshop", email))
 	}
 	m.Email, m.Name = u.Email, u.Name
 	s.event(r, ws.ID, "info", "", fmt.Sprintf("%s shared the workshop with %s (teaching assistant)", userFrom(r.Context()).Email, u.Email))
 	apierror.JSON(w, http.StatusCreated, apiMember(m))
+	return nil
 }
 
-func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRemoveMember(w http.ResponseWriter, r *http.Request) error {
 	ws := workshopFrom(r.Context())
 	uid := r.PathValue("uid")
 	if err := s.st.RemoveMember(r.Context(), ws.ID, uid); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = apierror.NotFound("that user is not a teaching assistant of this workshop")
-		}
-		apierror.Write(w, r, err)
-		return
+		return answer(err, apierror.NotFound("that user is not a teaching assistant of this workshop"))
 	}
 	s.event(r, ws.ID, "info", "", "a teaching assistant was removed by "+userFrom(r.Context()).Email)
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -20,32 +19,24 @@ import (
 // retention. The code comes as JSON {"access_code"} or as a form field
 // access_code (a plain HTML form downloads straight to disk). Failed codes
 // are slowed down like wrong codes at join.
-func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) error {
 	if s.archives == nil {
-		apierror.Write(w, r, apierror.Unavailable("saving learners' work is not configured on this server"))
-		return
+		return apierror.Unavailable("saving learners' work is not configured on this server")
 	}
 	code, err := accessCodeOf(w, r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
-	reg, ws, ok := s.learnerByCode(w, r, code)
-	if !ok {
-		return
+	reg, ws, err := s.learnerByCode(w, r, code)
+	if err != nil {
+		return err
 	}
 	if ws.DesiredState == store.DesiredDeleted {
-		apierror.Write(w, r, apierror.Gone("this workshop has been deleted, and the work saved in it with it"))
-		return
+		return apierror.Gone("this workshop has been deleted, and the work saved in it with it")
 	}
 	arc, body, err := s.archives.Latest(r.Context(), reg.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		apierror.Write(w, r, apierror.NotFound("no saved work yet: work is saved every few minutes while the workshop runs, and when it ends"))
-		return
-	}
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return answer(err, apierror.NotFound("no saved work yet: work is saved every few minutes while the workshop runs, and when it ends"))
 	}
 	defer body.Close()
 	name := fmt.Sprintf("%s-%s.tar.gz", fileSafe(ws.Name), arc.CreatedAt.UTC().Format("20060102-1504"))
@@ -57,6 +48,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.Copy(w, body); err != nil {
 		panic(http.ErrAbortHandler) // the status is sent; a cut stream tells the client
 	}
+	return nil
 }
 
 // accessCodeOf reads access_code from a JSON body or a form.
@@ -100,20 +92,17 @@ func fileSafe(s string) string {
 
 // handleWorkshopArchivesTar streams one .tar holding every learner's newest
 // saved work (each a .tar.gz) to the instructor.
-func (s *Server) handleWorkshopArchivesTar(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleWorkshopArchivesTar(w http.ResponseWriter, r *http.Request) error {
 	if s.archives == nil {
-		apierror.Write(w, r, apierror.Unavailable("saving learners' work is not configured on this server"))
-		return
+		return apierror.Unavailable("saving learners' work is not configured on this server")
 	}
 	ws := workshopFrom(r.Context())
 	list, err := s.st.ListArchives(r.Context(), store.ArchiveFilter{WorkshopID: ws.ID})
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if len(list) == 0 {
-		apierror.Write(w, r, apierror.NotFound("this workshop has no saved work"))
-		return
+		return apierror.NotFound("this workshop has no saved work")
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
 	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": fileSafe(ws.Name) + "-work.tar"}))
@@ -121,21 +110,21 @@ func (s *Server) handleWorkshopArchivesTar(w http.ResponseWriter, r *http.Reques
 	if _, err := s.archives.WriteWorkshopTar(r.Context(), w, ws.ID); err != nil {
 		panic(http.ErrAbortHandler)
 	}
+	return nil
 }
 
 // handlePurgeArchives deletes every saved copy of the workshop's learners'
 // work, at once.
-func (s *Server) handlePurgeArchives(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handlePurgeArchives(w http.ResponseWriter, r *http.Request) error {
 	if s.archives == nil {
-		apierror.Write(w, r, apierror.Unavailable("saving learners' work is not configured on this server"))
-		return
+		return apierror.Unavailable("saving learners' work is not configured on this server")
 	}
 	ws := workshopFrom(r.Context())
 	n, err := s.archives.PurgeWorkshop(r.Context(), ws.ID)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	s.event(r, ws.ID, "warn", "", fmt.Sprintf("%d archives of the learners' work deleted by %s", n, userFrom(r.Context()).Email))
 	apierror.JSON(w, http.StatusOK, api.ArchivesDeleted{Deleted: n})
+	return nil
 }

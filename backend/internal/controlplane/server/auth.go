@@ -107,7 +107,7 @@ func invisible(r rune) bool {
 		!unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z)
 }
 
-func (s *Server) handleRegisterUser(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRegisterUser(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -115,29 +115,24 @@ func (s *Server) handleRegisterUser(w http.ResponseWriter, r *http.Request) {
 		Invite   string `json:"invite"`
 	}
 	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	// Refused before any work (bcrypt) is spent on it.
 	if req.Invite == "" && s.signupMode() != config.SignupOpen {
-		apierror.Write(w, r, apierror.New(http.StatusForbidden, "signup_closed",
-			"sign-up on this server is by invitation only; ask an administrator for an invite link"))
-		return
+		return apierror.New(http.StatusForbidden, "signup_closed",
+			"sign-up on this server is by invitation only; ask an administrator for an invite link")
 	}
 	email, err := normalizeEmail(req.Email)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	name, err := cleanName(req.Name, "name")
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	hash, err := HashPassword(req.Password)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	u := &store.User{Email: email, Name: name, PasswordHash: hash, Role: store.RoleInstructor}
 	if req.Invite != "" {
@@ -146,40 +141,31 @@ func (s *Server) handleRegisterUser(w http.ResponseWriter, r *http.Request) {
 		err = s.st.CreateUser(r.Context(), u)
 	}
 	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			apierror.Write(w, r, apierror.Conflict("email_taken", "an account with this email already exists"))
-			return
-		}
-		apierror.Write(w, r, err)
-		return
+		return answer(err, apierror.Conflict("email_taken", "an account with this email already exists"))
 	}
-	s.startSession(w, r, u, http.StatusCreated)
+	return s.startSession(w, r, u, http.StatusCreated)
 }
 
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}
 	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	email := store.NormEmail(req.Email)
 	if strings.ContainsRune(req.Password, 0) {
-		apierror.Write(w, r, apierror.Invalid("password must not contain NUL bytes"))
-		return
+		return apierror.Invalid("password must not contain NUL bytes")
 	}
 	done, err := s.loginTurn(r, email)
 	if err != nil {
-		tooMany(w, r, err)
-		return
+		return tooMany(w, r, err)
 	}
 	u, err := s.st.GetUserByEmail(r.Context(), email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		done(false)
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	hash := dummyHash
 	if u != nil {
@@ -189,10 +175,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	wrong := bcrypt.CompareHashAndPassword([]byte(hash), []byte(req.Password)) != nil || u == nil
 	done(wrong)
 	if wrong {
-		apierror.Write(w, r, apierror.Unauthorized("wrong email or password"))
-		return
+		return apierror.Unauthorized("wrong email or password")
 	}
-	s.startSession(w, r, u, http.StatusOK)
+	return s.startSession(w, r, u, http.StatusOK)
 }
 
 var dummyHash = func() string {
@@ -200,12 +185,11 @@ var dummyHash = func() string {
 	return string(h)
 }()
 
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User, status int) {
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.User, status int) error {
 	now := s.now()
 	sess := &store.AuthSession{ID: authtoken.Random(16), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionTTL)}
 	if err := s.st.CreateAuthSession(r.Context(), sess); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{
 		Issuer:    sessionIssuer,
@@ -215,8 +199,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 		ExpiresAt: jwt.NewNumericDate(sess.ExpiresAt),
 	}).SignedString(s.jwtKey)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: tok, Path: "/", HttpOnly: true,
@@ -224,26 +207,27 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *store.U
 		Expires: sess.ExpiresAt,
 	})
 	apierror.JSON(w, status, api.AuthResponse{User: apiUser(u), Token: tok})
+	return nil
 }
 
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) error {
 	if claims, err := s.sessionClaims(r); err == nil {
 		if err := s.st.DeleteAuthSession(r.Context(), claims.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, MaxAge: -1, SameSite: http.SameSiteLaxMode})
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
-func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
 	row, err := s.userRow(r.Context(), userFrom(r.Context()))
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, api.Me{User: row.User, Quota: row.Quota, Usage: row.Usage})
+	return nil
 }
 
 func (s *Server) sessionClaims(r *http.Request) (*jwt.RegisteredClaims, error) {
@@ -284,49 +268,43 @@ func workshopFrom(ctx context.Context) *store.Workshop {
 }
 
 // auth requires a live instructor session.
-func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) auth(next apierror.HandlerFunc) apierror.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
 		claims, err := s.sessionClaims(r)
 		if err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 		sess, err := s.st.GetAuthSession(r.Context(), claims.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		if err != nil || sess.UserID != claims.Subject || !s.now().Before(sess.ExpiresAt) {
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				apierror.Write(w, r, err)
-				return
-			}
-			apierror.Write(w, r, apierror.Unauthorized("your session has ended; sign in again"))
-			return
+			return apierror.Unauthorized("your session has ended; sign in again")
 		}
 		u, err := s.st.GetUser(r.Context(), sess.UserID)
 		if err != nil {
-			apierror.Write(w, r, apierror.Unauthorized("your account no longer exists"))
-			return
+			return apierror.Unauthorized("your account no longer exists")
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
+		return next(w, r.WithContext(context.WithValue(r.Context(), userKey, u)))
 	}
 }
 
 // owned loads the workshop {id} and requires the user to own it (admins may
 // act on every workshop). Co-instructors pass member, not owned.
-func (s *Server) owned(next http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ws, ok := s.loadWorkshop(w, r)
-		if !ok {
-			return
+func (s *Server) owned(next apierror.HandlerFunc) apierror.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		ws, err := s.loadWorkshop(r)
+		if err != nil {
+			return err
 		}
 		u := userFrom(r.Context())
 		if ws.OwnerID != u.ID && u.Role != store.RoleAdmin {
 			if _, err := s.st.GetMember(r.Context(), ws.ID, u.ID); err == nil {
-				apierror.Write(w, r, apierror.Forbidden("only the workshop's owner can do this; teaching assistants can watch, take over and revoke"))
-				return
+				return apierror.Forbidden("only the workshop's owner can do this; teaching assistants can watch, take over and revoke")
 			}
-			apierror.Write(w, r, apierror.Forbidden("this workshop belongs to another instructor"))
-			return
+			return apierror.Forbidden("this workshop belongs to another instructor")
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), workshopKey, ws)))
+		return next(w, r.WithContext(context.WithValue(r.Context(), workshopKey, ws)))
 	}
 }
 

@@ -170,52 +170,51 @@ func addrKey(ip string) string {
 	return a.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
-// tooMany answers a request whose failure could not be placed.
-func tooMany(w http.ResponseWriter, r *http.Request, err error) {
+// tooMany is the answer to a request whose failure could not be placed.
+func tooMany(w http.ResponseWriter, r *http.Request, err error) error {
 	switch {
 	case errors.Is(err, errBusy):
 		w.Header().Set("Retry-After", "8")
-		apierror.Write(w, r, apierror.TooManyRequests("too many failed attempts are waiting; try again in a few seconds"))
+		return apierror.TooManyRequests("too many failed attempts are waiting; try again in a few seconds")
 	case r.Context().Err() != nil:
 		// The client went away while it waited.
-		apierror.Write(w, r, apierror.New(499, "canceled", "request canceled"))
+		return apierror.New(499, "canceled", "request canceled")
 	default:
-		apierror.Write(w, r, err)
+		return err
 	}
 }
 
 // failed records a failure on each (key, budget) in turn and waits for the
-// latest place. It returns false when it answered r (a budget was full,
-// the store failed, or the client went away); the failures recorded before
-// stay recorded. A budget that is full stops the later ones from being
-// charged: a flood from one address does not use up the service's budget.
-func (s *Server) failed(w http.ResponseWriter, r *http.Request, limit string, keys []string, budgets []ratelimit.Budget) bool {
+// latest place. It returns the answer when r may not be answered as asked
+// (a budget was full, the store failed, or the client went away); the
+// failures recorded before stay recorded. A budget that is full stops the
+// later ones from being charged: a flood from one address does not use up
+// the service's budget.
+func (s *Server) failed(w http.ResponseWriter, r *http.Request, limit string, keys []string, budgets []ratelimit.Budget) error {
 	var wait time.Duration
 	for i, key := range keys {
 		d, err := s.guard.fail(r.Context(), key, budgets[i])
 		if err != nil {
 			s.metrics.guess(limit, "refused")
-			tooMany(w, r, err)
-			return false
+			return tooMany(w, r, err)
 		}
 		wait = max(wait, d)
 	}
 	if wait > 0 {
 		s.metrics.guess(limit, "delayed")
 		if err := s.guard.sleep(r.Context(), wait); err != nil {
-			tooMany(w, r, err)
-			return false
+			return tooMany(w, r, err)
 		}
 	} else {
 		s.metrics.guess(limit, "answered")
 	}
-	return true
+	return nil
 }
 
 // wrongCode records a wrong workshop or access code from r's address, on
-// the address's and the service's budgets, and waits for its place. It
-// returns false when r was answered already.
-func (s *Server) wrongCode(w http.ResponseWriter, r *http.Request) bool {
+// the address's and the service's budgets, and waits for its place. A
+// non-nil error is the answer instead of the wrong code's.
+func (s *Server) wrongCode(w http.ResponseWriter, r *http.Request) error {
 	return s.failed(w, r, "code",
 		[]string{guessKey("code:addr", addrKey(s.clientIP(r))), "code:all"},
 		[]ratelimit.Budget{codeAddr, codeAll})
@@ -224,7 +223,7 @@ func (s *Server) wrongCode(w http.ResponseWriter, r *http.Request) bool {
 // failedRegistration records a registration refused for its email (already
 // registered, revoked) on the workshop's budget: a classroom re-registering
 // by mistake stays within it, an email prober is slowed.
-func (s *Server) failedRegistration(w http.ResponseWriter, r *http.Request, workshopID string) bool {
+func (s *Server) failedRegistration(w http.ResponseWriter, r *http.Request, workshopID string) error {
 	return s.failed(w, r, "register", []string{guessKey("reg:ws", workshopID)}, []ratelimit.Budget{regWorkshop})
 }
 

@@ -81,10 +81,7 @@ func (s *Server) parsedLab(ctx context.Context, id string, version int) (*store.
 	}
 	row, err := s.st.GetLab(ctx, id, version)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, apierror.NotFound("lab %s version %d not found", id, version)
-		}
-		return nil, nil, err
+		return nil, nil, answer(err, apierror.NotFound("lab %s version %d not found", id, version))
 	}
 	key := labKey(row.ID, row.Version)
 	s.labs.mu.Lock()
@@ -116,23 +113,10 @@ func (s *Server) parsedLab(ctx context.Context, id string, version int) (*store.
 // 404 no_lab.
 func (s *Server) workshopLab(ctx context.Context, workshopID string) (*store.Lab, *lab.Lab, error) {
 	wl, err := s.st.GetWorkshopLab(ctx, workshopID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, apierror.New(http.StatusNotFound, "no_lab", "this workshop has no lab")
-	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, answer(err, apierror.New(http.StatusNotFound, "no_lab", "this workshop has no lab"))
 	}
 	return s.parsedLab(ctx, wl.LabID, wl.Version)
-}
-
-// ---- errors-returning handlers ------------------------------------------------
-
-type errHandler func(w http.ResponseWriter, r *http.Request) error
-
-func (h errHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := h(w, r); err != nil {
-		apierror.Write(w, r, err)
-	}
 }
 
 // ---- instructors: labs ----------------------------------------------------------
@@ -188,11 +172,8 @@ func (s *Server) handleUploadLab(w http.ResponseWriter, r *http.Request) error {
 			break
 		}
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		return apierror.NotFound("lab %s not found", row.ID)
-	}
 	if err != nil {
-		return err
+		return answer(err, apierror.NotFound("lab %s not found", row.ID))
 	}
 	out := toLabJSON(row, l)
 	apierror.JSON(w, http.StatusCreated, map[string]any{"lab": out, "format": string(format)})
@@ -481,23 +462,16 @@ func handViewsOf(hands []store.Hand, regs []store.RegistrationView) []api.Hand {
 
 func (s *Server) handlePickHand(w http.ResponseWriter, r *http.Request) error {
 	h, err := s.st.PickHand(r.Context(), workshopFrom(r.Context()).ID, r.PathValue("hid"), userFrom(r.Context()).ID, s.now())
-	if errors.Is(err, store.ErrNotFound) {
-		return apierror.NotFound("no open hand %s", r.PathValue("hid"))
-	}
 	if err != nil {
-		return err
+		return answer(err, apierror.NotFound("no open hand %s", r.PathValue("hid")))
 	}
 	apierror.JSON(w, http.StatusOK, toHandJSON(*h))
 	return nil
 }
 
 func (s *Server) handleCloseHand(w http.ResponseWriter, r *http.Request) error {
-	err := s.st.CloseHand(r.Context(), workshopFrom(r.Context()).ID, r.PathValue("hid"), s.now())
-	if errors.Is(err, store.ErrNotFound) {
-		return apierror.NotFound("no open hand %s", r.PathValue("hid"))
-	}
-	if err != nil {
-		return err
+	if err := s.st.CloseHand(r.Context(), workshopFrom(r.Context()).ID, r.PathValue("hid"), s.now()); err != nil {
+		return answer(err, apierror.NotFound("no open hand %s", r.PathValue("hid")))
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

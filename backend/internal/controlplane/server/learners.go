@@ -27,46 +27,39 @@ func (s *Server) ended(w *store.Workshop) error {
 	return nil
 }
 
-func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		WorkshopCode string `json:"workshop_code"`
 		Name         string `json:"name"`
 		Email        string `json:"email"`
 	}
 	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	code := authtoken.NormalizeCode(req.WorkshopCode)
 	if code == "" {
-		apierror.Write(w, r, apierror.Invalid("workshop_code is required"))
-		return
+		return apierror.Invalid("workshop_code is required")
 	}
 	name, err := cleanName(req.Name, "name")
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	email, err := normalizeEmail(req.Email)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	ws, err := s.st.GetWorkshopByCode(r.Context(), code)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && len(code) != authtoken.WorkshopCodeLen) {
-		if !s.wrongCode(w, r) {
-			return
+		if err := s.wrongCode(w, r); err != nil {
+			return err
 		}
-		apierror.Write(w, r, apierror.NotFound("no workshop has the code %s; check it with your instructor", code))
-		return
+		return apierror.NotFound("no workshop has the code %s; check it with your instructor", code)
 	}
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if err := s.ended(ws); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	// The event commits with the registration (one transaction, not two).
 	reg, created, err := s.st.Register(r.Context(), &store.Registration{
@@ -76,41 +69,34 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) {
 	// counts on the workshop's failure budget: probing which emails are
 	// registered. A full workshop is not a guess.
 	if err == nil && (reg.RevokedAt != nil || !created) {
-		if !s.failedRegistration(w, r, ws.ID) {
-			return
+		if err := s.failedRegistration(w, r, ws.ID); err != nil {
+			return err
 		}
 	}
 	switch {
-	case errors.Is(err, store.ErrFull):
-		apierror.Write(w, r, apierror.Conflict("workshop_full", "this workshop is full (%d seats)", ws.Seats))
-		return
 	case err != nil:
-		apierror.Write(w, r, err)
-		return
+		return answer(err, apierror.Conflict("workshop_full", "this workshop is full (%d seats)", ws.Seats))
 	case reg.RevokedAt != nil:
-		apierror.Write(w, r, apierror.Forbidden("your registration for this workshop was revoked by the instructor"))
-		return
+		return apierror.Forbidden("your registration for this workshop was revoked by the instructor")
 	case !created:
 		// Never the existing access code: knowing an email must not be
 		// enough to take over its seat.
-		apierror.Write(w, r, apierror.Conflict("already_registered",
-			"%s is already registered for this workshop: sign in with the access code you were given, or ask the instructor for a new one", email))
-		return
+		return apierror.Conflict("already_registered",
+			"%s is already registered for this workshop: sign in with the access code you were given, or ask the instructor for a new one", email)
 	}
 	apierror.JSON(w, http.StatusCreated, api.Registered{AccessCode: reg.AccessCode, Workshop: api.WorkshopRef{ID: ws.ID, Name: ws.Name}})
+	return nil
 }
 
 // learnerByCode finds the registration of an access code and its workshop
 // (one read), or answers: a wrong code is slowed down like every guess
-// (404), a revoked one is 403, an old 10-letter one is 410 code_expired. ok
-// is false when it answered.
-func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code string) (_ *store.Registration, _ *store.Workshop, ok bool) {
+// (404), a revoked one is 403, an old 10-letter one is 410 code_expired.
+func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code string) (*store.Registration, *store.Workshop, error) {
 	if len(code) == authtoken.LegacyAccessCodeLen {
 		// Never looked up, so the answer says nothing about whether the
 		// code exists: a 10-letter code is too short to guard.
-		apierror.Write(w, r, apierror.New(http.StatusGone, "code_expired",
-			"access codes of 10 letters are no longer accepted: ask your instructor for a new code (your work is kept)"))
-		return nil, nil, false
+		return nil, nil, apierror.New(http.StatusGone, "code_expired",
+			"access codes of 10 letters are no longer accepted: ask your instructor for a new code (your work is kept)")
 	}
 	var reg *store.Registration
 	var ws *store.Workshop
@@ -119,20 +105,18 @@ func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code stri
 		reg, ws, err = s.st.GetLearner(r.Context(), code)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		if s.wrongCode(w, r) {
-			apierror.Write(w, r, apierror.NotFound("this access code is not valid"))
+		if err := s.wrongCode(w, r); err != nil {
+			return nil, nil, err
 		}
-		return nil, nil, false
+		return nil, nil, apierror.NotFound("this access code is not valid")
 	}
 	if err != nil {
-		apierror.Write(w, r, err)
-		return nil, nil, false
+		return nil, nil, err
 	}
 	if reg.RevokedAt != nil {
-		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
-		return nil, nil, false
+		return nil, nil, apierror.Forbidden("your access to this workshop was revoked by the instructor")
 	}
-	return reg, ws, true
+	return reg, ws, nil
 }
 
 func endpoints(workshopID string, seat int) api.Endpoints {
@@ -140,40 +124,30 @@ func endpoints(workshopID string, seat int) api.Endpoints {
 	return api.Endpoints{Terminal: base + "/terminal", Files: base + "/files", Sessions: base + "/sessions"}
 }
 
-func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		AccessCode string `json:"access_code"`
 	}
 	if err := apierror.Decode(w, r, &req, authBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	code := authtoken.NormalizeCode(req.AccessCode)
 	if code == "" {
-		apierror.Write(w, r, apierror.Invalid("access_code is required"))
-		return
+		return apierror.Invalid("access_code is required")
 	}
-	reg, ws, ok := s.learnerByCode(w, r, code)
-	if !ok {
-		return
+	reg, ws, err := s.learnerByCode(w, r, code)
+	if err != nil {
+		return err
 	}
 	if err := s.ended(ws); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	// One round trip: the seat, whether it waits for a reset, and whether
 	// the learner's work was restored into it.
 	joined, err := s.st.JoinSeat(r.Context(), reg.ID)
-	switch {
-	case errors.Is(err, store.ErrFull):
-		apierror.Write(w, r, apierror.Conflict("workshop_full", "every seat of this workshop is taken"))
-		return
-	case errors.Is(err, store.ErrRevoked):
-		apierror.Write(w, r, apierror.Forbidden("your access to this workshop was revoked by the instructor"))
-		return
-	case err != nil:
-		apierror.Write(w, r, err)
-		return
+	if err != nil {
+		return answer(err, apierror.Conflict("workshop_full", "every seat of this workshop is taken"),
+			apierror.Forbidden("your access to this workshop was revoked by the instructor"))
 	}
 	seat := joined.Seat
 	resp := api.Join{
@@ -192,18 +166,18 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) {
 			resp.MachineStatus, resp.RestartedAt = st.Health, st.RestartedAt
 			if st.Health == agentclient.HealthDown {
 				apierror.JSON(w, http.StatusOK, resp) // pending: the page asks again
-				return
+				return nil
 			}
 		}
 		tok, exp, err := authtoken.Issue(authtoken.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat.Seat, "learner", seat.Generation, s.cfg.WorkspaceTTL, s.now())
 		if err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 		ep := endpoints(ws.ID, seat.Seat)
 		resp.Status, resp.Token, resp.ExpiresAt, resp.Endpoints = "ready", tok, &exp, &ep
 	}
 	apierror.JSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // stoppedByInstructor reports whether a workshop that ran was stopped (and

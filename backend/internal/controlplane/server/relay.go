@@ -24,19 +24,17 @@ const maxRelayBody = 128 << 20
 // handleRelay forwards learner terminal and file traffic to the workshop's
 // agent, so the browser talks to one origin. The workspace token is checked
 // here and again by the agent.
-func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) error {
 	wsID, seat, err := seatOf(r)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	raw := r.URL.Query().Get("token")
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
 		raw = strings.TrimPrefix(h, "Bearer ")
 	}
 	if raw == "" {
-		apierror.Write(w, r, apierror.Unauthorized("a workspace token is required"))
-		return
+		return apierror.Unauthorized("a workspace token is required")
 	}
 	rest := r.PathValue("rest")
 	isTerminal := rest == "terminal" && strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
@@ -45,12 +43,11 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 	// a hash and a map look-up per attempt (bench/flood).
 	if isTerminal && s.terms.TokenFull(raw) {
 		s.refuseTerminal(w, r, tokenFullReason)
-		return
+		return nil
 	}
 	claims, err := s.verifySeatToken(raw, wsID, seat)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	// Counted before anything costs a database read: a flood on one token
 	// is refused cheaply.
@@ -58,32 +55,13 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		release, err := s.terms.Acquire(raw, wsID+"/"+strconv.Itoa(seat))
 		if err != nil {
 			s.refuseTerminal(w, r, err.Error())
-			return
+			return nil
 		}
 		defer release()
 	}
-	ws, err := s.st.GetWorkshop(r.Context(), wsID)
+	target, agentRT, err := s.relayAgent(r.Context(), wsID)
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = apierror.NotFound("workshop not found")
-		}
-		apierror.Write(w, r, err)
-		return
-	}
-	if ws.Status != store.StatusRunning || ws.AgentURL == "" {
-		apierror.Write(w, r, apierror.Unavailable("the workshop is %s; its machines are not ready", ws.Status))
-		return
-	}
-	target, err := url.Parse(ws.AgentURL)
-	if err != nil {
-		apierror.Write(w, r, err)
-		return
-	}
-	agentRT, err := s.relayTransport(ws)
-	if err != nil {
-		s.log.ErrorContext(r.Context(), "relay: agent link refused", "workshop", wsID, "err", err)
-		apierror.Write(w, r, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine cannot be reached safely; ask the instructor"))
-		return
+		return err
 	}
 	learner := claims.Role == "" || claims.Role == "learner"
 	// Tracked before the generation check, so that a revoke committed
@@ -93,8 +71,7 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 	defer s.live.track(wsID, seat, claims.Gen, cancel)()
 	if learner {
 		if err := s.checkGeneration(ctx, wsID, seat, claims.Gen); err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 	}
 	r = r.WithContext(ctx)
@@ -106,7 +83,41 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 		_ = s.st.TouchSeat(r.Context(), wsID, seat, status, s.now())
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxRelayBody)
-	proxy := &httputil.ReverseProxy{
+	s.relayProxy(wsID, seat, rest, target, agentRT).ServeHTTP(w, r)
+	if learner && isTerminal {
+		// The terminal closed: the learner is no longer connected.
+		_ = s.st.TouchSeat(r.Context(), wsID, seat, store.SeatAssigned, s.now())
+	}
+	return nil
+}
+
+// relayAgent is the agent the relay forwards workshop wsID's traffic to:
+// its URL and the transport that reaches it (pinned to its certificate).
+// 503 while the workshop does not run.
+func (s *Server) relayAgent(ctx context.Context, wsID string) (*url.URL, http.RoundTripper, error) {
+	ws, err := s.st.GetWorkshop(ctx, wsID)
+	if err != nil {
+		return nil, nil, answer(err, apierror.NotFound("workshop not found"))
+	}
+	if ws.Status != store.StatusRunning || ws.AgentURL == "" {
+		return nil, nil, apierror.Unavailable("the workshop is %s; its machines are not ready", ws.Status)
+	}
+	target, err := url.Parse(ws.AgentURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	agentRT, err := s.relayTransport(ws)
+	if err != nil {
+		s.log.ErrorContext(ctx, "relay: agent link refused", "workshop", wsID, "err", err)
+		return nil, nil, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine cannot be reached safely; ask the instructor")
+	}
+	return target, agentRT, nil
+}
+
+// relayProxy forwards a seat's request to its agent's /proxy route, noting
+// how the agent answered (seathealth.go).
+func (s *Server) relayProxy(wsID string, seat int, rest string, target *url.URL, agentRT http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.URL.Path = strings.TrimRight(target.Path, "/") + "/proxy/" + url.PathEscape(wsID) + "/" + strconv.Itoa(seat) + "/" + rest
@@ -133,11 +144,6 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) {
 			s.log.WarnContext(r.Context(), "relay to agent failed", "workshop", wsID, "seat", seat, "err", err)
 			apierror.Write(w, r, apierror.New(http.StatusBadGateway, "agent_unreachable", "the workshop's machine did not answer; try again in a moment"))
 		},
-	}
-	proxy.ServeHTTP(w, r)
-	if learner && isTerminal {
-		// The terminal closed: the learner is no longer connected.
-		_ = s.st.TouchSeat(r.Context(), wsID, seat, store.SeatAssigned, s.now())
 	}
 }
 

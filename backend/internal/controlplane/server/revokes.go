@@ -17,28 +17,27 @@ import (
 // minimum token generation until the host confirms it. 204 when the host
 // confirmed at once; 202 with revoke_pending when it has not (yet): the
 // reconciler retries, and the class view shows the seat as revoke pending.
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) error {
 	ws := workshopFrom(r.Context())
 	reg, err := s.registrationOf(r, ws)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	p, err := s.st.RevokeRegistration(r.Context(), ws.ID, reg.ID)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	s.event(r, ws.ID, "warn", "", "learner "+reg.Email+" revoked by "+userFrom(r.Context()).Email)
 	if p == nil {
 		w.WriteHeader(http.StatusNoContent)
-		return
+		return nil
 	}
 	if msg := s.applyRevoke(r, ws, *p); msg != "" {
 		apierror.JSON(w, http.StatusAccepted, api.RevokePending{RevokePending: true, Seat: p.Seat, Error: msg})
-		return
+		return nil
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // handleReissue gives a learner a new access code, shown once to the
@@ -46,20 +45,18 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 // seat and its files, but every workspace token issued before is refused
 // and its connections are closed (by the relay at once, and by the host,
 // with a pending revoke until it confirms).
-func (s *Server) handleReissue(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleReissue(w http.ResponseWriter, r *http.Request) error {
 	ws := workshopFrom(r.Context())
 	reg, err := s.registrationOf(r, ws)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	reg, p, err := s.st.ReissueAccessCode(r.Context(), ws.ID, reg.ID, "")
 	if errors.Is(err, store.ErrRevoked) {
 		err = apierror.Conflict("revoked", "this learner was revoked; a revoked registration gets no new code")
 	}
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	s.event(r, ws.ID, "warn", "", "access code of "+reg.Email+" reissued by "+userFrom(r.Context()).Email)
 	resp := api.Reissued{RegistrationID: reg.ID, Email: reg.Email, AccessCode: reg.AccessCode}
@@ -70,6 +67,7 @@ func (s *Server) handleReissue(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	apierror.JSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // registrationOf returns the registration {rid} of workshop ws (404 when it
@@ -79,10 +77,10 @@ func (s *Server) registrationOf(r *http.Request, ws *store.Workshop) (*store.Reg
 	if err == nil && reg.WorkshopID != ws.ID {
 		err = store.ErrNotFound
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, apierror.NotFound("registration not found in this workshop")
+	if err != nil {
+		return nil, answer(err, apierror.NotFound("registration not found in this workshop"))
 	}
-	return reg, err
+	return reg, nil
 }
 
 // applyRevoke closes this replica's relay connections below the revoke's

@@ -159,22 +159,20 @@ func New(d Deps) *Server {
 		s.mux.Handle(rt.Method+" "+rt.Pattern, rt.h)
 	}
 	webHandler := webui.Handler(web)
-	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.mux.Handle("/", serve(func(w http.ResponseWriter, r *http.Request) error {
 		if allow := s.allowedMethods(r); allow != "" {
 			w.Header().Set("Allow", allow)
-			apierror.Write(w, r, apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
-			return
+			return apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)
 		}
 		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/internal/") {
-			apierror.Write(w, r, apierror.NotFound("no API route %s %s", r.Method, r.URL.Path))
-			return
+			return apierror.NotFound("no API route %s %s", r.Method, r.URL.Path)
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
-			apierror.Write(w, r, apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed here", r.Method))
-			return
+			return apierror.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed here", r.Method)
 		}
 		webHandler.ServeHTTP(w, r)
+		return nil
 	}))
 	s.handler = s.withMiddleware(s.fds.Shed(s.mux, "/health", "/metrics"))
 	return s
@@ -203,8 +201,8 @@ type route struct {
 }
 
 func (s *Server) routes() []route {
-	r := func(method, pattern string, h http.HandlerFunc) route {
-		return route{Route{method, pattern}, h}
+	r := func(method, pattern string, h apierror.HandlerFunc) route {
+		return route{Route{method, pattern}, serve(h)}
 	}
 	return []route{
 		r("GET", "/health", s.handleHealth),
@@ -248,24 +246,24 @@ func (s *Server) routes() []route {
 		r("GET", "/api/workshops/{id}/archives.tar", s.auth(s.owned(s.handleWorkshopArchivesTar))),
 		r("DELETE", "/api/workshops/{id}/archives", s.auth(s.owned(s.handlePurgeArchives))),
 
-		r("POST", "/api/labs", s.auth(errHandler(s.handleUploadLab).ServeHTTP)),
-		r("GET", "/api/labs", s.auth(errHandler(s.handleListLabs).ServeHTTP)),
-		r("GET", "/api/labs/{lid}", s.auth(errHandler(s.handleGetLab).ServeHTTP)),
-		r("GET", "/api/labs/{lid}/export", s.auth(errHandler(s.handleExportLab).ServeHTTP)),
-		r("PUT", "/api/workshops/{id}/lab", s.auth(s.owned(errHandler(s.handleSetWorkshopLab).ServeHTTP))),
-		r("GET", "/api/workshops/{id}/progress", s.auth(s.member(errHandler(s.handleProgress).ServeHTTP))),
-		r("GET", "/api/workshops/{id}/progress.csv", s.auth(s.member(errHandler(s.handleProgressCSV).ServeHTTP))),
-		r("GET", "/api/workshops/{id}/hands", s.auth(s.member(errHandler(s.handleListHands).ServeHTTP))),
-		r("POST", "/api/workshops/{id}/hands/{hid}/pick", s.auth(s.member(errHandler(s.handlePickHand).ServeHTTP))),
-		r("POST", "/api/workshops/{id}/hands/{hid}/close", s.auth(s.member(errHandler(s.handleCloseHand).ServeHTTP))),
-		r("POST", "/api/workshops/{id}/broadcast", s.auth(s.member(errHandler(s.handleBroadcast).ServeHTTP))),
-		r("POST", "/api/workshops/{id}/registrations/{rid}/solve", s.auth(s.member(errHandler(s.handleSolve).ServeHTTP))),
-		r("POST", "/api/workshops/{id}/registrations/{rid}/reset-step", s.auth(s.member(errHandler(s.handleResetStep).ServeHTTP))),
-		r("GET", "/api/workspaces/{ws}/{seat}/lab", errHandler(s.handleLearnerLab).ServeHTTP),
-		r("POST", "/api/workspaces/{ws}/{seat}/lab/enter", errHandler(s.handleLearnerEnterStep).ServeHTTP),
-		r("POST", "/api/workspaces/{ws}/{seat}/lab/check", errHandler(s.handleLearnerCheck).ServeHTTP),
-		r("POST", "/api/workspaces/{ws}/{seat}/lab/hand", errHandler(s.handleLearnerRaiseHand).ServeHTTP),
-		r("DELETE", "/api/workspaces/{ws}/{seat}/lab/hand", errHandler(s.handleLearnerLowerHand).ServeHTTP),
+		r("POST", "/api/labs", s.auth(s.handleUploadLab)),
+		r("GET", "/api/labs", s.auth(s.handleListLabs)),
+		r("GET", "/api/labs/{lid}", s.auth(s.handleGetLab)),
+		r("GET", "/api/labs/{lid}/export", s.auth(s.handleExportLab)),
+		r("PUT", "/api/workshops/{id}/lab", s.auth(s.owned(s.handleSetWorkshopLab))),
+		r("GET", "/api/workshops/{id}/progress", s.auth(s.member(s.handleProgress))),
+		r("GET", "/api/workshops/{id}/progress.csv", s.auth(s.member(s.handleProgressCSV))),
+		r("GET", "/api/workshops/{id}/hands", s.auth(s.member(s.handleListHands))),
+		r("POST", "/api/workshops/{id}/hands/{hid}/pick", s.auth(s.member(s.handlePickHand))),
+		r("POST", "/api/workshops/{id}/hands/{hid}/close", s.auth(s.member(s.handleCloseHand))),
+		r("POST", "/api/workshops/{id}/broadcast", s.auth(s.member(s.handleBroadcast))),
+		r("POST", "/api/workshops/{id}/registrations/{rid}/solve", s.auth(s.member(s.handleSolve))),
+		r("POST", "/api/workshops/{id}/registrations/{rid}/reset-step", s.auth(s.member(s.handleResetStep))),
+		r("GET", "/api/workspaces/{ws}/{seat}/lab", s.handleLearnerLab),
+		r("POST", "/api/workspaces/{ws}/{seat}/lab/enter", s.handleLearnerEnterStep),
+		r("POST", "/api/workspaces/{ws}/{seat}/lab/check", s.handleLearnerCheck),
+		r("POST", "/api/workspaces/{ws}/{seat}/lab/hand", s.handleLearnerRaiseHand),
+		r("DELETE", "/api/workspaces/{ws}/{seat}/lab/hand", s.handleLearnerLowerHand),
 
 		r("GET", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
 		r("POST", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
@@ -290,22 +288,21 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // METRICS_TOKEN as a bearer token. The metrics name every workshop, so
 // without a configured token the route answers 404 to everyone: off is
 // the default a careless operator gets.
-func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) error {
 	want := s.cfg.MetricsToken
 	if want == "" {
-		apierror.Write(w, r, apierror.NotFound("metrics are off; set METRICS_TOKEN to scrape them"))
-		return
+		return apierror.NotFound("metrics are off; set METRICS_TOKEN to scrape them")
 	}
 	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !authtoken.Equal(got, want) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
-		apierror.Write(w, r, apierror.Unauthorized("a valid metrics token is required"))
-		return
+		return apierror.Unauthorized("a valid metrics token is required")
 	}
 	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+	return nil
 }
 
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) error {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, code, db := "ok", http.StatusOK, "ok"
@@ -322,24 +319,23 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		SeatsIsolated: !s.unisolated,
 		UptimeSeconds: int(time.Since(s.started).Seconds()),
 	})
+	return nil
 }
 
-func (s *Server) handleInternalReconcile(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleInternalReconcile(w http.ResponseWriter, r *http.Request) error {
 	want := s.cfg.InternalToken
 	got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if want == "" || !authtoken.Equal(got, want) {
-		apierror.Write(w, r, apierror.Unauthorized("a valid internal token is required"))
-		return
+		return apierror.Unauthorized("a valid internal token is required")
 	}
 	if s.rec == nil {
-		apierror.Write(w, r, apierror.Unavailable("the reconciler is not running in this process"))
-		return
+		return apierror.Unavailable("the reconciler is not running in this process")
 	}
 	if err := s.rec.RunOnce(r.Context()); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, api.Done{Status: "ok"})
+	return nil
 }
 
 // withMiddleware adds request ids, logging, metrics, panics as 500s, CORS,

@@ -40,7 +40,7 @@ func (s *Server) streamLab(r *http.Request, ws *store.Workshop, regs []store.Reg
 // an event named "workshop" with an api.ClassSnapshot (workshop, seats, events,
 // registrations, lab) at once and whenever anything changed (checked every
 // second), and a comment every 20 s so proxies keep the connection open.
-func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) error {
 	rc := http.NewResponseController(w)
 	id := workshopFrom(r.Context()).ID
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -54,43 +54,43 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	for {
 		ws, err := s.st.GetWorkshop(r.Context(), id)
 		if err != nil {
-			return
+			return nil
 		}
 		d, err := s.detail(r, ws)
 		if err != nil {
-			return
+			return nil
 		}
 		seats, err := s.seatViews(r, ws)
 		if err != nil {
-			return
+			return nil
 		}
 		regs, err := s.st.ListRegistrations(r.Context(), id)
 		if err != nil {
-			return
+			return nil
 		}
 		lab, err := s.streamLab(r, ws, regs)
 		if err != nil {
-			return
+			return nil
 		}
 		b, _ := json.Marshal(classSnapshot{ClassSnapshot: api.ClassSnapshot{Workshop: *d, Seats: seats, Events: d.Events, Registrations: apiRegistrations(regs)}, Lab: lab})
 		if !bytes.Equal(b, last) {
 			if _, err := fmt.Fprintf(w, "event: workshop\ndata: %s\n\n", b); err != nil {
-				return
+				return nil
 			}
 			last, lastWrite = b, time.Now()
 			if err := rc.Flush(); err != nil {
-				return
+				return nil
 			}
 		} else if time.Since(lastWrite) > 20*time.Second {
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return
+				return nil
 			}
 			lastWrite = time.Now()
 			_ = rc.Flush()
 		}
 		select {
 		case <-r.Context().Done():
-			return
+			return nil
 		case <-tick.C:
 		}
 	}

@@ -82,41 +82,34 @@ func egressAllow(in []string) (string, error) {
 	return strings.Join(out, " "), nil
 }
 
-func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) error {
 	var req workshopRequest
 	if err := apierror.Decode(w, r, &req, workshopBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	name, err := cleanName(req.Name, "name")
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	if req.Seats < 1 || req.Seats > s.cfg.MaxSeats {
-		apierror.Write(w, r, apierror.Invalid("seats must be between 1 and %d", s.cfg.MaxSeats))
-		return
+		return apierror.Invalid("seats must be between 1 and %d", s.cfg.MaxSeats)
 	}
 	if len(req.LabGuide) > maxLabGuide {
-		apierror.Write(w, r, apierror.TooLarge("lab_guide must be at most %d KiB", maxLabGuide>>10))
-		return
+		return apierror.TooLarge("lab_guide must be at most %d KiB", maxLabGuide>>10)
 	}
 	if req.DiskMB == 0 {
 		req.DiskMB = defaultDiskMB
 	}
 	if req.DiskMB < minDiskMB || req.DiskMB > maxDiskMB {
-		apierror.Write(w, r, apierror.Invalid("disk_mb must be between %d and %d (or omitted for %d)", minDiskMB, maxDiskMB, defaultDiskMB))
-		return
+		return apierror.Invalid("disk_mb must be between %d and %d (or omitted for %d)", minDiskMB, maxDiskMB, defaultDiskMB)
 	}
 	now := s.now()
 	if err := checkSchedule(req.StartsAt, req.EndsAt, now); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	allow, err := egressAllow(req.EgressAllow)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	u := userFrom(r.Context())
 	ws := &store.Workshop{
@@ -130,8 +123,7 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
 		ws.DesiredState = store.DesiredRunning
 	}
 	if err := s.createWithinQuota(r.Context(), u, ws, now); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	s.event(r, ws.ID, "info", "", "workshop created by "+u.Email)
 	if ws.DesiredState == store.DesiredRunning {
@@ -139,10 +131,10 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) {
 	}
 	v, err := s.view(r, ws)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusCreated, v)
+	return nil
 }
 
 // createWithinQuota creates ws for u: an instructor's workshop must fit the
@@ -184,7 +176,7 @@ func utc(t *time.Time) *time.Time {
 	return &u
 }
 
-func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) error {
 	u := userFrom(r.Context())
 	f := store.WorkshopFilter{OwnerID: u.ID}
 	if u.Role == store.RoleAdmin && r.URL.Query().Get("all") != "false" {
@@ -192,16 +184,14 @@ func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) {
 	}
 	list, err := s.st.ListWorkshops(r.Context(), f)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	// Workshops shared with the user as a teaching assistant (admins who
 	// list everything have them already).
 	if f.OwnerID != "" {
 		assisted, err := s.st.ListMemberWorkshops(r.Context(), u.ID)
 		if err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 		list = append(list, assisted...)
 	}
@@ -209,31 +199,30 @@ func (s *Server) handleListWorkshops(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		v, err := s.view(r, &list[i])
 		if err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 		out = append(out, v)
 	}
 	apierror.JSON(w, http.StatusOK, api.WorkshopList{Workshops: out})
+	return nil
 }
 
-func (s *Server) handleGetWorkshop(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleGetWorkshop(w http.ResponseWriter, r *http.Request) error {
 	d, err := s.detail(r, workshopFrom(r.Context()))
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, d)
+	return nil
 }
 
 // setDesired records a new desired state and wakes the reconciler.
-func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired store.DesiredState, msg string) {
+func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired store.DesiredState, msg string) error {
 	id := workshopFrom(r.Context()).ID
 	now := s.now()
 	q, limited, err := s.ownerQuota(r.Context(), workshopFrom(r.Context()))
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	ws, err := s.st.UpdateWorkshopWithin(r.Context(), id, func(ws *store.Workshop, others store.Usage) error {
 		if ws.Status == store.StatusDeleted || ws.DesiredState == store.DesiredDeleted {
@@ -262,41 +251,36 @@ func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired stor
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			err = apierror.NotFound("workshop not found")
-		}
-		apierror.Write(w, r, err)
-		return
+		return answer(err, apierror.NotFound("workshop not found"))
 	}
 	s.event(r, id, "info", "", msg+" by "+userFrom(r.Context()).Email)
 	s.kick(id)
 	v, err := s.view(r, ws)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusAccepted, v)
+	return nil
 }
 
-func (s *Server) handleStartWorkshop(w http.ResponseWriter, r *http.Request) {
-	s.setDesired(w, r, store.DesiredRunning, "start requested")
+func (s *Server) handleStartWorkshop(w http.ResponseWriter, r *http.Request) error {
+	return s.setDesired(w, r, store.DesiredRunning, "start requested")
 }
 
-func (s *Server) handleStopWorkshop(w http.ResponseWriter, r *http.Request) {
-	s.setDesired(w, r, store.DesiredStopped, "stop requested")
+func (s *Server) handleStopWorkshop(w http.ResponseWriter, r *http.Request) error {
+	return s.setDesired(w, r, store.DesiredStopped, "stop requested")
 }
 
-func (s *Server) handleDeleteWorkshop(w http.ResponseWriter, r *http.Request) {
-	s.setDesired(w, r, store.DesiredDeleted, "delete requested")
+func (s *Server) handleDeleteWorkshop(w http.ResponseWriter, r *http.Request) error {
+	return s.setDesired(w, r, store.DesiredDeleted, "delete requested")
 }
 
-func (s *Server) handleRetryWorkshop(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleRetryWorkshop(w http.ResponseWriter, r *http.Request) error {
 	ws := workshopFrom(r.Context())
 	if ws.Status != store.StatusError {
-		apierror.Write(w, r, apierror.Conflict("not_failed", "only a workshop in error can be retried (it is %s)", ws.Status))
-		return
+		return apierror.Conflict("not_failed", "only a workshop in error can be retried (it is %s)", ws.Status)
 	}
-	s.setDesired(w, r, ws.DesiredState, "retry requested")
+	return s.setDesired(w, r, ws.DesiredState, "retry requested")
 }
 
 // maxExtendMinutes bounds one extension by minutes (a day).
@@ -306,31 +290,26 @@ const maxExtendMinutes = 24 * 60
 // minutes later (counted from the end, or from now when the end has passed).
 // A workshop with no end time runs until it is stopped; extending it is a
 // 409 (open_ended) and leaves it open-ended.
-func (s *Server) handleExtendWorkshop(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleExtendWorkshop(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		EndsAt  *time.Time `json:"ends_at"`
 		Minutes int        `json:"minutes"`
 	}
 	if err := apierror.Decode(w, r, &req, defaultBodyLimit); err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	switch {
 	case req.EndsAt == nil && req.Minutes == 0:
-		apierror.Write(w, r, apierror.Invalid("give ends_at or minutes"))
-		return
+		return apierror.Invalid("give ends_at or minutes")
 	case req.EndsAt != nil && req.Minutes != 0:
-		apierror.Write(w, r, apierror.Invalid("give ends_at or minutes, not both"))
-		return
+		return apierror.Invalid("give ends_at or minutes, not both")
 	case req.Minutes < 0 || req.Minutes > maxExtendMinutes:
-		apierror.Write(w, r, apierror.Invalid("minutes must be between 1 and %d", maxExtendMinutes))
-		return
+		return apierror.Invalid("minutes must be between 1 and %d", maxExtendMinutes)
 	}
 	now := s.now()
 	q, limited, err := s.ownerQuota(r.Context(), workshopFrom(r.Context()))
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	ws, err := s.st.UpdateWorkshop(r.Context(), workshopFrom(r.Context()).ID, func(ws *store.Workshop) error {
 		if ws.DesiredState == store.DesiredDeleted {
@@ -366,26 +345,25 @@ func (s *Server) handleExtendWorkshop(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	s.event(r, ws.ID, "info", "", "end time extended to "+ws.EndsAt.Format(time.RFC3339)+" by "+userFrom(r.Context()).Email)
 	s.kick(ws.ID)
 	v, err := s.view(r, ws)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, v)
+	return nil
 }
 
-func (s *Server) handleListRegistrations(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleListRegistrations(w http.ResponseWriter, r *http.Request) error {
 	regs, err := s.st.ListRegistrations(r.Context(), workshopFrom(r.Context()).ID)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, api.RegistrationList{Registrations: apiRegistrations(regs)})
+	return nil
 }
 
 const idleAfter = 5 * time.Minute
@@ -448,31 +426,29 @@ func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]api.SeatView,
 	return out, nil
 }
 
-func (s *Server) handleListSeats(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleListSeats(w http.ResponseWriter, r *http.Request) error {
 	views, err := s.seatViews(r, workshopFrom(r.Context()))
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, api.SeatList{Seats: views})
+	return nil
 }
 
 // handleSeatToken gives the instructor a token to watch (ro) or take over
 // (rw) a seat's terminal.
-func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) error {
 	ws := workshopFrom(r.Context())
 	seat, err := strconv.Atoi(r.PathValue("seat"))
 	if err != nil || seat < 1 || seat > ws.Seats {
-		apierror.Write(w, r, apierror.Invalid("seat must be between 1 and %d", ws.Seats))
-		return
+		return apierror.Invalid("seat must be between 1 and %d", ws.Seats)
 	}
 	var req struct {
 		Mode string `json:"mode"`
 	}
 	if r.ContentLength != 0 {
 		if err := apierror.Decode(w, r, &req, defaultBodyLimit); err != nil {
-			apierror.Write(w, r, err)
-			return
+			return err
 		}
 	}
 	role := "viewer"
@@ -481,25 +457,22 @@ func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) {
 	case "rw":
 		role = "instructor"
 	default:
-		apierror.Write(w, r, apierror.Invalid(`mode must be "ro" or "rw"`))
-		return
+		return apierror.Invalid(`mode must be "ro" or "rw"`)
 	}
 	if ws.Status != store.StatusRunning {
-		apierror.Write(w, r, apierror.Conflict("not_running", "the workshop is %s, not running", ws.Status))
-		return
+		return apierror.Conflict("not_running", "the workshop is %s, not running", ws.Status)
 	}
 	// The workshop's current generation: at or above every revoke so far.
 	gen, err := s.st.TokenGeneration(r.Context(), ws.ID)
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	tok, exp, err := authtoken.Issue(authtoken.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat, role, gen, s.cfg.WorkspaceTTL, s.now())
 	if err != nil {
-		apierror.Write(w, r, err)
-		return
+		return err
 	}
 	apierror.JSON(w, http.StatusOK, api.WorkspaceAccess{Token: tok, ExpiresAt: exp, Endpoints: endpoints(ws.ID, seat)})
+	return nil
 }
 
 func (s *Server) event(r *http.Request, workshopID, level string, step store.StepName, msg string) {
