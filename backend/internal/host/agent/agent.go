@@ -127,6 +127,7 @@ type Agent struct {
 	handler http.Handler // mux behind the descriptor guard
 	tls     *tls.Config  // nil = plain HTTP (loopback only)
 	proxy   *httputil.ReverseProxy
+	preview *httputil.ReverseProxy // to the seats' apps (preview.go)
 	tr      *http.Transport
 
 	mu      sync.Mutex
@@ -260,6 +261,7 @@ func New(cfg Config) (*Agent, error) {
 		ResponseHeaderTimeout: 60 * time.Second,
 	}
 	a.proxy = a.newReverseProxy()
+	a.preview = a.newPreviewProxy()
 	a.metrics = newMetrics(a)
 	a.routes()
 	guard := cfg.FDGuard

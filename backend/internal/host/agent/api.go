@@ -34,6 +34,7 @@ func (a *Agent) routes() {
 	m.Handle("PUT /vms/{ws}/{seat}/restore", a.requireAgentToken(a.handle(a.handleRestore)))
 	m.Handle("POST /vms/{ws}/{seat}/exec", a.requireAgentToken(a.handle(a.handleExec)))
 	m.Handle("/proxy/{ws}/{seat}/{rest...}", a.handle(a.handleProxy))
+	m.Handle("/proxy/{ws}/{seat}/preview/{port}", a.handle(a.handlePreview))
 	m.Handle("/", a.handle(func(w http.ResponseWriter, r *http.Request) error {
 		return apierror.NotFound("no route for %s %s", r.Method, r.URL.Path)
 	}))

@@ -32,7 +32,7 @@ type targetKey struct{}
 // allowedProxyPath reports whether rest (the path after /proxy/{ws}/{seat}/)
 // is one the workspace daemon serves to learners.
 func allowedProxyPath(rest string) bool {
-	for _, p := range []string{"terminal", "sessions", "files"} {
+	for _, p := range []string{"terminal", "sessions", "files", "ports"} {
 		if rest == p || strings.HasPrefix(rest, p+"/") {
 			return true
 		}
@@ -103,6 +103,25 @@ func (a *Agent) workspaceKey(ws string) []byte {
 	return nil
 }
 
+// seatClaims verifies a workspace token for seat k: 403 when it is for
+// another seat, 401 when it is not valid.
+func (a *Agent) seatClaims(k seatKey, tok string) (*authtoken.Claims, error) {
+	key := a.workspaceKey(k.ws)
+	if key == nil {
+		return nil, apierror.Unavailable("this agent has no workspace-token key configured")
+	}
+	claims, err := authtoken.Verify(key, tok, k.ws, k.seat, a.now())
+	switch {
+	case errors.Is(err, authtoken.ErrMismatch):
+		return nil, apierror.Forbidden("the workspace token is for another seat")
+	case errors.Is(err, authtoken.ErrExpired):
+		return nil, apierror.Unauthorized("the workspace token has expired")
+	case err != nil:
+		return nil, apierror.Unauthorized("invalid workspace token")
+	}
+	return claims, nil
+}
+
 func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) error {
 	// Clean the daemon path (it arrives unescaped: %2F.. must not climb).
 	rest := strings.TrimPrefix(path.Clean("/"+r.PathValue("rest")), "/")
@@ -130,18 +149,9 @@ func (a *Agent) handleProxy(w http.ResponseWriter, r *http.Request) error {
 	if tok == "" {
 		return apierror.Unauthorized("a workspace token is required (?token= or Authorization: Bearer)")
 	}
-	key := a.workspaceKey(k.ws)
-	if key == nil {
-		return apierror.Unavailable("this agent has no workspace-token key configured")
-	}
-	claims, err := authtoken.Verify(key, tok, k.ws, k.seat, a.now())
-	switch {
-	case errors.Is(err, authtoken.ErrMismatch):
-		return apierror.Forbidden("the workspace token is for another seat")
-	case errors.Is(err, authtoken.ErrExpired):
-		return apierror.Unauthorized("the workspace token has expired")
-	case err != nil:
-		return apierror.Unauthorized("invalid workspace token")
+	claims, err := a.seatClaims(k, tok)
+	if err != nil {
+		return err
 	}
 	switch claims.Role {
 	case "viewer":

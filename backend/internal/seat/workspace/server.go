@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -28,6 +29,8 @@ type Server struct {
 	term    *terminal.Manager
 	files   *files.FS
 	started time.Time
+	own     map[int]bool           // the daemon's own TCP ports (ports.go)
+	preview *httputil.ReverseProxy // to the learner's apps (preview.go)
 
 	closeOnce sync.Once
 }
@@ -52,6 +55,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		mux:     http.NewServeMux(),
 		files:   fsys,
 		started: time.Now(),
+		own:     ownPorts(cfg.Listen),
 		term: terminal.NewManager(terminal.Config{
 			Shell:        cfg.Shell,
 			Args:         cfg.ShellArgs,
@@ -72,6 +76,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("DELETE /sessions/{id}", s.deleteSession)
 	s.mux.Handle("GET /terminal", s.term)
 	s.mux.HandleFunc("POST /exec", s.handleExec)
+	s.mux.HandleFunc("GET /ports", s.handlePorts)
+	s.mux.HandleFunc("/preview/{port}", s.handlePreview)
+	s.preview = newPreviewProxy(s)
 	fsys.Register(s.mux)
 	return s, nil
 }
