@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/clarateach/backend/internal/authtoken"
@@ -44,7 +43,7 @@ func storeCalls(ctx context.Context, st store.Store, ownerID string, n, seats in
 	fmt.Printf("  store calls, %d each in a row from one goroutine (CPU per call: this process / PostgreSQL; wall):\n", n)
 	var sumSelf, sumPG time.Duration
 	for _, c := range calls {
-		self0, pg0 := cpuTime(os.Getpid()), pgCPU()
+		self0, pg0 := selfCPU(), pgCPU()
 		t0 := time.Now()
 		for i := range n {
 			if err := c.fn(i); err != nil {
@@ -52,7 +51,7 @@ func storeCalls(ctx context.Context, st store.Store, ownerID string, n, seats in
 			}
 		}
 		wall := time.Since(t0)
-		self, pg := cpuTime(os.Getpid())-self0, pgCPU()-pg0
+		self, pg := selfCPU()-self0, pgCPU()-pg0
 		sumSelf += self
 		sumPG += pg
 		fmt.Printf("    %-28s %.3f / %.3f ms   %.3f ms\n", c.name, ms(self)/float64(n), ms(pg)/float64(n), ms(wall)/float64(n))

@@ -17,17 +17,32 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
+func TestParseSchedstat(t *testing.T) {
+	if got, ok := parseSchedstat("4116774 19658854 8\n"); !ok || got != 4116774*time.Nanosecond {
+		t.Errorf("parseSchedstat = %v %v, want 4.116774ms", got, ok)
+	}
+	if _, ok := parseSchedstat(""); ok {
+		t.Error("empty schedstat parsed")
+	}
+}
+
+// The thread that spins is this process's main thread only by chance, so
+// the process's CPU is selfCPU's; cpuTime of the process's PID (its main
+// thread) is checked only to read something.
 func TestCPUTimeOfThisProcessGrows(t *testing.T) {
-	before := cpuTime(os.Getpid())
+	before := selfCPU()
 	deadline := time.Now().Add(5 * time.Second)
 	x := 0
-	for cpuTime(os.Getpid()) <= before && time.Now().Before(deadline) {
+	for selfCPU() <= before && time.Now().Before(deadline) {
 		for i := range 1_000_000 {
 			x += i
 		}
 	}
-	if cpuTime(os.Getpid()) <= before {
+	if selfCPU() <= before {
 		t.Fatalf("CPU time did not grow after 5 s of spinning (%d)", x)
+	}
+	if cpuTime(os.Getpid()) <= 0 {
+		t.Fatal("cpuTime of this process's main thread is 0")
 	}
 }
 

@@ -33,11 +33,11 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store/open"
 )
 
-// poolSize is -pool; waits is -waits; warm is -warm.
+// poolSize is -pool; waits is -waits; cold is -cold.
 var (
 	poolSize int
 	waits    bool
-	warm     bool
+	cold     bool
 )
 
 func main() {
@@ -45,7 +45,7 @@ func main() {
 	seats := flag.Int("seats", 30, "seats per workshop (workshops = learners/seats)")
 	engine := flag.String("db", "postgres", "postgres or sqlite")
 	flag.IntVar(&poolSize, "pool", 0, "PostgreSQL pool size of the server (pool_max_conns; 0: the store's default)")
-	flag.BoolVar(&warm, "warm", false, "before the storm, warm the pool's connections with 50 learners on another workshop (PostgreSQL's per-connection caches)")
+	flag.BoolVar(&cold, "cold", false, "open the store without the server's warm pool (open.WarmPool): connections opened and warmed during the storm, as before")
 	flag.BoolVar(&waits, "waits", false, "sample what PostgreSQL's backends wait for during the storm (pg_stat_activity)")
 	calls := flag.Int("calls", 0, "after the storm, make each store call of a register and a join this many times in a row and print its CPU (0: off)")
 	flag.StringVar(&profiles.cpu, "cpuprofile", "", "write a CPU profile of this process (server and client) during the storm to this file")
@@ -70,7 +70,11 @@ func run(learners, seats int, engine string, calls int) error {
 	if poolSize > 0 && engine == "postgres" {
 		dsn += "&pool_max_conns=" + fmt.Sprint(poolSize)
 	}
-	st, err := open.Open(ctx, dsn)
+	var opts []open.Option
+	if !cold {
+		opts = append(opts, open.WarmPool()) // as the server opens it
+	}
+	st, err := open.Open(ctx, dsn, opts...)
 	if err != nil {
 		return err
 	}
@@ -163,13 +167,8 @@ func run(learners, seats int, engine string, calls int) error {
 			mu.Unlock()
 		}()
 	}
-	if warm {
-		if err := warmUp(ctx, st, owner.ID); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
-	}
 	pg := db.backends(ctx)
-	selfBefore := cpuTime(os.Getpid())
+	selfBefore := selfCPU()
 	pgBefore := cpuTimes(pg)
 	stopProfiles := profileStorm()
 	stopWaits := func() string { return "" }
@@ -182,11 +181,15 @@ func run(learners, seats int, engine string, calls int) error {
 	total := time.Since(t0)
 	waitSummary := stopWaits()
 	stopProfiles()
-	selfCPU := cpuTime(os.Getpid()) - selfBefore
+	selfUsed := selfCPU() - selfBefore
 	pgCPU := cpuDelta(pgBefore, cpuTimes(db.backends(ctx)))
 
 	all := append(append([]time.Duration{}, regLat...), joinLat...)
-	fmt.Printf("join storm: %d learners (register + join) across %d workshops of %d seats, %s store, GOMAXPROCS-bound 2-core machine\n", learners, nws, seats, engine)
+	pool := "warm pool (as the server opens it)"
+	if cold {
+		pool = "cold pool (-cold)"
+	}
+	fmt.Printf("join storm: %d learners (register + join) across %d workshops of %d seats, %s store, %s\n", learners, nws, seats, engine, pool)
 	fmt.Printf("  wall time        %8.0f ms\n", ms(total))
 	fmt.Printf("  throughput       %8.0f requests/s (%d requests)\n", float64(len(all))/total.Seconds(), len(all))
 	fmt.Printf("  register p50/p99 %8.1f / %.1f ms\n", ms(pct(regLat, 50)), ms(pct(regLat, 99)))
@@ -195,9 +198,9 @@ func run(learners, seats int, engine string, calls int) error {
 	fmt.Printf("  errors           %8d\n", errs)
 	fmt.Print(waitSummary)
 	n := float64(len(all))
-	fmt.Printf("  CPU per request  %8.2f ms in this process (server and its HTTP client together: one process)\n", ms(selfCPU)/n)
+	fmt.Printf("  CPU per request  %8.2f ms in this process (server and its HTTP client together: one process)\n", ms(selfUsed)/n)
 	if engine == "postgres" {
-		fmt.Printf("                   %8.2f ms in PostgreSQL (its backends for this database, /proc/PID/stat)\n", ms(pgCPU)/n)
+		fmt.Printf("                   %8.2f ms in PostgreSQL (its backends for this database, /proc/PID/schedstat)\n", ms(pgCPU)/n)
 		if pool := poolOf(st); pool != nil {
 			pgNow := func() time.Duration { return sumCPU(db.backends(ctx)) }
 			if err := baseline(ctx, pool, len(all), learners, total, pgNow); err != nil {
@@ -284,39 +287,4 @@ func (d *benchDB) backends(ctx context.Context) []int {
 		out[i] = int(p)
 	}
 	return out
-}
-
-// warmUp is -warm: 50 learners register and join at once on a workshop of
-// their own, through the store, so that the pool's connections exist and
-// their backends have loaded the catalog and planned the statements (the
-// cold cost the README measures). The storm's figures come after it.
-func warmUp(ctx context.Context, st store.Store, ownerID string) error {
-	const n = 50
-	w := &store.Workshop{OwnerID: ownerID, Name: "warm-up", Seats: n, Status: store.StatusRunning,
-		DesiredState: store.DesiredRunning, AgentURL: "http://127.0.0.1:1"}
-	if err := st.CreateWorkshop(ctx, w); err != nil {
-		return err
-	}
-	errs := make(chan error, n)
-	for i := range n {
-		go func() {
-			r, _, err := st.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "warm", Email: fmt.Sprintf("warm%d@example.com", i)})
-			if err == nil {
-				_, err = st.GetWorkshopByCode(ctx, w.Code)
-			}
-			if err == nil {
-				_, _, err = st.GetLearner(ctx, r.AccessCode)
-			}
-			if err == nil {
-				_, err = st.JoinSeat(ctx, r.ID)
-			}
-			errs <- err
-		}()
-	}
-	for range n {
-		if err := <-errs; err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -67,7 +67,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("create data dir: %w", err)
 		}
 	}
-	st, err := open.Open(ctx, cfg.DatabaseURL)
+	st, err := open.Open(ctx, cfg.DatabaseURL, open.WarmPool())
 	if err != nil {
 		return err
 	}

@@ -106,8 +106,22 @@ func Migrate(ctx context.Context, dsn string) error {
 	}
 }
 
+// Option configures Open.
+type Option func(*options)
+
+type options struct{ warmPool bool }
+
+// WarmPool is for the server: a PostgreSQL store opens its pool's
+// connections before Open returns, keeps them, and warms each new one (see
+// postgres.WithWarmPool). SQLite ignores it.
+func WarmPool() Option { return func(o *options) { o.warmPool = true } }
+
 // Open applies pending migrations and opens the store.
-func Open(ctx context.Context, dsn string) (store.Store, error) {
+func Open(ctx context.Context, dsn string, opts ...Option) (store.Store, error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	engine, target, err := Parse(dsn)
 	if err != nil {
 		return nil, err
@@ -117,7 +131,11 @@ func Open(ctx context.Context, dsn string) (store.Store, error) {
 		if err := postgres.Migrate(ctx, target); err != nil {
 			return nil, err
 		}
-		return postgres.Open(ctx, target)
+		var pgOpts []postgres.Option
+		if o.warmPool {
+			pgOpts = append(pgOpts, postgres.WithWarmPool())
+		}
+		return postgres.Open(ctx, target, pgOpts...)
 	default:
 		if err := sqlite.Migrate(ctx, target); err != nil {
 			return nil, err

@@ -43,6 +43,7 @@ const DefaultMaxConns = 10
 type Store struct {
 	pool       *pgxpool.Pool
 	asyncJoins bool
+	warm       bool
 	notice     func(*pgconn.Notice)
 }
 
@@ -86,8 +87,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		o(s)
 	}
 	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) { s.notice(n) }
+	s.warmConfig(cfg, dsn)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
+		return nil, fmt.Errorf("postgres %s: %w", Describe(dsn), err)
+	}
+	if err := fill(ctx, pool); err != nil {
+		pool.Close()
 		return nil, fmt.Errorf("postgres %s: %w", Describe(dsn), err)
 	}
 	if err := pool.Ping(ctx); err != nil {
@@ -200,7 +206,12 @@ func scanUser(row pgx.Row) (*store.User, error) {
 // CreateUser implements store.Store.
 func (s *Store) CreateUser(ctx context.Context, u *store.User) error {
 	store.PrepareUser(u, now())
-	_, err := s.pool.Exec(ctx, `INSERT INTO users (`+query.UserCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+	return insertUser(ctx, s.pool, u)
+}
+
+// insertUser inserts a prepared user (CreateUser's rules).
+func insertUser(ctx context.Context, q execer, u *store.User) error {
+	_, err := q.Exec(ctx, `INSERT INTO users (`+query.UserCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 		u.ID, u.Email, u.Name, u.PasswordHash, u.Role, u.CreatedAt)
 	return mapErr("create user", err)
 }
@@ -320,10 +331,12 @@ func (s *Store) GetWorkshop(ctx context.Context, id string) (*store.Workshop, er
 	return w, mapErr("get workshop", err)
 }
 
+const workshopByCodeSQL = `SELECT ` + query.WorkshopCols + ` FROM workshops WHERE code = $1`
+
 // GetWorkshopByCode implements store.Store (the code is matched exactly;
 // callers normalise user input with authtoken.NormalizeCode).
 func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Workshop, error) {
-	w, err := scanWorkshop(s.pool.QueryRow(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE code = $1`, code))
+	w, err := scanWorkshop(s.pool.QueryRow(ctx, workshopByCodeSQL, code))
 	return w, mapErr("get workshop by code", err)
 }
 
@@ -479,14 +492,20 @@ const registerSQL = `WITH existing AS (
 const registerEventSQL = `INSERT INTO workshop_events (workshop_id, at, level, step, message)
 	SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM registrations WHERE id = $6)`
 
-func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events []store.Event) (*store.Registration, bool, error) {
+// registerBatch is the one round trip of registerOnce (and of the
+// connection warm-up, which must send the same statements).
+func (s *Store) registerBatch(r *store.Registration, events []store.Event) *pgx.Batch {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, r.WorkshopID)
 	b.Queue(registerSQL, r.WorkshopID, r.Email, r.ID, r.Name, r.AccessCode, r.CreatedAt)
 	for _, e := range events {
 		b.Queue(registerEventSQL, e.WorkshopID, e.At, e.Level, e.Step, e.Message, r.ID)
 	}
-	br := s.pool.SendBatch(ctx, b)
+	return b
+}
+
+func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events []store.Event) (*store.Registration, bool, error) {
+	br := s.pool.SendBatch(ctx, s.registerBatch(r, events))
 	var seats int
 	found := true
 	dest := []any{&seats}
@@ -560,11 +579,13 @@ func (s *Store) GetRegistrationByAccessCode(ctx context.Context, code string) (*
 	return r, mapErr("get registration by access code", err)
 }
 
+var learnerSQL = query.LearnerFrom + ` WHERE r.access_code = $1`
+
 // GetLearner implements store.Store.
 func (s *Store) GetLearner(ctx context.Context, accessCode string) (*store.Registration, *store.Workshop, error) {
 	var r store.Registration
 	var w store.Workshop
-	err := s.pool.QueryRow(ctx, query.LearnerFrom+` WHERE r.access_code = $1`, accessCode).
+	err := s.pool.QueryRow(ctx, learnerSQL, accessCode).
 		Scan(append(registrationFields(&r), workshopFields(&w)...)...)
 	if err != nil {
 		return nil, nil, mapErr("get learner", err)
@@ -641,7 +662,9 @@ const joinInfoSQL = `SELECT
 	(SELECT CASE WHEN a.restored_at IS NOT NULL THEN a.created_at END FROM archives a
 		WHERE a.registration_id = $1 ORDER BY a.created_at DESC, a.id DESC LIMIT 1)`
 
-func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool) (*store.SeatJoin, error) {
+// seatBatch is the one round trip of assignSeat (and of the connection
+// warm-up).
+func (s *Store) seatBatch(registrationID string, join bool) *pgx.Batch {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops
 		WHERE id = (SELECT workshop_id FROM registrations WHERE id = $1)
@@ -651,7 +674,11 @@ func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool
 	if join {
 		b.Queue(joinInfoSQL, registrationID)
 	}
-	br := s.pool.SendBatch(ctx, b)
+	return b
+}
+
+func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool) (*store.SeatJoin, error) {
+	br := s.pool.SendBatch(ctx, s.seatBatch(registrationID, join))
 	out := &store.SeatJoin{}
 	_, err := br.Exec()
 	if err == nil {

@@ -1,0 +1,79 @@
+package postgres_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/postgres"
+	"github.com/clarateach/backend/internal/controlplane/store/storetest"
+)
+
+// TestWarmPool: with WithWarmPool, Open returns with all the pool's
+// connections open, and each has already prepared the statements of a
+// register and a join (its backend has loaded and planned them), so the
+// first learners do not pay for it; the warm-up leaves no row behind and
+// raises no notice; the store then works as usual.
+func TestWarmPool(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var notices []string
+	s := storetest.NewPostgres(t, postgres.WithWarmPool(), postgres.WithNotices(func(n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		notices = append(notices, n.Severity+": "+n.Message)
+	}))
+	ctx := context.Background()
+	pool := s.(interface{ Pool() *pgxpool.Pool }).Pool()
+	if got := pool.Stat().TotalConns(); got != postgres.DefaultMaxConns {
+		t.Fatalf("open connections after Open: %d, want %d", got, postgres.DefaultMaxConns)
+	}
+	conns := pool.AcquireAllIdle(ctx)
+	if len(conns) != postgres.DefaultMaxConns {
+		t.Fatalf("idle connections: %d, want %d", len(conns), postgres.DefaultMaxConns)
+	}
+	// Fragments of the statements of a register (first and last of its
+	// batch) and of a join (first and last).
+	hot := []string{"FROM workshops WHERE code = $1", "INSERT INTO workshop_events", "WHERE r.access_code = $1",
+		"JOIN seat_revocations p"}
+	for i, c := range conns {
+		for _, frag := range hot {
+			var n int
+			err := c.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements WHERE strpos(statement, $1) > 0`, frag).Scan(&n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n == 0 {
+				t.Errorf("connection %d has not prepared the statement with %q", i, frag)
+			}
+		}
+		c.Release()
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM users) + (SELECT count(*) FROM workshops)
+		+ (SELECT count(*) FROM registrations) + (SELECT count(*) FROM workshop_events)
+		+ (SELECT count(*) FROM sessions)`).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 0 {
+		t.Errorf("the warm-up left %d rows behind", rows)
+	}
+	w := newWorkshop(t, s, 1)
+	r, created, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "A", Email: "a@example.com"})
+	if err != nil || !created {
+		t.Fatalf("register after the warm-up: %v %v", created, err)
+	}
+	j, err := s.JoinSeat(ctx, r.ID)
+	if err != nil || j.Seat.Seat != 1 || j.Seat.Generation != 1 {
+		t.Fatalf("join after the warm-up: %+v %v", j, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(notices) > 0 {
+		t.Fatalf("the server sent notices: %q", notices)
+	}
+}
