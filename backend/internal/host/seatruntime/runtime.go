@@ -35,6 +35,25 @@ type Spec struct {
 	// server), for this seat only. Runtimes without a seat network
 	// ignore it.
 	Egress []egress.Rule
+	// Image is the seat's root file system, an OCI image the agent has
+	// pulled (nil: the host's own root, read-only). The process runtime
+	// ignores it.
+	Image *Image
+	// LearnerRoot makes the learner root inside the seat's user
+	// namespace (sandbox seats on an image only).
+	LearnerRoot bool
+}
+
+// Image is an unpacked OCI image a seat runs on.
+type Image struct {
+	Digest string `json:"digest"`
+	// RootFS is the unpacked tree on the host (the sandbox's lower layer).
+	RootFS string `json:"rootfs"`
+	// Disk is the tree as an ext4 file system (firecracker).
+	Disk string `json:"disk,omitempty"`
+	// Env is the image's environment (PATH and the like), given to the
+	// learner's shells.
+	Env []string `json:"env,omitempty"`
 }
 
 // Seat describes a running seat: what a runtime's Create returns and its

@@ -230,6 +230,20 @@ func copyRange(in, out *os.File, off, n int64) error {
 // mount to the seat's init and closes it. Once every reference to the
 // mount is gone the loop device clears itself.
 func mountHome(img string, uid, gid int) (*os.File, error) {
+	m, err := mountExt4(img)
+	if err != nil {
+		return nil, err
+	}
+	if err := ownHome(int(m.Fd()), uid, gid); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("sandbox: chown home: %w", err)
+	}
+	return m, nil
+}
+
+// mountExt4 attaches img to a free loop device and mounts it detached,
+// nosuid and nodev, with discard.
+func mountExt4(img string) (*os.File, error) {
 	loop, err := attachLoop(img)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: home image: %w", err)
@@ -258,12 +272,7 @@ func mountHome(img string, uid, gid int) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: mount home image: %w", err)
 	}
-	m := os.NewFile(uintptr(mfd), "home-mount")
-	if err := ownHome(mfd, uid, gid); err != nil {
-		m.Close()
-		return nil, fmt.Errorf("sandbox: chown home: %w", err)
-	}
-	return m, nil
+	return os.NewFile(uintptr(mfd), "home-mount"), nil
 }
 
 // ownHome gives the home's root to the learner's host uid; a kept home

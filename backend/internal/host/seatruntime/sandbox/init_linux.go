@@ -47,6 +47,12 @@ type initConfig struct {
 	// (a disk-limited image), moved onto /home/learner instead of binding
 	// Home.
 	HomeFD int `json:"home_fd,omitempty"`
+	// RootFD, when set, is the inherited fd of the seat's root (an image's
+	// overlay, image_linux.go), moved onto Root instead of binding RootFS.
+	RootFD int `json:"root_fd,omitempty"`
+	// ImageRoot: the root is an image's; /etc is its own, the generated
+	// files are written into it after pivot_root.
+	ImageRoot bool `json:"image_root,omitempty"`
 	// UIDLockFD, when set, is the inherited flock on the seat's host uid
 	// range: the init holds it for as long as it lives and passes it on to
 	// no one.
@@ -93,6 +99,8 @@ func InitMain() {
 		execAsLearner()
 	case IsInit():
 		initMain()
+	case os.Getenv(usernsMarker) == "1":
+		usernsPlaceholder()
 	}
 }
 
@@ -415,14 +423,24 @@ func setupSeat(cfg *initConfig) error {
 	}
 
 	root := cfg.Root
-	// The system, read-only, with everything mounted below it.
-	if err := mount(cfg.RootFS, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return err
-	}
-	if err := setAttr(root, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, true); err != nil {
-		return err
-	}
 	at := func(p string) string { return filepath.Join(root, p) }
+	if cfg.RootFD > 0 {
+		// An image: the seat's own writable overlay (image_linux.go).
+		if err := moveRoot(cfg.RootFD, root); err != nil {
+			return err
+		}
+		if err := prepareImageRoot(at); err != nil {
+			return err
+		}
+	} else {
+		// The system, read-only, with everything mounted below it.
+		if err := mount(cfg.RootFS, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		if err := setAttr(root, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, true); err != nil {
+			return err
+		}
+	}
 	const nosuidNodev = unix.MS_NOSUID | unix.MS_NODEV
 
 	// Hide the seats' base dir, the agent's state and anything else asked
@@ -483,8 +501,10 @@ func setupSeat(cfg *initConfig) error {
 	if err := setAttr(at(seatHome), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, false); err != nil {
 		return err
 	}
-	if err := setupEtc(at, cfg.Etc); err != nil {
-		return err
+	if !cfg.ImageRoot {
+		if err := setupEtc(at, cfg.Etc); err != nil {
+			return err
+		}
 	}
 	// Switch to the new root and drop the old one entirely.
 	if err := unix.Chdir(root); err != nil {
@@ -498,6 +518,9 @@ func setupSeat(cfg *initConfig) error {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return err
+	}
+	if cfg.ImageRoot {
+		return writeImageEtc(cfg.Etc)
 	}
 	return nil
 }

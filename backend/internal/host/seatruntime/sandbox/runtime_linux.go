@@ -45,6 +45,7 @@ type Runtime struct {
 	pool   *warmPool     // nil without warm seats
 	beat   *heartbeat    // nil without an orphan timeout
 	images *diskImages   // nil: seats have no disk limit
+	userns usernsCache   // per uid range, for seats on an image
 
 	mu   sync.Mutex
 	next int // allocation hint
@@ -61,6 +62,8 @@ type extra struct {
 	Cgroup    *seatCgroup `json:"cgroup,omitempty"`
 	Key       string      `json:"key"`
 	Disk      *diskLimit  `json:"disk,omitempty"`
+	// Image: the seat runs on an OCI image (image_linux.go).
+	Image *seatruntime.Image `json:"image,omitempty"`
 	// Egress: the seat's own allow rules ("CIDR[:port]", egress_linux.go),
 	// kept so a repair in place opens them again.
 	Egress []string `json:"egress,omitempty"`
@@ -473,6 +476,7 @@ type seatWant struct {
 	seat             int
 	vcpus, mem, pids int
 	disk             *diskLimit // nil: no limit
+	image            *seatruntime.Image
 }
 
 func (w seatWant) limits() limits {
@@ -487,7 +491,7 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	if err != nil {
 		return nil, err
 	}
-	w := seatWant{workshop: spec.WorkshopID, key: key, seat: spec.Seat, vcpus: spec.VCPUs, mem: spec.MemoryMB, pids: spec.PidsMax}
+	w := seatWant{workshop: spec.WorkshopID, key: key, seat: spec.Seat, vcpus: spec.VCPUs, mem: spec.MemoryMB, pids: spec.PidsMax, image: spec.Image}
 	if w.vcpus <= 0 {
 		w.vcpus = r.cfg.VCPUs
 	}
@@ -514,7 +518,7 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 
 // create starts the seat, from the warm pool when there is one.
 func (r *Runtime) create(ctx context.Context, w seatWant) (*seatruntime.Seat, error) {
-	if r.pool == nil {
+	if r.pool == nil || w.image != nil { // warm seats run on the host's root
 		s, _, err := r.start(ctx, w, false)
 		return s, err
 	}
@@ -648,9 +652,14 @@ func hostname(seat int) string {
 // init writes them on its own tmpfs and binds them read-only over the
 // system's: nothing per seat on the host's disk.
 func (r *Runtime) etcFiles(host string) map[string]string {
+	return r.etcFilesFor(host, r.cfg.Shell)
+}
+
+// etcFilesFor is etcFiles with the learner's login shell.
+func (r *Runtime) etcFilesFor(host, shell string) map[string]string {
 	files := map[string]string{
 		"/etc/passwd": "root:x:0:0:root:/root:/bin/sh\n" +
-			fmt.Sprintf("%s:x:%d:%d:Learner:%s:%s\n", learnerName, learnerUID, learnerUID, seatHome, r.cfg.Shell) +
+			fmt.Sprintf("%s:x:%d:%d:Learner:%s:%s\n", learnerName, learnerUID, learnerUID, seatHome, shell) +
 			fmt.Sprintf("%s:x:%d:%d:workspace daemon:/nonexistent:/usr/sbin/nologin\n", daemonName, daemonUID, learnerUID) +
 			"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
 		"/etc/group":    fmt.Sprintf("root:x:0:\ntty:x:5:\n%s:x:%d:\nnogroup:x:65534:\n", learnerName, learnerUID),
@@ -787,7 +796,7 @@ func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime
 		return nil, err
 	}
 	_ = os.Rename(filepath.Join(s.Dir, "seat.log"), filepath.Join(s.Dir, "seat.log.prev"))
-	w := seatWant{workshop: s.WorkshopID, key: ex.Key, seat: s.Seat, vcpus: s.VCPUs, mem: s.MemoryMB, pids: r.cfg.PidsMax, disk: ex.Disk}
+	w := seatWant{workshop: s.WorkshopID, key: ex.Key, seat: s.Seat, vcpus: s.VCPUs, mem: s.MemoryMB, pids: r.cfg.PidsMax, disk: ex.Disk, image: ex.Image}
 	if w.key == "" || filepath.Join(r.cfg.BaseDir, w.key) != s.Dir {
 		return nil, fmt.Errorf("sandbox: seat %s/%d: state does not name its directory", s.WorkshopID, s.Seat)
 	}

@@ -39,6 +39,7 @@ var startSteps = []struct {
 	{"cgroups", (*seatStart).cgroup},
 	{"dirs", (*seatStart).dirs},
 	{"disk", (*seatStart).disk},
+	{"rootfs", (*seatStart).rootfs},
 	{"config", (*seatStart).config},
 	{"pipes", (*seatStart).pipes},
 	{"spawn", (*seatStart).spawn},
@@ -69,6 +70,7 @@ type seatStart struct {
 	owner    seatOwner
 	cleanDir string // the seat directory, once this start prepared it
 	home     *os.File
+	root     *os.File // a seat on an image: its root (image_linux.go)
 	ic       initConfig
 	hostAddr netip.Prefix
 	seatAddr netip.Prefix
@@ -235,6 +237,11 @@ func (s *seatStart) config() error {
 		Etc:       r.etcFiles(hostname(s.w.seat)),
 		Warm:      s.warm,
 	}
+	if img := s.w.image; img != nil {
+		shell := imageShell(img.RootFS, r.cfg.Shell)
+		s.ic.Args, s.ic.Env = imageArgs(s.ic.Args, shell), imageEnv(s.ic.Env, img.Env, shell)
+		s.ic.Etc, s.ic.ImageRoot = r.etcFilesFor(hostname(s.w.seat), shell), true
+	}
 	if r.network {
 		s.hostAddr, s.seatAddr = r.slotAddrs(s.slot)
 		s.ic.Net = &initNet{Addr: s.seatAddr.String(), Gateway: s.hostAddr.Addr().String()}
@@ -349,6 +356,10 @@ func (s *seatStart) extraFiles() ([]*os.File, error) {
 	if s.home != nil {
 		files = append(files, s.home)
 		s.ic.HomeFD = 3 + len(files) - 1
+	}
+	if s.root != nil {
+		files = append(files, s.root)
+		s.ic.RootFD = 3 + len(files) - 1
 	}
 	if s.uidLock != nil {
 		files = append(files, s.uidLock)

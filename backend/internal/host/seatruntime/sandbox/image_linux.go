@@ -1,0 +1,339 @@
+//go:build linux
+
+package sandbox
+
+// Seats on an OCI image (seatruntime.Spec.Image). The agent builds the
+// seat's root as an overlay mount, detached, before the init starts:
+//
+//   - lower: the image's unpacked tree from the host's image cache,
+//     cloned (open_tree) and idmapped into the seat's user namespace
+//     (mount_setattr MOUNT_ATTR_IDMAP), read-only: the image's root is the
+//     seat's root, its uid 1000 the learner;
+//   - upper and work: the seat's own, in <seat>/system.img (an ext4 image
+//     of the seat's disk size, like the home) or, without a disk limit,
+//     <seat>/system/ on the host's disk. Files there carry the seat's host
+//     uids, like the home.
+//
+// The init inherits the overlay's mount fd and moves it onto the seat's
+// root in its own mount namespace (as it does with the home), then builds
+// the seat on top as usual; /etc holds the image's files with the seat's
+// users merged in, written after pivot_root.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	systemImage = "system.img" // the seat's upper layer, with a disk limit
+	systemDir   = "system"     // the same without one
+	// usernsMarker starts the init binary as a placeholder process whose
+	// only use is its user namespace (see usernsCache).
+	usernsMarker = "_CLARATEACH_SANDBOX_USERNS"
+)
+
+// rootfs builds the seat's root from its image: nothing for a seat on the
+// host's root.
+func (s *seatStart) rootfs() error {
+	if s.w.image == nil {
+		return nil
+	}
+	if s.r.rootless {
+		return errors.New("sandbox: seats on an image need the agent to run as root")
+	}
+	ns, err := s.r.userns.get(s.r.cfg.InitPath, s.ex.UIDBase)
+	if err != nil {
+		return err
+	}
+	lower, err := idmappedTree(s.w.image.RootFS, ns)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(lower)
+	sys, err := s.r.systemLayer(s.dir, s.w.disk, s.owner)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(sys)
+	root, err := overlayMount(lower, sys)
+	if err != nil {
+		return err
+	}
+	s.root = os.NewFile(uintptr(root), "seat-root")
+	s.always(func() { s.root.Close() })
+	s.ex.Image = s.w.image
+	s.mark("rootfs")
+	return nil
+}
+
+// idmappedTree is a detached, read-only, idmapped clone of dir: files
+// owned by uid n appear owned by the namespace's uid n.
+func idmappedTree(dir string, userns *os.File) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, dir, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("sandbox: image %s: %w", dir, err)
+	}
+	attr := &unix.MountAttr{
+		Attr_set:  unix.MOUNT_ATTR_IDMAP | unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV,
+		Userns_fd: uint64(userns.Fd()),
+	}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, attr); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("sandbox: idmap image %s: %w", dir, err)
+	}
+	return fd, nil
+}
+
+// systemLayer opens (making it the first time) the directory holding the
+// seat's upper/ and work/: the root of its system image, mounted
+// detached, or <seat>/system.
+func (r *Runtime) systemLayer(dir string, d *diskLimit, o seatOwner) (int, error) {
+	var fd int
+	if d.on() {
+		img := filepath.Join(dir, systemImage)
+		if err := r.imageFile(img, *d); err != nil {
+			return -1, err
+		}
+		m, err := mountExt4(img)
+		if err != nil {
+			return -1, fmt.Errorf("sandbox: system image: %w", err)
+		}
+		fd = int(m.Fd())
+		nfd, err := unix.Dup(fd)
+		m.Close()
+		if err != nil {
+			return -1, err
+		}
+		fd = nfd
+	} else {
+		p := filepath.Join(dir, systemDir)
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return -1, fmt.Errorf("sandbox: %w", err)
+		}
+		var err error
+		if fd, err = unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+			return -1, fmt.Errorf("sandbox: %w", err)
+		}
+	}
+	if err := prepareUpper(fd, o); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("sandbox: system layer: %w", err)
+	}
+	return fd, nil
+}
+
+// prepareUpper makes upper/ (the seat root's, like the image's /) and
+// work/ (overlay's own). An upper kept from a seat of another slot is
+// shifted to this slot's uids.
+func prepareUpper(fd int, o seatOwner) error {
+	if err := unix.Mkdirat(fd, "work", 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	err := unix.Mkdirat(fd, "upper", 0o755)
+	if err == nil {
+		return unix.Fchownat(fd, "upper", o.root, o.rootGID, unix.AT_SYMLINK_NOFOLLOW)
+	}
+	if !errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, "upper", &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if int(st.Uid) == o.root {
+		return nil
+	}
+	return shiftTree("/proc/self/fd/"+strconv.Itoa(fd)+"/upper", int(st.Uid), o.root)
+}
+
+// shiftTree moves every owner in [from, from+idRange) to the same offset
+// from to; other owners stay.
+func shiftTree(root string, from, to int) error {
+	shift := func(id uint32) int {
+		if int(id) >= from && int(id) < from+idRange {
+			return int(id) - from + to
+		}
+		return int(id)
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		return os.Lchown(p, shift(st.Uid), shift(st.Gid))
+	})
+}
+
+// overlayMount mounts the seat's root, detached: lower (the idmapped
+// image), sys/upper and sys/work.
+func overlayMount(lower, sys int) (int, error) {
+	fsfd, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("sandbox: fsopen overlay: %w", err)
+	}
+	defer unix.Close(fsfd)
+	fdPath := func(fd int, rest string) string { return "/proc/self/fd/" + strconv.Itoa(fd) + rest }
+	for _, o := range [][2]string{
+		{"lowerdir", fdPath(lower, "")},
+		{"upperdir", fdPath(sys, "/upper")},
+		{"workdir", fdPath(sys, "/work")},
+	} {
+		if err := unix.FsconfigSetString(fsfd, o[0], o[1]); err != nil {
+			return -1, fmt.Errorf("sandbox: overlay %s: %w", o[0], err)
+		}
+	}
+	if err := unix.FsconfigCreate(fsfd); err != nil {
+		return -1, fmt.Errorf("sandbox: overlay: %w", err)
+	}
+	m, err := unix.Fsmount(fsfd, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return -1, fmt.Errorf("sandbox: overlay: %w", err)
+	}
+	return m, nil
+}
+
+// imageFile makes the ext4 image at img from the disk template, once.
+func (r *Runtime) imageFile(img string, d diskLimit) error {
+	if _, err := os.Stat(img); err == nil {
+		return nil
+	}
+	tpl, err := r.images.template(d)
+	if err != nil {
+		return fmt.Errorf("sandbox: disk image: %w", err)
+	}
+	if err := copyImage(tpl, img+".tmp"); err != nil {
+		os.Remove(img + ".tmp")
+		return fmt.Errorf("sandbox: disk image: %w", err)
+	}
+	return os.Rename(img+".tmp", img)
+}
+
+// usernsCache keeps one user namespace per uid range, mapped as a seat of
+// that range is: the idmap of an image's tree needs the namespace before
+// the seat's init (and its own namespace) exists. A namespace is made once
+// by starting the init binary as a placeholder that exits at once; its
+// fd keeps it.
+type usernsCache struct {
+	mu sync.Mutex
+	ns map[int]*os.File
+}
+
+func (c *usernsCache) get(initPath string, base int) (*os.File, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f := c.ns[base]; f != nil {
+		return f, nil
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	defer pr.Close()
+	defer pw.Close()
+	cmd := &exec.Cmd{
+		Path:  initPath,
+		Args:  []string{"clarateach-seat-userns"},
+		Env:   []string{usernsMarker + "=1", "GOMAXPROCS=1"},
+		Stdin: pr,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idRange}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: base, Size: idRange}},
+		},
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("sandbox: user namespace for uid %d: %w", base, err)
+	}
+	f, err := os.Open("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/user")
+	pw.Close()
+	_ = cmd.Wait()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: user namespace for uid %d: %w", base, err)
+	}
+	if c.ns == nil {
+		c.ns = map[int]*os.File{}
+	}
+	c.ns[base] = f
+	return f, nil
+}
+
+// usernsPlaceholder is the placeholder's whole life: wait for the agent
+// to have opened our namespace (stdin closes), exit.
+func usernsPlaceholder() {
+	var b [1]byte
+	_, _ = os.Stdin.Read(b[:])
+	os.Exit(0)
+}
+
+// imageShell is the learner's shell in an image: the configured one if
+// the image has it, else /bin/sh (every accepted image has one).
+func imageShell(rootfs, want string) string {
+	fd, err := unix.Open(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "/bin/sh"
+	}
+	defer unix.Close(fd)
+	f, err := unix.Openat2(fd, strings.TrimPrefix(want, "/"), &unix.OpenHow{
+		Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if err != nil {
+		return "/bin/sh"
+	}
+	unix.Close(f)
+	return want
+}
+
+// imageEnv is the daemon's environment for a seat on an image: the
+// image's variables (PATH first of all), then the seat's own, which win
+// (HOME, USER, SHELL, TERM, ...).
+func imageEnv(seatEnv, image []string, shell string) []string {
+	own := map[string]bool{}
+	var out []string
+	for _, kv := range seatEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "SHELL", learnerMarker:
+			v = shell
+		case "PATH":
+			continue // the image's, or ours below
+		}
+		own[k] = true
+		out = append(out, k+"="+v)
+	}
+	path := "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range image {
+		k, _, _ := strings.Cut(kv, "=")
+		if k == "PATH" {
+			path = kv
+			continue
+		}
+		if !own[k] && !strings.HasPrefix(k, "_CLARATEACH") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, path)
+}
+
+// imageArgs is the daemon's command line with the seat's shell.
+func imageArgs(args []string, shell string) []string {
+	out := append([]string(nil), args...)
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] == "--shell" && out[i+1] != seatDaemon {
+			out[i+1] = shell
+		}
+	}
+	return out
+}

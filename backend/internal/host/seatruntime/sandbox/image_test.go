@@ -1,0 +1,160 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/clarateach/backend/internal/host/imagecache"
+	"github.com/clarateach/backend/internal/host/imagecache/imagetest"
+	"github.com/clarateach/backend/internal/host/seatruntime"
+)
+
+// testImage pulls the busybox test image from an in-process registry into
+// a cache and returns it as a seat's image.
+func testImage(t *testing.T) *seatruntime.Image {
+	t.Helper()
+	host := imagetest.Registry(t)
+	ref := imagetest.Push(t, host, "course/busybox:1", imagetest.Image(t))
+	c, err := imagecache.New(imagecache.Config{Dir: filepath.Join(t.TempDir(), "images"), MinFreeBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := c.Pull(context.Background(), ref, imagecache.Auth{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env}
+}
+
+type realExec struct {
+	ExitCode int    `json:"exit_code"`
+	Stdout   string `json:"stdout"`
+	Stderr   string `json:"stderr"`
+}
+
+// realSh runs script as the learner through the real daemon's /exec.
+func realSh(t *testing.T, s *seatruntime.Seat, script string) realExec {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"script": script})
+	resp, err := seatClient(s).Post("http://seat/exec", "application/json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res realExec
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("exec %q: %s", script, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func mustSh(t *testing.T, s *seatruntime.Seat, script string) string {
+	t.Helper()
+	res := realSh(t, s, script)
+	if res.ExitCode != 0 {
+		t.Fatalf("seat sh %q: exit %d, stderr %s", script, res.ExitCode, res.Stderr)
+	}
+	return strings.TrimSpace(res.Stdout)
+}
+
+// TestSeatOnImage: a seat whose root is the test image. What the learner
+// runs comes from the image, not the host; the learner writes outside
+// the home into the seat's own layer, which another seat does not see;
+// the image's files are owned inside the seat as in the image.
+func TestSeatOnImage(t *testing.T) {
+	for _, disk := range []int{64, -1} {
+		t.Run(map[int]string{64: "disk limit", -1: "no disk limit"}[disk], func(t *testing.T) {
+			testSeatOnImage(t, disk)
+		})
+	}
+}
+
+func testSeatOnImage(t *testing.T, disk int) {
+	cfg := realDaemonConfig(t)
+	cfg.DiskMB = disk
+	img := testImage(t)
+	r := newRuntime(t, cfg)
+	a := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-img", Seat: 1, Image: img})
+	b := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-img", Seat: 2, Image: img})
+
+	if got := mustSh(t, a, "cat /etc/os-release"); got != strings.TrimSpace(imagetest.OSRelease) {
+		t.Errorf("os-release in the seat = %q, want the image's", got)
+	}
+	if got := mustSh(t, a, "which cat; which clara-tool; clara-tool"); got != "/bin/cat\n/usr/bin/clara-tool\n"+imagetest.ToolOutput {
+		t.Errorf("which/clara-tool = %q", got)
+	}
+	if got := mustSh(t, a, "id -u; id -un; echo $HOME; pwd; echo $SHELL; echo $CLARA_IMAGE; echo $PATH"); got != "1000\nlearner\n/home/learner\n/home/learner\n/bin/sh\ntest\n/usr/local/bin:/usr/bin:/bin" {
+		t.Errorf("identity and environment = %q", got)
+	}
+	// Whiteouts of the image hold in the seat.
+	if got := mustSh(t, a, "ls /opt/old /opt/old/sub; test -e /etc/removed-by-whiteout && echo there || echo gone"); got != "sub\n/opt/old/sub:\nnew\ngone" && got != "/opt/old:\nsub\n\n/opt/old/sub:\nnew\ngone" {
+		t.Errorf("opaque dir and whiteout = %q", got)
+	}
+	// Owners: the image's root is the seat's root, uid 1234 stays 1234.
+	if got := mustSh(t, a, "stat -c '%u:%g %U' /bin/busybox /srv/owned /etc/passwd"); got != "0:0 root\n1234:1234 UNKNOWN\n0:0 root" {
+		t.Errorf("owners = %q", got)
+	}
+	// The image's passwd keeps its accounts and gains the seat's.
+	if got := mustSh(t, a, "cut -d: -f1,3 /etc/passwd | sort | tr '\\n' ' '"); got != "clarateach:999 learner:1000 nobody:65534 root:0" {
+		t.Errorf("passwd = %q", got)
+	}
+	// The learner writes outside the home (sticky /var/tmp), not into the
+	// image's own files.
+	mustSh(t, a, "echo mine > /var/tmp/installed")
+	if got := mustSh(t, a, "cat /var/tmp/installed"); got != "mine" {
+		t.Errorf("written file = %q", got)
+	}
+	if res := realSh(t, a, "echo x > /bin/cat"); res.ExitCode == 0 {
+		t.Error("the learner overwrote /bin/cat")
+	}
+	if got := mustSh(t, b, "test -e /var/tmp/installed && echo seen || echo unseen"); got != "unseen" {
+		t.Errorf("seat 2 sees seat 1's file: %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(img.RootFS, "var/tmp/installed")); err == nil {
+		t.Error("the learner's file landed in the image cache")
+	}
+	// The seat's layer has the seat's disk limit.
+	if disk > 0 {
+		res := realSh(t, a, "dd if=/dev/zero of=/var/tmp/big bs=1M count=100")
+		if res.ExitCode == 0 || !strings.Contains(res.Stderr, "No space left") {
+			t.Errorf("100 MiB into a 64 MiB seat's /var/tmp: exit %d, %s", res.ExitCode, res.Stderr)
+		}
+		mustSh(t, a, "rm /var/tmp/big")
+	}
+	// Nothing setuid, nothing from the host's root.
+	if got := mustSh(t, a, "test -e /usr/bin/go && echo host || echo image; grep -c ' / overlay ' /proc/self/mounts; grep ' / ' /proc/self/mounts | grep -c nosuid"); got != "image\n1\n1" {
+		t.Errorf("root = %q", got)
+	}
+}
+
+// TestSeatOnImageKeepsItsLayer: stopping a seat keeps what the learner
+// wrote outside the home, like the home; the next start has it.
+func TestSeatOnImageKeepsItsLayer(t *testing.T) {
+	cfg := realDaemonConfig(t)
+	cfg.DiskMB = 64
+	img := testImage(t)
+	r := newRuntime(t, cfg)
+	spec := seatruntime.Spec{WorkshopID: "ws-keep", Seat: 1, Image: img}
+	s, err := r.Create(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSh(t, s, "echo kept > /var/tmp/kept; echo home > ~/h")
+	if err := r.Stop(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	s = createSeat(t, r, spec)
+	if got := mustSh(t, s, "cat /var/tmp/kept ~/h"); got != "kept\nhome" {
+		t.Errorf("after a restart: %q", got)
+	}
+}
