@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/clarateach/backend/internal/authtoken"
+	"github.com/clarateach/backend/internal/controlplane/archive"
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
@@ -51,49 +52,76 @@ func load(ctx context.Context, args []string, stderr io.Writer, readOnly bool) (
 	})
 }
 
+// runServer is `clarateach server`: the control plane, in named steps.
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(ctx, args, stderr)
 	if err != nil {
 		return err
 	}
-	level, _ := logging.ParseLevel(cfg.LogLevel) // checked by config.Load
-	log := logging.New(stderr, level)
-	slog.SetDefault(log) // for the few packages not handed one
-	for name, src := range cfg.Sources {
-		log.Info("secret loaded", "name", name, "source", src)
-	}
-	if cfg.Local() {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return fmt.Errorf("create data dir: %w", err)
-		}
-	}
-	st, err := open.Open(ctx, cfg.DatabaseURL, open.WarmPool())
+	log := serverLogger(cfg, stderr)
+	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	log.Info("database ready", "engine", st.Engine())
-
 	firstLogin, err := bootstrapAdmin(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	prov, isolated, closeProv, err := newProvisioner(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer closeProv()
-
 	arc, closeArc, err := newArchiver(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
 	defer closeArc()
+	rec, srv := newControlPlane(cfg, st, prov, !isolated, arc, log)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	rctx, stopRec := context.WithCancel(ctx)
+	defer stopRec()
+	go rec.Run(rctx, cfg.ReconcileInterval)
+	printBanner(stdout, cfg, st.Engine(), prov.Name(), firstLogin)
+	return serveHTTP(ctx, ln, srv.Handler(), stopRec, log)
+}
 
+// serverLogger is the server's logger (also the default one, for the few
+// packages not handed one); it logs where each secret came from.
+func serverLogger(cfg *config.Config, stderr io.Writer) *slog.Logger {
+	level, _ := logging.ParseLevel(cfg.LogLevel) // checked by config.Load
+	log := logging.New(stderr, level)
+	slog.SetDefault(log)
+	for name, src := range cfg.Sources {
+		log.Info("secret loaded", "name", name, "source", src)
+	}
+	return log
+}
+
+// openStore opens the database (creating the local data directory first).
+func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store.Store, error) {
+	if cfg.Local() {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	st, err := open.Open(ctx, cfg.DatabaseURL, open.WarmPool())
+	if err != nil {
+		return nil, err
+	}
+	log.Info("database ready", "engine", st.Engine())
+	return st, nil
+}
+
+// newControlPlane builds the reconciler and the HTTP server on one metrics
+// registry (with the Go and process collectors).
+func newControlPlane(cfg *config.Config, st store.Store, prov provision.Provisioner, unisolated bool, arc *archive.Archiver, log *slog.Logger) (*reconcile.Reconciler, *server.Server) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rec := reconcile.New(reconcile.Config{
 		Store:           st,
 		Provisioner:     prov,
@@ -110,26 +138,15 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		Reconciler:      rec,
 		Logger:          log,
 		Version:         release.Version,
-		UnisolatedSeats: !isolated,
+		UnisolatedSeats: unisolated,
 		Archives:        arc,
 	})
+	return rec, srv
+}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
-	rctx, stopRec := context.WithCancel(ctx)
-	defer stopRec()
-	go rec.Run(rctx, cfg.ReconcileInterval)
-
-	fmt.Fprintf(stdout, "\nClaraTeach %s is running at %s  (database: %s, provisioner: %s)\n", release.Version, cfg.PublicURL, st.Engine(), prov.Name())
+// printBanner tells the operator where the server runs and how to sign in.
+func printBanner(stdout io.Writer, cfg *config.Config, engine, provisioner, firstLogin string) {
+	fmt.Fprintf(stdout, "\nClaraTeach %s is running at %s  (database: %s, provisioner: %s)\n", release.Version, cfg.PublicURL, engine, provisioner)
 	switch {
 	case firstLogin != "":
 		fmt.Fprint(stdout, firstLogin)
@@ -139,7 +156,18 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "Sign in at %s/login (sign-up: %s; admins invite instructors from the Admin page)\n", cfg.PublicURL, cfg.Signup)
 	}
 	fmt.Fprintln(stdout)
+}
 
+// serveHTTP serves h on ln until ctx ends, then stops the reconciler
+// (stopRec) and shuts the server down, giving open requests 10 s.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRec func(), log *slog.Logger) error {
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -27,7 +27,6 @@ var longFuncAllowed = map[string]string{
 	"internal/controlplane/lab/instruqt.go:importInstruqt":                 "to split: the Instruqt importer (labs work in progress)",
 	"internal/controlplane/lab/lab.go:Parse":                               "to split: the lab parser (labs work in progress)",
 	"internal/cli/ops_health.go:runHealth":                                 "to split",
-	"internal/cli/server.go:runServer":                                     "to split",
 	"internal/host/seatruntime/sandbox/init_linux.go:setupSeat":            "to split",
 	"internal/host/agent/agent.go:New":                                     "to split",
 }
