@@ -69,6 +69,50 @@ type Broadcast struct {
 	At         time.Time
 }
 
+// Watcher is an instructor's open terminal on a learner's seat, as the
+// relay records it: mode "ro" watches, "rw" may type. The relay refreshes
+// SeenAt while the connection lasts; a row not seen for WatcherStale is
+// left over from a replica that went away and counts for nothing.
+type Watcher struct {
+	ID         string
+	WorkshopID string
+	Seat       int
+	Name       string // the instructor's name as the learner sees it
+	Mode       string // "ro" or "rw"
+	Since      time.Time
+	SeenAt     time.Time
+}
+
+// Watcher modes.
+const (
+	WatchReadOnly  = "ro"
+	WatchReadWrite = "rw"
+)
+
+// WatcherStale is how long a watcher row lasts without a refresh.
+const WatcherStale = 90 * time.Second
+
+// Lab setup states.
+const (
+	SetupRunning = "running"
+	SetupDone    = "done"
+	SetupFailed  = "failed"
+)
+
+// LabSetup records a lab version's setup (files copied into the learner's
+// home, then the lab's setup script run as the seat's root) for one
+// learner: claimed once, so two replicas never run it twice.
+type LabSetup struct {
+	RegistrationID string
+	WorkshopID     string
+	LabID          string
+	Version        int
+	Status         string
+	Message        string
+	StartedAt      time.Time
+	FinishedAt     *time.Time
+}
+
 // Labs is the part of Store behind labs, progress, raised hands and
 // broadcasts.
 type Labs interface {
@@ -110,6 +154,42 @@ type Labs interface {
 	SetBroadcast(ctx context.Context, b *Broadcast) error
 	// GetBroadcast is ErrNotFound when there is none.
 	GetBroadcast(ctx context.Context, workshopID string) (*Broadcast, error)
+
+	// AddWatcher records an instructor's terminal on a seat (it fills ID,
+	// Since and SeenAt when zero) and drops the seat's stale rows.
+	AddWatcher(ctx context.Context, w *Watcher) error
+	// TouchWatcher refreshes a watcher's SeenAt.
+	TouchWatcher(ctx context.Context, id string, at time.Time) error
+	// RemoveWatcher forgets a closed terminal.
+	RemoveWatcher(ctx context.Context, id string) error
+	// ListWatchers lists a seat's watchers seen at or after seenSince,
+	// oldest first.
+	ListWatchers(ctx context.Context, workshopID string, seat int, seenSince time.Time) ([]Watcher, error)
+
+	// ClaimLabSetup inserts s (status running) unless the learner already
+	// has a row for that lab version: claimed false then, with the
+	// existing row in s.
+	ClaimLabSetup(ctx context.Context, s *LabSetup) (claimed bool, err error)
+	// FinishLabSetup records a claimed setup's end (status, message,
+	// finished_at).
+	FinishLabSetup(ctx context.Context, s *LabSetup) error
+	// DeleteLabSetup forgets a learner's setup of a lab version, so it
+	// runs again.
+	DeleteLabSetup(ctx context.Context, registrationID, labID string, version int) error
+}
+
+// PrepareWatcher fills a new watcher's ID and times.
+func PrepareWatcher(w *Watcher, now time.Time) {
+	if w.ID == "" {
+		w.ID = authtoken.NewID()
+	}
+	if w.Since.IsZero() {
+		w.Since = now
+	}
+	if w.SeenAt.IsZero() {
+		w.SeenAt = w.Since
+	}
+	w.Since, w.SeenAt = UTC(w.Since), UTC(w.SeenAt)
 }
 
 // PrepareLab fills a new lab's ID and CreatedAt.

@@ -66,6 +66,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Progress", testProgress},
 		{"Hands", testHands},
 		{"Broadcasts", testBroadcasts},
+		{"Watchers", testWatchers},
+		{"LabSetups", testLabSetups},
 		{"Failures", testFailures},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,4 @@
+BEGIN;
+DROP TABLE IF EXISTS lab_setups;
+DROP TABLE IF EXISTS seat_watchers;
+COMMIT;
