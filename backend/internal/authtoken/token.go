@@ -58,12 +58,21 @@ type Claims struct {
 	// seat's minimum generation above every token issued before it, so
 	// "issued before the revoke" is an integer comparison that cannot tie.
 	Gen int64 `json:"gen"`
+	// By names the instructor an instructor's token (role viewer or
+	// instructor) was issued to, as the learner's "watching" notice shows
+	// it; empty on learner tokens.
+	By string `json:"by,omitempty"`
 	jwt.RegisteredClaims
 }
 
 // Issue signs a workspace token for a seat, at token generation gen, with
 // the workshop's derived key.
 func Issue(key []byte, workshopID string, seat int, role string, gen int64, ttl time.Duration, now time.Time) (string, time.Time, error) {
+	return IssueBy(key, workshopID, seat, role, gen, "", ttl, now)
+}
+
+// IssueBy is Issue for a token that names who holds it (Claims.By).
+func IssueBy(key []byte, workshopID string, seat int, role string, gen int64, by string, ttl time.Duration, now time.Time) (string, time.Time, error) {
 	if role == "" {
 		role = "learner"
 	}
@@ -73,6 +82,7 @@ func Issue(key []byte, workshopID string, seat int, role string, gen int64, ttl 
 		Seat:       seat,
 		Role:       role,
 		Gen:        gen,
+		By:         by,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   workshopID + "/" + strconv.Itoa(seat),

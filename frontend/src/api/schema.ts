@@ -711,7 +711,57 @@ export interface paths {
         };
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Edit a workshop after creation (owner or admin)
+         * @description Changes only the fields given. `seats` is 1 to the server's MAX_SEATS (GET /api/auth/me tells it as `limits.max_seats`); lowering it below the learners registered, or below the highest seat a learner holds, is 409 `seats_in_use` with a message saying how many are needed. `lab_guide` and `lab` reach learners on their next poll (GET .../live carries `guide_version` and `lab_version`; GET .../lab the new steps), and progress is kept by step id, so learners keep their place. `starts_at` and `ends_at` take a time, or null to clear; giving a workshop that was never started a start time schedules it, as at creation. Seats and schedule are checked against the owner's quota (403 quota_exceeded). A deleted workshop is 410.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["WorkshopID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        name?: string;
+                        seats?: number;
+                        /** @description markdown */
+                        lab_guide?: string;
+                        lab?: {
+                            lab_id: string;
+                            /** @description 0 or absent for the newest */
+                            version?: number;
+                        };
+                        /** Format: date-time */
+                        starts_at?: string | null;
+                        /** Format: date-time */
+                        ends_at?: string | null;
+                    };
+                };
+            };
+            responses: {
+                /** @description Edited */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Workshop"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                409: components["responses"]["Error"];
+                410: components["responses"]["Error"];
+                413: components["responses"]["Error"];
+            };
+        };
         trace?: never;
     };
     "/api/workshops/{id}/start": {
@@ -2376,6 +2426,60 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{ws}/{seat}/live": {
+        parameters: {
+            query?: {
+                /** @description the guide version the page shows; the guide text is left out when it is still the current one */
+                guide_version?: string;
+            };
+            header?: never;
+            path: {
+                ws: string;
+                seat: number;
+            };
+            cookie?: never;
+        };
+        /**
+         * What the learner's page polls: the plain guide's version (and text when it changed), the lab version, the broadcast, and the instructors watching or typing in the learner's terminal
+         * @description A learner token of the seat at its current generation (like .../lab). `watchers` are the instructors whose terminal on this seat is open through the relay right now (read-only: watching; read-write: typing, i.e. taken over); `watched_by` joins their names and `typing` is true when one may type, for the page's banner. Works with or without a lab.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description the guide version the page shows; the guide text is left out when it is still the current one */
+                    guide_version?: string;
+                };
+                header?: never;
+                path: {
+                    ws: string;
+                    seat: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The learner's live state */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["LearnerLive"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workspaces/{ws}/{seat}/lab/enter": {
         parameters: {
             query?: never;
@@ -2696,6 +2800,34 @@ export interface components {
             unlocked: string[];
             broadcast?: components["schemas"]["Broadcast"];
             hand?: components["schemas"]["Hand"];
+            /** @description the instructors with this learner's terminal open, as in LearnerLive */
+            watched_by?: string;
+            /** @description one of them may type (a read-write terminal) */
+            typing?: boolean;
+        };
+        Watcher: {
+            name: string;
+            /** @description the instructor's terminal is read-write (taken over); false: watching only */
+            typing: boolean;
+            /** Format: date-time */
+            since: string;
+        };
+        LearnerLive: {
+            workshop_name: string;
+            /** @description identifies the plain lab guide's text; empty when there is none */
+            guide_version: string;
+            /** @description the plain lab guide, left out when the request's guide_version is current */
+            guide?: string;
+            lab_id?: string;
+            /** @description the lab version the workshop follows (absent without a lab) */
+            lab_version?: number;
+            /** Format: date-time */
+            ends_at?: string;
+            broadcast?: components["schemas"]["Broadcast"];
+            watchers: components["schemas"]["Watcher"][];
+            /** @description the watchers' names joined, e.g. "Ada, Grace"; absent when nobody watches */
+            watched_by?: string;
+            typing: boolean;
         };
         Error: {
             error: {
@@ -2947,6 +3079,12 @@ export interface components {
             /** @description null for admins (no quota) */
             quota: components["schemas"]["Quota"] | null;
             usage: components["schemas"]["Usage"];
+            limits: components["schemas"]["Limits"];
+        };
+        /** @description the server's own limits, so forms offer what it accepts */
+        Limits: {
+            /** @description the most seats one workshop may have (MAX_SEATS) */
+            max_seats: number;
         };
         SignupInfo: {
             /** @enum {string} */

@@ -59,9 +59,17 @@ type Usage struct {
 
 // Me is the body of GET /api/auth/me. Quota is null for admins.
 type Me struct {
-	User  User   `json:"user"`
-	Quota *Quota `json:"quota"`
-	Usage Usage  `json:"usage"`
+	User   User   `json:"user"`
+	Quota  *Quota `json:"quota"`
+	Usage  Usage  `json:"usage"`
+	Limits Limits `json:"limits"`
+}
+
+// Limits are the server's own limits on what an instructor asks for, so
+// forms offer what the server accepts.
+type Limits struct {
+	// MaxSeats is the most seats one workshop may have (MAX_SEATS).
+	MaxSeats int `json:"max_seats"`
 }
 
 // SignupInfo is the body of GET /api/auth/signup.

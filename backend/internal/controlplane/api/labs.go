@@ -112,6 +112,39 @@ type LearnerLab struct {
 	Unlocked  []string   `json:"unlocked"`
 	Broadcast *Broadcast `json:"broadcast,omitempty"`
 	Hand      *Hand      `json:"hand,omitempty"`
+	// WatchedBy and Typing are as in LearnerLive.
+	WatchedBy string `json:"watched_by,omitempty"`
+	Typing    bool   `json:"typing,omitempty"`
+}
+
+// Watcher is an instructor with the learner's terminal open.
+type Watcher struct {
+	Name string `json:"name"`
+	// Typing: the instructor's terminal is read-write (taken over); else
+	// they only watch.
+	Typing bool      `json:"typing"`
+	Since  time.Time `json:"since"`
+}
+
+// LearnerLive is what a learner's page polls: the guide's version (and the
+// guide itself when the page has another version), the lab version, the
+// broadcast, and who is watching the learner's terminal.
+type LearnerLive struct {
+	WorkshopName string `json:"workshop_name"`
+	// GuideVersion identifies the plain lab guide's text ("" when there
+	// is none); Guide is that text, left out when the request's
+	// guide_version is already this one.
+	GuideVersion string     `json:"guide_version"`
+	Guide        *string    `json:"guide,omitempty"`
+	LabID        string     `json:"lab_id,omitempty"`
+	LabVersion   int        `json:"lab_version,omitempty"`
+	EndsAt       *time.Time `json:"ends_at,omitempty"`
+	Broadcast    *Broadcast `json:"broadcast,omitempty"`
+	Watchers     []Watcher  `json:"watchers"`
+	// WatchedBy names the instructors watching ("Ada, Grace"); Typing is
+	// true when one of them may type.
+	WatchedBy string `json:"watched_by,omitempty"`
+	Typing    bool   `json:"typing"`
 }
 
 // ClassLab is the lab part of the stream: the progress matrix without the

@@ -226,7 +226,7 @@ func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	apierror.JSON(w, http.StatusOK, api.Me{User: row.User, Quota: row.Quota, Usage: row.Usage})
+	apierror.JSON(w, http.StatusOK, api.Me{User: row.User, Quota: row.Quota, Usage: row.Usage, Limits: api.Limits{MaxSeats: s.maxSeats()}})
 	return nil
 }
 

@@ -81,6 +81,9 @@ func (s *Server) learnerLab(ctx context.Context, ls *labSeat) (*api.LearnerLab, 
 		h := toHandJSON(hands[0])
 		out.Hand = &h
 	}
+	if _, out.WatchedBy, out.Typing, err = s.watchersOf(ctx, ls.ws.ID, ls.seat); err != nil {
+		return nil, nil, err
+	}
 	return out, l, nil
 }
 

@@ -258,12 +258,9 @@ func (s *Server) handleSetWorkshopLab(w http.ResponseWriter, r *http.Request) er
 		return apierror.Invalid("lab_id is required, and version is 0 (the newest) or a version")
 	}
 	ws := workshopFrom(r.Context())
-	row, l, err := s.parsedLab(r.Context(), req.LabID, req.Version)
+	row, l, err := s.labForWorkshop(r.Context(), ws, req.LabID, req.Version)
 	if err != nil {
 		return err
-	}
-	if u := userFrom(r.Context()); row.OwnerID != u.ID && u.Role != store.RoleAdmin && row.OwnerID != ws.OwnerID {
-		return apierror.NotFound("lab %s not found", req.LabID)
 	}
 	if err := s.st.SetWorkshopLab(r.Context(), ws.ID, row.ID, row.Version); err != nil {
 		return err

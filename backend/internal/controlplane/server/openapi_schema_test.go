@@ -33,6 +33,7 @@ var apiSchemas = map[string]any{
 	"Lab": api.Lab{}, "LabStep": api.LabStep{}, "LabSummary": api.LabSummary{}, "StepProgress": api.StepProgress{},
 	"CheckResult": api.CheckResult{}, "Hand": api.Hand{}, "Broadcast": api.Broadcast{}, "LearnerProgress": api.LearnerProgress{},
 	"ProgressMatrix": api.ProgressMatrix{}, "LearnerLab": api.LearnerLab{}, "ClassLab": api.ClassLab{},
+	"Watcher": api.Watcher{}, "LearnerLive": api.LearnerLive{}, "Limits": api.Limits{},
 }
 
 type openAPISpec struct {

@@ -82,6 +82,10 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) error {
 		}
 		_ = s.st.TouchSeat(r.Context(), wsID, seat, status, s.now())
 	}
+	if !learner && isTerminal {
+		// The learner's page shows who is watching or typing.
+		defer s.trackWatcher(ctx, r, wsID, seat, claims)()
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxRelayBody)
 	s.relayProxy(wsID, seat, rest, target, agentRT).ServeHTTP(w, r)
 	if learner && isTerminal {

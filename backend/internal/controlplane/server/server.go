@@ -182,7 +182,7 @@ func New(d Deps) *Server {
 // for a 405 answer; "" when none does.
 func (s *Server) allowedMethods(r *http.Request) string {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		if m == r.Method {
 			continue
 		}
@@ -226,6 +226,7 @@ func (s *Server) routes() []route {
 		r("GET", "/api/workshops", s.auth(s.handleListWorkshops)),
 		r("GET", "/api/workshops/{id}", s.auth(s.member(s.handleGetWorkshop))),
 		r("DELETE", "/api/workshops/{id}", s.auth(s.owned(s.handleDeleteWorkshop))),
+		r("PATCH", "/api/workshops/{id}", s.auth(s.owned(s.handlePatchWorkshop))),
 		r("POST", "/api/workshops/{id}/start", s.auth(s.owned(s.handleStartWorkshop))),
 		r("POST", "/api/workshops/{id}/stop", s.auth(s.owned(s.handleStopWorkshop))),
 		r("POST", "/api/workshops/{id}/retry", s.auth(s.owned(s.handleRetryWorkshop))),
@@ -260,6 +261,7 @@ func (s *Server) routes() []route {
 		r("POST", "/api/workshops/{id}/registrations/{rid}/solve", s.auth(s.member(s.handleSolve))),
 		r("POST", "/api/workshops/{id}/registrations/{rid}/reset-step", s.auth(s.member(s.handleResetStep))),
 		r("GET", "/api/workspaces/{ws}/{seat}/lab", s.handleLearnerLab),
+		r("GET", "/api/workspaces/{ws}/{seat}/live", s.handleLearnerLive),
 		r("POST", "/api/workspaces/{ws}/{seat}/lab/enter", s.handleLearnerEnterStep),
 		r("POST", "/api/workspaces/{ws}/{seat}/lab/check", s.handleLearnerCheck),
 		r("POST", "/api/workspaces/{ws}/{seat}/lab/hand", s.handleLearnerRaiseHand),

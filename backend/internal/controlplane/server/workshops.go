@@ -91,8 +91,8 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	if req.Seats < 1 || req.Seats > s.cfg.MaxSeats {
-		return apierror.Invalid("seats must be between 1 and %d", s.cfg.MaxSeats)
+	if req.Seats < 1 || req.Seats > s.maxSeats() {
+		return apierror.Invalid("seats must be between 1 and %d", s.maxSeats())
 	}
 	if len(req.LabGuide) > maxLabGuide {
 		return apierror.TooLarge("lab_guide must be at most %d KiB", maxLabGuide>>10)
@@ -467,7 +467,12 @@ func (s *Server) handleSeatToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tok, exp, err := authtoken.Issue(authtoken.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat, role, gen, s.cfg.WorkspaceTTL, s.now())
+	u := userFrom(r.Context())
+	by := u.Name
+	if by == "" {
+		by = u.Email
+	}
+	tok, exp, err := authtoken.IssueBy(authtoken.WorkshopKey(s.wsKey, ws.ID), ws.ID, seat, role, gen, by, s.cfg.WorkspaceTTL, s.now())
 	if err != nil {
 		return err
 	}
