@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { baseUrl, launch, terminalText, waitForPrompt, waitForTerminal } from './lib.mjs';
+import { baseUrl, charBox, contrastProblems, inkPixels, launch, terminalText, waitForPrompt, waitForTerminal } from './lib.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
@@ -119,8 +119,10 @@ async function signupPath() {
 }
 
 const browser = await launch();
-const ictx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 } });
-const lctx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 } });
+// deviceScaleFactor 1: the density at which Debian's Chromium lost underscores.
+const ictx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 }, deviceScaleFactor: 1 });
+const lctx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 }, deviceScaleFactor: 1 });
+await lctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
 // Test-side network control for the learner: window.__e2eNet.drop(ms) closes
 // every open WebSocket and refuses new ones for `ms` (as a Wi-Fi drop would),
 // without touching the app's code.
@@ -189,6 +191,13 @@ try {
       await ipage.goto('/dashboard');
       await ipage.waitForSelector(`[data-workshop-id="${state.workshopId}"] [data-status="running"]`);
       await shot(ipage, 'dashboard');
+      const problems = [];
+      for (const scheme of ['light', 'dark']) {
+        await ipage.emulateMedia({ colorScheme: scheme });
+        for (const p of await contrastProblems(ipage)) problems.push(`[${scheme} dashboard] ${p}`);
+      }
+      await ipage.emulateMedia({ colorScheme: 'light' });
+      if (problems.length) throw new Error(`text under 4.5:1:\n  ${problems.join('\n  ')}`);
     },
     { pages: [ipage] },
   );
@@ -273,6 +282,73 @@ try {
   );
 
   await step(
+    '3c. underscores show in the terminal at 1x pixel density',
+    async () => {
+      await run(lpage, 'echo snake_case_$((40+2))');
+      await waitForTerminal(lpage, /^snake_case_42$/m, { scope: '[data-testid="workspace"]' });
+      // xterm measures the cell again once the bundled font is in.
+      await lpage.evaluate(() => document.fonts.ready);
+      const box = await charBox(lpage, /^snake_case_42$/, '_', '[data-testid="workspace"]');
+      if (!box) throw new Error('no terminal row shows snake_case_42');
+      const png = await lpage.screenshot({ clip: box });
+      const ink = await inkPixels(browser, png);
+      log(`  the underscore's cell (${box.width.toFixed(1)}x${box.height.toFixed(1)} px) has ${ink} pixels of ink`);
+      if (ink < 3) throw new Error(`the underscore does not show: ${ink} pixels of ink in its cell`);
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '3d. Ctrl+V pastes into the terminal',
+    async () => {
+      await lpage.evaluate((t) => navigator.clipboard.writeText(t), 'echo pasted_$((6*7))');
+      await lpage.click('[data-testid="workspace"] .terminal-host:not([style*="display: none"]) .xterm-screen');
+      await lpage.keyboard.press('Control+V');
+      await lpage.keyboard.press('Enter');
+      await waitForTerminal(lpage, /^pasted_42$/m, { scope: '[data-testid="workspace"]' });
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '3e. the file tree shows a file made in the terminal, and uploads a dropped file',
+    async () => {
+      const made = `made_in_terminal_${stamp}.txt`;
+      await run(lpage, `touch ${made}`);
+      await lpage.waitForSelector(`.file-tree [data-path="${made}"]`, { timeout: 10_000 });
+      const dropped = `dropped-${stamp}.txt`;
+      const body = `dropped-body-${rand()}`;
+      const dt = await lpage.evaluateHandle(
+        ({ name, body }) => {
+          const d = new DataTransfer();
+          d.items.add(new File([body], name, { type: 'text/plain' }));
+          return d;
+        },
+        { name: dropped, body },
+      );
+      await lpage.dispatchEvent('.file-tree .tree-scroll', 'dragover', { dataTransfer: dt });
+      await lpage.waitForSelector('.file-tree.drop-target');
+      await lpage.dispatchEvent('.file-tree .tree-scroll', 'drop', { dataTransfer: dt });
+      await lpage.waitForSelector(`.file-tree [data-path="${dropped}"]`);
+      await run(lpage, `cat ${dropped}; echo`);
+      await waitForTerminal(lpage, new RegExp(`^${body}$`, 'm'), { scope: '[data-testid="workspace"]' });
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
+    '3f. the terminal text size and theme change',
+    async () => {
+      await lpage.click('[data-testid="workspace"] button[aria-label="Terminal settings"]');
+      await lpage.click('button[aria-label="Larger text"]');
+      await lpage.click('button[aria-label="Larger text"]');
+      await lpage.selectOption('#term-settings select', 'light');
+      await lpage.waitForFunction(() => getComputedStyle(document.querySelector('[data-testid="workspace"] .xterm-rows') ?? document.body).fontSize === '16px');
+    },
+    { pages: [lpage] },
+  );
+
+  await step(
     '4. after a reload the output is still there and the shell is the same process',
     async () => {
       await run(lpage, 'echo before-pid-$$');
@@ -283,6 +359,11 @@ try {
       await waitForTerminal(lpage, new RegExp(`^${state.hello}$`, 'm'), { scope: '[data-testid="workspace"]' });
       const replayed = (await terminalText(lpage, '[data-testid="workspace"]')).split('\n').filter((l) => l === state.hello);
       if (replayed.length !== 1) throw new Error(`"${state.hello}" shows ${replayed.length} times after the reload, want once`);
+      // The editor's tabs and the terminal's settings came back too.
+      await lpage.waitForSelector(`.editor .tab[data-path="e2e-${stamp}.txt"]`);
+      await lpage.waitForFunction(() => getComputedStyle(document.querySelector('[data-testid="workspace"] .xterm-rows') ?? document.body).fontSize === '16px');
+      const theme = await lpage.getAttribute('[data-testid="workspace"] .terminal-tabs', 'data-theme');
+      if (theme !== 'light') throw new Error(`the terminal theme after a reload is ${theme}, want light`);
       await run(lpage, 'echo after-pid-$$');
       const after = (await waitForTerminal(lpage, /^after-pid-(\d+)$/m, { scope: '[data-testid="workspace"]' }))[1];
       log(`  shell pid before ${before}, after ${after}`);
@@ -312,9 +393,25 @@ try {
     '5. instructor watches the learner terminal and sees new output',
     async () => {
       await ipage.goto(`/workshops/${encodeURIComponent(state.workshopId)}`);
+      // Keyboard: the first Tab is the skip link, and it lands on a seat.
+      await ipage.waitForSelector('.seat-grid button.seat:not(:disabled)');
+      await ipage.keyboard.press('Tab');
+      const first = await ipage.evaluate(() => document.activeElement?.textContent?.trim());
+      if (first !== 'Skip to the seats') throw new Error(`the first Tab reaches "${first}", want the skip link`);
+      await ipage.keyboard.press('Enter');
+      const onSeat = await ipage.evaluate(() => !!document.activeElement?.matches('.seat-grid button.seat'));
+      if (!onSeat) throw new Error('the skip link did not put the focus on a seat');
       const seat = ipage.locator('.seat-grid button.seat', { hasText: learner.name });
       await seat.click();
       await ipage.waitForSelector('.watcher .conn-status[data-state="open"]');
+      // Opening a learner's terminal puts it in view.
+      await ipage.waitForFunction(() => {
+        const r = document.querySelector('.watcher-term')?.getBoundingClientRect();
+        return !!r && r.top >= 0 && r.top < window.innerHeight - 100;
+      }, null, { timeout: 5000 }).catch(async () => {
+        const top = await ipage.evaluate(() => document.querySelector('.watcher-term')?.getBoundingClientRect().top);
+        throw new Error(`the learner's terminal is out of view (top at ${top} px in a ${860} px window)`);
+      });
       const marker = `watched-${rand()}`;
       await run(lpage, `echo ${marker}`);
       await waitForTerminal(ipage, new RegExp(`^${marker}$`, 'm'), { scope: '.watcher' });
@@ -337,6 +434,23 @@ try {
   );
 
   await step(
+    '6b. every text meets WCAG AA contrast, light and dark (class view, dashboard, workspace)',
+    async () => {
+      const problems = [];
+      for (const scheme of ['light', 'dark']) {
+        await ipage.emulateMedia({ colorScheme: scheme });
+        await lpage.emulateMedia({ colorScheme: scheme });
+        for (const p of await contrastProblems(ipage)) problems.push(`[${scheme} class view] ${p}`);
+        for (const p of await contrastProblems(lpage)) problems.push(`[${scheme} workspace] ${p}`);
+      }
+      await ipage.emulateMedia({ colorScheme: 'light' });
+      await lpage.emulateMedia({ colorScheme: 'light' });
+      if (problems.length) throw new Error(`text under 4.5:1:\n  ${problems.join('\n  ')}`);
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
     '7. a flood of output (yes) stays responsive, and the learner still types',
     async () => {
       await run(lpage, 'yes flood | head -n 100000; echo flood-$((6*7))');
@@ -351,7 +465,8 @@ try {
     '8. a revoked learner is told so in the workspace',
     async () => {
       // Refused workspace handshakes (401/403) are what revocation looks like to the browser.
-      expectedErrors = /status of 40[13]|Authentication failed|Unexpected response code: 40[13]/;
+      // The instructor's open terminal of that seat is refused too (404: its shell is gone).
+      expectedErrors = /status of 40[134]|Authentication failed|Unexpected response code: 40[134]/;
       await ipage.click('.watcher button:has-text("Revoke")');
       await ipage.click('[role="dialog"] button:has-text("Revoke access")');
       await ipage.waitForSelector('.watcher', { state: 'detached' });

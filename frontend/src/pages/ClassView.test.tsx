@@ -110,6 +110,21 @@ describe('class view', () => {
     expect(calls.filter((c) => c.url.startsWith('/api/workshops'))).toEqual([]);
   });
 
+  it('takes the keyboard to the seats with its first Tab (a skip link)', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    mockFetch({});
+    const user = userEvent.setup();
+    renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(snapshot({ ...base, status: 'running' }, seats));
+    await screen.findByRole('heading', { name: 'Go basics' });
+    await user.tab();
+    const skip = screen.getByRole('link', { name: 'Skip to the seats' });
+    expect(skip).toHaveFocus();
+    await user.keyboard('{Enter}');
+    expect(within(screen.getByRole('list', { name: 'Seats' })).getByRole('button', { name: /Ada/ })).toHaveFocus();
+  });
+
   it('reconnects when the stream is refused, and shows why meanwhile', async () => {
     vi.stubGlobal('EventSource', FakeEventSource);
     mockFetch({

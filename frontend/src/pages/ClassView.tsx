@@ -84,6 +84,29 @@ function ScheduleCard({ workshop, onChange }: { workshop: WorkshopDetail; onChan
   );
 }
 
+/** Moves the focus to the first learner's seat (or the seat heading): the skip link's target. */
+function focusSeats() {
+  const first = document.querySelector<HTMLElement>('.seat-grid button.seat:not(:disabled)') ?? document.getElementById('seats-h');
+  first?.focus();
+  first?.scrollIntoView?.({ block: 'nearest' });
+}
+
+/** The first thing Tab reaches: straight to the seats, past the header and the cards. */
+function SkipToSeats() {
+  return (
+    <a
+      className="skip-link"
+      href="#seats-h"
+      onClick={(e) => {
+        e.preventDefault();
+        focusSeats();
+      }}
+    >
+      Skip to the seats
+    </a>
+  );
+}
+
 export default function ClassView({ id }: { id: string }) {
   const { snapshot, error, mode, reconnect, patchWorkshop } = useClassStream(id);
   const [watch, setWatch] = useState<number | null>(null);
@@ -104,6 +127,7 @@ export default function ClassView({ id }: { id: string }) {
 
   return (
     <div>
+      <SkipToSeats />
       <TopBar />
       <main className="page wide class-view" data-status={workshop.status}>
         <p className="crumbs">
@@ -119,7 +143,9 @@ export default function ClassView({ id }: { id: string }) {
           {workshop.access !== 'assistant' && <SavedWork workshop={workshop} />}
         </div>
         <section aria-labelledby="seats-h" className="seats-section">
-          <h2 id="seats-h">Seats</h2>
+          <h2 id="seats-h" tabIndex={-1}>
+            Seats
+          </h2>
           <SeatGrid seats={seats} selected={watch} onSelect={(s) => setWatch(s.seat === watch ? null : s.seat)} now={now} />
         </section>
         <LabCard workshopId={workshop.id} live={snapshot.lab} canEdit={workshop.access !== 'assistant'} onWatch={setWatch} />

@@ -1,6 +1,6 @@
 // Terminal tabs: one per terminal session of the seat. Sessions outlive the
 // page, so a reload reattaches to the same shells (replaying their output).
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type CSSProperties } from 'react';
 import { errorMessage, type WorkspaceClient } from '../api';
 import { useStoredState } from '../hooks';
 import { Button, ErrorBox, Spinner } from '../components/ui';
@@ -8,6 +8,8 @@ import { TerminalView, type TerminalHandle } from './TerminalView';
 import { connLabel } from './status';
 import { listOrCreate, preferred } from './sessions';
 import type { ConnState } from './connection';
+import { TerminalSettingsPanel, useTerminalSettings } from './TerminalSettingsMenu';
+import { TERMINAL_THEMES } from './settings';
 
 export interface TerminalTabsHandle {
   /** Types a command into the active terminal and runs it. */
@@ -30,6 +32,7 @@ export function TerminalTabs({
   passKey,
   createIfNone = true,
   followSize = false,
+  onEnter,
 }: {
   client: WorkspaceClient;
   mode?: 'rw' | 'ro';
@@ -40,7 +43,11 @@ export function TerminalTabs({
   createIfNone?: boolean;
   /** Watching someone else's shell: use its size, never resize it. */
   followSize?: boolean;
+  /** The person ran a command (pressed Enter) in one of the terminals. */
+  onEnter?: () => void;
 }) {
+  const [settings, setSettings] = useTerminalSettings();
+  const [showSettings, setShowSettings] = useState(false);
   const [tabs, setTabs] = useState<string[] | null>(null);
   const [active, setActive] = useStoredState<string>(`clarateach.term.${storageKey}`, '');
   const [error, setError] = useState<string | null>(null);
@@ -124,7 +131,12 @@ export function TerminalTabs({
 
   const cur = status[active];
   return (
-    <section className="terminal-tabs" aria-label="Terminal">
+    <section
+      className="terminal-tabs"
+      aria-label="Terminal"
+      data-theme={settings.theme}
+      style={{ '--term-bg': TERMINAL_THEMES[settings.theme].background } as CSSProperties}
+    >
       <div className="panel-bar">
         <div className="tabs" role="tablist" aria-label="Terminal sessions">
           {(tabs ?? []).map((id, i) => (
@@ -181,8 +193,20 @@ export function TerminalTabs({
             </Button>
           )}
           {mode === 'ro' && <span className="badge badge-muted">read-only</span>}
+          <button
+            type="button"
+            className="btn btn-small btn-ghost"
+            aria-label="Terminal settings"
+            title="Terminal settings: text size and theme"
+            aria-expanded={showSettings}
+            aria-controls="term-settings"
+            onClick={() => setShowSettings((v) => !v)}
+          >
+            Aa
+          </button>
         </div>
       </div>
+      {showSettings && <TerminalSettingsPanel settings={settings} onChange={setSettings} />}
       <ErrorBox error={error} onRetry={() => void load()} />
       <div className="terminal-area">
         {!tabs && !error && <Spinner label="Opening terminal…" />}
@@ -202,6 +226,8 @@ export function TerminalTabs({
             visible={id === active}
             autoFocus={autoFocus && id === active}
             passKey={passKey}
+            settings={settings}
+            onEnter={onEnter}
             onState={(state, detail) => setStatus((s) => ({ ...s, [id]: { ...s[id], state, detail } }))}
             onLatency={(latency) => setStatus((s) => ({ ...s, [id]: { ...s[id], latency } }))}
             handleRef={(h) => {

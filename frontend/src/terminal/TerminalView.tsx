@@ -4,7 +4,17 @@ import { Terminal } from '@xterm/xterm';
 import { FitAddon } from '@xterm/addon-fit';
 import { WebLinksAddon } from '@xterm/addon-web-links';
 import '@xterm/xterm/css/xterm.css';
+import '@fontsource/jetbrains-mono/latin-400.css';
+import '@fontsource/jetbrains-mono/latin-700.css';
 import { TerminalConnection, type ConnState } from './connection';
+import { isPasteKey } from '../workspace/keys';
+import {
+  DEFAULT_SETTINGS,
+  TERMINAL_FONT,
+  TERMINAL_LINE_HEIGHT,
+  TERMINAL_THEMES,
+  type TerminalSettings,
+} from './settings';
 
 export interface TerminalHandle {
   /** Types text into the session (a trailing newline runs it). */
@@ -34,20 +44,30 @@ export interface TerminalViewProps {
   /** Keys the terminal should not swallow (global shortcuts). */
   passKey?: (e: KeyboardEvent) => boolean;
   label?: string;
+  /** Font size and theme (TerminalTabs keeps them in localStorage). */
+  settings?: TerminalSettings;
+  /** Called when the person runs something (Enter): the file list looks again. */
+  onEnter?: () => void;
 }
 
 // Flow control: pause the server when this much output waits to be rendered.
 const HIGH_WATER = 256 * 1024;
 const LOW_WATER = 32 * 1024;
 
-export const TERMINAL_THEME = {
-  background: '#1b1f24',
-  foreground: '#e6e6e6',
-  cursor: '#f0c674',
-  selectionBackground: '#3a4a5c',
-  black: '#1b1f24',
-  brightBlack: '#5c6370',
-};
+/** Re-measures the cell once the bundled font has loaded (xterm measured the fallback). */
+function remeasureWhenFontLoads(term: Terminal, size: number, after: () => void) {
+  const fonts = typeof document !== 'undefined' ? document.fonts : undefined;
+  if (!fonts?.load) return;
+  void fonts.load(`${size}px "JetBrains Mono"`).then(
+    () => {
+      if (term.element === undefined) return;
+      term.options.fontFamily = 'monospace';
+      term.options.fontFamily = TERMINAL_FONT;
+      after();
+    },
+    () => undefined,
+  );
+}
 
 export function TerminalView(props: TerminalViewProps) {
   const el = useRef<HTMLDivElement>(null);
@@ -56,18 +76,21 @@ export function TerminalView(props: TerminalViewProps) {
     propsRef.current = props;
   });
   const fitRef = useRef<() => void>(() => undefined);
+  const termRef = useRef<Terminal | null>(null);
 
   useEffect(() => {
     const host = el.current;
     if (!host) return;
     const p = propsRef.current;
+    const look = p.settings ?? DEFAULT_SETTINGS;
     const term = new Terminal({
       cursorBlink: !p.readOnly,
       disableStdin: !!p.readOnly,
-      fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace',
-      fontSize: 14,
+      fontFamily: TERMINAL_FONT,
+      fontSize: look.fontSize,
+      lineHeight: TERMINAL_LINE_HEIGHT,
       scrollback: 5000,
-      theme: TERMINAL_THEME,
+      theme: TERMINAL_THEMES[look.theme],
       allowProposedApi: false,
       convertEol: false,
       screenReaderMode: false,
@@ -125,10 +148,14 @@ export function TerminalView(props: TerminalViewProps) {
       conn.resize(term.cols, term.rows);
     };
     fitRef.current = doFit;
+    termRef.current = term;
     doFit();
+    remeasureWhenFontLoads(term, look.fontSize, doFit);
 
     const onInput = term.onData((d) => {
-      if (!propsRef.current.readOnly) conn.input(d);
+      if (propsRef.current.readOnly) return;
+      conn.input(d);
+      if (d.includes('\r')) propsRef.current.onEnter?.();
     });
     const onBinary = term.onBinary((d) => {
       if (propsRef.current.readOnly) return;
@@ -136,7 +163,9 @@ export function TerminalView(props: TerminalViewProps) {
       for (let i = 0; i < d.length; i++) bytes[i] = d.charCodeAt(i) & 0xff;
       conn.input(bytes);
     });
-    term.attachCustomKeyEventHandler((e) => !(propsRef.current.passKey?.(e) ?? false));
+    // false = xterm leaves the key alone: Ctrl+V then does the browser's
+    // paste, which xterm receives as a paste (bracketed when the shell asks).
+    term.attachCustomKeyEventHandler((e) => !(propsRef.current.passKey?.(e) ?? false) && !isPasteKey(e));
 
     let raf = 0;
     const ro = new ResizeObserver(() => {
@@ -168,9 +197,21 @@ export function TerminalView(props: TerminalViewProps) {
       onInput.dispose();
       onBinary.dispose();
       conn.dispose();
+      termRef.current = null;
       term.dispose();
     };
   }, []);
+
+  // A new font size or theme applies at once, and the panel refits.
+  const fontSize = props.settings?.fontSize ?? DEFAULT_SETTINGS.fontSize;
+  const theme = props.settings?.theme ?? DEFAULT_SETTINGS.theme;
+  useEffect(() => {
+    const term = termRef.current;
+    if (!term) return;
+    if (term.options.fontSize !== fontSize) term.options.fontSize = fontSize;
+    term.options.theme = TERMINAL_THEMES[theme];
+    requestAnimationFrame(() => fitRef.current());
+  }, [fontSize, theme]);
 
   // Refit when the panel is shown again.
   useEffect(() => {

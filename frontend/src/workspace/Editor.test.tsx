@@ -92,4 +92,25 @@ describe('Editor', () => {
     expect(await screen.findByRole('alert')).toHaveTextContent('disk quota exceeded');
     expect(tab(container, 'a.txt')).toHaveAttribute('data-dirty', 'true');
   });
+
+  it('brings the open tabs back after a reload, without a file deleted since', async () => {
+    const { client, disk } = fakeClient({ 'a.txt': 'A', 'b.txt': 'B', 'c.txt': 'C' });
+    const ref = createRef<EditorHandle>();
+    const first = render(<Editor client={client} handleRef={ref} storageKey="w1.3" />);
+    await act(() => ref.current!.open('a.txt'));
+    await act(() => ref.current!.open('c.txt'));
+    await act(() => ref.current!.open('b.txt'));
+    await act(() => ref.current!.open('c.txt'));
+    first.unmount();
+
+    delete disk['b.txt'];
+    const { container } = render(<Editor client={client} storageKey="w1.3" />);
+    await waitFor(() => expect(Array.from(container.querySelectorAll('.tab')).map((t) => t.getAttribute('data-path'))).toEqual(['a.txt', 'c.txt']));
+    await waitFor(() => expect(container.querySelector('.tab.active')).toHaveAttribute('data-path', 'c.txt'));
+    expect(editorView(container).state.doc.toString()).toBe('C');
+
+    // Another seat has its own tabs.
+    const other = render(<Editor client={client} storageKey="w1.4" />);
+    expect(other.container.querySelectorAll('.tab')).toHaveLength(0);
+  });
 });

@@ -1,6 +1,7 @@
 // The code editor: CodeMirror 6, several open files as tabs, Ctrl/Cmd-S to
 // save, an unsaved-changes marker, and a reload from disk when a clean file is
-// reopened (so changes made in the terminal show up).
+// reopened (so changes made in the terminal show up). The open tabs come
+// back after a reload (localStorage, per seat).
 import { useCallback, useEffect, useImperativeHandle, useLayoutEffect, useRef, useState, type Ref } from 'react';
 import { EditorView, keymap } from '@codemirror/view';
 import { EditorState, Compartment, type Extension } from '@codemirror/state';
@@ -41,7 +42,34 @@ const baseTheme = EditorView.theme({
 
 const basename = (p: string) => p.split('/').pop() || p;
 
-export function Editor({ client, handleRef }: { client: WorkspaceClient; handleRef?: Ref<EditorHandle> }) {
+interface StoredTabs {
+  open: string[];
+  active: string | null;
+}
+
+const tabsKey = (storageKey: string) => `clarateach.editor.${storageKey}`;
+
+function readTabs(storageKey: string | undefined): StoredTabs | null {
+  if (!storageKey) return null;
+  try {
+    const v = JSON.parse(localStorage.getItem(tabsKey(storageKey)) ?? 'null') as StoredTabs | null;
+    if (!v || !Array.isArray(v.open)) return null;
+    return { open: v.open.filter((p) => typeof p === 'string').slice(0, 30), active: typeof v.active === 'string' ? v.active : null };
+  } catch {
+    return null;
+  }
+}
+
+export function Editor({
+  client,
+  handleRef,
+  storageKey,
+}: {
+  client: WorkspaceClient;
+  handleRef?: Ref<EditorHandle>;
+  /** Where the open tabs are remembered (one seat's workspace). */
+  storageKey?: string;
+}) {
   const [files, setFiles] = useState<OpenFile[]>([]);
   const [active, setActive] = useState<string | null>(null);
   const [saveError, setSaveError] = useState<string | null>(null);
@@ -152,7 +180,7 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
   }, []);
 
   const load = useCallback(
-    async (path: string) => {
+    async (path: string): Promise<boolean> => {
       try {
         const text = await client.read(path);
         const binary = text.includes('\u0000');
@@ -160,21 +188,24 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
         // Only replace a clean buffer whose file changed on disk.
         if (existing && !existing.loading && (existing.dirty || existing.saved === text)) {
           patch(path, { error: null });
-          return;
+          return true;
         }
         const state = await makeState(path, binary ? '' : text);
         states.current.set(path, state);
         patch(path, { loading: false, saved: binary ? '' : text, dirty: false, error: null, binary });
         if (activeRef.current === path) view.current?.setState(state);
+        return true;
       } catch (err) {
         patch(path, { loading: false, error: errorMessage(err) });
+        return false;
       }
     },
     [client, makeState, patch],
   );
 
   const open = useCallback(
-    async (path: string) => {
+    async (path: string, focus = true): Promise<boolean> => {
+      let ok = true;
       const existing = filesRef.current.find((f) => f.path === path);
       if (!existing) {
         const f: OpenFile = { path, saved: '', dirty: false, loading: true, saving: false, error: null, binary: false };
@@ -185,16 +216,59 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
         if (v && cur && states.current.has(cur)) states.current.set(cur, v.state);
         setActive(path);
         activeRef.current = path;
-        await load(path);
+        ok = await load(path);
       } else {
         show(path);
-        if (!existing.dirty) await load(path);
+        if (!existing.dirty) ok = await load(path);
       }
-      wantFocus.current = true;
+      wantFocus.current = focus;
       setFiles((fs) => [...fs]); // re-render so the focus effect runs once the file is visible
+      return ok;
     },
     [load, show],
   );
+
+  // The tabs of the last visit come back (without taking the focus); a file
+  // that is gone since is dropped.
+  const restored = useRef(!storageKey);
+  useEffect(() => {
+    const saved = readTabs(storageKey);
+    if (!saved || saved.open.length === 0) {
+      restored.current = true;
+      return;
+    }
+    let live = true;
+    void (async () => {
+      for (const p of saved.open) {
+        if (!live) return;
+        if (await open(p, false)) continue;
+        const rest = filesRef.current.filter((f) => f.path !== p);
+        filesRef.current = rest;
+        states.current.delete(p);
+        setFiles(rest);
+      }
+      const keep = filesRef.current.map((f) => f.path);
+      const active = saved.active && keep.includes(saved.active) ? saved.active : keep[keep.length - 1];
+      if (live && active) await open(active, false);
+      restored.current = true;
+      if (live) setFiles((fs) => [...fs]); // stores the restored tabs
+    })();
+    return () => {
+      live = false;
+    };
+    // Once per seat: `open` only changes with the client.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [storageKey]);
+
+  useEffect(() => {
+    if (!storageKey || !restored.current) return;
+    try {
+      const stored: StoredTabs = { open: files.map((f) => f.path), active };
+      localStorage.setItem(tabsKey(storageKey), JSON.stringify(stored));
+    } catch {
+      /* storage full or disabled */
+    }
+  }, [storageKey, files, active]);
 
   const close = useCallback(
     (path: string) => {
@@ -220,7 +294,9 @@ export function Editor({ client, handleRef }: { client: WorkspaceClient; handleR
   useImperativeHandle(
     handleRef,
     () => ({
-      open,
+      open: async (path) => {
+        await open(path);
+      },
       renamed: (from, to) => {
         const under = (p: string) => p === from || p.startsWith(`${from}/`);
         const map = (p: string) => (under(p) ? to + p.slice(from.length) : p);

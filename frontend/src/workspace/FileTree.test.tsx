@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import { render, screen, waitFor, within } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { FileTree } from './FileTree';
+import { FileTree, TreeNudge } from './FileTree';
 import type { FileEntry, WorkspaceClient } from '../api';
 
 function fakeFs() {
@@ -87,5 +87,40 @@ describe('FileTree', () => {
     await user.keyboard('{Delete}');
     await user.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Delete' }));
     expect(await within(screen.getByRole('dialog')).findByRole('alert')).toHaveTextContent('permission denied');
+  });
+
+  it('shows a file made in the terminal without a click', async () => {
+    const { client, files } = fakeFs();
+    render(<FileTree client={client} onOpen={() => undefined} poll={{ min: 20, max: 40 }} />);
+    await screen.findByRole('button', { name: /README\.md/ });
+    files.set('made_in_terminal.txt', 'x');
+    expect(await screen.findByRole('button', { name: /made_in_terminal\.txt/ }, { timeout: 2000 })).toBeInTheDocument();
+  });
+
+  it('looks again soon after a command runs, even when it had slowed down', async () => {
+    const { client, files, mock } = fakeFs();
+    const nudge = new TreeNudge();
+    render(<FileTree client={client} onOpen={() => undefined} nudge={nudge} poll={{ min: 60_000, max: 60_000 }} />);
+    await screen.findByRole('button', { name: /README\.md/ });
+    const before = mock.list.mock.calls.length;
+    files.set('after_enter.txt', 'x');
+    nudge.nudge();
+    expect(await screen.findByRole('button', { name: /after_enter\.txt/ }, { timeout: 2000 })).toBeInTheDocument();
+    expect(mock.list.mock.calls.length).toBeGreaterThan(before);
+  });
+
+  it('uploads files dropped on it, into the folder they are dropped on', async () => {
+    const { client, mock } = fakeFs();
+    render(<FileTree client={client} onOpen={() => undefined} />);
+    const tree = await screen.findByRole('tree', { name: 'Files' });
+    const file = new File(['dropped'], 'dropped.txt', { type: 'text/plain' });
+    const dataTransfer = { files: [file], types: ['Files'], dropEffect: 'none' };
+    fireEvent.dragOver(tree, { dataTransfer });
+    expect(tree.closest('.file-tree')).toHaveClass('drop-target');
+    fireEvent.drop(tree, { dataTransfer });
+    await waitFor(() => expect(mock.write).toHaveBeenCalledWith('dropped.txt', file));
+    fireEvent.drop(within(tree).getByRole('button', { name: /src/ }), { dataTransfer });
+    await waitFor(() => expect(mock.write).toHaveBeenCalledWith('src/dropped.txt', file));
+    expect(tree.closest('.file-tree')).not.toHaveClass('drop-target');
   });
 });

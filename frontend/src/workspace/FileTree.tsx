@@ -1,6 +1,7 @@
-// The file explorer: a lazily loaded tree with create, rename, delete, upload,
-// and download of one file or of the whole workspace.
-import { useCallback, useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+// The file explorer: a lazily loaded tree with create, rename, delete, upload
+// (button or drag and drop), and download of one file or of the whole
+// workspace. It looks again by itself, so files made in the terminal show up.
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type DragEvent, type FormEvent, type KeyboardEvent } from 'react';
 import { errorMessage, saveBlob, type FileEntry, type WorkspaceClient } from '../api';
 import { Button, ConfirmDialog, ErrorBox, Spinner } from '../components/ui';
 import { formatBytes } from '../format';
@@ -18,6 +19,32 @@ type Pending =
 const parentOf = (p: string) => (p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '');
 const join = (dir: string, name: string) => (dir && dir !== '.' ? `${dir}/${name}` : name);
 
+/** Tells the tree that something may have changed (a command ran in the terminal). */
+export class TreeNudge {
+  private readonly fns = new Set<() => void>();
+  subscribe(fn: () => void): () => void {
+    this.fns.add(fn);
+    return () => this.fns.delete(fn);
+  }
+  nudge() {
+    for (const fn of this.fns) fn();
+  }
+}
+
+/** How often the tree looks again: soon after a change or a nudge, then less and less often. */
+export const POLL = { min: 1500, max: 15_000 };
+
+const sameEntries = (a: FileEntry[] | null | undefined, b: FileEntry[]) =>
+  !!a && a.length === b.length && a.every((e, i) => e.path === b[i].path && e.type === b[i].type && e.size === b[i].size && e.mtime === b[i].mtime);
+
+/** The folder a drop lands in: the folder under the pointer, a file's folder, or the top. */
+function dropDir(target: EventTarget | null): string {
+  const item = target instanceof Element ? target.closest<HTMLElement>('[data-tree-item]') : null;
+  if (!item) return '';
+  const path = item.dataset.path ?? '';
+  return item.dataset.type === 'dir' ? path : parentOf(path);
+}
+
 function sortEntries(es: FileEntry[]) {
   return [...es].sort((a, b) => (a.type === 'dir') === (b.type === 'dir') ? a.name.localeCompare(b.name) : a.type === 'dir' ? -1 : 1);
 }
@@ -27,11 +54,15 @@ export function FileTree({
   onOpen,
   onRenamed,
   onRemoved,
+  nudge,
+  poll = POLL,
 }: {
   client: WorkspaceClient;
   onOpen: (path: string) => void;
   onRenamed?: (from: string, to: string) => void;
   onRemoved?: (path: string) => void;
+  nudge?: TreeNudge;
+  poll?: { min: number; max: number };
 }) {
   const [dirs, setDirs] = useState<Record<string, DirState>>({});
   const [expanded, setExpanded] = useState<Set<string>>(() => new Set(['']));
@@ -42,6 +73,13 @@ export function FileTree({
   const [error, setError] = useState<string | null>(null);
   const [confirm, setConfirm] = useState<FileEntry | null>(null);
   const uploadRef = useRef<HTMLInputElement>(null);
+  const [dragging, setDragging] = useState(false);
+  const dirsRef = useRef(dirs);
+  const expandedRef = useRef(expanded);
+  useLayoutEffect(() => {
+    dirsRef.current = dirs;
+    expandedRef.current = expanded;
+  });
 
   const loadDir = useCallback(
     async (dir: string) => {
@@ -59,6 +97,53 @@ export function FileTree({
   useEffect(() => {
     void loadDir('');
   }, [loadDir]);
+
+  // Lists the open folders again; the tree changes only where they did.
+  // Answers whether anything changed.
+  const relook = useCallback(async () => {
+    let changed = false;
+    for (const dir of expandedRef.current) {
+      if (!dirsRef.current[dir]?.entries) continue;
+      try {
+        const entries = sortEntries((await client.list(dir || '.')).entries);
+        if (sameEntries(dirsRef.current[dir]?.entries, entries)) continue;
+        changed = true;
+        setDirs((d) => ({ ...d, [dir]: { entries, loading: false, error: null } }));
+      } catch {
+        // A folder removed in the terminal: its parent's listing drops it.
+      }
+    }
+    return changed;
+  }, [client]);
+
+  useEffect(() => {
+    let delay = poll.min;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let running = false;
+    let stopped = false;
+    const schedule = (ms: number) => {
+      clearTimeout(timer);
+      if (!stopped) timer = setTimeout(() => void tick(), ms);
+    };
+    const tick = async () => {
+      if (running) return;
+      running = true;
+      const changed = document.visibilityState === 'hidden' ? false : await relook();
+      running = false;
+      delay = changed ? poll.min : Math.min(poll.max, delay * 2);
+      schedule(delay);
+    };
+    schedule(delay);
+    const off = nudge?.subscribe(() => {
+      delay = poll.min;
+      schedule(300);
+    });
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+      off?.();
+    };
+  }, [relook, nudge, poll.min, poll.max]);
 
   const refreshAll = () => {
     for (const d of expanded) void loadDir(d);
@@ -127,15 +212,28 @@ export function FileTree({
       saveBlob(await client.archive(), 'workspace.tar.gz');
     });
 
-  const upload = (list: FileList | null) => {
+  const upload = (list: FileList | null, dir = targetDir) => {
     if (!list || list.length === 0) return;
-    const dir = targetDir;
     void act(async () => {
       for (const f of Array.from(list)) await client.write(join(dir, f.name), f);
       setExpanded((x) => new Set(x).add(dir));
       await loadDir(dir);
     });
     if (uploadRef.current) uploadRef.current.value = '';
+  };
+
+  const hasFiles = (e: DragEvent) => Array.from(e.dataTransfer?.types ?? []).includes('Files');
+  const dragOver = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+    if (!dragging) setDragging(true);
+  };
+  const drop = (e: DragEvent) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    setDragging(false);
+    upload(e.dataTransfer.files, dropDir(e.target));
   };
 
   const toggle = (entry: FileEntry) => {
@@ -202,6 +300,7 @@ export function FileTree({
                 type="button"
                 data-tree-item
                 data-path={e.path}
+                data-type={e.type}
                 className={`tree-item ${selected?.path === e.path ? 'selected' : ''}`}
                 style={{ paddingLeft: `${0.5 + depth * 0.9}rem` }}
                 onClick={() => activate(e)}
@@ -222,7 +321,16 @@ export function FileTree({
   };
 
   return (
-    <section className="file-tree" aria-label="Files">
+    <section
+      className={`file-tree ${dragging ? 'drop-target' : ''}`}
+      aria-label="Files"
+      onDragOver={dragOver}
+      onDragEnter={dragOver}
+      onDragLeave={(e) => {
+        if (!e.currentTarget.contains(e.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={drop}
+    >
       <div className="panel-bar">
         <span className="panel-title">Files</span>
         <div className="btn-row tight">
@@ -267,6 +375,11 @@ export function FileTree({
       )}
       <ErrorBox error={error} />
       <div className="tree-scroll">{renderDir('', 0)}</div>
+      {dragging && (
+        <p className="drop-hint small" aria-hidden="true">
+          Drop files here to upload them (onto a folder to put them in it).
+        </p>
+      )}
       <div className="tree-footer">
         {selected && (
           <div className="btn-row tight">

@@ -7,7 +7,7 @@ import { Split } from '../components/Split';
 import { Markdown } from '../components/Markdown';
 import { Brand } from '../components/TopBar';
 import { TerminalTabs, type TerminalTabsHandle } from '../terminal/TerminalTabs';
-import { FileTree } from './FileTree';
+import { FileTree, TreeNudge } from './FileTree';
 import type { EditorHandle } from './Editor';
 import { Spinner } from '../components/ui';
 import { MachineRestarted } from './MachineRestarted';
@@ -116,6 +116,9 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
     else pendingOpen.current = p;
   }, []);
   const [showGuide, setShowGuide] = useStoredState<boolean>('clarateach.layout.guide', true);
+  // A command run in the terminal may have changed files: the tree looks again soon.
+  const nudge = useMemo(() => new TreeNudge(), []);
+  const onEnter = useCallback(() => nudge.nudge(), [nudge]);
   const [mobilePanel, setMobilePanel] = useState<Panel>('terminal');
 
   const run = useCallback((cmd: string) => {
@@ -162,6 +165,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       }}
       onRenamed={(a, b) => editor.current?.renamed(a, b)}
       onRemoved={(p) => editor.current?.removed(p)}
+      nudge={nudge}
     />
   );
   const editorPanel = (
@@ -172,7 +176,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
         </section>
       }
     >
-      <Editor client={client} handleRef={setEditor} />
+      <Editor client={client} handleRef={setEditor} storageKey={storageKey} />
     </Suspense>
   );
   const terminal = fatal ? (
@@ -186,6 +190,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       autoFocus
       passKey={passKey}
       handleRef={setTerm}
+      onEnter={onEnter}
     />
   );
   const guidePanel = (

@@ -1,6 +1,6 @@
 // @vitest-environment node
 import { describe, expect, it } from 'vitest';
-import { isPanelKey, isSaveKey, panelForKey } from './keys';
+import { isPanelKey, isPasteKey, isSaveKey, panelForKey } from './keys';
 
 const key = (k: string, mods: { alt?: boolean; ctrl?: boolean; meta?: boolean } = {}, type = 'keydown') => ({
   key: k,
@@ -32,5 +32,14 @@ describe('workspace shortcuts', () => {
     expect(isSaveKey(key('s'))).toBe(false);
     expect(isSaveKey(key('s', { ctrl: true, alt: true }))).toBe(false);
     expect(isSaveKey({ ...key('s', { ctrl: true }), defaultPrevented: true })).toBe(false);
+  });
+
+  it('Ctrl+V is a paste in the terminal (with or without Shift), not a ^V', () => {
+    expect(isPasteKey(key('v', { ctrl: true }))).toBe(true);
+    expect(isPasteKey(key('V', { ctrl: true }))).toBe(true);
+    expect(isPasteKey(key('v'))).toBe(false);
+    expect(isPasteKey(key('v', { ctrl: true, alt: true }))).toBe(false);
+    expect(isPasteKey(key('c', { ctrl: true }))).toBe(false);
+    expect(isPasteKey(key('v', { ctrl: true }, 'keyup'))).toBe(false);
   });
 });

@@ -24,3 +24,11 @@ export function isPanelKey(e: KeyLike): boolean {
 export function isSaveKey(e: KeyLike): boolean {
   return !e.defaultPrevented && (e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 's';
 }
+
+/**
+ * Ctrl+V (and Ctrl+Shift+V) in the terminal: the browser's paste, not a
+ * literal ^V. Cmd+V on a Mac is a paste already.
+ */
+export function isPasteKey(e: KeyLike): boolean {
+  return (e.type ?? 'keydown') === 'keydown' && e.ctrlKey && !e.altKey && !e.metaKey && e.key.toLowerCase() === 'v';
+}
