@@ -1,6 +1,29 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ApiError, WorkspaceClient, errorMessage, joinLink, learner, login, logout, me, request, signedIn, workshops } from './api';
+import { ApiError, WorkspaceClient, errorMessage, sentence, joinLink, learner, login, logout, me, request, signedIn, workshops } from './api';
 import { apiError, mockFetch } from './test/fetchMock';
+
+describe('messages', () => {
+  it('shows a time in the viewer\'s time zone, never raw UTC, as a sentence', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'Asia/Tokyo';
+    try {
+      const err = new ApiError(409, 'workshop_ended', 'this workshop ended at 2026-12-04T21:21:17Z; extend it first');
+      const msg = errorMessage(err);
+      expect(msg).not.toMatch(/2026-12-04T|Z;/);
+      // 21:21 UTC is 06:21 the next morning in Tokyo.
+      expect(msg).toMatch(/^This workshop ended at Dec 5, 2026, 6:21\sAM; extend it first\.$/);
+    } finally {
+      process.env.TZ = tz;
+    }
+  });
+
+  it('makes sentences of fragments and leaves sentences alone', () => {
+    expect(sentence('seat limit reached')).toBe('Seat limit reached.');
+    expect(sentence('This workshop is full.')).toBe('This workshop is full.');
+    expect(sentence('Are you sure?')).toBe('Are you sure?');
+    expect(errorMessage(new Error('no such file: a.txt'))).toBe('No such file: a.txt.');
+  });
+});
 
 describe('request', () => {
   it('returns the decoded JSON and sends cookies', async () => {

@@ -63,7 +63,7 @@ describe('JoinSession fatal errors', () => {
     const seen: string[] = [];
     s.onFatal((m) => seen.push(m));
     await expect(s.getToken(true)).rejects.toThrow('revoked');
-    expect(seen).toEqual(['your access to this workshop was revoked by the instructor']);
+    expect(seen).toEqual(['Your access to this workshop was revoked by the instructor.']);
     expect(s.fatal).toMatch(/revoked/);
   });
 

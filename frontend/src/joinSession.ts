@@ -1,6 +1,6 @@
 // Keeps a learner's short-lived workspace token fresh by re-joining with the
 // access code before it expires (or when the server answers 401).
-import { ApiError, learner, type Endpoints, type JoinResult } from './api';
+import { ApiError, errorMessage, learner, type Endpoints, type JoinResult } from './api';
 import type { Ending } from './workspace/EndOfClass';
 
 /** What ended the class, from a join answer or error (null: not over). */
@@ -108,7 +108,7 @@ export class JoinSession {
           const ending = endingOf(null, err);
           if (ending) this.setEnding(ending);
           if (err instanceof ApiError && err.status === 404) this.fail(REISSUED);
-          else if (err instanceof ApiError && [403, 410].includes(err.status)) this.fail(err.message);
+          else if (err instanceof ApiError && [403, 410].includes(err.status)) this.fail(errorMessage(err));
           throw err;
         })
         .finally(() => {

@@ -1,10 +1,11 @@
 // The fetch wrapper every API call goes through. Errors always surface as
-// ApiError carrying the server's message, so pages can show it as is.
+// ApiError carrying the server's message; errorMessage shows it as a sentence.
 //
 // The instructor's session is the HttpOnly ct_session cookie the server sets
 // at sign-in: it is sent with every request (credentials: 'include') and no
 // script can read it. Only workspace calls pass a bearer token (a seat's
 // short-lived workspace token).
+import { formatDateTime } from '../format';
 
 /** An error answered by the server (or a network failure, status 0). */
 export class ApiError extends Error {
@@ -21,11 +22,24 @@ export class ApiError extends Error {
   }
 }
 
+// An RFC 3339 time inside a server message ("ended at 2026-12-04T21:21:17Z").
+const RFC3339 = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})/g;
+
+/**
+ * A message as a sentence for a person: times in their own time zone (never
+ * raw UTC), a capital first letter and a full stop.
+ */
+export function sentence(msg: string): string {
+  let m = msg.trim().replace(RFC3339, (t) => formatDateTime(t));
+  if (!m) return m;
+  m = m[0].toUpperCase() + m.slice(1);
+  return /[.!?…)"”]$/.test(m) ? m : `${m}.`;
+}
+
 /** The message to show a person for any thrown value. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
-  if (err instanceof Error) return err.message;
-  return String(err);
+  if (err instanceof Error) return sentence(err.message);
+  return sentence(String(err));
 }
 
 export interface RequestOptions {

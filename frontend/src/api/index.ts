@@ -1,7 +1,7 @@
 // Every call the web app makes to the control plane and to a learner's
 // workspace, and the JSON types of the contract (docs/openapi.yaml, from
 // which ./schema.ts is generated: `npm run gen:api`).
-export { ApiError, errorMessage, request, type RequestOptions } from './http';
+export { ApiError, errorMessage, request, sentence, type RequestOptions } from './http';
 export * from './types';
 export { login, logout, me, registerInstructor, signedIn, signupMode } from './auth';
 export { joinLink, members, workshops, workspaceLink } from './workshops';

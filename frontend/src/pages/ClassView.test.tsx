@@ -139,14 +139,14 @@ describe('class view', () => {
     try {
       act(() => first.fail());
       expect(screen.getByText('Reconnecting…')).toBeInTheDocument();
-      expect(await screen.findByText('Database unreachable')).toBeInTheDocument();
+      expect(await screen.findByText('Database unreachable.')).toBeInTheDocument();
       await act(() => vi.advanceTimersByTimeAsync(1100));
       expect(FakeEventSource.last).not.toBe(first);
       expect(FakeEventSource.last!.url).toBe('/api/workshops/w1/stream');
       stream(snapshot({ ...base, status: 'running' }, seats));
       await waitFor(() => expect(document.querySelector('main.class-view')).toHaveAttribute('data-status', 'running'));
       expect(screen.getByText('Live')).toBeInTheDocument();
-      expect(screen.queryByText('Database unreachable')).toBeNull();
+      expect(screen.queryByText('Database unreachable.')).toBeNull();
     } finally {
       vi.useRealTimers();
     }

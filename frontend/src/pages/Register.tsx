@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { ApiError, learner, workspaceLink, type RegisterResult } from '../api';
+import { ApiError, errorMessage, learner, workspaceLink, type RegisterResult } from '../api';
 import { useAction } from '../hooks';
 import { Link } from '../router';
 import { PlainPage } from '../components/TopBar';
@@ -38,7 +38,7 @@ export function RegisterPage({ code: initialCode }: { code: string }) {
           setResult(known);
           return;
         }
-        setAlready(err.message);
+        setAlready(errorMessage(err));
         return;
       }
       throw err;

@@ -89,7 +89,7 @@ describe('Editor', () => {
     await act(() => ref.current!.open('a.txt'));
     act(() => editorView(container).dispatch({ changes: { from: 1, insert: '!' } }));
     fireEvent.click(screen.getByRole('button', { name: 'Save' }));
-    expect(await screen.findByRole('alert')).toHaveTextContent('disk quota exceeded');
+    expect(await screen.findByRole('alert')).toHaveTextContent('Could not save a.txt: Disk quota exceeded.');
     expect(tab(container, 'a.txt')).toHaveAttribute('data-dirty', 'true');
   });
 

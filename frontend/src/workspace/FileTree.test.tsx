@@ -86,7 +86,7 @@ describe('FileTree', () => {
     readme.focus();
     await user.keyboard('{Delete}');
     await user.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Delete' }));
-    expect(await within(screen.getByRole('dialog')).findByRole('alert')).toHaveTextContent('permission denied');
+    expect(await within(screen.getByRole('dialog')).findByRole('alert')).toHaveTextContent('Permission denied.');
   });
 
   it('shows a file made in the terminal without a click', async () => {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +64,20 @@ func TestJoinSaysStoppedByInstructor(t *testing.T) {
 		t.Fatalf("410: %s", r.Body)
 	}
 	if msg := er["message"].(string); msg != "this workshop has ended" {
+		t.Errorf("the message carries a raw time: %q", msg)
+	}
+
+	// Starting it again is refused the same way: the time in details, none in the words.
+	r = e.call("POST", "/api/workshops/"+id+"/start", inst, nil)
+	if r.Status != http.StatusConflict {
+		t.Fatalf("start after the end: %d %s", r.Status, r.Body)
+	}
+	er = r.json(t)["error"].(map[string]any)
+	details, _ = er["details"].(map[string]any)
+	if er["code"] != "workshop_ended" || details["ends_at"] != end.UTC().Format(time.RFC3339) {
+		t.Fatalf("409: %s", r.Body)
+	}
+	if msg := er["message"].(string); strings.Contains(msg, end.UTC().Format(time.RFC3339)) {
 		t.Errorf("the message carries a raw time: %q", msg)
 	}
 }

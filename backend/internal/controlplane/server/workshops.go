@@ -232,7 +232,9 @@ func (s *Server) setDesired(w http.ResponseWriter, r *http.Request, desired stor
 			return apierror.Gone("this workshop has been deleted")
 		}
 		if desired == store.DesiredRunning && ws.EndsAt != nil && !ws.EndsAt.After(now) {
-			return apierror.Conflict("workshop_ended", "this workshop ended at %s; extend it first", ws.EndsAt.Format(time.RFC3339))
+			// The time goes in details: the client shows it in its viewer's time zone.
+			return apierror.Conflict("workshop_ended", "this workshop has ended; extend its end time first").
+				WithDetails(map[string]any{"ends_at": ws.EndsAt.UTC().Format(time.RFC3339)})
 		}
 		// Quotas apply when a workshop becomes desired running, atomically
 		// with the owner's other workshops; one already running stays so.
