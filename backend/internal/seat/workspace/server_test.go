@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,11 +320,20 @@ func TestListenFD(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer orig.Close()
-	f, err := orig.(*net.UnixListener).File() // a dup, as an inherited fd would be
+	// A raw dup, as an inherited fd would be. Not an *os.File: Listen
+	// takes the fd over and closes it, and an *os.File's finalizer would
+	// close the same number again later — by then maybe a parallel test's
+	// listener or PTY (that made TestFilesAndShellShareTheWorkspace fail
+	// with "accept4: bad file descriptor" and "cannot start shell").
+	rc, err := orig.(*net.UnixListener).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := Listen("fd:" + strconv.Itoa(int(f.Fd())))
+	fd := -1
+	if err := rc.Control(func(s uintptr) { fd, err = syscall.Dup(int(s)) }); err != nil || fd < 0 {
+		t.Fatalf("dup: %v", err)
+	}
+	ln, err := Listen("fd:" + strconv.Itoa(fd))
 	if err != nil {
 		t.Fatalf("Listen(fd): %v", err)
 	}

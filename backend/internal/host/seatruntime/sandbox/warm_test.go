@@ -290,8 +290,10 @@ func TestCreateWaitsForAStartingWarmSeat(t *testing.T) {
 	cfg.MaxSeats = 1
 	cfg.DaemonEnv = append(cfg.DaemonEnv, envSlowStart+"=400") // the warm seat takes a while
 	r := newWarmRuntime(t, cfg)
-	// Wait until the warm seat being started holds the only slot.
-	deadline := time.Now().Add(10 * time.Second)
+	// Wait until the warm seat being started holds the only slot. A first
+	// attempt that fails (a loaded host) is retried after 5 s, so the
+	// deadline leaves room for a retry or two.
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b, _ := os.ReadFile(filepath.Join(cfg.BaseDir, ".slots", "0"))
 		if strings.HasPrefix(string(b), warmPrefix) {
