@@ -6,6 +6,7 @@
 #   ./scripts/test-all.sh                          all suites
 #   SUITES="go frontend" ./scripts/test-all.sh     only some (go fuzz frontend shell nginx deploy e2e)
 #   SKIP_SUITES="e2e" ./scripts/test-all.sh        all but some (the explicit way to skip)
+#   SKIP_SUITES=postgres ./scripts/test-all.sh     Go tests without PostgreSQL (its tests skip, listed)
 #   INSTALL=0 ./scripts/test-all.sh                never install packages (fail instead, naming them)
 #
 # As root with apt-get (a fresh Debian or Ubuntu machine), missing tools are
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
 }
 if [[ ${1-} == -h || ${1-} == --help ]]; then
     usage
@@ -41,10 +42,15 @@ suite_t0=$SECONDS
 for s in $SKIP_SUITES; do
     [[ " $SUITES " == *" $s "* ]] && skip "$s" "SKIP_SUITES"
 done
+# postgres is part of the go suite: SKIP_SUITES=postgres runs the Go tests
+# without PostgreSQL (those tests skip and are listed); otherwise the go
+# suite needs it and fails without it.
+pg_wanted() { want go && [[ " $SKIP_SUITES " != *" postgres "* ]]; }
+if want go && ! pg_wanted; then skip postgres "SKIP_SUITES: the Go tests on PostgreSQL skip"; fi
 
 # ---- set-up: the tools each suite needs (command:package) -------------------
 declare -A needs=(
-    [go]="iptables:iptables ip:iproute2 unshare:util-linux mkfs.ext4:e2fsprogs psql:postgresql-client"
+    [go]="iptables:iptables ip:iproute2 unshare:util-linux mkfs.ext4:e2fsprogs debugfs:e2fsprogs psql:postgresql-client bwrap:bubblewrap debootstrap:debootstrap envsubst:gettext-base systemd-analyze:systemd dash:dash"
     [shell]="shellcheck:shellcheck"
     [nginx]="nginx:nginx"
     [e2e]="chromium:chromium"
@@ -73,7 +79,7 @@ for suite in go shell nginx e2e; do
     mapfile -t m < <(missing_pkgs "$suite")
     ((${#m[@]})) && want_pkgs+=("${m[@]}")
 done
-if want go && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && ! command -v pg_ctlcluster >/dev/null; then
+if pg_wanted && [[ -z ${CLARATEACH_TEST_DATABASE_URL-} ]] && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && ! command -v pg_ctlcluster >/dev/null; then
     want_pkgs+=(postgresql)
 fi
 if ((${#want_pkgs[@]})) && can_install; then
@@ -84,21 +90,33 @@ for suite in go shell nginx e2e; do
     mapfile -t m < <(missing_pkgs "$suite")
     ((${#m[@]})) && unmet[$suite]="needs ${m[*]} (apt-get install -y ${m[*]}), or SKIP_SUITES=$suite"
 done
-# PostgreSQL for the Go tests: start the local cluster when it is down.
-if want go && [[ -z ${CLARATEACH_TEST_DATABASE_URL-} ]] && ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-    if [[ $(id -u) == 0 ]] && command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
+# PostgreSQL for the Go tests: start the local cluster when it is down, and
+# make sure the tests can log in. Its tests then must not skip
+# (CLARATEACH_REQUIRE_POSTGRES=1).
+if pg_wanted && [[ -z ${CLARATEACH_TEST_DATABASE_URL-} ]]; then
+    pg_url='postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable'
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && [[ $(id -u) == 0 ]] &&
+        command -v pg_ctlcluster >/dev/null && [[ -d /etc/postgresql ]]; then
         ver=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n 1)
         echo "setup: starting PostgreSQL $ver"
         pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
         for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
-        if ! psql 'postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable' -Atc 'select 1' >/dev/null 2>&1; then
-            # A fresh cluster uses password auth on TCP: give the tests one.
-            su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
-            export CLARATEACH_TEST_DATABASE_URL='postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable'
-        fi
     fi
-    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
-        echo "setup: PostgreSQL is not reachable at 127.0.0.1:5432: its tests will skip (CLARATEACH_REQUIRE_POSTGRES=1 makes that a failure)"
+    if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && ! psql "$pg_url" -Atc 'select 1' >/dev/null 2>&1 &&
+        [[ $(id -u) == 0 ]] && command -v su >/dev/null; then
+        # A fresh cluster uses password auth on TCP: give the tests one.
+        su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null
+        pg_url='postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable'
+    fi
+    if psql "$pg_url" -Atc 'select 1' >/dev/null 2>&1; then
+        export CLARATEACH_TEST_DATABASE_URL=$pg_url
+    fi
+fi
+if pg_wanted; then
+    if [[ -n ${CLARATEACH_TEST_DATABASE_URL-} ]]; then
+        export CLARATEACH_REQUIRE_POSTGRES=1
+    else
+        unmet[go]="${unmet[go]:+${unmet[go]}; }needs PostgreSQL at 127.0.0.1:5432 that user postgres can log in to (apt-get install -y postgresql, as root: this script starts it), or CLARATEACH_TEST_DATABASE_URL, or SKIP_SUITES=postgres"
     fi
 fi
 
