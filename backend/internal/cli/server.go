@@ -179,7 +179,9 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRec fun
 	stopRec()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = hs.Shutdown(sctx)
+	srv.FlushActivity(sctx)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

@@ -75,12 +75,13 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	r = r.WithContext(ctx)
+	key := seatKey{wsID, seat, claims.Gen}
 	if learner {
-		status := store.SeatConnected
-		if !isTerminal {
-			status = ""
+		opened := 0
+		if isTerminal {
+			opened = 1
 		}
-		_ = s.st.TouchSeat(r.Context(), wsID, seat, status, s.now())
+		s.activity.touch(key, opened, s.now())
 	}
 	if !learner && isTerminal {
 		// The learner's page shows who is watching or typing.
@@ -89,8 +90,9 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) error {
 	r.Body = http.MaxBytesReader(w, r.Body, maxRelayBody)
 	s.relayProxy(wsID, seat, rest, target, agentRT).ServeHTTP(w, r)
 	if learner && isTerminal {
-		// The terminal closed: the learner is no longer connected.
-		_ = s.st.TouchSeat(r.Context(), wsID, seat, store.SeatAssigned, s.now())
+		// The terminal closed: the learner is no longer connected (unless
+		// another of their terminals is still open here).
+		s.activity.touch(key, -1, s.now())
 	}
 	return nil
 }

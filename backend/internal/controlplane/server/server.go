@@ -62,6 +62,9 @@ type Deps struct {
 	UnisolatedSeats bool
 	// Archives serves learners' saved work (downloads, purge); nil: off.
 	Archives *archive.Archiver
+	// ActivityFlush is how long the relay keeps seat activity in memory
+	// before writing it in one statement; 0 = 2 s.
+	ActivityFlush time.Duration
 }
 
 // Server is the control-plane HTTP server.
@@ -83,6 +86,8 @@ type Server struct {
 	archives   *archive.Archiver
 	// live are the relay's open requests per seat, closed by a revoke.
 	live *relayConns
+	// activity: the relay's seat activity, written in batches (activity.go).
+	activity *activityBuffer
 
 	jwtKey []byte
 	wsKey  []byte
@@ -132,6 +137,7 @@ func New(d Deps) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.activity = newActivityBuffer(s.st, s.log, d.ActivityFlush)
 	s.guard = newGuards(s.st, s.now, d.Sleep)
 	s.guard.log = s.log
 	if s.fds = d.FDGuard; s.fds == nil {

@@ -382,6 +382,7 @@ type Store interface {
 	Accounts
 	Labs
 	Failures
+	Activity
 }
 
 // ---- accounts: quotas, invites, co-instructors ------------------------------
