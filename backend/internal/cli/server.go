@@ -87,7 +87,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	defer stopRec()
 	go rec.Run(rctx, cfg.ReconcileInterval)
 	printBanner(stdout, cfg, st.Engine(), prov.Name(), firstLogin)
-	return serveHTTP(ctx, ln, srv.Handler(), stopRec, log)
+	return serveHTTP(ctx, ln, srv.Handler(), stopRec, srv.FlushActivity, log)
 }
 
 // serverLogger is the server's logger (also the default one, for the few
@@ -159,8 +159,9 @@ func printBanner(stdout io.Writer, cfg *config.Config, engine, provisioner, firs
 }
 
 // serveHTTP serves h on ln until ctx ends, then stops the reconciler
-// (stopRec) and shuts the server down, giving open requests 10 s.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRec func(), log *slog.Logger) error {
+// (stopRec) and shuts the server down, giving open requests 10 s, then
+// writes what is left in memory (flush).
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRec func(), flush func(context.Context), log *slog.Logger) error {
 	hs := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -179,8 +180,8 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRec fun
 	stopRec()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = hs.Shutdown(sctx)
-	srv.FlushActivity(sctx)
+	err := hs.Shutdown(sctx)
+	flush(sctx)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
