@@ -51,23 +51,23 @@ func (s *Store) GetLab(ctx context.Context, id string, version int) (*store.Lab,
 
 // ListLabs implements store.Store.
 func (s *Store) ListLabs(ctx context.Context, ownerID string) ([]store.Lab, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (id) id, version, owner_id, title, created_at FROM labs
+	out, err := list(ctx, s.pool, "list labs", scanLabHead, `SELECT DISTINCT ON (id) id, version, owner_id, title, created_at FROM labs
 		WHERE $1 = '' OR owner_id = $1 ORDER BY id, version DESC`, ownerID)
 	if err != nil {
-		return nil, mapErr("list labs", err)
-	}
-	defer rows.Close()
-	out := []store.Lab{}
-	for rows.Next() {
-		var l store.Lab
-		if err := rows.Scan(&l.ID, &l.Version, &l.OwnerID, &l.Title, &l.CreatedAt); err != nil {
-			return nil, mapErr("list labs", err)
-		}
-		l.CreatedAt = l.CreatedAt.UTC()
-		out = append(out, l)
+		return nil, err
 	}
 	store.SortLabs(out)
-	return out, mapErr("list labs", rows.Err())
+	return out, nil
+}
+
+// scanLabHead scans a lab's listed columns (no archive).
+func scanLabHead(row pgx.Row) (*store.Lab, error) {
+	var l store.Lab
+	if err := row.Scan(&l.ID, &l.Version, &l.OwnerID, &l.Title, &l.CreatedAt); err != nil {
+		return nil, err
+	}
+	l.CreatedAt = l.CreatedAt.UTC()
+	return &l, nil
 }
 
 // SetWorkshopLab implements store.Store.
@@ -104,22 +104,17 @@ func (s *Store) SaveProgress(ctx context.Context, p *store.Progress) error {
 
 // ListProgress implements store.Store.
 func (s *Store) ListProgress(ctx context.Context, workshopID, registrationID string) ([]store.Progress, error) {
-	rows, err := s.pool.Query(ctx, `SELECT workshop_id, registration_id, step_id, status, attempts, message, entered_at, checked_at, done_at
+	return list(ctx, s.pool, "list progress", scanProgress, `SELECT workshop_id, registration_id, step_id, status, attempts, message, entered_at, checked_at, done_at
 		FROM lab_progress WHERE workshop_id = $1 AND ($2 = '' OR registration_id = $2) ORDER BY registration_id, entered_at, step_id`, workshopID, registrationID)
-	if err != nil {
-		return nil, mapErr("list progress", err)
+}
+
+func scanProgress(row pgx.Row) (*store.Progress, error) {
+	var p store.Progress
+	if err := row.Scan(&p.WorkshopID, &p.RegistrationID, &p.StepID, &p.Status, &p.Attempts, &p.Message, &p.EnteredAt, &p.CheckedAt, &p.DoneAt); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	out := []store.Progress{}
-	for rows.Next() {
-		var p store.Progress
-		if err := rows.Scan(&p.WorkshopID, &p.RegistrationID, &p.StepID, &p.Status, &p.Attempts, &p.Message, &p.EnteredAt, &p.CheckedAt, &p.DoneAt); err != nil {
-			return nil, mapErr("list progress", err)
-		}
-		p.EnteredAt, p.CheckedAt, p.DoneAt = p.EnteredAt.UTC(), store.UTCPtr(p.CheckedAt), store.UTCPtr(p.DoneAt)
-		out = append(out, p)
-	}
-	return out, mapErr("list progress", rows.Err())
+	p.EnteredAt, p.CheckedAt, p.DoneAt = p.EnteredAt.UTC(), store.UTCPtr(p.CheckedAt), store.UTCPtr(p.DoneAt)
+	return &p, nil
 }
 
 // DeleteProgress implements store.Store.
@@ -180,20 +175,7 @@ func (s *Store) CloseHand(ctx context.Context, workshopID, id string, at time.Ti
 
 // ListHands implements store.Store.
 func (s *Store) ListHands(ctx context.Context, workshopID, registrationID string) ([]store.Hand, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+handCols+` FROM hands WHERE workshop_id = $1 AND closed_at IS NULL AND ($2 = '' OR registration_id = $2) ORDER BY raised_at, id`, workshopID, registrationID)
-	if err != nil {
-		return nil, mapErr("list hands", err)
-	}
-	defer rows.Close()
-	out := []store.Hand{}
-	for rows.Next() {
-		h, err := scanHand(rows)
-		if err != nil {
-			return nil, mapErr("list hands", err)
-		}
-		out = append(out, *h)
-	}
-	return out, mapErr("list hands", rows.Err())
+	return list(ctx, s.pool, "list hands", scanHand, `SELECT `+handCols+` FROM hands WHERE workshop_id = $1 AND closed_at IS NULL AND ($2 = '' OR registration_id = $2) ORDER BY raised_at, id`, workshopID, registrationID)
 }
 
 // SetBroadcast implements store.Store.

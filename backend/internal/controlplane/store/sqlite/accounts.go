@@ -13,13 +13,7 @@ import (
 
 // ListUsers implements store.Store, oldest first.
 func (s *Store) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+query.UserCols+` FROM users ORDER BY created_at, id`)
-	if err != nil {
-		return nil, mapErr("list users", err)
-	}
-	defer rows.Close()
-	out, err := query.Collect(rows, func() (*store.User, error) { return scanUser(rows) })
-	return out, mapErr("list users", err)
+	return list(ctx, s.r, "list users", scanUser, `SELECT `+query.UserCols+` FROM users ORDER BY created_at, id`)
 }
 
 // ---- quotas ----------------------------------------------------------------
@@ -133,13 +127,7 @@ func (s *Store) CreateInvite(ctx context.Context, inv *store.Invite) error {
 
 // ListInvites implements store.Store, newest first.
 func (s *Store) ListInvites(ctx context.Context) ([]store.Invite, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+inviteCols+` FROM invites ORDER BY created_at DESC, id DESC`)
-	if err != nil {
-		return nil, mapErr("list invites", err)
-	}
-	defer rows.Close()
-	out, err := query.Collect(rows, func() (*store.Invite, error) { return scanInvite(rows) })
-	return out, mapErr("list invites", err)
+	return list(ctx, s.r, "list invites", scanInvite, `SELECT `+inviteCols+` FROM invites ORDER BY created_at DESC, id DESC`)
 }
 
 // DeleteInvite implements store.Store.
@@ -217,22 +205,10 @@ func (s *Store) GetMember(ctx context.Context, workshopID, userID string) (*stor
 
 // ListMembers implements store.Store, oldest first.
 func (s *Store) ListMembers(ctx context.Context, workshopID string) ([]store.Member, error) {
-	rows, err := s.r.QueryContext(ctx, query.MemberSelect+` WHERE m.workshop_id = ? ORDER BY m.created_at, u.email`, workshopID)
-	if err != nil {
-		return nil, mapErr("list members", err)
-	}
-	defer rows.Close()
-	out, err := query.Collect(rows, func() (*store.Member, error) { return scanMember(rows) })
-	return out, mapErr("list members", err)
+	return list(ctx, s.r, "list members", scanMember, query.MemberSelect+` WHERE m.workshop_id = ? ORDER BY m.created_at, u.email`, workshopID)
 }
 
 // ListMemberWorkshops implements store.Store.
 func (s *Store) ListMemberWorkshops(ctx context.Context, userID string) ([]store.Workshop, error) {
-	rows, err := s.r.QueryContext(ctx, query.MemberWorkshopsSQL(param), userID)
-	if err != nil {
-		return nil, mapErr("list member workshops", err)
-	}
-	defer rows.Close()
-	out, err := query.Collect(rows, func() (*store.Workshop, error) { return scanWorkshop(rows) })
-	return out, mapErr("list member workshops", err)
+	return list(ctx, s.r, "list member workshops", scanWorkshop, query.MemberWorkshopsSQL(param), userID)
 }

@@ -29,20 +29,7 @@ func (s *Store) AddArchive(ctx context.Context, a *store.Archive) error {
 // ListArchives implements store.Store, newest first.
 func (s *Store) ListArchives(ctx context.Context, f store.ArchiveFilter) ([]store.Archive, error) {
 	q, args := query.ListArchives(f, param, func(t time.Time) any { return enc(t) })
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, mapErr("list archives", err)
-	}
-	defer rows.Close()
-	out := []store.Archive{}
-	for rows.Next() {
-		a, err := scanArchive(rows)
-		if err != nil {
-			return nil, mapErr("list archives", err)
-		}
-		out = append(out, *a)
-	}
-	return out, mapErr("list archives", rows.Err())
+	return list(ctx, s.r, "list archives", scanArchive, q, args...)
 }
 
 // LatestArchive implements store.Store.

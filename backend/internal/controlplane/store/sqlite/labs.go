@@ -50,22 +50,22 @@ func (s *Store) GetLab(ctx context.Context, id string, version int) (*store.Lab,
 
 // ListLabs implements store.Store.
 func (s *Store) ListLabs(ctx context.Context, ownerID string) ([]store.Lab, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, version, owner_id, title, created_at FROM labs l
+	out, err := list(ctx, s.r, "list labs", scanLabHead, `SELECT id, version, owner_id, title, created_at FROM labs l
 		WHERE (?1 = '' OR owner_id = ?1) AND version = (SELECT max(version) FROM labs m WHERE m.id = l.id)`, ownerID)
 	if err != nil {
-		return nil, mapErr("list labs", err)
-	}
-	defer rows.Close()
-	out := []store.Lab{}
-	for rows.Next() {
-		var l store.Lab
-		if err := rows.Scan(&l.ID, &l.Version, &l.OwnerID, &l.Title, timeCol{&l.CreatedAt}); err != nil {
-			return nil, mapErr("list labs", err)
-		}
-		out = append(out, l)
+		return nil, err
 	}
 	store.SortLabs(out)
-	return out, mapErr("list labs", rows.Err())
+	return out, nil
+}
+
+// scanLabHead scans a lab's listed columns (no archive).
+func scanLabHead(row scanner) (*store.Lab, error) {
+	var l store.Lab
+	if err := row.Scan(&l.ID, &l.Version, &l.OwnerID, &l.Title, timeCol{&l.CreatedAt}); err != nil {
+		return nil, err
+	}
+	return &l, nil
 }
 
 // SetWorkshopLab implements store.Store.
@@ -101,21 +101,16 @@ func (s *Store) SaveProgress(ctx context.Context, p *store.Progress) error {
 
 // ListProgress implements store.Store.
 func (s *Store) ListProgress(ctx context.Context, workshopID, registrationID string) ([]store.Progress, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT workshop_id, registration_id, step_id, status, attempts, message, entered_at, checked_at, done_at
+	return list(ctx, s.r, "list progress", scanProgress, `SELECT workshop_id, registration_id, step_id, status, attempts, message, entered_at, checked_at, done_at
 		FROM lab_progress WHERE workshop_id = ?1 AND (?2 = '' OR registration_id = ?2) ORDER BY registration_id, entered_at, step_id`, workshopID, registrationID)
-	if err != nil {
-		return nil, mapErr("list progress", err)
+}
+
+func scanProgress(row scanner) (*store.Progress, error) {
+	var p store.Progress
+	if err := row.Scan(&p.WorkshopID, &p.RegistrationID, &p.StepID, &p.Status, &p.Attempts, &p.Message, timeCol{&p.EnteredAt}, nullTimeCol{&p.CheckedAt}, nullTimeCol{&p.DoneAt}); err != nil {
+		return nil, err
 	}
-	defer rows.Close()
-	out := []store.Progress{}
-	for rows.Next() {
-		var p store.Progress
-		if err := rows.Scan(&p.WorkshopID, &p.RegistrationID, &p.StepID, &p.Status, &p.Attempts, &p.Message, timeCol{&p.EnteredAt}, nullTimeCol{&p.CheckedAt}, nullTimeCol{&p.DoneAt}); err != nil {
-			return nil, mapErr("list progress", err)
-		}
-		out = append(out, p)
-	}
-	return out, mapErr("list progress", rows.Err())
+	return &p, nil
 }
 
 // DeleteProgress implements store.Store.
@@ -175,20 +170,7 @@ func (s *Store) CloseHand(ctx context.Context, workshopID, id string, at time.Ti
 
 // ListHands implements store.Store.
 func (s *Store) ListHands(ctx context.Context, workshopID, registrationID string) ([]store.Hand, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+handCols+` FROM hands WHERE workshop_id = ?1 AND closed_at IS NULL AND (?2 = '' OR registration_id = ?2) ORDER BY raised_at, id`, workshopID, registrationID)
-	if err != nil {
-		return nil, mapErr("list hands", err)
-	}
-	defer rows.Close()
-	out := []store.Hand{}
-	for rows.Next() {
-		h, err := scanHand(rows)
-		if err != nil {
-			return nil, mapErr("list hands", err)
-		}
-		out = append(out, *h)
-	}
-	return out, mapErr("list hands", rows.Err())
+	return list(ctx, s.r, "list hands", scanHand, `SELECT `+handCols+` FROM hands WHERE workshop_id = ?1 AND closed_at IS NULL AND (?2 = '' OR registration_id = ?2) ORDER BY raised_at, id`, workshopID, registrationID)
 }
 
 // SetBroadcast implements store.Store.

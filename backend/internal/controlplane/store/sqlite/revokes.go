@@ -140,13 +140,7 @@ func (s *Store) TokenGeneration(ctx context.Context, workshopID string) (int64, 
 
 // ListPendingRevokes implements store.Store.
 func (s *Store) ListPendingRevokes(ctx context.Context, workshopID string) ([]store.PendingRevoke, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+query.RevokeCols+` FROM seat_revocations WHERE workshop_id = ? ORDER BY seat`, workshopID)
-	if err != nil {
-		return nil, mapErr("list pending revokes", err)
-	}
-	defer rows.Close()
-	out, err := query.Collect(rows, func() (*store.PendingRevoke, error) { return scanRevoke(rows) })
-	return out, mapErr("list pending revokes", err)
+	return list(ctx, s.r, "list pending revokes", scanRevoke, `SELECT `+query.RevokeCols+` FROM seat_revocations WHERE workshop_id = ? ORDER BY seat`, workshopID)
 }
 
 // ConfirmRevoke implements store.Store.

@@ -397,13 +397,7 @@ func (s *Store) GetWorkshopByCode(ctx context.Context, code string) (*store.Work
 // ListWorkshops implements store.Store, newest first.
 func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]store.Workshop, error) {
 	q, args := query.ListWorkshops(f, param)
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, mapErr("list workshops", err)
-	}
-	defer rows.Close()
-	out, err := query.Collect(rows, func() (*store.Workshop, error) { return scanWorkshop(rows) })
-	return out, mapErr("list workshops", err)
+	return list(ctx, s.r, "list workshops", scanWorkshop, q, args...)
 }
 
 // UpdateWorkshop implements store.Store. fn may change every field but ID and
@@ -720,13 +714,7 @@ func (s *Store) GetSeat(ctx context.Context, workshopID string, seat int) (*stor
 
 // ListSeats implements store.Store, by seat number.
 func (s *Store) ListSeats(ctx context.Context, workshopID string) ([]store.Seat, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+query.SeatCols+` FROM sessions WHERE workshop_id = ? ORDER BY seat`, workshopID)
-	if err != nil {
-		return nil, mapErr("list seats", err)
-	}
-	defer rows.Close()
-	out, err := query.Collect(rows, func() (*store.Seat, error) { return scanSeat(rows) })
-	return out, mapErr("list seats", err)
+	return list(ctx, s.r, "list seats", scanSeat, `SELECT `+query.SeatCols+` FROM sessions WHERE workshop_id = ? ORDER BY seat`, workshopID)
 }
 
 // TouchSeat implements store.Store. An empty status keeps the current one.
@@ -788,13 +776,7 @@ func (s *Store) GetWorkshopVM(ctx context.Context, workshopID string) (*store.Wo
 
 // ListWorkshopVMs implements store.Store, oldest first.
 func (s *Store) ListWorkshopVMs(ctx context.Context) ([]store.WorkshopVM, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+query.VMCols+` FROM workshop_vms ORDER BY created_at, id`)
-	if err != nil {
-		return nil, mapErr("list workshop vms", err)
-	}
-	defer rows.Close()
-	out, err := query.Collect(rows, func() (*store.WorkshopVM, error) { return scanVM(rows) })
-	return out, mapErr("list workshop vms", err)
+	return list(ctx, s.r, "list workshop vms", scanVM, `SELECT `+query.VMCols+` FROM workshop_vms ORDER BY created_at, id`)
 }
 
 // DeleteWorkshopVM implements store.Store; deleting a missing row is not an
