@@ -2264,6 +2264,68 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workshops/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["WorkshopID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Push a file into the home of every learner who holds a seat (owner, admin or teaching assistant)
+         * @description The file is written by each seat's workspace daemon as the learner, with the same path checks as the learner's own uploads; a file already at that path is replaced. At most 1 MiB (413). The answer reports every seat: a seat that did not answer is `ok: false` with its error, the others are written all the same. Learners who join later do not get it.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: components["parameters"]["WorkshopID"];
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description relative to the learner's home, e.g. notes/step2.txt */
+                        path: string;
+                        content: string;
+                        /**
+                         * @description base64 for binary content; empty for text
+                         * @enum {string}
+                         */
+                        encoding?: "" | "base64";
+                    };
+                };
+            };
+            responses: {
+                /** @description Pushed */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PushResult"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+                413: components["responses"]["Error"];
+                503: components["responses"]["Error"];
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workshops/{id}/registrations/{rid}/solve": {
         parameters: {
             query?: never;
@@ -2804,6 +2866,20 @@ export interface components {
             watched_by?: string;
             /** @description one of them may type (a read-write terminal) */
             typing?: boolean;
+        };
+        SeatPush: {
+            seat: number;
+            registration_id: string;
+            learner_name: string;
+            ok: boolean;
+            error?: string;
+        };
+        PushResult: {
+            path: string;
+            bytes: number;
+            written: number;
+            failed: number;
+            seats: components["schemas"]["SeatPush"][];
         };
         Watcher: {
             name: string;

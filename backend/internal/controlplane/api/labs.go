@@ -155,3 +155,21 @@ type ClassLab struct {
 	Learners []LearnerProgress `json:"learners"`
 	Hands    []Hand            `json:"hands"`
 }
+
+// SeatPush is what a push of files did in one learner's seat.
+type SeatPush struct {
+	Seat           int    `json:"seat"`
+	RegistrationID string `json:"registration_id"`
+	LearnerName    string `json:"learner_name"`
+	OK             bool   `json:"ok"`
+	Error          string `json:"error,omitempty"`
+}
+
+// PushResult is the answer of POST /api/workshops/{id}/files.
+type PushResult struct {
+	Path    string     `json:"path"`
+	Bytes   int        `json:"bytes"`
+	Written int        `json:"written"`
+	Failed  int        `json:"failed"`
+	Seats   []SeatPush `json:"seats"`
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/archive"
 	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/server"
@@ -69,6 +70,9 @@ type fakeAgent struct {
 	// script that mentions "touch ~/NAME" creates it. scripts counts runs.
 	files   map[string]map[string]bool
 	scripts int
+	// homes are the files restores wrote into each seat's home (name to
+	// content); restores to a down seat fail.
+	homes map[string]map[string]string
 	srv     *httptest.Server
 }
 
@@ -83,8 +87,33 @@ func (a *fakeAgent) setSeat(key string, down bool, restartedAt time.Time) {
 }
 
 func newFakeAgent(t testing.TB) *fakeAgent {
-	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}, down: map[string]bool{}, restarted: map[string]time.Time{}, files: map[string]map[string]bool{}}
+	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}, down: map[string]bool{}, restarted: map[string]time.Time{}, files: map[string]map[string]bool{}, homes: map[string]map[string]string{}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /vms/{ws}/{seat}/restore", func(w http.ResponseWriter, r *http.Request) {
+		key := r.PathValue("ws") + "/" + r.PathValue("seat")
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if !a.seats[key] || a.down[key] {
+			http.Error(w, `{"error":{"code":"seat_unreachable","message":"the seat's workspace daemon did not answer"}}`, http.StatusBadGateway)
+			return
+		}
+		got, err := lab.ReadArchive(mustRead(r.Body))
+		if err != nil {
+			http.Error(w, `{"error":{"code":"invalid","message":"not an archive"}}`, http.StatusBadRequest)
+			return
+		}
+		if a.homes[key] == nil {
+			a.homes[key] = map[string]string{}
+		}
+		if a.files[key] == nil {
+			a.files[key] = map[string]bool{}
+		}
+		for name, data := range got { // ReadArchive drops the top directory
+			a.homes[key][name] = string(data)
+			a.files[key][name] = true
+		}
+		json.NewEncoder(w).Encode(agentclient.RestoreResult{Files: int64(len(got))})
+	})
 	mux.HandleFunc("POST /vms/{ws}/{seat}/exec", func(w http.ResponseWriter, r *http.Request) {
 		var req agentclient.ExecRequest
 		json.NewDecoder(r.Body).Decode(&req)
@@ -203,6 +232,11 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 	a.srv = httptest.NewServer(mux)
 	t.Cleanup(a.srv.Close)
 	return a
+}
+
+func mustRead(r io.Reader) []byte {
+	b, _ := io.ReadAll(r)
+	return b
 }
 
 // echoWebSocket accepts a WebSocket and sends back what it receives until

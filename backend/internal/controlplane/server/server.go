@@ -264,6 +264,7 @@ func (s *Server) routes() []route {
 		r("POST", "/api/workshops/{id}/hands/{hid}/pick", s.auth(s.member(s.handlePickHand))),
 		r("POST", "/api/workshops/{id}/hands/{hid}/close", s.auth(s.member(s.handleCloseHand))),
 		r("POST", "/api/workshops/{id}/broadcast", s.auth(s.member(s.handleBroadcast))),
+		r("POST", "/api/workshops/{id}/files", s.auth(s.member(s.handlePushFile))),
 		r("POST", "/api/workshops/{id}/registrations/{rid}/solve", s.auth(s.member(s.handleSolve))),
 		r("POST", "/api/workshops/{id}/registrations/{rid}/reset-step", s.auth(s.member(s.handleResetStep))),
 		r("GET", "/api/workspaces/{ws}/{seat}/lab", s.handleLearnerLab),

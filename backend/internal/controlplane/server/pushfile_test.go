@@ -1,0 +1,79 @@
+package server_test
+
+import (
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// POST /api/workshops/{id}/files writes a file into every seated learner's
+// home and reports each seat; a seat that does not answer is reported, not
+// hidden; paths outside the home and files over the cap are refused.
+func TestPushFile(t *testing.T) {
+	t.Parallel()
+	forEngine(t, func(t *testing.T, e *testEnv) {
+		inst := e.instructor("push@example.com")
+		id, code := e.workshop(inst, 3)
+		e.start(inst, id)
+		var seats []int
+		for _, who := range []string{"p1@example.com", "p2@example.com"} {
+			_, access := e.learner(inst, id, code, who)
+			seats = append(seats, int(e.join(access)["seat"].(float64)))
+		}
+		e.learner(inst, id, code, "p3-not-joined@example.com") // no seat: nothing to write
+		e.agent.setSeat(id+"/"+strconv.Itoa(seats[1]), true, time.Time{})
+
+		url := "/api/workshops/" + id + "/files"
+		r := e.call("POST", url, inst, map[string]string{"path": "notes/step2.txt", "content": "use chmod +x\n"})
+		if r.Status != http.StatusOK {
+			t.Fatalf("push: %d %s", r.Status, r.Body)
+		}
+		m := r.json(t)
+		res := m["seats"].([]any)
+		if m["written"] != float64(1) || m["failed"] != float64(1) || len(res) != 2 || m["path"] != "notes/step2.txt" {
+			t.Fatalf("push result: %s", r.Body)
+		}
+		first, second := res[0].(map[string]any), res[1].(map[string]any)
+		if first["seat"] != float64(seats[0]) || first["ok"] != true || second["ok"] != false || !strings.Contains(second["error"].(string), "could not be written") {
+			t.Fatalf("per seat: %s", r.Body)
+		}
+		e.agent.mu.Lock()
+		got := e.agent.homes[id+"/"+strconv.Itoa(seats[0])]["notes/step2.txt"]
+		e.agent.mu.Unlock()
+		if got != "use chmod +x\n" {
+			t.Fatalf("the seat's home has %q", got)
+		}
+		// Binary content as base64.
+		bin := string([]byte{0, 1, 2, 255})
+		if r := e.call("POST", url, inst, map[string]string{"path": "data.bin", "content": base64.StdEncoding.EncodeToString([]byte(bin)), "encoding": "base64"}); r.Status != http.StatusOK {
+			t.Fatalf("base64 push: %d %s", r.Status, r.Body)
+		}
+		e.agent.mu.Lock()
+		got = e.agent.homes[id+"/"+strconv.Itoa(seats[0])]["data.bin"]
+		e.agent.mu.Unlock()
+		if got != bin {
+			t.Fatalf("binary file: %q", got)
+		}
+		for _, c := range []struct {
+			name string
+			body map[string]string
+			code int
+		}{
+			{"escape", map[string]string{"path": "../../etc/passwd", "content": "x"}, 400},
+			{"absolute", map[string]string{"path": "/etc/passwd", "content": "x"}, 400},
+			{"no path", map[string]string{"content": "x"}, 400},
+			{"bad base64", map[string]string{"path": "a", "content": "%%%", "encoding": "base64"}, 400},
+			{"too big", map[string]string{"path": "big.txt", "content": strings.Repeat("x", 1<<20+1)}, 413},
+		} {
+			if r := e.call("POST", url, inst, c.body); r.Status != c.code {
+				t.Errorf("%s: %d %s", c.name, r.Status, r.Body)
+			}
+		}
+		if r := e.call("POST", url, e.instructor("push-other@example.com"), map[string]string{"path": "a", "content": "x"}); r.Status != http.StatusForbidden {
+			t.Fatalf("a stranger pushed: %d", r.Status)
+		}
+	})
+}
