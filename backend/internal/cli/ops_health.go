@@ -76,142 +76,173 @@ which needs the agent token).`, stderr)
 	if err != nil {
 		return err
 	}
-	hc := &http.Client{Timeout: *timeout}
+	checks, err := healthTargets(ctx, pos, *tok, *certFile, *seats, stderr)
+	if err != nil {
+		return err
+	}
+	checkAgents(ctx, checks, *seats, *timeout)
+	if f.json {
+		if err := writeJSON(stdout, map[string]any{"agents": checks}); err != nil {
+			return err
+		}
+	} else if err := printHealth(stdout, checks, len(pos) == 0, *seats); err != nil {
+		return err
+	}
+	return healthProblems(checks)
+}
 
-	var checks []agentHealth
-	var tokens, certs []string
+// healthTarget is an agent to check and how to reach it.
+type healthTarget struct {
+	*agentHealth
+	token, cert string
+}
+
+// healthTargets are the agents to check: AGENT_URL (pos), else the agent
+// of every running workshop in the database. Never nil.
+func healthTargets(ctx context.Context, pos []string, tok, certFile string, seats bool, stderr io.Writer) ([]healthTarget, error) {
 	if len(pos) == 1 {
 		u, err := agentURL(pos[0])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		t := *tok
-		if t == "" && *seats {
+		if tok == "" && seats {
 			cfg, err := opsConfig(ctx, stderr)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			t = cfg.AgentToken
+			tok = cfg.AgentToken
 		}
 		cert := ""
-		if *certFile != "" {
-			b, err := os.ReadFile(*certFile)
+		if certFile != "" {
+			b, err := os.ReadFile(certFile)
 			if err != nil {
-				return fmt.Errorf("--cert: %w", err)
+				return nil, fmt.Errorf("--cert: %w", err)
 			}
 			cert = string(b)
 		}
-		checks = []agentHealth{{AgentURL: u}}
-		tokens = []string{t}
-		certs = []string{cert}
-	} else {
-		_, st, err := opsDatabase(ctx, stderr)
-		if err != nil {
-			return err
-		}
-		list, err := st.ListWorkshops(ctx, store.WorkshopFilter{})
-		st.Close()
-		if err != nil {
-			return err
-		}
-		for _, w := range list {
-			if w.Status == store.StatusRunning && w.AgentURL != "" {
-				checks = append(checks, agentHealth{WorkshopID: w.ID, WorkshopName: w.Name, Seats: w.Seats, AgentURL: w.AgentURL})
-				tokens = append(tokens, w.AgentToken)
-				certs = append(certs, w.AgentCert)
-			}
+		return []healthTarget{{&agentHealth{AgentURL: u}, tok, cert}}, nil
+	}
+	_, st, err := opsDatabase(ctx, stderr)
+	if err != nil {
+		return nil, err
+	}
+	list, err := st.ListWorkshops(ctx, store.WorkshopFilter{})
+	st.Close()
+	if err != nil {
+		return nil, err
+	}
+	out := []healthTarget{}
+	for _, w := range list {
+		if w.Status == store.StatusRunning && w.AgentURL != "" {
+			out = append(out, healthTarget{&agentHealth{WorkshopID: w.ID, WorkshopName: w.Name, Seats: w.Seats, AgentURL: w.AgentURL}, w.AgentToken, w.AgentCert})
 		}
 	}
+	return out, nil
+}
 
-	// Check concurrently: one slow agent must not hold up the others.
+// checkAgents asks every agent for its health (and, with seats, its seats),
+// at most 8 at a time: one slow agent must not hold up the others.
+func checkAgents(ctx context.Context, checks []healthTarget, seats bool, timeout time.Duration) {
+	hc := &http.Client{Timeout: timeout}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
-	for i := range checks {
+	for _, t := range checks {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c := &checks[i]
-			ac := agentclient.New(c.AgentURL, tokens[i], hc)
-			if certs[i] != "" {
-				ac = agentclient.Connect(agentclient.Endpoint{URL: c.AgentURL, Token: tokens[i], CertPEM: certs[i]}, nil, *timeout)
+			ac := agentclient.New(t.AgentURL, t.token, hc)
+			if t.cert != "" {
+				ac = agentclient.Connect(agentclient.Endpoint{URL: t.AgentURL, Token: t.token, CertPEM: t.cert}, nil, timeout)
 			}
-			h, err := ac.Health(ctx)
-			if err == nil && *seats {
-				list, serr := ac.ListSeats(ctx)
-				if serr != nil {
-					c.SeatError = shortErr(serr)
-				} else if c.SeatList = list; c.SeatList == nil {
-					c.SeatList = []agentclient.Seat{}
-				}
-			}
-			switch {
-			case err != nil:
-				c.Error = shortErr(err)
-			case h.Status != "ok":
-				c.Health, c.Error = h, "agent reports status "+strconv.Quote(h.Status)
-			default:
-				c.Health, c.OK = h, true
-			}
+			checkAgent(ctx, ac, t.agentHealth, seats)
 		}()
 	}
 	wg.Wait()
+}
 
-	if f.json {
-		if checks == nil {
-			checks = []agentHealth{}
-		}
-		if err := writeJSON(stdout, map[string]any{"agents": checks}); err != nil {
-			return err
-		}
-	} else if len(checks) == 0 {
-		fmt.Fprintln(stdout, "No running workshops with an agent in the database.")
-	} else {
-		dbMode := len(pos) == 0
-		header := []string{"AGENT", "STATUS", "VERSION", "VM_COUNT", "CAPACITY", "RUNTIME", "UPTIME", "ERROR"}
-		if dbMode {
-			header = append([]string{"WORKSHOP", "NAME", "SEATS"}, header...)
-		}
-		t := newTable(stdout, header...)
-		for _, c := range checks {
-			row := []string{c.AgentURL, "DOWN", "", "", "", "", "", truncate(c.Error, 80)}
-			if h := c.Health; h != nil {
-				row = []string{c.AgentURL, h.Status, h.Version, strconv.Itoa(h.VMCount), strconv.Itoa(h.Capacity), h.Runtime,
-					(time.Duration(h.UptimeSeconds * float64(time.Second))).Round(time.Second).String(), truncate(c.Error, 80)}
-			}
-			if dbMode {
-				row = append([]string{c.WorkshopID, truncate(c.WorkshopName, 24), strconv.Itoa(c.Seats)}, row...)
-			}
-			t.row(row...)
-		}
-		if err := t.flush(); err != nil {
-			return err
-		}
-		if *seats {
-			for _, c := range checks {
-				if c.Health == nil {
-					continue
-				}
-				fmt.Fprintf(stdout, "\nSeats on %s:\n", c.AgentURL)
-				if c.SeatError != "" {
-					fmt.Fprintf(stdout, "  cannot list them: %s\n", c.SeatError)
-					continue
-				}
-				if len(c.SeatList) == 0 {
-					fmt.Fprintln(stdout, "  none")
-					continue
-				}
-				st := newTable(stdout, "  WORKSHOP", "SEAT", "STATUS", "RUNTIME", "CREATED")
-				for _, s := range c.SeatList {
-					st.row("  "+s.WorkshopID, strconv.Itoa(s.Seat), s.Status, s.Runtime, stamp(s.CreatedAt))
-				}
-				if err := st.flush(); err != nil {
-					return err
-				}
-			}
+// checkAgent fills c in from one agent's answers.
+func checkAgent(ctx context.Context, ac *agentclient.Client, c *agentHealth, seats bool) {
+	h, err := ac.Health(ctx)
+	if err == nil && seats {
+		list, serr := ac.ListSeats(ctx)
+		if serr != nil {
+			c.SeatError = shortErr(serr)
+		} else if c.SeatList = list; c.SeatList == nil {
+			c.SeatList = []agentclient.Seat{}
 		}
 	}
+	switch {
+	case err != nil:
+		c.Error = shortErr(err)
+	case h.Status != "ok":
+		c.Health, c.Error = h, "agent reports status "+strconv.Quote(h.Status)
+	default:
+		c.Health, c.OK = h, true
+	}
+}
+
+// printHealth writes the agents as a table (dbMode: with their workshops)
+// and, with seats, each agent's seats.
+func printHealth(stdout io.Writer, checks []healthTarget, dbMode, seats bool) error {
+	if len(checks) == 0 {
+		fmt.Fprintln(stdout, "No running workshops with an agent in the database.")
+		return nil
+	}
+	header := []string{"AGENT", "STATUS", "VERSION", "VM_COUNT", "CAPACITY", "RUNTIME", "UPTIME", "ERROR"}
+	if dbMode {
+		header = append([]string{"WORKSHOP", "NAME", "SEATS"}, header...)
+	}
+	t := newTable(stdout, header...)
+	for _, c := range checks {
+		row := []string{c.AgentURL, "DOWN", "", "", "", "", "", truncate(c.Error, 80)}
+		if h := c.Health; h != nil {
+			row = []string{c.AgentURL, h.Status, h.Version, strconv.Itoa(h.VMCount), strconv.Itoa(h.Capacity), h.Runtime,
+				(time.Duration(h.UptimeSeconds * float64(time.Second))).Round(time.Second).String(), truncate(c.Error, 80)}
+		}
+		if dbMode {
+			row = append([]string{c.WorkshopID, truncate(c.WorkshopName, 24), strconv.Itoa(c.Seats)}, row...)
+		}
+		t.row(row...)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	if !seats {
+		return nil
+	}
+	for _, c := range checks {
+		if err := printAgentSeats(stdout, c.agentHealth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printAgentSeats lists the seats of an agent that answered.
+func printAgentSeats(stdout io.Writer, c *agentHealth) error {
+	if c.Health == nil {
+		return nil
+	}
+	fmt.Fprintf(stdout, "\nSeats on %s:\n", c.AgentURL)
+	if c.SeatError != "" {
+		fmt.Fprintf(stdout, "  cannot list them: %s\n", c.SeatError)
+		return nil
+	}
+	if len(c.SeatList) == 0 {
+		fmt.Fprintln(stdout, "  none")
+		return nil
+	}
+	st := newTable(stdout, "  WORKSHOP", "SEAT", "STATUS", "RUNTIME", "CREATED")
+	for _, s := range c.SeatList {
+		st.row("  "+s.WorkshopID, strconv.Itoa(s.Seat), s.Status, s.Runtime, stamp(s.CreatedAt))
+	}
+	return st.flush()
+}
+
+// healthProblems is the command's error: nil when every agent is ok.
+func healthProblems(checks []healthTarget) error {
 	var problems []string
 	for _, c := range checks {
 		switch {

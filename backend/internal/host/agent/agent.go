@@ -167,12 +167,8 @@ type seatEntry struct {
 	restartedAt time.Time
 }
 
-// New checks cfg, opens the state directory and reattaches to the seats an
-// earlier agent left running (seats that died are destroyed and forgotten).
-func New(cfg Config) (*Agent, error) {
-	if cfg.Runtime == nil {
-		return nil, errors.New("agent: no seat runtime configured")
-	}
+// setDefaults fills in what the configuration leaves unset.
+func (cfg *Config) setDefaults() {
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
@@ -203,6 +199,15 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.SeatCheckInterval == 0 {
 		cfg.SeatCheckInterval = 5 * time.Second
 	}
+}
+
+// New checks cfg, opens the state directory and reattaches to the seats an
+// earlier agent left running (seats that died are destroyed and forgotten).
+func New(cfg Config) (*Agent, error) {
+	if cfg.Runtime == nil {
+		return nil, errors.New("agent: no seat runtime configured")
+	}
+	cfg.setDefaults()
 	loopback := IsLoopback(cfg.Listen)
 	if cfg.Token == "" && !loopback {
 		return nil, fmt.Errorf("agent: refusing to start without an agent token while listening on %q, which is reachable from other machines: "+
