@@ -62,6 +62,7 @@ type options struct {
 	wettyDir  string
 	keepState bool
 	noCold    bool
+	coldOnly  bool
 	dir       string
 }
 
@@ -79,6 +80,7 @@ func main() {
 	flag.BoolVar(&o.keepState, "keep", false, "keep the temp state directory")
 	flag.StringVar(&o.dir, "dir", "", "where the temp state directory (agent state, seats) is made (default "+benchDirRoot+" as root, else $TMPDIR)")
 	flag.BoolVar(&o.noCold, "no-cold", false, "sandbox: skip the seat-ready figure without warm seats")
+	flag.BoolVar(&o.coldOnly, "cold-only", false, "sandbox: only the bubblewrap burst and the cold burst with the disk limit, then stop (for profiling a cold start)")
 	flag.StringVar(&tpProfile, "tpprofile", "", "write a CPU profile of this process (the agent's proxy and the bench's client) during ours' first throughput round to this file")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the agent, its proxy and the bench's clients) during the warm burst (or --cpuprofile-cold's) to this file")
 	flag.BoolVar(&cpuProfileCold, "cpuprofile-cold", false, "--cpuprofile profiles the cold burst with the disk limit instead of the warm one")
@@ -196,6 +198,9 @@ func run(o options) error {
 	}
 	if sandboxed && !o.noCold {
 		bwCold = bwrapPeer()
+	}
+	if sandboxed && o.coldOnly {
+		return coldOnly(ctx, ropts, name, o.seats, state, log, bwCold)
 	}
 	if sandboxed && !o.noCold {
 		if cold, err = coldPhases(ctx, ropts, name, o.seats, state, log); err != nil {
@@ -449,6 +454,25 @@ func coldPhases(ctx context.Context, ropts agent.RuntimeOptions, name string, n 
 	printDiskCost("cold", burst[true], burst[false])
 	fmt.Printf("  the disk limit, one seat at a time (cold): p50 %+.2f ms\n", float64((pct(one[true], 50)-pct(one[false], 50)).Microseconds())/1000)
 	return burst[true], nil
+}
+
+// coldOnly is --cold-only: the cold burst with the disk limit against the
+// bwrap burst just before it, and nothing else.
+func coldOnly(ctx context.Context, ropts agent.RuntimeOptions, name string, n int, state string, log *slog.Logger, bw []time.Duration) error {
+	ph, err := readyPhase(ctx, ropts, name, n, 0, state, log)
+	if err != nil {
+		return err
+	}
+	ph.stop()
+	fmt.Printf("seat ready, no warm seats, with the disk limit (POST /vms/ → first prompt byte via the proxy), %d concurrent: p50 %s  p99 %s\n",
+		n, ms(pct(ph.ready, 50)), ms(pct(ph.ready, 99)))
+	if bw != nil {
+		b50 := pct(bw, 50)
+		c50 := pct(ph.ready, 50)
+		fmt.Printf("bubblewrap just before: p50 %s  p99 %s\n  ours/bwrap cold: p50 %.2fx   (target p50 ≤ %.2fx: %s)\n",
+			ms(b50), ms(pct(bw, 99)), float64(c50)/float64(b50), seatTargets.coldMax, verdict(float64(c50)/float64(b50) <= seatTargets.coldMax))
+	}
+	return nil
 }
 
 // oneAtATime times POST /vms/ for seats started from scratch one after the

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"regexp"
 	"strings"
 )
 
@@ -21,12 +20,24 @@ type ctxKey struct{}
 // request in both logs.
 const RequestIDHeader = "X-Request-Id"
 
-var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-
 // ValidRequestID reports whether id may be used as a request id (1..64
 // characters of A-Z a-z 0-9 . _ -): anything else from a client is
-// replaced, never logged.
-func ValidRequestID(id string) bool { return requestIDRe.MatchString(id) }
+// replaced, never logged. A hand-written check, not a package-level
+// regexp: this package is in every seat process (the init, the daemon),
+// and compiling one at start-up cost each of them ~860 allocations.
+func ValidRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		switch c := id[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // SetRequestHeader copies ctx's request id, if any, onto an outgoing
 // request's header.
