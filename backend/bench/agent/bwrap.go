@@ -70,10 +70,10 @@ func bwrapBurst(ctx context.Context, bwrap, shell string, n int) ([]time.Duratio
 	}
 	d := make([]time.Duration, n)
 	errs := make([]error, n)
-	cpu0, t0 := childrenCPU(), time.Now()
+	cpu0, flt0, t0 := childrenCPU(), childrenFaults(), time.Now()
 	defer func() {
-		fmt.Printf("  CPU of the bubblewrap burst (%s wall): per shell %s (bwrap and its shell, measured once they exited)\n",
-			ms(time.Since(t0)), ms((childrenCPU()-cpu0)/time.Duration(n)))
+		fmt.Printf("  CPU of the bubblewrap burst (%s wall): per shell %s, %d minor page faults (bwrap and its shell, measured once they exited)\n",
+			ms(time.Since(t0)), ms((childrenCPU()-cpu0)/time.Duration(n)), (childrenFaults()-flt0)/int64(n))
 	}()
 	var wg sync.WaitGroup
 	start := make(chan struct{})

@@ -8,11 +8,13 @@
 package terminal
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"log/slog"
 	"os"
+	"os/exec"
 	"sort"
 	"strings"
 	"sync"
@@ -24,8 +26,13 @@ import (
 type Config struct {
 	Shell string   // shell binary (required)
 	Args  []string // shell arguments; nil = a login shell (argv[0] "-bash")
-	Dir   string   // working directory of new shells
-	Env   []string // extra environment (KEY=VALUE), applied last
+	// Launcher, when set, starts the shell: it is run with the shell's
+	// path and whole argv as its arguments (LAUNCHER SHELL ARGV0 ARGS...)
+	// and execs it. The sandbox's seat launcher makes the shell the
+	// learner's through and through (see Command).
+	Launcher string
+	Dir      string   // working directory of new shells
+	Env      []string // extra environment (KEY=VALUE), applied last
 
 	RingSize     int           // replay buffer per session, bytes (default 1 MiB)
 	IdleTimeout  time.Duration // kill a session without clients after this long (default 1 h)
@@ -110,6 +117,26 @@ func NewManager(cfg Config) *Manager {
 	go m.reapLoop()
 	return m
 }
+
+// Command is the command that runs path with argv (argv[0] included) as
+// the daemon starts the learner's programs: straight, or through launcher
+// when one is set (LAUNCHER PATH ARGV0 ARGS...). The sandbox's launcher is
+// a few instructions that set the real and saved uid and gid to the
+// effective ones (the learner's; the daemon's real uid is its own) and
+// exec path.
+func Command(ctx context.Context, launcher, path string, argv ...string) *exec.Cmd {
+	if launcher == "" {
+		cmd := exec.CommandContext(ctx, path)
+		cmd.Args = argv
+		return cmd
+	}
+	cmd := exec.CommandContext(ctx, launcher)
+	cmd.Args = append([]string{launcher, path}, argv...)
+	return cmd
+}
+
+// Launcher is the manager's shell launcher ("" for none).
+func (m *Manager) Launcher() string { return m.cfg.Launcher }
 
 // env is the environment of new shells.
 func (m *Manager) env() []string {

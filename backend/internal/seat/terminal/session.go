@@ -59,13 +59,11 @@ type attachment struct {
 var errStalled = errors.New("terminal: client made no progress for the stall timeout")
 
 func startSession(m *Manager, id string, cols, rows int) (*Session, error) {
-	cmd := exec.Command(m.cfg.Shell)
+	argv := []string{"-" + baseName(m.cfg.Shell)} // a login shell, by the argv[0] convention every shell understands
 	if m.cfg.Args != nil {
-		cmd.Args = append([]string{m.cfg.Shell}, m.cfg.Args...)
-	} else {
-		// A login shell, by the argv[0] convention every shell understands.
-		cmd.Args = []string{"-" + baseName(m.cfg.Shell)}
+		argv = append([]string{m.cfg.Shell}, m.cfg.Args...)
 	}
+	cmd := Command(context.Background(), m.cfg.Launcher, m.cfg.Shell, argv...)
 	cmd.Dir = m.cfg.Dir
 	cmd.Env = m.env()
 	ptmx, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: uint16(cols), Rows: uint16(rows)})

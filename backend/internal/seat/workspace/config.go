@@ -27,6 +27,10 @@ type Config struct {
 	Listen string // unix:/path.sock | tcp:HOST:PORT
 	Root   string // the learner's workspace; the shell starts here and the file API is confined to it
 	Shell  string // shell to run in new sessions; default $SHELL, /bin/bash, /bin/sh
+	// ShellLauncher, when set, starts every shell and exec script:
+	// LAUNCHER SHELL ARGV0 ARGS... (the sandbox's seat launcher, which
+	// makes them the learner's; terminal.Command).
+	ShellLauncher string
 
 	// ShellArgs replace the default login-shell invocation (argv[0] "-bash");
 	// Env is added to the shells' environment. Not flags: for embedding and tests.
@@ -63,6 +67,7 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	s.String(&c.Listen, "listen", nil, DefaultListen, "where to listen: unix:/path.sock, tcp:HOST:PORT or fd:N (an inherited listening socket)")
 	s.String(&c.Root, "root", nil, "", "workspace root directory (default: the current directory)")
 	s.String(&c.Shell, "shell", nil, "", "shell for terminal sessions (default $SHELL, /bin/bash, /bin/sh)")
+	s.String(&c.ShellLauncher, "shell-launcher", nil, "", "start shells through this program, given the shell's path and argv (the sandbox's seat launcher)")
 	s.Int(&c.RingSize, "ring-size", nil, terminal.DefaultRingSize, "replay buffer per terminal session, bytes")
 	s.Duration(&c.IdleTimeout, "idle-timeout", nil, terminal.DefaultIdleTimeout, "kill terminal sessions without clients after this long")
 	s.Duration(&c.PingInterval, "ping-interval", nil, terminal.DefaultPingInterval, "WebSocket ping interval")
@@ -107,6 +112,11 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("shell: %w", err)
 	}
 	c.Shell = sh
+	if c.ShellLauncher != "" {
+		if c.ShellLauncher, err = exec.LookPath(c.ShellLauncher); err != nil {
+			return c, fmt.Errorf("shell launcher: %w", err)
+		}
+	}
 	if c.RingSize <= 0 {
 		c.RingSize = terminal.DefaultRingSize
 	}

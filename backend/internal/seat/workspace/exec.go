@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
 // Limits of POST /exec: lab check and solve scripts, run as the learner.
@@ -103,7 +104,7 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Exec(ctx context.Context, script string, timeout time.Duration) (ExecResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, s.cfg.Shell, "-c", runScript)
+	cmd := terminal.Command(ctx, s.cfg.ShellLauncher, s.cfg.Shell, s.cfg.Shell, "-c", runScript)
 	cmd.Dir = s.files.Dir()
 	cmd.Env = s.term.Env()
 	cmd.Stdin = strings.NewReader(script)

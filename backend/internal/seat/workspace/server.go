@@ -59,6 +59,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		term: terminal.NewManager(terminal.Config{
 			Shell:        cfg.Shell,
 			Args:         cfg.ShellArgs,
+			Launcher:     cfg.ShellLauncher,
 			Dir:          fsys.Dir(),
 			Env:          cfg.Env,
 			RingSize:     cfg.RingSize,

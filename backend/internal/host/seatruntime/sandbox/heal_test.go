@@ -148,6 +148,12 @@ func TestLearnerKillAllKeepsTheSeat(t *testing.T) {
 	if d := time.Since(killed); d > 2*time.Second {
 		t.Errorf("a fresh shell took %v after kill -9 -1", d)
 	}
+	// The shell (started through the seat launcher) is the learner
+	// through and through, a login shell, with the real shell as $SHELL.
+	if res := seatExecReal(t, term2, `grep -E '^(Uid|Gid|CapEff):' /proc/self/status | tr -s '\t' ' '; echo "$0 $SHELL"`); !strings.Contains(res,
+		"Uid: 1000 1000 1000 1000\r\nGid: 1000 1000 1000 1000\r\nCapEff: 0000000000000000\r\n-bash /bin/bash\r\nRC=0") {
+		t.Errorf("the learner's shell: %q", res)
+	}
 	// The learner can signal neither the daemon nor the init directly.
 	for _, target := range []string{"$PPID", "1"} {
 		res := seatExecReal(t, term2, "kill -9 "+target)

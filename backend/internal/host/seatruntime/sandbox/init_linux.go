@@ -57,6 +57,9 @@ type initConfig struct {
 	// range: the init holds it for as long as it lives and passes it on to
 	// no one.
 	UIDLockFD int `json:"uid_lock_fd,omitempty"`
+	// Launcher, when set, is where the init writes the seat launcher
+	// (launcher_linux.go) for the daemon's --shell-launcher.
+	Launcher string `json:"launcher,omitempty"`
 	// Warm: the seat is started ahead of demand and does not know yet
 	// whose it will be. Its init keeps reading fd 3 for one initClaim and
 	// answers it on fd 4.
@@ -92,6 +95,11 @@ func IsInit() bool { return os.Getenv(initMarker) == "1" }
 //   - started by the daemon to run a program as the learner, it becomes
 //     the learner entirely and execs the program (never returns).
 func InitMain() {
+	if os.Getenv(procsMarker) == "1" {
+		// The runtime has read it already: this process keeps one P.
+		os.Unsetenv("GOMAXPROCS")
+		os.Unsetenv(procsMarker)
+	}
 	switch {
 	case os.Getenv(daemonMarker) == "1":
 		becomeDaemon()
@@ -160,7 +168,6 @@ func execAsLearner() {
 }
 
 func initMain() {
-	debug.SetGCPercent(20)
 	cfgFile, status := os.NewFile(3, "seat-config"), os.NewFile(4, "seat-status")
 	unix.CloseOnExec(3)
 	unix.CloseOnExec(4)
@@ -210,7 +217,11 @@ func initMain() {
 	} else {
 		status.Close()
 	}
-	debug.FreeOSMemory()
+	// A small heap from here on (the init then only waits), set only now:
+	// at 20 % during the set-up its few hundred KiB of allocations ran
+	// garbage collections, and a forced one (debug.FreeOSMemory) here cost
+	// page faults and TLB flushes worth more than the memory it gave back.
+	debug.SetGCPercent(20)
 	sup.reap()
 }
 
@@ -255,7 +266,7 @@ type supervisor struct {
 func (s *supervisor) start() error {
 	attr := &syscall.ProcAttr{
 		Dir:   seatHome,
-		Env:   s.cfg.Env,
+		Env:   daemonProcEnv(s.cfg.Env),
 		Files: []uintptr{0, 1, 2, uintptr(s.ln)},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	}
@@ -271,6 +282,19 @@ func (s *supervisor) start() error {
 	}
 	s.pid, s.since = pid, time.Now()
 	return nil
+}
+
+// daemonProcEnv is env with GOMAXPROCS=1 (and procsMarker, which makes
+// InitMain take both out again) unless env sets GOMAXPROCS: the daemon's
+// Go runtime then starts with the one P it runs on (workspace.Procs)
+// instead of two that it gives up after start-up.
+func daemonProcEnv(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	return append(env[:len(env):len(env)], "GOMAXPROCS=1", procsMarker+"=1")
 }
 
 // restart starts the daemon again after a pause that grows while it keeps
@@ -483,6 +507,11 @@ func setupSeat(cfg *initConfig) error {
 	}
 	if err := bindFile(cfg.Daemon, at(seatDaemon), unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
 		return err
+	}
+	if cfg.Launcher != "" {
+		if err := os.WriteFile(at(cfg.Launcher), launcherELF(), 0o555); err != nil {
+			return fmt.Errorf("seat launcher: %w", err)
+		}
 	}
 	// /home: only the learner's own.
 	if err := mount("tmpfs", at("/home"), "tmpfs", nosuidNodev, "mode=755,size=16k"); err != nil {

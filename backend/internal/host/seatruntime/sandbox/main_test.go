@@ -214,6 +214,7 @@ func fakeDaemon(args []string) int {
 	listen := fs.String("listen", "", "")
 	root := fs.String("root", "", "")
 	_ = fs.String("shell", "", "")
+	fs.StringVar(&fakeLauncher, "shell-launcher", "", "")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -289,10 +290,23 @@ func fakeDaemon(args []string) int {
 	return 1
 }
 
+// fakeLauncher is the stand-in daemon's --shell-launcher.
+var fakeLauncher string
+
 // learnerCommand runs argv as the learner, as the real daemon starts
-// shells: through the seat's learner wrapper when the daemon has its own
-// uid (learnerMarker in its environment).
+// shells: through the seat launcher (--shell-launcher) or the learner
+// wrapper (learnerMarker in its environment) when the daemon has its own
+// uid.
 func learnerCommand(ctx context.Context, argv []string) *exec.Cmd {
+	if fakeLauncher != "" {
+		path, err := exec.LookPath(argv[0])
+		if err != nil {
+			path = argv[0] // the launcher's exit 127 says so
+		}
+		cmd := exec.CommandContext(ctx, fakeLauncher, append([]string{path}, argv...)...)
+		cmd.Env = os.Environ()
+		return cmd
+	}
 	if os.Getenv(learnerMarker) == "" {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = os.Environ()

@@ -625,19 +625,30 @@ func prepareHomeDir(home string, uid, gid int) error {
 // made (fd 3) and, as root, starts shells through the learner wrapper
 // (InitMain with learnerMarker), which drops the daemon's real uid.
 func (r *Runtime) daemonArgs() []string {
-	shell := r.cfg.Shell
-	if !r.rootless {
-		shell = seatDaemon
+	args := append(append([]string{seatDaemon}, r.cfg.DaemonArgs...),
+		"--listen", "fd:"+strconv.Itoa(listenFD), "--root", seatHome)
+	switch {
+	case r.rootless: // the daemon is the learner already
+		return append(args, "--shell", r.cfg.Shell)
+	case r.launcher():
+		return append(args, "--shell", r.cfg.Shell, "--shell-launcher", seatLauncher)
+	default: // the daemon binary is the launcher (learnerMarker)
+		return append(args, "--shell", seatDaemon)
 	}
-	return append(append([]string{seatDaemon}, r.cfg.DaemonArgs...),
-		"--listen", "fd:"+strconv.Itoa(listenFD), "--root", seatHome, "--shell", shell)
 }
+
+// launcher reports whether seats get the seat launcher (launcher_linux.go)
+// for the learner's shells: as root, where there is one for this machine.
+func (r *Runtime) launcher() bool { return !r.rootless && launcherELF() != nil }
 
 func (r *Runtime) daemonEnv() []string {
 	env := []string{"HOME=" + seatHome, "USER=" + learnerName, "LOGNAME=" + learnerName, "SHELL=" + r.cfg.Shell,
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm-256color", "LANG=C.UTF-8"}
 	if !r.rootless {
-		env = append(env, daemonMarker+"=1", learnerMarker+"="+r.cfg.Shell)
+		env = append(env, daemonMarker+"=1")
+		if !r.launcher() {
+			env = append(env, learnerMarker+"="+r.cfg.Shell)
+		}
 	}
 	return append(env, r.cfg.DaemonEnv...)
 }

@@ -156,13 +156,19 @@ const (
 	// learnerMarker names the program that InitMain, started by the
 	// daemon, execs as the learner (real, effective and saved uid).
 	learnerMarker = "_CLARATEACH_SANDBOX_AS_LEARNER"
-	listenFD      = 3 // the daemon's listening socket, created by the init
-	idRange       = 65536
-	seatHome      = "/home/" + learnerName
-	seatRunDir    = "/run/clarateach"
-	seatDaemon    = seatRunDir + "/workspace"
-	sockName      = "workspace.sock"
-	seatHostEtc   = seatRunDir + "/host-etc" // the system's /etc, read-only, behind the seat's own
-	rootDirName   = ".root"                  // <BaseDir>/.root: every seat's root mount point
-	uidLockDir    = "/run/clarateach/uids"
+	// procsMarker: the init added GOMAXPROCS=1 to the daemon's
+	// environment (so that its Go runtime starts with one P instead of
+	// setting it later); InitMain removes both again, so that the
+	// learner's shells do not inherit them.
+	procsMarker  = "_CLARATEACH_SANDBOX_PROCS"
+	listenFD     = 3 // the daemon's listening socket, created by the init
+	idRange      = 65536
+	seatHome     = "/home/" + learnerName
+	seatRunDir   = "/run/clarateach"
+	seatDaemon   = seatRunDir + "/workspace"
+	seatLauncher = seatRunDir + "/launcher" // launcher_linux.go
+	sockName     = "workspace.sock"
+	seatHostEtc  = seatRunDir + "/host-etc" // the system's /etc, read-only, behind the seat's own
+	rootDirName  = ".root"                  // <BaseDir>/.root: every seat's root mount point
+	uidLockDir   = "/run/clarateach/uids"
 )

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -587,5 +588,31 @@ func TestSeatBinaryStartsCheaply(t *testing.T) {
 	}
 	if seen == 0 && !strings.Contains(string(out), "init runtime @") {
 		t.Fatalf("no init trace from %s: %s", bin, out)
+	}
+}
+
+// TestSeatLauncher: the launcher execs its first argument with the rest as
+// argv (argv[0] included) and the environment unchanged, and says 127 when
+// it cannot. (TestDaemonIdentity and TestLearnerKillAllKeepsTheSeat show
+// it making a seat's shells the learner's.)
+func TestSeatLauncher(t *testing.T) {
+	elf := launcherELF()
+	if elf == nil {
+		t.Skipf("no seat launcher for %s: the daemon binary plays it", runtime.GOARCH)
+	}
+	p := filepath.Join(t.TempDir(), "launcher")
+	if err := os.WriteFile(p, elf, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(p, "/bin/sh", "-sh", "-c", `echo "$0|$1|$FOO"`, "zero", "one")
+	cmd.Env = []string{"FOO=bar"}
+	out, err := cmd.CombinedOutput()
+	if err != nil || string(out) != "zero|one|bar\n" {
+		t.Errorf("launcher /bin/sh ...: %q, %v", out, err)
+	}
+	err = exec.Command(p, "/nonexistent/prog", "prog").Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 127 {
+		t.Errorf("launcher of a missing program: %v, want exit 127", err)
 	}
 }

@@ -242,6 +242,9 @@ func (s *seatStart) config() error {
 		s.ic.Args, s.ic.Env = imageArgs(s.ic.Args, shell), imageEnv(s.ic.Env, img.Env, shell)
 		s.ic.Etc, s.ic.ImageRoot = r.etcFilesFor(hostname(s.w.seat), shell), true
 	}
+	if r.launcher() {
+		s.ic.Launcher = seatLauncher
+	}
 	if r.network {
 		s.hostAddr, s.seatAddr = r.slotAddrs(s.slot)
 		s.ic.Net = &initNet{Addr: s.seatAddr.String(), Gateway: s.hostAddr.Addr().String()}
