@@ -45,6 +45,10 @@ type (
 	RestoreResult     = agentapi.RestoreResult
 	ExecRequest       = agentapi.ExecRequest
 	ExecResult        = agentapi.ExecResult
+	PullImageRequest  = agentapi.PullImageRequest
+	ImagePull         = agentapi.ImagePull
+	Image             = agentapi.Image
+	ImageList         = agentapi.ImageList
 )
 
 // Seat health values and statuses (agentapi's).
@@ -70,6 +74,8 @@ type SeatOptions struct {
 	DiskMB   int
 	// EgressAllow: see CreateSeatRequest.
 	EgressAllow []string
+	// Image is the digest of a pulled image (PullImage) to run the seat on.
+	Image string
 }
 
 // Error is a non-2xx answer of the agent.
@@ -140,7 +146,7 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 // CreateSeat calls POST /vms/. It is idempotent: created is false when the
 // seat already existed.
 func (c *Client) CreateSeat(ctx context.Context, workshopID string, seat int, opts SeatOptions) (s *Seat, created bool, err error) {
-	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB, DiskMB: opts.DiskMB, EgressAllow: opts.EgressAllow}
+	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB, DiskMB: opts.DiskMB, EgressAllow: opts.EgressAllow, Image: opts.Image}
 	var out Seat
 	status, err := c.do(ctx, http.MethodPost, "/vms/", body, &out)
 	if err != nil {

@@ -37,6 +37,7 @@ import (
 	"github.com/clarateach/backend/internal/connlimit"
 	"github.com/clarateach/backend/internal/fdlimit"
 	"github.com/clarateach/backend/internal/host/agentapi"
+	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/logging"
 	"github.com/clarateach/backend/internal/release"
@@ -110,6 +111,11 @@ type Config struct {
 	// restarts in place those whose daemon does not answer (default 5s;
 	// negative: never).
 	SeatCheckInterval time.Duration
+	// Images is the host's image cache; nil: this host runs seats on its
+	// own root only (images.go).
+	Images *imagecache.Cache
+	// MetadataURL is the GCE metadata server (registry tokens).
+	MetadataURL string
 }
 
 // Agent is the host agent.
@@ -144,6 +150,8 @@ type Agent struct {
 	revMu sync.Mutex // serialises writes of generations.json
 
 	shellStarts chan struct{} // bounds first shells starting at once
+
+	pulls imagePulls
 
 	healthMu    sync.Mutex
 	healthAt    time.Time
@@ -544,7 +552,7 @@ func (a *Agent) invalidateHealth() {
 func (a *Agent) seatView(s *seatruntime.Seat, alive bool) agentapi.Seat {
 	v := agentapi.Seat{
 		WorkshopID: s.WorkshopID, Seat: s.Seat, Runtime: s.Runtime,
-		VCPUs: s.VCPUs, MemoryMB: s.MemoryMB, DiskMB: s.DiskMB, PID: s.PID, CreatedAt: s.CreatedAt,
+		VCPUs: s.VCPUs, MemoryMB: s.MemoryMB, DiskMB: s.DiskMB, Image: s.Image, PID: s.PID, CreatedAt: s.CreatedAt,
 		Status: agentapi.StatusRunning, Health: agentapi.HealthOK,
 	}
 	a.mu.Lock()

@@ -33,6 +33,10 @@ func (a *Agent) routes() {
 	m.Handle("GET /vms/{ws}/{seat}/archive", a.requireAgentToken(a.handle(a.handleArchive)))
 	m.Handle("PUT /vms/{ws}/{seat}/restore", a.requireAgentToken(a.handle(a.handleRestore)))
 	m.Handle("POST /vms/{ws}/{seat}/exec", a.requireAgentToken(a.handle(a.handleExec)))
+	m.Handle("POST /images/pull", a.requireAgentToken(a.handle(a.handlePullImage)))
+	m.Handle("GET /images/pull", a.requireAgentToken(a.handle(a.handlePullStatus)))
+	m.Handle("GET /images", a.requireAgentToken(a.handle(a.handleListImages)))
+	m.Handle("POST /images/prune", a.requireAgentToken(a.handle(a.handlePruneImages)))
 	m.Handle("/proxy/{ws}/{seat}/{rest...}", a.handle(a.handleProxy))
 	m.Handle("/proxy/{ws}/{seat}/preview/{port}", a.handle(a.handlePreview))
 	m.Handle("/", a.handle(func(w http.ResponseWriter, r *http.Request) error {
@@ -175,8 +179,13 @@ func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apierror.Invalid("egress_allow: %v", err)
 	}
+	img, err := a.seatImage(req.Image)
+	if err != nil {
+		return err
+	}
 	seat, created, err := a.CreateSeat(r.Context(), seatruntime.Spec{
 		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB, DiskMB: req.DiskMB, Egress: allow,
+		Image: img,
 	})
 	if err != nil {
 		return err
@@ -255,6 +264,10 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 	defer cancel()
 	seat, err := a.rt.Create(cctx, spec)
 	created := time.Now()
+	if err == nil && spec.Image != nil {
+		seat.Image = spec.Image.Digest
+		_ = a.cfg.Images.Use(spec.Image.Digest)
+	}
 	if err != nil {
 		a.metrics.failures.Inc()
 		if errors.Is(err, seatruntime.ErrCapacity) {

@@ -116,10 +116,22 @@ func (a *Agent) repairLocked(ctx context.Context, k seatKey, e *seatEntry, dead 
 // destroying it and creating it anew.
 func (a *Agent) restart(ctx context.Context, dead *seatruntime.Seat) (*seatruntime.Seat, error) {
 	if rp, ok := a.rt.(seatruntime.Repairer); ok {
-		return rp.Repair(ctx, dead)
+		s, err := rp.Repair(ctx, dead)
+		if err == nil {
+			s.Image = dead.Image
+		}
+		return s, err
+	}
+	img, err := a.seatImage(dead.Image)
+	if err != nil {
+		return nil, err
 	}
 	if err := a.stopOrDestroy(ctx, dead, true); err != nil {
 		return nil, err
 	}
-	return a.rt.Create(ctx, seatruntime.Spec{WorkshopID: dead.WorkshopID, Seat: dead.Seat, VCPUs: dead.VCPUs, MemoryMB: dead.MemoryMB, DiskMB: dead.DiskMB})
+	s, err := a.rt.Create(ctx, seatruntime.Spec{WorkshopID: dead.WorkshopID, Seat: dead.Seat, VCPUs: dead.VCPUs, MemoryMB: dead.MemoryMB, DiskMB: dead.DiskMB, Image: img})
+	if err == nil {
+		s.Image = dead.Image
+	}
+	return s, err
 }

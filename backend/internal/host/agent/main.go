@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/envflag"
+	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/seatruntime/sandbox"
 	"github.com/clarateach/backend/internal/logging"
 )
@@ -324,7 +325,13 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 			log.Warn("the process runtime is served on loopback only", "listen", listen)
 		}
 	}
+	images, err := imageCache(name, stateDir, log)
+	if err != nil {
+		return nil, err
+	}
 	return New(Config{
+		Images:          images,
+		MetadataURL:     o.MetadataURL,
 		Listen:          listen,
 		Token:           tok,
 		TLSCert:         tlsCert,
@@ -337,6 +344,19 @@ func Build(ctx context.Context, o *Options, mo MainOptions, log *slog.Logger) (*
 		WorkspaceSecret: secret,
 		Logger:          log,
 	})
+}
+
+// imageCache is the host's image cache (<state>/images) for a runtime
+// that runs seats on images: the sandbox, as root.
+func imageCache(runtimeName, stateDir string, log *slog.Logger) (*imagecache.Cache, error) {
+	if runtimeName != "sandbox" || os.Geteuid() != 0 {
+		return nil, nil
+	}
+	c, err := imagecache.New(imagecache.Config{Dir: filepath.Join(stateDir, "images"), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("image cache: %w", err)
+	}
+	return c, nil
 }
 
 func defaultStateDir() string {

@@ -54,6 +54,7 @@ type seatRecord struct {
 	VCPUs      int             `json:"vcpus"`
 	MemoryMB   int             `json:"memory_mb"`
 	DiskMB     int             `json:"disk_mb,omitempty"`
+	Image      string          `json:"image,omitempty"`
 	PID        int             `json:"pid,omitempty"`
 	IP         string          `json:"ip,omitempty"`
 	Dir        string          `json:"dir,omitempty"`
@@ -67,7 +68,7 @@ type seatRecord struct {
 func recordOf(s *seatruntime.Seat) seatRecord {
 	return seatRecord{
 		WorkshopID: s.WorkshopID, Seat: s.Seat, Runtime: s.Runtime,
-		VCPUs: s.VCPUs, MemoryMB: s.MemoryMB, DiskMB: s.DiskMB,
+		VCPUs: s.VCPUs, MemoryMB: s.MemoryMB, DiskMB: s.DiskMB, Image: s.Image,
 		PID: s.PID, IP: s.IP, Dir: s.Dir, CreatedAt: s.CreatedAt,
 		Network: s.Network, Address: s.Address, Extra: s.Extra,
 	}
@@ -77,7 +78,7 @@ func recordOf(s *seatruntime.Seat) seatRecord {
 func (r seatRecord) runtimeSeat() *seatruntime.Seat {
 	return &seatruntime.Seat{
 		WorkshopID: r.WorkshopID, Seat: r.Seat, Runtime: r.Runtime,
-		VCPUs: r.VCPUs, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB,
+		VCPUs: r.VCPUs, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB, Image: r.Image,
 		PID: r.PID, IP: r.IP, Dir: r.Dir, CreatedAt: r.CreatedAt,
 		Network: r.Network, Address: r.Address, Extra: r.Extra,
 	}

@@ -31,6 +31,7 @@ type Seat struct {
 	VCPUs      int    `json:"vcpus"`
 	MemoryMB   int    `json:"memory_mb"`
 	DiskMB     int    `json:"disk_mb,omitempty"` // size of the home (0: no limit)
+	Image      string `json:"image,omitempty"`   // digest of the seat's image, if any
 	// PID is the seat's top process on the host: what an operator looks
 	// for in ps, and how a caller tells a seat started again from the one
 	// it saw before.
@@ -72,6 +73,9 @@ type CreateSeatRequest struct {
 	// EgressAllow opens lab servers on private addresses to this seat
 	// ("CIDR[:port]" rules; by default seats reach the public internet only).
 	EgressAllow []string `json:"egress_allow,omitempty"`
+	// Image is the digest of a pulled image (POST /images/pull) the seat
+	// runs on; empty: the host's own root.
+	Image string `json:"image,omitempty"`
 }
 
 // SeatList is the body of GET /vms.
@@ -131,4 +135,61 @@ type ExecResult struct {
 	Truncated  bool   `json:"truncated"`
 	TimedOut   bool   `json:"timed_out"`
 	DurationMS int64  `json:"duration_ms"`
+}
+
+// PullImageRequest is the body of POST /images/pull: pull an image into
+// the host's cache (in the background; GET /images/pull?ref= follows it).
+type PullImageRequest struct {
+	Ref string `json:"ref"`
+	// Username and Password authenticate to the registry (a pull
+	// secret); none means anonymous.
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// GCEToken: authenticate with this host's service account token from
+	// the GCE metadata server (Artifact Registry).
+	GCEToken bool `json:"gce_token,omitempty"`
+}
+
+// Pull states.
+const (
+	PullRunning = "pulling"
+	PullDone    = "done"
+	PullFailed  = "failed"
+)
+
+// ImagePull is where a pull stands (POST and GET /images/pull).
+type ImagePull struct {
+	Ref        string `json:"ref"`
+	State      string `json:"state"`
+	DoneBytes  int64  `json:"done_bytes"`
+	TotalBytes int64  `json:"total_bytes"`
+	// Digest is the image's digest once pulled: what seats ask for.
+	Digest string `json:"digest,omitempty"`
+	// Reason names a failure: not_found, unauthorized, wrong_arch,
+	// too_big, no_shell, bad_image, or error; Error says more.
+	Reason string `json:"reason,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Image is a cached image (GET /images).
+type Image struct {
+	Ref       string    `json:"ref"`
+	Digest    string    `json:"digest"`
+	Bytes     int64     `json:"bytes"`
+	PulledAt  time.Time `json:"pulled_at"`
+	LastUsed  time.Time `json:"last_used"`
+	SeatsUsed int       `json:"seats"` // seats running on it now
+}
+
+// ImageList is the body of GET /images and the answer of POST
+// /images/prune (the images removed).
+type ImageList struct {
+	Images []Image `json:"images"`
+}
+
+// PruneImagesRequest is the body of POST /images/prune: remove images no
+// seat uses that were not used for UnusedForSeconds (0: none by age), then
+// the least recently used while the disk is short of free space.
+type PruneImagesRequest struct {
+	UnusedForSeconds int64 `json:"unused_for_seconds,omitempty"`
 }

@@ -68,6 +68,9 @@ type Seat struct {
 	VCPUs      int       `json:"vcpus"`
 	MemoryMB   int       `json:"memory_mb"`
 	DiskMB     int       `json:"disk_mb,omitempty"` // size of the home (0: no limit)
+	// Image is the digest of the image the seat runs on (set by the
+	// agent from Spec.Image; empty: the host's root).
+	Image string `json:"image,omitempty"`
 	PID        int       `json:"pid,omitempty"`     // the seat's top process on the host
 	IP         string    `json:"ip,omitempty"`
 	Dir        string    `json:"dir,omitempty"` // host directory holding the seat's files
