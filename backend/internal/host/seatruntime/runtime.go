@@ -62,19 +62,19 @@ type Image struct {
 // its own (agentapi.Seat) to the control plane; runtimes that keep records
 // of their own (warm seats, firecracker) store this JSON form.
 type Seat struct {
-	WorkshopID string    `json:"workshop_id"`
-	Seat       int       `json:"seat_id"`
-	Runtime    string    `json:"runtime"`
-	VCPUs      int       `json:"vcpus"`
-	MemoryMB   int       `json:"memory_mb"`
-	DiskMB     int       `json:"disk_mb,omitempty"` // size of the home (0: no limit)
+	WorkshopID string `json:"workshop_id"`
+	Seat       int    `json:"seat_id"`
+	Runtime    string `json:"runtime"`
+	VCPUs      int    `json:"vcpus"`
+	MemoryMB   int    `json:"memory_mb"`
+	DiskMB     int    `json:"disk_mb,omitempty"` // size of the home (0: no limit)
 	// Image is the digest of the image the seat runs on (set by the
 	// agent from Spec.Image; empty: the host's root).
-	Image string `json:"image,omitempty"`
-	PID        int       `json:"pid,omitempty"`     // the seat's top process on the host
-	IP         string    `json:"ip,omitempty"`
-	Dir        string    `json:"dir,omitempty"` // host directory holding the seat's files
-	CreatedAt  time.Time `json:"created_at"`
+	Image     string    `json:"image,omitempty"`
+	PID       int       `json:"pid,omitempty"` // the seat's top process on the host
+	IP        string    `json:"ip,omitempty"`
+	Dir       string    `json:"dir,omitempty"` // host directory holding the seat's files
+	CreatedAt time.Time `json:"created_at"`
 	// The workspace daemon is reached by dialling Network/Address:
 	// "unix" + socket path (sandbox, process) or "tcp" + host:port (firecracker).
 	Network string `json:"network"`
