@@ -103,6 +103,12 @@ type Workshop struct {
 	// space-separated rules "CIDR[:port]" (egress.ParseRule), empty
 	// for none. The server validates them.
 	EgressAllow string `json:"-"`
+	// Environment is the OCI image reference the seats run on (empty: the
+	// host's own root).
+	Environment string `json:"environment,omitempty"`
+	// EnvironmentAuth is the image's registry pull secret, sealed by the
+	// server (package sealed); empty for none.
+	EnvironmentAuth string `json:"-"`
 	// Runtime options, chosen by the provisioner.
 	Provisioner string `json:"provisioner,omitempty"`
 	// AgentURL is where the workshop's agent listens once provisioned.

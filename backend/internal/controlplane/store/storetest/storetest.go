@@ -235,6 +235,7 @@ func testWorkshops(t *testing.T, s store.Store) {
 		OwnerID: u.ID, Name: "Intro to Go", Seats: 12,
 		StartsAt: ptr(odd(0)), EndsAt: ptr(odd(2 * time.Hour)), LabGuide: "# Lab\n\nStep 1",
 		DiskMB: 3072, EgressAllow: "10.1.2.3/32:5432 172.16.0.0/24",
+		Environment: "ghcr.io/org/course:2026", EnvironmentAuth: "sealed-secret",
 	}
 	must(t, s.CreateWorkshop(ctx, w))
 	if w.ID == "" || w.Code == "" || w.CreatedAt.IsZero() || w.UpdatedAt.IsZero() {
@@ -248,6 +249,8 @@ func testWorkshops(t *testing.T, s store.Store) {
 	equal(t, "GetWorkshop", got, w)
 	equal(t, "starts_at", *got.StartsAt, micro(odd(0)))
 	equal(t, "disk_mb", got.DiskMB, 3072)
+	equal(t, "environment", got.Environment, "ghcr.io/org/course:2026")
+	equal(t, "environment_auth", got.EnvironmentAuth, "sealed-secret")
 	equal(t, "egress_allow", got.EgressAllow, "10.1.2.3/32:5432 172.16.0.0/24")
 	got, err = s.GetWorkshopByCode(ctx, w.Code)
 	must(t, err)
@@ -300,6 +303,7 @@ func testUpdateWorkshop(t *testing.T, s store.Store) {
 		x.NextAttemptAt = &next
 		x.Seats = 7
 		x.DiskMB = 512
+		x.Environment = "python:3.12-slim"
 		x.AgentCert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 		return nil
 	})
@@ -315,6 +319,7 @@ func testUpdateWorkshop(t *testing.T, s store.Store) {
 	want.Provisioner, want.AgentURL, want.AgentToken, want.Attempts = "local", "http://127.0.0.1:9090", "secret", 2
 	want.NextAttemptAt, want.Seats, want.UpdatedAt = ptr(micro(next)), 7, reread.UpdatedAt
 	want.DiskMB = 512
+	want.Environment = "python:3.12-slim"
 	want.AgentCert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 	equal(t, "updated workshop", reread, &want)
 

@@ -1,0 +1,2 @@
+ALTER TABLE workshops DROP COLUMN environment_auth;
+ALTER TABLE workshops DROP COLUMN environment;
