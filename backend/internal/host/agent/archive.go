@@ -1,11 +1,16 @@
 package agent
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/host/agentapi"
+	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
 // handleArchive streams the seat's home as a .tar.gz, made by the seat's
@@ -35,8 +40,48 @@ func (a *Agent) handleRestore(w http.ResponseWriter, r *http.Request) error {
 // seat's workspace daemon (POST /exec). Only the control plane (agent token)
 // can ask; the learner proxy does not serve /exec.
 func (a *Agent) handleExec(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, 128<<10)
-	return a.forwardToDaemon(w, r, http.MethodPost, "/exec", nil)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 128<<10))
+	if err != nil {
+		return apierror.TooLarge("an exec request is at most 128 KiB")
+	}
+	var req agentapi.ExecRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return apierror.Invalid("the exec request is not JSON: %v", err)
+	}
+	switch req.User {
+	case "", "learner":
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		return a.forwardToDaemon(w, r, http.MethodPost, "/exec", nil)
+	case "root":
+		return a.execRoot(w, r, req)
+	}
+	return apierror.Invalid(`user must be "learner" or "root"`)
+}
+
+// execRoot runs a script as the seat's own root, when the runtime has one.
+func (a *Agent) execRoot(w http.ResponseWriter, r *http.Request, req agentapi.ExecRequest) error {
+	k, err := a.pathSeat(r)
+	if err != nil {
+		return err
+	}
+	s, _ := a.lookup(k)
+	if s == nil {
+		return apierror.NotFound("seat %s not found", k)
+	}
+	re, ok := a.rt.(seatruntime.RootExecer)
+	if !ok {
+		return apierror.New(http.StatusNotImplemented, "root_unsupported", "this host's seats (runtime %s) cannot run scripts as the seat's root", a.rt.Name())
+	}
+	if len(req.Script) > seatruntime.MaxRootScript || req.TimeoutMS < 0 || time.Duration(req.TimeoutMS)*time.Millisecond > seatruntime.MaxRootTime {
+		return apierror.Invalid("a root script is at most %d bytes and %s", seatruntime.MaxRootScript, seatruntime.MaxRootTime)
+	}
+	res, err := re.ExecRoot(r.Context(), s, seatruntime.ExecRequest{Script: req.Script, TimeoutMS: req.TimeoutMS})
+	if err != nil {
+		return apierror.New(http.StatusBadGateway, "seat_unreachable", "seat %s did not run the script: %v", k, err)
+	}
+	apierror.JSON(w, http.StatusOK, agentapi.ExecResult{ExitCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr, Truncated: res.Truncated, TimedOut: res.TimedOut, DurationMS: res.DurationMS})
+	return nil
 }
 
 func (a *Agent) forwardToDaemon(w http.ResponseWriter, r *http.Request, method, path string, q url.Values) error {

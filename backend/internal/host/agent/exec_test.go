@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
@@ -32,6 +33,18 @@ func TestExecRunsInTheSeat(t *testing.T) {
 	res, err = c.Exec(ctx, "ws1", 1, check)
 	if err != nil || res.ExitCode != 0 || res.Stdout != "ok\n" {
 		t.Fatalf("passing check: %+v %v", res, err)
+	}
+	// A runtime without a seat root (the process runtime's only root would
+	// be the host's) refuses root scripts, and nothing runs.
+	_, err = c.Exec(ctx, "ws1", 1, agentclient.ExecRequest{Script: "touch as-root", User: "root"})
+	if err == nil || !strings.Contains(err.Error(), "root_unsupported") && !strings.Contains(err.Error(), "cannot run scripts as the seat's root") {
+		t.Fatalf("root script on the process runtime: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, "as-root")); err == nil {
+		t.Fatal("a root script ran on the process runtime")
+	}
+	if _, err := c.Exec(ctx, "ws1", 1, agentclient.ExecRequest{Script: "true", User: "admin"}); err == nil {
+		t.Fatal("an unknown user was accepted")
 	}
 	if _, err := c.Exec(ctx, "ws1", 2, check); !agentclient.IsNotFound(err) {
 		t.Fatalf("no such seat: %v", err)

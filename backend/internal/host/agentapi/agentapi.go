@@ -124,6 +124,11 @@ type RestoreResult struct {
 type ExecRequest struct {
 	Script    string `json:"script"`
 	TimeoutMS int    `json:"timeout_ms,omitempty"`
+	// User is "" or "learner" (the learner, through the seat's workspace
+	// daemon), or "root": the seat's own root, root inside the seat's user
+	// namespace only (lab setup scripts). A runtime without one answers
+	// 501 root_unsupported.
+	User string `json:"user,omitempty"`
 }
 
 // ExecResult is what a script did. A script that ran is a result whatever

@@ -165,3 +165,40 @@ type Home struct {
 	WorkshopID string `json:"workshop_id"`
 	Seat       int    `json:"seat_id"`
 }
+
+// Root scripts: a lab's setup scripts run as the seat's own root, which is
+// root inside the seat's user namespace only (an unprivileged uid on the
+// host), never the host's root.
+const (
+	MaxRootScript   = 64 << 10
+	MaxRootOutput   = 16 << 10 // each of stdout and stderr
+	DefaultRootTime = 10 * time.Second
+	MaxRootTime     = 2 * time.Minute
+)
+
+// RootExecer is a Runtime that can run a script as the seat's own root.
+// Runtimes without one (process: there is no root but the host's) refuse
+// root scripts.
+type RootExecer interface {
+	ExecRoot(ctx context.Context, s *Seat, req ExecRequest) (*ExecResult, error)
+}
+
+// ExecRequest is a script to run as the seat's root: any file with a #!
+// line, or shell commands; TimeoutMS 0 means DefaultRootTime.
+type ExecRequest struct {
+	Script    string `json:"script"`
+	TimeoutMS int    `json:"timeout_ms,omitempty"`
+}
+
+// ExecResult is what a root script did: a script that ran is a result
+// whatever its exit code.
+type ExecResult struct {
+	ExitCode   int    `json:"exit_code"`
+	Stdout     string `json:"stdout"`
+	Stderr     string `json:"stderr"`
+	Truncated  bool   `json:"truncated"`
+	TimedOut   bool   `json:"timed_out"`
+	DurationMS int64  `json:"duration_ms"`
+	// Error is set by the seat when it could not run the script at all.
+	Error string `json:"error,omitempty"`
+}

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -199,6 +200,18 @@ func initMain() {
 	if err != nil {
 		fail(err)
 	}
+	// Root scripts (rootexec_linux.go): not in a rootless seat, whose root
+	// is the agent's own host uid.
+	var rootLn net.Listener
+	if !cfg.Rootless {
+		fd, err := listenUnix(rootSockPath(cfg.Sock))
+		if err != nil {
+			fail(err)
+		}
+		if rootLn, err = net.FileListener(os.NewFile(uintptr(fd), "root.sock")); err != nil {
+			fail(fmt.Errorf("root socket: %w", err))
+		}
+	}
 	if err := setupSeat(&cfg); err != nil {
 		fail(err)
 	}
@@ -210,6 +223,9 @@ func initMain() {
 	sup := &supervisor{cfg: &cfg, ln: ln, restarted: make(chan struct{}, 1)}
 	if err := sup.start(); err != nil {
 		fail(fmt.Errorf("start daemon: %w", err))
+	}
+	if rootLn != nil {
+		go sup.serveRoot(rootLn)
 	}
 	fmt.Fprintln(status, "ok")
 	if cfg.Warm {
@@ -257,10 +273,13 @@ type supervisor struct {
 	ln        int
 	restarted chan struct{} // a daemon was started after the last one died
 
-	mu      sync.Mutex
-	pid     int // the running daemon; 0 while none is
-	since   time.Time
-	backoff time.Duration
+	mu  sync.Mutex
+	pid int // the running daemon; 0 while none is
+	// children are the root scripts running (rootexec_linux.go): the
+	// reaper hands each its wait status.
+	children map[int]chan syscall.WaitStatus
+	since    time.Time
+	backoff  time.Duration
 }
 
 func (s *supervisor) start() error {
@@ -347,6 +366,10 @@ func (s *supervisor) reap() {
 		lived := time.Since(s.since)
 		if daemon {
 			s.pid = 0
+		}
+		if ch, ok := s.children[pid]; ok {
+			delete(s.children, pid)
+			ch <- ws
 		}
 		s.mu.Unlock()
 		if daemon {
