@@ -34,8 +34,13 @@ const issuer = "clarateach"
 // WORKSPACE_TOKEN_SECRET. A workshop host is given only this derived key, so
 // it can verify its own workshop's tokens and nothing else.
 func WorkshopKey(secret []byte, workshopID string) []byte {
+	return derive(secret, "clarateach/workspace-token/v1\x00", workshopID)
+}
+
+// derive is HMAC-SHA256(secret, label + workshopID).
+func derive(secret []byte, label, workshopID string) []byte {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("clarateach/workspace-token/v1\x00"))
+	m.Write([]byte(label))
 	m.Write([]byte(workshopID))
 	return m.Sum(nil)
 }

@@ -83,6 +83,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	stopPreview, err := startPreview(ctx, cfg, srv, log, stdout)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopPreview()
 	rctx, stopRec := context.WithCancel(ctx)
 	defer stopRec()
 	go rec.Run(rctx, cfg.ReconcileInterval)

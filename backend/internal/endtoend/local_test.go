@@ -86,6 +86,7 @@ type localEnv struct {
 	hs     *httptest.Server
 	c      client
 	rtName string
+	srv    *server.Server
 }
 
 func startLocal(ctx context.Context, t *testing.T) *localEnv {
@@ -97,7 +98,8 @@ func startLocal(ctx context.Context, t *testing.T) *localEnv {
 	}
 	t.Cleanup(func() { st.Close() })
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://e2e.test", MaxSeats: 30,
-		JWTSecret: authtoken.Random(16), WorkspaceTokenSecret: authtoken.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
+		JWTSecret: authtoken.Random(16), WorkspaceTokenSecret: authtoken.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour,
+		PreviewDomain: "localhost", PreviewListen: "127.0.0.1:0"}
 
 	stateDir := filepath.Join(dataDir, "agent")
 	rtName := agent.DefaultRuntime()
@@ -128,7 +130,7 @@ func startLocal(ctx context.Context, t *testing.T) *localEnv {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	t.Logf("runtime: %s", rtName)
-	return &localEnv{st: st, cfg: cfg, prov: prov, rec: rec, hs: hs, c: client{t, hs.URL}, rtName: rtName}
+	return &localEnv{st: st, cfg: cfg, prov: prov, rec: rec, hs: hs, c: client{t, hs.URL}, rtName: rtName, srv: srv}
 }
 
 // TestLocalWorkshopEndToEnd starts a workshop with the local provisioner and

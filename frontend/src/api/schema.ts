@@ -1619,6 +1619,203 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/workspaces/{ws}/{seat}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ws: string;
+                seat: number;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A link that opens one port's preview on the preview origin ({port}-{seat}-{workshop}.PREVIEW_DOMAIN)
+         * @description The seat's learner (token at the seat's current generation) or an instructor or teaching assistant
+         *     with a seat token (POST /api/workshops/{id}/seats/{seat}/token). The link carries a preview-scoped
+         *     token valid 2 minutes; the preview origin exchanges it (GET /__clarateach/open?t=) for an HttpOnly
+         *     cookie of that one host, valid 2 hours, and redirects to the app's "/". A learner's cookie is checked
+         *     against the seat's generation on every request (a revoke or reissue ends it). The app's origin never
+         *     serves the learner's app, and the main session cookie never reaches the preview origin.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    ws: string;
+                    seat: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PreviewPort"];
+                };
+            };
+            responses: {
+                /** @description The link */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PreviewOpen"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                /** @description no such seat, or previews_off (PREVIEW_DOMAIN is not set) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workspaces/{ws}/{seat}/shares": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ws: string;
+                seat: number;
+            };
+            cookie?: never;
+        };
+        /** The seat's share links (made at its current assignment; without their secret URLs) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    ws: string;
+                    seat: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The share links */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PreviewShareList"];
+                    };
+                };
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+            };
+        };
+        put?: never;
+        /**
+         * The learner makes a port public: whoever holds the link opens its preview until it is revoked
+         * @description Learner token only (403 for instructor and viewer tokens). The URL is shown only here; at most 10 per seat (409 too_many_shares).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    ws: string;
+                    seat: number;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["PreviewPort"];
+                };
+            };
+            responses: {
+                /** @description The share link */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["PreviewShare"];
+                    };
+                };
+                400: components["responses"]["Error"];
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                /** @description too_many_shares */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/workspaces/{ws}/{seat}/shares/{sid}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                ws: string;
+                seat: number;
+                sid: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke a share link (the next request through it is 410) */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    ws: string;
+                    seat: number;
+                    sid: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Revoked */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                401: components["responses"]["Error"];
+                403: components["responses"]["Error"];
+                404: components["responses"]["Error"];
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workspaces/{ws}/{seat}/{rest}": {
         parameters: {
             query?: {
@@ -1629,7 +1826,7 @@ export interface paths {
             path: {
                 ws: string;
                 seat: number;
-                /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] */
+                /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] | ports (GET: PortList; ?watch=1 a text/event-stream of `ports` events carrying a PortList) */
                 rest: string;
             };
             cookie?: never;
@@ -1645,7 +1842,7 @@ export interface paths {
                 path: {
                     ws: string;
                     seat: number;
-                    /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] */
+                    /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] | ports (GET: PortList; ?watch=1 a text/event-stream of `ports` events carrying a PortList) */
                     rest: string;
                 };
                 cookie?: never;
@@ -1683,7 +1880,7 @@ export interface paths {
                 path: {
                     ws: string;
                     seat: number;
-                    /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] */
+                    /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] | ports (GET: PortList; ?watch=1 a text/event-stream of `ports` events carrying a PortList) */
                     rest: string;
                 };
                 cookie?: never;
@@ -1713,7 +1910,7 @@ export interface paths {
                 path: {
                     ws: string;
                     seat: number;
-                    /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] */
+                    /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] | ports (GET: PortList; ?watch=1 a text/event-stream of `ports` events carrying a PortList) */
                     rest: string;
                 };
                 cookie?: never;
@@ -1742,7 +1939,7 @@ export interface paths {
                 path: {
                     ws: string;
                     seat: number;
-                    /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] */
+                    /** @description terminal | sessions[/ID] | files[/content|/mkdir|/rename|/archive] | ports (GET: PortList; ?watch=1 a text/event-stream of `ports` events carrying a PortList) */
                     rest: string;
                 };
                 cookie?: never;
@@ -3088,6 +3285,38 @@ export interface components {
             revoke_pending?: boolean;
             /** @description the host's last failure for the pending revoke */
             revoke_error?: string;
+        };
+        PreviewPort: {
+            port: number;
+        };
+        PreviewOpen: {
+            /** @description the preview origin's /__clarateach/open?t=TOKEN (valid 2 minutes) */
+            url: string;
+            /** @example https://8000-3-abcd.example-preview.net */
+            origin: string;
+            /** Format: date-time */
+            expires_at: string;
+        };
+        PreviewShare: {
+            id: string;
+            port: number;
+            origin: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description the share link (only in the answer that made it) */
+            url?: string;
+        };
+        PreviewShareList: {
+            shares: components["schemas"]["PreviewShare"][];
+        };
+        /** @description The TCP ports listening in the seat (relayed from its workspace daemon: GET /api/workspaces/{ws}/{seat}/ports) */
+        PortList: {
+            ports: components["schemas"]["ListeningPort"][];
+        };
+        ListeningPort: {
+            port: number;
+            /** @description local addresses, e.g. 0.0.0.0, ::, 127.0.0.1 */
+            addresses: string[];
         };
         Endpoints: {
             /** @example /api/workspaces/abc/1/terminal */

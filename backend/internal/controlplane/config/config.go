@@ -58,6 +58,25 @@ type Config struct {
 
 	CORSOrigins []string // CORS_ORIGINS, comma separated; empty = same origin only
 
+	// PreviewDomain is the wildcard domain learners' web apps are served
+	// from, each at {port}-{seat}-{workshop}.PREVIEW_DOMAIN (a learner's
+	// app is untrusted content: never on PUBLIC_URL's origin). Default
+	// "localhost" in local mode, "" (previews off) otherwise; "off" turns
+	// them off.
+	PreviewDomain string
+	// PreviewListen is the preview listener's host:port (PREVIEW_LISTEN):
+	// default LISTEN's host and port + 1 in local mode (127.0.0.1:8081); "" = previews are served on
+	// the main listener to requests for a host under PreviewDomain (Cloud
+	// Run: one port, a load balancer with a wildcard certificate in front).
+	PreviewListen string
+	// PreviewListenDefaulted: PreviewListen is local mode's default (the
+	// main listener's port + 1), not a setting; when that port is taken
+	// the server runs without previews rather than not at all.
+	PreviewListenDefaulted bool
+	// PreviewPort is the port preview URLs name: PreviewListen's in local
+	// mode, "" otherwise (https on 443).
+	PreviewPort string
+
 	MaxSeats       int           // MAX_SEATS, default 30
 	WorkspaceTTL   time.Duration // WORKSPACE_TOKEN_TTL, default 15m
 	SessionTTL     time.Duration // SESSION_TTL, default 7 days
@@ -272,6 +291,8 @@ func bind(s *envflag.Set, c *Config) *bound {
 	s.String(&c.ComputeEndpoint, "compute-endpoint", E("GCP_COMPUTE_ENDPOINT"), "", "Compute API endpoint override")
 	s.String(&c.SecretManagerEndpoint, "secretmanager-endpoint", E("GCP_SECRETMANAGER_ENDPOINT"), "", "Secret Manager endpoint override")
 	s.String(&b.cors, "cors-origins", E("CORS_ORIGINS"), "", "allowed browser origins, comma separated (default same origin only)")
+	s.String(&c.PreviewDomain, "preview-domain", E("PREVIEW_DOMAIN"), "", "wildcard domain of learners' app previews, {port}-{seat}-{workshop}.DOMAIN (default localhost in local mode, else off; off = no previews)")
+	s.String(&c.PreviewListen, "preview-listen", E("PREVIEW_LISTEN"), "", "preview listener host:port (default LISTEN's port + 1 in local mode; empty elsewhere = the main listener serves preview hosts)")
 	s.Int(&c.MaxSeats, "max-seats", E("MAX_SEATS"), 30, "maximum seats per workshop")
 	s.Duration(&c.WorkspaceTTL, "workspace-token-ttl", E("WORKSPACE_TOKEN_TTL"), 15*time.Minute, "lifetime of learners' workspace tokens")
 	s.Duration(&c.SessionTTL, "session-ttl", E("SESSION_TTL"), 7*24*time.Hour, "lifetime of instructor sessions")
@@ -339,7 +360,7 @@ func derive(c *Config) error {
 		c.PublicURL = "http://localhost:" + strconv.Itoa(c.Port)
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
-	return nil
+	return derivePreview(c)
 }
 
 // validate range-checks the settings.
@@ -371,6 +392,9 @@ func validate(c *Config) error {
 		return fmt.Errorf("LOG_LEVEL: %w", err)
 	}
 	if err := checkTTLs(c); err != nil {
+		return err
+	}
+	if err := validatePreview(c); err != nil {
 		return err
 	}
 	for _, o := range c.CORSOrigins {

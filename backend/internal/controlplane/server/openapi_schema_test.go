@@ -35,6 +35,7 @@ var apiSchemas = map[string]any{
 	"ProgressMatrix": api.ProgressMatrix{}, "LearnerLab": api.LearnerLab{}, "ClassLab": api.ClassLab{},
 	"Watcher": api.Watcher{}, "LearnerLive": api.LearnerLive{}, "Limits": api.Limits{},
 	"SeatPush": api.SeatPush{}, "PushResult": api.PushResult{},
+	"PreviewPort": api.PreviewPort{}, "PreviewOpen": api.PreviewOpen{}, "PreviewShare": api.PreviewShare{}, "PreviewShareList": api.PreviewShareList{},
 }
 
 type openAPISpec struct {

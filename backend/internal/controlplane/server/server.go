@@ -104,6 +104,8 @@ type Server struct {
 
 	labs     labCache // parsed lab versions (labs.go)
 	checking sync.Map // seats with a lab check running ("ws/seat")
+
+	previewHandler http.Handler // the preview origin (preview.go)
 }
 
 // Route is one API route, listed so the OpenAPI test can compare.
@@ -181,6 +183,8 @@ func New(d Deps) *Server {
 		return nil
 	}))
 	s.handler = s.withMiddleware(s.fds.Shed(s.mux, "/health", "/metrics"))
+	s.previewHandler = s.newPreviewHandler()
+	s.handler = s.previewDispatch(s.handler)
 	return s
 }
 
@@ -273,6 +277,11 @@ func (s *Server) routes() []route {
 		r("POST", "/api/workspaces/{ws}/{seat}/lab/check", s.handleLearnerCheck),
 		r("POST", "/api/workspaces/{ws}/{seat}/lab/hand", s.handleLearnerRaiseHand),
 		r("DELETE", "/api/workspaces/{ws}/{seat}/lab/hand", s.handleLearnerLowerHand),
+
+		r("POST", "/api/workspaces/{ws}/{seat}/preview", s.handlePreviewOpen),
+		r("GET", "/api/workspaces/{ws}/{seat}/shares", s.handleListShares),
+		r("POST", "/api/workspaces/{ws}/{seat}/shares", s.handleCreateShare),
+		r("DELETE", "/api/workspaces/{ws}/{seat}/shares/{sid}", s.handleDeleteShare),
 
 		r("GET", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),
 		r("POST", "/api/workspaces/{ws}/{seat}/{rest...}", s.handleRelay),

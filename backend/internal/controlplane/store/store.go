@@ -379,6 +379,15 @@ type Store interface {
 	MarkArchiveRestored(ctx context.Context, id string, at time.Time) error
 	DeleteArchive(ctx context.Context, id string) error
 
+	// Preview share links. CreatePreviewShare fills ID/CreatedAt when
+	// empty; ErrNotFound for an unknown workshop, ErrFull when the seat
+	// already has MaxPreviewShares. ListPreviewShares is oldest first.
+	// DeletePreviewShare is ErrNotFound when the seat has no such share.
+	CreatePreviewShare(ctx context.Context, p *PreviewShare) error
+	GetPreviewShare(ctx context.Context, id string) (*PreviewShare, error)
+	ListPreviewShares(ctx context.Context, workshopID string, seat int) ([]PreviewShare, error)
+	DeletePreviewShare(ctx context.Context, workshopID string, seat int, id string) error
+
 	// Leases give one holder exclusive, expiring ownership of a name (a
 	// workshop's reconcile work). TryLease succeeds when the lease is free,
 	// expired, or already held by holder (then it is extended).

@@ -70,6 +70,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LabSetups", testLabSetups},
 		{"Failures", testFailures},
 		{"TouchSeats", testTouchSeats},
+		{"PreviewShares", testPreviewShares},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
