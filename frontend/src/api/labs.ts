@@ -4,6 +4,7 @@
 import { ApiError, enc, request, type RequestOptions } from './http';
 import { requestWithToken, type TokenSource } from './workspace';
 import type { components } from './schema';
+import type { LearnerLive } from './types';
 
 type S = components['schemas'];
 export type Lab = S['Lab'];
@@ -93,6 +94,11 @@ export class LearnerLabClient {
   }
   lowerHand() {
     return this.call<void>('/hand', { method: 'DELETE', as: 'none' });
+  }
+  /** The seat's live facts (…/live, beside …/lab): the guide when its version moved on, who watches. */
+  live(guideVersion: string, signal?: AbortSignal) {
+    const url = `${this.base.replace(/\/lab$/, '/live')}?guide_version=${encodeURIComponent(guideVersion)}`;
+    return requestWithToken<LearnerLive>(url, { signal }, this.token);
   }
 }
 

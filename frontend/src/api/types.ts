@@ -32,6 +32,12 @@ export type ReissueResult = Schemas['Reissued'];
 /** The class view's live snapshot: one `workshop` event of GET /api/workshops/{id}/stream. */
 export type ClassSnapshot = Schemas['ClassSnapshot'];
 export type NewWorkshop = JsonBody<paths['/api/workshops']['post']>;
+/** The fields of PATCH /api/workshops/{id} (only those given change). */
+export type WorkshopPatch = JsonBody<paths['/api/workshops/{id}']['patch']>;
+/** What the learner's workspace polls: the guide's version, the lab version, who watches. */
+export type LearnerLive = Schemas['LearnerLive'];
+/** The server's limits for forms (GET /api/auth/me). */
+export type Limits = Schemas['Limits'];
 export type SignupMode = Schemas['SignupInfo']['mode'];
 export type Quota = Schemas['Quota'];
 export type Usage = Schemas['Usage'];

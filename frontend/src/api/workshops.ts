@@ -12,6 +12,8 @@ import type {
   SeatToken,
   Workshop,
   WorkshopDetail,
+  WorkshopPatch,
+  Limits,
 } from './types';
 
 export const workshops = {
@@ -25,6 +27,10 @@ export const workshops = {
   extend: (id: string, endsAt: string) =>
     request<Workshop>(`/api/workshops/${enc(id)}/extend`, { body: { ends_at: endsAt } }),
   remove: (id: string) => request<Workshop>(`/api/workshops/${enc(id)}`, { method: 'DELETE' }),
+  /** Changes a workshop after creation: only the fields given. */
+  update: (id: string, patch: WorkshopPatch) => request<Workshop>(`/api/workshops/${enc(id)}`, { method: 'PATCH', body: patch }),
+  /** The server's limits (max seats), for the forms. */
+  limits: (signal?: AbortSignal) => request<{ limits?: Limits }>('/api/auth/me', { signal }).then((r) => r.limits ?? null),
   /** Every learner's latest saved work, one .tar of .tar.gz files (a plain link: the session cookie authorises it). */
   archivesUrl: (id: string) => `/api/workshops/${enc(id)}/archives.tar`,
   purgeArchives: (id: string) => request<{ deleted: number }>(`/api/workshops/${enc(id)}/archives`, { method: 'DELETE' }),

@@ -298,8 +298,51 @@ describe('class view', () => {
     expect(rows[2].textContent).toContain('20m');
     await userEvent.click(screen.getByLabelText(/Stuck first/));
     expect(within(matrix).getAllByRole('row')[1].textContent).toContain('Bob');
+    // Only stuck: Bob (hand raised, failing) stays, Ada (just started her step) goes.
+    await userEvent.click(screen.getByLabelText(/Only stuck/));
+    expect(within(matrix).getAllByRole('row').slice(1).map((r) => r.querySelector('th')?.textContent)).toEqual(['Bob ✋']);
+    expect(screen.getByText('1 of 2 learners')).toBeInTheDocument();
     await userEvent.click(within(screen.getByTestId('hands')).getByRole('button', { name: 'Help' }));
     await waitFor(() => expect(calls.some((c) => c.url === '/api/workshops/w1/hands/h1/pick')).toBe(true));
-    expect(await screen.findByTestId('terminal-stub')).toBeInTheDocument();
+    // The queue and Bob's terminal side by side.
+    const desk = await screen.findByTestId('help-desk');
+    expect(within(desk).getByRole('heading', { name: 'Raised hands' })).toBeInTheDocument();
+    expect(within(desk).getByRole('region', { name: 'Seat 2' })).toBeInTheDocument();
+    expect(within(desk).getByTestId('terminal-stub')).toBeInTheDocument();
+  });
+
+  it('edits the workshop with PATCH, sending only what changed, and shows a refusal', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    let refuse = true;
+    const { calls } = mockFetch({
+      'GET /api/auth/me': () => ({ body: { user: { id: 'u1', email: 'i@x', name: 'I', role: 'instructor' }, limits: { max_seats: 30 } } }),
+      'PATCH /api/workshops/w1': (c) =>
+        refuse
+          ? { status: 409, body: { error: { code: 'seats_in_use', message: '2 learners are registered in this workshop, so it cannot have fewer than 2 seats' } } }
+          : { body: { ...base, ...(c.body as object) } },
+    });
+    const user = userEvent.setup();
+    renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    stream(snapshot({ ...base, status: 'running', lab_guide: '# Old' }, seats));
+    await user.click(await screen.findByText('Edit the workshop'));
+    const form = screen.getByRole('form', { name: 'Edit the workshop' });
+    await waitFor(() => expect(within(form).getByLabelText(/Seats \(up to 30\)/)).toHaveAttribute('max', '30'));
+    const seatsInput = within(form).getByLabelText(/Seats/);
+    await user.clear(seatsInput);
+    await user.type(seatsInput, '1');
+    await user.click(within(form).getByRole('button', { name: 'Save changes' }));
+    expect(await within(form).findByRole('alert')).toHaveTextContent('2 learners are registered in this workshop, so it cannot have fewer than 2 seats.');
+    expect(calls.find((c) => c.method === 'PATCH')?.body).toEqual({ seats: 1 });
+
+    refuse = false;
+    await user.clear(seatsInput);
+    await user.type(seatsInput, '3');
+    const guide = within(form).getByLabelText(/Lab guide/);
+    await user.clear(guide);
+    await user.type(guide, '# New');
+    await user.click(within(form).getByRole('button', { name: 'Save changes' }));
+    expect(await within(form).findByText('Saved.')).toBeInTheDocument();
+    expect(calls.filter((c) => c.method === 'PATCH').pop()?.body).toEqual({ lab_guide: '# New' });
   });
 });

@@ -19,7 +19,8 @@ import { SeatGrid, seatTaken } from './classview/SeatGrid';
 import { SeatWatcher } from './classview/SeatWatcher';
 import { ExtendForm } from './classview/ExtendForm';
 import { Learners } from './classview/Learners';
-import { LabCard } from './classview/LabCard';
+import { Hands, LabCard } from './classview/LabCard';
+import { EditWorkshopForm } from './classview/EditWorkshopForm';
 
 const LIVE_LABEL: Record<LiveMode, { text: string; title: string }> = {
   live: { text: 'Live', title: 'Live updates' },
@@ -110,6 +111,12 @@ function SkipToSeats() {
 export default function ClassView({ id }: { id: string }) {
   const { snapshot, error, mode, reconnect, patchWorkshop } = useClassStream(id);
   const [watch, setWatch] = useState<number | null>(null);
+  // Opened from the raised hands: the queue and the terminal side by side.
+  const [helping, setHelping] = useState(false);
+  const openSeat = (seat: number | null, fromHand = false) => {
+    setWatch(seat);
+    setHelping(fromHand && seat !== null);
+  };
   const now = useNow(5000);
 
   if (!snapshot) {
@@ -124,6 +131,10 @@ export default function ClassView({ id }: { id: string }) {
   }
   const { workshop, seats, registrations } = snapshot;
   const watched = seats.find((s) => s.seat === watch) ?? null;
+  const watcher = watched && (
+    <SeatWatcher key={watched.seat} workshopId={workshop.id} seat={watched} onClose={() => openSeat(null)} />
+  );
+  const sideBySide = helping && !!snapshot.lab && !!watcher;
 
   return (
     <div>
@@ -146,11 +157,34 @@ export default function ClassView({ id }: { id: string }) {
           <h2 id="seats-h" tabIndex={-1}>
             Seats
           </h2>
-          <SeatGrid seats={seats} selected={watch} onSelect={(s) => setWatch(s.seat === watch ? null : s.seat)} now={now} />
+          <SeatGrid seats={seats} selected={watch} onSelect={(s) => openSeat(s.seat === watch ? null : s.seat)} now={now} />
         </section>
-        <LabCard workshopId={workshop.id} live={snapshot.lab} canEdit={workshop.access !== 'assistant'} onWatch={setWatch} />
+        {sideBySide && snapshot.lab && (
+          <div className="help-desk" data-testid="help-desk">
+            <section className="card" aria-labelledby="help-hands-h">
+              <h2 id="help-hands-h">Raised hands</h2>
+              <Hands workshopId={workshop.id} hands={snapshot.lab.hands} onHelp={(seat) => openSeat(seat, true)} />
+            </section>
+            {watcher}
+          </div>
+        )}
+        <LabCard
+          workshopId={workshop.id}
+          live={snapshot.lab}
+          canEdit={workshop.access !== 'assistant'}
+          onWatch={(seat) => openSeat(seat)}
+          onHelp={(seat) => openSeat(seat, true)}
+        />
         <Learners workshopId={workshop.id} registrations={registrations} />
-        {watched && <SeatWatcher key={watched.seat} workshopId={workshop.id} seat={watched} onClose={() => setWatch(null)} />}
+        {workshop.access !== 'assistant' && (
+          <details className="card edit-card">
+            <summary>
+              <h2>Edit the workshop</h2>
+            </summary>
+            <EditWorkshopForm workshop={workshop} onDone={patchWorkshop} />
+          </details>
+        )}
+        {!sideBySide && watcher}
       </main>
     </div>
   );

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { BroadcastBanner, LabGuide } from './LabGuide';
+import { BroadcastBanner, LabGuide, WatchedBanner } from './LabGuide';
 import type { LearnerLab, LearnerLabClient } from '../api';
 
 const lab: LearnerLab = {
@@ -67,5 +67,16 @@ describe('LabGuide', () => {
     expect(screen.getByTestId('broadcast').textContent).toContain('Break until 11:00');
     await userEvent.click(screen.getByRole('button', { name: 'Dismiss' }));
     expect(screen.queryByTestId('broadcast')).toBeNull();
+  });
+});
+
+describe('WatchedBanner', () => {
+  it('tells the learner who watches their terminal, and when they can type in it', () => {
+    const { rerender, container } = render(<WatchedBanner />);
+    expect(container).toBeEmptyDOMElement();
+    rerender(<WatchedBanner by="Ada" typing={false} />);
+    expect(screen.getByRole('status')).toHaveTextContent('Ada is watching your terminal.');
+    rerender(<WatchedBanner by="Ada, Grace" typing />);
+    expect(screen.getByRole('status')).toHaveTextContent('Ada, Grace has your terminal open and can type in it.');
   });
 });

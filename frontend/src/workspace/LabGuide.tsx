@@ -199,3 +199,23 @@ export function BroadcastBanner({ lab }: { lab: LearnerLab | null }) {
     </div>
   );
 }
+
+/** Tells the learner that an instructor has their terminal open (and whether they can type in it). */
+export function WatchedBanner({ by, typing }: { by?: string; typing?: boolean }) {
+  if (!by) return null;
+  return (
+    <div className="notice workspace-notice watched" role="status" data-testid="watched" data-typing={typing ? 'true' : 'false'}>
+      <span>
+        {typing ? (
+          <>
+            <strong>{by}</strong> has your terminal open and can type in it. You see everything they type.
+          </>
+        ) : (
+          <>
+            <strong>{by}</strong> is watching your terminal.
+          </>
+        )}
+      </span>
+    </div>
+  );
+}

@@ -13,7 +13,8 @@ import { Spinner } from '../components/ui';
 import { MachineRestarted } from './MachineRestarted';
 import { RestoredNotice } from './RestoredNotice';
 import { EndCountdown, EndedNotice, type Ending } from './EndOfClass';
-import { BroadcastBanner, LabGuide } from './LabGuide';
+import { BroadcastBanner, LabGuide, WatchedBanner } from './LabGuide';
+import { useLearnerLive } from './useLearnerLive';
 import { useLearnerLab } from './useLearnerLab';
 
 // CodeMirror is big: the terminal comes up first, the editor right after.
@@ -98,6 +99,12 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
     [endpoints, session],
   );
   const { lab, refresh: refreshLab } = useLearnerLab(labClient);
+  const { live, guide: liveGuide } = useLearnerLive(labClient);
+  // A new lab version (the instructor edited the lab): fetch its steps now.
+  const labVersion = live?.lab_version;
+  useEffect(() => {
+    if (labVersion !== undefined) void refreshLab();
+  }, [labVersion, refreshLab]);
   const term = useRef<TerminalTabsHandle | null>(null);
   const editor = useRef<EditorHandle | null>(null);
   const pendingOpen = useRef<string | null>(null);
@@ -153,7 +160,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
     return () => window.removeEventListener('keydown', onKey);
   }, [showGuide, setShowGuide]);
 
-  const guide = info.workshop.lab_guide ?? '';
+  const guide = liveGuide ?? info.workshop.lab_guide ?? '';
   const storageKey = `${info.workshop.id}.${info.seat ?? 0}`;
 
   const files = (
@@ -264,6 +271,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       <MachineRestarted restartedAt={info.restarted_at} seenAtLoad={initial.restarted_at} />
       <RestoredNotice restoredFrom={info.restored_from} />
       <BroadcastBanner lab={lab} />
+      <WatchedBanner by={live?.watched_by ?? lab?.watched_by} typing={live ? live.typing : lab?.typing} />
       <div className="workspace-body">
         {showGuide ? (
           <Split storageKey="ws.guide" initial={72} min={40} max={90} label="Resize lab guide" first={main} second={guidePanel} />

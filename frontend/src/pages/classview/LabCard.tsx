@@ -32,20 +32,39 @@ function stuckScore(l: LearnerProgress, now: number): number {
   return onStep(l, now) + 120 * l.failed_checks + (l.hand_raised ? 100000 : 0);
 }
 
+/** How long on one step counts as stuck. */
+export const STUCK_AFTER_S = 5 * 60;
+
+/** Stuck: a raised hand, a failing check on the current step, or a long time on it. */
+export function isStuck(l: LearnerProgress, now: number): boolean {
+  const cur = l.current_step ? l.steps[l.current_step] : undefined;
+  return !!l.hand_raised || cur?.status === 'failing' || onStep(l, now) >= STUCK_AFTER_S;
+}
+
 function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) => void }) {
   const [stuckFirst, setStuckFirst] = useState(false);
+  const [onlyStuck, setOnlyStuck] = useState(false);
   const now = useNow(5000);
   const rows = useMemo(() => {
-    const r = [...matrix.learners];
+    const r = onlyStuck ? matrix.learners.filter((l) => isStuck(l, now)) : [...matrix.learners];
     if (stuckFirst) r.sort((a, b) => stuckScore(b, now) - stuckScore(a, now));
     return r;
-  }, [matrix, stuckFirst, now]);
+  }, [matrix, stuckFirst, onlyStuck, now]);
   const steps = matrix.lab.steps;
   return (
     <div>
-      <label className="small">
-        <input type="checkbox" checked={stuckFirst} onChange={(e) => setStuckFirst(e.target.checked)} /> Stuck first (longest on a step, most failed checks)
-      </label>
+      <div className="matrix-controls">
+        <label className="small">
+          <input type="checkbox" checked={stuckFirst} onChange={(e) => setStuckFirst(e.target.checked)} /> Stuck first (longest on a step, most failed checks)
+        </label>
+        <label className="small">
+          <input type="checkbox" checked={onlyStuck} onChange={(e) => setOnlyStuck(e.target.checked)} /> Only stuck (hand raised, failing check, or{' '}
+          {STUCK_AFTER_S / 60} min on a step)
+        </label>
+        <span className="small muted" role="status">
+          {rows.length} of {matrix.learners.length} learners
+        </span>
+      </div>
       <div className="progress-matrix" data-testid="progress-matrix">
         <table>
           <thead>
@@ -93,7 +112,8 @@ function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) 
   );
 }
 
-function Hands({ workshopId, hands, onWatch }: { workshopId: string; hands: Hand[]; onWatch: (seat: number) => void }) {
+/** The queue of raised hands: Help picks one up (the learner is told) and opens their terminal. */
+export function Hands({ workshopId, hands, onHelp }: { workshopId: string; hands: Hand[]; onHelp: (seat: number) => void }) {
   const [error, setError] = useState<string | null>(null);
   // The stream shows the change within a second.
   const act = (fn: () => Promise<unknown>) => fn().catch((err) => setError(errorMessage(err)));
@@ -113,7 +133,7 @@ function Hands({ workshopId, hands, onWatch }: { workshopId: string; hands: Hand
               onClick={() =>
                 void act(async () => {
                   await labs.pickHand(workshopId, h.id);
-                  if (h.seat) onWatch(h.seat);
+                  if (h.seat) onHelp(h.seat);
                 })
               }
             >
@@ -227,11 +247,14 @@ export function LabCard({
   live,
   canEdit,
   onWatch,
+  onHelp,
 }: {
   workshopId: string;
   live: LiveLab | undefined;
   canEdit: boolean;
   onWatch: (seat: number) => void;
+  /** Help on a raised hand: the learner's terminal opens beside the queue. */
+  onHelp: (seat: number) => void;
 }) {
   return (
     <section className="card lab-card" aria-labelledby="lab-h">
@@ -241,7 +264,7 @@ export function LabCard({
       {live && (
         <>
           <h3>Raised hands</h3>
-          <Hands workshopId={workshopId} hands={live.hands} onWatch={onWatch} />
+          <Hands workshopId={workshopId} hands={live.hands} onHelp={onHelp} />
           <h3>Progress</h3>
           <Matrix matrix={live} onWatch={onWatch} />
           <p className="small">
