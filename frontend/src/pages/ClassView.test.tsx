@@ -300,7 +300,7 @@ describe('class view', () => {
     expect(within(matrix).getAllByRole('row')[1].textContent).toContain('Bob');
     // Only stuck: Bob (hand raised, failing) stays, Ada (just started her step) goes.
     await userEvent.click(screen.getByLabelText(/Only stuck/));
-    expect(within(matrix).getAllByRole('row').slice(1).map((r) => r.querySelector('th')?.textContent)).toEqual(['Bob ✋']);
+    expect(within(matrix).getAllByRole('row').slice(1).map((r) => r.querySelector('th')?.textContent)).toEqual(['Bob hand up']);
     expect(screen.getByText('1 of 2 learners')).toBeInTheDocument();
     await userEvent.click(within(screen.getByTestId('hands')).getByRole('button', { name: 'Help' }));
     await waitFor(() => expect(calls.some((c) => c.url === '/api/workshops/w1/hands/h1/pick')).toBe(true));

@@ -51,6 +51,20 @@ describe('LabGuide', () => {
     expect(onChange).toHaveBeenCalled();
   });
 
+  it('keeps a passed step open with its message until the learner moves on', async () => {
+    const client = fakeClient(true);
+    const { rerender } = render(<LabGuide lab={lab} client={client} onRun={() => {}} onChange={() => {}} />);
+    await userEvent.click(screen.getByRole('button', { name: 'Check' }));
+    // The server moves the current step on after a pass; the page still shows step 1's result.
+    const after = { ...lab, current_step: 'chmod', unlocked: ['make', 'chmod'], progress: { make: { step_id: 'make', status: 'done' as const, attempts: 1, entered_at: 'x' } } };
+    rerender(<LabGuide lab={after} client={client} onRun={() => {}} onChange={() => {}} />);
+    expect(screen.getByRole('heading', { name: 'Step 1: Make a file' })).toBeTruthy();
+    expect(screen.getByTestId('check-result').textContent).toContain('found hello.sh');
+    await userEvent.click(screen.getByRole('button', { name: 'Next step' }));
+    expect(screen.getByRole('heading', { name: 'Step 2: Make it executable' })).toBeTruthy();
+    expect(client.enter).toHaveBeenCalledWith('chmod');
+  });
+
   it('raises a hand with a question, and says when an instructor picked it up', async () => {
     const client = fakeClient(true);
     const { rerender } = render(<LabGuide lab={lab} client={client} onRun={() => {}} onChange={() => {}} />);

@@ -25,7 +25,7 @@ function StepList({
       {lab.lab.steps.map((s, i) => {
         const status = lab.progress[s.id]?.status;
         const locked = !lab.unlocked.includes(s.id);
-        const mark = locked ? { icon: '🔒', label: 'locked' } : MARK[status ?? ''] ?? { icon: String(i + 1), label: 'not started' };
+        const mark = locked ? { icon: '○', label: 'locked' } : MARK[status ?? ''] ?? { icon: String(i + 1), label: 'not started' };
         return (
           <li key={s.id}>
             <button
@@ -136,6 +136,9 @@ export function LabGuide({
     setError(null);
     try {
       const r = await client.check(step.id);
+      // The checked step stays open (the current step moves on after a
+      // pass): the learner reads ✓ and its message, then "Next step".
+      setChosen(step.id);
       setResult({ step: step.id, r });
       onChange();
     } catch (err) {

@@ -89,7 +89,7 @@ function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) 
                   ) : (
                     l.name
                   )}
-                  {l.hand_raised && <span title="Hand raised"> ✋</span>}
+                  {l.hand_raised && <span className="badge hand-badge"> hand up</span>}
                 </th>
                 {steps.map((s) => {
                   const p = l.steps[s.id];
