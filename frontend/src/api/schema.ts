@@ -621,6 +621,16 @@ export interface paths {
                         disk_mb?: number;
                         /** @description Lab servers on private addresses the seats may reach, as "CIDR[:port]" (IPv4, /8 or narrower; no port = any). By default seats reach the public internet only. */
                         egress_allow?: string[];
+                        /**
+                         * @description OCI image the seats run on (e.g. python:3.12-slim, ghcr.io/org/course:2026, an Artifact Registry image). The host pulls it before the seats start (step pull_image); a bad image fails the workshop with the reason. Omitted: the host's own root file system.
+                         * @example python:3.12-slim
+                         */
+                        environment?: string;
+                        /** @description the registry's pull secret, stored sealed; never returned */
+                        environment_auth?: {
+                            username: string;
+                            password: string;
+                        };
                     };
                 };
             };
@@ -3202,7 +3212,7 @@ export interface components {
             desired_state: "running" | "stopped" | "deleted";
             status_reason?: string;
             /** @enum {string} */
-            step?: "create_host" | "wait_agent" | "create_seats" | "delete_host";
+            step?: "create_host" | "wait_agent" | "pull_image" | "create_seats" | "delete_host";
             /** Format: date-time */
             starts_at?: string;
             /** Format: date-time */
@@ -3210,6 +3220,10 @@ export interface components {
             lab_guide?: string;
             /** @description size of each seat's home in MiB (0: the host's default) */
             disk_mb: number;
+            /** @description OCI image the seats run on (empty: the host's root) */
+            environment: string;
+            /** @description a pull secret is kept for the image */
+            environment_auth: boolean;
             /** @description the workshop's lab servers, normalised ("10.1.2.3/32:5432") */
             egress_allow: string[];
             provisioner?: string;
@@ -3233,6 +3247,8 @@ export interface components {
             /** Format: date-time */
             finished_at?: string;
             error?: string;
+            /** @description progress of a running step (pull_image: "12.5 of 48.0 MB") */
+            progress?: string;
         };
         Event: {
             id: number;

@@ -160,6 +160,10 @@ type Workshop struct {
 	EndsAt       *time.Time `json:"ends_at,omitempty"`
 	LabGuide     string     `json:"lab_guide,omitempty"`
 	DiskMB       int        `json:"disk_mb"`
+	// Environment is the OCI image the seats run on ("" : the host's root);
+	// EnvironmentAuth says a pull secret is kept for it (never shown).
+	Environment     string `json:"environment"`
+	EnvironmentAuth bool   `json:"environment_auth"`
 	// EgressAllow: the lab servers its seats may reach ("CIDR[:port]").
 	EgressAllow   []string   `json:"egress_allow"`
 	Provisioner   string     `json:"provisioner,omitempty"`
@@ -197,6 +201,8 @@ type Step struct {
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Error      string     `json:"error,omitempty"`
+	// Progress of a running step, e.g. "12.5 of 48.0 MB" (pull_image).
+	Progress string `json:"progress,omitempty"`
 }
 
 // Event is a line of a workshop's history.

@@ -38,7 +38,11 @@ func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, er
 	if ready, err := r.waitAgent(ctx, c, w, vm, host, agent); !ready || err != nil {
 		return false, err // an agent still booting is checked again next pass
 	}
-	if err := r.prepareSeats(ctx, c, w, vm, agent); err != nil {
+	digest, err := r.pullImage(ctx, c, w, vm, agent)
+	if err != nil {
+		return false, err
+	}
+	if err := r.prepareSeats(ctx, c, w, vm, agent, digest); err != nil {
 		return false, err
 	}
 	return true, r.markRunning(ctx, c, w, vm, host)
@@ -165,12 +169,12 @@ func (r *Reconciler) giveUpHost(ctx context.Context, c *change, w *store.Worksho
 
 // prepareSeats is the create_seats step: every seat is created, then
 // the learners' saved work restored into them.
-func (r *Reconciler) prepareSeats(ctx context.Context, c *change, w *store.Workshop, vm *store.WorkshopVM, agent Agent) error {
+func (r *Reconciler) prepareSeats(ctx context.Context, c *change, w *store.Workshop, vm *store.WorkshopVM, agent Agent, image string) error {
 	r.begin(c, vm, StepCreateSeats)
 	if err := r.commit(ctx, w, c); err != nil {
 		return err
 	}
-	if err := r.createSeats(ctx, agent, w); err != nil {
+	if err := r.createSeats(ctx, agent, w, image); err != nil {
 		return r.fail(ctx, c, w, vm, StepCreateSeats, err)
 	}
 	if err := r.restoreHomes(ctx, agent, w); err != nil {
@@ -206,11 +210,15 @@ func (r *Reconciler) markRunning(ctx context.Context, c *change, w *store.Worksh
 // seatOptions are what the workshop asks of each of its seats: their disk
 // size and the lab servers they may reach.
 func seatOptions(w *store.Workshop) agentclient.SeatOptions {
-	return agentclient.SeatOptions{DiskMB: w.DiskMB, EgressAllow: strings.Fields(w.EgressAllow)}
+	// Image: the workshop's image by reference (the agent runs the seat on
+	// the image it pulled for it); provisioning passes the digest.
+	return agentclient.SeatOptions{DiskMB: w.DiskMB, EgressAllow: strings.Fields(w.EgressAllow), Image: w.Environment}
 }
 
 // createSeats creates every seat concurrently; the agent API is idempotent.
-func (r *Reconciler) createSeats(ctx context.Context, agent Agent, w *store.Workshop) error {
+func (r *Reconciler) createSeats(ctx context.Context, agent Agent, w *store.Workshop, image string) error {
+	opts := seatOptions(w)
+	opts.Image = image
 	sem := make(chan struct{}, r.cfg.SeatConcurrency)
 	var mu sync.Mutex
 	var errs []error
@@ -223,7 +231,7 @@ func (r *Reconciler) createSeats(ctx context.Context, agent Agent, w *store.Work
 			defer func() { <-sem }()
 			sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
-			if _, _, err := agent.CreateSeat(sctx, w.ID, seat, seatOptions(w)); err != nil {
+			if _, _, err := agent.CreateSeat(sctx, w.ID, seat, opts); err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("seat %d: %w", seat, err))
 				mu.Unlock()

@@ -133,6 +133,8 @@ func stepLabel(step Step) string {
 		return "Creating the workshop machine"
 	case StepWaitAgent:
 		return "Waiting for the machine's agent"
+	case StepPullImage:
+		return "Pulling the environment image"
 	case StepCreateSeats:
 		return "Preparing the seats"
 	case StepDeleteHost:

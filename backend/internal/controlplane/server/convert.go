@@ -50,6 +50,7 @@ func apiWorkshop(w *store.Workshop, seatsUsed int, access string) api.Workshop {
 		Seats: w.Seats, SeatsUsed: seatsUsed, Access: access,
 		Status: string(w.Status), DesiredState: string(w.DesiredState), StatusReason: w.StatusReason, Step: string(w.Step),
 		StartsAt: w.StartsAt, EndsAt: w.EndsAt, LabGuide: w.LabGuide, DiskMB: w.DiskMB,
+		Environment: w.Environment, EnvironmentAuth: w.EnvironmentAuth != "",
 		EgressAllow: strings.Fields(w.EgressAllow),
 		Provisioner: w.Provisioner, AgentURL: w.AgentURL,
 		Attempts: w.Attempts, NextAttemptAt: w.NextAttemptAt,
@@ -62,7 +63,7 @@ func apiHost(vm *store.WorkshopVM) *api.Host {
 		Status: vm.Status, AgentURL: vm.AgentURL, CreatedAt: vm.CreatedAt, UpdatedAt: vm.UpdatedAt}
 	for _, st := range vm.Steps {
 		h.Steps = append(h.Steps, api.Step{Name: string(st.Name), Status: string(st.Status),
-			StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, Error: st.Error})
+			StartedAt: st.StartedAt, FinishedAt: st.FinishedAt, Error: st.Error, Progress: st.Progress})
 	}
 	return h
 }

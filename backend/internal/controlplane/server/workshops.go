@@ -61,6 +61,9 @@ type workshopRequest struct {
 	DiskMB   int        `json:"disk_mb"`
 	// EgressAllow opens lab servers on private addresses to the seats.
 	EgressAllow []string `json:"egress_allow"`
+	// Environment is the OCI image the seats run on, with its pull secret.
+	Environment     string              `json:"environment"`
+	EnvironmentAuth *environmentAuthReq `json:"environment_auth"`
 }
 
 // maxEgressRules bounds a workshop's allowlist.
@@ -111,9 +114,14 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
+	env, envAuth, err := s.environment(req.Environment, req.EnvironmentAuth)
+	if err != nil {
+		return err
+	}
 	u := userFrom(r.Context())
 	ws := &store.Workshop{
 		OwnerID: u.ID, Name: name, Seats: req.Seats, LabGuide: req.LabGuide, DiskMB: req.DiskMB, EgressAllow: allow,
+		Environment: env, EnvironmentAuth: envAuth,
 		StartsAt: utc(req.StartsAt), EndsAt: utc(req.EndsAt),
 		Status: store.StatusCreated, DesiredState: store.DesiredStopped,
 		Provisioner: s.cfg.Provisioner,

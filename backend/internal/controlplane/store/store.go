@@ -127,6 +127,17 @@ type Workshop struct {
 	DeletedAt     *time.Time `json:"deleted_at,omitempty"`
 }
 
+// PullSecret is a workshop's registry pull secret: the JSON that
+// Workshop.EnvironmentAuth seals (package sealed, PullSecretPurpose, with
+// WORKSPACE_TOKEN_SECRET).
+type PullSecret struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// PullSecretPurpose is what a pull secret is sealed for.
+const PullSecretPurpose = "workshop pull secret"
+
 // Registration is a learner's registration for a workshop.
 type Registration struct {
 	ID         string     `json:"id"`
@@ -223,6 +234,8 @@ type Step struct {
 	StartedAt  time.Time  `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	Error      string     `json:"error,omitempty"`
+	// Progress of a running step (pull_image: "12.5 of 48.0 MB").
+	Progress string `json:"progress,omitempty"`
 }
 
 // Transition is what one step of the reconciler changes (Store.Transition).

@@ -46,10 +46,31 @@ func (a *Agent) seatImage(digest string) (*seatruntime.Image, error) {
 		return nil, err
 	}
 	im, err := c.Get(digest)
+	if err != nil && !strings.HasPrefix(digest, "sha256:") {
+		im, err = latestPulled(c, digest)
+	}
 	if err != nil {
 		return nil, apierror.Conflict("image_not_pulled", "image %s is not in this host's cache: pull it first (POST /images/pull)", digest)
 	}
 	return &seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env}, nil
+}
+
+// latestPulled is the most recently pulled image of a reference.
+func latestPulled(c *imagecache.Cache, ref string) (*imagecache.Image, error) {
+	list, err := c.List()
+	if err != nil {
+		return nil, err
+	}
+	var best *imagecache.Image
+	for _, im := range list {
+		if im.Ref == ref && (best == nil || im.PulledAt.After(best.PulledAt)) {
+			best = im
+		}
+	}
+	if best == nil {
+		return nil, fmt.Errorf("no image %s", ref)
+	}
+	return best, nil
 }
 
 // handlePullImage starts a pull (or reports the one running, or done).

@@ -73,8 +73,9 @@ type CreateSeatRequest struct {
 	// EgressAllow opens lab servers on private addresses to this seat
 	// ("CIDR[:port]" rules; by default seats reach the public internet only).
 	EgressAllow []string `json:"egress_allow,omitempty"`
-	// Image is the digest of a pulled image (POST /images/pull) the seat
-	// runs on; empty: the host's own root.
+	// Image is the digest (or the reference, for the one last pulled) of
+	// an image pulled on this host (POST /images/pull) the seat runs on;
+	// empty: the host's own root.
 	Image string `json:"image,omitempty"`
 }
 

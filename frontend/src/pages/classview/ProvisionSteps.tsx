@@ -20,6 +20,7 @@ export function ProvisionSteps({ steps, now }: { steps: ProvisionStep[]; now: nu
           <span className="step-name">{s.name}</span>
           <StatusBadge status={s.status} />
           <span className="step-time muted small">{stepDuration(s, now)}</span>
+          {s.status === 'running' && s.progress && <span className="muted small step-progress">{s.progress}</span>}
           {s.error && <span className="error-text small step-error">{s.error}</span>}
         </li>
       ))}

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/sealed"
+	"github.com/clarateach/backend/internal/controlplane/store"
+)
+
+// maxEnvironment bounds an image reference.
+const maxEnvironment = 512
+
+// environmentAuthReq is a registry pull secret as the API takes it.
+type environmentAuthReq struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// environment validates a workshop's image reference and seals its pull
+// secret. No image means the host's own root.
+func (s *Server) environment(ref string, auth *environmentAuthReq) (string, string, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		if auth != nil {
+			return "", "", apierror.Invalid("environment_auth needs an environment")
+		}
+		return "", "", nil
+	}
+	if len(ref) > maxEnvironment {
+		return "", "", apierror.Invalid("environment must be at most %d characters", maxEnvironment)
+	}
+	if _, err := name.ParseReference(ref); err != nil {
+		return "", "", apierror.Invalid("environment %q is not an image reference: %v", ref, err)
+	}
+	if auth == nil {
+		return ref, "", nil
+	}
+	if auth.Username == "" || auth.Password == "" || len(auth.Username)+len(auth.Password) > 8192 {
+		return "", "", apierror.Invalid("environment_auth needs a username and a password (at most 8 KiB)")
+	}
+	b, _ := json.Marshal(store.PullSecret{Username: auth.Username, Password: auth.Password})
+	sealedAuth, err := sealed.Seal(s.wsKey, store.PullSecretPurpose, string(b))
+	if err != nil {
+		return "", "", err
+	}
+	return ref, sealedAuth, nil
+}
