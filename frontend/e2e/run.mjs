@@ -6,7 +6,9 @@
 //
 // Screenshots go to CLARATEACH_ARTIFACTS (default <repo>/artifacts/e2e).
 // Any browser console error fails the run. The last line is "N passed, N failed".
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baseUrl, charBox, contrastProblems, inkPixels, launch, terminalText, waitForPrompt, waitForTerminal } from './lib.mjs';
@@ -88,6 +90,66 @@ async function run(page, cmd, scope = '[data-testid="workspace"]') {
   await page.click(`${scope} .terminal-host:not([style*="display: none"]) .xterm-screen`);
   await page.keyboard.type(cmd, { delay: 5 });
   await page.keyboard.press('Enter');
+}
+
+
+/**
+ * A three-step lab as a .tar.gz (made with tar): make a file, make it say
+ * hello (the check fails until it does), done. `finish` is step 3's text.
+ */
+function labArchive(finish) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-lab-'));
+  mkdirSync(path.join(dir, 'steps'));
+  const files = {
+    'lab.yaml': [
+      'title: Say hello',
+      'description: Make a file, make it say hello.',
+      'order: sequential',
+      'steps:',
+      '  - id: make',
+      '    title: Make a file',
+      '    text: steps/1.md',
+      '    check: steps/1.check.sh',
+      '  - id: hello',
+      '    title: Make it say hello',
+      '    text: steps/2.md',
+      '    check: steps/2.check.sh',
+      '  - id: done',
+      '    title: Done',
+      '    text: steps/3.md',
+      '',
+    ].join('\n'),
+    'steps/1.md': '# Make a file\n\nRun `touch hello.txt`.\n',
+    'steps/1.check.sh': '#!/bin/sh\ntest -f ~/hello.txt || { echo "hello.txt is not in your home yet"; exit 1; }\necho "found hello.txt"\n',
+    'steps/2.md': '# Make it say hello\n\nPut the word hello in `hello.txt`.\n',
+    'steps/2.check.sh': '#!/bin/sh\ngrep -q hello ~/hello.txt || { echo "hello.txt does not say hello yet"; exit 1; }\necho "hello.txt says hello"\n',
+    'steps/3.md': `# Done\n\n${finish}\n`,
+  };
+  for (const [name, body] of Object.entries(files)) writeFileSync(path.join(dir, name), body, { mode: name.endsWith('.sh') ? 0o755 : 0o644 });
+  const out = path.join(dir, 'lab.tar.gz');
+  execFileSync('tar', ['-czf', out, '-C', dir, 'lab.yaml', 'steps']);
+  return { name: 'lab.tar.gz', mimeType: 'application/gzip', buffer: readFileSync(out) };
+}
+
+/** The learner's matrix row in the class view: the cells' text, step by step. */
+async function matrixRow(page, name) {
+  return page.evaluate((name) => {
+    const row = Array.from(document.querySelectorAll('[data-testid="progress-matrix"] tbody tr')).find((r) =>
+      r.querySelector('th')?.textContent?.includes(name),
+    );
+    return row ? Array.from(row.querySelectorAll('td')).map((td) => td.textContent.trim()) : null;
+  }, name);
+}
+
+async function waitForMatrix(page, name, want, timeout = 15_000) {
+  const deadline = Date.now() + timeout;
+  let got = null;
+  while (Date.now() < deadline) {
+    got = await matrixRow(page, name);
+    if (got && want(got)) return got;
+    await page.waitForTimeout(200);
+  }
+  throw new Error(`the matrix row of ${name} is ${JSON.stringify(got)}`);
 }
 
 const rand = () => Math.random().toString(36).slice(2, 8);
@@ -459,6 +521,126 @@ try {
       await waitForTerminal(lpage, /^still-alive$/m, { scope: '[data-testid="workspace"]' });
     },
     { pages: [lpage] },
+  );
+
+  await step(
+    'L1. the instructor gives the workshop a three-step lab; the learner sees its steps',
+    async () => {
+      await ipage.click('.watcher button:has-text("Close")');
+      await ipage.setInputFiles('[data-testid="lab-upload"]', labArchive('Well done.'));
+      await ipage.waitForSelector('#lab-h:has-text("Say hello (version 1)")');
+      await lpage.waitForSelector('.lab-guide .lab-steps', { timeout: 15_000 });
+      const steps = await lpage.$$eval('.lab-guide .lab-steps li', (els) => els.map((e) => e.textContent.trim()));
+      if (steps.length !== 3) throw new Error(`the learner sees ${steps.length} steps: ${steps.join(' | ')}`);
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
+    'L2. step 1 passes; the check of step 2 fails with its message, live in the matrix',
+    async () => {
+      await run(lpage, 'rm -f hello.txt; touch hello.txt');
+      await lpage.click('.lab-actions button:has-text("Check")');
+      await lpage.waitForSelector('[data-testid="check-result"].lab-pass:has-text("found hello.txt")');
+      await lpage.click('.lab-actions button:has-text("Next step")');
+      await lpage.waitForSelector('.lab-step-text h3:has-text("Step 2: Make it say hello")');
+      await lpage.click('.lab-actions button:has-text("Check")');
+      await lpage.waitForSelector('[data-testid="check-result"].lab-fail:has-text("hello.txt does not say hello yet")');
+      const row = await waitForMatrix(ipage, learner.name, (r) => r[0] === '✓' && r[1] === '✗1');
+      log(`  matrix: ${row.join(' | ')}`);
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
+    'L3. the learner raises a hand; the instructor picks it up and watches; the learner sees it',
+    async () => {
+      await lpage.fill('#hand-question', 'my check fails');
+      await lpage.click('.lab-hand button:has-text("Raise hand")');
+      await lpage.waitForSelector('.lab-hand:has-text("Your hand is raised")');
+      const hand = ipage.locator('[data-testid="hands"] li', { hasText: learner.name });
+      await hand.waitFor();
+      if (!(await hand.textContent()).includes('my check fails')) throw new Error('the hand does not show the question');
+      await hand.locator('button:has-text("Help")').click();
+      await ipage.waitForSelector('[data-testid="help-desk"] .watcher .conn-status[data-state="open"]');
+      await ipage.waitForFunction(() => {
+        const r = document.querySelector('[data-testid="help-desk"] .watcher-term')?.getBoundingClientRect();
+        return !!r && r.top >= 0 && r.top < window.innerHeight - 100;
+      });
+      await lpage.waitForSelector(`[data-testid="watched"]:has-text("${instructor.name} is watching your terminal")`, { timeout: 15_000 });
+      await lpage.waitForSelector('.lab-hand:has-text("An instructor is on their way")');
+      await shot(ipage, 'help-desk');
+      // Taking over: the learner is told the instructor can type.
+      await ipage.click('[data-testid="help-desk"] .watcher button:has-text("Take over")');
+      await lpage.waitForSelector('[data-testid="watched"][data-typing="true"]', { timeout: 15_000 });
+      await ipage.click('[data-testid="help-desk"] .watcher button:has-text("Stop typing")');
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
+    'L4. the learner fixes it and passes; the matrix shows it live',
+    async () => {
+      await run(lpage, 'echo hello > hello.txt');
+      await lpage.click('.lab-actions button:has-text("Check")');
+      await lpage.waitForSelector('[data-testid="check-result"].lab-pass:has-text("hello.txt says hello")');
+      const row = await waitForMatrix(ipage, learner.name, (r) => r[0] === '✓' && r[1] === '✓');
+      log(`  matrix: ${row.join(' | ')}`);
+      await lpage.click('.lab-actions button:has-text("Next step")');
+      await lpage.waitForSelector('.lab-step-text:has-text("Well done.")');
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
+    'L5. the instructor edits the guide; the learner sees the change where they are',
+    async () => {
+      await ipage.setInputFiles('[data-testid="lab-upload"]', labArchive('Well done, and see you next week.'));
+      await ipage.waitForSelector('#lab-h:has-text("Say hello (version 2)")');
+      await lpage.waitForSelector('.lab-step-text:has-text("see you next week")', { timeout: 20_000 });
+      const open = await lpage.textContent('.lab-step-text h3');
+      if (!open?.includes('Step 3')) throw new Error(`after the edit the learner is on "${open}", want step 3`);
+      await lpage.waitForSelector('.lab-step-done:has-text("Make it say hello")');
+      await shot(lpage, 'workspace-guide');
+      const problems = [];
+      for (const scheme of ['light', 'dark']) {
+        await ipage.emulateMedia({ colorScheme: scheme });
+        await lpage.emulateMedia({ colorScheme: scheme });
+        for (const p of await contrastProblems(ipage)) problems.push(`[${scheme} class view with a lab] ${p}`);
+        for (const p of await contrastProblems(lpage)) problems.push(`[${scheme} workspace with a lab] ${p}`);
+      }
+      await ipage.emulateMedia({ colorScheme: 'light' });
+      await lpage.emulateMedia({ colorScheme: 'light' });
+      if (problems.length) throw new Error(`text under 4.5:1:\n  ${problems.join('\n  ')}`);
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
+    'L6. the matrix at 30 learners (the edit form raises the seats to 30)',
+    async () => {
+      await ipage.click('.edit-card summary');
+      await ipage.fill('input[name="edit_seats"]', '30');
+      await ipage.click('.edit-card button:has-text("Save changes")');
+      await ipage.waitForSelector('.edit-card [role="status"]:has-text("Saved.")');
+      const names = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Margaret', 'Ken', 'Dennis', 'Frances', 'John', 'Radia', 'Leslie', 'Tim',
+        'Sophie', 'Guido', 'Bjarne', 'Anders', 'Niklaus', 'Hedy', 'Katherine', 'Linus', 'Ward', 'Brian', 'Rob', 'Joan', 'Jean', 'Mary', 'Lynn'];
+      for (const [i, n] of names.entries()) {
+        const res = await fetch(new URL('/api/register', BASE), {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ workshop_code: state.code, name: `${n} Learner`, email: `l${i}-${stamp}@example.com` }),
+        });
+        if (!res.ok) throw new Error(`register ${n}: ${res.status} ${await res.text()}`);
+      }
+      await ipage.waitForFunction(() => document.querySelectorAll('[data-testid="progress-matrix"] tbody tr').length >= 30, null, { timeout: 30_000 });
+      const card = ipage.locator('.lab-card');
+      await card.scrollIntoViewIfNeeded();
+      const file = path.join(ARTIFACTS, 'matrix-30.png');
+      await card.screenshot({ path: file });
+      log(`  screenshot: ${file}`);
+    },
+    { pages: [ipage] },
   );
 
   await step(
