@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -81,17 +80,6 @@ func (a *Agent) newPreviewProxy() *httputil.ReverseProxy {
 				}
 			}
 		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				apierror.Write(w, r, apierror.TooLarge("request body is larger than %d bytes", tooBig.Limit))
-				return
-			}
-			a.log.WarnContext(r.Context(), "preview to workspace daemon failed", "path", r.URL.Path, "err", err)
-			apierror.Write(w, r, apierror.New(http.StatusBadGateway, "seat_unreachable", "the seat's workspace daemon did not answer"))
-		},
+		ErrorHandler: a.daemonProxyError("preview"),
 	}
 }

@@ -226,18 +226,7 @@ func (a *Agent) newReverseProxy() *httputil.ReverseProxy {
 			}
 			return nil
 		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				apierror.Write(w, r, apierror.TooLarge("request body is larger than %d bytes", tooBig.Limit))
-				return
-			}
-			a.log.WarnContext(r.Context(), "proxy to workspace daemon failed", "path", r.URL.Path, "err", err)
-			apierror.Write(w, r, apierror.New(http.StatusBadGateway, "seat_unreachable", "the seat's workspace daemon did not answer"))
-		},
+		ErrorHandler: a.daemonProxyError("proxy"),
 	}
 }
 
@@ -405,4 +394,22 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.m.bytesIn.Add(float64(n))
 	return n, err
+}
+
+// daemonProxyError answers a request the agent could not forward to a seat's
+// workspace daemon (what names the route in the log): nothing for a client
+// that went away, 413 for a body over its limit, else 502 seat_unreachable.
+func (a *Agent) daemonProxyError(what string) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, context.Canceled) {
+			return
+		}
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			apierror.Write(w, r, apierror.TooLarge("request body is larger than %d bytes", tooBig.Limit))
+			return
+		}
+		a.log.WarnContext(r.Context(), what+" to workspace daemon failed", "path", r.URL.Path, "err", err)
+		apierror.Write(w, r, apierror.New(http.StatusBadGateway, "seat_unreachable", "the seat's workspace daemon did not answer"))
+	}
 }
