@@ -230,19 +230,3 @@ func printCPU(what string, n int, a, b cpuMeter) {
 	}
 	fmt.Printf("    their minor page faults per seat: %s\n", strings.Join(parts, ", "))
 }
-
-// childrenFaults is the minor page faults of this process's waited-for
-// children.
-func childrenFaults() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
-	return ru.Minflt
-}
-
-// childrenCPU is the CPU time of this process's waited-for children (the
-// bubblewrap shells once they have exited).
-func childrenCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

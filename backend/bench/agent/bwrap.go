@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -28,53 +29,94 @@ func bwrapArgs(shell string) []string {
 	}
 }
 
+// bwrapShell is one bubblewrap shell: its time to answer and its process
+// tree's counters (nil when they could not be opened).
+type bwrapShell struct {
+	took time.Duration
+	stat *treeStat
+}
+
 // bwrapStart starts one shell under bubblewrap and returns the time until
 // it answers: the command goes to its stdin and the clock stops when the
-// marker comes back on its stdout.
-func bwrapStart(ctx context.Context, bwrap, shell string) (time.Duration, error) {
+// marker comes back on its stdout. Its process tree is counted
+// (startCounted); the caller reads and closes the counters.
+func bwrapStart(ctx context.Context, bwrap, shell string) (bwrapShell, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bwrap, bwrapArgs(shell)...)
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		return 0, err
+		return bwrapShell{}, err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, err
+		return bwrapShell{}, err
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
+	var sh bwrapShell
 	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		return 0, err
+	stat, exited, err := startCounted(cmd)
+	if err != nil {
+		return bwrapShell{}, err
 	}
-	defer func() { in.Close(); _ = cmd.Wait() }()
+	sh.stat = stat
+	defer func() { in.Close(); <-exited }()
 	if _, err := io.WriteString(in, "echo "+bwrapMarker+"\n"); err != nil {
-		return 0, err
+		return sh, err
 	}
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if sc.Text() == bwrapMarker {
-			return time.Since(t0), nil
+			sh.took = time.Since(t0)
+			return sh, nil
 		}
 	}
-	return 0, fmt.Errorf("bwrap shell ended without answering: %v %s", sc.Err(), strings.TrimSpace(stderr.String()))
+	return sh, fmt.Errorf("bwrap shell ended without answering: %v %s", sc.Err(), strings.TrimSpace(stderr.String()))
+}
+
+// startCounted starts cmd from an OS thread of its own with a treeStat on
+// it (nil when perf_event_open fails) and waits for it there: the channel
+// gets Wait's result. The thread stays locked and ends with its goroutine,
+// so the counters see only its fork of cmd and cmd's whole process tree;
+// they hold every process's counts once it has exited.
+func startCounted(cmd *exec.Cmd) (*treeStat, <-chan error, error) {
+	var stat *treeStat
+	started, exited := make(chan error, 1), make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends here
+		stat, _ = openTreeStat()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		exited <- cmd.Wait()
+	}()
+	if err := <-started; err != nil {
+		if stat != nil {
+			stat.close()
+		}
+		return nil, nil, err
+	}
+	return stat, exited, nil
 }
 
 // bwrapBurst starts n bubblewrap shells at once and returns each one's time
-// to answer.
+// to answer. It prints the CPU time and minor page faults per shell of
+// bwrap's whole process tree (bwrap, its pid-1 process in the new pid
+// namespace and the shell), counted as perf stat does (treeStat).
 func bwrapBurst(ctx context.Context, bwrap, shell string, n int) ([]time.Duration, error) {
-	if _, err := bwrapStart(ctx, bwrap, shell); err != nil { // one first: the binary and shell in the page cache, as for ours
+	first, err := bwrapStart(ctx, bwrap, shell) // one first: the binary and shell in the page cache, as for ours
+	if first.stat != nil {
+		first.stat.close()
+	}
+	if err != nil {
 		return nil, err
 	}
-	d := make([]time.Duration, n)
+	shells := make([]bwrapShell, n)
 	errs := make([]error, n)
-	cpu0, flt0, t0 := childrenCPU(), childrenFaults(), time.Now()
-	defer func() {
-		fmt.Printf("  CPU of the bubblewrap burst (%s wall): per shell %s, %d minor page faults (bwrap and its shell, measured once they exited)\n",
-			ms(time.Since(t0)), ms((childrenCPU()-cpu0)/time.Duration(n)), (childrenFaults()-flt0)/int64(n))
-	}()
+	t0 := time.Now()
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
@@ -82,11 +124,32 @@ func bwrapBurst(ctx context.Context, bwrap, shell string, n int) ([]time.Duratio
 		go func() {
 			defer wg.Done()
 			<-start
-			d[i], errs[i] = bwrapStart(ctx, bwrap, shell)
+			shells[i], errs[i] = bwrapStart(ctx, bwrap, shell)
 		}()
 	}
 	close(start)
 	wg.Wait()
+	wall := time.Since(t0)
+	d := make([]time.Duration, n)
+	var cpu time.Duration
+	var faults int64
+	counted := 0
+	for i, sh := range shells {
+		d[i] = sh.took
+		if sh.stat == nil {
+			continue
+		}
+		if c, f, err := sh.stat.read(); err == nil {
+			cpu, faults, counted = cpu+c, faults+f, counted+1
+		}
+		sh.stat.close()
+	}
+	if counted > 0 {
+		fmt.Printf("  CPU of the bubblewrap burst (%s wall): per shell %s, %d minor page faults (bwrap's whole process tree: bwrap, its pid 1 and the shell, counted as perf stat does)\n",
+			ms(wall), ms(cpu/time.Duration(counted)), faults/int64(counted))
+	} else {
+		fmt.Printf("  CPU of the bubblewrap burst (%s wall): not counted (perf_event_open failed)\n", ms(wall))
+	}
 	return d, errors.Join(errs...)
 }
 
