@@ -1,17 +1,18 @@
 // Command agent is the ClaraTeach workshop host agent (the seed's
 // `go build ./cmd/agent/`). It serves the seat API and the learner proxy on
-// :9090; see `agent --help` and internal/host/agent.
+// :9090; see `agent --help`, internal/cli/agentcmd (the command) and
+// internal/host/agent (the agent).
 //
 // The version reported by GET /health is stamped at build time into
-// internal/buildinfo.Version (see the Makefile).
+// internal/release.Version (see the Makefile).
 package main
 
 import (
 	"fmt"
 	"os"
 
+	"github.com/clarateach/backend/internal/cli/agentcmd"
 	"github.com/clarateach/backend/internal/fdlimit"
-	"github.com/clarateach/backend/internal/host/agent"
 )
 
 func main() {
@@ -21,5 +22,5 @@ func main() {
 	if _, err := fdlimit.Raise(); err != nil {
 		fmt.Fprintln(os.Stderr, "warning:", err)
 	}
-	os.Exit(agent.Main(os.Args[1:], agent.MainOptions{}))
+	os.Exit(agentcmd.Main(os.Args[1:], agentcmd.MainOptions{}))
 }

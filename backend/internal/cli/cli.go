@@ -13,7 +13,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/cli/agentcmd"
 	"github.com/clarateach/backend/internal/release"
 	"github.com/clarateach/backend/internal/seat/workspace"
 )
@@ -51,7 +51,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		err = runServer(ctx, rest, stdout, stderr)
 	case "agent":
 		self, _ := os.Executable()
-		return agent.Main(rest, agent.MainOptions{DaemonCommand: []string{self, "workspace"}, Stderr: stderr})
+		return agentcmd.Main(rest, agentcmd.MainOptions{DaemonCommand: []string{self, "workspace"}, Stderr: stderr})
 	case "workspace":
 		return workspace.Main(rest, stderr)
 	case "migrate":

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/cli/agentcmd"
 	"github.com/clarateach/backend/internal/controlplane/config"
-	"github.com/clarateach/backend/internal/host/agent"
 )
 
 func TestBackendDockerfile(t *testing.T) {
@@ -81,7 +81,7 @@ func TestEnvExample(t *testing.T) {
 	// read. GCP_REGISTRY is read by scripts/deploy-cloud-run.sh only
 	// (reserved for the server's workshop images).
 	read := map[string]bool{"GCP_REGISTRY": true}
-	for _, v := range append(config.Vars(), agent.Vars()...) {
+	for _, v := range append(config.Vars(), agentcmd.Vars()...) {
 		read[v] = true
 	}
 	documented := map[string]int{}

@@ -14,12 +14,19 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/clarateach/backend/internal/envflag"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/host/seatruntime/firecracker"
 	"github.com/clarateach/backend/internal/host/seatruntime/process"
 	"github.com/clarateach/backend/internal/host/seatruntime/sandbox"
 )
+
+// DaemonBinaryName is the workspace daemon's file name, looked up next to the
+// agent's executable and then in PATH.
+const DaemonBinaryName = "clarateach-workspace"
+
+// ErrRuntimeUnavailable is returned for a runtime this build or machine
+// cannot run.
+var ErrRuntimeUnavailable = errors.New("runtime not available")
 
 // RuntimeOptions is what the seat runtimes are built from.
 type RuntimeOptions struct {
@@ -61,16 +68,6 @@ type FirecrackerPaths struct {
 	Binary   string // FC_BINARY
 	StateDir string // FC_STATE_DIR
 	LogDir   string // FC_LOG_DIR
-}
-
-// bindFirecracker declares the FC_* settings (variables only).
-func bindFirecracker(s *envflag.Set, p *FirecrackerPaths) {
-	E := envflag.Env
-	s.String(&p.Kernel, "", E("FC_KERNEL"), "/var/lib/clarateach/images/vmlinux", "microVM kernel")
-	s.String(&p.RootFS, "", E("FC_ROOTFS"), "/var/lib/clarateach/images/rootfs.ext4", "microVM base image")
-	s.String(&p.Binary, "", E("FC_BINARY"), "firecracker", "firecracker executable")
-	s.String(&p.StateDir, "", E("FC_STATE_DIR"), firecracker.DefaultStateDir, "microVMs' state")
-	s.String(&p.LogDir, "", E("FC_LOG_DIR"), firecracker.DefaultLogDir, "microVMs' logs")
 }
 
 // NewRuntime builds the seat runtime called name.

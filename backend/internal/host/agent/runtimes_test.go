@@ -36,3 +36,10 @@ func TestStageDaemonKeepsParentModes(t *testing.T) {
 		t.Fatalf("restage: %q %v", again, err)
 	}
 }
+
+func TestNewRuntimeRefusesUnknown(t *testing.T) {
+	t.Parallel()
+	if _, err := NewRuntime("docker", RuntimeOptions{}); err == nil {
+		t.Fatal("unknown runtime accepted")
+	}
+}

@@ -1,12 +1,9 @@
 package agent
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log/slog"
-	"os"
 
 	"github.com/clarateach/backend/internal/hostcert"
 )
@@ -32,37 +29,4 @@ func serverTLS(cfg Config, loopback bool) (*tls.Config, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return c, nil
-}
-
-// tlsKeyPair reads the host's TLS key pair: the files of --tls-cert and
-// --tls-key (or AGENT_TLS_CERT/AGENT_TLS_KEY), else, with metadata on, the
-// instance attributes agent-tls-cert and agent-tls-key. Neither is no TLS.
-func tlsKeyPair(ctx context.Context, o *Options, md *metadataClient, useMetadata bool, log *slog.Logger) (cert, key []byte, err error) {
-	if o.TLSCertFile != "" || o.TLSKeyFile != "" {
-		if o.TLSCertFile == "" || o.TLSKeyFile == "" {
-			return nil, nil, errors.New("--tls-cert and --tls-key (AGENT_TLS_CERT and AGENT_TLS_KEY) go together")
-		}
-		if cert, err = os.ReadFile(o.TLSCertFile); err != nil {
-			return nil, nil, fmt.Errorf("read TLS certificate: %w", err)
-		}
-		if key, err = os.ReadFile(o.TLSKeyFile); err != nil {
-			return nil, nil, fmt.Errorf("read TLS key: %w", err)
-		}
-		return cert, key, nil
-	}
-	if !useMetadata {
-		return nil, nil, nil
-	}
-	c, err := md.attribute(ctx, "agent-tls-cert")
-	if err != nil {
-		return nil, nil, fmt.Errorf("read TLS certificate from instance metadata: %w", err)
-	}
-	k, err := md.attribute(ctx, "agent-tls-key")
-	if err != nil {
-		return nil, nil, fmt.Errorf("read TLS key from instance metadata: %w", err)
-	}
-	if c != "" && k != "" {
-		log.Info("TLS key pair read from instance metadata")
-	}
-	return []byte(c), []byte(k), nil
 }
