@@ -50,7 +50,7 @@ if want go && ! pg_wanted; then skip postgres "SKIP_SUITES: the Go tests on Post
 
 # ---- set-up: the tools each suite needs (command:package) -------------------
 declare -A needs=(
-    [go]="iptables:iptables ip:iproute2 unshare:util-linux mkfs.ext4:e2fsprogs debugfs:e2fsprogs psql:postgresql-client bwrap:bubblewrap debootstrap:debootstrap envsubst:gettext-base systemd-analyze:systemd dash:dash"
+    [go]="iptables:iptables ip:iproute2 unshare:util-linux mkfs.ext4:e2fsprogs debugfs:e2fsprogs psql:postgresql-client bwrap:bubblewrap debootstrap:debootstrap envsubst:gettext-base systemd-analyze:systemd dash:dash busybox:busybox-static"
     [shell]="shellcheck:shellcheck"
     [nginx]="nginx:nginx"
     [e2e]="chromium:chromium"
