@@ -23,19 +23,30 @@ need_cmd curl jq node
 make -s web build >/dev/null
 if [[ ! -d frontend/node_modules ]]; then (cd frontend && npm ci --no-audit --no-fund); fi
 
-port=18080
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 data=$(mktemp -d /tmp/clarateach-e2e.XXXXXX)
-url="http://127.0.0.1:$port"
 internal=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export CLARATEACH_ARTIFACTS=${CLARATEACH_ARTIFACTS:-$root/artifacts/e2e}
 mkdir -p "$CLARATEACH_ARTIFACTS"
 
-log "server on $url, data in $data"
-# Seats get no network here, so the test machine keeps its firewall as it was.
-DATA_DIR=$data PORT=$port PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off WARM_SEATS=2 \
-    bin/clarateach server >"$data/server.log" 2>&1 &
-server=$!
+# start_server PORT: starts the server on PORT in the background (pid in
+# $server). Seats get no network here, so the test machine keeps its firewall
+# as it was.
+start_server() {
+    url="http://127.0.0.1:$1"
+    log "server on $url, data in $data"
+    DATA_DIR=$data PORT=$1 PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off WARM_SEATS=2 \
+        bin/clarateach server >"$data/server.log" 2>&1 &
+    server=$!
+}
+# The server takes PORT and PORT+1 (previews).
+in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() { # the first even port from $1 on with the one after it free
+    local p=$1
+    while in_use "$p" || in_use $((p + 1)); do p=$((p + 2)); done
+    echo "$p"
+}
+port=$(free_port 18080)
+start_server "$port"
 
 cleanup() {
     local rc=$?
@@ -67,11 +78,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 100); do
-    curl -fsS "$url/health" >/dev/null 2>&1 && break
-    kill -0 "$server" 2>/dev/null || die "the server exited; see $data/server.log"
+# Ready means our own server printed its banner (it does once it holds the
+# port): a /health answer alone may come from another server that took the
+# port first (two test runs on one machine), and then we try the next port.
+for _ in $(seq 1 300); do
+    grep -qF "is running at $url" "$data/server.log" 2>/dev/null && break
+    if ! kill -0 "$server" 2>/dev/null; then
+        grep -q 'address already in use' "$data/server.log" || die "the server exited; see $data/server.log"
+        wait "$server" 2>/dev/null || true
+        port=$(free_port $((port + 2)))
+        start_server "$port"
+    fi
     sleep 0.2
 done
+grep -qF "is running at $url" "$data/server.log" || die "the server did not start; see $data/server.log"
 curl -fsS "$url/health" >/dev/null || die "the server did not become healthy"
 
 # Sign-up is closed: the browser test signs its instructor up through an
