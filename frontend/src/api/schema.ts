@@ -2761,7 +2761,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** The learner opened a step (its time starts) */
+        /**
+         * The learner opened a step (its time starts)
+         * @description The first time, the step's setup script (if any) runs as the seat's root before the answer (up to 2 min); a failure is the progress's message and a workshop event. A check of a step never entered runs it first too.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -3111,6 +3114,18 @@ export interface components {
             /** @description the watchers' names joined, e.g. "Ada, Grace"; absent when nobody watches */
             watched_by?: string;
             typing: boolean;
+            setup?: components["schemas"]["LabSetup"];
+        };
+        /** @description The lab's setup for this learner, absent when the lab has nothing to set up: its files/ folder copied into the home, then its setup script run as the seat's root, once per learner and lab version. The first GET …/live starts it. A seat rebuilt after it ran (created again) gets it again, with the setups of the steps the learner entered. files/ is copied over the home only for a learner with no progress yet, otherwise only into an empty home. */
+        LabSetup: {
+            /** @enum {string} */
+            status: "running" | "done" | "failed";
+            /** @description a sentence: why it failed, or that the lab is set up */
+            message: string;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: date-time */
+            finished_at?: string;
         };
         Error: {
             error: {

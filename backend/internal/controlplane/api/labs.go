@@ -145,6 +145,18 @@ type LearnerLive struct {
 	// true when one of them may type.
 	WatchedBy string `json:"watched_by,omitempty"`
 	Typing    bool   `json:"typing"`
+	// Setup is the lab's setup for this learner (its files/ folder and
+	// setup script), absent when the lab has neither.
+	Setup *LabSetup `json:"setup,omitempty"`
+}
+
+// LabSetup is where a lab's setup stands for one learner: "running",
+// "done", or "failed" with the reason in Message.
+type LabSetup struct {
+	Status     string     `json:"status"`
+	Message    string     `json:"message"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
 
 // ClassLab is the lab part of the stream: the progress matrix without the

@@ -152,9 +152,16 @@ func (s *Server) handleLearnerEnterStep(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	p, err := s.progressOf(r.Context(), ls.ws.ID, ls.reg, step.ID)
+	p, stored, err := s.progressOf(r.Context(), ls.ws.ID, ls.reg, step.ID)
 	if err != nil {
 		return err
+	}
+	if !stored && step.Setup != "" {
+		// The step's setup runs as the seat's root the first time the
+		// learner enters the step; a failure is the step's message.
+		if err := s.stepSetup(r.Context(), ls.ws, ls.seat, step); err != nil {
+			p.Message = err.Error()
+		}
 	}
 	if p.Attempts == 0 && p.Status == store.ProgressCurrent {
 		p.EnteredAt = s.now()

@@ -42,6 +42,9 @@ func (s *Server) handleLearnerLive(w http.ResponseWriter, r *http.Request) error
 	}
 	if wl, err := s.st.GetWorkshopLab(r.Context(), ls.ws.ID); err == nil {
 		out.LabID, out.LabVersion = wl.LabID, wl.Version
+		if out.Setup, err = s.labSetupOf(r.Context(), ls.ws, ls.reg, ls.seat, wl); err != nil {
+			return err
+		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -613,9 +613,14 @@ const maxCheckMessage = 1000
 
 // runCheck runs a step's check in the seat and records the result.
 func (s *Server) runCheck(ctx context.Context, ws *store.Workshop, regID string, seat int, l *lab.Lab, step lab.Step) (*api.CheckResult, error) {
-	p, err := s.progressOf(ctx, ws.ID, regID, step.ID)
+	p, stored, err := s.progressOf(ctx, ws.ID, regID, step.ID)
 	if err != nil {
 		return nil, err
+	}
+	if !stored && step.Setup != "" {
+		// Checked before it was entered: the step's setup runs first (a
+		// failure is in the workshop's events; the check tells the rest).
+		_ = s.stepSetup(ctx, ws, seat, step)
 	}
 	now := s.now()
 	out := &api.CheckResult{}
@@ -678,18 +683,19 @@ func firstLines(s string, n int) string {
 	return out
 }
 
-// progressOf is the learner's row for a step, or a fresh one entered now.
-func (s *Server) progressOf(ctx context.Context, wsID, regID, stepID string) (*store.Progress, error) {
+// progressOf is the learner's row for a step (stored true), or a fresh one
+// entered now.
+func (s *Server) progressOf(ctx context.Context, wsID, regID, stepID string) (*store.Progress, bool, error) {
 	rows, err := s.st.ListProgress(ctx, wsID, regID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for i := range rows {
 		if rows[i].StepID == stepID {
-			return &rows[i], nil
+			return &rows[i], true, nil
 		}
 	}
-	return &store.Progress{WorkshopID: wsID, RegistrationID: regID, StepID: stepID, Status: store.ProgressCurrent, EnteredAt: s.now()}, nil
+	return &store.Progress{WorkshopID: wsID, RegistrationID: regID, StepID: stepID, Status: store.ProgressCurrent, EnteredAt: s.now()}, false, nil
 }
 
 // sortedSteps returns progress rows in the lab's step order.

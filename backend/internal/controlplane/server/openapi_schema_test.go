@@ -34,7 +34,7 @@ var apiSchemas = map[string]any{
 	"CheckResult": api.CheckResult{}, "Hand": api.Hand{}, "Broadcast": api.Broadcast{}, "LearnerProgress": api.LearnerProgress{},
 	"ProgressMatrix": api.ProgressMatrix{}, "LearnerLab": api.LearnerLab{}, "ClassLab": api.ClassLab{},
 	"Watcher": api.Watcher{}, "LearnerLive": api.LearnerLive{}, "Limits": api.Limits{},
-	"SeatPush": api.SeatPush{}, "PushResult": api.PushResult{},
+	"SeatPush": api.SeatPush{}, "PushResult": api.PushResult{}, "LabSetup": api.LabSetup{},
 	"PreviewPort": api.PreviewPort{}, "PreviewOpen": api.PreviewOpen{}, "PreviewShare": api.PreviewShare{}, "PreviewShareList": api.PreviewShareList{},
 }
 

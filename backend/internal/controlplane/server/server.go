@@ -102,8 +102,9 @@ type Server struct {
 
 	metrics *metrics
 
-	labs     labCache // parsed lab versions (labs.go)
-	checking sync.Map // seats with a lab check running ("ws/seat")
+	labs     labCache  // parsed lab versions (labs.go)
+	checking sync.Map  // seats with a lab check running ("ws/seat")
+	setups   labSetups // learners' lab setups known here (labsetup.go)
 
 	previewHandler http.Handler // the preview origin (preview.go)
 }
