@@ -98,7 +98,7 @@ func (e *localEnv) readHome(t *testing.T, wsID string, seat int, tok, path strin
 // setup script runs once as the seat's root (uid 0 in the seat, /etc
 // writable), recorded as done; the step's check, run as the learner, sees
 // both. A step's setup runs as root when the learner first enters the
-// step. A seat rebuilt after the lab's setup gets it again, and the setups
+// step, and again when the instructor resets the step. A seat rebuilt after the lab's setup gets it again, and the setups
 // of the steps entered.
 func TestLabSetup(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -142,6 +142,16 @@ func TestLabSetup(t *testing.T) {
 	}
 	if got := e.readHome(t, wsID, seat, tok, "setup-runs"); got != "run\n" {
 		t.Fatalf("setup runs: %q", got)
+	}
+
+	// The instructor resets the learner's step: its setup runs again.
+	_, regs := e.c.do("GET", "/api/workshops/"+wsID+"/registrations", inst, nil)
+	rid := regs["registrations"].([]any)[0].(map[string]any)["id"].(string)
+	if status, m := e.c.do("POST", "/api/workshops/"+wsID+"/registrations/"+rid+"/reset-step", inst, map[string]string{"step_id": "look"}); status != 204 {
+		t.Fatalf("reset the step: %d %v", status, m)
+	}
+	if got := e.readHome(t, wsID, seat, tok, "step-runs"); got != "entered\nentered\n" {
+		t.Fatalf("the step's setup after a reset: %q", got)
 	}
 
 	// The seat is rebuilt (deleted, and created again by the reconciler,

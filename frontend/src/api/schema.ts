@@ -2483,7 +2483,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Push a file into the home of every learner who holds a seat (owner, admin or teaching assistant)
+         * Push a file into the home of every learner who holds a seat, or of one (owner, admin or teaching assistant)
          * @description The file is written by each seat's workspace daemon as the learner, with the same path checks as the learner's own uploads; a file already at that path is replaced. At most 1 MiB (413). The answer reports every seat: a seat that did not answer is `ok: false` with its error, the others are written all the same. Learners who join later do not get it.
          */
         post: {
@@ -2506,6 +2506,8 @@ export interface paths {
                          * @enum {string}
                          */
                         encoding?: "" | "base64";
+                        /** @description 0 or absent: every seated learner; else only the learner at that seat (404 when nobody holds it) */
+                        seat?: number;
                     };
                 };
             };
@@ -2605,7 +2607,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Forget a learner's progress on a step */
+        /**
+         * Forget a learner's progress on a step
+         * @description A step with a setup script gets it run again in the learner's seat as the seat's root (as on first entry) before the answer, and the step's clock starts again; a failed setup is the step's message.
+         */
         post: {
             parameters: {
                 query?: never;

@@ -562,18 +562,32 @@ func (s *Server) handleSolve(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// handleResetStep forgets a learner's progress on a step.
+// handleResetStep forgets a learner's progress on a step; a step with a
+// setup script gets it run again in the learner's seat (as on first entry),
+// and the step's clock starts again.
 func (s *Server) handleResetStep(w http.ResponseWriter, r *http.Request) error {
 	var req stepRequest
 	if err := apierror.Decode(w, r, &req, 4096); err != nil {
 		return err
 	}
+	ws := workshopFrom(r.Context())
 	reg, err := s.learnerOf(r)
 	if err != nil {
 		return err
 	}
 	if err := s.st.DeleteProgress(r.Context(), reg.ID, req.StepID); err != nil {
 		return err
+	}
+	if _, l, err := s.workshopLab(r.Context(), ws.ID); err == nil && reg.Seat != nil {
+		if step, ok := l.Step(req.StepID); ok && step.Setup != "" {
+			p := &store.Progress{WorkshopID: ws.ID, RegistrationID: reg.ID, StepID: step.ID, Status: store.ProgressCurrent, EnteredAt: s.now()}
+			if err := s.stepSetup(r.Context(), ws, *reg.Seat, step); err != nil {
+				p.Message = err.Error()
+			}
+			if err := s.st.SaveProgress(r.Context(), p); err != nil {
+				return err
+			}
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

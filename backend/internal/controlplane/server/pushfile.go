@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -93,10 +94,12 @@ type pushRequest struct {
 	Path     string `json:"path"`
 	Content  string `json:"content"`
 	Encoding string `json:"encoding"` // "" (UTF-8 text) or "base64"
+	Seat     int    `json:"seat"`     // 0: every seated learner; else that seat only
 }
 
 // handlePushFile writes one file into the home of every learner who holds a
-// seat, and reports each seat. A file already at that path is replaced.
+// seat (or of the one at req.Seat), and reports each seat. A file already
+// at that path is replaced.
 func (s *Server) handlePushFile(w http.ResponseWriter, r *http.Request) error {
 	var req pushRequest
 	if err := apierror.Decode(w, r, &req, maxPushFile*4/3+8192); err != nil {
@@ -119,7 +122,14 @@ func (s *Server) handlePushFile(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	results := s.pushHome(r.Context(), ac, ws, seatedLearners(regs), archive, size)
+	targets := seatedLearners(regs)
+	if req.Seat != 0 {
+		targets = slices.DeleteFunc(targets, func(t seatTarget) bool { return t.seat != req.Seat })
+		if len(targets) == 0 {
+			return apierror.NotFound("no learner holds seat %d", req.Seat)
+		}
+	}
+	results := s.pushHome(r.Context(), ac, ws, targets, archive, size)
 	out := api.PushResult{Path: name, Bytes: len(data), Seats: results}
 	for _, p := range results {
 		if p.OK {
@@ -149,6 +159,9 @@ func pushedFile(req pushRequest) (string, []byte, error) {
 		}
 	default:
 		return "", nil, apierror.Invalid(`encoding must be "" (text) or "base64"`)
+	}
+	if req.Seat < 0 {
+		return "", nil, apierror.Invalid("seat is 0 (every seat) or a seat number")
 	}
 	if len(data) > maxPushFile {
 		return "", nil, apierror.TooLarge("a pushed file is at most %d KiB", maxPushFile>>10)

@@ -57,6 +57,20 @@ func TestPushFile(t *testing.T) {
 		if got != bin {
 			t.Fatalf("binary file: %q", got)
 		}
+		// One seat only.
+		r = e.call("POST", url, inst, map[string]any{"path": "only-one.txt", "content": "for you", "seat": seats[0]})
+		if m := r.json(t); r.Status != http.StatusOK || m["written"] != float64(1) || len(m["seats"].([]any)) != 1 {
+			t.Fatalf("push to one seat: %d %s", r.Status, r.Body)
+		}
+		e.agent.mu.Lock()
+		one, other := e.agent.homes[id+"/"+strconv.Itoa(seats[0])]["only-one.txt"], e.agent.homes[id+"/"+strconv.Itoa(seats[1])]["only-one.txt"]
+		e.agent.mu.Unlock()
+		if one != "for you" || other != "" {
+			t.Fatalf("one seat's push reached %q and %q", one, other)
+		}
+		if r := e.call("POST", url, inst, map[string]any{"path": "a", "content": "x", "seat": 99}); r.Status != http.StatusNotFound {
+			t.Fatalf("a push to a seat nobody holds: %d %s", r.Status, r.Body)
+		}
 		for _, c := range []struct {
 			name string
 			body map[string]string
