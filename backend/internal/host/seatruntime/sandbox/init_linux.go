@@ -451,6 +451,9 @@ func touch(p string) error {
 	return f.Close()
 }
 
+// setupSeat makes the seat's world in the new namespaces, in named steps:
+// private mounts, network, host name, the root, the system file systems,
+// /run, /home, /etc, then pivot_root into it.
 func setupSeat(cfg *initConfig) error {
 	if os.Getenv("CTSB_DEBUG") != "" {
 		for _, f := range []string{"/proc/self/uid_map", "/proc/self/status"} {
@@ -468,28 +471,52 @@ func setupSeat(cfg *initConfig) error {
 	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
 		return fmt.Errorf("sethostname: %w", err)
 	}
+	at := func(p string) string { return filepath.Join(cfg.Root, p) }
+	for _, step := range []func(*initConfig, func(string) string) error{
+		mountSeatRoot, mountSeatSystem, mountSeatRun, mountSeatHome,
+	} {
+		if err := step(cfg, at); err != nil {
+			return err
+		}
+	}
+	if !cfg.ImageRoot {
+		if err := setupEtc(at, cfg.Etc); err != nil {
+			return err
+		}
+	}
+	if err := pivotInto(cfg.Root); err != nil {
+		return err
+	}
+	if cfg.ImageRoot {
+		return writeImageEtc(cfg.Etc)
+	}
+	return nil
+}
 
+// nosuidNodev are the flags of every file system mounted in a seat.
+const nosuidNodev = unix.MS_NOSUID | unix.MS_NODEV
+
+// mountSeatRoot mounts the seat's root at cfg.Root: an image's writable
+// overlay, or the system read-only.
+func mountSeatRoot(cfg *initConfig, at func(string) string) error {
 	root := cfg.Root
-	at := func(p string) string { return filepath.Join(root, p) }
 	if cfg.RootFD > 0 {
 		// An image: the seat's own writable overlay (image_linux.go).
 		if err := moveRoot(cfg.RootFD, root); err != nil {
 			return err
 		}
-		if err := prepareImageRoot(at); err != nil {
-			return err
-		}
-	} else {
-		// The system, read-only, with everything mounted below it.
-		if err := mount(cfg.RootFS, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return err
-		}
-		if err := setAttr(root, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, true); err != nil {
-			return err
-		}
+		return prepareImageRoot(at)
 	}
-	const nosuidNodev = unix.MS_NOSUID | unix.MS_NODEV
+	// The system, read-only, with everything mounted below it.
+	if err := mount(cfg.RootFS, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	return setAttr(root, unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, true)
+}
 
+// mountSeatSystem hides the masked paths and mounts /proc, /sys, /dev and
+// /tmp.
+func mountSeatSystem(cfg *initConfig, at func(string) string) error {
 	// Hide the seats' base dir, the agent's state and anything else asked
 	// for, before the per-seat mounts (some may sit below a mask).
 	for _, m := range cfg.Masks {
@@ -515,10 +542,12 @@ func setupSeat(cfg *initConfig) error {
 	if err := setupDev(at("/dev"), cfg.Rootless); err != nil {
 		return err
 	}
-	if err := mount("tmpfs", at("/tmp"), "tmpfs", nosuidNodev, "mode=1777,size="+strconv.Itoa(cfg.TmpSizeMB)+"m"); err != nil {
-		return err
-	}
-	// /run: the daemon binary (its socket stays outside the seat).
+	return mount("tmpfs", at("/tmp"), "tmpfs", nosuidNodev, "mode=1777,size="+strconv.Itoa(cfg.TmpSizeMB)+"m")
+}
+
+// mountSeatRun mounts /run with the workspace daemon's binary (its socket
+// stays outside the seat) and writes the seat launcher.
+func mountSeatRun(cfg *initConfig, at func(string) string) error {
 	if err := mount("tmpfs", at("/run"), "tmpfs", nosuidNodev, "mode=755,size=1m"); err != nil {
 		return err
 	}
@@ -536,7 +565,11 @@ func setupSeat(cfg *initConfig) error {
 			return fmt.Errorf("seat launcher: %w", err)
 		}
 	}
-	// /home: only the learner's own.
+	return nil
+}
+
+// mountSeatHome mounts /home with only the learner's own home in it.
+func mountSeatHome(cfg *initConfig, at func(string) string) error {
 	if err := mount("tmpfs", at("/home"), "tmpfs", nosuidNodev, "mode=755,size=16k"); err != nil {
 		return err
 	}
@@ -550,15 +583,11 @@ func setupSeat(cfg *initConfig) error {
 	} else if err := mount(cfg.Home, at(seatHome), "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
-	if err := setAttr(at(seatHome), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, false); err != nil {
-		return err
-	}
-	if !cfg.ImageRoot {
-		if err := setupEtc(at, cfg.Etc); err != nil {
-			return err
-		}
-	}
-	// Switch to the new root and drop the old one entirely.
+	return setAttr(at(seatHome), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, false)
+}
+
+// pivotInto switches to the new root and drops the old one entirely.
+func pivotInto(root string) error {
 	if err := unix.Chdir(root); err != nil {
 		return fmt.Errorf("chdir new root: %w", err)
 	}
@@ -568,13 +597,7 @@ func setupSeat(cfg *initConfig) error {
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detach old root: %w", err)
 	}
-	if err := unix.Chdir("/"); err != nil {
-		return err
-	}
-	if cfg.ImageRoot {
-		return writeImageEtc(cfg.Etc)
-	}
-	return nil
+	return unix.Chdir("/")
 }
 
 // setupEtc gives the seat an /etc of its own: a tmpfs holding the
