@@ -1431,8 +1431,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Live class view (Server-Sent Events named `workshop`, each a ClassSnapshot)
-         * @description The class view's one source of updates. An event named `workshop` whose data is a ClassSnapshot (the workshop, its seats, its events and its registrations) is sent at once and then whenever any of it changed (checked every second); a comment every 20 s keeps proxies from closing the connection. The web app reconnects when the stream drops.
+         * Live class view (Server-Sent Events `workshop`, a ClassSnapshot, then `delta`, a ClassDelta)
+         * @description The class view's one source of updates. An event named `workshop` whose data is a ClassSnapshot (the workshop, its seats, its events and its registrations) is sent at once; then events named `delta` whose data is a ClassDelta (only the parts, seats and registrations that changed) whenever anything changed (read every second, once per workshop for all its open streams). A `workshop` event may come again (a stream that fell behind) and replaces everything. The workshop part's own events list is empty: they are in `events`. A comment every 20 s keeps proxies from closing the connection. The web app reconnects when the stream drops.
          */
         get: {
             parameters: {
@@ -3410,6 +3410,23 @@ export interface components {
             /** @description everyone who registered, seated or not (as GET /registrations) */
             registrations: components["schemas"]["Registration"][];
             lab?: components["schemas"]["ClassLab"];
+        };
+        /** @description the data of one `delta` event of GET /api/workshops/{id}/stream: what changed since the stream's previous event. An absent part is unchanged. */
+        ClassDelta: {
+            workshop?: components["schemas"]["WorkshopDetail"];
+            /** @description the whole event list */
+            events?: components["schemas"]["Event"][];
+            /** @description the seats that changed or appeared (by number) */
+            seats?: components["schemas"]["SeatView"][];
+            /** @description seat numbers that are gone (the workshop shrank) */
+            seats_removed?: number[];
+            /** @description registrations that changed or are new (by id) */
+            registrations?: components["schemas"]["Registration"][];
+            /** @description ids of registrations that are gone */
+            registrations_removed?: string[];
+            lab?: components["schemas"]["ClassLab"];
+            /** @description the workshop no longer has a lab */
+            lab_removed?: boolean;
         };
         Done: {
             /** @enum {string} */

@@ -31,6 +31,8 @@ export type RevokeResult = Schemas['RevokePending'];
 export type ReissueResult = Schemas['Reissued'];
 /** The class view's live snapshot: one `workshop` event of GET /api/workshops/{id}/stream. */
 export type ClassSnapshot = Schemas['ClassSnapshot'];
+/** What changed since the stream's previous event: one `delta` event of the same stream. */
+export type ClassDelta = Schemas['ClassDelta'];
 export type NewWorkshop = JsonBody<paths['/api/workshops']['post']>;
 /** The fields of PATCH /api/workshops/{id} (only those given change). */
 export type WorkshopPatch = JsonBody<paths['/api/workshops/{id}']['patch']>;

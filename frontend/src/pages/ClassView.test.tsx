@@ -6,10 +6,20 @@ import { AuthProvider } from '../auth';
 import { mockFetch } from '../test/fetchMock';
 import type { ClassSnapshot, Registration, Seat, WorkshopDetail } from '../api';
 
-// The seat watcher needs a browser terminal: a stand-in records what it was given.
-vi.mock('../terminal/TerminalTabs', () => ({
-  TerminalTabs: ({ mode }: { mode: string }) => <div data-testid="terminal-stub">terminal {mode}</div>,
-}));
+// The seat watcher needs a browser terminal: a stand-in records what it was
+// given, and how often a terminal was made (a remount loses its output).
+const terminals = vi.hoisted(() => ({ mounted: 0 }));
+vi.mock('../terminal/TerminalTabs', async () => {
+  const { useEffect } = await import('react');
+  return {
+    TerminalTabs: ({ mode }: { mode: string }) => {
+      useEffect(() => {
+        terminals.mounted++;
+      }, []);
+      return <div data-testid="terminal-stub">terminal {mode}</div>;
+    },
+  };
+});
 
 class FakeEventSource {
   static CLOSED = 2;
@@ -199,6 +209,46 @@ describe('class view', () => {
     await user.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Revoke access' }));
     await waitFor(() => expect(calls.some((c) => c.method === 'DELETE' && c.url === '/api/workshops/w1/registrations/r1')).toBe(true));
     await waitFor(() => expect(screen.queryByTestId('terminal-stub')).toBeNull());
+  });
+
+  it('folds the stream\'s deltas into the class, and an open terminal watcher stays as it is', async () => {
+    vi.stubGlobal('EventSource', FakeEventSource);
+    const user = userEvent.setup();
+    mockFetch({
+      'POST /api/workshops/w1/seats/1/token': () => ({
+        body: { token: 't-ro', expires_at: new Date(Date.now() + 600_000).toISOString(), endpoints: { terminal: '/t', files: '/f', sessions: '/s' } },
+      }),
+    });
+    renderView();
+    await waitFor(() => expect(FakeEventSource.last).not.toBeNull());
+    const running = { ...base, status: 'running' as const };
+    stream(snapshot(running, seats, [{ id: 'r1', workshop_id: 'w1', name: 'Ada', email: 'ada@example.com', created_at: '2026-01-01T00:00:00Z', seat: 1 }]));
+    await user.click(await screen.findByRole('button', { name: /Ada/ }));
+    expect(await screen.findByTestId('terminal-stub')).toHaveTextContent('terminal ro');
+    const mounted = terminals.mounted;
+
+    // Seat 3 is taken: the delta names that seat and the new learner only.
+    act(() =>
+      FakeEventSource.last!.emit('delta', {
+        seats: [{ seat: 3, registration_id: 'r3', learner_name: 'Cy', status: 'connected', last_activity: new Date().toISOString() }],
+        registrations: [{ id: 'r3', workshop_id: 'w1', name: 'Cy', email: 'cy@example.com', created_at: '2026-01-01T00:01:00Z', seat: 3 }],
+      }),
+    );
+    const grid = screen.getByRole('list', { name: 'Seats' });
+    expect(within(grid).getByRole('button', { name: /#3.*Cy/ })).toBeEnabled();
+    expect(within(grid).getByText('Ada')).toBeInTheDocument();
+    expect(within(grid).getByText('Idle for 12 min')).toBeInTheDocument();
+    expect(screen.getByText('cy@example.com')).toBeInTheDocument();
+    expect(screen.getAllByText(/ada@example\.com/).length).toBeGreaterThan(0);
+    // The workshop changes; the watched seat's learner changes activity.
+    act(() => FakeEventSource.last!.emit('delta', { workshop: { ...running, name: 'Go basics, day 2', events: [] } }));
+    act(() => FakeEventSource.last!.emit('delta', { seats: [{ ...seats[0], status: 'idle' }] }));
+    expect(screen.getByRole('heading', { name: 'Go basics, day 2' })).toBeInTheDocument();
+    expect(screen.getByRole('region', { name: 'Seat 1' })).toBeInTheDocument();
+    expect(screen.getByTestId('terminal-stub')).toHaveTextContent('terminal ro');
+    expect(terminals.mounted).toBe(mounted);
+    // The workshop's events are kept when a delta does not carry them.
+    expect(document.body).toHaveTextContent('host ready');
   });
 
   it('reissues a learner\'s code and shows the new one once', async () => {

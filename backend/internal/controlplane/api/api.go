@@ -234,6 +234,29 @@ type ClassSnapshot struct {
 	Lab *ClassLab `json:"lab,omitempty"`
 }
 
+// ClassDelta is the data of the class stream's "delta" event: what changed
+// since the stream's previous event. An absent part is unchanged; seats and
+// registrations carry only the entries that changed, by seat number and id.
+type ClassDelta struct {
+	// Workshop is the whole workshop part when any of it changed (its events
+	// are in Events, not here).
+	Workshop *WorkshopDetail `json:"workshop,omitempty"`
+	// Events is the whole event list when it changed.
+	Events *[]Event `json:"events,omitempty"`
+	// Seats are the seats that changed or appeared; SeatsRemoved the seat
+	// numbers that are gone (the workshop shrank).
+	Seats        []SeatView `json:"seats,omitempty"`
+	SeatsRemoved []int      `json:"seats_removed,omitempty"`
+	// Registrations that changed or are new; RegistrationsRemoved the ids of
+	// those that are gone.
+	Registrations        []Registration `json:"registrations,omitempty"`
+	RegistrationsRemoved []string       `json:"registrations_removed,omitempty"`
+	// Lab is the whole lab part when it changed; LabRemoved when the
+	// workshop no longer has one.
+	Lab        *ClassLab `json:"lab,omitempty"`
+	LabRemoved bool      `json:"lab_removed,omitempty"`
+}
+
 // Registration is a learner's registration with its seat.
 type Registration struct {
 	ID           string     `json:"id"`

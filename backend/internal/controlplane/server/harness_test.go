@@ -73,7 +73,7 @@ type fakeAgent struct {
 	// homes are the files restores wrote into each seat's home (name to
 	// content); restores to a down seat fail.
 	homes map[string]map[string]string
-	srv     *httptest.Server
+	srv   *httptest.Server
 }
 
 // setSeat sets what the fake agent says of seat key ("ws/n").

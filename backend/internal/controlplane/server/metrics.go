@@ -17,6 +17,8 @@ type metrics struct {
 	guesses  *prometheus.CounterVec
 	// terminalRefused counts terminal WebSockets closed with 4409.
 	terminalRefused prometheus.Counter
+	// streamBytes counts the class streams' bytes by event (workshop, delta).
+	streamBytes *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, st store.Store, log *slog.Logger) *metrics {
@@ -38,8 +40,12 @@ func newMetrics(reg *prometheus.Registry, st store.Store, log *slog.Logger) *met
 			Name: "clarateach_terminal_refused_total",
 			Help: "Terminal WebSockets closed with 4409 because their token or seat was at its cap (not logged one by one).",
 		}),
+		streamBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "clarateach_class_stream_bytes_total",
+			Help: "Bytes sent on the class views' streams, by event: workshop (the whole class) or delta (what changed).",
+		}, []string{"event"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.guesses, m.terminalRefused, workshopCollector{st, log})
+	reg.MustRegister(m.requests, m.duration, m.guesses, m.terminalRefused, m.streamBytes, workshopCollector{st, log})
 	return m
 }
 

@@ -23,7 +23,7 @@ var apiSchemas = map[string]any{
 	"Invite": api.Invite{}, "InviteCreated": api.InviteCreated{}, "InviteList": api.InviteList{},
 	"Member": api.Member{}, "Person": api.Person{}, "MemberList": api.MemberList{},
 	"Workshop": api.Workshop{}, "WorkshopList": api.WorkshopList{}, "Host": api.Host{}, "Step": api.Step{},
-	"Event": api.Event{}, "WorkshopDetail": api.WorkshopDetail{}, "ClassSnapshot": api.ClassSnapshot{},
+	"Event": api.Event{}, "WorkshopDetail": api.WorkshopDetail{}, "ClassSnapshot": api.ClassSnapshot{}, "ClassDelta": api.ClassDelta{},
 	"Registration": api.Registration{}, "RegistrationList": api.RegistrationList{},
 	"RevokePending": api.RevokePending{}, "Reissued": api.Reissued{},
 	"SeatView": api.SeatView{}, "SeatList": api.SeatList{}, "Endpoints": api.Endpoints{},

@@ -65,6 +65,9 @@ type Deps struct {
 	// ActivityFlush is how long the relay keeps seat activity in memory
 	// before writing it in one statement; 0 = 2 s.
 	ActivityFlush time.Duration
+	// ClassTick is how often a watched workshop's class is read for its
+	// streams (default 1 s).
+	ClassTick time.Duration
 }
 
 // Server is the control-plane HTTP server.
@@ -88,6 +91,8 @@ type Server struct {
 	live *relayConns
 	// activity: the relay's seat activity, written in batches (activity.go).
 	activity *activityBuffer
+	// feeds: the class streams' shared producers, one per watched workshop (classfeed.go).
+	feeds *classFeeds
 
 	jwtKey []byte
 	wsKey  []byte
@@ -141,6 +146,10 @@ func New(d Deps) *Server {
 		s.now = time.Now
 	}
 	s.activity = newActivityBuffer(s.st, s.log, d.ActivityFlush)
+	if d.ClassTick <= 0 {
+		d.ClassTick = time.Second
+	}
+	s.feeds = newClassFeeds(s.readClass, d.ClassTick)
 	s.guard = newGuards(s.st, s.now, d.Sleep)
 	s.guard.log = s.log
 	if s.fds = d.FDGuard; s.fds == nil {

@@ -33,18 +33,23 @@ func (s *Server) view(r *http.Request, w *store.Workshop) (api.Workshop, error) 
 }
 
 func (s *Server) detail(r *http.Request, w *store.Workshop) (*api.WorkshopDetail, error) {
-	v, err := s.view(r, w)
+	return s.detailOf(r.Context(), w, s.access(r.Context(), w))
+}
+
+// detailOf is a workshop's detail for a viewer with the given access.
+func (s *Server) detailOf(ctx context.Context, w *store.Workshop, access string) (*api.WorkshopDetail, error) {
+	used, err := s.st.SeatsUsed(ctx, w.ID)
 	if err != nil {
 		return nil, err
 	}
-	d := &api.WorkshopDetail{Workshop: v, Events: []api.Event{}}
-	vm, err := s.st.GetWorkshopVM(r.Context(), w.ID)
+	d := &api.WorkshopDetail{Workshop: apiWorkshop(w, used, access), Events: []api.Event{}}
+	vm, err := s.st.GetWorkshopVM(ctx, w.ID)
 	if err == nil {
 		d.VM = apiHost(vm)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	ev, err := s.st.ListEvents(r.Context(), w.ID, 0, 200)
+	ev, err := s.st.ListEvents(ctx, w.ID, 0, 200)
 	if err != nil {
 		return nil, err
 	}
@@ -379,11 +384,17 @@ func (s *Server) handleListRegistrations(w http.ResponseWriter, r *http.Request)
 const idleAfter = 5 * time.Minute
 
 func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]api.SeatView, error) {
-	seats, err := s.st.ListSeats(r.Context(), ws.ID)
+	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
 	if err != nil {
 		return nil, err
 	}
-	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
+	return s.seatViewsOf(r.Context(), ws, regs)
+}
+
+// seatViewsOf is every seat of the workshop as the class view shows it, with
+// its learner from regs.
+func (s *Server) seatViewsOf(ctx context.Context, ws *store.Workshop, regs []store.RegistrationView) ([]api.SeatView, error) {
+	seats, err := s.st.ListSeats(ctx, ws.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +434,7 @@ func (s *Server) seatViews(r *http.Request, ws *store.Workshop) ([]api.SeatView,
 			v.Status = "ready"
 		}
 	}
-	pending, err := s.st.ListPendingRevokes(r.Context(), ws.ID)
+	pending, err := s.st.ListPendingRevokes(ctx, ws.ID)
 	if err != nil {
 		return nil, err
 	}

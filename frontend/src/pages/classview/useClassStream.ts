@@ -1,11 +1,13 @@
 // The class view's one source of data: the workshop's Server-Sent Events
-// (GET /api/workshops/{id}/stream). Each `workshop` event is a whole
+// (GET /api/workshops/{id}/stream). A `workshop` event is a whole
 // ClassSnapshot (workshop, seats, events, registrations, lab), sent at once on
-// connecting and again on every change. The browser's EventSource resumes a
+// connecting; `delta` events then carry only what changed, folded into the
+// class by classDelta.ts. The browser's EventSource resumes a
 // dropped stream itself; a stream the server refused (or one that fails
 // hard) is opened again here after a growing pause.
 import { useCallback, useEffect, useState } from 'react';
-import { errorMessage, workshops, type ClassSnapshot, type WorkshopDetail } from '../../api';
+import { errorMessage, workshops, type ClassDelta, type ClassSnapshot, type WorkshopDetail } from '../../api';
+import { applyDelta, fromSnapshot } from './classDelta';
 
 export type LiveMode = 'connecting' | 'live' | 'reconnecting';
 
@@ -48,15 +50,23 @@ export function useClassStream(id: string): ClassStream {
         }
         if (!snap.workshop) return;
         failures = 0;
-        setSnapshot({
-          workshop: { ...snap.workshop, events: snap.events ?? snap.workshop.events },
-          seats: snap.seats ?? [],
-          events: snap.events ?? [],
-          registrations: snap.registrations ?? [],
-          lab: snap.lab,
-        });
+        setSnapshot(fromSnapshot(snap));
         setMode('live');
         setError(null);
+      });
+      es.addEventListener('delta', (ev) => {
+        let d: ClassDelta;
+        try {
+          d = JSON.parse((ev as MessageEvent<string>).data) as ClassDelta;
+        } catch {
+          // A lost change: only a whole class sets it right. The server
+          // sends one to every new stream.
+          es?.close();
+          es = null;
+          open();
+          return;
+        }
+        setSnapshot((s) => (s ? applyDelta(s, d) : s));
       });
       es.onerror = () => {
         if (closed || !es) return;
