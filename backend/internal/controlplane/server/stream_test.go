@@ -361,3 +361,57 @@ func TestStreamSendsDeltas(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamAfterLastViewerLeft: when the last class view of a workshop
+// closes, its producer stops; a class view opened later reads the class
+// afresh instead of being handed what the old producer last read (here the
+// class is read once an hour, so a stale producer would never show the new
+// learner).
+func TestStreamAfterLastViewerLeft(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite")
+	inst := e.instructor("teacher@example.com")
+	id, code := e.workshop(inst, 2)
+	srv := server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Version: "test", ClassTick: time.Hour})
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", hs.URL+"/api/workshops/"+id+"/stream", nil)
+	req.AddCookie(&http.Cookie{Name: "ct_session", Value: inst})
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(res.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	res.Body.Close()
+
+	e.learner(inst, id, code, "late@example.com")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sctx, scancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(sctx, "GET", hs.URL+"/api/workshops/"+id+"/stream", nil)
+		req.AddCookie(&http.Cookie{Name: "ct_session", Value: inst})
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bufio.NewReader(res.Body)
+		_, _ = r.ReadString('\n') // event: workshop
+		data, err := r.ReadString('\n')
+		scancel()
+		res.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(data, "late@example.com") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a class view opened after the last one closed still shows the old class: %.200s", data)
+		}
+	}
+}
