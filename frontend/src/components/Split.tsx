@@ -1,5 +1,7 @@
 // Two resizable panes with a draggable, keyboard-operable divider. The split
-// (a percentage) is remembered in localStorage under `storageKey`.
+// (a percentage) is remembered in localStorage under `storageKey`. With
+// `solo` only the first pane shows, in the same place in the tree (its
+// contents are not mounted again when the second comes and goes).
 import { useCallback, useRef, type KeyboardEvent, type PointerEvent, type ReactNode } from 'react';
 import { useStoredState } from '../hooks';
 
@@ -13,6 +15,7 @@ export function Split({
   second,
   className,
   label,
+  solo = false,
 }: {
   storageKey: string;
   direction?: 'horizontal' | 'vertical';
@@ -23,6 +26,7 @@ export function Split({
   second: ReactNode;
   className?: string;
   label?: string;
+  solo?: boolean;
 }) {
   const [pct, setPct] = useStoredState<number>(`clarateach.layout.${storageKey}`, initial);
   const ref = useRef<HTMLDivElement>(null);
@@ -66,23 +70,25 @@ export function Split({
 
   return (
     <div ref={ref} className={`split split-${direction} ${className ?? ''}`}>
-      <div className="split-pane" style={{ flexBasis: `${pct}%` }}>
+      <div className="split-pane" style={{ flexBasis: solo ? '100%' : `${pct}%` }}>
         {first}
       </div>
-      <div
-        className="split-divider"
-        role="separator"
-        tabIndex={0}
-        aria-orientation={horizontal ? 'vertical' : 'horizontal'}
-        aria-valuenow={Math.round(pct)}
-        aria-valuemin={min}
-        aria-valuemax={max}
-        aria-label={label ?? 'Resize panels'}
-        onPointerDown={onPointerDown}
-        onKeyDown={onKeyDown}
-        onDoubleClick={() => setPct(initial)}
-      />
-      <div className="split-pane split-pane-rest">{second}</div>
+      {!solo && (
+        <div
+          className="split-divider"
+          role="separator"
+          tabIndex={0}
+          aria-orientation={horizontal ? 'vertical' : 'horizontal'}
+          aria-valuenow={Math.round(pct)}
+          aria-valuemin={min}
+          aria-valuemax={max}
+          aria-label={label ?? 'Resize panels'}
+          onPointerDown={onPointerDown}
+          onKeyDown={onKeyDown}
+          onDoubleClick={() => setPct(initial)}
+        />
+      )}
+      {!solo && <div className="split-pane split-pane-rest">{second}</div>}
     </div>
   );
 }

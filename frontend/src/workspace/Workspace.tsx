@@ -1,7 +1,7 @@
 // The learner's workspace: terminal tabs, file tree, editor and lab guide in
 // resizable panels (layout remembered). Loaded lazily from the join page.
 import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { LearnerLabClient, WorkspaceClient, labBase, type JoinResult, type LearnerLab } from '../api';
+import { LearnerLabClient, PreviewClient, WorkspaceClient, labBase, type JoinResult, type LearnerLab } from '../api';
 import type { JoinSession } from '../joinSession';
 import { Split } from '../components/Split';
 import { Markdown } from '../components/Markdown';
@@ -16,6 +16,7 @@ import { EndCountdown, EndedNotice, type Ending } from './EndOfClass';
 import { BroadcastBanner, LabGuide, WatchedBanner } from './LabGuide';
 import { useLearnerLive } from './useLearnerLive';
 import { useLearnerLab } from './useLearnerLab';
+import { PreviewDock, usePreviewDock } from './preview/PreviewDock';
 
 // CodeMirror is big: the terminal comes up first, the editor right after.
 const Editor = lazy(() => import('./Editor').then((m) => ({ default: m.Editor })));
@@ -98,6 +99,8 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
     () => new LearnerLabClient(labBase(endpoints.terminal), (refresh) => session.getToken(refresh)),
     [endpoints, session],
   );
+  const previewClient = useMemo(() => new PreviewClient(endpoints.terminal, (refresh) => session.getToken(refresh)), [endpoints, session]);
+  const dock = usePreviewDock(previewClient);
   const { lab, refresh: refreshLab } = useLearnerLab(labClient);
   const { live, guide: liveGuide } = useLearnerLive(labClient);
   // A new lab version (the instructor edited the lab): fetch its steps now.
@@ -222,7 +225,15 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
     />
   );
   const main = (
-    <Split storageKey="ws.left" initial={20} min={10} max={40} label="Resize file list" first={files} second={work} />
+    <Split
+      storageKey="ws.left"
+      initial={20}
+      min={10}
+      max={40}
+      label="Resize file list"
+      first={<PreviewDock.Left dock={dock} files={files} />}
+      second={<PreviewDock.Center dock={dock} work={work} />}
+    />
   );
 
   if (ending) {
@@ -272,6 +283,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       <RestoredNotice restoredFrom={info.restored_from} />
       <BroadcastBanner lab={lab} />
       <WatchedBanner by={live?.watched_by ?? lab?.watched_by} typing={live ? live.typing : lab?.typing} />
+      <PreviewDock.Toasts dock={dock} />
       <div className="workspace-body">
         {showGuide ? (
           <Split storageKey="ws.guide" initial={72} min={40} max={90} label="Resize lab guide" first={main} second={guidePanel} />
