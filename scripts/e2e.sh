@@ -33,8 +33,8 @@ mkdir -p "$CLARATEACH_ARTIFACTS"
 # as it was.
 start_server() {
     url="http://127.0.0.1:$1"
-    log "server on $url, data in $data"
-    DATA_DIR=$data PORT=$1 PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off WARM_SEATS=2 \
+    log "server on $url, previews on 127.0.0.1:$(($1 + 1)), data in $data"
+    DATA_DIR=$data PORT=$1 PREVIEW_LISTEN=127.0.0.1:$(($1 + 1)) PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off WARM_SEATS=2 \
         bin/clarateach server >"$data/server.log" 2>&1 &
     server=$!
 }

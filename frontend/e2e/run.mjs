@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baseUrl, charBox, contrastProblems, inkPixels, launch, terminalText, waitForPrompt, waitForTerminal } from './lib.mjs';
+import { previewSteps } from './preview.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
@@ -451,6 +452,9 @@ try {
     { pages: [lpage] },
   );
 
+  // Previews (P1-P4): before the class view's steps, with the learner's workspace as it is now.
+  await previewSteps({ step, lpage, ipage, ictx, browser, state, run, shot, log, BASE });
+
   await step(
     '5. instructor watches the learner terminal and sees new output',
     async () => {
@@ -647,8 +651,9 @@ try {
     '8. a revoked learner is told so in the workspace',
     async () => {
       // Refused workspace handshakes (401/403) are what revocation looks like to the browser.
-      // The instructor's open terminal of that seat is refused too (404: its shell is gone).
-      expectedErrors = /status of 40[134]|Authentication failed|Unexpected response code: 40[134]/;
+      // The instructor's open terminal of that seat is refused too (404: its shell is gone),
+      // and the revoke cuts the workspace's open ports stream mid-answer.
+      expectedErrors = /status of 40[134]|Authentication failed|Unexpected response code: 40[134]|ERR_INCOMPLETE_CHUNKED_ENCODING/;
       await ipage.click('.watcher button:has-text("Revoke")');
       await ipage.click('[role="dialog"] button:has-text("Revoke access")');
       await ipage.waitForSelector('.watcher', { state: 'detached' });
