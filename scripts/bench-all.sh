@@ -5,6 +5,7 @@
 #   baseline), seat start against bubblewrap / terminal round trip and
 #   throughput against wetty / idle memory (agent), time to a running 30-seat
 #   workshop (local provisioner), archiving and restoring 30 homes of 50 MB,
+#   a seat's web app through the preview origin against a direct connection,
 #   web bundle sizes and time to a live terminal in headless Chromium.
 #
 #   ./scripts/bench-all.sh            all
@@ -12,12 +13,12 @@
 set -uo pipefail
 
 if [[ ${1-} == -h || ${1-} == --help ]]; then
-    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
-BENCHES=${BENCHES:-"joinstorm agent provision archive web"}
+BENCHES=${BENCHES:-"joinstorm agent provision archive preview web"}
 want() { [[ " $BENCHES " == *" $1 "* ]]; }
 status=0
 
@@ -36,6 +37,10 @@ fi
 if want archive; then
     echo "=== bench: saving and restoring homes (30 seats × 50 MB: time added to stop and to start)"
     if [[ -d backend/bench/archive ]]; then (cd backend && go run ./bench/archive) || status=1; else echo "skipped: backend/bench/archive missing"; fi
+fi
+if want preview; then
+    echo "=== bench: preview (python3 -m http.server in a seat: first byte and a 50 MB download, preview origin vs direct)"
+    if [[ -d backend/bench/preview ]]; then (cd backend && go run ./bench/preview) || status=1; else echo "skipped: backend/bench/preview missing"; fi
 fi
 if want web; then
     echo "=== bench: web bundle sizes and time to a live terminal"
