@@ -49,8 +49,8 @@ func nextPort(listen string) string {
 	return net.JoinHostPort(host, strconv.Itoa(n+1))
 }
 
-// validatePreview refuses a preview domain that shares cookies with the
-// app: PUBLIC_URL's host under it, or it under PUBLIC_URL's host, would
+// validatePreview refuses a preview domain named in CORS_ORIGINS, or one
+// that shares cookies with the app: PUBLIC_URL's host under it, or it under PUBLIC_URL's host, would
 // let a learner's app set cookies the app reads (local mode keeps
 // localhost, where the app's cookies are host-only and the machine is
 // the developer's own).
@@ -61,6 +61,13 @@ func validatePreview(c *Config) error {
 	}
 	if strings.ContainsAny(d, "/:*@ ") || strings.Contains(d, "..") {
 		return fmt.Errorf("PREVIEW_DOMAIN %q must be a domain name like preview.example.net (previews are at {port}-{seat}-{workshop}.PREVIEW_DOMAIN)", d)
+	}
+	// A learner's app (a host under the domain) must never be let in to
+	// the API with credentials.
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); err == nil && strings.HasSuffix(strings.ToLower(u.Hostname()), "."+d) {
+			return fmt.Errorf("CORS_ORIGINS entry %q is under PREVIEW_DOMAIN %q: learners' apps must not call the API", o, d)
+		}
 	}
 	if c.Local() {
 		return nil

@@ -40,6 +40,18 @@ func TestPreviewSettings(t *testing.T) {
 	if got := c.PreviewOrigin("abc", 2, 3000); got != "https://3000-2-abc.example-preview.net" {
 		t.Fatalf("production origin %q", got)
 	}
+	for _, cors := range []string{"https://3000-2-abc.example-preview.net", "https://x.EXAMPLE-preview.net"} {
+		c := prod("example-preview.net")
+		c.CORSOrigins = []string{"https://ok.example.org", cors}
+		if err := validatePreview(c); err == nil || !strings.Contains(err.Error(), "CORS_ORIGINS") {
+			t.Errorf("CORS_ORIGINS %s with PREVIEW_DOMAIN example-preview.net: %v, want refused", cors, err)
+		}
+	}
+	c = local()
+	c.CORSOrigins = []string{"http://localhost:5173", "http://8000-1-abc.localhost:8081"}
+	if err := derivePreview(c); err != nil || validatePreview(c) == nil {
+		t.Errorf("local: a preview origin in CORS_ORIGINS must be refused")
+	}
 	for _, bad := range []string{"example.com", "teach.example.com", "p.teach.example.com", "*.example.net", "https://x.net"} {
 		if err := validatePreview(prod(bad)); err == nil || !strings.Contains(err.Error(), "PREVIEW_DOMAIN") {
 			t.Errorf("PREVIEW_DOMAIN=%s with PUBLIC_URL https://teach.example.com: %v, want refused", bad, err)
