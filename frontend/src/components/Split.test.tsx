@@ -1,3 +1,4 @@
+import { useEffect } from 'react';
 import { describe, expect, it } from 'vitest';
 import { fireEvent, render, screen } from '@testing-library/react';
 import { Split } from './Split';
@@ -23,5 +24,23 @@ describe('Split', () => {
     expect(sep).toHaveAttribute('aria-valuenow', '80');
     fireEvent.keyDown(sep, { key: 'Home' });
     expect(sep).toHaveAttribute('aria-valuenow', '20');
+  });
+
+  it('solo shows only the first pane, which stays mounted when the second comes and goes', () => {
+    let mounts = 0;
+    function First() {
+      useEffect(() => {
+        mounts++;
+      }, []);
+      return <div>A</div>;
+    }
+    const { rerender } = render(<Split storageKey="v" solo first={<First />} second={<div>B</div>} label="Resize" />);
+    expect(screen.queryByRole('separator')).toBeNull();
+    expect(screen.queryByText('B')).toBeNull();
+    rerender(<Split storageKey="v" first={<First />} second={<div>B</div>} label="Resize" />);
+    expect(screen.getByRole('separator', { name: 'Resize' })).toBeTruthy();
+    expect(screen.getByText('B')).toBeTruthy();
+    rerender(<Split storageKey="v" solo first={<First />} second={<div>B</div>} label="Resize" />);
+    expect(mounts).toBe(1);
   });
 });
