@@ -136,7 +136,7 @@ func (s *Server) relayProxy(wsID string, seat int, rest string, target *url.URL,
 			pr.Out.Header.Del("Cookie")
 			pr.SetXForwarded()
 		},
-		Transport:     agentRT,
+		Transport:     lazyUpgrades{agentRT},
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
 			s.noteRelayStatus(wsID, seat, resp.StatusCode)
