@@ -6,19 +6,21 @@
 #   throughput against wetty / idle memory (agent), time to a running 30-seat
 #   workshop (local provisioner), archiving and restoring 30 homes of 50 MB,
 #   a seat's web app through the preview origin against a direct connection,
-#   web bundle sizes and time to a live terminal in headless Chromium.
+#   web bundle sizes and time to a live terminal in headless Chromium, and a
+#   big class (200 learners join one workshop; 20 class views; 2,000 idle
+#   terminals through the relay).
 #
 #   ./scripts/bench-all.sh            all
 #   BENCHES="joinstorm agent" ./scripts/bench-all.sh
 set -uo pipefail
 
 if [[ ${1-} == -h || ${1-} == --help ]]; then
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
-BENCHES=${BENCHES:-"joinstorm agent provision archive preview web"}
+BENCHES=${BENCHES:-"joinstorm agent provision archive preview web bigclass"}
 want() { [[ " $BENCHES " == *" $1 "* ]]; }
 status=0
 
@@ -49,5 +51,9 @@ if want web; then
     else
         echo "skipped: frontend/bench/run.mjs missing"
     fi
+fi
+if want bigclass; then
+    echo "=== bench: big class (join p99, class views, idle terminals through the relay)"
+    (cd backend && go run ./bench/bigclass) || status=1
 fi
 exit $status
