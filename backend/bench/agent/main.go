@@ -63,7 +63,10 @@ type options struct {
 	keepState bool
 	noCold    bool
 	coldOnly  bool
-	dir       string
+	// noSeatInit: the daemon binary is also each seat's init (no
+	// clarateach-seat-init beside it), as before cmd/seatinit.
+	noSeatInit bool
+	dir        string
 }
 
 func main() {
@@ -80,6 +83,7 @@ func main() {
 	flag.BoolVar(&o.keepState, "keep", false, "keep the temp state directory")
 	flag.StringVar(&o.dir, "dir", "", "where the temp state directory (agent state, seats) is made (default "+benchDirRoot+" as root, else $TMPDIR)")
 	flag.BoolVar(&o.noCold, "no-cold", false, "sandbox: skip the seat-ready figure without warm seats")
+	flag.BoolVar(&o.noSeatInit, "no-seat-init", false, "sandbox: do not build clarateach-seat-init beside the daemon, so the daemon binary is each seat's init too (to compare)")
 	flag.BoolVar(&o.coldOnly, "cold-only", false, "sandbox: only the bubblewrap burst and the cold burst with the disk limit, then stop (for profiling a cold start)")
 	flag.StringVar(&tpProfile, "tpprofile", "", "write a CPU profile of this process (the agent's proxy and the bench's client) during ours' first throughput round to this file")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the agent, its proxy and the bench's clients) during the warm burst (or --cpuprofile-cold's) to this file")
@@ -126,6 +130,16 @@ func run(o options) error {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("build workspace daemon: %w", err)
+		}
+		if !o.noSeatInit {
+			// Beside the daemon, where the agent looks for it (make build
+			// puts both in bin/).
+			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(tmp, agent.SeatInitBinaryName), "github.com/clarateach/backend/cmd/seatinit")
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("build seat init: %w", err)
+			}
 		}
 	}
 	var h slog.Handler = slog.NewTextHandler(io.Discard, nil)

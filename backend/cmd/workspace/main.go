@@ -5,9 +5,10 @@
 //
 // It does not authenticate: only the agent in front of it may reach it.
 //
-// The same binary is the sandbox runtime's seat init: sandbox.InitMain
-// returns at once unless the sandbox runtime started this process as a
-// seat's pid 1 (see internal/host/seatruntime/sandbox/README.md).
+// The same binary can be the sandbox runtime's seat init (where
+// clarateach-seat-init, cmd/seatinit, is not beside it), and as the seat's
+// daemon it takes its identity there: seatinit.Main returns at once in
+// every other case (see internal/host/seatruntime/sandbox/README.md).
 package main
 
 import (
@@ -15,12 +16,12 @@ import (
 	"os"
 
 	"github.com/clarateach/backend/internal/fdlimit"
-	"github.com/clarateach/backend/internal/host/seatruntime/sandbox"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
 	"github.com/clarateach/backend/internal/seat/workspace"
 )
 
 func main() {
-	sandbox.InitMain()
+	seatinit.Main()
 	// Go lifts the soft RLIMIT_NOFILE itself on Linux; this makes it
 	// explicit (and works wherever it does not), so floods meet the
 	// connection caps and the 503 shedding, not "too many open files".

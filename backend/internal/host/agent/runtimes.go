@@ -24,6 +24,11 @@ import (
 // agent's executable and then in PATH.
 const DaemonBinaryName = "clarateach-workspace"
 
+// SeatInitBinaryName is the sandbox seats' init (cmd/seatinit), looked up
+// next to the workspace daemon: without it, the daemon binary plays the
+// init.
+const SeatInitBinaryName = "clarateach-seat-init"
+
 // ErrRuntimeUnavailable is returned for a runtime this build or machine
 // cannot run.
 var ErrRuntimeUnavailable = errors.New("runtime not available")
@@ -98,12 +103,18 @@ func NewRuntime(name string, o RuntimeOptions) (seatruntime.Runtime, error) {
 		// Seats bind-mount the daemon as an unprivileged uid: give them a
 		// world-readable copy beside the seats directory, whatever the
 		// original's location (a 0700 home or temp dir) and permissions.
-		daemon, err := stageDaemon(o.DaemonCommand[0], filepath.Join(filepath.Dir(filepath.Clean(dir)), "clarateach-seat-bin"))
+		binDir := filepath.Join(filepath.Dir(filepath.Clean(dir)), "clarateach-seat-bin")
+		daemon, err := stageDaemon(o.DaemonCommand[0], binDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
+		}
+		seatInit, err := stageSeatInit(o.DaemonCommand[0], binDir)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
 		}
 		rt, err := sandbox.New(sandbox.Config{
 			DaemonPath:    daemon,
+			InitPath:      seatInit,
 			DaemonArgs:    o.DaemonCommand[1:],
 			BaseDir:       dir,
 			Shell:         o.Shell,
@@ -212,45 +223,62 @@ func LocalSeatsDir(stateDir string) string {
 	return filepath.Join("/var/lib/clarateach", "local-"+hex.EncodeToString(sum[:4]), "seats")
 }
 
+// stageSeatInit stages clarateach-seat-init (cmd/seatinit) from beside the
+// daemon binary into dir, as stageDaemon does the daemon, and returns the
+// copy's path; "" when there is none, and seats' inits are the daemon
+// binary (a larger program to start once more per seat).
+func stageSeatInit(daemon, dir string) (string, error) {
+	src := filepath.Join(filepath.Dir(daemon), SeatInitBinaryName)
+	if fi, err := os.Stat(src); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return "", nil
+	}
+	return stageBinary(src, dir, SeatInitBinaryName)
+}
+
 // stageDaemon copies the workspace daemon into dir (mode 0755; dir 0755, its
 // parent made traversable) unless an identical copy is there, and returns the copy's
 // path. A new binary is renamed into place, so running seats keep the one
 // they started with.
 func stageDaemon(src, dir string) (string, error) {
+	return stageBinary(src, dir, DaemonBinaryName)
+}
+
+// stageBinary is stageDaemon for the file name name.
+func stageBinary(src, dir, name string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", fmt.Errorf("stage workspace daemon: %w", err)
+		return "", fmt.Errorf("stage %s: %w", name, err)
 	}
 	if err := os.Chmod(dir, 0o755); err != nil { // whatever the umask
-		return "", fmt.Errorf("stage workspace daemon: %w", err)
+		return "", fmt.Errorf("stage %s: %w", name, err)
 	}
 	// The parent must be traversable; add o+x, keeping every other bit
 	// (it may be /tmp, with its sticky bit).
 	if fi, err := os.Stat(filepath.Dir(dir)); err == nil && fi.Mode().Perm()&0o001 == 0 {
 		if err := os.Chmod(filepath.Dir(dir), fi.Mode()&(os.ModePerm|os.ModeSticky|os.ModeSetgid)|0o011); err != nil {
-			return "", fmt.Errorf("stage workspace daemon: %w", err)
+			return "", fmt.Errorf("stage %s: %w", name, err)
 		}
 	}
 	want, err := fileSum(src)
 	if err != nil {
-		return "", fmt.Errorf("workspace daemon: %w", err)
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	dst := filepath.Join(dir, DaemonBinaryName)
+	dst := filepath.Join(dir, name)
 	if have, err := fileSum(dst); err == nil && have == want {
 		return dst, nil
 	}
 	in, err := os.Open(src)
 	if err != nil {
-		return "", fmt.Errorf("workspace daemon: %w", err)
+		return "", fmt.Errorf("%s: %w", name, err)
 	}
 	defer in.Close()
 	tmp, err := os.CreateTemp(dir, ".daemon-*")
 	if err != nil {
-		return "", fmt.Errorf("stage workspace daemon: %w", err)
+		return "", fmt.Errorf("stage %s: %w", name, err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := io.Copy(tmp, in); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("stage workspace daemon: %w", err)
+		return "", fmt.Errorf("stage %s: %w", name, err)
 	}
 	if err := tmp.Chmod(0o755); err != nil {
 		tmp.Close()
@@ -260,7 +288,7 @@ func stageDaemon(src, dir string) (string, error) {
 		return "", err
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("stage workspace daemon: %w", err)
+		return "", fmt.Errorf("stage %s: %w", name, err)
 	}
 	return dst, nil
 }

@@ -356,15 +356,6 @@ func openLoop(n int, base string) (*os.File, error) {
 	return os.OpenFile(node, os.O_RDWR|unix.O_CLOEXEC, 0)
 }
 
-// moveHome, in the seat's init, attaches the home mount (fd) at target.
-func moveHome(fd int, target string) error {
-	defer unix.Close(fd)
-	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return fmt.Errorf("move home mount to %s: %w", target, err)
-	}
-	return nil
-}
-
 // mountHomeImage makes (or reuses) the seat's home image in dir and mounts
 // it for the learner's host uid.
 func (r *Runtime) mountHomeImage(dir string, d diskLimit, uid, gid int) (*os.File, error) {

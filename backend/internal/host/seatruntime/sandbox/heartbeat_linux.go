@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // heartbeatName is the file under BaseDir whose modification time says the
@@ -82,34 +80,5 @@ func (b *heartbeat) open() (*os.File, error) {
 func (b *heartbeat) stop() {
 	if b != nil {
 		b.once.Do(func() { close(b.done) })
-	}
-}
-
-// initHeartbeat tells a seat's init how to watch its agent.
-type initHeartbeat struct {
-	FD        int   `json:"fd"`
-	TimeoutMS int64 `json:"timeout_ms"`
-	CheckMS   int64 `json:"check_ms"`
-}
-
-// watchAgent runs in a seat's init: once the heartbeat file (an inherited
-// descriptor, so it works inside the seat's own mounts) has not been
-// touched for the timeout, the init exits, which ends every process of the
-// seat's pid namespace. The home stays on the host.
-func watchAgent(h *initHeartbeat) {
-	timeout := time.Duration(h.TimeoutMS) * time.Millisecond
-	t := time.NewTicker(max(time.Duration(h.CheckMS)*time.Millisecond, 10*time.Millisecond))
-	defer t.Stop()
-	for range t.C {
-		var st unix.Stat_t
-		if err := unix.Fstat(h.FD, &st); err != nil {
-			continue
-		}
-		age := time.Since(time.Unix(st.Mtim.Unix()))
-		if age > timeout {
-			fmt.Fprintf(os.Stderr, "seat init: the agent has been gone for %s (more than %s); the seat ends (its home is kept)\n",
-				age.Round(time.Second), timeout)
-			os.Exit(0)
-		}
 	}
 }

@@ -37,9 +37,6 @@ import (
 const (
 	systemImage = "system.img" // the seat's upper layer, with a disk limit
 	systemDir   = "system"     // the same without one
-	// usernsMarker starts the init binary as a placeholder process whose
-	// only use is its user namespace (see usernsCache).
-	usernsMarker = "_CLARATEACH_SANDBOX_USERNS"
 )
 
 // rootfs builds the seat's root from its image: nothing for a seat on the
@@ -268,14 +265,6 @@ func (c *usernsCache) get(initPath string, base int) (*os.File, error) {
 	}
 	c.ns[base] = f
 	return f, nil
-}
-
-// usernsPlaceholder is the placeholder's whole life: wait for the agent
-// to have opened our namespace (stdin closes), exit.
-func usernsPlaceholder() {
-	var b [1]byte
-	_, _ = os.Stdin.Read(b[:])
-	os.Exit(0)
 }
 
 // imageShell is the learner's shell in an image: the configured one if

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/egress"
+	"github.com/clarateach/backend/internal/host/netlink"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
@@ -306,7 +307,7 @@ func testSeatNetwork(t *testing.T, agentPort string, warm bool) {
 	if err := r.Destroy(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
-	if linkExists(exA.Veth) {
+	if netlink.LinkExists(exA.Veth) {
 		t.Errorf("veth %s left after Destroy", exA.Veth)
 	}
 	// And RemoveFirewall takes every rule away.

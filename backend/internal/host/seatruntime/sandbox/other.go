@@ -27,12 +27,6 @@ func (*Runtime) Create(context.Context, seatruntime.Spec) (*seatruntime.Seat, er
 func (*Runtime) Alive(context.Context, *seatruntime.Seat) bool    { return false }
 func (*Runtime) Destroy(context.Context, *seatruntime.Seat) error { return nil }
 
-// IsInit is always false off Linux.
-func IsInit() bool { return false }
-
-// InitMain does nothing off Linux.
-func InitMain() {}
-
 func (*Runtime) Stop(context.Context, *seatruntime.Seat) error { return nil }
 func (*Runtime) Homes() ([]seatruntime.Home, error)            { return nil, nil }
 func (*Runtime) RemoveHome(context.Context, string, int) error { return nil }

@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
 )
 
 // A root script runs as the seat's root: uid 0 inside, able to write the
@@ -57,7 +59,7 @@ func TestExecRoot(t *testing.T) {
 		t.Fatalf("a loud script: truncated %v, %d bytes, %v", res.Truncated, len(res.Stdout), err)
 	}
 	// The learner cannot find or reach the root socket.
-	sock := rootSockPath(s.Address)
+	sock := seatinit.RootSockPath(s.Address)
 	if _, err := os.Stat(sock); err != nil {
 		t.Fatalf("no root socket on the host at %s: %v", sock, err)
 	}
@@ -70,5 +72,27 @@ func TestExecRoot(t *testing.T) {
 	// The daemon's user is not root either: its seat exec still runs as the learner.
 	if got := seatSh(t, s, "id -u"); got != strconv.Itoa(learnerUID) {
 		t.Fatalf("learner uid %s", got)
+	}
+}
+
+// The seat's init (package seatinit, which links none of the agent's
+// packages) keeps its own copy of the root scripts' limits and wire types:
+// they must be the agent's.
+func TestRootScriptLimitsAgree(t *testing.T) {
+	if seatinit.MaxRootScript != seatruntime.MaxRootScript || seatinit.MaxRootOutput != seatruntime.MaxRootOutput ||
+		seatinit.DefaultRootTime != seatruntime.DefaultRootTime || seatinit.MaxRootTime != seatruntime.MaxRootTime {
+		t.Error("seatinit's root script limits differ from seatruntime's")
+	}
+	req := seatruntime.ExecRequest{Script: "id", TimeoutMS: 5}
+	b, _ := json.Marshal(req)
+	var got seatinit.RootRequest
+	if err := json.Unmarshal(b, &got); err != nil || got.Script != req.Script || got.TimeoutMS != req.TimeoutMS {
+		t.Errorf("request %s read by the init as %+v (%v)", b, got, err)
+	}
+	res := seatinit.RootResult{ExitCode: 3, Stdout: "o", Stderr: "e", Truncated: true, TimedOut: true, DurationMS: 9, Error: "x"}
+	b, _ = json.Marshal(res)
+	var back seatruntime.ExecResult
+	if err := json.Unmarshal(b, &back); err != nil || back != (seatruntime.ExecResult(res)) {
+		t.Errorf("result %s read by the agent as %+v (%v)", b, back, err)
 	}
 }

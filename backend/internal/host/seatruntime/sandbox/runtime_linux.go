@@ -24,8 +24,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clarateach/backend/internal/egress"
+	"github.com/clarateach/backend/internal/host/netlink"
 	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
 )
 
 // Runtime is the sandbox seat seatruntime. It is safe for concurrent use.
@@ -540,22 +542,22 @@ func (r *Runtime) create(ctx context.Context, w seatWant) (*seatruntime.Seat, er
 // hostNet creates the seat's veth pair (the peer goes straight into the
 // seat's network namespace as eth0) and configures the host end.
 func (r *Runtime) hostNet(veth string, pid int, hostAddr netip.Prefix) error {
-	if err := createVeth(veth, "eth0", pid); err != nil {
+	if err := netlink.CreateVeth(veth, "eth0", pid); err != nil {
 		return err
 	}
 	// No IPv6 on the host end (no link-local address a seat could use to
 	// reach the host), strict reverse-path filtering (no spoofing of other
 	// seats' addresses).
-	if err := setIfSysctl("ipv6", veth, "disable_ipv6", "1"); err != nil {
+	if err := netlink.SetIfSysctl("ipv6", veth, "disable_ipv6", "1"); err != nil {
 		return err
 	}
-	if err := setIfSysctl("ipv4", veth, "rp_filter", "1"); err != nil {
+	if err := netlink.SetIfSysctl("ipv4", veth, "rp_filter", "1"); err != nil {
 		return err
 	}
-	if err := addAddr(veth, hostAddr); err != nil {
+	if err := netlink.AddAddr(veth, hostAddr); err != nil {
 		return err
 	}
-	return linkUp(veth)
+	return netlink.LinkUp(veth)
 }
 
 // seatOwner are the host ids owning a seat's directory (its root's) and
@@ -639,7 +641,7 @@ func (r *Runtime) daemonArgs() []string {
 
 // launcher reports whether seats get the seat launcher (launcher_linux.go)
 // for the learner's shells: as root, where there is one for this machine.
-func (r *Runtime) launcher() bool { return !r.rootless && launcherELF() != nil }
+func (r *Runtime) launcher() bool { return !r.rootless && seatinit.LauncherELF() != nil }
 
 func (r *Runtime) daemonEnv() []string {
 	env := []string{"HOME=" + seatHome, "USER=" + learnerName, "LOGNAME=" + learnerName, "SHELL=" + r.cfg.Shell,
@@ -849,7 +851,7 @@ func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir 
 		}
 	}
 	if ex.Veth != "" {
-		if err := deleteLink(ex.Veth); err != nil {
+		if err := netlink.DeleteLink(ex.Veth); err != nil {
 			errs = append(errs, err)
 		}
 	}

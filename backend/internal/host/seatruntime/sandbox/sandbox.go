@@ -5,11 +5,14 @@
 // workspace daemon runs inside as an unprivileged user and is reached from
 // the host through a unix socket. See README.md for the design.
 //
-// Every binary that may be started as a seat's init (Config.InitPath, by
-// default Config.DaemonPath) must call InitMain first thing in main:
+// What runs inside a seat is package seatinit, which links none of this
+// package's dependencies: its binary, cmd/seatinit, is every seat's init
+// (Config.InitPath). Every binary that may be started as a seat's init or
+// daemon (Config.DaemonPath) must call seatinit.Main (or InitMain) first
+// thing in main:
 //
 //	func main() {
-//		sandbox.InitMain() // returns at once unless this process is a seat init
+//		seatinit.Main() // returns at once unless this process is a seat's init or daemon
 //		...
 //	}
 package sandbox
@@ -18,7 +21,19 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
 )
+
+// InitMain plays the sandbox's parts inside a seat (seatinit.Main) and
+// returns at once in every other process. A binary that links this package
+// anyway (the one clarateach binary) may call it instead of seatinit.Main;
+// the workspace daemon and the seat init call seatinit.Main, which links
+// far less.
+func InitMain() { seatinit.Main() }
+
+// IsInit reports whether this process was started as a seat init.
+func IsInit() bool { return seatinit.IsInit() }
 
 // Name is the runtime's name in runtime.Seat.Runtime.
 const Name = "sandbox"
@@ -40,7 +55,9 @@ type Config struct {
 	// DaemonEnv is added to the daemon's environment.
 	DaemonEnv []string
 	// InitPath is the binary started as each seat's init (it must call
-	// InitMain early in main). Default: DaemonPath. Smaller is faster.
+	// seatinit.Main early in main), e.g. clarateach-seat-init
+	// (cmd/seatinit). Default: DaemonPath. Smaller is faster: it starts
+	// once per seat.
 	InitPath string
 	// BaseDir holds one directory per seat, <BaseDir>/<workshop>-<seat>
 	// (required). It and its parents must be traversable by others (o+x).
@@ -139,36 +156,38 @@ type NetworkConfig struct {
 // without isolation.
 var ErrUnsupported = errors.New("sandbox seats are not supported here")
 
+// The seat's side (package seatinit) names these; the runtime's code uses
+// them under its own names.
 const (
-	initMarker  = "_CLARATEACH_SANDBOX_INIT"
+	initMarker    = seatinit.InitMarker
+	daemonMarker  = seatinit.DaemonMarker
+	learnerMarker = seatinit.LearnerMarker
+	procsMarker   = seatinit.ProcsMarker
+	usernsMarker  = seatinit.UsernsMarker
+	learnerUID    = seatinit.LearnerUID
+	learnerName   = seatinit.LearnerName
+	daemonUID     = seatinit.DaemonUID
+	daemonName    = seatinit.DaemonName
+	listenFD      = seatinit.ListenFD
+	seatHome      = seatinit.Home
+	seatRunDir    = seatinit.RunDir
+	seatDaemon    = seatinit.DaemonPath
+	seatLauncher  = seatinit.LauncherPath
+	seatHostEtc   = seatinit.HostEtc
+)
+
+// What the runtime sends a seat's init.
+type (
+	initConfig    = seatinit.Config
+	initClaim     = seatinit.Claim
+	initNet       = seatinit.Net
+	initHeartbeat = seatinit.Heartbeat
+)
+
+const (
 	vethPrefix  = "ctsb"
-	learnerUID  = 1000
-	learnerName = "learner"
-	// daemonUID is the workspace daemon's real and saved uid inside the
-	// seat (its effective uid is the learner's, for the learner's files):
-	// the learner cannot signal or trace a process whose real and saved
-	// uids are not its own.
-	daemonUID  = 999
-	daemonName = "clarateach"
-	// daemonMarker tells InitMain it is the daemon, started as the seat's
-	// root: it switches to daemonUID/learnerUID and returns.
-	daemonMarker = "_CLARATEACH_SANDBOX_DAEMON"
-	// learnerMarker names the program that InitMain, started by the
-	// daemon, execs as the learner (real, effective and saved uid).
-	learnerMarker = "_CLARATEACH_SANDBOX_AS_LEARNER"
-	// procsMarker: the init added GOMAXPROCS=1 to the daemon's
-	// environment (so that its Go runtime starts with one P instead of
-	// setting it later); InitMain removes both again, so that the
-	// learner's shells do not inherit them.
-	procsMarker  = "_CLARATEACH_SANDBOX_PROCS"
-	listenFD     = 3 // the daemon's listening socket, created by the init
-	idRange      = 65536
-	seatHome     = "/home/" + learnerName
-	seatRunDir   = "/run/clarateach"
-	seatDaemon   = seatRunDir + "/workspace"
-	seatLauncher = seatRunDir + "/launcher" // launcher_linux.go
-	sockName     = "workspace.sock"
-	seatHostEtc  = seatRunDir + "/host-etc" // the system's /etc, read-only, behind the seat's own
-	rootDirName  = ".root"                  // <BaseDir>/.root: every seat's root mount point
-	uidLockDir   = "/run/clarateach/uids"
+	idRange     = 65536
+	sockName    = "workspace.sock"
+	rootDirName = ".root" // <BaseDir>/.root: every seat's root mount point
+	uidLockDir  = "/run/clarateach/uids"
 )

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
 )
 
 func TestSeatKey(t *testing.T) {
@@ -80,15 +81,6 @@ func TestSlotAddrs(t *testing.T) {
 		if h.String() != tc.host || s.String() != tc.seat {
 			t.Errorf("slot %d: %s %s, want %s %s", tc.slot, h, s, tc.host, tc.seat)
 		}
-	}
-}
-
-func TestNetlinkAttrEncoding(t *testing.T) {
-	t.Parallel()
-	got := nlAttr{typ: 3, children: []nlAttr{attrString(1, "ab"), attrU32(2, 7)}}.encode()
-	// outer header (4) + "ab\0" attr padded to 8 + u32 attr 8 = 20
-	if len(got) != 20 || got[0] != 20 || got[2] != 3 || got[4] != 7 || got[6] != 1 || got[12] != 8 || got[14] != 2 || got[16] != 7 {
-		t.Fatalf("encoding: %v", got)
 	}
 }
 
@@ -409,47 +401,57 @@ func TestCreateValidation(t *testing.T) {
 	}
 }
 
-var (
-	seatdOnce sync.Once
-	seatdPath string
-	seatdErr  error
-)
-
-// buildSeatd builds testdata/seatd (the real workspace daemon with the init
-// hook) next to testBin, once.
-func buildSeatd(t testing.TB) string {
-	t.Helper()
-	needRoot(t)
-	seatdOnce.Do(func() {
-		goBin, err := exec.LookPath("go")
-		if err != nil {
-			seatdErr = err
-			return
-		}
-		out := filepath.Join(filepath.Dir(testBin), "seatd")
-		// As the Makefile builds it: static (no dynamic loader at every
-		// seat's init and daemon start).
-		cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, "./testdata/seatd")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		b, err := cmd.CombinedOutput()
-		if err != nil {
-			seatdErr = fmt.Errorf("%v: %s", err, b)
-			return
-		}
-		seatdPath = out
-	})
-	if seatdErr != nil {
-		t.Skipf("cannot build the real daemon: %v", seatdErr)
-	}
-	return seatdPath
+// testBuild is one binary built for the tests, once, next to testBin.
+type testBuild struct {
+	once sync.Once
+	path string
+	err  error
 }
 
-// realDaemonConfig: the production setup, the workspace daemon binary
-// doubling as the seat init.
+var seatdBuild, seatInitBuild testBuild
+
+// build builds pkg as static as the Makefile builds it for production (no
+// dynamic loader at every seat's init and daemon start).
+func (b *testBuild) build(t testing.TB, pkg, name string) string {
+	t.Helper()
+	needRoot(t)
+	b.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			b.err = err
+			return
+		}
+		out := filepath.Join(filepath.Dir(testBin), name)
+		cmd := exec.Command(goBin, "build", "-trimpath", "-o", out, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if o, err := cmd.CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("%v: %s", err, o)
+			return
+		}
+		b.path = out
+	})
+	if b.err != nil {
+		t.Skipf("cannot build %s: %v", pkg, b.err)
+	}
+	return b.path
+}
+
+// buildSeatd builds testdata/seatd (the real workspace daemon with the
+// seat hook).
+func buildSeatd(t testing.TB) string {
+	return seatdBuild.build(t, "./testdata/seatd", "seatd")
+}
+
+// buildSeatInit builds cmd/seatinit, clarateach-seat-init.
+func buildSeatInit(t testing.TB) string {
+	return seatInitBuild.build(t, "github.com/clarateach/backend/cmd/seatinit", "clarateach-seat-init")
+}
+
+// realDaemonConfig: the production setup, the workspace daemon binary and
+// clarateach-seat-init as every seat's init.
 func realDaemonConfig(t testing.TB) Config {
-	bin := buildSeatd(t)
 	cfg := testConfig(t)
-	cfg.DaemonPath, cfg.InitPath, cfg.DaemonEnv = bin, bin, nil
+	cfg.DaemonPath, cfg.InitPath, cfg.DaemonEnv = buildSeatd(t), buildSeatInit(t), nil
 	return cfg
 }
 
@@ -486,6 +488,15 @@ func TestRealDaemon(t *testing.T) {
 	}
 	if uid := int(st.Sys().(*syscall.Stat_t).Uid); uid != seatExtra(t, s).UIDBase+learnerUID {
 		t.Errorf("file written by the daemon is owned by host uid %d", uid)
+	}
+	// The seat's pid 1 is the small clarateach-seat-init, not a second
+	// start of the daemon binary, and it serves the seat's root scripts.
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", s.PID)); err != nil || filepath.Base(exe) != "clarateach-seat-init" {
+		t.Errorf("the seat's init runs %q (%v), want clarateach-seat-init", exe, err)
+	}
+	res, err := r.ExecRoot(context.Background(), s, seatruntime.ExecRequest{Script: "id -u"})
+	if err != nil || strings.TrimSpace(res.Stdout) != "0" || res.ExitCode != 0 {
+		t.Errorf("root script through the seat init: %+v, %v", res, err)
 	}
 }
 
@@ -555,14 +566,19 @@ func procCPU(pid int) time.Duration {
 	return sum
 }
 
-// TestSeatBinaryStartsCheaply: the seat binary (the real daemon, as
-// built for production) starts in every seat as its init and its daemon,
-// so the initialisation of our packages in it must stay small. A
+// TestSeatBinaryStartsCheaply: the seat binaries (the real daemon and the
+// seat init, as built for production) start in every seat, so the
+// initialisation of our packages in them must stay small. A
 // package-level regexp.MustCompile made one package's ~860 allocations and
 // ~10 ms of CPU per start on a loaded 2-core host (the sandbox package's
 // once, the logging package's later).
 func TestSeatBinaryStartsCheaply(t *testing.T) {
-	bin := buildSeatd(t)
+	for _, bin := range []string{buildSeatd(t), buildSeatInit(t)} {
+		t.Run(filepath.Base(bin), func(t *testing.T) { startsCheaply(t, bin) })
+	}
+}
+
+func startsCheaply(t *testing.T, bin string) {
 	cmd := exec.Command(bin, "--help")
 	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
 	out, err := cmd.CombinedOutput()
@@ -596,7 +612,7 @@ func TestSeatBinaryStartsCheaply(t *testing.T) {
 // it cannot. (TestDaemonIdentity and TestLearnerKillAllKeepsTheSeat show
 // it making a seat's shells the learner's.)
 func TestSeatLauncher(t *testing.T) {
-	elf := launcherELF()
+	elf := seatinit.LauncherELF()
 	if elf == nil {
 		t.Skipf("no seat launcher for %s: the daemon binary plays it", runtime.GOARCH)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clarateach/backend/internal/host/netlink"
 	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
@@ -249,7 +250,7 @@ func (s *seatStart) config() error {
 		s.hostAddr, s.seatAddr = r.slotAddrs(s.slot)
 		s.ic.Net = &initNet{Addr: s.seatAddr.String(), Gateway: s.hostAddr.Addr().String()}
 		s.ex.Veth = vethPrefix + strconv.Itoa(s.slot)
-		_ = deleteLink(s.ex.Veth) // a leftover from a crash
+		_ = netlink.DeleteLink(s.ex.Veth) // a leftover from a crash
 	}
 	return nil
 }

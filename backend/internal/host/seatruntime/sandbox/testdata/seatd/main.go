@@ -1,16 +1,16 @@
-// Command seatd is the workspace daemon with the sandbox init hook, as
-// cmd/workspace should be built: the tests use it to measure seats in their
-// production configuration (the daemon binary doubling as the seat init).
+// Command seatd is the workspace daemon with the seat hook, as cmd/workspace
+// is built: the tests use it, with cmd/seatinit as the seats' init, to
+// measure seats in their production configuration.
 package main
 
 import (
 	"os"
 
-	"github.com/clarateach/backend/internal/host/seatruntime/sandbox"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
 	"github.com/clarateach/backend/internal/seat/workspace"
 )
 
 func main() {
-	sandbox.InitMain()
+	seatinit.Main()
 	os.Exit(workspace.Main(os.Args[1:], os.Stderr))
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package sandbox
+package seatinit
 
 import (
 	"encoding/binary"
@@ -8,14 +8,14 @@ import (
 )
 
 // The seat launcher starts each of the learner's shells (and exec
-// scripts) for the daemon. The daemon's real and saved uid are daemonUID,
+// scripts) for the daemon. The daemon's real and saved uid are DaemonUID,
 // its effective uid the learner's, so that the learner cannot signal it;
 // a shell must have all three uids the learner's. An unprivileged process
 // may set each of them to any of its current ones, but Go's fork sets the
 // child's uid with setuid(2), which changes only the effective one
 // without privilege. So something between fork and the shell must call
-// setresuid(2). That used to be the daemon binary itself (InitMain with
-// learnerMarker): one more start of a 10 MB Go program before every
+// setresuid(2). That used to be the daemon binary itself (Main with
+// LearnerMarker): one more start of a 10 MB Go program before every
 // shell, ~18 ms of CPU per seat on the 2-core build machine under load,
 // mostly page faults and TLB flushes of the Go runtime's start. The
 // launcher is that step and nothing else, a static executable of a few
@@ -70,11 +70,11 @@ var launcherCode = map[string]struct {
 	}},
 }
 
-// launcherELF is the launcher as an ELF executable for this machine, or
+// LauncherELF is the launcher as an ELF executable for this machine, or
 // nil where there is none: a 64-bit ELF header, a program header loading
 // the file read and execute at 0x400000, one marking the stack
 // non-executable, then the code.
-func launcherELF() []byte {
+func LauncherELF() []byte {
 	lc, ok := launcherCode[runtime.GOARCH]
 	if !ok {
 		return nil

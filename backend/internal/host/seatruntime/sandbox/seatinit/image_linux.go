@@ -1,6 +1,6 @@
 //go:build linux
 
-package sandbox
+package seatinit
 
 // The init's part of a seat on an image (image_linux.go).
 

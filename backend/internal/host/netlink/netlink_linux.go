@@ -1,11 +1,11 @@
 //go:build linux
 
-package sandbox
-
-// A minimal rtnetlink client: just what a seat's network needs (create a
-// veth pair with one end in the seat's namespace, address it, bring it up,
-// add a default route, delete it again). Talking netlink directly instead of
-// running `ip` keeps seat creation to a few syscalls.
+// Package netlink is a minimal rtnetlink client: just what a sandbox seat's
+// network needs (create a veth pair with one end in the seat's namespace,
+// address it, bring it up, add a default route, delete it again), used by
+// the runtime on the host and by the seat's init inside. Talking netlink
+// directly instead of running `ip` keeps seat creation to a few syscalls.
+package netlink
 
 import (
 	"encoding/binary"
@@ -130,9 +130,9 @@ func linkIndex(name string) (int32, error) {
 	return int32(ifr.Uint32()), nil
 }
 
-// createVeth creates the pair hostName <-> peerName and puts the peer into
+// CreateVeth creates the pair hostName <-> peerName and puts the peer into
 // the network namespace of process pid.
-func createVeth(hostName, peerName string, pid int) error {
+func CreateVeth(hostName, peerName string, pid int) error {
 	peer := append(ifInfoMsg(0, 0, 0), attrString(unix.IFLA_IFNAME, peerName).encode()...)
 	peer = append(peer, attrU32(unix.IFLA_NET_NS_PID, uint32(pid)).encode()...)
 	err := nlRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL, ifInfoMsg(0, 0, 0),
@@ -147,8 +147,8 @@ func createVeth(hostName, peerName string, pid int) error {
 	return nil
 }
 
-// deleteLink deletes an interface by name; a missing one is not an error.
-func deleteLink(name string) error {
+// DeleteLink deletes an interface by name; a missing one is not an error.
+func DeleteLink(name string) error {
 	err := nlRequest(unix.RTM_DELLINK, 0, ifInfoMsg(0, 0, 0), attrString(unix.IFLA_IFNAME, name))
 	if err != nil && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("delete link %s: %w", name, err)
@@ -156,13 +156,14 @@ func deleteLink(name string) error {
 	return nil
 }
 
-// linkExists reports whether an interface called name exists here.
-func linkExists(name string) bool {
+// LinkExists reports whether an interface called name exists here.
+func LinkExists(name string) bool {
 	_, err := linkIndex(name)
 	return err == nil
 }
 
-func linkUp(name string) error {
+// LinkUp sets the interface up.
+func LinkUp(name string) error {
 	idx, err := linkIndex(name)
 	if err != nil {
 		return err
@@ -173,7 +174,8 @@ func linkUp(name string) error {
 	return nil
 }
 
-func addAddr(name string, p netip.Prefix) error {
+// AddAddr adds the address p to the interface.
+func AddAddr(name string, p netip.Prefix) error {
 	idx, err := linkIndex(name)
 	if err != nil {
 		return err
@@ -191,7 +193,8 @@ func addAddr(name string, p netip.Prefix) error {
 	return nil
 }
 
-func addDefaultRoute(name string, gw netip.Addr) error {
+// AddDefaultRoute adds the default route via gw on the interface.
+func AddDefaultRoute(name string, gw netip.Addr) error {
 	idx, err := linkIndex(name)
 	if err != nil {
 		return err
@@ -210,9 +213,9 @@ func addDefaultRoute(name string, gw netip.Addr) error {
 	return nil
 }
 
-// setIfSysctl writes /proc/sys/net/<family>/conf/<ifname>/<key>; a missing
+// SetIfSysctl writes /proc/sys/net/<family>/conf/<ifname>/<key>; a missing
 // file (IPv6 disabled in the kernel) is ignored.
-func setIfSysctl(family, ifname, key, value string) error {
+func SetIfSysctl(family, ifname, key, value string) error {
 	err := os.WriteFile("/proc/sys/net/"+family+"/conf/"+ifname+"/"+key, []byte(value), 0o644)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err

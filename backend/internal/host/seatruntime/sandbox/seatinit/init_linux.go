@@ -1,6 +1,6 @@
 //go:build linux
 
-package sandbox
+package seatinit
 
 // The seat's init: the first process in the seat's namespaces (pid 1 of its
 // pid namespace, root of its user namespace). It builds the seat's file
@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -27,99 +26,49 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clarateach/backend/internal/host/netlink"
 )
 
-// initConfig is what the agent sends the seat init on fd 3.
-type initConfig struct {
-	Root      string            `json:"root"`   // host dir: mount point of the new root
-	RootFS    string            `json:"rootfs"` // host dir shown read-only as /
-	Home      string            `json:"home"`   // host dir mounted at /home/learner
-	Sock      string            `json:"sock"`   // host path of the daemon's socket, which the init creates
-	Daemon    string            `json:"daemon"` // host path of the daemon binary
-	Args      []string          `json:"args"`
-	Env       []string          `json:"env"`
-	Hostname  string            `json:"hostname"`
-	TmpSizeMB int               `json:"tmp_size_mb"`
-	Masks     []string          `json:"masks"`
-	Etc       map[string]string `json:"etc"` // seat path -> content (generated files)
-	Net       *initNet          `json:"net,omitempty"`
-	Rootless  bool              `json:"rootless,omitempty"`
-	// HomeFD, when set, is the inherited fd of the home's detached mount
-	// (a disk-limited image), moved onto /home/learner instead of binding
-	// Home.
-	HomeFD int `json:"home_fd,omitempty"`
-	// RootFD, when set, is the inherited fd of the seat's root (an image's
-	// overlay, image_linux.go), moved onto Root instead of binding RootFS.
-	RootFD int `json:"root_fd,omitempty"`
-	// ImageRoot: the root is an image's; /etc is its own, the generated
-	// files are written into it after pivot_root.
-	ImageRoot bool `json:"image_root,omitempty"`
-	// UIDLockFD, when set, is the inherited flock on the seat's host uid
-	// range: the init holds it for as long as it lives and passes it on to
-	// no one.
-	UIDLockFD int `json:"uid_lock_fd,omitempty"`
-	// Launcher, when set, is where the init writes the seat launcher
-	// (launcher_linux.go) for the daemon's --shell-launcher.
-	Launcher string `json:"launcher,omitempty"`
-	// Warm: the seat is started ahead of demand and does not know yet
-	// whose it will be. Its init keeps reading fd 3 for one initClaim and
-	// answers it on fd 4.
-	Warm bool `json:"warm,omitempty"`
-	// Heartbeat, when set, makes the init end the seat once its agent's
-	// heartbeat file is older than the timeout.
-	Heartbeat *initHeartbeat `json:"heartbeat,omitempty"`
-}
-
-// initClaim gives a warm seat its identity when Create claims it: the
-// hostname and the generated /etc files that name the seat.
-type initClaim struct {
-	Hostname string            `json:"hostname"`
-	Etc      map[string]string `json:"etc"`
-}
-
-type initNet struct {
-	Addr    string `json:"addr"` // seat address with prefix, on eth0
-	Gateway string `json:"gateway"`
-}
-
 // IsInit reports whether this process was started as a seat init.
-func IsInit() bool { return os.Getenv(initMarker) == "1" }
+func IsInit() bool { return os.Getenv(InitMarker) == "1" }
 
-// InitMain plays the sandbox's parts inside a seat and returns at once in
+// Main plays the sandbox's parts inside a seat and returns at once in
 // every other process. Call it first thing in main of every binary used as
-// Config.InitPath or Config.DaemonPath (by default the workspace daemon):
+// sandbox.Config.InitPath (clarateach-seat-init) or DaemonPath (the
+// workspace daemon):
 //
 //   - as a seat's init (IsInit) it never returns;
 //   - as the seat's daemon, started as the seat's root, it takes the
-//     daemon's identity (real and saved uid daemonUID, effective uid and
+//     daemon's identity (real and saved uid DaemonUID, effective uid and
 //     gid the learner's, no capabilities) and returns;
 //   - started by the daemon to run a program as the learner, it becomes
 //     the learner entirely and execs the program (never returns).
-func InitMain() {
-	if os.Getenv(procsMarker) == "1" {
+func Main() {
+	if os.Getenv(ProcsMarker) == "1" {
 		// The runtime has read it already: this process keeps one P.
 		os.Unsetenv("GOMAXPROCS")
-		os.Unsetenv(procsMarker)
+		os.Unsetenv(ProcsMarker)
 	}
 	switch {
-	case os.Getenv(daemonMarker) == "1":
+	case os.Getenv(DaemonMarker) == "1":
 		becomeDaemon()
-	case os.Getenv(learnerMarker) != "":
+	case os.Getenv(LearnerMarker) != "":
 		execAsLearner()
 	case IsInit():
 		initMain()
-	case os.Getenv(usernsMarker) == "1":
+	case os.Getenv(UsernsMarker) == "1":
 		usernsPlaceholder()
 	}
 }
 
 // becomeDaemon drops the seat root's identity for the daemon's: real and
-// saved uid daemonUID, effective uid (and with it file access) the
+// saved uid DaemonUID, effective uid (and with it file access) the
 // learner's. With no uid 0 left the kernel clears every capability, and
-// the learner, whose uids are all learnerUID, can neither signal nor trace
+// the learner, whose uids are all LearnerUID, can neither signal nor trace
 // the daemon.
 func becomeDaemon() {
-	os.Unsetenv(daemonMarker)
+	os.Unsetenv(DaemonMarker)
 	fail := func(what string, err error) {
 		fmt.Fprintf(os.Stderr, "seat daemon: %s: %v\n", what, err)
 		os.Exit(1)
@@ -127,22 +76,22 @@ func becomeDaemon() {
 	if err := syscall.Setgroups(nil); err != nil {
 		fail("setgroups", err)
 	}
-	if err := syscall.Setresgid(learnerUID, learnerUID, learnerUID); err != nil {
+	if err := syscall.Setresgid(LearnerUID, LearnerUID, LearnerUID); err != nil {
 		fail("setresgid", err)
 	}
-	if err := syscall.Setresuid(daemonUID, learnerUID, daemonUID); err != nil {
+	if err := syscall.Setresuid(DaemonUID, LearnerUID, DaemonUID); err != nil {
 		fail("setresuid", err)
 	}
 }
 
-// execAsLearner runs in a child of the daemon (real uid daemonUID,
+// execAsLearner runs in a child of the daemon (real uid DaemonUID,
 // effective uid the learner's): it sets all three uids and gids to the
 // effective ones, which needs no privilege, and execs the program named by
-// learnerMarker with this process's arguments. A login shell's "-" in
+// LearnerMarker with this process's arguments. A login shell's "-" in
 // argv[0] is kept.
 func execAsLearner() {
-	prog := os.Getenv(learnerMarker)
-	os.Unsetenv(learnerMarker)
+	prog := os.Getenv(LearnerMarker)
+	os.Unsetenv(LearnerMarker)
 	fail := func(err error) {
 		fmt.Fprintf(os.Stderr, "seat: run %s: %v\n", prog, err)
 		os.Exit(127)
@@ -162,7 +111,7 @@ func execAsLearner() {
 	if strings.HasPrefix(os.Args[0], "-") {
 		argv[0] = "-" + filepath.Base(path)
 	}
-	if os.Getenv("SHELL") == seatDaemon {
+	if os.Getenv("SHELL") == DaemonPath {
 		os.Setenv("SHELL", path) // the daemon's --shell is this wrapper
 	}
 	fail(syscall.Exec(path, argv, os.Environ()))
@@ -177,7 +126,7 @@ func initMain() {
 		fmt.Fprintf(status, "error: %v\n", err)
 		os.Exit(1)
 	}
-	var cfg initConfig
+	var cfg Config
 	dec := json.NewDecoder(cfgFile)
 	if err := dec.Decode(&cfg); err != nil {
 		fail(fmt.Errorf("read config: %w", err))
@@ -200,16 +149,12 @@ func initMain() {
 	if err != nil {
 		fail(err)
 	}
-	// Root scripts (rootexec_linux.go): not in a rootless seat, whose root
+	// Root scripts (root_linux.go): not in a rootless seat, whose root
 	// is the agent's own host uid.
-	var rootLn net.Listener
+	rootLn := -1
 	if !cfg.Rootless {
-		fd, err := listenUnix(rootSockPath(cfg.Sock))
-		if err != nil {
+		if rootLn, err = listenUnix(RootSockPath(cfg.Sock)); err != nil {
 			fail(err)
-		}
-		if rootLn, err = net.FileListener(os.NewFile(uintptr(fd), "root.sock")); err != nil {
-			fail(fmt.Errorf("root socket: %w", err))
 		}
 	}
 	if err := setupSeat(&cfg); err != nil {
@@ -224,7 +169,7 @@ func initMain() {
 	if err := sup.start(); err != nil {
 		fail(fmt.Errorf("start daemon: %w", err))
 	}
-	if rootLn != nil {
+	if rootLn >= 0 {
 		go sup.serveRoot(rootLn)
 	}
 	fmt.Fprintln(status, "ok")
@@ -269,7 +214,7 @@ func listenUnix(path string) (int, error) {
 // supervisor starts the seat's daemon, restarts it whenever it dies (an
 // OOM kill, a crash: the learner cannot signal it), and reaps orphans.
 type supervisor struct {
-	cfg       *initConfig
+	cfg       *Config
 	ln        int
 	restarted chan struct{} // a daemon was started after the last one died
 
@@ -284,18 +229,18 @@ type supervisor struct {
 
 func (s *supervisor) start() error {
 	attr := &syscall.ProcAttr{
-		Dir:   seatHome,
+		Dir:   Home,
 		Env:   daemonProcEnv(s.cfg.Env),
 		Files: []uintptr{0, 1, 2, uintptr(s.ln)},
 		Sys:   &syscall.SysProcAttr{Setsid: true},
 	}
 	if s.cfg.Rootless {
 		// One mapped uid: the daemon is the learner, as everything is.
-		attr.Sys.Credential = &syscall.Credential{Uid: learnerUID, Gid: learnerUID, NoSetGroups: true}
+		attr.Sys.Credential = &syscall.Credential{Uid: LearnerUID, Gid: LearnerUID, NoSetGroups: true}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pid, err := syscall.ForkExec(seatDaemon, s.cfg.Args, attr)
+	pid, err := syscall.ForkExec(DaemonPath, s.cfg.Args, attr)
 	if err != nil {
 		return err
 	}
@@ -303,8 +248,8 @@ func (s *supervisor) start() error {
 	return nil
 }
 
-// daemonProcEnv is env with GOMAXPROCS=1 (and procsMarker, which makes
-// InitMain take both out again) unless env sets GOMAXPROCS: the daemon's
+// daemonProcEnv is env with GOMAXPROCS=1 (and ProcsMarker, which makes
+// Main take both out again) unless env sets GOMAXPROCS: the daemon's
 // Go runtime then starts with the one P it runs on (workspace.Procs)
 // instead of two that it gives up after start-up.
 func daemonProcEnv(env []string) []string {
@@ -313,7 +258,7 @@ func daemonProcEnv(env []string) []string {
 			return env
 		}
 	}
-	return append(env[:len(env):len(env)], "GOMAXPROCS=1", procsMarker+"=1")
+	return append(env[:len(env):len(env)], "GOMAXPROCS=1", ProcsMarker+"=1")
 }
 
 // restart starts the daemon again after a pause that grows while it keeps
@@ -392,7 +337,7 @@ func describe(ws syscall.WaitStatus) string {
 func awaitClaim(dec *json.Decoder, cfgFile, status *os.File) {
 	defer cfgFile.Close()
 	defer status.Close()
-	var c initClaim
+	var c Claim
 	if err := dec.Decode(&c); err != nil {
 		return
 	}
@@ -406,7 +351,7 @@ func awaitClaim(dec *json.Decoder, cfgFile, status *os.File) {
 
 // applyClaim runs inside the seat, after pivot_root: the generated /etc
 // files are the seat's own, on its /etc tmpfs, and are rewritten in place.
-func applyClaim(c *initClaim) error {
+func applyClaim(c *Claim) error {
 	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
 		return fmt.Errorf("sethostname: %w", err)
 	}
@@ -454,7 +399,7 @@ func touch(p string) error {
 // setupSeat makes the seat's world in the new namespaces, in named steps:
 // private mounts, network, host name, the root, the system file systems,
 // /run, /home, /etc, then pivot_root into it.
-func setupSeat(cfg *initConfig) error {
+func setupSeat(cfg *Config) error {
 	if os.Getenv("CTSB_DEBUG") != "" {
 		for _, f := range []string{"/proc/self/uid_map", "/proc/self/status"} {
 			b, _ := os.ReadFile(f)
@@ -472,7 +417,7 @@ func setupSeat(cfg *initConfig) error {
 		return fmt.Errorf("sethostname: %w", err)
 	}
 	at := func(p string) string { return filepath.Join(cfg.Root, p) }
-	for _, step := range []func(*initConfig, func(string) string) error{
+	for _, step := range []func(*Config, func(string) string) error{
 		mountSeatRoot, mountSeatSystem, mountSeatRun, mountSeatHome,
 	} {
 		if err := step(cfg, at); err != nil {
@@ -498,7 +443,7 @@ const nosuidNodev = unix.MS_NOSUID | unix.MS_NODEV
 
 // mountSeatRoot mounts the seat's root at cfg.Root: an image's writable
 // overlay, or the system read-only.
-func mountSeatRoot(cfg *initConfig, at func(string) string) error {
+func mountSeatRoot(cfg *Config, at func(string) string) error {
 	root := cfg.Root
 	if cfg.RootFD > 0 {
 		// An image: the seat's own writable overlay (image_linux.go).
@@ -516,7 +461,7 @@ func mountSeatRoot(cfg *initConfig, at func(string) string) error {
 
 // mountSeatSystem hides the masked paths and mounts /proc, /sys, /dev and
 // /tmp.
-func mountSeatSystem(cfg *initConfig, at func(string) string) error {
+func mountSeatSystem(cfg *Config, at func(string) string) error {
 	// Hide the seats' base dir, the agent's state and anything else asked
 	// for, before the per-seat mounts (some may sit below a mask).
 	for _, m := range cfg.Masks {
@@ -547,21 +492,21 @@ func mountSeatSystem(cfg *initConfig, at func(string) string) error {
 
 // mountSeatRun mounts /run with the workspace daemon's binary (its socket
 // stays outside the seat) and writes the seat launcher.
-func mountSeatRun(cfg *initConfig, at func(string) string) error {
+func mountSeatRun(cfg *Config, at func(string) string) error {
 	if err := mount("tmpfs", at("/run"), "tmpfs", nosuidNodev, "mode=755,size=1m"); err != nil {
 		return err
 	}
-	if err := os.Mkdir(at(seatRunDir), 0o755); err != nil {
+	if err := os.Mkdir(at(RunDir), 0o755); err != nil {
 		return err
 	}
-	if err := touch(at(seatDaemon)); err != nil {
+	if err := touch(at(DaemonPath)); err != nil {
 		return err
 	}
-	if err := bindFile(cfg.Daemon, at(seatDaemon), unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
+	if err := bindFile(cfg.Daemon, at(DaemonPath), unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
 		return err
 	}
 	if cfg.Launcher != "" {
-		if err := os.WriteFile(at(cfg.Launcher), launcherELF(), 0o555); err != nil {
+		if err := os.WriteFile(at(cfg.Launcher), LauncherELF(), 0o555); err != nil {
 			return fmt.Errorf("seat launcher: %w", err)
 		}
 	}
@@ -569,21 +514,21 @@ func mountSeatRun(cfg *initConfig, at func(string) string) error {
 }
 
 // mountSeatHome mounts /home with only the learner's own home in it.
-func mountSeatHome(cfg *initConfig, at func(string) string) error {
+func mountSeatHome(cfg *Config, at func(string) string) error {
 	if err := mount("tmpfs", at("/home"), "tmpfs", nosuidNodev, "mode=755,size=16k"); err != nil {
 		return err
 	}
-	if err := os.Mkdir(at(seatHome), 0o755); err != nil {
+	if err := os.Mkdir(at(Home), 0o755); err != nil {
 		return err
 	}
 	if cfg.HomeFD > 0 {
-		if err := moveHome(cfg.HomeFD, at(seatHome)); err != nil {
+		if err := moveHome(cfg.HomeFD, at(Home)); err != nil {
 			return err
 		}
-	} else if err := mount(cfg.Home, at(seatHome), "", unix.MS_BIND, ""); err != nil {
+	} else if err := mount(cfg.Home, at(Home), "", unix.MS_BIND, ""); err != nil {
 		return err
 	}
-	return setAttr(at(seatHome), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, false)
+	return setAttr(at(Home), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, false)
 }
 
 // pivotInto switches to the new root and drops the old one entirely.
@@ -602,13 +547,13 @@ func pivotInto(root string) error {
 
 // setupEtc gives the seat an /etc of its own: a tmpfs holding the
 // generated files (passwd, group, hosts, ...) and, for every other entry of
-// the system's /etc, a symlink into a read-only bind of it at seatHostEtc
+// the system's /etc, a symlink into a read-only bind of it at HostEtc
 // (a symlink found there is copied as it is). Nothing in it is a mount
 // point on a host file, so the host replacing one (useradd renames a new
 // /etc/passwd into place, which detaches every mount on the old file in all
 // namespaces) changes nothing in the seat.
 func setupEtc(at func(string) string, gen map[string]string) error {
-	etc, hostEtc := at("/etc"), at(seatHostEtc)
+	etc, hostEtc := at("/etc"), at(HostEtc)
 	if err := os.Mkdir(hostEtc, 0o755); err != nil {
 		return err
 	}
@@ -630,7 +575,7 @@ func setupEtc(at func(string) string, gen map[string]string) error {
 		if _, ok := gen["/etc/"+name]; ok {
 			continue
 		}
-		target := seatHostEtc + "/" + name
+		target := HostEtc + "/" + name
 		if e.Type()&fs.ModeSymlink != 0 {
 			if target, err = os.Readlink(filepath.Join(hostEtc, name)); err != nil {
 				return err
@@ -691,8 +636,8 @@ func setupDev(dev string, rootless bool) error {
 
 // setupNet configures the seat's own network namespace: loopback always,
 // eth0 (already moved in by the agent) when the seat has a network.
-func setupNet(n *initNet) error {
-	if err := linkUp("lo"); err != nil {
+func setupNet(n *Net) error {
+	if err := netlink.LinkUp("lo"); err != nil {
 		return err
 	}
 	if n == nil {
@@ -709,15 +654,15 @@ func setupNet(n *initNet) error {
 	// No IPv6 on eth0 (loopback keeps ::1): nothing would route it, and a
 	// link-local address must not reach the host.
 	for _, ifn := range []string{"default", "eth0"} {
-		if err := setIfSysctl("ipv6", ifn, "disable_ipv6", "1"); err != nil {
+		if err := netlink.SetIfSysctl("ipv6", ifn, "disable_ipv6", "1"); err != nil {
 			return fmt.Errorf("disable ipv6: %w", err)
 		}
 	}
-	if err := addAddr("eth0", addr); err != nil {
+	if err := netlink.AddAddr("eth0", addr); err != nil {
 		return err
 	}
-	if err := linkUp("eth0"); err != nil {
+	if err := netlink.LinkUp("eth0"); err != nil {
 		return err
 	}
-	return addDefaultRoute("eth0", gw)
+	return netlink.AddDefaultRoute("eth0", gw)
 }
