@@ -33,6 +33,7 @@ import (
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/internal/flow"
 	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
 )
 
@@ -349,22 +350,9 @@ func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]st
 // UpdateWorkshop implements store.Store. fn may change every field but ID and
 // CreatedAt; UpdatedAt is set to now.
 func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Workshop) error) (*store.Workshop, error) {
-	var out *store.Workshop
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		w, err := scanWorkshop(tx.QueryRow(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, id))
-		if err != nil {
-			return mapErr("update workshop", err)
-		}
-		if err := fn(w); err != nil {
-			return err
-		}
-		out, err = writeWorkshop(ctx, tx, id, w)
-		return err
+	return inTxValue(ctx, s, func(tx pgx.Tx) (*store.Workshop, error) {
+		return flow.UpdateWorkshop(ctx, workshopTx{tx}, id, fn)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // writeWorkshop writes back a workshop read under lock in tx (UpdatedAt

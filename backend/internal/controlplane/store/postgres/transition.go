@@ -2,55 +2,64 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/internal/flow"
 	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
 )
 
-// Transition implements store.Store: the workshop row is locked first (as
-// UpdateWorkshop), so a transition and an instructor's update of the same
-// workshop are serialised.
+// Transition implements store.Store with flow.Transition: the workshop row
+// is locked first (as UpdateWorkshop), so a transition and an instructor's
+// update of the same workshop are serialised.
 func (s *Store) Transition(ctx context.Context, id string, t store.Transition) (*store.Workshop, error) {
-	var out *store.Workshop
+	return inTxValue(ctx, s, func(tx pgx.Tx) (*store.Workshop, error) {
+		return flow.Transition(ctx, workshopTx{tx}, id, t)
+	})
+}
+
+// inTxValue runs fn in a transaction and returns its value once committed.
+func inTxValue[T any](ctx context.Context, s *Store, fn func(pgx.Tx) (T, error)) (T, error) {
+	var out T
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		w, err := scanWorkshop(tx.QueryRow(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, id))
-		if err != nil {
-			return mapErr("transition", err)
-		}
-		out = w
-		if t.Workshop != nil {
-			if err := t.Workshop(w); err != nil {
-				return err
-			}
-		}
-		if t.DeleteHost {
-			if _, err := tx.Exec(ctx, `DELETE FROM workshop_vms WHERE workshop_id = $1`, id); err != nil {
-				return mapErr("transition: delete workshop vm", err)
-			}
-		}
-		if t.Host != nil {
-			t.Host.WorkshopID = id
-			if err := upsertVM(ctx, tx, t.Host); err != nil {
-				return fmt.Errorf("transition: %w", err)
-			}
-		}
-		for _, e := range t.Events {
-			e.WorkshopID = id
-			if err := addEvent(ctx, tx, e); err != nil {
-				return fmt.Errorf("transition: %w", err)
-			}
-		}
-		if t.Workshop != nil {
-			// Written last: a workshop the schema refuses undoes the rest.
-			out, err = writeWorkshop(ctx, tx, id, w)
-		}
+		var err error
+		out, err = fn(tx)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
 	return out, nil
+}
+
+// workshopTx is a transaction as the shared workshop flows see it
+// (flow.Tx).
+type workshopTx struct{ tx pgx.Tx }
+
+// ReadWorkshop reads the workshop under its row lock.
+func (t workshopTx) ReadWorkshop(ctx context.Context, op, id string) (*store.Workshop, error) {
+	w, err := scanWorkshop(t.tx.QueryRow(ctx, `SELECT `+query.WorkshopCols+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, id))
+	if err != nil {
+		return nil, mapErr(op, err)
+	}
+	return w, nil
+}
+
+func (t workshopTx) WriteWorkshop(ctx context.Context, id string, w *store.Workshop) (*store.Workshop, error) {
+	return writeWorkshop(ctx, t.tx, id, w)
+}
+
+func (t workshopTx) DeleteHost(ctx context.Context, workshopID string) error {
+	_, err := t.tx.Exec(ctx, `DELETE FROM workshop_vms WHERE workshop_id = $1`, workshopID)
+	return mapErr("delete workshop vm", err)
+}
+
+func (t workshopTx) UpsertHost(ctx context.Context, vm *store.WorkshopVM) error {
+	return upsertVM(ctx, t.tx, vm)
+}
+
+func (t workshopTx) AddEvent(ctx context.Context, e *store.Event) error {
+	return addEvent(ctx, t.tx, e)
 }
