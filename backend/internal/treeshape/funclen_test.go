@@ -1,7 +1,6 @@
 package treeshape
 
 import (
-	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -150,7 +149,7 @@ func TestNoLongFunctions(t *testing.T) {
 	}
 	if testing.Verbose() {
 		for _, f := range funcs[:min(10, len(funcs))] {
-			t.Log(fmt.Sprintf("%4d %s", f.lines, f.key))
+			t.Logf("%4d %s", f.lines, f.key)
 		}
 	}
 }

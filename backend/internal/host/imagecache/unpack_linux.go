@@ -248,7 +248,7 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header, dir, base string) erro
 		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 			return err
 		}
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg, typeRegOld:
 		if err := writeFile(pfd, base, tr); err != nil {
 			return err
 		}
@@ -268,9 +268,13 @@ func (u *unpacker) entry(tr *tar.Reader, hdr *tar.Header, dir, base string) erro
 	return setMeta(pfd, base, hdr, mode)
 }
 
+// typeRegOld is the pre-POSIX regular-file type flag ('\x00'; the
+// deprecated tar.TypeRegA), still met in old image layers.
+const typeRegOld = '\x00'
+
 func (u *unpacker) count(hdr *tar.Header) error {
 	n := int64(512)
-	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeRegA {
+	if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == typeRegOld {
 		n += hdr.Size
 	}
 	u.written += n
