@@ -30,6 +30,19 @@ describe('create workshop', () => {
     expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ name: 'Data day', seats: 10, disk_mb: 5120 });
   }, 15_000); // the first render of the app takes seconds on a busy CI machine
 
+  it('offers no more seats than the server accepts (its MAX_SEATS)', async () => {
+    const u = userEvent.setup();
+    const { calls } = mockFetch({ 'GET /api/auth/me': () => ({ body: { user, limits: { max_seats: 30 } } }) });
+    window.history.replaceState(null, '', '/workshops/new');
+    render(<App />);
+    fireEvent.change(await screen.findByLabelText('Name', {}, { timeout: 10_000 }), { target: { value: 'Big' } });
+    const seats = await screen.findByLabelText('Seats (up to 30)');
+    fireEvent.change(seats, { target: { value: '200' } });
+    await u.click(screen.getByRole('button', { name: 'Create workshop' }));
+    expect(seats).toBeInvalid();
+    expect(calls.some((c) => c.method === 'POST')).toBe(false);
+  }, 15_000);
+
   it('does not send a disk size out of the server\'s bounds', async () => {
     const u = userEvent.setup();
     const { calls } = mockFetch({ 'GET /api/auth/me': () => ({ body: { user } }) });

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { workshops } from '../api';
-import { useAction } from '../hooks';
+import { useAction, useAsync } from '../hooks';
 import { Link, navigate } from '../router';
 import { TopBar } from '../components/TopBar';
 import { Button, ErrorBox } from '../components/ui';
@@ -32,6 +32,9 @@ export function CreateWorkshop() {
   const [startNow, setStartNow] = useState(false);
   const [labServers, setLabServers] = useState('');
   const [formError, setFormError] = useState<string | null>(null);
+  // The server's MAX_SEATS: the form offers no more than it accepts.
+  const limits = useAsync((signal) => workshops.limits(signal), []);
+  const maxSeats = limits.data?.max_seats;
 
   const { run, busy, error } = useAction(async () => {
     const w = await workshops.create({
@@ -72,12 +75,12 @@ export function CreateWorkshop() {
               <input name="name" value={name} onChange={(e) => setName(e.target.value)} required maxLength={200} autoFocus />
             </label>
             <label className="field">
-              <span>Seats</span>
+              <span>Seats{maxSeats ? ` (up to ${maxSeats})` : ''}</span>
               <input
                 name="seats"
                 type="number"
                 min={1}
-                max={200}
+                max={maxSeats}
                 value={seats}
                 onChange={(e) => setSeats(Number(e.target.value))}
                 required
