@@ -194,4 +194,26 @@ export async function previewSteps({ step, lpage, ipage, ictx, browser, state, r
     },
     { pages: [lpage] },
   );
+  return { marker };
+}
+
+/** P5, with the class view's seat watcher open on the learner: their port, shown beside their terminal. */
+export async function watcherPreviewStep({ step, ipage, shot, log, marker }) {
+  await step(
+    'P5. the instructor opens the learner\'s app beside the learner\'s terminal in the class view',
+    async () => {
+      const W = '.watcher [data-testid="watcher-preview"]';
+      await ipage.click(`${W} button[aria-label="Preview port 8000 beside the terminal"]`);
+      await ipage.waitForSelector(`${W} [data-testid="preview-pane"][data-port="8000"]`);
+      const h1 = await ipage.frameLocator(`${W} [data-testid="preview-pane"] iframe`).locator('h1').textContent({ timeout: 20_000 });
+      if (h1 !== marker) throw new Error(`the instructor's preview shows "${h1}", want "${marker}"`);
+      const src = await ipage.getAttribute(`${W} [data-testid="preview-pane"] iframe`, 'src');
+      log(`  the instructor's preview: ${new URL(src).origin}`);
+      await ipage.locator(`${W} [data-testid="preview-pane"]`).scrollIntoViewIfNeeded();
+      await shot(ipage, 'class-view-preview');
+      await ipage.click(`${W} [data-testid="preview-pane"] button[aria-label="Close the preview"]`);
+      await ipage.waitForSelector(`${W} [data-testid="preview-pane"]`, { state: 'detached' });
+    },
+    { pages: [ipage] },
+  );
 }

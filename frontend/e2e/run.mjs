@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baseUrl, charBox, contrastProblems, inkPixels, launch, terminalText, waitForPrompt, waitForTerminal } from './lib.mjs';
-import { previewSteps } from './preview.mjs';
+import { previewSteps, watcherPreviewStep } from './preview.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..', '..');
@@ -453,7 +453,7 @@ try {
   );
 
   // Previews (P1-P4): before the class view's steps, with the learner's workspace as it is now.
-  await previewSteps({ step, lpage, ipage, ictx, browser, state, run, shot, log, BASE });
+  const { marker: previewMarker } = await previewSteps({ step, lpage, ipage, ictx, browser, state, run, shot, log, BASE });
 
   await step(
     '5. instructor watches the learner terminal and sees new output',
@@ -515,6 +515,8 @@ try {
     },
     { pages: [ipage, lpage] },
   );
+
+  await watcherPreviewStep({ step, ipage, shot, log, marker: previewMarker });
 
   await step(
     '7. a flood of output (yes) stays responsive, and the learner still types',

@@ -4,6 +4,7 @@ import { useAction } from '../../hooks';
 import { Button, ConfirmDialog, ErrorBox, Spinner } from '../../components/ui';
 import { TerminalTabs } from '../../terminal/TerminalTabs';
 import { ReissueDialog } from './ReissueDialog';
+import { WatcherPreview } from '../../workspace/preview/WatcherPreview';
 
 type Mode = 'ro' | 'rw';
 
@@ -99,20 +100,22 @@ export function SeatWatcher({ workshopId, seat, onClose }: { workshopId: string;
       </div>
       {mode === 'rw' && <p className="notice small">You are typing into this learner's terminal. They see what you type.</p>}
       <ErrorBox error={error} />
-      <div className="watcher-term">
-        {!client && !error && <Spinner label="Connecting to the seat…" />}
-        {client && (
-          <TerminalTabs
-            key={`${seat.seat}-${mode}`}
-            client={client}
-            mode={mode}
-            storageKey={`watch.${workshopId}.${seat.seat}`}
-            createIfNone={false}
-            followSize
-            autoFocus={mode === 'rw'}
-          />
-        )}
-      </div>
+      <WatcherPreview workshopId={workshopId} seat={seat.seat} client={client}>
+        <div className="watcher-term">
+          {!client && !error && <Spinner label="Connecting to the seat…" />}
+          {client && (
+            <TerminalTabs
+              key={`${seat.seat}-${mode}`}
+              client={client}
+              mode={mode}
+              storageKey={`watch.${workshopId}.${seat.seat}`}
+              createIfNone={false}
+              followSize
+              autoFocus={mode === 'rw'}
+            />
+          )}
+        </div>
+      </WatcherPreview>
       {confirmRevoke && (
         <ConfirmDialog
           title={`Revoke ${seat.learner_name || 'this learner'}?`}
