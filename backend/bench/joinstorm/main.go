@@ -66,6 +66,38 @@ func run(learners, seats int, engine string, calls int) error {
 		return err
 	}
 	defer db.drop()
+	st, err := openStore(ctx, db, engine)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	base, stopServer, err := startServer(st, seats)
+	if err != nil {
+		return err
+	}
+	defer stopServer()
+	ownerID, codes, err := seedWorkshops(ctx, st, learners, seats)
+	if err != nil {
+		return err
+	}
+	r := storm(ctx, db, base, codes, learners)
+	report(ctx, r, db, st, engine, learners, len(codes), seats)
+	if calls > 0 {
+		pgNow := func() time.Duration { return sumCPU(db.backends(ctx)) }
+		if err := storeCalls(ctx, st, ownerID, calls, seats, pgNow); err != nil {
+			return fmt.Errorf("store calls: %w", err)
+		}
+	}
+	fmt.Printf("  reference: JupyterHub's default concurrent_spawn_limit is 100; beyond it, it answers 429\n")
+	if r.errs > 0 {
+		return fmt.Errorf("%d errors; first: %s", r.errs, r.firstErr)
+	}
+	return nil
+}
+
+// openStore opens the bench database as the server does (warm pool unless
+// -cold; -pool sizes PostgreSQL's).
+func openStore(ctx context.Context, db *benchDB, engine string) (store.Store, error) {
 	dsn := db.dsn
 	if poolSize > 0 && engine == "postgres" {
 		dsn += "&pool_max_conns=" + fmt.Sprint(poolSize)
@@ -74,59 +106,71 @@ func run(learners, seats int, engine string, calls int) error {
 	if !cold {
 		opts = append(opts, open.WarmPool()) // as the server opens it
 	}
-	st, err := open.Open(ctx, dsn, opts...)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	return open.Open(ctx, dsn, opts...)
+}
 
+// startServer serves the control plane's API on st on a loopback port and
+// returns its base URL and its stop.
+func startServer(st store.Store, seats int) (string, func(), error) {
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://bench", MaxSeats: seats,
 		JWTSecret: authtoken.Random(16), WorkspaceTokenSecret: authtoken.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
 	srv := server.New(server.Deps{Config: cfg, Store: st, Version: "bench"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	return "http://" + ln.Addr().String(), func() { hs.Close() }, nil
+}
 
-	// One instructor, running workshops (the reconciler is not under test).
+// seedWorkshops makes one instructor and enough running workshops for the
+// learners (the reconciler is not under test); it returns the owner and
+// the workshops' codes.
+func seedWorkshops(ctx context.Context, st store.Store, learners, seats int) (string, []string, error) {
 	owner := &store.User{Email: "bench@example.com", Name: "Bench", PasswordHash: "x", Role: store.RoleInstructor}
 	if err := st.CreateUser(ctx, owner); err != nil {
-		return err
+		return "", nil, err
 	}
-	nws := (learners + seats - 1) / seats
-	codes := make([]string, nws)
+	codes := make([]string, (learners+seats-1)/seats)
 	for i := range codes {
 		w := &store.Workshop{OwnerID: owner.ID, Name: fmt.Sprintf("bench %d", i), Code: authtoken.Code(authtoken.WorkshopCodeLen),
 			Seats: seats, Status: store.StatusRunning, DesiredState: store.DesiredRunning, AgentURL: "http://127.0.0.1:1"}
 		if err := st.CreateWorkshop(ctx, w); err != nil {
-			return err
+			return "", nil, err
 		}
 		codes[i] = w.Code
 	}
+	return owner.ID, codes, nil
+}
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: learners * 2, MaxIdleConnsPerHost: learners * 2}, Timeout: 30 * time.Second}
-	post := func(path string, body any) (int, map[string]any, time.Duration, error) {
-		b, _ := json.Marshal(body)
-		t0 := time.Now()
-		res, err := client.Post(base+path, "application/json", bytes.NewReader(b))
-		if err != nil {
-			return 0, nil, 0, err
-		}
-		defer res.Body.Close()
-		var m map[string]any
-		err = json.NewDecoder(res.Body).Decode(&m)
-		return res.StatusCode, m, time.Since(t0), err
+// stormResult is what a storm measured.
+type stormResult struct {
+	mu              sync.Mutex
+	regLat, joinLat []time.Duration
+	errs            int
+	firstErr        string
+	seatsGiven      map[string]bool
+	total           time.Duration // wall time
+	selfUsed, pgCPU time.Duration // CPU of this process and of PostgreSQL's backends
+	waitSummary     string
+}
+
+// fail counts a learner's failure, keeping the first message.
+func (r *stormResult) fail(what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs++
+	if r.firstErr == "" {
+		r.firstErr = what
 	}
+}
 
-	var mu sync.Mutex
-	var regLat, joinLat []time.Duration
-	errs := 0
-	var firstErr string
-	seatsGiven := map[string]bool{}
+// storm lets every learner register and join at once, measuring the wall
+// time and the CPU spent.
+func storm(ctx context.Context, db *benchDB, base string, codes []string, learners int) *stormResult {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: learners * 2, MaxIdleConnsPerHost: learners * 2}, Timeout: 30 * time.Second}
+	r := &stormResult{seatsGiven: map[string]bool{}}
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := 0; i < learners; i++ {
@@ -134,37 +178,7 @@ func run(learners, seats int, engine string, calls int) error {
 		go func() {
 			defer wg.Done()
 			<-start
-			fail := func(what string) {
-				mu.Lock()
-				errs++
-				if firstErr == "" {
-					firstErr = what
-				}
-				mu.Unlock()
-			}
-			code := codes[i%nws]
-			st, m, d, err := post("/api/register", map[string]string{"workshop_code": code, "name": "Learner", "email": fmt.Sprintf("l%d@example.com", i)})
-			if err != nil || st != http.StatusCreated {
-				fail(fmt.Sprintf("register: %d %v %v", st, m, err))
-				return
-			}
-			mu.Lock()
-			regLat = append(regLat, d)
-			mu.Unlock()
-			st, m, d, err = post("/api/join", map[string]string{"access_code": m["access_code"].(string)})
-			if err != nil || st != http.StatusOK || m["status"] != "ready" {
-				fail(fmt.Sprintf("join: %d %v %v", st, m, err))
-				return
-			}
-			key := fmt.Sprintf("%s/%v", code, m["seat"])
-			mu.Lock()
-			joinLat = append(joinLat, d)
-			if seatsGiven[key] {
-				errs++
-				firstErr = "seat given twice: " + key
-			}
-			seatsGiven[key] = true
-			mu.Unlock()
+			r.learner(client, base, codes[i%len(codes)], i)
 		}()
 	}
 	pg := db.backends(ctx)
@@ -178,47 +192,80 @@ func run(learners, seats int, engine string, calls int) error {
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
-	total := time.Since(t0)
-	waitSummary := stopWaits()
+	r.total = time.Since(t0)
+	r.waitSummary = stopWaits()
 	stopProfiles()
-	selfUsed := selfCPU() - selfBefore
-	pgCPU := cpuDelta(pgBefore, cpuTimes(db.backends(ctx)))
+	r.selfUsed = selfCPU() - selfBefore
+	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.backends(ctx)))
+	return r
+}
 
-	all := append(append([]time.Duration{}, regLat...), joinLat...)
+// learner is learner i: it registers for the workshop of code and joins,
+// recording both latencies; a seat given twice is an error.
+func (r *stormResult) learner(client *http.Client, base, code string, i int) {
+	post := func(path string, body any) (int, map[string]any, time.Duration, error) {
+		b, _ := json.Marshal(body)
+		t0 := time.Now()
+		res, err := client.Post(base+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			return 0, nil, 0, err
+		}
+		defer res.Body.Close()
+		var m map[string]any
+		err = json.NewDecoder(res.Body).Decode(&m)
+		return res.StatusCode, m, time.Since(t0), err
+	}
+	st, m, d, err := post("/api/register", map[string]string{"workshop_code": code, "name": "Learner", "email": fmt.Sprintf("l%d@example.com", i)})
+	if err != nil || st != http.StatusCreated {
+		r.fail(fmt.Sprintf("register: %d %v %v", st, m, err))
+		return
+	}
+	r.mu.Lock()
+	r.regLat = append(r.regLat, d)
+	r.mu.Unlock()
+	st, m, d, err = post("/api/join", map[string]string{"access_code": m["access_code"].(string)})
+	if err != nil || st != http.StatusOK || m["status"] != "ready" {
+		r.fail(fmt.Sprintf("join: %d %v %v", st, m, err))
+		return
+	}
+	key := fmt.Sprintf("%s/%v", code, m["seat"])
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.joinLat = append(r.joinLat, d)
+	if r.seatsGiven[key] {
+		r.errs++
+		r.firstErr = "seat given twice: " + key
+	}
+	r.seatsGiven[key] = true
+}
+
+// report prints the storm's figures (and, on PostgreSQL, the baseline).
+func report(ctx context.Context, r *stormResult, db *benchDB, st store.Store, engine string, learners, nws, seats int) {
+	all := append(append([]time.Duration{}, r.regLat...), r.joinLat...)
 	pool := "warm pool (as the server opens it)"
 	if cold {
 		pool = "cold pool (-cold)"
 	}
 	fmt.Printf("join storm: %d learners (register + join) across %d workshops of %d seats, %s store, %s\n", learners, nws, seats, engine, pool)
-	fmt.Printf("  wall time        %8.0f ms\n", ms(total))
-	fmt.Printf("  throughput       %8.0f requests/s (%d requests)\n", float64(len(all))/total.Seconds(), len(all))
-	fmt.Printf("  register p50/p99 %8.1f / %.1f ms\n", ms(pct(regLat, 50)), ms(pct(regLat, 99)))
-	fmt.Printf("  join     p50/p99 %8.1f / %.1f ms\n", ms(pct(joinLat, 50)), ms(pct(joinLat, 99)))
+	fmt.Printf("  wall time        %8.0f ms\n", ms(r.total))
+	fmt.Printf("  throughput       %8.0f requests/s (%d requests)\n", float64(len(all))/r.total.Seconds(), len(all))
+	fmt.Printf("  register p50/p99 %8.1f / %.1f ms\n", ms(pct(r.regLat, 50)), ms(pct(r.regLat, 99)))
+	fmt.Printf("  join     p50/p99 %8.1f / %.1f ms\n", ms(pct(r.joinLat, 50)), ms(pct(r.joinLat, 99)))
 	fmt.Printf("  all      p50/p99 %8.1f / %.1f ms   (target p99 <= 250 ms)\n", ms(pct(all, 50)), ms(pct(all, 99)))
-	fmt.Printf("  errors           %8d\n", errs)
-	fmt.Print(waitSummary)
+	fmt.Printf("  errors           %8d\n", r.errs)
+	fmt.Print(r.waitSummary)
 	n := float64(len(all))
-	fmt.Printf("  CPU per request  %8.2f ms in this process (server and its HTTP client together: one process)\n", ms(selfUsed)/n)
-	if engine == "postgres" {
-		fmt.Printf("                   %8.2f ms in PostgreSQL (its backends for this database, /proc/PID/schedstat)\n", ms(pgCPU)/n)
-		if pool := poolOf(st); pool != nil {
-			pgNow := func() time.Duration { return sumCPU(db.backends(ctx)) }
-			if err := baseline(ctx, pool, len(all), learners, total, pgNow); err != nil {
-				fmt.Printf("  baseline: not measured: %v\n", err)
-			}
-		}
+	fmt.Printf("  CPU per request  %8.2f ms in this process (server and its HTTP client together: one process)\n", ms(r.selfUsed)/n)
+	if engine != "postgres" {
+		return
 	}
-	if calls > 0 {
+	fmt.Printf("                   %8.2f ms in PostgreSQL (its backends for this database, /proc/PID/schedstat)\n", ms(r.pgCPU)/n)
+	if pool := poolOf(st); pool != nil {
 		pgNow := func() time.Duration { return sumCPU(db.backends(ctx)) }
-		if err := storeCalls(ctx, st, owner.ID, calls, seats, pgNow); err != nil {
-			return fmt.Errorf("store calls: %w", err)
+		if err := baseline(ctx, pool, len(all), learners, r.total, pgNow); err != nil {
+			fmt.Printf("  baseline: not measured: %v\n", err)
 		}
 	}
-	fmt.Printf("  reference: JupyterHub's default concurrent_spawn_limit is 100; beyond it, it answers 429\n")
-	if errs > 0 {
-		return fmt.Errorf("%d errors; first: %s", errs, firstErr)
-	}
-	return nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

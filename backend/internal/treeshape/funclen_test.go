@@ -20,8 +20,7 @@ const maxFuncLines = 100
 // maxFuncLines, each with the reason. Key: path from backend/ and the
 // function's name (Recv.Method for methods).
 var longFuncAllowed = map[string]string{
-	"bench/agent/main.go:run":     "to split: the seat-start benchmark's driver (flags, runs, report) in one function",
-	"bench/joinstorm/main.go:run": "to split: the join-storm benchmark's driver (flags, runs, report) in one function",
+	"bench/agent/main.go:run": "to split: the seat-start benchmark's driver (flags, runs, report) in one function",
 	"internal/host/seatruntime/firecracker/fcfake/fcfake.go:Server.handle": "to split: the fake Firecracker's route switch",
 	"internal/controlplane/lab/instruqt.go:importInstruqt":                 "to split: the Instruqt importer (labs work in progress)",
 	"internal/controlplane/lab/lab.go:Parse":                               "to split: the lab parser (labs work in progress)",
