@@ -228,11 +228,16 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		if err != nil {
 			return nil, false, nil, fmt.Errorf("local seats: %w", err)
 		}
+		images, err := agent.ImageCache(rtName, stateDir, log)
+		if err != nil {
+			return nil, false, nil, err
+		}
 		// The local agent runs in this process; the provisioner is handed
 		// only its URL and token.
 		la, err := localagent.Start(ctx, localagent.Config{
 			StateDir:        stateDir,
 			Runtime:         rt,
+			Images:          images,
 			WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret),
 			Token:           cfg.AgentToken,
 			Logger:          log,

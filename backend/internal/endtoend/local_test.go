@@ -114,7 +114,11 @@ func startLocal(ctx context.Context, t *testing.T) *localEnv {
 	}
 	// As package cli does: the local agent, and the provisioner handed its
 	// URL and token.
-	la, err := localagent.Start(ctx, localagent.Config{StateDir: stateDir, Runtime: rt, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret)})
+	images, err := agent.ImageCache(rtName, stateDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	la, err := localagent.Start(ctx, localagent.Config{StateDir: stateDir, Runtime: rt, Images: images, WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func Workspace(path *string) Binary {
 	return Binary{Path: path, Name: "clarateach-workspace", Pkg: "github.com/clarateach/backend/cmd/workspace"}
 }
 
-// Run builds bins into one temporary directory (mode 0755, so sandbox
+// Run builds bins (static, CGO_ENABLED=0) into one temporary directory (mode 0755, so sandbox
 // seats' unprivileged uids can reach them), runs the tests, removes the
 // directory and returns the exit code for os.Exit.
 func Run(m *testing.M, bins ...Binary) int {
@@ -41,6 +41,9 @@ func Run(m *testing.M, bins ...Binary) int {
 	for _, b := range bins {
 		*b.Path = filepath.Join(dir, b.Name)
 		cmd := exec.Command("go", "build", "-o", *b.Path, b.Pkg)
+		// Static, as the Makefile builds them: a seat on an OCI image
+		// runs the daemon with the image's libraries, not the host's.
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "testbin: build %s: %v\n", b.Pkg, err)

@@ -16,11 +16,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/clarateach/backend/internal/host/agent"
-	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/logging"
 )
@@ -118,7 +116,7 @@ func configure(ctx context.Context, o *options, mo MainOptions, log *slog.Logger
 	if err != nil {
 		return agent.Config{}, err
 	}
-	images, err := imageCache(name, stateDir, log)
+	images, err := agent.ImageCache(name, stateDir, log)
 	if err != nil {
 		return agent.Config{}, err
 	}
@@ -190,17 +188,4 @@ func listenAddress(o *options, runtimeName string, log *slog.Logger) string {
 		log.Warn("the process runtime is served on loopback only", "listen", listen)
 	}
 	return listen
-}
-
-// imageCache is the host's image cache (<state>/images) for a runtime
-// that runs seats on images: the sandbox, as root.
-func imageCache(runtimeName, stateDir string, log *slog.Logger) (*imagecache.Cache, error) {
-	if runtimeName != "sandbox" || os.Geteuid() != 0 {
-		return nil, nil
-	}
-	c, err := imagecache.New(imagecache.Config{Dir: filepath.Join(stateDir, "images"), Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("image cache: %w", err)
-	}
-	return c, nil
 }

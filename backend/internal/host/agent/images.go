@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +24,20 @@ import (
 	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
+
+// ImageCache is the host's image cache (<state>/images) for a runtime
+// that runs seats on images: the sandbox, as root; nil otherwise. The
+// agent command and the local agent (clarateach server) both use it.
+func ImageCache(runtimeName, stateDir string, log *slog.Logger) (*imagecache.Cache, error) {
+	if runtimeName != "sandbox" || os.Geteuid() != 0 {
+		return nil, nil
+	}
+	c, err := imagecache.New(imagecache.Config{Dir: filepath.Join(stateDir, "images"), Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("image cache: %w", err)
+	}
+	return c, nil
+}
 
 // imagePulls are the pulls this agent ran or runs, by reference.
 type imagePulls struct {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
@@ -36,7 +37,10 @@ type Config struct {
 	// 127.0.0.1:0 (a free port).
 	Listen   string
 	Capacity int // default 240
-	Logger   *slog.Logger
+	// Images is the host's image cache (agent.ImageCache); nil: seats
+	// run on the host's root only and workshops on an image fail.
+	Images *imagecache.Cache
+	Logger *slog.Logger
 }
 
 // stateFile keeps the local agent's address and token across restarts of
@@ -87,6 +91,7 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		Runtime:         cfg.Runtime,
 		Capacity:        cfg.Capacity,
 		WorkspaceSecret: cfg.WorkspaceSecret,
+		Images:          cfg.Images,
 		Logger:          cfg.Logger,
 	})
 	if err != nil {

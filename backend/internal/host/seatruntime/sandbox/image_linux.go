@@ -20,6 +20,7 @@ package sandbox
 // users merged in, written after pivot_root.
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -48,6 +49,9 @@ func (s *seatStart) rootfs() error {
 	if s.r.rootless {
 		return errors.New("sandbox: seats on an image need the agent to run as root")
 	}
+	if err := s.r.daemonStatic(); err != nil {
+		return err
+	}
 	ns, err := s.r.userns.get(s.r.cfg.InitPath, s.ex.UIDBase)
 	if err != nil {
 		return err
@@ -71,6 +75,27 @@ func (s *seatStart) rootfs() error {
 	s.ex.Image = s.w.image
 	s.mark("rootfs")
 	return nil
+}
+
+// daemonStatic says why the workspace daemon cannot run in an image: one
+// linked dynamically would need the host's libraries, which the image's
+// root does not have (exec fails with a bare "no such file or directory").
+func (r *Runtime) daemonStatic() error {
+	r.staticOnce.Do(func() {
+		f, err := elf.Open(r.cfg.DaemonPath)
+		if err != nil {
+			r.staticErr = fmt.Errorf("sandbox: workspace daemon %s: %w", r.cfg.DaemonPath, err)
+			return
+		}
+		defer f.Close()
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				r.staticErr = fmt.Errorf("sandbox: the workspace daemon %s is linked dynamically: seats on an image need a static one (build it with CGO_ENABLED=0, as make build does)", r.cfg.DaemonPath)
+				return
+			}
+		}
+	})
+	return r.staticErr
 }
 
 // idmappedTree is a detached, read-only, idmapped clone of dir: files

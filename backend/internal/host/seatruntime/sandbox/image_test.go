@@ -158,3 +158,22 @@ func TestSeatOnImageKeepsItsLayer(t *testing.T) {
 		t.Errorf("after a restart: %q", got)
 	}
 }
+
+// TestDaemonMustBeStaticForImages: a dynamically linked daemon cannot run
+// in an image's root (it needs the host's loader): seats on an image say
+// so instead of exec's bare "no such file or directory".
+func TestDaemonMustBeStaticForImages(t *testing.T) {
+	for path, static := range map[string]bool{"/bin/ls": false, imagetest.Busybox: true} {
+		if _, err := os.Stat(path); err != nil {
+			t.Skip(err)
+		}
+		r := &Runtime{cfg: Config{DaemonPath: path}}
+		err := r.daemonStatic()
+		if static && err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+		if !static && (err == nil || !strings.Contains(err.Error(), "CGO_ENABLED=0")) {
+			t.Errorf("%s: %v, want the dynamic daemon named", path, err)
+		}
+	}
+}

@@ -48,6 +48,10 @@ type Runtime struct {
 	beat   *heartbeat    // nil without an orphan timeout
 	images *diskImages   // nil: seats have no disk limit
 	userns usernsCache   // per uid range, for seats on an image
+	// staticOnce/staticErr: whether the daemon can run in an image
+	// (daemonStatic).
+	staticOnce sync.Once
+	staticErr  error
 
 	mu   sync.Mutex
 	next int // allocation hint
