@@ -30,6 +30,8 @@ Operations (add --json for machine-readable output; --help for flags):
   vms list               workshop VMs (name~clarateach-fc-ws) in GCP_ZONE, or --all-zones
   health [AGENT_URL]     an agent's /health, or every running workshop's agent
   gc                     delete orphaned workshop VMs and seats (--dry-run to preview)
+  images list [AGENT]    OCI images in an agent's cache (or every running workshop's agent)
+  images prune [AGENT]   remove cached images no seat runs on, unused for --unused-for (default 7 days)
   snapshots list         agent image snapshots, newest first
   snapshots create       stop the base VM, snapshot its disk, print FC_SNAPSHOT_NAME
   snapshots prune        delete old snapshots, keeping the newest --keep N
@@ -80,6 +82,15 @@ var opsGroups = map[string]opGroup{
 		subs:    map[string]opFunc{"list": runVMsList},
 		order:   []string{"list"},
 		help:    map[string]string{"list": "list workshop VMs (name~clarateach-fc-ws)"},
+	},
+	"images": {
+		summary: "workshop environment images in agents' caches",
+		subs:    map[string]opFunc{"list": runImagesList, "prune": runImagesPrune},
+		order:   []string{"list", "prune"},
+		help: map[string]string{
+			"list":  "list the cached OCI images of an agent (or of every running workshop's agent)",
+			"prune": "remove cached images not used for --unused-for that no seat runs on",
+		},
 	},
 	"snapshots": {
 		summary: "agent VM image snapshots",

@@ -34,21 +34,22 @@ import (
 // The agent API's wire types, from agentapi (shared with the agent, which
 // serves them); the aliases let the control plane use this package alone.
 type (
-	Health            = agentapi.Health
-	Seat              = agentapi.Seat
-	SeatList          = agentapi.SeatList
-	Home              = agentapi.Home
-	HomeList          = agentapi.HomeList
-	CreateSeatRequest = agentapi.CreateSeatRequest
-	DisconnectRequest = agentapi.DisconnectRequest
-	DisconnectResult  = agentapi.DisconnectResult
-	RestoreResult     = agentapi.RestoreResult
-	ExecRequest       = agentapi.ExecRequest
-	ExecResult        = agentapi.ExecResult
-	PullImageRequest  = agentapi.PullImageRequest
-	ImagePull         = agentapi.ImagePull
-	Image             = agentapi.Image
-	ImageList         = agentapi.ImageList
+	Health             = agentapi.Health
+	Seat               = agentapi.Seat
+	SeatList           = agentapi.SeatList
+	Home               = agentapi.Home
+	HomeList           = agentapi.HomeList
+	CreateSeatRequest  = agentapi.CreateSeatRequest
+	DisconnectRequest  = agentapi.DisconnectRequest
+	DisconnectResult   = agentapi.DisconnectResult
+	RestoreResult      = agentapi.RestoreResult
+	ExecRequest        = agentapi.ExecRequest
+	ExecResult         = agentapi.ExecResult
+	PullImageRequest   = agentapi.PullImageRequest
+	ImagePull          = agentapi.ImagePull
+	Image              = agentapi.Image
+	ImageList          = agentapi.ImageList
+	PruneImagesRequest = agentapi.PruneImagesRequest
 )
 
 // Seat health values and statuses (agentapi's).

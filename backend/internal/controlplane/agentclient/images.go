@@ -37,9 +37,9 @@ func (c *Client) ListImages(ctx context.Context) ([]Image, error) {
 }
 
 // PruneImages calls POST /images/prune and returns the images removed.
-func (c *Client) PruneImages(ctx context.Context, unusedForSeconds int64) ([]Image, error) {
+func (c *Client) PruneImages(ctx context.Context, req agentapi.PruneImagesRequest) ([]Image, error) {
 	var out ImageList
-	if _, err := c.do(ctx, http.MethodPost, "/images/prune", agentapi.PruneImagesRequest{UnusedForSeconds: unusedForSeconds}, &out); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, "/images/prune", req, &out); err != nil {
 		return nil, err
 	}
 	return out.Images, nil

@@ -215,9 +215,13 @@ func (a *Agent) handlePruneImages(w http.ResponseWriter, r *http.Request) error 
 	if req.UnusedForSeconds < 0 {
 		return apierror.Invalid("unused_for_seconds must not be negative")
 	}
+	unused := time.Duration(req.UnusedForSeconds) * time.Second
+	if req.All {
+		unused = time.Nanosecond // every image not in use
+	}
 	used := a.imagesInUse()
 	removed, err := c.Prune(imagecache.PruneOptions{
-		UnusedFor: time.Duration(req.UnusedForSeconds) * time.Second,
+		UnusedFor: unused,
 		InUse:     func(d string) bool { return used[d] > 0 },
 	})
 	if err != nil {

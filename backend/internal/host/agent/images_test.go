@@ -119,7 +119,7 @@ func TestImagePullAndSeatOnImage(t *testing.T) {
 		t.Fatalf("images = %+v, %v", list, err)
 	}
 	// In use: never pruned, even when everything old is asked for.
-	if removed, err := c.PruneImages(ctx, 0); err != nil || len(removed) != 0 {
+	if removed, err := c.PruneImages(ctx, agentclient.PruneImagesRequest{}); err != nil || len(removed) != 0 {
 		t.Errorf("prune while a seat uses the image removed %+v, %v", removed, err)
 	}
 	if err := c.DeleteSeat(ctx, "ws-img", 1); err != nil {

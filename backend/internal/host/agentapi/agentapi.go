@@ -195,7 +195,9 @@ type ImageList struct {
 
 // PruneImagesRequest is the body of POST /images/prune: remove images no
 // seat uses that were not used for UnusedForSeconds (0: none by age), then
-// the least recently used while the disk is short of free space.
+// the least recently used while the disk is short of free space. All
+// removes every image no seat runs on.
 type PruneImagesRequest struct {
 	UnusedForSeconds int64 `json:"unused_for_seconds,omitempty"`
+	All              bool  `json:"all,omitempty"`
 }
