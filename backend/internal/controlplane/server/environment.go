@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 
@@ -48,4 +49,30 @@ func (s *Server) environment(ref string, auth *environmentAuthReq) (string, stri
 		return "", "", err
 	}
 	return ref, sealedAuth, nil
+}
+
+// takeLabEnvironment gives a workshop that names no environment its lab's
+// (lab.yaml's environment) when the lab is set before the workshop runs:
+// its seats are then provisioned on that image. A workshop's own
+// environment wins, and a running workshop keeps the root its seats have.
+// It returns the workshop when it took it.
+func (s *Server) takeLabEnvironment(ctx context.Context, workshopID, labEnv string) (*store.Workshop, error) {
+	if labEnv == "" {
+		return nil, nil
+	}
+	if _, err := name.ParseReference(labEnv); err != nil {
+		return nil, nil // shown in the lab; the workshop stays on the host's root
+	}
+	took := false
+	w, err := s.st.UpdateWorkshop(ctx, workshopID, func(w *store.Workshop) error {
+		took = false
+		if w.Environment == "" && w.DesiredState != store.DesiredRunning {
+			w.Environment, took = labEnv, true
+		}
+		return nil
+	})
+	if err != nil || !took {
+		return nil, err
+	}
+	return w, nil
 }

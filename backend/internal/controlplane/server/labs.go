@@ -265,6 +265,9 @@ func (s *Server) handleSetWorkshopLab(w http.ResponseWriter, r *http.Request) er
 	if err := s.st.SetWorkshopLab(r.Context(), ws.ID, row.ID, row.Version); err != nil {
 		return err
 	}
+	if _, err := s.takeLabEnvironment(r.Context(), ws.ID, l.Environment); err != nil {
+		return err
+	}
 	_ = s.st.AddEvent(r.Context(), &store.Event{WorkshopID: ws.ID, Level: "info", Message: fmt.Sprintf("lab set to %q version %d", l.Title, row.Version)})
 	apierror.JSON(w, http.StatusOK, map[string]any{"lab_id": row.ID, "version": row.Version, "lab": toLabJSON(row, l)})
 	return nil

@@ -104,6 +104,12 @@ func (s *Server) handlePatchWorkshop(w http.ResponseWriter, r *http.Request) err
 			return err
 		}
 		changes = append(changes, fmt.Sprintf("lab %q version %d", labParsed.Title, labRow.Version))
+		if took, err := s.takeLabEnvironment(r.Context(), ws.ID, labParsed.Environment); err != nil {
+			return err
+		} else if took != nil {
+			updated = took
+			changes = append(changes, "environment "+labParsed.Environment+" (the lab's)")
+		}
 	}
 	if len(changes) > 0 {
 		s.event(r, ws.ID, "info", "", "workshop edited by "+userFrom(r.Context()).Email+": "+strings.Join(changes, ", "))
