@@ -1,0 +1,270 @@
+// Command images-bench measures workshop environments (OCI images) on this
+// machine: the pull and unpack of a ~100 MB image from an in-process
+// registry into a fresh host cache, and seat ready time for a burst of
+// sandbox seats on the cached image against the same burst on the host's
+// root, in the same run, taking turns. It prints figures; it asserts
+// nothing. Root only (unpacking keeps the image's owners; seats on an
+// image need idmapped mounts). See README.md beside this file.
+//
+//	cd backend && sudo go run ./bench/images [--seats 30] [--runs 3] [--mb 100]
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/clarateach/backend/bench/internal/machine"
+	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/imagecache"
+	"github.com/clarateach/backend/internal/host/seatruntime"
+)
+
+func main() {
+	seats := flag.Int("seats", 30, "seats per burst")
+	runs := flag.Int("runs", 3, "pulls, and bursts per side")
+	mb := flag.Int("mb", 100, "size of the image's data layer in MB (random bytes: incompressible)")
+	flag.Parse()
+	machine.Print()
+	if err := run(*seats, *runs, *mb); err != nil {
+		fmt.Fprintln(os.Stderr, "images-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(seats, runs, mb int) error {
+	if os.Geteuid() != 0 {
+		return errors.New("run as root: unpacking keeps the image's owners, and seats on an image need idmapped mounts")
+	}
+	work, err := os.MkdirTemp("", "ct-images-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if err := os.Chmod(work, 0o755); err != nil {
+		return err
+	}
+	ref, err := pushImage(mb)
+	if err != nil {
+		return err
+	}
+	im, err := benchPulls(ref, work, runs)
+	if err != nil {
+		return err
+	}
+	return benchSeats(im, work, seats, runs)
+}
+
+// pushImage serves a registry in this process and pushes the bench image:
+// static busybox as /bin/sh, and a layer of mb MB of random data.
+func pushImage(mb int) (string, error) {
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		return "", fmt.Errorf("the image needs a static busybox (apt-get install busybox-static): %w", err)
+	}
+	base, err := layer(map[string][]byte{"bin/busybox": bb}, map[string]string{"bin/sh": "busybox", "bin/cat": "busybox", "bin/ls": "busybox"})
+	if err != nil {
+		return "", err
+	}
+	data := map[string][]byte{}
+	for i := 0; i < mb; i++ {
+		b := make([]byte, 1<<20)
+		_, _ = rand.Read(b)
+		data[fmt.Sprintf("opt/data/%03d.bin", i)] = b
+	}
+	big, err := layer(data, nil)
+	if err != nil {
+		return "", err
+	}
+	img, err := mutate.AppendLayers(empty.Image, base, big)
+	if err != nil {
+		return "", err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return "", err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return "", err
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	r, err := name.ParseReference(strings.TrimPrefix(srv.URL, "http://") + "/bench/data:1")
+	if err != nil {
+		return "", err
+	}
+	return r.String(), remote.Write(r, img)
+}
+
+// layer is a gzipped tar layer of files and symlinks (name → target).
+func layer(files map[string][]byte, links map[string]string) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	dirs := map[string]bool{}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range files {
+			if !yield(n) {
+				return
+			}
+		}
+		for n := range links {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	for _, n := range names {
+		if d := filepath.Dir(n); !dirs[d] {
+			dirs[d] = true
+			if err := tw.WriteHeader(&tar.Header{Name: d + "/", Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
+				return nil, err
+			}
+		}
+		if t, ok := links[n]; ok {
+			if err := tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeSymlink, Linkname: t, Mode: 0o777}); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: n, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(files[n]))}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(files[n]); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	b := buf.Bytes()
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+}
+
+// benchPulls pulls ref into a fresh cache runs times, then once more into
+// the last cache (a cached image: no layer is fetched), and returns the
+// last pull.
+func benchPulls(ref, work string, runs int) (*imagecache.Image, error) {
+	var im *imagecache.Image
+	var c *imagecache.Cache
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for i := 1; i <= runs; i++ {
+		dir := filepath.Join(work, fmt.Sprintf("cache-%d", i))
+		var err error
+		if c, err = imagecache.New(imagecache.Config{Dir: dir, MinFreeBytes: 1 << 30, Logger: quiet}); err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		if im, err = c.Pull(context.Background(), ref, imagecache.Auth{}, nil); err != nil {
+			return nil, err
+		}
+		d := time.Since(t0)
+		fmt.Printf("pull %d (fresh cache): %.1f MB download, %.1f MB unpacked in %s: %.0f MB/s downloaded, %.0f MB/s unpacked\n",
+			i, float64(im.Download)/1e6, float64(im.Bytes)/1e6, d.Round(time.Millisecond), float64(im.Download)/1e6/d.Seconds(), float64(im.Bytes)/1e6/d.Seconds())
+		if i < runs {
+			_ = os.RemoveAll(dir)
+		}
+	}
+	t0 := time.Now()
+	if _, err := c.Pull(context.Background(), ref, imagecache.Auth{}, nil); err != nil {
+		return nil, err
+	}
+	fmt.Printf("pull again (cached): %s\n", time.Since(t0).Round(time.Microsecond))
+	return im, nil
+}
+
+// benchSeats starts bursts of seats on the host's root and on the image,
+// taking turns, and prints each burst's ready p50 and p99.
+func benchSeats(im *imagecache.Image, work string, seats, runs int) error {
+	daemon := filepath.Join(work, "clarateach-workspace")
+	build := exec.Command("go", "build", "-trimpath", "-o", daemon, "./cmd/workspace")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build the workspace daemon (run from backend/): %w", err)
+	}
+	state := filepath.Join(work, "agent")
+	rt, err := agent.NewRuntime("sandbox", agent.RuntimeOptions{StateDir: state, SeatsDir: filepath.Join(work, "seats"),
+		DaemonCommand: []string{daemon}, NoNetwork: true, Capacity: seats, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	if c, ok := rt.(io.Closer); ok {
+		defer c.Close()
+	}
+	img := &seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env}
+	fmt.Printf("seat ready, %d seats at once, sandbox, no warm seats, no seat network, no disk limit:\n", seats)
+	var p50s [2][]time.Duration
+	for i := 1; i <= runs; i++ {
+		for side, image := range []*seatruntime.Image{nil, img} {
+			lat, err := burst(rt, fmt.Sprintf("b%d%d", i, side), seats, image)
+			if err != nil {
+				return err
+			}
+			what := "host root"
+			if image != nil {
+				what = "image    "
+			}
+			p50s[side] = append(p50s[side], lat[len(lat)/2])
+			fmt.Printf("  run %d %s: p50 %s, p99 %s\n", i, what, lat[len(lat)/2].Round(time.Millisecond), lat[(len(lat)*99)/100].Round(time.Millisecond))
+		}
+	}
+	for i := range p50s[0] {
+		fmt.Printf("  run %d: image/root p50 %.2fx\n", i+1, float64(p50s[1][i])/float64(p50s[0][i]))
+	}
+	return nil
+}
+
+// burst creates n seats at once and returns their ready times, sorted,
+// then destroys them.
+func burst(rt seatruntime.Runtime, ws string, n int, image *seatruntime.Image) ([]time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	lat := make([]time.Duration, n)
+	made := make([]*seatruntime.Seat, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			made[i], errs[i] = rt.Create(ctx, seatruntime.Spec{WorkshopID: ws, Seat: i + 1, Image: image})
+			lat[i] = time.Since(t0)
+		}()
+	}
+	wg.Wait()
+	for _, s := range made {
+		if s != nil {
+			_ = rt.Destroy(context.Background(), s)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
