@@ -6,6 +6,7 @@
 #   throughput against wetty / idle memory (agent), time to a running 30-seat
 #   workshop (local provisioner), archiving and restoring 30 homes of 50 MB,
 #   a seat's web app through the preview origin against a direct connection,
+#   image pull and seats on an image vs the host root (root only),
 #   web bundle sizes and time to a live terminal in headless Chromium, and a
 #   big class (200 learners join one workshop; 20 class views; 2,000 idle
 #   terminals through the relay).
@@ -15,12 +16,12 @@
 set -uo pipefail
 
 if [[ ${1-} == -h || ${1-} == --help ]]; then
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root" || exit 1
-BENCHES=${BENCHES:-"joinstorm agent provision archive preview web bigclass"}
+BENCHES=${BENCHES:-"joinstorm agent provision archive preview images web bigclass"}
 want() { [[ " $BENCHES " == *" $1 "* ]]; }
 status=0
 
@@ -43,6 +44,10 @@ fi
 if want preview; then
     echo "=== bench: preview (python3 -m http.server in a seat: first byte and a 50 MB download, preview origin vs direct)"
     if [[ -d backend/bench/preview ]]; then (cd backend && go run ./bench/preview) || status=1; else echo "skipped: backend/bench/preview missing"; fi
+fi
+if want images; then
+    echo "=== bench: workshop environments (image pull and unpack, 30 seats on an image vs the host root)"
+    if [[ $(id -u) -ne 0 ]]; then echo "skipped: needs root"; elif [[ -d backend/bench/images ]]; then (cd backend && go run ./bench/images) || status=1; else echo "skipped: backend/bench/images missing"; fi
 fi
 if want web; then
     echo "=== bench: web bundle sizes and time to a live terminal"
