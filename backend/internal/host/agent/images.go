@@ -149,6 +149,10 @@ func (a *Agent) runPull(ctx context.Context, c *imagecache.Cache, req agentapi.P
 		job.State, job.Digest = agentapi.PullDone, im.Digest
 		job.DoneBytes, job.TotalBytes = im.Download, im.Download
 	})
+	if w, ok := a.rt.(seatruntime.ImageWarmer); ok && err == nil {
+		// The class's seats are claimed from warm seats on its image.
+		w.WarmImage(&seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env})
+	}
 	if err != nil {
 		a.log.WarnContext(ctx, "image pull failed", "ref", req.Ref, "err", err)
 	}

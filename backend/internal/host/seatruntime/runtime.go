@@ -56,6 +56,12 @@ type Image struct {
 	Env []string `json:"env,omitempty"`
 }
 
+// ImageWarmer is a Runtime with warm seats that can keep them on an image
+// (the sandbox): WarmImage(nil) is the host's root again.
+type ImageWarmer interface {
+	WarmImage(img *Image)
+}
+
 // Seat describes a running seat: what a runtime's Create returns and its
 // other methods take back. The agent keeps it in its state directory as its
 // own record (so a restarted agent can reattach) and reports a wire type of

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/imagecache/imagetest"
@@ -176,4 +177,63 @@ func TestDaemonMustBeStaticForImages(t *testing.T) {
 			t.Errorf("%s: %v, want the dynamic daemon named", path, err)
 		}
 	}
+}
+
+// readyWarm is the ready warm seats' init pids and the image each runs on.
+func readyWarm(r *Runtime) map[int]string {
+	r.pool.mu.Lock()
+	defer r.pool.mu.Unlock()
+	out := map[int]string{}
+	for _, ws := range r.pool.ready {
+		out[ws.seat.PID] = ws.image
+	}
+	return out
+}
+
+// TestWarmSeatsOnAnImage: once told of an image (the agent does when it
+// has pulled a workshop's), the warm seats are remade on it and a seat on
+// that image is claimed from them, with the image's files; a seat on the
+// host's root is then started from scratch.
+func TestWarmSeatsOnAnImage(t *testing.T) {
+	needRoot(t)
+	cfg := realDaemonConfig(t)
+	cfg.WarmSeats, cfg.WarmRefillDelay = 2, -1
+	img := testImage(t)
+	r := newWarmRuntime(t, cfg)
+	waitWarm(t, r, 2)
+	r.WarmImage(img)
+	var warm map[int]string
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		warm = readyWarm(r)
+		if len(warm) == 2 && allEqual(warm, img.Digest) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("warm seats after WarmImage: %v, want 2 on %s", warm, img.Digest)
+		}
+	}
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-wimg", Seat: 1, Image: img})
+	if _, ok := warm[s.PID]; !ok {
+		t.Fatalf("seat pid %d is not one of the warm seats %v: started from scratch", s.PID, warm)
+	}
+	if got := mustSh(t, s, "cat /etc/os-release; hostname"); got != strings.TrimSpace(imagetest.OSRelease)+"\nseat-1" {
+		t.Errorf("claimed seat on the image: %q", got)
+	}
+	warm = readyWarm(r)
+	root := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-wroot", Seat: 2})
+	if _, ok := warm[root.PID]; ok {
+		t.Fatalf("a seat on the host's root was claimed from a warm seat on the image")
+	}
+	if got := mustSh(t, root, "cat /etc/os-release"); strings.Contains(got, "ClaraTeach test image") {
+		t.Errorf("seat on the host's root shows the image: %q", got)
+	}
+}
+
+func allEqual(m map[int]string, v string) bool {
+	for _, x := range m {
+		if x != v {
+			return false
+		}
+	}
+	return true
 }

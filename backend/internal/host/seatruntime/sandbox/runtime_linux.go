@@ -524,7 +524,7 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 
 // create starts the seat, from the warm pool when there is one.
 func (r *Runtime) create(ctx context.Context, w seatWant) (*seatruntime.Seat, error) {
-	if r.pool == nil || w.image != nil { // warm seats run on the host's root
+	if r.pool == nil {
 		s, _, err := r.start(ctx, w, false)
 		return s, err
 	}

@@ -68,6 +68,7 @@ type warmSeat struct {
 	shell   string        // its pre-started shell's terminal session ("": none)
 	shellAt time.Time     // when that shell was started
 	limits  limits        // its cgroup limits
+	image   string        // the digest of the image it runs on ("": the host's root)
 }
 
 // warmShellMaxAge is how old a warm seat's pre-started shell may be to be
@@ -93,6 +94,8 @@ type warmPool struct {
 	starting       atomic.Int32
 	startingNumber atomic.Int32
 	last           atomic.Int64 // UnixNano of the last Create
+	// image is what new warm seats run on (nil: the host's root), under mu.
+	image *seatruntime.Image
 	stop           chan struct{}
 	done           chan struct{}
 	once           sync.Once
@@ -188,6 +191,48 @@ func (r *Runtime) startPool() {
 	p.poke()
 }
 
+// WarmImage makes the warm seats run on img (nil: the host's root) from
+// now on: the ready seats of another image are destroyed and the pool
+// fills again with seats on img. The agent calls it when it has pulled a
+// workshop's image, so that the class's seats are claimed, not started.
+func (r *Runtime) WarmImage(img *seatruntime.Image) {
+	p := r.pool
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.image = img
+	var stale []*warmSeat
+	keep := p.ready[:0]
+	for _, ws := range p.ready {
+		if ws.image == imageDigest(img) {
+			keep = append(keep, ws)
+		} else {
+			stale = append(stale, ws)
+		}
+	}
+	p.ready = keep
+	p.mu.Unlock()
+	for _, ws := range stale {
+		r.destroyWarm(ws)
+	}
+	p.poke()
+}
+
+// imageDigest is img's digest, "" for the host's root.
+func imageDigest(img *seatruntime.Image) string {
+	if img == nil {
+		return ""
+	}
+	return img.Digest
+}
+
+func (p *warmPool) currentImage() *seatruntime.Image {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.image
+}
+
 // WarmReady is the number of warm seats ready to be claimed.
 func (r *Runtime) WarmReady() int {
 	if r.pool == nil {
@@ -265,7 +310,7 @@ func (r *Runtime) refill() {
 				backoff = 5 * time.Second
 				continue
 			}
-			if !p.put(ws) { // a claim put one back meanwhile: the pool is full
+			if ws.image != imageDigest(p.currentImage()) || !p.put(ws) { // of an image no longer warmed, or a claim put one back meanwhile: the pool is full
 				r.destroyWarm(ws)
 			}
 		}
@@ -279,12 +324,13 @@ func (r *Runtime) startWarm(ctx context.Context, n int) (*warmSeat, error) {
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
-	w := seatWant{key: warmPrefix + hex.EncodeToString(b[:]), seat: n, vcpus: r.cfg.VCPUs, mem: r.cfg.MemoryMB, pids: r.cfg.PidsMax, disk: r.diskFor(0, 0)}
+	w := seatWant{key: warmPrefix + hex.EncodeToString(b[:]), seat: n, vcpus: r.cfg.VCPUs, mem: r.cfg.MemoryMB, pids: r.cfg.PidsMax, disk: r.diskFor(0, 0),
+		image: r.pool.currentImage()}
 	s, ws, err := r.start(ctx, w, true)
 	if err != nil {
 		return nil, err
 	}
-	ws.number, ws.limits = n, w.limits()
+	ws.number, ws.limits, ws.image = n, w.limits(), imageDigest(w.image)
 	rec, _ := json.Marshal(s)
 	if err := os.WriteFile(filepath.Join(s.Dir, warmRecord), rec, 0o600); err != nil {
 		r.destroyWarm(ws)
@@ -420,6 +466,9 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 	}
 	if !sameDisk(ws.ex.Disk, w.disk) {
 		return nil, errKeep // its home has another size
+	}
+	if ws.image != imageDigest(w.image) {
+		return nil, errKeep // it runs on another root
 	}
 	if !running(ws.seat.PID, ws.ex.StartTime) {
 		return nil, errors.New("its init is gone")
