@@ -96,9 +96,9 @@ type warmPool struct {
 	last           atomic.Int64 // UnixNano of the last Create
 	// image is what new warm seats run on (nil: the host's root), under mu.
 	image *seatruntime.Image
-	stop           chan struct{}
-	done           chan struct{}
-	once           sync.Once
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 }
 
 func (p *warmPool) demand() { p.last.Store(time.Now().UnixNano()) }
