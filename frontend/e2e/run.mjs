@@ -96,11 +96,14 @@ async function run(page, cmd, scope = '[data-testid="workspace"]') {
 
 /**
  * A three-step lab as a .tar.gz (made with tar): make a file, make it say
- * hello (the check fails until it does), done. `finish` is step 3's text.
+ * hello (the check fails until it does; a solve script makes it), done.
+ * `finish` is step 3's text. Its files/ folder (notes/welcome.txt) goes into
+ * every learner's home, and setup.sh runs as the seat's root.
  */
 function labArchive(finish) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'e2e-lab-'));
   mkdirSync(path.join(dir, 'steps'));
+  mkdirSync(path.join(dir, 'files', 'notes'), { recursive: true });
   const files = {
     'lab.yaml': [
       'title: Say hello',
@@ -115,6 +118,7 @@ function labArchive(finish) {
       '    title: Make it say hello',
       '    text: steps/2.md',
       '    check: steps/2.check.sh',
+      '    solve: steps/2.solve.sh',
       '  - id: done',
       '    title: Done',
       '    text: steps/3.md',
@@ -124,11 +128,14 @@ function labArchive(finish) {
     'steps/1.check.sh': '#!/bin/sh\ntest -f ~/hello.txt || { echo "hello.txt is not in your home yet"; exit 1; }\necho "found hello.txt"\n',
     'steps/2.md': '# Make it say hello\n\nPut the word hello in `hello.txt`.\n',
     'steps/2.check.sh': '#!/bin/sh\ngrep -q hello ~/hello.txt || { echo "hello.txt does not say hello yet"; exit 1; }\necho "hello.txt says hello"\n',
+    'steps/2.solve.sh': '#!/bin/sh\necho hello > ~/hello.txt\n',
     'steps/3.md': `# Done\n\n${finish}\n`,
+    'setup.sh': '#!/bin/sh\necho "set up by uid $(id -u)" > /etc/e2e-lab\n',
+    'files/notes/welcome.txt': 'welcome to the lab\n',
   };
   for (const [name, body] of Object.entries(files)) writeFileSync(path.join(dir, name), body, { mode: name.endsWith('.sh') ? 0o755 : 0o644 });
   const out = path.join(dir, 'lab.tar.gz');
-  execFileSync('tar', ['-czf', out, '-C', dir, 'lab.yaml', 'steps']);
+  execFileSync('tar', ['-czf', out, '-C', dir, 'lab.yaml', 'steps', 'setup.sh', 'files']);
   return { name: 'lab.tar.gz', mimeType: 'application/gzip', buffer: readFileSync(out) };
 }
 
@@ -538,6 +545,11 @@ try {
       await lpage.waitForSelector('.lab-guide .lab-steps', { timeout: 15_000 });
       const steps = await lpage.$$eval('.lab-guide .lab-steps li', (els) => els.map((e) => e.textContent.trim()));
       if (steps.length !== 3) throw new Error(`the learner sees ${steps.length} steps: ${steps.join(' | ')}`);
+      // The lab's files/ reach the home and its setup.sh ran as the seat's root.
+      await run(lpage, 'until [ -f ~/notes/welcome.txt ] && [ -f /etc/e2e-lab ]; do sleep 0.2; done; cat ~/notes/welcome.txt /etc/e2e-lab');
+      await waitForTerminal(lpage, /^set up by uid 0$/m, { scope: '[data-testid="workspace"]', timeout: 30_000 });
+      await waitForTerminal(lpage, /^welcome to the lab$/m, { scope: '[data-testid="workspace"]' });
+      await lpage.waitForSelector('[data-testid="lab-setup"]', { state: 'detached' });
     },
     { pages: [ipage, lpage] },
   );
@@ -623,7 +635,40 @@ try {
   );
 
   await step(
-    'L6. the matrix at 30 learners (the edit form raises the seats to 30)',
+    'L6. the instructor pushes a file to every seat, resets the learner\'s step 2 and solves it for them',
+    async () => {
+      const push = ipage.locator('[data-testid="push-file"]');
+      await push.locator('#push-path').fill('notes/from-instructor.txt');
+      await push.locator('#push-text').fill('a hint from your instructor');
+      await push.locator('button:has-text("Push the file")').click();
+      await push.locator('[role="status"]:has-text("notes/from-instructor.txt was written to 1 seat.")').waitFor();
+      await run(lpage, 'clear; cat ~/notes/from-instructor.txt; echo');
+      await waitForTerminal(lpage, /^a hint from your instructor$/m, { scope: '[data-testid="workspace"]' });
+
+      const acts = ipage.locator('[data-testid="learner-actions"]');
+      const rid = await acts.locator('#act-learner option', { hasText: learner.name }).getAttribute('value');
+      await acts.locator('#act-learner').selectOption(rid);
+      await acts.locator('#act-step').selectOption('hello');
+      await acts.locator('button:has-text("Reset the step")').click();
+      await acts.locator('[role="status"]:has-text("Make it say hello was reset for")').waitFor();
+      let row = await waitForMatrix(ipage, learner.name, (r) => r[0] === '✓' && r[1] !== '✓');
+      log(`  matrix after the reset: ${row.join(' | ')}`);
+      await run(lpage, 'rm -f ~/hello.txt');
+      await acts.locator('button:has-text("Solve for them")').click();
+      await acts.locator('[role="status"]:has-text("the check passes: hello.txt says hello")').waitFor({ timeout: 30_000 });
+      row = await waitForMatrix(ipage, learner.name, (r) => r[0] === '✓' && r[1] === '✓');
+      log(`  matrix after the solve: ${row.join(' | ')}`);
+      const card = ipage.locator('.lab-card');
+      await acts.scrollIntoViewIfNeeded();
+      const file = path.join(ARTIFACTS, 'lab-actions.png');
+      await card.screenshot({ path: file });
+      log(`  screenshot: ${file}`);
+    },
+    { pages: [ipage, lpage] },
+  );
+
+  await step(
+    'L7. the matrix at 30 learners (the edit form raises the seats to 30)',
     async () => {
       await ipage.click('.edit-card summary');
       await ipage.fill('input[name="edit_seats"]', '30');

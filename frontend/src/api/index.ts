@@ -9,6 +9,6 @@ export { admin } from './admin';
 export { learner } from './learner';
 export { WorkspaceClient, saveBlob, type TokenSource } from './workspace';
 export { labs, labBase, labProblems, LearnerLabClient } from './labs';
-export type { Lab, LabSummary, LabStep, StepProgress, CheckResult, Hand, Broadcast, LearnerProgress, ProgressMatrix, LearnerLab, LabProblem } from './labs';
+export type { Lab, LabSummary, LabStep, StepProgress, CheckResult, Hand, Broadcast, LearnerProgress, ProgressMatrix, LearnerLab, LabProblem, LabSetup, PushResult, PushFile } from './labs';
 export { PreviewClient, readEvents, seatBase } from './preview';
 export type { ListeningPort, PortList, PreviewOpen, PreviewShare, PreviewShareList } from './preview';

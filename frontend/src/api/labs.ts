@@ -3,7 +3,7 @@
 // seat's workspace token).
 import { ApiError, enc, request, type RequestOptions } from './http';
 import { requestWithToken, type TokenSource } from './workspace';
-import type { components } from './schema';
+import type { components, paths } from './schema';
 import type { LearnerLive } from './types';
 
 type S = components['schemas'];
@@ -17,6 +17,10 @@ export type Broadcast = S['Broadcast'];
 export type LearnerProgress = S['LearnerProgress'];
 export type ProgressMatrix = S['ProgressMatrix'];
 export type LearnerLab = S['LearnerLab'];
+export type LabSetup = S['LabSetup'];
+export type PushResult = S['PushResult'];
+/** The body of POST /api/workshops/{id}/files: a file for every seat (seat 0 or absent) or one. */
+export type PushFile = paths['/api/workshops/{id}/files']['post']['requestBody']['content']['application/json'];
 
 /** A problem of an invalid lab upload (error.details.problems). */
 export interface LabProblem {
@@ -61,6 +65,7 @@ export const labs = {
     request<CheckResult>(`/api/workshops/${enc(workshopId)}/registrations/${enc(registrationId)}/solve`, {
       body: { step_id: stepId },
     }),
+  pushFile: (workshopId: string, file: PushFile) => request<PushResult>(`/api/workshops/${enc(workshopId)}/files`, { body: file }),
   resetStep: (workshopId: string, registrationId: string, stepId: string) =>
     request<void>(`/api/workshops/${enc(workshopId)}/registrations/${enc(registrationId)}/reset-step`, {
       body: { step_id: stepId },

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { BroadcastBanner, LabGuide, WatchedBanner } from './LabGuide';
+import { BroadcastBanner, LabGuide, SetupBanner, WatchedBanner } from './LabGuide';
 import type { LearnerLab, LearnerLabClient } from '../api';
 
 const lab: LearnerLab = {
@@ -65,6 +65,14 @@ describe('LabGuide', () => {
     expect(client.enter).toHaveBeenCalledWith('chmod');
   });
 
+  it('enters the current step when the guide opens on it, once', async () => {
+    const client = fakeClient(false);
+    const { rerender } = render(<LabGuide lab={lab} client={client} onRun={() => {}} onChange={() => {}} />);
+    expect(client.enter).toHaveBeenCalledWith('make');
+    rerender(<LabGuide lab={{ ...lab }} client={client} onRun={() => {}} onChange={() => {}} />);
+    expect(client.enter).toHaveBeenCalledTimes(1);
+  });
+
   it('raises a hand with a question, and says when an instructor picked it up', async () => {
     const client = fakeClient(true);
     const { rerender } = render(<LabGuide lab={lab} client={client} onRun={() => {}} onChange={() => {}} />);
@@ -92,5 +100,19 @@ describe('WatchedBanner', () => {
     expect(screen.getByRole('status')).toHaveTextContent('Ada is watching your terminal.');
     rerender(<WatchedBanner by="Ada, Grace" typing />);
     expect(screen.getByRole('status')).toHaveTextContent('Ada, Grace has your terminal open and can type in it.');
+  });
+});
+
+describe('SetupBanner', () => {
+  it('says the lab is being prepared, then nothing once done', () => {
+    const { rerender } = render(<SetupBanner setup={{ status: 'running', message: '', started_at: 'x' }} />);
+    expect(screen.getByTestId('lab-setup').textContent).toContain('Preparing your lab');
+    rerender(<SetupBanner setup={{ status: 'done', message: 'The lab is set up.', started_at: 'x' }} />);
+    expect(screen.queryByTestId('lab-setup')).toBeNull();
+  });
+
+  it('says why the setup failed', () => {
+    render(<SetupBanner setup={{ status: 'failed', message: 'the lab’s setup script failed (exit 1): apt: not found', started_at: 'x' }} />);
+    expect(screen.getByRole('alert').textContent).toContain('apt: not found');
   });
 });

@@ -1,8 +1,8 @@
 // The lab guide of a workshop that has a lab: the steps with where the
 // learner is, the open step's text, a Check button with the check's
 // message, and "Raise hand".
-import { useState } from 'react';
-import { errorMessage, type CheckResult, type LearnerLab, type LearnerLabClient } from '../api';
+import { useEffect, useRef, useState } from 'react';
+import { errorMessage, type CheckResult, type LabSetup, type LearnerLab, type LearnerLabClient } from '../api';
 import { Markdown } from '../components/Markdown';
 
 const MARK: Record<string, { icon: string; label: string }> = {
@@ -128,8 +128,17 @@ export function LabGuide({
     setChosen(id);
     setResult(null);
     setError(null);
-    void client.enter(id).catch(() => undefined);
   };
+  // The step shown is entered (its clock starts; the first time, its setup
+  // runs in the seat): the current step on load too, not only one clicked.
+  const entered = useRef<string | null>(null);
+  const openId = step?.id;
+  const openDone = openId ? lab.progress[openId]?.status === 'done' : true;
+  useEffect(() => {
+    if (!openId || openDone || entered.current === openId) return;
+    entered.current = openId;
+    void client.enter(openId).catch(() => undefined);
+  }, [openId, openDone, client]);
   const check = async () => {
     if (!step) return;
     setChecking(true);
@@ -183,6 +192,25 @@ export function LabGuide({
         </p>
       )}
       <HandControl lab={lab} client={client} onChange={onChange} />
+    </div>
+  );
+}
+
+/** The lab's setup in this seat (its files and setup script): said while it runs, and if it failed. */
+export function SetupBanner({ setup }: { setup?: LabSetup }) {
+  if (!setup || setup.status === 'done') return null;
+  if (setup.status === 'running') {
+    return (
+      <div className="notice workspace-notice" role="status" data-testid="lab-setup" data-state="running">
+        <span>Preparing your lab: copying its files into your home and setting up your machine…</span>
+      </div>
+    );
+  }
+  return (
+    <div className="error-box workspace-notice" role="alert" data-testid="lab-setup" data-state="failed">
+      <span>
+        The lab could not be set up in your machine. {setup.message} Tell your instructor (Raise hand).
+      </span>
     </div>
   );
 }

@@ -13,7 +13,7 @@ import { Spinner } from '../components/ui';
 import { MachineRestarted } from './MachineRestarted';
 import { RestoredNotice } from './RestoredNotice';
 import { EndCountdown, EndedNotice, type Ending } from './EndOfClass';
-import { BroadcastBanner, LabGuide, WatchedBanner } from './LabGuide';
+import { BroadcastBanner, LabGuide, SetupBanner, WatchedBanner } from './LabGuide';
 import { useLearnerLive } from './useLearnerLive';
 import { useLearnerLab } from './useLearnerLab';
 import { PreviewDock, usePreviewDock } from './preview/PreviewDock';
@@ -129,6 +129,11 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
   // A command run in the terminal may have changed files: the tree looks again soon.
   const nudge = useMemo(() => new TreeNudge(), []);
   const onEnter = useCallback(() => nudge.nudge(), [nudge]);
+  // The lab's setup put files in the home: the tree looks again.
+  const setupStatus = live?.setup?.status;
+  useEffect(() => {
+    if (setupStatus === 'done') nudge.nudge();
+  }, [setupStatus, nudge]);
   const [mobilePanel, setMobilePanel] = useState<Panel>('terminal');
 
   const run = useCallback((cmd: string) => {
@@ -284,6 +289,7 @@ export default function Workspace({ session, initial }: { session: JoinSession; 
       <BroadcastBanner lab={lab} />
       <WatchedBanner by={live?.watched_by ?? lab?.watched_by} typing={live ? live.typing : lab?.typing} />
       <PreviewDock.Toasts dock={dock} />
+      <SetupBanner setup={live?.setup} />
       <div className="workspace-body">
         {showGuide ? (
           <Split storageKey="ws.guide" initial={72} min={40} max={90} label="Resize lab guide" first={main} second={guidePanel} />

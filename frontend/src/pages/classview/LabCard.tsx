@@ -1,7 +1,8 @@
 // The class view's lab, live from the class stream: choose (upload) the
 // workshop's lab, the progress matrix (learners × steps, stuck first on
-// request), the queue of raised hands, a broadcast to every workspace, and
-// the CSV export.
+// request), the queue of raised hands, a broadcast to every workspace, a
+// file pushed into every learner's home (or one), "solve" and "reset the
+// step" for one learner, and the CSV export.
 import { useMemo, useState } from 'react';
 import {
   errorMessage,
@@ -11,6 +12,7 @@ import {
   type LabProblem,
   type LearnerProgress,
   type ClassSnapshot,
+  type PushFile,
 } from '../../api';
 import { useNow } from '../../hooks';
 
@@ -180,6 +182,170 @@ function BroadcastForm({ workshopId }: { workshopId: string }) {
   );
 }
 
+/** Reads a file from the instructor's disk as base64 (for a binary push). */
+function base64Of(file: File): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(String(r.result).replace(/^data:[^,]*,/, ''));
+    r.onerror = () => reject(r.error ?? new Error('the file could not be read'));
+    r.readAsDataURL(file);
+  });
+}
+
+/** Learners who hold a seat, by seat, for the "which learner" choices. */
+function seated(live: LiveLab | undefined): LearnerProgress[] {
+  return (live?.learners ?? []).filter((l) => !!l.seat).sort((a, b) => a.seat! - b.seat!);
+}
+
+/** Push a file into every learner's home, or into one learner's: typed text, or a file from disk. */
+export function PushFileForm({ workshopId, live }: { workshopId: string; live: LiveLab | undefined }) {
+  const [path, setPath] = useState('');
+  const [text, setText] = useState('');
+  const [file, setFile] = useState<File | null>(null);
+  const [seat, setSeat] = useState(0);
+  const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
+  const learners = seated(live);
+  const submit = async () => {
+    setBusy(true);
+    setNote(null);
+    try {
+      const body: PushFile = file
+        ? { path: path.trim() || file.name, content: await base64Of(file), encoding: 'base64' }
+        : { path: path.trim(), content: text };
+      if (seat) body.seat = seat;
+      const r = await labs.pushFile(workshopId, body);
+      const failed = r.seats.filter((x) => !x.ok);
+      const where = seat ? `seat ${seat}` : `${r.written} ${r.written === 1 ? 'seat' : 'seats'}`;
+      setNote({
+        ok: failed.length === 0,
+        text:
+          r.seats.length === 0
+            ? 'No learner holds a seat yet: nothing was written.'
+            : `${r.path} was written to ${where}.` +
+              (failed.length ? ` Not written: ${failed.map((x) => `seat ${x.seat} (${x.learner_name}): ${x.error ?? 'no answer'}`).join('; ')}.` : ''),
+      });
+    } catch (err) {
+      setNote({ ok: false, text: errorMessage(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form
+      className="push-file"
+      data-testid="push-file"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void submit();
+      }}
+    >
+      <div className="inline-form">
+        <label htmlFor="push-path" className="small">
+          Path in the home
+        </label>
+        <input id="push-path" value={path} onChange={(e) => setPath(e.target.value)} placeholder={file ? file.name : 'notes/step2.txt'} />
+        <label htmlFor="push-seat" className="small">
+          To
+        </label>
+        <select id="push-seat" value={seat} onChange={(e) => setSeat(Number(e.target.value))}>
+          <option value={0}>every learner</option>
+          {learners.map((l) => (
+            <option key={l.registration_id} value={l.seat}>
+              {l.name} (seat {l.seat})
+            </option>
+          ))}
+        </select>
+      </div>
+      <label htmlFor="push-text" className="small">
+        Text of the file
+      </label>
+      <textarea id="push-text" rows={3} value={text} disabled={!!file} onChange={(e) => setText(e.target.value)} />
+      <div className="inline-form">
+        <label className="small">
+          …or a file from your computer (at most 1 MiB):{' '}
+          <input type="file" data-testid="push-upload" onChange={(e) => setFile(e.target.files?.[0] ?? null)} />
+        </label>
+        <button type="submit" className="btn btn-small" disabled={busy || (!file && !path.trim())}>
+          {busy ? 'Pushing…' : 'Push the file'}
+        </button>
+      </div>
+      {note && (
+        <p className={note.ok ? 'small muted' : 'small error-text'} role="status">
+          {note.text}
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** Solve a step for one learner (its solve script, then its check), or reset their progress on it. */
+export function LearnerActions({ workshopId, live }: { workshopId: string; live: LiveLab }) {
+  const learners = seated(live);
+  const [rid, setRid] = useState('');
+  const [stepId, setStepId] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [note, setNote] = useState<{ ok: boolean; text: string } | null>(null);
+  const who = learners.find((l) => l.registration_id === rid) ?? learners[0];
+  const steps = live.lab.steps;
+  const step = steps.find((s) => s.id === stepId) ?? steps.find((s) => s.id === who?.current_step) ?? steps[0];
+  if (!who || !step) return <p className="muted small">Solve and reset act on a learner who has joined.</p>;
+  const act = async (what: 'solve' | 'reset') => {
+    setBusy(true);
+    setNote(null);
+    try {
+      if (what === 'solve') {
+        const r = await labs.solve(workshopId, who.registration_id, step.id);
+        setNote({ ok: r.passed, text: `${step.title} solved for ${who.name}; the check ${r.passed ? 'passes' : 'still fails'}: ${r.message}` });
+      } else {
+        await labs.resetStep(workshopId, who.registration_id, step.id);
+        setNote({ ok: true, text: `${step.title} was reset for ${who.name}.` });
+      }
+    } catch (err) {
+      setNote({ ok: false, text: errorMessage(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="learner-actions" data-testid="learner-actions">
+      <div className="inline-form">
+        <label htmlFor="act-learner" className="small">
+          Learner
+        </label>
+        <select id="act-learner" value={who.registration_id} onChange={(e) => setRid(e.target.value)}>
+          {learners.map((l) => (
+            <option key={l.registration_id} value={l.registration_id}>
+              {l.name} (seat {l.seat})
+            </option>
+          ))}
+        </select>
+        <label htmlFor="act-step" className="small">
+          Step
+        </label>
+        <select id="act-step" value={step.id} onChange={(e) => setStepId(e.target.value)}>
+          {steps.map((s, i) => (
+            <option key={s.id} value={s.id}>
+              {i + 1}. {s.title}
+            </option>
+          ))}
+        </select>
+        <button type="button" className="btn btn-small" disabled={busy || !step.has_solve} onClick={() => void act('solve')} title={step.has_solve ? undefined : 'This step has no solve script'}>
+          Solve for them
+        </button>
+        <button type="button" className="btn btn-small" disabled={busy} onClick={() => void act('reset')}>
+          Reset the step
+        </button>
+      </div>
+      {note && (
+        <p className={note.ok ? 'small muted' : 'small error-text'} role="status">
+          {note.text}
+        </p>
+      )}
+    </div>
+  );
+}
+
 function LabUpload({ workshopId, labId }: { workshopId: string; labId?: string }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -272,9 +438,14 @@ export function LabCard({
               Download attendance and progress (CSV)
             </a>
           </p>
+          <h3>One learner</h3>
+          <LearnerActions workshopId={workshopId} live={live} />
+          <h3>Broadcast</h3>
           <BroadcastForm workshopId={workshopId} />
         </>
       )}
+      <h3>Push a file</h3>
+      <PushFileForm workshopId={workshopId} live={live} />
     </section>
   );
 }
