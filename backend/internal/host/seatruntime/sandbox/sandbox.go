@@ -32,9 +32,6 @@ import (
 // far less.
 func InitMain() { seatinit.Main() }
 
-// IsInit reports whether this process was started as a seat init.
-func IsInit() bool { return seatinit.IsInit() }
-
 // Name is the runtime's name in runtime.Seat.Runtime.
 const Name = "sandbox"
 
