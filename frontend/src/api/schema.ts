@@ -622,7 +622,7 @@ export interface paths {
                         /** @description Lab servers on private addresses the seats may reach, as "CIDR[:port]" (IPv4, /8 or narrower; no port = any). By default seats reach the public internet only. */
                         egress_allow?: string[];
                         /**
-                         * @description OCI image the seats run on (e.g. python:3.12-slim, ghcr.io/org/course:2026, an Artifact Registry image). The host pulls it before the seats start (step pull_image); a bad image fails the workshop with the reason. Omitted: the host's own root file system.
+                         * @description OCI image the seats run on (e.g. python:3.12-slim, ghcr.io/org/course:2026, an Artifact Registry image). The host pulls it before the seats start (step pull_image); a bad image fails the workshop with the reason. Omitted: the host's own root file system, or the environment of the workshop's lab once one is set (before the workshop runs).
                          * @example python:3.12-slim
                          */
                         environment?: string;
@@ -2984,6 +2984,7 @@ export interface components {
             duration_minutes?: number;
             /** @enum {string} */
             order: "sequential" | "free";
+            /** @description lab.yaml's image; a workshop that names none takes it when the lab is set before it runs */
             environment?: string;
             resources: {
                 vcpus?: number;
