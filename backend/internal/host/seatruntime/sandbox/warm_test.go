@@ -290,16 +290,23 @@ func TestCreateWaitsForAStartingWarmSeat(t *testing.T) {
 	cfg.MaxSeats = 1
 	cfg.DaemonEnv = append(cfg.DaemonEnv, envSlowStart+"=400") // the warm seat takes a while
 	r := newWarmRuntime(t, cfg)
-	// Wait until the warm seat being started holds the only slot. A first
-	// attempt that fails (a loaded host) is retried after 5 s, so the
-	// deadline leaves room for a retry or two.
+	// Wait until the warm seat being started holds the only slot. Slot
+	// numbers are host-wide (a seat of another runtime on this host, such
+	// as a parallel test package's, may hold slot 0's uid range), so the
+	// slot is whichever file in .slots names the warm seat. A first attempt
+	// that fails (a loaded host) is retried after 5 s, so the deadline
+	// leaves room for a retry or two.
+	slots := filepath.Join(cfg.BaseDir, ".slots")
+	warmSlot := ""
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		b, _ := os.ReadFile(filepath.Join(cfg.BaseDir, ".slots", "0"))
-		if strings.HasPrefix(string(b), warmPrefix) {
-			break
+	for warmSlot == "" {
+		held, _ := os.ReadDir(slots)
+		for _, e := range held {
+			if b, _ := os.ReadFile(filepath.Join(slots, e.Name())); strings.HasPrefix(string(b), warmPrefix) {
+				warmSlot = e.Name()
+			}
 		}
-		if time.Now().After(deadline) {
+		if warmSlot == "" && time.Now().After(deadline) {
 			t.Fatal("no warm seat took the slot")
 		}
 		time.Sleep(time.Millisecond)
@@ -308,8 +315,8 @@ func TestCreateWaitsForAStartingWarmSeat(t *testing.T) {
 		t.Fatal("the warm seat was ready too soon for this test")
 	}
 	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-wait", Seat: 1})
-	if b, _ := os.ReadFile(filepath.Join(cfg.BaseDir, ".slots", "0")); string(b) != "ws-wait-1" {
-		t.Fatalf("slot owner %q: the seat is not the warm seat that held the slot", b)
+	if b, _ := os.ReadFile(filepath.Join(slots, warmSlot)); string(b) != "ws-wait-1" {
+		t.Fatalf("slot %s owner %q: the seat is not the warm seat that held the slot", warmSlot, b)
 	}
 	if got := seatSh(t, s, "hostname"); got != "seat-1" {
 		t.Errorf("hostname %q", got)
