@@ -34,7 +34,7 @@ mkdir -p "$CLARATEACH_ARTIFACTS"
 start_server() {
     url="http://127.0.0.1:$1"
     log "server on $url, previews on 127.0.0.1:$(($1 + 1)), data in $data"
-    DATA_DIR=$data PORT=$1 PREVIEW_LISTEN=127.0.0.1:$(($1 + 1)) PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off WARM_SEATS=2 \
+    DATA_DIR=$data PORT=$1 PREVIEW_LISTEN=127.0.0.1:$(($1 + 1)) PUBLIC_URL=$url INTERNAL_TOKEN=$internal RECONCILE_INTERVAL=250ms SEAT_NETWORK=off WARM_SEATS=2 SEAT_ORPHAN_TIMEOUT=2m \
         bin/clarateach server >"$data/server.log" 2>&1 &
     server=$!
 }
@@ -70,8 +70,17 @@ cleanup() {
     if [[ $keep == 1 ]]; then
         log "kept $data"
     else
-        # Local sandbox seats live under /var/lib/clarateach/local-<hash of the agent state dir>.
+        # Local sandbox seats live under /var/lib/clarateach/local-<hash of the
+        # agent state dir>. They outlive the server by design (a restart keeps
+        # them), and teardown is asynchronous, so the ones still running (warm
+        # seats, a class torn down a moment ago) are ended here: each seat's
+        # init runs the binary copied under that directory.
         seats=/var/lib/clarateach/local-$(printf '%s' "$data/agent" | sha256sum | cut -c1-8)
+        for exe in /proc/[0-9]*/exe; do
+            [[ $(readlink "$exe" 2>/dev/null) == "$seats"/* ]] || continue
+            pid=${exe#/proc/}
+            kill -KILL "${pid%/exe}" 2>/dev/null || true
+        done
         rm -rf "$data" "$seats" 2>/dev/null || true
     fi
     exit "$rc"
