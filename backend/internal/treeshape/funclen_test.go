@@ -22,8 +22,6 @@ const maxFuncLines = 100
 var longFuncAllowed = map[string]string{
 	"bench/agent/main.go:run": "to split: the seat-start benchmark's driver (flags, runs, report) in one function",
 	"internal/host/seatruntime/firecracker/fcfake/fcfake.go:Server.handle": "to split: the fake Firecracker's route switch",
-	"internal/controlplane/lab/instruqt.go:importInstruqt":                 "to split: the Instruqt importer (labs work in progress)",
-	"internal/controlplane/lab/lab.go:Parse":                               "to split: the lab parser (labs work in progress)",
 }
 
 // funcLen is one function of the tree and its length in lines.

@@ -59,15 +59,64 @@ func importInstruqt(files Files) (*Lab, error) {
 	if l.Title == "" {
 		c.add("track.yml", 0, "the track has no title")
 	}
+	host, err := iqTrackHost(files, l)
+	if err != nil {
+		return nil, err
+	}
+	script := func(dir, kind string) string {
+		if host == "" {
+			return ""
+		}
+		name := path.Join(dir, kind+"-"+host)
+		if dir == "" {
+			name = kind + "-" + host
+		}
+		if _, ok := files[name]; !ok {
+			return ""
+		}
+		return c.text(name, name, 0, kind+" script", MaxScript)
+	}
+	l.Setup = script("track_scripts", "setup")
+	if script("track_scripts", "cleanup") != "" {
+		l.Warnings = append(l.Warnings, "track_scripts/cleanup: cleanup scripts are not run (seats are discarded at the end)")
+	}
 
-	// Hosts: config.yml names them; scripts are suffixed with a host name.
+	// Challenges: folders with an assignment.md, in folder-name order
+	// (Instruqt's NN-slug convention).
+	var dirs []string
+	for _, name := range files.Names() {
+		if path.Base(name) == "assignment.md" && strings.Count(name, "/") == 1 {
+			dirs = append(dirs, path.Dir(name))
+		}
+	}
+	sort.Strings(dirs)
+	if len(dirs) == 0 {
+		c.add("track.yml", 0, "the track has no challenges (folders with an assignment.md)")
+	}
+	for i, dir := range dirs {
+		if s, ok := iqStep(c, l, i+1, dir, script); ok {
+			l.Steps = append(l.Steps, s)
+		}
+	}
+	if len(c.problems) > 0 {
+		sortProblems(c.problems)
+		return nil, &ValidationError{Problems: c.problems}
+	}
+	return l, nil
+}
+
+// iqTrackHost reads the track's hosts (config.yml names them; scripts are
+// suffixed with a host name), sets the lab's environment and memory from
+// config.yml, and returns the one host's name ("" when none is named). A
+// track on more than one host cannot be imported.
+func iqTrackHost(files Files, l *Lab) (string, error) {
 	hosts := map[string]bool{}
 	if raw, ok := files["config.yml"]; ok {
 		var cfg iqConfig
 		if err := yaml.Unmarshal(raw, &cfg); err != nil {
 			p := yamlProblem(err)
 			p.File = "config.yml"
-			return nil, &ValidationError{Problems: []Problem{p}}
+			return "", &ValidationError{Problems: []Problem{p}}
 		}
 		for _, h := range append(cfg.Containers, cfg.VirtualMachines...) {
 			hosts[h.Name] = true
@@ -101,89 +150,57 @@ func importInstruqt(files Files) (*Lab, error) {
 			names = append(names, h)
 		}
 		sort.Strings(names)
-		return nil, &ValidationError{Problems: []Problem{{File: "config.yml", Msg: fmt.Sprintf("the track uses %d hosts (%s); only single-host tracks can be imported", len(hosts), strings.Join(names, ", "))}}}
+		return "", &ValidationError{Problems: []Problem{{File: "config.yml", Msg: fmt.Sprintf("the track uses %d hosts (%s); only single-host tracks can be imported", len(hosts), strings.Join(names, ", "))}}}
 	}
-	host := ""
 	for h := range hosts {
-		host = h
+		return h, nil
 	}
-	script := func(dir, kind string) string {
-		if host == "" {
-			return ""
-		}
-		name := path.Join(dir, kind+"-"+host)
-		if dir == "" {
-			name = kind + "-" + host
-		}
-		if _, ok := files[name]; !ok {
-			return ""
-		}
-		return c.text(name, name, 0, kind+" script", MaxScript)
-	}
-	l.Setup = script("track_scripts", "setup")
-	if script("track_scripts", "cleanup") != "" {
-		l.Warnings = append(l.Warnings, "track_scripts/cleanup: cleanup scripts are not run (seats are discarded at the end)")
-	}
+	return "", nil
+}
 
-	// Challenges: folders with an assignment.md, in folder-name order
-	// (Instruqt's NN-slug convention).
-	var dirs []string
-	for _, name := range files.Names() {
-		if path.Base(name) == "assignment.md" && strings.Count(name, "/") == 1 {
-			dirs = append(dirs, path.Dir(name))
-		}
+// iqStep reads challenge n (from 1) in dir as a step; false when its
+// assignment.md cannot be read (the problem is recorded in c).
+func iqStep(c *checker, l *Lab, n int, dir string, script func(dir, kind string) string) (Step, bool) {
+	file := dir + "/assignment.md"
+	front, body, line, err := frontMatter(c.files[file])
+	if err != nil {
+		c.add(file, line, "%v", err)
+		return Step{}, false
 	}
-	sort.Strings(dirs)
-	if len(dirs) == 0 {
-		c.add("track.yml", 0, "the track has no challenges (folders with an assignment.md)")
+	var ch iqChallenge
+	if err := yaml.Unmarshal(front, &ch); err != nil {
+		p := yamlProblem(err)
+		p.File = file
+		if p.Line > 0 {
+			p.Line++ // the front matter starts after the opening ---
+		}
+		c.problems = append(c.problems, p)
+		return Step{}, false
 	}
-	for i, dir := range dirs {
-		file := dir + "/assignment.md"
-		front, body, line, err := frontMatter(files[file])
-		if err != nil {
-			c.add(file, line, "%v", err)
-			continue
-		}
-		var ch iqChallenge
-		if err := yaml.Unmarshal(front, &ch); err != nil {
-			p := yamlProblem(err)
-			p.File = file
-			if p.Line > 0 {
-				p.Line++ // the front matter starts after the opening ---
-			}
-			c.problems = append(c.problems, p)
-			continue
-		}
-		if ch.Type != "" && ch.Type != "challenge" {
-			l.Warnings = append(l.Warnings, fmt.Sprintf("%s: %s challenges are imported as plain steps", file, ch.Type))
-		}
-		title := strings.TrimSpace(ch.Title)
-		if title == "" {
-			c.add(file, 2, "challenge %d has no title", i+1)
-		}
-		md := strings.TrimSpace(body)
-		if t := strings.TrimSpace(ch.Teaser); t != "" {
-			md = "_" + t + "_\n\n" + md
-		}
-		s := Step{
-			ID:           slugID(ch.Slug, i+1),
-			Title:        title,
-			Markdown:     md + "\n",
-			Check:        script(dir, "check"),
-			Setup:        script(dir, "setup"),
-			Solve:        script(dir, "solve"),
-			CheckTimeout: DefaultTimeout,
-		}
-		if script(dir, "cleanup") != "" {
-			l.Warnings = append(l.Warnings, fmt.Sprintf("%s: cleanup scripts are not run", dir))
-		}
-		l.Steps = append(l.Steps, s)
+	if ch.Type != "" && ch.Type != "challenge" {
+		l.Warnings = append(l.Warnings, fmt.Sprintf("%s: %s challenges are imported as plain steps", file, ch.Type))
 	}
-	if len(c.problems) > 0 {
-		sortProblems(c.problems)
-		return nil, &ValidationError{Problems: c.problems}
+	title := strings.TrimSpace(ch.Title)
+	if title == "" {
+		c.add(file, 2, "challenge %d has no title", n)
 	}
-	return l, nil
+	md := strings.TrimSpace(body)
+	if t := strings.TrimSpace(ch.Teaser); t != "" {
+		md = "_" + t + "_\n\n" + md
+	}
+	s := Step{
+		ID:           slugID(ch.Slug, n),
+		Title:        title,
+		Markdown:     md + "\n",
+		Check:        script(dir, "check"),
+		Setup:        script(dir, "setup"),
+		Solve:        script(dir, "solve"),
+		CheckTimeout: DefaultTimeout,
+	}
+	if script(dir, "cleanup") != "" {
+		l.Warnings = append(l.Warnings, fmt.Sprintf("%s: cleanup scripts are not run", dir))
+	}
+	return s, true
 }
 
 // frontMatter splits a markdown file that starts with a --- YAML block.

@@ -199,13 +199,34 @@ func Parse(files Files) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	l := parseHeader(c, &m)
+	if len(m.Steps) == 0 {
+		c.add(ManifestName, 1, "the lab has no steps")
+	}
+	if len(m.Steps) > MaxSteps {
+		c.add(ManifestName, 0, "the lab has %d steps; the limit is %d", len(m.Steps), MaxSteps)
+	}
+	seen := map[string]int{}
+	for i, s := range m.Steps {
+		l.Steps = append(l.Steps, parseStep(c, i+1, s, seen))
+	}
+	l.Files = labFiles(c, files)
+	if len(c.problems) > 0 {
+		sortProblems(c.problems)
+		return nil, &ValidationError{Problems: c.problems}
+	}
+	return l, nil
+}
+
+// parseHeader reads what lab.yaml says of the whole lab: title, duration,
+// order, resources, environment and the lab's setup script.
+func parseHeader(c *checker, m *manifest) *Lab {
 	l := &Lab{
 		Title:       strings.TrimSpace(m.Title),
 		Description: strings.TrimSpace(m.Description),
 		Order:       OrderSequential,
 		Resources:   m.Resources,
 		Environment: strings.TrimSpace(m.Environment),
-		Files:       map[string][]byte{},
 	}
 	if l.Title == "" {
 		c.add(ManifestName, 1, "the lab has no title")
@@ -230,59 +251,61 @@ func Parse(files Files) (*Lab, error) {
 	}
 	setup := m.Setup
 	if setup == "" {
-		if _, ok := files["setup.sh"]; ok {
+		if _, ok := c.files["setup.sh"]; ok {
 			setup = "setup.sh"
 		}
 	}
 	if setup != "" {
 		l.Setup = c.text(setup, ManifestName, 0, "lab setup script", MaxScript)
 	}
-	if len(m.Steps) == 0 {
-		c.add(ManifestName, 1, "the lab has no steps")
+	return l
+}
+
+// parseStep reads step n (from 1) of lab.yaml; seen maps the step ids
+// read so far to their numbers.
+func parseStep(c *checker, n int, s stepRecord, seen map[string]int) Step {
+	st := Step{ID: strings.TrimSpace(s.ID), Title: strings.TrimSpace(s.Title), CheckTimeout: DefaultTimeout}
+	if st.ID == "" {
+		st.ID = fmt.Sprintf("step-%d", n)
+	} else if !idPattern.MatchString(st.ID) {
+		c.add(ManifestName, s.line, "step %d: id %q must be lower-case letters, digits and dashes", n, st.ID)
 	}
-	if len(m.Steps) > MaxSteps {
-		c.add(ManifestName, 0, "the lab has %d steps; the limit is %d", len(m.Steps), MaxSteps)
+	if prev, dup := seen[st.ID]; dup {
+		c.add(ManifestName, s.line, "step %d has the same id %q as step %d", n, st.ID, prev)
 	}
-	seen := map[string]int{}
-	for i, s := range m.Steps {
-		n := i + 1
-		st := Step{ID: strings.TrimSpace(s.ID), Title: strings.TrimSpace(s.Title), CheckTimeout: DefaultTimeout}
-		if st.ID == "" {
-			st.ID = fmt.Sprintf("step-%d", n)
-		} else if !idPattern.MatchString(st.ID) {
-			c.add(ManifestName, s.line, "step %d: id %q must be lower-case letters, digits and dashes", n, st.ID)
-		}
-		if prev, dup := seen[st.ID]; dup {
-			c.add(ManifestName, s.line, "step %d has the same id %q as step %d", n, st.ID, prev)
-		}
-		seen[st.ID] = n
-		if st.Title == "" {
-			c.add(ManifestName, s.line, "step %d has no title", n)
-		}
-		if s.Text == "" {
-			c.add(ManifestName, s.line, "step %d has no text (the path of its markdown file)", n)
+	seen[st.ID] = n
+	if st.Title == "" {
+		c.add(ManifestName, s.line, "step %d has no title", n)
+	}
+	if s.Text == "" {
+		c.add(ManifestName, s.line, "step %d has no text (the path of its markdown file)", n)
+	} else {
+		st.Markdown = c.text(s.Text, ManifestName, s.line, fmt.Sprintf("step %d text", n), MaxMarkdown)
+	}
+	if s.Check != "" {
+		st.Check = c.text(s.Check, ManifestName, s.line, fmt.Sprintf("step %d check script", n), MaxScript)
+	}
+	if s.Setup != "" {
+		st.Setup = c.text(s.Setup, ManifestName, s.line, fmt.Sprintf("step %d setup script", n), MaxScript)
+	}
+	if s.Solve != "" {
+		st.Solve = c.text(s.Solve, ManifestName, s.line, fmt.Sprintf("step %d solve script", n), MaxScript)
+	}
+	if s.CheckTimeout != "" {
+		d, err := time.ParseDuration(s.CheckTimeout)
+		if err != nil || d <= 0 || d > MaxCheckTimeout {
+			c.add(ManifestName, s.line, "step %d: check_timeout %q: want a length such as 10s, at most %s", n, s.CheckTimeout, MaxCheckTimeout)
 		} else {
-			st.Markdown = c.text(s.Text, ManifestName, s.line, fmt.Sprintf("step %d text", n), MaxMarkdown)
+			st.CheckTimeout = d
 		}
-		if s.Check != "" {
-			st.Check = c.text(s.Check, ManifestName, s.line, fmt.Sprintf("step %d check script", n), MaxScript)
-		}
-		if s.Setup != "" {
-			st.Setup = c.text(s.Setup, ManifestName, s.line, fmt.Sprintf("step %d setup script", n), MaxScript)
-		}
-		if s.Solve != "" {
-			st.Solve = c.text(s.Solve, ManifestName, s.line, fmt.Sprintf("step %d solve script", n), MaxScript)
-		}
-		if s.CheckTimeout != "" {
-			d, err := time.ParseDuration(s.CheckTimeout)
-			if err != nil || d <= 0 || d > MaxCheckTimeout {
-				c.add(ManifestName, s.line, "step %d: check_timeout %q: want a length such as 10s, at most %s", n, s.CheckTimeout, MaxCheckTimeout)
-			} else {
-				st.CheckTimeout = d
-			}
-		}
-		l.Steps = append(l.Steps, st)
 	}
+	return st
+}
+
+// labFiles is the lab's files/ folder (paths relative to it), within
+// MaxFilesTotal.
+func labFiles(c *checker, files Files) map[string][]byte {
+	out := map[string][]byte{}
 	total := 0
 	for name, data := range files {
 		rel, ok := strings.CutPrefix(name, "files/")
@@ -290,16 +313,12 @@ func Parse(files Files) (*Lab, error) {
 			continue
 		}
 		total += len(data)
-		l.Files[rel] = data
+		out[rel] = data
 	}
 	if total > MaxFilesTotal {
 		c.add("files/", 0, "holds %d bytes; the limit is %d", total, MaxFilesTotal)
 	}
-	if len(c.problems) > 0 {
-		sortProblems(c.problems)
-		return nil, &ValidationError{Problems: c.problems}
-	}
-	return l, nil
+	return out
 }
 
 func checkResources(c *checker, r Resources) {
