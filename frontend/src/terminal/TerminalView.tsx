@@ -101,6 +101,25 @@ export function TerminalView(props: TerminalViewProps) {
     term.open(host);
     if (p.label) term.textarea?.setAttribute('aria-label', p.label);
 
+    // A watcher follows the output to its end unless the person scrolled up
+    // themselves (wheel, touch, the scrollbar, keys). xterm takes any scroll
+    // event of its viewport for the person's, including one from a viewport
+    // re-laid out under it, and then stays where that left it — in a
+    // read-only terminal nothing typed ever brings it back down.
+    let scrolledByPerson = false;
+    const notePersonScroll = () =>
+      requestAnimationFrame(() => {
+        const b = term.buffer.active;
+        scrolledByPerson = b.viewportY < b.baseY;
+      });
+    const personEvents = ['wheel', 'touchend', 'mouseup', 'keyup'] as const;
+    if (p.sizeFromServer) for (const ev of personEvents) host.addEventListener(ev, notePersonScroll, { passive: true });
+    const follow = () => {
+      if (!p.sizeFromServer || scrolledByPerson) return;
+      const b = term.buffer.active;
+      if (b.viewportY < b.baseY) term.scrollToBottom();
+    };
+
     let pending = 0;
     let pausedForRender = false;
     const conn = new TerminalConnection({
@@ -109,6 +128,7 @@ export function TerminalView(props: TerminalViewProps) {
         pending += data.length;
         term.write(data, () => {
           pending -= data.length;
+          follow();
           if (pausedForRender && pending < LOW_WATER) {
             pausedForRender = false;
             conn.setPaused(false);
@@ -134,6 +154,7 @@ export function TerminalView(props: TerminalViewProps) {
         } catch {
           /* a size xterm refuses: keep ours */
         }
+        follow();
       },
     });
 
@@ -192,6 +213,7 @@ export function TerminalView(props: TerminalViewProps) {
     return () => {
       latest.current.handleRef?.(null);
       window.removeEventListener('online', online);
+      for (const ev of personEvents) host.removeEventListener(ev, notePersonScroll);
       cancelAnimationFrame(raf);
       ro.disconnect();
       onInput.dispose();
