@@ -35,11 +35,11 @@ func lazyCopy(dst io.Writer, src io.Reader) (int64, error) {
 	var total int64
 	for {
 		n, err := copyRead(dst, src, small, &total)
-		if err != nil || n < len(small) {
-			if err != nil || n == 0 {
-				return total, endOfCopy(err)
-			}
-			continue
+		if err != nil {
+			return total, endOfCopy(err)
+		}
+		if n < len(small) {
+			continue // a Read may return 0, nil: only an error ends the copy
 		}
 		if err := copyBurst(dst, src, &total); err != nil {
 			return total, endOfCopy(err)
