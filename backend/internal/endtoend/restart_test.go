@@ -108,10 +108,23 @@ func (p *serverProc) waitFor(d time.Duration, what string, cond func() bool) {
 		default:
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("timed out after %s waiting for %s; server log:\n%s", d, what, tail(p.logs.String(), 4000))
+			p.t.Fatalf("timed out after %s waiting for %s; server log without its request lines:\n%s", d, what, tail(withoutRequests(p.logs.String()), 6000))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// withoutRequests drops the server's per-request log lines (a wait polls
+// every 20 ms, and their lines would push out what the server did).
+func withoutRequests(log string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `"msg":"request"`) {
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
 func tail(s string, n int) string {
