@@ -14,7 +14,7 @@ help:
 	@echo "make dev    build and start ClaraTeach locally (SQLite under ./data, local agent, best runtime)"
 	@echo "make test   run every test this machine can run (says what it skipped and why)"
 	@echo "make lint   go vet + tree shape + staticcheck + deadcode (+ shellcheck, ESLint, frontend typecheck)"
-	@echo "make bench  benchmarks: join storm, seat start, terminal vs wetty, time to running, bundle size"
+	@echo "make bench  benchmarks: join storm, seat start vs bubblewrap, terminal vs wetty, time to running, archives, preview, images, big class, bundle size"
 	@echo "make build  build bin/clarateach, bin/clarateach-workspace, bin/clarateach-seat-init, bin/agent"
 	@echo "make web    build the web app and embed it into the server"
 
