@@ -22,6 +22,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/clarateach/backend/bench/internal/benchdb"
 	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/config"
@@ -60,12 +61,12 @@ type bench struct {
 func run(learners, views, seconds, terminals int, engine string) error {
 	ctx := context.Background()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	db, err := database(ctx, engine)
+	db, err := benchdb.Open(ctx, engine, "ct_bigclass")
 	if err != nil {
 		return err
 	}
-	defer db.drop()
-	raw, err := open.Open(ctx, db.dsn, open.WarmPool())
+	defer db.Close()
+	raw, err := open.Open(ctx, db.DSN, open.WarmPool())
 	if err != nil {
 		return err
 	}

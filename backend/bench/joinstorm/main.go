@@ -16,15 +16,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/clarateach/backend/bench/internal/benchdb"
 	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/config"
@@ -61,11 +58,11 @@ func main() {
 func run(learners, seats int, engine string, calls int) error {
 	ctx := context.Background()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	db, err := database(ctx, engine)
+	db, err := benchdb.Open(ctx, engine, "ct_bench")
 	if err != nil {
 		return err
 	}
-	defer db.drop()
+	defer db.Close()
 	st, err := openStore(ctx, db, engine)
 	if err != nil {
 		return err
@@ -83,7 +80,7 @@ func run(learners, seats int, engine string, calls int) error {
 	r := storm(ctx, db, base, codes, learners)
 	report(ctx, r, db, st, engine, learners, len(codes), seats)
 	if calls > 0 {
-		pgNow := func() time.Duration { return sumCPU(db.backends(ctx)) }
+		pgNow := func() time.Duration { return sumCPU(db.Backends(ctx)) }
 		if err := storeCalls(ctx, st, ownerID, calls, seats, pgNow); err != nil {
 			return fmt.Errorf("store calls: %w", err)
 		}
@@ -97,8 +94,8 @@ func run(learners, seats int, engine string, calls int) error {
 
 // openStore opens the bench database as the server does (warm pool unless
 // -cold; -pool sizes PostgreSQL's).
-func openStore(ctx context.Context, db *benchDB, engine string) (store.Store, error) {
-	dsn := db.dsn
+func openStore(ctx context.Context, db *benchdb.DB, engine string) (store.Store, error) {
+	dsn := db.DSN
 	if poolSize > 0 && engine == "postgres" {
 		dsn += "&pool_max_conns=" + fmt.Sprint(poolSize)
 	}
@@ -168,7 +165,7 @@ func (r *stormResult) fail(what string) {
 
 // storm lets every learner register and join at once, measuring the wall
 // time and the CPU spent.
-func storm(ctx context.Context, db *benchDB, base string, codes []string, learners int) *stormResult {
+func storm(ctx context.Context, db *benchdb.DB, base string, codes []string, learners int) *stormResult {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: learners * 2, MaxIdleConnsPerHost: learners * 2}, Timeout: 30 * time.Second}
 	r := &stormResult{seatsGiven: map[string]bool{}}
 	var wg sync.WaitGroup
@@ -181,13 +178,13 @@ func storm(ctx context.Context, db *benchDB, base string, codes []string, learne
 			r.learner(client, base, codes[i%len(codes)], i)
 		}()
 	}
-	pg := db.backends(ctx)
+	pg := db.Backends(ctx)
 	selfBefore := selfCPU()
 	pgBefore := cpuTimes(pg)
 	stopProfiles := profileStorm()
 	stopWaits := func() string { return "" }
-	if waits && db.admin != nil {
-		stopWaits = db.sampleWaits(ctx)
+	if waits && db.Admin != nil {
+		stopWaits = sampleWaits(ctx, db)
 	}
 	t0 := time.Now()
 	close(start)
@@ -196,7 +193,7 @@ func storm(ctx context.Context, db *benchDB, base string, codes []string, learne
 	r.waitSummary = stopWaits()
 	stopProfiles()
 	r.selfUsed = selfCPU() - selfBefore
-	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.backends(ctx)))
+	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.Backends(ctx)))
 	return r
 }
 
@@ -240,7 +237,7 @@ func (r *stormResult) learner(client *http.Client, base, code string, i int) {
 }
 
 // report prints the storm's figures (and, on PostgreSQL, the baseline).
-func report(ctx context.Context, r *stormResult, db *benchDB, st store.Store, engine string, learners, nws, seats int) {
+func report(ctx context.Context, r *stormResult, db *benchdb.DB, st store.Store, engine string, learners, nws, seats int) {
 	all := append(append([]time.Duration{}, r.regLat...), r.joinLat...)
 	pool := "warm pool (as the server opens it)"
 	if cold {
@@ -261,7 +258,7 @@ func report(ctx context.Context, r *stormResult, db *benchDB, st store.Store, en
 	}
 	fmt.Printf("                   %8.2f ms in PostgreSQL (its backends for this database, /proc/PID/schedstat)\n", ms(r.pgCPU)/n)
 	if pool := poolOf(st); pool != nil {
-		pgNow := func() time.Duration { return sumCPU(db.backends(ctx)) }
+		pgNow := func() time.Duration { return sumCPU(db.Backends(ctx)) }
 		if err := baseline(ctx, pool, len(all), learners, r.total, pgNow); err != nil {
 			fmt.Printf("  baseline: not measured: %v\n", err)
 		}
@@ -278,60 +275,4 @@ func pct(d []time.Duration, p int) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	i := (len(s)*p + 99) / 100
 	return s[min(max(i-1, 0), len(s)-1)]
-}
-
-// benchDB is the run's fresh database.
-type benchDB struct {
-	dsn   string
-	name  string
-	admin *pgx.Conn // on the base database; nil for SQLite
-	drop  func()
-}
-
-// database returns a fresh database for the run.
-func database(ctx context.Context, engine string) (*benchDB, error) {
-	if engine == "sqlite" {
-		dir, err := os.MkdirTemp("", "joinstorm")
-		if err != nil {
-			return nil, err
-		}
-		return &benchDB{dsn: "sqlite:" + filepath.Join(dir, "bench.db"), drop: func() { os.RemoveAll(dir) }}, nil
-	}
-	base := os.Getenv("CLARATEACH_TEST_DATABASE_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		return nil, fmt.Errorf("postgres not reachable (set CLARATEACH_TEST_DATABASE_URL): %w", err)
-	}
-	name := "ct_bench_" + authtoken.Random(4)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		conn.Close(ctx)
-		return nil, err
-	}
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
-	return &benchDB{dsn: u.String(), name: name, admin: conn, drop: func() {
-		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		conn.Close(context.Background())
-	}}, nil
-}
-
-// backends lists the PostgreSQL backend processes connected to the run's
-// database (other users of the same server are not counted).
-func (d *benchDB) backends(ctx context.Context) []int {
-	if d.admin == nil {
-		return nil
-	}
-	rows, err := d.admin.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE datname = $1", d.name)
-	if err != nil {
-		return nil
-	}
-	pids, _ := pgx.CollectRows(rows, pgx.RowTo[int32])
-	out := make([]int, len(pids))
-	for i, p := range pids {
-		out[i] = int(p)
-	}
-	return out
 }

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/clarateach/backend/bench/internal/benchdb"
 )
 
 // sampleWaits is -waits: it samples what the run's PostgreSQL backends are
@@ -14,7 +16,7 @@ import (
 // returned function is called; that stops it and summarises the counts. The
 // sampling costs CPU of its own (on another database's backend), so it is
 // off by default.
-func (d *benchDB) sampleWaits(ctx context.Context) func() string {
+func sampleWaits(ctx context.Context, d *benchdb.DB) func() string {
 	counts := map[string]int{}
 	samples := 0
 	stop := make(chan struct{})
@@ -27,8 +29,8 @@ func (d *benchDB) sampleWaits(ctx context.Context) func() string {
 				return
 			default:
 			}
-			rows, err := d.admin.Query(ctx, `SELECT coalesce(wait_event_type, 'CPU'), coalesce(wait_event, 'running'), state
-				FROM pg_stat_activity WHERE datname = $1`, d.name)
+			rows, err := d.Admin.Query(ctx, `SELECT coalesce(wait_event_type, 'CPU'), coalesce(wait_event, 'running'), state
+				FROM pg_stat_activity WHERE datname = $1`, d.Name)
 			if err != nil {
 				return
 			}
