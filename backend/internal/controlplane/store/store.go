@@ -409,6 +409,7 @@ type Store interface {
 
 	Accounts
 	Labs
+	Pushes
 	Failures
 	Activity
 }

@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Broadcasts", testBroadcasts},
 		{"Watchers", testWatchers},
 		{"LabSetups", testLabSetups},
+		{"Pushes", testPushes},
 		{"Failures", testFailures},
 		{"TouchSeats", testTouchSeats},
 		{"PreviewShares", testPreviewShares},

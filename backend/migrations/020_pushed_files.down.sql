@@ -1,0 +1,4 @@
+BEGIN;
+DROP TABLE IF EXISTS push_deliveries;
+DROP TABLE IF EXISTS pushed_files;
+COMMIT;
