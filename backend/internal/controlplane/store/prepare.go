@@ -109,7 +109,7 @@ func PrepareRegistration(r *Registration, now time.Time) {
 }
 
 // PrepareWorkshopVM fills what UpsertWorkshopVM fills (ID when empty,
-// CreatedAt when zero, UpdatedAt always, all now), normalises the Steps, and
+// CreatedAt when zero, UpdatedAt always, all now; HostIndex 1 when unset), normalises the Steps, and
 // returns them encoded for the steps column (a JSON array, [] when none).
 func PrepareWorkshopVM(vm *WorkshopVM, now time.Time) (steps string, err error) {
 	if vm.ID == "" {
@@ -119,6 +119,9 @@ func PrepareWorkshopVM(vm *WorkshopVM, now time.Time) (steps string, err error) 
 		vm.CreatedAt = now
 	}
 	vm.CreatedAt, vm.UpdatedAt = UTC(vm.CreatedAt), now
+	if vm.HostIndex <= 0 {
+		vm.HostIndex = 1
+	}
 	vm.Steps = NormSteps(vm.Steps)
 	if vm.Steps == nil {
 		return "[]", nil

@@ -103,6 +103,10 @@ type Workshop struct {
 	// space-separated rules "CIDR[:port]" (egress.ParseRule), empty
 	// for none. The server validates them.
 	EgressAllow string `json:"-"`
+	// SeatsPerHost is how many seats each of the workshop's hosts holds,
+	// fixed when the workshop is created (0: every seat on one host, as
+	// before multi-host workshops). Seat s lives on host HostOf(s).
+	SeatsPerHost int `json:"seats_per_host"`
 	// Environment is the OCI image reference the seats run on (empty: the
 	// host's own root).
 	Environment string `json:"environment,omitempty"`
@@ -213,15 +217,24 @@ type RegistrationView struct {
 	OldCode bool `json:"old_code,omitempty"`
 }
 
-// WorkshopVM is the host (GCE VM or local agent) that serves a workshop.
+// WorkshopVM is one host (GCE VM or local agent) serving a workshop: host
+// 1 is the seed's single host, hosts 2.. are the added hosts of a workshop
+// bigger than one host (Workshop.Hosts).
 type WorkshopVM struct {
-	ID         string    `json:"id"`
-	WorkshopID string    `json:"workshop_id"`
-	Name       string    `json:"name"`
-	Zone       string    `json:"zone,omitempty"`
-	IP         string    `json:"ip,omitempty"`
-	Status     string    `json:"status"`
-	AgentURL   string    `json:"agent_url,omitempty"`
+	ID         string `json:"id"`
+	WorkshopID string `json:"workshop_id"`
+	// HostIndex numbers the workshop's hosts from 1 (0 is written as 1).
+	HostIndex int    `json:"host_index"`
+	Name      string `json:"name"`
+	Zone      string `json:"zone,omitempty"`
+	IP        string `json:"ip,omitempty"`
+	Status    string `json:"status"`
+	AgentURL  string `json:"agent_url,omitempty"`
+	// AgentToken and AgentCert are the host's own agent token and TLS
+	// certificate, for hosts 2..; host 1 uses the workshop's (AgentToken,
+	// AgentCert), as a single-host workshop always has.
+	AgentToken string    `json:"-"`
+	AgentCert  string    `json:"-"`
 	Steps      []Step    `json:"steps,omitempty"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
@@ -243,11 +256,12 @@ type Transition struct {
 	// Workshop changes the workshop as UpdateWorkshop's fn does; nil
 	// leaves it as it is.
 	Workshop func(*Workshop) error
-	// Host, when not nil, is written as the workshop's host record (as
-	// UpsertWorkshopVM: its ID and CreatedAt are filled back).
+	// Host, when not nil, is written as one of the workshop's host records
+	// (as UpsertWorkshopVM, keyed by its HostIndex: its ID and CreatedAt
+	// are filled back).
 	Host *WorkshopVM
-	// DeleteHost removes the workshop's host record (a missing one is not
-	// an error). It is applied before Host.
+	// DeleteHost removes every host record of the workshop (none is not an
+	// error). It is applied before Host.
 	DeleteHost bool
 	// Events are added in order (as AddEvent: IDs filled back; the
 	// WorkshopID is the transition's). Workshop runs before they are
@@ -369,11 +383,17 @@ type Store interface {
 	// read, when t.Workshop is nil); a missing workshop is ErrNotFound.
 	Transition(ctx context.Context, workshopID string, t Transition) (*Workshop, error)
 
-	// Workshop hosts.
-	UpsertWorkshopVM(ctx context.Context, vm *WorkshopVM) error // keyed by WorkshopID
+	// Workshop hosts. UpsertWorkshopVM is keyed by (WorkshopID,
+	// HostIndex); GetWorkshopVM is host 1; ListWorkshopHosts is every host
+	// of one workshop by HostIndex; ListWorkshopVMs every host of every
+	// workshop; DeleteWorkshopVM removes all of a workshop's hosts and
+	// DeleteWorkshopHost one (a missing one is not an error).
+	UpsertWorkshopVM(ctx context.Context, vm *WorkshopVM) error
 	GetWorkshopVM(ctx context.Context, workshopID string) (*WorkshopVM, error)
+	ListWorkshopHosts(ctx context.Context, workshopID string) ([]WorkshopVM, error)
 	ListWorkshopVMs(ctx context.Context) ([]WorkshopVM, error)
 	DeleteWorkshopVM(ctx context.Context, workshopID string) error
+	DeleteWorkshopHost(ctx context.Context, workshopID string, hostIndex int) error
 
 	// Events, newest last. ListEvents returns those with ID > afterID; when
 	// more than limit match, the newest limit of them (still oldest first).

@@ -282,7 +282,7 @@ func scanWorkshop(row pgx.Row) (*store.Workshop, error) {
 func workshopFields(w *store.Workshop) []any {
 	return []any{&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
 		&w.StatusReason, &w.Step, &w.StartsAt, &w.EndsAt, &w.LabGuide, &w.Provisioner, &w.AgentURL,
-		&w.AgentToken, &w.Attempts, &w.NextAttemptAt, &w.CreatedAt, &w.UpdatedAt, &w.DeletedAt, &w.DiskMB, &w.EgressAllow, &w.AgentCert, &w.Environment, &w.EnvironmentAuth}
+		&w.AgentToken, &w.Attempts, &w.NextAttemptAt, &w.CreatedAt, &w.UpdatedAt, &w.DeletedAt, &w.DiskMB, &w.EgressAllow, &w.AgentCert, &w.Environment, &w.EnvironmentAuth, &w.SeatsPerHost}
 }
 
 func utcWorkshop(w *store.Workshop) {
@@ -307,11 +307,11 @@ type execer interface {
 func insertWorkshop(ctx context.Context, q execer, w *store.Workshop) error {
 	inserted, err := store.InsertWithCode(&w.Code, authtoken.WorkshopCodeLen, func() (bool, error) {
 		tag, err := q.Exec(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)
 			ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 			w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-			w.NextAttemptAt, w.CreatedAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth)
+			w.NextAttemptAt, w.CreatedAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost)
 		if err != nil {
 			return false, mapErr("create workshop", err)
 		}
@@ -365,10 +365,10 @@ func writeWorkshop(ctx context.Context, tx pgx.Tx, id string, w *store.Workshop)
 		desired_state=$7, status_reason=$8, step=$9, starts_at=$10, ends_at=$11, lab_guide=$12,
 		provisioner=$13, agent_url=$14, agent_token=$15, attempts=$16, next_attempt_at=$17,
 		updated_at=$18, deleted_at=$19, disk_mb=$20, egress_allow=$21, agent_cert=$22,
-		environment=$23, environment_auth=$24 WHERE id = $1`,
+		environment=$23, environment_auth=$24, seats_per_host=$25 WHERE id = $1`,
 		w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 		w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-		w.NextAttemptAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth)
+		w.NextAttemptAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost)
 	if err != nil {
 		return nil, mapErr("update workshop", err)
 	}
@@ -766,7 +766,7 @@ func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
 	var vm store.WorkshopVM
 	var steps []byte
 	if err := row.Scan(&vm.ID, &vm.WorkshopID, &vm.Name, &vm.Zone, &vm.IP, &vm.Status, &vm.AgentURL, &steps,
-		&vm.CreatedAt, &vm.UpdatedAt); err != nil {
+		&vm.CreatedAt, &vm.UpdatedAt, &vm.HostIndex, &vm.AgentToken, &vm.AgentCert); err != nil {
 		return nil, err
 	}
 	var err error
@@ -777,7 +777,7 @@ func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
 	return &vm, nil
 }
 
-// UpsertWorkshopVM implements store.Store: one row per workshop; an existing
+// UpsertWorkshopVM implements store.Store: one row per workshop host; an existing
 // row keeps its ID and CreatedAt, which are copied back into vm.
 func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
 	return upsertVM(ctx, s.pool, vm)
@@ -789,12 +789,13 @@ func upsertVM(ctx context.Context, q queryRower, vm *store.WorkshopVM) error {
 	if err != nil {
 		return fmt.Errorf("upsert workshop vm: %w", err)
 	}
-	err = q.QueryRow(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
-		ON CONFLICT (workshop_id) DO UPDATE SET name = EXCLUDED.name, zone = EXCLUDED.zone, ip = EXCLUDED.ip,
+	err = q.QueryRow(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
+		ON CONFLICT (workshop_id, host_index) DO UPDATE SET name = EXCLUDED.name, zone = EXCLUDED.zone, ip = EXCLUDED.ip,
 			status = EXCLUDED.status, agent_url = EXCLUDED.agent_url, steps = EXCLUDED.steps,
-			updated_at = EXCLUDED.updated_at
+			updated_at = EXCLUDED.updated_at, agent_token = EXCLUDED.agent_token, agent_cert = EXCLUDED.agent_cert
 		RETURNING id, created_at`,
-		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, steps, vm.CreatedAt, vm.UpdatedAt).
+		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, steps, vm.CreatedAt, vm.UpdatedAt,
+		vm.HostIndex, vm.AgentToken, vm.AgentCert).
 		Scan(&vm.ID, &vm.CreatedAt)
 	vm.CreatedAt = vm.CreatedAt.UTC()
 	return mapErr("upsert workshop vm", err)
@@ -802,13 +803,25 @@ func upsertVM(ctx context.Context, q queryRower, vm *store.WorkshopVM) error {
 
 // GetWorkshopVM implements store.Store.
 func (s *Store) GetWorkshopVM(ctx context.Context, workshopID string) (*store.WorkshopVM, error) {
-	vm, err := scanVM(s.pool.QueryRow(ctx, `SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = $1`, workshopID))
+	vm, err := scanVM(s.pool.QueryRow(ctx, `SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = $1 AND host_index = 1`, workshopID))
 	return vm, mapErr("get workshop vm", err)
+}
+
+// ListWorkshopHosts implements store.Store, by host index.
+func (s *Store) ListWorkshopHosts(ctx context.Context, workshopID string) ([]store.WorkshopVM, error) {
+	return list(ctx, s.pool, "list workshop hosts", scanVM,
+		`SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = $1 ORDER BY host_index`, workshopID)
+}
+
+// DeleteWorkshopHost implements store.Store.
+func (s *Store) DeleteWorkshopHost(ctx context.Context, workshopID string, hostIndex int) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM workshop_vms WHERE workshop_id = $1 AND host_index = $2`, workshopID, hostIndex)
+	return mapErr("delete workshop host", err)
 }
 
 // ListWorkshopVMs implements store.Store, oldest first.
 func (s *Store) ListWorkshopVMs(ctx context.Context) ([]store.WorkshopVM, error) {
-	return list(ctx, s.pool, "list workshop vms", scanVM, `SELECT `+query.VMCols+` FROM workshop_vms ORDER BY created_at, id`)
+	return list(ctx, s.pool, "list workshop vms", scanVM, `SELECT `+query.VMCols+` FROM workshop_vms ORDER BY created_at, id, host_index`)
 }
 
 // DeleteWorkshopVM implements store.Store; deleting a missing row is not an

@@ -349,7 +349,7 @@ func workshopFields(w *store.Workshop) []any {
 	return []any{&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
 		&w.StatusReason, &w.Step, nullTimeCol{&w.StartsAt}, nullTimeCol{&w.EndsAt}, &w.LabGuide, &w.Provisioner,
 		&w.AgentURL, &w.AgentToken, &w.Attempts, nullTimeCol{&w.NextAttemptAt}, timeCol{&w.CreatedAt},
-		timeCol{&w.UpdatedAt}, nullTimeCol{&w.DeletedAt}, &w.DiskMB, &w.EgressAllow, &w.AgentCert, &w.Environment, &w.EnvironmentAuth}
+		timeCol{&w.UpdatedAt}, nullTimeCol{&w.DeletedAt}, &w.DiskMB, &w.EgressAllow, &w.AgentCert, &w.Environment, &w.EnvironmentAuth, &w.SeatsPerHost}
 }
 
 // CreateWorkshop implements store.Store. An empty Code is filled with a fresh
@@ -364,10 +364,10 @@ func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 func insertWorkshop(ctx context.Context, q querier, w *store.Workshop) error {
 	inserted, err := store.InsertWithCode(&w.Code, authtoken.WorkshopCodeLen, func() (bool, error) {
 		res, err := q.ExecContext(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 			encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-			encp(w.NextAttemptAt), enc(w.CreatedAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth)
+			encp(w.NextAttemptAt), enc(w.CreatedAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost)
 		if err != nil {
 			return false, mapErr("create workshop", err)
 		}
@@ -418,10 +418,10 @@ func writeWorkshop(ctx context.Context, tx *sql.Tx, id string, w *store.Workshop
 		desired_state=?, status_reason=?, step=?, starts_at=?, ends_at=?, lab_guide=?,
 		provisioner=?, agent_url=?, agent_token=?, attempts=?, next_attempt_at=?,
 		updated_at=?, deleted_at=?, disk_mb=?, egress_allow=?, agent_cert=?,
-		environment=?, environment_auth=? WHERE id = ?`,
+		environment=?, environment_auth=?, seats_per_host=? WHERE id = ?`,
 		w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 		encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-		encp(w.NextAttemptAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.ID)
+		encp(w.NextAttemptAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.ID)
 	if err != nil {
 		return nil, mapErr("update workshop", err)
 	}
@@ -725,7 +725,7 @@ func scanVM(row scanner) (*store.WorkshopVM, error) {
 	var vm store.WorkshopVM
 	var steps string
 	if err := row.Scan(&vm.ID, &vm.WorkshopID, &vm.Name, &vm.Zone, &vm.IP, &vm.Status, &vm.AgentURL, &steps,
-		timeCol{&vm.CreatedAt}, timeCol{&vm.UpdatedAt}); err != nil {
+		timeCol{&vm.CreatedAt}, timeCol{&vm.UpdatedAt}, &vm.HostIndex, &vm.AgentToken, &vm.AgentCert); err != nil {
 		return nil, err
 	}
 	var err error
@@ -735,7 +735,7 @@ func scanVM(row scanner) (*store.WorkshopVM, error) {
 	return &vm, nil
 }
 
-// UpsertWorkshopVM implements store.Store: one row per workshop; an existing
+// UpsertWorkshopVM implements store.Store: one row per workshop host; an existing
 // row keeps its ID and CreatedAt, which are copied back into vm.
 func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
 	return upsertVM(ctx, s.w, vm)
@@ -747,25 +747,38 @@ func upsertVM(ctx context.Context, q querier, vm *store.WorkshopVM) error {
 	if err != nil {
 		return fmt.Errorf("upsert workshop vm: %w", err)
 	}
-	err = q.QueryRowContext(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES (?,?,?,?,?,?,?,?,?,?)
-		ON CONFLICT (workshop_id) DO UPDATE SET name = excluded.name, zone = excluded.zone, ip = excluded.ip,
+	err = q.QueryRowContext(ctx, `INSERT INTO workshop_vms (`+query.VMCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (workshop_id, host_index) DO UPDATE SET name = excluded.name, zone = excluded.zone, ip = excluded.ip,
 			status = excluded.status, agent_url = excluded.agent_url, steps = excluded.steps,
-			updated_at = excluded.updated_at
+			updated_at = excluded.updated_at, agent_token = excluded.agent_token, agent_cert = excluded.agent_cert
 		RETURNING id, created_at`,
-		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, steps, enc(vm.CreatedAt), enc(vm.UpdatedAt)).
+		vm.ID, vm.WorkshopID, vm.Name, vm.Zone, vm.IP, vm.Status, vm.AgentURL, steps, enc(vm.CreatedAt), enc(vm.UpdatedAt),
+		vm.HostIndex, vm.AgentToken, vm.AgentCert).
 		Scan(&vm.ID, timeCol{&vm.CreatedAt})
 	return mapErr("upsert workshop vm", err)
 }
 
 // GetWorkshopVM implements store.Store.
 func (s *Store) GetWorkshopVM(ctx context.Context, workshopID string) (*store.WorkshopVM, error) {
-	vm, err := scanVM(s.r.QueryRowContext(ctx, `SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = ?`, workshopID))
+	vm, err := scanVM(s.r.QueryRowContext(ctx, `SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = ? AND host_index = 1`, workshopID))
 	return vm, mapErr("get workshop vm", err)
+}
+
+// ListWorkshopHosts implements store.Store, by host index.
+func (s *Store) ListWorkshopHosts(ctx context.Context, workshopID string) ([]store.WorkshopVM, error) {
+	return list(ctx, s.r, "list workshop hosts", scanVM,
+		`SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = ? ORDER BY host_index`, workshopID)
+}
+
+// DeleteWorkshopHost implements store.Store.
+func (s *Store) DeleteWorkshopHost(ctx context.Context, workshopID string, hostIndex int) error {
+	_, err := s.w.ExecContext(ctx, `DELETE FROM workshop_vms WHERE workshop_id = ? AND host_index = ?`, workshopID, hostIndex)
+	return mapErr("delete workshop host", err)
 }
 
 // ListWorkshopVMs implements store.Store, oldest first.
 func (s *Store) ListWorkshopVMs(ctx context.Context) ([]store.WorkshopVM, error) {
-	return list(ctx, s.r, "list workshop vms", scanVM, `SELECT `+query.VMCols+` FROM workshop_vms ORDER BY created_at, id`)
+	return list(ctx, s.r, "list workshop vms", scanVM, `SELECT `+query.VMCols+` FROM workshop_vms ORDER BY created_at, id, host_index`)
 }
 
 // DeleteWorkshopVM implements store.Store; deleting a missing row is not an

@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Leases", testLeases},
 		{"LeaseExpiry", testLeaseExpiry},
 		{"WorkshopVMs", testWorkshopVMs},
+		{"WorkshopHosts", testWorkshopHosts},
+		{"PlacementStorm", PlacementStorm},
 		{"Transition", testTransition},
 		{"PurgeWorkshop", testPurgeWorkshop},
 		{"Archives", testArchives},

@@ -22,7 +22,7 @@ type Tx interface {
 	ReadWorkshop(ctx context.Context, op, id string) (*store.Workshop, error)
 	// WriteWorkshop writes w back as workshop id (UpdatedAt set to now).
 	WriteWorkshop(ctx context.Context, id string, w *store.Workshop) (*store.Workshop, error)
-	// DeleteHost removes the workshop's host record (none is no error).
+	// DeleteHost removes the workshop's host records (none is no error).
 	DeleteHost(ctx context.Context, workshopID string) error
 	// UpsertHost writes a host record, as Store.UpsertWorkshopVM.
 	UpsertHost(ctx context.Context, vm *store.WorkshopVM) error
@@ -37,8 +37,12 @@ func UpdateWorkshop(ctx context.Context, tx Tx, id string, fn func(*store.Worksh
 	if err != nil {
 		return nil, err
 	}
+	before := *w
 	if err := fn(w); err != nil {
 		return nil, err
+	}
+	if err := store.CheckPlacement(&before, w); err != nil {
+		return nil, fmt.Errorf("update workshop %s: %w", id, err)
 	}
 	return tx.WriteWorkshop(ctx, id, w)
 }
@@ -55,8 +59,12 @@ func Transition(ctx context.Context, tx Tx, id string, t store.Transition) (*sto
 		return nil, err
 	}
 	if t.Workshop != nil {
+		before := *w
 		if err := t.Workshop(w); err != nil {
 			return nil, err
+		}
+		if err := store.CheckPlacement(&before, w); err != nil {
+			return nil, fmt.Errorf("transition %s: %w", id, err)
 		}
 	}
 	if t.DeleteHost {
