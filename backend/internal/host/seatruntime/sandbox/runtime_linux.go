@@ -70,6 +70,9 @@ type extra struct {
 	Disk      *diskLimit  `json:"disk,omitempty"`
 	// Image: the seat runs on an OCI image (image_linux.go).
 	Image *seatruntime.Image `json:"image,omitempty"`
+	// LearnerRoot: the learner is root of namespaces of their own
+	// (seatinit's learnerns_linux.go).
+	LearnerRoot bool `json:"learner_root,omitempty"`
 	// Egress: the seat's own allow rules ("CIDR[:port]", egress_linux.go),
 	// kept so a repair in place opens them again.
 	Egress []string `json:"egress,omitempty"`
@@ -483,6 +486,7 @@ type seatWant struct {
 	vcpus, mem, pids int
 	disk             *diskLimit // nil: no limit
 	image            *seatruntime.Image
+	learnerRoot      bool
 }
 
 func (w seatWant) limits() limits {
@@ -497,7 +501,7 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	if err != nil {
 		return nil, err
 	}
-	w := seatWant{workshop: spec.WorkshopID, key: key, seat: spec.Seat, vcpus: spec.VCPUs, mem: spec.MemoryMB, pids: spec.PidsMax, image: spec.Image}
+	w := seatWant{workshop: spec.WorkshopID, key: key, seat: spec.Seat, vcpus: spec.VCPUs, mem: spec.MemoryMB, pids: spec.PidsMax, image: spec.Image, learnerRoot: spec.LearnerRoot}
 	if w.vcpus <= 0 {
 		w.vcpus = r.cfg.VCPUs
 	}
@@ -506,6 +510,9 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	}
 	if w.pids <= 0 {
 		w.pids = r.cfg.PidsMax
+	}
+	if w.learnerRoot && !r.rootLauncher() {
+		return nil, errors.New("sandbox: learner root needs a root runtime on amd64 (it has no root launcher here)")
 	}
 	w.disk = r.diskFor(spec.DiskMB, spec.DiskInodes)
 	if w.disk.on() && w.disk.MB < minDiskMB {
@@ -646,6 +653,10 @@ func (r *Runtime) daemonArgs() []string {
 // launcher reports whether seats get the seat launcher (launcher_linux.go)
 // for the learner's shells: as root, where there is one for this machine.
 func (r *Runtime) launcher() bool { return !r.rootless && seatinit.LauncherELF() != nil }
+
+// rootLauncher reports whether seats can have a root learner (the root
+// launcher, seatinit's rootlauncher_linux.go, and a full uid range).
+func (r *Runtime) rootLauncher() bool { return r.launcher() && seatinit.RootLauncherELF() != nil }
 
 func (r *Runtime) daemonEnv() []string {
 	env := []string{"HOME=" + seatHome, "USER=" + learnerName, "LOGNAME=" + learnerName, "SHELL=" + r.cfg.Shell,
@@ -813,7 +824,7 @@ func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime
 		return nil, err
 	}
 	_ = os.Rename(filepath.Join(s.Dir, "seat.log"), filepath.Join(s.Dir, "seat.log.prev"))
-	w := seatWant{workshop: s.WorkshopID, key: ex.Key, seat: s.Seat, vcpus: s.VCPUs, mem: s.MemoryMB, pids: r.cfg.PidsMax, disk: ex.Disk, image: ex.Image}
+	w := seatWant{workshop: s.WorkshopID, key: ex.Key, seat: s.Seat, vcpus: s.VCPUs, mem: s.MemoryMB, pids: r.cfg.PidsMax, disk: ex.Disk, image: ex.Image, learnerRoot: ex.LearnerRoot}
 	if w.key == "" || filepath.Join(r.cfg.BaseDir, w.key) != s.Dir {
 		return nil, fmt.Errorf("sandbox: seat %s/%d: state does not name its directory", s.WorkshopID, s.Seat)
 	}

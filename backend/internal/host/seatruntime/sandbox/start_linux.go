@@ -246,6 +246,7 @@ func (s *seatStart) config() error {
 	if r.launcher() {
 		s.ic.Launcher = seatLauncher
 	}
+	s.ic.LearnerRoot, s.ex.LearnerRoot = s.w.learnerRoot, s.w.learnerRoot
 	if r.network {
 		s.hostAddr, s.seatAddr = r.slotAddrs(s.slot)
 		s.ic.Net = &initNet{Addr: s.seatAddr.String(), Gateway: s.hostAddr.Addr().String()}

@@ -470,6 +470,9 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 	if ws.image != imageDigest(w.image) {
 		return nil, errKeep // it runs on another root
 	}
+	if w.learnerRoot {
+		return nil, errKeep // warm seats have an unprivileged learner
+	}
 	if !running(ws.seat.PID, ws.ex.StartTime) {
 		return nil, errors.New("its init is gone")
 	}

@@ -59,6 +59,8 @@ func Main() {
 		initMain()
 	case os.Getenv(UsernsMarker) == "1":
 		usernsPlaceholder()
+	case os.Getenv(LearnerNSMarker) != "":
+		learnerNSMain(os.Getenv(LearnerNSMarker))
 	}
 }
 
@@ -159,6 +161,13 @@ func initMain() {
 	}
 	if err := setupSeat(&cfg); err != nil {
 		fail(err)
+	}
+	if cfg.LearnerRoot {
+		// Defence in depth: nothing without the seat's root capabilities
+		// may trace the init or open its /proc files.
+		if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+			fail(fmt.Errorf("dumpable: %w", err))
+		}
 	}
 	// Nothing started from here on may gain privileges (setuid binaries,
 	// file capabilities).
@@ -433,7 +442,34 @@ func setupSeat(cfg *Config) error {
 		return err
 	}
 	if cfg.ImageRoot {
-		return writeImageEtc(cfg.Etc)
+		if err := writeImageEtc(cfg.Etc); err != nil {
+			return err
+		}
+	}
+	if cfg.LearnerRoot {
+		if err := startLearnerNS(); err != nil {
+			return err
+		}
+		if err := writeLauncher(cfg.Launcher, RootLauncherELF()); err != nil {
+			return err
+		}
+	}
+	// No further user namespaces in the seat (they widen the kernel
+	// surface a seat can reach; a root learner has theirs already); this
+	// limit is per user namespace.
+	if err := os.WriteFile("/proc/sys/user/max_user_namespaces", []byte("0"), 0o644); err != nil {
+		return fmt.Errorf("limit nested user namespaces: %w", err)
+	}
+	return nil
+}
+
+// writeLauncher writes a launcher executable (root's, mode 0555).
+func writeLauncher(path string, elf []byte) error {
+	if path == "" || elf == nil {
+		return errors.New("seat launcher: none for this machine")
+	}
+	if err := os.WriteFile(path, elf, 0o555); err != nil {
+		return fmt.Errorf("seat launcher: %w", err)
 	}
 	return nil
 }
@@ -474,17 +510,12 @@ func mountSeatSystem(cfg *Config, at func(string) string) error {
 	if err := mount("proc", at("/proc"), "proc", nosuidNodev|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
-	// No nested user namespaces for the learner (they widen the kernel
-	// surface a seat can reach); this limit is per user namespace.
-	if err := os.WriteFile(at("/proc/sys/user/max_user_namespaces"), []byte("0"), 0o644); err != nil {
-		return fmt.Errorf("limit nested user namespaces: %w", err)
-	}
 	if err := mount("sysfs", at("/sys"), "sysfs", nosuidNodev|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
 		if err := mount("tmpfs", at("/sys"), "tmpfs", nosuidNodev|unix.MS_NOEXEC|unix.MS_RDONLY, "size=4k,mode=755"); err != nil {
 			return err
 		}
 	}
-	if err := setupDev(at("/dev"), cfg.Rootless); err != nil {
+	if err := setupDev(at("/dev"), cfg.Rootless, cfg.LearnerRoot); err != nil {
 		return err
 	}
 	return mount("tmpfs", at("/tmp"), "tmpfs", nosuidNodev, "mode=1777,size="+strconv.Itoa(cfg.TmpSizeMB)+"m")
@@ -506,9 +537,7 @@ func mountSeatRun(cfg *Config, at func(string) string) error {
 		return err
 	}
 	if cfg.Launcher != "" {
-		if err := os.WriteFile(at(cfg.Launcher), LauncherELF(), 0o555); err != nil {
-			return fmt.Errorf("seat launcher: %w", err)
-		}
+		return writeLauncher(at(cfg.Launcher), LauncherELF())
 	}
 	return nil
 }
@@ -595,7 +624,7 @@ func setupEtc(at func(string) string, gen map[string]string) error {
 
 // setupDev builds a minimal /dev: a few host device nodes bound in, a
 // private devpts, /dev/shm and the usual symlinks.
-func setupDev(dev string, rootless bool) error {
+func setupDev(dev string, rootless, learnerRoot bool) error {
 	if err := mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_NOEXEC, "mode=755,size=64k"); err != nil {
 		return err
 	}
@@ -623,10 +652,23 @@ func setupDev(dev string, rootless bool) error {
 	if err := mount("tmpfs", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=64m"); err != nil {
 		return err
 	}
-	for name, target := range map[string]string{
+	links := map[string]string{
 		"ptmx": "pts/ptmx", "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
 		"stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
-	} {
+	}
+	if learnerRoot {
+		// A root learner may replace any file of /dev, but not a mount
+		// point: the daemon's ptmx is one.
+		delete(links, "ptmx")
+		ptmx := filepath.Join(dev, "ptmx")
+		if err := touch(ptmx); err != nil {
+			return err
+		}
+		if err := mount(filepath.Join(dev, "pts/ptmx"), ptmx, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+	}
+	for name, target := range links {
 		if err := os.Symlink(target, filepath.Join(dev, name)); err != nil {
 			return err
 		}

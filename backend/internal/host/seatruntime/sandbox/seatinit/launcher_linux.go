@@ -79,6 +79,11 @@ func LauncherELF() []byte {
 	if !ok {
 		return nil
 	}
+	return elfExec(lc.machine, lc.code)
+}
+
+// elfExec wraps position-independent code into a static ELF executable.
+func elfExec(machine uint16, code []byte) []byte {
 	const (
 		base   = 0x400000
 		ehSize = 64
@@ -87,10 +92,10 @@ func LauncherELF() []byte {
 		entry  = ehSize + phNum*phSize
 	)
 	le := binary.LittleEndian
-	b := make([]byte, entry, entry+len(lc.code))
+	b := make([]byte, entry, entry+len(code))
 	copy(b, []byte{0x7f, 'E', 'L', 'F', 2 /* 64-bit */, 1 /* little endian */, 1 /* version */})
 	le.PutUint16(b[16:], 2) // ET_EXEC
-	le.PutUint16(b[18:], lc.machine)
+	le.PutUint16(b[18:], machine)
 	le.PutUint32(b[20:], 1)          // EV_CURRENT
 	le.PutUint64(b[24:], base+entry) // e_entry
 	le.PutUint64(b[32:], ehSize)     // e_phoff
@@ -102,12 +107,12 @@ func LauncherELF() []byte {
 	le.PutUint32(load[4:], 5)        // PF_R|PF_X
 	le.PutUint64(load[16:], base)    // p_vaddr
 	le.PutUint64(load[24:], base)    // p_paddr
-	size := uint64(entry + len(lc.code))
+	size := uint64(entry + len(code))
 	le.PutUint64(load[32:], size)       // p_filesz
 	le.PutUint64(load[40:], size)       // p_memsz
 	le.PutUint64(load[48:], 0x1000)     // p_align
 	stack := b[ehSize+phSize:]          // PT_GNU_STACK, R+W
 	le.PutUint32(stack[0:], 0x6474e551) // PT_GNU_STACK
 	le.PutUint32(stack[4:], 6)          // PF_R|PF_W
-	return append(b, lc.code...)
+	return append(b, code...)
 }

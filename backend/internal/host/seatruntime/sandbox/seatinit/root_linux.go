@@ -128,7 +128,13 @@ func (s *supervisor) runRoot(req RootRequest) RootResult {
 	done := make(chan syscall.WaitStatus, 1)
 	start := time.Now()
 	s.mu.Lock()
-	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", rootRunScript}, attr)
+	path, argv := "/bin/sh", []string{"sh", "-c", rootRunScript}
+	if s.cfg.LearnerRoot {
+		// As root of the learner's namespaces: the learner, root over
+		// the seat's files, may have replaced /bin/sh.
+		path, argv = s.cfg.Launcher, append([]string{s.cfg.Launcher, path}, argv...)
+	}
+	pid, err := syscall.ForkExec(path, argv, attr)
 	if err == nil {
 		if s.children == nil {
 			s.children = map[int]chan syscall.WaitStatus{}

@@ -89,6 +89,9 @@ type Config struct {
 	// whose it will be. Its init keeps reading fd 3 for one Claim and
 	// answers it on fd 4.
 	Warm bool `json:"warm,omitempty"`
+	// LearnerRoot: the learner is root of namespaces of their own
+	// (learnerns_linux.go); Launcher is then the root launcher.
+	LearnerRoot bool `json:"learner_root,omitempty"`
 	// Heartbeat, when set, makes the init end the seat once its agent's
 	// heartbeat file is older than the timeout.
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
