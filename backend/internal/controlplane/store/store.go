@@ -113,6 +113,9 @@ type Workshop struct {
 	// EnvironmentAuth is the image's registry pull secret, sealed by the
 	// server (package sealed); empty for none.
 	EnvironmentAuth string `json:"-"`
+	// LearnerRoot makes the learner root inside their seat's own
+	// namespaces (sandbox seats; docs/ARCHITECTURE.md "Learner root").
+	LearnerRoot bool `json:"learner_root,omitempty"`
 	// Runtime options, chosen by the provisioner.
 	Provisioner string `json:"provisioner,omitempty"`
 	// AgentURL is where the workshop's agent listens once provisioned.

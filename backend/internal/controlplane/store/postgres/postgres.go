@@ -282,7 +282,7 @@ func scanWorkshop(row pgx.Row) (*store.Workshop, error) {
 func workshopFields(w *store.Workshop) []any {
 	return []any{&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
 		&w.StatusReason, &w.Step, &w.StartsAt, &w.EndsAt, &w.LabGuide, &w.Provisioner, &w.AgentURL,
-		&w.AgentToken, &w.Attempts, &w.NextAttemptAt, &w.CreatedAt, &w.UpdatedAt, &w.DeletedAt, &w.DiskMB, &w.EgressAllow, &w.AgentCert, &w.Environment, &w.EnvironmentAuth, &w.SeatsPerHost}
+		&w.AgentToken, &w.Attempts, &w.NextAttemptAt, &w.CreatedAt, &w.UpdatedAt, &w.DeletedAt, &w.DiskMB, &w.EgressAllow, &w.AgentCert, &w.Environment, &w.EnvironmentAuth, &w.SeatsPerHost, &w.LearnerRoot}
 }
 
 func utcWorkshop(w *store.Workshop) {
@@ -307,11 +307,11 @@ type execer interface {
 func insertWorkshop(ctx context.Context, q execer, w *store.Workshop) error {
 	inserted, err := store.InsertWithCode(&w.Code, authtoken.WorkshopCodeLen, func() (bool, error) {
 		tag, err := q.Exec(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)
 			ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 			w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-			w.NextAttemptAt, w.CreatedAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost)
+			w.NextAttemptAt, w.CreatedAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.LearnerRoot)
 		if err != nil {
 			return false, mapErr("create workshop", err)
 		}
@@ -365,10 +365,10 @@ func writeWorkshop(ctx context.Context, tx pgx.Tx, id string, w *store.Workshop)
 		desired_state=$7, status_reason=$8, step=$9, starts_at=$10, ends_at=$11, lab_guide=$12,
 		provisioner=$13, agent_url=$14, agent_token=$15, attempts=$16, next_attempt_at=$17,
 		updated_at=$18, deleted_at=$19, disk_mb=$20, egress_allow=$21, agent_cert=$22,
-		environment=$23, environment_auth=$24, seats_per_host=$25 WHERE id = $1`,
+		environment=$23, environment_auth=$24, seats_per_host=$25, learner_root=$26 WHERE id = $1`,
 		w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 		w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-		w.NextAttemptAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost)
+		w.NextAttemptAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.LearnerRoot)
 	if err != nil {
 		return nil, mapErr("update workshop", err)
 	}

@@ -349,7 +349,7 @@ func workshopFields(w *store.Workshop) []any {
 	return []any{&w.ID, &w.OwnerID, &w.Name, &w.Code, &w.Seats, &w.Status, &w.DesiredState,
 		&w.StatusReason, &w.Step, nullTimeCol{&w.StartsAt}, nullTimeCol{&w.EndsAt}, &w.LabGuide, &w.Provisioner,
 		&w.AgentURL, &w.AgentToken, &w.Attempts, nullTimeCol{&w.NextAttemptAt}, timeCol{&w.CreatedAt},
-		timeCol{&w.UpdatedAt}, nullTimeCol{&w.DeletedAt}, &w.DiskMB, &w.EgressAllow, &w.AgentCert, &w.Environment, &w.EnvironmentAuth, &w.SeatsPerHost}
+		timeCol{&w.UpdatedAt}, nullTimeCol{&w.DeletedAt}, &w.DiskMB, &w.EgressAllow, &w.AgentCert, &w.Environment, &w.EnvironmentAuth, &w.SeatsPerHost, &w.LearnerRoot}
 }
 
 // CreateWorkshop implements store.Store. An empty Code is filled with a fresh
@@ -364,10 +364,10 @@ func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 func insertWorkshop(ctx context.Context, q querier, w *store.Workshop) error {
 	inserted, err := store.InsertWithCode(&w.Code, authtoken.WorkshopCodeLen, func() (bool, error) {
 		res, err := q.ExecContext(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (code) DO NOTHING`,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 			encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-			encp(w.NextAttemptAt), enc(w.CreatedAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost)
+			encp(w.NextAttemptAt), enc(w.CreatedAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.LearnerRoot)
 		if err != nil {
 			return false, mapErr("create workshop", err)
 		}
@@ -418,10 +418,10 @@ func writeWorkshop(ctx context.Context, tx *sql.Tx, id string, w *store.Workshop
 		desired_state=?, status_reason=?, step=?, starts_at=?, ends_at=?, lab_guide=?,
 		provisioner=?, agent_url=?, agent_token=?, attempts=?, next_attempt_at=?,
 		updated_at=?, deleted_at=?, disk_mb=?, egress_allow=?, agent_cert=?,
-		environment=?, environment_auth=?, seats_per_host=? WHERE id = ?`,
+		environment=?, environment_auth=?, seats_per_host=?, learner_root=? WHERE id = ?`,
 		w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 		encp(w.StartsAt), encp(w.EndsAt), w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-		encp(w.NextAttemptAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.ID)
+		encp(w.NextAttemptAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.LearnerRoot, w.ID)
 	if err != nil {
 		return nil, mapErr("update workshop", err)
 	}

@@ -239,7 +239,7 @@ func testWorkshops(t *testing.T, s store.Store) {
 		OwnerID: u.ID, Name: "Intro to Go", Seats: 12,
 		StartsAt: ptr(odd(0)), EndsAt: ptr(odd(2 * time.Hour)), LabGuide: "# Lab\n\nStep 1",
 		DiskMB: 3072, EgressAllow: "10.1.2.3/32:5432 172.16.0.0/24",
-		Environment: "ghcr.io/org/course:2026", EnvironmentAuth: "sealed-secret",
+		Environment: "ghcr.io/org/course:2026", EnvironmentAuth: "sealed-secret", LearnerRoot: true,
 	}
 	must(t, s.CreateWorkshop(ctx, w))
 	if w.ID == "" || w.Code == "" || w.CreatedAt.IsZero() || w.UpdatedAt.IsZero() {
@@ -255,6 +255,7 @@ func testWorkshops(t *testing.T, s store.Store) {
 	equal(t, "disk_mb", got.DiskMB, 3072)
 	equal(t, "environment", got.Environment, "ghcr.io/org/course:2026")
 	equal(t, "environment_auth", got.EnvironmentAuth, "sealed-secret")
+	equal(t, "learner_root", got.LearnerRoot, true)
 	equal(t, "egress_allow", got.EgressAllow, "10.1.2.3/32:5432 172.16.0.0/24")
 	got, err = s.GetWorkshopByCode(ctx, w.Code)
 	must(t, err)
@@ -308,6 +309,7 @@ func testUpdateWorkshop(t *testing.T, s store.Store) {
 		x.Seats = 7
 		x.DiskMB = 512
 		x.Environment = "python:3.12-slim"
+		x.LearnerRoot = true
 		x.AgentCert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 		return nil
 	})
@@ -323,7 +325,7 @@ func testUpdateWorkshop(t *testing.T, s store.Store) {
 	want.Provisioner, want.AgentURL, want.AgentToken, want.Attempts = "local", "http://127.0.0.1:9090", "secret", 2
 	want.NextAttemptAt, want.Seats, want.UpdatedAt = ptr(micro(next)), 7, reread.UpdatedAt
 	want.DiskMB = 512
-	want.Environment = "python:3.12-slim"
+	want.Environment, want.LearnerRoot = "python:3.12-slim", true
 	want.AgentCert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 	equal(t, "updated workshop", reread, &want)
 

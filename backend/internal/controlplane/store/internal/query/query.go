@@ -16,7 +16,7 @@ const (
 	UserCols     = `id, email, name, password_hash, role, created_at`
 	WorkshopCols = `id, owner_id, name, code, seats, status, desired_state, status_reason, step,
 	starts_at, ends_at, lab_guide, provisioner, agent_url, agent_token, attempts, next_attempt_at,
-	created_at, updated_at, deleted_at, disk_mb, egress_allow, agent_cert, environment, environment_auth, seats_per_host`
+	created_at, updated_at, deleted_at, disk_mb, egress_allow, agent_cert, environment, environment_auth, seats_per_host, learner_root`
 	RegistrationCols = `id, workshop_id, name, email, access_code, created_at, revoked_at`
 	SeatCols         = `id, workshop_id, registration_id, seat, status, last_activity, created_at, generation`
 	RevokeCols       = `workshop_id, seat, registration_id, min_generation, reset, attempts, last_error, created_at, updated_at`

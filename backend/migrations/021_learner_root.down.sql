@@ -1,0 +1,3 @@
+BEGIN;
+ALTER TABLE workshops DROP COLUMN IF EXISTS learner_root;
+COMMIT;
