@@ -241,20 +241,30 @@ func (m *Manager) readClient(ctx context.Context, conn *websocket.Conn, s *Sessi
 	}
 }
 
-// pingClient sends PING every interval and closes a connection the client
-// has been silent on for three intervals.
+// silentPings is how many pings in a row a client may leave unanswered.
+const silentPings = 3
+
+// pingClient sends PING every interval and closes a connection on which the
+// client answered none of the last three: it counts pings, not time, so a
+// pinger scheduled late on a busy host never takes its own delay for the
+// client's silence.
 func (m *Manager) pingClient(ctx context.Context, conn *websocket.Conn, write func([]byte) error, lastRecv *atomic.Int64) {
 	t := time.NewTicker(m.cfg.PingInterval)
 	defer t.Stop()
+	heard, unanswered := lastRecv.Load(), 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if now.Sub(time.Unix(0, lastRecv.Load())) > 3*m.cfg.PingInterval {
+			if r := lastRecv.Load(); r != heard {
+				heard, unanswered = r, 0
+			}
+			if unanswered >= silentPings {
 				_ = conn.Close(CloseStalled, "client silent")
 				return
 			}
+			unanswered++
 			if write(encodeU64(OpPingS, uint64(now.UnixMilli()))) != nil {
 				return
 			}

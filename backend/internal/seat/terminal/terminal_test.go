@@ -530,6 +530,45 @@ func TestPings(t *testing.T) {
 	}
 }
 
+// TestSilentClientIsClosed: a client that answers the server's pings stays
+// however long it lasts; one that answers nothing is closed with 4408 after
+// three unanswered pings.
+func TestSilentClientIsClosed(t *testing.T) {
+	t.Parallel()
+	_, url := newTestManager(t, Config{PingInterval: 10 * time.Millisecond})
+	ctx := testCtx(t)
+	answering := dial(t, ctx, url, nil)
+	for pings := 0; pings < 10; {
+		f, err := answering.readFrame(ctx)
+		if err != nil {
+			t.Fatalf("a client answering every ping, after %d pings: %v", pings, err)
+		}
+		if f.Op == OpPingS {
+			pings++
+			if err := answering.write(ctx, append([]byte{OpPongC}, f.Data...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	silent := dial(t, ctx, url, nil)
+	pings := 0
+	for {
+		f, err := silent.readFrame(ctx)
+		if err != nil {
+			if CloseStatus(err) != CloseStalled {
+				t.Fatalf("a silent client ended with %v, want close %d", err, CloseStalled)
+			}
+			break
+		}
+		if f.Op == OpPingS {
+			pings++
+		}
+	}
+	if pings != 3 {
+		t.Fatalf("a silent client was closed after %d pings, want 3", pings)
+	}
+}
+
 func TestNewestSessionIsReused(t *testing.T) {
 	t.Parallel()
 	m, url := newTestManager(t, Config{})
