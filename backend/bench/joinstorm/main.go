@@ -47,6 +47,7 @@ func main() {
 	calls := flag.Int("calls", 0, "after the storm, make each store call of a register and a join this many times in a row and print its CPU (0: off)")
 	flag.StringVar(&profiles.cpu, "cpuprofile", "", "write a CPU profile of this process (server and client) during the storm to this file")
 	flag.StringVar(&profiles.mem, "memprofile", "", "write an allocation profile of the storm (every allocation sampled) to this file")
+	flag.StringVar(&pgPerf, "pgperf", "", "perf record -g the run's PostgreSQL backends over the storm into this file (needs perf, root)")
 	flag.Parse()
 	machine.Print()
 	if err := run(*learners, *seats, *engine, *calls); err != nil {
@@ -179,6 +180,7 @@ func storm(ctx context.Context, db *benchdb.DB, base string, codes []string, lea
 		}()
 	}
 	pg := db.Backends(ctx)
+	stopPerf := perfBackends(pg)
 	selfBefore := selfCPU()
 	pgBefore := cpuTimes(pg)
 	stopProfiles := profileStorm()
@@ -194,6 +196,7 @@ func storm(ctx context.Context, db *benchdb.DB, base string, codes []string, lea
 	stopProfiles()
 	r.selfUsed = selfCPU() - selfBefore
 	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.Backends(ctx)))
+	stopPerf()
 	return r
 }
 
