@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -77,10 +78,22 @@ func fill(ctx context.Context, pool *pgxpool.Pool) error {
 	return first
 }
 
-// warmConn runs a learner's register and join on a new connection, with
-// the same statements (same SQL text, so pgx's statement cache and the
-// server's prepared statements are the ones the requests will use) on a
-// user, workshop and registration of its own, and rolls it all back.
+// warmRuns is how many learners the warm-up registers and seats on each
+// connection. PostgreSQL plans a prepared statement afresh at each of its
+// first five executions on a backend (a custom plan for the parameters) and
+// only then settles on a generic plan, planned once and kept; the
+// foreign-key checks of the inserts are prepared statements too. One run
+// left four more plannings of every statement of a register and a join to
+// each connection's first learners: planning was about a fifth of
+// PostgreSQL's CPU in a join storm on a fresh server (bench/joinstorm's
+// README). Six runs get every one of them to its generic plan.
+const warmRuns = 6
+
+// warmConn registers warmRuns learners on a new connection and seats them,
+// with the same statements as the requests (same SQL text, so pgx's
+// statement cache and the server's prepared statements are the ones the
+// requests will use), on a user and workshop of its own, and rolls it all
+// back.
 func (s *Store) warmConn(ctx context.Context, c *pgx.Conn) error {
 	tx, err := c.Begin(ctx)
 	if err != nil {
@@ -93,15 +106,27 @@ func (s *Store) warmConn(ctx context.Context, c *pgx.Conn) error {
 	if err := insertUser(ctx, tx, u); err != nil {
 		return err
 	}
-	w := &store.Workshop{OwnerID: u.ID, Name: "connection warm-up", Seats: 1, Status: store.StatusRunning, DesiredState: store.DesiredRunning}
+	w := &store.Workshop{OwnerID: u.ID, Name: "connection warm-up", Seats: warmRuns, Status: store.StatusRunning, DesiredState: store.DesiredRunning}
 	store.PrepareWorkshop(w, t)
 	if err := insertWorkshop(ctx, tx, w); err != nil {
 		return err
 	}
+	for i := range warmRuns {
+		if err := s.warmLearner(ctx, tx, w, fmt.Sprintf("warm-up-%d@localhost.invalid", i), t); err != nil {
+			return err
+		}
+	}
+	return tx.Rollback(ctx)
+}
+
+// warmLearner is one learner of warmConn: the statements of a register
+// (workshop by code, the register batch) and of a join (learner by access
+// code, the seat batch), in tx.
+func (s *Store) warmLearner(ctx context.Context, tx pgx.Tx, w *store.Workshop, email string, t time.Time) error {
 	if _, err := scanWorkshop(tx.QueryRow(ctx, workshopByCodeSQL, w.Code)); err != nil {
 		return fmt.Errorf("workshop by code: %w", err)
 	}
-	r := &store.Registration{WorkshopID: w.ID, Name: "warm-up", Email: u.Email, AccessCode: authtoken.Code(authtoken.AccessCodeLen)}
+	r := &store.Registration{WorkshopID: w.ID, Name: "warm-up", Email: email, AccessCode: authtoken.Code(authtoken.AccessCodeLen)}
 	store.PrepareRegistration(r, t)
 	e := store.Event{WorkshopID: w.ID, Message: "warm-up"}
 	store.PrepareEvent(&e, t)
@@ -116,5 +141,5 @@ func (s *Store) warmConn(ctx context.Context, c *pgx.Conn) error {
 	if err := tx.SendBatch(ctx, s.seatBatch(r.ID, true)).Close(); err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
-	return tx.Rollback(ctx)
+	return nil
 }

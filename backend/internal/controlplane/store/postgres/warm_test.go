@@ -16,7 +16,8 @@ import (
 // TestWarmPool: with WithWarmPool, Open returns with all the pool's
 // connections open, and each has already prepared the statements of a
 // register and a join (its backend has loaded and planned them), so the
-// first learners do not pay for it; the warm-up leaves no row behind and
+// first learners do not pay for it, and PostgreSQL has settled on a
+// generic plan for each, planned once; the warm-up leaves no row behind and
 // raises no notice; the store then works as usual.
 func TestWarmPool(t *testing.T) {
 	t.Parallel()
@@ -36,19 +37,25 @@ func TestWarmPool(t *testing.T) {
 	if len(conns) != postgres.DefaultMaxConns {
 		t.Fatalf("idle connections: %d, want %d", len(conns), postgres.DefaultMaxConns)
 	}
-	// Fragments of the statements of a register (first and last of its
-	// batch) and of a join (first and last).
-	hot := []string{"FROM workshops WHERE code = $1", "INSERT INTO workshop_events", "WHERE r.access_code = $1",
-		"JOIN seat_revocations p"}
+	// Fragments of the statements of a register (the workshop by code, its
+	// batch: the lock, the insert and the event) and of a join (the learner
+	// by access code, its batch: the lock, the seat and the join's facts).
+	hot := []string{"FROM workshops WHERE code = $1", "FOR NO KEY UPDATE", "WITH existing AS", "INSERT INTO workshop_events",
+		"WHERE r.access_code = $1", "WITH reg AS", "JOIN seat_revocations p"}
 	for i, c := range conns {
 		for _, frag := range hot {
-			var n int
-			err := c.QueryRow(ctx, `SELECT count(*) FROM pg_prepared_statements WHERE strpos(statement, $1) > 0`, frag).Scan(&n)
+			var n, generic int
+			err := c.QueryRow(ctx, `SELECT count(*), coalesce(min(generic_plans), 0) FROM pg_prepared_statements
+				WHERE strpos(statement, $1) > 0`, frag).Scan(&n, &generic)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if n == 0 {
 				t.Errorf("connection %d has not prepared the statement with %q", i, frag)
+			} else if generic == 0 {
+				// Still planned afresh at each execution: the first
+				// learners would pay the planning.
+				t.Errorf("connection %d has no generic plan for the statement with %q", i, frag)
 			}
 		}
 		c.Release()
