@@ -18,7 +18,7 @@ import (
 // WithWarmPool is for a long-running server: Open opens the pool's
 // connections before it returns (pool_min_conns, when the URL does not set
 // it, becomes pool_max_conns, so the pool keeps them) and makes every new
-// connection register a learner and seat it once, in a transaction it rolls
+// connection register and seat warmRuns learners, in a transaction it rolls
 // back, before the pool hands the connection out.
 //
 // A PostgreSQL backend's first register and join cost about 20 times a
