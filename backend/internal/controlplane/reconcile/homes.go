@@ -2,8 +2,10 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/clarateach/backend/internal/controlplane/archive"
 	"github.com/clarateach/backend/internal/controlplane/store"
@@ -25,8 +27,22 @@ func homesAgent(a Agent) (archive.Agent, bool) {
 	return aa, ok
 }
 
-// saveHomes archives every seated learner's home before teardown. A
-// failure is recorded, not fatal: the latest periodic archive remains.
+// homesCtx bounds one save or restore of homes by HomesTimeout.
+func (r *Reconciler) homesCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.cfg.HomesTimeout)
+}
+
+// homesErr says so when err came from hctx's deadline.
+func (r *Reconciler) homesErr(hctx context.Context, err error) error {
+	if err != nil && errors.Is(hctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("gave up after %s: %w", r.cfg.HomesTimeout, err)
+	}
+	return err
+}
+
+// saveHomes archives every seated learner's home before teardown, within
+// HomesTimeout. A failure is recorded, not fatal: the latest periodic
+// archive remains.
 func (r *Reconciler) saveHomes(ctx context.Context, w *store.Workshop, reason string) {
 	if r.cfg.Archiver == nil || w.AgentURL == "" {
 		return
@@ -35,8 +51,13 @@ func (r *Reconciler) saveHomes(ctx context.Context, w *store.Workshop, reason st
 	if !ok {
 		return
 	}
-	rep, err := r.cfg.Archiver.SaveAll(ctx, aa, w, reason)
-	if err != nil {
+	hctx, cancel := r.homesCtx(ctx)
+	defer cancel()
+	t0 := time.Now()
+	r.log.Info("saving the learners' work", "workshop", w.ID, "reason", reason, "deadline", r.cfg.HomesTimeout)
+	rep, err := r.cfg.Archiver.SaveAll(hctx, aa, w, reason)
+	r.log.Info("saved the learners' work", "workshop", w.ID, "report", rep.String(), "took", time.Since(t0).Round(time.Millisecond), "err", err)
+	if err = r.homesErr(hctx, err); err != nil {
 		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("saving the learners' work: %s: %v (their last saved copy is kept)", rep, err))
 		return
 	}
@@ -56,11 +77,13 @@ func (r *Reconciler) restoreHomes(ctx context.Context, agent Agent, w *store.Wor
 	if !ok {
 		return nil
 	}
-	n, err := r.cfg.Archiver.RestoreAll(ctx, aa, w)
+	hctx, cancel := r.homesCtx(ctx)
+	defer cancel()
+	n, err := r.cfg.Archiver.RestoreAll(hctx, aa, w)
 	if n > 0 {
 		r.event(ctx, w.ID, "info", StepCreateSeats, "restored "+strconv.Itoa(n)+" learners' work from their latest archive")
 	}
-	if err != nil {
+	if err = r.homesErr(hctx, err); err != nil {
 		return fmt.Errorf("restoring the learners' work: %w", err)
 	}
 	return nil
@@ -76,7 +99,10 @@ func (r *Reconciler) restoreSeat(ctx context.Context, agent Agent, w *store.Work
 	if !ok {
 		return
 	}
-	restored, err := r.cfg.Archiver.RestoreSeat(ctx, aa, w, seat)
+	hctx, cancel := r.homesCtx(ctx)
+	defer cancel()
+	restored, err := r.cfg.Archiver.RestoreSeat(hctx, aa, w, seat)
+	err = r.homesErr(hctx, err)
 	switch {
 	case err != nil:
 		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("seat %d: restoring the learner's saved work: %v", seat, err))
@@ -94,7 +120,10 @@ func (r *Reconciler) periodicSave(ctx context.Context, agent Agent, w *store.Wor
 	if !ok {
 		return
 	}
-	ran, rep, err := r.cfg.Archiver.Periodic(ctx, aa, w)
+	hctx, cancel := r.homesCtx(ctx)
+	defer cancel()
+	ran, rep, err := r.cfg.Archiver.Periodic(hctx, aa, w)
+	err = r.homesErr(hctx, err)
 	switch {
 	case err != nil:
 		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("periodic save of the learners' work: %s: %v", rep, err))
@@ -113,8 +142,10 @@ func (r *Reconciler) saveSeat(ctx context.Context, agent Agent, w *store.Worksho
 	if !ok {
 		return nil
 	}
-	_, err := r.cfg.Archiver.SaveSeat(ctx, aa, w, seat, registrationID, archive.ReasonReset)
-	return err
+	hctx, cancel := r.homesCtx(ctx)
+	defer cancel()
+	_, err := r.cfg.Archiver.SaveSeat(hctx, aa, w, seat, registrationID, archive.ReasonReset)
+	return r.homesErr(hctx, err)
 }
 
 // purgeHomes deletes a deleted workshop's archives.

@@ -90,6 +90,12 @@ type Config struct {
 	ProvisionAhead  time.Duration // scheduled workshops are provisioned this long before starts_at; default 10m
 	SeatConcurrency int           // concurrent seat creations; default 10
 	StepTimeout     time.Duration // bound on one provider call; default 10m
+	// HomesTimeout bounds one save or restore of learners' homes (a
+	// teardown's or a reset's save, a periodic pass, a restore); default
+	// 10m. Past it the work is given up (the last saved copy is kept) and
+	// the workshop goes on: a stalled archive stream or object store never
+	// holds a stop forever.
+	HomesTimeout time.Duration
 }
 
 // Reconciler is the control loop.
@@ -134,6 +140,7 @@ func New(cfg Config) *Reconciler {
 	def(&cfg.WatchEvery, 15*time.Second)
 	def(&cfg.ProvisionAhead, 10*time.Minute)
 	def(&cfg.StepTimeout, 10*time.Minute)
+	def(&cfg.HomesTimeout, 10*time.Minute)
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 5
 	}
