@@ -63,7 +63,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer shutdownStep(log, "close the database", shutdownClose, func(context.Context) { st.Close() })
 	firstLogin, err := bootstrapAdmin(ctx, cfg, st, log)
 	if err != nil {
 		return err
@@ -72,12 +72,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	defer closeProv()
+	defer shutdownStep(log, "stop the seats' agent", shutdownClose, func(context.Context) { closeProv() })
 	arc, closeArc, err := newArchiver(ctx, cfg, st, log)
 	if err != nil {
 		return err
 	}
-	defer closeArc()
+	defer shutdownStep(log, "close the archiver", shutdownClose, func(context.Context) { closeArc() })
 	rec, srv := newControlPlane(cfg, st, prov, !isolated, arc, log)
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -88,12 +88,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		ln.Close()
 		return err
 	}
-	defer stopPreview()
+	defer shutdownStep(log, "stop the preview proxy", shutdownClose, func(context.Context) { stopPreview() })
 	rctx, stopRec := context.WithCancel(ctx)
 	defer stopRec()
 	go rec.Run(rctx, cfg.ReconcileInterval)
 	printBanner(stdout, cfg, st.Engine(), prov.Name(), firstLogin)
-	return serveHTTP(ctx, ln, srv.Handler(), stopRec, srv.FlushActivity, log)
+	return serveHTTP(ctx, ln, srv.Handler(), func() { stopRec(); rec.Wait() }, srv.FlushActivity, log)
 }
 
 // serverLogger is the server's logger (also the default one, for the few
@@ -164,9 +164,10 @@ func printBanner(stdout io.Writer, cfg *config.Config, engine, provisioner, firs
 	fmt.Fprintln(stdout)
 }
 
-// serveHTTP serves h on ln until ctx ends, then stops the reconciler
-// (stopRec) and shuts the server down, giving open requests 10 s, then
-// writes what is left in memory (flush).
+// serveHTTP serves h on ln until ctx ends, then shuts down in steps, each
+// with a deadline and a log line (shutdownStep): it shuts the HTTP server
+// down (open requests finish), stops the reconciler and waits for its work
+// in flight (stopRec), and writes what is left in memory (flush).
 func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRec func(), flush func(context.Context), log *slog.Logger) error {
 	hs := &http.Server{
 		Handler:           h,
@@ -183,12 +184,16 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, stopRec fun
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	stopRec()
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := hs.Shutdown(sctx)
-	flush(sctx)
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+	herr := make(chan error, 1)
+	shutdownStep(log, "stop serving HTTP", shutdownHTTP, func(sctx context.Context) { herr <- hs.Shutdown(sctx) })
+	shutdownStep(log, "stop the reconciler", shutdownReconciler, func(context.Context) { stopRec() })
+	shutdownStep(log, "write pending seat activity", shutdownFlush, flush)
+	var err error
+	select {
+	case err = <-herr:
+	default: // abandoned at its deadline
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	return nil

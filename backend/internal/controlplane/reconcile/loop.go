@@ -13,6 +13,8 @@ import (
 // Work on each workshop runs in its own goroutine, so one slow cloud call
 // never holds up the others.
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
+	r.work.Add(1)
+	defer r.work.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	gcEvery := 30
@@ -34,6 +36,11 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// Wait returns once Run and the work on each workshop it started have
+// returned: after Run's context ended, they stop at their next check of it
+// (the server's shutdown waits for this, with a deadline).
+func (r *Reconciler) Wait() { r.work.Wait() }
 
 // RunOnce makes one full pass and waits for it (tests, /internal/reconcile).
 func (r *Reconciler) RunOnce(ctx context.Context) error { return r.dispatch(ctx, true) }
@@ -69,8 +76,10 @@ func (r *Reconciler) spawn(ctx context.Context, id string, wg *sync.WaitGroup) {
 		return
 	}
 	r.inflight[id] = true
+	r.work.Add(1)
 	r.mu.Unlock()
 	go func() {
+		defer r.work.Done()
 		defer func() {
 			if wg != nil {
 				wg.Done()

@@ -104,6 +104,10 @@ type Reconciler struct {
 	log  *slog.Logger
 	kick chan string
 
+	// work counts Run and the workshops' goroutines it and RunOnce start
+	// (Wait).
+	work sync.WaitGroup
+
 	mu       sync.Mutex
 	inflight map[string]bool
 	again    map[string]bool // asked for again while in flight
