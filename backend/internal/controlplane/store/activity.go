@@ -29,3 +29,17 @@ type Activity interface {
 // MaxActivityBatch is the most entries one TouchSeats statement carries
 // (SQLite binds at most 32766 parameters).
 const MaxActivityBatch = 1000
+
+// ActivityWorkshops is the distinct workshops of a batch: the classes a
+// TouchSeats of it changes.
+func ActivityWorkshops(batch []SeatActivity) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range batch {
+		if !seen[a.WorkshopID] {
+			seen[a.WorkshopID] = true
+			out = append(out, a.WorkshopID)
+		}
+	}
+	return out
+}

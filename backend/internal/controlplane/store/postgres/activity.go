@@ -10,6 +10,7 @@ import (
 // TouchSeats implements store.Store: one UPDATE ... FROM unnest(...) per
 // store.MaxActivityBatch entries.
 func (s *Store) TouchSeats(ctx context.Context, batch []store.SeatActivity) error {
+	defer s.changed(nil, store.ActivityWorkshops(batch)...)
 	for len(batch) > 0 {
 		n := min(len(batch), store.MaxActivityBatch)
 		part := batch[:n]

@@ -75,7 +75,7 @@ func (s *Store) SetWorkshopLab(ctx context.Context, workshopID, labID string, ve
 	_, err := s.pool.Exec(ctx, `INSERT INTO workshop_labs (workshop_id, lab_id, version, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (workshop_id) DO UPDATE SET lab_id = EXCLUDED.lab_id, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at`,
 		workshopID, labID, version, now())
-	return mapErr("set workshop lab", err)
+	return s.changed(mapErr("set workshop lab", err), workshopID)
 }
 
 // GetWorkshopLab implements store.Store.
@@ -99,7 +99,7 @@ func (s *Store) SaveProgress(ctx context.Context, p *store.Progress) error {
 			attempts = EXCLUDED.attempts, message = EXCLUDED.message, entered_at = EXCLUDED.entered_at,
 			checked_at = EXCLUDED.checked_at, done_at = EXCLUDED.done_at`,
 		p.WorkshopID, p.RegistrationID, p.StepID, p.Status, p.Attempts, p.Message, p.EnteredAt, store.UTCPtr(p.CheckedAt), store.UTCPtr(p.DoneAt))
-	return mapErr("save progress", err)
+	return s.changed(mapErr("save progress", err), p.WorkshopID)
 }
 
 // ListProgress implements store.Store.
@@ -119,8 +119,13 @@ func scanProgress(row pgx.Row) (*store.Progress, error) {
 
 // DeleteProgress implements store.Store.
 func (s *Store) DeleteProgress(ctx context.Context, registrationID, stepID string) error {
-	_, err := s.pool.Exec(ctx, `DELETE FROM lab_progress WHERE registration_id = $1 AND step_id = $2`, registrationID, stepID)
-	return mapErr("delete progress", err)
+	var workshopID string
+	err := s.pool.QueryRow(ctx, `DELETE FROM lab_progress WHERE registration_id = $1 AND step_id = $2 RETURNING workshop_id`,
+		registrationID, stepID).Scan(&workshopID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	return s.changed(mapErr("delete progress", err), workshopID)
 }
 
 const handCols = `id, workshop_id, registration_id, question, raised_at, picked_by, picked_at, closed_at`
@@ -151,14 +156,14 @@ func (s *Store) RaiseHand(ctx context.Context, h *store.Hand) (*store.Hand, erro
 			h.ID, h.WorkshopID, h.RegistrationID, h.Question, h.RaisedAt))
 		return err
 	})
-	return out, mapErr("raise hand", err)
+	return out, s.changed(mapErr("raise hand", err), h.WorkshopID)
 }
 
 // PickHand implements store.Store.
 func (s *Store) PickHand(ctx context.Context, workshopID, id, userID string, at time.Time) (*store.Hand, error) {
 	h, err := scanHand(s.pool.QueryRow(ctx, `UPDATE hands SET picked_by = $3, picked_at = $4 WHERE workshop_id = $1 AND id = $2 AND closed_at IS NULL RETURNING `+handCols,
 		workshopID, id, userID, store.UTC(at)))
-	return h, mapErr("pick hand", err)
+	return h, s.changed(mapErr("pick hand", err), workshopID)
 }
 
 // CloseHand implements store.Store.
@@ -170,7 +175,7 @@ func (s *Store) CloseHand(ctx context.Context, workshopID, id string, at time.Ti
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("close hand %s: %w", id, store.ErrNotFound)
 	}
-	return nil
+	return s.changed(nil, workshopID)
 }
 
 // ListHands implements store.Store.

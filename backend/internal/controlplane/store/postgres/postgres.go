@@ -46,6 +46,7 @@ type Store struct {
 	asyncJoins bool
 	warm       bool
 	notice     func(*pgconn.Notice)
+	classes    *classNotifier
 }
 
 // Option configures Open.
@@ -83,7 +84,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{asyncJoins: true, notice: logNotice}
+	s := &Store{asyncJoins: true, notice: logNotice, classes: newClassNotifier()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -157,7 +158,7 @@ func (s *Store) Engine() string { return "postgres" }
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
 // Close implements store.Store.
-func (s *Store) Close() error { s.pool.Close(); return nil }
+func (s *Store) Close() error { s.closeClasses(); s.pool.Close(); return nil }
 
 // ---- helpers ---------------------------------------------------------------
 
@@ -350,9 +351,10 @@ func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]st
 // UpdateWorkshop implements store.Store. fn may change every field but ID and
 // CreatedAt; UpdatedAt is set to now.
 func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Workshop) error) (*store.Workshop, error) {
-	return inTxValue(ctx, s, func(tx pgx.Tx) (*store.Workshop, error) {
+	w, err := inTxValue(ctx, s, func(tx pgx.Tx) (*store.Workshop, error) {
 		return flow.UpdateWorkshop(ctx, workshopTx{tx}, id, fn)
 	})
+	return w, s.changed(err, id)
 }
 
 // writeWorkshop writes back a workshop read under lock in tx (UpdatedAt
@@ -449,6 +451,9 @@ func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate .
 	}
 	if !done {
 		return nil, false, fmt.Errorf("register: access code: %w", store.ErrConflict)
+	}
+	if created {
+		s.changed(nil, r.WorkshopID)
 	}
 	return out, created, nil
 }
@@ -625,7 +630,7 @@ func scanSeat(row pgx.Row) (*store.Seat, error) {
 // then one statement returns the registration's seat or inserts the lowest
 // free one.
 func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.Seat, error) {
-	j, err := s.assignSeat(ctx, registrationID, false)
+	j, err := s.seatChanged(s.assignSeat(ctx, registrationID, false))
 	if err != nil {
 		return nil, err
 	}
@@ -635,7 +640,15 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 // JoinSeat implements store.Store: AssignSeat's batch with one more
 // statement, in the same round trip and transaction.
 func (s *Store) JoinSeat(ctx context.Context, registrationID string) (*store.SeatJoin, error) {
-	return s.assignSeat(ctx, registrationID, true)
+	return s.seatChanged(s.assignSeat(ctx, registrationID, true))
+}
+
+// seatChanged signals the watchers of the class of a seat assignSeat gave.
+func (s *Store) seatChanged(j *store.SeatJoin, err error) (*store.SeatJoin, error) {
+	if err != nil || j.Seat == nil {
+		return j, err
+	}
+	return j, s.changed(nil, j.Seat.WorkshopID)
 }
 
 // joinInfoSQL reads what JoinSeat adds to the seat of registration $1.
@@ -757,7 +770,7 @@ func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, stat
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("touch seat: %w", store.ErrNotFound)
 	}
-	return nil
+	return s.changed(nil, workshopID)
 }
 
 // ---- workshop VMs ----------------------------------------------------------
@@ -780,7 +793,7 @@ func scanVM(row pgx.Row) (*store.WorkshopVM, error) {
 // UpsertWorkshopVM implements store.Store: one row per workshop host; an existing
 // row keeps its ID and CreatedAt, which are copied back into vm.
 func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
-	return upsertVM(ctx, s.pool, vm)
+	return s.changed(upsertVM(ctx, s.pool, vm), vm.WorkshopID)
 }
 
 // upsertVM is UpsertWorkshopVM on the pool or in a transaction.
@@ -833,7 +846,7 @@ func (s *Store) PurgeWorkshop(ctx context.Context, id string) error {
 		return mapErr("purge workshop", err)
 	}
 	if tag.RowsAffected() == 1 {
-		return nil
+		return s.changed(nil, id)
 	}
 	if _, err := s.GetWorkshop(ctx, id); err != nil {
 		return fmt.Errorf("purge workshop: %w", err)
@@ -843,7 +856,7 @@ func (s *Store) PurgeWorkshop(ctx context.Context, id string) error {
 
 func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM workshop_vms WHERE workshop_id = $1`, workshopID)
-	return mapErr("delete workshop vm", err)
+	return s.changed(mapErr("delete workshop vm", err), workshopID)
 }
 
 // ---- events ----------------------------------------------------------------
@@ -851,7 +864,7 @@ func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 // AddEvent implements store.Store; it fills e.ID, and e.At (now) and e.Level
 // ("info") when empty.
 func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
-	return addEvent(ctx, s.pool, e)
+	return s.changed(addEvent(ctx, s.pool, e), e.WorkshopID)
 }
 
 // addEvent is AddEvent on the pool or in a transaction.

@@ -80,7 +80,7 @@ func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registration
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out, s.changed(nil, workshopID)
 }
 
 // ReissueAccessCode implements store.Store.
@@ -132,7 +132,7 @@ func (s *Store) ReissueAccessCode(ctx context.Context, workshopID, registrationI
 	if err != nil {
 		return nil, nil, err
 	}
-	return reg, rev, nil
+	return reg, rev, s.changed(nil, workshopID)
 }
 
 // TokenGeneration implements store.Store.
@@ -151,12 +151,12 @@ func (s *Store) ListPendingRevokes(ctx context.Context, workshopID string) ([]st
 func (s *Store) ConfirmRevoke(ctx context.Context, workshopID string, seat int, minGeneration int64) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM seat_revocations WHERE workshop_id = $1 AND seat = $2 AND min_generation = $3`,
 		workshopID, seat, minGeneration)
-	return mapErr("confirm revoke", err)
+	return s.changed(mapErr("confirm revoke", err), workshopID)
 }
 
 // FailRevoke implements store.Store.
 func (s *Store) FailRevoke(ctx context.Context, workshopID string, seat int, minGeneration int64, msg string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE seat_revocations SET attempts = attempts + 1, last_error = $4, updated_at = $5
 		WHERE workshop_id = $1 AND seat = $2 AND min_generation = $3`, workshopID, seat, minGeneration, msg, now())
-	return mapErr("fail revoke", err)
+	return s.changed(mapErr("fail revoke", err), workshopID)
 }

@@ -14,9 +14,10 @@ import (
 // is locked first (as UpdateWorkshop), so a transition and an instructor's
 // update of the same workshop are serialised.
 func (s *Store) Transition(ctx context.Context, id string, t store.Transition) (*store.Workshop, error) {
-	return inTxValue(ctx, s, func(tx pgx.Tx) (*store.Workshop, error) {
+	w, err := inTxValue(ctx, s, func(tx pgx.Tx) (*store.Workshop, error) {
 		return flow.Transition(ctx, workshopTx{tx}, id, t)
 	})
+	return w, s.changed(err, id)
 }
 
 // inTxValue runs fn in a transaction and returns its value once committed.

@@ -101,7 +101,7 @@ func (s *Store) UpdateWorkshopWithin(ctx context.Context, id string, fn func(*st
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out, s.changed(nil, id)
 }
 
 // ---- invites ---------------------------------------------------------------

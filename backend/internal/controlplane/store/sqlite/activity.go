@@ -10,6 +10,7 @@ import (
 // TouchSeats implements store.Store: one UPDATE ... FROM (VALUES ...) per
 // store.MaxActivityBatch entries.
 func (s *Store) TouchSeats(ctx context.Context, batch []store.SeatActivity) error {
+	defer s.hub.Changed(store.ActivityWorkshops(batch)...)
 	for len(batch) > 0 {
 		n := min(len(batch), store.MaxActivityBatch)
 		part := batch[:n]

@@ -73,7 +73,7 @@ func (s *Store) SetWorkshopLab(ctx context.Context, workshopID, labID string, ve
 	_, err := s.w.ExecContext(ctx, `INSERT INTO workshop_labs (workshop_id, lab_id, version, updated_at) VALUES (?1, ?2, ?3, ?4)
 		ON CONFLICT (workshop_id) DO UPDATE SET lab_id = EXCLUDED.lab_id, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at`,
 		workshopID, labID, version, enc(now()))
-	return mapErr("set workshop lab", err)
+	return s.changed(mapErr("set workshop lab", err), workshopID)
 }
 
 // GetWorkshopLab implements store.Store.
@@ -96,7 +96,7 @@ func (s *Store) SaveProgress(ctx context.Context, p *store.Progress) error {
 			attempts = EXCLUDED.attempts, message = EXCLUDED.message, entered_at = EXCLUDED.entered_at,
 			checked_at = EXCLUDED.checked_at, done_at = EXCLUDED.done_at`,
 		p.WorkshopID, p.RegistrationID, p.StepID, p.Status, p.Attempts, p.Message, enc(p.EnteredAt), encp(p.CheckedAt), encp(p.DoneAt))
-	return mapErr("save progress", err)
+	return s.changed(mapErr("save progress", err), p.WorkshopID)
 }
 
 // ListProgress implements store.Store.
@@ -115,8 +115,13 @@ func scanProgress(row scanner) (*store.Progress, error) {
 
 // DeleteProgress implements store.Store.
 func (s *Store) DeleteProgress(ctx context.Context, registrationID, stepID string) error {
-	_, err := s.w.ExecContext(ctx, `DELETE FROM lab_progress WHERE registration_id = ?1 AND step_id = ?2`, registrationID, stepID)
-	return mapErr("delete progress", err)
+	var workshopID string
+	err := s.w.QueryRowContext(ctx, `DELETE FROM lab_progress WHERE registration_id = ?1 AND step_id = ?2 RETURNING workshop_id`,
+		registrationID, stepID).Scan(&workshopID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return s.changed(mapErr("delete progress", err), workshopID)
 }
 
 const handCols = `id, workshop_id, registration_id, question, raised_at, picked_by, picked_at, closed_at`
@@ -146,14 +151,14 @@ func (s *Store) RaiseHand(ctx context.Context, h *store.Hand) (*store.Hand, erro
 			h.ID, h.WorkshopID, h.RegistrationID, h.Question, enc(h.RaisedAt)))
 		return err
 	})
-	return out, mapErr("raise hand", err)
+	return out, s.changed(mapErr("raise hand", err), h.WorkshopID)
 }
 
 // PickHand implements store.Store.
 func (s *Store) PickHand(ctx context.Context, workshopID, id, userID string, at time.Time) (*store.Hand, error) {
 	h, err := scanHand(s.w.QueryRowContext(ctx, `UPDATE hands SET picked_by = ?3, picked_at = ?4 WHERE workshop_id = ?1 AND id = ?2 AND closed_at IS NULL RETURNING `+handCols,
 		workshopID, id, userID, enc(at)))
-	return h, mapErr("pick hand", err)
+	return h, s.changed(mapErr("pick hand", err), workshopID)
 }
 
 // CloseHand implements store.Store.
@@ -165,7 +170,7 @@ func (s *Store) CloseHand(ctx context.Context, workshopID, id string, at time.Ti
 	if n, _ := tag.RowsAffected(); n == 0 {
 		return fmt.Errorf("close hand %s: %w", id, store.ErrNotFound)
 	}
-	return nil
+	return s.changed(nil, workshopID)
 }
 
 // ListHands implements store.Store.

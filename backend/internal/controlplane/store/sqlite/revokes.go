@@ -75,7 +75,7 @@ func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registration
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out, s.changed(nil, workshopID)
 }
 
 // ReissueAccessCode implements store.Store.
@@ -128,7 +128,7 @@ func (s *Store) ReissueAccessCode(ctx context.Context, workshopID, registrationI
 	if err != nil {
 		return nil, nil, err
 	}
-	return reg, rev, nil
+	return reg, rev, s.changed(nil, workshopID)
 }
 
 // TokenGeneration implements store.Store.
@@ -147,12 +147,12 @@ func (s *Store) ListPendingRevokes(ctx context.Context, workshopID string) ([]st
 func (s *Store) ConfirmRevoke(ctx context.Context, workshopID string, seat int, minGeneration int64) error {
 	_, err := s.w.ExecContext(ctx, `DELETE FROM seat_revocations WHERE workshop_id = ? AND seat = ? AND min_generation = ?`,
 		workshopID, seat, minGeneration)
-	return mapErr("confirm revoke", err)
+	return s.changed(mapErr("confirm revoke", err), workshopID)
 }
 
 // FailRevoke implements store.Store.
 func (s *Store) FailRevoke(ctx context.Context, workshopID string, seat int, minGeneration int64, msg string) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE seat_revocations SET attempts = attempts + 1, last_error = ?, updated_at = ?
 		WHERE workshop_id = ? AND seat = ? AND min_generation = ?`, msg, enc(now()), workshopID, seat, minGeneration)
-	return mapErr("fail revoke", err)
+	return s.changed(mapErr("fail revoke", err), workshopID)
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
+	"github.com/clarateach/backend/internal/controlplane/store/internal/classwatch"
 	"github.com/clarateach/backend/internal/controlplane/store/internal/flow"
 	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
 )
@@ -45,6 +46,7 @@ type Store struct {
 	path string
 	w    *sql.DB // the one writer connection
 	r    *sql.DB // readers
+	hub  classwatch.Hub
 }
 
 var _ store.Store = (*Store)(nil)
@@ -153,6 +155,21 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	return s.r.PingContext(ctx)
+}
+
+// WatchClass implements store.Store. A SQLite database has one server
+// process, so the writes of this store are all there is to hear.
+func (s *Store) WatchClass(ctx context.Context, workshopID string) (<-chan struct{}, error) {
+	return s.hub.Watch(ctx, workshopID), nil
+}
+
+// changed signals the watchers of workshopIDs' classes when err is nil, and
+// returns err.
+func (s *Store) changed(err error, workshopIDs ...string) error {
+	if err == nil {
+		s.hub.Changed(workshopIDs...)
+	}
+	return err
 }
 
 // Close implements store.Store.
@@ -404,9 +421,10 @@ func (s *Store) ListWorkshops(ctx context.Context, f store.WorkshopFilter) ([]st
 // UpdateWorkshop implements store.Store. fn may change every field but ID and
 // CreatedAt; UpdatedAt is set to now.
 func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Workshop) error) (*store.Workshop, error) {
-	return inTxValue(ctx, s, func(tx *sql.Tx) (*store.Workshop, error) {
+	w, err := inTxValue(ctx, s, func(tx *sql.Tx) (*store.Workshop, error) {
 		return flow.UpdateWorkshop(ctx, workshopTx{tx}, id, fn)
 	})
+	return w, s.changed(err, id)
 }
 
 // writeWorkshop writes back a workshop read in tx (UpdatedAt set to now).
@@ -517,6 +535,9 @@ func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate .
 	})
 	if err != nil {
 		return nil, false, err
+	}
+	if created {
+		s.hub.Changed(r.WorkshopID)
 	}
 	return out, created, nil
 }
@@ -656,7 +677,7 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out, s.changed(nil, out.WorkshopID)
 }
 
 // JoinSeat implements store.Store.
@@ -716,7 +737,7 @@ func (s *Store) TouchSeat(ctx context.Context, workshopID string, seat int, stat
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("touch seat: %w", store.ErrNotFound)
 	}
-	return nil
+	return s.changed(nil, workshopID)
 }
 
 // ---- workshop VMs ----------------------------------------------------------
@@ -738,7 +759,7 @@ func scanVM(row scanner) (*store.WorkshopVM, error) {
 // UpsertWorkshopVM implements store.Store: one row per workshop host; an existing
 // row keeps its ID and CreatedAt, which are copied back into vm.
 func (s *Store) UpsertWorkshopVM(ctx context.Context, vm *store.WorkshopVM) error {
-	return upsertVM(ctx, s.w, vm)
+	return s.changed(upsertVM(ctx, s.w, vm), vm.WorkshopID)
 }
 
 // upsertVM is UpsertWorkshopVM on the writer or in a transaction.
@@ -790,7 +811,7 @@ func (s *Store) PurgeWorkshop(ctx context.Context, id string) error {
 		return mapErr("purge workshop", err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return nil
+		return s.changed(nil, id)
 	}
 	if _, err := s.GetWorkshop(ctx, id); err != nil {
 		return fmt.Errorf("purge workshop: %w", err)
@@ -800,7 +821,7 @@ func (s *Store) PurgeWorkshop(ctx context.Context, id string) error {
 
 func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 	_, err := s.w.ExecContext(ctx, `DELETE FROM workshop_vms WHERE workshop_id = ?`, workshopID)
-	return mapErr("delete workshop vm", err)
+	return s.changed(mapErr("delete workshop vm", err), workshopID)
 }
 
 // ---- events ----------------------------------------------------------------
@@ -808,7 +829,7 @@ func (s *Store) DeleteWorkshopVM(ctx context.Context, workshopID string) error {
 // AddEvent implements store.Store; it fills e.ID, and e.At (now) and e.Level
 // ("info") when empty.
 func (s *Store) AddEvent(ctx context.Context, e *store.Event) error {
-	return addEvent(ctx, s.w, e)
+	return s.changed(addEvent(ctx, s.w, e), e.WorkshopID)
 }
 
 // addEvent is AddEvent on the writer or in a transaction.

@@ -12,9 +12,10 @@ import (
 // Transition implements store.Store with flow.Transition in one write
 // transaction (the writer serialises it with every other write).
 func (s *Store) Transition(ctx context.Context, id string, t store.Transition) (*store.Workshop, error) {
-	return inTxValue(ctx, s, func(tx *sql.Tx) (*store.Workshop, error) {
+	w, err := inTxValue(ctx, s, func(tx *sql.Tx) (*store.Workshop, error) {
 		return flow.Transition(ctx, workshopTx{tx}, id, t)
 	})
+	return w, s.changed(err, id)
 }
 
 // inTxValue runs fn in a write transaction and returns its value once

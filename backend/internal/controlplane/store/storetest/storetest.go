@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Pushes", testPushes},
 		{"Failures", testFailures},
 		{"TouchSeats", testTouchSeats},
+		{"WatchClass", testWatchClass},
 		{"PreviewShares", testPreviewShares},
 	}
 	for _, tc := range tests {
