@@ -1,12 +1,16 @@
 package server
 
 // The class view's shared feed. One producer per workshop, running while
-// anyone watches it, reads the class from the store once a tick and hands
-// every open stream of that workshop the same frames: the whole class when a
-// stream starts (or fell behind), then deltas with only what changed. The
-// store's load thus follows the number of watched workshops, not the number
-// of open class views, and a tick where one learner's seat changed sends that
-// seat, not the class.
+// anyone watches it, reads the class from the store when the store says it
+// changed (Store.WatchClass: in-process on SQLite, LISTEN/NOTIFY across
+// replicas on PostgreSQL) and hands every open stream of that workshop the
+// same frames: the whole class when a stream starts (or fell behind), then
+// deltas with only what changed. A burst of writes is one read (the store's
+// signals coalesce, and reads are at least classSettle apart), an idle
+// workshop is read once a tick (a safety net for what the store does not
+// see: seat health, idle time). The store's load thus follows the number of
+// changed workshops, not the number of open class views, and a change to
+// one learner's seat sends that seat, not the class.
 
 import (
 	"context"
@@ -20,6 +24,10 @@ import (
 // classSubBuffer is how many frames a stream may have unsent before it is
 // resynchronised with a whole snapshot.
 const classSubBuffer = 8
+
+// classSettle is the least time between two reads of one class: the writes
+// of a join storm within it make one read.
+const classSettle = 100 * time.Millisecond
 
 // classFrame is one event for the streams, marshalled once per kind of
 // access (the workshop part says whether the viewer owns it).
@@ -75,6 +83,7 @@ type classSub struct {
 type classFeed struct {
 	id    string
 	stop  chan struct{}
+	wake  chan struct{} // a change the store does not see (seat health)
 	mu    sync.Mutex
 	subs  map[*classSub]struct{}
 	state *classState // nil until the first read
@@ -85,16 +94,31 @@ type classFeed struct {
 type classFeeds struct {
 	mu    sync.Mutex
 	feeds map[string]*classFeed
-	// read reads one workshop's class; tick is the pause between reads.
-	read func(ctx context.Context, id string) (*classState, error)
-	tick time.Duration
+	// read reads one workshop's class; watch says when it changed
+	// (Store.WatchClass); tick is the longest pause between reads.
+	read  func(ctx context.Context, id string) (*classState, error)
+	watch func(ctx context.Context, id string) (<-chan struct{}, error)
+	tick  time.Duration
 	// reads counts the producers' reads (tests check it does not grow with
 	// the number of streams).
 	reads func()
 }
 
-func newClassFeeds(read func(context.Context, string) (*classState, error), tick time.Duration) *classFeeds {
-	return &classFeeds{feeds: map[string]*classFeed{}, read: read, tick: tick, reads: func() {}}
+func newClassFeeds(read func(context.Context, string) (*classState, error), watch func(context.Context, string) (<-chan struct{}, error), tick time.Duration) *classFeeds {
+	return &classFeeds{feeds: map[string]*classFeed{}, read: read, watch: watch, tick: tick, reads: func() {}}
+}
+
+// nudge makes the workshop's feed, if it has one, read the class soon: for
+// changes the store does not see.
+func (fs *classFeeds) nudge(id string) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if f := fs.feeds[id]; f != nil {
+		select {
+		case f.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // join opens a stream on the workshop's feed, starting its producer if it is
@@ -104,7 +128,7 @@ func (fs *classFeeds) join(id, access string) (sub *classSub, leave func()) {
 	defer fs.mu.Unlock()
 	f := fs.feeds[id]
 	if f == nil {
-		f = &classFeed{id: id, stop: make(chan struct{}), subs: map[*classSub]struct{}{}}
+		f = &classFeed{id: id, stop: make(chan struct{}), wake: make(chan struct{}, 1), subs: map[*classSub]struct{}{}}
 		fs.feeds[id] = f
 		go fs.produce(f)
 	}
@@ -133,9 +157,10 @@ func (fs *classFeeds) leave(f *classFeed, sub *classSub) {
 	}
 }
 
-// produce reads the class once a tick until the last stream leaves, and
-// hands each read to the streams. A failed read ends the feed: its streams
-// close (the browser reconnects, and its access is checked again).
+// produce reads the class at once, then after each change the store
+// signals (and at least once a tick) until the last stream leaves, and hands
+// each read to the streams. A failed read ends the feed: its streams close
+// (the browser reconnects, and its access is checked again).
 func (fs *classFeeds) produce(f *classFeed) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -143,13 +168,27 @@ func (fs *classFeeds) produce(f *classFeed) {
 		<-f.stop
 		cancel()
 	}()
+	// Watch before the first read, so no change falls between the two. A
+	// store that cannot watch leaves the tick.
+	changes, err := fs.watch(ctx, f.id)
+	if err != nil {
+		changes = nil
+	}
 	t := time.NewTimer(0)
 	defer t.Stop()
+	settle := time.NewTimer(0)
+	defer settle.Stop()
 	for {
 		select {
 		case <-f.stop:
 			return
 		case <-t.C:
+		case <-f.wake:
+		case _, ok := <-changes:
+			if !ok {
+				changes = nil // ctx ended: f.stop is closed
+				continue
+			}
 		}
 		fs.reads()
 		st, err := fs.read(ctx, f.id)
@@ -159,6 +198,14 @@ func (fs *classFeeds) produce(f *classFeed) {
 		}
 		f.publish(st)
 		t.Reset(fs.tick)
+		// Changes signalled while this read ran, or during the pause, make
+		// one more read after it.
+		settle.Reset(classSettle)
+		select {
+		case <-f.stop:
+			return
+		case <-settle.C:
+		}
 	}
 }
 

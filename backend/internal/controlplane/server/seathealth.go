@@ -22,7 +22,9 @@ const maxRelayHealth = 100_000
 
 func seatStateKey(workshopID string, seat int) string { return workshopID + "/" + strconv.Itoa(seat) }
 
-func (h *relayHealth) note(workshopID string, seat int, down bool, now time.Time) {
+// note records the seat's health and says whether it differs from what was
+// noted before (the class view shows it).
+func (h *relayHealth) note(workshopID string, seat int, down bool, now time.Time) (changed bool) {
 	st := agentclient.SeatState{Health: agentclient.HealthOK, CheckedAt: now}
 	if down {
 		st.Health = agentclient.HealthDown
@@ -32,7 +34,10 @@ func (h *relayHealth) note(workshopID string, seat int, down bool, now time.Time
 	if h.m == nil || len(h.m) >= maxRelayHealth {
 		h.m = map[string]agentclient.SeatState{}
 	}
-	h.m[seatStateKey(workshopID, seat)] = st
+	k := seatStateKey(workshopID, seat)
+	old, known := h.m[k]
+	h.m[k] = st
+	return !known || old.Health != st.Health
 }
 
 func (h *relayHealth) get(workshopID string, seat int) (agentclient.SeatState, bool) {
@@ -44,11 +49,15 @@ func (h *relayHealth) get(workshopID string, seat int) (agentclient.SeatState, b
 
 // noteRelayStatus records what an agent's answer says about the seat.
 func (s *Server) noteRelayStatus(workshopID string, seat, status int) {
+	changed := false
 	switch {
 	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
-		s.relayHealth.note(workshopID, seat, true, s.now())
+		changed = s.relayHealth.note(workshopID, seat, true, s.now())
 	case status < 400:
-		s.relayHealth.note(workshopID, seat, false, s.now())
+		changed = s.relayHealth.note(workshopID, seat, false, s.now())
+	}
+	if changed {
+		s.feeds.nudge(workshopID) // the store does not see seat health
 	}
 }
 

@@ -65,8 +65,12 @@ type Deps struct {
 	// ActivityFlush is how long the relay keeps seat activity in memory
 	// before writing it in one statement; 0 = 2 s.
 	ActivityFlush time.Duration
-	// ClassTick is how often a watched workshop's class is read for its
-	// streams (default 1 s).
+	// ClassTick is the longest a watched workshop's class goes without a
+	// read when the store signals no change (default 5 s): the safety net
+	// for what the store does not see (the reconciler's seat health, a seat
+	// turning idle) and for a lost notification. Changes the store sees are
+	// read at once (Store.WatchClass).
+
 	ClassTick time.Duration
 }
 
@@ -147,9 +151,9 @@ func New(d Deps) *Server {
 	}
 	s.activity = newActivityBuffer(s.st, s.log, d.ActivityFlush)
 	if d.ClassTick <= 0 {
-		d.ClassTick = time.Second
+		d.ClassTick = 5 * time.Second
 	}
-	s.feeds = newClassFeeds(s.readClass, d.ClassTick)
+	s.feeds = newClassFeeds(s.readClass, s.st.WatchClass, d.ClassTick)
 	s.guard = newGuards(s.st, s.now, d.Sleep)
 	s.guard.log = s.log
 	if s.fds = d.FDGuard; s.fds == nil {

@@ -426,3 +426,40 @@ func TestStreamAfterLastViewerLeft(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamPushesChanges: with the class read once an hour, a learner's
+// registration and join still reach an open class view at once, on both
+// engines: the store signals the change (Store.WatchClass) and the feed
+// reads the class then, instead of on its next tick.
+func TestStreamPushesChanges(t *testing.T) {
+	t.Parallel()
+	forEngine(t, func(t *testing.T, e *testEnv) {
+		inst := e.instructor("teacher@example.com")
+		id, code := e.workshop(inst, 3)
+		e.start(inst, id)
+		srv := server.New(server.Deps{Config: e.cfg, Store: e.st, Now: e.clock, Version: "test", ClassTick: time.Hour})
+		hs := httptest.NewServer(srv.Handler())
+		t.Cleanup(hs.Close)
+		next := openStreamAt(t, hs.URL, inst, id)
+		if first := next(); first.Name != "workshop" || len(first.Class.Registrations) != 0 {
+			t.Fatalf("first event: %s with %d registrations", first.Name, len(first.Class.Registrations))
+		}
+
+		// Each next() waits at most 10 s: far less than the tick.
+		_, access := e.learner(inst, id, code, "ada@example.com")
+		ev := next()
+		for len(ev.Class.Registrations) == 0 {
+			ev = next()
+		}
+		if ev.Class.Registrations[0].Email != "ada@example.com" {
+			t.Fatalf("after a registration: %+v", ev.Class.Registrations)
+		}
+		seat := e.join(access)["seat"].(float64)
+		for taken := false; !taken; {
+			ev = next()
+			for _, s := range ev.Class.Seats {
+				taken = taken || (s["seat"] == seat && s["learner_email"] == "ada@example.com")
+			}
+		}
+	})
+}
