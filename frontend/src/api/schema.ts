@@ -631,6 +631,11 @@ export interface paths {
                             username: string;
                             password: string;
                         };
+                        /**
+                         * @description The learner is root (uid 0) inside namespaces of their own in their seat, so they can write under /usr or run apt-get install (when egress allows it) in their seat's own layer of the image. They still cannot reach the host, other seats, the seat's init and workspace daemon, its cgroup limits or its disk limit (docs/ARCHITECTURE.md, "Learner root"). Sandbox seats only; on the host's root the system stays read-only, and microVM seats keep the learner unprivileged.
+                         * @default false
+                         */
+                        learner_root?: boolean;
                     };
                 };
             };
@@ -3245,6 +3250,8 @@ export interface components {
             environment: string;
             /** @description a pull secret is kept for the image */
             environment_auth: boolean;
+            /** @description the learner is root inside their seat's own namespaces */
+            learner_root: boolean;
             /** @description the workshop's lab servers, normalised ("10.1.2.3/32:5432") */
             egress_allow: string[];
             provisioner?: string;

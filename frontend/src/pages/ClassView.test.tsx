@@ -50,7 +50,7 @@ class FakeEventSource {
 
 const base: WorkshopDetail = {
   id: 'w1', owner_id: 'u1', name: 'Go basics', code: 'GO1234', seats: 3, seats_used: 1, status: 'provisioning',
-  desired_state: 'running', step: 'create_seats', disk_mb: 2048, egress_allow: [], environment: '', environment_auth: false,
+  desired_state: 'running', step: 'create_seats', disk_mb: 2048, egress_allow: [], environment: '', environment_auth: false, learner_root: false,
   created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z',
   vm: {
     id: 'h1', workshop_id: 'w1', name: 'local', status: 'starting',

@@ -27,8 +27,26 @@ describe('create workshop', () => {
     fireEvent.change(disk, { target: { value: '5' } });
     await u.click(screen.getByRole('button', { name: 'Create workshop' }));
     await waitFor(() => expect(calls.find((c) => c.method === 'POST')).toBeDefined());
-    expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ name: 'Data day', seats: 10, disk_mb: 5120 });
+    expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ name: 'Data day', seats: 10, disk_mb: 5120, learner_root: false });
   }, 15_000); // the first render of the app takes seconds on a busy CI machine
+
+  it('sends learner_root: false unless the instructor makes learners root', async () => {
+    const u = userEvent.setup();
+    const { calls } = mockFetch({
+      'GET /api/auth/me': () => ({ body: { user } }),
+      'POST /api/workshops': () => ({ status: 201, body: { ...created, learner_root: true } }),
+      'GET /api/workshops/w9': () => ({ body: { ...created, events: [] } }),
+    });
+    window.history.replaceState(null, '', '/workshops/new');
+    render(<App />);
+    fireEvent.change(await screen.findByLabelText('Name', {}, { timeout: 10_000 }), { target: { value: 'Root day' } });
+    const root = screen.getByLabelText('Learners are root in their own machine');
+    expect(root).not.toBeChecked();
+    await u.click(root);
+    await u.click(screen.getByRole('button', { name: 'Create workshop' }));
+    await waitFor(() => expect(calls.find((c) => c.method === 'POST')).toBeDefined());
+    expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ name: 'Root day', learner_root: true });
+  }, 15_000);
 
   it('offers no more seats than the server accepts (its MAX_SEATS)', async () => {
     const u = userEvent.setup();

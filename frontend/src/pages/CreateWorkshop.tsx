@@ -31,6 +31,7 @@ export function CreateWorkshop() {
   const [tab, setTab] = useState<'write' | 'preview'>('write');
   const [startNow, setStartNow] = useState(false);
   const [labServers, setLabServers] = useState('');
+  const [learnerRoot, setLearnerRoot] = useState(false);
   const [formError, setFormError] = useState<string | null>(null);
   // The server's MAX_SEATS: the form offers no more than it accepts.
   const limits = useAsync((signal) => workshops.limits(signal), []);
@@ -45,6 +46,7 @@ export function CreateWorkshop() {
       lab_guide: guide,
       egress_allow: labServers.split(/[\s,]+/).filter(Boolean),
       disk_mb: Math.round(diskGiB * 1024),
+      learner_root: learnerRoot,
     });
     if (startNow) await workshops.start(w.id);
     navigate(`/workshops/${encodeURIComponent(w.id)}`);
@@ -149,6 +151,23 @@ export function CreateWorkshop() {
                 placeholder="10.128.0.7:5432"
               />
             </label>
+          </details>
+          <details>
+            <summary>Root for learners (advanced)</summary>
+            <label className="check">
+              <input
+                type="checkbox"
+                name="learner_root"
+                checked={learnerRoot}
+                onChange={(e) => setLearnerRoot(e.target.checked)}
+              />{' '}
+              Learners are root in their own machine
+            </label>
+            <p className="muted">
+              They can install packages (<code>apt-get install</code>, when the machine reaches the internet) and change
+              files outside their home, in their own copy of the environment. The host, other learners and the
+              machine&apos;s limits stay out of their reach.
+            </p>
           </details>
           <label className="check">
             <input type="checkbox" checked={startNow} onChange={(e) => setStartNow(e.target.checked)} /> Start preparing

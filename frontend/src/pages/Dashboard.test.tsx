@@ -10,7 +10,7 @@ const user = { id: 'u1', email: 'i@example.com', name: 'Ines', role: 'instructor
 function ws(p: Partial<Workshop>): Workshop {
   return {
     id: 'w1', owner_id: 'u1', name: 'Workshop', code: 'ABC123', seats: 10, seats_used: 0, status: 'created',
-    desired_state: 'stopped', status_reason: '', lab_guide: '', disk_mb: 2048, egress_allow: [], environment: '', environment_auth: false,
+    desired_state: 'stopped', status_reason: '', lab_guide: '', disk_mb: 2048, egress_allow: [], environment: '', environment_auth: false, learner_root: false,
     created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', ...p,
   };
 }

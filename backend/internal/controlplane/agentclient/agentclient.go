@@ -77,6 +77,8 @@ type SeatOptions struct {
 	EgressAllow []string
 	// Image is the digest of a pulled image (PullImage) to run the seat on.
 	Image string
+	// LearnerRoot: see CreateSeatRequest.
+	LearnerRoot bool
 }
 
 // Error is a non-2xx answer of the agent.
@@ -147,7 +149,8 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 // CreateSeat calls POST /vms/. It is idempotent: created is false when the
 // seat already existed.
 func (c *Client) CreateSeat(ctx context.Context, workshopID string, seat int, opts SeatOptions) (s *Seat, created bool, err error) {
-	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB, DiskMB: opts.DiskMB, EgressAllow: opts.EgressAllow, Image: opts.Image}
+	body := CreateSeatRequest{WorkshopID: workshopID, SeatID: seat, VCPUs: opts.VCPUs, MemoryMB: opts.MemoryMB, DiskMB: opts.DiskMB, EgressAllow: opts.EgressAllow, Image: opts.Image,
+		LearnerRoot: opts.LearnerRoot}
 	var out Seat
 	status, err := c.do(ctx, http.MethodPost, "/vms/", body, &out)
 	if err != nil {

@@ -164,6 +164,8 @@ type Workshop struct {
 	// EnvironmentAuth says a pull secret is kept for it (never shown).
 	Environment     string `json:"environment"`
 	EnvironmentAuth bool   `json:"environment_auth"`
+	// LearnerRoot: the learner is root inside their seat's own namespaces.
+	LearnerRoot bool `json:"learner_root"`
 	// EgressAllow: the lab servers its seats may reach ("CIDR[:port]").
 	EgressAllow   []string   `json:"egress_allow"`
 	Provisioner   string     `json:"provisioner,omitempty"`

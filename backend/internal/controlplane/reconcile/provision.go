@@ -208,11 +208,12 @@ func (r *Reconciler) markRunning(ctx context.Context, c *change, w *store.Worksh
 }
 
 // seatOptions are what the workshop asks of each of its seats: their disk
-// size and the lab servers they may reach.
+// size, the lab servers they may reach and whether the learner is root.
 func seatOptions(w *store.Workshop) agentclient.SeatOptions {
 	// Image: the workshop's image by reference (the agent runs the seat on
 	// the image it pulled for it); provisioning passes the digest.
-	return agentclient.SeatOptions{DiskMB: w.DiskMB, EgressAllow: strings.Fields(w.EgressAllow), Image: w.Environment}
+	return agentclient.SeatOptions{DiskMB: w.DiskMB, EgressAllow: strings.Fields(w.EgressAllow), Image: w.Environment,
+		LearnerRoot: w.LearnerRoot}
 }
 
 // createSeats creates every seat concurrently; the agent API is idempotent.

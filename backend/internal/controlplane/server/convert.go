@@ -50,7 +50,7 @@ func apiWorkshop(w *store.Workshop, seatsUsed int, access string) api.Workshop {
 		Seats: w.Seats, SeatsUsed: seatsUsed, Access: access,
 		Status: string(w.Status), DesiredState: string(w.DesiredState), StatusReason: w.StatusReason, Step: string(w.Step),
 		StartsAt: w.StartsAt, EndsAt: w.EndsAt, LabGuide: w.LabGuide, DiskMB: w.DiskMB,
-		Environment: w.Environment, EnvironmentAuth: w.EnvironmentAuth != "",
+		Environment: w.Environment, EnvironmentAuth: w.EnvironmentAuth != "", LearnerRoot: w.LearnerRoot,
 		EgressAllow: strings.Fields(w.EgressAllow),
 		Provisioner: w.Provisioner, AgentURL: w.AgentURL,
 		Attempts: w.Attempts, NextAttemptAt: w.NextAttemptAt,

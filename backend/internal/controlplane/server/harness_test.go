@@ -55,6 +55,7 @@ type fakeAgent struct {
 	seats       map[string]bool
 	diskMB      map[string]int      // what each seat was created with
 	egress      map[string][]string // the egress_allow of each seat's create
+	learnerRoot map[string]bool     // the learner_root of each seat's create
 	disconnects []string
 	// down seats do not answer (GET /vms says so, the proxy answers 502,
 	// POST /vms/ cannot restart them); restarted gives a seat's
@@ -87,7 +88,7 @@ func (a *fakeAgent) setSeat(key string, down bool, restartedAt time.Time) {
 }
 
 func newFakeAgent(t testing.TB) *fakeAgent {
-	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}, down: map[string]bool{}, restarted: map[string]time.Time{}, files: map[string]map[string]bool{}, homes: map[string]map[string]string{}}
+	a := &fakeAgent{seats: map[string]bool{}, diskMB: map[string]int{}, egress: map[string][]string{}, learnerRoot: map[string]bool{}, down: map[string]bool{}, restarted: map[string]time.Time{}, files: map[string]map[string]bool{}, homes: map[string]map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /vms/{ws}/{seat}/restore", func(w http.ResponseWriter, r *http.Request) {
 		key := r.PathValue("ws") + "/" + r.PathValue("seat")
@@ -163,6 +164,7 @@ func newFakeAgent(t testing.TB) *fakeAgent {
 		a.seats[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = true
 		a.diskMB[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.DiskMB
 		a.egress[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.EgressAllow
+		a.learnerRoot[fmt.Sprintf("%s/%d", req.WorkshopID, req.SeatID)] = req.LearnerRoot
 		a.mu.Unlock()
 		w.WriteHeader(http.StatusCreated)
 		json.NewEncoder(w).Encode(agentclient.Seat{WorkshopID: req.WorkshopID, Seat: req.SeatID, Status: "running"})

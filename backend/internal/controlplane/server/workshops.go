@@ -69,6 +69,9 @@ type workshopRequest struct {
 	// Environment is the OCI image the seats run on, with its pull secret.
 	Environment     string              `json:"environment"`
 	EnvironmentAuth *environmentAuthReq `json:"environment_auth"`
+	// LearnerRoot makes the learner root inside their seat's own
+	// namespaces (docs/ARCHITECTURE.md "Learner root").
+	LearnerRoot bool `json:"learner_root"`
 }
 
 // maxEgressRules bounds a workshop's allowlist.
@@ -126,7 +129,7 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) er
 	u := userFrom(r.Context())
 	ws := &store.Workshop{
 		OwnerID: u.ID, Name: name, Seats: req.Seats, LabGuide: req.LabGuide, DiskMB: req.DiskMB, EgressAllow: allow,
-		Environment: env, EnvironmentAuth: envAuth,
+		Environment: env, EnvironmentAuth: envAuth, LearnerRoot: req.LearnerRoot,
 		StartsAt: utc(req.StartsAt), EndsAt: utc(req.EndsAt),
 		Status: store.StatusCreated, DesiredState: store.DesiredStopped,
 		Provisioner: s.cfg.Provisioner,

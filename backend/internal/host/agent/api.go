@@ -185,7 +185,7 @@ func (a *Agent) handleCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	seat, created, err := a.CreateSeat(r.Context(), seatruntime.Spec{
 		WorkshopID: req.WorkshopID, Seat: req.SeatID, VCPUs: req.VCPUs, MemoryMB: req.MemoryMB, DiskMB: req.DiskMB, Egress: allow,
-		Image: img,
+		Image: img, LearnerRoot: req.LearnerRoot,
 	})
 	if err != nil {
 		return err
@@ -264,6 +264,9 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 	defer cancel()
 	seat, err := a.rt.Create(cctx, spec)
 	created := time.Now()
+	if err == nil {
+		seat.LearnerRoot = spec.LearnerRoot
+	}
 	if err == nil && spec.Image != nil {
 		seat.Image = spec.Image.Digest
 		_ = a.cfg.Images.Use(spec.Image.Digest)

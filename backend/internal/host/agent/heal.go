@@ -118,7 +118,7 @@ func (a *Agent) restart(ctx context.Context, dead *seatruntime.Seat) (*seatrunti
 	if rp, ok := a.rt.(seatruntime.Repairer); ok {
 		s, err := rp.Repair(ctx, dead)
 		if err == nil {
-			s.Image = dead.Image
+			s.Image, s.LearnerRoot = dead.Image, dead.LearnerRoot
 		}
 		return s, err
 	}
@@ -129,9 +129,9 @@ func (a *Agent) restart(ctx context.Context, dead *seatruntime.Seat) (*seatrunti
 	if err := a.stopOrDestroy(ctx, dead, true); err != nil {
 		return nil, err
 	}
-	s, err := a.rt.Create(ctx, seatruntime.Spec{WorkshopID: dead.WorkshopID, Seat: dead.Seat, VCPUs: dead.VCPUs, MemoryMB: dead.MemoryMB, DiskMB: dead.DiskMB, Image: img})
+	s, err := a.rt.Create(ctx, seatruntime.Spec{WorkshopID: dead.WorkshopID, Seat: dead.Seat, VCPUs: dead.VCPUs, MemoryMB: dead.MemoryMB, DiskMB: dead.DiskMB, Image: img, LearnerRoot: dead.LearnerRoot})
 	if err == nil {
-		s.Image = dead.Image
+		s.Image, s.LearnerRoot = dead.Image, dead.LearnerRoot
 	}
 	return s, err
 }

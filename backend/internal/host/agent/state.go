@@ -48,27 +48,28 @@ func openStateDir(dir string) (*stateDir, error) {
 // directory's format, kept stable across agent versions; recordOf and
 // runtimeSeat convert from and to the runtime's seat.
 type seatRecord struct {
-	WorkshopID string          `json:"workshop_id"`
-	Seat       int             `json:"seat_id"`
-	Runtime    string          `json:"runtime"`
-	VCPUs      int             `json:"vcpus"`
-	MemoryMB   int             `json:"memory_mb"`
-	DiskMB     int             `json:"disk_mb,omitempty"`
-	Image      string          `json:"image,omitempty"`
-	PID        int             `json:"pid,omitempty"`
-	IP         string          `json:"ip,omitempty"`
-	Dir        string          `json:"dir,omitempty"`
-	CreatedAt  time.Time       `json:"created_at"`
-	Network    string          `json:"network"`
-	Address    string          `json:"address"`
-	Extra      json.RawMessage `json:"extra,omitempty"`
+	WorkshopID  string          `json:"workshop_id"`
+	Seat        int             `json:"seat_id"`
+	Runtime     string          `json:"runtime"`
+	VCPUs       int             `json:"vcpus"`
+	MemoryMB    int             `json:"memory_mb"`
+	DiskMB      int             `json:"disk_mb,omitempty"`
+	Image       string          `json:"image,omitempty"`
+	LearnerRoot bool            `json:"learner_root,omitempty"`
+	PID         int             `json:"pid,omitempty"`
+	IP          string          `json:"ip,omitempty"`
+	Dir         string          `json:"dir,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	Network     string          `json:"network"`
+	Address     string          `json:"address"`
+	Extra       json.RawMessage `json:"extra,omitempty"`
 }
 
 // recordOf is the seat file of a runtime's seat.
 func recordOf(s *seatruntime.Seat) seatRecord {
 	return seatRecord{
 		WorkshopID: s.WorkshopID, Seat: s.Seat, Runtime: s.Runtime,
-		VCPUs: s.VCPUs, MemoryMB: s.MemoryMB, DiskMB: s.DiskMB, Image: s.Image,
+		VCPUs: s.VCPUs, MemoryMB: s.MemoryMB, DiskMB: s.DiskMB, Image: s.Image, LearnerRoot: s.LearnerRoot,
 		PID: s.PID, IP: s.IP, Dir: s.Dir, CreatedAt: s.CreatedAt,
 		Network: s.Network, Address: s.Address, Extra: s.Extra,
 	}
@@ -78,7 +79,7 @@ func recordOf(s *seatruntime.Seat) seatRecord {
 func (r seatRecord) runtimeSeat() *seatruntime.Seat {
 	return &seatruntime.Seat{
 		WorkshopID: r.WorkshopID, Seat: r.Seat, Runtime: r.Runtime,
-		VCPUs: r.VCPUs, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB, Image: r.Image,
+		VCPUs: r.VCPUs, MemoryMB: r.MemoryMB, DiskMB: r.DiskMB, Image: r.Image, LearnerRoot: r.LearnerRoot,
 		PID: r.PID, IP: r.IP, Dir: r.Dir, CreatedAt: r.CreatedAt,
 		Network: r.Network, Address: r.Address, Extra: r.Extra,
 	}

@@ -77,6 +77,9 @@ type CreateSeatRequest struct {
 	// an image pulled on this host (POST /images/pull) the seat runs on;
 	// empty: the host's own root.
 	Image string `json:"image,omitempty"`
+	// LearnerRoot makes the learner root inside the seat's own namespaces
+	// (sandbox seats; other runtimes keep the learner unprivileged).
+	LearnerRoot bool `json:"learner_root,omitempty"`
 }
 
 // SeatList is the body of GET /vms.

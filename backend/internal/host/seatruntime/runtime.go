@@ -76,11 +76,14 @@ type Seat struct {
 	DiskMB     int    `json:"disk_mb,omitempty"` // size of the home (0: no limit)
 	// Image is the digest of the image the seat runs on (set by the
 	// agent from Spec.Image; empty: the host's root).
-	Image     string    `json:"image,omitempty"`
-	PID       int       `json:"pid,omitempty"` // the seat's top process on the host
-	IP        string    `json:"ip,omitempty"`
-	Dir       string    `json:"dir,omitempty"` // host directory holding the seat's files
-	CreatedAt time.Time `json:"created_at"`
+	Image string `json:"image,omitempty"`
+	// LearnerRoot: the seat was made with Spec.LearnerRoot (set by the
+	// agent), for a restart that is not a runtime's repair.
+	LearnerRoot bool      `json:"learner_root,omitempty"`
+	PID         int       `json:"pid,omitempty"` // the seat's top process on the host
+	IP          string    `json:"ip,omitempty"`
+	Dir         string    `json:"dir,omitempty"` // host directory holding the seat's files
+	CreatedAt   time.Time `json:"created_at"`
 	// The workspace daemon is reached by dialling Network/Address:
 	// "unix" + socket path (sandbox, process) or "tcp" + host:port (firecracker).
 	Network string `json:"network"`
