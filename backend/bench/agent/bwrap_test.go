@@ -105,3 +105,25 @@ func TestTreeStatCountsBwrapsShell(t *testing.T) {
 		t.Errorf("the tree's counters saw %d minor faults, want ≥ 2000 (the shell's 8 MB)", faults)
 	}
 }
+
+// TestPairedRatio: the throughput figure is the median of the rounds'
+// ours/ceiling pairs, so one lucky (or unlucky) round of either side does
+// not move it, as it moved a best-of-each comparison.
+func TestPairedRatio(t *testing.T) {
+	mk := func(v ...float64) []tpRun {
+		out := make([]tpRun, len(v))
+		for i, x := range v {
+			out[i] = tpRun{mbps: x}
+		}
+		return out
+	}
+	ours := mk(90, 95, 100, 92, 97)
+	ceiling := mk(100, 100, 100, 200, 100) // round 4: a lucky ceiling round
+	med, lo, hi := pairedRatio(ours, ceiling)
+	if med != 0.95 || lo != 0.46 || hi != 1.0 {
+		t.Fatalf("median %.2f (%.2f–%.2f), want 0.95 (0.46–1.00)", med, lo, hi)
+	}
+	if got := best(ours).mbps / best(ceiling).mbps; got != 0.5 {
+		t.Fatalf("best/best = %.2f; the example is meant to show it at 0.5", got)
+	}
+}

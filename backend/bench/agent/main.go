@@ -45,7 +45,7 @@ const (
 	benchWS     = "bench"
 	fileSize    = 64 << 20
 	// tpRounds: throughput rounds per side (ours and the ceiling take turns).
-	tpRounds = 3
+	tpRounds = 5
 	wettyVer = "3.2.0"
 	// benchDirRoot holds the bench's temp state as root.
 	benchDirRoot = "/var/lib/clarateach"
@@ -312,11 +312,13 @@ func run(o options) error {
 		fmt.Printf("  round %d: ours %.0f MB/s, ceiling %.0f MB/s (%.0f %%)\n", i+1, oursRuns[i].mbps, ceilRuns[i].mbps, 100*oursRuns[i].mbps/ceilRuns[i].mbps)
 	}
 	oursTP, ceiling := best(oursRuns).mbps, best(ceilRuns).mbps
+	fmt.Printf("throughput, best of %d: ours %.0f MB/s, PTY ceiling %.0f MB/s — ours reaches %.0f%%\n", tpRounds, oursTP, ceiling, 100*oursTP/ceiling)
+	med, lo, hi := pairedRatio(oursRuns, ceilRuns)
 	met := "met"
-	if oursTP < 0.9*ceiling {
+	if med < 0.9 {
 		met = "NOT met"
 	}
-	fmt.Printf("throughput, best of %d: ours %.0f MB/s, PTY ceiling %.0f MB/s — ours reaches %.0f%% (target ≥ 90 %%: %s)\n", tpRounds, oursTP, ceiling, 100*oursTP/ceiling, met)
+	fmt.Printf("throughput / PTY ceiling, median of the %d back-to-back pairs: %.0f%% (pairs %.0f–%.0f %%; target ≥ 90 %%: %s)\n", len(oursRuns), 100*med, 100*lo, 100*hi, met)
 	fmt.Printf("  CPU per MB (median of the rounds): ours %s; ceiling %s\n",
 		cpuLine(oursRuns, "agent proxy + bench client", "daemon", "rest of the seat: shell, cat"),
 		cpuLine(ceilRuns, "reader", "", "cat"))

@@ -90,6 +90,10 @@ func throughputRuns(ctx context.Context, t term, n, serverPID int, server string
 	if _, err := r.until(ctx, prompt); err != nil {
 		return nil, err
 	}
+	// Both 64 MiB files were just written: without this, the kernel's
+	// writeback of their dirty pages ran during the first rounds, on the
+	// same two CPUs, and slowed whichever side it fell on.
+	syscall.Sync()
 	var out []tpRun
 	for range n {
 		s0, o0 := cpuOf(serverPID, server)
@@ -167,6 +171,27 @@ func ptyCeilingOnce(ctx context.Context, f string) (tpRun, error) {
 		cat = st.UserTime() + st.SystemTime()
 	}
 	return tpRun{mbps: fileSize / 1e6 / el.Seconds(), self: c1 - c0, others: cat}, nil
+}
+
+// pairedRatio compares the rounds pairwise, ours[i] against the ceiling
+// round run right after it (the same moment of the machine), and returns
+// the median of ours/ceiling over the pairs and its range. The best round
+// of each side, compared, took the extremes of two noisy series: one lucky
+// ceiling round (144 then 58 MB/s in consecutive rounds under load) moved
+// the ratio by half; the median of pairs moves with neither side's single
+// outlier.
+func pairedRatio(ours, ceiling []tpRun) (med, lo, hi float64) {
+	var v []float64
+	for i := range min(len(ours), len(ceiling)) {
+		if ceiling[i].mbps > 0 {
+			v = append(v, ours[i].mbps/ceiling[i].mbps)
+		}
+	}
+	if len(v) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(v)
+	return v[len(v)/2], v[0], v[len(v)-1]
 }
 
 // best is the fastest run.
