@@ -2489,7 +2489,7 @@ export interface paths {
         put?: never;
         /**
          * Push a file into the home of every learner who holds a seat, or of one (owner, admin or teaching assistant)
-         * @description The file is written by each seat's workspace daemon as the learner, with the same path checks as the learner's own uploads; a file already at that path is replaced. At most 1 MiB (413). The answer reports every seat: a seat that did not answer is `ok: false` with its error, the others are written all the same. Learners who join later do not get it.
+         * @description The file is written by each seat's workspace daemon as the learner, with the same path checks as the learner's own uploads; a file already at that path is replaced. At most 1 MiB (413). The answer reports every seat: a seat that did not answer is `ok: false` with its error, the others are written all the same. The push is kept: a seat that did not answer gets it when its learner's workspace next asks for its live facts, and so does a learner who joins later (a push to one seat goes to that seat's learner only). Each learner gets a push once: a file the learner deleted comes back only with a new push. A seat rebuilt with an empty home gets the pushes again (the newest of each path).
          */
         post: {
             parameters: {
@@ -3060,6 +3060,8 @@ export interface components {
             steps: {
                 [key: string]: components["schemas"]["StepProgress"];
             };
+            /** @description the learner's setup of the workshop's lab version: running, done, or failed with the reason in message; absent when the lab has nothing to set up or the learner's workspace has not opened yet */
+            setup?: components["schemas"]["LabSetup"];
         };
         ProgressMatrix: {
             lab: components["schemas"]["Lab"];

@@ -88,6 +88,9 @@ type LearnerProgress struct {
 	OnStepSeconds  int64                   `json:"on_step_seconds"`
 	HandRaised     bool                    `json:"hand_raised"`
 	Steps          map[string]StepProgress `json:"steps"`
+	// Setup is the learner's setup of the lab version (absent when the lab
+	// has nothing to set up or it has not started for them).
+	Setup *LabSetup `json:"setup,omitempty"`
 }
 
 type ProgressMatrix struct {

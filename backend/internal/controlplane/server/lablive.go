@@ -40,6 +40,7 @@ func (s *Server) handleLearnerLive(w http.ResponseWriter, r *http.Request) error
 		guide := ls.ws.LabGuide
 		out.Guide = &guide
 	}
+	s.deliverPushes(r.Context(), ls.ws, ls.reg, ls.seat)
 	if wl, err := s.st.GetWorkshopLab(r.Context(), ls.ws.ID); err == nil {
 		out.LabID, out.LabVersion = wl.LabID, wl.Version
 		if out.Setup, err = s.labSetupOf(r.Context(), ls.ws, ls.reg, ls.seat, wl); err != nil {

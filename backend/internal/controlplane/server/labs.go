@@ -299,6 +299,16 @@ func (s *Server) matrix(ctx context.Context, ws *store.Workshop, regs []store.Re
 	for _, h := range hands {
 		raised[h.RegistrationID] = true
 	}
+	setups := map[string]*api.LabSetup{}
+	if hasSetup(l) {
+		list, err := s.st.ListLabSetups(ctx, ws.ID, row.ID, row.Version)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		for _, ls := range list {
+			setups[ls.RegistrationID] = setupJSON(ls)
+		}
+	}
 	now := s.now()
 	lj := toLabJSON(row, l)
 	out := &api.ProgressMatrix{Lab: lj, Learners: []api.LearnerProgress{}, At: now.UTC()}
@@ -306,7 +316,7 @@ func (s *Server) matrix(ctx context.Context, ws *store.Workshop, regs []store.Re
 		if reg.RevokedAt != nil {
 			continue
 		}
-		lp := api.LearnerProgress{RegistrationID: reg.ID, Name: reg.Name, Email: reg.Email, JoinedAt: reg.CreatedAt, HandRaised: raised[reg.ID], Steps: map[string]api.StepProgress{}}
+		lp := api.LearnerProgress{RegistrationID: reg.ID, Name: reg.Name, Email: reg.Email, JoinedAt: reg.CreatedAt, HandRaised: raised[reg.ID], Steps: map[string]api.StepProgress{}, Setup: setups[reg.ID]}
 		if reg.Seat != nil {
 			lp.Seat = *reg.Seat
 		}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -190,7 +189,7 @@ func (s *Server) runLabSetup(ctx context.Context, ws *store.Workshop, seat int, 
 		rows, err := s.st.ListProgress(ctx, ws.ID, ls.RegistrationID)
 		keepHome = err != nil || len(rows) > 0
 	}
-	err := s.setUpSeat(ctx, ws, seat, l, keepHome)
+	err := s.setUpSeat(ctx, ws, seat, ls.RegistrationID, l, keepHome)
 	if err == nil && again {
 		err = s.replaySteps(ctx, ws, seat, l, ls.RegistrationID)
 	}
@@ -246,19 +245,21 @@ func (s *Server) replaySteps(ctx context.Context, ws *store.Workshop, seat int, 
 // setUpSeat does the work of runLabSetup; its error is the sentence the
 // learner and the instructor see.
 // keepHome: files/ is copied only into an empty home.
-func (s *Server) setUpSeat(ctx context.Context, ws *store.Workshop, seat int, l *lab.Lab, keepHome bool) error {
+// An empty home also gets the files pushed to the learner before
+// (pushdeliver.go), so a rebuilt seat's home gets both at once.
+func (s *Server) setUpSeat(ctx context.Context, ws *store.Workshop, seat int, regID string, l *lab.Lab, keepHome bool) error {
 	ac, err := s.agentOf(ws)
 	if err != nil {
 		return errors.New("the workshop's machine is not ready")
 	}
-	if len(l.Files) > 0 {
-		archive, size, err := homeArchive(l.Files)
-		if err != nil {
-			return fmt.Errorf("the lab's files could not be packed: %w", err)
+	fs := l.Files
+	if keepHome && len(fs) > 0 {
+		if fs, err = s.rebuiltHome(ctx, ws, regID, l); err != nil {
+			return fmt.Errorf("the lab's files could not be gathered: %w", err)
 		}
-		if _, err := ac.RestoreSeat(ctx, ws.ID, seat, bytes.NewReader(archive), size+1, keepHome); err != nil && !(keepHome && agentclient.IsNotEmpty(err)) {
-			return fmt.Errorf("the lab's files could not be copied into the home: %w", err)
-		}
+	}
+	if err := s.writeHome(ctx, ws, seat, fs, keepHome); err != nil {
+		return fmt.Errorf("the lab's files could not be copied into the home: %w", err)
 	}
 	if l.Setup == "" {
 		return nil

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
-	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/store"
@@ -63,9 +61,16 @@ func seatedLearners(regs []store.RegistrationView) []seatTarget {
 	return out
 }
 
-// pushHome unpacks archive into each target's home, pushParallel at a time,
-// and reports each seat.
-func (s *Server) pushHome(ctx context.Context, ac *agentclient.Client, ws *store.Workshop, targets []seatTarget, archive []byte, size int64) []api.SeatPush {
+// pushHome stores the push and writes it, with any earlier push a seat
+// has not had, into each target's home, pushParallel at a time, and
+// reports each seat. Each delivery is claimed first (a learner's own poll
+// may be writing it); one that fails is dropped, so the learner's
+// workspace writes it when the seat answers.
+func (s *Server) pushHome(ctx context.Context, ws *store.Workshop, targets []seatTarget, p *store.PushedFile) ([]api.SeatPush, error) {
+	if err := s.st.AddPushedFile(ctx, p); err != nil {
+		return nil, err
+	}
+	s.pushed()
 	out := make([]api.SeatPush, len(targets))
 	sem := make(chan struct{}, pushParallel)
 	var wg sync.WaitGroup
@@ -78,15 +83,15 @@ func (s *Server) pushHome(ctx context.Context, ac *agentclient.Client, ws *store
 			defer func() { <-sem }()
 			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
-			if _, err := ac.RestoreSeat(pctx, ws.ID, t.seat, bytes.NewReader(archive), size+1, false); err != nil {
-				out[i].Error = fmt.Sprintf("the file could not be written: %v", err)
+			if err := s.deliverPending(pctx, ws, t.reg.ID, t.seat, false); err != nil {
+				out[i].Error = fmt.Sprintf("the file could not be written (it is written when the seat answers again): %v", err)
 				return
 			}
 			out[i].OK = true
 		}()
 	}
 	wg.Wait()
-	return out
+	return out, nil
 }
 
 // pushRequest is the body of POST /api/workshops/{id}/files.
@@ -110,26 +115,26 @@ func (s *Server) handlePushFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ws := workshopFrom(r.Context())
-	ac, err := s.agentOf(ws)
-	if err != nil {
+	if _, err := s.agentOf(ws); err != nil {
 		return err
 	}
 	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)
 	if err != nil {
 		return err
 	}
-	archive, size, err := homeArchive(lab.Files{name: data})
-	if err != nil {
-		return err
-	}
+	p := &store.PushedFile{WorkshopID: ws.ID, Path: name, Content: data, PushedBy: userFrom(r.Context()).Email}
 	targets := seatedLearners(regs)
 	if req.Seat != 0 {
 		targets = slices.DeleteFunc(targets, func(t seatTarget) bool { return t.seat != req.Seat })
 		if len(targets) == 0 {
 			return apierror.NotFound("no learner holds seat %d", req.Seat)
 		}
+		p.RegistrationID = targets[0].reg.ID
 	}
-	results := s.pushHome(r.Context(), ac, ws, targets, archive, size)
+	results, err := s.pushHome(r.Context(), ws, targets, p)
+	if err != nil {
+		return err
+	}
 	out := api.PushResult{Path: name, Bytes: len(data), Seats: results}
 	for _, p := range results {
 		if p.OK {

@@ -11,7 +11,9 @@ import (
 
 // POST /api/workshops/{id}/files writes a file into every seated learner's
 // home and reports each seat; a seat that does not answer is reported, not
-// hidden; paths outside the home and files over the cap are refused.
+// hidden, and gets the file when its learner's workspace next polls, as
+// does a learner who joins later; paths outside the home and files over
+// the cap are refused.
 func TestPushFile(t *testing.T) {
 	t.Parallel()
 	forEngine(t, func(t *testing.T, e *testEnv) {
@@ -19,11 +21,13 @@ func TestPushFile(t *testing.T) {
 		id, code := e.workshop(inst, 3)
 		e.start(inst, id)
 		var seats []int
+		var toks []string
 		for _, who := range []string{"p1@example.com", "p2@example.com"} {
 			_, access := e.learner(inst, id, code, who)
-			seats = append(seats, int(e.join(access)["seat"].(float64)))
+			j := e.join(access)
+			seats, toks = append(seats, int(j["seat"].(float64))), append(toks, j["token"].(string))
 		}
-		e.learner(inst, id, code, "p3-not-joined@example.com") // no seat: nothing to write
+		_, later := e.learner(inst, id, code, "p3-not-joined@example.com") // no seat yet
 		e.agent.setSeat(id+"/"+strconv.Itoa(seats[1]), true, time.Time{})
 
 		url := "/api/workshops/" + id + "/files"
@@ -45,6 +49,14 @@ func TestPushFile(t *testing.T) {
 		e.agent.mu.Unlock()
 		if got != "use chmod +x\n" {
 			t.Fatalf("the seat's home has %q", got)
+		}
+		// The learner who joins later, and the one whose seat did not
+		// answer, get the file when their workspace polls its live facts.
+		j := e.join(later)
+		seats, toks = append(seats, int(j["seat"].(float64))), append(toks, j["token"].(string))
+		e.agent.setSeat(id+"/"+strconv.Itoa(seats[1]), false, time.Time{})
+		for _, i := range []int{2, 1} {
+			e.waitPushed(t, id, seats[i], toks[i], "notes/step2.txt", "use chmod +x\n")
 		}
 		// Binary content as base64.
 		bin := string([]byte{0, 1, 2, 255})
@@ -90,4 +102,24 @@ func TestPushFile(t *testing.T) {
 			t.Fatalf("a stranger pushed: %d", r.Status)
 		}
 	})
+}
+
+// waitPushed polls the learner's live facts (which deliver pushed files,
+// in the background) until the fake agent has path in the seat's home.
+func (e *testEnv) waitPushed(t *testing.T, id string, seat int, tok, path, want string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if r := e.call("GET", "/api/workspaces/"+id+"/"+strconv.Itoa(seat)+"/live", tok, nil); r.Status != http.StatusOK {
+			t.Fatalf("live: %d %s", r.Status, r.Body)
+		}
+		e.agent.mu.Lock()
+		got := e.agent.homes[id+"/"+strconv.Itoa(seat)][path]
+		e.agent.mu.Unlock()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("seat %d's ~/%s is %q, want %q", seat, path, got, want)
+		}
+	}
 }

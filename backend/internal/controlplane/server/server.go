@@ -111,9 +111,10 @@ type Server struct {
 
 	metrics *metrics
 
-	labs     labCache  // parsed lab versions (labs.go)
-	checking sync.Map  // seats with a lab check running ("ws/seat")
-	setups   labSetups // learners' lab setups known here (labsetup.go)
+	labs     labCache       // parsed lab versions (labs.go)
+	checking sync.Map       // seats with a lab check running ("ws/seat")
+	setups   labSetups      // learners' lab setups known here (labsetup.go)
+	pushes   pushDeliveries // learners' pushed files looked at here (pushdeliver.go)
 
 	previewHandler http.Handler // the preview origin (preview.go)
 }

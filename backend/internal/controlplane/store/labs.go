@@ -173,6 +173,9 @@ type Labs interface {
 	// FinishLabSetup records a claimed setup's end (status, message,
 	// finished_at).
 	FinishLabSetup(ctx context.Context, s *LabSetup) error
+	// ListLabSetups lists the setups of a workshop's learners for one lab
+	// version (what the progress matrix shows).
+	ListLabSetups(ctx context.Context, workshopID, labID string, version int) ([]LabSetup, error)
 	// DeleteLabSetup forgets a learner's setup of a lab version, so it
 	// runs again.
 	DeleteLabSetup(ctx context.Context, registrationID, labID string, version int) error

@@ -87,3 +87,16 @@ func (s *Store) DeleteLabSetup(ctx context.Context, registrationID, labID string
 	_, err := s.pool.Exec(ctx, `DELETE FROM lab_setups WHERE registration_id = $1 AND lab_id = $2 AND version = $3`, registrationID, labID, version)
 	return mapErr("delete lab setup", err)
 }
+
+// ListLabSetups implements store.Store.
+func (s *Store) ListLabSetups(ctx context.Context, workshopID, labID string, version int) ([]store.LabSetup, error) {
+	return list(ctx, s.pool, "list lab setups", func(row pgx.Row) (*store.LabSetup, error) {
+		ls := store.LabSetup{WorkshopID: workshopID, LabID: labID, Version: version}
+		if err := row.Scan(&ls.RegistrationID, &ls.Status, &ls.Message, &ls.StartedAt, &ls.FinishedAt); err != nil {
+			return nil, err
+		}
+		ls.StartedAt, ls.FinishedAt = ls.StartedAt.UTC(), store.UTCPtr(ls.FinishedAt)
+		return &ls, nil
+	}, `SELECT registration_id, status, message, started_at, finished_at FROM lab_setups
+		WHERE workshop_id = $1 AND lab_id = $2 AND version = $3 ORDER BY registration_id`, workshopID, labID, version)
+}

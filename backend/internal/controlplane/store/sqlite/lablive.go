@@ -88,3 +88,13 @@ func (s *Store) DeleteLabSetup(ctx context.Context, registrationID, labID string
 	_, err := s.w.ExecContext(ctx, `DELETE FROM lab_setups WHERE registration_id = ?1 AND lab_id = ?2 AND version = ?3`, registrationID, labID, version)
 	return mapErr("delete lab setup", err)
 }
+
+// ListLabSetups implements store.Store.
+func (s *Store) ListLabSetups(ctx context.Context, workshopID, labID string, version int) ([]store.LabSetup, error) {
+	return list(ctx, s.r, "list lab setups", func(row scanner) (*store.LabSetup, error) {
+		ls := store.LabSetup{WorkshopID: workshopID, LabID: labID, Version: version}
+		err := row.Scan(&ls.RegistrationID, &ls.Status, &ls.Message, timeCol{&ls.StartedAt}, nullTimeCol{&ls.FinishedAt})
+		return &ls, err
+	}, `SELECT registration_id, status, message, started_at, finished_at FROM lab_setups
+		WHERE workshop_id = ?1 AND lab_id = ?2 AND version = ?3 ORDER BY registration_id`, workshopID, labID, version)
+}

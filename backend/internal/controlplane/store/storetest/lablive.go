@@ -68,6 +68,24 @@ func testLabSetups(t *testing.T, s store.Store) {
 	if claimed || again.Status != store.SetupFailed || again.Message != "exit 3" || again.FinishedAt == nil || micro(*again.FinishedAt) != micro(done) {
 		t.Fatalf("the finished setup reads back as %+v (claimed %v)", again, claimed)
 	}
+	// The workshop's setups of one version list with their state.
+	b := register(t, s, w.ID, "b@example.com")
+	claimed, err = s.ClaimLabSetup(ctx, &store.LabSetup{RegistrationID: b.ID, WorkshopID: w.ID, LabID: "lab1", Version: 1})
+	must(t, err)
+	equal(t, "b's claim", claimed, true)
+	list, err := s.ListLabSetups(ctx, w.ID, "lab1", 1)
+	must(t, err)
+	byReg := map[string]store.LabSetup{}
+	for _, ls := range list {
+		byReg[ls.RegistrationID] = ls
+	}
+	if len(list) != 2 || byReg[a.ID].Status != store.SetupFailed || byReg[a.ID].Message != "exit 3" || byReg[a.ID].FinishedAt == nil ||
+		byReg[b.ID].Status != store.SetupRunning || byReg[b.ID].FinishedAt != nil || byReg[b.ID].StartedAt.IsZero() {
+		t.Fatalf("the workshop's setups: %+v", list)
+	}
+	if other, err := s.ListLabSetups(ctx, w.ID, "lab1", 2); err != nil || len(other) != 0 {
+		t.Fatalf("setups of another version: %+v %v", other, err)
+	}
 	// Another version is another setup; a deleted one can be claimed again.
 	claimed, err = s.ClaimLabSetup(ctx, &store.LabSetup{RegistrationID: a.ID, WorkshopID: w.ID, LabID: "lab1", Version: 2})
 	must(t, err)

@@ -11,6 +11,9 @@ CREATE TABLE IF NOT EXISTS pushed_files (
 );
 CREATE INDEX IF NOT EXISTS pushed_files_workshop_idx ON pushed_files (workshop_id, pushed_at);
 
+-- The progress matrix lists a workshop's lab setups (lab_setups is from 016).
+CREATE INDEX IF NOT EXISTS lab_setups_workshop_idx ON lab_setups (workshop_id, lab_id, version);
+
 CREATE TABLE IF NOT EXISTS push_deliveries (
     push_id         TEXT NOT NULL REFERENCES pushed_files (id) ON DELETE CASCADE,
     registration_id TEXT NOT NULL REFERENCES registrations (id) ON DELETE CASCADE,
