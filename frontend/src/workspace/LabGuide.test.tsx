@@ -65,6 +65,27 @@ describe('LabGuide', () => {
     expect(client.enter).toHaveBeenCalledWith('chmod');
   });
 
+  it('shows the instructor’s reset and solve of the open step at the next poll, without a reload', async () => {
+    const client = fakeClient(false);
+    const failing = { step_id: 'make', status: 'failing' as const, attempts: 1, message: 'hello.sh is not there yet', entered_at: 'x', checked_at: '2026-12-05T00:01:00Z' };
+    client.check.mockResolvedValue({ passed: false, message: 'hello.sh is not there yet', progress: failing });
+    const entered = { ...lab, progress: { make: { step_id: 'make', status: 'current' as const, attempts: 0, entered_at: 'x' } } };
+    const { rerender } = render(<LabGuide lab={entered} client={client} onRun={() => {}} onChange={() => {}} />);
+    await userEvent.click(screen.getByRole('button', { name: 'Check' }));
+    expect(screen.getByTestId('check-result').textContent).toContain('not there yet');
+    rerender(<LabGuide lab={{ ...lab, progress: { make: failing } }} client={client} onRun={() => {}} onChange={() => {}} />);
+    expect(screen.getByTestId('check-result').textContent).toContain('not there yet');
+    // The instructor resets the step: the poll brings no progress for it.
+    rerender(<LabGuide lab={{ ...lab, progress: {} }} client={client} onRun={() => {}} onChange={() => {}} />);
+    expect(screen.queryByTestId('check-result')).toBeNull();
+    // The instructor solves it: the poll brings their check's pass.
+    const solved = { step_id: 'make', status: 'done' as const, attempts: 2, message: 'found hello.sh', entered_at: 'x', checked_at: '2026-12-05T00:02:00Z' };
+    rerender(<LabGuide lab={{ ...lab, current_step: 'chmod', unlocked: ['make', 'chmod'], progress: { make: solved } }} client={client} onRun={() => {}} onChange={() => {}} />);
+    expect(screen.getByTestId('check-result').textContent).toContain('found hello.sh');
+    expect(screen.getByTestId('check-result').className).toContain('lab-pass');
+    expect(screen.getByRole('button', { name: 'Next step' })).toBeTruthy();
+  });
+
   it('enters the current step when the guide opens on it, once', async () => {
     const client = fakeClient(false);
     const { rerender } = render(<LabGuide lab={lab} client={client} onRun={() => {}} onChange={() => {}} />);

@@ -104,6 +104,31 @@ function HandControl({ lab, client, onChange }: { lab: LearnerLab; client: Learn
   );
 }
 
+type StepProgress = LearnerLab['progress'][string];
+
+/** What identifies a step's progress: it changes with every check, a reset and a solve. */
+function progressKey(p: StepProgress | undefined): string {
+  return p ? `${p.status}|${p.attempts}|${p.checked_at ?? ''}` : 'none';
+}
+
+/**
+ * The check result shown on a step: the learner's own check while the polled
+ * progress is still the one it started from or the one it wrote; once the
+ * progress moved on without the learner (the instructor reset the step or
+ * solved it for them), what the server says: nothing after a reset, the
+ * last check's ✓ or ✗ and message otherwise.
+ */
+function shownResult(
+  result: { step: string; r: CheckResult; before: string } | null,
+  stepId: string,
+  p: StepProgress | undefined,
+): { passed: boolean; message: string } | null {
+  const now = progressKey(p);
+  if (result?.step === stepId && (now === result.before || now === progressKey(result.r.progress))) return result.r;
+  if (!p?.checked_at || p.status === 'current') return null;
+  return { passed: p.status === 'done', message: p.message ?? '' };
+}
+
 export function LabGuide({
   lab,
   client,
@@ -116,7 +141,9 @@ export function LabGuide({
   onChange: () => void;
 }) {
   const [chosen, setChosen] = useState<string | null>(null);
-  const [result, setResult] = useState<{ step: string; r: CheckResult } | null>(null);
+  // A check's answer, with the step's progress as it was when the check
+  // started (see shownResult).
+  const [result, setResult] = useState<{ step: string; r: CheckResult; before: string } | null>(null);
   const [checking, setChecking] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const open = chosen && lab.lab.steps.some((s) => s.id === chosen) ? chosen : lab.current_step;
@@ -143,12 +170,13 @@ export function LabGuide({
     if (!step) return;
     setChecking(true);
     setError(null);
+    const before = progressKey(lab.progress[step.id]);
     try {
       const r = await client.check(step.id);
       // The checked step stays open (the current step moves on after a
       // pass): the learner reads ✓ and its message, then "Next step".
       setChosen(step.id);
-      setResult({ step: step.id, r });
+      setResult({ step: step.id, r, before });
       onChange();
     } catch (err) {
       setError(errorMessage(err));
@@ -157,7 +185,7 @@ export function LabGuide({
     }
   };
   if (!step) return <p className="muted">This lab has no steps.</p>;
-  const shown = result?.step === step.id ? result.r : null;
+  const shown = shownResult(result, step.id, lab.progress[step.id]);
   const done = lab.progress[step.id]?.status === 'done';
   return (
     <div className="lab-guide">

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { LearnerActions, PushFileForm, type LiveLab } from './LabCard';
+import { LearnerActions, Matrix, PushFileForm, type LiveLab } from './LabCard';
 import { labs } from '../../api';
 
 const live: LiveLab = {
@@ -92,5 +92,33 @@ describe('LearnerActions', () => {
     await userEvent.click(screen.getByRole('button', { name: 'Reset the step' }));
     expect(reset).toHaveBeenCalledWith('w1', 'r2', 'make');
     expect((await screen.findByRole('status')).textContent).toBe('Make a file was reset for Grace.');
+  });
+});
+
+describe('Matrix', () => {
+  it('shows each learner’s lab setup: running, done, or failed with the reason', () => {
+    const [grace, ada, other] = live.learners;
+    const withSetup: LiveLab = {
+      ...live,
+      learners: [
+        { ...grace, setup: { status: 'running', message: '', started_at: '2026-12-05T00:00:00Z' } },
+        { ...ada, setup: { status: 'failed', message: 'the lab’s setup script failed (exit 3): no such package', started_at: '2026-12-05T00:00:00Z' } },
+        { ...other, registration_id: 'r4', name: 'Linus', seat: 4, setup: { status: 'done', message: 'The lab is set up.', started_at: '2026-12-05T00:00:00Z' } },
+        other,
+      ],
+    };
+    render(<Matrix matrix={withSetup} onWatch={() => {}} />);
+    expect(screen.getByRole('columnheader', { name: 'Setup' })).toBeTruthy();
+    const cell = (name: string) => screen.getByRole('row', { name: new RegExp(name) }).lastElementChild as HTMLElement;
+    expect(cell('Grace').dataset.setup).toBe('running');
+    expect(cell('Ada').dataset.setup).toBe('failed');
+    expect(cell('Ada').textContent).toContain('no such package');
+    expect(cell('Linus').textContent).toContain('done');
+    expect(cell('Not joined').textContent).toBe('not started');
+  });
+
+  it('has no setup column for a lab without setup', () => {
+    render(<Matrix matrix={live} onWatch={() => {}} />);
+    expect(screen.queryByRole('columnheader', { name: 'Setup' })).toBeNull();
   });
 });

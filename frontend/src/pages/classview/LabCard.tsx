@@ -43,7 +43,7 @@ export function isStuck(l: LearnerProgress, now: number): boolean {
   return !!l.hand_raised || cur?.status === 'failing' || onStep(l, now) >= STUCK_AFTER_S;
 }
 
-function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) => void }) {
+export function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) => void }) {
   const [stuckFirst, setStuckFirst] = useState(false);
   const [onlyStuck, setOnlyStuck] = useState(false);
   const now = useNow(5000);
@@ -53,6 +53,8 @@ function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) 
     return r;
   }, [matrix, stuckFirst, onlyStuck, now]);
   const steps = matrix.lab.steps;
+  // A lab with files or a setup script: each learner's setup, once their workspace opened.
+  const withSetup = matrix.learners.some((l) => l.setup);
   return (
     <div>
       <div className="matrix-controls">
@@ -78,6 +80,7 @@ function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) 
                 </th>
               ))}
               <th scope="col">On step</th>
+              {withSetup && <th scope="col">Setup</th>}
             </tr>
           </thead>
           <tbody>
@@ -105,12 +108,37 @@ function Matrix({ matrix, onWatch }: { matrix: LiveLab; onWatch: (seat: number) 
                   );
                 })}
                 <td>{l.current_step ? minutes(onStep(l, now)) : ''}</td>
+                {withSetup && <SetupCell setup={l.setup} />}
               </tr>
             ))}
           </tbody>
         </table>
       </div>
     </div>
+  );
+}
+
+/** A learner's lab setup in the matrix: running, done, or failed with the reason. */
+function SetupCell({ setup }: { setup: LearnerProgress['setup'] }) {
+  if (!setup) return <td className="muted small">not started</td>;
+  if (setup.status === 'running') {
+    return (
+      <td className="pm-current" data-setup="running">
+        running
+      </td>
+    );
+  }
+  if (setup.status === 'done') {
+    return (
+      <td className="pm-done" data-setup="done">
+        ✓ done
+      </td>
+    );
+  }
+  return (
+    <td className="pm-failing pm-setup-failed" data-setup="failed" title={setup.message}>
+      ✗ failed: {setup.message}
+    </td>
   );
 }
 
