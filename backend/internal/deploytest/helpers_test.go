@@ -6,20 +6,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// repoRoot is the repository root (the directory holding backend/).
+// repoRoot is the repository root (the directory holding backend/): go test
+// runs a package's tests in its directory, backend/internal/deploytest.
+// Not runtime.Caller: make test builds with -trimpath, which leaves no
+// directory in the test's file names.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test file")
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("cannot locate the test's directory: %v", err)
 	}
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
+	return filepath.Clean(filepath.Join(wd, "..", "..", ".."))
 }
 
 func repoPath(t *testing.T, rel string) string {
