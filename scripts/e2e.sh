@@ -64,8 +64,11 @@ cleanup() {
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
     if [[ $rc != 0 ]]; then
-        echo "--- server log (last 80 lines)"
-        tail -n 80 "$data/server.log" || true
+        # The whole log goes with the screenshots; on screen, what the server
+        # did apart from answering requests (those lines drown the rest).
+        { mkdir -p "$CLARATEACH_ARTIFACTS"; cp "$data/server.log" "$CLARATEACH_ARTIFACTS/server.log"; } || true
+        echo "--- server log without request lines (last 80; all of it: $CLARATEACH_ARTIFACTS/server.log)"
+        grep -v '"msg":"request"' "$data/server.log" | tail -n 80 || true
     fi
     if [[ $keep == 1 ]]; then
         log "kept $data"
