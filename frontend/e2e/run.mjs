@@ -550,6 +550,9 @@ try {
       await waitForTerminal(lpage, /^set up by uid 0$/m, { scope: '[data-testid="workspace"]', timeout: 30_000 });
       await waitForTerminal(lpage, /^welcome to the lab$/m, { scope: '[data-testid="workspace"]' });
       await lpage.waitForSelector('[data-testid="lab-setup"]', { state: 'detached' });
+      // The matrix shows the learner's setup done (the class stream, live).
+      const row = await waitForMatrix(ipage, learner.name, (r) => r.at(-1) === '✓ done');
+      log(`  matrix with the setup: ${row.join(' | ')}`);
     },
     { pages: [ipage, lpage] },
   );
@@ -649,15 +652,25 @@ try {
       const rid = await acts.locator('#act-learner option', { hasText: learner.name }).getAttribute('value');
       await acts.locator('#act-learner').selectOption(rid);
       await acts.locator('#act-step').selectOption('hello');
+      // The learner opens step 2 again: its last check's ✓ and message.
+      const step2 = lpage.locator('.lab-guide .lab-steps li:nth-child(2) button');
+      await step2.click();
+      await lpage.locator('[data-testid="check-result"].lab-pass').waitFor();
       await acts.locator('button:has-text("Reset the step")').click();
       await acts.locator('[role="status"]:has-text("Make it say hello was reset for")').waitFor();
       let row = await waitForMatrix(ipage, learner.name, (r) => r[0] === '✓' && r[1] !== '✓');
       log(`  matrix after the reset: ${row.join(' | ')}`);
+      // The learner's open guide shows the reset without a reload (its poll).
+      await lpage.locator('.lab-guide .lab-steps li:nth-child(2) .lab-step:not(.lab-step-done)').waitFor({ timeout: 15_000 });
+      await lpage.locator('[data-testid="check-result"]').waitFor({ state: 'detached', timeout: 15_000 });
       await run(lpage, 'rm -f ~/hello.txt');
       await acts.locator('button:has-text("Solve for them")').click();
       await acts.locator('[role="status"]:has-text("the check passes: hello.txt says hello")').waitFor({ timeout: 30_000 });
       row = await waitForMatrix(ipage, learner.name, (r) => r[0] === '✓' && r[1] === '✓');
       log(`  matrix after the solve: ${row.join(' | ')}`);
+      // …and the solve: step 2 done, with the check's message.
+      await lpage.locator('.lab-guide .lab-steps li:nth-child(2) .lab-step-done').waitFor({ timeout: 15_000 });
+      await lpage.locator('[data-testid="check-result"].lab-pass:has-text("hello.txt says hello")').waitFor({ timeout: 15_000 });
       const card = ipage.locator('.lab-card');
       await acts.scrollIntoViewIfNeeded();
       const file = path.join(ARTIFACTS, 'lab-actions.png');
