@@ -24,10 +24,32 @@ func (r Report) String() string {
 	return fmt.Sprintf("%d saved (%d bytes), %d unchanged, %d failed", r.Saved, r.Bytes, r.Unchanged, r.Failed)
 }
 
-// SaveAll archives the home of every seated learner of w (a few at a time)
-// and reports how it went; errors name the seats that failed.
+// SaveAll archives the home of every seated learner of w's first host
+// (every learner of a single-host workshop), a few at a time, and reports
+// how it went; errors name the seats that failed.
 func (a *Archiver) SaveAll(ctx context.Context, ag Agent, w *store.Workshop, reason string) (Report, error) {
-	seats, err := a.cfg.Store.ListSeats(ctx, w.ID)
+	return a.SaveHost(ctx, ag, w, 1, reason)
+}
+
+// hostSeats are w's live seats placed on host (store.Workshop.HostOf).
+func (a *Archiver) hostSeats(ctx context.Context, w *store.Workshop, host int) ([]store.Seat, error) {
+	all, err := a.cfg.Store.ListSeats(ctx, w.ID)
+	if err != nil {
+		return nil, err
+	}
+	var seats []store.Seat
+	for _, st := range all {
+		if w.HostOf(st.Seat) == host {
+			seats = append(seats, st)
+		}
+	}
+	return seats, nil
+}
+
+// SaveHost is SaveAll for the learners placed on host n of w, whose agent
+// ag is.
+func (a *Archiver) SaveHost(ctx context.Context, ag Agent, w *store.Workshop, n int, reason string) (Report, error) {
+	seats, err := a.hostSeats(ctx, w, n)
 	if err != nil {
 		return Report{}, err
 	}
@@ -94,7 +116,13 @@ func (a *Archiver) Periodic(ctx context.Context, ag Agent, w *store.Workshop) (b
 // restarted host or a kept directory, is newer than any archive). It
 // returns how many homes it restored.
 func (a *Archiver) RestoreAll(ctx context.Context, ag Agent, w *store.Workshop) (int, error) {
-	seats, err := a.cfg.Store.ListSeats(ctx, w.ID)
+	return a.RestoreHost(ctx, ag, w, 1)
+}
+
+// RestoreHost is RestoreAll for the learners placed on host n of w (the
+// first host: every learner of a single-host workshop).
+func (a *Archiver) RestoreHost(ctx context.Context, ag Agent, w *store.Workshop, n int) (int, error) {
+	seats, err := a.hostSeats(ctx, w, n)
 	if err != nil {
 		return 0, err
 	}

@@ -77,7 +77,11 @@ type Config struct {
 	// mode, "" otherwise (https on 443).
 	PreviewPort string
 
-	MaxSeats       int           // MAX_SEATS, default 30
+	MaxSeats int // MAX_SEATS, default 30
+	// SeatsPerHost is how many seats one workshop host holds
+	// (SEATS_PER_HOST, default 30: the seed's machine type); a workshop
+	// of N seats runs on ceil(N / SeatsPerHost) hosts.
+	SeatsPerHost   int
 	WorkspaceTTL   time.Duration // WORKSPACE_TOKEN_TTL, default 15m
 	SessionTTL     time.Duration // SESSION_TTL, default 7 days
 	TrustProxyHops int           // TRUST_PROXY_HOPS: X-Forwarded-For entries added by trusted proxies
@@ -156,6 +160,41 @@ const DefaultInviteTTL = 72 * time.Hour
 
 // Local reports whether the configuration is local (single machine) mode.
 func (c *Config) Local() bool { return c.Provisioner == ProvisionerLocal }
+
+// Limits of multi-host workshops.
+const (
+	// MaxSeatsLimit is the most MAX_SEATS may be.
+	MaxSeatsLimit = 1000
+	// MaxSeatsPerHost is the most SEATS_PER_HOST may be: what the seat
+	// runtimes number on one host.
+	MaxSeatsPerHost = 240
+	// MaxHostsPerWorkshop bounds ceil(MAX_SEATS / SEATS_PER_HOST).
+	MaxHostsPerWorkshop = 64
+)
+
+// validateHosts checks MAX_SEATS and SEATS_PER_HOST.
+func (c *Config) validateHosts() error {
+	if c.MaxSeats < 1 || c.MaxSeats > MaxSeatsLimit {
+		return fmt.Errorf("MAX_SEATS must be between 1 and %d, not %d", MaxSeatsLimit, c.MaxSeats)
+	}
+	if c.SeatsPerHost < 1 || c.SeatsPerHost > MaxSeatsPerHost {
+		return fmt.Errorf("SEATS_PER_HOST must be between 1 and %d, not %d", MaxSeatsPerHost, c.SeatsPerHost)
+	}
+	if hosts := (c.MaxSeats + c.SeatsPerHost - 1) / c.SeatsPerHost; hosts > MaxHostsPerWorkshop {
+		return fmt.Errorf("MAX_SEATS=%d at SEATS_PER_HOST=%d is %d hosts per workshop; at most %d", c.MaxSeats, c.SeatsPerHost, hosts, MaxHostsPerWorkshop)
+	}
+	return nil
+}
+
+// WorkshopSeatsPerHost is the seats per host a new workshop is created
+// with: 0 in local mode (its one agent holds every seat, as before
+// multi-host workshops), SEATS_PER_HOST otherwise.
+func (c *Config) WorkshopSeatsPerHost() int {
+	if c.Local() {
+		return 0
+	}
+	return c.SeatsPerHost
+}
 
 // SecretNames are the secrets Secret Manager may supply.
 var SecretNames = []string{"DATABASE_URL", "FC_AGENT_TOKEN", "WORKSPACE_TOKEN_SECRET", "JWT_SECRET"}
@@ -294,6 +333,7 @@ func bind(s *envflag.Set, c *Config) *bound {
 	s.String(&c.PreviewDomain, "preview-domain", E("PREVIEW_DOMAIN"), "", "wildcard domain of learners' app previews, {port}-{seat}-{workshop}.DOMAIN (default localhost in local mode, else off; off = no previews)")
 	s.String(&c.PreviewListen, "preview-listen", E("PREVIEW_LISTEN"), "", "preview listener host:port (default LISTEN's port + 1 in local mode; empty elsewhere = the main listener serves preview hosts)")
 	s.Int(&c.MaxSeats, "max-seats", E("MAX_SEATS"), 30, "maximum seats per workshop")
+	s.Int(&c.SeatsPerHost, "seats-per-host", E("SEATS_PER_HOST"), 30, "seats one workshop host holds; a workshop spans ceil(seats / this) hosts")
 	s.Duration(&c.WorkspaceTTL, "workspace-token-ttl", E("WORKSPACE_TOKEN_TTL"), 15*time.Minute, "lifetime of learners' workspace tokens")
 	s.Duration(&c.SessionTTL, "session-ttl", E("SESSION_TTL"), 7*24*time.Hour, "lifetime of instructor sessions")
 	s.Int(&c.TrustProxyHops, "trust-proxy-hops", E("TRUST_PROXY_HOPS"), 0, "X-Forwarded-For entries added by trusted proxies (1 on Cloud Run)")
@@ -376,8 +416,8 @@ func validate(c *Config) error {
 	if q := c.Quota; q.RunningWorkshops < 0 || q.Seats < 0 || q.WorkshopHours < 1 {
 		return fmt.Errorf("QUOTA_RUNNING_WORKSHOPS and QUOTA_SEATS must be 0 or more and QUOTA_WORKSHOP_HOURS at least 1 (got %d, %d, %d)", q.RunningWorkshops, q.Seats, q.WorkshopHours)
 	}
-	if c.MaxSeats < 1 || c.MaxSeats > 240 {
-		return fmt.Errorf("MAX_SEATS must be between 1 and 240, not %d", c.MaxSeats)
+	if err := c.validateHosts(); err != nil {
+		return err
 	}
 	if c.SeatOrphanTimeout < 0 || (c.SeatOrphanTimeout > 0 && c.SeatOrphanTimeout < time.Minute) {
 		return fmt.Errorf("SEAT_ORPHAN_TIMEOUT must be 0 (never) or at least 1m, not %s", c.SeatOrphanTimeout)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,6 +37,8 @@ const (
 	LabelOwnerValue = "workshop-host"
 	// LabelWorkshop holds the workshop ID.
 	LabelWorkshop = "clarateach-workshop"
+	// LabelHost holds the host's number within its workshop (1, 2, ...).
+	LabelHost = "clarateach-host"
 	// NetworkTag is the tag firewall rules target (allow tcp:9090 from the
 	// control plane).
 	NetworkTag = "clarateach-agent"
@@ -63,6 +66,21 @@ func InstanceName(workshopID string) (string, error) {
 		return "", fmt.Errorf("workshop id %q cannot be used in a GCE instance name (want [a-z0-9-], at most 46 chars)", workshopID)
 	}
 	return InstancePrefix + workshopID, nil
+}
+
+// HostInstanceName is the VM name of host n of a workshop: InstanceName
+// for n <= 1 (the seed's name), InstanceName-n for the others. The name
+// must stay a valid GCE name (63 characters).
+func HostInstanceName(workshopID string, n int) (string, error) {
+	name, err := InstanceName(workshopID)
+	if err != nil || n <= 1 {
+		return name, err
+	}
+	name += "-" + strconv.Itoa(n)
+	if len(name) > 63 {
+		return "", fmt.Errorf("workshop id %q is too long for host %d's GCE instance name %s", workshopID, n, name)
+	}
+	return name, nil
 }
 
 // RegionOf maps a zone ("us-central1-b") to its region ("us-central1").

@@ -12,7 +12,10 @@ import (
 // Request describes the host a workshop needs.
 type Request struct {
 	WorkshopID string
-	Seats      int
+	// Host numbers the workshop's host: 0 or 1 is the first (the seed's
+	// single host), 2.. the others of a workshop bigger than one host.
+	Host  int
+	Seats int
 	// AgentToken is the fresh per-workshop token the agent must require.
 	AgentToken string
 	// WorkspaceKey is the workshop's derived workspace-token key (hex), so
@@ -25,9 +28,11 @@ type Request struct {
 // Host is a provisioned workshop host.
 type Host struct {
 	WorkshopID string `json:"workshop_id"`
-	Name       string `json:"name"`
-	Zone       string `json:"zone,omitempty"`
-	IP         string `json:"ip,omitempty"`
+	// Index is the host's number within its workshop (1 for the first).
+	Index int    `json:"index,omitempty"`
+	Name  string `json:"name"`
+	Zone  string `json:"zone,omitempty"`
+	IP    string `json:"ip,omitempty"`
 	// State is the host's state in the control plane's words; each
 	// provisioner maps its provider's words to it.
 	State HostState `json:"state"`
@@ -81,6 +86,16 @@ type Provisioner interface {
 	// ListHosts lists every host this provisioner manages (by label), for
 	// garbage collection.
 	ListHosts(ctx context.Context) ([]Host, error)
+}
+
+// HostSet is a Provisioner whose workshops may span several hosts
+// (Request.Host). EnsureHost makes any of them; DeleteHost removes all of
+// a workshop's hosts; these reach one.
+type HostSet interface {
+	// GetHostN returns host n of the workshop, or ErrNotFound.
+	GetHostN(ctx context.Context, workshopID string, n int) (*Host, error)
+	// DeleteHostN removes host n of the workshop (gone already is success).
+	DeleteHostN(ctx context.Context, workshopID string, n int) error
 }
 
 // ErrNotFound is returned by GetHost when the workshop has no host.

@@ -56,6 +56,7 @@ func (r *Reconciler) saveHomes(ctx context.Context, w *store.Workshop, reason st
 	t0 := time.Now()
 	r.log.Info("saving the learners' work", "workshop", w.ID, "reason", reason, "deadline", r.cfg.HomesTimeout)
 	rep, err := r.cfg.Archiver.SaveAll(hctx, aa, w, reason)
+	r.saveExtraHomes(hctx, w, reason, &rep, &err)
 	r.log.Info("saved the learners' work", "workshop", w.ID, "report", rep.String(), "took", time.Since(t0).Round(time.Millisecond), "err", err)
 	if err = r.homesErr(hctx, err); err != nil {
 		r.event(ctx, w.ID, "warn", "", fmt.Sprintf("saving the learners' work: %s: %v (their last saved copy is kept)", rep, err))

@@ -25,6 +25,9 @@ import (
 // only looks the host up again (it may have a new address). A failed step
 // is recorded (fail) and returned as the error.
 func (r *Reconciler) provision(ctx context.Context, w *store.Workshop) (bool, error) {
+	// Hosts 2.. come up alongside host 1 (hosts.go); the pass ends when
+	// both have done what they can.
+	defer r.goExtraHosts(ctx, w)()
 	vm, err := r.vm(ctx, w)
 	if err != nil {
 		return false, err
@@ -216,15 +219,26 @@ func seatOptions(w *store.Workshop) agentclient.SeatOptions {
 		LearnerRoot: w.LearnerRoot}
 }
 
-// createSeats creates every seat concurrently; the agent API is idempotent.
+// createSeats creates the seats of the first host (every seat of a
+// single-host workshop) concurrently; the agent API is idempotent.
 func (r *Reconciler) createSeats(ctx context.Context, agent Agent, w *store.Workshop, image string) error {
+	first, last := w.HostSeats(1)
+	seats := make([]int, 0, last-first+1)
+	for n := first; n <= last; n++ {
+		seats = append(seats, n)
+	}
+	return r.createSeatList(ctx, agent, w, seats, image)
+}
+
+// createSeatList creates the given seats concurrently.
+func (r *Reconciler) createSeatList(ctx context.Context, agent Agent, w *store.Workshop, list []int, image string) error {
 	opts := seatOptions(w)
 	opts.Image = image
 	sem := make(chan struct{}, r.cfg.SeatConcurrency)
 	var mu sync.Mutex
 	var errs []error
 	var wg sync.WaitGroup
-	for seat := 1; seat <= w.Seats; seat++ {
+	for _, seat := range list {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -241,7 +255,7 @@ func (r *Reconciler) createSeats(ctx context.Context, agent Agent, w *store.Work
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		return fmt.Errorf("%d of %d seats failed: %w", len(errs), w.Seats, errs[0])
+		return fmt.Errorf("%d of %d seats failed: %w", len(errs), len(list), errs[0])
 	}
 	return nil
 }

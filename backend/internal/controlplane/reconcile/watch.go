@@ -26,6 +26,7 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	r.watched[w.ID] = now
 	r.mu.Unlock()
 
+	defer r.goExtraHosts(ctx, w)()
 	agent := r.cfg.Dial(endpoint(w))
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, herr := agent.Health(hctx)
@@ -206,7 +207,8 @@ func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Work
 		}
 	}
 	var errs []error
-	for n := 1; n <= w.Seats; n++ {
+	first, last := w.HostSeats(1)
+	for n := first; n <= last; n++ {
 		if have[n] {
 			continue
 		}

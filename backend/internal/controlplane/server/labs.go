@@ -608,11 +608,15 @@ func (s *Server) handleResetStep(w http.ResponseWriter, r *http.Request) error {
 
 // ---- checks -----------------------------------------------------------------------
 
-// agentOf is a client for the workshop's agent, over the same pinned
-// transport as the relay.
-func (s *Server) agentOf(ws *store.Workshop) (*agentclient.Client, error) {
+// agentOf is a client for the agent of the host that seat of the
+// workshop is on, over the same pinned transport as the relay.
+func (s *Server) agentOf(ctx context.Context, ws *store.Workshop, seat int) (*agentclient.Client, error) {
 	if ws.Status != store.StatusRunning || ws.AgentURL == "" {
 		return nil, apierror.Unavailable("the workshop is %s; its machines are not ready", ws.Status)
+	}
+	ws, err := s.seatHost(ctx, ws, seat)
+	if err != nil {
+		return nil, err
 	}
 	rt, err := s.relayTransport(ws)
 	if err != nil {
@@ -622,7 +626,7 @@ func (s *Server) agentOf(ws *store.Workshop) (*agentclient.Client, error) {
 }
 
 func (s *Server) execInSeat(ctx context.Context, ws *store.Workshop, seat int, script string, timeout time.Duration) (*agentclient.ExecResult, error) {
-	ac, err := s.agentOf(ws)
+	ac, err := s.agentOf(ctx, ws, seat)
 	if err != nil {
 		return nil, err
 	}

@@ -142,7 +142,7 @@ func (s *Server) forgetSetup(key setupKey) {
 // after the setup started: a rebuilt seat lost what the setup script did
 // outside the home.
 func (s *Server) recheckSeat(ctx context.Context, ws *store.Workshop, seat int, l *lab.Lab, key setupKey) {
-	ac, err := s.agentOf(ws)
+	ac, err := s.agentOf(ctx, ws, seat)
 	if err != nil {
 		return
 	}
@@ -248,7 +248,7 @@ func (s *Server) replaySteps(ctx context.Context, ws *store.Workshop, seat int, 
 // An empty home also gets the files pushed to the learner before
 // (pushdeliver.go), so a rebuilt seat's home gets both at once.
 func (s *Server) setUpSeat(ctx context.Context, ws *store.Workshop, seat int, regID string, l *lab.Lab, keepHome bool) error {
-	ac, err := s.agentOf(ws)
+	ac, err := s.agentOf(ctx, ws, seat)
 	if err != nil {
 		return errors.New("the workshop's machine is not ready")
 	}
@@ -271,7 +271,7 @@ func (s *Server) setUpSeat(ctx context.Context, ws *store.Workshop, seat int, re
 // stepSetup runs a step's setup script as the seat's root; its error is
 // the sentence the learner sees on the step.
 func (s *Server) stepSetup(ctx context.Context, ws *store.Workshop, seat int, step lab.Step) error {
-	ac, err := s.agentOf(ws)
+	ac, err := s.agentOf(ctx, ws, seat)
 	if err != nil {
 		return errors.New("the step's setup did not run: the workshop's machine is not ready")
 	}

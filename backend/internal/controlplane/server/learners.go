@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -161,7 +162,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) error {
 	if stoppedByInstructor(ws) {
 		resp.Status, resp.StoppedByInstructor = "stopped", true
 	}
-	if seatReady(ws, joined) {
+	if seatReady(ws, joined) && s.seatHostReady(r.Context(), ws, seat.Seat) {
 		if st, ok := s.seatState(ws.ID, seat.Seat); ok {
 			resp.MachineStatus, resp.RestartedAt = st.Health, st.RestartedAt
 			if st.Health == agentclient.HealthDown {
@@ -192,6 +193,14 @@ func stoppedByInstructor(ws *store.Workshop) bool {
 		return true
 	}
 	return false
+}
+
+// seatHostReady reports whether the host the seat is placed on runs (a
+// learner on a host still starting waits; the other hosts' learners do
+// not wait for it).
+func (s *Server) seatHostReady(ctx context.Context, ws *store.Workshop, seat int) bool {
+	_, err := s.seatHost(ctx, ws, seat)
+	return err == nil
 }
 
 // seatReady reports whether a learner may get a workspace token for the

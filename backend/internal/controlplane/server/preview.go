@@ -203,7 +203,7 @@ func (s *Server) previewAllowed(ctx context.Context, t previewTarget, c *authtok
 // /proxy/{ws}/{seat}/preview/{port}, with a workspace token minted for
 // the hop.
 func (s *Server) previewForward(w http.ResponseWriter, r *http.Request, t previewTarget, role string, gen int64) error {
-	target, rt, err := s.relayAgent(r.Context(), t.ws)
+	target, rt, err := s.relayAgent(r.Context(), t.ws, t.seat)
 	if err != nil {
 		return previewFromAPI(err)
 	}

@@ -124,7 +124,7 @@ func (s *Server) deliverPending(ctx context.Context, ws *store.Workshop, regID s
 	if !recheck || len(done) == 0 {
 		return nil
 	}
-	ac, err := s.agentOf(ws)
+	ac, err := s.agentOf(ctx, ws, seat)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func (s *Server) writeHome(ctx context.Context, ws *store.Workshop, seat int, fs
 	if len(fs) == 0 {
 		return nil
 	}
-	ac, err := s.agentOf(ws)
+	ac, err := s.agentOf(ctx, ws, seat)
 	if err != nil {
 		return err
 	}

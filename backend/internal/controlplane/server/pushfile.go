@@ -115,7 +115,8 @@ func (s *Server) handlePushFile(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ws := workshopFrom(r.Context())
-	if _, err := s.agentOf(ws); err != nil {
+	// The workshop must run (its first host answers the check).
+	if _, err := s.agentOf(r.Context(), ws, 1); err != nil {
 		return err
 	}
 	regs, err := s.st.ListRegistrations(r.Context(), ws.ID)

@@ -59,7 +59,7 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) error {
 		}
 		defer release()
 	}
-	target, agentRT, err := s.relayAgent(r.Context(), wsID)
+	target, agentRT, err := s.relayAgent(r.Context(), wsID, seat)
 	if err != nil {
 		return err
 	}
@@ -97,16 +97,20 @@ func (s *Server) handleRelay(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// relayAgent is the agent the relay forwards workshop wsID's traffic to:
-// its URL and the transport that reaches it (pinned to its certificate).
-// 503 while the workshop does not run.
-func (s *Server) relayAgent(ctx context.Context, wsID string) (*url.URL, http.RoundTripper, error) {
+// relayAgent is the agent the relay forwards the traffic of workshop
+// wsID's seat to (the seat's host): its URL and the transport that
+// reaches it (pinned to its certificate). 503 while the workshop, or the
+// seat's host, does not run.
+func (s *Server) relayAgent(ctx context.Context, wsID string, seat int) (*url.URL, http.RoundTripper, error) {
 	ws, err := s.st.GetWorkshop(ctx, wsID)
 	if err != nil {
 		return nil, nil, answer(err, apierror.NotFound("workshop not found"))
 	}
 	if ws.Status != store.StatusRunning || ws.AgentURL == "" {
 		return nil, nil, apierror.Unavailable("the workshop is %s; its machines are not ready", ws.Status)
+	}
+	if ws, err = s.seatHost(ctx, ws, seat); err != nil {
+		return nil, nil, err
 	}
 	target, err := url.Parse(ws.AgentURL)
 	if err != nil {

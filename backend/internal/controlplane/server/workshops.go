@@ -133,6 +133,8 @@ func (s *Server) handleCreateWorkshop(w http.ResponseWriter, r *http.Request) er
 		StartsAt: utc(req.StartsAt), EndsAt: utc(req.EndsAt),
 		Status: store.StatusCreated, DesiredState: store.DesiredStopped,
 		Provisioner: s.cfg.Provisioner,
+		// Placement is fixed now: seat s will live on host ceil(s / this).
+		SeatsPerHost: s.cfg.WorkshopSeatsPerHost(),
 	}
 	// A workshop with a schedule is provisioned ahead of its start.
 	if ws.StartsAt != nil {

@@ -52,3 +52,7 @@ func CheckPlacement(before, after *Workshop) error {
 	}
 	return nil
 }
+
+// HostRunning is the status of a host record (WorkshopVM.Status) whose
+// agent answers and whose seats are created: its learners may connect.
+const HostRunning = "running"

@@ -125,7 +125,10 @@ type Provisioner struct {
 	c   *gce.Clients
 }
 
-var _ provision.Provisioner = (*Provisioner)(nil)
+var (
+	_ provision.Provisioner = (*Provisioner)(nil)
+	_ provision.HostSet     = (*Provisioner)(nil)
+)
 
 // New validates cfg and opens the Compute clients.
 func New(ctx context.Context, cfg Config) (*Provisioner, error) {
@@ -186,7 +189,7 @@ func (p *Provisioner) Clients() *gce.Clients { return p.c }
 
 // InstanceRequest builds the instance resource EnsureHost inserts.
 func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instance, error) {
-	name, err := gce.InstanceName(req.WorkshopID)
+	name, err := gce.HostInstanceName(req.WorkshopID, req.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +207,7 @@ func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instanc
 	labels := map[string]string{
 		gce.LabelOwner:    gce.LabelOwnerValue,
 		gce.LabelWorkshop: req.WorkshopID,
+		gce.LabelHost:     strconv.Itoa(max(req.Host, 1)),
 	}
 	for k, v := range cfg.ExtraLabels {
 		labels[k] = v
@@ -394,7 +398,12 @@ func (p *Provisioner) get(ctx context.Context, name string) (*computepb.Instance
 // GetHost returns the workshop's VM, or provision.ErrNotFound. A preempted
 // Spot VM shows Status TERMINATED and no IP.
 func (p *Provisioner) GetHost(ctx context.Context, workshopID string) (*provision.Host, error) {
-	name, err := gce.InstanceName(workshopID)
+	return p.GetHostN(ctx, workshopID, 1)
+}
+
+// GetHostN is GetHost for host n of the workshop (provision.HostSet).
+func (p *Provisioner) GetHostN(ctx context.Context, workshopID string, n int) (*provision.Host, error) {
+	name, err := gce.HostInstanceName(workshopID, n)
 	if err != nil {
 		return nil, err
 	}
@@ -408,10 +417,29 @@ func (p *Provisioner) GetHost(ctx context.Context, workshopID string) (*provisio
 	return p.host(in), nil
 }
 
-// DeleteHost deletes the workshop's VM (and its boot disk) and waits until
-// it is gone. A VM that does not exist counts as deleted.
+// DeleteHost deletes every VM of the workshop (host 1 by its name, the
+// others by their workshop label), with their boot disks, and waits until
+// they are gone. A VM that does not exist counts as deleted.
 func (p *Provisioner) DeleteHost(ctx context.Context, workshopID string) error {
-	name, err := gce.InstanceName(workshopID)
+	if err := p.DeleteHostN(ctx, workshopID, 1); err != nil {
+		return err
+	}
+	hosts, err := p.ListHosts(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, h := range hosts {
+		if h.WorkshopID == workshopID {
+			errs = append(errs, p.c.DeleteVM(ctx, p.cfg.Zone, h.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DeleteHostN deletes host n of the workshop (provision.HostSet).
+func (p *Provisioner) DeleteHostN(ctx context.Context, workshopID string, n int) error {
+	name, err := gce.HostInstanceName(workshopID, n)
 	if err != nil {
 		return err
 	}
@@ -458,6 +486,8 @@ func (p *Provisioner) host(in *computepb.Instance) *provision.Host {
 	if h.WorkshopID == "" {
 		h.WorkshopID = strings.TrimPrefix(vm.Name, gce.InstancePrefix)
 	}
+	h.Index, _ = strconv.Atoi(in.GetLabels()[gce.LabelHost])
+	h.Index = max(h.Index, 1)
 	h.IP = vm.ExternalIP
 	if p.cfg.UseInternalIP {
 		h.IP = vm.InternalIP
