@@ -1,0 +1,64 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/clarateach/backend/internal/controlplane/config"
+	"github.com/clarateach/backend/internal/controlplane/store"
+)
+
+// A workshop of two hosts (one seat each): the learner on host 1 is ready
+// while host 2 is not; the learner on host 2 waits (pending, and the relay
+// refuses the seat) until host 2 runs, and then reaches host 2's agent,
+// not host 1's.
+func TestSeatOnSecondHost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", func(c *config.Config) { c.Provisioner = config.ProvisionerGCP; c.SeatsPerHost = 1 })
+	inst := e.instructor("hosts@example.com")
+	id, code := e.workshop(inst, 2)
+	e.start(inst, id)
+	_, a1 := e.learner(inst, id, code, "one@example.com")
+	_, a2 := e.learner(inst, id, code, "two@example.com")
+	j1, j2 := e.join(a1), e.join(a2)
+	if j1["status"] != "ready" || j1["seat"] != float64(1) {
+		t.Fatalf("learner on host 1: %v", j1)
+	}
+	if j2["status"] != "pending" || j2["seat"] != float64(2) || j2["token"] != nil {
+		t.Fatalf("learner on host 2 before it runs: %v", j2)
+	}
+
+	// Host 2 runs, with its own agent; host 1's agent does not serve seat 2.
+	second := newFakeAgent(t)
+	e.agent.setSeat(id+"/2", true, time.Time{})
+	if err := e.st.UpsertWorkshopVM(context.Background(), &store.WorkshopVM{WorkshopID: id, HostIndex: 2, Name: "h2",
+		Status: store.HostRunning, AgentURL: second.srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	j2 = e.join(a2)
+	tok, _ := j2["token"].(string)
+	if j2["status"] != "ready" || tok == "" {
+		t.Fatalf("learner on host 2 once it runs: %v", j2)
+	}
+	for seat, bearer := range map[int]string{1: j1["token"].(string), 2: tok} {
+		r := e.call("GET", fmt.Sprintf("/api/workspaces/%s/%d/files?path=.", id, seat), bearer, nil)
+		if r.Status != http.StatusOK {
+			t.Errorf("seat %d through the relay: %d %s", seat, r.Status, r.Body)
+		}
+	}
+
+	// Host 2 fails: only its learner is refused.
+	if err := e.st.UpsertWorkshopVM(context.Background(), &store.WorkshopVM{WorkshopID: id, HostIndex: 2, Name: "h2",
+		Status: "unhealthy", AgentURL: second.srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.call("GET", "/api/workspaces/"+id+"/2/files?path=.", tok, nil); r.Status != http.StatusServiceUnavailable {
+		t.Errorf("seat 2 while host 2 is down: %d %s", r.Status, r.Body)
+	}
+	if r := e.call("GET", "/api/workspaces/"+id+"/1/files?path=.", j1["token"].(string), nil); r.Status != http.StatusOK {
+		t.Errorf("seat 1 while host 2 is down: %d %s", r.Status, r.Body)
+	}
+}
