@@ -606,7 +606,7 @@ export interface paths {
                 content: {
                     "application/json": {
                         name: string;
-                        /** @description maximum is MAX_SEATS (default 30) */
+                        /** @description maximum is MAX_SEATS (default 30, at most 1000); a workshop bigger than SEATS_PER_HOST spans several hosts */
                         seats: number;
                         /** Format: date-time */
                         starts_at?: string;
