@@ -433,7 +433,7 @@ type Store interface {
 	// WatchClass returns a channel that receives a signal soon after each
 	// write that changes what the class view of workshopID shows (its
 	// workshop, host, events, registrations, seats, seat activity, lab
-	// progress and hands), made through this store or, on PostgreSQL, through
+	// progress, lab setups and hands), made through this store or, on PostgreSQL, through
 	// any replica sharing the database (LISTEN/NOTIFY). Signals coalesce: the
 	// channel holds at most one, so a burst of writes is one wake-up. They
 	// are a hint to read again, not a guarantee: a watcher still re-reads

@@ -64,7 +64,7 @@ func (s *Store) ClaimLabSetup(ctx context.Context, ls *store.LabSetup) (bool, er
 		return false, mapErr("claim lab setup", err)
 	}
 	if n, _ := res.RowsAffected(); n == 1 {
-		return true, nil
+		return true, s.changed(nil, ls.WorkshopID)
 	}
 	err = s.r.QueryRowContext(ctx, `SELECT workshop_id, status, message, started_at, finished_at FROM lab_setups
 		WHERE registration_id = ?1 AND lab_id = ?2 AND version = ?3`, ls.RegistrationID, ls.LabID, ls.Version).
@@ -80,13 +80,18 @@ func (s *Store) FinishLabSetup(ctx context.Context, ls *store.LabSetup) error {
 	_, err := s.w.ExecContext(ctx, `UPDATE lab_setups SET status = ?4, message = ?5, finished_at = ?6
 		WHERE registration_id = ?1 AND lab_id = ?2 AND version = ?3`,
 		ls.RegistrationID, ls.LabID, ls.Version, ls.Status, ls.Message, encp(ls.FinishedAt))
-	return mapErr("finish lab setup", err)
+	return s.changed(mapErr("finish lab setup", err), ls.WorkshopID)
 }
 
 // DeleteLabSetup implements store.Store.
 func (s *Store) DeleteLabSetup(ctx context.Context, registrationID, labID string, version int) error {
-	_, err := s.w.ExecContext(ctx, `DELETE FROM lab_setups WHERE registration_id = ?1 AND lab_id = ?2 AND version = ?3`, registrationID, labID, version)
-	return mapErr("delete lab setup", err)
+	var workshopID string
+	err := s.w.QueryRowContext(ctx, `DELETE FROM lab_setups WHERE registration_id = ?1 AND lab_id = ?2 AND version = ?3 RETURNING workshop_id`,
+		registrationID, labID, version).Scan(&workshopID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	return s.changed(mapErr("delete lab setup", err), workshopID)
 }
 
 // ListLabSetups implements store.Store.

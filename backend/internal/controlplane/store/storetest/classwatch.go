@@ -57,6 +57,18 @@ func testWatchClass(t *testing.T, s store.Store) {
 	_, err = s.RaiseHand(ctx, &store.Hand{WorkshopID: w.ID, RegistrationID: r.ID, Question: "?"})
 	must(t, err)
 	signalled("RaiseHand", true)
+	ls := &store.LabSetup{RegistrationID: r.ID, WorkshopID: w.ID, LabID: "lab", Version: 1}
+	claimed, err := s.ClaimLabSetup(ctx, ls)
+	must(t, err)
+	if !claimed {
+		t.Fatal("ClaimLabSetup: not claimed")
+	}
+	signalled("ClaimLabSetup", true)
+	ls.Status, ls.FinishedAt = store.SetupDone, ptr(time.Now())
+	must(t, s.FinishLabSetup(ctx, ls))
+	signalled("FinishLabSetup", true)
+	must(t, s.DeleteLabSetup(ctx, r.ID, "lab", 1))
+	signalled("DeleteLabSetup", true)
 
 	// A burst is one signal.
 	for i := 0; i < 5; i++ {
