@@ -122,6 +122,20 @@ func TestLabSetup(t *testing.T) {
 	if got := e.readHome(t, wsID, seat, tok, "setup-uid"); got != "0\n" {
 		t.Fatalf("the setup script ran as uid %q, want the seat's root", got)
 	}
+	// A learner whose guide entered the first step before the poll that
+	// starts the setup (the web app often does) has not worked on the lab
+	// yet: their home, not empty (a shell's dotfiles), still gets files/.
+	seat2, tok2 := e.joinReady(t, e.learner(t, code, "quick@example.com"))
+	base2 := "/api/workspaces/" + wsID + "/" + strconv.Itoa(seat2) + "/lab"
+	if status, m := e.c.do("POST", base2+"/enter", tok2, map[string]string{"step_id": "look"}); status != 200 {
+		t.Fatalf("the second learner enters the step: %d %v", status, m)
+	}
+	if su := e.waitSetup(t, wsID, seat2, tok2, t0, time.Minute); su["status"] != "done" {
+		t.Fatalf("the second learner's setup: %v", su)
+	}
+	if got := e.readHome(t, wsID, seat2, tok2, "notes/start.txt"); got != "hello from the lab\n" {
+		t.Fatalf("files/ in the home of a learner who entered a step first: %q", got)
+	}
 	base := "/api/workspaces/" + wsID + "/" + strconv.Itoa(seat) + "/lab"
 	for i := 0; i < 2; i++ { // entered twice: its setup runs once
 		if status, m := e.c.do("POST", base+"/enter", tok, map[string]string{"step_id": "look"}); status != 200 {

@@ -184,10 +184,10 @@ func (s *Server) runLabSetup(ctx context.Context, ws *store.Workshop, seat int, 
 	defer cancel()
 	keepHome := again
 	if !again {
-		// A learner who has started the lab (an earlier version's setup
-		// ran) keeps their home: files/ goes only into an empty one.
+		// A learner who has worked on a lab (an earlier version's) keeps
+		// their home: files/ goes only into an empty one.
 		rows, err := s.st.ListProgress(ctx, ws.ID, ls.RegistrationID)
-		keepHome = err != nil || len(rows) > 0
+		keepHome = err != nil || workedOn(rows)
 	}
 	err := s.setUpSeat(ctx, ws, seat, ls.RegistrationID, l, keepHome)
 	if err == nil && again {
@@ -240,6 +240,19 @@ func (s *Server) replaySteps(ctx context.Context, ws *store.Workshop, seat int, 
 		}
 	}
 	return nil
+}
+
+// workedOn reports whether a learner checked or finished any step.
+// Entering a step is not work: the guide enters the step it opens on,
+// often before the poll that starts the lab's setup, and that learner's
+// home must still get the lab's files/.
+func workedOn(rows []store.Progress) bool {
+	for _, p := range rows {
+		if p.CheckedAt != nil || p.DoneAt != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // setUpSeat does the work of runLabSetup; its error is the sentence the
