@@ -6,9 +6,13 @@
 // terminal in the control plane). The server runs in this process on
 // PostgreSQL (a fresh database, dropped at the end) or SQLite; the agent is
 // a stand-in that accepts terminal WebSockets and keeps them idle, so the
-// figures are the control plane's own.
+// figures are the control plane's own. With -local-hosts N the workshop
+// runs instead on N local agents with real seats (as LOCAL_HOSTS=N runs
+// them), provisioned by the reconciler, and every learner then opens a
+// terminal: the time until all have a live prompt.
 //
 //	go run ./bench/bigclass [-learners 200] [-views 20] [-terminals 2000] [-db postgres|sqlite]
+//	go run ./bench/bigclass -local-hosts 5 -learners 500 [-runtime sandbox|process] [-seat-disk-mb -1]
 package main
 
 import (
@@ -38,9 +42,13 @@ func main() {
 	terminals := flag.Int("terminals", 2000, "idle terminals held open through the relay")
 	engine := flag.String("db", "postgres", "postgres or sqlite")
 	flag.StringVar(&heapProfile, "memprofile", "", "write a heap profile with the relayed idle terminals open to this file")
+	var ho hostOptions
+	flag.IntVar(&ho.count, "local-hosts", 0, "run the workshop on this many local agents with real seats (0: a stand-in agent, no seats); the learners then open their terminals")
+	flag.StringVar(&ho.runtime, "runtime", "", "-local-hosts: seat runtime, sandbox or process (default: the best this machine runs)")
+	flag.IntVar(&ho.diskMB, "seat-disk-mb", -1, "-local-hosts: each sandbox seat's home size in MiB (-1: no limit, no loop device per seat)")
 	flag.Parse()
 	machine.Print()
-	if err := run(*learners, *views, *seconds, *terminals, *engine); err != nil {
+	if err := run(*learners, *views, *seconds, *terminals, *engine, ho); err != nil {
 		fmt.Fprintln(os.Stderr, "bigclass:", err)
 		os.Exit(1)
 	}
@@ -56,9 +64,11 @@ type bench struct {
 	session  string // the instructor's session token
 	secret   []byte // WORKSPACE_TOKEN_SECRET
 	learners int
+	hosts    *realHosts // -local-hosts; nil: the stand-in agent
+	perHost  int        // seats per host with -local-hosts
 }
 
-func run(learners, views, seconds, terminals int, engine string) error {
+func run(learners, views, seconds, terminals int, engine string, ho hostOptions) error {
 	ctx := context.Background()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	db, err := benchdb.Open(ctx, engine, "ct_bigclass")
@@ -75,7 +85,17 @@ func run(learners, views, seconds, terminals int, engine string) error {
 	defer b.agent.close()
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://bench", MaxSeats: learners,
 		JWTSecret: authtoken.Random(16), WorkspaceTokenSecret: string(b.secret), WorkspaceTTL: time.Hour, SessionTTL: time.Hour}
-	srv := server.New(server.Deps{Config: cfg, Store: b.st, Version: "bench"})
+	deps := server.Deps{Config: cfg, Store: b.st, Version: "bench"}
+	if ho.count > 0 {
+		if b.hosts, err = startRealHosts(ctx, ho, b.st, b.secret); err != nil {
+			return err
+		}
+		defer func() { b.hosts.close(b.wsID) }()
+		b.perHost = (learners + ho.count - 1) / ho.count
+		cfg.LocalHosts, cfg.SeatsPerHost = ho.count, b.perHost
+		deps.Reconciler = b.hosts.rec
+	}
+	srv := server.New(deps)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -88,6 +108,9 @@ func run(learners, views, seconds, terminals int, engine string) error {
 		return err
 	}
 	fmt.Printf("big class: one workshop of %d seats, %s store\n", learners, engine)
+	if b.hosts != nil {
+		return b.runOnHosts(ctx, views, seconds)
+	}
 	tokens, err := b.joinStorm()
 	if err != nil {
 		return err
@@ -96,6 +119,27 @@ func run(learners, views, seconds, terminals int, engine string) error {
 		return err
 	}
 	return b.idleTerminals(tokens, terminals)
+}
+
+// runOnHosts is the -local-hosts run: provisioning on the local hosts,
+// the join storm, every learner's terminal, then the class views. The
+// idle terminals are measured with the stand-in agent only.
+func (b *bench) runOnHosts(ctx context.Context, views, seconds int) error {
+	hosts := (b.learners + b.perHost - 1) / b.perHost
+	if err := b.hosts.provision(ctx, b.st, b.wsID, hosts); err != nil {
+		return err
+	}
+	tokens, err := b.joinStorm()
+	if err != nil {
+		return err
+	}
+	if err := b.prompts(ctx, tokens); err != nil {
+		return err
+	}
+	if views > 0 {
+		return b.watch(ctx, views, seconds)
+	}
+	return nil
 }
 
 // setup makes the instructor (signed in) and the running workshop.
@@ -110,6 +154,10 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	w := &store.Workshop{OwnerID: owner.ID, Name: "big class", Code: authtoken.Code(authtoken.WorkshopCodeLen),
 		Seats: b.learners, Status: store.StatusRunning, DesiredState: store.DesiredRunning, AgentURL: b.agent.url}
+	if b.hosts != nil {
+		// Provisioned for real by the reconciler on the local hosts.
+		w.Status, w.AgentURL, w.SeatsPerHost = store.StatusCreated, "", b.perHost
+	}
 	if err := b.st.CreateWorkshop(ctx, w); err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,7 +28,9 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/localagent"
+	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/logging"
 	"github.com/clarateach/backend/internal/release"
 )
@@ -233,16 +236,19 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		if err != nil {
 			return nil, false, nil, fmt.Errorf("local seats: %w", err)
 		}
-		images, err := agent.ImageCache(rtName, stateDir, log)
-		if err != nil {
-			return nil, false, nil, err
-		}
-		// The local agent runs in this process; the provisioner is handed
-		// only its URL and token.
-		la, err := localagent.Start(ctx, localagent.Config{
-			StateDir:        stateDir,
-			Runtime:         rt,
-			Images:          images,
+		first := &firstRuntime{dir: stateDir, rt: rt}
+		// The local agents run in this process; the provisioner is handed
+		// only their URLs and tokens (and how to start one again).
+		hosts, err := localagent.StartHosts(ctx, localagent.HostsConfig{
+			Count:    cfg.LocalHosts,
+			StateDir: stateDir,
+			Runtime: func(dir string) (seatruntime.Runtime, *imagecache.Cache, error) {
+				if rt := first.take(dir); rt != nil {
+					images, err := agent.ImageCache(rtName, dir, log)
+					return rt, images, err
+				}
+				return localRuntime(ro, dir, rtName, log)
+			},
 			WorkspaceSecret: []byte(cfg.WorkspaceTokenSecret),
 			Token:           cfg.AgentToken,
 			Logger:          log,
@@ -250,9 +256,53 @@ func newProvisioner(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		if err != nil {
 			return nil, false, nil, err
 		}
-		log.Info("local agent started", "url", la.URL(), "runtime", rt.Name())
-		return local.New(la.URL(), la.Token()), agent.Isolated(rtName), func() { _ = la.Close() }, nil
+		agents := make([]local.Agent, len(hosts))
+		for i, h := range hosts {
+			agents[i] = h
+			log.Info("local agent started", "host", i+1, "url", h.URL(), "runtime", rtName)
+		}
+		return local.NewSet(agents), agent.Isolated(rtName), func() { _ = localagent.StopAll(hosts) }, nil
 	}
+}
+
+// firstRuntime is the runtime chosen at start for host 1 (state directory
+// dir): its first start uses it; later starts, and the other hosts, build
+// their own.
+type firstRuntime struct {
+	mu  sync.Mutex
+	dir string
+	rt  seatruntime.Runtime
+}
+
+func (f *firstRuntime) take(dir string) seatruntime.Runtime {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if dir != f.dir {
+		return nil
+	}
+	rt := f.rt
+	f.rt = nil
+	return rt
+}
+
+// localRuntime builds the seat runtime (named rtName, as ChooseRuntime
+// chose it for host 1) and image cache of the local agent whose state
+// directory is dir.
+func localRuntime(ro agent.RuntimeOptions, dir, rtName string, log *slog.Logger) (seatruntime.Runtime, *imagecache.Cache, error) {
+	ro.StateDir = dir
+	ro.SeatsDir = ""
+	if rtName == "sandbox" {
+		ro.SeatsDir = agent.LocalSeatsDir(dir)
+	}
+	rt, _, err := agent.ChooseRuntime(rtName, ro)
+	if err != nil {
+		return nil, nil, fmt.Errorf("local seats: %w", err)
+	}
+	images, err := agent.ImageCache(rtName, dir, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rt, images, nil
 }
 
 // daemonCommand finds the workspace daemon for local seats: the configured

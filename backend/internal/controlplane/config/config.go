@@ -81,7 +81,12 @@ type Config struct {
 	// SeatsPerHost is how many seats one workshop host holds
 	// (SEATS_PER_HOST, default 30: the seed's machine type); a workshop
 	// of N seats runs on ceil(N / SeatsPerHost) hosts.
-	SeatsPerHost   int
+	SeatsPerHost int
+	// LocalHosts is how many agents local mode runs (LOCAL_HOSTS, default
+	// 1), each a separate workshop host: with more than one, a local
+	// workshop spans ceil(seats / SeatsPerHost) of them as on GCP; with
+	// one, every seat of a workshop is on it (as many as it holds).
+	LocalHosts     int
 	WorkspaceTTL   time.Duration // WORKSPACE_TOKEN_TTL, default 15m
 	SessionTTL     time.Duration // SESSION_TTL, default 7 days
 	TrustProxyHops int           // TRUST_PROXY_HOPS: X-Forwarded-For entries added by trusted proxies
@@ -180,17 +185,25 @@ func (c *Config) validateHosts() error {
 	if c.SeatsPerHost < 1 || c.SeatsPerHost > MaxSeatsPerHost {
 		return fmt.Errorf("SEATS_PER_HOST must be between 1 and %d, not %d", MaxSeatsPerHost, c.SeatsPerHost)
 	}
-	if hosts := (c.MaxSeats + c.SeatsPerHost - 1) / c.SeatsPerHost; hosts > MaxHostsPerWorkshop {
+	hosts := (c.MaxSeats + c.SeatsPerHost - 1) / c.SeatsPerHost
+	if hosts > MaxHostsPerWorkshop {
 		return fmt.Errorf("MAX_SEATS=%d at SEATS_PER_HOST=%d is %d hosts per workshop; at most %d", c.MaxSeats, c.SeatsPerHost, hosts, MaxHostsPerWorkshop)
+	}
+	if c.LocalHosts < 1 || c.LocalHosts > MaxHostsPerWorkshop {
+		return fmt.Errorf("LOCAL_HOSTS must be between 1 and %d, not %d", MaxHostsPerWorkshop, c.LocalHosts)
+	}
+	if c.Local() && c.LocalHosts > 1 && hosts > c.LocalHosts {
+		return fmt.Errorf("MAX_SEATS=%d at SEATS_PER_HOST=%d is %d hosts per workshop, but local mode runs LOCAL_HOSTS=%d", c.MaxSeats, c.SeatsPerHost, hosts, c.LocalHosts)
 	}
 	return nil
 }
 
 // WorkshopSeatsPerHost is the seats per host a new workshop is created
-// with: 0 in local mode (its one agent holds every seat, as before
-// multi-host workshops), SEATS_PER_HOST otherwise.
+// with: 0 in local mode with one agent (it holds every seat, as before
+// multi-host workshops), SEATS_PER_HOST otherwise (GCP, and local mode
+// with LOCAL_HOSTS above 1).
 func (c *Config) WorkshopSeatsPerHost() int {
-	if c.Local() {
+	if c.Local() && c.LocalHosts <= 1 {
 		return 0
 	}
 	return c.SeatsPerHost
@@ -334,6 +347,7 @@ func bind(s *envflag.Set, c *Config) *bound {
 	s.String(&c.PreviewListen, "preview-listen", E("PREVIEW_LISTEN"), "", "preview listener host:port (default LISTEN's port + 1 in local mode; empty elsewhere = the main listener serves preview hosts)")
 	s.Int(&c.MaxSeats, "max-seats", E("MAX_SEATS"), 30, "maximum seats per workshop")
 	s.Int(&c.SeatsPerHost, "seats-per-host", E("SEATS_PER_HOST"), 30, "seats one workshop host holds; a workshop spans ceil(seats / this) hosts")
+	s.Int(&c.LocalHosts, "local-hosts", E("LOCAL_HOSTS"), 1, "local mode: agents run on this machine, each a workshop host (above 1, a workshop spans ceil(seats / SEATS_PER_HOST) of them)")
 	s.Duration(&c.WorkspaceTTL, "workspace-token-ttl", E("WORKSPACE_TOKEN_TTL"), 15*time.Minute, "lifetime of learners' workspace tokens")
 	s.Duration(&c.SessionTTL, "session-ttl", E("SESSION_TTL"), 7*24*time.Hour, "lifetime of instructor sessions")
 	s.Int(&c.TrustProxyHops, "trust-proxy-hops", E("TRUST_PROXY_HOPS"), 0, "X-Forwarded-For entries added by trusted proxies (1 on Cloud Run)")

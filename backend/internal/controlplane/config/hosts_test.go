@@ -31,7 +31,20 @@ func TestHostSettings(t *testing.T) {
 	if c.WorkshopSeatsPerHost() != 10 || c.MaxSeats != 500 {
 		t.Fatalf("gcp: workshop seats per host %d, max seats %d", c.WorkshopSeatsPerHost(), c.MaxSeats)
 	}
+	// Local mode: one agent (LOCAL_HOSTS=1, the default) holds every seat;
+	// with several, placement is as on GCP.
+	c, err = load(map[string]string{"LOCAL_HOSTS": "5", "SEATS_PER_HOST": "100", "MAX_SEATS": "500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LocalHosts != 5 || c.WorkshopSeatsPerHost() != 100 {
+		t.Fatalf("LOCAL_HOSTS=5: local hosts %d, workshop seats per host %d", c.LocalHosts, c.WorkshopSeatsPerHost())
+	}
 	for env, want := range map[string]string{
+		"LOCAL_HOSTS=0":  "LOCAL_HOSTS must be between 1 and 64",
+		"LOCAL_HOSTS=65": "LOCAL_HOSTS must be between 1 and 64",
+		"LOCAL_HOSTS=2,MAX_SEATS=90,SEATS_PER_HOST=30": "is 3 hosts per workshop, but local mode runs LOCAL_HOSTS=2",
+
 		"MAX_SEATS=1001":     "MAX_SEATS must be between 1 and 1000",
 		"SEATS_PER_HOST=0":   "SEATS_PER_HOST must be between 1 and 240",
 		"SEATS_PER_HOST=241": "SEATS_PER_HOST must be between 1 and 240",

@@ -269,3 +269,38 @@ func (r *Reconciler) saveExtraHomes(ctx context.Context, w *store.Workshop, reas
 		*err = errors.Join(*err, serr)
 	}
 }
+
+// restartInPlace starts the stopped first host of a running workshop again
+// where it is: a local agent that stopped (the provisioner keeps homes and
+// reports the host stopped). Unlike a lost cloud host, the workshop stays
+// running meanwhile, so its other hosts keep serving; once the agent
+// answers (at a new address if its old one was taken), the seats it lacks
+// are created.
+func (r *Reconciler) restartInPlace(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM) error {
+	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
+	host, err := r.cfg.Provisioner.EnsureHost(sctx, provision.Request{
+		WorkshopID:   w.ID,
+		Host:         1,
+		Seats:        w.Seats,
+		AgentToken:   w.AgentToken,
+		WorkspaceKey: authtoken.WorkshopKeyHex(r.cfg.WorkspaceSecret, w.ID),
+		BackendURL:   r.cfg.BackendURL,
+	})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start the stopped host 1 again: %w", err)
+	}
+	r.event(ctx, w.ID, "warn", "", "host 1's agent had stopped; it was started again (the other hosts kept serving)")
+	if host.AgentURL != w.AgentURL {
+		_, err := r.reregister(ctx, w, vm, host)
+		return err
+	}
+	agent := r.cfg.Dial(hostEndpoint(w, host))
+	hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
+	_, herr := agent.Health(hctx)
+	hcancel()
+	if herr != nil {
+		return nil // looked at again next pass
+	}
+	return r.healthy(ctx, w, vm, agent)
+}

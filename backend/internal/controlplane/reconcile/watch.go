@@ -96,6 +96,9 @@ func (r *Reconciler) unhealthy(ctx context.Context, w *store.Workshop, vm *store
 		}
 	}
 	_, keepsHomes := r.cfg.Provisioner.(provision.HomeKeeper)
+	if gerr == nil && keepsHomes && host.State == provision.HostStopped {
+		return r.restartInPlace(ctx, w, vm)
+	}
 	lost := ""
 	restart := false // the host is stopped but still there: start it again
 	switch {

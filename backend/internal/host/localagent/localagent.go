@@ -57,7 +57,10 @@ type Agent struct {
 	url   string
 	token string
 	stop  context.CancelFunc
-	done  chan error
+	// exited is closed once the agent has stopped serving (Close, or an
+	// error of its own); err is then why.
+	exited chan struct{}
+	err    error
 }
 
 // Start starts the in-process agent. Close stops it (seats keep running,
@@ -103,8 +106,14 @@ func Start(ctx context.Context, cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	la := &Agent{url: "http://" + ln.Addr().String(), token: cfg.Token, stop: cancel, done: make(chan error, 1)}
-	go func() { la.done <- a.Serve(actx, ln) }()
+	la := &Agent{url: "http://" + ln.Addr().String(), token: cfg.Token, stop: cancel, exited: make(chan struct{})}
+	go func() {
+		la.err = a.Serve(actx, ln)
+		if la.err != nil {
+			log.Error("the local agent stopped", "url", la.url, "err", la.err)
+		}
+		close(la.exited)
+	}()
 	return la, nil
 }
 
@@ -114,10 +123,21 @@ func (a *Agent) URL() string { return a.url }
 // Token is the local agent's token.
 func (a *Agent) Token() string { return a.token }
 
+// Running reports whether the agent still serves.
+func (a *Agent) Running() bool {
+	select {
+	case <-a.exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // Close stops the agent.
 func (a *Agent) Close() error {
 	a.stop()
-	return <-a.done
+	<-a.exited
+	return a.err
 }
 
 // listen listens on the configured address, else on the saved one, else on
