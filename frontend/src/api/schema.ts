@@ -2991,6 +2991,8 @@ export interface components {
             order: "sequential" | "free";
             /** @description lab.yaml's image; a workshop that names none takes it when the lab is set before it runs */
             environment?: string;
+            /** @description lab.yaml's learner_root: a workshop takes it (its learners are root in their seats) when the lab is set before it runs */
+            learner_root?: boolean;
             resources: {
                 vcpus?: number;
                 memory_mb?: number;

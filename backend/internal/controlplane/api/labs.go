@@ -30,6 +30,7 @@ type Lab struct {
 	DurationMinutes int          `json:"duration_minutes,omitempty"`
 	Order           string       `json:"order"`
 	Environment     string       `json:"environment,omitempty"`
+	LearnerRoot     bool         `json:"learner_root,omitempty"`
 	Resources       LabResources `json:"resources"`
 	Steps           []LabStep    `json:"steps"`
 	Files           int          `json:"files"`

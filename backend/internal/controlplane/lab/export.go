@@ -16,6 +16,7 @@ func Export(l *Lab) (Files, error) {
 		Title:       l.Title,
 		Description: l.Description,
 		Environment: l.Environment,
+		LearnerRoot: l.LearnerRoot,
 		Resources:   l.Resources,
 	}
 	if l.Duration > 0 {
@@ -87,12 +88,13 @@ type exportDoc struct {
 	Order       string           `yaml:"order,omitempty"`
 	Resources   *exportResources `yaml:"resources,omitempty"`
 	Environment string           `yaml:"environment,omitempty"`
+	LearnerRoot bool             `yaml:"learner_root,omitempty"`
 	Setup       string           `yaml:"setup,omitempty"`
 	Steps       []exportStep     `yaml:"steps"`
 }
 
 func exportManifest(m manifest) exportDoc {
-	d := exportDoc{Title: m.Title, Description: m.Description, Duration: m.Duration, Order: m.Order, Environment: m.Environment, Setup: m.Setup}
+	d := exportDoc{Title: m.Title, Description: m.Description, Duration: m.Duration, Order: m.Order, Environment: m.Environment, LearnerRoot: m.LearnerRoot, Setup: m.Setup}
 	if m.Resources != (Resources{}) {
 		d.Resources = &exportResources{VCPUs: m.Resources.VCPUs, MemoryMB: m.Resources.MemoryMB, DiskMB: m.Resources.DiskMB}
 	}

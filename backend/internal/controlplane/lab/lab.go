@@ -73,6 +73,9 @@ type Lab struct {
 	Order       Order
 	Resources   Resources
 	Environment string // OCI image reference; "" = the host root
+	// LearnerRoot makes learners root inside their seats' own namespaces
+	// (a workshop's learner_root), for labs that install packages.
+	LearnerRoot bool
 	Setup       string // lab-level script, run as root at seat start
 	Steps       []Step
 	// Files are copied into every learner's home: path relative to the
@@ -128,6 +131,7 @@ type manifest struct {
 	Order       string       `yaml:"order"`
 	Resources   Resources    `yaml:"resources"`
 	Environment string       `yaml:"environment"`
+	LearnerRoot bool         `yaml:"learner_root"`
 	Setup       string       `yaml:"setup"`
 	Steps       []stepRecord `yaml:"steps"`
 }
@@ -219,7 +223,7 @@ func Parse(files Files) (*Lab, error) {
 }
 
 // parseHeader reads what lab.yaml says of the whole lab: title, duration,
-// order, resources, environment and the lab's setup script.
+// order, resources, environment, learner root and the lab's setup script.
 func parseHeader(c *checker, m *manifest) *Lab {
 	l := &Lab{
 		Title:       strings.TrimSpace(m.Title),
@@ -227,6 +231,7 @@ func parseHeader(c *checker, m *manifest) *Lab {
 		Order:       OrderSequential,
 		Resources:   m.Resources,
 		Environment: strings.TrimSpace(m.Environment),
+		LearnerRoot: m.LearnerRoot,
 	}
 	if l.Title == "" {
 		c.add(ManifestName, 1, "the lab has no title")

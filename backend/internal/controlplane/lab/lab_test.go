@@ -318,3 +318,33 @@ func TestImportUnknownFolder(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestParseLearnerRoot: lab.yaml's learner_root makes the lab's learners
+// root in their seats; it survives an export, and a value that is not a
+// boolean is a problem on its line.
+func TestParseLearnerRoot(t *testing.T) {
+	const steps = "steps:\n  - title: one\n    text: steps/01-make.md\n"
+	l, err := Parse(withManifest(t, "title: T\nenvironment: debian:12\nlearner_root: true\n"+steps))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.LearnerRoot || l.Environment != "debian:12" {
+		t.Fatalf("learner_root: true parsed as LearnerRoot=%v (environment %q)", l.LearnerRoot, l.Environment)
+	}
+	f, err := Export(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(f[ManifestName]), "learner_root: true") {
+		t.Fatalf("exported lab.yaml lost learner_root:\n%s", f[ManifestName])
+	}
+	if again, err := Parse(f); err != nil || !again.LearnerRoot {
+		t.Fatalf("exported lab: %v, LearnerRoot %v", err, again != nil && again.LearnerRoot)
+	}
+	if l, err := Parse(withManifest(t, "title: T\n"+steps)); err != nil || l.LearnerRoot {
+		t.Fatalf("no learner_root: %v, LearnerRoot %v", err, l != nil && l.LearnerRoot)
+	}
+	if _, err := Parse(withManifest(t, "title: T\nlearner_root: sometimes\n"+steps)); err == nil || !strings.Contains(err.Error(), "lab.yaml:2:") {
+		t.Fatalf("learner_root: sometimes: %v, want a problem at lab.yaml:2", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/sealed"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
@@ -51,28 +52,41 @@ func (s *Server) environment(ref string, auth *environmentAuthReq) (string, stri
 	return ref, sealedAuth, nil
 }
 
-// takeLabEnvironment gives a workshop that names no environment its lab's
-// (lab.yaml's environment) when the lab is set before the workshop runs:
-// its seats are then provisioned on that image. A workshop's own
-// environment wins, and a running workshop keeps the root its seats have.
-// It returns the workshop when it took it.
-func (s *Server) takeLabEnvironment(ctx context.Context, workshopID, labEnv string) (*store.Workshop, error) {
-	if labEnv == "" {
-		return nil, nil
+// takeLabSettings gives a workshop what its lab's lab.yaml asks of the
+// seats when the lab is set before the workshop runs, so its seats are
+// provisioned that way: the lab's environment image when the workshop
+// names none (a workshop's own environment wins), and learner root when
+// the lab asks for it (a lab never takes a workshop's learner root away).
+// A running workshop keeps the seats it has. It returns the workshop and
+// what it took when it took anything.
+func (s *Server) takeLabSettings(ctx context.Context, workshopID string, l *lab.Lab) (*store.Workshop, []string, error) {
+	env := l.Environment
+	if env != "" {
+		if _, err := name.ParseReference(env); err != nil {
+			env = "" // shown in the lab; the workshop stays on the host's root
+		}
 	}
-	if _, err := name.ParseReference(labEnv); err != nil {
-		return nil, nil // shown in the lab; the workshop stays on the host's root
+	if env == "" && !l.LearnerRoot {
+		return nil, nil, nil
 	}
-	took := false
+	var took []string
 	w, err := s.st.UpdateWorkshop(ctx, workshopID, func(w *store.Workshop) error {
-		took = false
-		if w.Environment == "" && w.DesiredState != store.DesiredRunning {
-			w.Environment, took = labEnv, true
+		took = nil
+		if w.DesiredState == store.DesiredRunning {
+			return nil
+		}
+		if env != "" && w.Environment == "" {
+			w.Environment = env
+			took = append(took, "environment "+env+" (the lab's)")
+		}
+		if l.LearnerRoot && !w.LearnerRoot {
+			w.LearnerRoot = true
+			took = append(took, "learner root (the lab's)")
 		}
 		return nil
 	})
-	if err != nil || !took {
-		return nil, err
+	if err != nil || len(took) == 0 {
+		return nil, nil, err
 	}
-	return w, nil
+	return w, took, nil
 }

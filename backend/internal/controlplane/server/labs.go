@@ -29,7 +29,7 @@ import (
 func toLabJSON(row *store.Lab, l *lab.Lab) api.Lab {
 	out := api.Lab{
 		ID: row.ID, Version: row.Version, Title: l.Title, Description: l.Description,
-		DurationMinutes: int(l.Duration / time.Minute), Order: string(l.Order), Environment: l.Environment,
+		DurationMinutes: int(l.Duration / time.Minute), Order: string(l.Order), Environment: l.Environment, LearnerRoot: l.LearnerRoot,
 		Resources: api.LabResources{VCPUs: l.Resources.VCPUs, MemoryMB: l.Resources.MemoryMB, DiskMB: l.Resources.DiskMB}, Steps: make([]api.LabStep, len(l.Steps)), Files: len(l.Files), CreatedAt: row.CreatedAt,
 		Warnings: l.Warnings,
 	}
@@ -265,10 +265,15 @@ func (s *Server) handleSetWorkshopLab(w http.ResponseWriter, r *http.Request) er
 	if err := s.st.SetWorkshopLab(r.Context(), ws.ID, row.ID, row.Version); err != nil {
 		return err
 	}
-	if _, err := s.takeLabEnvironment(r.Context(), ws.ID, l.Environment); err != nil {
+	_, took, err := s.takeLabSettings(r.Context(), ws.ID, l)
+	if err != nil {
 		return err
 	}
-	_ = s.st.AddEvent(r.Context(), &store.Event{WorkshopID: ws.ID, Level: "info", Message: fmt.Sprintf("lab set to %q version %d", l.Title, row.Version)})
+	msg := fmt.Sprintf("lab set to %q version %d", l.Title, row.Version)
+	if len(took) > 0 {
+		msg += "; the workshop took " + strings.Join(took, ", ")
+	}
+	_ = s.st.AddEvent(r.Context(), &store.Event{WorkshopID: ws.ID, Level: "info", Message: msg})
 	apierror.JSON(w, http.StatusOK, map[string]any{"lab_id": row.ID, "version": row.Version, "lab": toLabJSON(row, l)})
 	return nil
 }

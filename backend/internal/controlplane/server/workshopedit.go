@@ -104,11 +104,11 @@ func (s *Server) handlePatchWorkshop(w http.ResponseWriter, r *http.Request) err
 			return err
 		}
 		changes = append(changes, fmt.Sprintf("lab %q version %d", labParsed.Title, labRow.Version))
-		if took, err := s.takeLabEnvironment(r.Context(), ws.ID, labParsed.Environment); err != nil {
+		if took, what, err := s.takeLabSettings(r.Context(), ws.ID, labParsed); err != nil {
 			return err
 		} else if took != nil {
 			updated = took
-			changes = append(changes, "environment "+labParsed.Environment+" (the lab's)")
+			changes = append(changes, what...)
 		}
 	}
 	if len(changes) > 0 {
