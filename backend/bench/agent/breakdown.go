@@ -128,7 +128,12 @@ func printSteps(what string, got map[string][]time.Duration) {
 // whole machine (other users' work included).
 type cpuMeter struct {
 	self, below, machine, wall time.Duration
-	byName                     map[string]time.Duration // below, by argv[0]
+	// reaped: what this process's children that it waited for used
+	// (RUSAGE_CHILDREN): the seat spawner, which ends before its seat is
+	// up (the sandbox's spawner_linux.go), and any helper the agent runs.
+	reaped       time.Duration
+	reapedFaults int64
+	byName       map[string]time.Duration // below, by argv[0]
 	// faults: minor page faults below, by argv[0] (with their reaped
 	// children's). On this machine kind (a VM whose page faults and TLB
 	// flushes trap to the host) they are most of a process start's CPU,
@@ -140,6 +145,8 @@ func readCPU() cpuMeter {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var rc syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc)
 	var below time.Duration
 	byName := map[string]time.Duration{}
 	faults := map[string]int64{}
@@ -157,7 +164,10 @@ func readCPU() cpuMeter {
 			faults[filepath.Base(name)] += f + cf
 		}
 	}
-	return cpuMeter{self: self, below: below, machine: machineBusy(), wall: time.Duration(time.Now().UnixNano()), byName: byName, faults: faults}
+	return cpuMeter{
+		self: self, below: below, machine: machineBusy(), wall: time.Duration(time.Now().UnixNano()), byName: byName, faults: faults,
+		reaped: time.Duration(rc.Utime.Nano() + rc.Stime.Nano()), reapedFaults: rc.Minflt,
+	}
 }
 
 // procCPU is the CPU time of pid: its threads' run time (schedstat, in ns)
@@ -222,6 +232,8 @@ func printCPU(what string, n int, a, b cpuMeter) {
 		}
 	}
 	fmt.Printf("    the seats' processes by argv[0], per seat: %s\n", strings.Join(parts, ", "))
+	fmt.Printf("    processes the agent started and reaped (the seat spawner), per seat: %s, %d minor page faults\n",
+		per(b.reaped-a.reaped), (b.reapedFaults-a.reapedFaults)/int64(n))
 	parts = parts[:0]
 	for _, k := range names {
 		if f := b.faults[k] - a.faults[k]; f > 0 {

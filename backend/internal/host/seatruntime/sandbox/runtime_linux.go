@@ -42,6 +42,9 @@ type Runtime struct {
 	capacity int        // most seats at once (MaxSeats, or slots)
 	slots    int        // slot numbers: uid ranges (and /30s), shared host-wide
 	masks    []string
+	// spawner is the seat spawner, or "": the agent forks each seat's
+	// init itself (spawner_linux.go).
+	spawner string
 
 	starts chan struct{} // bounds seats being started at once
 	pool   *warmPool     // nil without warm seats
@@ -102,6 +105,7 @@ func New(cfg Config) (*Runtime, error) {
 	}{
 		{"dirs", r.prepareBaseDir},
 		{"access", r.checkAccess},
+		{"spawner", r.writeSpawner},
 		{"slots", r.planSlots},
 		{"cgroups", r.setupCgroups},
 		{"disk", func() error { return wrap(r.checkDisk()) }},

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -78,7 +77,6 @@ type seatStart struct {
 
 	cfgR, cfgW *os.File // the init's configuration
 	stR, stW   *os.File // the init's status
-	cmd        *exec.Cmd
 	exited     chan struct{}
 	pid        int
 	status     *bufio.Reader
@@ -276,7 +274,8 @@ func (s *seatStart) pipes() error {
 
 // spawn starts the seat's init in its new namespaces, in its own session
 // and process group, with no parent-death signal: the seat outlives the
-// agent. A failure from here kills it.
+// agent. A failure from here kills it. The init is the agent's child
+// either way (spawner_linux.go).
 func (s *seatStart) spawn() error {
 	logf, err := os.OpenFile(filepath.Join(s.dir, "seat.log"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
 	if err != nil {
@@ -291,35 +290,26 @@ func (s *seatStart) spawn() error {
 	if err != nil {
 		return err
 	}
-	cmd := &exec.Cmd{
-		Path:        s.r.cfg.InitPath,
-		Args:        []string{"clarateach-seat-init", s.w.key},
-		Env:         []string{initMarker + "=1", "GOMAXPROCS=1"},
-		Dir:         "/",
-		Stdout:      logf,
-		Stderr:      logf,
-		ExtraFiles:  extraFiles,
-		SysProcAttr: attr,
-	}
-	err = cmd.Start()
+	proc, err := s.spawnInit([]string{"clarateach-seat-init", s.w.key},
+		[]string{initMarker + "=1", "GOMAXPROCS=1"}, logf, extraFiles, attr)
 	s.cfgR.Close()
 	s.stW.Close()
 	if err != nil {
 		return fmt.Errorf("sandbox: start seat init: %w", err)
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
+	s.exited = make(chan struct{})
 	go func() {
-		_ = cmd.Wait() // reap it while this agent lives
+		_, _ = proc.Wait() // reap it while this agent lives
 		close(s.exited)
 	}()
 	s.onFailure(func() {
-		_ = cmd.Process.Kill()
+		_ = proc.Kill()
 		select {
 		case <-s.exited:
 		case <-time.After(5 * time.Second):
 		}
 	})
-	s.pid = cmd.Process.Pid
+	s.pid = proc.Pid
 	s.mark("started")
 	return nil
 }
