@@ -7,7 +7,7 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -17,7 +17,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,7 +50,16 @@ func main() {
 	flag.StringVar(&profiles.cpu, "cpuprofile", "", "write a CPU profile of this process (server and client) during the storm to this file")
 	flag.StringVar(&profiles.mem, "memprofile", "", "write an allocation profile of the storm (every allocation sampled) to this file")
 	flag.StringVar(&pgPerf, "pgperf", "", "perf record -g the run's PostgreSQL backends over the storm into this file (needs perf, root)")
+	loadAddr := flag.String("load", "", "(internal) be the load process: the learners' HTTP client against the server at this host:port")
+	loadCodes := flag.String("codes", "", "(internal, with -load) the workshops' codes, comma-separated")
 	flag.Parse()
+	if *loadAddr != "" {
+		if err := runLoad(*loadAddr, strings.Split(*loadCodes, ","), *learners); err != nil {
+			fmt.Fprintln(os.Stderr, "joinstorm -load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	machine.Print()
 	if err := run(*learners, *seats, *engine, *calls); err != nil {
 		fmt.Fprintln(os.Stderr, "joinstorm:", err)
@@ -69,7 +80,7 @@ func run(learners, seats int, engine string, calls int) error {
 		return err
 	}
 	defer st.Close()
-	base, stopServer, err := startServer(st, seats)
+	addr, stopServer, err := startServer(st, seats)
 	if err != nil {
 		return err
 	}
@@ -78,7 +89,10 @@ func run(learners, seats int, engine string, calls int) error {
 	if err != nil {
 		return err
 	}
-	r := storm(ctx, db, base, codes, learners)
+	r, err := storm(ctx, db, addr, codes, learners)
+	if err != nil {
+		return err
+	}
 	report(ctx, r, db, st, engine, learners, len(codes), seats)
 	if calls > 0 {
 		pgNow := func() time.Duration { return sumCPU(db.Backends(ctx)) }
@@ -108,7 +122,7 @@ func openStore(ctx context.Context, db *benchdb.DB, engine string) (store.Store,
 }
 
 // startServer serves the control plane's API on st on a loopback port and
-// returns its base URL and its stop.
+// returns its address (host:port) and its stop.
 func startServer(st store.Store, seats int) (string, func(), error) {
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://bench", MaxSeats: seats,
 		JWTSecret: authtoken.Random(16), WorkspaceTokenSecret: authtoken.Random(16), WorkspaceTTL: 15 * time.Minute, SessionTTL: time.Hour}
@@ -119,7 +133,7 @@ func startServer(st store.Store, seats int) (string, func(), error) {
 	}
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
-	return "http://" + ln.Addr().String(), func() { hs.Close() }, nil
+	return ln.Addr().String(), func() { hs.Close() }, nil
 }
 
 // seedWorkshops makes one instructor and enough running workshops for the
@@ -150,7 +164,8 @@ type stormResult struct {
 	firstErr        string
 	seatsGiven      map[string]bool
 	total           time.Duration // wall time
-	selfUsed, pgCPU time.Duration // CPU of this process and of PostgreSQL's backends
+	selfUsed, pgCPU time.Duration // CPU of this process (the server) and of PostgreSQL's backends
+	loadCPU         time.Duration // CPU of the load process (the learners' client)
 	waitSummary     string
 }
 
@@ -164,21 +179,32 @@ func (r *stormResult) fail(what string) {
 	}
 }
 
-// storm lets every learner register and join at once, measuring the wall
-// time and the CPU spent.
-func storm(ctx context.Context, db *benchdb.DB, base string, codes []string, learners int) *stormResult {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: learners * 2, MaxIdleConnsPerHost: learners * 2}, Timeout: 30 * time.Second}
-	r := &stormResult{seatsGiven: map[string]bool{}}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < learners; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			r.learner(client, base, codes[i%len(codes)], i)
-		}()
+// storm lets every learner register and join at once, from the load
+// process, measuring the wall time and the CPU spent.
+func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, learners int) (*stormResult, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
 	}
+	cmd := exec.Command(exe, loadFlags(addr, codes, learners)...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("load process: %w", err)
+	}
+	defer cmd.Wait()
+	out := bufio.NewReader(outPipe)
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		return nil, fmt.Errorf("load process: %q %v", line, err)
+	}
+	r := &stormResult{seatsGiven: map[string]bool{}}
 	pg := db.Backends(ctx)
 	stopPerf := perfBackends(pg)
 	selfBefore := selfCPU()
@@ -188,55 +214,21 @@ func storm(ctx context.Context, db *benchdb.DB, base string, codes []string, lea
 	if waits && db.Admin != nil {
 		stopWaits = sampleWaits(ctx, db)
 	}
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	r.total = time.Since(t0)
+	if _, err := io.WriteString(in, "go\n"); err != nil {
+		return nil, fmt.Errorf("load process: %w", err)
+	}
+	var lr loadResult
+	err = json.NewDecoder(out).Decode(&lr)
 	r.waitSummary = stopWaits()
 	stopProfiles()
 	r.selfUsed = selfCPU() - selfBefore
 	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.Backends(ctx)))
 	stopPerf()
-	return r
-}
-
-// learner is learner i: it registers for the workshop of code and joins,
-// recording both latencies; a seat given twice is an error.
-func (r *stormResult) learner(client *http.Client, base, code string, i int) {
-	post := func(path string, body any) (int, map[string]any, time.Duration, error) {
-		b, _ := json.Marshal(body)
-		t0 := time.Now()
-		res, err := client.Post(base+path, "application/json", bytes.NewReader(b))
-		if err != nil {
-			return 0, nil, 0, err
-		}
-		defer res.Body.Close()
-		var m map[string]any
-		err = json.NewDecoder(res.Body).Decode(&m)
-		return res.StatusCode, m, time.Since(t0), err
+	if err != nil {
+		return nil, fmt.Errorf("load process's result: %w", err)
 	}
-	st, m, d, err := post("/api/register", map[string]string{"workshop_code": code, "name": "Learner", "email": fmt.Sprintf("l%d@example.com", i)})
-	if err != nil || st != http.StatusCreated {
-		r.fail(fmt.Sprintf("register: %d %v %v", st, m, err))
-		return
-	}
-	r.mu.Lock()
-	r.regLat = append(r.regLat, d)
-	r.mu.Unlock()
-	st, m, d, err = post("/api/join", map[string]string{"access_code": m["access_code"].(string)})
-	if err != nil || st != http.StatusOK || m["status"] != "ready" {
-		r.fail(fmt.Sprintf("join: %d %v %v", st, m, err))
-		return
-	}
-	key := fmt.Sprintf("%s/%v", code, m["seat"])
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.joinLat = append(r.joinLat, d)
-	if r.seatsGiven[key] {
-		r.errs++
-		r.firstErr = "seat given twice: " + key
-	}
-	r.seatsGiven[key] = true
+	r.regLat, r.joinLat, r.errs, r.firstErr, r.total, r.loadCPU = lr.Reg, lr.Join, lr.Errs, lr.FirstErr, lr.Wall, lr.CPU
+	return r, nil
 }
 
 // report prints the storm's figures (and, on PostgreSQL, the baseline).
@@ -255,7 +247,8 @@ func report(ctx context.Context, r *stormResult, db *benchdb.DB, st store.Store,
 	fmt.Printf("  errors           %8d\n", r.errs)
 	fmt.Print(r.waitSummary)
 	n := float64(len(all))
-	fmt.Printf("  CPU per request  %8.2f ms in this process (server and its HTTP client together: one process)\n", ms(r.selfUsed)/n)
+	fmt.Printf("  CPU per request  %8.2f ms in the server (this process)\n", ms(r.selfUsed)/n)
+	fmt.Printf("                   %8.2f ms in the load (the learners' HTTP client, a process of its own on the same CPUs)\n", ms(r.loadCPU)/n)
 	if engine != "postgres" {
 		return
 	}
