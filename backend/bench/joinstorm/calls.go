@@ -9,7 +9,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
-// storeCalls is -calls: the store calls of a register and a join, each made
+// storeCalls is -calls: the store call of a register and of a join, each made
 // n times in a row from one goroutine (no contention), with the CPU each
 // costs this process and PostgreSQL. It shows which call a storm's
 // PostgreSQL CPU goes to. pgCPU is 0 for SQLite (its CPU is this process's).
@@ -29,16 +29,14 @@ func storeCalls(ctx context.Context, st store.Store, ownerID string, n, seats in
 		fn   func(i int) error
 	}
 	calls := []call{
-		{"GetWorkshopByCode", func(i int) error { _, err := st.GetWorkshopByCode(ctx, ws[i%nws].Code); return err }},
-		{"Register (with its event)", func(i int) error {
-			r, _, err := st.Register(ctx, &store.Registration{WorkshopID: ws[i%nws].ID, Name: "L",
+		{"RegisterByCode (with event)", func(i int) error {
+			_, r, _, err := st.RegisterByCode(ctx, ws[i%nws].Code, &store.Registration{Name: "L",
 				Email: fmt.Sprintf("c%d@example.com", i), AccessCode: authtoken.Code(authtoken.AccessCodeLen)},
-				store.Event{WorkshopID: ws[i%nws].ID, Message: "learner registered"})
+				time.Now(), store.Event{Message: "learner registered"})
 			regs[i] = r
 			return err
 		}},
-		{"GetLearner", func(i int) error { _, _, err := st.GetLearner(ctx, regs[i].AccessCode); return err }},
-		{"JoinSeat", func(i int) error { _, err := st.JoinSeat(ctx, regs[i].ID); return err }},
+		{"JoinByCode", func(i int) error { _, _, _, err := st.JoinByCode(ctx, regs[i].AccessCode, time.Now()); return err }},
 	}
 	fmt.Printf("  store calls, %d each in a row from one goroutine (CPU per call: this process / PostgreSQL; wall):\n", n)
 	var sumSelf, sumPG time.Duration

@@ -256,6 +256,16 @@ func (c *countingStore) GetWorkshopVM(a0 context.Context, a1 string) (*store.Wor
 	return c.Store.GetWorkshopVM(a0, a1)
 }
 
+func (c *countingStore) JoinByCode(a0 context.Context, a1 string, a2 time.Time) (*store.Registration, *store.Workshop, *store.SeatJoin, error) {
+	c.count("JoinByCode")
+	return c.Store.JoinByCode(a0, a1, a2)
+}
+
+func (c *countingStore) RegisterByCode(a0 context.Context, a1 string, a2 *store.Registration, a3 time.Time, a4 ...store.Event) (*store.Workshop, *store.Registration, bool, error) {
+	c.count("RegisterByCode")
+	return c.Store.RegisterByCode(a0, a1, a2, a3, a4...)
+}
+
 func (c *countingStore) JoinSeat(a0 context.Context, a1 string) (*store.SeatJoin, error) {
 	c.count("JoinSeat")
 	return c.Store.JoinSeat(a0, a1)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -49,23 +50,34 @@ func (s *Server) handleLearnerRegister(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	ws, err := s.st.GetWorkshopByCode(r.Context(), code)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && len(code) != authtoken.WorkshopCodeLen) {
+	// One round trip: the workshop by code and, if it is open to learners
+	// now, the registration with its event (one transaction). A code of
+	// another length was never issued: not looked up.
+	var ws *store.Workshop
+	var reg *store.Registration
+	var created bool
+	err = store.ErrNotFound
+	if len(code) == authtoken.WorkshopCodeLen {
+		now := s.now()
+		ws, reg, created, err = s.st.RegisterByCode(r.Context(), code, &store.Registration{
+			Name: name, Email: email, AccessCode: authtoken.Code(authtoken.AccessCodeLen),
+		}, now, store.Event{At: now, Level: "info", Message: "learner " + email + " registered"})
+	}
+	if ws == nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if ws == nil {
 		if err := s.wrongCode(w, r); err != nil {
 			return err
 		}
 		return apierror.NotFound("no workshop has the code %s; check it with your instructor", code)
 	}
-	if err != nil {
-		return err
-	}
 	if err := s.ended(ws); err != nil {
-		return err
+		return err // nothing was written
 	}
-	// The event commits with the registration (one transaction, not two).
-	reg, created, err := s.st.Register(r.Context(), &store.Registration{
-		WorkshopID: ws.ID, Name: name, Email: email, AccessCode: authtoken.Code(authtoken.AccessCodeLen),
-	}, store.Event{WorkshopID: ws.ID, At: s.now(), Level: "info", Message: "learner " + email + " registered"})
+	if err == nil && reg == nil {
+		return fmt.Errorf("register: workshop %s is open but nothing was registered", ws.ID)
+	}
 	// A registration refused for its email (already registered, revoked)
 	// counts on the workshop's failure budget: probing which emails are
 	// registered. A full workshop is not a guess.
@@ -120,6 +132,43 @@ func (s *Server) learnerByCode(w http.ResponseWriter, r *http.Request, code stri
 	return reg, ws, nil
 }
 
+// joinByCode is learnerByCode's answers and then the seat, in one round
+// trip: the registration of an access code, its workshop and, when the
+// registration is not revoked and the workshop is open, the seat (whether
+// it waits for a reset, and whether the learner's work was restored into
+// it). Its error is an answer, or JoinSeat's (full, revoked).
+func (s *Server) joinByCode(w http.ResponseWriter, r *http.Request, code string) (*store.Registration, *store.Workshop, *store.SeatJoin, error) {
+	if len(code) == authtoken.LegacyAccessCodeLen {
+		_, _, err := s.learnerByCode(w, r, code)
+		return nil, nil, nil, err
+	}
+	err := store.ErrNotFound // no other length was ever issued
+	var reg *store.Registration
+	var ws *store.Workshop
+	var joined *store.SeatJoin
+	if len(code) == authtoken.AccessCodeLen {
+		reg, ws, joined, err = s.st.JoinByCode(r.Context(), code, s.now())
+	}
+	if errors.Is(err, store.ErrNotFound) && reg == nil {
+		if err := s.wrongCode(w, r); err != nil {
+			return nil, nil, nil, err
+		}
+		return nil, nil, nil, apierror.NotFound("this access code is not valid")
+	}
+	if reg != nil && reg.RevokedAt != nil {
+		return nil, nil, nil, apierror.Forbidden("your access to this workshop was revoked by the instructor")
+	}
+	if ws != nil {
+		if err := s.ended(ws); err != nil {
+			return nil, nil, nil, err // nothing was written
+		}
+	}
+	if err == nil && joined == nil {
+		return nil, nil, nil, fmt.Errorf("join: workshop %s is open but gave no seat", ws.ID)
+	}
+	return reg, ws, joined, err
+}
+
 func endpoints(workshopID string, seat int) api.Endpoints {
 	base := "/api/workspaces/" + workshopID + "/" + strconv.Itoa(seat)
 	return api.Endpoints{Terminal: base + "/terminal", Files: base + "/files", Sessions: base + "/sessions"}
@@ -136,16 +185,7 @@ func (s *Server) handleJoin(w http.ResponseWriter, r *http.Request) error {
 	if code == "" {
 		return apierror.Invalid("access_code is required")
 	}
-	reg, ws, err := s.learnerByCode(w, r, code)
-	if err != nil {
-		return err
-	}
-	if err := s.ended(ws); err != nil {
-		return err
-	}
-	// One round trip: the seat, whether it waits for a reset, and whether
-	// the learner's work was restored into it.
-	joined, err := s.st.JoinSeat(r.Context(), reg.ID)
+	reg, ws, joined, err := s.joinByCode(w, r, code)
 	if err != nil {
 		return answer(err, apierror.Conflict("workshop_full", "every seat of this workshop is taken"),
 			apierror.Forbidden("your access to this workshop was revoked by the instructor"))

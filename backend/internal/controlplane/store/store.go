@@ -179,6 +179,14 @@ type Seat struct {
 	Generation int64 `json:"generation"`
 }
 
+// OpenAt reports whether learners may register for and join the workshop
+// at `at`: it is not deleted (nor being deleted) and has not ended.
+// PostgreSQL's RegisterByCode and JoinByCode check the same in SQL
+// (openSQL in the postgres engine).
+func (w *Workshop) OpenAt(at time.Time) bool {
+	return w.Status != StatusDeleted && w.DesiredState != DesiredDeleted && (w.EndsAt == nil || w.EndsAt.After(at))
+}
+
 // SeatJoin is a learner's seat and what a join answer tells about it.
 type SeatJoin struct {
 	Seat *Seat
@@ -335,6 +343,14 @@ type Store interface {
 	// same transaction when, and only when, the registration is created
 	// (one commit instead of two on a join storm's hottest path).
 	Register(ctx context.Context, r *Registration, onCreate ...Event) (reg *Registration, created bool, err error)
+	// RegisterByCode is GetWorkshopByCode and Register in one call (one
+	// round trip on PostgreSQL): the workshop whose code is code (exact
+	// match; ErrNotFound when there is none) and, when it is open to
+	// learners at `at` (Workshop.OpenAt), r registered for it with
+	// Register's rules and errors (r's and the events' WorkshopID are the
+	// workshop's). For a workshop that is not open, nothing is written and
+	// reg is nil. The workshop is returned with Register's errors too.
+	RegisterByCode(ctx context.Context, code string, r *Registration, at time.Time, onCreate ...Event) (w *Workshop, reg *Registration, created bool, err error)
 	GetRegistration(ctx context.Context, id string) (*Registration, error)
 	GetRegistrationByAccessCode(ctx context.Context, code string) (*Registration, error)
 	// GetLearner is the registration of an access code (exact match) and
@@ -374,6 +390,14 @@ type Store interface {
 	// join tells about the seat, in one call (one round trip on
 	// PostgreSQL).
 	JoinSeat(ctx context.Context, registrationID string) (*SeatJoin, error)
+	// JoinByCode is GetLearner and JoinSeat in one call (one round trip on
+	// PostgreSQL): the registration of an access code (ErrNotFound when no
+	// registration has it), its workshop and, when the registration is not
+	// revoked and the workshop is open to learners at `at`
+	// (Workshop.OpenAt), JoinSeat's seat, with its rules and errors; nil
+	// otherwise, and nothing is written. The registration and workshop are
+	// returned with JoinSeat's errors too.
+	JoinByCode(ctx context.Context, accessCode string, at time.Time) (*Registration, *Workshop, *SeatJoin, error)
 	GetSeat(ctx context.Context, workshopID string, seat int) (*Seat, error)
 	ListSeats(ctx context.Context, workshopID string) ([]Seat, error)
 	// TouchSeat records activity (and a status such as connected).

@@ -1,4 +1,8 @@
 package postgres
 
-// AssignSQL is AssignSeat's statement, for the plan test.
-const AssignSQL = assignSQL
+// AssignSQL is AssignSeat's statement and AssignByCodeSQL JoinByCode's,
+// for the plan test.
+var (
+	AssignSQL       = assignSQL
+	AssignByCodeSQL = assignByCodeSQL
+)

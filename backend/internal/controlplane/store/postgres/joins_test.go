@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,6 +39,18 @@ func TestJoinsRaiseNoNotices(t *testing.T) {
 	for range 2 {
 		if _, err := s.AssignSeat(ctx, r.ID); err != nil {
 			t.Fatal(err)
+		}
+	}
+	// The requests' own calls: the lookup by code in the same batch.
+	now := time.Now()
+	_, r2, created, err := s.RegisterByCode(ctx, w.Code, &store.Registration{Name: "B", Email: "b@example.com"}, now,
+		store.Event{Message: "b registered"})
+	if err != nil || !created {
+		t.Fatalf("register by code: %v %v", created, err)
+	}
+	for range 2 {
+		if _, _, j, err := s.JoinByCode(ctx, r2.AccessCode, now); err != nil || j == nil || j.Seat.Seat != 2 {
+			t.Fatalf("join by code: %+v %v", j, err)
 		}
 	}
 	mu.Lock()
@@ -74,6 +87,19 @@ func TestAssignSeatReadsOneWorkshop(t *testing.T) {
 		}
 	}
 	pool := s.(interface{ Pool() *pgxpool.Pool }).Pool()
+	// AssignSeat's statement (by registration id) and JoinByCode's (by
+	// access code, open at $4).
+	assertOneWorkshop(t, pool, "PREPARE assign_plan(text, text, timestamptz) AS "+postgres.AssignSQL,
+		fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE assign_plan('%s', '%s', now())", last.ID, authtoken.NewID()))
+	assertOneWorkshop(t, pool, "PREPARE assign_plan(text, text, timestamptz, timestamptz) AS "+postgres.AssignByCodeSQL,
+		fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE assign_plan('%s', '%s', now(), now())", last.AccessCode, authtoken.NewID()))
+}
+
+// assertOneWorkshop prepares a seat statement under generic plans and
+// fails if explain's plan of it scans the sessions of every workshop.
+func assertOneWorkshop(t *testing.T, pool *pgxpool.Pool, prepare, explain string) {
+	t.Helper()
+	ctx := context.Background()
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -81,17 +107,16 @@ func TestAssignSeatReadsOneWorkshop(t *testing.T) {
 	defer conn.Release()
 	for _, q := range []string{
 		"ANALYZE sessions", "ANALYZE registrations", "ANALYZE workshops",
-		"SET plan_cache_mode = force_generic_plan",
-		"PREPARE assign_plan(text, text, timestamptz) AS " + postgres.AssignSQL,
-		"BEGIN",
+		"SET plan_cache_mode = force_generic_plan", prepare, "BEGIN",
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
+	defer conn.Exec(ctx, "DEALLOCATE assign_plan")
 	defer conn.Exec(ctx, "ROLLBACK")
 	var plan string
-	if err := conn.QueryRow(ctx, fmt.Sprintf("EXPLAIN (FORMAT JSON) EXECUTE assign_plan('%s', '%s', now())", last.ID, authtoken.NewID())).Scan(&plan); err != nil {
+	if err := conn.QueryRow(ctx, explain).Scan(&plan); err != nil {
 		t.Fatal(err)
 	}
 	var nodes []map[string]any

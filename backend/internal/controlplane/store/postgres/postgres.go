@@ -12,9 +12,9 @@
 // events) and AssignSeat / JoinSeat each take one network round trip (a
 // pipelined batch that PostgreSQL runs as one implicit transaction), so the
 // lock is never held across the network; see WithDurableJoins for how they
-// commit. A learner's register and join are four round trips in all
-// (GetWorkshopByCode, Register, GetLearner, JoinSeat): bench/joinstorm's
-// README has the profile that made them so.
+// commit. A learner's register and join are two round trips in all
+// (RegisterByCode, JoinByCode: the lookup by code travels in the write's
+// batch): bench/joinstorm's README has the profiles that made them so.
 package postgres
 
 import (
@@ -506,6 +506,32 @@ func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events 
 		br.Close()
 		return nil, false, mapErr("register", err)
 	}
+	out, created, err := readRegistered(br, len(events))
+	switch {
+	case err != nil:
+		return nil, false, mapErr("register", err)
+	case !found:
+		return nil, false, fmt.Errorf("register: workshop %w", store.ErrNotFound)
+	case out != nil:
+		return out, created, nil
+	}
+	// Nothing inserted and nothing existing: full, or the access code was
+	// taken. Decide outside the lock; a race here only causes a retry.
+	used, err := s.SeatsUsed(ctx, r.WorkshopID)
+	if err != nil {
+		return nil, false, fmt.Errorf("register: %w", err)
+	}
+	if used >= seats {
+		return nil, false, fmt.Errorf("register: %w", store.ErrFull)
+	}
+	return nil, false, errCodeTaken
+}
+
+// readRegistered reads the rest of a register batch: the registration
+// statement's row (the registration inserted or the existing one; none when
+// full or the access code was taken) and the events' inserts, then closes
+// the batch (its implicit commit).
+func readRegistered(br pgx.BatchResults, events int) (*store.Registration, bool, error) {
 	var (
 		out     *store.Registration
 		created bool
@@ -535,24 +561,7 @@ func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events 
 	if cerr := br.Close(); err == nil {
 		err = cerr // the implicit commit
 	}
-	switch {
-	case err != nil:
-		return nil, false, mapErr("register", err)
-	case !found:
-		return nil, false, fmt.Errorf("register: workshop %w", store.ErrNotFound)
-	case out != nil:
-		return out, created, nil
-	}
-	// Nothing inserted and nothing existing: full, or the access code was
-	// taken. Decide outside the lock; a race here only causes a retry.
-	used, err := s.SeatsUsed(ctx, r.WorkshopID)
-	if err != nil {
-		return nil, false, fmt.Errorf("register: %w", err)
-	}
-	if used >= seats {
-		return nil, false, fmt.Errorf("register: %w", store.ErrFull)
-	}
-	return nil, false, errCodeTaken
+	return out, created, err
 }
 
 // GetRegistration implements store.Store.
@@ -652,11 +661,17 @@ func (s *Store) seatChanged(j *store.SeatJoin, err error) (*store.SeatJoin, erro
 }
 
 // joinInfoSQL reads what JoinSeat adds to the seat of registration $1.
-const joinInfoSQL = `SELECT
+var joinInfoSQL = joinInfoWith(`$1`)
+
+// joinInfoWith is the join's facts statement for the registration whose id
+// regID is.
+func joinInfoWith(regID string) string {
+	return `SELECT
 	EXISTS (SELECT 1 FROM sessions s JOIN seat_revocations p ON p.workshop_id = s.workshop_id AND p.seat = s.seat
-		WHERE s.registration_id = $1 AND p.reset),
+		WHERE s.registration_id = ` + regID + ` AND p.reset),
 	(SELECT CASE WHEN a.restored_at IS NOT NULL THEN a.created_at END FROM archives a
-		WHERE a.registration_id = $1 ORDER BY a.created_at DESC, a.id DESC LIMIT 1)`
+		WHERE a.registration_id = ` + regID + ` ORDER BY a.created_at DESC, a.id DESC LIMIT 1)`
+}
 
 // seatBatch is the one round trip of assignSeat (and of the connection
 // warm-up).
@@ -674,7 +689,19 @@ func (s *Store) seatBatch(registrationID string, join bool) *pgx.Batch {
 }
 
 func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool) (*store.SeatJoin, error) {
-	br := s.pool.SendBatch(ctx, s.seatBatch(registrationID, join))
+	out, err := readSeat(s.pool.SendBatch(ctx, s.seatBatch(registrationID, join)), join)
+	if err != nil {
+		return nil, err
+	}
+	if out.Seat != nil {
+		return out, nil
+	}
+	return nil, s.noSeat(ctx, registrationID)
+}
+
+// readSeat reads the rest of a seat batch (the lock, the seat statement and,
+// when join, the join's facts) and closes it (its implicit commit).
+func readSeat(br pgx.BatchResults, join bool) (*store.SeatJoin, error) {
 	out := &store.SeatJoin{}
 	_, err := br.Exec()
 	if err == nil {
@@ -702,25 +729,34 @@ func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool
 	if err != nil {
 		return nil, mapErr("assign seat", err)
 	}
-	if out.Seat != nil {
-		return out, nil
-	}
-	// No seat: find out why (outside the lock; each cause is final or
-	// reported as is).
-	reg, err := s.GetRegistration(ctx, registrationID)
-	if err != nil {
-		return nil, fmt.Errorf("assign seat: %w", err)
-	}
-	if reg.RevokedAt != nil {
-		return nil, fmt.Errorf("assign seat: %w", store.ErrRevoked)
-	}
-	return nil, fmt.Errorf("assign seat: %w", store.ErrFull)
+	return out, nil
 }
 
-const assignSQL = `WITH reg AS (
-		SELECT id, workshop_id FROM registrations WHERE id = $1::text AND revoked_at IS NULL
+// noSeat is why a seat batch gave registrationID no seat (read outside the
+// lock; each cause is final or reported as is).
+func (s *Store) noSeat(ctx context.Context, registrationID string) error {
+	reg, err := s.GetRegistration(ctx, registrationID)
+	if err != nil {
+		return fmt.Errorf("assign seat: %w", err)
+	}
+	if reg.RevokedAt != nil {
+		return fmt.Errorf("assign seat: %w", store.ErrRevoked)
+	}
+	return fmt.Errorf("assign seat: %w", store.ErrFull)
+}
+
+// assignSQL is AssignSeat's statement for registration $1 ($2 the new
+// seat's id, $3 its creation time).
+var assignSQL = assignWith(`SELECT id, workshop_id FROM registrations WHERE id = $1::text AND revoked_at IS NULL`, `$1::text`)
+
+// assignWith is the seat statement: reg is the registration to seat (id,
+// workshop_id; no row: nothing is written), regID the expression of its
+// id for its existing seat.
+func assignWith(reg, regID string) string {
+	return `WITH reg AS (
+		` + reg + `
 	), existing AS (
-		SELECT ` + query.SeatCols + ` FROM sessions WHERE registration_id = $1::text
+		SELECT ` + query.SeatCols + ` FROM sessions WHERE registration_id = ` + regID + `
 	), free AS (
 		-- The lowest free seat is 1 or just above a taken one. The
 		-- workshop id is a scalar subquery (a plan parameter), so every
@@ -748,6 +784,7 @@ const assignSQL = `WITH reg AS (
 	SELECT ` + query.SeatCols + ` FROM ins
 	UNION ALL
 	SELECT ` + query.SeatCols + ` FROM existing`
+}
 
 // GetSeat implements store.Store.
 func (s *Store) GetSeat(ctx context.Context, workshopID string, seat int) (*store.Seat, error) {

@@ -119,26 +119,17 @@ func (s *Store) warmConn(ctx context.Context, c *pgx.Conn) error {
 	return tx.Rollback(ctx)
 }
 
-// warmLearner is one learner of warmConn: the statements of a register
-// (workshop by code, the register batch) and of a join (learner by access
-// code, the seat batch), in tx.
+// warmLearner is one learner of warmConn: the batches of a register
+// (RegisterByCode's) and of a join (JoinByCode's), in tx.
 func (s *Store) warmLearner(ctx context.Context, tx pgx.Tx, w *store.Workshop, email string, t time.Time) error {
-	if _, err := scanWorkshop(tx.QueryRow(ctx, workshopByCodeSQL, w.Code)); err != nil {
-		return fmt.Errorf("workshop by code: %w", err)
-	}
 	r := &store.Registration{WorkshopID: w.ID, Name: "warm-up", Email: email, AccessCode: authtoken.Code(authtoken.AccessCodeLen)}
 	store.PrepareRegistration(r, t)
 	e := store.Event{WorkshopID: w.ID, Message: "warm-up"}
 	store.PrepareEvent(&e, t)
-	if err := tx.SendBatch(ctx, s.registerBatch(r, []store.Event{e})).Close(); err != nil {
+	if err := tx.SendBatch(ctx, s.registerByCodeBatch(w.Code, r, t, []store.Event{e})).Close(); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	var reg store.Registration
-	var ws store.Workshop
-	if err := tx.QueryRow(ctx, learnerSQL, r.AccessCode).Scan(append(registrationFields(&reg), workshopFields(&ws)...)...); err != nil {
-		return fmt.Errorf("learner: %w", err)
-	}
-	if err := tx.SendBatch(ctx, s.seatBatch(r.ID, true)).Close(); err != nil {
+	if err := tx.SendBatch(ctx, s.joinByCodeBatch(r.AccessCode, t)).Close(); err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
 	return nil

@@ -37,11 +37,13 @@ func TestWarmPool(t *testing.T) {
 	if len(conns) != postgres.DefaultMaxConns {
 		t.Fatalf("idle connections: %d, want %d", len(conns), postgres.DefaultMaxConns)
 	}
-	// Fragments of the statements of a register (the workshop by code, its
-	// batch: the lock, the insert and the event) and of a join (the learner
-	// by access code, its batch: the lock, the seat and the join's facts).
-	hot := []string{"FROM workshops WHERE code = $1", "FOR NO KEY UPDATE", "WITH existing AS", "INSERT INTO workshop_events",
-		"WHERE r.access_code = $1", "WITH reg AS", "JOIN seat_revocations p"}
+	// Fragments of the statements of a register (its batch: the workshop
+	// by code, read and locked; the insert; the event) and of a join (its
+	// batch: the learner by access code, the lock, the seat, the join's
+	// facts).
+	hot := []string{"FROM workshops WHERE code = $1 FOR NO KEY UPDATE", "WITH w AS", "INSERT INTO workshop_events",
+		"WHERE r.access_code = $1", "NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = (SELECT id FROM registrations WHERE access_code",
+		"WITH reg AS", "JOIN seat_revocations p"}
 	for i, c := range conns {
 		for _, frag := range hot {
 			var n, generic int

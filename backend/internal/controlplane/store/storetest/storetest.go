@@ -42,6 +42,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RegisterEvents", testRegisterEvents},
 		{"GetLearner", testGetLearner},
 		{"JoinSeat", testJoinSeat},
+		{"RegisterByCode", testRegisterByCode},
+		{"JoinByCode", testJoinByCode},
 		{"Seats", testSeats},
 		{"SeatsRevoke", testSeatsRevoke},
 		{"SeatsShrunk", testSeatsShrunk},
