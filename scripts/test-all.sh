@@ -135,6 +135,71 @@ if pg_wanted; then
     fi
 fi
 
+# The suites that share nothing with the Go suite (web app, shellcheck,
+# nginx, deployment scripts) run alongside it: on 2 CPUs the Go tests spend
+# much of their run waiting (servers, timers, child processes), and these
+# fill that time instead of adding theirs after it. Their output is printed,
+# whole, after the Go suite's; what they passed, failed or skipped goes into
+# the summary as before.
+side_suites() {
+    if want frontend; then
+        if ! command -v npm >/dev/null; then
+            fail frontend "needs npm (Node 20.19+), or SKIP_SUITES=frontend"
+        else
+            banner frontend "typecheck + vitest"
+            if (cd frontend && { [[ -d node_modules && node_modules/.package-lock.json -nt package-lock.json ]] || npm ci --no-audit --no-fund; } && npm run typecheck && npm test); then pass frontend; else fail frontend; fi
+        fi
+    fi
+
+    if want shell; then
+        if [[ -n ${unmet[shell]-} ]]; then
+            fail shell "${unmet[shell]}"
+        else
+            banner shell "shellcheck on every script"
+            mapfile -t scripts < <(git ls-files '*.sh' .ci/run scripts/rootfs 2>/dev/null | while read -r f; do [[ -f $f ]] && head -c 64 "$f" | grep -q '^#!.*sh' && echo "$f"; done)
+            if shellcheck -x "${scripts[@]}"; then pass shell; else fail shell; fi
+        fi
+    fi
+
+    if want nginx; then
+        if [[ ! -x scripts/test/nginx-check.sh ]]; then
+            skip nginx "scripts/test/nginx-check.sh missing"
+        elif [[ -n ${unmet[nginx]-} ]]; then
+            fail nginx "${unmet[nginx]}"
+        else
+            banner nginx "nginx -t on the frontend image's config"
+            if scripts/test/nginx-check.sh; then pass nginx; else fail nginx; fi
+        fi
+    fi
+
+    if want deploy; then
+        ran=0 bad=0
+        for t in scripts/test/*-test.sh; do
+            [[ -x $t ]] || continue
+            ran=1
+            banner deploy "$t"
+            "$t" || bad=1
+        done
+        if [[ $ran == 0 ]]; then skip deploy "no scripts/test/*-test.sh"; elif [[ $bad == 0 ]]; then pass deploy; else fail deploy; fi
+    fi
+
+}
+side_dir=$(mktemp -d)
+trap 'rm -rf "$side_dir"' EXIT
+side_pid=
+if want frontend || want shell || want nginx || want deploy; then
+    (
+        np=${#passed[@]} nf=${#failed[@]} ns=${#skipped[@]}
+        suite_t0=$SECONDS
+        side_suites >"$side_dir/out" 2>&1 || true
+        for x in "${passed[@]:np}"; do printf '%s\0' "$x"; done >"$side_dir/passed"
+        for x in "${failed[@]:nf}"; do printf '%s\0' "$x"; done >"$side_dir/failed"
+        for x in "${skipped[@]:ns}"; do printf '%s\0' "$x"; done >"$side_dir/skipped"
+    ) &
+    side_pid=$!
+    echo "(the frontend, shell, nginx and deploy suites run alongside the Go suite; their output follows it)"
+fi
+
 if want go; then
     banner go "go vet + go test ./... (backend), a line per package as it finishes"
     if [[ $(id -u) != 0 ]]; then
@@ -159,45 +224,17 @@ if want fuzz; then
     if (cd backend && $GO test -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/); then pass fuzz; else fail fuzz; fi
 fi
 
-if want frontend; then
-    if ! command -v npm >/dev/null; then
-        fail frontend "needs npm (Node 20.19+), or SKIP_SUITES=frontend"
+# The side suites' output and results, once they are done.
+if [[ -n $side_pid ]]; then
+    wait "$side_pid" || true
+    cat "$side_dir/out"
+    if [[ -f $side_dir/skipped ]]; then
+        mapfile -d '' -t side <"$side_dir/passed" && passed+=(${side[@]+"${side[@]}"})
+        mapfile -d '' -t side <"$side_dir/failed" && failed+=(${side[@]+"${side[@]}"})
+        mapfile -d '' -t side <"$side_dir/skipped" && skipped+=(${side[@]+"${side[@]}"})
     else
-        banner frontend "typecheck + vitest"
-        if (cd frontend && { [[ -d node_modules && node_modules/.package-lock.json -nt package-lock.json ]] || npm ci --no-audit --no-fund; } && npm run typecheck && npm test); then pass frontend; else fail frontend; fi
+        fail side-suites "the frontend, shell, nginx and deploy suites ended without a result"
     fi
-fi
-
-if want shell; then
-    if [[ -n ${unmet[shell]-} ]]; then
-        fail shell "${unmet[shell]}"
-    else
-        banner shell "shellcheck on every script"
-        mapfile -t scripts < <(git ls-files '*.sh' .ci/run scripts/rootfs 2>/dev/null | while read -r f; do [[ -f $f ]] && head -c 64 "$f" | grep -q '^#!.*sh' && echo "$f"; done)
-        if shellcheck -x "${scripts[@]}"; then pass shell; else fail shell; fi
-    fi
-fi
-
-if want nginx; then
-    if [[ ! -x scripts/test/nginx-check.sh ]]; then
-        skip nginx "scripts/test/nginx-check.sh missing"
-    elif [[ -n ${unmet[nginx]-} ]]; then
-        fail nginx "${unmet[nginx]}"
-    else
-        banner nginx "nginx -t on the frontend image's config"
-        if scripts/test/nginx-check.sh; then pass nginx; else fail nginx; fi
-    fi
-fi
-
-if want deploy; then
-    ran=0 bad=0
-    for t in scripts/test/*-test.sh; do
-        [[ -x $t ]] || continue
-        ran=1
-        banner deploy "$t"
-        "$t" || bad=1
-    done
-    if [[ $ran == 0 ]]; then skip deploy "no scripts/test/*-test.sh"; elif [[ $bad == 0 ]]; then pass deploy; else fail deploy; fi
 fi
 
 if want e2e; then
