@@ -135,13 +135,20 @@ if pg_wanted; then
     fi
 fi
 
-# The suites that share nothing with the Go suite (web app, shellcheck,
-# nginx, deployment scripts) run alongside it: on 2 CPUs the Go tests spend
-# much of their run waiting (servers, timers, child processes), and these
-# fill that time instead of adding theirs after it. Their output is printed,
-# whole, after the Go suite's; what they passed, failed or skipped goes into
-# the summary as before.
+# The suites that share nothing with the Go suite (fuzzing, the web app, the
+# shell scripts' lint, the nginx check, the deployment scripts) run with it: on
+# 2 CPUs the Go tests spend much of their run waiting (servers, timers,
+# child processes), and these fill that time instead of adding theirs after
+# it. Their output is printed, whole, after the Go suite's; what they
+# passed, failed or skipped goes into the summary as before.
 side_suites() {
+    # The fuzz run compiles its package's dependencies again, instrumented
+    # (a build cache key of its own): minutes of CPU on a cold cache.
+    if want fuzz; then
+        banner fuzz "path resolution fuzzing (10 s)"
+        if (cd backend && $GO test -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/); then pass fuzz; else fail fuzz; fi
+    fi
+
     if want frontend; then
         if ! command -v npm >/dev/null; then
             fail frontend "needs npm (Node 20.19+), or SKIP_SUITES=frontend"
@@ -187,7 +194,7 @@ side_suites() {
 side_dir=$(mktemp -d)
 trap 'rm -rf "$side_dir"' EXIT
 side_pid=
-if want frontend || want shell || want nginx || want deploy; then
+if want fuzz || want frontend || want shell || want nginx || want deploy; then
     (
         np=${#passed[@]} nf=${#failed[@]} ns=${#skipped[@]}
         suite_t0=$SECONDS
@@ -197,7 +204,7 @@ if want frontend || want shell || want nginx || want deploy; then
         for x in "${skipped[@]:ns}"; do printf '%s\0' "$x"; done >"$side_dir/skipped"
     ) &
     side_pid=$!
-    echo "(the frontend, shell, nginx and deploy suites run alongside the Go suite; their output follows it)"
+    echo "(the fuzz, frontend, shell, nginx and deploy suites run alongside the Go suite; their output follows it)"
 fi
 
 if want go; then
@@ -219,11 +226,6 @@ if want go; then
     fi
 fi
 
-if want fuzz; then
-    banner fuzz "path resolution fuzzing (10 s)"
-    if (cd backend && $GO test -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/); then pass fuzz; else fail fuzz; fi
-fi
-
 # The side suites' output and results, once they are done.
 if [[ -n $side_pid ]]; then
     wait "$side_pid" || true
@@ -233,7 +235,7 @@ if [[ -n $side_pid ]]; then
         mapfile -d '' -t side <"$side_dir/failed" && failed+=(${side[@]+"${side[@]}"})
         mapfile -d '' -t side <"$side_dir/skipped" && skipped+=(${side[@]+"${side[@]}"})
     else
-        fail side-suites "the frontend, shell, nginx and deploy suites ended without a result"
+        fail side-suites "the fuzz, frontend, shell, nginx and deploy suites ended without a result"
     fi
 fi
 
