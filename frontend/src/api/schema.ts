@@ -3294,6 +3294,8 @@ export interface components {
         };
         WorkshopDetail: components["schemas"]["Workshop"] & {
             vm?: components["schemas"]["Host"];
+            /** @description every host the workshop has or needs (1..N, by number); a workshop of N seats runs on ceil(N / SEATS_PER_HOST) hosts */
+            hosts: components["schemas"]["WorkshopHost"][];
             events: components["schemas"]["Event"][];
         };
         Registration: {
@@ -3553,6 +3555,24 @@ export interface components {
             created_at: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        /** @description one host of a workshop and the seats placed on it (first_seat..last_seat); those seats wait for this host alone */
+        WorkshopHost: {
+            /** @description 1..N; host 1 is clarateach-fc-ws-<ID>, the others clarateach-fc-ws-<ID>-<number> (gcp) */
+            number: number;
+            name: string;
+            /**
+             * @description failed: the provider refused or failed it (reason says why, e.g. the region's CPU quota); it is tried again on the next pass
+             * @enum {string}
+             */
+            state: "provisioning" | "ready" | "unhealthy" | "failed" | "stopped";
+            reason?: string;
+            first_seat: number;
+            last_seat: number;
+            /** @description how many seat numbers the host holds (0 for a host being drained after the workshop shrank) */
+            seats: number;
+            zone?: string;
+            ip?: string;
         };
         Person: {
             id: string;

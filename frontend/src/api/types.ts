@@ -17,6 +17,9 @@ export type WorkshopEvent = Schemas['Event'];
 /** The workshop's host as the class view shows it (name, status, provisioning steps). */
 export type WorkshopVM = Schemas['Host'];
 export type WorkshopDetail = Schemas['WorkshopDetail'];
+/** One of a workshop's hosts: its number, name, state (and why) and the seats placed on it. */
+export type WorkshopHost = Schemas['WorkshopHost'];
+export type HostState = WorkshopHost['state'];
 export type Seat = Schemas['SeatView'];
 /** "empty" = no learner on the seat yet; "down" = its machine is not answering (being restarted). */
 export type SeatStatus = Seat['status'];

@@ -60,6 +60,7 @@ const base: WorkshopDetail = {
       { name: 'create_seats', status: 'running', started_at: '2026-01-01T00:00:03Z' },
     ],
   },
+  hosts: [{ number: 1, name: 'local', state: 'provisioning', first_seat: 1, last_seat: 3, seats: 3 }],
   events: [{ id: 1, workshop_id: 'w1', at: '2026-01-01T00:00:00Z', level: 'info', step: 'create_host', message: 'host ready' }],
 };
 const seats: Seat[] = [

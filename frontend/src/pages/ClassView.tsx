@@ -1,6 +1,7 @@
 // The class view: one workshop, live from its Server-Sent Events stream
 // (classview/useClassStream.ts): provisioning steps with timings, the seat
-// grid, watching or taking over a learner's terminal, the learners, revoking,
+// grid, the hosts of a big class (classview/HostsCard.tsx), watching or
+// taking over a learner's terminal, the learners, revoking,
 // extending the end time.
 import { useState } from 'react';
 import type { Seat, WorkshopDetail } from '../api';
@@ -21,6 +22,7 @@ import { ExtendForm } from './classview/ExtendForm';
 import { Learners } from './classview/Learners';
 import { Hands, LabCard } from './classview/LabCard';
 import { EditWorkshopForm } from './classview/EditWorkshopForm';
+import { HostsCard } from './classview/HostsCard';
 
 const LIVE_LABEL: Record<LiveMode, { text: string; title: string }> = {
   live: { text: 'Live', title: 'Live updates' },
@@ -150,6 +152,7 @@ export default function ClassView({ id }: { id: string }) {
         <WorkshopActions workshop={workshop} onChange={(w) => (w ? patchWorkshop(w) : navigate('/dashboard'))} />
         <div className="class-grid">
           <ProvisioningCard workshop={workshop} now={now} />
+          <HostsCard hosts={workshop.hosts ?? []} />
           <ScheduleCard workshop={workshop} onChange={patchWorkshop} />
           {workshop.access !== 'assistant' && <SavedWork workshop={workshop} />}
         </div>

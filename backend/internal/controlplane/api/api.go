@@ -220,8 +220,26 @@ type Event struct {
 // WorkshopDetail is one workshop with its host and newest events.
 type WorkshopDetail struct {
 	Workshop
-	VM     *Host   `json:"vm,omitempty"`
-	Events []Event `json:"events"`
+	VM *Host `json:"vm,omitempty"`
+	// Hosts are every host the workshop has or needs (1..N), by number.
+	Hosts  []WorkshopHost `json:"hosts"`
+	Events []Event        `json:"events"`
+}
+
+// WorkshopHost is one host of a workshop as the class view shows it: the
+// seats placed on it (FirstSeat..LastSeat, Seats of them) wait for it
+// alone. State is provisioning, ready, unhealthy, failed (Reason says why,
+// e.g. the region's CPU quota) or stopped.
+type WorkshopHost struct {
+	Number    int    `json:"number"`
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Reason    string `json:"reason,omitempty"`
+	FirstSeat int    `json:"first_seat"`
+	LastSeat  int    `json:"last_seat"`
+	Seats     int    `json:"seats"`
+	Zone      string `json:"zone,omitempty"`
+	IP        string `json:"ip,omitempty"`
 }
 
 // ClassSnapshot is the data of the class view's server-sent "workshop"

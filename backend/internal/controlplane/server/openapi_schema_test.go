@@ -22,7 +22,7 @@ var apiSchemas = map[string]any{
 	"Me": api.Me{}, "SignupInfo": api.SignupInfo{}, "UserRow": api.UserRow{}, "UserList": api.UserList{},
 	"Invite": api.Invite{}, "InviteCreated": api.InviteCreated{}, "InviteList": api.InviteList{},
 	"Member": api.Member{}, "Person": api.Person{}, "MemberList": api.MemberList{},
-	"Workshop": api.Workshop{}, "WorkshopList": api.WorkshopList{}, "Host": api.Host{}, "Step": api.Step{},
+	"Workshop": api.Workshop{}, "WorkshopList": api.WorkshopList{}, "Host": api.Host{}, "WorkshopHost": api.WorkshopHost{}, "Step": api.Step{},
 	"Event": api.Event{}, "WorkshopDetail": api.WorkshopDetail{}, "ClassSnapshot": api.ClassSnapshot{}, "ClassDelta": api.ClassDelta{},
 	"Registration": api.Registration{}, "RegistrationList": api.RegistrationList{},
 	"RevokePending": api.RevokePending{}, "Reissued": api.Reissued{},

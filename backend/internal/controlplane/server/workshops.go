@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"sort"
 	"strconv"
@@ -43,12 +42,16 @@ func (s *Server) detailOf(ctx context.Context, w *store.Workshop, access string)
 		return nil, err
 	}
 	d := &api.WorkshopDetail{Workshop: apiWorkshop(w, used, access), Events: []api.Event{}}
-	vm, err := s.st.GetWorkshopVM(ctx, w.ID)
-	if err == nil {
-		d.VM = apiHost(vm)
-	} else if !errors.Is(err, store.ErrNotFound) {
+	rows, err := s.st.ListWorkshopHosts(ctx, w.ID)
+	if err != nil {
 		return nil, err
 	}
+	for i := range rows {
+		if rows[i].HostIndex <= 1 {
+			d.VM = apiHost(&rows[i])
+		}
+	}
+	d.Hosts = apiWorkshopHosts(store.HostStates(w, rows, hostNamer(w)))
 	ev, err := s.st.ListEvents(ctx, w.ID, 0, 200)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ const cls = (): ClassSnapshot =>
     workshop: {
       id: 'w1', owner_id: 'u1', name: 'W', code: 'C', seats: 3, seats_used: 0, status: 'running', desired_state: 'running',
       disk_mb: 2048, egress_allow: [], environment: '', environment_auth: false, learner_root: false,
-      created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', events: [],
+      created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:00:00Z', hosts: [], events: [],
     },
     seats: [seat(1), seat(2), seat(3)],
     events: [{ id: 1, workshop_id: 'w1', at: '2026-01-01T00:00:00Z', level: 'info', step: 's', message: 'm' }],

@@ -863,10 +863,11 @@ func (s *Store) ListWorkshopHosts(ctx context.Context, workshopID string) ([]sto
 		`SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = $1 ORDER BY host_index`, workshopID)
 }
 
-// DeleteWorkshopHost implements store.Store.
+// DeleteWorkshopHost implements store.Store; it signals the class
+// watchers (the class view shows each host).
 func (s *Store) DeleteWorkshopHost(ctx context.Context, workshopID string, hostIndex int) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM workshop_vms WHERE workshop_id = $1 AND host_index = $2`, workshopID, hostIndex)
-	return mapErr("delete workshop host", err)
+	return s.changed(mapErr("delete workshop host", err), workshopID)
 }
 
 // ListWorkshopVMs implements store.Store, oldest first.

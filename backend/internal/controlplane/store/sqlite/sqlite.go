@@ -791,10 +791,11 @@ func (s *Store) ListWorkshopHosts(ctx context.Context, workshopID string) ([]sto
 		`SELECT `+query.VMCols+` FROM workshop_vms WHERE workshop_id = ? ORDER BY host_index`, workshopID)
 }
 
-// DeleteWorkshopHost implements store.Store.
+// DeleteWorkshopHost implements store.Store; it signals the class
+// watchers (the class view shows each host).
 func (s *Store) DeleteWorkshopHost(ctx context.Context, workshopID string, hostIndex int) error {
 	_, err := s.w.ExecContext(ctx, `DELETE FROM workshop_vms WHERE workshop_id = ? AND host_index = ?`, workshopID, hostIndex)
-	return mapErr("delete workshop host", err)
+	return s.changed(mapErr("delete workshop host", err), workshopID)
 }
 
 // ListWorkshopVMs implements store.Store, oldest first.

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LeaseExpiry", testLeaseExpiry},
 		{"WorkshopVMs", testWorkshopVMs},
 		{"WorkshopHosts", testWorkshopHosts},
+		{"WatchHosts", testWatchHosts},
 		{"PlacementStorm", PlacementStorm},
 		{"Transition", testTransition},
 		{"PurgeWorkshop", testPurgeWorkshop},
