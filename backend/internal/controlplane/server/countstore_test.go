@@ -490,3 +490,13 @@ func (c *countingStore) UpsertWorkshopVM(a0 context.Context, a1 *store.WorkshopV
 	c.count("UpsertWorkshopVM")
 	return c.Store.UpsertWorkshopVM(a0, a1)
 }
+
+func (c *countingStore) ListWorkshopHosts(a0 context.Context, a1 string) ([]store.WorkshopVM, error) {
+	c.count("ListWorkshopHosts")
+	return c.Store.ListWorkshopHosts(a0, a1)
+}
+
+func (c *countingStore) DeleteWorkshopHost(a0 context.Context, a1 string, a2 int) error {
+	c.count("DeleteWorkshopHost")
+	return c.Store.DeleteWorkshopHost(a0, a1, a2)
+}

@@ -97,6 +97,8 @@ type Server struct {
 	activity *activityBuffer
 	// feeds: the class streams' shared producers, one per watched workshop (classfeed.go).
 	feeds *classFeeds
+	// hosts: the host records of multi-host workshops, for the relay (hosts.go).
+	hosts hostCache
 
 	jwtKey []byte
 	wsKey  []byte
