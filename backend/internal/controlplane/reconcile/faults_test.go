@@ -43,10 +43,19 @@ func TestProvisionerErrors(t *testing.T) {
 			heal:   func(f *gcetest.Compute) { f.ClearFaults() },
 		},
 		{
-			name:   "quota exceeded by the insert operation",
-			inject: func(f *gcetest.Compute) { f.SetRegionQuota("us-central1", "CPUS", 2, 0) },
+			// The provisioner reads the region's quota before asking
+			// (TestMultiHostPartialQuota); here it cannot, so GCE's own
+			// answer is what the workshop shows.
+			name: "quota exceeded by the insert operation",
+			inject: func(f *gcetest.Compute) {
+				f.SetRegionQuota("us-central1", "CPUS", 2, 0)
+				f.Inject(gcetest.Fault{Method: "regions.get", Times: -1, Code: 403, Reason: "forbidden", Message: "Required 'compute.regions.get' permission"})
+			},
 			reason: "QUOTA_EXCEEDED: Quota 'CPUS' exceeded.  Limit: 2.0 in region us-central1.",
-			heal:   func(f *gcetest.Compute) { f.SetRegionQuota("us-central1", "CPUS", 96, 0) },
+			heal: func(f *gcetest.Compute) {
+				f.ClearFaults()
+				f.SetRegionQuota("us-central1", "CPUS", 96, 0)
+			},
 		},
 		{
 			name: "zone stockout",

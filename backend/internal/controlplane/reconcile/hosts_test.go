@@ -96,7 +96,7 @@ func TestMultiHost(t *testing.T) {
 	if got := hostStatuses(t, st, w.ID); !slices.Equal(got, []string{"1:running", "2:failed", "3:running"}) {
 		t.Fatalf("hosts after losing host 2 without quota = %v", got)
 	}
-	if evs := events(t, st, w.ID); !hasEvent(evs, "host 2 (seats 3-4) is not ready") || !hasEvent(evs, "QUOTA") {
+	if evs := events(t, st, w.ID); !hasEvent(evs, "host 2 (seats 3-4) is not ready") || !hasEvent(evs, "region CPU quota") {
 		t.Errorf("no event names host 2 and the quota:\n%s", strings.Join(evs, "\n"))
 	}
 	if got := c.hostSeats(name); !slices.Equal(got, []int{1, 2}) {

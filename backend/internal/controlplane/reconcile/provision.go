@@ -92,9 +92,10 @@ func (r *Reconciler) createHost(ctx context.Context, c *change, w *store.Worksho
 		return nil, agentclient.Endpoint{}, err
 	}
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
+	first, last := w.HostSeats(1) // host 1 is sized for its own seats, not the workshop's
 	host, err := r.cfg.Provisioner.EnsureHost(sctx, provision.Request{
 		WorkshopID:   w.ID,
-		Seats:        w.Seats,
+		Seats:        max(last-first+1, 1),
 		AgentToken:   w.AgentToken,
 		WorkspaceKey: authtoken.WorkshopKeyHex(r.cfg.WorkspaceSecret, w.ID),
 		BackendURL:   r.cfg.BackendURL,

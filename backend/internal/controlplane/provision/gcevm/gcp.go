@@ -121,8 +121,9 @@ func DefaultMachineType(seats int) string {
 
 // Provisioner implements provision.Provisioner on Compute Engine.
 type Provisioner struct {
-	cfg Config
-	c   *gce.Clients
+	cfg  Config
+	c    *gce.Clients
+	cpus cpuGate // the vCPUs of the inserts in flight (quota.go)
 }
 
 var (
@@ -300,6 +301,11 @@ func (p *Provisioner) EnsureHost(ctx context.Context, req provision.Request) (*p
 	case !gce.IsNotFound(err):
 		return nil, fmt.Errorf("get VM %s: %w", name, err)
 	}
+	release, err := p.reserveCPUs(ctx, in, req.WorkshopID, req.Host)
+	if err != nil {
+		return nil, fmt.Errorf("create VM %s: %w", name, err)
+	}
+	defer release()
 	op, err := p.c.Instances.Insert(ctx, &computepb.InsertInstanceRequest{
 		Project:          p.cfg.Project,
 		Zone:             p.cfg.Zone,

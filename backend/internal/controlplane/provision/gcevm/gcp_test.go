@@ -269,9 +269,23 @@ func TestEnsureHostErrors(t *testing.T) {
 			},
 		},
 		{
-			name:    "quota exceeded (enforced by usage)",
+			name:    "region CPU quota read before asking",
 			arrange: func(f *gcetest.Compute) { f.SetRegionQuota("us-central1", "CPUS", 24, 22) },
-			want:    "QUOTA_EXCEEDED: Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1.",
+			want:    "region CPU quota: the host needs 4 vCPUs (n2-standard-4) but us-central1 has 22 of its 24 CPUS in use",
+			check: func(t *testing.T, err error) {
+				var qe *gcevm.QuotaError
+				if !errors.As(err, &qe) || qe.Region != "us-central1" {
+					t.Errorf("not a QuotaError: %v", err)
+				}
+			},
+		},
+		{
+			name: "quota exceeded (enforced by usage; the quota could not be read)",
+			arrange: func(f *gcetest.Compute) {
+				f.SetRegionQuota("us-central1", "CPUS", 24, 22)
+				f.Inject(gcetest.Fault{Method: "regions.get", Code: 403, Reason: "forbidden", Message: "Required 'compute.regions.get' permission"})
+			},
+			want: "QUOTA_EXCEEDED: Quota 'CPUS' exceeded.  Limit: 24.0 in region us-central1.",
 			check: func(t *testing.T, err error) {
 				if !gce.IsQuotaExceeded(err) || gce.HTTPCode(err) != 403 {
 					t.Errorf("IsQuotaExceeded(%v) = false or code %d", err, gce.HTTPCode(err))

@@ -1,0 +1,85 @@
+package gcevm_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
+)
+
+func TestMachineVCPUs(t *testing.T) {
+	t.Parallel()
+	for mt, want := range map[string]float64{
+		"n2-standard-16": 16, "zones/us-central1-b/machineTypes/n2-standard-4": 4,
+		"n2-custom-8-32768": 8, "custom-6-23040": 6, "e2-medium": 0, "": 0,
+	} {
+		if got := gcevm.MachineVCPUs(mt); got != want {
+			t.Errorf("MachineVCPUs(%q) = %g, want %g", mt, got, want)
+		}
+	}
+}
+
+// The region's CPUS quota holds two of a workshop's three hosts
+// (n2-standard-16 each, 32 of 32): asked for together, hosts 1 and 2 are
+// created and host 3 is refused before any insert is sent for it, with a
+// QuotaError that names the region's quota; the usage GCE reports does not
+// yet include the VMs being created, and they still count.
+func TestEnsureHostRespectsRegionCPUQuota(t *testing.T) {
+	t.Parallel()
+	p, fake := setup(t, nil)
+	fake.SetRegionQuota("us-central1", "CPUS", 32, 0)
+	release := fake.HoldOperations() // the inserts stay in flight until all three asked
+	const id = "quota3"
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs = map[int]error{}
+	)
+	for n := 1; n <= 3; n++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req := request(id, 30)
+			req.Host = n
+			_, err := p.EnsureHost(context.Background(), req)
+			mu.Lock()
+			errs[n] = err
+			mu.Unlock()
+		}()
+	}
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return errs[3] != nil || fake.Calls("instances.insert") >= 3
+	})
+	release()
+	wg.Wait()
+	if errs[1] != nil || errs[2] != nil {
+		t.Fatalf("hosts 1 and 2: %v, %v", errs[1], errs[2])
+	}
+	var qe *gcevm.QuotaError
+	if !errors.As(errs[3], &qe) || !strings.Contains(errs[3].Error(), "region CPU quota") || qe.Limit != 32 || qe.Need != 16 {
+		t.Fatalf("host 3: %v", errs[3])
+	}
+	var inserted []string
+	for _, in := range fake.InsertRequests() {
+		inserted = append(inserted, in.GetName())
+	}
+	slices.Sort(inserted)
+	if want := []string{gce.InstancePrefix + id, gce.InstancePrefix + id + "-2"}; !slices.Equal(inserted, want) {
+		t.Errorf("inserts %v, want %v (none for host 3)", inserted, want)
+	}
+
+	// Quota raised: host 3 is created.
+	fake.SetRegionQuota("us-central1", "CPUS", 48, 0)
+	req := request(id, 30)
+	req.Host = 3
+	if _, err := p.EnsureHost(context.Background(), req); err != nil {
+		t.Fatalf("host 3 with quota: %v", err)
+	}
+}
