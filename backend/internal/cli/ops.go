@@ -23,6 +23,7 @@ const opsUsage = `
 Operations (add --json for machine-readable output; --help for flags):
   workshops list         workshops from the database, newest first
   workshops purge        permanently remove deleted workshops older than --older-than (--dry-run)
+  hosts list WORKSHOP    a workshop's hosts: name, state (and why), seats, zone, IP
   archives list          saved copies of learners' work, newest first (--workshop ID)
   archives purge         delete a workshop's saved work (--workshop ID), or the expired (--expired)
   labs validate PATH     check a lab folder or archive; problems as FILE:LINE (no server needed)
@@ -58,6 +59,12 @@ var opsGroups = map[string]opGroup{
 			"list":  "list workshops, newest first",
 			"purge": "permanently remove deleted workshops older than --older-than",
 		},
+	},
+	"hosts": {
+		summary: "the hosts of a workshop (one per SEATS_PER_HOST seats)",
+		subs:    map[string]opFunc{"list": runHostsList},
+		order:   []string{"list"},
+		help:    map[string]string{"list": "list a workshop's hosts: name, state (and why), seats, zone, IP"},
 	},
 	"archives": {
 		summary: "saved copies of learners' work",

@@ -83,6 +83,16 @@ func HostInstanceName(workshopID string, n int) (string, error) {
 	return name, nil
 }
 
+// HostName is HostInstanceName, or "" when the workshop ID cannot be part
+// of a GCE name (for displays that name a host not created yet).
+func HostName(workshopID string, n int) string {
+	name, err := HostInstanceName(workshopID, n)
+	if err != nil {
+		return ""
+	}
+	return name
+}
+
 // RegionOf maps a zone ("us-central1-b") to its region ("us-central1").
 func RegionOf(zone string) string {
 	if i := strings.LastIndex(zone, "-"); i > 0 {

@@ -15,11 +15,7 @@ func hostNamer(w *store.Workshop) func(int) string {
 		if w.Provisioner != config.ProvisionerGCP {
 			return config.ProvisionerLocal
 		}
-		name, err := gce.HostInstanceName(w.ID, n)
-		if err != nil {
-			return ""
-		}
-		return name
+		return gce.HostName(w.ID, n)
 	}
 }
 
