@@ -2,13 +2,15 @@
 # Runs the browser end-to-end test (frontend/e2e/run.mjs, playwright-core +
 # Debian's Chromium) against a real ClaraTeach server with its local agent
 # and real seats, on a free loopback port and a throwaway data directory.
-# Screenshots land in $CLARATEACH_ARTIFACTS (default artifacts/e2e).
+# Run as root, a workshop on a test image (pushed into a registry on a
+# loopback port) is tested too. Screenshots land in $CLARATEACH_ARTIFACTS
+# (default artifacts/e2e).
 #
 #   ./scripts/e2e.sh [--keep]    --keep leaves the data dir and server log
 set -euo pipefail
 
 if [[ ${1-} == -h || ${1-} == --help ]]; then
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 keep=0
@@ -45,6 +47,7 @@ free_port() { # the first even port from $1 on with the one after it free
     while in_use "$p" || in_use $((p + 1)); do p=$((p + 2)); done
     echo "$p"
 }
+registry= # the test registry's pid, once it runs
 port=$(free_port 18080)
 start_server "$port"
 
@@ -63,6 +66,10 @@ cleanup() {
     fi
     kill "$server" 2>/dev/null || true
     wait "$server" 2>/dev/null || true
+    if [[ -n $registry ]]; then
+        kill "$registry" 2>/dev/null || true
+        wait "$registry" 2>/dev/null || true
+    fi
     if [[ $rc != 0 ]]; then
         # The whole log goes with the screenshots; on screen, what the server
         # did apart from answering requests (those lines drown the rest).
@@ -89,6 +96,26 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+
+# The image workshop's environment (frontend/e2e/image.mjs): the test image
+# (Debian's static busybox) pushed into a registry on a loopback port
+# (backend/tools/testregistry). Seats on an image need the agent as root.
+if [[ $(id -u) == 0 && -x /bin/busybox ]]; then
+    (cd backend && CGO_ENABLED=0 ${GO:-go} build -o "$data/testregistry" ./tools/testregistry)
+    "$data/testregistry" >"$data/registry.ref" 2>"$data/registry.log" &
+    registry=$!
+    for _ in $(seq 1 150); do
+        grep -q . "$data/registry.ref" 2>/dev/null && break
+        kill -0 "$registry" 2>/dev/null || die "the test registry exited: $(cat "$data/registry.log")"
+        sleep 0.2
+    done
+    E2E_IMAGE=$(head -n 1 "$data/registry.ref")
+    [[ -n $E2E_IMAGE ]] || die "the test registry pushed no image: $(cat "$data/registry.log")"
+    export E2E_IMAGE
+    log "test image $E2E_IMAGE"
+else
+    log "no image steps: they need root (seats on an image) and Debian's busybox-static"
+fi
 
 # Ready means our own server printed its banner (it does once it holds the
 # port): a /health answer alone may come from another server that took the

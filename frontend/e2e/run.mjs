@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baseUrl, charBox, contrastProblems, inkPixels, launch, terminalText, waitForPrompt, waitForTerminal } from './lib.mjs';
+import { imageSteps } from './image.mjs';
 import { previewSteps, watcherPreviewStep } from './preview.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -723,15 +724,17 @@ try {
     },
     { pages: [ipage, lpage] },
   );
+
+  await imageSteps({ step, browser, ipage, state, run, shot, log, watchConsole, BASE, RUNNING_TIMEOUT });
 } finally {
-  // Leave nothing running: delete the workshop (the server tears its seats down).
-  if (state.workshopId) {
+  // Leave nothing running: delete the workshops (the server tears their seats down).
+  for (const id of [state.workshopId, state.imageWorkshopId].filter(Boolean)) {
     try {
       const status = await ipage.evaluate(
         async (id) => (await fetch(`/api/workshops/${encodeURIComponent(id)}`, { method: 'DELETE', credentials: 'include' })).status,
-        state.workshopId,
+        id,
       );
-      log(`cleanup: DELETE workshop → ${status}`);
+      log(`cleanup: DELETE workshop ${id} → ${status}`);
     } catch (err) {
       log(`cleanup failed: ${err}`);
     }

@@ -9,6 +9,7 @@ package imagetest
 import (
 	"archive/tar"
 	"bytes"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -51,6 +52,16 @@ type File struct {
 // Layer is an uncompressed-then-gzipped layer made of files.
 func Layer(t testing.TB, files []File) v1.Layer {
 	t.Helper()
+	l, err := NewLayer(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// NewLayer is Layer for callers without a testing.TB (the browser test's
+// registry, cmd testregistry).
+func NewLayer(files []File) (v1.Layer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	mt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -69,31 +80,37 @@ func Layer(t testing.TB, files []File) v1.Layer {
 			h.Size = int64(len(f.Body))
 		}
 		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
+			return nil, fmt.Errorf("layer entry %s: %w", f.Name, err)
 		}
 		if h.Typeflag == tar.TypeReg {
 			if _, err := io.WriteString(tw, f.Body); err != nil {
-				t.Fatal(err)
+				return nil, fmt.Errorf("layer entry %s: %w", f.Name, err)
 			}
 		}
 	}
 	if err := tw.Close(); err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("layer: %w", err)
 	}
 	b := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
 }
 
 // BaseFiles is the busybox layer.
 func BaseFiles(t testing.TB) []File {
 	t.Helper()
+	files, err := NewBaseFiles()
+	if err != nil {
+		t.Skip(err)
+	}
+	return files
+}
+
+// NewBaseFiles is BaseFiles for callers without a testing.TB; it fails
+// without Debian's static busybox.
+func NewBaseFiles() ([]File, error) {
 	bb, err := os.ReadFile(Busybox)
 	if err != nil {
-		t.Skipf("test images need a static busybox (apt-get install busybox-static): %v", err)
+		return nil, fmt.Errorf("test images need a static busybox (apt-get install busybox-static): %w", err)
 	}
 	files := []File{
 		{Name: "bin/", Type: tar.TypeDir}, {Name: "etc/", Type: tar.TypeDir},
@@ -117,7 +134,7 @@ func BaseFiles(t testing.TB) []File {
 	for _, a := range Applets {
 		files = append(files, File{Name: "bin/" + a, Type: tar.TypeSymlink, Linkname: "busybox"})
 	}
-	return files
+	return files, nil
 }
 
 // ToolFiles is the second layer: a whiteout, an opaque directory with a
@@ -140,27 +157,50 @@ func Image(t testing.TB, extra ...v1.Layer) v1.Image {
 	return WithLayers(t, "amd64", layers...)
 }
 
+// NewImage is Image (without extra layers) for callers without a
+// testing.TB.
+func NewImage() (v1.Image, error) {
+	files, err := NewBaseFiles()
+	if err != nil {
+		return nil, err
+	}
+	base, err := NewLayer(files)
+	if err != nil {
+		return nil, err
+	}
+	tool, err := NewLayer(ToolFiles())
+	if err != nil {
+		return nil, err
+	}
+	return NewWithLayers("amd64", base, tool)
+}
+
 // WithLayers is an image of the given layers and architecture.
 func WithLayers(t testing.TB, arch string, layers ...v1.Layer) v1.Image {
 	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
+	img, err := NewWithLayers(arch, layers...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return img
+}
+
+// NewWithLayers is WithLayers for callers without a testing.TB.
+func NewWithLayers(arch string, layers ...v1.Layer) (v1.Image, error) {
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		return nil, fmt.Errorf("test image: %w", err)
+	}
 	cf, err := img.ConfigFile()
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("test image config: %w", err)
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", arch
 	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "CLARA_IMAGE=test"}
 	cf.Config.WorkingDir = "/srv"
 	cf.Config.Entrypoint = []string{"/bin/false"}
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return mutate.ConfigFile(img, cf)
 }
 
 // Registry serves an in-process registry and returns its host:port.

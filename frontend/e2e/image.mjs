@@ -1,0 +1,86 @@
+// The browser end-to-end steps of workshop environments (run.mjs calls
+// imageSteps): a workshop whose environment is E2E_IMAGE (the test image,
+// Debian's static busybox with an /etc/os-release of its own, which
+// scripts/e2e.sh serves from an in-process registry on a loopback port) and
+// whose learners are root. The host pulls the image when the workshop
+// starts; its learner opens the workspace in the browser, and the terminal
+// shows the image's /etc/os-release (not the host's), the tool only the
+// image has, and uid 0.
+import { readFileSync } from 'node:fs';
+import { waitForPrompt, waitForTerminal } from './lib.mjs';
+
+const WS = '[data-testid="workspace"]';
+
+/** The host's PRETTY_NAME, which the seat on the image must not show. */
+function hostPrettyName() {
+  try {
+    return /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export async function imageSteps({ step, browser, ipage, state, run, shot, log, watchConsole, BASE, RUNNING_TIMEOUT }) {
+  const image = process.env.E2E_IMAGE;
+  if (!image) {
+    log('no image steps: E2E_IMAGE is not set (scripts/e2e.sh sets it when it runs as root with busybox-static installed)');
+    return;
+  }
+  const stamp = Math.random().toString(36).slice(2, 8);
+  const img = {};
+
+  await step(
+    'I1. a workshop on an image, learners root, starts: the host pulls the image',
+    async () => {
+      // The create form has no environment field: the instructor's session creates it through the API.
+      const made = await ipage.evaluate(async (body) => {
+        const r = await fetch('/api/workshops', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+        return { status: r.status, body: await r.json() };
+      }, { name: `E2E image ${stamp}`, seats: 1, environment: image, learner_root: true });
+      if (made.status !== 201) throw new Error(`create: ${made.status} ${JSON.stringify(made.body)}`);
+      if (made.body.environment !== image || made.body.learner_root !== true) throw new Error(`created ${JSON.stringify(made.body)}`);
+      state.imageWorkshopId = made.body.id;
+      await ipage.goto(`/workshops/${encodeURIComponent(made.body.id)}`);
+      await ipage.click('.workshop-actions button:has-text("Start")');
+      await ipage.waitForSelector('main.class-view[data-status="running"]', { timeout: RUNNING_TIMEOUT });
+      img.code = (await ipage.textContent('main.class-view .page-head .mono'))?.trim();
+      if (!img.code) throw new Error('no workshop code on the class view');
+      log(`  ${image} is running as workshop ${img.code}`);
+    },
+    { pages: [ipage] },
+  );
+
+  const ctx = await browser.newContext({ baseURL: BASE, viewport: { width: 1366, height: 860 }, deviceScaleFactor: 1 });
+  const page = await ctx.newPage();
+  watchConsole(page, 'image learner');
+  try {
+    await step(
+      "I2. its learner's terminal shows the image's os-release and tool, and uid 0",
+      async () => {
+        await page.goto(`/join/${encodeURIComponent(img.code)}`);
+        await page.fill('input[name="name"]', 'Ivy Image');
+        await page.fill('input[name="email"]', `ivy-${stamp}@example.com`);
+        await page.click('button:has-text("Get my access code")');
+        const access = (await page.textContent('[data-testid="access-code"]'))?.trim().replace(/-/g, '');
+        if (!access) throw new Error('no access code shown');
+        await page.click('a:has-text("Open my workspace")');
+        await page.waitForSelector(WS, { timeout: RUNNING_TIMEOUT });
+        await page.waitForSelector('.terminal-tabs .conn-status[data-state="open"]');
+        await waitForPrompt(page, { scope: WS });
+        await run(page, 'cat /etc/os-release; clara-tool; echo "uid=$(id -u)"', WS);
+        const [, uid] = await waitForTerminal(page, /^uid=(\d+)$/m, { scope: WS });
+        await waitForTerminal(page, /^PRETTY_NAME="ClaraTeach test image"$/m, { scope: WS });
+        await waitForTerminal(page, /^clara-tool from the image$/m, { scope: WS });
+        const host = hostPrettyName();
+        const text = await page.evaluate(() => document.querySelector('[data-testid="workspace"] .xterm-rows')?.textContent ?? '');
+        if (host && host !== 'ClaraTeach test image' && text.includes(host)) throw new Error(`the terminal shows the host's os-release (${host})`);
+        if (uid !== '0') throw new Error(`id -u is ${uid} in a learner_root workshop, want 0`);
+        log(`  the terminal shows the image's os-release, its clara-tool and uid ${uid} (host: ${host})`);
+        await shot(page, 'workspace-on-image');
+      },
+      { pages: [page] },
+    );
+  } finally {
+    await ctx.close();
+  }
+}
