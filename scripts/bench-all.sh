@@ -9,14 +9,16 @@
 #   image pull and seats on an image vs the host root (root only),
 #   web bundle sizes and time to a live terminal in headless Chromium, and a
 #   big class (200 learners join one workshop; 20 class views; 2,000 idle
-#   terminals through the relay).
+#   terminals through the relay), then 500 learners on 5 local agents with
+#   real seats (join, time until every learner has a live prompt).
 #
 #   ./scripts/bench-all.sh            all
 #   BENCHES="joinstorm agent" ./scripts/bench-all.sh
+#   BIGCLASS_HOSTS="-local-hosts 3 -learners 60" ./scripts/bench-all.sh   a smaller real-seats run
 set -uo pipefail
 
 if [[ ${1-} == -h || ${1-} == --help ]]; then
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,5 +62,8 @@ fi
 if want bigclass; then
     echo "=== bench: big class (join p99, class views, idle terminals through the relay)"
     (cd backend && go run ./bench/bigclass) || status=1
+    echo "=== bench: big class on local agents with real seats (join p99, every learner at a live prompt)"
+    # shellcheck disable=SC2086 # flags, split on purpose
+    (cd backend && go run ./bench/bigclass -views 0 ${BIGCLASS_HOSTS:--local-hosts 5 -learners 500}) || status=1
 fi
 exit $status

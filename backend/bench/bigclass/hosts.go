@@ -61,17 +61,17 @@ func startRealHosts(ctx context.Context, o hostOptions, st store.Store, secret [
 			return nil, fmt.Errorf("build %s: %w", pkg, err)
 		}
 	}
+	// The first start chooses the runtime ("": the best this machine
+	// runs, the process runtime where sandbox seats cannot exist); every
+	// later one builds the same.
 	r := &realHosts{tmp: tmp, rtName: o.runtime}
-	if r.rtName == "" {
-		r.rtName = agent.DefaultRuntime()
-	}
 	quiet := slog.Default()
 	r.hosts, err = localagent.StartHosts(ctx, localagent.HostsConfig{
 		Count:    o.count,
 		StateDir: filepath.Join(tmp, "agent"),
 		Runtime: func(dir string) (seatruntime.Runtime, *imagecache.Cache, error) {
 			ro := agent.RuntimeOptions{StateDir: dir, DaemonCommand: []string{daemon}, NoNetwork: true, DiskMB: o.diskMB, Logger: quiet}
-			if r.rtName == "sandbox" {
+			if r.rtName == "" || r.rtName == "sandbox" {
 				ro.SeatsDir = filepath.Join(dir+"-seats", "seats")
 			}
 			rt, name, err := agent.ChooseRuntime(r.rtName, ro)
