@@ -61,7 +61,7 @@ it, how many of those learners hold, and its zone and IP.`, stderr)
 		if r.Seats > 0 {
 			seats = strconv.Itoa(r.FirstSeat) + "-" + strconv.Itoa(r.LastSeat)
 		}
-		t.row(strconv.Itoa(r.Host), r.Name, r.State, seats, strconv.Itoa(r.SeatsUsed), dash(r.Zone), dash(r.IP), truncate(r.Reason, 100))
+		t.row(strconv.Itoa(r.Host), r.Name, r.State, seats, strconv.Itoa(r.SeatsUsed), r.Zone, r.IP, truncate(r.Reason, 100))
 	}
 	return t.flush()
 }
@@ -102,11 +102,4 @@ func workshopHostRows(ctx context.Context, st store.Store, ref string) ([]hostRo
 			FirstSeat: h.FirstSeat, LastSeat: h.LastSeat, Seats: h.Seats(), SeatsUsed: used[h.Number], Zone: h.Zone, IP: h.IP})
 	}
 	return rows, w, nil
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
