@@ -36,6 +36,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sys/unix"
 
 	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/internal/host/agent"
@@ -216,24 +217,27 @@ func benchSeats(im *imagecache.Image, work string, seats, runs int) error {
 		defer c.Close()
 	}
 	img := &seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env}
-	fmt.Printf("seat ready, %d seats at once, sandbox, no warm seats, no seat network, no disk limit:\n", seats)
-	var p50s [2][]time.Duration
+	fmt.Printf("seat ready, %d seats at once, sandbox, no warm seats, no seat network, the default disk limit (ext4 home; on the image, an ext4 system layer too):\n", seats)
+	var p50s, cpus [2][]time.Duration
 	for i := 1; i <= runs; i++ {
 		for side, image := range []*seatruntime.Image{nil, img} {
+			cpu0 := cpuTime()
 			lat, err := burst(rt, fmt.Sprintf("b%d%d", i, side), seats, image)
 			if err != nil {
 				return err
 			}
+			cpu := (cpuTime() - cpu0) / time.Duration(seats)
 			what := "host root"
 			if image != nil {
 				what = "image    "
 			}
 			p50s[side] = append(p50s[side], lat[len(lat)/2])
-			fmt.Printf("  run %d %s: p50 %s, p99 %s\n", i, what, lat[len(lat)/2].Round(time.Millisecond), lat[(len(lat)*99)/100].Round(time.Millisecond))
+			cpus[side] = append(cpus[side], cpu)
+			fmt.Printf("  run %d %s: p50 %s, p99 %s, CPU %s per seat\n", i, what, lat[len(lat)/2].Round(time.Millisecond), lat[(len(lat)*99)/100].Round(time.Millisecond), cpu.Round(10*time.Microsecond))
 		}
 	}
 	for i := range p50s[0] {
-		fmt.Printf("  run %d: image/root p50 %.2fx\n", i+1, float64(p50s[1][i])/float64(p50s[0][i]))
+		fmt.Printf("  run %d: image/root p50 %.2fx, CPU per seat %.2fx\n", i+1, float64(p50s[1][i])/float64(p50s[0][i]), float64(cpus[1][i])/float64(cpus[0][i]))
 	}
 	return nil
 }
@@ -266,5 +270,43 @@ func burst(rt seatruntime.Runtime, ws string, n int, image *seatruntime.Image) (
 		return nil, err
 	}
 	slices.Sort(lat)
-	return lat, nil
+	return lat, reaped(30 * time.Second)
+}
+
+// cpuTime is the user and system CPU time of this process and of its
+// children it has reaped: the seats' inits, with the daemons and shells
+// each init reaped, the seat spawners and the user namespace placeholders.
+// A burst's CPU is what its seats cost, whatever else loads the machine.
+func cpuTime() time.Duration {
+	var total time.Duration
+	for _, who := range []int{unix.RUSAGE_SELF, unix.RUSAGE_CHILDREN} {
+		var ru unix.Rusage
+		if unix.Getrusage(who, &ru) == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
+	}
+	return total
+}
+
+// reaped waits until this process has no children left (the destroyed
+// seats' inits are reaped by the runtime's goroutines), so their CPU time
+// is in cpuTime.
+func reaped(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		tasks, _ := filepath.Glob("/proc/self/task/*/children")
+		left := false
+		for _, t := range tasks {
+			if b, _ := os.ReadFile(t); len(strings.TrimSpace(string(b))) > 0 {
+				left = true
+			}
+		}
+		if !left {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("destroyed seats' processes are still not reaped")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
