@@ -29,6 +29,14 @@ func (r *Runtime) writeSpawner() error {
 	if r.rootless || elf == nil {
 		return nil
 	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(r.cfg.BaseDir, &st); err != nil {
+		return fmt.Errorf("sandbox: seat spawner: %w", err)
+	}
+	if st.Flags&unix.ST_NOEXEC != 0 {
+		r.log.Info("the base directory is on a noexec mount: seats start without the seat spawner, each by a fork of the agent", "dir", r.cfg.BaseDir)
+		return nil
+	}
 	// A new file renamed into place: another agent on this base directory
 	// may be executing the old one.
 	p := filepath.Join(r.cfg.BaseDir, spawnerName)

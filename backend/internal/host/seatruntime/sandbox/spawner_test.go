@@ -109,3 +109,24 @@ func TestSeatSpawnerGivesUp(t *testing.T) {
 		t.Error("the init ran its program without its id maps")
 	}
 }
+
+// TestSeatSpawnerNoexecBaseDir: on a base directory where nothing may be
+// executed, seats start without the spawner (a fork of the agent, as
+// before it) instead of not at all.
+func TestSeatSpawnerNoexecBaseDir(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	cfg.DiskMB = -1
+	if err := unix.Mount("tmpfs", cfg.BaseDir, "tmpfs", unix.MS_NOEXEC|unix.MS_NOSUID|unix.MS_NODEV, "mode=711,size=16m"); err != nil {
+		t.Skipf("mount a noexec tmpfs: %v", err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(cfg.BaseDir, unix.MNT_DETACH) })
+	r := newRuntime(t, cfg)
+	if r.spawner != "" {
+		t.Errorf("spawner %s on a noexec base dir", r.spawner)
+	}
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-noexec", Seat: 1})
+	if got := seatSh(t, s, "id -u"); got != "1000" {
+		t.Errorf("id -u in the seat: %q", got)
+	}
+}
