@@ -20,6 +20,7 @@ import (
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/envflag"
+	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/logging"
 )
 
@@ -168,8 +169,9 @@ func (c *Config) Local() bool { return c.Provisioner == ProvisionerLocal }
 
 // Limits of multi-host workshops.
 const (
-	// MaxSeatsLimit is the most MAX_SEATS may be.
-	MaxSeatsLimit = 1000
+	// MaxSeatsLimit is the most MAX_SEATS may be: the highest seat
+	// number an agent takes.
+	MaxSeatsLimit = agentapi.MaxSeatID
 	// MaxSeatsPerHost is the most SEATS_PER_HOST may be: what the seat
 	// runtimes number on one host.
 	MaxSeatsPerHost = 240

@@ -22,6 +22,7 @@ import (
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
+	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime/process"
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
@@ -413,6 +414,39 @@ func TestCapacity(t *testing.T) {
 	}
 	if _, _, err := c.CreateSeat(ctx, "other", 1, agentclient.SeatOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A multi-host workshop's host 2 (30 seats per host) is asked for the
+// workshop's seats 31..60: the agent bounds how many seats it holds, not
+// their numbers.
+func TestSeatNumbersBeyondCapacity(t *testing.T) {
+	t.Parallel()
+	ta := newTestAgent(t, "", func(c *Config) { c.Capacity = 2 })
+	ta.destroyAllOnCleanup(t)
+	c := ta.client()
+	ctx := context.Background()
+	for _, n := range []int{31, 60} {
+		s, _, err := c.CreateSeat(ctx, "wshost2", n, agentclient.SeatOptions{})
+		if err != nil {
+			t.Fatalf("seat %d on a host of capacity 2: %v", n, err)
+		}
+		if s.Seat != n {
+			t.Fatalf("seat %d came back as %d", n, s.Seat)
+		}
+		if got, err := c.GetSeat(ctx, "wshost2", n); err != nil || got.Seat != n {
+			t.Fatalf("get seat %d = %+v, %v", n, got, err)
+		}
+	}
+	if _, _, err := c.CreateSeat(ctx, "wshost2", 45, agentclient.SeatOptions{}); !agentclient.IsCapacity(err) {
+		t.Fatalf("a third seat on a host of capacity 2: %v, want capacity", err)
+	}
+	for _, n := range []int{0, agentapi.MaxSeatID + 1} {
+		_, _, err := c.CreateSeat(ctx, "wshost2", n, agentclient.SeatOptions{})
+		var ae *agentclient.Error
+		if !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+			t.Fatalf("seat %d: %v, want 400", n, err)
+		}
 	}
 }
 

@@ -129,9 +129,13 @@ func validWorkshopID(id string) error {
 	return nil
 }
 
+// validSeat checks a seat number. Numbers are the workshop's (host 2 of a
+// multi-host workshop holds seats 31..60 at 30 per host), so they are
+// bounded by the largest workshop, not by this host's capacity: how many
+// seats the host holds at once is checked when one is created.
 func (a *Agent) validSeat(n int) error {
-	if n < 1 || n > a.cfg.Capacity {
-		return apierror.Invalid("seat_id must be between 1 and %d (the host's capacity)", a.cfg.Capacity)
+	if n < 1 || n > agentapi.MaxSeatID {
+		return apierror.Invalid("seat_id must be between 1 and %d", agentapi.MaxSeatID)
 	}
 	return nil
 }

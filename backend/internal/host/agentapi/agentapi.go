@@ -62,6 +62,13 @@ const (
 	StatusDead    = "dead"
 )
 
+// MaxSeatID is the highest seat number a workshop has, and so the
+// highest seat_id any host of it is asked for: a multi-host workshop's
+// host n holds seats ((n-1)*per-host+1)..(n*per-host), so host 2 of a
+// 30-per-host workshop is asked for seats 31..60. A host bounds how many
+// seats it holds (its capacity), not their numbers.
+const MaxSeatID = 1000
+
 // CreateSeatRequest is the body of POST /vms/.
 type CreateSeatRequest struct {
 	WorkshopID string `json:"workshop_id"`

@@ -49,9 +49,10 @@ const (
 	DefaultDNS             = "1.1.1.1"
 	DefaultBootTimeout     = 60 * time.Second
 	DefaultShutdownTimeout = 10 * time.Second
-	// MaxSeat keeps 192.168.100.(10+seat) a valid host address.
+	// MaxSeat keeps 192.168.100.(10+slot) a valid host address: a host
+	// holds at most this many seats at once.
 	MaxSeat = 240
-	// GuestIPOffset: seat N is 192.168.100.(GuestIPOffset+N).
+	// GuestIPOffset: the seat in slot N is 192.168.100.(GuestIPOffset+N).
 	GuestIPOffset = 10
 )
 
@@ -227,6 +228,7 @@ var workshopIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 type layout struct {
 	ws      string
 	seat    int
+	slot    int // the host-local number: guest address, TAP device, lock
 	dir     string
 	sock    string
 	disk    string
@@ -243,32 +245,42 @@ func (r *Runtime) layout(ws string, seat int) (layout, error) {
 	if !workshopIDRe.MatchString(ws) {
 		return layout{}, fmt.Errorf("firecracker: bad workshop id %q", ws)
 	}
-	if seat < 1 || seat > MaxSeat {
-		return layout{}, fmt.Errorf("firecracker: seat %d out of range 1..%d", seat, MaxSeat)
+	if seat < 1 || seat > 1<<20 {
+		return layout{}, fmt.Errorf("firecracker: invalid seat %d", seat)
 	}
-	ip, mac := GuestAddr(r.net.Subnet(), seat)
+	slot := Slot(seat)
+	ip, mac := GuestAddr(r.net.Subnet(), slot)
 	dir := filepath.Join(r.cfg.StateDir, ws+"-"+strconv.Itoa(seat))
 	base := fmt.Sprintf("firecracker-%s-%d", ws, seat)
 	return layout{
-		ws: ws, seat: seat, dir: dir,
+		ws: ws, seat: seat, slot: slot, dir: dir,
 		sock:    filepath.Join(dir, "api.sock"),
 		disk:    filepath.Join(dir, "home.ext4"),
 		record:  filepath.Join(dir, "seat.json"),
 		logPath: filepath.Join(r.cfg.LogDir, base+".log"),
 		vmmLog:  filepath.Join(r.cfg.LogDir, base+".vmm.log"),
-		tap:     TapName(ws, seat),
+		tap:     TapName(ws, slot),
 		mac:     mac,
 		vmID:    VMID(ws, seat),
 		ip:      ip,
 	}, nil
 }
 
-// TapName is the seat's TAP device: "fc-" + 8 hex digits of the workshop id's
-// SHA-256 + "-" + seat, at most 15 characters (the kernel's limit), distinct
-// for two workshops on one host.
-func TapName(ws string, seat int) string {
+// Slot is the host-local number of a workshop's seat: 1..MaxSeat. A
+// multi-host workshop's host holds a contiguous run of at most MaxSeat of
+// its seats (host 2 at 30 per host: seats 31..60), so their slots differ;
+// two workshops whose seats share a slot cannot run on one host at once
+// (checkRoom refuses the second).
+func Slot(seat int) int {
+	return (seat-1)%MaxSeat + 1
+}
+
+// TapName is the TAP device of the seat in a slot: "fc-" + 8 hex digits of
+// the workshop id's SHA-256 + "-" + slot, at most 15 characters (the
+// kernel's limit), distinct for two workshops on one host.
+func TapName(ws string, slot int) string {
 	h := sha256.Sum256([]byte(ws))
-	return "fc-" + hex.EncodeToString(h[:4]) + "-" + strconv.Itoa(seat)
+	return "fc-" + hex.EncodeToString(h[:4]) + "-" + strconv.Itoa(slot)
 }
 
 // VMID is the seat's Firecracker instance id (--id: letters, digits and '-',
@@ -284,11 +296,11 @@ func VMID(ws string, seat int) string {
 	return id + suffix
 }
 
-// GuestAddr is the seat's address (subnet base + 10 + seat) and its MAC,
+// GuestAddr is the address of the seat in a slot (subnet base + 10 + slot) and its MAC,
 // 06:00 (locally administered, unicast) followed by the four address bytes.
-func GuestAddr(subnet netip.Prefix, seat int) (netip.Addr, string) {
+func GuestAddr(subnet netip.Prefix, slot int) (netip.Addr, string) {
 	b := subnet.Masked().Addr().As4()
-	b[3] += byte(GuestIPOffset + seat)
+	b[3] += byte(GuestIPOffset + slot)
 	return netip.AddrFrom4(b), fmt.Sprintf("06:00:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
 }
 
@@ -314,10 +326,10 @@ func (r *Runtime) BootArgs(l layout) string {
 	return strings.Join(args, " ")
 }
 
-// lockSeat serialises Create and Destroy per seat number: the number fixes
-// the guest address, which two workshops must not take at once.
-func (r *Runtime) lockSeat(seat int) func() {
-	key := strconv.Itoa(seat)
+// lockSeat serialises Create and Destroy per slot: the slot fixes the
+// guest address, which two workshops must not take at once.
+func (r *Runtime) lockSeat(slot int) func() {
+	key := strconv.Itoa(slot)
 	r.seatMu.Lock()
 	m, ok := r.seats[key]
 	if !ok {
@@ -357,7 +369,7 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	if disk.mb < 16 || disk.inodes < 0 {
 		return nil, fmt.Errorf("firecracker: disk_mb must be >= 16 (got %d)", disk.mb)
 	}
-	unlock := r.lockSeat(l.seat)
+	unlock := r.lockSeat(l.slot)
 	defer unlock()
 
 	// Already there? Return it, or clear what a dead one left behind.
@@ -559,7 +571,7 @@ func (r *Runtime) health(ctx context.Context, addr string) error {
 
 // checkRoom enforces MaxSeats and refuses a seat whose guest address is held
 // by a live seat of another workshop (normally one workshop runs per host;
-// two can share a host as long as their seat numbers differ).
+// two can share a host as long as their seats' slots differ).
 func (r *Runtime) checkRoom(l layout) error {
 	ents, err := os.ReadDir(r.cfg.StateDir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -579,7 +591,7 @@ func (r *Runtime) checkRoom(l layout) error {
 			continue
 		}
 		live++
-		if s.Seat == l.seat {
+		if Slot(s.Seat) == l.slot {
 			return fmt.Errorf("%w: guest address %s is in use by workshop %s seat %d", seatruntime.ErrCapacity, l.ip, s.WorkshopID, s.Seat)
 		}
 	}
@@ -618,7 +630,7 @@ func (r *Runtime) Destroy(ctx context.Context, s *seatruntime.Seat) error {
 	if err != nil {
 		return err
 	}
-	unlock := r.lockSeat(l.seat)
+	unlock := r.lockSeat(l.slot)
 	defer unlock()
 	if s.Runtime != Name {
 		s = nil
@@ -803,7 +815,7 @@ func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime
 	if err != nil {
 		return nil, err
 	}
-	unlock := r.lockSeat(l.seat)
+	unlock := r.lockSeat(l.slot)
 	defer unlock()
 	rec, err := r.readRecord(l)
 	if err != nil {

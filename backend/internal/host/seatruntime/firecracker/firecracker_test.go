@@ -90,9 +90,22 @@ func TestNames(t *testing.T) {
 	for _, tc := range []struct {
 		ws   string
 		seat int
-	}{{"ws", 0}, {"ws", 241}, {"", 1}, {"../x", 1}, {"a b", 1}, {strings.Repeat("a", 65), 1}} {
+	}{{"ws", 0}, {"ws", -1}, {"ws", 1<<20 + 1}, {"", 1}, {"../x", 1}, {"a b", 1}, {strings.Repeat("a", 65), 1}} {
 		if _, err := r.layout(tc.ws, tc.seat); err == nil {
 			t.Errorf("layout(%q, %d) accepted", tc.ws, tc.seat)
+		}
+	}
+	// A multi-host workshop's seats past MaxSeat (host 17 of a 30-per-host
+	// workshop holds seats 481..510) take the host-local slots 1..MaxSeat:
+	// a valid guest address and a TAP name within the kernel's 15 bytes.
+	for _, tc := range []struct{ seat, slot int }{{1, 1}, {240, 240}, {241, 1}, {481, 1}, {510, 30}, {1000, 40}} {
+		l, err := r.layout("ws1", tc.seat)
+		if err != nil {
+			t.Fatalf("layout(ws1, %d): %v", tc.seat, err)
+		}
+		wantIP, _ := GuestAddr(r.net.Subnet(), tc.slot)
+		if l.slot != tc.slot || l.ip != wantIP || len(l.tap) > 15 || l.tap != TapName("ws1", tc.slot) || l.seat != tc.seat {
+			t.Errorf("seat %d: slot %d ip %s tap %q, want slot %d ip %s", tc.seat, l.slot, l.ip, l.tap, tc.slot, wantIP)
 		}
 	}
 	l, _ := r.layout("ws1", 1)
