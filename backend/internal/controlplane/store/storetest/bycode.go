@@ -63,7 +63,10 @@ func testRegisterByCode(t *testing.T, s store.Store) {
 	_, err = s.UpdateWorkshop(ctx, w2.ID, func(w *store.Workshop) error { w.EndsAt, w.DesiredState = nil, store.DesiredDeleted; return nil })
 	must(t, err)
 	closed(w2.Code, at)
-	_, err = s.UpdateWorkshop(ctx, w2.ID, func(w *store.Workshop) error { w.DesiredState, w.Status = store.DesiredRunning, store.StatusDeleted; return nil })
+	_, err = s.UpdateWorkshop(ctx, w2.ID, func(w *store.Workshop) error {
+		w.DesiredState, w.Status = store.DesiredRunning, store.StatusDeleted
+		return nil
+	})
 	must(t, err)
 	closed(w2.Code, at)
 	n, err := s.SeatsUsed(ctx, w2.ID)
