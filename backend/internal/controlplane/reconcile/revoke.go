@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/authtoken"
+	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
@@ -86,7 +87,11 @@ func (r *Reconciler) ApplyRevoke(ctx context.Context, w *store.Workshop, p store
 }
 
 func (r *Reconciler) revokeOnHost(ctx context.Context, w *store.Workshop, p store.PendingRevoke) error {
-	a := r.cfg.Dial(endpoint(w))
+	ep, err := r.seatEndpoint(ctx, w, p.Seat)
+	if err != nil {
+		return err
+	}
+	a := r.cfg.Dial(ep)
 	if _, err := a.Disconnect(ctx, w.ID, p.Seat, p.MinGeneration); err != nil {
 		return fmt.Errorf("disconnect seat %d: %w", p.Seat, err)
 	}
@@ -104,6 +109,26 @@ func (r *Reconciler) revokeOnHost(ctx context.Context, w *store.Workshop, p stor
 		return fmt.Errorf("recreate seat %d: %w", p.Seat, err)
 	}
 	return nil
+}
+
+// seatEndpoint is the agent of the host a seat is placed on
+// (store.Workshop.HostOf): the workshop's own for host 1, else that host's
+// record, which must be running (a revoke waits for its host).
+func (r *Reconciler) seatEndpoint(ctx context.Context, w *store.Workshop, seat int) (agentclient.Endpoint, error) {
+	n := w.HostOf(seat)
+	if n <= 1 {
+		return endpoint(w), nil
+	}
+	rows, err := r.cfg.Store.ListWorkshopHosts(ctx, w.ID)
+	if err != nil {
+		return agentclient.Endpoint{}, fmt.Errorf("seat %d: the workshop's hosts: %w", seat, err)
+	}
+	for _, vm := range rows {
+		if vm.HostIndex == n && vm.Status == store.HostRunning && vm.AgentURL != "" {
+			return agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}, nil
+		}
+	}
+	return agentclient.Endpoint{}, fmt.Errorf("seat %d is on host %d of the workshop, which is not running; the revoke is applied when it runs", seat, n)
 }
 
 // applyPendingRevokes retries the running workshop's unconfirmed revokes.

@@ -50,6 +50,23 @@ func TestSeatOnSecondHost(t *testing.T) {
 		}
 	}
 
+	// A pushed file is written by each seat's own host (seat 2 made on
+	// host 2, as the reconciler does).
+	second.mu.Lock()
+	second.seats[id+"/2"] = true
+	second.mu.Unlock()
+	if r := e.call("POST", "/api/workshops/"+id+"/files", inst, map[string]string{"path": "step.txt", "content": "hi\n"}); r.Status != http.StatusOK || r.json(t)["written"] != float64(2) {
+		t.Fatalf("push to both hosts: %d %s", r.Status, r.Body)
+	}
+	for a, key := range map[*fakeAgent]string{e.agent: id + "/1", second: id + "/2"} {
+		a.mu.Lock()
+		got, stray := a.homes[key]["step.txt"], len(a.homes)
+		a.mu.Unlock()
+		if got != "hi\n" || stray != 1 {
+			t.Errorf("agent of %s: the pushed file is %q, homes written %d", key, got, stray)
+		}
+	}
+
 	// Host 2 fails: only its learner is refused.
 	if err := e.st.UpsertWorkshopVM(context.Background(), &store.WorkshopVM{WorkshopID: id, HostIndex: 2, Name: "h2",
 		Status: "unhealthy", AgentURL: second.srv.URL}); err != nil {
