@@ -1,7 +1,13 @@
 // The DOM half of the test set-up (jsdom files only).
 import '@testing-library/jest-dom/vitest';
 import { afterEach } from 'vitest';
-import { cleanup } from '@testing-library/react';
+import { cleanup, configure } from '@testing-library/react';
+
+// findBy* and waitFor poll until their deadline and return as soon as the
+// DOM matches; the default deadline (1 s) is too short when the suite runs
+// beside the Go tests on a loaded 2-core machine (make test runs them
+// together), and a miss there is a false failure, not a slow UI.
+configure({ asyncUtilTimeout: 10_000 });
 
 afterEach(() => {
   cleanup();
