@@ -94,18 +94,20 @@ describe('FileTree', () => {
     render(<FileTree client={client} onOpen={() => undefined} poll={{ min: 20, max: 40 }} />);
     await screen.findByRole('button', { name: /README\.md/ });
     files.set('made_in_terminal.txt', 'x');
-    expect(await screen.findByRole('button', { name: /made_in_terminal\.txt/ }, { timeout: 2000 })).toBeInTheDocument();
+    expect(await screen.findByRole('button', { name: /made_in_terminal\.txt/ })).toBeInTheDocument();
   });
 
   it('looks again soon after a command runs, even when it had slowed down', async () => {
     const { client, files, mock } = fakeFs();
     const nudge = new TreeNudge();
+    // The tree polls every 60 s, past the 10 s the find below waits: only
+    // the nudge can show the file in time.
     render(<FileTree client={client} onOpen={() => undefined} nudge={nudge} poll={{ min: 60_000, max: 60_000 }} />);
     await screen.findByRole('button', { name: /README\.md/ });
     const before = mock.list.mock.calls.length;
     files.set('after_enter.txt', 'x');
     nudge.nudge();
-    expect(await screen.findByRole('button', { name: /after_enter\.txt/ }, { timeout: 2000 })).toBeInTheDocument();
+    expect(await screen.findByRole('button', { name: /after_enter\.txt/ })).toBeInTheDocument();
     expect(mock.list.mock.calls.length).toBeGreaterThan(before);
   });
 
