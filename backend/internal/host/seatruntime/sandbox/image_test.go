@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/imagecache/imagetest"
+	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
@@ -236,4 +238,59 @@ func allEqual(m map[int]string, v string) bool {
 		}
 	}
 	return true
+}
+
+// TestImageSeatStartDoesNotCopyTheAgent: a seat on an image on a new uid
+// slot must not fork the agent either. The user namespace its image's
+// idmapped mount needs was made by a placeholder that the agent forked
+// with CLONE_NEWUSER (no vfork: ~11 ms of the agent's CPU per seat, each
+// page it wrote next a copy-on-write fault); it is made through the seat
+// spawner's user-namespace variant, whose holder is reaped. The idmap
+// still maps the image's root to the seat's root.
+func TestImageSeatStartDoesNotCopyTheAgent(t *testing.T) {
+	needRoot(t)
+	cfg := realDaemonConfig(t)
+	cfg.DiskMB = -1
+	img := testImage(t)
+	r := newRuntime(t, cfg)
+	var s *seatruntime.Seat
+	if n, pages := faultsAfter(t, func() {
+		s = createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-img-spawn", Seat: 1, Image: img})
+	}); n > pages/2 {
+		t.Errorf("writing %d pages after an image seat's start took %d page faults: the start copied the agent", pages, n)
+	}
+	if got := mustSh(t, s, "stat -c '%u:%g' /bin/busybox /srv/owned"); got != "0:0\n1234:1234" {
+		t.Errorf("owners in the image = %q", got)
+	}
+	if z := zombieChildren(t); len(z) > 0 {
+		t.Errorf("unreaped children of the agent: %v", z)
+	}
+	if st, err := os.Stat(filepath.Join(cfg.BaseDir, usernsSpawnerName)); err != nil || st.Mode().Perm() != 0o500 {
+		t.Errorf("user namespace spawner: %v, %v", st, err)
+	}
+}
+
+// zombieChildren lists this process's exited, unreaped children.
+func zombieChildren(t *testing.T) []string {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := strconv.Itoa(os.Getpid())
+	var out []string
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := procinfo.Stat(pid)
+		if err != nil {
+			continue
+		}
+		if st[1] == me && st[0] == "Z" {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

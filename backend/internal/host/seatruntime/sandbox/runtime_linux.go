@@ -45,6 +45,9 @@ type Runtime struct {
 	// spawner is the seat spawner, or "": the agent forks each seat's
 	// init itself (spawner_linux.go).
 	spawner string
+	// usernsSpawner is the spawner's user-namespace variant, or "": the
+	// agent forks a placeholder for each uid range's namespace.
+	usernsSpawner string
 
 	starts chan struct{} // bounds seats being started at once
 	pool   *warmPool     // nil without warm seats

@@ -17,13 +17,19 @@ import (
 	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
 )
 
-// spawnerName is the seat spawner's file in the base directory.
-const spawnerName = ".spawn"
+// spawnerName is the seat spawner's file in the base directory, and
+// usernsSpawnerName its variant that makes only a user namespace.
+const (
+	spawnerName       = ".spawn"
+	usernsSpawnerName = ".spawn-userns"
+)
 
 // writeSpawner writes the seat spawner (seatinit's spawner_linux.go) into
 // the base directory, where a root runtime starts every seat's init
-// through it. Rootless, or where there is no spawner for the machine, the
-// agent forks the init itself (Runtime.spawner stays empty).
+// through it, and its user-namespace variant, through which it makes the
+// user namespaces of seats on an image (usernsCache). Rootless, or where
+// there is no spawner for the machine, the agent forks the init itself
+// (Runtime.spawner stays empty).
 func (r *Runtime) writeSpawner() error {
 	elf := seatinit.SpawnerELF()
 	if r.rootless || elf == nil {
@@ -37,21 +43,35 @@ func (r *Runtime) writeSpawner() error {
 		r.log.Info("the base directory is on a noexec mount: seats start without the seat spawner, each by a fork of the agent", "dir", r.cfg.BaseDir)
 		return nil
 	}
-	// A new file renamed into place: another agent on this base directory
-	// may be executing the old one.
-	p := filepath.Join(r.cfg.BaseDir, spawnerName)
-	tmp, err := os.CreateTemp(r.cfg.BaseDir, spawnerName+".*")
+	p, err := r.writeExec(spawnerName, elf)
 	if err != nil {
-		return fmt.Errorf("sandbox: seat spawner: %w", err)
+		return err
+	}
+	r.spawner = p
+	if elf := seatinit.UsernsSpawnerELF(); elf != nil {
+		if r.usernsSpawner, err = r.writeExec(usernsSpawnerName, elf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeExec writes an executable into the base directory as a new file
+// renamed into place: another agent on this base directory may be
+// executing the old one.
+func (r *Runtime) writeExec(name string, elf []byte) (string, error) {
+	p := filepath.Join(r.cfg.BaseDir, name)
+	tmp, err := os.CreateTemp(r.cfg.BaseDir, name+".*")
+	if err != nil {
+		return "", fmt.Errorf("sandbox: seat spawner: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	_, werr := tmp.Write(elf)
 	cerr := tmp.Close()
 	if err := firstErr(werr, cerr, os.Chmod(tmp.Name(), 0o500), os.Rename(tmp.Name(), p)); err != nil {
-		return fmt.Errorf("sandbox: seat spawner: %w", err)
+		return "", fmt.Errorf("sandbox: seat spawner: %w", err)
 	}
-	r.spawner = p
-	return nil
+	return p, nil
 }
 
 func firstErr(errs ...error) error {

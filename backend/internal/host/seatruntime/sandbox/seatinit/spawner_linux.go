@@ -32,7 +32,10 @@ package seatinit
 // which is what Go's child did between its fork and exec. Its other fds
 // (the init's pipes, 3 and up) it leaves where the agent's spawn put them.
 
-import "runtime"
+import (
+	"encoding/binary"
+	"runtime"
+)
 
 // spawnerCode is the seat spawner's machine code per GOARCH,
 // position-independent, followed by "/dev/null\x00".
@@ -129,4 +132,32 @@ func SpawnerELF() []byte {
 	}
 	lc := launcherCode[runtime.GOARCH]
 	return elfExec(lc.machine, append(append([]byte(nil), code...), "/dev/null\x00"...))
+}
+
+// Clone flags of the seat spawner (the immediate at spawnerFlagsAt in its
+// code): the seat's namespaces, and those of a user namespace holder.
+const (
+	spawnerFlagsAt = 4
+	seatCloneFlags = 0x7c028011 // CLONE_NEWUSER|NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET|CLONE_PARENT|SIGCHLD
+	usernsFlags    = 0x10008011 // CLONE_NEWUSER|CLONE_PARENT|SIGCHLD
+)
+
+// UsernsSpawnerELF is the seat spawner cloning a user namespace only, with
+// no other namespace: the runtime's user namespace holder for a uid range
+// (seats on an image). The runtime reads the holder's pid, writes its id
+// maps, opens its namespace and closes the socket, upon which the holder
+// exits (126) having run nothing. nil where there is no spawner.
+func UsernsSpawnerELF() []byte {
+	code, ok := spawnerCode[runtime.GOARCH]
+	if !ok || runtime.GOARCH != "amd64" {
+		return nil
+	}
+	code = append([]byte(nil), code...)
+	imm := code[spawnerFlagsAt : spawnerFlagsAt+4]
+	if code[spawnerFlagsAt-1] != 0xbf || binary.LittleEndian.Uint32(imm) != seatCloneFlags {
+		return nil // the code changed: no patched variant
+	}
+	binary.LittleEndian.PutUint32(imm, usernsFlags)
+	lc := launcherCode[runtime.GOARCH]
+	return elfExec(lc.machine, append(code, "/dev/null\x00"...))
 }
