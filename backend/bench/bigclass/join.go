@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sort"
-	"sync"
 	"time"
 )
 
@@ -31,59 +32,49 @@ type seatToken struct {
 	token string
 }
 
-// joinStorm has every learner register and join at once, and prints the
-// latencies and the CPU per learner.
-func (b *bench) joinStorm() ([]seatToken, error) {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var tokens []seatToken
-	var firstErr error
+// joinStorm has every learner register and join at once, from the load
+// process, and prints the latencies and the CPU per learner: the server's
+// (this process), the load's and PostgreSQL's.
+func (b *bench) joinStorm(ctx context.Context) ([]seatToken, error) {
+	goLoad, err := startLoad(b.base, b.code, b.learners)
+	if err != nil {
+		return nil, err
+	}
+	pids := b.db.Backends(ctx)
+	stopProfile, err := startCPUProfile()
+	if err != nil {
+		return nil, err
+	}
+	cpu0, pg0, hr0, busy0 := selfCPU(), backendsCPU(pids), hostReads.Load(), machineBusy()
+	r, err := goLoad()
+	cpu, pg, hr, busy := selfCPU()-cpu0, backendsCPU(pids)-pg0, hostReads.Load()-hr0, machineBusy()-busy0
+	stopProfile()
+	if err != nil {
+		return nil, err
+	}
+	if r.FirstErr != "" {
+		return nil, fmt.Errorf("%d of %d learners failed; first: %s", b.learners-len(r.Lat), b.learners, r.FirstErr)
+	}
 	given := map[int]bool{}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < b.learners; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			t0 := time.Now()
-			st, m, _, err := post(b.base+"/api/register", map[string]string{"workshop_code": b.code, "name": "Learner", "email": fmt.Sprintf("l%d@example.com", i)})
-			if err == nil && st != http.StatusCreated {
-				err = fmt.Errorf("register: %d %v", st, m)
-			}
-			if err == nil {
-				st, m, _, err = post(b.base+"/api/join", map[string]string{"access_code": m["access_code"].(string)})
-				if err == nil && (st != http.StatusOK || m["status"] != "ready") {
-					err = fmt.Errorf("join: %d %v", st, m)
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				firstErr = err
-				return
-			}
-			seat := int(m["seat"].(float64))
-			if given[seat] {
-				firstErr = fmt.Errorf("seat %d given twice", seat)
-			}
-			given[seat] = true
-			lat = append(lat, time.Since(t0))
-			tokens = append(tokens, seatToken{seat, m["token"].(string)})
-		}()
+	tokens := make([]seatToken, len(r.Seats))
+	for i, seat := range r.Seats {
+		if given[seat] {
+			return nil, fmt.Errorf("seat %d given twice", seat)
+		}
+		given[seat] = true
+		tokens[i] = seatToken{seat, r.Tokens[i]}
 	}
-	cpu0 := selfCPU()
-	t0 := time.Now()
-	close(start)
-	wg.Wait()
-	wall := time.Since(t0)
-	cpu := selfCPU() - cpu0
-	if firstErr != nil {
-		return nil, firstErr
+	n := float64(b.learners)
+	fmt.Printf("  join storm: %d learners register and join at once: %.0f ms in all\n", b.learners, ms(r.Wall))
+	fmt.Printf("    register+join p50/p99   %7.1f / %.1f ms   (target p99 <= 500 ms)\n", ms(pct(r.Lat, 50)), ms(pct(r.Lat, 99)))
+	fmt.Printf("    CPU per learner         %7.2f ms in the server (this process)\n", ms(cpu)/n)
+	fmt.Printf("                            %7.2f ms in the load (the learners' HTTP client, a process of its own on the same CPUs)\n", ms(r.CPU)/n)
+	if pids != nil {
+		fmt.Printf("                            %7.2f ms in PostgreSQL (its backends for this database, /proc/PID/schedstat)\n", ms(pg)/n)
 	}
-	fmt.Printf("  join storm: %d learners register and join at once: %.0f ms in all\n", b.learners, ms(wall))
-	fmt.Printf("    register+join p50/p99   %7.1f / %.1f ms   (target p99 <= 500 ms)\n", ms(pct(lat, 50)), ms(pct(lat, 99)))
-	fmt.Printf("    CPU per learner         %7.2f ms in this process (server and the learners' HTTP client together)\n", ms(cpu)/float64(b.learners))
+	fmt.Printf("    the machine's CPUs      %7.2f ms busy per learner, all processes (%.1f of %d CPUs over the storm)\n",
+		ms(busy)/n, busy.Seconds()/r.Wall.Seconds(), runtime.NumCPU())
+	fmt.Printf("    host records read       %7d times (the server's host cache)\n", hr)
 	return tokens, nil
 }
 

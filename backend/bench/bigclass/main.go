@@ -46,7 +46,17 @@ func main() {
 	flag.IntVar(&ho.count, "local-hosts", 0, "run the workshop on this many local agents with real seats (0: a stand-in agent, no seats); the learners then open their terminals")
 	flag.StringVar(&ho.runtime, "runtime", "", "-local-hosts: seat runtime, sandbox or process (default: the best this machine runs)")
 	flag.IntVar(&ho.diskMB, "seat-disk-mb", -1, "-local-hosts: each sandbox seat's home size in MiB (-1: no limit, no loop device per seat)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the server) during the join storm to this file")
+	loadAddr := flag.String("load", "", "(internal) be the load process: the learners' HTTP client against the server at this host:port")
+	loadCode := flag.String("code", "", "(internal, with -load) the workshop's code")
 	flag.Parse()
+	if *loadAddr != "" {
+		if err := runLoad(*loadAddr, *loadCode, *learners); err != nil {
+			fmt.Fprintln(os.Stderr, "bigclass -load:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	machine.Print()
 	if err := run(*learners, *views, *seconds, *terminals, *engine, ho); err != nil {
 		fmt.Fprintln(os.Stderr, "bigclass:", err)
@@ -54,8 +64,12 @@ func main() {
 	}
 }
 
+// cpuProfile is -cpuprofile.
+var cpuProfile string
+
 // bench is one run's server, store and workshop.
 type bench struct {
+	db       *benchdb.DB
 	st       *countingStore
 	base     string // the control plane's URL
 	agent    *idleAgent
@@ -81,7 +95,7 @@ func run(learners, views, seconds, terminals int, engine string, ho hostOptions)
 		return err
 	}
 	defer raw.Close()
-	b := &bench{st: &countingStore{Store: raw}, agent: newIdleAgent(), learners: learners, secret: []byte(authtoken.Random(16))}
+	b := &bench{db: db, st: &countingStore{Store: raw}, agent: newIdleAgent(), learners: learners, secret: []byte(authtoken.Random(16))}
 	defer b.agent.close()
 	cfg := &config.Config{Provisioner: "local", PublicURL: "http://bench", MaxSeats: learners,
 		JWTSecret: authtoken.Random(16), WorkspaceTokenSecret: string(b.secret), WorkspaceTTL: time.Hour, SessionTTL: time.Hour}
@@ -111,7 +125,7 @@ func run(learners, views, seconds, terminals int, engine string, ho hostOptions)
 	if b.hosts != nil {
 		return b.runOnHosts(ctx, views, seconds)
 	}
-	tokens, err := b.joinStorm()
+	tokens, err := b.joinStorm(ctx)
 	if err != nil {
 		return err
 	}
@@ -129,7 +143,7 @@ func (b *bench) runOnHosts(ctx context.Context, views, seconds int) error {
 	if err := b.hosts.provision(ctx, b.st, b.wsID, hosts); err != nil {
 		return err
 	}
-	tokens, err := b.joinStorm()
+	tokens, err := b.joinStorm(ctx)
 	if err != nil {
 		return err
 	}

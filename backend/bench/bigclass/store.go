@@ -18,3 +18,12 @@ func (c *countingStore) ListSeats(ctx context.Context, id string) ([]store.Seat,
 	c.listSeats.Add(1)
 	return c.Store.ListSeats(ctx, id)
 }
+
+// hostReads counts the reads of a workshop's host records (the server's
+// host cache reads them again after every change to the class).
+var hostReads atomic.Int64
+
+func (c *countingStore) ListWorkshopHosts(ctx context.Context, id string) ([]store.WorkshopVM, error) {
+	hostReads.Add(1)
+	return c.Store.ListWorkshopHosts(ctx, id)
+}

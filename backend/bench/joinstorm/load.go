@@ -4,19 +4,20 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clarateach/backend/bench/internal/learnerhttp"
 )
 
 // The load: the learners' HTTP client runs in a process of its own (this
 // binary with -load), so that the server's CPU per request is the server
-// process's alone; the two still share the machine's CPUs.
+// process's alone; the two still share the machine's CPUs. Each learner is
+// one learnerhttp.Conn: one kept-alive connection, requests written by hand.
 
 // loadResult is what the load process measured, sent to the bench as JSON
 // on its standard output.
@@ -55,70 +56,12 @@ func runLoad(addr string, codes []string, learners int) error {
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
-// learnerConn is one learner's connection to the server: one TCP
-// connection, kept alive from the register to the join, as a browser
-// would; requests written by hand and answers read with
-// http.ReadResponse (no transport goroutines, no pools).
-type learnerConn struct {
-	addr string
-	c    net.Conn
-	br   *bufio.Reader
-	buf  []byte
-}
-
-// answer is what the load reads of the server's answers.
-type answer struct {
-	AccessCode string `json:"access_code"`
-	Status     string `json:"status"`
-	Seat       int    `json:"seat"`
-}
-
-// post sends a JSON body to path and reads the answer.
-func (l *learnerConn) post(path, body string) (int, *answer, time.Duration, error) {
-	t0 := time.Now()
-	if l.c == nil {
-		c, err := net.Dial("tcp", l.addr)
-		if err != nil {
-			return 0, nil, 0, err
-		}
-		l.c, l.br = c, bufio.NewReaderSize(c, 2048)
-	}
-	b := l.buf[:0]
-	b = append(b, "POST "...)
-	b = append(b, path...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, l.addr...)
-	b = append(b, "\r\nContent-Type: application/json\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(body)), 10)
-	b = append(b, "\r\n\r\n"...)
-	b = append(b, body...)
-	l.buf = b
-	if _, err := l.c.Write(b); err != nil {
-		return 0, nil, 0, err
-	}
-	res, err := http.ReadResponse(l.br, nil)
-	if err != nil {
-		return 0, nil, 0, err
-	}
-	var a answer
-	err = json.NewDecoder(res.Body).Decode(&a)
-	if _, cerr := io.Copy(io.Discard, res.Body); err == nil {
-		err = cerr
-	}
-	res.Body.Close()
-	return res.StatusCode, &a, time.Since(t0), err
-}
-
 // learner is learner i: it registers for the workshop of code and joins,
 // recording both latencies; a seat given twice is an error.
 func (r *stormResult) learner(addr, code string, i int) {
-	l := &learnerConn{addr: addr, buf: make([]byte, 0, 256)}
-	defer func() {
-		if l.c != nil {
-			l.c.Close()
-		}
-	}()
-	st, a, d, err := l.post("/api/register", `{"workshop_code":"`+code+`","name":"Learner","email":"l`+strconv.Itoa(i)+`@example.com"}`)
+	l := &learnerhttp.Conn{Addr: addr}
+	defer l.Close()
+	st, a, d, err := l.Post("/api/register", `{"workshop_code":"`+code+`","name":"Learner","email":"l`+strconv.Itoa(i)+`@example.com"}`)
 	if err != nil || st != http.StatusCreated {
 		r.fail(fmt.Sprintf("register: %d %+v %v", st, a, err))
 		return
@@ -126,7 +69,7 @@ func (r *stormResult) learner(addr, code string, i int) {
 	r.mu.Lock()
 	r.regLat = append(r.regLat, d)
 	r.mu.Unlock()
-	st, a, d, err = l.post("/api/join", `{"access_code":"`+a.AccessCode+`"}`)
+	st, a, d, err = l.Post("/api/join", `{"access_code":"`+a.AccessCode+`"}`)
 	if err != nil || st != http.StatusOK || a.Status != "ready" {
 		r.fail(fmt.Sprintf("join: %d %+v %v", st, a, err))
 		return
