@@ -129,8 +129,10 @@ func run(learners, views, seconds, terminals int, engine string, ho hostOptions)
 	if err != nil {
 		return err
 	}
-	if err := b.watch(ctx, views, seconds); err != nil {
-		return err
+	if views > 0 {
+		if err := b.watch(ctx, views, seconds); err != nil {
+			return err
+		}
 	}
 	return b.idleTerminals(tokens, terminals)
 }
