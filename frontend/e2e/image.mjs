@@ -32,15 +32,24 @@ export async function imageSteps({ step, browser, ipage, state, run, shot, log, 
   await step(
     'I1. a workshop on an image, learners root, starts: the host pulls the image',
     async () => {
-      // The create form has no environment field: the instructor's session creates it through the API.
-      const made = await ipage.evaluate(async (body) => {
-        const r = await fetch('/api/workshops', { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+      // The create form's "Environment" and "Root for learners" sections.
+      await ipage.goto('/workshops/new');
+      await ipage.fill('input[name="name"]', `E2E image ${stamp}`);
+      await ipage.fill('input[name="seats"]', '1');
+      await ipage.click('summary:has-text("Environment")');
+      await ipage.fill('input[name="environment"]', image);
+      await ipage.click('summary:has-text("Root for learners")');
+      await ipage.check('input[name="learner_root"]');
+      await ipage.click('button:has-text("Create workshop")');
+      await ipage.waitForURL(/\/workshops\/(?!new)[^/]+$/);
+      const id = decodeURIComponent(new URL(ipage.url()).pathname.split('/').pop());
+      const made = await ipage.evaluate(async (wid) => {
+        const r = await fetch(`/api/workshops/${encodeURIComponent(wid)}`, { credentials: 'include' });
         return { status: r.status, body: await r.json() };
-      }, { name: `E2E image ${stamp}`, seats: 1, environment: image, learner_root: true });
-      if (made.status !== 201) throw new Error(`create: ${made.status} ${JSON.stringify(made.body)}`);
+      }, id);
+      if (made.status !== 200) throw new Error(`get: ${made.status} ${JSON.stringify(made.body)}`);
       if (made.body.environment !== image || made.body.learner_root !== true) throw new Error(`created ${JSON.stringify(made.body)}`);
       state.imageWorkshopId = made.body.id;
-      await ipage.goto(`/workshops/${encodeURIComponent(made.body.id)}`);
       await ipage.click('.workshop-actions button:has-text("Start")');
       await ipage.waitForSelector('main.class-view[data-status="running"]', { timeout: RUNNING_TIMEOUT });
       img.code = (await ipage.textContent('main.class-view .page-head .mono'))?.trim();

@@ -48,6 +48,48 @@ describe('create workshop', () => {
     expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({ name: 'Root day', learner_root: true });
   }, 15_000);
 
+  it('sends the environment image, and its pull secret only when both parts are given', async () => {
+    const u = userEvent.setup();
+    const { calls } = mockFetch({
+      'GET /api/auth/me': () => ({ body: { user } }),
+      'POST /api/workshops': () => ({ status: 201, body: { ...created, environment: 'ghcr.io/org/course:2026' } }),
+      'GET /api/workshops/w9': () => ({ body: { ...created, events: [] } }),
+    });
+    window.history.replaceState(null, '', '/workshops/new');
+    render(<App />);
+    fireEvent.change(await screen.findByLabelText('Name', {}, { timeout: 10_000 }), { target: { value: 'Py day' } });
+    fireEvent.change(screen.getByLabelText(/Container image the learners/), { target: { value: ' ghcr.io/org/course:2026 ' } });
+    fireEvent.change(screen.getByLabelText('Registry user (private images only)'), { target: { value: 'bot' } });
+    await u.click(screen.getByRole('button', { name: 'Create workshop' }));
+    expect(await screen.findByText(/needs both a user name and a password/)).toBeInTheDocument();
+    expect(calls.find((c) => c.method === 'POST')).toBeUndefined();
+    fireEvent.change(screen.getByLabelText('Registry password or token'), { target: { value: 's3cret' } });
+    await u.click(screen.getByRole('button', { name: 'Create workshop' }));
+    await waitFor(() => expect(calls.find((c) => c.method === 'POST')).toBeDefined());
+    expect(calls.find((c) => c.method === 'POST')?.body).toMatchObject({
+      name: 'Py day',
+      environment: 'ghcr.io/org/course:2026',
+      environment_auth: { username: 'bot', password: 's3cret' },
+    });
+  }, 15_000);
+
+  it('sends no environment when none is named (the host root, or the lab\'s)', async () => {
+    const u = userEvent.setup();
+    const { calls } = mockFetch({
+      'GET /api/auth/me': () => ({ body: { user } }),
+      'POST /api/workshops': () => ({ status: 201, body: created }),
+      'GET /api/workshops/w9': () => ({ body: { ...created, events: [] } }),
+    });
+    window.history.replaceState(null, '', '/workshops/new');
+    render(<App />);
+    fireEvent.change(await screen.findByLabelText('Name', {}, { timeout: 10_000 }), { target: { value: 'Plain' } });
+    await u.click(screen.getByRole('button', { name: 'Create workshop' }));
+    await waitFor(() => expect(calls.find((c) => c.method === 'POST')).toBeDefined());
+    const body = calls.find((c) => c.method === 'POST')?.body as Record<string, unknown>;
+    expect(body).not.toHaveProperty('environment');
+    expect(body).not.toHaveProperty('environment_auth');
+  }, 15_000);
+
   it('offers no more seats than the server accepts (its MAX_SEATS)', async () => {
     const u = userEvent.setup();
     const { calls } = mockFetch({ 'GET /api/auth/me': () => ({ body: { user, limits: { max_seats: 30 } } }) });

@@ -32,12 +32,16 @@ export function CreateWorkshop() {
   const [startNow, setStartNow] = useState(false);
   const [labServers, setLabServers] = useState('');
   const [learnerRoot, setLearnerRoot] = useState(false);
+  const [image, setImage] = useState('');
+  const [pullUser, setPullUser] = useState('');
+  const [pullPassword, setPullPassword] = useState('');
   const [formError, setFormError] = useState<string | null>(null);
   // The server's MAX_SEATS: the form offers no more than it accepts.
   const limits = useAsync((signal) => workshops.limits(signal), []);
   const maxSeats = limits.data?.max_seats;
 
   const { run, busy, error } = useAction(async () => {
+    const environment = image.trim();
     const w = await workshops.create({
       name: name.trim(),
       seats,
@@ -47,6 +51,10 @@ export function CreateWorkshop() {
       egress_allow: labServers.split(/[\s,]+/).filter(Boolean),
       disk_mb: Math.round(diskGiB * 1024),
       learner_root: learnerRoot,
+      ...(environment ? { environment } : {}),
+      ...(environment && pullUser && pullPassword
+        ? { environment_auth: { username: pullUser.trim(), password: pullPassword } }
+        : {}),
     });
     if (startNow) await workshops.start(w.id);
     navigate(`/workshops/${encodeURIComponent(w.id)}`);
@@ -55,6 +63,14 @@ export function CreateWorkshop() {
   const submit = (e: FormEvent) => {
     e.preventDefault();
     setFormError(null);
+    if (!image.trim() && (pullUser || pullPassword)) {
+      setFormError('A pull secret needs an environment image.');
+      return;
+    }
+    if (image.trim() && !pullUser !== !pullPassword) {
+      setFormError('A pull secret needs both a user name and a password (or neither, for a public image).');
+      return;
+    }
     if (startsAt && endsAt && new Date(endsAt) <= new Date(startsAt)) {
       setFormError('The end time must be after the start time.');
       return;
@@ -151,6 +167,43 @@ export function CreateWorkshop() {
                 placeholder="10.128.0.7:5432"
               />
             </label>
+          </details>
+          <details>
+            <summary>Environment (advanced)</summary>
+            <label className="field">
+              <span>
+                Container image the learners&apos; machines run, for example <code>python:3.12-slim</code> or{' '}
+                <code>ghcr.io/org/course:2026</code>. Empty: the host&apos;s own system, or the image the lab names.
+              </span>
+              <input
+                name="environment"
+                value={image}
+                onChange={(e) => setImage(e.target.value)}
+                maxLength={512}
+                spellCheck={false}
+                placeholder="python:3.12-slim"
+              />
+            </label>
+            <div className="grid-2">
+              <label className="field">
+                <span>Registry user (private images only)</span>
+                <input name="pull_user" value={pullUser} onChange={(e) => setPullUser(e.target.value)} autoComplete="off" />
+              </label>
+              <label className="field">
+                <span>Registry password or token</span>
+                <input
+                  name="pull_password"
+                  type="password"
+                  value={pullPassword}
+                  onChange={(e) => setPullPassword(e.target.value)}
+                  autoComplete="new-password"
+                />
+              </label>
+            </div>
+            <p className="muted">
+              The machines pull the image when the workshop starts; a bad image stops the start with the reason. The
+              pull secret is stored sealed and never shown again.
+            </p>
           </details>
           <details>
             <summary>Root for learners (advanced)</summary>
