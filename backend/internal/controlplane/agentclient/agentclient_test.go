@@ -16,6 +16,7 @@ import (
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/host/agent"
+	"github.com/clarateach/backend/internal/host/agentapi"
 	"github.com/clarateach/backend/internal/host/seatruntime/process"
 	"github.com/clarateach/backend/internal/logging"
 )
@@ -78,8 +79,8 @@ func TestClientAgainstAgent(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"seat over capacity", func(c *agentclient.Client) error {
-			_, _, err := c.CreateSeat(ctx, "ws1", 4, agentclient.SeatOptions{})
+		{"seat past the largest workshop", func(c *agentclient.Client) error {
+			_, _, err := c.CreateSeat(ctx, "ws1", agentapi.MaxSeatID+1, agentclient.SeatOptions{})
 			return err
 		}, 400, "invalid"},
 		{"bad workshop", func(c *agentclient.Client) error {

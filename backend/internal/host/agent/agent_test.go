@@ -255,7 +255,7 @@ func TestCreateValidation(t *testing.T) {
 		{"workshop too long", map[string]any{"workshop_id": strings.Repeat("a", 65), "seat_id": 1}, 400},
 		{"seat 0", map[string]any{"workshop_id": "ws", "seat_id": 0}, 400},
 		{"seat negative", map[string]any{"workshop_id": "ws", "seat_id": -2}, 400},
-		{"seat over capacity", map[string]any{"workshop_id": "ws", "seat_id": 6}, 400},
+		{"seat past the largest workshop", map[string]any{"workshop_id": "ws", "seat_id": agentapi.MaxSeatID + 1}, 400},
 		{"seat not a number", `{"workshop_id":"ws","seat_id":"1"}`, 400},
 		{"vcpus negative", map[string]any{"workshop_id": "ws", "seat_id": 1, "vcpus": -1}, 400},
 		{"vcpus too many", map[string]any{"workshop_id": "ws", "seat_id": 1, "vcpus": 1000}, 400},
@@ -274,7 +274,7 @@ func TestCreateValidation(t *testing.T) {
 			t.Errorf("%s: status %d %s, want %d", tt.name, resp.StatusCode, body, tt.want)
 		}
 	}
-	for _, p := range []string{"/vms/-x/1", "/vms/ws/abc", "/vms/ws/0", "/vms/ws/99"} {
+	for _, p := range []string{"/vms/-x/1", "/vms/ws/abc", "/vms/ws/0", "/vms/ws/1001"} {
 		if resp, body := do(t, "GET", ta.srv.URL+p, testToken, nil); resp.StatusCode != 400 {
 			t.Errorf("GET %s = %d %s, want 400", p, resp.StatusCode, body)
 		}
