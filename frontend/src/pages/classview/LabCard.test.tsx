@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { render, screen } from '@testing-library/react';
+import { render, screen, waitFor } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { LearnerActions, Matrix, PushFileForm, type LiveLab } from './LabCard';
 import { labs } from '../../api';
@@ -59,7 +59,8 @@ describe('PushFileForm', () => {
     await userEvent.selectOptions(screen.getByLabelText('To'), '1');
     await userEvent.upload(screen.getByTestId('push-upload'), new File([new Uint8Array([0, 1, 255])], 'data.bin'));
     await userEvent.click(screen.getByRole('button', { name: 'Push the file' }));
-    expect(push).toHaveBeenCalledWith('w1', { path: 'data.bin', content: 'AAH/', encoding: 'base64', seat: 1 });
+    // The form reads the file (FileReader) before it pushes: wait for the call.
+    await waitFor(() => expect(push).toHaveBeenCalledWith('w1', { path: 'data.bin', content: 'AAH/', encoding: 'base64', seat: 1 }));
     expect((await screen.findByRole('status')).textContent).toBe('data.bin was written to seat 1.');
   });
 
