@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,15 +52,14 @@ func runLoad(addr, code string, learners int) error {
 			r.Lat, r.Seats, r.Tokens = append(r.Lat, d), append(r.Seats, seat), append(r.Tokens, tok)
 		}()
 	}
-	fmt.Println("ready")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		return fmt.Errorf("waiting for the start: %w", err)
+	if err := learnerhttp.AwaitStart(); err != nil {
+		return err
 	}
 	cpu0, t0 := selfCPU(), time.Now()
 	close(start)
 	wg.Wait()
 	r.Wall, r.CPU = time.Since(t0), selfCPU()-cpu0
-	return json.NewEncoder(os.Stdout).Encode(r)
+	return learnerhttp.Report(r)
 }
 
 // learn is learner i: it registers for the workshop of code and joins on
@@ -88,37 +83,14 @@ func learn(addr, code string, i int) (int, string, time.Duration, error) {
 // startLoad starts the load process against the server at base and waits
 // for it to be ready; go starts the storm and returns the result.
 func startLoad(base, code string, learners int) (goLoad func() (*loadResult, error), err error) {
-	exe, err := os.Executable()
+	p, err := learnerhttp.StartProcess("-load", strings.TrimPrefix(base, "http://"), "-code", code, "-learners", strconv.Itoa(learners))
 	if err != nil {
 		return nil, err
-	}
-	cmd := exec.Command(exe, "-load", strings.TrimPrefix(base, "http://"), "-code", code, "-learners", strconv.Itoa(learners))
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("load process: %w", err)
-	}
-	out := bufio.NewReader(outPipe)
-	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("load process: %q %v", line, err)
 	}
 	return func() (*loadResult, error) {
-		defer cmd.Wait()
-		if _, err := in.Write([]byte("go\n")); err != nil {
-			return nil, fmt.Errorf("load process: %w", err)
-		}
 		var r loadResult
-		if err := json.NewDecoder(out).Decode(&r); err != nil {
-			return nil, fmt.Errorf("load process's result: %w", err)
+		if err := p.Go(&r); err != nil {
+			return nil, err
 		}
 		return &r, nil
 	}, nil

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,15 +42,14 @@ func runLoad(addr string, codes []string, learners int) error {
 			r.learner(addr, codes[i%len(codes)], i)
 		}()
 	}
-	fmt.Println("ready")
-	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
-		return fmt.Errorf("waiting for the start: %w", err)
+	if err := learnerhttp.AwaitStart(); err != nil {
+		return err
 	}
 	cpu0, t0 := selfCPU(), time.Now()
 	close(start)
 	wg.Wait()
 	out := loadResult{Reg: r.regLat, Join: r.joinLat, Errs: r.errs, FirstErr: r.firstErr, Wall: time.Since(t0), CPU: selfCPU() - cpu0}
-	return json.NewEncoder(os.Stdout).Encode(out)
+	return learnerhttp.Report(out)
 }
 
 // learner is learner i: it registers for the workshop of code and joins,

@@ -7,9 +7,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,13 +15,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/clarateach/backend/bench/internal/benchdb"
+	"github.com/clarateach/backend/bench/internal/learnerhttp"
 	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/config"
@@ -182,27 +180,9 @@ func (r *stormResult) fail(what string) {
 // storm lets every learner register and join at once, from the load
 // process, measuring the wall time and the CPU spent.
 func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, learners int) (*stormResult, error) {
-	exe, err := os.Executable()
+	p, err := learnerhttp.StartProcess(loadFlags(addr, codes, learners)...)
 	if err != nil {
 		return nil, err
-	}
-	cmd := exec.Command(exe, loadFlags(addr, codes, learners)...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("load process: %w", err)
-	}
-	defer cmd.Wait()
-	out := bufio.NewReader(outPipe)
-	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
-		return nil, fmt.Errorf("load process: %q %v", line, err)
 	}
 	r := &stormResult{seatsGiven: map[string]bool{}}
 	pg := db.Backends(ctx)
@@ -214,18 +194,15 @@ func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, lea
 	if waits && db.Admin != nil {
 		stopWaits = sampleWaits(ctx, db)
 	}
-	if _, err := io.WriteString(in, "go\n"); err != nil {
-		return nil, fmt.Errorf("load process: %w", err)
-	}
 	var lr loadResult
-	err = json.NewDecoder(out).Decode(&lr)
+	err = p.Go(&lr)
 	r.waitSummary = stopWaits()
 	stopProfiles()
 	r.selfUsed = selfCPU() - selfBefore
 	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.Backends(ctx)))
 	stopPerf()
 	if err != nil {
-		return nil, fmt.Errorf("load process's result: %w", err)
+		return nil, err
 	}
 	r.regLat, r.joinLat, r.errs, r.firstErr, r.total, r.loadCPU = lr.Reg, lr.Join, lr.Errs, lr.FirstErr, lr.Wall, lr.CPU
 	return r, nil
