@@ -46,11 +46,14 @@ const hostCacheTTL = 30 * time.Second
 // hostCache keeps the host records (ListWorkshopHosts) of the multi-host
 // workshops the relay serves. An entry watches its workshop's class
 // (Store.WatchClass: in-process on SQLite, LISTEN/NOTIFY across replicas
-// on PostgreSQL), and every write to a host record signals it, so any
-// change drops the entry and the next request reads the records again.
-// The watch starts before the read, so no change falls between them.
-// Other class writes (seat activity, flushed every few seconds) drop it
-// too: a re-read per change, not per request. The zero value is ready.
+// on PostgreSQL), and every write to a host record signals it. Each read
+// looks at the signal first, so a change this replica wrote is seen by its
+// very next request (both engines signal their own watchers before the
+// write returns); another replica's change is seen once its notification
+// arrives. The watch starts before the read, so no change falls between
+// them. Other class writes (seat activity, flushed every few seconds)
+// signal too: a re-read per change, not per request. The zero value is
+// ready.
 type hostCache struct {
 	mu      sync.Mutex
 	entries map[string]*hostEntry
@@ -58,43 +61,64 @@ type hostCache struct {
 
 // hostEntry is one workshop's records, or the read that fetches them.
 type hostEntry struct {
-	done chan struct{} // closed once rows and err are set
-	rows []store.WorkshopVM
-	err  error
-	stop context.CancelFunc // ends the watch
+	done    chan struct{} // closed once rows and err are set
+	rows    []store.WorkshopVM
+	err     error
+	changes <-chan struct{} // the watch: a signal (or close) makes the entry stale
+	expires time.Time       // the entry is stale from then on, signal or not
+	stop    context.CancelFunc
+}
+
+// stale reports whether e (done) no longer holds the records as stored.
+func (e *hostEntry) stale(now time.Time) bool {
+	select {
+	case <-e.changes:
+		return true
+	default:
+		return !now.Before(e.expires)
+	}
 }
 
 // get returns workshop id's host records, read once per change. Concurrent
 // misses share one read.
 func (c *hostCache) get(ctx context.Context, st store.Store, id string) ([]store.WorkshopVM, error) {
-	c.mu.Lock()
-	if c.entries == nil {
-		c.entries = map[string]*hostEntry{}
-	}
-	e := c.entries[id]
-	if e == nil {
-		e = &hostEntry{done: make(chan struct{})}
-		c.entries[id] = e
+	for {
+		c.mu.Lock()
+		if c.entries == nil {
+			c.entries = map[string]*hostEntry{}
+		}
+		e := c.entries[id]
+		if e == nil {
+			e = &hostEntry{done: make(chan struct{})}
+			c.entries[id] = e
+			c.mu.Unlock()
+			c.fill(st, id, e)
+			return e.rows, e.err
+		}
 		c.mu.Unlock()
-		c.fill(st, id, e)
-	} else {
-		c.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e.err == nil && e.stale(time.Now()) {
+			c.drop(id, e)
+			continue
+		}
+		return e.rows, e.err
 	}
-	select {
-	case <-e.done:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	return e.rows, e.err
 }
 
-// fill watches the workshop, reads its records into e and keeps e until
-// the watch signals or hostCacheTTL passes. A failed read is not kept.
+// fill watches the workshop and reads its records into e. A failed read is
+// not kept; a kept entry ends its watch after hostCacheTTL if no read has
+// dropped it before.
 func (c *hostCache) fill(st store.Store, id string, e *hostEntry) {
 	wctx, stop := context.WithCancel(context.Background())
 	e.stop = stop
 	changes, err := st.WatchClass(wctx, id)
 	if err == nil {
+		e.changes = changes
+		e.expires = time.Now().Add(hostCacheTTL)
 		rctx, cancel := context.WithTimeout(wctx, 10*time.Second)
 		e.rows, err = st.ListWorkshopHosts(rctx, id)
 		cancel()
@@ -105,15 +129,7 @@ func (c *hostCache) fill(st store.Store, id string, e *hostEntry) {
 		c.drop(id, e)
 		return
 	}
-	go func() {
-		t := time.NewTimer(hostCacheTTL)
-		defer t.Stop()
-		select {
-		case <-changes:
-		case <-t.C:
-		}
-		c.drop(id, e)
-	}()
+	time.AfterFunc(hostCacheTTL, func() { c.drop(id, e) })
 }
 
 // drop forgets e (if it is still id's entry) and ends its watch.

@@ -79,3 +79,50 @@ func TestSeatOnSecondHost(t *testing.T) {
 		t.Errorf("seat 1 while host 2 is down: %d %s", r.Status, r.Body)
 	}
 }
+
+// A host change this replica writes is seen by its very next request: the
+// relay's host cache must not serve the record from before the write (it
+// once dropped its entry in a goroutine woken by the store's signal, so a
+// request right after the write could still see the old host).
+func TestHostChangeSeenAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, "sqlite", func(c *config.Config) { c.Provisioner = config.ProvisionerGCP; c.SeatsPerHost = 1 })
+	inst := e.instructor("hostcache@example.com")
+	id, code := e.workshop(inst, 2)
+	e.start(inst, id)
+	_, a1 := e.learner(inst, id, code, "one@example.com")
+	_, a2 := e.learner(inst, id, code, "two@example.com")
+	if j := e.join(a1); j["seat"] != float64(1) {
+		t.Fatalf("first learner: %v", j)
+	}
+	if j := e.join(a2); j["seat"] != float64(2) {
+		t.Fatalf("second learner: %v", j)
+	}
+	second := newFakeAgent(t)
+	second.mu.Lock()
+	second.seats[id+"/2"] = true
+	second.mu.Unlock()
+	e.agent.setSeat(id+"/2", true, time.Time{})
+	setHost := func(status string) {
+		t.Helper()
+		if err := e.st.UpsertWorkshopVM(context.Background(), &store.WorkshopVM{WorkshopID: id, HostIndex: 2, Name: "h2",
+			Status: status, AgentURL: second.srv.URL}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setHost(store.HostRunning)
+	tok, _ := e.join(a2)["token"].(string)
+	if tok == "" {
+		t.Fatal("no token for the learner on host 2 once it runs")
+	}
+	for i := range 50 {
+		setHost("unhealthy")
+		if r := e.call("GET", "/api/workspaces/"+id+"/2/files?path=.", tok, nil); r.Status != http.StatusServiceUnavailable {
+			t.Fatalf("round %d: right after host 2 went unhealthy the relay answered %d", i, r.Status)
+		}
+		setHost(store.HostRunning)
+		if r := e.call("GET", "/api/workspaces/"+id+"/2/files?path=.", tok, nil); r.Status != http.StatusOK {
+			t.Fatalf("round %d: right after host 2 ran again the relay answered %d %s", i, r.Status, r.Body)
+		}
+	}
+}
