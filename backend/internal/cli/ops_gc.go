@@ -75,6 +75,8 @@ func why(ctx context.Context, st store.Store, workshopID string, seat int) strin
 		return "workshop lookup failed: " + err.Error()
 	case w.DesiredState == store.DesiredRunning && seat > w.Seats:
 		return fmt.Sprintf("workshop has %d seats", w.Seats)
+	case w.DesiredState == store.DesiredRunning && seat > 0:
+		return fmt.Sprintf("seat %d belongs on host %d of the workshop, not on this agent", seat, w.HostOf(seat))
 	default:
 		return fmt.Sprintf("workshop is %s (wanted %s)", w.Status, w.DesiredState)
 	}
@@ -229,8 +231,9 @@ server's reconciler (which runs it every minute or so):
   1. with the gcp provisioner, VMs labelled clarateach=workshop-host, in every
      zone, whose workshop is missing, or neither wants to run nor is stopping,
      are deleted (the seed's 'gcloud compute instances delete clarateach-fc-ws-<ID>');
-  2. on the agent of every running workshop, seats of a missing or not-running
-     workshop, or beyond its seat count, are deleted.
+  2. on the agent of every running host (each host of a multi-host workshop),
+     seats of a missing or not-running workshop, beyond its seat count, or on
+     a host other than the one their number belongs on, are deleted.
 With the local provisioner the agent runs inside the server, which collects
 its own hosts; only step 2 runs here. Agents must be reachable from where this
 runs (the firewall opens port 9090 to the control plane only): use --no-seats

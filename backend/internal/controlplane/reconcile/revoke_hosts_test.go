@@ -76,3 +76,41 @@ func TestRevokeOnSecondHost(t *testing.T) {
 		t.Errorf("seats on host 1 = %v, want [1 2]", got)
 	}
 }
+
+// Garbage collection covers every host of a multi-host workshop and knows
+// which host each seat belongs on: a seat on the wrong host (as the old
+// revoke left on host 1) is deleted, and so is one on host 2, which the
+// collector once never listed.
+func TestGCSeatsOnEveryHost(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	c := newCloud(t, nil)
+	r, _ := c.newReconciler(st, newClock(), "replica-a", nil)
+	w := newWorkshop(t, st, 4, func(w *store.Workshop) { w.SeatsPerHost = 2 })
+	name := gce.InstancePrefix + w.ID
+	pass(t, r)
+	wantStatus(t, st, w.ID, store.StatusRunning)
+	if h1, h2 := c.hostSeats(name), c.hostSeats(name+"-2"); !slices.Equal(h1, []int{1, 2}) || !slices.Equal(h2, []int{3, 4}) {
+		t.Fatalf("seats before: host 1 %v, host 2 %v", h1, h2)
+	}
+	ctx := context.Background()
+	for vm, seat := range map[string]int{name: 3, name + "-2": 1} {
+		in, _ := c.fake.Instance(project, zone, vm)
+		s, err := c.standinAt(natIP(in), "9090")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := agentclient.NewPinned(s.srv.URL, s.token, s.cert, nil).CreateSeat(ctx, w.ID, seat, agentclient.SeatOptions{}); err != nil {
+			t.Fatalf("stray seat %d on %s: %v", seat, vm, err)
+		}
+	}
+	if _, err := r.GC(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.hostSeats(name); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("seats on host 1 after GC = %v, want [1 2]", got)
+	}
+	if got := c.hostSeats(name + "-2"); !slices.Equal(got, []int{3, 4}) {
+		t.Errorf("seats on host 2 after GC = %v, want [3 4]", got)
+	}
+}
