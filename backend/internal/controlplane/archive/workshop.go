@@ -53,22 +53,11 @@ func (a *Archiver) SaveHost(ctx context.Context, ag Agent, w *store.Workshop, n 
 	if err != nil {
 		return Report{}, err
 	}
-	var (
-		mu   sync.Mutex
-		rep  Report
-		errs []error
-		wg   sync.WaitGroup
-	)
-	sem := make(chan struct{}, a.cfg.Concurrency)
-	for _, st := range seats {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			arc, err := a.SaveSeat(ctx, ag, w, st.Seat, st.RegistrationID, reason)
-			mu.Lock()
-			defer mu.Unlock()
+	var rep Report
+	var errs []error
+	a.eachSeat(seats, func(st store.Seat) func() {
+		arc, err := a.SaveSeat(ctx, ag, w, st.Seat, st.RegistrationID, reason)
+		return func() {
 			switch {
 			case err != nil:
 				rep.Failed++
@@ -79,10 +68,32 @@ func (a *Archiver) SaveHost(ctx context.Context, ag Agent, w *store.Workshop, n 
 				rep.Saved++
 				rep.Bytes += arc.SizeBytes
 			}
+		}
+	})
+	return rep, errors.Join(errs...)
+}
+
+// eachSeat runs work for every seat, at most Concurrency at a time, and
+// then the function work returns, one at a time (it tallies the result).
+func (a *Archiver) eachSeat(seats []store.Seat, work func(store.Seat) func()) {
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	sem := make(chan struct{}, a.cfg.Concurrency)
+	for _, st := range seats {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			tally := work(st)
+			mu.Lock()
+			defer mu.Unlock()
+			tally()
 		}()
 	}
 	wg.Wait()
-	return rep, errors.Join(errs...)
 }
 
 // Periodic runs SaveAll for a running workshop when Every has passed since
@@ -126,30 +137,18 @@ func (a *Archiver) RestoreHost(ctx context.Context, ag Agent, w *store.Workshop,
 	if err != nil {
 		return 0, err
 	}
-	var (
-		mu       sync.Mutex
-		restored int
-		errs     []error
-		wg       sync.WaitGroup
-	)
-	sem := make(chan struct{}, a.cfg.Concurrency)
-	for _, st := range seats {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ok, err := a.restoreSeat(ctx, ag, w, st)
-			mu.Lock()
-			defer mu.Unlock()
+	restored := 0
+	var errs []error
+	a.eachSeat(seats, func(st store.Seat) func() {
+		ok, err := a.restoreSeat(ctx, ag, w, st)
+		return func() {
 			if err != nil {
 				errs = append(errs, fmt.Errorf("restore seat %d: %w", st.Seat, err))
 			} else if ok {
 				restored++
 			}
-		}()
-	}
-	wg.Wait()
+		}
+	})
 	return restored, errors.Join(errs...)
 }
 
