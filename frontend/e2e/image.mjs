@@ -30,7 +30,7 @@ export async function imageSteps({ step, browser, ipage, state, run, shot, log, 
   const img = {};
 
   await step(
-    'I1. a workshop on an image, learners root, starts: the host pulls the image',
+    'I1. a workshop on an image, learners root, starts: the class view shows the pull with its progress',
     async () => {
       // The create form's "Environment" and "Root for learners" sections.
       await ipage.goto('/workshops/new');
@@ -51,6 +51,33 @@ export async function imageSteps({ step, browser, ipage, state, run, shot, log, 
       if (made.body.environment !== image || made.body.learner_root !== true) throw new Error(`created ${JSON.stringify(made.body)}`);
       state.imageWorkshopId = made.body.id;
       await ipage.click('.workshop-actions button:has-text("Start")');
+      // The pull is a provisioning step with its progress, shown before any
+      // seat is ready (scripts/e2e.sh slows the registry's blobs down so
+      // that the pull lasts a few seconds).
+      const seen = await ipage.waitForFunction(
+        () => {
+          const p = document.querySelector('main.class-view li.step[data-step="pull_image"] .step-progress');
+          if (!p?.textContent) return null;
+          const seats = document.querySelector('main.class-view li.step[data-step="create_seats"]');
+          const fontPx = parseFloat(getComputedStyle(p).fontSize);
+          return {
+            progress: p.textContent.trim(),
+            lines: Math.round(p.getBoundingClientRect().height / (fontPx * 1.2)),
+            status: document.querySelector('main.class-view')?.getAttribute('data-status'),
+            seats: seats ? [...seats.classList].find((c) => c.startsWith('step-')) : 'none',
+          };
+        },
+        null,
+        { timeout: RUNNING_TIMEOUT, polling: 100 },
+      );
+      const pull = await seen.jsonValue();
+      if (!/^\d+\.\d of \d+\.\d MB$/.test(pull.progress)) throw new Error(`pull progress reads ${JSON.stringify(pull.progress)}`);
+      if (pull.lines > 1) throw new Error(`the pull's progress wraps over ${pull.lines} lines`);
+      if (pull.status === 'running' || pull.seats !== 'none') {
+        throw new Error(`the pull's progress came after the seats: ${JSON.stringify(pull)}`);
+      }
+      log(`  the class view shows pull_image at ${pull.progress} (workshop ${pull.status}, create_seats ${pull.seats})`);
+      await shot(ipage, 'class-view-pulling');
       await ipage.waitForSelector('main.class-view[data-status="running"]', { timeout: RUNNING_TIMEOUT });
       img.code = (await ipage.textContent('main.class-view .page-head .mono'))?.trim();
       if (!img.code) throw new Error('no workshop code on the class view');

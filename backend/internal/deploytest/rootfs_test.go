@@ -17,23 +17,71 @@ func TestRootfsInitParsing(t *testing.T) {
 	script := `CLARATEACH_INIT_LIB=1 CLARATEACH_INIT_CONF=/nonexistent . "$1"
 load_config
 parse_cmdline "$2"
-echo "$IP_CLIENT|$IP_GATEWAY|$IP_PREFIX|$IP_HOSTNAME|$IP_DEVICE|$IP_DNS0|$IP_DNS1|$WORKSPACE_LISTEN|$DATA_DEVICE|$WORKSPACE_USER"
+echo "$IP_CLIENT|$IP_GATEWAY|$IP_PREFIX|$IP_HOSTNAME|$IP_DEVICE|$IP_DNS0|$IP_DNS1|$WORKSPACE_LISTEN|$DATA_DEVICE|$WORKSPACE_USER|$LEARNER_ROOT"
 `
 	cases := []struct{ cmdline, want string }{
 		{"console=ttyS0 reboot=k panic=1 ip=192.168.100.11::192.168.100.1:255.255.255.0:seat-1:eth0:off:10.0.0.2:10.0.0.3",
-			"192.168.100.11|192.168.100.1|24|seat-1|eth0|10.0.0.2|10.0.0.3|tcp:0.0.0.0:7681|/dev/vdb|learner"},
+			"192.168.100.11|192.168.100.1|24|seat-1|eth0|10.0.0.2|10.0.0.3|tcp:0.0.0.0:7681|/dev/vdb|learner|0"},
 		{"ip=10.1.2.3::10.1.0.1:255.255.240.0::eth1:off clarateach.listen=tcp:0.0.0.0:9000 clarateach.data=none",
-			"10.1.2.3|10.1.0.1|20||eth1|||tcp:0.0.0.0:9000|none|learner"},
-		{"console=ttyS0", "|||||||tcp:0.0.0.0:7681|/dev/vdb|learner"},
+			"10.1.2.3|10.1.0.1|20||eth1|||tcp:0.0.0.0:9000|none|learner|0"},
+		{"console=ttyS0", "|||||||tcp:0.0.0.0:7681|/dev/vdb|learner|0"},
 		// Exactly what internal/host/seatruntime/firecracker passes for seat 1.
 		{"console=ttyS0 reboot=k panic=1 pci=off ip=192.168.100.11::192.168.100.1:255.255.255.0:seat-1:eth0:off:1.1.1.1 init=/sbin/clarateach-init clarateach.workshop=ws1 clarateach.seat=1 clarateach.port=7000 clarateach.home=/dev/vdb",
-			"192.168.100.11|192.168.100.1|24|seat-1|eth0|1.1.1.1||tcp:0.0.0.0:7000|/dev/vdb|learner"},
+			"192.168.100.11|192.168.100.1|24|seat-1|eth0|1.1.1.1||tcp:0.0.0.0:7000|/dev/vdb|learner|0"},
+		// A learner_root seat's (the runtime adds clarateach.learner_root=1).
+		{"console=ttyS0 clarateach.port=7000 clarateach.home=/dev/vdb clarateach.learner_root=1",
+			"|||||||tcp:0.0.0.0:7000|/dev/vdb|learner|1"},
 	}
 	for _, c := range cases {
 		r := runCmd(t, 10*time.Second, nil, repoRoot(t), sh, "-c", script, "sh", repoPath(t, "scripts/rootfs/clarateach-init"), c.cmdline)
 		if r.code != 0 || strings.TrimSpace(r.stdout) != c.want {
 			t.Errorf("cmdline %q:\n got %q (exit %d, %s)\nwant %q", c.cmdline, strings.TrimSpace(r.stdout), r.code, r.stderr, c.want)
 		}
+	}
+}
+
+// TestRootfsInitDaemonUser runs the seat init's run_daemon_once with a
+// stand-in daemon: without clarateach.learner_root=1 the daemon is started
+// through setpriv as the learner; with it, as root (no setpriv) with the
+// learner's home as HOME.
+func TestRootfsInitDaemonUser(t *testing.T) {
+	t.Parallel()
+	sh := needTool(t, "dash")
+	needRoot(t) // the daemon's uid is the test's own when setpriv is not used
+	dir := t.TempDir()
+	daemon := filepath.Join(dir, "daemon")
+	if err := os.WriteFile(daemon, []byte("#!/bin/sh\necho \"daemon uid=$(id -u) user=$USER home=$HOME path=$PATH args=$*\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// setpriv and getent stand in for the guest's: setpriv says how it was
+	// called and runs the command without changing user.
+	script := `CLARATEACH_INIT_LIB=1 CLARATEACH_INIT_CONF=/nonexistent . "$1"
+load_config
+WORKSPACE_BIN=$3 WORKSPACE_ROOT=$4
+setpriv() { echo "setpriv $1 $2"; while [ "${1#--}" != "$1" ]; do shift; done; "$@"; }
+getent() { echo "learner:x:1000:1000::/home/learner:/bin/bash"; }
+parse_cmdline "$2"
+run_daemon_once
+`
+	run := func(cmdline string) string {
+		r := runCmd(t, 10*time.Second, nil, repoRoot(t), sh, "-c", script, "sh", repoPath(t, "scripts/rootfs/clarateach-init"), cmdline, daemon, dir)
+		if r.code != 0 {
+			t.Fatalf("cmdline %q: exit %d: %s", cmdline, r.code, r.stderr)
+		}
+		return strings.TrimSpace(r.stdout)
+	}
+	args := "args=--listen tcp:0.0.0.0:7000 --root " + dir + " --shell /bin/bash"
+	want := "setpriv --reuid=learner --regid=learner\ndaemon uid=0 user=learner home=/home/learner path=/usr/local/bin:/usr/bin:/bin " + args
+	if got := run("clarateach.port=7000"); got != want {
+		t.Errorf("unprivileged learner:\n got %q\nwant %q", got, want)
+	}
+	want = "daemon uid=0 user=root home=/home/learner path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin " + args
+	if got := run("clarateach.port=7000 clarateach.learner_root=1"); got != want {
+		t.Errorf("learner root:\n got %q\nwant %q", got, want)
+	}
+	// Only the value 1 turns it on.
+	if got := run("clarateach.port=7000 clarateach.learner_root=0"); !strings.HasPrefix(got, "setpriv --reuid=learner") {
+		t.Errorf("learner_root=0: %q", got)
 	}
 }
 

@@ -6,7 +6,9 @@ function stepDuration(s: ProvisionStep, now: number): string {
   const a = parseDate(s.started_at);
   if (!a) return '';
   const b = parseDate(s.finished_at);
-  return formatDuration((b ? b.getTime() : now) - a.getTime());
+  // A running step may have started after the last tick of `now` (the
+  // class view's clock ticks every 5 s): it has run until this render.
+  return formatDuration((b ? b.getTime() : Math.max(now, Date.now())) - a.getTime());
 }
 
 /** The provisioning steps with their state and how long each took (or has taken so far). */

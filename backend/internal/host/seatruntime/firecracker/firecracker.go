@@ -305,8 +305,10 @@ func GuestAddr(subnet netip.Prefix, slot int) (netip.Addr, string) {
 }
 
 // BootArgs is the guest kernel command line for a seat. Firecracker appends
-// "root=/dev/vda ro" for the read-only root drive.
-func (r *Runtime) BootArgs(l layout) string {
+// "root=/dev/vda ro" for the read-only root drive. learnerRoot
+// (Spec.LearnerRoot) adds clarateach.learner_root=1: the guest init then runs
+// the workspace daemon, and so the learner's shells, as the guest's root.
+func (r *Runtime) BootArgs(l layout, learnerRoot bool) string {
 	mask := net.CIDRMask(r.net.Subnet().Bits(), 32)
 	netmask := net.IP(mask).String()
 	// ip=<client>:<server>:<gateway>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>
@@ -319,6 +321,9 @@ func (r *Runtime) BootArgs(l layout) string {
 		"clarateach.seat=" + strconv.Itoa(l.seat),
 		"clarateach.port=" + strconv.Itoa(r.cfg.DaemonPort),
 		"clarateach.home=/dev/vdb",
+	}
+	if learnerRoot {
+		args = append(args, "clarateach.learner_root=1")
 	}
 	if r.cfg.ExtraBootArgs != "" {
 		args = append(args, r.cfg.ExtraBootArgs)
@@ -399,7 +404,7 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	}
 
 	start := time.Now()
-	seat, err := r.create(ctx, l, bootSpec{vcpus: vcpus, mem: mem, disk: disk, egress: spec.Egress, created: time.Now().UTC()})
+	seat, err := r.create(ctx, l, bootSpec{vcpus: vcpus, mem: mem, disk: disk, egress: spec.Egress, learnerRoot: spec.LearnerRoot, created: time.Now().UTC()})
 	if err != nil {
 		// Clean up everything but the logs, which say what went wrong.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -423,7 +428,10 @@ type bootSpec struct {
 	disk       seatDisk
 	keepDisk   bool // a repair: boot the seat's existing disk (the learner's home)
 	egress     []egress.Rule
-	created    time.Time
+	// learnerRoot: the learner is the guest's root (BootArgs); kept in the
+	// seat's record so that a repair boots the same way.
+	learnerRoot bool
+	created     time.Time
 }
 
 // create does the work of Create and Repair. On error it returns the seat
@@ -461,14 +469,14 @@ func (r *Runtime) create(ctx context.Context, l layout, b bootSpec) (*seatruntim
 
 	ex := &Extra{
 		VMID: l.vmID, APISocket: l.sock, Tap: l.tap, MAC: l.mac, SeatDisk: l.disk,
-		BaseImage: r.cfg.BaseImage, LogPath: l.logPath, VMMLog: l.vmmLog, BootArgs: r.BootArgs(l),
+		BaseImage: r.cfg.BaseImage, LogPath: l.logPath, VMMLog: l.vmmLog, BootArgs: r.BootArgs(l, b.learnerRoot),
 	}
 	for _, ru := range b.egress {
 		ex.Egress = append(ex.Egress, ru.String())
 	}
 	seat := &seatruntime.Seat{
 		WorkshopID: l.ws, Seat: l.seat, Runtime: Name, VCPUs: vcpus, MemoryMB: mem, DiskMB: disk.mb,
-		IP: l.ip.String(), Dir: l.dir, CreatedAt: b.created,
+		IP: l.ip.String(), Dir: l.dir, CreatedAt: b.created, LearnerRoot: b.learnerRoot,
 		Network: "tcp", Address: r.daemonAddr(l),
 	}
 	proc, err := r.cfg.Launcher.Launch(ctx, LaunchSpec{ID: l.vmID, APISocket: l.sock, LogPath: l.logPath})
@@ -842,7 +850,7 @@ func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime
 	start := time.Now()
 	seat, err := r.create(ctx, l, bootSpec{
 		vcpus: rec.VCPUs, mem: rec.MemoryMB, disk: seatDisk{mb: rec.DiskMB}, keepDisk: true,
-		egress: rules, created: rec.CreatedAt,
+		egress: rules, learnerRoot: rec.LearnerRoot, created: rec.CreatedAt,
 	})
 	if err != nil {
 		// Stop the new process; keep the disk and the record.

@@ -111,8 +111,11 @@ func TestNames(t *testing.T) {
 	l, _ := r.layout("ws1", 1)
 	want := "console=ttyS0 reboot=k panic=1 pci=off ip=192.168.100.11::192.168.100.1:255.255.255.0:seat-1:eth0:off:1.1.1.1 " +
 		"init=/sbin/clarateach-init clarateach.workshop=ws1 clarateach.seat=1 clarateach.port=7000 clarateach.home=/dev/vdb"
-	if got := r.BootArgs(l); got != want {
+	if got := r.BootArgs(l, false); got != want {
 		t.Errorf("boot args\n got %q\nwant %q", got, want)
+	}
+	if got := r.BootArgs(l, true); got != want+" clarateach.learner_root=1" {
+		t.Errorf("learner-root boot args %q", got)
 	}
 	if _, err := New(Config{Kernel: "/k"}); err == nil {
 		t.Error("New without a base image accepted")
@@ -323,7 +326,7 @@ func TestCreateAndDestroy(t *testing.T) {
 		`GET /`,
 		`PUT /logger {"log_path":` + q(l.vmmLog) + `,"level":"Warning"}`,
 		`PUT /machine-config {"vcpu_count":2,"mem_size_mib":512,"smt":false}`,
-		`PUT /boot-source {"kernel_image_path":` + q(e.kernel) + `,"boot_args":` + q(e.r.BootArgs(l)) + `}`,
+		`PUT /boot-source {"kernel_image_path":` + q(e.kernel) + `,"boot_args":` + q(e.r.BootArgs(l, false)) + `}`,
 		`PUT /drives/rootfs {"drive_id":"rootfs","path_on_host":` + q(e.base) + `,"is_root_device":true,"is_read_only":true}`,
 		`PUT /drives/home {"drive_id":"home","path_on_host":` + q(l.disk) + `,"is_root_device":false,"is_read_only":false}`,
 		`PUT /network-interfaces/eth0 {"iface_id":"eth0","host_dev_name":` + q(l.tap) + `,"guest_mac":"06:00:c0:a8:64:0b"}`,
@@ -335,8 +338,8 @@ func TestCreateAndDestroy(t *testing.T) {
 	if got := e.calls("ws1", 2); len(got) != len(want) || got[2] != `PUT /machine-config {"vcpu_count":4,"mem_size_mib":1024,"smt":false}` {
 		t.Fatalf("seat 2 calls: %q", got)
 	}
-	if !strings.Contains(e.r.BootArgs(l), "ip=192.168.100.11::192.168.100.1:255.255.255.0:") {
-		t.Fatalf("boot args %q", e.r.BootArgs(l))
+	if !strings.Contains(e.r.BootArgs(l, false), "ip=192.168.100.11::192.168.100.1:255.255.255.0:") {
+		t.Fatalf("boot args %q", e.r.BootArgs(l, false))
 	}
 
 	// The TAP hangs off fcbr0 as an isolated port; the firewall is in place.
@@ -827,4 +830,67 @@ func readAt(t *testing.T, path string, n int, off int64) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestLearnerRootBoot: a seat made with Spec.LearnerRoot boots with
+// clarateach.learner_root=1 on its kernel command line (the guest init's
+// cue to run the workspace daemon as the guest's root), says so in its
+// record, and boots the same way after a repair; a seat without it has no
+// such argument.
+func TestLearnerRootBoot(t *testing.T) {
+	t.Parallel()
+	if !nstest.Enter(t, "iptables", "iptables-restore", "mkfs.ext4") {
+		return
+	}
+	e := newEnv(t)
+	ctx := context.Background()
+	bootArgs := func(calls []string) []string {
+		var out []string
+		for _, c := range calls {
+			if rest, ok := strings.CutPrefix(c, "PUT /boot-source "); ok {
+				var b struct {
+					BootArgs string `json:"boot_args"`
+				}
+				if err := json.Unmarshal([]byte(rest), &b); err != nil {
+					t.Fatalf("%s: %v", c, err)
+				}
+				out = append(out, b.BootArgs)
+			}
+		}
+		return out
+	}
+	root, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 1, LearnerRoot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := e.r.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := bootArgs(e.calls("ws1", 1))
+	if len(args) != 1 || !slices.Contains(strings.Fields(args[0]), "clarateach.learner_root=1") {
+		t.Fatalf("learner-root seat booted with %q", args)
+	}
+	if !root.LearnerRoot || plain.LearnerRoot {
+		t.Fatalf("LearnerRoot: root seat %v, plain seat %v", root.LearnerRoot, plain.LearnerRoot)
+	}
+	if got := bootArgs(e.calls("ws1", 2)); len(got) != 1 || strings.Contains(got[0], "learner_root") {
+		t.Fatalf("plain seat booted with %q", got)
+	}
+	if err := (Process{PID: root.PID, StartTime: mustExtra(t, root).StartTime}).kill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fixed, err := e.r.Repair(ctx, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = bootArgs(e.calls("ws1", 1))
+	if len(args) != 2 || args[1] != args[0] || !fixed.LearnerRoot {
+		t.Fatalf("after the repair: boot args %q, LearnerRoot %v", args, fixed.LearnerRoot)
+	}
+	for _, s := range []*seatruntime.Seat{fixed, plain} {
+		if err := e.r.Destroy(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
