@@ -302,6 +302,38 @@ func (n *Net) AttachPort(ctx context.Context, name string) error {
 	return nil
 }
 
+// PinPort binds a seat's guest address and MAC to its port, so that a
+// guest whose user is root (learner_root) cannot hear or take another
+// seat's traffic: a static bridge entry sends frames for mac to port only,
+// unknown unicast and multicast are no longer flooded to the port (with
+// learning off, the bridge flooded the host's frames for every seat to
+// every port), and the host's neighbour entry for ip is permanent (an ARP
+// from a guest claiming ip cannot redirect the host's packets for it). The
+// neighbour entry outlives the port: the next seat on the slot has the
+// same address and MAC (GuestAddr). Idempotent.
+func (n *Net) PinPort(ctx context.Context, name, mac string, ip netip.Addr) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if _, err := net.ParseMAC(mac); err != nil {
+		return fmt.Errorf("hostnet: pin %s: %w", name, err)
+	}
+	if !n.Subnet().Contains(ip) || ip == n.Gateway() {
+		return fmt.Errorf("hostnet: pin %s: %s is not a seat address of %s", name, ip, n.Subnet())
+	}
+	steps := [][]string{
+		{"bridge", "fdb", "replace", mac, "dev", name, "master", "static"},
+		{"ip", "link", "set", "dev", name, "type", "bridge_slave", "flood", "off", "mcast_flood", "off"},
+		{"ip", "neigh", "replace", ip.String(), "lladdr", mac, "dev", n.cfg.Bridge, "nud", "permanent"},
+	}
+	for _, s := range steps {
+		if _, err := n.run(ctx, nil, s[0], s[1:]...); err != nil {
+			return fmt.Errorf("hostnet: pin %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // RemoveTap deletes a TAP device. A missing device is not an error.
 func (n *Net) RemoveTap(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {

@@ -4,6 +4,7 @@ package hostnet
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -337,4 +338,119 @@ func chainRules(t *testing.T, chain string) []string {
 		}
 	}
 	return out
+}
+
+// TestPinnedPorts: with PinPort, a guest that is root in its VM (a
+// learner_root seat) neither receives the host's frames for another seat
+// (the bridge no longer floods them to every port) nor takes another seat's
+// address from the host (an ARP claiming it does not move the host's
+// neighbour entry): the host still reaches the real seat.
+func TestPinnedPorts(t *testing.T) {
+	if !nstest.Enter(t, "iptables", "iptables-restore", "nsenter", "bridge") {
+		return
+	}
+	ctx := context.Background()
+	n, err := New(Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Setup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	guests := map[int]*nstest.Holder{}
+	for _, seat := range []int{1, 2} {
+		g := nstest.NewHolder(t)
+		guests[seat] = g
+		port := fmt.Sprintf("vg%d", seat)
+		ip := netip.MustParseAddr(fmt.Sprintf("192.168.100.%d", 10+seat))
+		mac := fmt.Sprintf("06:00:c0:a8:64:%02x", 10+seat) // firecracker.GuestAddr's
+		sh(t, "ip", "link", "add", port, "type", "veth", "peer", "name", "eth0", "address", mac, "netns", fmt.Sprint(g.PID()))
+		if err := n.AttachPort(ctx, port); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ { // idempotent
+			if err := n.PinPort(ctx, port, mac, ip); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g.Run(t, "ip", "addr", "add", ip.String()+"/24", "dev", "eth0")
+		g.Run(t, "ip", "link", "set", "eth0", "up")
+	}
+	if err := n.PinPort(ctx, "vg1", "06:00:c0:a8:64:0b", netip.MustParseAddr("10.0.0.1")); err == nil {
+		t.Error("PinPort accepted an address outside the seats' subnet")
+	}
+	// Each guest's daemon port says who answers.
+	serve := func(ns, tag string) {
+		var ln net.Listener
+		if err := nstest.Do(ns, func() (err error) { ln, err = net.Listen("tcp", "0.0.0.0:7000"); return }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				io.WriteString(c, tag) //nolint:errcheck
+				c.Close()
+			}
+		}()
+	}
+	serve(guests[1].NS(), "impostor")
+	serve(guests[2].NS(), "seat 2")
+	ask := func() string {
+		c, err := net.DialTimeout("tcp", "192.168.100.12:7000", 2*time.Second)
+		if err != nil {
+			return err.Error()
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second)) //nolint:errcheck
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	// What the bridge sent into seat 1's port (its host end's transmit
+	// count; read through netlink, as /sys shows another namespace here).
+	rx := func() int {
+		var links []struct {
+			Stats struct {
+				TX struct {
+					Packets int `json:"packets"`
+				} `json:"tx"`
+			} `json:"stats64"`
+		}
+		if err := json.Unmarshal([]byte(sh(t, "ip", "-s", "-j", "link", "show", "dev", "vg1")), &links); err != nil || len(links) != 1 {
+			t.Fatalf("ip -s -j link show vg1: %v", err)
+		}
+		return links[0].Stats.TX.Packets
+	}
+
+	// The host talks to seat 2: seat 1 hears none of it.
+	before := rx()
+	for i := 0; i < 20; i++ {
+		if got := ask(); got != "seat 2" {
+			t.Fatalf("the host reached %q at seat 2's address", got)
+		}
+	}
+	if heard := rx() - before; heard > 2 {
+		t.Errorf("seat 1 received %d frames while the host talked to seat 2", heard)
+	}
+
+	// Seat 1 takes seat 2's address and announces it (an ARP for the
+	// gateway with 192.168.100.12 as its sender), after the host's
+	// neighbour lock time (1 s) so that an ordinary entry would move.
+	time.Sleep(1200 * time.Millisecond) // the kernel's ARP locktime, not a wait for async work
+	guests[1].Run(t, "ip", "addr", "add", "192.168.100.12/32", "dev", "eth0")
+	nstest.Do(guests[1].NS(), func() error { //nolint:errcheck
+		d := net.Dialer{Timeout: 300 * time.Millisecond, LocalAddr: &net.TCPAddr{IP: net.ParseIP("192.168.100.12")}}
+		if c, err := d.Dial("tcp", "192.168.100.1:9090"); err == nil {
+			c.Close()
+		}
+		return nil
+	})
+	for i := 0; i < 5; i++ {
+		if got := ask(); got != "seat 2" {
+			t.Fatalf("after seat 1 claimed seat 2's address the host reached %q", got)
+		}
+	}
 }
