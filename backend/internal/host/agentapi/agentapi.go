@@ -85,7 +85,8 @@ type CreateSeatRequest struct {
 	// empty: the host's own root.
 	Image string `json:"image,omitempty"`
 	// LearnerRoot makes the learner root inside the seat's own namespaces
-	// (sandbox seats; other runtimes keep the learner unprivileged).
+	// (sandbox seats) or the guest's root (firecracker seats); the process
+	// runtime ignores it.
 	LearnerRoot bool `json:"learner_root,omitempty"`
 }
 

@@ -39,8 +39,9 @@ type Spec struct {
 	// pulled (nil: the host's own root, read-only). The process runtime
 	// ignores it.
 	Image *Image
-	// LearnerRoot makes the learner root inside the seat's user
-	// namespace (sandbox seats on an image only).
+	// LearnerRoot makes the learner root: inside the seat's user
+	// namespace (sandbox), or the guest's root (firecracker: the boot
+	// argument clarateach.learner_root=1). The process runtime ignores it.
 	LearnerRoot bool
 }
 

@@ -441,6 +441,11 @@ func (r *Runtime) create(ctx context.Context, l layout, b bootSpec) (*seatruntim
 	if err := r.net.AddTap(ctx, l.tap); err != nil {
 		return nil, err
 	}
+	// The port carries this seat's address and MAC only, so that a guest's
+	// root (learner_root) cannot hear or take another seat's traffic.
+	if err := r.net.PinPort(ctx, l.tap, l.mac, l.ip); err != nil {
+		return nil, fmt.Errorf("firecracker: %w", err)
+	}
 	// The allowlist replaces whatever the seat had (a repair re-applies
 	// its own); with none, a dead seat's leftovers go.
 	if err := r.net.AllowSeat(ctx, l.vmID, l.ip, b.egress); err != nil {

@@ -344,10 +344,18 @@ func TestCreateAndDestroy(t *testing.T) {
 
 	// The TAP hangs off fcbr0 as an isolated port; the firewall is in place.
 	d := linkDetails(t, l.tap)
-	for _, w := range []string{"tun type tap", "master fcbr0", "isolated on"} {
+	for _, w := range []string{"tun type tap", "master fcbr0", "isolated on", "flood off", "mcast_flood off"} {
 		if !strings.Contains(d, w) {
 			t.Errorf("TAP %s lacks %q:\n%s", l.tap, w, d)
 		}
+	}
+	// Pinned (hostnet.PinPort): the seat's MAC is a static entry of its port,
+	// and the host's neighbour entry for its address is permanent.
+	if out, _ := exec.Command("bridge", "fdb", "show", "dev", l.tap).CombinedOutput(); !strings.Contains(string(out), l.mac+" master fcbr0 static") {
+		t.Errorf("bridge fdb of %s:\n%s", l.tap, out)
+	}
+	if out, _ := exec.Command("ip", "neigh", "show", "dev", "fcbr0").CombinedOutput(); !strings.Contains(string(out), "192.168.100.11 lladdr "+l.mac+" PERMANENT") {
+		t.Errorf("neighbour 192.168.100.11: %s", out)
 	}
 	if out, err := exec.Command("iptables", "-w", "-S", "CLARATEACH-FC-IN").CombinedOutput(); err != nil || !strings.Contains(string(out), "-j DROP") {
 		t.Errorf("firewall: %v %s", err, out)
