@@ -438,18 +438,8 @@ type bootSpec struct {
 // as far as it got (for cleanup).
 func (r *Runtime) create(ctx context.Context, l layout, b bootSpec) (*seatruntime.Seat, error) {
 	vcpus, mem, disk := b.vcpus, b.mem, b.disk
-	if err := r.net.AddTap(ctx, l.tap); err != nil {
+	if err := r.seatNet(ctx, l, b.egress); err != nil {
 		return nil, err
-	}
-	// The port carries this seat's address and MAC only, so that a guest's
-	// root (learner_root) cannot hear or take another seat's traffic.
-	if err := r.net.PinPort(ctx, l.tap, l.mac, l.ip); err != nil {
-		return nil, fmt.Errorf("firecracker: %w", err)
-	}
-	// The allowlist replaces whatever the seat had (a repair re-applies
-	// its own); with none, a dead seat's leftovers go.
-	if err := r.net.AllowSeat(ctx, l.vmID, l.ip, b.egress); err != nil {
-		return nil, fmt.Errorf("firecracker: %w", err)
 	}
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("firecracker: %w", err)
@@ -537,6 +527,24 @@ func (r *Runtime) create(ctx context.Context, l layout, b bootSpec) (*seatruntim
 		return seat, fmt.Errorf("firecracker: seat %s/%d: workspace daemon at %s: %w (see %s)", l.ws, l.seat, seat.Address, err, l.logPath)
 	}
 	return seat, nil
+}
+
+// seatNet makes the seat's TAP, pins it and applies its allowlist.
+func (r *Runtime) seatNet(ctx context.Context, l layout, allow []egress.Rule) error {
+	if err := r.net.AddTap(ctx, l.tap); err != nil {
+		return err
+	}
+	// The port carries this seat's address and MAC only, so that a guest's
+	// root (learner_root) cannot hear or take another seat's traffic.
+	if err := r.net.PinPort(ctx, l.tap, l.mac, l.ip); err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	// The allowlist replaces whatever the seat had (a repair re-applies
+	// its own); with none, a dead seat's leftovers go.
+	if err := r.net.AllowSeat(ctx, l.vmID, l.ip, allow); err != nil {
+		return fmt.Errorf("firecracker: %w", err)
+	}
+	return nil
 }
 
 // waitAPI polls GET / until the API socket answers.
