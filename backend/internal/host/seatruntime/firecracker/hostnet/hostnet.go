@@ -130,6 +130,19 @@ func writeSysctl(path, val string, optional bool) error {
 	return nil
 }
 
+// BridgeMAC is the bridge's own address: 06:00 (locally administered)
+// followed by the gateway's four address bytes, as a seat's MAC is made
+// from its address.
+func (n *Net) BridgeMAC() string {
+	b := n.Gateway().As4()
+	return fmt.Sprintf("06:00:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+func hasMAC(name, mac string) bool {
+	i, err := net.InterfaceByName(name)
+	return err == nil && i.HardwareAddr.String() == mac
+}
+
 // Setup creates the bridge, enables forwarding and installs the firewall.
 // Running it again changes nothing (and repairs drift in our own chains).
 func (n *Net) Setup(ctx context.Context) error {
@@ -149,6 +162,12 @@ func (n *Net) Setup(ctx context.Context) error {
 	steps := [][]string{
 		{"ip", "addr", "replace", n.cfg.HostCIDR, "dev", br},
 		{"ip", "link", "set", "dev", br, "up"},
+	}
+	// A bridge without an address of its own takes its lowest port's, and
+	// each change of it flushes the bridge's neighbour entries, permanent
+	// ones too (PinPort's): it gets a fixed one, set only when it differs.
+	if mac := n.BridgeMAC(); !hasMAC(br, mac) {
+		steps = append([][]string{{"ip", "link", "set", "dev", br, "address", mac}}, steps...)
 	}
 	for _, s := range steps {
 		if _, err := n.run(ctx, nil, s[0], s[1:]...); err != nil {

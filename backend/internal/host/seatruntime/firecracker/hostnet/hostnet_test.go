@@ -376,6 +376,18 @@ func TestPinnedPorts(t *testing.T) {
 		g.Run(t, "ip", "addr", "add", ip.String()+"/24", "dev", "eth0")
 		g.Run(t, "ip", "link", "set", "eth0", "up")
 	}
+	// A port with a lower MAC than the bridge's joins: the bridge keeps its
+	// own address (Setup fixed it), so the pins stay.
+	sh(t, "ip", "link", "add", "vlow", "address", "00:00:00:00:00:01", "type", "veth", "peer", "name", "vlowp")
+	if err := n.AttachPort(ctx, "vlow"); err != nil {
+		t.Fatal(err)
+	}
+	neigh := sh(t, "ip", "neigh", "show", "dev", "fcbr0")
+	for _, w := range []string{"192.168.100.11 lladdr 06:00:c0:a8:64:0b PERMANENT", "192.168.100.12 lladdr 06:00:c0:a8:64:0c PERMANENT"} {
+		if !strings.Contains(neigh, w) {
+			t.Errorf("the host's neighbours lack %q:\n%s", w, neigh)
+		}
+	}
 	if err := n.PinPort(ctx, "vg1", "06:00:c0:a8:64:0b", netip.MustParseAddr("10.0.0.1")); err == nil {
 		t.Error("PinPort accepted an address outside the seats' subnet")
 	}
