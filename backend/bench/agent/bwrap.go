@@ -186,6 +186,7 @@ func printVsBwrap(bwCold, cold, bwWarm, warm []time.Duration) {
 		c50, c99 := pct(cold, 50), pct(cold, 99)
 		fmt.Printf("  ours/bwrap cold: p50 %.2fx  p99 %.2fx   (target p50 ≤ %.2fx: %s)\n",
 			ratio(c50, b50), ratio(c99, b99), seatTargets.coldMax, verdict(ratio(c50, b50) <= seatTargets.coldMax))
+		fmt.Printf("  ready over the cold burst, ours:%s\n  ready over the bwrap burst:%s\n", spread(cold), spread(bwCold))
 	}
 	b50, b99 := show("warm", bwWarm)
 	w50, w99 := pct(warm, 50), pct(warm, 99)

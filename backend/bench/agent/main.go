@@ -487,6 +487,7 @@ func coldOnly(ctx context.Context, ropts agent.RuntimeOptions, name string, n in
 		c50 := pct(ph.ready, 50)
 		fmt.Printf("bubblewrap just before: p50 %s  p99 %s\n  ours/bwrap cold: p50 %.2fx   (target p50 ≤ %.2fx: %s)\n",
 			ms(b50), ms(pct(bw, 99)), float64(c50)/float64(b50), seatTargets.coldMax, verdict(float64(c50)/float64(b50) <= seatTargets.coldMax))
+		fmt.Printf("  ready over the burst, ours:%s\n  ready over the burst, bwrap:%s\n", spread(ph.ready), spread(bw))
 	}
 	return nil
 }
@@ -825,6 +826,19 @@ func pct(d []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+// spread is when the seats of a burst were ready, from its start: p10,
+// p25, p50, p75, p90 and the last. Seats finishing in arrival order spread
+// evenly up to the last (p50 about half of it); seats that share the CPU
+// evenly all finish near the end (p50 close to the last).
+func spread(d []time.Duration) string {
+	var b strings.Builder
+	for _, p := range []int{10, 25, 50, 75, 90, 100} {
+		fmt.Fprintf(&b, " p%d %.0f", p, float64(pct(d, p).Microseconds())/1000)
+	}
+	last := pct(d, 100)
+	return fmt.Sprintf("%s ms (p50/last %.2f)", b.String(), float64(pct(d, 50))/float64(last))
+}
 
 // directThroughput measures cat through a terminal opened on the seat's
 // daemon socket itself, bypassing the agent, to show the proxy's cost. The
