@@ -299,6 +299,9 @@ func (a *Agent) CreateSeat(ctx context.Context, spec seatruntime.Spec) (*seatrun
 	if !seat.ShellReady {
 		a.startFirstShell(cctx, k, host)
 	}
+	if st, ok := a.rt.(seatruntime.Settler); ok {
+		st.Settle(seat) // its start is over: back to a running seat's CPU share
+	}
 	a.metrics.startSeconds.Observe(time.Since(start).Seconds())
 	a.invalidateHealth()
 	a.log.InfoContext(ctx, "seat created", "seat", k.String(), "runtime", seat.Runtime, "pid", seat.PID, "took", time.Since(start).Round(time.Millisecond),

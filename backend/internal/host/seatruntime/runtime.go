@@ -120,6 +120,16 @@ type Repairer interface {
 	Repair(ctx context.Context, s *Seat) (*Seat, error)
 }
 
+// Settler is a Runtime that gives the seats it is starting more of the
+// CPU, oldest first, so that a burst of new seats becomes ready one after
+// another in arrival order rather than all near the end. Settle tells it
+// that s is up (its first shell answered): s goes back to a running seat's
+// share. The runtime ends the priority on its own a few seconds after
+// Create when nobody calls Settle.
+type Settler interface {
+	Settle(s *Seat)
+}
+
 // UnixClient is an HTTP client for a workspace daemon listening on the unix
 // socket sock (any host name in the URL reaches it). It keeps no idle
 // connections: each check dials afresh.

@@ -39,6 +39,7 @@ type Runtime struct {
 	subnet   netip.Prefix
 	blocked  []netip.Prefix
 	cgroups  *cgroupSet // nil: no limits (rootless without delegation)
+	prio     *startPrio // CPU weights of seats being started; nil without cgroups
 	capacity int        // most seats at once (MaxSeats, or slots)
 	slots    int        // slot numbers: uid ranges (and /30s), shared host-wide
 	masks    []string
@@ -291,6 +292,7 @@ func (r *Runtime) setupCgroups() error {
 		r.log.Warn("seats run without cgroup limits", "reason", err)
 	} else {
 		r.cgroups = cs
+		r.prio = newStartPrio(cs)
 	}
 	if r.rootless {
 		r.log.Warn("not root: seats have no network (loopback only) and a single mapped uid")
@@ -853,6 +855,9 @@ func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime
 func (r *Runtime) cleanup(ctx context.Context, ex *extra, dir string, removeDir bool) error {
 	var errs []error
 	if ex.Cgroup != nil {
+		if r.prio != nil {
+			r.prio.leave(ex.Key, nil, false)
+		}
 		ex.Cgroup.kill()
 		deadline := time.Now().Add(10 * time.Second)
 		delay := time.Millisecond

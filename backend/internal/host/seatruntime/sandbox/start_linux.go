@@ -63,6 +63,8 @@ type seatStart struct {
 	t0      time.Time
 	timings []any
 	release func() // gives the start slot back (idempotent)
+	prio    uint64 // the start's number for its CPU weight (startprio_linux.go)
+	prioOn  bool
 
 	slot     int
 	uidLock  *os.File
@@ -126,6 +128,10 @@ func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (*seatruntim
 	}
 	seat, ws := s.result()
 	s.unwind(false)
+	if s.prioOn {
+		seq, key := s.prio, w.key
+		time.AfterFunc(settleAfter, func() { r.prio.leave(key, &seq, true) })
+	}
 	return seat, ws, nil
 }
 
@@ -183,6 +189,10 @@ func (s *seatStart) cgroup() error {
 			return fmt.Errorf("sandbox: %w", err)
 		}
 		s.ex.Cgroup = cg
+		if s.r.prio != nil && !s.warm {
+			// A warm seat is started in the background: no priority.
+			s.prio, s.prioOn = s.r.prio.enter(s.w.key), true
+		}
 	}
 	s.mark("cgroups")
 	if c, err := net.DialTimeout("unix", s.sock, time.Second); err == nil {
