@@ -12,6 +12,7 @@ import (
 
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
 )
 
@@ -21,7 +22,7 @@ func vmWorkshopID(vm gce.VM) string {
 	if vm.WorkshopID != "" {
 		return vm.WorkshopID
 	}
-	if id, ok := strings.CutPrefix(vm.Name, gce.InstancePrefix); ok {
+	if id, ok := strings.CutPrefix(vm.Name, gcename.InstancePrefix); ok {
 		return id
 	}
 	return ""
@@ -39,7 +40,7 @@ internal one); WORKSHOP is the clarateach-workshop label (or the name suffix).
 		return err
 	}
 	return withGCP(ctx, stderr, func(cfg *config.Config, c *gce.Clients) error {
-		vms, err := c.ListVMsFilter(ctx, gce.NameFilter)
+		vms, err := c.ListVMsFilter(ctx, gcename.NameFilter)
 		if err != nil {
 			return err
 		}
@@ -306,7 +307,7 @@ the region's CPUS and CPUS_ALL_REGIONS headroom).`, stderr)
 	return withGCP(ctx, stderr, func(cfg *config.Config, c *gce.Clients) error {
 		r := *region
 		if r == "" {
-			r = gce.RegionOf(cfg.GCPZone)
+			r = gcename.RegionOf(cfg.GCPZone)
 		}
 		rep, err := c.Quota(ctx, r)
 		if err != nil {

@@ -8,7 +8,7 @@ import (
 	"strconv"
 
 	"github.com/clarateach/backend/internal/controlplane/config"
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
@@ -94,7 +94,7 @@ func workshopHostRows(ctx context.Context, st store.Store, ref string) ([]hostRo
 		if w.Provisioner != config.ProvisionerGCP {
 			return ""
 		}
-		return gce.HostName(w.ID, n)
+		return gcename.HostName(w.ID, n)
 	}
 	var rows []hostRow
 	for _, h := range store.HostStates(w, vms, name) {

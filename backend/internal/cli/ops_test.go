@@ -23,6 +23,7 @@ import (
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
@@ -167,14 +168,14 @@ func host(name, workshop, machineType string) *computepb.Instance {
 	in := &computepb.Instance{
 		Name:        proto.String(name),
 		MachineType: proto.String(machineType),
-		Labels:      map[string]string{gce.LabelOwner: gce.LabelOwnerValue},
+		Labels:      map[string]string{gcename.LabelOwner: gcename.LabelOwnerValue},
 		NetworkInterfaces: []*computepb.NetworkInterface{{
 			AccessConfigs: []*computepb.AccessConfig{{Name: proto.String("External NAT")}},
 		}},
 		Disks: []*computepb.AttachedDisk{{Boot: proto.Bool(true), AutoDelete: proto.Bool(true)}},
 	}
 	if workshop != "" {
-		in.Labels[gce.LabelWorkshop] = workshop
+		in.Labels[gcename.LabelWorkshop] = workshop
 	}
 	return in
 }

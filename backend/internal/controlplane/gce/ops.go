@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"sort"
 	"strings"
 	"time"
@@ -33,10 +34,10 @@ type VM struct {
 func VMFromInstance(in *computepb.Instance) VM {
 	vm := VM{
 		Name:          in.GetName(),
-		Zone:          LastSegment(in.GetZone()),
+		Zone:          gcename.LastSegment(in.GetZone()),
 		Status:        in.GetStatus(),
-		WorkshopID:    in.GetLabels()[LabelWorkshop],
-		MachineType:   LastSegment(in.GetMachineType()),
+		WorkshopID:    in.GetLabels()[gcename.LabelWorkshop],
+		MachineType:   gcename.LastSegment(in.GetMachineType()),
 		Spot:          in.GetScheduling().GetProvisioningModel() == "SPOT" || in.GetScheduling().GetPreemptible(),
 		Labels:        in.GetLabels(),
 		StatusMessage: in.GetStatusMessage(),
@@ -56,10 +57,10 @@ func VMFromInstance(in *computepb.Instance) VM {
 // ListVMs lists the workshop hosts (label clarateach=workshop-host) of every
 // zone, sorted by zone and name (instances.aggregatedList).
 func (c *Clients) ListVMs(ctx context.Context) ([]VM, error) {
-	return c.ListVMsFilter(ctx, HostFilter)
+	return c.ListVMsFilter(ctx, gcename.HostFilter)
 }
 
-// ListVMsFilter is ListVMs with any Compute list filter, e.g. NameFilter to
+// ListVMsFilter is ListVMs with any Compute list filter, e.g. gcename.NameFilter to
 // also find hosts created without labels (by the seed's system).
 func (c *Clients) ListVMsFilter(ctx context.Context, filter string) ([]VM, error) {
 	req := &computepb.AggregatedListInstancesRequest{Project: c.Project}
@@ -94,7 +95,7 @@ func (c *Clients) ListZoneVMs(ctx context.Context, zone string) ([]VM, error) {
 	it := c.Instances.List(ctx, &computepb.ListInstancesRequest{
 		Project: c.Project,
 		Zone:    zone,
-		Filter:  proto.String(HostFilter),
+		Filter:  proto.String(gcename.HostFilter),
 	})
 	var out []VM
 	for {
@@ -163,7 +164,7 @@ func (c *Clients) ListSnapshots(ctx context.Context, prefix string) ([]Snapshot,
 			return nil, fmt.Errorf("snapshot %s: bad creationTimestamp %q: %w", s.GetName(), s.GetCreationTimestamp(), err)
 		}
 		out = append(out, Snapshot{Name: s.GetName(), Created: t, Status: s.GetStatus(),
-			SourceDisk: LastSegment(s.GetSourceDisk()), SizeGB: s.GetDiskSizeGb()})
+			SourceDisk: gcename.LastSegment(s.GetSourceDisk()), SizeGB: s.GetDiskSizeGb()})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
@@ -251,7 +252,7 @@ func (c *Clients) PruneSnapshots(ctx context.Context, o PruneOptions) (PruneResu
 
 // SnapshotOptions control SnapshotInstance.
 type SnapshotOptions struct {
-	// Name of the new snapshot; default SnapshotPrefix + "YYYYMMDD-HHMMSS"
+	// Name of the new snapshot; default gcename.SnapshotPrefix + "YYYYMMDD-HHMMSS"
 	// (UTC) from Now.
 	Name string
 	// Now is the clock for the default name (default time.Now).
@@ -270,7 +271,7 @@ func (c *Clients) SnapshotInstance(ctx context.Context, zone, instance string, o
 		if o.Now != nil {
 			now = o.Now
 		}
-		name = SnapshotPrefix + now().UTC().Format("20060102-150405")
+		name = gcename.SnapshotPrefix + now().UTC().Format("20060102-150405")
 	}
 	in, err := c.Instances.Get(ctx, &computepb.GetInstanceRequest{Project: c.Project, Zone: zone, Instance: instance})
 	if err != nil {
@@ -300,14 +301,14 @@ func (c *Clients) SnapshotInstance(ctx context.Context, zone, instance string, o
 			Name:        proto.String(name),
 			SourceDisk:  proto.String(disk),
 			Description: proto.String("ClaraTeach agent image from " + instance),
-			Labels:      map[string]string{LabelSnapshot: LabelSnapshotValue},
+			Labels:      map[string]string{gcename.LabelSnapshot: gcename.LabelSnapshotValue},
 		},
 	})
 	if err == nil {
 		err = c.WaitGlobalOp(ctx, op.Proto())
 	}
 	if err != nil {
-		return "", fmt.Errorf("snapshot disk %s: %w", LastSegment(disk), err)
+		return "", fmt.Errorf("snapshot disk %s: %w", gcename.LastSegment(disk), err)
 	}
 	if o.Restart {
 		op, err := c.Instances.Start(ctx, &computepb.StartInstanceRequest{Project: c.Project, Zone: zone, Instance: instance})

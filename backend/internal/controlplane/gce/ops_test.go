@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 )
 
@@ -35,7 +36,7 @@ func host(name, workshop, machineType string) *computepb.Instance {
 	return &computepb.Instance{
 		Name:        proto.String(name),
 		MachineType: proto.String(machineType),
-		Labels:      map[string]string{gce.LabelOwner: gce.LabelOwnerValue, gce.LabelWorkshop: workshop},
+		Labels:      map[string]string{gcename.LabelOwner: gcename.LabelOwnerValue, gcename.LabelWorkshop: workshop},
 		NetworkInterfaces: []*computepb.NetworkInterface{{
 			AccessConfigs: []*computepb.AccessConfig{{Name: proto.String("External NAT")}},
 		}},
@@ -56,7 +57,7 @@ func TestInstanceName(t *testing.T) {
 		"ab-":                   false,
 		"":                      false,
 	} {
-		name, err := gce.InstanceName(id)
+		name, err := gcename.InstanceName(id)
 		if (err == nil) != ok {
 			t.Errorf("InstanceName(%q) = %q, %v; want ok=%v", id, name, err, ok)
 		}
@@ -101,7 +102,7 @@ func TestListVMsAcrossZones(t *testing.T) {
 
 	// By name, as the seed does: finds unlabelled hosts, not clara2.
 	fake.AddInstance(project, zone, &computepb.Instance{Name: proto.String("clarateach-fc-ws-seed"), MachineType: proto.String("n2-standard-4")})
-	byName, err := c.ListVMsFilter(context.Background(), gce.NameFilter)
+	byName, err := c.ListVMsFilter(context.Background(), gcename.NameFilter)
 	if err != nil || len(byName) != 4 {
 		t.Fatalf("ListVMsFilter(NameFilter) = %d VMs, %v; want 4", len(byName), err)
 	}
@@ -163,7 +164,7 @@ func TestPruneSnapshots(t *testing.T) {
 		},
 		{
 			name:        "own prefix only",
-			opts:        gce.PruneOptions{Prefix: gce.SnapshotPrefix, Keep: 1},
+			opts:        gce.PruneOptions{Prefix: gcename.SnapshotPrefix, Keep: 1},
 			wantDeleted: []string{"clarateach-snapshot-20260201-090000", "clarateach-snapshot-20991231-000000"},
 		},
 		{
@@ -273,7 +274,7 @@ func TestSnapshotInstance(t *testing.T) {
 	}
 	snaps := fake.Snapshots()
 	if len(snaps) != 1 || snaps[0].GetStatus() != "READY" || !strings.HasSuffix(snaps[0].GetSourceDisk(), "/zones/"+zone+"/disks/clara2") ||
-		snaps[0].GetLabels()[gce.LabelSnapshot] != gce.LabelSnapshotValue {
+		snaps[0].GetLabels()[gcename.LabelSnapshot] != gcename.LabelSnapshotValue {
 		t.Fatalf("snapshot = %v", snaps)
 	}
 	if in, _ := fake.Instance(project, zone, "clara2"); in.GetStatus() != "RUNNING" {
@@ -303,7 +304,7 @@ func TestQuota(t *testing.T) {
 	fake.AddInstance(project, zone, host("clarateach-fc-ws-q1", "q1", "n2-standard-8"))
 	fake.AddInstance(project, "europe-west1-b", host("clarateach-fc-ws-q2", "q2", "n2-standard-4"))
 
-	rep, err := c.Quota(context.Background(), gce.RegionOf(zone))
+	rep, err := c.Quota(context.Background(), gcename.RegionOf(zone))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
@@ -77,7 +77,7 @@ func TestProvisionerErrors(t *testing.T) {
 				clk := newClock()
 				r, reg := c.newReconciler(st, clk, "replica-a", nil) // MaxAttempts 3
 				w := newWorkshop(t, st, 1, nil)
-				name := gce.InstancePrefix + w.ID
+				name := gcename.InstancePrefix + w.ID
 				tc.inject(c.fake)
 
 				for attempt := 1; attempt <= 3; attempt++ {
@@ -175,7 +175,7 @@ func TestSeatCreationFails(t *testing.T) {
 	if n := len(c.seats(w.ID)); n != 3 {
 		t.Errorf("%d seats, want 3", n)
 	}
-	if n := c.inserts()[gce.InstancePrefix+w.ID]; n != 1 {
+	if n := c.inserts()[gcename.InstancePrefix+w.ID]; n != 1 {
 		t.Errorf("%d inserts, want 1 (the VM is reused)", n)
 	}
 	c.checkNoLeak(t, st, w.ID)
@@ -227,7 +227,7 @@ func TestAgentNeverHealthy(t *testing.T) {
 			clk.Advance(reconcile.Backoff(1))
 			pass(t, r)
 			wantStatus(t, st, w.ID, store.StatusRunning)
-			if n := c.inserts()[gce.InstancePrefix+w.ID]; n != 2 {
+			if n := c.inserts()[gcename.InstancePrefix+w.ID]; n != 2 {
 				t.Errorf("%d inserts, want 2", n)
 			}
 			if n := len(c.seats(w.ID)); n != 2 {
@@ -258,20 +258,20 @@ func TestRunningHostLost(t *testing.T) {
 	}{
 		{
 			name:  "VM deleted behind our back",
-			fault: func(c *cloud, ws string) { c.fake.DeleteInstance(project, zone, gce.InstancePrefix+ws) },
+			fault: func(c *cloud, ws string) { c.fake.DeleteInstance(project, zone, gcename.InstancePrefix+ws) },
 			shown: "the workshop machine has disappeared", passes: 2, wantInserts: 2,
 		},
 		{
 			name:  "Spot VM preempted (stopped)",
 			cfg:   func(cfg *gcevm.Config) { cfg.UseSpot = true },
-			fault: func(c *cloud, ws string) { c.fake.Preempt(project, zone, gce.InstancePrefix+ws) },
+			fault: func(c *cloud, ws string) { c.fake.Preempt(project, zone, gcename.InstancePrefix+ws) },
 			shown: "the workshop machine was stopped (TERMINATED; a Spot VM may have been preempted)", passes: 2,
 			wantInserts: 1, wantStarts: 1, // the same VM, with its disk, is started again
 		},
 		{
 			name:  "Spot VM preempted (deleted)",
 			cfg:   func(cfg *gcevm.Config) { cfg.UseSpot = true; cfg.SpotTerminationAction = gcevm.TerminateDelete },
-			fault: func(c *cloud, ws string) { c.fake.Preempt(project, zone, gce.InstancePrefix+ws) },
+			fault: func(c *cloud, ws string) { c.fake.Preempt(project, zone, gcename.InstancePrefix+ws) },
 			shown: "the workshop machine has disappeared", passes: 2, wantInserts: 2,
 		},
 		{
@@ -320,7 +320,7 @@ func TestRunningHostLost(t *testing.T) {
 			if got := get(t, st, w.ID); got.StatusReason != "" {
 				t.Errorf("reason after recovery = %q", got.StatusReason)
 			}
-			if n := c.inserts()[gce.InstancePrefix+w.ID]; n != tc.wantInserts {
+			if n := c.inserts()[gcename.InstancePrefix+w.ID]; n != tc.wantInserts {
 				t.Errorf("%d inserts, want %d", n, tc.wantInserts)
 			}
 			if n := c.fake.Calls("instances.start"); n != tc.wantStarts {
@@ -446,7 +446,7 @@ func TestRestartMidStep(t *testing.T) {
 				c := newCloud(t, nil)
 				clk := newClock()
 				w := newWorkshop(t, st, 2, nil)
-				name := gce.InstancePrefix + w.ID
+				name := gcename.InstancePrefix + w.ID
 				want := store.StatusRunning
 				if tc.teardown {
 					r0, _ := c.newReconciler(st, clk, "replica-0", nil)
@@ -548,7 +548,7 @@ func TestLeaseKeptDuringLongStep(t *testing.T) {
 	close(gpA.release)
 	wg.Wait()
 	wantStatus(t, st, w.ID, store.StatusRunning)
-	if n := c.inserts()[gce.InstancePrefix+w.ID]; n != 1 {
+	if n := c.inserts()[gcename.InstancePrefix+w.ID]; n != 1 {
 		t.Errorf("%d inserts, want 1", n)
 	}
 	c.checkNoLeak(t, st, w.ID)

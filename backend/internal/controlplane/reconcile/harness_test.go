@@ -26,7 +26,7 @@ import (
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
@@ -477,7 +477,7 @@ func (c *cloud) seats(ws string) []string {
 
 // vm returns the workshop's VM, or nil.
 func (c *cloud) vm(ws string) *computepb.Instance {
-	in, ok := c.fake.Instance(project, zone, gce.InstancePrefix+ws)
+	in, ok := c.fake.Instance(project, zone, gcename.InstancePrefix+ws)
 	if !ok {
 		return nil
 	}
@@ -511,7 +511,7 @@ func (c *cloud) checkNoLeak(t testing.TB, st store.Store, ids ...string) {
 		w := get(t, st, id)
 		switch {
 		case w.Status == store.StatusRunning:
-			want = append(want, gce.InstancePrefix+id)
+			want = append(want, gcename.InstancePrefix+id)
 		case w.Status == store.StatusError && w.StatusReason == "":
 			t.Errorf("workshop %s is in error without a reason", id)
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/clarateach/backend/internal/blob"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/archive"
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
@@ -124,7 +124,7 @@ func TestHomesSurvive(t *testing.T) {
 			}
 
 			// The host is lost and comes back empty: the home is restored.
-			c.fake.DeleteInstance(project, zone, gce.InstancePrefix+w.ID)
+			c.fake.DeleteInstance(project, zone, gcename.InstancePrefix+w.ID)
 			for range 2 {
 				clk.Advance(15 * time.Second)
 				pass(t, r)

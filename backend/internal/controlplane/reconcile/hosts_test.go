@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
@@ -64,7 +64,7 @@ func TestMultiHost(t *testing.T) {
 	clk := newClock()
 	r, _ := c.newReconciler(st, clk, "replica-a", nil)
 	w := newWorkshop(t, st, 5, func(w *store.Workshop) { w.SeatsPerHost = 2 })
-	name := gce.InstancePrefix + w.ID
+	name := gcename.InstancePrefix + w.ID
 
 	pass(t, r)
 	wantStatus(t, st, w.ID, store.StatusRunning)

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/authtoken"
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
@@ -241,7 +241,7 @@ func TestPerWorkshopVMAndToken(t *testing.T) {
 		if meta[gcevm.MetaWorkshopID] != w.ID || meta[gcevm.MetaSeats] != strconv.Itoa(w.Seats) || meta[gcevm.MetaBackendURL] != "https://api.clarateach.test" {
 			t.Errorf("%s: metadata %v", w.ID, meta)
 		}
-		for k, v := range map[string]string{gce.LabelOwner: gce.LabelOwnerValue, gce.LabelWorkshop: w.ID} {
+		for k, v := range map[string]string{gcename.LabelOwner: gcename.LabelOwnerValue, gcename.LabelWorkshop: w.ID} {
 			if in.GetLabels()[k] != v {
 				t.Errorf("%s: label %s = %q, want %q", w.ID, k, in.GetLabels()[k], v)
 			}

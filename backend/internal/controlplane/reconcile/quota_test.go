@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
@@ -26,7 +26,7 @@ func TestMultiHostPartialQuota(t *testing.T) {
 	clk := newClock()
 	r, _ := c.newReconciler(st, clk, "replica-a", nil)
 	w := newWorkshop(t, st, 30, func(w *store.Workshop) { w.SeatsPerHost = 10 })
-	name := gce.InstancePrefix + w.ID
+	name := gcename.InstancePrefix + w.ID
 
 	pass(t, r)
 	wantStatus(t, st, w.ID, store.StatusRunning)

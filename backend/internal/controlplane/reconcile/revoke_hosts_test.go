@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
@@ -40,7 +40,7 @@ func TestRevokeOnSecondHost(t *testing.T) {
 	clk := newClock()
 	r, _ := c.newReconciler(st, clk, "replica-a", nil)
 	w := newWorkshop(t, st, 4, func(w *store.Workshop) { w.SeatsPerHost = 2 })
-	name := gce.InstancePrefix + w.ID
+	name := gcename.InstancePrefix + w.ID
 	pass(t, r)
 	wantStatus(t, st, w.ID, store.StatusRunning)
 	ctx := context.Background()

@@ -12,7 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
@@ -64,7 +64,7 @@ func TestTwoReplicas(t *testing.T) {
 		t.Errorf("inserted VMs = %v, want %d", ins, n)
 	}
 	for _, id := range ids {
-		if got := ins[gce.InstancePrefix+id]; got != 1 {
+		if got := ins[gcename.InstancePrefix+id]; got != 1 {
 			t.Errorf("%s inserted %d times, want once", id, got)
 		}
 		if s := c.seats(id); len(s) != 1 {
@@ -88,7 +88,7 @@ func TestSchedule(t *testing.T) {
 				r, _ := c.newReconciler(st, clk, "replica-a", func(cfg *reconcile.Config) { cfg.ProvisionAhead = 10 * time.Minute })
 				startsAt, endsAt := clk.Now().Add(time.Hour), clk.Now().Add(3*time.Hour)
 				w := newWorkshop(t, st, 2, func(w *store.Workshop) { w.StartsAt, w.EndsAt = &startsAt, &endsAt })
-				name := gce.InstancePrefix + w.ID
+				name := gcename.InstancePrefix + w.ID
 
 				pass(t, r)
 				wantStatus(t, st, w.ID, store.StatusCreated)
@@ -152,8 +152,8 @@ func TestGarbageCollection(t *testing.T) {
 
 	hostVM := func(ws string) *computepb.Instance {
 		return &computepb.Instance{
-			Name:   proto.String(gce.InstancePrefix + ws),
-			Labels: map[string]string{gce.LabelOwner: gce.LabelOwnerValue, gce.LabelWorkshop: ws},
+			Name:   proto.String(gcename.InstancePrefix + ws),
+			Labels: map[string]string{gcename.LabelOwner: gcename.LabelOwnerValue, gcename.LabelWorkshop: ws},
 		}
 	}
 	c.fake.AddInstance(project, zone, hostVM(stopped.ID))
@@ -186,7 +186,7 @@ func TestGarbageCollection(t *testing.T) {
 	}
 	vms := c.vms()
 	sort.Strings(vms)
-	if want := []string{gce.InstancePrefix + live.ID, "someone-elses-vm"}; fmt.Sprint(vms) != fmt.Sprint(want) {
+	if want := []string{gcename.InstancePrefix + live.ID, "someone-elses-vm"}; fmt.Sprint(vms) != fmt.Sprint(want) {
 		t.Errorf("VMs after GC = %v, want %v", vms, want)
 	}
 	if s := c.seats(live.ID); fmt.Sprint(s) != fmt.Sprint([]string{live.ID + "/1:running"}) {

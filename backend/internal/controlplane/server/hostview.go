@@ -3,7 +3,7 @@ package server
 import (
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/config"
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
@@ -15,7 +15,7 @@ func hostNamer(w *store.Workshop) func(int) string {
 		if w.Provisioner != config.ProvisionerGCP {
 			return config.ProvisionerLocal
 		}
-		return gce.HostName(w.ID, n)
+		return gcename.HostName(w.ID, n)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/provision"
 	"github.com/clarateach/backend/internal/hostcert"
 )
@@ -190,7 +191,7 @@ func (p *Provisioner) Clients() *gce.Clients { return p.c }
 
 // InstanceRequest builds the instance resource EnsureHost inserts.
 func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instance, error) {
-	name, err := gce.HostInstanceName(req.WorkshopID, req.Host)
+	name, err := gcename.HostInstanceName(req.WorkshopID, req.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -206,9 +207,9 @@ func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instanc
 		mt = DefaultMachineType(req.Seats)
 	}
 	labels := map[string]string{
-		gce.LabelOwner:    gce.LabelOwnerValue,
-		gce.LabelWorkshop: req.WorkshopID,
-		gce.LabelHost:     strconv.Itoa(max(req.Host, 1)),
+		gcename.LabelOwner:    gcename.LabelOwnerValue,
+		gcename.LabelWorkshop: req.WorkshopID,
+		gcename.LabelHost:     strconv.Itoa(max(req.Host, 1)),
 	}
 	for k, v := range cfg.ExtraLabels {
 		labels[k] = v
@@ -250,7 +251,7 @@ func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instanc
 		Description: proto.String("ClaraTeach workshop host for workshop " + req.WorkshopID),
 		MachineType: proto.String(fmt.Sprintf("zones/%s/machineTypes/%s", cfg.Zone, mt)),
 		Labels:      labels,
-		Tags:        &computepb.Tags{Items: []string{gce.NetworkTag}},
+		Tags:        &computepb.Tags{Items: []string{gcename.NetworkTag}},
 		Disks: []*computepb.AttachedDisk{{
 			Boot:             proto.Bool(true),
 			AutoDelete:       proto.Bool(true),
@@ -409,7 +410,7 @@ func (p *Provisioner) GetHost(ctx context.Context, workshopID string) (*provisio
 
 // GetHostN is GetHost for host n of the workshop (provision.HostSet).
 func (p *Provisioner) GetHostN(ctx context.Context, workshopID string, n int) (*provision.Host, error) {
-	name, err := gce.HostInstanceName(workshopID, n)
+	name, err := gcename.HostInstanceName(workshopID, n)
 	if err != nil {
 		return nil, err
 	}
@@ -445,7 +446,7 @@ func (p *Provisioner) DeleteHost(ctx context.Context, workshopID string) error {
 
 // DeleteHostN deletes host n of the workshop (provision.HostSet).
 func (p *Provisioner) DeleteHostN(ctx context.Context, workshopID string, n int) error {
-	name, err := gce.HostInstanceName(workshopID, n)
+	name, err := gcename.HostInstanceName(workshopID, n)
 	if err != nil {
 		return err
 	}
@@ -455,7 +456,7 @@ func (p *Provisioner) DeleteHostN(ctx context.Context, workshopID string, n int)
 // ListHosts lists the VMs in the zone labelled clarateach=workshop-host
 // (and ExtraLabels).
 func (p *Provisioner) ListHosts(ctx context.Context) ([]provision.Host, error) {
-	filter := gce.HostFilter
+	filter := gcename.HostFilter
 	for k, v := range p.cfg.ExtraLabels {
 		filter += fmt.Sprintf(" labels.%s = %s", k, v)
 	}
@@ -490,9 +491,9 @@ func (p *Provisioner) host(in *computepb.Instance) *provision.Host {
 		Spot:       vm.Spot,
 	}
 	if h.WorkshopID == "" {
-		h.WorkshopID = strings.TrimPrefix(vm.Name, gce.InstancePrefix)
+		h.WorkshopID = strings.TrimPrefix(vm.Name, gcename.InstancePrefix)
 	}
-	h.Index, _ = strconv.Atoi(in.GetLabels()[gce.LabelHost])
+	h.Index, _ = strconv.Atoi(in.GetLabels()[gcename.LabelHost])
 	h.Index = max(h.Index, 1)
 	h.IP = vm.ExternalIP
 	if p.cfg.UseInternalIP {

@@ -10,7 +10,7 @@ import (
 	computepb "cloud.google.com/go/compute/apiv1/computepb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 )
 
 // The region's CPU quota, respected before asking. Before it inserts a
@@ -50,7 +50,7 @@ func (e *QuotaError) Error() string {
 // ("n2-standard-16": 16, "n2-custom-8-32768": 8), or 0 when the name does
 // not say it (e.g. e2-medium).
 func MachineVCPUs(machineType string) float64 {
-	parts := strings.Split(gce.LastSegment(machineType), "-")
+	parts := strings.Split(gcename.LastSegment(machineType), "-")
 	if len(parts) < 3 {
 		return 0
 	}
@@ -78,7 +78,7 @@ type cpuGate struct {
 // insert finished). A refusal is a *QuotaError.
 func (p *Provisioner) reserveCPUs(ctx context.Context, in *computepb.Instance, id string, n int) (release func(), err error) {
 	need := MachineVCPUs(in.GetMachineType())
-	region := gce.RegionOf(p.cfg.Zone)
+	region := gcename.RegionOf(p.cfg.Zone)
 	if need <= 0 {
 		return func() {}, nil
 	}
@@ -104,7 +104,7 @@ func (p *Provisioner) reserveCPUs(ctx context.Context, in *computepb.Instance, i
 	}
 	used := max(usage, held)
 	if used+ahead+need > limit {
-		return nil, &QuotaError{Host: in.GetName(), Region: region, MachineType: gce.LastSegment(in.GetMachineType()),
+		return nil, &QuotaError{Host: in.GetName(), Region: region, MachineType: gcename.LastSegment(in.GetMachineType()),
 			Need: need, Limit: limit, Used: used, Ahead: ahead}
 	}
 	g.inflight[in.GetName()] = need
@@ -140,7 +140,7 @@ func (p *Provisioner) missingBelow(ctx context.Context, id string, n int) int {
 	}
 	it := p.c.Instances.List(ctx, &computepb.ListInstancesRequest{
 		Project: p.cfg.Project, Zone: p.cfg.Zone,
-		Filter: proto.String(gce.HostFilter + " labels." + gce.LabelWorkshop + " = " + id),
+		Filter: proto.String(gcename.HostFilter + " labels." + gcename.LabelWorkshop + " = " + id),
 	})
 	have := map[string]bool{}
 	for {
@@ -154,7 +154,7 @@ func (p *Provisioner) missingBelow(ctx context.Context, id string, n int) int {
 	defer p.cpus.mu.Unlock()
 	missing := 0
 	for i := 1; i < n; i++ {
-		name, err := gce.HostInstanceName(id, i)
+		name, err := gcename.HostInstanceName(id, i)
 		if err != nil {
 			return 0
 		}

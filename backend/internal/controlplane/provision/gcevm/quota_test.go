@@ -8,7 +8,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/clarateach/backend/internal/controlplane/gce"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
 )
 
@@ -71,7 +71,7 @@ func TestEnsureHostRespectsRegionCPUQuota(t *testing.T) {
 		inserted = append(inserted, in.GetName())
 	}
 	slices.Sort(inserted)
-	if want := []string{gce.InstancePrefix + id, gce.InstancePrefix + id + "-2"}; !slices.Equal(inserted, want) {
+	if want := []string{gcename.InstancePrefix + id, gcename.InstancePrefix + id + "-2"}; !slices.Equal(inserted, want) {
 		t.Errorf("inserts %v, want %v (none for host 3)", inserted, want)
 	}
 
