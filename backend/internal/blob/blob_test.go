@@ -11,35 +11,72 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fsouza/fake-gcs-server/fakestorage"
-
 	"github.com/clarateach/backend/internal/blob"
 )
 
 // stores returns every implementation: the directory, and Cloud Storage
-// through the production client against a GCS-protocol server listening
-// on loopback (fake-gcs-server used as a library).
+// through the production client against a JSON-API server listening on
+// loopback (fakeGCS).
 func stores(t *testing.T) map[string]blob.Store {
 	t.Helper()
 	d, err := blob.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0, Writer: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "archives"})
-	// The production Open, pointed at the server the way the client
-	// library documents for emulators.
-	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(srv.URL(), "http://"))
+	return map[string]blob.Store{"dir": d, "gcs": openGCS(t, newFakeGCS(t, "archives"))}
+}
+
+// openGCS is the production Open, pointed at fake the way Google's client
+// libraries are pointed at emulators.
+func openGCS(t *testing.T, fake *fakeGCS) blob.Store {
+	t.Helper()
+	t.Setenv("STORAGE_EMULATOR_HOST", strings.TrimPrefix(fake.srv.URL, "http://"))
 	g, closeG, err := blob.Open(context.Background(), "gs://archives/clarateach", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeG() })
-	return map[string]blob.Store{"dir": d, "gcs": g}
+	return g
+}
+
+// TestGCSRetriesTransientErrors: reads that meet 503s are retried (twice),
+// then the error is returned; a failed upload leaves no object and no
+// open session.
+func TestGCSRetriesTransientErrors(t *testing.T) {
+	t.Cleanup(blob.ShortRetries())
+	fake := newFakeGCS(t, "archives")
+	g := openGCS(t, fake)
+	ctx := context.Background()
+	if _, err := g.Put(ctx, "w/a.tar.gz", strings.NewReader("abc")); err != nil {
+		t.Fatal(err)
+	}
+	fake.mu.Lock()
+	fake.failGets = 2
+	fake.mu.Unlock()
+	rc, err := g.Get(ctx, "w/a.tar.gz")
+	if err != nil {
+		t.Fatalf("Get after two 503s: %v", err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "abc" {
+		t.Fatalf("Get = %q", b)
+	}
+	fake.mu.Lock()
+	fake.failGets = 3
+	fake.mu.Unlock()
+	if _, err := g.List(ctx, "w/"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("List after three 503s: %v, want the 503", err)
+	}
+	if _, err := g.Put(ctx, "w/b.tar.gz", io.MultiReader(strings.NewReader("partial"), failing{})); err == nil {
+		t.Fatal("Put of a failing reader succeeded")
+	}
+	fake.mu.Lock()
+	open := len(fake.sessions)
+	fake.mu.Unlock()
+	if names := fake.objects("archives"); open != 0 || len(names) != 1 {
+		t.Fatalf("after a failed Put: objects %v, %d upload sessions open; want only a.tar.gz and none", names, open)
+	}
 }
 
 func TestStores(t *testing.T) {
