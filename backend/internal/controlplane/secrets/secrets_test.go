@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc/codes"
-
 	"github.com/clarateach/backend/internal/controlplane/config"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/secrets"
@@ -54,10 +52,10 @@ func TestFetch(t *testing.T) {
 		{
 			name: "permission denied is an error, not a missing secret",
 			setup: func(sm *gcetest.SecretManager) {
-				sm.Fail("JWT_SECRET", codes.PermissionDenied)
+				sm.Fail("JWT_SECRET", "PERMISSION_DENIED")
 			},
 			names:   []string{"JWT_SECRET"},
-			wantErr: []string{"secret JWT_SECRET", "PermissionDenied"},
+			wantErr: []string{"secret JWT_SECRET", "PERMISSION_DENIED"},
 		},
 		{
 			name: "disabled latest version is an error",

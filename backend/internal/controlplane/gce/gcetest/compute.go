@@ -1,13 +1,12 @@
 // Package gcetest holds wire-level fakes of the Google Cloud APIs ClaraTeach
 // uses, so that the production clients (cloud.google.com/go/compute/apiv1 over
-// REST, cloud.google.com/go/secretmanager/apiv1 over gRPC) are the code under
-// test:
+// REST, package secrets' REST client) are the code under test:
 //
 //   - Compute is an httptest server speaking the Compute Engine v1 REST API
 //     (instances, zone and global operations, disks, snapshots, regions,
 //     projects) with realistic JSON, operations and error bodies.
-//   - SecretManager is an in-process gRPC server implementing
-//     AccessSecretVersion.
+//   - SecretManager is an httptest server speaking the Secret Manager v1
+//     REST API's versions:access.
 //
 // It is a regular (non-test) package so any package's tests can use it.
 package gcetest

@@ -1,43 +1,35 @@
 package gcetest
 
 import (
-	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
-	"net"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
-
-	"cloud.google.com/go/secretmanager/apiv1/secretmanagerpb"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
-// SecretManager is a fake Secret Manager gRPC server on a loopback listener.
-// It implements AccessSecretVersion with the real API's names, version
-// resolution ("latest" = the newest enabled version), CRC32C checksums and
-// status codes (NotFound, FailedPrecondition for a disabled version).
+// SecretManager is a fake Secret Manager REST server (v1) on a loopback
+// listener. It implements versions:access with the real API's names,
+// version resolution ("latest" = the newest enabled version), CRC32C
+// checksums and error answers (404 NOT_FOUND, 400 FAILED_PRECONDITION for
+// a disabled version, {"error": {"code", "message", "status"}}).
 //
-// Connect with:
-//
-//	secretmanager.NewClient(ctx, option.WithEndpoint(sm.Addr),
-//		option.WithoutAuthentication(),
-//		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())))
+// Point the client at it with secrets.Config{Endpoint: sm.Addr}
+// (GCP_SECRETMANAGER_ENDPOINT).
 type SecretManager struct {
-	secretmanagerpb.UnimplementedSecretManagerServiceServer
-
-	// Addr is host:port of the listener.
+	// Addr is host:port of the listener (plain HTTP).
 	Addr string
 
-	srv *grpc.Server
-	lis net.Listener
+	srv *httptest.Server
 
 	mu       sync.Mutex
 	secrets  map[string][]*secretVersion // "projects/P/secrets/N" -> versions (1-based)
-	faults   map[string]codes.Code       // secret name (short) -> code for every access
+	faults   map[string]string           // secret name (short) -> status for every access
 	accessed []string                    // requested version names, in order
 }
 
@@ -48,19 +40,9 @@ type secretVersion struct {
 
 // NewSecretManager starts the fake; cleanup (t.Cleanup) stops it.
 func NewSecretManager(cleanup func(func())) (*SecretManager, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
-	}
-	s := &SecretManager{
-		Addr:    lis.Addr().String(),
-		srv:     grpc.NewServer(),
-		lis:     lis,
-		secrets: map[string][]*secretVersion{},
-		faults:  map[string]codes.Code{},
-	}
-	secretmanagerpb.RegisterSecretManagerServiceServer(s.srv, s)
-	go func() { _ = s.srv.Serve(lis) }()
+	s := &SecretManager{secrets: map[string][]*secretVersion{}, faults: map[string]string{}}
+	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.Addr = strings.TrimPrefix(s.srv.URL, "http://")
 	if cleanup != nil {
 		cleanup(s.Close)
 	}
@@ -68,7 +50,7 @@ func NewSecretManager(cleanup func(func())) (*SecretManager, error) {
 }
 
 // Close stops the server.
-func (s *SecretManager) Close() { s.srv.Stop() }
+func (s *SecretManager) Close() { s.srv.Close() }
 
 // AddVersion adds a new (enabled) version of a secret and returns its number.
 func (s *SecretManager) AddVersion(project, secret, value string) int {
@@ -89,15 +71,16 @@ func (s *SecretManager) DisableVersion(project, secret string, n int) {
 	}
 }
 
-// Fail makes every access to secret answer with code (codes.OK clears it).
-func (s *SecretManager) Fail(secret string, code codes.Code) {
+// Fail makes every access to secret answer with the canonical error status
+// ("PERMISSION_DENIED", "UNAVAILABLE", ...); "" clears it.
+func (s *SecretManager) Fail(secret, status string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if code == codes.OK {
+	if status == "" {
 		delete(s.faults, secret)
 		return
 	}
-	s.faults[secret] = code
+	s.faults[secret] = status
 }
 
 // Accessed returns the version names requested so far, in order.
@@ -107,55 +90,84 @@ func (s *SecretManager) Accessed() []string {
 	return append([]string(nil), s.accessed...)
 }
 
+// httpStatus maps canonical error statuses to the HTTP codes the REST API
+// answers with.
+var httpStatus = map[string]int{
+	"INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403,
+	"NOT_FOUND": 404, "RESOURCE_EXHAUSTED": 429, "INTERNAL": 500, "UNAVAILABLE": 503,
+}
+
+func smError(w http.ResponseWriter, status, msg string) {
+	code := httpStatus[status]
+	if code == 0 {
+		code = 500
+	}
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"code": code, "message": msg, "status": status}})
+}
+
 var versionNameRE = regexp.MustCompile(`^(projects/[^/]+/secrets/([^/]+))/versions/([^/]+)$`)
 
-// AccessSecretVersion implements the RPC.
-func (s *SecretManager) AccessSecretVersion(_ context.Context, req *secretmanagerpb.AccessSecretVersionRequest) (*secretmanagerpb.AccessSecretVersionResponse, error) {
+func (s *SecretManager) serve(w http.ResponseWriter, r *http.Request) {
+	name, ok := strings.CutSuffix(strings.TrimPrefix(r.URL.Path, "/v1/"), ":access")
+	if r.Method != http.MethodGet || !ok || !strings.HasPrefix(r.URL.Path, "/v1/") {
+		smError(w, "NOT_FOUND", "no such method: "+r.Method+" "+r.URL.Path)
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accessed = append(s.accessed, req.GetName())
-	m := versionNameRE.FindStringSubmatch(req.GetName())
+	s.accessed = append(s.accessed, name)
+	m := versionNameRE.FindStringSubmatch(name)
 	if m == nil {
-		return nil, status.Errorf(codes.InvalidArgument, "Invalid resource field value in the request.")
+		smError(w, "INVALID_ARGUMENT", "Invalid resource field value in the request.")
+		return
 	}
 	secretName, short, ver := m[1], m[2], m[3]
-	if code, ok := s.faults[short]; ok {
-		return nil, status.Errorf(code, "Permission 'secretmanager.versions.access' denied for resource '%s' (or it may not exist).", req.GetName())
+	if st, ok := s.faults[short]; ok {
+		smError(w, st, fmt.Sprintf("Permission 'secretmanager.versions.access' denied for resource '%s' (or it may not exist).", name))
+		return
 	}
+	n, st, msg := s.resolve(secretName, ver)
+	if st != "" {
+		smError(w, st, msg)
+		return
+	}
+	data := s.secrets[secretName][n-1].data
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"name": fmt.Sprintf("%s/versions/%d", secretName, n),
+		"payload": map[string]string{
+			"data":       base64.StdEncoding.EncodeToString(data),
+			"dataCrc32c": strconv.FormatInt(int64(crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli))), 10),
+		},
+	})
+}
+
+// resolve returns the version number ver names, or an error status and
+// message.
+func (s *SecretManager) resolve(secretName, ver string) (int, string, string) {
 	vs := s.secrets[secretName]
 	if len(vs) == 0 {
-		return nil, status.Errorf(codes.NotFound, "Secret [%s] not found or has no versions.", secretName)
+		return 0, "NOT_FOUND", fmt.Sprintf("Secret [%s] not found or has no versions.", secretName)
 	}
-	n := 0
 	if ver == "latest" {
 		for i := len(vs); i >= 1; i-- {
 			if !vs[i-1].disabled {
-				n = i
-				break
+				return i, "", ""
 			}
 		}
-		if n == 0 {
-			return nil, status.Errorf(codes.FailedPrecondition, "Secret Version [%s/versions/%d] is in DISABLED state.", secretName, len(vs))
-		}
-	} else {
-		v, err := strconv.Atoi(ver)
-		if err != nil || v < 1 {
-			return nil, status.Errorf(codes.InvalidArgument, "Invalid resource field value in the request.")
-		}
-		if v > len(vs) {
-			return nil, status.Errorf(codes.NotFound, "Secret Version [%s/versions/%d] not found.", secretName, v)
-		}
-		if vs[v-1].disabled {
-			return nil, status.Errorf(codes.FailedPrecondition, "Secret Version [%s/versions/%d] is in DISABLED state.", secretName, v)
-		}
-		n = v
+		return 0, "FAILED_PRECONDITION", fmt.Sprintf("Secret Version [%s/versions/%d] is in DISABLED state.", secretName, len(vs))
 	}
-	data := vs[n-1].data
-	return &secretmanagerpb.AccessSecretVersionResponse{
-		Name: fmt.Sprintf("%s/versions/%d", secretName, n),
-		Payload: &secretmanagerpb.SecretPayload{
-			Data:       append([]byte(nil), data...),
-			DataCrc32C: proto.Int64(int64(crc32.Checksum(data, crc32.MakeTable(crc32.Castagnoli)))),
-		},
-	}, nil
+	v, err := strconv.Atoi(ver)
+	if err != nil || v < 1 {
+		return 0, "INVALID_ARGUMENT", "Invalid resource field value in the request."
+	}
+	if v > len(vs) {
+		return 0, "NOT_FOUND", fmt.Sprintf("Secret Version [%s/versions/%d] not found.", secretName, v)
+	}
+	if vs[v-1].disabled {
+		return 0, "FAILED_PRECONDITION", fmt.Sprintf("Secret Version [%s/versions/%d] is in DISABLED state.", secretName, v)
+	}
+	return v, "", ""
 }
