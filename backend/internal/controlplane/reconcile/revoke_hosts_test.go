@@ -87,7 +87,7 @@ func TestGCSeatsOnEveryHost(t *testing.T) {
 	c := newCloud(t, nil)
 	r, _ := c.newReconciler(st, newClock(), "replica-a", nil)
 	w := newWorkshop(t, st, 4, func(w *store.Workshop) { w.SeatsPerHost = 2 })
-	name := gce.InstancePrefix + w.ID
+	name := gcename.InstancePrefix + w.ID
 	pass(t, r)
 	wantStatus(t, st, w.ID, store.StatusRunning)
 	if h1, h2 := c.hostSeats(name), c.hostSeats(name+"-2"); !slices.Equal(h1, []int{1, 2}) || !slices.Equal(h2, []int{3, 4}) {
