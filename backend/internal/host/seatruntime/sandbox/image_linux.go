@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -250,27 +251,63 @@ func (r *Runtime) imageFile(img string, d diskLimit) error {
 // that range is: the idmap of an image's tree needs the namespace before
 // the seat's init (and its own namespace) exists. A namespace is made once
 // per range (Runtime.newUserns) by a process that exits at once; its fd
-// keeps it.
+// keeps it. Seats of different ranges make theirs at the same time (a
+// burst of image seats used to wait on one another here); seats of one
+// range wait for the one making it.
 type usernsCache struct {
 	mu sync.Mutex
-	ns map[int]*os.File
+	ns map[int]*usernsEntry
+}
+
+type usernsEntry struct {
+	done chan struct{} // closed once f or err is set
+	f    *os.File
+	err  error
 }
 
 func (c *usernsCache) get(base int, mk func(base int) (*os.File, error)) (*os.File, error) {
 	c.mu.Lock()
+	e := c.ns[base]
+	if e == nil {
+		if c.ns == nil {
+			c.ns = map[int]*usernsEntry{}
+		}
+		e = &usernsEntry{done: make(chan struct{})}
+		c.ns[base] = e
+		c.mu.Unlock()
+		e.f, e.err = mk(base)
+		if e.err != nil {
+			c.mu.Lock()
+			delete(c.ns, base) // the next seat of the range tries again
+			c.mu.Unlock()
+		}
+		close(e.done)
+	} else {
+		c.mu.Unlock()
+		<-e.done
+	}
+	if e.err != nil {
+		return nil, fmt.Errorf("sandbox: user namespace for uid %d: %w", base, e.err)
+	}
+	return e.f, nil
+}
+
+// ready lists the uid bases whose namespace is made, in increasing order.
+func (c *usernsCache) ready() []int {
+	c.mu.Lock()
 	defer c.mu.Unlock()
-	if f := c.ns[base]; f != nil {
-		return f, nil
+	var out []int
+	for base, e := range c.ns {
+		select {
+		case <-e.done:
+			if e.err == nil {
+				out = append(out, base)
+			}
+		default:
+		}
 	}
-	f, err := mk(base)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: user namespace for uid %d: %w", base, err)
-	}
-	if c.ns == nil {
-		c.ns = map[int]*os.File{}
-	}
-	c.ns[base] = f
-	return f, nil
+	slices.Sort(out)
+	return out
 }
 
 // newUserns makes a user namespace mapped as a seat with uid base is:

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -293,4 +295,83 @@ func zombieChildren(t *testing.T) []string {
 		}
 	}
 	return out
+}
+
+// TestImageSeatsReuseMadeUserNamespaces: a seat on an image takes a free
+// slot whose user namespace an earlier image seat made, instead of the
+// next slot in rotation (whose namespace would be a new process): after an
+// image seat ends and a seat on the host's root moves the rotation on, the
+// next image seat has the first one's uid range. A seat on the host's root
+// needs no namespace and keeps to the rotation.
+func TestImageSeatsReuseMadeUserNamespaces(t *testing.T) {
+	needRoot(t)
+	cfg := realDaemonConfig(t)
+	cfg.DiskMB = -1
+	img := testImage(t)
+	r := newRuntime(t, cfg)
+	ctx := context.Background()
+	first := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-reuse", Seat: 1, Image: img})
+	base := seatExtra(t, first).UIDBase
+	if err := r.Destroy(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	root := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-reuse", Seat: 2})
+	if b := seatExtra(t, root).UIDBase; b == base {
+		t.Fatalf("the seat on the host's root took the image seat's range %d (rotation expected)", b)
+	}
+	again := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-reuse", Seat: 3, Image: img})
+	if b := seatExtra(t, again).UIDBase; b != base {
+		t.Errorf("the second image seat has uid base %d, want %d: the range whose namespace is made", b, base)
+	}
+	if got := mustSh(t, again, "stat -c '%u:%g' /bin/busybox /srv/owned"); got != "0:0\n1234:1234" {
+		t.Errorf("owners in the image = %q", got)
+	}
+}
+
+// TestUsernsCacheMakesRangesAtOnce: the namespaces of two uid ranges are
+// made at the same time (a burst of image seats waited on one maker at a
+// time); two seats of one range share one.
+func TestUsernsCacheMakesRangesAtOnce(t *testing.T) {
+	var c usernsCache
+	started := make(chan int, 2)
+	release := make(chan struct{})
+	var made atomic.Int32
+	mk := func(base int) (*os.File, error) {
+		made.Add(1)
+		started <- base
+		<-release
+		return os.Open(os.DevNull)
+	}
+	got := make(chan *os.File, 3)
+	for _, base := range []int{1 << 16, 2 << 16, 1 << 16} {
+		go func() {
+			f, err := c.get(base, mk)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- f
+		}()
+	}
+	deadline := time.After(10 * time.Second)
+	for i := 0; i < 2; i++ {
+		select {
+		case <-started:
+		case <-deadline:
+			t.Fatal("the second range's namespace waited for the first's")
+		}
+	}
+	close(release)
+	files := map[*os.File]int{}
+	for i := 0; i < 3; i++ {
+		files[<-got]++
+	}
+	if made.Load() != 2 || len(files) != 2 {
+		t.Errorf("%d namespaces made, %d distinct for 3 seats of 2 ranges", made.Load(), len(files))
+	}
+	if want := []int{1 << 16, 2 << 16}; !slices.Equal(c.ready(), want) {
+		t.Errorf("ready = %v, want %v", c.ready(), want)
+	}
+	for f := range files {
+		f.Close()
+	}
 }

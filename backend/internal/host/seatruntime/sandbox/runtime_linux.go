@@ -405,7 +405,13 @@ func seatKey(spec seatruntime.Spec) (string, error) {
 // flock'ed, and the seat's init inherits it and holds the lock for as long
 // as it lives. Another runtime on the host (another agent, a test) skips a
 // range whose lock is held, so no two live seats ever share a uid.
-func (r *Runtime) allocSlot(key string) (int, *os.File, error) {
+//
+// A seat on an image (onImage) first tries the free slots whose user
+// namespace is already made (usernsCache): the idmap of the image needs
+// one per range, and making it is a process of its own, so a class on an
+// image reuses the ranges of earlier image seats instead of a new one at
+// each start. Other seats take the slots in rotation.
+func (r *Runtime) allocSlot(key string, onImage bool) (int, *os.File, error) {
 	dir := filepath.Join(r.cfg.BaseDir, ".slots")
 	// Slot numbers are host-wide (other runtimes hold some), so MaxSeats
 	// counts this runtime's slots rather than bounding the numbers.
@@ -416,34 +422,56 @@ func (r *Runtime) allocSlot(key string) (int, *os.File, error) {
 			return 0, nil, seatruntime.ErrCapacity
 		}
 	}
-	for i := 0; i < r.slots; i++ {
-		n := (r.next + i) % r.slots
-		p := filepath.Join(dir, strconv.Itoa(n))
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return 0, nil, fmt.Errorf("sandbox: slot: %w", err)
-		}
-		_, err = f.WriteString(key)
-		f.Close()
-		if err != nil {
-			_ = os.Remove(p)
-			return 0, nil, fmt.Errorf("sandbox: slot: %w", err)
-		}
-		lock, err := r.lockUIDs(n)
-		if err != nil {
-			_ = os.Remove(p)
-			if errors.Is(err, errUIDsTaken) {
+	if onImage && !r.rootless {
+		for _, base := range r.userns.ready() {
+			n := (base - r.cfg.UIDBase) / idRange
+			if n < 0 || n >= r.slots {
 				continue
 			}
+			if lock, ok, err := r.takeSlot(dir, n, key); err != nil || ok {
+				return n, lock, err
+			}
+		}
+	}
+	for i := 0; i < r.slots; i++ {
+		n := (r.next + i) % r.slots
+		lock, ok, err := r.takeSlot(dir, n, key)
+		if err != nil {
 			return 0, nil, err
 		}
-		r.next = n + 1
-		return n, lock, nil
+		if ok {
+			r.next = n + 1
+			return n, lock, nil
+		}
 	}
 	return 0, nil, seatruntime.ErrCapacity
+}
+
+// takeSlot reserves slot n for key if it is free (ok), with its uid lock.
+func (r *Runtime) takeSlot(dir string, n int, key string) (lock *os.File, ok bool, err error) {
+	p := filepath.Join(dir, strconv.Itoa(n))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("sandbox: slot: %w", err)
+	}
+	_, err = f.WriteString(key)
+	f.Close()
+	if err != nil {
+		_ = os.Remove(p)
+		return nil, false, fmt.Errorf("sandbox: slot: %w", err)
+	}
+	lock, err = r.lockUIDs(n)
+	if err != nil {
+		_ = os.Remove(p)
+		if errors.Is(err, errUIDsTaken) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	return lock, true, nil
 }
 
 func (r *Runtime) releaseSlot(n int, key string) {

@@ -160,7 +160,7 @@ func (s *seatStart) queue() error {
 // here a failure undoes the seat: its process, cgroup, link, slot and,
 // once prepared, its socket.
 func (s *seatStart) allocSlot() error {
-	slot, uidLock, err := s.r.allocSlot(s.w.key)
+	slot, uidLock, err := s.r.allocSlot(s.w.key, s.w.image != nil)
 	if err != nil {
 		return err
 	}
