@@ -25,6 +25,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
+	"github.com/clarateach/backend/internal/controlplane/secrets/secretstest"
 	"github.com/clarateach/backend/internal/controlplane/store"
 	"github.com/clarateach/backend/internal/controlplane/store/open"
 	"github.com/clarateach/backend/internal/host/agent"
@@ -77,7 +78,7 @@ func setup(t *testing.T, mode envMode) *fixture {
 	t.Setenv("DATABASE_URL", "sqlite:"+db)
 	if mode == gcpMode {
 		fx.compute = gcetest.NewCompute(t.Cleanup)
-		sm, err := gcetest.NewSecretManager(t.Cleanup)
+		sm, err := secretstest.NewSecretManager(t.Cleanup)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +261,7 @@ func TestGCPCommandsNeedProjectAndZone(t *testing.T) {
 			}
 			fx := setup(t, mode)
 			if tc.env["GCP_PROJECT"] != "" {
-				sm, err := gcetest.NewSecretManager(t.Cleanup)
+				sm, err := secretstest.NewSecretManager(t.Cleanup)
 				if err != nil {
 					t.Fatal(err)
 				}

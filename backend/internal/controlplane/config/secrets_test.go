@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/controlplane/config"
-	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/secrets"
+	"github.com/clarateach/backend/internal/controlplane/secrets/secretstest"
 )
 
 const (
@@ -29,7 +29,7 @@ var secretManager config.SecretSource = secrets.SecretManager
 // which only fills what they leave empty.
 func TestFlagsAndEnvBeatSecretManager(t *testing.T) {
 	t.Parallel()
-	sm, err := gcetest.NewSecretManager(t.Cleanup)
+	sm, err := secretstest.NewSecretManager(t.Cleanup)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,16 +6,16 @@ import (
 	"testing"
 
 	"github.com/clarateach/backend/internal/controlplane/config"
-	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/secrets"
+	"github.com/clarateach/backend/internal/controlplane/secrets/secretstest"
 )
 
 // Source must plug into the config loader.
 var _ config.SecretSource = secrets.SecretManager
 
-func fakeSM(t *testing.T) *gcetest.SecretManager {
+func fakeSM(t *testing.T) *secretstest.SecretManager {
 	t.Helper()
-	sm, err := gcetest.NewSecretManager(t.Cleanup)
+	sm, err := secretstest.NewSecretManager(t.Cleanup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,14 +27,14 @@ func TestFetch(t *testing.T) {
 	const project = "clarateach"
 	tests := []struct {
 		name    string
-		setup   func(sm *gcetest.SecretManager)
+		setup   func(sm *secretstest.SecretManager)
 		names   []string
 		want    map[string]string // name -> value; absent names must be left out
 		wantErr []string          // substrings
 	}{
 		{
 			name: "the newest version of each secret, its trailing newline dropped",
-			setup: func(sm *gcetest.SecretManager) {
+			setup: func(sm *secretstest.SecretManager) {
 				sm.AddVersion(project, "DATABASE_URL", "postgres://old")
 				sm.AddVersion(project, "DATABASE_URL", "postgres://sm/db")
 				sm.AddVersion(project, "FC_AGENT_TOKEN", "sm-agent-token")
@@ -45,13 +45,13 @@ func TestFetch(t *testing.T) {
 		},
 		{
 			name:  "a secret that does not exist is left out",
-			setup: func(sm *gcetest.SecretManager) { sm.AddVersion(project, "DATABASE_URL", "postgres://sm/db") },
+			setup: func(sm *secretstest.SecretManager) { sm.AddVersion(project, "DATABASE_URL", "postgres://sm/db") },
 			names: []string{"DATABASE_URL", "JWT_SECRET"},
 			want:  map[string]string{"DATABASE_URL": "postgres://sm/db"},
 		},
 		{
 			name: "permission denied is an error, not a missing secret",
-			setup: func(sm *gcetest.SecretManager) {
+			setup: func(sm *secretstest.SecretManager) {
 				sm.Fail("JWT_SECRET", "PERMISSION_DENIED")
 			},
 			names:   []string{"JWT_SECRET"},
@@ -59,7 +59,7 @@ func TestFetch(t *testing.T) {
 		},
 		{
 			name: "disabled latest version is an error",
-			setup: func(sm *gcetest.SecretManager) {
+			setup: func(sm *secretstest.SecretManager) {
 				sm.AddVersion(project, "FC_AGENT_TOKEN", "x")
 				sm.DisableVersion(project, "FC_AGENT_TOKEN", 1)
 			},

@@ -1,12 +1,9 @@
-// Package gcetest holds wire-level fakes of the Google Cloud APIs ClaraTeach
-// uses, so that the production clients (cloud.google.com/go/compute/apiv1 over
-// REST, package secrets' REST client) are the code under test:
-//
-//   - Compute is an httptest server speaking the Compute Engine v1 REST API
-//     (instances, zone and global operations, disks, snapshots, regions,
-//     projects) with realistic JSON, operations and error bodies.
-//   - SecretManager is an httptest server speaking the Secret Manager v1
-//     REST API's versions:access.
+// Package gcetest holds a wire-level fake of Compute Engine, so that the
+// production client (cloud.google.com/go/compute/apiv1 over REST) is the
+// code under test: Compute is an httptest server speaking the Compute
+// Engine v1 REST API (instances, zone and global operations, disks,
+// snapshots, regions, projects) with realistic JSON, operations and error
+// bodies. (Secret Manager's fake is secrets/secretstest.)
 //
 // It is a regular (non-test) package so any package's tests can use it.
 package gcetest

@@ -1,4 +1,9 @@
-package gcetest
+// Package secretstest holds a wire-level fake of Secret Manager's REST API,
+// so that package secrets' production client is the code under test. It
+// imports no GCP client (unlike gce/gcetest's Compute fake), so the tests
+// of config and secrets link none. A regular (non-test) package, so any
+// package's tests can use it.
+package secretstest
 
 import (
 	"encoding/base64"
