@@ -33,9 +33,9 @@ var latest = latestVersion()
 // the whole schema, in both dialects.
 var (
 	tables001 = []string{"auth_sessions", "leases", "registrations", "sessions", "users", "workshop_events", "workshop_vms", "workshops"}
-	tables    = []string{"archives", "auth_sessions", "broadcasts", "guess_failures", "hands", "invites", "lab_progress", "lab_setups", "labs", "leases", "preview_shares", "push_deliveries", "pushed_files", "registrations",
+	tables    = []string{"archives", "auth_sessions", "broadcasts", "free_places", "free_seats", "guess_failures", "hands", "invites", "lab_progress", "lab_setups", "labs", "leases", "preview_shares", "push_deliveries", "pushed_files", "registrations",
 		"seat_revocations", "seat_watchers", "sessions", "user_quotas", "users", "workshop_events", "workshop_labs", "workshop_members", "workshop_vms",
-		"workshops"} // 002 adds seat_revocations; 003 invites, user_quotas, workshop_members; 011 archives; 012 guess_failures; 015 labs, workshop_labs, lab_progress, hands, broadcasts; 016 seat_watchers, lab_setups; 019 preview_shares; 020 pushed_files, push_deliveries
+		"workshops"} // 002 adds seat_revocations; 003 invites, user_quotas, workshop_members; 011 archives; 012 guess_failures; 015 labs, workshop_labs, lab_progress, hands, broadcasts; 016 seat_watchers, lab_setups; 019 preview_shares; 020 pushed_files, push_deliveries; 023 free_seats, free_places
 )
 
 func connect(t *testing.T, url string) *pgx.Conn {
@@ -317,7 +317,7 @@ func TestMaintenanceSQL(t *testing.T) {
 		}
 		return n
 	}
-	for _, tbl := range []string{"registrations", "sessions", "workshop_vms", "workshop_events"} {
+	for _, tbl := range []string{"registrations", "sessions", "workshop_vms", "workshop_events", "free_seats", "free_places"} {
 		if count(tbl, old.ID) == 0 {
 			t.Fatalf("setup: no %s rows", tbl)
 		}
@@ -354,7 +354,7 @@ func TestMaintenanceSQL(t *testing.T) {
 		t.Errorf("deleted %d workshops, want 1", tag.RowsAffected())
 	}
 
-	for _, tbl := range []string{"registrations", "sessions", "workshop_vms", "workshop_events"} {
+	for _, tbl := range []string{"registrations", "sessions", "workshop_vms", "workshop_events", "free_seats", "free_places"} {
 		if n := count(tbl, old.ID); n != 0 {
 			t.Errorf("%s: %d rows of the purged workshop left", tbl, n)
 		}

@@ -5,7 +5,7 @@ import "fmt"
 // Placement of seats on a workshop's hosts.
 //
 // A seat's number is given out atomically by AssignSeat (the lowest free
-// number in 1..Seats, under the workshop's lock), and a seat's host is
+// number in 1..Seats, from the workshop's free seat numbers), and a seat's host is
 // arithmetic on that number: seat s lives on host ceil(s / SeatsPerHost).
 // So placement is exactly as atomic as seat assignment, a seat never moves
 // while it lives (SeatsPerHost is fixed when the workshop is created, see

@@ -326,7 +326,10 @@ type Store interface {
 	ListWorkshops(ctx context.Context, f WorkshopFilter) ([]Workshop, error)
 	// UpdateWorkshop reads the workshop, locked against concurrent updates,
 	// calls fn to change it, and writes it back in one transaction. fn's
-	// error aborts the update and is returned as is.
+	// error aborts the update and is returned as is. Fewer seats than the
+	// registrations, or than a seat number a learner holds, is allowed: the
+	// seats held stay, and no new registration or seat is given until there
+	// is room within the new count.
 	UpdateWorkshop(ctx context.Context, id string, fn func(*Workshop) error) (*Workshop, error)
 	// PurgeWorkshop permanently removes a workshop whose status is deleted,
 	// with everything that belongs to it (registrations, seats, its host
@@ -382,9 +385,12 @@ type Store interface {
 
 	// AssignSeat gives the registration a seat, atomically: the lowest free
 	// seat number in 1..workshop.Seats, never one another registration
-	// holds, under any concurrency. Calling it again returns the same seat.
-	// No free seat is ErrFull; a revoked registration is ErrRevoked. A new
-	// seat takes the workshop's next token generation.
+	// holds, under any concurrency (concurrent joins take the lowest ones
+	// no other join is taking at that moment, so a class fills 1..N).
+	// Calling it again returns the same seat. No free seat is ErrFull; a
+	// revoked registration is ErrRevoked. A new seat takes the workshop's
+	// next token generation (higher than every earlier one of the
+	// workshop; PostgreSQL draws it from one sequence for all workshops).
 	AssignSeat(ctx context.Context, registrationID string) (*Seat, error)
 	// JoinSeat is AssignSeat (same rules and errors) and what a learner's
 	// join tells about the seat, in one call (one round trip on

@@ -14,7 +14,7 @@ import (
 )
 
 // A learner's register and join, one round trip each (RegisterByCode,
-// JoinByCode): the request's lookup by code travels in the same pipelined
+// JoinByCode), neither locking the workshop (seatlists.go): the request's lookup by code travels in the same pipelined
 // batch as the write, so "is the workshop open" (store.Workshop.OpenAt) is
 // checked in SQL as well, where the write happens (openSQL), and again in
 // Go on the row the batch returns.
@@ -28,21 +28,7 @@ func openSQL(w, at string) string {
 
 // registerByCodeSQL is registerSQL for the workshop of code $1 when it is
 // open at $7 (else nothing: no row).
-var registerByCodeSQL = `WITH w AS (
-		SELECT id, seats FROM workshops w WHERE code = $1::text AND ` + openSQL("w", "$7") + `
-	), existing AS (
-		SELECT ` + query.RegistrationCols + ` FROM registrations WHERE workshop_id = (SELECT id FROM w) AND lower(email) = $2::text
-	), ins AS (
-		INSERT INTO registrations (id, workshop_id, name, email, access_code, created_at)
-		SELECT $3::text, w.id, $4::text, $2::text, $5::text, $6::timestamptz FROM w
-		WHERE NOT EXISTS (SELECT 1 FROM existing)
-			AND (SELECT count(*) FROM registrations WHERE workshop_id = (SELECT id FROM w) AND revoked_at IS NULL) < w.seats
-		ON CONFLICT (access_code) DO NOTHING
-		RETURNING ` + query.RegistrationCols + `
-	)
-	SELECT true, ` + query.RegistrationCols + ` FROM ins
-	UNION ALL
-	SELECT false, ` + query.RegistrationCols + ` FROM existing`
+var registerByCodeSQL = registerWith(`SELECT id FROM workshops w WHERE code = $1::text AND ` + openSQL("w", "$7"))
 
 // registerByCodeEventSQL adds an event to the workshop of the registration
 // with the (fresh) id $5 if it exists, that is if this batch created it.
@@ -50,11 +36,11 @@ const registerByCodeEventSQL = `INSERT INTO workshop_events (workshop_id, at, le
 	SELECT workshop_id, $1, $2, $3, $4 FROM registrations WHERE id = $5`
 
 // registerByCodeBatch is the one round trip of RegisterByCode (and of the
-// connection warm-up): the workshop, read and locked; the registration;
-// the events.
+// connection warm-up): the workshop (read, not locked: the register takes
+// a free place instead); the registration; the events.
 func (s *Store) registerByCodeBatch(code string, r *store.Registration, at time.Time, events []store.Event) *pgx.Batch {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT `+query.WorkshopCols+s.joinCommit()+` FROM workshops WHERE code = $1 FOR NO KEY UPDATE`, code)
+	b.Queue(`SELECT `+query.WorkshopCols+s.joinCommit()+` FROM workshops WHERE code = $1`, code)
 	b.Queue(registerByCodeSQL, code, r.Email, r.ID, r.Name, r.AccessCode, r.CreatedAt, at)
 	for _, e := range events {
 		b.Queue(registerByCodeEventSQL, e.At, e.Level, e.Step, e.Message, r.ID)
@@ -122,16 +108,7 @@ func (s *Store) registerByCodeOnce(ctx context.Context, code string, r *store.Re
 	case !w.OpenAt(at):
 		return &w, nil, false, nil // nothing written
 	}
-	// Nothing inserted and nothing existing: full, or the access code was
-	// taken. Decide outside the lock; a race here only causes a retry.
-	used, err := s.SeatsUsed(ctx, w.ID)
-	if err != nil {
-		return &w, nil, false, fmt.Errorf("register: %w", err)
-	}
-	if used >= w.Seats {
-		return &w, nil, false, fmt.Errorf("register: %w", store.ErrFull)
-	}
-	return &w, nil, false, errCodeTaken
+	return &w, nil, false, s.noPlace(ctx, w.ID)
 }
 
 // byCodeRegID is the id of the registration whose access code is $1.
@@ -146,14 +123,14 @@ var assignByCodeSQL = assignWith(`SELECT r.id, r.workshop_id FROM registrations 
 var joinByCodeInfoSQL = joinInfoWith(byCodeRegID)
 
 // joinByCodeBatch is the one round trip of JoinByCode (and of the
-// connection warm-up): the learner; the lock (only when the registration
-// holds no seat yet, so re-joins never wait); the seat; the join's facts.
+// connection warm-up): the learner; the lock of the learner's own
+// registration (only when it holds no seat yet, so re-joins never wait);
+// the seat; the join's facts.
 func (s *Store) joinByCodeBatch(code string, at time.Time) *pgx.Batch {
 	b := &pgx.Batch{}
 	b.Queue(learnerSQL, code)
-	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops
-		WHERE id = (SELECT workshop_id FROM registrations WHERE access_code = $1::text)
-			AND NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = `+byCodeRegID+`)
+	b.Queue(`SELECT 1`+s.joinCommit()+` FROM registrations r WHERE access_code = $1::text
+			AND NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = r.id)
 		FOR NO KEY UPDATE`, code)
 	b.Queue(assignByCodeSQL, code, authtoken.NewID(), now(), at)
 	b.Queue(joinByCodeInfoSQL, code)
@@ -162,6 +139,15 @@ func (s *Store) joinByCodeBatch(code string, at time.Time) *pgx.Batch {
 
 // JoinByCode implements store.Store.
 func (s *Store) JoinByCode(ctx context.Context, code string, at time.Time) (*store.Registration, *store.Workshop, *store.SeatJoin, error) {
+	for attempt := 1; ; attempt++ {
+		r, w, j, err := s.joinByCodeOnce(ctx, code, at, attempt)
+		if !errors.Is(err, errSeatsBusy) {
+			return r, w, j, err
+		}
+	}
+}
+
+func (s *Store) joinByCodeOnce(ctx context.Context, code string, at time.Time, attempt int) (*store.Registration, *store.Workshop, *store.SeatJoin, error) {
 	br := s.pool.SendBatch(ctx, s.joinByCodeBatch(code, at))
 	var r store.Registration
 	var w store.Workshop
@@ -181,5 +167,5 @@ func (s *Store) JoinByCode(ctx context.Context, code string, at time.Time) (*sto
 	case r.RevokedAt != nil || !w.OpenAt(at):
 		return &r, &w, nil, nil // nothing written
 	}
-	return &r, &w, nil, s.noSeat(ctx, r.ID)
+	return &r, &w, nil, s.noSeat(ctx, r.ID, attempt)
 }

@@ -4,15 +4,19 @@
 // (pool size: pool_max_conns in the URL, else DefaultMaxConns).
 //
 // Seat assignment and registration are atomic under any concurrency, across
-// goroutines and replicas: both lock the workshop row (SELECT ... FOR NO KEY
-// UPDATE) before reading and writing, so all seat and registration changes
-// of one workshop are serialised while other workshops proceed in parallel.
-// The unique constraints on sessions (workshop_id, seat) and
-// (registration_id) are the last line of defence. Register (with its
-// events) and AssignSeat / JoinSeat each take one network round trip (a
-// pipelined batch that PostgreSQL runs as one implicit transaction), so the
-// lock is never held across the network; see WithDurableJoins for how they
-// commit. A learner's register and join are two round trips in all
+// goroutines and replicas, without serialising a class: a register takes a
+// row of the workshop's free places and a join the lowest row of its free
+// seat numbers that no other transaction holds (FOR UPDATE SKIP LOCKED;
+// seatlists.go), so concurrent learners of one workshop take different
+// rows instead of queueing for the workshop's row lock. A join locks only
+// the learner's own registration (two joins of one learner, or a join and
+// a revoke, are serialised). Changes of the workshop itself (its seats, a
+// revoke, a reissue) still lock the workshop row. The unique constraints on
+// sessions (workshop_id, seat) and (registration_id) are the last line of
+// defence. Register (with its events) and AssignSeat / JoinSeat each take
+// one network round trip (a pipelined batch that PostgreSQL runs as one
+// implicit transaction), so no lock is held across the network; see
+// WithDurableJoins for how they commit. A learner's register and join are two round trips in all
 // (RegisterByCode, JoinByCode: the lookup by code travels in the write's
 // batch): bench/joinstorm's README has the profiles that made them so.
 package postgres
@@ -54,9 +58,10 @@ type Option func(*Store)
 
 // WithDurableJoins makes Register and AssignSeat wait for their commit to
 // reach the disk, like every other write. By default those two hot paths
-// commit with synchronous_commit=off: the workshop lock is then held for
-// microseconds instead of a WAL flush (about 1.5 ms on this machine's disk,
-// serialised per workshop, 600 flushes in a 300-learner join storm). The
+// commit with synchronous_commit=off: the rows they lock (a free place or
+// seat, the learner's registration) are then held for microseconds instead
+// of a WAL flush (about 1.5 ms on this machine's disk; 600 flushes in a
+// 300-learner join storm). The
 // database stays consistent either way; a PostgreSQL crash can lose the
 // joins of its last ~0.6 s (3 x wal_writer_delay), which learners redo by
 // registering and joining again.
@@ -106,13 +111,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// joinCommit is selected along with the workshop lock that starts the
-// batch of a hot join path (Register, AssignSeat). With async joins it
+// joinCommit is selected by the first statement of the batch of a hot
+// join path (Register's workshop, AssignSeat's registration lock). With async joins it
 // turns synchronous commit off for the batch: a batch is one implicit
 // transaction, so a local setting applies to it alone. set_config, not
 // SET LOCAL, which outside BEGIN works the same but makes the server log a
 // warning on every execution. It runs only when the lock statement finds
-// its row; without one the batch writes nothing, and a transaction that
+// its row (the workshop; the registration without a seat); without one
+// the batch writes nothing, and a transaction that
 // wrote nothing has nothing to flush at commit. Not a statement of its
 // own: that was one more parse, bind and execute on every register and
 // join.
@@ -307,16 +313,16 @@ type execer interface {
 // insertWorkshop inserts a prepared workshop (CreateWorkshop's rules).
 func insertWorkshop(ctx context.Context, q execer, w *store.Workshop) error {
 	inserted, err := store.InsertWithCode(&w.Code, authtoken.WorkshopCodeLen, func() (bool, error) {
-		tag, err := q.Exec(ctx, `INSERT INTO workshops (`+query.WorkshopCols+`)
+		tag, err := q.Exec(ctx, `WITH w AS (INSERT INTO workshops (`+query.WorkshopCols+`)
 			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27)
-			ON CONFLICT (code) DO NOTHING`,
+			ON CONFLICT (code) DO NOTHING RETURNING id, seats)`+fillListsSQL,
 			w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 			w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
 			w.NextAttemptAt, w.CreatedAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.LearnerRoot)
 		if err != nil {
 			return false, mapErr("create workshop", err)
 		}
-		return tag.RowsAffected() == 1, nil
+		return tag.RowsAffected() > 0, nil // the free places: one per seat, and seats > 0
 	})
 	if err != nil {
 		return err
@@ -358,21 +364,28 @@ func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Wo
 }
 
 // writeWorkshop writes back a workshop read under lock in tx (UpdatedAt
-// set to now).
+// set to now); a change of seats resizes its free lists.
 func writeWorkshop(ctx context.Context, tx pgx.Tx, id string, w *store.Workshop) (*store.Workshop, error) {
 	w.ID = id
 	store.NormWorkshop(w)
 	w.UpdatedAt = now()
-	_, err := tx.Exec(ctx, `UPDATE workshops SET owner_id=$2, name=$3, code=$4, seats=$5, status=$6,
+	var old int
+	err := tx.QueryRow(ctx, `UPDATE workshops SET owner_id=$2, name=$3, code=$4, seats=$5, status=$6,
 		desired_state=$7, status_reason=$8, step=$9, starts_at=$10, ends_at=$11, lab_guide=$12,
 		provisioner=$13, agent_url=$14, agent_token=$15, attempts=$16, next_attempt_at=$17,
 		updated_at=$18, deleted_at=$19, disk_mb=$20, egress_allow=$21, agent_cert=$22,
-		environment=$23, environment_auth=$24, seats_per_host=$25, learner_root=$26 WHERE id = $1`,
+		environment=$23, environment_auth=$24, seats_per_host=$25, learner_root=$26
+		FROM (SELECT seats FROM workshops WHERE id = $1) prior WHERE workshops.id = $1 RETURNING prior.seats`,
 		w.ID, w.OwnerID, w.Name, w.Code, w.Seats, w.Status, w.DesiredState, w.StatusReason, w.Step,
 		w.StartsAt, w.EndsAt, w.LabGuide, w.Provisioner, w.AgentURL, w.AgentToken, w.Attempts,
-		w.NextAttemptAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.LearnerRoot)
+		w.NextAttemptAt, w.UpdatedAt, w.DeletedAt, w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.LearnerRoot).Scan(&old)
 	if err != nil {
 		return nil, mapErr("update workshop", err)
+	}
+	if old != w.Seats {
+		if err := resizeLists(ctx, tx, id, old, w.Seats); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -420,11 +433,9 @@ func utcRegistration(r *store.Registration) {
 // (retrying on collision); a given one that exists is ErrConflict.
 //
 // One round trip: a pipelined batch, run by PostgreSQL as one implicit
-// transaction, first locks the workshop row, then (in a new statement, so
-// it sees everything committed before the lock was granted) returns the
-// existing registration or inserts one if the workshop has room. The lock
-// is held only while the server executes the batch, never across a network
-// round trip, which keeps join storms on one workshop fast.
+// transaction, reads the workshop, then returns the existing registration
+// or inserts one if it can take one of the workshop's free places
+// (registerWith), then adds the events.
 func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate ...store.Event) (*store.Registration, bool, error) {
 	r := *in
 	store.PrepareRegistration(&r, now())
@@ -460,20 +471,38 @@ func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate .
 
 var errCodeTaken = errors.New("access code taken")
 
-const registerSQL = `WITH existing AS (
-		SELECT ` + query.RegistrationCols + ` FROM registrations WHERE workshop_id = $1::text AND lower(email) = $2::text
+// registerSQL is the register statement for the workshop of id $1 ($2 the
+// email, $3 the new registration's id, $4 its name, $5 its access code,
+// $6 its creation time).
+var registerSQL = registerWith(`SELECT id FROM workshops WHERE id = $1::text`)
+
+// registerWith is the register statement: w selects the workshop (id; no
+// row: nothing is written). It returns the existing registration of the
+// email, or inserts one when it can take a free place: the first one no
+// other register holds locked (SKIP LOCKED, so concurrent registers of a
+// class never wait for each other), deleted with the insert. No row: the
+// workshop is full, or an insert conflicted (the access code, or the same
+// email registering at this moment): see placesLeft.
+func registerWith(w string) string {
+	return `WITH w AS (
+		` + w + `
+	), existing AS (
+		SELECT ` + query.RegistrationCols + ` FROM registrations WHERE workshop_id = (SELECT id FROM w) AND lower(email) = $2::text
+	), place AS (
+		SELECT place FROM free_places WHERE workshop_id = (SELECT id FROM w) AND NOT EXISTS (SELECT 1 FROM existing)
+		ORDER BY place LIMIT 1 FOR UPDATE SKIP LOCKED
 	), ins AS (
 		INSERT INTO registrations (id, workshop_id, name, email, access_code, created_at)
-		SELECT $3::text, $1::text, $4::text, $2::text, $5::text, $6::timestamptz
-		WHERE NOT EXISTS (SELECT 1 FROM existing)
-			AND (SELECT count(*) FROM registrations WHERE workshop_id = $1::text AND revoked_at IS NULL)
-				< (SELECT seats FROM workshops WHERE id = $1::text)
-		ON CONFLICT (access_code) DO NOTHING
+		SELECT $3::text, w.id, $4::text, $2::text, $5::text, $6::timestamptz FROM w, place
+		ON CONFLICT DO NOTHING
 		RETURNING ` + query.RegistrationCols + `
+	), taken AS (
+		DELETE FROM free_places WHERE workshop_id = (SELECT workshop_id FROM ins) AND place = (SELECT place FROM place)
 	)
 	SELECT true, ` + query.RegistrationCols + ` FROM ins
 	UNION ALL
 	SELECT false, ` + query.RegistrationCols + ` FROM existing`
+}
 
 // registerEventSQL adds an event if the registration with the (fresh) id
 // $6 exists, that is if this batch created it.
@@ -484,7 +513,7 @@ const registerEventSQL = `INSERT INTO workshop_events (workshop_id, at, level, s
 // connection warm-up, which must send the same statements).
 func (s *Store) registerBatch(r *store.Registration, events []store.Event) *pgx.Batch {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops WHERE id = $1 FOR NO KEY UPDATE`, r.WorkshopID)
+	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops WHERE id = $1`, r.WorkshopID)
 	b.Queue(registerSQL, r.WorkshopID, r.Email, r.ID, r.Name, r.AccessCode, r.CreatedAt)
 	for _, e := range events {
 		b.Queue(registerEventSQL, e.WorkshopID, e.At, e.Level, e.Step, e.Message, r.ID)
@@ -494,9 +523,8 @@ func (s *Store) registerBatch(r *store.Registration, events []store.Event) *pgx.
 
 func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events []store.Event) (*store.Registration, bool, error) {
 	br := s.pool.SendBatch(ctx, s.registerBatch(r, events))
-	var seats int
 	found := true
-	dest := []any{&seats}
+	dest := []any{nil} // the seats
 	if s.asyncJoins {
 		dest = append(dest, nil)
 	}
@@ -515,16 +543,22 @@ func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events 
 	case out != nil:
 		return out, created, nil
 	}
-	// Nothing inserted and nothing existing: full, or the access code was
-	// taken. Decide outside the lock; a race here only causes a retry.
-	used, err := s.SeatsUsed(ctx, r.WorkshopID)
-	if err != nil {
-		return nil, false, fmt.Errorf("register: %w", err)
+	return nil, false, s.noPlace(ctx, r.WorkshopID)
+}
+
+// noPlace is why a register statement inserted nothing and found nothing:
+// no free place (ErrFull), else a conflict (errCodeTaken: the caller
+// retries with a new code, and finds the registration if the same email
+// was just registered).
+func (s *Store) noPlace(ctx context.Context, workshopID string) error {
+	left, err := s.placesLeft(ctx, workshopID)
+	switch {
+	case err != nil:
+		return mapErr("register", err)
+	case !left:
+		return fmt.Errorf("register: %w", store.ErrFull)
 	}
-	if used >= seats {
-		return nil, false, fmt.Errorf("register: %w", store.ErrFull)
-	}
-	return nil, false, errCodeTaken
+	return errCodeTaken
 }
 
 // readRegistered reads the rest of a register batch: the registration
@@ -634,10 +668,10 @@ func scanSeat(row pgx.Row) (*store.Seat, error) {
 
 // AssignSeat implements store.Store.
 //
-// One round trip, like Register: a pipelined batch locks the workshop row
-// (only when the registration holds no seat yet, so re-joins never wait),
-// then one statement returns the registration's seat or inserts the lowest
-// free one.
+// One round trip, like Register: a pipelined batch locks the registration
+// (only when it holds no seat yet, so re-joins never wait), then one
+// statement returns the registration's seat or takes the lowest free one
+// (assignWith).
 func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.Seat, error) {
 	j, err := s.seatChanged(s.assignSeat(ctx, registrationID, false))
 	if err != nil {
@@ -677,8 +711,7 @@ func joinInfoWith(regID string) string {
 // warm-up).
 func (s *Store) seatBatch(registrationID string, join bool) *pgx.Batch {
 	b := &pgx.Batch{}
-	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops
-		WHERE id = (SELECT workshop_id FROM registrations WHERE id = $1)
+	b.Queue(`SELECT 1`+s.joinCommit()+` FROM registrations WHERE id = $1
 			AND NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = $1)
 		FOR NO KEY UPDATE`, registrationID)
 	b.Queue(assignSQL, registrationID, authtoken.NewID(), now())
@@ -689,15 +722,26 @@ func (s *Store) seatBatch(registrationID string, join bool) *pgx.Batch {
 }
 
 func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool) (*store.SeatJoin, error) {
-	out, err := readSeat(s.pool.SendBatch(ctx, s.seatBatch(registrationID, join)), join)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		out, err := readSeat(s.pool.SendBatch(ctx, s.seatBatch(registrationID, join)), join)
+		if err != nil {
+			return nil, err
+		}
+		if out.Seat != nil {
+			return out, nil
+		}
+		if err := s.noSeat(ctx, registrationID, attempt); !errors.Is(err, errSeatsBusy) {
+			return nil, err
+		}
 	}
-	if out.Seat != nil {
-		return out, nil
-	}
-	return nil, s.noSeat(ctx, registrationID)
 }
+
+// errSeatsBusy: a join found no free seat it could lock, but free seats
+// remain: other joins held them locked and rolled back. It tries again.
+var errSeatsBusy = errors.New("free seats held by joins that did not take them")
+
+// seatAttempts bounds how often a join tries again on errSeatsBusy.
+const seatAttempts = 3
 
 // readSeat reads the rest of a seat batch (the lock, the seat statement and,
 // when join, the join's facts) and closes it (its implicit commit).
@@ -732,15 +776,19 @@ func readSeat(br pgx.BatchResults, join bool) (*store.SeatJoin, error) {
 	return out, nil
 }
 
-// noSeat is why a seat batch gave registrationID no seat (read outside the
-// lock; each cause is final or reported as is).
-func (s *Store) noSeat(ctx context.Context, registrationID string) error {
-	reg, err := s.GetRegistration(ctx, registrationID)
-	if err != nil {
-		return fmt.Errorf("assign seat: %w", err)
-	}
-	if reg.RevokedAt != nil {
+// noSeat is why the attempt-th seat batch gave registrationID no seat:
+// revoked, full, or (before seatAttempts) errSeatsBusy.
+func (s *Store) noSeat(ctx context.Context, registrationID string, attempt int) error {
+	var revoked, free bool
+	err := s.pool.QueryRow(ctx, `SELECT r.revoked_at IS NOT NULL, EXISTS (SELECT 1 FROM free_seats f WHERE f.workshop_id = r.workshop_id)
+		FROM registrations r WHERE r.id = $1`, registrationID).Scan(&revoked, &free)
+	switch {
+	case err != nil:
+		return mapErr("assign seat", err)
+	case revoked:
 		return fmt.Errorf("assign seat: %w", store.ErrRevoked)
+	case free && attempt < seatAttempts:
+		return errSeatsBusy
 	}
 	return fmt.Errorf("assign seat: %w", store.ErrFull)
 }
@@ -751,34 +799,27 @@ var assignSQL = assignWith(`SELECT id, workshop_id FROM registrations WHERE id =
 
 // assignWith is the seat statement: reg is the registration to seat (id,
 // workshop_id; no row: nothing is written), regID the expression of its
-// id for its existing seat.
+// id for its existing seat. A new seat is the lowest free number no other
+// join holds locked (SKIP LOCKED: concurrent joins of a class take
+// different numbers without waiting for each other), taken off the free
+// list in the same statement; its generation comes from the sequence.
+// The batch has locked the registration before (seatBatch), so two joins
+// of one learner never both take a number.
 func assignWith(reg, regID string) string {
 	return `WITH reg AS (
 		` + reg + `
 	), existing AS (
 		SELECT ` + query.SeatCols + ` FROM sessions WHERE registration_id = ` + regID + `
 	), free AS (
-		-- The lowest free seat is 1 or just above a taken one. The
-		-- workshop id is a scalar subquery (a plan parameter), so every
-		-- scan of sessions is by (workshop_id, seat) and costs the
-		-- workshop's seats; joined to reg, the planner seq-scanned the
-		-- sessions of every workshop in a merge anti join.
-		SELECT c.n FROM (
-			SELECT 1 AS n
-			UNION ALL
-			SELECT s.seat + 1 FROM sessions s WHERE s.workshop_id = (SELECT workshop_id FROM reg)
-		) c
-		WHERE c.n <= (SELECT w.seats FROM workshops w WHERE w.id = (SELECT workshop_id FROM reg))
-			AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.workshop_id = (SELECT workshop_id FROM reg) AND s.seat = c.n)
-		ORDER BY c.n LIMIT 1
-	), bump AS (
-		UPDATE workshops w SET token_generation = w.token_generation + 1 FROM reg, free
-		WHERE w.id = reg.workshop_id AND NOT EXISTS (SELECT 1 FROM existing)
-		RETURNING w.token_generation AS gen
+		SELECT seat FROM free_seats WHERE workshop_id = (SELECT workshop_id FROM reg) AND NOT EXISTS (SELECT 1 FROM existing)
+		ORDER BY seat LIMIT 1 FOR UPDATE SKIP LOCKED
+	), taken AS (
+		DELETE FROM free_seats WHERE workshop_id = (SELECT workshop_id FROM reg) AND seat = (SELECT seat FROM free)
+		RETURNING seat
 	), ins AS (
 		INSERT INTO sessions (id, workshop_id, registration_id, seat, status, created_at, generation)
-		SELECT $2::text, reg.workshop_id, reg.id, free.n, 'assigned', $3::timestamptz, bump.gen FROM reg, free, bump
-		WHERE NOT EXISTS (SELECT 1 FROM existing)
+		SELECT $2::text, reg.workshop_id, reg.id, taken.seat, 'assigned', $3::timestamptz, nextval('token_generations')
+		FROM reg, taken
 		RETURNING ` + query.SeatCols + `
 	)
 	SELECT ` + query.SeatCols + ` FROM ins

@@ -24,11 +24,14 @@ func scanRevoke(row pgx.Row) (*store.PendingRevoke, error) {
 	return &p, nil
 }
 
-// nextGeneration takes the workshop's next token generation (the caller
-// holds the workshop lock).
+// nextGeneration takes the next token generation for a revoke or reissue
+// (the caller holds the workshop lock): the sequence's next value, which a
+// seat assignment takes too (assignWith), recorded as the workshop's
+// token_generation for TokenGeneration (a revoke deletes the seat whose
+// generation it supersedes).
 func nextGeneration(ctx context.Context, tx pgx.Tx, workshopID string) (int64, error) {
 	var gen int64
-	err := tx.QueryRow(ctx, `UPDATE workshops SET token_generation = token_generation + 1 WHERE id = $1
+	err := tx.QueryRow(ctx, `UPDATE workshops SET token_generation = nextval('token_generations') WHERE id = $1
 		RETURNING token_generation`, workshopID).Scan(&gen)
 	return gen, err
 }
@@ -54,13 +57,22 @@ func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registration
 		if _, err := lockWorkshop(ctx, tx, workshopID); err != nil {
 			return fmt.Errorf("revoke registration: %w", err)
 		}
-		tag, err := tx.Exec(ctx, `UPDATE registrations SET revoked_at = COALESCE(revoked_at, $3)
-			WHERE id = $1 AND workshop_id = $2`, registrationID, workshopID, now())
+		// Waits for a join of this learner in flight (it locks the
+		// registration), so its seat is seen below.
+		var live bool
+		err := tx.QueryRow(ctx, `SELECT revoked_at IS NULL FROM registrations WHERE id = $1 AND workshop_id = $2
+			FOR NO KEY UPDATE`, registrationID, workshopID).Scan(&live)
 		if err != nil {
 			return mapErr("revoke registration", err)
 		}
-		if tag.RowsAffected() == 0 {
-			return fmt.Errorf("revoke registration: %w", store.ErrNotFound)
+		if !live {
+			return nil // revoked before: its seat and place went then
+		}
+		if _, err := tx.Exec(ctx, `UPDATE registrations SET revoked_at = $2 WHERE id = $1`, registrationID, now()); err != nil {
+			return mapErr("revoke registration", err)
+		}
+		if err := givePlaceBack(ctx, tx, workshopID); err != nil {
+			return mapErr("revoke registration", err)
 		}
 		var seat int
 		err = tx.QueryRow(ctx, `DELETE FROM sessions WHERE registration_id = $1 RETURNING seat`, registrationID).Scan(&seat)
@@ -68,6 +80,9 @@ func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registration
 			return nil
 		}
 		if err != nil {
+			return mapErr("revoke registration", err)
+		}
+		if err := giveSeatBack(ctx, tx, workshopID, seat); err != nil {
 			return mapErr("revoke registration", err)
 		}
 		gen, err := nextGeneration(ctx, tx, workshopID)
@@ -135,10 +150,13 @@ func (s *Store) ReissueAccessCode(ctx context.Context, workshopID, registrationI
 	return reg, rev, s.changed(nil, workshopID)
 }
 
-// TokenGeneration implements store.Store.
+// TokenGeneration implements store.Store: the workshop's last revoke or
+// reissue, or its newest seat if that is newer (a seat assignment takes
+// its generation from the sequence and does not write the workshop row).
 func (s *Store) TokenGeneration(ctx context.Context, workshopID string) (int64, error) {
 	var gen int64
-	err := s.pool.QueryRow(ctx, `SELECT token_generation FROM workshops WHERE id = $1`, workshopID).Scan(&gen)
+	err := s.pool.QueryRow(ctx, `SELECT greatest(w.token_generation, (SELECT max(generation) FROM sessions WHERE workshop_id = w.id))
+		FROM workshops w WHERE w.id = $1`, workshopID).Scan(&gen)
 	return gen, mapErr("token generation", err)
 }
 

@@ -49,13 +49,19 @@ func recordRevoke(ctx context.Context, tx querier, workshopID string, seat int, 
 func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registrationID string) (*store.PendingRevoke, error) {
 	var out *store.PendingRevoke
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE registrations SET revoked_at = COALESCE(revoked_at, ?)
-			WHERE id = ? AND workshop_id = ?`, enc(now()), registrationID, workshopID)
+		res, err := tx.ExecContext(ctx, `UPDATE registrations SET revoked_at = ?
+			WHERE id = ? AND workshop_id = ? AND revoked_at IS NULL`, enc(now()), registrationID, workshopID)
 		if err != nil {
 			return mapErr("revoke registration", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("revoke registration: %w", store.ErrNotFound)
+			// Revoked before (its seat and place went then), or not there.
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM registrations WHERE id = ? AND workshop_id = ?`, registrationID, workshopID).Scan(&one)
+			return mapErr("revoke registration", err)
+		}
+		if err := givePlaceBack(ctx, tx, workshopID); err != nil {
+			return mapErr("revoke registration", err)
 		}
 		var seat int
 		err = tx.QueryRowContext(ctx, `DELETE FROM sessions WHERE registration_id = ? RETURNING seat`, registrationID).Scan(&seat)
@@ -63,6 +69,9 @@ func (s *Store) RevokeRegistration(ctx context.Context, workshopID, registration
 			return nil
 		}
 		if err != nil {
+			return mapErr("revoke registration", err)
+		}
+		if err := giveSeatBack(ctx, tx, workshopID, seat); err != nil {
 			return mapErr("revoke registration", err)
 		}
 		gen, err := nextGeneration(ctx, tx, workshopID)

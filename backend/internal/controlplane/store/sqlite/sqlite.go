@@ -374,7 +374,7 @@ func workshopFields(w *store.Workshop) []any {
 // ErrConflict.
 func (s *Store) CreateWorkshop(ctx context.Context, w *store.Workshop) error {
 	store.PrepareWorkshop(w, now())
-	return insertWorkshop(ctx, s.w, w)
+	return s.inTx(ctx, func(tx *sql.Tx) error { return insertWorkshop(ctx, tx, w) })
 }
 
 // insertWorkshop inserts a prepared workshop (CreateWorkshop's rules).
@@ -397,7 +397,7 @@ func insertWorkshop(ctx context.Context, q querier, w *store.Workshop) error {
 	if !inserted {
 		return fmt.Errorf("create workshop: code: %w", store.ErrConflict)
 	}
-	return nil
+	return fillLists(ctx, q, w.ID, w.Seats)
 }
 
 // GetWorkshop implements store.Store.
@@ -427,12 +427,17 @@ func (s *Store) UpdateWorkshop(ctx context.Context, id string, fn func(*store.Wo
 	return w, s.changed(err, id)
 }
 
-// writeWorkshop writes back a workshop read in tx (UpdatedAt set to now).
+// writeWorkshop writes back a workshop read in tx (UpdatedAt set to now);
+// a change of seats resizes its free lists.
 func writeWorkshop(ctx context.Context, tx *sql.Tx, id string, w *store.Workshop) (*store.Workshop, error) {
 	w.ID = id
 	store.NormWorkshop(w)
 	w.UpdatedAt = now()
-	_, err := tx.ExecContext(ctx, `UPDATE workshops SET owner_id=?, name=?, code=?, seats=?, status=?,
+	old, err := workshopSeats(ctx, tx, id)
+	if err != nil {
+		return nil, fmt.Errorf("update workshop: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE workshops SET owner_id=?, name=?, code=?, seats=?, status=?,
 		desired_state=?, status_reason=?, step=?, starts_at=?, ends_at=?, lab_guide=?,
 		provisioner=?, agent_url=?, agent_token=?, attempts=?, next_attempt_at=?,
 		updated_at=?, deleted_at=?, disk_mb=?, egress_allow=?, agent_cert=?,
@@ -442,6 +447,11 @@ func writeWorkshop(ctx context.Context, tx *sql.Tx, id string, w *store.Workshop
 		encp(w.NextAttemptAt), enc(w.UpdatedAt), encp(w.DeletedAt), w.DiskMB, w.EgressAllow, w.AgentCert, w.Environment, w.EnvironmentAuth, w.SeatsPerHost, w.LearnerRoot, w.ID)
 	if err != nil {
 		return nil, mapErr("update workshop", err)
+	}
+	if old != w.Seats {
+		if err := resizeLists(ctx, tx, id, old, w.Seats); err != nil {
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -488,8 +498,7 @@ func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate .
 		created bool
 	)
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		seats, err := workshopSeats(ctx, tx, r.WorkshopID)
-		if err != nil {
+		if _, err := workshopSeats(ctx, tx, r.WorkshopID); err != nil {
 			return fmt.Errorf("register: %w", err)
 		}
 		existing, err := scanRegistration(tx.QueryRowContext(ctx, `SELECT `+query.RegistrationCols+` FROM registrations
@@ -501,12 +510,9 @@ func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate .
 		if !errors.Is(err, sql.ErrNoRows) {
 			return mapErr("register", err)
 		}
-		var used int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM registrations WHERE workshop_id = ? AND revoked_at IS NULL`,
-			r.WorkshopID).Scan(&used); err != nil {
+		if ok, err := takePlace(ctx, tx, r.WorkshopID); err != nil {
 			return mapErr("register", err)
-		}
-		if used >= seats {
+		} else if !ok {
 			return fmt.Errorf("register: %w", store.ErrFull)
 		}
 		inserted, err := store.InsertWithCode(&r.AccessCode, authtoken.AccessCodeLen, func() (bool, error) {
@@ -635,28 +641,10 @@ func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.S
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return mapErr("assign seat", err)
 		}
-		seats, err := workshopSeats(ctx, tx, workshopID)
-		if err != nil {
-			return fmt.Errorf("assign seat: %w", err)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT seat FROM sessions WHERE workshop_id = ? ORDER BY seat`, workshopID)
+		seat, err := takeSeat(ctx, tx, workshopID)
 		if err != nil {
 			return mapErr("assign seat", err)
 		}
-		var used []int
-		for rows.Next() {
-			var n int
-			if err := rows.Scan(&n); err != nil {
-				rows.Close()
-				return mapErr("assign seat", err)
-			}
-			used = append(used, n)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return mapErr("assign seat", err)
-		}
-		seat := lowestFree(used, seats)
 		if seat == 0 {
 			return fmt.Errorf("assign seat: %w", store.ErrFull)
 		}
@@ -696,24 +684,6 @@ func (s *Store) JoinSeat(ctx context.Context, registrationID string) (*store.Sea
 		return nil, mapErr("join seat", err)
 	}
 	return out, nil
-}
-
-// lowestFree returns the lowest number in 1..seats not in used (sorted
-// ascending), or 0 when there is none.
-func lowestFree(used []int, seats int) int {
-	next := 1
-	for _, u := range used {
-		if u > next {
-			break
-		}
-		if u == next {
-			next++
-		}
-	}
-	if next > seats {
-		return 0
-	}
-	return next
 }
 
 // GetSeat implements store.Store.

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"Seats", testSeats},
 		{"SeatsRevoke", testSeatsRevoke},
 		{"SeatsShrunk", testSeatsShrunk},
+		{"SeatsResized", testSeatsResized},
 		{"TokenGenerations", testTokenGenerations},
 		{"ReissueAccessCode", testReissueAccessCode},
 		{"PendingRevokes", testPendingRevokes},
@@ -653,6 +654,51 @@ func testSeatsShrunk(t *testing.T, s store.Store) {
 	must(t, err)
 	_, err = s.AssignSeat(ctx, r2.ID)
 	wantErr(t, err, store.ErrFull)
+}
+
+// testSeatsResized: a workshop's registration limit and free seat numbers
+// follow its seats as they grow and shrink; a seat held above a smaller
+// count stays held, and its number is given again only once the workshop
+// has that many seats again.
+func testSeatsResized(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	u := mkUser(t, s, "owner@example.com")
+	w := mkWorkshop(t, s, u.ID, 2)
+	r1 := register(t, s, w.ID, "one@example.com")
+	r2 := register(t, s, w.ID, "two@example.com")
+	_, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Email: "three@example.com"})
+	wantErr(t, err, store.ErrFull)
+	resize := func(seats int) {
+		t.Helper()
+		_, err := s.UpdateWorkshop(ctx, w.ID, func(x *store.Workshop) error { x.Seats = seats; return nil })
+		must(t, err)
+	}
+	resize(4)
+	r3 := register(t, s, w.ID, "three@example.com")
+	for i, r := range []*store.Registration{r1, r2, r3} {
+		st, err := s.AssignSeat(ctx, r.ID)
+		must(t, err)
+		equal(t, "seat after growing", st.Seat, i+1)
+	}
+	resize(2) // seat 3 stays held
+	got, err := s.GetSeat(ctx, w.ID, 3)
+	must(t, err)
+	equal(t, "seat 3 after shrinking", got.RegistrationID, r3.ID)
+	revoke(t, s, w.ID, r3.ID)
+	r4, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Email: "four@example.com"})
+	wantErr(t, err, store.ErrFull)
+	resize(3)
+	r4 = register(t, s, w.ID, "four@example.com")
+	st, err := s.AssignSeat(ctx, r4.ID)
+	must(t, err)
+	equal(t, "seat 3 once the workshop has 3 seats again", st.Seat, 3)
+	_, _, err = s.Register(ctx, &store.Registration{WorkshopID: w.ID, Email: "five@example.com"})
+	wantErr(t, err, store.ErrFull)
+	revoke(t, s, w.ID, r1.ID)
+	r5 := register(t, s, w.ID, "five@example.com")
+	st, err = s.AssignSeat(ctx, r5.ID)
+	must(t, err)
+	equal(t, "seat freed by a revoke", st.Seat, 1)
 }
 
 // ConcurrentJoins (part of Run, exported to run alone against variants of a

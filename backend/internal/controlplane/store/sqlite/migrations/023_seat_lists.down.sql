@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS free_places;
+DROP TABLE IF EXISTS free_seats;
