@@ -190,7 +190,32 @@ func (r *Runtime) SetupNetwork(ctx context.Context) error {
 		return err
 	}
 	r.netReady = true
+	r.repinSeats(ctx)
 	return nil
+}
+
+// repinSeats pins the ports of the seats recorded in the state directory
+// again (hostnet.PinPort): a new bridge address flushes the host's
+// neighbour entries, and seats made before ports were pinned get pinned
+// when an agent starts. A seat whose TAP is gone is left to its repair.
+func (r *Runtime) repinSeats(ctx context.Context) {
+	seats, err := r.Seats()
+	if err != nil {
+		r.log.Warn("pin the seats' ports: list seats", "err", err)
+		return
+	}
+	for _, s := range seats {
+		l, err := r.layout(s.WorkshopID, s.Seat)
+		if err != nil {
+			continue
+		}
+		if _, err := net.InterfaceByName(l.tap); err != nil {
+			continue
+		}
+		if err := r.net.PinPort(ctx, l.tap, l.mac, l.ip); err != nil {
+			r.log.Warn("pin a seat's port", "workshop", l.ws, "seat", l.seat, "err", err)
+		}
+	}
 }
 
 func (r *Runtime) ensureNetwork(ctx context.Context) error {

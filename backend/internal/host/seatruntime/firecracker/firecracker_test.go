@@ -540,6 +540,30 @@ func TestReattach(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].PID != s.PID {
 		t.Fatalf("Seats() = %v, %v", list, err)
 	}
+	// The seat's port lost its pins (a seat made before ports were pinned,
+	// or the bridge's address changed): the next agent's network setup
+	// pins it again.
+	l, _ := e.r.layout("ws1", 5)
+	sh := func(args ...string) {
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v %s", args, err, out)
+		}
+	}
+	sh("bridge", "fdb", "del", l.mac, "dev", l.tap, "master")
+	sh("ip", "link", "set", "dev", l.tap, "type", "bridge_slave", "flood", "on", "mcast_flood", "on")
+	sh("ip", "neigh", "del", l.ip.String(), "dev", "fcbr0")
+	if err := r2.SetupNetwork(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := linkDetails(t, l.tap); !strings.Contains(d, "flood off") || !strings.Contains(d, "mcast_flood off") {
+		t.Errorf("TAP %s not pinned again:\n%s", l.tap, d)
+	}
+	if out, _ := exec.Command("bridge", "fdb", "show", "dev", l.tap).CombinedOutput(); !strings.Contains(string(out), l.mac+" master fcbr0 static") {
+		t.Errorf("bridge fdb of %s after SetupNetwork:\n%s", l.tap, out)
+	}
+	if out, _ := exec.Command("ip", "neigh", "show", "dev", "fcbr0").CombinedOutput(); !strings.Contains(string(out), l.ip.String()+" lladdr "+l.mac+" PERMANENT") {
+		t.Errorf("neighbours after SetupNetwork: %s", out)
+	}
 	again, err := r2.Create(ctx, seatruntime.Spec{WorkshopID: "ws1", Seat: 5})
 	if err != nil || again.PID != s.PID {
 		t.Fatalf("Create after restart = %+v, %v; want the existing seat", again, err)
