@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SeatsRevoke", testSeatsRevoke},
 		{"SeatsShrunk", testSeatsShrunk},
 		{"SeatsResized", testSeatsResized},
+		{"JoinsWhileResized", testJoinsWhileResized},
 		{"TokenGenerations", testTokenGenerations},
 		{"ReissueAccessCode", testReissueAccessCode},
 		{"PendingRevokes", testPendingRevokes},
@@ -699,6 +700,79 @@ func testSeatsResized(t *testing.T, s store.Store) {
 	st, err = s.AssignSeat(ctx, r5.ID)
 	must(t, err)
 	equal(t, "seat freed by a revoke", st.Seat, 1)
+}
+
+// testJoinsWhileResized: learners register and join while the instructor
+// changes the workshop's seats back and forth. Afterwards, grown back to
+// its size, the workshop gives out exactly its seats: every number 1..N
+// once and N registrations, no more and no fewer (its free seat numbers and
+// free places stayed exact through the races).
+func testJoinsWhileResized(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	u := mkUser(t, s, "owner@example.com")
+	const size = 40
+	w := mkWorkshop(t, s, u.ID, size)
+	resize := func(seats int) error {
+		_, err := s.UpdateWorkshop(ctx, w.ID, func(x *store.Workshop) error { x.Seats = seats; return nil })
+		return err
+	}
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email := fmt.Sprintf("early%02d@example.com", i)
+			r, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: email, Email: email})
+			if err == nil {
+				_, err = s.AssignSeat(ctx, r.ID)
+			}
+			if err != nil && !errors.Is(err, store.ErrFull) {
+				t.Errorf("learner %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 10 {
+			if err := resize([]int{20, size}[i%2]); err != nil {
+				t.Errorf("resize %d: %v", i, err)
+			}
+		}
+	}()
+	wg.Wait()
+	must(t, resize(size))
+	views, err := s.ListRegistrations(ctx, w.ID)
+	must(t, err)
+	for _, v := range views {
+		if v.Seat == nil {
+			_, err := s.AssignSeat(ctx, v.ID)
+			must(t, err)
+		}
+	}
+	for i := 0; ; i++ {
+		email := fmt.Sprintf("late%02d@example.com", i)
+		r, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: email, Email: email})
+		if errors.Is(err, store.ErrFull) {
+			break
+		}
+		must(t, err)
+		_, err = s.AssignSeat(ctx, r.ID)
+		must(t, err)
+	}
+	used, err := s.SeatsUsed(ctx, w.ID)
+	must(t, err)
+	equal(t, "registrations once full", used, size)
+	seats, err := s.ListSeats(ctx, w.ID)
+	must(t, err)
+	if len(seats) != size {
+		t.Fatalf("%d seats held once full, want %d", len(seats), size)
+	}
+	for i, st := range seats {
+		if st.Seat != i+1 {
+			t.Fatalf("seats held once full are not 1..%d: %d at %d", size, st.Seat, i)
+		}
+	}
 }
 
 // ConcurrentJoins (part of Run, exported to run alone against variants of a
