@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -165,7 +167,7 @@ func readCPU() cpuMeter {
 		}
 	}
 	return cpuMeter{
-		self: self, below: below, machine: machineBusy(), wall: time.Duration(time.Now().UnixNano()), byName: byName, faults: faults,
+		self: self, below: below, machine: cputime.MachineBusy(), wall: time.Duration(time.Now().UnixNano()), byName: byName, faults: faults,
 		reaped: time.Duration(rc.Utime.Nano() + rc.Stime.Nano()), reapedFaults: rc.Minflt,
 	}
 }
@@ -193,25 +195,6 @@ func procCPU(pid int) time.Duration {
 		d += time.Duration(cu+cs) * 10 * time.Millisecond
 	}
 	return d
-}
-
-// machineBusy is the CPU time all CPUs spent not idle, from /proc/stat.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	var busy int64
-	for i, v := range f[1:] {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		busy += n
-	}
-	return time.Duration(busy) * 10 * time.Millisecond
 }
 
 // printCPU prints the CPU used between a and b, per seat.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"context"
 	"fmt"
 	"os"
@@ -64,12 +66,6 @@ func cpuOf(pid int, servers string) (srv, others time.Duration) {
 	return srv, others
 }
 
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // throughputRuns makes the 64 MiB text file in the shell's directory once
 // and times n cats of it to the marker after it, in MB/s (10^6 bytes of the
 // file per second). between runs after each (the ceiling's turn, so both
@@ -97,7 +93,7 @@ func throughputRuns(ctx context.Context, t term, n, serverPID int, server string
 	var out []tpRun
 	for range n {
 		s0, o0 := cpuOf(serverPID, server)
-		c0 := selfCPU()
+		c0 := cputime.Self()
 		t0 := time.Now()
 		if err := t.send(ctx, []byte("cat ct-bench-64m.txt; echo CAT''-DONE\n")); err != nil {
 			return nil, err
@@ -110,7 +106,7 @@ func throughputRuns(ctx context.Context, t term, n, serverPID int, server string
 		if got < fileSize {
 			return nil, fmt.Errorf("read only %d bytes", got)
 		}
-		c1 := selfCPU()
+		c1 := cputime.Self()
 		if _, err := r.until(ctx, prompt); err != nil {
 			return nil, err
 		}
@@ -145,7 +141,7 @@ func ptyCeilingFile(dir string) (string, error) {
 func ptyCeilingOnce(ctx context.Context, f string) (tpRun, error) {
 	buf := make([]byte, 64<<10)
 	cmd := exec.CommandContext(ctx, "cat", f)
-	c0 := selfCPU()
+	c0 := cputime.Self()
 	t0 := time.Now()
 	p, err := pty.Start(cmd)
 	if err != nil {
@@ -160,7 +156,7 @@ func ptyCeilingOnce(ctx context.Context, f string) (tpRun, error) {
 		}
 	}
 	el := time.Since(t0)
-	c1 := selfCPU()
+	c1 := cputime.Self()
 	p.Close()
 	_ = cmd.Wait()
 	if n < fileSize {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -167,11 +169,11 @@ func (b *bench) prompts(ctx context.Context, tokens []seatToken) error {
 			lat = append(lat, time.Since(t0))
 		}()
 	}
-	cpu0 := selfCPU()
+	cpu0 := cputime.Self()
 	t0 := time.Now()
 	close(start)
 	wg.Wait()
-	wall, cpu := time.Since(t0), selfCPU()-cpu0
+	wall, cpu := time.Since(t0), cputime.Self()-cpu0
 	if ferr != nil {
 		return ferr
 	}

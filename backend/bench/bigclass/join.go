@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -45,9 +47,9 @@ func (b *bench) joinStorm(ctx context.Context) ([]seatToken, error) {
 	if err != nil {
 		return nil, err
 	}
-	cpu0, pg0, hr0, busy0 := selfCPU(), backendsCPU(pids), hostReads.Load(), machineBusy()
+	cpu0, pg0, hr0, busy0 := cputime.Self(), cputime.Threads(pids), hostReads.Load(), cputime.MachineBusy()
 	r, err := goLoad()
-	cpu, pg, hr, busy := selfCPU()-cpu0, backendsCPU(pids)-pg0, hostReads.Load()-hr0, machineBusy()-busy0
+	cpu, pg, hr, busy := cputime.Self()-cpu0, cputime.Threads(pids)-pg0, hostReads.Load()-hr0, cputime.MachineBusy()-busy0
 	stopProfile()
 	if err != nil {
 		return nil, err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"fmt"
 	"net/http"
 	"strconv"
@@ -55,10 +57,10 @@ func runLoad(addr, code string, learners int) error {
 	if err := learnerhttp.AwaitStart(); err != nil {
 		return err
 	}
-	cpu0, t0 := selfCPU(), time.Now()
+	cpu0, t0 := cputime.Self(), time.Now()
 	close(start)
 	wg.Wait()
-	r.Wall, r.CPU = time.Since(t0), selfCPU()-cpu0
+	r.Wall, r.CPU = time.Since(t0), cputime.Self()-cpu0
 	return learnerhttp.Report(r)
 }
 

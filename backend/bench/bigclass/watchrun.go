@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"context"
 	"fmt"
 	"time"
@@ -35,13 +37,13 @@ func (b *bench) watchRound(ctx context.Context, n, seconds int) (*watchRound, er
 			return nil, fmt.Errorf("a class view got no class within 30 s")
 		}
 	}
-	reads0, cpu0, t0 := b.st.listSeats.Load(), selfCPU(), time.Now()
+	reads0, cpu0, t0 := b.st.listSeats.Load(), cputime.Self(), time.Now()
 	var full0, delta0, deltaN0 int64
 	for _, v := range views {
 		full0, delta0, deltaN0 = full0+v.full.Load(), delta0+v.delta.Load(), deltaN0+v.deltaN.Load()
 	}
 	time.Sleep(time.Duration(seconds) * time.Second) // the measured window
-	r := &watchRound{views: n, seconds: time.Since(t0).Seconds(), seatReads: b.st.listSeats.Load() - reads0, cpu: selfCPU() - cpu0, snapshot: views[0].firstFull.Load()}
+	r := &watchRound{views: n, seconds: time.Since(t0).Seconds(), seatReads: b.st.listSeats.Load() - reads0, cpu: cputime.Self() - cpu0, snapshot: views[0].firstFull.Load()}
 	for _, v := range views {
 		r.fullBytes += v.full.Load()
 		r.deltaBytes += v.delta.Load()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"context"
 	"fmt"
 	"time"
@@ -41,7 +43,7 @@ func storeCalls(ctx context.Context, st store.Store, ownerID string, n, seats in
 	fmt.Printf("  store calls, %d each in a row from one goroutine (CPU per call: this process / PostgreSQL; wall):\n", n)
 	var sumSelf, sumPG time.Duration
 	for _, c := range calls {
-		self0, pg0 := selfCPU(), pgCPU()
+		self0, pg0 := cputime.Self(), pgCPU()
 		t0 := time.Now()
 		for i := range n {
 			if err := c.fn(i); err != nil {
@@ -49,7 +51,7 @@ func storeCalls(ctx context.Context, st store.Store, ownerID string, n, seats in
 			}
 		}
 		wall := time.Since(t0)
-		self, pg := selfCPU()-self0, pgCPU()-pg0
+		self, pg := cputime.Self()-self0, pgCPU()-pg0
 		sumSelf += self
 		sumPG += pg
 		fmt.Printf("    %-28s %.3f / %.3f ms   %.3f ms\n", c.name, ms(self)/float64(n), ms(pg)/float64(n), ms(wall)/float64(n))

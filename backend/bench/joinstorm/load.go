@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"fmt"
 	"net/http"
 	"strconv"
@@ -45,10 +47,10 @@ func runLoad(addr string, codes []string, learners int) error {
 	if err := learnerhttp.AwaitStart(); err != nil {
 		return err
 	}
-	cpu0, t0 := selfCPU(), time.Now()
+	cpu0, t0 := cputime.Self(), time.Now()
 	close(start)
 	wg.Wait()
-	out := loadResult{Reg: r.regLat, Join: r.joinLat, Errs: r.errs, FirstErr: r.firstErr, Wall: time.Since(t0), CPU: selfCPU() - cpu0}
+	out := loadResult{Reg: r.regLat, Join: r.joinLat, Errs: r.errs, FirstErr: r.firstErr, Wall: time.Since(t0), CPU: cputime.Self() - cpu0}
 	return learnerhttp.Report(out)
 }
 

@@ -7,6 +7,8 @@
 package main
 
 import (
+	"github.com/clarateach/backend/bench/internal/cputime"
+
 	"context"
 	"flag"
 	"fmt"
@@ -187,7 +189,7 @@ func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, lea
 	r := &stormResult{seatsGiven: map[string]bool{}}
 	pg := db.Backends(ctx)
 	stopPerf := perfBackends(pg)
-	selfBefore := selfCPU()
+	selfBefore := cputime.Self()
 	pgBefore := cpuTimes(pg)
 	stopProfiles := profileStorm()
 	stopWaits := func() string { return "" }
@@ -198,7 +200,7 @@ func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, lea
 	err = p.Go(&lr)
 	r.waitSummary = stopWaits()
 	stopProfiles()
-	r.selfUsed = selfCPU() - selfBefore
+	r.selfUsed = cputime.Self() - selfBefore
 	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.Backends(ctx)))
 	stopPerf()
 	if err != nil {
