@@ -26,10 +26,11 @@ import (
 )
 
 // ImageCache is the host's image cache (<state>/images) for a runtime
-// that runs seats on images: the sandbox, as root; nil otherwise. The
-// agent command and the local agent (clarateach server) both use it.
+// that runs seats on images: the sandbox and firecracker, as root; nil
+// otherwise. The agent command and the local agent (clarateach server)
+// both use it.
 func ImageCache(runtimeName, stateDir string, log *slog.Logger) (*imagecache.Cache, error) {
-	if runtimeName != "sandbox" || os.Geteuid() != 0 {
+	if (runtimeName != "sandbox" && runtimeName != "firecracker") || os.Geteuid() != 0 {
 		return nil, nil
 	}
 	c, err := imagecache.New(imagecache.Config{Dir: filepath.Join(stateDir, "images"), Logger: log})
@@ -69,7 +70,33 @@ func (a *Agent) seatImage(digest string) (*seatruntime.Image, error) {
 	if err != nil {
 		return nil, apierror.Conflict("image_not_pulled", "image %s is not in this host's cache: pull it first (POST /images/pull)", digest)
 	}
-	return &seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env}, nil
+	img := &seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env}
+	if err := a.imageDisk(c, img); err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// imageDisker is a runtime whose seats boot an image's ext4 disk
+// (seatruntime.Image.Disk) rather than its tree: firecracker.
+type imageDisker interface {
+	ImageDisks() bool
+}
+
+// imageDisk sets img.Disk for a runtime that boots images as disks,
+// building the disk if the image has none yet: once per digest, however
+// many seats ask at once (imagecache's Ext4). A pull builds it already
+// (runPull); this covers an image pulled before.
+func (a *Agent) imageDisk(c *imagecache.Cache, img *seatruntime.Image) error {
+	if d, ok := a.rt.(imageDisker); !ok || !d.ImageDisks() {
+		return nil
+	}
+	disk, err := c.Ext4(img.Digest)
+	if err != nil {
+		return fmt.Errorf("image %s: %w", img.Digest, err)
+	}
+	img.Disk = disk
+	return nil
 }
 
 // latestPulled is the most recently pulled image of a reference.
@@ -140,6 +167,11 @@ func (a *Agent) runPull(ctx context.Context, c *imagecache.Cache, req agentapi.P
 		im, err = c.Pull(ctx, req.Ref, auth, func(done, total int64) {
 			set(func() { job.DoneBytes, job.TotalBytes = done, total })
 		})
+	}
+	if err == nil {
+		// A microVM host's seats boot the image as a disk: it is built
+		// with the pull, before the class starts.
+		err = a.imageDisk(c, &seatruntime.Image{Digest: im.Digest})
 	}
 	set(func() {
 		if err != nil {

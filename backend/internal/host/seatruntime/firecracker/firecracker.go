@@ -239,9 +239,15 @@ type Extra struct {
 	MAC       string `json:"mac"`
 	SeatDisk  string `json:"seat_disk"`
 	BaseImage string `json:"base_image"`
-	LogPath   string `json:"log_path"`
-	VMMLog    string `json:"vmm_log"`
-	BootArgs  string `json:"boot_args"`
+	// SystemDisk is the seat's writable root layer (system.ext4), empty
+	// for a seat whose root is the read-only base image; Image and
+	// ImageDisk the image a seat runs on (its digest and shared ext4 disk).
+	SystemDisk string `json:"system_disk,omitempty"`
+	Image      string `json:"image,omitempty"`
+	ImageDisk  string `json:"image_disk,omitempty"`
+	LogPath    string `json:"log_path"`
+	VMMLog     string `json:"vmm_log"`
+	BootArgs   string `json:"boot_args"`
 	// Egress is the seat's allowlist (egress.Rule text form), applied on
 	// the host's forward rules (hostnet.AllowSeat) and again on a repair.
 	Egress []string `json:"egress,omitempty"`
@@ -256,7 +262,8 @@ type layout struct {
 	slot    int // the host-local number: guest address, TAP device, lock
 	dir     string
 	sock    string
-	disk    string
+	disk    string // home.ext4: the learner's home
+	system  string // system.ext4: the overlay's upper layer (seats on an image, learner root)
 	record  string // seat.json
 	logPath string
 	vmmLog  string
@@ -281,6 +288,7 @@ func (r *Runtime) layout(ws string, seat int) (layout, error) {
 		ws: ws, seat: seat, slot: slot, dir: dir,
 		sock:    filepath.Join(dir, "api.sock"),
 		disk:    filepath.Join(dir, "home.ext4"),
+		system:  filepath.Join(dir, systemDiskName),
 		record:  filepath.Join(dir, "seat.json"),
 		logPath: filepath.Join(r.cfg.LogDir, base+".log"),
 		vmmLog:  filepath.Join(r.cfg.LogDir, base+".vmm.log"),
@@ -333,7 +341,9 @@ func GuestAddr(subnet netip.Prefix, slot int) (netip.Addr, string) {
 // "root=/dev/vda ro" for the read-only root drive. learnerRoot
 // (Spec.LearnerRoot) adds clarateach.learner_root=1: the guest init then runs
 // the workspace daemon, and so the learner's shells, as the guest's root.
-func (r *Runtime) BootArgs(l layout, learnerRoot bool) string {
+// g names the seat's other drives (image.go): clarateach.system for the
+// writable root layer, clarateach.image for an image's disk.
+func (r *Runtime) BootArgs(l layout, learnerRoot bool, g guestDisks) string {
 	mask := net.CIDRMask(r.net.Subnet().Bits(), 32)
 	netmask := net.IP(mask).String()
 	// ip=<client>:<server>:<gateway>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>
@@ -345,10 +355,16 @@ func (r *Runtime) BootArgs(l layout, learnerRoot bool) string {
 		"clarateach.workshop=" + l.ws,
 		"clarateach.seat=" + strconv.Itoa(l.seat),
 		"clarateach.port=" + strconv.Itoa(r.cfg.DaemonPort),
-		"clarateach.home=/dev/vdb",
+		"clarateach.home=" + homeDevice,
 	}
 	if learnerRoot {
 		args = append(args, "clarateach.learner_root=1")
+	}
+	if g.system {
+		args = append(args, "clarateach.system="+systemDevice)
+	}
+	if g.image != "" {
+		args = append(args, "clarateach.image="+imageDevice)
 	}
 	if r.cfg.ExtraBootArgs != "" {
 		args = append(args, r.cfg.ExtraBootArgs)
@@ -382,22 +398,9 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	if err != nil {
 		return nil, err
 	}
-	vcpus, mem := spec.VCPUs, spec.MemoryMB
-	if vcpus == 0 {
-		vcpus = r.cfg.VCPUs
-	}
-	if mem == 0 {
-		mem = r.cfg.MemoryMB
-	}
-	if vcpus < 1 || vcpus > 32 || mem < 128 {
-		return nil, fmt.Errorf("firecracker: vcpus must be 1..32 and memory_mb >= 128 (got %d, %d)", vcpus, mem)
-	}
-	disk := seatDisk{mb: spec.DiskMB, inodes: spec.DiskInodes}
-	if disk.mb == 0 {
-		disk.mb = r.cfg.SeatDiskMB
-	}
-	if disk.mb < 16 || disk.inodes < 0 {
-		return nil, fmt.Errorf("firecracker: disk_mb must be >= 16 (got %d)", disk.mb)
+	b, err := r.bootSpecOf(spec)
+	if err != nil {
+		return nil, err
 	}
 	unlock := r.lockSeat(l.slot)
 	defer unlock()
@@ -419,7 +422,11 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	if err := r.checkRoom(l); err != nil {
 		return nil, err
 	}
-	for _, f := range []string{r.cfg.Kernel, r.cfg.BaseImage} {
+	files := []string{r.cfg.Kernel, r.cfg.BaseImage}
+	if b.disks.image != "" {
+		files = append(files, b.disks.image)
+	}
+	for _, f := range files {
 		if _, err := os.Stat(f); err != nil {
 			return nil, fmt.Errorf("firecracker: %w", err)
 		}
@@ -429,7 +436,7 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 	}
 
 	start := time.Now()
-	seat, err := r.create(ctx, l, bootSpec{vcpus: vcpus, mem: mem, disk: disk, egress: spec.Egress, learnerRoot: spec.LearnerRoot, created: time.Now().UTC()})
+	seat, err := r.create(ctx, l, b)
 	if err != nil {
 		// Clean up everything but the logs, which say what went wrong.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
@@ -443,16 +450,46 @@ func (r *Runtime) Create(ctx context.Context, spec seatruntime.Spec) (*seatrunti
 		}
 		return nil, err
 	}
-	r.log.Info("seat started", "workshop", l.ws, "seat", l.seat, "ip", seat.IP, "pid", seat.PID, "took", time.Since(start))
+	r.log.Info("seat started", "workshop", l.ws, "seat", l.seat, "ip", seat.IP, "pid", seat.PID, "image", b.disks.digest, "took", time.Since(start))
 	return seat, nil
+}
+
+// bootSpecOf checks a Create's spec and fills in the defaults.
+func (r *Runtime) bootSpecOf(spec seatruntime.Spec) (bootSpec, error) {
+	b := bootSpec{vcpus: spec.VCPUs, mem: spec.MemoryMB, disk: seatDisk{mb: spec.DiskMB, inodes: spec.DiskInodes},
+		egress: spec.Egress, learnerRoot: spec.LearnerRoot, created: time.Now().UTC()}
+	if b.vcpus == 0 {
+		b.vcpus = r.cfg.VCPUs
+	}
+	if b.mem == 0 {
+		b.mem = r.cfg.MemoryMB
+	}
+	if b.vcpus < 1 || b.vcpus > 32 || b.mem < 128 {
+		return b, fmt.Errorf("firecracker: vcpus must be 1..32 and memory_mb >= 128 (got %d, %d)", b.vcpus, b.mem)
+	}
+	if b.disk.mb == 0 {
+		b.disk.mb = r.cfg.SeatDiskMB
+	}
+	if b.disk.mb < 16 || b.disk.inodes < 0 {
+		return b, fmt.Errorf("firecracker: disk_mb must be >= 16 (got %d)", b.disk.mb)
+	}
+	disks, err := seatDisks(spec)
+	if err != nil {
+		return b, err
+	}
+	b.disks = disks
+	return b, nil
 }
 
 // bootSpec is what create starts a seat with.
 type bootSpec struct {
 	vcpus, mem int
 	disk       seatDisk
-	keepDisk   bool // a repair: boot the seat's existing disk (the learner's home)
-	egress     []egress.Rule
+	// disks: the writable root layer and the image's disk, if the seat
+	// has them (image.go).
+	disks    guestDisks
+	keepDisk bool // a repair: boot the seat's existing disks (the learner's home and system layer)
+	egress   []egress.Rule
 	// learnerRoot: the learner is the guest's root (BootArgs); kept in the
 	// seat's record so that a repair boots the same way.
 	learnerRoot bool
@@ -462,18 +499,13 @@ type bootSpec struct {
 // create does the work of Create and Repair. On error it returns the seat
 // as far as it got (for cleanup).
 func (r *Runtime) create(ctx context.Context, l layout, b bootSpec) (*seatruntime.Seat, error) {
-	vcpus, mem, disk := b.vcpus, b.mem, b.disk
 	if err := r.seatNet(ctx, l, b.egress); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("firecracker: %w", err)
 	}
-	if b.keepDisk {
-		if fi, err := os.Stat(l.disk); err != nil || !fi.Mode().IsRegular() {
-			return nil, fmt.Errorf("firecracker: seat %s/%d: no seat disk to boot again: %v", l.ws, l.seat, err)
-		}
-	} else if err := makeSeatDisk(ctx, l.disk, disk); err != nil {
+	if err := r.seatDiskFiles(ctx, l, b); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.cfg.LogDir, 0o755); err != nil {
@@ -489,14 +521,18 @@ func (r *Runtime) create(ctx context.Context, l layout, b bootSpec) (*seatruntim
 
 	ex := &Extra{
 		VMID: l.vmID, APISocket: l.sock, Tap: l.tap, MAC: l.mac, SeatDisk: l.disk,
-		BaseImage: r.cfg.BaseImage, LogPath: l.logPath, VMMLog: l.vmmLog, BootArgs: r.BootArgs(l, b.learnerRoot),
+		BaseImage: r.cfg.BaseImage, LogPath: l.logPath, VMMLog: l.vmmLog, BootArgs: r.BootArgs(l, b.learnerRoot, b.disks),
+		Image: b.disks.digest, ImageDisk: b.disks.image,
+	}
+	if b.disks.system {
+		ex.SystemDisk = l.system
 	}
 	for _, ru := range b.egress {
 		ex.Egress = append(ex.Egress, ru.String())
 	}
 	seat := &seatruntime.Seat{
-		WorkshopID: l.ws, Seat: l.seat, Runtime: Name, VCPUs: vcpus, MemoryMB: mem, DiskMB: disk.mb,
-		IP: l.ip.String(), Dir: l.dir, CreatedAt: b.created, LearnerRoot: b.learnerRoot,
+		WorkshopID: l.ws, Seat: l.seat, Runtime: Name, VCPUs: b.vcpus, MemoryMB: b.mem, DiskMB: b.disk.mb,
+		IP: l.ip.String(), Dir: l.dir, CreatedAt: b.created, LearnerRoot: b.learnerRoot, Image: b.disks.digest,
 		Network: "tcp", Address: r.daemonAddr(l),
 	}
 	proc, err := r.cfg.Launcher.Launch(ctx, LaunchSpec{ID: l.vmID, APISocket: l.sock, LogPath: l.logPath})
@@ -521,37 +557,73 @@ func (r *Runtime) create(ctx context.Context, l layout, b bootSpec) (*seatruntim
 	if err := waitAPI(bootCtx, c, proc); err != nil {
 		return seat, err
 	}
-	steps := []struct {
-		what string
-		do   func() error
-	}{
-		{"logger", func() error { return c.PutLogger(bootCtx, fcapi.Logger{LogPath: l.vmmLog, Level: "Warning"}) }},
-		{"machine config", func() error {
-			return c.PutMachineConfig(bootCtx, fcapi.MachineConfig{VCPUCount: vcpus, MemSizeMiB: mem, SMT: false})
-		}},
-		{"boot source", func() error {
-			return c.PutBootSource(bootCtx, fcapi.BootSource{KernelImagePath: r.cfg.Kernel, BootArgs: ex.BootArgs})
-		}},
-		{"root drive", func() error {
-			return c.PutDrive(bootCtx, fcapi.Drive{DriveID: "rootfs", PathOnHost: r.cfg.BaseImage, IsRootDevice: true, IsReadOnly: true})
-		}},
-		{"home drive", func() error {
-			return c.PutDrive(bootCtx, fcapi.Drive{DriveID: "home", PathOnHost: l.disk, IsRootDevice: false, IsReadOnly: false})
-		}},
-		{"network interface", func() error {
-			return c.PutNetworkInterface(bootCtx, fcapi.NetworkInterface{IfaceID: "eth0", HostDevName: l.tap, GuestMAC: l.mac})
-		}},
-		{"start", func() error { return c.InstanceStart(bootCtx) }},
-	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			return seat, fmt.Errorf("firecracker: seat %s/%d: %s: %w", l.ws, l.seat, s.what, err)
-		}
+	if err := r.configure(bootCtx, c, l, ex, b); err != nil {
+		return seat, err
 	}
 	if err := r.waitDaemon(bootCtx, seat.Address, proc); err != nil {
 		return seat, fmt.Errorf("firecracker: seat %s/%d: workspace daemon at %s: %w (see %s)", l.ws, l.seat, seat.Address, err, l.logPath)
 	}
 	return seat, nil
+}
+
+// seatDiskFiles makes the seat's disks (the home, and the system layer
+// when it has one), or, for a repair, checks that they are there.
+func (r *Runtime) seatDiskFiles(ctx context.Context, l layout, b bootSpec) error {
+	if b.keepDisk {
+		files := []string{l.disk}
+		if b.disks.system {
+			files = append(files, l.system)
+		}
+		if b.disks.image != "" {
+			files = append(files, b.disks.image) // the image, unless pruned meanwhile
+		}
+		for _, f := range files {
+			if fi, err := os.Stat(f); err != nil || !fi.Mode().IsRegular() {
+				return fmt.Errorf("firecracker: seat %s/%d: no seat disk %s to boot again: %v", l.ws, l.seat, filepath.Base(f), err)
+			}
+		}
+		return nil
+	}
+	if err := makeSeatDisk(ctx, l.disk, b.disk); err != nil {
+		return err
+	}
+	if b.disks.system {
+		return makeSystemDisk(ctx, l.system, b.disk, b.disks.env)
+	}
+	return nil
+}
+
+// configure makes the API calls that set the microVM up and start it:
+// logger, machine, kernel, drives (image.go: driveList), network, start.
+func (r *Runtime) configure(ctx context.Context, c *fcapi.Client, l layout, ex *Extra, b bootSpec) error {
+	type step struct {
+		what string
+		do   func() error
+	}
+	steps := []step{
+		{"logger", func() error { return c.PutLogger(ctx, fcapi.Logger{LogPath: l.vmmLog, Level: "Warning"}) }},
+		{"machine config", func() error {
+			return c.PutMachineConfig(ctx, fcapi.MachineConfig{VCPUCount: b.vcpus, MemSizeMiB: b.mem, SMT: false})
+		}},
+		{"boot source", func() error {
+			return c.PutBootSource(ctx, fcapi.BootSource{KernelImagePath: r.cfg.Kernel, BootArgs: ex.BootArgs})
+		}},
+	}
+	for _, d := range r.driveList(l, b.disks) {
+		steps = append(steps, step{d.what, func() error { return c.PutDrive(ctx, d.Drive) }})
+	}
+	steps = append(steps, []step{
+		{"network interface", func() error {
+			return c.PutNetworkInterface(ctx, fcapi.NetworkInterface{IfaceID: "eth0", HostDevName: l.tap, GuestMAC: l.mac})
+		}},
+		{"start", func() error { return c.InstanceStart(ctx) }},
+	}...)
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return fmt.Errorf("firecracker: seat %s/%d: %s: %w", l.ws, l.seat, s.what, err)
+		}
+	}
+	return nil
 }
 
 // seatNet makes the seat's TAP, pins it and applies its allowlist.
@@ -753,16 +825,24 @@ func (r *Runtime) cleanup(ctx context.Context, l layout, procs ...Process) error
 }
 
 func (r *Runtime) removeSeatDir(l layout) error {
-	base, err := filepath.Abs(r.cfg.BaseImage)
-	if err != nil {
-		return fmt.Errorf("firecracker: %w", err)
-	}
 	dir, err := filepath.Abs(l.dir)
 	if err != nil {
 		return fmt.Errorf("firecracker: %w", err)
 	}
-	if base == dir || strings.HasPrefix(base, dir+string(filepath.Separator)) {
-		return fmt.Errorf("firecracker: refusing to remove %s: it holds the base image", dir)
+	shared := []string{r.cfg.BaseImage}
+	if rec, err := r.readRecord(l); err == nil {
+		if ex, err := decodeExtra(rec); err == nil && ex.ImageDisk != "" {
+			shared = append(shared, ex.ImageDisk)
+		}
+	}
+	for _, f := range shared {
+		f, err := filepath.Abs(f)
+		if err != nil {
+			return fmt.Errorf("firecracker: %w", err)
+		}
+		if f == dir || strings.HasPrefix(f, dir+string(filepath.Separator)) {
+			return fmt.Errorf("firecracker: refusing to remove %s: it holds the shared disk %s", dir, f)
+		}
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("firecracker: %w", err)
@@ -888,6 +968,7 @@ func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime
 	start := time.Now()
 	seat, err := r.create(ctx, l, bootSpec{
 		vcpus: rec.VCPUs, mem: rec.MemoryMB, disk: seatDisk{mb: rec.DiskMB}, keepDisk: true,
+		disks:  guestDisks{system: ex.SystemDisk != "", image: ex.ImageDisk, digest: ex.Image},
 		egress: rules, learnerRoot: rec.LearnerRoot, created: rec.CreatedAt,
 	})
 	if err != nil {

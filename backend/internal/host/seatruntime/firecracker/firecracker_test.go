@@ -111,11 +111,16 @@ func TestNames(t *testing.T) {
 	l, _ := r.layout("ws1", 1)
 	want := "console=ttyS0 reboot=k panic=1 pci=off ip=192.168.100.11::192.168.100.1:255.255.255.0:seat-1:eth0:off:1.1.1.1 " +
 		"init=/sbin/clarateach-init clarateach.workshop=ws1 clarateach.seat=1 clarateach.port=7000 clarateach.home=/dev/vdb"
-	if got := r.BootArgs(l, false); got != want {
+	if got := r.BootArgs(l, false, guestDisks{}); got != want {
 		t.Errorf("boot args\n got %q\nwant %q", got, want)
 	}
-	if got := r.BootArgs(l, true); got != want+" clarateach.learner_root=1" {
+	// A root learner's seat has a writable root layer (the system drive).
+	if got := r.BootArgs(l, true, guestDisks{system: true}); got != want+" clarateach.learner_root=1 clarateach.system=/dev/vdc" {
 		t.Errorf("learner-root boot args %q", got)
+	}
+	// A seat on an image: the system layer over the image's drive.
+	if got := r.BootArgs(l, false, guestDisks{system: true, image: "/img/rootfs.ext4"}); got != want+" clarateach.system=/dev/vdc clarateach.image=/dev/vdd" {
+		t.Errorf("image seat boot args %q", got)
 	}
 	if _, err := New(Config{Kernel: "/k"}); err == nil {
 		t.Error("New without a base image accepted")
@@ -326,7 +331,7 @@ func TestCreateAndDestroy(t *testing.T) {
 		`GET /`,
 		`PUT /logger {"log_path":` + q(l.vmmLog) + `,"level":"Warning"}`,
 		`PUT /machine-config {"vcpu_count":2,"mem_size_mib":512,"smt":false}`,
-		`PUT /boot-source {"kernel_image_path":` + q(e.kernel) + `,"boot_args":` + q(e.r.BootArgs(l, false)) + `}`,
+		`PUT /boot-source {"kernel_image_path":` + q(e.kernel) + `,"boot_args":` + q(e.r.BootArgs(l, false, guestDisks{})) + `}`,
 		`PUT /drives/rootfs {"drive_id":"rootfs","path_on_host":` + q(e.base) + `,"is_root_device":true,"is_read_only":true}`,
 		`PUT /drives/home {"drive_id":"home","path_on_host":` + q(l.disk) + `,"is_root_device":false,"is_read_only":false}`,
 		`PUT /network-interfaces/eth0 {"iface_id":"eth0","host_dev_name":` + q(l.tap) + `,"guest_mac":"06:00:c0:a8:64:0b"}`,
@@ -338,8 +343,8 @@ func TestCreateAndDestroy(t *testing.T) {
 	if got := e.calls("ws1", 2); len(got) != len(want) || got[2] != `PUT /machine-config {"vcpu_count":4,"mem_size_mib":1024,"smt":false}` {
 		t.Fatalf("seat 2 calls: %q", got)
 	}
-	if !strings.Contains(e.r.BootArgs(l, false), "ip=192.168.100.11::192.168.100.1:255.255.255.0:") {
-		t.Fatalf("boot args %q", e.r.BootArgs(l, false))
+	if !strings.Contains(e.r.BootArgs(l, false, guestDisks{}), "ip=192.168.100.11::192.168.100.1:255.255.255.0:") {
+		t.Fatalf("boot args %q", e.r.BootArgs(l, false, guestDisks{}))
 	}
 
 	// The TAP hangs off fcbr0 as an isolated port; the firewall is in place.
@@ -906,8 +911,23 @@ func TestLearnerRootBoot(t *testing.T) {
 	if !root.LearnerRoot || plain.LearnerRoot {
 		t.Fatalf("LearnerRoot: root seat %v, plain seat %v", root.LearnerRoot, plain.LearnerRoot)
 	}
-	if got := bootArgs(e.calls("ws1", 2)); len(got) != 1 || strings.Contains(got[0], "learner_root") {
+	if got := bootArgs(e.calls("ws1", 2)); len(got) != 1 || strings.Contains(got[0], "learner_root") || strings.Contains(got[0], "clarateach.system") {
 		t.Fatalf("plain seat booted with %q", got)
+	}
+	// The root learner's root is writable: a system disk (the overlay's
+	// upper layer over the base image, clarateach.system) of its own.
+	l1, _ := e.r.layout("ws1", 1)
+	sysDrive := `PUT /drives/system {"drive_id":"system","path_on_host":` + q(l1.system) + `,"is_root_device":false,"is_read_only":false}`
+	if !slices.Contains(e.calls("ws1", 1), sysDrive) || !slices.Contains(strings.Fields(args[0]), "clarateach.system=/dev/vdc") {
+		t.Fatalf("learner-root seat has no system drive: %q", e.calls("ws1", 1))
+	}
+	checkSystemDisk(t, l1.system, 1024, "")
+	if mustExtra(t, root).SystemDisk != l1.system {
+		t.Errorf("record: %+v", mustExtra(t, root))
+	}
+	l2, _ := e.r.layout("ws1", 2)
+	if _, err := os.Stat(l2.system); !os.IsNotExist(err) || slices.ContainsFunc(e.calls("ws1", 2), func(c string) bool { return strings.Contains(c, "/drives/system") }) {
+		t.Errorf("a plain seat has a system disk: %v", err)
 	}
 	if err := (Process{PID: root.PID, StartTime: mustExtra(t, root).StartTime}).kill(ctx); err != nil {
 		t.Fatal(err)

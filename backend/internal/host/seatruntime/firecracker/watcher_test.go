@@ -42,39 +42,8 @@ func TestAgentWatcherRepairsDeadMicroVM(t *testing.T) {
 		return
 	}
 	dir := t.TempDir()
-	kernel, base := filepath.Join(dir, "vmlinux"), filepath.Join(dir, "rootfs.ext4")
-	for _, f := range []string{kernel, base} {
-		if err := os.WriteFile(f, []byte("stand-in"), 0o444); err != nil {
-			t.Fatal(err)
-		}
-	}
-	state := filepath.Join(dir, "fc")
+	rt := standInRuntime(t, dir)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rt, err := firecracker.New(firecracker.Config{
-		Kernel: kernel, BaseImage: base, StateDir: state, LogDir: filepath.Join(dir, "log"),
-		SeatDiskMB: 64, BootTimeout: 10 * time.Second, ShutdownTimeout: 2 * time.Second, Logger: quiet,
-		Launcher: firecracker.ExecLauncher{Binary: os.Args[0], Env: []string{
-			envFakeMain + "=1", fcfake.EnvGuestSock + "=guest.sock", fcfake.EnvCheckTap + "=1",
-		}},
-		// Seat N's "guest daemon" is the fake's unix socket in its directory.
-		Dial: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			host, _, _ := net.SplitHostPort(addr)
-			ip, err := netip.ParseAddr(host)
-			if err != nil {
-				return nil, err
-			}
-			seat := int(ip.As4()[3]) - firecracker.GuestIPOffset
-			socks, _ := filepath.Glob(filepath.Join(state, "*-"+strconv.Itoa(seat), "guest.sock"))
-			if len(socks) != 1 {
-				return nil, fmt.Errorf("no guest at %s", addr)
-			}
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socks[0])
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, err := agent.New(agent.Config{Listen: "127.0.0.1:0", Token: "tok", StateDir: filepath.Join(dir, "agent"),
 		Runtime: rt, SeatCheckInterval: -1, Logger: quiet})
 	if err != nil {
@@ -92,14 +61,7 @@ func TestAgentWatcherRepairsDeadMicroVM(t *testing.T) {
 		}
 	}()
 
-	// The agent starts each seat's first shell at the guest address, where
-	// the stand-in has no daemon: on loopback the dial is refused at once
-	// instead of waiting for ARP to give up.
-	for _, ip := range []string{"192.168.100.11/32", "192.168.100.12/32"} {
-		if out, err := exec.Command("ip", "addr", "add", ip, "dev", "lo").CombinedOutput(); err != nil {
-			t.Fatalf("ip addr add %s: %v: %s", ip, err, out)
-		}
-	}
+	guestAddrsOnLoopback(t, 1, 2)
 	lab := []egress.Rule{{Prefix: netip.MustParsePrefix("10.99.0.2/32"), Port: 80}}
 	s1, _, err := a.CreateSeat(ctx, seatruntime.Spec{WorkshopID: "wsfc", Seat: 1, Egress: lab})
 	if err != nil {
@@ -160,5 +122,58 @@ func TestAgentWatcherRepairsDeadMicroVM(t *testing.T) {
 	}
 	if n := a.CheckSeats(ctx); n != 0 {
 		t.Fatalf("second CheckSeats restarted %d healthy seats", n)
+	}
+}
+
+// standInRuntime is a firecracker runtime whose "firecracker" is the test
+// binary (fcfake.Main) and whose seat N's "guest daemon" is the fake's
+// unix socket in the seat's directory.
+func standInRuntime(t *testing.T, dir string) *firecracker.Runtime {
+	t.Helper()
+	kernel, base := filepath.Join(dir, "vmlinux"), filepath.Join(dir, "rootfs.ext4")
+	for _, f := range []string{kernel, base} {
+		if err := os.WriteFile(f, []byte("stand-in"), 0o444); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state := filepath.Join(dir, "fc")
+	rt, err := firecracker.New(firecracker.Config{
+		Kernel: kernel, BaseImage: base, StateDir: state, LogDir: filepath.Join(dir, "log"),
+		SeatDiskMB: 64, BootTimeout: 10 * time.Second, ShutdownTimeout: 2 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Launcher: firecracker.ExecLauncher{Binary: os.Args[0], Env: []string{
+			envFakeMain + "=1", fcfake.EnvGuestSock + "=guest.sock", fcfake.EnvCheckTap + "=1",
+		}},
+		Dial: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			host, _, _ := net.SplitHostPort(addr)
+			ip, err := netip.ParseAddr(host)
+			if err != nil {
+				return nil, err
+			}
+			seat := int(ip.As4()[3]) - firecracker.GuestIPOffset
+			socks, _ := filepath.Glob(filepath.Join(state, "*-"+strconv.Itoa(seat), "guest.sock"))
+			if len(socks) != 1 {
+				return nil, fmt.Errorf("no guest at %s", addr)
+			}
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socks[0])
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// guestAddrsOnLoopback puts seats' guest addresses on lo: the agent starts
+// each seat's first shell there, where the stand-in has no daemon, and on
+// loopback the dial is refused at once instead of waiting for ARP.
+func guestAddrsOnLoopback(t *testing.T, seats ...int) {
+	t.Helper()
+	for _, n := range seats {
+		ip := fmt.Sprintf("192.168.100.%d/32", firecracker.GuestIPOffset+n)
+		if out, err := exec.Command("ip", "addr", "add", ip, "dev", "lo").CombinedOutput(); err != nil {
+			t.Fatalf("ip addr add %s: %v: %s", ip, err, out)
+		}
 	}
 }
