@@ -1,6 +1,7 @@
 // Command testreport turns `go test -json` into what a person running
 // `make test` wants to see: one line per package as it finishes (with its
-// time and test counts), the full output of every failing test, and at the
+// time and test counts), the full output of every failing test and failed
+// build (compiler errors, and go vet's findings under -vet), and at the
 // end every skipped test with the reason it gave. It exits 1 when anything
 // failed.
 //
@@ -18,13 +19,48 @@ import (
 	"time"
 )
 
-// event is one line of `go test -json` (cmd/test2json).
+// event is one line of `go test -json`: a test event (cmd/test2json), or
+// the output of a package's build, which includes go vet's findings
+// (Action "build-output", keyed by ImportPath; the package's "fail" event
+// names it in FailedBuild).
 type event struct {
-	Action  string
-	Package string
-	Test    string
-	Output  string
-	Elapsed float64
+	Action      string
+	Package     string
+	Test        string
+	Output      string
+	Elapsed     float64
+	ImportPath  string
+	FailedBuild string
+}
+
+// builds keeps each failed build's output (compiler errors, vet findings)
+// until a package's failure names it.
+type builds struct {
+	output  map[string][]string // ImportPath → lines
+	printed map[string]bool
+}
+
+// add records a build-output line; it reports whether e was one.
+func (b *builds) add(e event) bool {
+	if e.Action != "build-output" && e.Action != "build-fail" {
+		return false
+	}
+	if e.Action == "build-output" {
+		b.output[e.ImportPath] = append(b.output[e.ImportPath], e.Output)
+	}
+	return true
+}
+
+// show prints the output of the build a failed package names, once.
+func (b *builds) show(out io.Writer, importPath string) {
+	if b.printed[importPath] {
+		fmt.Fprintf(out, "    (build of %s failed: its output is above)\n", importPath)
+		return
+	}
+	b.printed[importPath] = true
+	for _, l := range b.output[importPath] {
+		fmt.Fprint(out, "    "+l)
+	}
 }
 
 type pkgState struct {
@@ -48,6 +84,7 @@ func run(in io.Reader, out io.Writer) int {
 		}
 		return s
 	}
+	builds := &builds{output: map[string][]string{}, printed: map[string]bool{}}
 	var skips []skip
 	var failedPkgs []string
 	done, bad := 0, 0
@@ -58,6 +95,9 @@ func run(in io.Reader, out io.Writer) int {
 		var e event
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil || e.Action == "" {
 			fmt.Fprintln(out, sc.Text()) // build errors and the like come as plain text
+			continue
+		}
+		if builds.add(e) {
 			continue
 		}
 		s := state(e.Package)
@@ -73,6 +113,9 @@ func run(in io.Reader, out io.Writer) int {
 				if e.Action == "fail" {
 					bad++
 					failedPkgs = append(failedPkgs, e.Package)
+					if e.FailedBuild != "" {
+						builds.show(out, e.FailedBuild)
+					}
 					if s.failed == 0 { // a build or TestMain failure: show the package output
 						for _, l := range s.output[""] {
 							fmt.Fprint(out, "    "+l)
