@@ -10,14 +10,14 @@ import (
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
 )
 
-// A learner's register and join, one round trip each (RegisterByCode,
-// JoinByCode), neither locking the workshop (seatlists.go): the request's lookup by code travels in the same pipelined
-// batch as the write, so "is the workshop open" (store.Workshop.OpenAt) is
-// checked in SQL as well, where the write happens (openSQL), and again in
-// Go on the row the batch returns.
+// A learner's register and join, one statement each (RegisterByCode,
+// JoinByCode; register.go and seat.go), neither locking the workshop
+// (seatlists.go): the request's lookup by code is part of the statement
+// that writes, so "is the workshop open" (store.Workshop.OpenAt) is checked
+// in SQL as well, where the write happens (openSQL), and again in Go on the
+// row the statement returns.
 
 // openSQL is store.Workshop.OpenAt of the workshop alias w at the time
 // parameter at: not deleted, not being deleted, not ended.
@@ -26,38 +26,9 @@ func openSQL(w, at string) string {
 		`' AND (` + w + `.ends_at IS NULL OR ` + w + `.ends_at > ` + at + `::timestamptz)`
 }
 
-// registerByCodeSQL is registerSQL for the workshop of code $1 when it is
-// open at $7 (else nothing: no row).
-var registerByCodeSQL = registerWith(`SELECT id FROM workshops w WHERE code = $1::text AND ` + openSQL("w", "$7"))
-
-// registerByCodeEventSQL adds an event to the workshop of the registration
-// with the (fresh) id $5 if it exists, that is if this batch created it.
-const registerByCodeEventSQL = `INSERT INTO workshop_events (workshop_id, at, level, step, message)
-	SELECT workshop_id, $1, $2, $3, $4 FROM registrations WHERE id = $5`
-
-// registerByCodeBatch is the one round trip of RegisterByCode (and of the
-// connection warm-up): the workshop (read, not locked: the register takes
-// a free place instead); the registration; the events.
-func (s *Store) registerByCodeBatch(code string, r *store.Registration, at time.Time, events []store.Event) *pgx.Batch {
-	b := &pgx.Batch{}
-	b.Queue(`SELECT `+query.WorkshopCols+s.joinCommit()+` FROM workshops WHERE code = $1`, code)
-	b.Queue(registerByCodeSQL, code, r.Email, r.ID, r.Name, r.AccessCode, r.CreatedAt, at)
-	for _, e := range events {
-		b.Queue(registerByCodeEventSQL, e.At, e.Level, e.Step, e.Message, r.ID)
-	}
-	return b
-}
-
 // RegisterByCode implements store.Store.
 func (s *Store) RegisterByCode(ctx context.Context, code string, in *store.Registration, at time.Time, onCreate ...store.Event) (*store.Workshop, *store.Registration, bool, error) {
-	r := *in
-	store.PrepareRegistration(&r, now())
-	r.RevokedAt = nil // a new registration is never revoked
-	events := make([]store.Event, len(onCreate))
-	for i, e := range onCreate {
-		store.PrepareEvent(&e, now())
-		events[i] = e
-	}
+	r, events := prepareRegister(in, onCreate)
 	var (
 		w       *store.Workshop
 		out     *store.Registration
@@ -65,7 +36,7 @@ func (s *Store) RegisterByCode(ctx context.Context, code string, in *store.Regis
 	)
 	done, err := store.InsertWithCode(&r.AccessCode, authtoken.AccessCodeLen, func() (bool, error) {
 		var err error
-		w, out, created, err = s.registerByCodeOnce(ctx, code, &r, at, events)
+		w, out, created, err = s.registerByCodeOnce(ctx, code, r, at, events)
 		if errors.Is(err, errCodeTaken) {
 			return false, nil
 		}
@@ -82,27 +53,27 @@ func (s *Store) RegisterByCode(ctx context.Context, code string, in *store.Regis
 	return w, out, created, nil
 }
 
+// registerByCodeStatement is RegisterByCode's statement and its parameters
+// (the connection warm-up sends the same).
+func (s *Store) registerByCodeStatement(code string, r *store.Registration, at time.Time, events []store.Event) (string, []any) {
+	return s.hot().registerByCode, registerArgs(code, r, events, at)
+}
+
 func (s *Store) registerByCodeOnce(ctx context.Context, code string, r *store.Registration, at time.Time, events []store.Event) (*store.Workshop, *store.Registration, bool, error) {
-	br := s.pool.SendBatch(ctx, s.registerByCodeBatch(code, r, at, events))
 	var w store.Workshop
-	dest := workshopFields(&w)
-	if s.asyncJoins {
-		dest = append(dest, nil)
-	}
-	found := true
-	if err := br.QueryRow().Scan(dest...); errors.Is(err, pgx.ErrNoRows) {
-		found = false
-	} else if err != nil {
-		br.Close()
+	var x registered
+	dest := append(append(workshopFields(&w), s.commitDest()...), x.fields()...)
+	sql, args := s.registerByCodeStatement(code, r, at, events)
+	err := s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil, false, fmt.Errorf("register: workshop %w", store.ErrNotFound)
+	case err != nil:
 		return nil, nil, false, mapErr("register", err)
 	}
 	utcWorkshop(&w)
-	out, created, err := readRegistered(br, len(events))
+	out, created := x.registration()
 	switch {
-	case err != nil:
-		return nil, nil, false, mapErr("register", err)
-	case !found:
-		return nil, nil, false, fmt.Errorf("register: workshop %w", store.ErrNotFound)
 	case out != nil:
 		return &w, out, created, nil
 	case !w.OpenAt(at):
@@ -111,30 +82,10 @@ func (s *Store) registerByCodeOnce(ctx context.Context, code string, r *store.Re
 	return &w, nil, false, s.noPlace(ctx, w.ID)
 }
 
-// byCodeRegID is the id of the registration whose access code is $1.
-const byCodeRegID = `(SELECT id FROM registrations WHERE access_code = $1::text)`
-
-// assignByCodeSQL is assignSQL for the registration of access code $1 when
-// it is not revoked and its workshop is open at $4.
-var assignByCodeSQL = assignWith(`SELECT r.id, r.workshop_id FROM registrations r JOIN workshops w ON w.id = r.workshop_id
-		WHERE r.access_code = $1::text AND r.revoked_at IS NULL AND `+openSQL("w", "$4"), byCodeRegID)
-
-// joinByCodeInfoSQL is joinInfoSQL for the registration of access code $1.
-var joinByCodeInfoSQL = joinInfoWith(byCodeRegID)
-
-// joinByCodeBatch is the one round trip of JoinByCode (and of the
-// connection warm-up): the learner; the lock of the learner's own
-// registration (only when it holds no seat yet, so re-joins never wait);
-// the seat; the join's facts.
-func (s *Store) joinByCodeBatch(code string, at time.Time) *pgx.Batch {
-	b := &pgx.Batch{}
-	b.Queue(learnerSQL, code)
-	b.Queue(`SELECT 1`+s.joinCommit()+` FROM registrations r WHERE access_code = $1::text
-			AND NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = r.id)
-		FOR NO KEY UPDATE`, code)
-	b.Queue(assignByCodeSQL, code, authtoken.NewID(), now(), at)
-	b.Queue(joinByCodeInfoSQL, code)
-	return b
+// joinByCodeStatement is JoinByCode's statement and its parameters (the
+// connection warm-up sends the same).
+func (s *Store) joinByCodeStatement(code string, at time.Time) (string, []any) {
+	return s.hot().seatByCode, []any{code, authtoken.NewID(), now(), at}
 }
 
 // JoinByCode implements store.Store.
@@ -148,20 +99,23 @@ func (s *Store) JoinByCode(ctx context.Context, code string, at time.Time) (*sto
 }
 
 func (s *Store) joinByCodeOnce(ctx context.Context, code string, at time.Time, attempt int) (*store.Registration, *store.Workshop, *store.SeatJoin, error) {
-	br := s.pool.SendBatch(ctx, s.joinByCodeBatch(code, at))
 	var r store.Registration
 	var w store.Workshop
-	if err := br.QueryRow().Scan(append(registrationFields(&r), workshopFields(&w)...)...); err != nil {
-		br.Close()
+	var x seated
+	dest := append(append(append(registrationFields(&r), workshopFields(&w)...), s.commitDest()...), x.fields()...)
+	sql, args := s.joinByCodeStatement(code, at)
+	err := s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
+	switch {
+	case joinRace(err) && attempt < seatAttempts:
+		return nil, nil, nil, errSeatsBusy
+	case err != nil:
 		return nil, nil, nil, mapErr("join", err)
 	}
 	utcRegistration(&r)
 	utcWorkshop(&w)
-	j, err := readSeat(br, true)
+	j := x.join()
 	switch {
-	case err != nil:
-		return &r, &w, nil, err
-	case j.Seat != nil:
+	case j != nil:
 		_, err = s.seatChanged(j, nil)
 		return &r, &w, j, err
 	case r.RevokedAt != nil || !w.OpenAt(at):

@@ -3,6 +3,6 @@ package postgres
 // AssignSQL is AssignSeat's statement and AssignByCodeSQL JoinByCode's,
 // for the plan test.
 var (
-	AssignSQL       = assignSQL
-	AssignByCodeSQL = assignByCodeSQL
+	AssignSQL       = hotDurable.seat
+	AssignByCodeSQL = hotDurable.seatByCode
 )

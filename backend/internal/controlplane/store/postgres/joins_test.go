@@ -3,12 +3,14 @@ package postgres_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -190,4 +192,101 @@ func newWorkshop(t *testing.T, s store.Store, seats int) *store.Workshop {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// TestJoinWaitsForTheLearnersOtherWrites: a join that finds the learner's
+// registration locked (another tab's join taking a seat, or a revoke)
+// waits for it, then answers with what that transaction committed: the
+// other tab's seat (not a second seat, nor an error), or the revoke (no
+// seat).
+func TestJoinWaitsForTheLearnersOtherWrites(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewPostgres(t)
+	ctx := context.Background()
+	w := newWorkshop(t, s, 3)
+	pool := s.(interface{ Pool() *pgxpool.Pool }).Pool()
+	now := time.Now()
+
+	// Another tab's join, held open: AssignSeat's statement in a
+	// transaction.
+	r, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "A", Email: "a@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := joinWhileHeld(t, s, pool, r.AccessCode, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, postgres.AssignSQL, r.ID, authtoken.NewID(), now)
+		return err
+	})
+	if err != nil || j == nil || j.Seat.Seat != 1 || j.Seat.RegistrationID != r.ID {
+		t.Fatalf("join behind the other tab's join: %+v %v", j, err)
+	}
+	if seats, err := s.ListSeats(ctx, w.ID); err != nil || len(seats) != 1 {
+		t.Fatalf("seats after two tabs joined: %+v %v", seats, err)
+	}
+
+	// A revoke of the learner, held open.
+	r2, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "B", Email: "b@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err = joinWhileHeld(t, s, pool, r2.AccessCode, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `UPDATE registrations SET revoked_at = now() WHERE id = $1`, r2.ID)
+		return err
+	})
+	if !errors.Is(err, store.ErrRevoked) || j != nil {
+		t.Fatalf("join behind a revoke: %+v %v, want ErrRevoked", j, err)
+	}
+	if seats, err := s.ListSeats(ctx, w.ID); err != nil || len(seats) != 1 {
+		t.Fatalf("seats after a join behind a revoke: %+v %v", seats, err)
+	}
+}
+
+// joinWhileHeld runs hold in a transaction, starts JoinByCode of code,
+// waits until the join waits for a lock, commits, and returns the join's
+// answer.
+func joinWhileHeld(t *testing.T, s store.Store, pool *pgxpool.Pool, code string, hold func(pgx.Tx) error) (*store.SeatJoin, error) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if err := hold(tx); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		j   *store.SeatJoin
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		_, _, j, err := s.JoinByCode(ctx, code, time.Now())
+		done <- answer{j, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		select {
+		case a := <-done:
+			t.Fatalf("the join did not wait for the learner's lock: %+v %v", a.j, a.err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the join is not waiting for the learner's lock after 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := <-done
+	return a.j, a.err
 }

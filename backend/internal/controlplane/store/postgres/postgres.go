@@ -13,12 +13,14 @@
 // a revoke, are serialised). Changes of the workshop itself (its seats, a
 // revoke, a reissue) still lock the workshop row. The unique constraints on
 // sessions (workshop_id, seat) and (registration_id) are the last line of
-// defence. Register (with its events) and AssignSeat / JoinSeat each take
-// one network round trip (a pipelined batch that PostgreSQL runs as one
-// implicit transaction), so no lock is held across the network; see
-// WithDurableJoins for how they commit. A learner's register and join are two round trips in all
-// (RegisterByCode, JoinByCode: the lookup by code travels in the write's
-// batch): bench/joinstorm's README has the profiles that made them so.
+// defence (a join that loses to another join of the same learner on the
+// latter tries again, seat.go). Register (with its events) and AssignSeat /
+// JoinSeat are each one statement, one network round trip and one implicit
+// transaction, so no lock is held across the network; see WithDurableJoins
+// for how they commit. A learner's register and join are two statements in
+// all (RegisterByCode, JoinByCode: the lookup by code is part of the
+// statement that writes): bench/joinstorm's and bench/bigclass's READMEs
+// have the profiles that made them so.
 package postgres
 
 import (
@@ -111,22 +113,32 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// joinCommit is selected by the first statement of the batch of a hot
-// join path (Register's workshop, AssignSeat's registration lock). With async joins it
-// turns synchronous commit off for the batch: a batch is one implicit
-// transaction, so a local setting applies to it alone. set_config, not
-// SET LOCAL, which outside BEGIN works the same but makes the server log a
-// warning on every execution. It runs only when the lock statement finds
-// its row (the workshop; the registration without a seat); without one
-// the batch writes nothing, and a transaction that
-// wrote nothing has nothing to flush at commit. Not a statement of its
-// own: that was one more parse, bind and execute on every register and
-// join.
-func (s *Store) joinCommit() string {
+// asyncCommit is a column of the one statement of a register or a join
+// (register.go, seat.go) when joins commit asynchronously: it turns
+// synchronous commit off for the statement's implicit transaction (a local
+// setting applies to it alone). set_config, not SET LOCAL, which outside
+// BEGIN works the same but makes the server log a warning on every
+// execution. Not a statement of its own: that was one more parse, bind and
+// execute on every register and join. A transaction that wrote nothing
+// has nothing to flush at commit either way.
+const asyncCommit = `, set_config('synchronous_commit', 'off', true)`
+
+// commitDest is where a hot statement's asyncCommit column is scanned to:
+// nowhere, when the store's statements have it.
+func (s *Store) commitDest() []any {
 	if s.asyncJoins {
-		return `, set_config('synchronous_commit', 'off', true)`
+		return []any{nil}
 	}
-	return ``
+	return nil
+}
+
+// hot is the store's register and join statements: with asyncCommit
+// unless WithDurableJoins.
+func (s *Store) hot() *hotSQL {
+	if s.asyncJoins {
+		return &hotAsync
+	}
+	return &hotDurable
 }
 
 // Pool exposes the connection pool (for tests and maintenance commands).
@@ -428,176 +440,6 @@ func utcRegistration(r *store.Registration) {
 	r.CreatedAt, r.RevokedAt = r.CreatedAt.UTC(), store.UTCPtr(r.RevokedAt)
 }
 
-// Register implements store.Store. The email is stored trimmed and
-// lower-cased. An empty AccessCode is filled with a fresh access code
-// (retrying on collision); a given one that exists is ErrConflict.
-//
-// One round trip: a pipelined batch, run by PostgreSQL as one implicit
-// transaction, reads the workshop, then returns the existing registration
-// or inserts one if it can take one of the workshop's free places
-// (registerWith), then adds the events.
-func (s *Store) Register(ctx context.Context, in *store.Registration, onCreate ...store.Event) (*store.Registration, bool, error) {
-	r := *in
-	store.PrepareRegistration(&r, now())
-	r.RevokedAt = nil // a new registration is never revoked
-	events := make([]store.Event, len(onCreate))
-	for i, e := range onCreate {
-		store.PrepareEvent(&e, now())
-		events[i] = e
-	}
-	var (
-		out     *store.Registration
-		created bool
-	)
-	done, err := store.InsertWithCode(&r.AccessCode, authtoken.AccessCodeLen, func() (bool, error) {
-		var err error
-		out, created, err = s.registerOnce(ctx, &r, events)
-		if errors.Is(err, errCodeTaken) {
-			return false, nil
-		}
-		return true, err
-	})
-	if err != nil {
-		return nil, false, err
-	}
-	if !done {
-		return nil, false, fmt.Errorf("register: access code: %w", store.ErrConflict)
-	}
-	if created {
-		s.changed(nil, r.WorkshopID)
-	}
-	return out, created, nil
-}
-
-var errCodeTaken = errors.New("access code taken")
-
-// registerSQL is the register statement for the workshop of id $1 ($2 the
-// email, $3 the new registration's id, $4 its name, $5 its access code,
-// $6 its creation time).
-var registerSQL = registerWith(`SELECT id FROM workshops WHERE id = $1::text`)
-
-// registerWith is the register statement: w selects the workshop (id; no
-// row: nothing is written). It returns the existing registration of the
-// email, or inserts one when it can take a free place: the first one no
-// other register holds locked (SKIP LOCKED, so concurrent registers of a
-// class never wait for each other), deleted with the insert. No row: the
-// workshop is full, or an insert conflicted (the access code, or the same
-// email registering at this moment): see placesLeft.
-func registerWith(w string) string {
-	return `WITH w AS (
-		` + w + `
-	), existing AS (
-		SELECT ` + query.RegistrationCols + ` FROM registrations WHERE workshop_id = (SELECT id FROM w) AND lower(email) = $2::text
-	), place AS (
-		SELECT place FROM free_places WHERE workshop_id = (SELECT id FROM w) AND NOT EXISTS (SELECT 1 FROM existing)
-		ORDER BY place LIMIT 1 FOR UPDATE SKIP LOCKED
-	), ins AS (
-		INSERT INTO registrations (id, workshop_id, name, email, access_code, created_at)
-		SELECT $3::text, w.id, $4::text, $2::text, $5::text, $6::timestamptz FROM w, place
-		ON CONFLICT DO NOTHING
-		RETURNING ` + query.RegistrationCols + `
-	), taken AS (
-		DELETE FROM free_places WHERE workshop_id = (SELECT workshop_id FROM ins) AND place = (SELECT place FROM place)
-	)
-	SELECT true, ` + query.RegistrationCols + ` FROM ins
-	UNION ALL
-	SELECT false, ` + query.RegistrationCols + ` FROM existing`
-}
-
-// registerEventSQL adds an event if the registration with the (fresh) id
-// $6 exists, that is if this batch created it.
-const registerEventSQL = `INSERT INTO workshop_events (workshop_id, at, level, step, message)
-	SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM registrations WHERE id = $6)`
-
-// registerBatch is the one round trip of registerOnce (and of the
-// connection warm-up, which must send the same statements).
-func (s *Store) registerBatch(r *store.Registration, events []store.Event) *pgx.Batch {
-	b := &pgx.Batch{}
-	b.Queue(`SELECT seats`+s.joinCommit()+` FROM workshops WHERE id = $1`, r.WorkshopID)
-	b.Queue(registerSQL, r.WorkshopID, r.Email, r.ID, r.Name, r.AccessCode, r.CreatedAt)
-	for _, e := range events {
-		b.Queue(registerEventSQL, e.WorkshopID, e.At, e.Level, e.Step, e.Message, r.ID)
-	}
-	return b
-}
-
-func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events []store.Event) (*store.Registration, bool, error) {
-	br := s.pool.SendBatch(ctx, s.registerBatch(r, events))
-	found := true
-	dest := []any{nil} // the seats
-	if s.asyncJoins {
-		dest = append(dest, nil)
-	}
-	if err := br.QueryRow().Scan(dest...); errors.Is(err, pgx.ErrNoRows) {
-		found = false
-	} else if err != nil {
-		br.Close()
-		return nil, false, mapErr("register", err)
-	}
-	out, created, err := readRegistered(br, len(events))
-	switch {
-	case err != nil:
-		return nil, false, mapErr("register", err)
-	case !found:
-		return nil, false, fmt.Errorf("register: workshop %w", store.ErrNotFound)
-	case out != nil:
-		return out, created, nil
-	}
-	return nil, false, s.noPlace(ctx, r.WorkshopID)
-}
-
-// noPlace is why a register statement inserted nothing and found nothing:
-// no free place (ErrFull), else a conflict (errCodeTaken: the caller
-// retries with a new code, and finds the registration if the same email
-// was just registered).
-func (s *Store) noPlace(ctx context.Context, workshopID string) error {
-	left, err := s.placesLeft(ctx, workshopID)
-	switch {
-	case err != nil:
-		return mapErr("register", err)
-	case !left:
-		return fmt.Errorf("register: %w", store.ErrFull)
-	}
-	return errCodeTaken
-}
-
-// readRegistered reads the rest of a register batch: the registration
-// statement's row (the registration inserted or the existing one; none when
-// full or the access code was taken) and the events' inserts, then closes
-// the batch (its implicit commit).
-func readRegistered(br pgx.BatchResults, events int) (*store.Registration, bool, error) {
-	var (
-		out     *store.Registration
-		created bool
-	)
-	rows, err := br.Query()
-	if err == nil {
-		for rows.Next() {
-			var reg store.Registration
-			if err = rows.Scan(&created, &reg.ID, &reg.WorkshopID, &reg.Name, &reg.Email, &reg.AccessCode,
-				&reg.CreatedAt, &reg.RevokedAt); err != nil {
-				break
-			}
-			reg.CreatedAt, reg.RevokedAt = reg.CreatedAt.UTC(), store.UTCPtr(reg.RevokedAt)
-			out = &reg
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
-	}
-	for range events {
-		if err != nil {
-			break
-		}
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr // the implicit commit
-	}
-	return out, created, err
-}
-
 // GetRegistration implements store.Store.
 func (s *Store) GetRegistration(ctx context.Context, id string) (*store.Registration, error) {
 	r, err := scanRegistration(s.pool.QueryRow(ctx, `SELECT `+query.RegistrationCols+` FROM registrations WHERE id = $1`, id))
@@ -664,167 +506,6 @@ func scanSeat(row pgx.Row) (*store.Seat, error) {
 	}
 	st.LastActivity, st.CreatedAt = store.UTCPtr(st.LastActivity), st.CreatedAt.UTC()
 	return &st, nil
-}
-
-// AssignSeat implements store.Store.
-//
-// One round trip, like Register: a pipelined batch locks the registration
-// (only when it holds no seat yet, so re-joins never wait), then one
-// statement returns the registration's seat or takes the lowest free one
-// (assignWith).
-func (s *Store) AssignSeat(ctx context.Context, registrationID string) (*store.Seat, error) {
-	j, err := s.seatChanged(s.assignSeat(ctx, registrationID, false))
-	if err != nil {
-		return nil, err
-	}
-	return j.Seat, nil
-}
-
-// JoinSeat implements store.Store: AssignSeat's batch with one more
-// statement, in the same round trip and transaction.
-func (s *Store) JoinSeat(ctx context.Context, registrationID string) (*store.SeatJoin, error) {
-	return s.seatChanged(s.assignSeat(ctx, registrationID, true))
-}
-
-// seatChanged signals the watchers of the class of a seat assignSeat gave.
-func (s *Store) seatChanged(j *store.SeatJoin, err error) (*store.SeatJoin, error) {
-	if err != nil || j.Seat == nil {
-		return j, err
-	}
-	return j, s.changed(nil, j.Seat.WorkshopID)
-}
-
-// joinInfoSQL reads what JoinSeat adds to the seat of registration $1.
-var joinInfoSQL = joinInfoWith(`$1`)
-
-// joinInfoWith is the join's facts statement for the registration whose id
-// regID is.
-func joinInfoWith(regID string) string {
-	return `SELECT
-	EXISTS (SELECT 1 FROM sessions s JOIN seat_revocations p ON p.workshop_id = s.workshop_id AND p.seat = s.seat
-		WHERE s.registration_id = ` + regID + ` AND p.reset),
-	(SELECT CASE WHEN a.restored_at IS NOT NULL THEN a.created_at END FROM archives a
-		WHERE a.registration_id = ` + regID + ` ORDER BY a.created_at DESC, a.id DESC LIMIT 1)`
-}
-
-// seatBatch is the one round trip of assignSeat (and of the connection
-// warm-up).
-func (s *Store) seatBatch(registrationID string, join bool) *pgx.Batch {
-	b := &pgx.Batch{}
-	b.Queue(`SELECT 1`+s.joinCommit()+` FROM registrations WHERE id = $1
-			AND NOT EXISTS (SELECT 1 FROM sessions WHERE registration_id = $1)
-		FOR NO KEY UPDATE`, registrationID)
-	b.Queue(assignSQL, registrationID, authtoken.NewID(), now())
-	if join {
-		b.Queue(joinInfoSQL, registrationID)
-	}
-	return b
-}
-
-func (s *Store) assignSeat(ctx context.Context, registrationID string, join bool) (*store.SeatJoin, error) {
-	for attempt := 1; ; attempt++ {
-		out, err := readSeat(s.pool.SendBatch(ctx, s.seatBatch(registrationID, join)), join)
-		if err != nil {
-			return nil, err
-		}
-		if out.Seat != nil {
-			return out, nil
-		}
-		if err := s.noSeat(ctx, registrationID, attempt); !errors.Is(err, errSeatsBusy) {
-			return nil, err
-		}
-	}
-}
-
-// errSeatsBusy: a join found no free seat it could lock, but free seats
-// remain: other joins held them locked and rolled back. It tries again.
-var errSeatsBusy = errors.New("free seats held by joins that did not take them")
-
-// seatAttempts bounds how often a join tries again on errSeatsBusy.
-const seatAttempts = 3
-
-// readSeat reads the rest of a seat batch (the lock, the seat statement and,
-// when join, the join's facts) and closes it (its implicit commit).
-func readSeat(br pgx.BatchResults, join bool) (*store.SeatJoin, error) {
-	out := &store.SeatJoin{}
-	_, err := br.Exec()
-	if err == nil {
-		var rows pgx.Rows
-		rows, err = br.Query()
-		if err == nil {
-			for rows.Next() {
-				if out.Seat, err = scanSeat(rows); err != nil {
-					break
-				}
-			}
-			rows.Close()
-			if err == nil {
-				err = rows.Err()
-			}
-		}
-	}
-	if err == nil && join {
-		err = br.QueryRow().Scan(&out.ResetPending, &out.RestoredFrom)
-		out.RestoredFrom = store.UTCPtr(out.RestoredFrom)
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, mapErr("assign seat", err)
-	}
-	return out, nil
-}
-
-// noSeat is why the attempt-th seat batch gave registrationID no seat:
-// revoked, full, or (before seatAttempts) errSeatsBusy.
-func (s *Store) noSeat(ctx context.Context, registrationID string, attempt int) error {
-	var revoked, free bool
-	err := s.pool.QueryRow(ctx, `SELECT r.revoked_at IS NOT NULL, EXISTS (SELECT 1 FROM free_seats f WHERE f.workshop_id = r.workshop_id)
-		FROM registrations r WHERE r.id = $1`, registrationID).Scan(&revoked, &free)
-	switch {
-	case err != nil:
-		return mapErr("assign seat", err)
-	case revoked:
-		return fmt.Errorf("assign seat: %w", store.ErrRevoked)
-	case free && attempt < seatAttempts:
-		return errSeatsBusy
-	}
-	return fmt.Errorf("assign seat: %w", store.ErrFull)
-}
-
-// assignSQL is AssignSeat's statement for registration $1 ($2 the new
-// seat's id, $3 its creation time).
-var assignSQL = assignWith(`SELECT id, workshop_id FROM registrations WHERE id = $1::text AND revoked_at IS NULL`, `$1::text`)
-
-// assignWith is the seat statement: reg is the registration to seat (id,
-// workshop_id; no row: nothing is written), regID the expression of its
-// id for its existing seat. A new seat is the lowest free number no other
-// join holds locked (SKIP LOCKED: concurrent joins of a class take
-// different numbers without waiting for each other), taken off the free
-// list in the same statement; its generation comes from the sequence.
-// The batch has locked the registration before (seatBatch), so two joins
-// of one learner never both take a number.
-func assignWith(reg, regID string) string {
-	return `WITH reg AS (
-		` + reg + `
-	), existing AS (
-		SELECT ` + query.SeatCols + ` FROM sessions WHERE registration_id = ` + regID + `
-	), free AS (
-		SELECT seat FROM free_seats WHERE workshop_id = (SELECT workshop_id FROM reg) AND NOT EXISTS (SELECT 1 FROM existing)
-		ORDER BY seat LIMIT 1 FOR UPDATE SKIP LOCKED
-	), taken AS (
-		DELETE FROM free_seats WHERE workshop_id = (SELECT workshop_id FROM reg) AND seat = (SELECT seat FROM free)
-		RETURNING seat
-	), ins AS (
-		INSERT INTO sessions (id, workshop_id, registration_id, seat, status, created_at, generation)
-		SELECT $2::text, reg.workshop_id, reg.id, taken.seat, 'assigned', $3::timestamptz, nextval('token_generations')
-		FROM reg, taken
-		RETURNING ` + query.SeatCols + `
-	)
-	SELECT ` + query.SeatCols + ` FROM ins
-	UNION ALL
-	SELECT ` + query.SeatCols + ` FROM existing`
 }
 
 // GetSeat implements store.Store.

@@ -26,7 +26,7 @@ func scanRevoke(row pgx.Row) (*store.PendingRevoke, error) {
 
 // nextGeneration takes the next token generation for a revoke or reissue
 // (the caller holds the workshop lock): the sequence's next value, which a
-// seat assignment takes too (assignWith), recorded as the workshop's
+// seat assignment takes too (seatWith), recorded as the workshop's
 // token_generation for TokenGeneration (a revoke deletes the seat whose
 // generation it supersedes).
 func nextGeneration(ctx context.Context, tx pgx.Tx, workshopID string) (int64, error) {

@@ -11,7 +11,7 @@ import (
 // registration the workshop still has room for (seats minus the
 // non-revoked registrations, never below 0). A register takes a place and a
 // join takes the lowest seat number it can lock (FOR UPDATE SKIP LOCKED,
-// in registerWith and assignWith), so neither waits for another learner's
+// in registerWith and seatWith), so neither waits for another learner's
 // transaction nor for the workshop's row. Rows are added only under the
 // workshop's lock (creation, a change of seats, a revoke), so the place
 // numbers given back (max + 1) never collide.

@@ -119,17 +119,19 @@ func (s *Store) warmConn(ctx context.Context, c *pgx.Conn) error {
 	return tx.Rollback(ctx)
 }
 
-// warmLearner is one learner of warmConn: the batches of a register
+// warmLearner is one learner of warmConn: the statements of a register
 // (RegisterByCode's) and of a join (JoinByCode's), in tx.
 func (s *Store) warmLearner(ctx context.Context, tx pgx.Tx, w *store.Workshop, email string, t time.Time) error {
 	r := &store.Registration{WorkshopID: w.ID, Name: "warm-up", Email: email, AccessCode: authtoken.Code(authtoken.AccessCodeLen)}
 	store.PrepareRegistration(r, t)
 	e := store.Event{WorkshopID: w.ID, Message: "warm-up"}
 	store.PrepareEvent(&e, t)
-	if err := tx.SendBatch(ctx, s.registerByCodeBatch(w.Code, r, t, []store.Event{e})).Close(); err != nil {
+	sql, args := s.registerByCodeStatement(w.Code, r, t, []store.Event{e})
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
-	if err := tx.SendBatch(ctx, s.joinByCodeBatch(r.AccessCode, t)).Close(); err != nil {
+	sql, args = s.joinByCodeStatement(r.AccessCode, t)
+	if _, err := tx.Exec(ctx, sql, args...); err != nil {
 		return fmt.Errorf("join: %w", err)
 	}
 	return nil

@@ -37,13 +37,11 @@ func TestWarmPool(t *testing.T) {
 	if len(conns) != postgres.DefaultMaxConns {
 		t.Fatalf("idle connections: %d, want %d", len(conns), postgres.DefaultMaxConns)
 	}
-	// Fragments of the statements of a register (its batch: the workshop
-	// by code; the insert, which takes a free place; the event) and of a
-	// join (its batch: the learner by access code, the lock of its
-	// registration, the seat, the join's facts).
-	hot := []string{"FROM workshops WHERE code = $1", "FROM free_places WHERE workshop_id", "INSERT INTO workshop_events",
-		"WHERE r.access_code = $1", "FROM registrations r WHERE access_code = $1::text",
-		"FROM free_seats WHERE workshop_id", "JOIN seat_revocations p"}
+	// The statements of a register (the workshop by code, the free place,
+	// the registration and its events, in one) and of a join (the learner
+	// by access code, the lock of its registration, the seat and the
+	// join's facts, in one).
+	hot := []string{"FROM workshops WHERE code = $1::text", "FROM registrations r JOIN workshops w ON w.id = r.workshop_id"}
 	for i, c := range conns {
 		for _, frag := range hot {
 			var n, generic int

@@ -1,6 +1,8 @@
 package storetest
 
 import (
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,5 +137,45 @@ func testJoinByCode(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrFull)
 	if gotR == nil || gotR.ID != b.ID || gotW == nil || gotW.ID != w3.ID {
 		t.Fatalf("JoinByCode of a full workshop: %+v %+v", gotR, gotW)
+	}
+}
+
+// testJoinByCodeTabs: one learner joining from several tabs at once gets
+// one seat, the same in every tab, and no error.
+func testJoinByCodeTabs(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	u := mkUser(t, s, "tabs@example.com")
+	w := mkWorkshop(t, s, u.ID, 3)
+	r := register(t, s, w.ID, "a@example.com")
+	const tabs = 12
+	seats := make([]int, tabs)
+	errs := make([]error, tabs)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range tabs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, _, j, err := s.JoinByCode(ctx, r.AccessCode, time.Now())
+			if err == nil && j == nil {
+				err = errors.New("no seat")
+			}
+			if errs[i] = err; err == nil {
+				seats[i] = j.Seat.Seat
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i := range tabs {
+		if errs[i] != nil || seats[i] != seats[0] {
+			t.Fatalf("tab %d: seat %d (tab 0: %d), %v", i, seats[i], seats[0], errs[i])
+		}
+	}
+	list, err := s.ListSeats(ctx, w.ID)
+	must(t, err)
+	if len(list) != 1 || list[0].RegistrationID != r.ID {
+		t.Fatalf("seats after %d tabs joined: %+v", tabs, list)
 	}
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"JoinSeat", testJoinSeat},
 		{"RegisterByCode", testRegisterByCode},
 		{"JoinByCode", testJoinByCode},
+		{"JoinByCodeTabs", testJoinByCodeTabs},
 		{"Seats", testSeats},
 		{"SeatsRevoke", testSeatsRevoke},
 		{"SeatsShrunk", testSeatsShrunk},

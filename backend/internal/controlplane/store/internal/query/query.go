@@ -23,10 +23,13 @@ const (
 	VMCols           = `id, workshop_id, name, zone, ip, status, agent_url, steps, created_at, updated_at, host_index, agent_token, agent_cert`
 )
 
+// LearnerCols are a registration's columns (RegistrationCols of r) and its
+// workshop's (WorkshopCols of w), as LearnerFrom reads them.
+var LearnerCols = qualify("r", RegistrationCols) + `, ` + qualify("w", WorkshopCols)
+
 // LearnerFrom reads a registration (RegistrationCols, as r) with its
 // workshop (WorkshopCols, as w); the engine adds the access code's WHERE.
-var LearnerFrom = `SELECT ` + qualify("r", RegistrationCols) + `, ` + qualify("w", WorkshopCols) +
-	` FROM registrations r JOIN workshops w ON w.id = r.workshop_id`
+var LearnerFrom = `SELECT ` + LearnerCols + ` FROM registrations r JOIN workshops w ON w.id = r.workshop_id`
 
 // qualify prefixes each column of a column list with a table alias.
 func qualify(alias, cols string) string {
