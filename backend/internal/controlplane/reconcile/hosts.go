@@ -114,6 +114,7 @@ func (r *Reconciler) ensureExtra(ctx context.Context, w *store.Workshop, i int, 
 		vm.AgentToken = authtoken.NewAgentToken()
 	}
 	first, last := w.HostSeats(i)
+	stopped := r.extraStopped(ctx, w, vm)
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
 	host, err := r.cfg.Provisioner.EnsureHost(sctx, provision.Request{
 		WorkshopID:   w.ID,
@@ -145,10 +146,38 @@ func (r *Reconciler) ensureExtra(ctx context.Context, w *store.Workshop, i int, 
 	was := vm.Status
 	vm.Status = vmRunning
 	c := &change{host: vm}
-	if was != vmRunning {
+	switch {
+	case was != vmRunning:
 		r.say(c, "info", "", fmt.Sprintf("host %d (%s) runs seats %d-%d", i, vm.Name, first, last))
+	case stopped != "":
+		r.say(c, "warn", "", fmt.Sprintf("host %d (seats %d-%d) was stopped (%s); it was started again (the other hosts kept serving)", i, first, last, stopped))
 	}
 	return true, r.commit(ctx, w, c)
+}
+
+// extraStopped is the provider's word for host i of w (TERMINATED: a
+// preempted Spot VM; STOPPED: a local agent that stopped) when its record
+// says it runs, its agent does not answer and the provider has it
+// stopped; "" otherwise. EnsureHost starts such a host again without a
+// word, so ensureExtra says it, as restartInPlace does for host 1. The
+// provider is asked only when the agent is silent: a pass over running
+// hosts costs no more calls to it than before.
+func (r *Reconciler) extraStopped(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM) string {
+	hs, ok := r.cfg.Provisioner.(provision.HostSet)
+	if !ok || vm.Status != vmRunning || vm.AgentURL == "" {
+		return ""
+	}
+	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	_, herr := r.cfg.Dial(agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}).Health(hctx)
+	cancel()
+	if herr == nil {
+		return ""
+	}
+	host, err := hs.GetHostN(ctx, w.ID, vm.HostIndex)
+	if err != nil || host.State != provision.HostStopped {
+		return ""
+	}
+	return host.Status
 }
 
 // extraSeats creates host i's missing seats and restores their learners'

@@ -137,3 +137,48 @@ func TestMultiHost(t *testing.T) {
 	}
 	_ = reconcile.StepCreateHost
 }
+
+// A host past the first that stops (a preempted Spot VM) is started again
+// by the next pass, each time it stops, with its seats and without being
+// recreated, and the workshop's events say so each time, as they do for
+// host 1; the workshop keeps running on its other hosts.
+func TestMultiHostStoppedHostIsStartedAgain(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	c := newCloud(t, nil)
+	clk := newClock()
+	r, _ := c.newReconciler(st, clk, "replica-a", nil)
+	w := newWorkshop(t, st, 5, func(w *store.Workshop) { w.SeatsPerHost = 2 })
+	name := gcename.InstancePrefix + w.ID
+	pass(t, r)
+	if got := hostStatuses(t, st, w.ID); !slices.Equal(got, []string{"1:running", "2:running", "3:running"}) {
+		t.Fatalf("hosts = %v", got)
+	}
+	for round := 1; round <= 2; round++ {
+		if !c.fake.Preempt(project, zone, name+"-2") {
+			t.Fatal("no host 2 to preempt")
+		}
+		clk.Advance(time.Minute)
+		pass(t, r)
+		wantStatus(t, st, w.ID, store.StatusRunning)
+		if got := hostStatuses(t, st, w.ID); !slices.Equal(got, []string{"1:running", "2:running", "3:running"}) {
+			t.Fatalf("stop %d: hosts after the pass = %v", round, got)
+		}
+		if got := c.hostSeats(name + "-2"); !slices.Equal(got, []int{3, 4}) {
+			t.Fatalf("stop %d: seats on host 2 = %v", round, got)
+		}
+		evs := events(t, st, w.ID)
+		n := 0
+		for _, e := range evs {
+			if strings.Contains(e, "host 2 (seats 3-4) was stopped (TERMINATED); it was started again") {
+				n++
+			}
+		}
+		if n != round {
+			t.Fatalf("stop %d: %d events tell host 2 was started again, want %d:\n%s", round, n, round, strings.Join(evs, "\n"))
+		}
+	}
+	if n := c.inserts(); n[name+"-2"] != 1 {
+		t.Errorf("host 2 was recreated instead of started: inserts %v", n)
+	}
+}
