@@ -48,15 +48,23 @@ func main() {
 	seats := flag.Int("seats", 30, "seats per burst")
 	runs := flag.Int("runs", 3, "pulls, and bursts per side")
 	mb := flag.Int("mb", 100, "size of the image's data layer in MB (random bytes: incompressible)")
+	warmup := flag.Bool("warmup", true, "start one burst per side first, not counted in the ratios (each side's one-time costs: disk templates, the image side's user namespaces)")
+	steps := flag.Bool("phases", false, "print each burst's p50 time per seat start step (the sandbox's debug timings)")
 	flag.Parse()
 	machine.Print()
-	if err := run(*seats, *runs, *mb); err != nil {
+	if err := run(*seats, *runs, *mb, benchOpts{warmup: *warmup, phases: *steps}); err != nil {
 		fmt.Fprintln(os.Stderr, "images-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(seats, runs, mb int) error {
+// benchOpts are the seat bursts' options.
+type benchOpts struct {
+	warmup bool // one uncounted burst per side first
+	phases bool // print the per-step p50s of each burst
+}
+
+func run(seats, runs, mb int, o benchOpts) error {
 	if os.Geteuid() != 0 {
 		return errors.New("run as root: unpacking keeps the image's owners, and seats on an image need idmapped mounts")
 	}
@@ -76,7 +84,7 @@ func run(seats, runs, mb int) error {
 	if err != nil {
 		return err
 	}
-	return benchSeats(im, work, seats, runs)
+	return benchSeats(im, work, seats, runs, o)
 }
 
 // pushImage serves a registry in this process and pushes the bench image:
@@ -199,7 +207,7 @@ func benchPulls(ref, work string, runs int) (*imagecache.Image, error) {
 
 // benchSeats starts bursts of seats on the host's root and on the image,
 // taking turns, and prints each burst's ready p50 and p99.
-func benchSeats(im *imagecache.Image, work string, seats, runs int) error {
+func benchSeats(im *imagecache.Image, work string, seats, runs int, o benchOpts) error {
 	daemon := filepath.Join(work, "clarateach-workspace")
 	build := exec.Command("go", "build", "-trimpath", "-o", daemon, "./cmd/workspace")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -208,8 +216,13 @@ func benchSeats(im *imagecache.Image, work string, seats, runs int) error {
 		return fmt.Errorf("build the workspace daemon (run from backend/): %w", err)
 	}
 	state := filepath.Join(work, "agent")
+	steps := &phases{}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if o.phases {
+		logger = slog.New(steps)
+	}
 	rt, err := agent.NewRuntime("sandbox", agent.RuntimeOptions{StateDir: state, SeatsDir: filepath.Join(work, "seats"),
-		DaemonCommand: []string{daemon}, NoNetwork: true, Capacity: seats, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		DaemonCommand: []string{daemon}, NoNetwork: true, Capacity: seats, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -219,7 +232,11 @@ func benchSeats(im *imagecache.Image, work string, seats, runs int) error {
 	img := &seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env}
 	fmt.Printf("seat ready, %d seats at once, sandbox, no warm seats, no seat network, the default disk limit (ext4 home; on the image, an ext4 system layer too):\n", seats)
 	var p50s, cpus [2][]time.Duration
-	for i := 1; i <= runs; i++ {
+	first := 1
+	if o.warmup {
+		first = 0 // run 0: the warm-up, printed, not in the ratios
+	}
+	for i := first; i <= runs; i++ {
 		for side, image := range []*seatruntime.Image{nil, img} {
 			cpu0 := cpuTime()
 			lat, err := burst(rt, fmt.Sprintf("b%d%d", i, side), seats, image)
@@ -231,9 +248,17 @@ func benchSeats(im *imagecache.Image, work string, seats, runs int) error {
 			if image != nil {
 				what = "image    "
 			}
-			p50s[side] = append(p50s[side], lat[len(lat)/2])
-			cpus[side] = append(cpus[side], cpu)
-			fmt.Printf("  run %d %s: p50 %s, p99 %s, CPU %s per seat\n", i, what, lat[len(lat)/2].Round(time.Millisecond), lat[(len(lat)*99)/100].Round(time.Millisecond), cpu.Round(10*time.Microsecond))
+			label := fmt.Sprintf("run %d", i)
+			if i == 0 {
+				label = "warm-up"
+			} else {
+				p50s[side] = append(p50s[side], lat[len(lat)/2])
+				cpus[side] = append(cpus[side], cpu)
+			}
+			fmt.Printf("  %s %s: p50 %s, p99 %s, CPU %s per seat\n", label, what, lat[len(lat)/2].Round(time.Millisecond), lat[(len(lat)*99)/100].Round(time.Millisecond), cpu.Round(10*time.Microsecond))
+			if line := steps.take(); line != "" {
+				fmt.Printf("    %s\n", line)
+			}
 		}
 	}
 	for i := range p50s[0] {
