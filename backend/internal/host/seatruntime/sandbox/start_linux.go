@@ -411,7 +411,11 @@ func (s *seatStart) network() error {
 // configure sends the init its configuration. A warm seat's pipe stays
 // open for its claim.
 func (s *seatStart) configure() error {
-	if err := json.NewEncoder(s.cfgW).Encode(&s.ic); err != nil {
+	msg, err := s.ic.MarshalBinary()
+	if err == nil {
+		_, err = s.cfgW.Write(msg)
+	}
+	if err != nil {
 		return fmt.Errorf("sandbox: configure seat init: %w", err)
 	}
 	if !s.warm {

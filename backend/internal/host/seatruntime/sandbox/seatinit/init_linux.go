@@ -128,11 +128,13 @@ func initMain() {
 		fmt.Fprintf(status, "error: %v\n", err)
 		os.Exit(1)
 	}
-	var cfg Config
-	dec := json.NewDecoder(cfgFile)
-	if err := dec.Decode(&cfg); err != nil {
-		fail(fmt.Errorf("read config: %w", err))
+	// The wire format, not JSON (wire.go): decoding JSON by reflection
+	// cost every seat's start page faults.
+	cfgp, err := ReadConfig(cfgFile)
+	if err != nil {
+		fail(err)
 	}
+	cfg := *cfgp
 	if !cfg.Warm {
 		cfgFile.Close()
 	}
@@ -183,7 +185,7 @@ func initMain() {
 	}
 	fmt.Fprintln(status, "ok")
 	if cfg.Warm {
-		go awaitClaim(dec, cfgFile, status)
+		go awaitClaim(cfgFile, status)
 	} else {
 		status.Close()
 	}
@@ -343,11 +345,11 @@ func describe(ws syscall.WaitStatus) string {
 // awaitClaim applies the one claim a warm seat gets, then closes both
 // pipes. If the agent goes away first (EOF), the seat stays unclaimed and
 // the next agent removes it.
-func awaitClaim(dec *json.Decoder, cfgFile, status *os.File) {
+func awaitClaim(cfgFile, status *os.File) {
 	defer cfgFile.Close()
 	defer status.Close()
 	var c Claim
-	if err := dec.Decode(&c); err != nil {
+	if err := json.NewDecoder(cfgFile).Decode(&c); err != nil {
 		return
 	}
 	if err := applyClaim(&c); err != nil {
