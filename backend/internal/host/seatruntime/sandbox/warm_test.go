@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -420,4 +421,61 @@ func TestWarmSeatOldShellIsNotHandedOver(t *testing.T) {
 	if live := liveSessions(t, s); len(live) != 0 {
 		t.Errorf("live sessions %q, want the old shell ended", live)
 	}
+}
+
+// TestWaitingInitHoldsNoThreadPerWait: a ready seat's init waits for root
+// scripts (its root socket) and a warm seat's init for its claim (the
+// config pipe, fd 3) through Go's poller, not in a blocking accept4 or
+// read that holds an OS thread each: every thread a seat's init starts is
+// paid at every seat's start.
+func TestWaitingInitHoldsNoThreadPerWait(t *testing.T) {
+	needRoot(t)
+	cfg := warmConfig(t, 1)
+	r := newWarmRuntime(t, cfg)
+	waitWarm(t, r, 1)
+	pids := warmPIDs(t, cfg.BaseDir)
+	if len(pids) != 1 {
+		t.Fatalf("warm seats on disk: %v", pids)
+	}
+	for pid := range pids {
+		// Sample the init's threads for a while: a goroutine blocked in a
+		// system call shows there within microseconds of starting.
+		end := time.Now().Add(500 * time.Millisecond)
+		for time.Now().Before(end) {
+			for tid, sc := range threadSyscalls(t, pid) {
+				f := strings.Fields(sc)
+				if len(f) < 2 {
+					continue
+				}
+				nr, _ := strconv.Atoi(f[0])
+				switch {
+				case nr == syscall.SYS_ACCEPT4:
+					t.Fatalf("init %d: thread %d blocked in accept4 (%s)", pid, tid, sc)
+				case nr == syscall.SYS_READ && f[1] == "0x3":
+					t.Fatalf("init %d: thread %d blocked in read of the config pipe (%s)", pid, tid, sc)
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// threadSyscalls reads /proc/PID/task/*/syscall: the system call each
+// thread is in ("NR ARGS... SP PC", or "running").
+func threadSyscalls(t *testing.T, pid int) map[int]string {
+	t.Helper()
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]string{}
+	for _, e := range entries {
+		tid, _ := strconv.Atoi(e.Name())
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "syscall"))
+		if err == nil {
+			out[tid] = strings.TrimSpace(string(b))
+		}
+	}
+	return out
 }

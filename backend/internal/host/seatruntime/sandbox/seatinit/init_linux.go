@@ -120,6 +120,9 @@ func execAsLearner() {
 }
 
 func initMain() {
+	// The config pipe goes through Go's poller (non-blocking): a warm
+	// seat's init waits on it for its claim without a thread of its own.
+	_ = unix.SetNonblock(3, true)
 	cfgFile, status := os.NewFile(3, "seat-config"), os.NewFile(4, "seat-status")
 	unix.CloseOnExec(3)
 	unix.CloseOnExec(4)

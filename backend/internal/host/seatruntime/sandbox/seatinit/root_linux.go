@@ -72,11 +72,31 @@ var rootEnv = []string{
 const rootRunScript = `f=$(mktemp) || exit 126; trap 'rm -f "$f"' EXIT; cat >"$f" && chmod 700 "$f" && "$f"`
 
 // serveRoot answers root scripts on the listening socket ln until it
-// fails. It runs in the seat's init, on a thread of its own while it waits
-// in accept(2) (the init links no net package: it starts once per seat).
+// fails. It runs in the seat's init, which links no net package (it
+// starts once per seat); the socket goes through Go's poller all the
+// same (non-blocking, accept on readiness), so waiting for a root script
+// takes no thread of its own.
 func (s *supervisor) serveRoot(ln int) {
+	if err := unix.SetNonblock(ln, true); err != nil {
+		fmt.Fprintf(os.Stderr, "seat init: root socket: %v\n", err)
+		return
+	}
+	lf := os.NewFile(uintptr(ln), "root-listener")
+	rc, err := lf.SyscallConn()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "seat init: root socket: %v\n", err)
+		return
+	}
 	for {
-		fd, _, err := unix.Accept4(ln, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		var fd int
+		var aerr error
+		err := rc.Read(func(ln uintptr) bool {
+			fd, _, aerr = unix.Accept4(int(ln), unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+			return !errors.Is(aerr, unix.EAGAIN)
+		})
+		if err == nil {
+			err = aerr
+		}
 		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.ECONNABORTED) {
 			continue
 		}
