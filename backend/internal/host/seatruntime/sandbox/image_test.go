@@ -307,6 +307,11 @@ func TestImageSeatsReuseMadeUserNamespaces(t *testing.T) {
 	needRoot(t)
 	cfg := realDaemonConfig(t)
 	cfg.DiskMB = -1
+	// Uid ranges are host-wide: another runtime on the host (a test package
+	// running alongside) takes the lowest free ranges, so the image seat's
+	// range, freed below, could be taken before the third seat asks for it.
+	// Ranges this far up are reached by no runtime started from the default.
+	cfg.UIDBase = 1<<30 + 8000*idRange
 	img := testImage(t)
 	r := newRuntime(t, cfg)
 	ctx := context.Background()
