@@ -17,20 +17,26 @@ func TestRootfsInitParsing(t *testing.T) {
 	script := `CLARATEACH_INIT_LIB=1 CLARATEACH_INIT_CONF=/nonexistent . "$1"
 load_config
 parse_cmdline "$2"
-echo "$IP_CLIENT|$IP_GATEWAY|$IP_PREFIX|$IP_HOSTNAME|$IP_DEVICE|$IP_DNS0|$IP_DNS1|$WORKSPACE_LISTEN|$DATA_DEVICE|$WORKSPACE_USER|$LEARNER_ROOT"
+echo "$IP_CLIENT|$IP_GATEWAY|$IP_PREFIX|$IP_HOSTNAME|$IP_DEVICE|$IP_DNS0|$IP_DNS1|$WORKSPACE_LISTEN|$DATA_DEVICE|$WORKSPACE_USER|$LEARNER_ROOT|$SYSTEM_DEVICE|$IMAGE_DEVICE"
 `
 	cases := []struct{ cmdline, want string }{
 		{"console=ttyS0 reboot=k panic=1 ip=192.168.100.11::192.168.100.1:255.255.255.0:seat-1:eth0:off:10.0.0.2:10.0.0.3",
-			"192.168.100.11|192.168.100.1|24|seat-1|eth0|10.0.0.2|10.0.0.3|tcp:0.0.0.0:7681|/dev/vdb|learner|0"},
+			"192.168.100.11|192.168.100.1|24|seat-1|eth0|10.0.0.2|10.0.0.3|tcp:0.0.0.0:7681|/dev/vdb|learner|0||"},
 		{"ip=10.1.2.3::10.1.0.1:255.255.240.0::eth1:off clarateach.listen=tcp:0.0.0.0:9000 clarateach.data=none",
-			"10.1.2.3|10.1.0.1|20||eth1|||tcp:0.0.0.0:9000|none|learner|0"},
-		{"console=ttyS0", "|||||||tcp:0.0.0.0:7681|/dev/vdb|learner|0"},
+			"10.1.2.3|10.1.0.1|20||eth1|||tcp:0.0.0.0:9000|none|learner|0||"},
+		{"console=ttyS0", "|||||||tcp:0.0.0.0:7681|/dev/vdb|learner|0||"},
 		// Exactly what internal/host/seatruntime/firecracker passes for seat 1.
 		{"console=ttyS0 reboot=k panic=1 pci=off ip=192.168.100.11::192.168.100.1:255.255.255.0:seat-1:eth0:off:1.1.1.1 init=/sbin/clarateach-init clarateach.workshop=ws1 clarateach.seat=1 clarateach.port=7000 clarateach.home=/dev/vdb",
-			"192.168.100.11|192.168.100.1|24|seat-1|eth0|1.1.1.1||tcp:0.0.0.0:7000|/dev/vdb|learner|0"},
+			"192.168.100.11|192.168.100.1|24|seat-1|eth0|1.1.1.1||tcp:0.0.0.0:7000|/dev/vdb|learner|0||"},
 		// A learner_root seat's (the runtime adds clarateach.learner_root=1).
 		{"console=ttyS0 clarateach.port=7000 clarateach.home=/dev/vdb clarateach.learner_root=1",
-			"|||||||tcp:0.0.0.0:7000|/dev/vdb|learner|1"},
+			"|||||||tcp:0.0.0.0:7000|/dev/vdb|learner|1||"},
+		// A seat on an image, and a root learner's writable root (the
+		// firecracker runtime's clarateach.system and clarateach.image).
+		{"console=ttyS0 clarateach.port=7000 clarateach.home=/dev/vdb clarateach.system=/dev/vdc clarateach.image=/dev/vdd",
+			"|||||||tcp:0.0.0.0:7000|/dev/vdb|learner|0|/dev/vdc|/dev/vdd"},
+		{"console=ttyS0 clarateach.port=7000 clarateach.home=/dev/vdb clarateach.learner_root=1 clarateach.system=/dev/vdc",
+			"|||||||tcp:0.0.0.0:7000|/dev/vdb|learner|1|/dev/vdc|"},
 	}
 	for _, c := range cases {
 		r := runCmd(t, 10*time.Second, nil, repoRoot(t), sh, "-c", script, "sh", repoPath(t, "scripts/rootfs/clarateach-init"), c.cmdline)
