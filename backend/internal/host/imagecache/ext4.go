@@ -13,8 +13,8 @@ import (
 const Ext4Name = "rootfs.ext4"
 
 // ext4Slack is the free room (and inodes) the disk gets over the tree:
-// ext4's own metadata, and a little for a seat's first writes before its
-// copy-on-write layer takes them.
+// ext4's own metadata. Seats never write it (firecracker attaches it
+// read-only, under each seat's own system disk).
 const (
 	ext4SlackBytes = 64 << 20
 	ext4MinBytes   = 128 << 20
@@ -23,8 +23,8 @@ const (
 // Ext4 builds (once per digest) the image's tree as an ext4 file system
 // image, for runtimes whose seats boot a disk (firecracker): mkfs.ext4 -d
 // copies the unpacked tree with its owners, modes and links, into a file
-// sized to the tree plus slack. A seat is meant to use it read-only under
-// a per-seat copy-on-write layer. It returns the disk's path.
+// sized to the tree plus slack. Seats use it read-only, the lower layer
+// under a per-seat copy-on-write layer. It returns the disk's path.
 func (c *Cache) Ext4(digest string) (string, error) {
 	im, err := c.Get(digest)
 	if err != nil {
