@@ -632,7 +632,7 @@ export interface paths {
                             password: string;
                         };
                         /**
-                         * @description The learner is root (uid 0) inside namespaces of their own in their seat, so they can write under /usr or run apt-get install (when egress allows it) in their seat's own layer of the image. They still cannot reach the host, other seats, the seat's init and workspace daemon, its cgroup limits or its disk limit (docs/ARCHITECTURE.md, "Learner root"). On sandbox seats on the host's root the system stays read-only; on microVM seats the learner is the guest's root (the VM's root file system stays read-only); process seats ignore it.
+                         * @description The learner is root (uid 0) inside namespaces of their own in their seat, so they can write under /usr or run apt-get install (when egress allows it) in their seat's own layer of the image. They still cannot reach the host, other seats, the seat's init and workspace daemon, its cgroup limits or its disk limit (docs/ARCHITECTURE.md, "Learner root"). On sandbox seats on the host's root the system stays read-only; on microVM seats the learner is the guest's root, over a writable layer of their own (the seat's system disk) on the read-only base image or the workshop's image; process seats ignore it.
                          * @default false
                          */
                         learner_root?: boolean;

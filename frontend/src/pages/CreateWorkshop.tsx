@@ -220,7 +220,7 @@ export function CreateWorkshop() {
               They can install packages (<code>apt-get install</code>, when the machine reaches the internet) and change
               files outside their home, in their own copy of the environment. The host, other learners and the
               machine&apos;s limits stay out of their reach. On microVM hosts they are root of their virtual machine,
-              whose system stays read-only: only their home and temporary folders are writable.
+              whose system is their own writable copy.
             </p>
           </details>
           <label className="check">
