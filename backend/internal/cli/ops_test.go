@@ -18,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
@@ -165,15 +162,15 @@ func rowOf(out, key string) []string {
 	return nil
 }
 
-func host(name, workshop, machineType string) *computepb.Instance {
-	in := &computepb.Instance{
-		Name:        proto.String(name),
-		MachineType: proto.String(machineType),
+func host(name, workshop, machineType string) *gcetest.Instance {
+	in := &gcetest.Instance{
+		Name:        name,
+		MachineType: machineType,
 		Labels:      map[string]string{gcename.LabelOwner: gcename.LabelOwnerValue},
-		NetworkInterfaces: []*computepb.NetworkInterface{{
-			AccessConfigs: []*computepb.AccessConfig{{Name: proto.String("External NAT")}},
+		NetworkInterfaces: []*gcetest.NetworkInterface{{
+			AccessConfigs: []*gcetest.AccessConfig{{Name: "External NAT"}},
 		}},
-		Disks: []*computepb.AttachedDisk{{Boot: proto.Bool(true), AutoDelete: proto.Bool(true)}},
+		Disks: []*gcetest.AttachedDisk{{Boot: true, AutoDelete: true}},
 	}
 	if workshop != "" {
 		in.Labels[gcename.LabelWorkshop] = workshop
@@ -184,7 +181,7 @@ func host(name, workshop, machineType string) *computepb.Instance {
 func instanceNames(c *gcetest.Compute) []string {
 	var out []string
 	for _, in := range c.Instances() {
-		out = append(out, in.GetName())
+		out = append(out, in.Name)
 	}
 	return out
 }
@@ -382,11 +379,11 @@ func TestVMsList(t *testing.T) {
 	c.AddInstance(testProject, testZone, host("clarateach-fc-ws-bbb", "bbb", "n2-standard-8"))
 	c.AddInstance(testProject, testZone, host("clarateach-fc-ws-aaa", "aaa", "n2-standard-4"))
 	c.AddInstance(testProject, "europe-west1-c", host("clarateach-fc-ws-ccc", "ccc", "n2-standard-4"))
-	c.AddInstance(testProject, testZone, &computepb.Instance{Name: proto.String("clarateach-fc-ws-seed1"), MachineType: proto.String("n2-standard-4")})
-	c.AddInstance(testProject, testZone, &computepb.Instance{Name: proto.String("clara-base"), MachineType: proto.String("e2-small")})
+	c.AddInstance(testProject, testZone, &gcetest.Instance{Name: "clarateach-fc-ws-seed1", MachineType: "n2-standard-4"})
+	c.AddInstance(testProject, testZone, &gcetest.Instance{Name: "clara-base", MachineType: "e2-small"})
 	c.Preempt(testProject, testZone, "clarateach-fc-ws-bbb")
 	aaa, _ := c.Instance(testProject, testZone, "clarateach-fc-ws-aaa")
-	aaaIP := aaa.GetNetworkInterfaces()[0].GetAccessConfigs()[0].GetNatIP()
+	aaaIP := aaa.NetworkInterfaces[0].AccessConfigs[0].NatIP
 
 	cases := []struct {
 		args []string
@@ -453,8 +450,8 @@ func TestSnapshots(t *testing.T) {
 	// testSnap (FC_SNAPSHOT_NAME) is the oldest: prune must keep it anyway.
 	snaps := []string{testSnap, "clarateach-snapshot-a", "clarateach-snapshot-b", "clara-manual", "clarateach-snapshot-c", "other-snap"}
 	for i, name := range snaps {
-		c.AddSnapshot(testProject, &computepb.Snapshot{Name: proto.String(name),
-			CreationTimestamp: proto.String(base.Add(time.Duration(i) * 24 * time.Hour).Format(time.RFC3339))})
+		c.AddSnapshot(testProject, &gcetest.Snapshot{Name: name,
+			CreationTimestamp: base.Add(time.Duration(i) * 24 * time.Hour).Format(time.RFC3339)})
 	}
 
 	out := mustRun(t, "snapshots", "list")
@@ -512,7 +509,7 @@ func TestSnapshots(t *testing.T) {
 	}
 	var left []string
 	for _, s := range c.Snapshots() {
-		left = append(left, s.GetName())
+		left = append(left, s.Name)
 	}
 	if want := []string{"clara-manual", testSnap, "clarateach-snapshot-b", "clarateach-snapshot-c", "other-snap"}; !slices.Equal(left, want) {
 		t.Errorf("after prune: %v, want %v", left, want)
@@ -535,25 +532,25 @@ func TestSnapshots(t *testing.T) {
 	}
 
 	// create: stop, snapshot the boot disk, start again.
-	c.AddInstance(testProject, testZone, &computepb.Instance{Name: proto.String("clarateach-base"), MachineType: proto.String("n2-standard-4"),
-		Disks: []*computepb.AttachedDisk{{Boot: proto.Bool(true), AutoDelete: proto.Bool(true)}}})
+	c.AddInstance(testProject, testZone, &gcetest.Instance{Name: "clarateach-base", MachineType: "n2-standard-4",
+		Disks: []*gcetest.AttachedDisk{{Boot: true, AutoDelete: true}}})
 	out, errOut, code := run(t, "snapshots", "create", "--vm", "clarateach-base")
 	if code != 0 || !regexp.MustCompile(`^FC_SNAPSHOT_NAME=clarateach-snapshot-\d{8}-\d{6}\n$`).MatchString(out) {
 		t.Fatalf("snapshots create: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	made := strings.TrimSpace(strings.TrimPrefix(out, "FC_SNAPSHOT_NAME="))
-	if !slices.ContainsFunc(c.Snapshots(), func(s *computepb.Snapshot) bool { return s.GetName() == made && s.GetStatus() == "READY" }) {
+	if !slices.ContainsFunc(c.Snapshots(), func(s *gcetest.Snapshot) bool { return s.Name == made && s.Status == "READY" }) {
 		t.Errorf("snapshot %s not in the fake", made)
 	}
-	if in, _ := c.Instance(testProject, testZone, "clarateach-base"); in.GetStatus() != "RUNNING" || c.Calls("instances.stop") != 1 || c.Calls("instances.start") != 1 {
-		t.Errorf("base VM %s after create (stop %d, start %d calls)", in.GetStatus(), c.Calls("instances.stop"), c.Calls("instances.start"))
+	if in, _ := c.Instance(testProject, testZone, "clarateach-base"); in.Status != "RUNNING" || c.Calls("instances.stop") != 1 || c.Calls("instances.start") != 1 {
+		t.Errorf("base VM %s after create (stop %d, start %d calls)", in.Status, c.Calls("instances.stop"), c.Calls("instances.start"))
 	}
 	cr := decode[map[string]any](t, mustRun(t, "snapshots", "create", "--vm", "clarateach-base", "--name", "clarateach-snapshot-manual", "--no-restart", "--json"))
 	if cr["fc_snapshot_name"] != "clarateach-snapshot-manual" || cr["restarted"] != false || cr["zone"] != testZone {
 		t.Errorf("create --json = %v", cr)
 	}
-	if in, _ := c.Instance(testProject, testZone, "clarateach-base"); in.GetStatus() != "TERMINATED" {
-		t.Errorf("--no-restart left the VM %s", in.GetStatus())
+	if in, _ := c.Instance(testProject, testZone, "clarateach-base"); in.Status != "TERMINATED" {
+		t.Errorf("--no-restart left the VM %s", in.Status)
 	}
 	if _, errOut, code := run(t, "snapshots", "create", "--vm", "no-such-vm"); code != 1 || !strings.Contains(errOut, "get instance no-such-vm") {
 		t.Errorf("create of a missing VM: exit %d, stderr %q", code, errOut)
@@ -783,7 +780,7 @@ func TestGC(t *testing.T) {
 	c.AddInstance(testProject, testZone, host("clarateach-fc-ws-stopping", "stopping", "n2-standard-4"))
 	c.AddInstance(testProject, "europe-west1-c", host("clarateach-fc-ws-done", "done", "n2-standard-4"))
 	c.AddInstance(testProject, testZone, host("clarateach-fc-ws-ghost", "ghost", "n2-standard-4")) // no such workshop
-	c.AddInstance(testProject, testZone, &computepb.Instance{Name: proto.String("clarateach-fc-ws-unlabelled"), MachineType: proto.String("n2-standard-4")})
+	c.AddInstance(testProject, testZone, &gcetest.Instance{Name: "clarateach-fc-ws-unlabelled", MachineType: "n2-standard-4"})
 	for _, s := range []struct {
 		ws   string
 		seat int

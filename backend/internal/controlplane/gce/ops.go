@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"sort"
 	"strings"
 	"time"
 
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/api/iterator"
-	"google.golang.org/protobuf/proto"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 )
 
 // VM is a workshop host as the operations tooling sees it.
@@ -31,24 +28,24 @@ type VM struct {
 }
 
 // VMFromInstance converts a Compute instance.
-func VMFromInstance(in *computepb.Instance) VM {
+func VMFromInstance(in *Instance) VM {
 	vm := VM{
-		Name:          in.GetName(),
-		Zone:          gcename.LastSegment(in.GetZone()),
-		Status:        in.GetStatus(),
-		WorkshopID:    in.GetLabels()[gcename.LabelWorkshop],
-		MachineType:   gcename.LastSegment(in.GetMachineType()),
-		Spot:          in.GetScheduling().GetProvisioningModel() == "SPOT" || in.GetScheduling().GetPreemptible(),
-		Labels:        in.GetLabels(),
-		StatusMessage: in.GetStatusMessage(),
+		Name:          in.Name,
+		Zone:          gcename.LastSegment(in.Zone),
+		Status:        in.Status,
+		WorkshopID:    in.Labels[gcename.LabelWorkshop],
+		MachineType:   gcename.LastSegment(in.MachineType),
+		Spot:          in.Scheduling.ProvisioningModel == "SPOT" || in.Scheduling.Preemptible,
+		Labels:        in.Labels,
+		StatusMessage: in.StatusMessage,
 	}
-	if nis := in.GetNetworkInterfaces(); len(nis) > 0 {
-		vm.InternalIP = nis[0].GetNetworkIP()
-		if acs := nis[0].GetAccessConfigs(); len(acs) > 0 {
-			vm.ExternalIP = acs[0].GetNatIP()
+	if nis := in.NetworkInterfaces; len(nis) > 0 {
+		vm.InternalIP = nis[0].NetworkIP
+		if acs := nis[0].AccessConfigs; len(acs) > 0 {
+			vm.ExternalIP = acs[0].NatIP
 		}
 	}
-	if t, err := time.Parse(time.RFC3339, in.GetCreationTimestamp()); err == nil {
+	if t, err := time.Parse(time.RFC3339, in.CreationTimestamp); err == nil {
 		vm.Created = t
 	}
 	return vm
@@ -63,23 +60,13 @@ func (c *Clients) ListVMs(ctx context.Context) ([]VM, error) {
 // ListVMsFilter is ListVMs with any Compute list filter, e.g. gcename.NameFilter to
 // also find hosts created without labels (by the seed's system).
 func (c *Clients) ListVMsFilter(ctx context.Context, filter string) ([]VM, error) {
-	req := &computepb.AggregatedListInstancesRequest{Project: c.Project}
-	if filter != "" {
-		req.Filter = proto.String(filter)
+	ins, err := c.AggregatedListInstances(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("list workshop VMs: %w", err)
 	}
-	it := c.Instances.AggregatedList(ctx, req)
-	var out []VM
-	for {
-		pair, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list workshop VMs: %w", err)
-		}
-		for _, in := range pair.Value.GetInstances() {
-			out = append(out, VMFromInstance(in))
-		}
+	out := make([]VM, 0, len(ins))
+	for i := range ins {
+		out = append(out, VMFromInstance(&ins[i]))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Zone != out[j].Zone {
@@ -92,21 +79,13 @@ func (c *Clients) ListVMsFilter(ctx context.Context, filter string) ([]VM, error
 
 // ListZoneVMs lists the workshop hosts of one zone (instances.list).
 func (c *Clients) ListZoneVMs(ctx context.Context, zone string) ([]VM, error) {
-	it := c.Instances.List(ctx, &computepb.ListInstancesRequest{
-		Project: c.Project,
-		Zone:    zone,
-		Filter:  proto.String(gcename.HostFilter),
-	})
+	ins, err := c.ListInstances(ctx, zone, gcename.HostFilter)
+	if err != nil {
+		return nil, fmt.Errorf("list workshop VMs in %s: %w", zone, err)
+	}
 	var out []VM
-	for {
-		in, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list workshop VMs in %s: %w", zone, err)
-		}
-		out = append(out, VMFromInstance(in))
+	for i := range ins {
+		out = append(out, VMFromInstance(&ins[i]))
 	}
 	return out, nil
 }
@@ -114,14 +93,14 @@ func (c *Clients) ListZoneVMs(ctx context.Context, zone string) ([]VM, error) {
 // DeleteVM deletes an instance and waits for it to be gone. An instance that
 // does not exist counts as deleted.
 func (c *Clients) DeleteVM(ctx context.Context, zone, name string) error {
-	op, err := c.Instances.Delete(ctx, &computepb.DeleteInstanceRequest{Project: c.Project, Zone: zone, Instance: name})
+	op, err := c.DeleteInstance(ctx, zone, name)
 	if IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("delete instance %s: %w", name, err)
 	}
-	if err := c.WaitZoneOp(ctx, zone, op.Proto()); err != nil && !IsNotFound(err) {
+	if err := c.WaitZoneOp(ctx, zone, op); err != nil && !IsNotFound(err) {
 		return fmt.Errorf("delete instance %s: %w", name, err)
 	}
 	return nil
@@ -142,29 +121,24 @@ type Snapshot struct {
 // ListSnapshots lists the snapshots whose name starts with prefix ("" =
 // all), newest first (by creationTimestamp, then name).
 func (c *Clients) ListSnapshots(ctx context.Context, prefix string) ([]Snapshot, error) {
-	req := &computepb.ListSnapshotsRequest{Project: c.Project}
+	filter := ""
 	if prefix != "" {
-		req.Filter = proto.String("name eq " + regexpQuote(prefix) + ".*")
+		filter = "name eq " + regexpQuote(prefix) + ".*"
 	}
-	it := c.Snapshots.List(ctx, req)
+	all, err := c.listSnapshots(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots: %w", err)
+	}
 	var out []Snapshot
-	for {
-		s, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list snapshots: %w", err)
-		}
-		if !strings.HasPrefix(s.GetName(), prefix) {
+	for i := range all {
+		if !strings.HasPrefix(all[i].Name, prefix) {
 			continue // never trust the server-side filter with deletions
 		}
-		t, err := time.Parse(time.RFC3339, s.GetCreationTimestamp())
+		s, err := snapshotFrom(&all[i])
 		if err != nil {
-			return nil, fmt.Errorf("snapshot %s: bad creationTimestamp %q: %w", s.GetName(), s.GetCreationTimestamp(), err)
+			return nil, err
 		}
-		out = append(out, Snapshot{Name: s.GetName(), Created: t, Status: s.GetStatus(),
-			SourceDisk: gcename.LastSegment(s.GetSourceDisk()), SizeGB: s.GetDiskSizeGb()})
+		out = append(out, s)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].Created.Equal(out[j].Created) {
@@ -173,6 +147,16 @@ func (c *Clients) ListSnapshots(ctx context.Context, prefix string) ([]Snapshot,
 		return out[i].Name > out[j].Name
 	})
 	return out, nil
+}
+
+// snapshotFrom converts a snapshot resource.
+func snapshotFrom(s *SnapshotResource) (Snapshot, error) {
+	t, err := time.Parse(time.RFC3339, s.CreationTimestamp)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("snapshot %s: bad creationTimestamp %q: %w", s.Name, s.CreationTimestamp, err)
+	}
+	return Snapshot{Name: s.Name, Created: t, Status: s.Status,
+		SourceDisk: gcename.LastSegment(s.SourceDisk), SizeGB: s.DiskSizeGB}, nil
 }
 
 func regexpQuote(s string) string {
@@ -238,9 +222,9 @@ func (c *Clients) PruneSnapshots(ctx context.Context, o PruneOptions) (PruneResu
 		return res, nil
 	}
 	for i, s := range res.Deleted {
-		op, err := c.Snapshots.Delete(ctx, &computepb.DeleteSnapshotRequest{Project: c.Project, Snapshot: s.Name})
+		op, err := c.DeleteSnapshot(ctx, s.Name)
 		if err == nil {
-			err = c.WaitGlobalOp(ctx, op.Proto())
+			err = c.WaitGlobalOp(ctx, op)
 		}
 		if err != nil && !IsNotFound(err) {
 			res.Deleted = res.Deleted[:i]
@@ -273,47 +257,44 @@ func (c *Clients) SnapshotInstance(ctx context.Context, zone, instance string, o
 		}
 		name = gcename.SnapshotPrefix + now().UTC().Format("20060102-150405")
 	}
-	in, err := c.Instances.Get(ctx, &computepb.GetInstanceRequest{Project: c.Project, Zone: zone, Instance: instance})
+	in, err := c.GetInstance(ctx, zone, instance)
 	if err != nil {
 		return "", fmt.Errorf("get instance %s: %w", instance, err)
 	}
 	var disk string
-	for _, d := range in.GetDisks() {
-		if d.GetBoot() {
-			disk = d.GetSource()
+	for _, d := range in.Disks {
+		if d.Boot {
+			disk = d.Source
 		}
 	}
 	if disk == "" {
 		return "", fmt.Errorf("instance %s has no boot disk", instance)
 	}
-	if in.GetStatus() != "TERMINATED" {
-		op, err := c.Instances.Stop(ctx, &computepb.StopInstanceRequest{Project: c.Project, Zone: zone, Instance: instance})
+	if in.Status != "TERMINATED" {
+		op, err := c.StopInstance(ctx, zone, instance)
 		if err == nil {
-			err = c.WaitZoneOp(ctx, zone, op.Proto())
+			err = c.WaitZoneOp(ctx, zone, op)
 		}
 		if err != nil {
 			return "", fmt.Errorf("stop instance %s: %w", instance, err)
 		}
 	}
-	op, err := c.Snapshots.Insert(ctx, &computepb.InsertSnapshotRequest{
-		Project: c.Project,
-		SnapshotResource: &computepb.Snapshot{
-			Name:        proto.String(name),
-			SourceDisk:  proto.String(disk),
-			Description: proto.String("ClaraTeach agent image from " + instance),
-			Labels:      map[string]string{gcename.LabelSnapshot: gcename.LabelSnapshotValue},
-		},
+	op, err := c.InsertSnapshot(ctx, &SnapshotResource{
+		Name:        name,
+		SourceDisk:  disk,
+		Description: "ClaraTeach agent image from " + instance,
+		Labels:      map[string]string{gcename.LabelSnapshot: gcename.LabelSnapshotValue},
 	})
 	if err == nil {
-		err = c.WaitGlobalOp(ctx, op.Proto())
+		err = c.WaitGlobalOp(ctx, op)
 	}
 	if err != nil {
 		return "", fmt.Errorf("snapshot disk %s: %w", gcename.LastSegment(disk), err)
 	}
 	if o.Restart {
-		op, err := c.Instances.Start(ctx, &computepb.StartInstanceRequest{Project: c.Project, Zone: zone, Instance: instance})
+		op, err := c.StartInstance(ctx, zone, instance)
 		if err == nil {
-			err = c.WaitZoneOp(ctx, zone, op.Proto())
+			err = c.WaitZoneOp(ctx, zone, op)
 		}
 		if err != nil {
 			return name, fmt.Errorf("snapshot %s created, but restarting %s failed: %w", name, instance, err)
@@ -371,27 +352,28 @@ func (r QuotaReport) Line(scope, metric string) (QuotaLine, bool) {
 // project's CPUS_ALL_REGIONS (the seed's troubleshooting command).
 func (c *Clients) Quota(ctx context.Context, region string) (QuotaReport, error) {
 	rep := QuotaReport{Region: region}
-	reg, err := c.Regions.Get(ctx, &computepb.GetRegionRequest{Project: c.Project, Region: region})
+	reg, err := c.GetRegion(ctx, region)
 	if err != nil {
 		return rep, fmt.Errorf("get region %s: %w", region, err)
 	}
-	for _, q := range reg.GetQuotas() {
-		if strings.Contains(q.GetMetric(), "CPU") {
-			rep.Lines = append(rep.Lines, line(region, q))
+	for _, q := range reg.Quotas {
+		if strings.Contains(q.Metric, "CPU") {
+			rep.Lines = append(rep.Lines, quotaLine(region, q))
 		}
 	}
-	proj, err := c.Projects.Get(ctx, &computepb.GetProjectRequest{Project: c.Project})
+	proj, err := c.GetProject(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("get project %s: %w", c.Project, err)
 	}
-	for _, q := range proj.GetQuotas() {
-		if q.GetMetric() == "CPUS_ALL_REGIONS" {
-			rep.Lines = append(rep.Lines, line("project", q))
+	for _, q := range proj.Quotas {
+		if q.Metric == "CPUS_ALL_REGIONS" {
+			rep.Lines = append(rep.Lines, quotaLine("project", q))
 		}
 	}
 	return rep, nil
 }
 
-func line(scope string, q *computepb.Quota) QuotaLine {
-	return QuotaLine{Scope: scope, Metric: q.GetMetric(), Usage: q.GetUsage(), Limit: q.GetLimit(), Headroom: q.GetLimit() - q.GetUsage()}
+// quotaLine converts a quota metric of scope.
+func quotaLine(scope string, q Quota) QuotaLine {
+	return QuotaLine{Scope: scope, Metric: q.Metric, Usage: q.Usage, Limit: q.Limit, Headroom: q.Limit - q.Usage}
 }

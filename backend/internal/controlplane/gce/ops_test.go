@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
@@ -32,15 +29,15 @@ func setup(t *testing.T) (*gce.Clients, *gcetest.Compute) {
 	return c, fake
 }
 
-func host(name, workshop, machineType string) *computepb.Instance {
-	return &computepb.Instance{
-		Name:        proto.String(name),
-		MachineType: proto.String(machineType),
+func host(name, workshop, machineType string) *gcetest.Instance {
+	return &gcetest.Instance{
+		Name:        name,
+		MachineType: machineType,
 		Labels:      map[string]string{gcename.LabelOwner: gcename.LabelOwnerValue, gcename.LabelWorkshop: workshop},
-		NetworkInterfaces: []*computepb.NetworkInterface{{
-			AccessConfigs: []*computepb.AccessConfig{{Name: proto.String("External NAT")}},
+		NetworkInterfaces: []*gcetest.NetworkInterface{{
+			AccessConfigs: []*gcetest.AccessConfig{{Name: "External NAT"}},
 		}},
-		Disks: []*computepb.AttachedDisk{{Boot: proto.Bool(true), AutoDelete: proto.Bool(true)}},
+		Disks: []*gcetest.AttachedDisk{{Boot: true, AutoDelete: true}},
 	}
 }
 
@@ -73,7 +70,7 @@ func TestListVMsAcrossZones(t *testing.T) {
 	fake.AddInstance(project, zone, host("clarateach-fc-ws-bbb", "bbb", "n2-standard-8"))
 	fake.AddInstance(project, zone, host("clarateach-fc-ws-aaa", "aaa", "n2-standard-4"))
 	fake.AddInstance(project, "europe-west1-c", host("clarateach-fc-ws-ccc", "ccc", "n2-standard-4"))
-	fake.AddInstance(project, zone, &computepb.Instance{Name: proto.String("clara2"), MachineType: proto.String("e2-small")})
+	fake.AddInstance(project, zone, &gcetest.Instance{Name: "clara2", MachineType: "e2-small"})
 	fake.AddInstance("other-project", zone, host("clarateach-fc-ws-ddd", "ddd", "n2-standard-4"))
 	fake.Preempt(project, zone, "clarateach-fc-ws-bbb")
 
@@ -101,7 +98,7 @@ func TestListVMsAcrossZones(t *testing.T) {
 	}
 
 	// By name, as the seed does: finds unlabelled hosts, not clara2.
-	fake.AddInstance(project, zone, &computepb.Instance{Name: proto.String("clarateach-fc-ws-seed"), MachineType: proto.String("n2-standard-4")})
+	fake.AddInstance(project, zone, &gcetest.Instance{Name: "clarateach-fc-ws-seed", MachineType: "n2-standard-4"})
 	byName, err := c.ListVMsFilter(context.Background(), gcename.NameFilter)
 	if err != nil || len(byName) != 4 {
 		t.Fatalf("ListVMsFilter(NameFilter) = %d VMs, %v; want 4", len(byName), err)
@@ -130,7 +127,7 @@ func TestDeleteVM(t *testing.T) {
 
 func addSnapshots(fake *gcetest.Compute, names map[string]string) {
 	for name, ts := range names {
-		fake.AddSnapshot(project, &computepb.Snapshot{Name: proto.String(name), CreationTimestamp: proto.String(ts)})
+		fake.AddSnapshot(project, &gcetest.Snapshot{Name: name, CreationTimestamp: ts})
 	}
 }
 
@@ -202,7 +199,7 @@ func TestPruneSnapshots(t *testing.T) {
 			}
 			left := map[string]bool{}
 			for _, s := range fake.Snapshots() {
-				left[s.GetName()] = true
+				left[s.Name] = true
 			}
 			for _, name := range tc.wantDeleted {
 				if left[name] == !tc.opts.DryRun {
@@ -273,12 +270,12 @@ func TestSnapshotInstance(t *testing.T) {
 		t.Fatalf("calls = %s", got)
 	}
 	snaps := fake.Snapshots()
-	if len(snaps) != 1 || snaps[0].GetStatus() != "READY" || !strings.HasSuffix(snaps[0].GetSourceDisk(), "/zones/"+zone+"/disks/clara2") ||
-		snaps[0].GetLabels()[gcename.LabelSnapshot] != gcename.LabelSnapshotValue {
+	if len(snaps) != 1 || snaps[0].Status != "READY" || !strings.HasSuffix(snaps[0].SourceDisk, "/zones/"+zone+"/disks/clara2") ||
+		snaps[0].Labels[gcename.LabelSnapshot] != gcename.LabelSnapshotValue {
 		t.Fatalf("snapshot = %v", snaps)
 	}
-	if in, _ := fake.Instance(project, zone, "clara2"); in.GetStatus() != "RUNNING" {
-		t.Fatalf("base VM left %s", in.GetStatus())
+	if in, _ := fake.Instance(project, zone, "clara2"); in.Status != "RUNNING" {
+		t.Fatalf("base VM left %s", in.Status)
 	}
 
 	// Without Restart the VM stays stopped; a duplicate name fails clearly.
@@ -286,8 +283,8 @@ func TestSnapshotInstance(t *testing.T) {
 	if err == nil || !gce.IsAlreadyExists(err) {
 		t.Fatalf("duplicate snapshot: %v", err)
 	}
-	if in, _ := fake.Instance(project, zone, "clara2"); in.GetStatus() != "TERMINATED" {
-		t.Fatalf("base VM %s, want TERMINATED", in.GetStatus())
+	if in, _ := fake.Instance(project, zone, "clara2"); in.Status != "TERMINATED" {
+		t.Fatalf("base VM %s, want TERMINATED", in.Status)
 	}
 	if _, err := c.SnapshotInstance(context.Background(), zone, "nope", gce.SnapshotOptions{}); !gce.IsNotFound(err) {
 		t.Fatalf("missing VM: %v", err)
@@ -334,23 +331,23 @@ func TestQuota(t *testing.T) {
 func TestErrorClassification(t *testing.T) {
 	t.Parallel()
 	c, fake := setup(t)
-	_, err := c.Instances.Get(context.Background(), &computepb.GetInstanceRequest{Project: project, Zone: zone, Instance: "missing"})
+	_, err := c.GetInstance(context.Background(), zone, "missing")
 	if !gce.IsNotFound(err) || gce.HTTPCode(err) != 404 || gce.Reason(err) != "notFound" {
 		t.Fatalf("404: code=%d reason=%q err=%v", gce.HTTPCode(err), gce.Reason(err), err)
 	}
 	if !strings.Contains(err.Error(), "The resource 'projects/clarateach/zones/us-central1-b/instances/missing' was not found") {
 		t.Fatalf("message: %v", err)
 	}
-	opErr := gce.OpError(&computepb.Operation{
-		Name: proto.String("op-1"), OperationType: proto.String("insert"), TargetLink: proto.String(gcetest.Base + "projects/p/zones/z/instances/vm"),
-		Status: computepb.Operation_DONE.Enum(), HttpErrorStatusCode: proto.Int32(403),
-		Error: &computepb.Error{Errors: []*computepb.Errors{{Code: proto.String("QUOTA_EXCEEDED"), Message: proto.String("Quota 'CPUS' exceeded.")}}},
+	opErr := gce.OpError(&gce.Operation{
+		Name: "op-1", OperationType: "insert", TargetLink: gcetest.Base + "projects/p/zones/z/instances/vm",
+		Status: "DONE", HTTPErrorStatusCode: 403,
+		Error: gce.OperationErrors{Errors: []gce.OperationErrorItem{{Code: "QUOTA_EXCEEDED", Message: "Quota 'CPUS' exceeded."}}},
 	})
 	var oe *gce.OperationError
 	if !errors.As(opErr, &oe) || !gce.IsQuotaExceeded(opErr) || gce.HTTPCode(opErr) != 403 || !strings.Contains(opErr.Error(), "insert of vm failed: QUOTA_EXCEEDED") {
 		t.Fatalf("op error: %v", opErr)
 	}
-	if gce.OpError(&computepb.Operation{Status: computepb.Operation_DONE.Enum()}) != nil {
+	if gce.OpError(&gce.Operation{Status: "DONE"}) != nil {
 		t.Fatal("clean operation reported an error")
 	}
 	_ = fake

@@ -327,8 +327,8 @@ func TestRunningHostLost(t *testing.T) {
 				t.Errorf("%d starts, want %d", n, tc.wantStarts)
 			}
 			after := c.vm(w.ID)
-			if sameVM := after.GetId() == before.GetId(); sameVM != (tc.wantStarts > 0) {
-				t.Errorf("VM id %d → %d", before.GetId(), after.GetId())
+			if sameVM := after.ID == before.ID; sameVM != (tc.wantStarts > 0) {
+				t.Errorf("VM id %d → %d", before.ID, after.ID)
 			}
 			if got := get(t, st, w.ID); got.AgentURL != "https://"+natIP(after)+":9090" {
 				t.Errorf("agent URL %q, VM IP %s", got.AgentURL, natIP(after))

@@ -20,9 +20,7 @@ import (
 	"testing"
 	"time"
 
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
@@ -282,7 +280,7 @@ func newCloud(t testing.TB, mod func(*gcevm.Config)) *cloud {
 	t.Helper()
 	c := &cloud{t: t, fake: gcetest.NewCompute(t.Cleanup), agents: map[string]*standin{},
 		brokenWS: map[string]bool{}, brokenVM: map[uint64]bool{}}
-	c.fake.AddSnapshot(project, &computepb.Snapshot{Name: proto.String(snapshot)})
+	c.fake.AddSnapshot(project, &gcetest.Snapshot{Name: snapshot})
 	c.prov = c.newProvisioner(mod)
 	c.tr = &http.Transport{
 		DialContext:       c.dialVM,
@@ -334,15 +332,15 @@ func (c *cloud) breakAgent(ws string) {
 		c.t.Fatalf("no VM for %s", ws)
 	}
 	c.mu.Lock()
-	c.brokenVM[in.GetId()] = true
+	c.brokenVM[in.ID] = true
 	c.mu.Unlock()
 }
 
-func natIP(in *computepb.Instance) string {
-	for _, ni := range in.GetNetworkInterfaces() {
-		for _, ac := range ni.GetAccessConfigs() {
-			if ac.GetNatIP() != "" {
-				return ac.GetNatIP()
+func natIP(in *gcetest.Instance) string {
+	for _, ni := range in.NetworkInterfaces {
+		for _, ac := range ni.AccessConfigs {
+			if ac.NatIP != "" {
+				return ac.NatIP
 			}
 		}
 	}
@@ -370,9 +368,9 @@ func (c *cloud) standinAt(ip, port string) (*standin, error) {
 	if port != "9090" {
 		return nil, errRefused
 	}
-	var in *computepb.Instance
+	var in *gcetest.Instance
 	for _, cand := range c.fake.Instances() {
-		if cand.GetStatus() == "RUNNING" && natIP(cand) == ip {
+		if cand.Status == "RUNNING" && natIP(cand) == ip {
 			in = cand
 		}
 	}
@@ -380,20 +378,20 @@ func (c *cloud) standinAt(ip, port string) (*standin, error) {
 		return nil, fmt.Errorf("no running VM at %s: %w", ip, errRefused)
 	}
 	meta := map[string]string{}
-	for _, it := range in.GetMetadata().GetItems() {
-		meta[it.GetKey()] = it.GetValue()
+	for k, v := range in.MetadataValues() {
+		meta[k] = v
 	}
 	ws := meta[gcevm.MetaWorkshopID]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.brokenWS[ws] || c.brokenVM[in.GetId()] {
+	if c.brokenWS[ws] || c.brokenVM[in.ID] {
 		return nil, errRefused
 	}
-	key := fmt.Sprintf("%s/%d/%s", in.GetName(), in.GetId(), ip)
+	key := fmt.Sprintf("%s/%d/%s", in.Name, in.ID, ip)
 	if s := c.agents[key]; s != nil {
 		return s, nil
 	}
-	s, err := c.boot(in.GetName(), ws, ip, meta)
+	s, err := c.boot(in.Name, ws, ip, meta)
 	if err != nil {
 		return nil, err
 	}
@@ -456,7 +454,7 @@ func (c *cloud) boot(name, ws, ip string, meta map[string]string) (*standin, err
 func (c *cloud) seats(ws string) []string {
 	c.t.Helper()
 	in := c.vm(ws)
-	if in == nil || in.GetStatus() != "RUNNING" {
+	if in == nil || in.Status != "RUNNING" {
 		return nil
 	}
 	s, err := c.standinAt(natIP(in), "9090")
@@ -476,7 +474,7 @@ func (c *cloud) seats(ws string) []string {
 }
 
 // vm returns the workshop's VM, or nil.
-func (c *cloud) vm(ws string) *computepb.Instance {
+func (c *cloud) vm(ws string) *gcetest.Instance {
 	in, ok := c.fake.Instance(project, zone, gcename.InstancePrefix+ws)
 	if !ok {
 		return nil
@@ -488,7 +486,7 @@ func (c *cloud) vm(ws string) *computepb.Instance {
 func (c *cloud) vms() []string {
 	var out []string
 	for _, in := range c.fake.Instances() {
-		out = append(out, in.GetName())
+		out = append(out, in.Name)
 	}
 	return out
 }
@@ -497,7 +495,7 @@ func (c *cloud) vms() []string {
 func (c *cloud) inserts() map[string]int {
 	out := map[string]int{}
 	for _, in := range c.fake.InsertRequests() {
-		out[in.GetName()]++
+		out[in.Name]++
 	}
 	return out
 }
@@ -617,10 +615,6 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 // vmMeta is a VM's instance metadata as a map.
-func vmMeta(in *computepb.Instance) map[string]string {
-	m := map[string]string{}
-	for _, it := range in.GetMetadata().GetItems() {
-		m[it.GetKey()] = it.GetValue()
-	}
-	return m
+func vmMeta(in *gcetest.Instance) map[string]string {
+	return in.MetadataValues()
 }

@@ -19,7 +19,7 @@ import (
 func (c *cloud) hostSeats(name string) []int {
 	c.t.Helper()
 	in, ok := c.fake.Instance(project, zone, name)
-	if !ok || in.GetStatus() != "RUNNING" {
+	if !ok || in.Status != "RUNNING" {
 		return nil
 	}
 	s, err := c.standinAt(natIP(in), "9090")

@@ -77,7 +77,7 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("running workshop: step %q reason %q attempts %d next %v", got.Step, got.StatusReason, got.Attempts, got.NextAttemptAt)
 			}
 			in := c.vm(w.ID)
-			if in == nil || in.GetName() != "clarateach-fc-ws-"+w.ID {
+			if in == nil || in.Name != "clarateach-fc-ws-"+w.ID {
 				t.Fatalf("VM = %v", c.vms())
 			}
 			if want := "https://" + natIP(in) + ":9090"; got.AgentURL != want {
@@ -95,7 +95,7 @@ func TestLifecycle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if vm.Name != in.GetName() || vm.Zone != zone || vm.IP != natIP(in) || vm.Status != "running" || vm.AgentURL != got.AgentURL {
+			if vm.Name != in.Name || vm.Zone != zone || vm.IP != natIP(in) || vm.Status != "running" || vm.AgentURL != got.AgentURL {
 				t.Errorf("workshop_vms = %+v", vm)
 			}
 			type step struct {
@@ -185,7 +185,7 @@ func TestLifecycle(t *testing.T) {
 			if vms := c.vms(); len(vms) != 0 {
 				t.Errorf("VMs after delete: %v", vms)
 			}
-			if n := c.inserts()[in.GetName()]; n != 2 {
+			if n := c.inserts()[in.Name]; n != 2 {
 				t.Errorf("%d inserts, want 2 (one per start)", n)
 			}
 			if v := metric(t, reg, "clarateach_reconcile_errors_total"); v != 0 {
@@ -228,8 +228,8 @@ func TestPerWorkshopVMAndToken(t *testing.T) {
 			t.Fatalf("no VM for %s: %v", w.ID, c.vms())
 		}
 		meta := map[string]string{}
-		for _, it := range in.GetMetadata().GetItems() {
-			meta[it.GetKey()] = it.GetValue()
+		for k, v := range in.MetadataValues() {
+			meta[k] = v
 		}
 		if meta[gcevm.MetaAgentToken] == "" || meta[gcevm.MetaAgentToken] != w.AgentToken {
 			t.Errorf("%s: VM agent-token does not match the workshop's stored token", w.ID)
@@ -242,12 +242,12 @@ func TestPerWorkshopVMAndToken(t *testing.T) {
 			t.Errorf("%s: metadata %v", w.ID, meta)
 		}
 		for k, v := range map[string]string{gcename.LabelOwner: gcename.LabelOwnerValue, gcename.LabelWorkshop: w.ID} {
-			if in.GetLabels()[k] != v {
-				t.Errorf("%s: label %s = %q, want %q", w.ID, k, in.GetLabels()[k], v)
+			if in.Labels[k] != v {
+				t.Errorf("%s: label %s = %q, want %q", w.ID, k, in.Labels[k], v)
 			}
 		}
-		if in.GetScheduling().GetProvisioningModel() != "SPOT" {
-			t.Errorf("%s: not a Spot VM: %v", w.ID, in.GetScheduling())
+		if in.Scheduling == nil || in.Scheduling.ProvisioningModel != "SPOT" {
+			t.Errorf("%s: not a Spot VM: %+v", w.ID, in.Scheduling)
 		}
 		if n := len(c.seats(w.ID)); n != w.Seats {
 			t.Errorf("%s: %d seats on its agent, want %d", w.ID, n, w.Seats)

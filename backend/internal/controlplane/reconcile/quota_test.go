@@ -34,7 +34,7 @@ func TestMultiHostPartialQuota(t *testing.T) {
 		t.Fatalf("VMs = %v, want hosts 1 and 2 only", got)
 	}
 	for _, in := range c.fake.InsertRequests() {
-		if in.GetName() == name+"-3" {
+		if in.Name == name+"-3" {
 			t.Fatal("host 3 was asked for beyond the region's CPU quota")
 		}
 	}

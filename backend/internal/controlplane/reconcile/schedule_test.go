@@ -8,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/reconcile"
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
@@ -150,16 +148,16 @@ func TestGarbageCollection(t *testing.T) {
 	pass(t, r)
 	wantStatus(t, st, live.ID, store.StatusRunning)
 
-	hostVM := func(ws string) *computepb.Instance {
-		return &computepb.Instance{
-			Name:   proto.String(gcename.InstancePrefix + ws),
+	hostVM := func(ws string) *gcetest.Instance {
+		return &gcetest.Instance{
+			Name:   gcename.InstancePrefix + ws,
 			Labels: map[string]string{gcename.LabelOwner: gcename.LabelOwnerValue, gcename.LabelWorkshop: ws},
 		}
 	}
 	c.fake.AddInstance(project, zone, hostVM(stopped.ID))
 	c.fake.AddInstance(project, zone, hostVM(deleted.ID))
 	c.fake.AddInstance(project, zone, hostVM("nosuchworkshop"))
-	c.fake.AddInstance(project, zone, &computepb.Instance{Name: proto.String("someone-elses-vm")})
+	c.fake.AddInstance(project, zone, &gcetest.Instance{Name: "someone-elses-vm"})
 
 	// Seats on the live workshop's agent: its own, one beyond its seat
 	// count, and one of a workshop that no longer exists.

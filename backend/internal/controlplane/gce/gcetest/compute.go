@@ -1,9 +1,10 @@
 // Package gcetest holds a wire-level fake of Compute Engine, so that the
-// production client (cloud.google.com/go/compute/apiv1 over REST) is the
-// code under test: Compute is an httptest server speaking the Compute
-// Engine v1 REST API (instances, zone and global operations, disks,
-// snapshots, regions, projects) with realistic JSON, operations and error
-// bodies. (Secret Manager's fake is secrets/secretstest.)
+// production client (package gce, the Compute Engine v1 REST API over
+// net/http) is the code under test: Compute is an httptest server speaking
+// that API (instances, zone and global operations, disks, snapshots,
+// regions, projects) with realistic JSON, operations and error bodies. Its
+// resource types (wire.go) are its own, not the client's. (Secret
+// Manager's fake is secrets/secretstest.)
 //
 // It is a regular (non-test) package so any package's tests can use it.
 package gcetest
@@ -21,10 +22,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 )
 
 // Base is the URL prefix of every resource link the fake hands out, like the
@@ -97,7 +94,7 @@ type Call struct {
 type quota struct{ limit, usage float64 }
 
 type fakeOp struct {
-	proto    *computepb.Operation
+	res      *Operation
 	polls    int           // gets seen
 	onDone   func()        // effect applied when the op reaches DONE
 	fail     *Fault        // async failure
@@ -108,7 +105,7 @@ type fakeOp struct {
 // Compute is a fake Compute Engine REST server. The zero value is not usable;
 // call NewCompute.
 type Compute struct {
-	// URL is the endpoint to give the client (option.WithEndpoint).
+	// URL is the endpoint to give the client (GCP_COMPUTE_ENDPOINT).
 	URL string
 
 	srv *httptest.Server
@@ -117,10 +114,10 @@ type Compute struct {
 	now         func() time.Time
 	nextID      uint64
 	nextIP      int
-	instances   map[string]*computepb.Instance // key project/zone/name
-	disks       map[string]*computepb.Disk     // key project/zone/name
-	snapshots   map[string]*computepb.Snapshot // key project/name
-	ops         map[string]*fakeOp             // key project/scope/name
+	instances   map[string]*Instance // key project/zone/name
+	disks       map[string]*Disk     // key project/zone/name
+	snapshots   map[string]*Snapshot // key project/name
+	ops         map[string]*fakeOp   // key project/scope/name
 	faults      []*Fault
 	calls       []Call
 	regionQ     map[string]map[string]*quota // region -> metric -> quota
@@ -128,6 +125,7 @@ type Compute struct {
 	held        chan struct{}                // non-nil: operations do not finish until closed
 	pollsToDone int
 	waitTimeout time.Duration
+	pageSize    int // list page size when the call gives no maxResults
 }
 
 // NewCompute starts a fake Compute Engine server; it is closed by t.Cleanup
@@ -136,14 +134,15 @@ func NewCompute(cleanup func(func())) *Compute {
 	c := &Compute{
 		now:         time.Now,
 		nextID:      1000,
-		instances:   map[string]*computepb.Instance{},
-		disks:       map[string]*computepb.Disk{},
-		snapshots:   map[string]*computepb.Snapshot{},
+		instances:   map[string]*Instance{},
+		disks:       map[string]*Disk{},
+		snapshots:   map[string]*Snapshot{},
 		ops:         map[string]*fakeOp{},
 		regionQ:     map[string]map[string]*quota{},
 		projectQ:    map[string]*quota{},
 		pollsToDone: 2,
 		waitTimeout: 30 * time.Second,
+		pageSize:    500,
 	}
 	c.srv = httptest.NewServer(c.routes())
 	c.URL = c.srv.URL
@@ -172,6 +171,14 @@ func (c *Compute) SetPollsToDone(n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pollsToDone = n
+}
+
+// SetPageSize sets how many items a list page holds when the call does not
+// say (maxResults); the real API's default is 500.
+func (c *Compute) SetPageSize(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pageSize = max(n, 1)
 }
 
 // SetWaitTimeout sets how long operations.wait blocks on an operation that
@@ -280,16 +287,16 @@ func (c *Compute) CallLog() []Call {
 
 // InsertRequests returns the instance bodies of every instances.insert call,
 // decoded, in order (including rejected ones).
-func (c *Compute) InsertRequests() []*computepb.Instance {
+func (c *Compute) InsertRequests() []*Instance {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []*computepb.Instance
+	var out []*Instance
 	for _, cl := range c.calls {
 		if cl.Method != "instances.insert" {
 			continue
 		}
-		in := &computepb.Instance{}
-		if err := protojson.Unmarshal(cl.Body, in); err == nil {
+		in := &Instance{}
+		if err := json.Unmarshal(cl.Body, in); err == nil {
 			out = append(out, in)
 		}
 	}
@@ -297,40 +304,40 @@ func (c *Compute) InsertRequests() []*computepb.Instance {
 }
 
 // Instances returns copies of every current instance, sorted by name.
-func (c *Compute) Instances() []*computepb.Instance {
+func (c *Compute) Instances() []*Instance {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*computepb.Instance, 0, len(c.instances))
+	out := make([]*Instance, 0, len(c.instances))
 	for _, in := range c.instances {
-		out = append(out, proto.Clone(in).(*computepb.Instance))
+		out = append(out, clone(in))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
 // Instance returns a copy of one instance.
-func (c *Compute) Instance(project, zone, name string) (*computepb.Instance, bool) {
+func (c *Compute) Instance(project, zone, name string) (*Instance, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	in, ok := c.instances[project+"/"+zone+"/"+name]
 	if !ok {
 		return nil, false
 	}
-	return proto.Clone(in).(*computepb.Instance), true
+	return clone(in), true
 }
 
 // AddInstance stores an instance as if it had been created long ago
 // (status RUNNING unless set, IPs assigned). Name and zone are required.
-func (c *Compute) AddInstance(project, zone string, in *computepb.Instance) {
+func (c *Compute) AddInstance(project, zone string, in *Instance) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	in = proto.Clone(in).(*computepb.Instance)
+	in = clone(in)
 	c.fillInstanceLocked(project, zone, in)
-	if in.Status == nil {
+	if in.Status == "" {
 		c.startLocked(in)
 	}
-	c.instances[project+"/"+zone+"/"+in.GetName()] = in
-	for _, d := range in.GetDisks() {
+	c.instances[project+"/"+zone+"/"+in.Name] = in
+	for _, d := range in.Disks {
 		c.createDiskLocked(project, zone, in, d)
 	}
 }
@@ -353,56 +360,56 @@ func (c *Compute) Preempt(project, zone, name string) bool {
 	if !ok {
 		return false
 	}
-	if in.GetScheduling().GetInstanceTerminationAction() == "DELETE" {
+	if in.Scheduling != nil && in.Scheduling.InstanceTerminationAction == "DELETE" {
 		return c.removeInstanceLocked(project, zone, name)
 	}
 	c.stopLocked(in)
-	in.StatusMessage = proto.String("Instance was preempted.")
+	in.StatusMessage = "Instance was preempted."
 	return true
 }
 
 // AddSnapshot stores a snapshot. Name is required; creationTimestamp
 // defaults to now.
-func (c *Compute) AddSnapshot(project string, s *computepb.Snapshot) {
+func (c *Compute) AddSnapshot(project string, s *Snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s = proto.Clone(s).(*computepb.Snapshot)
+	s = clone(s)
 	c.fillSnapshotLocked(project, s)
-	c.snapshots[project+"/"+s.GetName()] = s
+	c.snapshots[project+"/"+s.Name] = s
 }
 
 // Snapshots returns copies of every snapshot, sorted by name.
-func (c *Compute) Snapshots() []*computepb.Snapshot {
+func (c *Compute) Snapshots() []*Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*computepb.Snapshot, 0, len(c.snapshots))
+	out := make([]*Snapshot, 0, len(c.snapshots))
 	for _, s := range c.snapshots {
-		out = append(out, proto.Clone(s).(*computepb.Snapshot))
+		out = append(out, clone(s))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
 // Disk returns a copy of a disk.
-func (c *Compute) Disk(project, zone, name string) (*computepb.Disk, bool) {
+func (c *Compute) Disk(project, zone, name string) (*Disk, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.disks[project+"/"+zone+"/"+name]
 	if !ok {
 		return nil, false
 	}
-	return proto.Clone(d).(*computepb.Disk), true
+	return clone(d), true
 }
 
 // Operations returns copies of every operation the fake has created.
-func (c *Compute) Operations() []*computepb.Operation {
+func (c *Compute) Operations() []*Operation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*computepb.Operation, 0, len(c.ops))
+	out := make([]*Operation, 0, len(c.ops))
 	for _, op := range c.ops {
-		out = append(out, proto.Clone(op.proto).(*computepb.Operation))
+		out = append(out, clone(op.res))
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
@@ -500,8 +507,8 @@ func writeError(w http.ResponseWriter, code int, reason, msg string) {
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-func writeProto(w http.ResponseWriter, m proto.Message) error {
-	b, err := protojson.Marshal(m)
+func writeJSON(w http.ResponseWriter, m any) error {
+	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
@@ -546,35 +553,35 @@ var labelValRE = regexp.MustCompile(`^[a-z0-9_-]{0,63}$`)
 func (c *Compute) insertInstance(w http.ResponseWriter, r *http.Request) error {
 	project, zone := r.PathValue("project"), r.PathValue("zone")
 	body, _ := io.ReadAll(r.Body)
-	in := &computepb.Instance{}
-	if err := protojson.Unmarshal(body, in); err != nil {
+	in := &Instance{}
+	if err := decodeStrict(body, in); err != nil {
 		return badRequest("parseError", "Invalid JSON payload received. %v", err)
 	}
-	if !nameRE.MatchString(in.GetName()) {
-		return badRequest("invalid", "Invalid value for field 'resource.name': '%s'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'", in.GetName())
+	if !nameRE.MatchString(in.Name) {
+		return badRequest("invalid", "Invalid value for field 'resource.name': '%s'. Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'", in.Name)
 	}
-	for k, v := range in.GetLabels() {
+	for k, v := range in.Labels {
 		if !labelKeyRE.MatchString(k) || !labelValRE.MatchString(v) {
 			return badRequest("invalid", "Invalid value for field 'resource.labels': '%s=%s'", k, v)
 		}
 	}
-	if in.GetMachineType() == "" {
+	if in.MachineType == "" {
 		return badRequest("required", "Invalid value for field 'resource.machineType': ''. Machine type must be specified.")
 	}
-	if len(in.GetDisks()) == 0 {
+	if len(in.Disks) == 0 {
 		return badRequest("required", "Invalid value for field 'resource.disks': ''. At least one disk must be specified.")
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	key := project + "/" + zone + "/" + in.GetName()
-	link := fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, in.GetName())
+	key := project + "/" + zone + "/" + in.Name
+	link := fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, in.Name)
 	if _, ok := c.instances[key]; ok {
 		return &apiErr{http.StatusConflict, "alreadyExists", fmt.Sprintf("The resource '%s' already exists", link)}
 	}
 	// Boot disk from a snapshot must name an existing snapshot.
-	for _, d := range in.GetDisks() {
-		if s := d.GetInitializeParams().GetSourceSnapshot(); s != "" {
+	for _, d := range in.Disks {
+		if s := initParams(d).SourceSnapshot; s != "" {
 			if _, ok := c.snapshots[project+"/"+lastSegment(s)]; !ok {
 				return notFound(fmt.Sprintf("projects/%s/global/snapshots/%s", project, lastSegment(s)))
 			}
@@ -586,143 +593,143 @@ func (c *Compute) insertInstance(w http.ResponseWriter, r *http.Request) error {
 	var quotaFail *Fault
 	region := regionOf(zone)
 	if q := c.regionQ[region]["CPUS"]; q != nil {
-		if used := q.usage + c.cpusLocked(region); used+float64(vcpus(in.GetMachineType())) > q.limit {
+		if used := q.usage + c.cpusLocked(region); used+float64(vcpus(in.MachineType)) > q.limit {
 			f := QuotaExceededAsync(region, q.limit)
 			quotaFail = &f
 		}
 	}
 	c.fillInstanceLocked(project, zone, in)
-	in.Status = proto.String("PROVISIONING")
+	in.Status = "PROVISIONING"
 	c.instances[key] = in
-	for _, d := range in.GetDisks() {
+	for _, d := range in.Disks {
 		c.createDiskLocked(project, zone, in, d)
 	}
 	fail := c.takeFaultLocked("instances.insert", true)
 	if fail == nil {
 		fail = quotaFail
 	}
-	op := c.newOpLocked(project, "zones/"+zone, "insert", in.GetSelfLink(), in.GetId(), fail, func() {
+	op := c.newOpLocked(project, "zones/"+zone, "insert", in.SelfLink, in.ID, fail, func() {
 		if cur, ok := c.instances[key]; ok && cur == in {
 			c.startLocked(in)
 		}
 	})
 	if fail != nil {
 		// A failed insert leaves nothing behind.
-		op.onDone = func() { c.removeInstanceLocked(project, zone, in.GetName()) }
+		op.onDone = func() { c.removeInstanceLocked(project, zone, in.Name) }
 	}
-	return writeProto(w, op.proto)
+	return writeJSON(w, op.res)
 }
 
-func (c *Compute) fillInstanceLocked(project, zone string, in *computepb.Instance) {
-	in.Id = proto.Uint64(c.id())
-	in.Kind = proto.String("compute#instance")
-	in.CreationTimestamp = proto.String(c.ts())
-	in.Zone = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s", project, zone))
-	in.SelfLink = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, in.GetName()))
-	if mt := in.GetMachineType(); mt != "" && !strings.HasPrefix(mt, "https://") {
-		in.MachineType = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/machineTypes/%s", project, zone, lastSegment(mt)))
+func (c *Compute) fillInstanceLocked(project, zone string, in *Instance) {
+	in.ID = c.id()
+	in.Kind = "compute#instance"
+	in.CreationTimestamp = c.ts()
+	in.Zone = Base + fmt.Sprintf("projects/%s/zones/%s", project, zone)
+	in.SelfLink = Base + fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, in.Name)
+	if mt := in.MachineType; mt != "" && !strings.HasPrefix(mt, "https://") {
+		in.MachineType = Base + fmt.Sprintf("projects/%s/zones/%s/machineTypes/%s", project, zone, lastSegment(mt))
 	}
 	if len(in.NetworkInterfaces) == 0 {
-		in.NetworkInterfaces = []*computepb.NetworkInterface{{}}
+		in.NetworkInterfaces = []*NetworkInterface{{}}
 	}
 	for i, ni := range in.NetworkInterfaces {
-		ni.Name = proto.String(fmt.Sprintf("nic%d", i))
-		if ni.Network == nil {
-			ni.Network = proto.String("global/networks/default")
+		ni.Name = fmt.Sprintf("nic%d", i)
+		if ni.Network == "" {
+			ni.Network = "global/networks/default"
 		}
-		ni.Network = proto.String(Base + "projects/" + project + "/" + strings.TrimPrefix(ni.GetNetwork(), "projects/"+project+"/"))
+		ni.Network = Base + "projects/" + project + "/" + strings.TrimPrefix(ni.Network, "projects/"+project+"/")
 		c.nextIP++
-		ni.NetworkIP = proto.String(fmt.Sprintf("10.128.%d.%d", c.nextIP/250, c.nextIP%250+2))
+		ni.NetworkIP = fmt.Sprintf("10.128.%d.%d", c.nextIP/250, c.nextIP%250+2)
 		for _, ac := range ni.AccessConfigs {
-			if ac.Name == nil {
-				ac.Name = proto.String("External NAT")
+			if ac.Name == "" {
+				ac.Name = "External NAT"
 			}
-			if ac.Type == nil {
-				ac.Type = proto.String("ONE_TO_ONE_NAT")
+			if ac.Type == "" {
+				ac.Type = "ONE_TO_ONE_NAT"
 			}
-			ac.Kind = proto.String("compute#accessConfig")
+			ac.Kind = "compute#accessConfig"
 		}
 	}
 	for i, d := range in.Disks {
-		d.Index = proto.Int32(int32(i))
-		d.Kind = proto.String("compute#attachedDisk")
-		if d.Type == nil {
-			d.Type = proto.String("PERSISTENT")
+		d.Index = i
+		d.Kind = "compute#attachedDisk"
+		if d.Type == "" {
+			d.Type = "PERSISTENT"
 		}
-		if d.Mode == nil {
-			d.Mode = proto.String("READ_WRITE")
+		if d.Mode == "" {
+			d.Mode = "READ_WRITE"
 		}
-		name := d.GetInitializeParams().GetDiskName()
+		name := initParams(d).DiskName
 		if name == "" {
-			name = in.GetName()
+			name = in.Name
 			if i > 0 {
-				name = fmt.Sprintf("%s-%d", in.GetName(), i)
+				name = fmt.Sprintf("%s-%d", in.Name, i)
 			}
 		}
-		if d.Source == nil {
-			d.Source = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/disks/%s", project, zone, name))
+		if d.Source == "" {
+			d.Source = Base + fmt.Sprintf("projects/%s/zones/%s/disks/%s", project, zone, name)
 		}
-		if d.DeviceName == nil {
-			d.DeviceName = proto.String(lastSegment(d.GetSource()))
+		if d.DeviceName == "" {
+			d.DeviceName = lastSegment(d.Source)
 		}
 	}
 	if in.Metadata != nil {
-		in.Metadata.Kind = proto.String("compute#metadata")
-		in.Metadata.Fingerprint = proto.String(fmt.Sprintf("fp%d", in.GetId()))
+		in.Metadata.Kind = "compute#metadata"
+		in.Metadata.Fingerprint = fmt.Sprintf("fp%d", in.ID)
 	}
 	if in.Tags != nil {
-		in.Tags.Fingerprint = proto.String(fmt.Sprintf("tfp%d", in.GetId()))
+		in.Tags.Fingerprint = fmt.Sprintf("tfp%d", in.ID)
 	}
 }
 
-func (c *Compute) createDiskLocked(project, zone string, in *computepb.Instance, ad *computepb.AttachedDisk) {
-	name := lastSegment(ad.GetSource())
+func (c *Compute) createDiskLocked(project, zone string, in *Instance, ad *AttachedDisk) {
+	name := lastSegment(ad.Source)
 	key := project + "/" + zone + "/" + name
 	if _, ok := c.disks[key]; ok {
-		c.disks[key].Users = append(c.disks[key].Users, in.GetSelfLink())
+		c.disks[key].Users = append(c.disks[key].Users, in.SelfLink)
 		return
 	}
-	ip := ad.GetInitializeParams()
-	d := &computepb.Disk{
-		Id:                proto.Uint64(c.id()),
-		Kind:              proto.String("compute#disk"),
-		Name:              proto.String(name),
-		CreationTimestamp: proto.String(c.ts()),
-		Zone:              proto.String(Base + fmt.Sprintf("projects/%s/zones/%s", project, zone)),
-		SelfLink:          proto.String(ad.GetSource()),
-		Status:            proto.String("READY"),
-		SizeGb:            proto.Int64(max(ip.GetDiskSizeGb(), 10)),
-		Users:             []string{in.GetSelfLink()},
+	ip := initParams(ad)
+	d := &Disk{
+		ID:                c.id(),
+		Kind:              "compute#disk",
+		Name:              name,
+		CreationTimestamp: c.ts(),
+		Zone:              Base + fmt.Sprintf("projects/%s/zones/%s", project, zone),
+		SelfLink:          ad.Source,
+		Status:            "READY",
+		SizeGb:            max(ip.DiskSizeGb, 10),
+		Users:             []string{in.SelfLink},
 	}
-	if s := ip.GetSourceSnapshot(); s != "" {
-		d.SourceSnapshot = proto.String(Base + fmt.Sprintf("projects/%s/global/snapshots/%s", project, lastSegment(s)))
+	if s := ip.SourceSnapshot; s != "" {
+		d.SourceSnapshot = Base + fmt.Sprintf("projects/%s/global/snapshots/%s", project, lastSegment(s))
 	}
-	if t := ip.GetDiskType(); t != "" {
-		d.Type = proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/diskTypes/%s", project, zone, lastSegment(t)))
+	if t := ip.DiskType; t != "" {
+		d.Type = Base + fmt.Sprintf("projects/%s/zones/%s/diskTypes/%s", project, zone, lastSegment(t))
 	}
 	c.disks[key] = d
 }
 
-func (c *Compute) startLocked(in *computepb.Instance) {
-	in.Status = proto.String("RUNNING")
-	in.StatusMessage = nil
-	in.LastStartTimestamp = proto.String(c.ts())
+func (c *Compute) startLocked(in *Instance) {
+	in.Status = "RUNNING"
+	in.StatusMessage = ""
+	in.LastStartTimestamp = c.ts()
 	for _, ni := range in.NetworkInterfaces {
 		for _, ac := range ni.AccessConfigs {
-			if ac.NatIP == nil {
+			if ac.NatIP == "" {
 				c.nextIP++
-				ac.NatIP = proto.String(fmt.Sprintf("203.0.113.%d", c.nextIP%250+1))
+				ac.NatIP = fmt.Sprintf("203.0.113.%d", c.nextIP%250+1)
 			}
 		}
 	}
 }
 
-func (c *Compute) stopLocked(in *computepb.Instance) {
-	in.Status = proto.String("TERMINATED")
-	in.LastStopTimestamp = proto.String(c.ts())
+func (c *Compute) stopLocked(in *Instance) {
+	in.Status = "TERMINATED"
+	in.LastStopTimestamp = c.ts()
 	for _, ni := range in.NetworkInterfaces {
 		for _, ac := range ni.AccessConfigs {
-			ac.NatIP = nil // ephemeral external IPs are released on stop
+			ac.NatIP = "" // ephemeral external IPs are released on stop
 		}
 	}
 }
@@ -734,11 +741,11 @@ func (c *Compute) removeInstanceLocked(project, zone, name string) bool {
 		return false
 	}
 	delete(c.instances, key)
-	for _, d := range in.GetDisks() {
-		dk := project + "/" + zone + "/" + lastSegment(d.GetSource())
+	for _, d := range in.Disks {
+		dk := project + "/" + zone + "/" + lastSegment(d.Source)
 		if disk, ok := c.disks[dk]; ok {
-			disk.Users = slices.DeleteFunc(disk.Users, func(u string) bool { return u == in.GetSelfLink() })
-			if d.GetAutoDelete() {
+			disk.Users = slices.DeleteFunc(disk.Users, func(u string) bool { return u == in.SelfLink })
+			if d.AutoDelete {
 				delete(c.disks, dk)
 			}
 		}
@@ -750,18 +757,18 @@ func (c *Compute) getInstance(w http.ResponseWriter, r *http.Request) error {
 	project, zone, name := r.PathValue("project"), r.PathValue("zone"), r.PathValue("name")
 	c.mu.Lock()
 	in, ok := c.instances[project+"/"+zone+"/"+name]
-	var cp *computepb.Instance
+	var cp *Instance
 	if ok {
-		cp = proto.Clone(in).(*computepb.Instance)
+		cp = clone(in)
 	}
 	c.mu.Unlock()
 	if !ok {
 		return notFound(fmt.Sprintf("projects/%s/zones/%s/instances/%s", project, zone, name))
 	}
-	return writeProto(w, cp)
+	return writeJSON(w, cp)
 }
 
-func (c *Compute) instanceOp(w http.ResponseWriter, r *http.Request, kind string, check func(in *computepb.Instance) error, effect func(project, zone string, in *computepb.Instance)) error {
+func (c *Compute) instanceOp(w http.ResponseWriter, r *http.Request, kind string, check func(in *Instance) error, effect func(project, zone string, in *Instance)) error {
 	project, zone, name := r.PathValue("project"), r.PathValue("zone"), r.PathValue("name")
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -776,31 +783,31 @@ func (c *Compute) instanceOp(w http.ResponseWriter, r *http.Request, kind string
 	}
 	method := "instances." + kind
 	fail := c.takeFaultLocked(method, true)
-	op := c.newOpLocked(project, "zones/"+zone, kind, in.GetSelfLink(), in.GetId(), fail, func() {
+	op := c.newOpLocked(project, "zones/"+zone, kind, in.SelfLink, in.ID, fail, func() {
 		if cur, ok := c.instances[project+"/"+zone+"/"+name]; ok && cur == in {
 			effect(project, zone, in)
 		}
 	})
-	return writeProto(w, op.proto)
+	return writeJSON(w, op.res)
 }
 
 func (c *Compute) deleteInstance(w http.ResponseWriter, r *http.Request) error {
-	return c.instanceOp(w, r, "delete", nil, func(project, zone string, in *computepb.Instance) {
-		c.removeInstanceLocked(project, zone, in.GetName())
+	return c.instanceOp(w, r, "delete", nil, func(project, zone string, in *Instance) {
+		c.removeInstanceLocked(project, zone, in.Name)
 	})
 }
 
 func (c *Compute) stopInstance(w http.ResponseWriter, r *http.Request) error {
-	return c.instanceOp(w, r, "stop", nil, func(_, _ string, in *computepb.Instance) { c.stopLocked(in) })
+	return c.instanceOp(w, r, "stop", nil, func(_, _ string, in *Instance) { c.stopLocked(in) })
 }
 
 func (c *Compute) startInstance(w http.ResponseWriter, r *http.Request) error {
-	return c.instanceOp(w, r, "start", func(in *computepb.Instance) error {
-		if s := in.GetStatus(); s != "TERMINATED" && s != "RUNNING" {
-			return badRequest("resourceNotReady", "The resource '%s' is not ready", strings.TrimPrefix(in.GetSelfLink(), Base))
+	return c.instanceOp(w, r, "start", func(in *Instance) error {
+		if s := in.Status; s != "TERMINATED" && s != "RUNNING" {
+			return badRequest("resourceNotReady", "The resource '%s' is not ready", strings.TrimPrefix(in.SelfLink, Base))
 		}
 		return nil
-	}, func(_, _ string, in *computepb.Instance) { c.startLocked(in) })
+	}, func(_, _ string, in *Instance) { c.startLocked(in) })
 }
 
 func (c *Compute) listInstances(w http.ResponseWriter, r *http.Request) error {
@@ -810,28 +817,29 @@ func (c *Compute) listInstances(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c.mu.Lock()
-	var all []*computepb.Instance
+	var all []*Instance
 	for k, in := range c.instances {
 		if strings.HasPrefix(k, project+"/"+zone+"/") && match(in) {
-			all = append(all, proto.Clone(in).(*computepb.Instance))
+			all = append(all, clone(in))
 		}
 	}
+	pageSize := c.pageSize
 	c.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].GetName() < all[j].GetName() })
-	page, next, err := paginate(all, r.URL.Query())
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	page, next, err := paginate(all, r.URL.Query(), pageSize)
 	if err != nil {
 		return err
 	}
-	resp := &computepb.InstanceList{
-		Kind:     proto.String("compute#instanceList"),
-		Id:       proto.String(fmt.Sprintf("projects/%s/zones/%s/instances", project, zone)),
-		SelfLink: proto.String(Base + fmt.Sprintf("projects/%s/zones/%s/instances", project, zone)),
+	resp := &instanceList{
+		Kind:     "compute#instanceList",
+		ID:       fmt.Sprintf("projects/%s/zones/%s/instances", project, zone),
+		SelfLink: Base + fmt.Sprintf("projects/%s/zones/%s/instances", project, zone),
 		Items:    page,
 	}
 	if next != "" {
-		resp.NextPageToken = proto.String(next)
+		resp.NextPageToken = next
 	}
-	return writeProto(w, resp)
+	return writeJSON(w, resp)
 }
 
 func (c *Compute) aggregatedInstances(w http.ResponseWriter, r *http.Request) error {
@@ -841,7 +849,7 @@ func (c *Compute) aggregatedInstances(w http.ResponseWriter, r *http.Request) er
 		return err
 	}
 	c.mu.Lock()
-	items := map[string]*computepb.InstancesScopedList{}
+	items := map[string]*instancesScopedList{}
 	for k, in := range c.instances {
 		parts := strings.SplitN(k, "/", 3)
 		if parts[0] != project || !match(in) {
@@ -849,18 +857,18 @@ func (c *Compute) aggregatedInstances(w http.ResponseWriter, r *http.Request) er
 		}
 		scope := "zones/" + parts[1]
 		if items[scope] == nil {
-			items[scope] = &computepb.InstancesScopedList{}
+			items[scope] = &instancesScopedList{}
 		}
-		items[scope].Instances = append(items[scope].Instances, proto.Clone(in).(*computepb.Instance))
+		items[scope].Instances = append(items[scope].Instances, clone(in))
 	}
 	c.mu.Unlock()
 	for _, l := range items {
-		sort.Slice(l.Instances, func(i, j int) bool { return l.Instances[i].GetName() < l.Instances[j].GetName() })
+		sort.Slice(l.Instances, func(i, j int) bool { return l.Instances[i].Name < l.Instances[j].Name })
 	}
-	return writeProto(w, &computepb.InstanceAggregatedList{
-		Kind:     proto.String("compute#instanceAggregatedList"),
-		Id:       proto.String("projects/" + project + "/aggregated/instances"),
-		SelfLink: proto.String(Base + "projects/" + project + "/aggregated/instances"),
+	return writeJSON(w, &instanceAggregatedList{
+		Kind:     "compute#instanceAggregatedList",
+		ID:       "projects/" + project + "/aggregated/instances",
+		SelfLink: Base + "projects/" + project + "/aggregated/instances",
 		Items:    items,
 	})
 }
@@ -871,7 +879,7 @@ func (c *Compute) getDisk(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return notFound(fmt.Sprintf("projects/%s/zones/%s/disks/%s", project, zone, name))
 	}
-	return writeProto(w, d)
+	return writeJSON(w, d)
 }
 
 // ---------------------------------------------------------------------------
@@ -880,28 +888,27 @@ func (c *Compute) getDisk(w http.ResponseWriter, r *http.Request) error {
 func (c *Compute) newOpLocked(project, scope, kind, target string, targetID uint64, fail *Fault, onDone func()) *fakeOp {
 	id := c.id()
 	name := fmt.Sprintf("operation-%d-%s", id, kind)
-	p := &computepb.Operation{
-		Id:                proto.Uint64(id),
-		Kind:              proto.String("compute#operation"),
-		Name:              proto.String(name),
-		OperationType:     proto.String(kind),
-		TargetLink:        proto.String(target),
-		TargetId:          proto.Uint64(targetID),
-		Status:            computepb.Operation_PENDING.Enum(),
-		Progress:          proto.Int32(0),
-		User:              proto.String("fake@clarateach.test"),
-		InsertTime:        proto.String(c.ts()),
-		CreationTimestamp: proto.String(c.ts()),
+	p := &Operation{
+		ID:                id,
+		Kind:              "compute#operation",
+		Name:              name,
+		OperationType:     kind,
+		TargetLink:        target,
+		TargetID:          targetID,
+		Status:            OpPending,
+		User:              "fake@clarateach.test",
+		InsertTime:        c.ts(),
+		CreationTimestamp: c.ts(),
 	}
 	scopeKey := "global"
 	if scope != "" {
 		scopeKey = scope
-		p.Zone = proto.String(Base + "projects/" + project + "/" + scope)
-		p.SelfLink = proto.String(Base + fmt.Sprintf("projects/%s/%s/operations/%s", project, scope, name))
+		p.Zone = Base + "projects/" + project + "/" + scope
+		p.SelfLink = Base + fmt.Sprintf("projects/%s/%s/operations/%s", project, scope, name)
 	} else {
-		p.SelfLink = proto.String(Base + fmt.Sprintf("projects/%s/global/operations/%s", project, name))
+		p.SelfLink = Base + fmt.Sprintf("projects/%s/global/operations/%s", project, name)
 	}
-	op := &fakeOp{proto: p, onDone: onDone, fail: fail, doneCh: make(chan struct{}), scopeKey: scopeKey}
+	op := &fakeOp{res: p, onDone: onDone, fail: fail, doneCh: make(chan struct{}), scopeKey: scopeKey}
 	c.ops[project+"/"+scopeKey+"/"+name] = op
 	if c.pollsToDone <= 0 && c.held == nil {
 		c.finishLocked(op)
@@ -911,7 +918,7 @@ func (c *Compute) newOpLocked(project, scope, kind, target string, targetID uint
 
 // advanceLocked moves an operation one step: PENDING → RUNNING → DONE.
 func (c *Compute) advanceLocked(op *fakeOp) {
-	if op.proto.GetStatus() == computepb.Operation_DONE {
+	if op.res.Status == OpDone {
 		return
 	}
 	op.polls++
@@ -919,30 +926,30 @@ func (c *Compute) advanceLocked(op *fakeOp) {
 		c.finishLocked(op)
 		return
 	}
-	if op.proto.GetStatus() == computepb.Operation_PENDING {
-		op.proto.Status = computepb.Operation_RUNNING.Enum()
-		op.proto.StartTime = proto.String(c.ts())
-		op.proto.Progress = proto.Int32(50)
+	if op.res.Status == OpPending {
+		op.res.Status = OpRunning
+		op.res.StartTime = c.ts()
+		op.res.Progress = 50
 	}
 }
 
 func (c *Compute) finishLocked(op *fakeOp) {
-	if op.proto.GetStatus() == computepb.Operation_DONE {
+	if op.res.Status == OpDone {
 		return
 	}
-	if op.proto.StartTime == nil {
-		op.proto.StartTime = proto.String(c.ts())
+	if op.res.StartTime == "" {
+		op.res.StartTime = c.ts()
 	}
-	op.proto.Status = computepb.Operation_DONE.Enum()
-	op.proto.Progress = proto.Int32(100)
-	op.proto.EndTime = proto.String(c.ts())
+	op.res.Status = OpDone
+	op.res.Progress = 100
+	op.res.EndTime = c.ts()
 	if f := op.fail; f != nil {
-		op.proto.Error = &computepb.Error{Errors: []*computepb.Errors{{
-			Code:    proto.String(f.Reason),
-			Message: proto.String(f.Message),
+		op.res.Error = &OperationError{Errors: []OperationErrorItem{{
+			Code:    f.Reason,
+			Message: f.Message,
 		}}}
-		op.proto.HttpErrorStatusCode = proto.Int32(int32(f.Code))
-		op.proto.HttpErrorMessage = proto.String(strings.ToUpper(http.StatusText(f.Code)))
+		op.res.HTTPErrorStatusCode = f.Code
+		op.res.HTTPErrorMessage = strings.ToUpper(http.StatusText(f.Code))
 	}
 	if op.onDone != nil {
 		op.onDone()
@@ -972,9 +979,9 @@ func (c *Compute) getOp(scopePrefix string) func(http.ResponseWriter, *http.Requ
 			return err
 		}
 		c.advanceLocked(op)
-		cp := proto.Clone(op.proto)
+		cp := clone(op.res)
 		c.mu.Unlock()
-		return writeProto(w, cp)
+		return writeJSON(w, cp)
 	}
 }
 
@@ -991,9 +998,9 @@ func (c *Compute) waitOp(scopePrefix string) func(http.ResponseWriter, *http.Req
 		}
 		if c.held == nil {
 			c.finishLocked(op)
-		} else if op.proto.GetStatus() == computepb.Operation_PENDING {
-			op.proto.Status = computepb.Operation_RUNNING.Enum()
-			op.proto.StartTime = proto.String(c.ts())
+		} else if op.res.Status == OpPending {
+			op.res.Status = OpRunning
+			op.res.StartTime = c.ts()
 		}
 		held, timeout := c.held, c.waitTimeout
 		c.mu.Unlock()
@@ -1018,30 +1025,30 @@ func (c *Compute) waitOp(scopePrefix string) func(http.ResponseWriter, *http.Req
 			break
 		}
 		c.mu.Lock()
-		cp := proto.Clone(op.proto)
+		cp := clone(op.res)
 		c.mu.Unlock()
-		return writeProto(w, cp)
+		return writeJSON(w, cp)
 	}
 }
 
 // ---------------------------------------------------------------------------
 // snapshots
 
-func (c *Compute) fillSnapshotLocked(project string, s *computepb.Snapshot) {
-	s.Id = proto.Uint64(c.id())
-	s.Kind = proto.String("compute#snapshot")
-	s.SelfLink = proto.String(Base + fmt.Sprintf("projects/%s/global/snapshots/%s", project, s.GetName()))
-	if s.CreationTimestamp == nil {
-		s.CreationTimestamp = proto.String(c.ts())
+func (c *Compute) fillSnapshotLocked(project string, s *Snapshot) {
+	s.ID = c.id()
+	s.Kind = "compute#snapshot"
+	s.SelfLink = Base + fmt.Sprintf("projects/%s/global/snapshots/%s", project, s.Name)
+	if s.CreationTimestamp == "" {
+		s.CreationTimestamp = c.ts()
 	}
-	if s.Status == nil {
-		s.Status = proto.String("READY")
+	if s.Status == "" {
+		s.Status = "READY"
 	}
-	if s.StorageBytes == nil {
-		s.StorageBytes = proto.Int64(2 << 30)
+	if s.StorageBytes == 0 {
+		s.StorageBytes = 2 << 30
 	}
-	if s.DiskSizeGb == nil {
-		s.DiskSizeGb = proto.Int64(20)
+	if s.DiskSizeGb == 0 {
+		s.DiskSizeGb = 20
 	}
 }
 
@@ -1052,84 +1059,85 @@ func (c *Compute) listSnapshots(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	c.mu.Lock()
-	var all []*computepb.Snapshot
+	var all []*Snapshot
 	for k, s := range c.snapshots {
 		if strings.HasPrefix(k, project+"/") && match(s) {
-			all = append(all, proto.Clone(s).(*computepb.Snapshot))
+			all = append(all, clone(s))
 		}
 	}
+	pageSize := c.pageSize
 	c.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool { return all[i].GetName() < all[j].GetName() })
-	page, next, err := paginate(all, r.URL.Query())
+	sort.Slice(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	page, next, err := paginate(all, r.URL.Query(), pageSize)
 	if err != nil {
 		return err
 	}
-	resp := &computepb.SnapshotList{
-		Kind:     proto.String("compute#snapshotList"),
-		Id:       proto.String("projects/" + project + "/global/snapshots"),
-		SelfLink: proto.String(Base + "projects/" + project + "/global/snapshots"),
+	resp := &snapshotList{
+		Kind:     "compute#snapshotList",
+		ID:       "projects/" + project + "/global/snapshots",
+		SelfLink: Base + "projects/" + project + "/global/snapshots",
 		Items:    page,
 	}
 	if next != "" {
-		resp.NextPageToken = proto.String(next)
+		resp.NextPageToken = next
 	}
-	return writeProto(w, resp)
+	return writeJSON(w, resp)
 }
 
 func (c *Compute) getSnapshot(w http.ResponseWriter, r *http.Request) error {
 	project, name := r.PathValue("project"), r.PathValue("name")
 	c.mu.Lock()
 	s, ok := c.snapshots[project+"/"+name]
-	var cp proto.Message
+	var cp *Snapshot
 	if ok {
-		cp = proto.Clone(s)
+		cp = clone(s)
 	}
 	c.mu.Unlock()
 	if !ok {
 		return notFound(fmt.Sprintf("projects/%s/global/snapshots/%s", project, name))
 	}
-	return writeProto(w, cp)
+	return writeJSON(w, cp)
 }
 
 func (c *Compute) insertSnapshot(w http.ResponseWriter, r *http.Request) error {
 	project := r.PathValue("project")
 	body, _ := io.ReadAll(r.Body)
-	s := &computepb.Snapshot{}
-	if err := protojson.Unmarshal(body, s); err != nil {
+	s := &Snapshot{}
+	if err := decodeStrict(body, s); err != nil {
 		return badRequest("parseError", "Invalid JSON payload received. %v", err)
 	}
-	if !nameRE.MatchString(s.GetName()) {
-		return badRequest("invalid", "Invalid value for field 'resource.name': '%s'.", s.GetName())
+	if !nameRE.MatchString(s.Name) {
+		return badRequest("invalid", "Invalid value for field 'resource.name': '%s'.", s.Name)
 	}
-	src := strings.TrimPrefix(s.GetSourceDisk(), Base)
+	src := strings.TrimPrefix(s.SourceDisk, Base)
 	parts := strings.Split(src, "/") // projects/P/zones/Z/disks/D
 	if len(parts) != 6 || parts[0] != "projects" || parts[2] != "zones" || parts[4] != "disks" {
-		return badRequest("invalid", "Invalid value for field 'resource.sourceDisk': '%s'.", s.GetSourceDisk())
+		return badRequest("invalid", "Invalid value for field 'resource.sourceDisk': '%s'.", s.SourceDisk)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.snapshots[project+"/"+s.GetName()]; ok {
-		return &apiErr{http.StatusConflict, "alreadyExists", fmt.Sprintf("The resource 'projects/%s/global/snapshots/%s' already exists", project, s.GetName())}
+	if _, ok := c.snapshots[project+"/"+s.Name]; ok {
+		return &apiErr{http.StatusConflict, "alreadyExists", fmt.Sprintf("The resource 'projects/%s/global/snapshots/%s' already exists", project, s.Name)}
 	}
 	disk, ok := c.disks[parts[1]+"/"+parts[3]+"/"+parts[5]]
 	if !ok {
 		return notFound(src)
 	}
-	s.SourceDisk = proto.String(disk.GetSelfLink())
-	s.SourceDiskId = proto.String(strconv.FormatUint(disk.GetId(), 10))
-	s.DiskSizeGb = proto.Int64(disk.GetSizeGb())
+	s.SourceDisk = disk.SelfLink
+	s.SourceDiskId = strconv.FormatUint(disk.ID, 10)
+	s.DiskSizeGb = disk.SizeGb
 	c.fillSnapshotLocked(project, s)
-	s.Status = proto.String("CREATING")
-	c.snapshots[project+"/"+s.GetName()] = s
+	s.Status = "CREATING"
+	c.snapshots[project+"/"+s.Name] = s
 	fail := c.takeFaultLocked("snapshots.insert", true)
-	op := c.newOpLocked(project, "", "insert", s.GetSelfLink(), s.GetId(), fail, func() {
+	op := c.newOpLocked(project, "", "insert", s.SelfLink, s.ID, fail, func() {
 		if fail != nil {
-			delete(c.snapshots, project+"/"+s.GetName())
+			delete(c.snapshots, project+"/"+s.Name)
 			return
 		}
-		s.Status = proto.String("READY")
+		s.Status = "READY"
 	})
-	return writeProto(w, op.proto)
+	return writeJSON(w, op.res)
 }
 
 func (c *Compute) deleteSnapshot(w http.ResponseWriter, r *http.Request) error {
@@ -1140,14 +1148,14 @@ func (c *Compute) deleteSnapshot(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return notFound(fmt.Sprintf("projects/%s/global/snapshots/%s", project, name))
 	}
-	s.Status = proto.String("DELETING")
+	s.Status = "DELETING"
 	fail := c.takeFaultLocked("snapshots.delete", true)
-	op := c.newOpLocked(project, "", "delete", s.GetSelfLink(), s.GetId(), fail, func() {
+	op := c.newOpLocked(project, "", "delete", s.SelfLink, s.ID, fail, func() {
 		if fail == nil {
 			delete(c.snapshots, project+"/"+name)
 		}
 	})
-	return writeProto(w, op.proto)
+	return writeJSON(w, op.res)
 }
 
 // ---------------------------------------------------------------------------
@@ -1157,8 +1165,8 @@ func (c *Compute) cpusLocked(region string) float64 {
 	total := 0
 	for k, in := range c.instances {
 		zone := strings.SplitN(k, "/", 3)[1]
-		if (region == "" || regionOf(zone) == region) && in.GetStatus() != "TERMINATED" {
-			total += vcpus(in.GetMachineType())
+		if (region == "" || regionOf(zone) == region) && in.Status != "TERMINATED" {
+			total += vcpus(in.MachineType)
 		}
 	}
 	return float64(total)
@@ -1168,12 +1176,12 @@ func (c *Compute) getRegion(w http.ResponseWriter, r *http.Request) error {
 	project, region := r.PathValue("project"), r.PathValue("region")
 	c.mu.Lock()
 	qs, ok := c.regionQ[region]
-	resp := &computepb.Region{
-		Kind:     proto.String("compute#region"),
-		Id:       proto.Uint64(1000 + uint64(len(region))),
-		Name:     proto.String(region),
-		Status:   proto.String("UP"),
-		SelfLink: proto.String(Base + "projects/" + project + "/regions/" + region),
+	resp := &Region{
+		Kind:     "compute#region",
+		ID:       1000 + uint64(len(region)),
+		Name:     region,
+		Status:   "UP",
+		SelfLink: Base + "projects/" + project + "/regions/" + region,
 	}
 	for _, z := range []string{"a", "b", "c", "f"} {
 		resp.Zones = append(resp.Zones, Base+"projects/"+project+"/zones/"+region+"-"+z)
@@ -1189,23 +1197,23 @@ func (c *Compute) getRegion(w http.ResponseWriter, r *http.Request) error {
 		if m == "CPUS" {
 			usage += c.cpusLocked(region)
 		}
-		resp.Quotas = append(resp.Quotas, &computepb.Quota{Metric: proto.String(m), Limit: proto.Float64(q.limit), Usage: proto.Float64(usage)})
+		resp.Quotas = append(resp.Quotas, Quota{Metric: m, Limit: q.limit, Usage: usage})
 	}
 	c.mu.Unlock()
 	if !ok {
 		return notFound("projects/" + project + "/regions/" + region)
 	}
-	return writeProto(w, resp)
+	return writeJSON(w, resp)
 }
 
 func (c *Compute) getProject(w http.ResponseWriter, r *http.Request) error {
 	project := r.PathValue("project")
 	c.mu.Lock()
-	resp := &computepb.Project{
-		Kind:     proto.String("compute#project"),
-		Id:       proto.Uint64(4242),
-		Name:     proto.String(project),
-		SelfLink: proto.String(Base + "projects/" + project),
+	resp := &Project{
+		Kind:     "compute#project",
+		ID:       4242,
+		Name:     project,
+		SelfLink: Base + "projects/" + project,
 	}
 	metrics := make([]string, 0, len(c.projectQ))
 	for m := range c.projectQ {
@@ -1218,10 +1226,10 @@ func (c *Compute) getProject(w http.ResponseWriter, r *http.Request) error {
 		if m == "CPUS_ALL_REGIONS" {
 			usage += c.cpusLocked("")
 		}
-		resp.Quotas = append(resp.Quotas, &computepb.Quota{Metric: proto.String(m), Limit: proto.Float64(q.limit), Usage: proto.Float64(usage)})
+		resp.Quotas = append(resp.Quotas, Quota{Metric: m, Limit: q.limit, Usage: usage})
 	}
 	c.mu.Unlock()
-	return writeProto(w, resp)
+	return writeJSON(w, resp)
 }
 
 // ---------------------------------------------------------------------------
@@ -1254,7 +1262,7 @@ func vcpus(machineType string) int {
 	return 2
 }
 
-func paginate[T any](all []T, q map[string][]string) ([]T, string, error) {
+func paginate[T any](all []T, q map[string][]string, size int) ([]T, string, error) {
 	start := 0
 	if tok := first(q["pageToken"]); tok != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(tok, "page-"))
@@ -1263,7 +1271,6 @@ func paginate[T any](all []T, q map[string][]string) ([]T, string, error) {
 		}
 		start = n
 	}
-	size := 500
 	if ms := first(q["maxResults"]); ms != "" {
 		n, err := strconv.Atoi(ms)
 		if err != nil || n <= 0 {

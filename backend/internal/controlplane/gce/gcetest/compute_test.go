@@ -1,41 +1,55 @@
 package gcetest_test
 
 import (
-	"context"
-	"errors"
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"testing"
-
-	compute "cloud.google.com/go/compute/apiv1"
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 )
 
-func instancesClient(t *testing.T, fake *gcetest.Compute) (*compute.InstancesClient, *compute.ZoneOperationsClient) {
+// call sends one request to the fake and decodes a 2xx answer into out; a
+// non-2xx answer is returned as its status and body.
+func call(t *testing.T, fake *gcetest.Compute, method, path string, in, out any) (int, string) {
 	t.Helper()
-	ctx := context.Background()
-	opts := []option.ClientOption{option.WithEndpoint(fake.URL), option.WithoutAuthentication()}
-	ic, err := compute.NewInstancesRESTClient(ctx, opts...)
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, fake.URL+"/compute/v1/projects/p"+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	oc, err := compute.NewZoneOperationsRESTClient(ctx, opts...)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ic.Close(); oc.Close() })
-	return ic, oc
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode/100 == 2 && out != nil {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
+		}
+	}
+	return resp.StatusCode, string(raw)
 }
 
-func vm(name string) *computepb.Instance {
-	return &computepb.Instance{
-		Name:        proto.String(name),
-		MachineType: proto.String("zones/z-a/machineTypes/e2-small"),
-		Disks:       []*computepb.AttachedDisk{{Boot: proto.Bool(true), AutoDelete: proto.Bool(true)}},
+func vm(name string) *gcetest.Instance {
+	return &gcetest.Instance{
+		Name:        name,
+		MachineType: "zones/z-a/machineTypes/e2-small",
+		Disks:       []*gcetest.AttachedDisk{{Boot: true, AutoDelete: true}},
 		Labels:      map[string]string{"team": "x"},
 	}
 }
@@ -45,66 +59,78 @@ func vm(name string) *computepb.Instance {
 func TestOperationLifecycleOverGet(t *testing.T) {
 	t.Parallel()
 	fake := gcetest.NewCompute(t.Cleanup)
-	ic, oc := instancesClient(t, fake)
-	ctx := context.Background()
-	op, err := ic.Insert(ctx, &computepb.InsertInstanceRequest{Project: "p", Zone: "z-a", InstanceResource: vm("vm1")})
-	if err != nil {
-		t.Fatal(err)
+	var op gcetest.Operation
+	if code, body := call(t, fake, "POST", "/zones/z-a/instances", vm("vm1"), &op); code != 200 {
+		t.Fatalf("insert: %d %s", code, body)
 	}
-	p := op.Proto()
-	if p.GetStatus() != computepb.Operation_PENDING || p.GetOperationType() != "insert" ||
-		p.GetTargetLink() != gcetest.Base+"projects/p/zones/z-a/instances/vm1" || p.GetSelfLink() == "" {
-		t.Fatalf("insert op = %v", p)
+	if op.Status != gcetest.OpPending || op.OperationType != "insert" ||
+		op.TargetLink != gcetest.Base+"projects/p/zones/z-a/instances/vm1" || op.SelfLink == "" {
+		t.Fatalf("insert op = %+v", op)
 	}
-	if in, _ := fake.Instance("p", "z-a", "vm1"); in.GetStatus() != "PROVISIONING" {
-		t.Fatalf("status before DONE = %s", in.GetStatus())
+	if in, _ := fake.Instance("p", "z-a", "vm1"); in.Status != "PROVISIONING" {
+		t.Fatalf("status before DONE = %s", in.Status)
 	}
 	var seen []string
 	for i := 0; i < 2; i++ {
-		got, err := oc.Get(ctx, &computepb.GetZoneOperationRequest{Project: "p", Zone: "z-a", Operation: op.Name()})
-		if err != nil {
-			t.Fatal(err)
+		var got gcetest.Operation
+		if code, body := call(t, fake, "GET", "/zones/z-a/operations/"+op.Name, nil, &got); code != 200 {
+			t.Fatalf("get op: %d %s", code, body)
 		}
-		seen = append(seen, got.GetStatus().String())
+		seen = append(seen, got.Status)
 	}
 	if fmt.Sprint(seen) != "[RUNNING DONE]" {
 		t.Fatalf("statuses = %v", seen)
 	}
-	in, err := ic.Get(ctx, &computepb.GetInstanceRequest{Project: "p", Zone: "z-a", Instance: "vm1"})
-	if err != nil {
-		t.Fatal(err)
+	var in gcetest.Instance
+	if code, body := call(t, fake, "GET", "/zones/z-a/instances/vm1", nil, &in); code != 200 {
+		t.Fatalf("get: %d %s", code, body)
 	}
-	if in.GetStatus() != "RUNNING" || in.GetNetworkInterfaces()[0].GetNetworkIP() == "" ||
-		in.GetMachineType() != gcetest.Base+"projects/p/zones/z-a/machineTypes/e2-small" {
-		t.Fatalf("instance = %v", in)
+	if in.Status != "RUNNING" || in.NetworkInterfaces[0].NetworkIP == "" ||
+		in.MachineType != gcetest.Base+"projects/p/zones/z-a/machineTypes/e2-small" {
+		t.Fatalf("instance = %+v", in)
 	}
 }
 
-// The client library's own Operation.Wait (which polls get) works too.
-func TestLibraryOperationWait(t *testing.T) {
+// A stockout is reported by the insert's operation, not the call, and the
+// failed insert leaves nothing behind.
+func TestAsyncFaultEndsTheOperation(t *testing.T) {
 	t.Parallel()
 	fake := gcetest.NewCompute(t.Cleanup)
-	fake.SetPollsToDone(1) // DONE at the first poll: the library sleeps 1 s between polls
-	ic, _ := instancesClient(t, fake)
-	ctx := context.Background()
+	fake.SetPollsToDone(1)
 	fake.Inject(gcetest.Stockout("z-a"))
-	op, err := ic.Insert(ctx, &computepb.InsertInstanceRequest{Project: "p", Zone: "z-a", InstanceResource: vm("vm1")})
-	if err != nil {
-		t.Fatal(err)
+	var op gcetest.Operation
+	if code, body := call(t, fake, "POST", "/zones/z-a/instances", vm("vm1"), &op); code != 200 {
+		t.Fatalf("insert: %d %s", code, body)
 	}
-	err = op.Wait(ctx)
-	if err == nil || !op.Done() {
-		t.Fatalf("Wait = %v, done %v; want the stockout", err, op.Done())
+	if code, body := call(t, fake, "GET", "/zones/z-a/operations/"+op.Name, nil, &op); code != 200 {
+		t.Fatalf("get op: %d %s", code, body)
+	}
+	if op.Status != gcetest.OpDone || op.Error == nil || op.Error.Errors[0].Code != "ZONE_RESOURCE_POOL_EXHAUSTED" || op.HTTPErrorStatusCode != 503 {
+		t.Fatalf("op = %+v", op)
 	}
 	if len(fake.Instances()) != 0 {
 		t.Fatal("failed insert left an instance")
 	}
 }
 
+// Requests are decoded strictly, as the real API refuses unknown names.
+func TestUnknownFieldRefused(t *testing.T) {
+	t.Parallel()
+	fake := gcetest.NewCompute(t.Cleanup)
+	body := map[string]any{"name": "vm1", "machineType": "zones/z-a/machineTypes/e2-small",
+		"disks": []any{map[string]any{"boot": true}}, "machine_type": "x"}
+	code, raw := call(t, fake, "POST", "/zones/z-a/instances", body, nil)
+	if code != http.StatusBadRequest || !bytes.Contains([]byte(raw), []byte("machine_type")) {
+		t.Fatalf("unknown field: %d %s", code, raw)
+	}
+	if fake.Calls("instances.insert") != 1 || len(fake.Instances()) != 0 {
+		t.Fatal("refused insert made an instance")
+	}
+}
+
 func TestListPagingAndFilters(t *testing.T) {
 	t.Parallel()
 	fake := gcetest.NewCompute(t.Cleanup)
-	ic, _ := instancesClient(t, fake)
 	for i := 0; i < 7; i++ {
 		in := vm(fmt.Sprintf("vm%d", i))
 		if i%2 == 0 {
@@ -113,21 +139,26 @@ func TestListPagingAndFilters(t *testing.T) {
 		fake.AddInstance("p", "z-a", in)
 	}
 	list := func(filter string) ([]string, error) {
-		req := &computepb.ListInstancesRequest{Project: "p", Zone: "z-a", MaxResults: proto.Uint32(2)}
+		q := url.Values{"maxResults": {"2"}}
 		if filter != "" {
-			req.Filter = proto.String(filter)
+			q.Set("filter", filter)
 		}
-		it := ic.List(context.Background(), req)
 		var names []string
 		for {
-			in, err := it.Next()
-			if errors.Is(err, iterator.Done) {
+			var page struct {
+				Items         []gcetest.Instance `json:"items"`
+				NextPageToken string             `json:"nextPageToken"`
+			}
+			if code, body := call(t, fake, "GET", "/zones/z-a/instances?"+q.Encode(), nil, &page); code != 200 {
+				return nil, fmt.Errorf("%d %s", code, body)
+			}
+			for _, in := range page.Items {
+				names = append(names, in.Name)
+			}
+			if page.NextPageToken == "" {
 				return names, nil
 			}
-			if err != nil {
-				return nil, err
-			}
-			names = append(names, in.GetName())
+			q.Set("pageToken", page.NextPageToken)
 		}
 	}
 	tests := []struct {

@@ -8,9 +8,15 @@ import (
 
 // resource is what list filters look at (Instance and Snapshot both have it).
 type resource interface {
-	GetName() string
-	GetStatus() string
-	GetLabels() map[string]string
+	filterFields() (name, status string, labels map[string]string)
+}
+
+func (in *Instance) filterFields() (string, string, map[string]string) {
+	return in.Name, in.Status, in.Labels
+}
+
+func (s *Snapshot) filterFields() (string, string, map[string]string) {
+	return s.Name, s.Status, s.Labels
 }
 
 var clauseRE = regexp.MustCompile(`^\(?\s*([A-Za-z][A-Za-z0-9_.\-]*)\s*(!=|=|\beq\b|\bne\b)\s*("[^"]*"|'[^']*'|[^\s()]+)\s*\)?`)
@@ -70,12 +76,12 @@ func parseFilter(f string) (func(resource) bool, error) {
 func fieldGetter(field string) (func(resource) string, error) {
 	switch {
 	case field == "name":
-		return func(r resource) string { return r.GetName() }, nil
+		return func(r resource) string { name, _, _ := r.filterFields(); return name }, nil
 	case field == "status":
-		return func(r resource) string { return r.GetStatus() }, nil
+		return func(r resource) string { _, status, _ := r.filterFields(); return status }, nil
 	case strings.HasPrefix(field, "labels."):
 		k := strings.TrimPrefix(field, "labels.")
-		return func(r resource) string { return r.GetLabels()[k] }, nil
+		return func(r resource) string { _, _, labels := r.filterFields(); return labels[k] }, nil
 	}
 	return nil, badRequest("invalid", "Invalid list filter expression: unsupported field %s", fmt.Sprintf("%q", field))
 }

@@ -16,11 +16,6 @@ import (
 	"strings"
 	"time"
 
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/api/iterator"
-	"google.golang.org/api/option"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/provision"
@@ -93,10 +88,9 @@ type Config struct {
 	AgentPort int
 
 	// ComputeEndpoint overrides the Compute API endpoint
-	// (GCP_COMPUTE_ENDPOINT); when set no authentication is used.
+	// (GCP_COMPUTE_ENDPOINT: host:port or a URL); when set no
+	// authentication is used.
 	ComputeEndpoint string
-	// ClientOptions are extra client options.
-	ClientOptions []option.ClientOption
 
 	// PollInterval is the pause between two looks at a VM that is not ready
 	// yet (default 2s); also the least pause between operations.wait calls
@@ -172,7 +166,7 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = 5 * time.Minute
 	}
-	c, err := gce.NewClients(ctx, cfg.Project, cfg.ComputeEndpoint, cfg.ClientOptions...)
+	c, err := gce.NewClients(ctx, cfg.Project, cfg.ComputeEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -183,14 +177,14 @@ func New(ctx context.Context, cfg Config) (*Provisioner, error) {
 // Name is "gcp".
 func (p *Provisioner) Name() string { return "gcp" }
 
-// Close closes the Compute clients.
+// Close releases the Compute client's connections.
 func (p *Provisioner) Close() error { return p.c.Close() }
 
 // Clients exposes the Compute clients (for the operations CLI).
 func (p *Provisioner) Clients() *gce.Clients { return p.c }
 
 // InstanceRequest builds the instance resource EnsureHost inserts.
-func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instance, error) {
+func (p *Provisioner) InstanceRequest(req provision.Request) (*gce.Instance, error) {
 	name, err := gcename.HostInstanceName(req.WorkshopID, req.Host)
 	if err != nil {
 		return nil, err
@@ -214,70 +208,66 @@ func (p *Provisioner) InstanceRequest(req provision.Request) (*computepb.Instanc
 	for k, v := range cfg.ExtraLabels {
 		labels[k] = v
 	}
-	initParams := &computepb.AttachedDiskInitializeParams{
-		SourceSnapshot: proto.String("global/snapshots/" + cfg.SnapshotName),
-		DiskType:       proto.String(fmt.Sprintf("zones/%s/diskTypes/%s", cfg.Zone, cfg.DiskType)),
-		Labels:         labels,
-	}
-	if cfg.DiskSizeGB > 0 {
-		initParams.DiskSizeGb = proto.Int64(cfg.DiskSizeGB)
-	}
-	ni := &computepb.NetworkInterface{Network: proto.String(cfg.Network)}
-	if cfg.Subnetwork != "" {
-		ni.Subnetwork = proto.String(cfg.Subnetwork)
-	}
-	if !cfg.NoExternalIP {
-		ni.AccessConfigs = []*computepb.AccessConfig{{
-			Name:        proto.String("External NAT"),
-			Type:        proto.String("ONE_TO_ONE_NAT"),
-			NetworkTier: proto.String("PREMIUM"),
-		}}
-	}
 	tlsPair, err := hostcert.Generate(name, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("gcp provisioner: %w", err)
 	}
-	meta := []*computepb.Items{
-		{Key: proto.String(MetaAgentToken), Value: proto.String(req.AgentToken)},
-		{Key: proto.String(MetaAgentTLSCert), Value: proto.String(tlsPair.CertPEM)},
-		{Key: proto.String(MetaAgentTLSKey), Value: proto.String(tlsPair.KeyPEM)},
-		{Key: proto.String(MetaWorkspaceKey), Value: proto.String(req.WorkspaceKey)},
-		{Key: proto.String(MetaWorkshopID), Value: proto.String(req.WorkshopID)},
-		{Key: proto.String(MetaSeats), Value: proto.String(strconv.Itoa(req.Seats))},
-		{Key: proto.String(MetaBackendURL), Value: proto.String(req.BackendURL)},
-	}
-	in := &computepb.Instance{
-		Name:        proto.String(name),
-		Description: proto.String("ClaraTeach workshop host for workshop " + req.WorkshopID),
-		MachineType: proto.String(fmt.Sprintf("zones/%s/machineTypes/%s", cfg.Zone, mt)),
+	in := &gce.Instance{
+		Name:        name,
+		Description: "ClaraTeach workshop host for workshop " + req.WorkshopID,
+		MachineType: fmt.Sprintf("zones/%s/machineTypes/%s", cfg.Zone, mt),
 		Labels:      labels,
-		Tags:        &computepb.Tags{Items: []string{gcename.NetworkTag}},
-		Disks: []*computepb.AttachedDisk{{
-			Boot:             proto.Bool(true),
-			AutoDelete:       proto.Bool(true),
-			Type:             proto.String("PERSISTENT"),
-			Mode:             proto.String("READ_WRITE"),
-			InitializeParams: initParams,
+		Tags:        gce.Tags{Items: []string{gcename.NetworkTag}},
+		Disks: []gce.AttachedDisk{{
+			Boot:       true,
+			AutoDelete: true,
+			Type:       "PERSISTENT",
+			Mode:       "READ_WRITE",
+			InitializeParams: gce.DiskInitializeParams{
+				SourceSnapshot: "global/snapshots/" + cfg.SnapshotName,
+				DiskType:       fmt.Sprintf("zones/%s/diskTypes/%s", cfg.Zone, cfg.DiskType),
+				DiskSizeGB:     max(cfg.DiskSizeGB, 0), // 0 (left out): the snapshot's size
+				Labels:         labels,
+			},
 		}},
-		NetworkInterfaces:       []*computepb.NetworkInterface{ni},
-		AdvancedMachineFeatures: &computepb.AdvancedMachineFeatures{EnableNestedVirtualization: proto.Bool(true)},
-		Metadata:                &computepb.Metadata{Items: meta},
+		NetworkInterfaces:       []gce.NetworkInterface{p.networkInterface()},
+		AdvancedMachineFeatures: gce.AdvancedMachineFeatures{EnableNestedVirtualization: true},
+		Metadata: gce.Metadata{Items: []gce.MetadataItem{
+			{Key: MetaAgentToken, Value: req.AgentToken},
+			{Key: MetaAgentTLSCert, Value: tlsPair.CertPEM},
+			{Key: MetaAgentTLSKey, Value: tlsPair.KeyPEM},
+			{Key: MetaWorkspaceKey, Value: req.WorkspaceKey},
+			{Key: MetaWorkshopID, Value: req.WorkshopID},
+			{Key: MetaSeats, Value: strconv.Itoa(req.Seats)},
+			{Key: MetaBackendURL, Value: req.BackendURL},
+		}},
 	}
 	if cfg.UseSpot {
-		in.Scheduling = &computepb.Scheduling{
-			ProvisioningModel:         proto.String("SPOT"),
-			InstanceTerminationAction: proto.String(cfg.SpotTerminationAction),
-			AutomaticRestart:          proto.Bool(false),
-			OnHostMaintenance:         proto.String("TERMINATE"),
+		restart := false
+		in.Scheduling = gce.Scheduling{
+			ProvisioningModel:         "SPOT",
+			InstanceTerminationAction: cfg.SpotTerminationAction,
+			AutomaticRestart:          &restart,
+			OnHostMaintenance:         "TERMINATE",
 		}
 	}
 	if cfg.ServiceAccount != "" {
-		in.ServiceAccounts = []*computepb.ServiceAccount{{
-			Email:  proto.String(cfg.ServiceAccount),
+		in.ServiceAccounts = []gce.ServiceAccount{{
+			Email:  cfg.ServiceAccount,
 			Scopes: []string{"https://www.googleapis.com/auth/cloud-platform"},
 		}}
 	}
 	return in, nil
+}
+
+// networkInterface is the VM's NIC: the configured network and subnetwork,
+// with an ephemeral external address unless NoExternalIP.
+func (p *Provisioner) networkInterface() gce.NetworkInterface {
+	ni := gce.NetworkInterface{Network: p.cfg.Network, Subnetwork: p.cfg.Subnetwork}
+	if !p.cfg.NoExternalIP {
+		ni.AccessConfigs = []gce.AccessConfig{{Name: "External NAT", Type: "ONE_TO_ONE_NAT", NetworkTier: "PREMIUM"}}
+	}
+	return ni
 }
 
 // EnsureHost creates the workshop's VM if it does not exist and returns it
@@ -291,7 +281,7 @@ func (p *Provisioner) EnsureHost(ctx context.Context, req provision.Request) (*p
 	if err != nil {
 		return nil, err
 	}
-	name := in.GetName()
+	name := in.Name
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ReadyTimeout)
 	defer cancel()
 
@@ -307,16 +297,12 @@ func (p *Provisioner) EnsureHost(ctx context.Context, req provision.Request) (*p
 		return nil, fmt.Errorf("create VM %s: %w", name, err)
 	}
 	defer release()
-	op, err := p.c.Instances.Insert(ctx, &computepb.InsertInstanceRequest{
-		Project:          p.cfg.Project,
-		Zone:             p.cfg.Zone,
-		InstanceResource: in,
-	})
+	op, err := p.c.InsertInstance(ctx, p.cfg.Zone, in)
 	if err != nil && !gce.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("create VM %s: %w", name, err)
 	}
 	if err == nil {
-		if err := p.c.WaitZoneOp(ctx, p.cfg.Zone, op.Proto()); err != nil {
+		if err := p.c.WaitZoneOp(ctx, p.cfg.Zone, op); err != nil {
 			return nil, fmt.Errorf("create VM %s: %w", name, err)
 		}
 	}
@@ -329,8 +315,8 @@ func (p *Provisioner) EnsureHost(ctx context.Context, req provision.Request) (*p
 
 // ready waits until the VM is RUNNING with the address AgentURL needs,
 // starting it when it is stopped.
-func (p *Provisioner) ready(ctx context.Context, in *computepb.Instance) (*provision.Host, error) {
-	name := in.GetName()
+func (p *Provisioner) ready(ctx context.Context, in *gce.Instance) (*provision.Host, error) {
+	name := in.Name
 	started := false
 	for {
 		h := p.host(in)
@@ -341,14 +327,14 @@ func (p *Provisioner) ready(ctx context.Context, in *computepb.Instance) (*provi
 			}
 		case provision.HostStopped:
 			if started {
-				return nil, fmt.Errorf("VM %s stopped again after start (%s)", in.GetName(), in.GetStatusMessage())
+				return nil, fmt.Errorf("VM %s stopped again after start (%s)", in.Name, in.StatusMessage)
 			}
-			op, err := p.c.Instances.Start(ctx, &computepb.StartInstanceRequest{Project: p.cfg.Project, Zone: p.cfg.Zone, Instance: in.GetName()})
+			op, err := p.c.StartInstance(ctx, p.cfg.Zone, in.Name)
 			if err == nil {
-				err = p.c.WaitZoneOp(ctx, p.cfg.Zone, op.Proto())
+				err = p.c.WaitZoneOp(ctx, p.cfg.Zone, op)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("start VM %s: %w", in.GetName(), err)
+				return nil, fmt.Errorf("start VM %s: %w", in.Name, err)
 			}
 			started = true
 			next, err := p.get(ctx, name)
@@ -358,7 +344,7 @@ func (p *Provisioner) ready(ctx context.Context, in *computepb.Instance) (*provi
 			in = next
 			continue
 		case provision.HostSuspended:
-			return nil, fmt.Errorf("VM %s is suspended; resume or delete it", in.GetName())
+			return nil, fmt.Errorf("VM %s is suspended; resume or delete it", in.Name)
 		}
 		// PROVISIONING, STAGING, STOPPING, REPAIRING, RUNNING without an
 		// address yet: look again shortly.
@@ -366,12 +352,12 @@ func (p *Provisioner) ready(ctx context.Context, in *computepb.Instance) (*provi
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("VM %s not ready (status %s): %w", in.GetName(), in.GetStatus(), ctx.Err())
+			return nil, fmt.Errorf("VM %s not ready (status %s): %w", in.Name, in.Status, ctx.Err())
 		case <-t.C:
 		}
-		next, err := p.get(ctx, in.GetName())
+		next, err := p.get(ctx, in.Name)
 		if err != nil {
-			return nil, fmt.Errorf("get VM %s: %w", in.GetName(), err)
+			return nil, fmt.Errorf("get VM %s: %w", in.Name, err)
 		}
 		in = next
 	}
@@ -398,8 +384,8 @@ func HostState(status string) provision.HostState {
 	return provision.HostUnknown
 }
 
-func (p *Provisioner) get(ctx context.Context, name string) (*computepb.Instance, error) {
-	return p.c.Instances.Get(ctx, &computepb.GetInstanceRequest{Project: p.cfg.Project, Zone: p.cfg.Zone, Instance: name})
+func (p *Provisioner) get(ctx context.Context, name string) (*gce.Instance, error) {
+	return p.c.GetInstance(ctx, p.cfg.Zone, name)
 }
 
 // GetHost returns the workshop's VM, or provision.ErrNotFound. A preempted
@@ -460,26 +446,19 @@ func (p *Provisioner) ListHosts(ctx context.Context) ([]provision.Host, error) {
 	for k, v := range p.cfg.ExtraLabels {
 		filter += fmt.Sprintf(" labels.%s = %s", k, v)
 	}
-	it := p.c.Instances.List(ctx, &computepb.ListInstancesRequest{
-		Project: p.cfg.Project,
-		Zone:    p.cfg.Zone,
-		Filter:  proto.String(filter),
-	})
-	var out []provision.Host
-	for {
-		in, err := it.Next()
-		if errors.Is(err, iterator.Done) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list VMs: %w", err)
-		}
-		out = append(out, *p.host(in))
+	ins, err := p.c.ListInstances(ctx, p.cfg.Zone, filter)
+	if err != nil {
+		return nil, fmt.Errorf("list VMs: %w", err)
 	}
+	var out []provision.Host
+	for i := range ins {
+		out = append(out, *p.host(&ins[i]))
+	}
+	return out, nil
 }
 
 // host converts an instance. AgentURL is empty while the VM has no address.
-func (p *Provisioner) host(in *computepb.Instance) *provision.Host {
+func (p *Provisioner) host(in *gce.Instance) *provision.Host {
 	vm := gce.VMFromInstance(in)
 	h := &provision.Host{
 		WorkshopID: vm.WorkshopID,
@@ -493,7 +472,7 @@ func (p *Provisioner) host(in *computepb.Instance) *provision.Host {
 	if h.WorkshopID == "" {
 		h.WorkshopID = strings.TrimPrefix(vm.Name, gcename.InstancePrefix)
 	}
-	h.Index, _ = strconv.Atoi(in.GetLabels()[gcename.LabelHost])
+	h.Index, _ = strconv.Atoi(in.Labels[gcename.LabelHost])
 	h.Index = max(h.Index, 1)
 	h.IP = vm.ExternalIP
 	if p.cfg.UseInternalIP {
@@ -502,12 +481,12 @@ func (p *Provisioner) host(in *computepb.Instance) *provision.Host {
 	if h.IP != "" {
 		h.AgentURL = "https://" + net.JoinHostPort(h.IP, strconv.Itoa(p.cfg.AgentPort))
 	}
-	for _, it := range in.GetMetadata().GetItems() {
-		switch it.GetKey() {
+	for _, it := range in.Metadata.Items {
+		switch it.Key {
 		case MetaAgentToken:
-			h.AgentToken = it.GetValue()
+			h.AgentToken = it.Value
 		case MetaAgentTLSCert:
-			h.AgentCert = it.GetValue()
+			h.AgentCert = it.Value
 		}
 	}
 	return h

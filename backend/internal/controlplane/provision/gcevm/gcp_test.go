@@ -2,15 +2,13 @@ package gcevm_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/gce"
@@ -28,7 +26,7 @@ const (
 func setup(t *testing.T, mod func(*gcevm.Config)) (*gcevm.Provisioner, *gcetest.Compute) {
 	t.Helper()
 	fake := gcetest.NewCompute(t.Cleanup)
-	fake.AddSnapshot(project, &computepb.Snapshot{Name: proto.String(snapshot)})
+	fake.AddSnapshot(project, &gcetest.Snapshot{Name: snapshot})
 	cfg := gcevm.Config{
 		Project:         project,
 		Zone:            zone,
@@ -58,12 +56,19 @@ func request(id string, seats int) provision.Request {
 	}
 }
 
-func metadata(in *computepb.Instance) map[string]string {
-	m := map[string]string{}
-	for _, it := range in.GetMetadata().GetItems() {
-		m[it.GetKey()] = it.GetValue()
+// fakeInstance is the instance as the fake has it: what the request
+// carries over the wire.
+func fakeInstance(t *testing.T, in *gce.Instance) *gcetest.Instance {
+	t.Helper()
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return m
+	out := &gcetest.Instance{}
+	if err := json.Unmarshal(b, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 func TestEnsureHostInsertsTheWorkshopVM(t *testing.T) {
@@ -109,40 +114,43 @@ func TestEnsureHostInsertsTheWorkshopVM(t *testing.T) {
 				t.Fatalf("%d inserts, want 2", len(ins))
 			}
 			in := ins[0]
-			if in.GetName() != "clarateach-fc-ws-ws1aaaaaaaaaaaaa" {
-				t.Errorf("name = %q", in.GetName())
+			if in.Name != "clarateach-fc-ws-ws1aaaaaaaaaaaaa" {
+				t.Errorf("name = %q", in.Name)
 			}
-			if got := in.GetMachineType(); got != "zones/"+zone+"/machineTypes/"+tc.wantType {
+			if got := in.MachineType; got != "zones/"+zone+"/machineTypes/"+tc.wantType {
 				t.Errorf("machineType = %q", got)
 			}
-			if len(in.GetDisks()) != 1 {
-				t.Fatalf("disks = %v", in.GetDisks())
+			if len(in.Disks) != 1 {
+				t.Fatalf("disks = %v", in.Disks)
 			}
-			d := in.GetDisks()[0]
-			if !d.GetBoot() || !d.GetAutoDelete() || d.GetInitializeParams().GetSourceSnapshot() != "global/snapshots/"+snapshot {
+			d := in.Disks[0]
+			if !d.Boot || !d.AutoDelete || d.InitializeParams == nil || d.InitializeParams.SourceSnapshot != "global/snapshots/"+snapshot {
 				t.Errorf("boot disk = %v", d)
 			}
-			if !in.GetAdvancedMachineFeatures().GetEnableNestedVirtualization() {
+			if in.AdvancedMachineFeatures == nil || !in.AdvancedMachineFeatures.EnableNestedVirtualization {
 				t.Error("nested virtualization is off")
 			}
-			sch := in.GetScheduling()
+			sch := gcetest.Scheduling{}
+			if in.Scheduling != nil {
+				sch = *in.Scheduling
+			}
 			if tc.wantSpot {
-				if sch.GetProvisioningModel() != "SPOT" || sch.GetInstanceTerminationAction() != "STOP" || sch.GetAutomaticRestart() || sch.GetOnHostMaintenance() != "TERMINATE" {
-					t.Errorf("spot scheduling = %v", sch)
+				if sch.ProvisioningModel != "SPOT" || sch.InstanceTerminationAction != "STOP" || sch.AutomaticRestart == nil || *sch.AutomaticRestart || sch.OnHostMaintenance != "TERMINATE" {
+					t.Errorf("spot scheduling = %+v", sch)
 				}
-			} else if sch.GetProvisioningModel() == "SPOT" {
+			} else if in.Scheduling != nil {
 				t.Errorf("on-demand VM has spot scheduling %v", sch)
 			}
-			if l := in.GetLabels(); l["clarateach"] != "workshop-host" || l["clarateach-workshop"] != reqA.WorkshopID {
+			if l := in.Labels; l["clarateach"] != "workshop-host" || l["clarateach-workshop"] != reqA.WorkshopID {
 				t.Errorf("labels = %v", l)
 			}
-			if tags := in.GetTags().GetItems(); len(tags) != 1 || tags[0] != "clarateach-agent" {
-				t.Errorf("tags = %v", tags)
+			if in.Tags == nil || len(in.Tags.Items) != 1 || in.Tags.Items[0] != "clarateach-agent" {
+				t.Errorf("tags = %+v", in.Tags)
 			}
-			if len(in.GetServiceAccounts()) != 0 {
-				t.Errorf("service accounts = %v, want none", in.GetServiceAccounts())
+			if len(in.ServiceAccounts) != 0 {
+				t.Errorf("service accounts = %v, want none", in.ServiceAccounts)
 			}
-			mA, mB := metadata(ins[0]), metadata(ins[1])
+			mA, mB := ins[0].MetadataValues(), ins[1].MetadataValues()
 			want := map[string]string{
 				"agent-token":   reqA.AgentToken,
 				"workspace-key": reqA.WorkspaceKey,
@@ -168,8 +176,8 @@ func TestEnsureHostInsertsTheWorkshopVM(t *testing.T) {
 				t.Errorf("insert operations were not waited for: %d waits", fake.Calls("zoneOperations.wait"))
 			}
 			for _, op := range fake.Operations() {
-				if op.GetStatus() != computepb.Operation_DONE {
-					t.Errorf("operation %s left %s", op.GetName(), op.GetStatus())
+				if op.Status != gcetest.OpDone {
+					t.Errorf("operation %s left %s", op.Name, op.Status)
 				}
 			}
 		})
@@ -233,7 +241,7 @@ func TestEnsureHostAlreadyExistsOnInsertIsSuccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake.AddInstance(project, zone, in)
+	fake.AddInstance(project, zone, fakeInstance(t, in))
 	// The first look misses it (another replica is creating it), so the
 	// insert answers 409 alreadyExists.
 	fake.Inject(gcetest.Fault{Method: "instances.get", Code: http.StatusNotFound, Reason: "notFound", Message: "The resource was not found"})
@@ -374,7 +382,7 @@ func TestEnsureHostWaitsForSlowOperation(t *testing.T) {
 		t.Fatal(err)
 	}
 	in, ok := fake.Instance(project, zone, "clarateach-fc-ws-slow000000000aaa")
-	if !ok || in.GetStatus() != "RUNNING" {
+	if !ok || in.Status != "RUNNING" {
 		t.Fatalf("instance = %v", in)
 	}
 }
@@ -460,7 +468,7 @@ func TestSpotDeleteOnPreemption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fake.InsertRequests()[0].GetScheduling().GetInstanceTerminationAction(); got != "DELETE" {
+	if got := fake.InsertRequests()[0].Scheduling.InstanceTerminationAction; got != "DELETE" {
 		t.Fatalf("termination action %q", got)
 	}
 	fake.Preempt(project, zone, h.Name)
@@ -533,9 +541,9 @@ func TestListHosts(t *testing.T) {
 		}
 	}
 	// Not ours: no label, or another zone.
-	fake.AddInstance(project, zone, &computepb.Instance{Name: proto.String("clara2"), MachineType: proto.String("e2-small")})
-	fake.AddInstance(project, "europe-west1-b", &computepb.Instance{Name: proto.String("clarateach-fc-ws-elsewhere"),
-		MachineType: proto.String("e2-small"), Labels: map[string]string{"clarateach": "workshop-host"}})
+	fake.AddInstance(project, zone, &gcetest.Instance{Name: "clara2", MachineType: "e2-small"})
+	fake.AddInstance(project, "europe-west1-b", &gcetest.Instance{Name: "clarateach-fc-ws-elsewhere",
+		MachineType: "e2-small", Labels: map[string]string{"clarateach": "workshop-host"}})
 	hosts, err := p.ListHosts(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -75,7 +75,7 @@ func TestHostLinkIsPinnedTLS(t *testing.T) {
 	if !strings.HasPrefix(hostA.AgentURL, "https://"+hostA.IP+":9090") {
 		t.Fatalf("agent URL %q is not https://IP:9090", hostA.AgentURL)
 	}
-	mA, mB := metadata(fake.InsertRequests()[0]), metadata(fake.InsertRequests()[1])
+	mA, mB := fake.InsertRequests()[0].MetadataValues(), fake.InsertRequests()[1].MetadataValues()
 	certA, keyA := mA[gcevm.MetaAgentTLSCert], mA[gcevm.MetaAgentTLSKey]
 	if certA == "" || keyA == "" || !strings.Contains(keyA, "PRIVATE KEY") {
 		t.Fatalf("metadata lacks the TLS key pair: cert %d bytes, key %d bytes", len(certA), len(keyA))

@@ -7,9 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	computepb "cloud.google.com/go/compute/apiv1/computepb"
-	"google.golang.org/protobuf/proto"
-
+	"github.com/clarateach/backend/internal/controlplane/gce"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 )
 
@@ -76,8 +74,8 @@ type cpuGate struct {
 // reserveCPUs checks the region's CPUS quota for instance in (host n of
 // workshop id) and holds its vCPUs until release is called (after the
 // insert finished). A refusal is a *QuotaError.
-func (p *Provisioner) reserveCPUs(ctx context.Context, in *computepb.Instance, id string, n int) (release func(), err error) {
-	need := MachineVCPUs(in.GetMachineType())
+func (p *Provisioner) reserveCPUs(ctx context.Context, in *gce.Instance, id string, n int) (release func(), err error) {
+	need := MachineVCPUs(in.MachineType)
 	region := gcename.RegionOf(p.cfg.Zone)
 	if need <= 0 {
 		return func() {}, nil
@@ -98,33 +96,33 @@ func (p *Provisioner) reserveCPUs(ctx context.Context, in *computepb.Instance, i
 	}
 	held := g.base
 	for name, c := range g.inflight {
-		if name != in.GetName() {
+		if name != in.Name {
 			held += c
 		}
 	}
 	used := max(usage, held)
 	if used+ahead+need > limit {
-		return nil, &QuotaError{Host: in.GetName(), Region: region, MachineType: gcename.LastSegment(in.GetMachineType()),
+		return nil, &QuotaError{Host: in.Name, Region: region, MachineType: gcename.LastSegment(in.MachineType),
 			Need: need, Limit: limit, Used: used, Ahead: ahead}
 	}
-	g.inflight[in.GetName()] = need
+	g.inflight[in.Name] = need
 	return func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		delete(g.inflight, in.GetName())
+		delete(g.inflight, in.Name)
 	}, nil
 }
 
 // regionCPUs reads the region's CPUS limit and usage; ok is false when
 // they cannot be read.
 func (p *Provisioner) regionCPUs(ctx context.Context, region string) (limit, usage float64, ok bool) {
-	reg, err := p.c.Regions.Get(ctx, &computepb.GetRegionRequest{Project: p.cfg.Project, Region: region})
+	reg, err := p.c.GetRegion(ctx, region)
 	if err != nil {
 		return 0, 0, false
 	}
-	for _, q := range reg.GetQuotas() {
-		if q.GetMetric() == "CPUS" {
-			return q.GetLimit(), q.GetUsage(), true
+	for _, q := range reg.Quotas {
+		if q.Metric == "CPUS" {
+			return q.Limit, q.Usage, true
 		}
 	}
 	return 0, 0, false
@@ -138,17 +136,11 @@ func (p *Provisioner) missingBelow(ctx context.Context, id string, n int) int {
 	if n <= 1 {
 		return 0
 	}
-	it := p.c.Instances.List(ctx, &computepb.ListInstancesRequest{
-		Project: p.cfg.Project, Zone: p.cfg.Zone,
-		Filter: proto.String(gcename.HostFilter + " labels." + gcename.LabelWorkshop + " = " + id),
-	})
+	// A list that fails part-way counts the VMs of the pages it got.
+	ins, _ := p.c.ListInstances(ctx, p.cfg.Zone, gcename.HostFilter+" labels."+gcename.LabelWorkshop+" = "+id)
 	have := map[string]bool{}
-	for {
-		in, err := it.Next()
-		if err != nil {
-			break
-		}
-		have[in.GetName()] = true
+	for _, in := range ins {
+		have[in.Name] = true
 	}
 	p.cpus.mu.Lock()
 	defer p.cpus.mu.Unlock()

@@ -68,7 +68,7 @@ func TestEnsureHostRespectsRegionCPUQuota(t *testing.T) {
 	}
 	var inserted []string
 	for _, in := range fake.InsertRequests() {
-		inserted = append(inserted, in.GetName())
+		inserted = append(inserted, in.Name)
 	}
 	slices.Sort(inserted)
 	if want := []string{gcename.InstancePrefix + id, gcename.InstancePrefix + id + "-2"}; !slices.Equal(inserted, want) {
