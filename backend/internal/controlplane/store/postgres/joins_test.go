@@ -290,3 +290,48 @@ func joinWhileHeld(t *testing.T, s store.Store, pool *pgxpool.Pool, code string,
 	a := <-done
 	return a.j, a.err
 }
+
+// TestJoinsCommitAsync: a learner's register and join statements turn
+// synchronous commit off for their own transaction (so their row locks are
+// not held through a WAL flush, WithDurableJoins), and leave it on with
+// WithDurableJoins.
+func TestJoinsCommitAsync(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		opts []postgres.Option
+		want string
+	}{{"default", nil, "off"}, {"durable", []postgres.Option{postgres.WithDurableJoins()}, "on"}} {
+		s := storetest.NewPostgres(t, c.opts...)
+		ps := s.(*postgres.Store)
+		ctx := context.Background()
+		w := newWorkshop(t, s, 2)
+		pool := ps.Pool()
+		now := time.Now()
+		r := &store.Registration{Name: "A", Email: "a@example.com", AccessCode: authtoken.Code(authtoken.AccessCodeLen)}
+		sql, args := ps.RegisterByCodeStatement(w.Code, r, now, []store.Event{{Message: "a registered"}})
+		check := func(what string) {
+			t.Helper()
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, sql, args...); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			var got string
+			if err := tx.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != c.want {
+				t.Errorf("%s, %s: synchronous_commit %s after the statement, want %s", c.name, what, got, c.want)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check("register")
+		sql, args = ps.JoinByCodeStatement(r.AccessCode, now)
+		check("join")
+	}
+}
