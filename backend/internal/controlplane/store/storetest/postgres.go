@@ -66,6 +66,23 @@ const schemaPrefix = "ct_"
 // libpq tools such as psql do not take it.
 func PostgresSchemaURL(t testing.TB) string {
 	t.Helper()
+	s := newSchema(t)
+	execOnCleanup(t, s.shared, "DROP SCHEMA IF EXISTS "+s.name+" CASCADE")
+	return s.url
+}
+
+// testSchema is a schema newSchema created: its name, the URL of the shared
+// test database, the URL that selects the schema, and (once migrated, when
+// pooled) the statements that set its sequences back to their state then.
+type testSchema struct {
+	name, shared, url string
+	sequences         []string
+}
+
+// newSchema creates a fresh, empty schema in the shared test database (see
+// PostgresSchemaURL); the caller drops it.
+func newSchema(t testing.TB) testSchema {
+	t.Helper()
 	base, u := testServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -89,11 +106,10 @@ func PostgresSchemaURL(t testing.TB) string {
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
 		t.Fatalf("create schema %s: %v", name, err)
 	}
-	execOnCleanup(t, shared, "DROP SCHEMA IF EXISTS "+name+" CASCADE")
 	q := u.Query()
 	q.Set("search_path", name)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return testSchema{name: name, shared: shared, url: u.String()}
 }
 
 // sweepSchemas drops test schemas older than two hours (best effort).

@@ -29,14 +29,13 @@ func NewSQLite(t testing.TB) store.Store {
 
 // NewPostgres returns a migrated store on a fresh schema of the test
 // PostgreSQL server (PostgresSchemaURL), closed when the test ends. It skips
-// or fails like PostgresURL when the server is not reachable.
+// or fails like PostgresURL when the server is not reachable. In a test
+// binary whose TestMain runs Main, the schema is one that an earlier test of
+// the binary had, emptied (see Main), when there is one.
 func NewPostgres(t testing.TB, opts ...postgres.Option) store.Store {
 	t.Helper()
-	url := PostgresSchemaURL(t)
+	url := migratedSchema(t)
 	ctx := context.Background()
-	if err := postgres.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
 	s, err := postgres.Open(ctx, url, opts...)
 	if err != nil {
 		t.Fatal(err)

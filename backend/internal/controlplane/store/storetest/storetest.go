@@ -1,7 +1,9 @@
 // Package storetest is the conformance suite every store.Store engine runs
 // (Run), plus helpers for other packages' tests: PostgresURL (a fresh
-// PostgreSQL database), PostgresSchemaURL (a fresh schema, cheaper) and
-// JoinStorm (concurrent register+join with latency figures).
+// PostgreSQL database), PostgresSchemaURL (a fresh schema, cheaper),
+// NewPostgres (a migrated store on such a schema; with Main in TestMain, on
+// an ended test's schema emptied, cheaper still) and JoinStorm (concurrent
+// register+join with latency figures).
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store { ... a fresh, migrated store ... })
