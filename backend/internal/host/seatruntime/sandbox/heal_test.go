@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
@@ -332,14 +334,70 @@ func TestUIDLockHeldAcrossAgentExit(t *testing.T) {
 	if _, err := r.lockUIDs(slot); err != errUIDsTaken {
 		t.Fatalf("lock of a live seat's range after its agent exited: %v", err)
 	}
+	if h := rangeLockers(t, r, slot); len(h) != 1 || h[0] != cmd.Process.Pid {
+		t.Fatalf("lockers of the live seat's range: %v, want its agent %d", h, cmd.Process.Pid)
+	}
 	if err := r.Destroy(context.Background(), &s); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := r.lockUIDs(slot)
-	if err != nil {
-		t.Fatalf("after Destroy: %v", err)
+	// The range is free again, unless another runtime on this host (a
+	// test of another package, running alongside) has taken it since:
+	// then /proc/locks names that runtime's process, not this seat's
+	// agent, as the locker (a flock's holder is the process that took it).
+	agent := cmd.Process.Pid
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lock, err := r.lockUIDs(slot)
+		if err == nil {
+			lock.Close()
+			return
+		}
+		if !errors.Is(err, errUIDsTaken) {
+			t.Fatalf("after Destroy: %v", err)
+		}
+		holders := rangeLockers(t, r, slot)
+		for _, h := range holders {
+			if h == agent {
+				t.Fatalf("after Destroy: the uid range is still locked as the seat's agent (%d) locked it", agent)
+			}
+		}
+		if len(holders) > 0 {
+			t.Logf("after Destroy the range was taken by another runtime on this host (pid %v)", holders)
+			return
+		}
+		if time.Now().After(deadline) { // taken and let go again and again
+			t.Fatalf("after Destroy: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond) // another runtime's start in progress
 	}
-	lock.Close()
+}
+
+// rangeLockers are the pids /proc/locks gives for the flock on slot's uid
+// range file: for a flock, the process that took it.
+func rangeLockers(t *testing.T, r *Runtime, slot int) []int {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(r.cfg.UIDLockDir, strconv.Itoa(r.cfg.UIDBase+slot*idRange)), &st); err != nil {
+		t.Fatal(err)
+	}
+	file := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, l := range strings.Split(string(b), "\n") {
+		// "1: FLOCK  ADVISORY  WRITE 25725 fe:00:9773066 0 EOF"; a waiter's
+		// line has "->" after the number.
+		f := strings.Fields(l)
+		if len(f) < 8 || f[1] != "FLOCK" || f[5] != file {
+			continue
+		}
+		if pid, err := strconv.Atoi(f[4]); err == nil {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
 
 func seatExecEnv(t *testing.T, s *seatruntime.Seat, env []string, argv ...string) execResult {
