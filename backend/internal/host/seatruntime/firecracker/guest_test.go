@@ -5,6 +5,7 @@ package firecracker
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,5 +244,72 @@ mkdir -p /var/lib/dpkg/info && echo pkg >/var/lib/dpkg/info/tool.list && echo to
 	}
 	if got := dfs(t, sys, "cat /upper/usr/bin/tool"); !strings.Contains(got, "tool") {
 		t.Errorf("the write is not in the system disk: %s", got)
+	}
+}
+
+// TestGuestInitRealDaemon: the real workspace daemon (a static build of
+// cmd/workspace, as the base image has it) started by the init in an
+// image's overlay root, in a mount and network namespace of its own:
+// it answers /health, and a script it runs (POST /exec, as a lab's check
+// does) runs as the learner in the image, with the image's Env.
+func TestGuestInitRealDaemon(t *testing.T) {
+	needGuestTools(t)
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("needs curl")
+	}
+	_, disk := imageDisk(t)
+	dir := t.TempDir()
+	daemon := filepath.Join(dir, "clarateach-workspace")
+	build := exec.Command("go", "build", "-o", daemon, "github.com/clarateach/backend/cmd/workspace")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the daemon: %v\n%s", err, out)
+	}
+	sys := filepath.Join(dir, systemDiskName)
+	if err := makeSystemDisk(context.Background(), sys, seatDisk{mb: 64}, []string{"PATH=/usr/local/bin:/usr/bin:/bin", "CLARA_IMAGE=test"}); err != nil {
+		t.Fatal(err)
+	}
+	script := `CLARATEACH_INIT_LIB=1 CLARATEACH_INIT_CONF=/nonexistent . "$1"
+load_config
+getent() { echo "learner:x:1000:1000::/home/learner:/bin/bash"; }
+ip link set lo up || exit 9
+mount -t tmpfs home /home && mkdir -p /home/learner/workspace && chown -R 1000:1000 /home/learner || exit 9
+mount -t tmpfs run /run || exit 9
+WORKSPACE_BIN=$3 OVERLAY_DIR=$4
+parse_cmdline "$2"
+mount_overlay || { echo "mount_overlay failed" >&2; exit 8; }
+run_daemon_once >/dev/null 2>&1 &
+i=0
+until curl -sf http://127.0.0.1:7000/health >/dev/null; do
+    i=$((i + 1))
+    [ "$i" -lt 600 ] || { echo "the daemon never answered" >&2; exit 7; }
+    sleep 0.1
+done
+curl -sf -X POST -H 'Content-Type: application/json' \
+    -d '{"script":"id -u; cat /etc/os-release; clara-tool; echo \"$CLARA_IMAGE $HOME\""}' http://127.0.0.1:7000/exec
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := "clarateach.listen=tcp:127.0.0.1:7000 clarateach.system=" + sys + " clarateach.image=" + disk
+	// A pid namespace too: when the script (its pid 1) ends, the daemon
+	// and its supervisor end with it.
+	cmd := exec.CommandContext(ctx, "unshare", "-m", "-n", "-p", "-f", "--propagation", "private", "dash", "-c", script, "sh",
+		initScript(t), args, daemon, filepath.Join(dir, "overlay"))
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("guest init with the real daemon: %v\n%s", err, out)
+	}
+	var res struct {
+		ExitCode int    `json:"exit_code"`
+		Stdout   string `json:"stdout"`
+		Stderr   string `json:"stderr"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("exec answer: %v\n%s", err, out)
+	}
+	want := "1000\n" + imagetest.OSRelease + imagetest.ToolOutput + "\ntest /home/learner\n"
+	if res.ExitCode != 0 || res.Stdout != want {
+		t.Errorf("script in the seat: exit %d\nstdout %q\nwant   %q\nstderr %q", res.ExitCode, res.Stdout, want, res.Stderr)
 	}
 }
