@@ -28,8 +28,10 @@ var schemaPool struct {
 // Main runs a test binary's tests with NewPostgres reusing schemas: when a
 // test ends, its store is closed, every table but golang-migrate's version
 // table is emptied (TRUNCATE … CASCADE), every sequence set back to where the
-// migrations left it, and the schema kept for the binary's next NewPostgres, which gets it as a freshly
-// migrated one would be. run runs the tests (m.Run, or what wraps it); when
+// migrations left it, and the schema kept for the binary's next NewPostgres,
+// which gets it as a freshly migrated one would be. A schema whose test
+// changed its relations or columns, or ANALYZEd them (TRUNCATE keeps
+// statistics), is dropped instead. run runs the tests (m.Run, or what wraps it); when
 // it returns Main drops the schemas and returns run's exit code. Use it
 // from TestMain:
 //
@@ -85,7 +87,7 @@ func migratedSchema(t testing.TB) string {
 	s := newSchema(t)
 	err := postgres.Migrate(context.Background(), s.url)
 	if err == nil {
-		s.sequences, err = sequenceState(s.url)
+		s.sequences, s.shape, err = snapshot(s.url)
 	}
 	if err != nil {
 		if derr := execOn(s.shared, "DROP SCHEMA IF EXISTS "+s.name+" CASCADE"); derr != nil {
@@ -97,14 +99,25 @@ func migratedSchema(t testing.TB) string {
 	return s.url
 }
 
-// sequenceState returns the statements that set every sequence of the schema
-// url selects back to where it is now (the migrations leave some called).
-func sequenceState(url string) ([]string, error) {
+// shapeSQL describes the schema the connection selects: every relation
+// (tables, indexes, sequences) and column, and whether ANALYZE left
+// statistics (which TRUNCATE keeps, and a new schema has none).
+const shapeSQL = `
+	SELECT md5(string_agg(c.relname || ':' || c.relkind::text || ':' || coalesce(a.attname, '') || ':' ||
+			coalesce(format_type(a.atttypid, a.atttypmod), ''), ',' ORDER BY c.relname, a.attnum))
+		|| CASE WHEN EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = current_schema()) THEN ' analyzed' ELSE '' END
+	FROM pg_class c LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+	WHERE c.relnamespace = current_schema()::regnamespace`
+
+// snapshot returns the statements that set every sequence of the schema url
+// selects back to where it is now (the migrations leave some called), and
+// the schema's shape (shapeSQL).
+func snapshot(url string) (sequences []string, shape string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer conn.Close(context.Background())
 	rows, err := conn.Query(ctx, `
@@ -112,16 +125,26 @@ func sequenceState(url string) ([]string, error) {
 			coalesce(last_value, start_value), last_value IS NOT NULL)
 		FROM pg_sequences WHERE schemaname = current_schema()`)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
+	if sequences, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		return nil, "", err
+	}
+	err = conn.QueryRow(ctx, shapeSQL).Scan(&shape)
+	return sequences, shape, err
 }
 
-// release empties s and returns it to the pool; a schema that cannot be
-// emptied is dropped instead.
+// errChanged: a test changed the schema's tables or indexes, or analyzed
+// them, so emptying the tables would not give a fresh schema back.
+var errChanged = errors.New("changed by its test")
+
+// release empties s and returns it to the pool; a schema that its test
+// changed (errChanged), or that cannot be emptied, is dropped instead.
 func release(t testing.TB, s testSchema) {
 	if err := empty(s); err != nil {
-		t.Errorf("storetest: empty schema %s for reuse: %v", s.name, err)
+		if !errors.Is(err, errChanged) {
+			t.Errorf("storetest: empty schema %s for reuse: %v", s.name, err)
+		}
 		if err := execOn(s.shared, "DROP SCHEMA IF EXISTS "+s.name+" CASCADE"); err != nil {
 			t.Errorf("storetest: drop schema %s: %v", s.name, err)
 		}
@@ -134,7 +157,7 @@ func release(t testing.TB, s testSchema) {
 
 // empty truncates every table of s but golang-migrate's schema_migrations
 // and sets its sequences back to where the migrations left them, in one
-// transaction.
+// transaction; errChanged when s's shape is not what it was then.
 func empty(s testSchema) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -143,6 +166,13 @@ func empty(s testSchema) error {
 		return err
 	}
 	defer conn.Close(context.Background())
+	var shape string
+	if err := conn.QueryRow(ctx, shapeSQL).Scan(&shape); err != nil {
+		return err
+	}
+	if shape != s.shape {
+		return errChanged
+	}
 	var truncate *string // NULL when there is no table
 	err = conn.QueryRow(ctx, `
 		SELECT 'TRUNCATE ' || string_agg(quote_ident(relname), ', ') || ' CASCADE'

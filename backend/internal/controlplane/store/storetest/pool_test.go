@@ -49,6 +49,21 @@ func TestPooledSchemaIsLikeANewOne(t *testing.T) {
 			t.Errorf("reused schema:\n%s\nwant, as the fresh one was:\n%s", got, fresh)
 		}
 	})
+	// A schema its test analyzed or altered is not handed out again.
+	for _, change := range []string{"INSERT INTO users (id, email, password_hash) VALUES ('u1', 'a@example.com', 'x'); ANALYZE users", "ALTER TABLE users ADD COLUMN x int", "CREATE INDEX users_name_idx ON users (name)"} {
+		var used string
+		t.Run("changed", func(t *testing.T) {
+			used = migratedSchema(t)
+			if _, err := connect(t, used).Exec(ctx, change); err != nil {
+				t.Fatalf("%s: %v", change, err)
+			}
+		})
+		t.Run("after", func(t *testing.T) {
+			if got := migratedSchema(t); got == used {
+				t.Errorf("after %q the next test got that schema again", change)
+			}
+		})
+	}
 }
 
 func connect(t *testing.T, url string) *pgx.Conn {

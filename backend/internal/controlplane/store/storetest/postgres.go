@@ -73,10 +73,12 @@ func PostgresSchemaURL(t testing.TB) string {
 
 // testSchema is a schema newSchema created: its name, the URL of the shared
 // test database, the URL that selects the schema, and (once migrated, when
-// pooled) the statements that set its sequences back to their state then.
+// pooled) the statements that set its sequences back to their state then
+// and its shape then (shapeSQL).
 type testSchema struct {
 	name, shared, url string
 	sequences         []string
+	shape             string
 }
 
 // newSchema creates a fresh, empty schema in the shared test database (see
