@@ -49,14 +49,10 @@ var engines = []string{"sqlite", "postgres"}
 
 func openStore(t testing.TB, engine string) store.Store {
 	t.Helper()
-	var dsn string
-	switch engine {
-	case "postgres":
-		dsn = storetest.PostgresURL(t)
-	default:
-		dsn = "sqlite:" + filepath.Join(t.TempDir(), "test.db")
+	if engine == "postgres" {
+		return storetest.NewPostgres(t) // a fresh, migrated schema
 	}
-	st, err := open.Open(context.Background(), dsn)
+	st, err := open.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
 		t.Fatalf("open %s store: %v", engine, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/clarateach/backend/internal/controlplane/store/storetest"
 	"github.com/clarateach/backend/internal/testbin"
 )
 
@@ -18,5 +19,6 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CLARATEACH_TEST_LOGS") == "" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	os.Exit(testbin.Run(m, testbin.Workspace(&daemonBin)))
+	// storetest.Main: the PostgreSQL tests reuse ended tests' schemas, emptied.
+	os.Exit(storetest.Main(func() int { return testbin.Run(m, testbin.Workspace(&daemonBin)) }))
 }
