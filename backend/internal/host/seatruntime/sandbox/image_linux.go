@@ -292,6 +292,48 @@ func (c *usernsCache) get(base int, mk func(base int) (*os.File, error)) (*os.Fi
 	return e.f, nil
 }
 
+// usernsAhead is how many uid ranges' user namespaces WarmImage makes
+// ahead of a class on an image (at most the runtime's capacity): a class
+// of about this size starts on ranges that are made.
+const usernsAhead = 32
+
+// prepareUserns makes, in the background, the user namespaces of the uid
+// ranges the next seats will take (the free slots from the rotation's
+// hint). Without it, each range's first seat on an image makes its own
+// while the class waits: the images bench's first burst paid ~18 ms more
+// per seat in its rootfs step (33.7 against 14.9-17.9 ms at load 14). A
+// range another runtime takes meanwhile only keeps its namespace unused.
+func (r *Runtime) prepareUserns() {
+	if r.rootless {
+		return
+	}
+	dir := filepath.Join(r.cfg.BaseDir, ".slots")
+	r.mu.Lock()
+	var bases []int
+	for i := 0; i < r.slots && len(bases) < min(r.capacity, usernsAhead); i++ {
+		n := (r.next + i) % r.slots
+		if _, err := os.Lstat(filepath.Join(dir, strconv.Itoa(n))); err == nil {
+			continue // a seat of this runtime has it
+		}
+		bases = append(bases, r.cfg.UIDBase+n*idRange)
+	}
+	r.mu.Unlock()
+	go func() {
+		for _, base := range bases {
+			if _, err := r.userns.get(base, r.newUserns); err != nil {
+				r.log.Warn("user namespaces for seats on an image: made when the seats start", "err", err)
+				return
+			}
+		}
+	}()
+}
+
+// UserNamespacesMade is the number of uid ranges whose user namespace is
+// made (the images bench waits for prepareUserns with it).
+func (r *Runtime) UserNamespacesMade() int {
+	return len(r.userns.ready())
+}
+
 // ready lists the uid bases whose namespace is made, in increasing order.
 func (c *usernsCache) ready() []int {
 	c.mu.Lock()

@@ -380,3 +380,36 @@ func TestUsernsCacheMakesRangesAtOnce(t *testing.T) {
 		f.Close()
 	}
 }
+
+// TestWarmImageMakesUserNamespacesAhead: when the agent has pulled a
+// class's image (WarmImage), the user namespaces of the ranges the next
+// seats take are made before the seats start, warm pool or not, and an
+// image seat then starts on one of them.
+func TestWarmImageMakesUserNamespacesAhead(t *testing.T) {
+	needRoot(t)
+	cfg := realDaemonConfig(t)
+	cfg.DiskMB = -1
+	cfg.MaxSeats = 3
+	cfg.UIDBase = 1<<30 + 9000*idRange // ranges no other runtime reaches (see above)
+	img := testImage(t)
+	r := newRuntime(t, cfg)
+	if got := r.userns.ready(); len(got) != 0 {
+		t.Fatalf("namespaces made before any image: %v", got)
+	}
+	r.WarmImage(img)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(r.userns.ready()) < cfg.MaxSeats {
+		if time.Now().After(deadline) {
+			t.Fatalf("after WarmImage, %d of %d namespaces made", len(r.userns.ready()), cfg.MaxSeats)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	made := r.userns.ready()
+	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-ahead", Seat: 1, Image: img})
+	if b := seatExtra(t, s).UIDBase; !slices.Contains(made, b) {
+		t.Errorf("the image seat took uid base %d, not one of the made %v", b, made)
+	}
+	if got := r.userns.ready(); len(got) != len(made) {
+		t.Errorf("the seat made another namespace: %v, was %v", got, made)
+	}
+}

@@ -195,7 +195,12 @@ func (r *Runtime) startPool() {
 // now on: the ready seats of another image are destroyed and the pool
 // fills again with seats on img. The agent calls it when it has pulled a
 // workshop's image, so that the class's seats are claimed, not started.
+// With or without warm seats, it also makes the user namespaces of the
+// next free uid ranges (prepareUserns), which a seat on an image needs.
 func (r *Runtime) WarmImage(img *seatruntime.Image) {
+	if img != nil {
+		r.prepareUserns()
+	}
 	p := r.pool
 	if p == nil {
 		return
