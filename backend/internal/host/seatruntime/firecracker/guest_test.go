@@ -223,8 +223,14 @@ func TestGuestInitRootOverlay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	os.WriteFile(filepath.Join(base, "etc", "os-release"), []byte("ID=clarateach-base\n"), 0o644) //nolint:errcheck
-	os.WriteFile(filepath.Join(base, "etc", "passwd"), []byte("root:x:0:0::/root:/bin/sh\nlearner:x:1000:1000::/home/learner:/bin/bash\n"), 0o644) //nolint:errcheck
+	for name, body := range map[string]string{
+		"os-release": "ID=clarateach-base\n",
+		"passwd":     "root:x:0:0::/root:/bin/sh\nlearner:x:1000:1000::/home/learner:/bin/bash\n",
+	} {
+		if err := os.WriteFile(filepath.Join(base, "etc", name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	sys := filepath.Join(t.TempDir(), systemDiskName)
 	if err := makeSystemDisk(context.Background(), sys, seatDisk{mb: 64}, nil); err != nil {
 		t.Fatal(err)
