@@ -298,8 +298,8 @@ name) and the project's CPUS_ALL_REGIONS: usage, limit and what is free. Like
 the seed's
   gcloud compute regions describe us-central1 --format="get(quotas)" | tr ';' '\n' | grep CPU
   gcloud compute project-info describe --format="get(quotas)" | tr ';' '\n' | grep CPUS_ALL_REGIONS
-then how many more workshop VMs of each default size fit (the smaller of
-the region's CPUS and CPUS_ALL_REGIONS headroom).`, stderr)
+then how many more workshop VMs of each default size fit (the smallest of
+the region's CPUS and N2_CPUS and the project's CPUS_ALL_REGIONS headroom).`, stderr)
 	region := f.String("region", "", "region (default: GCP_ZONE's region)")
 	if _, err := f.parse(args, 0); err != nil {
 		return err

@@ -578,11 +578,12 @@ func TestQuota(t *testing.T) {
 	c.SetProjectQuota("CPUS_ALL_REGIONS", 32, 10)
 	c.AddInstance(testProject, testZone, host("clarateach-fc-ws-aaa", "aaa", "n2-standard-8"))
 
-	// region CPUS: 4 + 8 used of 24 → 12 free; CPUS_ALL_REGIONS: 10 + 8 of 32 → 14.
+	// region CPUS: 4 + 8 used of 24 → 12 free; N2_CPUS: the n2 VM's 8 of
+	// 24 → 16; CPUS_ALL_REGIONS: 10 + 8 of 32 → 14.
 	out := mustRun(t, "quota")
 	for _, want := range [][]string{
 		{"us-central1", "CPUS", "12", "24", "12"},
-		{"us-central1", "N2_CPUS", "0", "24", "24"},
+		{"us-central1", "N2_CPUS", "8", "24", "16"},
 		{"project", "CPUS_ALL_REGIONS", "18", "32", "14"},
 	} {
 		if !strings.Contains(out, strings.Join(want, " ")) && !slices.Equal(strings.Fields(lineWith(out, " "+want[1]+" ")), want) {

@@ -321,14 +321,15 @@ type QuotaReport struct {
 	Lines  []QuotaLine `json:"quotas"`
 }
 
-// CPUHeadroom is the number of vCPUs that can still be started in the
-// region: the smaller of the region's CPUS and the project's
-// CPUS_ALL_REGIONS headroom (the family quota, e.g. N2_CPUS, is reported
-// but not folded in). -1 when neither is known.
+// CPUHeadroom is the number of workshop vCPUs that can still be started
+// in the region: the smallest of the region's CPUS, the region's N2_CPUS
+// (workshop hosts are n2 machines; the region has that quota where GCE
+// counts the family apart) and the project's CPUS_ALL_REGIONS headroom. -1
+// when none is known.
 func (r QuotaReport) CPUHeadroom() float64 {
 	h := -1.0
 	for _, l := range r.Lines {
-		if (l.Scope == r.Region && l.Metric == "CPUS") || (l.Scope == "project" && l.Metric == "CPUS_ALL_REGIONS") {
+		if (l.Scope == r.Region && (l.Metric == "CPUS" || l.Metric == "N2_CPUS")) || (l.Scope == "project" && l.Metric == "CPUS_ALL_REGIONS") {
 			if h < 0 || l.Headroom < h {
 				h = l.Headroom
 			}

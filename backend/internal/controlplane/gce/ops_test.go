@@ -322,6 +322,14 @@ func TestQuota(t *testing.T) {
 	if h := rep.CPUHeadroom(); h != 10 {
 		t.Fatalf("CPUHeadroom = %v, want 10 (project-wide is tighter)", h)
 	}
+	// The n2 family's quota, tighter still (workshop hosts are n2).
+	fake.SetRegionQuota("us-central1", "N2_CPUS", 12, 0)
+	if rep, err = c.Quota(context.Background(), gcename.RegionOf(zone)); err != nil {
+		t.Fatal(err)
+	}
+	if n2, _ := rep.Line("us-central1", "N2_CPUS"); n2.Usage != 8 || rep.CPUHeadroom() != 4 {
+		t.Fatalf("N2_CPUS = %+v, CPUHeadroom = %v, want usage 8 (the n2 VM in the region), headroom 4", n2, rep.CPUHeadroom())
+	}
 
 	if _, err := c.Quota(context.Background(), "mars-north1"); !gce.IsNotFound(err) {
 		t.Fatalf("unknown region: %v", err)

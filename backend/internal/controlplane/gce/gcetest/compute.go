@@ -52,23 +52,30 @@ type Fault struct {
 // QuotaExceeded is the synchronous 403 GCE answers an insert with when the
 // region's CPUS quota would be exceeded.
 func QuotaExceeded(region string, limit float64) Fault {
-	return Fault{
-		Method:  "instances.insert",
-		Code:    http.StatusForbidden,
-		Reason:  "quotaExceeded",
-		Message: fmt.Sprintf("Quota 'CPUS' exceeded.  Limit: %.1f in region %s.", limit, region),
-	}
+	f := quotaFault("CPUS", "in region "+region, limit)
+	f.Async, f.Reason = false, "quotaExceeded"
+	return f
 }
 
 // QuotaExceededAsync is the same quota error reported by the insert's
 // operation (code QUOTA_EXCEEDED), which is how GCE often reports it. The
-// fake raises it by itself when a region CPUS quota (SetRegionQuota) would
-// be exceeded.
+// fake raises it by itself when a region's CPUS or machine family quota
+// (SetRegionQuota) or the project's CPUS_ALL_REGIONS (SetProjectQuota)
+// would be exceeded.
 func QuotaExceededAsync(region string, limit float64) Fault {
-	f := QuotaExceeded(region, limit)
-	f.Async = true
-	f.Reason = "QUOTA_EXCEEDED"
-	return f
+	return quotaFault("CPUS", "in region "+region, limit)
+}
+
+// quotaFault is the insert operation's QUOTA_EXCEEDED for metric where
+// ("in region us-central1", or "globally" for the project's).
+func quotaFault(metric, where string, limit float64) Fault {
+	return Fault{
+		Method:  "instances.insert",
+		Async:   true,
+		Code:    http.StatusForbidden,
+		Reason:  "QUOTA_EXCEEDED",
+		Message: fmt.Sprintf("Quota '%s' exceeded.  Limit: %.1f %s.", metric, limit, where),
+	}
 }
 
 // Stockout is the asynchronous operation error GCE reports when a zone has no
@@ -590,14 +597,7 @@ func (c *Compute) insertInstance(w http.ResponseWriter, r *http.Request) error {
 	// Quota is checked when the insert runs: the operation fails with
 	// QUOTA_EXCEEDED (what Terraform reports as "Error waiting for instance
 	// to create: Quota 'CPUS' exceeded").
-	var quotaFail *Fault
-	region := regionOf(zone)
-	if q := c.regionQ[region]["CPUS"]; q != nil {
-		if used := q.usage + c.cpusLocked(region); used+float64(vcpus(in.MachineType)) > q.limit {
-			f := QuotaExceededAsync(region, q.limit)
-			quotaFail = &f
-		}
-	}
+	quotaFail := c.quotaFailLocked(regionOf(zone), in.MachineType)
 	c.fillInstanceLocked(project, zone, in)
 	in.Status = "PROVISIONING"
 	c.instances[key] = in
@@ -1162,14 +1162,60 @@ func (c *Compute) deleteSnapshot(w http.ResponseWriter, r *http.Request) error {
 // regions and projects (quotas)
 
 func (c *Compute) cpusLocked(region string) float64 {
+	return c.familyCPUsLocked(region, "")
+}
+
+// familyCPUsLocked is the vCPUs of the instances not TERMINATED in region
+// ("": every region) whose machine family's quota metric is metric ("":
+// any family; "N2_CPUS": n2-*).
+func (c *Compute) familyCPUsLocked(region, metric string) float64 {
 	total := 0
 	for k, in := range c.instances {
 		zone := strings.SplitN(k, "/", 3)[1]
-		if (region == "" || regionOf(zone) == region) && in.Status != "TERMINATED" {
+		if (region == "" || regionOf(zone) == region) && in.Status != "TERMINATED" &&
+			(metric == "" || familyMetric(in.MachineType) == metric) {
 			total += vcpus(in.MachineType)
 		}
 	}
 	return float64(total)
+}
+
+// familyMetric is the region quota metric of a machine type's family
+// ("n2-standard-16": "N2_CPUS"); GCE has one for the families that are
+// counted apart from CPUS (N2, N2D, C2, C3, ...).
+func familyMetric(machineType string) string {
+	fam, _, _ := strings.Cut(lastSegment(machineType), "-")
+	return strings.ToUpper(fam) + "_CPUS"
+}
+
+// quotaUsageLocked is the usage GCE reports for a region (or, with region
+// "", project) quota metric.
+func (c *Compute) quotaUsageLocked(region, metric string, q *quota) float64 {
+	switch {
+	case metric == "CPUS" || metric == "CPUS_ALL_REGIONS":
+		return q.usage + c.cpusLocked(region)
+	case strings.HasSuffix(metric, "_CPUS"):
+		return q.usage + c.familyCPUsLocked(region, metric)
+	}
+	return q.usage
+}
+
+// quotaFailLocked is the QUOTA_EXCEEDED an insert of machineType in region
+// meets (the region's CPUS, its family's quota, the project's
+// CPUS_ALL_REGIONS), or nil.
+func (c *Compute) quotaFailLocked(region, machineType string) *Fault {
+	need := float64(vcpus(machineType))
+	for _, m := range []string{"CPUS", familyMetric(machineType)} {
+		if q := c.regionQ[region][m]; q != nil && c.quotaUsageLocked(region, m, q)+need > q.limit {
+			f := quotaFault(m, "in region "+region, q.limit)
+			return &f
+		}
+	}
+	if q := c.projectQ["CPUS_ALL_REGIONS"]; q != nil && c.quotaUsageLocked("", "CPUS_ALL_REGIONS", q)+need > q.limit {
+		f := quotaFault("CPUS_ALL_REGIONS", "globally", q.limit)
+		return &f
+	}
+	return nil
 }
 
 func (c *Compute) getRegion(w http.ResponseWriter, r *http.Request) error {
@@ -1193,11 +1239,7 @@ func (c *Compute) getRegion(w http.ResponseWriter, r *http.Request) error {
 	sort.Strings(metrics)
 	for _, m := range metrics {
 		q := qs[m]
-		usage := q.usage
-		if m == "CPUS" {
-			usage += c.cpusLocked(region)
-		}
-		resp.Quotas = append(resp.Quotas, Quota{Metric: m, Limit: q.limit, Usage: usage})
+		resp.Quotas = append(resp.Quotas, Quota{Metric: m, Limit: q.limit, Usage: c.quotaUsageLocked(region, m, q)})
 	}
 	c.mu.Unlock()
 	if !ok {
@@ -1222,11 +1264,7 @@ func (c *Compute) getProject(w http.ResponseWriter, r *http.Request) error {
 	sort.Strings(metrics)
 	for _, m := range metrics {
 		q := c.projectQ[m]
-		usage := q.usage
-		if m == "CPUS_ALL_REGIONS" {
-			usage += c.cpusLocked("")
-		}
-		resp.Quotas = append(resp.Quotas, Quota{Metric: m, Limit: q.limit, Usage: usage})
+		resp.Quotas = append(resp.Quotas, Quota{Metric: m, Limit: q.limit, Usage: c.quotaUsageLocked("", m, q)})
 	}
 	c.mu.Unlock()
 	return writeJSON(w, resp)

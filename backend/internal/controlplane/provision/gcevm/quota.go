@@ -11,37 +11,57 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 )
 
-// The region's CPU quota, respected before asking. Before it inserts a
-// VM, EnsureHost reads the region's CPUS quota (regions.get) and refuses
-// the host, with a QuotaError, when the vCPUs of its machine type do not
-// fit: the VMs being created by this provisioner (not yet in the usage
-// GCE reports) count as used, and so do the lower-numbered hosts of the
-// same workshop that do not exist yet. So when a workshop's hosts ask
-// together and the quota holds only some of them, hosts 1..k are created
-// and the hosts past k are refused, each clearly: the reconciler records
-// the refusal on the host's record (failed, with this reason), the class
-// view shows it, and the next pass asks again. A quota that cannot be read
-// (no permission, no such metric) is not a refusal: GCE still enforces it,
-// and its QUOTA_EXCEEDED is reported as before.
+// The CPU quotas, respected before asking. Before it inserts a VM,
+// EnsureHost reads the three quotas a VM's vCPUs count against: the
+// region's CPUS, the region's quota of the machine's family (N2_CPUS for
+// n2-standard-16; families without one, such as E2, count only against
+// CPUS) and the project's CPUS_ALL_REGIONS (regions.get, projects.get). It
+// refuses the host, with a QuotaError naming the quota, when the vCPUs of
+// its machine type do not fit one of them: the VMs being created by this
+// provisioner (not yet in the usage GCE reports) count as used, and so do
+// the lower-numbered hosts of the same workshop that do not exist yet. So
+// when a workshop's hosts ask together and the quota holds only some of
+// them, hosts 1..k are created and the hosts past k are refused, each
+// clearly: the reconciler records the refusal on the host's record
+// (failed, with this reason), the class view shows it, and the next pass
+// asks again. A quota that cannot be read (no permission, no such metric)
+// is not a refusal: GCE still enforces it, and its QUOTA_EXCEEDED is
+// reported as before.
 
-// QuotaError is a host refused for the region's CPU quota.
+// QuotaError is a host refused for a CPU quota.
 type QuotaError struct {
 	Host        string  // instance name
 	Region      string  // e.g. us-central1
 	MachineType string  // e.g. n2-standard-16
+	Metric      string  // CPUS, the family's (N2_CPUS) or CPUS_ALL_REGIONS
 	Need        float64 // vCPUs the host needs
-	Limit       float64 // the region's CPUS limit
+	Limit       float64 // the quota's limit
 	Used        float64 // in use, or being created by this provisioner
 	Ahead       float64 // held for this workshop's lower-numbered hosts not created yet
 }
 
 func (e *QuotaError) Error() string {
-	msg := fmt.Sprintf("region CPU quota: the host needs %g vCPUs (%s) but %s has %g of its %g CPUS in use or being created",
-		e.Need, e.MachineType, e.Region, e.Used, e.Limit)
+	what, where := "region CPU quota", e.Region
+	switch e.Metric {
+	case "CPUS", "":
+	case "CPUS_ALL_REGIONS":
+		what, where = "project CPU quota", "the project"
+	default:
+		what = "region " + e.Metric + " quota"
+	}
+	metric := e.Metric
+	if metric == "" {
+		metric = "CPUS"
+	}
+	msg := fmt.Sprintf("%s: the host needs %g vCPUs (%s) but %s has %g of its %g %s in use or being created",
+		what, e.Need, e.MachineType, where, e.Used, e.Limit, metric)
 	if e.Ahead > 0 {
 		msg += fmt.Sprintf(", and %g held for the workshop's lower-numbered hosts", e.Ahead)
 	}
-	return msg + "; ask for more CPUS quota in the region (hosts × vCPUs per host)"
+	if e.Metric == "CPUS_ALL_REGIONS" {
+		return msg + "; ask for more CPUS_ALL_REGIONS quota (hosts × vCPUs per host, over every region)"
+	}
+	return msg + fmt.Sprintf("; ask for more %s quota in the region (hosts × vCPUs per host)", metric)
 }
 
 // MachineVCPUs is the vCPU count of a predefined or custom machine type
@@ -67,45 +87,60 @@ func MachineVCPUs(machineType string) float64 {
 // for together do not all see the same free quota.
 type cpuGate struct {
 	mu       sync.Mutex
-	inflight map[string]float64 // instance name -> vCPUs
-	base     float64            // the usage GCE reported when the first of them started
+	inflight map[string]flying  // instance name -> what it holds
+	base     map[string]float64 // quota metric -> the usage GCE reported when the first in flight started
 }
 
-// reserveCPUs checks the region's CPUS quota for instance in (host n of
-// workshop id) and holds its vCPUs until release is called (after the
-// insert finished). A refusal is a *QuotaError.
+// flying is an insert in flight: its vCPUs and its family's quota metric.
+type flying struct {
+	cpus   float64
+	family string
+}
+
+// cpuQuota is one quota a VM's vCPUs count against.
+type cpuQuota struct {
+	metric       string
+	limit, usage float64
+}
+
+// reserveCPUs checks the CPU quotas for instance in (host n of workshop id)
+// and holds its vCPUs until release is called (after the insert
+// finished). A refusal is a *QuotaError.
 func (p *Provisioner) reserveCPUs(ctx context.Context, in *gce.Instance, id string, n int) (release func(), err error) {
 	need := MachineVCPUs(in.MachineType)
 	region := gcename.RegionOf(p.cfg.Zone)
 	if need <= 0 {
 		return func() {}, nil
 	}
-	limit, usage, ok := p.regionCPUs(ctx, region)
-	if !ok {
+	family := FamilyQuotaMetric(in.MachineType)
+	quotas := p.cpuQuotas(ctx, region, family)
+	if len(quotas) == 0 {
 		return func() {}, nil
 	}
 	ahead := need * float64(p.missingBelow(ctx, id, n))
 	g := &p.cpus
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.inflight == nil {
-		g.inflight = map[string]float64{}
-	}
 	if len(g.inflight) == 0 {
-		g.base = usage
+		g.inflight, g.base = map[string]flying{}, map[string]float64{}
 	}
-	held := g.base
-	for name, c := range g.inflight {
-		if name != in.Name {
-			held += c
+	for _, q := range quotas {
+		if _, ok := g.base[q.metric]; !ok {
+			g.base[q.metric] = q.usage
+		}
+		held := g.base[q.metric]
+		for name, f := range g.inflight {
+			if name != in.Name && (q.metric != family || f.family == family) {
+				held += f.cpus
+			}
+		}
+		used := max(q.usage, held)
+		if used+ahead+need > q.limit {
+			return nil, &QuotaError{Host: in.Name, Region: region, MachineType: gcename.LastSegment(in.MachineType),
+				Metric: q.metric, Need: need, Limit: q.limit, Used: used, Ahead: ahead}
 		}
 	}
-	used := max(usage, held)
-	if used+ahead+need > limit {
-		return nil, &QuotaError{Host: in.Name, Region: region, MachineType: gcename.LastSegment(in.MachineType),
-			Need: need, Limit: limit, Used: used, Ahead: ahead}
-	}
-	g.inflight[in.Name] = need
+	g.inflight[in.Name] = flying{cpus: need, family: family}
 	return func() {
 		g.mu.Lock()
 		defer g.mu.Unlock()
@@ -113,19 +148,37 @@ func (p *Provisioner) reserveCPUs(ctx context.Context, in *gce.Instance, id stri
 	}, nil
 }
 
-// regionCPUs reads the region's CPUS limit and usage; ok is false when
-// they cannot be read.
-func (p *Provisioner) regionCPUs(ctx context.Context, region string) (limit, usage float64, ok bool) {
-	reg, err := p.c.GetRegion(ctx, region)
-	if err != nil {
-		return 0, 0, false
+// FamilyQuotaMetric is the region quota metric of a machine type's family
+// ("n2-standard-16": "N2_CPUS", "e2-medium": "E2_CPUS"); a region that has
+// no such metric (E2, N1) counts the family only against CPUS.
+func FamilyQuotaMetric(machineType string) string {
+	fam, _, _ := strings.Cut(gcename.LastSegment(machineType), "-")
+	if fam == "custom" {
+		fam = "n1"
 	}
-	for _, q := range reg.Quotas {
-		if q.Metric == "CPUS" {
-			return q.Limit, q.Usage, true
+	return strings.ToUpper(fam) + "_CPUS"
+}
+
+// cpuQuotas reads the quotas a VM of family counts against: the region's
+// CPUS and family metric, the project's CPUS_ALL_REGIONS. A quota that
+// cannot be read is left out.
+func (p *Provisioner) cpuQuotas(ctx context.Context, region, family string) []cpuQuota {
+	var out []cpuQuota
+	if reg, err := p.c.GetRegion(ctx, region); err == nil {
+		for _, q := range reg.Quotas {
+			if q.Metric == "CPUS" || q.Metric == family {
+				out = append(out, cpuQuota{metric: q.Metric, limit: q.Limit, usage: q.Usage})
+			}
 		}
 	}
-	return 0, 0, false
+	if proj, err := p.c.GetProject(ctx); err == nil {
+		for _, q := range proj.Quotas {
+			if q.Metric == "CPUS_ALL_REGIONS" {
+				out = append(out, cpuQuota{metric: q.Metric, limit: q.Limit, usage: q.Usage})
+			}
+		}
+	}
+	return out
 }
 
 // missingBelow counts hosts 1..n-1 of workshop id that neither exist nor

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
+	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
 	"github.com/clarateach/backend/internal/controlplane/provision/gcevm"
 )
 
@@ -81,5 +82,52 @@ func TestEnsureHostRespectsRegionCPUQuota(t *testing.T) {
 	req.Host = 3
 	if _, err := p.EnsureHost(context.Background(), req); err != nil {
 		t.Fatalf("host 3 with quota: %v", err)
+	}
+}
+
+func TestFamilyQuotaMetric(t *testing.T) {
+	t.Parallel()
+	for mt, want := range map[string]string{
+		"n2-standard-16": "N2_CPUS", "zones/us-central1-b/machineTypes/n2d-standard-8": "N2D_CPUS",
+		"c3-highcpu-22": "C3_CPUS", "e2-medium": "E2_CPUS", "custom-6-23040": "N1_CPUS",
+	} {
+		if got := gcevm.FamilyQuotaMetric(mt); got != want {
+			t.Errorf("FamilyQuotaMetric(%q) = %q, want %q", mt, got, want)
+		}
+	}
+}
+
+// The region's CPUS has room, but the machine family's quota (N2_CPUS) or
+// the project's CPUS_ALL_REGIONS does not: the host is refused before any
+// insert is sent, with a QuotaError naming that quota (GCE would refuse
+// the insert itself, after the class waited for it).
+func TestEnsureHostRespectsFamilyAndProjectCPUQuotas(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		quotas func(f *gcetest.Compute)
+		metric string
+		msg    string
+	}{
+		{"N2_CPUS", func(f *gcetest.Compute) { f.SetRegionQuota("us-central1", "N2_CPUS", 24, 12) }, "N2_CPUS",
+			"region N2_CPUS quota: the host needs 16 vCPUs (n2-standard-16) but us-central1 has 12 of its 24 N2_CPUS in use or being created; ask for more N2_CPUS quota in the region"},
+		{"CPUS_ALL_REGIONS", func(f *gcetest.Compute) { f.SetProjectQuota("CPUS_ALL_REGIONS", 32, 20) }, "CPUS_ALL_REGIONS",
+			"project CPU quota: the host needs 16 vCPUs (n2-standard-16) but the project has 20 of its 32 CPUS_ALL_REGIONS in use or being created; ask for more CPUS_ALL_REGIONS quota"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, fake := setup(t, nil)
+			fake.SetRegionQuota("us-central1", "CPUS", 1000, 0)
+			fake.SetRegionQuota("us-central1", "E2_CPUS", 8, 8) // another family's: not counted
+			tc.quotas(fake)
+			_, err := p.EnsureHost(context.Background(), request("fam-"+strings.ToLower(tc.name[:2]), 30))
+			var qe *gcevm.QuotaError
+			if !errors.As(err, &qe) || qe.Metric != tc.metric || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("EnsureHost: %v, want a QuotaError on %s: %q", err, tc.metric, tc.msg)
+			}
+			if n := fake.Calls("instances.insert"); n != 0 {
+				t.Errorf("%d inserts sent for a host the quota refuses", n)
+			}
+		})
 	}
 }
