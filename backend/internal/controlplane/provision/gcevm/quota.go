@@ -113,14 +113,19 @@ func (p *Provisioner) reserveCPUs(ctx context.Context, in *gce.Instance, id stri
 		return func() {}, nil
 	}
 	family := FamilyQuotaMetric(in.MachineType)
+	// The quotas and the workshop's VMs are read with the gate held: an
+	// insert that finished (released) before the reading is in the usage
+	// GCE reports, and none can finish during it. Read outside, a reading
+	// taken before host 1's insert finished could meet an empty gate after
+	// it, and host 1's vCPUs would count nowhere.
+	g := &p.cpus
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	quotas := p.cpuQuotas(ctx, region, family)
 	if len(quotas) == 0 {
 		return func() {}, nil
 	}
-	ahead := need * float64(p.missingBelow(ctx, id, n))
-	g := &p.cpus
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	ahead := need * float64(p.missingBelowLocked(ctx, id, n))
 	if len(g.inflight) == 0 {
 		g.inflight, g.base = map[string]flying{}, map[string]float64{}
 	}
@@ -181,11 +186,11 @@ func (p *Provisioner) cpuQuotas(ctx context.Context, region, family string) []cp
 	return out
 }
 
-// missingBelow counts hosts 1..n-1 of workshop id that neither exist nor
+// missingBelowLocked (p.cpus.mu held) counts hosts 1..n-1 of workshop id that neither exist nor
 // are being created here: their vCPUs are held for them (lower-numbered
 // hosts first). Each is counted at host n's size (the lower hosts are
 // full, so at least as big). An error counts none.
-func (p *Provisioner) missingBelow(ctx context.Context, id string, n int) int {
+func (p *Provisioner) missingBelowLocked(ctx context.Context, id string, n int) int {
 	if n <= 1 {
 		return 0
 	}
@@ -195,8 +200,6 @@ func (p *Provisioner) missingBelow(ctx context.Context, id string, n int) int {
 	for _, in := range ins {
 		have[in.Name] = true
 	}
-	p.cpus.mu.Lock()
-	defer p.cpus.mu.Unlock()
 	missing := 0
 	for i := 1; i < n; i++ {
 		name, err := gcename.HostInstanceName(id, i)
