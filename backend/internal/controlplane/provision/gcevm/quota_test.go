@@ -3,10 +3,16 @@ package gcevm_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/clarateach/backend/internal/controlplane/gce/gcename"
 	"github.com/clarateach/backend/internal/controlplane/gce/gcetest"
@@ -129,5 +135,71 @@ func TestEnsureHostRespectsFamilyAndProjectCPUQuotas(t *testing.T) {
 				t.Errorf("%d inserts sent for a host the quota refuses", n)
 			}
 		})
+	}
+}
+
+// Host 3's quota reading is taken before host 1's insert finishes, and
+// host 1 finishes (and leaves the in-flight gate) before host 3 decides:
+// host 1's vCPUs must still count, or host 3 is asked for beyond the quota
+// (reconcile TestMultiHostPartialQuota failed so once under load). The
+// reading is taken with the gate held, so host 1 cannot finish during it.
+func TestQuotaReadingAndFinishedInsert(t *testing.T) {
+	t.Parallel()
+	arrived, unblock := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	p, fake := setup(t, func(cfg *gcevm.Config) {
+		target, err := url.Parse(cfg.ComputeEndpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		// Holds the answer to the first regions.get (host 3's reading, taken
+		// now) until unblock.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/regions/us-central1") && first.CompareAndSwap(false, true) {
+				rec := httptest.NewRecorder()
+				proxy.ServeHTTP(rec, r)
+				close(arrived)
+				<-unblock
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				_, _ = w.Write(rec.Body.Bytes())
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		cfg.ComputeEndpoint = srv.URL + strings.TrimPrefix(cfg.ComputeEndpoint, target.Scheme+"://"+target.Host)
+	})
+	fake.SetRegionQuota("us-central1", "CPUS", 32, 0) // two n2-standard-16 hosts
+	const id = "quotarace"
+	ensure := func(n int) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			req := request(id, 30)
+			req.Host = n
+			_, err := p.EnsureHost(context.Background(), req)
+			done <- err
+		}()
+		return done
+	}
+	host3 := ensure(3)
+	<-arrived
+	host1 := ensure(1)
+	// With the reading under the gate, host 1 waits for host 3's decision,
+	// so this wait ends at its deadline; without it, host 1 is created now.
+	select {
+	case err := <-host1:
+		if err != nil {
+			t.Fatalf("host 1: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+	}
+	close(unblock)
+	var qe *gcevm.QuotaError
+	if err := <-host3; !errors.As(err, &qe) {
+		t.Fatalf("host 3 with host 1 (16) and host 2 (16, not yet created) in a quota of 32: %v, want a QuotaError", err)
 	}
 }
