@@ -335,3 +335,61 @@ func TestJoinsCommitAsync(t *testing.T) {
 		check("join")
 	}
 }
+
+// TestRegisterWaitsForLockedPlaces: while another transaction holds every
+// free place of a workshop locked (a resize does, for a moment), a register
+// waits for it and then takes a place; it used to use up its attempts at
+// once and fail with "access code: already exists" (storetest
+// JoinsWhileResized failed so under load).
+func TestRegisterWaitsForLockedPlaces(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewPostgres(t)
+	ctx := context.Background()
+	w := newWorkshop(t, s, 2)
+	pool := s.(interface{ Pool() *pgxpool.Pool }).Pool()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM free_places WHERE workshop_id = $1 FOR UPDATE`, w.ID); err != nil {
+		t.Fatal(err)
+	}
+	var xid string
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "A", Email: "a@example.com"})
+		done <- err
+	}()
+	// The register waits on the locks: it must not have ended (with an
+	// error) while they are held. Polled through pg_locks: it is waiting
+	// once someone waits for this transaction.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("register ended while every free place was locked: %v", err)
+		default:
+		}
+		var waiting bool
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1)`, xid).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the register neither waited nor ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("register after the locks went: %v", err)
+	}
+}

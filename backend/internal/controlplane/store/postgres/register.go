@@ -205,6 +205,14 @@ func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events 
 // no free place (ErrFull), else a conflict (errCodeTaken: the caller
 // retries with a new code, and finds the registration if the same email
 // was just registered).
+//
+// Places left but none taken is also what the statement sees when every
+// free place is locked by another register or by a resize (SKIP LOCKED
+// passes them by): then it first waits until those locks are gone (a key
+// share lock on the workshop's free places waits for every writer of
+// them), so the retry sees what they did. Without the wait, registers that
+// met a resize used up their attempts at once ("access code: already
+// exists").
 func (s *Store) noPlace(ctx context.Context, workshopID string) error {
 	left, err := s.placesLeft(ctx, workshopID)
 	switch {
@@ -212,6 +220,9 @@ func (s *Store) noPlace(ctx context.Context, workshopID string) error {
 		return mapErr("register", err)
 	case !left:
 		return fmt.Errorf("register: %w", store.ErrFull)
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT 1 FROM free_places WHERE workshop_id = $1 FOR KEY SHARE`, workshopID); err != nil {
+		return mapErr("register: wait for free places", err)
 	}
 	return errCodeTaken
 }
