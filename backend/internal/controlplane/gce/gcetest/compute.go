@@ -57,17 +57,11 @@ func QuotaExceeded(region string, limit float64) Fault {
 	return f
 }
 
-// QuotaExceededAsync is the same quota error reported by the insert's
-// operation (code QUOTA_EXCEEDED), which is how GCE often reports it. The
-// fake raises it by itself when a region's CPUS or machine family quota
-// (SetRegionQuota) or the project's CPUS_ALL_REGIONS (SetProjectQuota)
-// would be exceeded.
-func QuotaExceededAsync(region string, limit float64) Fault {
-	return quotaFault("CPUS", "in region "+region, limit)
-}
-
-// quotaFault is the insert operation's QUOTA_EXCEEDED for metric where
-// ("in region us-central1", or "globally" for the project's).
+// quotaFault is the QUOTA_EXCEEDED an insert's operation ends with (how GCE
+// often reports a quota error) for metric, where is "in region
+// us-central1", or "globally" for the project's. The fake raises it by
+// itself when a region's CPUS or machine family quota (SetRegionQuota) or
+// the project's CPUS_ALL_REGIONS (SetProjectQuota) would be exceeded.
 func quotaFault(metric, where string, limit float64) Fault {
 	return Fault{
 		Method:  "instances.insert",
