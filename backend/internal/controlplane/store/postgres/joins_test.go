@@ -242,9 +242,20 @@ func TestJoinWaitsForTheLearnersOtherWrites(t *testing.T) {
 }
 
 // joinWhileHeld runs hold in a transaction, starts JoinByCode of code,
-// waits until the join waits for a lock, commits, and returns the join's
-// answer.
+// waits until the join waits for that transaction, commits, and returns
+// the join's answer.
 func joinWhileHeld(t *testing.T, s store.Store, pool *pgxpool.Pool, code string, hold func(pgx.Tx) error) (*store.SeatJoin, error) {
+	t.Helper()
+	return whileHeld(t, pool, hold, func() (*store.SeatJoin, error) {
+		_, _, j, err := s.JoinByCode(context.Background(), code, time.Now())
+		return j, err
+	})
+}
+
+// whileHeld runs hold in a transaction, starts call, waits until call waits
+// for a lock of that transaction (failing the test if call ends first),
+// commits, and returns call's answer.
+func whileHeld[T any](t *testing.T, pool *pgxpool.Pool, hold func(pgx.Tx) error, call func() (T, error)) (T, error) {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
@@ -255,20 +266,24 @@ func joinWhileHeld(t *testing.T, s store.Store, pool *pgxpool.Pool, code string,
 	if err := hold(tx); err != nil {
 		t.Fatal(err)
 	}
+	var xid string
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
 	type answer struct {
-		j   *store.SeatJoin
+		v   T
 		err error
 	}
 	done := make(chan answer, 1)
 	go func() {
-		_, _, j, err := s.JoinByCode(ctx, code, time.Now())
-		done <- answer{j, err}
+		v, err := call()
+		done <- answer{v, err}
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var waiting bool
-		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%')`).Scan(&waiting); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks
+			WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1)`, xid).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		if waiting {
@@ -276,11 +291,11 @@ func joinWhileHeld(t *testing.T, s store.Store, pool *pgxpool.Pool, code string,
 		}
 		select {
 		case a := <-done:
-			t.Fatalf("the join did not wait for the learner's lock: %+v %v", a.j, a.err)
+			t.Fatalf("the call ended while the transaction's lock was held, without waiting for it: %+v %v", a.v, a.err)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the join is not waiting for the learner's lock after 10 s")
+			t.Fatal("the call is not waiting for the transaction's lock after 10 s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -288,7 +303,7 @@ func joinWhileHeld(t *testing.T, s store.Store, pool *pgxpool.Pool, code string,
 		t.Fatal(err)
 	}
 	a := <-done
-	return a.j, a.err
+	return a.v, a.err
 }
 
 // TestJoinsCommitAsync: a learner's register and join statements turn
@@ -347,49 +362,14 @@ func TestRegisterWaitsForLockedPlaces(t *testing.T) {
 	ctx := context.Background()
 	w := newWorkshop(t, s, 2)
 	pool := s.(interface{ Pool() *pgxpool.Pool }).Pool()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM free_places WHERE workshop_id = $1 FOR UPDATE`, w.ID); err != nil {
-		t.Fatal(err)
-	}
-	var xid string
-	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id()::text`).Scan(&xid); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "A", Email: "a@example.com"})
-		done <- err
-	}()
-	// The register waits on the locks: it must not have ended (with an
-	// error) while they are held. Polled through pg_locks: it is waiting
-	// once someone waits for this transaction.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			t.Fatalf("register ended while every free place was locked: %v", err)
-		default:
-		}
-		var waiting bool
-		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'transactionid' AND transactionid::text = $1)`, xid).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the register neither waited nor ended")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatalf("register after the locks went: %v", err)
+	r, err := whileHeld(t, pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT 1 FROM free_places WHERE workshop_id = $1 FOR UPDATE`, w.ID)
+		return err
+	}, func() (*store.Registration, error) {
+		r, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "A", Email: "a@example.com"})
+		return r, err
+	})
+	if err != nil || r == nil {
+		t.Fatalf("register after the locks went: %+v %v", r, err)
 	}
 }
