@@ -94,8 +94,14 @@ func TestEchoRoundTrip(t *testing.T) {
 		t.Fatalf("hello = %+v", c.Hello)
 	}
 	run(t, ctx, c, "echo hi-$((20+22))", "hi-42")
-	if st := m.Stats(); st.Sessions != 1 || st.Clients != 1 || st.BytesOut == 0 || st.BytesIn == 0 {
-		t.Fatalf("stats = %+v", st)
+	// The input is counted once the PTY write returns, which can be after
+	// the shell has already answered: polled, with a deadline.
+	deadline := time.Now().Add(5 * time.Second)
+	for st := m.Stats(); st.Sessions != 1 || st.Clients != 1 || st.BytesOut == 0 || st.BytesIn == 0; st = m.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats = %+v", st)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	// The shell starts in the configured directory with TERM set.
 	out := run(t, ctx, c, `echo "term=$TERM pwd=$PWD" x-$((1+2))`, "x-3")
