@@ -373,3 +373,25 @@ func TestRegisterWaitsForLockedPlaces(t *testing.T) {
 		t.Fatalf("register after the locks went: %+v %v", r, err)
 	}
 }
+
+// A join that finds every free seat locked (by joins that will roll back,
+// or a resize) waits for those locks and then takes a seat; it does not use
+// up its attempts while they are held and answer "full".
+func TestJoinWaitsForLockedSeats(t *testing.T) {
+	t.Parallel()
+	s := storetest.NewPostgres(t)
+	ctx := context.Background()
+	w := newWorkshop(t, s, 2)
+	r, _, err := s.Register(ctx, &store.Registration{WorkshopID: w.ID, Name: "A", Email: "a@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := s.(interface{ Pool() *pgxpool.Pool }).Pool()
+	j, err := joinWhileHeld(t, s, pool, r.AccessCode, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `SELECT 1 FROM free_seats WHERE workshop_id = $1 FOR UPDATE`, w.ID)
+		return err
+	})
+	if err != nil || j == nil || j.Seat == nil || j.Seat.Seat != 1 {
+		t.Fatalf("join after the locks went: %+v %v", j, err)
+	}
+}

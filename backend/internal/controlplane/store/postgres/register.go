@@ -208,11 +208,10 @@ func (s *Store) registerOnce(ctx context.Context, r *store.Registration, events 
 //
 // Places left but none taken is also what the statement sees when every
 // free place is locked by another register or by a resize (SKIP LOCKED
-// passes them by): then it first waits until those locks are gone (a key
-// share lock on the workshop's free places waits for every writer of
-// them), so the retry sees what they did. Without the wait, registers that
-// met a resize used up their attempts at once ("access code: already
-// exists").
+// passes them by): then it first waits until those locks are gone
+// (waitForLocks), so the retry sees what they did. Without the wait,
+// registers that met a resize used up their attempts at once ("access
+// code: already exists").
 func (s *Store) noPlace(ctx context.Context, workshopID string) error {
 	left, err := s.placesLeft(ctx, workshopID)
 	switch {
@@ -221,8 +220,22 @@ func (s *Store) noPlace(ctx context.Context, workshopID string) error {
 	case !left:
 		return fmt.Errorf("register: %w", store.ErrFull)
 	}
-	if _, err := s.pool.Exec(ctx, `SELECT 1 FROM free_places WHERE workshop_id = $1 FOR KEY SHARE`, workshopID); err != nil {
+	if err := s.waitForLocks(ctx, "free_places", "place", workshopID); err != nil {
 		return mapErr("register: wait for free places", err)
 	}
 	return errCodeTaken
+}
+
+// waitForLocks waits until one of workshop id's rows of a free list
+// (free_places or free_seats, ordered by its number column) can be
+// locked: a key share lock on the lowest row that still exists, which
+// waits for the transaction holding it and, if that one deleted it, moves
+// on to the next. It holds no row while it waits, so it cannot deadlock
+// with a resize, which locks many (an earlier wait locked every row in
+// one statement, holding the first ones while waiting for the others, and
+// deadlocked with resizePlaces, which locks them from the highest down:
+// storetest JoinsWhileResized).
+func (s *Store) waitForLocks(ctx context.Context, list, number, workshopID string) error {
+	_, err := s.pool.Exec(ctx, `SELECT 1 FROM `+list+` WHERE workshop_id = $1 ORDER BY `+number+` LIMIT 1 FOR KEY SHARE`, workshopID)
+	return err
 }

@@ -163,7 +163,8 @@ func (s *Store) seatChanged(j *store.SeatJoin, err error) (*store.SeatJoin, erro
 }
 
 // errSeatsBusy: a join found no free seat it could lock, but free seats
-// remain: other joins held them locked and rolled back. It tries again.
+// remain: other joins (or a resize) held them locked. It waited for those
+// locks (noSeat) and tries again.
 var errSeatsBusy = errors.New("free seats held by joins that did not take them")
 
 // seatAttempts bounds how often a join tries again on errSeatsBusy or
@@ -172,17 +173,31 @@ const seatAttempts = 3
 
 // noSeat is why the attempt-th seat statement gave registrationID no seat:
 // revoked, full, or (before seatAttempts) errSeatsBusy.
+//
+// Free seats left but none taken is what the statement sees when every
+// free seat is locked by other joins or a resize (SKIP LOCKED passes them
+// by): before errSeatsBusy it waits until those locks are gone
+// (waitForLocks), so the next attempt sees what they did, as a register
+// does (noPlace).
+// Without the wait, a join that met joins about to roll back used up its
+// attempts at once and answered "full" with seats free.
 func (s *Store) noSeat(ctx context.Context, registrationID string, attempt int) error {
-	var revoked, free bool
-	err := s.pool.QueryRow(ctx, `SELECT r.revoked_at IS NOT NULL, EXISTS (SELECT 1 FROM free_seats f WHERE f.workshop_id = r.workshop_id)
-		FROM registrations r WHERE r.id = $1`, registrationID).Scan(&revoked, &free)
+	var (
+		revoked, free bool
+		workshopID    string
+	)
+	err := s.pool.QueryRow(ctx, `SELECT r.revoked_at IS NOT NULL, EXISTS (SELECT 1 FROM free_seats f WHERE f.workshop_id = r.workshop_id),
+		r.workshop_id FROM registrations r WHERE r.id = $1`, registrationID).Scan(&revoked, &free, &workshopID)
 	switch {
 	case err != nil:
 		return mapErr("assign seat", err)
 	case revoked:
 		return fmt.Errorf("assign seat: %w", store.ErrRevoked)
-	case free && attempt < seatAttempts:
-		return errSeatsBusy
+	case !free || attempt >= seatAttempts:
+		return fmt.Errorf("assign seat: %w", store.ErrFull)
 	}
-	return fmt.Errorf("assign seat: %w", store.ErrFull)
+	if err := s.waitForLocks(ctx, "free_seats", "seat", workshopID); err != nil {
+		return mapErr("assign seat: wait for free seats", err)
+	}
+	return errSeatsBusy
 }
