@@ -15,7 +15,7 @@ help:
 	@echo "make test   run every test this machine can run (says what it skipped and why)"
 	@echo "make lint   go vet + tree shape + staticcheck + deadcode (+ shellcheck, ESLint, frontend typecheck)"
 	@echo "make bench  benchmarks: join storm, seat start vs bubblewrap, terminal vs wetty, time to running, archives, preview, images, big class, bundle size"
-	@echo "make build  build bin/clarateach, bin/clarateach-workspace, bin/clarateach-seat-init, bin/agent"
+	@echo "make build  build bin/clarateach, bin/clarateach-workspace, bin/clarateach-seat-init, bin/clarateach-seat-pid1 (gcc), bin/agent"
 	@echo "make web    build the web app and embed it into the server"
 
 ## dev: build what is needed and start the server on :8080 (PORT to change)
@@ -29,6 +29,7 @@ build:
 	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/clarateach ./cmd/clarateach
 	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/clarateach-workspace ./cmd/workspace
 	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/clarateach-seat-init ./cmd/seatinit
+	$(CC) -static -O2 -Wall -o $(BIN)/clarateach-seat-pid1 backend/internal/host/seatruntime/sandbox/seatpid1/c/seatpid1.c
 	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/agent ./cmd/agent
 
 ## web: build the React app and copy it where the Go server embeds it

@@ -36,6 +36,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/procinfo"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
@@ -66,7 +67,10 @@ type options struct {
 	// noSeatInit: the daemon binary is also each seat's init (no
 	// clarateach-seat-init beside it), as before cmd/seatinit.
 	noSeatInit bool
-	dir        string
+	// noPID1: no clarateach-seat-pid1 beside the daemon, so every seat's
+	// init is the Go one (to compare).
+	noPID1 bool
+	dir    string
 }
 
 func main() {
@@ -83,6 +87,7 @@ func main() {
 	flag.BoolVar(&o.keepState, "keep", false, "keep the temp state directory")
 	flag.StringVar(&o.dir, "dir", "", "where the temp state directory (agent state, seats) is made (default "+benchDirRoot+" as root, else $TMPDIR)")
 	flag.BoolVar(&o.noCold, "no-cold", false, "sandbox: skip the seat-ready figure without warm seats")
+	flag.BoolVar(&o.noPID1, "no-pid1", false, "sandbox: do not build clarateach-seat-pid1 (the seat init in C) beside the daemon, so every seat's init is the Go one (to compare)")
 	flag.BoolVar(&o.noSeatInit, "no-seat-init", false, "sandbox: do not build clarateach-seat-init beside the daemon, so the daemon binary is each seat's init too (to compare)")
 	flag.BoolVar(&o.coldOnly, "cold-only", false, "sandbox: only the bubblewrap burst and the cold burst with the disk limit, then stop (for profiling a cold start)")
 	flag.StringVar(&tpProfile, "tpprofile", "", "write a CPU profile of this process (the agent's proxy and the bench's client) during ours' first throughput round to this file")
@@ -139,6 +144,13 @@ func run(o options) error {
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Run(); err != nil {
 				return fmt.Errorf("build seat init: %w", err)
+			}
+		}
+		if !o.noPID1 {
+			// The seat init in C, for the seats it serves (gcc -static,
+			// as make build does), beside the daemon too.
+			if err := seatpid1.Build(context.Background(), "", filepath.Join(tmp, seatpid1.BinaryName)); err != nil {
+				return err
 			}
 		}
 	}

@@ -4,11 +4,14 @@
 package testbin
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
 )
 
 // Binary is one command to build: Pkg (an import path) is built to a file
@@ -17,6 +20,18 @@ type Binary struct {
 	Path *string
 	Name string
 	Pkg  string
+	// Build, when set, builds the binary at out instead of go build of
+	// Pkg (a program that is not Go, e.g. SeatPID1's).
+	Build func(out string) error
+}
+
+// SeatPID1 is clarateach-seat-pid1, the sandbox seats' init written in C
+// (package seatpid1), built with gcc: put it beside Workspace's binary
+// and the agent uses it, as make build's bin/ has it.
+func SeatPID1(path *string) Binary {
+	return Binary{Path: path, Name: seatpid1.BinaryName, Build: func(out string) error {
+		return seatpid1.Build(context.Background(), "", out)
+	}}
 }
 
 // Workspace is the workspace daemon, the binary every seat runs.
@@ -40,6 +55,13 @@ func Run(m *testing.M, bins ...Binary) int {
 	}
 	for _, b := range bins {
 		*b.Path = filepath.Join(dir, b.Name)
+		if b.Build != nil {
+			if err := b.Build(*b.Path); err != nil {
+				fmt.Fprintf(os.Stderr, "testbin: %v\n", err)
+				return 1
+			}
+			continue
+		}
 		cmd := exec.Command("go", "build", "-o", *b.Path, b.Pkg)
 		// Static, as the Makefile builds them: a seat on an OCI image
 		// runs the daemon with the image's libraries, not the host's.

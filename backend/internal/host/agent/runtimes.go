@@ -18,6 +18,7 @@ import (
 	"github.com/clarateach/backend/internal/host/seatruntime/firecracker"
 	"github.com/clarateach/backend/internal/host/seatruntime/process"
 	"github.com/clarateach/backend/internal/host/seatruntime/sandbox"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
 )
 
 // DaemonBinaryName is the workspace daemon's file name, looked up next to the
@@ -112,9 +113,14 @@ func NewRuntime(name string, o RuntimeOptions) (seatruntime.Runtime, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
 		}
+		pid1, err := stageSeatPID1(o.DaemonCommand[0], binDir)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRuntimeUnavailable, err)
+		}
 		rt, err := sandbox.New(sandbox.Config{
 			DaemonPath:    daemon,
 			InitPath:      seatInit,
+			PID1Path:      pid1,
 			DaemonArgs:    o.DaemonCommand[1:],
 			BaseDir:       dir,
 			Shell:         o.Shell,
@@ -228,11 +234,25 @@ func LocalSeatsDir(stateDir string) string {
 // copy's path; "" when there is none, and seats' inits are the daemon
 // binary (a larger program to start once more per seat).
 func stageSeatInit(daemon, dir string) (string, error) {
-	src := filepath.Join(filepath.Dir(daemon), SeatInitBinaryName)
+	return stageBeside(daemon, dir, SeatInitBinaryName)
+}
+
+// stageSeatPID1 stages clarateach-seat-pid1 (package seatpid1: a seat
+// init in C, for the seats it serves) from beside the daemon binary in
+// the same way; "" when there is none, and every seat's init is the Go
+// one.
+func stageSeatPID1(daemon, dir string) (string, error) {
+	return stageBeside(daemon, dir, seatpid1.BinaryName)
+}
+
+// stageBeside stages the executable called name beside daemon into dir;
+// "" when there is none.
+func stageBeside(daemon, dir, name string) (string, error) {
+	src := filepath.Join(filepath.Dir(daemon), name)
 	if fi, err := os.Stat(src); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
 		return "", nil
 	}
-	return stageBinary(src, dir, SeatInitBinaryName)
+	return stageBinary(src, dir, name)
 }
 
 // stageDaemon copies the workspace daemon into dir (mode 0755; dir 0755, its

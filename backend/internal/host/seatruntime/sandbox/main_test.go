@@ -139,12 +139,23 @@ func testConfig(t testing.TB) Config {
 		Logger:       logger,
 		DaemonPath:   testBin,
 		InitPath:     testBin,
+		PID1Path:     testPID1(t),
 		DaemonEnv:    []string{envFakeDaemon + "=1"},
 		BaseDir:      base,
 		CgroupParent: fmt.Sprintf("clarateach-test-%d", os.Getpid()),
 		Network:      NetworkConfig{Disabled: os.Getenv(envInNetns) != "1"},
 		MemoryMB:     128,
 	}
+}
+
+// testPID1 is clarateach-seat-pid1 for the seats it serves, as in
+// production, unless CTSB_TEST_INIT=go (every seat's init the Go one) or
+// not root (no such seats).
+func testPID1(t testing.TB) string {
+	if os.Geteuid() != 0 || os.Getenv("CTSB_TEST_INIT") == "go" {
+		return ""
+	}
+	return buildPID1(t)
 }
 
 // newRuntime builds a runtime and removes its cgroup parents (and firewall

@@ -186,7 +186,10 @@ func withDefaults(cfg Config) (Config, error) {
 // lock directory.
 func (r *Runtime) prepareBaseDir() error {
 	var err error
-	for _, p := range []*string{&r.cfg.DaemonPath, &r.cfg.InitPath, &r.cfg.BaseDir} {
+	for _, p := range []*string{&r.cfg.DaemonPath, &r.cfg.InitPath, &r.cfg.PID1Path, &r.cfg.BaseDir} {
+		if *p == "" {
+			continue
+		}
 		if *p, err = filepath.Abs(*p); err != nil {
 			return err
 		}
@@ -222,7 +225,10 @@ func (r *Runtime) checkAccess() error {
 	for _, c := range []struct {
 		path string
 		mode fs.FileMode
-	}{{r.cfg.InitPath, 0o005}, {r.cfg.DaemonPath, 0o005}, {r.cfg.BaseDir, 0o001}} {
+	}{{r.cfg.InitPath, 0o005}, {r.cfg.DaemonPath, 0o005}, {r.cfg.PID1Path, 0o005}, {r.cfg.BaseDir, 0o001}} {
+		if c.path == "" {
+			continue
+		}
 		if err := othersCanReach(c.path, c.mode); err != nil && !r.rootless {
 			return fmt.Errorf("sandbox: %w", err)
 		}

@@ -56,6 +56,12 @@ type Config struct {
 	// (cmd/seatinit). Default: DaemonPath. Smaller is faster: it starts
 	// once per seat.
 	InitPath string
+	// PID1Path, when set, is clarateach-seat-pid1 (package seatpid1): an
+	// init written in C, started instead of InitPath for a seat started
+	// from scratch on the host's root, with no network of its own, no
+	// root learner and an agent running as root (every other seat gets
+	// InitPath). It saves a Go runtime's start per such seat.
+	PID1Path string
 	// BaseDir holds one directory per seat, <BaseDir>/<workshop>-<seat>
 	// (required). It and its parents must be traversable by others (o+x).
 	BaseDir string

@@ -24,6 +24,7 @@ import (
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
 )
 
 func TestSeatKey(t *testing.T) {
@@ -408,7 +409,7 @@ type testBuild struct {
 	err  error
 }
 
-var seatdBuild, seatInitBuild testBuild
+var seatdBuild, seatInitBuild, pid1Build testBuild
 
 // build builds pkg as static as the Makefile builds it for production (no
 // dynamic loader at every seat's init and daemon start).
@@ -447,17 +448,48 @@ func buildSeatInit(t testing.TB) string {
 	return seatInitBuild.build(t, "github.com/clarateach/backend/cmd/seatinit", "clarateach-seat-init")
 }
 
-// realDaemonConfig: the production setup, the workspace daemon binary and
-// clarateach-seat-init as every seat's init.
+// buildPID1 builds clarateach-seat-pid1 (package seatpid1, C) with gcc.
+func buildPID1(t testing.TB) string {
+	t.Helper()
+	needRoot(t)
+	pid1Build.once.Do(func() {
+		out := filepath.Join(filepath.Dir(testBin), seatpid1.BinaryName)
+		if pid1Build.err = seatpid1.Build(context.Background(), "", out); pid1Build.err == nil {
+			pid1Build.path = out
+		}
+	})
+	if pid1Build.err != nil {
+		t.Fatalf("%v", pid1Build.err)
+	}
+	return pid1Build.path
+}
+
+// realDaemonConfig: the production setup, the workspace daemon binary,
+// clarateach-seat-pid1 as the init of the seats it serves and
+// clarateach-seat-init as every other seat's init.
 func realDaemonConfig(t testing.TB) Config {
 	cfg := testConfig(t)
 	cfg.DaemonPath, cfg.InitPath, cfg.DaemonEnv = buildSeatd(t), buildSeatInit(t), nil
+	cfg.PID1Path = buildPID1(t)
 	return cfg
 }
 
-// TestRealDaemon runs the real workspace daemon in a seat and talks to it.
+// TestRealDaemon runs the real workspace daemon in a seat and talks to it,
+// with each of the two inits.
 func TestRealDaemon(t *testing.T) {
-	r := newRuntime(t, realDaemonConfig(t))
+	for _, init := range []string{seatpid1.BinaryName, "clarateach-seat-init"} {
+		t.Run(init, func(t *testing.T) {
+			cfg := realDaemonConfig(t)
+			if init != seatpid1.BinaryName {
+				cfg.PID1Path = ""
+			}
+			testRealDaemon(t, cfg, init)
+		})
+	}
+}
+
+func testRealDaemon(t *testing.T, cfg Config, init string) {
+	r := newRuntime(t, cfg)
 	start := time.Now()
 	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-real", Seat: 1})
 	t.Logf("seat with the real daemon ready in %v", time.Since(start))
@@ -489,14 +521,18 @@ func TestRealDaemon(t *testing.T) {
 	if uid := int(st.Sys().(*syscall.Stat_t).Uid); uid != seatExtra(t, s).UIDBase+learnerUID {
 		t.Errorf("file written by the daemon is owned by host uid %d", uid)
 	}
-	// The seat's pid 1 is the small clarateach-seat-init, not a second
-	// start of the daemon binary, and it serves the seat's root scripts.
-	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", s.PID)); err != nil || filepath.Base(exe) != "clarateach-seat-init" {
-		t.Errorf("the seat's init runs %q (%v), want clarateach-seat-init", exe, err)
+	// The seat's pid 1 is the init asked for, not a second start of the
+	// daemon binary, and it serves the seat's root scripts.
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", s.PID)); err != nil || filepath.Base(exe) != init {
+		t.Errorf("the seat's init runs %q (%v), want %s", exe, err, init)
 	}
-	res, err := r.ExecRoot(context.Background(), s, seatruntime.ExecRequest{Script: "id -u"})
-	if err != nil || strings.TrimSpace(res.Stdout) != "0" || res.ExitCode != 0 {
+	res, err := r.ExecRoot(context.Background(), s, seatruntime.ExecRequest{Script: "id -u; echo err >&2; exit 3"})
+	if err != nil || strings.TrimSpace(res.Stdout) != "0" || strings.TrimSpace(res.Stderr) != "err" || res.ExitCode != 3 {
 		t.Errorf("root script through the seat init: %+v, %v", res, err)
+	}
+	res, err = r.ExecRoot(context.Background(), s, seatruntime.ExecRequest{Script: "sleep 5", TimeoutMS: 200})
+	if err != nil || !res.TimedOut || res.ExitCode != 137 {
+		t.Errorf("root script past its time: %+v, %v", res, err)
 	}
 }
 

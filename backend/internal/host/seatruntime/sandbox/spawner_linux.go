@@ -89,7 +89,7 @@ func firstErr(errs ...error) error {
 func (s *seatStart) spawnInit(argv, env []string, logf *os.File, files []*os.File, attr *syscall.SysProcAttr) (*os.Process, error) {
 	if s.r.spawner == "" {
 		cmd := &exec.Cmd{
-			Path: s.r.cfg.InitPath, Args: argv, Env: env, Dir: "/",
+			Path: s.initPath, Args: argv, Env: env, Dir: "/",
 			Stdout: logf, Stderr: logf, ExtraFiles: files, SysProcAttr: attr,
 		}
 		if err := cmd.Start(); err != nil {
@@ -119,7 +119,7 @@ func (s *seatStart) spawnThrough(argv, env []string, logf *os.File, files []*os.
 	// Closing ours before the init has its byte makes it exit (126).
 	defer ours.Close()
 	cmd := &exec.Cmd{
-		Path: s.r.spawner, Args: append([]string{"clarateach-seat-spawn", s.r.cfg.InitPath}, argv...),
+		Path: s.r.spawner, Args: append([]string{"clarateach-seat-spawn", s.initPath}, argv...),
 		Env: env, Dir: "/", Stdin: theirs, Stdout: logf, Stderr: logf, ExtraFiles: files,
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true, UseCgroupFD: attr.UseCgroupFD, CgroupFD: attr.CgroupFD},
 	}

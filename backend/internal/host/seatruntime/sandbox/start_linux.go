@@ -77,6 +77,8 @@ type seatStart struct {
 	hostAddr netip.Prefix
 	seatAddr netip.Prefix
 
+	initPath   string   // the init's binary: cfg.InitPath, or cfg.PID1Path (choosePID1)
+	initName   string   // its argv[0]
 	cfgR, cfgW *os.File // the init's configuration
 	stR, stW   *os.File // the init's status
 	exited     chan struct{}
@@ -255,6 +257,7 @@ func (s *seatStart) config() error {
 		s.ic.Launcher = seatLauncher
 	}
 	s.ic.LearnerRoot, s.ex.LearnerRoot = s.w.learnerRoot, s.w.learnerRoot
+	s.choosePID1()
 	if r.network {
 		s.hostAddr, s.seatAddr = r.slotAddrs(s.slot)
 		s.ic.Net = &initNet{Addr: s.seatAddr.String(), Gateway: s.hostAddr.Addr().String()}
@@ -300,7 +303,7 @@ func (s *seatStart) spawn() error {
 	if err != nil {
 		return err
 	}
-	proc, err := s.spawnInit([]string{"clarateach-seat-init", s.w.key},
+	proc, err := s.spawnInit([]string{s.initName, s.w.key},
 		[]string{initMarker + "=1", "GOMAXPROCS=1"}, logf, extraFiles, attr)
 	s.cfgR.Close()
 	s.stW.Close()

@@ -57,6 +57,8 @@ func Main() {
 		execAsLearner()
 	case IsInit():
 		initMain()
+	case os.Getenv(RootConnMarker) == "1":
+		rootConnMain()
 	case os.Getenv(UsernsMarker) == "1":
 		usernsPlaceholder()
 	case os.Getenv(LearnerNSMarker) != "":
@@ -239,6 +241,9 @@ type supervisor struct {
 	children map[int]chan syscall.WaitStatus
 	since    time.Time
 	backoff  time.Duration
+	// ownWait: this process is not the seat's pid 1 but a root script
+	// helper (rootConnMain), which waits for its scripts itself.
+	ownWait bool
 }
 
 func (s *supervisor) start() error {

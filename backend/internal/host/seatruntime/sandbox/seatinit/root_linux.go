@@ -155,7 +155,9 @@ func (s *supervisor) runRoot(req RootRequest) RootResult {
 		path, argv = s.cfg.Launcher, append([]string{s.cfg.Launcher, path}, argv...)
 	}
 	pid, err := syscall.ForkExec(path, argv, attr)
-	if err == nil {
+	if err == nil && s.ownWait {
+		go waitChild(pid, done)
+	} else if err == nil {
 		if s.children == nil {
 			s.children = map[int]chan syscall.WaitStatus{}
 		}
@@ -205,6 +207,32 @@ func (s *supervisor) runRoot(req RootRequest) RootResult {
 		res.ExitCode = ws.ExitStatus()
 	}
 	return res
+}
+
+// rootConnMain is the whole life of the helper that an init which is not
+// a Go program (clarateach-seat-pid1, cmd/seatpid1) starts for each root
+// script's connection: the daemon binary, as the seat's root, with the
+// connection on fd 3. It serves that one request as the Go init does;
+// the script is its own child, which it waits for itself.
+func rootConnMain() {
+	os.Unsetenv(RootConnMarker)
+	os.Unsetenv("GOMAXPROCS")
+	_ = unix.SetNonblock(3, true) // through the poller, for the deadline
+	s := &supervisor{cfg: &Config{}, ownWait: true, restarted: make(chan struct{}, 1)}
+	s.serveRootConn(os.NewFile(3, "root-conn"))
+	os.Exit(0)
+}
+
+// waitChild sends pid's wait status on done once it has exited.
+func waitChild(pid int, done chan<- syscall.WaitStatus) {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	done <- ws
 }
 
 func firstErr(errs ...error) error {

@@ -30,6 +30,10 @@ const (
 	// UsernsMarker starts the init binary as a placeholder process whose
 	// user namespace the runtime opens and keeps (image seats).
 	UsernsMarker = "_CLARATEACH_SANDBOX_USERNS"
+	// RootConnMarker starts the daemon binary as the helper that serves
+	// one root script's connection (fd 3) for an init that is not a Go
+	// program (clarateach-seat-pid1): root_linux.go's rootConnMain.
+	RootConnMarker = "_CLARATEACH_SANDBOX_ROOTCONN"
 )
 
 // Identities and paths inside a seat.
@@ -85,6 +89,10 @@ type Config struct {
 	// Launcher, when set, is where the init writes the seat launcher
 	// (launcher_linux.go) for the daemon's --shell-launcher.
 	Launcher string `json:"launcher,omitempty"`
+	// LauncherELF is the launcher's executable, for an init that has no
+	// copy of its own (clarateach-seat-pid1, cmd/seatpid1); the Go init
+	// writes LauncherELF() and ignores it.
+	LauncherELF string `json:"-"`
 	// Warm: the seat is started ahead of demand and does not know yet
 	// whose it will be. Its init keeps reading fd 3 for one Claim and
 	// answers it on fd 4.

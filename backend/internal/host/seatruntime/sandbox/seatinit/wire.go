@@ -48,6 +48,7 @@ const (
 	tagWarm
 	tagLearnerRoot
 	tagHeartbeat
+	tagLauncherELF
 )
 
 // maxConfig bounds a message the init will read.
@@ -84,7 +85,8 @@ func (c *Config) MarshalBinary() ([]byte, error) {
 		tag byte
 		s   string
 	}{{tagRoot, c.Root}, {tagRootFS, c.RootFS}, {tagHome, c.Home}, {tagSock, c.Sock},
-		{tagDaemon, c.Daemon}, {tagHostname, c.Hostname}, {tagLauncher, c.Launcher}} {
+		{tagDaemon, c.Daemon}, {tagHostname, c.Hostname}, {tagLauncher, c.Launcher},
+		{tagLauncherELF, c.LauncherELF}} {
 		if f.s != "" {
 			w.str(f.tag, f.s)
 		}
@@ -221,6 +223,8 @@ func (c *Config) decodeField(tag byte, r *wireReader) error {
 		c.Hostname = r.raw()
 	case tagLauncher:
 		c.Launcher = r.raw()
+	case tagLauncherELF:
+		c.LauncherELF = r.raw()
 	case tagArg:
 		c.Args = append(c.Args, r.raw())
 	case tagEnv:
