@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -29,6 +30,7 @@ import (
 	"github.com/clarateach/backend/internal/egress"
 	"github.com/clarateach/backend/internal/host/netlink"
 	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
 )
 
 // privateLabs are lab servers on private, shared and other special
@@ -227,6 +229,15 @@ func testSeatNetwork(t *testing.T, agentPort string, warm bool) {
 		t.Fatalf("seat a claimed from the warm pool: %v, want %v", claimed, warm)
 	}
 	b := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-net", Seat: 2})
+	// Seat b, started from scratch, gets the C init where the tests have
+	// it, which sets its network up as the Go init does (all that follows).
+	wantInit := filepath.Base(cfg.InitPath)
+	if cfg.PID1Path != "" {
+		wantInit = seatpid1.BinaryName
+	}
+	if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", b.PID)); err != nil || filepath.Base(exe) != wantInit {
+		t.Errorf("seat b's init runs %q (%v), want %s", exe, err, wantInit)
+	}
 	if a.IP == "" || b.IP == "" || a.IP == b.IP {
 		t.Fatalf("seat IPs %q %q", a.IP, b.IP)
 	}

@@ -1,8 +1,7 @@
 /*
  * clarateach-seat-pid1: a sandbox seat's init written in C, for the
  * common seat: started from scratch (not warm), on the host's root (not
- * an image), with no network of its own, no root learner, and an agent
- * running as root. It does what the Go init (package seatinit,
+ * an image), with no root learner, and an agent running as root. It does what the Go init (package seatinit,
  * clarateach-seat-init) does for such a seat, without a Go runtime's
  * start: the runtime's own start (page faults, threads) was about two
  * thirds of the Go init's CPU, paid once per seat (backend/bench/agent
@@ -19,8 +18,8 @@
  * _CLARATEACH_SANDBOX_ROOTCONN=1 and the connection on fd 3, which runs
  * the script as the Go init would (seatinit's root_linux.go).
  *
- * A config it cannot serve (warm, image, network, root learner,
- * rootless) is an error: the agent sends such seats to the Go init.
+ * A config it cannot serve (warm, image, root learner, rootless) is an
+ * error: the agent sends such seats to the Go init.
  *
  * Built static by package seatpid1 (Build), the Makefile and the bench:
  *   gcc -static -O2 -o clarateach-seat-pid1 seatpid1.c
@@ -29,7 +28,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -96,6 +97,7 @@ struct config {
 	int netc;
 	long tmp_mb, home_fd, root_fd, uid_lock_fd;
 	int rootless, image_root, warm, learner_root, net;
+	struct str net_addr, net_gw; /* "10.222.0.2/30", "10.222.0.1" */
 	int heartbeat;
 	long hb_fd, hb_timeout_ms, hb_check_ms;
 };
@@ -199,8 +201,8 @@ static void decode_field(int tag, struct reader *r)
 		cfg.etc_data[cfg.netc++] = raw(r);
 		return;
 	case tagNet:
-		raw(r);
-		raw(r);
+		cfg.net_addr = raw(r);
+		cfg.net_gw = raw(r);
 		cfg.net = 1;
 		return;
 	case tagHeartbeat:
@@ -253,8 +255,8 @@ static void read_config(int fd)
 		decode_field(tag, &r);
 	}
 	free(b);
-	if (cfg.warm || cfg.image_root || cfg.root_fd || cfg.learner_root || cfg.rootless || cfg.net)
-		fail("this seat needs the Go seat init (warm, image, network, root learner or rootless)");
+	if (cfg.warm || cfg.image_root || cfg.root_fd || cfg.learner_root || cfg.rootless)
+		fail("this seat needs the Go seat init (warm, image, root learner or rootless)");
 	if (!cfg.root.n || !cfg.rootfs.n || !cfg.sock.n || !cfg.daemon.n || !cfg.nargs)
 		fail("seat config: root, rootfs, sock, daemon or args missing");
 }
@@ -334,6 +336,75 @@ static void link_up(const char *name)
 	ifr.ifr_flags |= IFF_UP;
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
 		fail("link %s up: %s", name, strerror(errno));
+	close(s);
+}
+
+/* disable_ipv6 turns IPv6 off on ifname (loopback keeps ::1): nothing
+ * would route it, and a link-local address must not reach the host. A
+ * kernel without IPv6 has no such file. */
+static void disable_ipv6(const char *ifname)
+{
+	char p[128];
+	snprintf(p, sizeof p, "/proc/sys/net/ipv6/conf/%s/disable_ipv6", ifname);
+	int fd = open(p, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return;
+	if (fd < 0 || write(fd, "1", 1) != 1)
+		fail("disable ipv6: %s", strerror(errno));
+	close(fd);
+}
+
+static struct sockaddr_in in4(const char *s, const char *what)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	if (inet_pton(AF_INET, s, &a.sin_addr) != 1)
+		fail("seat network: bad %s %s", what, s);
+	return a;
+}
+
+/* setup_net: loopback up; with a seat network, eth0 (moved in by the
+ * agent) gets its address, comes up and routes by default through the
+ * host's end (setupNet in init_linux.go, by ioctl instead of netlink). */
+static void setup_net(void)
+{
+	link_up("lo");
+	if (!cfg.net)
+		return;
+	char addr[64];
+	snprintf(addr, sizeof addr, "%s", cfg.net_addr.p);
+	char *slash = strchr(addr, '/');
+	if (!slash)
+		fail("seat network: bad address %s", cfg.net_addr.p);
+	*slash = 0;
+	int bits = atoi(slash + 1);
+	if (bits < 0 || bits > 32)
+		fail("seat network: bad address %s", cfg.net_addr.p);
+	struct sockaddr_in local = in4(addr, "address"), gw = in4(cfg.net_gw.p, "gateway");
+	struct sockaddr_in mask = {.sin_family = AF_INET};
+	mask.sin_addr.s_addr = htonl(bits ? ~0u << (32 - bits) : 0);
+	disable_ipv6("default");
+	disable_ipv6("eth0");
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		fail("socket: %s", strerror(errno));
+	struct ifreq ifr = {0};
+	strcpy(ifr.ifr_name, "eth0");
+	memcpy(&ifr.ifr_addr, &local, sizeof local);
+	if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
+		fail("address of eth0: %s", strerror(errno));
+	memcpy(&ifr.ifr_netmask, &mask, sizeof mask);
+	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
+		fail("netmask of eth0: %s", strerror(errno));
+	link_up("eth0");
+	struct rtentry rt = {0};
+	struct sockaddr_in any = {.sin_family = AF_INET};
+	memcpy(&rt.rt_dst, &any, sizeof any);
+	memcpy(&rt.rt_genmask, &any, sizeof any);
+	memcpy(&rt.rt_gateway, &gw, sizeof gw);
+	rt.rt_flags = RTF_UP | RTF_GATEWAY;
+	rt.rt_dev = "eth0";
+	if (ioctl(s, SIOCADDRT, &rt) < 0)
+		fail("default route: %s", strerror(errno));
 	close(s);
 }
 
@@ -492,7 +563,7 @@ static void pivot_into(const char *root)
 static void setup_seat(void)
 {
 	do_mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL);
-	link_up("lo");
+	setup_net();
 	if (sethostname(cfg.hostname.p, cfg.hostname.n) < 0)
 		fail("sethostname: %s", strerror(errno));
 	mount_root();
@@ -545,7 +616,8 @@ static int64_t now_ms(void)
 }
 
 /* spawn starts path with fd_to_3 (if >= 0) on fd 3 and nothing but
- * 0-3 open; the error of exec comes back through a close-on-exec pipe. */
+ * 0-3 open; the error of exec comes back through a close-on-exec pipe
+ * (read after the vfork'd child has exec'd or exited). */
 static pid_t spawn(const char *path, char *const argv[], char *const envp[], const char *dir, int fd_to_3, int *err)
 {
 	int p[2];
@@ -561,7 +633,11 @@ static pid_t spawn(const char *path, char *const argv[], char *const envp[], con
 		close(p[0]);
 		return -1;
 	}
-	pid_t pid = fork();
+	/* vfork: the child shares our memory until it execs, so it copies no
+	 * page tables and takes no copy-on-write faults (which counted as the
+	 * daemon's); it only changes what is its own (signal mask and
+	 * dispositions, session, directory, fd table) and execs or exits. */
+	pid_t pid = vfork();
 	if (pid == 0) {
 		int e;
 		sigprocmask(SIG_SETMASK, &child_mask, NULL);
