@@ -35,14 +35,17 @@ import (
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
-var daemonBin, serverBin string
+var daemonBin, serverBin, pid1Bin string
 
 func TestMain(m *testing.M) {
 	if os.Getenv("CLARATEACH_TEST_LOGS") == "" {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	os.Exit(testbin.Run(m, testbin.Workspace(&daemonBin),
-		testbin.Binary{Path: &serverBin, Name: "clarateach", Pkg: "github.com/clarateach/backend/cmd/clarateach"}))
+		testbin.Binary{Path: &serverBin, Name: "clarateach", Pkg: "github.com/clarateach/backend/cmd/clarateach"},
+		// Beside the binaries, as make build puts it in bin/: plain sandbox
+		// seats get the C init.
+		testbin.SeatPID1(&pid1Bin)))
 }
 
 type client struct {

@@ -31,12 +31,15 @@ import (
 var (
 	daemonBin string // the workspace daemon
 	agentBin  string // cmd/agent, for the restart test
+	pid1Bin   string // clarateach-seat-pid1 (seatpid1, C)
 )
 
 func TestMain(m *testing.M) {
 	os.Exit(testbin.Run(m,
 		testbin.Binary{Path: &daemonBin, Name: process.Name + "-" + DaemonBinaryName, Pkg: "github.com/clarateach/backend/cmd/workspace"},
 		testbin.Binary{Path: &agentBin, Name: "agent", Pkg: "github.com/clarateach/backend/cmd/agent"},
+		// Beside the daemon, so sandbox seats get the C init as in bin/.
+		testbin.SeatPID1(&pid1Bin),
 	))
 }
 
