@@ -167,6 +167,7 @@ type stormResult struct {
 	selfUsed, pgCPU time.Duration // CPU of this process (the server) and of PostgreSQL's backends
 	loadCPU         time.Duration // CPU of the load process (the learners' client)
 	waitSummary     string
+	checkpoints     string // checkpointLine
 }
 
 // fail counts a learner's failure, keeping the first message.
@@ -192,6 +193,7 @@ func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, lea
 	selfBefore := cputime.Self()
 	pgBefore := cpuTimes(pg)
 	stopProfiles := profileStorm()
+	ckpt := checkpoints(ctx, db)
 	stopWaits := func() string { return "" }
 	if waits && db.Admin != nil {
 		stopWaits = sampleWaits(ctx, db)
@@ -199,6 +201,7 @@ func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, lea
 	var lr loadResult
 	err = p.Go(&lr)
 	r.waitSummary = stopWaits()
+	r.checkpoints = checkpointLine(ckpt, checkpoints(ctx, db))
 	stopProfiles()
 	r.selfUsed = cputime.Self() - selfBefore
 	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.Backends(ctx)))
@@ -225,6 +228,7 @@ func report(ctx context.Context, r *stormResult, db *benchdb.DB, st store.Store,
 	fmt.Printf("  all      p50/p99 %8.1f / %.1f ms   (target p99 <= 250 ms)\n", ms(pct(all, 50)), ms(pct(all, 99)))
 	fmt.Printf("  errors           %8d\n", r.errs)
 	fmt.Print(r.waitSummary)
+	fmt.Print(r.checkpoints)
 	n := float64(len(all))
 	fmt.Printf("  CPU per request  %8.2f ms in the server (this process)\n", ms(r.selfUsed)/n)
 	fmt.Printf("                   %8.2f ms in the load (the learners' HTTP client, a process of its own on the same CPUs)\n", ms(r.loadCPU)/n)
