@@ -356,14 +356,21 @@ func openLoop(n int, base string) (*os.File, error) {
 	return os.OpenFile(node, os.O_RDWR|unix.O_CLOEXEC, 0)
 }
 
-// mountHomeImage makes (or reuses) the seat's home image in dir and mounts
-// it for the learner's host uid.
-func (r *Runtime) mountHomeImage(dir string, d diskLimit, uid, gid int) (*os.File, error) {
+// mountHomeImage mounts the seat's home image in dir for the learner's
+// host uid: a kept one, else a blank one from the pool (pooled), else one
+// made now.
+func (r *Runtime) mountHomeImage(dir string, d diskLimit, uid, gid int) (m *os.File, pooled bool, err error) {
+	if _, err := os.Stat(filepath.Join(dir, homeImage)); errors.Is(err, os.ErrNotExist) {
+		if m, err := r.pooledHome(dir, d, uid, gid); m != nil || err != nil {
+			return m, m != nil, err
+		}
+	}
 	img, err := r.homeImagePath(dir, d)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return mountHome(img, uid, gid)
+	m, err = mountHome(img, uid, gid)
+	return m, false, err
 }
 
 // sameDisk reports whether a warm seat's home (have) serves a seat that

@@ -158,8 +158,8 @@ func testPID1(t testing.TB) string {
 	return buildPID1(t)
 }
 
-// newRuntime builds a runtime and removes its cgroup parents (and firewall
-// rules) at the end of the test.
+// newRuntime builds a runtime, and removes its blank homes and cgroup
+// parents (and firewall rules) at the end of the test.
 func newRuntime(t testing.TB, cfg Config) *Runtime {
 	t.Helper()
 	r, err := New(cfg)
@@ -167,6 +167,7 @@ func newRuntime(t testing.TB, cfg Config) *Runtime {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
+		r.homes.close() // the blank homes go
 		if r.cgroups != nil {
 			for _, h := range r.cgroups.hiers {
 				_ = syscall.Rmdir(h.parent)

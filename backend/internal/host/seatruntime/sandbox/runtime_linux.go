@@ -54,6 +54,7 @@ type Runtime struct {
 	pool   *warmPool     // nil without warm seats
 	beat   *heartbeat    // nil without an orphan timeout
 	images *diskImages   // nil: seats have no disk limit
+	homes  *homePool     // blank homes made ahead; nil without a disk limit
 	userns usernsCache   // per uid range, for seats on an image
 	// staticOnce/staticErr: whether the daemon can run in an image
 	// (daemonStatic).
@@ -120,6 +121,9 @@ func New(cfg Config) (*Runtime, error) {
 			r.log.Debug("sandbox runtime set-up failed", "step", step.name, "err", err)
 			return nil, err
 		}
+	}
+	if err := r.startHomePool(cfg.MaxParallelStarts); err != nil {
+		return nil, fmt.Errorf("sandbox: disk: %w", err)
 	}
 	r.startPool()
 	return r, nil

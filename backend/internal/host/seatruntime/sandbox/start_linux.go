@@ -219,7 +219,7 @@ func (s *seatStart) disk() error {
 	if !s.w.disk.on() {
 		return nil
 	}
-	home, err := s.r.mountHomeImage(s.dir, *s.w.disk, s.owner.learner, s.owner.learnerGID)
+	home, pooled, err := s.r.mountHomeImage(s.dir, *s.w.disk, s.owner.learner, s.owner.learnerGID)
 	if err != nil {
 		return err
 	}
@@ -227,6 +227,9 @@ func (s *seatStart) disk() error {
 	s.always(func() { home.Close() })
 	s.ex.Disk = s.w.disk
 	s.mark("disk")
+	if pooled {
+		s.mark("disk-pooled") // a blank home made ahead (homepool_linux.go)
+	}
 	return nil
 }
 

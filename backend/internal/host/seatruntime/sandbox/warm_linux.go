@@ -246,11 +246,12 @@ func (r *Runtime) WarmReady() int {
 	return r.pool.count()
 }
 
-// Close stops the heartbeat, stops filling the pool and destroys the warm
-// seats. Claimed seats are not touched: they outlive the runtime like any
+// Close stops the heartbeat, stops filling the pools, unmounts the blank
+// homes (homepool_linux.go) and destroys the warm seats. Claimed seats are not touched: they outlive the runtime like any
 // other seat (and end after OrphanTimeout unless a new runtime beats).
 func (r *Runtime) Close() error {
 	r.beat.stop()
+	r.homes.close()
 	p := r.pool
 	if p == nil {
 		return nil

@@ -1,0 +1,200 @@
+//go:build linux
+
+package sandbox
+
+// Blank homes made ahead of time. Mounting a seat's home image waits on the
+// kernel far more than it computes (bench/agent README, "Cold start: the
+// disk step"): LOOP_CONFIGURE fsyncs the freshly copied image (a cache
+// flush of the host's disk), and the ext4 mount writes its superblock
+// through the loop device and starts two kernel threads (jbd2 and a
+// workqueue rescuer), each waiting on kthreadd. About 20 ms per seat,
+// nearly all of it asleep, and in a burst that sleep held one of the few
+// start turns. So the runtime keeps a few blank homes of the default disk
+// limit ready: copied from the template, attached to a loop device and
+// mounted detached, in <BaseDir>/.disk/pool/. A seat started from scratch
+// without a home of its own takes one: its image is renamed into the
+// seat's directory (the loop device follows the file, not its name) and
+// its root chowned to the learner. One goroutine refills the pool, outside
+// any start turn. A seat that finds the pool empty, or asks for another
+// size, makes its home as before.
+//
+// Nothing outlives the agent: the pool's mounts are held only by its file
+// descriptors, so when the agent exits (or Close runs) the kernel unmounts
+// them and their loop devices clear themselves. Their image files are
+// named <agent pid>-<n>.img; a runtime removes those of agents no longer
+// running when it starts.
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const poolDir = "pool" // in <BaseDir>/.disk
+
+// blankHomes numbers the pools' images: unique in this process, so that
+// two runtimes on one BaseDir never pick the same name.
+var blankHomes atomic.Uint64
+
+// blankHome is a pooled home: an image in the pool's directory, mounted.
+type blankHome struct {
+	img   string
+	mount *os.File // the detached mount; the loop device clears with it
+}
+
+func (h *blankHome) discard() {
+	h.mount.Close()
+	_ = os.Remove(h.img)
+}
+
+// homePool keeps up to size blank homes of one disk limit ready.
+type homePool struct {
+	limit diskLimit
+	tpl   string // the template image of limit
+	dir   string // <BaseDir>/.disk/pool
+	log   *slog.Logger
+	// ready holds size-1 homes; the filler, blocked on sending the next,
+	// holds one more.
+	ready chan *blankHome
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	// retry is how long the filler waits after a failure.
+	retry time.Duration
+}
+
+// startHomePool starts keeping size blank homes of the default disk limit
+// (none without a disk limit, or with size < 1).
+func (r *Runtime) startHomePool(size int) error {
+	if r.images == nil || size < 1 {
+		return nil
+	}
+	d := *r.diskFor(0, 0)
+	tpl, err := r.images.template(d)
+	if err != nil {
+		return err
+	}
+	p := &homePool{
+		limit: d, tpl: tpl, dir: filepath.Join(r.images.dir, poolDir), log: r.log,
+		ready: make(chan *blankHome, size-1),
+		stop:  make(chan struct{}), done: make(chan struct{}),
+		retry: 5 * time.Second,
+	}
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return err
+	}
+	p.removeLeftovers()
+	r.homes = p
+	go p.fill()
+	return nil
+}
+
+// removeLeftovers deletes the images of agents that no longer run (their
+// mounts went with them).
+func (p *homePool) removeLeftovers() {
+	names, _ := filepath.Glob(filepath.Join(p.dir, "*.img"))
+	for _, name := range names {
+		pid, _, _ := strings.Cut(filepath.Base(name), "-")
+		n, err := strconv.Atoi(pid)
+		if err != nil || n <= 0 || syscall.Kill(n, 0) == syscall.ESRCH {
+			_ = os.Remove(name)
+		}
+	}
+}
+
+// fill makes blank homes, one at a time, for as long as the pool runs.
+func (p *homePool) fill() {
+	defer close(p.done)
+	prefix := strconv.Itoa(os.Getpid()) + "-"
+	for {
+		n := strconv.FormatUint(blankHomes.Add(1), 10)
+		h, err := p.make(filepath.Join(p.dir, prefix+n+".img"))
+		if err != nil {
+			p.log.Warn("could not make a blank seat home ahead of time; seats make their own", "err", err)
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(p.retry):
+				continue
+			}
+		}
+		select {
+		case p.ready <- h:
+		case <-p.stop:
+			h.discard()
+			return
+		}
+	}
+}
+
+// make copies the template to img and mounts it.
+func (p *homePool) make(img string) (*blankHome, error) {
+	if err := copyImage(p.tpl, img); err != nil {
+		os.Remove(img)
+		return nil, err
+	}
+	m, err := mountExt4(img)
+	if err != nil {
+		os.Remove(img)
+		return nil, err
+	}
+	return &blankHome{img: img, mount: m}, nil
+}
+
+// take returns a ready home of limit d, or nil: none is ready, or the pool
+// keeps another size. It never waits.
+func (p *homePool) take(d diskLimit) *blankHome {
+	if p == nil || d != p.limit {
+		return nil
+	}
+	select {
+	case h := <-p.ready:
+		return h
+	default:
+		return nil
+	}
+}
+
+// close stops the filler and unmounts and removes the ready homes.
+func (p *homePool) close() {
+	if p == nil {
+		return
+	}
+	p.once.Do(func() { close(p.stop) })
+	<-p.done
+	for {
+		select {
+		case h := <-p.ready:
+			h.discard()
+		default:
+			return
+		}
+	}
+}
+
+// pooledHome gives the seat in dir a blank home from the pool, owned by
+// uid:gid, as <dir>/home.img; nil when the pool has none for d (the
+// caller makes one). A home that fails here is discarded.
+func (r *Runtime) pooledHome(dir string, d diskLimit, uid, gid int) (*os.File, error) {
+	h := r.homes.take(d)
+	if h == nil {
+		return nil, nil
+	}
+	img := filepath.Join(dir, homeImage)
+	if err := os.Rename(h.img, img); err != nil {
+		h.discard()
+		return nil, fmt.Errorf("sandbox: home image: %w", err)
+	}
+	if err := ownHome(int(h.mount.Fd()), uid, gid); err != nil {
+		h.mount.Close()
+		return nil, fmt.Errorf("sandbox: chown home: %w", err)
+	}
+	return h.mount, nil
+}
