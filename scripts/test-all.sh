@@ -144,9 +144,11 @@ fi
 side_suites() {
     # The fuzz run compiles its package's dependencies again, instrumented
     # (a build cache key of its own): minutes of CPU on a cold cache.
+    # -vet=off: the Go suite vets the package (-vet=all); vet here would
+    # type-check its ~200 dependencies once more for their facts.
     if want fuzz; then
         banner fuzz "path resolution fuzzing (10 s)"
-        if (cd backend && $GO test -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/); then pass fuzz; else fail fuzz; fi
+        if (cd backend && $GO test -vet=off -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/); then pass fuzz; else fail fuzz; fi
     fi
 
     if want frontend; then
@@ -190,11 +192,42 @@ side_suites() {
         if [[ $ran == 0 ]]; then skip deploy "no scripts/test/*-test.sh"; elif [[ $bad == 0 ]]; then pass deploy; else fail deploy; fi
     fi
 
+    # Last in this chain: the web app's npm ci (frontend suite) is done, and
+    # the Go packages of its binaries were compiled before the Go suite
+    # started (below), so it overlaps the Go tests' waits instead of
+    # following them.
+    if want e2e; then
+        if [[ ! -f frontend/e2e/run.mjs ]]; then
+            skip e2e "frontend/e2e/run.mjs missing"
+        elif [[ -n ${unmet[e2e]-} ]]; then
+            fail e2e "${unmet[e2e]}"
+        elif ! command -v npm >/dev/null; then
+            fail e2e "needs npm (Node 20.19+), or SKIP_SUITES=e2e"
+        else
+            banner e2e "browser end-to-end against a real server, local agent and seats"
+            if scripts/e2e.sh; then pass e2e; else fail e2e; fi
+        fi
+    fi
+
 }
 side_dir=$(mktemp -d)
 trap 'rm -rf "$side_dir"' EXIT
+# The e2e suite's binaries (make build: server, seat daemon, seat init,
+# agent) are built first, before the Go suite and the chain above start:
+# go test then finds most of its packages compiled instead of compiling
+# them at the same time as the e2e suite's make build (two go commands
+# building one package at once both do the work), and the e2e suite can run
+# in the chain, alongside the Go tests, with nothing left to compile.
+if want e2e && [[ -f frontend/e2e/run.mjs && -z ${unmet[e2e]-} ]] && command -v npm >/dev/null; then
+    b0=$SECONDS
+    if make -s build; then
+        echo "setup: make build for the e2e suite, before the Go suite ($(( SECONDS - b0 )) s)"
+    else
+        echo "setup: make build failed; the e2e suite fails with its output"
+    fi
+fi
 side_pid=
-if want fuzz || want frontend || want shell || want nginx || want deploy; then
+if want fuzz || want frontend || want shell || want nginx || want deploy || want e2e; then
     (
         np=${#passed[@]} nf=${#failed[@]} ns=${#skipped[@]}
         suite_t0=$SECONDS
@@ -204,7 +237,7 @@ if want fuzz || want frontend || want shell || want nginx || want deploy; then
         for x in "${skipped[@]:ns}"; do printf '%s\0' "$x"; done >"$side_dir/skipped"
     ) &
     side_pid=$!
-    echo "(the fuzz, frontend, shell, nginx and deploy suites run alongside the Go suite; their output follows it)"
+    echo "(the fuzz, frontend, shell, nginx, deploy and e2e suites run alongside the Go suite, one after another; their output follows it)"
 fi
 
 if want go; then
@@ -237,20 +270,7 @@ if [[ -n $side_pid ]]; then
         mapfile -d '' -t side <"$side_dir/failed" && failed+=(${side[@]+"${side[@]}"})
         mapfile -d '' -t side <"$side_dir/skipped" && skipped+=(${side[@]+"${side[@]}"})
     else
-        fail side-suites "the fuzz, frontend, shell, nginx and deploy suites ended without a result"
-    fi
-fi
-
-if want e2e; then
-    if [[ ! -f frontend/e2e/run.mjs ]]; then
-        skip e2e "frontend/e2e/run.mjs missing"
-    elif [[ -n ${unmet[e2e]-} ]]; then
-        fail e2e "${unmet[e2e]}"
-    elif ! command -v npm >/dev/null; then
-        fail e2e "needs npm (Node 20.19+), or SKIP_SUITES=e2e"
-    else
-        banner e2e "browser end-to-end against a real server, local agent and seats"
-        if scripts/e2e.sh; then pass e2e; else fail e2e; fi
+        fail side-suites "the fuzz, frontend, shell, nginx, deploy and e2e suites ended without a result"
     fi
 fi
 
