@@ -212,6 +212,11 @@ side_suites() {
 }
 side_dir=$(mktemp -d)
 trap 'rm -rf "$side_dir"' EXIT
+# The binaries Go tests build for seats and restarts (internal/testbin: the
+# workspace daemon in seven test packages, the agent, the server) are built
+# once for the whole run, here, and copied into each package's tests.
+export CLARATEACH_TESTBIN_DIR=$side_dir/testbin
+mkdir -p "$CLARATEACH_TESTBIN_DIR"
 # The e2e suite's binaries (make build: server, seat daemon, seat init,
 # agent) are built first, before the Go suite and the chain above start:
 # go test then finds most of its packages compiled instead of compiling
