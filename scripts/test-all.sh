@@ -258,8 +258,12 @@ if want go; then
     # graph then compiles each package once for vet and tests together, and
     # a package's tests start as soon as it is built and vetted, instead of
     # after a separate `go vet ./...` of the whole tree (~6 minutes cold).
+    # -p 3: a running test binary holds one of go test's -p slots, compiles
+    # and links the others, and the longest test binaries mostly wait
+    # (PostgreSQL, seats, the rootfs build's downloads: reconcile ~250 s
+    # for ~22 CPU-seconds); with 2 slots, two of them stopped all compiling.
     elif (cd backend && $GO build -o /dev/null ./tools/testreport &&
-        $GO test -vet=all -json -p 2 -timeout 25m -count=1 ./... | $GO run ./tools/testreport); then
+        $GO test -vet=all -json -p 3 -timeout 25m -count=1 ./... | $GO run ./tools/testreport); then
         pass go
     else
         fail go
