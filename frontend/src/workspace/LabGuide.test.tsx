@@ -46,7 +46,8 @@ describe('LabGuide', () => {
     expect((screen.getByRole('button', { name: /Make it executable/ }) as HTMLButtonElement).disabled).toBe(true);
     await userEvent.click(screen.getByRole('button', { name: 'Check' }));
     expect(client.check).toHaveBeenCalledWith('make');
-    expect(screen.getByTestId('check-result').textContent).toContain('hello.sh is not there yet');
+    // The check's answer is a promise: wait for its result to render.
+    expect((await screen.findByTestId('check-result', {}, { timeout: 5000 })).textContent).toContain('hello.sh is not there yet');
     expect(screen.getByTestId('check-result').className).toContain('lab-fail');
     expect(onChange).toHaveBeenCalled();
   });
@@ -55,6 +56,7 @@ describe('LabGuide', () => {
     const client = fakeClient(true);
     const { rerender } = render(<LabGuide lab={lab} client={client} onRun={() => {}} onChange={() => {}} />);
     await userEvent.click(screen.getByRole('button', { name: 'Check' }));
+    await screen.findByTestId('check-result', {}, { timeout: 5000 });
     // The server moves the current step on after a pass; the page still shows step 1's result.
     const after = { ...lab, current_step: 'chmod', unlocked: ['make', 'chmod'], progress: { make: { step_id: 'make', status: 'done' as const, attempts: 1, entered_at: 'x' } } };
     rerender(<LabGuide lab={after} client={client} onRun={() => {}} onChange={() => {}} />);
@@ -72,7 +74,7 @@ describe('LabGuide', () => {
     const entered = { ...lab, progress: { make: { step_id: 'make', status: 'current' as const, attempts: 0, entered_at: 'x' } } };
     const { rerender } = render(<LabGuide lab={entered} client={client} onRun={() => {}} onChange={() => {}} />);
     await userEvent.click(screen.getByRole('button', { name: 'Check' }));
-    expect(screen.getByTestId('check-result').textContent).toContain('not there yet');
+    expect((await screen.findByTestId('check-result', {}, { timeout: 5000 })).textContent).toContain('not there yet');
     rerender(<LabGuide lab={{ ...lab, progress: { make: failing } }} client={client} onRun={() => {}} onChange={() => {}} />);
     expect(screen.getByTestId('check-result').textContent).toContain('not there yet');
     // The instructor resets the step: the poll brings no progress for it.
