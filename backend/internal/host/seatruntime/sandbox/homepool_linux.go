@@ -189,7 +189,8 @@ func (p *homePool) close() {
 
 // pooledHome gives the seat in dir a blank home from the pool, owned by
 // uid:gid, as <dir>/home.img; nil when the pool has none for d (the
-// caller makes one). A home that fails here is discarded.
+// caller makes one, also when the pooled image cannot be moved into dir).
+// A home that fails here is discarded.
 func (r *Runtime) pooledHome(dir string, d diskLimit, uid, gid int) (*os.File, error) {
 	h := r.homes.take(d)
 	if h == nil {
@@ -197,8 +198,11 @@ func (r *Runtime) pooledHome(dir string, d diskLimit, uid, gid int) (*os.File, e
 	}
 	img := filepath.Join(dir, homeImage)
 	if err := os.Rename(h.img, img); err != nil {
+		// The seat's directory is not where the pool is (another file
+		// system): the seat makes its own home, as without a pool.
+		r.log.Warn("a blank home made ahead could not be moved to the seat; it makes its own", "seat_dir", dir, "err", err)
 		h.discard()
-		return nil, fmt.Errorf("sandbox: home image: %w", err)
+		return nil, nil
 	}
 	if err := ownHome(int(h.mount.Fd()), uid, gid); err != nil {
 		h.mount.Close()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
+	"golang.org/x/sys/unix"
 )
 
 // loopDevicesBackedBy maps the loop devices whose backing file is under
@@ -163,4 +164,25 @@ func TestHomePoolAgentExit(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitNoLoops(t, s.Dir)
+}
+
+// TestHomePoolOtherFileSystem: where a seat's directory is on another file
+// system than the pool (the pooled image cannot be renamed into it), the
+// seat makes its own home instead of failing to start.
+func TestHomePoolOtherFileSystem(t *testing.T) {
+	needRoot(t)
+	cfg := diskConfig(t, 64)
+	cfg.MaxParallelStarts = 2 // a pool of two
+	r := newRuntime(t, cfg)
+	pool := filepath.Join(cfg.BaseDir, diskDir, poolDir)
+	waitFor(t, "two blank homes", func() bool { return len(loopDevicesBackedBy(pool)) == 2 })
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	m, err := r.pooledHome(dir, *r.diskFor(0, 0), 1000, 1000)
+	if m != nil || err != nil {
+		t.Fatalf("pooled home for a directory on another file system: %v, %v; want none, so the seat makes its own", m, err)
+	}
 }
