@@ -65,16 +65,16 @@ if want go && ! pg_wanted; then skip postgres "SKIP_SUITES: the Go tests on Post
 
 # ---- set-up: the tools each suite needs (command:package) -------------------
 declare -A needs=(
-    [go]="iptables:iptables ip:iproute2 unshare:util-linux mkfs.ext4:e2fsprogs debugfs:e2fsprogs psql:postgresql-client bwrap:bubblewrap debootstrap:debootstrap envsubst:gettext-base systemd-analyze:systemd dash:dash busybox:busybox-static"
+    [go]="gcc:gcc+libc6-dev iptables:iptables ip:iproute2 unshare:util-linux mkfs.ext4:e2fsprogs debugfs:e2fsprogs psql:postgresql-client bwrap:bubblewrap debootstrap:debootstrap envsubst:gettext-base systemd-analyze:systemd dash:dash busybox:busybox-static"
     [shell]="shellcheck:shellcheck"
     [nginx]="nginx:nginx"
     [e2e]="chromium:chromium"
 )
 can_install() { [[ $INSTALL == 1 && $(id -u) == 0 ]] && command -v apt-get >/dev/null; }
-missing_pkgs() { # suite → the packages of its missing commands
+missing_pkgs() { # suite → the packages of its missing commands (a+b: both packages)
     local pair
     for pair in ${needs[$1]-}; do
-        command -v "${pair%%:*}" >/dev/null || echo "${pair#*:}"
+        command -v "${pair%%:*}" >/dev/null || echo "${pair#*:}" | tr + '\n'
     done
 }
 apt_updated=0
