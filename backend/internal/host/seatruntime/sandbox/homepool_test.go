@@ -42,17 +42,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestHomePool: a seat started from scratch gets a blank home the runtime
-// mounted ahead of time (the same loop device, its image renamed into the
-// seat's directory, owned by the learner), the pool fills again, and
-// neither Destroy nor Close leaves a loop device or an image behind.
-func TestHomePool(t *testing.T) {
+// runtimeWithFullPool starts a runtime with 64 MiB seat homes and a pool
+// of two blank homes, and waits until both are mounted. It returns the
+// runtime and the pool's directory.
+func runtimeWithFullPool(t *testing.T) (*Runtime, string) {
+	t.Helper()
 	needRoot(t)
 	cfg := diskConfig(t, 64)
 	cfg.MaxParallelStarts = 2 // a pool of two
 	r := newRuntime(t, cfg)
 	pool := filepath.Join(cfg.BaseDir, diskDir, poolDir)
 	waitFor(t, "two blank homes", func() bool { return len(loopDevicesBackedBy(pool)) == 2 })
+	return r, pool
+}
+
+// TestHomePool: a seat started from scratch gets a blank home the runtime
+// mounted ahead of time (the same loop device, its image renamed into the
+// seat's directory, owned by the learner), the pool fills again, and
+// neither Destroy nor Close leaves a loop device or an image behind.
+func TestHomePool(t *testing.T) {
+	r, pool := runtimeWithFullPool(t)
 	before := loopDevicesBackedBy(pool)
 
 	s, err := r.Create(context.Background(), seatruntime.Spec{WorkshopID: "ws-pool", Seat: 1})
@@ -96,12 +105,7 @@ func TestHomePool(t *testing.T) {
 // TestHomePoolOtherSize: a seat asking for another disk size than the
 // pool's makes its own home, and leaves the pool's homes alone.
 func TestHomePoolOtherSize(t *testing.T) {
-	needRoot(t)
-	cfg := diskConfig(t, 64)
-	cfg.MaxParallelStarts = 2
-	r := newRuntime(t, cfg)
-	pool := filepath.Join(cfg.BaseDir, diskDir, poolDir)
-	waitFor(t, "two blank homes", func() bool { return len(loopDevicesBackedBy(pool)) == 2 })
+	r, pool := runtimeWithFullPool(t)
 	before := loopDevicesBackedBy(pool)
 	s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-pool", Seat: 2, DiskMB: 32})
 	if got := loopDevicesBackedBy(pool); !maps.Equal(got, before) {
@@ -170,12 +174,7 @@ func TestHomePoolAgentExit(t *testing.T) {
 // system than the pool (the pooled image cannot be renamed into it), the
 // seat makes its own home instead of failing to start.
 func TestHomePoolOtherFileSystem(t *testing.T) {
-	needRoot(t)
-	cfg := diskConfig(t, 64)
-	cfg.MaxParallelStarts = 2 // a pool of two
-	r := newRuntime(t, cfg)
-	pool := filepath.Join(cfg.BaseDir, diskDir, poolDir)
-	waitFor(t, "two blank homes", func() bool { return len(loopDevicesBackedBy(pool)) == 2 })
+	r, _ := runtimeWithFullPool(t)
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {
 		t.Fatal(err)
