@@ -210,7 +210,7 @@ func (s *supervisor) runRoot(req RootRequest) RootResult {
 }
 
 // rootConnMain is the whole life of the helper that an init which is not
-// a Go program (clarateach-seat-pid1, cmd/seatpid1) starts for each root
+// a Go program (clarateach-seat-pid1, package seatpid1) starts for each root
 // script's connection: the daemon binary, as the seat's root, with the
 // connection on fd 3. It serves that one request as the Go init does;
 // the script is its own child, which it waits for itself.

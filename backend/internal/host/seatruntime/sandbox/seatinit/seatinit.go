@@ -90,7 +90,7 @@ type Config struct {
 	// (launcher_linux.go) for the daemon's --shell-launcher.
 	Launcher string `json:"launcher,omitempty"`
 	// LauncherELF is the launcher's executable, for an init that has no
-	// copy of its own (clarateach-seat-pid1, cmd/seatpid1); the Go init
+	// copy of its own (clarateach-seat-pid1, package seatpid1); the Go init
 	// writes LauncherELF() and ignores it.
 	LauncherELF string `json:"-"`
 	// Warm: the seat is started ahead of demand and does not know yet
