@@ -15,7 +15,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/api"
 	"github.com/clarateach/backend/internal/controlplane/lab"
 	"github.com/clarateach/backend/internal/controlplane/store"
-	"github.com/clarateach/backend/internal/seat/files"
+	"github.com/clarateach/backend/internal/seat/files/confine"
 )
 
 // Pushing files into learners' homes: the instructor's "push a file to
@@ -152,7 +152,7 @@ func (s *Server) handlePushFile(w http.ResponseWriter, r *http.Request) error {
 // pushedFile checks a push request: a relative path inside the home, and at
 // most maxPushFile bytes.
 func pushedFile(req pushRequest) (string, []byte, error) {
-	name, err := files.Clean(strings.TrimSpace(req.Path))
+	name, err := confine.Clean(strings.TrimSpace(req.Path))
 	if err != nil || name == "." || name == "" {
 		return "", nil, apierror.Invalid("path must be a file path inside the learner's home, like notes/step2.txt")
 	}

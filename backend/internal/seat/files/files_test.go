@@ -7,68 +7,16 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/clarateach/backend/internal/seat/files/confine/confinetest"
 )
-
-const secret = "TOP-SECRET"
-
-// fixture builds base/outside (secret) and base/root (the workspace) full
-// of symlinks that try to leave it, plus special files.
-func fixture(t testing.TB) (base, root string) {
-	t.Helper()
-	base = t.TempDir()
-	base, _ = filepath.EvalSymlinks(base)
-	root = filepath.Join(base, "root")
-	out := filepath.Join(base, "outside")
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(os.MkdirAll(filepath.Join(out, "dir"), 0o755))
-	must(os.WriteFile(filepath.Join(out, "secret.txt"), []byte(secret), 0o644))
-	must(os.MkdirAll(filepath.Join(root, "a", "b"), 0o755))
-	must(os.WriteFile(filepath.Join(root, "hello.txt"), []byte("hello"), 0o644))
-	must(os.WriteFile(filepath.Join(root, "a", "b", "c.txt"), []byte("c"), 0o755))
-	links := map[string]string{
-		"link-in":   "a/b",
-		"file-link": "hello.txt",
-		"out-rel":   "../outside",
-		"out-abs":   out,
-		"out-file":  "../outside/secret.txt",
-		"a/up":      "../../outside",
-		"a/upfile":  "../../outside/secret.txt",
-		"loop1":     "loop2",
-		"loop2":     "loop1",
-		"chain":     "a/up",
-		"sneaky":    "a/../../outside",
-		"dangling":  "nonexistent",
-		"abs-in":    filepath.Join(root, "hello.txt"),
-		"dev-null":  "/dev/null",
-		"proc-self": "/proc/self/root",
-	}
-	for name, target := range links {
-		must(os.Symlink(target, filepath.Join(root, name)))
-	}
-	must(syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
-	ln, err := net.Listen("unix", filepath.Join(root, "sock"))
-	must(err)
-	t.Cleanup(func() { ln.Close() })
-	if os.Geteuid() == 0 {
-		// A character device (the same as /dev/null) inside the workspace.
-		must(syscall.Mknod(filepath.Join(root, "devnull"), syscall.S_IFCHR|0o666, int(1<<8|3)))
-	}
-	return base, root
-}
 
 func serve(t *testing.T, root string, maxFile int64) (*FS, string) {
 	t.Helper()
@@ -107,7 +55,7 @@ func q(p string) string { return url.QueryEscape(p) }
 func checkOutsideUntouched(t *testing.T, base string) {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(base, "outside", "secret.txt"))
-	if err != nil || string(b) != secret {
+	if err != nil || string(b) != confinetest.Secret {
 		t.Fatalf("outside secret changed: %q %v", b, err)
 	}
 	des, _ := os.ReadDir(filepath.Join(base, "outside"))
@@ -120,27 +68,9 @@ func checkOutsideUntouched(t *testing.T, base string) {
 	}
 }
 
-func TestClean(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		in, want string
-		err      error
-	}{
-		{"", ".", nil}, {".", ".", nil}, {"./a/b/", "a/b", nil}, {"a//b", "a/b", nil}, {"a/./b", "a/b", nil},
-		{"..", "", ErrEscape}, {"../x", "", ErrEscape}, {"a/../b", "", ErrEscape}, {"a/..", "", ErrEscape},
-		{"/etc/passwd", "", ErrEscape}, {"//x", "", ErrEscape}, {"a\x00b", "", ErrInvalid},
-		{strings.Repeat("a", MaxPathLen+1), "", ErrInvalid}, {`..\x`, `..\x`, nil}, {"...", "...", nil},
-	} {
-		got, err := Clean(tc.in)
-		if got != tc.want || err != tc.err {
-			t.Errorf("Clean(%q) = %q, %v; want %q, %v", tc.in, got, err, tc.want, tc.err)
-		}
-	}
-}
-
 func TestReadConfinement(t *testing.T) {
 	t.Parallel()
-	base, root := fixture(t)
+	base, root := confinetest.Fixture(t)
 	_, u := serve(t, root, 0)
 	tests := []struct {
 		path   string
@@ -184,7 +114,7 @@ func TestReadConfinement(t *testing.T) {
 		if status != tc.status || (tc.body != "" && string(body) != tc.body) {
 			t.Errorf("read %q = %d %q; want %d %q", tc.path, status, body, tc.status, tc.body)
 		}
-		if bytes.Contains(body, []byte(secret)) {
+		if bytes.Contains(body, []byte(confinetest.Secret)) {
 			t.Errorf("read %q leaked the secret", tc.path)
 		}
 		if status >= 400 && !bytes.Contains(body, []byte(`"error"`)) {
@@ -199,7 +129,7 @@ func TestReadConfinement(t *testing.T) {
 
 func TestWriteConfinementAndLimits(t *testing.T) {
 	t.Parallel()
-	base, root := fixture(t)
+	base, root := confinetest.Fixture(t)
 	_, u := serve(t, root, 1024)
 	tests := []struct {
 		path   string
@@ -273,7 +203,7 @@ func TestWriteConfinementAndLimits(t *testing.T) {
 
 func TestBinaryRoundTripRangeAndHeaders(t *testing.T) {
 	t.Parallel()
-	_, root := fixture(t)
+	_, root := confinetest.Fixture(t)
 	_, u := serve(t, root, 0)
 	data := make([]byte, 3*256)
 	for i := range data {
@@ -310,7 +240,7 @@ func TestBinaryRoundTripRangeAndHeaders(t *testing.T) {
 
 func TestListMkdirRenameDelete(t *testing.T) {
 	t.Parallel()
-	base, root := fixture(t)
+	base, root := confinetest.Fixture(t)
 	_, u := serve(t, root, 0)
 
 	status, body, _ := do(t, "GET", u+"/files", nil)
@@ -406,7 +336,7 @@ func TestListMkdirRenameDelete(t *testing.T) {
 
 func TestArchive(t *testing.T) {
 	t.Parallel()
-	base, root := fixture(t)
+	base, root := confinetest.Fixture(t)
 	_, u := serve(t, root, 0)
 	status, body, h := do(t, "GET", u+"/files/archive", nil)
 	if status != 200 || h.Get("Content-Type") != "application/gzip" {
@@ -427,7 +357,7 @@ func TestArchive(t *testing.T) {
 			t.Fatal(err)
 		}
 		content, _ := io.ReadAll(tr)
-		if bytes.Contains(content, []byte(secret)) {
+		if bytes.Contains(content, []byte(confinetest.Secret)) {
 			t.Fatalf("archive entry %s holds the outside secret", hdr.Name)
 		}
 		switch hdr.Typeflag {
@@ -467,58 +397,4 @@ func TestArchive(t *testing.T) {
 	if status, _, h := do(t, "GET", u+"/files/archive?path=a", nil); status != 200 || !strings.Contains(h.Get("Content-Disposition"), "a.tar.gz") {
 		t.Errorf("archive of a = %d %v", status, h)
 	}
-}
-
-// TestSymlinkSwapRace swaps a directory for a symlink to the outside while
-// reads run through it: not one read may return the outside file.
-func TestSymlinkSwapRace(t *testing.T) {
-	t.Parallel()
-	base, root := fixture(t)
-	f, err := Open(root, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	inside := filepath.Join(root, "swap")
-	if err := os.MkdirAll(inside, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(inside, "secret.txt"), []byte("inside"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		parked := filepath.Join(root, "swap-parked")
-		link := filepath.Join(root, "swap-link")
-		_ = os.Symlink(filepath.Join(base, "outside"), link)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			_ = os.Rename(inside, parked)
-			_ = os.Rename(link, inside) // now swap -> outside
-			_ = os.Rename(inside, link)
-			_ = os.Rename(parked, inside)
-		}
-	}()
-	reads := 0
-	for i := 0; i < 3000; i++ {
-		p, err := f.Resolve("swap/secret.txt")
-		if err != nil {
-			continue
-		}
-		reads++
-		if !strings.HasPrefix(p, f.Dir()+"/") {
-			close(stop)
-			<-done
-			t.Fatalf("resolved outside the root: %s", p)
-		}
-	}
-	close(stop)
-	<-done
-	t.Logf("%d successful resolutions under concurrent swaps", reads)
 }

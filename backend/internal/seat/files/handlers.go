@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/seat/files/confine"
 )
 
 // Register adds the file routes to mux:
@@ -111,7 +112,7 @@ func param(r *http.Request, key string, required bool) (string, error) {
 		}
 		return ".", nil
 	}
-	c, err := Clean(raw[0])
+	c, err := confine.Clean(raw[0])
 	if err != nil {
 		return "", httpError(err, raw[0])
 	}
@@ -123,7 +124,7 @@ func (f *FS) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, st, err := f.openChecked(name, os.O_RDONLY, 0)
+	d, st, err := f.root.OpenChecked(name, os.O_RDONLY, 0)
 	if err != nil {
 		return httpError(err, name)
 	}
@@ -164,7 +165,7 @@ func (f *FS) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fh, st, err := f.openChecked(name, os.O_RDONLY, 0)
+	fh, st, err := f.root.OpenChecked(name, os.O_RDONLY, 0)
 	if err != nil {
 		return httpError(err, name)
 	}
@@ -233,14 +234,14 @@ func (f *FS) write(w http.ResponseWriter, r *http.Request) error {
 				if st.IsDir() {
 					return apierror.Conflict("is_directory", "%q is a directory", name)
 				}
-				return httpError(ErrSpecial, name)
+				return httpError(confine.ErrSpecial, name)
 			}
 			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return httpError(err, name)
 			}
 			throughLink = true
 		case !lst.Mode().IsRegular():
-			return httpError(ErrSpecial, name)
+			return httpError(confine.ErrSpecial, name)
 		default:
 			perm = lst.Mode().Perm()
 		}
@@ -303,7 +304,7 @@ func (f *FS) copyInto(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, _, err := f.openChecked(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	out, _, err := f.root.OpenChecked(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -335,7 +336,7 @@ func (f *FS) mkdir(w http.ResponseWriter, r *http.Request) error {
 	if err := apierror.Decode(w, r, &req, 0); err != nil {
 		return err
 	}
-	name, err := Clean(req.Path)
+	name, err := confine.Clean(req.Path)
 	if err != nil {
 		return httpError(err, req.Path)
 	}
@@ -363,11 +364,11 @@ func (f *FS) rename(w http.ResponseWriter, r *http.Request) error {
 	if err := apierror.Decode(w, r, &req, 0); err != nil {
 		return err
 	}
-	from, err := Clean(req.From)
+	from, err := confine.Clean(req.From)
 	if err != nil {
 		return httpError(err, req.From)
 	}
-	to, err := Clean(req.To)
+	to, err := confine.Clean(req.To)
 	if err != nil {
 		return httpError(err, req.To)
 	}
@@ -425,7 +426,7 @@ func (f *FS) archive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, st, err := f.openChecked(name, os.O_RDONLY, 0)
+	d, st, err := f.root.OpenChecked(name, os.O_RDONLY, 0)
 	if err != nil {
 		return httpError(err, name)
 	}
@@ -473,9 +474,9 @@ func (f *FS) archive(w http.ResponseWriter, r *http.Request) error {
 // addTree writes dir (a cleaned name) and everything under it, without
 // following symlinks; regular files are opened through the root.
 func (f *FS) addTree(tw *tar.Writer, dir, prefix string) error {
-	d, st, err := f.openChecked(dir, os.O_RDONLY, 0)
+	d, st, err := f.root.OpenChecked(dir, os.O_RDONLY, 0)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrSpecial) {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, confine.ErrSpecial) {
 			return nil // removed or swapped meanwhile
 		}
 		return err
@@ -519,7 +520,7 @@ func (f *FS) addTree(tw *tar.Writer, dir, prefix string) error {
 }
 
 func (f *FS) addFile(tw *tar.Writer, name, arcName string) error {
-	fh, st, err := f.openChecked(name, os.O_RDONLY, 0)
+	fh, st, err := f.root.OpenChecked(name, os.O_RDONLY, 0)
 	if err != nil {
 		return nil // gone, swapped for something else, unreadable: skip
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clarateach/backend/internal/apierror"
+	"github.com/clarateach/backend/internal/seat/files/confine"
 )
 
 // DefaultMaxRestore bounds what one restore unpacks when the request names
@@ -150,7 +151,7 @@ func stripTop(name string) (string, bool) {
 	if !found {
 		return ".", true // the top directory itself
 	}
-	c, err := Clean(rest)
+	c, err := confine.Clean(rest)
 	if err != nil || c == "." {
 		return "", false
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clarateach/backend/internal/seat/files/confine/confinetest"
 )
 
 type entry struct {
@@ -44,7 +46,7 @@ func targz(t *testing.T, entries ...entry) *bytes.Buffer {
 // The archive of one workspace restores into another, byte for byte.
 func TestRestoreRoundTrip(t *testing.T) {
 	t.Parallel()
-	_, root := fixture(t)
+	_, root := confinetest.Fixture(t)
 	_, src := serve(t, root, 0)
 	status, archive, _ := do(t, "GET", src+"/files/archive", nil)
 	if status != 200 {
@@ -72,7 +74,7 @@ func TestRestoreRoundTrip(t *testing.T) {
 // archive planted first.
 func TestRestoreHostileArchive(t *testing.T) {
 	t.Parallel()
-	base, root := fixture(t)
+	base, root := confinetest.Fixture(t)
 	_, u := serve(t, root, 0)
 	outside := filepath.Join(base, "outside")
 	arc := targz(t,

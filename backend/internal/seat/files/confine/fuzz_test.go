@@ -1,17 +1,19 @@
-package files
+package confine
 
 import (
 	"errors"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/clarateach/backend/internal/seat/files/confine/confinetest"
 )
 
 // FuzzResolve asserts that whatever a client path resolves to, the object
 // the kernel opened lies inside the workspace root and is a regular file or
 // a directory.
 //
-//	go test -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/
+//	go test -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/confine/
 func FuzzResolve(f *testing.F) {
 	for _, seed := range []string{
 		"", ".", "hello.txt", "a/b/c.txt", "link-in/c.txt", "..", "../outside/secret.txt", "/etc/passwd",
@@ -22,8 +24,8 @@ func FuzzResolve(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	_, root := fixture(f)
-	fsys, err := Open(root, 0, nil)
+	_, root := confinetest.Fixture(f)
+	fsys, err := Open(root)
 	if err != nil {
 		f.Fatal(err)
 	}
