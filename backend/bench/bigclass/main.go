@@ -47,6 +47,8 @@ func main() {
 	flag.StringVar(&ho.runtime, "runtime", "", "-local-hosts: seat runtime, sandbox or process (default: the best this machine runs)")
 	flag.IntVar(&ho.diskMB, "seat-disk-mb", -1, "-local-hosts: each sandbox seat's home size in MiB (-1: no limit, no loop device per seat)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the server) during the join storm to this file")
+	flag.DurationVar(&idleWatch, "idle-watch", 6*time.Second, "-local-hosts: sample this process's and the machine's CPU in 100 ms windows for this long after provisioning, before the storm (0: not)")
+	flag.DurationVar(&stormPhase, "storm-phase", -1, "-local-hosts, with -idle-watch: start the storm this long after a predicted round of the agents' seat health checks (negative: as soon as the watch ends)")
 	loadAddr := flag.String("load", "", "(internal) be the load process: the learners' HTTP client against the server at this host:port")
 	loadCode := flag.String("code", "", "(internal, with -load) the workshop's code")
 	flag.Parse()
@@ -78,8 +80,9 @@ type bench struct {
 	session  string // the instructor's session token
 	secret   []byte // WORKSPACE_TOKEN_SECRET
 	learners int
-	hosts    *realHosts // -local-hosts; nil: the stand-in agent
-	perHost  int        // seats per host with -local-hosts
+	hosts    *realHosts  // -local-hosts; nil: the stand-in agent
+	perHost  int         // seats per host with -local-hosts
+	idle     *idleReport // -idle-watch; nil without
 }
 
 func run(learners, views, seconds, terminals int, engine string, ho hostOptions) error {
@@ -145,6 +148,8 @@ func (b *bench) runOnHosts(ctx context.Context, views, seconds int) error {
 	if err := b.hosts.provision(ctx, b.st, b.wsID, hosts); err != nil {
 		return err
 	}
+	b.idle = watchIdle()
+	b.idle.waitForPhase()
 	tokens, err := b.joinStorm(ctx)
 	if err != nil {
 		return err
