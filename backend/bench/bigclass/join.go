@@ -43,6 +43,7 @@ func (b *bench) joinStorm(ctx context.Context) ([]seatToken, error) {
 		return nil, err
 	}
 	pids := b.db.Backends(ctx)
+	b.idle.waitForPhase() // -storm-phase: the load is ready, the storm starts now
 	stopProfile, err := startCPUProfile()
 	if err != nil {
 		return nil, err

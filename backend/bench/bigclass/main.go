@@ -149,7 +149,6 @@ func (b *bench) runOnHosts(ctx context.Context, views, seconds int) error {
 		return err
 	}
 	b.idle = watchIdle()
-	b.idle.waitForPhase()
 	tokens, err := b.joinStorm(ctx)
 	if err != nil {
 		return err
