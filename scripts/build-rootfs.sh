@@ -36,7 +36,9 @@ Options:
   --mirror URL           Debian mirror [default: the one in /etc/apt/sources.list*]
   --workspace-bin FILE   daemon binary [default: built from backend/cmd/workspace]
   --listen ADDR          daemon listen address in the guest [default tcp:0.0.0.0:7681]
-  --cache-dir DIR        debootstrap's package cache [default /var/cache/clarateach/debootstrap]
+  --cache-dir DIR        debootstrap's package cache, and the packages of each
+                         list as a debootstrap tarball while the mirror's
+                         Release is unchanged [default /var/cache/clarateach/debootstrap]
   -h, --help             this help
 
 Needs root, debootstrap and e2fsprogs (mkfs.ext4 -d: no loop mount), and Go
@@ -135,12 +137,37 @@ fi
 # --- Debian -----------------------------------------------------------------
 include=$(tr ' ' ',' <<<"$BASE_PACKAGES $PACKAGES" | tr -s ',' | sed 's/^,//; s/,$//')
 mkdir -p "$CACHE_DIR"
-log "debootstrap $SUITE from $MIRROR (minbase + $include)"
-debootstrap --variant=minbase --include="$include" --cache-dir="$CACHE_DIR" \
-    "$SUITE" "$tree" "$MIRROR" >"$work/debootstrap.log" 2>&1 || {
-    tail -n 30 "$work/debootstrap.log" >&2
-    die "debootstrap failed (full log above, last 30 lines)"
+debootstrap_or_die() {
+    debootstrap --variant=minbase --include="$include" --cache-dir="$CACHE_DIR" "$@" >"$work/debootstrap.log" 2>&1 || {
+        tail -n 30 "$work/debootstrap.log" >&2
+        die "debootstrap failed (full log above, last 30 lines)"
+    }
 }
+# debootstrap's first half (the suite's package indices, resolving the
+# package list's dependencies, checking every .deb against the indices:
+# ~25 CPU-seconds) depends only on the mirror's signed Release file and the
+# package list. Its result, a debootstrap tarball (--make-tarball: the
+# indices and the .debs), is kept in the cache dir under a name made of
+# both and unpacked (--unpack-tarball) while the mirror's Release is the
+# same; the install itself runs in full every time. Without the Release
+# (mirror unreachable), debootstrap runs from the start.
+CACHE_DIR=$(cd "$CACHE_DIR" && pwd)
+release=$(wget -q -O - "$MIRROR/dists/$SUITE/InRelease" 2>/dev/null | sha256sum | cut -c1-16) || release=
+if [[ -n $release ]]; then
+    list=$(printf '%s\n' "$MIRROR" "$SUITE" "$include" | sha256sum | cut -c1-16)
+    tarball=$CACHE_DIR/$SUITE-$list-$release.tgz
+    if [[ ! -s $tarball ]]; then
+        log "debootstrap $SUITE from $MIRROR (minbase + $include): the packages, kept as $tarball"
+        rm -f "$CACHE_DIR/$SUITE-$list"-*.tgz # the same list from an older Release
+        debootstrap_or_die --make-tarball="$tarball.tmp$$" "$SUITE" "$work/dl" "$MIRROR"
+        mv -f "$tarball.tmp$$" "$tarball"
+    fi
+    log "debootstrap $SUITE: installing from $tarball"
+    debootstrap_or_die --unpack-tarball="$tarball" "$SUITE" "$tree" "$MIRROR"
+else
+    log "debootstrap $SUITE from $MIRROR (minbase + $include)"
+    debootstrap_or_die "$SUITE" "$tree" "$MIRROR"
+fi
 
 # --- ClaraTeach ---------------------------------------------------------------
 log "installing the daemon, init and learner user"

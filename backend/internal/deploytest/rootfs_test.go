@@ -93,8 +93,10 @@ run_daemon_once
 
 // TestBuildRootfs builds a real guest image with debootstrap (minimal package
 // list) and inspects it with debugfs, without mounting it. Takes a few
-// minutes the first time; debootstrap's package cache is kept in
-// $CLARATEACH_DEBOOTSTRAP_CACHE (default /var/cache/clarateach/debootstrap).
+// minutes the first time; debootstrap's package cache, and the script's
+// debootstrap tarball of the package list (later runs install from it while
+// the mirror's Release is the same), are kept in $CLARATEACH_DEBOOTSTRAP_CACHE
+// (default /var/cache/clarateach/debootstrap).
 // Set CLARATEACH_SKIP_ROOTFS=1 to skip it.
 func TestBuildRootfs(t *testing.T) {
 	t.Parallel()
