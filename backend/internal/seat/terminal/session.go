@@ -262,6 +262,7 @@ func (s *Session) waitForSpace(want int) (int, bool) {
 // waitLoop reaps the shell, lets the reader drain the PTY, then marks the
 // session exited and removes it from the manager.
 func (s *Session) waitLoop() {
+	awaitExit(s.cmd.Process.Pid)
 	err := s.cmd.Wait()
 	code := 0
 	if err != nil {
