@@ -16,21 +16,33 @@ import (
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
-// watchSeats runs CheckSeats every SeatCheckInterval until ctx is done.
+// watchSeats health-checks the seats until ctx is done: each seat once every
+// SeatCheckInterval, a tenth of them (by seat number) every tenth of it, so
+// a host with hundreds of seats sees a small round of checks often rather
+// than all of them at once (with LOCAL_HOSTS, several agents' rounds fell
+// together on the control plane's CPUs and on a join storm).
 func (a *Agent) watchSeats(ctx context.Context) {
 	if a.cfg.SeatCheckInterval < 0 {
 		return
 	}
-	t := time.NewTicker(a.cfg.SeatCheckInterval)
+	t := time.NewTicker(max(a.cfg.SeatCheckInterval/checkSlices, time.Millisecond))
 	defer t.Stop()
-	for {
+	for slice := 0; ; slice = (slice + 1) % checkSlices {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			a.CheckSeats(ctx)
+			a.checkSeats(ctx, func(s *seatruntime.Seat) bool { return inSlice(s.Seat, slice) })
 		}
 	}
+}
+
+// checkSlices is how many parts of the seats watchSeats checks in turn.
+const checkSlices = 10
+
+// inSlice reports whether seat number n is checked in slice.
+func inSlice(n, slice int) bool {
+	return ((n%checkSlices)+checkSlices)%checkSlices == slice
 }
 
 // CheckSeats health-checks every seat once and restarts in place each one
@@ -41,13 +53,19 @@ func (a *Agent) watchSeats(ctx context.Context) {
 // reported (GET /vms), and replaced when the control plane asks for it
 // again (POST /vms/).
 func (a *Agent) CheckSeats(ctx context.Context) int {
+	return a.checkSeats(ctx, func(*seatruntime.Seat) bool { return true })
+}
+
+// checkSeats is CheckSeats for the seats that want picks.
+func (a *Agent) checkSeats(ctx context.Context, want func(*seatruntime.Seat) bool) int {
 	if _, ok := a.rt.(seatruntime.Repairer); !ok {
 		return 0
 	}
-	refs := a.snapshot()
-	seats := make([]*seatruntime.Seat, len(refs))
-	for i, r := range refs {
-		seats[i] = r.seat
+	var seats []*seatruntime.Seat
+	for _, r := range a.snapshot() {
+		if want(r.seat) {
+			seats = append(seats, r.seat)
+		}
 	}
 	n := 0
 	for i, alive := range a.aliveStatus(ctx, seats) {

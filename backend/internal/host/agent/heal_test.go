@@ -106,3 +106,31 @@ func testWatcherRestarts(t *testing.T, ta *testAgent) {
 		t.Fatalf("metrics: %d, no restart counted", resp.StatusCode)
 	}
 }
+
+// The seat watcher checks every seat once per interval, in ten slices:
+// each seat number (a 500-seat class on one host included) falls in
+// exactly one slice, and no slice holds more than a tenth of the seats
+// rounded up, so no round checks them all at once.
+func TestSeatCheckSlices(t *testing.T) {
+	per := make([]int, checkSlices)
+	for n := 1; n <= 500; n++ {
+		in := 0
+		for s := range checkSlices {
+			if inSlice(n, s) {
+				in++
+				per[s]++
+			}
+		}
+		if in != 1 {
+			t.Fatalf("seat %d is in %d slices, want 1", n, in)
+		}
+	}
+	for s, n := range per {
+		if n > 50 {
+			t.Fatalf("slice %d has %d of 500 seats, want at most 50", s, n)
+		}
+	}
+	if !inSlice(-3, 7) {
+		t.Fatal("a negative seat number is in no slice")
+	}
+}

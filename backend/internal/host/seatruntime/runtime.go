@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/clarateach/backend/internal/egress"
@@ -141,6 +142,63 @@ func UnixClient(sock string) *http.Client {
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}}
+}
+
+// HealthClients keeps one HTTP client per workspace daemon socket for the
+// seat watcher's checks, each with one connection kept open between checks.
+// A check through a UnixClient builds a transport, dials, starts the
+// connection's goroutines on both ends and tears them down again: with a
+// few hundred seats per host checked every few seconds, that was a burst of
+// CPU on the host at every round. A connection the daemon closed (it
+// restarted, or its idle timeout passed) is redialled by the transport,
+// which retries an idempotent GET on a reused connection that failed.
+// The zero value is ready; Forget drops a socket's client when its seat
+// ends.
+type HealthClients struct {
+	mu      sync.Mutex
+	clients map[string]*http.Client
+}
+
+// healthIdle is how long a check's connection stays open unused: longer
+// than the seat watcher's interval (5 s by default), shorter than the
+// daemon's own idle timeout (2 min).
+const healthIdle = 30 * time.Second
+
+// Check asks the daemon on sock for GET /health (DaemonHealth).
+func (h *HealthClients) Check(ctx context.Context, sock string) error {
+	return DaemonHealth(ctx, h.client(sock), "http://workspace")
+}
+
+func (h *HealthClients) client(sock string) *http.Client {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c, ok := h.clients[sock]; ok {
+		return c
+	}
+	if h.clients == nil {
+		h.clients = make(map[string]*http.Client)
+	}
+	c := &http.Client{Transport: &http.Transport{
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     healthIdle,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	h.clients[sock] = c
+	return c
+}
+
+// Forget closes and drops sock's client (its seat was destroyed).
+func (h *HealthClients) Forget(sock string) {
+	h.mu.Lock()
+	c, ok := h.clients[sock]
+	delete(h.clients, sock)
+	h.mu.Unlock()
+	if ok {
+		c.CloseIdleConnections()
+	}
 }
 
 // DaemonHealth asks the workspace daemon at base (e.g. "http://workspace"

@@ -26,6 +26,7 @@ func (r *Runtime) Stop(ctx context.Context, s *seatruntime.Seat) error {
 	if running(s.PID, ex.StartTime) {
 		_ = syscall.Kill(s.PID, syscall.SIGKILL)
 	}
+	r.health.Forget(s.Address)
 	err = r.cleanup(ctx, ex, s.Dir, false)
 	if r.pool != nil {
 		r.pool.poke()

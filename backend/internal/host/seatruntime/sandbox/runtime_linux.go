@@ -61,6 +61,10 @@ type Runtime struct {
 	staticOnce sync.Once
 	staticErr  error
 
+	// health keeps the seat watcher's connection to each seat's daemon
+	// open between checks (Alive).
+	health seatruntime.HealthClients
+
 	mu   sync.Mutex
 	next int // allocation hint
 }
@@ -832,7 +836,7 @@ func (r *Runtime) Alive(ctx context.Context, s *seatruntime.Seat) bool {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	return seatruntime.DaemonHealth(ctx, seatruntime.UnixClient(s.Address), "http://workspace") == nil
+	return r.health.Check(ctx, s.Address) == nil
 }
 
 // Destroy implements seatruntime.Runtime. It kills every process of the seat
@@ -847,6 +851,7 @@ func (r *Runtime) Destroy(ctx context.Context, s *seatruntime.Seat) error {
 	if running(s.PID, ex.StartTime) {
 		_ = syscall.Kill(s.PID, syscall.SIGKILL)
 	}
+	r.health.Forget(s.Address)
 	err = r.cleanup(ctx, ex, s.Dir, !r.cfg.KeepDirs)
 	if r.pool != nil {
 		r.pool.poke() // a slot may be free for a warm seat again
@@ -867,6 +872,7 @@ func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime
 	if running(s.PID, ex.StartTime) {
 		_ = syscall.Kill(s.PID, syscall.SIGKILL)
 	}
+	r.health.Forget(s.Address)
 	if err := r.cleanup(ctx, ex, s.Dir, false); err != nil {
 		return nil, err
 	}
