@@ -156,6 +156,9 @@ func (b *bench) runOnHosts(ctx context.Context, views, seconds int) error {
 	if err := b.prompts(ctx, tokens); err != nil {
 		return err
 	}
+	if err := b.hosts.watchPass(ctx, b.st, b.secret); err != nil {
+		return err
+	}
 	if views > 0 {
 		return b.watch(ctx, views, seconds)
 	}

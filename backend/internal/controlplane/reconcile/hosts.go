@@ -114,7 +114,8 @@ func (r *Reconciler) ensureExtra(ctx context.Context, w *store.Workshop, i int, 
 		vm.AgentToken = authtoken.NewAgentToken()
 	}
 	first, last := w.HostSeats(i)
-	stopped := r.extraStopped(ctx, w, vm)
+	heard := agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}
+	stopped, seats := r.extraStopped(ctx, w, vm)
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
 	host, err := r.cfg.Provisioner.EnsureHost(sctx, provision.Request{
 		WorkshopID:   w.ID,
@@ -133,21 +134,27 @@ func (r *Reconciler) ensureExtra(ctx context.Context, w *store.Workshop, i int, 
 		vm.AgentToken = host.AgentToken
 	}
 	vm.AgentCert = host.AgentCert
-	agent := r.cfg.Dial(agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert})
-	hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
-	_, herr := agent.Health(hctx)
-	hcancel()
-	if herr != nil {
-		return false, r.extraFailed(ctx, w, vm, vmUnhealthy, fmt.Errorf("the agent at %s is not answering: %w", vm.AgentURL, herr))
+	ep := agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}
+	agent := r.cfg.Dial(ep)
+	if seats == nil || ep != heard {
+		// Not heard from at this address, with this token and certificate,
+		// in this pass: its health first.
+		seats = nil
+		hctx, hcancel := context.WithTimeout(ctx, 10*time.Second)
+		_, herr := agent.Health(hctx)
+		hcancel()
+		if herr != nil {
+			return false, r.extraFailed(ctx, w, vm, vmUnhealthy, fmt.Errorf("the agent at %s is not answering: %w", vm.AgentURL, herr))
+		}
 	}
-	if err := r.extraSeats(ctx, agent, w, i); err != nil {
+	if err := r.extraSeats(ctx, agent, w, i, seats); err != nil {
 		return false, r.extraFailed(ctx, w, vm, vmUnhealthy, err)
 	}
-	was := vm.Status
+	wasStatus := vm.Status
 	vm.Status = vmRunning
 	c := &change{host: vm}
 	switch {
-	case was != vmRunning:
+	case wasStatus != vmRunning:
 		r.say(c, "info", "", fmt.Sprintf("host %d (%s) runs seats %d-%d", i, vm.Name, first, last))
 	case stopped != "":
 		r.say(c, "warn", "", fmt.Sprintf("host %d (seats %d-%d) was stopped (%s); it was started again (the other hosts kept serving)", i, first, last, stopped))
@@ -162,33 +169,44 @@ func (r *Reconciler) ensureExtra(ctx context.Context, w *store.Workshop, i int, 
 // word, so ensureExtra says it, as restartInPlace does for host 1. The
 // provider is asked only when the agent is silent: a pass over running
 // hosts costs no more calls to it than before.
-func (r *Reconciler) extraStopped(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM) string {
+//
+// The agent is asked for its seats (GET /vms), which ensureExtra needs
+// anyway: they are returned when it answered (nil otherwise), so that the
+// pass does not ask it for its health and then its seats, two answers
+// that each check every seat it runs. When the list fails, its health
+// decides whether it is silent, as before.
+func (r *Reconciler) extraStopped(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM) (string, []agentclient.Seat) {
 	hs, ok := r.cfg.Provisioner.(provision.HostSet)
 	if !ok || vm.Status != vmRunning || vm.AgentURL == "" {
-		return ""
+		return "", nil
+	}
+	agent := r.cfg.Dial(agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert})
+	seats, herr := listSeats(ctx, agent, 3*time.Second)
+	if herr == nil {
+		return "", seats
 	}
 	hctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	_, herr := r.cfg.Dial(agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}).Health(hctx)
+	_, herr = agent.Health(hctx)
 	cancel()
 	if herr == nil {
-		return ""
+		return "", nil
 	}
 	host, err := hs.GetHostN(ctx, w.ID, vm.HostIndex)
 	if err != nil || host.State != provision.HostStopped {
-		return ""
+		return "", nil
 	}
-	return host.Status
+	return host.Status, nil
 }
 
 // extraSeats creates host i's missing seats and restores their learners'
 // saved work.
-func (r *Reconciler) extraSeats(ctx context.Context, agent Agent, w *store.Workshop, i int) error {
+func (r *Reconciler) extraSeats(ctx context.Context, agent Agent, w *store.Workshop, i int, seats []agentclient.Seat) error {
 	first, last := w.HostSeats(i)
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	seats, err := agent.ListSeats(lctx)
-	cancel()
-	if err != nil {
-		return err
+	if seats == nil {
+		var err error
+		if seats, err = listSeats(ctx, agent, 10*time.Second); err != nil {
+			return err
+		}
 	}
 	have := map[int]bool{}
 	for _, s := range seats {
@@ -331,5 +349,5 @@ func (r *Reconciler) restartInPlace(ctx context.Context, w *store.Workshop, vm *
 	if herr != nil {
 		return nil // looked at again next pass
 	}
-	return r.healthy(ctx, w, vm, agent)
+	return r.healthy(ctx, w, vm, agent, nil)
 }

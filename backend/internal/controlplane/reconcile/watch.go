@@ -15,6 +15,14 @@ import (
 // watch health-checks a running workshop's agent (at most every
 // WatchEvery), and recovers a host that vanished, was preempted, or
 // stopped answering.
+//
+// The check is the agent's list of seats (GET /vms), which a healthy
+// agent's watch reads anyway (ensureSeats): an agent that answers it is
+// up. Only when the list fails is the agent asked for its health as well,
+// so that an agent that answers but cannot list its seats is not taken for
+// down. Both of the agent's answers check every seat it runs (the seat's
+// process and its daemon); asking for both on every watch doubled that
+// work for nothing (bench/bigclass's README, 2026-12-06).
 func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 	now := r.cfg.Now()
 	r.mu.Lock()
@@ -28,15 +36,18 @@ func (r *Reconciler) watch(ctx context.Context, w *store.Workshop) error {
 
 	defer r.goExtraHosts(ctx, w)()
 	agent := r.cfg.Dial(endpoint(w))
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, herr := agent.Health(hctx)
-	cancel()
+	seats, herr := listSeats(ctx, agent, 10*time.Second)
+	if herr != nil {
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, herr = agent.Health(hctx)
+		cancel()
+	}
 	vm, err := r.vm(ctx, w)
 	if err != nil {
 		return err
 	}
 	if herr == nil {
-		return r.healthy(ctx, w, vm, agent)
+		return r.healthy(ctx, w, vm, agent, seats)
 	}
 	r.noteAgentDown(w.ID)
 	r.agentUp.WithLabelValues(w.ID).Set(0)
@@ -59,9 +70,9 @@ func agentDown(vm *store.WorkshopVM) int {
 
 // healthy: the agent answered. Missing seats are created again, the
 // homes saved when it is time, and a host that was down is marked up.
-func (r *Reconciler) healthy(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM, agent Agent) error {
+func (r *Reconciler) healthy(ctx context.Context, w *store.Workshop, vm *store.WorkshopVM, agent Agent, seats []agentclient.Seat) error {
 	r.agentUp.WithLabelValues(w.ID).Set(1)
-	if err := r.ensureSeats(ctx, agent, w); err != nil {
+	if err := r.ensureSeats(ctx, agent, w, seats); err != nil {
 		r.log.Warn("check the seats of a running workshop", "workshop", w.ID, "err", err)
 	}
 	r.periodicSave(ctx, agent, w)
@@ -195,12 +206,12 @@ func (r *Reconciler) reregister(ctx context.Context, w *store.Workshop, vm *stor
 // ensureSeats creates the seats of a running workshop that its agent does
 // not have or reports dead (a seat the agent still has is never touched;
 // one created again gets its kept home back).
-func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Workshop) error {
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	seats, err := agent.ListSeats(lctx)
-	cancel()
-	if err != nil {
-		return err
+func (r *Reconciler) ensureSeats(ctx context.Context, agent Agent, w *store.Workshop, seats []agentclient.Seat) error {
+	if seats == nil {
+		var err error
+		if seats, err = listSeats(ctx, agent, 10*time.Second); err != nil {
+			return err
+		}
 	}
 	r.noteSeats(w.ID, seats)
 	have := map[int]bool{}
@@ -283,4 +294,16 @@ func (r *Reconciler) SeatState(workshopID string, seat int) (agentclient.SeatSta
 	defer r.mu.Unlock()
 	st, ok := r.seatStates[workshopID][seat]
 	return st, ok
+}
+
+// listSeats is the agent's seats (GET /vms) within timeout, never nil
+// when err is nil.
+func listSeats(ctx context.Context, agent Agent, timeout time.Duration) ([]agentclient.Seat, error) {
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	seats, err := agent.ListSeats(lctx)
+	if err == nil && seats == nil {
+		seats = []agentclient.Seat{}
+	}
+	return seats, err
 }
