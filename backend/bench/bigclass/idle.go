@@ -13,10 +13,11 @@ import (
 // The quiet before the storm (-idle-watch, with -local-hosts): the bench
 // samples its own process's CPU (the server and the local agents, nothing
 // asked of them) and the machine's in 100 ms windows. Each local agent
-// health-checks every one of its seats every 5 s, all of them at once (a
-// fresh connection to each seat's daemon); with 500 seats on 5 agents
-// started together that is a burst of a few hundred ms of CPU every 5 s,
-// which a join storm of ~0.5 s overlaps or not (bench/bigclass's README).
+// health-checks its seats in the background: until 2026-12-06 all of them
+// at once every 5 s (with 500 seats on 5 agents started together, a burst
+// of a few hundred ms of CPU every 5 s, which a join storm of ~0.5 s
+// overlapped or not: bench/bigclass's README), since then a tenth of them
+// every 0.5 s.
 
 // idleWatch is -idle-watch.
 var idleWatch time.Duration
@@ -118,13 +119,22 @@ func (rep *idleReport) phase(stormStart time.Time) {
 
 // stormPhase is -storm-phase: when set (0 or more), the storm starts that
 // long after a burst's start, predicted from the watch's last burst and the
-// agents' 5 s period, so that a run can put the storm on a round of seat
-// checks (0) or between two (about 2.5 s) on purpose.
+// bursts' period, so that a run can put the storm on a round of seat
+// checks (0) or between two on purpose.
 var stormPhase time.Duration = -1
 
-// seatCheckPeriod is the local agents' seat health check interval
-// (agent.Config.SeatCheckInterval's default).
+// seatCheckPeriod is the bursts' period when the watch saw only one: the
+// local agents' seat health check interval (agent.Config.SeatCheckInterval's
+// default).
 const seatCheckPeriod = 5 * time.Second
+
+// period is the mean gap between the bursts seen, else seatCheckPeriod.
+func (rep *idleReport) period() time.Duration {
+	if n := len(rep.bursts); n >= 2 {
+		return (rep.bursts[n-1] - rep.bursts[0]) / time.Duration(n-1)
+	}
+	return seatCheckPeriod
+}
 
 // waitForPhase sleeps until stormPhase after the next predicted burst
 // start (nothing without -storm-phase or a burst seen).
@@ -134,7 +144,7 @@ func (rep *idleReport) waitForPhase() {
 	}
 	at := rep.start.Add(rep.bursts[len(rep.bursts)-1] + stormPhase)
 	for at.Before(time.Now()) {
-		at = at.Add(seatCheckPeriod)
+		at = at.Add(rep.period())
 	}
 	time.Sleep(time.Until(at))
 }

@@ -18,3 +18,14 @@ func TestBurstStarts(t *testing.T) {
 		t.Errorf("burstStarts = %v, want %v", got, want)
 	}
 }
+
+func TestPeriod(t *testing.T) {
+	one := &idleReport{bursts: []time.Duration{2 * time.Second}}
+	if got := one.period(); got != seatCheckPeriod {
+		t.Errorf("one burst: period %v, want %v", got, seatCheckPeriod)
+	}
+	many := &idleReport{bursts: []time.Duration{300 * time.Millisecond, 800 * time.Millisecond, 1300 * time.Millisecond, 1900 * time.Millisecond}}
+	if got, want := many.period(), 1600*time.Millisecond/3; got != want {
+		t.Errorf("four bursts: period %v, want %v", got, want)
+	}
+}
