@@ -135,7 +135,11 @@ type cpuMeter struct {
 	// up (the sandbox's spawner_linux.go), and any helper the agent runs.
 	reaped       time.Duration
 	reapedFaults int64
-	byName       map[string]time.Duration // below, by argv[0]
+	// selfFaults: this process's own minor page faults (the agent, its
+	// proxy and the bench's clients: Go heap growth, stacks, the
+	// scavenger's returned pages faulted in again).
+	selfFaults int64
+	byName     map[string]time.Duration // below, by argv[0]
 	// faults: minor page faults below, by argv[0] (with their reaped
 	// children's). On this machine kind (a VM whose page faults and TLB
 	// flushes trap to the host) they are most of a process start's CPU,
@@ -169,6 +173,7 @@ func readCPU() cpuMeter {
 	return cpuMeter{
 		self: self, below: below, machine: cputime.MachineBusy(), wall: time.Duration(time.Now().UnixNano()), byName: byName, faults: faults,
 		reaped: time.Duration(rc.Utime.Nano() + rc.Stime.Nano()), reapedFaults: rc.Minflt,
+		selfFaults: ru.Minflt,
 	}
 }
 
@@ -201,8 +206,8 @@ func procCPU(pid int) time.Duration {
 func printCPU(what string, n int, a, b cpuMeter) {
 	wall := b.wall - a.wall
 	per := func(d time.Duration) string { return ms(d / time.Duration(n)) }
-	fmt.Printf("  CPU of the %s burst (%s wall): per seat %s in the agent+bench process, %s in the seats' processes; the machine's %d CPUs were %.0f%% busy (all users)\n",
-		what, ms(wall), per(b.self-a.self), per(b.below-a.below), runtime.NumCPU(), 100*float64(b.machine-a.machine)/float64(time.Duration(runtime.NumCPU())*wall))
+	fmt.Printf("  CPU of the %s burst (%s wall): per seat %s in the agent+bench process (%d minor page faults), %s in the seats' processes; the machine's %d CPUs were %.0f%% busy (all users)\n",
+		what, ms(wall), per(b.self-a.self), (b.selfFaults-a.selfFaults)/int64(n), per(b.below-a.below), runtime.NumCPU(), 100*float64(b.machine-a.machine)/float64(time.Duration(runtime.NumCPU())*wall))
 	var names []string
 	for k := range b.byName {
 		names = append(names, k)
