@@ -274,6 +274,45 @@ func TestLearnerIsUnprivileged(t *testing.T) {
 	seatSh(t, s, "echo ok > /dev/null && head -c 4 /dev/urandom | wc -c")
 }
 
+// TestOldRootGoneWhenReady: when Create returns, the host's root that the
+// seat's mount namespace started with is detached, as the learner and as
+// the host see it: pivot_root(".", ".") stacks the old root on the new
+// one, so before the init's lazy unmount two mounts sit on "/".
+func TestOldRootGoneWhenReady(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	r := newRuntime(t, cfg)
+	for seat := 1; seat <= 3; seat++ {
+		s := createSeat(t, r, seatruntime.Spec{WorkshopID: "ws-oldroot", Seat: seat})
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", s.PID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := mountsOnRoot(string(b)); n != 1 {
+			t.Errorf("seat %d at ready: %d mounts on / in the init's namespace, want 1:\n%s", seat, n, b)
+		}
+		if cfg.PID1Path != "" {
+			if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", s.PID)); filepath.Base(exe) != filepath.Base(cfg.PID1Path) {
+				t.Errorf("seat %d's init is %s, want the C init", seat, exe)
+			}
+		}
+		if n := mountsOnRoot(seatSh(t, s, "cat /proc/self/mountinfo")); n != 1 {
+			t.Errorf("seat %d: the learner sees %d mounts on /, want 1", seat, n)
+		}
+	}
+}
+
+// mountsOnRoot counts the lines of a mountinfo whose mount point is "/".
+func mountsOnRoot(mountinfo string) int {
+	n := 0
+	for _, line := range strings.Split(mountinfo, "\n") {
+		if f := strings.Fields(line); len(f) > 4 && f[4] == "/" {
+			n++
+		}
+	}
+	return n
+}
+
 func TestSeatsCannotSeeEachOther(t *testing.T) {
 	needRoot(t)
 	cfg := testConfig(t)
