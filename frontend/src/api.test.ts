@@ -4,17 +4,18 @@ import { apiError, mockFetch } from './test/fetchMock';
 
 describe('messages', () => {
   it('shows a time in the viewer\'s time zone, never raw UTC, as a sentence', () => {
-    const tz = process.env.TZ;
-    process.env.TZ = 'Asia/Tokyo';
-    try {
-      const err = new ApiError(409, 'workshop_ended', 'this workshop ended at 2026-12-04T21:21:17Z; extend it first');
-      const msg = errorMessage(err);
-      expect(msg).not.toMatch(/2026-12-04T|Z;/);
-      // 21:21 UTC is 06:21 the next morning in Tokyo.
-      expect(msg).toMatch(/^This workshop ended at Dec 5, 2026, 6:21\sAM; extend it first\.$/);
-    } finally {
-      process.env.TZ = tz;
-    }
+    // The viewer is in Tokyo: dates format in that zone unless the code
+    // names another. (Not process.env.TZ: test files run in worker threads,
+    // which share the process's time zone.)
+    const toLocaleString = Date.prototype.toLocaleString;
+    vi.spyOn(Date.prototype, 'toLocaleString').mockImplementation(function (this: Date, locales, options) {
+      return toLocaleString.call(this, locales, { timeZone: 'Asia/Tokyo', ...options });
+    });
+    const err = new ApiError(409, 'workshop_ended', 'this workshop ended at 2026-12-04T21:21:17Z; extend it first');
+    const msg = errorMessage(err);
+    expect(msg).not.toMatch(/2026-12-04T|Z;/);
+    // 21:21 UTC is 06:21 the next morning in Tokyo.
+    expect(msg).toMatch(/^This workshop ended at Dec 5, 2026, 6:21\sAM; extend it first\.$/);
   });
 
   it('makes sentences of fragments and leaves sentences alone', () => {
