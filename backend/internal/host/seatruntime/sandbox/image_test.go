@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/imagecache/imagetest"
 	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
@@ -25,17 +24,7 @@ import (
 // a cache and returns it as a seat's image.
 func testImage(t *testing.T) *seatruntime.Image {
 	t.Helper()
-	host := imagetest.Registry(t)
-	ref := imagetest.Push(t, host, "course/busybox:1", imagetest.Image(t))
-	c, err := imagecache.New(imagecache.Config{Dir: filepath.Join(t.TempDir(), "images"), MinFreeBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	im, err := c.Pull(context.Background(), ref, imagecache.Auth{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &seatruntime.Image{Digest: im.Digest, RootFS: im.RootFS, Env: im.Config.Env}
+	return pullTestImage(t, imagetest.Image(t))
 }
 
 type realExec struct {

@@ -58,9 +58,10 @@ type Config struct {
 	InitPath string
 	// PID1Path, when set, is clarateach-seat-pid1 (package seatpid1): an
 	// init written in C, started instead of InitPath for a seat started
-	// from scratch on the host's root, with no network of its own, no
-	// root learner and an agent running as root (every other seat gets
-	// InitPath). It saves a Go runtime's start per such seat.
+	// from scratch (on the host's root or on an image), with no root
+	// learner, for an agent running as root (every other seat, warm or
+	// with a root learner, gets InitPath). It saves a Go runtime's start
+	// per such seat.
 	PID1Path string
 	// BaseDir holds one directory per seat, <BaseDir>/<workshop>-<seat>
 	// (required). It and its parents must be traversable by others (o+x).

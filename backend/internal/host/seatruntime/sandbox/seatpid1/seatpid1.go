@@ -1,7 +1,7 @@
 // Package seatpid1 holds clarateach-seat-pid1, a sandbox seat's init
 // written in C (c/seatpid1.c), and builds it. It serves the common seat
-// (started from scratch, on the host's root, without a root learner) as
-// the Go init (package seatinit) does, without
+// (started from scratch, on the host's root or on an image, without a
+// root learner) as the Go init (package seatinit) does, without
 // paying a Go runtime's start in every seat; the sandbox runtime uses it
 // for such seats when Config.PID1Path names it, and the Go init for every
 // other seat and wherever the binary is missing.

@@ -1,8 +1,9 @@
 /*
  * clarateach-seat-pid1: a sandbox seat's init written in C, for the
- * common seat: started from scratch (not warm), on the host's root (not
- * an image), with no root learner, and an agent running as root. It does what the Go init (package seatinit,
- * clarateach-seat-init) does for such a seat, without a Go runtime's
+ * common seat: started from scratch (not warm), on the host's root or on
+ * an image, with no root learner, and an agent running as root. It does
+ * what the Go init (package seatinit, clarateach-seat-init) does for such
+ * a seat, without a Go runtime's
  * start: the runtime's own start (page faults, threads) was about two
  * thirds of the Go init's CPU, paid once per seat (backend/bench/agent
  * README, "a pid 1 that is not a Go program").
@@ -18,8 +19,13 @@
  * _CLARATEACH_SANDBOX_ROOTCONN=1 and the connection on fd 3, which runs
  * the script as the Go init would (seatinit's root_linux.go).
  *
- * A config it cannot serve (warm, image, root learner, rootless) is an
- * error: the agent sends such seats to the Go init.
+ * A seat on an image (image_linux.go in both packages) has its root
+ * from the agent: the overlay's mount fd, moved onto the seat's root;
+ * its /etc is the image's, with the seat's files written into it after
+ * pivot_root (passwd and group merged), never through a symlink.
+ *
+ * A config it cannot serve (warm, root learner, rootless) is an error:
+ * the agent sends such seats to the Go init.
  *
  * Built static by package seatpid1 (Build), the Makefile and the bench:
  *   gcc -static -O2 -o clarateach-seat-pid1 seatpid1.c
@@ -255,8 +261,8 @@ static void read_config(int fd)
 		decode_field(tag, &r);
 	}
 	free(b);
-	if (cfg.warm || cfg.image_root || cfg.root_fd || cfg.learner_root || cfg.rootless)
-		fail("this seat needs the Go seat init (warm, image, root learner or rootless)");
+	if (cfg.warm || cfg.learner_root || cfg.rootless)
+		fail("this seat needs the Go seat init (warm, root learner or rootless)");
 	if (!cfg.root.n || !cfg.rootfs.n || !cfg.sock.n || !cfg.daemon.n || !cfg.nargs)
 		fail("seat config: root, rootfs, sock, daemon or args missing");
 }
@@ -408,8 +414,14 @@ static void setup_net(void)
 	close(s);
 }
 
+static void mount_image_root(void);
+
 static void mount_root(void)
 {
+	if (cfg.root_fd > 0) {
+		mount_image_root();
+		return;
+	}
 	do_mount(cfg.rootfs.p, cfg.root.p, NULL, MS_BIND | MS_REC, NULL);
 	set_attr(cfg.root.p, ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV, 1);
 }
@@ -485,6 +497,206 @@ static void mount_home(void)
 		do_mount(cfg.home.p, at(HOME), NULL, MS_BIND, NULL);
 	}
 	set_attr(at(HOME), ATTR_NOSUID | ATTR_NODEV, 0);
+}
+
+/* ---- a seat on an image (image_linux.go in seatinit) ---- */
+
+/* The directories the seat mounts on; an image may lack them (or have
+ * something else there). */
+static const char *const image_mount_points[] = {"/proc", "/sys", "/dev", "/tmp", "/run", "/home", "/etc"};
+
+/* mount_image_root moves the seat's root, the overlay the agent mounted
+ * detached (its fd inherited), onto cfg.root in the seat's own mount
+ * namespace, then makes the mount points in it (in the seat's own upper
+ * layer): whatever is there and is not a directory goes (moveRoot and
+ * prepareImageRoot). */
+static void mount_image_root(void)
+{
+	if (syscall(SYS_move_mount, (int)cfg.root_fd, "", AT_FDCWD, cfg.root.p, MOVE_MOUNT_F_EMPTY_PATH_) < 0)
+		fail("move image root to %s: %s", cfg.root.p, strerror(errno));
+	close((int)cfg.root_fd);
+	for (size_t i = 0; i < sizeof image_mount_points / sizeof *image_mount_points; i++) {
+		char *p = at(image_mount_points[i]);
+		struct stat st;
+		if (lstat(p, &st) == 0) {
+			if (S_ISDIR(st.st_mode)) {
+				free(p);
+				continue;
+			}
+			if (unlink(p) < 0)
+				fail("remove %s: %s", p, strerror(errno));
+		} else if (errno != ENOENT) {
+			fail("lstat %s: %s", p, strerror(errno));
+		}
+		make_dir(p, 0755);
+		free(p);
+	}
+}
+
+/* account finds a passwd or group line's name (field 1) and id (field
+ * 3); 0 when it has fewer than three fields. */
+static int account(const char *l, size_t n, struct str *name, struct str *id)
+{
+	const char *c1 = memchr(l, ':', n), *c2, *c3, *end = l + n;
+	if (!c1 || !(c2 = memchr(c1 + 1, ':', (size_t)(end - c1 - 1))))
+		return 0;
+	c3 = memchr(c2 + 1, ':', (size_t)(end - c2 - 1));
+	*name = (struct str){(char *)l, (size_t)(c1 - l)};
+	*id = (struct str){(char *)c2 + 1, (size_t)((c3 ? c3 : end) - c2 - 1)};
+	return 1;
+}
+
+static int in_set(const struct str *set, int n, struct str s)
+{
+	for (int i = 0; i < n; i++)
+		if (set[i].n == s.n && !memcmp(set[i].p, s.p, s.n))
+			return 1;
+	return 0;
+}
+
+static int ascii_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* merge_accounts merges passwd (or group) lines as mergeAccounts does:
+ * the image's, less those whose name or id one of ours takes, then ours.
+ * The image's root stays (its shell is one the image has). */
+static struct str merge_accounts(struct str image, struct str ours)
+{
+	if (!image.p)
+		image.p = "";
+	struct str out = {malloc(image.n + ours.n + 2), 0};
+	if (!out.p)
+		fail("out of memory");
+	while (ours.n && ascii_space(ours.p[0]))
+		ours.p++, ours.n--;
+	while (ours.n && ascii_space(ours.p[ours.n - 1]))
+		ours.n--;
+	int image_root = (image.n >= 5 && !memcmp(image.p, "root:", 5)) || memmem(image.p, image.n, "\nroot:", 6);
+	size_t lines = 1;
+	for (size_t i = 0; i < ours.n; i++)
+		lines += ours.p[i] == '\n';
+	struct str *names = calloc(lines, sizeof *names), *ids = calloc(lines, sizeof *ids), *add = calloc(lines, sizeof *add);
+	if (!names || !ids || !add)
+		fail("out of memory");
+	int nadd = 0;
+	struct str name, id;
+	for (const char *l = ours.p, *end = ours.p + ours.n; l <= end;) {
+		const char *nl = memchr(l, '\n', (size_t)(end - l));
+		size_t n = (size_t)((nl ? nl : end) - l);
+		if (account(l, n, &name, &id) && !(image_root && name.n == 4 && !memcmp(name.p, "root", 4))) {
+			names[nadd] = name, ids[nadd] = id;
+			add[nadd++] = (struct str){(char *)l, n};
+		}
+		l += n + 1;
+	}
+	int first = 1;
+	for (const char *l = image.p, *end = image.p + image.n; l <= end;) {
+		const char *nl = memchr(l, '\n', (size_t)(end - l));
+		size_t n = (size_t)((nl ? nl : end) - l);
+		if (account(l, n, &name, &id) && !in_set(names, nadd, name) && !in_set(ids, nadd, id)) {
+			if (!first)
+				out.p[out.n++] = '\n';
+			memcpy(out.p + out.n, l, n);
+			out.n += n, first = 0;
+		}
+		l += n + 1;
+	}
+	for (int i = 0; i < nadd; i++) {
+		if (!first)
+			out.p[out.n++] = '\n';
+		memcpy(out.p + out.n, add[i].p, add[i].n);
+		out.n += add[i].n, first = 0;
+	}
+	out.p[out.n++] = '\n';
+	free(names), free(ids), free(add);
+	return out;
+}
+
+/* read_image_file is the file at p in the seat (a symlink resolves
+ * inside it): empty when it cannot be read, as far as it could be read
+ * after an error (os.ReadFile's data, which writeImageEtc takes whatever
+ * the error). Non-blocking, so that a FIFO there cannot hold the seat's
+ * start; more than MAX_CONFIG is an error (/dev/zero). */
+static struct str read_image_file(const char *p)
+{
+	struct str s = {NULL, 0};
+	size_t cap = 0;
+	int fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return s;
+	for (;;) {
+		if (s.n == cap) {
+			if (cap >= MAX_CONFIG)
+				fail("the image's %s: more than %u bytes", p, MAX_CONFIG);
+			cap = cap ? 2 * cap : 4096;
+			if (!(s.p = realloc(s.p, cap)))
+				fail("out of memory");
+		}
+		ssize_t k = read(fd, s.p + s.n, cap - s.n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		s.n += (size_t)k;
+	}
+	close(fd);
+	return s;
+}
+
+/* replace_file puts a new file at p, never writing through a symlink:
+ * whatever is there goes (a file, a symlink, an empty directory), and the
+ * new one is created exclusively, without following one (replaceFile). */
+static void replace_file(const char *p, const char *data, size_t n)
+{
+	if (unlink(p) < 0) {
+		int e = errno;
+		if (rmdir(p) < 0) {
+			if (errno != ENOTDIR)
+				e = errno;
+			if (e != ENOENT)
+				fail("remove %s: %s", p, strerror(e));
+		}
+	}
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fail("open %s: %s", p, strerror(errno));
+	while (n > 0) {
+		ssize_t k = write(fd, data, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			fail("write %s: %s", p, strerror(errno));
+		data += k;
+		n -= (size_t)k;
+	}
+	if (close(fd) < 0)
+		fail("close %s: %s", p, strerror(errno));
+}
+
+/* write_image_etc writes the seat's generated /etc files into the
+ * image's /etc, inside the seat (after pivot_root: a symlink in the image
+ * resolves inside the seat). passwd and group keep the image's accounts
+ * and gain the seat's (learner, clarateach), which replace any of the
+ * same name or id (writeImageEtc). */
+static void write_image_etc(void)
+{
+	for (int i = 0; i < cfg.netc; i++) {
+		const char *p = cfg.etc_path[i].p, *base = strrchr(p, '/');
+		struct str data = cfg.etc_data[i], old = {NULL, 0};
+		base = base ? base + 1 : p;
+		int accounts = !strcmp(base, "passwd") || !strcmp(base, "group");
+		if (accounts) {
+			old = read_image_file(p);
+			data = merge_accounts(old, data);
+		}
+		replace_file(p, data.p, data.n);
+		if (accounts) {
+			free(old.p);
+			free(data.p);
+		}
+	}
 }
 
 static int generated(const char *name)
@@ -570,8 +782,11 @@ static void setup_seat(void)
 	mount_system();
 	mount_run();
 	mount_home();
-	setup_etc();
+	if (!cfg.image_root)
+		setup_etc();
 	pivot_into(cfg.root.p);
+	if (cfg.image_root)
+		write_image_etc();
 	int fd = open("/proc/sys/user/max_user_namespaces", O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, "0", 1) != 1)
 		fail("limit nested user namespaces: %s", strerror(errno));
