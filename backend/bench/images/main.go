@@ -42,6 +42,7 @@ import (
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/seatruntime"
+	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
 )
 
 func main() {
@@ -208,12 +209,9 @@ func benchPulls(ref, work string, runs int) (*imagecache.Image, error) {
 // benchSeats starts bursts of seats on the host's root and on the image,
 // taking turns, and prints each burst's ready p50 and p99.
 func benchSeats(im *imagecache.Image, work string, seats, runs int, o benchOpts) error {
-	daemon := filepath.Join(work, "clarateach-workspace")
-	build := exec.Command("go", "build", "-trimpath", "-o", daemon, "./cmd/workspace")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build the workspace daemon (run from backend/): %w", err)
+	daemon, err := buildSeatBinaries(work)
+	if err != nil {
+		return err
 	}
 	state := filepath.Join(work, "agent")
 	steps := &phases{}
@@ -268,6 +266,29 @@ func benchSeats(im *imagecache.Image, work string, seats, runs int, o benchOpts)
 		fmt.Printf("  run %d: image/root p50 %.2fx, CPU per seat %.2fx\n", i+1, float64(p50s[1][i])/float64(p50s[0][i]), float64(cpus[1][i])/float64(cpus[0][i]))
 	}
 	return nil
+}
+
+// buildSeatBinaries builds what make build puts in bin/ for the seats,
+// in work: the static workspace daemon and, beside it (where the agent
+// looks for them), clarateach-seat-init and clarateach-seat-pid1 (C, with
+// gcc; without gcc every seat gets the Go init, as on such a host). It
+// returns the daemon's path.
+func buildSeatBinaries(work string) (string, error) {
+	daemon := filepath.Join(work, "clarateach-workspace")
+	for _, b := range [][2]string{{daemon, "./cmd/workspace"}, {filepath.Join(work, agent.SeatInitBinaryName), "./cmd/seatinit"}} {
+		build := exec.Command("go", "build", "-trimpath", "-o", b[0], b[1])
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return "", fmt.Errorf("build %s (run from backend/): %w", b[1], err)
+		}
+	}
+	inits := "clarateach-seat-pid1 (C) for the seats it serves, clarateach-seat-init for the others"
+	if err := seatpid1.Build(context.Background(), "", filepath.Join(work, seatpid1.BinaryName)); err != nil {
+		inits = fmt.Sprintf("clarateach-seat-init for every seat (%v)", err)
+	}
+	fmt.Printf("seat inits: %s\n", inits)
+	return daemon, nil
 }
 
 // warmImage does what the agent does once it has pulled a class's image
