@@ -43,12 +43,19 @@ func startFakeDaemon(t *testing.T, sock string) *fakeDaemon {
 	return d
 }
 
-func TestHealthClientsKeepOneConnection(t *testing.T) {
+// healthFixture is a fake daemon on a fresh socket, an empty
+// HealthClients and a context that ends with the test.
+func healthFixture(t *testing.T) (string, *fakeDaemon, *HealthClients, context.Context) {
+	t.Helper()
 	sock := filepath.Join(t.TempDir(), "ws.sock")
 	d := startFakeDaemon(t, sock)
-	var h HealthClients
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
+	return sock, d, &HealthClients{}, ctx
+}
+
+func TestHealthClientsKeepOneConnection(t *testing.T) {
+	sock, d, h, ctx := healthFixture(t)
 	for i := range 5 {
 		if err := h.Check(ctx, sock); err != nil {
 			t.Fatalf("check %d: %v", i, err)
@@ -63,11 +70,7 @@ func TestHealthClientsKeepOneConnection(t *testing.T) {
 // path) must still be seen alive: the seat watcher restarts a seat that
 // fails a check.
 func TestHealthClientsAfterDaemonRestart(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "ws.sock")
-	d := startFakeDaemon(t, sock)
-	var h HealthClients
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	sock, d, h, ctx := healthFixture(t)
 	if err := h.Check(ctx, sock); err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +88,7 @@ func TestHealthClientsAfterDaemonRestart(t *testing.T) {
 }
 
 func TestHealthClientsForgetClosesTheConnection(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "ws.sock")
-	d := startFakeDaemon(t, sock)
-	var h HealthClients
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
+	sock, d, h, ctx := healthFixture(t)
 	if err := h.Check(ctx, sock); err != nil {
 		t.Fatal(err)
 	}

@@ -310,11 +310,9 @@ static void make_link(const char *target, const char *p)
 		fail("symlink %s: %s", p, strerror(errno));
 }
 
-static void write_file(const char *p, const char *data, size_t n, mode_t mode)
+/* write_close writes all of data to fd (the file p) and closes it. */
+static void write_close(int fd, const char *p, const char *data, size_t n)
 {
-	int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		fail("open %s: %s", p, strerror(errno));
 	while (n > 0) {
 		ssize_t k = write(fd, data, n);
 		if (k < 0 && errno == EINTR)
@@ -326,6 +324,14 @@ static void write_file(const char *p, const char *data, size_t n, mode_t mode)
 	}
 	if (close(fd) < 0)
 		fail("close %s: %s", p, strerror(errno));
+}
+
+static void write_file(const char *p, const char *data, size_t n, mode_t mode)
+{
+	int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		fail("open %s: %s", p, strerror(errno));
+	write_close(fd, p, data, n);
 }
 
 #define NOSUID_NODEV (MS_NOSUID | MS_NODEV)
@@ -662,17 +668,7 @@ static void replace_file(const char *p, const char *data, size_t n)
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		fail("open %s: %s", p, strerror(errno));
-	while (n > 0) {
-		ssize_t k = write(fd, data, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0)
-			fail("write %s: %s", p, strerror(errno));
-		data += k;
-		n -= (size_t)k;
-	}
-	if (close(fd) < 0)
-		fail("close %s: %s", p, strerror(errno));
+	write_close(fd, p, data, n);
 }
 
 /* write_image_etc writes the seat's generated /etc files into the
