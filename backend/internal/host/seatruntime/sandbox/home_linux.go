@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
@@ -23,10 +22,7 @@ func (r *Runtime) Stop(ctx context.Context, s *seatruntime.Seat) error {
 	if err != nil {
 		return err
 	}
-	if running(s.PID, ex.StartTime) {
-		_ = syscall.Kill(s.PID, syscall.SIGKILL)
-	}
-	r.health.Forget(s.Address)
+	r.kill(s, ex)
 	err = r.cleanup(ctx, ex, s.Dir, false)
 	if r.pool != nil {
 		r.pool.poke()

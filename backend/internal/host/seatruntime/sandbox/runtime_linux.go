@@ -839,6 +839,15 @@ func (r *Runtime) Alive(ctx context.Context, s *seatruntime.Seat) bool {
 	return r.health.Check(ctx, s.Address) == nil
 }
 
+// kill ends what runs of seat s (its init, and with it the seat's pid
+// namespace) and drops the seat watcher's connection to its daemon.
+func (r *Runtime) kill(s *seatruntime.Seat, ex *extra) {
+	if running(s.PID, ex.StartTime) {
+		_ = syscall.Kill(s.PID, syscall.SIGKILL)
+	}
+	r.health.Forget(s.Address)
+}
+
 // Destroy implements seatruntime.Runtime. It kills every process of the seat
 // (its pid namespace dies with its init; the cgroup is swept as well),
 // removes its cgroups, network interface and slot, and, unless KeepDirs,
@@ -848,10 +857,7 @@ func (r *Runtime) Destroy(ctx context.Context, s *seatruntime.Seat) error {
 	if err != nil {
 		return err
 	}
-	if running(s.PID, ex.StartTime) {
-		_ = syscall.Kill(s.PID, syscall.SIGKILL)
-	}
-	r.health.Forget(s.Address)
+	r.kill(s, ex)
 	err = r.cleanup(ctx, ex, s.Dir, !r.cfg.KeepDirs)
 	if r.pool != nil {
 		r.pool.poke() // a slot may be free for a warm seat again
@@ -869,10 +875,7 @@ func (r *Runtime) Repair(ctx context.Context, s *seatruntime.Seat) (*seatruntime
 	if err != nil {
 		return nil, err
 	}
-	if running(s.PID, ex.StartTime) {
-		_ = syscall.Kill(s.PID, syscall.SIGKILL)
-	}
-	r.health.Forget(s.Address)
+	r.kill(s, ex)
 	if err := r.cleanup(ctx, ex, s.Dir, false); err != nil {
 		return nil, err
 	}
