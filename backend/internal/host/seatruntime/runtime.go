@@ -137,11 +137,17 @@ type Settler interface {
 func UnixClient(sock string) *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
+		DialContext:       dialUnix(sock),
 	}}
+}
+
+// dialUnix is a transport's DialContext that reaches the unix socket sock
+// whatever the URL's host.
+func dialUnix(sock string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}
 }
 
 // HealthClients keeps one HTTP client per workspace daemon socket for the
@@ -181,10 +187,7 @@ func (h *HealthClients) client(sock string) *http.Client {
 	c := &http.Client{Transport: &http.Transport{
 		MaxIdleConnsPerHost: 1,
 		IdleConnTimeout:     healthIdle,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
+		DialContext:         dialUnix(sock),
 	}}
 	h.clients[sock] = c
 	return c
