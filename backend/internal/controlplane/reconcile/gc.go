@@ -83,7 +83,7 @@ func (r *Reconciler) gcSeats(ctx context.Context) error {
 			if vm.HostIndex > 1 && vm.AgentURL != "" {
 				hostURLs[w.ID][vm.HostIndex] = vm.AgentURL
 				if vm.Status == store.HostRunning {
-					agents[vm.AgentURL] = agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}
+					agents[vm.AgentURL] = vmEndpoint(vm)
 				}
 			}
 		}

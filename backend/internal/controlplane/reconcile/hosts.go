@@ -114,7 +114,7 @@ func (r *Reconciler) ensureExtra(ctx context.Context, w *store.Workshop, i int, 
 		vm.AgentToken = authtoken.NewAgentToken()
 	}
 	first, last := w.HostSeats(i)
-	heard := agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}
+	heard := vmEndpoint(*vm)
 	stopped, seats := r.extraStopped(ctx, w, vm)
 	sctx, cancel := context.WithTimeout(ctx, r.cfg.StepTimeout)
 	host, err := r.cfg.Provisioner.EnsureHost(sctx, provision.Request{
@@ -134,7 +134,7 @@ func (r *Reconciler) ensureExtra(ctx context.Context, w *store.Workshop, i int, 
 		vm.AgentToken = host.AgentToken
 	}
 	vm.AgentCert = host.AgentCert
-	ep := agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}
+	ep := vmEndpoint(*vm)
 	agent := r.cfg.Dial(ep)
 	if seats == nil || ep != heard {
 		// Not heard from at this address, with this token and certificate,
@@ -180,7 +180,7 @@ func (r *Reconciler) extraStopped(ctx context.Context, w *store.Workshop, vm *st
 	if !ok || vm.Status != vmRunning || vm.AgentURL == "" {
 		return "", nil
 	}
-	agent := r.cfg.Dial(agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert})
+	agent := r.cfg.Dial(vmEndpoint(*vm))
 	seats, herr := listSeats(ctx, agent, 3*time.Second)
 	if herr == nil {
 		return "", seats
@@ -307,7 +307,7 @@ func (r *Reconciler) saveExtraHomes(ctx context.Context, w *store.Workshop, reas
 		if vm.HostIndex <= 1 || vm.AgentURL == "" {
 			continue
 		}
-		aa, ok := homesAgent(r.cfg.Dial(agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}))
+		aa, ok := homesAgent(r.cfg.Dial(vmEndpoint(vm)))
 		if !ok {
 			continue
 		}

@@ -125,7 +125,7 @@ func (r *Reconciler) seatEndpoint(ctx context.Context, w *store.Workshop, seat i
 	}
 	for _, vm := range rows {
 		if vm.HostIndex == n && vm.Status == store.HostRunning && vm.AgentURL != "" {
-			return agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}, nil
+			return vmEndpoint(vm), nil
 		}
 	}
 	return agentclient.Endpoint{}, fmt.Errorf("seat %d is on host %d of the workshop, which is not running; the revoke is applied when it runs", seat, n)

@@ -222,3 +222,8 @@ func hasRunning(steps []store.Step) bool {
 func endpoint(w *store.Workshop) agentclient.Endpoint {
 	return agentclient.Endpoint{URL: w.AgentURL, Token: w.AgentToken, CertPEM: w.AgentCert}
 }
+
+// vmEndpoint is where host vm's agent answers, and how it is trusted.
+func vmEndpoint(vm store.WorkshopVM) agentclient.Endpoint {
+	return agentclient.Endpoint{URL: vm.AgentURL, Token: vm.AgentToken, CertPEM: vm.AgentCert}
+}
