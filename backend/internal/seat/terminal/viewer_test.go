@@ -34,16 +34,19 @@ func TestReadOnlyViewerNeverHoldsTheReader(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// 4 MiB of output: 64 times the ring, far more than the socket
-			// buffers between the daemon and a viewer that does not read.
-			out := run(t, ctx, learner, "head -c 4194304 /dev/zero | tr '\\\\0' x; echo; echo done-$((2+3))", "done-5")
-			if len(out) < 4<<20 {
+			// 16 MiB of output: 256 times the ring, and four times what the
+			// socket buffers between the daemon and a viewer that does not
+			// read can hold (a TCP send buffer autotunes up to tcp_wmem's
+			// maximum, 4 MiB on Debian: with 4 MiB of output the viewer was
+			// at times never overtaken, and the test failed).
+			out := run(t, ctx, learner, "head -c 16777216 /dev/zero | tr '\\\\0' x; echo; echo done-$((2+3))", "done-5")
+			if len(out) < 16<<20 {
 				t.Fatalf("learner got %d bytes", len(out))
 			}
 			if st := s.Stats(); st.Allocated > ringSize {
 				t.Fatalf("ring grew to %d", st.Allocated)
 			}
-			// The viewer catches up by skipping, not by replaying 4 MiB.
+			// The viewer catches up by skipping, not by replaying 16 MiB.
 			if tc.pause {
 				if err := viewer.Resume(ctx); err != nil {
 					t.Fatal(err)
