@@ -32,11 +32,11 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/clarateach/backend/bench/internal/machine"
+	"github.com/clarateach/backend/bench/internal/seatbins"
 	"github.com/clarateach/backend/internal/authtoken"
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/procinfo"
-	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
@@ -127,32 +127,16 @@ func run(o options) error {
 		defer os.RemoveAll(tmp)
 	}
 	if o.daemon == "" {
-		o.daemon = filepath.Join(tmp, "clarateach-workspace")
-		// Built as the Makefile builds it for production: static, so each
-		// seat's init and daemon start without the dynamic loader.
-		cmd := exec.Command("go", "build", "-trimpath", "-o", o.daemon, "github.com/clarateach/backend/cmd/workspace")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build workspace daemon: %w", err)
+		// Beside the daemon, where the agent looks for them, the seat
+		// inits (make build puts all in bin/).
+		bins, err := seatbins.Build(context.Background(), tmp, seatbins.Options{NoSeatInit: o.noSeatInit, NoPID1: o.noPID1})
+		if err != nil {
+			return err
 		}
-		if !o.noSeatInit {
-			// Beside the daemon, where the agent looks for it (make build
-			// puts both in bin/).
-			cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(tmp, agent.SeatInitBinaryName), "github.com/clarateach/backend/cmd/seatinit")
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("build seat init: %w", err)
-			}
+		if bins.PID1Err != nil {
+			return bins.PID1Err
 		}
-		if !o.noPID1 {
-			// The seat init in C, for the seats it serves (gcc -static,
-			// as make build does), beside the daemon too.
-			if err := seatpid1.Build(context.Background(), "", filepath.Join(tmp, seatpid1.BinaryName)); err != nil {
-				return err
-			}
-		}
+		o.daemon = bins.Daemon
 	}
 	var h slog.Handler = slog.NewTextHandler(io.Discard, nil)
 	if os.Getenv("BENCH_LOG") != "" {

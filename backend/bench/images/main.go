@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -39,10 +38,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clarateach/backend/bench/internal/machine"
+	"github.com/clarateach/backend/bench/internal/seatbins"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/seatruntime"
-	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
 )
 
 func main() {
@@ -209,10 +208,12 @@ func benchPulls(ref, work string, runs int) (*imagecache.Image, error) {
 // benchSeats starts bursts of seats on the host's root and on the image,
 // taking turns, and prints each burst's ready p50 and p99.
 func benchSeats(im *imagecache.Image, work string, seats, runs int, o benchOpts) error {
-	daemon, err := buildSeatBinaries(work)
+	// Without gcc every seat gets the Go init, as on such a host.
+	bins, err := seatbins.Build(context.Background(), work, seatbins.Options{})
 	if err != nil {
 		return err
 	}
+	fmt.Printf("seat inits: %s\n", bins.Inits)
 	state := filepath.Join(work, "agent")
 	steps := &phases{}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -220,7 +221,7 @@ func benchSeats(im *imagecache.Image, work string, seats, runs int, o benchOpts)
 		logger = slog.New(steps)
 	}
 	rt, err := agent.NewRuntime("sandbox", agent.RuntimeOptions{StateDir: state, SeatsDir: filepath.Join(work, "seats"),
-		DaemonCommand: []string{daemon}, NoNetwork: true, Capacity: seats, Logger: logger})
+		DaemonCommand: []string{bins.Daemon}, NoNetwork: true, Capacity: seats, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -266,29 +267,6 @@ func benchSeats(im *imagecache.Image, work string, seats, runs int, o benchOpts)
 		fmt.Printf("  run %d: image/root p50 %.2fx, CPU per seat %.2fx\n", i+1, float64(p50s[1][i])/float64(p50s[0][i]), float64(cpus[1][i])/float64(cpus[0][i]))
 	}
 	return nil
-}
-
-// buildSeatBinaries builds what make build puts in bin/ for the seats,
-// in work: the static workspace daemon and, beside it (where the agent
-// looks for them), clarateach-seat-init and clarateach-seat-pid1 (C, with
-// gcc; without gcc every seat gets the Go init, as on such a host). It
-// returns the daemon's path.
-func buildSeatBinaries(work string) (string, error) {
-	daemon := filepath.Join(work, "clarateach-workspace")
-	for _, b := range [][2]string{{daemon, "./cmd/workspace"}, {filepath.Join(work, agent.SeatInitBinaryName), "./cmd/seatinit"}} {
-		build := exec.Command("go", "build", "-trimpath", "-o", b[0], b[1])
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return "", fmt.Errorf("build %s (run from backend/): %w", b[1], err)
-		}
-	}
-	inits := "clarateach-seat-pid1 (C) for the seats it serves, clarateach-seat-init for the others"
-	if err := seatpid1.Build(context.Background(), "", filepath.Join(work, seatpid1.BinaryName)); err != nil {
-		inits = fmt.Sprintf("clarateach-seat-init for every seat (%v)", err)
-	}
-	fmt.Printf("seat inits: %s\n", inits)
-	return daemon, nil
 }
 
 // warmImage does what the agent does once it has pulled a class's image
