@@ -37,6 +37,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/host/agent"
 	"github.com/clarateach/backend/internal/host/procinfo"
+	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
 
@@ -381,6 +382,19 @@ type benchAgent struct {
 	client *agentclient.Client
 	base   string
 	stop   func() // deletes its seats, then stops it
+
+	mu    sync.Mutex
+	asked map[int]bool // seats of benchWS the bench asked it to create
+}
+
+// createSeat asks the agent for seat of benchWS and remembers that it did,
+// so that stop deletes the seat even if the call fails (teardown.go).
+func (b *benchAgent) createSeat(ctx context.Context, seat int) error {
+	b.mu.Lock()
+	b.asked[seat] = true
+	b.mu.Unlock()
+	_, _, err := b.client.CreateSeat(ctx, benchWS, seat, agentclient.SeatOptions{})
+	return err
 }
 
 // phase is one seat-ready measurement: its agent (still running, with the
@@ -415,7 +429,7 @@ func readyPhase(ctx context.Context, ropts agent.RuntimeOptions, name string, n,
 	stopProfile := profileBurst((warm > 0) != cpuProfileCold && ropts.DiskMB >= 0)
 	stepLog.start()
 	cpu0 := readCPU()
-	ready, creates, terms, err := seatReady(ctx, ag.client, ag.base, n)
+	ready, creates, terms, err := seatReady(ctx, ag, n)
 	cpu1 := readCPU()
 	got := stepLog.stop()
 	stopProfile()
@@ -499,7 +513,7 @@ func oneAtATime(ctx context.Context, ropts agent.RuntimeOptions, name, state str
 	var out []time.Duration
 	for range 10 {
 		t0 := time.Now()
-		if _, _, err := ag.client.CreateSeat(ctx, benchWS, 1, agentclient.SeatOptions{}); err != nil {
+		if err := ag.createSeat(ctx, 1); err != nil {
 			return nil, err
 		}
 		out = append(out, time.Since(t0))
@@ -523,9 +537,20 @@ func startAgent(ropts agent.RuntimeOptions, name string, seats, warm int, state 
 	if err != nil {
 		return nil, err
 	}
+	return serveAgent(rt, max(seats, 2)+2, state, log)
+}
+
+// serveAgent serves an agent on rt on a loopback port. On an error it
+// closes rt (its warm seats).
+func serveAgent(rt seatruntime.Runtime, capacity int, state string, log *slog.Logger) (ba *benchAgent, err error) {
+	defer func() {
+		if c, ok := rt.(io.Closer); ok && err != nil {
+			_ = c.Close()
+		}
+	}()
 	a, err := agent.New(agent.Config{
 		Listen: "127.0.0.1:0", Token: benchToken, StateDir: state, Runtime: rt,
-		Capacity: max(seats, 2) + 2, WorkspaceSecret: []byte(benchSecret), Logger: log,
+		Capacity: capacity, WorkspaceSecret: []byte(benchSecret), Logger: log,
 	})
 	if err != nil {
 		return nil, err
@@ -539,21 +564,13 @@ func startAgent(ropts agent.RuntimeOptions, name string, seats, warm int, state 
 	actx, stopAgent := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
 	go func() { agentDone <- a.Serve(actx, ln) }()
-	ba := &benchAgent{base: "http://" + ln.Addr().String()}
+	ba = &benchAgent{base: "http://" + ln.Addr().String(), asked: map[int]bool{}}
 	ba.client = agentclient.New(ba.base, benchToken, nil)
 	var once sync.Once
 	ba.stop = func() {
 		once.Do(func() {
-			dctx, c := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer c()
-			list, err := ba.client.ListSeats(dctx)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "bench: list seats:", err)
-			}
-			for _, s := range list {
-				if err := ba.client.DeleteSeat(dctx, s.WorkshopID, s.Seat); err != nil {
-					fmt.Fprintln(os.Stderr, "bench: delete seat:", err)
-				}
+			if err := ba.deleteSeats(); err != nil {
+				fmt.Fprintln(os.Stderr, "bench:", err)
 			}
 			stopAgent() // Serve removes the warm seats on its way out
 			<-agentDone
@@ -583,7 +600,7 @@ func waitWarm(ctx context.Context, c *agentclient.Client, n int) error {
 
 // seatReady creates n seats concurrently and times each from POST /vms/ to
 // the first output byte of a terminal opened through the agent's proxy.
-func seatReady(ctx context.Context, c *agentclient.Client, base string, n int) ([]time.Duration, []time.Duration, []*terminal.Client, error) {
+func seatReady(ctx context.Context, ag *benchAgent, n int) ([]time.Duration, []time.Duration, []*terminal.Client, error) {
 	key := authtoken.WorkshopKey([]byte(benchSecret), benchWS)
 	durs := make([]time.Duration, n)
 	creates := make([]time.Duration, n)
@@ -603,12 +620,12 @@ func seatReady(ctx context.Context, c *agentclient.Client, base string, n int) (
 			}
 			<-start
 			t0 := time.Now()
-			if _, _, err := c.CreateSeat(ctx, benchWS, seat, agentclient.SeatOptions{}); err != nil {
+			if err := ag.createSeat(ctx, seat); err != nil {
 				errs[i] = err
 				return
 			}
 			creates[i] = time.Since(t0)
-			u := base + "/proxy/" + benchWS + "/" + strconv.Itoa(seat) + "/terminal?token=" + tok
+			u := ag.base + "/proxy/" + benchWS + "/" + strconv.Itoa(seat) + "/terminal?token=" + tok
 			term, err := terminal.Dial(ctx, u, &terminal.DialOptions{Cols: 120, Rows: 40})
 			if err != nil {
 				errs[i] = err
