@@ -49,11 +49,11 @@ func Build(ctx context.Context, dir string, o Options) (Binaries, error) {
 	// Static, as the Makefile builds them for production, so each seat's
 	// init and daemon start without the dynamic loader.
 	if err := goBuild(ctx, b.Daemon, "github.com/clarateach/backend/cmd/workspace"); err != nil {
-		return Binaries{}, fmt.Errorf("build workspace daemon: %w", err)
+		return Binaries{}, fmt.Errorf("build workspace daemon (run from backend/): %w", err)
 	}
 	if !o.NoSeatInit {
 		if err := goBuild(ctx, filepath.Join(dir, agent.SeatInitBinaryName), "github.com/clarateach/backend/cmd/seatinit"); err != nil {
-			return Binaries{}, fmt.Errorf("build seat init: %w", err)
+			return Binaries{}, fmt.Errorf("build seat init (run from backend/): %w", err)
 		}
 	}
 	goInit := agent.SeatInitBinaryName
