@@ -128,8 +128,27 @@ func printSteps(what string, got map[string][]time.Duration) {
 // agent, its proxy and the bench's clients), by every process below it
 // (the seats: init, daemon, shells, and what those reaped), and by the
 // whole machine (other users' work included).
+//
+// Reading the processes below walks /proc, which with 30 warm seats costs
+// this process tens of milliseconds. So the process's and the machine's own
+// counters are read on both sides of the walk (before and after), and a
+// burst is measured from the end of its first meter's walk to the start of
+// its second's: the walks are never counted as the burst's work.
 type cpuMeter struct {
-	self, below, machine, wall time.Duration
+	before, after counters
+	below         time.Duration
+	byName        map[string]time.Duration // below, by argv[0]
+	// faults: minor page faults below, by argv[0] (with their reaped
+	// children's). On this machine kind (a VM whose page faults and TLB
+	// flushes trap to the host) they are most of a process start's CPU,
+	// and unlike CPU time they do not move with the machine's load.
+	faults map[string]int64
+}
+
+// counters are this process's and the machine's CPU counters at one
+// instant.
+type counters struct {
+	self, machine, wall time.Duration
 	// reaped: what this process's children that it waited for used
 	// (RUSAGE_CHILDREN): the seat spawner, which ends before its seat is
 	// up (the sandbox's spawner_linux.go), and any helper the agent runs.
@@ -139,42 +158,40 @@ type cpuMeter struct {
 	// proxy and the bench's clients: Go heap growth, stacks, the
 	// scavenger's returned pages faulted in again).
 	selfFaults int64
-	byName     map[string]time.Duration // below, by argv[0]
-	// faults: minor page faults below, by argv[0] (with their reaped
-	// children's). On this machine kind (a VM whose page faults and TLB
-	// flushes trap to the host) they are most of a process start's CPU,
-	// and unlike CPU time they do not move with the machine's load.
-	faults map[string]int64
+}
+
+func readCounters() counters {
+	var ru, rc syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc)
+	return counters{
+		self:         time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
+		selfFaults:   ru.Minflt,
+		reaped:       time.Duration(rc.Utime.Nano() + rc.Stime.Nano()),
+		reapedFaults: rc.Minflt,
+		machine:      cputime.MachineBusy(),
+		wall:         time.Duration(time.Now().UnixNano()),
+	}
 }
 
 func readCPU() cpuMeter {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	var rc syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc)
-	var below time.Duration
-	byName := map[string]time.Duration{}
-	faults := map[string]int64{}
+	m := cpuMeter{before: readCounters(), byName: map[string]time.Duration{}, faults: map[string]int64{}}
 	children := procinfo.Children()
 	for _, p := range procinfo.Below(children, os.Getpid()) {
 		d := procCPU(p)
-		below += d
+		m.below += d
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
 		name, _, _ := strings.Cut(string(b), "\x00")
-		byName[filepath.Base(name)] += d
+		m.byName[filepath.Base(name)] += d
 		if st, err := procinfo.Stat(p); err == nil {
 			// fields 10 and 11 of /proc/pid/stat (minflt, cminflt)
 			f, _ := strconv.ParseInt(st[7], 10, 64)
 			cf, _ := strconv.ParseInt(st[8], 10, 64)
-			faults[filepath.Base(name)] += f + cf
+			m.faults[filepath.Base(name)] += f + cf
 		}
 	}
-	return cpuMeter{
-		self: self, below: below, machine: cputime.MachineBusy(), wall: time.Duration(time.Now().UnixNano()), byName: byName, faults: faults,
-		reaped: time.Duration(rc.Utime.Nano() + rc.Stime.Nano()), reapedFaults: rc.Minflt,
-		selfFaults: ru.Minflt,
-	}
+	m.after = readCounters()
+	return m
 }
 
 // procCPU is the CPU time of pid: its threads' run time (schedstat, in ns)
@@ -203,19 +220,21 @@ func procCPU(pid int) time.Duration {
 }
 
 // printCPU prints the CPU used between a and b, per seat.
-func printCPU(what string, n int, a, b cpuMeter) {
+func printCPU(what string, n int, am, bm cpuMeter) {
+	// from the end of the first meter's walk to the start of the second's
+	a, b := am.after, bm.before
 	wall := b.wall - a.wall
 	per := func(d time.Duration) string { return ms(d / time.Duration(n)) }
 	fmt.Printf("  CPU of the %s burst (%s wall): per seat %s in the agent+bench process (%d minor page faults), %s in the seats' processes; the machine's %d CPUs were %.0f%% busy (all users)\n",
-		what, ms(wall), per(b.self-a.self), (b.selfFaults-a.selfFaults)/int64(n), per(b.below-a.below), runtime.NumCPU(), 100*float64(b.machine-a.machine)/float64(time.Duration(runtime.NumCPU())*wall))
+		what, ms(wall), per(b.self-a.self), (b.selfFaults-a.selfFaults)/int64(n), per(bm.below-am.below), runtime.NumCPU(), 100*float64(b.machine-a.machine)/float64(time.Duration(runtime.NumCPU())*wall))
 	var names []string
-	for k := range b.byName {
+	for k := range bm.byName {
 		names = append(names, k)
 	}
 	slices.Sort(names)
 	var parts []string
 	for _, k := range names {
-		if d := b.byName[k] - a.byName[k]; d > 0 {
+		if d := bm.byName[k] - am.byName[k]; d > 0 {
 			parts = append(parts, fmt.Sprintf("%s %s", k, per(d)))
 		}
 	}
@@ -224,7 +243,7 @@ func printCPU(what string, n int, a, b cpuMeter) {
 		per(b.reaped-a.reaped), (b.reapedFaults-a.reapedFaults)/int64(n))
 	parts = parts[:0]
 	for _, k := range names {
-		if f := b.faults[k] - a.faults[k]; f > 0 {
+		if f := bm.faults[k] - am.faults[k]; f > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", k, f/int64(n)))
 		}
 	}

@@ -426,13 +426,13 @@ func readyPhase(ctx context.Context, ropts agent.RuntimeOptions, name string, n,
 			return nil, err
 		}
 	}
-	stopProfile := profileBurst((warm > 0) != cpuProfileCold && ropts.DiskMB >= 0)
 	stepLog.start()
 	cpu0 := readCPU()
+	stopProfile := profileBurst((warm > 0) != cpuProfileCold && ropts.DiskMB >= 0)
 	ready, creates, terms, err := seatReady(ctx, ag, n)
+	stopProfile()
 	cpu1 := readCPU()
 	got := stepLog.stop()
-	stopProfile()
 	if err != nil {
 		ag.stop()
 		return nil, err
