@@ -260,6 +260,12 @@ func (a *Agent) handlePruneImages(w http.ResponseWriter, r *http.Request) error 
 		UnusedFor: unused,
 		InUse:     func(d string) bool { return used[d] > 0 },
 	})
+	if f, ok := a.rt.(seatruntime.ImageForgetter); ok {
+		// Nothing made ahead for a removed image is kept.
+		for _, im := range removed {
+			f.ForgetImage(im.Digest)
+		}
+	}
 	if err != nil {
 		return err
 	}

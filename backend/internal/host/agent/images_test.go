@@ -6,7 +6,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -16,6 +18,7 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/agentclient"
 	"github.com/clarateach/backend/internal/host/imagecache"
 	"github.com/clarateach/backend/internal/host/imagecache/imagetest"
+	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
 const gceTestToken = "ya29.test-token"
@@ -81,7 +84,11 @@ func TestImagePullAndSeatOnImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta := newTestAgent(t, "", func(c *Config) { c.Images, c.MetadataURL = cache, metadataWithToken(t) })
+	forgot := &forgettingRuntime{}
+	ta := newTestAgent(t, "", func(c *Config) {
+		c.Images, c.MetadataURL = cache, metadataWithToken(t)
+		forgot.Runtime, c.Runtime = c.Runtime, forgot
+	})
 	ta.destroyAllOnCleanup(t)
 	c := ta.client()
 	ctx := context.Background()
@@ -125,11 +132,34 @@ func TestImagePullAndSeatOnImage(t *testing.T) {
 	if err := c.DeleteSeat(ctx, "ws-img", 1); err != nil {
 		t.Fatal(err)
 	}
-	cache2 := ta.cfg.Images
-	if _, err := cache2.Prune(imagecache.PruneOptions{UnusedFor: 1, KeepFree: -1}); err != nil {
-		t.Fatal(err)
+	if removed, err := c.PruneImages(ctx, agentclient.PruneImagesRequest{All: true}); err != nil || len(removed) != 1 {
+		t.Fatalf("prune of every unused image: %+v, %v", removed, err)
 	}
 	if list, _ := c.ListImages(ctx); len(list) != 0 {
 		t.Errorf("an unused image survived pruning: %+v", list)
 	}
+	// The runtime drops what it made ahead for the removed image.
+	if got := forgot.digests(); !slices.Equal(got, []string{st.Digest}) {
+		t.Errorf("images the runtime was told to forget: %v, want [%s]", got, st.Digest)
+	}
+}
+
+// forgettingRuntime records the images the agent tells its runtime to
+// forget (seatruntime.ImageForgetter).
+type forgettingRuntime struct {
+	seatruntime.Runtime
+	mu     sync.Mutex
+	forgot []string
+}
+
+func (f *forgettingRuntime) ForgetImage(digest string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgot = append(f.forgot, digest)
+}
+
+func (f *forgettingRuntime) digests() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.forgot)
 }

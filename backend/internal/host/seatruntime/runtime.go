@@ -64,6 +64,13 @@ type ImageWarmer interface {
 	WarmImage(img *Image)
 }
 
+// ImageForgetter is a Runtime that keeps things made ahead for an image
+// (the sandbox: its seats' system layers): the agent calls ForgetImage
+// with the digest of each image it removes from the host's cache.
+type ImageForgetter interface {
+	ForgetImage(digest string)
+}
+
 // Seat describes a running seat: what a runtime's Create returns and its
 // other methods take back. The agent keeps it in its state directory as its
 // own record (so a restarted agent can reattach) and reports a wire type of

@@ -92,16 +92,17 @@ func (r *Runtime) startHomePool(size int) error {
 	if err := os.MkdirAll(p.dir, 0o700); err != nil {
 		return err
 	}
-	p.removeLeftovers()
+	removeLeftoverImages(p.dir)
 	r.homes = p
 	go p.fill()
 	return nil
 }
 
-// removeLeftovers deletes the images of agents that no longer run (their
-// mounts went with them).
-func (p *homePool) removeLeftovers() {
-	names, _ := filepath.Glob(filepath.Join(p.dir, "*.img"))
+// removeLeftoverImages deletes the images in a pool's directory (blank
+// homes, system layers) of agents that no longer run (their mounts went
+// with them).
+func removeLeftoverImages(dir string) {
+	names, _ := filepath.Glob(filepath.Join(dir, "*.img"))
 	for _, name := range names {
 		pid, _, _ := strings.Cut(filepath.Base(name), "-")
 		n, err := strconv.Atoi(pid)

@@ -10,7 +10,8 @@ package sandbox
 //     (mount_setattr MOUNT_ATTR_IDMAP), read-only: the image's root is the
 //     seat's root, its uid 1000 the learner;
 //   - upper and work: the seat's own, in <seat>/system.img (an ext4 image
-//     of the seat's disk size, like the home) or, without a disk limit,
+//     of the seat's disk size, like the home; made ahead for the image the
+//     agent last pulled, layerpool_linux.go) or, without a disk limit,
 //     <seat>/system/ on the host's disk. Files there carry the seat's host
 //     uids, like the home.
 //
@@ -65,7 +66,7 @@ func (s *seatStart) rootfs() error {
 		return err
 	}
 	defer unix.Close(lower)
-	sys, err := s.r.systemLayer(s.dir, s.w.disk, s.owner)
+	sys, pooled, err := s.r.systemLayer(s.dir, s.w.disk, s.owner, s.w.image.Digest)
 	if err != nil {
 		return err
 	}
@@ -78,6 +79,9 @@ func (s *seatStart) rootfs() error {
 	s.always(func() { s.root.Close() })
 	s.ex.Image = s.w.image
 	s.mark("rootfs")
+	if pooled {
+		s.mark("rootfs-pooled") // a system layer made ahead (layerpool_linux.go)
+	}
 	return nil
 }
 
@@ -120,47 +124,49 @@ func idmappedTree(dir string, userns *os.File) (int, error) {
 	return fd, nil
 }
 
-// systemLayer opens (making it the first time) the directory holding the
-// seat's upper/ and work/: the root of its system image, mounted
-// detached, or <seat>/system.
-func (r *Runtime) systemLayer(dir string, d *diskLimit, o seatOwner) (int, error) {
-	var fd int
+// systemLayer opens the directory holding the seat's upper/ and work/:
+// the root of its system image, mounted detached (its own, kept from an
+// earlier start; else one made ahead for the image digest, pooled; else
+// made now), or <seat>/system.
+func (r *Runtime) systemLayer(dir string, d *diskLimit, o seatOwner, digest string) (fd int, pooled bool, err error) {
 	if d.on() {
 		img := filepath.Join(dir, systemImage)
-		if err := r.imageFile(img, *d); err != nil {
-			return -1, err
+		var m *os.File
+		if _, err := os.Lstat(img); errors.Is(err, fs.ErrNotExist) {
+			m = r.pooledLayer(img, digest, *d)
 		}
-		m, err := mountExt4(img)
-		if err != nil {
-			return -1, fmt.Errorf("sandbox: system image: %w", err)
+		if pooled = m != nil; !pooled {
+			if err := r.imageFile(img, *d); err != nil {
+				return -1, false, err
+			}
+			if m, err = mountExt4(img); err != nil {
+				return -1, false, fmt.Errorf("sandbox: system image: %w", err)
+			}
 		}
-		fd = int(m.Fd())
-		nfd, err := unix.Dup(fd)
+		fd, err = unix.Dup(int(m.Fd()))
 		m.Close()
 		if err != nil {
-			return -1, err
+			return -1, false, err
 		}
-		fd = nfd
 	} else {
 		p := filepath.Join(dir, systemDir)
 		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return -1, fmt.Errorf("sandbox: %w", err)
+			return -1, false, fmt.Errorf("sandbox: %w", err)
 		}
-		var err error
 		if fd, err = unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
-			return -1, fmt.Errorf("sandbox: %w", err)
+			return -1, false, fmt.Errorf("sandbox: %w", err)
 		}
 	}
 	if err := prepareUpper(fd, o); err != nil {
 		unix.Close(fd)
-		return -1, fmt.Errorf("sandbox: system layer: %w", err)
+		return -1, false, fmt.Errorf("sandbox: system layer: %w", err)
 	}
-	return fd, nil
+	return fd, pooled, nil
 }
 
 // prepareUpper makes upper/ (the seat root's, like the image's /) and
-// work/ (overlay's own). An upper kept from a seat of another slot is
-// shifted to this slot's uids.
+// work/ (overlay's own). An upper kept from a seat of another slot, or
+// made ahead (the host root's), is shifted to this slot's uids.
 func prepareUpper(fd int, o seatOwner) error {
 	if err := unix.Mkdirat(fd, "work", 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
 		return err

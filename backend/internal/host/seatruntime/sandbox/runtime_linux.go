@@ -55,6 +55,7 @@ type Runtime struct {
 	beat   *heartbeat    // nil without an orphan timeout
 	images *diskImages   // nil: seats have no disk limit
 	homes  *homePool     // blank homes made ahead; nil without a disk limit
+	layers *layerPool    // system layers made ahead for an image; nil without a disk limit
 	userns usernsCache   // per uid range, for seats on an image
 	// staticOnce/staticErr: whether the daemon can run in an image
 	// (daemonStatic).
@@ -127,6 +128,10 @@ func New(cfg Config) (*Runtime, error) {
 		}
 	}
 	if err := r.startHomePool(cfg.MaxParallelStarts); err != nil {
+		return nil, fmt.Errorf("sandbox: disk: %w", err)
+	}
+	if err := r.startLayerPool(); err != nil {
+		r.homes.close()
 		return nil, fmt.Errorf("sandbox: disk: %w", err)
 	}
 	r.startPool()

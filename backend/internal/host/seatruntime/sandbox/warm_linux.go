@@ -196,11 +196,14 @@ func (r *Runtime) startPool() {
 // fills again with seats on img. The agent calls it when it has pulled a
 // workshop's image, so that the class's seats are claimed, not started.
 // With or without warm seats, it also makes the user namespaces of the
-// next free uid ranges (prepareUserns), which a seat on an image needs.
+// next free uid ranges (prepareUserns), which a seat on an image needs,
+// and keeps system layers made ahead for img's seats (layerpool_linux.go;
+// those of another image are deleted).
 func (r *Runtime) WarmImage(img *seatruntime.Image) {
 	if img != nil {
 		r.prepareUserns()
 	}
+	r.layers.setImage(imageDigest(img))
 	p := r.pool
 	if p == nil {
 		return
@@ -247,11 +250,14 @@ func (r *Runtime) WarmReady() int {
 }
 
 // Close stops the heartbeat, stops filling the pools, unmounts the blank
-// homes (homepool_linux.go) and destroys the warm seats. Claimed seats are not touched: they outlive the runtime like any
-// other seat (and end after OrphanTimeout unless a new runtime beats).
+// homes (homepool_linux.go) and the system layers made ahead
+// (layerpool_linux.go) and destroys the warm seats. Claimed seats are not
+// touched: they outlive the runtime like any other seat (and end after
+// OrphanTimeout unless a new runtime beats).
 func (r *Runtime) Close() error {
 	r.beat.stop()
 	r.homes.close()
+	r.layers.close()
 	p := r.pool
 	if p == nil {
 		return nil
