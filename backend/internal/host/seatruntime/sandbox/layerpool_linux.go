@@ -19,9 +19,12 @@ package sandbox
 // image is renamed into the seat's directory as system.img (the loop
 // device follows the file, not its name) and its upper/ given to the
 // seat's root; the start then only clones the image's tree and mounts the
-// overlay. One goroutine refills the pool, outside any start slot. A seat
-// that finds none ready (or asks for another size, or runs on another
-// image) makes its layer as before.
+// overlay. One goroutine refills the pool, outside any start slot, and
+// only while no seat is starting: during a burst it would take the CPU
+// from the seats' starts (a layer costs ~2 ms of CPU to make), and the
+// pool is sized for a class (systemLayersAhead). A seat that finds none
+// ready (or asks for another size, or runs on another image) makes its
+// layer as before.
 //
 // A layer is bound to the digest of the image it was made for: a seat on
 // another image never takes it, and when the warmed image changes
@@ -75,6 +78,9 @@ type layerPool struct {
 	dir   string // <BaseDir>/.disk/layers
 	size  int
 	log   *slog.Logger
+	// busy says whether a seat is starting (Runtime.starting): the filler
+	// waits until none is; the last start to end pokes it.
+	busy func() bool
 	// retry is how long the filler waits after a failure (or until the
 	// image changes).
 	retry time.Duration
@@ -105,6 +111,7 @@ func (r *Runtime) startLayerPool() error {
 	p := &layerPool{
 		limit: d, tpl: tpl, dir: filepath.Join(r.images.dir, layerDir), log: r.log,
 		size:  min(r.capacity, systemLayersAhead),
+		busy:  func() bool { return r.starting.Load() > 0 },
 		retry: 5 * time.Second,
 		kick:  make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -121,6 +128,9 @@ func (r *Runtime) startLayerPool() error {
 }
 
 func (p *layerPool) poke() {
+	if p == nil {
+		return
+	}
 	select {
 	case p.kick <- struct{}{}:
 	default:
@@ -128,8 +138,11 @@ func (p *layerPool) poke() {
 }
 
 // wanted is the digest to make the next layer for, "" when the pool is
-// full, closed or has no image.
+// full, closed or has no image, or a seat is starting.
 func (p *layerPool) wanted() string {
+	if p.busy != nil && p.busy() {
+		return ""
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed || len(p.ready) >= p.size {

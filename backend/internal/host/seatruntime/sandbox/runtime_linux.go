@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,7 +57,10 @@ type Runtime struct {
 	images *diskImages   // nil: seats have no disk limit
 	homes  *homePool     // blank homes made ahead; nil without a disk limit
 	layers *layerPool    // system layers made ahead for an image; nil without a disk limit
-	userns usernsCache   // per uid range, for seats on an image
+	// starting counts the seat starts in progress (start_linux.go): the
+	// system layers are made ahead only while there is none.
+	starting atomic.Int32
+	userns   usernsCache // per uid range, for seats on an image
 	// staticOnce/staticErr: whether the daemon can run in an image
 	// (daemonStatic).
 	staticOnce sync.Once

@@ -116,6 +116,12 @@ func (s *seatStart) mark(step string) {
 // hostname and keeps its init's pipes open, in the returned warmSeat, for
 // the claim that will name it.
 func (r *Runtime) start(ctx context.Context, w seatWant, warm bool) (*seatruntime.Seat, *warmSeat, error) {
+	r.starting.Add(1)
+	defer func() {
+		if r.starting.Add(-1) == 0 {
+			r.layers.poke() // refill once the burst is over
+		}
+	}()
 	dir := filepath.Join(r.cfg.BaseDir, w.key)
 	s := &seatStart{r: r, ctx: ctx, w: w, warm: warm, dir: dir, sock: filepath.Join(dir, "sock", sockName)}
 	if len(s.sock) > 107 {
