@@ -4,13 +4,17 @@ package sandbox
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
@@ -189,5 +193,75 @@ func TestSystemLayerPoolFollowsTheImage(t *testing.T) {
 	waitFor(t, "the forgotten image's layers to unmount", func() bool { return len(loopDevicesBackedBy(dir)) == 0 })
 	if left := layerFiles(dir); len(left) > 0 {
 		t.Errorf("layers of a forgotten image left: %v", left)
+	}
+}
+
+// layerAgent is what layerAgentMain is given.
+type layerAgent struct {
+	Config Config
+	Image  seatruntime.Image
+	Want   int
+}
+
+// layerAgentMain is a short-lived agent: it warms an image, waits until
+// Want system layers are made ahead for it, prints their image files as
+// JSON and exits without closing its runtime.
+func layerAgentMain(arg string) int {
+	var a layerAgent
+	if err := json.Unmarshal([]byte(arg), &a); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r, err := New(a.Config)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r.WarmImage(&a.Image)
+	for deadline := time.Now().Add(30 * time.Second); r.SystemLayersReady() < a.Want; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			fmt.Fprintf(os.Stderr, "%d of %d system layers made\n", r.SystemLayersReady(), a.Want)
+			return 1
+		}
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(slices.Sorted(maps.Keys(readyLayers(r))))
+	return 0
+}
+
+// TestSystemLayerPoolAgentExit: an agent that exits without closing its
+// runtime leaves no loop device of its system layers (their mounts went
+// with its file descriptors), and the next runtime removes their images.
+func TestSystemLayerPoolAgentExit(t *testing.T) {
+	needRoot(t)
+	cfg := diskConfig(t, 64)
+	cfg.MaxSeats, cfg.Logger = 2, nil
+	raw, _ := json.Marshal(layerAgent{Config: cfg, Want: 2,
+		Image: seatruntime.Image{Digest: "sha256:" + strings.Repeat("c", 64), RootFS: t.TempDir()}})
+	cmd := exec.Command(testBin)
+	cmd.Env = append(os.Environ(), envLayerAgent+"="+string(raw))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("agent: %v", err)
+	}
+	var files []string
+	if err := json.Unmarshal(out, &files); err != nil || len(files) != 2 {
+		t.Fatalf("agent output %q: %v", out, err)
+	}
+	dir := filepath.Join(cfg.BaseDir, diskDir, layerDir)
+	waitFor(t, "the exited agent's system layers to unmount", func() bool { return len(loopDevicesBackedBy(dir)) == 0 })
+	for _, f := range files {
+		if filepath.Dir(f) != dir {
+			t.Errorf("layer %s is not in %s", f, dir)
+		}
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("layer %s of the exited agent: %v (the next runtime removes it)", f, err)
+		}
+	}
+	newRuntime(t, cfg)
+	for _, f := range files {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("a new runtime kept the system layer %s of an agent gone", f)
+		}
 	}
 }

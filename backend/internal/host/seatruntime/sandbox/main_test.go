@@ -36,6 +36,7 @@ const (
 	envFakeDaemon = "CTSB_TEST_FAKE_DAEMON"
 	envAlloc      = "CTSB_TEST_ALLOC_MB"
 	envAgent      = "CTSB_TEST_AGENT"
+	envLayerAgent = "CTSB_TEST_LAYER_AGENT" // layerAgentMain (layerpool_test.go)
 	envInternet   = "CTSB_TEST_INTERNET"
 	envInNetns    = "CTSB_TEST_IN_NETNS"
 	envInMountns  = "CTSB_TEST_IN_MOUNTNS"
@@ -59,6 +60,8 @@ func TestMain(m *testing.M) {
 		os.Exit(fakeDaemon(os.Args[1:]))
 	case os.Getenv(envAgent) != "":
 		os.Exit(agentMain(os.Getenv(envAgent)))
+	case os.Getenv(envLayerAgent) != "":
+		os.Exit(layerAgentMain(os.Getenv(envLayerAgent)))
 	case os.Getenv(envInternet) == "1":
 		os.Exit(internetMain())
 	case os.Getenv(envUnixDial) != "":
