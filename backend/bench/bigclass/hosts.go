@@ -96,14 +96,14 @@ func startRealHosts(ctx context.Context, o hostOptions, st store.Store, secret [
 	return r, nil
 }
 
-// close removes the workshop's seats and stops the agents.
+// close removes the workshop's seats, stops the agents and waits until
+// the seats are gone from the machine (teardown).
 func (r *realHosts) close(wsID string) {
 	if wsID != "" {
-		if err := r.prov.DeleteHost(context.Background(), wsID); err != nil {
-			fmt.Fprintln(os.Stderr, "bigclass: removing the seats:", err)
-		}
+		r.teardown(wsID)
+	} else {
+		_ = localagent.StopAll(r.hosts)
 	}
-	_ = localagent.StopAll(r.hosts)
 	os.RemoveAll(r.tmp)
 }
 
