@@ -173,10 +173,190 @@ func Decode(w http.ResponseWriter, r *http.Request, v any, limit int64) error {
 // because encoding/json matches fields that way: {"name":1,"Name":2} would
 // silently keep the last one.
 func duplicateKey(doc []byte) (string, bool) {
+	sc := dupScanner{b: doc}
+	if key, ok := sc.value(); ok {
+		return key, key != ""
+	}
+	// A key with an escape or a non-ASCII byte (whose lower case may
+	// match an ASCII one's), or a very wide object: decoded token by token.
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.UseNumber()
 	key, _ := dupIn(dec)
 	return key, key != ""
+}
+
+// dupScanner is duplicateKey's fast path: one pass over the bytes of a
+// JSON value already known to be valid, without decoding it, comparing
+// each object's keys as bytes (ASCII case folded, as strings.ToLower
+// folds them). It answers as dupIn would, or not at all (ok false) where a
+// key has an escape or a byte outside ASCII, or an object has more keys
+// than it compares one against another.
+type dupScanner struct {
+	b []byte
+	i int
+}
+
+// dupScanMaxKeys bounds the keys of one object the fast path compares
+// pairwise.
+const dupScanMaxKeys = 64
+
+func (s *dupScanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value scans one value and returns the first duplicate key in it, in the
+// order dupIn reads them (a key before its value).
+func (s *dupScanner) value() (key string, ok bool) {
+	s.space()
+	if s.i >= len(s.b) {
+		return "", false
+	}
+	switch s.b[s.i] {
+	case '{':
+		return s.object()
+	case '[':
+		return s.array()
+	case '"':
+		_, ok := s.str(false)
+		return "", ok
+	}
+	for s.i < len(s.b) { // a number, true, false or null
+		switch s.b[s.i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return "", true
+		}
+		s.i++
+	}
+	return "", true
+}
+
+func (s *dupScanner) object() (string, bool) {
+	s.i++ // {
+	var buf [16][]byte
+	keys := buf[:0]
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return "", true
+	}
+	for {
+		s.space()
+		if s.i >= len(s.b) || s.b[s.i] != '"' || len(keys) == dupScanMaxKeys {
+			return "", false
+		}
+		k, ok := s.str(true)
+		if !ok {
+			return "", false
+		}
+		for _, p := range keys {
+			if asciiEqualFold(p, k) {
+				return string(k), true
+			}
+		}
+		keys = append(keys, k)
+		s.space()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return "", false
+		}
+		s.i++
+		if key, ok := s.value(); !ok || key != "" {
+			return key, ok
+		}
+		s.space()
+		if s.i >= len(s.b) {
+			return "", false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return "", true
+		default:
+			return "", false
+		}
+	}
+}
+
+func (s *dupScanner) array() (string, bool) {
+	s.i++ // [
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		return "", true
+	}
+	for {
+		if key, ok := s.value(); !ok || key != "" {
+			return key, ok
+		}
+		s.space()
+		if s.i >= len(s.b) {
+			return "", false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return "", true
+		default:
+			return "", false
+		}
+	}
+}
+
+// str scans the string at s.i and returns its bytes between the quotes.
+// As a key (asKey), one with an escape or a byte outside ASCII is not
+// ok: its decoded, lower-cased form is not its bytes.
+func (s *dupScanner) str(asKey bool) ([]byte, bool) {
+	s.i++ // "
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1], true
+		case c == '\\':
+			if asKey {
+				return nil, false
+			}
+			s.i += 2
+		case c >= 0x80 && asKey:
+			return nil, false
+		default:
+			s.i++
+		}
+	}
+	return nil, false
+}
+
+// asciiEqualFold reports whether two ASCII strings are equal once
+// strings.ToLower has folded A-Z.
+func asciiEqualFold(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // dupIn reads one value from dec and returns the first duplicate key in it.
