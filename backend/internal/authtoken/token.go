@@ -14,7 +14,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
 	"strconv"
 	"time"
 
@@ -170,16 +169,29 @@ const CodeAlphabet = "ACDEFGHJKMNPQRTUVWXY34679"
 // Each character carries log2(25) ≈ 4.64 bits.
 func Code(n int) string {
 	out := make([]byte, n)
-	max := big.NewInt(int64(len(CodeAlphabet)))
-	for i := range out {
-		v, err := rand.Int(rand.Reader, max)
-		if err != nil {
+	// Random bytes are read a block at a time; a byte of codeByteLimit or
+	// more is dropped, so that byte % 25 is uniform over the alphabet.
+	var buf [32]byte
+	for i := 0; i < n; {
+		if _, err := rand.Read(buf[:]); err != nil {
 			panic(fmt.Sprintf("crypto/rand: %v", err))
 		}
-		out[i] = CodeAlphabet[v.Int64()]
+		for _, b := range buf {
+			if i == n {
+				break
+			}
+			if int(b) < codeByteLimit {
+				out[i] = CodeAlphabet[int(b)%len(CodeAlphabet)]
+				i++
+			}
+		}
 	}
 	return string(out)
 }
+
+// codeByteLimit is the largest multiple of len(CodeAlphabet) a byte can
+// hold (250).
+const codeByteLimit = 256 - 256%len(CodeAlphabet)
 
 // Code lengths: a workshop code is short enough to read aloud (6 chars, 27.9
 // bits); an access code is personal and remembered by the browser (16 chars,

@@ -83,6 +83,32 @@ func TestCodes(t *testing.T) {
 	}
 }
 
+// Every character of a code is as likely as any other: each of the 25
+// within a tenth of its expected count over 100,000 characters (about six
+// standard deviations).
+func TestCodeCharactersUniform(t *testing.T) {
+	t.Parallel()
+	counts := map[rune]int{}
+	const n = 100_000
+	for range n / AccessCodeLen {
+		for _, c := range Code(AccessCodeLen) {
+			counts[c]++
+		}
+	}
+	want := float64(n/AccessCodeLen*AccessCodeLen) / float64(len(CodeAlphabet))
+	for _, c := range CodeAlphabet {
+		if got := float64(counts[c]); got < 0.9*want || got > 1.1*want {
+			t.Errorf("%c: %v of %d characters, want about %.0f", c, got, n, want)
+		}
+	}
+}
+
+func BenchmarkAccessCode(b *testing.B) {
+	for b.Loop() {
+		Code(AccessCodeLen)
+	}
+}
+
 // Access codes must carry enough entropy that a day of guessing at a rate
 // no server can answer still finds no live code (docs/ARCHITECTURE.md).
 func TestAccessCodesCarry74Bits(t *testing.T) {
