@@ -26,6 +26,7 @@ type loadResult struct {
 	FirstErr string
 	Wall     time.Duration // from the start signal to the last answer
 	CPU      time.Duration // the load process's CPU over the same span
+	Faults   int64         // its minor page faults over the same span
 }
 
 // runLoad is the load process: learners goroutines, each waiting for the
@@ -57,10 +58,10 @@ func runLoad(addr, code string, learners int) error {
 	if err := learnerhttp.AwaitStart(); err != nil {
 		return err
 	}
-	cpu0, t0 := cputime.Self(), time.Now()
+	cpu0, f0, t0 := cputime.Self(), cputime.Faults(), time.Now()
 	close(start)
 	wg.Wait()
-	r.Wall, r.CPU = time.Since(t0), cputime.Self()-cpu0
+	r.Wall, r.CPU, r.Faults = time.Since(t0), cputime.Self()-cpu0, cputime.Faults()-f0
 	return learnerhttp.Report(r)
 }
 
