@@ -209,6 +209,9 @@ func (cfg *Config) setDefaults() {
 	}
 }
 
+// maxSpareSeatFiles bounds the spare seat files of the state directory.
+const maxSpareSeatFiles = 256
+
 // New checks cfg, opens the state directory and reattaches to the seats an
 // earlier agent left running (seats that died are destroyed and forgotten).
 func New(cfg Config) (*Agent, error) {
@@ -253,7 +256,8 @@ func New(cfg Config) (*Agent, error) {
 	if len(cfg.WorkspaceKey) == 0 && len(cfg.WorkspaceSecret) == 0 {
 		a.log.Warn("no workspace-token key configured (WORKSPACE_KEY, metadata workspace-key or WORKSPACE_TOKEN_SECRET): the proxy routes will refuse every learner")
 	}
-	st, err := openStateDir(cfg.StateDir)
+	// A spare seat file per seat the host holds (state.go).
+	st, err := openStateDir(cfg.StateDir, min(cfg.Capacity, maxSpareSeatFiles))
 	if err != nil {
 		return nil, err
 	}

@@ -309,7 +309,7 @@ func testSurviveSIGKILL(t *testing.T, rtName string, warm bool) {
 // does not tell.
 func seatFromState(t *testing.T, state, ws string, n int) *seatruntime.Seat {
 	t.Helper()
-	st, err := openStateDir(state)
+	st, err := openStateDir(state, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/clarateach/backend/internal/host/seatruntime"
@@ -22,11 +23,28 @@ import (
 //
 // Every file is written atomically (temp file, fsync, rename, fsync dir), so
 // a crash leaves either the old or the new content, never a torn file.
+//
+// A seat file's temp file is a spare (seats/.spare-N), made ahead when the
+// agent starts and made again from each deleted seat's file, not a file
+// created for the write: on ext4 a new file costs an inode allocation,
+// which scans past the inodes freed in the last seconds (a class's seats
+// torn down, a warm seat's files) and was ~half the CPU of a seat file's
+// write in a burst of creates. Spares are never read; loadSeats skips them.
 type stateDir struct {
 	dir string
+
+	mu        sync.Mutex
+	spares    []string // spare files in seats/, free to take
+	maxSpares int      // spares kept at most (a deleted seat's file beyond them is removed)
+	nextSpare int      // the number of the next spare's name
 }
 
-func openStateDir(dir string) (*stateDir, error) {
+// sparePrefix names a spare seat file in seats/.
+const sparePrefix = ".spare-"
+
+// openStateDir opens (making it) the state directory dir, with spares
+// spare seat files in it.
+func openStateDir(dir string, spares int) (*stateDir, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("agent: state dir: %w", err)
@@ -40,7 +58,60 @@ func openStateDir(dir string) (*stateDir, error) {
 	if err := ensureDir(filepath.Join(abs, "seats")); err != nil {
 		return nil, err
 	}
-	return &stateDir{dir: abs}, nil
+	s := &stateDir{dir: abs, maxSpares: spares}
+	if err := s.makeSpares(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// makeSpares takes the spare seat files an earlier agent left and makes
+// more, up to maxSpares. (At most maxSpares are ever left: removeSeat keeps
+// no more.)
+func (s *stateDir) makeSpares() error {
+	ents, err := os.ReadDir(s.seatsDir())
+	if err != nil {
+		return fmt.Errorf("agent: read state dir: %w", err)
+	}
+	for _, e := range ents {
+		n, err := strconv.Atoi(strings.TrimPrefix(e.Name(), sparePrefix))
+		if !strings.HasPrefix(e.Name(), sparePrefix) || err != nil || !e.Type().IsRegular() {
+			continue
+		}
+		s.nextSpare = max(s.nextSpare, n+1)
+		if len(s.spares) < s.maxSpares {
+			s.spares = append(s.spares, filepath.Join(s.seatsDir(), e.Name()))
+		}
+	}
+	for len(s.spares) < s.maxSpares {
+		p := s.newSpareName()
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return fmt.Errorf("agent: state dir: %w", err)
+		}
+		f.Close()
+		s.spares = append(s.spares, p)
+	}
+	return nil
+}
+
+// newSpareName is the path of a new spare; s.mu held (or s not shared yet).
+func (s *stateDir) newSpareName() string {
+	p := filepath.Join(s.seatsDir(), sparePrefix+strconv.Itoa(s.nextSpare))
+	s.nextSpare++
+	return p
+}
+
+// takeSpare takes a spare seat file ("" when there is none left).
+func (s *stateDir) takeSpare() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.spares) == 0 {
+		return ""
+	}
+	p := s.spares[len(s.spares)-1]
+	s.spares = s.spares[:len(s.spares)-1]
+	return p
 }
 
 // seatRecord is a seat file: what a restarted agent needs to find a seat
@@ -102,11 +173,64 @@ func (s *stateDir) saveSeat(seat *seatruntime.Seat) error {
 	// crash kills every seat anyway, and a restarted agent then marks
 	// them dead whatever the file holds. Skipping two fsyncs per seat
 	// keeps a burst of 30 creates from queueing on the disk.
-	return writeFileAtomic(s.seatFile(seatKey{seat.WorkshopID, seat.Seat}), append(b, '\n'), false)
+	path := s.seatFile(seatKey{seat.WorkshopID, seat.Seat})
+	b = append(b, '\n')
+	if sp := s.takeSpare(); sp != "" {
+		err := rewriteAndRename(sp, path, b)
+		if err == nil {
+			return nil
+		}
+		// A spare that would not take it (gone, unwritable): a new
+		// temp file, as without spares.
+		_ = os.Remove(sp)
+	}
+	return writeFileAtomic(path, b, false)
 }
 
+// rewriteAndRename writes data over the spare file sp (its old content, a
+// deleted seat's, cut to data's length) and renames it to path: readers of
+// path see the old or the new content, never a mix, as with writeFileAtomic.
+// Not opened with O_TRUNC: on ext4 a file truncated to zero and written
+// again is flushed to the disk when it is closed (auto_da_alloc).
+func rewriteAndRename(sp, path string, data []byte) error {
+	f, err := os.OpenFile(sp, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Truncate(int64(len(data)))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(sp, path)
+	}
+	if err != nil {
+		return fmt.Errorf("agent: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// removeSeat removes seat k's file: it becomes a spare for the next seat's
+// file while fewer than maxSpares are left.
 func (s *stateDir) removeSeat(k seatKey) error {
-	if err := os.Remove(s.seatFile(k)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	path := s.seatFile(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.spares) < s.maxSpares {
+		sp := s.newSpareName()
+		err := os.Rename(path, sp)
+		if err == nil {
+			s.spares = append(s.spares, sp)
+			return nil
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("agent: remove seat state: %w", err)
 	}
 	return nil
