@@ -503,7 +503,7 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 		return nil, err
 	}
 	ws.seat.Dir = dir // from here on, destroyWarm finds it there
-	if err := os.WriteFile(filepath.Join(r.cfg.BaseDir, ".slots", strconv.Itoa(ws.ex.Slot)), []byte(w.key), 0o600); err != nil {
+	if err := rekeySlot(filepath.Join(r.cfg.BaseDir, ".slots", strconv.Itoa(ws.ex.Slot)), w.key); err != nil {
 		return nil, fmt.Errorf("slot: %w", err)
 	}
 	ws.ex.Key = w.key
@@ -536,6 +536,27 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 	s.Extra = raw
 	r.log.Debug("warm seat claimed", append([]any{"seat", w.key, "pid", s.PID, "took", time.Since(t0).Round(10 * time.Microsecond)}, timings...)...)
 	return &s, nil
+}
+
+// rekeySlot writes key, a claimed seat's, into its slot's file p in place
+// of the warm seat's. Not with O_TRUNC (os.WriteFile): on ext4 a file
+// truncated to zero and written again is flushed to the disk when it is
+// closed (auto_da_alloc), a write-back started inside every claim. Cut to
+// its first byte (the warm key's '.') before the write, the file never
+// holds another seat's key, not even between the two calls.
+func rekeySlot(p, key string) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(1)
+	if err == nil {
+		_, err = f.WriteAt([]byte(key), 0)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // rename has a warm seat's init give it the name of seat number n: the

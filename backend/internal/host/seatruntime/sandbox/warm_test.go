@@ -479,3 +479,36 @@ func threadSyscalls(t *testing.T, pid int) map[int]string {
 	}
 	return out
 }
+
+// A claim re-keys the warm seat's slot file in place: exactly the seat's
+// key after, and never another seat's key on the way (".warm-17" cut to
+// "bench.1"'s length would have read "bench.17" between the calls).
+func TestRekeySlot(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "3")
+	if err := os.WriteFile(p, []byte(".warm-17"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var before syscall.Stat_t
+	if err := syscall.Stat(p, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := rekeySlot(p, "bench.1"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "bench.1" {
+		t.Fatalf("slot file holds %q, want %q", b, "bench.1")
+	}
+	var after syscall.Stat_t
+	if err := syscall.Stat(p, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Ino != before.Ino || after.Mode&0o777 != 0o600 {
+		t.Fatalf("slot file replaced or its mode changed: inode %d -> %d, mode %o", before.Ino, after.Ino, after.Mode&0o777)
+	}
+	if err := rekeySlot(p, "a-much-longer-workshop.30"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "a-much-longer-workshop.30" {
+		t.Fatalf("slot file holds %q", b)
+	}
+}
