@@ -384,6 +384,73 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom and WriteTo are the two directions of a hijacked connection's
+// copy (httputil's io.Copy between the client and the daemon): the copy
+// io.Copy makes, with a buffer that starts at 4 KiB and grows to io.Copy's
+// 32 KiB at the first read that fills it. io.Copy's own buffer is 32 KiB
+// per direction for every WebSocket (64 KiB per terminal, cleared when
+// allocated and held for the connection's life); most of a terminal's
+// reads are a few bytes (keys, a prompt), and in a burst of 30 new seats
+// those buffers were ~half of what the agent allocated, and drove its GC.
+func (c *countingConn) ReadFrom(r io.Reader) (int64, error) {
+	return copyGrowing(writerOnly{c}, r)
+}
+
+func (c *countingConn) WriteTo(w io.Writer) (int64, error) {
+	if rf, ok := w.(io.ReaderFrom); ok { // as io.Copy would have
+		return rf.ReadFrom(readerOnly{c})
+	}
+	return copyGrowing(w, readerOnly{c})
+}
+
+// writerOnly and readerOnly hide countingConn's ReadFrom and WriteTo from
+// the copy they implement.
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }
+
+const (
+	copyBufStart = 4 << 10
+	copyBufMax   = 32 << 10 // io.Copy's
+)
+
+// copyGrowing is io.Copy's loop (same results and errors) with a buffer
+// that grows from copyBufStart to copyBufMax once a read fills it.
+func copyGrowing(dst io.Writer, src io.Reader) (written int64, err error) {
+	buf := make([]byte, copyBufStart)
+	for {
+		nr, er := src.Read(buf)
+		if nr > 0 {
+			nw, ew := dst.Write(buf[:nr])
+			if nw < 0 || nr < nw {
+				nw = 0
+				if ew == nil {
+					ew = errInvalidWrite
+				}
+			}
+			written += int64(nw)
+			if ew != nil {
+				return written, ew
+			}
+			if nr != nw {
+				return written, io.ErrShortWrite
+			}
+		}
+		if er != nil {
+			if er == io.EOF {
+				return written, nil
+			}
+			return written, er
+		}
+		if nr == len(buf) && len(buf) < copyBufMax {
+			buf = make([]byte, copyBufMax)
+		}
+	}
+}
+
+// errInvalidWrite is io's errInvalidWrite: a Write that reported more
+// bytes than it was given.
+var errInvalidWrite = errors.New("invalid write result")
+
 // countingBody counts request body bytes.
 type countingBody struct {
 	io.ReadCloser
