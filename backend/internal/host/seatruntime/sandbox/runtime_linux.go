@@ -832,8 +832,13 @@ func running(pid int, start uint64) bool {
 	if pid <= 0 {
 		return false
 	}
-	st, err := procinfo.StartTime(pid)
-	return err == nil && st == start && !procinfo.IsZombie(pid)
+	// One read of /proc/PID/stat for both (a warm claim checks it).
+	f, err := procinfo.Stat(pid)
+	if err != nil || f[0] == "Z" || f[0] == "X" {
+		return false
+	}
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	return err == nil && st == start
 }
 
 // Alive implements seatruntime.Runtime: the seat's init is the same process
