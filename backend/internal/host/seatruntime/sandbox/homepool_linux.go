@@ -41,19 +41,37 @@ import (
 
 const poolDir = "pool" // in <BaseDir>/.disk
 
-// blankHomes numbers the pools' images: unique in this process, so that
-// two runtimes on one BaseDir never pick the same name.
-var blankHomes atomic.Uint64
+// pooledImages numbers the pools' images (blank homes, system layers):
+// unique in this process, so that two runtimes on one BaseDir never pick
+// the same name.
+var pooledImages atomic.Uint64
 
-// blankHome is a pooled home: an image in the pool's directory, mounted.
-type blankHome struct {
+// pooledImage is an ext4 image made ahead in a pool's directory, mounted:
+// a blank home (this file) or a system layer (layerpool_linux.go).
+type pooledImage struct {
 	img   string
 	mount *os.File // the detached mount; the loop device clears with it
 }
 
-func (h *blankHome) discard() {
+func (h *pooledImage) discard() {
 	h.mount.Close()
 	_ = os.Remove(h.img)
+}
+
+// newPooledImage copies the template tpl to a new image in dir, named
+// <agent pid>-<n>.img (removeLeftoverImages knows the name), and mounts it.
+func newPooledImage(tpl, dir string) (*pooledImage, error) {
+	img := filepath.Join(dir, strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(pooledImages.Add(1), 10)+".img")
+	if err := copyImage(tpl, img); err != nil {
+		os.Remove(img)
+		return nil, err
+	}
+	m, err := mountExt4(img)
+	if err != nil {
+		os.Remove(img)
+		return nil, err
+	}
+	return &pooledImage{img: img, mount: m}, nil
 }
 
 // homePool keeps up to size blank homes of one disk limit ready.
@@ -64,7 +82,7 @@ type homePool struct {
 	log   *slog.Logger
 	// ready holds size-1 homes; the filler, blocked on sending the next,
 	// holds one more.
-	ready chan *blankHome
+	ready chan *pooledImage
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -85,7 +103,7 @@ func (r *Runtime) startHomePool(size int) error {
 	}
 	p := &homePool{
 		limit: d, tpl: tpl, dir: filepath.Join(r.images.dir, poolDir), log: r.log,
-		ready: make(chan *blankHome, size-1),
+		ready: make(chan *pooledImage, size-1),
 		stop:  make(chan struct{}), done: make(chan struct{}),
 		retry: 5 * time.Second,
 	}
@@ -115,10 +133,8 @@ func removeLeftoverImages(dir string) {
 // fill makes blank homes, one at a time, for as long as the pool runs.
 func (p *homePool) fill() {
 	defer close(p.done)
-	prefix := strconv.Itoa(os.Getpid()) + "-"
 	for {
-		n := strconv.FormatUint(blankHomes.Add(1), 10)
-		h, err := p.make(filepath.Join(p.dir, prefix+n+".img"))
+		h, err := p.make()
 		if err != nil {
 			p.log.Warn("could not make a blank seat home ahead of time; seats make their own", "err", err)
 			select {
@@ -137,15 +153,10 @@ func (p *homePool) fill() {
 	}
 }
 
-// make copies the template to img and mounts it.
-func (p *homePool) make(img string) (*blankHome, error) {
-	if err := copyImage(p.tpl, img); err != nil {
-		os.Remove(img)
-		return nil, err
-	}
-	m, err := mountExt4(img)
+// make copies the template to a new image in the pool and mounts it.
+func (p *homePool) make() (*pooledImage, error) {
+	h, err := newPooledImage(p.tpl, p.dir)
 	if err != nil {
-		os.Remove(img)
 		return nil, err
 	}
 	// Look a name up in the root now: that reads its directory block
@@ -153,13 +164,13 @@ func (p *homePool) make(img string) (*blankHome, error) {
 	// worker), which the learner's first shell, looking for its dot files,
 	// would otherwise wait for while the seat starts.
 	var st unix.Stat_t
-	_ = unix.Fstatat(int(m.Fd()), ".profile", &st, unix.AT_SYMLINK_NOFOLLOW)
-	return &blankHome{img: img, mount: m}, nil
+	_ = unix.Fstatat(int(h.mount.Fd()), ".profile", &st, unix.AT_SYMLINK_NOFOLLOW)
+	return h, nil
 }
 
 // take returns a ready home of limit d, or nil: none is ready, or the pool
 // keeps another size. It never waits.
-func (p *homePool) take(d diskLimit) *blankHome {
+func (p *homePool) take(d diskLimit) *pooledImage {
 	if p == nil || d != p.limit {
 		return nil
 	}

@@ -45,7 +45,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -60,14 +59,8 @@ const systemLayersAhead = usernsAhead
 // readyLayer is a pooled system layer: an image in the pool's directory,
 // mounted, with upper/ and work/ owned by the host's root.
 type readyLayer struct {
+	*pooledImage
 	digest string // the image it was made for
-	img    string
-	mount  *os.File // the detached mount; the loop device clears with it
-}
-
-func (l *readyLayer) discard() {
-	l.mount.Close()
-	_ = os.Remove(l.img)
 }
 
 // layerPool keeps up to size system layers of one disk limit ready for
@@ -154,7 +147,6 @@ func (p *layerPool) wanted() string {
 // fill makes layers, one at a time, while the pool has an image and room.
 func (p *layerPool) fill() {
 	defer close(p.done)
-	prefix := strconv.Itoa(os.Getpid()) + "-"
 	for {
 		digest := p.wanted()
 		if digest == "" {
@@ -165,8 +157,7 @@ func (p *layerPool) fill() {
 				continue
 			}
 		}
-		n := strconv.FormatUint(blankHomes.Add(1), 10)
-		l, err := p.make(digest, filepath.Join(p.dir, prefix+n+".img"))
+		l, err := p.make(digest)
 		if err != nil {
 			p.log.Warn("could not make a seat's system layer ahead of time; seats on the image make their own", "image", digest, "err", err)
 			select {
@@ -183,19 +174,15 @@ func (p *layerPool) fill() {
 	}
 }
 
-// make copies the template to img, mounts it and lays it out.
-func (p *layerPool) make(digest, img string) (*readyLayer, error) {
-	if err := copyImage(p.tpl, img); err != nil {
-		os.Remove(img)
-		return nil, err
-	}
-	m, err := mountExt4(img)
+// make copies the template to a new image in the pool, mounts it and
+// lays it out.
+func (p *layerPool) make(digest string) (*readyLayer, error) {
+	im, err := newPooledImage(p.tpl, p.dir)
 	if err != nil {
-		os.Remove(img)
 		return nil, err
 	}
-	l := &readyLayer{digest: digest, img: img, mount: m}
-	if err := prepareUpper(int(m.Fd()), seatOwner{}); err != nil {
+	l := &readyLayer{pooledImage: im, digest: digest}
+	if err := prepareUpper(int(im.mount.Fd()), seatOwner{}); err != nil {
 		l.discard()
 		return nil, fmt.Errorf("sandbox: system layer: %w", err)
 	}
