@@ -143,7 +143,9 @@ func (r *Runtime) systemLayer(dir string, d *diskLimit, o seatOwner, digest stri
 				return -1, false, fmt.Errorf("sandbox: system image: %w", err)
 			}
 		}
-		fd, err = unix.Dup(int(m.Fd()))
+		// Close-on-exec: an inheritable copy would go to any seat's init
+		// spawned meanwhile (and from a Go init to its daemon and shells).
+		fd, err = unix.FcntlInt(m.Fd(), unix.F_DUPFD_CLOEXEC, 0)
 		m.Close()
 		if err != nil {
 			return -1, false, err
