@@ -61,6 +61,9 @@ type Runtime struct {
 	// system layers are made ahead only while there is none.
 	starting atomic.Int32
 	userns   usernsCache // per uid range, for seats on an image
+	// closeDetached closes a detached mount an image seat's overlay was
+	// made from (releaseDetached); nil: unix.Close. Tests hold it.
+	closeDetached func(fd int)
 	// staticOnce/staticErr: whether the daemon can run in an image
 	// (daemonStatic).
 	staticOnce sync.Once
