@@ -47,6 +47,21 @@ func IsZombie(pid int) bool {
 	return err == nil && (f[0] == "Z" || f[0] == "X")
 }
 
+// Running reports whether pid is still the process recorded with start time
+// start, and has not exited: StartTime and IsZombie from one read of
+// /proc/PID/stat.
+func Running(pid int, start uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	f, err := Stat(pid)
+	if err != nil || f[0] == "Z" || f[0] == "X" {
+		return false
+	}
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	return err == nil && st == start
+}
+
 // Descendants lists every process below pid, breadth first.
 func Descendants(pid int) []int {
 	return Below(Children(), pid)

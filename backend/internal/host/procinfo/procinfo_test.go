@@ -21,6 +21,9 @@ func TestProcInfo(t *testing.T) {
 	if IsZombie(me) {
 		t.Fatal("this process is not a zombie")
 	}
+	if !Running(me, st) || Running(me, st+1) || Running(0, 0) || Running(1<<30, st) {
+		t.Fatal("Running: true only for a live pid with its own start time")
+	}
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -44,5 +47,8 @@ func TestProcInfo(t *testing.T) {
 			t.Fatal("a killed, unreaped child never showed as a zombie")
 		}
 		runtime.Gosched()
+	}
+	if Running(cmd.Process.Pid, cst) {
+		t.Fatal("Running: a zombie with its recorded start time is not running")
 	}
 }

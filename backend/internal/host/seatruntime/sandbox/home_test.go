@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
@@ -63,7 +64,7 @@ func TestSeatEndsWithoutItsAgent(t *testing.T) {
 	// Beating: alive well past the timeout.
 	deadline := time.Now().Add(2 * cfg.OrphanTimeout)
 	for time.Now().Before(deadline) {
-		if !running(s.PID, mustExtra(t, s).StartTime) {
+		if !procinfo.Running(s.PID, mustExtra(t, s).StartTime) {
 			t.Fatal("the seat ended while its agent was alive")
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -71,7 +72,7 @@ func TestSeatEndsWithoutItsAgent(t *testing.T) {
 
 	r.beat.stop() // the agent is gone
 	gone := time.Now()
-	for running(s.PID, mustExtra(t, s).StartTime) {
+	for procinfo.Running(s.PID, mustExtra(t, s).StartTime) {
 		if time.Since(gone) > cfg.OrphanTimeout+5*time.Second {
 			t.Fatal("the seat did not end without its agent")
 		}

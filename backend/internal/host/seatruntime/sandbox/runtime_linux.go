@@ -830,25 +830,11 @@ func parseExtra(s *seatruntime.Seat) (*extra, error) {
 	return ex, nil
 }
 
-// running reports whether pid is still the seat's init (same start time).
-func running(pid int, start uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	// One read of /proc/PID/stat for both (a warm claim checks it).
-	f, err := procinfo.Stat(pid)
-	if err != nil || f[0] == "Z" || f[0] == "X" {
-		return false
-	}
-	st, err := strconv.ParseUint(f[19], 10, 64)
-	return err == nil && st == start
-}
-
 // Alive implements seatruntime.Runtime: the seat's init is the same process
 // (pid and start time) and its daemon answers GET /health.
 func (r *Runtime) Alive(ctx context.Context, s *seatruntime.Seat) bool {
 	ex, err := parseExtra(s)
-	if err != nil || !running(s.PID, ex.StartTime) {
+	if err != nil || !procinfo.Running(s.PID, ex.StartTime) {
 		return false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -859,7 +845,7 @@ func (r *Runtime) Alive(ctx context.Context, s *seatruntime.Seat) bool {
 // kill ends what runs of seat s (its init, and with it the seat's pid
 // namespace) and drops the seat watcher's connection to its daemon.
 func (r *Runtime) kill(s *seatruntime.Seat, ex *extra) {
-	if running(s.PID, ex.StartTime) {
+	if procinfo.Running(s.PID, ex.StartTime) {
 		_ = syscall.Kill(s.PID, syscall.SIGKILL)
 	}
 	r.health.Forget(s.Address)

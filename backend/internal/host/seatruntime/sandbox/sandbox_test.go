@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatinit"
 	"github.com/clarateach/backend/internal/host/seatruntime/sandbox/seatpid1"
@@ -165,7 +166,7 @@ func TestCreateAliveDestroy(t *testing.T) {
 	if r.Alive(context.Background(), s) {
 		t.Fatal("destroyed seat is alive")
 	}
-	if running(s.PID, ex.StartTime) {
+	if procinfo.Running(s.PID, ex.StartTime) {
 		t.Error("seat init still running after Destroy")
 	}
 	for _, d := range ex.Cgroup.Dirs {

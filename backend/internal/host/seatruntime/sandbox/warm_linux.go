@@ -46,6 +46,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 )
 
@@ -485,7 +486,7 @@ func (r *Runtime) claim(ws *warmSeat, w seatWant) (*seatruntime.Seat, error) {
 	if w.learnerRoot {
 		return nil, errKeep // warm seats have an unprivileged learner
 	}
-	if !running(ws.seat.PID, ws.ex.StartTime) {
+	if !procinfo.Running(ws.seat.PID, ws.ex.StartTime) {
 		return nil, errors.New("its init is gone")
 	}
 	mark("checked")
@@ -586,7 +587,7 @@ func (r *Runtime) rename(ws *warmSeat, n int) error {
 // held.
 func (r *Runtime) destroyWarm(ws *warmSeat) {
 	ws.closePipes()
-	if running(ws.seat.PID, ws.ex.StartTime) {
+	if procinfo.Running(ws.seat.PID, ws.ex.StartTime) {
 		_ = syscall.Kill(ws.seat.PID, syscall.SIGKILL)
 	}
 	if err := r.cleanup(context.Background(), ws.ex, ws.seat.Dir, true); err != nil {
@@ -614,7 +615,7 @@ func (r *Runtime) removeLeftoverWarm() {
 		var s seatruntime.Seat
 		if b, err := os.ReadFile(filepath.Join(dir, warmRecord)); err == nil && json.Unmarshal(b, &s) == nil {
 			if ex, err := parseExtra(&s); err == nil {
-				if running(s.PID, ex.StartTime) {
+				if procinfo.Running(s.PID, ex.StartTime) {
 					_ = syscall.Kill(s.PID, syscall.SIGKILL)
 				}
 				if err := r.cleanup(ctx, ex, dir, true); err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clarateach/backend/internal/host/procinfo"
 	"github.com/clarateach/backend/internal/host/seatruntime"
 	"github.com/clarateach/backend/internal/seat/terminal"
 )
@@ -152,7 +153,7 @@ func TestWarmSeatIsClaimedAsTheSeat(t *testing.T) {
 	if err := r.Destroy(context.Background(), s); err != nil {
 		t.Fatal(err)
 	}
-	if running(s.PID, ex.StartTime) {
+	if procinfo.Running(s.PID, ex.StartTime) {
 		t.Error("claimed seat still running after Destroy")
 	}
 	for _, p := range append([]string{s.Dir, slot}, ex.Cgroup.Dirs...) {
