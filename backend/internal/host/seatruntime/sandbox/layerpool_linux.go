@@ -221,15 +221,29 @@ func (p *layerPool) take(digest string, d diskLimit) *readyLayer {
 // setImage makes the pool keep layers for the image digest ("": none);
 // the ready layers of another image are unmounted and deleted.
 func (p *layerPool) setImage(digest string) {
+	p.switchImage(func(string) bool { return true }, digest)
+}
+
+// forget stops keeping layers for digest, if the pool keeps them: the
+// image left the host's cache.
+func (p *layerPool) forget(digest string) {
+	p.switchImage(func(cur string) bool { return cur == digest }, "")
+}
+
+// switchImage makes the pool keep layers for the image to instead of its
+// current one, if from says so of the current one (checked and switched
+// under one lock: an image warmed meanwhile is not dropped). The ready
+// layers of the old image are unmounted and deleted.
+func (p *layerPool) switchImage(from func(cur string) bool, to string) {
 	if p == nil {
 		return
 	}
 	p.mu.Lock()
-	if p.digest == digest {
+	if p.digest == to || !from(p.digest) {
 		p.mu.Unlock()
 		return
 	}
-	p.digest = digest
+	p.digest = to
 	stale := p.ready
 	p.ready = nil
 	p.mu.Unlock()
@@ -237,20 +251,6 @@ func (p *layerPool) setImage(digest string) {
 		l.discard()
 	}
 	p.poke()
-}
-
-// forget stops keeping layers for digest, if the pool keeps them: the
-// image left the host's cache.
-func (p *layerPool) forget(digest string) {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	mine := p.digest == digest
-	p.mu.Unlock()
-	if mine {
-		p.setImage("")
-	}
 }
 
 // count is the number of ready layers.
