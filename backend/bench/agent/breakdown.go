@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/clarateach/backend/internal/host/procinfo"
@@ -161,14 +160,12 @@ type counters struct {
 }
 
 func readCounters() counters {
-	var ru, rc syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &rc)
+	self, reaped := cputime.SelfUsage(), cputime.Reaped()
 	return counters{
-		self:         time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
-		selfFaults:   ru.Minflt,
-		reaped:       time.Duration(rc.Utime.Nano() + rc.Stime.Nano()),
-		reapedFaults: rc.Minflt,
+		self:         self.CPU,
+		selfFaults:   self.Faults,
+		reaped:       reaped.CPU,
+		reapedFaults: reaped.Faults,
 		machine:      cputime.MachineBusy(),
 		wall:         time.Duration(time.Now().UnixNano()),
 	}

@@ -35,8 +35,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"golang.org/x/sys/unix"
 
+	"github.com/clarateach/backend/bench/internal/cputime"
 	"github.com/clarateach/backend/bench/internal/machine"
 	"github.com/clarateach/backend/bench/internal/seatbins"
 	"github.com/clarateach/backend/internal/host/agent"
@@ -363,14 +363,7 @@ func burst(rt seatruntime.Runtime, ws string, n int, image *seatruntime.Image) (
 // each init reaped, the seat spawners and the user namespace placeholders.
 // A burst's CPU is what its seats cost, whatever else loads the machine.
 func cpuTime() time.Duration {
-	var total time.Duration
-	for _, who := range []int{unix.RUSAGE_SELF, unix.RUSAGE_CHILDREN} {
-		var ru unix.Rusage
-		if unix.Getrusage(who, &ru) == nil {
-			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-		}
-	}
-	return total
+	return cputime.Self() + cputime.Reaped().CPU
 }
 
 // reaped waits until this process has no children left (the destroyed

@@ -17,27 +17,38 @@ import (
 // /proc/PID/stat (100 on every Linux architecture Go supports).
 const clockTick = 100
 
+// Usage is what getrusage counts for this process or its reaped children:
+// user + system CPU time and minor page faults.
+type Usage struct {
+	CPU    time.Duration
+	Faults int64
+}
+
+func rusage(who int) Usage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(who, &ru); err != nil {
+		return Usage{}
+	}
+	return Usage{CPU: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), Faults: ru.Minflt}
+}
+
+// SelfUsage is this process's usage so far, all its threads.
+func SelfUsage() Usage { return rusage(syscall.RUSAGE_SELF) }
+
+// Reaped is the usage of the children this process has waited for (and of
+// what they waited for), RUSAGE_CHILDREN: a seat's init with what it
+// reaped, once the init is reaped itself.
+func Reaped() Usage { return rusage(syscall.RUSAGE_CHILDREN) }
+
 // Self is the user + system CPU time of this process so far, all its
 // threads (getrusage, microseconds).
-func Self() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func Self() time.Duration { return SelfUsage().CPU }
 
 // Faults is the minor page faults of this process so far, all its threads
 // (getrusage). On this machine's VM kind a fault traps to the host and costs
 // up to ~30 µs (bench/agent README), so the count is part of what a figure
 // of CPU time is made of.
-func Faults() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Minflt
-}
+func Faults() int64 { return SelfUsage().Faults }
 
 // Thread is the CPU time thread pid (a single-threaded process such as a
 // PostgreSQL backend) has used so far: the nanoseconds on CPU from
