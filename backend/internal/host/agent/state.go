@@ -65,9 +65,9 @@ func openStateDir(dir string, spares int) (*stateDir, error) {
 	return s, nil
 }
 
-// makeSpares takes the spare seat files an earlier agent left and makes
-// more, up to maxSpares. (At most maxSpares are ever left: removeSeat keeps
-// no more.)
+// makeSpares takes the spare seat files an earlier agent left, up to
+// maxSpares (it removes the rest: that agent may have kept more), and
+// makes more, up to maxSpares.
 func (s *stateDir) makeSpares() error {
 	ents, err := os.ReadDir(s.seatsDir())
 	if err != nil {
@@ -79,8 +79,11 @@ func (s *stateDir) makeSpares() error {
 			continue
 		}
 		s.nextSpare = max(s.nextSpare, n+1)
+		p := filepath.Join(s.seatsDir(), e.Name())
 		if len(s.spares) < s.maxSpares {
-			s.spares = append(s.spares, filepath.Join(s.seatsDir(), e.Name()))
+			s.spares = append(s.spares, p)
+		} else {
+			_ = os.Remove(p) // an earlier agent's, of a larger host
 		}
 	}
 	for len(s.spares) < s.maxSpares {

@@ -85,3 +85,23 @@ func TestSeatFileWrittenThroughSpare(t *testing.T) {
 		t.Fatalf("loadSeats = %+v, %v", recs, err)
 	}
 }
+
+// TestSparesBoundedAcrossAgents: an agent keeps at most its own number of
+// spare seat files, whatever an earlier agent on the directory kept.
+func TestSparesBoundedAcrossAgents(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := openStateDir(dir, 5); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStateDir(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(st.seatsDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 2 || len(st.spares) != 2 {
+		t.Fatalf("%d files and %d spares after an agent of 5 spares and one of 2, want 2", len(ents), len(st.spares))
+	}
+}
