@@ -107,7 +107,16 @@ func startCounted(cmd *exec.Cmd) (*treeStat, <-chan error, error) {
 // bwrap's whole process tree (bwrap, its pid-1 process in the new pid
 // namespace and the shell), counted as perf stat does (treeStat).
 func bwrapBurst(ctx context.Context, bwrap, shell string, n int) ([]time.Duration, error) {
-	first, err := bwrapStart(ctx, bwrap, shell) // one first: the binary and shell in the page cache, as for ours
+	start := func(ctx context.Context, _ int) (bwrapShell, error) { return bwrapStart(ctx, bwrap, shell) }
+	return peerBurst(ctx, n, start, "bubblewrap", "bwrap's whole process tree: bwrap, its pid 1 and the shell")
+}
+
+// peerBurst starts one peer (so that its binaries are in the page cache, as
+// ours are), then n at once, and returns each one's time to answer. It
+// prints the CPU time and minor page faults per peer of each one's whole
+// process tree (tree says what that is).
+func peerBurst(ctx context.Context, n int, start func(context.Context, int) (bwrapShell, error), what, tree string) ([]time.Duration, error) {
+	first, err := start(ctx, 0)
 	if first.stat != nil {
 		first.stat.close()
 	}
@@ -118,16 +127,16 @@ func bwrapBurst(ctx context.Context, bwrap, shell string, n int) ([]time.Duratio
 	errs := make([]error, n)
 	t0 := time.Now()
 	var wg sync.WaitGroup
-	start := make(chan struct{})
+	gate := make(chan struct{})
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			<-start
-			shells[i], errs[i] = bwrapStart(ctx, bwrap, shell)
+			<-gate
+			shells[i], errs[i] = start(ctx, i+1)
 		}()
 	}
-	close(start)
+	close(gate)
 	wg.Wait()
 	wall := time.Since(t0)
 	d := make([]time.Duration, n)
@@ -145,10 +154,10 @@ func bwrapBurst(ctx context.Context, bwrap, shell string, n int) ([]time.Duratio
 		sh.stat.close()
 	}
 	if counted > 0 {
-		fmt.Printf("  CPU of the bubblewrap burst (%s wall): per shell %s, %d minor page faults (bwrap's whole process tree: bwrap, its pid 1 and the shell, counted as perf stat does)\n",
-			ms(wall), ms(cpu/time.Duration(counted)), faults/int64(counted))
+		fmt.Printf("  CPU of the %s burst (%s wall): per shell %s, %d minor page faults (%s, counted as perf stat does)\n",
+			what, ms(wall), ms(cpu/time.Duration(counted)), faults/int64(counted), tree)
 	} else {
-		fmt.Printf("  CPU of the bubblewrap burst (%s wall): not counted (perf_event_open failed)\n", ms(wall))
+		fmt.Printf("  CPU of the %s burst (%s wall): not counted (perf_event_open failed)\n", what, ms(wall))
 	}
 	return d, errors.Join(errs...)
 }
@@ -163,6 +172,22 @@ type startTargets struct {
 
 var seatTargets = startTargets{coldMax: 1.0, warmMax: 0.25, warmAbs: 100 * time.Millisecond, warmP99: 250 * time.Millisecond}
 
+// printVsBwrapDaemon prints ours against our daemon under bubblewrap, cold
+// (no target: it says how much of the gap to bubblewrap is our sandbox and
+// how much the daemon that every seat runs). bwd nil: not run.
+func printVsBwrapDaemon(bwd, cold []time.Duration) {
+	if bwd == nil {
+		return
+	}
+	b50, b99 := pct(bwd, 50), pct(bwd, 99)
+	c50, c99 := pct(cold, 50), pct(cold, 99)
+	fmt.Printf("bubblewrap + our workspace daemon, same run, just before the cold bursts: %d at once (as above, the daemon serving the terminal over a socket) until the first output byte: p50 %s  p99 %s\n",
+		len(bwd), ms(b50), ms(b99))
+	fmt.Printf("  ours/(bwrap + daemon) cold: p50 %.2fx  p99 %.2fx   (no target: ours against the same job under bubblewrap)\n",
+		float64(c50)/float64(b50), float64(c99)/float64(b99))
+	fmt.Printf("  ready over the bwrap + daemon burst:%s\n", spread(bwd))
+}
+
 func verdict(ok bool) string {
 	if ok {
 		return "met"
@@ -173,7 +198,9 @@ func verdict(ok bool) string {
 // printVsBwrap prints ours/bwrap for cold and warm starts, p50 and p99, and
 // whether each target holds. Each side is compared with the bwrap burst run
 // just before it; bwCold and cold are nil when the cold phase did not run.
-func printVsBwrap(bwCold, cold, bwWarm, warm []time.Duration) {
+// bwdCold, the burst of our daemon under bubblewrap, is compared with the
+// cold burst too (nil: not run).
+func printVsBwrap(bwCold, bwdCold, cold, bwWarm, warm []time.Duration) {
 	ratio := func(a, b time.Duration) float64 { return float64(a) / float64(b) }
 	show := func(what string, bw []time.Duration) (time.Duration, time.Duration) {
 		b50, b99 := pct(bw, 50), pct(bw, 99)
@@ -187,6 +214,9 @@ func printVsBwrap(bwCold, cold, bwWarm, warm []time.Duration) {
 		fmt.Printf("  ours/bwrap cold: p50 %.2fx  p99 %.2fx   (target p50 ≤ %.2fx: %s)\n",
 			ratio(c50, b50), ratio(c99, b99), seatTargets.coldMax, verdict(ratio(c50, b50) <= seatTargets.coldMax))
 		fmt.Printf("  ready over the cold burst, ours:%s\n  ready over the bwrap burst:%s\n", spread(cold), spread(bwCold))
+	}
+	if cold != nil {
+		printVsBwrapDaemon(bwdCold, cold)
 	}
 	b50, b99 := show("warm", bwWarm)
 	w50, w99 := pct(warm, 50), pct(warm, 99)

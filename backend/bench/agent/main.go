@@ -191,7 +191,7 @@ func run(o options) error {
 	// The bubblewrap peer runs twice, each time just before the seat burst
 	// it is compared with, so that a change of the machine's load between
 	// them moves both sides alike.
-	var bwCold, bwWarm, cold []time.Duration
+	var bwCold, bwdCold, bwWarm, cold []time.Duration
 	bwrap, err := exec.LookPath("bwrap")
 	if err != nil {
 		fmt.Println("bubblewrap: not compared: bwrap not installed (apt-get install bubblewrap)")
@@ -207,11 +207,24 @@ func run(o options) error {
 		}
 		return d
 	}
+	// The second peer: our daemon under bubblewrap (bwrapdaemon.go).
+	bwrapDaemonPeer := func() []time.Duration {
+		if bwrap == "" {
+			return nil
+		}
+		d, err := bwrapDaemonBurst(ctx, bwrap, o.daemon, o.shell, tmp, o.seats)
+		if err != nil {
+			fmt.Printf("bubblewrap + daemon: not compared: %v\n", err)
+			return nil
+		}
+		return d
+	}
 	if sandboxed && !o.noCold {
 		bwCold = bwrapPeer()
+		bwdCold = bwrapDaemonPeer()
 	}
 	if sandboxed && o.coldOnly {
-		return coldOnly(ctx, ropts, name, o.seats, state, log, bwCold)
+		return coldOnly(ctx, ropts, name, o.seats, state, log, bwCold, bwdCold)
 	}
 	if sandboxed && !o.noCold {
 		if cold, err = coldPhases(ctx, ropts, name, o.seats, state, log); err != nil {
@@ -251,7 +264,7 @@ func run(o options) error {
 		printDiskCost("warm", ready, warmNoDisk)
 	}
 	if bwWarm != nil {
-		printVsBwrap(bwCold, cold, bwWarm, ready)
+		printVsBwrap(bwCold, bwdCold, cold, bwWarm, ready)
 	}
 
 	// 2. Idle memory per seat.
@@ -483,8 +496,9 @@ func coldPhases(ctx context.Context, ropts agent.RuntimeOptions, name string, n 
 }
 
 // coldOnly is --cold-only: the cold burst with the disk limit against the
-// bwrap burst just before it, and nothing else.
-func coldOnly(ctx context.Context, ropts agent.RuntimeOptions, name string, n int, state string, log *slog.Logger, bw []time.Duration) error {
+// bwrap bursts just before it (plain, and with our daemon), and nothing
+// else.
+func coldOnly(ctx context.Context, ropts agent.RuntimeOptions, name string, n int, state string, log *slog.Logger, bw, bwd []time.Duration) error {
 	ph, err := readyPhase(ctx, ropts, name, n, 0, state, log)
 	if err != nil {
 		return err
@@ -499,6 +513,7 @@ func coldOnly(ctx context.Context, ropts agent.RuntimeOptions, name string, n in
 			ms(b50), ms(pct(bw, 99)), float64(c50)/float64(b50), seatTargets.coldMax, verdict(float64(c50)/float64(b50) <= seatTargets.coldMax))
 		fmt.Printf("  ready over the burst, ours:%s\n  ready over the burst, bwrap:%s\n", spread(ph.ready), spread(bw))
 	}
+	printVsBwrapDaemon(bwd, ph.ready)
 	return nil
 }
 
