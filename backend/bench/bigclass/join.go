@@ -49,9 +49,11 @@ func (b *bench) joinStorm(ctx context.Context) ([]seatToken, error) {
 		return nil, err
 	}
 	cpu0, pg0, hr0, busy0, f0 := cputime.Self(), cputime.Threads(pids), hostReads.Load(), cputime.MachineBusy(), cputime.Faults()
+	pgf0 := cputime.ThreadFaults(pids)
 	stormStart := time.Now()
 	r, err := goLoad()
 	cpu, pg, hr, busy, faults := cputime.Self()-cpu0, cputime.Threads(pids)-pg0, hostReads.Load()-hr0, cputime.MachineBusy()-busy0, cputime.Faults()-f0
+	pgFaults := cputime.ThreadFaults(pids) - pgf0
 	stopProfile()
 	if err != nil {
 		return nil, err
@@ -76,7 +78,8 @@ func (b *bench) joinStorm(ctx context.Context) ([]seatToken, error) {
 	if pids != nil {
 		fmt.Printf("                            %7.2f ms in PostgreSQL (its backends for this database, /proc/PID/schedstat)\n", ms(pg)/n)
 	}
-	fmt.Printf("    page faults per learner %7.1f in the server, %.1f in the load (minor, getrusage)\n", float64(faults)/n, float64(r.Faults)/n)
+	fmt.Printf("    page faults per learner %7.1f in the server, %.1f in the load (minor, getrusage), %.1f in PostgreSQL's backends (/proc/PID/stat)\n",
+		float64(faults)/n, float64(r.Faults)/n, float64(pgFaults)/n)
 	fmt.Printf("    the machine's CPUs      %7.2f ms busy per learner, all processes (%.1f of %d CPUs over the storm)\n",
 		ms(busy)/n, busy.Seconds()/r.Wall.Seconds(), runtime.NumCPU())
 	fmt.Printf("    host records read       %7d times (the server's host cache)\n", hr)

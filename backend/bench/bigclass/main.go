@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/clarateach/backend/bench/internal/benchdb"
@@ -49,6 +50,7 @@ func main() {
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of this process (the server) during the join storm to this file")
 	flag.DurationVar(&idleWatch, "idle-watch", 6*time.Second, "-local-hosts: sample this process's and the machine's CPU in 100 ms windows for this long after provisioning, before the storm (0: not)")
 	flag.DurationVar(&stormPhase, "storm-phase", -1, "-local-hosts, with -idle-watch: start the storm this long after a predicted round of the agents' seat health checks (negative: as soon as the watch ends)")
+	flag.IntVar(&poolSize, "pool", 0, "PostgreSQL pool size of the server (pool_max_conns; 0: the store's default)")
 	loadAddr := flag.String("load", "", "(internal) be the load process: the learners' HTTP client against the server at this host:port")
 	loadCode := flag.String("code", "", "(internal, with -load) the workshop's code")
 	flag.Parse()
@@ -85,6 +87,9 @@ type bench struct {
 	idle     *idleReport // -idle-watch; nil without
 }
 
+// poolSize is -pool.
+var poolSize int
+
 func run(learners, views, seconds, terminals int, engine string, ho hostOptions) error {
 	ctx := context.Background()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -93,7 +98,11 @@ func run(learners, views, seconds, terminals int, engine string, ho hostOptions)
 		return err
 	}
 	defer db.Close()
-	raw, err := open.Open(ctx, db.DSN, open.WarmPool())
+	dsn := db.DSN
+	if poolSize > 0 && engine == "postgres" {
+		dsn += "&pool_max_conns=" + strconv.Itoa(poolSize)
+	}
+	raw, err := open.Open(ctx, dsn, open.WarmPool())
 	if err != nil {
 		return err
 	}

@@ -158,16 +158,17 @@ func seedWorkshops(ctx context.Context, st store.Store, learners, seats int) (st
 
 // stormResult is what a storm measured.
 type stormResult struct {
-	mu              sync.Mutex
-	regLat, joinLat []time.Duration
-	errs            int
-	firstErr        string
-	seatsGiven      map[string]bool
-	total           time.Duration // wall time
-	selfUsed, pgCPU time.Duration // CPU of this process (the server) and of PostgreSQL's backends
-	loadCPU         time.Duration // CPU of the load process (the learners' client)
-	waitSummary     string
-	checkpoints     string // checkpointLine
+	mu               sync.Mutex
+	regLat, joinLat  []time.Duration
+	errs             int
+	firstErr         string
+	seatsGiven       map[string]bool
+	total            time.Duration // wall time
+	selfUsed, pgCPU  time.Duration // CPU of this process (the server) and of PostgreSQL's backends
+	faults, pgFaults int64         // minor page faults of this process and of PostgreSQL's backends
+	loadCPU          time.Duration // CPU of the load process (the learners' client)
+	waitSummary      string
+	checkpoints      string // checkpointLine
 }
 
 // fail counts a learner's failure, keeping the first message.
@@ -190,8 +191,8 @@ func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, lea
 	r := &stormResult{seatsGiven: map[string]bool{}}
 	pg := db.Backends(ctx)
 	stopPerf := perfBackends(pg)
-	selfBefore := cputime.Self()
-	pgBefore := cpuTimes(pg)
+	selfBefore, faultsBefore := cputime.Self(), cputime.Faults()
+	pgBefore, pgFaultsBefore := cpuTimes(pg), cputime.ThreadFaults(pg)
 	stopProfiles := profileStorm()
 	ckpt := checkpoints(ctx, db)
 	stopWaits := func() string { return "" }
@@ -205,6 +206,7 @@ func storm(ctx context.Context, db *benchdb.DB, addr string, codes []string, lea
 	stopProfiles()
 	r.selfUsed = cputime.Self() - selfBefore
 	r.pgCPU = cpuDelta(pgBefore, cpuTimes(db.Backends(ctx)))
+	r.faults, r.pgFaults = cputime.Faults()-faultsBefore, cputime.ThreadFaults(pg)-pgFaultsBefore
 	stopPerf()
 	if err != nil {
 		return nil, err
@@ -236,6 +238,7 @@ func report(ctx context.Context, r *stormResult, db *benchdb.DB, st store.Store,
 		return
 	}
 	fmt.Printf("                   %8.2f ms in PostgreSQL (its backends for this database, /proc/PID/schedstat)\n", ms(r.pgCPU)/n)
+	fmt.Printf("  faults/request   %8.1f in the server, %.1f in PostgreSQL's backends (minor)\n", float64(r.faults)/n, float64(r.pgFaults)/n)
 	if pool := poolOf(st); pool != nil {
 		pgNow := func() time.Duration { return sumCPU(db.Backends(ctx)) }
 		if err := baseline(ctx, pool, len(all), learners, r.total, pgNow); err != nil {
