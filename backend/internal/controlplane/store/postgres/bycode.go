@@ -64,7 +64,7 @@ func (s *Store) registerByCodeOnce(ctx context.Context, code string, r *store.Re
 	var x registered
 	dest := append(append(workshopFields(&w), s.commitDest()...), x.fields()...)
 	sql, args := s.registerByCodeStatement(code, r, at, events)
-	err := s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
+	err := s.pool.QueryRow(ctx, sql, args...).Scan(&keptRow{&s.plans, stmtRegisterByCode, dest})
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil, false, fmt.Errorf("register: workshop %w", store.ErrNotFound)
@@ -104,7 +104,7 @@ func (s *Store) joinByCodeOnce(ctx context.Context, code string, at time.Time, a
 	var x seated
 	dest := append(append(append(registrationFields(&r), workshopFields(&w)...), s.commitDest()...), x.fields()...)
 	sql, args := s.joinByCodeStatement(code, at)
-	err := s.pool.QueryRow(ctx, sql, args...).Scan(dest...)
+	err := s.pool.QueryRow(ctx, sql, args...).Scan(&keptRow{&s.plans, stmtJoinByCode, dest})
 	switch {
 	case joinRace(err) && attempt < seatAttempts:
 		return nil, nil, nil, errSeatsBusy

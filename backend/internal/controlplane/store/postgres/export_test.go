@@ -3,6 +3,8 @@ package postgres
 import (
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/clarateach/backend/internal/controlplane/store"
 )
 
@@ -22,4 +24,12 @@ func (s *Store) RegisterByCodeStatement(code string, r *store.Registration, at t
 
 func (s *Store) JoinByCodeStatement(code string, at time.Time) (string, []any) {
 	return s.joinByCodeStatement(code, at)
+}
+
+// KeptPlans is a store's kept scan plans, and ScanKept scans row with
+// them as the hot statements do, for the scan plan test.
+type KeptPlans = scanPlans
+
+func ScanKept(row pgx.Row, p *KeptPlans, dest ...any) error {
+	return row.Scan(&keptRow{p, stmtJoinByCode, dest})
 }

@@ -53,6 +53,7 @@ type Store struct {
 	warm       bool
 	notice     func(*pgconn.Notice)
 	classes    *classNotifier
+	plans      scanPlans // the hot statements' scan plans (scanplans.go)
 }
 
 // Option configures Open.
