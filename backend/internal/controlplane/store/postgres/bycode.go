@@ -62,7 +62,7 @@ func (s *Store) registerByCodeStatement(code string, r *store.Registration, at t
 func (s *Store) registerByCodeOnce(ctx context.Context, code string, r *store.Registration, at time.Time, events []store.Event) (*store.Workshop, *store.Registration, bool, error) {
 	var w store.Workshop
 	var x registered
-	dest := append(append(workshopFields(&w), s.commitDest()...), x.fields()...)
+	dest := append(append(append(make([]any, 0, 40), workshopFields(&w)...), s.commitDest()...), x.fields()...)
 	sql, args := s.registerByCodeStatement(code, r, at, events)
 	err := s.pool.QueryRow(ctx, sql, args...).Scan(&keptRow{&s.plans, stmtRegisterByCode, dest})
 	switch {
@@ -102,7 +102,7 @@ func (s *Store) joinByCodeOnce(ctx context.Context, code string, at time.Time, a
 	var r store.Registration
 	var w store.Workshop
 	var x seated
-	dest := append(append(append(registrationFields(&r), workshopFields(&w)...), s.commitDest()...), x.fields()...)
+	dest := append(append(append(append(make([]any, 0, 48), registrationFields(&r)...), workshopFields(&w)...), s.commitDest()...), x.fields()...)
 	sql, args := s.joinByCodeStatement(code, at)
 	err := s.pool.QueryRow(ctx, sql, args...).Scan(&keptRow{&s.plans, stmtJoinByCode, dest})
 	switch {
