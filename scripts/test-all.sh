@@ -147,9 +147,19 @@ side_suites() {
     # so that is ~125 packages (the testing harness's included), not the
     # ~220 of the file API's. -vet=off: the Go suite vets the package
     # (-vet=all); vet here would type-check its dependencies once more.
+    # It runs beside the rest of this chain (its result and output are
+    # taken at the end of it): the chain is a series (the web app's npm ci,
+    # then its tests, then the browser test that needs both), and with the
+    # fuzz run first it ended a cold run only ~40 s before the Go suite.
+    local fuzz_pid=''
     if want fuzz; then
-        banner fuzz "path resolution fuzzing (10 s)"
-        if (cd backend && $GO test -vet=off -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/confine/); then pass fuzz; else fail fuzz; fi
+        (
+            t=$SECONDS rc=0
+            (cd backend && $GO test -vet=off -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/confine/) || rc=$?
+            echo $((SECONDS - t)) >"$side_dir/fuzz.secs"
+            exit "$rc"
+        ) >"$side_dir/fuzz.out" 2>&1 &
+        fuzz_pid=$!
     fi
 
     if want frontend; then
@@ -210,6 +220,15 @@ side_suites() {
         fi
     fi
 
+    if [[ -n $fuzz_pid ]]; then
+        local fuzz_rc=0
+        wait "$fuzz_pid" || fuzz_rc=$?
+        banner fuzz "path resolution fuzzing (10 s), beside the suites above"
+        suite_t0=$((SECONDS - $(cat "$side_dir/fuzz.secs" 2>/dev/null || echo 0)))
+        cat "$side_dir/fuzz.out"
+        if [[ $fuzz_rc == 0 ]]; then pass fuzz; else fail fuzz; fi
+    fi
+
 }
 side_dir=$(mktemp -d)
 trap 'rm -rf "$side_dir"' EXIT
@@ -243,8 +262,19 @@ if want fuzz || want frontend || want shell || want nginx || want deploy || want
         for x in "${skipped[@]:ns}"; do printf '%s\0' "$x"; done >"$side_dir/skipped"
     ) &
     side_pid=$!
-    echo "(the fuzz, frontend, shell, nginx, deploy and e2e suites run alongside the Go suite, one after another; their output follows it)"
+    echo "(the frontend, shell, nginx, deploy and e2e suites run alongside the Go suite, one after another, and the fuzz run beside them; their output follows it)"
 fi
+
+# The Go packages whose tests take longest, longest first (a cold run on
+# this machine kind, 2026-12-06: deploytest ~100 s, endtoend ~100 s, server
+# ~90 s, sandbox ~80 s, reconcile ~60 s, store/postgres ~45 s); those that
+# exist head go test's package list.
+go_first=()
+for p in internal/deploytest internal/endtoend internal/controlplane/server \
+    internal/host/seatruntime/sandbox internal/controlplane/reconcile \
+    internal/controlplane/store/postgres; do
+    [[ -d backend/$p ]] && go_first+=("./$p")
+done
 
 if want go; then
     banner go "go test -vet=all ./... (backend: every vet analyzer, then the tests), a line per package as it finishes"
@@ -259,12 +289,20 @@ if want go; then
     # graph then compiles each package once for vet and tests together, and
     # a package's tests start as soon as it is built and vetted, instead of
     # after a separate `go vet ./...` of the whole tree (~6 minutes cold).
-    # -p 3: a running test binary holds one of go test's -p slots, compiles
-    # and links the others, and the longest test binaries mostly wait
-    # (PostgreSQL, seats, the rootfs build's downloads: reconcile ~250 s
-    # for ~22 CPU-seconds); with 2 slots, two of them stopped all compiling.
+    # Longest first: go test starts the test binaries in the order of its
+    # package list (each run waits for the builds of every package before
+    # it) and builds in that order too, so in ./...'s alphabetical order the
+    # sandbox tests (~60-80 s, seats) started only once everything was
+    # compiled and ran alone at the end. The packages whose tests take
+    # longest (wall time: seats, PostgreSQL, the rootfs build, the
+    # end-to-end server) are listed first, so they run while the rest
+    # compiles; ./... adds the others (go test lists each package once).
+    # -p 8: a running test binary holds one of go test's -p slots, and
+    # these mostly wait; with six of them running, two slots are left for
+    # compiling and linking (with -p 3 they would stop every compile). The
+    # CPU a compile may use is capped by GOMAXPROCS, not by -p.
     elif (cd backend && $GO build -o /dev/null ./tools/testreport &&
-        $GO test -vet=all -json -p 3 -timeout 25m -count=1 ./... | $GO run ./tools/testreport); then
+        $GO test -vet=all -json -p 8 -timeout 25m -count=1 "${go_first[@]}" ./... | $GO run ./tools/testreport); then
         pass go
     else
         fail go
