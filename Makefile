@@ -24,11 +24,16 @@ dev: web build
 	DATA_DIR=$${DATA_DIR:-./data} $(BIN)/clarateach server
 
 ## build: the binaries (static, no cgo)
+## (one go command for the four: their packages compile and the four link at once, where one
+## command after another left a CPU idle through each link; go build names each binary after its
+## directory, in bin/.go, where the next build finds it and skips a link that is up to date)
 build:
-	@mkdir -p $(BIN)
-	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/clarateach ./cmd/clarateach
-	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/clarateach-workspace ./cmd/workspace
-	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/clarateach-seat-init ./cmd/seatinit
+	@mkdir -p $(BIN)/.go
+	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/.go/ ./cmd/clarateach ./cmd/workspace ./cmd/seatinit ./cmd/agent
+	ln -f $(BIN)/.go/clarateach $(BIN)/clarateach
+	ln -f $(BIN)/.go/workspace $(BIN)/clarateach-workspace
+	ln -f $(BIN)/.go/seatinit $(BIN)/clarateach-seat-init
+	ln -f $(BIN)/.go/agent $(BIN)/agent
 	@# The sandbox seats' init in C (Linux only; without a static C compiler
 	@# the agent gives every seat the Go init, whose cold start costs more).
 	@if [ "$$(uname -s)" = Linux ]; then \
@@ -37,7 +42,6 @@ build:
 			rm -f $(BIN)/clarateach-seat-pid1; \
 			echo "note: no clarateach-seat-pid1 ($(CC) -static failed: apt-get install -y gcc libc6-dev): sandbox seats use the Go init, slower to start cold"; }; \
 	fi
-	cd backend && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/agent ./cmd/agent
 
 ## web: build the React app and copy it where the Go server embeds it
 web:
