@@ -216,6 +216,9 @@ side_suites() {
             fail e2e "needs npm (Node 20.19+), or SKIP_SUITES=e2e"
         else
             banner e2e "browser end-to-end against a real server, local agent and seats"
+            # make build (below, beside this chain) must be done: e2e.sh
+            # runs it again, and finds nothing left to compile.
+            for _ in $(seq 3600); do [[ -f $side_dir/make-build.done ]] && break; sleep 0.5; done
             if scripts/e2e.sh; then pass e2e; else fail e2e; fi
         fi
     fi
@@ -237,20 +240,6 @@ trap 'rm -rf "$side_dir"' EXIT
 # once for the whole run, here, and copied into each package's tests.
 export CLARATEACH_TESTBIN_DIR=$side_dir/testbin
 mkdir -p "$CLARATEACH_TESTBIN_DIR"
-# The e2e suite's binaries (make build: server, seat daemon, seat init,
-# agent) are built first, before the Go suite and the chain above start:
-# go test then finds most of its packages compiled instead of compiling
-# them at the same time as the e2e suite's make build (two go commands
-# building one package at once both do the work), and the e2e suite can run
-# in the chain, alongside the Go tests, with nothing left to compile.
-if want e2e && [[ -f frontend/e2e/run.mjs && -z ${unmet[e2e]-} ]] && command -v npm >/dev/null; then
-    b0=$SECONDS
-    if make -s build; then
-        echo "setup: make build for the e2e suite, before the Go suite ($(( SECONDS - b0 )) s)"
-    else
-        echo "setup: make build failed; the e2e suite fails with its output"
-    fi
-fi
 side_pid=
 if want fuzz || want frontend || want shell || want nginx || want deploy || want e2e; then
     (
@@ -264,6 +253,25 @@ if want fuzz || want frontend || want shell || want nginx || want deploy || want
     side_pid=$!
     echo "(the frontend, shell, nginx, deploy and e2e suites run alongside the Go suite, one after another, and the fuzz run beside them; their output follows it)"
 fi
+
+# The e2e suite's binaries (make build: server, seat daemon, seat init,
+# agent) are built before the Go suite starts: go test then finds most of
+# its packages compiled instead of compiling them at the same time as the
+# e2e suite's make build (two go commands building one package at once
+# both do the work), and the e2e suite can run in the chain, alongside the
+# Go tests, with nothing left to compile. The chain starts before it (its
+# web app suite needs no Go; its e2e suite waits for make build): started
+# after it, the chain ended a cold run ~130 s after the Go suite once the
+# Go suite's longest tests ran from its start.
+if want e2e && [[ -f frontend/e2e/run.mjs && -z ${unmet[e2e]-} ]] && command -v npm >/dev/null; then
+    b0=$SECONDS
+    if make -s build; then
+        echo "setup: make build for the e2e suite, before the Go suite ($(( SECONDS - b0 )) s)"
+    else
+        echo "setup: make build failed; the e2e suite fails with its output"
+    fi
+fi
+touch "$side_dir/make-build.done"
 
 # The Go packages whose tests take longest, longest first (a cold run on
 # this machine kind, 2026-12-06: deploytest ~100 s, endtoend ~100 s, server
