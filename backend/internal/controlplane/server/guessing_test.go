@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,10 +201,15 @@ func BenchmarkWrongCodes(b *testing.B) {
 }
 
 // slowFailures delays every failure write, so a client can hang up while
-// its failure is being recorded.
-type slowFailures struct{ store.Store }
+// its failure is being recorded; entered is closed when the first begins.
+type slowFailures struct {
+	store.Store
+	entered chan struct{}
+	once    *sync.Once
+}
 
 func (s slowFailures) AddFailure(ctx context.Context, key string, now time.Time, cost, limit time.Duration) (time.Time, error) {
+	s.once.Do(func() { close(s.entered) })
 	time.Sleep(300 * time.Millisecond)
 	return s.Store.AddFailure(ctx, key, now, cost, limit)
 }
@@ -213,10 +219,20 @@ func (s slowFailures) AddFailure(ctx context.Context, key string, now time.Time,
 func TestAWrongCodeCountsWhenTheClientHangsUp(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "sqlite", trustOneProxy)
-	srv := httptest.NewServer(server.New(server.Deps{Config: e.cfg, Store: slowFailures{e.st}, Now: e.clock, Sleep: e.sleep}).Handler())
+	slow := slowFailures{Store: e.st, entered: make(chan struct{}), once: new(sync.Once)}
+	srv := httptest.NewServer(server.New(server.Deps{Config: e.cfg, Store: slow, Now: e.clock, Sleep: e.sleep}).Handler())
 	defer srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// The client hangs up once its failure is being recorded (a fixed 50 ms
+	// could pass, on a loaded machine, before the server read the request).
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	go func() {
+		select {
+		case <-slow.entered:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/join", strings.NewReader(`{"access_code":"`+authtoken.Code(authtoken.AccessCodeLen)+`"}`))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Forwarded-For", "192.0.2.77")
