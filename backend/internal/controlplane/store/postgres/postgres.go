@@ -49,8 +49,8 @@ import (
 // server, ten backends spent a third more CPU per learner than four
 // (switching between them, and each backend faulting in the shared buffers
 // the class's new rows fill: 3.5-5.7 page faults per learner against
-// 1.8-2.0), and the storm took no longer (bench/bigclass's README,
-// 2026-12-06). A database with more CPUs of its own may want a larger pool.
+// 1.8-2.0), and the storms were no longer on the whole (bench/bigclass's
+// README, 2026-12-06). A database with more CPUs of its own may want a larger pool.
 const DefaultMaxConns = 4
 
 // Store is the PostgreSQL store.
