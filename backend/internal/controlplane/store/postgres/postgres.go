@@ -43,15 +43,13 @@ import (
 	"github.com/clarateach/backend/internal/controlplane/store/internal/query"
 )
 
-// DefaultMaxConns is the pool size used when the URL has no pool_max_conns
-// (pgx's own default on a machine of up to four CPUs). It was 10: in a
-// 500-learner join storm on a 2-CPU machine that PostgreSQL shares with the
-// server, ten backends spent a third more CPU per learner than four
-// (switching between them, and each backend faulting in the shared buffers
-// the class's new rows fill: 3.5-5.7 page faults per learner against
-// 1.8-2.0), and the storms were no longer on the whole (bench/bigclass's
-// README, 2026-12-06). A database with more CPUs of its own may want a larger pool.
-const DefaultMaxConns = 4
+// DefaultMaxConns is the pool size used when the URL has no pool_max_conns.
+// Ten, for a remote database (production's), where each statement waits a
+// network round trip and the pool bounds the statements in flight. With
+// PostgreSQL on the control plane's own two CPUs, four cost PostgreSQL less
+// CPU per learner in a join storm (bench/bigclass's README, 2026-12-06):
+// pool_max_conns=4 there.
+const DefaultMaxConns = 10
 
 // Store is the PostgreSQL store.
 type Store struct {
