@@ -245,6 +245,26 @@ trap 'rm -rf "$side_dir"' EXIT
 # once for the whole run, here, and copied into each package's tests.
 export CLARATEACH_TESTBIN_DIR=$side_dir/testbin
 mkdir -p "$CLARATEACH_TESTBIN_DIR"
+# The e2e suite's binaries (make build: server, seat daemon, seat init,
+# agent) are built before the Go suite starts: go test then finds most of
+# its packages compiled instead of compiling them at the same time as the
+# e2e suite's make build (two go commands building one package at once
+# both do the work), and the e2e suite can run in the chain, alongside the
+# Go tests, with nothing left to compile. The chain starts after it: on 2
+# CPUs make build is CPU-bound, and with the chain's npm ci and vitest
+# beside it it took 150-169 s instead of ~85 s, which the Go suite, the
+# run's critical path, then waited for (two cold runs of 513 and 517 s,
+# 2026-12-06, against 468-473 s before the chain moved; README).
+if want e2e && [[ -f frontend/e2e/run.mjs && -z ${unmet[e2e]-} ]] && command -v npm >/dev/null; then
+    b0=$SECONDS
+    if make -s build; then
+        echo "setup: make build for the e2e suite, before the Go suite ($(( SECONDS - b0 )) s)"
+    else
+        echo "setup: make build failed; the e2e suite fails with its output"
+    fi
+fi
+touch "$side_dir/make-build.done"
+
 side_pid=
 if want fuzz || want frontend || want shell || want nginx || want deploy || want e2e; then
     (
@@ -258,25 +278,6 @@ if want fuzz || want frontend || want shell || want nginx || want deploy || want
     side_pid=$!
     echo "(the frontend, shell, nginx, deploy and e2e suites run alongside the Go suite, one after another, and the fuzz run beside them; their output follows it)"
 fi
-
-# The e2e suite's binaries (make build: server, seat daemon, seat init,
-# agent) are built before the Go suite starts: go test then finds most of
-# its packages compiled instead of compiling them at the same time as the
-# e2e suite's make build (two go commands building one package at once
-# both do the work), and the e2e suite can run in the chain, alongside the
-# Go tests, with nothing left to compile. The chain starts before it (its
-# web app suite needs no Go; its e2e suite waits for make build): started
-# after it, the chain ended a cold run ~130 s after the Go suite once the
-# Go suite's longest tests ran from its start.
-if want e2e && [[ -f frontend/e2e/run.mjs && -z ${unmet[e2e]-} ]] && command -v npm >/dev/null; then
-    b0=$SECONDS
-    if make -s build; then
-        echo "setup: make build for the e2e suite, before the Go suite ($(( SECONDS - b0 )) s)"
-    else
-        echo "setup: make build failed; the e2e suite fails with its output"
-    fi
-fi
-touch "$side_dir/make-build.done"
 
 # The Go packages whose tests take longest, longest first (a cold run on
 # this machine kind, 2026-12-06: deploytest ~100 s, endtoend ~100 s, server
