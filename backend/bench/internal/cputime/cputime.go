@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/clarateach/backend/internal/host/procinfo"
 )
 
 // clockTick is USER_HZ, the unit of the times in /proc/stat and
@@ -78,32 +80,18 @@ func Threads(pids []int) time.Duration {
 }
 
 // ThreadFaults is the minor page faults of the processes pids so far
-// (field 10 of /proc/PID/stat; a PostgreSQL backend is one thread, and a
-// process's count there is all its threads'); a process that is gone
-// counts 0.
+// (field 10 of /proc/PID/stat, read with procinfo.Stat; a PostgreSQL
+// backend is one thread, and a process's count there is all its
+// threads'); a process that is gone counts 0.
 func ThreadFaults(pids []int) int64 {
 	var sum int64
 	for _, pid := range pids {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-			sum += parseStatFaults(string(b))
+		if f, err := procinfo.Stat(pid); err == nil {
+			n, _ := strconv.ParseInt(f[7], 10, 64) // f[0] is field 3
+			sum += n
 		}
 	}
 	return sum
-}
-
-// parseStatFaults reads minflt (field 10) from a /proc/PID/stat line,
-// counting fields after the command name's closing parenthesis.
-func parseStatFaults(stat string) int64 {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(stat[i+1:]) // f[0] is field 3
-	if len(f) < 8 {
-		return 0
-	}
-	n, _ := strconv.ParseInt(f[7], 10, 64)
-	return n
 }
 
 // MachineBusy is the CPU time the whole machine has spent busy so far: all

@@ -17,17 +17,6 @@ func TestParseStatCPU(t *testing.T) {
 	}
 }
 
-// minflt is field 10: 100 in this line.
-func TestParseStatFaults(t *testing.T) {
-	line := "1234 (postgres: a) b) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 100 0 0"
-	if got := parseStatFaults(line); got != 100 {
-		t.Errorf("parseStatFaults = %d, want 100", got)
-	}
-	if got := parseStatFaults("garbage"); got != 0 {
-		t.Errorf("garbage = %d", got)
-	}
-}
-
 func TestParseSchedstat(t *testing.T) {
 	if got, ok := parseSchedstat("4116774 19658854 8\n"); !ok || got != 4116774*time.Nanosecond {
 		t.Errorf("parseSchedstat = %v %v, want 4.116774ms", got, ok)
