@@ -221,9 +221,6 @@ side_suites() {
             fail e2e "needs npm (Node 20.19+), or SKIP_SUITES=e2e"
         else
             banner e2e "browser end-to-end against a real server, local agent and seats"
-            # make build (below, beside this chain) must be done: e2e.sh
-            # runs it again, and finds nothing left to compile.
-            for _ in $(seq 3600); do [[ -f $side_dir/make-build.done ]] && break; sleep 0.5; done
             if scripts/e2e.sh; then pass e2e; else fail e2e; fi
         fi
     fi
@@ -263,7 +260,6 @@ if want e2e && [[ -f frontend/e2e/run.mjs && -z ${unmet[e2e]-} ]] && command -v 
         echo "setup: make build failed; the e2e suite fails with its output"
     fi
 fi
-touch "$side_dir/make-build.done"
 
 side_pid=
 if want fuzz || want frontend || want shell || want nginx || want deploy || want e2e; then
