@@ -120,10 +120,10 @@ func (e *localEnv) waitPort(t *testing.T, wsID string, seat int, tok string, por
 }
 
 // TestPreviewEndToEnd: a learner starts python3 -m http.server 8000 and a
-// WebSocket echo server in a real seat; the ports API lists 8000 within
-// 2 s; the preview origin serves the directory listing and the echo; the
-// other learner is refused, the instructor is let in; a share link works
-// until it is revoked.
+// WebSocket echo server in a real seat; the ports API lists 8000 on its
+// first call after the server says it listens; the preview origin serves
+// the directory listing and the echo; the other learner is refused, the
+// instructor is let in; a share link works until it is revoked.
 func TestPreviewEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -148,7 +148,13 @@ func TestPreviewEndToEnd(t *testing.T) {
 	if err := term.Send(ctx, []byte("echo marker > preview-marker.txt; (python3 ws_echo.py &) ; python3 -m http.server 8000\n")); err != nil {
 		t.Fatal(err)
 	}
-	e.waitPort(t, wsID, seatA, tokA, 8000, 2*time.Second)
+	// http.server prints this line once it listens; from then on the very
+	// next ports call must list the port (the list is read from
+	// /proc/net/tcp per request, nothing is cached or polled).
+	if _, err := term.ReadUntil(ctx, "Serving HTTP on"); err != nil {
+		t.Fatalf("python3 -m http.server did not start: %v", err)
+	}
+	e.waitPort(t, wsID, seatA, tokA, 8000, 0)
 
 	origin, cookieA := e.openPreview(t, hc, wsID, seatA, 8000, tokA)
 	if want := "http://8000-" + strconv.Itoa(seatA) + "-" + wsID + ".localhost:" + port; origin != want {

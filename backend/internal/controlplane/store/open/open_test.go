@@ -99,7 +99,10 @@ func TestOpenSQLite(t *testing.T) {
 
 func TestOpenPostgres(t *testing.T) {
 	t.Parallel()
-	url := storetest.PostgresURL(t)
+	// An empty schema of its own is an empty database to the store (its
+	// URL selects it with search_path), without a DROP DATABASE at the
+	// end: that waits for a forced checkpoint of the whole server.
+	url := storetest.PostgresSchemaURL(t)
 	ctx := context.Background()
 	// Two replicas start at once on an empty database.
 	type res struct {
@@ -173,7 +176,7 @@ func checkUsable(t *testing.T, s store.Store) {
 // hands out) opens over TLS.
 func TestOpenNeonStyleURL(t *testing.T) {
 	t.Parallel()
-	u, err := url.Parse(storetest.PostgresURL(t))
+	u, err := url.Parse(storetest.PostgresSchemaURL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
