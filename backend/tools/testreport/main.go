@@ -2,8 +2,8 @@
 // `make test` wants to see: one line per package as it finishes (with its
 // time and test counts), the full output of every failing test and failed
 // build (compiler errors, and go vet's findings under -vet), and at the
-// end every skipped test with the reason it gave. It exits 1 when anything
-// failed.
+// end every skipped test with the reason it gave and the slowest tests
+// (what a long run spent its time on). It exits 1 when anything failed.
 //
 //	go test -json ./... | go run ./tools/testreport
 package main
@@ -70,6 +70,41 @@ type pkgState struct {
 
 type skip struct{ pkg, test, reason string }
 
+// slowestShown is how many of the slowest tests the summary lists.
+const slowestShown = 10
+
+// timed is a top-level test that ended (passed or failed) and its wall time.
+type timed struct {
+	pkg, test string
+	secs      float64
+}
+
+// slowest keeps the slowestShown longest top-level tests.
+type slowest []timed
+
+func (s *slowest) add(e event) {
+	if e.Test == "" || strings.Contains(e.Test, "/") || (e.Action != "pass" && e.Action != "fail") {
+		return
+	}
+	*s = append(*s, timed{e.Package, e.Test, e.Elapsed})
+	sort.SliceStable(*s, func(i, j int) bool { return (*s)[i].secs > (*s)[j].secs })
+	if len(*s) > slowestShown {
+		*s = (*s)[:slowestShown]
+	}
+}
+
+// print lists them, longest first. Each ran beside other tests and
+// packages, so its time is the machine's under the whole run's load.
+func (s slowest) print(out io.Writer) {
+	if len(s) == 0 {
+		return
+	}
+	fmt.Fprintf(out, "\nslowest Go tests (wall time, beside the rest of the run):\n")
+	for _, t := range s {
+		fmt.Fprintf(out, "  %7.1fs  %s %s\n", t.secs, t.pkg, t.test)
+	}
+}
+
 func main() {
 	os.Exit(run(os.Stdin, os.Stdout))
 }
@@ -86,6 +121,7 @@ func run(in io.Reader, out io.Writer) int {
 	}
 	builds := &builds{output: map[string][]string{}, printed: map[string]bool{}}
 	var skips []skip
+	var slow slowest
 	var failedPkgs []string
 	done, bad := 0, 0
 	start := time.Now()
@@ -124,6 +160,7 @@ func run(in io.Reader, out io.Writer) int {
 				}
 				continue
 			}
+			slow.add(e)
 			switch e.Action {
 			case "pass":
 				s.passed++
@@ -152,6 +189,7 @@ func run(in io.Reader, out io.Writer) int {
 			fmt.Fprintf(out, "  SKIP %s %s: %s\n", k.pkg, k.test, k.reason)
 		}
 	}
+	slow.print(out)
 	var passed, failed, skipped int
 	for _, s := range pkgs {
 		passed, failed, skipped = passed+s.passed, failed+s.failed, skipped+s.skipped

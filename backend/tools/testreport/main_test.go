@@ -10,6 +10,8 @@ func TestReport(t *testing.T) {
 	in := strings.Join([]string{
 		`{"Action":"run","Package":"a","Test":"TestOK"}`,
 		`{"Action":"pass","Package":"a","Test":"TestOK","Elapsed":0.1}`,
+		`{"Action":"pass","Package":"a","Test":"TestSlow/sub","Elapsed":9}`,
+		`{"Action":"pass","Package":"a","Test":"TestSlow","Elapsed":9.5}`,
 		`{"Action":"run","Package":"a","Test":"TestNeedsRoot"}`,
 		`{"Action":"output","Package":"a","Test":"TestNeedsRoot","Output":"=== RUN   TestNeedsRoot\n"}`,
 		`{"Action":"output","Package":"a","Test":"TestNeedsRoot","Output":"    x_test.go:9: needs root (CI runs as root)\n"}`,
@@ -27,10 +29,11 @@ func TestReport(t *testing.T) {
 		t.Errorf("exit code %d, want 1", code)
 	}
 	for _, want := range []string{
-		"ok   a", "1 passed, 0 failed, 1 skipped",
+		"ok   a", "3 passed, 0 failed, 1 skipped",
 		"--- FAIL b TestBad", "boom",
 		"SKIP a TestNeedsRoot: x_test.go:9: needs root (CI runs as root)",
-		"go tests: 1 passed, 1 failed, 1 skipped in 2 packages (1 failed)",
+		"go tests: 3 passed, 1 failed, 1 skipped in 2 packages (1 failed)",
+		"slowest Go tests (wall time, beside the rest of the run):\n      9.5s  a TestSlow\n      0.1s  a TestOK\n      0.1s  b TestBad\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
