@@ -148,8 +148,8 @@ side_suites() {
     # ~220 of the file API's. -vet=off: the Go suite vets the package
     # (-vet=all); vet here would type-check its dependencies once more.
     # It runs beside the rest of this chain (its result and output are
-    # taken at the end of it): the chain is the web app's npm ci, its
-    # typecheck, then vitest with the browser test beside it, and with the
+    # taken at the end of it): the chain is a series (the web app's npm ci,
+    # then its tests, then the browser test that needs both), and with the
     # fuzz run first it ended a cold run only ~40 s before the Go suite.
     local fuzz_pid=''
     if want fuzz; then
@@ -162,62 +162,17 @@ side_suites() {
         fuzz_pid=$!
     fi
 
-    # The web app's npm ci first: the frontend suite and the browser test
-    # both need its node_modules.
-    local npm_ok=1
-    if want frontend; then banner frontend "typecheck + vitest"; fi
-    if { want frontend || want e2e; } && command -v npm >/dev/null &&
-        ! (cd frontend && { [[ -d node_modules && node_modules/.package-lock.json -nt package-lock.json ]] || npm ci --no-audit --no-fund; }); then
-        npm_ok=0
-    fi
-    local typecheck_ok=1
-    if want frontend; then
-        if ! command -v npm >/dev/null || [[ $npm_ok == 0 ]] || ! (cd frontend && npm run typecheck); then
-            typecheck_ok=0
-        fi
-    fi
-
-    # The browser test then runs beside vitest and the rest of this chain
-    # (its output and result are taken at the end, as the fuzz run's): alone
-    # or in a run it takes ~90 s of wall time for ~50 s of CPU (it waits for
-    # the server, seats and the browser), and after the frontend suite it
-    # was the last ~90 s of a cold run (2026-12-06: the chain ended 510-578 s
-    # runs, the Go suite ~55 s before it). It starts after the typecheck:
-    # its web build runs the same `tsc -b`, and two at once would write the
-    # same .tsbuildinfo files; after it, its own finds them up to date.
-    local e2e_pid='' e2e_note=''
-    if want e2e; then
-        if [[ ! -f frontend/e2e/run.mjs ]]; then
-            e2e_note='skip:frontend/e2e/run.mjs missing'
-        elif [[ -n ${unmet[e2e]-} ]]; then
-            e2e_note="fail:${unmet[e2e]}"
-        elif ! command -v npm >/dev/null; then
-            e2e_note='fail:needs npm (Node 20.19+), or SKIP_SUITES=e2e'
-        else
-            (
-                t=$SECONDS rc=0
-                scripts/e2e.sh || rc=$?
-                echo $((SECONDS - t)) >"$side_dir/e2e.secs"
-                exit "$rc"
-            ) >"$side_dir/e2e.out" 2>&1 &
-            e2e_pid=$!
-        fi
-    fi
-
     if want frontend; then
         if ! command -v npm >/dev/null; then
             fail frontend "needs npm (Node 20.19+), or SKIP_SUITES=frontend"
-        elif [[ $npm_ok == 0 ]]; then
-            fail frontend "npm ci failed (its output is above)"
-        elif [[ $typecheck_ok == 0 ]]; then
-            fail frontend "typecheck"
         else
+            banner frontend "typecheck + vitest"
             # vitest's default is a worker per CPU but one: on 2 CPUs its 36
             # files ran one after another (~195 s of a cold run's ~295 s
             # frontend suite, the chain's longest step), while the Go
             # suite beside it mostly waits; two workers use that time.
             workers=$(( $(getconf _NPROCESSORS_ONLN) - 1 ))
-            if (cd frontend && npm test -- --maxWorkers=$(( workers > 2 ? workers : 2 ))); then pass frontend; else fail frontend; fi
+            if (cd frontend && { [[ -d node_modules && node_modules/.package-lock.json -nt package-lock.json ]] || npm ci --no-audit --no-fund; } && npm run typecheck && npm test -- --maxWorkers=$(( workers > 2 ? workers : 2 ))); then pass frontend; else fail frontend; fi
         fi
     fi
 
@@ -253,17 +208,21 @@ side_suites() {
         if [[ $ran == 0 ]]; then skip deploy "no scripts/test/*-test.sh"; elif [[ $bad == 0 ]]; then pass deploy; else fail deploy; fi
     fi
 
-    if [[ -n $e2e_pid ]]; then
-        local e2e_rc=0
-        wait "$e2e_pid" || e2e_rc=$?
-        banner e2e "browser end-to-end against a real server, local agent and seats, beside the suites above"
-        suite_t0=$((SECONDS - $(cat "$side_dir/e2e.secs" 2>/dev/null || echo 0)))
-        cat "$side_dir/e2e.out"
-        if [[ $e2e_rc == 0 ]]; then pass e2e; else fail e2e; fi
-    elif [[ $e2e_note == skip:* ]]; then
-        skip e2e "${e2e_note#skip:}"
-    elif [[ $e2e_note == fail:* ]]; then
-        fail e2e "${e2e_note#fail:}"
+    # Last in this chain: the web app's npm ci (frontend suite) is done, and
+    # the Go packages of its binaries were compiled before the Go suite
+    # started (below), so it overlaps the Go tests' waits instead of
+    # following them.
+    if want e2e; then
+        if [[ ! -f frontend/e2e/run.mjs ]]; then
+            skip e2e "frontend/e2e/run.mjs missing"
+        elif [[ -n ${unmet[e2e]-} ]]; then
+            fail e2e "${unmet[e2e]}"
+        elif ! command -v npm >/dev/null; then
+            fail e2e "needs npm (Node 20.19+), or SKIP_SUITES=e2e"
+        else
+            banner e2e "browser end-to-end against a real server, local agent and seats"
+            if scripts/e2e.sh; then pass e2e; else fail e2e; fi
+        fi
     fi
 
     if [[ -n $fuzz_pid ]]; then
@@ -313,7 +272,7 @@ if want fuzz || want frontend || want shell || want nginx || want deploy || want
         for x in "${skipped[@]:ns}"; do printf '%s\0' "$x"; done >"$side_dir/skipped"
     ) &
     side_pid=$!
-    echo "(the frontend, shell, nginx and deploy suites run alongside the Go suite, one after another, and the e2e and fuzz runs beside them; their output follows it)"
+    echo "(the frontend, shell, nginx, deploy and e2e suites run alongside the Go suite, one after another, and the fuzz run beside them; their output follows it)"
 fi
 
 # The Go packages whose tests take longest, longest first (a cold run on
