@@ -24,7 +24,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/clarateach/backend/bench/internal/benchdb"
@@ -98,11 +97,7 @@ func run(learners, views, seconds, terminals int, engine string, ho hostOptions)
 		return err
 	}
 	defer db.Close()
-	dsn := db.DSN
-	if poolSize > 0 && engine == "postgres" {
-		dsn += "&pool_max_conns=" + strconv.Itoa(poolSize)
-	}
-	raw, err := open.Open(ctx, dsn, open.WarmPool())
+	raw, err := open.Open(ctx, db.PoolDSN(poolSize), open.WarmPool())
 	if err != nil {
 		return err
 	}

@@ -75,7 +75,7 @@ func run(learners, seats int, engine string, calls int) error {
 		return err
 	}
 	defer db.Close()
-	st, err := openStore(ctx, db, engine)
+	st, err := openStore(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -109,11 +109,8 @@ func run(learners, seats int, engine string, calls int) error {
 
 // openStore opens the bench database as the server does (warm pool unless
 // -cold; -pool sizes PostgreSQL's).
-func openStore(ctx context.Context, db *benchdb.DB, engine string) (store.Store, error) {
-	dsn := db.DSN
-	if poolSize > 0 && engine == "postgres" {
-		dsn += "&pool_max_conns=" + fmt.Sprint(poolSize)
-	}
+func openStore(ctx context.Context, db *benchdb.DB) (store.Store, error) {
+	dsn := db.PoolDSN(poolSize)
 	var opts []open.Option
 	if !cold {
 		opts = append(opts, open.WarmPool()) // as the server opens it

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -51,6 +52,22 @@ func Open(ctx context.Context, engine, prefix string) (*DB, error) {
 		conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 		conn.Close(context.Background())
 	}}, nil
+}
+
+// PoolDSN is DSN with the store's PostgreSQL pool size set to n
+// (pool_max_conns); DSN itself for n <= 0 or SQLite.
+func (d *DB) PoolDSN(n int) string {
+	if n <= 0 || d.Name == "" {
+		return d.DSN
+	}
+	u, err := url.Parse(d.DSN)
+	if err != nil {
+		return d.DSN
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", strconv.Itoa(n))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Close drops the database (PostgreSQL) or removes its directory (SQLite).
