@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net"
 	"os"
@@ -160,10 +161,17 @@ func TestControlPlaneRestartKeepsSeats(t *testing.T) {
 
 	h.stop()
 	// Something else takes the old port while the control plane is down.
-	hold, err := net.Listen("tcp", strings.TrimPrefix(oldURL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Another process's socket can hold the freed port for a moment (an
+	// outgoing connection given it as its local port): wait for it.
+	var hold net.Listener
+	eventually(t, 30*time.Second, "the old port to be free to take", func() bool {
+		var err error
+		hold, err = net.Listen("tcp", strings.TrimPrefix(oldURL, "http://"))
+		if err != nil && !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
 	defer hold.Close()
 	h.start()
 	if h.p.URL() == oldURL {
