@@ -17,11 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -555,5 +557,61 @@ func TestMaxSeatsWithOtherRuntimes(t *testing.T) {
 			_ = r2.Destroy(context.Background(), s)
 		}
 		t.Fatalf("third seat with MaxSeats 2: %v", err)
+	}
+}
+
+// TestSlotFileOnlyForAHeldRange: a slot's file in .slots names its seat
+// only once the slot's host-wide uid range is this runtime's. While another
+// runtime on the host held slot 0's range, allocSlot made the file "0",
+// found the range taken and removed the file again; a reader of .slots in
+// between (TestCreateWaitsForAStartingWarmSeat's, in a make test run beside
+// other packages' seats) took slot 0 for the seat's.
+func TestSlotFileOnlyForAHeldRange(t *testing.T) {
+	needRoot(t)
+	cfg := testConfig(t)
+	cfg.UIDLockDir = t.TempDir() // this test's own: slot 0's range is free unless the test takes it
+	r := newRuntime(t, cfg)
+	other, err := r.lockUIDs(0) // another runtime's seat holds slot 0's range
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	slots := filepath.Join(cfg.BaseDir, ".slots")
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, slots, unix.IN_CREATE); err != nil {
+		t.Fatal(err)
+	}
+	n, lock, err := r.allocSlot("ws-a-1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { lock.Close(); r.releaseSlot(n, "ws-a-1") }()
+	if n == 0 {
+		t.Fatal("allocSlot gave slot 0, whose uid range another runtime holds")
+	}
+	var created []string
+	buf := make([]byte, 4096)
+	for {
+		k, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := 0; off+unix.SizeofInotifyEvent <= k; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+			name := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
+			created = append(created, strings.TrimRight(string(name), "\x00"))
+			off += unix.SizeofInotifyEvent + int(ev.Len)
+		}
+	}
+	if want := []string{strconv.Itoa(n)}; !slices.Equal(created, want) {
+		t.Fatalf("files made in .slots: %q, want only %q (the slot taken)", created, want)
 	}
 }

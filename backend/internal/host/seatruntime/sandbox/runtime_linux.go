@@ -474,30 +474,42 @@ func (r *Runtime) allocSlot(key string, onImage bool) (int, *os.File, error) {
 }
 
 // takeSlot reserves slot n for key if it is free (ok), with its uid lock.
+// The host-wide uid lock is taken first and the slot's file made after it,
+// so a file in .slots always names a seat that holds its slot: made first,
+// a slot whose range another runtime held had a file naming key until it
+// was removed again (TestSlotFileOnlyForAHeldRange).
 func (r *Runtime) takeSlot(dir string, n int, key string) (lock *os.File, ok bool, err error) {
-	p := filepath.Join(dir, strconv.Itoa(n))
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
-	if errors.Is(err, os.ErrExist) {
+	lock, err = r.lockUIDs(n)
+	if errors.Is(err, errUIDsTaken) {
 		return nil, false, nil
 	}
 	if err != nil {
+		return nil, false, err
+	}
+	p := filepath.Join(dir, strconv.Itoa(n))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		closeLock(lock)
+		if errors.Is(err, os.ErrExist) {
+			return nil, false, nil
+		}
 		return nil, false, fmt.Errorf("sandbox: slot: %w", err)
 	}
 	_, err = f.WriteString(key)
 	f.Close()
 	if err != nil {
+		closeLock(lock)
 		_ = os.Remove(p)
 		return nil, false, fmt.Errorf("sandbox: slot: %w", err)
 	}
-	lock, err = r.lockUIDs(n)
-	if err != nil {
-		_ = os.Remove(p)
-		if errors.Is(err, errUIDsTaken) {
-			return nil, false, nil
-		}
-		return nil, false, err
-	}
 	return lock, true, nil
+}
+
+// closeLock lets go of a uid lock from lockUIDs (nil when rootless).
+func closeLock(lock *os.File) {
+	if lock != nil {
+		lock.Close()
+	}
 }
 
 func (r *Runtime) releaseSlot(n int, key string) {
