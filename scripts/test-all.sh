@@ -155,7 +155,7 @@ side_suites() {
     if want fuzz; then
         (
             t=$SECONDS rc=0
-            (cd backend && nice -n 10 "$GO" test -vet=off -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/confine/) || rc=$?
+            (cd backend && $GO test -vet=off -run='^$' -fuzz=FuzzResolve -fuzztime=10s ./internal/seat/files/confine/) || rc=$?
             echo $((SECONDS - t)) >"$side_dir/fuzz.secs"
             exit "$rc"
         ) >"$side_dir/fuzz.out" 2>&1 &
@@ -311,16 +311,8 @@ if want go; then
     # these mostly wait; with six of them running, two slots are left for
     # compiling and linking (with -p 3 they would stop every compile). The
     # CPU a compile may use is capped by GOMAXPROCS, not by -p.
-    # -toolexec nice: the compiler, assembler, linker and vet run at a lower
-    # priority than everything else (the test binaries are not tools: they
-    # run at the usual one), while the side suites run alongside. Without it
-    # the web app's chain got a thread's share of 2 CPUs against the
-    # compiles' many: its npm ci took ~180 s in a cold run against 17 s
-    # alone, and the chain, then the browser test alone at the end with the
-    # CPUs half idle, was the run's critical path. The build cache keys do
-    # not include the wrapper.
     elif (cd backend && $GO build -o /dev/null ./tools/testreport &&
-        $GO test -vet=all -json -p 8 -timeout 25m -count=1 ${side_pid:+-toolexec "nice -n 10"} "${go_first[@]}" ./... | $GO run ./tools/testreport); then
+        $GO test -vet=all -json -p 8 -timeout 25m -count=1 "${go_first[@]}" ./... | $GO run ./tools/testreport); then
         pass go
     else
         fail go
