@@ -13,7 +13,7 @@ DEADCODE_VERSION := v0.52.0
 help:
 	@echo "make dev    build and start ClaraTeach locally (SQLite under ./data, local agent, best runtime)"
 	@echo "make test   run every test this machine can run (says what it skipped and why)"
-	@echo "make lint   go vet + tree shape + staticcheck + deadcode (+ shellcheck, ESLint, frontend typecheck)"
+	@echo "make lint   go vet + macOS build + tree shape + staticcheck + deadcode (+ shellcheck, ESLint, frontend typecheck)"
 	@echo "make bench  benchmarks: join storm, seat start vs bubblewrap, terminal vs wetty, time to running, archives, preview, images, big class, bundle size"
 	@echo "make build  build bin/clarateach, bin/clarateach-workspace, bin/clarateach-seat-init, bin/clarateach-seat-pid1 (gcc), bin/agent"
 	@echo "make web    build the web app and embed it into the server"
@@ -56,9 +56,11 @@ web:
 test:
 	./scripts/test-all.sh
 
-## lint: go vet, the tree's shape (no function over 100 lines, the ARCHITECTURE map), staticcheck, deadcode (must list nothing), shellcheck, ESLint and the frontend typecheck
+## lint: go vet, the binaries built for macOS, the tree's shape (no function over 100 lines, the ARCHITECTURE map), staticcheck, deadcode (must list nothing), shellcheck, ESLint and the frontend typecheck
 lint:
 	cd backend && $(GO) vet ./...
+	@# make dev on macOS: the binaries build there (process runtime; statfs and friends differ)
+	cd backend && GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/...
 	cd backend && $(GO) test -count=1 ./internal/treeshape/
 	cd backend && $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) && "$$($(GO) env GOPATH)/bin/staticcheck" ./...
 	cd backend && $(GO) install golang.org/x/tools/cmd/deadcode@$(DEADCODE_VERSION) && \

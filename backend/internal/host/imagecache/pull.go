@@ -238,7 +238,7 @@ func freeBytes(dir string) (int64, error) {
 	if err := unix.Statfs(dir, &st); err != nil {
 		return 0, fmt.Errorf("imagecache: statfs %s: %w", dir, err)
 	}
-	return int64(st.Bavail) * st.Bsize, nil
+	return int64(st.Bavail) * int64(st.Bsize), nil // Bsize is int64 on Linux, uint32 on macOS
 }
 
 // classify maps a registry error to the package's errors.

@@ -65,10 +65,11 @@ func Fixture(t testing.TB) (base, root string) {
 // listenUnix leaves a listening unix socket at path until the test ends
 // (with syscalls, not package net: the fuzz build stays small).
 func listenUnix(t testing.TB, path string) error {
-	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0) // no SOCK_CLOEXEC on macOS
 	if err != nil {
 		return err
 	}
+	syscall.CloseOnExec(fd)
 	t.Cleanup(func() { syscall.Close(fd) })
 	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
 		return err
