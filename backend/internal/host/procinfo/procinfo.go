@@ -24,10 +24,16 @@ const statBufSize = 1024
 // of /proc (Children) makes that call for every process on the host.
 func readStat(path string, buf []byte) ([]byte, error) {
 	fd, err := syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	for err == syscall.EINTR { // as os.ReadFile retries (a signal, e.g. the Go runtime's preemption)
+		fd, err = syscall.Open(path, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	n, err := syscall.Read(fd, buf)
+	for err == syscall.EINTR {
+		n, err = syscall.Read(fd, buf)
+	}
 	syscall.Close(fd)
 	var b []byte
 	switch {
