@@ -153,15 +153,9 @@ func parentPID(b []byte) (int, bool) {
 		return f
 	}
 	field() // the state
-	f := field()
-	n := 0
-	for _, c := range f {
-		if c < '0' || c > '9' || n > 1<<30 {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, len(f) > 0
+	// The parent pid: digits only, no sign, as the kernel writes it.
+	n, err := strconv.ParseUint(string(field()), 10, 31)
+	return int(n), err == nil
 }
 
 // Below lists every process below pid in a parent -> children map,
