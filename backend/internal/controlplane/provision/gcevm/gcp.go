@@ -296,13 +296,17 @@ func (p *Provisioner) EnsureHost(ctx context.Context, req provision.Request) (*p
 	if err != nil {
 		return nil, fmt.Errorf("create VM %s: %w", name, err)
 	}
-	defer release()
+	landed := false // GCE has the VM: its vCPUs are in the usage it reports
+	defer func() { release(landed) }()
 	op, err := p.c.InsertInstance(ctx, p.cfg.Zone, in)
 	if err != nil && !gce.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("create VM %s: %w", name, err)
 	}
+	landed = true
 	if err == nil {
 		if err := p.c.WaitZoneOp(ctx, p.cfg.Zone, op); err != nil {
+			// A failed operation created nothing; one given up on may have.
+			landed = ctx.Err() != nil
 			return nil, fmt.Errorf("create VM %s: %w", name, err)
 		}
 	}

@@ -89,6 +89,13 @@ type cpuGate struct {
 	mu       sync.Mutex
 	inflight map[string]flying  // instance name -> what it holds
 	base     map[string]float64 // quota metric -> the usage GCE reported when the first in flight started
+	// landed are the inserts that left the gate since base was read and
+	// reached GCE: they are in the usage GCE reports now, but not in base.
+	// Without them, a host that finished while another was still on its
+	// way to GCE counted nowhere (base was read before it, the newer usage
+	// does not have the other yet), and a third host was asked for beyond
+	// the quota.
+	landed map[string]flying
 }
 
 // flying is an insert in flight: its vCPUs and its family's quota metric.
@@ -105,12 +112,14 @@ type cpuQuota struct {
 
 // reserveCPUs checks the CPU quotas for instance in (host n of workshop id)
 // and holds its vCPUs until release is called (after the insert
-// finished). A refusal is a *QuotaError.
-func (p *Provisioner) reserveCPUs(ctx context.Context, in *gce.Instance, id string, n int) (release func(), err error) {
+// finished), with landed true when the insert reached GCE and did not
+// fail there: its vCPUs then count until the gate's next reading. A
+// refusal is a *QuotaError.
+func (p *Provisioner) reserveCPUs(ctx context.Context, in *gce.Instance, id string, n int) (release func(landed bool), err error) {
 	need := MachineVCPUs(in.MachineType)
 	region := gcename.RegionOf(p.cfg.Zone)
 	if need <= 0 {
-		return func() {}, nil
+		return func(bool) {}, nil
 	}
 	family := FamilyQuotaMetric(in.MachineType)
 	// The quotas and the workshop's VMs are read with the gate held: an
@@ -123,20 +132,24 @@ func (p *Provisioner) reserveCPUs(ctx context.Context, in *gce.Instance, id stri
 	defer g.mu.Unlock()
 	quotas := p.cpuQuotas(ctx, region, family)
 	if len(quotas) == 0 {
-		return func() {}, nil
+		return func(bool) {}, nil
 	}
 	ahead := need * float64(p.missingBelowLocked(ctx, id, n))
 	if len(g.inflight) == 0 {
-		g.inflight, g.base = map[string]flying{}, map[string]float64{}
+		// Every insert asked before this reading has finished: the usage
+		// GCE reports now has them all.
+		g.inflight, g.base, g.landed = map[string]flying{}, map[string]float64{}, map[string]flying{}
 	}
 	for _, q := range quotas {
 		if _, ok := g.base[q.metric]; !ok {
 			g.base[q.metric] = q.usage
 		}
 		held := g.base[q.metric]
-		for name, f := range g.inflight {
-			if name != in.Name && (q.metric != family || f.family == family) {
-				held += f.cpus
+		for _, set := range []map[string]flying{g.inflight, g.landed} {
+			for name, f := range set {
+				if name != in.Name && (q.metric != family || f.family == family) {
+					held += f.cpus
+				}
 			}
 		}
 		used := max(q.usage, held)
@@ -146,9 +159,12 @@ func (p *Provisioner) reserveCPUs(ctx context.Context, in *gce.Instance, id stri
 		}
 	}
 	g.inflight[in.Name] = flying{cpus: need, family: family}
-	return func() {
+	return func(landed bool) {
 		g.mu.Lock()
 		defer g.mu.Unlock()
+		if f, ok := g.inflight[in.Name]; ok && landed {
+			g.landed[in.Name] = f
+		}
 		delete(g.inflight, in.Name)
 	}, nil
 }

@@ -1,8 +1,10 @@
 package gcevm_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -201,5 +203,73 @@ func TestQuotaReadingAndFinishedInsert(t *testing.T) {
 	var qe *gcevm.QuotaError
 	if err := <-host3; !errors.As(err, &qe) {
 		t.Fatalf("host 3 with host 1 (16) and host 2 (16, not yet created) in a quota of 32: %v, want a QuotaError", err)
+	}
+}
+
+// Host 1 created and done while host 2 holds its vCPUs but has not reached
+// GCE yet: the usage GCE reports counts host 1, the gate counts host 2, and
+// host 3 must see both. The gate's reading was taken when host 1 was the
+// only insert in flight, so once host 1 left the gate, neither the reading
+// nor the gate counted it, and host 3 was asked for (GCE then refused host
+// 2 instead).
+func TestQuotaCountsAnInsertThatFinishedBesideOneInFlight(t *testing.T) {
+	t.Parallel()
+	const id = "quotaland"
+	host2 := gcename.InstancePrefix + id + "-2"
+	arrived, unblock := make(chan struct{}), make(chan struct{})
+	p, fake := setup(t, func(cfg *gcevm.Config) {
+		target, err := url.Parse(cfg.ComputeEndpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		// Holds host 2's insert (its vCPUs already held by the gate) until
+		// unblock.
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/instances") {
+				body, err := io.ReadAll(r.Body)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusBadRequest)
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				if bytes.Contains(body, []byte(`"name":"`+host2+`"`)) {
+					close(arrived)
+					<-unblock
+				}
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		cfg.ComputeEndpoint = srv.URL + strings.TrimPrefix(cfg.ComputeEndpoint, target.Scheme+"://"+target.Host)
+	})
+	fake.SetRegionQuota("us-central1", "CPUS", 32, 0) // two n2-standard-16 hosts
+	ensure := func(n int) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			req := request(id, 30)
+			req.Host = n
+			_, err := p.EnsureHost(context.Background(), req)
+			done <- err
+		}()
+		return done
+	}
+	hold := fake.HoldOperations()
+	host1 := ensure(1)
+	waitFor(t, func() bool { return fake.Calls("instances.insert") == 1 }) // host 1 inserted, its operation held
+	h2 := ensure(2)
+	<-arrived // host 2 holds its vCPUs, its insert on its way
+	hold()
+	if err := <-host1; err != nil {
+		t.Fatalf("host 1: %v", err)
+	}
+	err := <-ensure(3)
+	close(unblock)
+	var qe *gcevm.QuotaError
+	if !errors.As(err, &qe) || qe.Used != 32 {
+		t.Errorf("host 3 with host 1 (16, created) and host 2 (16, on its way) in a quota of 32: %v, want a QuotaError with 32 used", err)
+	}
+	if err := <-h2; err != nil {
+		t.Errorf("host 2: %v", err)
 	}
 }
