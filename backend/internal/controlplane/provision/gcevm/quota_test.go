@@ -149,44 +149,26 @@ func TestQuotaReadingAndFinishedInsert(t *testing.T) {
 	t.Parallel()
 	arrived, unblock := make(chan struct{}), make(chan struct{})
 	var first atomic.Bool
-	p, fake := setup(t, func(cfg *gcevm.Config) {
-		target, err := url.Parse(cfg.ComputeEndpoint)
-		if err != nil {
-			t.Fatal(err)
-		}
-		proxy := httputil.NewSingleHostReverseProxy(target)
-		// Holds the answer to the first regions.get (host 3's reading, taken
-		// now) until unblock.
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/regions/us-central1") && first.CompareAndSwap(false, true) {
-				rec := httptest.NewRecorder()
-				proxy.ServeHTTP(rec, r)
-				close(arrived)
-				<-unblock
-				for k, v := range rec.Header() {
-					w.Header()[k] = v
-				}
-				w.WriteHeader(rec.Code)
-				_, _ = w.Write(rec.Body.Bytes())
-				return
+	// Holds the answer to the first regions.get (host 3's reading, taken
+	// now) until unblock.
+	p, fake := setupBehind(t, func(w http.ResponseWriter, r *http.Request, proxy http.Handler) {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/regions/us-central1") && first.CompareAndSwap(false, true) {
+			rec := httptest.NewRecorder()
+			proxy.ServeHTTP(rec, r)
+			close(arrived)
+			<-unblock
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
 			}
-			proxy.ServeHTTP(w, r)
-		}))
-		t.Cleanup(srv.Close)
-		cfg.ComputeEndpoint = srv.URL + strings.TrimPrefix(cfg.ComputeEndpoint, target.Scheme+"://"+target.Host)
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return
+		}
+		proxy.ServeHTTP(w, r)
 	})
 	fake.SetRegionQuota("us-central1", "CPUS", 32, 0) // two n2-standard-16 hosts
 	const id = "quotarace"
-	ensure := func(n int) <-chan error {
-		done := make(chan error, 1)
-		go func() {
-			req := request(id, 30)
-			req.Host = n
-			_, err := p.EnsureHost(context.Background(), req)
-			done <- err
-		}()
-		return done
-	}
+	ensure := func(n int) <-chan error { return ensureHost(p, id, n) }
 	host3 := ensure(3)
 	<-arrived
 	host1 := ensure(1)
@@ -217,43 +199,25 @@ func TestQuotaCountsAnInsertThatFinishedBesideOneInFlight(t *testing.T) {
 	const id = "quotaland"
 	host2 := gcename.InstancePrefix + id + "-2"
 	arrived, unblock := make(chan struct{}), make(chan struct{})
-	p, fake := setup(t, func(cfg *gcevm.Config) {
-		target, err := url.Parse(cfg.ComputeEndpoint)
-		if err != nil {
-			t.Fatal(err)
-		}
-		proxy := httputil.NewSingleHostReverseProxy(target)
-		// Holds host 2's insert (its vCPUs already held by the gate) until
-		// unblock.
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/instances") {
-				body, err := io.ReadAll(r.Body)
-				if err != nil {
-					http.Error(w, err.Error(), http.StatusBadRequest)
-					return
-				}
-				r.Body = io.NopCloser(bytes.NewReader(body))
-				if bytes.Contains(body, []byte(`"name":"`+host2+`"`)) {
-					close(arrived)
-					<-unblock
-				}
+	// Holds host 2's insert (its vCPUs already held by the gate) until
+	// unblock.
+	p, fake := setupBehind(t, func(w http.ResponseWriter, r *http.Request, proxy http.Handler) {
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/instances") {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
 			}
-			proxy.ServeHTTP(w, r)
-		}))
-		t.Cleanup(srv.Close)
-		cfg.ComputeEndpoint = srv.URL + strings.TrimPrefix(cfg.ComputeEndpoint, target.Scheme+"://"+target.Host)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"name":"`+host2+`"`)) {
+				close(arrived)
+				<-unblock
+			}
+		}
+		proxy.ServeHTTP(w, r)
 	})
 	fake.SetRegionQuota("us-central1", "CPUS", 32, 0) // two n2-standard-16 hosts
-	ensure := func(n int) <-chan error {
-		done := make(chan error, 1)
-		go func() {
-			req := request(id, 30)
-			req.Host = n
-			_, err := p.EnsureHost(context.Background(), req)
-			done <- err
-		}()
-		return done
-	}
+	ensure := func(n int) <-chan error { return ensureHost(p, id, n) }
 	hold := fake.HoldOperations()
 	host1 := ensure(1)
 	waitFor(t, func() bool { return fake.Calls("instances.insert") == 1 }) // host 1 inserted, its operation held
@@ -272,4 +236,33 @@ func TestQuotaCountsAnInsertThatFinishedBesideOneInFlight(t *testing.T) {
 	if err := <-h2; err != nil {
 		t.Errorf("host 2: %v", err)
 	}
+}
+
+// setupBehind is setup with the provisioner talking to the fake through
+// handler, which gets each request and proxy, the fake to pass it on to.
+func setupBehind(t *testing.T, handler func(w http.ResponseWriter, r *http.Request, proxy http.Handler)) (*gcevm.Provisioner, *gcetest.Compute) {
+	t.Helper()
+	return setup(t, func(cfg *gcevm.Config) {
+		target, err := url.Parse(cfg.ComputeEndpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler(w, r, proxy) }))
+		t.Cleanup(srv.Close)
+		cfg.ComputeEndpoint = srv.URL + strings.TrimPrefix(cfg.ComputeEndpoint, target.Scheme+"://"+target.Host)
+	})
+}
+
+// ensureHost asks p for host n of workshop id (30 seats) in a goroutine; the
+// channel gets its error.
+func ensureHost(p *gcevm.Provisioner, id string, n int) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		req := request(id, 30)
+		req.Host = n
+		_, err := p.EnsureHost(context.Background(), req)
+		done <- err
+	}()
+	return done
 }
