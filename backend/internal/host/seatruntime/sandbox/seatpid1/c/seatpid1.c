@@ -1032,6 +1032,13 @@ static void supervise(int sfd)
 
 int main(void)
 {
+	/* An agent started with SIGHUP or SIGINT ignored (under nohup, or as
+	 * a script's background job) starts this init so, and an ignored
+	 * signal stays ignored across exec: the daemon, the root-script helper
+	 * and every script would ignore it too, and this init, which ends on
+	 * both, would never read them from its signalfd. Back to the default. */
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
