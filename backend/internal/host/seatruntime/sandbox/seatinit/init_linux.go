@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -45,6 +46,18 @@ func IsInit() bool { return os.Getenv(InitMarker) == "1" }
 //   - started by the daemon to run a program as the learner, it becomes
 //     the learner entirely and execs the program (never returns).
 func Main() {
+	// An agent started with SIGHUP or SIGINT ignored (under nohup, or as a
+	// script's background job) starts the seat so, and an ignored signal
+	// stays ignored across exec: the daemon, the root-script helper, the
+	// scripts and the learner's programs would ignore it too. A handler of
+	// this process's own, which drops the signal (it was ignored here),
+	// gives whatever it execs or starts the default action (the C init
+	// sets both back to the default instead).
+	for _, sig := range []os.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		if signal.Ignored(sig) {
+			signal.Notify(make(chan os.Signal, 1), sig)
+		}
+	}
 	if os.Getenv(ProcsMarker) == "1" {
 		// The runtime has read it already: this process keeps one P.
 		os.Unsetenv("GOMAXPROCS")
