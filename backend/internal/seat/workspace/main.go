@@ -30,15 +30,6 @@ func Main(args []string, stderr io.Writer) int {
 	}
 	level, _ := logging.ParseLevel(cfg.LogLevel) // checked by ParseArgs
 	log := logging.New(stderr, level)
-	// Started with SIGHUP ignored (its agent under nohup), the daemon
-	// would pass that on to every shell it starts (an ignored signal stays
-	// ignored across exec), and a hang-up would no longer end them. A
-	// handler of its own gives the programs it starts the default action
-	// (exec resets handled signals); the daemon drops the signals, still
-	// ignoring them. SIGINT gets its handler just below.
-	if signal.Ignored(syscall.SIGHUP) {
-		signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, cfg, log); err != nil {

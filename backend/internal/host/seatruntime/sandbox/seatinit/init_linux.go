@@ -17,7 +17,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -46,20 +45,7 @@ func IsInit() bool { return os.Getenv(InitMarker) == "1" }
 //   - started by the daemon to run a program as the learner, it becomes
 //     the learner entirely and execs the program (never returns).
 func Main() {
-	// Every binary of ours runs this first (the server and agent, the
-	// daemon, a seat's Go init). Started with SIGHUP or SIGINT ignored
-	// (under nohup, or as a script's background job; a seat of such an
-	// agent), it would hand that on: an ignored signal stays ignored
-	// across exec, so a seat's daemon, root-script helper, scripts and
-	// learner programs would ignore it too. A handler of this process's
-	// own, which drops the signal (it was ignored here), gives whatever it
-	// execs or starts the default action. (The C init sets both back to
-	// the default instead.)
-	for _, sig := range []os.Signal{syscall.SIGHUP, syscall.SIGINT} {
-		if signal.Ignored(sig) {
-			signal.Notify(make(chan os.Signal, 1), sig)
-		}
-	}
+	defaultIgnoredSignals()
 	if os.Getenv(ProcsMarker) == "1" {
 		// The runtime has read it already: this process keeps one P.
 		os.Unsetenv("GOMAXPROCS")

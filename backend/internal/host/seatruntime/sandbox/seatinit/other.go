@@ -5,5 +5,6 @@ package seatinit
 // IsInit is always false off Linux.
 func IsInit() bool { return false }
 
-// Main does nothing off Linux.
-func Main() {}
+// Main off Linux only gives the programs this process starts the default
+// action for an inherited, ignored SIGHUP or SIGINT.
+func Main() { defaultIgnoredSignals() }
